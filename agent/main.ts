@@ -1,0 +1,169 @@
+// The `wattkeeper` command line: parses the sub-command and its flags and runs
+// it. A user's mistake gets a message and exit 2, never a stack trace.
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
+import type { SiteConfig } from "../config/schema.ts";
+import { summarizeConfig } from "../config/summary.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { Site } from "./site.ts";
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
+const DEFAULT_CONFIG = process.env.WATTKEEPER_CONFIG ?? "/etc/wattkeeper/config.yaml";
+
+const HELP = `wattkeeper ${VERSION} — edge agent for hybrid Bitcoin-mining + AI sites
+
+Usage: wattkeeper <command> [options]
+
+Commands:
+  run [--config FILE]                 run the agent (default config: $WATTKEEPER_CONFIG or ${"/etc/wattkeeper/config.yaml"});
+                                      a config with a \`sim:\` section also starts the embedded simulated site
+  check-config FILE [--strict-files]  validate a config; prints a summary (exit 0) or every problem
+                                      as FILE: path.to.key: message (exit 2)
+  sim [--miners N] [--base-address A] [--port P] [--meter-port P] [--seed N] [--aux-w W]
+                                      run the simulated site alone (CGMiner-API miners + Modbus meter)
+
+Options:
+  -h, --help       this help
+  -v, --version    print the version
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config.
+Docs: README.md (CLI and config reference: docs/config.md).`;
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "-h":
+      case "--help":
+      case "help":
+        process.stdout.write(`${HELP}\n`);
+        return command === undefined ? 2 : 0;
+      case "-v":
+      case "--version":
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case "check-config":
+        return await checkConfigCommand(rest);
+      case "run":
+        return await runCommand(rest);
+      case "sim":
+        return await simCommand(rest);
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`wattkeeper: ${(err as Error).message}\nRun 'wattkeeper --help' for usage.\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function checkConfigCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { "strict-files": { type: "boolean", default: false } },
+  });
+  if (positionals.length !== 1) throw new UsageError("check-config takes exactly one FILE");
+  const file = positionals[0]!;
+  try {
+    const { config, warnings } = await loadConfig(file, { strictFiles: values["strict-files"] });
+    process.stdout.write(`${file}: valid\n${summarizeConfig(config)}\n`);
+    for (const w of warnings) process.stderr.write(`warning: ${formatProblem(file, w)}\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    printConfigError(err);
+    return 2;
+  }
+}
+
+function printConfigError(err: ConfigError): void {
+  for (const p of err.problems) process.stderr.write(`${formatProblem(err.file, p)}\n`);
+  const n = err.problems.length;
+  process.stderr.write(`${err.file}: ${n} problem${n === 1 ? "" : "s"}, config not valid\n`);
+}
+
+/** Resolves on the first SIGTERM/SIGINT; handlers are removed afterwards. */
+function untilSignal(): { promise: Promise<string>; controller: AbortController } {
+  const controller = new AbortController();
+  const promise = new Promise<string>((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      controller.abort();
+      resolve(sig);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+  return { promise, controller };
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" } },
+  });
+  if (positionals.length > 0) throw new UsageError(`run takes no arguments (got '${positionals[0]}')`);
+  const file = values.config ?? DEFAULT_CONFIG;
+  let config: SiteConfig;
+  try {
+    ({ config } = await loadConfig(file, { strictFiles: true }));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    printConfigError(err);
+    return 2;
+  }
+
+  const logger = createLogger({ level: config.log.level });
+  logger.info({ version: VERSION, config: config.file }, `wattkeeper ${VERSION} starting`);
+  const { promise: stopSignal } = untilSignal();
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    if (config.sim) {
+      const { startSimFromConfig } = await import("./simulated-site.ts");
+      const sim = await startSimFromConfig(config, logger.child({ component: "sim" }));
+      stops.unshift(() => sim.stop());
+    }
+    const site = new Site(config, logger, { version: VERSION });
+    stops.unshift(() => site.stop());
+    await site.start();
+  } catch (err) {
+    logger.error({ err }, `failed to start: ${(err as Error).message}`);
+    await stopAll(stops, logger);
+    return 1;
+  }
+  const sig = await stopSignal;
+  logger.info({ signal: sig }, "stopping");
+  await stopAll(stops, logger);
+  logger.info("stopped cleanly");
+  return 0;
+}
+
+async function stopAll(stops: Array<() => Promise<void>>, logger: Logger): Promise<void> {
+  for (const stop of stops) {
+    try {
+      await stop();
+    } catch (err) {
+      logger.error({ err }, "error while stopping");
+    }
+  }
+}
+
+async function simCommand(argv: string[]): Promise<number> {
+  const { runSimCommand } = await import("../sim/cli.ts");
+  const logger = createLogger();
+  const { controller } = untilSignal();
+  return runSimCommand(argv, logger, controller.signal);
+}

@@ -1,0 +1,173 @@
+// Sweeps a driver's devices on a fixed period with bounded concurrency. Each
+// read has a deadline; a device that keeps failing is retried with exponential
+// backoff and jitter instead of every sweep, so a dead rack neither slows the
+// sweep nor floods the network. Reads never throw into the poller (drivers
+// return failure states), but a throwing read is caught and counted anyway.
+import type { Logger } from "./logger.ts";
+
+export interface PollTarget<R> {
+  id: string;
+  read(signal: AbortSignal): Promise<R>;
+}
+
+export interface PollerOptions<R> {
+  name: string;
+  targets: PollTarget<R>[];
+  intervalMs: number;
+  /** Reads in flight at once (a pool per driver). */
+  concurrency: number;
+  /** Hard deadline of one read; the driver's own timeouts should fire first. */
+  timeoutMs: number;
+  /** True when the reading counts as a failure for backoff (e.g. unreachable). */
+  isFailure: (reading: R) => boolean;
+  onReading: (id: string, reading: R) => void;
+  /** Called with a failure when the read itself threw or overran its deadline. */
+  onError: (id: string, error: Error) => void;
+  logger: Logger;
+  backoff?: { baseMs: number; maxMs: number };
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface SweepStats {
+  durationMs: number;
+  attempted: number;
+  skippedBackoff: number;
+  failed: number;
+}
+
+interface DeviceSchedule {
+  failures: number;
+  nextAttemptAt: number;
+}
+
+export class Poller<R> {
+  private readonly opts: PollerOptions<R>;
+  private readonly schedule = new Map<string, DeviceSchedule>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private abort = new AbortController();
+  private stopped = true;
+  lastSweep: SweepStats | null = null;
+  sweeps = 0;
+
+  constructor(opts: PollerOptions<R>) {
+    this.opts = opts;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.abort = new AbortController();
+    this.loop();
+  }
+
+  /** Stops the period, aborts reads in flight and waits for the current sweep to end. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.abort.abort();
+    await this.running;
+  }
+
+  private loop(): void {
+    if (this.stopped) return;
+    const startedAt = Date.now();
+    this.running = this.sweep().then(
+      (stats) => {
+        this.lastSweep = stats;
+        this.sweeps++;
+      },
+      (err: Error) => this.opts.logger.error({ err }, "sweep failed"),
+    );
+    void this.running.finally(() => {
+      if (this.stopped) return;
+      // a sweep that overran its period starts the next one at once, never overlapping
+      const wait = Math.max(0, this.opts.intervalMs - (Date.now() - startedAt));
+      this.timer = setTimeout(() => this.loop(), wait);
+    });
+  }
+
+  /** One pass over every device that is due. Exposed for tests and benches. */
+  async sweep(): Promise<SweepStats> {
+    const now = this.opts.now ?? Date.now;
+    const started = now();
+    const due = this.opts.targets.filter((t) => (this.schedule.get(t.id)?.nextAttemptAt ?? 0) <= started);
+    let next = 0;
+    let failed = 0;
+    const worker = async () => {
+      while (next < due.length && !this.abort.signal.aborted) {
+        const target = due[next++]!;
+        if (!(await this.readOne(target))) failed++;
+      }
+    };
+    const workers = Array.from({ length: Math.min(this.opts.concurrency, due.length) }, worker);
+    await Promise.all(workers);
+    return {
+      durationMs: now() - started,
+      attempted: due.length,
+      skippedBackoff: this.opts.targets.length - due.length,
+      failed,
+    };
+  }
+
+  private async readOne(target: PollTarget<R>): Promise<boolean> {
+    const deadline = AbortSignal.timeout(this.opts.timeoutMs);
+    const signal = AbortSignal.any([deadline, this.abort.signal]);
+    let ok: boolean;
+    try {
+      const reading = await raceAbort(target.read(signal), signal);
+      ok = !this.opts.isFailure(reading);
+      if (!this.abort.signal.aborted) this.opts.onReading(target.id, reading);
+    } catch (err) {
+      ok = false;
+      if (!this.abort.signal.aborted) this.opts.onError(target.id, err as Error);
+    }
+    this.reschedule(target.id, ok);
+    return ok;
+  }
+
+  private reschedule(id: string, ok: boolean): void {
+    if (ok) {
+      this.schedule.delete(id);
+      return;
+    }
+    const { baseMs, maxMs } = this.opts.backoff ?? { baseMs: this.opts.intervalMs, maxMs: 60_000 };
+    const s = this.schedule.get(id) ?? { failures: 0, nextAttemptAt: 0 };
+    s.failures++;
+    // the first failure is retried on the next sweep; later ones back off exponentially
+    const exp = s.failures <= 1 ? 0 : Math.min(maxMs, baseMs * 2 ** (s.failures - 2));
+    const jitter = 0.5 + (this.opts.random ?? Math.random)() * 0.5; // "equal jitter": spreads retries of a dead rack
+    s.nextAttemptAt = (this.opts.now ?? Date.now)() + exp * jitter;
+    this.schedule.set(id, s);
+  }
+
+  /** Consecutive failures of a device (0 when healthy). */
+  failures(id: string): number {
+    return this.schedule.get(id)?.failures ?? 0;
+  }
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal): Error {
+  const reason = signal.reason as Error | undefined;
+  return reason instanceof Error ? reason : new Error("aborted");
+}

@@ -1,0 +1,275 @@
+// Wires a resolved config into running parts: drivers → pollers → snapshot →
+// tick (summary log line, health) → HTTP. start() and stop() run in order;
+// constructors only assign. The control loop and MQTT hang on the same tick
+// in later stages.
+import type { SiteConfig } from "../config/schema.ts";
+import { formatPowerW } from "../config/units.ts";
+import { CgminerClient } from "../drivers/cgminer/client.ts";
+import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../drivers/modbus/client.ts";
+import { ModbusMeter } from "../drivers/modbus/meter.ts";
+import type { MeterReading, MinerReading } from "../drivers/types.ts";
+import { HttpServer } from "./http/server.ts";
+import type { Logger } from "./logger.ts";
+import { Poller } from "./poller.ts";
+import { type SiteSnapshot, SiteState } from "./state.ts";
+
+export interface SiteOptions {
+  /** Miner sweep period; the first sweep starts at once. */
+  minerPollMs?: number;
+  meterPollMs?: number;
+  minerConcurrency?: number;
+  /** Overrides config.http.listen (tests use port 0). */
+  httpListen?: { host: string; port: number } | null;
+  version?: string;
+}
+
+export const DEFAULT_MINER_POLL_MS = 5000;
+export const DEFAULT_METER_POLL_MS = 1000;
+export const DEFAULT_MINER_CONCURRENCY = 256;
+
+export class Site {
+  readonly config: SiteConfig;
+  readonly state: SiteState;
+  private readonly logger: Logger;
+  private readonly opts: SiteOptions;
+  private minerPoller: Poller<MinerReading> | null = null;
+  private meterPoller: Poller<MeterReading> | null = null;
+  private connections: ModbusConnection[] = [];
+  private http: HttpServer | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private lastTickAt = 0;
+  private readonly startedAt = Date.now();
+  /** Per-device reason last logged, so a failing device is logged once, not every sweep. */
+  private readonly loggedReason = new Map<string, string | null>();
+  /** Repairs of invalid JSON already logged per device. */
+  private readonly loggedRepairs = new Set<string>();
+
+  constructor(config: SiteConfig, logger: Logger, opts: SiteOptions = {}) {
+    this.config = config;
+    this.logger = logger;
+    this.opts = opts;
+    this.state = new SiteState(config);
+  }
+
+  async start(): Promise<void> {
+    const log = this.logger;
+    this.minerPoller = this.buildMinerPoller();
+    this.meterPoller = this.buildMeterPoller();
+
+    const listen = this.opts.httpListen === undefined ? this.config.http.listen : this.opts.httpListen;
+    if (listen) {
+      this.http = new HttpServer({
+        host: listen.host,
+        port: listen.port,
+        logger: log.child({ component: "http" }),
+        api: {
+          site: () => this.siteJson(),
+          devices: () => this.devicesJson(),
+          unhealthyReason: () => this.unhealthyReason(),
+        },
+      });
+      await this.http.start();
+      const addr = this.http.address();
+      log.info({ component: "http", listen: addr }, `http listening on ${addr?.address}:${addr?.port}`);
+    }
+
+    this.meterPoller.start();
+    this.minerPoller.start();
+    this.tick();
+    log.info(
+      {
+        miners: this.config.miners.length,
+        meters: this.config.meters.length,
+        gpuNodes: this.config.gpuNodes.length,
+        tickS: this.config.control.tickS,
+      },
+      `site ${this.config.site.id} started`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = null;
+    await Promise.all([this.minerPoller?.stop(), this.meterPoller?.stop()]);
+    await Promise.all(this.connections.map((c) => c.close()));
+    this.connections = [];
+    await this.http?.stop();
+    this.http = null;
+    this.logger.info("site stopped");
+  }
+
+  /** The bound HTTP address (tests). */
+  httpAddress() {
+    return this.http?.address() ?? null;
+  }
+
+  /** A fresh snapshot (cheap: one pass over the latest readings). */
+  snapshot(): SiteSnapshot {
+    return this.state.snapshot();
+  }
+
+  private tick(): void {
+    const snap = this.state.snapshot();
+    this.lastTickAt = snap.at;
+    this.logger.info(
+      {
+        component: "tick",
+        powerW: snap.powerW === null ? null : Math.round(snap.powerW),
+        powerSource: snap.powerSource,
+        budgetW: this.config.site.contractLimitW,
+        meter: snap.meter,
+        counts: snap.counts,
+        hashrateThs: snap.hashrateThs,
+      },
+      summaryLine(snap, this.config.miners.length),
+    );
+    this.tickTimer = setTimeout(() => this.tick(), this.config.control.tickS * 1000);
+  }
+
+  private unhealthyReason(): string | null {
+    const stallMs = Math.max(3 * this.config.control.tickS * 1000, 10_000);
+    const age = Date.now() - this.lastTickAt;
+    return age > stallMs ? `no tick for ${Math.round(age / 1000)} s` : null;
+  }
+
+  private siteJson() {
+    const snap = this.snapshot();
+    return {
+      siteId: snap.siteId,
+      at: new Date(snap.at).toISOString(),
+      powerW: snap.powerW,
+      powerSource: snap.powerSource,
+      // only the contract limit exists as a budget source until the control loop lands
+      budgetW: this.config.site.contractLimitW,
+      budgetReason: "contract",
+      mode: null,
+      classes: snap.classes,
+      counts: snap.counts,
+      hashrateThs: snap.hashrateThs,
+      meter: snap.meter,
+      broker: null,
+      startedAt: new Date(this.startedAt).toISOString(),
+      version: this.opts.version ?? null,
+    };
+  }
+
+  private devicesJson() {
+    const snap = this.snapshot();
+    return {
+      miners: [...this.state.miners.values()].map(({ config, reading }) => ({
+        id: config.id,
+        class: "mining",
+        host: config.host,
+        port: config.port,
+        dialect: config.dialect,
+        location: config.location,
+        priority: config.priority,
+        ...(reading ?? { state: null, at: null }),
+        at: reading ? new Date(reading.at).toISOString() : null,
+      })),
+      meters: snap.meters,
+      gpuNodes: [],
+    };
+  }
+
+  private buildMinerPoller(): Poller<MinerReading> {
+    const targets = this.config.miners.map((m) => {
+      const client = new CgminerClient({ host: m.host, port: m.port, nominalW: m.nominalW });
+      return {
+        id: m.id,
+        read: async (signal: AbortSignal) => {
+          const reading = await client.read(signal);
+          if (reading.repairs.length > 0) this.logOnce(m.id, `repaired:${reading.repairs.join(",")}`, reading);
+          const { repairs: _repairs, ...rest } = reading;
+          return rest;
+        },
+      };
+    });
+    return new Poller<MinerReading>({
+      name: "cgminer",
+      targets,
+      intervalMs: this.opts.minerPollMs ?? DEFAULT_MINER_POLL_MS,
+      concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
+      timeoutMs: 10_000,
+      isFailure: (r) => r.state === "unreachable",
+      onReading: (id, r) => {
+        this.state.setMinerReading(id, r);
+        this.logTransition(id, r.state === "hashing" ? null : `${r.state}: ${r.reason ?? ""}`);
+      },
+      onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
+      logger: this.logger.child({ component: "poller", driver: "cgminer" }),
+    });
+  }
+
+  private buildMeterPoller(): Poller<MeterReading> {
+    // meters behind one gateway or on one serial bus share a connection, read one at a time
+    const byEndpoint = new Map<string, ModbusConnection>();
+    const targets = this.config.meters.map((m) => {
+      const endpoint: ModbusEndpoint =
+        m.modbus.kind === "rtu"
+          ? {
+              kind: "rtu",
+              path: m.modbus.path,
+              baudRate: m.modbus.baudRate,
+              parity: m.modbus.parity,
+              dataBits: m.modbus.dataBits,
+              stopBits: m.modbus.stopBits,
+            }
+          : { kind: m.modbus.kind, host: m.modbus.host, port: m.modbus.port };
+      const key = describeEndpoint(endpoint);
+      let conn = byEndpoint.get(key);
+      if (!conn) {
+        conn = new ModbusConnection(endpoint, { timeoutMs: m.timeoutMs, gapMs: m.gapMs });
+        byEndpoint.set(key, conn);
+      }
+      const meter = new ModbusMeter(conn, m.modbus.unitId, m.profile);
+      return { id: m.id, read: () => meter.read() };
+    });
+    this.connections = [...byEndpoint.values()];
+    return new Poller<MeterReading>({
+      name: "modbus",
+      targets,
+      intervalMs: this.opts.meterPollMs ?? DEFAULT_METER_POLL_MS,
+      concurrency: Math.max(1, byEndpoint.size),
+      timeoutMs: 15_000,
+      isFailure: (r) => !r.ok,
+      // a meter is retried every period: it is the loop's authority, backing off would hide it
+      backoff: { baseMs: 0, maxMs: 0 },
+      onReading: (id, r) => {
+        this.state.setMeterReading(id, r);
+        this.logTransition(id, r.ok ? null : (r.reason ?? "read failed"));
+      },
+      onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
+      logger: this.logger.child({ component: "poller", driver: "modbus" }),
+    });
+  }
+
+  /** Logs a device's problem when it appears or changes, and its recovery, never every sweep. */
+  private logTransition(id: string, reason: string | null): void {
+    const previous = this.loggedReason.get(id) ?? null;
+    if (previous === reason) return;
+    this.loggedReason.set(id, reason);
+    const log = this.logger.child({ device: id });
+    if (reason === null) log.info({ was: previous }, "device recovered");
+    else log.warn({ reason }, "device degraded");
+  }
+
+  private logOnce(id: string, key: string, reading: MinerReading): void {
+    const k = `${id}:${key}`;
+    if (this.loggedRepairs.has(k)) return;
+    this.loggedRepairs.add(k);
+    this.logger.child({ device: id }).warn({ repairs: key, firmware: reading.firmware }, "repaired invalid JSON reply");
+  }
+}
+
+function summaryLine(snap: SiteSnapshot, minerCount: number): string {
+  const power =
+    snap.powerW === null ? "site power unknown" : `site ${formatPowerW(snap.powerW)} (${snap.powerSource})`;
+  const meter = snap.meter
+    ? snap.meter.ok
+      ? `meter ok ${snap.meter.ageS}s`
+      : `meter STALE ${snap.meter.ageS ?? "never"}s`
+    : "no site meter";
+  const c = snap.counts;
+  return `${power} · ${meter} · miners ${c.hashing}/${minerCount} hashing, ${c.sleeping} sleeping, ${c.starting} starting, ${c.faulted} faulted, ${c.unreachable} unreachable · ${snap.hashrateThs.toFixed(1)} TH/s`;
+}

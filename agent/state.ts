@@ -1,0 +1,142 @@
+// The site snapshot: the latest reading of every device with its age, and the
+// totals derived from them (site power, power per load class, miner counts by
+// state). The snapshot is built once per tick so every consumer (log line,
+// HTTP, MQTT, the control loop) sees one consistent picture.
+import type { MeterConfig, MinerConfig, SiteConfig } from "../config/schema.ts";
+import type { MeterReading, MeterRole, MinerReading, MinerState } from "../drivers/types.ts";
+
+export interface MeterStatus {
+  id: string;
+  role: MeterRole;
+  ok: boolean;
+  /** Seconds since the last good reading; null when it never read. */
+  ageS: number | null;
+  powerW: number | null;
+  reason: string | null;
+}
+
+export interface SiteSnapshot {
+  at: number;
+  siteId: string;
+  /** Measured site power (site meter), or an estimate when the meter is stale; null when neither. */
+  powerW: number | null;
+  powerSource: "meter" | "estimate" | null;
+  classes: Record<"ai" | "mining" | "aux", { powerW: number | null }>;
+  counts: Record<MinerState | "excluded", number>;
+  hashrateThs: number;
+  meter: { ok: boolean; ageS: number | null } | null;
+  meters: MeterStatus[];
+}
+
+export interface MinerEntry {
+  config: MinerConfig;
+  reading: MinerReading | null;
+}
+
+interface MeterEntry {
+  config: MeterConfig;
+  /** The newest attempt, good or not. */
+  last: MeterReading | null;
+  /** The newest good reading: its age decides staleness. */
+  lastGood: MeterReading | null;
+}
+
+export class SiteState {
+  readonly config: SiteConfig;
+  readonly miners = new Map<string, MinerEntry>();
+  private readonly meters = new Map<string, MeterEntry>();
+
+  constructor(config: SiteConfig) {
+    this.config = config;
+    for (const m of config.miners) this.miners.set(m.id, { config: m, reading: null });
+    for (const m of config.meters) this.meters.set(m.id, { config: m, last: null, lastGood: null });
+  }
+
+  setMinerReading(id: string, reading: MinerReading): MinerReading | null {
+    const entry = this.miners.get(id);
+    if (!entry) return null;
+    const previous = entry.reading;
+    entry.reading = reading;
+    return previous;
+  }
+
+  setMeterReading(id: string, reading: MeterReading): void {
+    const entry = this.meters.get(id);
+    if (!entry) return;
+    entry.last = reading;
+    if (reading.ok) entry.lastGood = reading;
+  }
+
+  meterStatus(now: number): MeterStatus[] {
+    const staleMs = this.config.control.meterStaleS * 1000;
+    return [...this.meters.values()].map(({ config, last, lastGood }) => {
+      const ageMs = lastGood ? now - lastGood.at : null;
+      const fresh = ageMs !== null && ageMs <= staleMs;
+      return {
+        id: config.id,
+        role: config.role,
+        ok: fresh && last?.ok === true,
+        ageS: ageMs === null ? null : Math.round(ageMs / 100) / 10,
+        // a stale value is never presented as the current one
+        powerW: fresh ? (lastGood?.powerW ?? null) : null,
+        reason: fresh ? (last?.ok ? null : (last?.reason ?? null)) : (last?.reason ?? "no reading yet"),
+      };
+    });
+  }
+
+  snapshot(now: number = Date.now()): SiteSnapshot {
+    const counts: SiteSnapshot["counts"] = {
+      hashing: 0,
+      sleeping: 0,
+      starting: 0,
+      faulted: 0,
+      unreachable: 0,
+      excluded: 0,
+    };
+    let miningW = 0;
+    let miningKnown = false;
+    let hashrateThs = 0;
+    // `excluded` stays 0 until operators can exclude devices (the control loop's ledger)
+    for (const { reading } of this.miners.values()) {
+      if (!reading) continue;
+      counts[reading.state]++;
+      if (reading.powerW !== null) {
+        miningW += reading.powerW;
+        miningKnown = true;
+      }
+      hashrateThs += reading.hashrateThs ?? 0;
+    }
+
+    const meters = this.meterStatus(now);
+    const byRole = (role: MeterRole) => meters.find((m) => m.role === role && m.powerW !== null);
+    const site = meters.find((m) => m.role === "site") ?? null;
+    const siteFresh = site?.ok === true && site.powerW !== null;
+
+    const mining = byRole("mining")?.powerW ?? (miningKnown ? miningW : null);
+    const ai = byRole("ai")?.powerW ?? (this.config.gpuNodes.length === 0 ? 0 : null);
+    const aux = byRole("aux")?.powerW ?? null;
+
+    let powerW: number | null = null;
+    let powerSource: SiteSnapshot["powerSource"] = null;
+    if (siteFresh) {
+      powerW = site.powerW;
+      powerSource = "meter";
+    } else if (mining !== null && ai !== null) {
+      // meter stale or absent: device reports plus the configured unmetered load
+      powerW = mining + ai + (aux ?? 0) + this.config.control.unmeteredW;
+      powerSource = "estimate";
+    }
+
+    return {
+      at: now,
+      siteId: this.config.site.id,
+      powerW,
+      powerSource,
+      classes: { ai: { powerW: ai }, mining: { powerW: mining }, aux: { powerW: aux } },
+      counts,
+      hashrateThs: Math.round(hashrateThs * 100) / 100,
+      meter: site ? { ok: site.ok, ageS: site.ageS } : null,
+      meters,
+    };
+  }
+}

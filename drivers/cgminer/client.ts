@@ -1,0 +1,141 @@
+// CGMiner API client for one miner: sends (multi-)commands over the framing,
+// parses JSON or text replies (repairing known firmware bugs), and reads the
+// normalised MinerReading. read() never throws: every failure becomes a state
+// (`unreachable`, `faulted`) with a reason, so one bad miner cannot break a sweep.
+import { DriverError, type MinerReading, type MinerState } from "../types.ts";
+import { encodeRequest, exchange, type ExchangeOptions } from "./framing.ts";
+import { normalizeMiner, splitMulti, statusOf } from "./normalize.ts";
+import { type Json, parseReplyJson } from "./repair.ts";
+import { parseTextReply } from "./text.ts";
+
+export interface MinerTarget {
+  host: string;
+  port: number;
+  nominalW?: number | null;
+}
+
+export interface CommandResult {
+  /** One parsed reply per command asked. */
+  replies: Record<string, Json>;
+  /** Repairs applied to invalid JSON (empty when the reply was valid). */
+  repairs: string[];
+}
+
+/** The commands of one poll, joined into one request (cgminer API ≥ 3.1). */
+export const READ_COMMANDS = ["version", "summary", "pools", "stats"] as const;
+
+export class CgminerClient {
+  readonly target: MinerTarget;
+  readonly options: ExchangeOptions;
+
+  constructor(target: MinerTarget, options: ExchangeOptions = {}) {
+    this.target = target;
+    this.options = options;
+  }
+
+  /** Sends `a+b+c` (or one command with a parameter) and returns one reply per command. */
+  async command(commands: readonly string[], parameter?: string, signal?: AbortSignal): Promise<CommandResult> {
+    const request = encodeRequest(commands.join("+"), parameter);
+    const raw = await exchange(this.target.host, this.target.port, request, { ...this.options, signal });
+    const text = raw.toString("utf8");
+    const first = text.trimStart()[0];
+    let parsed: Json;
+    let repairs: string[] = [];
+    if (first === "{" || first === "[" || first === ",") {
+      const r = parseReplyJson(text);
+      parsed = r.value;
+      repairs = r.repairs;
+    } else if (/^(CMD=|STATUS=)/.test(text)) {
+      parsed = parseTextReply(text);
+    } else {
+      // e.g. "Socket connect failed: Connection refused" from a restarting miner's API proxy
+      throw new DriverError("WK_CGMINER_NOT_READY", `miner API not ready: ${text.trim().slice(0, 80)}`, true);
+    }
+    // a multi-command request refused as a whole comes back as one plain STATUS reply
+    const whole = commands.length > 1 ? statusOf(parsed) : null;
+    if (whole?.code === 45) {
+      throw new DriverError("WK_CGMINER_ACCESS_DENIED", `access denied: ${whole.msg} (Code 45)`, false);
+    }
+    if (whole && (whole.letter === "E" || whole.letter === "F")) {
+      throw new DriverError("WK_CGMINER_ERROR_STATUS", `${commands.join("+")}: ${whole.msg} (Code ${whole.code ?? "?"})`, false);
+    }
+    const replies = splitMulti(parsed, [...commands]);
+    for (const cmd of commands) {
+      const st = statusOf(replies[cmd]);
+      if (st?.code === 45) {
+        throw new DriverError("WK_CGMINER_ACCESS_DENIED", `access denied to '${cmd}' (Code 45)`, false);
+      }
+      if (st && (st.letter === "E" || st.letter === "F") && commands.length === 1) {
+        throw new DriverError("WK_CGMINER_ERROR_STATUS", `${cmd}: ${st.msg} (Code ${st.code ?? "?"})`, false);
+      }
+    }
+    return { replies, repairs };
+  }
+
+  /** One poll: version, summary, pools and stats in one round trip. Never throws. */
+  async read(signal?: AbortSignal, now: () => number = Date.now): Promise<MinerReading & { repairs: string[] }> {
+    try {
+      const { replies, repairs } = await this.command(READ_COMMANDS, undefined, signal);
+      const summaryStatus = statusOf(replies.summary);
+      if (!summaryStatus || summaryStatus.letter === "E" || summaryStatus.letter === "F") {
+        return {
+          ...failedReading(now(), "faulted", `summary failed: ${summaryStatus?.msg ?? "missing from reply"}`),
+          repairs,
+        };
+      }
+      return {
+        ...normalizeMiner({
+          at: now(),
+          version: replies.version,
+          summary: replies.summary,
+          pools: replies.pools,
+          stats: replies.stats,
+          nominalW: this.target.nominalW ?? null,
+        }),
+        repairs,
+      };
+    } catch (err) {
+      return { ...readingForError(err, now()), repairs: [] };
+    }
+  }
+}
+
+/** Maps a failure to the state the site should see. */
+export function readingForError(err: unknown, at: number): MinerReading {
+  if (err instanceof DriverError) {
+    switch (err.code) {
+      case "WK_CGMINER_REFUSED":
+      case "WK_CGMINER_TIMEOUT":
+      case "WK_CGMINER_RESET":
+      case "WK_CGMINER_UNREACHABLE":
+      case "WK_CGMINER_IO":
+      case "WK_CGMINER_EMPTY_REPLY":
+      case "WK_CGMINER_ABORTED":
+        return failedReading(at, "unreachable", `${err.code}: ${err.message}`);
+      case "WK_CGMINER_NOT_READY":
+        return failedReading(at, "starting", `${err.code}: ${err.message}`);
+      default:
+        return failedReading(at, "faulted", `${err.code}: ${err.message}`);
+    }
+  }
+  return failedReading(at, "faulted", `WK_CGMINER_INTERNAL: ${(err as Error)?.message ?? String(err)}`);
+}
+
+export function failedReading(at: number, state: MinerState, reason: string): MinerReading {
+  return {
+    at,
+    state,
+    reason,
+    hashrateThs: null,
+    powerW: null,
+    powerEstimated: false,
+    powerLimitW: null,
+    boardTempsC: [],
+    chipTempMaxC: null,
+    fanRpm: [],
+    pools: [],
+    uptimeS: null,
+    firmware: null,
+    model: null,
+  };
+}

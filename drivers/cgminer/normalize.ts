@@ -1,0 +1,212 @@
+// Turns raw CGMiner-API sections (version, summary, pools, stats, devs) into one
+// normalised MinerReading. Firmware disagree on field names, units and types
+// (bmminer sends "GHS 5s" as a string, "GHS av" as a number), so every value is
+// read through toNumber() and every field is optional.
+import type { MinerReading, MinerState, PoolInfo } from "../types.ts";
+import type { Json } from "./repair.ts";
+
+type Row = Record<string, Json>;
+
+/** Numbers, numeric strings (`' 41.0000'`, `"7903.729"`) → number; anything else → null. */
+export function toNumber(v: Json | undefined): number | null {
+  if (typeof v === "number") return Number.isFinite(v) ? v : null;
+  if (typeof v === "string") {
+    const t = v.trim();
+    if (t === "" || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return null;
+    const n = Number(t);
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
+}
+
+function toText(v: Json | undefined): string | null {
+  if (typeof v === "string") return v.trim() === "" ? null : v.trim();
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return null;
+}
+
+const isRow = (v: Json | undefined): v is Row => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The rows of a section (`SUMMARY`, `POOLS`…) in one command's reply. */
+export function rows(reply: Json | undefined, section: string): Row[] {
+  if (!isRow(reply)) return [];
+  const v = reply[section];
+  return Array.isArray(v) ? v.filter(isRow) : [];
+}
+
+/** STATUS[0] of a reply: letter S/I/W/E/F, code and message. */
+export function statusOf(reply: Json | undefined): { letter: string; code: number | null; msg: string } | null {
+  const st = rows(reply, "STATUS")[0];
+  if (!st) return null;
+  return { letter: toText(st.STATUS) ?? "?", code: toNumber(st.Code), msg: toText(st.Msg) ?? "" };
+}
+
+/**
+ * Splits a multi-command reply (`{"summary":[{…}],"pools":[{…}],"id":1}`, an
+ * array per command as cgminer's code emits it) into one reply per command.
+ * A plain reply is returned under the single command asked.
+ */
+export function splitMulti(reply: Json, commands: string[]): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  if (commands.length === 1) {
+    out[commands[0]!] = reply;
+    return out;
+  }
+  if (!isRow(reply)) return out;
+  for (const cmd of commands) {
+    const part = reply[cmd];
+    out[cmd] = Array.isArray(part) ? (part[0] ?? null) : (part ?? null);
+  }
+  return out;
+}
+
+const UNIT_TO_THS: Array<[RegExp, number]> = [
+  [/^THS\b/i, 1],
+  [/^GHS\b/i, 1e-3],
+  [/^MHS\b/i, 1e-6],
+  [/^KHS\b/i, 1e-9],
+];
+
+/** Hashrate fields in order of preference: the firmware's short average first. */
+const HASHRATE_FIELDS = [
+  "GHS 5s",
+  "MHS 5s",
+  "THS 5s",
+  "MHS 1m",
+  "GHS 1m",
+  "MHS 1s",
+  "GHS 30m",
+  "GHS av",
+  "MHS av",
+  "THS av",
+];
+
+export function hashrateThs(summary: Row | undefined): number | null {
+  if (!summary) return null;
+  for (const field of HASHRATE_FIELDS) {
+    const v = toNumber(summary[field]);
+    if (v === null) continue;
+    const unit = UNIT_TO_THS.find(([re]) => re.test(field));
+    return Math.max(0, v * (unit ? unit[1] : 1));
+  }
+  return null;
+}
+
+/** Antminer `stats` keeps its data in the STATS row that has chain/fan fields (STATS[1] on stock). */
+function minerStatsRow(stats: Row[]): Row | undefined {
+  return stats.find((r) => Object.keys(r).some((k) => /^(fan\d+|temp\d+|chain_rate\d+)$/.test(k))) ?? stats[1];
+}
+
+function numberedValues(row: Row | undefined, re: RegExp): number[] {
+  if (!row) return [];
+  const out: Array<[number, number]> = [];
+  for (const [k, v] of Object.entries(row)) {
+    const m = re.exec(k);
+    if (!m) continue;
+    const n = toNumber(v);
+    // zeros are placeholders for absent chains/fans
+    if (n !== null && n > 0) out.push([Number(m[1]), n]);
+  }
+  return out.sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+}
+
+/** Ideal (nominal) hashrate from Antminer stats `total_rateideal` + `rate_unit`. */
+function idealThs(row: Row | undefined): number | null {
+  if (!row) return null;
+  const v = toNumber(row.total_rateideal);
+  if (v === null || v <= 0) return null;
+  const unit = (toText(row.rate_unit) ?? "GH/s").toUpperCase();
+  if (unit.startsWith("TH")) return v;
+  if (unit.startsWith("MH")) return v / 1e6;
+  return v / 1e3;
+}
+
+export interface NormalizeInput {
+  at: number;
+  version?: Json;
+  summary?: Json;
+  pools?: Json;
+  stats?: Json;
+  /** Nameplate power from the config, for estimating when the firmware reports none. */
+  nominalW?: number | null;
+}
+
+export function normalizeMiner(input: NormalizeInput): MinerReading {
+  const summary = rows(input.summary, "SUMMARY")[0];
+  const version = rows(input.version, "VERSION")[0];
+  const statsRows = rows(input.stats, "STATS");
+  const stats = minerStatsRow(statsRows);
+
+  const ths = hashrateThs(summary);
+  const pools: PoolInfo[] = rows(input.pools, "POOLS").map((p) => ({
+    url: toText(p.URL),
+    user: toText(p.User),
+    status: toText(p.Status),
+  }));
+
+  const reportedW = toNumber(summary?.Power) ?? toNumber(stats?.Power) ?? toNumber(stats?.power) ?? null;
+  let powerW = reportedW;
+  let powerEstimated = false;
+  if (powerW === null && input.nominalW != null && ths !== null) {
+    const ideal = idealThs(stats);
+    const ratio = ideal ? Math.min(1.2, ths / ideal) : ths > 0 ? 1 : 0;
+    powerW = Math.round(input.nominalW * ratio);
+    powerEstimated = true;
+  }
+
+  const uptimeS = toNumber(summary?.Elapsed) ?? toNumber(stats?.Elapsed);
+  const model =
+    toText(version?.Type) ?? toText(statsRows[0]?.Type) ?? toText(stats?.Type) ?? toText(version?.Model) ?? null;
+  const firmware = firmwareOf(version, input.summary);
+
+  let state: MinerState = "hashing";
+  let reason: string | null = null;
+  if (ths === null) {
+    state = "faulted";
+    reason = "no hashrate in summary";
+  } else if (ths === 0) {
+    const alive = pools.some((p) => /alive/i.test(p.status ?? ""));
+    if (pools.length > 0 && !alive) {
+      state = "faulted";
+      reason = "no pool alive";
+    } else if (uptimeS !== null && uptimeS < 120) {
+      state = "starting";
+      reason = "hashboards starting";
+    } else {
+      state = "sleeping";
+      reason = "not hashing";
+    }
+  }
+
+  return {
+    at: input.at,
+    state,
+    reason,
+    hashrateThs: ths,
+    powerW,
+    powerEstimated,
+    powerLimitW: toNumber(summary?.["Power Limit"]) ?? null,
+    boardTempsC: numberedValues(stats, /^temp2_(\d+)$/),
+    chipTempMaxC: maxOrNull(numberedValues(stats, /^temp(\d+)$/)),
+    fanRpm: numberedValues(stats, /^fan(\d+)$/),
+    pools,
+    uptimeS,
+    firmware,
+    model,
+  };
+}
+
+function maxOrNull(values: number[]): number | null {
+  return values.length === 0 ? null : Math.max(...values);
+}
+
+function firmwareOf(version: Row | undefined, summaryReply: Json | undefined): string | null {
+  if (version) {
+    for (const key of ["BMMiner", "LUXminer", "BOSminer", "CGMiner", "Miner"]) {
+      const v = toText(version[key]);
+      if (v) return key === "Miner" ? v : `${key.toLowerCase()} ${v}`;
+    }
+  }
+  const st = rows(summaryReply, "STATUS")[0];
+  return st ? toText(st.Description) : null;
+}

@@ -1,0 +1,71 @@
+// Reading types and capability names shared by every driver. Capabilities are
+// data: the control loop asks `caps.has("sleep")`, never which class or model a
+// device is. Drivers import nothing from agent/ or sim/.
+import { z } from "zod";
+
+export const DIALECTS = ["auto", "cgminer", "luxos", "braiins", "whatsminer", "avalon"] as const;
+export const DialectSchema = z.enum(DIALECTS);
+export type Dialect = z.infer<typeof DialectSchema>;
+
+export const MINER_CAPABILITIES = ["sleep", "wake", "setPowerLimit", "reboot"] as const;
+export type MinerCapability = (typeof MINER_CAPABILITIES)[number];
+
+export const DEVICE_CLASSES = ["mining", "ai", "aux"] as const;
+export type DeviceClass = (typeof DEVICE_CLASSES)[number];
+
+export const MINER_STATES = ["hashing", "sleeping", "starting", "faulted", "unreachable"] as const;
+export type MinerState = (typeof MINER_STATES)[number];
+
+export interface PoolInfo {
+  url: string | null;
+  user: string | null;
+  status: string | null;
+}
+
+/** One miner's normalised reading (DESIGN: Device model → Miners). Unknown fields are null. */
+export interface MinerReading {
+  at: number;
+  state: MinerState;
+  /** Why the state is what it is, when it is not plain `hashing` (e.g. "ECONNREFUSED"). */
+  reason: string | null;
+  hashrateThs: number | null;
+  powerW: number | null;
+  /** True when powerW was estimated from nominal power × hashrate ratio, not reported. */
+  powerEstimated: boolean;
+  powerLimitW: number | null;
+  boardTempsC: number[];
+  chipTempMaxC: number | null;
+  fanRpm: number[];
+  pools: PoolInfo[];
+  uptimeS: number | null;
+  firmware: string | null;
+  model: string | null;
+}
+
+export const METER_ROLES = ["site", "ai", "mining", "aux"] as const;
+export type MeterRole = (typeof METER_ROLES)[number];
+
+/** One meter's reading. powerW is signed (import positive). */
+export interface MeterReading {
+  at: number;
+  ok: boolean;
+  reason: string | null;
+  powerW: number | null;
+  energyKwh: number | null;
+  voltageV: [number | null, number | null, number | null];
+  currentA: [number | null, number | null, number | null];
+  frequencyHz: number | null;
+  powerFactor: number | null;
+}
+
+/** Errors carry a stable code and whether retrying can help. */
+export class DriverError extends Error {
+  readonly code: string;
+  readonly retryable: boolean;
+  constructor(code: string, message: string, retryable: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DriverError";
+    this.code = code;
+    this.retryable = retryable;
+  }
+}

@@ -1,0 +1,431 @@
+// CGMiner API reply building for the sim: the STATUS envelope, the JSON and the
+// text ("|" sections, "," fields, "=" values) renderings, and the stock Antminer
+// (bmminer) report commands. Rendering is hand-written rather than
+// JSON.stringify so that the faithful oddities can be reproduced: fixed decimals
+// like cgminer's printf, and Antminer's invalid `}{` between STATS objects.
+import type { MinerView } from "../power-model.ts";
+
+/** A number printed with fixed decimals, as cgminer's api_add_* formatters do ("0.000"). */
+export class Fixed {
+  constructor(
+    readonly value: number,
+    readonly digits: number,
+  ) {}
+}
+
+export type Value = string | number | boolean | Fixed;
+export type Item = Record<string, Value>;
+export type Severity = "S" | "I" | "W" | "E" | "F";
+
+export interface Section {
+  /** JSON key ("SUMMARY", "DEVS", …). */
+  name: string;
+  /** Text form starts each item with `NAME,` (summary, version, config, check) instead of an id field. */
+  textPrefix: boolean;
+  items: Item[];
+  /** Antminer quirk: items joined with `}{` instead of `},{` in JSON. */
+  brokenJoin?: boolean;
+}
+
+export interface Reply {
+  severity: Severity;
+  code: number;
+  msg: string;
+  section?: Section;
+}
+
+export interface ReplyContext {
+  /** Epoch seconds for `When`. */
+  when: number;
+  /** `Description`: the API's version string. */
+  description: string;
+}
+
+// Message codes from cgminer's api.c (the ones the sim uses).
+export const CODE = {
+  POOL: 7,
+  NOPOOL: 8,
+  DEVS: 9,
+  SUMM: 11,
+  INVCMD: 14,
+  VERSION: 22,
+  INVJSON: 23,
+  MISCMD: 24,
+  MINECONFIG: 33,
+  ACCDENY: 45,
+  DEVDETAILS: 69,
+  MINESTATS: 70,
+  MISCHK: 71,
+  CHECK: 72,
+} as const;
+
+function num(n: number): string {
+  // cgminer never emits inf/nan on the stock commands the sim serves; keep the JSON valid
+  return Number.isFinite(n) ? String(n) : "0";
+}
+
+function jsonValue(v: Value): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "number") return num(v);
+  return Number.isFinite(v.value) ? v.value.toFixed(v.digits) : "0";
+}
+
+/** Since API 1.7, `| , = \` are escaped with a backslash in the text form. */
+function textEscape(s: string): string {
+  return s.replace(/[|,=\\]/g, (c) => `\\${c}`);
+}
+
+function textValue(v: Value): string {
+  if (typeof v === "string") return textEscape(v);
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "number") return num(v);
+  return Number.isFinite(v.value) ? v.value.toFixed(v.digits) : "0";
+}
+
+function jsonItem(item: Item): string {
+  let out = "{";
+  let first = true;
+  for (const k in item) {
+    if (!first) out += ",";
+    first = false;
+    out += `${JSON.stringify(k)}:${jsonValue(item[k]!)}`;
+  }
+  return `${out}}`;
+}
+
+function textFields(item: Item): string {
+  const parts: string[] = [];
+  for (const k in item) parts.push(`${textEscape(k)}=${textValue(item[k]!)}`);
+  return parts.join(",");
+}
+
+function statusItem(r: Reply, ctx: ReplyContext): Item {
+  return { STATUS: r.severity, When: ctx.when, Code: r.code, Msg: r.msg, Description: ctx.description };
+}
+
+/** One command's reply as JSON, without the trailing NUL. */
+export function renderJson(r: Reply, ctx: ReplyContext): string {
+  let out = `{"STATUS":[${jsonItem(statusItem(r, ctx))}]`;
+  if (r.section) {
+    const sep = r.section.brokenJoin ? "" : ",";
+    out += `,${JSON.stringify(r.section.name)}:[${r.section.items.map(jsonItem).join(sep)}]`;
+  }
+  return `${out},"id":1}`;
+}
+
+/** One command's reply in the text form, without the trailing NUL. */
+export function renderText(r: Reply, ctx: ReplyContext): string {
+  let out = `${textFields(statusItem(r, ctx))}|`;
+  if (r.section) {
+    for (const item of r.section.items) {
+      const fields = textFields(item);
+      out += r.section.textPrefix ? `${r.section.name}${fields ? `,${fields}` : ""}|` : `${fields}|`;
+    }
+  }
+  return out;
+}
+
+/**
+ * Joined commands (`summary+pools`), as cgminer's head_join emits them: an array
+ * per command in JSON, `CMD=name|` before each reply in text.
+ */
+export function renderJoined(
+  parts: Array<{ cmd: string; reply: Reply }>,
+  ctx: ReplyContext,
+  isJson: boolean,
+): string {
+  if (isJson) {
+    return `{${parts.map((p) => `${JSON.stringify(p.cmd)}:[${renderJson(p.reply, ctx)}]`).join(",")},"id":1}`;
+  }
+  return parts.map((p) => `CMD=${textEscape(p.cmd)}|${renderText(p.reply, ctx)}`).join("");
+}
+
+export function errorReply(code: number, msg: string): Reply {
+  return { severity: "E", code, msg };
+}
+
+// --- the stock Antminer (bmminer) report commands --------------------------
+
+export interface MinerFlavour {
+  /** `stats` joins its two objects with `}{` (Antminer's invalid JSON). */
+  statsQuirk: boolean;
+  poolUser: string;
+}
+
+const CGMINER_VERSION = "4.11.1";
+const POOL_URLS = [
+  "stratum+tcp://btc.sim-pool.example:3333",
+  "stratum+tcp://btc-eu.sim-pool.example:3333",
+  "stratum+tcp://btc-us.sim-pool.example:443",
+];
+
+export const DESCRIPTION = `cgminer ${CGMINER_VERSION}`;
+
+/** Share difficulty the sim's pool hands out; counters derive from the miner's work. */
+const SHARE_DIFF = 65536;
+/** TH of work per accepted share at SHARE_DIFF: diff × 2^32 hashes. */
+const TH_PER_SHARE = (SHARE_DIFF * 2 ** 32) / 1e12;
+
+function shares(v: MinerView) {
+  const accepted = Math.floor(v.workTh / TH_PER_SHARE);
+  const rejected = Math.floor(accepted / 1200);
+  return { accepted, rejected, hw: Math.floor(accepted / 900) };
+}
+
+function ghs(ths: number): number {
+  return Math.round(ths * 100_000) / 100;
+}
+
+export function versionReply(v: MinerView): Reply {
+  return {
+    severity: "S",
+    code: CODE.VERSION,
+    msg: "CGMiner versions",
+    section: {
+      name: "VERSION",
+      textPrefix: true,
+      items: [
+        {
+          BMMiner: CGMINER_VERSION,
+          CGMiner: CGMINER_VERSION,
+          API: "3.1",
+          Miner: v.model.firmware.miner,
+          CompileTime: v.model.firmware.compileTime,
+          Type: v.model.type,
+        },
+      ],
+    },
+  };
+}
+
+export function summaryReply(v: MinerView): Reply {
+  const s = shares(v);
+  const elapsed = v.uptimeS;
+  return {
+    severity: "S",
+    code: CODE.SUMM,
+    msg: "Summary",
+    section: {
+      name: "SUMMARY",
+      textPrefix: true,
+      items: [
+        {
+          Elapsed: elapsed,
+          // bmminer sends the short average as a string and the long one as a number
+          "GHS 5s": ghs(v.hashrateThs).toFixed(2),
+          "GHS av": new Fixed(ghs(v.avgHashrateThs), 2),
+          "GHS 30m": new Fixed(ghs(v.state === "hashing" ? v.expectedThs : 0), 2),
+          "Found Blocks": 0,
+          Getworks: Math.floor(elapsed / 30),
+          Accepted: s.accepted,
+          Rejected: s.rejected,
+          "Hardware Errors": s.hw,
+          Utility: new Fixed(elapsed > 0 ? (s.accepted * 60) / elapsed : 0, 2),
+          Discarded: Math.floor(elapsed / 3),
+          Stale: 0,
+          "Get Failures": 0,
+          "Local Work": Math.floor(elapsed * 6),
+          "Remote Failures": 0,
+          "Network Blocks": Math.floor(elapsed / 600),
+          "Total MH": new Fixed(v.workTh * 1e6, 4),
+          "Work Utility": new Fixed(elapsed > 0 ? (v.workTh * 1e12 * 60) / 2 ** 32 / elapsed : 0, 2),
+          "Difficulty Accepted": new Fixed(s.accepted * SHARE_DIFF, 8),
+          "Difficulty Rejected": new Fixed(s.rejected * SHARE_DIFF, 8),
+          "Difficulty Stale": new Fixed(0, 8),
+          "Best Share": s.accepted > 0 ? SHARE_DIFF * 40 + (s.accepted % 977) : 0,
+          "Device Hardware%": new Fixed(s.accepted > 0 ? (s.hw * 100) / (s.accepted + s.hw) : 0, 4),
+          "Device Rejected%": new Fixed(s.accepted > 0 ? (s.rejected * 100) / s.accepted : 0, 4),
+          "Pool Rejected%": new Fixed(s.accepted > 0 ? (s.rejected * 100) / s.accepted : 0, 4),
+          "Pool Stale%": new Fixed(0, 4),
+          "Last getwork": 0,
+        },
+      ],
+    },
+  };
+}
+
+export function poolsReply(v: MinerView, f: MinerFlavour): Reply {
+  const s = shares(v);
+  const items: Item[] = POOL_URLS.map((url, i) => {
+    const active = i === 0;
+    return {
+      POOL: i,
+      URL: url,
+      Status: "Alive",
+      Priority: i,
+      Quota: 1,
+      "Long Poll": "N",
+      Getworks: active ? Math.floor(v.uptimeS / 30) : 0,
+      Accepted: active ? s.accepted : 0,
+      Rejected: active ? s.rejected : 0,
+      Discarded: active ? Math.floor(v.uptimeS / 3) : 0,
+      Stale: 0,
+      "Get Failures": 0,
+      "Remote Failures": 0,
+      User: f.poolUser,
+      "Last Share Time": active && v.state === "hashing" ? "0:00:04" : "0",
+      Diff: "65.5K",
+      "Diff1 Shares": 0,
+      "Proxy Type": "",
+      Proxy: "",
+      "Difficulty Accepted": new Fixed(active ? s.accepted * SHARE_DIFF : 0, 8),
+      "Difficulty Rejected": new Fixed(active ? s.rejected * SHARE_DIFF : 0, 8),
+      "Difficulty Stale": new Fixed(0, 8),
+      "Last Share Difficulty": new Fixed(active ? SHARE_DIFF : 0, 8),
+      "Has Stratum": true,
+      "Stratum Active": active,
+      "Stratum URL": url.replace(/^stratum\+tcp:\/\//, "").replace(/:\d+$/, ""),
+      "Has GBT": false,
+      "Best Share": active && s.accepted > 0 ? SHARE_DIFF * 40 : 0,
+      "Pool Rejected%": new Fixed(active && s.accepted > 0 ? (s.rejected * 100) / s.accepted : 0, 4),
+      "Pool Stale%": new Fixed(0, 4),
+    };
+  });
+  return {
+    severity: "S",
+    code: CODE.POOL,
+    msg: `${items.length} Pool(s)`,
+    section: { name: "POOLS", textPrefix: false, items },
+  };
+}
+
+export function devsReply(v: MinerView): Reply {
+  const items: Item[] = v.chainRatesThs.map((rate, i) => ({
+    ASC: i,
+    Name: "BTM_SOC",
+    ID: i,
+    Enabled: "Y",
+    Status: v.state === "faulted" ? "Dead" : "Alive",
+    Temperature: new Fixed(v.chipTempsC[i] ?? 0, 2),
+    "MHS av": new Fixed((v.avgHashrateThs / v.chainRatesThs.length) * 1e6, 2),
+    "MHS 5s": new Fixed(rate * 1e6, 2),
+    "MHS 1m": new Fixed(rate * 1e6, 2),
+    "MHS 5m": new Fixed(rate * 1e6, 2),
+    "MHS 15m": new Fixed(rate * 1e6, 2),
+    Accepted: Math.floor(shares(v).accepted / v.chainRatesThs.length),
+    Rejected: 0,
+    "Hardware Errors": 0,
+    Utility: new Fixed(0, 2),
+    "Last Share Pool": 0,
+    "Last Share Time": 0,
+    "Total MH": new Fixed((v.workTh * 1e6) / v.chainRatesThs.length, 4),
+    "Diff1 Work": 0,
+    "Difficulty Accepted": new Fixed(0, 8),
+    "Difficulty Rejected": new Fixed(0, 8),
+    "Last Share Difficulty": new Fixed(0, 8),
+    "No Device": false,
+    "Last Valid Work": 0,
+    "Device Hardware%": new Fixed(0, 4),
+    "Device Rejected%": new Fixed(0, 4),
+    "Device Elapsed": v.uptimeS,
+  }));
+  return {
+    severity: "S",
+    code: CODE.DEVS,
+    msg: `${items.length} ASC(s)`,
+    section: { name: "DEVS", textPrefix: false, items },
+  };
+}
+
+export function devdetailsReply(v: MinerView): Reply {
+  const items: Item[] = v.chainRatesThs.map((_, i) => ({
+    DEVDETAILS: i,
+    Name: "BTM_SOC",
+    ID: i,
+    Driver: "bitmain_soc",
+    Kernel: "",
+    Model: v.model.type,
+    "Device Path": "",
+  }));
+  return {
+    severity: "S",
+    code: CODE.DEVDETAILS,
+    msg: "Device Details",
+    section: { name: "DEVDETAILS", textPrefix: false, items },
+  };
+}
+
+export function statsReply(v: MinerView, f: MinerFlavour): Reply {
+  const ver = versionReply(v).section!.items[0]!;
+  const m = v.model;
+  const st: Item = {
+    STATS: 0,
+    ID: "BTM_SOC0",
+    Elapsed: v.uptimeS,
+    Calls: 0,
+    Wait: new Fixed(0, 6),
+    Max: new Fixed(0, 6),
+    Min: new Fixed(99999999, 6),
+    "GHS 5s": ghs(v.hashrateThs).toFixed(2),
+    "GHS av": new Fixed(ghs(v.avgHashrateThs), 2),
+    miner_count: m.chains,
+    frequency: "",
+    fan_num: m.fans,
+  };
+  v.fanRpm.forEach((rpm, i) => {
+    st[`fan${i + 1}`] = rpm;
+  });
+  st.temp_num = m.chains;
+  // Antminer numbering: temp{n} chip, temp2_{n} PCB (research/asic.md §3); chains from 1
+  v.chipTempsC.forEach((t, i) => {
+    st[`temp${i + 1}`] = t;
+  });
+  v.boardTempsC.forEach((t, i) => {
+    st[`temp2_${i + 1}`] = t;
+  });
+  v.boardTempsC.forEach((t, i) => {
+    st[`temp_pcb${i + 1}`] = `${t}-${t}-${t + 2}-${t + 2}`;
+  });
+  v.chipTempsC.forEach((t, i) => {
+    st[`temp_chip${i + 1}`] = `${t}-${t}-${t + 3}-${t + 3}`;
+  });
+  st.total_rateideal = new Fixed(ghs(v.expectedThs), 2);
+  st.rate_unit = "GH";
+  st.total_freqavg = new Fixed(v.state === "hashing" ? 500 : 0, 2);
+  st.total_acn = m.chains * m.chipsPerChain;
+  st.total_rate = new Fixed(ghs(v.hashrateThs), 2);
+  const chipsOk = v.state === "hashing" || v.state === "starting";
+  v.chainRatesThs.forEach((rate, i) => {
+    const n = i + 1;
+    st[`chain_rateideal${n}`] = new Fixed(ghs(v.expectedThs / m.chains), 2);
+    st[`chain_acn${n}`] = chipsOk ? m.chipsPerChain : 0;
+    st[`chain_acs${n}`] = chipsOk ? " oooooooo".repeat(Math.ceil(m.chipsPerChain / 8)) : "";
+    st[`chain_hw${n}`] = 0;
+    st[`chain_rate${n}`] = ghs(rate).toFixed(2);
+  });
+  st.miner_version = m.firmware.miner;
+  st.miner_id = `sim${v.id}`.slice(0, 16);
+  // some firmwares repeat the model here; cheap to include and helps detection
+  st.Type = m.type;
+  return {
+    severity: "S",
+    code: CODE.MINESTATS,
+    msg: "CGMiner stats",
+    section: { name: "STATS", textPrefix: false, items: [ver, st], brokenJoin: f.statsQuirk },
+  };
+}
+
+export function configReply(v: MinerView): Reply {
+  return {
+    severity: "S",
+    code: CODE.MINECONFIG,
+    msg: "CGMiner config",
+    section: {
+      name: "CONFIG",
+      textPrefix: true,
+      items: [
+        {
+          "ASC Count": v.chainRatesThs.length,
+          "PGA Count": 0,
+          "Pool Count": POOL_URLS.length,
+          Strategy: "Failover",
+          "Log Interval": 5,
+          "Device Code": "",
+          OS: "Linux",
+          Hotplug: "None",
+        },
+      ],
+    },
+  };
+}

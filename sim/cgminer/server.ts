@@ -1,0 +1,353 @@
+// Simulated stock cgminer/bmminer API servers, one TCP listener per miner (a
+// distinct loopback address or port each), answering from the power model.
+// Framing follows cgminer's api.c: one request per connection, read from the
+// first chunk(s) up to 4 KB; the reply ends with a NUL and the server closes.
+// A faulted miner's listener is closed, so connects are refused as they are
+// while a real unit reboots. Per-connection work is a parse and one render: the
+// sim is benchmarked with thousands of miners polled at once.
+import net from "node:net";
+import { type Logger, pino } from "pino";
+import type { MinerState, PowerModel } from "../power-model.ts";
+import {
+  CODE,
+  configReply,
+  DESCRIPTION,
+  devdetailsReply,
+  devsReply,
+  errorReply,
+  type MinerFlavour,
+  poolsReply,
+  type Reply,
+  renderJoined,
+  renderJson,
+  renderText,
+  statsReply,
+  summaryReply,
+  versionReply,
+} from "./replies.ts";
+
+export interface CgminerSimMiner {
+  id: string;
+  host: string;
+  port: number;
+  /** Model key (sim/models.ts); only used when the miner is not yet in the power model. */
+  model?: string;
+  /** Antminer's `}{` in `stats` JSON; default on (the bmminer flavour). */
+  statsQuirk?: boolean;
+}
+
+export interface CgminerSimOptions {
+  miners: CgminerSimMiner[];
+  model: PowerModel;
+  logger?: Logger;
+  /** How long to wait for the rest of an incomplete JSON request before answering Code 23. */
+  requestTimeoutMs?: number;
+  /** A client that never closes its side is cut off this long after the reply. */
+  lingerMs?: number;
+}
+
+export interface CgminerSim {
+  /** Where each miner listens (the real port when 0 was asked for). */
+  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+  /** Whether a miner's listener is open (false while faulted). */
+  isListening(id: string): boolean;
+  /** Resolves once listeners closed/reopened by fault changes have settled. */
+  settled(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** cgminer reads a request with a single recv of about 4 KB. */
+const MAX_REQUEST = 4096;
+const NUL = Buffer.from([0]);
+
+type Handler = (m: MinerEntry) => Reply;
+
+interface MinerEntry {
+  id: string;
+  host: string;
+  port: number;
+  flavour: MinerFlavour;
+  server: net.Server | null;
+  sockets: Set<net.Socket>;
+  /** Serialises listener close/reopen when faults toggle quickly. */
+  ops: Promise<void>;
+}
+
+export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerSim> {
+  const { model } = opts;
+  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-cgminer" });
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 1000;
+  const lingerMs = opts.lingerMs ?? 5000;
+  const entries = new Map<string, MinerEntry>();
+  const inflight = new Set<Promise<void>>();
+  let stopped = false;
+
+  const view = (m: MinerEntry) => model.minerView(m.id);
+  const handlers: Record<string, Handler> = {
+    version: (m) => versionReply(view(m)),
+    summary: (m) => summaryReply(view(m)),
+    pools: (m) => poolsReply(view(m), m.flavour),
+    devs: (m) => devsReply(view(m)),
+    stats: (m) => statsReply(view(m), m.flavour),
+    devdetails: (m) => devdetailsReply(view(m)),
+    config: (m) => configReply(view(m)),
+  };
+
+  function answerOne(m: MinerEntry, cmd: string, param: string): Reply {
+    const h = handlers[cmd];
+    if (h) return h(m);
+    if (cmd === "check") {
+      if (param === "") return errorReply(CODE.MISCHK, "Missing check cmd");
+      const exists = handlers[param] !== undefined || param === "check" || PRIVILEGED.has(param);
+      const access = exists && !PRIVILEGED.has(param);
+      return {
+        severity: "S",
+        code: CODE.CHECK,
+        msg: "Check command",
+        section: {
+          name: "CHECK",
+          textPrefix: true,
+          items: [{ Exists: exists ? "Y" : "N", Access: access ? "Y" : "N" }],
+        },
+      };
+    }
+    // stock firmware: the API is read-only; control goes through the vendor's own means
+    if (PRIVILEGED.has(cmd)) return errorReply(CODE.ACCDENY, `Access denied to '${cmd}' command`);
+    return errorReply(CODE.INVCMD, "Invalid command");
+  }
+
+  function answer(m: MinerEntry, raw: Buffer): string {
+    const ctx = { when: Math.floor(model.now() / 1000), description: DESCRIPTION };
+    const isJson = raw[0] === 0x7b;
+    let cmd: string;
+    let param = "";
+    if (isJson) {
+      let req: unknown;
+      try {
+        req = JSON.parse(stripTrailer(raw.toString("utf8")));
+      } catch {
+        return renderJson(errorReply(CODE.INVJSON, "Invalid JSON"), ctx);
+      }
+      const command = (req as { command?: unknown } | null)?.command;
+      if (typeof command !== "string") {
+        return renderJson(errorReply(CODE.MISCMD, "Missing JSON 'command'"), ctx);
+      }
+      cmd = command;
+      const p = (req as { parameter?: unknown }).parameter;
+      if (typeof p === "string" || typeof p === "number") param = String(p);
+    } else {
+      const text = stripTrailer(raw.toString("latin1"));
+      const bar = text.indexOf("|");
+      cmd = bar < 0 ? text : text.slice(0, bar);
+      param = bar < 0 ? "" : text.slice(bar + 1);
+    }
+    if (cmd.includes("+")) {
+      // duplicates collapse; each member gets its own reply, a bad one its own E
+      const names = [...new Set(cmd.split("+").filter((c) => c !== ""))];
+      const parts = names.map((c) => ({ cmd: c, reply: answerOne(m, c, "") }));
+      return renderJoined(parts, ctx, isJson);
+    }
+    const reply = answerOne(m, cmd, param);
+    return isJson ? renderJson(reply, ctx) : renderText(reply, ctx);
+  }
+
+  function onConnection(m: MinerEntry, sock: net.Socket): void {
+    m.sockets.add(sock);
+    let buf: Buffer | null = null;
+    let answered = false;
+    sock.setNoDelay(true);
+    sock.setTimeout(requestTimeoutMs);
+
+    const respond = () => {
+      if (answered) return;
+      answered = true;
+      sock.setTimeout(lingerMs);
+      if (!buf || buf.length === 0) {
+        sock.end();
+        return;
+      }
+      let reply: string;
+      try {
+        reply = answer(m, buf);
+      } catch (err) {
+        // a miner removed from the model mid-flight: behave like a crashed process
+        log.debug({ miner: m.id, err }, "reply failed");
+        sock.destroy();
+        return;
+      }
+      buf = null;
+      sock.end(Buffer.concat([Buffer.from(reply, "utf8"), NUL]));
+    };
+
+    sock.on("data", (chunk: Buffer) => {
+      if (answered) return;
+      buf = buf ? Buffer.concat([buf, chunk]) : chunk;
+      if (buf.length >= MAX_REQUEST) {
+        buf = buf.subarray(0, MAX_REQUEST);
+        respond();
+      } else if (buf[0] !== 0x7b || jsonBalanced(buf)) {
+        respond();
+      }
+    });
+    // the client half-closed: answer what arrived (or just close when nothing did)
+    sock.on("end", respond);
+    sock.on("timeout", () => {
+      if (answered) sock.destroy();
+      else respond();
+    });
+    sock.on("error", (err) => log.trace({ miner: m.id, err }, "socket error"));
+    sock.on("close", () => m.sockets.delete(sock));
+  }
+
+  function listen(m: MinerEntry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true }, (s) => onConnection(m, s));
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(
+          new Error(
+            `cgminer sim: miner ${m.id} cannot listen on ${m.host}:${m.port}: ${err.code ?? err.message}`,
+          ),
+        );
+      };
+      server.once("error", onError);
+      server.listen({ host: m.host, port: m.port, backlog: 128 }, () => {
+        server.off("error", onError);
+        server.on("error", (err) => log.warn({ miner: m.id, err }, "listener error"));
+        const addr = server.address();
+        if (addr && typeof addr === "object") m.port = addr.port;
+        m.server = server;
+        resolve();
+      });
+    });
+  }
+
+  function close(m: MinerEntry): Promise<void> {
+    const server = m.server;
+    m.server = null;
+    for (const s of m.sockets) s.destroy();
+    m.sockets.clear();
+    if (!server) return Promise.resolve();
+    // close() drops the listening socket at once: new connects are refused from here on
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  function enqueue(m: MinerEntry, op: () => Promise<void>): void {
+    const p = m.ops.then(op).catch((err) => log.warn({ miner: m.id, err }, "listener change failed"));
+    m.ops = p;
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  }
+
+  // Makes a listener match the model: open unless faulted (or stopped). Queued per
+  // miner, so a fault toggled while a reopen is still binding ends up right.
+  const reconcile = async (m: MinerEntry) => {
+    const want = !stopped && model.state(m.id) !== "faulted";
+    if (want && !m.server) await listen(m);
+    else if (!want && m.server) await close(m);
+  };
+
+  const onState = (id: string, state: MinerState, prev: MinerState) => {
+    const m = entries.get(id);
+    if (!m || stopped || (state !== "faulted" && prev !== "faulted")) return;
+    // close at once so a connect right after setFaulted() is already refused
+    if (state === "faulted" && m.server) void close(m);
+    enqueue(m, () => reconcile(m));
+  };
+
+  for (const cfg of opts.miners) {
+    if (entries.has(cfg.id)) throw new Error(`cgminer sim: duplicate miner id "${cfg.id}"`);
+    if (!model.hasMiner(cfg.id)) model.addMiner(cfg.id, cfg.model);
+    entries.set(cfg.id, {
+      id: cfg.id,
+      host: cfg.host,
+      port: cfg.port,
+      flavour: { statsQuirk: cfg.statsQuirk ?? true, poolUser: `wattkeeper.${cfg.id}` },
+      server: null,
+      sockets: new Set(),
+      ops: Promise.resolve(),
+    });
+  }
+  const unsubscribe = model.onStateChange(onState);
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    unsubscribe();
+    await Promise.all([...inflight]);
+    await Promise.all([...entries.values()].map(close));
+  };
+
+  const results = await Promise.allSettled(
+    [...entries.values()].filter((m) => model.state(m.id) !== "faulted").map(listen),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  log.info({ miners: entries.size }, "cgminer sim listening");
+
+  return {
+    get endpoints() {
+      return [...entries.values()].map((m) => ({ id: m.id, host: m.host, port: m.port }));
+    },
+    isListening: (id) => entries.get(id)?.server?.listening === true,
+    settled: async () => {
+      while (inflight.size > 0) await Promise.all([...inflight]);
+    },
+    stop,
+  };
+}
+
+/** Privileged commands of stock cgminer: known, but denied on a read-only API. */
+const PRIVILEGED = new Set([
+  "privileged",
+  "switchpool",
+  "enablepool",
+  "disablepool",
+  "addpool",
+  "removepool",
+  "poolpriority",
+  "poolquota",
+  "save",
+  "quit",
+  "restart",
+  "ascenable",
+  "ascdisable",
+  "ascidentify",
+  "ascset",
+  "pgaenable",
+  "pgadisable",
+  "pgaset",
+  "debug",
+  "zero",
+  "hotplug",
+  "setconfig",
+  "lockstats",
+]);
+
+/** Trailing NULs, newlines and spaces some clients send after the request. */
+function stripTrailer(s: string): string {
+  return s.replace(/[\s\0]+$/, "");
+}
+
+/** Whether a JSON request's outer object has closed (strings and escapes respected). */
+function jsonBalanced(buf: Buffer): boolean {
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === 0x5c) escaped = true;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      if (depth === 0) return true;
+    }
+  }
+  return false;
+}

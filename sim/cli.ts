@@ -1,0 +1,139 @@
+// `wattkeeper sim`: the simulated site on its own, for demos, benches and for
+// pointing a separately started agent at. Prints what it serves and a config
+// snippet to paste, then runs until the signal aborts.
+import { parseArgs } from "node:util";
+import type { Logger } from "pino";
+import { allocateAddresses, toRanges } from "./addresses.ts";
+import { loadMeterProfile } from "./profiles.ts";
+import { type SimMeterSpec, startSimSite } from "./site.ts";
+
+const USAGE = `usage: wattkeeper sim [--miners N] [--base-address 127.1.0.1] [--port 4028]
+                     [--meter-host 127.0.0.1] [--meter-port 5020] [--seed N] [--aux-w W] [--noise-w W]`;
+
+export interface SimCliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: SimCliIo = {
+  out: (l) => process.stdout.write(`${l}\n`),
+  err: (l) => process.stderr.write(`${l}\n`),
+};
+
+function intFlag(name: string, raw: string | undefined, def: number, min: number, max: number): number {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer in ${min}..${max} (got "${raw}")`);
+  }
+  return n;
+}
+
+class UsageError extends Error {}
+
+export async function runSimCommand(
+  argv: string[],
+  logger: Logger,
+  signal: AbortSignal,
+  io: SimCliIo = defaultIo,
+): Promise<number> {
+  let opts: {
+    miners: number;
+    base: string;
+    port: number;
+    meterHost: string;
+    meterPort: number;
+    seed: number;
+    auxW: number;
+    noiseW: number;
+  };
+  let addresses: string[];
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        miners: { type: "string" },
+        "base-address": { type: "string" },
+        port: { type: "string" },
+        "meter-host": { type: "string" },
+        "meter-port": { type: "string" },
+        seed: { type: "string" },
+        "aux-w": { type: "string" },
+        "noise-w": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+    if (values.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    opts = {
+      miners: intFlag("miners", values.miners, 10, 0, 100_000),
+      base: values["base-address"] ?? "127.1.0.1",
+      port: intFlag("port", values.port, 4028, 1, 65535),
+      meterHost: values["meter-host"] ?? "127.0.0.1",
+      meterPort: intFlag("meter-port", values["meter-port"], 5020, 1, 65534),
+      seed: intFlag("seed", values.seed, 1, 0, 0xffffffff),
+      auxW: intFlag("aux-w", values["aux-w"], 2000, 0, 1e9),
+      noiseW: intFlag("noise-w", values["noise-w"], 50, 0, 1e9),
+    };
+    addresses = allocateAddresses(opts.base, opts.miners);
+  } catch (err) {
+    io.err(`wattkeeper sim: ${(err as Error).message}`);
+    io.err(USAGE);
+    return 2;
+  }
+
+  const profile = await loadMeterProfile("sdm630");
+  const miners = addresses.map((host) => ({ id: `${host}:${opts.port}`, host, port: opts.port }));
+  const meters: SimMeterSpec[] = [
+    { id: "sim-site", role: "site", host: opts.meterHost, port: opts.meterPort, unitId: 1, profile },
+    { id: "sim-mining", role: "mining", host: opts.meterHost, port: opts.meterPort + 1, unitId: 1, profile },
+  ];
+  let site: Awaited<ReturnType<typeof startSimSite>>;
+  try {
+    site = await startSimSite({
+      miners,
+      meters,
+      seed: opts.seed,
+      auxW: opts.auxW,
+      noiseW: opts.noiseW,
+      logger,
+    });
+  } catch (err) {
+    io.err(`wattkeeper sim: ${(err as Error).message}`);
+    return 1;
+  }
+
+  const ranges = toRanges(addresses);
+  io.out(
+    `simulated site: ${miners.length} miners (CGMiner API) on ${ranges.join(", ") || "-"} port ${opts.port}; ` +
+      `SDM630 meters on ${opts.meterHost}:${opts.meterPort} (site) and :${opts.meterPort + 1} (mining); ` +
+      `site draw ${(site.model.totalW() / 1000).toFixed(1)} kW; seed ${opts.seed}`,
+  );
+  io.out("# paste into a wattkeeper config:");
+  io.out("miners:");
+  for (const r of ranges) {
+    io.out(`  - hosts: ${r}`);
+    io.out(`    port: ${opts.port}`);
+    io.out("    dialect: cgminer");
+    io.out("    location: sim");
+  }
+  if (ranges.length === 0) io.out("  []");
+  io.out("meters:");
+  for (const m of meters) {
+    io.out(`  - id: ${m.id}`);
+    io.out(`    role: ${m.role}`);
+    io.out("    profile: sdm630");
+    io.out(`    modbus: { tcp: "${m.host}:${m.port}", unitId: ${m.unitId} }`);
+  }
+
+  if (!signal.aborted) {
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+  }
+  await site.stop();
+  logger.info("simulated site stopped");
+  return 0;
+}

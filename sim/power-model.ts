@@ -1,0 +1,380 @@
+// The simulated site's physics: every miner's state and draw, other loads, and
+// the meters' view of them. Protocol servers (sim/cgminer, sim/modbus) only read
+// from here, so sleeping a miner through any path lowers what every meter reads.
+// Time comes from an injectable clock and randomness from seeded streams, so a
+// test can step through `starting` deterministically and a run can be replayed.
+import { DEFAULT_MODEL_KEYS, getMinerModel, type MinerModel } from "./models.ts";
+import { hashSeed, mulberry32, symmetric } from "./prng.ts";
+
+export type MinerState = "hashing" | "sleeping" | "starting" | "faulted";
+export type LoadClass = "mining" | "ai" | "aux";
+export type MeterRole = "site" | LoadClass;
+
+export interface PowerModelOptions {
+  seed?: number | null;
+  /** Amplitude (W) of the uniform noise added to each meter reading; 0 = exact. */
+  noiseW?: number | null;
+  /** Constant auxiliary load: cooling, lights, network. */
+  auxW?: number | null;
+  /** How long a woken (or rebooted) miner stays `starting` before `hashing`. */
+  wakeDelayMs?: number | null;
+  /** Model keys assigned round-robin to miners added without one. */
+  models?: readonly string[] | null;
+  now?: () => number;
+}
+
+/** Everything a protocol server needs to answer for one miner, sampled at one instant. */
+export interface MinerView {
+  id: string;
+  model: MinerModel;
+  state: MinerState;
+  powerW: number;
+  /** Short-average hashrate with a little jitter (0 unless hashing). */
+  hashrateThs: number;
+  /** Average since the mining process started (work / elapsed). */
+  avgHashrateThs: number;
+  /** Nominal of this particular unit (model nominal × its variation). */
+  expectedThs: number;
+  uptimeS: number;
+  /** Total work since boot, in TH (TH/s × s). */
+  workTh: number;
+  chainRatesThs: number[];
+  chipTempsC: number[];
+  boardTempsC: number[];
+  fanRpm: number[];
+}
+
+export type StateListener = (id: string, state: MinerState, prev: MinerState) => void;
+
+interface MinerRecord {
+  id: string;
+  model: MinerModel;
+  state: MinerState;
+  /** Unit-to-unit spread around the model's nominal figures (fixed per id and seed). */
+  powerVar: number;
+  hashVar: number;
+  tempOffsetC: number;
+  fanVar: number;
+  chainShares: number[];
+  bootAt: number;
+  startingUntil: number;
+  /** Where a cleared fault returns to: a miner slept before it stays asleep after the reboot. */
+  asleepBeforeFault: boolean;
+  drawW: number;
+  workTh: number;
+  workSince: number;
+  /** Read-time jitter stream per miner so concurrent polls don't perturb each other's sequences. */
+  jitter: () => number;
+}
+
+interface Load {
+  name: string;
+  cls: LoadClass;
+  watts: () => number;
+}
+
+const MS_PER_H = 3_600_000;
+
+export class PowerModel {
+  readonly seed: number;
+  noiseW: number;
+  auxW: number;
+  wakeDelayMs: number;
+  /** The model's clock (ms); servers use it for `When` so tests see one time. */
+  readonly now: () => number;
+  private readonly modelKeys: readonly string[];
+  private readonly miners = new Map<string, MinerRecord>();
+  private readonly loads = new Map<string, Load>();
+  private readonly listeners = new Set<StateListener>();
+  private readonly noiseRand: () => number;
+  /** Miners in `starting`, resolved lazily against the clock (no timers: the fake clock drives them). */
+  private pending: MinerRecord[] = [];
+  private minersDrawW = 0;
+  private lastT: number;
+  private readonly energyKwhByClass: Record<LoadClass, number> = { mining: 0, ai: 0, aux: 0 };
+
+  constructor(opts: PowerModelOptions = {}) {
+    this.seed = (opts.seed ?? 1) >>> 0;
+    this.noiseW = opts.noiseW ?? 0;
+    this.auxW = opts.auxW ?? 0;
+    this.wakeDelayMs = opts.wakeDelayMs ?? 0;
+    this.now = opts.now ?? Date.now;
+    this.modelKeys = opts.models && opts.models.length > 0 ? opts.models : DEFAULT_MODEL_KEYS;
+    for (const k of this.modelKeys) getMinerModel(k);
+    this.noiseRand = mulberry32(hashSeed(this.seed, "\u0000meter-noise"));
+    this.lastT = this.now();
+  }
+
+  /** Adds a miner (hashing, booted a seeded while ago). Without a model key: round-robin over `models`. */
+  addMiner(id: string, modelKey?: string): MinerView {
+    if (this.miners.has(id)) throw new Error(`miner "${id}" already exists`);
+    const model = getMinerModel(modelKey ?? this.modelKeys[this.miners.size % this.modelKeys.length]!);
+    const r = mulberry32(hashSeed(this.seed, id));
+    const now = this.now();
+    const shares = Array.from({ length: model.chains }, () => 1 + symmetric(r) * 0.02);
+    const sum = shares.reduce((a, b) => a + b, 0);
+    const rec: MinerRecord = {
+      id,
+      model,
+      state: "hashing",
+      powerVar: 1 + symmetric(r) * 0.03,
+      hashVar: 1 + symmetric(r) * 0.03,
+      tempOffsetC: symmetric(r) * 3,
+      fanVar: 1 + symmetric(r) * 0.04,
+      chainShares: shares.map((s) => s / sum),
+      // up to three days of uptime so Elapsed looks like a fleet, not a fresh boot
+      bootAt: now - Math.floor(r() * 3 * 86_400_000),
+      startingUntil: 0,
+      asleepBeforeFault: false,
+      drawW: 0,
+      workTh: 0,
+      workSince: now,
+      jitter: mulberry32(hashSeed(this.seed ^ 0x5bd1e995, id)),
+    };
+    // work done before the sim started, so averages and share counters are plausible from the first poll
+    rec.workTh = (model.nominalThs * rec.hashVar * (now - rec.bootAt)) / 1000;
+    rec.drawW = this.drawFor(rec, "hashing");
+    this.advance(now);
+    this.miners.set(id, rec);
+    this.minersDrawW += rec.drawW;
+    return this.view(rec, now);
+  }
+
+  hasMiner(id: string): boolean {
+    return this.miners.has(id);
+  }
+
+  minerIds(): string[] {
+    return [...this.miners.keys()];
+  }
+
+  state(id: string): MinerState {
+    this.refresh();
+    return this.get(id).state;
+  }
+
+  /** Sleeps a hashing or starting miner. Returns false when there was nothing to do (asleep, faulted). */
+  sleep(id: string): boolean {
+    this.refresh();
+    const m = this.get(id);
+    if (m.state === "sleeping" || m.state === "faulted") return false;
+    this.transition(m, "sleeping");
+    return true;
+  }
+
+  /** Wakes a sleeping miner: `starting` for wakeDelayMs, then `hashing`. */
+  wake(id: string): boolean {
+    this.refresh();
+    const m = this.get(id);
+    if (m.state !== "sleeping") return false;
+    this.startUp(m);
+    return true;
+  }
+
+  /** A faulted miner draws standby power and refuses API connections; clearing it reboots the unit. */
+  setFaulted(id: string, on: boolean): boolean {
+    this.refresh();
+    const m = this.get(id);
+    if (on) {
+      if (m.state === "faulted") return false;
+      m.asleepBeforeFault = m.state === "sleeping";
+      this.transition(m, "faulted");
+      return true;
+    }
+    if (m.state !== "faulted") return false;
+    m.bootAt = this.now();
+    m.workTh = 0;
+    if (m.asleepBeforeFault) this.transition(m, "sleeping");
+    else this.startUp(m);
+    return true;
+  }
+
+  /** Current draw of one miner (W, no noise: the meter adds noise, not the miner). */
+  powerW(id: string): number {
+    this.refresh();
+    return this.get(id).drawW;
+  }
+
+  /** Short-average hashrate with seeded jitter around this unit's nominal; 0 unless hashing. */
+  hashrateThs(id: string): number {
+    this.refresh();
+    const m = this.get(id);
+    return m.state === "hashing" ? m.model.nominalThs * m.hashVar * (1 + symmetric(m.jitter) * 0.01) : 0;
+  }
+
+  /** One consistent sample of a miner for a protocol reply. */
+  minerView(id: string): MinerView {
+    this.refresh();
+    return this.view(this.get(id), this.now());
+  }
+
+  countByState(): Record<MinerState, number> {
+    this.refresh();
+    const c: Record<MinerState, number> = { hashing: 0, sleeping: 0, starting: 0, faulted: 0 };
+    for (const m of this.miners.values()) c[m.state]++;
+    return c;
+  }
+
+  /**
+   * Couples another power source (GPU nodes, chillers) into the meters. `watts` is
+   * sampled at read time. Returns a function that removes the load again.
+   */
+  addLoad(name: string, watts: () => number, cls: LoadClass = "ai"): () => void {
+    this.refresh();
+    if (this.loads.has(name)) throw new Error(`load "${name}" already exists`);
+    this.loads.set(name, { name, cls, watts });
+    return () => {
+      this.refresh();
+      this.loads.delete(name);
+    };
+  }
+
+  onStateChange(listener: StateListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  minersW(): number {
+    this.refresh();
+    return this.minersDrawW;
+  }
+
+  /** True draw of one load class (no noise). */
+  classW(cls: LoadClass): number {
+    this.refresh();
+    return this.classWNow(cls);
+  }
+
+  /** True site total: miners + auxW + every added load. */
+  totalW(): number {
+    this.refresh();
+    return this.classWNow("mining") + this.classWNow("ai") + this.classWNow("aux");
+  }
+
+  /** What a meter in `role` reads now: the true value plus seeded noise drawn at read time. */
+  meterW(role: MeterRole): number {
+    const trueW = role === "site" ? this.totalW() : this.classW(role);
+    return trueW + this.noise(this.noiseW);
+  }
+
+  /** Seeded uniform noise in [-amplitude, amplitude) from the meter stream. */
+  noise(amplitude: number): number {
+    return amplitude > 0 ? symmetric(this.noiseRand) * amplitude : 0;
+  }
+
+  /** Energy (kWh) a meter in `role` has counted since the model was created. */
+  energyKwh(role: MeterRole): number {
+    this.refresh();
+    const e = this.energyKwhByClass;
+    return role === "site" ? e.mining + e.ai + e.aux : e[role];
+  }
+
+  // --- internals -----------------------------------------------------------
+
+  private get(id: string): MinerRecord {
+    const m = this.miners.get(id);
+    if (!m) throw new Error(`unknown miner "${id}"`);
+    return m;
+  }
+
+  private classWNow(cls: LoadClass): number {
+    let w = cls === "mining" ? this.minersDrawW : cls === "aux" ? this.auxW : 0;
+    for (const l of this.loads.values()) if (l.cls === cls) w += l.watts();
+    return w;
+  }
+
+  private drawFor(m: MinerRecord, state: MinerState): number {
+    switch (state) {
+      case "hashing":
+        return m.model.nominalW * m.powerVar;
+      case "starting":
+        // fans at full speed and boards initialising, not yet hashing
+        return m.model.nominalW * m.powerVar * 0.25;
+      default:
+        return m.model.sleepW * m.powerVar;
+    }
+  }
+
+  private startUp(m: MinerRecord): void {
+    if (this.wakeDelayMs <= 0) {
+      this.transition(m, "hashing");
+      return;
+    }
+    m.startingUntil = this.now() + this.wakeDelayMs;
+    this.transition(m, "starting");
+    this.pending.push(m);
+  }
+
+  private transition(m: MinerRecord, to: MinerState, at = this.now()): void {
+    const prev = m.state;
+    if (prev === to) return;
+    this.advance(at);
+    if (prev === "hashing") m.workTh += (m.model.nominalThs * m.hashVar * (at - m.workSince)) / 1000;
+    m.workSince = at;
+    if (prev === "starting") this.pending = this.pending.filter((p) => p !== m);
+    m.state = to;
+    this.minersDrawW += this.drawFor(m, to) - m.drawW;
+    m.drawW = this.drawFor(m, to);
+    for (const l of this.listeners) l(m.id, to, prev);
+  }
+
+  /** Resolves due `starting → hashing` transitions in time order, then integrates energy up to now. */
+  private refresh(): void {
+    const now = this.now();
+    while (this.pending.length > 0) {
+      let next: MinerRecord | undefined;
+      for (const p of this.pending) if (!next || p.startingUntil < next.startingUntil) next = p;
+      if (!next || next.startingUntil > now) break;
+      this.transition(next, "hashing", next.startingUntil);
+    }
+    this.advance(now);
+  }
+
+  private advance(t: number): void {
+    const dt = t - this.lastT;
+    if (dt <= 0) return;
+    for (const cls of ["mining", "ai", "aux"] as const) {
+      this.energyKwhByClass[cls] += (this.classWNow(cls) * dt) / MS_PER_H / 1000;
+    }
+    this.lastT = t;
+  }
+
+  private view(m: MinerRecord, now: number): MinerView {
+    const hashing = m.state === "hashing";
+    const expectedThs = m.model.nominalThs * m.hashVar;
+    const hashrateThs = hashing ? expectedThs * (1 + symmetric(m.jitter) * 0.01) : 0;
+    const uptimeS = Math.max(0, Math.floor((now - m.bootAt) / 1000));
+    const workTh = m.workTh + (hashing ? (expectedThs * (now - m.workSince)) / 1000 : 0);
+    // PCB and chip temperatures: warm when hashing, near ambient otherwise
+    const pcbBase =
+      m.state === "hashing" ? 58 : m.state === "starting" ? 40 : m.state === "sleeping" ? 30 : 27;
+    const fanBase =
+      m.state === "hashing" ? 5600 : m.state === "starting" ? 6000 : m.state === "sleeping" ? 900 : 0;
+    const boardTempsC: number[] = [];
+    const chipTempsC: number[] = [];
+    for (let i = 0; i < m.model.chains; i++) {
+      const pcb = Math.round(pcbBase + m.tempOffsetC + i + symmetric(m.jitter));
+      boardTempsC.push(pcb);
+      chipTempsC.push(hashing ? pcb + 12 : m.state === "starting" ? pcb + 4 : pcb);
+    }
+    const fanRpm: number[] = [];
+    for (let i = 0; i < m.model.fans; i++) {
+      fanRpm.push(fanBase === 0 ? 0 : Math.round((fanBase * m.fanVar + symmetric(m.jitter) * 60) / 10) * 10);
+    }
+    return {
+      id: m.id,
+      model: m.model,
+      state: m.state,
+      powerW: m.drawW,
+      hashrateThs,
+      avgHashrateThs: uptimeS > 0 ? workTh / uptimeS : 0,
+      expectedThs,
+      uptimeS,
+      workTh,
+      chainRatesThs: m.chainShares.map((s) => s * hashrateThs),
+      chipTempsC,
+      boardTempsC,
+      fanRpm,
+    };
+  }
+}

@@ -1,0 +1,122 @@
+// The whole simulated site: one power model coupling a CGMiner-API listener per
+// miner and a Modbus TCP server per meter. Sleeping a miner here (or through any
+// future control path) lowers the site and mining meters' readings, which is what
+// lets the agent's control loop be tested end to end on loopback.
+import type { Logger } from "pino";
+import type { MeterProfile } from "../drivers/modbus/profile.ts";
+import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
+import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
+import { type MeterRole, PowerModel } from "./power-model.ts";
+
+export interface SimMinerSpec {
+  id: string;
+  host: string;
+  port: number;
+  model?: string;
+  statsQuirk?: boolean;
+}
+
+export interface SimMeterSpec {
+  id: string;
+  role: MeterRole;
+  host: string;
+  port: number;
+  unitId: number;
+  profile: MeterProfile;
+}
+
+export interface SimSiteOptions {
+  miners: SimMinerSpec[];
+  meters: SimMeterSpec[];
+  // null is accepted like undefined: config sections hand over nullable fields
+  seed?: number | null;
+  noiseW?: number | null;
+  auxW?: number | null;
+  /** Model keys (sim/models.ts) assigned round-robin to miners without one. */
+  models?: readonly string[] | null;
+  wakeDelayMs?: number | null;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface SimSite {
+  model: PowerModel;
+  cgminer: CgminerSim;
+  /** Meter servers by meter id (each exposes `lastPowerW`). */
+  meters: ReadonlyMap<string, ModbusMeterSim>;
+  sleepMiner(id: string): boolean;
+  wakeMiner(id: string): boolean;
+  /** Faults (or clears) a miner; resolves once its API listener is closed (or reopened). */
+  setFaulted(id: string, on: boolean): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
+  const model = new PowerModel({
+    seed: opts.seed,
+    noiseW: opts.noiseW,
+    auxW: opts.auxW,
+    models: opts.models,
+    wakeDelayMs: opts.wakeDelayMs,
+    now: opts.now,
+  });
+  for (const m of opts.miners) model.addMiner(m.id, m.model);
+
+  const seen = new Set<string>();
+  for (const ep of [...opts.miners, ...opts.meters]) {
+    const key = `${ep.host}:${ep.port}`;
+    if (seen.has(key)) throw new Error(`sim site: ${key} is assigned twice (${ep.id})`);
+    seen.add(key);
+  }
+
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    // reverse start order; every stop runs even if one fails
+    await Promise.allSettled(
+      stops
+        .splice(0)
+        .reverse()
+        .map((s) => s()),
+    );
+  };
+  const meters = new Map<string, ModbusMeterSim>();
+  let cgminer: CgminerSim;
+  try {
+    cgminer = await startCgminerSim({ miners: opts.miners, model, logger: opts.logger });
+    stops.push(() => cgminer.stop());
+    const started = await Promise.allSettled(
+      opts.meters.map(async (m) => {
+        const sim = await startModbusMeterSim({
+          host: m.host,
+          port: m.port,
+          unitId: m.unitId,
+          profile: m.profile,
+          model,
+          role: m.role,
+          logger: opts.logger,
+        });
+        meters.set(m.id, sim);
+        stops.push(() => sim.stop());
+      }),
+    );
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  return {
+    model,
+    cgminer,
+    meters,
+    sleepMiner: (id) => model.sleep(id),
+    wakeMiner: (id) => model.wake(id),
+    async setFaulted(id, on) {
+      const changed = model.setFaulted(id, on);
+      await cgminer.settled();
+      return changed;
+    },
+    stop: stopAll,
+  };
+}
