@@ -133,7 +133,7 @@ async function runCommand(argv: string[]): Promise<number> {
   try {
     if (config.sim) {
       const { startSimFromConfig } = await import("./simulated-site.ts");
-      const sim = await startSimFromConfig(config, logger.child({ component: "sim" }));
+      const sim = await startSimFromConfig(config, logger);
       stops.unshift(() => sim.stop());
     }
     const site = new Site(config, logger, { version: VERSION });

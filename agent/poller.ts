@@ -113,8 +113,13 @@ export class Poller<R> {
   }
 
   private async readOne(target: PollTarget<R>): Promise<boolean> {
-    const deadline = AbortSignal.timeout(this.opts.timeoutMs);
-    const signal = AbortSignal.any([deadline, this.abort.signal]);
+    // a referenced timer (AbortSignal.timeout's is unref'd) so a hung read always ends
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`no result within ${this.opts.timeoutMs} ms`)),
+      this.opts.timeoutMs,
+    );
+    const signal = AbortSignal.any([deadline.signal, this.abort.signal]);
     let ok: boolean;
     try {
       const reading = await raceAbort(target.read(signal), signal);
@@ -123,6 +128,8 @@ export class Poller<R> {
     } catch (err) {
       ok = false;
       if (!this.abort.signal.aborted) this.opts.onError(target.id, err as Error);
+    } finally {
+      clearTimeout(timer);
     }
     this.reschedule(target.id, ok);
     return ok;

@@ -30,7 +30,7 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
     models: sim.models,
     logger,
   });
-  logger.info(
+  logger.child({ component: "sim" }).info(
     { miners: miners.length, meters: meters.length, notSimulated: skipped },
     `simulated site serving ${miners.length} miners and ${meters.length} meters on loopback`,
   );

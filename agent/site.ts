@@ -258,7 +258,8 @@ export class Site {
     const k = `${id}:${key}`;
     if (this.loggedRepairs.has(k)) return;
     this.loggedRepairs.add(k);
-    this.logger.child({ device: id }).warn({ repairs: key, firmware: reading.firmware }, "repaired invalid JSON reply");
+    // known firmware quirks (Antminer `stats`), expected on every poll: worth a trace, not a warning
+    this.logger.child({ device: id }).debug({ repairs: key, firmware: reading.firmware }, "repaired invalid JSON reply");
   }
 }
 
@@ -268,7 +269,9 @@ function summaryLine(snap: SiteSnapshot, minerCount: number): string {
   const meter = snap.meter
     ? snap.meter.ok
       ? `meter ok ${snap.meter.ageS}s`
-      : `meter STALE ${snap.meter.ageS ?? "never"}s`
+      : snap.meter.ageS === null
+        ? "meter NO READING yet"
+        : `meter STALE ${snap.meter.ageS}s`
     : "no site meter";
   const c = snap.counts;
   return `${power} · ${meter} · miners ${c.hashing}/${minerCount} hashing, ${c.sleeping} sleeping, ${c.starting} starting, ${c.faulted} faulted, ${c.unreachable} unreachable · ${snap.hashrateThs.toFixed(1)} TH/s`;

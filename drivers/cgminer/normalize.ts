@@ -3,6 +3,7 @@
 // (bmminer sends "GHS 5s" as a string, "GHS av" as a number), so every value is
 // read through toNumber() and every field is optional.
 import type { MinerReading, MinerState, PoolInfo } from "../types.ts";
+import { nameplateOf } from "./models.ts";
 import type { Json } from "./repair.ts";
 
 type Row = Record<string, Json>;
@@ -144,19 +145,22 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
     status: toText(p.Status),
   }));
 
-  const reportedW = toNumber(summary?.Power) ?? toNumber(stats?.Power) ?? toNumber(stats?.power) ?? null;
-  let powerW = reportedW;
-  let powerEstimated = false;
-  if (powerW === null && input.nominalW != null && ths !== null) {
-    const ideal = idealThs(stats);
-    const ratio = ideal ? Math.min(1.2, ths / ideal) : ths > 0 ? 1 : 0;
-    powerW = Math.round(input.nominalW * ratio);
-    powerEstimated = true;
-  }
-
   const uptimeS = toNumber(summary?.Elapsed) ?? toNumber(stats?.Elapsed);
   const model =
     toText(version?.Type) ?? toText(statsRows[0]?.Type) ?? toText(stats?.Type) ?? toText(version?.Model) ?? null;
+
+  const reportedW = toNumber(summary?.Power) ?? toNumber(stats?.Power) ?? toNumber(stats?.power) ?? null;
+  let powerW = reportedW;
+  let powerEstimated = false;
+  const nameplate = nameplateOf(model);
+  const nominalW = input.nominalW ?? nameplate?.nominalW ?? null;
+  if (powerW === null && nominalW !== null && ths !== null) {
+    const ideal = idealThs(stats) ?? nameplate?.nominalThs ?? null;
+    // without a nominal hashrate, a hashing miner is taken at nameplate and a stopped one at 0
+    const ratio = ideal ? Math.min(1.2, ths / ideal) : ths > 0 ? 1 : 0;
+    powerW = Math.round(nominalW * ratio);
+    powerEstimated = true;
+  }
   const firmware = firmwareOf(version, input.summary);
 
   let state: MinerState = "hashing";
