@@ -1,7 +1,7 @@
 // The one root logger (pino). Components take `logger.child({component})`,
 // devices `logger.child({device: id})`. Secrets are redacted by path so a config
 // object or a connection option logged by mistake never leaks a password.
-import { pino, type Logger, type LoggerOptions } from "pino";
+import { type Logger, type LoggerOptions, pino } from "pino";
 
 export type { Logger };
 

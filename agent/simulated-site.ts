@@ -17,7 +17,16 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
     .map((m) => ({ id: m.id, host: m.host, port: m.port }));
   const meters = config.meters.flatMap((m) =>
     m.modbus.kind === "tcp" && isLoopback(m.modbus.host)
-      ? [{ id: m.id, role: m.role, host: m.modbus.host, port: m.modbus.port, unitId: m.modbus.unitId, profile: m.profile }]
+      ? [
+          {
+            id: m.id,
+            role: m.role,
+            host: m.modbus.host,
+            port: m.modbus.port,
+            unitId: m.modbus.unitId,
+            profile: m.profile,
+          },
+        ]
       : [],
   );
   const skipped = config.miners.length - miners.length + (config.meters.length - meters.length);
@@ -30,9 +39,11 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
     models: sim.models,
     logger,
   });
-  logger.child({ component: "sim" }).info(
-    { miners: miners.length, meters: meters.length, notSimulated: skipped },
-    `simulated site serving ${miners.length} miners and ${meters.length} meters on loopback`,
-  );
+  logger
+    .child({ component: "sim" })
+    .info(
+      { miners: miners.length, meters: meters.length, notSimulated: skipped },
+      `simulated site serving ${miners.length} miners and ${meters.length} meters on loopback`,
+    );
   return site;
 }

@@ -179,7 +179,8 @@ export class Site {
         id: m.id,
         read: async (signal: AbortSignal) => {
           const reading = await client.read(signal);
-          if (reading.repairs.length > 0) this.logOnce(m.id, `repaired:${reading.repairs.join(",")}`, reading);
+          if (reading.repairs.length > 0)
+            this.logOnce(m.id, `repaired:${reading.repairs.join(",")}`, reading);
           const { repairs: _repairs, ...rest } = reading;
           return rest;
         },
@@ -259,7 +260,9 @@ export class Site {
     if (this.loggedRepairs.has(k)) return;
     this.loggedRepairs.add(k);
     // known firmware quirks (Antminer `stats`), expected on every poll: worth a trace, not a warning
-    this.logger.child({ device: id }).debug({ repairs: key, firmware: reading.firmware }, "repaired invalid JSON reply");
+    this.logger
+      .child({ device: id })
+      .debug({ repairs: key, firmware: reading.firmware }, "repaired invalid JSON reply");
   }
 }
 

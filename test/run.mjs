@@ -1,7 +1,7 @@
 // Runs node's built-in test runner (through tsx) over every *.test.ts under the
 // given folders. Node 20's --test does not expand globs itself.
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync, existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const dirs = process.argv.slice(2).filter((a) => !a.startsWith("--"));

@@ -71,28 +71,37 @@ export class HttpServer {
     const url = new URL(req.url ?? "/", "http://localhost");
     try {
       if (req.method !== "GET" && req.method !== "HEAD") {
-        return send(res, 405, { error: "method not allowed" }, { allow: "GET, HEAD" });
+        send(res, 405, { error: "method not allowed" }, { allow: "GET, HEAD" });
+        return;
       }
       switch (url.pathname) {
         case "/api/site":
-          return send(res, 200, this.opts.api.site());
+          send(res, 200, this.opts.api.site());
+          break;
         case "/api/devices":
-          return send(res, 200, this.opts.api.devices());
+          send(res, 200, this.opts.api.devices());
+          break;
         case "/healthz": {
           const reason = this.opts.api.unhealthyReason();
-          return send(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
+          send(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
+          break;
         }
         default:
-          return send(res, 404, { error: `no such endpoint: ${url.pathname}` });
+          send(res, 404, { error: `no such endpoint: ${url.pathname}` });
       }
     } catch (err) {
       this.opts.logger.error({ err, path: url.pathname }, "http handler failed");
-      return send(res, 500, { error: "internal error" });
+      send(res, 500, { error: "internal error" });
     }
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",

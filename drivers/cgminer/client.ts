@@ -3,7 +3,7 @@
 // normalised MinerReading. read() never throws: every failure becomes a state
 // (`unreachable`, `faulted`) with a reason, so one bad miner cannot break a sweep.
 import { DriverError, type MinerReading, type MinerState } from "../types.ts";
-import { encodeRequest, exchange, type ExchangeOptions } from "./framing.ts";
+import { type ExchangeOptions, encodeRequest, exchange } from "./framing.ts";
 import { normalizeMiner, splitMulti, statusOf } from "./normalize.ts";
 import { type Json, parseReplyJson } from "./repair.ts";
 import { parseTextReply } from "./text.ts";
@@ -34,7 +34,11 @@ export class CgminerClient {
   }
 
   /** Sends `a+b+c` (or one command with a parameter) and returns one reply per command. */
-  async command(commands: readonly string[], parameter?: string, signal?: AbortSignal): Promise<CommandResult> {
+  async command(
+    commands: readonly string[],
+    parameter?: string,
+    signal?: AbortSignal,
+  ): Promise<CommandResult> {
     const request = encodeRequest(commands.join("+"), parameter);
     const raw = await exchange(this.target.host, this.target.port, request, { ...this.options, signal });
     const text = raw.toString("utf8");
@@ -57,7 +61,11 @@ export class CgminerClient {
       throw new DriverError("WK_CGMINER_ACCESS_DENIED", `access denied: ${whole.msg} (Code 45)`, false);
     }
     if (whole && (whole.letter === "E" || whole.letter === "F")) {
-      throw new DriverError("WK_CGMINER_ERROR_STATUS", `${commands.join("+")}: ${whole.msg} (Code ${whole.code ?? "?"})`, false);
+      throw new DriverError(
+        "WK_CGMINER_ERROR_STATUS",
+        `${commands.join("+")}: ${whole.msg} (Code ${whole.code ?? "?"})`,
+        false,
+      );
     }
     const replies = splitMulti(parsed, [...commands]);
     for (const cmd of commands) {
@@ -73,7 +81,10 @@ export class CgminerClient {
   }
 
   /** One poll: version, summary, pools and stats in one round trip. Never throws. */
-  async read(signal?: AbortSignal, now: () => number = Date.now): Promise<MinerReading & { repairs: string[] }> {
+  async read(
+    signal?: AbortSignal,
+    now: () => number = Date.now,
+  ): Promise<MinerReading & { repairs: string[] }> {
     try {
       const { replies, repairs } = await this.command(READ_COMMANDS, undefined, signal);
       const summaryStatus = statusOf(replies.summary);

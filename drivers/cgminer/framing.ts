@@ -27,7 +27,12 @@ export function encodeRequest(command: string, parameter?: string): Buffer {
  * Sends `request` to host:port and resolves with the reply bytes (without the
  * trailing NUL). Rejects with a DriverError whose code classifies the failure.
  */
-export function exchange(host: string, port: number, request: Buffer, opts: ExchangeOptions = {}): Promise<Buffer> {
+export function exchange(
+  host: string,
+  port: number,
+  request: Buffer,
+  opts: ExchangeOptions = {},
+): Promise<Buffer> {
   const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   const maxReplyBytes = opts.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
@@ -60,7 +65,9 @@ export function exchange(host: string, port: number, request: Buffer, opts: Exch
       finish(
         new DriverError(
           "WK_CGMINER_TIMEOUT",
-          connected ? `no complete reply within ${readTimeoutMs} ms` : `connect timed out after ${connectTimeoutMs} ms`,
+          connected
+            ? `no complete reply within ${readTimeoutMs} ms`
+            : `connect timed out after ${connectTimeoutMs} ms`,
           true,
         ),
       );
@@ -83,7 +90,9 @@ export function exchange(host: string, port: number, request: Buffer, opts: Exch
       size += chunk.length;
       if (chunk.includes(0)) return finish(null);
       if (size > maxReplyBytes) {
-        finish(new DriverError("WK_CGMINER_INVALID_REPLY", `reply larger than ${maxReplyBytes} bytes`, false));
+        finish(
+          new DriverError("WK_CGMINER_INVALID_REPLY", `reply larger than ${maxReplyBytes} bytes`, false),
+        );
       }
     });
     socket.on("end", () => {
@@ -105,10 +114,14 @@ function classifySocketError(err: NodeJS.ErrnoException): DriverError {
       return new DriverError("WK_CGMINER_RESET", "connection reset by peer", true, { cause: err });
     case "EHOSTUNREACH":
     case "ENETUNREACH":
-      return new DriverError("WK_CGMINER_UNREACHABLE", `host unreachable (${err.code})`, true, { cause: err });
+      return new DriverError("WK_CGMINER_UNREACHABLE", `host unreachable (${err.code})`, true, {
+        cause: err,
+      });
     case "ETIMEDOUT":
       return new DriverError("WK_CGMINER_TIMEOUT", "connect timed out", true, { cause: err });
     default:
-      return new DriverError("WK_CGMINER_IO", `${err.code ?? "socket error"}: ${err.message}`, true, { cause: err });
+      return new DriverError("WK_CGMINER_IO", `${err.code ?? "socket error"}: ${err.message}`, true, {
+        cause: err,
+      });
   }
 }

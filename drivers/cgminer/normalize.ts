@@ -36,7 +36,9 @@ export function rows(reply: Json | undefined, section: string): Row[] {
 }
 
 /** STATUS[0] of a reply: letter S/I/W/E/F, code and message. */
-export function statusOf(reply: Json | undefined): { letter: string; code: number | null; msg: string } | null {
+export function statusOf(
+  reply: Json | undefined,
+): { letter: string; code: number | null; msg: string } | null {
   const st = rows(reply, "STATUS")[0];
   if (!st) return null;
   return { letter: toText(st.STATUS) ?? "?", code: toNumber(st.Code), msg: toText(st.Msg) ?? "" };
@@ -95,7 +97,9 @@ export function hashrateThs(summary: Row | undefined): number | null {
 
 /** Antminer `stats` keeps its data in the STATS row that has chain/fan fields (STATS[1] on stock). */
 function minerStatsRow(stats: Row[]): Row | undefined {
-  return stats.find((r) => Object.keys(r).some((k) => /^(fan\d+|temp\d+|chain_rate\d+)$/.test(k))) ?? stats[1];
+  return (
+    stats.find((r) => Object.keys(r).some((k) => /^(fan\d+|temp\d+|chain_rate\d+)$/.test(k))) ?? stats[1]
+  );
 }
 
 function numberedValues(row: Row | undefined, re: RegExp): number[] {
@@ -147,7 +151,11 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
 
   const uptimeS = toNumber(summary?.Elapsed) ?? toNumber(stats?.Elapsed);
   const model =
-    toText(version?.Type) ?? toText(statsRows[0]?.Type) ?? toText(stats?.Type) ?? toText(version?.Model) ?? null;
+    toText(version?.Type) ??
+    toText(statsRows[0]?.Type) ??
+    toText(stats?.Type) ??
+    toText(version?.Model) ??
+    null;
 
   const reportedW = toNumber(summary?.Power) ?? toNumber(stats?.Power) ?? toNumber(stats?.power) ?? null;
   let powerW = reportedW;

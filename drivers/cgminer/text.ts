@@ -20,7 +20,7 @@ function splitEscaped(s: string, sep: string): string[] {
   return out;
 }
 
-const unescape = (s: string) => s.replace(/\\(.)/g, "$1");
+const unescapeApi = (s: string) => s.replace(/\\(.)/g, "$1");
 
 /** Sections of one command's reply, e.g. `STATUS=S,…|SUMMARY,Elapsed=1,…|`. */
 function parseSections(sections: string[]): Record<string, Json> {
@@ -33,17 +33,17 @@ function parseSections(sections: string[]): Record<string, Json> {
     let name: string;
     let start = 0;
     if (!first.includes("=")) {
-      name = unescape(first);
+      name = unescapeApi(first);
       start = 1;
     } else {
       // `STATUS=S,…` names itself; `POOL=0,…` rows go under the key's plural
-      const key = unescape(first.slice(0, first.indexOf("=")));
+      const key = unescapeApi(first.slice(0, first.indexOf("=")));
       name = key === "STATUS" ? "STATUS" : `${key}S`;
     }
     for (const field of fields.slice(start)) {
       const eq = field.indexOf("=");
       if (eq < 0) continue;
-      obj[unescape(field.slice(0, eq))] = unescape(field.slice(eq + 1));
+      obj[unescapeApi(field.slice(0, eq))] = unescapeApi(field.slice(eq + 1));
     }
     const rows = out[name] ?? [];
     rows.push(obj);
@@ -65,7 +65,7 @@ export function parseTextReply(text: string): Json {
   for (const section of sections) {
     if (section.startsWith("CMD=")) {
       flush();
-      current = unescape(section.slice(4));
+      current = unescapeApi(section.slice(4));
       bucket = [];
     } else bucket.push(section);
   }

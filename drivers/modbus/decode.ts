@@ -1,7 +1,7 @@
 // Register decoding and request planning for meter profiles: typed values from
 // 16-bit words (word order, scale, NaN sentinel), and contiguous registers of
 // the same function merged into as few requests as possible (bounded gap fill).
-import { REGISTER_WORDS, type Measurement, type RegisterSpec } from "./profile.ts";
+import { type Measurement, REGISTER_WORDS, type RegisterSpec } from "./profile.ts";
 
 /** Modbus allows at most 125 registers in one read. */
 export const MAX_REGISTERS_PER_READ = 125;
@@ -14,7 +14,10 @@ export interface ReadBlock {
 }
 
 /** Groups the profile's registers into blocks, filling gaps up to `maxGap` registers. */
-export function planReads(registers: Partial<Record<Measurement, RegisterSpec>>, maxGap: number): ReadBlock[] {
+export function planReads(
+  registers: Partial<Record<Measurement, RegisterSpec>>,
+  maxGap: number,
+): ReadBlock[] {
   const entries = (Object.entries(registers) as Array<[Measurement, RegisterSpec]>).sort(
     (a, b) => a[1].function.localeCompare(b[1].function) || a[1].address - b[1].address,
   );
@@ -32,7 +35,12 @@ export function planReads(registers: Partial<Record<Measurement, RegisterSpec>>,
       last.length = Math.max(last.length, end - last.address);
       last.fields.push({ name, spec });
     } else {
-      blocks.push({ function: spec.function, address: spec.address, length: words, fields: [{ name, spec }] });
+      blocks.push({
+        function: spec.function,
+        address: spec.address,
+        length: words,
+        fields: [{ name, spec }],
+      });
     }
   }
   return blocks;
@@ -49,7 +57,7 @@ export function decodeValue(words: readonly number[], offset: number, spec: Regi
   // big: high word first (Modbus convention); little: low word first
   const ordered = spec.wordOrder === "little" ? [...slice].reverse() : slice;
   const buf = Buffer.alloc(count * 2);
-  ordered.forEach((w, i) => buf.writeUInt16BE(w & 0xffff, i * 2));
+  for (const [i, w] of ordered.entries()) buf.writeUInt16BE(w & 0xffff, i * 2);
   let raw: number;
   switch (spec.type) {
     case "u16":

@@ -30,11 +30,22 @@ export class ModbusMeter {
     const values: Partial<Record<Measurement, number | null>> = {};
     try {
       for (const block of this.blocks) {
-        const words = await this.connection.readRegisters(this.unitId, block.function, block.address, block.length);
+        const words = await this.connection.readRegisters(
+          this.unitId,
+          block.function,
+          block.address,
+          block.length,
+        );
         for (const { name, spec } of block.fields) {
           const v = decodeValue(words, spec.address - block.address, spec);
-          if (v !== null && ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))) {
-            return emptyReading(now(), `implausible ${name}: ${v} outside [${spec.min ?? "-∞"}, ${spec.max ?? "∞"}]`);
+          if (
+            v !== null &&
+            ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max))
+          ) {
+            return emptyReading(
+              now(),
+              `implausible ${name}: ${v} outside [${spec.min ?? "-∞"}, ${spec.max ?? "∞"}]`,
+            );
           }
           values[name] = v;
         }

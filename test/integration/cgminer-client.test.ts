@@ -69,7 +69,9 @@ describe("CgminerClient against a replay of recorded replies", () => {
   after(() => server.close());
 
   test("sends one JSON request in one write and reads to the NUL across chunks", async () => {
-    const reply = await exchange("127.0.0.1", port, Buffer.from('{"command":"summary"}'), { readTimeoutMs: 2000 });
+    const reply = await exchange("127.0.0.1", port, Buffer.from('{"command":"summary"}'), {
+      readTimeoutMs: 2000,
+    });
     assert.equal(reply.at(-1), "}".charCodeAt(0));
     assert.equal(reply.indexOf(0), -1);
     assert.equal(requests.at(-1), '{"command":"summary"}');
@@ -138,7 +140,9 @@ describe("failure classification", () => {
   });
 
   test("a restarting miner's text answer → starting", async () => {
-    const { server, port } = await peer((_req, socket) => socket.end("Socket connect failed: Connection refused\n"));
+    const { server, port } = await peer((_req, socket) =>
+      socket.end("Socket connect failed: Connection refused\n"),
+    );
     const r = await new CgminerClient({ host: "127.0.0.1", port }).read();
     assert.equal(r.state, "starting");
     server.close();

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { silentLogger } from "../../agent/logger.ts";
-import { Site } from "../../agent/site.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
+import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
 
@@ -46,7 +46,12 @@ describe("skeleton in process", () => {
   let base: string;
 
   before(async () => {
-    const file = simConfig({ block: "127.42.0", miners: 30, meterPort: await freePort(), httpPort: await freePort() });
+    const file = simConfig({
+      block: "127.42.0",
+      miners: 30,
+      meterPort: await freePort(),
+      httpPort: await freePort(),
+    });
     const { config } = await loadConfig(file, { strictFiles: true });
     sim = await startSimFromConfig(config, silentLogger());
     site = new Site(config, silentLogger(), { httpListen: { host: "127.0.0.1", port: 0 }, minerPollMs: 500 });
@@ -64,14 +69,17 @@ describe("skeleton in process", () => {
       return (body.counts as Record<string, number>).hashing === 30 && body;
     });
     assert.ok((body.hashrateThs as number) > 30 * 90);
-    const mining = (body.classes as Record<string, { powerW: number }>).mining.powerW;
+    const mining = (body.classes as { mining: { powerW: number } }).mining.powerW;
     assert.ok(mining > 30 * 2500 && mining < 30 * 4000, `mining ${mining} W`);
   });
 
   test("GET /api/site powerW is exactly what the simulated meter served", async () => {
     const meter = sim.meters.get("pcc")!;
-    await waitFor("a meter reading", async () => (await getJson(`${base}/api/site`)).body.powerSource === "meter");
-    for (let attempt = 0; ; attempt++) {
+    await waitFor(
+      "a meter reading",
+      async () => (await getJson(`${base}/api/site`)).body.powerSource === "meter",
+    );
+    for (;;) {
       const served = meter.lastPowerW;
       const { body } = await getJson(`${base}/api/site`);
       if (served !== meter.lastPowerW) continue; // a new read landed in between; look again
@@ -79,10 +87,14 @@ describe("skeleton in process", () => {
       assert.equal(body.powerW, Math.fround(served!));
       assert.equal(body.siteId, "e2e");
       assert.deepEqual(Object.keys(body.classes as object).sort(), ["ai", "aux", "mining"]);
-      assert.deepEqual(
-        Object.keys(body.counts as object).sort(),
-        ["excluded", "faulted", "hashing", "sleeping", "starting", "unreachable"],
-      );
+      assert.deepEqual(Object.keys(body.counts as object).sort(), [
+        "excluded",
+        "faulted",
+        "hashing",
+        "sleeping",
+        "starting",
+        "unreachable",
+      ]);
       assert.equal((body.meter as { ok: boolean }).ok, true);
       break;
     }
@@ -126,7 +138,9 @@ describe("the CLI as a user runs it", () => {
   test("run: serves /api/site from the simulated meter, logs ticks, exits 0 on SIGTERM", async () => {
     const httpPort = await freePort();
     const file = simConfig({ block: "127.43.0", miners: 10, meterPort: await freePort(), httpPort });
-    const child = spawn(process.execPath, [BIN, "run", "--config", file], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "run", "--config", file], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const lines: Array<Record<string, unknown>> = [];
     let stderr = "";
     child.stderr.on("data", (d) => {
@@ -145,7 +159,10 @@ describe("the CLI as a user runs it", () => {
         "a tick line with metered power and 10 hashing miners",
         () =>
           lines.find(
-            (l) => l.component === "tick" && l.powerSource === "meter" && (l.counts as { hashing: number }).hashing === 10,
+            (l) =>
+              l.component === "tick" &&
+              l.powerSource === "meter" &&
+              (l.counts as { hashing: number }).hashing === 10,
           ),
         10_000,
       );
@@ -176,7 +193,10 @@ describe("the CLI as a user runs it", () => {
         });
         c.on("exit", (code) => resolve({ code, out, err }));
       });
-    const ok = await run(["check-config", new URL("../../config/examples/site.yaml", import.meta.url).pathname]);
+    const ok = await run([
+      "check-config",
+      new URL("../../config/examples/site.yaml", import.meta.url).pathname,
+    ]);
     assert.equal(ok.code, 0, ok.err);
     assert.match(ok.out, /valid/);
 

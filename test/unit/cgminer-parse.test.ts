@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { hashrateThs, normalizeMiner, rows, splitMulti, statusOf, toNumber } from "../../drivers/cgminer/normalize.ts";
+import {
+  hashrateThs,
+  normalizeMiner,
+  rows,
+  splitMulti,
+  statusOf,
+  toNumber,
+} from "../../drivers/cgminer/normalize.ts";
 import { closeTruncated, type Json, parseReplyJson } from "../../drivers/cgminer/repair.ts";
 import { parseTextReply } from "../../drivers/cgminer/text.ts";
 import { recorded, recordedExchanges } from "../helpers/fixtures.ts";
@@ -33,7 +40,10 @@ describe("recorded bfgminer 5.5.0 replies", () => {
       "summary",
       "pools",
     ]);
-    const text = splitMulti(parseTextReply(recorded("summary+pools.text").reply.toString()), ["summary", "pools"]);
+    const text = splitMulti(parseTextReply(recorded("summary+pools.text").reply.toString()), [
+      "summary",
+      "pools",
+    ]);
     const js = rows(json.summary, "SUMMARY")[0]!;
     const ts = rows(text.summary, "SUMMARY")[0]!;
     assert.equal(toNumber(ts["MHS av"]), js["MHS av"]);
