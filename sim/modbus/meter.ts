@@ -9,7 +9,7 @@
 // timeout. `onUnitMismatch: "silent"` gives the cheap-gateway behaviour instead.
 import { type FCallbackVal, ServerTCP } from "modbus-serial";
 import { type Logger, pino } from "pino";
-import type { Measurement, MeterProfile, RegisterSpec } from "../../drivers/modbus/profile.ts";
+import { type Measurement, type MeterProfile, REGISTER_WORDS, type RegisterSpec } from "../../drivers/modbus/profile.ts";
 import type { MeterRole, PowerModel } from "../power-model.ts";
 
 /** `timeout`: no reply at all; `exception`: 0x04 server device failure; `nan`: every value NaN. */
@@ -89,7 +89,7 @@ export async function startModbusMeterSim(opts: ModbusMeterSimOptions): Promise<
         if (a >= addr && a < end) out[a - addr] = words[i]!;
       }
     }
-    if (powerSpec.address >= addr && powerSpec.address + wordsOf(powerSpec) <= end) {
+    if (powerSpec.address >= addr && powerSpec.address + REGISTER_WORDS[powerSpec.type] <= end) {
       lastPowerW = values.powerW;
     }
     reads++;
@@ -163,27 +163,13 @@ function modbusError(code: number, message: string): Error & { modbusErrorCode: 
   return Object.assign(new Error(message), { modbusErrorCode: code });
 }
 
-const WORDS: Record<RegisterSpec["type"], number> = {
-  u16: 1,
-  s16: 1,
-  u32: 2,
-  s32: 2,
-  u64: 4,
-  f32: 2,
-  f64: 4,
-};
-
-function wordsOf(spec: RegisterSpec): number {
-  return WORDS[spec.type];
-}
-
 /**
  * Encodes an engineering value into 16-bit words as the profile says the meter
  * stores it: raw = value / scale, big-endian bytes within a word, words high
  * first (`big`) or all reversed (`little`).
  */
 export function encodeRegister(value: number, spec: RegisterSpec): number[] {
-  const n = wordsOf(spec);
+  const n = REGISTER_WORDS[spec.type];
   const dv = new DataView(new ArrayBuffer(n * 2));
   let raw = value / (spec.scale ?? 1);
   if (Number.isNaN(raw) && spec.nanSentinel !== undefined) raw = spec.nanSentinel;

@@ -2,15 +2,15 @@
 // sockets, using raw node:net (no wattkeeper driver), checked against the framing
 // of the recorded bfgminer fixtures.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { allocateAddresses } from "../../sim/addresses.ts";
 import { type CgminerSim, startCgminerSim } from "../../sim/cgminer/server.ts";
 import { PowerModel } from "../../sim/power-model.ts";
+import { recorded } from "../helpers/fixtures.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/cgminer-api/bfgminer-5.5.0/", import.meta.url);
-const fixture = (name: string) => readFileSync(new URL(name, FIXTURES));
+// recorded replies of a real cgminer-API miner (test/fixtures/cgminer-api/bfgminer-5.5.0)
+const fixture = (file: string) => recorded(file.replace(/\.bin$/, "")).reply;
 
 /** Sends the chunks (pausing between them), reads to EOF; `closed` says the server ended the stream. */
 function rawRequest(
