@@ -166,6 +166,7 @@ export class Site {
         priority: config.priority,
         ...(reading ?? { state: null, at: null }),
         at: reading ? new Date(reading.at).toISOString() : null,
+        ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
       })),
       meters: snap.meters,
       gpuNodes: [],

@@ -35,6 +35,8 @@ export interface MinerView {
   avgHashrateThs: number;
   /** Nominal of this particular unit (model nominal × its variation). */
   expectedThs: number;
+  /** The power target in force (W), or null when the unit runs at nominal. */
+  powerLimitW: number | null;
   uptimeS: number;
   /** Total work since boot, in TH (TH/s × s). */
   workTh: number;
@@ -60,6 +62,8 @@ interface MinerRecord {
   startingUntil: number;
   /** Where a cleared fault returns to: a miner slept before it stays asleep after the reboot. */
   asleepBeforeFault: boolean;
+  /** Firmware power target (W) while hashing; null = nominal. */
+  powerLimitW: number | null;
   drawW: number;
   workTh: number;
   workSince: number;
@@ -126,6 +130,7 @@ export class PowerModel {
       bootAt: now - Math.floor(r() * 3 * 86_400_000),
       startingUntil: 0,
       asleepBeforeFault: false,
+      powerLimitW: null,
       drawW: 0,
       workTh: 0,
       workSince: now,
@@ -189,6 +194,19 @@ export class PowerModel {
     return true;
   }
 
+  /**
+   * Sets (or clears, with null) a power target. While hashing the unit draws at
+   * most the target and its hashrate falls a little less than its power (chips
+   * are more efficient at lower voltage), as autotuning firmware behaves.
+   */
+  setPowerLimit(id: string, watts: number | null): void {
+    this.refresh();
+    const m = this.get(id);
+    if (m.state === "hashing") this.closeWork(m, this.now());
+    m.powerLimitW = watts;
+    this.redraw(m);
+  }
+
   /** Current draw of one miner (W, no noise: the meter adds noise, not the miner). */
   powerW(id: string): number {
     this.refresh();
@@ -199,7 +217,9 @@ export class PowerModel {
   hashrateThs(id: string): number {
     this.refresh();
     const m = this.get(id);
-    return m.state === "hashing" ? m.model.nominalThs * m.hashVar * (1 + symmetric(m.jitter) * 0.01) : 0;
+    return m.state === "hashing"
+      ? m.model.nominalThs * m.hashVar * this.limitFactor(m) * (1 + symmetric(m.jitter) * 0.01)
+      : 0;
   }
 
   /** One consistent sample of a miner for a protocol reply. */
@@ -286,13 +306,33 @@ export class PowerModel {
   private drawFor(m: MinerRecord, state: MinerState): number {
     switch (state) {
       case "hashing":
-        return m.model.nominalW * m.powerVar;
+        return Math.min(m.model.nominalW * m.powerVar, m.powerLimitW ?? Number.POSITIVE_INFINITY);
       case "starting":
         // fans at full speed and boards initialising, not yet hashing
         return m.model.nominalW * m.powerVar * 0.25;
       default:
         return m.model.sleepW * m.powerVar;
     }
+  }
+
+  /** Re-evaluates a miner's draw in its current state (after a power target changes). */
+  private redraw(m: MinerRecord): void {
+    this.advance(this.now());
+    const w = this.drawFor(m, m.state);
+    this.minersDrawW += w - m.drawW;
+    m.drawW = w;
+  }
+
+  /** Books the work done at the current rate since workSince. */
+  private closeWork(m: MinerRecord, at: number): void {
+    m.workTh += (m.model.nominalThs * m.hashVar * this.limitFactor(m) * (at - m.workSince)) / 1000;
+    m.workSince = at;
+  }
+
+  /** Hashrate share left under a power target: (P / Pnominal)^0.8. */
+  private limitFactor(m: MinerRecord): number {
+    if (m.powerLimitW === null) return 1;
+    return Math.min(1, m.powerLimitW / (m.model.nominalW * m.powerVar)) ** 0.8;
   }
 
   private startUp(m: MinerRecord): void {
@@ -309,7 +349,7 @@ export class PowerModel {
     const prev = m.state;
     if (prev === to) return;
     this.advance(at);
-    if (prev === "hashing") m.workTh += (m.model.nominalThs * m.hashVar * (at - m.workSince)) / 1000;
+    if (prev === "hashing") this.closeWork(m, at);
     m.workSince = at;
     if (prev === "starting") this.pending = this.pending.filter((p) => p !== m);
     m.state = to;
@@ -342,9 +382,10 @@ export class PowerModel {
   private view(m: MinerRecord, now: number): MinerView {
     const hashing = m.state === "hashing";
     const expectedThs = m.model.nominalThs * m.hashVar;
-    const hashrateThs = hashing ? expectedThs * (1 + symmetric(m.jitter) * 0.01) : 0;
+    const hashrateThs = hashing ? expectedThs * this.limitFactor(m) * (1 + symmetric(m.jitter) * 0.01) : 0;
     const uptimeS = Math.max(0, Math.floor((now - m.bootAt) / 1000));
-    const workTh = m.workTh + (hashing ? (expectedThs * (now - m.workSince)) / 1000 : 0);
+    const workTh =
+      m.workTh + (hashing ? (expectedThs * this.limitFactor(m) * (now - m.workSince)) / 1000 : 0);
     // PCB and chip temperatures: warm when hashing, near ambient otherwise
     const pcbBase =
       m.state === "hashing" ? 58 : m.state === "starting" ? 40 : m.state === "sleeping" ? 30 : 27;
@@ -369,6 +410,7 @@ export class PowerModel {
       hashrateThs,
       avgHashrateThs: uptimeS > 0 ? workTh / uptimeS : 0,
       expectedThs,
+      powerLimitW: m.powerLimitW,
       uptimeS,
       workTh,
       chainRatesThs: m.chainShares.map((s) => s * hashrateThs),

@@ -14,6 +14,8 @@ export interface SimMinerSpec {
   port: number;
   model?: string;
   statsQuirk?: boolean;
+  /** A vendor dialect registered in sim/cgminer/dialects.ts; default stock cgminer. */
+  dialect?: string;
 }
 
 export interface SimMeterSpec {

@@ -8,6 +8,7 @@
 import net from "node:net";
 import { type Logger, pino } from "pino";
 import type { MinerState, PowerModel } from "../power-model.ts";
+import { SIM_DIALECTS, type SimDialect } from "./dialects.ts";
 import {
   CODE,
   configReply,
@@ -34,6 +35,8 @@ export interface CgminerSimMiner {
   model?: string;
   /** Antminer's `}{` in `stats` JSON; default on (the bmminer flavour). */
   statsQuirk?: boolean;
+  /** A registered vendor dialect (sim/cgminer/dialects.ts); default stock cgminer. */
+  dialect?: string;
 }
 
 export interface CgminerSimOptions {
@@ -67,10 +70,23 @@ interface MinerEntry {
   host: string;
   port: number;
   flavour: MinerFlavour;
+  dialect: SimDialect | null;
+  /** The dialect's per-miner state (sessions, tokens…). */
+  dialectState: Map<string, unknown>;
   server: net.Server | null;
   sockets: Set<net.Socket>;
   /** Serialises listener close/reopen when faults toggle quickly. */
   ops: Promise<void>;
+}
+
+function simDialect(name: string | undefined): SimDialect | null {
+  if (name === undefined || name === "cgminer") return null;
+  const d = SIM_DIALECTS[name];
+  if (!d)
+    throw new Error(
+      `cgminer sim: unknown dialect "${name}" (known: cgminer, ${Object.keys(SIM_DIALECTS).join(", ")})`,
+    );
+  return d;
 }
 
 export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerSim> {
@@ -93,7 +109,19 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
     config: (m) => configReply(view(m)),
   };
 
-  function answerOne(m: MinerEntry, cmd: string, param: string): Reply {
+  function answerOne(m: MinerEntry, cmd: string, param: string, remoteAddress: string): Reply {
+    const custom = m.dialect?.handlers[cmd];
+    if (custom) {
+      return custom({
+        id: m.id,
+        view: view(m),
+        model,
+        command: cmd,
+        param,
+        state: m.dialectState,
+        remoteAddress,
+      });
+    }
     const h = handlers[cmd];
     if (h) return h(m);
     if (cmd === "check") {
@@ -116,8 +144,13 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
     return errorReply(CODE.INVCMD, "Invalid command");
   }
 
-  function answer(m: MinerEntry, raw: Buffer): string {
-    const ctx = { when: Math.floor(model.now() / 1000), description: DESCRIPTION };
+  function answer(m: MinerEntry, raw: Buffer, remoteAddress: string): string {
+    const ctx = { when: Math.floor(model.now() / 1000), description: m.dialect?.description ?? DESCRIPTION };
+    const takeover = m.dialect?.answerRaw?.(
+      { id: m.id, view: view(m), model, state: m.dialectState, remoteAddress },
+      raw,
+    );
+    if (takeover != null) return takeover;
     const isJson = raw[0] === 0x7b;
     let cmd: string;
     let param = "";
@@ -144,10 +177,10 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
     if (cmd.includes("+")) {
       // duplicates collapse; each member gets its own reply, a bad one its own E
       const names = [...new Set(cmd.split("+").filter((c) => c !== ""))];
-      const parts = names.map((c) => ({ cmd: c, reply: answerOne(m, c, "") }));
+      const parts = names.map((c) => ({ cmd: c, reply: answerOne(m, c, "", remoteAddress) }));
       return renderJoined(parts, ctx, isJson);
     }
-    const reply = answerOne(m, cmd, param);
+    const reply = answerOne(m, cmd, param, remoteAddress);
     return isJson ? renderJson(reply, ctx) : renderText(reply, ctx);
   }
 
@@ -168,7 +201,7 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       }
       let reply: string;
       try {
-        reply = answer(m, buf);
+        reply = answer(m, buf, sock.remoteAddress ?? "");
       } catch (err) {
         // a miner removed from the model mid-flight: behave like a crashed process
         log.debug({ miner: m.id, err }, "reply failed");
@@ -262,6 +295,8 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       host: cfg.host,
       port: cfg.port,
       flavour: { statsQuirk: cfg.statsQuirk ?? true, poolUser: `wattkeeper.${cfg.id}` },
+      dialect: simDialect(cfg.dialect),
+      dialectState: new Map(),
       server: null,
       sockets: new Set(),
       ops: Promise.resolve(),

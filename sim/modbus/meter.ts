@@ -9,7 +9,12 @@
 // timeout. `onUnitMismatch: "silent"` gives the cheap-gateway behaviour instead.
 import { type FCallbackVal, ServerTCP } from "modbus-serial";
 import { type Logger, pino } from "pino";
-import { type Measurement, type MeterProfile, REGISTER_WORDS, type RegisterSpec } from "../../drivers/modbus/profile.ts";
+import {
+  type Measurement,
+  type MeterProfile,
+  REGISTER_WORDS,
+  type RegisterSpec,
+} from "../../drivers/modbus/profile.ts";
 import type { MeterRole, PowerModel } from "../power-model.ts";
 
 /** `timeout`: no reply at all; `exception`: 0x04 server device failure; `nan`: every value NaN. */

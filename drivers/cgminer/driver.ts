@@ -1,0 +1,225 @@
+// One miner behind one dialect. A dialect is data plus small functions
+// (DialectSpec): which capabilities it has, how it reads, how it sends each
+// write. The MinerDriver around it does what every write needs the same way:
+// refuse what the dialect cannot do, take a reading before, send, then confirm
+// by reading the state or power back, retrying with backoff, and say clearly
+// why a write failed. An acknowledgement is never taken as the effect.
+import { DriverError, type MinerCapability, type MinerReading } from "../types.ts";
+import type { ExchangeOptions } from "./framing.ts";
+
+export type DialectName = "cgminer" | "luxos" | "braiins" | "whatsminer" | "avalon";
+
+export interface MinerCredentials {
+  username: string | null;
+  password: string | null;
+}
+
+export interface MinerEndpoint {
+  host: string;
+  port: number;
+  nominalW?: number | null;
+  credentials?: MinerCredentials | null;
+}
+
+/** What a dialect's functions get: where the miner is and how to talk to it. */
+export interface DialectContext {
+  endpoint: MinerEndpoint;
+  exchange: ExchangeOptions;
+  signal?: AbortSignal;
+  now: () => number;
+}
+
+export type WriteAction = MinerCapability;
+
+export interface DialectSpec {
+  name: DialectName;
+  /** Capabilities for this endpoint (some depend on credentials being configured). */
+  capabilities(endpoint: MinerEndpoint): MinerCapability[];
+  read(ctx: DialectContext): Promise<MinerReading>;
+  /** Sends one write; throws a DriverError when the miner refuses it. Confirmation is the driver's job. */
+  write(ctx: DialectContext, action: WriteAction, value?: number): Promise<void>;
+  /** Releases sessions or tokens the dialect keeps (LuxOS logoff). */
+  close?(ctx: DialectContext): Promise<void>;
+}
+
+export interface WriteOutcome {
+  action: WriteAction;
+  ok: boolean;
+  /** Why it failed (or null): refused by the miner, not confirmed, unsupported… */
+  reason: string | null;
+  attempts: number;
+  before: MinerReading | null;
+  after: MinerReading | null;
+}
+
+export interface ConfirmOptions {
+  /** How many times a write is sent before giving up. */
+  retries: number;
+  /** How long to wait for the effect after each send. */
+  confirmTimeoutMs: number;
+  /** Pause between read-backs. */
+  pollMs: number;
+}
+
+export const DEFAULT_CONFIRM: ConfirmOptions = { retries: 3, confirmTimeoutMs: 30_000, pollMs: 1000 };
+
+/**
+ * Whether `after` shows the effect of `action` against `before`. A shed is
+ * confirmed by power falling (estimated power falls with hashrate), never by
+ * hashrate alone: a miner without a pool already hashes at zero.
+ */
+export function confirms(
+  action: WriteAction,
+  before: MinerReading,
+  after: MinerReading,
+  value?: number,
+): boolean {
+  switch (action) {
+    case "sleep": {
+      if (after.state !== "sleeping") return false;
+      if (before.powerW === null || after.powerW === null) return true;
+      return after.powerW < before.powerW * 0.5 || after.powerW < 200;
+    }
+    case "wake":
+      // the ramp to full power takes minutes; leaving sleep is the effect of the command
+      return after.state === "hashing" || after.state === "starting";
+    case "setPowerLimit": {
+      if (value === undefined) return false;
+      if (after.powerLimitW !== null)
+        return Math.abs(after.powerLimitW - value) <= Math.max(10, value * 0.02);
+      return after.powerW !== null && after.powerW <= value * 1.05;
+    }
+    case "reboot":
+      return (
+        after.state !== "unreachable" &&
+        after.uptimeS !== null &&
+        (before.uptimeS === null || after.uptimeS < before.uptimeS)
+      );
+  }
+}
+
+export class MinerDriver {
+  readonly spec: DialectSpec;
+  readonly endpoint: MinerEndpoint;
+  readonly capabilities: ReadonlySet<MinerCapability>;
+  private readonly exchange: ExchangeOptions;
+  private readonly confirm: ConfirmOptions;
+  private readonly now: () => number;
+
+  constructor(
+    spec: DialectSpec,
+    endpoint: MinerEndpoint,
+    opts: { exchange?: ExchangeOptions; confirm?: Partial<ConfirmOptions>; now?: () => number } = {},
+  ) {
+    this.spec = spec;
+    this.endpoint = endpoint;
+    this.capabilities = new Set(spec.capabilities(endpoint));
+    this.exchange = opts.exchange ?? {};
+    this.confirm = { ...DEFAULT_CONFIRM, ...opts.confirm };
+    this.now = opts.now ?? Date.now;
+  }
+
+  describe(): { dialect: DialectName; capabilities: MinerCapability[] } {
+    return { dialect: this.spec.name, capabilities: [...this.capabilities] };
+  }
+
+  private ctx(signal?: AbortSignal): DialectContext {
+    return { endpoint: this.endpoint, exchange: this.exchange, signal, now: this.now };
+  }
+
+  /** Never throws: failures come back as a state with a reason. */
+  read(signal?: AbortSignal): Promise<MinerReading> {
+    return this.spec.read(this.ctx(signal));
+  }
+
+  /** Sends a write and confirms it by reading back; never throws. */
+  async write(action: WriteAction, value?: number, signal?: AbortSignal): Promise<WriteOutcome> {
+    if (!this.capabilities.has(action)) {
+      const why = `${this.spec.name} dialect cannot ${action}${
+        this.endpoint.credentials ? "" : " (no credentials configured)"
+      }`;
+      return { action, ok: false, reason: why, attempts: 0, before: null, after: null };
+    }
+    if (action === "setPowerLimit" && (value === undefined || !(value > 0))) {
+      return {
+        action,
+        ok: false,
+        reason: "setPowerLimit needs a positive wattage",
+        attempts: 0,
+        before: null,
+        after: null,
+      };
+    }
+    const before = await this.read(signal);
+    let after: MinerReading | null = null;
+    let reason: string | null = null;
+    for (let attempt = 1; attempt <= this.confirm.retries; attempt++) {
+      if (signal?.aborted)
+        return { action, ok: false, reason: "aborted", attempts: attempt - 1, before, after };
+      try {
+        await this.spec.write(this.ctx(signal), action, value);
+      } catch (err) {
+        reason = describeError(err);
+        // a refusal that retrying cannot fix (access denied, unsupported) ends here
+        if (err instanceof DriverError && !err.retryable) {
+          return { action, ok: false, reason, attempts: attempt, before, after };
+        }
+        await sleep(backoffMs(attempt, this.confirm.pollMs), signal);
+        continue;
+      }
+      const deadline = this.now() + this.confirm.confirmTimeoutMs;
+      for (;;) {
+        after = await this.read(signal);
+        if (confirms(action, before, after, value))
+          return { action, ok: true, reason: null, attempts: attempt, before, after };
+        if (this.now() >= deadline || signal?.aborted) break;
+        await sleep(this.confirm.pollMs, signal);
+      }
+      reason = `not confirmed within ${Math.round(this.confirm.confirmTimeoutMs / 1000)} s: miner reads ${after.state}${
+        after.powerW !== null ? ` at ${Math.round(after.powerW)} W` : ""
+      }${after.reason ? ` (${after.reason})` : ""}`;
+    }
+    return { action, ok: false, reason, attempts: this.confirm.retries, before, after };
+  }
+
+  sleep(signal?: AbortSignal) {
+    return this.write("sleep", undefined, signal);
+  }
+  wake(signal?: AbortSignal) {
+    return this.write("wake", undefined, signal);
+  }
+  setPowerLimit(watts: number, signal?: AbortSignal) {
+    return this.write("setPowerLimit", watts, signal);
+  }
+  reboot(signal?: AbortSignal) {
+    return this.write("reboot", undefined, signal);
+  }
+
+  async close(): Promise<void> {
+    await this.spec.close?.(this.ctx());
+  }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof DriverError) return `${err.code}: ${err.message}`;
+  return (err as Error)?.message ?? String(err);
+}
+
+/** Exponential backoff with equal jitter between attempts of a write. */
+function backoffMs(attempt: number, baseMs: number): number {
+  const exp = Math.min(30_000, baseMs * 2 ** (attempt - 1));
+  return exp * (0.5 + Math.random() * 0.5);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
