@@ -4,7 +4,7 @@
 // in later stages.
 import type { SiteConfig } from "../config/schema.ts";
 import { formatPowerW } from "../config/units.ts";
-import { CgminerClient } from "../drivers/cgminer/client.ts";
+import { createMiner, type Miner } from "../drivers/cgminer/miner.ts";
 import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../drivers/modbus/client.ts";
 import { ModbusMeter } from "../drivers/modbus/meter.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
@@ -41,8 +41,8 @@ export class Site {
   private readonly startedAt = Date.now();
   /** Per-device reason last logged, so a failing device is logged once, not every sweep. */
   private readonly loggedReason = new Map<string, string | null>();
-  /** Repairs of invalid JSON already logged per device. */
-  private readonly loggedRepairs = new Set<string>();
+  /** One driver per configured miner, by id. */
+  private readonly miners = new Map<string, Miner>();
 
   constructor(config: SiteConfig, logger: Logger, opts: SiteOptions = {}) {
     this.config = config;
@@ -92,6 +92,7 @@ export class Site {
     this.tickTimer = null;
     await Promise.all([this.minerPoller?.stop(), this.meterPoller?.stop()]);
     await Promise.all(this.connections.map((c) => c.close()));
+    await Promise.all([...this.miners.values()].map((m) => m.close()));
     this.connections = [];
     await this.http?.stop();
     this.http = null;
@@ -175,15 +176,22 @@ export class Site {
 
   private buildMinerPoller(): Poller<MinerReading> {
     const targets = this.config.miners.map((m) => {
-      const client = new CgminerClient({ host: m.host, port: m.port, nominalW: m.nominalW });
+      const miner = createMiner(
+        { host: m.host, port: m.port, nominalW: m.nominalW, credentials: m.credentials },
+        m.dialect,
+      );
+      this.miners.set(m.id, miner);
       return {
         id: m.id,
         read: async (signal: AbortSignal) => {
-          const reading = await client.read(signal);
-          if (reading.repairs.length > 0)
-            this.logOnce(m.id, `repaired:${reading.repairs.join(",")}`, reading);
-          const { repairs: _repairs, ...rest } = reading;
-          return rest;
+          const before = miner.dialect;
+          const reading = await miner.read(signal);
+          if (before === null && miner.dialect !== null) {
+            this.logger
+              .child({ device: m.id })
+              .debug({ dialect: miner.dialect, capabilities: [...miner.capabilities] }, "dialect detected");
+          }
+          return reading;
         },
       };
     });
@@ -254,16 +262,6 @@ export class Site {
     const log = this.logger.child({ device: id });
     if (reason === null) log.info({ was: previous }, "device recovered");
     else log.warn({ reason }, "device degraded");
-  }
-
-  private logOnce(id: string, key: string, reading: MinerReading): void {
-    const k = `${id}:${key}`;
-    if (this.loggedRepairs.has(k)) return;
-    this.loggedRepairs.add(k);
-    // known firmware quirks (Antminer `stats`), expected on every poll: worth a trace, not a warning
-    this.logger
-      .child({ device: id })
-      .debug({ repairs: key, firmware: reading.firmware }, "repaired invalid JSON reply");
   }
 }
 

@@ -1,0 +1,121 @@
+// Builds the driver for one configured miner. A fixed dialect binds at once;
+// `auto` detects on the first read that gets an answer and binds then (until
+// it does, reads report the miner as unreachable with the reason). A detected
+// dialect that is not registered falls back to stock cgminer reads.
+import type { Dialect, MinerCapability, MinerReading } from "../types.ts";
+import { readingForError } from "./client.ts";
+import { detectDialect } from "./detect.ts";
+import { cgminerDialect } from "./dialects/cgminer.ts";
+import { DIALECT_SPECS } from "./dialects/index.ts";
+import {
+  type ConfirmOptions,
+  type DialectName,
+  type DialectSpec,
+  MinerDriver,
+  type MinerEndpoint,
+  type WriteAction,
+  type WriteOutcome,
+} from "./driver.ts";
+import type { ExchangeOptions } from "./framing.ts";
+
+export interface MinerOptions {
+  exchange?: ExchangeOptions;
+  confirm?: Partial<ConfirmOptions>;
+  now?: () => number;
+}
+
+/** What the rest of the agent sees of a miner, whatever its dialect. */
+export interface Miner {
+  /** The bound dialect, or null while `auto` has not detected one yet. */
+  readonly dialect: DialectName | null;
+  readonly capabilities: ReadonlySet<MinerCapability>;
+  read(signal?: AbortSignal): Promise<MinerReading>;
+  write(action: WriteAction, value?: number, signal?: AbortSignal): Promise<WriteOutcome>;
+  close(): Promise<void>;
+}
+
+export function specFor(name: DialectName): DialectSpec {
+  return DIALECT_SPECS[name] ?? cgminerDialect;
+}
+
+class BoundMiner implements Miner {
+  constructor(readonly driver: MinerDriver) {}
+  get dialect() {
+    return this.driver.spec.name;
+  }
+  get capabilities() {
+    return this.driver.capabilities;
+  }
+  read(signal?: AbortSignal) {
+    return this.driver.read(signal);
+  }
+  write(action: WriteAction, value?: number, signal?: AbortSignal) {
+    return this.driver.write(action, value, signal);
+  }
+  close() {
+    return this.driver.close();
+  }
+}
+
+class DetectingMiner implements Miner {
+  private bound: MinerDriver | null = null;
+  private detecting: Promise<MinerDriver | null> | null = null;
+
+  constructor(
+    private readonly endpoint: MinerEndpoint,
+    private readonly opts: MinerOptions,
+  ) {}
+
+  get dialect() {
+    return this.bound?.spec.name ?? null;
+  }
+  get capabilities(): ReadonlySet<MinerCapability> {
+    return this.bound?.capabilities ?? new Set();
+  }
+
+  private bind(signal?: AbortSignal): Promise<MinerDriver | null> {
+    if (this.bound) return Promise.resolve(this.bound);
+    // concurrent callers share one detection
+    this.detecting ??= detectDialect(this.endpoint, this.opts.exchange, signal)
+      .then((d) => {
+        this.bound = new MinerDriver(specFor(d.dialect), this.endpoint, this.opts);
+        return this.bound;
+      })
+      .finally(() => {
+        this.detecting = null;
+      });
+    return this.detecting;
+  }
+
+  async read(signal?: AbortSignal): Promise<MinerReading> {
+    try {
+      const driver = await this.bind(signal);
+      if (driver) return await driver.read(signal);
+    } catch (err) {
+      return readingForError(err, (this.opts.now ?? Date.now)());
+    }
+    return readingForError(new Error("dialect detection failed"), (this.opts.now ?? Date.now)());
+  }
+
+  async write(action: WriteAction, value?: number, signal?: AbortSignal): Promise<WriteOutcome> {
+    let driver: MinerDriver | null = null;
+    try {
+      driver = await this.bind(signal);
+    } catch (err) {
+      const reason = `dialect not detected yet: ${(err as Error).message}`;
+      return { action, ok: false, reason, attempts: 0, before: null, after: null };
+    }
+    if (!driver)
+      return { action, ok: false, reason: "dialect not detected", attempts: 0, before: null, after: null };
+    return driver.write(action, value, signal);
+  }
+
+  async close() {
+    await this.bound?.close();
+  }
+}
+
+export function createMiner(endpoint: MinerEndpoint, dialect: Dialect, opts: MinerOptions = {}): Miner {
+  if (dialect === "auto") return new DetectingMiner(endpoint, opts);
+  return new BoundMiner(new MinerDriver(specFor(dialect), endpoint, opts));
+}
