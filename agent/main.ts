@@ -5,6 +5,9 @@ import { parseArgs } from "node:util";
 import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
 import type { SiteConfig } from "../config/schema.ts";
 import { summarizeConfig } from "../config/summary.ts";
+import { probeCommand } from "./cli/probe.ts";
+import { scanCommand } from "./cli/scan.ts";
+import { UsageError } from "./cli/usage.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { Site } from "./site.ts";
 
@@ -23,6 +26,11 @@ Commands:
                                       a config with a \`sim:\` section also starts the embedded simulated site
   check-config FILE [--strict-files]  validate a config; prints a summary (exit 0) or every problem
                                       as FILE: path.to.key: message (exit 2)
+  scan RANGE… [--port P] [--concurrency N] [--timeout MS] [--json|--yaml]
+                                      find miners in address ranges (10.1.0.10-250, 10.1.0.0/24, an address);
+                                      a table, a JSON array, or a ready \`miners:\` config snippet
+  probe miner HOST[:PORT] [--dialect D] [--json]
+                                      one miner's normalised reading and what the agent can do with it
   sim [--miners N] [--base-address A] [--port P] [--meter-port P] [--seed N] [--aux-w W]
                                       run the simulated site alone (CGMiner-API miners + Modbus meter)
 
@@ -32,8 +40,6 @@ Options:
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config.
 Docs: README.md (CLI and config reference: docs/config.md).`;
-
-class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -55,6 +61,10 @@ export async function main(argv: string[]): Promise<number> {
         return await runCommand(rest);
       case "sim":
         return await simCommand(rest);
+      case "scan":
+        return await scanCommand(rest);
+      case "probe":
+        return await probeCommand(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

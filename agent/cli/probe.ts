@@ -1,0 +1,67 @@
+// `wattkeeper probe miner HOST[:PORT] [--dialect D] [--json]`: the field tech's
+// "what is this miner and what can the agent do with it?".
+import { parseArgs } from "node:util";
+import { createMiner } from "../../drivers/cgminer/miner.ts";
+import { type Dialect, DialectSchema } from "../../drivers/types.ts";
+import { minerJson } from "./miner-json.ts";
+import { UsageError } from "./usage.ts";
+
+export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
+  const m = /^(.+?)(?::(\d{1,5}))?$/.exec(spec.trim());
+  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
+  if (!m?.[1] || port < 1 || port > 65535) throw new UsageError(`expected HOST[:PORT], got "${spec}"`);
+  return { host: m[1], port };
+}
+
+export async function probeCommand(argv: string[], out = process.stdout): Promise<number> {
+  const [kind, ...rest] = argv;
+  if (kind !== "miner") {
+    throw new UsageError(
+      kind === undefined
+        ? "probe needs a device kind: probe miner HOST[:PORT]"
+        : `cannot probe '${kind}' (yet): try 'probe miner'`,
+    );
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      dialect: { type: "string", default: "auto" },
+      json: { type: "boolean", default: false },
+      timeout: { type: "string", default: "5000" },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError("probe miner takes exactly one HOST[:PORT]");
+  const dialect = DialectSchema.safeParse(values.dialect);
+  if (!dialect.success) throw new UsageError(`--dialect must be one of ${DialectSchema.options.join(", ")}`);
+  const timeoutMs = Number(values.timeout);
+  if (!(timeoutMs > 0)) throw new UsageError("--timeout is in milliseconds and must be positive");
+  const { host, port } = parseHostPort(positionals[0]!, 4028);
+
+  const miner = createMiner({ host, port }, dialect.data as Dialect, {
+    exchange: { connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs },
+  });
+  const reading = await miner.read();
+  await miner.close();
+  const json = minerJson(host, port, miner, reading);
+  if (values.json) out.write(`${JSON.stringify(json, null, 2)}\n`);
+  else out.write(describe(json));
+  const bad = reading.state === "unreachable" || /INVALID_REPLY|ACCESS_DENIED/.test(reading.reason ?? "");
+  return bad ? 1 : 0;
+}
+
+function describe(j: ReturnType<typeof minerJson>): string {
+  const lines = [
+    `${j.host}:${j.port}  ${j.state}${j.reason ? ` (${j.reason})` : ""}`,
+    `dialect       ${j.dialect ?? "unknown"}`,
+    `model         ${j.model ?? "unknown"}   firmware ${j.firmware ?? "unknown"}`,
+    `hashrate      ${j.hashrateThs === null ? "n/a" : `${j.hashrateThs} TH/s`}`,
+    `power         ${j.powerW === null ? "n/a" : `${j.powerW} W`}${j.powerLimitW ? `  (limit ${j.powerLimitW} W)` : ""}`,
+    `temps         boards ${j.boardTempsC.join("/") || "n/a"} °C, chip max ${j.chipTempMaxC ?? "n/a"} °C`,
+    `fans          ${j.fanRpm.join("/") || "n/a"} rpm`,
+    `uptime        ${j.uptimeS === null ? "n/a" : `${j.uptimeS} s`}`,
+    ...j.pools.map((p, i) => `pool ${i}        ${p.url ?? "?"} (${p.user ?? "?"}) ${p.status ?? ""}`),
+    `can           ${j.capabilities.join(", ") || "read only"}`,
+  ];
+  return `${lines.join("\n")}\n`;
+}

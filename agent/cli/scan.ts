@@ -1,0 +1,157 @@
+// `wattkeeper scan RANGE… [--port P] [--concurrency N] [--timeout MS] [--json|--yaml]`:
+// finds the miners in address ranges. Each host gets one connect with a short
+// timeout (dead hosts cost little: refused at once, or the timeout), live ones
+// a dialect detection and one read. Progress goes to stderr, results to stdout:
+// a table, a JSON array (the `probe --json` shape) or a ready `miners:` snippet.
+import { parseArgs } from "node:util";
+import { expandHosts, ipv4ToString } from "../../config/hosts.ts";
+import { createMiner } from "../../drivers/cgminer/miner.ts";
+import { type MinerJson, minerJson } from "./miner-json.ts";
+import { UsageError } from "./usage.ts";
+
+export interface ScanOptions {
+  port: number;
+  concurrency: number;
+  timeoutMs: number;
+  onProgress?: (done: number, total: number, found: number) => void;
+}
+
+/** Scans hosts; resolves with the miners that answered, in address order. */
+export async function scanHosts(hosts: string[], opts: ScanOptions): Promise<MinerJson[]> {
+  const found: Array<MinerJson | undefined> = new Array(hosts.length);
+  let next = 0;
+  let done = 0;
+  let alive = 0;
+  const worker = async () => {
+    while (next < hosts.length) {
+      const i = next++;
+      const host = hosts[i]!;
+      const miner = createMiner({ host, port: opts.port }, "auto", {
+        exchange: { connectTimeoutMs: opts.timeoutMs, readTimeoutMs: Math.max(opts.timeoutMs, 3000) },
+      });
+      const reading = await miner.read();
+      await miner.close();
+      if (reading.state !== "unreachable") {
+        found[i] = minerJson(host, opts.port, miner, reading);
+        alive++;
+      }
+      done++;
+      opts.onProgress?.(done, hosts.length, alive);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.concurrency, hosts.length) }, worker));
+  return found.filter((m): m is MinerJson => m !== undefined);
+}
+
+function intOption(name: string, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be an integer in ${min}..${max}`);
+  return n;
+}
+
+export async function scanCommand(
+  argv: string[],
+  out = process.stdout,
+  err = process.stderr,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      port: { type: "string", default: "4028" },
+      concurrency: { type: "string", default: "256" },
+      timeout: { type: "string", default: "1500" },
+      json: { type: "boolean", default: false },
+      yaml: { type: "boolean", default: false },
+    },
+  });
+  if (positionals.length === 0)
+    throw new UsageError("scan needs at least one RANGE (10.1.0.10-250, 10.1.0.0/24, or an address)");
+  if (values.json && values.yaml) throw new UsageError("choose one of --json and --yaml");
+  let hosts: string[];
+  try {
+    hosts = [...new Set(positionals.flatMap((p) => expandHosts(p)))];
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const opts: ScanOptions = {
+    port: intOption("port", values.port, 1, 65535),
+    concurrency: intOption("concurrency", values.concurrency, 1, 4096),
+    timeoutMs: intOption("timeout", values.timeout, 50, 60_000),
+  };
+  const started = Date.now();
+  const tty = (err as NodeJS.WriteStream).isTTY === true;
+  let lastDraw = 0;
+  opts.onProgress = (done, total, found) => {
+    const now = Date.now();
+    if (!tty || (now - lastDraw < 100 && done < total)) return;
+    lastDraw = now;
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    err.write(
+      `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} hosts, ${found} miners`,
+    );
+  };
+  const miners = await scanHosts(hosts, opts);
+  if (tty) err.write("\n");
+  err.write(
+    `scanned ${hosts.length} hosts in ${((Date.now() - started) / 1000).toFixed(1)} s: ${miners.length} miners\n`,
+  );
+
+  if (values.json) out.write(`${JSON.stringify(miners, null, 2)}\n`);
+  else if (values.yaml) out.write(configSnippet(miners, opts.port));
+  else out.write(table(miners));
+  return 0;
+}
+
+function table(miners: MinerJson[]): string {
+  const rows = miners.map((m) => [
+    m.host,
+    m.dialect ?? "?",
+    m.model ?? "?",
+    m.state,
+    m.hashrateThs === null ? "" : m.hashrateThs.toFixed(1),
+    m.powerW === null ? "" : String(m.powerW),
+    m.capabilities.join(",") || "read",
+  ]);
+  const header = ["host", "dialect", "model", "state", "TH/s", "W", "can"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
+  return `${[line(header), ...rows.map(line)].join("\n")}\n`;
+}
+
+/** Consecutive IPv4 addresses folded into `a-b` ranges, so a snippet stays short. */
+export function foldRanges(hosts: string[]): string[] {
+  const toInt = (h: string) => h.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+  const ints = hosts.map(toInt).sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < ints.length; ) {
+    let j = i;
+    while (j + 1 < ints.length && ints[j + 1] === ints[j]! + 1) j++;
+    out.push(i === j ? ipv4ToString(ints[i]!) : `${ipv4ToString(ints[i]!)}-${ipv4ToString(ints[j]!)}`);
+    i = j + 1;
+  }
+  return out;
+}
+
+function configSnippet(miners: MinerJson[], port: number): string {
+  const byDialect = new Map<string, string[]>();
+  for (const m of miners) {
+    const d = m.dialect ?? "auto";
+    byDialect.set(d, [...(byDialect.get(d) ?? []), m.host]);
+  }
+  const lines = ["miners:"];
+  for (const [dialect, hosts] of byDialect) {
+    const ranges = foldRanges(hosts);
+    lines.push(`  - hosts: ${ranges.length === 1 ? ranges[0] : `[${ranges.join(", ")}]`}`);
+    if (port !== 4028) lines.push(`    port: ${port}`);
+    lines.push(`    dialect: ${dialect}`);
+  }
+  if (byDialect.size === 0) lines.push("  []");
+  return `${lines.join("\n")}\n`;
+}
