@@ -9,6 +9,7 @@ import net from "node:net";
 import { type Logger, pino } from "pino";
 import type { MinerState, PowerModel } from "../power-model.ts";
 import { SIM_DIALECTS, type SimDialect } from "./dialects.ts";
+import "./dialects/index.ts";
 import {
   CODE,
   configReply,

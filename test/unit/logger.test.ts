@@ -26,7 +26,7 @@ test("secrets are redacted wherever they sit in a logged object", async () => {
   await new Promise((r) => setImmediate(r));
   const text = JSON.stringify(lines);
   for (const secret of ["hunter2", "p1", "-----BEGIN", "t0k"]) assert.ok(!text.includes(secret), secret);
-  assert.equal((lines[0]?.mqtt as { url: string }).url, "mqtts://x");
+  assert.equal((lines[0]!.mqtt as { url: string }).url, "mqtts://x");
   assert.equal(lines[0]?.password, "[redacted]");
 });
 

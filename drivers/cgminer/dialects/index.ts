@@ -2,8 +2,14 @@
 // what the miner says about itself (detect.ts); a dialect that is not finished
 // is not listed here.
 import type { DialectName, DialectSpec } from "../driver.ts";
+import { avalonDialect } from "./avalon.ts";
+import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
+import { luxosDialect } from "./luxos.ts";
 
 export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   cgminer: cgminerDialect,
+  luxos: luxosDialect,
+  braiins: braiinsDialect,
+  avalon: avalonDialect,
 };
