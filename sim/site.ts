@@ -4,9 +4,11 @@
 // lets the agent's control loop be tested end to end on loopback.
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
+import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
+import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
 
 export interface SimMinerSpec {
   id: string;
@@ -16,6 +18,8 @@ export interface SimMinerSpec {
   statsQuirk?: boolean;
   /** A vendor dialect registered in sim/cgminer/dialects.ts; default stock cgminer. */
   dialect?: string;
+  /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
+  whatsminer?: WhatsminerSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -39,11 +43,19 @@ export interface SimSiteOptions {
   wakeDelayMs?: number | null;
   logger?: Logger;
   now?: () => number;
+  /**
+   * Stock Antminer web CGI (sim/antminer-web) for the miners on the stock cgminer
+   * dialect, on each miner's host at `port` (0 = a free port each; see
+   * `site.antminerWeb.endpoints`). Off when absent.
+   */
+  antminerWeb?: { port: number; setDelayMs?: number; getDelayMs?: number } | null;
 }
 
 export interface SimSite {
   model: PowerModel;
   cgminer: CgminerSim;
+  /** The web CGI of stock miners, when `antminerWeb` was asked for. */
+  antminerWeb: AntminerWebSim | null;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -83,9 +95,26 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   };
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
+  let antminerWeb: AntminerWebSim | null = null;
   try {
     cgminer = await startCgminerSim({ miners: opts.miners, model, logger: opts.logger });
     stops.push(() => cgminer.stop());
+    // Whatsminer: per-miner config, plus the API v3 listener (4433) beside the v2 one
+    const whatsminerV3 = await startWhatsminerSiteSims(model, opts.miners, opts.logger);
+    stops.push(() => whatsminerV3.stop());
+    if (opts.antminerWeb) {
+      const web = opts.antminerWeb;
+      const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
+      antminerWeb = await startAntminerWebSim({
+        miners: stock.map((m) => ({ id: m.id, host: m.host, port: web.port })),
+        model,
+        logger: opts.logger,
+        setDelayMs: web.setDelayMs,
+        getDelayMs: web.getDelayMs,
+      });
+      const webSim = antminerWeb;
+      stops.push(() => webSim.stop());
+    }
     const started = await Promise.allSettled(
       opts.meters.map(async (m) => {
         const sim = await startModbusMeterSim({
@@ -111,6 +140,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   return {
     model,
     cgminer,
+    antminerWeb,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

@@ -19,6 +19,7 @@ export interface MinerEndpoint {
   port: number;
   nominalW?: number | null;
   credentials?: MinerCredentials | null;
+  webPort?: number; // stock Antminer web CGI (digest auth) port for control; default 80
 }
 
 /** What a dialect's functions get: where the miner is and how to talk to it. */
@@ -136,7 +137,7 @@ export class MinerDriver {
   async write(action: WriteAction, value?: number, signal?: AbortSignal): Promise<WriteOutcome> {
     if (!this.capabilities.has(action)) {
       const why = `${this.spec.name} dialect cannot ${action}${
-        this.endpoint.credentials ? "" : " (no credentials configured)"
+        this.endpoint.credentials?.password ? "" : " (no credentials configured)"
       }`;
       return { action, ok: false, reason: why, attempts: 0, before: null, after: null };
     }

@@ -10,6 +10,7 @@ import { type Logger, pino } from "pino";
 import type { MinerState, PowerModel } from "../power-model.ts";
 import { SIM_DIALECTS, type SimDialect } from "./dialects.ts";
 import "./dialects/index.ts";
+import "../whatsminer/register.ts";
 import {
   CODE,
   configReply,

@@ -6,10 +6,12 @@ import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
 import { luxosDialect } from "./luxos.ts";
+import { whatsminerDialect } from "./whatsminer.ts";
 
 export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   cgminer: cgminerDialect,
   luxos: luxosDialect,
   braiins: braiinsDialect,
   avalon: avalonDialect,
+  whatsminer: whatsminerDialect,
 };

@@ -1,0 +1,183 @@
+// MicroBT Whatsminer (btminer). Two APIs:
+// - v2 on the configured port (4028): plaintext reads, encrypted token writes
+//   (whatsminer/v2.ts): power_off / power_on / adjust_power_limit (reboots) / reboot;
+// - v3 on 4433 (firmware from about 2024-11, whatsminer/v3.ts):
+//   set.miner.service stop|start, set.miner.power_limit, set.system.reboot.
+//
+// Which API a miner gets (cached per host:port, in this process):
+// - an endpoint configured on port 4433 speaks v3 only;
+// - otherwise v2 first. v3 is tried, and on success remembered, when 4028
+//   refuses connections (a read or a write), or when a v2 write answers that
+//   the API is obsolete (Code 14 / "obsolete"/"not supported"/"v3" in Msg);
+// - a remembered v3 whose 4433 refuses is forgotten, so the next poll
+//   starts from v2 again (a downgrade, or a miner replaced on the same IP).
+// A miner rebooting refuses both ports: that reads `unreachable`, caches nothing.
+//
+// Writes need a password (capabilities are empty without one); reads do not.
+// The write token (v2) is reused for less than its 30 min life; a token error
+// drops it and retries once. Code 45 (write API disabled, or the default
+// password `admin` still set) is a refusal the driver does not retry.
+import { DriverError, type MinerCapability } from "../../types.ts";
+import { readingForError } from "../client.ts";
+import type { DialectContext, DialectSpec, MinerEndpoint, WriteAction } from "../driver.ts";
+import type { Json } from "../repair.ts";
+import { newV2Session, type V2Session, v2Read, v2Write, WhatsminerObsoleteError } from "../whatsminer/v2.ts";
+import { type V3Session, v3Read, v3Set } from "../whatsminer/v3.ts";
+import { V3_PORT } from "../whatsminer/v3-framing.ts";
+
+export type WhatsminerApi = "v2" | "v3";
+
+interface Session {
+  /** The API chosen for this miner, or null while undecided. */
+  mode: WhatsminerApi | null;
+  v2: V2Session;
+  v3: V3Session;
+}
+
+const sessions = new Map<string, Session>();
+const keyOf = (e: MinerEndpoint) => `${e.host}:${e.port}`;
+
+function session(e: MinerEndpoint): Session {
+  const k = keyOf(e);
+  let s = sessions.get(k);
+  if (!s) {
+    s = { mode: e.port === V3_PORT ? "v3" : null, v2: newV2Session(), v3: { salt: null } };
+    sessions.set(k, s);
+  }
+  return s;
+}
+
+/** The API in use for an endpoint (null = not decided yet), and how many v2 tokens were fetched. */
+export function whatsminerSessionInfo(e: MinerEndpoint): {
+  mode: WhatsminerApi | null;
+  tokensFetched: number;
+} {
+  const s = sessions.get(keyOf(e));
+  return { mode: s?.mode ?? null, tokensFetched: s?.v2.tokensFetched ?? 0 };
+}
+
+const v2Target = (e: MinerEndpoint) => ({ host: e.host, port: e.port });
+const v3Target = (e: MinerEndpoint) => ({ host: e.host, port: V3_PORT });
+const refused = (err: unknown) => err instanceof DriverError && err.code === "WK_CGMINER_REFUSED";
+
+async function readAny(ctx: DialectContext) {
+  const e = ctx.endpoint;
+  const s = session(e);
+  const opts = { ...ctx.exchange, signal: ctx.signal };
+  if (s.mode === "v3") {
+    try {
+      return await v3Read(v3Target(e), opts, ctx.now);
+    } catch (err) {
+      if (refused(err) && e.port !== V3_PORT) s.mode = null;
+      throw err;
+    }
+  }
+  try {
+    return await v2Read(v2Target(e), s.v2, opts, ctx.now);
+  } catch (err) {
+    if (!refused(err)) throw err;
+    try {
+      const r = await v3Read(v3Target(e), opts, ctx.now);
+      s.mode = "v3";
+      return r;
+    } catch {
+      throw err;
+    }
+  }
+}
+
+function v2Command(action: WriteAction, value?: number): { cmd: string; fields: Record<string, Json> } {
+  switch (action) {
+    case "sleep":
+      return { cmd: "power_off", fields: { respbefore: "true" } };
+    case "wake":
+      return { cmd: "power_on", fields: {} };
+    case "setPowerLimit":
+      return { cmd: "adjust_power_limit", fields: { power_limit: String(Math.round(value ?? 0)) } };
+    case "reboot":
+      return { cmd: "reboot", fields: {} };
+  }
+}
+
+function v3Command(action: WriteAction, value?: number): { cmd: string; param: Json } {
+  switch (action) {
+    case "sleep":
+      return { cmd: "set.miner.service", param: "stop" };
+    case "wake":
+      return { cmd: "set.miner.service", param: "start" };
+    case "setPowerLimit":
+      return { cmd: "set.miner.power_limit", param: Math.round(value ?? 0) };
+    case "reboot":
+      return { cmd: "set.system.reboot", param: "" };
+  }
+}
+
+async function writeV3(
+  ctx: DialectContext,
+  s: Session,
+  password: string,
+  action: WriteAction,
+  value?: number,
+) {
+  const { cmd, param } = v3Command(action, value);
+  await v3Set(
+    v3Target(ctx.endpoint),
+    s.v3,
+    password,
+    cmd,
+    param,
+    { ...ctx.exchange, signal: ctx.signal },
+    ctx.now,
+  );
+}
+
+export const whatsminerDialect: DialectSpec = {
+  name: "whatsminer",
+  capabilities(endpoint): MinerCapability[] {
+    return endpoint.credentials?.password ? ["sleep", "wake", "setPowerLimit", "reboot"] : [];
+  },
+  async read(ctx) {
+    try {
+      return await readAny(ctx);
+    } catch (err) {
+      return readingForError(err, ctx.now());
+    }
+  },
+  async write(ctx, action, value) {
+    const password = ctx.endpoint.credentials?.password;
+    if (!password) {
+      throw new DriverError("WK_WHATSMINER_NO_CREDENTIALS", "Whatsminer writes need the API password", false);
+    }
+    const s = session(ctx.endpoint);
+    if (s.mode === "v3") {
+      await writeV3(ctx, s, password, action, value);
+      return;
+    }
+    const { cmd, fields } = v2Command(action, value);
+    try {
+      await v2Write(
+        v2Target(ctx.endpoint),
+        s.v2,
+        password,
+        cmd,
+        fields,
+        { ...ctx.exchange, signal: ctx.signal },
+        ctx.now,
+      );
+      s.mode = "v2";
+    } catch (err) {
+      if (!(err instanceof WhatsminerObsoleteError) && !refused(err)) throw err;
+      try {
+        await writeV3(ctx, s, password, action, value);
+      } catch (err3) {
+        // 4433 not there either: report the v2 failure (a reboot in progress is retryable)
+        if (refused(err3)) throw err;
+        throw err3;
+      }
+      s.mode = "v3";
+    }
+  },
+  async close(ctx) {
+    sessions.delete(keyOf(ctx.endpoint));
+  },
+};

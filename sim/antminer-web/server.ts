@@ -1,0 +1,370 @@
+// Simulated stock Antminer web CGI (lighttpd + Digest auth), one HTTP listener
+// per miner on the miner's host, coupled to the power model: set_miner_conf with
+// `miner-mode` 1 sleeps the miner, 0 (or 2/3) wakes it, and get_miner_conf
+// reports `bitmain-work-mode` from the model, whoever slept the miner.
+//
+// Behaviours of real units it keeps:
+// - Digest auth (RFC 7616, qop=auth) in realm "antMiner Configuration" on every
+//   path, per-miner credentials (default root/root); MD5 unless told otherwise.
+// - `bitmain-work-mode` is what get_miner_conf reports, as a string; writing it
+//   to set_miner_conf answers M000 OK and changes nothing (asic-rs #245/#249).
+// - set_miner_conf rewrites the whole config from the body: pools not sent are
+//   gone afterwards.
+// - The CGI is slow (about 21 s on real units): `setDelayMs`/`getDelayMs`
+//   delay the answer; the change is applied when the delay ends, whether or not
+//   the client is still waiting.
+// The error reply to an unusable body ({"stats":"error","code":"M001"…}) is the
+// sim's own invention; real firmware's wording was not available.
+import { createHash, randomBytes } from "node:crypto";
+import http from "node:http";
+import type { Socket } from "node:net";
+import { type Logger, pino } from "pino";
+import type { PowerModel } from "../power-model.ts";
+
+export type SimDigestAlgorithm = "MD5" | "SHA-256";
+
+/** How a unit treats the `miner-mode` value type: some firmware acts on strings only, some S21 builds on nothing. */
+export type MinerModeQuirk = "any" | "string-only" | "number-only" | "ignored";
+
+export interface AntminerWebSimMiner {
+  id: string;
+  host: string;
+  /** 0 = a free port (read it back from `endpoints`). */
+  port: number;
+  username?: string;
+  password?: string;
+  minerMode?: MinerModeQuirk;
+}
+
+export interface AntminerWebSimOptions {
+  miners: AntminerWebSimMiner[];
+  model: PowerModel;
+  logger?: Logger;
+  /** Delay before set_miner_conf answers (and applies); default 0. */
+  setDelayMs?: number;
+  /** Delay before get_miner_conf answers; default 0. */
+  getDelayMs?: number;
+  /** Challenges offered, one WWW-Authenticate header each; default ["MD5"] like lighttpd on the units. */
+  algorithms?: SimDigestAlgorithm[];
+  realm?: string;
+}
+
+export interface AntminerWebRequestStats {
+  /** Every HTTP request received. */
+  requests: number;
+  /** Requests answered 401 (no or bad credentials). */
+  unauthorized: number;
+  gets: number;
+  sets: number;
+  /** Bodies of the authenticated set_miner_conf requests, parsed. */
+  setBodies: unknown[];
+}
+
+export interface AntminerWebSim {
+  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+  /** The config get_miner_conf would return now. */
+  conf(id: string): Record<string, unknown>;
+  stats(id: string): AntminerWebRequestStats;
+  stop(): Promise<void>;
+}
+
+export const SIM_REALM = "antMiner Configuration";
+const MAX_BODY = 64 * 1024;
+const NONCE_TTL_MS = 300_000;
+
+interface Pool {
+  url: string;
+  user: string;
+  pass: string;
+}
+
+interface Entry {
+  id: string;
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  quirk: MinerModeQuirk;
+  /** The mode to report when the model says the miner is not asleep (0 normal, 2 high, 3 low). */
+  awakeMode: number;
+  pools: Pool[];
+  fanCtrl: boolean;
+  fanPwm: string;
+  freqLevel: string;
+  nonces: Map<string, number>;
+  stats: AntminerWebRequestStats;
+  server: http.Server | null;
+  sockets: Set<Socket>;
+}
+
+const hash = (alg: SimDigestAlgorithm, s: string) =>
+  createHash(alg === "SHA-256" ? "sha256" : "md5")
+    .update(s, "utf8")
+    .digest("hex");
+
+/** Auth-params of an `Authorization: Digest …` header. */
+function parseDigestHeader(h: string): Record<string, string> | null {
+  const m = /^\s*Digest\s+(.*)$/is.exec(h);
+  if (!m) return null;
+  const out: Record<string, string> = {};
+  const re = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g;
+  for (let r = re.exec(m[1]!); r; r = re.exec(m[1]!)) {
+    out[r[1]!.toLowerCase()] = r[2] !== undefined ? r[2].replace(/\\(.)/g, "$1") : (r[3] ?? "");
+  }
+  return out;
+}
+
+export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<AntminerWebSim> {
+  const { model } = opts;
+  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-antminer-web" });
+  const realm = opts.realm ?? SIM_REALM;
+  const algorithms = opts.algorithms && opts.algorithms.length > 0 ? opts.algorithms : ["MD5" as const];
+  const entries = new Map<string, Entry>();
+  const timers = new Set<NodeJS.Timeout>();
+  let stopped = false;
+
+  const later = (ms: number, fn: () => void) => {
+    if (ms <= 0) return fn();
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!stopped) fn();
+    }, ms);
+    timers.add(t);
+  };
+
+  function workMode(e: Entry): number {
+    const state = model.state(e.id);
+    if (state === "sleeping") return 1;
+    return e.awakeMode;
+  }
+
+  function confOf(e: Entry): Record<string, unknown> {
+    return {
+      pools: e.pools.map((p) => ({ ...p })),
+      "api-listen": true,
+      "api-network": true,
+      "api-groups": "A:stats:pools:devs:summary:version",
+      "api-allow": "A:0/0,W:*",
+      "bitmain-fan-ctrl": e.fanCtrl,
+      "bitmain-fan-pwm": e.fanPwm,
+      "bitmain-use-vil": true,
+      "bitmain-freq": "",
+      "bitmain-voltage": "1360",
+      "bitmain-ccdelay": "0",
+      "bitmain-pwth": "0",
+      "bitmain-work-mode": String(workMode(e)),
+      "bitmain-freq-level": e.freqLevel,
+    };
+  }
+
+  function challenge(e: Entry, res: http.ServerResponse, stale = false): void {
+    const nonce = randomBytes(16).toString("hex");
+    const now = Date.now();
+    for (const [n, t] of e.nonces) if (now - t > NONCE_TTL_MS) e.nonces.delete(n);
+    e.nonces.set(nonce, now);
+    const headers = algorithms.map(
+      (alg) =>
+        `Digest realm="${realm}", charset=UTF-8, algorithm=${alg}, qop="auth", nonce="${nonce}"${
+          stale ? ", stale=true" : ""
+        }`,
+    );
+    e.stats.unauthorized++;
+    res.writeHead(401, { "WWW-Authenticate": headers, "Content-Type": "text/html", Connection: "close" });
+    res.end("<html><body><h1>401 Unauthorized</h1></body></html>\n");
+  }
+
+  /** True when the request carries valid Digest credentials for this miner. */
+  function authorized(e: Entry, req: http.IncomingMessage): "ok" | "bad" | "stale" {
+    const h = req.headers.authorization;
+    if (!h) return "bad";
+    const p = parseDigestHeader(h);
+    if (!p) return "bad";
+    const alg = (p.algorithm ?? "MD5").toUpperCase() === "SHA-256" ? "SHA-256" : "MD5";
+    if (!algorithms.includes(alg)) return "bad";
+    if ((p.algorithm ?? "MD5").toUpperCase() !== alg) return "bad";
+    if (p.username !== e.username || p.realm !== realm || p.uri !== req.url) return "bad";
+    if (p.qop !== "auth" || !p.nc || !p.cnonce || !p.nonce || !p.response) return "bad";
+    const ha1 = hash(alg, `${e.username}:${realm}:${e.password}`);
+    const ha2 = hash(alg, `${req.method}:${p.uri}`);
+    const expected = hash(alg, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:${p.qop}:${ha2}`);
+    if (expected !== p.response.toLowerCase()) return "bad";
+    return e.nonces.has(p.nonce) ? "ok" : "stale";
+  }
+
+  function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+    if (res.destroyed || res.writableEnded) return;
+    res.writeHead(status, { "Content-Type": "application/json", Connection: "close" });
+    res.end(JSON.stringify(body));
+  }
+
+  /** Applies a set_miner_conf body; returns the reply. */
+  function applySet(e: Entry, raw: string): Record<string, string> {
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return { stats: "error", code: "M001", msg: "Invalid JSON" };
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      return { stats: "error", code: "M001", msg: "Invalid config" };
+    }
+    const b = body as Record<string, unknown>;
+    e.stats.setBodies.push(b);
+    // the CGI rewrites the whole config from what it was sent
+    e.pools = (Array.isArray(b.pools) ? b.pools : [])
+      .filter((p): p is Record<string, unknown> => typeof p === "object" && p !== null)
+      .map((p) => ({ url: String(p.url ?? ""), user: String(p.user ?? ""), pass: String(p.pass ?? "") }));
+    e.fanCtrl = b["bitmain-fan-ctrl"] === true;
+    e.fanPwm = b["bitmain-fan-pwm"] !== undefined ? String(b["bitmain-fan-pwm"]) : "100";
+    e.freqLevel = b["freq-level"] !== undefined ? String(b["freq-level"]) : "100";
+    // only `miner-mode` acts; a lone `bitmain-work-mode` is accepted and ignored
+    const v = b["miner-mode"];
+    if (v === undefined) return { stats: "success", code: "M000", msg: "OK!" };
+    const isString = typeof v === "string";
+    const mode = typeof v === "number" ? v : isString && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (![0, 1, 2, 3].includes(mode)) return { stats: "error", code: "M001", msg: "Invalid miner-mode" };
+    const acts =
+      e.quirk === "any" ||
+      (e.quirk === "string-only" && isString) ||
+      (e.quirk === "number-only" && !isString);
+    if (!acts) return { stats: "success", code: "M000", msg: "OK!" };
+    if (mode === 1) {
+      model.sleep(e.id);
+    } else {
+      e.awakeMode = mode;
+      model.wake(e.id);
+    }
+    return { stats: "success", code: "M000", msg: "OK!" };
+  }
+
+  function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
+    e.stats.requests++;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) tooLarge = true;
+      else chunks.push(c);
+    });
+    req.on("end", () => {
+      const auth = authorized(e, req);
+      if (auth !== "ok") return challenge(e, res, auth === "stale");
+      if (tooLarge) return sendJson(res, 413, { stats: "error", code: "M001", msg: "Too large" });
+      const path = (req.url ?? "").split("?")[0];
+      if (path === "/cgi-bin/get_miner_conf.cgi" && req.method === "GET") {
+        e.stats.gets++;
+        later(opts.getDelayMs ?? 0, () => sendJson(res, 200, confOf(e)));
+        return;
+      }
+      if (path === "/cgi-bin/set_miner_conf.cgi" && req.method === "POST") {
+        e.stats.sets++;
+        const raw = Buffer.concat(chunks).toString("utf8");
+        later(opts.setDelayMs ?? 0, () => {
+          let reply: Record<string, string>;
+          try {
+            reply = applySet(e, raw);
+          } catch (err) {
+            log.debug({ miner: e.id, err }, "set failed");
+            reply = { stats: "error", code: "M001", msg: "Internal error" };
+          }
+          sendJson(res, 200, reply);
+        });
+        return;
+      }
+      res.writeHead(404, { "Content-Type": "text/html", Connection: "close" });
+      res.end("<html><body><h1>404 Not Found</h1></body></html>\n");
+    });
+    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
+  }
+
+  function listen(e: Entry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = http.createServer((req, res) => onRequest(e, req, res));
+      server.keepAliveTimeout = 1000;
+      server.on("connection", (s: Socket) => {
+        e.sockets.add(s);
+        s.on("close", () => e.sockets.delete(s));
+      });
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            `antminer web sim: ${e.id} cannot listen on ${e.host}:${e.port}: ${err.code ?? err.message}`,
+          ),
+        );
+      server.once("error", onError);
+      server.listen({ host: e.host, port: e.port }, () => {
+        server.off("error", onError);
+        server.on("error", (err) => log.warn({ miner: e.id, err }, "listener error"));
+        const addr = server.address();
+        if (addr && typeof addr === "object") e.port = addr.port;
+        e.server = server;
+        resolve();
+      });
+    });
+  }
+
+  function close(e: Entry): Promise<void> {
+    const server = e.server;
+    e.server = null;
+    for (const s of e.sockets) s.destroy();
+    e.sockets.clear();
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  for (const m of opts.miners) {
+    if (entries.has(m.id)) throw new Error(`antminer web sim: duplicate miner id "${m.id}"`);
+    if (!model.hasMiner(m.id)) model.addMiner(m.id);
+    entries.set(m.id, {
+      id: m.id,
+      host: m.host,
+      port: m.port,
+      username: m.username ?? "root",
+      password: m.password ?? "root",
+      quirk: m.minerMode ?? "any",
+      awakeMode: 0,
+      pools: [
+        { url: "stratum+tcp://pool.sim.invalid:3333", user: `wattkeeper.${m.id}`, pass: "x" },
+        { url: "stratum+tcp://backup.sim.invalid:443", user: `wattkeeper.${m.id}`, pass: "x" },
+      ],
+      fanCtrl: false,
+      fanPwm: "100",
+      freqLevel: "100",
+      nonces: new Map(),
+      stats: { requests: 0, unauthorized: 0, gets: 0, sets: 0, setBodies: [] },
+      server: null,
+      sockets: new Set(),
+    });
+  }
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    await Promise.all([...entries.values()].map(close));
+  };
+
+  const results = await Promise.allSettled([...entries.values()].map(listen));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  log.info({ miners: entries.size }, "antminer web sim listening");
+
+  const get = (id: string) => {
+    const e = entries.get(id);
+    if (!e) throw new Error(`antminer web sim: unknown miner "${id}"`);
+    return e;
+  };
+  return {
+    get endpoints() {
+      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+    },
+    conf: (id) => confOf(get(id)),
+    stats: (id) => get(id).stats,
+    stop,
+  };
+}

@@ -1,0 +1,282 @@
+// Simulated Whatsminer API v3 (TCP 4433): length-prefixed JSON (4-byte little
+// endian), several requests per connection, `{code, when, msg, desc}` replies.
+// Writes (`set.*`) are checked as the firmware does: account "super", a fresh
+// `ts`, and token = first 8 chars of base64(sha256(cmd + password + salt + ts)).
+// Codes used here (the real firmware's exact numbers are not documented in our
+// sources): 0 ok, -1 bad parameter, -2 unknown command, -3 invalid JSON,
+// -4 no permission (write API off or default password), -5 invalid token.
+// One listener per miner, closed while the power model has it faulted.
+import net from "node:net";
+import { type Logger, pino } from "pino";
+import { v3Token } from "../../drivers/cgminer/whatsminer/crypto.ts";
+import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/whatsminer/v3-framing.ts";
+import type { MinerState, MinerView, PowerModel } from "../power-model.ts";
+import {
+  cancelWhatsminerTimers,
+  rebootMiner,
+  validPowerLimit,
+  type WhatsminerSimMiner,
+  whatsminerState,
+  writesDenied,
+} from "./state.ts";
+
+export interface WhatsminerV3SimMiner {
+  id: string;
+  host: string;
+  /** Default 4433; 0 picks a free port. */
+  port?: number;
+}
+
+export interface WhatsminerV3Sim {
+  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+  isListening(id: string): boolean;
+  settled(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const IDLE_MS = 10_000;
+const TS_SKEW_S = 300;
+
+interface Entry {
+  id: string;
+  host: string;
+  port: number;
+  server: net.Server | null;
+  sockets: Set<net.Socket>;
+  ops: Promise<void>;
+}
+
+type Reply = { code: number; msg: unknown };
+
+function fw(v: MinerView): string {
+  return `${v.model.firmware.compileTime}.REL`;
+}
+
+function deviceInfo(v: MinerView, m: WhatsminerSimMiner, section: unknown): Record<string, unknown> {
+  const all: Record<string, unknown> = {
+    network: { ip: "", proto: "dhcp", hostname: "WhatsMiner" },
+    miner: {
+      working: v.state === "hashing" || v.state === "starting" ? "true" : "false",
+      type: v.model.type.replace(/^WhatsMiner\s+/i, ""),
+      "hash-board": "H60",
+      "detect-hash-rate": v.chainRatesThs.map((r) => Math.round(r * 1000)).join(":"),
+      cointype: "BTC",
+    },
+    system: { api: "3.0.1", platform: "H616", fwversion: fw(v), ledstatus: "auto" },
+    power: { type: "P221B", mode: "normal", vin: 220 },
+    salt: m.v3Salt,
+  };
+  if (typeof section === "string" && section in all) return { [section]: all[section] };
+  return all;
+}
+
+function minerStatus(v: MinerView): Record<string, unknown> {
+  const r2 = (x: number) => Math.round(x * 100) / 100;
+  return {
+    summary: {
+      elapsed: v.uptimeS,
+      "bootup-time": v.uptimeS,
+      "hash-realtime": r2(v.hashrateThs),
+      "hash-average": r2(v.avgHashrateThs),
+      "factory-hash": r2(v.expectedThs),
+      "power-limit": v.powerLimitW ?? Math.round(v.model.nominalW),
+      "power-realtime": Math.round(v.powerW),
+      "environment-temperature": 25,
+      "fan-speed-in": v.fanRpm[0] ?? 0,
+      "fan-speed-out": v.fanRpm[1] ?? v.fanRpm[0] ?? 0,
+      "chip-temp-min": v.chipTempsC.length ? Math.min(...v.chipTempsC) : 0,
+      "chip-temp-avg": v.chipTempsC.length
+        ? r2(v.chipTempsC.reduce((a, b) => a + b, 0) / v.chipTempsC.length)
+        : 0,
+      "chip-temp-max": v.chipTempsC.length ? Math.max(...v.chipTempsC) : 0,
+    },
+  };
+}
+
+function handle(model: PowerModel, id: string, req: Record<string, unknown>): Reply {
+  const cmd = typeof req.cmd === "string" ? req.cmd : "";
+  const m = whatsminerState(model, id);
+  const v = model.minerView(id);
+  if (cmd === "get.device.info") return { code: 0, msg: deviceInfo(v, m, req.param) };
+  if (cmd === "get.miner.status") {
+    return { code: 0, msg: req.param === "summary" || req.param === undefined ? minerStatus(v) : {} };
+  }
+  if (!cmd.startsWith("set.")) return { code: -2, msg: "invalid command" };
+
+  if (writesDenied(m)) {
+    m.stats.denied++;
+    return { code: -4, msg: "no permission: API write access disabled or default password in use" };
+  }
+  const ts = typeof req.ts === "number" ? req.ts : Number(req.ts);
+  const nowS = Math.floor(model.now() / 1000);
+  if (
+    req.account !== "super" ||
+    !Number.isFinite(ts) ||
+    Math.abs(nowS - ts) > TS_SKEW_S ||
+    req.token !== v3Token(cmd, m.cfg.password, m.v3Salt, ts)
+  ) {
+    m.stats.tokenRejects++;
+    return { code: -5, msg: "invalid token" };
+  }
+  m.stats.writes++;
+  switch (cmd) {
+    case "set.miner.service":
+      if (req.param === "stop") model.sleep(id);
+      else if (req.param === "start") model.wake(id);
+      else if (req.param === "restart") rebootMiner(model, m);
+      else return { code: -1, msg: "invalid param" };
+      return { code: 0, msg: "ok" };
+    case "set.miner.power_limit": {
+      const w = Number(req.param);
+      if (!validPowerLimit(v.model.nominalW, w))
+        return { code: -1, msg: "invalid param: power limit out of range" };
+      model.setPowerLimit(id, Math.round(w));
+      return { code: 0, msg: "ok" };
+    }
+    case "set.system.reboot":
+      rebootMiner(model, m);
+      return { code: 0, msg: "ok" };
+    default:
+      return { code: -2, msg: "invalid command" };
+  }
+}
+
+export async function startWhatsminerV3Sim(opts: {
+  model: PowerModel;
+  miners: WhatsminerV3SimMiner[];
+  logger?: Logger;
+}): Promise<WhatsminerV3Sim> {
+  const { model } = opts;
+  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-whatsminer-v3" });
+  const entries = new Map<string, Entry>();
+  const inflight = new Set<Promise<void>>();
+  let stopped = false;
+
+  function onConnection(e: Entry, sock: net.Socket): void {
+    e.sockets.add(sock);
+    const decoder = new FrameDecoder();
+    sock.setNoDelay(true);
+    sock.setTimeout(IDLE_MS, () => sock.destroy());
+    sock.on("data", (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        sock.destroy();
+        return;
+      }
+      for (const f of frames) {
+        let reply: Reply;
+        let desc = "";
+        try {
+          const req = JSON.parse(f.toString("utf8")) as Record<string, unknown>;
+          desc = typeof req?.cmd === "string" ? req.cmd : "";
+          reply = handle(model, e.id, req ?? {});
+        } catch (err) {
+          if (err instanceof SyntaxError) reply = { code: -3, msg: "invalid json" };
+          else {
+            log.debug({ miner: e.id, err }, "reply failed");
+            sock.destroy();
+            return;
+          }
+        }
+        const when = Math.floor(model.now() / 1000);
+        sock.write(encodeFrame(JSON.stringify({ code: reply.code, when, msg: reply.msg, desc })));
+      }
+    });
+    sock.on("end", () => sock.end());
+    sock.on("error", (err) => log.trace({ miner: e.id, err }, "socket error"));
+    sock.on("close", () => e.sockets.delete(sock));
+  }
+
+  function listen(e: Entry): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((s) => onConnection(e, s));
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            `whatsminer v3 sim: ${e.id} cannot listen on ${e.host}:${e.port}: ${err.code ?? err.message}`,
+          ),
+        );
+      server.once("error", onError);
+      server.listen({ host: e.host, port: e.port }, () => {
+        server.off("error", onError);
+        server.on("error", (err) => log.warn({ miner: e.id, err }, "listener error"));
+        const addr = server.address();
+        if (addr && typeof addr === "object") e.port = addr.port;
+        e.server = server;
+        resolve();
+      });
+    });
+  }
+
+  function close(e: Entry): Promise<void> {
+    const server = e.server;
+    e.server = null;
+    for (const s of e.sockets) s.destroy();
+    e.sockets.clear();
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  const reconcile = async (e: Entry) => {
+    const want = !stopped && model.state(e.id) !== "faulted";
+    if (want && !e.server) await listen(e);
+    else if (!want && e.server) await close(e);
+  };
+
+  const onState = (id: string, state: MinerState, prev: MinerState) => {
+    const e = entries.get(id);
+    if (!e || stopped || (state !== "faulted" && prev !== "faulted")) return;
+    if (state === "faulted" && e.server) void close(e);
+    const p = e.ops
+      .then(() => reconcile(e))
+      .catch((err) => log.warn({ miner: id, err }, "listener change failed"));
+    e.ops = p;
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
+
+  for (const cfg of opts.miners) {
+    if (entries.has(cfg.id)) throw new Error(`whatsminer v3 sim: duplicate miner id "${cfg.id}"`);
+    if (!model.hasMiner(cfg.id)) model.addMiner(cfg.id, "whatsminer-m50s");
+    whatsminerState(model, cfg.id);
+    entries.set(cfg.id, {
+      id: cfg.id,
+      host: cfg.host,
+      port: cfg.port ?? 4433,
+      server: null,
+      sockets: new Set(),
+      ops: Promise.resolve(),
+    });
+  }
+  const unsubscribe = model.onStateChange(onState);
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    unsubscribe();
+    cancelWhatsminerTimers(model);
+    await Promise.all([...inflight]);
+    await Promise.all([...entries.values()].map(close));
+  };
+
+  const results = await Promise.allSettled(
+    [...entries.values()].filter((e) => model.state(e.id) !== "faulted").map(listen),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return {
+    get endpoints() {
+      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+    },
+    isListening: (id) => entries.get(id)?.server?.listening === true,
+    settled: async () => {
+      while (inflight.size > 0) await Promise.all([...inflight]);
+    },
+    stop,
+  };
+}
