@@ -1,0 +1,81 @@
+// Meter register profiles: the named profiles in config/meters/<name>.yaml
+// (read once per load) and inline register maps, both checked by the drivers'
+// own profile schema and reported at the meter's path.
+import { readdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type MeterProfile, MeterProfileSchema } from "../../drivers/modbus/profile.ts";
+import type { MeterEntry } from "../schema.ts";
+import { parseWith } from "./issues.ts";
+import type { Problem } from "./problems.ts";
+import { parseText } from "./read.ts";
+
+export const METERS_DIR = fileURLToPath(new URL("../meters/", import.meta.url));
+
+function knownProfiles(): string[] {
+  try {
+    return readdirSync(METERS_DIR)
+      .filter((f) => f.endsWith(".yaml"))
+      .map((f) => f.slice(0, -5))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+async function loadProfile(
+  name: string,
+  at: string,
+  cache: Map<string, MeterProfile | Problem[]>,
+): Promise<MeterProfile | Problem[]> {
+  const cached = cache.get(name);
+  if (cached) return cached;
+  let result: MeterProfile | Problem[];
+  const known = knownProfiles();
+  if (!known.includes(name)) {
+    result = [
+      { path: at, message: `unknown meter profile "${name}"; known: ${known.join(", ") || "(none)"}` },
+    ];
+  } else {
+    const file = join(METERS_DIR, `${name}.yaml`);
+    const text = await readFile(file, "utf8");
+    const parsed = parseText(file, text);
+    if (parsed.problems.length > 0) {
+      result = parsed.problems.map((p) => ({
+        path: at,
+        message: `config/meters/${name}.yaml: ${p.message}`,
+      }));
+    } else {
+      const problems: Problem[] = [];
+      const profile = parseWith(MeterProfileSchema, parsed.value, [], problems);
+      result =
+        profile ??
+        problems.map((p) => ({
+          path: at,
+          message: `config/meters/${name}.yaml: ${p.path ? `${p.path}: ` : ""}${p.message}`,
+        }));
+    }
+  }
+  cache.set(name, result);
+  return result;
+}
+
+export async function meterProfile(
+  m: MeterEntry,
+  i: number,
+  cache: Map<string, MeterProfile | Problem[]>,
+  problems: Problem[],
+): Promise<MeterProfile | null> {
+  if (m.profile !== undefined) {
+    const r = await loadProfile(m.profile, `meters[${i}].profile`, cache);
+    if (Array.isArray(r)) {
+      problems.push(...r);
+      return null;
+    }
+    return r;
+  }
+  // Inline: the drivers' own profile schema judges it, with the meter's paths.
+  const inline = { name: `inline:${m.id}`, registers: m.registers, maxGap: m.maxGap };
+  return parseWith(MeterProfileSchema, inline, ["meters", i], problems);
+}

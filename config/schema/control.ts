@@ -1,0 +1,112 @@
+// Schema of the control section: the loop's timing and margins, scheduled
+// budget windows, and the economic cut.
+import { z } from "zod";
+import { DURATION_HELP, durationDefault, optNull, POWER_HELP, power, powerDefault, show } from "./fields.ts";
+
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+const TIME_RE = /^([01]\d|2[0-3]):([0-5]\d)$/;
+const TimeSchema = z.string().regex(TIME_RE, {
+  error: (iss) => `expected a time "HH:MM" from 00:00 to 23:59, got ${show(iss.input)}`,
+});
+
+function minuteOfDay(t: string): number {
+  const [h, m] = t.split(":");
+  return Number(h) * 60 + Number(m);
+}
+
+export const ScheduleWindowSchema = z
+  .strictObject({
+    name: z.string().min(1).describe("Shown as the budget's reason while the window is active"),
+    months: z
+      .array(z.number().int().min(1).max(12))
+      .min(1)
+      .default([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+      .describe("Months 1–12 (default: all)"),
+    days: z
+      .array(z.enum(DAYS))
+      .min(1)
+      .default([...DAYS])
+      .describe("Days mon..sun (default: all)"),
+    from: TimeSchema.describe('Start, "HH:MM" local time'),
+    to: TimeSchema.describe(
+      'End, "HH:MM" local time (exclusive); earlier than from = the window crosses midnight',
+    ),
+    budgetW: power().describe(`Budget while the window is active; ${POWER_HELP}`),
+  })
+  .superRefine((w, ctx) => {
+    if (w.from === w.to) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["to"],
+        message: `must differ from from (${w.from}); for a whole day use 00:00 to 23:59`,
+        input: w.to,
+      });
+    }
+  })
+  .transform((w) => ({ ...w, fromMinute: minuteOfDay(w.from), toMinute: minuteOfDay(w.to) }))
+  .describe("A window with a lower budget (peak hours, demand response)");
+
+export const EconomicsSchema = z
+  .strictObject({
+    hashpricePerThDay: optNull(z.number().min(0)).describe("Fixed hashprice, ¤ per TH/s per day"),
+    hashpriceTopic: optNull(z.string().min(1)).describe("MQTT topic holding the hashprice (retained)"),
+    energyPricePerKwh: optNull(z.number()).describe("Fixed energy price, ¤ per kWh (may be negative)"),
+    energyPriceTopic: optNull(z.string().min(1)).describe(
+      "MQTT topic holding the energy price, ¤/kWh (retained)",
+    ),
+  })
+  .superRefine((e, ctx) => {
+    for (const [fixed, topic] of [
+      ["hashpricePerThDay", "hashpriceTopic"],
+      ["energyPricePerKwh", "energyPriceTopic"],
+    ] as const) {
+      if ((e[fixed] === null) === (e[topic] === null)) {
+        ctx.issues.push({
+          code: "custom",
+          path: [e[fixed] === null ? fixed : topic],
+          message: e[fixed] === null ? `give ${fixed} or ${topic}` : `give ${fixed} or ${topic}, not both`,
+          input: e,
+        });
+      }
+    }
+  })
+  .describe("The economic cut: miners earning less than their energy cost are slept");
+
+export const ControlSchema = z
+  .strictObject({
+    tickS: durationDefault(2, { min: 0.5, max: 60 }).describe(
+      `Control loop period, 0.5–60 s; ${DURATION_HELP}`,
+    ),
+    shedMarginW: powerDefault("50kW").describe("Shed when P > budget − shedMarginW"),
+    restoreMarginW: powerDefault("150kW").describe(
+      "Restore when P < budget − restoreMarginW; must exceed shedMarginW (hysteresis)",
+    ),
+    emergencyMarginW: powerDefault("500kW").describe("Over budget + this, minOnS is ignored"),
+    minOnS: durationDefault("5m").describe("A woken miner runs at least this long before it is slept again"),
+    minOffS: durationDefault("2m").describe("A slept miner stays asleep at least this long"),
+    rampUpWPerMin: powerDefault("2MW", { positive: true }).describe(
+      "Expected power of wakes issued in any 60 s window stays under this",
+    ),
+    restoreStaggerS: durationDefault(10).describe("Wake batches are at least this far apart"),
+    meterStaleS: durationDefault(10, { positive: true }).describe(
+      "A site meter reading older than this is stale (fail-safe); must exceed tickS",
+    ),
+    unmeteredW: powerDefault(0).describe("Load no device reports (lights, cooling), added to estimates"),
+    failsafeBudgetW: optNull(power()).describe(
+      "Budget when neither the meter nor device reports give P (default: half of contractLimitW)",
+    ),
+    strategy: z
+      .enum(["sleep", "power-limit-then-sleep"])
+      .default("sleep")
+      .describe("sleep whole miners, or lower power limits first where the dialect can"),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(3)
+      .describe("Attempts per action before it is marked failed"),
+    schedule: z.array(ScheduleWindowSchema).default([]).describe("Scheduled budget windows"),
+    economics: optNull(EconomicsSchema),
+  })
+  .describe("The control loop; every key has a default");

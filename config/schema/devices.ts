@@ -1,0 +1,133 @@
+// Schemas of the devices the loop controls: ASIC miners (one host or a range
+// sharing settings, with write-API credentials) and AI GPU nodes reached over SSH.
+import { z } from "zod";
+import { DialectSchema } from "../../drivers/types.ts";
+import { countHosts } from "../hosts.ts";
+import {
+  FileSchema,
+  HostSchema,
+  IdSchema,
+  LocationSchema,
+  optNull,
+  POWER_HELP,
+  PortSchema,
+  PrioritySchema,
+  power,
+  show,
+} from "./fields.ts";
+
+// ---------------------------------------------------------------- miners
+
+const HostsSpecSchema = z
+  .union([z.string(), z.array(z.string()).min(1)], {
+    error: (iss) => `expected a range, a CIDR block or a list of addresses, got ${show(iss.input)}`,
+  })
+  .superRefine((spec, ctx) => {
+    const list = typeof spec === "string" ? [spec] : spec;
+    list.forEach((s, i) => {
+      try {
+        countHosts(s);
+      } catch (e) {
+        ctx.issues.push({
+          code: "custom",
+          path: typeof spec === "string" ? [] : [i],
+          message: (e as Error).message,
+          input: s,
+        });
+      }
+    });
+  });
+
+export const CredentialsSchema = z
+  .strictObject({
+    username: optNull(z.string().min(1)).describe(
+      "User for digest auth (stock Antminer) or a dialect's logon",
+    ),
+    passwordFile: optNull(FileSchema).describe(
+      "File holding the write-API password (env: WATTKEEPER_MINERS_<i>_CREDENTIALS_PASSWORD)",
+    ),
+  })
+  .describe("Write-API credentials, where a dialect needs them");
+
+export const MinerEntrySchema = z
+  .strictObject({
+    host: HostSchema.optional().describe("One miner: an address or host name (or use hosts)"),
+    hosts: HostsSpecSchema.optional().describe(
+      "Many miners: a range 10.1.0.10-10.1.0.250, shorthand 10.1.0.10-250, a CIDR 10.1.0.0/24 (hosts only) or a list",
+    ),
+    id: IdSchema.optional().describe(
+      "With host only: the device id (default: idPrefix + address with dots as dashes)",
+    ),
+    idPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]*$/, {
+        error: (iss) => `expected letters, digits, ".", "_" or "-", got ${show(iss.input)}`,
+      })
+      .default("m-")
+      .describe('Derived ids are idPrefix + address with dots as dashes (+ "-<port>" when port is not 4028)'),
+    port: PortSchema.default(4028).describe("API port"),
+    dialect: DialectSchema.default("auto").describe("auto detects; or name the firmware's API"),
+    location: optNull(LocationSchema),
+    priority: PrioritySchema,
+    nominalW: optNull(power()).describe(
+      `Nameplate power, for estimates when the miner reports none; ${POWER_HELP}`,
+    ),
+    credentials: optNull(CredentialsSchema),
+  })
+  .superRefine((m, ctx) => {
+    if ((m.host === undefined) === (m.hosts === undefined)) {
+      ctx.issues.push({
+        code: "custom",
+        path: [m.host === undefined ? "host" : "hosts"],
+        message:
+          m.host === undefined ? "give host (one miner) or hosts (many)" : "give host or hosts, not both",
+        input: m,
+      });
+    }
+    if (m.id !== undefined && m.hosts !== undefined) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["id"],
+        message: "id goes with a single host; for hosts use idPrefix",
+        input: m.id,
+      });
+    }
+  })
+  .describe("A miner or a group of miners sharing settings");
+
+// ---------------------------------------------------------------- GPU nodes
+
+export const GpuNodeSchema = z
+  .strictObject({
+    id: IdSchema.describe("Unique device id"),
+    host: HostSchema.describe("Address or host name"),
+    port: PortSchema.default(22).describe("SSH port"),
+    user: z.string().min(1).describe("SSH user (needs nvidia-smi, and the right to set power limits)"),
+    privateKeyFile: FileSchema.describe("SSH private key (env: WATTKEEPER_GPU_NODES_<i>_PRIVATE_KEY)"),
+    hostKeySha256: optNull(
+      z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, {
+        error: (iss) =>
+          `expected "SHA256:" and 43 base64 characters, unpadded (as ssh-keygen -lf prints), got ${show(iss.input)}`,
+      }),
+    ).describe("Pinned host key fingerprint (or knownHostsFile)"),
+    knownHostsFile: optNull(FileSchema).describe(
+      "known_hosts file holding the node's key (or hostKeySha256)",
+    ),
+    floorW: power().describe(`Lowest per-GPU power limit the loop may set; ${POWER_HELP}`),
+    location: optNull(LocationSchema),
+    priority: PrioritySchema,
+  })
+  .superRefine((g, ctx) => {
+    if ((g.hostKeySha256 === null) === (g.knownHostsFile === null)) {
+      ctx.issues.push({
+        code: "custom",
+        path: [g.hostKeySha256 === null ? "hostKeySha256" : "knownHostsFile"],
+        message:
+          g.hostKeySha256 === null
+            ? "give hostKeySha256 or knownHostsFile: host keys are pinned"
+            : "give hostKeySha256 or knownHostsFile, not both",
+        input: g,
+      });
+    }
+  })
+  .describe("An AI node whose GPUs are read and capped with nvidia-smi over SSH");
