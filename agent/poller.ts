@@ -3,6 +3,7 @@
 // backoff and jitter instead of every sweep, so a dead rack neither slows the
 // sweep nor floods the network. Reads never throw into the poller (drivers
 // return failure states), but a throwing read is caught and counted anyway.
+import { setMaxListeners } from "node:events";
 import type { Logger } from "./logger.ts";
 
 export interface PollTarget<R> {
@@ -46,7 +47,7 @@ export class Poller<R> {
   private readonly schedule = new Map<string, DeviceSchedule>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  private abort = new AbortController();
+  private abort = newStopController();
   private stopped = true;
   lastSweep: SweepStats | null = null;
   sweeps = 0;
@@ -58,7 +59,7 @@ export class Poller<R> {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.abort = new AbortController();
+    this.abort = newStopController();
     this.loop();
   }
 
@@ -113,13 +114,16 @@ export class Poller<R> {
   }
 
   private async readOne(target: PollTarget<R>): Promise<boolean> {
-    // a referenced timer (AbortSignal.timeout's is unref'd) so a hung read always ends
+    // one controller per read, ended by its deadline or by stop(); a referenced
+    // timer (AbortSignal.timeout's is unref'd) so a hung read always ends
     const deadline = new AbortController();
     const timer = setTimeout(
       () => deadline.abort(new Error(`no result within ${this.opts.timeoutMs} ms`)),
       this.opts.timeoutMs,
     );
-    const signal = AbortSignal.any([deadline.signal, this.abort.signal]);
+    const onStop = () => deadline.abort(this.abort.signal.reason);
+    this.abort.signal.addEventListener("abort", onStop, { once: true });
+    const signal = deadline.signal;
     let ok: boolean;
     try {
       const reading = await raceAbort(target.read(signal), signal);
@@ -130,6 +134,7 @@ export class Poller<R> {
       if (!this.abort.signal.aborted) this.opts.onError(target.id, err as Error);
     } finally {
       clearTimeout(timer);
+      this.abort.signal.removeEventListener("abort", onStop);
     }
     this.reschedule(target.id, ok);
     return ok;
@@ -154,6 +159,13 @@ export class Poller<R> {
   failures(id: string): number {
     return this.schedule.get(id)?.failures ?? 0;
   }
+}
+
+/** The controller stop() aborts; every read in flight listens to it, so the listener count is the concurrency by design. */
+function newStopController(): AbortController {
+  const c = new AbortController();
+  setMaxListeners(0, c.signal);
+  return c;
 }
 
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

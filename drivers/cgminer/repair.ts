@@ -13,10 +13,14 @@ export interface ParsedReply {
 }
 
 export function parseReplyJson(text: string): ParsedReply {
-  const trimmed = text.replace(/\0+$/, "").trim();
+  const trimmed = (text.endsWith("\0") ? text.replace(/\0+$/, "") : text).trim();
   if (trimmed === "") throw new DriverError("WK_CGMINER_INVALID_REPLY", "empty reply", true);
+  // Antminer's `}{"` in every `stats` reply is the common case: mend it before the
+  // first parse rather than paying for a failed parse and the whole repair chain
+  const glued = trimmed.includes('}{"');
   try {
-    return { value: JSON.parse(trimmed) as Json, repairs: [] };
+    const candidate = glued ? trimmed.replaceAll('}{"', '},{"') : trimmed;
+    return { value: JSON.parse(candidate) as Json, repairs: glued ? ["glued-objects"] : [] };
   } catch {
     // fall through to the repairs below
   }
