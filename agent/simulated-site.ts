@@ -14,7 +14,8 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
   if (!sim) throw new Error("config has no sim section");
   const miners = config.miners
     .filter((m) => isLoopback(m.host))
-    .map((m) => ({ id: m.id, host: m.host, port: m.port }));
+    // the sim serves the dialect the config names (auto → stock cgminer)
+    .map((m) => ({ id: m.id, host: m.host, port: m.port, dialect: m.dialect === "auto" ? undefined : m.dialect }));
   const meters = config.meters.flatMap((m) =>
     m.modbus.kind === "tcp" && isLoopback(m.modbus.host)
       ? [

@@ -66,6 +66,9 @@ export const MinerEntrySchema = z
       .default("m-")
       .describe('Derived ids are idPrefix + address with dots as dashes (+ "-<port>" when port is not 4028)'),
     port: PortSchema.default(4028).describe("API port"),
+    webPort: PortSchema.default(80).describe(
+      "Web interface port: stock Antminer sleep/wake goes through its web CGI (digest auth) here",
+    ),
     dialect: DialectSchema.default("auto").describe("auto detects; or name the firmware's API"),
     location: optNull(LocationSchema),
     priority: PrioritySchema,
