@@ -13,15 +13,22 @@ export function parseHostPort(spec: string, defaultPort: number): { host: string
   return { host: m[1], port };
 }
 
+/** `probe KIND …`: one sub-command per device kind. */
 export async function probeCommand(argv: string[], out = process.stdout): Promise<number> {
   const [kind, ...rest] = argv;
-  if (kind !== "miner") {
-    throw new UsageError(
-      kind === undefined
-        ? "probe needs a device kind: probe miner HOST[:PORT]"
-        : `cannot probe '${kind}' (yet): try 'probe miner'`,
-    );
+  switch (kind) {
+    case "miner":
+      return probeMinerCommand(rest, out);
+    default:
+      throw new UsageError(
+        kind === undefined
+          ? "probe needs a device kind: probe miner HOST[:PORT]"
+          : `cannot probe '${kind}': try 'probe miner'`,
+      );
   }
+}
+
+async function probeMinerCommand(rest: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
