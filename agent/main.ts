@@ -1,8 +1,10 @@
 // The `wattkeeper` command line: parses the sub-command and its flags and runs
 // it. A user's mistake gets a message and exit 2, never a stack trace.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
+import { PACKAGE_ROOT } from "../config/paths.ts";
 import type { SiteConfig } from "../config/schema.ts";
 import { summarizeConfig } from "../config/summary.ts";
 import { probeCommand } from "./cli/probe.ts";
@@ -12,7 +14,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { Site } from "./site.ts";
 
 export const VERSION: string = (
-  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+  JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }
 ).version;
 
 const DEFAULT_CONFIG = process.env.WATTKEEPER_CONFIG ?? "/etc/wattkeeper/config.yaml";

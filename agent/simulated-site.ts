@@ -15,7 +15,12 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
   const miners = config.miners
     .filter((m) => isLoopback(m.host))
     // the sim serves the dialect the config names (auto → stock cgminer)
-    .map((m) => ({ id: m.id, host: m.host, port: m.port, dialect: m.dialect === "auto" ? undefined : m.dialect }));
+    .map((m) => ({
+      id: m.id,
+      host: m.host,
+      port: m.port,
+      dialect: m.dialect === "auto" ? undefined : m.dialect,
+    }));
   const meters = config.meters.flatMap((m) =>
     m.modbus.kind === "tcp" && isLoopback(m.modbus.host)
       ? [

@@ -16,8 +16,12 @@ const { values } = parseArgs({
   },
 });
 const SIZES = values.sizes.split(",").map(Number);
-const BIN = new URL("../bin/wattkeeper.js", import.meta.url).pathname;
-const CHILD = new URL("./sweep-child.ts", import.meta.url).pathname;
+// `npm run bench` runs the compiled tree (dist/), as an installed agent runs; from
+// the sources (tsx) the children run through tsx too, which costs memory
+const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
+const ENTRY = new URL(`../agent/entry${EXT}`, import.meta.url).pathname;
+const CHILD = new URL(`./sweep-child${EXT}`, import.meta.url).pathname;
 
 async function isFree(port: number): Promise<boolean> {
   const s = createServer();
@@ -51,7 +55,8 @@ async function startSim(hosts: string[]) {
   const child = spawn(
     process.execPath,
     [
-      BIN,
+      ...NODE_ARGS,
+      ENTRY,
       "sim",
       "--miners",
       String(hosts.length),
@@ -79,7 +84,7 @@ async function startSim(hosts: string[]) {
 async function measure(mode: "bare" | "agent" | "scan", hosts: string[]): Promise<Record<string, number>> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", CHILD, mode, hosts.join(","), values.sweeps, values.concurrency],
+    [...NODE_ARGS, CHILD, mode, hosts.join(","), values.sweeps, values.concurrency],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   let out = "";
@@ -100,7 +105,7 @@ function printTable(header: string[], rows: string[][]) {
 }
 
 console.log(
-  `wattkeeper bench — node ${process.version}, concurrency ${values.concurrency}, median of ${values.sweeps} sweeps, each side in a fresh process`,
+  `wattkeeper bench — node ${process.version}, ${EXT === ".js" ? "compiled dist/" : "sources through tsx"}, concurrency ${values.concurrency}, median of ${values.sweeps} sweeps, each side in a fresh process`,
 );
 const rows: string[][] = [];
 for (const size of SIZES) {

@@ -4,14 +4,14 @@
 import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type MeterProfile, MeterProfileSchema } from "../../drivers/modbus/profile.ts";
+import { METERS_DIR } from "../paths.ts";
 import type { MeterEntry } from "../schema.ts";
 import { parseWith } from "./issues.ts";
 import type { Problem } from "./problems.ts";
 import { parseText } from "./read.ts";
 
-export const METERS_DIR = fileURLToPath(new URL("../meters/", import.meta.url));
+export { METERS_DIR };
 
 function knownProfiles(): string[] {
   try {
