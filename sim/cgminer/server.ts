@@ -39,6 +39,8 @@ export interface CgminerSimMiner {
   statsQuirk?: boolean;
   /** A registered vendor dialect (sim/cgminer/dialects.ts); default stock cgminer. */
   dialect?: string;
+  /** Answer this late (ms): a busy or wedged miner process. */
+  replyDelayMs?: number;
 }
 
 export interface CgminerSimOptions {
@@ -73,6 +75,7 @@ interface MinerEntry {
   port: number;
   flavour: MinerFlavour;
   dialect: SimDialect | null;
+  replyDelayMs: number;
   /** The dialect's per-miner state (sessions, tokens…). */
   dialectState: Map<string, unknown>;
   server: net.Server | null;
@@ -211,7 +214,12 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
         return;
       }
       buf = null;
-      sock.end(Buffer.concat([Buffer.from(reply, "utf8"), NUL]));
+      const bytes = Buffer.concat([Buffer.from(reply, "utf8"), NUL]);
+      if (m.replyDelayMs > 0) {
+        // a slow miner: the socket's own linger timeout still ends a client that gave up
+        const t = setTimeout(() => sock.end(bytes), m.replyDelayMs);
+        sock.once("close", () => clearTimeout(t));
+      } else sock.end(bytes);
     };
 
     sock.on("data", (chunk: Buffer) => {
@@ -298,6 +306,7 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       port: cfg.port,
       flavour: { statsQuirk: cfg.statsQuirk ?? true, poolUser: `wattkeeper.${cfg.id}` },
       dialect: simDialect(cfg.dialect),
+      replyDelayMs: cfg.replyDelayMs ?? 0,
       dialectState: new Map(),
       server: null,
       sockets: new Set(),
