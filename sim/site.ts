@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
+import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
@@ -102,6 +103,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Whatsminer: per-miner config, plus the API v3 listener (4433) beside the v2 one
     const whatsminerV3 = await startWhatsminerSiteSims(model, opts.miners, opts.logger);
     stops.push(() => whatsminerV3.stop());
+    // Braiins OS: the gRPC API (power target, default 50051) beside 4028
+    const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
+    stops.push(() => braiinsGrpc.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");

@@ -20,6 +20,7 @@ export interface MinerEndpoint {
   nominalW?: number | null;
   credentials?: MinerCredentials | null;
   webPort?: number; // stock Antminer web CGI (digest auth) port for control; default 80
+  grpcPort?: number; // Braiins OS gRPC API (power target) port; default 50051
 }
 
 /** What a dialect's functions get: where the miner is and how to talk to it. */

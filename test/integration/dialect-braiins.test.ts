@@ -1,13 +1,19 @@
 // The Braiins OS dialect (drivers/cgminer/dialects/braiins.ts) against the
-// simulated BOSer (sim/cgminer/dialects/braiins.ts) over loopback (127.72.x).
+// simulated BOSer (sim/cgminer/dialects/braiins.ts) and its gRPC API
+// (sim/braiins-grpc) over loopback (127.72.x).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { BraiinsGrpcClient } from "../../drivers/cgminer/braiins/grpc.ts";
 import { braiinsDialect } from "../../drivers/cgminer/dialects/braiins.ts";
-import { MinerDriver } from "../../drivers/cgminer/driver.ts";
+import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
+import type { DriverError } from "../../drivers/types.ts";
+import { type BraiinsGrpcSim, startBraiinsGrpcSim } from "../../sim/braiins-grpc/server.ts";
 import { refuseBraiinsCommand } from "../../sim/cgminer/dialects/braiins.ts";
 import { type CgminerSim, startCgminerSim } from "../../sim/cgminer/server.ts";
 import { PowerModel } from "../../sim/power-model.ts";
+import { startSimSite } from "../../sim/site.ts";
 
 const HOSTS = ["127.72.0.1", "127.72.0.2", "127.72.0.3"];
 const CONFIRM = { confirmTimeoutMs: 3000, pollMs: 100 };
@@ -33,7 +39,7 @@ describe("Braiins OS dialect", () => {
   });
   after(() => sim.stop());
 
-  test("declares sleep and wake only (power targets need gRPC)", () => {
+  test("without credentials: sleep and wake only (power targets need a gRPC login)", () => {
     assert.deepEqual(driverFor(0).describe(), { dialect: "braiins", capabilities: ["sleep", "wake"] });
   });
 
@@ -94,4 +100,234 @@ describe("Braiins OS dialect", () => {
     assert.match(res.reason ?? "", /braiins dialect cannot setPowerLimit/);
     assert.equal(model.minerView("bos2").powerLimitW, null);
   });
+});
+
+describe("Braiins OS power target over gRPC", () => {
+  // one host per test so each gets its own client, session and token
+  const HOST = {
+    ok: "127.72.1.1",
+    wrong: "127.72.1.2",
+    revoked: "127.72.1.3",
+    expired: "127.72.1.4",
+    min: "127.72.1.5",
+    slow: "127.72.1.6",
+  };
+  const PASSWORD = "test-pass";
+  let clock = Date.now();
+  let model: PowerModel;
+  let cgminer: CgminerSim;
+  let grpc: BraiinsGrpcSim;
+  const drivers: MinerDriver[] = [];
+  const idOf = (host: string) => `bos-${host}`;
+  const endpoint = (host: string, password: string | null = PASSWORD): MinerEndpoint => ({
+    host,
+    port: 4028,
+    grpcPort: 50051,
+    credentials: { username: "root", password },
+  });
+  const driverFor = (host: string, password: string | null = PASSWORD, opts = {}) => {
+    const d = new MinerDriver(braiinsDialect, endpoint(host, password), { confirm: CONFIRM, ...opts });
+    drivers.push(d);
+    return d;
+  };
+
+  before(async () => {
+    model = new PowerModel({ seed: 73, now: () => clock });
+    const hosts = Object.values(HOST);
+    cgminer = await startCgminerSim({
+      model,
+      miners: hosts.map((host) => ({
+        id: idOf(host),
+        host,
+        port: 4028,
+        model: "antminer-s19-xp",
+        dialect: "braiins",
+      })),
+    });
+    grpc = await startBraiinsGrpcSim({
+      model,
+      miners: hosts.map((host) => ({ id: idOf(host), host, port: 50051, password: PASSWORD })),
+    });
+  });
+  after(async () => {
+    await Promise.all(drivers.map((d) => d.close()));
+    await grpc.stop();
+    await cgminer.stop();
+  });
+
+  test("credentials (username + password) add setPowerLimit; a missing password does not", () => {
+    assert.deepEqual(new MinerDriver(braiinsDialect, endpoint(HOST.ok)).describe().capabilities, [
+      "sleep",
+      "wake",
+      "setPowerLimit",
+    ]);
+    // an empty password is the BOS factory default: still a configured credential
+    assert.ok(new MinerDriver(braiinsDialect, endpoint(HOST.ok, "")).capabilities.has("setPowerLimit"));
+    const none = new MinerDriver(braiinsDialect, endpoint(HOST.ok, null));
+    assert.equal(none.capabilities.has("setPowerLimit"), false);
+  });
+
+  test("setPowerLimit → SetPowerTarget; PowerLimit reads back, draw ≤ target; the token is reused", async () => {
+    const id = idOf(HOST.ok);
+    const d = driverFor(HOST.ok);
+    const nominal = model.powerW(id);
+    const res = await d.setPowerLimit(2500);
+    assert.equal(res.ok, true, res.reason ?? "");
+    assert.equal(res.attempts, 1);
+    assert.equal(res.after?.powerLimitW, 2500);
+    assert.ok(res.after?.powerW !== null && res.after!.powerW! <= 2500, `${res.after?.powerW} W`);
+    assert.equal(model.minerView(id).powerLimitW, 2500);
+    assert.ok(model.powerW(id) <= 2500 && model.powerW(id) < nominal);
+    const again = await d.setPowerLimit(2400);
+    assert.equal(again.ok, true, again.reason ?? "");
+    assert.equal((await d.read()).powerLimitW, 2400);
+    assert.equal(grpc.loginCount(id), 1, "one login, the token cached for the second call");
+  });
+
+  test("GetTunerState reports the target in force", async () => {
+    const c = new BraiinsGrpcClient({ host: HOST.ok, username: "root", password: PASSWORD });
+    try {
+      const s = await c.getTunerState();
+      assert.equal(s.powerTargetW, 2400);
+      assert.equal(s.overallState, 2, "STABLE while hashing");
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("a wrong password: ok:false with a clear reason, one attempt, nothing changed", async () => {
+    const id = idOf(HOST.wrong);
+    const res = await driverFor(HOST.wrong, "not-the-password").setPowerLimit(2500);
+    assert.equal(res.ok, false);
+    assert.equal(res.attempts, 1);
+    assert.match(res.reason ?? "", /^WK_BRAIINS_LOGIN_FAILED: login as "root" refused \(grpc-status 16/);
+    assert.match(res.reason ?? "", /Invalid username or password/);
+    assert.equal(model.minerView(id).powerLimitW, null);
+    assert.equal(grpc.loginCount(id), 0);
+  });
+
+  test("a revoked token (miner restart) is re-logged once", async () => {
+    const id = idOf(HOST.revoked);
+    const d = driverFor(HOST.revoked);
+    assert.equal((await d.setPowerLimit(2600)).ok, true);
+    assert.equal(grpc.loginCount(id), 1);
+    grpc.revokeTokens(id);
+    const res = await d.setPowerLimit(2300);
+    assert.equal(res.ok, true, res.reason ?? "");
+    assert.equal(res.attempts, 1);
+    assert.equal(model.minerView(id).powerLimitW, 2300);
+    assert.equal(grpc.loginCount(id), 2);
+  });
+
+  test("a token idle for over 3600 s on the miner is re-logged once", async () => {
+    const id = idOf(HOST.expired);
+    const d = driverFor(HOST.expired);
+    assert.equal((await d.setPowerLimit(2700)).ok, true);
+    clock += 3_601_000; // the miner's clock; the driver's own clock still trusts its token
+    const res = await d.setPowerLimit(2200);
+    assert.equal(res.ok, true, res.reason ?? "");
+    assert.equal(model.minerView(id).powerLimitW, 2200);
+    assert.equal(grpc.loginCount(id), 2);
+  });
+
+  test("the client forgets a token idle for an hour by its own clock and logs in first", async () => {
+    const id = idOf(HOST.expired);
+    let own = 0;
+    const c = new BraiinsGrpcClient({
+      host: HOST.expired,
+      username: "root",
+      password: PASSWORD,
+      now: () => own,
+    });
+    try {
+      // same miner and credentials: this client reuses the driver's cached token and stamps it with its clock
+      await c.setPowerTarget(2100);
+      const logins = grpc.loginCount(id);
+      own += 3_600_000;
+      await c.setPowerTarget(2150);
+      assert.equal(grpc.loginCount(id), logins + 1);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("a target below the miner's minimum: INVALID_ARGUMENT, not retried", async () => {
+    const id = idOf(HOST.min);
+    const res = await driverFor(HOST.min).setPowerLimit(500);
+    assert.equal(res.ok, false);
+    assert.equal(res.attempts, 1);
+    assert.match(
+      res.reason ?? "",
+      /^WK_BRAIINS_INVALID_ARGUMENT: PerformanceService\/SetPowerTarget: grpc-status 3 .*below the minimum/,
+    );
+    assert.equal(model.minerView(id).powerLimitW, null);
+  });
+
+  test("a call that hangs times out, closing the stream and the session", async () => {
+    const id = idOf(HOST.slow);
+    const d = driverFor(HOST.slow, PASSWORD, {
+      exchange: { connectTimeoutMs: 100, readTimeoutMs: 200 },
+      confirm: { ...CONFIRM, retries: 1 },
+    });
+    grpc.setReplyDelay(id, 5000);
+    try {
+      const t0 = Date.now();
+      const res = await d.setPowerLimit(2500);
+      assert.equal(res.ok, false);
+      assert.match(
+        res.reason ?? "",
+        /^WK_BRAIINS_TIMEOUT: AuthenticationService\/Login to 127\.72\.1\.6:50051: no reply within 300 ms/,
+      );
+      assert.ok(Date.now() - t0 < 3000);
+      for (let i = 0; i < 50 && grpc.sessionCount(id) > 0; i++) await delay(20);
+      assert.equal(grpc.sessionCount(id), 0, "the client tore its session down");
+    } finally {
+      grpc.setReplyDelay(id, 0);
+    }
+    const res = await d.setPowerLimit(2500);
+    assert.equal(res.ok, true, res.reason ?? "");
+  });
+
+  test("nothing listening: WK_BRAIINS_UNREACHABLE, retryable", async () => {
+    const c = new BraiinsGrpcClient({ host: "127.72.1.99", username: "root", password: "", timeoutMs: 2000 });
+    try {
+      await assert.rejects(c.setPowerTarget(2000), (err: DriverError) => {
+        assert.equal(err.code, "WK_BRAIINS_UNREACHABLE");
+        assert.equal(err.retryable, true);
+        assert.match(err.message, /ECONNREFUSED/);
+        return true;
+      });
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("close() closes the HTTP/2 sessions", async () => {
+    assert.ok(grpc.sessionCount() > 0);
+    await Promise.all(drivers.splice(0).map((d) => d.close()));
+    for (let i = 0; i < 50 && grpc.sessionCount() > 0; i++) await delay(20);
+    assert.equal(grpc.sessionCount(), 0);
+  });
+});
+
+test("the simulated site serves the gRPC API beside 4028 for braiins miners (root, empty password)", async () => {
+  const site = await startSimSite({
+    miners: [
+      { id: "site-bos", host: "127.72.2.1", port: 4028, model: "antminer-s19-xp", dialect: "braiins" },
+    ],
+    meters: [],
+  });
+  const d = new MinerDriver(
+    braiinsDialect,
+    { host: "127.72.2.1", port: 4028, credentials: { username: "root", password: "" } },
+    { confirm: CONFIRM },
+  );
+  try {
+    const res = await d.setPowerLimit(2800);
+    assert.equal(res.ok, true, res.reason ?? "");
+    assert.equal(site.model.minerView("site-bos").powerLimitW, 2800);
+  } finally {
+    await d.close();
+    await site.stop();
+  }
 });

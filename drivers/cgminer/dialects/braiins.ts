@@ -3,20 +3,58 @@
 // PowerLimit), `temps` and `fans` (research/asic.md §2).
 //
 // Sleep is `pause`, wake is `resume`. A power target goes through the gRPC API
-// on 50051 (PerformanceService/SetPowerTarget, protobuf over HTTP/2 with a login
-// token); that wire protocol is not implemented, so this dialect does not claim
-// setPowerLimit. It reports the tuner's PowerLimit as powerLimitW.
+// (default port 50051, `grpcPort` to change): AuthenticationService/Login, then
+// PerformanceService/SetPowerTarget with SAVE_AND_APPLY (drivers/cgminer/braiins).
+// setPowerLimit is declared only when a username and a password are configured
+// (an empty password counts: it is the BOS factory default). The driver
+// confirms it through the tuner's PowerLimit, read as powerLimitW; when
+// `tunerstatus` has none, GetTunerState fills it in.
 //
 // Reply shapes read: TUNERSTATUS[0] {PowerLimit, ApproximateMinerPowerConsumption},
 // TEMPS rows {Board, Chip}, FANS rows {RPM}. A paused unit hashes at zero and is
 // read as sleeping by the normaliser.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
+import { BRAIINS_GRPC_PORT, BraiinsGrpcClient, braiinsClientKey } from "../braiins/grpc.ts";
 import { CgminerClient, failedReading, readingForError } from "../client.ts";
-import type { DialectContext, DialectSpec } from "../driver.ts";
+import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
 import { normalizeMiner, rows, statusOf, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
 
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake"];
+
+/** Username and password when both are configured (a gRPC login is possible), else null. */
+function grpcCredentials(endpoint: MinerEndpoint): { username: string; password: string } | null {
+  const c = endpoint.credentials;
+  if (!c || typeof c.username !== "string" || c.username === "" || typeof c.password !== "string")
+    return null;
+  return { username: c.username, password: c.password };
+}
+
+/** One gRPC client (one HTTP/2 session) per miner and credentials; tokens are cached in grpc.ts. */
+const grpcClients = new Map<string, BraiinsGrpcClient>();
+
+function grpcClient(ctx: DialectContext): BraiinsGrpcClient | null {
+  const creds = grpcCredentials(ctx.endpoint);
+  if (!creds) return null;
+  const port = ctx.endpoint.grpcPort ?? BRAIINS_GRPC_PORT;
+  const key = braiinsClientKey(ctx.endpoint.host, port, creds.username, creds.password);
+  let client = grpcClients.get(key);
+  if (!client) {
+    client = new BraiinsGrpcClient({
+      host: ctx.endpoint.host,
+      port,
+      ...creds,
+      // one call may connect and then wait for the reply, as one 4028 exchange does
+      timeoutMs:
+        (ctx.exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) +
+        (ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS),
+      now: ctx.now,
+    });
+    grpcClients.set(key, client);
+  }
+  return client;
+}
 
 const positive = (values: Array<number | null>) => values.filter((n): n is number => n !== null && n > 0);
 
@@ -49,6 +87,17 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     }
     const limit = toNumber(tuner?.PowerLimit);
     if (limit !== null && limit > 0) reading.powerLimitW = limit;
+    else {
+      const grpc = grpcClient(ctx);
+      if (grpc) {
+        try {
+          const target = (await grpc.getTunerState(ctx.signal)).powerTargetW;
+          if (target !== null && target > 0) reading.powerLimitW = target;
+        } catch {
+          // the power target is an extra: the reading stands without it
+        }
+      }
+    }
     const temps = rows(extra.temps, "TEMPS");
     const boards = positive(temps.map((t) => toNumber(t.Board)));
     const chips = positive(temps.map((t) => toNumber(t.Chip)));
@@ -90,20 +139,41 @@ async function sendControl(ctx: DialectContext, command: "pause" | "resume"): Pr
 
 export const braiinsDialect: DialectSpec = {
   name: "braiins",
-  capabilities: () => [...CAPABILITIES],
+  capabilities: (endpoint) =>
+    grpcCredentials(endpoint) ? [...CAPABILITIES, "setPowerLimit"] : [...CAPABILITIES],
   read,
-  async write(ctx, action) {
+  async write(ctx, action, value) {
     switch (action) {
       case "sleep":
         return sendControl(ctx, "pause");
       case "wake":
         return sendControl(ctx, "resume");
+      case "setPowerLimit": {
+        const grpc = grpcClient(ctx);
+        if (!grpc) {
+          throw new DriverError(
+            "WK_BRAIINS_NO_CREDENTIALS",
+            "setPowerLimit needs a username and password for the gRPC API",
+            false,
+          );
+        }
+        if (value === undefined || !(value > 0)) {
+          throw new DriverError("WK_BRAIINS_INVALID_ARGUMENT", `bad power target: ${value}`, false);
+        }
+        await grpc.setPowerTarget(value, ctx.signal);
+        return;
+      }
       default:
-        throw new DriverError(
-          "WK_BRAIINS_UNSUPPORTED",
-          `braiins dialect cannot ${action} (power targets need the gRPC API on 50051)`,
-          false,
-        );
+        throw new DriverError("WK_BRAIINS_UNSUPPORTED", `braiins dialect cannot ${action}`, false);
     }
+  },
+  async close(ctx) {
+    const creds = grpcCredentials(ctx.endpoint);
+    if (!creds) return;
+    const port = ctx.endpoint.grpcPort ?? BRAIINS_GRPC_PORT;
+    const key = braiinsClientKey(ctx.endpoint.host, port, creds.username, creds.password);
+    const client = grpcClients.get(key);
+    grpcClients.delete(key);
+    await client?.close();
   },
 };

@@ -2,7 +2,7 @@
 // VERSION[0] carries BOSer/BOSminer, summary uses MHS fields, `tunerstatus`
 // gives ApproximateMinerPowerConsumption and PowerLimit, `temps`/`fans` the
 // sensors, and `pause`/`resume` stop and restart hashing. The gRPC API (power
-// target) is not simulated. Reply codes are the sim's own choice.
+// target) is sim/braiins-grpc. Reply codes are the sim's own choice.
 import type { MinerView } from "../../power-model.ts";
 import { registerSimDialect } from "../dialects.ts";
 import { CODE, errorReply, Fixed, type Item, type Reply } from "../replies.ts";
