@@ -177,7 +177,14 @@ export class Site {
   private buildMinerPoller(): Poller<MinerReading> {
     const targets = this.config.miners.map((m) => {
       const miner = createMiner(
-        { host: m.host, port: m.port, webPort: m.webPort, nominalW: m.nominalW, credentials: m.credentials },
+        {
+          host: m.host,
+          port: m.port,
+          webPort: m.webPort,
+          grpcPort: m.grpcPort,
+          nominalW: m.nominalW,
+          credentials: m.credentials,
+        },
         m.dialect,
       );
       this.miners.set(m.id, miner);

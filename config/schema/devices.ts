@@ -69,6 +69,7 @@ export const MinerEntrySchema = z
     webPort: PortSchema.default(80).describe(
       "Web interface port: stock Antminer sleep/wake goes through its web CGI (digest auth) here",
     ),
+    grpcPort: PortSchema.default(50051).describe("Braiins OS gRPC API port (power target)"),
     dialect: DialectSchema.default("auto").describe("auto detects; or name the firmware's API"),
     location: optNull(LocationSchema),
     priority: PrioritySchema,
