@@ -80,31 +80,42 @@ export class CgminerClient {
     return { replies, repairs };
   }
 
-  /** One poll: version, summary, pools and stats in one round trip. Never throws. */
+  /**
+   * One base poll: `commands` (a subset of version, summary, pools, stats) in one
+   * round trip, normalised. A summary the miner answers with an error comes back
+   * as a faulted reading with `ok: false`; transport failures throw a DriverError,
+   * so a dialect can add its own extras before mapping failures to a state.
+   */
+  async poll(
+    commands: readonly string[],
+    signal?: AbortSignal,
+    now: () => number = Date.now,
+  ): Promise<{ ok: boolean; reading: MinerReading; replies: Record<string, Json>; repairs: string[] }> {
+    const { replies, repairs } = await this.command(commands, undefined, signal);
+    const summaryStatus = statusOf(replies.summary);
+    if (!summaryStatus || summaryStatus.letter === "E" || summaryStatus.letter === "F") {
+      const reason = `summary failed: ${summaryStatus?.msg ?? "missing from reply"}`;
+      return { ok: false, reading: failedReading(now(), "faulted", reason), replies, repairs };
+    }
+    const reading = normalizeMiner({
+      at: now(),
+      version: replies.version,
+      summary: replies.summary,
+      pools: replies.pools,
+      stats: replies.stats,
+      nominalW: this.target.nominalW ?? null,
+    });
+    return { ok: true, reading, replies, repairs };
+  }
+
+  /** The stock poll: version, summary, pools and stats in one round trip. Never throws. */
   async read(
     signal?: AbortSignal,
     now: () => number = Date.now,
   ): Promise<MinerReading & { repairs: string[] }> {
     try {
-      const { replies, repairs } = await this.command(READ_COMMANDS, undefined, signal);
-      const summaryStatus = statusOf(replies.summary);
-      if (!summaryStatus || summaryStatus.letter === "E" || summaryStatus.letter === "F") {
-        return {
-          ...failedReading(now(), "faulted", `summary failed: ${summaryStatus?.msg ?? "missing from reply"}`),
-          repairs,
-        };
-      }
-      return {
-        ...normalizeMiner({
-          at: now(),
-          version: replies.version,
-          summary: replies.summary,
-          pools: replies.pools,
-          stats: replies.stats,
-          nominalW: this.target.nominalW ?? null,
-        }),
-        repairs,
-      };
+      const { reading, repairs } = await this.poll(READ_COMMANDS, signal, now);
+      return { ...reading, repairs };
     } catch (err) {
       return { ...readingForError(err, now()), repairs: [] };
     }

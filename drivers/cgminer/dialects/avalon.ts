@@ -17,9 +17,9 @@
 // without one, the draw at the current level divided by that level's share.
 // Levels are steps, so powerLimitW stays null and a limit is confirmed by the draw.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
-import { CgminerClient, failedReading, readingForError } from "../client.ts";
+import { CgminerClient, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec } from "../driver.ts";
-import { hashrateThs, normalizeMiner, rows, statusOf, toNumber } from "../normalize.ts";
+import { hashrateThs, rows, statusOf, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
 
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
@@ -73,18 +73,9 @@ export function avalonStatus(modules: Array<Record<string, string>>): AvalonStat
 async function read(ctx: DialectContext): Promise<MinerReading> {
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const { replies } = await client.command(["version", "summary", "pools"], undefined, ctx.signal);
-    const summaryStatus = statusOf(replies.summary);
-    if (!summaryStatus || summaryStatus.letter === "E" || summaryStatus.letter === "F") {
-      return failedReading(ctx.now(), "faulted", `summary failed: ${summaryStatus?.msg ?? "missing"}`);
-    }
-    const reading = normalizeMiner({
-      at: ctx.now(),
-      version: replies.version,
-      summary: replies.summary,
-      pools: replies.pools,
-      nominalW: ctx.endpoint.nominalW ?? null,
-    });
+    const base = await client.poll(["version", "summary", "pools"], ctx.signal, ctx.now);
+    if (!base.ok) return base.reading;
+    const { reading, replies } = base;
     const version = rows(replies.version, "VERSION")[0];
     const prod = version?.PROD ?? version?.MODEL;
     if (typeof prod === "string" && prod !== "") reading.model = prod;

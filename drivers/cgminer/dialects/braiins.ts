@@ -15,10 +15,10 @@
 // read as sleeping by the normaliser.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
 import { BRAIINS_GRPC_PORT, BraiinsGrpcClient, braiinsClientKey } from "../braiins/grpc.ts";
-import { CgminerClient, failedReading, readingForError } from "../client.ts";
+import { CgminerClient, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
-import { normalizeMiner, rows, statusOf, toNumber } from "../normalize.ts";
+import { rows, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
 
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake"];
@@ -61,18 +61,9 @@ const positive = (values: Array<number | null>) => values.filter((n): n is numbe
 async function read(ctx: DialectContext): Promise<MinerReading> {
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const { replies } = await client.command(["version", "summary", "pools"], undefined, ctx.signal);
-    const summaryStatus = statusOf(replies.summary);
-    if (!summaryStatus || summaryStatus.letter === "E" || summaryStatus.letter === "F") {
-      return failedReading(ctx.now(), "faulted", `summary failed: ${summaryStatus?.msg ?? "missing"}`);
-    }
-    const reading = normalizeMiner({
-      at: ctx.now(),
-      version: replies.version,
-      summary: replies.summary,
-      pools: replies.pools,
-      nominalW: ctx.endpoint.nominalW ?? null,
-    });
+    const base = await client.poll(["version", "summary", "pools"], ctx.signal, ctx.now);
+    if (!base.ok) return base.reading;
+    const { reading, replies } = base;
     let extra: Record<string, Json> = {};
     try {
       extra = (await client.command(["tunerstatus", "temps", "fans"], undefined, ctx.signal)).replies;

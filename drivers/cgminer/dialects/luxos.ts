@@ -23,10 +23,10 @@
 // Profiles are steps, so the reading's powerLimitW stays null and the driver
 // confirms a limit by the draw (powerW ≤ target).
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
-import { CgminerClient, failedReading, READ_COMMANDS, readingForError } from "../client.ts";
+import { CgminerClient, READ_COMMANDS, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
 import { encodeRequest, exchange } from "../framing.ts";
-import { normalizeMiner, rows, statusOf, toNumber } from "../normalize.ts";
+import { rows, statusOf, toNumber } from "../normalize.ts";
 import { type Json, parseReplyJson } from "../repair.ts";
 
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
@@ -231,19 +231,9 @@ export function dashTemps(row: Row | undefined, re: RegExp): number[] {
 async function read(ctx: DialectContext): Promise<MinerReading> {
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const { replies } = await client.command(READ_COMMANDS, undefined, ctx.signal);
-    const summaryStatus = statusOf(replies.summary);
-    if (failed(summaryStatus)) {
-      return failedReading(ctx.now(), "faulted", `summary failed: ${summaryStatus?.msg ?? "missing"}`);
-    }
-    const reading = normalizeMiner({
-      at: ctx.now(),
-      version: replies.version,
-      summary: replies.summary,
-      pools: replies.pools,
-      stats: replies.stats,
-      nominalW: ctx.endpoint.nominalW ?? null,
-    });
+    const base = await client.poll(READ_COMMANDS, ctx.signal, ctx.now);
+    if (!base.ok) return base.reading;
+    const { reading, replies } = base;
     let extra: Record<string, Json> = {};
     try {
       extra = (await client.command(["power", "config"], undefined, ctx.signal)).replies;
