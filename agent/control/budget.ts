@@ -1,0 +1,166 @@
+// Budget sources → the effective budget, and the economic cut. Pure: `now` is
+// an argument; schedule windows are read in the site's IANA time zone.
+import type { ControlConfig, ScheduleWindow, SiteConfig } from "../../config/schema.ts";
+import type { Budget, BudgetLease, BudgetSource } from "./types.ts";
+
+export interface BudgetInputs {
+  /** The remote override (`budget/set`); ignored once expired. */
+  lease?: BudgetLease | null;
+  /** The site meter is stale (or absent)… */
+  meterStale?: boolean;
+  /** …and device reports give an estimate of P. Failsafe when stale without one. */
+  hasEstimate?: boolean;
+}
+
+export interface BudgetConfig {
+  site: Pick<SiteConfig["site"], "timezone" | "contractLimitW">;
+  control: Pick<ControlConfig, "schedule" | "failsafeBudgetW">;
+}
+
+const DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+type Day = (typeof DAY_NAMES)[number];
+
+export interface LocalTime {
+  /** 1–12 */
+  month: number;
+  /** 1–31 */
+  day: number;
+  weekday: Day;
+  /** 0–1439 */
+  minute: number;
+}
+
+// Formatters are costly to build; one per zone, reused (a cache, not state the result depends on).
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hourCycle: "h23",
+      weekday: "short",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+/** The wall-clock time at `now` in `timeZone`. */
+export function localTime(now: number, timeZone: string): LocalTime {
+  let month = 1;
+  let day = 1;
+  let weekday: Day = "mon";
+  let hour = 0;
+  let minute = 0;
+  for (const p of formatter(timeZone).formatToParts(now)) {
+    if (p.type === "month") month = Number(p.value);
+    else if (p.type === "day") day = Number(p.value);
+    else if (p.type === "hour") hour = Number(p.value) % 24;
+    else if (p.type === "minute") minute = Number(p.value);
+    else if (p.type === "weekday") weekday = p.value.slice(0, 3).toLowerCase() as Day;
+  }
+  return { month, day, weekday, minute: hour * 60 + minute };
+}
+
+type WindowTimes = Pick<ScheduleWindow, "months" | "days" | "fromMinute" | "toMinute">;
+
+/**
+ * Whether a window is active at local time `t`. `to` is exclusive. A window that
+ * crosses midnight (to < from) belongs to the day it starts on: its months and
+ * days are checked against that day, also for the part after midnight.
+ */
+export function windowActive(w: WindowTimes, t: LocalTime): boolean {
+  const { fromMinute: from, toMinute: to } = w;
+  if (from < to) {
+    return t.minute >= from && t.minute < to && w.months.includes(t.month) && w.days.includes(t.weekday);
+  }
+  if (t.minute >= from) return w.months.includes(t.month) && w.days.includes(t.weekday);
+  if (t.minute < to) {
+    // after midnight: the window started yesterday
+    const yesterday = DAY_NAMES[(DAY_NAMES.indexOf(t.weekday) + 6) % 7]!;
+    const yMonth = t.day === 1 ? ((t.month + 10) % 12) + 1 : t.month;
+    return w.months.includes(yMonth) && w.days.includes(yesterday);
+  }
+  return false;
+}
+
+/**
+ * The effective budget: the minimum of the active sources (contract limit,
+ * unexpired lease, active schedule windows, failsafe), with its reason. On a
+ * tie the first listed source names the reason.
+ */
+export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now: number): Budget {
+  const sources: BudgetSource[] = [
+    { kind: "contract", watts: config.site.contractLimitW, reason: "contract limit" },
+  ];
+  const lease = inputs.lease;
+  if (lease && now < lease.expiresAt) {
+    sources.push({ kind: "lease", watts: lease.watts, reason: `lease: ${lease.reason}` });
+  }
+  if (config.control.schedule.length > 0) {
+    const t = localTime(now, config.site.timezone);
+    for (const w of config.control.schedule) {
+      if (windowActive(w, t)) sources.push({ kind: "schedule", watts: w.budgetW, reason: w.name });
+    }
+  }
+  if (inputs.meterStale && !inputs.hasEstimate) {
+    sources.push({
+      kind: "failsafe",
+      watts: config.control.failsafeBudgetW,
+      reason: "failsafe: meter stale, no estimate",
+    });
+  }
+  let best = sources[0]!;
+  for (const s of sources) if (s.watts < best.watts) best = s;
+  return { budgetW: best.watts, reason: best.reason, source: best.kind, sources };
+}
+
+// ---------------------------------------------------------------- economic cut
+
+export interface Prices {
+  /** ¤ per kWh (may be negative); null = unknown. */
+  energyPricePerKwh: number | null;
+  /** ¤ per TH/s per day; null = unknown. */
+  hashpricePerThDay: number | null;
+}
+
+export interface EconomicMiner {
+  id: string;
+  powerW: number | null;
+  hashrateThs: number | null;
+}
+
+export interface UneconomicMiner {
+  id: string;
+  revenuePerH: number;
+  costPerH: number;
+}
+
+/**
+ * Miners whose revenue per hour (hashrateThs × hashprice / 24) is below their
+ * energy cost per hour (powerW / 1000 × price). Empty unless both prices are
+ * known; miners with unknown power or hashrate are not judged. Sorted by id.
+ */
+export function economicCut(miners: readonly EconomicMiner[], prices: Prices): UneconomicMiner[] {
+  const { energyPricePerKwh: price, hashpricePerThDay: hashprice } = prices;
+  if (price === null || hashprice === null) return [];
+  const out: UneconomicMiner[] = [];
+  for (const m of miners) {
+    if (m.powerW === null || m.hashrateThs === null || m.powerW <= 0) continue;
+    const revenuePerH = (m.hashrateThs * hashprice) / 24;
+    const costPerH = (m.powerW / 1000) * price;
+    if (revenuePerH < costPerH) out.push({ id: m.id, revenuePerH, costPerH });
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** The energy price above which a miner of this efficiency (J/TH) earns less than it costs, ¤/kWh. */
+export function breakEvenPricePerKwh(efficiencyJPerTh: number, hashpricePerThDay: number): number {
+  // revenue/h per kW = hashprice / 24 / (J/TH / 1000)  (1 TH/s at e J/TH draws e W)
+  return (hashpricePerThDay / 24) * (1000 / efficiencyJPerTh);
+}

@@ -1,0 +1,399 @@
+// The pure planner (DESIGN: Control loop → Policy). Given the snapshot view,
+// the budget, the control config and the ledger view, it returns the actions
+// of one tick. No I/O, no clock, no randomness: `now` is an argument, and the
+// same inputs always give the same plan (ties broken by id).
+import type { MinerCapability, MinerState } from "../../drivers/types.ts";
+import type {
+  Alarm,
+  DeviceLedger,
+  LedgerView,
+  Plan,
+  PlanAction,
+  PlanGpuNode,
+  PlanMiner,
+  PlanMode,
+  PlanSnapshot,
+  PolicyConfig,
+} from "./types.ts";
+
+/** The sliding window of the ramp limit (`rampUpWPerMin`). */
+export const RAMP_WINDOW_MS = 60_000;
+/** A miner's power-limit floor when it declares none: this fraction of its current draw. */
+export const DEFAULT_MINER_LIMIT_FLOOR_FRACTION = 0.6;
+
+const RUNNING: ReadonlySet<MinerState> = new Set<MinerState>(["hashing", "starting"]);
+const NO_LEDGER: DeviceLedger = {};
+
+function byId(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function can(m: PlanMiner, cap: MinerCapability): boolean {
+  return m.capabilities.includes(cap);
+}
+
+/** J/TH of a reading: W ÷ TH/s. A miner drawing power without hashing is the worst (Infinity). */
+export function efficiencyJPerTh(powerW: number | null, hashrateThs: number | null): number | null {
+  if (powerW === null || powerW <= 0) return null;
+  if (hashrateThs === null || hashrateThs <= 0) return Number.POSITIVE_INFINITY;
+  return powerW / hashrateThs;
+}
+
+export function isFailed(l: DeviceLedger | undefined, now: number): boolean {
+  return l?.failedUntil != null && l.failedUntil > now;
+}
+
+/**
+ * A miner the loop may sleep now or once its minOnS has run: running, drawing a
+ * known power, sleep-capable, not excluded, not failed, no shed pending. While
+ * one of these is still hashing, AI is not capped.
+ */
+export function isFlexible(m: PlanMiner, l: DeviceLedger | undefined, now: number): boolean {
+  return (
+    !m.excluded &&
+    RUNNING.has(m.state) &&
+    m.powerW !== null &&
+    m.powerW > 0 &&
+    can(m, "sleep") &&
+    !isFailed(l, now) &&
+    !l?.pendingShed
+  );
+}
+
+interface ShedCandidate {
+  m: PlanMiner;
+  powerW: number;
+  eff: number;
+  held: boolean;
+  canSleep: boolean;
+  canLimit: boolean;
+  /** This plan's step for it: a power limit (W removed), or a sleep. */
+  limitW: number;
+  limitTo: number;
+  sleep: boolean;
+}
+
+interface Ctx {
+  config: PolicyConfig;
+  ledger: LedgerView;
+  now: number;
+  actions: PlanAction[];
+  alarms: Alarm[];
+}
+
+// ---------------------------------------------------------------- shed
+
+function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, ctx: Ctx): void {
+  const { config, ledger, now } = ctx;
+  const minOnMs = config.minOnS * 1000;
+  const limitFirst = config.strategy === "power-limit-then-sleep";
+  let need = needW;
+
+  const cands: ShedCandidate[] = [];
+  for (const m of snapshot.miners) {
+    if (m.excluded || !RUNNING.has(m.state) || m.powerW === null || m.powerW <= 0) continue;
+    const canSleep = can(m, "sleep");
+    const canLimit = limitFirst && can(m, "setPowerLimit");
+    if (!canSleep && !canLimit) continue;
+    const l = ledger.devices.get(m.id);
+    if (isFailed(l, now) || l?.pendingShed) continue;
+    const held = !emergency && l?.wokeAt != null && now - l.wokeAt < minOnMs;
+    const eff = efficiencyJPerTh(m.powerW, m.hashrateThs)!;
+    cands.push({ m, powerW: m.powerW, eff, held, canSleep, canLimit, limitW: 0, limitTo: 0, sleep: false });
+  }
+  // lowest priority first, then worst J/TH, then id
+  cands.sort((a, b) => a.m.priority - b.m.priority || b.eff - a.eff || byId(a.m.id, b.m.id));
+
+  if (limitFirst) {
+    for (const c of cands) {
+      if (need <= 0) break;
+      if (!c.canLimit) continue;
+      const floor = Math.ceil(c.m.minPowerLimitW ?? c.powerW * DEFAULT_MINER_LIMIT_FLOOR_FRACTION);
+      if (floor >= c.powerW) continue;
+      const target = Math.max(floor, Math.ceil(c.powerW - need));
+      const delta = c.powerW - target;
+      if (delta <= 0) continue;
+      c.limitW = delta;
+      c.limitTo = target;
+      need -= delta;
+    }
+  }
+  let heldW = 0;
+  let sleeps = 0;
+  for (const c of cands) {
+    if (need <= 0) break;
+    if (!c.canSleep) continue;
+    if (c.held) {
+      heldW += c.powerW;
+      continue;
+    }
+    c.sleep = true;
+    sleeps++;
+    need -= c.powerW - c.limitW;
+  }
+  // limits first (those not overtaken by a sleep), then sleeps, each in candidate order
+  const sleepReason = emergency ? "emergency: over budget + emergency margin" : "over budget";
+  for (const c of cands) {
+    if (c.limitW > 0 && !c.sleep) {
+      ctx.actions.push({
+        deviceId: c.m.id,
+        kind: "setPowerLimit",
+        valueW: c.limitTo,
+        expectedDeltaW: -c.limitW,
+        reason: "over budget: power limit",
+      });
+    }
+  }
+  if (sleeps > 0) {
+    for (const c of cands) {
+      if (c.sleep) {
+        ctx.actions.push({ deviceId: c.m.id, kind: "sleep", expectedDeltaW: -c.powerW, reason: sleepReason });
+      }
+    }
+  }
+  if (need <= 0) return;
+
+  // still over: AI only once no flexible miner is left hashing
+  const flexibleLeft = cands.some((c) => c.canSleep && !c.sleep);
+  if (flexibleLeft) {
+    ctx.alarms.push({
+      code: "shed-held-min-on",
+      message: `${Math.round(need)} W still to shed; ${Math.round(heldW)} W of miners held by minOnS`,
+    });
+    return;
+  }
+  need = capAi(snapshot.gpuNodes, need, ctx);
+  if (need > 0) {
+    ctx.alarms.push({ code: "over-budget", message: `${Math.round(need)} W over with nothing left to shed` });
+  }
+}
+
+function capAi(nodes: readonly PlanGpuNode[], needW: number, ctx: Ctx): number {
+  const { ledger, now } = ctx;
+  let need = needW;
+  const order = nodes
+    .filter((n) => {
+      if (n.excluded) return false;
+      const l = ledger.devices.get(n.id);
+      return !isFailed(l, now) && !l?.pendingShed;
+    })
+    .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0) || byId(a.id, b.id));
+  let capped = 0;
+  let cappedW = 0;
+  for (const n of order) {
+    const gpus = [...n.gpus].sort((a, b) => a.index - b.index);
+    for (const g of gpus) {
+      if (need <= 0) break;
+      if (g.powerW === null) continue;
+      const floor = Math.max(n.floorW, g.minLimitW ?? 0);
+      const current = g.powerLimitW ?? g.maxLimitW ?? Number.POSITIVE_INFINITY;
+      if (g.powerW <= floor) continue;
+      const target = Math.max(floor, Math.ceil(g.powerW - need));
+      if (target >= current) continue;
+      const delta = g.powerW - target;
+      if (delta <= 0) continue;
+      ctx.actions.push({
+        deviceId: n.id,
+        kind: "capGpu",
+        gpuIndex: g.index,
+        valueW: target,
+        expectedDeltaW: -delta,
+        reason: "over budget with no mining left",
+      });
+      need -= delta;
+      capped++;
+      cappedW += delta;
+    }
+    if (need <= 0) break;
+  }
+  if (capped > 0) {
+    ctx.alarms.push({
+      code: "ai-capped",
+      message: `${capped} GPU(s) capped towards their floor, ${Math.round(cappedW)} W`,
+    });
+  }
+  return need;
+}
+
+// ---------------------------------------------------------------- restore
+
+interface WakeCandidate {
+  m: PlanMiner;
+  expectedW: number;
+  eff: number;
+}
+
+function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
+  const { config, ledger, now } = ctx;
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let rampUsed = 0;
+  for (const r of ledger.restores) {
+    if (r.at > lastAt) lastAt = r.at;
+    if (r.at > now - RAMP_WINDOW_MS && r.at <= now) rampUsed += r.expectedW;
+  }
+  if (now - lastAt < config.restoreStaggerS * 1000) return; // the last batch is too recent
+  const rampLeft = config.rampUpWPerMin - rampUsed;
+  let allowance = Math.min(headroomW, rampLeft);
+  if (allowance <= 0) return;
+  let leftOut = false;
+
+  // 1. AI caps the agent set, highest priority node first
+  const nodes = snapshot.gpuNodes
+    .filter((n) => {
+      if (n.excluded) return false;
+      const l = ledger.devices.get(n.id);
+      return l?.gpuCaps != null && l.gpuCaps.size > 0 && !isFailed(l, now) && !l.pendingWake;
+    })
+    .sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0) || byId(a.id, b.id));
+  for (const n of nodes) {
+    const caps = ledger.devices.get(n.id)!.gpuCaps!;
+    const gpus = [...n.gpus].sort((a, b) => a.index - b.index);
+    for (const g of gpus) {
+      const cap = caps.get(g.index);
+      if (!cap || g.powerLimitW === null) continue;
+      const delta = Math.max(0, cap.originalW - g.powerLimitW);
+      if (delta > allowance) {
+        // a partial step: raise the limit by what the allowance lets through
+        const step = Math.floor(allowance);
+        if (step > 0) {
+          ctx.actions.push({
+            deviceId: n.id,
+            kind: "uncapGpu",
+            gpuIndex: g.index,
+            valueW: g.powerLimitW + step,
+            expectedDeltaW: step,
+            reason: "under budget: restore AI (partial)",
+          });
+          allowance -= step;
+        }
+        leftOut = true;
+        break;
+      }
+      ctx.actions.push({
+        deviceId: n.id,
+        kind: "uncapGpu",
+        gpuIndex: g.index,
+        valueW: cap.originalW,
+        expectedDeltaW: delta,
+        reason: "under budget: restore AI",
+      });
+      allowance -= delta;
+    }
+    if (allowance <= 0) break;
+  }
+  if (allowance <= 0 || leftOut) {
+    // AI first: mining waits until AI is whole
+    if (rampLeft < headroomW) ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
+    return;
+  }
+
+  // 2. miner power limits the agent lowered, then 3. miners the agent slept; best J/TH first
+  const limits: WakeCandidate[] = [];
+  const wakes: WakeCandidate[] = [];
+  const minOffMs = config.minOffS * 1000;
+  for (const m of snapshot.miners) {
+    if (m.excluded) continue;
+    const l = ledger.devices.get(m.id) ?? NO_LEDGER;
+    if (isFailed(l, now) || l.pendingWake) continue;
+    if (l.powerLimit && RUNNING.has(m.state) && can(m, "setPowerLimit") && m.powerW !== null) {
+      limits.push({
+        m,
+        expectedW: Math.max(0, l.powerLimit.originalW - m.powerW),
+        eff: efficiencyJPerTh(m.powerW, m.hashrateThs) ?? Number.POSITIVE_INFINITY,
+      });
+    } else if (
+      l.sleptAt != null &&
+      m.state === "sleeping" &&
+      can(m, "wake") &&
+      now - l.sleptAt >= minOffMs &&
+      l.sleptPowerW != null &&
+      l.sleptPowerW > 0
+    ) {
+      wakes.push({ m, expectedW: l.sleptPowerW, eff: l.efficiencyJPerTh ?? Number.POSITIVE_INFINITY });
+    }
+  }
+  const best = (a: WakeCandidate, b: WakeCandidate) => a.eff - b.eff || byId(a.m.id, b.m.id);
+  // NaN-safe: Infinity − Infinity is NaN, which || passes over to the id
+  limits.sort(best);
+  wakes.sort(best);
+  for (const c of limits) {
+    if (c.expectedW > allowance) {
+      leftOut = true;
+      continue;
+    }
+    ctx.actions.push({
+      deviceId: c.m.id,
+      kind: "restorePowerLimit",
+      valueW: ledger.devices.get(c.m.id)!.powerLimit!.originalW,
+      expectedDeltaW: c.expectedW,
+      reason: "under budget: restore power limit",
+    });
+    allowance -= c.expectedW;
+  }
+  for (const c of wakes) {
+    if (c.expectedW > allowance) {
+      leftOut = true;
+      continue;
+    }
+    ctx.actions.push({
+      deviceId: c.m.id,
+      kind: "wake",
+      expectedDeltaW: c.expectedW,
+      reason: "under budget: wake",
+    });
+    allowance -= c.expectedW;
+  }
+  if (leftOut && rampLeft < headroomW) {
+    ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
+  }
+}
+
+// ---------------------------------------------------------------- plan
+
+/**
+ * One tick's plan. P is the snapshot's power; when it is unknown the sum of
+ * device reports stands in (alarm `power-unknown`) and nothing is restored.
+ * Over: P − pending sheds + pending restores > B − shedMarginW. Under:
+ * P < B − restoreMarginW. Emergency: P > B + emergencyMarginW.
+ */
+export function plan(
+  snapshot: PlanSnapshot,
+  budget: { budgetW: number },
+  config: PolicyConfig,
+  ledger: LedgerView,
+  now: number,
+): Plan {
+  const B = budget.budgetW;
+  const ctx: Ctx = { config, ledger, now, actions: [], alarms: [] };
+
+  let pendingWakeW = 0;
+  let pendingShedW = 0;
+  for (const l of ledger.devices.values()) {
+    if (l.pendingWake) pendingWakeW += l.pendingWake.expectedW;
+    if (l.pendingShed) pendingShedW += l.pendingShed.expectedW;
+  }
+
+  let P = snapshot.powerW;
+  const known = P !== null;
+  if (P === null) {
+    P = 0;
+    for (const m of snapshot.miners) P += m.powerW ?? 0;
+    for (const n of snapshot.gpuNodes) for (const g of n.gpus) P += g.powerW ?? 0;
+    ctx.alarms.push({ code: "power-unknown", message: "no site power: planning on device reports" });
+  }
+
+  const shedLine = B - config.shedMarginW;
+  const headroomW = shedLine - P - pendingWakeW;
+  const projected = P - pendingShedW + pendingWakeW;
+  const emergency = P > B + config.emergencyMarginW;
+  let mode: PlanMode = "hold";
+  if (projected > shedLine) {
+    mode = "shed";
+    if (emergency) ctx.alarms.push({ code: "emergency", message: `P ${P} W > budget + emergency margin` });
+    shed(snapshot, projected - shedLine, emergency, ctx);
+  } else if (known && P < B - config.restoreMarginW) {
+    mode = "restore";
+    restore(snapshot, headroomW, ctx);
+  }
+  return { actions: ctx.actions, budgetW: B, headroomW, mode, alarms: ctx.alarms };
+}

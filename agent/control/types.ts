@@ -1,0 +1,179 @@
+// Input and output types of the pure control core (budget.ts, policy.ts).
+// The loop builds these views from the site snapshot, the config and the
+// ledger each tick; the policy sees nothing else. All times are epoch ms.
+import type { ControlConfig } from "../../config/schema.ts";
+import type { MinerCapability, MinerState } from "../../drivers/types.ts";
+
+// ---------------------------------------------------------------- snapshot view
+
+/** One miner as the policy sees it. */
+export interface PlanMiner {
+  id: string;
+  /** Higher = kept running longer (shed last). */
+  priority: number;
+  state: MinerState;
+  /** Measured (or estimated) draw; null = unknown (never picked for a shed: its effect cannot be counted). */
+  powerW: number | null;
+  hashrateThs: number | null;
+  capabilities: readonly MinerCapability[];
+  /** In maintenance (operator): never touched. */
+  excluded: boolean;
+  /** Current power limit, where the dialect reports one. */
+  powerLimitW?: number | null;
+  /** Lowest power limit the loop may set; default DEFAULT_MINER_LIMIT_FLOOR_FRACTION × powerW. */
+  minPowerLimitW?: number | null;
+}
+
+export interface PlanGpu {
+  index: number;
+  powerW: number | null;
+  powerLimitW: number | null;
+  minLimitW: number | null;
+  maxLimitW: number | null;
+  defaultLimitW: number | null;
+}
+
+export interface PlanGpuNode {
+  id: string;
+  /** Lowest per-GPU power limit the loop may set (config floorW). */
+  floorW: number;
+  gpus: readonly PlanGpu[];
+  /** Lower priority is capped first; default 0. */
+  priority?: number;
+  excluded?: boolean;
+}
+
+/** The lean snapshot the policy plans on. */
+export interface PlanSnapshot {
+  /** Site power P: the site meter, or the estimate when it is stale; null when neither. */
+  powerW: number | null;
+  powerSource: "meter" | "estimate" | null;
+  miners: readonly PlanMiner[];
+  gpuNodes: readonly PlanGpuNode[];
+}
+
+// ---------------------------------------------------------------- ledger view
+
+/** An action sent and not yet confirmed by telemetry. */
+export interface PendingAction {
+  /** Expected change of site power, W (positive magnitude). */
+  expectedW: number;
+  issuedAt: number;
+}
+
+/** What the agent did to one device (miner or GPU node) and when. */
+export interface DeviceLedger {
+  /** When the agent slept it; null once the agent woke it (or never slept it). */
+  sleptAt?: number | null;
+  /** Its draw when slept: the expected power of its wake. */
+  sleptPowerW?: number | null;
+  /** J/TH when slept: wakes go best (lowest) first. */
+  efficiencyJPerTh?: number | null;
+  /** When the agent last woke it (minOnS counts from here). */
+  wokeAt?: number | null;
+  /** A restoring action (wake, limit restore, GPU uncap) sent and not yet confirmed. */
+  pendingWake?: PendingAction | null;
+  /** A shedding action (sleep, limit, GPU cap) sent and not yet confirmed. */
+  pendingShed?: PendingAction | null;
+  /** Failed after its retries: skipped until then. */
+  failedUntil?: number | null;
+  /** A miner power limit the agent lowered: restored to originalW. */
+  powerLimit?: { originalW: number; at: number } | null;
+  /** GPU caps the agent set on this node: index → limit before the first cap. */
+  gpuCaps?: ReadonlyMap<number, { originalW: number; at: number }> | null;
+}
+
+/** A restoring action issued by the agent: the ramp and stagger windows. */
+export interface RestoreRecord {
+  deviceId: string;
+  expectedW: number;
+  at: number;
+}
+
+export interface LedgerView {
+  devices: ReadonlyMap<string, DeviceLedger>;
+  /**
+   * Restoring actions issued recently, confirmed or not. The loop keeps at
+   * least the last max(60 s, restoreStaggerS) of them.
+   */
+  restores: readonly RestoreRecord[];
+}
+
+// ---------------------------------------------------------------- plan
+
+export type ActionKind = "sleep" | "wake" | "setPowerLimit" | "restorePowerLimit" | "capGpu" | "uncapGpu";
+
+export interface PlanAction {
+  deviceId: string;
+  kind: ActionKind;
+  /** The limit to set (setPowerLimit, restorePowerLimit, capGpu, uncapGpu). */
+  valueW?: number;
+  /** For capGpu/uncapGpu: the GPU on the node. */
+  gpuIndex?: number;
+  /** Expected change of site power: negative for sheds, positive for restores. */
+  expectedDeltaW: number;
+  reason: string;
+}
+
+export type AlarmCode =
+  | "ai-capped"
+  | "over-budget"
+  | "emergency"
+  | "shed-held-min-on"
+  | "power-unknown"
+  | "ramp-limited";
+
+export interface Alarm {
+  code: AlarmCode;
+  message: string;
+}
+
+export type PlanMode = "shed" | "restore" | "hold";
+
+export interface Plan {
+  actions: PlanAction[];
+  budgetW: number;
+  /** (B − shedMarginW) − P − expected power of unconfirmed restores. */
+  headroomW: number;
+  mode: PlanMode;
+  alarms: Alarm[];
+}
+
+/** The part of the control config the policy reads. */
+export type PolicyConfig = Pick<
+  ControlConfig,
+  | "shedMarginW"
+  | "restoreMarginW"
+  | "emergencyMarginW"
+  | "minOnS"
+  | "minOffS"
+  | "rampUpWPerMin"
+  | "restoreStaggerS"
+  | "strategy"
+>;
+
+// ---------------------------------------------------------------- budget
+
+export interface BudgetLease {
+  watts: number;
+  /** Epoch ms; the lease is ignored from this instant. */
+  expiresAt: number;
+  reason: string;
+}
+
+export type BudgetSourceKind = "contract" | "lease" | "schedule" | "failsafe";
+
+export interface BudgetSource {
+  kind: BudgetSourceKind;
+  watts: number;
+  reason: string;
+}
+
+export interface Budget {
+  budgetW: number;
+  /** The reason of the lowest source. */
+  reason: string;
+  source: BudgetSourceKind;
+  /** Every active source, in the order contract, lease, schedule…, failsafe. */
+  sources: BudgetSource[];
+}
