@@ -33,6 +33,10 @@ Commands:
                                       a table, a JSON array, or a ready \`miners:\` config snippet
   probe miner HOST[:PORT] [--dialect D] [--json]
                                       one miner's normalised reading and what the agent can do with it
+  probe meter (--tcp H:P | --rtu DEV --baud N [--parity P] | --rtu-over-tcp H:P) --unit N --profile P [--json]
+                                      one meter reading: is the meter wired right?
+  probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:… [--json]
+                                      one GPU node's reading over SSH; refuses an unknown host key
   sim [--miners N] [--base-address A] [--port P] [--meter-port P] [--seed N] [--aux-w W]
                                       run the simulated site alone (CGMiner-API miners + Modbus meter)
 

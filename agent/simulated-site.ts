@@ -21,8 +21,9 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
       port: m.port,
       dialect: m.dialect === "auto" ? undefined : m.dialect,
     }));
+  // Modbus TCP meters and meters behind an RTU-over-TCP gateway on loopback are served
   const meters = config.meters.flatMap((m) =>
-    m.modbus.kind === "tcp" && isLoopback(m.modbus.host)
+    m.modbus.kind !== "rtu" && isLoopback(m.modbus.host)
       ? [
           {
             id: m.id,
@@ -31,6 +32,7 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
             port: m.modbus.port,
             unitId: m.modbus.unitId,
             profile: m.profile,
+            framing: m.modbus.kind,
           },
         ]
       : [],

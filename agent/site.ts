@@ -7,6 +7,8 @@ import { formatPowerW } from "../config/units.ts";
 import { createMiner, type Miner } from "../drivers/cgminer/miner.ts";
 import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../drivers/modbus/client.ts";
 import { ModbusMeter } from "../drivers/modbus/meter.ts";
+import { GpuNode } from "../drivers/nvidia/node.ts";
+import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
@@ -26,6 +28,10 @@ export interface SiteOptions {
 export const DEFAULT_MINER_POLL_MS = 5000;
 export const DEFAULT_METER_POLL_MS = 1000;
 export const DEFAULT_MINER_CONCURRENCY = 256;
+/** Silence between frames on a serial bus or behind an RTU gateway. */
+export const DEFAULT_SERIAL_GAP_MS = 20;
+/** GPU nodes change slowly and each read runs nvidia-smi on the node: every 10 s. */
+export const GPU_POLL_MS = 10_000;
 
 export class Site {
   readonly config: SiteConfig;
@@ -34,6 +40,8 @@ export class Site {
   private readonly opts: SiteOptions;
   private minerPoller: Poller<MinerReading> | null = null;
   private meterPoller: Poller<MeterReading> | null = null;
+  private gpuPoller: Poller<GpuNodeReading> | null = null;
+  private gpuNodes: GpuNode[] = [];
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -55,6 +63,7 @@ export class Site {
     const log = this.logger;
     this.minerPoller = this.buildMinerPoller();
     this.meterPoller = this.buildMeterPoller();
+    this.gpuPoller = this.buildGpuPoller();
 
     const listen = this.opts.httpListen === undefined ? this.config.http.listen : this.opts.httpListen;
     if (listen) {
@@ -75,6 +84,7 @@ export class Site {
 
     this.meterPoller.start();
     this.minerPoller.start();
+    this.gpuPoller.start();
     this.tick();
     log.info(
       {
@@ -90,7 +100,9 @@ export class Site {
   async stop(): Promise<void> {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
-    await Promise.all([this.minerPoller?.stop(), this.meterPoller?.stop()]);
+    await Promise.all([this.minerPoller?.stop(), this.meterPoller?.stop(), this.gpuPoller?.stop()]);
+    await Promise.all(this.gpuNodes.map((n) => n.stop()));
+    this.gpuNodes = [];
     await Promise.all(this.connections.map((c) => c.close()));
     await Promise.all([...this.miners.values()].map((m) => m.close()));
     this.connections = [];
@@ -170,7 +182,21 @@ export class Site {
         ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
       })),
       meters: snap.meters,
-      gpuNodes: [],
+      gpuNodes: this.config.gpuNodes.map((g) => {
+        const r = this.state.gpuNodes.get(g.id) ?? null;
+        return {
+          id: g.id,
+          class: "ai",
+          host: g.host,
+          port: g.port,
+          location: g.location,
+          state: r?.state ?? null,
+          reason: r?.reason ?? null,
+          powerW: r?.powerW ?? null,
+          at: r ? new Date(r.at).toISOString() : null,
+          gpus: r?.gpus ?? [],
+        };
+      }),
     };
   }
 
@@ -236,7 +262,9 @@ export class Site {
       const key = describeEndpoint(endpoint);
       let conn = byEndpoint.get(key);
       if (!conn) {
-        conn = new ModbusConnection(endpoint, { timeoutMs: m.timeoutMs, gapMs: m.gapMs });
+        // a serial line needs silence between frames; a Modbus TCP device does not
+        const gapMs = m.gapMs ?? (m.modbus.kind === "tcp" ? 0 : DEFAULT_SERIAL_GAP_MS);
+        conn = new ModbusConnection(endpoint, { timeoutMs: m.timeoutMs, gapMs });
         byEndpoint.set(key, conn);
       }
       const meter = new ModbusMeter(conn, m.modbus.unitId, m.profile);
@@ -258,6 +286,42 @@ export class Site {
       },
       onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
       logger: this.logger.child({ component: "poller", driver: "modbus" }),
+    });
+  }
+
+  private buildGpuPoller(): Poller<GpuNodeReading> {
+    const targets = this.config.gpuNodes.map((g) => {
+      const log = this.logger.child({ device: g.id });
+      const node = new GpuNode(
+        {
+          id: g.id,
+          host: g.host,
+          port: g.port,
+          user: g.user,
+          privateKey: g.privateKey,
+          privateKeyFile: g.privateKeyFile,
+          hostKeySha256: g.hostKeySha256,
+          knownHostsFile: g.knownHostsFile,
+          floorW: g.floorW,
+        },
+        { logger: log, onEvent: (e) => log.warn({ event: e.kind, gpu: e.index }, e.message) },
+      );
+      this.gpuNodes.push(node);
+      return { id: g.id, read: (signal: AbortSignal) => node.read(signal) };
+    });
+    return new Poller<GpuNodeReading>({
+      name: "nvidia",
+      targets,
+      intervalMs: GPU_POLL_MS,
+      concurrency: 16,
+      timeoutMs: 30_000,
+      isFailure: (r) => r.state === "unreachable",
+      onReading: (id, r) => {
+        this.state.setGpuReading(id, r);
+        this.logTransition(id, r.state === "ok" ? null : `${r.state}: ${r.reason ?? ""}`);
+      },
+      onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
+      logger: this.logger.child({ component: "poller", driver: "nvidia" }),
     });
   }
 

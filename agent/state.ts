@@ -3,6 +3,7 @@
 // state). The snapshot is built once per tick so every consumer (log line,
 // HTTP, MQTT, the control loop) sees one consistent picture.
 import type { MeterConfig, MinerConfig, SiteConfig } from "../config/schema.ts";
+import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MeterRole, MinerReading, MinerState } from "../drivers/types.ts";
 
 export interface MeterStatus {
@@ -44,12 +45,29 @@ interface MeterEntry {
 export class SiteState {
   readonly config: SiteConfig;
   readonly miners = new Map<string, MinerEntry>();
+  /** Latest reading per GPU node (null until its first read). */
+  readonly gpuNodes = new Map<string, GpuNodeReading | null>();
   private readonly meters = new Map<string, MeterEntry>();
 
   constructor(config: SiteConfig) {
     this.config = config;
     for (const m of config.miners) this.miners.set(m.id, { config: m, reading: null });
     for (const m of config.meters) this.meters.set(m.id, { config: m, last: null, lastGood: null });
+    for (const g of config.gpuNodes) this.gpuNodes.set(g.id, null);
+  }
+
+  setGpuReading(id: string, reading: GpuNodeReading): void {
+    if (this.gpuNodes.has(id)) this.gpuNodes.set(id, reading);
+  }
+
+  /** AI power from the GPU nodes' reports; null until every node has reported a draw. */
+  private gpuPowerW(): number | null {
+    let total = 0;
+    for (const r of this.gpuNodes.values()) {
+      if (r?.powerW == null) return null;
+      total += r.powerW;
+    }
+    return total;
   }
 
   setMinerReading(id: string, reading: MinerReading): MinerReading | null {
@@ -113,7 +131,7 @@ export class SiteState {
     const siteFresh = site?.ok === true && site.powerW !== null;
 
     const mining = byRole("mining")?.powerW ?? (miningKnown ? miningW : null);
-    const ai = byRole("ai")?.powerW ?? (this.config.gpuNodes.length === 0 ? 0 : null);
+    const ai = byRole("ai")?.powerW ?? this.gpuPowerW();
     const aux = byRole("aux")?.powerW ?? null;
 
     let powerW: number | null = null;

@@ -30,6 +30,8 @@ export interface SimMeterSpec {
   port: number;
   unitId: number;
   profile: MeterProfile;
+  /** Wire framing (sim/modbus/meter.ts): Modbus TCP (default) or RTU over TCP, as behind a serial gateway. */
+  framing?: "tcp" | "rtuOverTcp";
 }
 
 export interface SimSiteOptions {
@@ -128,6 +130,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
           profile: m.profile,
           model,
           role: m.role,
+          framing: m.framing,
           logger: opts.logger,
         });
         meters.set(m.id, sim);

@@ -4,6 +4,8 @@ import { parseArgs } from "node:util";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import { type Dialect, DialectSchema } from "../../drivers/types.ts";
 import { minerJson } from "./miner-json.ts";
+import { probeGpuCommand } from "./probe-gpu.ts";
+import { probeMeterCommand } from "./probe-meter.ts";
 import { UsageError } from "./usage.ts";
 
 export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
@@ -19,11 +21,15 @@ export async function probeCommand(argv: string[], out = process.stdout): Promis
   switch (kind) {
     case "miner":
       return probeMinerCommand(rest, out);
+    case "meter":
+      return probeMeterCommand(rest, out);
+    case "gpu":
+      return probeGpuCommand(rest, out);
     default:
       throw new UsageError(
         kind === undefined
-          ? "probe needs a device kind: probe miner HOST[:PORT]"
-          : `cannot probe '${kind}': try 'probe miner'`,
+          ? "probe needs a device kind: probe miner HOST[:PORT] | probe meter (--tcp H:P | --rtu DEV --baud N) --unit N --profile P | probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:…"
+          : `cannot probe '${kind}': try 'probe miner', 'probe meter' or 'probe gpu'`,
       );
   }
 }

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { MeterProfileSchema } from "../../drivers/modbus/profile.ts";
 import { METER_ROLES } from "../../drivers/types.ts";
-import { hostPortMessage, IdSchema, parseHostPort, show } from "./fields.ts";
+import { hostPortMessage, IdSchema, optNull, parseHostPort, show } from "./fields.ts";
 
 export type ModbusTarget =
   | { kind: "tcp"; host: string; port: number; unitId: number }
@@ -123,7 +123,9 @@ export const MeterEntrySchema = z
       .describe("With inline registers: registers of gap filled to merge reads"),
     modbus: ModbusSchema,
     timeoutMs: z.number().int().positive().default(1000).describe("Per-request timeout"),
-    gapMs: z.number().int().min(0).default(20).describe("Pause between requests on one connection"),
+    gapMs: optNull(z.number().int().min(0)).describe(
+      "Pause between requests on one connection; default 20 on serial lines and RTU gateways, 0 on Modbus TCP",
+    ),
   })
   .superRefine((m, ctx) => {
     if ((m.profile === undefined) === (m.registers === undefined)) {

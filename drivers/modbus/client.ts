@@ -2,7 +2,10 @@
 // timeout always set (modbus-serial's default is none), one transaction in
 // flight at a time (RTU ports never advance the transaction id, so parallel
 // requests orphan each other), a gap between frames, and a client rebuilt after
-// any transport error (modbus-serial has no reconnect of its own).
+// any transport error (modbus-serial has no reconnect of its own). Rebuilds
+// back off exponentially with jitter; while a backoff runs, requests fail at
+// once with WK_MODBUS_BACKOFF (carrying the error that caused it) instead of
+// hammering a dead gateway or serial bus.
 import modbusSerial from "modbus-serial";
 import { DriverError } from "../types.ts";
 
@@ -27,6 +30,29 @@ export interface ModbusClientOptions {
   timeoutMs: number;
   /** Pause between frames on a shared bus or gateway. */
   gapMs: number;
+  /**
+   * Wait before rebuilding the client after a transport error: `baseMs × 2^(n−1)`
+   * for the n-th error in a row, capped at `maxMs`, with equal jitter (half fixed,
+   * half random). Default 250 ms … 10 s: short enough that a meter back on the
+   * wire is read again well within `control.meterStaleS`.
+   */
+  backoff?: { baseMs: number; maxMs: number };
+  /** Clock and randomness (tests). */
+  now?: () => number;
+  random?: () => number;
+}
+
+export const DEFAULT_MODBUS_BACKOFF = { baseMs: 250, maxMs: 10_000 } as const;
+
+/** Delay before the `failures`-th rebuild (1-based): exponential, capped, equal jitter. */
+export function rebuildDelayMs(
+  failures: number,
+  backoff: { baseMs: number; maxMs: number },
+  random: () => number = Math.random,
+): number {
+  if (failures <= 0 || backoff.maxMs <= 0) return 0;
+  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(failures - 1, 30));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 export function describeEndpoint(e: ModbusEndpoint): string {
@@ -40,30 +66,65 @@ export class ModbusConnection {
   private queue: Promise<unknown> = Promise.resolve();
   private lastFrameAt = 0;
   private closed = false;
+  /** Transport errors in a row (reset by a reply, even an exception reply). */
+  private failures = 0;
+  /** Timeouts in a row on this connection, whatever the unit (reset by any reply). */
+  private timeouts = 0;
+  /** No rebuild before this time (ms); requests until then fail fast. */
+  private retryAt = 0;
+  private lastError: DriverError | null = null;
+  /** Clients built so far (tests, bench). */
+  builds = 0;
 
   constructor(endpoint: ModbusEndpoint, options: ModbusClientOptions) {
     this.endpoint = endpoint;
     this.options = options;
   }
 
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** Transport errors in a row, and when the next rebuild may happen (ms epoch; 0 = now). */
+  get health(): { failures: number; retryAt: number; lastError: string | null } {
+    return {
+      failures: this.failures,
+      retryAt: this.retryAt,
+      lastError: this.lastError ? `${this.lastError.code}: ${this.lastError.message}` : null,
+    };
+  }
+
   /** Reads `length` registers; serialised with every other request on this connection. */
   readRegisters(unitId: number, fn: "input" | "holding", address: number, length: number): Promise<number[]> {
     const run = async () => {
       if (this.closed) throw new DriverError("WK_MODBUS_CLOSED", "connection closed", false);
+      const client = await this.connect();
       const wait = this.lastFrameAt + this.options.gapMs - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const client = await this.connect();
       try {
         client.setID(unitId);
         const res =
           fn === "input"
             ? await client.readInputRegisters(address, length)
             : await client.readHoldingRegisters(address, length);
+        this.failures = 0;
+        this.timeouts = 0;
+        this.lastError = null;
         return res.data;
       } catch (err) {
         const classified = classifyModbusError(err);
-        // a device exception leaves the transport healthy; anything else rebuilds it
-        if (classified.code !== "WK_MODBUS_EXCEPTION") this.drop();
+        if (classified.code === "WK_MODBUS_EXCEPTION") {
+          // the device answered: the transport is healthy
+          this.failures = 0;
+          this.timeouts = 0;
+        } else if (classified.code === "WK_MODBUS_TIMEOUT" && client.isOpen && ++this.timeouts < 2) {
+          // One silent unit on a shared gateway or bus is that unit's problem: keep the
+          // link (modbus-serial matches replies by transaction id / unit and function,
+          // so a late reply is dropped). A second timeout in a row, with no reply from
+          // anyone in between, means the link itself is gone: rebuild it.
+        } else {
+          this.transportFailed(classified);
+        }
         throw classified;
       } finally {
         this.lastFrameAt = Date.now();
@@ -74,18 +135,41 @@ export class ModbusConnection {
     return result;
   }
 
+  private transportFailed(err: DriverError): void {
+    this.drop();
+    this.timeouts = 0;
+    this.failures++;
+    this.lastError = err;
+    const backoff = this.options.backoff ?? DEFAULT_MODBUS_BACKOFF;
+    this.retryAt = this.now() + rebuildDelayMs(this.failures, backoff, this.options.random);
+  }
+
   private async connect(): Promise<ModbusRTU> {
     if (this.client?.isOpen) return this.client;
     this.drop();
+    const waitMs = this.retryAt - this.now();
+    if (waitMs > 0) {
+      const cause = this.lastError;
+      throw new DriverError(
+        "WK_MODBUS_BACKOFF",
+        `not reconnecting for ${waitMs} ms after ${this.failures} transport error(s); last: ${cause?.code ?? "?"}: ${cause?.message ?? "?"}`,
+        true,
+        { cause },
+      );
+    }
     const client = new ModbusRTU();
     client.setTimeout(this.options.timeoutMs);
     const e = this.endpoint;
+    this.builds++;
     try {
       await withTimeout(
         e.kind === "tcp"
           ? client.connectTCP(e.host, { port: e.port, timeout: this.options.timeoutMs })
           : e.kind === "rtuOverTcp"
-            ? client.connectTcpRTUBuffered(e.host, { port: e.port })
+            ? // RTU frames with CRC on a raw TCP socket (serial gateways): modbus-serial's
+              // "Telnet" port. Its "TcpRTUBuffered" port, despite the name, speaks
+              // Modbus TCP (MBAP headers) on the wire.
+              client.connectTelnet(e.host, { port: e.port, timeout: this.options.timeoutMs })
             : client.connectRTUBuffered(e.path, {
                 baudRate: e.baudRate,
                 parity: e.parity,
@@ -96,7 +180,9 @@ export class ModbusConnection {
       );
     } catch (err) {
       safeClose(client);
-      throw classifyModbusError(err);
+      const classified = classifyModbusError(err);
+      this.transportFailed(classified);
+      throw classified;
     }
     this.client = client;
     return client;
@@ -115,9 +201,15 @@ export class ModbusConnection {
 }
 
 function safeClose(client: ModbusRTU): void {
+  // destroy() cancels pending transactions and frees a TCP/Telnet socket at once,
+  // but is a no-op on the serial ports (they have no destroy): close() frees those.
   try {
-    // close() on a TCP port ends the socket; destroy() frees a half-open one
     client.destroy(() => {});
+  } catch {
+    // already gone
+  }
+  try {
+    if (client.isOpen) client.close(() => {});
   } catch {
     // already closed
   }
