@@ -155,3 +155,21 @@ try {
 } finally {
   await stop();
 }
+
+// the other drivers' and the planner's benches, each in its own process
+for (const [name, title] of [
+  ["meters", "Modbus meters: 20 meters at 1 read/s"],
+  ["gpu", "GPU nodes: 100 simulated 8× H100 nodes"],
+  ["policy", "policy plan: 5,000 miners + 100 GPU nodes"],
+] as const) {
+  console.log(`\n${title}`);
+  const child = spawn(
+    process.execPath,
+    [...NODE_ARGS, new URL(`./${name}${EXT}`, import.meta.url).pathname],
+    {
+      stdio: "inherit",
+    },
+  );
+  const [code] = await once(child, "exit");
+  if (code !== 0) throw new Error(`bench ${name} failed (${code})`);
+}
