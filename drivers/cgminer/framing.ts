@@ -105,20 +105,22 @@ export function exchange(
   });
 }
 
-function classifySocketError(err: NodeJS.ErrnoException): DriverError {
+/** Maps a socket error to a classified DriverError; `via` names the channel in the message (e.g. "API v3"). */
+export function classifySocketError(err: NodeJS.ErrnoException, via?: string): DriverError {
+  const on = via ? ` (${via})` : "";
   switch (err.code) {
     case "ECONNREFUSED":
-      return new DriverError("WK_CGMINER_REFUSED", "connection refused", true, { cause: err });
+      return new DriverError("WK_CGMINER_REFUSED", `connection refused${on}`, true, { cause: err });
     case "ECONNRESET":
     case "EPIPE":
-      return new DriverError("WK_CGMINER_RESET", "connection reset by peer", true, { cause: err });
+      return new DriverError("WK_CGMINER_RESET", `connection reset by peer${on}`, true, { cause: err });
     case "EHOSTUNREACH":
     case "ENETUNREACH":
       return new DriverError("WK_CGMINER_UNREACHABLE", `host unreachable (${err.code})`, true, {
         cause: err,
       });
     case "ETIMEDOUT":
-      return new DriverError("WK_CGMINER_TIMEOUT", "connect timed out", true, { cause: err });
+      return new DriverError("WK_CGMINER_TIMEOUT", `connect timed out${on}`, true, { cause: err });
     default:
       return new DriverError("WK_CGMINER_IO", `${err.code ?? "socket error"}: ${err.message}`, true, {
         cause: err,

@@ -177,17 +177,7 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
     state = "faulted";
     reason = "no hashrate in summary";
   } else if (ths === 0) {
-    const alive = pools.some((p) => /alive/i.test(p.status ?? ""));
-    if (pools.length > 0 && !alive) {
-      state = "faulted";
-      reason = "no pool alive";
-    } else if (uptimeS !== null && uptimeS < 120) {
-      state = "starting";
-      reason = "hashboards starting";
-    } else {
-      state = "sleeping";
-      reason = "not hashing";
-    }
+    ({ state, reason } = idleState(pools, uptimeS, false));
   }
 
   return {
@@ -206,6 +196,24 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
     firmware,
     model,
   };
+}
+
+/**
+ * The state of a miner that reports zero hashrate: faulted when no pool is
+ * alive, starting while its boards power up (`poweredOn`, or early in its
+ * uptime), else sleeping.
+ */
+export function idleState(
+  pools: PoolInfo[],
+  uptimeS: number | null,
+  poweredOn: boolean,
+): { state: MinerState; reason: string } {
+  if (pools.length > 0 && !pools.some((p) => /alive/i.test(p.status ?? ""))) {
+    return { state: "faulted", reason: "no pool alive" };
+  }
+  if (poweredOn || (uptimeS !== null && uptimeS < 120))
+    return { state: "starting", reason: "hashboards starting" };
+  return { state: "sleeping", reason: "not hashing" };
 }
 
 function maxOrNull(values: number[]): number | null {

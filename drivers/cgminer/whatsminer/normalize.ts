@@ -5,7 +5,7 @@
 // (`hash-realtime` in TH/s, `power-realtime`, `power-limit`). Every field is
 // optional and read through toNumber().
 import type { MinerReading, MinerState, PoolInfo } from "../../types.ts";
-import { rows, toNumber } from "../normalize.ts";
+import { idleState, rows, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
 
 type Obj = Record<string, Json>;
@@ -102,18 +102,8 @@ export function normalizeV2(input: V2ReadInput): MinerReading {
     state = "faulted";
     reason = "no hashrate in summary";
   } else if (ths === 0) {
-    const alive = pools.some((p) => /alive/i.test(p.status ?? ""));
-    if (pools.length > 0 && !alive) {
-      state = "faulted";
-      reason = "no pool alive";
-    } else if (mineroff === false || (uptimeS !== null && uptimeS < 120)) {
-      // powered on but not hashing yet: the boards are initialising after power_on or a reboot
-      state = "starting";
-      reason = "hashboards starting";
-    } else {
-      state = "sleeping";
-      reason = "not hashing";
-    }
+    // powered on (mineroff false) but not hashing yet: the boards are initialising after power_on or a reboot
+    ({ state, reason } = idleState(pools, uptimeS, mineroff === false));
   }
 
   return {

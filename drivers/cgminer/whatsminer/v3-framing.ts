@@ -4,7 +4,12 @@
 // and reads one frame back, with a connect and a read deadline.
 import { Socket } from "node:net";
 import { DriverError } from "../../types.ts";
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS, type ExchangeOptions } from "../framing.ts";
+import {
+  classifySocketError,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_READ_TIMEOUT_MS,
+  type ExchangeOptions,
+} from "../framing.ts";
 import { type Json, parseReplyJson } from "../repair.ts";
 
 export const V3_PORT = 4433;
@@ -39,25 +44,6 @@ export class FrameDecoder {
 
   get pending(): number {
     return this.buf.length;
-  }
-}
-
-function socketError(err: NodeJS.ErrnoException): DriverError {
-  switch (err.code) {
-    case "ECONNREFUSED":
-      return new DriverError("WK_CGMINER_REFUSED", "connection refused (API v3)", true, { cause: err });
-    case "ECONNRESET":
-    case "EPIPE":
-      return new DriverError("WK_CGMINER_RESET", "connection reset by peer (API v3)", true, { cause: err });
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return new DriverError("WK_CGMINER_UNREACHABLE", `host unreachable (${err.code})`, true, {
-        cause: err,
-      });
-    default:
-      return new DriverError("WK_CGMINER_IO", `${err.code ?? "socket error"}: ${err.message}`, true, {
-        cause: err,
-      });
   }
 }
 
@@ -144,7 +130,7 @@ export function v3Exchange(
         ),
       ),
     );
-    socket.on("error", (err: NodeJS.ErrnoException) => finish(socketError(err)));
+    socket.on("error", (err: NodeJS.ErrnoException) => finish(classifySocketError(err, "API v3")));
     socket.connect({ host, port });
   });
 }
