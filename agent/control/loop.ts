@@ -1,0 +1,405 @@
+// The control loop (DESIGN: Control loop → Apply and verify, Fail-safe): a
+// fixed tick on one consistent snapshot → effective budget → plan() → for each
+// action: ledger.begin (written BEFORE the command) → actuator (bounded
+// fan-out, deadline, retries) → ledger.finish, with an event per action and
+// per outcome. A failed device is backed off in the ledger, so the next plan
+// picks the next candidate. A tick never throws.
+//
+// The actuator's `ok` is a confirmed effect (the drivers confirm a shed by the
+// device's power falling against the reading before the command), not an ack.
+import type { Logger } from "../logger.ts";
+import type { Ledger, LedgerAction } from "../store/ledger.ts";
+import { type BudgetConfig, type BudgetInputs, effectiveBudget } from "./budget.ts";
+import { efficiencyJPerTh, plan } from "./policy.ts";
+import type { Budget, Plan, PlanAction, PlanSnapshot, PolicyConfig } from "./types.ts";
+
+export interface ActuatorResult {
+  ok: boolean;
+  reason: string;
+}
+
+/** Sends one command and reports its confirmed outcome. `signal` aborts at the deadline. */
+export interface Actuator {
+  sleep(minerId: string, signal?: AbortSignal): Promise<ActuatorResult>;
+  wake(minerId: string, signal?: AbortSignal): Promise<ActuatorResult>;
+  setPowerLimit(minerId: string, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+  restorePowerLimit(minerId: string, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+  capGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+  uncapGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+}
+
+export type ControlMode = "auto" | "hold";
+
+export type ControlEvent =
+  | { type: "action"; id: number; at: number; action: PlanAction }
+  | {
+      type: "outcome";
+      id: number;
+      at: number;
+      action: PlanAction;
+      ok: boolean;
+      reason: string;
+      attempts: number;
+    };
+
+export interface LoopConfig {
+  site: BudgetConfig["site"];
+  control: BudgetConfig["control"] &
+    PolicyConfig & { tickS: number; retries: number; meterStaleS?: number; unmeteredW?: number };
+}
+
+export type LedgerPort = Pick<Ledger, "begin" | "finish" | "view">;
+
+export interface ControlLoopDeps {
+  /** One consistent snapshot (P is the meter, or the estimate when it is stale). */
+  getSnapshot(): PlanSnapshot;
+  budgetInputs(): BudgetInputs;
+  actuator: Actuator;
+  ledger: LedgerPort;
+  config: LoopConfig;
+  logger: Logger;
+  now?: () => number;
+  onEvent?: (e: ControlEvent) => void;
+  /** Commands in flight at once (devices in parallel; one device's actions in order). Default 64. */
+  concurrency?: number;
+  /** Deadline of one attempt, ms. Default 15 000. */
+  actionTimeoutMs?: number;
+  /** Pause between attempts, ms. Default 500. */
+  retryDelayMs?: number;
+}
+
+export interface TickResult {
+  at: number;
+  budget: Budget | null;
+  plan: Plan | null;
+  mode: ControlMode;
+  sent: number;
+  done: number;
+  failed: number;
+  error: string | null;
+}
+
+export interface LoopStats {
+  ticks: number;
+  tickErrors: number;
+  actionsDone: number;
+  actionsFailed: number;
+}
+
+const GPU_KINDS = new Set(["capGpu", "uncapGpu"]);
+
+/**
+ * P for the snapshot, per the fail-safe rules: the meter while fresh; else
+ * the device reports + unmeteredW (an estimate); else unknown (the budget
+ * falls to failsafeBudgetW). Also the matching budget inputs.
+ */
+export function sitePower(
+  meterW: number | null,
+  meterAgeS: number | null,
+  deviceSumW: number | null,
+  control: { meterStaleS: number; unmeteredW: number },
+): Pick<PlanSnapshot, "powerW" | "powerSource"> & Required<Pick<BudgetInputs, "meterStale" | "hasEstimate">> {
+  if (meterW !== null && meterAgeS !== null && meterAgeS <= control.meterStaleS) {
+    return { powerW: meterW, powerSource: "meter", meterStale: false, hasEstimate: deviceSumW !== null };
+  }
+  if (deviceSumW !== null) {
+    return {
+      powerW: deviceSumW + control.unmeteredW,
+      powerSource: "estimate",
+      meterStale: true,
+      hasEstimate: true,
+    };
+  }
+  return { powerW: null, powerSource: null, meterStale: true, hasEstimate: false };
+}
+
+class Timeout extends Error {}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class ControlLoop {
+  private modeValue: ControlMode = "auto";
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private inFlight: Promise<TickResult> | null = null;
+  private again = false;
+  private lastResult: TickResult | null = null;
+  readonly stats: LoopStats = { ticks: 0, tickErrors: 0, actionsDone: 0, actionsFailed: 0 };
+
+  constructor(private readonly deps: ControlLoopDeps) {}
+
+  get mode(): ControlMode {
+    return this.modeValue;
+  }
+
+  /** `hold`: plans (alarms, status) but applies nothing. */
+  setMode(mode: ControlMode): void {
+    this.modeValue = mode;
+  }
+
+  get last(): TickResult | null {
+    return this.lastResult;
+  }
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Stops the timer and waits for the tick in flight. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.again = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.inFlight) await this.inFlight.catch(() => undefined);
+  }
+
+  /** Ticks now (or right after the tick in flight). */
+  wakeNow(): void {
+    if (!this.running) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.runScheduled();
+    }, delayMs);
+  }
+
+  private async runScheduled(): Promise<void> {
+    if (!this.running || this.inFlight) return;
+    const started = Date.now();
+    await this.tick();
+    if (!this.running) return;
+    if (this.again) {
+      this.again = false;
+      this.schedule(0);
+      return;
+    }
+    const periodMs = this.deps.config.control.tickS * 1000;
+    this.schedule(Math.max(0, periodMs - (Date.now() - started)));
+  }
+
+  /** One tick. Never throws; overlapping calls share the tick in flight. */
+  tick(): Promise<TickResult> {
+    if (this.inFlight) return this.inFlight;
+    const p = this.runTick().finally(() => {
+      this.inFlight = null;
+    });
+    this.inFlight = p;
+    return p;
+  }
+
+  private async runTick(): Promise<TickResult> {
+    const { config, logger } = this.deps;
+    const at = this.now();
+    const result: TickResult = {
+      at,
+      budget: null,
+      plan: null,
+      mode: this.modeValue,
+      sent: 0,
+      done: 0,
+      failed: 0,
+      error: null,
+    };
+    this.stats.ticks++;
+    try {
+      const snapshot = this.deps.getSnapshot();
+      const inputs: BudgetInputs = { ...this.deps.budgetInputs() };
+      if (snapshot.powerSource !== "meter") {
+        // fail-safe: no fresh meter → estimate, and failsafe budget without one
+        inputs.meterStale = true;
+        inputs.hasEstimate = snapshot.powerSource === "estimate" && snapshot.powerW !== null;
+      }
+      const budget = effectiveBudget(inputs, config, at);
+      result.budget = budget;
+      const p = plan(snapshot, budget, config.control, this.deps.ledger.view(at), at);
+      result.plan = p;
+      if (p.actions.length > 0 || p.alarms.length > 0) {
+        logger.debug(
+          {
+            mode: p.mode,
+            budgetW: p.budgetW,
+            headroomW: p.headroomW,
+            actions: p.actions.length,
+            alarms: p.alarms,
+          },
+          "plan",
+        );
+      }
+      if (this.modeValue === "hold" || p.actions.length === 0) return result;
+      await this.apply(snapshot, p.actions, result);
+    } catch (err) {
+      this.stats.tickErrors++;
+      result.error = errText(err);
+      logger.error({ err }, "control tick failed");
+    } finally {
+      this.lastResult = result;
+    }
+    return result;
+  }
+
+  private async apply(snapshot: PlanSnapshot, actions: PlanAction[], result: TickResult): Promise<void> {
+    // one device's actions in order (a node's GPU caps), devices in parallel
+    const byDevice = new Map<string, PlanAction[]>();
+    for (const a of actions) {
+      const list = byDevice.get(a.deviceId);
+      if (list) list.push(a);
+      else byDevice.set(a.deviceId, [a]);
+    }
+    const queue = [...byDevice.values()];
+    const workers = Math.max(1, Math.min(this.deps.concurrency ?? 64, queue.length));
+    const worker = async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) {
+        for (const a of group) {
+          const ok = await this.applyOne(snapshot, a, result);
+          if (!ok) break; // the rest of this device waits for its back-off
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: workers }, worker));
+  }
+
+  private ledgerAction(snapshot: PlanSnapshot, a: PlanAction, at: number): LedgerAction {
+    if (GPU_KINDS.has(a.kind)) {
+      const g = snapshot.gpuNodes.find((n) => n.id === a.deviceId)?.gpus.find((x) => x.index === a.gpuIndex);
+      return {
+        ...a,
+        at,
+        beforeW: g?.powerW ?? null,
+        priorLimitW: g ? (g.powerLimitW ?? g.defaultLimitW ?? g.maxLimitW) : null,
+      };
+    }
+    const m = snapshot.miners.find((x) => x.id === a.deviceId);
+    return {
+      ...a,
+      at,
+      beforeW: m?.powerW ?? null,
+      efficiencyJPerTh: m ? efficiencyJPerTh(m.powerW, m.hashrateThs) : null,
+      priorLimitW: m ? (m.powerLimitW ?? m.powerW) : null,
+    };
+  }
+
+  /** begin → send (retries, deadline) → finish. Returns whether it was confirmed. */
+  private async applyOne(snapshot: PlanSnapshot, a: PlanAction, result: TickResult): Promise<boolean> {
+    const { ledger, logger } = this.deps;
+    let id: number;
+    const at = this.now();
+    try {
+      id = ledger.begin(this.ledgerAction(snapshot, a, at));
+    } catch (err) {
+      // not written → not sent
+      logger.error({ err, device: a.deviceId, kind: a.kind }, "ledger write failed; action not sent");
+      result.failed++;
+      this.stats.actionsFailed++;
+      return false;
+    }
+    result.sent++;
+    this.emit({ type: "action", id, at, action: a });
+    logger.info(
+      { device: a.deviceId, kind: a.kind, valueW: a.valueW, reason: a.reason, id },
+      "control action",
+    );
+
+    const attempts = Math.max(1, this.deps.config.control.retries);
+    let outcome: ActuatorResult = { ok: false, reason: "not sent" };
+    let n = 0;
+    while (n < attempts) {
+      n++;
+      outcome = await this.send(a);
+      if (outcome.ok) break;
+      if (n < attempts) await this.sleepMs(this.deps.retryDelayMs ?? 500);
+    }
+    const end = this.now();
+    try {
+      ledger.finish(id, outcome.ok, outcome.reason, end);
+    } catch (err) {
+      logger.error({ err, id }, "ledger finish failed");
+    }
+    if (outcome.ok) {
+      result.done++;
+      this.stats.actionsDone++;
+    } else {
+      result.failed++;
+      this.stats.actionsFailed++;
+      logger.warn(
+        { device: a.deviceId, kind: a.kind, reason: outcome.reason, attempts: n },
+        "control action failed",
+      );
+    }
+    this.emit({
+      type: "outcome",
+      id,
+      at: end,
+      action: a,
+      ok: outcome.ok,
+      reason: outcome.reason,
+      attempts: n,
+    });
+    return outcome.ok;
+  }
+
+  private sleepMs(ms: number): Promise<void> {
+    return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+  }
+
+  private async send(a: PlanAction): Promise<ActuatorResult> {
+    const act = this.deps.actuator;
+    const ac = new AbortController();
+    const timeoutMs = this.deps.actionTimeoutMs ?? 15_000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        reject(new Timeout(`no confirmation within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      const call = (): Promise<ActuatorResult> => {
+        const w = a.valueW ?? 0;
+        switch (a.kind) {
+          case "sleep":
+            return act.sleep(a.deviceId, ac.signal);
+          case "wake":
+            return act.wake(a.deviceId, ac.signal);
+          case "setPowerLimit":
+            return act.setPowerLimit(a.deviceId, w, ac.signal);
+          case "restorePowerLimit":
+            return act.restorePowerLimit(a.deviceId, w, ac.signal);
+          case "capGpu":
+            return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+          case "uncapGpu":
+            return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+        }
+      };
+      return await Promise.race([call(), deadline]);
+    } catch (err) {
+      return { ok: false, reason: errText(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private emit(e: ControlEvent): void {
+    try {
+      this.deps.onEvent?.(e);
+    } catch (err) {
+      this.deps.logger.warn({ err }, "control event handler threw");
+    }
+  }
+}

@@ -1,0 +1,356 @@
+// The control loop against a fake site and actuator (fakes of our own
+// interfaces): written then sent, failed devices skipped, hold, no mass wake
+// after a crash, fail-safe budget, timers.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import type { BudgetInputs } from "../../agent/control/budget.ts";
+import {
+  type Actuator,
+  type ActuatorResult,
+  type ControlEvent,
+  ControlLoop,
+  type LoopConfig,
+  sitePower,
+} from "../../agent/control/loop.ts";
+import type { PlanMiner, PlanSnapshot } from "../../agent/control/types.ts";
+import { silentLogger } from "../../agent/logger.ts";
+import { Ledger } from "../../agent/store/ledger.ts";
+
+const T0 = 1_700_000_000_000;
+const dir = mkdtempSync(join(tmpdir(), "wk-loop-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const CONFIG: LoopConfig = {
+  site: { timezone: "UTC", contractLimitW: 100_000 },
+  control: {
+    schedule: [],
+    failsafeBudgetW: 50_000,
+    shedMarginW: 5_000,
+    restoreMarginW: 15_000,
+    emergencyMarginW: 50_000,
+    minOnS: 300,
+    minOffS: 120,
+    rampUpWPerMin: 20_000,
+    restoreStaggerS: 10,
+    strategy: "sleep",
+    tickS: 2,
+    retries: 2,
+  },
+};
+
+/** A fake site: miners whose draw follows the commands the actuator receives. */
+class FakeSite implements Actuator {
+  readonly miners: PlanMiner[];
+  readonly calls: string[] = [];
+  readonly failing = new Set<string>();
+  onCall: ((minerId: string) => void) | null = null;
+  delayMs = 0;
+  meter: "meter" | "estimate" | null = "meter";
+
+  constructor(count: number, powerW: number) {
+    // m00 is the worst J/TH, then m01…
+    this.miners = Array.from({ length: count }, (_, i) => ({
+      id: `m${String(i).padStart(2, "0")}`,
+      priority: 0,
+      state: "hashing" as const,
+      powerW,
+      hashrateThs: 100 + i,
+      capabilities: ["sleep", "wake"] as const,
+      excluded: false,
+    }));
+  }
+
+  snapshot = (): PlanSnapshot => {
+    const sum = this.miners.reduce((s, m) => s + (m.powerW ?? 0), 0);
+    return {
+      powerW: this.meter === null ? null : sum,
+      powerSource: this.meter,
+      miners: this.miners.map((m) => ({ ...m })),
+      gpuNodes: [],
+    };
+  };
+
+  private async act(id: string, kind: string, to: "sleeping" | "hashing"): Promise<ActuatorResult> {
+    this.calls.push(`${kind} ${id}`);
+    this.onCall?.(id);
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.failing.has(id)) return { ok: false, reason: "power did not fall" };
+    const i = this.miners.findIndex((m) => m.id === id);
+    const m = this.miners[i]!;
+    this.miners[i] = { ...m, state: to, powerW: to === "sleeping" ? 50 : 5_000 };
+    return { ok: true, reason: "confirmed" };
+  }
+
+  sleep(id: string) {
+    return this.act(id, "sleep", "sleeping");
+  }
+  wake(id: string) {
+    return this.act(id, "wake", "hashing");
+  }
+  async setPowerLimit(): Promise<ActuatorResult> {
+    return { ok: false, reason: "unsupported" };
+  }
+  async restorePowerLimit(): Promise<ActuatorResult> {
+    return { ok: false, reason: "unsupported" };
+  }
+  async capGpu(): Promise<ActuatorResult> {
+    return { ok: false, reason: "unsupported" };
+  }
+  async uncapGpu(): Promise<ActuatorResult> {
+    return { ok: false, reason: "unsupported" };
+  }
+}
+
+function setup(site: FakeSite, ledger: Ledger, clock: { t: number }, inputs: BudgetInputs = {}) {
+  const events: ControlEvent[] = [];
+  const loop = new ControlLoop({
+    getSnapshot: site.snapshot,
+    budgetInputs: () => inputs,
+    actuator: site,
+    ledger,
+    config: CONFIG,
+    logger: silentLogger(),
+    now: () => clock.t,
+    onEvent: (e) => events.push(e),
+    retryDelayMs: 0,
+    actionTimeoutMs: 1_000,
+  });
+  return { loop, events };
+}
+
+describe("ControlLoop", () => {
+  test("over budget: sleep actions are written, then sent, then finished", async () => {
+    const site = new FakeSite(24, 5_000); // 120 kW against a 95 kW shed line
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    const { loop, events } = setup(site, ledger, { t: T0 });
+    site.onCall = (id) => {
+      // at send time the row is already in the ledger, pending
+      const row = ledger.events(100).find((e) => e.deviceId === id);
+      assert.equal(row?.state, "pending");
+    };
+    const r = await loop.tick();
+    assert.equal(r.error, null);
+    assert.equal(r.plan?.mode, "shed");
+    assert.equal(r.sent, 5);
+    assert.equal(r.done, 5);
+    assert.deepEqual(site.calls, ["sleep m00", "sleep m01", "sleep m02", "sleep m03", "sleep m04"]);
+    assert.ok(ledger.events(100).every((e) => e.state === "done" && e.kind === "sleep"));
+    assert.equal(events.length, 10);
+    for (const id of ["m00", "m04"]) {
+      const mine = events.filter((e) => e.action.deviceId === id).map((e) => e.type);
+      assert.deepEqual(mine, ["action", "outcome"]);
+    }
+    assert.equal(ledger.view(T0).devices.get("m00")?.sleptPowerW, 5_000);
+    ledger.close();
+  });
+
+  test("a failed device is backed off and the next candidate is chosen", async () => {
+    const site = new FakeSite(20, 5_000); // 100 kW: one sleep needed
+    site.failing.add("m00");
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    const clock = { t: T0 };
+    const { loop, events } = setup(site, ledger, clock);
+    const r1 = await loop.tick();
+    assert.deepEqual(site.calls, ["sleep m00", "sleep m00"]); // retries: 2 attempts
+    assert.equal(r1.failed, 1);
+    const out = events.find((e) => e.type === "outcome");
+    assert.equal(out?.type === "outcome" && out.ok, false);
+    assert.ok((ledger.view(T0).devices.get("m00")?.failedUntil ?? 0) > T0);
+
+    clock.t += 2_000;
+    const r2 = await loop.tick();
+    assert.deepEqual(
+      r2.plan?.actions.map((a) => a.deviceId),
+      ["m01"],
+    );
+    assert.deepEqual(site.calls.slice(2), ["sleep m01"]);
+    assert.equal(loop.stats.actionsFailed, 1);
+    assert.equal(loop.stats.actionsDone, 1);
+    ledger.close();
+  });
+
+  test("hold plans but sends nothing", async () => {
+    const site = new FakeSite(24, 5_000);
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    const { loop, events } = setup(site, ledger, { t: T0 });
+    loop.setMode("hold");
+    const r = await loop.tick();
+    assert.equal(r.mode, "hold");
+    assert.ok((r.plan?.actions.length ?? 0) > 0);
+    assert.equal(r.sent, 0);
+    assert.deepEqual(site.calls, []);
+    assert.deepEqual(events, []);
+    assert.deepEqual(ledger.events(10), []);
+    ledger.close();
+  });
+
+  test("after a crash, slept miners stay asleep and come back only through the ramp", async () => {
+    const path = join(dir, "crash.db");
+    const site = new FakeSite(20, 5_000);
+    const clock = { t: T0 };
+    let ledger = new Ledger(path);
+    ledger.open(clock.t);
+    // a lease of 60 kW: 9 miners slept (100 → 55 kW)
+    const lease = { lease: { watts: 60_000, expiresAt: T0 + 60_000, reason: "DR event" } };
+    const first = setup(site, ledger, clock, lease).loop;
+    const r = await first.tick();
+    assert.equal(r.done, 9);
+    // a sleep written, never finished: the agent dies mid-send
+    ledger.begin({
+      deviceId: "m19",
+      kind: "sleep",
+      expectedDeltaW: -5_000,
+      reason: "over budget",
+      at: clock.t,
+    });
+    ledger.close();
+    await first.stop();
+
+    // boot 5 minutes later, the lease gone: 40 kW of headroom, 45 kW asleep
+    clock.t = T0 + 300_000;
+    ledger = new Ledger(path);
+    ledger.open(clock.t);
+    const { loop } = setup(site, ledger, clock);
+    assert.equal(site.miners.filter((m) => m.state === "sleeping").length, 9);
+    const wakes = async () => {
+      const before = site.calls.length;
+      await loop.tick();
+      return site.calls.slice(before).filter((c) => c.startsWith("wake"));
+    };
+    const w1 = await wakes();
+    assert.equal(w1.length, 4); // 4 × 5 kW ≤ rampUpWPerMin 20 kW
+    assert.ok(!w1.includes("wake m19")); // it is hashing: nothing to wake
+    clock.t += 2_000;
+    assert.deepEqual(await wakes(), []); // restoreStaggerS
+    clock.t += 12_000;
+    assert.deepEqual(await wakes(), []); // the ramp's 60 s window is full
+    clock.t += 60_000;
+    // 75.25 kW now: 19.75 kW of headroom takes 3 more
+    assert.equal((await wakes()).length, 3);
+    clock.t += 120_000;
+    assert.deepEqual(await wakes(), []); // 90.1 kW: above the restore line (85 kW)
+    assert.equal(site.miners.filter((m) => m.state === "sleeping").length, 2);
+    ledger.close();
+  });
+
+  test("a stale meter without an estimate sheds to the failsafe budget", async () => {
+    const site = new FakeSite(12, 5_000); // 60 kW of device reports
+    site.meter = null;
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    const { loop } = setup(site, ledger, { t: T0 });
+    const r = await loop.tick();
+    assert.equal(r.budget?.source, "failsafe");
+    assert.equal(r.budget?.budgetW, 50_000);
+    assert.equal(r.done, 3); // 60 kW − 45 kW shed line
+    ledger.close();
+
+    assert.deepEqual(sitePower(90_000, 3, 80_000, { meterStaleS: 10, unmeteredW: 5_000 }), {
+      powerW: 90_000,
+      powerSource: "meter",
+      meterStale: false,
+      hasEstimate: true,
+    });
+    assert.deepEqual(sitePower(90_000, 30, 80_000, { meterStaleS: 10, unmeteredW: 5_000 }), {
+      powerW: 85_000,
+      powerSource: "estimate",
+      meterStale: true,
+      hasEstimate: true,
+    });
+    assert.equal(sitePower(null, null, null, { meterStaleS: 10, unmeteredW: 0 }).hasEstimate, false);
+  });
+
+  test("an actuator past its deadline fails the action; a throwing snapshot never escapes a tick", async () => {
+    const site = new FakeSite(20, 5_000);
+    site.delayMs = 200;
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    const loop = new ControlLoop({
+      getSnapshot: site.snapshot,
+      budgetInputs: () => ({}),
+      actuator: site,
+      ledger,
+      config: { ...CONFIG, control: { ...CONFIG.control, retries: 1 } },
+      logger: silentLogger(),
+      now: () => T0,
+      actionTimeoutMs: 20,
+    });
+    const r = await loop.tick();
+    assert.equal(r.failed, 1);
+    assert.match(ledger.events(1)[0]?.outcomeReason ?? "", /no confirmation within 20 ms/);
+
+    const broken = new ControlLoop({
+      getSnapshot: () => {
+        throw new Error("boom");
+      },
+      budgetInputs: () => ({}),
+      actuator: site,
+      ledger,
+      config: CONFIG,
+      logger: silentLogger(),
+    });
+    const rb = await broken.tick();
+    assert.equal(rb.error, "boom");
+    assert.equal(broken.stats.tickErrors, 1);
+    await new Promise((res) => setTimeout(res, 250)); // let the slow fake finish
+    ledger.close();
+  });
+
+  test("start ticks without overlap, wakeNow ticks at once, stop waits and leaves no timers", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((x) => x === "Timeout").length;
+    const baseline = timers();
+    const site = new FakeSite(24, 5_000);
+    site.delayMs = 30;
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    let active = 0;
+    let maxActive = 0;
+    let snapshots = 0;
+    const loop = new ControlLoop({
+      getSnapshot: () => {
+        snapshots++;
+        return site.snapshot();
+      },
+      budgetInputs: () => ({}),
+      actuator: {
+        ...site,
+        sleep: async (id: string) => {
+          active++;
+          maxActive = Math.max(maxActive, active);
+          try {
+            return await site.sleep(id);
+          } finally {
+            active--;
+          }
+        },
+        wake: (id: string) => site.wake(id),
+        setPowerLimit: () => site.setPowerLimit(),
+        restorePowerLimit: () => site.restorePowerLimit(),
+        capGpu: () => site.capGpu(),
+        uncapGpu: () => site.uncapGpu(),
+      },
+      ledger,
+      config: { ...CONFIG, control: { ...CONFIG.control, tickS: 0.05 } },
+      logger: silentLogger(),
+      now: () => T0,
+    });
+    loop.start();
+    await new Promise((r) => setTimeout(r, 10));
+    loop.wakeNow(); // during the first tick: runs right after it
+    await new Promise((r) => setTimeout(r, 150));
+    await loop.stop();
+    const after = snapshots;
+    assert.ok(after >= 2, `ticks: ${after}`);
+    assert.equal(maxActive, 5); // the 5 sleeps in parallel, one tick at a time
+    assert.equal(timers(), baseline);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(snapshots, after); // no tick after stop
+    ledger.close();
+  });
+});

@@ -1,0 +1,180 @@
+// The curtailment ledger: written before the command, interrupted rows on
+// restart, agent-slept miners survive a reopen, failure back-off, the view.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { INTERRUPTED_REASON, Ledger, type LedgerAction } from "../../agent/store/ledger.ts";
+
+const T0 = 1_700_000_000_000;
+const dir = mkdtempSync(join(tmpdir(), "wk-ledger-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const dbPath = () => join(dir, `ledger-${n++}.db`);
+
+function sleepAction(id: string, powerW: number, at = T0): LedgerAction {
+  return {
+    deviceId: id,
+    kind: "sleep",
+    expectedDeltaW: -powerW,
+    reason: "over budget",
+    at,
+    beforeW: powerW,
+    efficiencyJPerTh: 30,
+  };
+}
+
+describe("Ledger", () => {
+  test("begin commits the pending row before the command is sent", () => {
+    const path = dbPath();
+    const ledger = new Ledger(path);
+    ledger.open(T0);
+    const id = ledger.begin(sleepAction("m1", 3000));
+    // a second connection (another process after a crash) already sees it
+    const other = new Database(path, { readonly: true });
+    const row = other.prepare("SELECT state, device_id, kind FROM actions WHERE id = ?").get(id);
+    other.close();
+    assert.deepEqual(row, { state: "pending", device_id: "m1", kind: "sleep" });
+    assert.deepEqual(ledger.view(T0).devices.get("m1")?.pendingShed, { expectedW: 3000, issuedAt: T0 });
+
+    ledger.finish(id, true, "power fell", T0 + 1000);
+    const e = ledger.get(id)!;
+    assert.equal(e.state, "done");
+    assert.equal(e.finishedAt, T0 + 1000);
+    const d = ledger.view(T0 + 1000).devices.get("m1")!;
+    assert.equal(d.pendingShed ?? null, null);
+    assert.equal(d.sleptAt, T0 + 1000);
+    assert.equal(d.sleptPowerW, 3000);
+    assert.equal(d.efficiencyJPerTh, 30);
+    ledger.close();
+  });
+
+  test("open marks rows left pending by a crash as interrupted; the shed is kept as slept", () => {
+    const path = dbPath();
+    const a = new Ledger(path);
+    a.open(T0);
+    const id = a.begin(sleepAction("m1", 3000));
+    const wakeId = a.begin({
+      deviceId: "m2",
+      kind: "wake",
+      expectedDeltaW: 2500,
+      reason: "under budget",
+      at: T0,
+    });
+    a.close(); // crash: never finished
+
+    const b = new Ledger(path);
+    b.open(T0 + 5000);
+    const e = b.get(id)!;
+    assert.equal(e.state, "failed");
+    assert.equal(e.outcomeReason, INTERRUPTED_REASON);
+    assert.equal(b.get(wakeId)!.outcomeReason, INTERRUPTED_REASON);
+    const v = b.view(T0 + 5000);
+    // the sleep may have reached the miner: recorded, so it is never stranded
+    assert.equal(v.devices.get("m1")?.sleptAt, T0);
+    assert.equal(v.devices.get("m1")?.pendingShed ?? null, null);
+    // the interrupted wake still counts against the ramp
+    assert.deepEqual(v.restores, [{ deviceId: "m2", expectedW: 2500, at: T0 }]);
+    b.close();
+  });
+
+  test("a miner the agent slept stays recorded as slept across a reopen", () => {
+    const path = dbPath();
+    const a = new Ledger(path);
+    a.open(T0);
+    a.finish(a.begin(sleepAction("m1", 3200)), true, "ok", T0 + 100);
+    a.finish(a.begin(sleepAction("m2", 3100)), true, "ok", T0 + 100);
+    a.finish(
+      a.begin({ deviceId: "m2", kind: "wake", expectedDeltaW: 3100, reason: "w", at: T0 + 200 }),
+      true,
+      "ok",
+      T0 + 300,
+    );
+    a.close();
+
+    const b = new Ledger(path);
+    b.open(T0 + 3_600_000);
+    const v = b.view(T0 + 3_600_000);
+    assert.equal(v.devices.get("m1")?.sleptAt, T0 + 100);
+    assert.equal(v.devices.get("m1")?.sleptPowerW, 3200);
+    assert.equal(v.devices.get("m2")?.sleptAt, null);
+    assert.equal(v.devices.get("m2")?.wokeAt, T0 + 300);
+    assert.deepEqual(v.restores, []); // older than the restore history
+    b.close();
+  });
+
+  test("a failure backs the device off, doubling; a success clears it", () => {
+    const l = new Ledger(":memory:", { failBackoffMs: 10_000 });
+    l.open(T0);
+    l.finish(l.begin(sleepAction("m1", 3000)), false, "timeout", T0);
+    assert.equal(l.view(T0).devices.get("m1")?.failedUntil, T0 + 10_000);
+    assert.equal(l.view(T0).devices.get("m1")?.sleptAt, null);
+    l.finish(l.begin(sleepAction("m1", 3000, T0 + 20_000)), false, "timeout", T0 + 20_000);
+    assert.equal(l.view(T0 + 20_000).devices.get("m1")?.failedUntil, T0 + 40_000);
+    l.finish(l.begin(sleepAction("m1", 3000, T0 + 50_000)), true, "ok", T0 + 50_000);
+    assert.equal(l.view(T0 + 50_000).devices.get("m1")?.failedUntil, null);
+    assert.equal(l.events(10)[0]?.state, "done");
+    assert.equal(l.events(10).length, 3);
+    l.close();
+  });
+
+  test("power limits and GPU caps keep the value from before the first lowering", () => {
+    const l = new Ledger(":memory:");
+    l.open(T0);
+    const lim = (valueW: number, prior: number) =>
+      l.finish(
+        l.begin({
+          deviceId: "m1",
+          kind: "setPowerLimit",
+          valueW,
+          expectedDeltaW: -500,
+          reason: "r",
+          at: T0,
+          priorLimitW: prior,
+        }),
+        true,
+        "ok",
+        T0,
+      );
+    lim(3000, 3500);
+    lim(2500, 3000);
+    assert.deepEqual(l.view(T0).devices.get("m1")?.powerLimit, { originalW: 3500, at: T0 });
+    const cap = (kind: "capGpu" | "uncapGpu", valueW: number, prior: number | null) =>
+      l.finish(
+        l.begin({
+          deviceId: "n1",
+          kind,
+          gpuIndex: 1,
+          valueW,
+          expectedDeltaW: kind === "capGpu" ? -100 : 100,
+          reason: "r",
+          at: T0,
+          priorLimitW: prior,
+        }),
+        true,
+        "ok",
+        T0,
+      );
+    cap("capGpu", 500, 700);
+    cap("capGpu", 400, 500);
+    assert.deepEqual([...(l.view(T0).devices.get("n1")?.gpuCaps ?? [])], [[1, { originalW: 700, at: T0 }]]);
+    cap("uncapGpu", 600, null); // partial
+    assert.equal(l.view(T0).devices.get("n1")?.gpuCaps?.size, 1);
+    cap("uncapGpu", 700, null);
+    assert.equal(l.view(T0).devices.get("n1")?.gpuCaps ?? null, null);
+    // uncaps are restores: in the ramp window
+    assert.equal(l.view(T0 + 1000).restores.length, 2);
+    l.close();
+  });
+
+  test("settleMs keeps a confirmed action counted as pending for a while", () => {
+    const l = new Ledger(":memory:", { settleMs: 5000 });
+    l.open(T0);
+    l.finish(l.begin(sleepAction("m1", 3000)), true, "ok", T0 + 1000);
+    assert.equal(l.view(T0 + 2000).devices.get("m1")?.pendingShed?.expectedW, 3000);
+    assert.equal(l.view(T0 + 7000).devices.get("m1")?.pendingShed ?? null, null);
+    l.close();
+  });
+});
