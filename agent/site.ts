@@ -2,6 +2,9 @@
 // tick (summary log line, health) → HTTP. start() and stop() run in order;
 // constructors only assign. The control loop and MQTT hang on the same tick
 // in later stages.
+
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import type { SiteConfig } from "../config/schema.ts";
 import { formatPowerW } from "../config/units.ts";
 import { createMiner, type Miner } from "../drivers/cgminer/miner.ts";
@@ -10,10 +13,14 @@ import { ModbusMeter } from "../drivers/modbus/meter.ts";
 import { GpuNode } from "../drivers/nvidia/node.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
+import { driverActuator } from "./control/actuator.ts";
+import { ControlLoop } from "./control/loop.ts";
+import type { PlanSnapshot } from "./control/types.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { Poller } from "./poller.ts";
 import { type SiteSnapshot, SiteState } from "./state.ts";
+import { Ledger } from "./store/ledger.ts";
 
 export interface SiteOptions {
   /** Miner sweep period; the first sweep starts at once. */
@@ -41,7 +48,9 @@ export class Site {
   private minerPoller: Poller<MinerReading> | null = null;
   private meterPoller: Poller<MeterReading> | null = null;
   private gpuPoller: Poller<GpuNodeReading> | null = null;
-  private gpuNodes: GpuNode[] = [];
+  private readonly gpuNodes = new Map<string, GpuNode>();
+  private ledger: Ledger | null = null;
+  private loop: ControlLoop | null = null;
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -82,9 +91,11 @@ export class Site {
       log.info({ component: "http", listen: addr }, `http listening on ${addr?.address}:${addr?.port}`);
     }
 
+    this.startControl();
     this.meterPoller.start();
     this.minerPoller.start();
     this.gpuPoller.start();
+    this.loop?.start();
     this.tick();
     log.info(
       {
@@ -100,14 +111,19 @@ export class Site {
   async stop(): Promise<void> {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
+    // the loop first: it must not act on devices whose pollers are going away
+    await this.loop?.stop();
+    this.loop = null;
     await Promise.all([this.minerPoller?.stop(), this.meterPoller?.stop(), this.gpuPoller?.stop()]);
-    await Promise.all(this.gpuNodes.map((n) => n.stop()));
-    this.gpuNodes = [];
+    await Promise.all([...this.gpuNodes.values()].map((n) => n.stop()));
+    this.gpuNodes.clear();
     await Promise.all(this.connections.map((c) => c.close()));
     await Promise.all([...this.miners.values()].map((m) => m.close()));
     this.connections = [];
     await this.http?.stop();
     this.http = null;
+    this.ledger?.close();
+    this.ledger = null;
     this.logger.info("site stopped");
   }
 
@@ -129,7 +145,7 @@ export class Site {
         component: "tick",
         powerW: snap.powerW === null ? null : Math.round(snap.powerW),
         powerSource: snap.powerSource,
-        budgetW: this.config.site.contractLimitW,
+        budgetW: this.loop?.last?.budget?.budgetW ?? this.config.site.contractLimitW,
         meter: snap.meter,
         counts: snap.counts,
         hashrateThs: snap.hashrateThs,
@@ -152,10 +168,9 @@ export class Site {
       at: new Date(snap.at).toISOString(),
       powerW: snap.powerW,
       powerSource: snap.powerSource,
-      // only the contract limit exists as a budget source until the control loop lands
-      budgetW: this.config.site.contractLimitW,
-      budgetReason: "contract",
-      mode: null,
+      budgetW: this.loop?.last?.budget?.budgetW ?? this.config.site.contractLimitW,
+      budgetReason: this.loop?.last?.budget?.reason ?? "contract limit",
+      mode: this.loop?.mode ?? null,
       classes: snap.classes,
       counts: snap.counts,
       hashrateThs: snap.hashrateThs,
@@ -197,6 +212,86 @@ export class Site {
           gpus: r?.gpus ?? [],
         };
       }),
+    };
+  }
+
+  /** Opens the ledger and builds the control loop over the drivers. */
+  private startControl(): void {
+    const c = this.config.control;
+    mkdirSync(dirname(this.config.store.path), { recursive: true });
+    const ledger = new Ledger(this.config.store.path, {
+      restoreHistoryMs: Math.max(60_000, c.restoreStaggerS * 1000),
+    });
+    ledger.open();
+    this.ledger = ledger;
+    const actuator = driverActuator(this.miners, this.gpuNodes, (nodeId, index) => {
+      const gpu = this.state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index);
+      return gpu?.defaultPowerLimitW ?? null;
+    });
+    const log = this.logger.child({ component: "control" });
+    this.loop = new ControlLoop({
+      getSnapshot: () => this.planSnapshot(),
+      budgetInputs: () => ({}),
+      actuator,
+      ledger,
+      config: { site: this.config.site, control: c },
+      logger: log,
+      // a miner write confirms by reading back within its own deadline
+      actionTimeoutMs: 45_000,
+      onEvent: (e) => {
+        if (e.type === "outcome") {
+          const fields = {
+            device: e.action.deviceId,
+            kind: e.action.kind,
+            valueW: e.action.valueW,
+            ok: e.ok,
+          };
+          if (e.ok) log.info(fields, `${e.action.kind} ${e.action.deviceId} confirmed`);
+          else
+            log.warn(
+              { ...fields, reason: e.reason },
+              `${e.action.kind} ${e.action.deviceId} failed: ${e.reason}`,
+            );
+        }
+      },
+    });
+  }
+
+  /** The lean view the planner works on, from the latest readings and each driver's capabilities. */
+  private planSnapshot(): PlanSnapshot {
+    const snap = this.state.snapshot();
+    return {
+      powerW: snap.powerW,
+      powerSource: snap.powerSource,
+      miners: [...this.state.miners.values()].map(({ config, reading }) => ({
+        id: config.id,
+        priority: config.priority,
+        state: reading?.state ?? "unreachable",
+        powerW: reading?.powerW ?? null,
+        hashrateThs: reading?.hashrateThs ?? null,
+        capabilities: [...(this.miners.get(config.id)?.capabilities ?? [])],
+        excluded: false,
+        powerLimitW: reading?.powerLimitW ?? null,
+      })),
+      gpuNodes: this.config.gpuNodes.map((g) => ({
+        id: g.id,
+        floorW: g.floorW,
+        priority: g.priority,
+        gpus: (this.state.gpuNodes.get(g.id)?.gpus ?? []).flatMap((gpu) =>
+          gpu.index === null
+            ? []
+            : [
+                {
+                  index: gpu.index,
+                  powerW: gpu.powerW,
+                  powerLimitW: gpu.powerLimitW,
+                  minLimitW: gpu.minPowerLimitW,
+                  maxLimitW: gpu.maxPowerLimitW,
+                  defaultLimitW: gpu.defaultPowerLimitW,
+                },
+              ],
+        ),
+      })),
     };
   }
 
@@ -306,7 +401,7 @@ export class Site {
         },
         { logger: log, onEvent: (e) => log.warn({ event: e.kind, gpu: e.index }, e.message) },
       );
-      this.gpuNodes.push(node);
+      this.gpuNodes.set(g.id, node);
       return { id: g.id, read: (signal: AbortSignal) => node.read(signal) };
     });
     return new Poller<GpuNodeReading>({
