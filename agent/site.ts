@@ -15,7 +15,7 @@ import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { driverActuator } from "./control/actuator.ts";
 import { ControlLoop } from "./control/loop.ts";
-import type { PlanSnapshot } from "./control/types.ts";
+import type { BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { Poller } from "./poller.ts";
@@ -50,6 +50,8 @@ export class Site {
   private gpuPoller: Poller<GpuNodeReading> | null = null;
   private readonly gpuNodes = new Map<string, GpuNode>();
   private ledger: Ledger | null = null;
+  /** The remote budget override in force (set through MQTT `budget/set`, or locally). */
+  private lease: BudgetLease | null = null;
   private loop: ControlLoop | null = null;
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
@@ -215,6 +217,22 @@ export class Site {
     };
   }
 
+  /**
+   * Sets a budget lease: a cap that ends by itself after `ttlS` (the site falls
+   * back to its other sources, never to "no limit"). Wakes the loop at once.
+   */
+  setBudgetLease(watts: number, ttlS: number, reason: string, now = Date.now()): BudgetLease {
+    if (!(watts >= 0) || !(ttlS > 0)) throw new RangeError("a lease needs watts ≥ 0 and ttlS > 0");
+    this.lease = { watts, expiresAt: now + ttlS * 1000, reason };
+    this.loop?.wakeNow();
+    return this.lease;
+  }
+
+  clearBudgetLease(): void {
+    this.lease = null;
+    this.loop?.wakeNow();
+  }
+
   /** Opens the ledger and builds the control loop over the drivers. */
   private startControl(): void {
     const c = this.config.control;
@@ -231,7 +249,7 @@ export class Site {
     const log = this.logger.child({ component: "control" });
     this.loop = new ControlLoop({
       getSnapshot: () => this.planSnapshot(),
-      budgetInputs: () => ({}),
+      budgetInputs: () => ({ lease: this.lease }),
       actuator,
       ledger,
       config: { site: this.config.site, control: c },

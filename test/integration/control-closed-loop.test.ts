@@ -46,7 +46,7 @@ control:
   restoreMarginW: 3kW
   emergencyMarginW: 5kW
   minOnS: 5s
-  minOffS: 60s
+  minOffS: 3s
   rampUpWPerMin: 10kW
   restoreStaggerS: 5
   meterStaleS: 3
@@ -94,6 +94,43 @@ test("over the contract: miners are slept until the meter is under the budget; a
     const b = await siteJson(again);
     assert.ok(b.counts.sleeping >= slept, `${b.counts.sleeping} asleep after restart, ${slept} before`);
     assert.ok(b.powerW < 45_000, `site ${b.powerW} W after restart`);
+
+    // a tighter lease: more miners sleep; the reason names the lease
+    again.setBudgetLease(35_000, 60, "demand response test");
+    const tight = await waitFor(
+      "the site under the lease",
+      async () => {
+        const j = await siteJson(again);
+        return j.powerW < 35_000 - 1_000 && j;
+      },
+      15_000,
+      200,
+    );
+    assert.equal(tight.budgetW, 35_000);
+    assert.match(tight.budgetReason, /lease|demand response/);
+    // let sheds still in flight land before taking the count
+    await new Promise((r) => setTimeout(r, 2000));
+    const asleep = (await siteJson(again)).counts.sleeping;
+    assert.ok(asleep >= tight.counts.sleeping);
+
+    // lease cleared: the budget goes back to the contract and the restore is staged
+    // by the ramp (10 kW/min ≈ 3 miners per minute), never a mass wake
+    const clearedAt = Date.now();
+    again.clearBudgetLease();
+    await waitFor(
+      "a first staged wake",
+      async () => (await siteJson(again)).counts.sleeping < asleep,
+      10_000,
+      200,
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const j = await siteJson(again);
+    const woken = asleep - j.counts.sleeping;
+    assert.ok(
+      woken >= 1 && woken <= 4,
+      `${woken} woken in ${Date.now() - clearedAt} ms (ramp allows ~3/min)`,
+    );
+    assert.equal(j.budgetW, 45_000);
   } finally {
     await again.stop();
   }
