@@ -135,3 +135,39 @@ test("over the contract: miners are slept until the meter is under the budget; a
     await again.stop();
   }
 });
+
+test("meter dropout: the snapshot switches to the estimate and the loop keeps the site under budget", async () => {
+  const { config } = await loadConfig(file, { strictFiles: true });
+  const site = new Site(config, silentLogger(), {
+    httpListen: { host: "127.0.0.1", port: 0 },
+    minerPollMs: 500,
+    meterPollMs: 250,
+  });
+  await site.start();
+  const meter = sim.meters.get("pcc")!;
+  try {
+    await waitFor("metered power", async () => (await siteJson(site)).powerW > 0, 10_000, 200);
+    meter.setFault("timeout");
+    const est = await waitFor(
+      "the estimate after meterStaleS",
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${site.httpAddress()!.port}/api/site`);
+        const j = (await res.json()) as { powerSource: string; powerW: number; meter: { ok: boolean } };
+        return j.powerSource === "estimate" && j;
+      },
+      10_000,
+      200,
+    );
+    assert.equal(est.meter.ok, false);
+    // device reports + unmeteredW (5 kW) estimate the site within a few kW of the model
+    assert.ok(
+      Math.abs(est.powerW - sim.model.totalW()) < 8_000,
+      `estimate ${est.powerW} vs model ${sim.model.totalW()}`,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(sim.model.totalW() < 45_000, `model ${sim.model.totalW()} W while the meter is out`);
+  } finally {
+    meter.setFault(null);
+    await site.stop();
+  }
+});
