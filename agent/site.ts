@@ -15,7 +15,7 @@ import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { driverActuator } from "./control/actuator.ts";
 import { ControlLoop } from "./control/loop.ts";
-import type { BudgetLease, PlanSnapshot } from "./control/types.ts";
+import type { BudgetLease } from "./control/types.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { Poller } from "./poller.ts";
@@ -184,37 +184,7 @@ export class Site {
   }
 
   private devicesJson() {
-    const snap = this.snapshot();
-    return {
-      miners: [...this.state.miners.values()].map(({ config, reading }) => ({
-        id: config.id,
-        class: "mining",
-        host: config.host,
-        port: config.port,
-        dialect: config.dialect,
-        location: config.location,
-        priority: config.priority,
-        ...(reading ?? { state: null, at: null }),
-        at: reading ? new Date(reading.at).toISOString() : null,
-        ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
-      })),
-      meters: snap.meters,
-      gpuNodes: this.config.gpuNodes.map((g) => {
-        const r = this.state.gpuNodes.get(g.id) ?? null;
-        return {
-          id: g.id,
-          class: "ai",
-          host: g.host,
-          port: g.port,
-          location: g.location,
-          state: r?.state ?? null,
-          reason: r?.reason ?? null,
-          powerW: r?.powerW ?? null,
-          at: r ? new Date(r.at).toISOString() : null,
-          gpus: r?.gpus ?? [],
-        };
-      }),
-    };
+    return this.state.devicesView();
   }
 
   /**
@@ -248,7 +218,7 @@ export class Site {
     });
     const log = this.logger.child({ component: "control" });
     this.loop = new ControlLoop({
-      getSnapshot: () => this.planSnapshot(),
+      getSnapshot: () => this.state.planView((id) => [...(this.miners.get(id)?.capabilities ?? [])]),
       budgetInputs: () => ({ lease: this.lease }),
       actuator,
       ledger,
@@ -276,43 +246,6 @@ export class Site {
   }
 
   /** The lean view the planner works on, from the latest readings and each driver's capabilities. */
-  private planSnapshot(): PlanSnapshot {
-    const snap = this.state.snapshot();
-    return {
-      powerW: snap.powerW,
-      powerSource: snap.powerSource,
-      miners: [...this.state.miners.values()].map(({ config, reading }) => ({
-        id: config.id,
-        priority: config.priority,
-        state: reading?.state ?? "unreachable",
-        powerW: reading?.powerW ?? null,
-        hashrateThs: reading?.hashrateThs ?? null,
-        capabilities: [...(this.miners.get(config.id)?.capabilities ?? [])],
-        excluded: false,
-        powerLimitW: reading?.powerLimitW ?? null,
-      })),
-      gpuNodes: this.config.gpuNodes.map((g) => ({
-        id: g.id,
-        floorW: g.floorW,
-        priority: g.priority,
-        gpus: (this.state.gpuNodes.get(g.id)?.gpus ?? []).flatMap((gpu) =>
-          gpu.index === null
-            ? []
-            : [
-                {
-                  index: gpu.index,
-                  powerW: gpu.powerW,
-                  powerLimitW: gpu.powerLimitW,
-                  minLimitW: gpu.minPowerLimitW,
-                  maxLimitW: gpu.maxPowerLimitW,
-                  defaultLimitW: gpu.defaultPowerLimitW,
-                },
-              ],
-        ),
-      })),
-    };
-  }
-
   private buildMinerPoller(): Poller<MinerReading> {
     const targets = this.config.miners.map((m) => {
       const miner = createMiner(

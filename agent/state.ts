@@ -4,7 +4,8 @@
 // HTTP, MQTT, the control loop) sees one consistent picture.
 import type { MeterConfig, MinerConfig, SiteConfig } from "../config/schema.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
-import type { MeterReading, MeterRole, MinerReading, MinerState } from "../drivers/types.ts";
+import type { MeterReading, MeterRole, MinerCapability, MinerReading, MinerState } from "../drivers/types.ts";
+import type { PlanSnapshot } from "./control/types.ts";
 
 export interface MeterStatus {
   id: string;
@@ -155,6 +156,79 @@ export class SiteState {
       hashrateThs: Math.round(hashrateThs * 100) / 100,
       meter: site ? { ok: site.ok, ageS: site.ageS } : null,
       meters,
+    };
+  }
+
+  /** `GET /api/devices`: every device's latest reading with its age. */
+  devicesView(now: number = Date.now()) {
+    const snap = this.snapshot(now);
+    return {
+      miners: [...this.miners.values()].map(({ config, reading }) => ({
+        id: config.id,
+        class: "mining",
+        host: config.host,
+        port: config.port,
+        dialect: config.dialect,
+        location: config.location,
+        priority: config.priority,
+        ...(reading ?? { state: null, at: null }),
+        at: reading ? new Date(reading.at).toISOString() : null,
+        ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
+      })),
+      meters: snap.meters,
+      gpuNodes: this.config.gpuNodes.map((g) => {
+        const r = this.gpuNodes.get(g.id) ?? null;
+        return {
+          id: g.id,
+          class: "ai",
+          host: g.host,
+          port: g.port,
+          location: g.location,
+          state: r?.state ?? null,
+          reason: r?.reason ?? null,
+          powerW: r?.powerW ?? null,
+          at: r ? new Date(r.at).toISOString() : null,
+          gpus: r?.gpus ?? [],
+        };
+      }),
+    };
+  }
+
+  /** The lean view the planner works on; capabilities come from each miner's driver. */
+  planView(capabilitiesOf: (minerId: string) => MinerCapability[], now: number = Date.now()): PlanSnapshot {
+    const snap = this.snapshot(now);
+    return {
+      powerW: snap.powerW,
+      powerSource: snap.powerSource,
+      miners: [...this.miners.values()].map(({ config, reading }) => ({
+        id: config.id,
+        priority: config.priority,
+        state: reading?.state ?? "unreachable",
+        powerW: reading?.powerW ?? null,
+        hashrateThs: reading?.hashrateThs ?? null,
+        capabilities: capabilitiesOf(config.id),
+        excluded: false,
+        powerLimitW: reading?.powerLimitW ?? null,
+      })),
+      gpuNodes: this.config.gpuNodes.map((g) => ({
+        id: g.id,
+        floorW: g.floorW,
+        priority: g.priority,
+        gpus: (this.gpuNodes.get(g.id)?.gpus ?? []).flatMap((gpu) =>
+          gpu.index === null
+            ? []
+            : [
+                {
+                  index: gpu.index,
+                  powerW: gpu.powerW,
+                  powerLimitW: gpu.powerLimitW,
+                  minLimitW: gpu.minPowerLimitW,
+                  maxLimitW: gpu.maxPowerLimitW,
+                  defaultLimitW: gpu.defaultPowerLimitW,
+                },
+              ],
+        ),
+      })),
     };
   }
 }
