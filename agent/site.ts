@@ -14,6 +14,7 @@ import { GpuNode } from "../drivers/nvidia/node.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { driverActuator } from "./control/actuator.ts";
+import { economicBudget, type Prices } from "./control/budget.ts";
 import { ControlLoop } from "./control/loop.ts";
 import type { BudgetLease } from "./control/types.ts";
 import { HttpServer } from "./http/server.ts";
@@ -52,6 +53,8 @@ export class Site {
   private ledger: Ledger | null = null;
   /** The remote budget override in force (set through MQTT `budget/set`, or locally). */
   private lease: BudgetLease | null = null;
+  /** Energy price and hashprice for the economic cut: fixed in the config, or set as they arrive. */
+  private prices: Prices = { energyPricePerKwh: null, hashpricePerThDay: null };
   private loop: ControlLoop | null = null;
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
@@ -198,6 +201,29 @@ export class Site {
     return this.lease;
   }
 
+  /** Updates the prices the economic cut works with (null = unknown: no cut). */
+  setPrices(prices: Partial<Prices>): void {
+    this.prices = { ...this.prices, ...prices };
+    this.loop?.wakeNow();
+  }
+
+  /** The economic cut as a budget source, from the latest readings and the ledger. */
+  private economicSource() {
+    if (this.prices.energyPricePerKwh === null || this.prices.hashpricePerThDay === null || !this.ledger)
+      return null;
+    const now = Date.now();
+    const view = this.state.planView(() => [], now);
+    const running = view.miners.filter((m) => m.state === "hashing" || m.state === "starting");
+    const slept = [...this.ledger.view(now).devices]
+      .filter(([, d]) => d.sleptAt != null)
+      .map(([id, d]) => ({
+        id,
+        sleptPowerW: d.sleptPowerW ?? null,
+        efficiencyJPerTh: d.efficiencyJPerTh ?? null,
+      }));
+    return economicBudget(view.powerW, running, slept, this.prices, this.config.control.shedMarginW);
+  }
+
   clearBudgetLease(): void {
     this.lease = null;
     this.loop?.wakeNow();
@@ -206,6 +232,10 @@ export class Site {
   /** Opens the ledger and builds the control loop over the drivers. */
   private startControl(): void {
     const c = this.config.control;
+    this.prices = {
+      energyPricePerKwh: c.economics?.energyPricePerKwh ?? null,
+      hashpricePerThDay: c.economics?.hashpricePerThDay ?? null,
+    };
     mkdirSync(dirname(this.config.store.path), { recursive: true });
     const ledger = new Ledger(this.config.store.path, {
       restoreHistoryMs: Math.max(60_000, c.restoreStaggerS * 1000),
@@ -219,7 +249,7 @@ export class Site {
     const log = this.logger.child({ component: "control" });
     this.loop = new ControlLoop({
       getSnapshot: () => this.state.planView((id) => [...(this.miners.get(id)?.capabilities ?? [])]),
-      budgetInputs: () => ({ lease: this.lease }),
+      budgetInputs: () => ({ lease: this.lease, economic: this.economicSource() }),
       actuator,
       ledger,
       config: { site: this.config.site, control: c },

@@ -10,6 +10,8 @@ export interface BudgetInputs {
   meterStale?: boolean;
   /** …and device reports give an estimate of P. Failsafe when stale without one. */
   hasEstimate?: boolean;
+  /** The economic cut as a budget (economicBudget); null when prices are unknown. */
+  economic?: { watts: number; reason: string } | null;
 }
 
 export interface BudgetConfig {
@@ -108,6 +110,9 @@ export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now:
       if (windowActive(w, t)) sources.push({ kind: "schedule", watts: w.budgetW, reason: w.name });
     }
   }
+  if (inputs.economic) {
+    sources.push({ kind: "economic", watts: inputs.economic.watts, reason: inputs.economic.reason });
+  }
   if (inputs.meterStale && !inputs.hasEstimate) {
     sources.push({
       kind: "failsafe",
@@ -163,4 +168,41 @@ export function economicCut(miners: readonly EconomicMiner[], prices: Prices): U
 export function breakEvenPricePerKwh(efficiencyJPerTh: number, hashpricePerThDay: number): number {
   // revenue/h per kW = hashprice / 24 / (J/TH / 1000)  (1 TH/s at e J/TH draws e W)
   return (hashpricePerThDay / 24) * (1000 / efficiencyJPerTh);
+}
+
+/**
+ * The economic cut as a budget source: the site's power as it would be with
+ * every money-losing miner asleep and every money-making miner the agent slept
+ * running again. Whether a miner pays depends only on its J/TH at given prices,
+ * so the policy's own order (worst J/TH first to shed, best first to wake)
+ * reaches exactly that set. The shed margin is added back so the plan sheds
+ * the losing miners and no more, and holds (neither sheds nor wakes) while
+ * losing miners sleep. Null when nothing is at stake or a price (or P) is unknown.
+ */
+export function economicBudget(
+  powerW: number | null,
+  running: readonly EconomicMiner[],
+  sleptByAgent: ReadonlyArray<{ id: string; sleptPowerW: number | null; efficiencyJPerTh: number | null }>,
+  prices: Prices,
+  shedMarginW: number,
+): { watts: number; reason: string } | null {
+  const { energyPricePerKwh: price, hashpricePerThDay: hashprice } = prices;
+  if (powerW === null || price === null || hashprice === null) return null;
+  const losing = economicCut(running, prices);
+  let losingW = 0;
+  for (const m of losing) losingW += running.find((r) => r.id === m.id)?.powerW ?? 0;
+  let payingW = 0;
+  let asleepLosing = 0;
+  for (const m of sleptByAgent) {
+    if (m.sleptPowerW === null || m.efficiencyJPerTh === null || m.efficiencyJPerTh <= 0) continue;
+    if (breakEvenPricePerKwh(m.efficiencyJPerTh, hashprice) > price) payingW += m.sleptPowerW;
+    else asleepLosing++;
+  }
+  if (losing.length === 0 && asleepLosing === 0) return null;
+  const watts = Math.max(0, Math.round(powerW + shedMarginW - losingW + payingW));
+  const n = losing.length + asleepLosing;
+  return {
+    watts,
+    reason: `economic: ${n} miner${n === 1 ? "" : "s"} lose money at ${price}/kWh (hashprice ${hashprice}/TH/day)`,
+  };
 }

@@ -161,7 +161,7 @@ export interface BudgetLease {
   reason: string;
 }
 
-export type BudgetSourceKind = "contract" | "lease" | "schedule" | "failsafe";
+export type BudgetSourceKind = "contract" | "lease" | "schedule" | "failsafe" | "economic";
 
 export interface BudgetSource {
   kind: BudgetSourceKind;
