@@ -7,7 +7,7 @@ import { allocateAddresses, toRanges } from "./addresses.ts";
 import { loadMeterProfile } from "./profiles.ts";
 import { type SimMeterSpec, startSimSite } from "./site.ts";
 
-const USAGE = `usage: wattkeeper sim [--miners N] [--base-address 127.1.0.1] [--port 4028]
+const USAGE = `usage: wattkeeper sim [--miners N] [--base-address 127.1.0.1] [--port 4028] [--dialect cgminer|luxos|braiins|avalon]
                      [--meter-host 127.0.0.1] [--meter-port 5020] [--seed N] [--aux-w W] [--noise-w W]`;
 
 export interface SimCliIo {
@@ -31,6 +31,16 @@ function intFlag(name: string, raw: string | undefined, def: number, min: number
 
 class UsageError extends Error {}
 
+/** Vendor dialects the CGMiner-API sim can speak (Whatsminer needs per-miner passwords: not from here). */
+const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon"];
+
+function dialectFlag(raw: string | undefined): string {
+  if (raw === undefined) return "cgminer";
+  if (!CLI_DIALECTS.includes(raw))
+    throw new UsageError(`--dialect must be one of ${CLI_DIALECTS.join(", ")}`);
+  return raw;
+}
+
 export async function runSimCommand(
   argv: string[],
   logger: Logger,
@@ -46,6 +56,7 @@ export async function runSimCommand(
     seed: number;
     auxW: number;
     noiseW: number;
+    dialect: string;
   };
   let addresses: string[];
   try {
@@ -62,6 +73,7 @@ export async function runSimCommand(
         seed: { type: "string" },
         "aux-w": { type: "string" },
         "noise-w": { type: "string" },
+        dialect: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -78,6 +90,7 @@ export async function runSimCommand(
       seed: intFlag("seed", values.seed, 1, 0, 0xffffffff),
       auxW: intFlag("aux-w", values["aux-w"], 2000, 0, 1e9),
       noiseW: intFlag("noise-w", values["noise-w"], 50, 0, 1e9),
+      dialect: dialectFlag(values.dialect),
     };
     addresses = allocateAddresses(opts.base, opts.miners);
   } catch (err) {
@@ -87,7 +100,8 @@ export async function runSimCommand(
   }
 
   const profile = await loadMeterProfile("sdm630");
-  const miners = addresses.map((host) => ({ id: `${host}:${opts.port}`, host, port: opts.port }));
+  const dialect = opts.dialect === "cgminer" ? undefined : opts.dialect;
+  const miners = addresses.map((host) => ({ id: `${host}:${opts.port}`, host, port: opts.port, dialect }));
   const meters: SimMeterSpec[] = [
     { id: "sim-site", role: "site", host: opts.meterHost, port: opts.meterPort, unitId: 1, profile },
     { id: "sim-mining", role: "mining", host: opts.meterHost, port: opts.meterPort + 1, unitId: 1, profile },
@@ -109,7 +123,7 @@ export async function runSimCommand(
 
   const ranges = toRanges(addresses);
   io.out(
-    `simulated site: ${miners.length} miners (CGMiner API) on ${ranges.join(", ") || "-"} port ${opts.port}; ` +
+    `simulated site: ${miners.length} miners (CGMiner API, ${opts.dialect}) on ${ranges.join(", ") || "-"} port ${opts.port}; ` +
       `SDM630 meters on ${opts.meterHost}:${opts.meterPort} (site) and :${opts.meterPort + 1} (mining); ` +
       `site draw ${(site.model.totalW() / 1000).toFixed(1)} kW; seed ${opts.seed}`,
   );
@@ -118,7 +132,7 @@ export async function runSimCommand(
   for (const r of ranges) {
     io.out(`  - hosts: ${r}`);
     io.out(`    port: ${opts.port}`);
-    io.out("    dialect: cgminer");
+    io.out(`    dialect: ${opts.dialect}`);
     io.out("    location: sim");
   }
   if (ranges.length === 0) io.out("  []");
