@@ -1,0 +1,228 @@
+// `npm run scenario`: a compressed day on the simulator, replayed against the
+// real agent (drivers, poller, ledger, loop) in one process. Steps: budget
+// step down, step up, AI surge under a tight lease, price spike, meter
+// dropout. Ground truth comes from the simulator's power model, sampled every
+// 250 ms. Prints a table and writes JSON, plus M&V records (JSON and CSV) for
+// each curtailment event, to bench/results/.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger } from "../agent/logger.ts";
+import { startSimFromConfig } from "../agent/simulated-site.ts";
+import { Site } from "../agent/site.ts";
+import { loadConfig } from "../config/load.ts";
+import { type GpuNodeSim, startGpuNodeSim } from "../sim/gpu/server.ts";
+import { generateKeyPair } from "../sim/gpu/ssh2.ts";
+
+const STEP_MS = Number(process.env.SCENARIO_STEP_MS ?? 15_000);
+const SAMPLE_MS = 250;
+const CONTRACT_W = 170_000;
+const MIN_ON_S = 3;
+const MIN_OFF_S = 3;
+const RAMP_W_PER_MIN = 40_000;
+
+const dir = mkdtempSync(join(tmpdir(), "wk-scenario-"));
+const client = generateKeyPair();
+writeFileSync(join(dir, "id_ed25519"), client.privateKey, { mode: 0o600 });
+const ports = {
+  http: 18_480 + Math.floor(Math.random() * 1000),
+  meter: 19_480 + Math.floor(Math.random() * 1000),
+};
+const base = `site: { id: scenario, timezone: UTC, contractLimitW: ${CONTRACT_W} }
+http: { listen: "127.0.0.1:${ports.http}" }
+store: { path: ./ledger.db }
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${ports.meter}", unitId: 1 } }
+miners:
+  - { hosts: 127.53.0.1-127.53.0.45, dialect: luxos }
+control:
+  tickS: 0.5
+  shedMarginW: 2kW
+  restoreMarginW: 6kW
+  emergencyMarginW: 10kW
+  minOnS: ${MIN_ON_S}
+  minOffS: ${MIN_OFF_S}
+  rampUpWPerMin: ${RAMP_W_PER_MIN}
+  restoreStaggerS: 1
+  meterStaleS: 3
+  unmeteredW: 6kW
+  failsafeBudgetW: 80kW
+  economics: { hashpricePerThDay: 0.05, energyPricePerKwh: 0.03 }
+sim: { seed: 42, noiseW: 100, auxW: 6kW }
+`;
+writeFileSync(join(dir, "sim.yaml"), base);
+const sim = await startSimFromConfig((await loadConfig(join(dir, "sim.yaml"))).config, silentLogger());
+const gpus: GpuNodeSim[] = [];
+for (const id of ["gpu-a", "gpu-b"])
+  gpus.push(await startGpuNodeSim({ id, authorizedKeys: [client.publicKey], model: sim.model }));
+const nodes = gpus
+  .map(
+    (g) =>
+      `  - { id: ${g.id}, host: 127.0.0.1, port: ${g.port}, user: wk, privateKeyFile: ./id_ed25519, hostKeySha256: "${g.hostKeyFingerprint}", floorW: 350 }`,
+  )
+  .join("\n");
+writeFileSync(join(dir, "site.yaml"), `${base}gpuNodes:\n${nodes}\n`);
+const { config } = await loadConfig(join(dir, "site.yaml"), { strictFiles: true });
+const site = new Site(config, silentLogger(), { minerPollMs: 500, meterPollMs: 250 });
+
+// toggles and wakes, from the model's own transitions
+const toggles = new Map<string, number[]>();
+const wakes: Array<{ at: number; w: number }> = [];
+sim.model.onStateChange((id, to, prev) => {
+  if ((prev === "sleeping") !== (to === "sleeping"))
+    toggles.set(id, [...(toggles.get(id) ?? []), Date.now()]);
+  if (prev === "sleeping" && (to === "hashing" || to === "starting")) {
+    wakes.push({ at: Date.now(), w: sim.model.minerView(id).model.nominalW });
+  }
+});
+
+interface Sample {
+  at: number;
+  step: string;
+  siteW: number;
+  miningW: number;
+  budgetW: number;
+  aiCapped: boolean;
+}
+const samples: Sample[] = [];
+let step = "warm-up";
+const sampler = setInterval(() => {
+  const budgetW = (site as unknown as { loop: { last: { budget: { budgetW: number } | null } | null } }).loop
+    ?.last?.budget?.budgetW;
+  samples.push({
+    at: Date.now(),
+    step,
+    siteW: sim.model.totalW(),
+    miningW: sim.model.classW("mining"),
+    budgetW: budgetW ?? CONTRACT_W,
+    aiCapped: gpus.some((g) => g.smi.gpus.some((x) => x.limitW < x.defaultW)),
+  });
+}, SAMPLE_MS);
+
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const steps: Array<{ name: string; target: () => number | null; enter: () => void; leave?: () => void }> = [
+  { name: "baseline", target: () => null, enter: () => {} },
+  {
+    name: "budget step down (lease 120 kW)",
+    target: () => 120_000,
+    enter: () => site.setBudgetLease(120_000, 600, "DR event"),
+  },
+  { name: "budget step up (lease ends)", target: () => null, enter: () => site.clearBudgetLease() },
+  {
+    name: "AI surge under a 140 kW lease",
+    target: () => 140_000,
+    enter: () => {
+      site.setBudgetLease(140_000, 600, "tight");
+      for (const g of gpus) for (const x of g.smi.gpus) x.busy = true;
+    },
+    leave: () => site.clearBudgetLease(),
+  },
+  {
+    name: "price spike (0.08/kWh)",
+    target: () => null,
+    enter: () => site.setPrices({ energyPricePerKwh: 0.08 }),
+    leave: () => site.setPrices({ energyPricePerKwh: 0.03 }),
+  },
+  {
+    name: "meter dropout",
+    target: () => null,
+    enter: () => sim.meters.get("pcc")?.setFault("timeout"),
+    leave: () => sim.meters.get("pcc")?.setFault(null),
+  },
+  { name: "recovery", target: () => null, enter: () => {} },
+];
+
+await site.start();
+await wait(4000);
+const stepWindows: Array<{ name: string; from: number; to: number; target: number | null }> = [];
+for (const s of steps) {
+  step = s.name;
+  const from = Date.now();
+  s.enter();
+  await wait(STEP_MS);
+  s.leave?.();
+  stepWindows.push({ name: s.name, from, to: Date.now(), target: s.target() });
+}
+clearInterval(sampler);
+await site.stop();
+for (const g of gpus) await g.stop();
+await sim.stop();
+
+// ---- figures
+const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+const baselineMiningW = avg(samples.filter((s) => s.step === "baseline").map((s) => s.miningW));
+const rows = stepWindows.map((w) => {
+  const ss = samples.filter((s) => s.at >= w.from && s.at < w.to);
+  const over = ss.filter((s) => s.siteW > s.budgetW).length * (SAMPLE_MS / 1000);
+  const curtailedMWh = ss.reduce(
+    (a, s) => a + (Math.max(0, baselineMiningW - s.miningW) * SAMPLE_MS) / 3.6e12,
+    0,
+  );
+  return {
+    step: w.name,
+    secondsOverBudget: over,
+    avgSiteKW: Math.round(avg(ss.map((s) => s.siteW)) / 100) / 10,
+    budgetKW: Math.round(avg(ss.map((s) => s.budgetW)) / 100) / 10,
+    curtailedMWh: Number(curtailedMWh.toFixed(6)),
+    aiCappedS: ss.filter((s) => s.aiCapped).length * (SAMPLE_MS / 1000),
+  };
+});
+let maxRamp = 0;
+for (const w of wakes) {
+  const inWindow = wakes.filter((x) => x.at >= w.at && x.at < w.at + 60_000).reduce((a, x) => a + x.w, 0);
+  maxRamp = Math.max(maxRamp, inWindow);
+}
+const toggleCounts = [...toggles.values()].map((t) => t.length);
+const fastRetoggles = [...toggles.values()].filter((t) =>
+  t.some((at, i) => i >= 2 && at - t[i - 2]! < (MIN_ON_S + MIN_OFF_S) * 1000),
+).length;
+// M&V: one record per step with a requested target (a curtailment event)
+const mnv = stepWindows
+  .filter((w) => w.target !== null)
+  .map((w) => {
+    const before = samples.filter((s) => s.at >= w.from - 5000 && s.at < w.from);
+    const during = samples.filter((s) => s.at >= w.from && s.at < w.to);
+    const baselineW = avg(before.map((s) => s.siteW));
+    const deliveredW = baselineW - avg(during.map((s) => s.siteW));
+    const settled = during.filter((s) => s.at >= w.from + 5000);
+    return {
+      event: w.name,
+      start: new Date(w.from).toISOString(),
+      durationS: Math.round((w.to - w.from) / 1000),
+      baselineW: Math.round(baselineW),
+      targetW: w.target,
+      deliveredReductionW: Math.round(deliveredW),
+      compliant: settled.every((s) => s.siteW <= (w.target as number)),
+    };
+  });
+const summary = {
+  stepMs: STEP_MS,
+  steps: rows,
+  togglesPerMinerMax: Math.max(0, ...toggleCounts),
+  minersToggledTwiceWithinMinOnPlusMinOff: fastRetoggles,
+  largestRestoreRampWPerMin: Math.round(maxRamp),
+  rampUpWPerMin: RAMP_W_PER_MIN,
+  curtailedMWh: Number(rows.reduce((a, r) => a + r.curtailedMWh, 0).toFixed(6)),
+  aiCappedS: rows.reduce((a, r) => a + r.aiCappedS, 0),
+  mnv,
+};
+const out = new URL("./results/", import.meta.url).pathname;
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, "scenario.json"), `${JSON.stringify(summary, null, 2)}\n`);
+writeFileSync(join(out, "mnv.json"), `${JSON.stringify(mnv, null, 2)}\n`);
+const csvKeys = Object.keys(mnv[0] ?? {});
+writeFileSync(
+  join(out, "mnv.csv"),
+  `${[csvKeys.join(","), ...mnv.map((m) => csvKeys.map((k) => JSON.stringify((m as Record<string, unknown>)[k])).join(","))].join("\n")}\n`,
+);
+
+console.log(
+  `scenario: ${steps.length} steps of ${STEP_MS / 1000} s on 45 LuxOS miners + 2 GPU nodes (contract ${CONTRACT_W / 1000} kW)`,
+);
+console.table(rows);
+console.log(
+  `toggles per miner (max) ${summary.togglesPerMinerMax}; toggled twice within minOn+minOff: ${fastRetoggles}; largest restore ramp ${Math.round(maxRamp / 1000)} kW/min (limit ${RAMP_W_PER_MIN / 1000}); curtailed ${summary.curtailedMWh.toFixed(4)} MWh; AI capped ${summary.aiCappedS} s`,
+);
+console.table(mnv);
+console.log(`JSON: ${join(out, "scenario.json")}; M&V: ${join(out, "mnv.json")}, ${join(out, "mnv.csv")}`);
+process.exit(0);
