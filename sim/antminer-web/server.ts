@@ -19,6 +19,7 @@ import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
+import { bindListener, closeListener } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 
 export type SimDigestAlgorithm = "MD5" | "SHA-256";
@@ -279,39 +280,16 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
   }
 
   function listen(e: Entry): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const server = http.createServer((req, res) => onRequest(e, req, res));
-      server.keepAliveTimeout = 1000;
-      server.on("connection", (s: Socket) => {
-        e.sockets.add(s);
-        s.on("close", () => e.sockets.delete(s));
-      });
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(
-          new Error(
-            `antminer web sim: ${e.id} cannot listen on ${e.host}:${e.port}: ${err.code ?? err.message}`,
-          ),
-        );
-      server.once("error", onError);
-      server.listen({ host: e.host, port: e.port }, () => {
-        server.off("error", onError);
-        server.on("error", (err) => log.warn({ miner: e.id, err }, "listener error"));
-        const addr = server.address();
-        if (addr && typeof addr === "object") e.port = addr.port;
-        e.server = server;
-        resolve();
-      });
+    const server = http.createServer((req, res) => onRequest(e, req, res));
+    server.keepAliveTimeout = 1000;
+    server.on("connection", (s: Socket) => {
+      e.sockets.add(s);
+      s.on("close", () => e.sockets.delete(s));
     });
+    return bindListener(e, server, "antminer web sim:", log);
   }
 
-  function close(e: Entry): Promise<void> {
-    const server = e.server;
-    e.server = null;
-    for (const s of e.sockets) s.destroy();
-    e.sockets.clear();
-    if (!server) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
-  }
+  const close = closeListener;
 
   for (const m of opts.miners) {
     if (entries.has(m.id)) throw new Error(`antminer web sim: duplicate miner id "${m.id}"`);

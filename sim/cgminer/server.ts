@@ -7,6 +7,7 @@
 // sim is benchmarked with thousands of miners polled at once.
 import net from "node:net";
 import { type Logger, pino } from "pino";
+import { bindListener, closeListener } from "../listener.ts";
 import type { MinerState, PowerModel } from "../power-model.ts";
 import { SIM_DIALECTS, type SimDialect } from "./dialects.ts";
 import "./dialects/index.ts";
@@ -243,36 +244,12 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
   }
 
   function listen(m: MinerEntry): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const server = net.createServer({ allowHalfOpen: true }, (s) => onConnection(m, s));
-      const onError = (err: NodeJS.ErrnoException) => {
-        reject(
-          new Error(
-            `cgminer sim: miner ${m.id} cannot listen on ${m.host}:${m.port}: ${err.code ?? err.message}`,
-          ),
-        );
-      };
-      server.once("error", onError);
-      server.listen({ host: m.host, port: m.port, backlog: 128 }, () => {
-        server.off("error", onError);
-        server.on("error", (err) => log.warn({ miner: m.id, err }, "listener error"));
-        const addr = server.address();
-        if (addr && typeof addr === "object") m.port = addr.port;
-        m.server = server;
-        resolve();
-      });
-    });
+    const server = net.createServer({ allowHalfOpen: true }, (s) => onConnection(m, s));
+    return bindListener(m, server, "cgminer sim: miner", log, 128);
   }
 
-  function close(m: MinerEntry): Promise<void> {
-    const server = m.server;
-    m.server = null;
-    for (const s of m.sockets) s.destroy();
-    m.sockets.clear();
-    if (!server) return Promise.resolve();
-    // close() drops the listening socket at once: new connects are refused from here on
-    return new Promise((resolve) => server.close(() => resolve()));
-  }
+  // close() drops the listening socket at once: new connects are refused from here on
+  const close = closeListener;
 
   function enqueue(m: MinerEntry, op: () => Promise<void>): void {
     const p = m.ops.then(op).catch((err) => log.warn({ miner: m.id, err }, "listener change failed"));

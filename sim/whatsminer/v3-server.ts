@@ -10,6 +10,7 @@ import net from "node:net";
 import { type Logger, pino } from "pino";
 import { v3Token } from "../../drivers/cgminer/whatsminer/crypto.ts";
 import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/whatsminer/v3-framing.ts";
+import { bindListener, closeListener } from "../listener.ts";
 import type { MinerState, MinerView, PowerModel } from "../power-model.ts";
 import {
   cancelWhatsminerTimers,
@@ -190,34 +191,15 @@ export async function startWhatsminerV3Sim(opts: {
   }
 
   function listen(e: Entry): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const server = net.createServer((s) => onConnection(e, s));
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(
-          new Error(
-            `whatsminer v3 sim: ${e.id} cannot listen on ${e.host}:${e.port}: ${err.code ?? err.message}`,
-          ),
-        );
-      server.once("error", onError);
-      server.listen({ host: e.host, port: e.port }, () => {
-        server.off("error", onError);
-        server.on("error", (err) => log.warn({ miner: e.id, err }, "listener error"));
-        const addr = server.address();
-        if (addr && typeof addr === "object") e.port = addr.port;
-        e.server = server;
-        resolve();
-      });
-    });
+    return bindListener(
+      e,
+      net.createServer((s) => onConnection(e, s)),
+      "whatsminer v3 sim",
+      log,
+    );
   }
 
-  function close(e: Entry): Promise<void> {
-    const server = e.server;
-    e.server = null;
-    for (const s of e.sockets) s.destroy();
-    e.sockets.clear();
-    if (!server) return Promise.resolve();
-    return new Promise((resolve) => server.close(() => resolve()));
-  }
+  const close = closeListener;
 
   const reconcile = async (e: Entry) => {
     const want = !stopped && model.state(e.id) !== "faulted";
