@@ -25,6 +25,8 @@ export interface PollerOptions<R> {
   /** Called with a failure when the read itself threw or overran its deadline. */
   onError: (id: string, error: Error) => void;
   logger: Logger;
+  /** After each scheduled sweep (telemetry per poll cycle, metrics). Must not throw. */
+  onSweep?: (stats: SweepStats) => void;
   backoff?: { baseMs: number; maxMs: number };
   random?: () => number;
   now?: () => number;
@@ -79,6 +81,11 @@ export class Poller<R> {
       (stats) => {
         this.lastSweep = stats;
         this.sweeps++;
+        try {
+          this.opts.onSweep?.(stats);
+        } catch (err) {
+          this.opts.logger.warn({ err }, "sweep listener threw");
+        }
       },
       (err: Error) => this.opts.logger.error({ err }, "sweep failed"),
     );

@@ -1,7 +1,9 @@
 // Wires a resolved config into running parts: drivers → pollers → snapshot →
-// tick (summary log line, health) → HTTP. start() and stop() run in order;
-// constructors only assign. The control loop and MQTT hang on the same tick
-// in later stages.
+// control loop → tick (summary log line, health, listeners) → HTTP. start()
+// and stop() run in order; constructors only assign. Operator and remote
+// intents (lease, mode, device actions) enter here, are audited, and act
+// through the control loop; channels (HTTP, MQTT) subscribe to ticks and
+// events instead of reaching into the parts.
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -15,13 +17,19 @@ import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { driverActuator } from "./control/actuator.ts";
 import { economicBudget, type Prices } from "./control/budget.ts";
-import { ControlLoop } from "./control/loop.ts";
-import type { BudgetLease } from "./control/types.ts";
+import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
+import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
+import type { Budget, BudgetLease, PlanAction } from "./control/types.ts";
+import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
-import { Poller } from "./poller.ts";
+import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
+import { Poller, type SweepStats } from "./poller.ts";
 import { type SiteSnapshot, SiteState } from "./state.ts";
+import { AuditLog } from "./store/audit.ts";
+import { EventLog, type NewSiteEvent, type SiteEvent } from "./store/events.ts";
 import { Ledger } from "./store/ledger.ts";
+import { Settings } from "./store/settings.ts";
 
 export interface SiteOptions {
   /** Miner sweep period; the first sweep starts at once. */
@@ -40,6 +48,35 @@ export const DEFAULT_MINER_CONCURRENCY = 256;
 export const DEFAULT_SERIAL_GAP_MS = 20;
 /** GPU nodes change slowly and each read runs nvidia-smi on the node: every 10 s. */
 export const GPU_POLL_MS = 10_000;
+/** A miner write confirms by reading back within its own deadline. */
+const ACTION_TIMEOUT_MS = 45_000;
+/** How long actions, events and audit entries are kept. */
+const KEEP_ACTIONS_MS = 30 * 86_400_000;
+const KEEP_EVENTS_MS = 30 * 86_400_000;
+const KEEP_EVENTS_MAX = 200_000;
+const KEEP_AUDIT_MS = 365 * 86_400_000;
+const PRUNE_EVERY_MS = 3_600_000;
+
+/** What tick listeners (MQTT telemetry, history, SSE, watchdog) get each tick. */
+export interface SiteTick {
+  at: number;
+  snapshot: SiteSnapshot;
+  budget: Budget | null;
+  mode: ControlMode;
+  /** The control loop's latest tick, whenever it ran. */
+  control: TickResult | null;
+}
+
+/** The broker link as the page and /api/site show it (set by the MQTT link). */
+export interface BrokerStatus {
+  connected: boolean;
+  outboxMessages: number;
+  [more: string]: unknown;
+}
+
+export type PollDriver = "cgminer" | "modbus" | "nvidia";
+
+const SHED_KINDS = new Set(["sleep", "setPowerLimit", "capGpu"]);
 
 export class Site {
   readonly config: SiteConfig;
@@ -56,6 +93,18 @@ export class Site {
   /** Energy price and hashprice for the economic cut: fixed in the config, or set as they arrive. */
   private prices: Prices = { energyPricePerKwh: null, hashpricePerThDay: null };
   private loop: ControlLoop | null = null;
+  private settings: Settings | null = null;
+  private eventLog: EventLog | null = null;
+  private auditLog: AuditLog | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private gateway: GatewayMonitor | null = null;
+  private readonly tickListeners = new Set<(t: SiteTick) => void>();
+  private readonly eventListeners = new Set<(e: SiteEvent) => void>();
+  private brokerStatusFn: (() => BrokerStatus) | null = null;
+  private readonly sweepListeners = new Set<(driver: PollDriver, stats: SweepStats) => void>();
+  /** What the last tick reported, so a change becomes one event, not one per tick. */
+  private lastBudgetKey: string | null = null;
+  private lastAlarms = new Set<string>();
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -97,6 +146,11 @@ export class Site {
     }
 
     this.startControl();
+    this.gateway = new GatewayMonitor({
+      statePath: this.config.store.path,
+      logger: log.child({ component: "gateway" }),
+    });
+    this.gateway.start();
     this.meterPoller.start();
     this.minerPoller.start();
     this.gpuPoller.start();
@@ -127,8 +181,18 @@ export class Site {
     this.connections = [];
     await this.http?.stop();
     this.http = null;
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pruneTimer = null;
+    await this.gateway?.stop();
+    this.gateway = null;
     this.ledger?.close();
     this.ledger = null;
+    this.settings?.close();
+    this.settings = null;
+    this.eventLog?.close();
+    this.eventLog = null;
+    this.auditLog?.close();
+    this.auditLog = null;
     this.logger.info("site stopped");
   }
 
@@ -145,6 +209,17 @@ export class Site {
   private tick(): void {
     const snap = this.state.snapshot();
     this.lastTickAt = snap.at;
+    const control = this.loop?.last ?? null;
+    const budget = control?.budget ?? null;
+    this.noteBudgetAndAlarms(control);
+    const t: SiteTick = { at: snap.at, snapshot: snap, budget, mode: this.loop?.mode ?? "auto", control };
+    for (const fn of this.tickListeners) {
+      try {
+        fn(t);
+      } catch (err) {
+        this.logger.warn({ err }, "tick listener threw");
+      }
+    }
     this.logger.info(
       {
         component: "tick",
@@ -160,10 +235,164 @@ export class Site {
     this.tickTimer = setTimeout(() => this.tick(), this.config.control.tickS * 1000);
   }
 
-  private unhealthyReason(): string | null {
-    const stallMs = Math.max(3 * this.config.control.tickS * 1000, 10_000);
-    const age = Date.now() - this.lastTickAt;
-    return age > stallMs ? `no tick for ${Math.round(age / 1000)} s` : null;
+  /**
+   * Why the agent is not healthy, or null: the heartbeat stopped (event loop
+   * blocked), or the control loop neither ticks nor is busy applying — a shed
+   * to slow miners may run for the action deadline × retries, that is alive.
+   */
+  unhealthyReason(now: number = Date.now()): string | null {
+    const c = this.config.control;
+    const stallMs = Math.max(3 * c.tickS * 1000, 10_000);
+    const age = now - this.lastTickAt;
+    if (age > stallMs) return `no tick for ${Math.round(age / 1000)} s`;
+    const p = this.loop?.progress;
+    if (!p) return null;
+    const busyLimitMs = ACTION_TIMEOUT_MS * Math.max(1, c.retries) + stallMs;
+    if (p.busySince !== null && now - p.busySince > busyLimitMs) {
+      return `control tick running for ${Math.round((now - p.busySince) / 1000)} s`;
+    }
+    if (p.busySince === null && p.lastTickEndAt !== null && now - p.lastTickEndAt > stallMs) {
+      return `no control tick for ${Math.round((now - p.lastTickEndAt) / 1000)} s`;
+    }
+    return null;
+  }
+
+  /** Called every tick with the snapshot, the budget and the mode. Returns an unsubscribe. */
+  onTick(fn: (t: SiteTick) => void): () => void {
+    this.tickListeners.add(fn);
+    return () => this.tickListeners.delete(fn);
+  }
+
+  /** Called after each poll sweep of a driver (device telemetry per poll cycle). Returns an unsubscribe. */
+  onSweep(fn: (driver: PollDriver, stats: SweepStats) => void): () => void {
+    this.sweepListeners.add(fn);
+    return () => this.sweepListeners.delete(fn);
+  }
+
+  private sweepDone(driver: PollDriver, stats: SweepStats): void {
+    pollDuration.observe({ driver }, stats.durationMs / 1000);
+    for (const fn of this.sweepListeners) {
+      try {
+        fn(driver, stats);
+      } catch (err) {
+        this.logger.warn({ err, driver }, "sweep listener threw");
+      }
+    }
+  }
+
+  /** Called for every stored event (actions, outcomes, alarms, operator actions). Returns an unsubscribe. */
+  onEvent(fn: (e: SiteEvent) => void): () => void {
+    this.eventListeners.add(fn);
+    return () => this.eventListeners.delete(fn);
+  }
+
+  /** CPU, memory, disk and temperature of the gateway, sampled every 30 s. */
+  gatewayHealth(): GatewayHealth | null {
+    return this.gateway?.latest() ?? null;
+  }
+
+  /** The MQTT link reports through this; /api/site shows it. */
+  setBrokerStatus(fn: (() => BrokerStatus) | null): void {
+    this.brokerStatusFn = fn;
+  }
+
+  /** Newest first. */
+  recentEvents(limit = 100): SiteEvent[] {
+    return this.eventLog?.recent(limit) ?? [];
+  }
+
+  /** Stored events after an id, oldest first (SSE catch-up). */
+  eventsAfter(id: number, limit = 1000): SiteEvent[] {
+    return this.eventLog?.after(id, limit) ?? [];
+  }
+
+  /** The audit log (HTTP and MQTT record refusals at their boundary here). */
+  get audit(): AuditLog | null {
+    return this.auditLog;
+  }
+
+  get mode(): ControlMode {
+    return this.loop?.mode ?? "auto";
+  }
+
+  /** The lease in force, if any (expired ones are not in force). */
+  get budgetLease(): BudgetLease | null {
+    return this.lease && this.lease.expiresAt > Date.now() ? this.lease : null;
+  }
+
+  /** Stores an event and hands it to listeners. Never throws. */
+  emitEvent(e: NewSiteEvent): SiteEvent | null {
+    let stored: SiteEvent;
+    try {
+      stored = this.eventLog ? this.eventLog.append(e) : { id: 0, deviceId: null, data: null, ...e };
+    } catch (err) {
+      this.logger.warn({ err, kind: e.kind }, "event not stored");
+      return null;
+    }
+    for (const fn of this.eventListeners) {
+      try {
+        fn(stored);
+      } catch (err) {
+        this.logger.warn({ err }, "event listener threw");
+      }
+    }
+    return stored;
+  }
+
+  private auditIntent(actor: Actor, action: string, body: unknown, r: IntentResult): IntentResult {
+    commandsTotal.inc({ name: action, result: r.ok ? "ok" : "failed" });
+    try {
+      this.auditLog?.append({
+        at: Date.now(),
+        via: actor.via,
+        who: actor.who,
+        action,
+        body,
+        ok: r.ok,
+        error: r.ok ? null : r.error,
+        ref: actor.ref ?? null,
+      });
+    } catch (err) {
+      this.logger.error({ err, action }, "audit write failed");
+    }
+    return r;
+  }
+
+  /** One event when the budget (value or reason) or an alarm changes, not one per tick. */
+  private noteBudgetAndAlarms(control: TickResult | null): void {
+    const b = control?.budget;
+    if (b) {
+      const key = `${Math.round(b.budgetW)}|${b.source}|${b.reason}`;
+      if (key !== this.lastBudgetKey) {
+        const first = this.lastBudgetKey === null;
+        this.lastBudgetKey = key;
+        if (!first || b.source !== "contract") {
+          this.emitEvent({
+            at: Date.now(),
+            kind: b.source === "failsafe" ? "failsafe" : "budget-changed",
+            severity: b.source === "failsafe" ? "alarm" : "info",
+            message: `budget ${formatPowerW(b.budgetW)}: ${b.reason}`,
+            data: { budgetW: b.budgetW, source: b.source, reason: b.reason },
+          });
+        }
+      }
+    }
+    const alarms = control?.plan?.alarms ?? [];
+    const now = new Set(alarms.map((a) => a.code));
+    for (const a of alarms) {
+      if (
+        !this.lastAlarms.has(a.code) &&
+        (a.code === "ai-capped" || a.code === "emergency" || a.code === "over-budget")
+      ) {
+        this.emitEvent({
+          at: Date.now(),
+          kind: a.code,
+          severity: a.code === "over-budget" ? "warning" : "alarm",
+          message: a.message,
+        });
+      }
+    }
+    this.lastAlarms = now;
   }
 
   private siteJson() {
@@ -175,30 +404,51 @@ export class Site {
       powerSource: snap.powerSource,
       budgetW: this.loop?.last?.budget?.budgetW ?? this.config.site.contractLimitW,
       budgetReason: this.loop?.last?.budget?.reason ?? "contract limit",
+      budgetSource: this.loop?.last?.budget?.source ?? "contract",
+      lease: this.budgetLease
+        ? { ...this.budgetLease, expiresAt: new Date(this.budgetLease.expiresAt).toISOString() }
+        : null,
       mode: this.loop?.mode ?? null,
       classes: snap.classes,
       counts: snap.counts,
       hashrateThs: snap.hashrateThs,
       meter: snap.meter,
-      broker: null,
+      broker: this.brokerStatusFn?.() ?? null,
+      gateway: this.gatewayHealth(),
       startedAt: new Date(this.startedAt).toISOString(),
       version: this.opts.version ?? null,
     };
   }
 
   private devicesJson() {
-    return this.state.devicesView();
+    return this.state.devicesView(Date.now(), (id) => this.settings?.isExcluded(id) ?? false);
   }
 
   /**
    * Sets a budget lease: a cap that ends by itself after `ttlS` (the site falls
    * back to its other sources, never to "no limit"). Wakes the loop at once.
    */
-  setBudgetLease(watts: number, ttlS: number, reason: string, now = Date.now()): BudgetLease {
+  setBudgetLease(
+    watts: number,
+    ttlS: number,
+    reason: string,
+    actor: Actor = { via: "local", who: "local" },
+    now = Date.now(),
+  ): BudgetLease {
     if (!(watts >= 0) || !(ttlS > 0)) throw new RangeError("a lease needs watts ≥ 0 and ttlS > 0");
-    this.lease = { watts, expiresAt: now + ttlS * 1000, reason };
+    const lease: BudgetLease = { watts, expiresAt: now + ttlS * 1000, reason };
+    this.lease = lease;
+    this.settings?.setLease(lease, actor.who, now);
+    this.auditIntent(actor, "budget/set", { watts, ttlS, reason }, { ok: true });
+    this.emitEvent({
+      at: now,
+      kind: "lease-set",
+      severity: "info",
+      message: `budget lease ${formatPowerW(watts)} for ${ttlS} s by ${actor.who}: ${reason}`,
+      data: { watts, ttlS, reason, by: actor.who, via: actor.via },
+    });
     this.loop?.wakeNow();
-    return this.lease;
+    return lease;
   }
 
   /** Updates the prices the economic cut works with (null = unknown: no cut). */
@@ -224,9 +474,146 @@ export class Site {
     return economicBudget(view.powerW, running, slept, this.prices, this.config.control.shedMarginW);
   }
 
-  clearBudgetLease(): void {
+  clearBudgetLease(actor: Actor = { via: "local", who: "local" }): void {
+    const had = this.budgetLease !== null;
     this.lease = null;
+    this.settings?.setLease(null, actor.who);
+    this.auditIntent(actor, "budget/clear", {}, { ok: true, detail: had ? "cleared" : "no lease" });
+    if (had) {
+      this.emitEvent({
+        at: Date.now(),
+        kind: "lease-cleared",
+        severity: "info",
+        message: `budget lease cleared by ${actor.who}`,
+        data: { by: actor.who, via: actor.via },
+      });
+    }
     this.loop?.wakeNow();
+  }
+
+  /** auto: the loop acts; hold: it plans and reports but sends nothing. Kept across restarts. */
+  setMode(mode: ControlMode, actor: Actor = { via: "local", who: "local" }): IntentResult {
+    const was = this.mode;
+    this.settings?.setMode(mode, actor.who);
+    this.loop?.setMode(mode);
+    if (was !== mode) {
+      this.emitEvent({
+        at: Date.now(),
+        kind: "mode-changed",
+        severity: mode === "hold" ? "warning" : "info",
+        message: `control mode ${mode} (was ${was}) by ${actor.who}`,
+        data: { mode, was, by: actor.who, via: actor.via },
+      });
+    }
+    this.loop?.wakeNow();
+    return this.auditIntent(actor, "mode/set", { mode }, { ok: true });
+  }
+
+  /**
+   * An operator's action on one device, through the control loop (ledger
+   * first, confirmed by read-back). exclude/include take the device out of or
+   * back into automatic control, kept across restarts.
+   */
+  async deviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult> {
+    const r = await this.runDeviceAction(req, actor).catch(
+      (err: unknown): IntentResult => ({
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+      }),
+    );
+    if (req.action !== "exclude" && req.action !== "include") {
+      this.emitEvent({
+        at: Date.now(),
+        kind: r.ok ? "operator-action" : "operator-action-failed",
+        severity: r.ok ? "info" : "warning",
+        deviceId: req.id,
+        message: `${req.action}${req.value !== undefined ? ` ${formatPowerW(req.value)}` : ""} ${req.id} by ${actor.who}: ${r.ok ? "done" : r.error}`,
+        data: { action: req.action, value: req.value ?? null, by: actor.who, via: actor.via },
+      });
+    }
+    return this.auditIntent(actor, "device/action", req, r);
+  }
+
+  private async runDeviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult> {
+    const minerCfg = this.config.miners.find((m) => m.id === req.id);
+    const gpuCfg = minerCfg ? undefined : this.config.gpuNodes.find((g) => g.id === req.id);
+    if (!minerCfg && !gpuCfg) return { ok: false, error: `unknown device "${req.id}"` };
+    const settings = this.settings;
+    const loop = this.loop;
+    if (!settings || !loop) return { ok: false, error: "the site is not running" };
+    const why = `operator ${actor.who}${req.reason ? `: ${req.reason}` : ""}`;
+
+    if (req.action === "exclude" || req.action === "include") {
+      if (req.action === "exclude") settings.exclude(req.id, actor.who, req.reason ?? null);
+      else if (!settings.include(req.id)) return { ok: true, detail: "was not excluded" };
+      this.emitEvent({
+        at: Date.now(),
+        kind: req.action === "exclude" ? "device-excluded" : "device-included",
+        severity: "info",
+        deviceId: req.id,
+        message: `${req.id} ${req.action === "exclude" ? "excluded from" : "back in"} automatic control (${why})`,
+        data: { by: actor.who, via: actor.via },
+      });
+      loop.wakeNow();
+      return { ok: true };
+    }
+
+    if (minerCfg) {
+      const reading = this.state.miners.get(req.id)?.reading ?? null;
+      let action: Omit<PlanAction, "origin">;
+      switch (req.action) {
+        case "sleep":
+          action = { deviceId: req.id, kind: "sleep", expectedDeltaW: -(reading?.powerW ?? 0), reason: why };
+          break;
+        case "wake": {
+          const slept = this.ledger?.view(Date.now()).devices.get(req.id)?.sleptPowerW ?? null;
+          const w = slept ?? minerCfg.nominalW ?? 0;
+          action = { deviceId: req.id, kind: "wake", expectedDeltaW: w, reason: why };
+          break;
+        }
+        case "reboot":
+          action = { deviceId: req.id, kind: "reboot", expectedDeltaW: 0, reason: why };
+          break;
+        case "set-power-limit": {
+          const w = req.value as number;
+          const delta = reading?.powerW != null ? w - reading.powerW : 0;
+          action = { deviceId: req.id, kind: "setPowerLimit", valueW: w, expectedDeltaW: delta, reason: why };
+          break;
+        }
+      }
+      const out = await loop.manual(action);
+      return out.ok ? { ok: true, detail: out.reason } : { ok: false, error: out.reason };
+    }
+
+    // a GPU node: only its power limit, per GPU, never under the floor
+    const g = gpuCfg!;
+    if (req.action !== "set-power-limit") {
+      return { ok: false, error: `${req.id} is a GPU node: only set-power-limit, exclude and include apply` };
+    }
+    const w = req.value as number;
+    if (w < g.floorW) {
+      return { ok: false, error: `${formatPowerW(w)} is under the node's floorW ${formatPowerW(g.floorW)}` };
+    }
+    const gpus = (this.state.gpuNodes.get(req.id)?.gpus ?? []).filter((x) => x.index !== null);
+    if (gpus.length === 0) return { ok: false, error: `${req.id} has no GPU reading yet` };
+    const failures: string[] = [];
+    for (const gpu of gpus) {
+      const max = gpu.maxPowerLimitW ?? w;
+      const min = Math.max(g.floorW, gpu.minPowerLimitW ?? 0);
+      const limit = Math.min(max, Math.max(min, w));
+      const out = await loop.manual({
+        deviceId: req.id,
+        kind: "capGpu",
+        gpuIndex: gpu.index as number,
+        valueW: limit,
+        expectedDeltaW: gpu.powerW != null ? Math.min(0, limit - gpu.powerW) : 0,
+        reason: why,
+      });
+      if (!out.ok) failures.push(`GPU ${gpu.index}: ${out.reason}`);
+    }
+    return failures.length === 0
+      ? { ok: true, detail: `${gpus.length} GPU(s) limited` }
+      : { ok: false, error: failures.join("; ") };
   }
 
   /** Opens the ledger and builds the control loop over the drivers. */
@@ -242,21 +629,41 @@ export class Site {
     });
     ledger.open();
     this.ledger = ledger;
+    const settings = new Settings(this.config.store.path);
+    settings.open();
+    this.settings = settings;
+    const events = new EventLog(this.config.store.path);
+    events.open();
+    this.eventLog = events;
+    const audit = new AuditLog(this.config.store.path);
+    audit.open();
+    this.auditLog = audit;
+    const stored = settings.lease;
+    if (stored && stored.expiresAt > Date.now()) this.lease = stored;
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
     const actuator = driverActuator(this.miners, this.gpuNodes, (nodeId, index) => {
       const gpu = this.state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index);
       return gpu?.defaultPowerLimitW ?? null;
     });
     const log = this.logger.child({ component: "control" });
     this.loop = new ControlLoop({
-      getSnapshot: () => this.state.planView((id) => [...(this.miners.get(id)?.capabilities ?? [])]),
+      getSnapshot: () =>
+        this.state.planView(
+          (id) => [...(this.miners.get(id)?.capabilities ?? [])],
+          Date.now(),
+          (id) => settings.isExcluded(id),
+        ),
       budgetInputs: () => ({ lease: this.lease, economic: this.economicSource() }),
       actuator,
       ledger,
       config: { site: this.config.site, control: c },
       logger: log,
-      // a miner write confirms by reading back within its own deadline
-      actionTimeoutMs: 45_000,
+      actionTimeoutMs: ACTION_TIMEOUT_MS,
+      onTickEnd: (_r, ms) => tickDuration.observe(ms / 1000),
       onEvent: (e) => {
+        this.controlEvent(e);
         if (e.type === "outcome") {
           const fields = {
             device: e.action.deviceId,
@@ -271,6 +678,59 @@ export class Site {
               `${e.action.kind} ${e.action.deviceId} failed: ${e.reason}`,
             );
         }
+      },
+    });
+    if (settings.mode === "hold") {
+      this.loop.setMode("hold");
+      log.warn("control mode is hold (kept from before the restart): planning, not acting");
+    }
+  }
+
+  private prune(): void {
+    const now = Date.now();
+    try {
+      const actions = this.ledger?.prune(now - KEEP_ACTIONS_MS) ?? 0;
+      const events = this.eventLog?.prune(now - KEEP_EVENTS_MS, KEEP_EVENTS_MAX) ?? 0;
+      const audit = this.auditLog?.prune(now - KEEP_AUDIT_MS) ?? 0;
+      if (actions + events + audit > 0) this.logger.info({ actions, events, audit }, "store pruned");
+    } catch (err) {
+      this.logger.warn({ err }, "store prune failed");
+    }
+  }
+
+  /** A control outcome as a site event: shed, restored, ai-capped, action-failed. */
+  private controlEvent(e: ControlEvent): void {
+    if (e.type !== "outcome") return;
+    const a = e.action;
+    const operator = a.origin === "operator";
+    if (operator) return; // deviceAction reports it, with who asked
+    const shed = SHED_KINDS.has(a.kind);
+    const kind = !e.ok
+      ? "action-failed"
+      : a.kind === "capGpu"
+        ? "ai-capped"
+        : a.kind === "uncapGpu"
+          ? "ai-restored"
+          : shed
+            ? "shed"
+            : "restored";
+    const what = a.gpuIndex !== undefined ? `${a.deviceId} GPU ${a.gpuIndex}` : a.deviceId;
+    const value = a.valueW !== undefined ? ` to ${formatPowerW(a.valueW)}` : "";
+    this.emitEvent({
+      at: e.at,
+      kind,
+      severity: e.ok ? (a.kind === "capGpu" ? "alarm" : "info") : "warning",
+      deviceId: a.deviceId,
+      message: e.ok
+        ? `${a.kind} ${what}${value}: ${a.reason}`
+        : `${a.kind} ${what}${value} failed after ${e.attempts} attempt(s): ${e.reason}`,
+      data: {
+        action: a.kind,
+        valueW: a.valueW ?? null,
+        gpuIndex: a.gpuIndex ?? null,
+        expectedDeltaW: a.expectedDeltaW,
+        ledgerId: e.id,
+        origin: a.origin ?? "policy",
       },
     });
   }
@@ -313,10 +773,13 @@ export class Site {
       isFailure: (r) => r.state === "unreachable",
       onReading: (id, r) => {
         this.state.setMinerReading(id, r);
-        this.logTransition(id, r.state === "hashing" ? null : `${r.state}: ${r.reason ?? ""}`);
+        // asleep or ramping up is a state the site chose, not a problem
+        const problem = r.state === "faulted" || r.state === "unreachable";
+        this.logTransition(id, problem ? `${r.state}: ${r.reason ?? ""}` : null);
       },
       onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
       logger: this.logger.child({ component: "poller", driver: "cgminer" }),
+      onSweep: (stats) => this.sweepDone("cgminer", stats),
     });
   }
 
@@ -362,6 +825,7 @@ export class Site {
       },
       onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
       logger: this.logger.child({ component: "poller", driver: "modbus" }),
+      onSweep: (stats) => this.sweepDone("modbus", stats),
     });
   }
 
@@ -398,6 +862,7 @@ export class Site {
       },
       onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
       logger: this.logger.child({ component: "poller", driver: "nvidia" }),
+      onSweep: (stats) => this.sweepDone("nvidia", stats),
     });
   }
 
@@ -409,6 +874,13 @@ export class Site {
     const log = this.logger.child({ device: id });
     if (reason === null) log.info({ was: previous }, "device recovered");
     else log.warn({ reason }, "device degraded");
+    this.emitEvent({
+      at: Date.now(),
+      kind: reason === null ? "device-recovered" : "device-degraded",
+      severity: reason === null ? "info" : "warning",
+      deviceId: id,
+      message: reason === null ? `${id} recovered` : `${id}: ${reason}`,
+    });
   }
 }
 

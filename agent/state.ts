@@ -160,7 +160,7 @@ export class SiteState {
   }
 
   /** `GET /api/devices`: every device's latest reading with its age. */
-  devicesView(now: number = Date.now()) {
+  devicesView(now: number = Date.now(), isExcluded: (id: string) => boolean = () => false) {
     const snap = this.snapshot(now);
     return {
       miners: [...this.miners.values()].map(({ config, reading }) => ({
@@ -171,6 +171,7 @@ export class SiteState {
         dialect: config.dialect,
         location: config.location,
         priority: config.priority,
+        excluded: isExcluded(config.id),
         ...(reading ?? { state: null, at: null }),
         at: reading ? new Date(reading.at).toISOString() : null,
         ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
@@ -184,6 +185,7 @@ export class SiteState {
           host: g.host,
           port: g.port,
           location: g.location,
+          excluded: isExcluded(g.id),
           state: r?.state ?? null,
           reason: r?.reason ?? null,
           powerW: r?.powerW ?? null,
@@ -195,7 +197,11 @@ export class SiteState {
   }
 
   /** The lean view the planner works on; capabilities come from each miner's driver. */
-  planView(capabilitiesOf: (minerId: string) => MinerCapability[], now: number = Date.now()): PlanSnapshot {
+  planView(
+    capabilitiesOf: (minerId: string) => MinerCapability[],
+    now: number = Date.now(),
+    isExcluded: (id: string) => boolean = () => false,
+  ): PlanSnapshot {
     const snap = this.snapshot(now);
     return {
       powerW: snap.powerW,
@@ -207,13 +213,14 @@ export class SiteState {
         powerW: reading?.powerW ?? null,
         hashrateThs: reading?.hashrateThs ?? null,
         capabilities: capabilitiesOf(config.id),
-        excluded: false,
+        excluded: isExcluded(config.id),
         powerLimitW: reading?.powerLimitW ?? null,
       })),
       gpuNodes: this.config.gpuNodes.map((g) => ({
         id: g.id,
         floorW: g.floorW,
         priority: g.priority,
+        excluded: isExcluded(g.id),
         gpus: (this.gpuNodes.get(g.id)?.gpus ?? []).flatMap((gpu) =>
           gpu.index === null
             ? []

@@ -13,7 +13,7 @@ export function driverActuator(
 ): Actuator {
   const minerWrite = async (
     id: string,
-    action: "sleep" | "wake" | "setPowerLimit",
+    action: "sleep" | "wake" | "setPowerLimit" | "reboot",
     value: number | undefined,
     signal?: AbortSignal,
   ): Promise<ActuatorResult> => {
@@ -31,6 +31,7 @@ export function driverActuator(
   return {
     sleep: (id, signal) => minerWrite(id, "sleep", undefined, signal),
     wake: (id, signal) => minerWrite(id, "wake", undefined, signal),
+    reboot: (id, signal) => minerWrite(id, "reboot", undefined, signal),
     setPowerLimit: (id, watts, signal) => minerWrite(id, "setPowerLimit", watts, signal),
     // a miner's limit is restored by setting the value it had before the agent lowered it
     restorePowerLimit: (id, watts, signal) => minerWrite(id, "setPowerLimit", watts, signal),

@@ -26,6 +26,7 @@ export interface Actuator {
   restorePowerLimit(minerId: string, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
   capGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
   uncapGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+  reboot(minerId: string, signal?: AbortSignal): Promise<ActuatorResult>;
 }
 
 export type ControlMode = "auto" | "hold";
@@ -60,6 +61,8 @@ export interface ControlLoopDeps {
   logger: Logger;
   now?: () => number;
   onEvent?: (e: ControlEvent) => void;
+  /** After every tick, with its wall time (metrics). Must not throw. */
+  onTickEnd?: (r: TickResult, durationMs: number) => void;
   /** Commands in flight at once (devices in parallel; one device's actions in order). Default 64. */
   concurrency?: number;
   /** Deadline of one attempt, ms. Default 15 000. */
@@ -126,6 +129,11 @@ export class ControlLoop {
   private inFlight: Promise<TickResult> | null = null;
   private again = false;
   private lastResult: TickResult | null = null;
+  /** Ticks and operator actions run one at a time, each on a fresh snapshot. */
+  private lock: Promise<unknown> = Promise.resolve();
+  /** When the tick (or operator action) in progress started; null when idle. */
+  private busySince: number | null = null;
+  private lastTickEndAt: number | null = null;
   readonly stats: LoopStats = { ticks: 0, tickErrors: 0, actionsDone: 0, actionsFailed: 0 };
 
   constructor(private readonly deps: ControlLoopDeps) {}
@@ -197,11 +205,60 @@ export class ControlLoop {
   /** One tick. Never throws; overlapping calls share the tick in flight. */
   tick(): Promise<TickResult> {
     if (this.inFlight) return this.inFlight;
-    const p = this.runTick().finally(() => {
+    const p = this.exclusive(() => this.runTick()).finally(() => {
       this.inFlight = null;
+      this.lastTickEndAt = Date.now();
     });
     this.inFlight = p;
     return p;
+  }
+
+  /**
+   * Liveness for /healthz and the watchdog: when the last tick ended, and
+   * since when a tick or an operator action has been running (a shed to slow
+   * miners may legitimately run for the action deadline × retries).
+   */
+  get progress(): { lastTickEndAt: number | null; busySince: number | null } {
+    return { lastTickEndAt: this.lastTickEndAt, busySince: this.busySince };
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(async () => {
+      this.busySince = Date.now();
+      try {
+        return await fn();
+      } finally {
+        this.busySince = null;
+      }
+    });
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * An operator's action (HTTP, MQTT, CLI), on the same path as the policy's:
+   * after the tick in flight, written to the ledger before it is sent, sent
+   * with the same deadline and retries, confirmed by read-back, with the same
+   * events. It takes effect in hold mode too. Never throws.
+   */
+  manual(action: Omit<PlanAction, "origin">): Promise<ActuatorResult & { id: number | null }> {
+    return this.exclusive(async () => {
+      const a: PlanAction = { ...action, origin: "operator" };
+      const result: TickResult = {
+        at: this.now(),
+        budget: null,
+        plan: null,
+        mode: this.modeValue,
+        sent: 0,
+        done: 0,
+        failed: 0,
+        error: null,
+      };
+      const out = await this.applyOne(this.deps.getSnapshot(), a, result);
+      // the policy sees the new state on its next tick
+      this.wakeNow();
+      return { ok: out.ok, reason: out.reason, id: out.id };
+    });
   }
 
   private async runTick(): Promise<TickResult> {
@@ -250,6 +307,11 @@ export class ControlLoop {
       logger.error({ err }, "control tick failed");
     } finally {
       this.lastResult = result;
+      try {
+        this.deps.onTickEnd?.(result, this.now() - at);
+      } catch (err) {
+        logger.warn({ err }, "tick listener threw");
+      }
     }
     return result;
   }
@@ -267,7 +329,7 @@ export class ControlLoop {
     const worker = async () => {
       for (let group = queue.shift(); group; group = queue.shift()) {
         for (const a of group) {
-          const ok = await this.applyOne(snapshot, a, result);
+          const { ok } = await this.applyOne(snapshot, a, result);
           if (!ok) break; // the rest of this device waits for its back-off
         }
       }
@@ -295,8 +357,12 @@ export class ControlLoop {
     };
   }
 
-  /** begin → send (retries, deadline) → finish. Returns whether it was confirmed. */
-  private async applyOne(snapshot: PlanSnapshot, a: PlanAction, result: TickResult): Promise<boolean> {
+  /** begin → send (retries, deadline) → finish. Returns whether it was confirmed, and why. */
+  private async applyOne(
+    snapshot: PlanSnapshot,
+    a: PlanAction,
+    result: TickResult,
+  ): Promise<{ ok: boolean; reason: string; id: number | null }> {
     const { ledger, logger } = this.deps;
     let id: number;
     const at = this.now();
@@ -307,7 +373,7 @@ export class ControlLoop {
       logger.error({ err, device: a.deviceId, kind: a.kind }, "ledger write failed; action not sent");
       result.failed++;
       this.stats.actionsFailed++;
-      return false;
+      return { ok: false, reason: `ledger write failed: ${errText(err)}`, id: null };
     }
     result.sent++;
     this.emit({ type: "action", id, at, action: a });
@@ -351,7 +417,7 @@ export class ControlLoop {
       reason: outcome.reason,
       attempts: n,
     });
-    return outcome.ok;
+    return { ok: outcome.ok, reason: outcome.reason, id };
   }
 
   private sleepMs(ms: number): Promise<void> {
@@ -385,6 +451,8 @@ export class ControlLoop {
             return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
           case "uncapGpu":
             return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+          case "reboot":
+            return act.reboot(a.deviceId, ac.signal);
         }
       };
       return await Promise.race([call(), deadline]);

@@ -101,7 +101,18 @@ export interface LedgerView {
 
 // ---------------------------------------------------------------- plan
 
-export type ActionKind = "sleep" | "wake" | "setPowerLimit" | "restorePowerLimit" | "capGpu" | "uncapGpu";
+export type ActionKind =
+  | "sleep"
+  | "wake"
+  | "setPowerLimit"
+  | "restorePowerLimit"
+  | "capGpu"
+  | "uncapGpu"
+  /** Operator only: the policy never reboots. */
+  | "reboot";
+
+/** Who asked for an action: the policy, or an operator (HTTP, MQTT, CLI) acting by hand. */
+export type ActionOrigin = "policy" | "operator";
 
 export interface PlanAction {
   deviceId: string;
@@ -113,6 +124,11 @@ export interface PlanAction {
   /** Expected change of site power: negative for sheds, positive for restores. */
   expectedDeltaW: number;
   reason: string;
+  /**
+   * Default "policy". An operator's sleep is not the agent's (the policy never
+   * wakes it), and an operator's limit is not restored by the policy.
+   */
+  origin?: ActionOrigin;
 }
 
 export type AlarmCode =

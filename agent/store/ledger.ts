@@ -5,15 +5,17 @@
 // that after a restart sleeping miners stay asleep and come back only through
 // the policy's ramp. SQLite through better-sqlite3 (synchronous: a `begin()`
 // has committed when it returns), WAL, synchronous=NORMAL, prepared statements.
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type {
   ActionKind,
+  ActionOrigin,
   DeviceLedger,
   LedgerView,
   PendingAction,
   PlanAction,
   RestoreRecord,
 } from "../control/types.ts";
+import { openDb } from "./db.ts";
 
 export type ActionState = "pending" | "done" | "failed";
 
@@ -46,6 +48,7 @@ export interface LedgerEvent {
   valueW: number | null;
   expectedDeltaW: number;
   reason: string;
+  origin: ActionOrigin;
   state: ActionState;
   createdAt: number;
   finishedAt: number | null;
@@ -81,6 +84,7 @@ interface ActionRow {
   efficiency_j_per_th: number | null;
   prior_limit_w: number | null;
   reason: string;
+  origin: ActionOrigin;
   state: ActionState;
   created_at: number;
   finished_at: number | null;
@@ -137,6 +141,45 @@ CREATE TABLE IF NOT EXISTS devices (
 );
 `;
 
+/** Columns added after the first release: added in place, old rows keep working. */
+function migrate(db: Database.Database): void {
+  const cols = new Set((db.pragma("table_info(actions)") as { name: string }[]).map((c) => c.name));
+  if (!cols.has("origin")) db.exec("ALTER TABLE actions ADD COLUMN origin TEXT NOT NULL DEFAULT 'policy'");
+}
+
+/**
+ * An operator's action takes the device out of the agent's hands for what it
+ * touched: a miner the operator slept or woke is no longer "slept by the
+ * agent" (the policy never wakes what it did not sleep), and a limit the
+ * operator set is not restored by the policy.
+ */
+function applyOperatorEffect(d: DeviceRow, row: ActionRow, at: number): void {
+  switch (row.kind) {
+    case "sleep":
+    case "wake":
+      d.slept_by_agent = 0;
+      d.slept_at = null;
+      d.slept_power_w = null;
+      if (row.kind === "wake") d.woke_at = at;
+      break;
+    case "setPowerLimit":
+    case "restorePowerLimit":
+      d.power_limit_w = null;
+      d.power_limit_at = null;
+      break;
+    case "capGpu":
+    case "uncapGpu": {
+      if (row.gpu_index === null || !d.gpu_caps) break;
+      const caps = JSON.parse(d.gpu_caps) as GpuCaps;
+      delete caps[String(row.gpu_index)];
+      d.gpu_caps = Object.keys(caps).length > 0 ? JSON.stringify(caps) : null;
+      break;
+    }
+    case "reboot":
+      break;
+  }
+}
+
 function finite(v: number | null | undefined): number | null {
   return v != null && Number.isFinite(v) ? v : null;
 }
@@ -166,6 +209,7 @@ function toEvent(r: ActionRow): LedgerEvent {
     valueW: r.value_w,
     expectedDeltaW: r.expected_delta_w,
     reason: r.reason,
+    origin: r.origin,
     state: r.state,
     createdAt: r.created_at,
     finishedAt: r.finished_at,
@@ -209,12 +253,10 @@ export class Ledger {
    */
   open(now: number = Date.now()): void {
     if (this.db) return;
-    const db = new Database(this.path);
+    const db = openDb(this.path);
     try {
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
-      db.pragma("busy_timeout = 5000");
       db.exec(SCHEMA);
+      migrate(db);
       this.db = db;
       this.stmts = this.prepare(db);
       this.recover(now);
@@ -237,9 +279,9 @@ export class Ledger {
     return {
       insert: db.prepare(
         `INSERT INTO actions (device_id, kind, gpu_index, value_w, expected_delta_w, before_w,
-           efficiency_j_per_th, prior_limit_w, reason, state, created_at)
+           efficiency_j_per_th, prior_limit_w, reason, origin, state, created_at)
          VALUES (@device_id, @kind, @gpu_index, @value_w, @expected_delta_w, @before_w,
-           @efficiency_j_per_th, @prior_limit_w, @reason, 'pending', @created_at)`,
+           @efficiency_j_per_th, @prior_limit_w, @reason, @origin, 'pending', @created_at)`,
       ),
       action: db.prepare<[number], ActionRow>("SELECT * FROM actions WHERE id = ?"),
       finish: db.prepare(
@@ -300,6 +342,7 @@ export class Ledger {
       efficiency_j_per_th: finite(action.efficiencyJPerTh),
       prior_limit_w: finite(action.priorLimitW),
       reason: action.reason,
+      origin: action.origin ?? "policy",
       created_at: action.at,
     });
     return Number(r.lastInsertRowid);
@@ -333,6 +376,11 @@ export class Ledger {
     const d = s.device.get(row.device_id) ?? emptyDevice(row.device_id);
     d.fail_count = 0;
     d.failed_until = null;
+    if (row.origin === "operator") {
+      applyOperatorEffect(d, row, at);
+      s.upsertDevice.run(d);
+      return;
+    }
     switch (row.kind) {
       case "sleep":
         d.slept_by_agent = 1;

@@ -102,6 +102,10 @@ class FakeSite implements Actuator {
   async uncapGpu(): Promise<ActuatorResult> {
     return { ok: false, reason: "unsupported" };
   }
+  reboot = async (id: string): Promise<ActuatorResult> => {
+    this.calls.push(`reboot ${id}`);
+    return { ok: true, reason: "confirmed" };
+  };
 }
 
 function setup(site: FakeSite, ledger: Ledger, clock: { t: number }, inputs: BudgetInputs = {}) {
@@ -187,6 +191,43 @@ describe("ControlLoop", () => {
     assert.deepEqual(site.calls, []);
     assert.deepEqual(events, []);
     assert.deepEqual(ledger.events(10), []);
+    ledger.close();
+  });
+
+  test("operator actions: written first, applied in hold mode, and never undone by the policy", async () => {
+    const site = new FakeSite(10, 5_000); // 50 kW: far under budget, the policy restores whatever it slept
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    const clock = { t: T0 };
+    const { loop, events } = setup(site, ledger, clock);
+    loop.setMode("hold");
+    site.onCall = (id) => assert.equal(ledger.events(1)[0]?.deviceId, id);
+    const out = await loop.manual({
+      deviceId: "m03",
+      kind: "sleep",
+      expectedDeltaW: -5_000,
+      reason: "operator",
+    });
+    assert.equal(out.ok, true);
+    assert.deepEqual(site.calls, ["sleep m03"]);
+    const row = ledger.events(1)[0]!;
+    assert.equal(row.origin, "operator");
+    assert.equal(row.state, "done");
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["action", "outcome"],
+    );
+    // not the agent's sleep: with headroom in auto mode the policy still leaves it asleep
+    assert.equal(ledger.view(clock.t).devices.get("m03")?.sleptAt ?? null, null);
+    loop.setMode("auto");
+    clock.t += 3_600_000;
+    const r = await loop.tick();
+    assert.equal(r.error, null);
+    assert.deepEqual(r.plan?.actions ?? [], []);
+    // reboot is an operator-only action
+    const rb = await loop.manual({ deviceId: "m05", kind: "reboot", expectedDeltaW: 0, reason: "operator" });
+    assert.equal(rb.ok, true);
+    assert.equal(site.calls.at(-1), "reboot m05");
     ledger.close();
   });
 

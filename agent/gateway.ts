@@ -1,0 +1,93 @@
+// Health of the gateway the agent runs on (CPU, memory, disk, temperature),
+// sampled through systeminformation every 30 s, off the control path: a full
+// disk or a throttling CPU is what takes an unattended gateway down, and the
+// status page, telemetry and metrics show it before it does.
+import si from "systeminformation";
+import type { Logger } from "./logger.ts";
+
+export interface GatewayHealth {
+  /** Epoch ms of the sample. */
+  at: number;
+  cpuLoadPct: number | null;
+  memUsedBytes: number | null;
+  memTotalBytes: number | null;
+  /** The filesystem holding the state directory (or the root). */
+  disk: { mount: string; usedPct: number; freeBytes: number } | null;
+  /** null where the platform exposes no sensor (containers, most VMs). */
+  cpuTempC: number | null;
+  uptimeS: number;
+}
+
+export const GATEWAY_SAMPLE_MS = 30_000;
+
+function num(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** The mount that holds `path`: the longest mount point that prefixes it. */
+export function mountFor<T extends { mount: string }>(mounts: readonly T[], path: string): T | null {
+  let best: T | null = null;
+  for (const m of mounts) {
+    const prefix = m.mount.endsWith("/") ? m.mount : `${m.mount}/`;
+    if (
+      (path === m.mount || path.startsWith(prefix) || m.mount === "/") &&
+      (!best || m.mount.length > best.mount.length)
+    )
+      best = m;
+  }
+  return best;
+}
+
+export class GatewayMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private latestSample: GatewayHealth | null = null;
+  private sampling: Promise<void> | null = null;
+
+  constructor(private readonly opts: { statePath: string; logger: Logger; everyMs?: number }) {}
+
+  latest(): GatewayHealth | null {
+    return this.latestSample;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.sampling = this.sample();
+    this.timer = setInterval(() => {
+      if (!this.sampling) this.sampling = this.sample();
+    }, this.opts.everyMs ?? GATEWAY_SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.sampling;
+  }
+
+  private async sample(): Promise<void> {
+    try {
+      const [load, mem, fs, temp, time] = await Promise.all([
+        si.currentLoad(),
+        si.mem(),
+        si.fsSize(),
+        si.cpuTemperature(),
+        Promise.resolve(si.time()),
+      ]);
+      const disk = mountFor(fs, this.opts.statePath);
+      this.latestSample = {
+        at: Date.now(),
+        cpuLoadPct: num(load.currentLoad),
+        memUsedBytes:
+          num(mem.total) !== null && num(mem.available) !== null ? mem.total - mem.available : null,
+        memTotalBytes: num(mem.total),
+        disk: disk ? { mount: disk.mount, usedPct: disk.use, freeBytes: disk.available } : null,
+        cpuTempC: num(temp.main),
+        uptimeS: Math.round(Number(time.uptime) || 0),
+      };
+    } catch (err) {
+      this.opts.logger.warn({ err }, "gateway health sample failed");
+    } finally {
+      this.sampling = null;
+    }
+  }
+}

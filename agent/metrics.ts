@@ -1,0 +1,30 @@
+// The agent's Prometheus registry (prom-client), one per process, with the
+// counters that channels increment as things happen. Gauges that mirror the
+// site's state (power, budget, devices) are computed at scrape time by the
+// HTTP layer from the snapshot, so nothing here has to be kept in step.
+import { Counter, Histogram, Registry } from "prom-client";
+
+export const registry = new Registry();
+
+/** Remote and operator commands by name and result (ok, rejected:<reason class>, failed). */
+export const commandsTotal = new Counter({
+  name: "wattkeeper_commands_total",
+  help: "Commands received (MQTT and HTTP), by name and result",
+  labelNames: ["name", "result"] as const,
+  registers: [registry],
+});
+
+export const tickDuration = new Histogram({
+  name: "wattkeeper_tick_duration_seconds",
+  help: "Duration of a control tick (plan and apply)",
+  buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60],
+  registers: [registry],
+});
+
+export const pollDuration = new Histogram({
+  name: "wattkeeper_poll_duration_seconds",
+  help: "Duration of one poll sweep, by driver",
+  labelNames: ["driver"] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});

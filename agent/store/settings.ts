@@ -1,0 +1,123 @@
+// Operator settings that must survive a restart: the control mode (auto /
+// hold) and the devices excluded for maintenance, with who set them and when.
+// A technician who puts a rack in maintenance expects it to stay there after
+// a power cut, not to be shed and woken by the next agent that boots.
+import { type Db, openDb } from "./db.ts";
+
+export type ControlModeSetting = "auto" | "hold";
+
+/** A remote budget lease, kept so that a restart during a demand-response event keeps honouring it. */
+export interface StoredLease {
+  watts: number;
+  expiresAt: number;
+  reason: string;
+}
+
+export interface Exclusion {
+  deviceId: string;
+  by: string;
+  at: number;
+  reason: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, by TEXT, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS exclusions (device_id TEXT PRIMARY KEY, by TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT);
+`;
+
+export class Settings {
+  private db: Db | null = null;
+  private excludedCache = new Map<string, Exclusion>();
+  private modeCache: ControlModeSetting = "auto";
+
+  constructor(private readonly path: string) {}
+
+  open(): void {
+    if (this.db) return;
+    const db = openDb(this.path);
+    db.exec(SCHEMA);
+    this.db = db;
+    const mode = db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'mode'").get();
+    this.modeCache = mode?.value === "hold" ? "hold" : "auto";
+    for (const r of db
+      .prepare<[], { device_id: string; by: string; at: number; reason: string | null }>(
+        "SELECT * FROM exclusions",
+      )
+      .all()) {
+      this.excludedCache.set(r.device_id, { deviceId: r.device_id, by: r.by, at: r.at, reason: r.reason });
+    }
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = null;
+  }
+
+  private d(): Db {
+    if (!this.db) throw new Error("settings store is not open");
+    return this.db;
+  }
+
+  /** The lease in force, or null (an expired one is returned as is: the budget ignores it). */
+  get lease(): StoredLease | null {
+    const row = this.d()
+      .prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'lease'")
+      .get();
+    if (!row) return null;
+    try {
+      const v = JSON.parse(row.value) as StoredLease;
+      return typeof v.watts === "number" && typeof v.expiresAt === "number" ? v : null;
+    } catch {
+      return null;
+    }
+  }
+
+  setLease(lease: StoredLease | null, by: string, at: number = Date.now()): void {
+    if (lease === null) {
+      this.d().prepare("DELETE FROM settings WHERE key = 'lease'").run();
+      return;
+    }
+    this.put("lease", JSON.stringify(lease), by, at);
+  }
+
+  private put(key: string, value: string, by: string, at: number): void {
+    this.d()
+      .prepare(
+        "INSERT INTO settings (key, value, by, at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, by = excluded.by, at = excluded.at",
+      )
+      .run(key, value, by, at);
+  }
+
+  get mode(): ControlModeSetting {
+    return this.modeCache;
+  }
+
+  setMode(mode: ControlModeSetting, by: string, at: number = Date.now()): void {
+    this.put("mode", mode, by, at);
+    this.modeCache = mode;
+  }
+
+  /** Read on every tick: answered from memory. */
+  isExcluded(deviceId: string): boolean {
+    return this.excludedCache.has(deviceId);
+  }
+
+  exclusions(): Exclusion[] {
+    return [...this.excludedCache.values()];
+  }
+
+  exclude(deviceId: string, by: string, reason: string | null, at: number = Date.now()): void {
+    this.d()
+      .prepare(
+        "INSERT INTO exclusions (device_id, by, at, reason) VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET by = excluded.by, at = excluded.at, reason = excluded.reason",
+      )
+      .run(deviceId, by, at, reason);
+    this.excludedCache.set(deviceId, { deviceId, by, at, reason });
+  }
+
+  include(deviceId: string): boolean {
+    const had = this.excludedCache.delete(deviceId);
+    this.d().prepare("DELETE FROM exclusions WHERE device_id = ?").run(deviceId);
+    return had;
+  }
+}
