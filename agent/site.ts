@@ -107,6 +107,9 @@ export class Site {
   /** What the last tick reported, so a change becomes one event, not one per tick. */
   private lastBudgetKey: string | null = null;
   private lastAlarms = new Set<string>();
+  /** The last 1,000 control tick durations (ms), for p50/p99 in /api/site. */
+  private readonly tickMs = new Float64Array(1000);
+  private tickMsNext = 0;
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -360,6 +363,23 @@ export class Site {
     return r;
   }
 
+  /** Tick count and duration percentiles over the last 1,000 ticks, and action totals. */
+  private controlStats() {
+    const n = Math.min(this.tickMsNext, this.tickMs.length);
+    const sorted = Array.from(this.tickMs.subarray(0, n)).sort((a, b) => a - b);
+    const q = (p: number) =>
+      n === 0 ? null : Math.round(sorted[Math.min(n - 1, Math.ceil(p * n) - 1)]! * 10) / 10;
+    const stats = this.loop?.stats;
+    return {
+      ticks: stats?.ticks ?? 0,
+      tickErrors: stats?.tickErrors ?? 0,
+      tickMsP50: q(0.5),
+      tickMsP99: q(0.99),
+      actionsDone: stats?.actionsDone ?? 0,
+      actionsFailed: stats?.actionsFailed ?? 0,
+    };
+  }
+
   /** One event when the budget (value or reason) or an alarm changes, not one per tick. */
   private noteBudgetAndAlarms(control: TickResult | null): void {
     const b = control?.budget;
@@ -417,6 +437,7 @@ export class Site {
       meter: snap.meter,
       broker: this.brokerStatusFn?.() ?? null,
       gateway: this.gatewayHealth(),
+      control: this.controlStats(),
       startedAt: new Date(this.startedAt).toISOString(),
       version: this.opts.version ?? null,
     };
@@ -673,7 +694,10 @@ export class Site {
       actionTimeoutMs: ACTION_TIMEOUT_MS,
       // an emergency shed reaches the whole fleet at the poller's fan-out, not 64 at a time
       concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
-      onTickEnd: (_r, ms) => tickDuration.observe(ms / 1000),
+      onTickEnd: (_r, ms) => {
+        tickDuration.observe(ms / 1000);
+        this.tickMs[this.tickMsNext++ % this.tickMs.length] = ms;
+      },
       onEvent: (e) => {
         this.controlEvent(e);
         if (e.type === "outcome") {

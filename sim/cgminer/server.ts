@@ -59,9 +59,22 @@ export interface CgminerSim {
   readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
   /** Whether a miner's listener is open (false while faulted). */
   isListening(id: string): boolean;
+  /**
+   * A misbehaving miner (soak, fuzz): replies this late, and/or with garbage
+   * bytes instead of its reply. `{}` restores it.
+   */
+  setMisbehaviour(id: string, how: { replyDelayMs?: number; garbage?: boolean }): void;
   /** Resolves once listeners closed/reopened by fault changes have settled. */
   settled(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A reply cut short and with bytes flipped: what a miner with a failing controller sends. */
+function garbageLike(reply: string): Buffer {
+  const b = Buffer.from(reply.slice(0, Math.max(1, Math.floor(reply.length * Math.random()))), "utf8");
+  for (let i = 0; i < 4 && b.length > 0; i++)
+    b[Math.floor(Math.random() * b.length)] = Math.floor(Math.random() * 256);
+  return b;
 }
 
 /** cgminer reads a request with a single recv of about 4 KB. */
@@ -77,6 +90,8 @@ interface MinerEntry {
   flavour: MinerFlavour;
   dialect: SimDialect | null;
   replyDelayMs: number;
+  /** Set at run time: added delay, and garbage instead of the reply. */
+  misbehaviour: { replyDelayMs: number; garbage: boolean };
   /** The dialect's per-miner state (sessions, tokens…). */
   dialectState: Map<string, unknown>;
   server: net.Server | null;
@@ -215,10 +230,13 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
         return;
       }
       buf = null;
-      const bytes = Buffer.concat([Buffer.from(reply, "utf8"), NUL]);
-      if (m.replyDelayMs > 0) {
+      const bytes = m.misbehaviour.garbage
+        ? garbageLike(reply)
+        : Buffer.concat([Buffer.from(reply, "utf8"), NUL]);
+      const delayMs = m.replyDelayMs + m.misbehaviour.replyDelayMs;
+      if (delayMs > 0) {
         // a slow miner: the socket's own linger timeout still ends a client that gave up
-        const t = setTimeout(() => sock.end(bytes), m.replyDelayMs);
+        const t = setTimeout(() => sock.end(bytes), delayMs);
         sock.once("close", () => clearTimeout(t));
       } else sock.end(bytes);
     };
@@ -284,6 +302,7 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       flavour: { statsQuirk: cfg.statsQuirk ?? true, poolUser: `wattkeeper.${cfg.id}` },
       dialect: simDialect(cfg.dialect),
       replyDelayMs: cfg.replyDelayMs ?? 0,
+      misbehaviour: { replyDelayMs: 0, garbage: false },
       dialectState: new Map(),
       server: null,
       sockets: new Set(),
@@ -315,6 +334,11 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       return [...entries.values()].map((m) => ({ id: m.id, host: m.host, port: m.port }));
     },
     isListening: (id) => entries.get(id)?.server?.listening === true,
+    setMisbehaviour: (id, how) => {
+      const m = entries.get(id);
+      if (!m) throw new Error(`cgminer sim: no miner "${id}"`);
+      m.misbehaviour = { replyDelayMs: how.replyDelayMs ?? 0, garbage: how.garbage ?? false };
+    },
     settled: async () => {
       while (inflight.size > 0) await Promise.all([...inflight]);
     },

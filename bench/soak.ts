@@ -1,0 +1,283 @@
+// `npm run soak -- --minutes N`: the agent (a real `wattkeeper run` child) on
+// a simulated site of 5,000 miners, 1 % of them flapping (refusing, slow,
+// garbage replies), 100 GPU nodes, and an MQTT broker (aedes, here) that is
+// dropped and restored twice. Samples the agent's RSS and open file
+// descriptors from /proc, its tick p99 from /api/site, and counts the events
+// the agent stored against the events a subscriber received (lost must be 0).
+// Goal over 60 minutes: RSS growth < 10 MB after warm-up, no fd growth.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { Aedes } from "aedes";
+import Database from "better-sqlite3";
+import mqtt from "mqtt";
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: "string", default: "60" },
+    miners: { type: "string", default: "5000" },
+    "gpu-nodes": { type: "string", default: "100" },
+    "warmup-minutes": { type: "string", default: "3" },
+    "drop-s": { type: "string", default: "60" },
+    "sample-s": { type: "string", default: "30" },
+    dist: { type: "boolean", default: false },
+  },
+});
+const MINUTES = Number(values.minutes);
+const MINERS = Number(values.miners);
+const GPU_NODES = Number(values["gpu-nodes"]);
+const WARMUP_MS = Number(values["warmup-minutes"]) * 60_000;
+const DROP_MS = Number(values["drop-s"]) * 1000;
+const SAMPLE_MS = Number(values["sample-s"]) * 1000;
+const SITE = "soak";
+const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address() as { port: number };
+  await new Promise((r) => s.close(r));
+  return port;
+}
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const dir = mkdtempSync(join(tmpdir(), "wk-soak-"));
+const [meterPort, httpPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
+
+// ---- the broker, with a switch to drop it (listener closed, every client cut)
+const broker = await Aedes.createBroker();
+let listener: Server | null = null;
+const sockets = new Set<Socket>();
+async function brokerUp(): Promise<void> {
+  listener = createServer((s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+    broker.handle(s);
+  });
+  await new Promise<void>((r) => listener!.listen(brokerPort, "127.0.0.1", r));
+}
+async function brokerDown(): Promise<void> {
+  const l = listener;
+  listener = null;
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => l?.close(r));
+}
+await brokerUp();
+
+// ---- a subscriber on the central side: counts events by id, and telemetry
+const received = new Map<string, number>();
+let telemetryMessages = 0;
+let telemetryBytes = 0;
+const sub = mqtt.connect(`mqtt://127.0.0.1:${brokerPort}`, {
+  protocolVersion: 4,
+  clientId: "soak-central",
+  clean: false,
+  reconnectPeriod: 1000,
+});
+sub.on("connect", () => sub.subscribe(`wattkeeper/v1/${SITE}/#`, { qos: 1 }));
+sub.on("message", (topic, payload) => {
+  if (topic.endsWith("/events")) {
+    for (const e of eventIds(payload)) received.set(e, (received.get(e) ?? 0) + 1);
+  } else if (topic.includes("/telemetry/")) {
+    telemetryMessages++;
+    telemetryBytes += payload.length;
+  }
+});
+/** An events message holds one event or a batch; each carries the id the agent stored it under. */
+function eventIds(payload: Buffer): string[] {
+  try {
+    const v = JSON.parse(payload.toString()) as unknown;
+    const list = Array.isArray(v) ? v : ((v as { events?: unknown[] }).events ?? [v]);
+    return list.map((e) => String((e as { id?: unknown }).id));
+  } catch {
+    return [];
+  }
+}
+
+// ---- the simulated site, in its own process
+const sim = spawn(
+  process.execPath,
+  [
+    ...NODE_ARGS,
+    new URL(`./soak-sim${EXT}`, import.meta.url).pathname,
+    String(MINERS),
+    String(GPU_NODES),
+    "127.70.0.1",
+    String(meterPort),
+    dir,
+  ],
+  { stdio: ["ignore", "pipe", "inherit"] },
+);
+let flaps = 0;
+const simInfo = await new Promise<{
+  first: string;
+  last: string;
+  gpuPorts: number[];
+  gpuFingerprint: string | null;
+  gpuKeyFile: string;
+}>((resolve, reject) => {
+  createInterface({ input: sim.stdout! }).on("line", (line) => {
+    const v = JSON.parse(line) as { ready?: boolean; flaps?: number };
+    if (v.ready) resolve(v as never);
+    if (typeof v.flaps === "number") flaps = v.flaps;
+  });
+  sim.on("exit", (code) => reject(new Error(`soak sim exited (${code})`)));
+});
+
+const dbPath = join(dir, "state.db");
+const gpuLines = simInfo.gpuPorts
+  .map(
+    (p, i) =>
+      `  - { id: gpu-${i}, host: 127.0.0.1, port: ${p}, user: wk, privateKeyFile: ${simInfo.gpuKeyFile}, hostKeySha256: "${simInfo.gpuFingerprint}", floorW: 350 }`,
+  )
+  .join("\n");
+const configFile = join(dir, "soak.yaml");
+writeFileSync(
+  configFile,
+  `site: { id: ${SITE}, timezone: UTC, contractLimitW: 20MW }
+http: { listen: "127.0.0.1:${httpPort}" }
+store: { path: ${dbPath} }
+mqtt: { url: "mqtt://127.0.0.1:${brokerPort}", protocolVersion: 4 }
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
+miners:
+  - { hosts: ${simInfo.first}-${simInfo.last}, dialect: auto }
+${GPU_NODES > 0 ? `gpuNodes:\n${gpuLines}\n` : ""}control: { tickS: 2 }
+`,
+);
+
+const entry = values.dist
+  ? [new URL("../dist/agent/entry.js", import.meta.url).pathname]
+  : [new URL("../bin/wattkeeper.js", import.meta.url).pathname];
+const agent: ChildProcess = spawn(process.execPath, [...entry, "run", "--config", configFile], {
+  stdio: ["ignore", "ignore", "inherit"],
+  env: { ...process.env, WATTKEEPER_LOG_LEVEL: "warn" },
+});
+const pid = agent.pid!;
+
+function procSample(): { rssMiB: number; fds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { rssMiB: Math.round((rssKb / 1024) * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+async function siteJson(): Promise<Record<string, unknown> | null> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${httpPort}/api/site`);
+    return (await r.json()) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+interface Sample {
+  minute: number;
+  rssMiB: number;
+  fds: number;
+  tickMsP99: number | null;
+  hashing: number | null;
+  unreachable: number | null;
+  broker: string;
+  outbox: number | null;
+}
+const samples: Sample[] = [];
+const t0 = Date.now();
+const endAt = t0 + MINUTES * 60_000;
+const drops = [t0 + (endAt - t0) * 0.3, t0 + (endAt - t0) * 0.65];
+const dropLog: string[] = [];
+let down = false;
+let downUntil = 0;
+
+process.stderr.write(`soak: ${MINUTES} min, ${MINERS} miners, ${GPU_NODES} GPU nodes; state in ${dir}\n`);
+while (Date.now() < endAt) {
+  const now = Date.now();
+  if (!down && drops.length > 0 && now >= drops[0]!) {
+    drops.shift();
+    await brokerDown();
+    down = true;
+    downUntil = now + DROP_MS;
+    dropLog.push(`broker down at ${((now - t0) / 60_000).toFixed(1)} min for ${DROP_MS / 1000} s`);
+  }
+  if (down && now >= downUntil) {
+    await brokerUp();
+    down = false;
+  }
+  const p = procSample();
+  const j = await siteJson();
+  const counts = (j?.counts ?? {}) as { hashing?: number; unreachable?: number };
+  const control = (j?.control ?? {}) as { tickMsP99?: number | null };
+  const b = (j?.broker ?? null) as { connected?: boolean; outboxMessages?: number } | null;
+  samples.push({
+    minute: Math.round(((now - t0) / 60_000) * 10) / 10,
+    ...p,
+    tickMsP99: control.tickMsP99 ?? null,
+    hashing: counts.hashing ?? null,
+    unreachable: counts.unreachable ?? null,
+    broker: down ? "DOWN" : b === null ? "n/a" : b.connected ? "up" : "reconnecting",
+    outbox: b?.outboxMessages ?? null,
+  });
+  process.stderr.write(`${JSON.stringify(samples.at(-1))}\n`);
+  await wait(Math.min(SAMPLE_MS, Math.max(1000, (down ? downUntil : (drops[0] ?? endAt)) - Date.now())));
+}
+if (down) await brokerUp();
+// let the outbox drain before counting
+await wait(20_000);
+agent.kill("SIGTERM");
+const [code] = await once(agent, "exit");
+sim.kill("SIGTERM");
+await once(sim, "exit");
+await new Promise((r) => sub.end(false, {}, r));
+await new Promise<void>((r) => broker.close(() => r()));
+await brokerDown();
+
+// ---- figures
+const db = new Database(dbPath, { readonly: true });
+const stored = (db.prepare("SELECT id FROM events WHERE at >= ?").all(t0) as { id: number }[]).map((r) =>
+  String(r.id),
+);
+db.close();
+const lost = stored.filter((id) => !received.has(id)).length;
+const duplicates = [...received.values()].filter((n) => n > 1).length;
+const after = samples.filter((s) => s.minute * 60_000 >= WARMUP_MS);
+const base = after[0] ?? samples[0]!;
+const lastS = samples.at(-1)!;
+const summary = {
+  minutes: MINUTES,
+  miners: MINERS,
+  gpuNodes: GPU_NODES,
+  flaps,
+  drops: dropLog,
+  rssMiBAfterWarmup: base.rssMiB,
+  rssMiBEnd: lastS.rssMiB,
+  rssGrowthMiB: Math.round((lastS.rssMiB - base.rssMiB) * 10) / 10,
+  rssMaxMiB: Math.max(...samples.map((s) => s.rssMiB)),
+  fdsAfterWarmup: base.fds,
+  fdsEnd: lastS.fds,
+  fdsMax: Math.max(...after.map((s) => s.fds)),
+  tickMsP99Max: Math.max(...samples.map((s) => s.tickMsP99 ?? 0)),
+  eventsStored: stored.length,
+  eventsReceived: received.size,
+  eventsLost: lost,
+  eventsDuplicated: duplicates,
+  telemetryMessages,
+  telemetryMiB: Math.round((telemetryBytes / 2 ** 20) * 10) / 10,
+  agentExit: code,
+};
+const out = new URL("./results/", import.meta.url).pathname;
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, "soak.json"), `${JSON.stringify({ summary, samples }, null, 2)}\n`);
+console.table(
+  samples.filter(
+    (_, i) => i % Math.max(1, Math.floor(samples.length / 30)) === 0 || i === samples.length - 1,
+  ),
+);
+console.log(JSON.stringify(summary, null, 2));
+const ok =
+  summary.rssGrowthMiB < 10 && summary.fdsEnd <= summary.fdsAfterWarmup + 5 && lost === 0 && code === 0;
+console.log(ok ? "PASS" : "FAIL");
+process.exit(ok ? 0 : 1);
