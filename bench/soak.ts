@@ -152,9 +152,13 @@ ${GPU_NODES > 0 ? `gpuNodes:\n${gpuLines}\n` : ""}control: { tickS: 2 }
 `,
 );
 
-const entry = values.dist
-  ? [new URL("../dist/agent/entry.js", import.meta.url).pathname]
-  : [new URL("../bin/wattkeeper.js", import.meta.url).pathname];
+// from dist/ (npm run build) the agent runs compiled, as installed; --dist does the same from the sources
+const entry =
+  EXT === ".js"
+    ? [new URL("../agent/entry.js", import.meta.url).pathname]
+    : values.dist
+      ? [new URL("../dist/agent/entry.js", import.meta.url).pathname]
+      : [new URL("../bin/wattkeeper.js", import.meta.url).pathname];
 const agent: ChildProcess = spawn(process.execPath, [...entry, "run", "--config", configFile], {
   stdio: ["ignore", "ignore", "inherit"],
   env: { ...process.env, WATTKEEPER_LOG_LEVEL: "warn" },
