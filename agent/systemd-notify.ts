@@ -15,6 +15,7 @@ import type { Logger } from "./logger.ts";
 export type SpawnNotify = (
   args: string[],
   timeoutMs: number,
+  env: NodeJS.ProcessEnv,
 ) => Promise<{ ok: true } | { ok: false; error: string; missing?: boolean }>;
 
 export interface NotifierOptions {
@@ -42,9 +43,13 @@ export interface Notifier {
 
 const DEFAULT_TIMEOUT_MS = 8000;
 
-export const spawnSystemdNotify: SpawnNotify = (args, timeoutMs) =>
+export const spawnSystemdNotify: SpawnNotify = (args, timeoutMs, env) =>
   new Promise((resolve) => {
-    const child = spawn("systemd-notify", args, { stdio: ["ignore", "ignore", "pipe"], timeout: timeoutMs });
+    const child = spawn("systemd-notify", args, {
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+      timeout: timeoutMs,
+    });
     let stderr = "";
     child.stderr.on("data", (d) => {
       if (stderr.length < 500) stderr += d;
@@ -83,7 +88,7 @@ export function createNotifier(opts: NotifierOptions = {}): Notifier {
     if (!enabled) return Promise.resolve();
     inFlight++;
     const next = chain.then(async () => {
-      const res = await run([`--pid=${pid}`, ...fields], timeoutMs);
+      const res = await run([`--pid=${pid}`, ...fields], timeoutMs, env);
       if (res.ok) {
         if (lastError) log?.info("systemd notifications work again");
         lastError = null;
