@@ -26,6 +26,12 @@ export interface RunOptions {
 
 /** How long a clean stop may leave handles open before the process exits anyway. */
 const EXIT_GRACE_MS = 5000;
+/**
+ * A reload stops the old site, which waits for the control tick in progress (a
+ * shed to slow miners may take minutes); there are no ticks meanwhile, so the
+ * reload itself keeps systemd's watchdog fed, for this long at most.
+ */
+const RELOAD_WATCHDOG_MAX_MS = 5 * 60_000;
 
 export async function runCommand(argv: string[], opts: RunOptions): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -190,6 +196,17 @@ class Agent {
       );
     }
     await this.notifier.reloading("reloading the config");
+    const stopFeeding = this.feedWatchdog(RELOAD_WATCHDOG_MAX_MS);
+    try {
+      await this.replaceSite(prev, next);
+    } finally {
+      stopFeeding();
+    }
+    await this.notifier.ready(`site ${this.config!.site.id} running`);
+  }
+
+  private async replaceSite(prev: SiteConfig, next: SiteConfig): Promise<void> {
+    const log = this.logger;
     await this.stopSite();
     log.level = next.log.level;
     try {
@@ -204,7 +221,17 @@ class Agent {
       log.level = prev.log.level;
       await this.startSite(prev); // if this throws too, the queue exits 1 and the service manager restarts us
     }
-    await this.notifier.ready(`site ${this.config!.site.id} running`);
+  }
+
+  /** Pings the watchdog while no site ticks, for maxMs at most. Returns the stop. */
+  private feedWatchdog(maxMs: number): () => void {
+    const everyMs = this.notifier.watchdogMs;
+    if (everyMs === null) return () => undefined;
+    const until = Date.now() + maxMs;
+    const timer = setInterval(() => {
+      if (Date.now() < until) void this.notifier.watchdog();
+    }, everyMs / 4);
+    return () => clearInterval(timer);
   }
 
   private async startSite(config: SiteConfig): Promise<void> {

@@ -1,7 +1,9 @@
 // SIGHUP and SIGTERM on a real `wattkeeper run` child with the embedded
 // simulator: a broken config is refused (each problem logged by path) and the
 // running site keeps its budget; a changed contractLimitW replaces the site
-// (same HTTP port, same store) and /api/site shows the new budget; SIGTERM
+// (same HTTP port, same store) and /api/site shows the new budget; a valid
+// config that fails to start (its port is taken) falls back to the running
+// one; SIGTERM
 // stops cleanly with exit 0. Where systemd-notify and python3 exist, a small
 // datagram receiver stands in for systemd (NOTIFY_SOCKET, WATCHDOG_USEC) and
 // the notifications are checked in order: READY, WATCHDOG, RELOADING, READY, STOPPING.
@@ -9,6 +11,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -122,6 +125,21 @@ test("SIGHUP: a bad config is refused, a good one applied; SIGTERM exits 0", {
   assert.ok(logged.includes(`${file}: control.tickS:`), `no control.tickS problem in:\n${logged}`);
   assert.equal(proc.exitCode, null, "still running");
   assert.equal((await site()).budgetW, 40_000, "the old budget stays");
+
+  // a valid config that cannot start (its HTTP port is taken): back to the running config
+  const busy = createServer();
+  const busyPort = await freePort();
+  await new Promise<void>((r) => busy.listen(busyPort, "127.0.0.1", r));
+  try {
+    writeFileSync(file, siteYaml(busyPort, meterPort, dbPath, "35kW"));
+    const mark = out.length;
+    proc.kill("SIGHUP");
+    await waitFor("the fallback", () => out.slice(mark).includes("back to the old one"), 20_000);
+    await waitFor("the old budget again (40 kW)", budgetIs(40_000), 20_000, 100);
+    assert.equal(proc.exitCode, null, "still running");
+  } finally {
+    await new Promise((r) => busy.close(r));
+  }
 
   // a good config with a new contract limit replaces the site on the same port and store
   writeFileSync(file, siteYaml(httpPort, meterPort, dbPath, "30kW"));
