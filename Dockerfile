@@ -52,6 +52,8 @@ COPY --from=build /src/bin ./bin
 COPY --from=build /src/scripts/healthcheck.mjs ./scripts/healthcheck.mjs
 COPY --from=build /src/systemd ./systemd
 COPY --from=build /src/README.md ./
+# `docker exec wattkeeper wattkeeper check-config /etc/wattkeeper/config.yaml` and friends
+RUN ln -s /opt/wattkeeper/bin/wattkeeper.js /usr/local/bin/wattkeeper
 # State: the SQLite store (store.path: /var/lib/wattkeeper/wattkeeper.db in the config).
 VOLUME ["/var/lib/wattkeeper"]
 USER wattkeeper
