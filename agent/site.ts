@@ -48,6 +48,8 @@ export const DEFAULT_MINER_CONCURRENCY = 256;
 export const DEFAULT_SERIAL_GAP_MS = 20;
 /** GPU nodes change slowly and each read runs nvidia-smi on the node: every 10 s. */
 export const GPU_POLL_MS = 10_000;
+/** A poller reading this recent stands as the "before" a write is confirmed against. */
+const FRESH_READING_MS = 15_000;
 /** A miner write confirms by reading back within its own deadline. */
 const ACTION_TIMEOUT_MS = 45_000;
 /** How long actions, events and audit entries are kept. */
@@ -643,10 +645,18 @@ export class Site {
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
-    const actuator = driverActuator(this.miners, this.gpuNodes, (nodeId, index) => {
-      const gpu = this.state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index);
-      return gpu?.defaultPowerLimitW ?? null;
-    });
+    const actuator = driverActuator(
+      this.miners,
+      this.gpuNodes,
+      (nodeId, index) => {
+        const gpu = this.state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index);
+        return gpu?.defaultPowerLimitW ?? null;
+      },
+      (id) => {
+        const r = this.state.miners.get(id)?.reading ?? null;
+        return r && Date.now() - r.at <= FRESH_READING_MS ? r : null;
+      },
+    );
     const log = this.logger.child({ component: "control" });
     this.loop = new ControlLoop({
       getSnapshot: () =>
@@ -661,6 +671,8 @@ export class Site {
       config: { site: this.config.site, control: c },
       logger: log,
       actionTimeoutMs: ACTION_TIMEOUT_MS,
+      // an emergency shed reaches the whole fleet at the poller's fan-out, not 64 at a time
+      concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
       onTickEnd: (_r, ms) => tickDuration.observe(ms / 1000),
       onEvent: (e) => {
         this.controlEvent(e);

@@ -161,6 +161,7 @@ for (const [name, title] of [
   ["meters", "Modbus meters: 20 meters at 1 read/s"],
   ["gpu", "GPU nodes: 100 simulated 8× H100 nodes"],
   ["policy", "policy plan: 5,000 miners + 100 GPU nodes"],
+  ["trigger", "trigger → last sleep delivered: 1,000 LuxOS miners"],
 ] as const) {
   console.log(`\n${title}`);
   const child = spawn(

@@ -1,7 +1,9 @@
 // `npm run scenario`: a compressed day on the simulator, replayed against the
 // real agent (drivers, poller, ledger, loop) in one process. Steps: budget
 // step down, step up, AI surge under a tight lease, price spike, meter
-// dropout. Ground truth comes from the simulator's power model, sampled every
+// dropout, and a 4CP window from the config's schedule (schedule windows have
+// minute resolution, so that step is one whole clock minute, and the step
+// before it is stretched to end on the minute). Ground truth comes from the simulator's power model, sampled every
 // 250 ms. Prints a table and writes JSON, plus M&V records (JSON and CSV) for
 // each curtailment event, to bench/results/.
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -20,6 +22,14 @@ const CONTRACT_W = 170_000;
 const MIN_ON_S = 3;
 const MIN_OFF_S = 3;
 const RAMP_W_PER_MIN = 40_000;
+const WARMUP_MS = 4000;
+const FOURCP_W = 130_000;
+
+// The 4CP window: the first whole UTC minute that starts after the steps
+// before it (6 steps + warm-up + start-up slack) have run.
+const STEPS_BEFORE_4CP = 7;
+const windowStart = Math.ceil((Date.now() + WARMUP_MS + STEPS_BEFORE_4CP * STEP_MS + 5000) / 60_000) * 60_000;
+const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
 
 const dir = mkdtempSync(join(tmpdir(), "wk-scenario-"));
 const client = generateKeyPair();
@@ -48,6 +58,8 @@ control:
   unmeteredW: 6kW
   failsafeBudgetW: 80kW
   economics: { hashpricePerThDay: 0.05, energyPricePerKwh: 0.03 }
+  schedule:
+    - { name: "4CP peak window", from: "${hhmm(windowStart)}", to: "${hhmm(windowStart + 60_000)}", budgetW: ${FOURCP_W} }
 sim: { seed: 42, noiseW: 100, auxW: 6kW }
 `;
 writeFileSync(join(dir, "sim.yaml"), base);
@@ -100,7 +112,14 @@ const sampler = setInterval(() => {
 }, SAMPLE_MS);
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const steps: Array<{ name: string; target: () => number | null; enter: () => void; leave?: () => void }> = [
+const steps: Array<{
+  name: string;
+  target: () => number | null;
+  enter: () => void;
+  leave?: () => void;
+  /** Ends at this epoch ms instead of after STEP_MS. */
+  until?: () => number;
+}> = [
   { name: "baseline", target: () => null, enter: () => {} },
   {
     name: "budget step down (lease 120 kW)",
@@ -129,17 +148,24 @@ const steps: Array<{ name: string; target: () => number | null; enter: () => voi
     enter: () => sim.meters.get("pcc")?.setFault("timeout"),
     leave: () => sim.meters.get("pcc")?.setFault(null),
   },
-  { name: "recovery", target: () => null, enter: () => {} },
+  { name: "recovery", target: () => null, enter: () => {}, until: () => windowStart },
+  {
+    name: `4CP window (schedule, ${FOURCP_W / 1000} kW)`,
+    target: () => FOURCP_W,
+    enter: () => {},
+    until: () => windowStart + 60_000,
+  },
+  { name: "4CP window ends", target: () => null, enter: () => {} },
 ];
 
 await site.start();
-await wait(4000);
+await wait(WARMUP_MS);
 const stepWindows: Array<{ name: string; from: number; to: number; target: number | null }> = [];
 for (const s of steps) {
   step = s.name;
   const from = Date.now();
   s.enter();
-  await wait(STEP_MS);
+  await wait(s.until ? Math.max(0, s.until() - Date.now()) : STEP_MS);
   s.leave?.();
   stepWindows.push({ name: s.name, from, to: Date.now(), target: s.target() });
 }
@@ -217,7 +243,7 @@ writeFileSync(
 );
 
 console.log(
-  `scenario: ${steps.length} steps of ${STEP_MS / 1000} s on 45 LuxOS miners + 2 GPU nodes (contract ${CONTRACT_W / 1000} kW)`,
+  `scenario: ${steps.length} steps of ${STEP_MS / 1000} s (the 4CP window: one clock minute) on 45 LuxOS miners + 2 GPU nodes (contract ${CONTRACT_W / 1000} kW)`,
 );
 console.table(rows);
 console.log(

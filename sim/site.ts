@@ -19,6 +19,8 @@ export interface SimMinerSpec {
   statsQuirk?: boolean;
   /** A vendor dialect registered in sim/cgminer/dialects.ts; default stock cgminer. */
   dialect?: string;
+  /** Answer every request this late (ms): a busy miner (benches, crash tests). */
+  replyDelayMs?: number;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
 }

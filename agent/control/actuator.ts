@@ -3,6 +3,7 @@
 // (confirmed by enforced.power.limit). `ok` is a confirmed effect, never an ack.
 import type { Miner } from "../../drivers/cgminer/miner.ts";
 import type { GpuNode } from "../../drivers/nvidia/node.ts";
+import type { MinerReading } from "../../drivers/types.ts";
 import type { Actuator, ActuatorResult } from "./loop.ts";
 
 export function driverActuator(
@@ -10,6 +11,8 @@ export function driverActuator(
   gpuNodes: ReadonlyMap<string, GpuNode>,
   /** A GPU's default limit from the latest reading (no extra nvidia-smi run). */
   defaultLimitW: (nodeId: string, index: number) => number | null,
+  /** The poller's latest reading of a miner when fresh enough to confirm against; null = read first. */
+  freshReading: (minerId: string) => MinerReading | null = () => null,
 ): Actuator {
   const minerWrite = async (
     id: string,
@@ -19,7 +22,7 @@ export function driverActuator(
   ): Promise<ActuatorResult> => {
     const miner = miners.get(id);
     if (!miner) return { ok: false, reason: `no miner ${id}` };
-    const out = await miner.write(action, value, signal);
+    const out = await miner.write(action, value, signal, freshReading(id));
     return { ok: out.ok, reason: out.reason ?? "confirmed" };
   };
   const gpuLimit = async (nodeId: string, index: number, watts: number | null): Promise<ActuatorResult> => {

@@ -134,8 +134,19 @@ export class MinerDriver {
     return this.spec.read(this.ctx(signal));
   }
 
-  /** Sends a write and confirms it by reading back; never throws. */
-  async write(action: WriteAction, value?: number, signal?: AbortSignal): Promise<WriteOutcome> {
+  /**
+   * Sends a write and confirms it by reading back; never throws. `given` is a
+   * fresh reading the caller holds (the poller's latest): the effect is
+   * confirmed against it instead of a read before the command, which puts the
+   * command on the wire one round trip sooner — what an emergency shed of a
+   * whole fleet is measured by.
+   */
+  async write(
+    action: WriteAction,
+    value?: number,
+    signal?: AbortSignal,
+    given?: MinerReading | null,
+  ): Promise<WriteOutcome> {
     if (!this.capabilities.has(action)) {
       const why = `${this.spec.name} dialect cannot ${action}${
         this.endpoint.credentials?.password ? "" : " (no credentials configured)"
@@ -152,7 +163,7 @@ export class MinerDriver {
         after: null,
       };
     }
-    const before = await this.read(signal);
+    const before = given && given.state !== "unreachable" ? given : await this.read(signal);
     let after: MinerReading | null = null;
     let reason: string | null = null;
     for (let attempt = 1; attempt <= this.confirm.retries; attempt++) {

@@ -30,7 +30,16 @@ export interface Miner {
   readonly dialect: DialectName | null;
   readonly capabilities: ReadonlySet<MinerCapability>;
   read(signal?: AbortSignal): Promise<MinerReading>;
-  write(action: WriteAction, value?: number, signal?: AbortSignal): Promise<WriteOutcome>;
+  /**
+   * `before`: a fresh reading the caller already holds (the poller's), saving
+   * a read before the command; the effect is confirmed against it.
+   */
+  write(
+    action: WriteAction,
+    value?: number,
+    signal?: AbortSignal,
+    before?: MinerReading | null,
+  ): Promise<WriteOutcome>;
   close(): Promise<void>;
 }
 
@@ -49,8 +58,8 @@ class BoundMiner implements Miner {
   read(signal?: AbortSignal) {
     return this.driver.read(signal);
   }
-  write(action: WriteAction, value?: number, signal?: AbortSignal) {
-    return this.driver.write(action, value, signal);
+  write(action: WriteAction, value?: number, signal?: AbortSignal, before?: MinerReading | null) {
+    return this.driver.write(action, value, signal, before);
   }
   close() {
     return this.driver.close();
@@ -97,7 +106,12 @@ class DetectingMiner implements Miner {
     return readingForError(new Error("dialect detection failed"), (this.opts.now ?? Date.now)());
   }
 
-  async write(action: WriteAction, value?: number, signal?: AbortSignal): Promise<WriteOutcome> {
+  async write(
+    action: WriteAction,
+    value?: number,
+    signal?: AbortSignal,
+    before?: MinerReading | null,
+  ): Promise<WriteOutcome> {
     let driver: MinerDriver | null = null;
     try {
       driver = await this.bind(signal);
@@ -107,7 +121,7 @@ class DetectingMiner implements Miner {
     }
     if (!driver)
       return { action, ok: false, reason: "dialect not detected", attempts: 0, before: null, after: null };
-    return driver.write(action, value, signal);
+    return driver.write(action, value, signal, before);
   }
 
   async close() {

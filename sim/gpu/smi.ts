@@ -126,8 +126,19 @@ export class SmiSim {
     return out;
   }
 
+  /**
+   * Rewrites what a command returns (fuzzing: garbage, truncated or odd
+   * output, any exit code); null = the scripted driver's own answer.
+   */
+  mangle: ((command: string, result: SmiResult) => SmiResult) | null = null;
+
   /** Runs one command line as a login shell would (`timeout -k K S nvidia-smi …`). */
   run(command: string): SmiResult {
+    const result = this.runScripted(command);
+    return this.mangle ? this.mangle(command, result) : result;
+  }
+
+  private runScripted(command: string): SmiResult {
     let tokens = command.trim().split(/\s+/);
     if (tokens[0] === "timeout") {
       tokens = tokens.slice(1);

@@ -1,0 +1,192 @@
+// Trigger → last sleep delivered: how long after a budget step the last of
+// 1,000 simulated LuxOS miners has received (and applied) its sleep command.
+// The simulator runs in a child process (bench/trigger-sim.ts) and stamps
+// each sleep as it lands; the agent (real drivers, poller, ledger, loop) runs
+// here. Each round starts a fresh Site on a fresh store with every miner
+// hashing, then sets a 0 W lease, which needs every miner asleep.
+// Baseline: the same 1,000 sleep commands sent by a bare loop (LuxOS logon,
+// curtail, logoff; no ledger, no read-back) at the same concurrency.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { silentLogger } from "../agent/logger.ts";
+import { Site } from "../agent/site.ts";
+import { loadConfig } from "../config/load.ts";
+import { allocateAddresses } from "../sim/addresses.ts";
+
+const { values } = parseArgs({
+  options: {
+    miners: { type: "string", default: "1000" },
+    rounds: { type: "string", default: "10" },
+    concurrency: { type: "string", default: "256" },
+  },
+});
+const N = Number(values.miners);
+const ROUNDS = Number(values.rounds);
+const CONCURRENCY = Number(values.concurrency);
+const BASE = "127.65.0.1";
+const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
+const meterPort = 21_000 + Math.floor(Math.random() * 2000);
+
+const child = spawn(
+  process.execPath,
+  [
+    ...NODE_ARGS,
+    new URL(`./trigger-sim${EXT}`, import.meta.url).pathname,
+    String(N),
+    BASE,
+    String(meterPort),
+  ],
+  { stdio: ["pipe", "pipe", "inherit"] },
+);
+const sleeps: number[] = [];
+let onReset: (() => void) | null = null;
+let ready!: () => void;
+const isReady = new Promise<void>((r) => {
+  ready = r;
+});
+createInterface({ input: child.stdout }).on("line", (line) => {
+  if (line === "ready") ready();
+  else if (line === "reset") onReset?.();
+  else if (line.startsWith("S ")) sleeps.push(Number(line.split(" ")[2]));
+});
+await isReady;
+
+async function reset(): Promise<void> {
+  const done = new Promise<void>((r) => {
+    onReset = r;
+  });
+  child.stdin.write("reset\n");
+  await done;
+  sleeps.length = 0;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+async function waitUntil(what: string, probe: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const hosts = allocateAddresses(BASE, N);
+const last = hosts.at(-1)!;
+
+async function agentRound(): Promise<{ lastMs: number; medianMs: number; planMs: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "wk-trigger-"));
+  writeFileSync(
+    join(dir, "site.yaml"),
+    `site: { id: trigger, timezone: UTC, contractLimitW: 10MW }
+store: { path: ./state.db }
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
+miners:
+  - { hosts: ${BASE}-${last}, dialect: luxos }
+control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2kW, emergencyMarginW: 5kW }
+`,
+  );
+  const { config } = await loadConfig(join(dir, "site.yaml"));
+  const site = new Site(config, silentLogger(), {
+    httpListen: null,
+    minerPollMs: 5_000,
+    minerConcurrency: CONCURRENCY,
+  });
+  await site.start();
+  try {
+    await waitUntil("every miner read", () => site.snapshot().counts.hashing === N, 60_000);
+    await waitUntil("the meter", () => site.snapshot().powerSource === "meter", 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    sleeps.length = 0;
+    const t0 = Date.now();
+    site.setBudgetLease(0, 600, "bench: everything off");
+    await waitUntil("every sleep delivered", () => sleeps.length >= N, 60_000);
+    const rel = sleeps.map((t) => t - t0);
+    return { lastMs: Math.max(...rel), medianMs: quantile(rel, 0.5), planMs: 0 };
+  } finally {
+    await site.stop();
+  }
+}
+
+/** The bare baseline: LuxOS logon → curtail sleep → logoff per miner, nothing else. */
+function luxos(host: string, command: string, parameter?: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host, port: 4028 });
+    let buf = "";
+    sock.setTimeout(10_000, () => sock.destroy(new Error("timeout")));
+    sock.on("connect", () =>
+      sock.end(JSON.stringify(parameter === undefined ? { command } : { command, parameter })),
+    );
+    sock.on("data", (d) => {
+      buf += d;
+    });
+    sock.on("error", reject);
+    sock.on("close", () => {
+      try {
+        resolve(JSON.parse(buf.replace(/\0/g, "")) as Record<string, unknown>);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+async function bareRound(): Promise<{ lastMs: number; medianMs: number }> {
+  sleeps.length = 0;
+  const t0 = Date.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < hosts.length) {
+      const host = hosts[next++]!;
+      const logon = (await luxos(host, "logon")) as { SESSION?: { SessionID?: string }[] };
+      const sid = logon.SESSION?.[0]?.SessionID ?? "";
+      await luxos(host, "curtail", `${sid},sleep`);
+      await luxos(host, "logoff", sid);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, hosts.length) }, worker));
+  await waitUntil("every sleep delivered", () => sleeps.length >= N, 30_000);
+  const rel = sleeps.map((t) => t - t0);
+  return { lastMs: Math.max(...rel), medianMs: quantile(rel, 0.5) };
+}
+
+const agent: number[] = [];
+const agentMedian: number[] = [];
+const bare: number[] = [];
+try {
+  for (let i = 0; i < ROUNDS; i++) {
+    await reset();
+    const b = await bareRound();
+    bare.push(b.lastMs);
+    await reset();
+    const a = await agentRound();
+    agent.push(a.lastMs);
+    agentMedian.push(a.medianMs);
+    process.stderr.write(`round ${i + 1}/${ROUNDS}: agent last ${a.lastMs} ms, bare last ${b.lastMs} ms\n`);
+  }
+} finally {
+  child.kill("SIGTERM");
+  await once(child, "exit");
+}
+
+const row = (name: string, xs: number[]) =>
+  `| ${name.padEnd(28)} | ${String(quantile(xs, 0.5)).padStart(6)} | ${String(quantile(xs, 0.99)).padStart(6)} | ${String(Math.max(...xs)).padStart(6)} |`;
+console.log(
+  `trigger → last sleep delivered, ${N} LuxOS miners, ${ROUNDS} rounds, concurrency ${CONCURRENCY} (sim in a child process)`,
+);
+console.log(`| ${"".padEnd(28)} | p50 ms | p99 ms | max ms |`);
+console.log(`|${"-".repeat(30)}|--------|--------|--------|`);
+console.log(row("agent (0 W lease → loop)", agent));
+console.log(row("agent, median miner", agentMedian));
+console.log(row("bare (logon/curtail/logoff)", bare));
+console.log(`ratio agent/bare (p99): ${(quantile(agent, 0.99) / quantile(bare, 0.99)).toFixed(2)}`);
