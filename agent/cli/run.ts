@@ -55,24 +55,20 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
   const notifier = createNotifier({ logger });
   const agent = new Agent(file, logger, notifier, opts.version);
 
-  let stopRequested = false;
-  const onStop = (signal: NodeJS.Signals) => {
-    if (stopRequested) {
+  const uninstall = handleSignals(process, {
+    stop: (signal) => {
+      logger.info({ signal }, "stopping");
+      agent.stop();
+    },
+    reload: () => {
+      logger.info({ signal: "SIGHUP" }, `reloading ${file}`);
+      agent.reload();
+    },
+    forceExit: (signal) => {
       logger.error({ signal }, "second signal while stopping: exiting now");
       process.exit(1);
-    }
-    stopRequested = true;
-    logger.info({ signal }, "stopping");
-    agent.stop();
-  };
-  const onHup = () => {
-    if (stopRequested) return;
-    logger.info({ signal: "SIGHUP" }, `reloading ${file}`);
-    agent.reload();
-  };
-  process.on("SIGTERM", onStop);
-  process.on("SIGINT", onStop);
-  process.on("SIGHUP", onHup);
+    },
+  });
   try {
     const code = await agent.run(config);
     if (code === 0) logger.info("stopped cleanly");
@@ -83,10 +79,47 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
     }, EXIT_GRACE_MS).unref();
     return code;
   } finally {
-    process.off("SIGTERM", onStop);
-    process.off("SIGINT", onStop);
-    process.off("SIGHUP", onHup);
+    uninstall();
   }
+}
+
+/** What `run` does on each signal. */
+export interface SignalActions {
+  /** First SIGTERM/SIGINT. */
+  stop(signal: NodeJS.Signals): void;
+  /** SIGHUP, unless a stop was asked for. */
+  reload(): void;
+  /** A second SIGTERM/SIGINT while stopping. */
+  forceExit(signal: NodeJS.Signals): void;
+}
+
+interface SignalSource {
+  on(signal: NodeJS.Signals, fn: (signal: NodeJS.Signals) => void): unknown;
+  off(signal: NodeJS.Signals, fn: (signal: NodeJS.Signals) => void): unknown;
+}
+
+/** Routes SIGTERM/SIGINT/SIGHUP to the actions; returns the uninstall. */
+export function handleSignals(source: SignalSource, actions: SignalActions): () => void {
+  let stopping = false;
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      actions.forceExit(signal);
+      return;
+    }
+    stopping = true;
+    actions.stop(signal);
+  };
+  const onHup = () => {
+    if (!stopping) actions.reload();
+  };
+  source.on("SIGTERM", onStop);
+  source.on("SIGINT", onStop);
+  source.on("SIGHUP", onHup);
+  return () => {
+    source.off("SIGTERM", onStop);
+    source.off("SIGINT", onStop);
+    source.off("SIGHUP", onHup);
+  };
 }
 
 function problemLines(err: ConfigError): string[] {
