@@ -5,13 +5,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
 import { PACKAGE_ROOT } from "../config/paths.ts";
-import type { SiteConfig } from "../config/schema.ts";
 import { summarizeConfig } from "../config/summary.ts";
 import { probeCommand } from "./cli/probe.ts";
+import { runCommand } from "./cli/run.ts";
 import { scanCommand } from "./cli/scan.ts";
 import { UsageError } from "./cli/usage.ts";
-import { createLogger, type Logger } from "./logger.ts";
-import { Site } from "./site.ts";
+import { createLogger } from "./logger.ts";
 
 export const VERSION: string = (
   JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }
@@ -26,6 +25,7 @@ Usage: wattkeeper <command> [options]
 Commands:
   run [--config FILE]                 run the agent (default config: $WATTKEEPER_CONFIG or ${"/etc/wattkeeper/config.yaml"});
                                       a config with a \`sim:\` section also starts the embedded simulated site
+                                      SIGHUP reloads the config (a bad one is refused), SIGTERM stops cleanly
   check-config FILE [--strict-files]  validate a config; prints a summary (exit 0) or every problem
                                       as FILE: path.to.key: message (exit 2)
   scan RANGE… [--port P] [--concurrency N] [--timeout MS] [--json|--yaml]
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       case "check-config":
         return await checkConfigCommand(rest);
       case "run":
-        return await runCommand(rest);
+        return await runCommand(rest, { version: VERSION, defaultConfig: DEFAULT_CONFIG });
       case "sim":
         return await simCommand(rest);
       case "scan":
@@ -109,7 +109,7 @@ function printConfigError(err: ConfigError): void {
   process.stderr.write(`${err.file}: ${n} problem${n === 1 ? "" : "s"}, config not valid\n`);
 }
 
-/** Resolves on the first SIGTERM/SIGINT; handlers are removed afterwards. */
+/** Resolves on the first SIGTERM/SIGINT; handlers are removed afterwards (`sim`; `run` has its own, with reload). */
 function untilSignal(): { promise: Promise<string>; controller: AbortController } {
   const controller = new AbortController();
   const promise = new Promise<string>((resolve) => {
@@ -123,58 +123,6 @@ function untilSignal(): { promise: Promise<string>; controller: AbortController 
     process.on("SIGINT", on);
   });
   return { promise, controller };
-}
-
-async function runCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { config: { type: "string", short: "c" } },
-  });
-  if (positionals.length > 0) throw new UsageError(`run takes no arguments (got '${positionals[0]}')`);
-  const file = values.config ?? DEFAULT_CONFIG;
-  let config: SiteConfig;
-  try {
-    ({ config } = await loadConfig(file, { strictFiles: true }));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    printConfigError(err);
-    return 2;
-  }
-
-  const logger = createLogger({ level: config.log.level });
-  logger.info({ version: VERSION, config: config.file }, `wattkeeper ${VERSION} starting`);
-  const { promise: stopSignal } = untilSignal();
-  const stops: Array<() => Promise<void>> = [];
-  try {
-    if (config.sim) {
-      const { startSimFromConfig } = await import("./simulated-site.ts");
-      const sim = await startSimFromConfig(config, logger);
-      stops.unshift(() => sim.stop());
-    }
-    const site = new Site(config, logger, { version: VERSION });
-    stops.unshift(() => site.stop());
-    await site.start();
-  } catch (err) {
-    logger.error({ err }, `failed to start: ${(err as Error).message}`);
-    await stopAll(stops, logger);
-    return 1;
-  }
-  const sig = await stopSignal;
-  logger.info({ signal: sig }, "stopping");
-  await stopAll(stops, logger);
-  logger.info("stopped cleanly");
-  return 0;
-}
-
-async function stopAll(stops: Array<() => Promise<void>>, logger: Logger): Promise<void> {
-  for (const stop of stops) {
-    try {
-      await stop();
-    } catch (err) {
-      logger.error({ err }, "error while stopping");
-    }
-  }
 }
 
 async function simCommand(argv: string[]): Promise<number> {

@@ -1,0 +1,310 @@
+// `wattkeeper run`: runs the site for years under a service manager.
+//   SIGHUP          reload: the new config is validated first; a bad one is
+//                   refused (every problem logged as FILE: path: message) and
+//                   the running site stays; a good one replaces the site
+//                   (stop the old, start the new on the same store, where the
+//                   ledger, exclusions, mode and lease persist). The embedded
+//                   simulator, if any, keeps running.
+//   SIGTERM/SIGINT  stop: the tick in progress finishes, the stores are closed,
+//                   the channels say goodbye (Site.stop), exit 0. A second
+//                   signal during the stop forces exit 1.
+// Reloads and the stop run one at a time, in arrival order; SIGHUPs that arrive
+// during a reload fold into one more reload. Under systemd the agent reports
+// READY/RELOADING/STOPPING and kicks the watchdog from healthy ticks only.
+import { parseArgs } from "node:util";
+import { ConfigError, formatProblem, loadConfig } from "../../config/load.ts";
+import type { SiteConfig } from "../../config/schema.ts";
+import { createLogger, type Logger } from "../logger.ts";
+import { Site } from "../site.ts";
+import { createNotifier, type Notifier } from "../systemd-notify.ts";
+import { UsageError } from "./usage.ts";
+
+export interface RunOptions {
+  version: string;
+  defaultConfig: string;
+}
+
+/** How long a clean stop may leave handles open before the process exits anyway. */
+const EXIT_GRACE_MS = 5000;
+/**
+ * A reload stops the old site, which waits for the control tick in progress (a
+ * shed to slow miners may take minutes); there are no ticks meanwhile, so the
+ * reload itself keeps systemd's watchdog fed, for this long at most.
+ */
+const RELOAD_WATCHDOG_MAX_MS = 5 * 60_000;
+
+export async function runCommand(argv: string[], opts: RunOptions): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" } },
+  });
+  if (positionals.length > 0) throw new UsageError(`run takes no arguments (got '${positionals[0]}')`);
+  const file = values.config ?? opts.defaultConfig;
+  let config: SiteConfig;
+  try {
+    ({ config } = await loadConfig(file, { strictFiles: true }));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const line of problemLines(err)) process.stderr.write(`${line}\n`);
+    return 2;
+  }
+
+  const logger = createLogger({ level: config.log.level });
+  logger.info({ version: opts.version, config: config.file }, `wattkeeper ${opts.version} starting`);
+  const notifier = createNotifier({ logger });
+  const agent = new Agent(file, logger, notifier, opts.version);
+
+  const uninstall = handleSignals(process, {
+    stop: (signal) => {
+      logger.info({ signal }, "stopping");
+      agent.stop();
+    },
+    reload: () => {
+      logger.info({ signal: "SIGHUP" }, `reloading ${file}`);
+      agent.reload();
+    },
+    forceExit: (signal) => {
+      logger.error({ signal }, "second signal while stopping: exiting now");
+      process.exit(1);
+    },
+  });
+  try {
+    const code = await agent.run(config);
+    if (code === 0) logger.info("stopped cleanly");
+    // Every part closes its handles on stop; if one did not, exit anyway rather than hang.
+    setTimeout(() => {
+      logger.warn("handles still open after the stop: exiting");
+      process.exit(code);
+    }, EXIT_GRACE_MS).unref();
+    return code;
+  } finally {
+    uninstall();
+  }
+}
+
+/** What `run` does on each signal. */
+export interface SignalActions {
+  /** First SIGTERM/SIGINT. */
+  stop(signal: NodeJS.Signals): void;
+  /** SIGHUP, unless a stop was asked for. */
+  reload(): void;
+  /** A second SIGTERM/SIGINT while stopping. */
+  forceExit(signal: NodeJS.Signals): void;
+}
+
+interface SignalSource {
+  on(signal: NodeJS.Signals, fn: (signal: NodeJS.Signals) => void): unknown;
+  off(signal: NodeJS.Signals, fn: (signal: NodeJS.Signals) => void): unknown;
+}
+
+/** Routes SIGTERM/SIGINT/SIGHUP to the actions; returns the uninstall. */
+export function handleSignals(source: SignalSource, actions: SignalActions): () => void {
+  let stopping = false;
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      actions.forceExit(signal);
+      return;
+    }
+    stopping = true;
+    actions.stop(signal);
+  };
+  const onHup = () => {
+    if (!stopping) actions.reload();
+  };
+  source.on("SIGTERM", onStop);
+  source.on("SIGINT", onStop);
+  source.on("SIGHUP", onHup);
+  return () => {
+    source.off("SIGTERM", onStop);
+    source.off("SIGINT", onStop);
+    source.off("SIGHUP", onHup);
+  };
+}
+
+function problemLines(err: ConfigError): string[] {
+  const n = err.problems.length;
+  return [
+    ...err.problems.map((p) => formatProblem(err.file, p)),
+    `${err.file}: ${n} problem${n === 1 ? "" : "s"}, config not valid`,
+  ];
+}
+
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** The running site and simulator, and the queue of reloads and the stop. */
+class Agent {
+  private site: Site | null = null;
+  private config: SiteConfig | null = null;
+  private sim: Stoppable | null = null;
+  private untick: (() => void) | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  private reloadQueued = false;
+  private stopQueued = false;
+  private finish: (code: number) => void = () => undefined;
+  private readonly done = new Promise<number>((resolve) => {
+    this.finish = resolve;
+  });
+
+  constructor(
+    private readonly file: string,
+    private readonly logger: Logger,
+    private readonly notifier: Notifier,
+    private readonly version: string,
+  ) {}
+
+  /** Starts, then resolves with the exit code once stopped (0) or failed (1). */
+  run(config: SiteConfig): Promise<number> {
+    this.enqueue(async () => {
+      try {
+        if (config.sim) {
+          const { startSimFromConfig } = await import("../simulated-site.ts");
+          this.sim = await startSimFromConfig(config, this.logger);
+        }
+        await this.startSite(config);
+      } catch (err) {
+        this.logger.error({ err }, `failed to start: ${(err as Error).message}`);
+        await this.shutdown();
+        this.finish(1);
+        return;
+      }
+      await this.notifier.ready(`site ${config.site.id} running`);
+    });
+    return this.done;
+  }
+
+  reload(): void {
+    if (this.reloadQueued || this.stopQueued) return;
+    this.reloadQueued = true;
+    this.enqueue(async () => {
+      this.reloadQueued = false;
+      if (this.stopQueued || !this.site) return;
+      await this.reloadNow();
+    });
+  }
+
+  stop(): void {
+    if (this.stopQueued) return;
+    this.stopQueued = true;
+    this.enqueue(async () => {
+      await this.notifier.stopping("stopping");
+      await this.shutdown();
+      this.finish(0);
+    });
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.queue = this.queue.then(step).catch((err) => {
+      this.logger.fatal({ err }, `unexpected failure: ${(err as Error).message}`);
+      void this.shutdown().finally(() => this.finish(1));
+    });
+  }
+
+  private async reloadNow(): Promise<void> {
+    const log = this.logger;
+    let next: SiteConfig;
+    try {
+      ({ config: next } = await loadConfig(this.file, { strictFiles: true }));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      // one log line per problem, in the same words `check-config` prints
+      for (const p of err.problems) log.error({ component: "reload" }, formatProblem(err.file, p));
+      const n = err.problems.length;
+      log.error(
+        { component: "reload", problems: n },
+        `reload refused: ${err.file}: ${n} problem${n === 1 ? "" : "s"}; the running config stays`,
+      );
+      await this.notifier.status(
+        `reload refused (${n} config problem${n === 1 ? "" : "s"}); running the old config`,
+      );
+      return;
+    }
+    const prev = this.config!;
+    if (JSON.stringify(next.sim ?? null) !== JSON.stringify(prev.sim ?? null)) {
+      log.warn(
+        { component: "reload" },
+        "the sim section changed: the embedded simulator keeps running as started",
+      );
+    }
+    await this.notifier.reloading("reloading the config");
+    const stopFeeding = this.feedWatchdog(RELOAD_WATCHDOG_MAX_MS);
+    try {
+      await this.replaceSite(prev, next);
+    } finally {
+      stopFeeding();
+    }
+    await this.notifier.ready(`site ${this.config!.site.id} running`);
+  }
+
+  private async replaceSite(prev: SiteConfig, next: SiteConfig): Promise<void> {
+    const log = this.logger;
+    await this.stopSite();
+    log.level = next.log.level;
+    try {
+      await this.startSite(next);
+      log.info({ component: "reload", config: next.file }, "config reloaded: the new site is running");
+    } catch (err) {
+      log.error(
+        { err, component: "reload" },
+        `the new config failed to start (${(err as Error).message}): back to the old one`,
+      );
+      await this.stopSite();
+      log.level = prev.log.level;
+      await this.startSite(prev); // if this throws too, the queue exits 1 and the service manager restarts us
+    }
+  }
+
+  /** Pings the watchdog while no site ticks, for maxMs at most. Returns the stop. */
+  private feedWatchdog(maxMs: number): () => void {
+    const everyMs = this.notifier.watchdogMs;
+    if (everyMs === null) return () => undefined;
+    const until = Date.now() + maxMs;
+    const timer = setInterval(() => {
+      if (Date.now() < until) void this.notifier.watchdog();
+    }, everyMs / 4);
+    return () => clearInterval(timer);
+  }
+
+  private async startSite(config: SiteConfig): Promise<void> {
+    const site = new Site(config, this.logger, { version: this.version });
+    this.site = site;
+    this.config = config;
+    await site.start();
+    let lastReason: string | null = null;
+    this.untick = site.onTick(() => {
+      const reason = site.unhealthyReason();
+      if (reason === null) void this.notifier.watchdog();
+      if (reason !== lastReason) {
+        void this.notifier.status(
+          reason === null ? `site ${config.site.id} running` : `unhealthy: ${reason}`,
+        );
+        lastReason = reason;
+      }
+    });
+  }
+
+  private async stopSite(): Promise<void> {
+    this.untick?.();
+    this.untick = null;
+    const site = this.site;
+    this.site = null;
+    await this.safely("site", () => site?.stop());
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.stopSite();
+    const sim = this.sim;
+    this.sim = null;
+    await this.safely("simulator", () => sim?.stop());
+  }
+
+  private async safely(what: string, fn: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.logger.error({ err }, `error while stopping the ${what}`);
+    }
+  }
+}
