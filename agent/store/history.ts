@@ -46,6 +46,7 @@ interface Acc {
 
 export class History {
   private db: Db | null = null;
+  private upsert: ReturnType<Db["prepare"]> | null = null;
   private acc: Acc | null = null;
   private lastPruneAt = 0;
 
@@ -59,12 +60,16 @@ export class History {
     const db = openDb(this.path);
     db.exec(SCHEMA);
     this.db = db;
+    this.upsert = db.prepare(
+      `INSERT OR REPLACE INTO history (at, ${COLUMNS.join(", ")}) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
   }
 
   close(): void {
     if (this.acc) this.flush();
     this.db?.close();
     this.db = null;
+    this.upsert = null;
   }
 
   private d(): Db {
@@ -112,13 +117,14 @@ export class History {
     const buckets = Math.ceil(spanMs / HISTORY_BUCKET_MS);
     const stepMs = Math.max(1, Math.ceil(buckets / maxPoints)) * HISTORY_BUCKET_MS;
     const rows = this.d()
-      .prepare<[number, number, number, number], Record<string, number | null>>(
-        `SELECT (at / ?) * ? AS at, ${COLUMNS.map((c) => `AVG(${c}) AS ${c}`).join(", ")}
-         FROM history WHERE at >= ? GROUP BY at / ? ORDER BY 1`,
+      .prepare<[{ step: number; since: number }], Record<string, number | null>>(
+        // JS numbers bind as REAL: cast, so that at / step is an integer division
+        `SELECT (at / CAST(@step AS INTEGER)) * CAST(@step AS INTEGER) AS t, ${COLUMNS.map((c) => `AVG(${c}) AS ${c}`).join(", ")}
+         FROM history WHERE at >= @since GROUP BY t ORDER BY t`,
       )
-      .all(stepMs, stepMs, since - (since % stepMs), stepMs);
+      .all({ step: stepMs, since: since - (since % stepMs) });
     return rows.map((r) => ({
-      at: r.at as number,
+      at: r.t as number,
       powerW: r.power_w ?? null,
       budgetW: r.budget_w ?? null,
       aiW: r.ai_w ?? null,
