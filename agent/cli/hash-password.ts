@@ -22,7 +22,11 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
 
 export async function hashPasswordCommand(
   argv: string[],
-  io: { stdin: NodeJS.ReadableStream & { isTTY?: boolean }; stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream } = process,
+  io: {
+    stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+    stdout: NodeJS.WritableStream;
+    stderr: NodeJS.WritableStream;
+  } = process,
 ): Promise<number> {
   if (argv.length > 0) {
     throw new UsageError("hash-password takes no arguments: it reads the password on stdin");

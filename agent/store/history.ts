@@ -100,11 +100,9 @@ export class History {
 
   private flush(): void {
     const a = this.acc;
-    if (!a || !this.db) return;
+    if (!a || !this.upsert) return;
     const values = a.sum.map((s, i) => (a.n[i]! > 0 ? s / a.n[i]! : null));
-    this.d()
-      .prepare(`INSERT OR REPLACE INTO history (at, ${COLUMNS.join(", ")}) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(a.at, ...values);
+    this.upsert.run([a.at, ...values]);
   }
 
   /**

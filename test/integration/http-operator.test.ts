@@ -91,7 +91,10 @@ describe("login and session", () => {
     assert.equal(audit.ok, true);
     assert.equal(audit.who, "alice");
 
-    const out = await call(base, "POST", "/api/logout", { body: {}, headers: { cookie, "x-csrf-token": csrf } });
+    const out = await call(base, "POST", "/api/logout", {
+      body: {},
+      headers: { cookie, "x-csrf-token": csrf },
+    });
     assert.equal(out.status, 200);
     assert.match(String(out.headers["set-cookie"]), /Max-Age=0/);
     assert.equal((await call(base, "GET", "/api/session", { headers: { cookie } })).json.operator, null);
@@ -125,7 +128,9 @@ describe("login and session", () => {
     const notJson = await call(base, "POST", "/api/login", { raw: "{nope" });
     assert.equal(notJson.status, 400);
     assert.match(notJson.json.error as string, /JSON/);
-    const big = await call(base, "POST", "/api/login", { raw: JSON.stringify({ name: "a", password: "x".repeat(10_000) }) });
+    const big = await call(base, "POST", "/api/login", {
+      raw: JSON.stringify({ name: "a", password: "x".repeat(10_000) }),
+    });
     assert.equal(big.status, 413);
     const form = await call(base, "POST", "/api/login", {
       raw: "name=a",
@@ -214,23 +219,36 @@ describe("operator actions", () => {
     assert.deepEqual([a.action, a.who, a.via, a.ok], ["device/action", "alice", "http", true]);
     assert.ok(site.recentEvents(20).some((e) => e.kind === "operator-action" && e.deviceId === id));
 
-    const woke = await call(base, "POST", "/api/actions", { body: { kind: "device", id, action: "wake" }, headers });
+    const woke = await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id, action: "wake" },
+      headers,
+    });
     assert.equal(woke.status, 200, woke.text);
     await waitFor("the miner back", () => site.state.miners.get(id)?.reading?.state !== "sleeping", 15_000);
 
-    const ex = await call(base, "POST", "/api/actions", { body: { kind: "device", id, action: "exclude" }, headers });
+    const ex = await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id, action: "exclude" },
+      headers,
+    });
     assert.equal(ex.status, 200);
     const devices = await call(base, "GET", "/api/devices");
     const m = (devices.json.miners as Array<{ id: string; excluded: boolean }>).find((x) => x.id === id)!;
     assert.equal(m.excluded, true);
-    assert.equal((await call(base, "POST", "/api/actions", { body: { kind: "device", id, action: "include" }, headers })).status, 200);
+    assert.equal(
+      (await call(base, "POST", "/api/actions", { body: { kind: "device", id, action: "include" }, headers }))
+        .status,
+      200,
+    );
 
     const hold = await call(base, "POST", "/api/actions", { body: { kind: "mode", mode: "hold" }, headers });
     assert.equal(hold.status, 200);
     assert.equal((await call(base, "GET", "/api/site")).json.mode, "hold");
     a = lastAudit();
     assert.deepEqual([a.action, a.who, a.ok], ["mode/set", "alice", true]);
-    assert.equal((await call(base, "POST", "/api/actions", { body: { kind: "mode", mode: "auto" }, headers })).status, 200);
+    assert.equal(
+      (await call(base, "POST", "/api/actions", { body: { kind: "mode", mode: "auto" }, headers })).status,
+      200,
+    );
     assert.equal(site.mode, "auto");
   });
 

@@ -110,7 +110,10 @@ function req(headers: Record<string, string>): IncomingMessage {
 test("Origin check: same host passes, another host, an opaque origin or a foreign Referer does not", () => {
   assert.equal(originProblem(req({ host: "10.0.0.5:8080", origin: "http://10.0.0.5:8080" })), null);
   assert.equal(originProblem(req({ host: "10.0.0.5:8080" })), null, "no Origin: a script, not a browser");
-  assert.match(originProblem(req({ host: "10.0.0.5:8080", origin: "http://evil.example" }))!, /not 10\.0\.0\.5/);
+  assert.match(
+    originProblem(req({ host: "10.0.0.5:8080", origin: "http://evil.example" }))!,
+    /not 10\.0\.0\.5/,
+  );
   assert.match(originProblem(req({ host: "10.0.0.5:8080", origin: "null" }))!, /opaque/);
   assert.match(
     originProblem(req({ host: "10.0.0.5:8080", referer: "http://evil.example/x" }))!,
