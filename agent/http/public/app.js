@@ -633,5 +633,8 @@ async function init() {
   document.body.dataset.ready = "1";
 }
 
+// for the browser tests and a curious technician's console: refresh on demand
+window.wattkeeper = { refreshDevices, refreshHistory, state };
+
 // uPlot loads with `defer` before this module runs (modules are deferred too, and run in order)
 init();
