@@ -10,13 +10,34 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
 import { hashPassword } from "../../agent/http/password.ts";
+import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
+
+// The page's globals, as far as the callbacks run in the page touch them (the project's
+// tsconfig has no DOM lib, and these declarations stay local to this module).
+interface El {
+  textContent: string | null;
+  mark?: number;
+}
+interface Canvas {
+  width: number;
+  height: number;
+  getContext(kind: "2d"): {
+    getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+  };
+}
+declare const document: {
+  getElementById(id: string): El | null;
+  querySelector(selector: string): unknown;
+  querySelectorAll(selector: string): ArrayLike<El> & Iterable<El>;
+  documentElement: { scrollWidth: number };
+};
+declare const window: { innerWidth: number; wattkeeper: { refreshDevices(): Promise<void> } };
 
 const ARTIFACTS = new URL("../artifacts/", import.meta.url).pathname;
 const PASSWORD = "browser-test-pw";
@@ -110,18 +131,24 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
         assert.equal(await page.textContent("#budget"), "1.000 MW");
         const shownW = Number(await page.getAttribute("#site-power", "data-w"));
         // the meter moves by its noise between the two reads
-        assert.ok(Math.abs(shownW - api.powerW!) < 0.02 * api.powerW!, `page ${shownW} W, api ${api.powerW} W`);
+        assert.ok(
+          Math.abs(shownW - api.powerW!) < 0.02 * api.powerW!,
+          `page ${shownW} W, api ${api.powerW} W`,
+        );
         assert.match((await page.textContent("#site-power"))!, /^\d+\.\d kW$/);
         assert.equal(await page.textContent("#broker"), "not configured");
         assert.equal(await page.locator("#grid .cell").count(), 40);
-        assert.deepEqual(await page.locator("#grid h3").allTextContents(), ["container-A · 24", "container-B · 16"]);
+        assert.deepEqual(await page.locator("#grid h3").allTextContents(), [
+          "container-A · 24",
+          "container-B · 16",
+        ]);
         assert.equal(await page.locator("#live").getAttribute("data-state"), "ok");
 
         // the chart: uPlot's canvas, with history points, and something drawn on it
         await page.waitForSelector("#chart canvas");
         assert.ok(Number(await page.getAttribute("#chart", "data-points")) >= 1);
         const inked = await page.evaluate(() => {
-          const c = document.querySelector("#chart canvas") as HTMLCanvasElement;
+          const c = document.querySelector("#chart canvas") as Canvas;
           const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
           let n = 0;
           for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
@@ -178,10 +205,18 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
       const id = "m-127-83-1-2";
       await page.click(`#grid .cell[data-id="${id}"]`);
       await page.click('#d-actions button[data-action="sleep"]');
-      await page.waitForFunction(() => /^done/.test(document.getElementById("d-result")?.textContent ?? ""), null, {
-        timeout: 30_000,
-      });
-      await waitFor("the miner asleep", () => site.state.miners.get(id)?.reading?.state === "sleeping", 15_000);
+      await page.waitForFunction(
+        () => /^done/.test(document.getElementById("d-result")?.textContent ?? ""),
+        null,
+        {
+          timeout: 30_000,
+        },
+      );
+      await waitFor(
+        "the miner asleep",
+        () => site.state.miners.get(id)?.reading?.state === "sleeping",
+        15_000,
+      );
       await page.waitForSelector(`#grid .cell[data-id="${id}"][data-state="sleeping"]`, { timeout: 15_000 });
       await page.waitForFunction(() => document.getElementById("count-sleeping")?.textContent === "1", null, {
         timeout: 15_000,
@@ -202,7 +237,15 @@ describe("at 5,000 miners", () => {
   let tick = 0;
 
   before(async () => {
-    const states = ["hashing", "hashing", "hashing", "sleeping", "faulted", "unreachable", "starting"] as const;
+    const states = [
+      "hashing",
+      "hashing",
+      "hashing",
+      "sleeping",
+      "faulted",
+      "unreachable",
+      "starting",
+    ] as const;
     const miners = () =>
       Array.from({ length: 5000 }, (_, i) => ({
         id: `m-${i}`,
@@ -259,21 +302,19 @@ describe("at 5,000 miners", () => {
       assert.equal(await page.locator("#grid h3").count(), 10);
       // mark every cell, refresh with one miner in ten changed: the same elements, new classes
       await page.evaluate(() => {
-        for (const el of document.querySelectorAll("#grid .cell")) (el as HTMLElement & { mark?: 1 }).mark = 1;
+        for (const el of document.querySelectorAll("#grid .cell")) el.mark = 1;
       });
       const before = await page.getAttribute('#grid .cell[data-id="m-10"]', "class");
       tick = 1;
       const ms = await page.evaluate(async () => {
         const t0 = performance.now();
-        await (window as unknown as { wattkeeper: { refreshDevices(): Promise<void> } }).wattkeeper.refreshDevices();
+        await window.wattkeeper.refreshDevices();
         return performance.now() - t0;
       });
       const after = await page.getAttribute('#grid .cell[data-id="m-10"]', "class");
       assert.notEqual(after, before, "a changed miner got its new class");
       const kept = await page.evaluate(
-        () =>
-          [...document.querySelectorAll("#grid .cell")].filter((el) => (el as HTMLElement & { mark?: 1 }).mark === 1)
-            .length,
+        () => [...document.querySelectorAll("#grid .cell")].filter((el) => el.mark === 1).length,
       );
       assert.equal(kept, 5000, "no cell was rebuilt");
       // generous: a loaded 2-core CI machine; a rebuild of 5,000 nodes plus layout would be far slower on a phone
@@ -288,7 +329,7 @@ describe("at 5,000 miners", () => {
       await page.selectOption("#state-filter", "");
       await page.click('#colour-by button[data-by="temp"]');
       assert.equal(await page.getAttribute("#grid", "data-colour"), "temp");
-      await page.screenshot({ path: join(ARTIFACTS, "status-page-5000-miners.png") });
+      await page.screenshot({ path: join(ARTIFACTS, "status-page-5000-miners.png"), fullPage: true });
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

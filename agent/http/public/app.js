@@ -171,6 +171,12 @@ function chartSize() {
   const el = $("chart");
   return { width: Math.max(200, el.clientWidth), height: window.innerWidth >= 900 ? 320 : 220 };
 }
+/** 24-hour clock on the time axis; the weekday too when the range spans days. */
+function axisTime(sec) {
+  const d = new Date(sec * 1000);
+  const hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+  return state.minutes > 1440 ? `${d.toLocaleDateString([], { weekday: "short" })} ${hm}` : hm;
+}
 function axisW(v) {
   if (Math.abs(v) >= 1e6) return `${+(v / 1e6).toFixed(2)} MW`;
   if (Math.abs(v) >= 1e3) return `${+(v / 1e3).toFixed(0)} kW`;
@@ -203,7 +209,7 @@ async function refreshHistory() {
         y: { range: (_u, _min, max) => [0, (max || 1) * 1.1] },
       },
       axes: [
-        { stroke: "#000", grid: { stroke: "#ccc" } },
+        { stroke: "#000", grid: { stroke: "#ccc" }, values: (_u, vs) => vs.map(axisTime) },
         { stroke: "#000", size: 64, values: (_u, vs) => vs.map(axisW), grid: { stroke: "#ccc" } },
       ],
       series: [
