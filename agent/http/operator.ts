@@ -22,6 +22,8 @@ import {
 import type { HttpSite, Operator } from "./types.ts";
 
 export const MAX_BODY_BYTES = 4096;
+/** scrypt checks at once: each takes ~32 MiB for ~0.1 s; a burst of logins must not exhaust a small gateway. */
+export const MAX_CONCURRENT_CHECKS = 4;
 
 export const LoginSchema = z.strictObject({
   name: z.string().min(1).max(64),
@@ -61,6 +63,8 @@ function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
 }
 
 export class OperatorRoutes {
+  private checking = 0;
+
   constructor(private readonly d: OperatorDeps) {}
 
   sessionOf(req: IncomingMessage): Session | null {
@@ -120,8 +124,17 @@ export class OperatorRoutes {
     }
     const body = parseBody(LoginSchema, await readJson(req, MAX_BODY_BYTES));
     const op = this.d.operators.find((o) => o.name === body.name) ?? null;
-    // unknown names do the same scrypt work: the answer and its timing say nothing about who exists
-    const ok = await verifyPassword(body.password, op?.passwordHash ?? null);
+    if (this.checking >= MAX_CONCURRENT_CHECKS) {
+      throw new HttpError(503, "busy checking other logins: retry in a second", { "retry-after": "1" });
+    }
+    this.checking++;
+    let ok: boolean;
+    try {
+      // unknown names do the same scrypt work: the answer and its timing say nothing about who exists
+      ok = await verifyPassword(body.password, op?.passwordHash ?? null);
+    } finally {
+      this.checking--;
+    }
     if (!ok || !op) {
       this.d.limiter.failure(addr);
       this.refuse(req, "login", body.name, 401, "wrong name or password", { name: body.name });
