@@ -72,7 +72,12 @@ export class HttpServer {
   }
 
   async start(): Promise<void> {
-    this.files = loadStaticFiles();
+    try {
+      this.files = loadStaticFiles();
+    } catch (err) {
+      // the API, metrics and health check matter more than the page: serve them regardless
+      this.opts.logger.error({ err }, "status page files not found: serving the API only");
+    }
     const server = createServer((req, res) => {
       this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
     });
