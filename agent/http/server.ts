@@ -63,8 +63,17 @@ export class HttpServer {
     });
     this.get.set("/api/session", op.session);
     this.get.set("/api/stream", (req, res) => {
-      if (!this.sse.open(req, res))
+      if (req.method === "HEAD") {
+        res.writeHead(200, {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-store",
+        });
+        res.end();
+        return;
+      }
+      if (!this.sse.open(req, res)) {
         throw new HttpError(503, "too many live clients", { "retry-after": "30" });
+      }
     });
     this.post.set("/api/login", op.login);
     this.post.set("/api/logout", op.logout);

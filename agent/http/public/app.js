@@ -453,6 +453,8 @@ function renderMeters(meters) {
 
 function addEvent(e, atTop) {
   if (state.seenEvents.has(e.id)) return;
+  // ids only guard against a replay after a reconnect: the recent ones are enough
+  if (state.seenEvents.size > 5000) state.seenEvents.clear();
   state.seenEvents.add(e.id);
   const li = document.createElement("li");
   li.className = e.severity;
