@@ -137,7 +137,7 @@ export class OperatorRoutes {
     }
     if (!ok || !op) {
       this.d.limiter.failure(addr);
-      this.refuse(req, "login", body.name, 401, "wrong name or password", { name: body.name });
+      this.refuse(req, "login", "anonymous", 401, "wrong name or password", { name: body.name });
     }
     this.d.limiter.success(addr);
     const s = this.d.sessions.create(op.name);

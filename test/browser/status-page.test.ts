@@ -274,11 +274,40 @@ describe("at 5,000 miners", () => {
           mode: "auto",
           classes: { ai: { powerW: 0 }, mining: { powerW: 15e6 }, aux: { powerW: null } },
           counts: { hashing: 2143 },
-          meter: null,
-          broker: null,
+          meter: { ok: true, ageS: 0.4 },
+          broker: { connected: true, outboxMessages: 3 },
           gateway: null,
         }) satisfies SiteView,
-      devicesView: () => ({ miners: miners(), meters: [], gpuNodes: [] }) as never,
+      devicesView: () =>
+        ({
+          miners: miners(),
+          meters: [
+            { id: "pcc", role: "site", ok: true, ageS: 0.4, powerW: 15e6, reason: null },
+            { id: "ai-feeder", role: "ai", ok: false, ageS: 42, powerW: null, reason: "timeout" },
+          ],
+          gpuNodes: ["gpu-a", "gpu-b"].map((id) => ({
+            id,
+            class: "ai",
+            host: "10.0.1.1",
+            port: 22,
+            location: "hall-1",
+            excluded: false,
+            state: "ok",
+            reason: null,
+            powerW: 4 * 650,
+            at: new Date().toISOString(),
+            gpus: [0, 1, 2, 3].map((index) => ({
+              index,
+              name: "NVIDIA H100",
+              powerW: 650,
+              powerLimitW: 700,
+              enforcedPowerLimitW: 700,
+              tempC: 61,
+              utilPct: 97,
+              busy: true,
+            })),
+          })),
+        }) as never,
       unhealthyReason: () => null,
       recentEvents: () => [],
       eventsAfter: () => [],
@@ -329,6 +358,25 @@ describe("at 5,000 miners", () => {
       await page.selectOption("#state-filter", "");
       await page.click('#colour-by button[data-by="temp"]');
       assert.equal(await page.getAttribute("#grid", "data-colour"), "temp");
+      // GPU nodes with per-GPU rows; meters with age and quality; the broker link
+      assert.equal(await page.locator("#gpus tbody tr").count(), 10);
+      assert.deepEqual(await page.locator("#gpus tbody tr").nth(1).locator("td").allTextContents(), [
+        "  GPU 0 NVIDIA H100",
+        "busy",
+        "650 W",
+        "700 W",
+        "61 °C",
+        "97 %",
+      ]);
+      assert.deepEqual(await page.locator("#meters tbody tr").nth(1).locator("td").allTextContents(), [
+        "ai-feeder",
+        "ai",
+        "—",
+        "42.0 s",
+        "timeout",
+      ]);
+      assert.equal(await page.textContent("#broker"), "connected");
+      assert.equal(await page.textContent("#outbox"), "3");
       await page.screenshot({ path: join(ARTIFACTS, "status-page-5000-miners.png"), fullPage: true });
       assert.deepEqual(errors, []);
     } finally {

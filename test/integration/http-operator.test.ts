@@ -110,7 +110,9 @@ describe("login and session", () => {
     assert.equal(wrong.json.error, "wrong name or password");
     assert.equal(wrong.headers["set-cookie"], undefined);
     const audit = lastAudit();
-    assert.deepEqual([audit.action, audit.who, audit.ok, audit.via], ["login", "alice", false, "http"]);
+    // a failed login proves no identity: "anonymous", with the name it claimed in the body
+    assert.deepEqual([audit.action, audit.who, audit.ok, audit.via], ["login", "anonymous", false, "http"]);
+    assert.equal((audit.body as { name: string }).name, "alice");
     assert.doesNotMatch(JSON.stringify(audit.body), /nope/);
     assert.match(JSON.stringify(audit.body), /127\.80\.9\.1/);
     const unknown = await call(base, "POST", "/api/login", {
