@@ -6,7 +6,8 @@
 
 const $ = (id) => document.getElementById(id);
 const DEVICES_EVERY_MS = 5000;
-const HISTORY_EVERY_MS = 30_000;
+// one history bucket is 10 s: refreshing as often keeps the right edge of the chart live
+const HISTORY_EVERY_MS = 10_000;
 const MAX_EVENTS = 100;
 
 const state = {
