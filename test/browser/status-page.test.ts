@@ -123,18 +123,37 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
     for (const width of [375, 1280]) {
       const { page, errors } = await openPage(`${base}/`, width);
       try {
-        const api = (await (await fetch(`${base}/api/site`)).json()) as SiteView;
         await page.waitForFunction(() => document.getElementById("count-hashing")?.textContent === "40");
-        assert.equal(await page.textContent("#count-hashing"), String(api.counts.hashing));
-        assert.equal(await page.textContent("#count-faulted"), String(api.counts.faulted));
-        assert.equal(Number(await page.getAttribute("#budget", "data-w")), api.budgetW);
-        assert.equal(await page.textContent("#budget"), "1.000 MW");
-        const shownW = Number(await page.getAttribute("#site-power", "data-w"));
-        // the meter moves by its noise between the two reads
-        assert.ok(
-          Math.abs(shownW - api.powerW!) < 0.02 * api.powerW!,
-          `page ${shownW} W, api ${api.powerW} W`,
-        );
+        // the page and a fetch see the site a moment apart (on a loaded machine the meter can
+        // go stale for a tick and the failsafe budget show): compare until one moment agrees
+        const seen: string[] = [];
+        await waitFor(
+          "the page showing what /api/site says",
+          async () => {
+            const api = (await (await fetch(`${base}/api/site`)).json()) as SiteView;
+            const page1 = {
+              hashing: await page.textContent("#count-hashing"),
+              faulted: await page.textContent("#count-faulted"),
+              budgetW: Number(await page.getAttribute("#budget", "data-w")),
+              budget: await page.textContent("#budget"),
+              powerW: Number(await page.getAttribute("#site-power", "data-w")),
+            };
+            seen.push(JSON.stringify({ api: [api.counts.hashing, api.budgetW, api.powerW], page1 }));
+            return (
+              page1.hashing === String(api.counts.hashing) &&
+              page1.faulted === String(api.counts.faulted) &&
+              page1.budgetW === api.budgetW &&
+              page1.budget ===
+                (api.budgetW === 1_000_000 ? "1.000 MW" : `${(api.budgetW! / 1000).toFixed(1)} kW`) &&
+              // the meter moves by its noise between the two reads
+              Math.abs(page1.powerW - api.powerW!) < 0.02 * api.powerW!
+            );
+          },
+          15_000,
+          250,
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}; last seen: ${seen.slice(-3).join(" | ")}`);
+        });
         assert.match((await page.textContent("#site-power"))!, /^\d+\.\d kW$/);
         assert.equal(await page.textContent("#broker"), "not configured");
         assert.equal(await page.locator("#grid .cell").count(), 40);
