@@ -254,6 +254,7 @@ describe("at 5,000 miners", () => {
   let server: HttpServer;
   let base: string;
   let tick = 0;
+  const actions: string[] = [];
 
   before(async () => {
     const states = [
@@ -333,11 +334,15 @@ describe("at 5,000 miners", () => {
       onEvent: () => () => {},
       onTick: () => () => {},
       history: () => [],
-      deviceAction: async () => ({ ok: false as const, error: "not here" }),
+      deviceAction: async (req: { id: string; action: string }, actor: { who: string }) => {
+        actions.push(`${actor.who} ${req.action} ${req.id}`);
+        return { ok: true as const };
+      },
       setMode: () => ({ ok: true as const }),
       audit: () => {},
     } satisfies HttpSite;
-    server = new HttpServer({ host: "127.0.0.1", port: 0, site, logger: silentLogger() });
+    const operators = [{ name: "ops", passwordHash: await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 }) }];
+    server = new HttpServer({ host: "127.0.0.1", port: 0, site, operators, logger: silentLogger() });
     await server.start();
     base = `http://127.0.0.1:${server.address()!.port}`;
   });
@@ -397,6 +402,18 @@ describe("at 5,000 miners", () => {
       assert.equal(await page.textContent("#broker"), "connected");
       assert.equal(await page.textContent("#outbox"), "3");
       await page.screenshot({ path: join(ARTIFACTS, "status-page-5000-miners.png"), fullPage: true });
+
+      // logged in, a GPU node can be taken out of automatic control from its row
+      assert.equal(await page.locator("#gpus button").count(), 0);
+      const login = await page.request.post(`${base}/api/login`, {
+        data: { name: "ops", password: PASSWORD },
+      });
+      assert.equal(login.status(), 200);
+      await page.reload();
+      await page.waitForSelector("body[data-ready='1']");
+      await page.click('#gpus button[data-id="gpu-b"][data-node-action="exclude"]');
+      await page.waitForFunction(() => document.getElementById("gpu-result")?.textContent === "done");
+      assert.deepEqual(actions, ["ops exclude gpu-b"]);
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

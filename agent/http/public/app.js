@@ -20,6 +20,7 @@ const state = {
   selected: null,
   chart: null,
   seenEvents: new Set(),
+  gpuNodes: null,
 };
 
 // ---------------------------------------------------------------- formatting
@@ -395,7 +396,21 @@ function td(text, cls) {
   return el;
 }
 
+/** An operator takes a GPU node out of automatic control (or back): the loop then never caps it. */
+function nodeActionCell(n) {
+  const cell = td("", "r");
+  if (!state.session.operator) return cell;
+  const b = document.createElement("button");
+  b.type = "button";
+  b.dataset.nodeAction = n.excluded ? "include" : "exclude";
+  b.dataset.id = n.id;
+  b.textContent = n.excluded ? "Include" : "Exclude";
+  cell.append(b);
+  return cell;
+}
+
 function renderGpus(nodes) {
+  state.gpuNodes = nodes;
   const body = $("gpus").tBodies[0];
   const rows = [];
   for (const n of nodes) {
@@ -407,7 +422,7 @@ function renderGpus(nodes) {
       td(fmtW(n.powerW), "r"),
       td(""),
       td(""),
-      td(""),
+      nodeActionCell(n),
     );
     rows.push(tr);
     for (const g of n.gpus) {
@@ -481,6 +496,7 @@ function renderSession() {
   $("logout").hidden = !s.operator;
   $("operator").hidden = !s.operator;
   $("d-actions").hidden = !s.operator;
+  if (state.gpuNodes) renderGpus(state.gpuNodes);
 }
 
 async function refreshSession() {
@@ -565,6 +581,11 @@ function wire() {
   $("d-actions").addEventListener("click", (ev) => {
     const action = ev.target?.dataset?.action;
     if (action && state.selected) act({ kind: "device", id: state.selected, action }, $("d-result"));
+  });
+  $("gpus").addEventListener("click", (ev) => {
+    const b = ev.target;
+    if (b?.dataset?.nodeAction)
+      act({ kind: "device", id: b.dataset.id, action: b.dataset.nodeAction }, $("gpu-result"));
   });
   for (const b of document.querySelectorAll("[data-mode]")) {
     b.addEventListener("click", async () => {
