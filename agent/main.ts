@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
 import { PACKAGE_ROOT } from "../config/paths.ts";
 import { summarizeConfig } from "../config/summary.ts";
+import { hashPasswordCommand } from "./cli/hash-password.ts";
 import { probeCommand } from "./cli/probe.ts";
 import { runCommand } from "./cli/run.ts";
 import { scanCommand } from "./cli/scan.ts";
@@ -37,6 +38,8 @@ Commands:
                                       one meter reading: is the meter wired right?
   probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:… [--json]
                                       one GPU node's reading over SSH; refuses an unknown host key
+  hash-password                       read a password on stdin, print its scrypt hash for
+                                      http.operators[].passwordHash (status page login)
   sim [--miners N] [--base-address A] [--port P] [--meter-port P] [--seed N] [--aux-w W]
                                       run the simulated site alone (CGMiner-API miners + Modbus meter)
 
@@ -71,6 +74,8 @@ export async function main(argv: string[]): Promise<number> {
         return await scanCommand(rest);
       case "probe":
         return await probeCommand(rest);
+      case "hash-password":
+        return await hashPasswordCommand(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

@@ -28,6 +28,7 @@ import { Poller, type SweepStats } from "./poller.ts";
 import { type SiteSnapshot, SiteState } from "./state.ts";
 import { AuditLog } from "./store/audit.ts";
 import { EventLog, type NewSiteEvent, type SiteEvent } from "./store/events.ts";
+import { History } from "./store/history.ts";
 import { Ledger } from "./store/ledger.ts";
 import { Settings } from "./store/settings.ts";
 
@@ -98,6 +99,8 @@ export class Site {
   private settings: Settings | null = null;
   private eventLog: EventLog | null = null;
   private auditLog: AuditLog | null = null;
+  /** Site power, budget and class split per 10 s, for the status page chart. */
+  private history: History | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private gateway: GatewayMonitor | null = null;
   private readonly tickListeners = new Set<(t: SiteTick) => void>();
@@ -133,16 +136,32 @@ export class Site {
     this.meterPoller = this.buildMeterPoller();
     this.gpuPoller = this.buildGpuPoller();
 
+    this.history = new History(this.config.store.path);
+    mkdirSync(dirname(this.config.store.path), { recursive: true });
+    this.history.open();
+    this.onTick((t) => this.recordHistory(t));
+
     const listen = this.opts.httpListen === undefined ? this.config.http.listen : this.opts.httpListen;
     if (listen) {
       this.http = new HttpServer({
         host: listen.host,
         port: listen.port,
         logger: log.child({ component: "http" }),
-        api: {
-          site: () => this.siteJson(),
-          devices: () => this.devicesJson(),
+        operators: this.config.http.operators,
+        site: {
+          siteView: () => this.siteJson(),
+          devicesView: () => this.devicesJson(),
           unhealthyReason: () => this.unhealthyReason(),
+          recentEvents: (limit) => this.recentEvents(limit),
+          eventsAfter: (id) => this.eventsAfter(id),
+          onEvent: (fn) => this.onEvent(fn),
+          onTick: (fn) => this.onTick(fn),
+          history: (minutes) => this.history?.read(minutes) ?? [],
+          deviceAction: (req, actor) => this.deviceAction(req, actor),
+          setMode: (mode, actor) => this.setMode(mode, actor),
+          audit: (entry) => {
+            this.auditLog?.append(entry);
+          },
         },
       });
       await this.http.start();
@@ -198,6 +217,8 @@ export class Site {
     this.eventLog = null;
     this.auditLog?.close();
     this.auditLog = null;
+    this.history?.close();
+    this.history = null;
     this.logger.info("site stopped");
   }
 
@@ -415,6 +436,20 @@ export class Site {
       }
     }
     this.lastAlarms = now;
+  }
+
+  private recordHistory(t: SiteTick): void {
+    try {
+      this.history?.record(t.at, {
+        powerW: t.snapshot.powerW,
+        budgetW: t.budget?.budgetW ?? this.config.site.contractLimitW,
+        aiW: t.snapshot.classes.ai.powerW,
+        miningW: t.snapshot.classes.mining.powerW,
+        auxW: t.snapshot.classes.aux.powerW,
+      });
+    } catch (err) {
+      this.logger.warn({ err }, "history not recorded");
+    }
   }
 
   private siteJson() {

@@ -1,37 +1,98 @@
-// The local HTTP endpoint for field technicians and scripts: JSON API over the
-// latest snapshot and a health check. Read-only for now; every response is
-// built from the last tick's snapshot so HTTP never waits on a device.
+// The local HTTP endpoint for field technicians and scripts (node:http, no
+// framework): the status page and its files, the JSON API, live updates over
+// SSE, operator actions behind a login, /metrics and /healthz. Every response
+// is built from the latest snapshot, so HTTP never waits on a device; only an
+// operator's action waits, for its read-back confirmation.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../logger.ts";
+import { readRoutes } from "./api.ts";
+import { type LimiterOptions, LoginLimiter } from "./login-limiter.ts";
+import { SiteMetrics } from "./metrics.ts";
+import { OperatorRoutes } from "./operator.ts";
+import { HttpError, sendBody, sendError } from "./respond.ts";
+import { Sessions } from "./sessions.ts";
+import { SseHub } from "./sse.ts";
+import { loadStaticFiles, type StaticFile } from "./static.ts";
+import type { HttpSite, Operator } from "./types.ts";
 
-export interface HttpApi {
-  /** `GET /api/site` body (DESIGN shape). */
-  site(): unknown;
-  /** `GET /api/devices` body. */
-  devices(): unknown;
-  /** Null while healthy; a reason when the loop has stalled. */
-  unhealthyReason(): string | null;
-}
+export type { HttpSite, Operator, SiteView } from "./types.ts";
 
 export interface HttpServerOptions {
   host: string;
   port: number;
-  api: HttpApi;
+  site: HttpSite;
+  operators?: readonly Operator[];
   logger: Logger;
+  /** Tests shorten these. */
+  limiter?: LimiterOptions;
+  sse?: { maxClients?: number; heartbeatMs?: number };
 }
+
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+/** Headers every response carries: the page is self-contained and never framed. */
+const SECURITY_HEADERS: Record<string, string> = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "same-origin",
+};
+const PAGE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 export class HttpServer {
   private readonly opts: HttpServerOptions;
   private server: Server | null = null;
+  private readonly sse: SseHub;
+  private readonly get = new Map<string, Handler>();
+  private readonly post = new Map<string, Handler>();
+  private files = new Map<string, StaticFile>();
+  private unsubscribe: Array<() => void> = [];
 
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
+    const { site } = opts;
+    this.sse = new SseHub({ ...opts.sse, eventsAfter: (id) => site.eventsAfter(id) });
+    const metrics = new SiteMetrics(site, () => ({ sseClients: this.sse.size }));
+    for (const [path, h] of Object.entries(readRoutes({ site, metrics }))) this.get.set(path, h);
+    const op = new OperatorRoutes({
+      site,
+      operators: opts.operators ?? [],
+      sessions: new Sessions(),
+      limiter: new LoginLimiter(opts.limiter),
+    });
+    this.get.set("/api/session", op.session);
+    this.get.set("/api/stream", (req, res) => {
+      if (req.method === "HEAD") {
+        res.writeHead(200, {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-store",
+        });
+        res.end();
+        return;
+      }
+      if (!this.sse.open(req, res)) {
+        throw new HttpError(503, "too many live clients", { "retry-after": "30" });
+      }
+    });
+    this.post.set("/api/login", op.login);
+    this.post.set("/api/logout", op.logout);
+    this.post.set("/api/actions", op.actions);
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => this.handle(req, res));
+    try {
+      this.files = loadStaticFiles();
+    } catch (err) {
+      // the API, metrics and health check matter more than the page: serve them regardless
+      this.opts.logger.error({ err }, "status page files not found: serving the API only");
+    }
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
+    });
     server.keepAliveTimeout = 5000;
+    server.requestTimeout = 60_000; // an operator action may wait for a miner's read-back
+    server.headersTimeout = 10_000;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
@@ -50,6 +111,13 @@ export class HttpServer {
     });
     server.on("error", (err) => this.opts.logger.error({ err }, "http server error"));
     this.server = server;
+    const { site } = this.opts;
+    this.unsubscribe = [
+      site.onEvent((e) => this.sse.event(e)),
+      site.onTick(() => {
+        if (this.sse.size > 0) this.sse.send("site", site.siteView());
+      }),
+    ];
   }
 
   /** The bound address (port 0 in tests picks a free one). */
@@ -58,6 +126,9 @@ export class HttpServer {
   }
 
   async stop(): Promise<void> {
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
+    this.sse.closeAll();
     const server = this.server;
     if (!server) return;
     this.server = null;
@@ -67,47 +138,69 @@ export class HttpServer {
     });
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? "/", "http://localhost");
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
     try {
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        send(res, 405, { error: "method not allowed" }, { allow: "GET, HEAD" });
+      url = new URL(req.url ?? "/", "http://localhost");
+    } catch {
+      sendError(res, 400, "bad request URL");
+      return;
+    }
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    try {
+      const method = req.method ?? "GET";
+      const isGet = method === "GET" || method === "HEAD";
+      const handler = isGet
+        ? this.get.get(url.pathname)
+        : method === "POST"
+          ? this.post.get(url.pathname)
+          : undefined;
+      if (handler) {
+        await handler(req, res, url);
         return;
       }
-      switch (url.pathname) {
-        case "/api/site":
-          send(res, 200, this.opts.api.site());
-          break;
-        case "/api/devices":
-          send(res, 200, this.opts.api.devices());
-          break;
-        case "/healthz": {
-          const reason = this.opts.api.unhealthyReason();
-          send(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
-          break;
-        }
-        default:
-          send(res, 404, { error: `no such endpoint: ${url.pathname}` });
+      if (isGet && this.serveFile(req, res, url.pathname)) return;
+      const allowed = [
+        this.get.has(url.pathname) && "GET, HEAD",
+        this.post.has(url.pathname) && "POST",
+      ].filter(Boolean);
+      if (allowed.length > 0 || (!isGet && this.files.has(url.pathname))) {
+        sendError(res, 405, `method ${method} not allowed`, { allow: allowed.join(", ") || "GET, HEAD" });
+        return;
       }
+      sendError(res, 404, `no such endpoint: ${url.pathname}`);
     } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) {
+        // a refused oversized body is not read to its end: close rather than drain it
+        const close = err.status === 413 ? { connection: "close" } : {};
+        sendError(res, err.status, err.message, { ...err.headers, ...close });
+        if (err.status >= 500) this.opts.logger.warn({ path: url.pathname, status: err.status }, err.message);
+        return;
+      }
       this.opts.logger.error({ err, path: url.pathname }, "http handler failed");
-      send(res, 500, { error: "internal error" });
+      sendError(res, 500, "internal error");
     }
   }
-}
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(text),
-    "cache-control": "no-store",
-    ...headers,
-  });
-  res.end(res.req.method === "HEAD" ? undefined : text);
+  private serveFile(req: IncomingMessage, res: ServerResponse, path: string): boolean {
+    const f = this.files.get(path);
+    if (!f) return false;
+    const headers: Record<string, string> = {
+      etag: f.etag,
+      // the page revalidates every time (an upgrade shows at once); the ETag makes that a 304
+      "cache-control": "no-cache",
+    };
+    if (f.type.startsWith("text/html")) headers["content-security-policy"] = PAGE_CSP;
+    if (req.headers["if-none-match"] === f.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return true;
+    }
+    sendBody(res, 200, f.body, f.type, headers);
+    return true;
+  }
 }

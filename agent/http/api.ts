@@ -1,0 +1,105 @@
+// The read-only routes: site summary, devices (full, or the compact grid the
+// page polls), events, history, /healthz and /metrics. Every query parameter
+// is validated with zod; a bad one is a 400 with the reason.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { HISTORY_KEEP_MS } from "../store/history.ts";
+import type { SiteMetrics } from "./metrics.ts";
+import { HttpError, sendBody, sendJson } from "./respond.ts";
+import type { DevicesView, HttpSite } from "./types.ts";
+
+const EventsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+const HistoryQuery = z.strictObject({
+  minutes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(HISTORY_KEEP_MS / 60_000)
+    .default(180),
+});
+const DevicesQuery = z.strictObject({ view: z.enum(["full", "grid"]).default("full") });
+
+export function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T> {
+  const r = schema.safeParse(Object.fromEntries(url.searchParams));
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new HttpError(400, `${i.path.join(".") || "query"}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** One row per miner, field order as in `minerFields`: ~60 bytes a miner instead of ~1 KiB. */
+export const GRID_FIELDS = [
+  "id",
+  "location",
+  "state",
+  "tempC",
+  "powerW",
+  "hashrateThs",
+  "excluded",
+  "model",
+  "reason",
+] as const;
+
+export function gridView(d: DevicesView) {
+  return {
+    minerFields: GRID_FIELDS,
+    miners: d.miners.map((m) => {
+      const r = m as typeof m & {
+        chipTempMaxC?: number | null;
+        boardTempsC?: number[];
+        powerW?: number | null;
+        hashrateThs?: number | null;
+        model?: string | null;
+        reason?: string | null;
+      };
+      const temp = r.chipTempMaxC ?? (r.boardTempsC?.length ? Math.max(...r.boardTempsC) : null);
+      return [
+        m.id,
+        m.location ?? "",
+        m.state,
+        temp === null ? null : Math.round(temp),
+        r.powerW == null ? null : Math.round(r.powerW),
+        r.hashrateThs == null ? null : Math.round(r.hashrateThs * 10) / 10,
+        m.excluded,
+        r.model ?? null,
+        r.reason ?? null,
+      ];
+    }),
+    gpuNodes: d.gpuNodes,
+    meters: d.meters,
+  };
+}
+
+export interface ReadRoutesDeps {
+  site: HttpSite;
+  metrics: SiteMetrics;
+}
+
+export function readRoutes({ site, metrics }: ReadRoutesDeps) {
+  return {
+    "/api/site": (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, site.siteView()),
+    "/api/devices": (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+      const q = parseQuery(DevicesQuery, url);
+      const d = site.devicesView();
+      sendJson(res, 200, q.view === "grid" ? gridView(d) : d);
+    },
+    "/api/events": (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+      const q = parseQuery(EventsQuery, url);
+      sendJson(res, 200, { events: site.recentEvents(q.limit) });
+    },
+    "/api/history": (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+      const q = parseQuery(HistoryQuery, url);
+      sendJson(res, 200, { minutes: q.minutes, points: site.history(q.minutes) });
+    },
+    "/healthz": (_req: IncomingMessage, res: ServerResponse) => {
+      const reason = site.unhealthyReason();
+      sendJson(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
+    },
+    "/metrics": async (_req: IncomingMessage, res: ServerResponse) => {
+      sendBody(res, 200, await metrics.scrape(), metrics.contentType, { "cache-control": "no-store" });
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// GET /metrics: the shared registry (commands, tick and poll histograms)
+// plus gauges that mirror the site, set from the snapshot at scrape time so
+// nothing has to be kept in step between scrapes. DESIGN names the core ones;
+// gateway and meter gauges follow the same pattern.
+import { Gauge, Registry } from "prom-client";
+import { registry as shared } from "../metrics.ts";
+import type { HttpSite } from "./types.ts";
+
+/** Gauges built afresh for each scrape: a value that is unknown is absent, never a stale or made-up 0. */
+class ScrapeGauges {
+  readonly registry = new Registry();
+  private readonly gauges = new Map<string, Gauge<string>>();
+
+  constructor(private readonly help: Record<string, string>) {}
+
+  set(name: string, value: number | null | undefined, labels: Record<string, string> = {}): void {
+    if (typeof value !== "number" || !Number.isFinite(value)) return;
+    let g = this.gauges.get(name);
+    if (!g) {
+      g = new Gauge({
+        name,
+        help: this.help[name] ?? name,
+        labelNames: Object.keys(labels),
+        registers: [this.registry],
+      });
+      this.gauges.set(name, g);
+    }
+    g.set(labels, value);
+  }
+}
+
+const HELP: Record<string, string> = {
+  wattkeeper_site_power_watts: "Site power (the site meter, or an estimate while it is stale)",
+  wattkeeper_budget_watts: "The effective power budget",
+  wattkeeper_class_power_watts: "Power by load class (ai, mining, aux)",
+  wattkeeper_devices: "Devices by class and state",
+  wattkeeper_device_power_watts: "Power per device",
+  wattkeeper_outbox_messages: "MQTT messages waiting in the outbox (0 without MQTT)",
+  wattkeeper_broker_connected: "1 while the MQTT link is up (absent without MQTT)",
+  wattkeeper_healthy: "1 while the loop ticks (as /healthz)",
+  wattkeeper_hold_mode: "1 while the control mode is hold (planning, not acting)",
+  wattkeeper_meter_ok: "1 while a meter's reading is fresh",
+  wattkeeper_meter_age_seconds: "Seconds since a meter's last good reading",
+  wattkeeper_gateway_cpu_load_percent: "Gateway CPU load",
+  wattkeeper_gateway_memory_used_bytes: "Gateway memory in use",
+  wattkeeper_gateway_memory_total_bytes: "Gateway memory in total",
+  wattkeeper_gateway_disk_used_percent: "Use of the filesystem holding the state",
+  wattkeeper_gateway_disk_free_bytes: "Free space on the filesystem holding the state",
+  wattkeeper_gateway_cpu_temperature_celsius: "Gateway CPU temperature",
+  wattkeeper_gateway_uptime_seconds: "Gateway uptime",
+  wattkeeper_http_sse_clients: "Status pages connected for live updates",
+};
+
+export class SiteMetrics {
+  constructor(
+    private readonly site: HttpSite,
+    private readonly extra: () => { sseClients: number },
+  ) {}
+
+  get contentType(): string {
+    return shared.contentType;
+  }
+
+  /** The exposition text: the shared counters and histograms plus this scrape's gauges. */
+  async scrape(): Promise<string> {
+    const g = new ScrapeGauges(HELP);
+    this.fill(g);
+    return Registry.merge([shared, g.registry]).metrics();
+  }
+
+  private fill(g: ScrapeGauges): void {
+    const site = this.site.siteView();
+    g.set("wattkeeper_site_power_watts", site.powerW);
+    g.set("wattkeeper_budget_watts", site.budgetW);
+    for (const [cls, v] of Object.entries(site.classes)) {
+      g.set("wattkeeper_class_power_watts", v.powerW, { class: cls });
+    }
+    g.set("wattkeeper_outbox_messages", site.broker?.outboxMessages ?? 0);
+    if (site.broker) g.set("wattkeeper_broker_connected", site.broker.connected ? 1 : 0);
+    g.set("wattkeeper_healthy", this.site.unhealthyReason() === null ? 1 : 0);
+    g.set("wattkeeper_hold_mode", site.mode === "hold" ? 1 : 0);
+
+    const devices = this.site.devicesView();
+    const counts = new Map<string, number>();
+    const count = (cls: string, state: string) => {
+      const k = `${cls}\u0000${state}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    };
+    for (const m of devices.miners) {
+      count("mining", m.excluded ? "excluded" : (m.state ?? "unknown"));
+      if ("powerW" in m) g.set("wattkeeper_device_power_watts", m.powerW, { id: m.id, class: "mining" });
+    }
+    for (const n of devices.gpuNodes) {
+      count("ai", n.excluded ? "excluded" : (n.state ?? "unknown"));
+      g.set("wattkeeper_device_power_watts", n.powerW, { id: n.id, class: "ai" });
+    }
+    for (const m of devices.meters) {
+      count("meter", m.ok ? "ok" : "stale");
+      g.set("wattkeeper_meter_ok", m.ok ? 1 : 0, { id: m.id, role: m.role });
+      g.set("wattkeeper_meter_age_seconds", m.ageS, { id: m.id, role: m.role });
+    }
+    for (const [k, n] of counts) {
+      const [cls, state] = k.split("\u0000") as [string, string];
+      g.set("wattkeeper_devices", n, { class: cls, state });
+    }
+
+    const gw = site.gateway;
+    if (gw) {
+      g.set("wattkeeper_gateway_cpu_load_percent", gw.cpuLoadPct);
+      g.set("wattkeeper_gateway_memory_used_bytes", gw.memUsedBytes);
+      g.set("wattkeeper_gateway_memory_total_bytes", gw.memTotalBytes);
+      g.set("wattkeeper_gateway_disk_used_percent", gw.disk?.usedPct);
+      g.set("wattkeeper_gateway_disk_free_bytes", gw.disk?.freeBytes);
+      g.set("wattkeeper_gateway_cpu_temperature_celsius", gw.cpuTempC);
+      g.set("wattkeeper_gateway_uptime_seconds", gw.uptimeS);
+    }
+    g.set("wattkeeper_http_sse_clients", this.extra().sseClients);
+  }
+}

@@ -1,0 +1,195 @@
+// Operator routes: login (scrypt check, rate limited per client address),
+// logout, who is logged in (with the session's CSRF token for the page), and
+// actions (exclude/include, sleep/wake, hold/auto) handed to the Site with the
+// operator as the actor — the Site audits and events accepted intents; the
+// refusals at this boundary are audited here.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { type Actor, DeviceActionSchema } from "../control/intents.ts";
+import { originProblem, tokenProblem } from "./csrf.ts";
+import type { LoginLimiter } from "./login-limiter.ts";
+import { verifyPassword } from "./password.ts";
+import { HttpError, readJson, sendJson } from "./respond.ts";
+import {
+  clearedSessionCookie,
+  readCookie,
+  SESSION_COOKIE,
+  SESSION_MAX_MS,
+  type Session,
+  type Sessions,
+  sessionCookie,
+} from "./sessions.ts";
+import type { HttpSite, Operator } from "./types.ts";
+
+export const MAX_BODY_BYTES = 4096;
+/** scrypt checks at once: each takes ~32 MiB for ~0.1 s; a burst of logins must not exhaust a small gateway. */
+export const MAX_CONCURRENT_CHECKS = 4;
+
+export const LoginSchema = z.strictObject({
+  name: z.string().min(1).max(64),
+  password: z.string().min(1).max(1024),
+});
+
+/** What the status page offers (DESIGN: exclude/include, sleep/wake, hold mode). */
+export const ActionBodySchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("mode"), mode: z.enum(["auto", "hold"]) }),
+  z.strictObject({
+    kind: z.literal("device"),
+    id: z.string().min(1).max(128),
+    action: z.enum(["sleep", "wake", "exclude", "include"]),
+    reason: z.string().max(200).optional(),
+  }),
+]);
+export type ActionBody = z.infer<typeof ActionBodySchema>;
+
+export interface OperatorDeps {
+  site: HttpSite;
+  operators: readonly Operator[];
+  sessions: Sessions;
+  limiter: LoginLimiter;
+}
+
+function clientAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "unknown";
+}
+
+function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new HttpError(400, `${i.path.join(".") || "body"}: ${i.message}`);
+  }
+  return r.data;
+}
+
+export class OperatorRoutes {
+  private checking = 0;
+
+  constructor(private readonly d: OperatorDeps) {}
+
+  sessionOf(req: IncomingMessage): Session | null {
+    return this.d.sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
+  }
+
+  private refuse(
+    req: IncomingMessage,
+    action: string,
+    who: string,
+    status: number,
+    error: string,
+    body: unknown = null,
+    headers: Record<string, string> = {},
+  ): never {
+    try {
+      this.d.site.audit({
+        at: Date.now(),
+        via: "http",
+        who,
+        action,
+        body: { ...(body && typeof body === "object" ? body : {}), from: clientAddress(req) },
+        ok: false,
+        error,
+      });
+    } catch {
+      // the audit log may be closed while the site stops; the refusal stands
+    }
+    throw new HttpError(status, error, headers);
+  }
+
+  /** The Origin check for every POST. */
+  private checkOrigin(req: IncomingMessage, action: string, who: string): void {
+    const problem = originProblem(req);
+    if (problem) this.refuse(req, action, who, 403, `cross-site request refused: ${problem}`);
+  }
+
+  /** A logged-in operator with the session's CSRF token, or a refusal. */
+  private requireSession(req: IncomingMessage, action: string): Session {
+    const s = this.sessionOf(req);
+    if (!s) this.refuse(req, action, "anonymous", 401, "login required");
+    this.checkOrigin(req, action, s.operator);
+    const problem = tokenProblem(req, s.csrfToken);
+    if (problem) this.refuse(req, action, s.operator, 403, `CSRF check failed: ${problem}`);
+    return s;
+  }
+
+  login = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    this.checkOrigin(req, "login", "anonymous");
+    const addr = clientAddress(req);
+    const waitMs = this.d.limiter.waitMs(addr);
+    if (waitMs > 0) {
+      const retryS = Math.ceil(waitMs / 1000);
+      this.refuse(req, "login", "anonymous", 429, `too many failed logins: retry in ${retryS} s`, null, {
+        "retry-after": String(retryS),
+      });
+    }
+    const body = parseBody(LoginSchema, await readJson(req, MAX_BODY_BYTES));
+    const op = this.d.operators.find((o) => o.name === body.name) ?? null;
+    if (this.checking >= MAX_CONCURRENT_CHECKS) {
+      throw new HttpError(503, "busy checking other logins: retry in a second", { "retry-after": "1" });
+    }
+    this.checking++;
+    let ok: boolean;
+    try {
+      // unknown names do the same scrypt work: the answer and its timing say nothing about who exists
+      ok = await verifyPassword(body.password, op?.passwordHash ?? null);
+    } finally {
+      this.checking--;
+    }
+    if (!ok || !op) {
+      this.d.limiter.failure(addr);
+      this.refuse(req, "login", "anonymous", 401, "wrong name or password", { name: body.name });
+    }
+    this.d.limiter.success(addr);
+    const s = this.d.sessions.create(op.name);
+    this.d.site.audit({
+      at: Date.now(),
+      via: "http",
+      who: op.name,
+      action: "login",
+      body: { from: addr },
+      ok: true,
+    });
+    sendJson(
+      res,
+      200,
+      { operator: op.name, csrfToken: s.csrfToken },
+      { "set-cookie": sessionCookie(s.token, Math.floor(SESSION_MAX_MS / 1000)) },
+    );
+  };
+
+  logout = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const s = this.requireSession(req, "logout");
+    this.d.sessions.delete(s.token);
+    sendJson(res, 200, { ok: true }, { "set-cookie": clearedSessionCookie() });
+  };
+
+  session = (req: IncomingMessage, res: ServerResponse): void => {
+    const s = this.sessionOf(req);
+    sendJson(res, 200, {
+      operator: s?.operator ?? null,
+      csrfToken: s?.csrfToken ?? null,
+      // the page shows a login form only where someone can log in
+      loginEnabled: this.d.operators.length > 0,
+    });
+  };
+
+  actions = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const s = this.requireSession(req, "actions");
+    const raw = await readJson(req, MAX_BODY_BYTES);
+    const r = ActionBodySchema.safeParse(raw);
+    if (!r.success) {
+      const i = r.error.issues[0]!;
+      this.refuse(req, "actions", s.operator, 400, `${i.path.join(".") || "body"}: ${i.message}`, raw);
+    }
+    const body = r.data;
+    const actor: Actor = { via: "http", who: s.operator };
+    const result =
+      body.kind === "mode"
+        ? this.d.site.setMode(body.mode, actor)
+        : await this.d.site.deviceAction(
+            parseBody(DeviceActionSchema, { id: body.id, action: body.action, reason: body.reason }),
+            actor,
+          );
+    sendJson(res, result.ok ? 200 : 409, result);
+  };
+}

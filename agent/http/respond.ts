@@ -1,0 +1,75 @@
+// Writing responses: JSON (errors too, always with a reason), gzip for larger
+// bodies when the client accepts it, and reading a bounded JSON request body.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { gzipSync } from "node:zlib";
+
+/** Bodies at least this large are worth gzipping (the 5,000-miner device list is). */
+const GZIP_MIN_BYTES = 2048;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function sendBody(
+  res: ServerResponse,
+  status: number,
+  body: Buffer | string,
+  type: string,
+  headers: Record<string, string | number> = {},
+): void {
+  let data = typeof body === "string" ? Buffer.from(body) : body;
+  const out: Record<string, string | number> = { "content-type": type, ...headers };
+  const accepts = /\bgzip\b/.test(String(res.req.headers["accept-encoding"] ?? ""));
+  if (accepts && data.length >= GZIP_MIN_BYTES && !out["content-encoding"]) {
+    data = gzipSync(data, { level: 4 });
+    out["content-encoding"] = "gzip";
+    out.vary = "accept-encoding";
+  }
+  out["content-length"] = data.length;
+  res.writeHead(status, out);
+  res.end(res.req.method === "HEAD" ? undefined : data);
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string | number> = {},
+): void {
+  sendBody(res, status, JSON.stringify(body), "application/json; charset=utf-8", {
+    "cache-control": "no-store",
+    ...headers,
+  });
+}
+
+export function sendError(res: ServerResponse, status: number, error: string, headers = {}): void {
+  sendJson(res, status, { error }, headers);
+}
+
+/** The request body parsed as JSON; refuses more than `maxBytes`, a wrong type, or bad JSON. */
+export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const type = String(req.headers["content-type"] ?? "");
+  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, "expected content-type application/json");
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    throw new HttpError(413, `body over ${maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new HttpError(413, `body over ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new HttpError(400, "body is not valid JSON");
+  }
+}

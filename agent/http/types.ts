@@ -1,0 +1,49 @@
+// What the HTTP layer needs from the site: read views, the event stream, and
+// the intents it may hand over (never a driver: DESIGN, Dependency rules).
+// The Site provides it in start(); tests can provide their own.
+import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
+import type { ControlMode } from "../control/loop.ts";
+import type { GatewayHealth } from "../gateway.ts";
+import type { SiteState } from "../state.ts";
+import type { NewAuditEntry } from "../store/audit.ts";
+import type { SiteEvent } from "../store/events.ts";
+import type { HistoryPoint } from "../store/history.ts";
+
+/** `GET /api/site` (DESIGN: HTTP); the fields the page and /metrics read are typed. */
+export interface SiteView {
+  siteId: string;
+  powerW: number | null;
+  budgetW: number | null;
+  budgetReason: string;
+  mode: ControlMode | null;
+  classes: Record<"ai" | "mining" | "aux", { powerW: number | null }>;
+  counts: Record<string, number>;
+  meter: { ok: boolean; ageS: number | null } | null;
+  broker: { connected: boolean; outboxMessages: number } | null;
+  gateway: GatewayHealth | null;
+  [more: string]: unknown;
+}
+
+export type DevicesView = ReturnType<SiteState["devicesView"]>;
+
+export interface HttpSite {
+  siteView(): SiteView;
+  devicesView(): DevicesView;
+  unhealthyReason(): string | null;
+  /** Newest first. */
+  recentEvents(limit: number): SiteEvent[];
+  /** Oldest first, after an id (SSE catch-up). */
+  eventsAfter(id: number): SiteEvent[];
+  onEvent(fn: (e: SiteEvent) => void): () => void;
+  onTick(fn: () => void): () => void;
+  history(minutes: number): HistoryPoint[];
+  deviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult>;
+  setMode(mode: ControlMode, actor: Actor): IntentResult;
+  /** Records a refusal at the HTTP boundary (bad login, CSRF, no session…). */
+  audit(entry: NewAuditEntry): void;
+}
+
+export interface Operator {
+  name: string;
+  passwordHash: string;
+}

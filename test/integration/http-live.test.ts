@@ -1,0 +1,352 @@
+// The read side of the HTTP layer: SSE (live events, Last-Event-ID catch-up,
+// heartbeat, bounded clients), /metrics names, /healthz 503 when stalled,
+// /api/history and /api/events, the page's own files, 404/405. A Site on the
+// simulator for what must hold end to end; a stand-in site where the test
+// needs to control time or health.
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { type IncomingMessage, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
+import { silentLogger } from "../../agent/logger.ts";
+import { startSimFromConfig } from "../../agent/simulated-site.ts";
+import { Site } from "../../agent/site.ts";
+import type { SiteEvent } from "../../agent/store/events.ts";
+import { loadConfig } from "../../config/load.ts";
+import { freePort, waitFor } from "../helpers/ports.ts";
+import { call } from "./http-helpers.ts";
+
+/** An open SSE stream: frames parsed as they arrive. */
+interface Stream {
+  res: IncomingMessage;
+  frames: Array<{ id: string | null; event: string; data: string }>;
+  comments: string[];
+  close(): void;
+}
+
+function openStream(base: string, headers: Record<string, string> = {}): Promise<Stream> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL("/api/stream", base), { headers }, (res) => {
+      const s: Stream = { res, frames: [], comments: [], close: () => req.destroy() };
+      let buf = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buf += chunk;
+        let i = buf.indexOf("\n\n");
+        while (i >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const f = { id: null as string | null, event: "message", data: "" };
+          let isFrame = false;
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) s.comments.push(line);
+            else if (line.startsWith("id: ")) f.id = line.slice(4);
+            else if (line.startsWith("event: ")) {
+              f.event = line.slice(7);
+              isFrame = true;
+            } else if (line.startsWith("data: ")) f.data = line.slice(6);
+          }
+          if (isFrame) s.frames.push(f);
+          i = buf.indexOf("\n\n");
+        }
+      });
+      res.on("error", () => {});
+      resolve(s);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("on the simulator", () => {
+  let site: Site;
+  let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
+  let base: string;
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wk-http-live-"));
+    const file = join(dir, "site.yaml");
+    writeFileSync(
+      file,
+      `site: { id: httplive, timezone: UTC, contractLimitW: 1MW }
+store: { path: ./state.db }
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+miners:
+  - { hosts: 127.80.1.1-127.80.1.8, location: row-2 }
+control: { tickS: 0.5 }
+sim: { seed: 12, noiseW: 10, auxW: 2kW }
+`,
+    );
+    const { config } = await loadConfig(file, { strictFiles: true });
+    sim = await startSimFromConfig(config, silentLogger());
+    site = new Site(config, silentLogger(), {
+      httpListen: { host: "127.0.0.1", port: 0 },
+      minerPollMs: 300,
+      meterPollMs: 250,
+    });
+    await site.start();
+    base = `http://127.0.0.1:${site.httpAddress()!.port}`;
+    await waitFor("miners hashing and a meter reading", () => {
+      const s = site.snapshot();
+      return s.counts.hashing === 8 && s.powerSource === "meter";
+    });
+  });
+  after(async () => {
+    await site.stop();
+    await sim.stop();
+  });
+
+  test("SSE delivers the tick summary and a new event live, and replays missed events after Last-Event-ID", async () => {
+    const s = await openStream(base);
+    try {
+      assert.equal(s.res.statusCode, 200);
+      assert.match(String(s.res.headers["content-type"]), /^text\/event-stream/);
+      const tick = await waitFor("a site frame", () => s.frames.find((f) => f.event === "site"));
+      assert.equal((JSON.parse(tick.data) as SiteView).siteId, "httplive");
+      site.setMode("hold", { via: "local", who: "test" });
+      const ev = await waitFor("the mode-changed event", () =>
+        s.frames.find(
+          (f) => f.event === "event" && (JSON.parse(f.data) as SiteEvent).kind === "mode-changed",
+        ),
+      );
+      const stored = JSON.parse(ev.data) as SiteEvent;
+      assert.equal(ev.id, String(stored.id));
+      site.setMode("auto", { via: "local", who: "test" });
+      s.close();
+
+      // a browser that reconnects sends the last id it saw and first gets what it missed
+      const again = await openStream(base, { "last-event-id": String(stored.id - 1) });
+      try {
+        const replayed = await waitFor("the replay", () =>
+          again.frames.filter((f) => f.event === "event").length >= 2 ? again.frames : null,
+        );
+        const events = replayed
+          .filter((f) => f.event === "event")
+          .map((f) => JSON.parse(f.data) as SiteEvent);
+        assert.equal(events[0]!.id, stored.id);
+        assert.deepEqual(
+          events.slice(0, 2).map((e) => e.data?.mode),
+          ["hold", "auto"],
+        );
+      } finally {
+        again.close();
+      }
+    } finally {
+      s.close();
+    }
+  });
+
+  test("/metrics has the DESIGN names with the snapshot's values", async () => {
+    const r = await call(base, "GET", "/metrics");
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers["content-type"]), /^text\/plain/);
+    for (const name of [
+      "wattkeeper_site_power_watts ",
+      "wattkeeper_budget_watts 1000000",
+      'wattkeeper_class_power_watts{class="mining"}',
+      'wattkeeper_devices{class="mining",state="hashing"} 8',
+      'wattkeeper_devices{class="meter",state="ok"} 1',
+      'wattkeeper_device_power_watts{id="m-127-80-1-1",class="mining"}',
+      "wattkeeper_outbox_messages 0",
+      "wattkeeper_tick_duration_seconds_bucket",
+      'wattkeeper_poll_duration_seconds_bucket{le="0.05",driver="cgminer"}',
+      "# TYPE wattkeeper_commands_total counter",
+      "wattkeeper_healthy 1",
+    ]) {
+      assert.ok(r.text.includes(name), `missing ${name}`);
+    }
+    const power = Number(/^wattkeeper_site_power_watts (\S+)$/m.exec(r.text)![1]);
+    assert.ok(power > 8 * 2000 && power < 8 * 5000, `site power ${power}`);
+    // no MQTT configured: no broker gauge at all rather than a made-up 0
+    assert.doesNotMatch(r.text, /^wattkeeper_broker_connected /m);
+    await waitFor("a gateway sample", () => site.gatewayHealth());
+    const again = await call(base, "GET", "/metrics");
+    assert.match(again.text, /^wattkeeper_gateway_uptime_seconds \d+/m);
+    assert.match(again.text, /^wattkeeper_gateway_memory_total_bytes \d+/m);
+  });
+
+  test("/api/history fills from the ticks; /api/events lists events newest first; bad queries are 400", async () => {
+    const h = await waitFor("a history point", async () => {
+      const r = await call(base, "GET", "/api/history?minutes=5");
+      const pts = r.json.points as Array<{ at: number; powerW: number | null; budgetW: number }>;
+      return pts.some((p) => p.powerW !== null) && r.json;
+    });
+    assert.equal(h.minutes, 5);
+    const pts = h.points as Array<{ at: number; powerW: number; budgetW: number }>;
+    assert.ok(pts.length >= 1 && pts.length <= 31);
+    // a bucket is the mean of its ticks: the failsafe budget of the first ticks (no meter yet) may be in it
+    const lastBudget = pts.at(-1)!.budgetW;
+    assert.ok(lastBudget > 0 && lastBudget <= 1_000_000, `budget ${lastBudget}`);
+    const week = await call(base, "GET", "/api/history?minutes=10080");
+    assert.ok((week.json.points as unknown[]).length <= 601);
+    assert.equal((await call(base, "GET", "/api/history?minutes=0")).status, 400);
+    assert.equal((await call(base, "GET", "/api/history?minutes=abc")).status, 400);
+    assert.equal((await call(base, "GET", "/api/history?minutes=5&x=1")).status, 400);
+
+    site.setMode("hold", { via: "local", who: "test" });
+    site.setMode("auto", { via: "local", who: "test" });
+    const ev = await call(base, "GET", "/api/events?limit=2");
+    const events = ev.json.events as SiteEvent[];
+    assert.equal(events.length, 2);
+    assert.ok(events[0]!.id > events[1]!.id);
+    assert.equal(events[0]!.data?.mode, "auto");
+    assert.equal((await call(base, "GET", "/api/events?limit=100000")).status, 400);
+  });
+
+  test("the page and its files are served by the agent (uPlot included), with ETag revalidation", async () => {
+    const page = await call(base, "GET", "/");
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers["content-type"]), /^text\/html/);
+    assert.match(String(page.headers["content-security-policy"]), /default-src 'self'/);
+    assert.match(page.text, /\/vendor\/uPlot\.iife\.min\.js/);
+    for (const path of ["/app.js", "/style.css", "/vendor/uPlot.iife.min.js", "/vendor/uPlot.min.css"]) {
+      const r = await call(base, "GET", path);
+      assert.equal(r.status, 200, path);
+      const etag = String(r.headers.etag);
+      const cached = await call(base, "GET", path, { headers: { "if-none-match": etag } });
+      assert.equal(cached.status, 304, path);
+    }
+    const gz = await call(base, "GET", "/vendor/uPlot.iife.min.js", {
+      headers: { "accept-encoding": "gzip" },
+    });
+    assert.equal(gz.headers["content-encoding"], "gzip");
+    assert.equal((await call(base, "GET", "/../package.json")).status, 404);
+    assert.equal((await call(base, "GET", "/api/nope")).status, 404);
+    const post = await call(base, "POST", "/api/site", { body: {} });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.allow, "GET, HEAD");
+    assert.equal((await call(base, "GET", "/api/login")).status, 405);
+    assert.equal((await call(base, "DELETE", "/")).status, 405);
+  });
+
+  test("the compact grid view carries every miner in a few bytes each", async () => {
+    const r = await call(base, "GET", "/api/devices?view=grid");
+    const fields = r.json.minerFields as string[];
+    const rows = r.json.miners as unknown[][];
+    assert.equal(rows.length, 8);
+    const row = rows.find((x) => x[fields.indexOf("id")] === "m-127-80-1-1")!;
+    assert.equal(row[fields.indexOf("state")], "hashing");
+    assert.equal(row[fields.indexOf("location")], "row-2");
+    assert.equal((await call(base, "GET", "/api/devices?view=bogus")).status, 400);
+  });
+});
+
+/** A site whose health, events and ticks the test controls. */
+function fakeSite() {
+  const events: SiteEvent[] = [];
+  const eventFns = new Set<(e: SiteEvent) => void>();
+  const health: { reason: string | null } = { reason: null };
+  const f = {
+    health,
+    events,
+    emit(message: string) {
+      const e: SiteEvent = {
+        id: events.length + 1,
+        at: Date.now(),
+        kind: "test",
+        severity: "info",
+        deviceId: null,
+        message,
+        data: null,
+      };
+      events.push(e);
+      for (const fn of eventFns) fn(e);
+    },
+    site: {
+      siteView: () =>
+        ({
+          siteId: "fake",
+          powerW: null,
+          budgetW: 1000,
+          budgetReason: "contract limit",
+          mode: "auto",
+          classes: { ai: { powerW: null }, mining: { powerW: null }, aux: { powerW: null } },
+          counts: {},
+          meter: null,
+          broker: { connected: false, outboxMessages: 42 },
+          gateway: null,
+        }) satisfies SiteView,
+      devicesView: () => ({ miners: [], meters: [], gpuNodes: [] }),
+      unhealthyReason: () => health.reason,
+      recentEvents: (n: number) => events.slice(-n).reverse(),
+      eventsAfter: (id: number) => events.filter((e) => e.id > id),
+      onEvent: (fn: (e: SiteEvent) => void) => {
+        eventFns.add(fn);
+        return () => eventFns.delete(fn);
+      },
+      onTick: () => () => {},
+      history: () => [],
+      deviceAction: async () => ({ ok: false as const, error: "not here" }),
+      setMode: () => ({ ok: true as const }),
+      audit: () => {},
+    } satisfies HttpSite,
+  };
+  return f;
+}
+
+describe("with a stand-in site", () => {
+  let server: HttpServer;
+  let base: string;
+  const fake = fakeSite();
+
+  before(async () => {
+    server = new HttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      site: fake.site,
+      logger: silentLogger(),
+      sse: { maxClients: 2, heartbeatMs: 100 },
+    });
+    await server.start();
+    base = `http://127.0.0.1:${server.address()!.port}`;
+  });
+  after(() => server.stop());
+
+  test("/healthz is 200 while the loop ticks and 503 with the reason when it stalls", async () => {
+    assert.deepEqual((await call(base, "GET", "/healthz")).json, { ok: true });
+    fake.health.reason = "no tick for 31 s";
+    const r = await call(base, "GET", "/healthz");
+    assert.equal(r.status, 503);
+    assert.deepEqual(r.json, { ok: false, reason: "no tick for 31 s" });
+    assert.match((await call(base, "GET", "/metrics")).text, /^wattkeeper_healthy 0$/m);
+    fake.health.reason = null;
+    assert.equal((await call(base, "GET", "/healthz")).status, 200);
+  });
+
+  test("the broker's outbox depth and link state come from the site's broker status", async () => {
+    const text = (await call(base, "GET", "/metrics")).text;
+    assert.match(text, /^wattkeeper_outbox_messages 42$/m);
+    assert.match(text, /^wattkeeper_broker_connected 0$/m);
+    // unknown power is absent, not 0
+    assert.doesNotMatch(text, /^wattkeeper_site_power_watts /m);
+  });
+
+  test("SSE: heartbeat comments keep an idle stream open; clients are bounded (503 beyond)", async () => {
+    const a = await openStream(base);
+    const b = await openStream(base);
+    try {
+      await waitFor("a heartbeat", () => a.comments.some((c) => c.startsWith(": heartbeat")));
+      const c = await call(base, "GET", "/api/stream");
+      assert.equal(c.status, 503);
+      assert.match(c.json.error as string, /too many live clients/);
+      fake.emit("hello");
+      await waitFor("the event on both streams", () =>
+        [a, b].every((s) => s.frames.some((f) => f.event === "event" && f.id === "1")),
+      );
+    } finally {
+      a.close();
+      b.close();
+    }
+    // a closed client frees its place
+    const d = await waitFor("a free place", async () => {
+      const s = await openStream(base);
+      if (s.res.statusCode === 200) return s;
+      s.close();
+      return null;
+    });
+    d.close();
+  });
+});
