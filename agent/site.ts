@@ -521,8 +521,13 @@ export class Site {
       return null;
     const now = Date.now();
     const view = this.state.planView(() => [], now);
-    const running = view.miners.filter((m) => m.state === "hashing" || m.state === "starting");
-    const slept = [...this.ledger.view(now).devices]
+    const devices = this.ledger.view(now).devices;
+    // a miner the agent has just slept may still read as hashing until its next poll:
+    // counted as running too, its draw would be cut twice and one more miner shed
+    const running = view.miners.filter(
+      (m) => (m.state === "hashing" || m.state === "starting") && devices.get(m.id)?.sleptAt == null,
+    );
+    const slept = [...devices]
       .filter(([, d]) => d.sleptAt != null)
       .map(([id, d]) => ({
         id,

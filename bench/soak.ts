@@ -108,7 +108,7 @@ const sim = spawn(
     new URL(`./soak-sim${EXT}`, import.meta.url).pathname,
     String(MINERS),
     String(GPU_NODES),
-    "127.70.0.1",
+    "127.100.0.1",
     String(meterPort),
     dir,
   ],
