@@ -3,7 +3,15 @@
 // private key. The signed bytes bind the site, the command name, its id and
 // issue time to the canonical body, so a command cannot be replayed on
 // another site or under another name.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomUUID,
+  sign,
+  verify,
+} from "node:crypto";
 import { canonicalize } from "./jcs.ts";
 
 export const SIGNING_PREFIX = "wattkeeper-cmd/v1";
@@ -67,4 +75,15 @@ export function generateKeyPair(): { privateKeyPem: string; publicKeyPem: string
     privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
   };
+}
+
+/** A signed envelope ready to publish on `<root>/<siteId>/request/<name>`. */
+export function buildEnvelope(
+  privateKey: KeyObject,
+  o: { siteId: string; name: string; keyName: string; body: unknown; id?: string; issuedAt?: string },
+): { id: string; issuedAt: string; keyName: string; body: unknown; sig: string } {
+  const id = o.id ?? randomUUID();
+  const issuedAt = o.issuedAt ?? new Date().toISOString();
+  const sig = signCommand(privateKey, { siteId: o.siteId, name: o.name, id, issuedAt, body: o.body });
+  return { id, issuedAt, keyName: o.keyName, body: o.body, sig };
 }
