@@ -7,8 +7,10 @@ import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
 import { PACKAGE_ROOT } from "../config/paths.ts";
 import type { SiteConfig } from "../config/schema.ts";
 import { summarizeConfig } from "../config/summary.ts";
+import { keygenCommand } from "./cli/keygen.ts";
 import { probeCommand } from "./cli/probe.ts";
 import { scanCommand } from "./cli/scan.ts";
+import { sendCommand } from "./cli/send.ts";
 import { UsageError } from "./cli/usage.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { Site } from "./site.ts";
@@ -37,6 +39,11 @@ Commands:
                                       one meter reading: is the meter wired right?
   probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:… [--json]
                                       one GPU node's reading over SSH; refuses an unknown host key
+  keygen --out PREFIX                 an Ed25519 pair for signing commands: PREFIX.key.pem, PREFIX.pub.pem
+  send (--config FILE | --broker URL [--ca FILE] [--username U --password-file F] [--mqtt-version 4|5])
+       --site ID --key FILE [--key-name NAME] NAME [BODY-JSON] [--timeout S]
+                                      sign a command (budget/set, budget/clear, mode/set, device/action, ping),
+                                      publish it, print the site's response; exit 0 ok, 1 rejected, 3 no response
   sim [--miners N] [--base-address A] [--port P] [--meter-port P] [--seed N] [--aux-w W]
                                       run the simulated site alone (CGMiner-API miners + Modbus meter)
 
@@ -71,6 +78,10 @@ export async function main(argv: string[]): Promise<number> {
         return await scanCommand(rest);
       case "probe":
         return await probeCommand(rest);
+      case "keygen":
+        return await keygenCommand(rest);
+      case "send":
+        return await sendCommand(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
@@ -147,14 +158,22 @@ async function runCommand(argv: string[]): Promise<number> {
   const { promise: stopSignal } = untilSignal();
   const stops: Array<() => Promise<void>> = [];
   try {
+    let banner: string | null = null;
     if (config.sim) {
-      const { startSimFromConfig } = await import("./simulated-site.ts");
+      const { startSimFromConfig, startSimBroker } = await import("./simulated-site.ts");
       const sim = await startSimFromConfig(config, logger);
       stops.unshift(() => sim.stop());
+      if (!config.mqtt) {
+        const b = await startSimBroker(config, logger);
+        stops.unshift(() => b.stop());
+        config = { ...config, mqtt: b.mqtt };
+        banner = b.banner;
+      }
     }
     const site = new Site(config, logger, { version: VERSION });
     stops.unshift(() => site.stop());
     await site.start();
+    if (banner) process.stdout.write(`${banner}\n`);
   } catch (err) {
     logger.error({ err }, `failed to start: ${(err as Error).message}`);
     await stopAll(stops, logger);
