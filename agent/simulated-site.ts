@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join, relative } from "node:path";
-import type { MqttConfig, SiteConfig } from "../config/schema.ts";
 import { MqttSchema } from "../config/schema/mqtt.ts";
+import type { MqttConfig, SiteConfig } from "../config/schema.ts";
 import { startSimSite } from "../sim/site.ts";
 import type { Logger } from "./logger.ts";
 
@@ -82,7 +82,11 @@ export async function startSimBroker(config: SiteConfig, logger: Logger) {
   const prefix = join(stateDir, "demo");
   if (!existsSync(`${prefix}.pub.pem`)) writeKeyPair(prefix);
   const publicKeyFile = `${prefix}.pub.pem`;
-  const base = MqttSchema.parse({ url: broker.url, protocolVersion: 4, commandKeys: [{ name: "demo", publicKeyFile }] });
+  const base = MqttSchema.parse({
+    url: broker.url,
+    protocolVersion: 4,
+    commandKeys: [{ name: "demo", publicKeyFile }],
+  });
   const mqtt: MqttConfig = {
     ...base,
     password: null,

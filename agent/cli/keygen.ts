@@ -18,8 +18,15 @@ export function writeKeyPair(prefix: string): { privateKeyFile: string; publicKe
   return { privateKeyFile, publicKeyFile };
 }
 
-export async function keygenCommand(argv: string[], out = process.stdout): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: "string" } } });
+export async function keygenCommand(
+  argv: string[],
+  out: { write(s: string): unknown } = process.stdout,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { out: { type: "string" } },
+  });
   if (positionals.length > 0) throw new UsageError(`keygen takes no arguments (got '${positionals[0]}')`);
   if (!values.out) throw new UsageError("keygen needs --out PREFIX");
   let files: ReturnType<typeof writeKeyPair>;
@@ -27,7 +34,9 @@ export async function keygenCommand(argv: string[], out = process.stdout): Promi
     files = writeKeyPair(values.out);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new UsageError(`${(err as NodeJS.ErrnoException).path ?? values.out} exists: choose another --out`);
+      throw new UsageError(
+        `${(err as NodeJS.ErrnoException).path ?? values.out} exists: choose another --out`,
+      );
     }
     throw err;
   }

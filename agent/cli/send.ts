@@ -99,7 +99,11 @@ export async function sendSigned(o: SendOptions): Promise<SendResult> {
   }
 }
 
-export async function sendCommand(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function sendCommand(
+  argv: string[],
+  out: { write(s: string): unknown } = process.stdout,
+  err: { write(s: string): unknown } = process.stderr,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -118,10 +122,14 @@ export async function sendCommand(argv: string[], out = process.stdout, err = pr
     },
   });
   const [name, bodyText, ...extra] = positionals;
-  if (!name) throw new UsageError("send needs a command NAME (budget/set, budget/clear, mode/set, device/action, ping)");
+  if (!name)
+    throw new UsageError(
+      "send needs a command NAME (budget/set, budget/clear, mode/set, device/action, ping)",
+    );
   if (extra.length > 0) throw new UsageError(`send takes NAME [BODY-JSON] (got '${extra[0]}' too)`);
   if (!values.key) throw new UsageError("send needs --key FILE (the private key, PEM)");
-  if (!values.config === !values.broker) throw new UsageError("send needs --config FILE or --broker URL (one of them)");
+  if (!values.config === !values.broker)
+    throw new UsageError("send needs --config FILE or --broker URL (one of them)");
   let body: unknown = {};
   if (bodyText !== undefined) {
     try {
@@ -187,7 +195,15 @@ export async function sendCommand(argv: string[], out = process.stdout, err = pr
     };
   }
   if (!siteId) throw new UsageError("send needs --site ID");
-  const r = await sendSigned({ ...link, siteId, privateKeyPem, keyName, name, body, timeoutMs: timeoutS * 1000 });
+  const r = await sendSigned({
+    ...link,
+    siteId,
+    privateKeyPem,
+    keyName,
+    name,
+    body,
+    timeoutMs: timeoutS * 1000,
+  });
   if (r.code === 3) {
     err.write(`wattkeeper send: ${r.error}\n`);
     return 3;

@@ -81,7 +81,8 @@ export class MqttChannel {
   /** Opens the outbox and the replay cache, hooks the site, and starts connecting (it does not wait for the broker). */
   start(): void {
     for (const k of this.cfg.commandKeys) {
-      if (!k.publicKey) throw new Error(`mqtt.commandKeys: key "${k.name}" has no content (${k.publicKeyFile})`);
+      if (!k.publicKey)
+        throw new Error(`mqtt.commandKeys: key "${k.name}" has no content (${k.publicKeyFile})`);
       try {
         this.keys.set(k.name, parsePublicKey(k.publicKey));
       } catch (err) {
@@ -97,7 +98,9 @@ export class MqttChannel {
     this.unsubs.push(
       this.site.onTick((t) => this.onTick(t)),
       this.site.onSweep((d) => this.onSweep(d)),
-      this.site.onEvent((e) => this.send("event", this.topics.events, Buffer.from(JSON.stringify(eventPayload(e))))),
+      this.site.onEvent((e) =>
+        this.send("event", this.topics.events, Buffer.from(JSON.stringify(eventPayload(e)))),
+      ),
     );
     this.site.setBrokerStatus(() => this.status());
     const t = this.topics;
@@ -126,7 +129,11 @@ export class MqttChannel {
     this.stopped = true;
     for (const u of this.unsubs.splice(0)) u();
     this.site.setBrokerStatus(null);
-    await this.link?.stop({ topic: this.topics.status, payload: JSON.stringify({ online: false }), retain: true });
+    await this.link?.stop({
+      topic: this.topics.status,
+      payload: JSON.stringify({ online: false }),
+      retain: true,
+    });
     this.link = null;
     await Promise.allSettled([...this.inflight]);
     this.outbox?.close();
@@ -217,7 +224,9 @@ export class MqttChannel {
           batch.push(m);
           bytes += m.payload.length;
         }
-        const results = await Promise.allSettled(batch.map((m) => link.publish(m.topic, m.payload, { qos: m.qos })));
+        const results = await Promise.allSettled(
+          batch.map((m) => link.publish(m.topic, m.payload, { qos: m.qos })),
+        );
         const done: number[] = [];
         results.forEach((r, i) => {
           if (r.status === "fulfilled") {
@@ -265,7 +274,9 @@ export class MqttChannel {
     const cur = this.site.curtailment();
     const state = {
       desired: {
-        lease: lease ? { watts: lease.watts, expiresAt: new Date(lease.expiresAt).toISOString(), reason: lease.reason } : null,
+        lease: lease
+          ? { watts: lease.watts, expiresAt: new Date(lease.expiresAt).toISOString(), reason: lease.reason }
+          : null,
         mode: this.site.mode,
       },
       applied: {
@@ -328,7 +339,10 @@ export class MqttChannel {
     }
     const r = PriceSchema.safeParse(parsed);
     if (!r.success || payload.length > 1024) {
-      this.log.warn({ topic, payload: payload.toString("utf8").slice(0, 64) }, `${field}: ignored, expected a number or {"value": n}`);
+      this.log.warn(
+        { topic, payload: payload.toString("utf8").slice(0, 64) },
+        `${field}: ignored, expected a number or {"value": n}`,
+      );
       return;
     }
     const value = typeof r.data === "number" ? r.data : r.data.value;
@@ -350,7 +364,10 @@ export class MqttChannel {
     if (!c.ok) {
       commandsTotal.inc({ name: label, result: `rejected:${c.code}` });
       this.auditRefusal(name, raw, c);
-      this.log.warn({ command: name.slice(0, 64), id: c.id, keyName: c.keyName, reason: c.code }, `command refused: ${c.error}`);
+      this.log.warn(
+        { command: name.slice(0, 64), id: c.id, keyName: c.keyName, reason: c.code },
+        `command refused: ${c.error}`,
+      );
       await this.respond(name, packet, { id: c.id, name, ok: false, error: c.error });
       return;
     }
@@ -362,14 +379,27 @@ export class MqttChannel {
     if (c.name === "ping") {
       // the Site audits its intents; ping is not one
       commandsTotal.inc({ name: "ping", result: "ok" });
-      this.site.audit?.append({ at: Date.now(), via: "mqtt", who: actor.who, action: "ping", body: c.body, ok: true, ref: actor.ref });
+      this.site.audit?.append({
+        at: Date.now(),
+        via: "mqtt",
+        who: actor.who,
+        action: "ping",
+        body: c.body,
+        ok: true,
+        ref: actor.ref,
+      });
     }
-    this.log.info({ command: c.name, id: c.envelope.id, keyName: actor.who, ok: r.ok }, `command ${c.name} ${r.ok ? "applied" : "failed"}`);
+    this.log.info(
+      { command: c.name, id: c.envelope.id, keyName: actor.who, ok: r.ok },
+      `command ${c.name} ${r.ok ? "applied" : "failed"}`,
+    );
     await this.respond(name, packet, {
       id: c.envelope.id,
       name,
       ok: r.ok,
-      ...(r.ok ? { appliedAt: new Date().toISOString(), ...(r.detail ? { detail: r.detail } : {}) } : { error: r.error }),
+      ...(r.ok
+        ? { appliedAt: new Date().toISOString(), ...(r.detail ? { detail: r.detail } : {}) }
+        : { error: r.error }),
     });
   }
 
@@ -407,10 +437,13 @@ export class MqttChannel {
     const sends = [link.publish(main, payload, { qos: 1 })];
     const rt = packet.properties?.responseTopic;
     if (this.cfg.protocolVersion === 5 && rt && rt !== main && !/[#+]/.test(rt)) {
-      const properties = packet.properties?.correlationData ? { correlationData: packet.properties.correlationData } : {};
+      const properties = packet.properties?.correlationData
+        ? { correlationData: packet.properties.correlationData }
+        : {};
       sends.push(link.publish(rt, payload, { qos: 1, properties }));
     }
     const r = await Promise.allSettled(sends);
-    for (const x of r) if (x.status === "rejected") this.log.warn({ err: x.reason, command: name }, "response not published");
+    for (const x of r)
+      if (x.status === "rejected") this.log.warn({ err: x.reason, command: name }, "response not published");
   }
 }

@@ -102,7 +102,11 @@ export function checkCommand(name: string, raw: Buffer, ctx: CheckContext): Chec
   if (!key) return refuse("unknown-key", `no key named "${e.keyName}"`, e);
   let good: boolean;
   try {
-    good = verifyCommand(key, { siteId: ctx.siteId, name, id: e.id, issuedAt: e.issuedAt, body: e.body }, e.sig);
+    good = verifyCommand(
+      key,
+      { siteId: ctx.siteId, name, id: e.id, issuedAt: e.issuedAt, body: e.body },
+      e.sig,
+    );
   } catch (err) {
     if (!(err instanceof JcsError)) throw err;
     good = false;
@@ -114,9 +118,14 @@ export function checkCommand(name: string, raw: Buffer, ctx: CheckContext): Chec
     return refuse("stale", `issued ${Math.round((now - issuedAtMs) / 1000)} s ago, beyond ${ctx.skewS} s`, e);
   }
   if (issuedAtMs > now + skewMs) {
-    return refuse("future", `issued ${Math.round((issuedAtMs - now) / 1000)} s ahead, beyond ${ctx.skewS} s`, e);
+    return refuse(
+      "future",
+      `issued ${Math.round((issuedAtMs - now) / 1000)} s ahead, beyond ${ctx.skewS} s`,
+      e,
+    );
   }
-  if (!ctx.replay.remember(e.id, issuedAtMs, now)) return refuse("replayed", `id "${e.id}" was seen before`, e);
+  if (!ctx.replay.remember(e.id, issuedAtMs, now))
+    return refuse("replayed", `id "${e.id}" was seen before`, e);
   const body = BODY_SCHEMAS[name].safeParse(e.body);
   if (!body.success) {
     const i = body.error.issues[0];

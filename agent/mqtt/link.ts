@@ -4,7 +4,13 @@
 // exponential backoff and full jitter (mqtt.js's own fixed-period reconnect is
 // off: reconnectPeriod 0). Publishes settle exactly once: acked, or failed
 // when the connection goes (the caller puts the message back in the outbox).
-import { connect, type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import {
+  connect,
+  type IClientOptions,
+  type IClientPublishOptions,
+  type IPublishPacket,
+  type MqttClient,
+} from "mqtt";
 import type { Logger } from "../logger.ts";
 
 export interface LinkOptions {
@@ -34,7 +40,11 @@ export interface LinkOptions {
 export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
 
 /** Exponential backoff with full jitter: uniform in [delay/2, delay]. */
-export function backoffDelayMs(attempt: number, b: { baseMs: number; maxMs: number }, rand = Math.random): number {
+export function backoffDelayMs(
+  attempt: number,
+  b: { baseMs: number; maxMs: number },
+  rand = Math.random,
+): number {
   const d = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(attempt, 30));
   return Math.round(d / 2 + (rand() * d) / 2);
 }
@@ -78,7 +88,12 @@ export class MqttLink {
       keepalive: o.keepaliveS ?? 30,
       resubscribe: false,
       queueQoSZero: false,
-      will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: o.will.qos, retain: o.will.retain },
+      will: {
+        topic: o.will.topic,
+        payload: Buffer.from(o.will.payload),
+        qos: o.will.qos,
+        retain: o.will.retain,
+      },
       rejectUnauthorized: true,
     };
     if (o.username) opts.username = o.username;
@@ -109,7 +124,8 @@ export class MqttLink {
       if (this.client === client) o.onMessage(topic, payload, packet);
     });
     client.on("error", (err) => {
-      if (err.message !== this.lastError) o.logger.warn({ err: err.message, url: o.url }, "broker link error");
+      if (err.message !== this.lastError)
+        o.logger.warn({ err: err.message, url: o.url }, "broker link error");
       this.lastError = err.message;
     });
     client.on("close", () => {

@@ -44,13 +44,24 @@ export function eventPayload(e: SiteEvent) {
   };
 }
 
-export const MINER_FIELDS = ["id", "state", "powerW", "hashrateThs", "powerLimitW", "chipTempMaxC", "ageS"] as const;
+export const MINER_FIELDS = [
+  "id",
+  "state",
+  "powerW",
+  "hashrateThs",
+  "powerLimitW",
+  "chipTempMaxC",
+  "ageS",
+] as const;
 export const GPU_FIELDS = ["id", "gpu", "powerW", "powerLimitW", "tempC", "utilPct", "ageS"] as const;
 export const METER_FIELDS = ["id", "role", "ok", "powerW", "ageS"] as const;
 
 export type DeviceKind = "miners" | "gpus" | "meters";
 
-export function minerRows(entries: Iterable<{ id: string; reading: MinerReading | null }>, now: number): unknown[][] {
+export function minerRows(
+  entries: Iterable<{ id: string; reading: MinerReading | null }>,
+  now: number,
+): unknown[][] {
   const rows: unknown[][] = [];
   for (const { id, reading: r } of entries) {
     if (!r) {
@@ -75,7 +86,15 @@ export function gpuRows(nodes: Iterable<[string, GpuNodeReading | null]>, now: n
   for (const [id, r] of nodes) {
     if (!r) continue;
     for (const g of r.gpus) {
-      rows.push([id, g.index, round1(g.powerW), round1(g.powerLimitW), g.tempC, g.utilPct, Math.round((now - r.at) / 1000)]);
+      rows.push([
+        id,
+        g.index,
+        round1(g.powerW),
+        round1(g.powerLimitW),
+        g.tempC,
+        g.utilPct,
+        Math.round((now - r.at) / 1000),
+      ]);
     }
   }
   return rows;

@@ -39,8 +39,11 @@ export class ReplayCache {
   remember(id: string, issuedAtMs: number, now: number = Date.now()): boolean {
     const db = this.d();
     if (now - this.lastPruneAt > PRUNE_EVERY_MS) this.prune(now);
-    return db.prepare("INSERT OR IGNORE INTO mqtt_replay (id, issued_at, seen_at) VALUES (?, ?, ?)").run(id, issuedAtMs, now)
-      .changes === 1;
+    return (
+      db
+        .prepare("INSERT OR IGNORE INTO mqtt_replay (id, issued_at, seen_at) VALUES (?, ?, ?)")
+        .run(id, issuedAtMs, now).changes === 1
+    );
   }
 
   prune(now: number = Date.now()): number {

@@ -39,7 +39,10 @@ export function parsePublicKey(text: string): KeyObject {
     if (raw.length !== 32 || raw.toString("base64").replace(/=+$/, "") !== t.replace(/=+$/, "")) {
       throw new Error("expected an Ed25519 public key: PEM, or base64 of 32 raw bytes");
     }
-    key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") }, format: "jwk" });
+    key = createPublicKey({
+      key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") },
+      format: "jwk",
+    });
   }
   if (key.asymmetricKeyType !== "ed25519") {
     throw new Error(`expected an Ed25519 key, got ${key.asymmetricKeyType ?? "an unknown type"}`);

@@ -55,7 +55,9 @@ export class Outbox {
     if (this.db) return;
     const db = openDb(this.path);
     db.exec(SCHEMA);
-    const s = db.prepare("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b, COALESCE(MAX(seq), 0) AS m FROM outbox").get() as {
+    const s = db
+      .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b, COALESCE(MAX(seq), 0) AS m FROM outbox")
+      .get() as {
       n: number;
       b: number;
       m: number;
@@ -63,7 +65,9 @@ export class Outbox {
     this.count = s.n;
     this.bytes = s.b;
     this.nextSeq = s.m + 1;
-    const d = db.prepare("SELECT value FROM outbox_meta WHERE key = 'dropped'").get() as { value: number } | undefined;
+    const d = db.prepare("SELECT value FROM outbox_meta WHERE key = 'dropped'").get() as
+      | { value: number }
+      | undefined;
     this.droppedCount = d?.value ?? 0;
     this.db = db;
   }
@@ -83,14 +87,11 @@ export class Outbox {
     const db = this.d();
     const seq = m.seq ?? this.takeSeq();
     const bytes = m.payload.length + Buffer.byteLength(m.topic) + ROW_OVERHEAD_BYTES;
-    const r = db.prepare("INSERT OR IGNORE INTO outbox (seq, kind, topic, payload, qos, bytes) VALUES (?, ?, ?, ?, ?, ?)").run(
-      seq,
-      m.kind,
-      m.topic,
-      m.payload,
-      m.qos,
-      bytes,
-    );
+    const r = db
+      .prepare(
+        "INSERT OR IGNORE INTO outbox (seq, kind, topic, payload, qos, bytes) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(seq, m.kind, m.topic, m.payload, m.qos, bytes);
     if (r.changes === 0) return;
     this.count++;
     this.bytes += bytes;

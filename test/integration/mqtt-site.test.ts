@@ -3,11 +3,13 @@
 // audited, nothing applied), prices from topics, and a broker outage during
 // a curtailment: control goes on, then events and telemetry replay in order.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { connect, type MqttClient } from "mqtt";
+import { keygenCommand } from "../../agent/cli/keygen.ts";
+import { sendCommand } from "../../agent/cli/send.ts";
 import { silentLogger } from "../../agent/logger.ts";
 import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
@@ -62,7 +64,12 @@ sim: { seed: 7, noiseW: 10, auxW: 1kW }
 `,
   );
   sim = await startSimFromConfig((await loadConfig(file, { strictFiles: true })).config, silentLogger());
-  watcher = connect(broker.url, { protocolVersion: 4, clientId: "watcher", clean: false, reconnectPeriod: 200 });
+  watcher = connect(broker.url, {
+    protocolVersion: 4,
+    clientId: "watcher",
+    clean: false,
+    reconnectPeriod: 200,
+  });
   watcher.on("message", (topic, payload) => got.push({ topic, payload: payload.toString(), at: Date.now() }));
   await new Promise<void>((r) => watcher.once("connect", () => r()));
   await watcher.subscribeAsync(`${ROOT}/#`, { qos: 1 });
@@ -88,7 +95,11 @@ const on = (topic: string) => got.filter((m) => m.topic === `${ROOT}/${topic}`);
 const json = (m: { payload: string }) => JSON.parse(m.payload);
 let n = 0;
 
-async function command(name: string, envelope: unknown, raw?: Buffer): Promise<{ ok: boolean; error?: string; id: string | null }> {
+async function command(
+  name: string,
+  envelope: unknown,
+  raw?: Buffer,
+): Promise<{ ok: boolean; error?: string; id: string | null }> {
   const mark = got.length;
   const id = (envelope as { id?: string })?.id ?? null;
   await watcher.publishAsync(`${ROOT}/request/${name}`, raw ?? JSON.stringify(envelope), { qos: 1 });
@@ -97,12 +108,24 @@ async function command(name: string, envelope: unknown, raw?: Buffer): Promise<{
   );
   return json(r);
 }
-const sign = (name: string, body: unknown, o: { key?: typeof opsKey; keyName?: string; issuedAt?: string } = {}) =>
-  buildEnvelope(o.key ?? opsKey, { siteId: SITE, name, keyName: o.keyName ?? "ops", body, issuedAt: o.issuedAt });
+const sign = (
+  name: string,
+  body: unknown,
+  o: { key?: typeof opsKey; keyName?: string; issuedAt?: string } = {},
+) =>
+  buildEnvelope(o.key ?? opsKey, {
+    siteId: SITE,
+    name,
+    keyName: o.keyName ?? "ops",
+    body,
+    issuedAt: o.issuedAt,
+  });
 
 async function api() {
   const a = site.httpAddress()!;
-  return (await (await fetch(`http://127.0.0.1:${a.port}/api/site`)).json()) as { broker: Record<string, unknown> };
+  return (await (await fetch(`http://127.0.0.1:${a.port}/api/site`)).json()) as {
+    broker: Record<string, unknown>;
+  };
 }
 
 test("status online (retained), telemetry per tick and per cycle, retained state", async () => {
@@ -110,8 +133,13 @@ test("status online (retained), telemetry per tick and per cycle, retained state
   const status = await waitFor("status", () => on("status").find((m) => json(m).online === true));
   assert.equal(json(status).version, "9.9.9");
   const tel = await waitFor("site telemetry", () => on("telemetry/site").at(-1));
-  for (const k of ["powerW", "budgetW", "budgetReason", "classes", "counts", "mode"]) assert.ok(k in json(tel), k);
-  const dev = await waitFor("device telemetry", () => on("telemetry/devices").find((m) => json(m).kind === "miners" && json(m).rows.every((r: unknown[]) => r[1] === "hashing")));
+  for (const k of ["powerW", "budgetW", "budgetReason", "classes", "counts", "mode"])
+    assert.ok(k in json(tel), k);
+  const dev = await waitFor("device telemetry", () =>
+    on("telemetry/devices").find(
+      (m) => json(m).kind === "miners" && json(m).rows.every((r: unknown[]) => r[1] === "hashing"),
+    ),
+  );
   const d = json(dev);
   assert.equal(d.rows.length, 6);
   assert.deepEqual(d.fields.slice(0, 3), ["id", "state", "powerW"]);
@@ -125,7 +153,9 @@ test("a signed command applies and answers; each forgery is refused with its rea
   const r = await command("budget/set", sign("budget/set", { watts: 900_000, ttlS: 600, reason: "DR 1" }));
   assert.equal(r.ok, true, r.error);
   assert.equal(site.budgetLease?.watts, 900_000);
-  await waitFor("state shows the lease", () => on("state").find((m) => json(m).desired.lease?.watts === 900_000));
+  await waitFor("state shows the lease", () =>
+    on("state").find((m) => json(m).desired.lease?.watts === 900_000),
+  );
   assert.equal((await command("ping", sign("ping", {}))).ok, true);
 
   const hold = (o = {}) => sign("mode/set", { mode: "hold" }, o);
@@ -141,7 +171,12 @@ test("a signed command applies and answers; each forgery is refused with its rea
     ["stale", "mode/set", hold({ issuedAt: new Date(Date.now() - 120_000).toISOString() })],
     ["future", "mode/set", hold({ issuedAt: new Date(Date.now() + 120_000).toISOString() })],
     ["replayed", "ping", replayed],
-    ["oversized", "mode/set", {}, Buffer.from(JSON.stringify({ ...hold(), id: "big", pad: "x".repeat(3000) }))],
+    [
+      "oversized",
+      "mode/set",
+      {},
+      Buffer.from(JSON.stringify({ ...hold(), id: "big", pad: "x".repeat(3000) })),
+    ],
     ["unknown-command", "self/destruct", sign("self/destruct", {})],
     ["schema", "mode/set", sign("mode/set", { mode: "off" })],
   ];
@@ -170,7 +205,10 @@ test("broker down during a curtailment: control goes on; events and telemetry re
   await waitFor("miners shed while offline", () => site.snapshot().counts.sleeping >= 2, 20_000);
   await waitFor("outbox fills", async () => ((await api()).broker.outboxMessages as number) > 10);
   const during = events.slice(firstEvent);
-  assert.ok(during.some((e) => e.kind === "shed"), during.map((e) => e.kind).join(","));
+  assert.ok(
+    during.some((e) => e.kind === "shed"),
+    during.map((e) => e.kind).join(","),
+  );
   // an outage of a few ticks at least
   await new Promise((r) => setTimeout(r, Math.max(0, downAt + 4000 - Date.now())));
   const upAt = Date.now();
@@ -178,10 +216,16 @@ test("broker down during a curtailment: control goes on; events and telemetry re
   await waitFor("link back", async () => (await api()).broker.connected === true, 20_000);
   await waitFor("outbox drained", async () => (await api()).broker.outboxMessages === 0, 20_000);
   const want = events.slice(firstEvent).map((e) => e.id);
-  const seen = await waitFor("every event delivered", () => {
-    const ids = on("events").map((m) => json(m).id as number).filter((id) => id >= want[0]!);
-    return want.every((id) => ids.includes(id)) ? ids : null;
-  }, 15_000);
+  const seen = await waitFor(
+    "every event delivered",
+    () => {
+      const ids = on("events")
+        .map((m) => json(m).id as number)
+        .filter((id) => id >= want[0]!);
+      return want.every((id) => ids.includes(id)) ? ids : null;
+    },
+    15_000,
+  );
   const delivered = seen.filter((id) => want.includes(id));
   assert.deepEqual(delivered, want, "each event once, in order");
   // telemetry taken while offline came back, in order, with its original timestamps
@@ -189,7 +233,10 @@ test("broker down during a curtailment: control goes on; events and telemetry re
     .map((m) => Date.parse(json(m).at))
     .filter((t) => t >= downAt && t < upAt);
   assert.ok(offline.length >= 4, `replayed site telemetry: ${offline.length}`);
-  assert.deepEqual([...offline].sort((a, b) => a - b), offline);
+  assert.deepEqual(
+    [...offline].sort((a, b) => a - b),
+    offline,
+  );
   assert.ok(
     on("telemetry/devices").some((m) => {
       const t = Date.parse(json(m).at);
@@ -197,7 +244,9 @@ test("broker down during a curtailment: control goes on; events and telemetry re
     }),
   );
   // the broker published the last will when the agent's connection broke, then the birth again
-  const statuses = on("status").filter((m) => m.at >= upAt).map((m) => json(m).online);
+  const statuses = on("status")
+    .filter((m) => m.at >= upAt)
+    .map((m) => json(m).online);
   assert.deepEqual(statuses.slice(0, 1), [false]);
   await waitFor("online again", () => on("status").at(-1) && json(on("status").at(-1)!).online === true);
   site.clearBudgetLease({ via: "local", who: "test" });
@@ -205,9 +254,48 @@ test("broker down during a curtailment: control goes on; events and telemetry re
 
 test("prices from their retained topics: a bare number or {value}", async () => {
   await watcher.publishAsync("prices/test/energy", JSON.stringify({ value: 50 }), { qos: 1, retain: true });
-  await waitFor("economic cut in force", () => on("telemetry/site").some((m) => json(m).budgetSource === "economic"), 15_000);
+  await waitFor(
+    "economic cut in force",
+    () => on("telemetry/site").some((m) => json(m).budgetSource === "economic"),
+    15_000,
+  );
   await watcher.publishAsync("prices/test/energy", "not a price", { qos: 1, retain: true });
   await watcher.publishAsync("prices/test/energy", "0.001", { qos: 1, retain: true });
   const mark = got.length;
-  await waitFor("cut lifted", () => got.slice(mark).some((m) => m.topic === `${ROOT}/telemetry/site` && json(m).budgetSource !== "economic"), 15_000);
+  await waitFor(
+    "cut lifted",
+    () =>
+      got
+        .slice(mark)
+        .some((m) => m.topic === `${ROOT}/telemetry/site` && json(m).budgetSource !== "economic"),
+    15_000,
+  );
+});
+
+test("CLI: keygen writes a pair and never overwrites; send exits 0 ok, 1 rejected, 3 no response", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wk-cli-"));
+  const lines: string[] = [];
+  const out = { write: (s: string) => lines.push(s) };
+  assert.equal(await keygenCommand(["--out", join(dir, "k1")], out), 0);
+  assert.match(readFileSync(join(dir, "k1.pub.pem"), "utf8"), /BEGIN PUBLIC KEY/);
+  assert.equal(statSync(join(dir, "k1.key.pem")).mode & 0o777, 0o600);
+  await assert.rejects(keygenCommand(["--out", join(dir, "k1")], out), /exists/);
+
+  const keyFile = join(dir, "ops.key.pem");
+  writeFileSync(keyFile, ops.privateKeyPem);
+  const base = ["--broker", broker.url, "--mqtt-version", "4", "--site", SITE, "--key", keyFile];
+  lines.length = 0;
+  assert.equal(await sendCommand([...base, "mode/set", '{"mode":"hold"}'], out, out), 0);
+  assert.equal(JSON.parse(lines[0]!).ok, true);
+  assert.equal(site.mode, "hold");
+  assert.equal(await sendCommand([...base, "mode/set", '{"mode":"auto"}'], out, out), 0);
+  lines.length = 0;
+  assert.equal(await sendCommand([...base, "device/action", '{"id":"x","action":"fly"}'], out, out), 1);
+  assert.match(JSON.parse(lines[0]!).error, /^schema:/);
+  // signed with a key the site does not know under that name
+  const stranger = join(dir, "k1.key.pem");
+  assert.equal(await sendCommand([...base.slice(0, -1), stranger, "ping"], out, out), 1);
+  // nobody answers for another site
+  const other = ["--broker", broker.url, "--mqtt-version", "4", "--site", "elsewhere", "--key", keyFile];
+  assert.equal(await sendCommand([...other, "ping", "--timeout", "1"], out, out), 3);
 });

@@ -71,7 +71,10 @@ test("RFC 8785 Appendix B: number serialization from IEEE 754 bit patterns", () 
 });
 
 test("nested values, no whitespace, undefined members left out", () => {
-  assert.equal(canonicalize({ b: [1, { d: 2, c: "x" }], a: {}, z: undefined }), `{"a":{},"b":[1,{"c":"x","d":2}]}`);
+  assert.equal(
+    canonicalize({ b: [1, { d: 2, c: "x" }], a: {}, z: undefined }),
+    `{"a":{},"b":[1,{"c":"x","d":2}]}`,
+  );
   assert.equal(canonicalize([]), "[]");
   assert.equal(canonicalize("\u2028"), `"\u2028"`);
 });

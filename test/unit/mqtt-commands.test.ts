@@ -7,7 +7,13 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { checkCommand } from "../../agent/mqtt/commands.ts";
 import { ReplayCache } from "../../agent/mqtt/replay.ts";
-import { buildEnvelope, generateKeyPair, parsePrivateKey, parsePublicKey, signingString } from "../../agent/mqtt/signing.ts";
+import {
+  buildEnvelope,
+  generateKeyPair,
+  parsePrivateKey,
+  parsePublicKey,
+  signingString,
+} from "../../agent/mqtt/signing.ts";
 
 const pair = generateKeyPair();
 const priv = parsePrivateKey(pair.privateKeyPem);
@@ -25,7 +31,11 @@ const ctx = {
   replay,
   now: NOW,
 };
-const env = (name: string, body: unknown, o: { keyName?: string; issuedAt?: string; key?: typeof priv } = {}) =>
+const env = (
+  name: string,
+  body: unknown,
+  o: { keyName?: string; issuedAt?: string; key?: typeof priv } = {},
+) =>
   buildEnvelope(o.key ?? priv, {
     siteId: "s1",
     name,
@@ -41,7 +51,13 @@ const code = (name: string, x: unknown) => {
 
 test("the signing string is the DESIGN's, over the JCS body", () => {
   assert.equal(
-    signingString({ siteId: "s1", name: "ping", id: "a", issuedAt: "2026-01-01T00:00:00Z", body: { b: 1, a: [true] } }),
+    signingString({
+      siteId: "s1",
+      name: "ping",
+      id: "a",
+      issuedAt: "2026-01-01T00:00:00Z",
+      body: { b: 1, a: [true] },
+    }),
     'wattkeeper-cmd/v1\ns1\nping\na\n2026-01-01T00:00:00Z\n{"a":[true],"b":1}',
   );
 });
@@ -56,10 +72,19 @@ test("a good command passes once; every forgery and mistake is refused with its 
   assert.equal(code("ping", env("ping", {}, { keyName: "nobody" })), "unknown-key");
   assert.equal(code("ping", env("ping", {}, { key: other })), "bad-signature");
   const tampered = env("budget/set", { watts: 500000, ttlS: 600, reason: "DR" });
-  assert.equal(code("budget/set", { ...tampered, body: { ...tampered.body as object, watts: 0 } }), "bad-signature");
+  assert.equal(
+    code("budget/set", { ...tampered, body: { ...(tampered.body as object), watts: 0 } }),
+    "bad-signature",
+  );
   // signed for another command name or another site: the signature does not carry over
   assert.equal(code("mode/set", env("ping", {})), "bad-signature");
-  const elsewhere = buildEnvelope(priv, { siteId: "s2", name: "ping", keyName: "ops", body: {}, issuedAt: new Date(NOW).toISOString() });
+  const elsewhere = buildEnvelope(priv, {
+    siteId: "s2",
+    name: "ping",
+    keyName: "ops",
+    body: {},
+    issuedAt: new Date(NOW).toISOString(),
+  });
   assert.equal(code("ping", elsewhere), "bad-signature");
   assert.equal(code("ping", env("ping", {}, { issuedAt: new Date(NOW - 301_000).toISOString() })), "stale");
   assert.equal(code("ping", env("ping", {}, { issuedAt: new Date(NOW + 301_000).toISOString() })), "future");
@@ -88,8 +113,13 @@ test("public keys: PEM or base64 raw; not Ed25519 refused", () => {
   const rawB64 = publicKey.export({ format: "jwk" }).x as string;
   const b64 = Buffer.from(rawB64, "base64url").toString("base64");
   assert.equal(parsePublicKey(b64).asymmetricKeyType, "ed25519");
-  assert.equal(parsePublicKey(publicKey.export({ type: "spki", format: "pem" }).toString()).asymmetricKeyType, "ed25519");
-  const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" }).toString();
+  assert.equal(
+    parsePublicKey(publicKey.export({ type: "spki", format: "pem" }).toString()).asymmetricKeyType,
+    "ed25519",
+  );
+  const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 })
+    .publicKey.export({ type: "spki", format: "pem" })
+    .toString();
   assert.throws(() => parsePublicKey(rsa), /Ed25519/);
   assert.throws(() => parsePublicKey("AAAA"), /Ed25519/);
   assert.ok(createPublicKey(pair.publicKeyPem));
