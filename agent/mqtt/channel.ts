@@ -13,6 +13,7 @@ import type { Actor } from "../control/intents.ts";
 import type { Logger } from "../logger.ts";
 import { commandsTotal } from "../metrics.ts";
 import type { PollDriver, Site, SiteTick } from "../site.ts";
+import type { SiteState } from "../state.ts";
 import { Outbox, type OutboxKind, type OutboxMessage } from "../store/outbox.ts";
 import { type Checked, checkCommand, dispatch } from "./commands.ts";
 import { MqttLink } from "./link.ts";
@@ -43,10 +44,30 @@ export interface ChannelOptions {
   clientId?: string;
 }
 
+/** What the channel uses of a Site (a bench or a test may bring its own). */
+export type ChannelSite = Pick<
+  Site,
+  | "config"
+  | "onTick"
+  | "onSweep"
+  | "onEvent"
+  | "setBrokerStatus"
+  | "snapshot"
+  | "budgetLease"
+  | "mode"
+  | "curtailment"
+  | "audit"
+  | "setPrices"
+  | "setBudgetLease"
+  | "clearBudgetLease"
+  | "setMode"
+  | "deviceAction"
+> & { state: Pick<SiteState, "miners" | "gpuNodes"> };
+
 export const DEFAULT_DEVICE_CHUNK_BYTES = 32 * 1024;
 const DEFAULT_DRAIN_BATCH = 256;
 /** Bytes in flight per replay batch: a batch stops growing past this. */
-const DRAIN_BATCH_BYTES = 4 * 1024 * 1024;
+const DRAIN_BATCH_BYTES = 1024 * 1024;
 
 /** A price topic's retained value: a bare number or {"value": n}. */
 export const PriceSchema = z.union([z.number().finite(), z.strictObject({ value: z.number().finite() })]);
@@ -70,7 +91,7 @@ export class MqttChannel {
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(
-    private readonly site: Site,
+    private readonly site: ChannelSite,
     private readonly cfg: MqttConfig,
     private readonly opts: ChannelOptions,
   ) {
@@ -135,7 +156,11 @@ export class MqttChannel {
       retain: true,
     });
     this.link = null;
-    await Promise.allSettled([...this.inflight]);
+    // a device action may run for its whole deadline: wait a little, not for it
+    await Promise.race([
+      Promise.allSettled([...this.inflight]),
+      new Promise((r) => setTimeout(r, 5000).unref()),
+    ]);
     this.outbox?.close();
     this.outbox = null;
     this.replay?.close();
