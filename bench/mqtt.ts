@@ -99,15 +99,19 @@ const sweeps = new Set<(d: PollDriver, stats: SweepStats) => void>();
 const sweepStats: SweepStats = { durationMs: 0, attempted: 0, skippedBackoff: 0, failed: 0 };
 const evts = new Set<(e: SiteEvent) => void>();
 let brokerStatus: (() => BrokerStatus) | null = null;
+function listen<F>(set: Set<F>, fn: F): () => boolean {
+  set.add(fn);
+  return () => set.delete(fn);
+}
 const notHere = () => {
   throw new Error("not in the bench");
 };
 const site: ChannelSite = {
   config,
   state,
-  onTick: (fn) => (ticks.add(fn), () => ticks.delete(fn)),
-  onSweep: (fn) => (sweeps.add(fn), () => sweeps.delete(fn)),
-  onEvent: (fn) => (evts.add(fn), () => evts.delete(fn)),
+  onTick: (fn) => listen(ticks, fn),
+  onSweep: (fn) => listen(sweeps, fn),
+  onEvent: (fn) => listen(evts, fn),
   setBrokerStatus: (fn) => {
     brokerStatus = fn;
   },
