@@ -173,7 +173,8 @@ async function runCommand(argv: string[]): Promise<number> {
     const site = new Site(config, logger, { version: VERSION });
     stops.unshift(() => site.stop());
     await site.start();
-    if (banner) process.stdout.write(`${banner}\n`);
+    // stderr: stdout carries the JSON log lines
+    if (banner) process.stderr.write(`${banner}\n`);
   } catch (err) {
     logger.error({ err }, `failed to start: ${(err as Error).message}`);
     await stopAll(stops, logger);

@@ -100,7 +100,7 @@ export async function startSimBroker(config: SiteConfig, logger: Logger) {
   const banner = [
     `MQTT: embedded broker ${broker.url} (MQTT 3.1.1), the site's topics under ${root}/#`,
     `  watch: mosquitto_sub -V mqttv311 -h ${broker.host} -p ${broker.port} -t '${root}/#' -v`,
-    `  steer: node bin/wattkeeper.js send --broker ${broker.url} --mqtt-version 4 --site ${config.site.id} --key ${key} budget/set '{"watts":600000,"ttlS":300,"reason":"demo"}'`,
+    `  steer: node bin/wattkeeper.js send --broker ${broker.url} --mqtt-version 4 --site ${config.site.id} --key ${key} budget/set '{"watts":250000,"ttlS":300,"reason":"demo"}'`,
   ].join("\n");
   logger.child({ component: "sim" }).info({ url: broker.url }, "embedded MQTT broker listening");
   return { mqtt, banner, stop: () => broker.stop() };
