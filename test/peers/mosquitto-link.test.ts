@@ -75,6 +75,23 @@ function makeCerts(dir: string): void {
     "-extfile",
     "ext.cnf",
   ]);
+  // a client certificate for mutual TLS
+  ssl(["req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=wattkeeper agent"]);
+  ssl([
+    "x509",
+    "-req",
+    "-in",
+    "client.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "client.pem",
+    "-days",
+    "2",
+  ]);
 }
 
 /** The password file: mosquitto_passwd when installed, else its format written here (PBKDF2-SHA512, as 2.0 writes it). */
@@ -90,11 +107,12 @@ function makePasswordFile(file: string): void {
 
 interface Broker {
   port: number;
+  mtlsPort: number;
   start(): Promise<void>;
   kill(): Promise<void>;
 }
 
-function mosquitto(dir: string, port: number): Broker {
+function mosquitto(dir: string, port: number, mtlsPort: number): Broker {
   writeFileSync(
     join(dir, "mosquitto.conf"),
     `per_listener_settings false
@@ -108,12 +126,18 @@ listener ${port} 127.0.0.1
 cafile ${join(dir, "ca.pem")}
 certfile ${join(dir, "server.pem")}
 keyfile ${join(dir, "server.key")}
+listener ${mtlsPort} 127.0.0.1
+cafile ${join(dir, "ca.pem")}
+certfile ${join(dir, "server.pem")}
+keyfile ${join(dir, "server.key")}
+require_certificate true
 `,
   );
   let child: ChildProcess | null = null;
   let stderr = "";
   return {
     port,
+    mtlsPort,
     async start() {
       const c = spawn(MOSQUITTO, ["-c", join(dir, "mosquitto.conf")], {
         stdio: ["ignore", "ignore", "pipe"],
@@ -155,18 +179,19 @@ before(async () => {
   // mosquitto started as root drops to its own user: it must read these
   chmodSync(dir, 0o755);
   makeCerts(dir);
-  for (const f of ["server.key", "ca.pem", "server.pem"]) chmodSync(join(dir, f), 0o644);
+  for (const f of ["server.key", "ca.pem", "server.pem", "client.key", "client.pem"])
+    chmodSync(join(dir, f), 0o644);
   makePasswordFile(join(dir, "passwd"));
   chmodSync(join(dir, "passwd"), 0o644);
   writeFileSync(join(dir, "mqtt.pass"), `${PASSWORD}\n`);
   writeFileSync(join(dir, "wrong.pass"), "not-the-password\n");
   writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);
-  broker = mosquitto(dir, await freePort());
+  broker = mosquitto(dir, await freePort(), await freePort());
   await broker.start();
   const meterPort = await freePort();
   writeFileSync(
     join(dir, "sim.yaml"),
-    siteYaml("simsrc", 4, "mqtt.pass", meterPort).replace(/^mqtt:[\s\S]*?(?=^meters:)/m, ""),
+    siteYaml("simsrc", 4, meterPort).replace(/^mqtt:[\s\S]*?(?=^meters:)/m, ""),
   );
   sim = await startSimFromConfig(
     (await loadConfig(join(dir, "sim.yaml"), { strictFiles: true })).config,
@@ -181,15 +206,23 @@ after(async () => {
   await sim?.stop();
 });
 
-function siteYaml(id: string, version: 4 | 5, passFile: string, meterPort: number): string {
+interface SiteOpts {
+  passFile?: string;
+  /** The mutual-TLS listener; with or without the client certificate. */
+  mtls?: "with-cert" | "without-cert";
+}
+
+function siteYaml(id: string, version: 4 | 5, meterPort: number, o: SiteOpts = {}): string {
+  const port = o.mtls ? broker.mtlsPort : broker.port;
+  const cert = o.mtls === "with-cert" ? "\n  certFile: ./client.pem\n  keyFile: ./client.key" : "";
   return `site: { id: ${id}, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./${id}.db }
 mqtt:
-  url: mqtts://127.0.0.1:${broker.port}
+  url: mqtts://127.0.0.1:${port}
   protocolVersion: ${version}
   username: ${USER}
-  passwordFile: ./${passFile}
-  caFile: ./ca.pem
+  passwordFile: ./${o.passFile ?? "mqtt.pass"}
+  caFile: ./ca.pem${cert}
   commandKeys: [{ name: ops, publicKeyFile: ./ops.pub.pem }]
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
@@ -200,8 +233,8 @@ sim: { seed: 3, noiseW: 10, auxW: 1kW }
 `;
 }
 
-async function startSite(id: string, version: 4 | 5, passFile = "mqtt.pass") {
-  writeFileSync(join(dir, `${id}.yaml`), siteYaml(id, version, passFile, meter));
+async function startSite(id: string, version: 4 | 5, o: SiteOpts = {}) {
+  writeFileSync(join(dir, `${id}.yaml`), siteYaml(id, version, meter, o));
   const { config } = await loadConfig(join(dir, `${id}.yaml`), { strictFiles: true });
   const site = new Site(config, silentLogger(), {
     httpListen: { host: "127.0.0.1", port: 0 },
@@ -336,7 +369,7 @@ for (const version of [5, 4] as const) {
 }
 
 test("a wrong broker password: not connected, the reason reported", async () => {
-  const site = await startSite("peer-badpass", 5, "wrong.pass");
+  const site = await startSite("peer-badpass", 5, { passFile: "wrong.pass" });
   try {
     const b = await waitFor(
       "refused",
@@ -350,5 +383,31 @@ test("a wrong broker password: not connected, the reason reported", async () => 
     assert.match(String(b.error), /not authorized|bad user name or password/i);
   } finally {
     await site.stop();
+  }
+});
+
+test("mutual TLS: connected with the client certificate, refused without it", async (t) => {
+  const withCert = await startSite("peer-mtls", 5, { mtls: "with-cert" });
+  const without = await startSite("peer-nocert", 5, { mtls: "without-cert" });
+  try {
+    await waitFor(
+      "connected with a client certificate",
+      async () => (await brokerStatus(withCert)).connected === true,
+      20_000,
+    );
+    const b = await waitFor(
+      "refused without one",
+      async () => {
+        const s = await brokerStatus(without);
+        return s.error ? s : null;
+      },
+      20_000,
+    );
+    assert.equal(b.connected, false);
+    assert.match(String(b.error), /certificate required|alert|ECONNRESET|socket hang up/i);
+    t.diagnostic(`without a client certificate: ${String(b.error)}`);
+  } finally {
+    await withCert.stop();
+    await without.stop();
   }
 });
