@@ -299,3 +299,38 @@ test("CLI: keygen writes a pair and never overwrites; send exits 0 ok, 1 rejecte
   const other = ["--broker", broker.url, "--mqtt-version", "4", "--site", "elsewhere", "--key", keyFile];
   assert.equal(await sendCommand([...other, "ping", "--timeout", "1"], out, out), 3);
 });
+
+test("a flapping broker: every event arrives, first arrivals in order", async (t) => {
+  const mark = got.length;
+  const ids: number[] = [];
+  const emitter = (async () => {
+    for (let k = 0; k < 300; k++) {
+      const e = site.emitEvent({ at: Date.now(), kind: "flap-test", severity: "info", message: `flap ${k}` });
+      if (e) ids.push(e.id);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  for (let k = 0; k < 3; k++) {
+    await new Promise((r) => setTimeout(r, 600));
+    await broker.interrupt();
+    await new Promise((r) => setTimeout(r, 300));
+    await broker.resume();
+  }
+  await emitter;
+  const seen = await waitFor(
+    "every flap event delivered",
+    () => {
+      const s = got
+        .slice(mark)
+        .filter((m) => m.topic === `${ROOT}/events` && json(m).kind === "flap-test")
+        .map((m) => json(m).id as number);
+      return ids.every((id) => s.includes(id)) ? s : null;
+    },
+    30_000,
+  );
+  const first = [...new Set(seen)];
+  assert.deepEqual(first, ids, "first arrivals in order");
+  t.diagnostic(
+    `${ids.length} events, ${seen.length - first.length} duplicate deliveries (QoS 1: at least once)`,
+  );
+});

@@ -1,8 +1,9 @@
 // The MQTT channel against a broker no one here wrote: Debian's Mosquitto 2
 // on loopback with TLS (a CA and server certificate made with the openssl
 // CLI) and a password file, over MQTT 5 (response topic and correlation data)
-// and MQTT 3.1.1. Also: a wrong password is reported, not retried blindly
-// fast; a killed broker is reconnected to and the outbox drains.
+// and MQTT 3.1.1. Also: a wrong password is reported; a second listener
+// requires a client certificate (mutual TLS); a broker killed with SIGKILL is
+// reconnected to, the command subscription comes back, and the outbox drains.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { pbkdf2Sync, randomBytes } from "node:crypto";
