@@ -453,6 +453,17 @@ export class MqttChannel {
     }
   }
 
+  /**
+   * A requester chooses the MQTT 5 response topic, possibly without a valid
+   * signature: never let it make the agent publish on its own status,
+   * telemetry, state or events topics.
+   */
+  private responseTopicAllowed(rt: string): boolean {
+    if (rt.length > 512 || /[#+]/.test(rt)) return false;
+    const base = `${this.topics.base}/`;
+    return !rt.startsWith(base) || rt.startsWith(`${base}response/`);
+  }
+
   /** The response on …/response/<name>, and on the MQTT 5 response topic with its correlation data. */
   private async respond(name: string, packet: IPublishPacket, body: Record<string, unknown>): Promise<void> {
     const link = this.link;
@@ -461,7 +472,7 @@ export class MqttChannel {
     const main = this.topics.response(name);
     const sends = [link.publish(main, payload, { qos: 1 })];
     const rt = packet.properties?.responseTopic;
-    if (this.cfg.protocolVersion === 5 && rt && rt !== main && !/[#+]/.test(rt)) {
+    if (this.cfg.protocolVersion === 5 && rt && rt !== main && this.responseTopicAllowed(rt)) {
       const properties = packet.properties?.correlationData
         ? { correlationData: packet.properties.correlationData }
         : {};
