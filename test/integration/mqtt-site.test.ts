@@ -25,6 +25,7 @@ let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let broker: EmbeddedBroker;
 let site: Site;
 let watcher: MqttClient;
+let file: string;
 const got: Array<{ topic: string; payload: string; at: number }> = [];
 const events: SiteEvent[] = [];
 const ops = generateKeyPair();
@@ -35,7 +36,7 @@ before(async () => {
   broker = await startEmbeddedBroker({ port: await freePort() });
   const dir = mkdtempSync(join(tmpdir(), "wk-mqtt-"));
   writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);
-  const file = join(dir, "site.yaml");
+  file = join(dir, "site.yaml");
   // 6 LuxOS miners ≈ 19 kW under a 1 MW contract
   writeFileSync(
     file,
@@ -295,6 +296,8 @@ test("CLI: keygen writes a pair and never overwrites; send exits 0 ok, 1 rejecte
   // signed with a key the site does not know under that name
   const stranger = join(dir, "k1.key.pem");
   assert.equal(await sendCommand([...base.slice(0, -1), stranger, "ping"], out, out), 1);
+  // broker, protocol, topic root and site id from the agent's own config
+  assert.equal(await sendCommand(["--config", file, "--key", keyFile, "ping"], out, out), 0);
   // nobody answers for another site
   const other = ["--broker", broker.url, "--mqtt-version", "4", "--site", "elsewhere", "--key", keyFile];
   assert.equal(await sendCommand([...other, "ping", "--timeout", "1"], out, out), 3);
