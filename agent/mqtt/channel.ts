@@ -309,8 +309,12 @@ export class MqttChannel {
         budgetSource: t.budget?.source ?? null,
         budgetReason: t.budget?.reason ?? null,
         mode: t.mode,
-        curtailed: cur.curtailed,
-        aiCaps: cur.aiCaps,
+        // ids only: at 5,000 miners the retained message stays small; when each began is in the events
+        curtailed: {
+          sleep: cur.curtailed.filter((c) => c.how === "sleep").map((c) => c.id),
+          powerLimit: cur.curtailed.filter((c) => c.how === "power-limit").map((c) => c.id),
+        },
+        aiCaps: cur.aiCaps.map((c) => ({ id: c.id, gpu: c.gpu, originalW: c.originalW })),
       },
     };
     const key = JSON.stringify(state);

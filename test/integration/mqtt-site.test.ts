@@ -253,6 +253,17 @@ test("broker down during a curtailment: control goes on; events and telemetry re
       return t >= downAt && t < upAt;
     }),
   );
+  // the retained state, published again on connect, names the miners the agent slept
+  const asleep = site
+    .curtailment()
+    .curtailed.filter((c) => c.how === "sleep")
+    .map((c) => c.id);
+  assert.ok(asleep.length >= 2);
+  await waitFor("state lists the slept miners", () =>
+    on("state").some(
+      (m) => m.at >= upAt && asleep.every((id) => json(m).applied.curtailed.sleep.includes(id)),
+    ),
+  );
   // the broker published the last will when the agent's connection broke, then the birth again
   const statuses = on("status")
     .filter((m) => m.at >= upAt)
