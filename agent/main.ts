@@ -7,9 +7,11 @@ import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
 import { PACKAGE_ROOT } from "../config/paths.ts";
 import { summarizeConfig } from "../config/summary.ts";
 import { hashPasswordCommand } from "./cli/hash-password.ts";
+import { keygenCommand } from "./cli/keygen.ts";
 import { probeCommand } from "./cli/probe.ts";
 import { runCommand } from "./cli/run.ts";
 import { scanCommand } from "./cli/scan.ts";
+import { sendCommand } from "./cli/send.ts";
 import { UsageError } from "./cli/usage.ts";
 import { createLogger } from "./logger.ts";
 
@@ -38,6 +40,11 @@ Commands:
                                       one meter reading: is the meter wired right?
   probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:… [--json]
                                       one GPU node's reading over SSH; refuses an unknown host key
+  keygen --out PREFIX                 an Ed25519 pair for signing commands: PREFIX.key.pem, PREFIX.pub.pem
+  send (--config FILE | --broker URL [--ca FILE] [--username U --password-file F] [--mqtt-version 4|5])
+       --site ID --key FILE [--key-name NAME] NAME [BODY-JSON] [--timeout S]
+                                      sign a command (budget/set, budget/clear, mode/set, device/action, ping),
+                                      publish it, print the site's response; exit 0 ok, 1 rejected, 3 no response
   hash-password                       read a password on stdin, print its scrypt hash for
                                       http.operators[].passwordHash (status page login)
   sim [--miners N] [--base-address A] [--port P] [--meter-port P] [--seed N] [--aux-w W]
@@ -76,6 +83,10 @@ export async function main(argv: string[]): Promise<number> {
         return await probeCommand(rest);
       case "hash-password":
         return await hashPasswordCommand(rest);
+      case "keygen":
+        return await keygenCommand(rest);
+      case "send":
+        return await sendCommand(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

@@ -24,6 +24,7 @@ import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
+import { MqttChannel } from "./mqtt/channel.ts";
 import { Poller, type SweepStats } from "./poller.ts";
 import { type SiteSnapshot, SiteState } from "./state.ts";
 import { AuditLog } from "./store/audit.ts";
@@ -115,6 +116,7 @@ export class Site {
   private tickMsNext = 0;
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
+  private mqtt: MqttChannel | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private lastTickAt = 0;
   private readonly startedAt = Date.now();
@@ -170,6 +172,14 @@ export class Site {
     }
 
     this.startControl();
+    if (this.config.mqtt) {
+      this.mqtt = new MqttChannel(this, this.config.mqtt, {
+        logger: log.child({ component: "mqtt" }),
+        version: this.opts.version ?? "unknown",
+        startedAt: this.startedAt,
+      });
+      this.mqtt.start();
+    }
     this.gateway = new GatewayMonitor({
       statePath: this.config.store.path,
       logger: log.child({ component: "gateway" }),
@@ -192,6 +202,9 @@ export class Site {
   }
 
   async stop(): Promise<void> {
+    // the broker link first: status offline, no telemetry of a site going away
+    await this.mqtt?.stop();
+    this.mqtt = null;
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     // the loop first: it must not act on devices whose pollers are going away
@@ -339,6 +352,26 @@ export class Site {
 
   get mode(): ControlMode {
     return this.loop?.mode ?? "auto";
+  }
+
+  /** What the agent holds curtailed, from the ledger: miners it slept or power-limited, GPUs it capped (MQTT `state`). */
+  curtailment(now: number = Date.now()): {
+    curtailed: Array<{ id: string; how: "sleep" | "power-limit"; since: string }>;
+    aiCaps: Array<{ id: string; gpu: number; originalW: number; since: string }>;
+  } {
+    const curtailed: Array<{ id: string; how: "sleep" | "power-limit"; since: string }> = [];
+    const aiCaps: Array<{ id: string; gpu: number; originalW: number; since: string }> = [];
+    if (!this.ledger) return { curtailed, aiCaps };
+    for (const [id, d] of this.ledger.view(now).devices) {
+      if (d.sleptAt != null) curtailed.push({ id, how: "sleep", since: new Date(d.sleptAt).toISOString() });
+      else if (d.powerLimit) {
+        curtailed.push({ id, how: "power-limit", since: new Date(d.powerLimit.at).toISOString() });
+      }
+      for (const [gpu, c] of d.gpuCaps ?? []) {
+        aiCaps.push({ id, gpu, originalW: c.originalW, since: new Date(c.at).toISOString() });
+      }
+    }
+    return { curtailed, aiCaps };
   }
 
   /** The lease in force, if any (expired ones are not in force). */

@@ -139,6 +139,9 @@ class Agent {
   private site: Site | null = null;
   private config: SiteConfig | null = null;
   private sim: Stoppable | null = null;
+  /** The embedded broker of a simulated site without an mqtt section, and the mqtt config that points at it. */
+  private simBroker: Stoppable | null = null;
+  private simMqtt: SiteConfig["mqtt"] = null;
   private untick: (() => void) | null = null;
   private queue: Promise<void> = Promise.resolve();
   private reloadQueued = false;
@@ -159,11 +162,21 @@ class Agent {
   run(config: SiteConfig): Promise<number> {
     this.enqueue(async () => {
       try {
+        let banner: string | null = null;
         if (config.sim) {
-          const { startSimFromConfig } = await import("../simulated-site.ts");
+          const { startSimFromConfig, startSimBroker } = await import("../simulated-site.ts");
           this.sim = await startSimFromConfig(config, this.logger);
+          if (!config.mqtt) {
+            // a newcomer's site: a broker on loopback and a demo key, so remote control works at once
+            const b = await startSimBroker(config, this.logger);
+            this.simBroker = b;
+            this.simMqtt = b.mqtt;
+            banner = b.banner;
+          }
         }
-        await this.startSite(config);
+        await this.startSite(this.withSimMqtt(config));
+        // stderr: stdout carries the JSON log lines
+        if (banner) process.stderr.write(`${banner}\n`);
       } catch (err) {
         this.logger.error({ err }, `failed to start: ${(err as Error).message}`);
         await this.shutdown();
@@ -231,7 +244,7 @@ class Agent {
     await this.notifier.reloading("reloading the config");
     const stopFeeding = this.feedWatchdog(RELOAD_WATCHDOG_MAX_MS);
     try {
-      await this.replaceSite(prev, next);
+      await this.replaceSite(prev, this.withSimMqtt(next));
     } finally {
       stopFeeding();
     }
@@ -254,6 +267,11 @@ class Agent {
       log.level = prev.log.level;
       await this.startSite(prev); // if this throws too, the queue exits 1 and the service manager restarts us
     }
+  }
+
+  /** A simulated site without an mqtt section talks to the embedded broker started with it. */
+  private withSimMqtt(config: SiteConfig): SiteConfig {
+    return config.sim && !config.mqtt && this.simMqtt ? { ...config, mqtt: this.simMqtt } : config;
   }
 
   /** Pings the watchdog while no site ticks, for maxMs at most. Returns the stop. */
@@ -295,6 +313,9 @@ class Agent {
 
   private async shutdown(): Promise<void> {
     await this.stopSite();
+    const broker = this.simBroker;
+    this.simBroker = null;
+    await this.safely("embedded broker", () => broker?.stop());
     const sim = this.sim;
     this.sim = null;
     await this.safely("simulator", () => sim?.stop());

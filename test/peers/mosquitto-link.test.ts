@@ -1,0 +1,414 @@
+// The MQTT channel against a broker no one here wrote: Debian's Mosquitto 2
+// on loopback with TLS (a CA and server certificate made with the openssl
+// CLI) and a password file, over MQTT 5 (response topic and correlation data)
+// and MQTT 3.1.1. Also: a wrong password is reported; a second listener
+// requires a client certificate (mutual TLS); a broker killed with SIGKILL is
+// reconnected to, the command subscription comes back, and the outbox drains.
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { pbkdf2Sync, randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { connect, type MqttClient } from "mqtt";
+import { sendSigned } from "../../agent/cli/send.ts";
+import { silentLogger } from "../../agent/logger.ts";
+import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
+import { startSimFromConfig } from "../../agent/simulated-site.ts";
+import { Site } from "../../agent/site.ts";
+import { loadConfig } from "../../config/load.ts";
+import { freePort, waitFor } from "../helpers/ports.ts";
+
+const MOSQUITTO = "/usr/sbin/mosquitto";
+const USER = "wk-agent";
+const PASSWORD = "s3cret-broker-pass";
+
+function requireMosquitto(): void {
+  const missing: string[] = [];
+  if (!existsSync(MOSQUITTO)) missing.push(`mosquitto (${MOSQUITTO})`);
+  try {
+    execFileSync("openssl", ["version"], { stdio: "pipe" });
+  } catch {
+    missing.push("openssl (not on PATH)");
+  }
+  if (missing.length > 0) {
+    throw new Error(
+      `Mosquitto peer suite needs Debian packages: ${missing.join("; ")}. Install: apt-get install mosquitto openssl (.ci/run does)`,
+    );
+  }
+}
+
+/** A CA, and a server certificate for 127.0.0.1 signed by it. */
+function makeCerts(dir: string): void {
+  const ssl = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  ssl([
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=wattkeeper test CA",
+  ]);
+  ssl(["req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  ssl([
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "ext.cnf",
+  ]);
+  // a client certificate for mutual TLS
+  ssl(["req", ...ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=wattkeeper agent"]);
+  ssl([
+    "x509",
+    "-req",
+    "-in",
+    "client.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "client.pem",
+    "-days",
+    "2",
+  ]);
+}
+
+/** The password file: mosquitto_passwd when installed, else its format written here (PBKDF2-SHA512, as 2.0 writes it). */
+function makePasswordFile(file: string): void {
+  try {
+    execFileSync("mosquitto_passwd", ["-b", "-c", file, USER, PASSWORD], { stdio: "pipe" });
+    return;
+  } catch {}
+  const salt = randomBytes(12);
+  const hash = pbkdf2Sync(PASSWORD, salt, 101, 64, "sha512");
+  writeFileSync(file, `${USER}:$7$101$${salt.toString("base64")}$${hash.toString("base64")}\n`);
+}
+
+interface Broker {
+  port: number;
+  mtlsPort: number;
+  start(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+function mosquitto(dir: string, port: number, mtlsPort: number): Broker {
+  writeFileSync(
+    join(dir, "mosquitto.conf"),
+    `per_listener_settings false
+allow_anonymous false
+password_file ${join(dir, "passwd")}
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+listener ${port} 127.0.0.1
+cafile ${join(dir, "ca.pem")}
+certfile ${join(dir, "server.pem")}
+keyfile ${join(dir, "server.key")}
+listener ${mtlsPort} 127.0.0.1
+cafile ${join(dir, "ca.pem")}
+certfile ${join(dir, "server.pem")}
+keyfile ${join(dir, "server.key")}
+require_certificate true
+`,
+  );
+  let child: ChildProcess | null = null;
+  let stderr = "";
+  return {
+    port,
+    mtlsPort,
+    async start() {
+      const c = spawn(MOSQUITTO, ["-c", join(dir, "mosquitto.conf")], {
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      child = c;
+      c.stderr?.on("data", (d) => {
+        stderr += d.toString();
+      });
+      await waitFor(`mosquitto listening on ${port} (${stderr.trim().slice(-200)})`, async () => {
+        if (c.exitCode !== null) throw new Error(`mosquitto exited ${c.exitCode}: ${stderr}`);
+        return new Promise<boolean>((r) => {
+          const s = tcpConnect(port, "127.0.0.1", () => {
+            s.destroy();
+            r(true);
+          });
+          s.on("error", () => r(false));
+        });
+      });
+    },
+    async kill() {
+      const c = child;
+      child = null;
+      if (!c || c.exitCode !== null) return;
+      const gone = new Promise((r) => c.once("exit", r));
+      c.kill("SIGKILL");
+      await gone;
+    },
+  };
+}
+
+let dir: string;
+let broker: Broker;
+let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
+const ops = generateKeyPair();
+
+before(async () => {
+  requireMosquitto();
+  dir = mkdtempSync(join(tmpdir(), "wk-mosq-"));
+  // mosquitto started as root drops to its own user: it must read these
+  chmodSync(dir, 0o755);
+  makeCerts(dir);
+  for (const f of ["server.key", "ca.pem", "server.pem", "client.key", "client.pem"])
+    chmodSync(join(dir, f), 0o644);
+  makePasswordFile(join(dir, "passwd"));
+  chmodSync(join(dir, "passwd"), 0o644);
+  writeFileSync(join(dir, "mqtt.pass"), `${PASSWORD}\n`);
+  writeFileSync(join(dir, "wrong.pass"), "not-the-password\n");
+  writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);
+  broker = mosquitto(dir, await freePort(), await freePort());
+  await broker.start();
+  const meterPort = await freePort();
+  writeFileSync(
+    join(dir, "sim.yaml"),
+    siteYaml("simsrc", 4, meterPort).replace(/^mqtt:[\s\S]*?(?=^meters:)/m, ""),
+  );
+  sim = await startSimFromConfig(
+    (await loadConfig(join(dir, "sim.yaml"), { strictFiles: true })).config,
+    silentLogger(),
+  );
+  meter = meterPort;
+});
+let meter = 0;
+
+after(async () => {
+  await broker?.kill();
+  await sim?.stop();
+});
+
+interface SiteOpts {
+  passFile?: string;
+  /** The mutual-TLS listener; with or without the client certificate. */
+  mtls?: "with-cert" | "without-cert";
+}
+
+function siteYaml(id: string, version: 4 | 5, meterPort: number, o: SiteOpts = {}): string {
+  const port = o.mtls ? broker.mtlsPort : broker.port;
+  const cert = o.mtls === "with-cert" ? "\n  certFile: ./client.pem\n  keyFile: ./client.key" : "";
+  return `site: { id: ${id}, timezone: UTC, contractLimitW: 1MW }
+store: { path: ./${id}.db }
+mqtt:
+  url: mqtts://127.0.0.1:${port}
+  protocolVersion: ${version}
+  username: ${USER}
+  passwordFile: ./${o.passFile ?? "mqtt.pass"}
+  caFile: ./ca.pem${cert}
+  commandKeys: [{ name: ops, publicKeyFile: ./ops.pub.pem }]
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
+miners:
+  - { hosts: 127.71.0.1-127.71.0.4, dialect: luxos }
+control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }
+sim: { seed: 3, noiseW: 10, auxW: 1kW }
+`;
+}
+
+async function startSite(id: string, version: 4 | 5, o: SiteOpts = {}) {
+  writeFileSync(join(dir, `${id}.yaml`), siteYaml(id, version, meter, o));
+  const { config } = await loadConfig(join(dir, `${id}.yaml`), { strictFiles: true });
+  const site = new Site(config, silentLogger(), {
+    httpListen: { host: "127.0.0.1", port: 0 },
+    minerPollMs: 300,
+    meterPollMs: 250,
+    version: "peer",
+  });
+  await site.start();
+  return site;
+}
+
+async function brokerStatus(site: Site) {
+  const a = site.httpAddress()!;
+  const j = (await (await fetch(`http://127.0.0.1:${a.port}/api/site`)).json()) as {
+    broker: Record<string, unknown>;
+  };
+  return j.broker;
+}
+
+function watch(version: 4 | 5): Promise<{
+  client: MqttClient;
+  got: Array<{ topic: string; payload: string; props: Record<string, unknown> | undefined }>;
+}> {
+  const got: Array<{ topic: string; payload: string; props: Record<string, unknown> | undefined }> = [];
+  const client = connect(`mqtts://127.0.0.1:${broker.port}`, {
+    protocolVersion: version,
+    username: USER,
+    password: PASSWORD,
+    ca: readFileSync(join(dir, "ca.pem")),
+    reconnectPeriod: 0,
+  });
+  client.on("message", (topic, payload, packet) =>
+    got.push({
+      topic,
+      payload: payload.toString(),
+      props: packet.properties as Record<string, unknown> | undefined,
+    }),
+  );
+  return new Promise((resolve, reject) => {
+    client.once("connect", () => resolve({ client, got }));
+    client.once("error", reject);
+  });
+}
+
+const send = (siteId: string, version: 4 | 5, name: string, body: unknown) =>
+  sendSigned({
+    url: `mqtts://127.0.0.1:${broker.port}`,
+    protocolVersion: version,
+    ca: readFileSync(join(dir, "ca.pem"), "utf8"),
+    username: USER,
+    password: PASSWORD,
+    topicRoot: "wattkeeper/v1",
+    siteId,
+    privateKeyPem: ops.privateKeyPem,
+    keyName: "ops",
+    name,
+    body,
+    timeoutMs: 10_000,
+  });
+
+for (const version of [5, 4] as const) {
+  describe(`Mosquitto 2, TLS + password, MQTT ${version === 5 ? "5" : "3.1.1"}`, () => {
+    const id = `peer-v${version}`;
+    const root = `wattkeeper/v1/${id}`;
+    let site: Site;
+    let w: Awaited<ReturnType<typeof watch>>;
+    before(async () => {
+      w = await watch(version);
+      await w.client.subscribeAsync(`${root}/#`, { qos: 1 });
+      site = await startSite(id, version);
+    });
+    after(async () => {
+      await site?.stop();
+      await w?.client.endAsync(true);
+    });
+
+    test("birth, telemetry and a signed command with its response", async () => {
+      await waitFor("connected", async () => (await brokerStatus(site)).connected === true, 20_000);
+      await waitFor("status online", () =>
+        w.got.some((m) => m.topic === `${root}/status` && JSON.parse(m.payload).online),
+      );
+      await waitFor("site telemetry", () => w.got.some((m) => m.topic === `${root}/telemetry/site`));
+      const r = await send(id, version, "budget/set", { watts: 800_000, ttlS: 300, reason: "peer" });
+      assert.equal(r.code, 0, JSON.stringify(r));
+      assert.equal(site.budgetLease?.watts, 800_000);
+      if (!("response" in r)) return;
+      const onMain = w.got.find(
+        (m) => m.topic === `${root}/response/budget/set` && JSON.parse(m.payload).id === r.response.id,
+      );
+      assert.ok(onMain, "response on the site's response topic");
+      if (version === 5) {
+        // the MQTT 5 response topic the sender asked for, with its correlation data
+        const onRt = await waitFor("response on the MQTT 5 response topic", () =>
+          w.got.find((m) => m.topic === `${root}/response/budget/set/${r.response.id}`),
+        );
+        assert.equal(Buffer.from(onRt.props?.correlationData as Buffer).toString(), r.response.id);
+      }
+      // a forged one is refused and changes nothing
+      const forged = buildEnvelope(parsePrivateKey(generateKeyPair().privateKeyPem), {
+        siteId: id,
+        name: "mode/set",
+        keyName: "ops",
+        body: { mode: "hold" },
+      });
+      await w.client.publishAsync(`${root}/request/mode/set`, JSON.stringify(forged), { qos: 1 });
+      const refusal = await waitFor("refusal", () =>
+        w.got.find((m) => m.topic === `${root}/response/mode/set` && JSON.parse(m.payload).id === forged.id),
+      );
+      assert.match(JSON.parse(refusal.payload).error, /^bad-signature:/);
+      assert.equal(site.mode, "auto");
+    });
+
+    if (version === 5) {
+      test("broker killed and restarted: the link comes back, resubscribes, the outbox drains", async () => {
+        await broker.kill();
+        await waitFor("link down", async () => (await brokerStatus(site)).connected === false, 10_000);
+        await waitFor(
+          "outbox fills",
+          async () => ((await brokerStatus(site)).outboxMessages as number) > 5,
+          10_000,
+        );
+        await broker.start();
+        await waitFor("link back", async () => (await brokerStatus(site)).connected === true, 30_000);
+        await waitFor("outbox drained", async () => (await brokerStatus(site)).outboxMessages === 0, 20_000);
+        const r = await send(id, version, "ping", {});
+        assert.equal(r.code, 0, JSON.stringify(r));
+        await w.client.endAsync(true);
+        w = await watch(version);
+      });
+    }
+  });
+}
+
+test("a wrong broker password: not connected, the reason reported", async () => {
+  const site = await startSite("peer-badpass", 5, { passFile: "wrong.pass" });
+  try {
+    const b = await waitFor(
+      "refused",
+      async () => {
+        const s = await brokerStatus(site);
+        return s.error ? s : null;
+      },
+      15_000,
+    );
+    assert.equal(b.connected, false);
+    assert.match(String(b.error), /not authorized|bad user name or password/i);
+  } finally {
+    await site.stop();
+  }
+});
+
+test("mutual TLS: connected with the client certificate, refused without it", async (t) => {
+  const withCert = await startSite("peer-mtls", 5, { mtls: "with-cert" });
+  const without = await startSite("peer-nocert", 5, { mtls: "without-cert" });
+  try {
+    await waitFor(
+      "connected with a client certificate",
+      async () => (await brokerStatus(withCert)).connected === true,
+      20_000,
+    );
+    const b = await waitFor(
+      "refused without one",
+      async () => {
+        const s = await brokerStatus(without);
+        return s.error ? s : null;
+      },
+      20_000,
+    );
+    assert.equal(b.connected, false);
+    assert.match(String(b.error), /certificate required|alert|ECONNRESET|socket hang up/i);
+    t.diagnostic(`without a client certificate: ${String(b.error)}`);
+  } finally {
+    await withCert.stop();
+    await without.stop();
+  }
+});
