@@ -19,7 +19,7 @@ import { driverActuator } from "./control/actuator.ts";
 import { economicBudget, type Prices } from "./control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
-import type { Budget, BudgetLease, PlanAction } from "./control/types.ts";
+import type { Budget, BudgetLease, PlanAction, PlanSnapshot } from "./control/types.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
@@ -549,11 +549,10 @@ export class Site {
   }
 
   /** The economic cut as a budget source, from the latest readings and the ledger. */
-  private economicSource() {
+  private economicSource(view: PlanSnapshot) {
     if (this.prices.energyPricePerKwh === null || this.prices.hashpricePerThDay === null || !this.ledger)
       return null;
     const now = Date.now();
-    const view = this.state.planView(() => [], now);
     const devices = this.ledger.view(now).devices;
     // a miner the agent has just slept may still read as hashing until its next poll:
     // counted as running too, its draw would be cut twice and one more miner shed
@@ -759,7 +758,7 @@ export class Site {
           Date.now(),
           (id) => settings.isExcluded(id),
         ),
-      budgetInputs: () => ({ lease: this.lease, economic: this.economicSource() }),
+      budgetInputs: (snapshot) => ({ lease: this.lease, economic: this.economicSource(snapshot) }),
       actuator,
       ledger,
       config: { site: this.config.site, control: c },

@@ -199,7 +199,8 @@ export function economicBudget(
     else asleepLosing++;
   }
   if (losing.length === 0 && asleepLosing === 0) return null;
-  const watts = Math.max(0, Math.round(powerW + shedMarginW - losingW + payingW));
+  // rounded up: rounded down, the plan would need a few watts more than the losing miners draw and shed one more
+  const watts = Math.max(0, Math.ceil(powerW + shedMarginW - losingW + payingW));
   const n = losing.length + asleepLosing;
   return {
     watts,

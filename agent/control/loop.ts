@@ -54,7 +54,8 @@ export type LedgerPort = Pick<Ledger, "begin" | "finish" | "view">;
 export interface ControlLoopDeps {
   /** One consistent snapshot (P is the meter, or the estimate when it is stale). */
   getSnapshot(): PlanSnapshot;
-  budgetInputs(): BudgetInputs;
+  /** Budget inputs for this snapshot: the economic cut must judge the same readings the policy plans on. */
+  budgetInputs(snapshot: PlanSnapshot): BudgetInputs;
   actuator: Actuator;
   ledger: LedgerPort;
   config: LoopConfig;
@@ -277,7 +278,7 @@ export class ControlLoop {
     this.stats.ticks++;
     try {
       const snapshot = this.deps.getSnapshot();
-      const inputs: BudgetInputs = { ...this.deps.budgetInputs() };
+      const inputs: BudgetInputs = { ...this.deps.budgetInputs(snapshot) };
       if (snapshot.powerSource !== "meter") {
         // fail-safe: no fresh meter → estimate, and failsafe budget without one
         inputs.meterStale = true;
