@@ -215,6 +215,7 @@ export class SiteState {
         capabilities: capabilitiesOf(config.id),
         excluded: isExcluded(config.id),
         powerLimitW: reading?.powerLimitW ?? null,
+        minPowerLimitW: reading?.minPowerLimitW ?? null,
       })),
       gpuNodes: this.config.gpuNodes.map((g) => ({
         id: g.id,

@@ -33,6 +33,11 @@ export interface MinerReading {
   /** True when powerW was estimated from nominal power × hashrate ratio, not reported. */
   powerEstimated: boolean;
   powerLimitW: number | null;
+  /**
+   * The lowest power limit the firmware will take (LuxOS: its lowest profile),
+   * where the dialect reports one; absent or null = unknown.
+   */
+  minPowerLimitW?: number | null;
   boardTempsC: number[];
   chipTempMaxC: number | null;
   fanRpm: number[];

@@ -236,7 +236,8 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     const { reading, replies } = base;
     let extra: Record<string, Json> = {};
     try {
-      extra = (await client.command(["power", "config"], undefined, ctx.signal)).replies;
+      // profiles too: the lowest is the floor for a power limit, so the loop never asks for less
+      extra = (await client.command(["power", "config", "profiles"], undefined, ctx.signal)).replies;
     } catch {
       // power and curtail state are extras: the base reading stands without them
     }
@@ -253,6 +254,8 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
       if (chips.length > 0) reading.chipTempMaxC = Math.max(...chips);
     }
     if (reading.boardTempsC.length === 0) reading.boardTempsC = dashTemps(statsRow, /^temp_pcb(\d+)$/);
+    const profiles = extra.profiles === undefined ? [] : parseProfiles(extra.profiles);
+    if (profiles.length > 0) reading.minPowerLimitW = Math.min(...profiles.map((p) => p.watts));
     const curtail = rows(extra.config, "CONFIG")[0]?.CurtailMode;
     if (typeof curtail === "string" && /sleep/i.test(curtail)) {
       reading.state = "sleeping";
