@@ -185,9 +185,26 @@ export class Site {
       logger: log.child({ component: "gateway" }),
     });
     this.gateway.start();
+    // the loop's first tick waits for the first meter sweep (bounded by meterStaleS): at boot
+    // "no reading yet" is not a stale meter, and must not raise a failsafe alarm
+    const firstMeterSweep =
+      this.config.meters.length > 0
+        ? new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(timer);
+              off();
+              resolve();
+            };
+            const timer = setTimeout(done, this.config.control.meterStaleS * 1000);
+            const off = this.onSweep((driver) => {
+              if (driver === "modbus") done();
+            });
+          })
+        : Promise.resolve();
     this.meterPoller.start();
     this.minerPoller.start();
     this.gpuPoller.start();
+    await firstMeterSweep;
     this.loop?.start();
     this.tick();
     log.info(
