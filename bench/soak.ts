@@ -8,14 +8,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { Aedes } from "aedes";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
+import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 
 const { values } = parseArgs({
   options: {
@@ -50,25 +50,10 @@ const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), "wk-soak-"));
 const [meterPort, httpPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
 
-// ---- the broker, with a switch to drop it (listener closed, every client cut)
-const broker = await Aedes.createBroker();
-let listener: Server | null = null;
-const sockets = new Set<Socket>();
-async function brokerUp(): Promise<void> {
-  listener = createServer((s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    broker.handle(s);
-  });
-  await new Promise<void>((r) => listener!.listen(brokerPort, "127.0.0.1", r));
-}
-async function brokerDown(): Promise<void> {
-  const l = listener;
-  listener = null;
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => l?.close(r));
-}
-await brokerUp();
+// ---- the broker (aedes), which the soak drops and restores
+const broker = await startEmbeddedBroker({ port: brokerPort });
+const brokerUp = () => broker.resume();
+const brokerDown = () => broker.interrupt();
 
 // ---- a subscriber on the central side: counts events by id, and telemetry
 const received = new Map<string, number>();
@@ -236,8 +221,7 @@ const [code] = await once(agent, "exit");
 sim.kill("SIGTERM");
 await once(sim, "exit");
 await new Promise((r) => sub.end(false, {}, r));
-await new Promise<void>((r) => broker.close(() => r()));
-await brokerDown();
+await broker.stop();
 
 // ---- figures
 const db = new Database(dbPath, { readonly: true });
