@@ -92,8 +92,14 @@ export const { Server, Client, utils } = ssh2;
 
 /** An OpenSSH-format Ed25519 pair: `private` for ssh2/node-ssh, `public` as an authorized_keys line. */
 export function generateKeyPair(): { privateKey: string; publicKey: string } {
-  const k = utils.generateKeyPairSync("ed25519");
-  return { privateKey: k.private, publicKey: k.public };
+  // ssh2 strips a leading zero byte of the public key, so about 1 pair in 256
+  // cannot be parsed back (mscdex/ssh2#1390, #1513): draw again until both parse
+  for (;;) {
+    const k = utils.generateKeyPairSync("ed25519");
+    if (!(utils.parseKey(k.private) instanceof Error) && !(utils.parseKey(k.public) instanceof Error)) {
+      return { privateKey: k.private, publicKey: k.public };
+    }
+  }
 }
 
 export function parsePublicKey(text: string | Buffer): ParsedKey {
