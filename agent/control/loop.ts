@@ -119,6 +119,10 @@ export function sitePower(
 
 class Timeout extends Error {}
 
+function newResult(at: number, mode: ControlMode): TickResult {
+  return { at, budget: null, plan: null, mode, sent: 0, done: 0, failed: 0, error: null };
+}
+
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -245,16 +249,7 @@ export class ControlLoop {
   manual(action: Omit<PlanAction, "origin">): Promise<ActuatorResult & { id: number | null }> {
     return this.exclusive(async () => {
       const a: PlanAction = { ...action, origin: "operator" };
-      const result: TickResult = {
-        at: this.now(),
-        budget: null,
-        plan: null,
-        mode: this.modeValue,
-        sent: 0,
-        done: 0,
-        failed: 0,
-        error: null,
-      };
+      const result = newResult(this.now(), this.modeValue);
       const out = await this.applyOne(this.deps.getSnapshot(), a, result);
       // the policy sees the new state on its next tick
       this.wakeNow();
@@ -265,16 +260,7 @@ export class ControlLoop {
   private async runTick(): Promise<TickResult> {
     const { config, logger } = this.deps;
     const at = this.now();
-    const result: TickResult = {
-      at,
-      budget: null,
-      plan: null,
-      mode: this.modeValue,
-      sent: 0,
-      done: 0,
-      failed: 0,
-      error: null,
-    };
+    const result = newResult(at, this.modeValue);
     this.stats.ticks++;
     try {
       const snapshot = this.deps.getSnapshot();

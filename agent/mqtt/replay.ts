@@ -1,7 +1,7 @@
 // The replay cache: command ids already accepted, in SQLite so that a restart
 // does not reopen the window. An id only needs remembering while its issuedAt
 // could still pass the ±skew check; entries older than 2×skew are pruned.
-import { type Db, openDb } from "../store/db.ts";
+import { SqliteStore } from "../store/db.ts";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS mqtt_replay (
@@ -14,30 +14,19 @@ CREATE INDEX IF NOT EXISTS mqtt_replay_issued ON mqtt_replay (issued_at);
 
 const PRUNE_EVERY_MS = 60_000;
 
-export class ReplayCache {
-  private db: Db | null = null;
+export class ReplayCache extends SqliteStore {
   private lastPruneAt = 0;
 
   constructor(
-    private readonly path: string,
+    path: string,
     private readonly skewS: number,
-  ) {}
-
-  open(): void {
-    if (this.db) return;
-    const db = openDb(this.path);
-    db.exec(SCHEMA);
-    this.db = db;
-  }
-
-  close(): void {
-    this.db?.close();
-    this.db = null;
+  ) {
+    super(path, "replay cache", SCHEMA);
   }
 
   /** Records the id; false when it was seen before (a replay). */
   remember(id: string, issuedAtMs: number, now: number = Date.now()): boolean {
-    const db = this.d();
+    const db = this.db;
     if (now - this.lastPruneAt > PRUNE_EVERY_MS) this.prune(now);
     return (
       db
@@ -48,17 +37,11 @@ export class ReplayCache {
 
   prune(now: number = Date.now()): number {
     this.lastPruneAt = now;
-    return this.d()
-      .prepare("DELETE FROM mqtt_replay WHERE issued_at < ?")
-      .run(now - 2 * this.skewS * 1000).changes;
+    return this.db.prepare("DELETE FROM mqtt_replay WHERE issued_at < ?").run(now - 2 * this.skewS * 1000)
+      .changes;
   }
 
   size(): number {
-    return (this.d().prepare("SELECT COUNT(*) AS n FROM mqtt_replay").get() as { n: number }).n;
-  }
-
-  private d(): Db {
-    if (!this.db) throw new Error("replay cache is not open");
-    return this.db;
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM mqtt_replay").get() as { n: number }).n;
   }
 }

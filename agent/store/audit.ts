@@ -2,7 +2,7 @@
 // (operator name, MQTT key name), through what (http, mqtt, cli), what was
 // asked, accepted or refused and why. Refusals are audited too: a forged
 // command is exactly what an auditor wants to see.
-import { type Db, openDb } from "./db.ts";
+import { SqliteStore } from "./db.ts";
 
 export const AUDIT_CHANNELS = ["http", "mqtt", "cli", "local"] as const;
 export type AuditChannel = (typeof AUDIT_CHANNELS)[number];
@@ -58,26 +58,9 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 /** Audit bodies are bounded: a refused oversized command is recorded, not stored whole. */
 const MAX_BODY_CHARS = 4096;
 
-export class AuditLog {
-  private db: Db | null = null;
-
-  constructor(private readonly path: string) {}
-
-  open(): void {
-    if (this.db) return;
-    const db = openDb(this.path);
-    db.exec(SCHEMA);
-    this.db = db;
-  }
-
-  close(): void {
-    this.db?.close();
-    this.db = null;
-  }
-
-  private d(): Db {
-    if (!this.db) throw new Error("audit log is not open");
-    return this.db;
+export class AuditLog extends SqliteStore {
+  constructor(path: string) {
+    super(path, "audit log", SCHEMA);
   }
 
   append(e: NewAuditEntry): AuditEntry {
@@ -85,7 +68,7 @@ export class AuditLog {
     if (body !== null && body.length > MAX_BODY_CHARS) {
       body = JSON.stringify({ truncated: true, chars: body.length, head: body.slice(0, 256) });
     }
-    const r = this.d()
+    const r = this.db
       .prepare(
         "INSERT INTO audit (at, via, who, action, body, ok, error, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       )
@@ -95,7 +78,7 @@ export class AuditLog {
 
   /** Newest first. */
   recent(limit = 100): AuditEntry[] {
-    return this.d()
+    return this.db
       .prepare<[number], Row>("SELECT * FROM audit ORDER BY id DESC LIMIT ?")
       .all(limit)
       .map((r) => ({
@@ -112,6 +95,6 @@ export class AuditLog {
   }
 
   prune(before: number): number {
-    return this.d().prepare("DELETE FROM audit WHERE at < ?").run(before).changes;
+    return this.db.prepare("DELETE FROM audit WHERE at < ?").run(before).changes;
   }
 }

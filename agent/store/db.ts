@@ -19,3 +19,52 @@ export function openDb(path: string): Db {
   }
   return db;
 }
+
+/**
+ * One store's tables in the agent's SQLite file, through its own connection:
+ * opening (schema first), closing, and the "not open" guard, written once.
+ */
+export abstract class SqliteStore {
+  private conn: Db | null = null;
+
+  constructor(
+    protected readonly path: string,
+    private readonly label: string,
+    private readonly schema: string,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.conn !== null;
+  }
+
+  open(): void {
+    if (this.conn) return;
+    const db = openDb(this.path);
+    try {
+      db.exec(this.schema);
+      this.onOpen(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.conn = db;
+  }
+
+  close(): void {
+    if (!this.conn) return;
+    this.onClose();
+    this.conn.close();
+    this.conn = null;
+  }
+
+  /** After the schema: prepare statements, read what is kept in memory. */
+  protected onOpen(_db: Db): void {}
+
+  /** Before the connection closes: flush what is buffered. */
+  protected onClose(): void {}
+
+  protected get db(): Db {
+    if (!this.conn) throw new Error(`${this.label} is not open`);
+    return this.conn;
+  }
+}

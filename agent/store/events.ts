@@ -2,7 +2,7 @@
 // ai-capped, failsafe, budget and mode changes, operator actions), kept in
 // SQLite so that /api/events and the status page show what happened before a
 // restart. Bounded: pruned by age and by count.
-import { type Db, openDb } from "./db.ts";
+import { type Db, SqliteStore } from "./db.ts";
 
 export const EVENT_SEVERITIES = ["info", "warning", "alarm"] as const;
 export type EventSeverity = (typeof EVENT_SEVERITIES)[number];
@@ -60,23 +60,18 @@ function toEvent(r: Row): SiteEvent {
   };
 }
 
-export class EventLog {
-  private db: Db | null = null;
+export class EventLog extends SqliteStore {
   private stmts: ReturnType<EventLog["prepare"]> | null = null;
 
-  constructor(private readonly path: string) {}
+  constructor(path: string) {
+    super(path, "event log", SCHEMA);
+  }
 
-  open(): void {
-    if (this.db) return;
-    const db = openDb(this.path);
-    db.exec(SCHEMA);
-    this.db = db;
+  protected override onOpen(db: Db): void {
     this.stmts = this.prepare(db);
   }
 
-  close(): void {
-    this.db?.close();
-    this.db = null;
+  protected override onClose(): void {
     this.stmts = null;
   }
 

@@ -3,7 +3,7 @@
 // ticks in the bucket), kept 7 days in SQLite so the chart survives a restart.
 // Reads downsample in SQL to a bounded number of points, so a week fits a
 // phone's chart as well as the last ten minutes.
-import { type Db, openDb } from "./db.ts";
+import { type Db, SqliteStore } from "./db.ts";
 
 export const HISTORY_BUCKET_MS = 10_000;
 export const HISTORY_KEEP_MS = 7 * 86_400_000;
@@ -44,37 +44,27 @@ interface Acc {
   n: number[];
 }
 
-export class History {
-  private db: Db | null = null;
+export class History extends SqliteStore {
   private upsert: ReturnType<Db["prepare"]> | null = null;
   private acc: Acc | null = null;
   private lastPruneAt = 0;
 
   constructor(
-    private readonly path: string,
+    path: string,
     private readonly keepMs = HISTORY_KEEP_MS,
-  ) {}
+  ) {
+    super(path, "history", SCHEMA);
+  }
 
-  open(): void {
-    if (this.db) return;
-    const db = openDb(this.path);
-    db.exec(SCHEMA);
-    this.db = db;
+  protected override onOpen(db: Db): void {
     this.upsert = db.prepare(
       `INSERT OR REPLACE INTO history (at, ${COLUMNS.join(", ")}) VALUES (?, ?, ?, ?, ?, ?)`,
     );
   }
 
-  close(): void {
+  protected override onClose(): void {
     if (this.acc) this.flush();
-    this.db?.close();
-    this.db = null;
     this.upsert = null;
-  }
-
-  private d(): Db {
-    if (!this.db) throw new Error("history is not open");
-    return this.db;
   }
 
   /** Adds one tick's values; a bucket is written when it fills and rewritten while it fills. */
@@ -114,7 +104,7 @@ export class History {
     const since = now - spanMs;
     const buckets = Math.ceil(spanMs / HISTORY_BUCKET_MS);
     const stepMs = Math.max(1, Math.ceil(buckets / maxPoints)) * HISTORY_BUCKET_MS;
-    const rows = this.d()
+    const rows = this.db
       .prepare<[{ step: number; since: number }], Record<string, number | null>>(
         // JS numbers bind as REAL: cast, so that at / step is an integer division
         `SELECT (at / CAST(@step AS INTEGER)) * CAST(@step AS INTEGER) AS t, ${COLUMNS.map((c) => `AVG(${c}) AS ${c}`).join(", ")}
@@ -132,6 +122,6 @@ export class History {
   }
 
   prune(before: number): number {
-    return this.d().prepare("DELETE FROM history WHERE at < ?").run(before).changes;
+    return this.db.prepare("DELETE FROM history WHERE at < ?").run(before).changes;
   }
 }

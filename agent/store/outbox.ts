@@ -3,7 +3,7 @@
 // keep their sequence and their payload (with its original timestamp) and
 // replay in order. Bounded by size: the oldest telemetry goes first, events
 // are never dropped; what was dropped is counted (kept in the same file).
-import { type Db, openDb } from "./db.ts";
+import { type Db, SqliteStore } from "./db.ts";
 
 export type OutboxKind = "event" | "telemetry";
 
@@ -39,22 +39,20 @@ CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT 
 /** Per-row overhead counted against the bound, beyond topic and payload. */
 const ROW_OVERHEAD_BYTES = 32;
 
-export class Outbox {
-  private db: Db | null = null;
+export class Outbox extends SqliteStore {
   private bytes = 0;
   private count = 0;
   private droppedCount = 0;
   private nextSeq = 1;
 
   constructor(
-    private readonly path: string,
+    path: string,
     private readonly maxBytes: number,
-  ) {}
+  ) {
+    super(path, "outbox", SCHEMA);
+  }
 
-  open(): void {
-    if (this.db) return;
-    const db = openDb(this.path);
-    db.exec(SCHEMA);
+  protected override onOpen(db: Db): void {
     const s = db
       .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS b, COALESCE(MAX(seq), 0) AS m FROM outbox")
       .get() as {
@@ -69,12 +67,6 @@ export class Outbox {
       | { value: number }
       | undefined;
     this.droppedCount = d?.value ?? 0;
-    this.db = db;
-  }
-
-  close(): void {
-    this.db?.close();
-    this.db = null;
   }
 
   /** A sequence number for a message published directly, so a failed one can rejoin in order. */
@@ -84,7 +76,7 @@ export class Outbox {
 
   /** Stores a message (seq given: a direct publish that failed keeps its place). Then enforces the bound. */
   add(m: Omit<OutboxMessage, "seq"> & { seq?: number }): void {
-    const db = this.d();
+    const db = this.db;
     const seq = m.seq ?? this.takeSeq();
     const bytes = m.payload.length + Buffer.byteLength(m.topic) + ROW_OVERHEAD_BYTES;
     const r = db
@@ -100,7 +92,7 @@ export class Outbox {
 
   /** The oldest messages, in order. */
   peek(limit: number): OutboxMessage[] {
-    return this.d()
+    return this.db
       .prepare<[number], Row>("SELECT seq, kind, topic, payload, qos FROM outbox ORDER BY seq LIMIT ?")
       .all(limit)
       .map((r) => ({ ...r, qos: r.qos === 0 ? 0 : 1 }));
@@ -109,7 +101,7 @@ export class Outbox {
   /** Removes delivered messages. */
   remove(seqs: readonly number[]): void {
     if (seqs.length === 0) return;
-    const db = this.d();
+    const db = this.db;
     const get = db.prepare<[number], { bytes: number }>("SELECT bytes FROM outbox WHERE seq = ?");
     const del = db.prepare("DELETE FROM outbox WHERE seq = ?");
     db.transaction(() => {
@@ -138,7 +130,7 @@ export class Outbox {
 
   /** Drops the oldest telemetry until the outbox fits (events stay, even over the bound). */
   private enforceBound(): void {
-    const db = this.d();
+    const db = this.db;
     const oldest = db.prepare<[number], { seq: number; bytes: number }>(
       "SELECT seq, bytes FROM outbox WHERE kind = 'telemetry' ORDER BY seq LIMIT ?",
     );
@@ -163,10 +155,5 @@ export class Outbox {
         ).run(this.droppedCount);
       }
     })();
-  }
-
-  private d(): Db {
-    if (!this.db) throw new Error("outbox is not open");
-    return this.db;
   }
 }

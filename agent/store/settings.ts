@@ -2,7 +2,7 @@
 // hold) and the devices excluded for maintenance, with who set them and when.
 // A technician who puts a rack in maintenance expects it to stay there after
 // a power cut, not to be shed and woken by the next agent that boots.
-import { type Db, openDb } from "./db.ts";
+import { type Db, SqliteStore } from "./db.ts";
 
 export type ControlModeSetting = "auto" | "hold";
 
@@ -25,18 +25,15 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS exclusions (device_id TEXT PRIMARY KEY, by TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT);
 `;
 
-export class Settings {
-  private db: Db | null = null;
+export class Settings extends SqliteStore {
   private excludedCache = new Map<string, Exclusion>();
   private modeCache: ControlModeSetting = "auto";
 
-  constructor(private readonly path: string) {}
+  constructor(path: string) {
+    super(path, "settings store", SCHEMA);
+  }
 
-  open(): void {
-    if (this.db) return;
-    const db = openDb(this.path);
-    db.exec(SCHEMA);
-    this.db = db;
+  protected override onOpen(db: Db): void {
     const mode = db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'mode'").get();
     this.modeCache = mode?.value === "hold" ? "hold" : "auto";
     for (const r of db
@@ -48,19 +45,9 @@ export class Settings {
     }
   }
 
-  close(): void {
-    this.db?.close();
-    this.db = null;
-  }
-
-  private d(): Db {
-    if (!this.db) throw new Error("settings store is not open");
-    return this.db;
-  }
-
   /** The lease in force, or null (an expired one is returned as is: the budget ignores it). */
   get lease(): StoredLease | null {
-    const row = this.d()
+    const row = this.db
       .prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'lease'")
       .get();
     if (!row) return null;
@@ -74,14 +61,14 @@ export class Settings {
 
   setLease(lease: StoredLease | null, by: string, at: number = Date.now()): void {
     if (lease === null) {
-      this.d().prepare("DELETE FROM settings WHERE key = 'lease'").run();
+      this.db.prepare("DELETE FROM settings WHERE key = 'lease'").run();
       return;
     }
     this.put("lease", JSON.stringify(lease), by, at);
   }
 
   private put(key: string, value: string, by: string, at: number): void {
-    this.d()
+    this.db
       .prepare(
         "INSERT INTO settings (key, value, by, at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, by = excluded.by, at = excluded.at",
       )
@@ -107,7 +94,7 @@ export class Settings {
   }
 
   exclude(deviceId: string, by: string, reason: string | null, at: number = Date.now()): void {
-    this.d()
+    this.db
       .prepare(
         "INSERT INTO exclusions (device_id, by, at, reason) VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET by = excluded.by, at = excluded.at, reason = excluded.reason",
       )
@@ -117,7 +104,7 @@ export class Settings {
 
   include(deviceId: string): boolean {
     const had = this.excludedCache.delete(deviceId);
-    this.d().prepare("DELETE FROM exclusions WHERE device_id = ?").run(deviceId);
+    this.db.prepare("DELETE FROM exclusions WHERE device_id = ?").run(deviceId);
     return had;
   }
 }
