@@ -9,23 +9,28 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SiteConfig } from "../config/schema.ts";
 import { formatPowerW } from "../config/units.ts";
-import { createMiner, type Miner } from "../drivers/cgminer/miner.ts";
-import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../drivers/modbus/client.ts";
-import { ModbusMeter } from "../drivers/modbus/meter.ts";
-import { GpuNode } from "../drivers/nvidia/node.ts";
+import type { Miner } from "../drivers/cgminer/miner.ts";
+import type { ModbusConnection } from "../drivers/modbus/client.ts";
+import type { GpuNode } from "../drivers/nvidia/node.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { driverActuator } from "./control/actuator.ts";
 import { economicBudget, type Prices } from "./control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
-import type { Budget, BudgetLease, PlanAction, PlanSnapshot } from "./control/types.ts";
+import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
+import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
-import { Poller, type SweepStats } from "./poller.ts";
+import { operatorSteps } from "./operator-steps.ts";
+import type { Poller, SweepStats } from "./poller.ts";
+import { ChangeWatch, outcomeEvent } from "./site-events.ts";
+
+export type { PollDriver } from "./device-pollers.ts";
+
 import { type SiteSnapshot, SiteState } from "./state.ts";
 import { AuditLog } from "./store/audit.ts";
 import { EventLog, type NewSiteEvent, type SiteEvent } from "./store/events.ts";
@@ -43,13 +48,6 @@ export interface SiteOptions {
   version?: string;
 }
 
-export const DEFAULT_MINER_POLL_MS = 5000;
-export const DEFAULT_METER_POLL_MS = 1000;
-export const DEFAULT_MINER_CONCURRENCY = 256;
-/** Silence between frames on a serial bus or behind an RTU gateway. */
-export const DEFAULT_SERIAL_GAP_MS = 20;
-/** GPU nodes change slowly and each read runs nvidia-smi on the node: every 10 s. */
-export const GPU_POLL_MS = 10_000;
 /** A poller reading this recent stands as the "before" a write is confirmed against. */
 const FRESH_READING_MS = 15_000;
 /** A miner write confirms by reading back within its own deadline. */
@@ -78,10 +76,6 @@ export interface BrokerStatus {
   [more: string]: unknown;
 }
 
-export type PollDriver = "cgminer" | "modbus" | "nvidia";
-
-const SHED_KINDS = new Set(["sleep", "setPowerLimit", "capGpu"]);
-
 export class Site {
   readonly config: SiteConfig;
   readonly state: SiteState;
@@ -90,7 +84,7 @@ export class Site {
   private minerPoller: Poller<MinerReading> | null = null;
   private meterPoller: Poller<MeterReading> | null = null;
   private gpuPoller: Poller<GpuNodeReading> | null = null;
-  private readonly gpuNodes = new Map<string, GpuNode>();
+  private gpuNodes = new Map<string, GpuNode>();
   private ledger: Ledger | null = null;
   /** The remote budget override in force (set through MQTT `budget/set`, or locally). */
   private lease: BudgetLease | null = null;
@@ -109,8 +103,7 @@ export class Site {
   private brokerStatusFn: (() => BrokerStatus) | null = null;
   private readonly sweepListeners = new Set<(driver: PollDriver, stats: SweepStats) => void>();
   /** What the last tick reported, so a change becomes one event, not one per tick. */
-  private lastBudgetKey: string | null = null;
-  private lastAlarms = new Set<string>();
+  private readonly changes = new ChangeWatch();
   /** The last 1,000 control tick durations (ms), for p50/p99 in /api/site. */
   private readonly tickMs = new Float64Array(1000);
   private tickMsNext = 0;
@@ -123,7 +116,7 @@ export class Site {
   /** Per-device reason last logged, so a failing device is logged once, not every sweep. */
   private readonly loggedReason = new Map<string, string | null>();
   /** One driver per configured miner, by id. */
-  private readonly miners = new Map<string, Miner>();
+  private miners = new Map<string, Miner>();
 
   constructor(config: SiteConfig, logger: Logger, opts: SiteOptions = {}) {
     this.config = config;
@@ -134,9 +127,20 @@ export class Site {
 
   async start(): Promise<void> {
     const log = this.logger;
-    this.minerPoller = this.buildMinerPoller();
-    this.meterPoller = this.buildMeterPoller();
-    this.gpuPoller = this.buildGpuPoller();
+    const pollers = buildPollers({
+      config: this.config,
+      opts: this.opts,
+      state: this.state,
+      logger: this.logger,
+      onTransition: (id, reason) => this.logTransition(id, reason),
+      onSweep: (driver, stats) => this.sweepDone(driver, stats),
+    });
+    this.minerPoller = pollers.miner;
+    this.meterPoller = pollers.meter;
+    this.gpuPoller = pollers.gpu;
+    this.miners = pollers.miners;
+    this.gpuNodes = pollers.gpuNodes;
+    this.connections = pollers.connections;
 
     this.history = new History(this.config.store.path);
     mkdirSync(dirname(this.config.store.path), { recursive: true });
@@ -453,39 +457,7 @@ export class Site {
 
   /** One event when the budget (value or reason) or an alarm changes, not one per tick. */
   private noteBudgetAndAlarms(control: TickResult | null): void {
-    const b = control?.budget;
-    if (b) {
-      const key = `${Math.round(b.budgetW)}|${b.source}|${b.reason}`;
-      if (key !== this.lastBudgetKey) {
-        const first = this.lastBudgetKey === null;
-        this.lastBudgetKey = key;
-        if (!first || b.source !== "contract") {
-          this.emitEvent({
-            at: Date.now(),
-            kind: b.source === "failsafe" ? "failsafe" : "budget-changed",
-            severity: b.source === "failsafe" ? "alarm" : "info",
-            message: `budget ${formatPowerW(b.budgetW)}: ${b.reason}`,
-            data: { budgetW: b.budgetW, source: b.source, reason: b.reason },
-          });
-        }
-      }
-    }
-    const alarms = control?.plan?.alarms ?? [];
-    const now = new Set(alarms.map((a) => a.code));
-    for (const a of alarms) {
-      if (
-        !this.lastAlarms.has(a.code) &&
-        (a.code === "ai-capped" || a.code === "emergency" || a.code === "over-budget")
-      ) {
-        this.emitEvent({
-          at: Date.now(),
-          kind: a.code,
-          severity: a.code === "over-budget" ? "warning" : "alarm",
-          message: a.message,
-        });
-      }
-    }
-    this.lastAlarms = now;
+    for (const e of this.changes.note(control, Date.now())) this.emitEvent(e);
   }
 
   private recordHistory(t: SiteTick): void {
@@ -670,62 +642,25 @@ export class Site {
       return { ok: true };
     }
 
-    if (minerCfg) {
-      const reading = this.state.miners.get(req.id)?.reading ?? null;
-      let action: Omit<PlanAction, "origin">;
-      switch (req.action) {
-        case "sleep":
-          action = { deviceId: req.id, kind: "sleep", expectedDeltaW: -(reading?.powerW ?? 0), reason: why };
-          break;
-        case "wake": {
-          const slept = this.ledger?.view(Date.now()).devices.get(req.id)?.sleptPowerW ?? null;
-          const w = slept ?? minerCfg.nominalW ?? 0;
-          action = { deviceId: req.id, kind: "wake", expectedDeltaW: w, reason: why };
-          break;
-        }
-        case "reboot":
-          action = { deviceId: req.id, kind: "reboot", expectedDeltaW: 0, reason: why };
-          break;
-        case "set-power-limit": {
-          const w = req.value as number;
-          const delta = reading?.powerW != null ? w - reading.powerW : 0;
-          action = { deviceId: req.id, kind: "setPowerLimit", valueW: w, expectedDeltaW: delta, reason: why };
-          break;
-        }
-      }
-      const out = await loop.manual(action);
-      return out.ok ? { ok: true, detail: out.reason } : { ok: false, error: out.reason };
-    }
-
-    // a GPU node: only its power limit, per GPU, never under the floor
-    const g = gpuCfg!;
-    if (req.action !== "set-power-limit") {
-      return { ok: false, error: `${req.id} is a GPU node: only set-power-limit, exclude and include apply` };
-    }
-    const w = req.value as number;
-    if (w < g.floorW) {
-      return { ok: false, error: `${formatPowerW(w)} is under the node's floorW ${formatPowerW(g.floorW)}` };
-    }
-    const gpus = (this.state.gpuNodes.get(req.id)?.gpus ?? []).filter((x) => x.index !== null);
-    if (gpus.length === 0) return { ok: false, error: `${req.id} has no GPU reading yet` };
+    const steps = operatorSteps(req, why, {
+      miner: minerCfg ?? null,
+      gpuNode: gpuCfg ?? null,
+      minerReading: this.state.miners.get(req.id)?.reading ?? null,
+      gpuReading: this.state.gpuNodes.get(req.id) ?? null,
+      sleptPowerW: this.ledger?.view(Date.now()).devices.get(req.id)?.sleptPowerW ?? null,
+    });
+    if ("error" in steps) return { ok: false, error: steps.error };
+    // one after the other (a node's GPUs), each through the loop: ledger first, confirmed by read-back
     const failures: string[] = [];
-    for (const gpu of gpus) {
-      const max = gpu.maxPowerLimitW ?? w;
-      const min = Math.max(g.floorW, gpu.minPowerLimitW ?? 0);
-      const limit = Math.min(max, Math.max(min, w));
-      const out = await loop.manual({
-        deviceId: req.id,
-        kind: "capGpu",
-        gpuIndex: gpu.index as number,
-        valueW: limit,
-        expectedDeltaW: gpu.powerW != null ? Math.min(0, limit - gpu.powerW) : 0,
-        reason: why,
-      });
-      if (!out.ok) failures.push(`GPU ${gpu.index}: ${out.reason}`);
+    let detail = "";
+    for (const step of steps.actions) {
+      const out = await loop.manual(step);
+      if (!out.ok)
+        failures.push(step.gpuIndex !== undefined ? `GPU ${step.gpuIndex}: ${out.reason}` : out.reason);
+      else detail = out.reason;
     }
-    return failures.length === 0
-      ? { ok: true, detail: `${gpus.length} GPU(s) limited` }
-      : { ok: false, error: failures.join("; ") };
+    if (failures.length > 0) return { ok: false, error: failures.join("; ") };
+    return { ok: true, detail: steps.actions.length > 1 ? `${steps.actions.length} GPU(s) limited` : detail };
   }
 
   /** Opens the ledger and builds the control loop over the drivers. */
@@ -823,172 +758,10 @@ export class Site {
     }
   }
 
-  /** A control outcome as a site event: shed, restored, ai-capped, action-failed. */
+  /** A control outcome as a site event (an operator's is reported by deviceAction, with who asked). */
   private controlEvent(e: ControlEvent): void {
-    if (e.type !== "outcome") return;
-    const a = e.action;
-    const operator = a.origin === "operator";
-    if (operator) return; // deviceAction reports it, with who asked
-    const shed = SHED_KINDS.has(a.kind);
-    const kind = !e.ok
-      ? "action-failed"
-      : a.kind === "capGpu"
-        ? "ai-capped"
-        : a.kind === "uncapGpu"
-          ? "ai-restored"
-          : shed
-            ? "shed"
-            : "restored";
-    const what = a.gpuIndex !== undefined ? `${a.deviceId} GPU ${a.gpuIndex}` : a.deviceId;
-    const value = a.valueW !== undefined ? ` to ${formatPowerW(a.valueW)}` : "";
-    this.emitEvent({
-      at: e.at,
-      kind,
-      severity: e.ok ? (a.kind === "capGpu" ? "alarm" : "info") : "warning",
-      deviceId: a.deviceId,
-      message: e.ok
-        ? `${a.kind} ${what}${value}: ${a.reason}`
-        : `${a.kind} ${what}${value} failed after ${e.attempts} attempt(s): ${e.reason}`,
-      data: {
-        action: a.kind,
-        valueW: a.valueW ?? null,
-        gpuIndex: a.gpuIndex ?? null,
-        expectedDeltaW: a.expectedDeltaW,
-        ledgerId: e.id,
-        origin: a.origin ?? "policy",
-      },
-    });
-  }
-
-  /** The lean view the planner works on, from the latest readings and each driver's capabilities. */
-  private buildMinerPoller(): Poller<MinerReading> {
-    const targets = this.config.miners.map((m) => {
-      const miner = createMiner(
-        {
-          host: m.host,
-          port: m.port,
-          webPort: m.webPort,
-          grpcPort: m.grpcPort,
-          nominalW: m.nominalW,
-          credentials: m.credentials,
-        },
-        m.dialect,
-      );
-      this.miners.set(m.id, miner);
-      return {
-        id: m.id,
-        read: async (signal: AbortSignal) => {
-          const before = miner.dialect;
-          const reading = await miner.read(signal);
-          if (before === null && miner.dialect !== null) {
-            this.logger
-              .child({ device: m.id })
-              .debug({ dialect: miner.dialect, capabilities: [...miner.capabilities] }, "dialect detected");
-          }
-          return reading;
-        },
-      };
-    });
-    return new Poller<MinerReading>({
-      name: "cgminer",
-      targets,
-      intervalMs: this.opts.minerPollMs ?? DEFAULT_MINER_POLL_MS,
-      concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
-      timeoutMs: 10_000,
-      isFailure: (r) => r.state === "unreachable",
-      onReading: (id, r) => {
-        this.state.setMinerReading(id, r);
-        // asleep or ramping up is a state the site chose, not a problem
-        const problem = r.state === "faulted" || r.state === "unreachable";
-        this.logTransition(id, problem ? `${r.state}: ${r.reason ?? ""}` : null);
-      },
-      onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
-      logger: this.logger.child({ component: "poller", driver: "cgminer" }),
-      onSweep: (stats) => this.sweepDone("cgminer", stats),
-    });
-  }
-
-  private buildMeterPoller(): Poller<MeterReading> {
-    // meters behind one gateway or on one serial bus share a connection, read one at a time
-    const byEndpoint = new Map<string, ModbusConnection>();
-    const targets = this.config.meters.map((m) => {
-      const endpoint: ModbusEndpoint =
-        m.modbus.kind === "rtu"
-          ? {
-              kind: "rtu",
-              path: m.modbus.path,
-              baudRate: m.modbus.baudRate,
-              parity: m.modbus.parity,
-              dataBits: m.modbus.dataBits,
-              stopBits: m.modbus.stopBits,
-            }
-          : { kind: m.modbus.kind, host: m.modbus.host, port: m.modbus.port };
-      const key = describeEndpoint(endpoint);
-      let conn = byEndpoint.get(key);
-      if (!conn) {
-        // a serial line needs silence between frames; a Modbus TCP device does not
-        const gapMs = m.gapMs ?? (m.modbus.kind === "tcp" ? 0 : DEFAULT_SERIAL_GAP_MS);
-        conn = new ModbusConnection(endpoint, { timeoutMs: m.timeoutMs, gapMs });
-        byEndpoint.set(key, conn);
-      }
-      const meter = new ModbusMeter(conn, m.modbus.unitId, m.profile);
-      return { id: m.id, read: () => meter.read() };
-    });
-    this.connections = [...byEndpoint.values()];
-    return new Poller<MeterReading>({
-      name: "modbus",
-      targets,
-      intervalMs: this.opts.meterPollMs ?? DEFAULT_METER_POLL_MS,
-      concurrency: Math.max(1, byEndpoint.size),
-      timeoutMs: 15_000,
-      isFailure: (r) => !r.ok,
-      // a meter is retried every period: it is the loop's authority, backing off would hide it
-      backoff: { baseMs: 0, maxMs: 0 },
-      onReading: (id, r) => {
-        this.state.setMeterReading(id, r);
-        this.logTransition(id, r.ok ? null : (r.reason ?? "read failed"));
-      },
-      onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
-      logger: this.logger.child({ component: "poller", driver: "modbus" }),
-      onSweep: (stats) => this.sweepDone("modbus", stats),
-    });
-  }
-
-  private buildGpuPoller(): Poller<GpuNodeReading> {
-    const targets = this.config.gpuNodes.map((g) => {
-      const log = this.logger.child({ device: g.id });
-      const node = new GpuNode(
-        {
-          id: g.id,
-          host: g.host,
-          port: g.port,
-          user: g.user,
-          privateKey: g.privateKey,
-          privateKeyFile: g.privateKeyFile,
-          hostKeySha256: g.hostKeySha256,
-          knownHostsFile: g.knownHostsFile,
-          floorW: g.floorW,
-        },
-        { logger: log, onEvent: (e) => log.warn({ event: e.kind, gpu: e.index }, e.message) },
-      );
-      this.gpuNodes.set(g.id, node);
-      return { id: g.id, read: (signal: AbortSignal) => node.read(signal) };
-    });
-    return new Poller<GpuNodeReading>({
-      name: "nvidia",
-      targets,
-      intervalMs: GPU_POLL_MS,
-      concurrency: 16,
-      timeoutMs: 30_000,
-      isFailure: (r) => r.state === "unreachable",
-      onReading: (id, r) => {
-        this.state.setGpuReading(id, r);
-        this.logTransition(id, r.state === "ok" ? null : `${r.state}: ${r.reason ?? ""}`);
-      },
-      onError: (id, err) => this.logTransition(id, `read failed: ${err.message}`),
-      logger: this.logger.child({ component: "poller", driver: "nvidia" }),
-      onSweep: (stats) => this.sweepDone("nvidia", stats),
-    });
+    const event = outcomeEvent(e);
+    if (event) this.emitEvent(event);
   }
 
   /** Logs a device's problem when it appears or changes, and its recovery, never every sweep. */

@@ -1,0 +1,190 @@
+// The device pollers of a site, built from its config: one Poller per driver
+// (CGMiner API miners, Modbus meters grouped by shared line or gateway, GPU
+// nodes over SSH), each with its pool size, deadline and backoff, writing
+// readings into the site state. The drivers they create are handed back, so
+// the control loop's actuator acts through the same connections.
+import type { SiteConfig } from "../config/schema.ts";
+import { createMiner, type Miner } from "../drivers/cgminer/miner.ts";
+import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../drivers/modbus/client.ts";
+import { ModbusMeter } from "../drivers/modbus/meter.ts";
+import { GpuNode } from "../drivers/nvidia/node.ts";
+import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
+import type { MeterReading, MinerReading } from "../drivers/types.ts";
+import type { Logger } from "./logger.ts";
+import { Poller, type SweepStats } from "./poller.ts";
+import type { SiteState } from "./state.ts";
+
+export const DEFAULT_MINER_POLL_MS = 5000;
+export const DEFAULT_METER_POLL_MS = 1000;
+export const DEFAULT_MINER_CONCURRENCY = 256;
+/** Silence between frames on a serial bus or behind an RTU gateway. */
+export const DEFAULT_SERIAL_GAP_MS = 20;
+/** GPU nodes change slowly and each read runs nvidia-smi on the node: every 10 s. */
+export const GPU_POLL_MS = 10_000;
+
+export type PollDriver = "cgminer" | "modbus" | "nvidia";
+
+export interface PollerDeps {
+  config: SiteConfig;
+  opts: { minerPollMs?: number; meterPollMs?: number; minerConcurrency?: number };
+  state: SiteState;
+  logger: Logger;
+  /** A device's problem (or null once fine), for logging and events on change. */
+  onTransition(id: string, reason: string | null): void;
+  onSweep(driver: PollDriver, stats: SweepStats): void;
+}
+
+export interface DevicePollers {
+  miner: Poller<MinerReading>;
+  meter: Poller<MeterReading>;
+  gpu: Poller<GpuNodeReading>;
+  /** One driver per configured miner, by id. */
+  miners: Map<string, Miner>;
+  gpuNodes: Map<string, GpuNode>;
+  /** Modbus connections, one per line or gateway. */
+  connections: ModbusConnection[];
+}
+
+export function buildPollers(d: PollerDeps): DevicePollers {
+  const miners = new Map<string, Miner>();
+  const gpuNodes = new Map<string, GpuNode>();
+  const connections: ModbusConnection[] = [];
+  return {
+    miner: minerPoller(d, miners),
+    meter: meterPoller(d, connections),
+    gpu: gpuPoller(d, gpuNodes),
+    miners,
+    gpuNodes,
+    connections,
+  };
+}
+
+function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerReading> {
+  const targets = d.config.miners.map((m) => {
+    const miner = createMiner(
+      {
+        host: m.host,
+        port: m.port,
+        webPort: m.webPort,
+        grpcPort: m.grpcPort,
+        nominalW: m.nominalW,
+        credentials: m.credentials,
+      },
+      m.dialect,
+    );
+    miners.set(m.id, miner);
+    return {
+      id: m.id,
+      read: async (signal: AbortSignal) => {
+        const before = miner.dialect;
+        const reading = await miner.read(signal);
+        if (before === null && miner.dialect !== null) {
+          d.logger
+            .child({ device: m.id })
+            .debug({ dialect: miner.dialect, capabilities: [...miner.capabilities] }, "dialect detected");
+        }
+        return reading;
+      },
+    };
+  });
+  return new Poller<MinerReading>({
+    name: "cgminer",
+    targets,
+    intervalMs: d.opts.minerPollMs ?? DEFAULT_MINER_POLL_MS,
+    concurrency: d.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
+    timeoutMs: 10_000,
+    isFailure: (r) => r.state === "unreachable",
+    onReading: (id, r) => {
+      d.state.setMinerReading(id, r);
+      // asleep or ramping up is a state the site chose, not a problem
+      const problem = r.state === "faulted" || r.state === "unreachable";
+      d.onTransition(id, problem ? `${r.state}: ${r.reason ?? ""}` : null);
+    },
+    onError: (id, err) => d.onTransition(id, `read failed: ${err.message}`),
+    logger: d.logger.child({ component: "poller", driver: "cgminer" }),
+    onSweep: (stats) => d.onSweep("cgminer", stats),
+  });
+}
+
+function meterPoller(d: PollerDeps, connections: ModbusConnection[]): Poller<MeterReading> {
+  // meters behind one gateway or on one serial bus share a connection, read one at a time
+  const byEndpoint = new Map<string, ModbusConnection>();
+  const targets = d.config.meters.map((m) => {
+    const endpoint: ModbusEndpoint =
+      m.modbus.kind === "rtu"
+        ? {
+            kind: "rtu",
+            path: m.modbus.path,
+            baudRate: m.modbus.baudRate,
+            parity: m.modbus.parity,
+            dataBits: m.modbus.dataBits,
+            stopBits: m.modbus.stopBits,
+          }
+        : { kind: m.modbus.kind, host: m.modbus.host, port: m.modbus.port };
+    const key = describeEndpoint(endpoint);
+    let conn = byEndpoint.get(key);
+    if (!conn) {
+      // a serial line needs silence between frames; a Modbus TCP device does not
+      const gapMs = m.gapMs ?? (m.modbus.kind === "tcp" ? 0 : DEFAULT_SERIAL_GAP_MS);
+      conn = new ModbusConnection(endpoint, { timeoutMs: m.timeoutMs, gapMs });
+      byEndpoint.set(key, conn);
+    }
+    const meter = new ModbusMeter(conn, m.modbus.unitId, m.profile);
+    return { id: m.id, read: () => meter.read() };
+  });
+  connections.push(...byEndpoint.values());
+  return new Poller<MeterReading>({
+    name: "modbus",
+    targets,
+    intervalMs: d.opts.meterPollMs ?? DEFAULT_METER_POLL_MS,
+    concurrency: Math.max(1, byEndpoint.size),
+    timeoutMs: 15_000,
+    isFailure: (r) => !r.ok,
+    // a meter is retried every period: it is the loop's authority, backing off would hide it
+    backoff: { baseMs: 0, maxMs: 0 },
+    onReading: (id, r) => {
+      d.state.setMeterReading(id, r);
+      d.onTransition(id, r.ok ? null : (r.reason ?? "read failed"));
+    },
+    onError: (id, err) => d.onTransition(id, `read failed: ${err.message}`),
+    logger: d.logger.child({ component: "poller", driver: "modbus" }),
+    onSweep: (stats) => d.onSweep("modbus", stats),
+  });
+}
+
+function gpuPoller(d: PollerDeps, gpuNodes: Map<string, GpuNode>): Poller<GpuNodeReading> {
+  const targets = d.config.gpuNodes.map((g) => {
+    const log = d.logger.child({ device: g.id });
+    const node = new GpuNode(
+      {
+        id: g.id,
+        host: g.host,
+        port: g.port,
+        user: g.user,
+        privateKey: g.privateKey,
+        privateKeyFile: g.privateKeyFile,
+        hostKeySha256: g.hostKeySha256,
+        knownHostsFile: g.knownHostsFile,
+        floorW: g.floorW,
+      },
+      { logger: log, onEvent: (e) => log.warn({ event: e.kind, gpu: e.index }, e.message) },
+    );
+    gpuNodes.set(g.id, node);
+    return { id: g.id, read: (signal: AbortSignal) => node.read(signal) };
+  });
+  return new Poller<GpuNodeReading>({
+    name: "nvidia",
+    targets,
+    intervalMs: GPU_POLL_MS,
+    concurrency: 16,
+    timeoutMs: 30_000,
+    isFailure: (r) => r.state === "unreachable",
+    onReading: (id, r) => {
+      d.state.setGpuReading(id, r);
+      d.onTransition(id, r.state === "ok" ? null : `${r.state}: ${r.reason ?? ""}`);
+    },
+    onError: (id, err) => d.onTransition(id, `read failed: ${err.message}`),
+    logger: d.logger.child({ component: "poller", driver: "nvidia" }),
+    onSweep: (stats) => d.onSweep("nvidia", stats),
+  });
+}
