@@ -263,11 +263,11 @@ export class Site {
 
   /** A fresh snapshot (cheap: one pass over the latest readings). */
   snapshot(): SiteSnapshot {
-    return this.state.snapshot();
+    return this.state.snapshot(Date.now(), (id) => this.settings?.isExcluded(id) ?? false);
   }
 
   private tick(): void {
-    const snap = this.state.snapshot();
+    const snap = this.snapshot();
     this.lastTickAt = snap.at;
     const control = this.loop?.last ?? null;
     const budget = control?.budget ?? null;

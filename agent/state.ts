@@ -23,6 +23,8 @@ export interface SiteSnapshot {
   /** Measured site power (site meter), or an estimate when the meter is stale; null when neither. */
   powerW: number | null;
   powerSource: "meter" | "estimate" | null;
+  /** When the site meter took the reading behind powerW (meter source only). */
+  powerAt: number | null;
   classes: Record<"ai" | "mining" | "aux", { powerW: number | null }>;
   counts: Record<MinerState | "excluded", number>;
   hashrateThs: number;
@@ -103,7 +105,7 @@ export class SiteState {
     });
   }
 
-  snapshot(now: number = Date.now()): SiteSnapshot {
+  snapshot(now: number = Date.now(), isExcluded: (id: string) => boolean = () => false): SiteSnapshot {
     const counts: SiteSnapshot["counts"] = {
       hashing: 0,
       sleeping: 0,
@@ -115,8 +117,9 @@ export class SiteState {
     let miningW = 0;
     let miningKnown = false;
     let hashrateThs = 0;
-    // `excluded` stays 0 until operators can exclude devices (the control loop's ledger)
-    for (const { reading } of this.miners.values()) {
+    for (const { config, reading } of this.miners.values()) {
+      // excluded is counted beside the state: a miner in maintenance is still hashing or asleep
+      if (isExcluded(config.id)) counts.excluded++;
       if (!reading) continue;
       counts[reading.state]++;
       if (reading.powerW !== null) {
@@ -137,9 +140,11 @@ export class SiteState {
 
     let powerW: number | null = null;
     let powerSource: SiteSnapshot["powerSource"] = null;
+    let powerAt: number | null = null;
     if (siteFresh) {
       powerW = site.powerW;
       powerSource = "meter";
+      powerAt = this.meters.get(site.id)?.lastGood?.at ?? null;
     } else if (mining !== null && ai !== null) {
       // meter stale or absent: device reports plus the configured unmetered load
       powerW = mining + ai + (aux ?? 0) + this.config.control.unmeteredW;
@@ -151,6 +156,7 @@ export class SiteState {
       siteId: this.config.site.id,
       powerW,
       powerSource,
+      powerAt,
       classes: { ai: { powerW: ai }, mining: { powerW: mining }, aux: { powerW: aux } },
       counts,
       hashrateThs: Math.round(hashrateThs * 100) / 100,
@@ -206,6 +212,7 @@ export class SiteState {
     return {
       powerW: snap.powerW,
       powerSource: snap.powerSource,
+      powerAt: snap.powerAt,
       miners: [...this.miners.values()].map(({ config, reading }) => ({
         id: config.id,
         priority: config.priority,

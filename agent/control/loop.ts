@@ -272,7 +272,7 @@ export class ControlLoop {
       }
       const budget = effectiveBudget(inputs, config, at);
       result.budget = budget;
-      const p = plan(snapshot, budget, config.control, this.deps.ledger.view(at), at);
+      const p = plan(snapshot, budget, config.control, this.deps.ledger.view(at, snapshot.powerAt), at);
       result.plan = p;
       if (p.actions.length > 0 || p.alarms.length > 0) {
         logger.debug(

@@ -48,6 +48,11 @@ export interface PlanSnapshot {
   /** Site power P: the site meter, or the estimate when it is stale; null when neither. */
   powerW: number | null;
   powerSource: "meter" | "estimate" | null;
+  /**
+   * When the meter took the reading behind powerW: an action confirmed after
+   * it is not in P yet, so the ledger still counts it as pending.
+   */
+  powerAt?: number | null;
   miners: readonly PlanMiner[];
   gpuNodes: readonly PlanGpuNode[];
 }

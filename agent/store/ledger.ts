@@ -19,6 +19,9 @@ import { openDb } from "./db.ts";
 
 export type ActionState = "pending" | "done" | "failed";
 
+/** A confirmed action is never counted as pending for longer than this (a meter that stopped updating). */
+const MAX_SETTLE_MS = 10_000;
+
 /** The reason given to actions left pending by a crash. */
 export const INTERRUPTED_REASON = "interrupted (agent restarted)";
 
@@ -423,8 +426,14 @@ export class Ledger {
     s.upsertDevice.run(d);
   }
 
-  /** Exactly what `plan()` reads: per-device state with pending actions, and the recent restores. */
-  view(now: number): LedgerView {
+  /**
+   * Exactly what `plan()` reads: per-device state with pending actions, and the
+   * recent restores. `observedAt`: when the site power the plan works on was
+   * measured; an action confirmed after it is not in that reading yet and still
+   * counts as pending (else the next tick sheds it again: over-shedding by one
+   * meter period). Bounded: no action stays pending past MAX_SETTLE_MS.
+   */
+  view(now: number, observedAt?: number | null): LedgerView {
     const s = this.s();
     const devices = new Map<string, DeviceLedger>();
     for (const d of s.devices.all()) {
@@ -446,7 +455,11 @@ export class Ledger {
         pendingShed: null,
       });
     }
-    for (const r of s.live.all(now - this.settleMs)) {
+    const settledBefore =
+      observedAt != null
+        ? Math.max(Math.min(observedAt, now - this.settleMs), now - MAX_SETTLE_MS)
+        : now - this.settleMs;
+    for (const r of s.live.all(settledBefore)) {
       const l: DeviceLedger = devices.get(r.device_id) ?? {};
       const w = Math.abs(r.expected_delta_w);
       if (RESTORE_KINDS.has(r.kind)) l.pendingWake = addPending(l.pendingWake, w, r.created_at);

@@ -27,6 +27,22 @@ function sleepAction(id: string, powerW: number, at = T0): LedgerAction {
 }
 
 describe("Ledger", () => {
+  test("a shed confirmed after the meter reading still counts as pending, at most 10 s", () => {
+    const l = new Ledger(":memory:");
+    l.open(T0);
+    const id = l.begin(sleepAction("m1", 3000, T0));
+    l.finish(id, true, "confirmed", T0 + 400);
+    // the reading was taken before the confirmation: the drop is not in P yet
+    assert.equal(l.view(T0 + 500, T0 + 300).devices.get("m1")?.pendingShed?.expectedW, 3000);
+    // a reading taken after it: P has the drop, nothing pending
+    assert.equal(l.view(T0 + 900, T0 + 800).devices.get("m1")?.pendingShed ?? null, null);
+    // a meter stuck on an old reading does not hold the action pending for ever
+    assert.equal(l.view(T0 + 20_000, T0 + 300).devices.get("m1")?.pendingShed ?? null, null);
+    // without a reading time (an estimate): confirmed means settled
+    assert.equal(l.view(T0 + 500).devices.get("m1")?.pendingShed ?? null, null);
+    l.close();
+  });
+
   test("begin commits the pending row before the command is sent", () => {
     const path = dbPath();
     const ledger = new Ledger(path);
