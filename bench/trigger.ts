@@ -112,6 +112,10 @@ control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2k
     site.setBudgetLease(0, 600, "bench: everything off");
     await waitUntil("every sleep delivered", () => sleeps.length >= N, 60_000);
     const rel = sleeps.map((t) => t - t0);
+    if (process.env.TRIGGER_DEBUG) {
+      const qs = [0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 1].map((q) => `${q}:${quantile(rel, q)}`);
+      process.stderr.write(`per-miner ${qs.join(" ")}\n`);
+    }
     return { lastMs: Math.max(...rel), medianMs: quantile(rel, 0.5), planMs: 0 };
   } finally {
     await site.stop();

@@ -19,10 +19,11 @@ export function driverActuator(
     action: "sleep" | "wake" | "setPowerLimit" | "reboot",
     value: number | undefined,
     signal?: AbortSignal,
+    onSent?: () => void,
   ): Promise<ActuatorResult> => {
     const miner = miners.get(id);
     if (!miner) return { ok: false, reason: `no miner ${id}` };
-    const out = await miner.write(action, value, signal, freshReading(id));
+    const out = await miner.write(action, value, signal, freshReading(id), onSent);
     return { ok: out.ok, reason: out.reason ?? "confirmed" };
   };
   const gpuLimit = async (nodeId: string, index: number, watts: number | null): Promise<ActuatorResult> => {
@@ -32,12 +33,12 @@ export function driverActuator(
     return { ok: out.ok, reason: out.reason ?? "confirmed" };
   };
   return {
-    sleep: (id, signal) => minerWrite(id, "sleep", undefined, signal),
-    wake: (id, signal) => minerWrite(id, "wake", undefined, signal),
-    reboot: (id, signal) => minerWrite(id, "reboot", undefined, signal),
-    setPowerLimit: (id, watts, signal) => minerWrite(id, "setPowerLimit", watts, signal),
+    sleep: (id, signal, onSent) => minerWrite(id, "sleep", undefined, signal, onSent),
+    wake: (id, signal, onSent) => minerWrite(id, "wake", undefined, signal, onSent),
+    reboot: (id, signal, onSent) => minerWrite(id, "reboot", undefined, signal, onSent),
+    setPowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
     // a miner's limit is restored by setting the value it had before the agent lowered it
-    restorePowerLimit: (id, watts, signal) => minerWrite(id, "setPowerLimit", watts, signal),
+    restorePowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
     capGpu: (nodeId, index, watts) => gpuLimit(nodeId, index, watts),
     // uncapping to the default limit is a restore; a partial uncap sets the new limit
     uncapGpu: (nodeId, index, watts) => {

@@ -11,6 +11,7 @@ import type { Logger } from "../logger.ts";
 import type { Ledger, LedgerAction } from "../store/ledger.ts";
 import { type BudgetConfig, type BudgetInputs, effectiveBudget } from "./budget.ts";
 import { efficiencyJPerTh, plan } from "./policy.ts";
+import { Slots } from "./slots.ts";
 import type { Budget, Plan, PlanAction, PlanSnapshot, PolicyConfig } from "./types.ts";
 
 export interface ActuatorResult {
@@ -18,15 +19,29 @@ export interface ActuatorResult {
   reason: string;
 }
 
-/** Sends one command and reports its confirmed outcome. `signal` aborts at the deadline. */
+/**
+ * Sends one command and reports its confirmed outcome. `signal` aborts at the
+ * deadline. `onSent`, where the driver can tell, is called once the command is
+ * on the wire, before its confirmation: the loop then lets the next command go.
+ */
 export interface Actuator {
-  sleep(minerId: string, signal?: AbortSignal): Promise<ActuatorResult>;
-  wake(minerId: string, signal?: AbortSignal): Promise<ActuatorResult>;
-  setPowerLimit(minerId: string, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
-  restorePowerLimit(minerId: string, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+  sleep(minerId: string, signal?: AbortSignal, onSent?: () => void): Promise<ActuatorResult>;
+  wake(minerId: string, signal?: AbortSignal, onSent?: () => void): Promise<ActuatorResult>;
+  setPowerLimit(
+    minerId: string,
+    watts: number,
+    signal?: AbortSignal,
+    onSent?: () => void,
+  ): Promise<ActuatorResult>;
+  restorePowerLimit(
+    minerId: string,
+    watts: number,
+    signal?: AbortSignal,
+    onSent?: () => void,
+  ): Promise<ActuatorResult>;
   capGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
   uncapGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
-  reboot(minerId: string, signal?: AbortSignal): Promise<ActuatorResult>;
+  reboot(minerId: string, signal?: AbortSignal, onSent?: () => void): Promise<ActuatorResult>;
 }
 
 export type ControlMode = "auto" | "hold";
@@ -64,7 +79,11 @@ export interface ControlLoopDeps {
   onEvent?: (e: ControlEvent) => void;
   /** After every tick, with its wall time (metrics). Must not throw. */
   onTickEnd?: (r: TickResult, durationMs: number) => void;
-  /** Commands in flight at once (devices in parallel; one device's actions in order). Default 64. */
+  /**
+   * Commands being put on the wire at once (devices in parallel; one device's
+   * actions in order). Default 64. Actions awaiting their confirmation are
+   * bounded separately, at four times this.
+   */
   concurrency?: number;
   /** Deadline of one attempt, ms. Default 15 000. */
   actionTimeoutMs?: number;
@@ -274,6 +293,8 @@ export class ControlLoop {
       result.budget = budget;
       const p = plan(snapshot, budget, config.control, this.deps.ledger.view(at, snapshot.powerAt), at);
       result.plan = p;
+      // visible at once (status, telemetry): applying may take the action deadline
+      this.lastResult = result;
       if (p.actions.length > 0 || p.alarms.length > 0) {
         logger.debug(
           {
@@ -311,17 +332,33 @@ export class ControlLoop {
       if (list) list.push(a);
       else byDevice.set(a.deviceId, [a]);
     }
-    const queue = [...byDevice.values()];
-    const workers = Math.max(1, Math.min(this.deps.concurrency ?? 64, queue.length));
-    const worker = async () => {
-      for (let group = queue.shift(); group; group = queue.shift()) {
-        for (const a of group) {
-          const { ok } = await this.applyOne(snapshot, a, result);
-          if (!ok) break; // the rest of this device waits for its back-off
+    // a slot to send, released once the command is on the wire (or the action ends), and a
+    // larger bound on actions awaiting confirmation: an emergency shed reaches the whole
+    // fleet at the pace commands can be sent, not at the pace miners confirm
+    const concurrency = this.deps.concurrency ?? 64;
+    const sending = new Slots(concurrency);
+    const confirming = new Slots(concurrency * 4);
+    const device = async (group: PlanAction[]) => {
+      for (const a of group) {
+        await confirming.acquire();
+        await sending.acquire();
+        let sent = false;
+        const onSent = () => {
+          if (sent) return;
+          sent = true;
+          sending.release();
+        };
+        let ok = false;
+        try {
+          ({ ok } = await this.applyOne(snapshot, a, result, onSent));
+        } finally {
+          onSent();
+          confirming.release();
         }
+        if (!ok) break; // the rest of this device waits for its back-off
       }
     };
-    await Promise.all(Array.from({ length: workers }, worker));
+    await Promise.all([...byDevice.values()].map(device));
   }
 
   private ledgerAction(snapshot: PlanSnapshot, a: PlanAction, at: number): LedgerAction {
@@ -349,6 +386,7 @@ export class ControlLoop {
     snapshot: PlanSnapshot,
     a: PlanAction,
     result: TickResult,
+    onSent?: () => void,
   ): Promise<{ ok: boolean; reason: string; id: number | null }> {
     const { ledger, logger } = this.deps;
     let id: number;
@@ -374,7 +412,7 @@ export class ControlLoop {
     let n = 0;
     while (n < attempts) {
       n++;
-      outcome = await this.send(a);
+      outcome = await this.send(a, onSent);
       if (outcome.ok) break;
       if (n < attempts) await this.sleepMs(this.deps.retryDelayMs ?? 500);
     }
@@ -411,7 +449,7 @@ export class ControlLoop {
     return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
   }
 
-  private async send(a: PlanAction): Promise<ActuatorResult> {
+  private async send(a: PlanAction, onSent?: () => void): Promise<ActuatorResult> {
     const act = this.deps.actuator;
     const ac = new AbortController();
     const timeoutMs = this.deps.actionTimeoutMs ?? 15_000;
@@ -427,19 +465,19 @@ export class ControlLoop {
         const w = a.valueW ?? 0;
         switch (a.kind) {
           case "sleep":
-            return act.sleep(a.deviceId, ac.signal);
+            return act.sleep(a.deviceId, ac.signal, onSent);
           case "wake":
-            return act.wake(a.deviceId, ac.signal);
+            return act.wake(a.deviceId, ac.signal, onSent);
           case "setPowerLimit":
-            return act.setPowerLimit(a.deviceId, w, ac.signal);
+            return act.setPowerLimit(a.deviceId, w, ac.signal, onSent);
           case "restorePowerLimit":
-            return act.restorePowerLimit(a.deviceId, w, ac.signal);
+            return act.restorePowerLimit(a.deviceId, w, ac.signal, onSent);
           case "capGpu":
             return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
           case "uncapGpu":
             return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
           case "reboot":
-            return act.reboot(a.deviceId, ac.signal);
+            return act.reboot(a.deviceId, ac.signal, onSent);
         }
       };
       return await Promise.race([call(), deadline]);

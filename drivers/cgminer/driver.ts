@@ -29,6 +29,12 @@ export interface DialectContext {
   exchange: ExchangeOptions;
   signal?: AbortSignal;
   now: () => number;
+  /**
+   * Writes: the dialect calls this as soon as the command itself has been
+   * answered, before any clean-up exchange (LuxOS logoff), so the caller can
+   * send the next command. Called again, harmlessly, when write() returns.
+   */
+  onSent?: () => void;
 }
 
 export type WriteAction = MinerCapability;
@@ -38,6 +44,12 @@ export interface DialectSpec {
   /** Capabilities for this endpoint (some depend on credentials being configured). */
   capabilities(endpoint: MinerEndpoint): MinerCapability[];
   read(ctx: DialectContext): Promise<MinerReading>;
+  /**
+   * A lighter read for confirming a write (state, power, limit, uptime are
+   * enough): a fleet-wide shed reads every miner back, so this is one short
+   * exchange where the dialect allows. Default: read().
+   */
+  confirmRead?(ctx: DialectContext): Promise<MinerReading>;
   /** Sends one write; throws a DriverError when the miner refuses it. Confirmation is the driver's job. */
   write(ctx: DialectContext, action: WriteAction, value?: number): Promise<void>;
   /** Releases sessions or tokens the dialect keeps (LuxOS logoff). */
@@ -61,9 +73,20 @@ export interface ConfirmOptions {
   confirmTimeoutMs: number;
   /** Pause between read-backs. */
   pollMs: number;
+  /**
+   * Pause before the first read-back: a miner takes a moment to act on a
+   * command, and in a fleet-wide shed the read-backs would otherwise crowd the
+   * commands still going out.
+   */
+  firstReadMs: number;
 }
 
-export const DEFAULT_CONFIRM: ConfirmOptions = { retries: 3, confirmTimeoutMs: 30_000, pollMs: 1000 };
+export const DEFAULT_CONFIRM: ConfirmOptions = {
+  retries: 3,
+  confirmTimeoutMs: 30_000,
+  pollMs: 1000,
+  firstReadMs: 0,
+};
 
 /**
  * Whether `after` shows the effect of `action` against `before`. A shed is
@@ -146,6 +169,7 @@ export class MinerDriver {
     value?: number,
     signal?: AbortSignal,
     given?: MinerReading | null,
+    onSent?: () => void,
   ): Promise<WriteOutcome> {
     if (!this.capabilities.has(action)) {
       const why = `${this.spec.name} dialect cannot ${action}${
@@ -170,7 +194,8 @@ export class MinerDriver {
       if (signal?.aborted)
         return { action, ok: false, reason: "aborted", attempts: attempt - 1, before, after };
       try {
-        await this.spec.write(this.ctx(signal), action, value);
+        await this.spec.write({ ...this.ctx(signal), onSent }, action, value);
+        onSent?.();
       } catch (err) {
         reason = describeError(err);
         // a refusal that retrying cannot fix (access denied, unsupported) ends here
@@ -181,8 +206,11 @@ export class MinerDriver {
         continue;
       }
       const deadline = this.now() + this.confirm.confirmTimeoutMs;
+      if (this.confirm.firstReadMs > 0) await sleep(this.confirm.firstReadMs, signal);
       for (;;) {
-        after = await this.read(signal);
+        after = this.spec.confirmRead
+          ? await this.spec.confirmRead(this.ctx(signal))
+          : await this.read(signal);
         if (confirms(action, before, after, value))
           return { action, ok: true, reason: null, attempts: attempt, before, after };
         if (this.now() >= deadline || signal?.aborted) break;

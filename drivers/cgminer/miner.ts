@@ -39,6 +39,8 @@ export interface Miner {
     value?: number,
     signal?: AbortSignal,
     before?: MinerReading | null,
+    /** Called once the command is on the wire, before the read-back that confirms it. */
+    onSent?: () => void,
   ): Promise<WriteOutcome>;
   close(): Promise<void>;
 }
@@ -58,8 +60,14 @@ class BoundMiner implements Miner {
   read(signal?: AbortSignal) {
     return this.driver.read(signal);
   }
-  write(action: WriteAction, value?: number, signal?: AbortSignal, before?: MinerReading | null) {
-    return this.driver.write(action, value, signal, before);
+  write(
+    action: WriteAction,
+    value?: number,
+    signal?: AbortSignal,
+    before?: MinerReading | null,
+    onSent?: () => void,
+  ) {
+    return this.driver.write(action, value, signal, before, onSent);
   }
   close() {
     return this.driver.close();
@@ -111,6 +119,7 @@ class DetectingMiner implements Miner {
     value?: number,
     signal?: AbortSignal,
     before?: MinerReading | null,
+    onSent?: () => void,
   ): Promise<WriteOutcome> {
     let driver: MinerDriver | null = null;
     try {
@@ -121,7 +130,7 @@ class DetectingMiner implements Miner {
     }
     if (!driver)
       return { action, ok: false, reason: "dialect not detected", attempts: 0, before: null, after: null };
-    return driver.write(action, value, signal, before);
+    return driver.write(action, value, signal, before, onSent);
   }
 
   async close() {

@@ -108,9 +108,20 @@ test("over the contract: miners are slept until the meter is under the budget; a
     );
     assert.equal(tight.budgetW, 35_000);
     assert.match(tight.budgetReason, /lease|demand response/);
-    // let sheds still in flight land before taking the count
-    await new Promise((r) => setTimeout(r, 2000));
-    const asleep = (await siteJson(again)).counts.sleeping;
+    // let sheds still in flight land (each is confirmed by a read-back) before taking the count:
+    // the same count twice, 1.5 s apart
+    let asleep = -1;
+    await waitFor(
+      "the shed settled",
+      async () => {
+        const n = (await siteJson(again)).counts.sleeping;
+        const settled = n === asleep;
+        asleep = n;
+        return settled;
+      },
+      20_000,
+      1500,
+    );
     assert.ok(asleep >= tight.counts.sleeping);
 
     // lease cleared: the budget goes back to the contract and the restore is staged

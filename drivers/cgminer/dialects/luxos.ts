@@ -149,7 +149,10 @@ function withSession<T>(ctx: DialectContext, fn: (sid: string) => Promise<T>): P
   const run = slot.queue.then(async () => {
     const sid = await logon(ctx);
     try {
-      return await fn(sid);
+      const out = await fn(sid);
+      // the command is answered: the caller may send the next one while this session logs off
+      ctx.onSent?.();
+      return out;
     } finally {
       await logoff(ctx, slot, sid);
     }
@@ -267,10 +270,37 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
   }
 }
 
+/**
+ * For confirming a write: one exchange of `summary+power+config` (hashrate,
+ * uptime, measured watts, curtail mode) instead of the full read's two.
+ */
+async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
+  const client = new CgminerClient(ctx.endpoint, ctx.exchange);
+  try {
+    const base = await client.poll(["summary", "power", "config"], ctx.signal, ctx.now);
+    if (!base.ok) return base.reading;
+    const { reading, replies } = base;
+    const watts = toNumber(rows(replies.power, "POWER")[0]?.Watts);
+    if (watts !== null) {
+      reading.powerW = watts;
+      reading.powerEstimated = false;
+    }
+    const curtail = rows(replies.config, "CONFIG")[0]?.CurtailMode;
+    if (typeof curtail === "string" && /sleep/i.test(curtail)) {
+      reading.state = "sleeping";
+      reading.reason = "curtailed (sleep)";
+    }
+    return reading;
+  } catch (err) {
+    return readingForError(err, ctx.now());
+  }
+}
+
 export const luxosDialect: DialectSpec = {
   name: "luxos",
   capabilities: () => [...CAPABILITIES],
   read,
+  confirmRead,
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":
