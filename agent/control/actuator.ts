@@ -19,7 +19,7 @@ export function driverActuator(
     action: "sleep" | "wake" | "setPowerLimit" | "reboot",
     value: number | undefined,
     signal?: AbortSignal,
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ): Promise<ActuatorResult> => {
     const miner = miners.get(id);
     if (!miner) return { ok: false, reason: `no miner ${id}` };

@@ -25,23 +25,23 @@ export interface ActuatorResult {
  * on the wire, before its confirmation: the loop then lets the next command go.
  */
 export interface Actuator {
-  sleep(minerId: string, signal?: AbortSignal, onSent?: () => void): Promise<ActuatorResult>;
-  wake(minerId: string, signal?: AbortSignal, onSent?: () => void): Promise<ActuatorResult>;
+  sleep(minerId: string, signal?: AbortSignal, onSent?: () => Promise<void> | void): Promise<ActuatorResult>;
+  wake(minerId: string, signal?: AbortSignal, onSent?: () => Promise<void> | void): Promise<ActuatorResult>;
   setPowerLimit(
     minerId: string,
     watts: number,
     signal?: AbortSignal,
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ): Promise<ActuatorResult>;
   restorePowerLimit(
     minerId: string,
     watts: number,
     signal?: AbortSignal,
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ): Promise<ActuatorResult>;
   capGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
   uncapGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
-  reboot(minerId: string, signal?: AbortSignal, onSent?: () => void): Promise<ActuatorResult>;
+  reboot(minerId: string, signal?: AbortSignal, onSent?: () => Promise<void> | void): Promise<ActuatorResult>;
 }
 
 export type ControlMode = "auto" | "hold";
@@ -343,16 +343,19 @@ export class ControlLoop {
         await confirming.acquire();
         await sending.acquire();
         let sent = false;
+        // frees the send slot; the read-back that confirms waits until no command is queued
         const onSent = () => {
-          if (sent) return;
-          sent = true;
-          sending.release();
+          if (!sent) {
+            sent = true;
+            sending.release();
+          }
+          return sending.idle();
         };
         let ok = false;
         try {
           ({ ok } = await this.applyOne(snapshot, a, result, onSent));
         } finally {
-          onSent();
+          void onSent();
           confirming.release();
         }
         if (!ok) break; // the rest of this device waits for its back-off
@@ -386,7 +389,7 @@ export class ControlLoop {
     snapshot: PlanSnapshot,
     a: PlanAction,
     result: TickResult,
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ): Promise<{ ok: boolean; reason: string; id: number | null }> {
     const { ledger, logger } = this.deps;
     let id: number;
@@ -449,7 +452,7 @@ export class ControlLoop {
     return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
   }
 
-  private async send(a: PlanAction, onSent?: () => void): Promise<ActuatorResult> {
+  private async send(a: PlanAction, onSent?: () => Promise<void> | void): Promise<ActuatorResult> {
     const act = this.deps.actuator;
     const ac = new AbortController();
     const timeoutMs = this.deps.actionTimeoutMs ?? 15_000;

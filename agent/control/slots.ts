@@ -5,6 +5,7 @@
 export class Slots {
   private free: number;
   private readonly waiting: Array<() => void> = [];
+  private readonly idlers: Array<() => void> = [];
 
   constructor(size: number) {
     this.free = Math.max(1, size);
@@ -22,5 +23,12 @@ export class Slots {
     const next = this.waiting.shift();
     if (next) next();
     else this.free++;
+    if (this.waiting.length === 0) for (const idle of this.idlers.splice(0)) idle();
+  }
+
+  /** Resolves once nobody is waiting for a slot (at once when nobody is). */
+  idle(): Promise<void> {
+    if (this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idlers.push(resolve));
   }
 }

@@ -32,9 +32,11 @@ export interface DialectContext {
   /**
    * Writes: the dialect calls this as soon as the command itself has been
    * answered, before any clean-up exchange (LuxOS logoff), so the caller can
-   * send the next command. Called again, harmlessly, when write() returns.
+   * send the next command. The driver calls it again after the write and waits
+   * for what it returns before reading back: in a fleet-wide shed the caller
+   * holds read-backs until every command is out.
    */
-  onSent?: () => void;
+  onSent?: () => Promise<void> | void;
 }
 
 export type WriteAction = MinerCapability;
@@ -169,7 +171,7 @@ export class MinerDriver {
     value?: number,
     signal?: AbortSignal,
     given?: MinerReading | null,
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ): Promise<WriteOutcome> {
     if (!this.capabilities.has(action)) {
       const why = `${this.spec.name} dialect cannot ${action}${
@@ -195,7 +197,8 @@ export class MinerDriver {
         return { action, ok: false, reason: "aborted", attempts: attempt - 1, before, after };
       try {
         await this.spec.write({ ...this.ctx(signal), onSent }, action, value);
-        onSent?.();
+        // the caller may hold the read-back while other commands still wait to go out
+        await onSent?.();
       } catch (err) {
         reason = describeError(err);
         // a refusal that retrying cannot fix (access denied, unsupported) ends here

@@ -40,7 +40,7 @@ export interface Miner {
     signal?: AbortSignal,
     before?: MinerReading | null,
     /** Called once the command is on the wire, before the read-back that confirms it. */
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ): Promise<WriteOutcome>;
   close(): Promise<void>;
 }
@@ -65,7 +65,7 @@ class BoundMiner implements Miner {
     value?: number,
     signal?: AbortSignal,
     before?: MinerReading | null,
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ) {
     return this.driver.write(action, value, signal, before, onSent);
   }
@@ -119,7 +119,7 @@ class DetectingMiner implements Miner {
     value?: number,
     signal?: AbortSignal,
     before?: MinerReading | null,
-    onSent?: () => void,
+    onSent?: () => Promise<void> | void,
   ): Promise<WriteOutcome> {
     let driver: MinerDriver | null = null;
     try {

@@ -151,7 +151,7 @@ function withSession<T>(ctx: DialectContext, fn: (sid: string) => Promise<T>): P
     try {
       const out = await fn(sid);
       // the command is answered: the caller may send the next one while this session logs off
-      ctx.onSent?.();
+      void ctx.onSent?.();
       return out;
     } finally {
       await logoff(ctx, slot, sid);
