@@ -4,8 +4,8 @@
 // runs here, so every miner's sleep and wake is seen as it happens. Checked
 // after every restart and printed at the end:
 // - no action from before the crash is left pending (the ledger recovered it);
-// - no miner is asleep without the ledger knowing the agent slept it (a
-//   stranded miner would never be woken);
+// - no miner is asleep without the ledger knowing the agent slept it (done,
+//   or sent and pending): a stranded miner would never be woken;
 // - wakes stay within rampUpWPerMin in every 60 s window, across restarts
 //   (the restore history is in the ledger, so a restart is no reason to surge).
 import { type ChildProcess, spawn } from "node:child_process";
@@ -121,8 +121,14 @@ function ledgerState(restartAt: number) {
       .prepare("SELECT count(*) AS n FROM actions WHERE outcome_reason LIKE 'interrupted%'")
       .get() as { n: number };
     const slept = new Set(
+      // what the ledger knows the agent slept: done (devices), or sent and not finished (a
+      // pending row, which the next start recovers as slept)
       (
-        db.prepare("SELECT device_id FROM devices WHERE slept_by_agent = 1").all() as { device_id: string }[]
+        db
+          .prepare(
+            "SELECT device_id FROM devices WHERE slept_by_agent = 1 UNION SELECT device_id FROM actions WHERE state = 'pending' AND kind = 'sleep'",
+          )
+          .all() as { device_id: string }[]
       ).map((r) => r.device_id),
     );
     return { stale: stale.n, interrupted: interrupted.n, slept };
