@@ -7,6 +7,7 @@ import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { connect, type IClientOptions } from "mqtt";
 import { ConfigError, formatProblem, loadConfig } from "../../config/load.ts";
+import { withCredentials } from "../mqtt/link.ts";
 import { buildEnvelope, parsePrivateKey } from "../mqtt/signing.ts";
 import { Topics } from "../mqtt/topics.ts";
 import { UsageError } from "./usage.ts";
@@ -49,11 +50,7 @@ export async function sendSigned(o: SendOptions): Promise<SendResult> {
     connectTimeout: o.timeoutMs,
     clean: true,
   };
-  if (o.username) opts.username = o.username;
-  if (o.password) opts.password = o.password;
-  if (o.ca) opts.ca = o.ca;
-  if (o.cert) opts.cert = o.cert;
-  if (o.key) opts.key = o.key;
+  withCredentials(opts, o);
   const client = connect(o.url, opts);
   try {
     return await new Promise<SendResult>((resolve) => {

@@ -49,6 +49,25 @@ export function backoffDelayMs(
   return Math.round(d / 2 + (rand() * d) / 2);
 }
 
+/** The broker credentials and TLS material of a connection, where given (the agent's link and `send`). */
+export function withCredentials(
+  opts: IClientOptions,
+  o: {
+    username?: string | null;
+    password?: string | null;
+    ca?: string | Buffer | null;
+    cert?: string | Buffer | null;
+    key?: string | Buffer | null;
+  },
+): IClientOptions {
+  if (o.username) opts.username = o.username;
+  if (o.password) opts.password = o.password;
+  if (o.ca) opts.ca = o.ca;
+  if (o.cert) opts.cert = o.cert;
+  if (o.key) opts.key = o.key;
+  return opts;
+}
+
 export class MqttLink {
   private client: MqttClient | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -96,11 +115,7 @@ export class MqttLink {
       },
       rejectUnauthorized: true,
     };
-    if (o.username) opts.username = o.username;
-    if (o.password) opts.password = o.password;
-    if (o.ca) opts.ca = o.ca;
-    if (o.cert) opts.cert = o.cert;
-    if (o.key) opts.key = o.key;
+    withCredentials(opts, o);
     const client = connect(o.url, opts);
     this.client = client;
     let closed = false;

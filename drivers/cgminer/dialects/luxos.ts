@@ -231,6 +231,20 @@ export function dashTemps(row: Row | undefined, re: RegExp): number[] {
   return out.sort((a, b) => a[0] - b[0]).map(([, n]) => n);
 }
 
+/** LuxOS's measured watts (`power`) and its curtail mode (`config`): a curtailed unit reads as sleeping. */
+function applyPowerAndCurtail(reading: MinerReading, replies: Record<string, Json>): void {
+  const watts = toNumber(rows(replies.power, "POWER")[0]?.Watts);
+  if (watts !== null) {
+    reading.powerW = watts;
+    reading.powerEstimated = false;
+  }
+  const curtail = rows(replies.config, "CONFIG")[0]?.CurtailMode;
+  if (typeof curtail === "string" && /sleep/i.test(curtail)) {
+    reading.state = "sleeping";
+    reading.reason = "curtailed (sleep)";
+  }
+}
+
 async function read(ctx: DialectContext): Promise<MinerReading> {
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
@@ -244,11 +258,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     } catch {
       // power and curtail state are extras: the base reading stands without them
     }
-    const watts = toNumber(rows(extra.power, "POWER")[0]?.Watts);
-    if (watts !== null) {
-      reading.powerW = watts;
-      reading.powerEstimated = false;
-    }
+    applyPowerAndCurtail(reading, extra);
     const statsRow = rows(replies.stats, "STATS").find((r) =>
       Object.keys(r).some((k) => /^temp_(chip|pcb)\d+$/.test(k)),
     );
@@ -259,11 +269,6 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     if (reading.boardTempsC.length === 0) reading.boardTempsC = dashTemps(statsRow, /^temp_pcb(\d+)$/);
     const profiles = extra.profiles === undefined ? [] : parseProfiles(extra.profiles);
     if (profiles.length > 0) reading.minPowerLimitW = Math.min(...profiles.map((p) => p.watts));
-    const curtail = rows(extra.config, "CONFIG")[0]?.CurtailMode;
-    if (typeof curtail === "string" && /sleep/i.test(curtail)) {
-      reading.state = "sleeping";
-      reading.reason = "curtailed (sleep)";
-    }
     return reading;
   } catch (err) {
     return readingForError(err, ctx.now());
@@ -279,18 +284,8 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
   try {
     const base = await client.poll(["summary", "power", "config"], ctx.signal, ctx.now);
     if (!base.ok) return base.reading;
-    const { reading, replies } = base;
-    const watts = toNumber(rows(replies.power, "POWER")[0]?.Watts);
-    if (watts !== null) {
-      reading.powerW = watts;
-      reading.powerEstimated = false;
-    }
-    const curtail = rows(replies.config, "CONFIG")[0]?.CurtailMode;
-    if (typeof curtail === "string" && /sleep/i.test(curtail)) {
-      reading.state = "sleeping";
-      reading.reason = "curtailed (sleep)";
-    }
-    return reading;
+    applyPowerAndCurtail(base.reading, base.replies);
+    return base.reading;
   } catch (err) {
     return readingForError(err, ctx.now());
   }
