@@ -138,6 +138,9 @@ export function sitePower(
 
 class Timeout extends Error {}
 
+/** The longest a read-back waits for the other commands of its tick to go out. */
+const READ_BACK_HOLD_MAX_MS = 2000;
+
 function newResult(at: number, mode: ControlMode): TickResult {
   return { at, budget: null, plan: null, mode, sent: 0, done: 0, failed: 0, error: null };
 }
@@ -343,13 +346,14 @@ export class ControlLoop {
         await confirming.acquire();
         await sending.acquire();
         let sent = false;
-        // frees the send slot; the read-back that confirms waits until no command is queued
+        // frees the send slot; the read-back that confirms waits until every command of this
+        // tick is out (bounded: a slow miner must not hold every confirmation)
         const onSent = () => {
           if (!sent) {
             sent = true;
             sending.release();
           }
-          return sending.idle();
+          return sending.idle(READ_BACK_HOLD_MAX_MS);
         };
         let ok = false;
         try {

@@ -4,11 +4,13 @@
 // wire, and another, larger set per action until it is confirmed.
 export class Slots {
   private free: number;
+  private readonly size: number;
   private readonly waiting: Array<() => void> = [];
   private readonly idlers: Array<() => void> = [];
 
   constructor(size: number) {
-    this.free = Math.max(1, size);
+    this.size = Math.max(1, size);
+    this.free = this.size;
   }
 
   acquire(): Promise<void> {
@@ -23,12 +25,25 @@ export class Slots {
     const next = this.waiting.shift();
     if (next) next();
     else this.free++;
-    if (this.waiting.length === 0) for (const idle of this.idlers.splice(0)) idle();
+    if (this.isIdle()) for (const idle of this.idlers.splice(0)) idle();
   }
 
-  /** Resolves once nobody is waiting for a slot (at once when nobody is). */
-  idle(): Promise<void> {
-    if (this.waiting.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idlers.push(resolve));
+  private isIdle(): boolean {
+    return this.waiting.length === 0 && this.free === this.size;
+  }
+
+  /**
+   * Resolves once no slot is held and nobody waits for one (at once when so),
+   * or after `maxWaitMs` at the latest: one slow holder must not hold everyone.
+   */
+  idle(maxWaitMs: number): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, maxWaitMs);
+      this.idlers.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }
