@@ -7,6 +7,9 @@ import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MeterRole, MinerCapability, MinerReading, MinerState } from "../drivers/types.ts";
 import type { PlanSnapshot } from "./control/types.ts";
 
+/** The reading shapes the snapshot holds, for channels (MQTT, HTTP), which never import drivers. */
+export type { GpuNodeReading, MinerReading };
+
 export interface MeterStatus {
   id: string;
   role: MeterRole;

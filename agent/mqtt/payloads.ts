@@ -2,10 +2,8 @@
 // compact (a field list once, then one array per device) and chunked so that
 // no message exceeds a bound: a broker's max packet size and a slow uplink
 // both stay happy at 5,000 miners.
-import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
-import type { MinerReading } from "../../drivers/types.ts";
 import type { SiteTick } from "../site.ts";
-import type { SiteSnapshot } from "../state.ts";
+import type { GpuNodeReading, MinerReading, SiteSnapshot } from "../state.ts";
 import type { SiteEvent } from "../store/events.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
