@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,6 +81,22 @@ async function waitUntil(what: string, probe: () => boolean, timeoutMs: number):
   }
 }
 
+/** TRIGGER_PROFILE=FILE: a CPU profile of the agent from trigger to last sleep, per round. */
+async function startProfile(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 200 });
+  await session.post("Profiler.start");
+  return session;
+}
+let profileRound = 0;
+async function stopProfile(session: Session, file: string): Promise<void> {
+  const { profile } = await session.post("Profiler.stop");
+  writeFileSync(`${file}.${++profileRound}.cpuprofile`, JSON.stringify(profile));
+  session.disconnect();
+}
+
 const hosts = allocateAddresses(BASE, N);
 const last = hosts.at(-1)!;
 
@@ -108,9 +125,11 @@ control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2k
     await waitUntil("the meter", () => site.snapshot().powerSource === "meter", 10_000);
     await new Promise((r) => setTimeout(r, 300));
     sleeps.length = 0;
+    const profiler = process.env.TRIGGER_PROFILE ? await startProfile() : null;
     const t0 = Date.now();
     site.setBudgetLease(0, 600, "bench: everything off");
     await waitUntil("every sleep delivered", () => sleeps.length >= N, 60_000);
+    if (profiler) await stopProfile(profiler, process.env.TRIGGER_PROFILE!);
     const rel = sleeps.map((t) => t - t0);
     if (process.env.TRIGGER_DEBUG) {
       const qs = [0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 1].map((q) => `${q}:${quantile(rel, q)}`);

@@ -64,7 +64,7 @@ export interface LoopConfig {
     PolicyConfig & { tickS: number; retries: number; meterStaleS?: number; unmeteredW?: number };
 }
 
-export type LedgerPort = Pick<Ledger, "begin" | "finish" | "view">;
+export type LedgerPort = Pick<Ledger, "begin" | "beginMany" | "finish" | "view">;
 
 export interface ControlLoopDeps {
   /** One consistent snapshot (P is the meter, or the estimate when it is stale). */
@@ -272,7 +272,7 @@ export class ControlLoop {
     return this.exclusive(async () => {
       const a: PlanAction = { ...action, origin: "operator" };
       const result = newResult(this.now(), this.modeValue);
-      const out = await this.applyOne(this.deps.getSnapshot(), a, result);
+      const out = await this.applyOne(indexSnapshot(this.deps.getSnapshot()), a, result);
       // the policy sees the new state on its next tick
       this.wakeNow();
       return { ok: out.ok, reason: out.reason, id: out.id };
@@ -341,8 +341,13 @@ export class ControlLoop {
     const concurrency = this.deps.concurrency ?? 64;
     const sending = new Slots(concurrency);
     const confirming = new Slots(concurrency * 4);
-    const device = async (group: PlanAction[]) => {
-      for (const a of group) {
+    const index = indexSnapshot(snapshot);
+    // the first action of every device written in one commit before any is sent (a fleet-wide
+    // shed pays one commit, not one per miner); a device's later actions begin one by one
+    const groups = [...byDevice.values()];
+    const firstIds = this.beginFirsts(index, groups);
+    const device = async (group: PlanAction[], firstId: number | undefined) => {
+      for (const [i, a] of group.entries()) {
         await confirming.acquire();
         await sending.acquire();
         let sent = false;
@@ -357,7 +362,7 @@ export class ControlLoop {
         };
         let ok = false;
         try {
-          ({ ok } = await this.applyOne(snapshot, a, result, onSent));
+          ({ ok } = await this.applyOne(index, a, result, onSent, i === 0 ? firstId : undefined));
         } finally {
           void onSent();
           confirming.release();
@@ -365,12 +370,25 @@ export class ControlLoop {
         if (!ok) break; // the rest of this device waits for its back-off
       }
     };
-    await Promise.all([...byDevice.values()].map(device));
+    await Promise.all(groups.map((g, i) => device(g, firstIds?.[i])));
   }
 
-  private ledgerAction(snapshot: PlanSnapshot, a: PlanAction, at: number): LedgerAction {
+  /** Ids of each group's first action, written in one transaction; null → each begins alone. */
+  private beginFirsts(index: SnapshotIndex, groups: PlanAction[][]): number[] | null {
+    if (groups.length < 2) return null;
+    const at = this.now();
+    try {
+      return this.deps.ledger.beginMany(groups.map((g) => this.ledgerAction(index, g[0]!, at)));
+    } catch (err) {
+      // nothing was written: applyOne tries again per action and reports each failure
+      this.deps.logger.warn({ err }, "ledger batch write failed; writing actions one by one");
+      return null;
+    }
+  }
+
+  private ledgerAction(index: SnapshotIndex, a: PlanAction, at: number): LedgerAction {
     if (GPU_KINDS.has(a.kind)) {
-      const g = snapshot.gpuNodes.find((n) => n.id === a.deviceId)?.gpus.find((x) => x.index === a.gpuIndex);
+      const g = index.gpuNodes.get(a.deviceId)?.gpus.find((x) => x.index === a.gpuIndex);
       return {
         ...a,
         at,
@@ -378,7 +396,7 @@ export class ControlLoop {
         priorLimitW: g ? (g.powerLimitW ?? g.defaultLimitW ?? g.maxLimitW) : null,
       };
     }
-    const m = snapshot.miners.find((x) => x.id === a.deviceId);
+    const m = index.miners.get(a.deviceId);
     return {
       ...a,
       at,
@@ -390,16 +408,17 @@ export class ControlLoop {
 
   /** begin → send (retries, deadline) → finish. Returns whether it was confirmed, and why. */
   private async applyOne(
-    snapshot: PlanSnapshot,
+    index: SnapshotIndex,
     a: PlanAction,
     result: TickResult,
     onSent?: () => Promise<void> | void,
+    begunId?: number,
   ): Promise<{ ok: boolean; reason: string; id: number | null }> {
     const { ledger, logger } = this.deps;
     let id: number;
     const at = this.now();
     try {
-      id = ledger.begin(this.ledgerAction(snapshot, a, at));
+      id = begunId ?? ledger.begin(this.ledgerAction(index, a, at));
     } catch (err) {
       // not written → not sent
       logger.error({ err, device: a.deviceId, kind: a.kind }, "ledger write failed; action not sent");
@@ -502,4 +521,17 @@ export class ControlLoop {
       this.deps.logger.warn({ err }, "control event handler threw");
     }
   }
+}
+
+/** The snapshot's devices by id: a fleet-wide shed looks up 5,000 miners, once each. */
+interface SnapshotIndex {
+  miners: Map<string, PlanSnapshot["miners"][number]>;
+  gpuNodes: Map<string, PlanSnapshot["gpuNodes"][number]>;
+}
+
+function indexSnapshot(snapshot: PlanSnapshot): SnapshotIndex {
+  return {
+    miners: new Map(snapshot.miners.map((m) => [m.id, m])),
+    gpuNodes: new Map(snapshot.gpuNodes.map((n) => [n.id, n])),
+  };
 }

@@ -335,6 +335,19 @@ export class Ledger {
 
   /** Writes the action, pending, and returns its id. Call BEFORE the command is sent. */
   begin(action: LedgerAction): number {
+    return this.insertAction(action);
+  }
+
+  /**
+   * `begin` for many actions in one transaction (a fleet-wide shed: one commit,
+   * not one per miner); all or none are written.
+   */
+  beginMany(actions: readonly LedgerAction[]): number[] {
+    this.s();
+    return this.db!.transaction(() => actions.map((a) => this.insertAction(a)))();
+  }
+
+  private insertAction(action: LedgerAction): number {
     const r = this.s().insert.run({
       device_id: action.deviceId,
       kind: action.kind,

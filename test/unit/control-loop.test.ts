@@ -152,6 +152,25 @@ describe("ControlLoop", () => {
     ledger.close();
   });
 
+  test("a failed batch write of the tick's actions falls back to one write per action", async () => {
+    const site = new FakeSite(24, 5_000);
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    let batches = 0;
+    ledger.beginMany = () => {
+      batches++;
+      throw new Error("disk I/O error");
+    };
+    const { loop } = setup(site, ledger, { t: T0 });
+    site.onCall = (id) => assert.equal(ledger.events(100).find((e) => e.deviceId === id)?.state, "pending");
+    const r = await loop.tick();
+    assert.equal(batches, 1);
+    assert.equal(r.sent, 5);
+    assert.equal(r.done, 5);
+    assert.equal(ledger.events(100).filter((e) => e.state === "done").length, 5);
+    ledger.close();
+  });
+
   test("a failed device is backed off and the next candidate is chosen", async () => {
     const site = new FakeSite(20, 5_000); // 100 kW: one sleep needed
     site.failing.add("m00");

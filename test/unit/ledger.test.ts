@@ -43,6 +43,26 @@ describe("Ledger", () => {
     l.close();
   });
 
+  test("beginMany writes a fleet's actions in one commit, all or none", () => {
+    const path = dbPath();
+    const ledger = new Ledger(path);
+    ledger.open(T0);
+    const ids = ledger.beginMany([sleepAction("m1", 3000), sleepAction("m2", 3100)]);
+    assert.equal(ids.length, 2);
+    const other = new Database(path, { readonly: true });
+    const rows = other.prepare("SELECT device_id, state FROM actions ORDER BY id").all();
+    assert.deepEqual(rows, [
+      { device_id: "m1", state: "pending" },
+      { device_id: "m2", state: "pending" },
+    ]);
+    // one bad row (NOT NULL kind) → nothing of the batch is written
+    const bad = { ...sleepAction("m4", 1), kind: null } as unknown as LedgerAction;
+    assert.throws(() => ledger.beginMany([sleepAction("m3", 2900), bad]));
+    assert.equal((other.prepare("SELECT count(*) AS n FROM actions").get() as { n: number }).n, 2);
+    other.close();
+    ledger.close();
+  });
+
   test("begin commits the pending row before the command is sent", () => {
     const path = dbPath();
     const ledger = new Ledger(path);
