@@ -2,9 +2,12 @@
 // counters that channels increment as things happen. Gauges that mirror the
 // site's state (power, budget, devices) are computed at scrape time by the
 // HTTP layer from the snapshot, so nothing here has to be kept in step.
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 export const registry = new Registry();
+// process and runtime figures (RSS, heap by space, external memory, fds, event-loop lag,
+// GC): what a technician checks first when a gateway runs short of memory
+collectDefaultMetrics({ register: registry });
 
 /** Remote and operator commands by name and result (ok, rejected:<reason class>, failed). */
 export const commandsTotal = new Counter({

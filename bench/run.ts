@@ -2,7 +2,8 @@
 // `wattkeeper sim` in a child process) swept by a bare baseline and by the
 // agent's real read path, each in a fresh process, same run, same
 // concurrency; then a scan of 5,000 loopback hosts of which half are dead.
-// Prints a table with the agent/bare ratio and each process's RSS.
+// Prints a table with the agent/bare ratio, each process's RSS and its CPU
+// (user + system) per sweep.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
@@ -122,6 +123,9 @@ for (const size of SIZES) {
       ((size / agent.ms!) * 1000).toFixed(0),
       bare.rssMiB!.toFixed(0),
       agent.rssMiB!.toFixed(0),
+      bare.cpuMsPerSweep!.toFixed(0),
+      agent.cpuMsPerSweep!.toFixed(0),
+      (agent.cpuMsPerSweep! / bare.cpuMsPerSweep!).toFixed(2),
       `${bare.failed}/${agent.failed}`,
     ]);
   } finally {
@@ -137,6 +141,9 @@ printTable(
     "miners/s",
     "bare RSS MiB",
     "agent RSS MiB",
+    "bare CPU ms",
+    "agent CPU ms",
+    "CPU ratio",
     "failed bare/agent",
   ],
   rows,

@@ -7,7 +7,7 @@
 // Goal over 60 minutes: RSS growth < 10 MB after warm-up, no fd growth.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +26,11 @@ const { values } = parseArgs({
     "drop-s": { type: "string", default: "60" },
     "sample-s": { type: "string", default: "30" },
     dist: { type: "boolean", default: false },
+    // diagnosis: the agent writes a heap snapshot (into the state folder) at the end of
+    // warm-up and before it stops, to diff what grew
+    "heap-snapshots": { type: "boolean", default: false },
+    // diagnosis: extra node flags for the agent only (e.g. "--max-semi-space-size=8")
+    "agent-node-flags": { type: "string", default: "" },
   },
 });
 const MINUTES = Number(values.minutes);
@@ -144,16 +149,39 @@ const entry =
     : values.dist
       ? [new URL("../dist/agent/entry.js", import.meta.url).pathname]
       : [new URL("../bin/wattkeeper.js", import.meta.url).pathname];
-const agent: ChildProcess = spawn(process.execPath, [...entry, "run", "--config", configFile], {
-  stdio: ["ignore", "ignore", "inherit"],
-  env: { ...process.env, WATTKEEPER_LOG_LEVEL: "warn" },
+const SNAPSHOTS = values["heap-snapshots"];
+const agent: ChildProcess = spawn(
+  process.execPath,
+  [
+    ...(SNAPSHOTS ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+    ...values["agent-node-flags"].split(" ").filter(Boolean),
+    ...entry,
+    "run",
+    "--config",
+    configFile,
+  ],
+  {
+    cwd: dir,
+    // the agent's log (warnings and up) in the state folder: the first place to look when it dies
+    stdio: ["ignore", openSync(join(dir, "agent.log"), "a"), "inherit"],
+    env: { ...process.env, WATTKEEPER_LOG_LEVEL: "warn" },
+  },
+);
+let agentExit: number | null = null;
+agent.on("exit", (code, signal) => {
+  agentExit = code ?? (signal ? 128 : 1);
 });
+let snapshotAtWarmup = SNAPSHOTS;
 const pid = agent.pid!;
 
-function procSample(): { rssMiB: number; fds: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { rssMiB: Math.round((rssKb / 1024) * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
+function procSample(): { rssMiB: number; fds: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { rssMiB: Math.round((rssKb / 1024) * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
+  } catch {
+    return null; // the agent is gone: its exit event follows
+  }
 }
 async function siteJson(): Promise<Record<string, unknown> | null> {
   try {
@@ -164,9 +192,34 @@ async function siteJson(): Promise<Record<string, unknown> | null> {
   }
 }
 
+/** The agent's own memory figures (prom-client defaults on /metrics), MiB: where RSS goes. */
+async function heapSample(): Promise<{
+  heapUsedMiB: number | null;
+  heapTotalMiB: number | null;
+  externalMiB: number | null;
+}> {
+  const mib = (text: string, name: string): number | null => {
+    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+    return m ? Math.round((Number(m[1]) / 2 ** 20) * 10) / 10 : null;
+  };
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    return {
+      heapUsedMiB: mib(text, "nodejs_heap_size_used_bytes"),
+      heapTotalMiB: mib(text, "nodejs_heap_size_total_bytes"),
+      externalMiB: mib(text, "nodejs_external_memory_bytes"),
+    };
+  } catch {
+    return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null };
+  }
+}
+
 interface Sample {
   minute: number;
   rssMiB: number;
+  heapUsedMiB: number | null;
+  heapTotalMiB: number | null;
+  externalMiB: number | null;
   fds: number;
   tickMsP99: number | null;
   hashing: number | null;
@@ -196,14 +249,32 @@ while (Date.now() < endAt) {
     await brokerUp();
     down = false;
   }
+  if (snapshotAtWarmup && now - t0 >= WARMUP_MS) {
+    snapshotAtWarmup = false;
+    agent.kill("SIGUSR2");
+  }
+  if (agentExit !== null) {
+    const log = readFileSync(join(dir, "agent.log"), "utf8").trim().split("\n").slice(-20).join("\n");
+    process.stderr.write(
+      `soak: the agent exited (${agentExit}) at ${((now - t0) / 60_000).toFixed(1)} min; its log:\n${log}\n`,
+    );
+    break;
+  }
   const p = procSample();
+  if (p === null) {
+    await wait(500);
+    continue;
+  }
   const j = await siteJson();
   const counts = (j?.counts ?? {}) as { hashing?: number; unreachable?: number };
   const control = (j?.control ?? {}) as { tickMsP99?: number | null };
   const b = (j?.broker ?? null) as { connected?: boolean; outboxMessages?: number } | null;
+  const h = await heapSample();
   samples.push({
     minute: Math.round(((now - t0) / 60_000) * 10) / 10,
-    ...p,
+    rssMiB: p.rssMiB,
+    ...h,
+    fds: p.fds,
     tickMsP99: control.tickMsP99 ?? null,
     hashing: counts.hashing ?? null,
     unreachable: counts.unreachable ?? null,
@@ -216,8 +287,12 @@ while (Date.now() < endAt) {
 if (down) await brokerUp();
 // let the outbox drain before counting
 await wait(20_000);
+if (SNAPSHOTS) {
+  agent.kill("SIGUSR2");
+  await wait(30_000);
+}
 agent.kill("SIGTERM");
-const [code] = await once(agent, "exit");
+const code = agentExit ?? ((await once(agent, "exit"))[0] as number | null);
 sim.kill("SIGTERM");
 await once(sim, "exit");
 await new Promise((r) => sub.end(false, {}, r));

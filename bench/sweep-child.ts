@@ -42,7 +42,7 @@ async function bare(): Promise<{ ms: number; failed: number }> {
   return { ms: performance.now() - t0, failed };
 }
 
-async function agent(): Promise<{ times: number[]; failed: number }> {
+async function agent(onWarm: () => void): Promise<{ times: number[]; failed: number }> {
   let failed = 0;
   const poller = new Poller<MinerReading>({
     name: "bench",
@@ -62,9 +62,16 @@ async function agent(): Promise<{ times: number[]; failed: number }> {
   });
   await poller.sweep(); // warm-up: dialect detection and JIT
   failed = 0;
+  onWarm();
   const times: number[] = [];
   for (let i = 0; i < sweeps; i++) times.push((await poller.sweep()).durationMs);
   return { times, failed };
+}
+
+/** CPU (user + system) this process spent, ms, since `from`. */
+function cpuMsSince(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
 }
 
 let result: Record<string, number>;
@@ -72,15 +79,20 @@ if (mode === "bare") {
   await bare(); // warm-up
   const runs: number[] = [];
   let failed = 0;
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < sweeps; i++) {
     const r = await bare();
     runs.push(r.ms);
     failed += r.failed;
   }
-  result = { ms: median(runs), failed };
+  result = { ms: median(runs), failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };
 } else if (mode === "agent") {
-  const r = await agent();
-  result = { ms: median(r.times), failed: r.failed };
+  // the agent's warm-up sweep (dialect detection) is inside agent(): CPU counts the measured ones
+  let cpu0 = process.cpuUsage();
+  const r = await agent(() => {
+    cpu0 = process.cpuUsage();
+  });
+  result = { ms: median(r.times), failed: r.failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };
 } else {
   const t0 = performance.now();
   const found = await scanHosts(hosts, { port: 4028, concurrency, timeoutMs: 1500 });

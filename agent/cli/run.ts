@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, formatProblem, loadConfig } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
+import { tuneHeap } from "../heap.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { Site } from "../site.ts";
 import { createNotifier, type Notifier } from "../systemd-notify.ts";
@@ -50,6 +51,7 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
     return 2;
   }
 
+  tuneHeap();
   const logger = createLogger({ level: config.log.level });
   logger.info({ version: opts.version, config: config.file }, `wattkeeper ${opts.version} starting`);
   const notifier = createNotifier({ logger });

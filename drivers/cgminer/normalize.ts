@@ -95,20 +95,25 @@ export function hashrateThs(summary: Row | undefined): number | null {
   return null;
 }
 
+function hasChainKey(r: Row): boolean {
+  for (const k of Object.keys(r)) if (/^(fan\d+|temp\d+|chain_rate\d+)$/.test(k)) return true;
+  return false;
+}
+
 /** Antminer `stats` keeps its data in the STATS row that has chain/fan fields (STATS[1] on stock). */
 function minerStatsRow(stats: Row[]): Row | undefined {
-  return (
-    stats.find((r) => Object.keys(r).some((k) => /^(fan\d+|temp\d+|chain_rate\d+)$/.test(k))) ?? stats[1]
-  );
+  return stats.find((r) => "fan1" in r || "temp1" in r || "chain_rate1" in r || hasChainKey(r)) ?? stats[1];
 }
 
 function numberedValues(row: Row | undefined, re: RegExp): number[] {
   if (!row) return [];
   const out: Array<[number, number]> = [];
-  for (const [k, v] of Object.entries(row)) {
+  // keys, not Object.entries: a stats row has ~100 fields and this runs three times per poll of
+  // every miner (the [key, value] pairs were a large share of a fleet sweep's garbage)
+  for (const k of Object.keys(row)) {
     const m = re.exec(k);
     if (!m) continue;
-    const n = toNumber(v);
+    const n = toNumber(row[k]);
     // zeros are placeholders for absent chains/fans
     if (n !== null && n > 0) out.push([Number(m[1]), n]);
   }

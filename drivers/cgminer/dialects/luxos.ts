@@ -220,13 +220,16 @@ async function setPowerLimit(ctx: DialectContext, targetW: number): Promise<void
 export function dashTemps(row: Row | undefined, re: RegExp): number[] {
   if (!row) return [];
   const out: Array<[number, number]> = [];
-  for (const [k, v] of Object.entries(row)) {
+  for (const k of Object.keys(row)) {
     const m = re.exec(k);
     if (!m) continue;
-    const values = (typeof v === "string" ? v.split("-") : [v as Json])
-      .map((x) => toNumber(x))
-      .filter((n): n is number => n !== null && n > 0);
-    if (values.length > 0) out.push([Number(m[1]), Math.max(...values)]);
+    const v = row[k];
+    let hottest = 0;
+    for (const x of typeof v === "string" ? v.split("-") : [v]) {
+      const n = toNumber(x);
+      if (n !== null && n > hottest) hottest = n;
+    }
+    if (hottest > 0) out.push([Number(m[1]), hottest]);
   }
   return out.sort((a, b) => a[0] - b[0]).map(([, n]) => n);
 }
