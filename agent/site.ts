@@ -18,6 +18,7 @@ import { driverActuator } from "./control/actuator.ts";
 import { economicBudget, type Prices } from "./control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
+import { TickTimes } from "./control/tick-times.ts";
 import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
@@ -104,9 +105,7 @@ export class Site {
   private readonly sweepListeners = new Set<(driver: PollDriver, stats: SweepStats) => void>();
   /** What the last tick reported, so a change becomes one event, not one per tick. */
   private readonly changes = new ChangeWatch();
-  /** The last 1,000 control tick durations (ms), for p50/p99 in /api/site. */
-  private readonly tickMs = new Float64Array(1000);
-  private tickMsNext = 0;
+  private readonly tickTimes = new TickTimes(1000);
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
   private mqtt: MqttChannel | null = null;
@@ -440,16 +439,13 @@ export class Site {
 
   /** Tick count and duration percentiles over the last 1,000 ticks, and action totals. */
   private controlStats() {
-    const n = Math.min(this.tickMsNext, this.tickMs.length);
-    const sorted = Array.from(this.tickMs.subarray(0, n)).sort((a, b) => a - b);
-    const q = (p: number) =>
-      n === 0 ? null : Math.round(sorted[Math.min(n - 1, Math.ceil(p * n) - 1)]! * 10) / 10;
+    const [tickMsP50, tickMsP99] = this.tickTimes.quantiles(0.5, 0.99);
     const stats = this.loop?.stats;
     return {
       ticks: stats?.ticks ?? 0,
       tickErrors: stats?.tickErrors ?? 0,
-      tickMsP50: q(0.5),
-      tickMsP99: q(0.99),
+      tickMsP50,
+      tickMsP99,
       actionsDone: stats?.actionsDone ?? 0,
       actionsFailed: stats?.actionsFailed ?? 0,
     };
@@ -720,7 +716,7 @@ export class Site {
       concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
       onTickEnd: (_r, ms) => {
         tickDuration.observe(ms / 1000);
-        this.tickMs[this.tickMsNext++ % this.tickMs.length] = ms;
+        this.tickTimes.add(ms);
       },
       onEvent: (e) => {
         this.controlEvent(e);

@@ -24,6 +24,7 @@ async function siteJson(site: Site) {
     budgetReason: string;
     mode: string;
     counts: { sleeping: number; hashing: number };
+    control: { ticks: number; tickMsP50: number | null; tickMsP99: number | null };
   };
 }
 
@@ -94,6 +95,9 @@ test("over the contract: miners are slept until the meter is under the budget; a
     const b = await siteJson(again);
     assert.ok(b.counts.sleeping >= slept, `${b.counts.sleeping} asleep after restart, ${slept} before`);
     assert.ok(b.powerW < 45_000, `site ${b.powerW} W after restart`);
+    // tick durations: counted, and their percentiles reported
+    assert.ok(b.control.ticks > 0);
+    assert.ok(b.control.tickMsP99 !== null && b.control.tickMsP99 >= (b.control.tickMsP50 ?? 0));
 
     // a tighter lease: more miners sleep; the reason names the lease
     again.setBudgetLease(35_000, 60, "demand response test");
