@@ -20,13 +20,13 @@ import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
 import { TickTimes } from "./control/tick-times.ts";
 import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
+import { runDeviceAction } from "./device-actions.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
-import { operatorSteps } from "./operator-steps.ts";
 import type { Poller, SweepStats } from "./poller.ts";
 import { ChangeWatch, outcomeEvent } from "./site-events.ts";
 
@@ -595,7 +595,14 @@ export class Site {
    * back into automatic control, kept across restarts.
    */
   async deviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult> {
-    const r = await this.runDeviceAction(req, actor).catch(
+    const r = await runDeviceAction(req, actor, {
+      config: this.config,
+      state: this.state,
+      settings: this.settings,
+      loop: this.loop,
+      ledger: this.ledger,
+      emitEvent: (e) => this.emitEvent(e),
+    }).catch(
       (err: unknown): IntentResult => ({
         ok: false,
         error: err instanceof Error ? err.message : String(err),
@@ -612,51 +619,6 @@ export class Site {
       });
     }
     return this.auditIntent(actor, "device/action", req, r);
-  }
-
-  private async runDeviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult> {
-    const minerCfg = this.config.miners.find((m) => m.id === req.id);
-    const gpuCfg = minerCfg ? undefined : this.config.gpuNodes.find((g) => g.id === req.id);
-    if (!minerCfg && !gpuCfg) return { ok: false, error: `unknown device "${req.id}"` };
-    const settings = this.settings;
-    const loop = this.loop;
-    if (!settings || !loop) return { ok: false, error: "the site is not running" };
-    const why = `operator ${actor.who}${req.reason ? `: ${req.reason}` : ""}`;
-
-    if (req.action === "exclude" || req.action === "include") {
-      if (req.action === "exclude") settings.exclude(req.id, actor.who, req.reason ?? null);
-      else if (!settings.include(req.id)) return { ok: true, detail: "was not excluded" };
-      this.emitEvent({
-        at: Date.now(),
-        kind: req.action === "exclude" ? "device-excluded" : "device-included",
-        severity: "info",
-        deviceId: req.id,
-        message: `${req.id} ${req.action === "exclude" ? "excluded from" : "back in"} automatic control (${why})`,
-        data: { by: actor.who, via: actor.via },
-      });
-      loop.wakeNow();
-      return { ok: true };
-    }
-
-    const steps = operatorSteps(req, why, {
-      miner: minerCfg ?? null,
-      gpuNode: gpuCfg ?? null,
-      minerReading: this.state.miners.get(req.id)?.reading ?? null,
-      gpuReading: this.state.gpuNodes.get(req.id) ?? null,
-      sleptPowerW: this.ledger?.view(Date.now()).devices.get(req.id)?.sleptPowerW ?? null,
-    });
-    if ("error" in steps) return { ok: false, error: steps.error };
-    // one after the other (a node's GPUs), each through the loop: ledger first, confirmed by read-back
-    const failures: string[] = [];
-    let detail = "";
-    for (const step of steps.actions) {
-      const out = await loop.manual(step);
-      if (!out.ok)
-        failures.push(step.gpuIndex !== undefined ? `GPU ${step.gpuIndex}: ${out.reason}` : out.reason);
-      else detail = out.reason;
-    }
-    if (failures.length > 0) return { ok: false, error: failures.join("; ") };
-    return { ok: true, detail: steps.actions.length > 1 ? `${steps.actions.length} GPU(s) limited` : detail };
   }
 
   /** Opens the ledger and builds the control loop over the drivers. */

@@ -1,0 +1,69 @@
+// Runs an operator's action on one device: exclude/include change the stored
+// settings (kept across restarts); sleep, wake, reboot and set-power-limit go
+// through the control loop as operator steps, one after the other (a node's
+// GPUs), each written to the ledger first and confirmed by read-back.
+import type { SiteConfig } from "../config/schema.ts";
+import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
+import type { ControlLoop } from "./control/loop.ts";
+import { operatorSteps } from "./operator-steps.ts";
+import type { SiteState } from "./state.ts";
+import type { NewSiteEvent } from "./store/events.ts";
+import type { Ledger } from "./store/ledger.ts";
+import type { Settings } from "./store/settings.ts";
+
+export interface DeviceActionDeps {
+  config: SiteConfig;
+  state: SiteState;
+  /** null while the site is not running. */
+  settings: Settings | null;
+  loop: ControlLoop | null;
+  ledger: Ledger | null;
+  emitEvent(e: NewSiteEvent): void;
+}
+
+export async function runDeviceAction(
+  req: DeviceAction,
+  actor: Actor,
+  deps: DeviceActionDeps,
+): Promise<IntentResult> {
+  const minerCfg = deps.config.miners.find((m) => m.id === req.id);
+  const gpuCfg = minerCfg ? undefined : deps.config.gpuNodes.find((g) => g.id === req.id);
+  if (!minerCfg && !gpuCfg) return { ok: false, error: `unknown device "${req.id}"` };
+  const { settings, loop } = deps;
+  if (!settings || !loop) return { ok: false, error: "the site is not running" };
+  const why = `operator ${actor.who}${req.reason ? `: ${req.reason}` : ""}`;
+
+  if (req.action === "exclude" || req.action === "include") {
+    if (req.action === "exclude") settings.exclude(req.id, actor.who, req.reason ?? null);
+    else if (!settings.include(req.id)) return { ok: true, detail: "was not excluded" };
+    deps.emitEvent({
+      at: Date.now(),
+      kind: req.action === "exclude" ? "device-excluded" : "device-included",
+      severity: "info",
+      deviceId: req.id,
+      message: `${req.id} ${req.action === "exclude" ? "excluded from" : "back in"} automatic control (${why})`,
+      data: { by: actor.who, via: actor.via },
+    });
+    loop.wakeNow();
+    return { ok: true };
+  }
+
+  const steps = operatorSteps(req, why, {
+    miner: minerCfg ?? null,
+    gpuNode: gpuCfg ?? null,
+    minerReading: deps.state.miners.get(req.id)?.reading ?? null,
+    gpuReading: deps.state.gpuNodes.get(req.id) ?? null,
+    sleptPowerW: deps.ledger?.view(Date.now()).devices.get(req.id)?.sleptPowerW ?? null,
+  });
+  if ("error" in steps) return { ok: false, error: steps.error };
+  const failures: string[] = [];
+  let detail = "";
+  for (const step of steps.actions) {
+    const out = await loop.manual(step);
+    if (!out.ok)
+      failures.push(step.gpuIndex !== undefined ? `GPU ${step.gpuIndex}: ${out.reason}` : out.reason);
+    else detail = out.reason;
+  }
+  if (failures.length > 0) return { ok: false, error: failures.join("; ") };
+  return { ok: true, detail: steps.actions.length > 1 ? `${steps.actions.length} GPU(s) limited` : detail };
+}
