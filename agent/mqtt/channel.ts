@@ -7,7 +7,6 @@
 import { hostname } from "node:os";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import type { IPublishPacket } from "mqtt";
-import { z } from "zod";
 import type { MqttConfig } from "../../config/schema.ts";
 import type { Actor } from "../control/intents.ts";
 import type { Logger } from "../logger.ts";
@@ -28,6 +27,7 @@ import {
   minerRows,
   siteTelemetry,
 } from "./payloads.ts";
+import { parsePrice } from "./prices.ts";
 import { ReplayCache } from "./replay.ts";
 import { parsePublicKey } from "./signing.ts";
 import { isCommandName, Topics } from "./topics.ts";
@@ -68,9 +68,6 @@ export const DEFAULT_DEVICE_CHUNK_BYTES = 32 * 1024;
 const DEFAULT_DRAIN_BATCH = 256;
 /** Bytes in flight per replay batch: a batch stops growing past this. */
 const DRAIN_BATCH_BYTES = 1024 * 1024;
-
-/** A price topic's retained value: a bare number or {"value": n}. */
-export const PriceSchema = z.union([z.number().finite(), z.strictObject({ value: z.number().finite() })]);
 
 export class MqttChannel {
   readonly topics: Topics;
@@ -354,29 +351,13 @@ export class MqttChannel {
   }
 
   private price(field: "energyPricePerKwh" | "hashpricePerThDay", topic: string, payload: Buffer): void {
-    if (payload.length === 0) {
-      // the retained value was cleared: the price is unknown again
-      this.site.setPrices({ [field]: null });
-      this.log.info({ topic }, `${field} cleared`);
+    const p = parsePrice(payload);
+    if ("error" in p) {
+      this.log.warn({ topic, payload: payload.toString("utf8", 0, 64) }, `${field}: ignored, ${p.error}`);
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(payload.toString("utf8"));
-    } catch {
-      parsed = undefined;
-    }
-    const r = PriceSchema.safeParse(parsed);
-    if (!r.success || payload.length > 1024) {
-      this.log.warn(
-        { topic, payload: payload.toString("utf8").slice(0, 64) },
-        `${field}: ignored, expected a number or {"value": n}`,
-      );
-      return;
-    }
-    const value = typeof r.data === "number" ? r.data : r.data.value;
-    this.site.setPrices({ [field]: value });
-    this.log.info({ topic, value }, `${field} set`);
+    this.site.setPrices({ [field]: p.value });
+    this.log.info({ topic, value: p.value }, p.value === null ? `${field} cleared` : `${field} set`);
   }
 
   private async handleCommand(name: string, raw: Buffer, packet: IPublishPacket): Promise<void> {
