@@ -26,6 +26,7 @@ export async function startEmbeddedBroker(
   let server: Server | null = null;
   let port = opts.port ?? 0;
   const listen = async () => {
+    if (server) return; // already up: resume() is safe to call in a test's finally
     const s = createServer((sock) => {
       sockets.add(sock);
       sock.on("close", () => sockets.delete(sock));

@@ -202,7 +202,9 @@ test("a signed command applies and answers; each forgery is refused with its rea
   assert.equal(site.budgetLease, null);
 });
 
-test("broker down during a curtailment: control goes on; events and telemetry replay once, in order", async () => {
+test("broker down during a curtailment: control goes on; events and telemetry replay once, in order", async (t) => {
+  // a failed assertion must not leave the broker down for the tests after this one
+  t.after(() => broker.resume());
   await broker.interrupt();
   const downAt = Date.now();
   await waitFor("link down", async () => (await api()).broker.connected === false);
@@ -325,6 +327,7 @@ test("CLI: keygen writes a pair and never overwrites; send exits 0 ok, 1 rejecte
 });
 
 test("a flapping broker: every event arrives, first arrivals in order", async (t) => {
+  t.after(() => broker.resume());
   const mark = atBroker.length;
   const ids: number[] = [];
   const emitter = (async () => {
