@@ -222,9 +222,9 @@ export class Site {
   }
 
   async stop(): Promise<void> {
-    // the broker link first: status offline, no telemetry of a site going away
-    await this.mqtt?.stop();
-    this.mqtt = null;
+    // the broker link first: status offline, no telemetry of a site going away; events of
+    // the stop itself (a last sweep's degraded devices) wait in the outbox for the next start
+    await this.mqtt?.disconnect();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     // the loop first: it must not act on devices whose pollers are going away
@@ -242,6 +242,8 @@ export class Site {
     this.pruneTimer = null;
     await this.gateway?.stop();
     this.gateway = null;
+    this.mqtt?.close();
+    this.mqtt = null;
     this.ledger?.close();
     this.ledger = null;
     this.settings?.close();

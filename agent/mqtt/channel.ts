@@ -77,6 +77,7 @@ export class MqttChannel {
   private replay: ReplayCache | null = null;
   private readonly keys = new Map<string, ReturnType<typeof parsePublicKey>>();
   private readonly unsubs: Array<() => void> = [];
+  private unsubEvents: (() => void) | null = null;
   private draining = false;
   private stopped = false;
   private lastStateKey: string | null = null;
@@ -116,9 +117,9 @@ export class MqttChannel {
     this.unsubs.push(
       this.site.onTick((t) => this.onTick(t)),
       this.site.onSweep((d) => this.onSweep(d)),
-      this.site.onEvent((e) =>
-        this.send("event", this.topics.events, Buffer.from(JSON.stringify(eventPayload(e)))),
-      ),
+    );
+    this.unsubEvents = this.site.onEvent((e) =>
+      this.send("event", this.topics.events, Buffer.from(JSON.stringify(eventPayload(e)))),
     );
     this.site.setBrokerStatus(() => this.status());
     const t = this.topics;
@@ -141,8 +142,19 @@ export class MqttChannel {
     this.link.start();
   }
 
-  /** Publishes the offline status, closes the link, waits for commands in progress, closes the stores. */
+  /** disconnect() then close(). */
   async stop(): Promise<void> {
+    await this.disconnect();
+    this.close();
+  }
+
+  /**
+   * Publishes the offline status, closes the link and waits (a little) for
+   * commands in progress. Events still go to the outbox until close(): the
+   * site emits some while it stops (its last sweep), and the next start
+   * replays them.
+   */
+  async disconnect(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const u of this.unsubs.splice(0)) u();
@@ -158,6 +170,12 @@ export class MqttChannel {
       Promise.allSettled([...this.inflight]),
       new Promise((r) => setTimeout(r, 5000).unref()),
     ]);
+  }
+
+  /** Stops taking events and closes the outbox and the replay cache. */
+  close(): void {
+    this.unsubEvents?.();
+    this.unsubEvents = null;
     this.outbox?.close();
     this.outbox = null;
     this.replay?.close();
@@ -206,7 +224,12 @@ export class MqttChannel {
   private send(kind: OutboxKind, topic: string, payload: Buffer): void {
     const outbox = this.outbox;
     const link = this.link;
-    if (!outbox || !link) return;
+    if (!outbox) return;
+    if (!link) {
+      // disconnected for good, the site still stopping: its events wait for the next start
+      if (kind === "event") outbox.add({ kind, topic, payload, qos: 1 });
+      return;
+    }
     if (link.connected && !this.draining && outbox.messages === 0) {
       const seq = outbox.takeSeq();
       link.publish(topic, payload, { qos: 1 }).then(

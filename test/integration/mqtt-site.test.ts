@@ -11,6 +11,7 @@ import { connect, type MqttClient } from "mqtt";
 import { keygenCommand } from "../../agent/cli/keygen.ts";
 import { sendCommand } from "../../agent/cli/send.ts";
 import { silentLogger } from "../../agent/logger.ts";
+import type { MqttChannel } from "../../agent/mqtt/channel.ts";
 import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
@@ -365,5 +366,26 @@ test("a flapping broker: every event arrives, first arrivals in order", async (t
   );
   t.diagnostic(
     `${ids.length} events, ${seen.length - first.length} duplicate deliveries (QoS 1: at least once)`,
+  );
+});
+
+test("events of the stop itself (after the link closed) wait in the outbox and go out on the next start", async () => {
+  // Site.stop closes the link first, then the pollers, whose last sweep may still report devices
+  const channel = (site as unknown as { mqtt: MqttChannel }).mqtt;
+  await channel.disconnect();
+  const e = site.emitEvent({
+    at: Date.now(),
+    kind: "stop-test",
+    severity: "info",
+    message: "while stopping",
+  });
+  assert.ok(e);
+  await site.stop();
+  const mark = atBroker.length;
+  const { config } = await loadConfig(file, { strictFiles: true });
+  site = new Site(config, silentLogger(), { httpListen: null, minerPollMs: 300, meterPollMs: 250 });
+  await site.start();
+  await waitFor("the stop's event replayed", () =>
+    atBroker.slice(mark).some((m) => m.topic === `${ROOT}/events` && json(m).id === e.id),
   );
 });
