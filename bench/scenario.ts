@@ -15,6 +15,7 @@ import { Site } from "../agent/site.ts";
 import { loadConfig } from "../config/load.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../sim/gpu/server.ts";
 import { generateKeyPair } from "../sim/gpu/ssh2.ts";
+import { resultsDir } from "./results-dir.ts";
 
 const STEP_MS = Number(process.env.SCENARIO_STEP_MS ?? 15_000);
 const SAMPLE_MS = 250;
@@ -232,7 +233,7 @@ const summary = {
   aiCappedS: rows.reduce((a, r) => a + r.aiCappedS, 0),
   mnv,
 };
-const out = new URL("./results/", import.meta.url).pathname;
+const out = resultsDir(import.meta.url);
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, "scenario.json"), `${JSON.stringify(summary, null, 2)}\n`);
 writeFileSync(join(out, "mnv.json"), `${JSON.stringify(mnv, null, 2)}\n`);

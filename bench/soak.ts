@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
+import { resultsDir } from "./results-dir.ts";
 
 const { values } = parseArgs({
   options: {
@@ -340,7 +341,7 @@ const summary = {
   telemetryMiB: Math.round((telemetryBytes / 2 ** 20) * 10) / 10,
   agentExit: code,
 };
-const out = new URL("./results/", import.meta.url).pathname;
+const out = resultsDir(import.meta.url);
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, "soak.json"), `${JSON.stringify({ summary, samples }, null, 2)}\n`);
 console.table(
