@@ -304,8 +304,14 @@ const db = new Database(dbPath, { readonly: true });
 const stored = (db.prepare("SELECT id FROM events WHERE at >= ?").all(t0) as { id: number }[]).map((r) =>
   String(r.id),
 );
+// events the agent emitted while stopping wait in its outbox for the next start: durable, not lost
+const queued = new Set(
+  (db.prepare("SELECT payload FROM outbox WHERE kind = 'event'").all() as { payload: Buffer }[]).flatMap(
+    (r) => eventIds(Buffer.from(r.payload)),
+  ),
+);
 db.close();
-const lost = stored.filter((id) => !received.has(id)).length;
+const lost = stored.filter((id) => !received.has(id) && !queued.has(id)).length;
 const duplicates = [...received.values()].filter((n) => n > 1).length;
 const after = samples.filter((s) => s.minute * 60_000 >= WARMUP_MS);
 const base = after[0] ?? samples[0]!;
@@ -335,6 +341,7 @@ const summary = {
   tickMsP99Max: Math.max(...samples.map((s) => s.tickMsP99 ?? 0)),
   eventsStored: stored.length,
   eventsReceived: received.size,
+  eventsQueuedForNextStart: stored.filter((id) => !received.has(id) && queued.has(id)).length,
   eventsLost: lost,
   eventsDuplicated: duplicates,
   telemetryMessages,
