@@ -4,7 +4,7 @@
 // GiB). A fleet sweep makes tens of MB/s of short-lived garbage at 5,000
 // miners, so the heap, and RSS with it, swung between ~120 and 220 MB and kept
 // creeping up for the better part of an hour. At 1.5× the live heap, RSS stays
-// flat (soak: about 195 MiB at 5,000 miners + 100 GPU nodes) for a few more
+// flat (60-minute soak: 192–208 MiB at 5,000 miners + 100 GPU nodes) for a few more
 // full GCs, which V8 marks concurrently.
 import { setFlagsFromString } from "node:v8";
 

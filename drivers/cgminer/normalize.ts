@@ -109,7 +109,7 @@ function numberedValues(row: Row | undefined, re: RegExp): number[] {
   if (!row) return [];
   const out: Array<[number, number]> = [];
   // keys, not Object.entries: a stats row has ~100 fields and this runs three times per poll of
-  // every miner (the [key, value] pairs were a large share of a fleet sweep's garbage)
+  // every miner (entries would allocate a [key, value] pair per field each time)
   for (const k of Object.keys(row)) {
     const m = re.exec(k);
     if (!m) continue;
