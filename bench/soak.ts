@@ -52,6 +52,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round1 = (x: number) => Math.round(x * 10) / 10;
 
 const dir = mkdtempSync(join(tmpdir(), "wk-soak-"));
 const [meterPort, httpPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
@@ -179,7 +180,7 @@ function procSample(): { rssMiB: number; fds: number } | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { rssMiB: Math.round((rssKb / 1024) * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
+    return { rssMiB: round1(rssKb / 1024), fds: readdirSync(`/proc/${pid}/fd`).length };
   } catch {
     return null; // the agent is gone: its exit event follows
   }
@@ -201,7 +202,7 @@ async function heapSample(): Promise<{
 }> {
   const mib = (text: string, name: string): number | null => {
     const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
-    return m ? Math.round((Number(m[1]) / 2 ** 20) * 10) / 10 : null;
+    return m ? round1(Number(m[1]) / 2 ** 20) : null;
   };
   try {
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
@@ -272,7 +273,7 @@ while (Date.now() < endAt) {
   const b = (j?.broker ?? null) as { connected?: boolean; outboxMessages?: number } | null;
   const h = await heapSample();
   samples.push({
-    minute: Math.round(((now - t0) / 60_000) * 10) / 10,
+    minute: round1((now - t0) / 60_000),
     rssMiB: p.rssMiB,
     ...h,
     fds: p.fds,
@@ -311,7 +312,8 @@ const queued = new Set(
   ),
 );
 db.close();
-const lost = stored.filter((id) => !received.has(id) && !queued.has(id)).length;
+const missing = stored.filter((id) => !received.has(id));
+const lost = missing.filter((id) => !queued.has(id)).length;
 const duplicates = [...received.values()].filter((n) => n > 1).length;
 const after = samples.filter((s) => s.minute * 60_000 >= WARMUP_MS);
 const base = after[0] ?? samples[0]!;
@@ -323,7 +325,6 @@ const win = Math.max(1, Math.floor(after.length / 5));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const firstW = after.slice(0, win).map((s) => s.rssMiB);
 const lastW = after.slice(-win).map((s) => s.rssMiB);
-const round1 = (x: number) => Math.round(x * 10) / 10;
 const summary = {
   minutes: MINUTES,
   miners: MINERS,
@@ -341,11 +342,11 @@ const summary = {
   tickMsP99Max: Math.max(...samples.map((s) => s.tickMsP99 ?? 0)),
   eventsStored: stored.length,
   eventsReceived: received.size,
-  eventsQueuedForNextStart: stored.filter((id) => !received.has(id) && queued.has(id)).length,
+  eventsQueuedForNextStart: missing.length - lost,
   eventsLost: lost,
   eventsDuplicated: duplicates,
   telemetryMessages,
-  telemetryMiB: Math.round((telemetryBytes / 2 ** 20) * 10) / 10,
+  telemetryMiB: round1(telemetryBytes / 2 ** 20),
   agentExit: code,
 };
 const out = resultsDir(import.meta.url);

@@ -16,6 +16,9 @@ export type DeviceClass = (typeof DEVICE_CLASSES)[number];
 export const MINER_STATES = ["hashing", "sleeping", "starting", "faulted", "unreachable"] as const;
 export type MinerState = (typeof MINER_STATES)[number];
 
+/** Called once a write is on the wire, before the read-back that confirms it. */
+export type OnSent = () => Promise<void> | void;
+
 export interface PoolInfo {
   url: string | null;
   user: string | null;

@@ -4,7 +4,7 @@
 import type { Miner } from "../../drivers/cgminer/miner.ts";
 import type { GpuNode } from "../../drivers/nvidia/node.ts";
 import type { MinerReading } from "../../drivers/types.ts";
-import type { Actuator, ActuatorResult } from "./loop.ts";
+import type { Actuator, ActuatorResult, OnSent } from "./loop.ts";
 
 export function driverActuator(
   miners: ReadonlyMap<string, Miner>,
@@ -19,7 +19,7 @@ export function driverActuator(
     action: "sleep" | "wake" | "setPowerLimit" | "reboot",
     value: number | undefined,
     signal?: AbortSignal,
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
   ): Promise<ActuatorResult> => {
     const miner = miners.get(id);
     if (!miner) return { ok: false, reason: `no miner ${id}` };

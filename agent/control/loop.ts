@@ -14,6 +14,9 @@ import { efficiencyJPerTh, plan } from "./policy.ts";
 import { Slots } from "./slots.ts";
 import type { Budget, Plan, PlanAction, PlanSnapshot, PolicyConfig } from "./types.ts";
 
+/** Called once the command is on the wire, before its confirmation. */
+export type OnSent = () => Promise<void> | void;
+
 export interface ActuatorResult {
   ok: boolean;
   reason: string;
@@ -25,23 +28,23 @@ export interface ActuatorResult {
  * on the wire, before its confirmation: the loop then lets the next command go.
  */
 export interface Actuator {
-  sleep(minerId: string, signal?: AbortSignal, onSent?: () => Promise<void> | void): Promise<ActuatorResult>;
-  wake(minerId: string, signal?: AbortSignal, onSent?: () => Promise<void> | void): Promise<ActuatorResult>;
+  sleep(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
+  wake(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
   setPowerLimit(
     minerId: string,
     watts: number,
     signal?: AbortSignal,
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
   ): Promise<ActuatorResult>;
   restorePowerLimit(
     minerId: string,
     watts: number,
     signal?: AbortSignal,
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
   ): Promise<ActuatorResult>;
   capGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
   uncapGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
-  reboot(minerId: string, signal?: AbortSignal, onSent?: () => Promise<void> | void): Promise<ActuatorResult>;
+  reboot(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
 }
 
 export type ControlMode = "auto" | "hold";
@@ -411,7 +414,7 @@ export class ControlLoop {
     index: SnapshotIndex,
     a: PlanAction,
     result: TickResult,
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
     begunId?: number,
   ): Promise<{ ok: boolean; reason: string; id: number | null }> {
     const { ledger, logger } = this.deps;
@@ -475,7 +478,7 @@ export class ControlLoop {
     return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
   }
 
-  private async send(a: PlanAction, onSent?: () => Promise<void> | void): Promise<ActuatorResult> {
+  private async send(a: PlanAction, onSent?: OnSent): Promise<ActuatorResult> {
     const act = this.deps.actuator;
     const ac = new AbortController();
     const timeoutMs = this.deps.actionTimeoutMs ?? 15_000;

@@ -4,7 +4,7 @@
 // refuse what the dialect cannot do, take a reading before, send, then confirm
 // by reading the state or power back, retrying with backoff, and say clearly
 // why a write failed. An acknowledgement is never taken as the effect.
-import { DriverError, type MinerCapability, type MinerReading } from "../types.ts";
+import { DriverError, type MinerCapability, type MinerReading, type OnSent } from "../types.ts";
 import type { ExchangeOptions } from "./framing.ts";
 
 export type DialectName = "cgminer" | "luxos" | "braiins" | "whatsminer" | "avalon";
@@ -36,7 +36,7 @@ export interface DialectContext {
    * for what it returns before reading back: in a fleet-wide shed the caller
    * holds read-backs until every command is out.
    */
-  onSent?: () => Promise<void> | void;
+  onSent?: OnSent;
 }
 
 export type WriteAction = MinerCapability;
@@ -171,7 +171,7 @@ export class MinerDriver {
     value?: number,
     signal?: AbortSignal,
     given?: MinerReading | null,
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
   ): Promise<WriteOutcome> {
     if (!this.capabilities.has(action)) {
       const why = `${this.spec.name} dialect cannot ${action}${

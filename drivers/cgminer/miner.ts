@@ -2,7 +2,7 @@
 // `auto` detects on the first read that gets an answer and binds then (until
 // it does, reads report the miner as unreachable with the reason). A detected
 // dialect that is not registered falls back to stock cgminer reads.
-import type { Dialect, MinerCapability, MinerReading } from "../types.ts";
+import type { Dialect, MinerCapability, MinerReading, OnSent } from "../types.ts";
 import { readingForError } from "./client.ts";
 import { detectDialect } from "./detect.ts";
 import { cgminerDialect } from "./dialects/cgminer.ts";
@@ -40,7 +40,7 @@ export interface Miner {
     signal?: AbortSignal,
     before?: MinerReading | null,
     /** Called once the command is on the wire, before the read-back that confirms it. */
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
   ): Promise<WriteOutcome>;
   close(): Promise<void>;
 }
@@ -65,7 +65,7 @@ class BoundMiner implements Miner {
     value?: number,
     signal?: AbortSignal,
     before?: MinerReading | null,
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
   ) {
     return this.driver.write(action, value, signal, before, onSent);
   }
@@ -119,7 +119,7 @@ class DetectingMiner implements Miner {
     value?: number,
     signal?: AbortSignal,
     before?: MinerReading | null,
-    onSent?: () => Promise<void> | void,
+    onSent?: OnSent,
   ): Promise<WriteOutcome> {
     let driver: MinerDriver | null = null;
     try {
