@@ -10,6 +10,7 @@ import { ModbusMeter } from "../drivers/modbus/meter.ts";
 import { GpuNode } from "../drivers/nvidia/node.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
+import { type DeviceProblem, reasonCode } from "./device-outages.ts";
 import type { Logger } from "./logger.ts";
 import { Poller, type SweepStats } from "./poller.ts";
 import type { SiteState } from "./state.ts";
@@ -29,8 +30,8 @@ export interface PollerDeps {
   opts: { minerPollMs?: number; meterPollMs?: number; minerConcurrency?: number };
   state: SiteState;
   logger: Logger;
-  /** A device's problem (or null once fine), for logging and events on change. */
-  onTransition(id: string, reason: string | null): void;
+  /** A device's problem at each reading (or null when fine), for one event per outage. */
+  onTransition(id: string, problem: DeviceProblem | null): void;
   onSweep(driver: PollDriver, stats: SweepStats): void;
 }
 
@@ -96,11 +97,9 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
     isFailure: (r) => r.state === "unreachable",
     onReading: (id, r) => {
       d.state.setMinerReading(id, r);
-      // asleep or ramping up is a state the site chose, not a problem
-      const problem = r.state === "faulted" || r.state === "unreachable";
-      d.onTransition(id, problem ? `${r.state}: ${r.reason ?? ""}` : null);
+      d.onTransition(id, minerProblem(r));
     },
-    onError: (id, err) => d.onTransition(id, `read failed: ${err.message}`),
+    onError: (id, err) => d.onTransition(id, readFailed(err)),
     logger: d.logger.child({ component: "poller", driver: "cgminer" }),
     onSweep: (stats) => d.onSweep("cgminer", stats),
   });
@@ -144,9 +143,9 @@ function meterPoller(d: PollerDeps, connections: ModbusConnection[]): Poller<Met
     backoff: { baseMs: 0, maxMs: 0 },
     onReading: (id, r) => {
       d.state.setMeterReading(id, r);
-      d.onTransition(id, r.ok ? null : (r.reason ?? "read failed"));
+      d.onTransition(id, meterProblem(r));
     },
-    onError: (id, err) => d.onTransition(id, `read failed: ${err.message}`),
+    onError: (id, err) => d.onTransition(id, readFailed(err)),
     logger: d.logger.child({ component: "poller", driver: "modbus" }),
     onSweep: (stats) => d.onSweep("modbus", stats),
   });
@@ -181,10 +180,48 @@ function gpuPoller(d: PollerDeps, gpuNodes: Map<string, GpuNode>): Poller<GpuNod
     isFailure: (r) => r.state === "unreachable",
     onReading: (id, r) => {
       d.state.setGpuReading(id, r);
-      d.onTransition(id, r.state === "ok" ? null : `${r.state}: ${r.reason ?? ""}`);
+      d.onTransition(id, gpuProblem(r));
     },
-    onError: (id, err) => d.onTransition(id, `read failed: ${err.message}`),
+    onError: (id, err) => d.onTransition(id, readFailed(err)),
     logger: d.logger.child({ component: "poller", driver: "nvidia" }),
     onSweep: (stats) => d.onSweep("nvidia", stats),
   });
+}
+
+/**
+ * A miner's problem: faulted or unreachable (asleep or ramping up is a state
+ * the site chose), or hashing while a pool is dead — work sent nowhere, or a
+ * backup that will not take over.
+ */
+export function minerProblem(r: MinerReading): DeviceProblem | null {
+  if (r.state === "faulted" || r.state === "unreachable") {
+    return { code: reasonCode(r.reason, r.state), message: `${r.state}: ${r.reason ?? "no reason given"}` };
+  }
+  if (r.state !== "hashing") return null;
+  const dead = r.pools.filter((p) => /dead/i.test(p.status ?? ""));
+  if (dead.length === 0) return null;
+  const urls = dead.map((p) => p.url ?? "?").join(", ");
+  const alive = r.pools.some((p) => /alive/i.test(p.status ?? ""));
+  return {
+    code: "pool-dead",
+    message: alive
+      ? `pool ${urls} is dead (mining on another pool; no failover to it)`
+      : `every pool is dead (${urls}) while the miner hashes: its work is wasted`,
+  };
+}
+
+export function meterProblem(r: MeterReading): DeviceProblem | null {
+  if (r.ok) return null;
+  const reason = r.reason ?? "read failed";
+  return { code: reasonCode(reason, "meter"), message: reason };
+}
+
+export function gpuProblem(r: GpuNodeReading): DeviceProblem | null {
+  if (r.state === "ok") return null;
+  return { code: reasonCode(r.reason, r.state), message: `${r.state}: ${r.reason ?? "no reason given"}` };
+}
+
+/** A read that threw (the poller caught it): a fault of ours or the driver's, never a device state. */
+function readFailed(err: Error): DeviceProblem {
+  return { code: reasonCode(err.message, "read-failed"), message: `read failed: ${err.message}` };
 }

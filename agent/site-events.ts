@@ -64,7 +64,7 @@ export class ChangeWatch {
             at,
             kind: b.source === "failsafe" ? "failsafe" : "budget-changed",
             severity: b.source === "failsafe" ? "alarm" : "info",
-            message: `budget ${formatPowerW(b.budgetW)}: ${b.reason}`,
+            message: `budget ${formatPowerW(b.budgetW)} (${b.source}): ${b.reason}`,
             data: { budgetW: b.budgetW, source: b.source, reason: b.reason },
           });
         }

@@ -15,12 +15,13 @@ import type { GpuNode } from "../drivers/nvidia/node.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { driverActuator } from "./control/actuator.ts";
-import { economicBudget, type Prices } from "./control/budget.ts";
+import { CONTRACT_REASON, economicBudget, type Prices } from "./control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
 import { TickTimes } from "./control/tick-times.ts";
 import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
+import { type DeviceProblem, OutageWatch } from "./device-outages.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer } from "./http/server.ts";
@@ -112,8 +113,8 @@ export class Site {
   private tickTimer: NodeJS.Timeout | null = null;
   private lastTickAt = 0;
   private readonly startedAt = Date.now();
-  /** Per-device reason last logged, so a failing device is logged once, not every sweep. */
-  private readonly loggedReason = new Map<string, string | null>();
+  /** Open device outages: one event (and log line) per outage and reason code, not one per sweep. */
+  private readonly outages = new OutageWatch();
   /** One driver per configured miner, by id. */
   private miners = new Map<string, Miner>();
 
@@ -131,7 +132,7 @@ export class Site {
       opts: this.opts,
       state: this.state,
       logger: this.logger,
-      onTransition: (id, reason) => this.logTransition(id, reason),
+      onTransition: (id, problem) => this.noteDeviceProblem(id, problem),
       onSweep: (driver, stats) => this.sweepDone(driver, stats),
     });
     this.minerPoller = pollers.miner;
@@ -331,7 +332,14 @@ export class Site {
   }
 
   private sweepDone(driver: PollDriver, stats: SweepStats): void {
-    pollDuration.observe({ driver }, stats.durationMs / 1000);
+    // a driver with nothing configured sweeps nothing: no series for it on /metrics
+    const configured =
+      driver === "cgminer"
+        ? this.config.miners.length
+        : driver === "modbus"
+          ? this.config.meters.length
+          : this.config.gpuNodes.length;
+    if (configured > 0) pollDuration.observe({ driver }, stats.durationMs / 1000);
     for (const fn of this.sweepListeners) {
       try {
         fn(driver, stats);
@@ -480,7 +488,7 @@ export class Site {
       powerW: snap.powerW,
       powerSource: snap.powerSource,
       budgetW: this.loop?.last?.budget?.budgetW ?? this.config.site.contractLimitW,
-      budgetReason: this.loop?.last?.budget?.reason ?? "contract limit",
+      budgetReason: this.loop?.last?.budget?.reason ?? CONTRACT_REASON,
       budgetSource: this.loop?.last?.budget?.source ?? "contract",
       lease: this.budgetLease
         ? { ...this.budgetLease, expiresAt: new Date(this.budgetLease.expiresAt).toISOString() }
@@ -670,7 +678,11 @@ export class Site {
           Date.now(),
           (id) => settings.isExcluded(id),
         ),
-      budgetInputs: (snapshot) => ({ lease: this.lease, economic: this.economicSource(snapshot) }),
+      budgetInputs: (snapshot) => ({
+        lease: this.lease,
+        economic: this.economicSource(snapshot),
+        siteMeter: this.config.meters.some((m) => m.role === "site"),
+      }),
       actuator,
       ledger,
       config: { site: this.config.site, control: c },
@@ -724,21 +736,14 @@ export class Site {
     if (event) this.emitEvent(event);
   }
 
-  /** Logs a device's problem when it appears or changes, and its recovery, never every sweep. */
-  private logTransition(id: string, reason: string | null): void {
-    const previous = this.loggedReason.get(id) ?? null;
-    if (previous === reason) return;
-    this.loggedReason.set(id, reason);
+  /** Logs and events a device's outage when it begins, when its kind changes, and when it ends. */
+  private noteDeviceProblem(id: string, problem: DeviceProblem | null): void {
+    const change = this.outages.note(id, problem, Date.now());
+    if (!change) return;
     const log = this.logger.child({ device: id });
-    if (reason === null) log.info({ was: previous }, "device recovered");
-    else log.warn({ reason }, "device degraded");
-    this.emitEvent({
-      at: Date.now(),
-      kind: reason === null ? "device-recovered" : "device-degraded",
-      severity: reason === null ? "info" : "warning",
-      deviceId: id,
-      message: reason === null ? `${id} recovered` : `${id}: ${reason}`,
-    });
+    if (change.kind === "recovered") log.info(change.event.data ?? {}, change.event.message);
+    else log.warn({ code: problem?.code, reason: problem?.message }, "device degraded");
+    this.emitEvent(change.event);
   }
 }
 

@@ -1,5 +1,5 @@
 // Runs node's built-in test runner (through tsx) over every *.test.ts under the
-// given folders. Node 20's --test does not expand globs itself.
+// given folders (or the files named). Node 20's --test does not expand globs itself.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +12,8 @@ const passThrough = args.filter((a) => a.startsWith("--") && a !== "--allow-empt
 
 function collect(dir) {
   if (!existsSync(dir)) return [];
+  // a file named on the command line runs as it is
+  if (!statSync(dir).isDirectory()) return [dir];
   const out = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);

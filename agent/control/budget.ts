@@ -12,6 +12,8 @@ export interface BudgetInputs {
   hasEstimate?: boolean;
   /** The economic cut as a budget (economicBudget); null when prices are unknown. */
   economic?: { watts: number; reason: string } | null;
+  /** Whether a site meter is configured at all (default true): the failsafe's reason says which. */
+  siteMeter?: boolean;
 }
 
 export interface BudgetConfig {
@@ -94,15 +96,19 @@ export function windowActive(w: WindowTimes, t: LocalTime): boolean {
 /**
  * The effective budget: the minimum of the active sources (contract limit,
  * unexpired lease, active schedule windows, failsafe), with its reason. On a
- * tie the first listed source names the reason.
+ * tie the first listed source names the reason. A reason never repeats its
+ * source's name: people see them side by side ("failsafe: meter stale, …").
  */
+/** The contract's reason when nothing lower is in force. */
+export const CONTRACT_REASON = "no lower limit in force";
+
 export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now: number): Budget {
   const sources: BudgetSource[] = [
-    { kind: "contract", watts: config.site.contractLimitW, reason: "contract limit" },
+    { kind: "contract", watts: config.site.contractLimitW, reason: CONTRACT_REASON },
   ];
   const lease = inputs.lease;
   if (lease && now < lease.expiresAt) {
-    sources.push({ kind: "lease", watts: lease.watts, reason: `lease: ${lease.reason}` });
+    sources.push({ kind: "lease", watts: lease.watts, reason: lease.reason });
   }
   if (config.control.schedule.length > 0) {
     const t = localTime(now, config.site.timezone);
@@ -117,7 +123,10 @@ export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now:
     sources.push({
       kind: "failsafe",
       watts: config.control.failsafeBudgetW,
-      reason: "failsafe: meter stale, no estimate",
+      reason:
+        inputs.siteMeter === false
+          ? "no site meter and no device estimate"
+          : "site meter stale and no device estimate",
     });
   }
   let best = sources[0]!;
@@ -204,6 +213,6 @@ export function economicBudget(
   const n = losing.length + asleepLosing;
   return {
     watts,
-    reason: `economic: ${n} miner${n === 1 ? "" : "s"} lose money at ${price}/kWh (hashprice ${hashprice}/TH/day)`,
+    reason: `${n} miner${n === 1 ? "" : "s"} lose money at ${price}/kWh (hashprice ${hashprice}/TH/day)`,
   };
 }

@@ -81,8 +81,12 @@ sim: { seed: 14, noiseW: 20, auxW: 2kW }
       const losing = m.model === "Antminer S19j Pro";
       assert.equal(m.state, losing ? "sleeping" : "hashing", `${m.id} (${m.model})`);
     }
-    const site1 = (await (await fetch(`${base()}/api/site`)).json()) as { budgetReason: string };
-    assert.match(site1.budgetReason, /economic/);
+    const site1 = (await (await fetch(`${base()}/api/site`)).json()) as {
+      budgetReason: string;
+      budgetSource: string;
+    };
+    assert.equal(site1.budgetSource, "economic");
+    assert.match(site1.budgetReason, /^3 miners lose money at /);
     // still only those three after a while (no creeping sheds)
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal((await devices()).filter((m) => m.state === "sleeping").length, 3);

@@ -162,6 +162,8 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
     assert.ok(power > 8 * 2000 && power < 8 * 5000, `site power ${power}`);
     // no MQTT configured: no broker gauge at all rather than a made-up 0
     assert.doesNotMatch(r.text, /^wattkeeper_broker_connected /m);
+    // no GPU nodes configured: no poll-duration series for a driver that polls nothing
+    assert.doesNotMatch(r.text, /wattkeeper_poll_duration_seconds\w*\{[^}]*driver="nvidia"/);
     await waitFor("a gateway sample", () => site.gatewayHealth());
     const again = await call(base, "GET", "/metrics");
     assert.match(again.text, /^wattkeeper_gateway_uptime_seconds \d+/m);

@@ -54,13 +54,20 @@ describe("effectiveBudget: sources", () => {
     source: string;
     reason?: RegExp;
   }[] = [
-    { name: "contract only", inputs: {}, budgetW: 24_000_000, source: "contract", reason: /contract/ },
+    {
+      name: "contract only",
+      inputs: {},
+      budgetW: 24_000_000,
+      source: "contract",
+      reason: /^no lower limit in force$/,
+    },
     {
       name: "a live lease below the contract wins",
       inputs: { lease: { watts: 8_000_000, expiresAt: now + 1, reason: "ERCOT ERS" } },
       budgetW: 8_000_000,
       source: "lease",
-      reason: /ERCOT ERS/,
+      // the source is shown beside the reason: never "lease: lease: …"
+      reason: /^ERCOT ERS$/,
     },
     {
       name: "an expired lease is ignored",
@@ -79,7 +86,14 @@ describe("effectiveBudget: sources", () => {
       inputs: { meterStale: true, hasEstimate: false },
       budgetW: 10_000_000,
       source: "failsafe",
-      reason: /failsafe/,
+      reason: /^site meter stale and no device estimate$/,
+    },
+    {
+      name: "no site meter configured and no estimate: failsafe, saying there is no meter",
+      inputs: { meterStale: true, hasEstimate: false, siteMeter: false },
+      budgetW: 10_000_000,
+      source: "failsafe",
+      reason: /^no site meter and no device estimate$/,
     },
     {
       name: "meter stale with an estimate: no failsafe",

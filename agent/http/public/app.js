@@ -97,7 +97,9 @@ function renderSite(s) {
     s.powerSource === "meter"
       ? "metered"
       : s.powerSource === "estimate"
-        ? "ESTIMATE (meter stale)"
+        ? s.meter
+          ? "ESTIMATE (meter stale)"
+          : "ESTIMATE (no site meter)"
         : "unknown",
   );
   const budget = $("budget");
