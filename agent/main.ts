@@ -12,6 +12,7 @@ import { probeCommand } from "./cli/probe.ts";
 import { runCommand } from "./cli/run.ts";
 import { scanCommand } from "./cli/scan.ts";
 import { sendCommand } from "./cli/send.ts";
+import { signPriceCommand } from "./cli/sign-price.ts";
 import { UsageError } from "./cli/usage.ts";
 import { createLogger } from "./logger.ts";
 
@@ -45,6 +46,9 @@ Commands:
        --site ID --key FILE [--key-name NAME] NAME [BODY-JSON] [--timeout S]
                                       sign a command (budget/set, budget/clear, mode/set, device/action, ping),
                                       publish it, print the site's response; exit 0 ok, 1 rejected, 3 no response
+  sign-price --key FILE [--key-name NAME] --topic TOPIC VALUE
+                                      print a signed price message (economics.signedPrices) to publish
+                                      retained on TOPIC; VALUE null clears the price
   hash-password                       read a password on stdin, print its scrypt hash for
                                       http.operators[].passwordHash (status page login)
   sim [--miners N] [--base-address A] [--port P] [--meter-port P] [--seed N] [--aux-w W]
@@ -87,6 +91,8 @@ export async function main(argv: string[]): Promise<number> {
         return await keygenCommand(rest);
       case "send":
         return await sendCommand(rest);
+      case "sign-price":
+        return await signPriceCommand(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

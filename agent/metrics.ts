@@ -17,6 +17,14 @@ export const commandsTotal = new Counter({
   registers: [registry],
 });
 
+/** Price messages refused (out of range, expired, unsigned…), by price and reason. */
+export const pricesRefused = new Counter({
+  name: "wattkeeper_prices_refused_total",
+  help: "Price messages refused, by price and reason",
+  labelNames: ["price", "reason"] as const,
+  registers: [registry],
+});
+
 export const tickDuration = new Histogram({
   name: "wattkeeper_tick_duration_seconds",
   help: "Duration of a control tick (plan and apply)",

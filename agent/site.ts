@@ -18,6 +18,7 @@ import { driverActuator } from "./control/actuator.ts";
 import { CONTRACT_REASON, economicBudget, type Prices } from "./control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
+import type { PriceField } from "./control/prices.ts";
 import { TickTimes } from "./control/tick-times.ts";
 import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
@@ -30,6 +31,7 @@ import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
 import { ChangeWatch, outcomeEvent } from "./site-events.ts";
+import { type PriceOffer, SitePrices } from "./site-prices.ts";
 
 export type { PollDriver } from "./device-pollers.ts";
 
@@ -90,8 +92,8 @@ export class Site {
   private ledger: Ledger | null = null;
   /** The remote budget override in force (set through MQTT `budget/set`, or locally). */
   private lease: BudgetLease | null = null;
-  /** Energy price and hashprice for the economic cut: fixed in the config, or set as they arrive. */
-  private prices: Prices = { energyPricePerKwh: null, hashpricePerThDay: null };
+  /** Energy price and hashprice for the economic cut: fixed in the config, or taken as they arrive. */
+  private readonly prices: SitePrices;
   private loop: ControlLoop | null = null;
   private settings: Settings | null = null;
   private eventLog: EventLog | null = null;
@@ -123,6 +125,11 @@ export class Site {
     this.logger = logger;
     this.opts = opts;
     this.state = new SiteState(config);
+    this.prices = new SitePrices(
+      config.control.economics,
+      (e) => this.emitEvent(e),
+      () => this.loop?.wakeNow(),
+    );
   }
 
   async start(): Promise<void> {
@@ -537,17 +544,32 @@ export class Site {
     return lease;
   }
 
-  /** Updates the prices the economic cut works with (null = unknown: no cut). */
+  /** Sets prices from a trusted local caller (null = unknown: no cut); the configured bounds apply. */
   setPrices(prices: Partial<Prices>): void {
-    this.prices = { ...this.prices, ...prices };
-    this.loop?.wakeNow();
+    this.prices.setLocal(prices);
+  }
+
+  /** A price from a topic: taken, or refused with the reason (and alarmed). */
+  offerPrice(field: PriceField, offer: PriceOffer): string | null {
+    return this.prices.offer(field, offer);
+  }
+
+  /** A price message that could not be read as a price at all (malformed, unsigned, forged). */
+  refusePrice(field: PriceField, code: string, error: string, source: string): void {
+    this.prices.refused(field, code, error, source);
+  }
+
+  /** The prices in force now and their state (fixed, fresh, expired, unknown). */
+  priceStatus() {
+    return this.prices.status();
   }
 
   /** The economic cut as a budget source, from the latest readings and the ledger. */
   private economicSource(view: PlanSnapshot) {
-    if (this.prices.energyPricePerKwh === null || this.prices.hashpricePerThDay === null || !this.ledger)
-      return null;
     const now = Date.now();
+    this.prices.expire(now);
+    const prices = this.prices.current(now);
+    if (prices.energyPricePerKwh === null || prices.hashpricePerThDay === null || !this.ledger) return null;
     const devices = this.ledger.view(now).devices;
     // a miner the agent has just slept may still read as hashing until its next poll:
     // counted as running too, its draw would be cut twice and one more miner shed
@@ -561,7 +583,7 @@ export class Site {
         sleptPowerW: d.sleptPowerW ?? null,
         efficiencyJPerTh: d.efficiencyJPerTh ?? null,
       }));
-    return economicBudget(view.powerW, running, slept, this.prices, this.config.control.shedMarginW);
+    return economicBudget(view.powerW, running, slept, prices, this.config.control.shedMarginW);
   }
 
   clearBudgetLease(actor: Actor = { via: "local", who: "local" }): void {
@@ -634,10 +656,6 @@ export class Site {
   /** Opens the ledger and builds the control loop over the drivers. */
   private startControl(): void {
     const c = this.config.control;
-    this.prices = {
-      energyPricePerKwh: c.economics?.energyPricePerKwh ?? null,
-      hashpricePerThDay: c.economics?.hashpricePerThDay ?? null,
-    };
     mkdirSync(dirname(this.config.store.path), { recursive: true });
     const ledger = new Ledger(this.config.store.path, {
       restoreHistoryMs: Math.max(60_000, c.restoreStaggerS * 1000),

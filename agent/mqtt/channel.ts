@@ -57,7 +57,8 @@ export type ChannelSite = Pick<
   | "mode"
   | "curtailment"
   | "audit"
-  | "setPrices"
+  | "offerPrice"
+  | "refusePrice"
   | "setBudgetLease"
   | "clearBudgetLease"
   | "setMode"
@@ -373,13 +374,32 @@ export class MqttChannel {
     if (e?.hashpriceTopic === topic) this.price("hashpricePerThDay", topic, payload);
   }
 
+  /**
+   * A price is an input from outside like a command: read (signed where the
+   * config asks), then judged by the site's bounds and age rules; a refusal is
+   * logged here and alarmed by the site.
+   */
   private price(field: "energyPricePerKwh" | "hashpricePerThDay", topic: string, payload: Buffer): void {
-    const p = parsePrice(payload);
+    const p = parsePrice(payload, {
+      topic,
+      keys: this.keys,
+      requireSigned: this.site.config.control.economics?.signedPrices ?? false,
+    });
     if ("error" in p) {
-      this.log.warn({ topic, payload: payload.toString("utf8", 0, 64) }, `${field}: ignored, ${p.error}`);
+      this.log.warn({ topic, code: p.code }, `${field}: refused, ${p.error}`);
+      this.site.refusePrice(field, p.code, p.error, topic);
       return;
     }
-    this.site.setPrices({ [field]: p.value });
+    const refusal = this.site.offerPrice(field, {
+      value: p.value,
+      issuedAt: p.issuedAt,
+      source: topic,
+      keyName: p.keyName,
+    });
+    if (refusal !== null) {
+      this.log.warn({ topic, value: p.value }, `${field}: refused, ${refusal}`);
+      return;
+    }
     this.log.info({ topic, value: p.value }, p.value === null ? `${field} cleared` : `${field} set`);
   }
 

@@ -63,13 +63,55 @@ export function signCommand(privateKey: KeyObject, f: SignedFields): string {
 }
 
 export function verifyCommand(publicKey: KeyObject, f: SignedFields, sigB64: string): boolean {
+  return verifySigned(publicKey, () => signingString(f), sigB64);
+}
+
+/** False also when the body has no canonical form (JcsError: a lone surrogate, say). */
+function verifySigned(publicKey: KeyObject, text: () => string, sigB64: string): boolean {
   const sig = Buffer.from(sigB64, "base64");
   if (sig.length !== 64) return false;
   try {
-    return verify(null, Buffer.from(signingString(f), "utf8"), publicKey, sig);
+    return verify(null, Buffer.from(text(), "utf8"), publicKey, sig);
   } catch {
     return false;
   }
+}
+
+/**
+ * Price messages are signed by the same keys, but bound to their topic, not to
+ * a site: one retained price serves every site that follows it.
+ */
+export const PRICE_SIGNING_PREFIX = "wattkeeper-price/v1";
+
+export interface PriceSignedFields {
+  topic: string;
+  id: string;
+  issuedAt: string;
+  body: unknown;
+}
+
+export function priceSigningString(f: PriceSignedFields): string {
+  return `${PRICE_SIGNING_PREFIX}\n${f.topic}\n${f.id}\n${f.issuedAt}\n${canonicalize(f.body)}`;
+}
+
+export function signPrice(privateKey: KeyObject, f: PriceSignedFields): string {
+  return sign(null, Buffer.from(priceSigningString(f), "utf8"), privateKey).toString("base64");
+}
+
+export function verifyPrice(publicKey: KeyObject, f: PriceSignedFields, sigB64: string): boolean {
+  return verifySigned(publicKey, () => priceSigningString(f), sigB64);
+}
+
+/** A signed price message ready to publish (retained) on its topic. */
+export function buildPriceEnvelope(
+  privateKey: KeyObject,
+  o: { topic: string; keyName: string; value: number | null; id?: string; issuedAt?: string },
+): { id: string; issuedAt: string; keyName: string; body: { value: number | null }; sig: string } {
+  const id = o.id ?? randomUUID();
+  const issuedAt = o.issuedAt ?? new Date().toISOString();
+  const body = { value: o.value };
+  const sig = signPrice(privateKey, { topic: o.topic, id, issuedAt, body });
+  return { id, issuedAt, keyName: o.keyName, body, sig };
 }
 
 export function generateKeyPair(): { privateKeyPem: string; publicKeyPem: string } {

@@ -35,6 +35,12 @@ export function checkControl(parsed: Parsed, mqttGiven: boolean, problems: Probl
       }
     }
   }
+  if (control.economics?.signedPrices && (parsed.mqtt?.commandKeys.length ?? 0) === 0) {
+    problems.push({
+      path: "control.economics.signedPrices",
+      message: "needs mqtt.commandKeys: price messages are verified with the command keys",
+    });
+  }
   return failsafeBudgetW;
 }
 

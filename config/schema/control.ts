@@ -46,6 +46,29 @@ export const ScheduleWindowSchema = z
   .transform((w) => ({ ...w, fromMinute: minuteOfDay(w.from), toMinute: minuteOfDay(w.to) }))
   .describe("A window with a lower budget (peak hours, demand response)");
 
+/** Plausibility bounds and freshness of one price: a value outside is refused and alarmed. */
+function priceLimits(what: string, unit: string, def: { min: number; max: number; maxAgeS: string }) {
+  return z
+    .strictObject({
+      min: z.number().default(def.min).describe(`Lowest plausible ${what}, ${unit}`),
+      max: z.number().default(def.max).describe(`Highest plausible ${what}, ${unit}`),
+      maxAgeS: durationDefault(def.maxAgeS, { positive: true }).describe(
+        `A ${what} from a topic older than this expires (unknown again: no economic cut); ${DURATION_HELP}`,
+      ),
+    })
+    .prefault({})
+    .superRefine((l, ctx) => {
+      if (l.min >= l.max) {
+        ctx.issues.push({
+          code: "custom",
+          path: ["max"],
+          message: `must be greater than min (${l.min})`,
+          input: l.max,
+        });
+      }
+    });
+}
+
 export const EconomicsSchema = z
   .strictObject({
     hashpricePerThDay: optNull(z.number().min(0)).describe("Fixed hashprice, ¤ per TH/s per day"),
@@ -54,8 +77,32 @@ export const EconomicsSchema = z
     energyPriceTopic: optNull(z.string().min(1)).describe(
       "MQTT topic holding the energy price, ¤/kWh (retained)",
     ),
+    // ERCOT's real-time price runs from about -0.25 to its 5 $/kWh cap
+    energyPrice: priceLimits("energy price", "¤/kWh", { min: -1, max: 10, maxAgeS: "2h" }),
+    hashprice: priceLimits("hashprice", "¤/TH/day", { min: 0, max: 5, maxAgeS: "48h" }),
+    signedPrices: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Price messages must be signed envelopes, by the same keys as commands (mqtt.commandKeys); unsigned ones are refused",
+      ),
   })
   .superRefine((e, ctx) => {
+    for (const [fixed, limits] of [
+      ["hashpricePerThDay", "hashprice"],
+      ["energyPricePerKwh", "energyPrice"],
+    ] as const) {
+      const v = e[fixed];
+      const l = e[limits];
+      if (v !== null && (v < l.min || v > l.max)) {
+        ctx.issues.push({
+          code: "custom",
+          path: [fixed],
+          message: `${v} is outside the plausible range ${l.min} … ${l.max} (${limits}.min/max)`,
+          input: v,
+        });
+      }
+    }
     for (const [fixed, topic] of [
       ["hashpricePerThDay", "hashpriceTopic"],
       ["energyPricePerKwh", "energyPriceTopic"],

@@ -277,14 +277,33 @@ test("broker down during a curtailment: control goes on; events and telemetry re
   site.clearBudgetLease({ via: "local", who: "test" });
 });
 
-test("prices from their retained topics: a bare number or {value}", async () => {
-  await watcher.publishAsync("prices/test/energy", JSON.stringify({ value: 50 }), { qos: 1, retain: true });
+test("prices from their retained topics: a bare number or {value}; implausible or malformed ones refused and alarmed", async () => {
+  await watcher.publishAsync("prices/test/energy", JSON.stringify({ value: 5 }), { qos: 1, retain: true });
   await waitFor(
     "economic cut in force",
     () => on("telemetry/site").some((m) => json(m).budgetSource === "economic"),
     15_000,
   );
+  // an implausible price (above economics.energyPrice.max, default 10/kWh) is refused:
+  // the price in force stays, an alarm says why, once however often it comes
+  for (let i = 0; i < 3; i++) {
+    await watcher.publishAsync("prices/test/energy", "1e6", { qos: 1, retain: true });
+  }
+  const refused = await waitFor("a price-refused alarm", () =>
+    events.filter((e) => e.kind === "price-refused" && e.data?.code === "out-of-range"),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(events.filter((e) => e.kind === "price-refused" && e.data?.code === "out-of-range").length, 1);
+  assert.equal(refused[0]!.severity, "alarm");
+  assert.match(
+    refused[0]!.message,
+    /energy price from prices\/test\/energy refused \(out-of-range\): 1000000 is outside/,
+  );
+  assert.deepEqual(site.priceStatus().energyPricePerKwh.value, 5);
   await watcher.publishAsync("prices/test/energy", "not a price", { qos: 1, retain: true });
+  await waitFor("a malformed price alarmed", () =>
+    events.some((e) => e.kind === "price-refused" && e.data?.code === "malformed"),
+  );
   await watcher.publishAsync("prices/test/energy", "0.001", { qos: 1, retain: true });
   const mark = got.length;
   await waitFor(
