@@ -9,6 +9,7 @@ import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../driv
 import { ModbusMeter } from "../drivers/modbus/meter.ts";
 import { GpuNode } from "../drivers/nvidia/node.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
+import { printable } from "../drivers/printable.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { type DeviceProblem, reasonCode } from "./device-outages.ts";
 import type { Logger } from "./logger.ts";
@@ -188,6 +189,9 @@ function gpuPoller(d: PollerDeps, gpuNodes: Map<string, GpuNode>): Poller<GpuNod
   });
 }
 
+// Problem messages are escaped (printable): a device's text must not carry control
+// bytes into logs, terminals or events.
+
 /**
  * A miner's problem: faulted or unreachable (asleep or ramping up is a state
  * the site chose), or hashing while a pool is dead — work sent nowhere, or a
@@ -195,12 +199,15 @@ function gpuPoller(d: PollerDeps, gpuNodes: Map<string, GpuNode>): Poller<GpuNod
  */
 export function minerProblem(r: MinerReading): DeviceProblem | null {
   if (r.state === "faulted" || r.state === "unreachable") {
-    return { code: reasonCode(r.reason, r.state), message: `${r.state}: ${r.reason ?? "no reason given"}` };
+    return {
+      code: reasonCode(r.reason, r.state),
+      message: printable(`${r.state}: ${r.reason ?? "no reason given"}`),
+    };
   }
   if (r.state !== "hashing") return null;
   const dead = r.pools.filter((p) => /dead/i.test(p.status ?? ""));
   if (dead.length === 0) return null;
-  const urls = dead.map((p) => p.url ?? "?").join(", ");
+  const urls = printable(dead.map((p) => p.url ?? "?").join(", "));
   const alive = r.pools.some((p) => /alive/i.test(p.status ?? ""));
   return {
     code: "pool-dead",
@@ -213,15 +220,18 @@ export function minerProblem(r: MinerReading): DeviceProblem | null {
 export function meterProblem(r: MeterReading): DeviceProblem | null {
   if (r.ok) return null;
   const reason = r.reason ?? "read failed";
-  return { code: reasonCode(reason, "meter"), message: reason };
+  return { code: reasonCode(reason, "meter"), message: printable(reason) };
 }
 
 export function gpuProblem(r: GpuNodeReading): DeviceProblem | null {
   if (r.state === "ok") return null;
-  return { code: reasonCode(r.reason, r.state), message: `${r.state}: ${r.reason ?? "no reason given"}` };
+  return {
+    code: reasonCode(r.reason, r.state),
+    message: printable(`${r.state}: ${r.reason ?? "no reason given"}`),
+  };
 }
 
 /** A read that threw (the poller caught it): a fault of ours or the driver's, never a device state. */
 function readFailed(err: Error): DeviceProblem {
-  return { code: reasonCode(err.message, "read-failed"), message: `read failed: ${err.message}` };
+  return { code: reasonCode(err.message, "read-failed"), message: printable(`read failed: ${err.message}`) };
 }

@@ -67,7 +67,9 @@ function roundTiny(x: number): number {
 }
 
 function trimNumber(x: number, digits: number): string {
-  return x.toFixed(digits).replace(/\.?0+$/, "");
+  const s = x.toFixed(digits);
+  // only decimals are trimmed: "100" stays "100"
+  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
 }
 
 /** Human form of a power for summaries and messages: "24 MW", "3.5 kW", "350 W". */
@@ -77,6 +79,27 @@ export function formatPowerW(w: number): string {
   if (a >= 1e6) return `${trimNumber(w / 1e6, 3)} MW`;
   if (a >= 1e3) return `${trimNumber(w / 1e3, 3)} kW`;
   return `${trimNumber(w, 1)} W`;
+}
+
+/**
+ * Human form of a hashrate given in TH/s, in the unit that fits it: "104 TH/s",
+ * "1.23 PH/s", "2.44 MH/s" (a CPU miner), "0 TH/s". For display only: machine
+ * outputs carry the full number.
+ */
+export function formatHashrateThs(ths: number): string {
+  const a = Math.abs(ths);
+  if (a === 0) return "0 TH/s";
+  const units: Array<[number, string]> = [
+    [1e6, "EH/s"],
+    [1e3, "PH/s"],
+    [1, "TH/s"],
+    [1e-3, "GH/s"],
+    [1e-6, "MH/s"],
+    [1e-9, "kH/s"],
+  ];
+  const [scale, unit] = units.find(([u]) => a >= u) ?? [1e-12, "H/s"];
+  const v = ths / scale;
+  return `${trimNumber(v, Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2)} ${unit}`;
 }
 
 /** Human form of a duration: "500 ms", "30 s", "5 min", "2 h", "1 h 30 min". */

@@ -7,6 +7,12 @@ import { DEFAULT_MODEL_KEYS, getMinerModel, type MinerModel } from "./models.ts"
 import { hashSeed, mulberry32, symmetric } from "./prng.ts";
 
 export type MinerState = "hashing" | "sleeping" | "starting" | "faulted";
+/**
+ * The hashboards as the miner process sees them: all working, all disabled by
+ * an operator (`ascdisable`/`pgadisable`), all dead, or none detected. Unless
+ * `ok`, the unit mines nothing and draws its controller's and fans' standby.
+ */
+export type Hashboards = "ok" | "disabled" | "dead" | "none";
 export type LoadClass = "mining" | "ai" | "aux";
 export type MeterRole = "site" | LoadClass;
 
@@ -44,6 +50,7 @@ export interface MinerView {
   chipTempsC: number[];
   boardTempsC: number[];
   fanRpm: number[];
+  hashboards: Hashboards;
 }
 
 export type StateListener = (id: string, state: MinerState, prev: MinerState) => void;
@@ -64,6 +71,7 @@ interface MinerRecord {
   asleepBeforeFault: boolean;
   /** Firmware power target (W) while hashing; null = nominal. */
   powerLimitW: number | null;
+  hashboards: Hashboards;
   drawW: number;
   workTh: number;
   workSince: number;
@@ -131,6 +139,7 @@ export class PowerModel {
       startingUntil: 0,
       asleepBeforeFault: false,
       powerLimitW: null,
+      hashboards: "ok",
       drawW: 0,
       workTh: 0,
       workSince: now,
@@ -207,6 +216,15 @@ export class PowerModel {
     this.redraw(m);
   }
 
+  /** Disables (or kills, or removes) a miner's hashboards, or brings them back ("ok"). */
+  setHashboards(id: string, boards: Hashboards): void {
+    this.refresh();
+    const m = this.get(id);
+    if (m.state === "hashing") this.closeWork(m, this.now());
+    m.hashboards = boards;
+    this.redraw(m);
+  }
+
   /** Current draw of one miner (W, no noise: the meter adds noise, not the miner). */
   powerW(id: string): number {
     this.refresh();
@@ -217,7 +235,7 @@ export class PowerModel {
   hashrateThs(id: string): number {
     this.refresh();
     const m = this.get(id);
-    return m.state === "hashing"
+    return this.mining(m)
       ? m.model.nominalThs * m.hashVar * this.limitFactor(m) * (1 + symmetric(m.jitter) * 0.01)
       : 0;
   }
@@ -303,7 +321,14 @@ export class PowerModel {
     return w;
   }
 
+  /** Hashing with hashboards that can: the only condition in which work is done. */
+  private mining(m: MinerRecord): boolean {
+    return m.state === "hashing" && m.hashboards === "ok";
+  }
+
   private drawFor(m: MinerRecord, state: MinerState): number {
+    // no working hashboard: the controller and fans only, whatever the process thinks
+    if (state === "hashing" && m.hashboards !== "ok") return m.model.sleepW * m.powerVar;
     switch (state) {
       case "hashing":
         return Math.min(m.model.nominalW * m.powerVar, m.powerLimitW ?? Number.POSITIVE_INFINITY);
@@ -325,7 +350,8 @@ export class PowerModel {
 
   /** Books the work done at the current rate since workSince. */
   private closeWork(m: MinerRecord, at: number): void {
-    m.workTh += (m.model.nominalThs * m.hashVar * this.limitFactor(m) * (at - m.workSince)) / 1000;
+    if (this.mining(m))
+      m.workTh += (m.model.nominalThs * m.hashVar * this.limitFactor(m) * (at - m.workSince)) / 1000;
     m.workSince = at;
   }
 
@@ -380,7 +406,7 @@ export class PowerModel {
   }
 
   private view(m: MinerRecord, now: number): MinerView {
-    const hashing = m.state === "hashing";
+    const hashing = this.mining(m);
     const expectedThs = m.model.nominalThs * m.hashVar;
     const hashrateThs = hashing ? expectedThs * this.limitFactor(m) * (1 + symmetric(m.jitter) * 0.01) : 0;
     const uptimeS = Math.max(0, Math.floor((now - m.bootAt) / 1000));
@@ -417,6 +443,7 @@ export class PowerModel {
       chipTempsC,
       boardTempsC,
       fanRpm,
+      hashboards: m.hashboards,
     };
   }
 }

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
 import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
+import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
@@ -21,6 +22,8 @@ export interface SimMinerSpec {
   dialect?: string;
   /** Answer every request this late (ms): a busy miner (benches, crash tests). */
   replyDelayMs?: number;
+  /** Stock dialect: which program answers (bmminer default, cgminer 4.11, bfgminer 5.5). */
+  program?: MinerProgram;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
 }

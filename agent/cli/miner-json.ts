@@ -1,5 +1,6 @@
-// The public `--json` shape of one miner (DESIGN: CLI `--json` shapes), shared
-// by `probe miner` and `scan`. Fields may be null, never missing.
+// The public `--json` shape of one miner (docs/design.md, CLI), shared by
+// `probe miner` and `scan`. Fields may be null, never missing. Numbers carry
+// their full precision: only the human output rounds.
 import type { Miner } from "../../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 
@@ -20,9 +21,21 @@ export interface MinerJson {
   pools: Array<{ url: string | null; user: string | null; status: string | null }>;
   uptimeS: number | null;
   capabilities: string[];
+  /** Capabilities the dialect declares that the miner did not confirm, with why. */
+  withdrawn: Array<{ capability: string; reason: string }>;
+  /**
+   * False for a host that answers on the port but cannot be read as a miner
+   * (closes at once: an API allow-list; answers HTTP or other bytes): `scan`
+   * lists it apart and leaves it out of the config snippet.
+   */
+  usable: boolean;
 }
 
-const round = (v: number | null, digits: number) => (v === null ? null : Number(v.toFixed(digits)));
+/** A host that answers but not as a readable miner, from its reading's reason code. */
+export function unusableReason(r: MinerReading): string | null {
+  const reason = r.reason ?? "";
+  return /WK_CGMINER_(EMPTY_REPLY|NOT_CGMINER_API)\b/.test(reason) ? reason : null;
+}
 
 export function minerJson(host: string, port: number, miner: Miner, r: MinerReading): MinerJson {
   return {
@@ -33,8 +46,8 @@ export function minerJson(host: string, port: number, miner: Miner, r: MinerRead
     firmware: r.firmware,
     state: r.state,
     reason: r.reason,
-    hashrateThs: round(r.hashrateThs, 3),
-    powerW: round(r.powerW, 0),
+    hashrateThs: r.hashrateThs,
+    powerW: r.powerW === null ? null : Math.round(r.powerW),
     powerLimitW: r.powerLimitW,
     boardTempsC: r.boardTempsC,
     chipTempMaxC: r.chipTempMaxC,
@@ -42,5 +55,7 @@ export function minerJson(host: string, port: number, miner: Miner, r: MinerRead
     pools: r.pools,
     uptimeS: r.uptimeS,
     capabilities: [...miner.capabilities],
+    withdrawn: miner.withdrawn.map((w) => ({ capability: w.capability, reason: w.reason })),
+    usable: unusableReason(r) === null,
   };
 }

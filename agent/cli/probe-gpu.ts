@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { GpuNode } from "../../drivers/nvidia/node.ts";
 import type { GpuNodeReading, GpuReading } from "../../drivers/nvidia/types.ts";
+import { printable, terminalJson } from "../../drivers/printable.ts";
 import { UsageError } from "./usage.ts";
 
 const JSON_KEYS: (keyof GpuReading)[] = [
@@ -87,7 +88,7 @@ export async function probeGpuCommand(argv: string[], out: NodeJS.WritableStream
     await node.stop();
   }
   const json = gpuJson(host, port, reading, [...node.capabilities()]);
-  if (values.json) out.write(`${JSON.stringify(json, null, 2)}\n`);
+  if (values.json) out.write(`${terminalJson(json, 2)}\n`);
   else out.write(describe(json));
   return reading.state === "ok" ? 0 : 1;
 }
@@ -117,5 +118,6 @@ function describe(j: ReturnType<typeof gpuJson>): string {
     ),
     `can           ${j.capabilities.join(", ") || "nothing"}`,
   ];
-  return `${lines.join("\n")}\n`;
+  // device strings (a GPU name, a reason) are escaped: they must not drive the terminal
+  return `${lines.map(printable).join("\n")}\n`;
 }

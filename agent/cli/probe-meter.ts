@@ -9,6 +9,7 @@ import type { MeterEntry } from "../../config/schema.ts";
 import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../../drivers/modbus/client.ts";
 import { ModbusMeter } from "../../drivers/modbus/meter.ts";
 import type { MeterProfile } from "../../drivers/modbus/profile.ts";
+import { printable, terminalJson } from "../../drivers/printable.ts";
 import type { MeterReading } from "../../drivers/types.ts";
 import { parseHostPort } from "./probe.ts";
 import { UsageError } from "./usage.ts";
@@ -121,7 +122,7 @@ export async function probeMeterCommand(argv: string[], out: NodeJS.WritableStre
     await connection.close();
   }
   const json = meterJson(values.profile, unitId, describeEndpoint(endpoint), reading);
-  out.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : describe(json));
+  out.write(values.json ? `${terminalJson(json, 2)}\n` : describe(json));
   return reading.ok ? 0 : 1;
 }
 
@@ -138,5 +139,6 @@ function describe(j: MeterJson): string {
     `frequency     ${show(j.frequencyHz, "Hz", 2)}`,
     `power factor  ${j.powerFactor === null ? "n/a" : j.powerFactor.toFixed(3)}`,
   ];
-  return `${lines.join("\n")}\n`;
+  // device strings (a GPU name, a reason) are escaped: they must not drive the terminal
+  return `${lines.map(printable).join("\n")}\n`;
 }

@@ -1,7 +1,9 @@
 // `wattkeeper probe miner HOST[:PORT] [--dialect D] [--json]`: the field tech's
 // "what is this miner and what can the agent do with it?".
 import { parseArgs } from "node:util";
+import { formatHashrateThs } from "../../config/units.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
+import { printable, terminalJson } from "../../drivers/printable.ts";
 import { type Dialect, DialectSchema } from "../../drivers/types.ts";
 import { minerJson } from "./miner-json.ts";
 import { probeGpuCommand } from "./probe-gpu.ts";
@@ -57,24 +59,35 @@ async function probeMinerCommand(rest: string[], out: NodeJS.WritableStream): Pr
   const reading = await miner.read();
   await miner.close();
   const json = minerJson(host, port, miner, reading);
-  if (values.json) out.write(`${JSON.stringify(json, null, 2)}\n`);
+  if (values.json) out.write(`${terminalJson(json, 2)}\n`);
   else out.write(describe(json));
-  const bad = reading.state === "unreachable" || /INVALID_REPLY|ACCESS_DENIED/.test(reading.reason ?? "");
+  // 1: nothing answered, or something answered that is not a miner we can read
+  const bad =
+    reading.state === "unreachable" ||
+    !json.usable ||
+    /INVALID_REPLY|ACCESS_DENIED/.test(reading.reason ?? "");
   return bad ? 1 : 0;
 }
 
 function describe(j: ReturnType<typeof minerJson>): string {
+  // every string from the device is escaped: a model or pool URL must not drive the terminal
+  const t = (s: string | null, none = "unknown") => (s === null ? none : printable(s));
+  const can =
+    j.state === "unreachable"
+      ? "unknown (the miner did not answer)"
+      : j.capabilities.join(", ") || "read only";
   const lines = [
-    `${j.host}:${j.port}  ${j.state}${j.reason ? ` (${j.reason})` : ""}`,
-    `dialect       ${j.dialect ?? "unknown"}`,
-    `model         ${j.model ?? "unknown"}   firmware ${j.firmware ?? "unknown"}`,
-    `hashrate      ${j.hashrateThs === null ? "n/a" : `${j.hashrateThs} TH/s`}`,
+    `${j.host}:${j.port}  ${j.state}${j.reason ? ` (${printable(j.reason)})` : ""}`,
+    `dialect       ${t(j.dialect)}`,
+    `model         ${t(j.model)}   firmware ${t(j.firmware)}`,
+    `hashrate      ${j.hashrateThs === null ? "n/a" : formatHashrateThs(j.hashrateThs)}`,
     `power         ${j.powerW === null ? "n/a" : `${j.powerW} W`}${j.powerLimitW ? `  (limit ${j.powerLimitW} W)` : ""}`,
     `temps         boards ${j.boardTempsC.join("/") || "n/a"} °C, chip max ${j.chipTempMaxC ?? "n/a"} °C`,
     `fans          ${j.fanRpm.join("/") || "n/a"} rpm`,
     `uptime        ${j.uptimeS === null ? "n/a" : `${j.uptimeS} s`}`,
-    ...j.pools.map((p, i) => `pool ${i}        ${p.url ?? "?"} (${p.user ?? "?"}) ${p.status ?? ""}`),
-    `can           ${j.capabilities.join(", ") || "read only"}`,
+    ...j.pools.map((p, i) => `pool ${i}        ${t(p.url, "?")} (${t(p.user, "?")}) ${t(p.status, "")}`),
+    `can           ${can}`,
+    ...j.withdrawn.map((w) => `cannot        ${w.capability}: ${printable(w.reason)}`),
   ];
   return `${lines.join("\n")}\n`;
 }

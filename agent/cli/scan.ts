@@ -5,8 +5,10 @@
 // a table, a JSON array (the `probe --json` shape) or a ready `miners:` snippet.
 import { parseArgs } from "node:util";
 import { expandHosts, ipv4ToString } from "../../config/hosts.ts";
+import { formatHashrateThs } from "../../config/units.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
-import { type MinerJson, minerJson } from "./miner-json.ts";
+import { printable, terminalJson } from "../../drivers/printable.ts";
+import { type MinerJson, minerJson, unusableReason } from "./miner-json.ts";
 import { UsageError } from "./usage.ts";
 
 export interface ScanOptions {
@@ -31,7 +33,8 @@ export async function scanHosts(hosts: string[], opts: ScanOptions): Promise<Min
       });
       const reading = await miner.read();
       await miner.close();
-      if (reading.state !== "unreachable") {
+      // a host that answers but not as a miner is listed too, marked unusable, never dropped in silence
+      if (reading.state !== "unreachable" || unusableReason(reading) !== null) {
         found[i] = minerJson(host, opts.port, miner, reading);
         alive++;
       }
@@ -93,36 +96,44 @@ export async function scanCommand(
       `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} hosts, ${found} miners`,
     );
   };
-  const miners = await scanHosts(hosts, opts);
+  const found = await scanHosts(hosts, opts);
+  const miners = found.filter((m) => m.usable);
+  const apart = found.filter((m) => !m.usable);
   if (tty) err.write("\n");
   err.write(
-    `scanned ${hosts.length} hosts in ${((Date.now() - started) / 1000).toFixed(1)} s: ${miners.length} miners\n`,
+    `scanned ${hosts.length} hosts in ${((Date.now() - started) / 1000).toFixed(1)} s: ${miners.length} miners${
+      apart.length > 0 ? `, ${apart.length} answering but not readable` : ""
+    }\n`,
   );
 
-  if (values.json) out.write(`${JSON.stringify(miners, null, 2)}\n`);
-  else if (values.yaml) out.write(configSnippet(miners, opts.port));
-  else out.write(table(miners));
+  if (values.json) out.write(`${terminalJson(found, 2)}\n`);
+  else if (values.yaml) out.write(configSnippet(miners, opts.port, apart));
+  else out.write(table(miners, apart));
   return 0;
 }
 
-function table(miners: MinerJson[]): string {
+function table(miners: MinerJson[], apart: MinerJson[]): string {
+  // device strings escaped: a model name must not drive the terminal
   const rows = miners.map((m) => [
     m.host,
-    m.dialect ?? "?",
-    m.model ?? "?",
+    printable(m.dialect ?? "?"),
+    printable(m.model ?? "?"),
     m.state,
-    m.hashrateThs === null ? "" : m.hashrateThs.toFixed(1),
+    m.hashrateThs === null ? "" : formatHashrateThs(m.hashrateThs),
     m.powerW === null ? "" : String(m.powerW),
     m.capabilities.join(",") || "read",
   ]);
-  const header = ["host", "dialect", "model", "state", "TH/s", "W", "can"];
+  const header = ["host", "dialect", "model", "state", "hashrate", "W", "can"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => c.padEnd(widths[i]!))
       .join("  ")
       .trimEnd();
-  return `${[line(header), ...rows.map(line)].join("\n")}\n`;
+  const listed = `${[line(header), ...rows.map(line)].join("\n")}\n`;
+  if (apart.length === 0) return listed;
+  const notes = apart.map((m) => `${m.host}  ${printable(m.reason ?? "")}`);
+  return `${listed}\nanswering on port ${apart[0]!.port} but not readable as a miner:\n${notes.join("\n")}\n`;
 }
 
 /** Consecutive IPv4 addresses folded into `a-b` ranges, so a snippet stays short. */
@@ -139,7 +150,7 @@ export function foldRanges(hosts: string[]): string[] {
   return out;
 }
 
-function configSnippet(miners: MinerJson[], port: number): string {
+function configSnippet(miners: MinerJson[], port: number, apart: MinerJson[] = []): string {
   const byDialect = new Map<string, string[]>();
   for (const m of miners) {
     const d = m.dialect ?? "auto";
@@ -153,5 +164,8 @@ function configSnippet(miners: MinerJson[], port: number): string {
     lines.push(`    dialect: ${dialect}`);
   }
   if (byDialect.size === 0) lines.push("  []");
+  // left out of the snippet, said as comments: a host to check, not to configure as it is
+  for (const m of apart)
+    lines.push(`# left out: ${m.host}: ${printable(m.reason ?? "").replace(/\n/g, " ")}`);
   return `${lines.join("\n")}\n`;
 }

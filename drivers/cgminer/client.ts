@@ -2,9 +2,10 @@
 // parses JSON or text replies (repairing known firmware bugs), and reads the
 // normalised MinerReading. read() never throws: every failure becomes a state
 // (`unreachable`, `faulted`) with a reason, so one bad miner cannot break a sweep.
+import { snippet } from "../printable.ts";
 import { DriverError, type MinerReading, type MinerState } from "../types.ts";
 import { type ExchangeOptions, encodeRequest, exchange } from "./framing.ts";
-import { normalizeMiner, splitMulti, statusOf } from "./normalize.ts";
+import { normalizeMiner, rows, splitMulti, statusOf } from "./normalize.ts";
 import { type Json, parseReplyJson } from "./repair.ts";
 import { parseTextReply } from "./text.ts";
 
@@ -23,6 +24,12 @@ export interface CommandResult {
 
 /** The commands of one poll, joined into one request (cgminer API ≥ 3.1). */
 export const READ_COMMANDS = ["version", "summary", "pools", "stats"] as const;
+/**
+ * The stock poll adds `devs`: a miner whose hashboards are all disabled or dead,
+ * or that detected none, is faulted — its `summary` alone can look alive (a
+ * lifetime average decaying slowly) or asleep (zero hashrate).
+ */
+export const STOCK_READ_COMMANDS = [...READ_COMMANDS, "devs"] as const;
 
 export class CgminerClient {
   readonly target: MinerTarget;
@@ -51,9 +58,16 @@ export class CgminerClient {
       repairs = r.repairs;
     } else if (/^(CMD=|STATUS=)/.test(text)) {
       parsed = parseTextReply(text);
+    } else if (/^Socket connect failed/i.test(text)) {
+      // a restarting miner's API proxy, before the miner process listens behind it
+      throw new DriverError("WK_CGMINER_NOT_READY", `miner API not ready: ${snippet(text.trim(), 80)}`, true);
     } else {
-      // e.g. "Socket connect failed: Connection refused" from a restarting miner's API proxy
-      throw new DriverError("WK_CGMINER_NOT_READY", `miner API not ready: ${text.trim().slice(0, 80)}`, true);
+      // an HTTP server, an SSH banner, a printer: something answers on this port, not a miner
+      throw new DriverError(
+        "WK_CGMINER_NOT_CGMINER_API",
+        `not-a-cgminer-api: the host answers with "${snippet(raw)}", not the CGMiner API`,
+        false,
+      );
     }
     // a multi-command request refused as a whole comes back as one plain STATUS reply
     const whole = commands.length > 1 ? statusOf(parsed) : null;
@@ -103,23 +117,46 @@ export class CgminerClient {
       summary: replies.summary,
       pools: replies.pools,
       stats: replies.stats,
+      devs: replies.devs,
       nominalW: this.target.nominalW ?? null,
     });
     return { ok: true, reading, replies, repairs };
   }
 
-  /** The stock poll: version, summary, pools and stats in one round trip. Never throws. */
+  /** The stock poll: version, summary, pools, stats and devs in one round trip. Never throws. */
   async read(
     signal?: AbortSignal,
     now: () => number = Date.now,
   ): Promise<MinerReading & { repairs: string[] }> {
     try {
-      const { reading, repairs } = await this.poll(READ_COMMANDS, signal, now);
+      const { reading, repairs } = await this.poll(STOCK_READ_COMMANDS, signal, now);
       return { ...reading, repairs };
     } catch (err) {
       return { ...readingForError(err, now()), repairs: [] };
     }
   }
+}
+
+/**
+ * `check|<command>`: whether the firmware knows a command and lets this client
+ * use it. Null when the firmware has no `check` itself (then nothing is known).
+ */
+export async function checkCommand(
+  client: CgminerClient,
+  command: string,
+  signal?: AbortSignal,
+): Promise<{ exists: boolean; access: boolean } | null> {
+  let replies: Record<string, Json>;
+  try {
+    ({ replies } = await client.command(["check"], command, signal));
+  } catch (err) {
+    if (err instanceof DriverError && err.code === "WK_CGMINER_ERROR_STATUS") return null;
+    throw err;
+  }
+  const row = rows(replies.check, "CHECK")[0];
+  if (!row) return null;
+  const yes = (v: Json | undefined) => typeof v === "string" && v.trim().toUpperCase() === "Y";
+  return { exists: yes(row.Exists), access: yes(row.Access) };
 }
 
 /** Maps a failure to the state the site should see. */

@@ -56,6 +56,20 @@ export interface DialectSpec {
   write(ctx: DialectContext, action: WriteAction, value?: number): Promise<void>;
   /** Releases sessions or tokens the dialect keeps (LuxOS logoff). */
   close?(ctx: DialectContext): Promise<void>;
+  /**
+   * A read-only touch of the write path at first contact (LuxOS logon/logoff,
+   * the Antminer web CGI answering, `check|ascset`…): which of `declared` the
+   * miner really offers. Returns the capabilities it does not, each with why.
+   * Throws when the answer is not known yet (the miner did not answer): the
+   * driver asks again at the next read.
+   */
+  confirmCapabilities?(ctx: DialectContext, declared: MinerCapability[]): Promise<Withdrawn[]>;
+}
+
+/** A capability the dialect declares but the miner turned out not to offer. */
+export interface Withdrawn {
+  capability: MinerCapability;
+  reason: string;
 }
 
 export interface WriteOutcome {
@@ -125,10 +139,19 @@ export function confirms(
   }
 }
 
+/** Withdrawn capabilities are asked again this often: a firmware update may bring them. */
+export const RECONFIRM_WITHDRAWN_MS = 10 * 60_000;
+
 export class MinerDriver {
   readonly spec: DialectSpec;
   readonly endpoint: MinerEndpoint;
-  readonly capabilities: ReadonlySet<MinerCapability>;
+  /** What the dialect declares for this endpoint, before the miner confirms it. */
+  readonly declared: readonly MinerCapability[];
+  private effective: ReadonlySet<MinerCapability>;
+  private withdrawnList: Withdrawn[] = [];
+  /** When the capabilities were last confirmed; null = not yet (or to ask again after an outage). */
+  private confirmedAt: number | null = null;
+  private confirming: Promise<void> | null = null;
   private readonly exchange: ExchangeOptions;
   private readonly confirm: ConfirmOptions;
   private readonly now: () => number;
@@ -140,23 +163,71 @@ export class MinerDriver {
   ) {
     this.spec = spec;
     this.endpoint = endpoint;
-    this.capabilities = new Set(spec.capabilities(endpoint));
+    this.declared = spec.capabilities(endpoint);
+    this.effective = new Set(this.declared);
     this.exchange = opts.exchange ?? {};
     this.confirm = { ...DEFAULT_CONFIRM, ...opts.confirm };
     this.now = opts.now ?? Date.now;
   }
 
-  describe(): { dialect: DialectName; capabilities: MinerCapability[] } {
-    return { dialect: this.spec.name, capabilities: [...this.capabilities] };
+  /** What the miner can do: the dialect's declared capabilities less those it withdrew. */
+  get capabilities(): ReadonlySet<MinerCapability> {
+    return this.effective;
+  }
+
+  /** Declared capabilities the miner did not confirm, with why. */
+  get withdrawn(): readonly Withdrawn[] {
+    return this.withdrawnList;
+  }
+
+  describe(): { dialect: DialectName; capabilities: MinerCapability[]; withdrawn: Withdrawn[] } {
+    return { dialect: this.spec.name, capabilities: [...this.effective], withdrawn: [...this.withdrawnList] };
   }
 
   private ctx(signal?: AbortSignal): DialectContext {
     return { endpoint: this.endpoint, exchange: this.exchange, signal, now: this.now };
   }
 
-  /** Never throws: failures come back as a state with a reason. */
-  read(signal?: AbortSignal): Promise<MinerReading> {
-    return this.spec.read(this.ctx(signal));
+  /**
+   * Never throws: failures come back as a state with a reason. The first read
+   * that gets an answer also confirms the capabilities (again after an outage,
+   * and every RECONFIRM_WITHDRAWN_MS while some are withdrawn).
+   */
+  async read(signal?: AbortSignal): Promise<MinerReading> {
+    const reading = await this.spec.read(this.ctx(signal));
+    if (reading.state === "unreachable") {
+      // it may come back with other firmware: ask again then
+      this.confirmedAt = null;
+      return reading;
+    }
+    if (this.confirmDue()) await this.confirmCapabilities(signal);
+    return reading;
+  }
+
+  private confirmDue(): boolean {
+    if (!this.spec.confirmCapabilities || this.declared.length === 0) return false;
+    if (this.confirmedAt === null) return true;
+    return this.withdrawnList.length > 0 && this.now() - this.confirmedAt >= RECONFIRM_WITHDRAWN_MS;
+  }
+
+  /** Asks the miner which declared capabilities it offers; concurrent callers share one probe. */
+  confirmCapabilities(signal?: AbortSignal): Promise<void> {
+    const probe = this.spec.confirmCapabilities;
+    if (!probe || this.declared.length === 0) return Promise.resolve();
+    this.confirming ??= probe(this.ctx(signal), [...this.declared])
+      .then((withdrawn) => {
+        const known = withdrawn.filter((w) => this.declared.includes(w.capability));
+        this.withdrawnList = known;
+        const gone = new Set(known.map((w) => w.capability));
+        this.effective = new Set(this.declared.filter((c) => !gone.has(c)));
+        this.confirmedAt = this.now();
+      })
+      // not answered: unknown, asked again at the next read; the declared set stands meanwhile
+      .catch(() => undefined)
+      .finally(() => {
+        this.confirming = null;
+      });
+    return this.confirming;
   }
 
   /**
@@ -173,10 +244,15 @@ export class MinerDriver {
     given?: MinerReading | null,
     onSent?: OnSent,
   ): Promise<WriteOutcome> {
-    if (!this.capabilities.has(action)) {
-      const why = `${this.spec.name} dialect cannot ${action}${
-        this.endpoint.credentials?.password ? "" : " (no credentials configured)"
-      }`;
+    // a first write before any read still learns what the miner really offers first
+    if (this.confirmedAt === null) await this.confirmCapabilities(signal);
+    if (!this.effective.has(action)) {
+      const gone = this.withdrawnList.find((w) => w.capability === action);
+      const why = gone
+        ? `${action} not offered by this miner: ${gone.reason}`
+        : `${this.spec.name} dialect cannot ${action}${
+            this.endpoint.credentials?.password ? "" : " (no credentials configured)"
+          }`;
       return { action, ok: false, reason: why, attempts: 0, before: null, after: null };
     }
     if (action === "setPowerLimit" && (value === undefined || !(value > 0))) {

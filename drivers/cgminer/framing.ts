@@ -97,7 +97,14 @@ export function exchange(
     });
     socket.on("end", () => {
       if (size === 0) {
-        finish(new DriverError("WK_CGMINER_EMPTY_REPLY", "connection closed without a reply", true));
+        // what cgminer does to a host outside its --api-allow list
+        finish(
+          new DriverError(
+            "WK_CGMINER_EMPTY_REPLY",
+            "answers but closes at once: is the gateway in the miner's API allow-list (--api-allow)?",
+            true,
+          ),
+        );
       } else finish(null);
     });
     socket.on("error", (err: NodeJS.ErrnoException) => finish(classifySocketError(err)));

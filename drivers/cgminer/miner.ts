@@ -13,6 +13,7 @@ import {
   type DialectSpec,
   MinerDriver,
   type MinerEndpoint,
+  type Withdrawn,
   type WriteAction,
   type WriteOutcome,
 } from "./driver.ts";
@@ -29,6 +30,8 @@ export interface Miner {
   /** The bound dialect, or null while `auto` has not detected one yet. */
   readonly dialect: DialectName | null;
   readonly capabilities: ReadonlySet<MinerCapability>;
+  /** Capabilities the dialect declares but the miner did not confirm at first contact, with why. */
+  readonly withdrawn: readonly Withdrawn[];
   read(signal?: AbortSignal): Promise<MinerReading>;
   /**
    * `before`: a fresh reading the caller already holds (the poller's), saving
@@ -56,6 +59,9 @@ class BoundMiner implements Miner {
   }
   get capabilities() {
     return this.driver.capabilities;
+  }
+  get withdrawn() {
+    return this.driver.withdrawn;
   }
   read(signal?: AbortSignal) {
     return this.driver.read(signal);
@@ -88,6 +94,9 @@ class DetectingMiner implements Miner {
   }
   get capabilities(): ReadonlySet<MinerCapability> {
     return this.bound?.capabilities ?? new Set();
+  }
+  get withdrawn(): readonly Withdrawn[] {
+    return this.bound?.withdrawn ?? [];
   }
 
   private bind(signal?: AbortSignal): Promise<MinerDriver | null> {

@@ -63,36 +63,103 @@ export function splitMulti(reply: Json, commands: string[]): Record<string, Json
   return out;
 }
 
-const UNIT_TO_THS: Array<[RegExp, number]> = [
-  [/^THS\b/i, 1],
-  [/^GHS\b/i, 1e-3],
-  [/^MHS\b/i, 1e-6],
-  [/^KHS\b/i, 1e-9],
-];
+/** TH/s per unit of a hashrate field's prefix. */
+const UNIT_TO_THS: Record<string, number> = { THS: 1, GHS: 1e-3, MHS: 1e-6, KHS: 1e-9 };
 
-/** Hashrate fields in order of preference: the firmware's short average first. */
-const HASHRATE_FIELDS = [
-  "GHS 5s",
-  "MHS 5s",
-  "THS 5s",
-  "MHS 1m",
-  "GHS 1m",
-  "MHS 1s",
-  "GHS 30m",
-  "GHS av",
-  "MHS av",
-  "THS av",
-];
+/**
+ * A short average: `<unit> <n>s|m` — bmminer `GHS 5s`, cgminer `MHS 5s`/`MHS 1m`,
+ * bfgminer `MHS 20s` (its log interval), Whatsminer `MHS 1m`. The window in
+ * seconds picks the shortest.
+ */
+const SHORT_AVG_RE = /^(THS|GHS|MHS|KHS) (\d+(?:\.\d+)?)([sm])$/i;
+/** Lifetime averages: after a stop they decay like 1/uptime and never reach 0. Last resort only. */
+const LIFETIME_AVG_FIELDS = ["GHS av", "MHS av", "THS av"];
 
-export function hashrateThs(summary: Row | undefined): number | null {
-  if (!summary) return null;
-  for (const field of HASHRATE_FIELDS) {
-    const v = toNumber(summary[field]);
+/**
+ * The firmware's shortest average hashrate in TH/s; the lifetime average only
+ * when the row has no short one at all. Null when the row has neither.
+ */
+export function hashrateThs(row: Row | undefined): number | null {
+  if (!row) return null;
+  let bestWindowS = Number.POSITIVE_INFINITY;
+  let best: number | null = null;
+  for (const k of Object.keys(row)) {
+    const m = SHORT_AVG_RE.exec(k);
+    if (!m) continue;
+    const v = toNumber(row[k]);
     if (v === null) continue;
-    const unit = UNIT_TO_THS.find(([re]) => re.test(field));
-    return Math.max(0, v * (unit ? unit[1] : 1));
+    const windowS = Number(m[2]) * (m[3]!.toLowerCase() === "m" ? 60 : 1);
+    if (windowS < bestWindowS) {
+      bestWindowS = windowS;
+      best = v * UNIT_TO_THS[m[1]!.toUpperCase()]!;
+    }
+  }
+  if (best !== null) return Math.max(0, best);
+  for (const field of LIFETIME_AVG_FIELDS) {
+    const v = toNumber(row[field]);
+    if (v !== null) return Math.max(0, v * UNIT_TO_THS[field.slice(0, 3)]!);
   }
   return null;
+}
+
+/** What `devs` says of the hashing devices (ASC/PGA/GPU: hashboards on an ASIC). */
+export interface DeviceSummary {
+  count: number;
+  /** Enabled and neither dead nor failed to start. */
+  working: number;
+  disabled: number;
+  dead: number;
+  /** Sum of the working devices' short averages (TH/s), or null when they report none. */
+  workingThs: number | null;
+}
+
+/** `devs` answering `No ASCs` / `No PGAs` / `No GPUs` (cgminer Code 10): no hashboard detected. */
+const NO_DEVICES_RE = /^no (asc|pga|gpu|device)s?\b/i;
+const DEAD_STATUS_RE = /dead|nostart|disabled|failed/i;
+
+/**
+ * The devices of a `devs` reply; null when it was not asked or the firmware
+ * does not support it (any error other than "no devices").
+ */
+export function devicesOf(reply: Json | undefined): DeviceSummary | null {
+  if (reply === undefined || reply === null) return null;
+  const st = statusOf(reply);
+  if (!st) return null;
+  if (st.letter === "E" || st.letter === "F") {
+    return st.code === 10 || NO_DEVICES_RE.test(st.msg)
+      ? { count: 0, working: 0, disabled: 0, dead: 0, workingThs: null }
+      : null;
+  }
+  // JSON puts them under DEVS; the text form names each row by its kind (`ASC=0,…`, `PGA=0,…`)
+  const devs = [
+    ...rows(reply, "DEVS"),
+    ...rows(reply, "ASCS"),
+    ...rows(reply, "PGAS"),
+    ...rows(reply, "GPUS"),
+  ];
+  const out: DeviceSummary = { count: devs.length, working: 0, disabled: 0, dead: 0, workingThs: null };
+  for (const d of devs) {
+    if (toText(d.Enabled)?.toUpperCase() === "N") out.disabled++;
+    else if (DEAD_STATUS_RE.test(toText(d.Status) ?? "")) out.dead++;
+    else {
+      out.working++;
+      const ths = hashrateThs(d);
+      if (ths !== null) out.workingThs = (out.workingThs ?? 0) + ths;
+    }
+  }
+  return out;
+}
+
+/** Why no hashboard works, from `devs`; null while at least one does. */
+function devicesFault(d: DeviceSummary): string | null {
+  if (d.count === 0) return "no hashboards detected";
+  if (d.working > 0) return null;
+  const parts: string[] = [];
+  if (d.disabled > 0) parts.push(`${d.disabled} disabled`);
+  if (d.dead > 0) parts.push(`${d.dead} dead`);
+  return d.count === 1
+    ? `its only device is ${d.disabled > 0 ? "disabled" : "dead"}`
+    : `no hashboard working (${parts.join(", ")} of ${d.count})`;
 }
 
 function hasChainKey(r: Row): boolean {
@@ -137,6 +204,8 @@ export interface NormalizeInput {
   summary?: Json;
   pools?: Json;
   stats?: Json;
+  /** `devs`, where the read asked it: no devices, or none working, is a fault. */
+  devs?: Json;
   /** Nameplate power from the config, for estimating when the firmware reports none. */
   nominalW?: number | null;
 }
@@ -147,7 +216,10 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
   const statsRows = rows(input.stats, "STATS");
   const stats = minerStatsRow(statsRows);
 
-  const ths = hashrateThs(summary);
+  const devices = devicesOf(input.devs);
+  const fault = devices ? devicesFault(devices) : null;
+  // with no hashboard working the miner mines nothing, whatever a decaying average says
+  const ths = fault !== null ? 0 : hashrateThs(summary);
   const pools: PoolInfo[] = rows(input.pools, "POOLS").map((p) => ({
     url: toText(p.URL),
     user: toText(p.User),
@@ -178,11 +250,17 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
 
   let state: MinerState = "hashing";
   let reason: string | null = null;
-  if (ths === null) {
+  if (fault !== null) {
+    state = "faulted";
+    reason = fault;
+  } else if (ths === null) {
     state = "faulted";
     reason = "no hashrate in summary";
   } else if (ths === 0) {
     ({ state, reason } = idleState(pools, uptimeS, false));
+  } else if (devices && devices.working < devices.count) {
+    // hashing on fewer boards than it has: still hashing, and worth a look
+    reason = `${devices.count - devices.working} of ${devices.count} hashboards not working`;
   }
 
   return {
@@ -225,8 +303,14 @@ function maxOrNull(values: number[]): number | null {
   return values.length === 0 ? null : Math.max(...values);
 }
 
+/** A `Miner` value that names its program ("bfgminer 5.5.0-…", "btminer 2.0.7"), not a bare build tag. */
+const NAMED_MINER_RE = /^[a-z][\w.-]*miner\b/i;
+
 function firmwareOf(version: Row | undefined, summaryReply: Json | undefined): string | null {
   if (version) {
+    // bfgminer sends its own name under Miner beside a CGMiner API version: the name wins
+    const named = toText(version.Miner);
+    if (named && NAMED_MINER_RE.test(named)) return named;
     for (const key of ["BMMiner", "LUXminer", "BOSminer", "CGMiner", "Miner"]) {
       const v = toText(version[key]);
       if (v) return key === "Miner" ? v : `${key.toLowerCase()} ${v}`;

@@ -46,6 +46,7 @@ export const CODE = {
   POOL: 7,
   NOPOOL: 8,
   DEVS: 9,
+  NODEVS: 10,
   SUMM: 11,
   INVCMD: 14,
   VERSION: 22,
@@ -147,10 +148,22 @@ export function errorReply(code: number, msg: string): Reply {
 
 // --- the stock Antminer (bmminer) report commands --------------------------
 
+/**
+ * Which program answers: bmminer (stock Antminer: `GHS 5s`, `BMMiner` version
+ * key), cgminer 4.11 (`MHS 5s`/`1m`/`5m`/`15m`, ASC devices) or bfgminer 5.5
+ * (`MHS 20s`, PGA devices, its own name under `Miner`). Field sets as the real
+ * programs print them (the bfgminer ones as recorded in test/fixtures).
+ */
+export type MinerProgram = "bmminer" | "cgminer" | "bfgminer";
+
 export interface MinerFlavour {
   /** `stats` joins its two objects with `}{` (Antminer's invalid JSON). */
   statsQuirk: boolean;
   poolUser: string;
+  /** Default bmminer. */
+  program?: MinerProgram;
+  /** Every pool reads Dead (the miner hashes on: work sent nowhere). */
+  poolsDead?: boolean;
 }
 
 const CGMINER_VERSION = "4.11.1";
@@ -177,7 +190,29 @@ function ghs(ths: number): number {
   return Math.round(ths * 100_000) / 100;
 }
 
-export function versionReply(v: MinerView): Reply {
+const BFGMINER_VERSION = "5.5.0-34-g866fd36f";
+
+export function versionReply(v: MinerView, f?: MinerFlavour): Reply {
+  if (f?.program === "bfgminer") {
+    return {
+      severity: "S",
+      code: CODE.VERSION,
+      msg: "BFGMiner versions",
+      section: {
+        name: "VERSION",
+        textPrefix: true,
+        items: [{ Miner: `bfgminer ${BFGMINER_VERSION}`, CGMiner: BFGMINER_VERSION, API: "3.1" }],
+      },
+    };
+  }
+  if (f?.program === "cgminer") {
+    return {
+      severity: "S",
+      code: CODE.VERSION,
+      msg: "CGMiner versions",
+      section: { name: "VERSION", textPrefix: true, items: [{ CGMiner: CGMINER_VERSION, API: "3.7" }] },
+    };
+  }
   return {
     severity: "S",
     code: CODE.VERSION,
@@ -199,7 +234,31 @@ export function versionReply(v: MinerView): Reply {
   };
 }
 
-export function summaryReply(v: MinerView): Reply {
+/** The hashrate fields of each program's `summary`, first in its row. */
+function summaryRates(v: MinerView, program: MinerProgram): Item {
+  const mhs = (ths: number) => new Fixed(ths * 1e6, 3);
+  switch (program) {
+    case "bfgminer":
+      return { Algorithm: "sha256d", "MHS av": mhs(v.avgHashrateThs), "MHS 20s": mhs(v.hashrateThs) };
+    case "cgminer":
+      return {
+        "MHS av": mhs(v.avgHashrateThs),
+        "MHS 5s": mhs(v.hashrateThs),
+        "MHS 1m": mhs(v.hashrateThs),
+        "MHS 5m": mhs(v.hashrateThs),
+        "MHS 15m": mhs(v.hashrateThs),
+      };
+    case "bmminer":
+      return {
+        // bmminer sends the short average as a string and the long one as a number
+        "GHS 5s": ghs(v.hashrateThs).toFixed(2),
+        "GHS av": new Fixed(ghs(v.avgHashrateThs), 2),
+        "GHS 30m": new Fixed(ghs(v.state === "hashing" && v.hashboards === "ok" ? v.expectedThs : 0), 2),
+      };
+  }
+}
+
+export function summaryReply(v: MinerView, f?: MinerFlavour): Reply {
   const s = shares(v);
   const elapsed = v.uptimeS;
   return {
@@ -212,10 +271,7 @@ export function summaryReply(v: MinerView): Reply {
       items: [
         {
           Elapsed: elapsed,
-          // bmminer sends the short average as a string and the long one as a number
-          "GHS 5s": ghs(v.hashrateThs).toFixed(2),
-          "GHS av": new Fixed(ghs(v.avgHashrateThs), 2),
-          "GHS 30m": new Fixed(ghs(v.state === "hashing" ? v.expectedThs : 0), 2),
+          ...summaryRates(v, f?.program ?? "bmminer"),
           "Found Blocks": 0,
           Getworks: Math.floor(elapsed / 30),
           Accepted: s.accepted,
@@ -252,7 +308,7 @@ export function poolsReply(v: MinerView, f: MinerFlavour): Reply {
     return {
       POOL: i,
       URL: url,
-      Status: "Alive",
+      Status: f.poolsDead ? "Dead" : "Alive",
       Priority: i,
       Quota: 1,
       "Long Poll": "N",
@@ -290,13 +346,15 @@ export function poolsReply(v: MinerView, f: MinerFlavour): Reply {
   };
 }
 
-export function devsReply(v: MinerView): Reply {
+export function devsReply(v: MinerView, f?: MinerFlavour): Reply {
+  const kind = f?.program === "bfgminer" ? "PGA" : "ASC";
+  if (v.hashboards === "none") return errorReply(CODE.NODEVS, `No ${kind}s`);
   const items: Item[] = v.chainRatesThs.map((rate, i) => ({
-    ASC: i,
-    Name: "BTM_SOC",
+    [kind]: i,
+    Name: f?.program === "bfgminer" ? "BFL" : "BTM_SOC",
     ID: i,
-    Enabled: "Y",
-    Status: v.state === "faulted" ? "Dead" : "Alive",
+    Enabled: v.hashboards === "disabled" ? "N" : "Y",
+    Status: v.state === "faulted" || v.hashboards === "dead" ? "Dead" : "Alive",
     Temperature: new Fixed(v.chipTempsC[i] ?? 0, 2),
     "MHS av": new Fixed((v.avgHashrateThs / v.chainRatesThs.length) * 1e6, 2),
     "MHS 5s": new Fixed(rate * 1e6, 2),
@@ -323,7 +381,7 @@ export function devsReply(v: MinerView): Reply {
   return {
     severity: "S",
     code: CODE.DEVS,
-    msg: `${items.length} ASC(s)`,
+    msg: `${items.length} ${kind}(s)`,
     section: { name: "DEVS", textPrefix: false, items },
   };
 }

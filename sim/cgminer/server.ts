@@ -20,6 +20,7 @@ import {
   devsReply,
   errorReply,
   type MinerFlavour,
+  type MinerProgram,
   poolsReply,
   type Reply,
   renderJoined,
@@ -42,6 +43,8 @@ export interface CgminerSimMiner {
   dialect?: string;
   /** Answer this late (ms): a busy or wedged miner process. */
   replyDelayMs?: number;
+  /** The program answering (stock dialect only): bmminer (default), cgminer 4.11, bfgminer 5.5. */
+  program?: MinerProgram;
 }
 
 export interface CgminerSimOptions {
@@ -60,14 +63,31 @@ export interface CgminerSim {
   /** Whether a miner's listener is open (false while faulted). */
   isListening(id: string): boolean;
   /**
-   * A misbehaving miner (soak, fuzz): replies this late, and/or with garbage
-   * bytes instead of its reply. `{}` restores it.
+   * A misbehaving miner (soak, fuzz, tests): replies this late, with garbage
+   * bytes instead of its reply, closes every connection at once without a
+   * word (what cgminer does to a host outside its `--api-allow` list), or is
+   * an HTTP server rather than a miner; or reports every pool dead while it
+   * hashes on. `{}` restores it.
    */
-  setMisbehaviour(id: string, how: { replyDelayMs?: number; garbage?: boolean }): void;
+  setMisbehaviour(id: string, how: Misbehaviour): void;
   /** Resolves once listeners closed/reopened by fault changes have settled. */
   settled(): Promise<void>;
   stop(): Promise<void>;
 }
+
+export interface Misbehaviour {
+  replyDelayMs?: number;
+  garbage?: boolean;
+  closeSilently?: boolean;
+  http?: boolean;
+  poolsDead?: boolean;
+}
+
+/** What a web server says to a CGMiner request (our own bytes, as a small embedded server answers). */
+const HTTP_REPLY = Buffer.from(
+  "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 50\r\nConnection: close\r\n\r\n<html><body><h1>400 Bad Request</h1></body></html>",
+  "latin1",
+);
 
 /** A reply cut short and with bytes flipped: what a miner with a failing controller sends. */
 function garbageLike(reply: string): Buffer {
@@ -90,8 +110,8 @@ interface MinerEntry {
   flavour: MinerFlavour;
   dialect: SimDialect | null;
   replyDelayMs: number;
-  /** Set at run time: added delay, and garbage instead of the reply. */
-  misbehaviour: { replyDelayMs: number; garbage: boolean };
+  /** Set at run time: added delay, garbage instead of the reply, silent close, HTTP. */
+  misbehaviour: Required<Omit<Misbehaviour, "poolsDead">>;
   /** The dialect's per-miner state (sessions, tokens…). */
   dialectState: Map<string, unknown>;
   server: net.Server | null;
@@ -121,10 +141,10 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
 
   const view = (m: MinerEntry) => model.minerView(m.id);
   const handlers: Record<string, Handler> = {
-    version: (m) => versionReply(view(m)),
-    summary: (m) => summaryReply(view(m)),
+    version: (m) => versionReply(view(m), m.flavour),
+    summary: (m) => summaryReply(view(m), m.flavour),
     pools: (m) => poolsReply(view(m), m.flavour),
-    devs: (m) => devsReply(view(m)),
+    devs: (m) => devsReply(view(m), m.flavour),
     stats: (m) => statsReply(view(m), m.flavour),
     devdetails: (m) => devdetailsReply(view(m)),
     config: (m) => configReply(view(m)),
@@ -147,8 +167,10 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
     if (h) return h(m);
     if (cmd === "check") {
       if (param === "") return errorReply(CODE.MISCHK, "Missing check cmd");
-      const exists = handlers[param] !== undefined || param === "check" || PRIVILEGED.has(param);
-      const access = exists && !PRIVILEGED.has(param);
+      // a vendor dialect's own commands (LuxOS curtail, Avalon ascset) are its to grant
+      const own = m.dialect?.handlers[param] !== undefined;
+      const exists = own || handlers[param] !== undefined || param === "check" || PRIVILEGED.has(param);
+      const access = own || (exists && !PRIVILEGED.has(param));
       return {
         severity: "S",
         code: CODE.CHECK,
@@ -206,6 +228,12 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
   }
 
   function onConnection(m: MinerEntry, sock: net.Socket): void {
+    if (m.misbehaviour.closeSilently) {
+      // cgminer accepts, sees the peer is not allowed, and closes: no byte sent
+      sock.on("error", () => {});
+      sock.end();
+      return;
+    }
     m.sockets.add(sock);
     let buf: Buffer | null = null;
     let answered = false;
@@ -230,9 +258,11 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
         return;
       }
       buf = null;
-      const bytes = m.misbehaviour.garbage
-        ? garbageLike(reply)
-        : Buffer.concat([Buffer.from(reply, "utf8"), NUL]);
+      const bytes = m.misbehaviour.http
+        ? HTTP_REPLY
+        : m.misbehaviour.garbage
+          ? garbageLike(reply)
+          : Buffer.concat([Buffer.from(reply, "utf8"), NUL]);
       const delayMs = m.replyDelayMs + m.misbehaviour.replyDelayMs;
       if (delayMs > 0) {
         // a slow miner: the socket's own linger timeout still ends a client that gave up
@@ -299,10 +329,15 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       id: cfg.id,
       host: cfg.host,
       port: cfg.port,
-      flavour: { statsQuirk: cfg.statsQuirk ?? true, poolUser: `wattkeeper.${cfg.id}` },
+      flavour: {
+        statsQuirk: cfg.statsQuirk ?? true,
+        poolUser: `wattkeeper.${cfg.id}`,
+        program: cfg.program ?? "bmminer",
+        poolsDead: false,
+      },
       dialect: simDialect(cfg.dialect),
       replyDelayMs: cfg.replyDelayMs ?? 0,
-      misbehaviour: { replyDelayMs: 0, garbage: false },
+      misbehaviour: { replyDelayMs: 0, garbage: false, closeSilently: false, http: false },
       dialectState: new Map(),
       server: null,
       sockets: new Set(),
@@ -337,7 +372,13 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
     setMisbehaviour: (id, how) => {
       const m = entries.get(id);
       if (!m) throw new Error(`cgminer sim: no miner "${id}"`);
-      m.misbehaviour = { replyDelayMs: how.replyDelayMs ?? 0, garbage: how.garbage ?? false };
+      m.misbehaviour = {
+        replyDelayMs: how.replyDelayMs ?? 0,
+        garbage: how.garbage ?? false,
+        closeSilently: how.closeSilently ?? false,
+        http: how.http ?? false,
+      };
+      m.flavour.poolsDead = how.poolsDead ?? false;
     },
     settled: async () => {
       while (inflight.size > 0) await Promise.all([...inflight]);

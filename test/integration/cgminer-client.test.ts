@@ -57,10 +57,10 @@ describe("CgminerClient against a replay of recorded replies", () => {
       requests.push(request);
       const cmd = (JSON.parse(request) as { command: string }).command;
       if (cmd === "summary") return dribble(socket, recorded("summary.json").reply, 37, "keep");
-      if (cmd === "version+summary+pools+stats") {
+      if (cmd === "version+summary+pools+stats+devs") {
         // compose the multi reply as cgminer does: an array per command
         const part = (n: string) => recorded(`${n}.json`).reply.subarray(0, -1).toString();
-        const body = `{"version":[${part("version")}],"summary":[${part("summary")}],"pools":[${part("pools")}],"stats":[${part("stats")}],"id":1}\0`;
+        const body = `{"version":[${part("version")}],"summary":[${part("summary")}],"pools":[${part("pools")}],"stats":[${part("stats")}],"devs":[${part("devs")}],"id":1}\0`;
         return dribble(socket, Buffer.from(body), 100);
       }
       socket.end(recorded("nosuchcmd.json").reply);
@@ -82,7 +82,10 @@ describe("CgminerClient against a replay of recorded replies", () => {
     const r = await client.read();
     assert.equal(r.state, "hashing");
     assert.ok(r.hashrateThs! > 0);
-    assert.equal(r.firmware, "cgminer 5.5.0-unknown");
+    // "MHS 1s", bfgminer's short average at its log interval, at full precision
+    assert.equal(r.hashrateThs, 2.439e-6);
+    assert.equal(r.firmware, "bfgminer 5.5.0-unknown");
+    assert.equal(r.reason, null);
     assert.equal(r.pools[0]?.status, "Alive");
     assert.deepEqual(r.repairs, []);
   });

@@ -92,9 +92,14 @@ describe("stock Antminer sleep/wake over the web CGI", () => {
     assert.deepEqual(caps({ username: "", password: "root" }), []);
   });
 
-  test("a hashing miner's read asks nothing of the web CGI", async () => {
+  test("a hashing miner's read asks nothing of the web CGI (after the capability probe at first contact)", async () => {
+    const driver = driverFor("am-1");
+    const first = rig.web.stats("am-1").requests;
+    await driver.read();
+    assert.ok(rig.web.stats("am-1").requests > first, "the first read confirms the web CGI answers");
+    assert.deepEqual(driver.withdrawn, []);
     const before = rig.web.stats("am-1").requests;
-    const r = await driverFor("am-1").read();
+    const r = await driver.read();
     assert.equal(r.state, "hashing");
     assert.equal(rig.web.stats("am-1").requests, before);
   });
@@ -154,10 +159,19 @@ describe("stock Antminer sleep/wake over the web CGI", () => {
 
   test("a wrong password fails at once with a clear auth reason, no retry storm", async () => {
     const id = "am-2";
-    const out = await driverFor(id, { username: "root", password: "wrong" }).sleep();
+    const driver = driverFor(id, { username: "root", password: "wrong" });
+    const out = await driver.sleep();
     assert.equal(out.ok, false);
-    assert.match(out.reason ?? "", /^WK_ANTMINER_AUTH: .*wrong username or password/);
-    assert.equal(out.attempts, 1);
+    // the capability probe at first contact already met the refusal: nothing is sent
+    assert.match(
+      out.reason ?? "",
+      /^sleep not offered by this miner: the Antminer web CGI \(port \d+\) refuses the configured username and password: .*wrong username or password/,
+    );
+    assert.equal(out.attempts, 0);
+    assert.deepEqual(
+      driver.withdrawn.map((w) => w.capability),
+      ["sleep", "wake"],
+    );
     const s = rig.web.stats(id);
     // one challenge round: the bare request and the one refused answer, nothing more
     assert.equal(s.requests, 2);

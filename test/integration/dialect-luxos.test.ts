@@ -91,8 +91,9 @@ describe("LuxOS dialect", () => {
     assert.equal(woke.ok, true, woke.reason ?? "");
     assert.equal(model.state("lux1"), "hashing");
     const c = luxosSessionCounters("lux1");
-    assert.equal(c.logons, 2);
-    assert.equal(c.logoffs, 2);
+    // the capability probe at first contact, then sleep and wake: each logged off
+    assert.equal(c.logons, 3);
+    assert.equal(c.logoffs, 3);
     assert.equal(await openSession(HOSTS[1]!), "");
   });
 
@@ -158,8 +159,9 @@ describe("LuxOS dialect", () => {
       assert.match(res.reason ?? "", /WK_LUXOS_REFUSED: curtail sleep refused: .*Code 399/);
       assert.equal(model.state("lux0"), "hashing");
       const after = luxosSessionCounters("lux0");
-      assert.equal(after.logons - before.logons, 1);
-      assert.equal(after.logoffs - before.logoffs, 1);
+      // the fresh driver's capability probe, then the refused write: both logged off
+      assert.equal(after.logons - before.logons, 2);
+      assert.equal(after.logoffs - before.logoffs, 2);
       assert.equal(await openSession(HOSTS[0]!), "");
     } finally {
       refuseLuxosCommand("lux0", "curtail", false);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  devicesOf,
   hashrateThs,
   normalizeMiner,
   rows,
@@ -67,9 +68,89 @@ describe("recorded bfgminer 5.5.0 replies", () => {
     assert.equal(r.hashrateThs, 2.439e-6);
     assert.equal(r.state, "hashing");
     assert.equal(r.uptimeS, 19);
-    assert.equal(r.firmware, "cgminer 5.5.0-unknown");
+    // bfgminer's own name, not the CGMiner API version it also sends
+    assert.equal(r.firmware, "bfgminer 5.5.0-unknown");
     assert.deepEqual(r.pools, [{ url: "stratum+tcp://127.0.0.1:3333", user: "worker1", status: "Alive" }]);
     assert.equal(r.powerW, null);
+  });
+});
+
+describe("recorded bfgminer 5.5.0 with its only device disabled", () => {
+  const F = "bfgminer-5.5.0-disabled";
+  const multi = () =>
+    splitMulti(parseReplyJson(recorded("version+summary+pools+stats.json", F).reply.toString()).value, [
+      "version",
+      "summary",
+      "pools",
+      "stats",
+    ]);
+  const devs = () => parseReplyJson(recorded("devs.json", F).reply.toString()).value;
+
+  test("devs: one PGA, Enabled N", () => {
+    assert.deepEqual(devicesOf(devs()), { count: 1, working: 0, disabled: 1, dead: 0, workingThs: null });
+  });
+
+  test("with devs: faulted, 0 TH/s, no nameplate power, named bfgminer", () => {
+    const p = multi();
+    const r = normalizeMiner({ at: 1, ...p, devs: devs(), nominalW: 3500 });
+    assert.equal(r.state, "faulted");
+    assert.equal(r.reason, "its only device is disabled");
+    assert.equal(r.hashrateThs, 0);
+    assert.equal(r.powerW, 0);
+    assert.equal(r.firmware, "bfgminer 5.5.0-34-g866fd36f");
+  });
+
+  test("without devs: the 20 s average still says it mines nothing (never MHS av)", () => {
+    const p = multi();
+    const r = normalizeMiner({ at: 1, ...p, nominalW: 3500 });
+    assert.equal(r.hashrateThs, 0);
+    assert.notEqual(r.state, "hashing");
+    assert.equal(r.powerW, 0, "no nameplate power for a miner that mines nothing");
+  });
+
+  test("the text replies say the same", () => {
+    const summary = parseTextReply(recorded("summary.text", F).reply.toString("latin1"));
+    const d = parseTextReply(recorded("devs.text", F).reply.toString("latin1"));
+    assert.equal(hashrateThs(rows(summary, "SUMMARY")[0]), 0);
+    assert.equal(devicesOf(d)?.disabled, 1);
+  });
+});
+
+describe("devs folded into the state", () => {
+  const summary = { STATUS: [{ STATUS: "S" }], SUMMARY: [{ "GHS 5s": "95000", Elapsed: 3600 }] };
+  const dev = (over: Record<string, Json>) => ({ Enabled: "Y", Status: "Alive", "MHS 5s": 3.2e7, ...over });
+  const devsOf = (...d: Array<Record<string, Json>>) => ({ STATUS: [{ STATUS: "S", Code: 9 }], DEVS: d });
+
+  test('no devices (cgminer Code 10 "No ASCs", bfgminer "No PGAs"): faulted, no hashboards detected', () => {
+    for (const msg of ["No ASCs", "No PGAs", "No GPUs"]) {
+      const devs = { STATUS: [{ STATUS: "E", Code: 10, Msg: msg }] };
+      const r = normalizeMiner({ at: 0, summary, devs, nominalW: 3000 });
+      assert.equal(r.state, "faulted", msg);
+      assert.equal(r.reason, "no hashboards detected");
+      assert.equal(r.hashrateThs, 0);
+    }
+  });
+
+  test("all dead, or dead and disabled: faulted with the count", () => {
+    const r = normalizeMiner({
+      at: 0,
+      summary,
+      devs: devsOf(dev({ Status: "Dead" }), dev({ Enabled: "N" }), dev({ Status: "Dead" })),
+    });
+    assert.equal(r.state, "faulted");
+    assert.equal(r.reason, "no hashboard working (1 disabled, 2 dead of 3)");
+  });
+
+  test("some working: hashing, with the boards that are not", () => {
+    const r = normalizeMiner({ at: 0, summary, devs: devsOf(dev({}), dev({ Status: "Dead" }), dev({})) });
+    assert.equal(r.state, "hashing");
+    assert.equal(r.reason, "1 of 3 hashboards not working");
+  });
+
+  test("devs unsupported (another error): ignored", () => {
+    const devs = { STATUS: [{ STATUS: "E", Code: 14, Msg: "Invalid command" }] };
+    assert.equal(devicesOf(devs), null);
+    assert.equal(normalizeMiner({ at: 0, summary, devs }).state, "hashing");
   });
 });
 
@@ -158,6 +239,22 @@ describe("numbers and hashrate units", () => {
     assert.equal(hashrateThs({ "MHS 1m": 126000000, "MHS av": 1 }), 126);
     assert.equal(hashrateThs({ "GHS av": 99000 }), 99);
     assert.equal(hashrateThs({ Elapsed: 1 }), null);
+  });
+
+  test("the shortest window wins, by pattern: bfgminer MHS 20s, cgminer 4.11 MHS 5s/1m/5m/15m", () => {
+    // a stopped bfgminer: the lifetime average decays, the 20 s one says 0
+    assert.equal(hashrateThs({ "MHS av": 0.49, "MHS 20s": 0 }), 0);
+    assert.equal(
+      hashrateThs({ "MHS 15m": 4e6, "MHS 5m": 3e6, "MHS 1m": 2e6, "MHS 5s": 1e6, "MHS av": 9 }),
+      1,
+    );
+    assert.equal(hashrateThs({ "GHS 30m": 100_000, "GHS 1m": 90_000 }), 90);
+    assert.equal(hashrateThs({ "MHS 1s": 2.439 }), 2.439e-6);
+    assert.equal(
+      hashrateThs({ "THS 5s": "not a number", "THS av": 7 }),
+      7,
+      "a short field without a number does not count",
+    );
   });
 
   test("Antminer stats: board temps, chip max, fans; zeros are placeholders", () => {

@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { failedReading } from "../../drivers/cgminer/client.ts";
 import { dialectFromText } from "../../drivers/cgminer/detect.ts";
-import { confirms, type DialectSpec, MinerDriver } from "../../drivers/cgminer/driver.ts";
+import {
+  confirms,
+  type DialectSpec,
+  MinerDriver,
+  RECONFIRM_WITHDRAWN_MS,
+} from "../../drivers/cgminer/driver.ts";
 import { DriverError, type MinerReading } from "../../drivers/types.ts";
 
 function reading(over: Partial<MinerReading>): MinerReading {
@@ -109,7 +114,97 @@ describe("MinerDriver.write", () => {
     assert.equal(out.ok, false);
     assert.equal(writes(), 0);
     assert.match(out.reason!, /cannot setPowerLimit/);
-    assert.deepEqual(driver.describe(), { dialect: "luxos", capabilities: ["sleep", "wake"] });
+    assert.deepEqual(driver.describe(), { dialect: "luxos", capabilities: ["sleep", "wake"], withdrawn: [] });
+  });
+});
+
+describe("capabilities confirmed at first contact", () => {
+  function probing(
+    answers: Array<
+      Array<{ capability: "sleep" | "wake" | "setPowerLimit" | "reboot"; reason: string }> | Error
+    >,
+  ) {
+    let probes = 0;
+    let writes = 0;
+    let now = 1_000_000;
+    let state: MinerReading["state"] = "hashing";
+    const spec: DialectSpec = {
+      name: "luxos",
+      capabilities: () => ["sleep", "wake", "setPowerLimit", "reboot"],
+      read: async () => reading({ state }),
+      write: async () => {
+        writes++;
+      },
+      confirmCapabilities: async () => {
+        const a = answers[Math.min(probes++, answers.length - 1)]!;
+        if (a instanceof Error) throw a;
+        return a;
+      },
+    };
+    const driver = new MinerDriver(spec, { host: "x", port: 1 }, { now: () => now });
+    return {
+      driver,
+      probes: () => probes,
+      writes: () => writes,
+      advance: (ms: number) => {
+        now += ms;
+      },
+      setState: (s: MinerReading["state"]) => {
+        state = s;
+      },
+    };
+  }
+  const notLuxos = (["sleep", "wake", "setPowerLimit", "reboot"] as const).map((capability) => ({
+    capability,
+    reason: "no LuxOS session: logon answered Invalid command (Code 14)",
+  }));
+
+  test("a refused probe withdraws the capabilities, with the reason; a write is refused without sending", async () => {
+    const t = probing([notLuxos]);
+    await t.driver.read();
+    assert.deepEqual([...t.driver.capabilities], []);
+    assert.equal(t.driver.withdrawn.length, 4);
+    const out = await t.driver.sleep();
+    assert.equal(out.ok, false);
+    assert.equal(out.attempts, 0);
+    assert.match(out.reason!, /^sleep not offered by this miner: no LuxOS session/);
+    assert.equal(t.writes(), 0);
+    assert.equal(t.probes(), 1, "asked once, not at every read");
+    await t.driver.read();
+    assert.equal(t.probes(), 1);
+  });
+
+  test("an unanswered probe keeps the declared set and asks again at the next read", async () => {
+    const t = probing([new Error("timeout"), []]);
+    await t.driver.read();
+    assert.equal(t.driver.capabilities.size, 4);
+    await t.driver.read();
+    assert.equal(t.probes(), 2);
+    await t.driver.read();
+    assert.equal(t.probes(), 2, "confirmed: not asked again");
+  });
+
+  test("withdrawn ones are asked again after a while (a firmware update), and after an outage", async () => {
+    const t = probing([notLuxos, []]);
+    await t.driver.read();
+    assert.equal(t.driver.capabilities.size, 0);
+    t.advance(RECONFIRM_WITHDRAWN_MS);
+    await t.driver.read();
+    assert.equal(t.driver.capabilities.size, 4);
+    assert.deepEqual(t.driver.withdrawn, []);
+    t.setState("unreachable");
+    await t.driver.read();
+    t.setState("hashing");
+    await t.driver.read();
+    assert.equal(t.probes(), 3, "back after an outage: asked again");
+  });
+
+  test("a first write before any read probes first", async () => {
+    const t = probing([notLuxos]);
+    const out = await t.driver.wake();
+    assert.equal(out.ok, false);
+    assert.equal(t.probes(), 1);
+    assert.equal(t.writes(), 0);
   });
 });
 

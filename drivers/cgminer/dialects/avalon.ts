@@ -17,7 +17,7 @@
 // without one, the draw at the current level divided by that level's share.
 // Levels are steps, so powerLimitW stays null and a limit is confirmed by the draw.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
-import { CgminerClient, readingForError } from "../client.ts";
+import { CgminerClient, checkCommand, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec } from "../driver.ts";
 import { hashrateThs, rows, statusOf, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
@@ -192,6 +192,16 @@ export const avalonDialect: DialectSpec = {
   name: "avalon",
   capabilities: () => [...CAPABILITIES],
   read,
+  // every Avalon write is an `ascset`: a firmware without it, or one that denies it to
+  // this gateway, can do none of them
+  async confirmCapabilities(ctx, declared) {
+    const c = await checkCommand(new CgminerClient(ctx.endpoint, ctx.exchange), "ascset", ctx.signal);
+    if (c === null || (c.exists && c.access)) return [];
+    const reason = c.exists
+      ? "ascset denied to this gateway: it needs write access on the miner (--api-allow W:<gateway>)"
+      : "the miner has no ascset command (not Avalon firmware?)";
+    return declared.map((capability) => ({ capability, reason }));
+  },
   async write(ctx, action, value) {
     const at = Math.floor(ctx.now() / 1000) + SOFT_DELAY_S;
     switch (action) {

@@ -128,11 +128,44 @@ async function sendControl(ctx: DialectContext, command: "pause" | "resume"): Pr
   }
 }
 
+/** gRPC answers that say the power-target path is not there, as opposed to no answer in time. */
+function grpcDefiniteNo(err: unknown): err is DriverError {
+  if (!(err instanceof DriverError)) return false;
+  if (err.code === "WK_BRAIINS_UNREACHABLE") return /ECONNREFUSED/.test(err.message);
+  return /^WK_BRAIINS_(LOGIN_FAILED|UNAUTHENTICATED|PERMISSION_DENIED|UNIMPLEMENTED|HTTP_STATUS|PROTOCOL|BAD_REPLY|NO_TOKEN)$/.test(
+    err.code,
+  );
+}
+
+/**
+ * A power target goes through the gRPC API and its login: a miner whose gRPC
+ * port refuses, or that refuses the credentials, cannot take one. (`pause` and
+ * `resume` on 4028 stand as declared: whether BOSminer answers `check` for them
+ * is not known from a capture.)
+ */
+async function confirmCapabilities(ctx: DialectContext, declared: MinerCapability[]) {
+  const grpc = grpcClient(ctx);
+  if (!grpc || !declared.includes("setPowerLimit")) return [];
+  try {
+    await grpc.getTunerState(ctx.signal);
+    return [];
+  } catch (err) {
+    if (!grpcDefiniteNo(err)) throw err;
+    return [
+      {
+        capability: "setPowerLimit" as const,
+        reason: `the gRPC API (power target) fails: ${err.code}: ${err.message}`,
+      },
+    ];
+  }
+}
+
 export const braiinsDialect: DialectSpec = {
   name: "braiins",
   capabilities: (endpoint) =>
     grpcCredentials(endpoint) ? [...CAPABILITIES, "setPowerLimit"] : [...CAPABILITIES],
   read,
+  confirmCapabilities,
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":

@@ -33,6 +33,15 @@ function webCredentials(endpoint: MinerEndpoint): DigestCredentials | null {
 /** 4028 failures after which the web server may still answer (bmminer restarting, not a dead host). */
 const WEB_WORTH_ASKING = /^WK_CGMINER_(REFUSED|RESET|EMPTY_REPLY|NOT_READY)\b/;
 
+/** Web CGI answers that say the write path is not there (as opposed to a miner that did not answer in time). */
+const WEB_DEFINITE_NO = /^WK_ANTMINER_(REFUSED|NO_CGI|AUTH|AUTH_UNSUPPORTED|BAD_REPLY|HTTP)$/;
+const WEB_NO_WORDS: Record<string, string> = {
+  WK_ANTMINER_REFUSED: "is not there (nothing listens): not stock Antminer firmware?",
+  WK_ANTMINER_NO_CGI: "is missing (404): not stock Antminer firmware?",
+  WK_ANTMINER_AUTH: "refuses the configured username and password",
+  WK_ANTMINER_AUTH_UNSUPPORTED: "asks for an authentication we do not speak",
+};
+
 /** The mode a unit was in before we slept it (low/high power), to restore it on wake. */
 const modeBeforeSleep = new Map<string, number>();
 
@@ -72,6 +81,20 @@ export function createCgminerDialect(opts: CgminerDialectOptions = {}): DialectS
   return {
     name: "cgminer",
     capabilities: (endpoint) => (webCredentials(endpoint) ? ["sleep", "wake"] : []),
+    // sleep and wake go through the web CGI: a miner that speaks the CGMiner API but has
+    // no Antminer web server (bfgminer, cgminer on a PC, a locked-down unit) cannot do them
+    async confirmCapabilities(ctx, declared) {
+      const creds = webCredentials(ctx.endpoint);
+      if (!creds) return [];
+      try {
+        await webClient(ctx, creds).getMinerConf(ctx.signal);
+        return [];
+      } catch (err) {
+        if (!(err instanceof DriverError) || !WEB_DEFINITE_NO.test(err.code)) throw err;
+        const reason = `the Antminer web CGI (port ${ctx.endpoint.webPort ?? 80}) ${WEB_NO_WORDS[err.code] ?? "fails"}: ${err.message}`;
+        return declared.map((capability) => ({ capability, reason }));
+      }
+    },
     async read(ctx) {
       const client = new CgminerClient(ctx.endpoint, ctx.exchange);
       const { repairs: _repairs, ...reading } = await client.read(ctx.signal, ctx.now);

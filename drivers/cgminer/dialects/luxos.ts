@@ -294,11 +294,42 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
   }
 }
 
+/**
+ * Every LuxOS write starts with `logon`: a miner that does not know it is not
+ * LuxOS, one that denies it gives the gateway no privileged access. A session
+ * someone else holds (402) proves LuxOS and is left alone: this probe must not
+ * disturb another tool. Our own session is logged off at once.
+ */
+function confirmCapabilities(ctx: DialectContext, declared: MinerCapability[]) {
+  // in the miner's write queue: our own write's session must not meet the probe's
+  const slot = slotFor(ctx.endpoint);
+  const run = slot.queue.then(() => probeLogon(ctx, slot, declared));
+  slot.queue = run.catch(() => {});
+  return run;
+}
+
+async function probeLogon(ctx: DialectContext, slot: SessionSlot, declared: MinerCapability[]) {
+  const sent = await send(ctx, "logon", undefined, ctx.signal);
+  const sid = failed(sent.status) ? null : sessionIdOf(sent.reply);
+  if (sid) {
+    await logoff(ctx, slot, sid);
+    return [];
+  }
+  const code = sent.status?.code;
+  if (code === LUXOS_SESSION_BUSY) return [];
+  const reason =
+    code === 45
+      ? `LuxOS logon denied (${describeStatus(sent.status)}): the gateway has no privileged access`
+      : `no LuxOS session: logon answered ${describeStatus(sent.status)} (not LuxOS firmware?)`;
+  return declared.map((capability) => ({ capability, reason }));
+}
+
 export const luxosDialect: DialectSpec = {
   name: "luxos",
   capabilities: () => [...CAPABILITIES],
   read,
   confirmRead,
+  confirmCapabilities,
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":
