@@ -8,7 +8,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SiteConfig } from "../config/schema.ts";
-import { formatPowerW } from "../config/units.ts";
+import { formatHashrateThs, formatPowerW } from "../config/units.ts";
 import type { Miner } from "../drivers/cgminer/miner.ts";
 import type { ModbusConnection } from "../drivers/modbus/client.ts";
 import type { GpuNode } from "../drivers/nvidia/node.ts";
@@ -514,7 +514,20 @@ export class Site {
   }
 
   private devicesJson() {
-    return this.state.devicesView(Date.now(), (id) => this.settings?.isExcluded(id) ?? false);
+    return this.state.devicesView(
+      Date.now(),
+      (id) => this.settings?.isExcluded(id) ?? false,
+      (id) => {
+        const m = this.miners.get(id);
+        return m
+          ? {
+              dialect: m.dialect,
+              capabilities: [...m.capabilities],
+              withdrawn: m.withdrawn.map((w) => ({ capability: w.capability, reason: w.reason })),
+            }
+          : null;
+      },
+    );
   }
 
   /**
@@ -776,5 +789,5 @@ function summaryLine(snap: SiteSnapshot, minerCount: number): string {
         : `meter STALE ${snap.meter.ageS}s`
     : "no site meter";
   const c = snap.counts;
-  return `${power} · ${meter} · miners ${c.hashing}/${minerCount} hashing, ${c.sleeping} sleeping, ${c.starting} starting, ${c.faulted} faulted, ${c.unreachable} unreachable · ${snap.hashrateThs.toFixed(1)} TH/s`;
+  return `${power} · ${meter} · miners ${c.hashing}/${minerCount} hashing, ${c.sleeping} sleeping, ${c.starting} starting, ${c.faulted} faulted, ${c.unreachable} unreachable · ${formatHashrateThs(snap.hashrateThs)}`;
 }

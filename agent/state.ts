@@ -7,6 +7,13 @@ import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MeterRole, MinerCapability, MinerReading, MinerState } from "../drivers/types.ts";
 import type { PlanSnapshot } from "./control/types.ts";
 
+/** What a miner's driver knows of it: the detected dialect and what it can do. */
+export interface MinerDriverView {
+  dialect: string | null;
+  capabilities: string[];
+  withdrawn: Array<{ capability: string; reason: string }>;
+}
+
 /** The reading shapes the snapshot holds, for channels (MQTT, HTTP), which never import drivers. */
 export type { GpuNodeReading, MinerReading };
 
@@ -169,22 +176,33 @@ export class SiteState {
   }
 
   /** `GET /api/devices`: every device's latest reading with its age. */
-  devicesView(now: number = Date.now(), isExcluded: (id: string) => boolean = () => false) {
+  devicesView(
+    now: number = Date.now(),
+    isExcluded: (id: string) => boolean = () => false,
+    driverOf: (id: string) => MinerDriverView | null = () => null,
+  ) {
     const snap = this.snapshot(now);
     return {
-      miners: [...this.miners.values()].map(({ config, reading }) => ({
-        id: config.id,
-        class: "mining",
-        host: config.host,
-        port: config.port,
-        dialect: config.dialect,
-        location: config.location,
-        priority: config.priority,
-        excluded: isExcluded(config.id),
-        ...(reading ?? { state: null, at: null }),
-        at: reading ? new Date(reading.at).toISOString() : null,
-        ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
-      })),
+      miners: [...this.miners.values()].map(({ config, reading }) => {
+        const d = driverOf(config.id);
+        return {
+          id: config.id,
+          class: "mining",
+          host: config.host,
+          port: config.port,
+          // what the miner was detected as; the configured one (maybe auto) beside it
+          dialect: d?.dialect ?? (config.dialect === "auto" ? null : config.dialect),
+          configuredDialect: config.dialect,
+          capabilities: d?.capabilities ?? [],
+          withdrawn: d?.withdrawn ?? [],
+          location: config.location,
+          priority: config.priority,
+          excluded: isExcluded(config.id),
+          ...(reading ?? { state: null, at: null }),
+          at: reading ? new Date(reading.at).toISOString() : null,
+          ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
+        };
+      }),
       meters: snap.meters,
       gpuNodes: this.config.gpuNodes.map((g) => {
         const r = this.gpuNodes.get(g.id) ?? null;

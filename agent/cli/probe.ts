@@ -57,6 +57,8 @@ async function probeMinerCommand(rest: string[], out: NodeJS.WritableStream): Pr
     exchange: { connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs },
   });
   const reading = await miner.read();
+  // what it can do is known once the probe of its write path has answered
+  await miner.confirmed();
   await miner.close();
   const json = minerJson(host, port, miner, reading);
   if (values.json) out.write(`${terminalJson(json, 2)}\n`);

@@ -32,6 +32,7 @@ export async function scanHosts(hosts: string[], opts: ScanOptions): Promise<Min
         exchange: { connectTimeoutMs: opts.timeoutMs, readTimeoutMs: Math.max(opts.timeoutMs, 3000) },
       });
       const reading = await miner.read();
+      await miner.confirmed();
       await miner.close();
       // a host that answers but not as a miner is listed too, marked unusable, never dropped in silence
       if (reading.state !== "unreachable" || unusableReason(reading) !== null) {

@@ -141,6 +141,8 @@ export function confirms(
 
 /** Withdrawn capabilities are asked again this often: a firmware update may bring them. */
 export const RECONFIRM_WITHDRAWN_MS = 10 * 60_000;
+/** A probe the miner did not answer is asked again after this long, not at every read. */
+export const REPROBE_UNANSWERED_MS = 30_000;
 
 export class MinerDriver {
   readonly spec: DialectSpec;
@@ -152,6 +154,8 @@ export class MinerDriver {
   /** When the capabilities were last confirmed; null = not yet (or to ask again after an outage). */
   private confirmedAt: number | null = null;
   private confirming: Promise<void> | null = null;
+  /** When the last probe went unanswered (timeout, reset): the next waits REPROBE_UNANSWERED_MS. */
+  private unansweredAt: number | null = null;
   private readonly exchange: ExchangeOptions;
   private readonly confirm: ConfirmOptions;
   private readonly now: () => number;
@@ -190,8 +194,10 @@ export class MinerDriver {
 
   /**
    * Never throws: failures come back as a state with a reason. The first read
-   * that gets an answer also confirms the capabilities (again after an outage,
-   * and every RECONFIRM_WITHDRAWN_MS while some are withdrawn).
+   * that gets an answer also starts confirming the capabilities (again after an
+   * outage, and every RECONFIRM_WITHDRAWN_MS while some are withdrawn). The
+   * reading does not wait for it: a write does (see write()), and `confirmed()`
+   * for whoever prints them.
    */
   async read(signal?: AbortSignal): Promise<MinerReading> {
     const reading = await this.spec.read(this.ctx(signal));
@@ -200,12 +206,18 @@ export class MinerDriver {
       this.confirmedAt = null;
       return reading;
     }
-    if (this.confirmDue()) await this.confirmCapabilities(signal);
+    if (this.confirmDue()) void this.confirmCapabilities();
     return reading;
   }
 
+  /** Resolves once a capability probe in flight (if any) has answered. */
+  confirmed(): Promise<void> {
+    return this.confirming ?? Promise.resolve();
+  }
+
   private confirmDue(): boolean {
-    if (!this.spec.confirmCapabilities || this.declared.length === 0) return false;
+    if (!this.spec.confirmCapabilities || this.declared.length === 0 || this.confirming) return false;
+    if (this.unansweredAt !== null && this.now() - this.unansweredAt < REPROBE_UNANSWERED_MS) return false;
     if (this.confirmedAt === null) return true;
     return this.withdrawnList.length > 0 && this.now() - this.confirmedAt >= RECONFIRM_WITHDRAWN_MS;
   }
@@ -221,9 +233,12 @@ export class MinerDriver {
         const gone = new Set(known.map((w) => w.capability));
         this.effective = new Set(this.declared.filter((c) => !gone.has(c)));
         this.confirmedAt = this.now();
+        this.unansweredAt = null;
       })
-      // not answered: unknown, asked again at the next read; the declared set stands meanwhile
-      .catch(() => undefined)
+      // not answered: unknown, asked again a little later; the declared set stands meanwhile
+      .catch(() => {
+        this.unansweredAt = this.now();
+      })
       .finally(() => {
         this.confirming = null;
       });
@@ -245,7 +260,7 @@ export class MinerDriver {
     onSent?: OnSent,
   ): Promise<WriteOutcome> {
     // a first write before any read still learns what the miner really offers first
-    if (this.confirmedAt === null) await this.confirmCapabilities(signal);
+    if (this.confirming || this.confirmDue()) await this.confirmCapabilities(signal);
     if (!this.effective.has(action)) {
       const gone = this.withdrawnList.find((w) => w.capability === action);
       const why = gone
@@ -316,6 +331,8 @@ export class MinerDriver {
   }
 
   async close(): Promise<void> {
+    // a probe in flight (a LuxOS logon) finishes and logs off before the dialect closes
+    await this.confirmed();
     await this.spec.close?.(this.ctx());
   }
 }

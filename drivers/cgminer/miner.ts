@@ -33,6 +33,8 @@ export interface Miner {
   /** Capabilities the dialect declares but the miner did not confirm at first contact, with why. */
   readonly withdrawn: readonly Withdrawn[];
   read(signal?: AbortSignal): Promise<MinerReading>;
+  /** Resolves once the capability probe a read started (if any) has answered. */
+  confirmed(): Promise<void>;
   /**
    * `before`: a fresh reading the caller already holds (the poller's), saving
    * a read before the command; the effect is confirmed against it.
@@ -62,6 +64,9 @@ class BoundMiner implements Miner {
   }
   get withdrawn() {
     return this.driver.withdrawn;
+  }
+  confirmed() {
+    return this.driver.confirmed();
   }
   read(signal?: AbortSignal) {
     return this.driver.read(signal);
@@ -97,6 +102,9 @@ class DetectingMiner implements Miner {
   }
   get withdrawn(): readonly Withdrawn[] {
     return this.bound?.withdrawn ?? [];
+  }
+  confirmed(): Promise<void> {
+    return this.bound?.confirmed() ?? Promise.resolve();
   }
 
   private bind(signal?: AbortSignal): Promise<MinerDriver | null> {

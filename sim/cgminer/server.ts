@@ -228,13 +228,14 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
   }
 
   function onConnection(m: MinerEntry, sock: net.Socket): void {
+    m.sockets.add(sock);
+    sock.on("close", () => m.sockets.delete(sock));
     if (m.misbehaviour.closeSilently) {
       // cgminer accepts, sees the peer is not allowed, and closes: no byte sent
       sock.on("error", () => {});
-      sock.end();
+      sock.destroySoon();
       return;
     }
-    m.sockets.add(sock);
     let buf: Buffer | null = null;
     let answered = false;
     sock.setNoDelay(true);
@@ -288,7 +289,6 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       else respond();
     });
     sock.on("error", (err) => log.trace({ miner: m.id, err }, "socket error"));
-    sock.on("close", () => m.sockets.delete(sock));
   }
 
   function listen(m: MinerEntry): Promise<void> {

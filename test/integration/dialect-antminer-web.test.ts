@@ -96,6 +96,7 @@ describe("stock Antminer sleep/wake over the web CGI", () => {
     const driver = driverFor("am-1");
     const first = rig.web.stats("am-1").requests;
     await driver.read();
+    await driver.confirmed();
     assert.ok(rig.web.stats("am-1").requests > first, "the first read confirms the web CGI answers");
     assert.deepEqual(driver.withdrawn, []);
     const before = rig.web.stats("am-1").requests;

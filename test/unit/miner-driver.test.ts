@@ -9,6 +9,7 @@ import {
   type DialectSpec,
   MinerDriver,
   RECONFIRM_WITHDRAWN_MS,
+  REPROBE_UNANSWERED_MS,
 } from "../../drivers/cgminer/driver.ts";
 import { DriverError, type MinerReading } from "../../drivers/types.ts";
 
@@ -162,6 +163,7 @@ describe("capabilities confirmed at first contact", () => {
   test("a refused probe withdraws the capabilities, with the reason; a write is refused without sending", async () => {
     const t = probing([notLuxos]);
     await t.driver.read();
+    await t.driver.confirmed();
     assert.deepEqual([...t.driver.capabilities], []);
     assert.equal(t.driver.withdrawn.length, 4);
     const out = await t.driver.sleep();
@@ -171,31 +173,43 @@ describe("capabilities confirmed at first contact", () => {
     assert.equal(t.writes(), 0);
     assert.equal(t.probes(), 1, "asked once, not at every read");
     await t.driver.read();
+    await t.driver.confirmed();
     assert.equal(t.probes(), 1);
   });
 
-  test("an unanswered probe keeps the declared set and asks again at the next read", async () => {
+  test("an unanswered probe keeps the declared set and asks again a little later, not at every read", async () => {
     const t = probing([new Error("timeout"), []]);
     await t.driver.read();
+    await t.driver.confirmed();
     assert.equal(t.driver.capabilities.size, 4);
     await t.driver.read();
+    await t.driver.confirmed();
+    assert.equal(t.probes(), 1, "not again at once");
+    t.advance(REPROBE_UNANSWERED_MS);
+    await t.driver.read();
+    await t.driver.confirmed();
     assert.equal(t.probes(), 2);
     await t.driver.read();
+    await t.driver.confirmed();
     assert.equal(t.probes(), 2, "confirmed: not asked again");
   });
 
   test("withdrawn ones are asked again after a while (a firmware update), and after an outage", async () => {
     const t = probing([notLuxos, []]);
     await t.driver.read();
+    await t.driver.confirmed();
     assert.equal(t.driver.capabilities.size, 0);
     t.advance(RECONFIRM_WITHDRAWN_MS);
     await t.driver.read();
+    await t.driver.confirmed();
     assert.equal(t.driver.capabilities.size, 4);
     assert.deepEqual(t.driver.withdrawn, []);
     t.setState("unreachable");
     await t.driver.read();
+    await t.driver.confirmed();
     t.setState("hashing");
     await t.driver.read();
+    await t.driver.confirmed();
     assert.equal(t.probes(), 3, "back after an outage: asked again");
   });
 

@@ -32,6 +32,23 @@ function fmtW(w) {
   if (a >= 1e3) return `${(w / 1e3).toFixed(1)} kW`;
   return `${Math.round(w)} W`;
 }
+/** TH/s in the unit that fits: "14.8 PH/s", "104 TH/s", "2.44 MH/s" (a CPU miner), "0 TH/s". */
+function fmtHashrate(ths) {
+  if (ths === null || ths === undefined || !Number.isFinite(ths)) return "—";
+  if (ths === 0) return "0 TH/s";
+  const units = [
+    [1e6, "EH/s"],
+    [1e3, "PH/s"],
+    [1, "TH/s"],
+    [1e-3, "GH/s"],
+    [1e-6, "MH/s"],
+    [1e-9, "kH/s"],
+  ];
+  const [scale, unit] = units.find(([u]) => Math.abs(ths) >= u) ?? [1e-12, "H/s"];
+  const v = ths / scale;
+  const digits = Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  return `${Number(v.toFixed(digits))} ${unit}`;
+}
 function fmtBytes(b) {
   if (b === null || b === undefined) return "—";
   if (b >= 2 ** 30) return `${(b / 2 ** 30).toFixed(1)} GiB`;
@@ -131,7 +148,7 @@ function renderSite(s) {
     setText(el, String(s.counts?.[k] ?? "—"));
     el.dataset.n = s.counts?.[k] ?? "";
   }
-  setText("hashrate", s.hashrateThs !== undefined ? `${(s.hashrateThs / 1000).toFixed(2)} PH/s` : "—");
+  setText("hashrate", fmtHashrate(s.hashrateThs));
   setText(
     "meter",
     s.meter ? (s.meter.ok ? `ok · ${fmtAge(s.meter.ageS)}` : `STALE · ${fmtAge(s.meter.ageS)}`) : "none",
@@ -369,7 +386,7 @@ function showDetail(id, scroll = true) {
     ["Location", r[COL.location] || "—"],
     ["Model", r[COL.model] ?? "—"],
     ["Power", fmtW(r[COL.powerW])],
-    ["Hashrate", r[COL.hashrateThs] === null ? "—" : `${r[COL.hashrateThs]} TH/s`],
+    ["Hashrate", fmtHashrate(r[COL.hashrateThs])],
     ["Temp", r[COL.tempC] === null ? "—" : `${r[COL.tempC]} °C`],
     ["Reason", r[COL.reason] ?? "—"],
   ];

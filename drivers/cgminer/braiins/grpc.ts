@@ -188,6 +188,8 @@ export class BraiinsGrpcClient {
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private session: http2.ClientHttp2Session | null = null;
+  /** Calls in flight per session. */
+  private readonly inFlight = new WeakMap<http2.ClientHttp2Session, number>();
 
   constructor(opts: BraiinsGrpcOptions) {
     this.host = opts.host;
@@ -334,6 +336,18 @@ export class BraiinsGrpcClient {
     s.destroy();
   }
 
+  /**
+   * After a call timed out: a hung session is dropped, but not under the other
+   * calls still running on it (their own deadlines judge them); it is then
+   * only retired, so no new call starts on it.
+   */
+  private retireSession(s: http2.ClientHttp2Session): void {
+    if ((this.inFlight.get(s) ?? 0) > 0) {
+      if (this.session === s) this.session = null;
+      s.close();
+    } else this.dropSession(s);
+  }
+
   private unary(
     path: string,
     body: Uint8Array,
@@ -357,6 +371,7 @@ export class BraiinsGrpcClient {
       let stream: http2.ClientHttp2Stream;
       try {
         stream = session.request(headers);
+        this.inFlight.set(session, (this.inFlight.get(session) ?? 0) + 1);
       } catch (err) {
         this.dropSession(session);
         reject(
@@ -381,6 +396,7 @@ export class BraiinsGrpcClient {
       const finish = (err: DriverError | null, value?: UnaryResult) => {
         if (done) return;
         done = true;
+        this.inFlight.set(session, (this.inFlight.get(session) ?? 1) - 1);
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (err) reject(err);
@@ -388,7 +404,6 @@ export class BraiinsGrpcClient {
       };
       const timer = setTimeout(() => {
         stream.close(http2.constants.NGHTTP2_CANCEL);
-        this.dropSession(session);
         finish(
           new DriverError(
             "WK_BRAIINS_TIMEOUT",
@@ -396,6 +411,7 @@ export class BraiinsGrpcClient {
             true,
           ),
         );
+        this.retireSession(session);
       }, this.timeoutMs);
       const onAbort = () => {
         stream.close(http2.constants.NGHTTP2_CANCEL);
