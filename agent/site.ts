@@ -25,7 +25,8 @@ import { runDeviceAction } from "./device-actions.ts";
 import { type DeviceProblem, OutageWatch } from "./device-outages.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
-import { HttpServer } from "./http/server.ts";
+import { HttpServer, type Operator } from "./http/server.ts";
+import { keepSessionsOf, Sessions } from "./http/sessions.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
@@ -50,6 +51,22 @@ export interface SiteOptions {
   /** Overrides config.http.listen (tests use port 0). */
   httpListen?: { host: string; port: number } | null;
   version?: string;
+  /** What a site replaced by a reload hands to its successor (Site.handoff()). */
+  handoff?: SiteHandoff | null;
+}
+
+/**
+ * What outlives a reload: operator sessions (nobody is logged out by a config
+ * change), the latest readings (the new site does not start blind and raise a
+ * false failsafe), and what was already reported (open outages, the budget and
+ * alarms in force), so a reload is not news in the event log.
+ */
+export interface SiteHandoff {
+  sessions: Sessions;
+  operators: readonly Operator[];
+  state: SiteState;
+  outages: OutageWatch;
+  changes: ChangeWatch;
 }
 
 /** A poller reading this recent stands as the "before" a write is confirmed against. */
@@ -107,7 +124,9 @@ export class Site {
   private brokerStatusFn: (() => BrokerStatus) | null = null;
   private readonly sweepListeners = new Set<(driver: PollDriver, stats: SweepStats) => void>();
   /** What the last tick reported, so a change becomes one event, not one per tick. */
-  private readonly changes = new ChangeWatch();
+  private readonly changes: ChangeWatch;
+  /** Operator sessions of the status page (kept across reloads). */
+  private readonly sessions: Sessions;
   private readonly tickTimes = new TickTimes(1000);
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
@@ -116,7 +135,7 @@ export class Site {
   private lastTickAt = 0;
   private readonly startedAt = Date.now();
   /** Open device outages: one event (and log line) per outage and reason code, not one per sweep. */
-  private readonly outages = new OutageWatch();
+  private readonly outages: OutageWatch;
   /** One driver per configured miner, by id. */
   private miners = new Map<string, Miner>();
 
@@ -125,6 +144,10 @@ export class Site {
     this.logger = logger;
     this.opts = opts;
     this.state = new SiteState(config);
+    const h = opts.handoff ?? null;
+    this.changes = h?.changes ?? new ChangeWatch();
+    this.outages = h?.outages ?? new OutageWatch();
+    this.sessions = h?.sessions ?? new Sessions();
     this.prices = new SitePrices(
       config.control.economics,
       (e) => this.emitEvent(e),
@@ -134,6 +157,11 @@ export class Site {
 
   async start(): Promise<void> {
     const log = this.logger;
+    const h = this.opts.handoff;
+    if (h) {
+      this.state.adopt(h.state);
+      keepSessionsOf(this.sessions, h.operators, this.config.http.operators);
+    }
     const pollers = buildPollers({
       config: this.config,
       opts: this.opts,
@@ -161,6 +189,7 @@ export class Site {
         port: listen.port,
         logger: log.child({ component: "http" }),
         operators: this.config.http.operators,
+        sessions: this.sessions,
         site: {
           siteView: () => this.siteJson(),
           devicesView: () => this.devicesJson(),
@@ -199,7 +228,7 @@ export class Site {
     // the loop's first tick waits for the first meter sweep (bounded by meterStaleS): at boot
     // "no reading yet" is not a stale meter, and must not raise a failsafe alarm
     const firstMeterSweep =
-      this.config.meters.length > 0
+      this.config.meters.length > 0 && !this.state.snapshot(Date.now()).meter?.ok
         ? new Promise<void>((resolve) => {
             const done = () => {
               clearTimeout(timer);
@@ -263,6 +292,17 @@ export class Site {
     this.history?.close();
     this.history = null;
     this.logger.info("site stopped");
+  }
+
+  /** What the site that replaces this one on a reload takes over (call before stop()). */
+  handoff(): SiteHandoff {
+    return {
+      sessions: this.sessions,
+      operators: this.config.http.operators,
+      state: this.state,
+      outages: this.outages,
+      changes: this.changes,
+    };
   }
 
   /** The bound HTTP address (tests). */

@@ -69,6 +69,40 @@ export class SiteState {
     for (const g of config.gpuNodes) this.gpuNodes.set(g.id, null);
   }
 
+  /**
+   * Takes over the latest readings of a site this one replaces (a reload), for
+   * every device still configured the same way: the same id at the same
+   * address (and, for meters, the same unit, profile and role). The site does
+   * not start blind: no "meter stale" failsafe, no miners unknown for a sweep.
+   * Their ages go on from when they were read.
+   */
+  adopt(prev: SiteState): void {
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    for (const [id, entry] of this.miners) {
+      const old = prev.miners.get(id);
+      if (old && old.config.host === entry.config.host && old.config.port === entry.config.port) {
+        entry.reading = old.reading;
+      }
+    }
+    for (const [id, entry] of this.meters) {
+      const old = prev.meters.get(id);
+      if (
+        old &&
+        old.config.role === entry.config.role &&
+        old.config.profile.name === entry.config.profile.name &&
+        same(old.config.modbus, entry.config.modbus)
+      ) {
+        entry.last = old.last;
+        entry.lastGood = old.lastGood;
+      }
+    }
+    for (const g of this.config.gpuNodes) {
+      const old = prev.config.gpuNodes.find((o) => o.id === g.id);
+      if (old && old.host === g.host && old.port === g.port)
+        this.gpuNodes.set(g.id, prev.gpuNodes.get(g.id) ?? null);
+    }
+  }
+
   setGpuReading(id: string, reading: GpuNodeReading): void {
     if (this.gpuNodes.has(id)) this.gpuNodes.set(id, reading);
   }

@@ -16,7 +16,7 @@ import { ConfigError, formatProblem, loadConfig } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { tuneHeap } from "../heap.ts";
 import { createLogger, type Logger } from "../logger.ts";
-import { Site } from "../site.ts";
+import { Site, type SiteHandoff } from "../site.ts";
 import { createNotifier, type Notifier } from "../systemd-notify.ts";
 import { UsageError } from "./usage.ts";
 
@@ -255,10 +255,12 @@ class Agent {
 
   private async replaceSite(prev: SiteConfig, next: SiteConfig): Promise<void> {
     const log = this.logger;
+    // sessions, readings and what was already reported go on into the new site
+    const handoff = this.site?.handoff() ?? null;
     await this.stopSite();
     log.level = next.log.level;
     try {
-      await this.startSite(next);
+      await this.startSite(next, handoff);
       log.info({ component: "reload", config: next.file }, "config reloaded: the new site is running");
     } catch (err) {
       log.error(
@@ -267,7 +269,7 @@ class Agent {
       );
       await this.stopSite();
       log.level = prev.log.level;
-      await this.startSite(prev); // if this throws too, the queue exits 1 and the service manager restarts us
+      await this.startSite(prev, handoff); // if this throws too, the queue exits 1 and the service manager restarts us
     }
   }
 
@@ -287,8 +289,8 @@ class Agent {
     return () => clearInterval(timer);
   }
 
-  private async startSite(config: SiteConfig): Promise<void> {
-    const site = new Site(config, this.logger, { version: this.version });
+  private async startSite(config: SiteConfig, handoff: SiteHandoff | null = null): Promise<void> {
+    const site = new Site(config, this.logger, { version: this.version, handoff });
     this.site = site;
     this.config = config;
     await site.start();

@@ -24,6 +24,8 @@ export interface HttpServerOptions {
   site: HttpSite;
   operators?: readonly Operator[];
   logger: Logger;
+  /** Operator sessions; the site hands in its own so they outlive a reload. */
+  sessions?: Sessions;
   /** Tests shorten these. */
   limiter?: LimiterOptions;
   sse?: { maxClients?: number; heartbeatMs?: number };
@@ -58,7 +60,7 @@ export class HttpServer {
     const op = new OperatorRoutes({
       site,
       operators: opts.operators ?? [],
-      sessions: new Sessions(),
+      sessions: opts.sessions ?? new Sessions(),
       limiter: new LoginLimiter(opts.limiter),
     });
     this.get.set("/api/session", op.session);

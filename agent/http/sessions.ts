@@ -1,5 +1,5 @@
 // Operator sessions, in memory: a restart logs everyone out, which on a site
-// gateway is the safe default. A session is a random cookie token plus its own
+// gateway is the safe default; a reload keeps them (keepSessionsOf). A session is a random cookie token plus its own
 // CSRF token; it ends after idle time, at a hard maximum age, or at logout.
 // The table is bounded: the oldest session goes when it is full.
 import { randomBytes, timingSafeEqual } from "node:crypto";
@@ -60,6 +60,11 @@ export class Sessions {
     this.byToken.delete(token);
   }
 
+  /** Keeps only the sessions `keep` approves of. */
+  retain(keep: (s: Session) => boolean): void {
+    for (const [token, s] of [...this.byToken]) if (!keep(s)) this.byToken.delete(token);
+  }
+
   get size(): number {
     return this.byToken.size;
   }
@@ -67,6 +72,24 @@ export class Sessions {
   private sweep(now: number): void {
     for (const token of [...this.byToken.keys()]) this.get(token, now);
   }
+}
+
+/**
+ * After a reload: sessions stay for the operators configured as before (same
+ * name, same password hash); those removed or whose password changed are
+ * logged out.
+ */
+export function keepSessionsOf(
+  sessions: Sessions,
+  before: readonly { name: string; passwordHash: string }[],
+  after: readonly { name: string; passwordHash: string }[],
+): void {
+  const kept = new Set(
+    after
+      .filter((a) => before.some((b) => b.name === a.name && b.passwordHash === a.passwordHash))
+      .map((a) => a.name),
+  );
+  sessions.retain((s) => kept.has(s.operator));
 }
 
 /** Constant-time comparison of two tokens (different lengths never match). */
