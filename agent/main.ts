@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, formatProblem, loadConfig } from "../config/load.ts";
+import { ConfigError, formatProblem, loadConfig, problemLines } from "../config/load.ts";
 import { PACKAGE_ROOT } from "../config/paths.ts";
 import { summarizeConfig } from "../config/summary.ts";
 import { hashPasswordCommand } from "./cli/hash-password.ts";
@@ -126,9 +126,7 @@ async function checkConfigCommand(argv: string[]): Promise<number> {
 }
 
 function printConfigError(err: ConfigError): void {
-  for (const p of err.problems) process.stderr.write(`${formatProblem(err.file, p)}\n`);
-  const n = err.problems.length;
-  process.stderr.write(`${err.file}: ${n} problem${n === 1 ? "" : "s"}, config not valid\n`);
+  for (const line of problemLines(err)) process.stderr.write(`${line}\n`);
 }
 
 /** Resolves on the first SIGTERM/SIGINT; handlers are removed afterwards (`sim`; `run` has its own, with reload). */

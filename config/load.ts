@@ -13,12 +13,13 @@ import { assembleConfig, storePathOf } from "./load/assemble.ts";
 import { checkControl, checkOperators, checkSimAddresses, checkSiteMeter } from "./load/checks.ts";
 import { checkDevices } from "./load/devices.ts";
 import type { Problem } from "./load/problems.ts";
+import { ConfigError } from "./load/problems.ts";
 import { readConfigFile } from "./load/read.ts";
 import { resolveSecrets } from "./load/secrets.ts";
-import { parseSections } from "./load/sections.ts";
+import { type Parsed, parseSections } from "./load/sections.ts";
 import type { SiteConfig } from "./schema.ts";
 
-export { ConfigError, formatPath, formatProblem, type Problem } from "./load/problems.ts";
+export { ConfigError, formatPath, formatProblem, type Problem, problemLines } from "./load/problems.ts";
 export { METERS_DIR } from "./load/profiles.ts";
 export { secretEnvName } from "./load/secrets.ts";
 
@@ -29,21 +30,47 @@ export interface LoadOptions {
   strictFiles?: boolean;
 }
 
+/**
+ * Loads a config. Throws only a ConfigError: a fault of the loader itself is
+ * reported as a problem of the file too, so no caller (a reload above all)
+ * ever meets anything else.
+ */
 export async function loadConfig(
   file: string,
   opts: LoadOptions = {},
 ): Promise<{ config: SiteConfig; warnings: Problem[] }> {
+  try {
+    return await load(file, opts);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError(file, [
+      { path: "", message: `could not be loaded: ${(e as Error)?.message ?? String(e)}` },
+    ]);
+  }
+}
+
+async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConfig; warnings: Problem[] }> {
   const env = opts.env ?? process.env;
   const abs = resolve(file);
   const dir = dirname(abs);
-  const raw = await readConfigFile(file, abs);
+  const { raw, locate } = await readConfigFile(file, abs);
   const problems: Problem[] = [];
   const warnings: Problem[] = [];
 
   // 1. Shape, section by section; list entries one by one.
-  const { parsed, entries } = parseSections(raw, problems);
-  // 2. Control against itself, the contract and the presence of an mqtt section.
-  const failsafeBudgetW = checkControl(parsed, raw.mqtt !== undefined && raw.mqtt !== null, problems);
+  const { parsed, entries, partial } = parseSections(raw, problems);
+  // 2. Control against itself, the contract and the presence of an mqtt section — on the
+  //    fields that passed even where their section did not, so every problem shows in one round.
+  // (a partial section lacks its failed fields: a check comparing one of them finds nothing)
+  const failsafeBudgetW = checkControl(
+    {
+      ...parsed,
+      control: parsed.control ?? ((partial.control ?? null) as Parsed["control"]),
+      site: parsed.site ?? ((partial.site ?? null) as Parsed["site"]),
+    },
+    raw.mqtt !== undefined && raw.mqtt !== null,
+    problems,
+  );
   // 3. Devices: ids unique across kinds, miner ranges expanded, meter profiles loaded.
   const devices = await checkDevices(entries, problems);
   // 4. Operators whose hash cannot match anything.
@@ -60,7 +87,12 @@ export async function loadConfig(
   // 6. Warnings that only make sense on a config that is otherwise whole.
   if (parsed.sim) checkSimAddresses(devices.miners, entries.meters, warnings);
   checkSiteMeter(parsed, devices.siteMeter, problems, warnings);
-  // 7. Throw every problem at once, or put the pieces together.
+  // 7. Every problem and warning at its line in the file, then all thrown at once, or the pieces put together.
+  for (const p of [...problems, ...warnings]) {
+    if (p.line !== undefined || p.path === "") continue;
+    const at = locate(p.path);
+    if (at) Object.assign(p, { line: at.line, col: at.col });
+  }
   const config = assembleConfig(
     { file, abs, parsed, entries, devices, storePath, failsafeBudgetW },
     problems,

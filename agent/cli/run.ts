@@ -12,7 +12,7 @@
 // during a reload fold into one more reload. Under systemd the agent reports
 // READY/RELOADING/STOPPING and kicks the watchdog from healthy ticks only.
 import { parseArgs } from "node:util";
-import { ConfigError, formatProblem, loadConfig } from "../../config/load.ts";
+import { ConfigError, loadConfig, problemLines } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { tuneHeap } from "../heap.ts";
 import { createLogger, type Logger } from "../logger.ts";
@@ -124,20 +124,17 @@ export function handleSignals(source: SignalSource, actions: SignalActions): () 
   };
 }
 
-function problemLines(err: ConfigError): string[] {
-  const n = err.problems.length;
-  return [
-    ...err.problems.map((p) => formatProblem(err.file, p)),
-    `${err.file}: ${n} problem${n === 1 ? "" : "s"}, config not valid`,
-  ];
-}
-
 interface Stoppable {
   stop(): Promise<void>;
 }
 
+/** Loads a config file for a reload; a ConfigError (or anything else) refuses the reload. */
+export type ConfigLoader = (file: string) => Promise<{ config: SiteConfig }>;
+
+const loadStrict: ConfigLoader = (file) => loadConfig(file, { strictFiles: true });
+
 /** The running site and simulator, and the queue of reloads and the stop. */
-class Agent {
+export class Agent {
   private site: Site | null = null;
   private config: SiteConfig | null = null;
   private sim: Stoppable | null = null;
@@ -158,6 +155,8 @@ class Agent {
     private readonly logger: Logger,
     private readonly notifier: Notifier,
     private readonly version: string,
+    /** How a reload reads the config (tests inject failures). */
+    private readonly load: ConfigLoader = loadStrict,
   ) {}
 
   /** Starts, then resolves with the exit code once stopped (0) or failed (1). */
@@ -221,15 +220,22 @@ class Agent {
     const log = this.logger;
     let next: SiteConfig;
     try {
-      ({ config: next } = await loadConfig(this.file, { strictFiles: true }));
+      ({ config: next } = await this.load(this.file));
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
+      // whatever went wrong, and however it was thrown: the running site stays
+      const e =
+        err instanceof ConfigError
+          ? err
+          : new ConfigError(this.file, [
+              { path: "", message: `could not be loaded: ${(err as Error)?.message ?? String(err)}` },
+            ]);
       // one log line per problem, in the same words `check-config` prints
-      for (const p of err.problems) log.error({ component: "reload" }, formatProblem(err.file, p));
-      const n = err.problems.length;
+      const lines = problemLines(e);
+      for (const line of lines.slice(0, -1)) log.error({ component: "reload" }, line);
+      const n = e.problems.length;
       log.error(
         { component: "reload", problems: n },
-        `reload refused: ${err.file}: ${n} problem${n === 1 ? "" : "s"}; the running config stays`,
+        `reload refused: ${e.file}: ${n} problem${n === 1 ? "" : "s"}; the running config stays`,
       );
       await this.notifier.status(
         `reload refused (${n} config problem${n === 1 ? "" : "s"}); running the old config`,

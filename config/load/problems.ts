@@ -6,6 +6,9 @@ export interface Problem {
   /** Where in the file, e.g. "miners[3].hosts"; "" for the whole file. */
   path: string;
   message: string;
+  /** Where in the source, 1-based, when the file has a node for the path. */
+  line?: number;
+  col?: number;
 }
 
 export class ConfigError extends Error {
@@ -22,8 +25,10 @@ export class ConfigError extends Error {
   }
 }
 
+/** `FILE:line:col: path: message` (the compilers' form, which editors jump to); line and path where known. */
 export function formatProblem(file: string, p: Problem): string {
-  return p.path === "" ? `${file}: ${p.message}` : `${file}: ${p.path}: ${p.message}`;
+  const where = p.line !== undefined ? `${file}:${p.line}:${p.col ?? 1}` : file;
+  return p.path === "" ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`;
 }
 
 export type PathPart = string | number | symbol;
@@ -46,4 +51,13 @@ export function show(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
   return String(v);
+}
+
+/** Every problem of a failed load, one line each, then the count: what check-config prints and a reload logs. */
+export function problemLines(err: ConfigError): string[] {
+  const n = err.problems.length;
+  return [
+    ...err.problems.map((p) => formatProblem(err.file, p)),
+    `${err.file}: ${n} problem${n === 1 ? "" : "s"}, config not valid`,
+  ];
 }

@@ -2,8 +2,8 @@
 // (relative to the config file) and `foo` is set to the file's content, or to
 // the WATTKEEPER_* environment variable that overrides it. Secret values never
 // appear in a problem.
-import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
+import { MAX_SECRET_BYTES, readBounded } from "./bounded-read.ts";
 import { formatPath, type PathPart, type Problem } from "./problems.ts";
 import { isPlainObject } from "./read.ts";
 import type { Entries, Parsed } from "./sections.ts";
@@ -26,16 +26,10 @@ export interface FileContext {
   strictFiles: boolean;
 }
 
+/** A secret or key file: a regular file of at most 64 KiB, read under a deadline (a FIFO or /dev/zero is refused). */
 async function readReferenced(abs: string): Promise<{ text: string } | { error: string }> {
-  try {
-    return { text: (await readFile(abs, "utf8")).replace(/[\r\n]+$/, "") };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return { error: `file not found: ${abs}` };
-    if (code === "EACCES" || code === "EPERM") return { error: `cannot read ${abs}: permission denied` };
-    if (code === "EISDIR") return { error: `${abs} is a folder, not a file` };
-    return { error: `cannot read ${abs}: ${code ?? (e as Error).message}` };
-  }
+  const r = await readBounded(abs, { maxBytes: MAX_SECRET_BYTES });
+  return "text" in r ? { text: r.text.replace(/[\r\n]+$/, "") } : { error: r.error };
 }
 
 /**

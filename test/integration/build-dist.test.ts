@@ -83,7 +83,8 @@ test("plain node runs the built CLI: --version, check-config", async () => {
   writeFileSync(bad, "site: { id: x, timezone: UTC, contractLimitW: lots }\n");
   const res = await node([ENTRY, "check-config", bad], 30_000);
   assert.equal(res.code, 2);
-  assert.ok(res.err.includes(`${bad}: site.contractLimitW:`), res.err);
+  // FILE:line:col: path: message
+  assert.ok(res.err.includes(`${bad}:1:`) && res.err.includes(": site.contractLimitW:"), res.err);
 });
 
 test("plain node runs the built agent on a simulated site; SIGTERM exits 0", {

@@ -218,7 +218,12 @@ control: { shedMarginW: 100kW, restoreMarginW: 50kW, tickS: 2, bogus: 1 }
     const res = await run(["check-config", bad]);
     assert.equal(res.code, 2);
     for (const path of ["site.id", "site.timezone", "site.contractLimitW", "miners[0].hosts", "control"]) {
-      assert.ok(res.err.includes(`${bad}: ${path}`), `missing ${path} in:\n${res.err}`);
+      // FILE:line:col: path — the line where the file has the key
+      assert.match(
+        res.err,
+        new RegExp(`${bad}:\\d+:\\d+: ${path.replace(/[.[\]]/g, "\\$&")}`),
+        `missing ${path}`,
+      );
     }
     assert.doesNotMatch(res.err, /at .*\.ts:\d+/, "no stack trace");
 

@@ -1,0 +1,74 @@
+// Reading a file the config names (the config itself, a secret, a meter
+// profile) without running away: only regular files (a FIFO would block the
+// read forever, /dev/zero would never end), at most `maxBytes`, under a
+// deadline. Errors come back as words for a problem, never thrown.
+import { open, stat } from "node:fs/promises";
+
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+export const MAX_SECRET_BYTES = 64 * 1024;
+export const READ_DEADLINE_MS = 5000;
+
+function kindOf(s: Awaited<ReturnType<typeof stat>>): string {
+  if (s.isDirectory()) return "a folder";
+  if (s.isFIFO()) return "a named pipe (FIFO)";
+  if (s.isSocket()) return "a socket";
+  if (s.isCharacterDevice() || s.isBlockDevice()) return "a device";
+  return "not a regular file";
+}
+
+function errorWords(e: unknown, abs: string): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT" || code === "ENOTDIR") return `file not found: ${abs}`;
+  if (code === "EACCES" || code === "EPERM") return `cannot read ${abs}: permission denied`;
+  return `cannot read ${abs}: ${code ?? (e as Error).message}`;
+}
+
+function sizeWords(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.ceil(bytes / 1024)} KiB`;
+}
+
+export async function readBounded(
+  abs: string,
+  opts: { maxBytes: number; timeoutMs?: number },
+): Promise<{ text: string } | { error: string; notFound?: boolean }> {
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { error: errorWords(e, abs), notFound: code === "ENOENT" || code === "ENOTDIR" };
+  }
+  if (!info.isFile()) return { error: `${abs} is ${kindOf(info)}, not a regular file` };
+  if (info.size > opts.maxBytes) {
+    return { error: `${abs} is ${sizeWords(info.size)}; at most ${sizeWords(opts.maxBytes)} is read` };
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<{ error: string }>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ error: `cannot read ${abs}: no data within ${opts.timeoutMs ?? READ_DEADLINE_MS} ms` }),
+      opts.timeoutMs ?? READ_DEADLINE_MS,
+    );
+  });
+  const read = (async (): Promise<{ text: string } | { error: string }> => {
+    const fh = await open(abs, "r");
+    try {
+      // one byte more than allowed: a file that grew since stat() is caught too
+      const buf = Buffer.alloc(opts.maxBytes + 1);
+      let n = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+        if (n > opts.maxBytes) return { error: `${abs} is larger than ${sizeWords(opts.maxBytes)}` };
+      }
+      return { text: buf.toString("utf8", 0, n) };
+    } finally {
+      await fh.close();
+    }
+  })().catch((e: unknown) => ({ error: errorWords(e, abs) }));
+  try {
+    return await Promise.race([read, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
