@@ -2,7 +2,7 @@
 // counters that channels increment as things happen. Gauges that mirror the
 // site's state (power, budget, devices) are computed at scrape time by the
 // HTTP layer from the snapshot, so nothing here has to be kept in step.
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export const registry = new Registry();
 // process and runtime figures (RSS, heap by space, external memory, fds, event-loop lag,
@@ -22,6 +22,22 @@ export const pricesRefused = new Counter({
   name: "wattkeeper_prices_refused_total",
   help: "Price messages refused, by price and reason",
   labelNames: ["price", "reason"] as const,
+  registers: [registry],
+});
+
+/** A grid signal's value: the budget it asks for (W), or the share of flexible load it keeps (%), −1 when none. */
+export const signalValue = new Gauge({
+  name: "wattkeeper_signal_value",
+  help: "Grid signal value: the budget asked for (W), or the kept share of flexible load (%); -1 when it asks nothing",
+  labelNames: ["name"] as const,
+  registers: [registry],
+});
+
+/** 1 for a grid signal's current state, 0 for the others. */
+export const signalState = new Gauge({
+  name: "wattkeeper_signal_state",
+  help: "Grid signal state (1 = the current one): active, idle, stale, error",
+  labelNames: ["name", "state"] as const,
   registers: [registry],
 });
 

@@ -18,7 +18,9 @@ import { driverActuator } from "./control/actuator.ts";
 import { CONTRACT_REASON, economicBudget, type Prices } from "./control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
+import { isFlexible } from "./control/policy.ts";
 import type { PriceField } from "./control/prices.ts";
+import { type FlexView, signalSources } from "./control/signal-budget.ts";
 import { TickTimes } from "./control/tick-times.ts";
 import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
@@ -31,8 +33,10 @@ import type { Logger } from "./logger.ts";
 import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
+import type { SignalStatus, SiteReadback } from "./signals/types.ts";
 import { ChangeWatch, outcomeEvent } from "./site-events.ts";
 import { type PriceOffer, SitePrices } from "./site-prices.ts";
+import { SiteSignals } from "./site-signals.ts";
 
 export type { PollDriver } from "./device-pollers.ts";
 
@@ -111,6 +115,8 @@ export class Site {
   private lease: BudgetLease | null = null;
   /** Energy price and hashprice for the economic cut: fixed in the config, or taken as they arrive. */
   private readonly prices: SitePrices;
+  /** Grid signals the site follows (signals section), each a budget source. */
+  private readonly signals: SiteSignals;
   private loop: ControlLoop | null = null;
   private settings: Settings | null = null;
   private eventLog: EventLog | null = null;
@@ -148,6 +154,19 @@ export class Site {
     this.changes = h?.changes ?? new ChangeWatch();
     this.outages = h?.outages ?? new OutageWatch();
     this.sessions = h?.sessions ?? new Sessions();
+    this.signals = new SiteSignals({
+      config,
+      logger,
+      readSite: () => this.readback(),
+      emit: (e) => this.emitEvent(e),
+      audit: (e) => {
+        try {
+          this.auditLog?.append(e);
+        } catch (err) {
+          this.logger.warn({ err }, "audit write failed");
+        }
+      },
+    });
     this.prices = new SitePrices(
       config.control.economics,
       (e) => this.emitEvent(e),
@@ -212,6 +231,7 @@ export class Site {
     }
 
     this.startControl();
+    await this.signals.start();
     if (this.config.mqtt) {
       this.mqtt = new MqttChannel(this, this.config.mqtt, {
         logger: log.child({ component: "mqtt" }),
@@ -264,6 +284,7 @@ export class Site {
     await this.mqtt?.disconnect();
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
+    await this.signals.stop();
     // the loop first: it must not act on devices whose pollers are going away
     await this.loop?.stop();
     this.loop = null;
@@ -545,6 +566,7 @@ export class Site {
       counts: snap.counts,
       hashrateThs: snap.hashrateThs,
       meter: snap.meter,
+      signals: this.signals.statuses().map(signalJson),
       broker: this.brokerStatusFn?.() ?? null,
       gateway: this.gatewayHealth(),
       control: this.controlStats(),
@@ -615,6 +637,53 @@ export class Site {
   /** The prices in force now and their state (fixed, fresh, expired, unknown). */
   priceStatus() {
     return this.prices.status();
+  }
+
+  /** What a target signal's share is measured against: the mining that runs and what the agent slept. */
+  private flexView(view: PlanSnapshot): FlexView {
+    let runningMiningW = 0;
+    for (const m of view.miners) {
+      if ((m.state === "hashing" || m.state === "starting") && !m.excluded) runningMiningW += m.powerW ?? 0;
+    }
+    let sleptByAgentW = 0;
+    for (const d of this.ledger?.view(Date.now()).devices.values() ?? []) {
+      if (d.sleptAt != null) sleptByAgentW += d.sleptPowerW ?? 0;
+    }
+    return { powerW: view.powerW, runningMiningW, sleptByAgentW };
+  }
+
+  /** What the Modbus setpoint server reports back to the RTU. */
+  private readback(): SiteReadback {
+    const now = Date.now();
+    const snap = this.snapshot();
+    const view = this.state.planView(
+      (id) => [...(this.miners.get(id)?.capabilities ?? [])],
+      now,
+      (id) => this.settings?.isExcluded(id) ?? false,
+    );
+    const ledger = this.ledger?.view(now).devices;
+    let flexibleW = 0;
+    for (const m of view.miners) if (isFlexible(m, ledger?.get(m.id), now)) flexibleW += m.powerW ?? 0;
+    const budget = this.loop?.last?.budget ?? null;
+    return {
+      powerW: snap.powerW,
+      budgetW: budget?.budgetW ?? this.config.site.contractLimitW,
+      flexibleW,
+      loopHealthy: this.unhealthyReason(now) === null,
+      meterOk: snap.meter?.ok === true,
+      failsafe: budget?.source === "failsafe",
+    };
+  }
+
+  /** A message on a target topic of the site's own broker (the MQTT channel hands it over). */
+  signalMessage(topic: string, payload: Buffer): void {
+    if (topic === this.signals.ownBrokerTopic) this.signals.targetMessage(payload);
+  }
+
+  /** The topic the site's own broker must deliver for a target signal, if any. */
+  get signalTopics(): string[] {
+    const t = this.signals.ownBrokerTopic;
+    return t ? [t] : [];
   }
 
   /** The economic cut as a budget source, from the latest readings and the ledger. */
@@ -753,6 +822,7 @@ export class Site {
         lease: this.lease,
         economic: this.economicSource(snapshot),
         siteMeter: this.config.meters.some((m) => m.role === "site"),
+        signals: signalSources(this.signals.statuses(), this.flexView(snapshot), c.shedMarginW),
       }),
       actuator,
       ledger,
@@ -830,4 +900,18 @@ function summaryLine(snap: SiteSnapshot, minerCount: number): string {
     : "no site meter";
   const c = snap.counts;
   return `${power} · ${meter} · miners ${c.hashing}/${minerCount} hashing, ${c.sleeping} sleeping, ${c.starting} starting, ${c.faulted} faulted, ${c.unreachable} unreachable · ${formatHashrateThs(snap.hashrateThs)}`;
+}
+
+/** A signal as /api/site shows it: times as ISO-8601. */
+function signalJson(s: SignalStatus) {
+  return {
+    name: s.name,
+    kind: s.kind,
+    state: s.state,
+    value: s.budgetW ?? (s.keepFraction != null ? s.keepFraction : null),
+    budgetW: s.budgetW,
+    keepFraction: s.keepFraction ?? null,
+    since: new Date(s.since).toISOString(),
+    reason: s.reason,
+  };
 }

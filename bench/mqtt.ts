@@ -121,6 +121,8 @@ const site: ChannelSite = {
   curtailment: () => ({ curtailed: [], aiCaps: [] }),
   audit: null,
   offerPrice: () => null,
+  signalTopics: [],
+  signalMessage: () => undefined,
   refusePrice: () => undefined,
   setBudgetLease: notHere,
   clearBudgetLease: notHere,

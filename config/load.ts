@@ -10,7 +10,13 @@
 // this path.
 import { dirname, resolve } from "node:path";
 import { assembleConfig, storePathOf } from "./load/assemble.ts";
-import { checkControl, checkOperators, checkSimAddresses, checkSiteMeter } from "./load/checks.ts";
+import {
+  checkControl,
+  checkOperators,
+  checkSignals,
+  checkSimAddresses,
+  checkSiteMeter,
+} from "./load/checks.ts";
 import { checkDevices } from "./load/devices.ts";
 import type { Problem } from "./load/problems.ts";
 import { ConfigError } from "./load/problems.ts";
@@ -73,16 +79,22 @@ async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConf
   );
   // 3. Devices: ids unique across kinds, miner ranges expanded, meter profiles loaded.
   const devices = await checkDevices(entries, problems);
-  // 4. Operators whose hash cannot match anything.
+  // 4. Operators whose hash cannot match anything; signals that lean on other sections.
   checkOperators(parsed.http, warnings);
+  checkSignals(parsed, problems);
   // 5. Referenced files and secrets, relative to the config file.
-  await resolveSecrets(parsed.mqtt, entries, {
-    dir,
-    env,
-    problems,
-    warnings,
-    strictFiles: opts.strictFiles === true,
-  });
+  await resolveSecrets(
+    parsed.mqtt,
+    entries,
+    {
+      dir,
+      env,
+      problems,
+      warnings,
+      strictFiles: opts.strictFiles === true,
+    },
+    parsed.signals,
+  );
   const storePath = storePathOf(parsed.store, env, dir);
   // 6. Warnings that only make sense on a config that is otherwise whole.
   if (parsed.sim) checkSimAddresses(devices.miners, entries.meters, warnings);

@@ -16,13 +16,20 @@ import { GpuNodeSchema, MinerEntrySchema } from "./schema/devices.ts";
 import { optNull } from "./schema/fields.ts";
 import { MeterEntrySchema } from "./schema/meters.ts";
 import { MqttSchema } from "./schema/mqtt.ts";
+import { SignalsSchema } from "./schema/signals.ts";
 import { HttpSchema, LogSchema, SimSchema, SiteSchema, StoreSchema } from "./schema/site.ts";
 
 export { ControlSchema, EconomicsSchema, ScheduleWindowSchema } from "./schema/control.ts";
 export { CredentialsSchema, GpuNodeSchema, MinerEntrySchema } from "./schema/devices.ts";
 export { durationDefault, type HostPort, parseHostPort, power, powerDefault } from "./schema/fields.ts";
 export { MeterEntrySchema, ModbusSchema, type ModbusTarget } from "./schema/meters.ts";
-export { MqttSchema } from "./schema/mqtt.ts";
+export { BrokerUrlSchema, MqttSchema } from "./schema/mqtt.ts";
+export {
+  ContactSignalSchema,
+  ModbusServerSignalSchema,
+  SignalsSchema,
+  TargetSignalSchema,
+} from "./schema/signals.ts";
 export { HttpSchema, LogSchema, OperatorSchema, SimSchema, SiteSchema, StoreSchema } from "./schema/site.ts";
 
 // ---------------------------------------------------------------- the file
@@ -37,6 +44,7 @@ export const ConfigSchema = z
     miners: z.array(MinerEntrySchema).default([]).describe("ASIC miners (CGMiner-style API)"),
     gpuNodes: z.array(GpuNodeSchema).default([]).describe("AI GPU nodes"),
     control: ControlSchema.prefault({}),
+    signals: optNull(SignalsSchema),
     sim: optNull(SimSchema),
     log: LogSchema.prefault({}),
   })
@@ -85,10 +93,14 @@ export type ScheduleWindow = z.output<typeof ScheduleWindowSchema>;
 export type SimConfig = z.output<typeof SimSchema>;
 
 /** The resolved config loadConfig returns. */
+/** The signals section with its secrets read (the second broker's password). */
+export type SignalsConfig = WithSecrets<NonNullable<ParsedConfig["signals"]>>;
+
 export type SiteConfig = Omit<
   ParsedConfig,
-  "site" | "miners" | "meters" | "gpuNodes" | "control" | "mqtt" | "store"
+  "site" | "miners" | "meters" | "gpuNodes" | "control" | "mqtt" | "store" | "signals"
 > & {
+  signals: SignalsConfig | null;
   /** Absolute path of the config file. */
   file: string;
   site: Omit<ParsedConfig["site"], "name"> & { name: string };

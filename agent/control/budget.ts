@@ -14,6 +14,8 @@ export interface BudgetInputs {
   economic?: { watts: number; reason: string } | null;
   /** Whether a site meter is configured at all (default true): the failsafe's reason says which. */
   siteMeter?: boolean;
+  /** Grid signals in force, each as a budget (signalSources). */
+  signals?: ReadonlyArray<{ watts: number; reason: string }>;
 }
 
 export interface BudgetConfig {
@@ -119,6 +121,7 @@ export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now:
   if (inputs.economic) {
     sources.push({ kind: "economic", watts: inputs.economic.watts, reason: inputs.economic.reason });
   }
+  for (const s of inputs.signals ?? []) sources.push({ kind: "signal", watts: s.watts, reason: s.reason });
   if (inputs.meterStale && !inputs.hasEstimate) {
     sources.push({
       kind: "failsafe",

@@ -182,7 +182,7 @@ export interface BudgetLease {
   reason: string;
 }
 
-export type BudgetSourceKind = "contract" | "lease" | "schedule" | "failsafe" | "economic";
+export type BudgetSourceKind = "contract" | "lease" | "schedule" | "failsafe" | "economic" | "signal";
 
 export interface BudgetSource {
   kind: BudgetSourceKind;

@@ -58,6 +58,8 @@ export type ChannelSite = Pick<
   | "curtailment"
   | "audit"
   | "offerPrice"
+  | "signalTopics"
+  | "signalMessage"
   | "refusePrice"
   | "setBudgetLease"
   | "clearBudgetLease"
@@ -202,6 +204,7 @@ export class MqttChannel {
     const e = this.site.config.control.economics;
     if (e?.energyPriceTopic) subs.push(e.energyPriceTopic);
     if (e?.hashpriceTopic) subs.push(e.hashpriceTopic);
+    subs.push(...this.site.signalTopics);
     return subs;
   }
 
@@ -369,6 +372,7 @@ export class MqttChannel {
       void p.finally(() => this.inflight.delete(p));
       return;
     }
+    if (this.site.signalTopics.includes(topic)) this.site.signalMessage(topic, payload);
     const e = this.site.config.control.economics;
     if (e?.energyPriceTopic === topic) this.price("energyPricePerKwh", topic, payload);
     if (e?.hashpriceTopic === topic) this.price("hashpricePerThDay", topic, payload);

@@ -22,8 +22,8 @@ export interface LinkOptions {
   ca?: string | null;
   cert?: string | null;
   key?: string | null;
-  /** The last will: published by the broker when the link dies uncleanly. */
-  will: { topic: string; payload: string; qos: 0 | 1; retain: boolean };
+  /** The last will: published by the broker when the link dies uncleanly (none for a link that only listens). */
+  will?: { topic: string; payload: string; qos: 0 | 1; retain: boolean } | null;
   /** Topics (re)subscribed on every connect. */
   subscriptions: () => string[];
   onConnect?: () => void;
@@ -107,14 +107,16 @@ export class MqttLink {
       keepalive: o.keepaliveS ?? 30,
       resubscribe: false,
       queueQoSZero: false,
-      will: {
+      rejectUnauthorized: true,
+    };
+    if (o.will) {
+      opts.will = {
         topic: o.will.topic,
         payload: Buffer.from(o.will.payload),
         qos: o.will.qos,
         retain: o.will.retain,
-      },
-      rejectUnauthorized: true,
-    };
+      };
+    }
     withCredentials(opts, o);
     const client = connect(o.url, opts);
     this.client = client;

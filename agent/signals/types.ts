@@ -23,6 +23,11 @@ export interface SignalStatus {
   state: SignalState;
   /** The budget (W) it asks for while it constrains the site; null when it does not. */
   budgetW: number | null;
+  /**
+   * Or, for a target: the share (0..1) of the flexible load to keep running,
+   * which the site turns into a budget against the flexible load of the moment.
+   */
+  keepFraction?: number | null;
   /** Epoch ms the state last changed. */
   since: number;
   reason: string;

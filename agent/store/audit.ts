@@ -4,7 +4,7 @@
 // command is exactly what an auditor wants to see.
 import { SqliteStore } from "./db.ts";
 
-export const AUDIT_CHANNELS = ["http", "mqtt", "cli", "local"] as const;
+export const AUDIT_CHANNELS = ["http", "mqtt", "cli", "local", "modbus", "openadr"] as const;
 export type AuditChannel = (typeof AUDIT_CHANNELS)[number];
 
 export interface AuditEntry {

@@ -53,6 +53,7 @@ export function assembleConfig(pieces: Pieces, problems: Problem[], warnings: Pr
     miners: devices.miners,
     gpuNodes: entries.gpuNodes as GpuNodeConfig[],
     control: controlConfig,
+    signals: parsed.signals as SiteConfig["signals"],
     sim: parsed.sim,
     log,
   };

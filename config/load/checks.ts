@@ -122,3 +122,14 @@ export function checkSiteMeter(
     });
   }
 }
+
+/** Signals that lean on other sections: a target on the site's own broker needs an mqtt section. */
+export function checkSignals(parsed: Parsed, problems: Problem[]): void {
+  const t = parsed.signals?.target;
+  if (t && t.url === null && !parsed.mqtt) {
+    problems.push({
+      path: "signals.target.url",
+      message: "give the aggregator's broker URL, or add an mqtt section: the target is read from a broker",
+    });
+  }
+}

@@ -5,27 +5,27 @@ import { durationDefault, FileSchema, optNull, show } from "./fields.ts";
 
 const MQTT_SCHEMES = ["mqtt:", "mqtts:", "ws:", "wss:"];
 
+/** A broker URL (mqtt, mqtts, ws, wss), never with a password in it. */
+export const BrokerUrlSchema = z.string().superRefine((u, ctx) => {
+  let url: URL | null = null;
+  try {
+    url = new URL(u);
+  } catch {}
+  if (!url || !MQTT_SCHEMES.includes(url.protocol)) {
+    ctx.issues.push({
+      code: "custom",
+      message: `expected a broker URL like "mqtts://broker.example.net:8883" (mqtt, mqtts, ws or wss), got ${show(u)}`,
+      input: u,
+    });
+  } else if (url.password !== "") {
+    // Not echoed: it would be a secret in logs and summaries.
+    ctx.issues.push({ code: "custom", message: "no password in the URL: use passwordFile", input: "" });
+  }
+});
+
 export const MqttSchema = z
   .strictObject({
-    url: z
-      .string()
-      .superRefine((u, ctx) => {
-        let url: URL | null = null;
-        try {
-          url = new URL(u);
-        } catch {}
-        if (!url || !MQTT_SCHEMES.includes(url.protocol)) {
-          ctx.issues.push({
-            code: "custom",
-            message: `expected a broker URL like "mqtts://broker.example.net:8883" (mqtt, mqtts, ws or wss), got ${show(u)}`,
-            input: u,
-          });
-        } else if (url.password !== "") {
-          // Not echoed: it would be a secret in logs and summaries.
-          ctx.issues.push({ code: "custom", message: "no password in the URL: use passwordFile", input: "" });
-        }
-      })
-      .describe("Broker URL: mqtt://, mqtts://, ws:// or wss://"),
+    url: BrokerUrlSchema.describe("Broker URL: mqtt://, mqtts://, ws:// or wss://"),
     username: optNull(z.string().min(1)).describe("Broker user name"),
     passwordFile: optNull(FileSchema).describe(
       "File holding the broker password (env: WATTKEEPER_MQTT_PASSWORD)",
