@@ -1,0 +1,117 @@
+// signals.target on a second broker no one here wrote: Debian's Mosquitto
+// plays the aggregator's broker (the site has no mqtt section of its own).
+// Target 0 → every flexible miner asleep; target 100 → they come back; the
+// feed goes silent → failPolicy closed curtails again within staleS + a tick.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { connect, type MqttClient } from "mqtt";
+import { silentLogger } from "../../agent/logger.ts";
+import { startSimFromConfig } from "../../agent/simulated-site.ts";
+import { Site } from "../../agent/site.ts";
+import { loadConfig } from "../../config/load.ts";
+import { freePort, waitFor } from "../helpers/ports.ts";
+
+const MOSQUITTO = "/usr/sbin/mosquitto";
+const TOPIC = "maestro/mq-target/target";
+const STALE_S = 3;
+const TICK_S = 0.5;
+let broker: ChildProcess;
+let aggregator: MqttClient;
+let site: Site;
+let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
+
+before(async () => {
+  if (!existsSync(MOSQUITTO))
+    throw new Error("this suite needs Debian's mosquitto (apt-get install mosquitto; .ci/run does)");
+  const dir = mkdtempSync(join(tmpdir(), "wk-target-"));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "mosquitto.conf"),
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`,
+  );
+  broker = spawn(MOSQUITTO, ["-c", join(dir, "mosquitto.conf")], { stdio: "ignore" });
+  await waitFor(
+    "mosquitto",
+    () =>
+      new Promise<boolean>((r) => {
+        const s = tcpConnect(port, "127.0.0.1", () => {
+          s.destroy();
+          r(true);
+        });
+        s.on("error", () => r(false));
+      }),
+  );
+  const file = join(dir, "site.yaml");
+  writeFileSync(
+    file,
+    `site: { id: mq-target, timezone: UTC, contractLimitW: 1MW }
+store: { path: ./state.db }
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+miners:
+  - { hosts: 127.94.0.1-127.94.0.12, dialect: luxos }
+control: { tickS: ${TICK_S}, shedMarginW: 500, restoreMarginW: 1500, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0, rampUpWPerMin: 10MW }
+signals:
+  target: { name: aggregator, url: "mqtt://127.0.0.1:${port}", protocolVersion: 5, topic: ${TOPIC}, staleS: ${STALE_S}s, failPolicy: closed }
+sim: { seed: 6, noiseW: 10, auxW: 1kW }
+`,
+  );
+  const { config } = await loadConfig(file, { strictFiles: true });
+  sim = await startSimFromConfig(config, silentLogger());
+  site = new Site(config, silentLogger(), { httpListen: null, minerPollMs: 300, meterPollMs: 250 });
+  await site.start();
+  aggregator = connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId: "aggregator" });
+  await new Promise<void>((r) => aggregator.once("connect", () => r()));
+  await waitFor("twelve miners hashing", () => site.snapshot().counts.hashing === 12, 15_000);
+});
+
+after(async () => {
+  await aggregator?.endAsync(true);
+  await site?.stop();
+  await sim?.stop();
+  broker?.kill("SIGKILL");
+});
+
+const publish = (target: number) =>
+  aggregator.publishAsync(TOPIC, JSON.stringify({ target, timestamp: Math.floor(Date.now() / 1000) }), {
+    qos: 1,
+  });
+
+test("target 0 sleeps the flexible load, 100 restores it; a silent feed curtails (failPolicy closed)", {
+  timeout: 90_000,
+}, async (t) => {
+  // republished every second, as an aggregator does every ~30 s
+  let target = 0;
+  const feed = setInterval(() => void publish(target), 1000);
+  try {
+    await publish(target);
+    await waitFor("every flexible miner asleep", () => site.snapshot().counts.sleeping === 12, 20_000, 200);
+    target = 100;
+    await publish(target);
+    await waitFor(
+      "back to hashing",
+      () => site.snapshot().counts.hashing + site.snapshot().counts.starting === 12,
+      20_000,
+      200,
+    );
+  } finally {
+    clearInterval(feed);
+  }
+  const lastAt = Date.now();
+  await waitFor(
+    "the failPolicy applied",
+    () => site.snapshot().counts.sleeping > 0,
+    (STALE_S + 10) * 1000,
+    100,
+  );
+  const s = (Date.now() - lastAt) / 1000;
+  t.diagnostic(`first sleep ${s.toFixed(1)} s after the last target (staleS ${STALE_S})`);
+  // stale after staleS, acted on at the next tick, plus the sleep's round trip
+  assert.ok(s <= STALE_S + TICK_S + 1.5, `${s} s`);
+  assert.ok(s >= STALE_S - 0.5, `not before the feed is stale: ${s} s`);
+});
