@@ -6,6 +6,7 @@ import type { SiteConfig } from "../config/schema.ts";
 import { formatPowerW } from "../config/units.ts";
 import type { Logger } from "./logger.ts";
 import { signalState, signalValue } from "./metrics.ts";
+import { ContactSignal } from "./signals/contact.ts";
 import { ModbusServerSignal } from "./signals/modbus-server.ts";
 import { MqttTargetSignal } from "./signals/mqtt-target.ts";
 import { SIGNAL_STATES, type SignalInput, type SignalStatus, type SiteReadback } from "./signals/types.ts";
@@ -61,6 +62,35 @@ export class SiteSignals {
               error: w.why,
               ref: m.name,
             }),
+        }),
+      );
+    }
+    if (s.contact) {
+      const k = s.contact;
+      const mb = k.modbus;
+      this.inputs.push(
+        new ContactSignal({
+          name: k.name,
+          endpoint:
+            mb.kind === "rtu"
+              ? {
+                  kind: "rtu",
+                  path: mb.path,
+                  baudRate: mb.baudRate,
+                  parity: mb.parity,
+                  dataBits: mb.dataBits,
+                  stopBits: mb.stopBits,
+                }
+              : { kind: mb.kind, host: mb.host, port: mb.port },
+          unitId: mb.unitId,
+          table: k.coil !== undefined ? "coil" : "discrete",
+          address: k.coil ?? k.discreteInput ?? 0,
+          activeBudgetW: k.activeBudgetW,
+          pollMs: k.pollS * 1000,
+          staleS: k.staleS,
+          onStale: k.onStale,
+          failsafeBudgetW: c.control.failsafeBudgetW,
+          logger: log.child({ signal: k.name }),
         }),
       );
     }

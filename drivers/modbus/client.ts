@@ -96,6 +96,20 @@ export class ModbusConnection {
 
   /** Reads `length` registers; serialised with every other request on this connection. */
   readRegisters(unitId: number, fn: "input" | "holding", address: number, length: number): Promise<number[]> {
+    return this.transact(unitId, (client) =>
+      fn === "input" ? client.readInputRegisters(address, length) : client.readHoldingRegisters(address, length),
+    );
+  }
+
+  /** Reads `length` discrete inputs (FC02) or coils (FC01): a dry contact on an I/O module. */
+  readBits(unitId: number, fn: "discrete" | "coil", address: number, length: number): Promise<boolean[]> {
+    return this.transact(unitId, (client) =>
+      fn === "discrete" ? client.readDiscreteInputs(address, length) : client.readCoils(address, length),
+    ).then((bits) => bits.slice(0, length));
+  }
+
+  /** One transaction: serialised, timed out, and rebuilt after a transport error (see the header). */
+  private transact<T>(unitId: number, request: (client: ModbusRTU) => Promise<{ data: T }>): Promise<T> {
     const run = async () => {
       if (this.closed) throw new DriverError("WK_MODBUS_CLOSED", "connection closed", false);
       const client = await this.connect();
@@ -103,10 +117,7 @@ export class ModbusConnection {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       try {
         client.setID(unitId);
-        const res =
-          fn === "input"
-            ? await client.readInputRegisters(address, length)
-            : await client.readHoldingRegisters(address, length);
+        const res = await request(client);
         this.failures = 0;
         this.timeouts = 0;
         this.lastError = null;
