@@ -9,6 +9,8 @@ import { signalState, signalValue } from "./metrics.ts";
 import { ContactSignal } from "./signals/contact.ts";
 import { ModbusServerSignal } from "./signals/modbus-server.ts";
 import { MqttTargetSignal } from "./signals/mqtt-target.ts";
+import { OpenAdrVen } from "./signals/openadr/ven.ts";
+import { VtnClient } from "./signals/openadr/vtn-client.ts";
 import { SIGNAL_STATES, type SignalInput, type SignalStatus, type SiteReadback } from "./signals/types.ts";
 import type { NewAuditEntry } from "./store/audit.ts";
 import type { NewSiteEvent } from "./store/events.ts";
@@ -24,6 +26,7 @@ export interface SiteSignalsDeps {
 export class SiteSignals {
   private readonly inputs: SignalInput[] = [];
   private target: MqttTargetSignal | null = null;
+  private ven: OpenAdrVen | null = null;
   /** What each signal last reported, so a change is one event. */
   private readonly last = new Map<string, string>();
 
@@ -127,6 +130,47 @@ export class SiteSignals {
       });
       this.inputs.push(this.target);
     }
+    if (s.openadr) {
+      const a = s.openadr;
+      const levels = new Map<number, number>();
+      for (const [k, w] of Object.entries(a.simpleLevels)) if (w !== undefined) levels.set(Number(k), w);
+      this.ven = new OpenAdrVen({
+        name: a.name,
+        client: new VtnClient(a.vtnUrl, {
+          clientId: a.clientId,
+          clientSecret: a.clientSecret,
+          tokenUrl: a.tokenUrl,
+          token: a.token,
+        }),
+        venName: a.venName,
+        programs: a.programs,
+        pollMs: a.pollS * 1000,
+        staleS: a.staleS,
+        simpleLevels: levels,
+        readSite: this.d.readSite,
+        logger: log.child({ signal: a.name }),
+        onNote: (n) => {
+          this.d.emit({
+            at: Date.now(),
+            kind: n.ok ? "signal-report" : "signal-problem",
+            severity: n.ok ? "info" : "warning",
+            message: `${a.name}: ${n.what}`,
+            data: { name: a.name },
+          });
+          this.d.audit({
+            at: Date.now(),
+            via: "openadr",
+            who: a.venName,
+            action: "signal/openadr",
+            body: { vtn: a.vtnUrl },
+            ok: n.ok,
+            error: n.ok ? null : n.what,
+            ref: a.name,
+          });
+        },
+      });
+      this.inputs.push(this.ven);
+    }
     for (const input of this.inputs) {
       try {
         await input.start();
@@ -144,6 +188,7 @@ export class SiteSignals {
     await Promise.all(this.inputs.map((i) => i.stop().catch(() => undefined)));
     this.inputs.length = 0;
     this.target = null;
+    this.ven = null;
   }
 
   /** The topic of a target read from the site's own broker, if any (the channel subscribes to it). */

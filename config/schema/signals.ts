@@ -120,11 +120,57 @@ export const TargetSignalSchema = z
     'An aggregator\'s MQTT target: {"target": percent of flexible load to keep running, "timestamp"}',
   );
 
+const HttpUrlSchema = z.string().refine(
+  (u) => {
+    try {
+      return ["http:", "https:"].includes(new URL(u).protocol);
+    } catch {
+      return false;
+    }
+  },
+  { error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` },
+);
+
+export const OpenAdrSignalSchema = z
+  .strictObject({
+    name: z.string().min(1).default("openadr").describe("Shown as the budget's reason"),
+    vtnUrl: HttpUrlSchema.describe("The VTN's base URL, e.g. https://vtn.example.net/openadr3/3.1.1"),
+    tokenUrl: optNull(HttpUrlSchema).describe("OAuth2 token endpoint (default: the VTN's /auth/server says)"),
+    clientId: optNull(z.string().min(1)).describe("OAuth2 client id"),
+    clientSecretFile: optNull(FileSchema).describe("OAuth2 client secret (env: WATTKEEPER_SIGNALS_OPENADR_CLIENT_SECRET)"),
+    tokenFile: optNull(FileSchema).describe("A static bearer token instead of client credentials"),
+    venName: z.string().min(1).max(128).describe("The VEN's name: clientName of its reports"),
+    programs: z.array(z.string().min(1)).min(1).describe("Program names to follow"),
+    pollS: durationDefault(30, { positive: true }).describe(`How often the VTN is polled; ${DURATION_HELP}`),
+    staleS: durationDefault("5m", { positive: true }).describe(
+      `No answer from the VTN this long: the signal reads stale (the last schedule still applies); ${DURATION_HELP}`,
+    ),
+    simpleLevels: z
+      .partialRecord(
+        z.enum(["1", "2", "3"], { error: (iss) => `expected a SIMPLE level 1, 2 or 3, got ${show(iss.input)}` }),
+        power(),
+      )
+      .default({})
+      .describe(`Budget for each SIMPLE level (0 is normal operation); ${POWER_HELP}`),
+  })
+  .superRefine((o, ctx) => {
+    if (!o.tokenFile && !(o.clientId && o.clientSecretFile)) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["clientId"],
+        message: "give clientId and clientSecretFile (OAuth2 client credentials), or tokenFile",
+        input: o,
+      });
+    }
+  })
+  .describe("An OpenADR 3 VEN: follows the events of the named programs, reports usage");
+
 export const SignalsSchema = z
   .strictObject({
     modbusServer: optNull(ModbusServerSignalSchema),
     contact: optNull(ContactSignalSchema),
     target: optNull(TargetSignalSchema),
+    openadr: optNull(OpenAdrSignalSchema),
   })
   .describe(
     "Grid signals the site follows, each one more budget source (the effective budget is the lowest)",
