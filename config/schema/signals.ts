@@ -137,7 +137,9 @@ export const OpenAdrSignalSchema = z
     vtnUrl: HttpUrlSchema.describe("The VTN's base URL, e.g. https://vtn.example.net/openadr3/3.1.1"),
     tokenUrl: optNull(HttpUrlSchema).describe("OAuth2 token endpoint (default: the VTN's /auth/server says)"),
     clientId: optNull(z.string().min(1)).describe("OAuth2 client id"),
-    clientSecretFile: optNull(FileSchema).describe("OAuth2 client secret (env: WATTKEEPER_SIGNALS_OPENADR_CLIENT_SECRET)"),
+    clientSecretFile: optNull(FileSchema).describe(
+      "OAuth2 client secret (env: WATTKEEPER_SIGNALS_OPENADR_CLIENT_SECRET)",
+    ),
     tokenFile: optNull(FileSchema).describe("A static bearer token instead of client credentials"),
     venName: z.string().min(1).max(128).describe("The VEN's name: clientName of its reports"),
     programs: z.array(z.string().min(1)).min(1).describe("Program names to follow"),
@@ -147,7 +149,9 @@ export const OpenAdrSignalSchema = z
     ),
     simpleLevels: z
       .partialRecord(
-        z.enum(["1", "2", "3"], { error: (iss) => `expected a SIMPLE level 1, 2 or 3, got ${show(iss.input)}` }),
+        z.enum(["1", "2", "3"], {
+          error: (iss) => `expected a SIMPLE level 1, 2 or 3, got ${show(iss.input)}`,
+        }),
         power(),
       )
       .default({})

@@ -97,7 +97,9 @@ export class ModbusConnection {
   /** Reads `length` registers; serialised with every other request on this connection. */
   readRegisters(unitId: number, fn: "input" | "holding", address: number, length: number): Promise<number[]> {
     return this.transact(unitId, (client) =>
-      fn === "input" ? client.readInputRegisters(address, length) : client.readHoldingRegisters(address, length),
+      fn === "input"
+        ? client.readInputRegisters(address, length)
+        : client.readHoldingRegisters(address, length),
     );
   }
 
