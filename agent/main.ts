@@ -41,6 +41,9 @@ Commands:
                                       one meter reading: is the meter wired right?
   probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:… [--json]
                                       one GPU node's reading over SSH; refuses an unknown host key
+  probe signal (modbus|target|openadr) --config FILE [--json]
+                                      what a grid signal input sees now: the VTN's programs and events,
+                                      the setpoint server's registers, the aggregator's latest target
   keygen --out PREFIX                 an Ed25519 pair for signing commands: PREFIX.key.pem, PREFIX.pub.pem
   send (--config FILE | --broker URL [--ca FILE] [--username U --password-file F] [--mqtt-version 4|5])
        --site ID --key FILE [--key-name NAME] NAME [BODY-JSON] [--timeout S]

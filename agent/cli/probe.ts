@@ -8,6 +8,7 @@ import { type Dialect, DialectSchema } from "../../drivers/types.ts";
 import { minerJson } from "./miner-json.ts";
 import { probeGpuCommand } from "./probe-gpu.ts";
 import { probeMeterCommand } from "./probe-meter.ts";
+import { probeSignalCommand } from "./probe-signal.ts";
 import { UsageError } from "./usage.ts";
 
 export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
@@ -27,11 +28,13 @@ export async function probeCommand(argv: string[], out = process.stdout): Promis
       return probeMeterCommand(rest, out);
     case "gpu":
       return probeGpuCommand(rest, out);
+    case "signal":
+      return probeSignalCommand(rest, out);
     default:
       throw new UsageError(
         kind === undefined
           ? "probe needs a device kind: probe miner HOST[:PORT] | probe meter (--tcp H:P | --rtu DEV --baud N) --unit N --profile P | probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:…"
-          : `cannot probe '${kind}': try 'probe miner', 'probe meter' or 'probe gpu'`,
+          : `cannot probe '${kind}': try 'probe miner', 'probe meter', 'probe gpu' or 'probe signal'`,
       );
   }
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { probeSignalCommand } from "../../agent/cli/probe-signal.ts";
 import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
@@ -20,6 +21,7 @@ let site: Site;
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let vtn: VtnSim;
 let programId: string;
+let configFile: string;
 const events: SiteEvent[] = [];
 
 before(async () => {
@@ -43,6 +45,7 @@ signals:
 sim: { seed: 10, noiseW: 10, auxW: 1kW }
 `,
   );
+  configFile = file;
   const { config } = await loadConfig(file, { strictFiles: true });
   sim = await startSimFromConfig(config, silentLogger());
   site = new Site(config, silentLogger(), {
@@ -156,4 +159,36 @@ test("a cancelled (deleted) event releases the budget at the next poll", { timeo
   vtn.deleteEvent("ev-2");
   await waitFor("released", async () => (await siteJson()).budgetSource === "contract", 5000, 100);
   assert.ok(events.some((e) => e.kind === "signal-changed" && /utility \(openadr\) idle/.test(e.message)));
+});
+
+test("probe signal openadr lists the programs and the intervals the VEN would follow", async () => {
+  vtn.putEvent({
+    id: "ev-3",
+    programID: programId,
+    eventName: "tomorrow",
+    intervalPeriod: { start: new Date(Date.now() + 86_400_000).toISOString(), duration: "PT1H" },
+    intervals: [{ id: 0, payloads: [{ type: "SIMPLE", values: [2] }] }],
+  });
+  let text = "";
+  const code = await probeSignalCommand(["openadr", "--config", configFile, "--json"], {
+    write: (s: string) => (text += s),
+  });
+  assert.equal(code, 0, text);
+  const j = JSON.parse(text) as {
+    programs: Array<{ name: string; onVtn: boolean }>;
+    intervals: Array<{ event: string; inForce: boolean; budgetW: number | null; what: string }>;
+  };
+  assert.deepEqual(j.programs, [{ name: "ercot-clr", onVtn: true }]);
+  assert.deepEqual(
+    j.intervals.map((i) => [i.event, i.inForce, i.budgetW, i.what]),
+    [
+      [
+        "tomorrow",
+        false,
+        null,
+        "SIMPLE 2: no budget configured for this level (signals.openadr.simpleLevels)",
+      ],
+    ],
+  );
+  vtn.deleteEvent("ev-3");
 });
