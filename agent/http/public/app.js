@@ -100,6 +100,32 @@ async function post(path, body) {
   return { status: res.status, data };
 }
 
+// ---------------------------------------------------------------- grid signals
+
+/** One line per grid signal: name (kind), state, what it asks for, why; stale and error stand out. */
+function renderSignals(list) {
+  const ul = $("signals");
+  const lines = list.map((g) => {
+    const value =
+      g.budgetW !== null && g.budgetW !== undefined
+        ? ` ${fmtW(g.budgetW)}`
+        : g.keepFraction !== null && g.keepFraction !== undefined
+          ? ` keep ${Math.round(g.keepFraction * 100)} %`
+          : "";
+    return { key: g.name, state: g.state, text: `${g.name} (${g.kind}) ${g.state}${value}: ${g.reason}` };
+  });
+  while (ul.children.length > lines.length) ul.lastChild.remove();
+  lines.forEach((l, i) => {
+    let li = ul.children[i];
+    if (!li) {
+      li = document.createElement("li");
+      ul.append(li);
+    }
+    li.className = `signal ${l.state}`;
+    setText(li, l.text);
+  });
+}
+
 // ---------------------------------------------------------------- site summary
 
 function renderSite(s) {
@@ -130,6 +156,7 @@ function renderSite(s) {
       ? `lease ${fmtW(s.lease.watts)} until ${fmtTime(Date.parse(s.lease.expiresAt))}: ${s.lease.reason}`
       : "",
   );
+  renderSignals(s.signals ?? []);
   const use = s.powerW !== null && s.budgetW ? s.powerW / s.budgetW : null;
   setText("budget-use", use === null ? "—" : `${(use * 100).toFixed(1)} %`);
   const bar = $("budget-bar");
