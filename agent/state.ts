@@ -203,7 +203,8 @@ export class SiteState {
       powerAt,
       classes: { ai: { powerW: ai }, mining: { powerW: mining }, aux: { powerW: aux } },
       counts,
-      hashrateThs: Math.round(hashrateThs * 100) / 100,
+      // full precision: a fleet of small miners must not add up to 0 (display rounds, in a unit that fits)
+      hashrateThs,
       meter: site ? { ok: site.ok, ageS: site.ageS } : null,
       meters,
     };

@@ -62,7 +62,8 @@ export function gridView(d: DevicesView) {
         m.state,
         temp === null ? null : Math.round(temp),
         r.powerW == null ? null : Math.round(r.powerW),
-        r.hashrateThs == null ? null : Math.round(r.hashrateThs * 10) / 10,
+        // four significant digits: compact for the grid, and a 2 MH/s device is not 0
+        r.hashrateThs == null ? null : Number(r.hashrateThs.toPrecision(4)),
         m.excluded,
         r.model ?? null,
         r.reason ?? null,

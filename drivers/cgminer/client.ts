@@ -123,15 +123,26 @@ export class CgminerClient {
     return { ok: true, reading, replies, repairs };
   }
 
-  /** The stock poll: version, summary, pools, stats and devs in one round trip. Never throws. */
+  /**
+   * The stock poll: version, summary, pools, stats and devs in one round trip.
+   * A firmware that refuses `devs` in a join (the whole request answered with
+   * an error) is read without it, and asked again with it after a while.
+   * Never throws.
+   */
   async read(
     signal?: AbortSignal,
     now: () => number = Date.now,
   ): Promise<MinerReading & { repairs: string[] }> {
+    const key = `${this.target.host}:${this.target.port}`;
+    const withDevs = (noDevsJoinUntil.get(key) ?? 0) <= now();
     try {
-      const { reading, repairs } = await this.poll(STOCK_READ_COMMANDS, signal, now);
+      const { reading, repairs } = await this.poll(withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS, signal, now);
       return { ...reading, repairs };
     } catch (err) {
+      if (withDevs && err instanceof DriverError && err.code === "WK_CGMINER_ERROR_STATUS") {
+        noDevsJoinUntil.set(key, now() + NO_DEVS_RETRY_MS);
+        return this.read(signal, now);
+      }
       return { ...readingForError(err, now()), repairs: [] };
     }
   }
@@ -158,6 +169,10 @@ export async function checkCommand(
   const yes = (v: Json | undefined) => typeof v === "string" && v.trim().toUpperCase() === "Y";
   return { exists: yes(row.Exists), access: yes(row.Access) };
 }
+
+/** Miners (host:port) whose firmware refused `devs` in a joined request, until when. */
+const noDevsJoinUntil = new Map<string, number>();
+const NO_DEVS_RETRY_MS = 10 * 60_000;
 
 /** Maps a failure to the state the site should see. */
 export function readingForError(err: unknown, at: number): MinerReading {

@@ -169,3 +169,31 @@ describe("failure classification", () => {
     server.close();
   });
 });
+
+describe("firmware that refuses devs in a joined request", () => {
+  test("is read without it (one refused request, then the plain join), and remembered", async () => {
+    const asked: string[] = [];
+    const part = (n: string) => recorded(`${n}.json`).reply.subarray(0, -1).toString();
+    const { server, port } = await peer((request, socket) => {
+      const cmd = (JSON.parse(request) as { command: string }).command;
+      asked.push(cmd);
+      if (cmd.includes("devs")) {
+        socket.end('{"STATUS":[{"STATUS":"E","When":1,"Code":14,"Msg":"Invalid command"}],"id":1}\0');
+        return;
+      }
+      socket.end(
+        `{"version":[${part("version")}],"summary":[${part("summary")}],"pools":[${part("pools")}],"stats":[${part("stats")}],"id":1}\0`,
+      );
+    });
+    try {
+      const client = new CgminerClient({ host: "127.0.0.1", port });
+      const r = await client.read();
+      assert.equal(r.state, "hashing", r.reason ?? "");
+      assert.deepEqual(asked, ["version+summary+pools+stats+devs", "version+summary+pools+stats"]);
+      await client.read();
+      assert.equal(asked.length, 3, "not asked with devs again at once");
+    } finally {
+      server.close();
+    }
+  });
+});

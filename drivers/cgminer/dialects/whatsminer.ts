@@ -21,8 +21,16 @@ import { DriverError, type MinerCapability } from "../../types.ts";
 import { readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint, WriteAction } from "../driver.ts";
 import type { Json } from "../repair.ts";
-import { newV2Session, type V2Session, v2Read, v2Write, WhatsminerObsoleteError } from "../whatsminer/v2.ts";
-import { type V3Session, v3Read, v3Set } from "../whatsminer/v3.ts";
+import {
+  fetchToken,
+  newV2Session,
+  TOKEN_REUSE_MS,
+  type V2Session,
+  v2Read,
+  v2Write,
+  WhatsminerObsoleteError,
+} from "../whatsminer/v2.ts";
+import { fetchSalt, type V3Session, v3Read, v3Set } from "../whatsminer/v3.ts";
 import { V3_PORT } from "../whatsminer/v3-framing.ts";
 
 export type WhatsminerApi = "v2" | "v3";
@@ -131,11 +139,51 @@ async function writeV3(
   );
 }
 
+/**
+ * A read-only touch of the write path: API v2 hands out a write token
+ * (`get_token`; refused when writes are off in WhatsMinerTool or the default
+ * password is still set), API v3 a salt for its `set.*` tokens. The token is
+ * kept for the writes that follow. A refusal withdraws every capability with
+ * the miner's words; a miner that does not answer decides nothing.
+ */
+async function confirmCapabilities(ctx: DialectContext, declared: MinerCapability[]) {
+  const password = ctx.endpoint.credentials?.password;
+  if (!password) return [];
+  const e = ctx.endpoint;
+  const s = session(e);
+  const opts = { ...ctx.exchange, signal: ctx.signal };
+  const all = (reason: string) => declared.map((capability) => ({ capability, reason }));
+  const refusal = (err: unknown): err is DriverError => err instanceof DriverError && !err.retryable;
+  if (s.mode !== "v3") {
+    if (s.v2.token && ctx.now() - s.v2.token.at < TOKEN_REUSE_MS) return [];
+    try {
+      s.v2.token = await fetchToken(v2Target(e), password, opts, ctx.now);
+      s.v2.tokensFetched++;
+      return [];
+    } catch (err) {
+      // v2 gone (newer firmware): the v3 API below decides
+      if (!(err instanceof WhatsminerObsoleteError) && !refused(err)) {
+        if (refusal(err)) return all(`API v2 get_token refused: ${err.message}`);
+        throw err;
+      }
+    }
+  }
+  try {
+    s.v3.salt = await fetchSalt(v3Target(e), opts);
+    return [];
+  } catch (err) {
+    if (refused(err)) return all(`API v3 (port ${V3_PORT}) refuses connections and API v2 gives no write token`);
+    if (refusal(err)) return all(`API v3 salt refused: ${err.message}`);
+    throw err;
+  }
+}
+
 export const whatsminerDialect: DialectSpec = {
   name: "whatsminer",
   capabilities(endpoint): MinerCapability[] {
     return endpoint.credentials?.password ? ["sleep", "wake", "setPowerLimit", "reboot"] : [];
   },
+  confirmCapabilities,
   async read(ctx) {
     try {
       return await readAny(ctx);

@@ -36,7 +36,8 @@ function describe(reply: Json): { code: number | null; msg: string } {
   };
 }
 
-async function fetchSalt(t: V3Target, opts: ExchangeOptions): Promise<string> {
+/** The salt `set.*` tokens are made with (`get.device.info` salt); read-only. */
+export async function fetchSalt(t: V3Target, opts: ExchangeOptions): Promise<string> {
   const reply = await v3Get(t, "get.device.info", "salt", opts);
   const msg = v3Msg(reply);
   const salt = msg?.salt;
