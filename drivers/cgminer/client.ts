@@ -136,7 +136,11 @@ export class CgminerClient {
     const key = `${this.target.host}:${this.target.port}`;
     const withDevs = (noDevsJoinUntil.get(key) ?? 0) <= now();
     try {
-      const { reading, repairs } = await this.poll(withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS, signal, now);
+      const { reading, repairs } = await this.poll(
+        withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS,
+        signal,
+        now,
+      );
       return { ...reading, repairs };
     } catch (err) {
       if (withDevs && err instanceof DriverError && err.code === "WK_CGMINER_ERROR_STATUS") {

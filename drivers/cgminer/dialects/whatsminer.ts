@@ -172,7 +172,8 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
     s.v3.salt = await fetchSalt(v3Target(e), opts);
     return [];
   } catch (err) {
-    if (refused(err)) return all(`API v3 (port ${V3_PORT}) refuses connections and API v2 gives no write token`);
+    if (refused(err))
+      return all(`API v3 (port ${V3_PORT}) refuses connections and API v2 gives no write token`);
     if (refusal(err)) return all(`API v3 salt refused: ${err.message}`);
     throw err;
   }
