@@ -45,6 +45,19 @@ export function outcomeEvent(e: ControlEvent): NewSiteEvent | null {
   };
 }
 
+/** A program deadline set, met or missed (control.programs) as an event. */
+export function programEvent(e: ControlEvent): NewSiteEvent | null {
+  if (e.type !== "program") return null;
+  const n = e.note;
+  return {
+    at: e.at,
+    kind: n.kind,
+    severity: n.kind === "program-deadline-missed" ? "alarm" : n.data.met === false ? "warning" : "info",
+    message: n.message,
+    data: n.data,
+  };
+}
+
 /** Remembers the last budget and alarms, and returns events for what changed. */
 export class ChangeWatch {
   private lastBudgetKey: string | null = null;

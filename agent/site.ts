@@ -34,7 +34,7 @@ import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
 import type { SignalStatus, SiteReadback } from "./signals/types.ts";
-import { ChangeWatch, outcomeEvent } from "./site-events.ts";
+import { ChangeWatch, outcomeEvent, programEvent } from "./site-events.ts";
 import { type PriceOffer, SitePrices } from "./site-prices.ts";
 import { SiteSignals } from "./site-signals.ts";
 
@@ -873,7 +873,7 @@ export class Site {
 
   /** A control outcome as a site event (an operator's is reported by deviceAction, with who asked). */
   private controlEvent(e: ControlEvent): void {
-    const event = outcomeEvent(e);
+    const event = outcomeEvent(e) ?? programEvent(e);
     if (event) this.emitEvent(event);
   }
 

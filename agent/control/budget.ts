@@ -20,7 +20,33 @@ export interface BudgetInputs {
 
 export interface BudgetConfig {
   site: Pick<SiteConfig["site"], "timezone" | "contractLimitW">;
-  control: Pick<ControlConfig, "schedule" | "failsafeBudgetW">;
+  control: Pick<ControlConfig, "schedule" | "failsafeBudgetW"> & Partial<Pick<ControlConfig, "programs">>;
+}
+
+type Window = WindowTimes & { name: string; budgetW: number };
+
+/** "HH:MM" → minutes since midnight. */
+function minuteOf(t: string): number {
+  const [h, m] = t.split(":");
+  return Number(h) * 60 + Number(m);
+}
+
+/** The schedule's windows and the 4CP / 12CP programs' peak windows, all alike. */
+export function budgetWindows(control: BudgetConfig["control"]): Window[] {
+  const out: Window[] = [...control.schedule];
+  for (const p of control.programs ?? []) {
+    if (p.kind === "4cp" || p.kind === "12cp") {
+      out.push({
+        name: p.name,
+        months: p.months,
+        days: p.days,
+        fromMinute: minuteOf(p.from),
+        toMinute: minuteOf(p.to),
+        budgetW: p.budgetW,
+      });
+    }
+  }
+  return out;
 }
 
 const DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
@@ -112,9 +138,10 @@ export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now:
   if (lease && now < lease.expiresAt) {
     sources.push({ kind: "lease", watts: lease.watts, reason: lease.reason });
   }
-  if (config.control.schedule.length > 0) {
+  const windows = budgetWindows(config.control);
+  if (windows.length > 0) {
     const t = localTime(now, config.site.timezone);
-    for (const w of config.control.schedule) {
+    for (const w of windows) {
       if (windowActive(w, t)) sources.push({ kind: "schedule", watts: w.budgetW, reason: w.name });
     }
   }

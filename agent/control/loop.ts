@@ -11,6 +11,7 @@ import type { Logger } from "../logger.ts";
 import type { Ledger, LedgerAction } from "../store/ledger.ts";
 import { type BudgetConfig, type BudgetInputs, effectiveBudget } from "./budget.ts";
 import { efficiencyJPerTh, plan } from "./policy.ts";
+import { type DeadlineNote, DeadlineWatch } from "./programs.ts";
 import { Slots } from "./slots.ts";
 import type { Budget, Plan, PlanAction, PlanSnapshot, PolicyConfig } from "./types.ts";
 
@@ -51,6 +52,7 @@ export type ControlMode = "auto" | "hold";
 
 export type ControlEvent =
   | { type: "action"; id: number; at: number; action: PlanAction }
+  | { type: "program"; at: number; note: DeadlineNote }
   | {
       type: "outcome";
       id: number;
@@ -166,7 +168,20 @@ export class ControlLoop {
   private lastTickEndAt: number | null = null;
   readonly stats: LoopStats = { ticks: 0, tickErrors: 0, actionsDone: 0, actionsFailed: 0 };
 
-  constructor(private readonly deps: ControlLoopDeps) {}
+  /** ERS deadlines: a budget drop to be met in 10 / 30 min (control.programs). */
+  private readonly deadlines: DeadlineWatch;
+
+  constructor(private readonly deps: ControlLoopDeps) {
+    this.deadlines = new DeadlineWatch(
+      (deps.config.control.programs ?? []).flatMap((p) =>
+        p.kind === "ers-10"
+          ? [{ name: p.name, deadlineS: 600 }]
+          : p.kind === "ers-30"
+            ? [{ name: p.name, deadlineS: 1800 }]
+            : [],
+      ),
+    );
+  }
 
   get mode(): ControlMode {
     return this.modeValue;
@@ -297,7 +312,21 @@ export class ControlLoop {
       }
       const budget = effectiveBudget(inputs, config, at);
       result.budget = budget;
-      const p = plan(snapshot, budget, config.control, this.deps.ledger.view(at, snapshot.powerAt), at);
+      for (const note of this.deadlines.note(
+        budget.budgetW,
+        snapshot.powerW,
+        config.control.shedMarginW,
+        at,
+      )) {
+        this.deps.onEvent?.({ type: "program", at, note });
+      }
+      const p = plan(
+        snapshot,
+        { budgetW: budget.budgetW, deadlineAt: this.deadlines.deadlineAt },
+        config.control,
+        this.deps.ledger.view(at, snapshot.powerAt),
+        at,
+      );
       result.plan = p;
       // visible at once (status, telemetry): applying may take the action deadline
       this.lastResult = result;

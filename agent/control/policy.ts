@@ -77,6 +77,8 @@ interface Ctx {
   config: PolicyConfig;
   ledger: LedgerView;
   now: number;
+  /** A program deadline (ERS): a miner whose minOnS would end after it is not held. */
+  deadlineAt: number | null;
   actions: PlanAction[];
   alarms: Alarm[];
 }
@@ -97,7 +99,11 @@ function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, ctx: Ct
     if (!canSleep && !canLimit) continue;
     const l = ledger.devices.get(m.id);
     if (isFailed(l, now) || l?.pendingShed) continue;
-    const held = !emergency && l?.wokeAt != null && now - l.wokeAt < minOnMs;
+    const held =
+      !emergency &&
+      l?.wokeAt != null &&
+      now - l.wokeAt < minOnMs &&
+      (ctx.deadlineAt === null || l.wokeAt + minOnMs <= ctx.deadlineAt);
     const eff = efficiencyJPerTh(m.powerW, m.hashrateThs)!;
     cands.push({ m, powerW: m.powerW, eff, held, canSleep, canLimit, limitW: 0, limitTo: 0, sleep: false });
   }
@@ -358,13 +364,13 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
  */
 export function plan(
   snapshot: PlanSnapshot,
-  budget: { budgetW: number },
+  budget: { budgetW: number; deadlineAt?: number | null },
   config: PolicyConfig,
   ledger: LedgerView,
   now: number,
 ): Plan {
   const B = budget.budgetW;
-  const ctx: Ctx = { config, ledger, now, actions: [], alarms: [] };
+  const ctx: Ctx = { config, ledger, now, deadlineAt: budget.deadlineAt ?? null, actions: [], alarms: [] };
 
   let pendingWakeW = 0;
   let pendingShedW = 0;

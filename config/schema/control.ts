@@ -119,6 +119,55 @@ export const EconomicsSchema = z
   })
   .describe("The economic cut: miners earning less than their energy cost are slept");
 
+/**
+ * Program presets. ERS-10 / ERS-30: a budget drop must be met within 10 / 30
+ * minutes (a miner held by minOnS past the deadline is shed anyway). 4CP /
+ * 12CP: a peak window with a lower budget (4CP: June–September; 12CP: every
+ * month), a schedule window by another name.
+ */
+export const ProgramSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    kind: z.literal("ers-10"),
+    name: z.string().min(1).default("ERS-10").describe("Shown in events"),
+  }),
+  z.strictObject({
+    kind: z.literal("ers-30"),
+    name: z.string().min(1).default("ERS-30").describe("Shown in events"),
+  }),
+  z.strictObject({
+    kind: z.literal("4cp"),
+    name: z.string().min(1).default("4CP peak window"),
+    months: z
+      .array(z.number().int().min(1).max(12))
+      .min(1)
+      .default([6, 7, 8, 9])
+      .describe("Default June–September"),
+    days: z
+      .array(z.enum(DAYS))
+      .min(1)
+      .default([...DAYS]),
+    from: TimeSchema.describe('Window start, "HH:MM" local time'),
+    to: TimeSchema.describe('Window end, "HH:MM" local time (exclusive)'),
+    budgetW: power().describe(`Budget in the window; ${POWER_HELP}`),
+  }),
+  z.strictObject({
+    kind: z.literal("12cp"),
+    name: z.string().min(1).default("12CP peak window"),
+    months: z
+      .array(z.number().int().min(1).max(12))
+      .min(1)
+      .default([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+      .describe("Default every month"),
+    days: z
+      .array(z.enum(DAYS))
+      .min(1)
+      .default([...DAYS]),
+    from: TimeSchema.describe('Window start, "HH:MM" local time'),
+    to: TimeSchema.describe('Window end, "HH:MM" local time (exclusive)'),
+    budgetW: power().describe(`Budget in the window; ${POWER_HELP}`),
+  }),
+]);
+
 export const ControlSchema = z
   .strictObject({
     tickS: durationDefault(2, { min: 0.5, max: 60 }).describe(
@@ -155,5 +204,9 @@ export const ControlSchema = z
       .describe("Attempts per action before it is marked failed"),
     schedule: z.array(ScheduleWindowSchema).default([]).describe("Scheduled budget windows"),
     economics: optNull(EconomicsSchema),
+    programs: z
+      .array(ProgramSchema)
+      .default([])
+      .describe("Program presets: ers-10 / ers-30 deadlines, 4cp / 12cp peak windows"),
   })
   .describe("The control loop; every key has a default");
