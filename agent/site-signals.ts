@@ -21,6 +21,8 @@ export interface SiteSignalsDeps {
   readSite: () => SiteReadback;
   emit: (e: NewSiteEvent) => void;
   audit: (e: NewAuditEntry) => void;
+  /** A signal took a new instruction: the loop should look at once, not at its next tick (the CLR path). */
+  wake?: () => void;
 }
 
 export class SiteSignals {
@@ -54,7 +56,8 @@ export class SiteSignals {
           },
           readSite: this.d.readSite,
           logger: log.child({ signal: m.name }),
-          onWrite: (w) =>
+          onWrite: (w) => {
+            if (w.ok) this.d.wake?.();
             this.d.audit({
               at: Date.now(),
               via: "modbus",
@@ -64,7 +67,8 @@ export class SiteSignals {
               ok: w.ok,
               error: w.why,
               ref: m.name,
-            }),
+            });
+          },
         }),
       );
     }
@@ -94,6 +98,7 @@ export class SiteSignals {
           onStale: k.onStale,
           failsafeBudgetW: c.control.failsafeBudgetW,
           logger: log.child({ signal: k.name }),
+          onChange: () => this.d.wake?.(),
         }),
       );
     }
@@ -116,6 +121,7 @@ export class SiteSignals {
             }
           : null,
         logger: log.child({ signal: t.name }),
+        onTarget: () => this.d.wake?.(),
         onRefused: (why) =>
           this.d.audit({
             at: Date.now(),
@@ -200,6 +206,7 @@ export class SiteSignals {
   /** A message on the own-broker target topic. */
   targetMessage(payload: Buffer): void {
     this.target?.handle(payload);
+    this.d.wake?.();
   }
 
   /** Every signal's status now; each change of state or value becomes one event. */

@@ -159,6 +159,7 @@ export class Site {
       logger,
       readSite: () => this.readback(),
       emit: (e) => this.emitEvent(e),
+      wake: () => this.loop?.wakeNow(),
       audit: (e) => {
         try {
           this.auditLog?.append(e);

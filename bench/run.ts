@@ -164,16 +164,17 @@ try {
 }
 
 // the other drivers' and the planner's benches, each in its own process
-for (const [name, title] of [
-  ["meters", "Modbus meters: 20 meters at 1 read/s"],
-  ["gpu", "GPU nodes: 100 simulated 8× H100 nodes"],
-  ["policy", "policy plan: 5,000 miners + 100 GPU nodes"],
-  ["trigger", "trigger → last sleep delivered: 1,000 LuxOS miners"],
+for (const [name, title, args] of [
+  ["meters", "Modbus meters: 20 meters at 1 read/s", []],
+  ["gpu", "GPU nodes: 100 simulated 8× H100 nodes", []],
+  ["policy", "policy plan: 5,000 miners + 100 GPU nodes", []],
+  ["trigger", "trigger → last sleep delivered: 1,000 LuxOS miners", []],
+  ["trigger", "QSE setpoint (Modbus TCP) → last sleep delivered: 1,000 LuxOS miners", ["--via", "modbus"]],
 ] as const) {
   console.log(`\n${title}`);
   const child = spawn(
     process.execPath,
-    [...NODE_ARGS, new URL(`./${name}${EXT}`, import.meta.url).pathname],
+    [...NODE_ARGS, new URL(`./${name}${EXT}`, import.meta.url).pathname, ...args],
     {
       stdio: "inherit",
     },

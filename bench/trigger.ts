@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import modbusSerial from "modbus-serial";
 import { silentLogger } from "../agent/logger.ts";
 import { Site } from "../agent/site.ts";
 import { loadConfig } from "../config/load.ts";
@@ -25,8 +26,13 @@ const { values } = parseArgs({
     miners: { type: "string", default: "1000" },
     rounds: { type: "string", default: "10" },
     concurrency: { type: "string", default: "256" },
+    // lease: a budget lease set in-process; modbus: a QSE setpoint written to the agent's
+    // Modbus TCP server by a real client (the CLR path, the Modbus hop included)
+    via: { type: "string", default: "lease" },
   },
 });
+if (values.via !== "lease" && values.via !== "modbus") throw new Error("--via is lease or modbus");
+const VIA = values.via;
 const N = Number(values.miners);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
@@ -34,6 +40,7 @@ const BASE = "127.65.0.1";
 const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
 const meterPort = 21_000 + Math.floor(Math.random() * 2000);
+const qsePort = meterPort + 2500;
 
 const child = spawn(
   process.execPath,
@@ -111,7 +118,13 @@ meters:
 miners:
   - { hosts: ${BASE}-${last}, dialect: luxos }
 control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2kW, emergencyMarginW: 5kW }
-`,
+${
+  VIA === "modbus"
+    ? `signals:
+  modbusServer: { listen: "127.0.0.1:${qsePort}", allow: [127.0.0.1], staleS: 600 }
+`
+    : ""
+}`,
   );
   const { config } = await loadConfig(join(dir, "site.yaml"));
   const site = new Site(config, silentLogger(), {
@@ -125,9 +138,11 @@ control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2k
     await waitUntil("the meter", () => site.snapshot().powerSource === "meter", 10_000);
     await new Promise((r) => setTimeout(r, 300));
     sleeps.length = 0;
+    const rtu = VIA === "modbus" ? await qseClient() : null;
     const profiler = process.env.TRIGGER_PROFILE ? await startProfile() : null;
     const t0 = Date.now();
-    site.setBudgetLease(0, 600, "bench: everything off");
+    if (rtu) await rtu.writeRegisters(0, [0, 0, 1, 1]);
+    else site.setBudgetLease(0, 600, "bench: everything off");
     await waitUntil("every sleep delivered", () => sleeps.length >= N, 60_000);
     if (profiler) await stopProfile(profiler, process.env.TRIGGER_PROFILE!);
     const rel = sleeps.map((t) => t - t0);
@@ -135,10 +150,20 @@ control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2k
       const qs = [0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 1].map((q) => `${q}:${quantile(rel, q)}`);
       process.stderr.write(`per-miner ${qs.join(" ")}\n`);
     }
+    if (rtu) await new Promise<void>((r) => rtu.close(() => r()));
     return { lastMs: Math.max(...rel), medianMs: quantile(rel, 0.5), planMs: 0 };
   } finally {
     await site.stop();
   }
+}
+
+/** The QSE's RTU: a Modbus TCP client connected before the clock starts, as an RTU stays connected. */
+async function qseClient() {
+  const c = new modbusSerial.default();
+  c.setTimeout(5000);
+  await c.connectTCP("127.0.0.1", { port: qsePort });
+  c.setID(1);
+  return c;
 }
 
 /** The bare baseline: LuxOS logon → curtail sleep → logoff per miner, nothing else. */
@@ -205,11 +230,11 @@ try {
 const row = (name: string, xs: number[]) =>
   `| ${name.padEnd(28)} | ${String(quantile(xs, 0.5)).padStart(6)} | ${String(quantile(xs, 0.99)).padStart(6)} | ${String(Math.max(...xs)).padStart(6)} |`;
 console.log(
-  `trigger → last sleep delivered, ${N} LuxOS miners, ${ROUNDS} rounds, concurrency ${CONCURRENCY} (sim in a child process)`,
+  `${VIA === "modbus" ? "setpoint written (Modbus TCP)" : "trigger"} → last sleep delivered, ${N} LuxOS miners, ${ROUNDS} rounds, concurrency ${CONCURRENCY} (sim in a child process)`,
 );
 console.log(`| ${"".padEnd(28)} | p50 ms | p99 ms | max ms |`);
 console.log(`|${"-".repeat(30)}|--------|--------|--------|`);
-console.log(row("agent (0 W lease → loop)", agent));
+console.log(row(VIA === "modbus" ? "agent (0 kW setpoint, Modbus)" : "agent (0 W lease → loop)", agent));
 console.log(row("agent, median miner", agentMedian));
 console.log(row("bare (logon/curtail/logoff)", bare));
 console.log(`ratio agent/bare (p99): ${(quantile(agent, 0.99) / quantile(bare, 0.99)).toFixed(2)}`);

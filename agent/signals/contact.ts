@@ -19,6 +19,8 @@ export interface ContactOptions {
   failsafeBudgetW: number;
   timeoutMs?: number;
   logger: Logger;
+  /** The contact opened or closed. */
+  onChange?: () => void;
   now?: () => number;
 }
 
@@ -72,7 +74,9 @@ export class ContactSignal implements SignalInput {
     if (!c) return;
     try {
       const [bit] = await c.readBits(this.opts.unitId, this.opts.table, this.opts.address, 1);
-      this.closedContact = bit === true;
+      const closed = bit === true;
+      if (this.closedContact !== null && closed !== this.closedContact) this.opts.onChange?.();
+      this.closedContact = closed;
       this.readAt = this.now();
       this.lastError = null;
     } catch (err) {

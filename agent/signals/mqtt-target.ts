@@ -62,6 +62,8 @@ export interface MqttTargetOptions {
   logger: Logger;
   /** A message refused (events, audit). */
   onRefused?: (why: string) => void;
+  /** A target taken. */
+  onTarget?: () => void;
   now?: () => number;
 }
 
@@ -126,6 +128,7 @@ export class MqttTargetSignal implements SignalInput {
     }
     this.latest = m;
     this.receivedAt = now;
+    this.opts.onTarget?.();
   }
 
   /**
