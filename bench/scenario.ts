@@ -1,7 +1,8 @@
 // `npm run scenario`: a compressed day on the simulator, replayed against the
 // real agent (drivers, poller, ledger, loop) in one process. Steps: budget
 // step down, step up, AI surge under a tight lease, price spike, meter
-// dropout, and a 4CP window from the config's schedule (schedule windows have
+// dropout, a 4CP window from the config's schedule, and an ERS-10 deployment
+// (a QSE setpoint written over Modbus, under the ers-10 program's deadline) (schedule windows have
 // minute resolution, so that step is one whole clock minute, and the step
 // before it is stretched to end on the minute). Ground truth comes from the simulator's power model, sampled every
 // 250 ms. Prints a table and writes JSON, plus M&V records (JSON and CSV) for
@@ -9,6 +10,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import modbusSerial from "modbus-serial";
 import { silentLogger } from "../agent/logger.ts";
 import { startSimFromConfig } from "../agent/simulated-site.ts";
 import { Site } from "../agent/site.ts";
@@ -38,7 +40,9 @@ writeFileSync(join(dir, "id_ed25519"), client.privateKey, { mode: 0o600 });
 const ports = {
   http: 18_480 + Math.floor(Math.random() * 1000),
   meter: 19_480 + Math.floor(Math.random() * 1000),
+  qse: 20_480 + Math.floor(Math.random() * 1000),
 };
+const ERS_W = 100_000;
 const base = `site: { id: scenario, timezone: UTC, contractLimitW: ${CONTRACT_W} }
 http: { listen: "127.0.0.1:${ports.http}" }
 store: { path: ./ledger.db }
@@ -61,6 +65,9 @@ control:
   economics: { hashpricePerThDay: 0.05, energyPricePerKwh: 0.03 }
   schedule:
     - { name: "4CP peak window", from: "${hhmm(windowStart)}", to: "${hhmm(windowStart + 60_000)}", budgetW: ${FOURCP_W} }
+  programs: [{ kind: ers-10 }]
+signals:
+  modbusServer: { name: qse, listen: "127.0.0.1:${ports.qse}", allow: [127.0.0.1], staleS: 30 }
 sim: { seed: 42, noiseW: 100, auxW: 6kW }
 `;
 writeFileSync(join(dir, "sim.yaml"), base);
@@ -157,9 +164,35 @@ const steps: Array<{
     until: () => windowStart + 60_000,
   },
   { name: "4CP window ends", target: () => null, enter: () => {} },
+  {
+    name: `ERS-10 (QSE setpoint ${ERS_W / 1000} kW over Modbus)`,
+    target: () => ERS_W,
+    enter: () => {
+      ersAt = Date.now();
+      void qse.writeRegisters(0, [0, ERS_W / 1000, 1, 1]);
+      heartbeat = setInterval(() => void qse.writeRegister(3, ++beat).catch(() => undefined), 2000);
+    },
+    leave: () => {
+      if (heartbeat) clearInterval(heartbeat);
+      void qse.writeRegister(2, 0);
+    },
+  },
+  { name: "ERS released", target: () => null, enter: () => {} },
 ];
 
+const deadlineEvents: Array<{ kind: string; message: string; data: Record<string, unknown> | null }> = [];
+site.onEvent((e) => {
+  if (e.kind.startsWith("program-deadline")) deadlineEvents.push(e);
+});
 await site.start();
+// the QSE's RTU, connected before its step as an RTU stays connected
+const qse = new modbusSerial.default();
+qse.setTimeout(5000);
+await qse.connectTCP("127.0.0.1", { port: ports.qse });
+qse.setID(1);
+let ersAt = 0;
+let beat = 1;
+let heartbeat: NodeJS.Timeout | null = null;
 await wait(WARMUP_MS);
 const stepWindows: Array<{ name: string; from: number; to: number; target: number | null }> = [];
 for (const s of steps) {
@@ -171,6 +204,7 @@ for (const s of steps) {
   stepWindows.push({ name: s.name, from, to: Date.now(), target: s.target() });
 }
 clearInterval(sampler);
+await new Promise<void>((r) => qse.close(() => r()));
 await site.stop();
 for (const g of gpus) await g.stop();
 await sim.stop();
@@ -222,8 +256,19 @@ const mnv = stepWindows
       compliant: settled.every((s) => s.siteW <= (w.target as number)),
     };
   });
+// ERS-10: from the setpoint written to the site under it (ground truth), and the program's own verdict
+const underAt = samples.find((s) => s.at >= ersAt && s.siteW <= ERS_W)?.at ?? null;
+const met = deadlineEvents.find((e) => e.kind === "program-deadline-met");
+const ers = {
+  targetW: ERS_W,
+  secondsToTarget: underAt === null ? null : Number(((underAt - ersAt) / 1000).toFixed(1)),
+  deadlineS: 600,
+  deadlineHeld: met?.data?.met === true && underAt !== null && underAt - ersAt <= 600_000,
+  agentSaid: met?.message ?? deadlineEvents.at(-1)?.message ?? "no program event",
+};
 const summary = {
   stepMs: STEP_MS,
+  ers,
   steps: rows,
   togglesPerMinerMax: Math.max(0, ...toggleCounts),
   minersToggledTwiceWithinMinOnPlusMinOff: fastRetoggles,
@@ -251,5 +296,8 @@ console.log(
   `toggles per miner (max) ${summary.togglesPerMinerMax}; toggled twice within minOn+minOff: ${fastRetoggles}; largest restore ramp ${Math.round(maxRamp / 1000)} kW/min (limit ${RAMP_W_PER_MIN / 1000}); curtailed ${summary.curtailedMWh.toFixed(4)} MWh; AI capped ${summary.aiCappedS} s`,
 );
 console.table(mnv);
+console.log(
+  `ERS-10: setpoint ${ERS_W / 1000} kW written over Modbus → site under it in ${ers.secondsToTarget ?? "—"} s; deadline (10 min) ${ers.deadlineHeld ? "held" : "MISSED"}; the agent said: ${ers.agentSaid}`,
+);
 console.log(`JSON: ${join(out, "scenario.json")}; M&V: ${join(out, "mnv.json")}, ${join(out, "mnv.csv")}`);
 process.exit(0);
