@@ -24,6 +24,9 @@ export interface VenOptions {
   now?: () => number;
 }
 
+/** A report the VTN refuses or does not answer is tried this many times in all. */
+const REPORT_ATTEMPTS = 5;
+
 interface Usage {
   interval: PlacedInterval;
   energyWh: number;
@@ -43,6 +46,8 @@ export class OpenAdrVen implements SignalInput {
   private missing: string[] = [];
   private readonly usage = new Map<string, Usage>();
   private readonly reported = new Set<string>();
+  /** Reports the VTN did not take yet: sent again after the next good poll, a few times. */
+  private retry: Array<{ u: Usage; attempts: number }> = [];
   private readonly now: () => number;
   private last: SignalStatus;
   private polling: Promise<void> | null = null;
@@ -102,6 +107,9 @@ export class OpenAdrVen implements SignalInput {
       for (const id of [...this.seen.keys()]) if (!events.some((e) => e.id === id)) this.seen.delete(id);
       this.events = events;
       this.okAt = now;
+      const again = this.retry;
+      this.retry = [];
+      for (const r of again) void this.sendReport(r.u, r.attempts);
       if (this.error) this.o.logger.info("VTN answering again");
       this.error = null;
     } catch (err) {
@@ -188,7 +196,7 @@ export class OpenAdrVen implements SignalInput {
     }
   }
 
-  private async sendReport(u: Usage): Promise<void> {
+  private async sendReport(u: Usage, attempts = 0): Promise<void> {
     const iv = u.interval;
     const durationMs = iv.endMs - iv.startMs;
     const hours = u.coveredMs / 3_600_000;
@@ -208,9 +216,11 @@ export class OpenAdrVen implements SignalInput {
         what: `usage report for event ${iv.eventId} interval ${iv.intervalId}: ${demandKw.toFixed(1)} kW`,
       });
     } catch (err) {
+      const last = attempts + 1 >= REPORT_ATTEMPTS;
+      if (!last) this.retry.push({ u, attempts: attempts + 1 });
       this.o.onNote?.({
         ok: false,
-        what: `usage report for event ${iv.eventId} failed: ${(err as Error).message}`,
+        what: `usage report for event ${iv.eventId} interval ${iv.intervalId} failed (${(err as Error).message}); ${last ? "given up" : "to be sent again"}`,
       });
     }
   }
