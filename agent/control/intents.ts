@@ -2,16 +2,21 @@
 // shared by every channel (MQTT commands, HTTP actions, CLI): a budget lease,
 // its end, the control mode, and an action on one device. Channels validate
 // with these and hand the intent to the Site, which acts through the control
-// loop; none of them calls a driver (DESIGN: Dependency rules).
+// loop; none of them calls a driver (DESIGN: Dependency rules). Powers and
+// durations are taken as the config takes them (a number, or "250kW", "5m"),
+// with the config's own field builders, so an operator never meets two syntaxes.
 import { z } from "zod";
+import { duration, power } from "../../config/schema/fields.ts";
 import type { AuditChannel } from "../store/audit.ts";
 
 /** Longest lease: a week. A lease the central side forgets must still end. */
 export const MAX_LEASE_TTL_S = 7 * 24 * 3600;
 
 export const BudgetSetSchema = z.strictObject({
-  watts: z.number().finite().min(0).describe("The budget cap, W"),
-  ttlS: z.number().finite().positive().max(MAX_LEASE_TTL_S).describe("The lease ends by itself after this"),
+  watts: power().describe('The budget cap: watts, or a string with a unit ("250kW", "1.2MW")'),
+  ttlS: duration({ positive: true, max: MAX_LEASE_TTL_S }).describe(
+    'The lease ends by itself after this: seconds, or a string with a unit ("300s", "5m", "2h")',
+  ),
   reason: z.string().min(1).max(200).describe("Shown with the budget: 'DR event 4471', 'ERCOT 4CP'"),
 });
 export type BudgetSet = z.infer<typeof BudgetSetSchema>;
@@ -30,8 +35,8 @@ export const DeviceActionSchema = z
   .strictObject({
     id: z.string().min(1).max(128),
     action: z.enum(DEVICE_ACTIONS),
-    /** set-power-limit: watts (a GPU node: per GPU). exclude: ignored. */
-    value: z.number().finite().positive().optional(),
+    /** set-power-limit: watts or a power string like "3kW" (a GPU node: per GPU). exclude: ignored. */
+    value: power({ positive: true }).optional(),
     reason: z.string().max(200).optional(),
   })
   .superRefine((a, ctx) => {

@@ -96,6 +96,11 @@ function toSeconds(opts: { min?: number; max?: number; positive?: boolean }) {
   };
 }
 
+/** A required duration in seconds. */
+export function duration(opts: { min?: number; max?: number; positive?: boolean } = {}) {
+  return durationInput().transform(toSeconds(opts));
+}
+
 /** A duration in seconds with a default. */
 export function durationDefault(
   def: number | string,

@@ -97,6 +97,59 @@ test("a good command passes once; every forgery and mistake is refused with its 
   assert.equal(code("ping", { ...env("ping", {}), issuedAt: "yesterday" }), "malformed");
 });
 
+test("budget/set and device/action take powers and durations as the config writes them", () => {
+  const body = (b: unknown, name = "budget/set") => {
+    const r = checkCommand(name, raw(env(name, b)), ctx);
+    return r.ok ? r.body : r.error;
+  };
+  // the issue's case: "250kW" was refused though `contractLimitW: 250kW` is fine in the config
+  assert.deepEqual(body({ watts: "250kW", ttlS: "5m", reason: "DR" }), {
+    watts: 250_000,
+    ttlS: 300,
+    reason: "DR",
+  });
+  assert.deepEqual(body({ watts: "1.2MW", ttlS: 600, reason: "DR" }), {
+    watts: 1_200_000,
+    ttlS: 600,
+    reason: "DR",
+  });
+  assert.deepEqual(body({ watts: 250000, ttlS: "1h30m", reason: "DR" }), {
+    watts: 250_000,
+    ttlS: 5400,
+    reason: "DR",
+  });
+  assert.deepEqual(body({ id: "m1", action: "set-power-limit", value: "3.2kW" }, "device/action"), {
+    id: "m1",
+    action: "set-power-limit",
+    value: 3200,
+  });
+  // and refused where the config refuses them, with the config's words
+  assert.match(
+    String(body({ watts: "250 kWh", ttlS: 60, reason: "x" })),
+    /^schema: watts: expected a power like/,
+  );
+  assert.match(
+    String(body({ watts: "-5kW", ttlS: 60, reason: "x" })),
+    /^schema: watts: must not be negative/,
+  );
+  assert.match(
+    String(body({ watts: "1MW", ttlS: "5min", reason: "x" })),
+    /^schema: ttlS: expected a duration/,
+  );
+  assert.match(
+    String(body({ watts: "1MW", ttlS: "0s", reason: "x" })),
+    /^schema: ttlS: must be greater than 0/,
+  );
+  assert.match(
+    String(body({ watts: "1MW", ttlS: "8d", reason: "x" })),
+    /^schema: ttlS: must be at most 604800 s/,
+  );
+  assert.match(
+    String(body({ id: "m1", action: "set-power-limit", value: "0W" }, "device/action")),
+    /^schema: value: must be greater than 0/,
+  );
+});
+
 test("the replay cache survives a reopen and forgets ids beyond 2×skew", () => {
   const id = "persist-1";
   assert.equal(replay.remember(id, NOW, NOW), true);
