@@ -36,6 +36,31 @@ function freshBuild() {
   return false;
 }
 
+/**
+ * Under `npm start` the agent is npm's child: npm passes SIGTERM and SIGINT on
+ * (the start script execs node, so no shell stands between them to swallow
+ * them), but not SIGHUP, and nothing when npm itself is killed. An agent that
+ * outlives its npm is one nobody can stop from that terminal, so when npm goes
+ * the agent stops as on SIGTERM (cleanly: the tick finishes, the stores close).
+ * Only for the scripts that run this file: a test runner's children keep their
+ * own lifetimes.
+ */
+function stopWhenNpmGoes() {
+  if (!process.env.npm_lifecycle_event) return;
+  if (!/\bbin\/wattkeeper\.js\b/.test(process.env.npm_lifecycle_script ?? "")) return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    // a dead parent's children are adopted (by init or a subreaper): the parent pid changes
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.stderr.write(`wattkeeper: npm (pid ${parent}) has gone: stopping\n`);
+    process.kill(process.pid, "SIGTERM");
+  }, 250);
+  timer.unref();
+}
+
+stopWhenNpmGoes();
+
 if (freshBuild()) {
   await import(DIST_ENTRY.href);
 } else {
