@@ -180,7 +180,12 @@ const steps: Array<{
   { name: "ERS released", target: () => null, enter: () => {} },
 ];
 
-const deadlineEvents: Array<{ kind: string; message: string; data: Record<string, unknown> | null }> = [];
+const deadlineEvents: Array<{
+  at: number;
+  kind: string;
+  message: string;
+  data: Record<string, unknown> | null;
+}> = [];
 site.onEvent((e) => {
   if (e.kind.startsWith("program-deadline")) deadlineEvents.push(e);
 });
@@ -258,13 +263,14 @@ const mnv = stepWindows
   });
 // ERS-10: from the setpoint written to the site under it (ground truth), and the program's own verdict
 const underAt = samples.find((s) => s.at >= ersAt && s.siteW <= ERS_W)?.at ?? null;
-const met = deadlineEvents.find((e) => e.kind === "program-deadline-met");
+const met = deadlineEvents.find((e) => e.kind === "program-deadline-met" && e.at >= ersAt);
 const ers = {
   targetW: ERS_W,
   secondsToTarget: underAt === null ? null : Number(((underAt - ersAt) / 1000).toFixed(1)),
   deadlineS: 600,
   deadlineHeld: met?.data?.met === true && underAt !== null && underAt - ersAt <= 600_000,
-  agentSaid: met?.message ?? deadlineEvents.at(-1)?.message ?? "no program event",
+  agentSaid:
+    met?.message ?? deadlineEvents.filter((e) => e.at >= ersAt).at(-1)?.message ?? "no program event",
 };
 const summary = {
   stepMs: STEP_MS,
