@@ -90,12 +90,14 @@ export class ContactSignal implements SignalInput {
     const o = this.opts;
     const where = `${o.table === "discrete" ? "discrete input" : "coil"} ${o.address}`;
     let v: Pick<SignalStatus, "state" | "budgetW" | "reason">;
+    // staleness on the exact age; whole seconds only for the words
+    const fresh = now - (this.readAt || this.startedAt) <= o.staleS * 1000;
     const ageS = Math.round((now - (this.readAt || this.startedAt)) / 1000);
-    if (this.closedContact !== null && ageS <= o.staleS) {
+    if (this.closedContact !== null && fresh) {
       v = this.closedContact
         ? { state: "active", budgetW: o.activeBudgetW, reason: `contact closed (${where})` }
         : { state: "idle", budgetW: null, reason: `contact open (${where})` };
-    } else if (ageS <= o.staleS) {
+    } else if (fresh) {
       v = { state: "idle", budgetW: null, reason: "not read yet" };
     } else {
       const quiet = `module unreadable for ${ageS} s${this.lastError ? ` (${this.lastError})` : ""}`;

@@ -140,14 +140,16 @@ export class MqttTargetSignal implements SignalInput {
     const o = this.opts;
     let v: { state: SignalStatus["state"]; keepFraction: number | null; reason: string };
     const freshAt = m ? (m.issuedAt ?? this.receivedAt) : this.startedAt;
+    // staleness on the exact age; whole seconds only for the words
+    const fresh = now - freshAt <= o.staleS * 1000;
     const ageS = Math.round((now - freshAt) / 1000);
-    if (m && ageS <= o.staleS) {
+    if (m && fresh) {
       v = {
         state: m.keepFraction >= 1 ? "idle" : "active",
         keepFraction: m.keepFraction >= 1 ? null : m.keepFraction,
         reason: `target ${Math.round(m.keepFraction * 100)} % of flexible load`,
       };
-    } else if (!m && ageS <= o.staleS) {
+    } else if (!m && fresh) {
       v = { state: "idle", keepFraction: null, reason: "no target yet" };
     } else {
       const quiet = m ? `no target for ${ageS} s` : `no target since the start (${ageS} s)`;
