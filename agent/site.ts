@@ -559,6 +559,7 @@ export class Site {
       budgetW: this.loop?.last?.budget?.budgetW ?? this.config.site.contractLimitW,
       budgetReason: this.loop?.last?.budget?.reason ?? CONTRACT_REASON,
       budgetSource: this.loop?.last?.budget?.source ?? "contract",
+      alarms: (this.loop?.last?.plan?.alarms ?? []).map((a) => a.code),
       lease: this.budgetLease
         ? { ...this.budgetLease, expiresAt: new Date(this.budgetLease.expiresAt).toISOString() }
         : null,

@@ -49,7 +49,16 @@ const HELP: Record<string, string> = {
   wattkeeper_gateway_cpu_temperature_celsius: "Gateway CPU temperature",
   wattkeeper_gateway_uptime_seconds: "Gateway uptime",
   wattkeeper_http_sse_clients: "Status pages connected for live updates",
+  wattkeeper_budget_source:
+    "1 for the kind of source that sets the budget now (contract, lease, schedule, economic, signal, failsafe), 0 for the others",
+  wattkeeper_alarm:
+    "1 for each control alarm in force (ai-capped, emergency, over-budget, shed-held-min-on, power-unknown…)",
 };
+
+/** Every kind of budget source, so a 0 is there for each: alert rules compare, not test for absence. */
+const BUDGET_SOURCES = ["contract", "lease", "schedule", "economic", "signal", "failsafe"];
+/** The alarms alert rules name, always present (0 when not in force). */
+const KNOWN_ALARMS = ["ai-capped", "emergency", "over-budget"];
 
 export class SiteMetrics {
   constructor(
@@ -79,6 +88,13 @@ export class SiteMetrics {
     if (site.broker) g.set("wattkeeper_broker_connected", site.broker.connected ? 1 : 0);
     g.set("wattkeeper_healthy", this.site.unhealthyReason() === null ? 1 : 0);
     g.set("wattkeeper_hold_mode", site.mode === "hold" ? 1 : 0);
+    for (const source of BUDGET_SOURCES) {
+      g.set("wattkeeper_budget_source", site.budgetSource === source ? 1 : 0, { source });
+    }
+    const alarms = new Set(site.alarms ?? []);
+    for (const code of new Set([...KNOWN_ALARMS, ...alarms])) {
+      g.set("wattkeeper_alarm", alarms.has(code) ? 1 : 0, { code });
+    }
 
     const devices = this.site.devicesView();
     const counts = new Map<string, number>();
@@ -98,6 +114,18 @@ export class SiteMetrics {
       count("meter", m.ok ? "ok" : "stale");
       g.set("wattkeeper_meter_ok", m.ok ? 1 : 0, { id: m.id, role: m.role });
       g.set("wattkeeper_meter_age_seconds", m.ageS, { id: m.id, role: m.role });
+    }
+    // the states alert rules divide by are always there, 0 when none are in them
+    for (const [cls, states] of [
+      ["mining", ["hashing", "sleeping", "starting", "faulted", "unreachable"]],
+      ["ai", ["ok", "faulted", "unreachable"]],
+    ] as const) {
+      for (const st of states)
+        if (
+          !counts.has(`${cls}\u0000${st}`) &&
+          (cls === "mining" ? devices.miners.length : devices.gpuNodes.length) > 0
+        )
+          counts.set(`${cls}\u0000${st}`, 0);
     }
     for (const [k, n] of counts) {
       const [cls, state] = k.split("\u0000") as [string, string];

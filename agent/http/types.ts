@@ -15,6 +15,10 @@ export interface SiteView {
   powerW: number | null;
   budgetW: number | null;
   budgetReason: string;
+  /** The kind of source setting the budget: contract, lease, schedule, economic, signal, failsafe. */
+  budgetSource?: string;
+  /** The control plan's alarms in force (ai-capped, emergency, over-budget…). */
+  alarms?: string[];
   mode: ControlMode | null;
   classes: Record<"ai" | "mining" | "aux", { powerW: number | null }>;
   counts: Record<string, number>;

@@ -173,7 +173,9 @@ export class GpuNode {
     });
     try {
       const link = await this.start();
-      await this.probeFields(link, signal);
+      // a probe that hangs ends the read: the query would only hang as long again
+      if (!(await this.probeFields(link, signal)))
+        return fail("faulted", `nvidia-smi did not answer within ${this.timeoutMs} ms`);
       const q = await this.query(signal);
       if (!q.ok) return fail("faulted", q.reason);
       const gpus = q.gpus;
@@ -204,12 +206,14 @@ export class GpuNode {
   }
 
   /** Probes the supported fields once per connection (a reboot may bring a new driver). */
-  private async probeFields(link: SshLink, signal?: AbortSignal): Promise<void> {
-    if (link.isConnected() && this.probedOnConnect === link.connects) return;
+  /** False when nvidia-smi did not answer the probe in time. */
+  private async probeFields(link: SshLink, signal?: AbortSignal): Promise<boolean> {
+    if (link.isConnected() && this.probedOnConnect === link.connects) return true;
     const r = await this.smi(["--help-query-gpu"], signal);
-    if (r.timedOut) return; // the query will time out and say so
+    if (r.timedOut) return false;
     this.supported = r.code === 0 ? parseHelpQueryGpu(r.stdout) : null;
     this.probedOnConnect = link.connects;
+    return true;
   }
 
   /** `--query-gpu` (all GPUs or one), plus `--query-compute-apps` for busy. */
@@ -377,7 +381,8 @@ export class GpuNode {
   ): Promise<{ ok: true; gpu: GpuDetail } | { ok: false; reason: string }> {
     try {
       const link = await this.start();
-      await this.probeFields(link, signal);
+      if (!(await this.probeFields(link, signal)))
+        return { ok: false, reason: `nvidia-smi did not answer within ${this.timeoutMs} ms` };
       const q = await this.query(signal, index);
       if (!q.ok) return q;
       const g = q.gpus[0];

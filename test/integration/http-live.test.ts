@@ -155,6 +155,11 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
       'wattkeeper_poll_duration_seconds_bucket{le="0.05",driver="cgminer"}',
       "# TYPE wattkeeper_commands_total counter",
       "wattkeeper_healthy 1",
+      // zero-filled, so alert rules compare values rather than test for absent series
+      'wattkeeper_budget_source{source="contract"} 1',
+      'wattkeeper_budget_source{source="signal"} 0',
+      'wattkeeper_alarm{code="over-budget"} 0',
+      'wattkeeper_devices{class="mining",state="unreachable"} 0',
     ]) {
       assert.ok(r.text.includes(name), `missing ${name}`);
     }
