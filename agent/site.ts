@@ -41,6 +41,7 @@ import { EventLog, type NewSiteEvent, type SiteEvent } from "./store/events.ts";
 import { History } from "./store/history.ts";
 import { Ledger } from "./store/ledger.ts";
 import { Settings } from "./store/settings.ts";
+import { StoreSizeWatch } from "./store/size.ts";
 
 export interface SiteOptions {
   /** Miner sweep period; the first sweep starts at once. */
@@ -101,6 +102,8 @@ export class Site {
   /** Site power, budget and class split per 10 s, for the status page chart. */
   private history: History | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
+  /** The database's size on disk: a metric, and an alarm past a threshold. */
+  private storeSize: StoreSizeWatch | null = null;
   private gateway: GatewayMonitor | null = null;
   private readonly tickListeners = new Set<(t: SiteTick) => void>();
   private readonly eventListeners = new Set<(e: SiteEvent) => void>();
@@ -248,6 +251,8 @@ export class Site {
     this.http = null;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
+    this.storeSize?.stop();
+    this.storeSize = null;
     await this.gateway?.stop();
     this.gateway = null;
     this.mqtt?.close();
@@ -676,6 +681,8 @@ export class Site {
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
+    this.storeSize = new StoreSizeWatch({ path: this.config.store.path, emit: (e) => this.emitEvent(e) });
+    this.storeSize.start();
     const actuator = driverActuator(
       this.miners,
       this.gpuNodes,
