@@ -24,6 +24,7 @@ import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
 import { type DeviceProblem, OutageWatch } from "./device-outages.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
+import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
@@ -159,11 +160,31 @@ export class Site {
 
     const listen = this.opts.httpListen === undefined ? this.config.http.listen : this.opts.httpListen;
     if (listen) {
+      const limits = this.config.http.limits;
+      const fd = planFds(
+        {
+          miners: this.config.miners.length,
+          minerConcurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
+          sessionMiners: this.config.miners.filter((m) => m.dialect === "braiins").length,
+          gpuNodes: this.config.gpuNodes.length,
+          meterConnections: this.config.meters.length,
+        },
+        limits.maxConnections,
+        readFdLimit(),
+      );
+      if (fd.warning) log.warn({ component: "http", fd }, fd.warning);
+      else
+        log.info(
+          { component: "http", fd },
+          `file descriptors: ${fd.reserved} kept for devices, HTTP up to ${fd.httpMaxConnections} connections`,
+        );
       this.http = new HttpServer({
         host: listen.host,
         port: listen.port,
         logger: log.child({ component: "http" }),
         operators: this.config.http.operators,
+        limits: { ...limits, maxConnections: fd.httpMaxConnections },
+        fd,
         site: {
           siteView: () => this.siteJson(),
           devicesView: () => this.devicesJson(),

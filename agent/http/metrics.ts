@@ -49,12 +49,26 @@ const HELP: Record<string, string> = {
   wattkeeper_gateway_cpu_temperature_celsius: "Gateway CPU temperature",
   wattkeeper_gateway_uptime_seconds: "Gateway uptime",
   wattkeeper_http_sse_clients: "Status pages connected for live updates",
+  wattkeeper_http_connections: "Open HTTP connections",
+  wattkeeper_http_connection_limit: "HTTP connection cap in force (after the file-descriptor budget)",
+  wattkeeper_http_connection_limit_per_address: "HTTP connection cap per client address",
+  wattkeeper_fd_limit: "The process's open-file limit (RLIMIT_NOFILE)",
+  wattkeeper_fd_reserved: "File descriptors kept for device I/O and the process; HTTP cannot take them",
 };
+
+export interface HttpFigures {
+  sseClients: number;
+  connections?: number;
+  connectionLimit?: number;
+  connectionLimitPerAddress?: number;
+  fdLimit?: number | null;
+  fdReserved?: number | null;
+}
 
 export class SiteMetrics {
   constructor(
     private readonly site: HttpSite,
-    private readonly extra: () => { sseClients: number },
+    private readonly extra: () => HttpFigures,
   ) {}
 
   get contentType(): string {
@@ -114,6 +128,12 @@ export class SiteMetrics {
       g.set("wattkeeper_gateway_cpu_temperature_celsius", gw.cpuTempC);
       g.set("wattkeeper_gateway_uptime_seconds", gw.uptimeS);
     }
-    g.set("wattkeeper_http_sse_clients", this.extra().sseClients);
+    const x = this.extra();
+    g.set("wattkeeper_http_sse_clients", x.sseClients);
+    g.set("wattkeeper_http_connections", x.connections);
+    g.set("wattkeeper_http_connection_limit", x.connectionLimit);
+    g.set("wattkeeper_http_connection_limit_per_address", x.connectionLimitPerAddress);
+    g.set("wattkeeper_fd_limit", x.fdLimit);
+    g.set("wattkeeper_fd_reserved", x.fdReserved);
   }
 }
