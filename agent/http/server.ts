@@ -14,7 +14,7 @@ import type { FdPlan } from "../fd-budget.ts";
 import type { Logger } from "../logger.ts";
 import { readRoutes } from "./api.ts";
 import { ConnectionGuard } from "./connections.ts";
-import { type LimiterOptions, LoginLimiter } from "./login-limiter.ts";
+import { LoginGuard, type LoginGuardOptions } from "./login-limiter.ts";
 import { SiteMetrics } from "./metrics.ts";
 import { OperatorRoutes } from "./operator.ts";
 import { HttpError, sendBody, sendError } from "./respond.ts";
@@ -34,7 +34,7 @@ export interface HttpServerOptions {
   /** Connection, timeout and stream limits (config `http.limits`; the site lowers maxConnections to its fd budget). */
   limits?: Partial<HttpLimits>;
   /** Tests shorten these. */
-  limiter?: LimiterOptions;
+  limiter?: LoginGuardOptions;
   sse?: { maxClients?: number; maxClientsPerAddress?: number; heartbeatMs?: number };
   /** The file-descriptor budget the site planned (for /metrics). */
   fd?: FdPlan;
@@ -108,7 +108,7 @@ export class HttpServer {
       site,
       operators: opts.operators ?? [],
       sessions: new Sessions(),
-      limiter: new LoginLimiter(opts.limiter),
+      limiter: new LoginGuard(opts.limiter),
     });
     this.get.set("/api/session", op.session);
     this.get.set("/api/stream", (req, res) => {
