@@ -17,8 +17,8 @@ const ACTION_FACTOR = 5;
 /** HTTP gets no fewer than this, even when the budget says less (with a warning). */
 export const MIN_HTTP_CONNECTIONS = 16;
 
-/** The soft RLIMIT_NOFILE of this process (Linux /proc), or null where it cannot be read. */
-export function readFdLimit(limitsText?: string): number | null {
+/** The soft (or hard) RLIMIT_NOFILE of this process (Linux /proc), or null where it cannot be read. */
+export function readFdLimit(limitsText?: string, which: "soft" | "hard" = "soft"): number | null {
   let text = limitsText;
   if (text === undefined) {
     try {
@@ -29,8 +29,9 @@ export function readFdLimit(limitsText?: string): number | null {
   }
   const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
   if (!m) return null;
-  if (m[1] === "unlimited") return Number.MAX_SAFE_INTEGER;
-  const n = Number(m[1]);
+  const v = which === "soft" ? m[1] : m[2];
+  if (v === "unlimited") return Number.MAX_SAFE_INTEGER;
+  const n = Number(v);
   return Number.isFinite(n) && n > 0 ? n : null;
 }
 
