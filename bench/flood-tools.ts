@@ -237,7 +237,7 @@ export class RefusedPosts {
   constructor(
     private readonly base: string,
     private readonly ratePerS: number,
-    private readonly sources: string[],
+    sources: string[],
   ) {
     this.agents = sources.map((a) => new HttpAgent({ keepAlive: true, maxSockets: 4, localAddress: a }));
   }
