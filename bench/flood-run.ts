@@ -84,6 +84,25 @@ export interface FloodSample {
   unreachable: number | null;
   sitePowerKw: number | null;
   agentCpuPct: number | null;
+  /** The agent's event-loop delay (prom-client's default metrics), ms. */
+  loopLagP99Ms: number | null;
+  /** Connections the kernel dropped because a listen queue was full, since the last sample (whole host). */
+  listenOverflows: number | null;
+}
+
+/** TcpExt ListenOverflows from /proc/net/netstat (host-wide), or null. */
+function listenOverflows(): number | null {
+  try {
+    const lines = readFileSync("/proc/net/netstat", "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("TcpExt:"));
+    const names = lines[0]!.split(/\s+/);
+    const vals = lines[1]!.split(/\s+/);
+    const i = names.indexOf("ListenOverflows");
+    return i > 0 ? Number(vals[i]) : null;
+  } catch {
+    return null;
+  }
 }
 
 export interface FloodResult {
@@ -404,6 +423,7 @@ control:
   let lastCpu = cpuTicks(pid);
   let lastCpuAt = Date.now();
   let agentFdsMax = 0;
+  let lastOverflows = listenOverflows();
   let minersUnreadable = 0;
   while (Date.now() - t0 < floodMs) {
     if (agentExit !== null) break;
@@ -421,7 +441,7 @@ control:
         s: Math.round((now - t0) / 1000),
         ok: p.ok,
         ms: p.ms,
-        ...(p.ok ? {} : { detail: p.detail }),
+        ...(p.ok && p.ms < 1000 ? {} : { detail: p.detail }),
       });
       continue;
     }
@@ -459,7 +479,14 @@ control:
         unreachable: c?.unreachable ?? null,
         sitePowerKw: Math.round(powerW / 100) / 10,
         agentCpuPct: cpuPct,
+        loopLagP99Ms: ((v) => (v === null ? null : Math.round(v * 1000)))(
+          metricValue(text, "nodejs_eventloop_lag_p99_seconds"),
+        ),
+        listenOverflows: ((n) => (n === null || lastOverflows === null ? null : n - lastOverflows))(
+          listenOverflows(),
+        ),
       });
+      lastOverflows = listenOverflows();
       log(`flood: ${JSON.stringify(samples.at(-1))}`);
       continue;
     }

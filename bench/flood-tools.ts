@@ -347,8 +347,12 @@ export async function loadPage(base: string, localAddress: string, timeoutMs = 1
   const detail: Record<string, number | string> = {};
   const t0 = performance.now();
   const one = async (path: string) => {
+    const t = performance.now();
     try {
-      detail[path] = await get(new URL(path, base), agent, timeoutMs);
+      const status = await get(new URL(path, base), agent, timeoutMs);
+      const ms = Math.round(performance.now() - t);
+      // a slow resource says how slow; the status alone otherwise
+      detail[path] = status === 200 && ms >= 500 ? `200 in ${ms} ms` : status;
     } catch (err) {
       detail[path] = (err as Error).message;
     }
@@ -360,7 +364,7 @@ export async function loadPage(base: string, localAddress: string, timeoutMs = 1
     agent.destroy();
   }
   const ms = Math.round(performance.now() - t0);
-  const ok = Object.values(detail).every((s) => s === 200);
+  const ok = Object.values(detail).every((s) => s === 200 || (typeof s === "string" && s.startsWith("200 ")));
   return { ok, ms, detail };
 }
 

@@ -55,8 +55,12 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
 };
 /** Node checks header and request deadlines on this period (its default, 30 s, let half-open connections pile up). */
 const CHECK_INTERVAL_MS = 1000;
-/** Connections the kernel may queue for accept: a burst waits rather than being dropped (somaxconn caps it). */
-const LISTEN_BACKLOG = 1024;
+/**
+ * Connections the kernel may queue for accept (somaxconn caps it; 4096 on
+ * current Debian): a burst of a flood waits there, holding no descriptor,
+ * rather than overflowing the queue and making a new client retransmit.
+ */
+const LISTEN_BACKLOG = 4096;
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
