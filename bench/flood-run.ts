@@ -372,9 +372,14 @@ control:
       reopenMs: o.reopenMs,
       rampPerS: 4000 / nWorkers,
     };
+    // the workers run at a lower priority: on a real LAN the attacker's CPU is its own, not
+    // the gateway's; here they share two cores with the agent, which must not lose them to it
     const child = spawn(
-      "prlimit",
+      "nice",
       [
+        "-n",
+        "10",
+        "prlimit",
         `--nofile=${share + 256}:${share + 256}`,
         process.execPath,
         ...NODE_ARGS,
