@@ -55,3 +55,34 @@ export const pollDuration = new Histogram({
   buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   registers: [registry],
 });
+
+/** Bytes on disk of the state database (file + WAL + index), measured every 30 s. */
+export const storeBytes = new Gauge({
+  name: "wattkeeper_store_bytes",
+  help: "Size of the SQLite state database on disk (file, WAL and index), bytes",
+  registers: [registry],
+});
+
+/** Connections the HTTP endpoint closed at once, by why: over the total cap, over the per-address cap, or evicted to admit another address. */
+export const httpConnectionsRefused = new Counter({
+  name: "wattkeeper_http_connections_refused_total",
+  help: "HTTP connections closed at once by the connection caps, by reason (total, per-address, evicted)",
+  labelNames: ["reason"] as const,
+  registers: [registry],
+});
+
+/** Live-update streams closed by their caps (per-address, total) or for not reading (slow). */
+export const httpSseClosed = new Counter({
+  name: "wattkeeper_http_sse_closed_total",
+  help: "SSE streams the agent closed, by reason (per-address, total, slow)",
+  labelNames: ["reason"] as const,
+  registers: [registry],
+});
+
+/** Requests refused at the operator boundary (no session, CSRF, cross-site, login failures and limits). */
+export const httpRefusals = new Counter({
+  name: "wattkeeper_http_refusals_total",
+  help: "Operator requests refused over HTTP, by reason",
+  labelNames: ["reason"] as const,
+  registers: [registry],
+});

@@ -26,6 +26,7 @@ import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
 import { type DeviceProblem, OutageWatch } from "./device-outages.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
+import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
@@ -46,6 +47,7 @@ import { EventLog, type NewSiteEvent, type SiteEvent } from "./store/events.ts";
 import { History } from "./store/history.ts";
 import { Ledger } from "./store/ledger.ts";
 import { Settings } from "./store/settings.ts";
+import { StoreSizeWatch } from "./store/size.ts";
 
 export interface SiteOptions {
   /** Miner sweep period; the first sweep starts at once. */
@@ -124,6 +126,8 @@ export class Site {
   /** Site power, budget and class split per 10 s, for the status page chart. */
   private history: History | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
+  /** The database's size on disk: a metric, and an alarm past a threshold. */
+  private storeSize: StoreSizeWatch | null = null;
   private gateway: GatewayMonitor | null = null;
   private readonly tickListeners = new Set<(t: SiteTick) => void>();
   private readonly eventListeners = new Set<(e: SiteEvent) => void>();
@@ -204,12 +208,32 @@ export class Site {
 
     const listen = this.opts.httpListen === undefined ? this.config.http.listen : this.opts.httpListen;
     if (listen) {
+      const limits = this.config.http.limits;
+      const fd = planFds(
+        {
+          miners: this.config.miners.length,
+          minerConcurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
+          sessionMiners: this.config.miners.filter((m) => m.dialect === "braiins").length,
+          gpuNodes: this.config.gpuNodes.length,
+          meterConnections: this.config.meters.length,
+        },
+        limits.maxConnections,
+        readFdLimit(),
+      );
+      if (fd.warning) log.warn({ component: "http", fd }, fd.warning);
+      else
+        log.info(
+          { component: "http", fd },
+          `file descriptors: ${fd.reserved} kept for devices, HTTP up to ${fd.httpMaxConnections} connections`,
+        );
       this.http = new HttpServer({
         host: listen.host,
         port: listen.port,
         logger: log.child({ component: "http" }),
         operators: this.config.http.operators,
         sessions: this.sessions,
+        limits: { ...limits, maxConnections: fd.httpMaxConnections },
+        fd,
         site: {
           siteView: () => this.siteJson(),
           devicesView: () => this.devicesJson(),
@@ -299,6 +323,8 @@ export class Site {
     this.http = null;
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = null;
+    this.storeSize?.stop();
+    this.storeSize = null;
     await this.gateway?.stop();
     this.gateway = null;
     this.mqtt?.close();
@@ -800,6 +826,8 @@ export class Site {
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
     this.pruneTimer.unref();
+    this.storeSize = new StoreSizeWatch({ path: this.config.store.path, emit: (e) => this.emitEvent(e) });
+    this.storeSize.start();
     const actuator = driverActuator(
       this.miners,
       this.gpuNodes,

@@ -53,6 +53,11 @@ const HELP: Record<string, string> = {
     "1 for the kind of source that sets the budget now (contract, lease, schedule, economic, signal, failsafe), 0 for the others",
   wattkeeper_alarm:
     "1 for each control alarm in force (ai-capped, emergency, over-budget, shed-held-min-on, power-unknown…)",
+  wattkeeper_http_connections: "Open HTTP connections",
+  wattkeeper_http_connection_limit: "HTTP connection cap in force (after the file-descriptor budget)",
+  wattkeeper_http_connection_limit_per_address: "HTTP connection cap per client address",
+  wattkeeper_fd_limit: "The process's open-file limit (RLIMIT_NOFILE)",
+  wattkeeper_fd_reserved: "File descriptors kept for device I/O and the process; HTTP cannot take them",
 };
 
 /** Every kind of budget source, so a 0 is there for each: alert rules compare, not test for absence. */
@@ -60,10 +65,19 @@ const BUDGET_SOURCES = ["contract", "lease", "schedule", "economic", "signal", "
 /** The alarms alert rules name, always present (0 when not in force). */
 const KNOWN_ALARMS = ["ai-capped", "emergency", "over-budget"];
 
+export interface HttpFigures {
+  sseClients: number;
+  connections?: number;
+  connectionLimit?: number;
+  connectionLimitPerAddress?: number;
+  fdLimit?: number | null;
+  fdReserved?: number | null;
+}
+
 export class SiteMetrics {
   constructor(
     private readonly site: HttpSite,
-    private readonly extra: () => { sseClients: number },
+    private readonly extra: () => HttpFigures,
   ) {}
 
   get contentType(): string {
@@ -142,6 +156,12 @@ export class SiteMetrics {
       g.set("wattkeeper_gateway_cpu_temperature_celsius", gw.cpuTempC);
       g.set("wattkeeper_gateway_uptime_seconds", gw.uptimeS);
     }
-    g.set("wattkeeper_http_sse_clients", this.extra().sseClients);
+    const x = this.extra();
+    g.set("wattkeeper_http_sse_clients", x.sseClients);
+    g.set("wattkeeper_http_connections", x.connections);
+    g.set("wattkeeper_http_connection_limit", x.connectionLimit);
+    g.set("wattkeeper_http_connection_limit_per_address", x.connectionLimitPerAddress);
+    g.set("wattkeeper_fd_limit", x.fdLimit);
+    g.set("wattkeeper_fd_reserved", x.fdReserved);
   }
 }

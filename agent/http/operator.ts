@@ -1,4 +1,5 @@
-// Operator routes: login (scrypt check, rate limited per client address),
+// Operator routes: login (scrypt check, rate limited per client address, per
+// account and for the site: login-limiter.ts),
 // logout, who is logged in (with the session's CSRF token for the page), and
 // actions (exclude/include, sleep/wake, hold/auto) handed to the Site with the
 // operator as the actor — the Site audits and events accepted intents; the
@@ -6,8 +7,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { type Actor, DeviceActionSchema } from "../control/intents.ts";
+import { httpRefusals } from "../metrics.ts";
+import { addressKey } from "./address.ts";
 import { originProblem, tokenProblem } from "./csrf.ts";
-import type { LoginLimiter } from "./login-limiter.ts";
+import type { LoginBlock, LoginGuard } from "./login-limiter.ts";
 import { verifyPassword } from "./password.ts";
 import { HttpError, readJson, sendJson } from "./respond.ts";
 import {
@@ -46,12 +49,18 @@ export interface OperatorDeps {
   site: HttpSite;
   operators: readonly Operator[];
   sessions: Sessions;
-  limiter: LoginLimiter;
+  limiter: LoginGuard;
 }
 
 function clientAddress(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? "unknown";
 }
+
+const WAIT_WORDS: Record<LoginBlock["scope"], string> = {
+  address: "too many failed logins",
+  account: "too many failed logins for this account",
+  global: "too many failed logins on this site",
+};
 
 function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const r = schema.safeParse(body);
@@ -71,24 +80,33 @@ export class OperatorRoutes {
     return this.d.sessions.get(readCookie(req.headers.cookie, SESSION_COOKIE));
   }
 
+  /**
+   * Audits the refusal (aggregated per source, reason and minute: a flood of
+   * them costs a row a minute, store/audit.ts), counts it, and throws the answer.
+   */
   private refuse(
     req: IncomingMessage,
     action: string,
     who: string,
     status: number,
+    reason: string,
     error: string,
     body: unknown = null,
     headers: Record<string, string> = {},
   ): never {
+    httpRefusals.inc({ reason });
     try {
+      const from = clientAddress(req);
       this.d.site.audit({
         at: Date.now(),
         via: "http",
         who,
         action,
-        body: { ...(body && typeof body === "object" ? body : {}), from: clientAddress(req) },
+        body: { ...(body && typeof body === "object" ? body : {}), from },
         ok: false,
         error,
+        source: from,
+        reason,
       });
     } catch {
       // the audit log may be closed while the site stops; the refusal stands
@@ -99,30 +117,41 @@ export class OperatorRoutes {
   /** The Origin check for every POST. */
   private checkOrigin(req: IncomingMessage, action: string, who: string): void {
     const problem = originProblem(req);
-    if (problem) this.refuse(req, action, who, 403, `cross-site request refused: ${problem}`);
+    if (problem) this.refuse(req, action, who, 403, "cross-site", `cross-site request refused: ${problem}`);
   }
 
   /** A logged-in operator with the session's CSRF token, or a refusal. */
   private requireSession(req: IncomingMessage, action: string): Session {
     const s = this.sessionOf(req);
-    if (!s) this.refuse(req, action, "anonymous", 401, "login required");
+    if (!s) this.refuse(req, action, "anonymous", 401, "login-required", "login required");
     this.checkOrigin(req, action, s.operator);
     const problem = tokenProblem(req, s.csrfToken);
-    if (problem) this.refuse(req, action, s.operator, 403, `CSRF check failed: ${problem}`);
+    if (problem) this.refuse(req, action, s.operator, 403, "csrf", `CSRF check failed: ${problem}`);
     return s;
   }
 
   login = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     this.checkOrigin(req, "login", "anonymous");
     const addr = clientAddress(req);
-    const waitMs = this.d.limiter.waitMs(addr);
-    if (waitMs > 0) {
-      const retryS = Math.ceil(waitMs / 1000);
-      this.refuse(req, "login", "anonymous", 429, `too many failed logins: retry in ${retryS} s`, null, {
-        "retry-after": String(retryS),
-      });
-    }
+    // one host is one key however many addresses of its /64 it uses
+    const key = addressKey(addr) ?? addr;
+    const wait = (block: LoginBlock | null, body: unknown = null) => {
+      if (!block) return;
+      const retryS = Math.ceil(block.waitMs / 1000);
+      this.refuse(
+        req,
+        "login",
+        "anonymous",
+        429,
+        `login-wait-${block.scope}`,
+        `${WAIT_WORDS[block.scope]}: retry in ${retryS} s`,
+        body,
+        { "retry-after": String(retryS) },
+      );
+    };
+    wait(this.d.limiter.addressWait(key));
     const body = parseBody(LoginSchema, await readJson(req, MAX_BODY_BYTES));
+    wait(this.d.limiter.accountWait(key, body.name), { name: body.name });
     const op = this.d.operators.find((o) => o.name === body.name) ?? null;
     if (this.checking >= MAX_CONCURRENT_CHECKS) {
       throw new HttpError(503, "busy checking other logins: retry in a second", { "retry-after": "1" });
@@ -136,10 +165,12 @@ export class OperatorRoutes {
       this.checking--;
     }
     if (!ok || !op) {
-      this.d.limiter.failure(addr);
-      this.refuse(req, "login", "anonymous", 401, "wrong name or password", { name: body.name });
+      this.d.limiter.failure(key, body.name);
+      this.refuse(req, "login", "anonymous", 401, "wrong-password", "wrong name or password", {
+        name: body.name,
+      });
     }
-    this.d.limiter.success(addr);
+    this.d.limiter.success(key);
     const s = this.d.sessions.create(op.name);
     this.d.site.audit({
       at: Date.now(),
@@ -179,7 +210,15 @@ export class OperatorRoutes {
     const r = ActionBodySchema.safeParse(raw);
     if (!r.success) {
       const i = r.error.issues[0]!;
-      this.refuse(req, "actions", s.operator, 400, `${i.path.join(".") || "body"}: ${i.message}`, raw);
+      this.refuse(
+        req,
+        "actions",
+        s.operator,
+        400,
+        "bad-body",
+        `${i.path.join(".") || "body"}: ${i.message}`,
+        raw,
+      );
     }
     const body = r.data;
     const actor: Actor = { via: "http", who: s.operator };

@@ -2,12 +2,19 @@
 // framework): the status page and its files, the JSON API, live updates over
 // SSE, operator actions behind a login, /metrics and /healthz. Every response
 // is built from the latest snapshot, so HTTP never waits on a device; only an
-// operator's action waits, for its read-back confirmation.
+// operator's action waits, for its read-back confirmation. No client may
+// take it all: connections are capped per address and in total (closed at
+// once over a cap), headers and bodies must arrive within their timeouts
+// (checked every second), kept-alive connections are bounded in idle time and
+// requests, and live-update streams are capped per address and in total.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import type { HttpLimits } from "../../config/schema/site.ts";
+import type { FdPlan } from "../fd-budget.ts";
 import type { Logger } from "../logger.ts";
 import { readRoutes } from "./api.ts";
-import { type LimiterOptions, LoginLimiter } from "./login-limiter.ts";
+import { ConnectionGuard } from "./connections.ts";
+import { LoginGuard, type LoginGuardOptions } from "./login-limiter.ts";
 import { SiteMetrics } from "./metrics.ts";
 import { OperatorRoutes } from "./operator.ts";
 import { HttpError, sendBody, sendError } from "./respond.ts";
@@ -26,10 +33,36 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Operator sessions; the site hands in its own so they outlive a reload. */
   sessions?: Sessions;
+  /** Connection, timeout and stream limits (config `http.limits`; the site lowers maxConnections to its fd budget). */
+  limits?: Partial<HttpLimits>;
   /** Tests shorten these. */
-  limiter?: LimiterOptions;
-  sse?: { maxClients?: number; heartbeatMs?: number };
+  limiter?: LoginGuardOptions;
+  sse?: { maxClients?: number; maxClientsPerAddress?: number; heartbeatMs?: number };
+  /** The file-descriptor budget the site planned (for /metrics). */
+  fd?: FdPlan;
+  /** How often Node checks header and request timeouts (ms). */
+  checkIntervalMs?: number;
 }
+
+/** The config's defaults (config/schema/site.ts), for servers built without a config (tests). */
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 32,
+  headersTimeoutS: 10,
+  requestTimeoutS: 30,
+  keepAliveTimeoutS: 5,
+  maxRequestsPerSocket: 1000,
+  maxSseStreams: 32,
+  maxSseStreamsPerAddress: 4,
+};
+/** Node checks header and request deadlines on this period (its default, 30 s, let half-open connections pile up). */
+const CHECK_INTERVAL_MS = 1000;
+/**
+ * Connections the kernel may queue for accept (somaxconn caps it; 4096 on
+ * current Debian): a burst of a flood waits there, holding no descriptor,
+ * rather than overflowing the queue and making a new client retransmit.
+ */
+const LISTEN_BACKLOG = 4096;
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
@@ -50,18 +83,38 @@ export class HttpServer {
   private readonly post = new Map<string, Handler>();
   private files = new Map<string, StaticFile>();
   private unsubscribe: Array<() => void> = [];
+  readonly limits: HttpLimits;
+  readonly connections: ConnectionGuard;
 
   constructor(opts: HttpServerOptions) {
     this.opts = opts;
     const { site } = opts;
-    this.sse = new SseHub({ ...opts.sse, eventsAfter: (id) => site.eventsAfter(id) });
-    const metrics = new SiteMetrics(site, () => ({ sseClients: this.sse.size }));
+    const limits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
+    this.limits = limits;
+    this.connections = new ConnectionGuard({
+      maxTotal: limits.maxConnections,
+      maxPerAddress: limits.maxConnectionsPerAddress,
+    });
+    this.sse = new SseHub({
+      maxClients: limits.maxSseStreams,
+      maxClientsPerAddress: limits.maxSseStreamsPerAddress,
+      ...opts.sse,
+      eventsAfter: (id) => site.eventsAfter(id),
+    });
+    const metrics = new SiteMetrics(site, () => ({
+      sseClients: this.sse.size,
+      connections: this.connections.size,
+      connectionLimit: limits.maxConnections,
+      connectionLimitPerAddress: limits.maxConnectionsPerAddress,
+      fdLimit: opts.fd?.limit ?? null,
+      fdReserved: opts.fd?.reserved ?? null,
+    }));
     for (const [path, h] of Object.entries(readRoutes({ site, metrics }))) this.get.set(path, h);
     const op = new OperatorRoutes({
       site,
       operators: opts.operators ?? [],
       sessions: opts.sessions ?? new Sessions(),
-      limiter: new LoginLimiter(opts.limiter),
+      limiter: new LoginGuard(opts.limiter),
     });
     this.get.set("/api/session", op.session);
     this.get.set("/api/stream", (req, res) => {
@@ -89,12 +142,33 @@ export class HttpServer {
       // the API, metrics and health check matter more than the page: serve them regardless
       this.opts.logger.error({ err }, "status page files not found: serving the API only");
     }
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
+    const l = this.limits;
+    const guard = this.connections;
+    const server = createServer(
+      {
+        // the deadlines below hold within a second of being passed, not within Node's 30 s
+        connectionsCheckingInterval: this.opts.checkIntervalMs ?? CHECK_INTERVAL_MS,
+        headersTimeout: l.headersTimeoutS * 1000,
+        // receiving the request only: an operator action may wait longer for its answer
+        requestTimeout: l.requestTimeoutS * 1000,
+        keepAliveTimeout: l.keepAliveTimeoutS * 1000,
+      },
+      (req, res) => {
+        guard.requestStarted(req.socket);
+        res.once("close", () => guard.requestEnded(req.socket));
+        this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
+      },
+    );
+    server.maxRequestsPerSocket = l.maxRequestsPerSocket;
+    // the caps decide before Node's HTTP machinery sees the socket: a connection over a cap
+    // costs an accept and a close, no parser
+    const inner = server.listeners("connection") as Array<(socket: Socket) => void>;
+    server.removeAllListeners("connection");
+    server.on("connection", (socket: Socket) => {
+      if (!guard.admit(socket)) return;
+      for (const fn of inner) fn.call(server, socket);
     });
-    server.keepAliveTimeout = 5000;
-    server.requestTimeout = 60_000; // an operator action may wait for a miner's read-back
-    server.headersTimeout = 10_000;
+    guard.start();
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(
@@ -106,7 +180,7 @@ export class HttpServer {
         );
       };
       server.once("error", onError);
-      server.listen(this.opts.port, this.opts.host, () => {
+      server.listen({ port: this.opts.port, host: this.opts.host, backlog: LISTEN_BACKLOG }, () => {
         server.off("error", onError);
         resolve();
       });
@@ -131,6 +205,7 @@ export class HttpServer {
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
     this.sse.closeAll();
+    this.connections.stop();
     const server = this.server;
     if (!server) return;
     this.server = null;

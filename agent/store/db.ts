@@ -68,3 +68,80 @@ export abstract class SqliteStore {
     return this.conn;
   }
 }
+
+/** How many rows, and how many bytes of their text, one table may keep. */
+export interface TableBounds {
+  maxRows: number;
+  maxBytes: number;
+}
+
+/**
+ * Keeps an append-mostly table (INTEGER PRIMARY KEY `id`, oldest first)
+ * within its bounds: counts rows and the bytes of their text as they are
+ * added, and when either goes over, deletes the oldest rows down to 90 % of
+ * the bound (the slack keeps it from deleting on every insert). The count is
+ * taken once at open and after each trim, so the check per insert is two
+ * additions. Bytes are the row's text columns as stored (`bytesSql`), plus a
+ * fixed allowance for the numbers and SQLite's own overhead.
+ */
+export class BoundedTable {
+  private rows = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly table: string,
+    private readonly bytesSql: string,
+    readonly bounds: TableBounds,
+  ) {
+    this.recount();
+  }
+
+  /** Rows and bytes held now (estimated between trims). */
+  get usage(): { rows: number; bytes: number } {
+    return { rows: this.rows, bytes: this.bytes };
+  }
+
+  /** An inserted row; trims when a bound is passed. Returns the rows deleted. */
+  added(bytes: number): number {
+    this.rows += 1;
+    this.bytes += bytes;
+    return this.enforce();
+  }
+
+  /** Trims if a bound is passed (at open: a file from before the bounds, or with other ones). */
+  enforce(): number {
+    return this.rows > this.bounds.maxRows || this.bytes > this.bounds.maxBytes ? this.trim() : 0;
+  }
+
+  /** Rows were deleted (or changed) elsewhere: count again. */
+  recount(): void {
+    const r = this.db
+      .prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(${this.bytesSql}), 0) AS b FROM ${this.table}`)
+      .get() as { n: number; b: number };
+    this.rows = r.n;
+    this.bytes = r.b;
+  }
+
+  /** Deletes the oldest rows until both bounds hold with 10 % to spare. */
+  trim(): number {
+    const keepRows = Math.floor(this.bounds.maxRows * 0.9);
+    const keepBytes = Math.floor(this.bounds.maxBytes * 0.9);
+    // the newest rows that fit both bounds; everything older goes
+    const cut = this.db
+      .prepare(
+        `SELECT id FROM (
+           SELECT id, ROW_NUMBER() OVER w AS n, SUM(${this.bytesSql}) OVER w AS b
+           FROM ${this.table} WINDOW w AS (ORDER BY id DESC)
+         ) WHERE n > ? OR b > ? ORDER BY id DESC LIMIT 1`,
+      )
+      .get(keepRows, keepBytes) as { id: number } | undefined;
+    if (!cut) {
+      this.recount();
+      return 0;
+    }
+    const deleted = this.db.prepare(`DELETE FROM ${this.table} WHERE id <= ?`).run(cut.id).changes;
+    this.recount();
+    return deleted;
+  }
+}

@@ -1,8 +1,9 @@
 // The site's event log (alarms and actions: device faulted, shed, restored,
 // ai-capped, failsafe, budget and mode changes, operator actions), kept in
 // SQLite so that /api/events and the status page show what happened before a
-// restart. Bounded: pruned by age and by count.
-import { type Db, SqliteStore } from "./db.ts";
+// restart. Bounded: pruned by age, and held within a row and a byte bound as
+// events are added (the oldest go first), whatever the rate.
+import { BoundedTable, type Db, SqliteStore, type TableBounds } from "./db.ts";
 
 export const EVENT_SEVERITIES = ["info", "warning", "alarm"] as const;
 export type EventSeverity = (typeof EVENT_SEVERITIES)[number];
@@ -48,6 +49,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 `;
 
+export const EVENTS_MAX_ROWS = 200_000;
+export const EVENTS_MAX_BYTES = 64 * 2 ** 20;
+const ROW_OVERHEAD_BYTES = 48;
+const BYTES_SQL = `${ROW_OVERHEAD_BYTES} + ${["kind", "severity", "device_id", "message", "data"].map((c) => `COALESCE(LENGTH(CAST(${c} AS BLOB)), 0)`).join(" + ")}`;
+
 function toEvent(r: Row): SiteEvent {
   return {
     id: r.id,
@@ -62,17 +68,31 @@ function toEvent(r: Row): SiteEvent {
 
 export class EventLog extends SqliteStore {
   private stmts: ReturnType<EventLog["prepare"]> | null = null;
+  private table: BoundedTable | null = null;
+  private readonly bounds: TableBounds;
 
-  constructor(path: string) {
+  constructor(path: string, bounds: Partial<TableBounds> = {}) {
     super(path, "event log", SCHEMA);
+    this.bounds = {
+      maxRows: bounds.maxRows ?? EVENTS_MAX_ROWS,
+      maxBytes: bounds.maxBytes ?? EVENTS_MAX_BYTES,
+    };
   }
 
   protected override onOpen(db: Db): void {
     this.stmts = this.prepare(db);
+    this.table = new BoundedTable(db, "events", BYTES_SQL, this.bounds);
+    this.table.enforce();
   }
 
   protected override onClose(): void {
     this.stmts = null;
+    this.table = null;
+  }
+
+  /** Rows held and the bytes of their text (estimated between trims). */
+  get usage(): { rows: number; bytes: number } {
+    return this.table?.usage ?? { rows: 0, bytes: 0 };
   }
 
   private prepare(db: Db) {
@@ -102,6 +122,13 @@ export class EventLog extends SqliteStore {
       data: e.data ? JSON.stringify(e.data) : null,
     };
     const id = Number(this.s().insert.run(row).lastInsertRowid);
+    this.table?.added(
+      ROW_OVERHEAD_BYTES +
+        [row.kind, row.severity, row.device_id, row.message, row.data].reduce(
+          (n, s) => n + (s === null ? 0 : Buffer.byteLength(s)),
+          0,
+        ),
+    );
     return {
       id,
       at: e.at,
@@ -126,6 +153,8 @@ export class EventLog extends SqliteStore {
   /** Drops events older than `before` and all but the newest `keep`. Returns the count removed. */
   prune(before: number, keep: number): number {
     const s = this.s();
-    return s.pruneAge.run(before).changes + s.pruneCount.run(keep).changes;
+    const n = s.pruneAge.run(before).changes + s.pruneCount.run(keep).changes;
+    this.table?.recount();
+    return n;
   }
 }

@@ -2,7 +2,16 @@
 // and where the site is, the local status page and its operators, the state
 // store, the embedded simulator and logging.
 import { z } from "zod";
-import { hostPort, optNull, POWER_HELP, power, powerDefault, show } from "./fields.ts";
+import {
+  DURATION_HELP,
+  durationDefault,
+  hostPort,
+  optNull,
+  POWER_HELP,
+  power,
+  powerDefault,
+  show,
+} from "./fields.ts";
 
 // ---------------------------------------------------------------- site
 
@@ -61,6 +70,78 @@ export const OperatorSchema = z.strictObject({
     .describe("scrypt$N$r$p$<salt-b64>$<hash-b64>, from `wattkeeper hash-password`"),
 });
 
+export const HttpLimitsSchema = z
+  .strictObject({
+    maxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1024)
+      .describe(
+        "Open HTTP connections in all; lowered at start so that device I/O keeps its file descriptors (half of what the open-file limit leaves after the devices' share). Over the cap a new connection is closed at once, unless an address holding more gives up its oldest idle one",
+      ),
+    maxConnectionsPerAddress: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(32)
+      .describe("Open HTTP connections per client address (IPv6: per /64); more are closed at once"),
+    headersTimeoutS: durationDefault(10, { positive: true, max: 300 }).describe(
+      `A request's headers must arrive within this (checked every second); ${DURATION_HELP}`,
+    ),
+    requestTimeoutS: durationDefault(30, { positive: true, max: 600 }).describe(
+      `A whole request (headers and body) must arrive within this; the answer may take longer (an operator action waits for the miner); ${DURATION_HELP}`,
+    ),
+    keepAliveTimeoutS: durationDefault(5, { positive: true, max: 300 }).describe(
+      `An idle kept-alive connection is closed after this; ${DURATION_HELP}`,
+    ),
+    maxRequestsPerSocket: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe("Requests on one kept-alive connection before it is closed"),
+    maxSseStreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(32)
+      .describe(
+        "Live-update streams (/api/stream) in all; when full, the oldest stream of the address holding the most gives way to a new address",
+      ),
+    maxSseStreamsPerAddress: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(4)
+      .describe("Live-update streams per client address; a new one closes that address's oldest"),
+  })
+  .superRefine((l, ctx) => {
+    if (l.requestTimeoutS < l.headersTimeoutS) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["requestTimeoutS"],
+        message: `must be at least headersTimeoutS (${l.headersTimeoutS} s): the request includes its headers`,
+        input: l.requestTimeoutS,
+      });
+    }
+    if (l.maxConnectionsPerAddress <= l.maxSseStreamsPerAddress) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["maxConnectionsPerAddress"],
+        message: `must be greater than maxSseStreamsPerAddress (${l.maxSseStreamsPerAddress}): a page needs connections besides its streams`,
+        input: l.maxConnectionsPerAddress,
+      });
+    }
+  })
+  .describe("Resource limits of the HTTP endpoint (a LAN host must not be able to exhaust the agent)");
+
+export type HttpLimits = z.output<typeof HttpLimitsSchema>;
+
 export const HttpSchema = z
   .strictObject({
     listen: z
@@ -72,6 +153,7 @@ export const HttpSchema = z
       .array(OperatorSchema)
       .default([])
       .describe("Who may act from the status page. None = a read-only page"),
+    limits: HttpLimitsSchema.prefault({}),
   })
   .superRefine((h, ctx) => {
     const seen = new Set<string>();

@@ -1,0 +1,406 @@
+// The pieces of an HTTP flood against the agent, shared by `npm run flood`
+// (bench/flood.ts), its worker processes and the short integration test:
+// half-open connections that trickle a header line every few seconds and are
+// reopened when the agent closes them; live-update streams that reconnect like
+// a browser's EventSource; refused POSTs at a fixed rate; and a new client
+// loading the status page the way the browser does, timed.
+import { Agent as HttpAgent, type IncomingMessage, request } from "node:http";
+import { connect, type Socket } from "node:net";
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `count` loopback source addresses from `base` upwards (127.a.b.c, c from 1 to 250). */
+export function sourceAddresses(base: string, count: number): string[] {
+  const [a, b, c] = base.split(".").map(Number) as [number, number, number];
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(`${a}.${b}.${c + Math.floor(i / 250)}.${(i % 250) + 1}`);
+  return out;
+}
+
+// ---------------------------------------------------------------- half-open connections
+
+export interface HalfOpenOptions {
+  host: string;
+  port: number;
+  connections: number;
+  sources: string[];
+  /** A header line every this often on each open connection (the reported attack: 5 s). */
+  trickleMs: number;
+  /** A closed connection is reopened after this (± 50 %). */
+  reopenMs: number;
+  /** Connections opened per second while ramping up. */
+  rampPerS: number;
+}
+
+export interface HalfOpenStats {
+  /** Connections the flood tries to hold. */
+  target: number;
+  /** TCP connections established so far. */
+  connected: number;
+  /** Open now, from the flood's side. */
+  open: number;
+  maxOpen: number;
+  /** Closed by the agent with nothing sent (a cap), or after a 408 (a deadline). */
+  closedAtOnce: number;
+  closedWith408: number;
+  connectErrors: number;
+}
+
+export class HalfOpenFlood {
+  private readonly sockets: Array<Socket | null>;
+  private readonly s: HalfOpenStats;
+  private stopped = false;
+  private trickle: NodeJS.Timeout | null = null;
+  private phase = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly o: HalfOpenOptions) {
+    this.sockets = new Array(o.connections).fill(null);
+    this.s = {
+      target: o.connections,
+      connected: 0,
+      open: 0,
+      maxOpen: 0,
+      closedAtOnce: 0,
+      closedWith408: 0,
+      connectErrors: 0,
+    };
+  }
+
+  get stats(): HalfOpenStats {
+    return { ...this.s };
+  }
+
+  async start(): Promise<void> {
+    // one timer writes to a tenth of the sockets each tenth of the period
+    const slices = 10;
+    this.trickle = setInterval(() => {
+      this.phase = (this.phase + 1) % slices;
+      for (let i = this.phase; i < this.sockets.length; i += slices) {
+        const s = this.sockets[i];
+        if (s && !s.destroyed && s.writable) s.write(`x-trickle-${i}: ${Date.now()}\r\n`);
+      }
+    }, this.o.trickleMs / slices);
+    const batch = Math.max(1, Math.round(this.o.rampPerS / 20));
+    for (let i = 0; i < this.o.connections && !this.stopped; i += batch) {
+      for (let j = i; j < Math.min(i + batch, this.o.connections); j++) this.open(j);
+      await sleep(50);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.trickle) clearInterval(this.trickle);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const s of this.sockets) s?.destroy();
+    await sleep(100);
+  }
+
+  private open(i: number): void {
+    if (this.stopped) return;
+    const localAddress = this.o.sources[i % this.o.sources.length];
+    const s = connect({ host: this.o.host, port: this.o.port, localAddress });
+    this.sockets[i] = s;
+    let connected = false;
+    let received = "";
+    s.setNoDelay(true);
+    s.on("connect", () => {
+      connected = true;
+      this.s.connected++;
+      this.s.open++;
+      this.s.maxOpen = Math.max(this.s.maxOpen, this.s.open);
+      s.write("GET / HTTP/1.1\r\nhost: flood\r\n");
+    });
+    s.on("data", (d: Buffer) => {
+      if (received.length < 64) received += d.toString("latin1");
+    });
+    s.on("error", () => {
+      if (!connected) this.s.connectErrors++;
+    });
+    s.on("close", () => {
+      if (connected) {
+        this.s.open--;
+        if (received.startsWith("HTTP/1.1 408")) this.s.closedWith408++;
+        else this.s.closedAtOnce++;
+      }
+      if (this.sockets[i] === s) this.sockets[i] = null;
+      if (this.stopped) return;
+      const t = setTimeout(
+        () => {
+          this.timers.delete(t);
+          this.open(i);
+        },
+        this.o.reopenMs * (0.5 + Math.random()),
+      );
+      this.timers.add(t);
+    });
+  }
+}
+
+// ---------------------------------------------------------------- live-update streams
+
+export interface SseFloodStats {
+  streams: number;
+  open: number;
+  opened: number;
+  closedByAgent: number;
+  refused: number;
+}
+
+/** Streams that reconnect `reconnectMs` after the agent closes them, as EventSource does. */
+export class SseFlood {
+  private readonly s: SseFloodStats;
+  private stopped = false;
+  private readonly reqs = new Set<ReturnType<typeof request>>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly base: string,
+    private readonly streams: number,
+    private readonly sources: string[],
+    private readonly reconnectMs = 3000,
+  ) {
+    this.s = { streams, open: 0, opened: 0, closedByAgent: 0, refused: 0 };
+  }
+
+  get stats(): SseFloodStats {
+    return { ...this.s };
+  }
+
+  start(): void {
+    for (let i = 0; i < this.streams; i++) this.open(i);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    for (const r of this.reqs) r.destroy();
+  }
+
+  private open(i: number): void {
+    if (this.stopped) return;
+    const again = () => {
+      if (this.stopped) return;
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        this.open(i);
+      }, this.reconnectMs);
+      this.timers.add(t);
+    };
+    const req = request(
+      new URL("/api/stream", this.base),
+      { localAddress: this.sources[i % this.sources.length], agent: false },
+      (res) => {
+        if (res.statusCode !== 200) {
+          this.s.refused++;
+          res.resume();
+          res.on("end", again);
+          return;
+        }
+        this.s.opened++;
+        this.s.open++;
+        res.resume();
+        res.on("close", () => {
+          this.s.open--;
+          if (!this.stopped) this.s.closedByAgent++;
+          this.reqs.delete(req);
+          again();
+        });
+      },
+    );
+    this.reqs.add(req);
+    req.on("error", () => {
+      this.reqs.delete(req);
+    });
+    req.end();
+  }
+}
+
+// ---------------------------------------------------------------- refused POSTs
+
+export interface RefusedPostStats {
+  sent: number;
+  byStatus: Record<string, number>;
+}
+
+/**
+ * POSTs that the operator boundary refuses, at a fixed rate: actions without a
+ * session, wrong passwords, cross-site logins, forged session cookies.
+ */
+export class RefusedPosts {
+  private readonly s: RefusedPostStats = { sent: 0, byStatus: {} };
+  private timer: NodeJS.Timeout | null = null;
+  private readonly agents: HttpAgent[];
+  private n = 0;
+
+  constructor(
+    private readonly base: string,
+    private readonly ratePerS: number,
+    sources: string[],
+  ) {
+    this.agents = sources.map((a) => new HttpAgent({ keepAlive: true, maxSockets: 4, localAddress: a }));
+  }
+
+  get stats(): RefusedPostStats {
+    return { sent: this.s.sent, byStatus: { ...this.s.byStatus } };
+  }
+
+  start(): void {
+    // a batch every 50 ms keeps the rate even
+    const perTick = this.ratePerS / 20;
+    let owed = 0;
+    this.timer = setInterval(() => {
+      owed += perTick;
+      while (owed >= 1) {
+        owed--;
+        this.fire();
+      }
+    }, 50);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const a of this.agents) a.destroy();
+  }
+
+  private fire(): void {
+    const i = this.n++;
+    const kind = i % 4;
+    const origin = this.base;
+    const [path, body, headers] =
+      kind === 0
+        ? ["/api/actions", { kind: "mode", mode: "hold" }, { origin }]
+        : kind === 1
+          ? ["/api/login", { name: "tech", password: `guess-${i}` }, { origin }]
+          : kind === 2
+            ? ["/api/login", { name: "tech", password: "x" }, { origin: "http://evil.example" }]
+            : ["/api/actions", { kind: "mode", mode: "hold" }, { origin, cookie: `wk_session=forged${i}` }];
+    const payload = JSON.stringify(body);
+    this.s.sent++;
+    const req = request(
+      new URL(path, this.base),
+      {
+        method: "POST",
+        agent: this.agents[i % this.agents.length],
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+          ...headers,
+        },
+        timeout: 10_000,
+      },
+      (res) => {
+        this.count(String(res.statusCode));
+        res.resume();
+      },
+    );
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => this.count("error"));
+    req.end(payload);
+  }
+
+  private count(k: string): void {
+    this.s.byStatus[k] = (this.s.byStatus[k] ?? 0) + 1;
+  }
+}
+
+// ---------------------------------------------------------------- a new client
+
+export interface PageLoad {
+  ok: boolean;
+  ms: number;
+  /** Per resource: status, or the error. */
+  detail: Record<string, number | string>;
+}
+
+/** What the status page fetches when it opens (index.html, its files, its first API calls). */
+export const PAGE_RESOURCES = [
+  "/",
+  "/style.css",
+  "/app.js",
+  "/vendor/uPlot.min.css",
+  "/vendor/uPlot.iife.min.js",
+  "/api/session",
+  "/api/site",
+  "/api/devices?view=grid",
+  "/api/events?limit=50",
+  "/api/history?minutes=180",
+] as const;
+
+function get(url: URL, agent: HttpAgent, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, timeout: timeoutMs }, (res: IncomingMessage) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Loads the page as a browser would: index first, then the rest six at a time, on fresh connections. */
+export async function loadPage(base: string, localAddress: string, timeoutMs = 10_000): Promise<PageLoad> {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 6, localAddress });
+  const detail: Record<string, number | string> = {};
+  const t0 = performance.now();
+  const one = async (path: string) => {
+    const t = performance.now();
+    try {
+      const status = await get(new URL(path, base), agent, timeoutMs);
+      const ms = Math.round(performance.now() - t);
+      // a slow resource says how slow; the status alone otherwise
+      detail[path] = status === 200 && ms >= 500 ? `200 in ${ms} ms` : status;
+    } catch (err) {
+      detail[path] = (err as Error).message;
+    }
+  };
+  try {
+    await one(PAGE_RESOURCES[0]);
+    await Promise.all(PAGE_RESOURCES.slice(1).map(one));
+  } finally {
+    agent.destroy();
+  }
+  const ms = Math.round(performance.now() - t0);
+  const ok = Object.values(detail).every((s) => s === 200 || (typeof s === "string" && s.startsWith("200 ")));
+  return { ok, ms, detail };
+}
+
+/** `/api/site` from a fresh connection: the agent's own view of its devices. */
+export async function siteView(base: string, localAddress: string): Promise<Record<string, unknown> | null> {
+  const agent = new HttpAgent({ keepAlive: false, localAddress });
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = request(new URL("/api/site", base), { agent, timeout: 10_000 }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          text += d;
+        });
+        res.on("end", () => {
+          try {
+            resolve(JSON.parse(text) as Record<string, unknown>);
+          } catch {
+            resolve(null);
+          }
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error("timed out")));
+      req.on("error", reject);
+      req.end();
+    });
+  } catch {
+    return null;
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** One metric's value from the exposition text (the first series matching the labels). */
+export function metricValue(text: string, name: string, labels = ""): number | null {
+  const re = new RegExp(`^${name}${labels ? `\\{${labels}\\}` : "(?:\\{[^}]*\\})?"} (\\S+)$`, "m");
+  const m = re.exec(text);
+  return m ? Number(m[1]) : null;
+}
