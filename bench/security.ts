@@ -35,6 +35,7 @@ import { startGpuNodeSim } from "../sim/gpu/server.ts";
 import { generateKeyPair as sshKeyPair } from "../sim/gpu/ssh2.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { HalfOpenFlood, loadPage, metricValue, SseFlood, sleep, sourceAddresses } from "./flood-tools.ts";
+import { cliCases } from "./security-cli.ts";
 
 const { values } = parseArgs({
   options: {
@@ -664,6 +665,9 @@ cases.push({
   },
 });
 
+// ---- the config file and the command line (reload, check-config, probe, scan)
+cases.push(...cliCases);
+
 // ---------------------------------------------------------------- the harness
 
 interface Row {
@@ -730,6 +734,11 @@ const valid = sign("budget/set", { watts: 800_000, ttlS: 60, reason: "valid cont
 const validR = await send("budget/set", JSON.stringify(valid), valid.id);
 const validApplied = validR?.ok === true && site.budgetLease?.watts === 800_000;
 site.clearBudgetLease();
+// the config's own power strings through the same path (defect 10: "250kW" was refused)
+const stringy = sign("budget/set", { watts: "750kW", ttlS: "1m", reason: "valid control" });
+const stringyR = await send("budget/set", JSON.stringify(stringy), stringy.id);
+const stringsApplied = stringyR?.ok === true && site.budgetLease?.watts === 750_000;
+site.clearBudgetLease();
 
 const forgedApplied = events.filter(
   (e) =>
@@ -762,8 +771,9 @@ console.log(
   `cases: ${rows.length}; attempts: ${total}, refused ${refused}, applied ${applied}; agent ticking after every case: ${allTicking}; miners readable throughout: ${allReadable}`,
 );
 console.log(
-  `MQTT: ${mqttRows.reduce((a, r) => a + r.refused, 0)}/${mqttRows.reduce((a, r) => a + r.attempted, 0)} refused with the expected reason; ${mqttAudited.refusals} refusals audited in ${mqttAudited.rows} rows; all refusals audited ${audited}; valid control command applied: ${validApplied}; valid signed prices taken: ${priceControl}`,
+  `MQTT: ${mqttRows.reduce((a, r) => a + r.refused, 0)}/${mqttRows.reduce((a, r) => a + r.attempted, 0)} refused with the expected reason; ${mqttAudited.refusals} refusals audited in ${mqttAudited.rows} rows; all refusals audited ${audited}; valid control command applied: ${validApplied} (with "750kW"/"1m" strings: ${stringsApplied}); valid signed prices taken: ${priceControl}`,
 );
-const ok = applied === 0 && allTicking && allReadable && mqttOk && validApplied && priceControl;
+const ok =
+  applied === 0 && allTicking && allReadable && mqttOk && validApplied && stringsApplied && priceControl;
 console.log(ok ? "PASS" : "FAIL");
 process.exit(ok ? 0 : 1);

@@ -132,3 +132,44 @@ test("mbpoll writes 120 kW; the site settles under it; the heartbeat stops and t
   t.diagnostic(`setpoint lapsed ${lapseS.toFixed(1)} s after the last heartbeat`);
   assert.ok(lapseS <= STALE_S + TICK_S + 1.5, `${lapseS} s`);
 });
+
+test("mbpoll from an address not on the allow list: closed before any write, nothing changes", {
+  timeout: 30_000,
+}, async () => {
+  // loopback clients always come from 127.0.0.1: a server that allows only another address refuses mbpoll
+  const dir = mkdtempSync(join(tmpdir(), "wk-mbpoll-deny-"));
+  const denyPort = await freePort();
+  const file = join(dir, "site.yaml");
+  writeFileSync(
+    file,
+    `site: { id: mbpoll-deny, timezone: UTC, contractLimitW: 400kW }
+store: { path: ./state.db }
+control: { tickS: ${TICK_S} }
+signals:
+  modbusServer: { name: qse, listen: "127.0.0.1:${denyPort}", unitId: 1, allow: [127.0.0.9], staleS: ${STALE_S}s, onStale: release }
+`,
+  );
+  const { config } = await loadConfig(file, { strictFiles: true });
+  const denied = new Site(config, silentLogger(), { httpListen: null });
+  const sources: string[] = [];
+  const changes: string[] = [];
+  denied.onTick((t) => sources.push(t.budget?.source ?? "none"));
+  denied.onEvent((e) => {
+    if (e.kind === "signal-changed") changes.push(e.message);
+  });
+  await denied.start();
+  try {
+    const saved = port;
+    port = denyPort;
+    const w = await mbpoll(["-t", "4", "-r", "0"], ["0", "120", "1", "1"]).finally(() => {
+      port = saved;
+    });
+    assert.notEqual(w.code, 0, w.out);
+    const n = sources.length;
+    await waitFor("two more ticks", () => sources.length >= n + 2, 5000);
+    assert.ok(!sources.includes("signal"), `budget sources ${[...new Set(sources)].join(", ")}`);
+    assert.deepEqual(changes, []);
+  } finally {
+    await denied.stop();
+  }
+});
