@@ -264,9 +264,11 @@ const mnv = stepWindows
 // ERS-10: from the setpoint written to the site under it (ground truth), and the program's own verdict
 const underAt = samples.find((s) => s.at >= ersAt && s.siteW <= ERS_W)?.at ?? null;
 const met = deadlineEvents.find((e) => e.kind === "program-deadline-met" && e.at >= ersAt);
+const atWrite = samples.filter((s) => s.at < ersAt).at(-1) ?? null;
 const ers = {
   targetW: ERS_W,
-  secondsToTarget: underAt === null ? null : Number(((underAt - ersAt) / 1000).toFixed(1)),
+  siteWAtWrite: atWrite?.siteW ?? null,
+  secondsToTarget: underAt === null ? null : Number(((underAt - ersAt) / 1000).toFixed(2)),
   deadlineS: 600,
   deadlineHeld: met?.data?.met === true && underAt !== null && underAt - ersAt <= 600_000,
   agentSaid:
@@ -303,7 +305,7 @@ console.log(
 );
 console.table(mnv);
 console.log(
-  `ERS-10: setpoint ${ERS_W / 1000} kW written over Modbus → site under it in ${ers.secondsToTarget ?? "—"} s; deadline (10 min) ${ers.deadlineHeld ? "held" : "MISSED"}; the agent said: ${ers.agentSaid}`,
+  `ERS-10: setpoint ${ERS_W / 1000} kW written over Modbus (site at ${ers.siteWAtWrite === null ? "—" : (ers.siteWAtWrite / 1000).toFixed(1)} kW) → site under it in ${ers.secondsToTarget ?? "—"} s; deadline (10 min) ${ers.deadlineHeld ? "held" : "MISSED"}; the agent said: ${ers.agentSaid}`,
 );
 console.log(`JSON: ${join(out, "scenario.json")}; M&V: ${join(out, "mnv.json")}, ${join(out, "mnv.csv")}`);
 process.exit(0);
