@@ -1,4 +1,4 @@
-// Planner latency at the DESIGN scale: 5,000 miners + 100 GPU nodes (8 GPUs
+// Planner latency at the documented scale: 5,000 miners + 100 GPU nodes (8 GPUs
 // each). Prints p50/p99 over 200 runs per scenario; the target is ≤ 10 ms p99.
 // Run: node --import tsx bench/policy.ts
 import { plan } from "../agent/control/policy.ts";

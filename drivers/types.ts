@@ -25,7 +25,7 @@ export interface PoolInfo {
   status: string | null;
 }
 
-/** One miner's normalised reading (DESIGN: Device model → Miners). Unknown fields are null. */
+/** One miner's normalised reading (docs/design.md, Device model). Unknown fields are null. */
 export interface MinerReading {
   at: number;
   state: MinerState;

@@ -29,7 +29,7 @@ const JSON_KEYS: (keyof GpuReading)[] = [
   "busy",
 ];
 
-/** The DESIGN `--json` shape (plus port, state, reason, powerW, capabilities). */
+/** The documented `--json` shape (plus port, state, reason, powerW, capabilities). */
 export function gpuJson(host: string, port: number, reading: GpuNodeReading, capabilities: string[]) {
   return {
     host,

@@ -2,7 +2,7 @@
 // shared by every channel (MQTT commands, HTTP actions, CLI): a budget lease,
 // its end, the control mode, and an action on one device. Channels validate
 // with these and hand the intent to the Site, which acts through the control
-// loop; none of them calls a driver (DESIGN: Dependency rules). Powers and
+// loop; none of them calls a driver (docs/design.md, Rules between the parts). Powers and
 // durations are taken as the config takes them (a number, or "250kW", "5m"),
 // with the config's own field builders, so an operator never meets two syntaxes.
 import { z } from "zod";

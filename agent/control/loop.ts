@@ -1,4 +1,4 @@
-// The control loop (DESIGN: Control loop → Apply and verify, Fail-safe): a
+// The control loop (docs/design.md, The control loop): a
 // fixed tick on one consistent snapshot → effective budget → plan() → for each
 // action: ledger.begin (written BEFORE the command) → actuator (bounded
 // fan-out, deadline, retries) → ledger.finish, with an event per action and

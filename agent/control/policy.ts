@@ -1,4 +1,4 @@
-// The pure planner (DESIGN: Control loop → Policy). Given the snapshot view,
+// The pure planner (docs/design.md, The control loop). Given the snapshot view,
 // the budget, the control config and the ledger view, it returns the actions
 // of one tick. No I/O, no clock, no randomness: `now` is an argument, and the
 // same inputs always give the same plan (ties broken by id).

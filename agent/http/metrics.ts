@@ -1,6 +1,6 @@
 // GET /metrics: the shared registry (commands, tick and poll histograms)
 // plus gauges that mirror the site, set from the snapshot at scrape time so
-// nothing has to be kept in step between scrapes. DESIGN names the core ones;
+// nothing has to be kept in step between scrapes. docs/design.md names the core ones;
 // gateway and meter gauges follow the same pattern.
 import { Gauge, Registry } from "prom-client";
 import { registry as shared } from "../metrics.ts";

@@ -33,7 +33,7 @@ export const LoginSchema = z.strictObject({
   password: z.string().min(1).max(1024),
 });
 
-/** What the status page offers (DESIGN: exclude/include, sleep/wake, hold mode). */
+/** What the status page offers (docs/design.md, Contracts: exclude/include, sleep/wake, hold mode). */
 export const ActionBodySchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("mode"), mode: z.enum(["auto", "hold"]) }),
   z.strictObject({

@@ -1,5 +1,5 @@
 // What the HTTP layer needs from the site: read views, the event stream, and
-// the intents it may hand over (never a driver: DESIGN, Dependency rules).
+// the intents it may hand over (never a driver: docs/design.md, Rules between the parts).
 // The Site provides it in start(); tests can provide their own.
 import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
 import type { ControlMode } from "../control/loop.ts";
@@ -9,7 +9,7 @@ import type { NewAuditEntry } from "../store/audit.ts";
 import type { SiteEvent } from "../store/events.ts";
 import type { HistoryPoint } from "../store/history.ts";
 
-/** `GET /api/site` (DESIGN: HTTP); the fields the page and /metrics read are typed. */
+/** `GET /api/site` (docs/design.md, Contracts); the fields the page and /metrics read are typed. */
 export interface SiteView {
   siteId: string;
   powerW: number | null;

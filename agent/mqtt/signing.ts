@@ -1,4 +1,4 @@
-// Ed25519 keys and the command signature (DESIGN: Signed commands). The agent
+// Ed25519 keys and the command signature (docs/design.md, Contracts). The agent
 // holds public keys only; the central side (or `wattkeeper send`) holds the
 // private key. The signed bytes bind the site, the command name, its id and
 // issue time to the canonical body, so a command cannot be replayed on

@@ -1,4 +1,4 @@
-// The site's topic names under `<topicRoot>/<siteId>` (DESIGN: MQTT contract).
+// The site's topic names under `<topicRoot>/<siteId>` (docs/design.md, Contracts).
 export const COMMAND_NAMES = ["budget/set", "budget/clear", "mode/set", "device/action", "ping"] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 

@@ -1,4 +1,4 @@
-// The curtailment ledger (DESIGN: Control loop → Apply and verify, Fail-safe):
+// The curtailment ledger (docs/design.md, The control loop):
 // every action is written here, pending, BEFORE its command is sent, and
 // finished (done/failed) once the confirmed outcome is known. Per-device state
 // (what the agent slept, limited, capped; failure back-off) lives beside it, so

@@ -1,5 +1,5 @@
 // Parses a CGMiner API reply, repairing the invalid JSON real firmware sends
-// (see shared/research/asic.md §3): Antminer `stats` objects glued as `}{`,
+// (docs/research.md §3): Antminer `stats` objects glued as `}{`,
 // missing commas, trailing commas, `[,{`, bare inf/nan, and replies cut short by
 // a firmware buffer overflow. Valid JSON takes the fast path untouched.
 import { DriverError } from "../types.ts";

@@ -11,7 +11,7 @@ export type GpuNodeState = (typeof GPU_NODE_STATES)[number];
 /** A GPU's own health, from the placeholders nvidia-smi prints in its cells. */
 export type GpuHealth = "ok" | "lost" | "reset-required";
 
-/** One GPU, in the `probe gpu --json` shape (DESIGN): fields may be null, never missing. */
+/** One GPU, in the `probe gpu --json` shape (docs/design.md): fields may be null, never missing. */
 export interface GpuReading {
   index: number | null;
   uuid: string | null;

@@ -425,7 +425,7 @@ export function statsReply(v: MinerView, f: MinerFlavour): Reply {
     st[`fan${i + 1}`] = rpm;
   });
   st.temp_num = m.chains;
-  // Antminer numbering: temp{n} chip, temp2_{n} PCB (research/asic.md §3); chains from 1
+  // Antminer numbering: temp{n} chip, temp2_{n} PCB (docs/research.md §3); chains from 1
   v.chipTempsC.forEach((t, i) => {
     st[`temp${i + 1}`] = t;
   });

@@ -243,7 +243,7 @@ describe("GPU node over SSH against the simulator", () => {
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    test("--json: the DESIGN shape, every field present; exit 0", async () => {
+    test("--json: the documented shape, every field present; exit 0", async () => {
       const out = sink();
       const code = await probeGpuCommand(
         [`ops@${sim.host}:${sim.port}`, "--key", keyFile, "--host-key", sim.hostKeyFingerprint, "--json"],

@@ -139,7 +139,7 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
     }
   });
 
-  test("/metrics has the DESIGN names with the snapshot's values", async () => {
+  test("/metrics has the documented names with the snapshot's values", async () => {
     const r = await call(base, "GET", "/metrics");
     assert.equal(r.status, 200);
     assert.match(String(r.headers["content-type"]), /^text\/plain/);

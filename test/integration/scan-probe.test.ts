@@ -85,7 +85,7 @@ describe("scan and probe against the simulator", () => {
     assert.match(table.out, /127\.44\.0\.1\s+cgminer\s+Antminer/);
   });
 
-  test("probe miner: exit 0 with the DESIGN JSON shape; exit 1 when nothing answers", async () => {
+  test("probe miner: exit 0 with the documented JSON shape; exit 1 when nothing answers", async () => {
     const ok = await cli(["probe", "miner", "127.44.0.3:4028", "--json"]);
     assert.equal(ok.code, 0, ok.err);
     const j = JSON.parse(ok.out) as Record<string, unknown>;

@@ -551,7 +551,7 @@ describe("loadConfig rejects bad input", () => {
 });
 
 describe("loadConfig resolves good input", () => {
-  it("loads the DESIGN example with warnings only for files absent here", async () => {
+  it("loads the documented example with warnings only for files absent here", async () => {
     const { config, warnings } = await loadConfig(join(examples, "site.yaml"), { env: {} });
     assert.equal(config.site.id, "odessa-1");
     assert.equal(config.site.contractLimitW, 24e6);

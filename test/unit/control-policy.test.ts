@@ -1,4 +1,4 @@
-// The pure planner, one rule at a time (DESIGN: Control loop → Policy).
+// The pure planner, one rule at a time (docs/design.md, The control loop).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { plan } from "../../agent/control/policy.ts";

@@ -49,7 +49,7 @@ const code = (name: string, x: unknown) => {
   return r.ok ? "ok" : r.code;
 };
 
-test("the signing string is the DESIGN's, over the JCS body", () => {
+test("the signing string is the documented one, over the JCS body", () => {
   assert.equal(
     signingString({
       siteId: "s1",

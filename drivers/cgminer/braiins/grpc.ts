@@ -7,7 +7,7 @@
 // The status comes in the `grpc-status` / `grpc-message` (percent-encoded)
 // trailers, or in the headers of a trailers-only reply.
 //
-// Auth (research/asic.md §2, bos-plus-api): AuthenticationService/Login returns
+// Auth (docs/research.md §2, bos-plus-api): AuthenticationService/Login returns
 // the token in the `authorization` response metadata; later calls send it in
 // their own `authorization` metadata. It expires after 3600 s idle. Tokens are
 // cached per miner and per credentials; on UNAUTHENTICATED (16) the client logs

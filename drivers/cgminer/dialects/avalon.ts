@@ -1,5 +1,5 @@
 // Canaan Avalon (A12xx and later): plain cgminer API on 4028, control through
-// `ascset` (research/asic.md §2):
+// `ascset` (docs/research.md §2):
 //   sleep   `ascset|0,softoff,1:<epoch+5>`   wake `ascset|0,softon,1:<epoch+5>`
 //   power   `ascset|0,worklevel,set,<0|1|2>` reboot `ascset|0,reboot,0`
 // sent as JSON {"command":"ascset","parameter":"0,softoff,1:<ts>"}. The unit acts

@@ -1,6 +1,6 @@
 // Braiins OS (BOSminer / BOSer): cgminer-compatible reads on 4028 plus
 // `pause` / `resume`, `tunerstatus` (ApproximateMinerPowerConsumption,
-// PowerLimit), `temps` and `fans` (research/asic.md §2).
+// PowerLimit), `temps` and `fans` (docs/research.md §2).
 //
 // Sleep is `pause`, wake is `resume`. A power target goes through the gRPC API
 // (default port 50051, `grpcPort` to change): AuthenticationService/Login, then

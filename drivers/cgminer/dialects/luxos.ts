@@ -1,5 +1,5 @@
 // LuxOS (Luxor firmware): the cgminer API on 4028 plus privileged commands
-// that take a session id as their first parameter (research/asic.md §2).
+// that take a session id as their first parameter (docs/research.md §2).
 //
 // Sessions: `logon` → SESSION[0].SessionID; the firmware allows one session at
 // a time (a second logon gets Code 402). Each write runs inside one session

@@ -1,4 +1,4 @@
-// Simulated Canaan Avalon on the CGMiner API port (research/asic.md §2):
+// Simulated Canaan Avalon on the CGMiner API port (docs/research.md §2):
 // VERSION[0] has PROD/MODEL ("AvalonMiner 1466"), summary uses MHS fields, and
 // `estats`/`stats` pack the hardware fields into `"MM ID0":"Ver[…] WALLPOWER[…]
 // Fan1[…] SoftOFF[0] WORKLEVEL[2] …"`. `ascset` handles `0,softoff,1:<ts>`,

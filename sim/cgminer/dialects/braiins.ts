@@ -1,4 +1,4 @@
-// Simulated Braiins OS (BOSer) on the CGMiner API port (research/asic.md §2):
+// Simulated Braiins OS (BOSer) on the CGMiner API port (docs/research.md §2):
 // VERSION[0] carries BOSer/BOSminer, summary uses MHS fields, `tunerstatus`
 // gives ApproximateMinerPowerConsumption and PowerLimit, `temps`/`fans` the
 // sensors, and `pause`/`resume` stop and restart hashing. The gRPC API (power

@@ -1,4 +1,4 @@
-// Simulated LuxOS on the CGMiner API port (research/asic.md §2). Reads are the
+// Simulated LuxOS on the CGMiner API port (docs/research.md §2). Reads are the
 // stock ones with LuxOS markers (VERSION[0].LUXminer; stats temperatures as
 // "a-b-c-d" strings only) plus `power`, `config` (CurtailMode), `profiles`, `atm`
 // and `session`. Privileged commands take the session id first: `curtail
