@@ -12,6 +12,7 @@ import { dirname, resolve } from "node:path";
 import { assembleConfig, storePathOf } from "./load/assemble.ts";
 import {
   checkControl,
+  checkExports,
   checkOperators,
   checkSignals,
   checkSimAddresses,
@@ -82,6 +83,7 @@ async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConf
   // 4. Operators whose hash cannot match anything; signals that lean on other sections.
   checkOperators(parsed.http, warnings);
   checkSignals(parsed, problems);
+  checkExports(parsed, problems);
   // 5. Referenced files and secrets, relative to the config file.
   await resolveSecrets(
     parsed.mqtt,
@@ -94,6 +96,7 @@ async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConf
       strictFiles: opts.strictFiles === true,
     },
     parsed.signals,
+    parsed.exports,
   );
   const storePath = storePathOf(parsed.store, env, dir);
   // 6. Warnings that only make sense on a config that is otherwise whole.

@@ -13,6 +13,7 @@ import { z } from "zod";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { ControlSchema, type ScheduleWindowSchema } from "./schema/control.ts";
 import { GpuNodeSchema, MinerEntrySchema } from "./schema/devices.ts";
+import { ExportsSchema } from "./schema/exports.ts";
 import { optNull } from "./schema/fields.ts";
 import { MeterEntrySchema } from "./schema/meters.ts";
 import { MqttSchema } from "./schema/mqtt.ts";
@@ -21,6 +22,7 @@ import { HttpSchema, LogSchema, SimSchema, SiteSchema, StoreSchema } from "./sch
 
 export { ControlSchema, EconomicsSchema, ScheduleWindowSchema } from "./schema/control.ts";
 export { CredentialsSchema, GpuNodeSchema, MinerEntrySchema } from "./schema/devices.ts";
+export { ExportsSchema, HomeAssistantSchema, SparkplugSchema } from "./schema/exports.ts";
 export { durationDefault, type HostPort, parseHostPort, power, powerDefault } from "./schema/fields.ts";
 export { MeterEntrySchema, ModbusSchema, type ModbusTarget } from "./schema/meters.ts";
 export { BrokerUrlSchema, MqttSchema } from "./schema/mqtt.ts";
@@ -45,6 +47,7 @@ export const ConfigSchema = z
     gpuNodes: z.array(GpuNodeSchema).default([]).describe("AI GPU nodes"),
     control: ControlSchema.prefault({}),
     signals: optNull(SignalsSchema),
+    exports: optNull(ExportsSchema),
     sim: optNull(SimSchema),
     log: LogSchema.prefault({}),
   })
@@ -95,12 +98,17 @@ export type SimConfig = z.output<typeof SimSchema>;
 /** The resolved config loadConfig returns. */
 /** The signals section with its secrets read (the second broker's password). */
 export type SignalsConfig = WithSecrets<NonNullable<ParsedConfig["signals"]>>;
+/** The exports section with its secrets read (a SCADA broker's password). */
+export type ExportsConfig = WithSecrets<NonNullable<ParsedConfig["exports"]>>;
+export type SparkplugConfig = NonNullable<ExportsConfig["sparkplug"]>;
+export type HomeAssistantConfig = NonNullable<ExportsConfig["homeAssistant"]>;
 
 export type SiteConfig = Omit<
   ParsedConfig,
-  "site" | "miners" | "meters" | "gpuNodes" | "control" | "mqtt" | "store" | "signals"
+  "site" | "miners" | "meters" | "gpuNodes" | "control" | "mqtt" | "store" | "signals" | "exports"
 > & {
   signals: SignalsConfig | null;
+  exports: ExportsConfig | null;
   /** Absolute path of the config file. */
   file: string;
   site: Omit<ParsedConfig["site"], "name"> & { name: string };

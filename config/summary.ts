@@ -64,6 +64,20 @@ export function summarizeConfig(config: SiteConfig): string {
       ? `mqtt        on: ${config.mqtt.url}, root ${config.mqtt.topicRoot}/${config.site.id}, ${count(config.mqtt.commandKeys.length, "command key")}`
       : "mqtt        off (local only)",
   );
+  const ex = config.exports;
+  const sp = ex?.sparkplug;
+  const ha = ex?.homeAssistant;
+  if (sp || ha) {
+    const parts = [
+      sp
+        ? `Sparkplug B spBv1.0/${sp.groupId}/…/${sp.edgeNodeId ?? config.site.id}${sp.url ? ` on ${sp.url}` : ""}, commands ${sp.acceptCommands ? "accepted" : "refused"}`
+        : null,
+      ha
+        ? `Home Assistant discovery under ${ha.discoveryPrefix}/, commands ${ha.acceptCommands ? "offered" : "none"}`
+        : null,
+    ].filter((p) => p !== null);
+    lines.push(`exports     ${parts.join("; ")}`);
+  }
   lines.push(
     `http        ${config.http.listen.host}:${config.http.listen.port}, ` +
       (config.http.operators.length > 0

@@ -54,6 +54,7 @@ export function assembleConfig(pieces: Pieces, problems: Problem[], warnings: Pr
     gpuNodes: entries.gpuNodes as GpuNodeConfig[],
     control: controlConfig,
     signals: parsed.signals as SiteConfig["signals"],
+    exports: parsed.exports as SiteConfig["exports"],
     sim: parsed.sim,
     log,
   };

@@ -133,3 +133,20 @@ export function checkSignals(parsed: Parsed, problems: Problem[]): void {
     });
   }
 }
+
+/** Exports publish on a broker: Home Assistant on the site's, Sparkplug on the site's unless it names its own. */
+export function checkExports(parsed: Parsed, problems: Problem[]): void {
+  const e = parsed.exports;
+  if (e?.homeAssistant && !parsed.mqtt) {
+    problems.push({
+      path: "exports.homeAssistant",
+      message: "add an mqtt section: discovery and states are published on the site's broker",
+    });
+  }
+  if (e?.sparkplug && e.sparkplug.url === null && !parsed.mqtt) {
+    problems.push({
+      path: "exports.sparkplug.url",
+      message: "give the SCADA broker's URL, or add an mqtt section: the edge node publishes on a broker",
+    });
+  }
+}

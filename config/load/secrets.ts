@@ -73,9 +73,11 @@ export async function resolveSecrets(
   entries: Entries,
   ctx: FileContext,
   signals: Parsed["signals"] = null,
+  exports: Parsed["exports"] = null,
 ): Promise<void> {
   if (mqtt) await resolveFiles(mqtt, ["mqtt"], ctx);
   if (signals) await resolveFiles(signals, ["signals"], ctx);
+  if (exports) await resolveFiles(exports, ["exports"], ctx);
   for (const [i, g] of entries.gpuNodes.entries()) if (g) await resolveFiles(g, ["gpuNodes", i], ctx);
   // Credentials are resolved once per entry and shared by the miners it expands to.
   for (const [i, m] of entries.miners.entries()) {
