@@ -26,6 +26,8 @@ import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
 import { type DeviceProblem, OutageWatch } from "./device-outages.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
+import { startExports } from "./exports/index.ts";
+import type { RunningExport } from "./exports/types.ts";
 import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
@@ -141,6 +143,7 @@ export class Site {
   private connections: ModbusConnection[] = [];
   private http: HttpServer | null = null;
   private mqtt: MqttChannel | null = null;
+  private exports: RunningExport | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private lastTickAt = 0;
   private readonly startedAt = Date.now();
@@ -265,6 +268,22 @@ export class Site {
       });
       this.mqtt.start();
     }
+    if (this.config.exports) {
+      this.exports = startExports(
+        {
+          config: this.config,
+          siteView: () => this.siteJson(),
+          devicesView: () => this.devicesJson(),
+          onTick: (fn) => this.onTick(() => fn()),
+          onEvent: (fn) => this.onEvent(fn),
+          setBudgetLease: (watts, ttlS, reason, actor) => this.setBudgetLease(watts, ttlS, reason, actor),
+          clearBudgetLease: (actor) => this.clearBudgetLease(actor),
+          setMode: (mode, actor) => this.setMode(mode, actor),
+          deviceAction: (req, actor) => this.deviceAction(req, actor),
+        },
+        { logger: log.child({ component: "exports" }), version: this.opts.version ?? "unknown" },
+      );
+    }
     this.gateway = new GatewayMonitor({
       statePath: this.config.store.path,
       logger: log.child({ component: "gateway" }),
@@ -307,6 +326,8 @@ export class Site {
     // the broker link first: status offline, no telemetry of a site going away; events of
     // the stop itself (a last sweep's degraded devices) wait in the outbox for the next start
     await this.mqtt?.disconnect();
+    await this.exports?.stop();
+    this.exports = null;
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     await this.signals.stop();

@@ -8,7 +8,16 @@
 // and by bytes; the oldest rows go first.
 import { BoundedTable, type Db, SqliteStore, type TableBounds } from "./db.ts";
 
-export const AUDIT_CHANNELS = ["http", "mqtt", "cli", "local", "modbus", "openadr"] as const;
+export const AUDIT_CHANNELS = [
+  "http",
+  "mqtt",
+  "cli",
+  "local",
+  "modbus",
+  "openadr",
+  "sparkplug",
+  "homeassistant",
+] as const;
 export type AuditChannel = (typeof AUDIT_CHANNELS)[number];
 
 export interface AuditEntry {
