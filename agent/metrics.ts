@@ -41,6 +41,14 @@ export const signalState = new Gauge({
   registers: [registry],
 });
 
+/** Site events as they are stored, by kind and severity (the dashboard's events rate). */
+export const eventsTotal = new Counter({
+  name: "wattkeeper_events_total",
+  help: "Site events, by kind and severity",
+  labelNames: ["kind", "severity"] as const,
+  registers: [registry],
+});
+
 export const tickDuration = new Histogram({
   name: "wattkeeper_tick_duration_seconds",
   help: "Duration of a control tick (plan and apply)",

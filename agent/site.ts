@@ -33,7 +33,7 @@ import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
 import type { Logger } from "./logger.ts";
-import { commandsTotal, pollDuration, tickDuration } from "./metrics.ts";
+import { commandsTotal, eventsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
 import type { SignalStatus, SiteReadback } from "./signals/types.ts";
@@ -534,6 +534,7 @@ export class Site {
       this.logger.warn({ err, kind: e.kind }, "event not stored");
       return null;
     }
+    eventsTotal.inc({ kind: e.kind, severity: e.severity });
     for (const fn of this.eventListeners) {
       try {
         fn(stored);
@@ -605,6 +606,7 @@ export class Site {
       powerSource: snap.powerSource,
       budgetW: this.loop?.last?.budget?.budgetW ?? this.config.site.contractLimitW,
       budgetReason: this.loop?.last?.budget?.reason ?? CONTRACT_REASON,
+      tickAgeS: this.lastTickAt > 0 ? Math.round(Date.now() - this.lastTickAt) / 1000 : null,
       budgetSource: this.loop?.last?.budget?.source ?? "contract",
       alarms: (this.loop?.last?.plan?.alarms ?? []).map((a) => a.code),
       lease: this.budgetLease

@@ -49,6 +49,13 @@ const HELP: Record<string, string> = {
   wattkeeper_gateway_cpu_temperature_celsius: "Gateway CPU temperature",
   wattkeeper_gateway_uptime_seconds: "Gateway uptime",
   wattkeeper_http_sse_clients: "Status pages connected for live updates",
+  wattkeeper_last_tick_age_seconds: "Seconds since the site's last tick (the loop stalls when it grows)",
+  wattkeeper_site_hashrate_ths: "Hashrate of the miners that report one (TH/s)",
+  wattkeeper_gpu_power_watts: "Power per GPU",
+  wattkeeper_gpu_power_limit_watts: "Enforced power limit per GPU",
+  wattkeeper_gpu_default_power_limit_watts: "Default power limit per GPU (what an uncapped GPU runs at)",
+  wattkeeper_budget_info:
+    "1, with the budget's source and reason as labels (for dashboard annotations when they change)",
   wattkeeper_budget_source:
     "1 for the kind of source that sets the budget now (contract, lease, schedule, economic, signal, failsafe), 0 for the others",
   wattkeeper_alarm:
@@ -59,6 +66,9 @@ const HELP: Record<string, string> = {
   wattkeeper_fd_limit: "The process's open-file limit (RLIMIT_NOFILE)",
   wattkeeper_fd_reserved: "File descriptors kept for device I/O and the process; HTTP cannot take them",
 };
+
+/** Every gauge a scrape may carry besides the shared registry's (dashboards and alert rules are checked against them). */
+export const SCRAPE_GAUGE_NAMES: readonly string[] = Object.keys(HELP);
 
 /** Every kind of budget source, so a 0 is there for each: alert rules compare, not test for absence. */
 const BUDGET_SOURCES = ["contract", "lease", "schedule", "economic", "signal", "failsafe"];
@@ -102,6 +112,11 @@ export class SiteMetrics {
     if (site.broker) g.set("wattkeeper_broker_connected", site.broker.connected ? 1 : 0);
     g.set("wattkeeper_healthy", this.site.unhealthyReason() === null ? 1 : 0);
     g.set("wattkeeper_hold_mode", site.mode === "hold" ? 1 : 0);
+    g.set("wattkeeper_last_tick_age_seconds", site.tickAgeS);
+    g.set("wattkeeper_budget_info", 1, {
+      source: site.budgetSource ?? "contract",
+      reason: site.budgetReason.slice(0, 120),
+    });
     for (const source of BUDGET_SOURCES) {
       g.set("wattkeeper_budget_source", site.budgetSource === source ? 1 : 0, { source });
     }
@@ -116,13 +131,23 @@ export class SiteMetrics {
       const k = `${cls}\u0000${state}`;
       counts.set(k, (counts.get(k) ?? 0) + 1);
     };
+    let hashrateThs: number | null = null;
     for (const m of devices.miners) {
       count("mining", m.excluded ? "excluded" : (m.state ?? "unknown"));
       if ("powerW" in m) g.set("wattkeeper_device_power_watts", m.powerW, { id: m.id, class: "mining" });
+      if ("hashrateThs" in m && typeof m.hashrateThs === "number")
+        hashrateThs = (hashrateThs ?? 0) + m.hashrateThs;
     }
+    if (devices.miners.length > 0) g.set("wattkeeper_site_hashrate_ths", hashrateThs ?? 0);
     for (const n of devices.gpuNodes) {
       count("ai", n.excluded ? "excluded" : (n.state ?? "unknown"));
       g.set("wattkeeper_device_power_watts", n.powerW, { id: n.id, class: "ai" });
+      for (const [i, gpu] of n.gpus.entries()) {
+        const labels = { node: n.id, gpu: String(gpu.index ?? i) };
+        g.set("wattkeeper_gpu_power_watts", gpu.powerW, labels);
+        g.set("wattkeeper_gpu_power_limit_watts", gpu.enforcedPowerLimitW ?? gpu.powerLimitW, labels);
+        g.set("wattkeeper_gpu_default_power_limit_watts", gpu.defaultPowerLimitW, labels);
+      }
     }
     for (const m of devices.meters) {
       count("meter", m.ok ? "ok" : "stale");

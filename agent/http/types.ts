@@ -15,6 +15,8 @@ export interface SiteView {
   powerW: number | null;
   budgetW: number | null;
   budgetReason: string;
+  /** Seconds since the last site tick (null before the first). */
+  tickAgeS?: number | null;
   /** The kind of source setting the budget: contract, lease, schedule, economic, signal, failsafe. */
   budgetSource?: string;
   /** The control plan's alarms in force (ai-capped, emergency, over-budget…). */
