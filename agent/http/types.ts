@@ -19,6 +19,8 @@ export interface SiteView {
   tickAgeS?: number | null;
   /** The kind of source setting the budget: contract, lease, schedule, economic, signal, failsafe. */
   budgetSource?: string;
+  /** The budget lease in force, if any. */
+  lease?: { watts: number; expiresAt: string; reason: string } | null;
   /** The control plan's alarms in force (ai-capped, emergency, over-budget…). */
   alarms?: string[];
   mode: ControlMode | null;

@@ -52,7 +52,8 @@ export async function exportableNames(): Promise<Set<string>> {
   const names = new Set<string>(SCRAPE_GAUGE_NAMES);
   for (const m of await registry.getMetricsAsJSON()) {
     names.add(m.name);
-    if (String(m.type) === "histogram") for (const s of ["_bucket", "_sum", "_count"]) names.add(`${m.name}${s}`);
+    if (String(m.type) === "histogram")
+      for (const s of ["_bucket", "_sum", "_count"]) names.add(`${m.name}${s}`);
   }
   return names;
 }

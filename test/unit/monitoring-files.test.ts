@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
+import { loadConfig } from "../../config/load.ts";
 import {
   ALERTS_FILE,
   alertRules,
@@ -126,5 +127,23 @@ describe("deploy/prometheus/alerts.yml", () => {
     for (const r of alertRules())
       for (const n of metricNames(r.expr))
         assert.ok(exported.has(n) || PROMETHEUS_OWN.has(n), `${r.alert}: ${n} is not exported`);
+  });
+});
+
+describe("deploy/docker-compose.yml's demo", () => {
+  test("the agent's config is valid and turns Home Assistant discovery on", async () => {
+    const { config } = await loadConfig(new URL("../../deploy/demo/site.yaml", import.meta.url).pathname);
+    assert.equal(config.mqtt?.url, "mqtt://mosquitto:1883");
+    assert.equal(config.exports?.homeAssistant?.discoveryPrefix, "homeassistant");
+    assert.ok(config.sim, "the demo runs the embedded simulated site");
+  });
+
+  test("images pinned by version; the shipped rules and dashboard mounted", () => {
+    const compose = readFileSync(new URL("../../deploy/docker-compose.yml", import.meta.url), "utf8");
+    const images = [...compose.matchAll(/image:\s*(\S+)/g)].map((m) => m[1]!);
+    for (const i of images.filter((i) => !i.startsWith("wattkeeper:")))
+      assert.match(i, /:v?\d+\.\d+\.\d+$/, `${i} not pinned`);
+    assert.match(compose, /\.\/prometheus\/alerts\.yml:/);
+    assert.match(compose, /\.\/grafana\/wattkeeper\.json:/);
   });
 });
