@@ -22,7 +22,7 @@ import { isFlexible } from "./control/policy.ts";
 import type { PriceField } from "./control/prices.ts";
 import { type FlexView, signalSources } from "./control/signal-budget.ts";
 import { TickTimes } from "./control/tick-times.ts";
-import type { Budget, BudgetLease, PlanSnapshot } from "./control/types.ts";
+import type { BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
 import { type DeviceProblem, OutageWatch } from "./device-outages.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
@@ -39,6 +39,10 @@ import type { Poller, SweepStats } from "./poller.ts";
 import type { SignalStatus, SiteReadback } from "./signals/types.ts";
 import { ChangeWatch, outcomeEvent, programEvent } from "./site-events.ts";
 import { type PriceOffer, SitePrices } from "./site-prices.ts";
+import type { BrokerStatus, SiteTick } from "./site-tick.ts";
+
+export type { BrokerStatus, SiteTick } from "./site-tick.ts";
+
 import { SiteSignals } from "./site-signals.ts";
 
 export type { PollDriver } from "./device-pollers.ts";
@@ -87,23 +91,6 @@ const KEEP_EVENTS_MS = 30 * 86_400_000;
 const KEEP_EVENTS_MAX = 200_000;
 const KEEP_AUDIT_MS = 365 * 86_400_000;
 const PRUNE_EVERY_MS = 3_600_000;
-
-/** What tick listeners (MQTT telemetry, history, SSE, watchdog) get each tick. */
-export interface SiteTick {
-  at: number;
-  snapshot: SiteSnapshot;
-  budget: Budget | null;
-  mode: ControlMode;
-  /** The control loop's latest tick, whenever it ran. */
-  control: TickResult | null;
-}
-
-/** The broker link as the page and /api/site show it (set by the MQTT link). */
-export interface BrokerStatus {
-  connected: boolean;
-  outboxMessages: number;
-  [more: string]: unknown;
-}
 
 export class Site {
   readonly config: SiteConfig;

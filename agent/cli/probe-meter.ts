@@ -11,7 +11,7 @@ import { ModbusMeter } from "../../drivers/modbus/meter.ts";
 import type { MeterProfile } from "../../drivers/modbus/profile.ts";
 import { printable, terminalJson } from "../../drivers/printable.ts";
 import type { MeterReading } from "../../drivers/types.ts";
-import { parseHostPort } from "./probe.ts";
+import { parseHostPort } from "./host-arg.ts";
 import { UsageError } from "./usage.ts";
 
 export interface MeterJson {

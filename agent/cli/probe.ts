@@ -5,18 +5,12 @@ import { formatHashrateThs } from "../../config/units.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import { printable, terminalJson } from "../../drivers/printable.ts";
 import { type Dialect, DialectSchema } from "../../drivers/types.ts";
+import { parseHostPort } from "./host-arg.ts";
 import { minerJson } from "./miner-json.ts";
 import { probeGpuCommand } from "./probe-gpu.ts";
 import { probeMeterCommand } from "./probe-meter.ts";
 import { probeSignalCommand } from "./probe-signal.ts";
 import { UsageError } from "./usage.ts";
-
-export function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
-  const m = /^(.+?)(?::(\d{1,5}))?$/.exec(spec.trim());
-  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
-  if (!m?.[1] || port < 1 || port > 65535) throw new UsageError(`expected HOST[:PORT], got "${spec}"`);
-  return { host: m[1], port };
-}
 
 /** `probe KIND …`: one sub-command per device kind. */
 export async function probeCommand(argv: string[], out = process.stdout): Promise<number> {

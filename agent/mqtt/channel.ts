@@ -9,10 +9,10 @@ import { setImmediate as yieldToLoop } from "node:timers/promises";
 import type { IPublishPacket } from "mqtt";
 import type { MqttConfig } from "../../config/schema.ts";
 import type { Actor } from "../control/intents.ts";
+import type { PollDriver } from "../device-pollers.ts";
 import type { Logger } from "../logger.ts";
 import { commandsTotal } from "../metrics.ts";
-import type { PollDriver, Site, SiteTick } from "../site.ts";
-import type { SiteState } from "../state.ts";
+import type { SiteTick } from "../site-tick.ts";
 import { Outbox, type OutboxKind, type OutboxMessage } from "../store/outbox.ts";
 import { type Checked, checkCommand, dispatch } from "./commands.ts";
 import { MqttLink } from "./link.ts";
@@ -31,6 +31,7 @@ import { parsePrice } from "./prices.ts";
 import { ReplayCache } from "./replay.ts";
 import { parsePublicKey } from "./signing.ts";
 import { isCommandName, Topics } from "./topics.ts";
+import type { ChannelSite } from "./types.ts";
 
 export interface ChannelOptions {
   logger: Logger;
@@ -44,28 +45,7 @@ export interface ChannelOptions {
   clientId?: string;
 }
 
-/** What the channel uses of a Site (a bench or a test may bring its own). */
-export type ChannelSite = Pick<
-  Site,
-  | "config"
-  | "onTick"
-  | "onSweep"
-  | "onEvent"
-  | "setBrokerStatus"
-  | "snapshot"
-  | "budgetLease"
-  | "mode"
-  | "curtailment"
-  | "audit"
-  | "offerPrice"
-  | "signalTopics"
-  | "signalMessage"
-  | "refusePrice"
-  | "setBudgetLease"
-  | "clearBudgetLease"
-  | "setMode"
-  | "deviceAction"
-> & { state: Pick<SiteState, "miners" | "gpuNodes"> };
+export type { ChannelSite } from "./types.ts";
 
 export const DEFAULT_DEVICE_CHUNK_BYTES = 32 * 1024;
 const DEFAULT_DRAIN_BATCH = 256;

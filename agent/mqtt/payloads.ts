@@ -2,7 +2,7 @@
 // compact (a field list once, then one array per device) and chunked so that
 // no message exceeds a bound: a broker's max packet size and a slow uplink
 // both stay happy at 5,000 miners.
-import type { SiteTick } from "../site.ts";
+import type { SiteTick } from "../site-tick.ts";
 import type { GpuNodeReading, MinerReading, SiteSnapshot } from "../state.ts";
 import type { SiteEvent } from "../store/events.ts";
 

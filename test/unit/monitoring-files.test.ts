@@ -16,6 +16,8 @@ import {
   PROMETHEUS_OWN,
 } from "../helpers/monitoring.ts";
 
+const GRAFANA_DATASOURCE_VAR = ["$", "{datasource}"].join("");
+
 interface Panel {
   id: number;
   type: string;
@@ -66,7 +68,8 @@ describe("deploy/grafana/wattkeeper.json", () => {
           assert.ok(!cells.has(`${i},${j}`), `${p.title} overlaps another panel at ${i},${j}`);
           cells.add(`${i},${j}`);
         }
-      assert.deepEqual(p.datasource, { type: "prometheus", uid: "${datasource}" }, p.title);
+      // Grafana's own variable syntax, not a template string
+      assert.deepEqual(p.datasource, { type: "prometheus", uid: GRAFANA_DATASOURCE_VAR }, p.title);
       assert.ok(p.targets.length > 0, `${p.title}: no query`);
       const refs = new Set(p.targets.map((t) => t.refId));
       assert.equal(refs.size, p.targets.length, `${p.title}: refIds not unique`);
