@@ -15,7 +15,7 @@ import { type SimSite, startSimSite } from "../../sim/site.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
 
 const POLL_MS = 300;
-const HOSTS = ["127.48.0.1", "127.48.0.2", "127.48.0.3", "127.48.0.4"];
+const HOSTS = ["127.104.0.1", "127.104.0.2", "127.104.0.3", "127.104.0.4"];
 let sim: SimSite;
 let site: Site;
 let webPort: number;
@@ -63,7 +63,7 @@ const siteJson = async () =>
   };
 
 test("disabled hashboards: the power leaves the estimate within one poll; the planner no longer sheds it", async (t) => {
-  const id = "m-127-48-0-2";
+  const id = "m-127-104-0-2";
   const view = () => site.state.planView(() => ["sleep", "wake"], Date.now());
   const all = await waitFor("four hashing miners", async () => {
     const v = view();
@@ -133,7 +133,7 @@ test("/api/devices shows the detected dialect and what the miner can do, the con
     const b = (await (
       await fetch(`http://127.0.0.1:${site.httpAddress()!.port}/api/devices`)
     ).json()) as typeof body;
-    return b.miners.find((x) => x.id === "m-127-48-0-1" && x.capabilities.length > 0);
+    return b.miners.find((x) => x.id === "m-127-104-0-1" && x.capabilities.length > 0);
   });
   assert.equal(m.dialect, "cgminer");
   assert.equal(m.configuredDialect, "auto");

@@ -79,8 +79,8 @@ mqtt: { url: ${broker.url}, protocolVersion: 4 }
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
 miners:
-  - { hosts: 127.95.0.1-127.95.0.6, dialect: luxos, location: container-A }
-  - { hosts: 127.95.0.7-127.95.0.10, dialect: luxos, location: container-B }
+  - { hosts: 127.101.0.1-127.101.0.6, dialect: luxos, location: container-A }
+  - { hosts: 127.101.0.7-127.101.0.10, dialect: luxos, location: container-B }
 control: { tickS: 0.5 }
 sim: { seed: 9, noiseW: 20, auxW: 2kW }
 `;

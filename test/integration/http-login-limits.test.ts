@@ -65,13 +65,13 @@ const login = (password: string, localAddress: string) =>
   });
 
 test("300 guesses from 100 addresses meet 429s; the known operator gets in, a new address waits at most 30 s", async () => {
-  const laptop = "127.96.0.200";
+  const laptop = "127.118.0.200";
   assert.equal((await login(PASSWORD, laptop)).status, 200);
   const statuses = new Map<number, number>();
   const t0 = Date.now();
   for (let round = 0; round < 3; round++) {
     for (let i = 0; i < 100; i++) {
-      const r = await login(`guess-${round}-${i}`, `127.96.1.${i + 1}`);
+      const r = await login(`guess-${round}-${i}`, `127.118.1.${i + 1}`);
       statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
     }
   }
@@ -84,14 +84,14 @@ test("300 guesses from 100 addresses meet 429s; the known operator gets in, a ne
   // the operator's own laptop is not kept out by the attack
   assert.equal((await login(PASSWORD, laptop)).status, 200);
   // a new address waits, and is told how long: never more than 30 s
-  const fresh = await login(PASSWORD, "127.96.0.201");
+  const fresh = await login(PASSWORD, "127.118.0.201");
   assert.equal(fresh.status, 429);
   assert.match(fresh.json.error as string, /for this account: retry in \d+ s/);
   assert.ok(Number(fresh.headers["retry-after"]) <= 30);
 
   const reasons = new Set(audits.filter((a) => !a.ok).map((a) => a.reason));
   assert.deepEqual([...reasons].sort(), ["login-wait-account", "wrong-password"]);
-  assert.ok(audits.every((a) => a.ok || (a.source ?? "").startsWith("127.96.")));
+  assert.ok(audits.every((a) => a.ok || (a.source ?? "").startsWith("127.118.")));
   const metrics = (await call(base, "GET", "/metrics")).text;
   assert.match(metrics, /^wattkeeper_http_refusals_total\{reason="login-wait-account"\} \d+/m);
 });

@@ -37,7 +37,7 @@ store: { path: ./state.db }
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
 miners:
-  - { hosts: 127.80.0.1-127.80.0.6, dialect: luxos, location: row-1 }
+  - { hosts: 127.116.0.1-127.116.0.6, dialect: luxos, location: row-1 }
 control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }
 sim: { seed: 11, noiseW: 10, auxW: 1kW }
 `,
@@ -101,7 +101,7 @@ describe("login and session", () => {
   });
 
   test("a wrong password or an unknown name is 401, the same answer, audited without the password", async () => {
-    const src = "127.80.9.1";
+    const src = "127.116.9.1";
     const wrong = await call(base, "POST", "/api/login", {
       body: { name: "alice", password: "nope" },
       localAddress: src,
@@ -114,7 +114,7 @@ describe("login and session", () => {
     assert.deepEqual([audit.action, audit.who, audit.ok, audit.via], ["login", "anonymous", false, "http"]);
     assert.equal((audit.body as { name: string }).name, "alice");
     assert.doesNotMatch(JSON.stringify(audit.body), /nope/);
-    assert.match(JSON.stringify(audit.body), /127\.80\.9\.1/);
+    assert.match(JSON.stringify(audit.body), /127\.116\.9\.1/);
     const unknown = await call(base, "POST", "/api/login", {
       body: { name: "mallory", password: "nope" },
       localAddress: src,
@@ -174,7 +174,7 @@ describe("login and session", () => {
 describe("operator actions", () => {
   test("without a session an action is 401 and audited as anonymous", async () => {
     const r = await call(base, "POST", "/api/actions", {
-      body: { kind: "device", id: "m-127-80-0-1", action: "sleep" },
+      body: { kind: "device", id: "m-127-116-0-1", action: "sleep" },
     });
     assert.equal(r.status, 401);
     assert.equal(r.json.error, "login required");
@@ -208,7 +208,7 @@ describe("operator actions", () => {
   test("sleep and wake go through the loop to the miner; hold/auto set the mode; all audited as the operator", async () => {
     const { cookie, csrf } = await login();
     const headers = { cookie, "x-csrf-token": csrf, origin: base };
-    const id = "m-127-80-0-3";
+    const id = "m-127-116-0-3";
 
     const slept = await call(base, "POST", "/api/actions", {
       body: { kind: "device", id, action: "sleep", reason: "fan swap" },
@@ -264,7 +264,7 @@ describe("operator actions", () => {
     assert.equal(unknown.status, 409);
     assert.deepEqual(unknown.json, { ok: false, error: 'unknown device "nope"' });
     const reboot = await call(base, "POST", "/api/actions", {
-      body: { kind: "device", id: "m-127-80-0-1", action: "reboot" },
+      body: { kind: "device", id: "m-127-116-0-1", action: "reboot" },
       headers,
     });
     assert.equal(reboot.status, 400);

@@ -42,7 +42,7 @@ describe("a site meter that stops answering", () => {
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 }, timeoutMs: 500 }
 miners:
-  - hosts: 127.44.0.1-127.44.0.5
+  - hosts: 127.103.0.1-127.103.0.5
 control: { tickS: 1, meterStaleS: ${STALE_S}, unmeteredW: 20kW }
 `,
     );

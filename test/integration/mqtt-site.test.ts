@@ -58,7 +58,7 @@ mqtt:
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
 miners:
-  - { hosts: 127.72.0.1-127.72.0.6, dialect: luxos }
+  - { hosts: 127.106.0.1-127.106.0.6, dialect: luxos }
 control:
   tickS: 0.5
   minOnS: 1s

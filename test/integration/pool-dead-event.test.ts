@@ -25,7 +25,7 @@ before(async () => {
     `site: { id: pool-dead, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 miners:
-  - hosts: 127.49.0.1-127.49.0.2
+  - hosts: 127.105.0.1-127.105.0.2
 `,
   );
   const { config } = await loadConfig(file, { strictFiles: true });
@@ -46,7 +46,7 @@ after(async () => {
 });
 
 test("pools dead while hashing: one pool-dead event, one recovery", async () => {
-  const id = "m-127-49-0-1";
+  const id = "m-127-105-0-1";
   await waitFor("hashing", () => site.state.miners.get(id)?.reading?.state === "hashing");
   sim.cgminer.setMisbehaviour(id, { poolsDead: true });
   const degraded = await waitFor("a pool-dead event", () =>

@@ -41,7 +41,7 @@ store: { path: ${join(dir, "wk.db")} }
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
 miners:
-  - { hosts: 127.91.1.1-127.91.1.4, dialect: luxos }
+  - { hosts: 127.117.1.1-127.117.1.4, dialect: luxos }
 control: { tickS: 0.5, meterStaleS: 5, unmeteredW: 1kW, failsafeBudgetW: 10kW }
 sim: { seed: 9 }
 `;

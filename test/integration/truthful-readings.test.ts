@@ -11,12 +11,12 @@ import { cli } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";
 
 const H = {
-  bfg: "127.47.1.1",
-  cg: "127.47.1.2",
-  stock: "127.47.1.3",
-  http: "127.47.1.4",
-  acl: "127.47.1.5",
-  escapes: "127.47.1.6",
+  bfg: "127.109.1.1",
+  cg: "127.109.1.2",
+  stock: "127.109.1.3",
+  http: "127.109.1.4",
+  acl: "127.109.1.5",
+  escapes: "127.109.1.6",
 };
 
 describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", () => {
@@ -111,13 +111,13 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
   });
 
   test("scan lists the HTTP server and the allow-list refusal apart and leaves them out of the snippet", async () => {
-    const range = "127.47.1.1-127.47.1.6";
+    const range = "127.109.1.1-127.109.1.6";
     const yaml = await cli(["scan", range, "--yaml", "--timeout", "500"]);
     assert.equal(yaml.code, 0, yaml.err);
     const hostsLine = yaml.out.split("\n").find((l) => l.includes("hosts:"))!;
-    assert.equal(hostsLine.trim(), "- hosts: 127.47.1.1-127.47.1.3");
-    assert.match(yaml.out, /# left out: 127\.47\.1\.4: WK_CGMINER_NOT_CGMINER_API/);
-    assert.match(yaml.out, /# left out: 127\.47\.1\.5: WK_CGMINER_EMPTY_REPLY: answers but closes at once/);
+    assert.equal(hostsLine.trim(), "- hosts: 127.109.1.1-127.109.1.3");
+    assert.match(yaml.out, /# left out: 127\.109\.1\.4: WK_CGMINER_NOT_CGMINER_API/);
+    assert.match(yaml.out, /# left out: 127\.109\.1\.5: WK_CGMINER_EMPTY_REPLY: answers but closes at once/);
     assert.match(yaml.err, /3 miners, 2 answering but not readable/);
     const json = JSON.parse((await cli(["scan", range, "--json", "--timeout", "500"])).out) as Array<{
       host: string;
@@ -136,7 +136,7 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
     const table = await cli(["scan", range, "--timeout", "500"]);
     assert.match(
       table.out,
-      /answering on port 4028 but not readable as a miner:\n127\.47\.1\.4 {2}WK_CGMINER_NOT_CGMINER_API/,
+      /answering on port 4028 but not readable as a miner:\n127\.109\.1\.4 {2}WK_CGMINER_NOT_CGMINER_API/,
     );
   });
 
@@ -180,7 +180,7 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
   });
 
   test("probe of a dead host: unreachable, capabilities unknown (not 'read only')", async () => {
-    const p = await cli(["probe", "miner", "127.47.1.99:4028", "--timeout", "300"]);
+    const p = await cli(["probe", "miner", "127.109.1.99:4028", "--timeout", "300"]);
     assert.equal(p.code, 1);
     assert.match(p.out, /^can {11}unknown \(the miner did not answer\)$/m);
   });

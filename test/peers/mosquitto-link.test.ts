@@ -228,7 +228,7 @@ mqtt:
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
 miners:
-  - { hosts: 127.71.0.1-127.71.0.4, dialect: luxos }
+  - { hosts: 127.107.0.1-127.107.0.4, dialect: luxos }
 control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }
 sim: { seed: 3, noiseW: 10, auxW: 1kW }
 `;

@@ -83,7 +83,7 @@ mqtt: { url: ${broker.url}, protocolVersion: 4 }
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 }, timeoutMs: 300 }
 miners:
-  - { hosts: 127.94.0.1-127.94.0.20, dialect: luxos, location: container-a }
+  - { hosts: 127.102.0.1-127.102.0.20, dialect: luxos, location: container-a }
 control: { tickS: 0.5, meterStaleS: ${METER_STALE_S}, failsafeBudgetW: 100kW }
 signals:
   modbusServer: { name: qse, listen: "127.0.0.1:${await freePort()}", unitId: 1, allow: [127.0.0.1], staleS: 30s, onStale: release }

@@ -138,7 +138,8 @@ test("real systemd-notify: READY=1 with MAINPID arrives, the barrier completes",
     await n.ready("up");
     // systemd-notify returned only after the receiver closed the barrier fd
     assert.ok(Date.now() - t0 < 5000, "the barrier completed before systemd-notify's own 5 s timeout");
-    await waitFor("READY=1", () => got.includes("READY=1"), 5000);
+    // READY and the barrier are two datagrams: the second may print a moment after the first
+    await waitFor("READY=1 and BARRIER=1", () => got.includes("READY=1") && got.includes("BARRIER=1"), 5000);
     assert.match(got, /MAINPID=4242/);
     assert.match(got, /STATUS=up/);
     assert.match(got, /BARRIER=1/);
