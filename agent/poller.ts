@@ -3,7 +3,9 @@
 // backoff and jitter instead of every sweep, so a dead rack neither slows the
 // sweep nor floods the network. Reads never throw into the poller (drivers
 // return failure states), but a throwing read is caught and counted anyway.
+
 import { setMaxListeners } from "node:events";
+import { backoffDelayMs } from "../drivers/backoff.ts";
 import type { Logger } from "./logger.ts";
 
 export interface PollTarget<R> {
@@ -156,9 +158,8 @@ export class Poller<R> {
     const s = this.schedule.get(id) ?? { failures: 0, nextAttemptAt: 0 };
     s.failures++;
     // the first failure is retried on the next sweep; later ones back off exponentially
-    const exp = s.failures <= 1 ? 0 : Math.min(maxMs, baseMs * 2 ** (s.failures - 2));
-    const jitter = 0.5 + (this.opts.random ?? Math.random)() * 0.5; // "equal jitter": spreads retries of a dead rack
-    s.nextAttemptAt = (this.opts.now ?? Date.now)() + exp * jitter;
+    const delayMs = s.failures <= 1 ? 0 : backoffDelayMs(s.failures - 2, { baseMs, maxMs }, this.opts.random);
+    s.nextAttemptAt = (this.opts.now ?? Date.now)() + delayMs;
     this.schedule.set(id, s);
   }
 

@@ -1,9 +1,10 @@
 // The connection to the broker: one mqtt.js client per attempt, MQTT 5 or
 // 3.1.1, TLS and credentials from the config, a retained LWT on the status
 // topic, subscriptions (re)made on every connect, and reconnects with
-// exponential backoff and full jitter (mqtt.js's own fixed-period reconnect is
+// exponential backoff and equal jitter (mqtt.js's own fixed-period reconnect is
 // off: reconnectPeriod 0). Publishes settle exactly once: acked, or failed
 // when the connection goes (the caller puts the message back in the outbox).
+
 import {
   connect,
   type IClientOptions,
@@ -11,6 +12,7 @@ import {
   type IPublishPacket,
   type MqttClient,
 } from "mqtt";
+import { backoffDelayMs } from "../../drivers/backoff.ts";
 import type { Logger } from "../logger.ts";
 
 export interface LinkOptions {
@@ -39,15 +41,7 @@ export interface LinkOptions {
 
 export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
 
-/** Exponential backoff with full jitter: uniform in [delay/2, delay]. */
-export function backoffDelayMs(
-  attempt: number,
-  b: { baseMs: number; maxMs: number },
-  rand = Math.random,
-): number {
-  const d = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(d / 2 + (rand() * d) / 2);
-}
+export { backoffDelayMs } from "../../drivers/backoff.ts";
 
 /** The broker credentials and TLS material of a connection, where given (the agent's link and `send`). */
 export function withCredentials(

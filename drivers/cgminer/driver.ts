@@ -4,6 +4,7 @@
 // refuse what the dialect cannot do, take a reading before, send, then confirm
 // by reading the state or power back, retrying with backoff, and say clearly
 // why a write failed. An acknowledgement is never taken as the effect.
+import { backoffDelayMs } from "../backoff.ts";
 import { DriverError, type MinerCapability, type MinerReading, type OnSent } from "../types.ts";
 import type { ExchangeOptions } from "./framing.ts";
 
@@ -342,10 +343,9 @@ function describeError(err: unknown): string {
   return (err as Error)?.message ?? String(err);
 }
 
-/** Exponential backoff with equal jitter between attempts of a write. */
+/** The wait before another attempt of a write (`attempt` from 1). */
 function backoffMs(attempt: number, baseMs: number): number {
-  const exp = Math.min(30_000, baseMs * 2 ** (attempt - 1));
-  return exp * (0.5 + Math.random() * 0.5);
+  return backoffDelayMs(attempt - 1, { baseMs, maxMs: 30_000 });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

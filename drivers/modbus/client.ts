@@ -6,7 +6,9 @@
 // back off exponentially with jitter; while a backoff runs, requests fail at
 // once with WK_MODBUS_BACKOFF (carrying the error that caused it) instead of
 // hammering a dead gateway or serial bus.
+
 import modbusSerial from "modbus-serial";
+import { backoffDelayMs } from "../backoff.ts";
 import { DriverError } from "../types.ts";
 
 // modbus-serial is CommonJS: at runtime `default` is the class itself and it
@@ -50,9 +52,7 @@ export function rebuildDelayMs(
   backoff: { baseMs: number; maxMs: number },
   random: () => number = Math.random,
 ): number {
-  if (failures <= 0 || backoff.maxMs <= 0) return 0;
-  const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(failures - 1, 30));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+  return failures <= 0 ? 0 : backoffDelayMs(failures - 1, backoff, random);
 }
 
 export function describeEndpoint(e: ModbusEndpoint): string {

@@ -4,7 +4,9 @@
 // connection after connect (node-ssh drops its own, so a later ECONNRESET would
 // kill the process), reconnect with exponential backoff and jitter, at most N
 // channels at once, and an exec timeout that really closes the channel.
+
 import { NodeSSH } from "node-ssh";
+import { backoffDelayMs } from "../backoff.ts";
 import { DriverError } from "../types.ts";
 import { fingerprintSha256 } from "./hostkey.ts";
 import type { ExecResult, GpuLogger, HostKeyPin } from "./types.ts";
@@ -384,9 +386,7 @@ export class SshLink {
   /** Books a failed connect: exponential backoff with equal jitter before the next one. */
   private failed(err: DriverError): DriverError {
     this.failures++;
-    const { baseMs, maxMs } = this.o.backoff;
-    const exp = Math.min(maxMs, baseMs * 2 ** (this.failures - 1));
-    this.nextAttemptAt = this.o.now() + exp * (0.5 + this.o.random() * 0.5);
+    this.nextAttemptAt = this.o.now() + backoffDelayMs(this.failures - 1, this.o.backoff, this.o.random);
     this.lastError = err;
     return err;
   }
