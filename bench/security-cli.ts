@@ -11,6 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MINER_MODELS, type MinerModel } from "../sim/models.ts";
 import { startSimSite } from "../sim/site.ts";
+import { type CliRun, cli as runCli } from "../test/helpers/cli.ts";
+import { freePort } from "../test/helpers/ports.ts";
+
+/** A CLI run with a deadline (a hang counts as a failure, not a stuck bench). */
+const cli = (args: string[], timeoutMs = 30_000): Promise<CliRun> => runCli(args, { timeoutMs });
 
 const BIN = new URL("../bin/wattkeeper.js", import.meta.url).pathname;
 
@@ -25,42 +30,6 @@ export interface CliCase {
   item: string;
   name: string;
   run: () => Promise<CliCounts>;
-}
-
-interface CliRun {
-  code: number | null;
-  out: string;
-  err: string;
-  ms: number;
-}
-
-/** One CLI run with a deadline (a hang counts as a failure, not a stuck bench). */
-function cli(args: string[], timeoutMs = 30_000): Promise<CliRun> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => {
-      out += d;
-    });
-    c.stderr.on("data", (d) => {
-      err += d;
-    });
-    const kill = setTimeout(() => c.kill("SIGKILL"), timeoutMs);
-    c.on("exit", (code) => {
-      clearTimeout(kill);
-      resolve({ code, out, err, ms: Date.now() - t0 });
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -14,9 +14,9 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
-import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
+import type { GpuNodeSim } from "../../sim/gpu/server.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
+import { gpuNodesYaml, startGpuSims } from "../helpers/gpu-sims.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
 
 const PREFIX = "homeassistant";
@@ -45,20 +45,14 @@ async function watcher(
 describe("Home Assistant discovery", () => {
   let broker: EmbeddedBroker;
   let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
-  const gpus: GpuNodeSim[] = [];
+  let gpus: GpuNodeSim[] = [];
   let dir: string;
   let site: Site | null = null;
   let base = "";
   const clients: MqttClient[] = [];
 
   const configWith = (gpuIds: string[], extra = "") =>
-    `${base}gpuNodes:\n${gpus
-      .filter((g) => gpuIds.includes(g.id))
-      .map(
-        (g) =>
-          `  - { id: ${g.id}, host: 127.0.0.1, port: ${g.port}, user: wattkeeper, privateKeyFile: ./id_ed25519, hostKeySha256: "${g.hostKeyFingerprint}", floorW: 350 }`,
-      )
-      .join("\n")}\n${extra}`;
+    `${base}${gpuNodesYaml(gpus.filter((g) => gpuIds.includes(g.id)))}${extra}`;
 
   async function startSite(text: string): Promise<Site> {
     writeFileSync(join(dir, "site.yaml"), text);
@@ -71,8 +65,6 @@ describe("Home Assistant discovery", () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "wk-ha-"));
     broker = await startEmbeddedBroker({ port: await freePort() });
-    const client = generateKeyPair();
-    writeFileSync(join(dir, "id_ed25519"), client.privateKey, { mode: 0o600 });
     base = `site: { id: ha-site, name: HA site, timezone: UTC, contractLimitW: 400kW }
 store: { path: ./state.db }
 mqtt: { url: ${broker.url}, protocolVersion: 4 }
@@ -86,8 +78,7 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
 `;
     writeFileSync(join(dir, "sim.yaml"), base);
     sim = await startSimFromConfig((await loadConfig(join(dir, "sim.yaml"))).config, silentLogger());
-    for (const id of ["gpu-a", "gpu-b"])
-      gpus.push(await startGpuNodeSim({ id, authorizedKeys: [client.publicKey], model: sim.model }));
+    gpus = await startGpuSims(["gpu-a", "gpu-b"], { dir, model: sim.model });
   });
 
   after(async () => {

@@ -15,9 +15,9 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
-import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
+import type { GpuNodeSim } from "../../sim/gpu/server.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
+import { gpuNodesYaml, startGpuSims } from "../helpers/gpu-sims.ts";
 import {
   ALERT_TESTS_FILE,
   ALERTS_FILE,
@@ -56,7 +56,7 @@ describe("a real Prometheus scraping the agent on the simulated site", () => {
   let site: Site;
   let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
   let broker: EmbeddedBroker;
-  const gpus: GpuNodeSim[] = [];
+  let gpus: GpuNodeSim[] = [];
   let prom: ChildProcess | null = null;
   let promUrl = "";
   let promLog = "";
@@ -75,8 +75,6 @@ describe("a real Prometheus scraping the agent on the simulated site", () => {
       );
     const dir = mkdtempSync(join(tmpdir(), "wk-prometheus-"));
     broker = await startEmbeddedBroker({ port: await freePort() });
-    const client = generateKeyPair();
-    writeFileSync(join(dir, "id_ed25519"), client.privateKey, { mode: 0o600 });
     const base = `site: { id: prom-peer, timezone: UTC, contractLimitW: 400kW }
 store: { path: ./state.db }
 mqtt: { url: ${broker.url}, protocolVersion: 4 }
@@ -91,15 +89,8 @@ sim: { seed: 6, noiseW: 20, auxW: 2kW }
 `;
     writeFileSync(join(dir, "sim.yaml"), base);
     sim = await startSimFromConfig((await loadConfig(join(dir, "sim.yaml"))).config, silentLogger());
-    for (const id of ["gpu-a", "gpu-b"])
-      gpus.push(await startGpuNodeSim({ id, authorizedKeys: [client.publicKey], model: sim.model }));
-    const nodes = gpus
-      .map(
-        (g) =>
-          `  - { id: ${g.id}, host: 127.0.0.1, port: ${g.port}, user: wattkeeper, privateKeyFile: ./id_ed25519, hostKeySha256: "${g.hostKeyFingerprint}", floorW: 350 }`,
-      )
-      .join("\n");
-    writeFileSync(join(dir, "site.yaml"), `${base}gpuNodes:\n${nodes}\n`);
+    gpus = await startGpuSims(["gpu-a", "gpu-b"], { dir, model: sim.model });
+    writeFileSync(join(dir, "site.yaml"), `${base}${gpuNodesYaml(gpus)}`);
     const { config } = await loadConfig(join(dir, "site.yaml"), { strictFiles: true });
     site = new Site(config, silentLogger(), {
       httpListen: { host: "127.0.0.1", port: 0 },
