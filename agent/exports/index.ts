@@ -2,12 +2,15 @@
 // exports.homeAssistant), each on a broker session of its own, and stops them
 // together. An export that fails to start is logged and left out: the site
 // runs without it rather than not at all.
+import { startSparkplug } from "./sparkplug/export.ts";
 import type { ExportOptions, ExportSite, RunningExport } from "./types.ts";
 
 export type ExportStarter = (site: ExportSite, opts: ExportOptions) => RunningExport | null;
 
 /** The exports this build has, in start order; each returns null when its config key is absent. */
-const STARTERS: ReadonlyArray<{ name: string; start: ExportStarter }> = [];
+const STARTERS: ReadonlyArray<{ name: string; start: ExportStarter }> = [
+  { name: "sparkplug", start: startSparkplug },
+];
 
 export function startExports(site: ExportSite, opts: ExportOptions): RunningExport {
   const running: RunningExport[] = [];
