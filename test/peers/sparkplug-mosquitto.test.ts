@@ -339,6 +339,19 @@ test("child process: DCMD and NCMD applied with acceptCommands on; kill -9 → t
   ]);
   await waitFor("NDATA Control/Mode hold", () => sees("NDATA", null, modeAlias, "hold", i2));
 
+  // a budget lease: watts and TTL together in one NCMD
+  const i4 = inbox.length;
+  await command(`spBv1.0/${GROUP}/NCMD/${EDGE}`, [
+    { name: "Control/Lease W", type: "Double", value: 600_000 },
+    { name: "Control/Lease TTL S", type: "Int32", value: 900 },
+  ]);
+  await waitFor("NDATA Control/Lease W", () =>
+    sees("NDATA", null, aliasOf(null, "Control/Lease W"), 600_000, i4),
+  );
+  await waitFor("NDATA Site/Budget W", () =>
+    sees("NDATA", null, aliasOf(null, "Site/Budget W"), 600_000, i4),
+  );
+
   // kill -9: no clean stop; the broker publishes the will
   const i3 = inbox.length;
   child.kill("SIGKILL");
