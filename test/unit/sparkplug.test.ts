@@ -3,7 +3,11 @@
 // exception, commands → intents (refused with commands off), and payloads
 // through the Tahu codec.
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
+import { BdSeq } from "../../agent/exports/sparkplug/bdseq.ts";
 import {
   birthPayload,
   dataPayload,
@@ -23,6 +27,7 @@ import {
 } from "../../agent/exports/sparkplug/metrics.ts";
 import { nextSeq, SparkplugTopics } from "../../agent/exports/sparkplug/topics.ts";
 import type { DevicesView, SiteView } from "../../agent/http/types.ts";
+import { silentLogger } from "../../agent/logger.ts";
 
 const site: SiteView = {
   siteId: "odessa-1",
@@ -366,5 +371,27 @@ describe("payloads through the Tahu codec", () => {
     );
     assert.equal(Number(decode(deviceDeathPayload(255, 1)).seq), 255);
     assert.ok(encode({ timestamp: 1 }).length > 0);
+  });
+});
+
+describe("bdSeq", () => {
+  test("one per connection, 0–255 wrapping, carried on across restarts through its file", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "wk-bdseq-")), "state.db-sparkplug-bdseq");
+    const a = new BdSeq(file, silentLogger());
+    assert.equal(a.next(), 0);
+    assert.equal(a.next(), 1);
+    assert.equal(readFileSync(file, "utf8").trim(), "1");
+    // a restart (say after kill -9) goes on from the last session's number
+    assert.equal(new BdSeq(file, silentLogger()).next(), 2);
+    writeFileSync(file, "255\n");
+    assert.equal(new BdSeq(file, silentLogger()).next(), 0);
+    writeFileSync(file, "garbage");
+    assert.equal(new BdSeq(file, silentLogger()).next(), 0);
+    const mem = new BdSeq(null, silentLogger());
+    assert.deepEqual([mem.next(), mem.next()], [0, 1]);
+  });
+  test("an unwritable file leaves it counting in memory", () => {
+    const b = new BdSeq("/nonexistent-dir/for/sure/bdseq", silentLogger());
+    assert.deepEqual([b.next(), b.next(), b.next()], [0, 1, 2]);
   });
 });
