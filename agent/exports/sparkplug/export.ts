@@ -297,6 +297,8 @@ export class SparkplugNode implements RunningExport {
     }
     // an older STATE than one already seen is a stale retained copy: ignored (Sparkplug 3.0)
     if (state.timestamp < this.lastStateTs) return;
+    // the same STATE again (a duplicate delivery) while born: nothing new to tell the host
+    if (state.timestamp === this.lastStateTs && state.online && this.born) return;
     this.lastStateTs = state.timestamp;
     const was = this.hostOnline;
     this.hostOnline = state.online;
