@@ -261,12 +261,16 @@ export class Site {
           config: this.config,
           siteView: () => this.siteJson(),
           devicesView: () => this.devicesJson(),
+          unhealthyReason: () => this.unhealthyReason(),
           onTick: (fn) => this.onTick(() => fn()),
           onEvent: (fn) => this.onEvent(fn),
           setBudgetLease: (watts, ttlS, reason, actor) => this.setBudgetLease(watts, ttlS, reason, actor),
           clearBudgetLease: (actor) => this.clearBudgetLease(actor),
           setMode: (mode, actor) => this.setMode(mode, actor),
           deviceAction: (req, actor) => this.deviceAction(req, actor),
+          audit: (entry) => {
+            this.auditLog?.append(entry);
+          },
         },
         { logger: log.child({ component: "exports" }), version: this.opts.version ?? "unknown" },
       );

@@ -3,6 +3,7 @@
 // together. An export that fails to start is logged and left out: the site
 // runs without it rather than not at all.
 import { startHomeAssistant } from "./home-assistant/export.ts";
+import { startSparkplug } from "./sparkplug/export.ts";
 import type { ExportOptions, ExportSite, RunningExport } from "./types.ts";
 
 export type ExportStarter = (site: ExportSite, opts: ExportOptions) => RunningExport | null;
@@ -10,6 +11,7 @@ export type ExportStarter = (site: ExportSite, opts: ExportOptions) => RunningEx
 /** The exports this build has, in start order; each returns null when its config key is absent. */
 const STARTERS: ReadonlyArray<{ name: string; start: ExportStarter }> = [
   { name: "homeAssistant", start: startHomeAssistant },
+  { name: "sparkplug", start: startSparkplug },
 ];
 
 export function startExports(site: ExportSite, opts: ExportOptions): RunningExport {

@@ -8,12 +8,15 @@ import type { ControlMode } from "../control/loop.ts";
 import type { BudgetLease } from "../control/types.ts";
 import type { DevicesView, SiteView } from "../http/types.ts";
 import type { Logger } from "../logger.ts";
+import type { NewAuditEntry } from "../store/audit.ts";
 import type { SiteEvent } from "../store/events.ts";
 
 export interface ExportSite {
   readonly config: SiteConfig;
   siteView(): SiteView;
   devicesView(): DevicesView;
+  /** Why the agent is unhealthy (what /healthz says); null when healthy. */
+  unhealthyReason(): string | null;
   /** Called after every control tick (and at least every tickS). */
   onTick(fn: () => void): () => void;
   onEvent(fn: (e: SiteEvent) => void): () => void;
@@ -21,6 +24,8 @@ export interface ExportSite {
   clearBudgetLease(actor: Actor): void;
   setMode(mode: ControlMode, actor: Actor): IntentResult;
   deviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult>;
+  /** Records a refusal at the export's boundary (a write with commands off, a malformed command). */
+  audit(entry: NewAuditEntry): void;
 }
 
 export interface ExportOptions {

@@ -24,8 +24,11 @@ export interface LinkOptions {
   ca?: string | null;
   cert?: string | null;
   key?: string | null;
-  /** The last will: published by the broker when the link dies uncleanly (none for a link that only listens). */
-  will?: { topic: string; payload: string; qos: 0 | 1; retain: boolean } | null;
+  /**
+   * The last will: published by the broker when the link dies uncleanly (none for a link that only listens).
+   * A function is asked again before every connection attempt (a Sparkplug NDEATH carries that session's bdSeq).
+   */
+  will?: LinkWill | (() => LinkWill) | null;
   /** Topics (re)subscribed on every connect. */
   subscriptions: () => string[];
   onConnect?: () => void;
@@ -37,6 +40,13 @@ export interface LinkOptions {
   /** A QoS 1 publish not acked in this time fails. */
   publishTimeoutMs?: number;
   keepaliveS?: number;
+}
+
+export interface LinkWill {
+  topic: string;
+  payload: string | Buffer;
+  qos: 0 | 1;
+  retain: boolean;
 }
 
 export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
@@ -103,12 +113,13 @@ export class MqttLink {
       queueQoSZero: false,
       rejectUnauthorized: true,
     };
-    if (o.will) {
+    const will = typeof o.will === "function" ? o.will() : o.will;
+    if (will) {
       opts.will = {
-        topic: o.will.topic,
-        payload: Buffer.from(o.will.payload),
-        qos: o.will.qos,
-        retain: o.will.retain,
+        topic: will.topic,
+        payload: Buffer.from(will.payload),
+        qos: will.qos,
+        retain: will.retain,
       };
     }
     withCredentials(opts, o);
@@ -182,7 +193,7 @@ export class MqttLink {
   }
 
   /** Ends the link: the final message (the offline status) first, if connected; never waits long. */
-  async stop(final?: { topic: string; payload: string; retain: boolean }): Promise<void> {
+  async stop(final?: { topic: string; payload: string | Buffer; retain: boolean }): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
