@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "mqtt";
+import { encode as encodeSparkplug } from "../agent/exports/sparkplug/codec.ts";
 import { hashPassword } from "../agent/http/password.ts";
 import { silentLogger } from "../agent/logger.ts";
 import {
@@ -93,6 +94,8 @@ miners:
 control:
   tickS: 1
   economics: { energyPriceTopic: ${ENERGY_TOPIC}, hashpriceTopic: ${HASH_TOPIC}, signedPrices: true }
+exports:
+  sparkplug: { groupId: sec, edgeNodeId: gw }
 sim: { seed: 3, noiseW: 10, auxW: 1kW }
 `,
 );
@@ -662,6 +665,43 @@ cases.push({
     c.applied = gpu.execs();
     await gpu.stop();
     return { ...c, note: `${c.applied} nvidia-smi commands run on the imposter` };
+  },
+});
+
+// ---- Sparkplug B writes from the broker with acceptCommands off (the default)
+cases.push({
+  item: "Sparkplug B",
+  name: "NCMD and DCMD writes with commands off",
+  run: async () => {
+    const c: Counts = { attempted: 0, refused: 0, applied: 0, expectedReason: null };
+    const before = site.audit!.refusalCount();
+    const minerId = site.config.miners[0]!.id;
+    for (let i = 0; i < ROUNDS; i++) {
+      const now = Date.now();
+      const ncmd = encodeSparkplug({
+        timestamp: now,
+        metrics: [
+          { name: "Control/Mode", type: "String", value: "hold", timestamp: now },
+          { name: "Control/Lease W", type: "Double", value: 1000, timestamp: now },
+          { name: "Control/Lease TTL S", type: "Double", value: 3600, timestamp: now },
+        ],
+      });
+      const dcmd = encodeSparkplug({
+        timestamp: now,
+        metrics: [{ name: "Control/Action", type: "String", value: "sleep", timestamp: now }],
+      });
+      await central.publishAsync("spBv1.0/sec/NCMD/gw", ncmd, { qos: 1 });
+      await central.publishAsync(`spBv1.0/sec/DCMD/gw/${minerId}`, dcmd, { qos: 1 });
+      c.attempted += 2;
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const audited = site.audit!.refusalCount() - before;
+    c.refused = Math.min(c.attempted, audited);
+    // applied: the mode, a lease or a sleep that got through
+    if (site.mode !== "auto") c.applied++;
+    if (site.budgetLease) c.applied++;
+    if (site.snapshot().counts.sleeping > 0) c.applied++;
+    return { ...c, note: `${audited} refusals audited (commands-off; one per metric written)` };
   },
 });
 
