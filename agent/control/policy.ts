@@ -223,6 +223,16 @@ function capAi(nodes: readonly PlanGpuNode[], needW: number, ctx: Ctx): number {
 
 // ---------------------------------------------------------------- restore
 
+/**
+ * What one restore batch may add: `rampUpWPerMin × restoreStaggerS / 60` (unbounded without a
+ * stagger, where the minute's ramp is the only limit).
+ */
+export function restoreBatchW(config: Pick<PolicyConfig, "rampUpWPerMin" | "restoreStaggerS">): number {
+  return config.restoreStaggerS > 0
+    ? (config.rampUpWPerMin * config.restoreStaggerS) / 60
+    : Number.POSITIVE_INFINITY;
+}
+
 interface WakeCandidate {
   m: PlanMiner;
   expectedW: number;
@@ -241,6 +251,17 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
   const rampLeft = config.rampUpWPerMin - rampUsed;
   let allowance = Math.min(headroomW, rampLeft);
   if (allowance <= 0) return;
+  // the ramp as a slope: one batch adds at most a stagger's share of a minute's ramp, so the
+  // site rises step by step rather than a minute's worth at once (a batch may always take one
+  // miner, or a miner bigger than the share would never come back)
+  let batchLeft = restoreBatchW(config);
+  let batchActions = 0;
+  const fitsBatch = (w: number) => w <= batchLeft || batchActions === 0;
+  const took = (w: number) => {
+    allowance -= w;
+    batchLeft -= w;
+    batchActions++;
+  };
   let leftOut = false;
 
   // 1. AI caps the agent set, highest priority node first
@@ -258,9 +279,10 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
       const cap = caps.get(g.index);
       if (!cap || g.powerLimitW === null) continue;
       const delta = Math.max(0, cap.originalW - g.powerLimitW);
-      if (delta > allowance) {
-        // a partial step: raise the limit by what the allowance lets through
-        const step = Math.floor(allowance);
+      const room = Math.min(allowance, Math.max(0, batchLeft));
+      if (delta > room) {
+        // a partial step: raise the limit by what the allowance and the batch let through
+        const step = Math.floor(room);
         if (step > 0) {
           ctx.actions.push({
             deviceId: n.id,
@@ -270,7 +292,7 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
             expectedDeltaW: step,
             reason: "under budget: restore AI (partial)",
           });
-          allowance -= step;
+          took(step);
         }
         leftOut = true;
         break;
@@ -283,13 +305,14 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
         expectedDeltaW: delta,
         reason: "under budget: restore AI",
       });
-      allowance -= delta;
+      took(delta);
     }
-    if (allowance <= 0) break;
+    if (allowance <= 0 || batchLeft <= 0) break;
   }
-  if (allowance <= 0 || leftOut) {
+  if (allowance <= 0 || leftOut || batchLeft <= 0) {
     // AI first: mining waits until AI is whole
-    if (rampLeft < headroomW) ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
+    if (Math.min(rampLeft, restoreBatchW(config)) < headroomW)
+      ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
     return;
   }
 
@@ -323,7 +346,7 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
   limits.sort(best);
   wakes.sort(best);
   for (const c of limits) {
-    if (c.expectedW > allowance) {
+    if (c.expectedW > allowance || !fitsBatch(c.expectedW)) {
       leftOut = true;
       continue;
     }
@@ -334,10 +357,10 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
       expectedDeltaW: c.expectedW,
       reason: "under budget: restore power limit",
     });
-    allowance -= c.expectedW;
+    took(c.expectedW);
   }
   for (const c of wakes) {
-    if (c.expectedW > allowance) {
+    if (c.expectedW > allowance || !fitsBatch(c.expectedW)) {
       leftOut = true;
       continue;
     }
@@ -347,9 +370,9 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
       expectedDeltaW: c.expectedW,
       reason: "under budget: wake",
     });
-    allowance -= c.expectedW;
+    took(c.expectedW);
   }
-  if (leftOut && rampLeft < headroomW) {
+  if (leftOut && Math.min(rampLeft, restoreBatchW(config)) < headroomW) {
     ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
   }
 }

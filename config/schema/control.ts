@@ -183,7 +183,9 @@ export const ControlSchema = z
     rampUpWPerMin: powerDefault("2MW", { positive: true }).describe(
       "Expected power of wakes issued in any 60 s window stays under this",
     ),
-    restoreStaggerS: durationDefault(10).describe("Wake batches are at least this far apart"),
+    restoreStaggerS: durationDefault(10).describe(
+      "Restore batches are at least this far apart, and each adds at most rampUpWPerMin × restoreStaggerS / 60 (at least one miner): the site rises as a slope",
+    ),
     meterStaleS: durationDefault(10, { positive: true }).describe(
       "A site meter reading older than this is stale (fail-safe); must exceed tickS",
     ),

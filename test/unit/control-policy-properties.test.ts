@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { plan, RAMP_WINDOW_MS } from "../../agent/control/policy.ts";
+import { plan, RAMP_WINDOW_MS, restoreBatchW } from "../../agent/control/policy.ts";
 import type {
   DeviceLedger,
   LedgerView,
@@ -248,6 +248,13 @@ describe("policy properties", () => {
           .reduce((s, r) => s + r.expectedW, 0);
         assert.ok(total <= headroom + 1e-9, `restored ${total} > headroom ${headroom}`);
         assert.ok(recent + total <= c.config.rampUpWPerMin + 1e-9, "ramp exceeded");
+        // the slope: a batch adds at most a stagger's share of the minute's ramp, or one device
+        if (restored.length > 1) {
+          assert.ok(
+            total <= restoreBatchW(c.config) + 1e-9,
+            `batch ${total} > slope ${restoreBatchW(c.config)}`,
+          );
+        }
         assert.equal(p.headroomW, headroom);
         const last = Math.max(...c.ledger.restores.map((r) => r.at));
         assert.ok(NOW - last >= c.config.restoreStaggerS * 1000, "stagger");

@@ -1,7 +1,7 @@
 // The pure planner, one rule at a time (docs/design.md, The control loop).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { plan } from "../../agent/control/policy.ts";
+import { plan, restoreBatchW } from "../../agent/control/policy.ts";
 import type {
   DeviceLedger,
   LedgerView,
@@ -267,6 +267,7 @@ describe("policy: under budget restores", () => {
   }[] = [
     {
       name: "wakes only miners the agent slept, best recorded J/TH first",
+      config: { restoreStaggerS: 0 }, // several in one batch: the slope is its own case below
       snapshot: snap(80_000, [asleep("x"), asleep("y"), asleep("other"), asleep("z")]),
       ledger: ledger({ x: sleptBy(3000, 30), y: sleptBy(3000, 20), z: sleptBy(3000, 20) }),
       want: ["wake:y", "wake:z", "wake:x"],
@@ -285,6 +286,7 @@ describe("policy: under budget restores", () => {
     },
     {
       name: "headroom caps the wakes: (B − shed) − P = 15 kW → 5 of 6",
+      config: { restoreStaggerS: 0 }, // several in one batch: the slope is its own case below
       snapshot: snap(
         80_000,
         ["a", "b", "c", "d", "e", "f"].map((id) => asleep(id)),
@@ -317,6 +319,7 @@ describe("policy: under budget restores", () => {
     },
     {
       name: "wakes older than 60 s no longer count against the ramp",
+      config: { restoreStaggerS: 0 }, // several in one batch: the slope is its own case below
       snapshot: snap(60_000, [asleep("a"), asleep("b"), asleep("c")]),
       ledger: ledger({ a: sleptBy(3000, 20), b: sleptBy(3000, 20), c: sleptBy(3000, 20) }, [
         { deviceId: "q", expectedW: 20_000, at: NOW - 60_000 },
@@ -349,6 +352,7 @@ describe("policy: under budget restores", () => {
     },
     {
       name: "AI caps first, then miners",
+      config: { restoreStaggerS: 0 }, // several in one batch: the slope is its own case below
       snapshot: snap(80_000, [asleep("a")], [node("g", [[300, 300]])]),
       ledger: ledger({
         a: sleptBy(3000, 20),
@@ -364,6 +368,7 @@ describe("policy: under budget restores", () => {
     },
     {
       name: "power limits the agent set are restored before wakes",
+      config: { restoreStaggerS: 0 }, // several in one batch: the slope is its own case below
       snapshot: snap(80_000, [
         asleep("a"),
         miner("pl", 2000, 100, { capabilities: ["sleep", "wake", "setPowerLimit"] }),
@@ -384,13 +389,55 @@ describe("policy: under budget restores", () => {
     const p = plan(
       snap(80_000, [asleep("a")], [node("g", [[300, 300]])]),
       B,
-      { ...CFG, rampUpWPerMin: 250 },
+      { ...CFG, rampUpWPerMin: 250, restoreStaggerS: 0 },
       ledger({ a: sleptBy(100, 20), g: { gpuCaps: new Map([[0, { originalW: 700, at: 0 }]]) } }),
       NOW,
     );
     assert.deepEqual(short(p), ["uncapGpu:g#0"]);
     assert.equal(p.actions[0]?.valueW, 550);
     assert.equal(p.actions[0]?.expectedDeltaW, 250);
+  });
+
+  test("the ramp is a slope: a batch adds at most rampUpWPerMin × restoreStaggerS / 60", () => {
+    // 20 kW/min, a batch every 10 s: 3.33 kW a batch, so two 1.5 kW miners, not a minute's worth
+    const ids = ["a", "b", "c", "d", "e", "f"];
+    const p = plan(
+      snap(
+        60_000,
+        ids.map((id) => asleep(id)),
+      ),
+      B,
+      CFG,
+      ledger(Object.fromEntries(ids.map((id) => [id, sleptBy(1500, 20)]))),
+      NOW,
+    );
+    assert.deepEqual(short(p), ["wake:a", "wake:b"]);
+    assert.equal(restoreBatchW(CFG), 20_000 / 6);
+    assert.ok(p.alarms.some((a) => a.code === "ramp-limited"));
+  });
+
+  test("a miner bigger than a batch's share still comes back, one a batch", () => {
+    const p = plan(
+      snap(60_000, [asleep("big"), asleep("big2")]),
+      B,
+      CFG,
+      ledger({ big: sleptBy(5000, 20), big2: sleptBy(5000, 21) }),
+      NOW,
+    );
+    assert.deepEqual(short(p), ["wake:big"]);
+  });
+
+  test("AI uncaps follow the slope too: a partial step of one batch's share", () => {
+    const p = plan(
+      snap(80_000, [asleep("a")], [node("g", [[300, 300]])]),
+      B,
+      { ...CFG, rampUpWPerMin: 1_200 },
+      ledger({ a: sleptBy(100, 20), g: { gpuCaps: new Map([[0, { originalW: 700, at: 0 }]]) } }),
+      NOW,
+    );
+    assert.deepEqual(short(p), ["uncapGpu:g#0"]);
+    assert.equal(p.actions[0]?.expectedDeltaW, 200);
+    assert.equal(p.actions[0]?.valueW, 500);
   });
 
   test("headroomW is reported as (B − shed) − P − pending", () => {
