@@ -322,7 +322,12 @@ export class ControlLoop {
       }
       const p = plan(
         snapshot,
-        { budgetW: budget.budgetW, deadlineAt: this.deadlines.deadlineAt },
+        {
+          budgetW: budget.budgetW,
+          deadlineAt: this.deadlines.deadlineAt,
+          // what the budget forces without the economic cut (rampDownWPerMin spreads only that)
+          hardBudgetW: Math.min(...budget.sources.filter((s) => s.kind !== "economic").map((s) => s.watts)),
+        },
         config.control,
         this.deps.ledger.view(at, snapshot.powerAt),
         at,

@@ -377,6 +377,33 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
   }
 }
 
+// ---------------------------------------------------------------- ramp down
+
+/**
+ * What this tick may shed under `rampDownWPerMin`: all of what the hard budget forces, and of
+ * the rest (the economic cut) what the last 60 s of sheds leave of a minute's ramp down.
+ */
+function rampedShedW(
+  projected: number,
+  shedLine: number,
+  hardBudgetW: number | null | undefined,
+  ctx: Ctx,
+): number {
+  const needW = projected - shedLine;
+  const rampDown = ctx.config.rampDownWPerMin;
+  if (rampDown == null || hardBudgetW == null) return needW;
+  const hardNeedW = Math.max(0, projected - (hardBudgetW - ctx.config.shedMarginW));
+  const softNeedW = Math.max(0, needW - hardNeedW);
+  let recentW = 0;
+  for (const s of ctx.ledger.sheds ?? [])
+    if (s.at > ctx.now - RAMP_WINDOW_MS && s.at <= ctx.now) recentW += s.expectedW;
+  const softW = Math.min(softNeedW, Math.max(0, rampDown - recentW));
+  if (softW < softNeedW) {
+    ctx.alarms.push({ code: "ramp-down-limited", message: "an economic cut spread by rampDownWPerMin" });
+  }
+  return hardNeedW + softW;
+}
+
 // ---------------------------------------------------------------- plan
 
 /**
@@ -387,7 +414,12 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
  */
 export function plan(
   snapshot: PlanSnapshot,
-  budget: { budgetW: number; deadlineAt?: number | null },
+  budget: {
+    budgetW: number;
+    deadlineAt?: number | null;
+    /** The budget of the hard sources alone (without the economic cut); absent: all of B is hard. */
+    hardBudgetW?: number | null;
+  },
   config: PolicyConfig,
   ledger: LedgerView,
   now: number,
@@ -419,7 +451,10 @@ export function plan(
   if (projected > shedLine) {
     mode = "shed";
     if (emergency) ctx.alarms.push({ code: "emergency", message: `P ${P} W > budget + emergency margin` });
-    shed(snapshot, projected - shedLine, emergency, ctx);
+    const needW = emergency
+      ? projected - shedLine
+      : rampedShedW(projected, shedLine, budget.hardBudgetW, ctx);
+    if (needW > 0) shed(snapshot, needW, emergency, ctx);
   } else if (known && P < B - config.restoreMarginW) {
     mode = "restore";
     restore(snapshot, headroomW, ctx);

@@ -102,6 +102,8 @@ export interface LedgerView {
    * least the last max(60 s, restoreStaggerS) of them.
    */
   restores: readonly RestoreRecord[];
+  /** Shedding actions issued in the last 60 s (for `rampDownWPerMin`; absent: none counted). */
+  sheds?: readonly RestoreRecord[];
 }
 
 // ---------------------------------------------------------------- plan
@@ -142,7 +144,8 @@ export type AlarmCode =
   | "emergency"
   | "shed-held-min-on"
   | "power-unknown"
-  | "ramp-limited";
+  | "ramp-limited"
+  | "ramp-down-limited";
 
 export interface Alarm {
   code: AlarmCode;
@@ -171,7 +174,8 @@ export type PolicyConfig = Pick<
   | "rampUpWPerMin"
   | "restoreStaggerS"
   | "strategy"
->;
+> &
+  Partial<Pick<ControlConfig, "rampDownWPerMin">>;
 
 // ---------------------------------------------------------------- budget
 

@@ -312,6 +312,10 @@ export class Ledger {
         `SELECT * FROM actions WHERE kind IN ('wake', 'restorePowerLimit', 'uncapGpu') AND created_at > ?
          AND NOT (state = 'failed' AND outcome_reason IS NOT '${INTERRUPTED_REASON}') ORDER BY id`,
       ),
+      sheds: db.prepare<[number], ActionRow>(
+        `SELECT * FROM actions WHERE kind IN ('sleep', 'setPowerLimit', 'capGpu') AND created_at > ?
+         AND NOT (state = 'failed' AND outcome_reason IS NOT '${INTERRUPTED_REASON}') ORDER BY id`,
+      ),
       recent: db.prepare<[number], ActionRow>("SELECT * FROM actions ORDER BY id DESC LIMIT ?"),
       prune: db.prepare("DELETE FROM actions WHERE state != 'pending' AND created_at < ?"),
     };
@@ -484,7 +488,12 @@ export class Ledger {
       expectedW: Math.abs(r.expected_delta_w),
       at: r.created_at,
     }));
-    return { devices, restores };
+    const sheds: RestoreRecord[] = s.sheds.all(now - 60_000).map((r) => ({
+      deviceId: r.device_id,
+      expectedW: Math.abs(r.expected_delta_w),
+      at: r.created_at,
+    }));
+    return { devices, restores, sheds };
   }
 
   /** The most recent actions, newest first. */

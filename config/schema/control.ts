@@ -183,6 +183,9 @@ export const ControlSchema = z
     rampUpWPerMin: powerDefault("2MW", { positive: true }).describe(
       "Expected power of wakes issued in any 60 s window stays under this",
     ),
+    rampDownWPerMin: optNull(power({ positive: true })).describe(
+      "Sheds the budget does not force (an economic cut: mining that loses money) are spread to this many watts a minute (at least one miner); null: at once. Over a hard budget (contract, lease, schedule, signal, fail-safe) the loop always sheds at once",
+    ),
     restoreStaggerS: durationDefault(10).describe(
       "Restore batches are at least this far apart, and each adds at most rampUpWPerMin × restoreStaggerS / 60 (at least one miner): the site rises as a slope",
     ),

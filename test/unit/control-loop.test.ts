@@ -283,19 +283,29 @@ describe("ControlLoop", () => {
       await loop.tick();
       return site.calls.slice(before).filter((c) => c.startsWith("wake"));
     };
+    // the ramp as a slope: 20 kW/min in 10 s batches is 3.33 kW a batch, so one 5 kW miner a batch
     const w1 = await wakes();
-    assert.equal(w1.length, 4); // 4 × 5 kW ≤ rampUpWPerMin 20 kW
+    assert.deepEqual(w1.length, 1);
     assert.ok(!w1.includes("wake m19")); // it is hashing: nothing to wake
     clock.t += 2_000;
     assert.deepEqual(await wakes(), []); // restoreStaggerS
-    clock.t += 12_000;
-    assert.deepEqual(await wakes(), []); // the ramp's 60 s window is full
+    for (let i = 0; i < 3; i++) {
+      clock.t += 10_000;
+      assert.equal((await wakes()).length, 1, `batch ${i + 2}`);
+    }
+    clock.t += 10_000;
+    assert.deepEqual(await wakes(), []); // 4 × 5 kW: the ramp's 60 s window is full
     clock.t += 60_000;
-    // 75.25 kW now: 19.75 kW of headroom takes 3 more
-    assert.equal((await wakes()).length, 3);
-    clock.t += 120_000;
-    assert.deepEqual(await wakes(), []); // 90.1 kW: above the restore line (85 kW)
-    assert.equal(site.miners.filter((m) => m.state === "sleeping").length, 2);
+    // 75.25 kW now: 19.75 kW of headroom, taken a batch at a time
+    let more = 0;
+    for (let i = 0; i < 6; i++) {
+      more += (await wakes()).length;
+      clock.t += 10_000;
+    }
+    // a batch at a time, the restore line (85 kW) is checked between batches: two more and the
+    // site is above it (where a minute's ramp at once took three and overshot to 90 kW)
+    assert.equal(more, 2);
+    assert.equal(site.miners.filter((m) => m.state === "sleeping").length, 3);
     ledger.close();
   });
 

@@ -479,3 +479,55 @@ describe("policy: unknown power and determinism", () => {
     assert.ok(a.actions.some((x) => x.kind === "capGpu"));
   });
 });
+
+describe("policy: rampDownWPerMin", () => {
+  // 20 miners of 3 kW; B = 100 kW from an economic cut, the hard sources allow more
+  const fleet = Array.from({ length: 20 }, (_, i) => miner(`m${String(i).padStart(2, "0")}`, 3000, 100));
+  const shedW = (p: ReturnType<typeof plan>) => p.actions.reduce((s, a) => s + Math.abs(a.expectedDeltaW), 0);
+  const cfg = { ...CFG, rampDownWPerMin: 10_000 };
+
+  test("an economic cut is spread: a minute's ramp down at most (and at least one miner)", () => {
+    const p = plan(snap(130_000, fleet), { budgetW: 100_000, hardBudgetW: 200_000 }, cfg, ledger(), NOW);
+    assert.ok(shedW(p) >= 10_000 && shedW(p) < 10_000 + 3000, `shed ${shedW(p)} W`);
+    assert.ok(p.alarms.some((a) => a.code === "ramp-down-limited"));
+    // without the option: all 35 kW at once
+    const all = plan(snap(130_000, fleet), { budgetW: 100_000, hardBudgetW: 200_000 }, CFG, ledger(), NOW);
+    assert.ok(shedW(all) >= 35_000, `shed ${shedW(all)} W`);
+  });
+
+  test("sheds of the last 60 s count against it", () => {
+    const recent = { ...ledger(), sheds: [{ deviceId: "x", expectedW: 10_000, at: NOW - 30_000 }] };
+    const p = plan(snap(130_000, fleet), { budgetW: 100_000, hardBudgetW: 200_000 }, cfg, recent, NOW);
+    assert.deepEqual(p.actions, []);
+    const later = { ...ledger(), sheds: [{ deviceId: "x", expectedW: 10_000, at: NOW - 60_000 }] };
+    assert.ok(
+      shedW(plan(snap(130_000, fleet), { budgetW: 100_000, hardBudgetW: 200_000 }, cfg, later, NOW)) > 0,
+    );
+  });
+
+  test("over a hard budget the loop sheds at once; only the economic part is spread", () => {
+    // hard 110 kW: 25 kW forced now, of the 10 kW economic rest the ramp allows 10 kW
+    const p = plan(snap(130_000, fleet), { budgetW: 100_000, hardBudgetW: 110_000 }, cfg, ledger(), NOW);
+    assert.ok(shedW(p) >= 35_000, `shed ${shedW(p)} W`);
+    const q = plan(
+      snap(130_000, fleet),
+      { budgetW: 100_000, hardBudgetW: 110_000 },
+      cfg,
+      { ...ledger(), sheds: [{ deviceId: "x", expectedW: 10_000, at: NOW - 1000 }] },
+      NOW,
+    );
+    assert.ok(shedW(q) >= 25_000 && shedW(q) < 25_000 + 3000, `shed ${shedW(q)} W`);
+  });
+
+  test("an emergency sheds everything needed whatever the ramp", () => {
+    const p = plan(
+      snap(200_000, fleet),
+      { budgetW: 100_000, hardBudgetW: 200_000 },
+      cfg,
+      { ...ledger(), sheds: [{ deviceId: "x", expectedW: 10_000, at: NOW - 1000 }] },
+      NOW,
+    );
+    assert.ok(p.alarms.some((a) => a.code === "emergency"));
+    assert.ok(shedW(p) >= 60_000, `shed ${shedW(p)} W`);
+  });
+});

@@ -116,6 +116,20 @@ describe("Ledger", () => {
     b.close();
   });
 
+  test("sheds of the last 60 s are in the view (rampDownWPerMin counts them); failed ones are not", () => {
+    const l = new Ledger(":memory:");
+    l.open(T0);
+    l.finish(l.begin(sleepAction("m1", 3200, T0)), true, "ok", T0 + 100);
+    l.finish(l.begin(sleepAction("m2", 3100, T0 + 10_000)), false, "refused", T0 + 10_100);
+    l.begin(sleepAction("m3", 3000, T0 + 20_000)); // pending: issued, counts
+    assert.deepEqual(l.view(T0 + 30_000).sheds, [
+      { deviceId: "m1", expectedW: 3200, at: T0 },
+      { deviceId: "m3", expectedW: 3000, at: T0 + 20_000 },
+    ]);
+    assert.deepEqual(l.view(T0 + 61_000).sheds, [{ deviceId: "m3", expectedW: 3000, at: T0 + 20_000 }]);
+    l.close();
+  });
+
   test("a miner the agent slept stays recorded as slept across a reopen", () => {
     const path = dbPath();
     const a = new Ledger(path);
