@@ -91,7 +91,7 @@ export interface SignalActions {
   stop(signal: NodeJS.Signals): void;
   /** SIGHUP, unless a stop was asked for. */
   reload(): void;
-  /** A second SIGTERM/SIGINT while stopping. */
+  /** A second SIGTERM/SIGINT while stopping (at least SIGNAL_ECHO_MS after the first). */
   forceExit(signal: NodeJS.Signals): void;
 }
 
@@ -100,19 +100,30 @@ interface SignalSource {
   off(signal: NodeJS.Signals, fn: (signal: NodeJS.Signals) => void): unknown;
 }
 
+/**
+ * A second stop signal this soon after the first is the same request arriving twice, not an
+ * operator insisting: under `npm start` one Ctrl-C reaches the agent from the terminal (the
+ * whole foreground process group) and again forwarded by npm, a few milliseconds apart.
+ */
+export const SIGNAL_ECHO_MS = 1000;
+
 /** Routes SIGTERM/SIGINT/SIGHUP to the actions; returns the uninstall. */
-export function handleSignals(source: SignalSource, actions: SignalActions): () => void {
-  let stopping = false;
+export function handleSignals(
+  source: SignalSource,
+  actions: SignalActions,
+  now: () => number = Date.now,
+): () => void {
+  let stoppingAt: number | null = null;
   const onStop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      actions.forceExit(signal);
+    if (stoppingAt !== null) {
+      if (now() - stoppingAt >= SIGNAL_ECHO_MS) actions.forceExit(signal);
       return;
     }
-    stopping = true;
+    stoppingAt = now();
     actions.stop(signal);
   };
   const onHup = () => {
-    if (!stopping) actions.reload();
+    if (stoppingAt === null) actions.reload();
   };
   source.on("SIGTERM", onStop);
   source.on("SIGINT", onStop);

@@ -4,17 +4,22 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { test } from "node:test";
-import { handleSignals } from "../../agent/cli/run.ts";
+import { handleSignals, SIGNAL_ECHO_MS } from "../../agent/cli/run.ts";
 
 function setup() {
   const source = new EventEmitter();
   const calls: string[] = [];
-  const uninstall = handleSignals(source, {
-    stop: (s) => calls.push(`stop ${s}`),
-    reload: () => calls.push("reload"),
-    forceExit: (s) => calls.push(`force ${s}`),
-  });
-  return { source, calls, uninstall };
+  const clock = { t: 0 };
+  const uninstall = handleSignals(
+    source,
+    {
+      stop: (s) => calls.push(`stop ${s}`),
+      reload: () => calls.push("reload"),
+      forceExit: (s) => calls.push(`force ${s}`),
+    },
+    () => clock.t,
+  );
+  return { source, calls, uninstall, clock };
 }
 
 test("SIGHUP reloads, each time", () => {
@@ -25,18 +30,31 @@ test("SIGHUP reloads, each time", () => {
 });
 
 test("the first SIGTERM stops; a second signal forces the exit; SIGHUP is ignored while stopping", () => {
-  const { source, calls } = setup();
+  const { source, calls, clock } = setup();
   source.emit("SIGTERM", "SIGTERM");
   source.emit("SIGHUP", "SIGHUP");
+  clock.t += SIGNAL_ECHO_MS;
   source.emit("SIGINT", "SIGINT");
   assert.deepEqual(calls, ["stop SIGTERM", "force SIGINT"]);
 });
 
 test("SIGINT stops like SIGTERM", () => {
-  const { source, calls } = setup();
+  const { source, calls, clock } = setup();
   source.emit("SIGINT", "SIGINT");
+  clock.t += 5000;
   source.emit("SIGTERM", "SIGTERM");
   assert.deepEqual(calls, ["stop SIGINT", "force SIGTERM"]);
+});
+
+test("one Ctrl-C under npm arrives twice (terminal and npm's forward): a clean stop, not a forced exit", () => {
+  const { source, calls, clock } = setup();
+  source.emit("SIGINT", "SIGINT");
+  clock.t += 3;
+  source.emit("SIGINT", "SIGINT");
+  assert.deepEqual(calls, ["stop SIGINT"]);
+  clock.t += SIGNAL_ECHO_MS;
+  source.emit("SIGINT", "SIGINT");
+  assert.deepEqual(calls, ["stop SIGINT", "force SIGINT"]);
 });
 
 test("uninstall removes every listener", () => {
