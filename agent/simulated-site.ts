@@ -1,12 +1,15 @@
 // Starts the embedded simulated site described by a config's `sim:` section:
 // every configured miner and Modbus TCP meter on a loopback address is served
 // by the simulator, so `npm start` runs the real drivers against real sockets;
-// without an `mqtt:` section it also gets an embedded broker and a demo key.
-import { existsSync, readFileSync } from "node:fs";
+// without an `mqtt:` section it also gets an embedded broker and a demo key,
+// and with `sim.gpuNodes` simulated AI nodes over SSH.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join, relative } from "node:path";
+import { GpuNodeSchema } from "../config/schema/devices.ts";
 import { MqttSchema } from "../config/schema/mqtt.ts";
-import type { MqttConfig, SiteConfig } from "../config/schema.ts";
+import type { GpuNodeConfig, MqttConfig, SiteConfig } from "../config/schema.ts";
+import type { PowerModel } from "../sim/power-model.ts";
 import { startSimSite } from "../sim/site.ts";
 import type { Logger } from "./logger.ts";
 
@@ -104,4 +107,59 @@ export async function startSimBroker(config: SiteConfig, logger: Logger) {
   ].join("\n");
   logger.child({ component: "sim" }).info({ url: broker.url }, "embedded MQTT broker listening");
   return { mqtt, banner, stop: () => broker.stop() };
+}
+
+/** Where the simulated GPU nodes listen, and their id prefix. */
+const SIM_GPU_HOST = "127.0.0.1";
+
+/**
+ * For a sim config with `sim.gpuNodes` and no `gpuNodes` of its own: that many
+ * simulated AI nodes (SSH on loopback, 8 GPUs each, their draw coupled into
+ * the site's power model), a client key written to the state directory, and
+ * the gpuNodes config that points the site at them, pinned to their host keys —
+ * so `npm start` is a hybrid site with AI load in the split and the loop.
+ */
+export async function startSimGpuNodes(
+  config: SiteConfig,
+  model: PowerModel,
+  logger: Logger,
+): Promise<{ gpuNodes: GpuNodeConfig[]; stop: () => Promise<void> } | null> {
+  const n = config.sim?.gpuNodes ?? 0;
+  if (n === 0 || config.gpuNodes.length > 0) return null;
+  const { startGpuNodeSim } = await import("../sim/gpu/server.ts");
+  const { generateKeyPair } = await import("../sim/gpu/ssh2.ts");
+  const client = generateKeyPair();
+  const keyFile = join(dirname(config.store.path), "sim-gpu-client.key");
+  mkdirSync(dirname(keyFile), { recursive: true });
+  writeFileSync(keyFile, client.privateKey, { mode: 0o600 });
+  const sims: Array<Awaited<ReturnType<typeof startGpuNodeSim>>> = [];
+  for (let i = 1; i <= n; i++) {
+    sims.push(
+      await startGpuNodeSim({
+        id: `gpu-${String(i).padStart(2, "0")}`,
+        host: SIM_GPU_HOST,
+        port: 0,
+        authorizedKeys: [client.publicKey],
+        model,
+      }),
+    );
+  }
+  const gpuNodes: GpuNodeConfig[] = sims.map((g) => ({
+    ...GpuNodeSchema.parse({
+      id: g.id,
+      host: g.host,
+      port: g.port,
+      user: "wattkeeper",
+      privateKeyFile: keyFile,
+      hostKeySha256: g.hostKeyFingerprint,
+      floorW: 350,
+      location: "ai-hall",
+    }),
+    privateKey: client.privateKey,
+    knownHosts: null,
+  }));
+  logger
+    .child({ component: "sim" })
+    .info({ gpuNodes: n }, `simulated AI: ${n} GPU nodes × 8 GPUs over SSH on ${SIM_GPU_HOST}`);
+  return { gpuNodes, stop: async () => void (await Promise.all(sims.map((g) => g.stop()))) };
 }

@@ -35,7 +35,10 @@ export interface SiteSnapshot {
   powerSource: "meter" | "estimate" | null;
   /** When the site meter took the reading behind powerW (meter source only). */
   powerAt: number | null;
-  classes: Record<"ai" | "mining" | "aux", { powerW: number | null }>;
+  /** Power by load class; aux without a meter of its own is derived (site − mining − AI) while the site meter reads. */
+  classes: Record<"ai" | "mining", { powerW: number | null }> & {
+    aux: { powerW: number | null; derived?: boolean };
+  };
   counts: Record<MinerState | "excluded", number>;
   hashrateThs: number;
   meter: { ok: boolean; ageS: number | null } | null;
@@ -180,7 +183,7 @@ export class SiteState {
 
     const mining = byRole("mining")?.powerW ?? (miningKnown ? miningW : null);
     const ai = byRole("ai")?.powerW ?? this.gpuPowerW();
-    const aux = byRole("aux")?.powerW ?? null;
+    const auxMetered = byRole("aux")?.powerW ?? null;
 
     let powerW: number | null = null;
     let powerSource: SiteSnapshot["powerSource"] = null;
@@ -191,7 +194,7 @@ export class SiteState {
       powerAt = this.meters.get(site.id)?.lastGood?.at ?? null;
     } else if (mining !== null && ai !== null) {
       // meter stale or absent: device reports plus the configured unmetered load
-      powerW = mining + ai + (aux ?? 0) + this.config.control.unmeteredW;
+      powerW = mining + ai + (auxMetered ?? 0) + this.config.control.unmeteredW;
       powerSource = "estimate";
     }
 
@@ -201,7 +204,11 @@ export class SiteState {
       powerW,
       powerSource,
       powerAt,
-      classes: { ai: { powerW: ai }, mining: { powerW: mining }, aux: { powerW: aux } },
+      classes: {
+        ai: { powerW: ai },
+        mining: { powerW: mining },
+        aux: auxClass(auxMetered, powerSource, powerW, mining, ai),
+      },
       counts,
       // full precision: a fleet of small miners must not add up to 0 (display rounds, in a unit that fits)
       hashrateThs,
@@ -302,4 +309,19 @@ export class SiteState {
       })),
     };
   }
+}
+
+/** Aux from its own meter; else, while the site meter reads, what the site draws beyond mining and AI. */
+function auxClass(
+  metered: number | null,
+  source: SiteSnapshot["powerSource"],
+  siteW: number | null,
+  miningW: number | null,
+  aiW: number | null,
+): SiteSnapshot["classes"]["aux"] {
+  if (metered !== null) return { powerW: metered };
+  if (source === "meter" && siteW !== null && miningW !== null && aiW !== null) {
+    return { powerW: Math.max(0, Math.round(siteW - miningW - aiW)), derived: true };
+  }
+  return { powerW: null };
 }

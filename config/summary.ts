@@ -86,6 +86,11 @@ export function summarizeConfig(config: SiteConfig): string {
   );
   lines.push(`store       ${config.store.path}`);
   if (config.sim)
-    lines.push(`sim         on (seed ${config.sim.seed}): the embedded simulated site serves these devices`);
+    lines.push(
+      `sim         on (seed ${config.sim.seed}): the embedded simulated site serves these devices` +
+        (config.sim.gpuNodes > 0 && config.gpuNodes.length === 0
+          ? `, plus ${config.sim.gpuNodes} simulated GPU nodes (8 GPUs each)`
+          : ""),
+    );
   return lines.join("\n");
 }

@@ -151,6 +151,9 @@ export class Agent {
   private sim: Stoppable | null = null;
   /** The embedded broker of a simulated site without an mqtt section, and the mqtt config that points at it. */
   private simBroker: Stoppable | null = null;
+  /** Simulated AI nodes of a `sim.gpuNodes` config, and the gpuNodes config that points at them. */
+  private simGpu: Stoppable | null = null;
+  private simGpuNodes: SiteConfig["gpuNodes"] = [];
   private simMqtt: SiteConfig["mqtt"] = null;
   private untick: (() => void) | null = null;
   private queue: Promise<void> = Promise.resolve();
@@ -176,8 +179,16 @@ export class Agent {
       try {
         let banner: string | null = null;
         if (config.sim) {
-          const { startSimFromConfig, startSimBroker } = await import("../simulated-site.ts");
-          this.sim = await startSimFromConfig(config, this.logger);
+          const { startSimFromConfig, startSimBroker, startSimGpuNodes } = await import(
+            "../simulated-site.ts"
+          );
+          const sim = await startSimFromConfig(config, this.logger);
+          this.sim = sim;
+          const gpu = await startSimGpuNodes(config, sim.model, this.logger);
+          if (gpu) {
+            this.simGpu = gpu;
+            this.simGpuNodes = gpu.gpuNodes;
+          }
           if (!config.mqtt) {
             // a newcomer's site: a broker on loopback and a demo key, so remote control works at once
             const b = await startSimBroker(config, this.logger);
@@ -186,7 +197,7 @@ export class Agent {
             banner = b.banner;
           }
         }
-        await this.startSite(this.withSimMqtt(config));
+        await this.startSite(this.withSim(config));
         // stderr: stdout carries the JSON log lines
         if (banner) process.stderr.write(`${banner}\n`);
       } catch (err) {
@@ -263,7 +274,7 @@ export class Agent {
     await this.notifier.reloading("reloading the config");
     const stopFeeding = this.feedWatchdog(RELOAD_WATCHDOG_MAX_MS);
     try {
-      await this.replaceSite(prev, this.withSimMqtt(next));
+      await this.replaceSite(prev, this.withSim(next));
     } finally {
       stopFeeding();
     }
@@ -290,9 +301,16 @@ export class Agent {
     }
   }
 
-  /** A simulated site without an mqtt section talks to the embedded broker started with it. */
-  private withSimMqtt(config: SiteConfig): SiteConfig {
-    return config.sim && !config.mqtt && this.simMqtt ? { ...config, mqtt: this.simMqtt } : config;
+  /**
+   * A simulated site without an mqtt section talks to the embedded broker started with it;
+   * one without gpuNodes of its own gets the simulated AI nodes started with it.
+   */
+  private withSim(config: SiteConfig): SiteConfig {
+    if (!config.sim) return config;
+    let c = config;
+    if (!c.mqtt && this.simMqtt) c = { ...c, mqtt: this.simMqtt };
+    if (c.gpuNodes.length === 0 && this.simGpuNodes.length > 0) c = { ...c, gpuNodes: this.simGpuNodes };
+    return c;
   }
 
   /** Pings the watchdog while no site ticks, for maxMs at most. Returns the stop. */
@@ -337,6 +355,9 @@ export class Agent {
     const broker = this.simBroker;
     this.simBroker = null;
     await this.safely("embedded broker", () => broker?.stop());
+    const gpu = this.simGpu;
+    this.simGpu = null;
+    await this.safely("simulated GPU nodes", () => gpu?.stop());
     const sim = this.sim;
     this.sim = null;
     await this.safely("simulator", () => sim?.stop());

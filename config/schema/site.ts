@@ -189,6 +189,15 @@ export const SimSchema = z
     models: optNull(z.array(z.string().min(1)).min(1)).describe(
       "Miner model names to cycle through (default: the simulator's mix)",
     ),
+    gpuNodes: z
+      .number()
+      .int()
+      .min(0)
+      .max(64)
+      .default(0)
+      .describe(
+        "Simulated AI nodes (8 GPUs each, nvidia-smi over SSH on loopback) added to the site when the config lists no gpuNodes of its own",
+      ),
   })
   .describe(
     "Present = `wattkeeper run` starts the embedded simulated site, serving the configured loopback miners and meters",

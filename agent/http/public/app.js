@@ -167,7 +167,7 @@ function renderSite(s) {
   const total = ["ai", "mining", "aux"].reduce((t, k) => t + (c[k]?.powerW ?? 0), 0);
   for (const k of ["ai", "mining", "aux"]) {
     const w = c[k]?.powerW ?? null;
-    setText(`class-${k}`, fmtW(w));
+    setText(`class-${k}`, w !== null && c[k]?.derived ? `${fmtW(w)} (derived)` : fmtW(w));
     $(`split-${k}`).style.width = total > 0 && w !== null ? `${((w / total) * 100).toFixed(1)}%` : "0";
   }
   for (const k of ["hashing", "sleeping", "starting", "faulted", "unreachable"]) {
