@@ -4,8 +4,10 @@
 // action without a login is refused; and the miner grid with 5,000 miners is
 // built once and patched in place. Screenshots at 375 and 1280 px go to
 // test/artifacts/ (not committed).
+
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { type ClientRequest, get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -36,6 +38,7 @@ declare const document: {
   querySelector(selector: string): unknown;
   querySelectorAll(selector: string): ArrayLike<El> & Iterable<El>;
   documentElement: { scrollWidth: number };
+  body: { dataset: Record<string, string | undefined>; classList: { contains(c: string): boolean } };
 };
 declare const window: { innerWidth: number; wattkeeper: { refreshDevices(): Promise<void> } };
 
@@ -182,6 +185,48 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
       } finally {
         await page.close();
       }
+    }
+  });
+
+  test("the stream cut: a stale banner within two ticks, numbers kept fresh by polling, gone when the stream is back", async () => {
+    const { page, errors } = await openPage(`${base}/`, 375);
+    try {
+      // let the page learn the tick from a few updates, then cut the stream and keep it cut
+      await page.waitForFunction(() => document.getElementById("live")?.textContent === "live");
+      await new Promise((r) => setTimeout(r, 4000));
+      await page.route("**/api/stream", (r) => r.abort());
+      // four more streams from this address: the agent closes its oldest, the page's (the per-address
+      // cap); the page's reconnects are refused by the route above
+      const hogs = await Promise.all(
+        [1, 2, 3, 4].map(
+          () =>
+            new Promise<ClientRequest>((resolve, reject) => {
+              const req = httpGet(`${base}/api/stream`, () => resolve(req));
+              req.on("error", reject);
+            }),
+        ),
+      );
+      const cutAt = Date.now();
+      await page.waitForSelector("#stale-banner:not([hidden])", { timeout: 10_000 });
+      const shownS = (Date.now() - cutAt) / 1000;
+      // two ticks of 1 s, the 3 s floor, and the watch's 1 s period
+      assert.ok(shownS <= 5, `banner after ${shownS} s`);
+      assert.equal(await page.evaluate(() => document.body.classList.contains("stale")), true);
+      // polling refreshes the numbers: the page's site time moves on without the stream
+      const at1 = await page.getAttribute("body", "data-at");
+      await page.waitForFunction((prev) => document.body.dataset.at !== prev, at1, { timeout: 10_000 });
+      assert.match((await page.textContent("#stale-polled")) ?? "", /\d/);
+      // the stream back: the banner goes
+      for (const h of hogs) h.destroy();
+      await page.unroute("**/api/stream");
+      await page.waitForSelector("#stale-banner", { state: "hidden", timeout: 15_000 });
+      assert.equal(await page.evaluate(() => document.body.classList.contains("stale")), false);
+      assert.deepEqual(
+        errors.filter((e) => !/api\/stream|ERR_FAILED|ERR_INTERNET_DISCONNECTED/.test(e)),
+        [],
+      );
+    } finally {
+      await page.close();
     }
   });
 

@@ -575,11 +575,61 @@ async function act(body, resultEl) {
 
 // ---------------------------------------------------------------- live stream
 
+/**
+ * The page never lies quietly: when no site update has come over the stream for two ticks
+ * (the gap between updates, at least 3 s), a banner says since when, the numbers grey out,
+ * and /api/site is polled until the stream speaks again.
+ */
+const live = { lastAt: Date.now(), gapMs: 5000, stale: false, polling: false };
+const STALE_MIN_MS = 3000;
+const POLL_EVERY_MS = 2000;
+
+function streamUpdate() {
+  const now = Date.now();
+  const gap = now - live.lastAt;
+  // the tick period, learned from the stream itself (bounded: a stall must not teach it)
+  if (gap > 200 && gap < 60_000) live.gapMs = Math.min(30_000, live.gapMs * 0.7 + gap * 0.3);
+  live.lastAt = now;
+  if (live.stale) setStale(false);
+}
+
+function setStale(on) {
+  live.stale = on;
+  document.body.classList.toggle("stale", on);
+  $("stale-banner").hidden = !on;
+  if (on) pill("live", "stale", "bad");
+}
+
+async function watchStream() {
+  const silentMs = Date.now() - live.lastAt;
+  if (silentMs > Math.max(STALE_MIN_MS, 2 * live.gapMs)) {
+    if (!live.stale) setStale(true);
+    setText("stale-age", fmtAge(silentMs / 1000));
+    if (!live.polling) {
+      live.polling = true;
+      try {
+        const s = await getJson("/api/site");
+        renderSite(s);
+        setText("stale-polled", new Date().toLocaleTimeString());
+      } catch {
+        setText("stale-polled", "failed (agent unreachable?)");
+      } finally {
+        live.polling = false;
+      }
+    }
+  }
+}
+
 function connectStream() {
   const es = new EventSource("/api/stream");
   es.addEventListener("open", () => pill("live", "live", "ok"));
-  es.addEventListener("error", () => pill("live", "reconnecting", "warn"));
-  es.addEventListener("site", (m) => renderSite(JSON.parse(m.data)));
+  es.addEventListener("error", () =>
+    pill("live", live.stale ? "stale" : "reconnecting", live.stale ? "bad" : "warn"),
+  );
+  es.addEventListener("site", (m) => {
+    streamUpdate();
+    renderSite(JSON.parse(m.data));
+  });
   es.addEventListener("event", (m) => {
     const e = JSON.parse(m.data);
     addEvent(e, true);
@@ -699,6 +749,7 @@ async function init() {
   if (devices.status === "fulfilled") renderDevices(devices.value);
   if (events.status === "fulfilled") for (const e of events.value.events) addEvent(e, false);
   connectStream();
+  setInterval(watchStream, POLL_EVERY_MS / 2);
   scheduleDevices(DEVICES_EVERY_MS);
   refreshHealth();
   setInterval(refreshHealth, 10_000);
