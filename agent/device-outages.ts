@@ -110,6 +110,11 @@ export class OutageWatch {
     }));
   }
 
+  /** When a device's open outage began (epoch ms), or null when it has none. */
+  sinceOf(deviceId: string): number | null {
+    return this.open.get(deviceId)?.since ?? null;
+  }
+
   /** Forgets a device (removed from the config). */
   forget(deviceId: string): void {
     this.open.delete(deviceId);

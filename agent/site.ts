@@ -228,6 +228,7 @@ export class Site {
           siteView: () => this.siteJson(),
           devicesView: () => this.devicesJson(),
           unhealthyReason: () => this.unhealthyReason(),
+          outageSince: (id) => this.outages.sinceOf(id),
           recentEvents: (limit) => this.recentEvents(limit),
           eventsAfter: (id) => this.eventsAfter(id),
           onEvent: (fn) => this.onEvent(fn),

@@ -1,10 +1,12 @@
 // The read-only routes: site summary, devices (full, or the compact grid the
 // page polls), events, history, /healthz and /metrics. Every query parameter
 // is validated with zod; a bad one is a 400 with the reason.
+
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { HISTORY_KEEP_MS } from "../store/history.ts";
 import type { SiteMetrics } from "./metrics.ts";
+import { problemsOf } from "./problems.ts";
 import { HttpError, sendBody, sendJson } from "./respond.ts";
 import type { DevicesView, HttpSite } from "./types.ts";
 
@@ -86,6 +88,9 @@ export function readRoutes({ site, metrics }: ReadRoutesDeps) {
       const q = parseQuery(DevicesQuery, url);
       const d = site.devicesView();
       sendJson(res, 200, q.view === "grid" ? gridView(d) : d);
+    },
+    "/api/problems": (_req: IncomingMessage, res: ServerResponse) => {
+      sendJson(res, 200, { problems: problemsOf(site) });
     },
     "/api/events": (_req: IncomingMessage, res: ServerResponse, url: URL) => {
       const q = parseQuery(EventsQuery, url);

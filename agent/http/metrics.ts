@@ -2,8 +2,10 @@
 // plus gauges that mirror the site, set from the snapshot at scrape time so
 // nothing has to be kept in step between scrapes. docs/design.md names the core ones;
 // gateway and meter gauges follow the same pattern.
+
 import { Gauge, Registry } from "prom-client";
 import { registry as shared } from "../metrics.ts";
+import { problemsOf } from "./problems.ts";
 import type { HttpSite } from "./types.ts";
 
 /** Gauges built afresh for each scrape: a value that is unknown is absent, never a stale or made-up 0. */
@@ -54,6 +56,7 @@ const HELP: Record<string, string> = {
   wattkeeper_gpu_power_watts: "Power per GPU",
   wattkeeper_gpu_power_limit_watts: "Enforced power limit per GPU",
   wattkeeper_gpu_default_power_limit_watts: "Default power limit per GPU (what an uncapped GPU runs at)",
+  wattkeeper_problems: "Problems on the site now (as GET /api/problems lists them), by kind and severity",
   wattkeeper_budget_info:
     "1, with the budget's source and reason as labels (for dashboard annotations when they change)",
   wattkeeper_budget_source:
@@ -69,6 +72,9 @@ const HELP: Record<string, string> = {
 
 /** Every gauge a scrape may carry besides the shared registry's (dashboards and alert rules are checked against them). */
 export const SCRAPE_GAUGE_NAMES: readonly string[] = Object.keys(HELP);
+
+/** Problem kinds always present in wattkeeper_problems (0 when none). */
+const PROBLEM_KINDS = ["unreachable", "faulted", "hot", "cannot-shed"];
 
 /** Every kind of budget source, so a 0 is there for each: alert rules compare, not test for absence. */
 const BUDGET_SOURCES = ["contract", "lease", "schedule", "economic", "signal", "failsafe"];
@@ -180,6 +186,16 @@ export class SiteMetrics {
       g.set("wattkeeper_gateway_disk_free_bytes", gw.disk?.freeBytes);
       g.set("wattkeeper_gateway_cpu_temperature_celsius", gw.cpuTempC);
       g.set("wattkeeper_gateway_uptime_seconds", gw.uptimeS);
+    }
+    const problems = new Map<string, number>();
+    for (const k of PROBLEM_KINDS) problems.set(`${k}\u0000warning`, 0);
+    for (const p of problemsOf(this.site)) {
+      const key = `${p.kind}\u0000${p.severity}`;
+      problems.set(key, (problems.get(key) ?? 0) + 1);
+    }
+    for (const [k, n] of problems) {
+      const [kind, severity] = k.split("\u0000") as [string, string];
+      g.set("wattkeeper_problems", n, { kind, severity });
     }
     const x = this.extra();
     g.set("wattkeeper_http_sse_clients", x.sseClients);

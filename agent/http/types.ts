@@ -29,6 +29,8 @@ export interface SiteView {
   meter: { ok: boolean; ageS: number | null } | null;
   broker: { connected: boolean; outboxMessages: number } | null;
   gateway: GatewayHealth | null;
+  /** Grid signals the site follows (as /api/site shows them). */
+  signals?: Array<{ name: string; kind: string; state: string; since: string; reason: string | null }>;
   [more: string]: unknown;
 }
 
@@ -38,6 +40,8 @@ export interface HttpSite {
   siteView(): SiteView;
   devicesView(): DevicesView;
   unhealthyReason(): string | null;
+  /** When a device's open outage began (epoch ms), or null when it has none. */
+  outageSince?(id: string): number | null;
   /** Newest first. */
   recentEvents(limit: number): SiteEvent[];
   /** Oldest first, after an id (SSE catch-up). */

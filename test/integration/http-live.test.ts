@@ -139,6 +139,18 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
     }
   });
 
+  test("/api/problems: stock miners without web credentials cannot be shed, and it says how to fix that", async () => {
+    const r = await call(base, "GET", "/api/problems");
+    assert.equal(r.status, 200);
+    const problems = (r.json as { problems: Array<{ kind: string; message: string; fix: string }> }).problems;
+    assert.ok(problems.length > 0);
+    for (const p of problems) {
+      assert.equal(p.kind, "cannot-shed", JSON.stringify(p));
+      assert.match(p.message, /no web credentials/);
+      assert.match(p.fix, /miners\[\]\.credentials/);
+    }
+  });
+
   test("/metrics has the documented names with the snapshot's values", async () => {
     const r = await call(base, "GET", "/metrics");
     assert.equal(r.status, 200);
@@ -160,6 +172,7 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
       'wattkeeper_budget_source{source="signal"} 0',
       'wattkeeper_alarm{code="over-budget"} 0',
       'wattkeeper_devices{class="mining",state="unreachable"} 0',
+      'wattkeeper_problems{kind="unreachable",severity="warning"} 0',
     ]) {
       assert.ok(r.text.includes(name), `missing ${name}`);
     }

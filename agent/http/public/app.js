@@ -652,15 +652,47 @@ async function refreshDevices() {
     devicesBusy = false;
   }
 }
+/** The problems list at the top: worst first; a miner's line opens its detail. */
+async function refreshProblems() {
+  let data;
+  try {
+    data = await getJson("/api/problems");
+  } catch {
+    return;
+  }
+  const list = $("problems-list");
+  list.replaceChildren();
+  const problems = data.problems ?? [];
+  $("problems").hidden = problems.length === 0;
+  setText("problems-count", String(problems.length));
+  for (const p of problems.slice(0, 50)) {
+    const li = document.createElement("li");
+    li.className = `problem ${p.severity}`;
+    li.dataset.id = p.id;
+    const head = document.createElement("div");
+    head.className = "what";
+    head.textContent = `${p.id}${p.location ? ` · ${p.location}` : ""} — ${p.message}`;
+    const fix = document.createElement("div");
+    fix.className = "fix";
+    fix.textContent = `${p.fix}${p.since ? ` (since ${new Date(p.since).toLocaleTimeString()})` : ""}`;
+    li.append(head, fix);
+    list.append(li);
+  }
+}
+
 function scheduleDevices(ms) {
   clearTimeout(devicesTimer);
   devicesTimer = setTimeout(async () => {
-    if (!document.hidden) await refreshDevices();
+    if (!document.hidden) await Promise.all([refreshDevices(), refreshProblems()]);
     scheduleDevices(DEVICES_EVERY_MS);
   }, ms);
 }
 
 function wire() {
+  $("problems-list").addEventListener("click", (ev) => {
+    const id = ev.target?.closest?.("li")?.dataset?.id;
+    if (id && state.miners.has(id)) showDetail(id);
+  });
   $("grid").addEventListener("click", (ev) => {
     const id = ev.target?.dataset?.id;
     if (id) showDetail(id);
@@ -749,6 +781,7 @@ async function init() {
   if (devices.status === "fulfilled") renderDevices(devices.value);
   if (events.status === "fulfilled") for (const e of events.value.events) addEvent(e, false);
   connectStream();
+  refreshProblems();
   setInterval(watchStream, POLL_EVERY_MS / 2);
   scheduleDevices(DEVICES_EVERY_MS);
   refreshHealth();

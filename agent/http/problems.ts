@@ -1,0 +1,162 @@
+// What needs fixing on the site, worst first: the list a field technician
+// opens the page for (`GET /api/problems`, the top of the status page,
+// `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
+// already reads, plus when each device's outage began.
+import type { DevicesView, HttpSite, SiteView } from "./types.ts";
+
+export type ProblemSeverity = "critical" | "warning";
+
+export interface Problem {
+  kind:
+    | "meter-stale"
+    | "signal-stale"
+    | "unreachable"
+    | "faulted"
+    | "gpu-node-faulted"
+    | "hot"
+    | "cannot-shed";
+  severity: ProblemSeverity;
+  /** The device or signal it is about. */
+  id: string;
+  location: string | null;
+  /** ISO time the problem began, where known. */
+  since: string | null;
+  /** What is wrong, in the device's own words where it gave some. */
+  message: string;
+  /** One line: what to do next. */
+  fix: string;
+}
+
+/** Dialects whose sleep goes through the Antminer web CGI: without credentials, nothing can shed them. */
+const STOCK_DIALECTS = new Set(["cgminer", "auto", ""]);
+
+/** Chip temperature at which a miner is called hot (most SHA-256 ASICs throttle near 90–95 °C). */
+export const HOT_CHIP_C = 90;
+
+const RANK: Record<ProblemSeverity, number> = { critical: 0, warning: 1 };
+
+export interface ProblemInputs {
+  site: SiteView;
+  devices: DevicesView;
+  /** When each device's open outage began (epoch ms). */
+  outageSince: (id: string) => number | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function listProblems({ site, devices, outageSince }: ProblemInputs): Problem[] {
+  const out: Problem[] = [];
+  for (const m of devices.meters) {
+    if (m.ok) continue;
+    out.push({
+      kind: "meter-stale",
+      severity: m.role === "site" ? "critical" : "warning",
+      id: m.id,
+      location: null,
+      since: iso(outageSince(m.id)),
+      message: `${m.role} meter without a fresh reading${m.ageS !== null ? ` for ${Math.round(m.ageS)} s` : ""}${"reason" in m && m.reason ? `: ${m.reason}` : ""}`,
+      fix:
+        m.role === "site"
+          ? "the loop runs on the fail-safe budget: check the meter's power, its RS-485/Ethernet link and unit id (wattkeeper probe meter)"
+          : "check the meter's power and link (wattkeeper probe meter)",
+    });
+  }
+  for (const s of site.signals ?? []) {
+    if (s.state !== "stale" && s.state !== "error") continue;
+    out.push({
+      kind: "signal-stale",
+      severity: "critical",
+      id: s.name,
+      location: null,
+      since: s.since,
+      message: `grid signal ${s.name} (${s.kind}) is ${s.state}${s.reason ? `: ${s.reason}` : ""}`,
+      fix: "the program's link is down: call the QSE or aggregator; wattkeeper probe signal from the gateway",
+    });
+  }
+  for (const g of devices.gpuNodes) {
+    if (g.state === "ok" || g.state === null || g.excluded) continue;
+    out.push({
+      kind: "gpu-node-faulted",
+      severity: "critical",
+      id: g.id,
+      location: g.location ?? null,
+      since: iso(outageSince(g.id)),
+      message: `GPU node ${g.state}${g.reason ? `: ${g.reason}` : ""}`,
+      fix:
+        g.state === "unreachable"
+          ? "check the node's network and SSH (wattkeeper probe gpu)"
+          : "a GPU is lost or needs a reset: tell the AI tenant before rebooting the node",
+    });
+  }
+  for (const m of devices.miners) {
+    if (m.excluded) continue;
+    const reason = "reason" in m && typeof m.reason === "string" ? m.reason : null;
+    if (m.state === "unreachable" || m.state === "faulted") {
+      out.push({
+        kind: m.state,
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: iso(outageSince(m.id)),
+        message: reason ?? m.state,
+        fix:
+          m.state === "unreachable"
+            ? `nothing answers on ${m.host}:${m.port}: check its power, network cable and IP`
+            : "open the miner's page: hashboards, fans and pools; reboot if it does not recover",
+      });
+      continue;
+    }
+    const chip = "chipTempMaxC" in m && typeof m.chipTempMaxC === "number" ? m.chipTempMaxC : null;
+    if (chip !== null && chip >= HOT_CHIP_C) {
+      out.push({
+        kind: "hot",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: null,
+        message: `chips at ${chip} °C`,
+        fix: "check its fans, filters and the container's airflow",
+      });
+    }
+    const caps = m.capabilities ?? [];
+    const canShed = caps.includes("sleep") || caps.includes("setPowerLimit");
+    if (!canShed && m.state !== null) {
+      const withdrawn = (m.withdrawn ?? []).filter(
+        (w) => w.capability === "sleep" || w.capability === "setPowerLimit",
+      );
+      const stock = STOCK_DIALECTS.has(m.dialect ?? m.configuredDialect ?? "");
+      out.push({
+        kind: "cannot-shed",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: null,
+        message:
+          withdrawn.length > 0
+            ? `cannot be shed: ${withdrawn.map((w) => `${w.capability} withdrawn (${w.reason})`).join("; ")}`
+            : stock
+              ? "cannot be shed: stock firmware sleeps through its web interface, and no web credentials are set"
+              : `cannot be shed: its ${m.dialect ?? m.configuredDialect} API offers no sleep or power limit here`,
+        fix:
+          withdrawn.length > 0 || stock
+            ? "give the miner's web or API credentials in the config (miners[].credentials: username, passwordFile), or allow the gateway in its API allow-list"
+            : "set the miner's dialect or firmware so the loop can shed it, or exclude it",
+      });
+    }
+  }
+  return out.sort(
+    (a, b) =>
+      RANK[a.severity] - RANK[b.severity] ||
+      (a.since ?? "9999").localeCompare(b.since ?? "9999") ||
+      a.id.localeCompare(b.id),
+  );
+}
+
+/** The site's problems now, worst first. */
+export function problemsOf(site: HttpSite): Problem[] {
+  return listProblems({
+    site: site.siteView(),
+    devices: site.devicesView(),
+    outageSince: (id) => site.outageSince?.(id) ?? null,
+  });
+}

@@ -1,0 +1,108 @@
+// The problems list (GET /api/problems): what needs fixing, worst first, each
+// with a next step; built from the views the page reads.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { HOT_CHIP_C, listProblems } from "../../agent/http/problems.ts";
+import type { DevicesView, SiteView } from "../../agent/http/types.ts";
+
+const T = Date.parse("2026-12-04T12:00:00Z");
+
+function miner(id: string, o: Record<string, unknown> = {}) {
+  return {
+    id,
+    class: "mining",
+    host: "10.1.0.1",
+    port: 4028,
+    dialect: "cgminer",
+    configuredDialect: "auto",
+    capabilities: ["sleep", "wake"],
+    withdrawn: [] as Array<{ capability: string; reason: string }>,
+    location: "container-A",
+    priority: 0,
+    excluded: false,
+    state: "hashing",
+    reason: null,
+    chipTempMaxC: 70,
+    at: null,
+    ageS: 1,
+    ...o,
+  };
+}
+
+const site = {
+  signals: [
+    {
+      name: "qse",
+      kind: "modbus",
+      state: "stale",
+      since: "2026-12-04T11:58:00.000Z",
+      reason: "no heartbeat for 30 s",
+    },
+    { name: "vtn", kind: "openadr", state: "active", since: "2026-12-04T11:00:00.000Z", reason: null },
+  ],
+} as unknown as SiteView;
+
+const devices = {
+  miners: [
+    miner("m-ok"),
+    miner("m-down", { state: "unreachable", reason: "WK_CGMINER_TIMEOUT: no answer in 3000 ms" }),
+    miner("m-hot", { chipTempMaxC: HOT_CHIP_C + 3 }),
+    miner("m-ro", {
+      capabilities: [],
+      withdrawn: [{ capability: "sleep", reason: "no web credentials" }],
+    }),
+    miner("m-away", { state: "unreachable", excluded: true }),
+  ],
+  meters: [
+    { id: "pcc", role: "site", ok: false, ageS: 42, reason: "WK_MODBUS_TIMEOUT" },
+    { id: "feeder", role: "mining", ok: true, ageS: 1 },
+  ],
+  gpuNodes: [
+    {
+      id: "gpu-1",
+      class: "ai",
+      host: "10.2.0.1",
+      port: 22,
+      location: "hall",
+      excluded: false,
+      state: "faulted",
+      reason: "GPU 3 is lost",
+      powerW: 5000,
+      at: null,
+      gpus: [],
+    },
+  ],
+} as unknown as DevicesView;
+
+test("worst first: critical (site meter, signal, GPU node) before warnings; oldest first within", () => {
+  const p = listProblems({
+    site,
+    devices,
+    outageSince: (id) => ({ pcc: T - 60_000, "gpu-1": T - 600_000, "m-down": T - 3_600_000 })[id] ?? null,
+  });
+  assert.deepEqual(
+    p.map((x) => `${x.severity} ${x.kind} ${x.id}`),
+    [
+      "critical gpu-node-faulted gpu-1",
+      "critical signal-stale qse",
+      "critical meter-stale pcc",
+      "warning unreachable m-down",
+      "warning hot m-hot",
+      "warning cannot-shed m-ro",
+    ],
+  );
+});
+
+test("each says what is wrong and what to do next", () => {
+  const p = listProblems({ site, devices, outageSince: () => null });
+  const byId = new Map(p.map((x) => [x.id, x]));
+  assert.match(byId.get("pcc")!.message, /site meter without a fresh reading for 42 s: WK_MODBUS_TIMEOUT/);
+  assert.match(byId.get("pcc")!.fix, /fail-safe budget/);
+  assert.match(byId.get("m-down")!.fix, /10\.1\.0\.1:4028/);
+  assert.equal(byId.get("m-down")!.location, "container-A");
+  assert.match(byId.get("m-ro")!.message, /sleep withdrawn \(no web credentials\)/);
+  assert.match(byId.get("m-ro")!.fix, /credentials/);
+  assert.match(byId.get("m-hot")!.message, /93 °C/);
+  assert.ok(!byId.has("m-away"), "an excluded miner is not a problem");
+  assert.ok(!byId.has("m-ok") && !byId.has("vtn") && !byId.has("feeder"));
+});
