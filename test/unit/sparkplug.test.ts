@@ -131,6 +131,14 @@ describe("metrics", () => {
     now: 1_000_000,
   });
   const byName = new Map(node.map((m) => [m.name, m]));
+  test("hashrate has a 2 % deadband of itself: share-window noise is not republished", () => {
+    const h = byName.get("Site/Hashrate THs")!;
+    assert.equal(typeof h.value, "number");
+    assert.ok(Math.abs((h.deadband ?? 0) - (h.value as number) * 0.02) < 1e-9, String(h.deadband));
+    assert.equal(isChange(h.value, (h.value as number) * 1.01, h.deadband), false);
+    assert.equal(isChange(h.value, (h.value as number) * 1.03, h.deadband), true);
+  });
+
   test("node metrics are typed, with the rebirth control and the lease", () => {
     assert.deepEqual(byName.get("Node Control/Rebirth"), {
       name: "Node Control/Rebirth",

@@ -35,6 +35,10 @@ export const REBIRTH_METRIC = "Node Control/Rebirth";
 const AGE_DEADBAND_S = 5;
 const TTL_DEADBAND_S = 60;
 const TEMP_DEADBAND_C = 1;
+/** Hashrate moves with every share window: republished only when it moves by more than 2 % of itself. */
+export const HASHRATE_DEADBAND_FRACTION = 0.02;
+const hashDeadband = (ths: unknown) =>
+  typeof ths === "number" && Number.isFinite(ths) ? Math.abs(ths) * HASHRATE_DEADBAND_FRACTION : 0;
 
 export interface NodeInputs {
   site: SiteView;
@@ -82,7 +86,12 @@ export function nodeMetrics(i: NodeInputs): SpMetric[] {
     { name: "Site/AI Power W", type: "Double", value: num(s.classes.ai.powerW), deadband: w },
     { name: "Site/Mining Power W", type: "Double", value: num(s.classes.mining.powerW), deadband: w },
     { name: "Site/Aux Power W", type: "Double", value: num(s.classes.aux.powerW), deadband: w },
-    { name: "Site/Hashrate THs", type: "Double", value: num(s.hashrateThs) },
+    {
+      name: "Site/Hashrate THs",
+      type: "Double",
+      value: num(s.hashrateThs),
+      deadband: hashDeadband(s.hashrateThs),
+    },
     { name: "Site/Healthy", type: "Boolean", value: i.unhealthyReason === null },
     { name: "Site/Unhealthy Reason", type: "String", value: i.unhealthyReason },
     { name: "Site/Alarms", type: "String", value: (s.alarms ?? []).join(",") },
@@ -139,7 +148,12 @@ export function deviceMetrics(i: DeviceInputs): DeviceMetrics[] {
         { name: "Power W", type: "Double", value: num(r.powerW), deadband: w },
         { name: "Power Estimated", type: "Boolean", value: bool(r.powerEstimated) },
         { name: "Power Limit W", type: "Double", value: num(r.powerLimitW), deadband: w },
-        { name: "Hashrate THs", type: "Double", value: num(r.hashrateThs) },
+        {
+          name: "Hashrate THs",
+          type: "Double",
+          value: num(r.hashrateThs),
+          deadband: hashDeadband(r.hashrateThs),
+        },
         {
           name: "Chip Temp Max C",
           type: "Float",
