@@ -9,8 +9,7 @@ import { signalState, signalValue } from "./metrics.ts";
 import { ContactSignal } from "./signals/contact.ts";
 import { ModbusServerSignal } from "./signals/modbus-server.ts";
 import { MqttTargetSignal } from "./signals/mqtt-target.ts";
-import { OpenAdrVen } from "./signals/openadr/ven.ts";
-import { VtnClient } from "./signals/openadr/vtn-client.ts";
+import { type OpenAdrVen, venFromConfig } from "./signals/openadr/ven.ts";
 import { SIGNAL_STATES, type SignalInput, type SignalStatus, type SiteReadback } from "./signals/types.ts";
 import type { NewAuditEntry } from "./store/audit.ts";
 import type { NewSiteEvent } from "./store/events.ts";
@@ -138,21 +137,7 @@ export class SiteSignals {
     }
     if (s.openadr) {
       const a = s.openadr;
-      const levels = new Map<number, number>();
-      for (const [k, w] of Object.entries(a.simpleLevels)) if (w !== undefined) levels.set(Number(k), w);
-      this.ven = new OpenAdrVen({
-        name: a.name,
-        client: new VtnClient(a.vtnUrl, {
-          clientId: a.clientId,
-          clientSecret: a.clientSecret,
-          tokenUrl: a.tokenUrl,
-          token: a.token,
-        }),
-        venName: a.venName,
-        programs: a.programs,
-        pollMs: a.pollS * 1000,
-        staleS: a.staleS,
-        simpleLevels: levels,
+      this.ven = venFromConfig(a, {
         readSite: this.d.readSite,
         logger: log.child({ signal: a.name }),
         onNote: (n) => {

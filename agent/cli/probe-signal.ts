@@ -13,8 +13,7 @@ import { printable, terminalJson } from "../../drivers/printable.ts";
 import { silentLogger } from "../logger.ts";
 import { withCredentials } from "../mqtt/link.ts";
 import { parseTargetMessage } from "../signals/mqtt-target.ts";
-import { OpenAdrVen } from "../signals/openadr/ven.ts";
-import { VtnClient } from "../signals/openadr/vtn-client.ts";
+import { venFromConfig } from "../signals/openadr/ven.ts";
 import { UsageError } from "./usage.ts";
 
 type Out = { write(s: string): unknown };
@@ -68,21 +67,7 @@ function section<T>(config: SiteConfig, key: "openadr" | "modbusServer" | "targe
 
 async function openadr(config: SiteConfig): Promise<Result> {
   const a = section<NonNullable<NonNullable<SiteConfig["signals"]>["openadr"]>>(config, "openadr");
-  const levels = new Map<number, number>();
-  for (const [k, w] of Object.entries(a.simpleLevels)) if (w !== undefined) levels.set(Number(k), w);
-  const ven = new OpenAdrVen({
-    name: a.name,
-    client: new VtnClient(a.vtnUrl, {
-      clientId: a.clientId,
-      clientSecret: a.clientSecret,
-      tokenUrl: a.tokenUrl,
-      token: a.token,
-    }),
-    venName: a.venName,
-    programs: a.programs,
-    pollMs: a.pollS * 1000,
-    staleS: a.staleS,
-    simpleLevels: levels,
+  const ven = venFromConfig(a, {
     readSite: () => ({
       powerW: null,
       budgetW: null,

@@ -12,7 +12,7 @@ import {
   type IPublishPacket,
   type MqttClient,
 } from "mqtt";
-import { backoffDelayMs } from "../../drivers/backoff.ts";
+import { backoffDelayMs } from "../backoff.ts";
 import type { Logger } from "../logger.ts";
 
 export interface LinkOptions {
@@ -51,7 +51,7 @@ export interface LinkWill {
 
 export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
 
-export { backoffDelayMs } from "../../drivers/backoff.ts";
+export { backoffDelayMs } from "../backoff.ts";
 
 /** The broker credentials and TLS material of a connection, where given (the agent's link and `send`). */
 export function withCredentials(

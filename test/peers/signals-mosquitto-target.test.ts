@@ -3,9 +3,8 @@
 // Target 0 → every flexible miner asleep; target 100 → they come back; the
 // feed goes silent → failPolicy closed curtails again within staleS + a tick.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { connect as tcpConnect } from "node:net";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -15,8 +14,8 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
+import { startPlainMosquitto } from "./mosquitto.ts";
 
-const MOSQUITTO = "/usr/sbin/mosquitto";
 const TOPIC = "maestro/mq-target/target";
 const STALE_S = 3;
 const TICK_S = 0.5;
@@ -26,26 +25,10 @@ let site: Site;
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 
 before(async () => {
-  if (!existsSync(MOSQUITTO))
-    throw new Error("this suite needs Debian's mosquitto (apt-get install mosquitto; .ci/run does)");
+  const m = await startPlainMosquitto();
+  broker = m.process;
+  const port = m.port;
   const dir = mkdtempSync(join(tmpdir(), "wk-target-"));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, "mosquitto.conf"),
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`,
-  );
-  broker = spawn(MOSQUITTO, ["-c", join(dir, "mosquitto.conf")], { stdio: "ignore" });
-  await waitFor(
-    "mosquitto",
-    () =>
-      new Promise<boolean>((r) => {
-        const s = tcpConnect(port, "127.0.0.1", () => {
-          s.destroy();
-          r(true);
-        });
-        s.on("error", () => r(false));
-      }),
-  );
   const file = join(dir, "site.yaml");
   writeFileSync(
     file,

@@ -13,8 +13,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { connect as tcpConnect } from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -26,8 +25,8 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { freePort, waitFor } from "../helpers/ports.ts";
+import { startPlainMosquitto } from "./mosquitto.ts";
 
-const MOSQUITTO = "/usr/sbin/mosquitto";
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
 const GROUP = "wk-test";
 const HOST_ID = "scada-host";
@@ -67,26 +66,9 @@ function hostState(online: boolean) {
 }
 
 before(async () => {
-  if (!existsSync(MOSQUITTO))
-    throw new Error("this suite needs Debian's mosquitto (apt-get install mosquitto; .ci/run does)");
-  const dir = mkdtempSync(join(tmpdir(), "wk-spb-"));
-  port = await freePort();
-  writeFileSync(
-    join(dir, "mosquitto.conf"),
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`,
-  );
-  broker = spawn(MOSQUITTO, ["-c", join(dir, "mosquitto.conf")], { stdio: "ignore" });
-  await waitFor(
-    "mosquitto",
-    () =>
-      new Promise<boolean>((r) => {
-        const s = tcpConnect(port, "127.0.0.1", () => {
-          s.destroy();
-          r(true);
-        });
-        s.on("error", () => r(false));
-      }),
-  );
+  const m = await startPlainMosquitto();
+  broker = m.process;
+  port = m.port;
   host = connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 4, clientId: "test-host-app" });
   await new Promise<void>((r) => host.once("connect", () => r()));
   host.on("message", (topic, payload) => {

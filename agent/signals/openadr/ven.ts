@@ -3,10 +3,12 @@
 // source), and after each interval it followed reports the site's usage back
 // (POST /reports). A VTN that stops answering leaves the schedule it last
 // served in force (events carry their own times) and the signal reads stale.
+
+import type { SignalsConfig } from "../../../config/schema.ts";
 import type { Logger } from "../../logger.ts";
 import type { SignalInput, SignalStatus, SiteReadback } from "../types.ts";
 import { activeInterval, type OadrEvent, type PlacedInterval, placeIntervals } from "./schedule.ts";
-import type { VtnClient } from "./vtn-client.ts";
+import { VtnClient } from "./vtn-client.ts";
 
 export interface VenOptions {
   name: string;
@@ -224,4 +226,28 @@ export class OpenAdrVen implements SignalInput {
       });
     }
   }
+}
+
+/** A VEN as the config's `signals.openadr` section describes it (the site and `probe signal openadr` alike). */
+export function venFromConfig(
+  a: NonNullable<SignalsConfig["openadr"]>,
+  o: Pick<VenOptions, "readSite" | "logger" | "onNote">,
+): OpenAdrVen {
+  const levels = new Map<number, number>();
+  for (const [k, w] of Object.entries(a.simpleLevels)) if (w !== undefined) levels.set(Number(k), w);
+  return new OpenAdrVen({
+    name: a.name,
+    client: new VtnClient(a.vtnUrl, {
+      clientId: a.clientId,
+      clientSecret: a.clientSecret,
+      tokenUrl: a.tokenUrl,
+      token: a.token,
+    }),
+    venName: a.venName,
+    programs: a.programs,
+    pollMs: a.pollS * 1000,
+    staleS: a.staleS,
+    simpleLevels: levels,
+    ...o,
+  });
 }
