@@ -92,7 +92,7 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
   return new Poller<MinerReading>({
     name: "cgminer",
     targets,
-    intervalMs: d.opts.minerPollMs ?? DEFAULT_MINER_POLL_MS,
+    intervalMs: d.opts.minerPollMs ?? (d.config.polling?.minersS ?? DEFAULT_MINER_POLL_MS / 1000) * 1000,
     concurrency: d.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
     timeoutMs: 10_000,
     isFailure: (r) => r.state === "unreachable",
@@ -136,7 +136,7 @@ function meterPoller(d: PollerDeps, connections: ModbusConnection[]): Poller<Met
   return new Poller<MeterReading>({
     name: "modbus",
     targets,
-    intervalMs: d.opts.meterPollMs ?? DEFAULT_METER_POLL_MS,
+    intervalMs: d.opts.meterPollMs ?? (d.config.polling?.metersS ?? DEFAULT_METER_POLL_MS / 1000) * 1000,
     concurrency: Math.max(1, byEndpoint.size),
     timeoutMs: 15_000,
     isFailure: (r) => !r.ok,
@@ -175,7 +175,7 @@ function gpuPoller(d: PollerDeps, gpuNodes: Map<string, GpuNode>): Poller<GpuNod
   return new Poller<GpuNodeReading>({
     name: "nvidia",
     targets,
-    intervalMs: GPU_POLL_MS,
+    intervalMs: (d.config.polling?.gpuNodesS ?? GPU_POLL_MS / 1000) * 1000,
     concurrency: 16,
     timeoutMs: 30_000,
     isFailure: (r) => r.state === "unreachable",

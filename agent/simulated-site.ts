@@ -52,6 +52,7 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
     noiseW: sim.noiseW,
     auxW: sim.auxW,
     models: sim.models,
+    generation: sim.generation,
     logger,
   });
   logger

@@ -15,9 +15,14 @@ export function outcomeEvent(e: ControlEvent): NewSiteEvent | null {
   if (e.type !== "outcome") return null;
   const a = e.action;
   if (a.origin === "operator") return null;
+  const command = a.kind === "drainGpuNode" || a.kind === "resumeGpuNode";
   const kind = !e.ok
     ? "action-failed"
-    : a.kind === "capGpu"
+    : a.kind === "drainGpuNode"
+      ? "ai-drained"
+      : a.kind === "resumeGpuNode"
+        ? "ai-resumed"
+        : a.kind === "capGpu"
       ? "ai-capped"
       : a.kind === "uncapGpu"
         ? "ai-restored"
@@ -31,8 +36,9 @@ export function outcomeEvent(e: ControlEvent): NewSiteEvent | null {
     kind,
     severity: e.ok ? (a.kind === "capGpu" ? "alarm" : "info") : "warning",
     deviceId: a.deviceId,
+    // a workload-manager command's outcome is its audit: the command, its exit, what it printed
     message: e.ok
-      ? `${a.kind} ${what}${value}: ${a.reason}`
+      ? `${a.kind} ${what}${value}: ${a.reason}${command ? ` — ${e.reason}` : ""}`
       : `${a.kind} ${what}${value} failed after ${e.attempts} attempt(s): ${e.reason}`,
     data: {
       action: a.kind,

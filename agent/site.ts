@@ -90,6 +90,8 @@ const KEEP_ACTIONS_MS = 30 * 86_400_000;
 const KEEP_EVENTS_MS = 30 * 86_400_000;
 const KEEP_EVENTS_MAX = 200_000;
 const KEEP_AUDIT_MS = 365 * 86_400_000;
+/** The loop's deadline on a drain command beyond the command's own (the SSH round trip). */
+const DRAIN_DEADLINE_SLACK_MS = 5000;
 const PRUNE_EVERY_MS = 3_600_000;
 
 export class Site {
@@ -854,6 +856,12 @@ export class Site {
         const r = this.state.miners.get(id)?.reading ?? null;
         return r && Date.now() - r.at <= FRESH_READING_MS ? r : null;
       },
+      (nodeId) => {
+        const g = this.config.gpuNodes.find((x) => x.id === nodeId);
+        return g?.drainCommand && g.resumeCommand
+          ? { command: g.drainCommand, resumeCommand: g.resumeCommand, timeoutS: g.commandTimeoutS }
+          : null;
+      },
     );
     const log = this.logger.child({ component: "control" });
     this.loop = new ControlLoop({
@@ -874,6 +882,12 @@ export class Site {
       config: { site: this.config.site, control: c },
       logger: log,
       actionTimeoutMs: ACTION_TIMEOUT_MS,
+      // a drain command has its own deadline (the node ends it there): the loop waits a little longer
+      actionTimeoutFor: (a) => {
+        if (a.kind !== "drainGpuNode" && a.kind !== "resumeGpuNode") return null;
+        const g = this.config.gpuNodes.find((x) => x.id === a.deviceId);
+        return g ? g.commandTimeoutS * 1000 + DRAIN_DEADLINE_SLACK_MS : null;
+      },
       // an emergency shed reaches the whole fleet at the poller's fan-out, not 64 at a time
       concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
       onTickEnd: (_r, ms) => {

@@ -120,6 +120,15 @@ export class SiteState {
     return total;
   }
 
+  /** When the AI power now shown was read: the ai meter's reading, else the newest GPU node reading. */
+  private aiPowerAt(meters: readonly MeterStatus[]): number | null {
+    const aiMeter = meters.find((m) => m.role === "ai" && m.powerW !== null);
+    if (aiMeter) return this.meters.get(aiMeter.id)?.lastGood?.at ?? null;
+    let at: number | null = null;
+    for (const r of this.gpuNodes.values()) if (r && (at === null || r.at > at)) at = r.at;
+    return at;
+  }
+
   setMinerReading(id: string, reading: MinerReading): MinerReading | null {
     const entry = this.miners.get(id);
     if (!entry) return null;
@@ -276,6 +285,8 @@ export class SiteState {
       powerW: snap.powerW,
       powerSource: snap.powerSource,
       powerAt: snap.powerAt,
+      aiPowerW: snap.classes.ai.powerW,
+      aiPowerAt: this.aiPowerAt(snap.meters),
       miners: [...this.miners.values()].map(({ config, reading }) => ({
         id: config.id,
         priority: config.priority,
@@ -286,12 +297,14 @@ export class SiteState {
         excluded: isExcluded(config.id),
         powerLimitW: reading?.powerLimitW ?? null,
         minPowerLimitW: reading?.minPowerLimitW ?? null,
+        maxPowerLimitW: reading?.maxPowerLimitW ?? null,
       })),
       gpuNodes: this.config.gpuNodes.map((g) => ({
         id: g.id,
         floorW: g.floorW,
         priority: g.priority,
         excluded: isExcluded(g.id),
+        flex: g.flex,
         gpus: (this.gpuNodes.get(g.id)?.gpus ?? []).flatMap((gpu) =>
           gpu.index === null
             ? []

@@ -18,7 +18,7 @@ import { optNull } from "./schema/fields.ts";
 import { MeterEntrySchema } from "./schema/meters.ts";
 import { MqttSchema } from "./schema/mqtt.ts";
 import { SignalsSchema } from "./schema/signals.ts";
-import { HttpSchema, LogSchema, SimSchema, SiteSchema, StoreSchema } from "./schema/site.ts";
+import { HttpSchema, LogSchema, PollingSchema, SimSchema, SiteSchema, StoreSchema } from "./schema/site.ts";
 
 export { ControlSchema, EconomicsSchema, ScheduleWindowSchema } from "./schema/control.ts";
 export { CredentialsSchema, GpuNodeSchema, MinerEntrySchema } from "./schema/devices.ts";
@@ -46,6 +46,7 @@ export const ConfigSchema = z
     miners: z.array(MinerEntrySchema).default([]).describe("ASIC miners (CGMiner-style API)"),
     gpuNodes: z.array(GpuNodeSchema).default([]).describe("AI GPU nodes"),
     control: ControlSchema.prefault({}),
+    polling: PollingSchema.prefault({}),
     signals: optNull(SignalsSchema),
     exports: optNull(ExportsSchema),
     sim: optNull(SimSchema),

@@ -41,6 +41,8 @@ export interface MinerReading {
    * where the dialect reports one; absent or null = unknown.
    */
   minPowerLimitW?: number | null;
+  /** Highest power limit the firmware offers (LuxOS: its highest profile), where it says. */
+  maxPowerLimitW?: number | null;
   boardTempsC: number[];
   chipTempMaxC: number | null;
   fanRpm: number[];

@@ -104,6 +104,9 @@ export class PowerModel {
   private minersDrawW = 0;
   private lastT: number;
   private readonly energyKwhByClass: Record<LoadClass, number> = { mining: 0, ai: 0, aux: 0 };
+  /** Generation behind the site meter (W at an instant); null = none. */
+  private generation: ((now: number) => number) | null = null;
+  private generatedKwh = 0;
 
   constructor(opts: PowerModelOptions = {}) {
     this.seed = (opts.seed ?? 1) >>> 0;
@@ -283,10 +286,26 @@ export class PowerModel {
     return this.classWNow(cls);
   }
 
-  /** True site total: miners + auxW + every added load. */
+  /** True site total: miners + auxW + every added load, less generation behind the meter (negative = export). */
   totalW(): number {
     this.refresh();
-    return this.classWNow("mining") + this.classWNow("ai") + this.classWNow("aux");
+    return this.classWNow("mining") + this.classWNow("ai") + this.classWNow("aux") - this.generationWNow();
+  }
+
+  /** Sets (or removes) generation behind the site meter: solar, wind, a flare-gas genset. */
+  setGeneration(watts: ((now: number) => number) | null): void {
+    this.refresh();
+    this.generation = watts;
+  }
+
+  /** What the generation behind the meter produces now (W). */
+  generationW(): number {
+    this.refresh();
+    return this.generationWNow();
+  }
+
+  private generationWNow(): number {
+    return this.generation ? Math.max(0, this.generation(this.now())) : 0;
   }
 
   /** What a meter in `role` reads now: the true value plus seeded noise drawn at read time. */
@@ -304,7 +323,7 @@ export class PowerModel {
   energyKwh(role: MeterRole): number {
     this.refresh();
     const e = this.energyKwhByClass;
-    return role === "site" ? e.mining + e.ai + e.aux : e[role];
+    return role === "site" ? e.mining + e.ai + e.aux - this.generatedKwh : e[role];
   }
 
   // --- internals -----------------------------------------------------------
@@ -402,6 +421,7 @@ export class PowerModel {
     for (const cls of ["mining", "ai", "aux"] as const) {
       this.energyKwhByClass[cls] += (this.classWNow(cls) * dt) / MS_PER_H / 1000;
     }
+    this.generatedKwh += (this.generationWNow() * dt) / MS_PER_H / 1000;
     this.lastT = t;
   }
 

@@ -8,6 +8,7 @@ import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.
 import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
+import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
 import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
@@ -57,6 +58,8 @@ export interface SimSiteOptions {
    * `site.antminerWeb.endpoints`). Off when absent.
    */
   antminerWeb?: { port: number; setDelayMs?: number; getDelayMs?: number } | null;
+  /** Generation behind the site meter (solar with passing clouds); none when absent. */
+  generation?: Omit<GenerationProfile, "seed"> | null;
 }
 
 export interface SimSite {
@@ -83,6 +86,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     now: opts.now,
   });
   for (const m of opts.miners) model.addMiner(m.id, m.model);
+  if (opts.generation) {
+    model.setGeneration(cloudySolar({ ...opts.generation, seed: model.seed }, model.now()));
+  }
 
   const seen = new Set<string>();
   for (const ep of [...opts.miners, ...opts.meters]) {

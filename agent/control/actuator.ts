@@ -3,6 +3,7 @@
 // (confirmed by enforced.power.limit). `ok` is a confirmed effect, never an ack.
 import type { Miner } from "../../drivers/cgminer/miner.ts";
 import type { GpuNode } from "../../drivers/nvidia/node.ts";
+import type { OperatorCommandOutcome } from "../../drivers/nvidia/types.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 import type { Actuator, ActuatorResult, OnSent } from "./loop.ts";
 
@@ -13,6 +14,8 @@ export function driverActuator(
   defaultLimitW: (nodeId: string, index: number) => number | null,
   /** The poller's latest reading of a miner when fresh enough to confirm against; null = read first. */
   freshReading: (minerId: string) => MinerReading | null = () => null,
+  /** A drain-tier node's commands (config only: never from MQTT); null = none configured. */
+  drainCommands: (nodeId: string) => DrainCommands | null = () => null,
 ): Actuator {
   const minerWrite = async (
     id: string,
@@ -32,7 +35,21 @@ export function driverActuator(
     const out = watts === null ? await node.restorePowerLimit(index) : await node.setPowerLimit(index, watts);
     return { ok: out.ok, reason: out.reason ?? "confirmed" };
   };
+  const operatorCommand = async (
+    nodeId: string,
+    which: "command" | "resumeCommand",
+    signal?: AbortSignal,
+  ): Promise<ActuatorResult> => {
+    const node = gpuNodes.get(nodeId);
+    const cmds = drainCommands(nodeId);
+    if (!node) return { ok: false, reason: `no GPU node ${nodeId}` };
+    if (!cmds) return { ok: false, reason: `GPU node ${nodeId} has no drain commands configured` };
+    const out = await node.runOperatorCommand(cmds[which], { timeoutMs: cmds.timeoutS * 1000, signal });
+    return { ok: out.ok, reason: auditText(cmds[which], out) };
+  };
   return {
+    drainGpuNode: (nodeId, signal) => operatorCommand(nodeId, "command", signal),
+    resumeGpuNode: (nodeId, signal) => operatorCommand(nodeId, "resumeCommand", signal),
     sleep: (id, signal, onSent) => minerWrite(id, "sleep", undefined, signal, onSent),
     wake: (id, signal, onSent) => minerWrite(id, "wake", undefined, signal, onSent),
     reboot: (id, signal, onSent) => minerWrite(id, "reboot", undefined, signal, onSent),
@@ -46,4 +63,23 @@ export function driverActuator(
       return gpuLimit(nodeId, index, def !== null && watts >= def ? null : watts);
     },
   };
+}
+
+export interface DrainCommands {
+  command: string;
+  resumeCommand: string;
+  timeoutS: number;
+}
+
+/** Longest command output kept in the audit entry (the outcome reason). */
+const AUDIT_OUTPUT_CHARS = 400;
+
+/** The ledger's outcome of a drain or resume: the command, its exit and what it printed. */
+export function auditText(command: string, out: OperatorCommandOutcome): string {
+  const printed = [out.stdout.trim(), out.stderr.trim()].filter((x) => x !== "").join(" | ");
+  const clipped = printed.length > AUDIT_OUTPUT_CHARS ? `${printed.slice(0, AUDIT_OUTPUT_CHARS)}…` : printed;
+  const status = out.ok
+    ? `exit 0 in ${Math.round(out.durationMs)} ms`
+    : (out.reason ?? `exit ${out.exitCode ?? "?"}`);
+  return `\`${command}\`: ${status}${clipped ? `; output: ${clipped}` : ""}`;
 }

@@ -10,6 +10,7 @@
 import type { Logger } from "../logger.ts";
 import type { Ledger, LedgerAction } from "../store/ledger.ts";
 import { type BudgetConfig, type BudgetInputs, effectiveBudget } from "./budget.ts";
+import { AiSwingWatch } from "./ai-swing.ts";
 import { efficiencyJPerTh, plan } from "./policy.ts";
 import { type DeadlineNote, DeadlineWatch } from "./programs.ts";
 import { Slots } from "./slots.ts";
@@ -45,6 +46,10 @@ export interface Actuator {
   ): Promise<ActuatorResult>;
   capGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
   uncapGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+  /** A drain-tier node's configured drain command; `reason` carries what it printed (audited). */
+  drainGpuNode(nodeId: string, signal?: AbortSignal): Promise<ActuatorResult>;
+  /** Its configured resume command. */
+  resumeGpuNode(nodeId: string, signal?: AbortSignal): Promise<ActuatorResult>;
   reboot(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
 }
 
@@ -66,7 +71,13 @@ export type ControlEvent =
 export interface LoopConfig {
   site: BudgetConfig["site"];
   control: BudgetConfig["control"] &
-    PolicyConfig & { tickS: number; retries: number; meterStaleS?: number; unmeteredW?: number };
+    PolicyConfig & {
+      tickS: number;
+      retries: number;
+      meterStaleS?: number;
+      unmeteredW?: number;
+      aiStepW?: number | null;
+    };
 }
 
 export type LedgerPort = Pick<Ledger, "begin" | "beginMany" | "finish" | "view">;
@@ -94,7 +105,12 @@ export interface ControlLoopDeps {
   actionTimeoutMs?: number;
   /** Pause between attempts, ms. Default 500. */
   retryDelayMs?: number;
+  /** A longer deadline for one action (a drain command's own timeout); null = actionTimeoutMs. */
+  actionTimeoutFor?: (a: PlanAction) => number | null;
 }
+
+/** Workload-manager commands run once: a second drain is not a retry of the first. */
+const RUN_ONCE = new Set(["drainGpuNode", "resumeGpuNode"]);
 
 export interface TickResult {
   at: number;
@@ -170,8 +186,12 @@ export class ControlLoop {
 
   /** ERS deadlines: a budget drop to be met in 10 / 30 min (control.programs). */
   private readonly deadlines: DeadlineWatch;
+  /** AI steps the site meter has not shown yet (control.aiStepW); null = off. */
+  private readonly aiSwing: AiSwingWatch | null;
 
   constructor(private readonly deps: ControlLoopDeps) {
+    const stepW = deps.config.control.aiStepW;
+    this.aiSwing = stepW != null ? new AiSwingWatch(stepW) : null;
     this.deadlines = new DeadlineWatch(
       (deps.config.control.programs ?? []).flatMap((p) =>
         p.kind === "ers-10"
@@ -303,7 +323,16 @@ export class ControlLoop {
     const result = newResult(at, this.modeValue);
     this.stats.ticks++;
     try {
-      const snapshot = this.deps.getSnapshot();
+      let snapshot = this.deps.getSnapshot();
+      if (this.aiSwing) {
+        const swingW = this.aiSwing.observe(
+          snapshot.aiPowerW,
+          snapshot.aiPowerAt,
+          snapshot.powerSource === "meter" ? snapshot.powerAt : null,
+          at,
+        );
+        if (swingW !== 0) snapshot = { ...snapshot, aiSwingW: swingW };
+      }
       const inputs: BudgetInputs = { ...this.deps.budgetInputs(snapshot) };
       if (snapshot.powerSource !== "meter") {
         // fail-safe: no fresh meter → estimate, and failsafe budget without one
@@ -404,7 +433,9 @@ export class ControlLoop {
           void onSent();
           confirming.release();
         }
-        if (!ok) break; // the rest of this device waits for its back-off
+        // the rest of this device waits for its back-off; a failed drain still lets its caps
+        // go (the budget needs them; the workload was only not told)
+        if (!ok && a.kind !== "drainGpuNode") break;
       }
     };
     await Promise.all(groups.map((g, i) => device(g, firstIds?.[i])));
@@ -470,7 +501,7 @@ export class ControlLoop {
       "control action",
     );
 
-    const attempts = Math.max(1, this.deps.config.control.retries);
+    const attempts = RUN_ONCE.has(a.kind) ? 1 : Math.max(1, this.deps.config.control.retries);
     let outcome: ActuatorResult = { ok: false, reason: "not sent" };
     let n = 0;
     while (n < attempts) {
@@ -515,7 +546,7 @@ export class ControlLoop {
   private async send(a: PlanAction, onSent?: OnSent): Promise<ActuatorResult> {
     const act = this.deps.actuator;
     const ac = new AbortController();
-    const timeoutMs = this.deps.actionTimeoutMs ?? 15_000;
+    const timeoutMs = this.deps.actionTimeoutFor?.(a) ?? this.deps.actionTimeoutMs ?? 15_000;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -539,6 +570,10 @@ export class ControlLoop {
             return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
           case "uncapGpu":
             return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+          case "drainGpuNode":
+            return act.drainGpuNode(a.deviceId, ac.signal);
+          case "resumeGpuNode":
+            return act.resumeGpuNode(a.deviceId, ac.signal);
           case "reboot":
             return act.reboot(a.deviceId, ac.signal, onSent);
         }

@@ -6,6 +6,7 @@ import type { MinerCapability, MinerState } from "../../drivers/types.ts";
 import type {
   Alarm,
   DeviceLedger,
+  GpuFlex,
   LedgerView,
   Plan,
   PlanAction,
@@ -18,8 +19,12 @@ import type {
 
 /** The sliding window of the ramp limit (`rampUpWPerMin`). */
 export const RAMP_WINDOW_MS = 60_000;
-/** A miner's power-limit floor when it declares none: this fraction of its current draw. */
+/** A miner's power-limit floor when it declares none: this fraction of its full draw. */
 export const DEFAULT_MINER_LIMIT_FLOOR_FRACTION = 0.6;
+/** Track mode's defaults where the config gives no `track` section. */
+export const DEFAULT_TRACK = { toleranceW: 20_000, dwellS: 30, deadbandW: 100 } as const;
+/** GPU flex tiers, in the order they are capped. */
+export const FLEX_ORDER: readonly GpuFlex[] = ["cap", "drain", "firm"];
 
 const RUNNING: ReadonlySet<MinerState> = new Set<MinerState>(["hashing", "starting"]);
 const NO_LEDGER: DeviceLedger = {};
@@ -41,6 +46,21 @@ export function efficiencyJPerTh(powerW: number | null, hashrateThs: number | nu
 
 export function isFailed(l: DeviceLedger | undefined, now: number): boolean {
   return l?.failedUntil != null && l.failedUntil > now;
+}
+
+/**
+ * The lowest power limit the loop may give a miner: its declared floor, else a fraction of its
+ * full draw (the limit before the agent lowered it, so repeated trims do not ratchet it down).
+ */
+export function minerFloorW(m: PlanMiner, l: DeviceLedger | undefined): number {
+  if (m.minPowerLimitW != null) return Math.ceil(m.minPowerLimitW);
+  const full = l?.powerLimit?.originalW ?? m.powerLimitW ?? m.powerW ?? 0;
+  return Math.ceil(full * DEFAULT_MINER_LIMIT_FLOOR_FRACTION);
+}
+
+/** Moved the other way within minOnS: moving it now would make it oscillate. */
+function movedAgainst(l: DeviceLedger | undefined, dir: 1 | -1, now: number, minOnMs: number): boolean {
+  return l?.movedAt != null && l.movedDir === -dir && now - l.movedAt < minOnMs;
 }
 
 /**
@@ -67,6 +87,10 @@ interface ShedCandidate {
   held: boolean;
   canSleep: boolean;
   canLimit: boolean;
+  /** Its lowest power limit (minerFloorW). */
+  floorW: number;
+  /** Track: its target moved within dwellS (held, under the budget itself). */
+  dwelling: boolean;
   /** This plan's step for it: a power limit (W removed), or a sleep. */
   limitW: number;
   limitTo: number;
@@ -85,10 +109,17 @@ interface Ctx {
 
 // ---------------------------------------------------------------- shed
 
-function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, ctx: Ctx): void {
+/**
+ * Sheds needW: power limits first (strategy power-limit-then-sleep or track), then sleeps, then
+ * GPU caps by flex tier. `breach`: P is over the budget itself, so track's dwell does not hold a
+ * trim back (a breach always sheds at once).
+ */
+function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, breach: boolean, ctx: Ctx): void {
   const { config, ledger, now } = ctx;
   const minOnMs = config.minOnS * 1000;
-  const limitFirst = config.strategy === "power-limit-then-sleep";
+  const track = config.strategy === "track";
+  const limitFirst = config.strategy === "power-limit-then-sleep" || track;
+  const dwellMs = (config.track ?? DEFAULT_TRACK).dwellS * 1000;
   let need = needW;
 
   const cands: ShedCandidate[] = [];
@@ -99,13 +130,32 @@ function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, ctx: Ct
     if (!canSleep && !canLimit) continue;
     const l = ledger.devices.get(m.id);
     if (isFailed(l, now) || l?.pendingShed) continue;
+    // woken, or its target raised, within minOnS: shedding it now would be an opposite move
+    const raisedAt = track && l?.movedDir === 1 ? (l.movedAt ?? null) : null;
+    const upAt = Math.max(l?.wokeAt ?? Number.NEGATIVE_INFINITY, raisedAt ?? Number.NEGATIVE_INFINITY);
     const held =
       !emergency &&
-      l?.wokeAt != null &&
-      now - l.wokeAt < minOnMs &&
-      (ctx.deadlineAt === null || l.wokeAt + minOnMs <= ctx.deadlineAt);
+      now - upAt < minOnMs &&
+      (ctx.deadlineAt === null || upAt + minOnMs <= ctx.deadlineAt);
+    // track: a target changes at most once per dwellS, unless the budget itself is breached
+    const dwelling =
+      track && !breach && !emergency && l?.movedAt != null && now - l.movedAt < dwellMs;
     const eff = efficiencyJPerTh(m.powerW, m.hashrateThs)!;
-    cands.push({ m, powerW: m.powerW, eff, held, canSleep, canLimit, limitW: 0, limitTo: 0, sleep: false });
+    cands.push({
+      m,
+      powerW: m.powerW,
+      eff,
+      // track, under the budget itself: a miner whose target just moved waits out its dwell
+      // rather than being slept (a bigger move than the trim it waits for)
+      held: held || dwelling,
+      dwelling,
+      canSleep,
+      canLimit: canLimit && !(track && held) && !dwelling,
+      limitW: 0,
+      limitTo: 0,
+      sleep: false,
+      floorW: minerFloorW(m, l),
+    });
   }
   // lowest priority first, then worst J/TH, then id
   cands.sort((a, b) => a.m.priority - b.m.priority || b.eff - a.eff || byId(a.m.id, b.m.id));
@@ -114,7 +164,7 @@ function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, ctx: Ct
     for (const c of cands) {
       if (need <= 0) break;
       if (!c.canLimit) continue;
-      const floor = Math.ceil(c.m.minPowerLimitW ?? c.powerW * DEFAULT_MINER_LIMIT_FLOOR_FRACTION);
+      const floor = c.floorW;
       if (floor >= c.powerW) continue;
       const target = Math.max(floor, Math.ceil(c.powerW - need));
       const delta = c.powerW - target;
@@ -146,7 +196,7 @@ function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, ctx: Ct
         kind: "setPowerLimit",
         valueW: c.limitTo,
         expectedDeltaW: -c.limitW,
-        reason: "over budget: power limit",
+        reason: track ? "over the track band: lower target" : "over budget: power limit",
       });
     }
   }
@@ -159,21 +209,32 @@ function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, ctx: Ct
   }
   if (need <= 0) return;
 
-  // still over: AI only once no flexible miner is left hashing
+  // still over. Flexible AI (tiers cap, then drain) may be capped while the miners left are
+  // only held by minOnS; firm AI only once no flexible miner is left hashing
   const flexibleLeft = cands.some((c) => c.canSleep && !c.sleep);
-  if (flexibleLeft) {
-    ctx.alarms.push({
-      code: "shed-held-min-on",
-      message: `${Math.round(need)} W still to shed; ${Math.round(heldW)} W of miners held by minOnS`,
-    });
-    return;
+  // a dwelling miner frees its share within dwellS: no AI is capped for that wait
+  const waitForDwell = cands.some((c) => c.dwelling && !c.sleep);
+  for (const tier of FLEX_ORDER) {
+    if (need <= 0) return;
+    if ((tier === "firm" && flexibleLeft) || waitForDwell) {
+      ctx.alarms.push({
+        code: "shed-held-min-on",
+        message: `${Math.round(need)} W still to shed; ${Math.round(heldW)} W of miners held by minOnS${track ? " or dwellS" : ""}`,
+      });
+      return;
+    }
+    need = capAi(
+      snapshot.gpuNodes.filter((n) => (n.flex ?? "firm") === tier),
+      need,
+      ctx,
+    );
   }
-  need = capAi(snapshot.gpuNodes, need, ctx);
   if (need > 0) {
     ctx.alarms.push({ code: "over-budget", message: `${Math.round(need)} W over with nothing left to shed` });
   }
 }
 
+/** Caps GPUs of these nodes (lowest priority first) towards their floors; returns what is still needed. */
 function capAi(nodes: readonly PlanGpuNode[], needW: number, ctx: Ctx): number {
   const { ledger, now } = ctx;
   let need = needW;
@@ -187,6 +248,9 @@ function capAi(nodes: readonly PlanGpuNode[], needW: number, ctx: Ctx): number {
   let capped = 0;
   let cappedW = 0;
   for (const n of order) {
+    // a drain-tier node is drained (its workload manager told) before its first cap
+    const drainAt = ctx.actions.length;
+    const drained = ledger.devices.get(n.id)?.drainedAt != null;
     const gpus = [...n.gpus].sort((a, b) => a.index - b.index);
     for (const g of gpus) {
       if (need <= 0) break;
@@ -204,11 +268,22 @@ function capAi(nodes: readonly PlanGpuNode[], needW: number, ctx: Ctx): number {
         gpuIndex: g.index,
         valueW: target,
         expectedDeltaW: -delta,
-        reason: "over budget with no mining left",
+        reason:
+          (n.flex ?? "firm") === "firm"
+            ? "over budget with no mining left"
+            : `over budget: flexible AI (flex: ${n.flex})`,
       });
       need -= delta;
       capped++;
       cappedW += delta;
+    }
+    if (n.flex === "drain" && !drained && ctx.actions.length > drainAt) {
+      ctx.actions.splice(drainAt, 0, {
+        deviceId: n.id,
+        kind: "drainGpuNode",
+        expectedDeltaW: 0,
+        reason: "drain before capping (flex: drain)",
+      });
     }
     if (need <= 0) break;
   }
@@ -239,29 +314,42 @@ interface WakeCandidate {
   eff: number;
 }
 
-function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
+/**
+ * Adds up to addW: AI caps first, then miner limits (track: targets raised), then wakes (track:
+ * only once no target the agent lowered is left below its maximum). `aiDropW`: an AI step down
+ * seen this tick; filling it keeps the site flat, so that much passes the stagger and the ramp.
+ */
+function restore(snapshot: PlanSnapshot, addW: number, aiDropW: number, ctx: Ctx): void {
   const { config, ledger, now } = ctx;
+  const track = config.strategy === "track";
   let lastAt = Number.NEGATIVE_INFINITY;
   let rampUsed = 0;
   for (const r of ledger.restores) {
     if (r.at > lastAt) lastAt = r.at;
     if (r.at > now - RAMP_WINDOW_MS && r.at <= now) rampUsed += r.expectedW;
   }
-  if (now - lastAt < config.restoreStaggerS * 1000) return; // the last batch is too recent
+  let exemptLeft = Math.max(0, aiDropW);
+  // the last batch is too recent (an AI step down is filled at once all the same)
+  if (exemptLeft === 0 && now - lastAt < config.restoreStaggerS * 1000) return;
   const rampLeft = config.rampUpWPerMin - rampUsed;
-  let allowance = Math.min(headroomW, rampLeft);
+  let allowance = Math.min(addW, Math.max(0, rampLeft) + exemptLeft);
   if (allowance <= 0) return;
   // the ramp as a slope: one batch adds at most a stagger's share of a minute's ramp, so the
   // site rises step by step rather than a minute's worth at once (a batch may always take one
   // miner, or a miner bigger than the share would never come back)
-  let batchLeft = restoreBatchW(config);
+  let batchLeft = restoreBatchW(config) + exemptLeft;
   let batchActions = 0;
   const fitsBatch = (w: number) => w <= batchLeft || batchActions === 0;
-  const took = (w: number) => {
+  const push = (a: PlanAction) => {
+    const w = a.expectedDeltaW;
+    const exempt = Math.min(w, exemptLeft);
+    exemptLeft -= exempt;
     allowance -= w;
     batchLeft -= w;
     batchActions++;
+    ctx.actions.push(exempt > 0 ? { ...a, rampExemptW: exempt } : a);
   };
+  const rampHeld = () => Math.min(rampLeft, restoreBatchW(config)) < addW;
   let leftOut = false;
 
   // 1. AI caps the agent set, highest priority node first
@@ -284,7 +372,7 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
         // a partial step: raise the limit by what the allowance and the batch let through
         const step = Math.floor(room);
         if (step > 0) {
-          ctx.actions.push({
+          push({
             deviceId: n.id,
             kind: "uncapGpu",
             gpuIndex: g.index,
@@ -292,12 +380,11 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
             expectedDeltaW: step,
             reason: "under budget: restore AI (partial)",
           });
-          took(step);
         }
         leftOut = true;
         break;
       }
-      ctx.actions.push({
+      push({
         deviceId: n.id,
         kind: "uncapGpu",
         gpuIndex: g.index,
@@ -305,31 +392,45 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
         expectedDeltaW: delta,
         reason: "under budget: restore AI",
       });
-      took(delta);
     }
     if (allowance <= 0 || batchLeft <= 0) break;
   }
   if (allowance <= 0 || leftOut || batchLeft <= 0) {
     // AI first: mining waits until AI is whole
-    if (Math.min(rampLeft, restoreBatchW(config)) < headroomW)
-      ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
+    if (rampHeld()) ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
     return;
   }
 
   // 2. miner power limits the agent lowered, then 3. miners the agent slept; best J/TH first
   const limits: WakeCandidate[] = [];
+  const raises: RaiseCandidate[] = [];
   const wakes: WakeCandidate[] = [];
+  let targetsBelowMax = false;
   const minOffMs = config.minOffS * 1000;
+  const minOnMs = config.minOnS * 1000;
+  const t = config.track ?? DEFAULT_TRACK;
   for (const m of snapshot.miners) {
     if (m.excluded) continue;
     const l = ledger.devices.get(m.id) ?? NO_LEDGER;
     if (isFailed(l, now) || l.pendingWake) continue;
     if (l.powerLimit && RUNNING.has(m.state) && can(m, "setPowerLimit") && m.powerW !== null) {
-      limits.push({
-        m,
-        expectedW: Math.max(0, l.powerLimit.originalW - m.powerW),
-        eff: efficiencyJPerTh(m.powerW, m.hashrateThs) ?? Number.POSITIVE_INFINITY,
-      });
+      const eff = efficiencyJPerTh(m.powerW, m.hashrateThs) ?? Number.POSITIVE_INFINITY;
+      if (!track) {
+        limits.push({ m, expectedW: Math.max(0, l.powerLimit.originalW - m.powerW), eff });
+        continue;
+      }
+      // the original, within the model's range (an original under the floor goes to the floor)
+      const maxW = Math.max(
+        minerFloorW(m, l),
+        Math.min(l.powerLimit.originalW, m.maxPowerLimitW ?? Number.POSITIVE_INFINITY),
+      );
+      const fromW = m.powerLimitW ?? m.powerW;
+      if (fromW >= maxW - 1) continue; // at its maximum already
+      targetsBelowMax = true;
+      // a target moves once per dwellS, and never the other way within minOnS
+      if (l.pendingShed || (l.movedAt != null && now - l.movedAt < t.dwellS * 1000)) continue;
+      if (movedAgainst(l, 1, now, minOnMs)) continue;
+      raises.push({ m, originalW: l.powerLimit.originalW, maxW, fromW, eff });
     } else if (
       l.sleptAt != null &&
       m.state === "sleeping" &&
@@ -341,39 +442,87 @@ function restore(snapshot: PlanSnapshot, headroomW: number, ctx: Ctx): void {
       wakes.push({ m, expectedW: l.sleptPowerW, eff: l.efficiencyJPerTh ?? Number.POSITIVE_INFINITY });
     }
   }
-  const best = (a: WakeCandidate, b: WakeCandidate) => a.eff - b.eff || byId(a.m.id, b.m.id);
+  const best = (a: { m: PlanMiner; eff: number }, b: { m: PlanMiner; eff: number }) =>
+    a.eff - b.eff || byId(a.m.id, b.m.id);
   // NaN-safe: Infinity − Infinity is NaN, which || passes over to the id
   limits.sort(best);
+  raises.sort(best);
   wakes.sort(best);
   for (const c of limits) {
     if (c.expectedW > allowance || !fitsBatch(c.expectedW)) {
       leftOut = true;
       continue;
     }
-    ctx.actions.push({
+    push({
       deviceId: c.m.id,
       kind: "restorePowerLimit",
       valueW: ledger.devices.get(c.m.id)!.powerLimit!.originalW,
       expectedDeltaW: c.expectedW,
       reason: "under budget: restore power limit",
     });
-    took(c.expectedW);
   }
-  for (const c of wakes) {
-    if (c.expectedW > allowance || !fitsBatch(c.expectedW)) {
+  for (const c of raises) {
+    let step = Math.min(c.maxW - c.fromW, allowance);
+    if (batchActions > 0) step = Math.min(step, batchLeft);
+    const toMax = c.fromW + step >= c.maxW - 1;
+    // a small move is not worth a command, unless it is the last one up to the maximum
+    if (step <= 0 || (!toMax && step < t.deadbandW)) {
       leftOut = true;
       continue;
     }
-    ctx.actions.push({
+    const valueW = toMax ? c.maxW : Math.floor(c.fromW + step);
+    push({
       deviceId: c.m.id,
-      kind: "wake",
-      expectedDeltaW: c.expectedW,
-      reason: "under budget: wake",
+      kind: "restorePowerLimit",
+      valueW,
+      expectedDeltaW: Math.max(1, Math.min(step, valueW - (c.m.powerW ?? c.fromW))),
+      reason: toMax ? "under the track band: target back to full" : "under the track band: raise target",
     });
-    took(c.expectedW);
+    if (allowance <= 0) break;
   }
-  if (leftOut && Math.min(rampLeft, restoreBatchW(config)) < headroomW) {
+  // track: whole miners wake only once every target the agent lowered is back at its maximum
+  if (!targetsBelowMax) {
+    for (const c of wakes) {
+      if (c.expectedW > allowance || !fitsBatch(c.expectedW)) {
+        leftOut = true;
+        continue;
+      }
+      push({
+        deviceId: c.m.id,
+        kind: "wake",
+        expectedDeltaW: c.expectedW,
+        reason: track ? "under the track band: wake" : "under budget: wake",
+      });
+    }
+  }
+  if (leftOut && rampHeld()) {
     ctx.alarms.push({ code: "ramp-limited", message: "restores held by the ramp" });
+  }
+}
+
+interface RaiseCandidate {
+  m: PlanMiner;
+  /** Its limit before the agent lowered it. */
+  originalW: number;
+  /** The highest target it may get: the original, within its model's range. */
+  maxW: number;
+  fromW: number;
+  eff: number;
+}
+
+/** A drained GPU node whose every cap is lifted: its resume command. */
+function resumeDrained(snapshot: PlanSnapshot, ctx: Ctx): void {
+  for (const n of snapshot.gpuNodes) {
+    if (n.flex !== "drain" || n.excluded) continue;
+    const l = ctx.ledger.devices.get(n.id);
+    if (l?.drainedAt == null || (l.gpuCaps?.size ?? 0) > 0) continue;
+    if (l.pendingShed || l.pendingWake || isFailed(l, ctx.now)) continue;
+    ctx.actions.push({
+      deviceId: n.id,
+      kind: "resumeGpuNode",
+      expectedDeltaW: 0,
+      reason: "every cap lifted: resume (flex: drain)",
+    });
   }
 }
 
@@ -442,11 +591,23 @@ export function plan(
     for (const n of snapshot.gpuNodes) for (const g of n.gpus) P += g.powerW ?? 0;
     ctx.alarms.push({ code: "power-unknown", message: "no site power: planning on device reports" });
   }
+  // swing absorption: an AI step the meter has not shown yet counts now, so mining moves in
+  // the same tick (the step's own size, not a meter period later)
+  const aiSwingW = known ? (snapshot.aiSwingW ?? 0) : 0;
+  if (aiSwingW !== 0) {
+    P += aiSwingW;
+    ctx.alarms.push({
+      code: "ai-step",
+      message: `AI ${aiSwingW > 0 ? "rose" : "fell"} ${Math.round(Math.abs(aiSwingW))} W since the site meter's reading: mining compensates now`,
+    });
+  }
 
   const shedLine = B - config.shedMarginW;
   const headroomW = shedLine - P - pendingWakeW;
   const projected = P - pendingShedW + pendingWakeW;
   const emergency = P > B + config.emergencyMarginW;
+  const track = config.strategy === "track";
+  const toleranceW = (config.track ?? DEFAULT_TRACK).toleranceW;
   let mode: PlanMode = "hold";
   if (projected > shedLine) {
     mode = "shed";
@@ -454,10 +615,12 @@ export function plan(
     const needW = emergency
       ? projected - shedLine
       : rampedShedW(projected, shedLine, budget.hardBudgetW, ctx);
-    if (needW > 0) shed(snapshot, needW, emergency, ctx);
-  } else if (known && P < B - config.restoreMarginW) {
+    if (needW > 0) shed(snapshot, needW, emergency, P > B, ctx);
+  } else if (track ? known && headroomW > toleranceW : known && P < B - config.restoreMarginW) {
+    // track fills to the middle of its band under the shed line; sleep restores what fits
     mode = "restore";
-    restore(snapshot, headroomW, ctx);
+    restore(snapshot, track ? headroomW - toleranceW / 2 : headroomW, -aiSwingW, ctx);
   }
+  if (mode !== "shed") resumeDrained(snapshot, ctx);
   return { actions: ctx.actions, budgetW: B, headroomW, mode, alarms: ctx.alarms };
 }

@@ -22,6 +22,8 @@ export interface PlanMiner {
   powerLimitW?: number | null;
   /** Lowest power limit the loop may set; default DEFAULT_MINER_LIMIT_FLOOR_FRACTION × powerW. */
   minPowerLimitW?: number | null;
+  /** Highest power limit the miner takes (its model's range); track mode never raises past it. */
+  maxPowerLimitW?: number | null;
 }
 
 export interface PlanGpu {
@@ -38,10 +40,17 @@ export interface PlanGpuNode {
   /** Lowest per-GPU power limit the loop may set (config floorW). */
   floorW: number;
   gpus: readonly PlanGpu[];
-  /** Lower priority is capped first; default 0. */
+  /** Lower priority is capped first (within a flex tier); default 0. */
   priority?: number;
   excluded?: boolean;
+  /**
+   * firm (default): capped only when no miner is left to shed. cap: may be capped once no
+   * miner can be slept now, before firm nodes. drain: as cap, after its drain command.
+   */
+  flex?: GpuFlex;
 }
+
+export type GpuFlex = "firm" | "cap" | "drain";
 
 /** The lean snapshot the policy plans on. */
 export interface PlanSnapshot {
@@ -55,6 +64,14 @@ export interface PlanSnapshot {
   powerAt?: number | null;
   miners: readonly PlanMiner[];
   gpuNodes: readonly PlanGpuNode[];
+  /**
+   * AI steps (each larger than control.aiStepW) seen after powerAt: the site meter does not
+   * show them yet, so the plan counts them in P (swing absorption). Absent: 0.
+   */
+  aiSwingW?: number;
+  /** AI power now (GPU nodes, or an ai meter) and when it was read: the loop finds AI steps in it. */
+  aiPowerW?: number | null;
+  aiPowerAt?: number | null;
 }
 
 // ---------------------------------------------------------------- ledger view
@@ -86,11 +103,17 @@ export interface DeviceLedger {
   powerLimit?: { originalW: number; at: number } | null;
   /** GPU caps the agent set on this node: index → limit before the first cap. */
   gpuCaps?: ReadonlyMap<number, { originalW: number; at: number }> | null;
+  /** When the agent last moved this miner's power (target, sleep or wake) and which way. */
+  movedAt?: number | null;
+  movedDir?: 1 | -1 | null;
+  /** When the agent drained this GPU node (its drain command confirmed); null once resumed. */
+  drainedAt?: number | null;
 }
 
 /** A restoring action issued by the agent: the ramp and stagger windows. */
 export interface RestoreRecord {
   deviceId: string;
+  /** What counts against the ramp: its expected power less what filled an AI step down. */
   expectedW: number;
   at: number;
 }
@@ -115,6 +138,10 @@ export type ActionKind =
   | "restorePowerLimit"
   | "capGpu"
   | "uncapGpu"
+  /** A drain-tier GPU node: its configured drain command (before its first cap). */
+  | "drainGpuNode"
+  /** A drained GPU node: its configured resume command (once every cap is lifted). */
+  | "resumeGpuNode"
   /** Operator only: the policy never reboots. */
   | "reboot";
 
@@ -130,6 +157,11 @@ export interface PlanAction {
   gpuIndex?: number;
   /** Expected change of site power: negative for sheds, positive for restores. */
   expectedDeltaW: number;
+  /**
+   * Of a restore's expectedDeltaW, what fills an AI step down seen this tick: it keeps the
+   * site flat, so it does not count against rampUpWPerMin.
+   */
+  rampExemptW?: number;
   reason: string;
   /**
    * Default "policy". An operator's sleep is not the agent's (the policy never
@@ -145,7 +177,8 @@ export type AlarmCode =
   | "shed-held-min-on"
   | "power-unknown"
   | "ramp-limited"
-  | "ramp-down-limited";
+  | "ramp-down-limited"
+  | "ai-step";
 
 export interface Alarm {
   code: AlarmCode;
@@ -175,7 +208,7 @@ export type PolicyConfig = Pick<
   | "restoreStaggerS"
   | "strategy"
 > &
-  Partial<Pick<ControlConfig, "rampDownWPerMin">>;
+  Partial<Pick<ControlConfig, "rampDownWPerMin" | "track">>;
 
 // ---------------------------------------------------------------- budget
 

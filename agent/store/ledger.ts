@@ -86,6 +86,7 @@ interface ActionRow {
   before_w: number | null;
   efficiency_j_per_th: number | null;
   prior_limit_w: number | null;
+  ramp_exempt_w: number | null;
   reason: string;
   origin: ActionOrigin;
   state: ActionState;
@@ -106,6 +107,9 @@ interface DeviceRow {
   gpu_caps: string | null;
   failed_until: number | null;
   fail_count: number;
+  moved_at: number | null;
+  moved_dir: number | null;
+  drained_at: number | null;
 }
 
 type GpuCaps = Record<string, { originalW: number; at: number }>;
@@ -146,8 +150,29 @@ CREATE TABLE IF NOT EXISTS devices (
 
 /** Columns added after the first release: added in place, old rows keep working. */
 function migrate(db: Database.Database): void {
-  const cols = new Set((db.pragma("table_info(actions)") as { name: string }[]).map((c) => c.name));
-  if (!cols.has("origin")) db.exec("ALTER TABLE actions ADD COLUMN origin TEXT NOT NULL DEFAULT 'policy'");
+  const columns = (table: string) =>
+    new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
+  const actions = columns("actions");
+  if (!actions.has("origin")) db.exec("ALTER TABLE actions ADD COLUMN origin TEXT NOT NULL DEFAULT 'policy'");
+  if (!actions.has("ramp_exempt_w")) db.exec("ALTER TABLE actions ADD COLUMN ramp_exempt_w REAL");
+  const devices = columns("devices");
+  for (const col of ["moved_at INTEGER", "moved_dir INTEGER", "drained_at INTEGER"]) {
+    if (!devices.has(col.split(" ")[0]!)) db.exec(`ALTER TABLE devices ADD COLUMN ${col}`);
+  }
+}
+
+/** Which way an action moves a miner's power: the track mode's oscillation guard. */
+function moveDir(kind: ActionKind): 1 | -1 | null {
+  switch (kind) {
+    case "sleep":
+    case "setPowerLimit":
+      return -1;
+    case "wake":
+    case "restorePowerLimit":
+      return 1;
+    default:
+      return null;
+  }
 }
 
 /**
@@ -200,6 +225,9 @@ function emptyDevice(id: string): DeviceRow {
     gpu_caps: null,
     failed_until: null,
     fail_count: 0,
+    moved_at: null,
+    moved_dir: null,
+    drained_at: null,
   };
 }
 
@@ -282,9 +310,9 @@ export class Ledger {
     return {
       insert: db.prepare(
         `INSERT INTO actions (device_id, kind, gpu_index, value_w, expected_delta_w, before_w,
-           efficiency_j_per_th, prior_limit_w, reason, origin, state, created_at)
+           efficiency_j_per_th, prior_limit_w, ramp_exempt_w, reason, origin, state, created_at)
          VALUES (@device_id, @kind, @gpu_index, @value_w, @expected_delta_w, @before_w,
-           @efficiency_j_per_th, @prior_limit_w, @reason, @origin, 'pending', @created_at)`,
+           @efficiency_j_per_th, @prior_limit_w, @ramp_exempt_w, @reason, @origin, 'pending', @created_at)`,
       ),
       action: db.prepare<[number], ActionRow>("SELECT * FROM actions WHERE id = ?"),
       finish: db.prepare(
@@ -295,15 +323,18 @@ export class Ledger {
       devices: db.prepare<[], DeviceRow>("SELECT * FROM devices"),
       upsertDevice: db.prepare(
         `INSERT INTO devices (device_id, slept_by_agent, slept_at, slept_power_w, efficiency_j_per_th,
-           woke_at, power_limit_w, power_limit_at, gpu_caps, failed_until, fail_count)
+           woke_at, power_limit_w, power_limit_at, gpu_caps, failed_until, fail_count,
+           moved_at, moved_dir, drained_at)
          VALUES (@device_id, @slept_by_agent, @slept_at, @slept_power_w, @efficiency_j_per_th,
-           @woke_at, @power_limit_w, @power_limit_at, @gpu_caps, @failed_until, @fail_count)
+           @woke_at, @power_limit_w, @power_limit_at, @gpu_caps, @failed_until, @fail_count,
+           @moved_at, @moved_dir, @drained_at)
          ON CONFLICT (device_id) DO UPDATE SET
            slept_by_agent = excluded.slept_by_agent, slept_at = excluded.slept_at,
            slept_power_w = excluded.slept_power_w, efficiency_j_per_th = excluded.efficiency_j_per_th,
            woke_at = excluded.woke_at, power_limit_w = excluded.power_limit_w,
            power_limit_at = excluded.power_limit_at, gpu_caps = excluded.gpu_caps,
-           failed_until = excluded.failed_until, fail_count = excluded.fail_count`,
+           failed_until = excluded.failed_until, fail_count = excluded.fail_count,
+           moved_at = excluded.moved_at, moved_dir = excluded.moved_dir, drained_at = excluded.drained_at`,
       ),
       live: db.prepare<[number], ActionRow>(
         "SELECT * FROM actions WHERE state = 'pending' OR (state = 'done' AND finished_at > ?) ORDER BY id",
@@ -361,6 +392,7 @@ export class Ledger {
       before_w: finite(action.beforeW),
       efficiency_j_per_th: finite(action.efficiencyJPerTh),
       prior_limit_w: finite(action.priorLimitW),
+      ramp_exempt_w: finite(action.rampExemptW),
       reason: action.reason,
       origin: action.origin ?? "policy",
       created_at: action.at,
@@ -401,6 +433,11 @@ export class Ledger {
       s.upsertDevice.run(d);
       return;
     }
+    const dir = moveDir(row.kind);
+    if (dir !== null) {
+      d.moved_at = at;
+      d.moved_dir = dir;
+    }
     switch (row.kind) {
       case "sleep":
         d.slept_by_agent = 1;
@@ -421,8 +458,17 @@ export class Ledger {
         }
         break;
       case "restorePowerLimit":
-        d.power_limit_w = null;
-        d.power_limit_at = null;
+        // track mode raises a target part of the way: the limit is the agent's until it is whole
+        if (row.value_w === null || d.power_limit_w === null || row.value_w >= d.power_limit_w - 1) {
+          d.power_limit_w = null;
+          d.power_limit_at = null;
+        }
+        break;
+      case "drainGpuNode":
+        d.drained_at = at;
+        break;
+      case "resumeGpuNode":
+        d.drained_at = null;
         break;
       case "capGpu":
       case "uncapGpu": {
@@ -468,6 +514,9 @@ export class Ledger {
         powerLimit:
           d.power_limit_w !== null ? { originalW: d.power_limit_w, at: d.power_limit_at ?? 0 } : null,
         gpuCaps,
+        movedAt: d.moved_at,
+        movedDir: d.moved_dir === 1 ? 1 : d.moved_dir === -1 ? -1 : null,
+        drainedAt: d.drained_at,
         pendingWake: null,
         pendingShed: null,
       });
@@ -485,7 +534,8 @@ export class Ledger {
     }
     const restores: RestoreRecord[] = s.restores.all(now - this.restoreHistoryMs).map((r) => ({
       deviceId: r.device_id,
-      expectedW: Math.abs(r.expected_delta_w),
+      // what filled an AI step down kept the site flat: it does not count against the ramp
+      expectedW: Math.max(0, Math.abs(r.expected_delta_w) - (r.ramp_exempt_w ?? 0)),
       at: r.created_at,
     }));
     const sheds: RestoreRecord[] = s.sheds.all(now - 60_000).map((r) => ({

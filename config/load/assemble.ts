@@ -28,11 +28,12 @@ export interface Pieces {
 
 export function assembleConfig(pieces: Pieces, problems: Problem[], warnings: Problem[]): SiteConfig {
   const { file, abs, parsed, entries, devices, storePath, failsafeBudgetW } = pieces;
-  const { site, control, http, log } = parsed;
+  const { site, control, http, log, polling } = parsed;
   if (
     problems.length > 0 ||
     !site ||
     !control ||
+    !polling ||
     !http ||
     !log ||
     storePath === null ||
@@ -53,6 +54,7 @@ export function assembleConfig(pieces: Pieces, problems: Problem[], warnings: Pr
     miners: devices.miners,
     gpuNodes: entries.gpuNodes as GpuNodeConfig[],
     control: controlConfig,
+    polling,
     signals: parsed.signals as SiteConfig["signals"],
     exports: parsed.exports as SiteConfig["exports"],
     sim: parsed.sim,

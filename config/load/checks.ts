@@ -15,6 +15,12 @@ export function checkControl(parsed: Parsed, mqttGiven: boolean, problems: Probl
   const { control, site } = parsed;
   if (!control) return null;
   checkPairs(control, problems);
+  if (parsed.polling && control.meterStaleS <= parsed.polling.metersS) {
+    problems.push({
+      path: "control.meterStaleS",
+      message: `must be greater than polling.metersS (${control.meterStaleS} s ≤ ${parsed.polling.metersS} s), or every reading would count as stale`,
+    });
+  }
   let failsafeBudgetW: number | null = null;
   if (site) {
     failsafeBudgetW = control.failsafeBudgetW ?? site.contractLimitW / 2;

@@ -168,6 +168,18 @@ export const ProgramSchema = z.discriminatedUnion("kind", [
   }),
 ]);
 
+/** Track mode: the band under the shed line it holds, and the guards against oscillation. */
+export const TrackSchema = z
+  .strictObject({
+    toleranceW: powerDefault("20kW", { positive: true }).describe(
+      "Site power is held within this band under budget − shedMarginW; targets move only when P leaves it",
+    ),
+    dwellS: durationDefault(30).describe("A miner's power target changes at most once per this long"),
+    deadbandW: powerDefault(100).describe("A target change smaller than this is not sent (except to stay under budget)"),
+  })
+  .prefault({})
+  .describe("strategy: track: how closely site power follows the budget");
+
 export const ControlSchema = z
   .strictObject({
     tickS: durationDefault(2, { min: 0.5, max: 60 }).describe(
@@ -197,9 +209,15 @@ export const ControlSchema = z
       "Budget when neither the meter nor device reports give P (default: half of contractLimitW)",
     ),
     strategy: z
-      .enum(["sleep", "power-limit-then-sleep"])
+      .enum(["sleep", "power-limit-then-sleep", "track"])
       .default("sleep")
-      .describe("sleep whole miners, or lower power limits first where the dialect can"),
+      .describe(
+        "sleep whole miners; or lower power limits first where the dialect can; or track: trim power targets up and down to hold site power just under the shed line (control.track), sleeping and waking whole miners only when targets run out",
+      ),
+    track: TrackSchema,
+    aiStepW: optNull(power({ positive: true })).describe(
+      "When AI power (GPU nodes or an ai meter) moves by more than this between ticks, mining compensates in the same tick, before the site meter shows the step; null: off",
+    ),
     retries: z
       .number()
       .int()

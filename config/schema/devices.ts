@@ -4,6 +4,8 @@ import { z } from "zod";
 import { DialectSchema } from "../../drivers/types.ts";
 import { countHosts } from "../hosts.ts";
 import {
+  DURATION_HELP,
+  durationDefault,
   FileSchema,
   HostSchema,
   IdSchema,
@@ -101,6 +103,14 @@ export const MinerEntrySchema = z
 
 // ---------------------------------------------------------------- GPU nodes
 
+/** One shell command line (from the config only, never from MQTT): no newline, no NUL. */
+const CommandLineSchema = z
+  .string()
+  .trim()
+  .min(1, { error: "expected a command, got an empty string" })
+  .max(1000)
+  .refine((c) => !/[\n\r\0]/.test(c), { error: "must be one line (no newline or NUL)" });
+
 export const GpuNodeSchema = z
   .strictObject({
     id: IdSchema.describe("Unique device id"),
@@ -119,9 +129,35 @@ export const GpuNodeSchema = z
     ),
     floorW: power().describe(`Lowest per-GPU power limit the loop may set; ${POWER_HELP}`),
     location: optNull(LocationSchema),
-    priority: PrioritySchema,
+    priority: PrioritySchema.describe("Within a flex tier, lower priority is capped first"),
+    flex: z
+      .enum(["firm", "cap", "drain"])
+      .default("firm")
+      .describe(
+        "firm: capped only as the last resort, when no miner is left to shed; cap: may be capped as soon as no miner can be slept now (miners held by minOnS), before firm nodes; drain: as cap, but the drain command runs first (and the resume command once every cap is lifted)",
+      ),
+    drainCommand: optNull(CommandLineSchema).describe(
+      'flex: drain: run over this node\'s SSH connection before its first cap, e.g. "sudo scontrol update nodename=gpu-a state=drain reason=wattkeeper" or "kubectl cordon gpu-a"; output kept in the audit log',
+    ),
+    resumeCommand: optNull(CommandLineSchema).describe(
+      'flex: drain: run once every cap is lifted, e.g. "sudo scontrol update nodename=gpu-a state=resume" or "kubectl uncordon gpu-a"',
+    ),
+    commandTimeoutS: durationDefault(30, { positive: true, max: 600 }).describe(
+      `Deadline of the drain and resume commands; ${DURATION_HELP}`,
+    ),
   })
   .superRefine((g, ctx) => {
+    for (const key of ["drainCommand", "resumeCommand"] as const) {
+      if ((g.flex === "drain") !== (g[key] !== null)) {
+        ctx.issues.push({
+          code: "custom",
+          path: [key],
+          message:
+            g.flex === "drain" ? `flex: drain needs ${key}` : `${key} is given but flex is not "drain"`,
+          input: g[key],
+        });
+      }
+    }
     if ((g.hostKeySha256 === null) === (g.knownHostsFile === null)) {
       ctx.issues.push({
         code: "custom",

@@ -41,8 +41,8 @@ export const SiteSchema = z
         error: (iss) => `expected an IANA time zone like "America/Chicago" or "UTC", got ${show(iss.input)}`,
       })
       .describe("IANA time zone of the site; schedule windows are in this zone"),
-    contractLimitW: power({ positive: true }).describe(
-      `The site's contracted import limit (the static budget); ${POWER_HELP}`,
+    contractLimitW: power().describe(
+      `The site's contracted import limit (the static budget); 0 = zero import (generation behind the meter: mine on the surplus); ${POWER_HELP}`,
     ),
   })
   .describe("Who and where the site is");
@@ -179,6 +179,18 @@ export const StoreSchema = z
   })
   .describe("Local state: curtailment ledger, MQTT outbox, audit log, history");
 
+// ---------------------------------------------------------------- polling
+
+export const PollingSchema = z
+  .strictObject({
+    minersS: durationDefault(5, { min: 0.5, max: 600 }).describe(`Miner sweep period; ${DURATION_HELP}`),
+    metersS: durationDefault(1, { min: 0.1, max: 60 }).describe(`Meter read period; ${DURATION_HELP}`),
+    gpuNodesS: durationDefault(10, { min: 0.5, max: 600 }).describe(
+      `GPU node read period (one nvidia-smi run per node); AI swing absorption (control.aiStepW) sees AI steps this often; ${DURATION_HELP}`,
+    ),
+  })
+  .describe("How often each kind of device is read");
+
 // ---------------------------------------------------------------- sim and log
 
 export const SimSchema = z
@@ -198,6 +210,16 @@ export const SimSchema = z
       .describe(
         "Simulated AI nodes (8 GPUs each, nvidia-smi over SSH on loopback) added to the site when the config lists no gpuNodes of its own",
       ),
+    generation: optNull(
+      z.strictObject({
+        peakW: power({ positive: true }).describe(`Clear-sky output; ${POWER_HELP}`),
+        cloudDepth: z.number().min(0).max(1).default(0.6).describe("Largest share of peakW one cloud takes"),
+        cloudEveryS: durationDefault(40, { positive: true }).describe("Mean clear time between clouds"),
+        cloudS: durationDefault(15, { positive: true }).describe("Mean time a cloud covers the array"),
+      }),
+    ).describe(
+      "Solar behind the site meter, with passing clouds: the site meter reads the net (negative = export); with contractLimitW: 0 the site mines on the surplus",
+    ),
   })
   .describe(
     "Present = `wattkeeper run` starts the embedded simulated site, serving the configured loopback miners and meters",

@@ -102,6 +102,8 @@ class FakeSite implements Actuator {
   async uncapGpu(): Promise<ActuatorResult> {
     return { ok: false, reason: "unsupported" };
   }
+  drainGpuNode = async (): Promise<ActuatorResult> => ({ ok: false, reason: "unsupported" });
+  resumeGpuNode = async (): Promise<ActuatorResult> => ({ ok: false, reason: "unsupported" });
   reboot = async (id: string): Promise<ActuatorResult> => {
     this.calls.push(`reboot ${id}`);
     return { ok: true, reason: "confirmed" };

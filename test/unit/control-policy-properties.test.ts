@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { plan, RAMP_WINDOW_MS, restoreBatchW } from "../../agent/control/policy.ts";
+import { FLEX_ORDER, minerFloorW, plan, RAMP_WINDOW_MS, restoreBatchW } from "../../agent/control/policy.ts";
 import type {
   DeviceLedger,
   LedgerView,
@@ -26,7 +26,9 @@ const BASE: PolicyConfig = {
   rampUpWPerMin: 20_000,
   restoreStaggerS: 10,
   strategy: "sleep",
+  track: { toleranceW: 3_000, dwellS: 20, deadbandW: 100 },
 };
+const STRATEGIES = ["sleep", "power-limit-then-sleep", "track"] as const;
 
 const STATES: MinerState[] = ["hashing", "sleeping", "starting", "faulted", "unreachable"];
 const CAPS: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
@@ -42,6 +44,7 @@ const minerArb = (id: string): fc.Arbitrary<PlanMiner> =>
     excluded: fc.boolean(),
     powerLimitW: fc.option(fc.integer({ min: 1000, max: 5000 })),
     minPowerLimitW: fc.option(fc.integer({ min: 500, max: 3000 })),
+    maxPowerLimitW: fc.option(fc.integer({ min: 3000, max: 6000 })),
   });
 
 const nodeArb = (id: string): fc.Arbitrary<PlanGpuNode> =>
@@ -50,6 +53,7 @@ const nodeArb = (id: string): fc.Arbitrary<PlanGpuNode> =>
     floorW: fc.integer({ min: 150, max: 400 }),
     priority: fc.integer({ min: 0, max: 2 }),
     excluded: fc.boolean(),
+    flex: fc.constantFrom("firm" as const, "cap" as const, "drain" as const),
     gpus: fc
       .array(
         fc.record({
@@ -81,6 +85,9 @@ const ledgerEntryArb: fc.Arbitrary<DeviceLedger> = fc.record(
     pendingShed: pendingArb,
     failedUntil: fc.option(fc.integer({ min: NOW - 60_000, max: NOW + 60_000 }), { freq: 4 }),
     powerLimit: fc.option(fc.record({ originalW: fc.integer({ min: 1000, max: 5000 }), at: ago(900_000) })),
+    movedAt: fc.option(ago(400_000)),
+    movedDir: fc.option(fc.constantFrom(1 as const, -1 as const)),
+    drainedAt: fc.option(ago(400_000), { freq: 3 }),
     gpuCaps: fc.option(
       fc
         .array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 300, max: 700 })), { maxLength: 4 })
@@ -122,7 +129,7 @@ const anyCaseArb: fc.Arbitrary<Case> = fc
       ),
       powerW: fc.option(fc.integer({ min: 0, max: 200_000 }), { freq: 8 }),
       budgetW: fc.integer({ min: 20_000, max: 200_000 }),
-      strategy: fc.constantFrom("sleep" as const, "power-limit-then-sleep" as const),
+      strategy: fc.constantFrom(...STRATEGIES),
       rampUpWPerMin: fc.integer({ min: 1_000, max: 40_000 }),
     });
   })
@@ -238,6 +245,10 @@ describe("policy properties", () => {
       fc.property(caseArb, (c) => {
         const p = run(c);
         const restored = p.actions.filter((a) => RESTORING.has(a.kind));
+        assert.ok(
+          !p.actions.some((a) => a.kind === "drainGpuNode") || p.mode === "shed",
+          "drains only when shedding",
+        );
         const total = restored.reduce((s, a) => s + a.expectedDeltaW, 0);
         if (restored.length === 0) return;
         let pendingWake = 0;
@@ -259,7 +270,10 @@ describe("policy properties", () => {
         const last = Math.max(...c.ledger.restores.map((r) => r.at));
         assert.ok(NOW - last >= c.config.restoreStaggerS * 1000, "stagger");
         assert.ok(c.snapshot.powerW !== null, "no restores on an unknown P");
-        assert.ok(!p.actions.some((a) => !RESTORING.has(a.kind)), "no shed and restore in one plan");
+        assert.ok(
+          !p.actions.some((a) => !RESTORING.has(a.kind) && a.kind !== "resumeGpuNode"),
+          "no shed and restore in one plan",
+        );
       }),
       RUNS,
     );
@@ -284,9 +298,15 @@ describe("policy properties", () => {
         const p = run(c);
         const nodeIds = new Set(c.snapshot.gpuNodes.map((n) => n.id));
         for (const a of p.actions) {
-          if (nodeIds.has(a.deviceId)) assert.ok(a.kind === "capGpu" || a.kind === "uncapGpu");
+          if (nodeIds.has(a.deviceId)) assert.ok(a.kind.endsWith("Gpu") || a.kind.endsWith("GpuNode"));
         }
-        if (!p.actions.some((a) => a.kind === "capGpu")) return;
+        // flexible AI (cap, drain) may be capped while miners are only held; firm AI may not
+        const firmCapped = p.actions.some(
+          (a) =>
+            a.kind === "capGpu" &&
+            (c.snapshot.gpuNodes.find((n) => n.id === a.deviceId)?.flex ?? "firm") === "firm",
+        );
+        if (!firmCapped) return;
         const slept = new Set(p.actions.filter((a) => a.kind === "sleep").map((a) => a.deviceId));
         for (const m of c.snapshot.miners) {
           const l = c.ledger.devices.get(m.id);
@@ -379,7 +399,7 @@ const toyArb = fc.record({
   auxW: fc.integer({ min: 0, max: 60_000 }),
   budgetW: fc.integer({ min: 20_000, max: 160_000 }),
   raiseW: fc.integer({ min: 0, max: 120_000 }),
-  strategy: fc.constantFrom("sleep" as const, "power-limit-then-sleep" as const),
+  strategy: fc.constantFrom(...STRATEGIES),
 });
 
 describe("policy convergence on a constant load", () => {
@@ -463,7 +483,8 @@ describe("policy convergence on a constant load", () => {
                 break;
               case "restorePowerLimit":
                 x!.m = { ...x!.m, powerW: a.valueW! };
-                l.powerLimit = null;
+                // track raises part of the way: the limit stays the agent's until it is whole
+                if (l.powerLimit && a.valueW! >= l.powerLimit.originalW - 1) l.powerLimit = null;
                 break;
               case "capGpu":
               case "uncapGpu": {
@@ -479,6 +500,8 @@ describe("policy convergence on a constant load", () => {
                 break;
               }
             }
+            if (a.kind === "sleep" || a.kind === "setPowerLimit") Object.assign(l, { movedAt: now, movedDir: -1 });
+            if (a.kind === "wake" || a.kind === "restorePowerLimit") Object.assign(l, { movedAt: now, movedDir: 1 });
             devices.set(a.deviceId, l);
           }
           restores = restores.filter((r) => r.at > now - 120_000);
@@ -494,6 +517,70 @@ describe("policy convergence on a constant load", () => {
         }
       }),
       { numRuns: 200, seed: 7 },
+    );
+  });
+});
+
+describe("policy properties: track mode and AI tiers", () => {
+  const trackCases = anyCaseArb.map((c) => ({ ...c, config: { ...c.config, strategy: "track" as const } }));
+
+  test("track never sets a miner's target outside its range (floor, model maximum, its original)", () => {
+    fc.assert(
+      fc.property(trackCases, (c) => {
+        const miners = new Map(c.snapshot.miners.map((m) => [m.id, m]));
+        for (const a of run(c).actions) {
+          if (a.kind !== "setPowerLimit" && a.kind !== "restorePowerLimit") continue;
+          const m = miners.get(a.deviceId)!;
+          const l = c.ledger.devices.get(a.deviceId);
+          assert.ok(a.valueW! >= minerFloorW(m, l), `${a.deviceId} set ${a.valueW} under its floor`);
+          if (m.maxPowerLimitW != null) assert.ok(a.valueW! <= m.maxPowerLimitW, `${a.deviceId} over its max`);
+          // never past what it had before the agent lowered it (unless that was under its floor)
+          if (a.kind === "restorePowerLimit")
+            assert.ok(a.valueW! <= Math.max(l!.powerLimit!.originalW, minerFloorW(m, l)));
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  test("track never moves a miner against its last move within minOnS (outside an emergency)", () => {
+    fc.assert(
+      fc.property(trackCases, (c) => {
+        const emergency = siteP(c) > c.budgetW + c.config.emergencyMarginW;
+        if (emergency) return;
+        for (const a of run(c).actions) {
+          const l = c.ledger.devices.get(a.deviceId);
+          if (l?.movedAt == null || NOW - l.movedAt >= c.config.minOnS * 1000) continue;
+          const dir = a.kind === "sleep" || a.kind === "setPowerLimit" ? -1 : a.kind === "restorePowerLimit" ? 1 : 0;
+          if (dir === 0) continue;
+          assert.ok(l.movedDir !== -dir, `${a.kind} ${a.deviceId} against its move ${NOW - l.movedAt} ms ago`);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  test("AI tiers are capped in order (cap, drain, firm) and a drain node is drained before its first cap", () => {
+    fc.assert(
+      fc.property(caseArb, (c) => {
+        const p = run(c);
+        const tierOf = (id: string) =>
+          FLEX_ORDER.indexOf(c.snapshot.gpuNodes.find((n) => n.id === id)?.flex ?? "firm");
+        let last = -1;
+        const drained = new Set<string>();
+        for (const a of p.actions) {
+          if (a.kind === "drainGpuNode") drained.add(a.deviceId);
+          if (a.kind !== "capGpu") continue;
+          const t = tierOf(a.deviceId);
+          assert.ok(t >= last, `tier ${FLEX_ORDER[t]} capped after ${FLEX_ORDER[last]}`);
+          last = t;
+          const n = c.snapshot.gpuNodes.find((x) => x.id === a.deviceId)!;
+          if (n.flex === "drain" && c.ledger.devices.get(n.id)?.drainedAt == null) {
+            assert.ok(drained.has(n.id), `${n.id} capped before it was drained`);
+          }
+        }
+      }),
+      RUNS,
     );
   });
 });

@@ -271,7 +271,10 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     }
     if (reading.boardTempsC.length === 0) reading.boardTempsC = dashTemps(statsRow, /^temp_pcb(\d+)$/);
     const profiles = extra.profiles === undefined ? [] : parseProfiles(extra.profiles);
-    if (profiles.length > 0) reading.minPowerLimitW = Math.min(...profiles.map((p) => p.watts));
+    if (profiles.length > 0) {
+      reading.minPowerLimitW = Math.min(...profiles.map((p) => p.watts));
+      reading.maxPowerLimitW = Math.max(...profiles.map((p) => p.watts));
+    }
     return reading;
   } catch (err) {
     return readingForError(err, ctx.now());

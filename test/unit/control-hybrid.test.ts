@@ -1,0 +1,279 @@
+// Hybrid control rules of the pure planner: track mode, AI swing absorption and
+// the GPU flex tiers (docs/design.md, The control loop). Also the AI step watch.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { AiSwingWatch } from "../../agent/control/ai-swing.ts";
+import { plan } from "../../agent/control/policy.ts";
+import type {
+  DeviceLedger,
+  LedgerView,
+  PlanGpuNode,
+  PlanMiner,
+  PlanSnapshot,
+  PolicyConfig,
+  RestoreRecord,
+} from "../../agent/control/types.ts";
+
+const NOW = 1_000_000_000;
+const TRACK: PolicyConfig = {
+  shedMarginW: 2_000,
+  restoreMarginW: 6_000,
+  emergencyMarginW: 20_000,
+  minOnS: 60,
+  minOffS: 60,
+  rampUpWPerMin: 60_000,
+  restoreStaggerS: 0,
+  strategy: "track",
+  track: { toleranceW: 1_000, dwellS: 10, deadbandW: 100 },
+};
+const B = { budgetW: 100_000 };
+const LIMIT_CAPS = ["sleep", "wake", "setPowerLimit"] as const;
+
+function miner(id: string, powerW: number, o: Partial<PlanMiner> = {}): PlanMiner {
+  return {
+    id,
+    priority: 0,
+    state: "hashing",
+    powerW,
+    hashrateThs: 100,
+    capabilities: LIMIT_CAPS,
+    excluded: false,
+    minPowerLimitW: 2_000,
+    maxPowerLimitW: 3_500,
+    ...o,
+  };
+}
+function node(id: string, flex: PlanGpuNode["flex"], priority = 0): PlanGpuNode {
+  return {
+    id,
+    floorW: 300,
+    priority,
+    flex,
+    gpus: [0, 1].map((index) => ({
+      index,
+      powerW: 700,
+      powerLimitW: 700,
+      minLimitW: 200,
+      maxLimitW: 700,
+      defaultLimitW: 700,
+    })),
+  };
+}
+function snap(powerW: number, miners: PlanMiner[], gpuNodes: PlanGpuNode[] = [], aiSwingW = 0): PlanSnapshot {
+  return { powerW, powerSource: "meter", miners, gpuNodes, aiSwingW };
+}
+function ledger(devices: Record<string, DeviceLedger> = {}, restores: RestoreRecord[] = []): LedgerView {
+  return { devices: new Map(Object.entries(devices)), restores };
+}
+/** A target the agent lowered from 3 kW, long enough ago that no guard holds it. */
+const lowered = (at = NOW - 600_000): DeviceLedger => ({
+  powerLimit: { originalW: 3_000, at },
+  movedAt: at,
+  movedDir: -1,
+});
+const short = (p: ReturnType<typeof plan>) =>
+  p.actions.map((a) => `${a.kind}:${a.deviceId}${a.valueW === undefined ? "" : `=${a.valueW}`}`);
+
+describe("policy: track mode", () => {
+  test("inside the band (tolerance under the shed line): nothing moves", () => {
+    // shed line 98 kW, band 97–98 kW
+    const p = plan(snap(97_400, [miner("a", 3_000)]), B, TRACK, ledger({ a: lowered() }), NOW);
+    assert.deepEqual(p.actions, []);
+    assert.equal(p.mode, "hold");
+  });
+
+  test("over the shed line: targets are trimmed, no miner is slept", () => {
+    const p = plan(snap(99_000, [miner("a", 3_000), miner("b", 3_000)]), B, TRACK, ledger(), NOW);
+    assert.deepEqual(short(p), ["setPowerLimit:a=2000"]);
+    assert.equal(p.actions[0]!.expectedDeltaW, -1_000);
+  });
+
+  test("sleeps only once the targets run out (every miner at its floor)", () => {
+    const p = plan(
+      snap(103_000, [miner("a", 2_000), miner("b", 2_000), miner("c", 3_000, { hashrateThs: 150 })]),
+      B,
+      TRACK,
+      ledger(),
+      NOW,
+    );
+    // 5 kW over the shed line: c trims 1 kW (to its 2 kW floor), then two whole miners sleep
+    assert.deepEqual(short(p), ["setPowerLimit:c=2000", "sleep:a", "sleep:b"]);
+  });
+
+  test("under the band: lowered targets are raised to the band's middle, not past their maximum", () => {
+    // headroom 98 − 95 = 3 kW; fill to 97.5 kW: 2.5 kW, each is 1 kW under its original
+    const p = plan(
+      snap(95_000, [miner("a", 2_000), miner("b", 2_000), miner("c", 2_000)]),
+      B,
+      TRACK,
+      ledger({ a: lowered(), b: lowered(), c: lowered() }),
+      NOW,
+    );
+    assert.deepEqual(short(p), ["restorePowerLimit:a=3000", "restorePowerLimit:b=3000", "restorePowerLimit:c=2500"]);
+    const total = p.actions.reduce((s, a) => s + a.expectedDeltaW, 0);
+    assert.equal(total, 2_500);
+  });
+
+  test("wakes wait while any target the agent lowered is below its maximum", () => {
+    const sleeper = miner("z", 0, { state: "sleeping" });
+    const slept: DeviceLedger = { sleptAt: NOW - 600_000, sleptPowerW: 3_000, efficiencyJPerTh: 30 };
+    const held = plan(
+      snap(80_000, [miner("a", 2_000), sleeper]),
+      B,
+      TRACK,
+      // a's raise is held by its dwell, but it is below its maximum: no wake yet
+      ledger({ a: { ...lowered(NOW - 5_000) }, z: slept }),
+      NOW,
+    );
+    assert.deepEqual(short(held), []);
+    const maxed = plan(snap(80_000, [miner("a", 3_000), sleeper]), B, TRACK, ledger({ z: slept }), NOW);
+    assert.deepEqual(short(maxed), ["wake:z"]);
+  });
+
+  test("a target is not raised within dwellS of its last move, nor lowered within minOnS of a raise", () => {
+    const recentDown = plan(
+      snap(90_000, [miner("a", 2_000)]),
+      B,
+      TRACK,
+      ledger({ a: lowered(NOW - 5_000) }),
+      NOW,
+    );
+    assert.deepEqual(short(recentDown), []);
+    // raised 20 s ago (past dwellS, inside minOnS): a is not trimmed back down, b is
+    const raised: DeviceLedger = {
+      powerLimit: { originalW: 3_000, at: NOW - 600_000 },
+      movedAt: NOW - 20_000,
+      movedDir: 1,
+    };
+    const p = plan(snap(98_500, [miner("a", 2_800), miner("b", 3_000)]), B, TRACK, ledger({ a: raised }), NOW);
+    assert.deepEqual(short(p), ["setPowerLimit:b=2500"]);
+  });
+
+  test("under the budget a dwelling target waits (no sleep, no AI cap); a breach trims through the dwell", () => {
+    const recent = { a: lowered(NOW - 5_000), b: lowered(NOW - 5_000), c: lowered(NOW - 5_000) };
+    const miners = [miner("a", 3_000), miner("b", 3_000), miner("c", 3_000)];
+    const wait = plan(snap(99_500, miners, [node("n", "cap")]), B, TRACK, ledger(recent), NOW);
+    assert.deepEqual(short(wait), []);
+    assert.ok(wait.alarms.some((a) => a.code === "shed-held-min-on" && a.message.includes("dwellS")));
+    const breach = plan(snap(100_500, miners, [node("n", "cap")]), B, TRACK, ledger(recent), NOW);
+    assert.deepEqual(short(breach), ["setPowerLimit:a=2000", "setPowerLimit:b=2000", "setPowerLimit:c=2500"]);
+  });
+
+  test("targets stay inside the model's range; without a declared floor, 60 % of the full draw", () => {
+    const p = plan(
+      snap(110_000, [miner("a", 3_000, { minPowerLimitW: null, capabilities: ["setPowerLimit"] })]),
+      B,
+      TRACK,
+      ledger({ a: { powerLimit: { originalW: 3_000, at: NOW - 600_000 } } }),
+      NOW,
+    );
+    assert.deepEqual(short(p), ["setPowerLimit:a=1800"]);
+    const up = plan(
+      snap(80_000, [miner("a", 2_000, { maxPowerLimitW: 2_600 })]),
+      B,
+      TRACK,
+      ledger({ a: lowered() }),
+      NOW,
+    );
+    // the ledger's original is 3 kW, the model's maximum 2.6 kW
+    assert.deepEqual(short(up), ["restorePowerLimit:a=2600"]);
+  });
+
+  test("a raise smaller than the deadband is not sent, unless it finishes at the maximum", () => {
+    const cfg = { ...TRACK, track: { toleranceW: 600, dwellS: 10, deadbandW: 400 } };
+    // headroom 650 > 600: fill to the band's middle, 350 W, under the deadband
+    const small = plan(snap(97_350, [miner("b", 2_000)]), B, cfg, ledger({ b: lowered() }), NOW);
+    assert.deepEqual(short(small), []);
+    // the same 350 W finishes b at its maximum: sent
+    const last = plan(snap(97_350, [miner("b", 2_700)]), B, cfg, ledger({ b: lowered() }), NOW);
+    assert.deepEqual(short(last), ["restorePowerLimit:b=3000"]);
+  });
+});
+
+describe("policy: AI swing absorption", () => {
+  const SLEEP: PolicyConfig = { ...TRACK, strategy: "sleep", restoreStaggerS: 10 };
+
+  test("an AI step up the meter has not shown is shed in the same tick", () => {
+    const miners = [miner("a", 3_000, { capabilities: ["sleep", "wake"] })];
+    assert.deepEqual(short(plan(snap(96_000, miners), B, SLEEP, ledger(), NOW)), []);
+    const p = plan(snap(96_000, miners, [], 3_000), B, SLEEP, ledger(), NOW);
+    assert.deepEqual(short(p), ["sleep:a"]);
+    assert.ok(p.alarms.some((a) => a.code === "ai-step"));
+  });
+
+  test("an AI step down is filled at once, past the stagger and the ramp, and marked ramp-exempt", () => {
+    const sleeper = miner("z", 0, { state: "sleeping", capabilities: ["sleep", "wake"] });
+    const slept: DeviceLedger = { sleptAt: NOW - 600_000, sleptPowerW: 3_000, efficiencyJPerTh: 30 };
+    // a restore 2 s ago used the whole minute's ramp
+    const restores = [{ deviceId: "x", expectedW: 60_000, at: NOW - 2_000 }];
+    const without = plan(snap(90_000, [sleeper]), B, SLEEP, ledger({ z: slept }, restores), NOW);
+    assert.deepEqual(short(without), []);
+    // AI fell 4 kW after the meter read 94 kW: P is 90 kW
+    const p = plan(snap(94_000, [sleeper], [], -4_000), B, SLEEP, ledger({ z: slept }, restores), NOW);
+    assert.deepEqual(short(p), ["wake:z"]);
+    assert.equal(p.actions[0]!.rampExemptW, 3_000);
+  });
+});
+
+describe("policy: GPU flex tiers", () => {
+  const SLEEP: PolicyConfig = { ...TRACK, strategy: "sleep" };
+  const heldMiner = miner("m", 3_000, { capabilities: ["sleep", "wake"] });
+  const held = ledger({ m: { wokeAt: NOW - 10_000 } });
+
+  test("firm nodes are not capped while a miner is only held by minOnS; cap and drain nodes are", () => {
+    const p = plan(
+      snap(99_000, [heldMiner], [node("firm-1", "firm"), node("cap-1", "cap"), node("drain-1", "drain")]),
+      B,
+      SLEEP,
+      held,
+      NOW,
+    );
+    // 1 kW over: cap-1 GPU 0 gives 400 W (to 300 W), GPU 1 the other 400 W… then drain-1
+    assert.deepEqual(
+      p.actions.map((a) => `${a.kind}:${a.deviceId}`),
+      ["capGpu:cap-1", "capGpu:cap-1", "drainGpuNode:drain-1", "capGpu:drain-1"],
+    );
+    assert.ok(p.alarms.every((a) => a.code !== "shed-held-min-on"));
+  });
+
+  test("tiers in order cap → drain → firm, priority within a tier; firm last", () => {
+    const p = plan(
+      snap(110_000, [], [node("firm-1", "firm"), node("drain-1", "drain"), node("cap-b", "cap", 1), node("cap-a", "cap", 0)]),
+      B,
+      SLEEP,
+      ledger(),
+      NOW,
+    );
+    const order = [...new Set(p.actions.map((a) => a.deviceId))];
+    assert.deepEqual(order, ["cap-a", "cap-b", "drain-1", "firm-1"]);
+    assert.equal(p.actions.filter((a) => a.kind === "drainGpuNode").length, 1);
+  });
+
+  test("a drained node is not drained again; once every cap is lifted it is resumed", () => {
+    const again = plan(snap(99_000, [], [node("d", "drain")]), B, SLEEP, ledger({ d: { drainedAt: NOW - 1_000 } }), NOW);
+    assert.ok(!again.actions.some((a) => a.kind === "drainGpuNode"));
+    const capped = plan(
+      snap(80_000, [], [node("d", "drain")]),
+      B,
+      { ...SLEEP, restoreStaggerS: 0 },
+      ledger({ d: { drainedAt: NOW - 60_000, gpuCaps: new Map([[0, { originalW: 700, at: NOW - 60_000 }]]) } }),
+      NOW,
+    );
+    assert.ok(!capped.actions.some((a) => a.kind === "resumeGpuNode"));
+    const lifted = plan(snap(80_000, [], [node("d", "drain")]), B, SLEEP, ledger({ d: { drainedAt: NOW - 60_000 } }), NOW);
+    assert.deepEqual(short(lifted), ["resumeGpuNode:d"]);
+  });
+});
+
+describe("AiSwingWatch", () => {
+  test("a step larger than aiStepW counts until the meter's reading postdates it", () => {
+    const w = new AiSwingWatch(1_000);
+    assert.equal(w.observe(10_000, 1_000, 900, 1_100), 0);
+    assert.equal(w.observe(10_500, 2_000, 1_900, 2_100), 0); // under the step size
+    assert.equal(w.observe(13_500, 3_000, 2_900, 3_100), 3_000); // the meter read before it
+    assert.equal(w.observe(13_500, 3_000, 2_950, 3_200), 3_000);
+    assert.equal(w.observe(13_500, 3_000, 3_050, 3_300), 0); // the meter shows it now
+    assert.equal(w.observe(9_000, 4_000, 3_500, 4_100), -4_500);
+    assert.equal(w.observe(9_000, 4_000, null, 4_200), 0); // no meter: P is an estimate
+  });
+});
