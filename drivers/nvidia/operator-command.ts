@@ -32,9 +32,15 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Seconds the node's own `timeout` gets: just under the local deadline, so its exit status comes back. */
+/**
+ * Seconds the node's own `timeout` gets: under the local deadline by a fifth
+ * (at least 1 s), so its exit status (124) comes back for the audit before we
+ * close the channel. Starting a session and the user's shell on a loaded node
+ * takes part of the deadline too, so the margin grows with it.
+ */
 export function remoteTimeoutS(timeoutMs: number): number {
-  return Math.max(0.5, Math.round((timeoutMs - 1000) / 100) / 10);
+  const marginMs = Math.max(1000, timeoutMs * 0.2);
+  return Math.max(0.5, Math.round((timeoutMs - marginMs) / 100) / 10);
 }
 
 /**

@@ -61,9 +61,10 @@ describe("operator command wrapping", () => {
 
   test("wrapped in timeout just under the deadline, run by the user's own $SHELL -c", () => {
     const line = wrapOperatorCommand(DRAIN, 30_000);
-    assert.ok(line.startsWith(`timeout -k 1 29 "$SHELL" -c '`), line);
-    assert.deepEqual(splitWords(line), ["timeout", "-k", "1", "29", "$SHELL", "-c", DRAIN]);
+    assert.ok(line.startsWith(`timeout -k 1 24 "$SHELL" -c '`), line);
+    assert.deepEqual(splitWords(line), ["timeout", "-k", "1", "24", "$SHELL", "-c", DRAIN]);
     assert.equal(remoteTimeoutS(2500), 1.5);
+    assert.equal(remoteTimeoutS(8000), 6.4);
     assert.equal(remoteTimeoutS(800), 0.5, "never below half a second");
   });
 
