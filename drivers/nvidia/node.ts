@@ -6,7 +6,9 @@
 // driver reload or a reboot).
 import { readFile } from "node:fs/promises";
 import { DriverError } from "../types.ts";
+import { clockLockProblem, runClockCommand } from "./clocks.ts";
 import { knownHostsFingerprints, normaliseFingerprint } from "./hostkey.ts";
+import { runOperatorCommand } from "./operator-command.ts";
 import {
   COMPUTE_APPS_ARGS,
   exitReason,
@@ -22,6 +24,7 @@ import {
 } from "./parse.ts";
 import { SshLink, type SshLinkOptions } from "./ssh.ts";
 import type {
+  ClockLockOutcome,
   ExecResult,
   GpuDetail,
   GpuEvent,
@@ -30,6 +33,7 @@ import type {
   GpuNodeCapability,
   GpuNodeReading,
   HostKeyPin,
+  OperatorCommandOutcome,
   PowerLimitOutcome,
 } from "./types.ts";
 
@@ -77,6 +81,8 @@ export class GpuNode {
   private readonly caps = new Map<string, number>();
   private readonly health = new Map<string, GpuHealth>();
   private caps_: Set<GpuNodeCapability> = new Set(["read"]);
+  /** Clock ceilings this node locked, by GPU UUID (MHz). */
+  private readonly clockLocks = new Map<string, number>();
 
   constructor(config: GpuNodeConfig, opts: GpuNodeOptions = {}) {
     this.config = config;
@@ -107,6 +113,11 @@ export class GpuNode {
   /** Power limits this node holds on its GPUs (UUID → W), re-applied after a driver reload. */
   activeCaps(): ReadonlyMap<string, number> {
     return this.caps;
+  }
+
+  /** Clock ceilings this node locked on its GPUs (UUID → MHz); not re-applied by reads (no field shows them). */
+  activeClockLocks(): ReadonlyMap<string, number> {
+    return this.clockLocks;
   }
 
   /** Channels open on the node's connection now. */
@@ -429,6 +440,59 @@ export class GpuNode {
       reason: `not confirmed: enforced.power.limit reads ${enforced ?? after.gpu.nullReasons.enforcedPowerLimitW ?? "nothing"}${enforced !== null ? " W" : ""}`,
       enforcedW: enforced,
     };
+  }
+
+  // ------------------------------------------------------- clocks, commands
+
+  /** Locks one GPU's SM clock to at most `maxMHz` (`-lgc 0,MAX`); confirmed by `clocks.sm` read back. */
+  async lockClocks(index: number, maxMHz: number, signal?: AbortSignal): Promise<ClockLockOutcome> {
+    const problem = clockLockProblem(index, maxMHz);
+    if (problem !== null)
+      return { ok: false, reason: problem, index, requestedMaxMHz: maxMHz, smClockMHz: null };
+    return this.clockCommand(index, maxMHz, signal);
+  }
+
+  /** Gives one GPU its clock range back (`-rgc`) and forgets the lock. */
+  async resetClocks(index: number, signal?: AbortSignal): Promise<ClockLockOutcome> {
+    if (!Number.isInteger(index) || index < 0)
+      return {
+        ok: false,
+        reason: "GPU index must be a whole number ≥ 0",
+        index,
+        requestedMaxMHz: null,
+        smClockMHz: null,
+      };
+    return this.clockCommand(index, null, signal);
+  }
+
+  private clockCommand(index: number, maxMHz: number | null, signal?: AbortSignal) {
+    return runClockCommand(
+      {
+        smi: (args, sig) => this.smi(args, sig),
+        gpu: (i, sig) => this.gpu(i, sig),
+        timeoutMs: this.timeoutMs,
+        locks: this.clockLocks,
+        describe,
+      },
+      index,
+      maxMHz,
+      signal,
+    );
+  }
+
+  /**
+   * Runs an operator-configured command (a drain or resume command from config,
+   * never from MQTT) over this node's SSH link, under `timeoutMs`. Never throws.
+   */
+  runOperatorCommand(
+    command: string,
+    opts: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<OperatorCommandOutcome> {
+    return runOperatorCommand(() => this.start(), command, opts, {
+      now: this.now,
+      logger: this.opts.logger,
+      host: this.address,
+    });
   }
 
   /** One nvidia-smi run, wrapped in `timeout` on the node so it ends even if our channel close is ignored. */

@@ -99,3 +99,29 @@ export interface ExecResult {
   timedOut: boolean;
   durationMs: number;
 }
+
+/**
+ * Result of an operator-configured command (a drain or resume command) run over
+ * the node's SSH link. Never thrown: a refusal, a timeout or a lost link is
+ * `ok: false` with a reason. stdout/stderr are bounded and printable, for the audit.
+ */
+export interface OperatorCommandOutcome {
+  ok: boolean;
+  /** The command's exit status; null when it did not finish (deadline, signal, no connection). */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  reason: string | null;
+}
+
+/** Result of a clock lock (`-lgc`) or reset (`-rgc`) on one GPU. */
+export interface ClockLockOutcome {
+  ok: boolean;
+  reason: string | null;
+  index: number;
+  /** The ceiling asked for (MHz); null for a reset. */
+  requestedMaxMHz: number | null;
+  /** `clocks.sm` read back after the command, when it was read. */
+  smClockMHz: number | null;
+}

@@ -1,10 +1,12 @@
 // A simulated GPU node: an SSH server (ssh2's Server) with its own Ed25519 host
-// key and key-only auth, whose exec channel runs the scripted nvidia-smi
-// (sim/gpu/smi.ts). Its GPUs' draw feeds the power model as an "ai" load, so a
+// key and key-only auth, whose exec channel runs a small shell (sim/gpu/shell.ts)
+// in front of the scripted nvidia-smi (sim/gpu/smi.ts) and a workload manager
+// (sim/gpu/workload.ts: Slurm drain, kubectl cordon). Its GPUs' draw feeds the power model as an "ai" load, so a
 // cap set over SSH lowers what the site meters read. It counts open channels
 // so tests can show a timed-out command leaves none behind.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { PowerModel } from "../power-model.ts";
+import { ShellSim } from "./shell.ts";
 import { SmiSim } from "./smi.ts";
 import {
   generateKeyPair,
@@ -14,6 +16,7 @@ import {
   type ServerConnection,
   type Session,
 } from "./ssh2.ts";
+import { WorkloadSim } from "./workload.ts";
 
 export interface GpuNodeSimOptions {
   id?: string;
@@ -31,6 +34,10 @@ export interface GpuNodeSimOptions {
   model?: PowerModel | null;
   /** Delay before each command answers (ms), for benches. */
   execDelayMs?: number;
+  /** The node's name in the workload manager (Slurm, Kubernetes); default: the id. */
+  nodeName?: string;
+  /** How long running jobs take to finish once the node is drained or cordoned (ms). */
+  drainDelayMs?: number;
 }
 
 export interface GpuNodeSim {
@@ -40,6 +47,10 @@ export interface GpuNodeSim {
   /** "SHA256:…" of the host key, as ssh-keygen -lf prints it. */
   hostKeyFingerprint: string;
   smi: SmiSim;
+  /** The login shell: every command line received, and test hooks (hang, fail). */
+  shell: ShellSim;
+  /** Slurm / Kubernetes state of the node (drained, cordoned). */
+  workload: WorkloadSim;
   /** Session channels open now (all connections). */
   openChannels(): number;
   /** SSH connections open now. */
@@ -66,6 +77,8 @@ export async function startGpuNodeSim(opts: GpuNodeSimOptions): Promise<GpuNodeS
   const hostPub = parsePublicKey(hostKey).getPublicSSH();
   const allowed = opts.authorizedKeys.map((k) => parsePublicKey(k));
   const smi = new SmiSim({ gpus: opts.gpus, seed: id });
+  const workload = new WorkloadSim({ nodeName: opts.nodeName ?? id, smi, drainDelayMs: opts.drainDelayMs });
+  const shell = new ShellSim({ smi, workload });
   const sessions = new Set<Session>();
   const clients = new Set<ServerConnection>();
   let execCount = 0;
@@ -73,7 +86,7 @@ export async function startGpuNodeSim(opts: GpuNodeSimOptions): Promise<GpuNodeS
   const onExec = (stream: ServerChannel, command: string) => {
     execCount++;
     const answer = () => {
-      const r = smi.run(command);
+      const r = shell.run(command);
       if ("hang" in r) return; // stays open until the client closes the channel
       if (r.stdout) stream.write(r.stdout);
       if (r.stderr) stream.stderr.write(r.stderr);
@@ -147,6 +160,8 @@ export async function startGpuNodeSim(opts: GpuNodeSimOptions): Promise<GpuNodeS
     port,
     hostKeyFingerprint: sshFingerprint(hostPub),
     smi,
+    shell,
+    workload,
     openChannels: () => sessions.size,
     connections: () => clients.size,
     execs: () => execCount,
@@ -165,6 +180,7 @@ export async function startGpuNodeSim(opts: GpuNodeSimOptions): Promise<GpuNodeS
     },
     async stop() {
       removeLoad?.();
+      workload.stop();
       dropAll();
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 2000);

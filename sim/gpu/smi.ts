@@ -18,6 +18,8 @@ export interface SimGpu {
   memTotalMiB: number;
   lost: boolean;
   resetRequired: boolean;
+  /** SM clock ceiling set with `-lgc` (MHz); null = not locked. */
+  lockedMaxMHz: number | null;
 }
 
 export interface SmiFaults {
@@ -27,11 +29,16 @@ export interface SmiFaults {
   driverNotLoaded: boolean;
   /** `-pl` fails with Insufficient Permissions, exit 4 (not root). */
   plPermissionDenied: boolean;
+  /** `-lgc`/`-rgc` fail with Insufficient Permissions, exit 4 (not root). */
+  clocksPermissionDenied: boolean;
   /** Field names this driver does not know: absent from --help-query-gpu, refused in queries. */
   unsupportedFields: string[];
 }
 
 export type SmiResult = { stdout: string; stderr: string; code: number } | { hang: true };
+
+/** SM boost clock under a job (MHz), as in the H100 capture. */
+const BOOST_MHZ = 1980;
 
 const DRIVER_GONE =
   "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n";
@@ -79,10 +86,11 @@ export class SmiSim {
     hang: false,
     driverNotLoaded: false,
     plPermissionDenied: false,
+    clocksPermissionDenied: false,
     unsupportedFields: [],
   };
   /** Commands run, by kind, for tests and benches. */
-  readonly runs = { query: 0, apps: 0, help: 0, pl: 0, other: 0 };
+  readonly runs = { query: 0, apps: 0, help: 0, pl: 0, clocks: 0, other: 0 };
 
   constructor(opts: { gpus?: number; seed?: string } = {}) {
     const n = opts.gpus ?? 8;
@@ -100,13 +108,28 @@ export class SmiSim {
       memTotalMiB: 81559,
       lost: false,
       resetRequired: false,
+      lockedMaxMHz: null,
     }));
   }
 
-  /** What one GPU draws now (W): a job pulls up to ~650 W, held under the limit; idle ~70 W. */
+  /** SM clock now (MHz): 1980 under a job, held under a lock; 345 idle. */
+  smClockMHz(g: SimGpu): number {
+    return g.busy ? Math.min(BOOST_MHZ, g.lockedMaxMHz ?? BOOST_MHZ) : 345;
+  }
+
+  /**
+   * What one GPU draws now (W): a job pulls up to ~650 W, held under the limit;
+   * idle ~70 W. A clock lock scales the part above idle by (f/fmax)^1.5, a
+   * simple stand-in for dynamic power falling with clock and voltage.
+   */
   drawW(g: SimGpu): number {
     if (g.lost || this.faults.driverNotLoaded) return 0;
-    return g.busy ? Math.min(g.limitW - 1.5, 625 + g.index * 3.17) : 68.5 + g.index * 0.41;
+    const idle = 68.5 + g.index * 0.41;
+    if (!g.busy) return idle;
+    const full = 625 + g.index * 3.17;
+    if (g.lockedMaxMHz === null) return Math.min(g.limitW - 1.5, full);
+    const scaled = idle + (full - idle) * (this.smClockMHz(g) / BOOST_MHZ) ** 1.5;
+    return Math.min(g.limitW - 1.5, Math.round(scaled * 100) / 100);
   }
 
   /** Node draw for the power model (W). */
@@ -116,7 +139,10 @@ export class SmiSim {
 
   /** A driver reload or reboot: power limits fall back to default (they do not persist). */
   reloadDriver(): void {
-    for (const g of this.gpus) g.limitW = g.defaultW;
+    for (const g of this.gpus) {
+      g.limitW = g.defaultW;
+      g.lockedMaxMHz = null;
+    }
   }
 
   private known(): Set<string> {
@@ -174,6 +200,15 @@ export class SmiSim {
     if (pl !== null) {
       this.runs.pl++;
       return this.setLimit(targets, Number(pl));
+    }
+    const lgc = opt("-lgc") ?? opt("--lock-gpu-clocks");
+    if (lgc !== null) {
+      this.runs.clocks++;
+      return this.lockClocks(targets, lgc);
+    }
+    if (args.includes("-rgc") || args.includes("--reset-gpu-clocks")) {
+      this.runs.clocks++;
+      return this.lockClocks(targets, null);
     }
     const q = opt("--query-gpu");
     if (q !== null) {
@@ -259,7 +294,7 @@ export class SmiSim {
         return String(g.memTotalMiB);
       case "clocks.sm":
       case "clocks.current.sm":
-        return String(g.busy ? 1980 : 345);
+        return String(this.smClockMHz(g));
       case "fan.speed":
         return "[N/A]"; // SXM boards have no fan of their own
       case "pstate":
@@ -295,6 +330,33 @@ export class SmiSim {
       );
     }
     return { stdout: rows.length > 0 ? `${rows.join("\n")}\n` : "", stderr: "", code: 0 };
+  }
+
+  /** `-lgc MIN,MAX` (range) or `-rgc` (null). Only the ceiling shapes the sim's clock. */
+  private lockClocks(targets: SimGpu[], range: string | null): SmiResult {
+    const m = range === null ? null : /^(\d+),(\d+)$/.exec(range);
+    if (range !== null && (!m || Number(m[1]) > Number(m[2])))
+      return {
+        stdout: "",
+        stderr: "Invalid combination of input arguments. Please run 'nvidia-smi -h' for help.\n",
+        code: 2,
+      };
+    const out: string[] = [];
+    for (const g of targets) {
+      if (this.faults.clocksPermissionDenied)
+        return {
+          stdout: `Setting locked GPU clocks for GPU ${g.busId} failed: Insufficient Permissions\nTerminating early due to previous errors.\n`,
+          stderr: "",
+          code: 4,
+        };
+      if (m) {
+        g.lockedMaxMHz = Number(m[2]);
+        out.push(`GPU clocks set to "(gpuClkMin ${m[1]}, gpuClkMax ${m[2]})" for GPU ${g.busId}`);
+      } else g.lockedMaxMHz = null;
+    }
+    // -rgc's own text is not relied on by the driver: exit status and the read-back are
+    out.push("All done.");
+    return { stdout: `${out.join("\n")}\n`, stderr: "", code: 0 };
   }
 
   private setLimit(targets: SimGpu[], watts: number): SmiResult {

@@ -1,7 +1,7 @@
 // Starts Debian's OpenSSH server on a loopback port for the GPU peer test: its
 // own Ed25519 host key, key-only auth for the current user through a temp
-// AuthorizedKeysFile, and a PATH (SetEnv) that finds the scripted nvidia-smi
-// first. A missing binary fails the test with a clear message; it never skips.
+// AuthorizedKeysFile, and a PATH (SetEnv) that finds the scripted nvidia-smi,
+// scontrol and kubectl first. A missing binary fails the test with a clear message; it never skips.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
@@ -20,7 +20,10 @@ import { freePort, waitFor } from "../../helpers/ports.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const KEYGEN = "/usr/bin/ssh-keygen";
-const SCRIPT = new URL("./nvidia-smi.sh", import.meta.url).pathname;
+/** Scripted programs put on the PATH sshd gives its sessions (name → script beside this file). */
+const SCRIPTS = ["nvidia-smi", "scontrol", "kubectl"].map(
+  (name) => [name, new URL(`./${name}.sh`, import.meta.url).pathname] as const,
+);
 
 export interface Sshd {
   host: string;
@@ -36,6 +39,8 @@ export interface Sshd {
   setHang(on: boolean): void;
   /** Power limit files the scripted nvidia-smi keeps (GPU index → W), or null. */
   limit(index: number): string | null;
+  /** A state file the scripts keep beside them (`drain`, `cordoned`, `ops.log`), or null. */
+  file(name: string): string | null;
   stop(): Promise<void>;
 }
 
@@ -51,8 +56,10 @@ export async function startSshd(): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), "wk-sshd-"));
   const bin = join(dir, "bin");
   mkdirSync(bin);
-  copyFileSync(SCRIPT, join(bin, "nvidia-smi"));
-  chmodSync(join(bin, "nvidia-smi"), 0o755);
+  for (const [name, script] of SCRIPTS) {
+    copyFileSync(script, join(bin, name));
+    chmodSync(join(bin, name), 0o755);
+  }
   const keygen = (file: string) =>
     execFileSync(KEYGEN, ["-q", "-t", "ed25519", "-N", "", "-C", "wk-test", "-f", file]);
   keygen(join(dir, "host_key"));
@@ -130,6 +137,10 @@ export async function startSshd(): Promise<Sshd> {
     limit(index) {
       const f = join(dir, `limit.${index}`);
       return existsSync(f) ? readFileSync(f, "utf8").trim() : null;
+    },
+    file(name) {
+      const f = join(dir, name);
+      return existsSync(f) ? readFileSync(f, "utf8") : null;
     },
     async stop() {
       if (exited === null) {
