@@ -23,12 +23,12 @@ export function outcomeEvent(e: ControlEvent): NewSiteEvent | null {
       : a.kind === "resumeGpuNode"
         ? "ai-resumed"
         : a.kind === "capGpu"
-      ? "ai-capped"
-      : a.kind === "uncapGpu"
-        ? "ai-restored"
-        : SHED_KINDS.has(a.kind)
-          ? "shed"
-          : "restored";
+          ? "ai-capped"
+          : a.kind === "uncapGpu"
+            ? "ai-restored"
+            : SHED_KINDS.has(a.kind)
+              ? "shed"
+              : "restored";
   const what = a.gpuIndex !== undefined ? `${a.deviceId} GPU ${a.gpuIndex}` : a.deviceId;
   const value = a.valueW !== undefined ? ` to ${formatPowerW(a.valueW)}` : "";
   return {

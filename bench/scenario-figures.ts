@@ -10,6 +10,8 @@ export interface Sample {
   aiW: number;
   budgetW: number;
   aiCapped: boolean;
+  /** The loop held restores by the ramp within the last 2 s (alarm ramp-limited). */
+  rampHeld: boolean;
 }
 
 /** One move the agent made on a miner: +1 up (wake, target raised), −1 down (sleep, target lowered). */
@@ -27,8 +29,9 @@ export interface StepFigures {
   trackingErrorMeanW: number;
   trackingErrorP95W: number;
   /**
-   * (B − shedMarginW) − P while under budget and mining is curtailed (W): what the agent left
-   * unused although it had mining to give back. The shed margin is kept by every strategy.
+   * (B − shedMarginW) − P while under budget, mining is curtailed and the ramp does not hold
+   * restores back (W): what the agent left unused although it had mining to give back and
+   * nothing stopped it. The shed margin is kept by every strategy.
    */
   unusedHeadroomW: number | null;
   /** Largest rise / fall of site power within any 60 s (W). */
@@ -100,7 +103,7 @@ export function stepFigures(
 ): StepFigures {
   const under = ss.filter((s) => s.siteW <= s.budgetW);
   const gaps = under.map((s) => s.budgetW - s.siteW);
-  const curtailed = under.filter((s) => s.miningW < ctx.fullMiningW - ctx.curtailedByW);
+  const curtailed = under.filter((s) => s.miningW < ctx.fullMiningW - ctx.curtailedByW && !s.rampHeld);
   const { upW, downW } = largestRamps(ss);
   const ai = ss.map((s) => s.aiW);
   const aiMoveW = ai.length ? Math.max(...ai) - Math.min(...ai) : 0;

@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import modbusSerial from "modbus-serial";
+import type { TickResult } from "../agent/control/loop.ts";
 import { silentLogger } from "../agent/logger.ts";
 import { startSimFromConfig } from "../agent/simulated-site.ts";
 import { Site } from "../agent/site.ts";
@@ -119,9 +120,11 @@ async function startPhase(base: string, gpuCount: number): Promise<Phase> {
     if (typeof action !== "string" || GPU_NODES.includes(e.deviceId)) return;
     moves.push({ at: e.at, deviceId: e.deviceId, dir: e.kind === "shed" ? -1 : 1, kind: action });
   });
+  let rampHeldAt = 0;
   const sampler = setInterval(() => {
-    const budgetW = (site as unknown as { loop: { last: { budget: { budgetW: number } | null } | null } })
-      .loop?.last?.budget?.budgetW;
+    const last = (site as unknown as { loop: { last: TickResult | null } | null }).loop?.last ?? null;
+    const budgetW = last?.budget?.budgetW;
+    if (last?.plan?.alarms.some((a) => a.code === "ramp-limited")) rampHeldAt = Date.now();
     samples.push({
       at: Date.now(),
       step,
@@ -130,6 +133,7 @@ async function startPhase(base: string, gpuCount: number): Promise<Phase> {
       aiW: sim.model.classW("ai"),
       budgetW: budgetW ?? config.site.contractLimitW,
       aiCapped: gpus.some((g) => g.smi.gpus.some((x) => x.limitW < x.defaultW)),
+      rampHeld: Date.now() - rampHeldAt < 2000,
     });
   }, SAMPLE_MS);
   await site.start();

@@ -106,7 +106,8 @@ export class PowerModel {
   private readonly energyKwhByClass: Record<LoadClass, number> = { mining: 0, ai: 0, aux: 0 };
   /** Generation behind the site meter (W at an instant); null = none. */
   private generation: ((now: number) => number) | null = null;
-  private generatedKwh = 0;
+  /** What the site meter's import register counts: net draw while importing (it never runs backwards). */
+  private importedKwh = 0;
 
   constructor(opts: PowerModelOptions = {}) {
     this.seed = (opts.seed ?? 1) >>> 0;
@@ -319,11 +320,11 @@ export class PowerModel {
     return amplitude > 0 ? symmetric(this.noiseRand) * amplitude : 0;
   }
 
-  /** Energy (kWh) a meter in `role` has counted since the model was created. */
+  /** Energy (kWh) a meter in `role` has counted since the model was created (the site: imported only). */
   energyKwh(role: MeterRole): number {
     this.refresh();
     const e = this.energyKwhByClass;
-    return role === "site" ? e.mining + e.ai + e.aux - this.generatedKwh : e[role];
+    return role === "site" ? this.importedKwh : e[role];
   }
 
   // --- internals -----------------------------------------------------------
@@ -421,7 +422,9 @@ export class PowerModel {
     for (const cls of ["mining", "ai", "aux"] as const) {
       this.energyKwhByClass[cls] += (this.classWNow(cls) * dt) / MS_PER_H / 1000;
     }
-    this.generatedKwh += (this.generationWNow() * dt) / MS_PER_H / 1000;
+    const netW =
+      this.classWNow("mining") + this.classWNow("ai") + this.classWNow("aux") - this.generationWNow();
+    this.importedKwh += (Math.max(0, netW) * dt) / MS_PER_H / 1000;
     this.lastT = t;
   }
 

@@ -9,8 +9,8 @@
 // device's power falling against the reading before the command), not an ack.
 import type { Logger } from "../logger.ts";
 import type { Ledger, LedgerAction } from "../store/ledger.ts";
-import { type BudgetConfig, type BudgetInputs, effectiveBudget } from "./budget.ts";
 import { AiSwingWatch } from "./ai-swing.ts";
+import { type BudgetConfig, type BudgetInputs, effectiveBudget } from "./budget.ts";
 import { efficiencyJPerTh, plan } from "./policy.ts";
 import { type DeadlineNote, DeadlineWatch } from "./programs.ts";
 import { Slots } from "./slots.ts";
@@ -331,7 +331,8 @@ export class ControlLoop {
           snapshot.powerSource === "meter" ? snapshot.powerAt : null,
           at,
         );
-        if (swingW !== 0) snapshot = { ...snapshot, aiSwingW: swingW };
+        const aiFall = this.aiSwing.fall();
+        if (swingW !== 0 || aiFall) snapshot = { ...snapshot, aiSwingW: swingW, aiFall };
       }
       const inputs: BudgetInputs = { ...this.deps.budgetInputs(snapshot) };
       if (snapshot.powerSource !== "meter") {

@@ -134,12 +134,9 @@ function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, breach:
     const raisedAt = track && l?.movedDir === 1 ? (l.movedAt ?? null) : null;
     const upAt = Math.max(l?.wokeAt ?? Number.NEGATIVE_INFINITY, raisedAt ?? Number.NEGATIVE_INFINITY);
     const held =
-      !emergency &&
-      now - upAt < minOnMs &&
-      (ctx.deadlineAt === null || upAt + minOnMs <= ctx.deadlineAt);
+      !emergency && now - upAt < minOnMs && (ctx.deadlineAt === null || upAt + minOnMs <= ctx.deadlineAt);
     // track: a target changes at most once per dwellS, unless the budget itself is breached
-    const dwelling =
-      track && !breach && !emergency && l?.movedAt != null && now - l.movedAt < dwellMs;
+    const dwelling = track && !breach && !emergency && l?.movedAt != null && now - l.movedAt < dwellMs;
     const eff = efficiencyJPerTh(m.powerW, m.hashrateThs)!;
     cands.push({
       m,
@@ -166,7 +163,8 @@ function shed(snapshot: PlanSnapshot, needW: number, emergency: boolean, breach:
       if (!c.canLimit) continue;
       const floor = c.floorW;
       if (floor >= c.powerW) continue;
-      const target = Math.max(floor, Math.ceil(c.powerW - need));
+      // rounded down: the limit takes at least the need (a fraction of a watt left over would sleep a miner)
+      const target = Math.max(floor, Math.floor(c.powerW - need));
       const delta = c.powerW - target;
       if (delta <= 0) continue;
       c.limitW = delta;
@@ -316,38 +314,39 @@ interface WakeCandidate {
 
 /**
  * Adds up to addW: AI caps first, then miner limits (track: targets raised), then wakes (track:
- * only once no target the agent lowered is left below its maximum). `aiDropW`: an AI step down
- * seen this tick; filling it keeps the site flat, so that much passes the stagger and the ramp.
+ * only once no target the agent lowered is left below its maximum). Mining that fills an AI fall
+ * (snapshot.aiFall) keeps the site flat: the fall is credited to the ramp, and what restores
+ * since the fall have not filled yet passes the stagger and the slope.
  */
-function restore(snapshot: PlanSnapshot, addW: number, aiDropW: number, ctx: Ctx): void {
+function restore(snapshot: PlanSnapshot, addW: number, ctx: Ctx): void {
   const { config, ledger, now } = ctx;
   const track = config.strategy === "track";
+  const fall = snapshot.aiFall ?? null;
   let lastAt = Number.NEGATIVE_INFINITY;
   let rampUsed = 0;
+  let filledW = 0;
   for (const r of ledger.restores) {
     if (r.at > lastAt) lastAt = r.at;
     if (r.at > now - RAMP_WINDOW_MS && r.at <= now) rampUsed += r.expectedW;
+    if (fall && r.at >= fall.since && r.at <= now) filledW += r.expectedW;
   }
-  let exemptLeft = Math.max(0, aiDropW);
-  // the last batch is too recent (an AI step down is filled at once all the same)
-  if (exemptLeft === 0 && now - lastAt < config.restoreStaggerS * 1000) return;
-  const rampLeft = config.rampUpWPerMin - rampUsed;
-  let allowance = Math.min(addW, Math.max(0, rampLeft) + exemptLeft);
+  const fillLeft = fall ? Math.max(0, fall.fallW - filledW) : 0;
+  // the last batch is too recent (an AI fall not filled yet is filled all the same)
+  if (fillLeft === 0 && now - lastAt < config.restoreStaggerS * 1000) return;
+  const rampLeft = config.rampUpWPerMin - rampUsed + (fall?.fallW ?? 0);
+  let allowance = Math.min(addW, rampLeft);
   if (allowance <= 0) return;
   // the ramp as a slope: one batch adds at most a stagger's share of a minute's ramp, so the
   // site rises step by step rather than a minute's worth at once (a batch may always take one
   // miner, or a miner bigger than the share would never come back)
-  let batchLeft = restoreBatchW(config) + exemptLeft;
+  let batchLeft = restoreBatchW(config) + fillLeft;
   let batchActions = 0;
   const fitsBatch = (w: number) => w <= batchLeft || batchActions === 0;
   const push = (a: PlanAction) => {
-    const w = a.expectedDeltaW;
-    const exempt = Math.min(w, exemptLeft);
-    exemptLeft -= exempt;
-    allowance -= w;
-    batchLeft -= w;
+    allowance -= a.expectedDeltaW;
+    batchLeft -= a.expectedDeltaW;
     batchActions++;
-    ctx.actions.push(exempt > 0 ? { ...a, rampExemptW: exempt } : a);
+    ctx.actions.push(a);
   };
   const rampHeld = () => Math.min(rampLeft, restoreBatchW(config)) < addW;
   let leftOut = false;
@@ -619,7 +618,7 @@ export function plan(
   } else if (track ? known && headroomW > toleranceW : known && P < B - config.restoreMarginW) {
     // track fills to the middle of its band under the shed line; sleep restores what fits
     mode = "restore";
-    restore(snapshot, track ? headroomW - toleranceW / 2 : headroomW, -aiSwingW, ctx);
+    restore(snapshot, track ? headroomW - toleranceW / 2 : headroomW, ctx);
   }
   if (mode !== "shed") resumeDrained(snapshot, ctx);
   return { actions: ctx.actions, budgetW: B, headroomW, mode, alarms: ctx.alarms };

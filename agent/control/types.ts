@@ -52,6 +52,12 @@ export interface PlanGpuNode {
 
 export type GpuFlex = "firm" | "cap" | "drain";
 
+/** AI power fallen by fallW since its peak at `since` (within the last minute). */
+export interface AiFall {
+  fallW: number;
+  since: number;
+}
+
 /** The lean snapshot the policy plans on. */
 export interface PlanSnapshot {
   /** Site power P: the site meter, or the estimate when it is stale; null when neither. */
@@ -69,6 +75,8 @@ export interface PlanSnapshot {
    * show them yet, so the plan counts them in P (swing absorption). Absent: 0.
    */
   aiSwingW?: number;
+  /** AI below its highest of the last minute (the loop's AI watch): filling it keeps the site flat. */
+  aiFall?: AiFall | null;
   /** AI power now (GPU nodes, or an ai meter) and when it was read: the loop finds AI steps in it. */
   aiPowerW?: number | null;
   aiPowerAt?: number | null;
@@ -113,7 +121,6 @@ export interface DeviceLedger {
 /** A restoring action issued by the agent: the ramp and stagger windows. */
 export interface RestoreRecord {
   deviceId: string;
-  /** What counts against the ramp: its expected power less what filled an AI step down. */
   expectedW: number;
   at: number;
 }
@@ -157,11 +164,7 @@ export interface PlanAction {
   gpuIndex?: number;
   /** Expected change of site power: negative for sheds, positive for restores. */
   expectedDeltaW: number;
-  /**
-   * Of a restore's expectedDeltaW, what fills an AI step down seen this tick: it keeps the
-   * site flat, so it does not count against rampUpWPerMin.
-   */
-  rampExemptW?: number;
+
   reason: string;
   /**
    * Default "policy". An operator's sleep is not the agent's (the policy never

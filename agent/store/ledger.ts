@@ -86,7 +86,6 @@ interface ActionRow {
   before_w: number | null;
   efficiency_j_per_th: number | null;
   prior_limit_w: number | null;
-  ramp_exempt_w: number | null;
   reason: string;
   origin: ActionOrigin;
   state: ActionState;
@@ -154,7 +153,6 @@ function migrate(db: Database.Database): void {
     new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
   const actions = columns("actions");
   if (!actions.has("origin")) db.exec("ALTER TABLE actions ADD COLUMN origin TEXT NOT NULL DEFAULT 'policy'");
-  if (!actions.has("ramp_exempt_w")) db.exec("ALTER TABLE actions ADD COLUMN ramp_exempt_w REAL");
   const devices = columns("devices");
   for (const col of ["moved_at INTEGER", "moved_dir INTEGER", "drained_at INTEGER"]) {
     if (!devices.has(col.split(" ")[0]!)) db.exec(`ALTER TABLE devices ADD COLUMN ${col}`);
@@ -310,9 +308,9 @@ export class Ledger {
     return {
       insert: db.prepare(
         `INSERT INTO actions (device_id, kind, gpu_index, value_w, expected_delta_w, before_w,
-           efficiency_j_per_th, prior_limit_w, ramp_exempt_w, reason, origin, state, created_at)
+           efficiency_j_per_th, prior_limit_w, reason, origin, state, created_at)
          VALUES (@device_id, @kind, @gpu_index, @value_w, @expected_delta_w, @before_w,
-           @efficiency_j_per_th, @prior_limit_w, @ramp_exempt_w, @reason, @origin, 'pending', @created_at)`,
+           @efficiency_j_per_th, @prior_limit_w, @reason, @origin, 'pending', @created_at)`,
       ),
       action: db.prepare<[number], ActionRow>("SELECT * FROM actions WHERE id = ?"),
       finish: db.prepare(
@@ -392,7 +390,6 @@ export class Ledger {
       before_w: finite(action.beforeW),
       efficiency_j_per_th: finite(action.efficiencyJPerTh),
       prior_limit_w: finite(action.priorLimitW),
-      ramp_exempt_w: finite(action.rampExemptW),
       reason: action.reason,
       origin: action.origin ?? "policy",
       created_at: action.at,
@@ -534,8 +531,7 @@ export class Ledger {
     }
     const restores: RestoreRecord[] = s.restores.all(now - this.restoreHistoryMs).map((r) => ({
       deviceId: r.device_id,
-      // what filled an AI step down kept the site flat: it does not count against the ramp
-      expectedW: Math.max(0, Math.abs(r.expected_delta_w) - (r.ramp_exempt_w ?? 0)),
+      expectedW: Math.abs(r.expected_delta_w),
       at: r.created_at,
     }));
     const sheds: RestoreRecord[] = s.sheds.all(now - 60_000).map((r) => ({

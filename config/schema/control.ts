@@ -175,7 +175,9 @@ export const TrackSchema = z
       "Site power is held within this band under budget − shedMarginW; targets move only when P leaves it",
     ),
     dwellS: durationDefault(30).describe("A miner's power target changes at most once per this long"),
-    deadbandW: powerDefault(100).describe("A target change smaller than this is not sent (except to stay under budget)"),
+    deadbandW: powerDefault(100).describe(
+      "A target change smaller than this is not sent (except to stay under budget)",
+    ),
   })
   .prefault({})
   .describe("strategy: track: how closely site power follows the budget");

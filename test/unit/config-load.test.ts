@@ -90,12 +90,13 @@ const badCases: BadCase[] = [
     message: "expected a power like 3500",
   },
   {
-    name: "zero contract limit",
+    // 0 is zero import (generation behind the meter); below it is a mistake
+    name: "negative contract limit",
     edit: (c) => {
-      c.site.contractLimitW = "0MW";
+      c.site.contractLimitW = "-1MW";
     },
     path: "site.contractLimitW",
-    message: "must be greater than 0",
+    message: "must not be negative",
   },
   {
     name: "duration with an unknown unit",
@@ -329,6 +330,39 @@ const badCases: BadCase[] = [
     },
     path: "gpuNodes[0].hostKeySha256",
     message: "host keys are pinned",
+  },
+  {
+    name: "a drain-tier GPU node without its drain command",
+    edit: (c) => {
+      c.gpuNodes = [gpu({ flex: "drain", resumeCommand: "kubectl uncordon gpu-01" })];
+    },
+    path: "gpuNodes[0].drainCommand",
+    message: "flex: drain needs drainCommand",
+  },
+  {
+    name: "a drain command on more than one line",
+    edit: (c) => {
+      c.gpuNodes = [gpu({ flex: "drain", drainCommand: "kubectl cordon a\nrm -rf /", resumeCommand: "x" })];
+    },
+    path: "gpuNodes[0].drainCommand",
+    message: "must be one line",
+  },
+  {
+    name: "an unknown control strategy",
+    edit: (c) => {
+      c.control = { strategy: "follow" };
+    },
+    path: "control.strategy",
+    message: /track/,
+  },
+  {
+    name: "a meter staler than its own poll",
+    edit: (c) => {
+      c.control = { meterStaleS: 2 };
+      c.polling = { metersS: 5 };
+    },
+    path: "control.meterStaleS",
+    message: "must be greater than polling.metersS",
   },
   {
     name: "bad password hash",

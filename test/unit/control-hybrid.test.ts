@@ -109,7 +109,11 @@ describe("policy: track mode", () => {
       ledger({ a: lowered(), b: lowered(), c: lowered() }),
       NOW,
     );
-    assert.deepEqual(short(p), ["restorePowerLimit:a=3000", "restorePowerLimit:b=3000", "restorePowerLimit:c=2500"]);
+    assert.deepEqual(short(p), [
+      "restorePowerLimit:a=3000",
+      "restorePowerLimit:b=3000",
+      "restorePowerLimit:c=2500",
+    ]);
     const total = p.actions.reduce((s, a) => s + a.expectedDeltaW, 0);
     assert.equal(total, 2_500);
   });
@@ -145,7 +149,13 @@ describe("policy: track mode", () => {
       movedAt: NOW - 20_000,
       movedDir: 1,
     };
-    const p = plan(snap(98_500, [miner("a", 2_800), miner("b", 3_000)]), B, TRACK, ledger({ a: raised }), NOW);
+    const p = plan(
+      snap(98_500, [miner("a", 2_800), miner("b", 3_000)]),
+      B,
+      TRACK,
+      ledger({ a: raised }),
+      NOW,
+    );
     assert.deepEqual(short(p), ["setPowerLimit:b=2500"]);
   });
 
@@ -201,17 +211,22 @@ describe("policy: AI swing absorption", () => {
     assert.ok(p.alarms.some((a) => a.code === "ai-step"));
   });
 
-  test("an AI step down is filled at once, past the stagger and the ramp, and marked ramp-exempt", () => {
-    const sleeper = miner("z", 0, { state: "sleeping", capabilities: ["sleep", "wake"] });
+  test("an AI fall is filled past the stagger, the slope and the ramp: the site stays flat", () => {
+    const sleeper = (id: string) => miner(id, 0, { state: "sleeping", capabilities: ["sleep", "wake"] });
     const slept: DeviceLedger = { sleptAt: NOW - 600_000, sleptPowerW: 3_000, efficiencyJPerTh: 30 };
     // a restore 2 s ago used the whole minute's ramp
     const restores = [{ deviceId: "x", expectedW: 60_000, at: NOW - 2_000 }];
-    const without = plan(snap(90_000, [sleeper]), B, SLEEP, ledger({ z: slept }, restores), NOW);
+    const miners = [sleeper("y"), sleeper("z")];
+    const devices = { y: slept, z: slept };
+    const without = plan(snap(90_000, miners), B, SLEEP, ledger(devices, restores), NOW);
     assert.deepEqual(short(without), []);
-    // AI fell 4 kW after the meter read 94 kW: P is 90 kW
-    const p = plan(snap(94_000, [sleeper], [], -4_000), B, SLEEP, ledger({ z: slept }, restores), NOW);
-    assert.deepEqual(short(p), ["wake:z"]);
-    assert.equal(p.actions[0]!.rampExemptW, 3_000);
+    // AI fell 4 kW 1 s ago (after that restore): one 3 kW wake fills it, the second would not fit
+    const fell = { ...snap(90_000, miners), aiFall: { fallW: 4_000, since: NOW - 1_000 } };
+    const p = plan(fell, B, SLEEP, ledger(devices, restores), NOW);
+    assert.deepEqual(short(p), ["wake:y"]);
+    // once restores since the fall have filled it, the stagger and the ramp hold again
+    const filled = [...restores, { deviceId: "y", expectedW: 4_000, at: NOW - 500 }];
+    assert.deepEqual(short(plan(fell, B, SLEEP, ledger(devices, filled), NOW)), []);
   });
 });
 
@@ -238,7 +253,11 @@ describe("policy: GPU flex tiers", () => {
 
   test("tiers in order cap → drain → firm, priority within a tier; firm last", () => {
     const p = plan(
-      snap(110_000, [], [node("firm-1", "firm"), node("drain-1", "drain"), node("cap-b", "cap", 1), node("cap-a", "cap", 0)]),
+      snap(
+        110_000,
+        [],
+        [node("firm-1", "firm"), node("drain-1", "drain"), node("cap-b", "cap", 1), node("cap-a", "cap", 0)],
+      ),
       B,
       SLEEP,
       ledger(),
@@ -250,17 +269,31 @@ describe("policy: GPU flex tiers", () => {
   });
 
   test("a drained node is not drained again; once every cap is lifted it is resumed", () => {
-    const again = plan(snap(99_000, [], [node("d", "drain")]), B, SLEEP, ledger({ d: { drainedAt: NOW - 1_000 } }), NOW);
+    const again = plan(
+      snap(99_000, [], [node("d", "drain")]),
+      B,
+      SLEEP,
+      ledger({ d: { drainedAt: NOW - 1_000 } }),
+      NOW,
+    );
     assert.ok(!again.actions.some((a) => a.kind === "drainGpuNode"));
     const capped = plan(
       snap(80_000, [], [node("d", "drain")]),
       B,
       { ...SLEEP, restoreStaggerS: 0 },
-      ledger({ d: { drainedAt: NOW - 60_000, gpuCaps: new Map([[0, { originalW: 700, at: NOW - 60_000 }]]) } }),
+      ledger({
+        d: { drainedAt: NOW - 60_000, gpuCaps: new Map([[0, { originalW: 700, at: NOW - 60_000 }]]) },
+      }),
       NOW,
     );
     assert.ok(!capped.actions.some((a) => a.kind === "resumeGpuNode"));
-    const lifted = plan(snap(80_000, [], [node("d", "drain")]), B, SLEEP, ledger({ d: { drainedAt: NOW - 60_000 } }), NOW);
+    const lifted = plan(
+      snap(80_000, [], [node("d", "drain")]),
+      B,
+      SLEEP,
+      ledger({ d: { drainedAt: NOW - 60_000 } }),
+      NOW,
+    );
     assert.deepEqual(short(lifted), ["resumeGpuNode:d"]);
   });
 });
@@ -275,5 +308,21 @@ describe("AiSwingWatch", () => {
     assert.equal(w.observe(13_500, 3_000, 3_050, 3_300), 0); // the meter shows it now
     assert.equal(w.observe(9_000, 4_000, 3_500, 4_100), -4_500);
     assert.equal(w.observe(9_000, 4_000, null, 4_200), 0); // no meter: P is an estimate
+  });
+
+  test("the fall: AI below its highest of the last minute, from when that peak was read", () => {
+    const w = new AiSwingWatch(1_000);
+    w.observe(10_000, 1_000, 1_000, 1_000);
+    w.observe(14_000, 2_000, 2_000, 2_000);
+    assert.equal(w.fall(), null);
+    w.observe(13_500, 3_000, 3_000, 3_000);
+    assert.equal(w.fall(), null, "within the step size");
+    w.observe(9_000, 4_000, 4_000, 4_000);
+    assert.deepEqual(w.fall(), { fallW: 5_000, since: 2_000 });
+    // a minute later the peak has left the window
+    w.observe(9_000, 63_000, 63_000, 63_000);
+    assert.deepEqual(w.fall(), { fallW: 4_500, since: 3_000 });
+    w.observe(9_000, 70_000, 70_000, 70_000);
+    assert.equal(w.fall(), null);
   });
 });

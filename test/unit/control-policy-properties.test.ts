@@ -500,8 +500,10 @@ describe("policy convergence on a constant load", () => {
                 break;
               }
             }
-            if (a.kind === "sleep" || a.kind === "setPowerLimit") Object.assign(l, { movedAt: now, movedDir: -1 });
-            if (a.kind === "wake" || a.kind === "restorePowerLimit") Object.assign(l, { movedAt: now, movedDir: 1 });
+            if (a.kind === "sleep" || a.kind === "setPowerLimit")
+              Object.assign(l, { movedAt: now, movedDir: -1 });
+            if (a.kind === "wake" || a.kind === "restorePowerLimit")
+              Object.assign(l, { movedAt: now, movedDir: 1 });
             devices.set(a.deviceId, l);
           }
           restores = restores.filter((r) => r.at > now - 120_000);
@@ -533,7 +535,8 @@ describe("policy properties: track mode and AI tiers", () => {
           const m = miners.get(a.deviceId)!;
           const l = c.ledger.devices.get(a.deviceId);
           assert.ok(a.valueW! >= minerFloorW(m, l), `${a.deviceId} set ${a.valueW} under its floor`);
-          if (m.maxPowerLimitW != null) assert.ok(a.valueW! <= m.maxPowerLimitW, `${a.deviceId} over its max`);
+          if (m.maxPowerLimitW != null)
+            assert.ok(a.valueW! <= m.maxPowerLimitW, `${a.deviceId} over its max`);
           // never past what it had before the agent lowered it (unless that was under its floor)
           if (a.kind === "restorePowerLimit")
             assert.ok(a.valueW! <= Math.max(l!.powerLimit!.originalW, minerFloorW(m, l)));
@@ -551,9 +554,13 @@ describe("policy properties: track mode and AI tiers", () => {
         for (const a of run(c).actions) {
           const l = c.ledger.devices.get(a.deviceId);
           if (l?.movedAt == null || NOW - l.movedAt >= c.config.minOnS * 1000) continue;
-          const dir = a.kind === "sleep" || a.kind === "setPowerLimit" ? -1 : a.kind === "restorePowerLimit" ? 1 : 0;
+          const dir =
+            a.kind === "sleep" || a.kind === "setPowerLimit" ? -1 : a.kind === "restorePowerLimit" ? 1 : 0;
           if (dir === 0) continue;
-          assert.ok(l.movedDir !== -dir, `${a.kind} ${a.deviceId} against its move ${NOW - l.movedAt} ms ago`);
+          assert.ok(
+            l.movedDir !== -dir,
+            `${a.kind} ${a.deviceId} against its move ${NOW - l.movedAt} ms ago`,
+          );
         }
       }),
       RUNS,
