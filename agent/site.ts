@@ -862,6 +862,7 @@ export class Site {
           ? { command: g.drainCommand, resumeCommand: g.resumeCommand, timeoutS: g.commandTimeoutS }
           : null;
       },
+      (nodeId) => this.config.gpuNodes.find((x) => x.id === nodeId)?.lockClocksMHz ?? null,
     );
     const log = this.logger.child({ component: "control" });
     this.loop = new ControlLoop({

@@ -305,6 +305,7 @@ export class SiteState {
         priority: g.priority,
         excluded: isExcluded(g.id),
         flex: g.flex,
+        clockLocked: g.lockClocksMHz != null,
         gpus: (this.gpuNodes.get(g.id)?.gpus ?? []).flatMap((gpu) =>
           gpu.index === null
             ? []

@@ -10,7 +10,7 @@ export interface Sample {
   aiW: number;
   budgetW: number;
   aiCapped: boolean;
-  /** The loop held restores by the ramp within the last 2 s (alarm ramp-limited). */
+  /** The loop held restores by the ramp lately (alarm ramp-limited within a stagger and 2 s). */
   rampHeld: boolean;
 }
 

@@ -75,7 +75,7 @@ interface Phase {
 
 const CONTROL = `
   strategy: ${STRATEGY}
-  track: { toleranceW: 1kW, dwellS: 2, deadbandW: 100 }
+  track: { toleranceW: 600, dwellS: 2, deadbandW: 100 }
   aiStepW: 1kW
   shedMarginW: ${SHED_MARGIN_W}
   restoreMarginW: 6kW
@@ -83,7 +83,7 @@ const CONTROL = `
   minOnS: ${MIN_ON_S}
   minOffS: ${MIN_OFF_S}
   rampUpWPerMin: ${RAMP_W_PER_MIN}
-  restoreStaggerS: 1
+  restoreStaggerS: 5
   meterStaleS: 3
   unmeteredW: 6kW`;
 
@@ -133,7 +133,8 @@ async function startPhase(base: string, gpuCount: number): Promise<Phase> {
       aiW: sim.model.classW("ai"),
       budgetW: budgetW ?? config.site.contractLimitW,
       aiCapped: gpus.some((g) => g.smi.gpus.some((x) => x.limitW < x.defaultW)),
-      rampHeld: Date.now() - rampHeldAt < 2000,
+      // between restore batches (restoreStaggerS) the ramp still holds what waits
+      rampHeld: Date.now() - rampHeldAt < (config.control.restoreStaggerS + 2) * 1000,
     });
   }, SAMPLE_MS);
   await site.start();
@@ -213,8 +214,7 @@ miners:
 control:${CONTROL}
   failsafeBudgetW: 80kW
   economics: { hashpricePerThDay: 0.05, energyPricePerKwh: 0.03 }
-  schedule:
-    - { name: "4CP peak window", from: "${hhmm(windowStart)}", to: "${hhmm(windowStart + 60_000)}", budgetW: ${FOURCP_W} }
+  schedule:${want("4cp") ? `\n    - { name: "4CP peak window", from: "${hhmm(windowStart)}", to: "${hhmm(windowStart + 60_000)}", budgetW: ${FOURCP_W} }` : " []"}
   programs: [{ kind: ers-10 }]
 signals:
   modbusServer: { name: qse, listen: "127.0.0.1:${ports.qse}", allow: [127.0.0.1], staleS: 30 }
@@ -415,6 +415,10 @@ const summary = {
   mnv,
 };
 mkdirSync(join(OUT, ".."), { recursive: true });
+// the raw ground truth, for a look at one step (SCENARIO_SAMPLES=file)
+if (process.env.SCENARIO_SAMPLES) {
+  writeFileSync(process.env.SCENARIO_SAMPLES, JSON.stringify({ samples: day.samples, moves: day.moves }));
+}
 writeFileSync(OUT, `${JSON.stringify(summary, null, 2)}\n`);
 if (STRATEGY === "sleep" && mnv.length > 0) {
   const out = resultsDir(import.meta.url);

@@ -16,6 +16,8 @@ export function driverActuator(
   freshReading: (minerId: string) => MinerReading | null = () => null,
   /** A drain-tier node's commands (config only: never from MQTT); null = none configured. */
   drainCommands: (nodeId: string) => DrainCommands | null = () => null,
+  /** A node capped by a clock lock (gpuNodes[].lockClocksMHz) instead of power limits; null = limits. */
+  clockLockOf: (nodeId: string) => number | null = () => null,
 ): Actuator {
   const minerWrite = async (
     id: string,
@@ -32,6 +34,16 @@ export function driverActuator(
   const gpuLimit = async (nodeId: string, index: number, watts: number | null): Promise<ActuatorResult> => {
     const node = gpuNodes.get(nodeId);
     if (!node) return { ok: false, reason: `no GPU node ${nodeId}` };
+    const lockMHz = clockLockOf(nodeId);
+    if (lockMHz !== null) {
+      // one lever: the clock ceiling; the loop's meter sees what it saves
+      const out = watts === null ? await node.resetClocks(index) : await node.lockClocks(index, lockMHz);
+      const what = watts === null ? "clocks reset" : `SM clocks locked at ≤ ${lockMHz} MHz`;
+      return {
+        ok: out.ok,
+        reason: out.ok ? `${what} (SM ${out.smClockMHz ?? "?"} MHz)` : (out.reason ?? what),
+      };
+    }
     const out = watts === null ? await node.restorePowerLimit(index) : await node.setPowerLimit(index, watts);
     return { ok: out.ok, reason: out.reason ?? "confirmed" };
   };
@@ -57,10 +69,14 @@ export function driverActuator(
     // a miner's limit is restored by setting the value it had before the agent lowered it
     restorePowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
     capGpu: (nodeId, index, watts) => gpuLimit(nodeId, index, watts),
-    // uncapping to the default limit is a restore; a partial uncap sets the new limit
-    uncapGpu: (nodeId, index, watts) => {
+    // uncapping to the default limit is a restore; a partial uncap sets the new limit (a clock
+    // lock has no partial step: it holds until the uncap is whole)
+    uncapGpu: async (nodeId, index, watts) => {
       const def = defaultLimitW(nodeId, index);
-      return gpuLimit(nodeId, index, def !== null && watts >= def ? null : watts);
+      const whole = def !== null && watts >= def;
+      if (!whole && clockLockOf(nodeId) !== null)
+        return { ok: true, reason: "clock lock held until the node is restored whole" };
+      return gpuLimit(nodeId, index, whole ? null : watts);
     },
   };
 }

@@ -20,7 +20,8 @@ export interface BudgetInputs {
 
 export interface BudgetConfig {
   site: Pick<SiteConfig["site"], "timezone" | "contractLimitW">;
-  control: Pick<ControlConfig, "schedule" | "failsafeBudgetW"> & Partial<Pick<ControlConfig, "programs">>;
+  control: Pick<ControlConfig, "schedule" | "failsafeBudgetW"> &
+    Partial<Pick<ControlConfig, "programs" | "rampDownWPerMin">>;
 }
 
 type Window = WindowTimes & { name: string; budgetW: number };
@@ -121,6 +122,37 @@ export function windowActive(w: WindowTimes, t: LocalTime): boolean {
   return false;
 }
 
+/** How far ahead a window's ramp down may start (a window further off needs no slope yet). */
+const PRE_RAMP_HORIZON_MIN = 240;
+
+/**
+ * A window announced ahead (control.rampDownWPerMin): a budget that falls at the ramp-down rate
+ * to reach the window's budget as it starts, so the site gets there as a slope rather than a
+ * cliff at the start. Null when the window is active already, not within reach of the ramp
+ * from `ceilingW`, or not starting within the horizon.
+ */
+export function preRamp(
+  w: Window,
+  rampDownWPerMin: number,
+  ceilingW: number,
+  timeZone: string,
+  now: number,
+): BudgetSource | null {
+  if (w.budgetW >= ceilingW) return null;
+  if (windowActive(w, localTime(now, timeZone))) return null;
+  const reachMin = Math.min(PRE_RAMP_HORIZON_MIN, Math.ceil((ceilingW - w.budgetW) / rampDownWPerMin));
+  const minuteStart = now - (now % 60_000);
+  for (let m = 1; m <= reachMin; m++) {
+    const startAt = minuteStart + m * 60_000;
+    if (!windowActive(w, localTime(startAt, timeZone))) continue;
+    const watts = Math.floor(w.budgetW + (rampDownWPerMin * (startAt - now)) / 60_000);
+    if (watts >= ceilingW) return null;
+    const hhmm = `${String(Math.floor(w.fromMinute / 60)).padStart(2, "0")}:${String(w.fromMinute % 60).padStart(2, "0")}`;
+    return { kind: "schedule", watts, reason: `${w.name} from ${hhmm}: ramping down ahead` };
+  }
+  return null;
+}
+
 /**
  * The effective budget: the minimum of the active sources (contract limit,
  * unexpired lease, active schedule windows, failsafe), with its reason. On a
@@ -143,6 +175,14 @@ export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now:
     const t = localTime(now, config.site.timezone);
     for (const w of windows) {
       if (windowActive(w, t)) sources.push({ kind: "schedule", watts: w.budgetW, reason: w.name });
+    }
+    const rampDown = config.control.rampDownWPerMin;
+    if (rampDown != null) {
+      const ceilingW = Math.min(...sources.map((s) => s.watts));
+      for (const w of windows) {
+        const ahead = preRamp(w, rampDown, ceilingW, config.site.timezone, now);
+        if (ahead) sources.push(ahead);
+      }
     }
   }
   if (inputs.economic) {

@@ -355,8 +355,15 @@ export class ControlLoop {
         {
           budgetW: budget.budgetW,
           deadlineAt: this.deadlines.deadlineAt,
-          // what the budget forces without the economic cut (rampDownWPerMin spreads only that)
-          hardBudgetW: Math.min(...budget.sources.filter((s) => s.kind !== "economic").map((s) => s.watts)),
+          // what the budget forces without the economic cut, nor a grid signal under a program
+          // deadline (ERS): rampDownWPerMin spreads only those (the deadline still met)
+          hardBudgetW: Math.min(
+            ...budget.sources
+              .filter(
+                (s) => s.kind !== "economic" && !(s.kind === "signal" && this.deadlines.deadlineAt !== null),
+              )
+              .map((s) => s.watts),
+          ),
         },
         config.control,
         this.deps.ledger.view(at, snapshot.powerAt),

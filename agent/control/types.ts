@@ -48,6 +48,8 @@ export interface PlanGpuNode {
    * miner can be slept now, before firm nodes. drain: as cap, after its drain command.
    */
   flex?: GpuFlex;
+  /** Capped by locking clocks at one ceiling (one step: a GPU already capped has none left). */
+  clockLocked?: boolean;
 }
 
 export type GpuFlex = "firm" | "cap" | "drain";

@@ -142,6 +142,9 @@ export const GpuNodeSchema = z
     resumeCommand: optNull(CommandLineSchema).describe(
       'flex: drain: run once every cap is lifted, e.g. "sudo scontrol update nodename=gpu-a state=resume" or "kubectl uncordon gpu-a"',
     ),
+    lockClocksMHz: optNull(z.number().int().min(100).max(5000)).describe(
+      "Cap this node by locking its SM clocks at this ceiling (nvidia-smi -lgc 0,MHz; reset with -rgc when restored) instead of lowering power limits",
+    ),
     commandTimeoutS: durationDefault(30, { positive: true, max: 600 }).describe(
       `Deadline of the drain and resume commands; ${DURATION_HELP}`,
     ),

@@ -268,6 +268,41 @@ sim: { seed: 7, noiseW: 20, auxW: 2kW }
     }
   });
 
+  test("a node capped by a clock lock: locked at its ceiling under a tight lease, reset when restored", async () => {
+    const h = await start(
+      `site: { id: clocks, timezone: UTC, contractLimitW: 1MW }
+http: { listen: "127.0.0.1:${await freePort()}" }
+store: { path: ./ledger.db }
+polling: { gpuNodesS: 1 }
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+control:${CONTROL}
+sim: { seed: 9, noiseW: 20, auxW: 2kW }
+`,
+      [{ id: "gpu-l", extra: ", flex: cap, lockClocksMHz: 1200" }],
+      250,
+    );
+    try {
+      const sim = h.gpus[0]!;
+      for (const g of sim.smi.gpus) g.busy = true;
+      const fullW = await waitFor("site and AI readings", () => {
+        const s = h.site.snapshot();
+        return s.powerW !== null && (s.classes.ai.powerW ?? 0) > 4_000 && s.powerW;
+      });
+      h.site.setBudgetLease(Math.round(fullW - 500), 120, "clock test");
+      await waitFor("a GPU clock-locked", () => sim.smi.gpus.some((g) => g.lockedMaxMHz === 1200), 15_000);
+      assert.ok(
+        sim.smi.gpus.every((g) => g.limitW === g.defaultW),
+        "power limits untouched",
+      );
+      await waitFor("the site under the lease", () => h.sim.model.totalW() < fullW - 500, 10_000);
+      h.site.clearBudgetLease();
+      await waitFor("clocks reset", () => sim.smi.gpus.every((g) => g.lockedMaxMHz === null), 20_000);
+    } finally {
+      await h.stop();
+    }
+  });
+
   test("surplus following: a zero-import site with solar behind the meter mines on the surplus", async () => {
     const h = await start(
       `site: { id: surplus, timezone: UTC, contractLimitW: 0 }

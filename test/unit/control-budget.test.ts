@@ -246,6 +246,43 @@ describe("schedule windows that cross midnight", () => {
   });
 });
 
+describe("effectiveBudget: a window announced ahead (rampDownWPerMin)", () => {
+  // 24 MW contract, a 15:00 window at 5 MW, a 1 MW/min ramp down: the slope starts at 14:41
+  const c = (rampDownWPerMin: number | null): BudgetConfig => ({
+    ...cfg([win("4CP peak", "15:00", "18:00", 5_000_000)]),
+    control: {
+      schedule: [win("4CP peak", "15:00", "18:00", 5_000_000)],
+      failsafeBudgetW: 1,
+      rampDownWPerMin,
+    },
+  });
+
+  test("the budget falls as a slope that reaches the window's budget as it starts", () => {
+    const b = effectiveBudget({}, c(1_000_000), at("2026-07-15T14:50:00Z"));
+    assert.equal(b.source, "schedule");
+    assert.equal(b.budgetW, 15_000_000);
+    assert.match(b.reason, /4CP peak from 15:00: ramping down ahead/);
+    assert.equal(effectiveBudget({}, c(1_000_000), at("2026-07-15T14:59:30Z")).budgetW, 5_500_000);
+    assert.equal(effectiveBudget({}, c(1_000_000), at("2026-07-15T15:00:00Z")).budgetW, 5_000_000);
+  });
+
+  test("out of the ramp's reach, or without rampDownWPerMin, nothing changes before the window", () => {
+    assert.equal(effectiveBudget({}, c(1_000_000), at("2026-07-15T14:30:00Z")).source, "contract");
+    assert.equal(effectiveBudget({}, c(null), at("2026-07-15T14:50:00Z")).source, "contract");
+    // a window not on today's calendar (a weekday window on a Saturday) is not ramped to
+    const weekdays = win("peak", "15:00", "18:00", 5_000_000, { days: ["mon", "tue", "wed", "thu", "fri"] });
+    const sat = effectiveBudget(
+      {},
+      {
+        ...cfg([weekdays]),
+        control: { schedule: [weekdays], failsafeBudgetW: 1, rampDownWPerMin: 1_000_000 },
+      },
+      at("2026-07-18T14:50:00Z"),
+    );
+    assert.equal(sat.source, "contract");
+  });
+});
+
 describe("economicCut", () => {
   // S19-ish: 100 TH/s at 3250 W (32.5 J/TH); S21-ish: 200 TH/s at 3500 W (17.5 J/TH)
   const miners = [

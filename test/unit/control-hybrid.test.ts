@@ -268,6 +268,16 @@ describe("policy: GPU flex tiers", () => {
     assert.equal(p.actions.filter((a) => a.kind === "drainGpuNode").length, 1);
   });
 
+  test("a clock-locked node's GPU already capped has no second step", () => {
+    const locked = { ...node("l", "cap"), clockLocked: true };
+    const caps = new Map([[0, { originalW: 700, at: NOW - 10_000 }]]);
+    const p = plan(snap(110_000, [], [locked]), B, SLEEP, ledger({ l: { gpuCaps: caps } }), NOW);
+    assert.deepEqual(
+      p.actions.map((a) => `${a.kind}:${a.deviceId}#${a.gpuIndex}`),
+      ["capGpu:l#1"],
+    );
+  });
+
   test("a drained node is not drained again; once every cap is lifted it is resumed", () => {
     const again = plan(
       snap(99_000, [], [node("d", "drain")]),

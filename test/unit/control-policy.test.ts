@@ -519,6 +519,30 @@ describe("policy: rampDownWPerMin", () => {
     assert.ok(shedW(q) >= 25_000 && shedW(q) < 25_000 + 3000, `shed ${shedW(q)} W`);
   });
 
+  test("a signal cut under a program deadline is spread, and still ends before the deadline", () => {
+    // 30 kW to cut (a signal; the hard sources allow 200 kW), 10 min to the deadline: the ramp's
+    // 10 kW/min is enough (30 kW over 9 min is 3.3 kW/min)
+    const early = plan(
+      snap(130_000, fleet),
+      { budgetW: 100_000, hardBudgetW: 200_000, deadlineAt: NOW + 600_000 },
+      cfg,
+      ledger(),
+      NOW,
+    );
+    assert.ok(shedW(early) >= 10_000 && shedW(early) < 13_000, `shed ${shedW(early)} W`);
+    assert.ok(early.alarms.some((a) => a.message.includes("program deadline")));
+    // 2 min left (1 after the safety minute), 10 kW shed in the last 60 s: the rate that ends in
+    // time (30 kW a minute) goes past the ramp's 10 kW
+    const late = plan(
+      snap(130_000, fleet),
+      { budgetW: 100_000, hardBudgetW: 200_000, deadlineAt: NOW + 120_000 },
+      cfg,
+      { ...ledger(), sheds: [{ deviceId: "x", expectedW: 10_000, at: NOW - 30_000 }] },
+      NOW,
+    );
+    assert.ok(shedW(late) >= 20_000, `shed ${shedW(late)} W`);
+  });
+
   test("an emergency sheds everything needed whatever the ramp", () => {
     const p = plan(
       snap(200_000, fleet),

@@ -1,0 +1,91 @@
+// What the planner's parts share (agent/control/policy.ts, shed.ts,
+// restore.ts): constants, the per-plan context, and small pure helpers over
+// one device's view and ledger.
+import type { MinerCapability, MinerState } from "../../drivers/types.ts";
+import type {
+  Alarm,
+  DeviceLedger,
+  GpuFlex,
+  LedgerView,
+  PlanAction,
+  PlanMiner,
+  PolicyConfig,
+} from "./types.ts";
+
+/** The sliding window of the ramp limit (`rampUpWPerMin`). */
+export const RAMP_WINDOW_MS = 60_000;
+/** A miner's power-limit floor when it declares none: this fraction of its full draw. */
+export const DEFAULT_MINER_LIMIT_FLOOR_FRACTION = 0.6;
+/** Track mode's defaults where the config gives no `track` section. */
+export const DEFAULT_TRACK = { toleranceW: 20_000, dwellS: 30, deadbandW: 100 } as const;
+/** GPU flex tiers, in the order they are capped. */
+export const FLEX_ORDER: readonly GpuFlex[] = ["cap", "drain", "firm"];
+
+export const RUNNING: ReadonlySet<MinerState> = new Set<MinerState>(["hashing", "starting"]);
+export const NO_LEDGER: DeviceLedger = {};
+
+export function byId(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function can(m: PlanMiner, cap: MinerCapability): boolean {
+  return m.capabilities.includes(cap);
+}
+
+/** J/TH of a reading: W ÷ TH/s. A miner drawing power without hashing is the worst (Infinity). */
+export function efficiencyJPerTh(powerW: number | null, hashrateThs: number | null): number | null {
+  if (powerW === null || powerW <= 0) return null;
+  if (hashrateThs === null || hashrateThs <= 0) return Number.POSITIVE_INFINITY;
+  return powerW / hashrateThs;
+}
+
+export function isFailed(l: DeviceLedger | undefined, now: number): boolean {
+  return l?.failedUntil != null && l.failedUntil > now;
+}
+
+/**
+ * The lowest power limit the loop may give a miner: its declared floor, else a fraction of its
+ * full draw (the limit before the agent lowered it, so repeated trims do not ratchet it down).
+ */
+export function minerFloorW(m: PlanMiner, l: DeviceLedger | undefined): number {
+  if (m.minPowerLimitW != null) return Math.ceil(m.minPowerLimitW);
+  const full = l?.powerLimit?.originalW ?? m.powerLimitW ?? m.powerW ?? 0;
+  return Math.ceil(full * DEFAULT_MINER_LIMIT_FLOOR_FRACTION);
+}
+
+/** Moved the other way within minOnS: moving it now would make it oscillate. */
+export function movedAgainst(
+  l: DeviceLedger | undefined,
+  dir: 1 | -1,
+  now: number,
+  minOnMs: number,
+): boolean {
+  return l?.movedAt != null && l.movedDir === -dir && now - l.movedAt < minOnMs;
+}
+
+/**
+ * A miner the loop may sleep now or once its minOnS has run: running, drawing a
+ * known power, sleep-capable, not excluded, not failed, no shed pending. While
+ * one of these is still hashing, AI is not capped.
+ */
+export function isFlexible(m: PlanMiner, l: DeviceLedger | undefined, now: number): boolean {
+  return (
+    !m.excluded &&
+    RUNNING.has(m.state) &&
+    m.powerW !== null &&
+    m.powerW > 0 &&
+    can(m, "sleep") &&
+    !isFailed(l, now) &&
+    !l?.pendingShed
+  );
+}
+
+export interface Ctx {
+  config: PolicyConfig;
+  ledger: LedgerView;
+  now: number;
+  /** A program deadline (ERS): a miner whose minOnS would end after it is not held. */
+  deadlineAt: number | null;
+  actions: PlanAction[];
+  alarms: Alarm[];
+}
