@@ -311,6 +311,8 @@ const daySteps: Step[] = [
     key: "ai-swing",
     name: `settle under the ${SWING_LEASE_W / 1000} kW lease`,
     target: () => SWING_LEASE_W,
+    // the site climbs back from the ERS at the ramp first: the swing starts settled
+    ms: 45_000,
     enter: () => {
       site.setBudgetLease(SWING_LEASE_W, 900, "AI swing under a tight lease");
       for (const g of gpus) for (const x of g.smi.gpus) x.busy = true;

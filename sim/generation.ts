@@ -15,7 +15,7 @@ export interface GenerationProfile {
   cloudEveryS: number;
   /** Mean time a cloud covers the array (s). */
   cloudS: number;
-  /** Seconds a cloud's edge takes to pass. */
+  /** Seconds a cloud's edge takes to pass (default 5). */
   edgeS?: number;
   seed: number;
 }
@@ -29,7 +29,7 @@ interface Cloud {
 /** A function of time (epoch ms) → generation (W), from `startAt` on; deterministic per seed. */
 export function cloudySolar(p: GenerationProfile, startAt: number): (now: number) => number {
   const rand = mulberry32(hashSeed(p.seed, "\u0000generation"));
-  const edgeMs = (p.edgeS ?? 3) * 1000;
+  const edgeMs = (p.edgeS ?? 5) * 1000;
   const clouds: Cloud[] = [];
   let horizon = startAt;
   // clouds are drawn lazily as time moves on; the drawn ones stay (the same answer twice)

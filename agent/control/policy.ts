@@ -26,7 +26,8 @@ const DEADLINE_SAFETY_MS = 60_000;
 // ---------------------------------------------------------------- ramp down
 
 /**
- * What this tick may shed under `rampDownWPerMin`: all of what the hard budget forces, and of
+ * What this tick may shed under `rampDownWPerMin` (and the most it may take, whole miners
+ * rounded: past it only a first miner bigger than the share): all of what the hard budget forces, and of
  * the rest (the economic cut, or a grid signal under a program deadline) what the last 60 s of
  * sheds leave of a minute's ramp down; under a deadline, at least the rate that ends in time.
  */
@@ -35,10 +36,11 @@ function rampedShedW(
   shedLine: number,
   hardBudgetW: number | null | undefined,
   ctx: Ctx,
-): number {
+): { needW: number; spread: { hardW: number; maxW: number; oneFree: boolean } } {
   const needW = projected - shedLine;
   const rampDown = ctx.config.rampDownWPerMin;
-  if (rampDown == null || hardBudgetW == null) return needW;
+  const unlimited = { hardW: 0, maxW: Number.POSITIVE_INFINITY, oneFree: true };
+  if (rampDown == null || hardBudgetW == null) return { needW, spread: unlimited };
   const hardNeedW = Math.max(0, projected - (hardBudgetW - ctx.config.shedMarginW));
   const softNeedW = Math.max(0, needW - hardNeedW);
   let recentW = 0;
@@ -61,7 +63,30 @@ function rampedShedW(
           : "an economic cut spread by rampDownWPerMin",
     });
   }
-  return hardNeedW + softW;
+  return {
+    needW: hardNeedW + softW,
+    // a miner bigger than the minute's share goes only when nothing else went in that minute
+    spread:
+      softW < softNeedW ? { hardW: hardNeedW, maxW: hardNeedW + softW, oneFree: recentW === 0 } : unlimited,
+  };
+}
+
+// ---------------------------------------------------------------- AI swing
+
+/**
+ * The AI step less what the agent's own GPU actions in flight explain: a cap the node shows
+ * before the meter does is already counted as a pending shed (and an uncap as a pending restore).
+ */
+function ownGpuActionsOut(swingW: number, snapshot: PlanSnapshot, ledger: LedgerView): number {
+  if (swingW === 0) return 0;
+  let capsW = 0;
+  let uncapsW = 0;
+  for (const n of snapshot.gpuNodes) {
+    const l = ledger.devices.get(n.id);
+    capsW += l?.pendingShed?.expectedW ?? 0;
+    uncapsW += l?.pendingWake?.expectedW ?? 0;
+  }
+  return swingW < 0 ? Math.min(0, swingW + capsW) : Math.max(0, swingW - uncapsW);
 }
 
 // ---------------------------------------------------------------- plan
@@ -70,7 +95,7 @@ function rampedShedW(
  * One tick's plan. P is the snapshot's power; when it is unknown the sum of
  * device reports stands in (alarm `power-unknown`) and nothing is restored.
  * Over: P − pending sheds + pending restores > B − shedMarginW. Under:
- * P < B − restoreMarginW. Emergency: P > B + emergencyMarginW.
+ * P < B − restoreMarginW. Emergency: P > hardBudgetW (B without the economic cut) + emergencyMarginW.
  */
 export function plan(
   snapshot: PlanSnapshot,
@@ -104,7 +129,7 @@ export function plan(
   }
   // swing absorption: an AI step the meter has not shown yet counts now, so mining moves in
   // the same tick (the step's own size, not a meter period later)
-  const aiSwingW = known ? (snapshot.aiSwingW ?? 0) : 0;
+  const aiSwingW = known ? ownGpuActionsOut(snapshot.aiSwingW ?? 0, snapshot, ledger) : 0;
   if (aiSwingW !== 0) {
     P += aiSwingW;
     ctx.alarms.push({
@@ -116,17 +141,18 @@ export function plan(
   const shedLine = B - config.shedMarginW;
   const headroomW = shedLine - P - pendingWakeW;
   const projected = P - pendingShedW + pendingWakeW;
-  const emergency = P > B + config.emergencyMarginW;
+  // an emergency is a breach of what the budget forces: an economic cut is never one
+  const emergency = P > (budget.hardBudgetW ?? B) + config.emergencyMarginW;
   const track = config.strategy === "track";
   const toleranceW = (config.track ?? DEFAULT_TRACK).toleranceW;
   let mode: PlanMode = "hold";
   if (projected > shedLine) {
     mode = "shed";
     if (emergency) ctx.alarms.push({ code: "emergency", message: `P ${P} W > budget + emergency margin` });
-    const needW = emergency
-      ? projected - shedLine
+    const { needW, spread } = emergency
+      ? { needW: projected - shedLine, spread: undefined }
       : rampedShedW(projected, shedLine, budget.hardBudgetW, ctx);
-    if (needW > 0) shed(snapshot, needW, emergency, P > B, ctx);
+    if (needW > 0) shed(snapshot, needW, emergency, P > (budget.hardBudgetW ?? B), ctx, spread);
   } else if (track ? known && headroomW > toleranceW : known && P < B - config.restoreMarginW) {
     // track fills to the middle of its band under the shed line; sleep restores what fits
     mode = "restore";

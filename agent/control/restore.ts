@@ -52,7 +52,13 @@ export function restore(snapshot: PlanSnapshot, addW: number, ctx: Ctx): void {
   }
   const fillLeft = fall ? Math.max(0, fall.fallW - filledW) : 0;
   // the last batch is too recent (an AI fall not filled yet is filled all the same)
-  if (fillLeft === 0 && now - lastAt < config.restoreStaggerS * 1000) return;
+  if (fillLeft === 0 && now - lastAt < config.restoreStaggerS * 1000) {
+    ctx.alarms.push({
+      code: "ramp-limited",
+      message: "restores held by the ramp (the next batch in restoreStaggerS)",
+    });
+    return;
+  }
   const rampLeft = config.rampUpWPerMin - rampUsed + (fall?.fallW ?? 0);
   let allowance = Math.min(addW, rampLeft);
   if (allowance <= 0) return;

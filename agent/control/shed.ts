@@ -25,6 +25,8 @@ interface ShedCandidate {
   floorW: number;
   /** Track: its target moved within dwellS (held, under the budget itself). */
   dwelling: boolean;
+  /** Woken or raised within minOnS: an emergency takes it only after every other miner. */
+  withinMinOn: boolean;
   /** This plan's step for it: a power limit (W removed), or a sleep. */
   limitW: number;
   limitTo: number;
@@ -42,6 +44,16 @@ export function shed(
   emergency: boolean,
   breach: boolean,
   ctx: Ctx,
+  /**
+   * A cut spread by rampDownWPerMin: past hardW (what the budget forces) it takes at most maxW
+   * in all; with `oneFree` (nothing shed in the last minute) a first miner bigger than the share
+   * may still go.
+   */
+  spread: { hardW: number; maxW: number; oneFree: boolean } = {
+    hardW: 0,
+    maxW: Number.POSITIVE_INFINITY,
+    oneFree: true,
+  },
 ): void {
   const { config, ledger, now } = ctx;
   const minOnMs = config.minOnS * 1000;
@@ -61,8 +73,8 @@ export function shed(
     // woken, or its target raised, within minOnS: shedding it now would be an opposite move
     const raisedAt = track && l?.movedDir === 1 ? (l.movedAt ?? null) : null;
     const upAt = Math.max(l?.wokeAt ?? Number.NEGATIVE_INFINITY, raisedAt ?? Number.NEGATIVE_INFINITY);
-    const held =
-      !emergency && now - upAt < minOnMs && (ctx.deadlineAt === null || upAt + minOnMs <= ctx.deadlineAt);
+    const withinMinOn = now - upAt < minOnMs;
+    const held = !emergency && withinMinOn && (ctx.deadlineAt === null || upAt + minOnMs <= ctx.deadlineAt);
     // track: a target changes at most once per dwellS, unless the budget itself is breached
     const dwelling = track && !breach && !emergency && l?.movedAt != null && now - l.movedAt < dwellMs;
     const eff = efficiencyJPerTh(m.powerW, m.hashrateThs)!;
@@ -74,6 +86,7 @@ export function shed(
       // rather than being slept (a bigger move than the trim it waits for)
       held: held || dwelling,
       dwelling,
+      withinMinOn,
       canSleep,
       canLimit: canLimit && !(track && held) && !dwelling,
       limitW: 0,
@@ -82,8 +95,12 @@ export function shed(
       floorW: minerFloorW(m, l),
     });
   }
-  // lowest priority first, then worst J/TH, then id
-  cands.sort((a, b) => a.m.priority - b.m.priority || b.eff - a.eff || byId(a.m.id, b.m.id));
+  // lowest priority first, then worst J/TH, then id; in an emergency (minOnS not held) a miner
+  // moved up within minOnS goes last, so the emergency moves one back only when it must
+  const late = (c: ShedCandidate) => (emergency && c.withinMinOn ? 1 : 0);
+  cands.sort(
+    (a, b) => late(a) - late(b) || a.m.priority - b.m.priority || b.eff - a.eff || byId(a.m.id, b.m.id),
+  );
 
   if (limitFirst) {
     for (const c of cands) {
@@ -102,6 +119,7 @@ export function shed(
   }
   let heldW = 0;
   let sleeps = 0;
+  let takenW = needW - need;
   for (const c of cands) {
     if (need <= 0) break;
     if (!c.canSleep) continue;
@@ -109,9 +127,14 @@ export function shed(
       heldW += c.powerW;
       continue;
     }
+    const stepW = c.powerW - c.limitW;
+    // a spread cut stays within its share of the ramp (a smaller miner may still fit)
+    const first = takenW === 0 && spread.oneFree;
+    if (!first && takenW >= spread.hardW && takenW + stepW > spread.maxW) continue;
     c.sleep = true;
     sleeps++;
-    need -= c.powerW - c.limitW;
+    need -= stepW;
+    takenW += stepW;
   }
   // limits first (those not overtaken by a sleep), then sleeps, each in candidate order
   const sleepReason = emergency ? "emergency: over budget + emergency margin" : "over budget";

@@ -216,6 +216,9 @@ export const SimSchema = z
         cloudDepth: z.number().min(0).max(1).default(0.6).describe("Largest share of peakW one cloud takes"),
         cloudEveryS: durationDefault(40, { positive: true }).describe("Mean clear time between clouds"),
         cloudS: durationDefault(15, { positive: true }).describe("Mean time a cloud covers the array"),
+        edgeS: durationDefault(5, { positive: true }).describe(
+          "Time a cloud's edge takes to cross the array",
+        ),
       }),
     ).describe(
       "Solar behind the site meter, with passing clouds: the site meter reads the net (negative = export); with contractLimitW: 0 the site mines on the surplus",

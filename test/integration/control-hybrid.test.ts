@@ -135,7 +135,6 @@ sim: { seed: 5, noiseW: 20, auxW: 2kW }
       );
       await wait(2_000);
       const sheds = h.events.filter((e) => e.kind === "shed");
-      if (process.env.DEBUG_HYBRID) for (const e of h.events) console.log(e.at % 100000, e.kind, e.message);
       assert.ok(sheds.length > 0, "targets were lowered");
       assert.ok(
         sheds.every((e) => e.data?.action === "setPowerLimit"),
@@ -303,6 +302,46 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
     }
   });
 
+  test("rampDownWPerMin spreads an economic cut: a minute's ramp down at a time, not the whole cut at once", async () => {
+    // 9 miners, the sim's mix: at 0.08/kWh the three S19j Pros (≈3.1 kW each) lose money; a
+    // 3.5 kW/min ramp down lets one of them sleep per minute
+    const h = await start(
+      `site: { id: rampdown, timezone: UTC, contractLimitW: 1MW }
+http: { listen: "127.0.0.1:${await freePort()}" }
+store: { path: ./ledger.db }
+meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+miners:
+  - { hosts: 127.120.3.1-127.120.3.9, dialect: luxos }
+control:${CONTROL}
+  rampDownWPerMin: 3.5kW
+  economics: { hashpricePerThDay: 0.05, energyPricePerKwh: 0.03 }
+sim: { seed: 14, noiseW: 20, auxW: 2kW }
+`,
+      [],
+      250,
+    );
+    try {
+      await waitFor("all hashing", () => h.site.snapshot().counts.hashing === 9, 15_000);
+      await wait(1_000);
+      h.site.setPrices({ energyPricePerKwh: 0.08 });
+      await waitFor(
+        "the first money-losing miner asleep",
+        () => h.site.snapshot().counts.sleeping >= 1,
+        10_000,
+      );
+      // the rest of the cut waits for the ramp: 5 s later still one
+      await wait(5_000);
+      assert.equal(h.site.snapshot().counts.sleeping, 1, "one miner per minute's ramp");
+      assert.ok(
+        h.last()?.plan?.alarms.some((a) => a.code === "ramp-down-limited"),
+        "the loop says the cut is spread",
+      );
+    } finally {
+      await h.stop();
+    }
+  });
+
   test("surplus following: a zero-import site with solar behind the meter mines on the surplus", async () => {
     const h = await start(
       `site: { id: surplus, timezone: UTC, contractLimitW: 0 }
@@ -337,7 +376,6 @@ sim: { seed: 8, noiseW: 20, auxW: 2kW, generation: { peakW: 24kW, cloudDepth: 0.
       const meanExport = -samples.reduce((a, s) => a + s.siteW, 0) / samples.length;
       assert.ok(meanExport < 4_000, `exported ${Math.round(meanExport)} W on average: the surplus is mined`);
     } finally {
-      if (process.env.DEBUG_HYBRID) for (const e of h.events) console.log(e.at % 100000, e.kind, e.message);
       await h.stop();
     }
   });

@@ -200,6 +200,28 @@ describe("policy: track mode", () => {
   });
 });
 
+describe("policy: emergencies and minOnS", () => {
+  test("an emergency takes a miner woken within minOnS only after every other", () => {
+    const cfg: PolicyConfig = { ...TRACK, strategy: "sleep" };
+    // the woken miner is the least efficient: without the rule it would go first
+    const miners = [
+      miner("woken", 3_000, { capabilities: ["sleep", "wake"], hashrateThs: 50 }),
+      ...Array.from({ length: 9 }, (_, i) => miner(`s${i}`, 3_000, { capabilities: ["sleep", "wake"] })),
+    ];
+    // P 120 kW > 99 kW + 20 kW: an emergency; 23 kW to shed, eight miners
+    const p = plan(
+      snap(120_000, miners),
+      { budgetW: 99_000 },
+      cfg,
+      ledger({ woken: { wokeAt: NOW - 5_000 } }),
+      NOW,
+    );
+    assert.equal(p.actions.length, 8);
+    assert.ok(!p.actions.some((a) => a.deviceId === "woken"));
+    assert.ok(p.alarms.some((a) => a.code === "emergency"));
+  });
+});
+
 describe("policy: AI swing absorption", () => {
   const SLEEP: PolicyConfig = { ...TRACK, strategy: "sleep", restoreStaggerS: 10 };
 
@@ -209,6 +231,18 @@ describe("policy: AI swing absorption", () => {
     const p = plan(snap(96_000, miners, [], 3_000), B, SLEEP, ledger(), NOW);
     assert.deepEqual(short(p), ["sleep:a"]);
     assert.ok(p.alarms.some((a) => a.code === "ai-step"));
+  });
+
+  test("the agent's own GPU cap in flight is not an AI step (it is counted as a pending shed already)", () => {
+    const gpu = { ...node("g", "firm") };
+    const p = plan(
+      snap(96_000, [miner("a", 3_000, { capabilities: ["sleep", "wake"] })], [gpu], -1_000),
+      B,
+      SLEEP,
+      ledger({ g: { pendingShed: { expectedW: 1_000, issuedAt: NOW - 500 } } }),
+      NOW,
+    );
+    assert.ok(!p.alarms.some((a) => a.code === "ai-step"));
   });
 
   test("an AI fall is filled past the stagger, the slope and the ramp: the site stays flat", () => {

@@ -486,13 +486,24 @@ describe("policy: rampDownWPerMin", () => {
   const shedW = (p: ReturnType<typeof plan>) => p.actions.reduce((s, a) => s + Math.abs(a.expectedDeltaW), 0);
   const cfg = { ...CFG, rampDownWPerMin: 10_000 };
 
-  test("an economic cut is spread: a minute's ramp down at most (and at least one miner)", () => {
+  test("an economic cut is spread: a minute's ramp down at most, in whole miners", () => {
     const p = plan(snap(130_000, fleet), { budgetW: 100_000, hardBudgetW: 200_000 }, cfg, ledger(), NOW);
-    assert.ok(shedW(p) >= 10_000 && shedW(p) < 10_000 + 3000, `shed ${shedW(p)} W`);
+    assert.ok(shedW(p) <= 10_000 && shedW(p) > 10_000 - 3000, `shed ${shedW(p)} W`);
     assert.ok(p.alarms.some((a) => a.code === "ramp-down-limited"));
     // without the option: all 35 kW at once
     const all = plan(snap(130_000, fleet), { budgetW: 100_000, hardBudgetW: 200_000 }, CFG, ledger(), NOW);
     assert.ok(shedW(all) >= 35_000, `shed ${shedW(all)} W`);
+  });
+
+  test("a miner bigger than the minute's share still goes: one at least", () => {
+    const p = plan(
+      snap(130_000, fleet),
+      { budgetW: 100_000, hardBudgetW: 200_000 },
+      { ...CFG, rampDownWPerMin: 2_000 },
+      ledger(),
+      NOW,
+    );
+    assert.equal(p.actions.length, 1);
   });
 
   test("sheds of the last 60 s count against it", () => {
@@ -516,6 +527,7 @@ describe("policy: rampDownWPerMin", () => {
       { ...ledger(), sheds: [{ deviceId: "x", expectedW: 10_000, at: NOW - 1000 }] },
       NOW,
     );
+    // the forced 25 kW in whole miners (27 kW), nothing of the economic rest this minute
     assert.ok(shedW(q) >= 25_000 && shedW(q) < 25_000 + 3000, `shed ${shedW(q)} W`);
   });
 
@@ -529,7 +541,7 @@ describe("policy: rampDownWPerMin", () => {
       ledger(),
       NOW,
     );
-    assert.ok(shedW(early) >= 10_000 && shedW(early) < 13_000, `shed ${shedW(early)} W`);
+    assert.ok(shedW(early) <= 10_000 && shedW(early) > 7_000, `shed ${shedW(early)} W`);
     assert.ok(early.alarms.some((a) => a.message.includes("program deadline")));
     // 2 min left (1 after the safety minute), 10 kW shed in the last 60 s: the rate that ends in
     // time (30 kW a minute) goes past the ramp's 10 kW
@@ -544,9 +556,11 @@ describe("policy: rampDownWPerMin", () => {
   });
 
   test("an emergency sheds everything needed whatever the ramp", () => {
+    // an emergency is a breach of the hard budget (P 200 kW > 120 kW + 50 kW): an economic cut
+    // alone never is one
     const p = plan(
       snap(200_000, fleet),
-      { budgetW: 100_000, hardBudgetW: 200_000 },
+      { budgetW: 100_000, hardBudgetW: 120_000 },
       cfg,
       { ...ledger(), sheds: [{ deviceId: "x", expectedW: 10_000, at: NOW - 1000 }] },
       NOW,
