@@ -30,12 +30,14 @@ import { startExports } from "./exports/index.ts";
 import type { RunningExport } from "./exports/types.ts";
 import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
+import { listProblems } from "./http/problems.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, eventsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
+import { ProblemWatch } from "./problem-events.ts";
 import type { SignalStatus, SiteReadback } from "./signals/types.ts";
 import { ChangeWatch, outcomeEvent, programEvent } from "./site-events.ts";
 import { type PriceOffer, SitePrices } from "./site-prices.ts";
@@ -78,6 +80,7 @@ export interface SiteHandoff {
   operators: readonly Operator[];
   state: SiteState;
   outages: OutageWatch;
+  problems: ProblemWatch;
   changes: ChangeWatch;
 }
 
@@ -92,6 +95,8 @@ const KEEP_EVENTS_MAX = 200_000;
 const KEEP_AUDIT_MS = 365 * 86_400_000;
 /** The loop's deadline on a drain command beyond the command's own (the SSH round trip). */
 const DRAIN_DEADLINE_SLACK_MS = 5000;
+/** How often the problems list is checked for the events that raise and clear them. */
+const PROBLEM_CHECK_MS = 5000;
 const PRUNE_EVERY_MS = 3_600_000;
 
 export class Site {
@@ -138,6 +143,9 @@ export class Site {
   private readonly startedAt = Date.now();
   /** Open device outages: one event (and log line) per outage and reason code, not one per sweep. */
   private readonly outages: OutageWatch;
+  /** Problems raised and cleared (events); handed over on a reload like the outages. */
+  private readonly problemWatch: ProblemWatch;
+  private problemsCheckedAt = Number.NEGATIVE_INFINITY;
   /** One driver per configured miner, by id. */
   private miners = new Map<string, Miner>();
 
@@ -149,6 +157,7 @@ export class Site {
     const h = opts.handoff ?? null;
     this.changes = h?.changes ?? new ChangeWatch();
     this.outages = h?.outages ?? new OutageWatch();
+    this.problemWatch = h?.problems ?? new ProblemWatch();
     this.sessions = h?.sessions ?? new Sessions();
     this.signals = new SiteSignals({
       config,
@@ -364,6 +373,7 @@ export class Site {
       operators: this.config.http.operators,
       state: this.state,
       outages: this.outages,
+      problems: this.problemWatch,
       changes: this.changes,
     };
   }
@@ -384,6 +394,7 @@ export class Site {
     const control = this.loop?.last ?? null;
     const budget = control?.budget ?? null;
     this.noteBudgetAndAlarms(control);
+    this.noteProblems(snap.at);
     const t: SiteTick = { at: snap.at, snapshot: snap, budget, mode: this.loop?.mode ?? "auto", control };
     for (const fn of this.tickListeners) {
       try {
@@ -570,6 +581,22 @@ export class Site {
       actionsDone: stats?.actionsDone ?? 0,
       actionsFailed: stats?.actionsFailed ?? 0,
     };
+  }
+
+  /** Problems raised and cleared as events, checked every PROBLEM_CHECK_MS. */
+  private noteProblems(now: number): void {
+    if (now - this.problemsCheckedAt < PROBLEM_CHECK_MS) return;
+    this.problemsCheckedAt = now;
+    try {
+      const problems = listProblems({
+        site: this.siteJson(),
+        devices: this.devicesJson(),
+        outageSince: (id) => this.outages.sinceOf(id),
+      });
+      for (const e of this.problemWatch.note(problems, now)) this.emitEvent(e);
+    } catch (err) {
+      this.logger.warn({ err }, "problems not checked");
+    }
   }
 
   /** One event when the budget (value or reason) or an alarm changes, not one per tick. */

@@ -48,7 +48,19 @@ export interface SiteSnapshot {
 export interface MinerEntry {
   config: MinerConfig;
   reading: MinerReading | null;
+  /** The firmware it reported first in this run, and a change from it (kept FIRMWARE_CHANGE_MS). */
+  firmware?: { known: string; change: FirmwareChange | null };
 }
+
+/** A miner's firmware changed under the agent: an update that may break its API. */
+export interface FirmwareChange {
+  from: string;
+  to: string;
+  at: number;
+}
+
+/** How long a firmware change is reported before the new firmware is taken as the known one. */
+export const FIRMWARE_CHANGE_MS = 24 * 3_600_000;
 
 interface MeterEntry {
   config: MeterConfig;
@@ -85,6 +97,7 @@ export class SiteState {
       const old = prev.miners.get(id);
       if (old && old.config.host === entry.config.host && old.config.port === entry.config.port) {
         entry.reading = old.reading;
+        entry.firmware = old.firmware;
       }
     }
     for (const [id, entry] of this.meters) {
@@ -134,6 +147,7 @@ export class SiteState {
     if (!entry) return null;
     const previous = entry.reading;
     entry.reading = reading;
+    noteFirmware(entry, reading);
     return previous;
   }
 
@@ -249,6 +263,8 @@ export class SiteState {
           location: config.location,
           priority: config.priority,
           excluded: isExcluded(config.id),
+          poolPolicy: config.pools ?? null,
+          firmwareChange: firmwareChangeOf(this.miners.get(config.id), snap.at),
           ...(reading ?? { state: null, at: null }),
           at: reading ? new Date(reading.at).toISOString() : null,
           ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
@@ -323,6 +339,29 @@ export class SiteState {
       })),
     };
   }
+}
+
+/** Notes the firmware a reading reports: the first one is the known one, a different one a change. */
+function noteFirmware(entry: MinerEntry, reading: MinerReading): void {
+  const fw = reading.firmware;
+  if (!fw) return;
+  if (!entry.firmware) {
+    entry.firmware = { known: fw, change: null };
+    return;
+  }
+  const f = entry.firmware;
+  if (f.change && reading.at - f.change.at >= FIRMWARE_CHANGE_MS) {
+    // reported long enough: the new firmware is the known one now
+    f.known = f.change.to;
+    f.change = null;
+  }
+  if (fw === f.known) f.change = null;
+  else if (!f.change || f.change.to !== fw) f.change = { from: f.known, to: fw, at: reading.at };
+}
+
+function firmwareChangeOf(entry: MinerEntry | undefined, now: number): FirmwareChange | null {
+  const c = entry?.firmware?.change ?? null;
+  return c && now - c.at < FIRMWARE_CHANGE_MS ? c : null;
 }
 
 /** Aux from its own meter; else, while the site meter reads, what the site draws beyond mining and AI. */

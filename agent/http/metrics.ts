@@ -74,7 +74,15 @@ const HELP: Record<string, string> = {
 export const SCRAPE_GAUGE_NAMES: readonly string[] = Object.keys(HELP);
 
 /** Problem kinds always present in wattkeeper_problems (0 when none). */
-const PROBLEM_KINDS = ["unreachable", "faulted", "hot", "cannot-shed"];
+const PROBLEM_KINDS = [
+  "unreachable",
+  "faulted",
+  "hot",
+  "fan-failed",
+  "wrong-pool",
+  "firmware-changed",
+  "cannot-shed",
+];
 
 /** Every kind of budget source, so a 0 is there for each: alert rules compare, not test for absence. */
 const BUDGET_SOURCES = ["contract", "lease", "schedule", "economic", "signal", "failsafe"];

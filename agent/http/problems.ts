@@ -2,6 +2,7 @@
 // opens the page for (`GET /api/problems`, the top of the status page,
 // `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
 // already reads, plus when each device's outage began.
+import { printable } from "../../drivers/printable.ts";
 import type { DevicesView, HttpSite, SiteView } from "./types.ts";
 
 export type ProblemSeverity = "critical" | "warning";
@@ -14,6 +15,9 @@ export interface Problem {
     | "faulted"
     | "gpu-node-faulted"
     | "hot"
+    | "fan-failed"
+    | "wrong-pool"
+    | "firmware-changed"
     | "cannot-shed";
   severity: ProblemSeverity;
   /** The device or signal it is about. */
@@ -118,6 +122,48 @@ export function listProblems({ site, devices, outageSince }: ProblemInputs): Pro
         fix: "check its fans, filters and the container's airflow",
       });
     }
+    const fans = "fanRpm" in m && Array.isArray(m.fanRpm) ? m.fanRpm : [];
+    const stopped = fans.flatMap((rpm, i) => (rpm === 0 ? [i + 1] : []));
+    // some fans spin and some do not: a fan has failed (all at 0 is immersion or hydro cooling)
+    if (
+      (m.state === "hashing" || m.state === "starting") &&
+      stopped.length > 0 &&
+      stopped.length < fans.length
+    ) {
+      out.push({
+        kind: "fan-failed",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: null,
+        message: `fan${stopped.length > 1 ? "s" : ""} ${stopped.join(", ")} stopped (${fans.join("/")} rpm)`,
+        fix: "replace the fan before the boards overheat; sleep or exclude the miner meanwhile",
+      });
+    }
+    const poolProblem = wrongPool(m);
+    if (poolProblem) {
+      out.push({
+        kind: "wrong-pool",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: null,
+        message: poolProblem,
+        fix: "set the miner's pools back to the site's (its web page, or the fleet tool); a changed pool can mean a compromised miner",
+      });
+    }
+    const fw = m.firmwareChange ?? null;
+    if (fw) {
+      out.push({
+        kind: "firmware-changed",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: iso(fw.at),
+        message: `firmware changed from ${printable(fw.from)} to ${printable(fw.to)}`,
+        fix: "check who updated it; run wattkeeper probe miner (and selftest) to see that sleep, wake and limits still work",
+      });
+    }
     const caps = m.capabilities ?? [];
     const canShed = caps.includes("sleep") || caps.includes("setPowerLimit");
     if (!canShed && m.state !== null) {
@@ -150,6 +196,26 @@ export function listProblems({ site, devices, outageSince }: ProblemInputs): Pro
       (a.since ?? "9999").localeCompare(b.since ?? "9999") ||
       a.id.localeCompare(b.id),
   );
+}
+
+type MinerRow = DevicesView["miners"][number];
+
+/** Pools outside the miner's pool policy (miners[].pools), in one line; null when none. */
+export function wrongPool(m: MinerRow): string | null {
+  const policy = m.poolPolicy ?? null;
+  const pools = "pools" in m && Array.isArray(m.pools) ? m.pools : [];
+  if (!policy || pools.length === 0) return null;
+  const norm = (u: string) => u.trim().replace(/\/+$/, "").toLowerCase();
+  const allow = policy.allow ? new Set(policy.allow.map(norm)) : null;
+  const worker = policy.workerPattern ? new RegExp(policy.workerPattern) : null;
+  const wrong: string[] = [];
+  for (const p of pools) {
+    if (allow && p.url !== null && !allow.has(norm(p.url)))
+      wrong.push(`pool ${printable(p.url)} is not allowed`);
+    if (worker && p.user !== null && !worker.test(p.user))
+      wrong.push(`worker ${printable(p.user)} does not match ${policy.workerPattern}`);
+  }
+  return wrong.length > 0 ? wrong.join("; ") : null;
 }
 
 /** The site's problems now, worst first. */

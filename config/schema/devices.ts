@@ -20,6 +20,35 @@ import {
 
 // ---------------------------------------------------------------- miners
 
+/** A regular expression given as text: refused at load when it does not compile. */
+const RegexSchema = z
+  .string()
+  .min(1)
+  .superRefine((src, ctx) => {
+    try {
+      new RegExp(src);
+    } catch (e) {
+      ctx.issues.push({
+        code: "custom",
+        message: `not a valid regular expression: ${(e as Error).message}`,
+        input: src,
+      });
+    }
+  });
+
+export const PoolPolicySchema = z
+  .strictObject({
+    allow: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Pool URLs the miner may mine on, e.g. "stratum+tcp://pool.example.net:3333"'),
+    workerPattern: RegexSchema.optional().describe(
+      'A regular expression every pool user (worker) must match, e.g. "^odessa1\\."',
+    ),
+  })
+  .describe("What the miner's pools must be: the status page lists a miner on another pool or worker");
+
 const HostsSpecSchema = z
   .union([z.string(), z.array(z.string()).min(1)], {
     error: (iss) => `expected a range, a CIDR block or a list of addresses, got ${show(iss.input)}`,
@@ -79,6 +108,7 @@ export const MinerEntrySchema = z
       `Nameplate power, for estimates when the miner reports none; ${POWER_HELP}`,
     ),
     credentials: optNull(CredentialsSchema),
+    pools: optNull(PoolPolicySchema),
   })
   .superRefine((m, ctx) => {
     if ((m.host === undefined) === (m.hosts === undefined)) {

@@ -68,7 +68,8 @@ store: { path: ${join(dir, "wk.db")} }
     const { events } = (await (await fetch(`${base}/api/events?limit=1000`)).json()) as {
       events: SiteEvent[];
     };
-    return events.filter((e) => e.deviceId === "pcc").reverse();
+    // the outage's own events (the problems list raises and clears its own, problem-*)
+    return events.filter((e) => e.deviceId === "pcc" && e.kind.startsWith("device-")).reverse();
   };
 
   test("one degraded event for the whole outage, one recovered event with its count and duration", async (t) => {

@@ -365,6 +365,14 @@ const badCases: BadCase[] = [
     message: "must be greater than polling.metersS",
   },
   {
+    name: "a worker pattern that is not a regular expression",
+    edit: (c) => {
+      c.miners = [{ host: "10.1.0.10", pools: { workerPattern: "^odessa1\\.(" } }];
+    },
+    path: "miners[0].pools.workerPattern",
+    message: "not a valid regular expression",
+  },
+  {
     name: "bad password hash",
     edit: (c) => {
       c.http = { operators: [{ name: "tech", passwordHash: "hunter2" }] };

@@ -106,3 +106,50 @@ test("each says what is wrong and what to do next", () => {
   assert.ok(!byId.has("m-away"), "an excluded miner is not a problem");
   assert.ok(!byId.has("m-ok") && !byId.has("vtn") && !byId.has("feeder"));
 });
+
+test("a stopped fan, a foreign pool or worker, a changed firmware: each a problem with its next step", () => {
+  const p = listProblems({
+    site: { signals: [] } as unknown as SiteView,
+    devices: {
+      miners: [
+        miner("m-fan", { fanRpm: [5400, 0, 5380, 5410] }),
+        // all fans at 0 while hashing is immersion or hydro cooling, not a failure
+        miner("m-immersed", { fanRpm: [0, 0] }),
+        miner("m-pool", {
+          poolPolicy: { allow: ["stratum+tcp://pool.example.net:3333"], workerPattern: "^odessa1\\." },
+          pools: [
+            { url: "stratum+tcp://POOL.example.net:3333/", user: "odessa1.m7", status: "Alive" },
+            { url: "stratum+tcp://evil.example.org:443", user: "thief.x", status: "Alive" },
+          ],
+        }),
+        miner("m-pool-ok", {
+          poolPolicy: { allow: ["stratum+tcp://pool.example.net:3333"] },
+          pools: [{ url: "stratum+tcp://pool.example.net:3333", user: "anyone", status: "Alive" }],
+        }),
+        miner("m-fw", {
+          firmwareChange: { from: "LUXminer 2024.6", to: "LUXminer 2025.1\u001b[31m", at: T - 60_000 },
+        }),
+      ],
+      meters: [],
+      gpuNodes: [],
+    } as unknown as DevicesView,
+    outageSince: () => null,
+  });
+  const by = (kind: string) => p.filter((x) => x.kind === kind);
+  assert.deepEqual(
+    by("fan-failed").map((x) => [x.id, x.message]),
+    [["m-fan", "fan 2 stopped (5400/0/5380/5410 rpm)"]],
+  );
+  assert.deepEqual(
+    by("wrong-pool").map((x) => x.id),
+    ["m-pool"],
+  );
+  assert.match(
+    by("wrong-pool")[0]!.message,
+    /pool stratum\+tcp:\/\/evil\.example\.org:443 is not allowed; worker thief\.x does not match/,
+  );
+  const fw = by("firmware-changed")[0]!;
+  assert.equal(fw.since, new Date(T - 60_000).toISOString());
+  assert.ok(!fw.message.includes("\u001b"), "device strings are made printable");
+  assert.ok(p.every((x) => x.fix.length > 0));
+});
