@@ -29,9 +29,10 @@ export interface StepFigures {
   trackingErrorMeanW: number;
   trackingErrorP95W: number;
   /**
-   * (B − shedMarginW) − P while under budget, mining is curtailed and the ramp does not hold
-   * restores back (W): what the agent left unused although it had mining to give back and
-   * nothing stopped it. The shed margin is kept by every strategy.
+   * (B − shedMarginW) − P while under budget, settled (the budget unchanged for SETTLED_MS),
+   * mining curtailed and the ramp not holding restores back (W): what the agent left unused
+   * although it had mining to give back and nothing stopped it. The shed margin is kept by
+   * every strategy.
    */
   unusedHeadroomW: number | null;
   /** Largest rise / fall of site power within any 60 s (W). */
@@ -47,6 +48,20 @@ export interface StepFigures {
   aiCappedS: number;
   avgSiteKW: number;
   budgetKW: number;
+}
+
+/** A budget that moved less than this is the same budget (noise of a signal or an economic cut). */
+const BUDGET_CHANGE_W = 1_000;
+/** After a budget change the site is not settled for this long. */
+export const SETTLED_MS = 10_000;
+
+/** Whether each sample comes SETTLED_MS or more after the budget last changed. */
+export function settledFlags(ss: readonly Sample[]): boolean[] {
+  let changedAt = Number.NEGATIVE_INFINITY;
+  return ss.map((s, i) => {
+    if (i > 0 && Math.abs(s.budgetW - ss[i - 1]!.budgetW) >= BUDGET_CHANGE_W) changedAt = s.at;
+    return s.at - changedAt >= SETTLED_MS;
+  });
 }
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -89,6 +104,8 @@ export function oppositeMoves(moves: readonly Move[], minOnMs: number): number {
 export function stepFigures(
   name: string,
   ss: readonly Sample[],
+  /** settledFlags of the same samples (computed over the whole run, so a step start is not a change). */
+  settled: readonly boolean[],
   ctx: {
     sampleMs: number;
     shedMarginW: number;
@@ -103,7 +120,10 @@ export function stepFigures(
 ): StepFigures {
   const under = ss.filter((s) => s.siteW <= s.budgetW);
   const gaps = under.map((s) => s.budgetW - s.siteW);
-  const curtailed = under.filter((s) => s.miningW < ctx.fullMiningW - ctx.curtailedByW && !s.rampHeld);
+  const isSettled = new Map(ss.map((s, i) => [s, settled[i] ?? false]));
+  const curtailed = under.filter(
+    (s) => isSettled.get(s) && s.miningW < ctx.fullMiningW - ctx.curtailedByW && !s.rampHeld,
+  );
   const { upW, downW } = largestRamps(ss);
   const ai = ss.map((s) => s.aiW);
   const aiMoveW = ai.length ? Math.max(...ai) - Math.min(...ai) : 0;

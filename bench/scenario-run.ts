@@ -24,7 +24,7 @@ import { loadConfig } from "../config/load.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../sim/gpu/server.ts";
 import { generateKeyPair } from "../sim/gpu/ssh2.ts";
 import { resultsDir } from "./results-dir.ts";
-import { type Move, type Sample, type StepFigures, stepFigures } from "./scenario-figures.ts";
+import { type Move, type Sample, type StepFigures, settledFlags, stepFigures } from "./scenario-figures.ts";
 
 const STRATEGY = process.env.SCENARIO_STRATEGY === "track" ? "track" : "sleep";
 const OUT = process.env.SCENARIO_OUT ?? join(resultsDir(import.meta.url), `scenario-${STRATEGY}.json`);
@@ -43,6 +43,8 @@ const WARMUP_MS = 6000;
 const FOURCP_W = 130_000;
 const ERS_W = 100_000;
 const SWING_LEASE_W = 140_000;
+/** A zero-import site keeps a margin sized to its generation's swings (3 % of the array). */
+const SURPLUS_SHED_MARGIN_W = 5_000;
 /** The largest simulated miner (S21): "one miner" in the ramp figure. */
 const ONE_MINER_W = 3_500;
 const GPU_NODES = ["gpu-a", "gpu-b", "gpu-c", "gpu-d"];
@@ -171,21 +173,32 @@ async function runSteps(phase: Phase, steps: Step[]) {
   return windows;
 }
 
-function figures(phase: Phase, windows: Awaited<ReturnType<typeof runSteps>>): StepFigures[] {
+function figures(
+  phase: Phase,
+  windows: Awaited<ReturnType<typeof runSteps>>,
+  shedMarginW = SHED_MARGIN_W,
+): StepFigures[] {
   // mining with nothing curtailed: the phase's highest, less noise
   const fullMiningW = Math.max(0, ...phase.samples.map((s) => s.miningW));
+  const settled = settledFlags(phase.samples);
   return windows.map((w) => {
     const inStep = <T extends { at: number }>(xs: readonly T[]) =>
       xs.filter((x) => x.at >= w.from && x.at < w.to);
-    return stepFigures(w.name, inStep(phase.samples), {
-      sampleMs: SAMPLE_MS,
-      shedMarginW: SHED_MARGIN_W,
-      fullMiningW,
-      curtailedByW: ONE_MINER_W,
-      toggles: inStep(phase.toggles).length,
-      moves: inStep(phase.moves),
-      minOnMs: MIN_ON_S * 1000,
-    });
+    const idx = phase.samples.flatMap((s, i) => (s.at >= w.from && s.at < w.to ? [i] : []));
+    return stepFigures(
+      w.name,
+      inStep(phase.samples),
+      idx.map((i) => settled[i]!),
+      {
+        sampleMs: SAMPLE_MS,
+        shedMarginW,
+        fullMiningW,
+        curtailedByW: ONE_MINER_W,
+        toggles: inStep(phase.toggles).length,
+        moves: inStep(phase.moves),
+        minOnMs: MIN_ON_S * 1000,
+      },
+    );
   });
 }
 
@@ -352,7 +365,7 @@ meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${ports.meter2}", unitId: 1 } }
 miners:
   - { hosts: 127.54.0.1-127.54.0.45, dialect: luxos }
-control:${CONTROL}
+control:${CONTROL.replace(`shedMarginW: ${SHED_MARGIN_W}`, `shedMarginW: ${SURPLUS_SHED_MARGIN_W}`).replace("restoreMarginW: 6kW", "restoreMarginW: 10kW")}
   failsafeBudgetW: 0
 sim: { seed: 7, noiseW: 100, auxW: 6kW, generation: { peakW: 150kW, cloudDepth: 0.5, cloudEveryS: 25, cloudS: 12 } }
 `;
@@ -368,7 +381,7 @@ sim: { seed: 7, noiseW: 100, auxW: 6kW, generation: { peakW: 150kW, cloudDepth: 
     },
   ]);
   await surplus.stop();
-  surplusRows = figures(surplus, w);
+  surplusRows = figures(surplus, w, SURPLUS_SHED_MARGIN_W);
 }
 
 // ---------------------------------------------------------------- figures
