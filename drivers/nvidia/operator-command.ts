@@ -7,6 +7,7 @@
 // printable for the audit; nothing here throws.
 import { printable } from "../printable.ts";
 import { DriverError } from "../types.ts";
+import { firstLine } from "./parse.ts";
 import type { SshLink } from "./ssh.ts";
 import type { GpuLogger, OperatorCommandOutcome } from "./types.ts";
 
@@ -58,16 +59,6 @@ export function wrapOperatorCommand(command: string, timeoutMs: number): string 
 export function clipOutput(text: string, max = OPERATOR_OUTPUT_MAX_CHARS): string {
   if (text.length <= max) return printable(text);
   return `${printable(text.slice(0, max))}… (${text.length - max} more characters)`;
-}
-
-function firstLine(s: string): string {
-  return (
-    s
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .find((l) => l !== "")
-      ?.slice(0, 200) ?? ""
-  );
 }
 
 /** Why a finished command failed, naming its exit status and the first line of stderr (else stdout). */

@@ -225,7 +225,8 @@ export function exitReason(code: number | null, stdout: string, stderr: string):
   return `nvidia-smi exit ${code ?? "?"} (${meaning})${said ? `: ${said}` : ""}`;
 }
 
-function firstLine(s: string): string {
+/** The first non-blank line of a command's output, trimmed, at most 200 characters. */
+export function firstLine(s: string): string {
   return (
     s
       .split(/\r?\n/)
