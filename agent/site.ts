@@ -30,7 +30,6 @@ import { startExports } from "./exports/index.ts";
 import type { RunningExport } from "./exports/types.ts";
 import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
-import { listProblems } from "./http/problems.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
 import type { Logger } from "./logger.ts";
@@ -38,6 +37,7 @@ import { commandsTotal, eventsTotal, pollDuration, tickDuration } from "./metric
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
 import { ProblemWatch } from "./problem-events.ts";
+import { listProblems } from "./problems.ts";
 import type { SignalStatus, SiteReadback } from "./signals/types.ts";
 import { ChangeWatch, outcomeEvent, programEvent } from "./site-events.ts";
 import { type PriceOffer, SitePrices } from "./site-prices.ts";

@@ -5,7 +5,7 @@
 
 import { Gauge, Registry } from "prom-client";
 import { registry as shared } from "../metrics.ts";
-import { problemsOf } from "./problems.ts";
+import { problemsOf } from "../problems.ts";
 import type { HttpSite } from "./types.ts";
 
 /** Gauges built afresh for each scrape: a value that is unknown is absent, never a stale or made-up 0. */

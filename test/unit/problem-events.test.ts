@@ -2,8 +2,8 @@
 // flapping reading does not write an event each way every sweep.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Problem } from "../../agent/http/problems.ts";
 import { ProblemWatch } from "../../agent/problem-events.ts";
+import type { Problem } from "../../agent/problems.ts";
 
 const hot: Problem = {
   kind: "hot",

@@ -2,8 +2,8 @@
 // with a next step; built from the views the page reads.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { HOT_CHIP_C, listProblems } from "../../agent/http/problems.ts";
 import type { DevicesView, SiteView } from "../../agent/http/types.ts";
+import { HOT_CHIP_C, listProblems } from "../../agent/problems.ts";
 
 const T = Date.parse("2026-12-04T12:00:00Z");
 

@@ -2,8 +2,8 @@
 // opens the page for (`GET /api/problems`, the top of the status page,
 // `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
 // already reads, plus when each device's outage began.
-import { printable } from "../../drivers/printable.ts";
-import type { DevicesView, HttpSite, SiteView } from "./types.ts";
+import { printable } from "../drivers/printable.ts";
+import type { DevicesView, HttpSite, SiteView } from "./http/types.ts";
 
 export type ProblemSeverity = "critical" | "warning";
 
