@@ -26,6 +26,7 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
       id: m.id,
       host: m.host,
       port: m.port,
+      webPort: m.webPort,
       dialect: m.dialect === "auto" ? undefined : m.dialect,
     }));
   // Modbus TCP meters and meters behind an RTU-over-TCP gateway on loopback are served

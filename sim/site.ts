@@ -25,6 +25,8 @@ export interface SimMinerSpec {
   replyDelayMs?: number;
   /** Stock dialect: which program answers (bmminer default, cgminer 4.11, bfgminer 5.5). */
   program?: MinerProgram;
+  /** HTTP firmwares (VNish, ePIC, AxeOS…): their web/REST listener's port; absent = the firmware's default. */
+  webPort?: number;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
 }
@@ -39,6 +41,12 @@ export interface SimMeterSpec {
   /** Wire framing (sim/modbus/meter.ts): Modbus TCP (default) or RTU over TCP, as behind a serial gateway. */
   framing?: "tcp" | "rtuOverTcp";
 }
+
+/**
+ * Dialects whose miners have no CGMiner API listener: firmwares answered over
+ * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
+ */
+export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>([]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];
@@ -111,7 +119,11 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
   try {
-    cgminer = await startCgminerSim({ miners: opts.miners, model, logger: opts.logger });
+    cgminer = await startCgminerSim({
+      miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
+      model,
+      logger: opts.logger,
+    });
     stops.push(() => cgminer.stop());
     // Whatsminer: per-miner config, plus the API v3 listener (4433) beside the v2 one
     const whatsminerV3 = await startWhatsminerSiteSims(model, opts.miners, opts.logger);

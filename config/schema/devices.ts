@@ -97,8 +97,8 @@ export const MinerEntrySchema = z
       .default("m-")
       .describe('Derived ids are idPrefix + address with dots as dashes (+ "-<port>" when port is not 4028)'),
     port: PortSchema.default(4028).describe("API port"),
-    webPort: PortSchema.default(80).describe(
-      "Web interface port: stock Antminer sleep/wake goes through its web CGI (digest auth) here",
+    webPort: PortSchema.optional().describe(
+      "Web/REST API port, when not the firmware's default (80; the stock Antminer CGI, VNish, AxeOS…)",
     ),
     grpcPort: PortSchema.default(50051).describe("Braiins OS gRPC API port (power target)"),
     dialect: DialectSchema.default("auto").describe("auto detects; or name the firmware's API"),

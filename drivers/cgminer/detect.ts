@@ -1,9 +1,14 @@
-// `dialect: auto`: asks the miner who it is (`version`, then `devdetails`) and
-// picks a dialect from the firmware markers pyasic's socket probe also relies on
-// (LUXMINER, BOSMINER/BOSER, BTMINER/BITMICRO, AVALON). Anything else speaking
-// the CGMiner API is stock cgminer/bmminer.
+// `dialect: auto`: asks the miner who it is without writing anything. First the
+// CGMiner API on the API port (`version`, then `devdetails`), whose firmware
+// markers (LUXMINER, BOSMINER/BOSER, BTMINER/BITMICRO, AVALON — the ones
+// pyasic's socket probe also relies on) settle it. A plain CGMiner answer, a
+// reply that is not the CGMiner API (ePIC answers HTTP on 4028), or no answer
+// at all goes on to the HTTP probes the registered dialects declare, in the
+// registry's order; the first that recognises its firmware wins. A plain
+// CGMiner answer with no HTTP firmware behind it is stock cgminer/bmminer.
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
+import { DIALECT_SPECS } from "./dialects/index.ts";
 import type { DialectName, MinerEndpoint } from "./driver.ts";
 import type { ExchangeOptions } from "./framing.ts";
 
@@ -26,6 +31,53 @@ export interface Detection {
   evidence: string;
 }
 
+type CgminerAnswer = { dialect: DialectName | null; evidence: string } | { error: unknown };
+
+async function askCgminer(
+  endpoint: MinerEndpoint,
+  exchange: ExchangeOptions,
+  signal?: AbortSignal,
+): Promise<CgminerAnswer> {
+  const client = new CgminerClient(endpoint, exchange);
+  let lastError: unknown = null;
+  for (const command of ["version", "devdetails"]) {
+    try {
+      const { replies } = await client.command([command], undefined, signal);
+      const text = JSON.stringify(replies[command] ?? "");
+      const found = dialectFromText(text);
+      if (found) return { dialect: found, evidence: `${command}: ${found}` };
+      if (command === "version") return { dialect: null, evidence: "version: no vendor marker" };
+    } catch (err) {
+      lastError = err;
+      // Whatsminer firmware may refuse `version` but answer `devdetails`, or the other way round
+      if (!(err instanceof DriverError) || err.code !== "WK_CGMINER_ERROR_STATUS") return { error: err };
+    }
+  }
+  if (lastError instanceof DriverError) return { error: lastError };
+  return { dialect: null, evidence: "no vendor marker" };
+}
+
+/** Asks each registered HTTP probe in order; the first that recognises its firmware wins. */
+async function askHttp(
+  endpoint: MinerEndpoint,
+  exchange: ExchangeOptions,
+  signal?: AbortSignal,
+): Promise<{ found: Detection | null; errors: string[] }> {
+  const errors: string[] = [];
+  for (const spec of Object.values(DIALECT_SPECS)) {
+    const probe = spec?.httpProbe;
+    if (!spec || !probe) continue;
+    if (signal?.aborted) break;
+    try {
+      const evidence = await probe.probe({ endpoint, exchange, signal, now: Date.now });
+      if (evidence !== null) return { found: { dialect: spec.name, evidence }, errors };
+    } catch (err) {
+      errors.push(`${spec.name} (port ${probe.port(endpoint)}): ${(err as Error).message}`);
+    }
+  }
+  return { found: null, errors };
+}
+
 /**
  * Detects a miner's dialect. Throws a DriverError when the miner does not
  * answer at all (refused, timeout): the caller retries later.
@@ -35,21 +87,10 @@ export async function detectDialect(
   exchange: ExchangeOptions = {},
   signal?: AbortSignal,
 ): Promise<Detection> {
-  const client = new CgminerClient(endpoint, exchange);
-  let lastError: unknown = null;
-  for (const command of ["version", "devdetails"]) {
-    try {
-      const { replies } = await client.command([command], undefined, signal);
-      const text = JSON.stringify(replies[command] ?? "");
-      const found = dialectFromText(text);
-      if (found) return { dialect: found, evidence: `${command}: ${found}` };
-      if (command === "version") return { dialect: "cgminer", evidence: "version: no vendor marker" };
-    } catch (err) {
-      lastError = err;
-      // Whatsminer firmware may refuse `version` but answer `devdetails`, or the other way round
-      if (err instanceof DriverError && err.code !== "WK_CGMINER_ERROR_STATUS") throw err;
-    }
-  }
-  if (lastError instanceof DriverError) throw lastError;
-  return { dialect: "cgminer", evidence: "no vendor marker" };
+  const cg = await askCgminer(endpoint, exchange, signal);
+  if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
+  const http = await askHttp(endpoint, exchange, signal);
+  if (http.found) return http.found;
+  if ("dialect" in cg) return { dialect: "cgminer", evidence: cg.evidence };
+  throw cg.error;
 }

@@ -20,7 +20,8 @@ export interface MinerEndpoint {
   port: number;
   nominalW?: number | null;
   credentials?: MinerCredentials | null;
-  webPort?: number; // stock Antminer web CGI (digest auth) port for control; default 80
+  /** Web/REST API port (stock Antminer CGI, VNish, AxeOS, Proto…); absent = the dialect's default. */
+  webPort?: number;
   grpcPort?: number; // Braiins OS gRPC API (power target) port; default 50051
 }
 
@@ -65,6 +66,20 @@ export interface DialectSpec {
    * driver asks again at the next read.
    */
   confirmCapabilities?(ctx: DialectContext, declared: MinerCapability[]): Promise<Withdrawn[]>;
+  /**
+   * `dialect: auto` and `scan` for firmwares answered over HTTP: a read-only
+   * request that tells this firmware from the others. Probes run in the
+   * registry's order after the CGMiner JSON probe on the API port.
+   */
+  httpProbe?: HttpProbe;
+}
+
+/** One read-only HTTP probe of a dialect (see DialectSpec.httpProbe). */
+export interface HttpProbe {
+  /** The port the probe asks on (usually the endpoint's webPort, else the firmware's default). */
+  port(endpoint: MinerEndpoint): number;
+  /** Evidence text when the host speaks this firmware (e.g. "GET /api/v1/info: VNish 1.2.6"), else null. Throws only on transport failure. */
+  probe(ctx: DialectContext): Promise<string | null>;
 }
 
 /** A capability the dialect declares but the miner turned out not to offer. */

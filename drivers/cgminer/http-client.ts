@@ -1,6 +1,8 @@
 // One HTTP/1.1 request per connection under a hard deadline (the socket is
 // destroyed when it passes), and the Digest-auth round trip on top: first
-// without credentials, once more with them after a 401.
+// without credentials, once more with them after a 401. Shared by every
+// HTTP-speaking firmware (the stock Antminer CGI and the REST dialects); the
+// error codes carry the caller's label (WK_<LABEL>_TIMEOUT…), ANTMINER by default.
 import http from "node:http";
 import { DriverError } from "../types.ts";
 import { type DigestCredentials, digestAuthorization, digestChallenges } from "./digest-auth.ts";
@@ -16,11 +18,13 @@ export interface HttpReply {
   status: number;
   /** Every WWW-Authenticate header, in order. */
   authenticate: string[];
+  /** Headers by lower-case name (the last one wins when repeated). */
+  headers: Record<string, string>;
   body: Buffer;
 }
 
-interface RequestOptions {
-  method: "GET" | "POST";
+export interface RequestOptions {
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   path: string;
   body?: Buffer;
   headers?: Record<string, string>;
@@ -28,6 +32,8 @@ interface RequestOptions {
   /** Deadline for the whole exchange, connect included. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Error-code label: WK_<label>_TIMEOUT, _REFUSED…; default "ANTMINER". */
+  label?: string;
 }
 
 /** One HTTP/1.1 request on its own connection. The deadline destroys the socket. */
@@ -50,6 +56,7 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       agent: false,
     });
     const where = `${opts.method} http://${target.host}:${target.port}${opts.path}`;
+    const code = (what: string) => `WK_${opts.label ?? "ANTMINER"}_${what}`;
     const finish = (err: DriverError | null, reply?: HttpReply) => {
       if (settled) return;
       settled = true;
@@ -61,19 +68,19 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       if (err) reject(err);
       else resolve(reply!);
     };
-    const onAbort = () => finish(new DriverError("WK_ANTMINER_ABORTED", `${where}: aborted`, false));
+    const onAbort = () => finish(new DriverError(code("ABORTED"), `${where}: aborted`, false));
     const connectTimer = setTimeout(() => {
       if (!connected)
         finish(
           new DriverError(
-            "WK_ANTMINER_TIMEOUT",
+            code("TIMEOUT"),
             `${where}: connect timed out after ${opts.connectTimeoutMs} ms`,
             true,
           ),
         );
     }, opts.connectTimeoutMs);
     const deadline = setTimeout(() => {
-      finish(new DriverError("WK_ANTMINER_TIMEOUT", `${where}: no reply within ${opts.timeoutMs} ms`, true));
+      finish(new DriverError(code("TIMEOUT"), `${where}: no reply within ${opts.timeoutMs} ms`, true));
     }, opts.timeoutMs);
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
@@ -83,45 +90,57 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
         connected = true;
       });
     });
-    req.on("error", (err: NodeJS.ErrnoException) => finish(classifyHttpError(err, where)));
+    req.on("error", (err: NodeJS.ErrnoException) => finish(classifyHttpError(err, where, code)));
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (c: Buffer) => {
         size += c.length;
         if (size > MAX_BODY_BYTES) {
-          finish(new DriverError("WK_ANTMINER_BAD_REPLY", `${where}: reply larger than 1 MiB`, false));
+          finish(new DriverError(code("BAD_REPLY"), `${where}: reply larger than 1 MiB`, false));
           return;
         }
         chunks.push(c);
       });
-      res.on("error", (err: NodeJS.ErrnoException) => finish(classifyHttpError(err, where)));
+      res.on("error", (err: NodeJS.ErrnoException) => finish(classifyHttpError(err, where, code)));
       res.on("end", () => {
         const authenticate: string[] = [];
+        const headers: Record<string, string> = {};
         for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
-          if (res.rawHeaders[i]!.toLowerCase() === "www-authenticate")
-            authenticate.push(res.rawHeaders[i + 1]!);
+          const name = res.rawHeaders[i]!.toLowerCase();
+          const value = res.rawHeaders[i + 1]!;
+          headers[name] = value;
+          if (name === "www-authenticate") authenticate.push(value);
         }
-        finish(null, { status: res.statusCode ?? 0, authenticate, body: Buffer.concat(chunks, size) });
+        finish(null, {
+          status: res.statusCode ?? 0,
+          authenticate,
+          headers,
+          body: Buffer.concat(chunks, size),
+        });
       });
     });
     req.end(opts.body);
   });
 }
 
-function classifyHttpError(err: NodeJS.ErrnoException, where: string): DriverError {
+function classifyHttpError(
+  err: NodeJS.ErrnoException,
+  where: string,
+  code: (what: string) => string,
+): DriverError {
   switch (err.code) {
     case "ECONNREFUSED":
-      return new DriverError("WK_ANTMINER_REFUSED", `${where}: connection refused`, true, { cause: err });
+      return new DriverError(code("REFUSED"), `${where}: connection refused`, true, { cause: err });
     case "ECONNRESET":
     case "EPIPE":
-      return new DriverError("WK_ANTMINER_RESET", `${where}: connection reset`, true, { cause: err });
+      return new DriverError(code("RESET"), `${where}: connection reset`, true, { cause: err });
     case "EHOSTUNREACH":
     case "ENETUNREACH":
     case "ETIMEDOUT":
-      return new DriverError("WK_ANTMINER_UNREACHABLE", `${where}: ${err.code}`, true, { cause: err });
+      return new DriverError(code("UNREACHABLE"), `${where}: ${err.code}`, true, { cause: err });
     default:
-      return new DriverError("WK_ANTMINER_IO", `${where}: ${err.code ?? err.message}`, true, { cause: err });
+      return new DriverError(code("IO"), `${where}: ${err.code ?? err.message}`, true, { cause: err });
   }
 }
 
@@ -157,4 +176,13 @@ export async function digestRequest(
     );
   }
   return second;
+}
+
+const TRANSPORT_FAILURES = new Set(["TIMEOUT", "REFUSED", "RESET", "UNREACHABLE", "IO", "ABORTED"]);
+
+/** Whether `err` is httpRequest's failure to reach the host (not an answer): the miner reads as unreachable. */
+export function isHttpTransportError(err: unknown, label = "ANTMINER"): err is DriverError {
+  if (!(err instanceof DriverError)) return false;
+  const prefix = `WK_${label}_`;
+  return err.code.startsWith(prefix) && TRANSPORT_FAILURES.has(err.code.slice(prefix.length));
 }
