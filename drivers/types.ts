@@ -43,6 +43,11 @@ export interface MinerReading {
   minPowerLimitW?: number | null;
   /** Highest power limit the firmware offers (LuxOS: its highest profile), where it says. */
   maxPowerLimitW?: number | null;
+  /**
+   * The limits the firmware actually applies, ascending, where it has discrete steps (LuxOS:
+   * its profiles' watts; a target between two is applied as the lower). Absent = any watt.
+   */
+  powerLimitStepsW?: readonly number[] | null;
   boardTempsC: number[];
   chipTempMaxC: number | null;
   fanRpm: number[];
