@@ -5,7 +5,7 @@
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
-import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
+import { type BraiinsSiteSpec, startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
@@ -27,6 +27,8 @@ export interface SimMinerSpec {
   program?: MinerProgram;
   /** HTTP firmwares (VNish, ePIC, AxeOS…): their web/REST listener's port; absent = the firmware's default. */
   webPort?: number;
+  /** `dialect: "braiins"` only: the gRPC API's port, credentials and quirks (sim/braiins-grpc). */
+  braiins?: BraiinsSiteSpec;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
 }
