@@ -11,6 +11,8 @@ import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
+import type { ProtoSim } from "./proto/server.ts";
+import { type ProtoSiteSpec, startProtoSiteSims } from "./proto/site.ts";
 import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
 
 export interface SimMinerSpec {
@@ -31,6 +33,8 @@ export interface SimMinerSpec {
   braiins?: BraiinsSiteSpec;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
+  /** `dialect: "proto"` only: password, token TTL, delays, drift (sim/proto). */
+  proto?: ProtoSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -48,7 +52,7 @@ export interface SimMeterSpec {
  * Dialects whose miners have no CGMiner API listener: firmwares answered over
  * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
  */
-export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>([]);
+export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["proto"]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];
@@ -77,6 +81,8 @@ export interface SimSite {
   cgminer: CgminerSim;
   /** The web CGI of stock miners, when `antminerWeb` was asked for. */
   antminerWeb: AntminerWebSim | null;
+  /** The MDK API listeners of the Proto rigs (none listen when there are none). */
+  proto: ProtoSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -95,7 +101,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     wakeDelayMs: opts.wakeDelayMs,
     now: opts.now,
   });
-  for (const m of opts.miners) model.addMiner(m.id, m.model);
+  // a Proto rig without a model is the Proto rig, not a round-robin Antminer
+  for (const m of opts.miners)
+    model.addMiner(m.id, m.model ?? (m.dialect === "proto" ? "proto-rig" : undefined));
   if (opts.generation) {
     model.setGeneration(cloudySolar({ ...opts.generation, seed: model.seed }, model.now()));
   }
@@ -120,6 +128,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
+  let proto: ProtoSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -133,6 +142,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Braiins OS: the gRPC API (power target, default 50051) beside 4028
     const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
     stops.push(() => braiinsGrpc.stop());
+    // Proto rigs: the MDK API (REST/JSON) on their webPort, no CGMiner API
+    const protoSims = await startProtoSiteSims(model, opts.miners, opts.logger);
+    proto = protoSims;
+    stops.push(() => protoSims.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -173,6 +186,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     model,
     cgminer,
     antminerWeb,
+    proto,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),
