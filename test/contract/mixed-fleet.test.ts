@@ -132,8 +132,19 @@ test("a budget step sheds across every dialect, worst J/TH first, each shed conf
     },
     30_000,
   );
-  const sheds = events.filter((e) => e.kind === "shed" && e.data?.action === "sleep");
-  const slept = new Set(sheds.map((e) => e.deviceId!));
+  // a shed's event comes with its outcome: once the driver has read the miner back
+  const shedIds = () =>
+    new Set(events.filter((e) => e.kind === "shed" && e.data?.action === "sleep").map((e) => e.deviceId!));
+  await waitFor(
+    "a confirmed shed for every miner the simulator shows asleep",
+    () => {
+      const confirmed = shedIds();
+      const asleep = ids.filter((id) => sim.model.state(id) === "sleeping");
+      return asleep.length > 0 && asleep.every((id) => confirmed.has(id));
+    },
+    30_000,
+  );
+  const slept = shedIds();
   assert.deepEqual(
     [...new Set([...slept].map((id) => dialectOf.get(id)))].sort(),
     [...sleepers].sort(),

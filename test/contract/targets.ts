@@ -40,4 +40,13 @@ export const TARGETS: ContractTarget[] = [
     limitW: 2900,
     firmware: /./,
   },
+  {
+    // Proto rig (MDK API over HTTPS, self-signed): no CGMiner API at all
+    dialect: "proto",
+    sim: { webPort: 8443, proto: { tls: true, password: "contract-pw" } },
+    endpoint: { webPort: 8443, credentials: { username: null, password: "contract-pw" } },
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 3000,
+    firmware: /^proto /,
+  },
 ];
