@@ -8,6 +8,9 @@ import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.
 import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
+import type { EpicSim } from "./epic/server.ts";
+import type { EpicSiteSpec } from "./epic/site.ts";
+import { startEpicSiteSims } from "./epic/site.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
@@ -29,6 +32,8 @@ export interface SimMinerSpec {
   webPort?: number;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
+  /** `dialect: "epic"` only: password, reply delay, firmware variant… (sim/epic). */
+  epic?: EpicSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -46,7 +51,7 @@ export interface SimMeterSpec {
  * Dialects whose miners have no CGMiner API listener: firmwares answered over
  * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
  */
-export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>([]);
+export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["epic"]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];
@@ -75,6 +80,8 @@ export interface SimSite {
   cgminer: CgminerSim;
   /** The web CGI of stock miners, when `antminerWeb` was asked for. */
   antminerWeb: AntminerWebSim | null;
+  /** The ePIC UMC listeners of the miners on the epic dialect (none when there are none). */
+  epic: EpicSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -118,6 +125,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
+  let epic: EpicSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -131,6 +139,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Braiins OS: the gRPC API (power target, default 50051) beside 4028
     const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
     stops.push(() => braiinsGrpc.stop());
+    // ePIC UMC: HTTP on the miner's own API port, no CGMiner API
+    const epicSims = await startEpicSiteSims(model, opts.miners, opts.logger);
+    epic = epicSims;
+    stops.push(() => epicSims.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -171,6 +183,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     model,
     cgminer,
     antminerWeb,
+    epic,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),
