@@ -4,8 +4,11 @@
 // pyasic's socket probe also relies on) settle it. A plain CGMiner answer, a
 // reply that is not the CGMiner API (ePIC answers HTTP on 4028), or no answer
 // at all goes on to the HTTP probes the registered dialects declare, in the
-// registry's order; the first that recognises its firmware wins. A plain
-// CGMiner answer with no HTTP firmware behind it is stock cgminer/bmminer.
+// registry's order; the first that recognises its firmware wins (an ePIC unit
+// answers a CGMiner request with HTTP 400 and closes, so its probe follows at
+// once). When the API port could not even be connected to, the probes on that
+// same port are not asked. A plain CGMiner answer with no HTTP firmware behind
+// it is stock cgminer/bmminer.
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
@@ -57,17 +60,33 @@ async function askCgminer(
   return { dialect: null, evidence: "no vendor marker" };
 }
 
+/**
+ * The CGMiner probe could not connect to the API port at all (refused, no
+ * route, connect timeout): an HTTP probe on that same port (ePIC) would only
+ * wait again, which a scan of dead hosts pays for every host.
+ */
+function apiPortDead(err: unknown): boolean {
+  if (!(err instanceof DriverError)) return false;
+  if (err.code === "WK_CGMINER_REFUSED" || err.code === "WK_CGMINER_UNREACHABLE") return true;
+  return err.code === "WK_CGMINER_TIMEOUT" && /^connect timed out/.test(err.message);
+}
+
 /** Asks each registered HTTP probe in order; the first that recognises its firmware wins. */
 async function askHttp(
   endpoint: MinerEndpoint,
   exchange: ExchangeOptions,
   signal?: AbortSignal,
+  skipApiPort = false,
 ): Promise<{ found: Detection | null; errors: string[] }> {
   const errors: string[] = [];
   for (const spec of Object.values(DIALECT_SPECS)) {
     const probe = spec?.httpProbe;
     if (!spec || !probe) continue;
     if (signal?.aborted) break;
+    if (skipApiPort && probe.port(endpoint) === endpoint.port) {
+      errors.push(`${spec.name} (port ${endpoint.port}): not asked, the port did not answer`);
+      continue;
+    }
     try {
       const evidence = await probe.probe({ endpoint, exchange, signal, now: Date.now });
       if (evidence !== null) return { found: { dialect: spec.name, evidence }, errors };
@@ -89,7 +108,7 @@ export async function detectDialect(
 ): Promise<Detection> {
   const cg = await askCgminer(endpoint, exchange, signal);
   if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
-  const http = await askHttp(endpoint, exchange, signal);
+  const http = await askHttp(endpoint, exchange, signal, "error" in cg && apiPortDead(cg.error));
   if (http.found) return http.found;
   if ("dialect" in cg) return { dialect: "cgminer", evidence: cg.evidence };
   throw cg.error;

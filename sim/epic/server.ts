@@ -281,7 +281,12 @@ export async function startEpicSim(opts: {
       s.on("close", () => e.sockets.delete(s));
     });
     // not HTTP at all: a CGMiner API request (`{"command":"version"}`) reaching the web server
-    server.on("clientError", (_err, socket) => {
+    server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+      // a reset or a timeout is not a request: only what the HTTP parser rejected
+      if (!err.code?.startsWith("HPE_")) {
+        socket.destroy();
+        return;
+      }
       e.stats.notHttp++;
       switch (e.quirks.cgminerRequest) {
         case "silent":

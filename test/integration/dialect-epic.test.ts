@@ -8,6 +8,7 @@ import { detectDialect } from "../../drivers/cgminer/detect.ts";
 import { epicDialect } from "../../drivers/cgminer/dialects/epic.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
+import type { DriverError } from "../../drivers/types.ts";
 import { type CgminerSim, startCgminerSim } from "../../sim/cgminer/server.ts";
 import { type EpicSim, type EpicSimMiner, startEpicSim } from "../../sim/epic/server.ts";
 import { PowerModel } from "../../sim/power-model.ts";
@@ -33,6 +34,7 @@ const H = {
   noPw: "127.131.0.15",
 };
 const STOCK = "127.131.1.1";
+const DEAD = "127.131.1.2";
 const SITE = "127.131.2.1";
 
 const SIMS: EpicSimMiner[] = [
@@ -326,6 +328,13 @@ describe("ePIC UMC dialect", () => {
     const silent = await detectDialect({ host: H.autoSilent, port: 4028 }, { readTimeoutMs: 300 });
     assert.equal(silent.dialect, "epic");
     assert.ok(performance.now() - t1 < 1000);
+  });
+
+  test("dialect auto: a host whose API port refuses is not asked again over HTTP on that port", async () => {
+    await assert.rejects(
+      detectDialect({ host: DEAD, port: 4028 }),
+      (err: DriverError) => err.code === "WK_CGMINER_REFUSED",
+    );
   });
 
   test("dialect auto: a stock cgminer on 4028 stays cgminer (the ePIC probe says no)", async () => {

@@ -1,6 +1,6 @@
 // ePIC UMC (ePIC BlockChain control boards for Antminers): an HTTP/JSON API on
 // the port where other firmware has the CGMiner API (4028); no CGMiner API at
-// all (docs/research.md, ePIC).
+// all (docs/research.md §2, ePIC UMC).
 //
 // Reads: GET /summary (state, PSU input power, boards, fans, pools, uptime,
 // tuner), GET /capabilities (model, tuner algorithms and their target ranges;

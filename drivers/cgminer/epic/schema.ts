@@ -3,7 +3,7 @@
 // the vendor's OpenAPI documents (UMC API 1.22.5 and 1.30.0). A reply that does
 // not match (a field gone, a type changed, an unknown operating state) is not
 // guessed at: `parseEpic` throws WK_FIRMWARE_CHANGED naming the firmware, its
-// version and what changed (docs/research.md, ePIC).
+// version and what changed (docs/research.md §2, ePIC UMC).
 import { z } from "zod";
 import { printable } from "../../printable.ts";
 import { DriverError } from "../../types.ts";
