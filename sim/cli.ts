@@ -39,7 +39,8 @@ function dialectFlag(raw: string | undefined): string[] {
   if (raw === undefined) return ["cgminer"];
   const list = raw.split(",").map((d) => d.trim());
   for (const d of list)
-    if (!CLI_DIALECTS.includes(d)) throw new UsageError(`--dialect takes ${CLI_DIALECTS.join(", ")} (or a list)`);
+    if (!CLI_DIALECTS.includes(d))
+      throw new UsageError(`--dialect takes ${CLI_DIALECTS.join(", ")} (or a list)`);
   return list;
 }
 

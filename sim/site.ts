@@ -8,6 +8,9 @@ import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.
 import { type BraiinsSiteSpec, startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
+import type { EpicSim } from "./epic/server.ts";
+import type { EpicSiteSpec } from "./epic/site.ts";
+import { startEpicSiteSims } from "./epic/site.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
@@ -35,6 +38,8 @@ export interface SimMinerSpec {
   whatsminer?: WhatsminerSiteSpec;
   /** `dialect: "proto"` only: password, token TTL, delays, drift (sim/proto). */
   proto?: ProtoSiteSpec;
+  /** `dialect: "epic"` only: password, reply delay, firmware variant… (sim/epic). */
+  epic?: EpicSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -52,7 +57,7 @@ export interface SimMeterSpec {
  * Dialects whose miners have no CGMiner API listener: firmwares answered over
  * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
  */
-export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["proto"]);
+export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["epic", "proto"]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];
@@ -83,6 +88,8 @@ export interface SimSite {
   antminerWeb: AntminerWebSim | null;
   /** The MDK API listeners of the Proto rigs (none listen when there are none). */
   proto: ProtoSim;
+  /** The ePIC UMC listeners of the miners on the epic dialect (none when there are none). */
+  epic: EpicSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -129,6 +136,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
   let proto: ProtoSim;
+  let epic: EpicSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -146,6 +154,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     const protoSims = await startProtoSiteSims(model, opts.miners, opts.logger);
     proto = protoSims;
     stops.push(() => protoSims.stop());
+    // ePIC UMC: HTTP on the miner's own API port, no CGMiner API
+    const epicSims = await startEpicSiteSims(model, opts.miners, opts.logger);
+    epic = epicSims;
+    stops.push(() => epicSims.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -187,6 +199,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     cgminer,
     antminerWeb,
     proto,
+    epic,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

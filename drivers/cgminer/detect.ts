@@ -4,8 +4,11 @@
 // pyasic's socket probe also relies on) settle it. A plain CGMiner answer, a
 // reply that is not the CGMiner API (ePIC answers HTTP on 4028), or no answer
 // at all goes on to the HTTP probes the registered dialects declare, asked at
-// once; the first in the registry's order that recognises its firmware wins. A plain
-// CGMiner answer with no HTTP firmware behind it is stock cgminer/bmminer.
+// once; the first in the registry's order that recognises its firmware wins (an
+// ePIC unit answers a CGMiner request with HTTP 400 and closes, so its probe
+// follows at once). When the API port could not even be connected to, the probes
+// on that same port are not asked. A plain CGMiner answer with no HTTP firmware
+// behind it is stock cgminer/bmminer.
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
@@ -58,6 +61,17 @@ async function askCgminer(
 }
 
 /**
+ * The CGMiner probe could not connect to the API port at all (refused, no
+ * route, connect timeout): an HTTP probe on that same port (ePIC) would only
+ * wait again, which a scan of dead hosts pays for every host.
+ */
+function apiPortDead(err: unknown): boolean {
+  if (!(err instanceof DriverError)) return false;
+  if (err.code === "WK_CGMINER_REFUSED" || err.code === "WK_CGMINER_UNREACHABLE") return true;
+  return err.code === "WK_CGMINER_TIMEOUT" && /^connect timed out/.test(err.message);
+}
+
+/**
  * Asks every registered HTTP probe at once (a dead host costs one timeout, not one per
  * firmware); the first in registry order that recognises its firmware wins.
  */
@@ -65,12 +79,21 @@ async function askHttp(
   endpoint: MinerEndpoint,
   exchange: ExchangeOptions,
   signal?: AbortSignal,
+  skipApiPort = false,
 ): Promise<{ found: Detection | null; errors: string[] }> {
-  const specs = Object.values(DIALECT_SPECS).filter((s) => s?.httpProbe !== undefined);
+  const errors: string[] = [];
+  const specs = Object.values(DIALECT_SPECS).filter((spec) => {
+    const probe = spec?.httpProbe;
+    if (!spec || !probe) return false;
+    if (skipApiPort && probe.port(endpoint) === endpoint.port) {
+      errors.push(`${spec.name} (port ${endpoint.port}): not asked, the port did not answer`);
+      return false;
+    }
+    return true;
+  });
   const answers = await Promise.allSettled(
     specs.map((spec) => spec!.httpProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
   );
-  const errors: string[] = [];
   for (const [i, a] of answers.entries()) {
     const spec = specs[i]!;
     if (a.status === "fulfilled" && a.value !== null)
@@ -92,7 +115,7 @@ export async function detectDialect(
 ): Promise<Detection> {
   const cg = await askCgminer(endpoint, exchange, signal);
   if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
-  const http = await askHttp(endpoint, exchange, signal);
+  const http = await askHttp(endpoint, exchange, signal, "error" in cg && apiPortDead(cg.error));
   if (http.found) return http.found;
   if ("dialect" in cg) return { dialect: "cgminer", evidence: cg.evidence };
   throw cg.error;

@@ -49,4 +49,13 @@ export const TARGETS: ContractTarget[] = [
     limitW: 3000,
     firmware: /^proto /,
   },
+  {
+    // ePIC UMC: HTTP on the API port (4028) itself, the password in each write's body
+    dialect: "epic",
+    sim: { model: "antminer-s19j-pro", epic: { password: "contract-pw", rebootMs: 300 } },
+    endpoint: { credentials: { username: null, password: "contract-pw" } },
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 2700,
+    firmware: /^epic /,
+  },
 ];

@@ -5,6 +5,7 @@ import type { DialectName, DialectSpec } from "../driver.ts";
 import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
+import { epicDialect } from "./epic.ts";
 import { luxosDialect } from "./luxos.ts";
 import { protoDialect } from "./proto.ts";
 import { whatsminerDialect } from "./whatsminer.ts";
@@ -15,5 +16,6 @@ export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   braiins: braiinsDialect,
   avalon: avalonDialect,
   whatsminer: whatsminerDialect,
+  epic: epicDialect,
   proto: protoDialect,
 };
