@@ -7,7 +7,7 @@ import { allocateAddresses, toRanges } from "./addresses.ts";
 import { loadMeterProfile } from "./profiles.ts";
 import { type SimMeterSpec, startSimSite } from "./site.ts";
 
-const USAGE = `usage: wattkeeper sim [--miners N] [--base-address 127.1.0.1] [--port 4028] [--dialect cgminer|luxos|braiins|avalon]
+const USAGE = `usage: wattkeeper sim [--miners N] [--base-address 127.1.0.1] [--port 4028] [--dialect cgminer|luxos|braiins|avalon|auradine]
                      [--meter-host 127.0.0.1] [--meter-port 5020] [--seed N] [--aux-w W] [--noise-w W]`;
 
 export interface SimCliIo {
@@ -31,8 +31,11 @@ function intFlag(name: string, raw: string | undefined, def: number, min: number
 
 class UsageError extends Error {}
 
-/** Vendor dialects the CGMiner-API sim can speak (Whatsminer needs per-miner passwords: not from here). */
-const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon"];
+/**
+ * Vendor dialects the sim can speak from here (Whatsminer needs per-miner passwords: not from
+ * here). auradine adds the FluxOS web API on port 8080 of each host, factory login admin/admin.
+ */
+const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon", "auradine"];
 
 function dialectFlag(raw: string | undefined): string {
   if (raw === undefined) return "cgminer";

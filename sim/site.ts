@@ -5,6 +5,8 @@
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
+import type { AuradineSim } from "./auradine/server.ts";
+import { type AuradineSiteSpec, startAuradineSiteSims } from "./auradine/site.ts";
 import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
@@ -29,6 +31,8 @@ export interface SimMinerSpec {
   webPort?: number;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
+  /** `dialect: "auradine"` only: FluxOS web API quirks (sim/auradine); its port is `webPort` (default 8080). */
+  auradine?: AuradineSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -75,6 +79,8 @@ export interface SimSite {
   cgminer: CgminerSim;
   /** The web CGI of stock miners, when `antminerWeb` was asked for. */
   antminerWeb: AntminerWebSim | null;
+  /** The FluxOS web API of the miners on the auradine dialect (ports read back from `endpoints`). */
+  auradine: AuradineSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -118,6 +124,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
+  let auradine: AuradineSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -131,6 +138,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Braiins OS: the gRPC API (power target, default 50051) beside 4028
     const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
     stops.push(() => braiinsGrpc.stop());
+    // Auradine FluxOS: the web API (control, sleep state, watts; default 8080) beside 4028
+    auradine = await startAuradineSiteSims(model, opts.miners, opts.logger);
+    const auradineSim = auradine;
+    stops.push(() => auradineSim.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -171,6 +182,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     model,
     cgminer,
     antminerWeb,
+    auradine,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),
