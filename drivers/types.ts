@@ -12,6 +12,7 @@ export const DIALECTS = [
   "avalon",
   "epic",
   "proto",
+  "auradine",
 ] as const;
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;

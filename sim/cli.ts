@@ -31,8 +31,11 @@ function intFlag(name: string, raw: string | undefined, def: number, min: number
 
 class UsageError extends Error {}
 
-/** Dialects the sim serves from here (Whatsminer without a write password: reads only). */
-export const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon", "whatsminer"];
+/**
+ * Dialects the sim serves from here (Whatsminer without a write password: reads only; auradine
+ * adds the FluxOS web API on port 8080 of each host, factory login admin/admin).
+ */
+export const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon", "whatsminer", "auradine"];
 
 /** `--dialect D` or `--dialect A,B,…` (the fleet split into that many blocks of consecutive addresses). */
 function dialectFlag(raw: string | undefined): string[] {

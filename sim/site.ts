@@ -5,6 +5,8 @@
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
+import type { AuradineSim } from "./auradine/server.ts";
+import { type AuradineSiteSpec, startAuradineSiteSims } from "./auradine/site.ts";
 import { type BraiinsSiteSpec, startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
@@ -40,6 +42,8 @@ export interface SimMinerSpec {
   proto?: ProtoSiteSpec;
   /** `dialect: "epic"` only: password, reply delay, firmware variant… (sim/epic). */
   epic?: EpicSiteSpec;
+  /** `dialect: "auradine"` only: FluxOS web API quirks (sim/auradine); its port is `webPort` (default 8080). */
+  auradine?: AuradineSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -90,6 +94,8 @@ export interface SimSite {
   proto: ProtoSim;
   /** The ePIC UMC listeners of the miners on the epic dialect (none when there are none). */
   epic: EpicSim;
+  /** The FluxOS web API of the miners on the auradine dialect (ports read back from `endpoints`). */
+  auradine: AuradineSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -137,6 +143,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   let antminerWeb: AntminerWebSim | null = null;
   let proto: ProtoSim;
   let epic: EpicSim;
+  let auradine: AuradineSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -158,6 +165,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     const epicSims = await startEpicSiteSims(model, opts.miners, opts.logger);
     epic = epicSims;
     stops.push(() => epicSims.stop());
+    // Auradine FluxOS: the web API (control, sleep state, watts; default 8080) beside 4028
+    auradine = await startAuradineSiteSims(model, opts.miners, opts.logger);
+    const auradineSim = auradine;
+    stops.push(() => auradineSim.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -200,6 +211,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     antminerWeb,
     proto,
     epic,
+    auradine,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

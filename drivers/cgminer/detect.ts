@@ -1,6 +1,6 @@
 // `dialect: auto`: asks the miner who it is without writing anything. First the
 // CGMiner API on the API port (`version`, then `devdetails`), whose firmware
-// markers (LUXMINER, BOSMINER/BOSER, BTMINER/BITMICRO, AVALON — the ones
+// markers (LUXMINER, BOSMINER/BOSER, BTMINER/BITMICRO, AVALON, GCMINER/FLUXOS — the ones
 // pyasic's socket probe also relies on) settle it. A plain CGMiner answer, a
 // reply that is not the CGMiner API (ePIC answers HTTP on 4028), or no answer
 // at all goes on to the HTTP probes the registered dialects declare, asked at
@@ -20,6 +20,8 @@ const MARKERS: Array<[RegExp, DialectName]> = [
   [/BOSMINER|BOSER|BRAIINS/i, "braiins"],
   [/BTMINER|BITMICRO|WHATSMINER/i, "whatsminer"],
   [/AVALON|CANAAN/i, "avalon"],
+  // Auradine FluxOS: its 4028 API is GCMiner; some replies describe themselves as FluxOS-<version>
+  [/GCMINER|FLUXOS/i, "auradine"],
 ];
 
 /** The dialect a reply's text points to; null when it carries no vendor marker. */

@@ -58,4 +58,13 @@ export const TARGETS: ContractTarget[] = [
     limitW: 2700,
     firmware: /^epic /,
   },
+  {
+    // Auradine FluxOS: reads on 4028 and the web API (8080, token), writes through the web API
+    dialect: "auradine",
+    sim: { model: "antminer-s19j-pro", webPort: 8080, auradine: { username: "admin", password: "contract-pw" } },
+    endpoint: { webPort: 8080, credentials: { username: "admin", password: "contract-pw" } },
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 2700,
+    firmware: /fluxos/i,
+  },
 ];

@@ -2,6 +2,7 @@
 // what the miner says about itself (detect.ts); a dialect that is not finished
 // is not listed here.
 import type { DialectName, DialectSpec } from "../driver.ts";
+import { auradineDialect } from "./auradine.ts";
 import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
@@ -18,4 +19,5 @@ export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   whatsminer: whatsminerDialect,
   epic: epicDialect,
   proto: protoDialect,
+  auradine: auradineDialect,
 };
