@@ -3,7 +3,7 @@
 // device is. Drivers import nothing from agent/ or sim/.
 import { z } from "zod";
 
-export const DIALECTS = ["auto", "cgminer", "luxos", "braiins", "whatsminer", "avalon"] as const;
+export const DIALECTS = ["auto", "cgminer", "luxos", "braiins", "whatsminer", "avalon", "espminer"] as const;
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;
 

@@ -8,6 +8,8 @@ import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.
 import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
+import type { EspminerSim } from "./espminer/server.ts";
+import { type EspminerSiteSpec, startEspminerSiteSims } from "./espminer/site.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
@@ -29,6 +31,8 @@ export interface SimMinerSpec {
   webPort?: number;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
+  /** `dialect: "espminer"` only: AxeOS version, drift, restart time (sim/espminer); replyDelayMs applies too. */
+  espminer?: EspminerSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -46,7 +50,7 @@ export interface SimMeterSpec {
  * Dialects whose miners have no CGMiner API listener: firmwares answered over
  * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
  */
-export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>([]);
+export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["espminer"]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];
@@ -75,6 +79,8 @@ export interface SimSite {
   cgminer: CgminerSim;
   /** The web CGI of stock miners, when `antminerWeb` was asked for. */
   antminerWeb: AntminerWebSim | null;
+  /** The AxeOS listeners of the miners on the espminer dialect (none: an empty sim). */
+  espminer: EspminerSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -93,7 +99,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     wakeDelayMs: opts.wakeDelayMs,
     now: opts.now,
   });
-  for (const m of opts.miners) model.addMiner(m.id, m.model);
+  // a Bitaxe is tens of watts, not an Antminer from the round-robin
+  for (const m of opts.miners)
+    model.addMiner(m.id, m.model ?? (m.dialect === "espminer" ? "bitaxe-gamma" : undefined));
   if (opts.generation) {
     model.setGeneration(cloudySolar({ ...opts.generation, seed: model.seed }, model.now()));
   }
@@ -118,6 +126,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
+  let espminer: EspminerSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -131,6 +140,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Braiins OS: the gRPC API (power target, default 50051) beside 4028
     const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
     stops.push(() => braiinsGrpc.stop());
+    // ESP-Miner / AxeOS: HTTP only, at each miner's webPort (default 80)
+    espminer = await startEspminerSiteSims(model, opts.miners, opts.logger);
+    const axeos = espminer;
+    stops.push(() => axeos.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -171,6 +184,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     model,
     cgminer,
     antminerWeb,
+    espminer,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

@@ -8,7 +8,7 @@ import { backoffDelayMs } from "../backoff.ts";
 import { DriverError, type MinerCapability, type MinerReading, type OnSent } from "../types.ts";
 import type { ExchangeOptions } from "./framing.ts";
 
-export type DialectName = "cgminer" | "luxos" | "braiins" | "whatsminer" | "avalon";
+export type DialectName = "cgminer" | "luxos" | "braiins" | "whatsminer" | "avalon" | "espminer";
 
 export interface MinerCredentials {
   username: string | null;

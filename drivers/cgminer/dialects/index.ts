@@ -5,6 +5,7 @@ import type { DialectName, DialectSpec } from "../driver.ts";
 import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
+import { espminerDialect } from "./espminer.ts";
 import { luxosDialect } from "./luxos.ts";
 import { whatsminerDialect } from "./whatsminer.ts";
 
@@ -14,4 +15,5 @@ export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   braiins: braiinsDialect,
   avalon: avalonDialect,
   whatsminer: whatsminerDialect,
+  espminer: espminerDialect,
 };
