@@ -23,6 +23,7 @@ const H = {
   stock: "127.133.0.8",
   stockWeb: "127.133.0.9",
   pausedGone: "127.133.0.10",
+  refusing: "127.133.0.11",
 };
 const CONFIRM = { confirmTimeoutMs: 6000, pollMs: 100 };
 
@@ -83,6 +84,7 @@ describe("ESP-Miner / AxeOS dialect", () => {
         axe("text-restart", H.textRestart, { version: "v2.12.0", restartMs: 400 }),
         axe("v20", H.v20, { version: "v2.0.0", restartMs: 400 }),
         axe("paused-gone", H.pausedGone, { version: "v2.15.0", drift: "paused-gone" }),
+        axe("refusing", H.refusing, { refuseClients: true }),
         { id: "stock", host: H.stock, port: 4028 },
         { id: "stock-web", host: H.stockWeb, port: 4028 },
       ],
@@ -229,6 +231,22 @@ describe("ESP-Miner / AxeOS dialect", () => {
     const r = await driverFor("paused-gone", H.pausedGone).read();
     assert.equal(r.state, "faulted");
     assert.match(r.reason ?? "", /^WK_FIRMWARE_CHANGED: axeos v2\.15\.0: .*miningPaused is gone/);
+  });
+
+  test("a unit that refuses our address (not a private network) says so; its writes are withdrawn", async () => {
+    const d = driverFor("refusing", H.refusing);
+    const r = await d.read();
+    assert.equal(r.state, "faulted");
+    assert.match(
+      r.reason ?? "",
+      /^WK_ESPMINER_FORBIDDEN: GET \/api\/system\/info: AxeOS answers 401: .*private networks/,
+    );
+    await d.confirmed();
+    assert.deepEqual([...d.capabilities], []);
+    const out = await d.reboot();
+    assert.equal(out.ok, false);
+    assert.match(out.reason ?? "", /not offered by this miner: WK_ESPMINER_FORBIDDEN/);
+    assert.equal(site.espminer.stats("refusing").restarts, 0);
   });
 
   test("dialect: auto picks espminer for AxeOS, cgminer for stock miners (web CGI or none)", async () => {

@@ -9,7 +9,6 @@ import { DriverError } from "../../types.ts";
 import type { DialectContext } from "../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
 import { type HttpReply, httpRequest, isHttpTransportError } from "../http-client.ts";
-import { jsonRequest } from "../http-json.ts";
 import { AXEOS_WRITES } from "./facts.ts";
 import { type AxeosInfo, firmwareChanged, INFO_PATH, parseInfo } from "./info.ts";
 
@@ -45,9 +44,21 @@ function statusError(method: string, path: string, reply: HttpReply): DriverErro
 
 /** GET /api/system/info, validated (WK_FIRMWARE_CHANGED when its shape is not a known one). */
 export async function getInfo(ctx: DialectContext): Promise<AxeosInfo> {
-  const reply = await jsonRequest(target(ctx), { method: "GET", path: INFO_PATH, ...deadlines(ctx) });
-  if (reply.status !== 200) throw statusError("GET", INFO_PATH, reply.raw);
-  return parseInfo(reply.json);
+  // the status first: a 401 or 404 has a text body, and says more than "not JSON"
+  const reply = await httpRequest(target(ctx), { method: "GET", path: INFO_PATH, ...deadlines(ctx) });
+  if (reply.status !== 200) throw statusError("GET", INFO_PATH, reply);
+  const text = reply.body.toString("utf8").trim();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new DriverError(
+      "WK_ESPMINER_BAD_REPLY",
+      `GET ${INFO_PATH}: HTTP 200 reply is not JSON (not AxeOS?): ${printable(text.slice(0, 80))}`,
+      false,
+    );
+  }
+  return parseInfo(json);
 }
 
 /** GET /api/system/info without validation: the probe's look (null body when it is not JSON). */
