@@ -13,6 +13,7 @@ export const DIALECTS = [
   "epic",
   "proto",
   "auradine",
+  "espminer",
 ] as const;
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;

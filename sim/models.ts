@@ -5,7 +5,7 @@
 export interface MinerModel {
   /** Stable key used in sim options and configs. */
   key: string;
-  vendor: "Bitmain" | "MicroBT" | "Proto";
+  vendor: "Bitmain" | "MicroBT" | "Proto" | "Bitaxe";
   /** What the firmware reports as `Type` (Antminer) / model name. */
   type: string;
   nominalThs: number;
@@ -82,6 +82,21 @@ export const MINER_MODELS: Readonly<Record<string, MinerModel>> = {
     chipsPerChain: 120,
     fans: 4,
     firmware: { miner: "1.8.2", compileTime: "20260813T000000Z" },
+  },
+  // ESP-Miner's defaults for board 601 (BM1370 at 525 MHz, 2040 small cores:
+  // 2040 × 525 MH/s ≈ 1.07 TH/s; power target 19 W). Paused, the ASIC is
+  // unpowered and the ESP32 and the fan at 30 % draw a few watts.
+  "bitaxe-gamma": {
+    key: "bitaxe-gamma",
+    vendor: "Bitaxe",
+    type: "Bitaxe Gamma 601",
+    nominalThs: 1.07,
+    nominalW: 19,
+    sleepW: 3,
+    chains: 1,
+    chipsPerChain: 1,
+    fans: 1,
+    firmware: { miner: "esp-miner v2.14.0", compileTime: "" },
   },
 };
 

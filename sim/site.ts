@@ -13,6 +13,8 @@ import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import type { EpicSim } from "./epic/server.ts";
 import type { EpicSiteSpec } from "./epic/site.ts";
 import { startEpicSiteSims } from "./epic/site.ts";
+import type { EspminerSim } from "./espminer/server.ts";
+import { type EspminerSiteSpec, startEspminerSiteSims } from "./espminer/site.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
@@ -44,6 +46,8 @@ export interface SimMinerSpec {
   epic?: EpicSiteSpec;
   /** `dialect: "auradine"` only: FluxOS web API quirks (sim/auradine); its port is `webPort` (default 8080). */
   auradine?: AuradineSiteSpec;
+  /** `dialect: "espminer"` only: AxeOS version, drift, restart time (sim/espminer); replyDelayMs applies too. */
+  espminer?: EspminerSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -61,7 +65,7 @@ export interface SimMeterSpec {
  * Dialects whose miners have no CGMiner API listener: firmwares answered over
  * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
  */
-export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["epic", "proto"]);
+export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["epic", "proto", "espminer"]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];
@@ -96,6 +100,8 @@ export interface SimSite {
   epic: EpicSim;
   /** The FluxOS web API of the miners on the auradine dialect (ports read back from `endpoints`). */
   auradine: AuradineSim;
+  /** The AxeOS listeners of the miners on the espminer dialect (none: an empty sim). */
+  espminer: EspminerSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -114,9 +120,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     wakeDelayMs: opts.wakeDelayMs,
     now: opts.now,
   });
-  // a Proto rig without a model is the Proto rig, not a round-robin Antminer
-  for (const m of opts.miners)
-    model.addMiner(m.id, m.model ?? (m.dialect === "proto" ? "proto-rig" : undefined));
+  // a Proto rig or a Bitaxe without a model is that, not a round-robin Antminer
+  const DEFAULT_MODEL: Record<string, string> = { proto: "proto-rig", espminer: "bitaxe-gamma" };
+  for (const m of opts.miners) model.addMiner(m.id, m.model ?? DEFAULT_MODEL[m.dialect ?? ""]);
   if (opts.generation) {
     model.setGeneration(cloudySolar({ ...opts.generation, seed: model.seed }, model.now()));
   }
@@ -144,6 +150,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   let proto: ProtoSim;
   let epic: EpicSim;
   let auradine: AuradineSim;
+  let espminer: EspminerSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -169,6 +176,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     auradine = await startAuradineSiteSims(model, opts.miners, opts.logger);
     const auradineSim = auradine;
     stops.push(() => auradineSim.stop());
+    // ESP-Miner / AxeOS: HTTP only, at each miner's webPort (default 80)
+    espminer = await startEspminerSiteSims(model, opts.miners, opts.logger);
+    const axeos = espminer;
+    stops.push(() => axeos.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -212,6 +223,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     proto,
     epic,
     auradine,
+    espminer,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

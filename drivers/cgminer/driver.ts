@@ -16,7 +16,8 @@ export type DialectName =
   | "avalon"
   | "epic"
   | "proto"
-  | "auradine";
+  | "auradine"
+  | "espminer";
 
 export interface MinerCredentials {
   username: string | null;

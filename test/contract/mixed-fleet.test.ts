@@ -56,7 +56,7 @@ before(async () => {
   }
   sim = await startSimSite({
     seed: 138,
-    noiseW: 20,
+    noiseW: 0,
     auxW: 2_000,
     miners,
     meters: [
@@ -122,7 +122,10 @@ test("a budget step sheds across every dialect, worst J/TH first, each shed conf
   );
   const drawW = new Map(ids.map((id) => [id, sim.model.powerW(id)] as const));
   // leave room for about two of the fleet's miners: nearly all must sleep, each dialect's among them
-  const budgetW = Math.round(2_000 + 2 * (fullW / ids.length));
+  // room for one of the fleet's smallest miners (a Bitaxe, the most efficient): every other
+  // miner must sleep, each dialect's among them
+  const asleepW = ids.reduce((sum, id) => sum + sim.model.minerView(id).model.sleepW, 0);
+  const budgetW = Math.round(2_000 + 500 + asleepW + 25);
   site.setBudgetLease(budgetW, 120, "mixed fleet step");
   await waitFor(
     "the site under its new budget",

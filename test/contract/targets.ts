@@ -61,10 +61,22 @@ export const TARGETS: ContractTarget[] = [
   {
     // Auradine FluxOS: reads on 4028 and the web API (8080, token), writes through the web API
     dialect: "auradine",
-    sim: { model: "antminer-s19j-pro", webPort: 8080, auradine: { username: "admin", password: "contract-pw" } },
+    sim: {
+      model: "antminer-s19j-pro",
+      webPort: 8080,
+      auradine: { username: "admin", password: "contract-pw" },
+    },
     endpoint: { webPort: 8080, credentials: { username: "admin", password: "contract-pw" } },
     capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
     limitW: 2700,
     firmware: /fluxos/i,
+  },
+  {
+    // ESP-Miner / AxeOS (Bitaxe): HTTP only, pause/resume from v2.14, no watt target
+    dialect: "espminer",
+    sim: { webPort: 8082, espminer: { version: "v2.14.0", restartMs: 300 } },
+    endpoint: { webPort: 8082 },
+    capabilities: ["sleep", "wake", "reboot"],
+    firmware: /^axeos /,
   },
 ];

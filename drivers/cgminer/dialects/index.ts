@@ -7,6 +7,7 @@ import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
 import { epicDialect } from "./epic.ts";
+import { espminerDialect } from "./espminer.ts";
 import { luxosDialect } from "./luxos.ts";
 import { protoDialect } from "./proto.ts";
 import { whatsminerDialect } from "./whatsminer.ts";
@@ -20,4 +21,5 @@ export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   epic: epicDialect,
   proto: protoDialect,
   auradine: auradineDialect,
+  espminer: espminerDialect,
 };

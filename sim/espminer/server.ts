@@ -1,0 +1,314 @@
+// Simulated ESP-Miner / AxeOS units (Bitaxe and kin): one HTTP listener per
+// unit on its host, coupled to the power model. Pausing sleeps the unit in the
+// model (its draw falls to the ESP32's and fan's few watts), resuming wakes it,
+// restarting drops the unit off the network for `restartMs` and boots it again
+// (uptime from 0, mining resumed: ESP-Miner boots unpaused); whoever slept the
+// unit, the info reports it.
+//
+// Behaviours of the firmware it keeps, by version (`version`, default v2.14.0):
+// - no login; `refuseClients` answers 401 "Unauthorized" to everything, as a
+//   unit does for a client outside the private address ranges;
+// - /api/system/pause and /resume exist from v2.14; before, an unknown /api
+//   route answers 404 {"error":"unknown route"} (v2.13) or redirects to the
+//   captive portal (302, older);
+// - restart answers JSON {"message"} from v2.13, text/plain before, and v2.0
+//   drops the connection without a reply;
+// - PATCH /api/system takes settings as JSON (frequency, coreVoltage,
+//   hostname…): a known key of the wrong type is 400 "Wrong API input"; the
+//   settings are stored and reported, not coupled to the model's power;
+// - ESP32s answer slowly: `replyDelayMs` holds every reply.
+import http from "node:http";
+import type { Socket } from "node:net";
+import { type Logger, pino } from "pino";
+import { bindListener, closeListener } from "../listener.ts";
+import type { PowerModel } from "../power-model.ts";
+import { type EspminerDrift, infoBody, simVersion, since, type UnitSettings } from "./info.ts";
+
+export type { EspminerDrift } from "./info.ts";
+
+export interface EspminerUnitOptions {
+  /** Firmware version as the unit reports it; default "v2.14.0". */
+  version?: string;
+  /** Delay before every reply (ms); default 0. */
+  replyDelayMs?: number;
+  /** A reply shape no release sends (sim/espminer/info.ts). */
+  drift?: EspminerDrift | null;
+  /** How long a restart keeps the unit off the network (ms); default 1500. */
+  restartMs?: number;
+  /** Answer 401 to every request (a client outside the private ranges). */
+  refuseClients?: boolean;
+  asicModel?: string;
+  boardVersion?: string;
+}
+
+export interface EspminerSimMiner extends EspminerUnitOptions {
+  id: string;
+  host: string;
+  /** 0 = a free port (read it back from `endpoints`). */
+  port: number;
+}
+
+export interface EspminerSimOptions {
+  miners: EspminerSimMiner[];
+  model: PowerModel;
+  logger?: Logger;
+}
+
+export interface EspminerSimStats {
+  requests: number;
+  infos: number;
+  pauses: number;
+  resumes: number;
+  restarts: number;
+  patches: unknown[];
+}
+
+export interface EspminerSim {
+  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+  /** Changes a unit's firmware behaviour while it runs (a firmware update, a slow Wi-Fi link). */
+  configure(id: string, opts: EspminerUnitOptions): void;
+  /** The info body the unit would send now. */
+  info(id: string): Record<string, unknown>;
+  stats(id: string): EspminerSimStats;
+  stop(): Promise<void>;
+}
+
+interface Entry {
+  id: string;
+  host: string;
+  port: number;
+  unit: UnitSettings;
+  replyDelayMs: number;
+  restartMs: number;
+  refuseClients: boolean;
+  /** Restarting: connections are dropped until then. */
+  downUntil: number;
+  stats: EspminerSimStats;
+  server: http.Server | null;
+  sockets: Set<Socket>;
+}
+
+const MAX_BODY = 16 * 1024;
+const PAGE =
+  "<!doctype html><html><head><title>AxeOS</title></head><body><app-root></app-root></body></html>\n";
+
+export async function startEspminerSim(opts: EspminerSimOptions): Promise<EspminerSim> {
+  const { model } = opts;
+  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-espminer" });
+  const entries = new Map<string, Entry>();
+  const timers = new Set<NodeJS.Timeout>();
+  let stopped = false;
+
+  const later = (ms: number, fn: () => void) => {
+    if (ms <= 0) return fn();
+    const t = setTimeout(() => {
+      timers.delete(t);
+      if (!stopped) fn();
+    }, ms);
+    timers.add(t);
+  };
+
+  const send = (res: http.ServerResponse, status: number, type: string, body: string, extra = {}) => {
+    if (res.destroyed || res.writableEnded) return;
+    res.writeHead(status, { "Content-Type": type, "Access-Control-Allow-Origin": "*", ...extra });
+    res.end(body);
+  };
+  const json = (res: http.ServerResponse, status: number, body: unknown) =>
+    send(res, status, "application/json", JSON.stringify(body));
+
+  function restart(e: Entry): void {
+    // ESP-Miner boots unpaused: a paused unit comes back mining
+    if (model.state(e.id) === "sleeping") model.wake(e.id);
+    model.setFaulted(e.id, true);
+    e.downUntil = Date.now() + e.restartMs;
+    for (const s of e.sockets) s.destroy();
+    later(e.restartMs, () => {
+      e.downUntil = 0;
+      model.setFaulted(e.id, false);
+    });
+  }
+
+  /** PATCH /api/system: known keys must have their type; the rest is stored as sent. */
+  function patch(e: Entry, raw: string): boolean {
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return false;
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
+    const b = body as Record<string, unknown>;
+    for (const k of ["frequency", "coreVoltage"]) if (k in b && typeof b[k] !== "number") return false;
+    if ("hostname" in b && typeof b.hostname !== "string") return false;
+    e.stats.patches.push(b);
+    if (typeof b.frequency === "number") e.unit.frequencyMhz = b.frequency;
+    if (typeof b.coreVoltage === "number") e.unit.coreVoltageMv = b.coreVoltage;
+    if (typeof b.hostname === "string") e.unit.hostname = b.hostname;
+    return true;
+  }
+
+  function route(e: Entry, req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
+    const v = simVersion(e.unit.version);
+    const path = (req.url ?? "/").split("?")[0]!;
+    const method = req.method ?? "GET";
+    if (e.refuseClients) return send(res, 401, "text/html", "Unauthorized");
+    if (path === "/api/system/info" && method === "GET") {
+      e.stats.infos++;
+      return json(res, 200, infoBody(e.unit, model.minerView(e.id)));
+    }
+    if (
+      (path === "/api/system/pause" || path === "/api/system/resume") &&
+      method === "POST" &&
+      since(v, 2, 14)
+    ) {
+      if (path.endsWith("pause")) {
+        e.stats.pauses++;
+        model.sleep(e.id);
+        return json(res, 200, { message: "Mining paused" });
+      }
+      e.stats.resumes++;
+      model.wake(e.id);
+      return json(res, 200, { message: "Mining resumed" });
+    }
+    if (path === "/api/system/restart" && method === "POST") {
+      e.stats.restarts++;
+      if (v.major === 2 && v.minor === 0) {
+        // v2.0 restarts at once: the request gets no reply
+        res.socket?.destroy();
+        restart(e);
+        return;
+      }
+      if (since(v, 2, 13)) json(res, 200, { message: "System will restart shortly." });
+      else send(res, 200, "text/plain", "System will restart shortly.");
+      // the firmware waits a second for the reply to leave, then restarts
+      later(Math.min(1000, e.restartMs), () => restart(e));
+      return;
+    }
+    if (path === "/api/system" && method === "PATCH") {
+      if (!patch(e, raw)) return send(res, 400, "text/html", "Wrong API input");
+      return send(res, 200, "application/json", "");
+    }
+    if (path.startsWith("/api/")) {
+      if (since(v, 2, 13)) return json(res, 404, { error: "unknown route" });
+      return send(res, 302, "text/html", "Redirect to the captive portal", { Location: "/" });
+    }
+    if (method === "GET" && (path === "/" || path === "/index.html"))
+      return send(res, 200, "text/html", PAGE);
+    send(res, 302, "text/html", "Redirect to the captive portal", { Location: "/" });
+  }
+
+  function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
+    e.stats.requests++;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on("end", () => {
+      if (size > MAX_BODY) return send(res, 500, "text/html", "content too long");
+      const raw = Buffer.concat(chunks).toString("utf8");
+      later(e.replyDelayMs, () => {
+        if (e.downUntil > 0) {
+          res.socket?.destroy();
+          return;
+        }
+        try {
+          route(e, req, res, raw);
+        } catch (err) {
+          log.debug({ miner: e.id, err }, "request failed");
+          send(res, 500, "text/html", "Internal error");
+        }
+      });
+    });
+    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
+  }
+
+  function listen(e: Entry): Promise<void> {
+    const server = http.createServer((req, res) => onRequest(e, req, res));
+    server.keepAliveTimeout = 1000;
+    server.on("connection", (s: Socket) => {
+      // a restarting unit is off the network
+      if (e.downUntil > 0) {
+        s.destroy();
+        return;
+      }
+      e.sockets.add(s);
+      s.on("close", () => e.sockets.delete(s));
+    });
+    return bindListener(e, server, "espminer sim:", log);
+  }
+
+  const apply = (e: Entry, o: EspminerUnitOptions) => {
+    if (o.version !== undefined) e.unit.version = o.version;
+    if (o.replyDelayMs !== undefined) e.replyDelayMs = o.replyDelayMs;
+    if (o.drift !== undefined) e.unit.drift = o.drift;
+    if (o.restartMs !== undefined) e.restartMs = o.restartMs;
+    if (o.refuseClients !== undefined) e.refuseClients = o.refuseClients;
+    if (o.asicModel !== undefined) e.unit.asicModel = o.asicModel;
+    if (o.boardVersion !== undefined) e.unit.boardVersion = o.boardVersion;
+  };
+
+  for (const m of opts.miners) {
+    if (entries.has(m.id)) throw new Error(`espminer sim: duplicate miner id "${m.id}"`);
+    if (!model.hasMiner(m.id)) model.addMiner(m.id, "bitaxe-gamma");
+    const e: Entry = {
+      id: m.id,
+      host: m.host,
+      port: m.port,
+      unit: {
+        id: m.id,
+        version: "v2.14.0",
+        asicModel: "BM1370",
+        boardVersion: "601",
+        hostname: `bitaxe-${m.id}`,
+        frequencyMhz: 525,
+        coreVoltageMv: 1150,
+        stratumUrl: "pool.sim.invalid",
+        stratumPort: 3333,
+        stratumUser: `bc1qsim.${m.id}`,
+        drift: null,
+      },
+      replyDelayMs: 0,
+      restartMs: 1500,
+      refuseClients: false,
+      downUntil: 0,
+      stats: { requests: 0, infos: 0, pauses: 0, resumes: 0, restarts: 0, patches: [] },
+      server: null,
+      sockets: new Set(),
+    };
+    apply(e, m);
+    entries.set(m.id, e);
+  }
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const t of timers) clearTimeout(t);
+    timers.clear();
+    await Promise.all([...entries.values()].map(closeListener));
+  };
+
+  const results = await Promise.allSettled([...entries.values()].map(listen));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  log.info({ miners: entries.size }, "espminer sim listening");
+
+  const get = (id: string) => {
+    const e = entries.get(id);
+    if (!e) throw new Error(`espminer sim: unknown miner "${id}"`);
+    return e;
+  };
+  return {
+    get endpoints() {
+      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+    },
+    configure: (id, o) => apply(get(id), o),
+    info: (id) => infoBody(get(id).unit, model.minerView(id)),
+    stats: (id) => get(id).stats,
+    stop,
+  };
+}
