@@ -3,7 +3,7 @@
 // device is. Drivers import nothing from agent/ or sim/.
 import { z } from "zod";
 
-export const DIALECTS = ["auto", "cgminer", "luxos", "braiins", "whatsminer", "avalon"] as const;
+export const DIALECTS = ["auto", "cgminer", "luxos", "braiins", "whatsminer", "avalon", "vnish"] as const;
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;
 
@@ -43,6 +43,12 @@ export interface MinerReading {
   minPowerLimitW?: number | null;
   /** Highest power limit the firmware offers (LuxOS: its highest profile), where it says. */
   maxPowerLimitW?: number | null;
+  /**
+   * The only limits the firmware takes, lowest first, where it takes steps
+   * (VNish presets): a target between steps lands on the highest step at or
+   * below it. Absent or null = any wattage in range.
+   */
+  powerStepsW?: number[] | null;
   boardTempsC: number[];
   chipTempMaxC: number | null;
   fanRpm: number[];

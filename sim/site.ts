@@ -11,6 +11,8 @@ import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
+import type { VnishSim } from "./vnish/server.ts";
+import { startVnishSiteSims, type VnishSiteSpec } from "./vnish/site.ts";
 import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
 
 export interface SimMinerSpec {
@@ -29,6 +31,8 @@ export interface SimMinerSpec {
   webPort?: number;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
+  /** `dialect: "vnish"` only: the web API's password, token lifetime, firmware quirks (sim/vnish). */
+  vnish?: VnishSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -75,6 +79,8 @@ export interface SimSite {
   cgminer: CgminerSim;
   /** The web CGI of stock miners, when `antminerWeb` was asked for. */
   antminerWeb: AntminerWebSim | null;
+  /** The web API of the miners on the vnish dialect (each at its webPort, default 80). */
+  vnish: VnishSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -118,6 +124,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
+  let vnish: VnishSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -131,6 +138,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Braiins OS: the gRPC API (power target, default 50051) beside 4028
     const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
     stops.push(() => braiinsGrpc.stop());
+    // VNish: the web API (control and readings) beside its read-only 4028
+    const vnishWeb = await startVnishSiteSims(model, opts.miners, opts.logger);
+    vnish = vnishWeb;
+    stops.push(() => vnishWeb.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -171,6 +182,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     model,
     cgminer,
     antminerWeb,
+    vnish,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

@@ -6,6 +6,7 @@ import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
 import { luxosDialect } from "./luxos.ts";
+import { vnishDialect } from "./vnish.ts";
 import { whatsminerDialect } from "./whatsminer.ts";
 
 export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
@@ -14,4 +15,5 @@ export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   braiins: braiinsDialect,
   avalon: avalonDialect,
   whatsminer: whatsminerDialect,
+  vnish: vnishDialect,
 };

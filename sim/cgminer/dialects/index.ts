@@ -3,3 +3,4 @@
 import "./avalon.ts";
 import "./braiins.ts";
 import "./luxos.ts";
+import "./vnish.ts";
