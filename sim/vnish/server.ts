@@ -20,6 +20,7 @@ import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
 import { bindListener, closeListener } from "../listener.ts";
 import type { MinerView, PowerModel } from "../power-model.ts";
+import { infoReply, summaryReply, vnishPresets } from "./replies.ts";
 
 export interface VnishSimMiner {
   id: string;
@@ -90,34 +91,6 @@ interface Entry {
   sockets: Set<Socket>;
 }
 
-/** The presets a unit offers: "disabled", then steps around its nominal draw. */
-export function vnishPresets(v: MinerView, withSteps: boolean) {
-  const out: Array<{ name: string; pretty: string; status: string; modded_psu_required: boolean }> = [
-    { name: "disabled", pretty: "Disabled", status: "untuned", modded_psu_required: false },
-  ];
-  if (!withSteps) return out;
-  for (const f of [0.55, 0.65, 0.75, 0.85, 0.95, 1.05, 1.2]) {
-    const watts = Math.round((v.model.nominalW * f) / 10) * 10;
-    const ths = Math.round(v.model.nominalThs * f ** 0.8);
-    out.push({
-      name: String(watts),
-      pretty: `${watts} watt ~ ${ths} TH`,
-      status: f === 1.2 ? "untuned" : "tuned",
-      // the top step needs a stronger PSU, as the biggest presets do on real units
-      modded_psu_required: f === 1.2,
-    });
-  }
-  return out;
-}
-
-function uptimeText(s: number): string {
-  const days = Math.floor(s / 86_400);
-  const h = Math.floor((s % 86_400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const hm = `${h}:${String(m).padStart(2, "0")}`;
-  return days > 0 ? `${days} day${days === 1 ? "" : "s"}, ${hm}` : hm;
-}
-
 export async function startVnishSim(opts: {
   miners: VnishSimMiner[];
   model: PowerModel;
@@ -153,74 +126,11 @@ export async function startVnishSim(opts: {
 
   function summary(e: Entry): unknown {
     const v = view(e);
-    const n = (x: number) => (e.q.numbersAsStrings ? String(x) : x);
-    const state = minerState(e, v);
-    const miner: Record<string, unknown> = {
-      miner_status: { miner_state: state, miner_state_time: 60 },
-      miner_type: `${v.model.type} (Vnish ${e.q.version})`,
-      hr_stock: n(Math.round(v.expectedThs * 1000)),
-      hr_realtime: n(Math.round(v.hashrateThs * 1000 * 100) / 100),
-      hr_average: n(Math.round(v.avgHashrateThs * 1000 * 100) / 100),
-      power_efficiency: n(v.hashrateThs > 0 ? Math.round((v.powerW / v.hashrateThs) * 10) / 10 : 0),
-      chains: v.boardTempsC.map((pcb, i) => ({
-        id: i + 1,
-        hashrate_rt: n(Math.round((v.chainRatesThs[i] ?? 0) * 1000)),
-        pcb_temp: { min: n(pcb - 3), max: n(pcb) },
-        chip_temp: { min: n((v.chipTempsC[i] ?? pcb) - 4), max: n(v.chipTempsC[i] ?? pcb) },
-        status: { state: state === "mining" ? "mining" : "stopped" },
-      })),
-      cooling: {
-        fan_num: v.fanRpm.length,
-        fans: v.fanRpm.map((rpm, i) => ({ id: i, rpm: n(rpm), status: "ok", max_rpm: 6000 })),
-        settings: { mode: { name: "auto" } },
-        fan_duty: v.state === "hashing" ? 80 : 10,
-      },
-      pools: [
-        {
-          id: 0,
-          url: "DevFee",
-          pool_type: "DevFee",
-          user: "DevFee",
-          status: "working",
-          accepted: 1,
-          rejected: 0,
-        },
-        {
-          id: 1,
-          url: "stratum+tcp://pool.sim.invalid:3333",
-          pool_type: "UserPool",
-          user: `wattkeeper.${e.id}`,
-          status: "working",
-          accepted: Math.floor(v.workTh / 100),
-          rejected: 0,
-        },
-      ],
-    };
-    const w = n(Math.round(v.powerW));
-    if (e.q.powerField !== "power_usage") miner.power_consumption = w;
-    if (e.q.powerField !== "power_consumption") miner.power_usage = w;
-    return { miner };
+    return summaryReply(e.id, v, minerState(e, v), e.q);
   }
 
   function info(e: Entry): unknown {
-    const v = model.minerView(e.id);
-    return {
-      miner: v.model.type,
-      model: v.model.key,
-      fw_name: "Vnish",
-      fw_version: e.q.version,
-      build_name: "vnishnet",
-      platform: "xil",
-      algorithm: "sha256d",
-      hr_measure: "GH/s",
-      system: {
-        os: "GNU/Linux",
-        miner_name: v.model.key,
-        network_status: { mac: "FE:07:26:3C:BE:1B", hostname: e.id, ip: e.host },
-        uptime: uptimeText(v.uptimeS),
-      },
-      serial: "N/A",
-    };
+    return infoReply(e.id, e.host, model.minerView(e.id), e.q.version);
   }
 
   function presetsReply(e: Entry): unknown {
