@@ -34,6 +34,8 @@ export interface PollerDeps {
   /** A device's problem at each reading (or null when fine), for one event per outage. */
   onTransition(id: string, problem: DeviceProblem | null): void;
   onSweep(driver: PollDriver, stats: SweepStats): void;
+  /** Every meter reading as it arrives (a site reading over the shed line ticks the loop). */
+  onMeterReading?(id: string, reading: MeterReading): void;
 }
 
 export interface DevicePollers {
@@ -145,6 +147,7 @@ function meterPoller(d: PollerDeps, connections: ModbusConnection[]): Poller<Met
     onReading: (id, r) => {
       d.state.setMeterReading(id, r);
       d.onTransition(id, meterProblem(r));
+      d.onMeterReading?.(id, r);
     },
     onError: (id, err) => d.onTransition(id, readFailed(err)),
     logger: d.logger.child({ component: "poller", driver: "modbus" }),

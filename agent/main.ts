@@ -11,6 +11,7 @@ import { keygenCommand } from "./cli/keygen.ts";
 import { probeCommand } from "./cli/probe.ts";
 import { runCommand } from "./cli/run.ts";
 import { scanCommand } from "./cli/scan.ts";
+import { selftestCommand } from "./cli/selftest.ts";
 import { sendCommand } from "./cli/send.ts";
 import { signPriceCommand } from "./cli/sign-price.ts";
 import { UsageError } from "./cli/usage.ts";
@@ -39,6 +40,9 @@ Commands:
                                       one miner's normalised reading and what the agent can do with it
   probe meter (--tcp H:P | --rtu DEV --baud N [--parity P] | --rtu-over-tcp H:P) --unit N --profile P [--json]
                                       one meter reading: is the meter wired right?
+  selftest miner HOST[:PORT] [--dialect D] [--user U --password-file F] [--web-port P] [--grpc-port P] [--yes] [--json]
+                                      after a firmware upgrade: sleep, wake, a power-limit step down and up on
+                                      one miner, each confirmed by read-back and timed; one row per leg (asks first)
   probe gpu [USER@]HOST[:PORT] --key FILE --host-key SHA256:… [--json]
                                       one GPU node's reading over SSH; refuses an unknown host key
   probe signal (modbus|target|openadr) --config FILE [--json]
@@ -88,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
         return await scanCommand(rest);
       case "probe":
         return await probeCommand(rest);
+      case "selftest":
+        return await selftestCommand(rest);
       case "hash-password":
         return await hashPasswordCommand(rest);
       case "keygen":

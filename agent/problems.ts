@@ -95,6 +95,19 @@ export function listProblems({ site, devices, outageSince }: ProblemInputs): Pro
   for (const m of devices.miners) {
     if (m.excluded) continue;
     const reason = "reason" in m && typeof m.reason === "string" ? m.reason : null;
+    // a reply shaped differently from what the dialect knows: the firmware's API changed under us
+    if (m.state === "faulted" && reason?.startsWith("WK_FIRMWARE_CHANGED")) {
+      out.push({
+        kind: "firmware-changed",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: iso(outageSince(m.id)),
+        message: reason,
+        fix: "its firmware answers in a way the agent does not know: run wattkeeper selftest miner on it, and report the firmware version",
+      });
+      continue;
+    }
     if (m.state === "unreachable" || m.state === "faulted") {
       out.push({
         kind: m.state,

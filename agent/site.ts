@@ -187,6 +187,7 @@ export class Site {
       this.state.adopt(h.state);
       keepSessionsOf(this.sessions, h.operators, this.config.http.operators);
     }
+    const siteMeters = new Set(this.config.meters.filter((m) => m.role === "site").map((m) => m.id));
     const pollers = buildPollers({
       config: this.config,
       opts: this.opts,
@@ -194,6 +195,10 @@ export class Site {
       logger: this.logger,
       onTransition: (id, problem) => this.noteDeviceProblem(id, problem),
       onSweep: (driver, stats) => this.sweepDone(driver, stats),
+      onMeterReading: (id, r) => {
+        if (r.ok && r.powerW !== null && siteMeters.has(id) && this.loop?.overShedLine(r.powerW))
+          this.loop.wakeNow();
+      },
     });
     this.minerPoller = pollers.miner;
     this.meterPoller = pollers.meter;

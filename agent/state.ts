@@ -314,6 +314,7 @@ export class SiteState {
         powerLimitW: reading?.powerLimitW ?? null,
         minPowerLimitW: reading?.minPowerLimitW ?? null,
         maxPowerLimitW: reading?.maxPowerLimitW ?? null,
+        powerLimitStepsW: reading?.powerLimitStepsW ?? null,
       })),
       gpuNodes: this.config.gpuNodes.map((g) => ({
         id: g.id,

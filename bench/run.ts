@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
+import { CLI_DIALECTS, dialectBlock } from "../sim/cli.ts";
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +53,7 @@ function addresses(base: [number, number], count: number): string[] {
   return out;
 }
 
-async function startSim(hosts: string[]) {
+async function startSim(hosts: string[], dialects: readonly string[] = ["cgminer"]) {
   const child = spawn(
     process.execPath,
     [
@@ -65,6 +66,8 @@ async function startSim(hosts: string[]) {
       hosts[0]!,
       "--meter-port",
       String(await freePortPair()),
+      "--dialect",
+      dialects.join(","),
     ],
     { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, WATTKEEPER_LOG_LEVEL: "warn" } },
   );
@@ -82,7 +85,10 @@ async function startSim(hosts: string[]) {
   };
 }
 
-async function measure(mode: "bare" | "agent" | "scan", hosts: string[]): Promise<Record<string, number>> {
+// biome-ignore lint/suspicious/noExplicitAny: one JSON line from the child: numbers, and the scan's dialect map
+type Measured = Record<string, any>;
+
+async function measure(mode: "bare" | "agent" | "scan", hosts: string[]): Promise<Measured> {
   const child = spawn(
     process.execPath,
     [...NODE_ARGS, CHILD, mode, hosts.join(","), values.sweeps, values.concurrency],
@@ -149,15 +155,30 @@ printTable(
   rows,
 );
 
-// scan: 5,000 hosts, the first 2,500 alive, the rest refuse (nothing listens there)
+// scan: 5,000 hosts, the first 2,500 alive in every dialect the sim serves (a block of
+// consecutive addresses each), the rest refuse (nothing listens there); each found must be
+// detected as its own dialect
 const scanHosts = addresses([61, 0], 5000);
-const stop = await startSim(scanHosts.slice(0, 2500));
+const alive = scanHosts.slice(0, 2500);
+const stop = await startSim(alive, CLI_DIALECTS);
 try {
   const scan = await measure("scan", scanHosts);
+  const found = scan.dialects as Record<string, string>;
+  const right = alive.filter((h, i) => found[h] === dialectBlock(CLI_DIALECTS, i, alive.length)).length;
   console.log("");
   printTable(
-    ["scan hosts", "alive", "found", "seconds", "RSS MiB"],
-    [["5000", "2500", String(scan.found), (scan.ms! / 1000).toFixed(1), scan.rssMiB!.toFixed(0)]],
+    ["scan hosts", "alive", "dialects", "found", "right dialect", "seconds", "RSS MiB"],
+    [
+      [
+        "5000",
+        "2500",
+        String(CLI_DIALECTS.length),
+        String(scan.found),
+        String(right),
+        (scan.ms! / 1000).toFixed(1),
+        scan.rssMiB!.toFixed(0),
+      ],
+    ],
   );
 } finally {
   await stop();

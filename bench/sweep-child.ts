@@ -74,7 +74,7 @@ function cpuMsSince(from: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1000;
 }
 
-let result: Record<string, number>;
+let result: Record<string, number | Record<string, string>>;
 if (mode === "bare") {
   await bare(); // warm-up
   const runs: number[] = [];
@@ -96,7 +96,8 @@ if (mode === "bare") {
 } else {
   const t0 = performance.now();
   const found = await scanHosts(hosts, { port: 4028, concurrency, timeoutMs: 1500 });
-  result = { ms: performance.now() - t0, found: found.length };
+  const dialects = Object.fromEntries(found.map((m) => [m.host, m.dialect ?? "?"]));
+  result = { ms: performance.now() - t0, found: found.length, dialects };
 }
 const rssMiB = process.memoryUsage().rss / 2 ** 20;
 process.stdout.write(`${JSON.stringify({ ...result, rssMiB })}\n`);

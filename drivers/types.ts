@@ -3,7 +3,16 @@
 // device is. Drivers import nothing from agent/ or sim/.
 import { z } from "zod";
 
-export const DIALECTS = ["auto", "cgminer", "luxos", "braiins", "whatsminer", "avalon", "vnish"] as const;
+export const DIALECTS = [
+  "auto",
+  "cgminer",
+  "luxos",
+  "braiins",
+  "whatsminer",
+  "avalon",
+  "proto",
+  "vnish",
+] as const;
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;
 
@@ -44,11 +53,10 @@ export interface MinerReading {
   /** Highest power limit the firmware offers (LuxOS: its highest profile), where it says. */
   maxPowerLimitW?: number | null;
   /**
-   * The only limits the firmware takes, lowest first, where it takes steps
-   * (VNish presets): a target between steps lands on the highest step at or
-   * below it. Absent or null = any wattage in range.
+   * The limits the firmware actually applies, ascending, where it has discrete steps (LuxOS:
+   * its profiles' watts; a target between two is applied as the lower). Absent = any watt.
    */
-  powerStepsW?: number[] | null;
+  powerLimitStepsW?: readonly number[] | null;
   boardTempsC: number[];
   chipTempMaxC: number | null;
   fanRpm: number[];

@@ -7,7 +7,7 @@ import { allocateAddresses, toRanges } from "./addresses.ts";
 import { loadMeterProfile } from "./profiles.ts";
 import { type SimMeterSpec, startSimSite } from "./site.ts";
 
-const USAGE = `usage: wattkeeper sim [--miners N] [--base-address 127.1.0.1] [--port 4028] [--dialect cgminer|luxos|braiins|avalon]
+const USAGE = `usage: wattkeeper sim [--miners N] [--base-address 127.1.0.1] [--port 4028] [--dialect D[,D…]]
                      [--meter-host 127.0.0.1] [--meter-port 5020] [--seed N] [--aux-w W] [--noise-w W]`;
 
 export interface SimCliIo {
@@ -31,14 +31,22 @@ function intFlag(name: string, raw: string | undefined, def: number, min: number
 
 class UsageError extends Error {}
 
-/** Vendor dialects the CGMiner-API sim can speak (Whatsminer needs per-miner passwords: not from here). */
-const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon"];
+/** Dialects the sim serves from here (Whatsminer without a write password: reads only). */
+export const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon", "whatsminer"];
 
-function dialectFlag(raw: string | undefined): string {
-  if (raw === undefined) return "cgminer";
-  if (!CLI_DIALECTS.includes(raw))
-    throw new UsageError(`--dialect must be one of ${CLI_DIALECTS.join(", ")}`);
-  return raw;
+/** `--dialect D` or `--dialect A,B,…` (the fleet split into that many blocks of consecutive addresses). */
+function dialectFlag(raw: string | undefined): string[] {
+  if (raw === undefined) return ["cgminer"];
+  const list = raw.split(",").map((d) => d.trim());
+  for (const d of list)
+    if (!CLI_DIALECTS.includes(d))
+      throw new UsageError(`--dialect takes ${CLI_DIALECTS.join(", ")} (or a list)`);
+  return list;
+}
+
+/** The dialect of miner `i` of `n` when the fleet is split into blocks, one per dialect. */
+export function dialectBlock(dialects: readonly string[], i: number, n: number): string {
+  return dialects[Math.min(dialects.length - 1, Math.floor((i * dialects.length) / Math.max(1, n)))]!;
 }
 
 export async function runSimCommand(
@@ -56,7 +64,7 @@ export async function runSimCommand(
     seed: number;
     auxW: number;
     noiseW: number;
-    dialect: string;
+    dialects: string[];
   };
   let addresses: string[];
   try {
@@ -90,7 +98,7 @@ export async function runSimCommand(
       seed: intFlag("seed", values.seed, 1, 0, 0xffffffff),
       auxW: intFlag("aux-w", values["aux-w"], 2000, 0, 1e9),
       noiseW: intFlag("noise-w", values["noise-w"], 50, 0, 1e9),
-      dialect: dialectFlag(values.dialect),
+      dialects: dialectFlag(values.dialect),
     };
     addresses = allocateAddresses(opts.base, opts.miners);
   } catch (err) {
@@ -100,8 +108,10 @@ export async function runSimCommand(
   }
 
   const profile = await loadMeterProfile("sdm630");
-  const dialect = opts.dialect === "cgminer" ? undefined : opts.dialect;
-  const miners = addresses.map((host) => ({ id: `${host}:${opts.port}`, host, port: opts.port, dialect }));
+  const miners = addresses.map((host, i) => {
+    const d = dialectBlock(opts.dialects, i, addresses.length);
+    return { id: `${host}:${opts.port}`, host, port: opts.port, dialect: d === "cgminer" ? undefined : d };
+  });
   const meters: SimMeterSpec[] = [
     { id: "sim-site", role: "site", host: opts.meterHost, port: opts.meterPort, unitId: 1, profile },
     { id: "sim-mining", role: "mining", host: opts.meterHost, port: opts.meterPort + 1, unitId: 1, profile },
@@ -121,19 +131,25 @@ export async function runSimCommand(
     return 1;
   }
 
-  const ranges = toRanges(addresses);
+  const blocks = opts.dialects.map((d) => ({
+    dialect: d,
+    ranges: toRanges(addresses.filter((_, i) => dialectBlock(opts.dialects, i, addresses.length) === d)),
+  }));
+  const ranges = blocks.flatMap((b) => b.ranges);
   io.out(
-    `simulated site: ${miners.length} miners (CGMiner API, ${opts.dialect}) on ${ranges.join(", ") || "-"} port ${opts.port}; ` +
+    `simulated site: ${miners.length} miners (${opts.dialects.join(", ")}) on ${ranges.join(", ") || "-"} port ${opts.port}; ` +
       `SDM630 meters on ${opts.meterHost}:${opts.meterPort} (site) and :${opts.meterPort + 1} (mining); ` +
       `site draw ${(site.model.totalW() / 1000).toFixed(1)} kW; seed ${opts.seed}`,
   );
   io.out("# paste into a wattkeeper config:");
   io.out("miners:");
-  for (const r of ranges) {
-    io.out(`  - hosts: ${r}`);
-    io.out(`    port: ${opts.port}`);
-    io.out(`    dialect: ${opts.dialect}`);
-    io.out("    location: sim");
+  for (const b of blocks) {
+    for (const r of b.ranges) {
+      io.out(`  - hosts: ${r}`);
+      io.out(`    port: ${opts.port}`);
+      io.out(`    dialect: ${b.dialect}`);
+      io.out("    location: sim");
+    }
   }
   if (ranges.length === 0) io.out("  []");
   io.out("meters:");

@@ -5,7 +5,7 @@
 export interface MinerModel {
   /** Stable key used in sim options and configs. */
   key: string;
-  vendor: "Bitmain" | "MicroBT";
+  vendor: "Bitmain" | "MicroBT" | "Proto";
   /** What the firmware reports as `Type` (Antminer) / model name. */
   type: string;
   nominalThs: number;
@@ -68,6 +68,20 @@ export const MINER_MODELS: Readonly<Record<string, MinerModel>> = {
     chipsPerChain: 105,
     fans: 2,
     firmware: { miner: "btminer 2.0.7", compileTime: "20230301.22" },
+  },
+  // Proto Fleet's own rig simulator's defaults (server/fake-proto-rig), not a spec sheet:
+  // 4 hashboards of 120 ASICs, ~140 TH/s at 3.4 kW, 30 W with mining stopped
+  "proto-rig": {
+    key: "proto-rig",
+    vendor: "Proto",
+    type: "Proto Rig",
+    nominalThs: 140,
+    nominalW: 3400,
+    sleepW: 30,
+    chains: 4,
+    chipsPerChain: 120,
+    fans: 4,
+    firmware: { miner: "1.8.2", compileTime: "20260813T000000Z" },
   },
 };
 

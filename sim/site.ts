@@ -5,12 +5,14 @@
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
-import { startBraiinsSiteSims } from "./braiins-grpc/site.ts";
+import { type BraiinsSiteSpec, startBraiinsSiteSims } from "./braiins-grpc/site.ts";
 import type { MinerProgram } from "./cgminer/replies.ts";
 import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
+import type { ProtoSim } from "./proto/server.ts";
+import { type ProtoSiteSpec, startProtoSiteSims } from "./proto/site.ts";
 import type { VnishSim } from "./vnish/server.ts";
 import { startVnishSiteSims, type VnishSiteSpec } from "./vnish/site.ts";
 import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
@@ -29,8 +31,12 @@ export interface SimMinerSpec {
   program?: MinerProgram;
   /** HTTP firmwares (VNish, ePIC, AxeOS…): their web/REST listener's port; absent = the firmware's default. */
   webPort?: number;
+  /** `dialect: "braiins"` only: the gRPC API's port, credentials and quirks (sim/braiins-grpc). */
+  braiins?: BraiinsSiteSpec;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
+  /** `dialect: "proto"` only: password, token TTL, delays, drift (sim/proto). */
+  proto?: ProtoSiteSpec;
   /** `dialect: "vnish"` only: the web API's password, token lifetime, firmware quirks (sim/vnish). */
   vnish?: VnishSiteSpec;
 }
@@ -50,7 +56,7 @@ export interface SimMeterSpec {
  * Dialects whose miners have no CGMiner API listener: firmwares answered over
  * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
  */
-export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>([]);
+export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["proto"]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];
@@ -79,6 +85,8 @@ export interface SimSite {
   cgminer: CgminerSim;
   /** The web CGI of stock miners, when `antminerWeb` was asked for. */
   antminerWeb: AntminerWebSim | null;
+  /** The MDK API listeners of the Proto rigs (none listen when there are none). */
+  proto: ProtoSim;
   /** The web API of the miners on the vnish dialect (each at its webPort, default 80). */
   vnish: VnishSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
@@ -99,7 +107,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     wakeDelayMs: opts.wakeDelayMs,
     now: opts.now,
   });
-  for (const m of opts.miners) model.addMiner(m.id, m.model);
+  // a Proto rig without a model is the Proto rig, not a round-robin Antminer
+  for (const m of opts.miners)
+    model.addMiner(m.id, m.model ?? (m.dialect === "proto" ? "proto-rig" : undefined));
   if (opts.generation) {
     model.setGeneration(cloudySolar({ ...opts.generation, seed: model.seed }, model.now()));
   }
@@ -124,6 +134,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
+  let proto: ProtoSim;
   let vnish: VnishSim;
   try {
     cgminer = await startCgminerSim({
@@ -138,6 +149,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Braiins OS: the gRPC API (power target, default 50051) beside 4028
     const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
     stops.push(() => braiinsGrpc.stop());
+    // Proto rigs: the MDK API (REST/JSON) on their webPort, no CGMiner API
+    const protoSims = await startProtoSiteSims(model, opts.miners, opts.logger);
+    proto = protoSims;
+    stops.push(() => protoSims.stop());
     // VNish: the web API (control and readings) beside its read-only 4028
     const vnishWeb = await startVnishSiteSims(model, opts.miners, opts.logger);
     vnish = vnishWeb;
@@ -182,6 +197,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     model,
     cgminer,
     antminerWeb,
+    proto,
     vnish,
     meters,
     sleepMiner: (id) => model.sleep(id),

@@ -235,6 +235,15 @@ export class ControlLoop {
     if (this.inFlight) await this.inFlight.catch(() => undefined);
   }
 
+  /**
+   * Whether a site power reading is over the last tick's shed line: such a reading ticks the
+   * loop at once rather than waiting up to tickS (a cloud edge moves tens of kW a second).
+   */
+  overShedLine(powerW: number): boolean {
+    const budgetW = this.lastResult?.budget?.budgetW;
+    return budgetW != null && powerW > budgetW - this.deps.config.control.shedMarginW;
+  }
+
   /** Ticks now (or right after the tick in flight). */
   wakeNow(): void {
     if (!this.running) return;

@@ -53,6 +53,18 @@ export function minerFloorW(m: PlanMiner, l: DeviceLedger | undefined): number {
   return Math.ceil(full * DEFAULT_MINER_LIMIT_FLOOR_FRACTION);
 }
 
+/**
+ * The limit a miner's firmware applies for a target of `w`: its highest step at or below `w`
+ * (LuxOS picks a profile that way), `w` itself without steps; null when no step is that low.
+ */
+export function appliedLimitW(m: PlanMiner, w: number): number | null {
+  const steps = m.powerLimitStepsW;
+  if (!steps || steps.length === 0) return w;
+  let best: number | null = null;
+  for (const s of steps) if (s <= w + 0.5 && (best === null || s > best)) best = s;
+  return best;
+}
+
 /** Moved the other way within minOnS: moving it now would make it oscillate. */
 export function movedAgainst(
   l: DeviceLedger | undefined,

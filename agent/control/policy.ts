@@ -153,10 +153,12 @@ export function plan(
       ? { needW: projected - shedLine, spread: undefined }
       : rampedShedW(projected, shedLine, budget.hardBudgetW, ctx);
     if (needW > 0) shed(snapshot, needW, emergency, P > (budget.hardBudgetW ?? B), ctx, spread);
-  } else if (track ? known && headroomW > toleranceW : known && P < B - config.restoreMarginW) {
-    // track fills to the middle of its band under the shed line; sleep restores what fits
+  } else if (track ? known && headroomW > toleranceW / 2 : known && P < B - config.restoreMarginW) {
+    // track: once P sits more than half its band under the shed line, it fills to a quarter of
+    // the band under it (what is left is the noise's room: crossing the line trims again);
+    // sleep restores what fits
     mode = "restore";
-    restore(snapshot, track ? headroomW - toleranceW / 2 : headroomW, ctx);
+    restore(snapshot, track ? headroomW - toleranceW / 4 : headroomW, ctx);
   }
   if (mode !== "shed") resumeDrained(snapshot, ctx);
   return { actions: ctx.actions, budgetW: B, headroomW, mode, alarms: ctx.alarms };

@@ -2,6 +2,7 @@
 // targets raised), then wakes, within the headroom, the ramp and its slope; and
 // the resume of a drained GPU node. Pure, like the whole planner.
 import {
+  appliedLimitW,
   byId,
   type Ctx,
   can,
@@ -192,17 +193,20 @@ export function restore(snapshot: PlanSnapshot, addW: number, ctx: Ctx): void {
     // clipped by the allowance or the batch: the rest waits for the ramp
     if (step < c.maxW - c.fromW) leftOut = true;
     const toMax = c.fromW + step >= c.maxW - 1;
+    // what the firmware applies for the target (a LuxOS profile at or below it): a raise that
+    // would land on the step the miner is at already moves nothing, so it is not sent
+    const valueW = toMax ? c.maxW : (appliedLimitW(c.m, Math.floor(c.fromW + step)) ?? c.fromW);
+    const movedW = valueW - c.fromW;
     // a small move is not worth a command, unless it is the last one up to the maximum
-    if (step <= 0 || (!toMax && step < t.deadbandW)) {
+    if (movedW < 1 || (!toMax && movedW < t.deadbandW)) {
       leftOut = true;
       continue;
     }
-    const valueW = toMax ? c.maxW : Math.floor(c.fromW + step);
     push({
       deviceId: c.m.id,
       kind: "restorePowerLimit",
       valueW,
-      expectedDeltaW: Math.max(1, Math.min(step, valueW - (c.m.powerW ?? c.fromW))),
+      expectedDeltaW: Math.max(1, Math.min(movedW, valueW - (c.m.powerW ?? c.fromW))),
       reason: toMax ? "under the track band: target back to full" : "under the track band: raise target",
     });
     if (allowance <= 0) break;

@@ -2,6 +2,7 @@
 // then GPU caps by flex tier (cap, drain, firm), a drain-tier node drained
 // before its first cap. Pure, like the whole planner.
 import {
+  appliedLimitW,
   byId,
   type Ctx,
   can,
@@ -108,8 +109,10 @@ export function shed(
       if (!c.canLimit) continue;
       const floor = c.floorW;
       if (floor >= c.powerW) continue;
-      // rounded down: the limit takes at least the need (a fraction of a watt left over would sleep a miner)
-      const target = Math.max(floor, Math.floor(c.powerW - need));
+      // rounded down: the limit takes at least the need (a fraction of a watt left over would sleep a
+      // miner); the firmware applies its step at or below it (a LuxOS profile), so that is counted
+      const wanted = Math.max(floor, Math.floor(c.powerW - need));
+      const target = Math.max(floor, appliedLimitW(c.m, wanted) ?? floor);
       const delta = c.powerW - target;
       if (delta <= 0) continue;
       c.limitW = delta;

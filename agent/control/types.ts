@@ -24,6 +24,8 @@ export interface PlanMiner {
   minPowerLimitW?: number | null;
   /** Highest power limit the miner takes (its model's range); track mode never raises past it. */
   maxPowerLimitW?: number | null;
+  /** The limits its firmware applies, ascending (LuxOS profiles); absent = any watt. */
+  powerLimitStepsW?: readonly number[] | null;
 }
 
 export interface PlanGpu {

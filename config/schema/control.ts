@@ -172,7 +172,7 @@ export const ProgramSchema = z.discriminatedUnion("kind", [
 export const TrackSchema = z
   .strictObject({
     toleranceW: powerDefault("20kW", { positive: true }).describe(
-      "Site power is held within this band under budget − shedMarginW; targets move only when P leaves it",
+      "Site power is held within this band under budget − shedMarginW: targets are raised once P sits more than half the band under that line (to a quarter of the band under it) and lowered once P crosses it",
     ),
     dwellS: durationDefault(30).describe("A miner's power target changes at most once per this long"),
     deadbandW: powerDefault(100).describe(

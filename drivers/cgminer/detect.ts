@@ -3,8 +3,8 @@
 // markers (LUXMINER, BOSMINER/BOSER, BTMINER/BITMICRO, AVALON — the ones
 // pyasic's socket probe also relies on) settle it. A plain CGMiner answer, a
 // reply that is not the CGMiner API (ePIC answers HTTP on 4028), or no answer
-// at all goes on to the HTTP probes the registered dialects declare, in the
-// registry's order; the first that recognises its firmware wins. A plain
+// at all goes on to the HTTP probes the registered dialects declare, asked at
+// once; the first in the registry's order that recognises its firmware wins. A plain
 // CGMiner answer with no HTTP firmware behind it is stock cgminer/bmminer.
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
@@ -57,23 +57,26 @@ async function askCgminer(
   return { dialect: null, evidence: "no vendor marker" };
 }
 
-/** Asks each registered HTTP probe in order; the first that recognises its firmware wins. */
+/**
+ * Asks every registered HTTP probe at once (a dead host costs one timeout, not one per
+ * firmware); the first in registry order that recognises its firmware wins.
+ */
 async function askHttp(
   endpoint: MinerEndpoint,
   exchange: ExchangeOptions,
   signal?: AbortSignal,
 ): Promise<{ found: Detection | null; errors: string[] }> {
+  const specs = Object.values(DIALECT_SPECS).filter((s) => s?.httpProbe !== undefined);
+  const answers = await Promise.allSettled(
+    specs.map((spec) => spec!.httpProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
+  );
   const errors: string[] = [];
-  for (const spec of Object.values(DIALECT_SPECS)) {
-    const probe = spec?.httpProbe;
-    if (!spec || !probe) continue;
-    if (signal?.aborted) break;
-    try {
-      const evidence = await probe.probe({ endpoint, exchange, signal, now: Date.now });
-      if (evidence !== null) return { found: { dialect: spec.name, evidence }, errors };
-    } catch (err) {
-      errors.push(`${spec.name} (port ${probe.port(endpoint)}): ${(err as Error).message}`);
-    }
+  for (const [i, a] of answers.entries()) {
+    const spec = specs[i]!;
+    if (a.status === "fulfilled" && a.value !== null)
+      return { found: { dialect: spec.name, evidence: a.value }, errors };
+    if (a.status === "rejected")
+      errors.push(`${spec.name} (port ${spec.httpProbe!.port(endpoint)}): ${(a.reason as Error).message}`);
   }
   return { found: null, errors };
 }

@@ -8,7 +8,7 @@ import { backoffDelayMs } from "../backoff.ts";
 import { DriverError, type MinerCapability, type MinerReading, type OnSent } from "../types.ts";
 import type { ExchangeOptions } from "./framing.ts";
 
-export type DialectName = "cgminer" | "luxos" | "braiins" | "whatsminer" | "avalon" | "vnish";
+export type DialectName = "cgminer" | "luxos" | "braiins" | "whatsminer" | "avalon" | "proto" | "vnish";
 
 export interface MinerCredentials {
   username: string | null;
@@ -144,7 +144,7 @@ export function confirms(
       if (value === undefined) return false;
       if (after.powerLimitW !== null) {
         // a firmware with steps (VNish presets) lands on the highest step at or below the target
-        const expected = landingStep(after.powerStepsW, value) ?? value;
+        const expected = landingStep(after.powerLimitStepsW, value) ?? value;
         return Math.abs(after.powerLimitW - expected) <= Math.max(10, expected * 0.02);
       }
       return after.powerW !== null && after.powerW <= value * 1.05;

@@ -3,7 +3,10 @@
 // without credentials, once more with them after a 401. Shared by every
 // HTTP-speaking firmware (the stock Antminer CGI and the REST dialects); the
 // error codes carry the caller's label (WK_<LABEL>_TIMEOUT…), ANTMINER by default.
+// `tls` speaks HTTPS without checking the certificate: miners serve self-signed
+// ones (Proto rigs), so only the transport is encrypted, as their own tools do.
 import http from "node:http";
+import https from "node:https";
 import { DriverError } from "../types.ts";
 import { type DigestCredentials, digestAuthorization, digestChallenges } from "./digest-auth.ts";
 
@@ -34,6 +37,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Error-code label: WK_<label>_TIMEOUT, _REFUSED…; default "ANTMINER". */
   label?: string;
+  /** HTTPS (certificate not verified); a TLS handshake failure is WK_<label>_TLS. */
+  tls?: boolean;
 }
 
 /** One HTTP/1.1 request on its own connection. The deadline destroys the socket. */
@@ -47,15 +52,16 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       ...opts.headers,
     };
     if (opts.body) headers["Content-Length"] = String(opts.body.length);
-    const req = http.request({
+    const params = {
       host: target.host,
       port: target.port,
       method: opts.method,
       path: opts.path,
       headers,
-      agent: false,
-    });
-    const where = `${opts.method} http://${target.host}:${target.port}${opts.path}`;
+      agent: false as const,
+    };
+    const req = opts.tls ? https.request({ ...params, rejectUnauthorized: false }) : http.request(params);
+    const where = `${opts.method} ${opts.tls ? "https" : "http"}://${target.host}:${target.port}${opts.path}`;
     const code = (what: string) => `WK_${opts.label ?? "ANTMINER"}_${what}`;
     const finish = (err: DriverError | null, reply?: HttpReply) => {
       if (settled) return;
@@ -135,11 +141,23 @@ function classifyHttpError(
     case "ECONNRESET":
     case "EPIPE":
       return new DriverError(code("RESET"), `${where}: connection reset`, true, { cause: err });
+    case "EPROTO":
+      // a TLS handshake with a plain-HTTP server (or the other way round)
+      return new DriverError(
+        code("TLS"),
+        `${where}: TLS handshake failed (${err.message.split("\n")[0]})`,
+        true,
+        {
+          cause: err,
+        },
+      );
     case "EHOSTUNREACH":
     case "ENETUNREACH":
     case "ETIMEDOUT":
       return new DriverError(code("UNREACHABLE"), `${where}: ${err.code}`, true, { cause: err });
     default:
+      if (err.code?.startsWith("ERR_SSL_") || err.code?.startsWith("ERR_TLS_"))
+        return new DriverError(code("TLS"), `${where}: TLS failed: ${err.code}`, true, { cause: err });
       return new DriverError(code("IO"), `${where}: ${err.code ?? err.message}`, true, { cause: err });
   }
 }

@@ -44,6 +44,11 @@ export interface BraiinsGrpcSimMiner {
   password?: string;
   /** Lowest accepted power target (W); default half the model's nominal. */
   minPowerTargetW?: number;
+  /**
+   * Refuse targets above this (W), as Braiins OS 24.02 refused power-target increases
+   * (FAILED_PRECONDITION; the wording is the sim's own).
+   */
+  refuseTargetsAboveW?: number;
 }
 
 export interface BraiinsGrpcSim {
@@ -66,6 +71,7 @@ interface Entry {
   username: string;
   password: string;
   minW: number;
+  refuseAboveW: number | null;
   server: http2.Http2Server;
   sessions: Set<http2.ServerHttp2Session>;
   tokens: Map<string, number>;
@@ -128,6 +134,9 @@ function handle(
       GrpcStatus.INVALID_ARGUMENT,
       `Power target ${req.watt} W is below the minimum of ${entry.minW} W`,
     );
+  }
+  if (entry.refuseAboveW !== null && req.watt > entry.refuseAboveW) {
+    return fail(GrpcStatus.FAILED_PRECONDITION, `Power target ${req.watt} W cannot be applied`);
   }
   // SAVE alone changes the configuration, not the running tuner
   if (req.saveAction !== SaveAction.SAVE) model.setPowerLimit(entry.id, req.watt);
@@ -228,6 +237,7 @@ export async function startBraiinsGrpcSim(opts: {
         username: m.username ?? "root",
         password: m.password ?? "",
         minW: m.minPowerTargetW ?? Math.round(model.minerView(m.id).model.nominalW * 0.5),
+        refuseAboveW: m.refuseTargetsAboveW ?? null,
         server,
         sessions: new Set(),
         tokens: new Map(),

@@ -1,5 +1,6 @@
 // The Avalon dialect (drivers/cgminer/dialects/avalon.ts) against the simulated
-// Avalon firmware (sim/cgminer/dialects/avalon.ts) over loopback (127.73.x).
+// Avalon firmware (sim/cgminer/dialects/avalon.ts) over loopback (127.73.x): what only
+// Avalon does. What every dialect does is the miner contract (test/contract).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { avalonDialect, parsePacked, pickWorkLevel } from "../../drivers/cgminer/dialects/avalon.ts";
@@ -53,13 +54,6 @@ describe("Avalon dialect", () => {
     const raw = (await exchange(HOSTS[0]!, 4028, encodeRequest("version"))).toString("utf8");
     assert.match(raw, /"PROD":"AvalonMiner 1466"/);
     assert.match(raw, /"MODEL":"1466"/);
-  });
-
-  test("declares sleep, wake, setPowerLimit and reboot", () => {
-    assert.deepEqual(
-      new Set(driverFor(0).capabilities),
-      new Set(["sleep", "wake", "setPowerLimit", "reboot"]),
-    );
   });
 
   test("reads: TH/s, WALLPOWER watts, temps and fans from estats", async () => {
@@ -120,12 +114,6 @@ describe("Avalon dialect", () => {
     } finally {
       refuseAvalonOption("ava3", "softoff", false);
     }
-  });
-
-  test("reboot: the unit goes away and comes back with a fresh uptime", async () => {
-    const res = await driverFor(3).reboot();
-    assert.equal(res.ok, true, res.reason ?? "");
-    assert.ok((res.after?.uptimeS ?? 1e9) < (res.before?.uptimeS ?? 0));
   });
 
   test("an unsupported action gives ok:false without sending anything", async () => {

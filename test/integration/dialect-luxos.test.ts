@@ -1,5 +1,6 @@
 // The LuxOS dialect (drivers/cgminer/dialects/luxos.ts) against the simulated
-// LuxOS firmware (sim/cgminer/dialects/luxos.ts) over loopback (127.71.x).
+// LuxOS firmware (sim/cgminer/dialects/luxos.ts) over loopback (127.71.x): what only
+// LuxOS does. What every dialect does is the miner contract (test/contract).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { luxosDialect } from "../../drivers/cgminer/dialects/luxos.ts";
@@ -53,13 +54,6 @@ describe("LuxOS dialect", () => {
   after(async () => {
     await Promise.all(drivers.map((d) => d.close()));
     await sim.stop();
-  });
-
-  test("declares sleep, wake, setPowerLimit and reboot", () => {
-    assert.deepEqual(
-      new Set(driverFor(0).capabilities),
-      new Set(["sleep", "wake", "setPowerLimit", "reboot"]),
-    );
   });
 
   test("reads: TH/s, reported watts, dashed chip temperatures, firmware", async () => {
@@ -166,13 +160,6 @@ describe("LuxOS dialect", () => {
     } finally {
       refuseLuxosCommand("lux0", "curtail", false);
     }
-  });
-
-  test("reboot: the unit goes away and comes back with a fresh uptime", async () => {
-    const res = await driverFor(0).reboot();
-    assert.equal(res.ok, true, res.reason ?? "");
-    assert.ok((res.after?.uptimeS ?? 1e9) < (res.before?.uptimeS ?? 0));
-    assert.equal(await openSession(HOSTS[0]!), "");
   });
 
   test("an unsupported action gives ok:false without sending anything", async () => {

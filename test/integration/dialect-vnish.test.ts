@@ -14,6 +14,7 @@ import { type SimSite, startSimSite } from "../../sim/site.ts";
 import type { VnishSiteSpec } from "../../sim/vnish/site.ts";
 
 const CONFIRM = { confirmTimeoutMs: 3000, pollMs: 100 };
+/** This file's loopback block: 127.130.0.1 upwards. */
 const host = (n: number) => `127.130.0.${n}`;
 const ADMIN = { username: null, password: "admin" };
 
@@ -85,7 +86,7 @@ describe("VNish dialect", () => {
     assert.equal(r.powerLimitW, null, "preset disabled: no limit in force");
     assert.equal(r.minPowerLimitW, 1660);
     assert.equal(r.maxPowerLimitW, 3160, "the preset needing a modded PSU is not a step");
-    assert.deepEqual(r.powerStepsW, [1660, 1960, 2260, 2560, 2860, 3160]);
+    assert.deepEqual(r.powerLimitStepsW, [1660, 1960, 2260, 2560, 2860, 3160]);
     assert.equal(r.boardTempsC.length, 3);
     assert.ok(r.chipTempMaxC !== null && r.chipTempMaxC > Math.max(...r.boardTempsC));
     assert.equal(r.fanRpm.length, 4);

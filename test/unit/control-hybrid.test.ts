@@ -75,9 +75,9 @@ const short = (p: ReturnType<typeof plan>) =>
   p.actions.map((a) => `${a.kind}:${a.deviceId}${a.valueW === undefined ? "" : `=${a.valueW}`}`);
 
 describe("policy: track mode", () => {
-  test("inside the band (tolerance under the shed line): nothing moves", () => {
-    // shed line 98 kW, band 97–98 kW
-    const p = plan(snap(97_400, [miner("a", 3_000)]), B, TRACK, ledger({ a: lowered() }), NOW);
+  test("inside the band (less than half the tolerance under the shed line): nothing moves", () => {
+    // shed line 98 kW, band 97–98 kW: raises begin under 97.5 kW
+    const p = plan(snap(97_600, [miner("a", 2_000)]), B, TRACK, ledger({ a: lowered() }), NOW);
     assert.deepEqual(p.actions, []);
     assert.equal(p.mode, "hold");
   });
@@ -100,8 +100,8 @@ describe("policy: track mode", () => {
     assert.deepEqual(short(p), ["setPowerLimit:c=2000", "sleep:a", "sleep:b"]);
   });
 
-  test("under the band: lowered targets are raised to the band's middle, not past their maximum", () => {
-    // headroom 98 − 95 = 3 kW; fill to 97.5 kW: 2.5 kW, each is 1 kW under its original
+  test("under the band: lowered targets are raised to a quarter band under the line, not past their maximum", () => {
+    // headroom 98 − 95 = 3 kW; fill to 97.75 kW: 2.75 kW, each is 1 kW under its original
     const p = plan(
       snap(95_000, [miner("a", 2_000), miner("b", 2_000), miner("c", 2_000)]),
       B,
@@ -112,10 +112,10 @@ describe("policy: track mode", () => {
     assert.deepEqual(short(p), [
       "restorePowerLimit:a=3000",
       "restorePowerLimit:b=3000",
-      "restorePowerLimit:c=2500",
+      "restorePowerLimit:c=2750",
     ]);
     const total = p.actions.reduce((s, a) => s + a.expectedDeltaW, 0);
-    assert.equal(total, 2_500);
+    assert.equal(total, 2_750);
   });
 
   test("wakes wait while any target the agent lowered is below its maximum", () => {
@@ -191,12 +191,54 @@ describe("policy: track mode", () => {
 
   test("a raise smaller than the deadband is not sent, unless it finishes at the maximum", () => {
     const cfg = { ...TRACK, track: { toleranceW: 600, dwellS: 10, deadbandW: 400 } };
-    // headroom 650 > 600: fill to the band's middle, 350 W, under the deadband
-    const small = plan(snap(97_350, [miner("b", 2_000)]), B, cfg, ledger({ b: lowered() }), NOW);
+    // headroom 500 > 300 (half the band): fill to a quarter band under the line, 350 W, under the deadband
+    const small = plan(snap(97_500, [miner("b", 2_000)]), B, cfg, ledger({ b: lowered() }), NOW);
     assert.deepEqual(short(small), []);
     // the same 350 W finishes b at its maximum: sent
-    const last = plan(snap(97_350, [miner("b", 2_700)]), B, cfg, ledger({ b: lowered() }), NOW);
+    const last = plan(snap(97_500, [miner("b", 2_700)]), B, cfg, ledger({ b: lowered() }), NOW);
     assert.deepEqual(short(last), ["restorePowerLimit:b=3000"]);
+  });
+});
+
+describe("policy: firmware with discrete limit steps (LuxOS profiles)", () => {
+  const steps = { powerLimitStepsW: [2_000, 2_240, 2_480, 2_720, 2_960], maxPowerLimitW: 2_960 };
+  const at = (w: number, id = "a") => miner(id, w, { ...steps, powerLimitW: w, minPowerLimitW: 2_000 });
+  const luxLowered: DeviceLedger = { ...lowered(), powerLimit: { originalW: 2_960, at: NOW - 600_000 } };
+
+  test("a raise that would land on the step the miner is at is not sent; the next miner gets it", () => {
+    // headroom 98 − 97.6 = 400 W > 250: fill 150 W — under one 240 W step: nothing to send
+    const none = plan(snap(97_600, [at(2_480)]), B, TRACK, ledger({ a: luxLowered }), NOW);
+    assert.deepEqual(short(none), []);
+    // 1.25 kW headroom: fill 1 kW. b (the better J/TH) first: 2,000 + 1,000 is past its top
+    // profile, so 2,960 (960 W); the 40 W left is no step on a
+    const p1 = plan(
+      snap(96_750, [at(2_480), at(2_000, "b")]),
+      B,
+      TRACK,
+      ledger({ a: luxLowered, b: luxLowered }),
+      NOW,
+    );
+    assert.deepEqual(short(p1), ["restorePowerLimit:b=2960"]);
+    // 1.5 kW headroom: fill 1.25 kW: b to its top (960 W), then a 2,480 + 290 → the 2,720 profile
+    const p2 = plan(
+      snap(96_500, [at(2_480), at(2_000, "b")]),
+      B,
+      TRACK,
+      ledger({ a: luxLowered, b: luxLowered }),
+      NOW,
+    );
+    assert.deepEqual(short(p2), ["restorePowerLimit:b=2960", "restorePowerLimit:a=2720"]);
+    assert.deepEqual(
+      p2.actions.map((a) => a.expectedDeltaW),
+      [960, 240],
+    );
+  });
+
+  test("a trim is counted at the step the firmware applies (at or below the target)", () => {
+    // 300 W over the shed line: a 2,960 W target to 2,660 becomes the 2,480 W profile
+    const p = plan(snap(98_300, [at(2_960)]), B, TRACK, ledger(), NOW);
+    assert.deepEqual(short(p), ["setPowerLimit:a=2480"]);
+    assert.equal(p.actions[0]!.expectedDeltaW, -480);
   });
 });
 

@@ -129,6 +129,12 @@ test("a stopped fan, a foreign pool or worker, a changed firmware: each a proble
         miner("m-fw", {
           firmwareChange: { from: "LUXminer 2024.6", to: "LUXminer 2025.1\u001b[31m", at: T - 60_000 },
         }),
+        // a reply the dialect does not know: its API changed, not a broken miner
+        miner("m-api", {
+          state: "faulted",
+          reason:
+            "WK_FIRMWARE_CHANGED: vnish 1.2.7: /api/v1/summary miner.power_usage: expected number, got string",
+        }),
       ],
       meters: [],
       gpuNodes: [],
@@ -148,8 +154,12 @@ test("a stopped fan, a foreign pool or worker, a changed firmware: each a proble
     by("wrong-pool")[0]!.message,
     /pool stratum\+tcp:\/\/evil\.example\.org:443 is not allowed; worker thief\.x does not match/,
   );
-  const fw = by("firmware-changed")[0]!;
+  const fw = by("firmware-changed").find((x) => x.id === "m-fw")!;
   assert.equal(fw.since, new Date(T - 60_000).toISOString());
+  const api = by("firmware-changed").find((x) => x.id === "m-api")!;
+  assert.match(api.message, /vnish 1\.2\.7: .*expected number, got string/);
+  assert.match(api.fix, /selftest/);
+  assert.ok(!by("faulted").some((x) => x.id === "m-api"), "not listed as a plain fault too");
   assert.ok(!fw.message.includes("\u001b"), "device strings are made printable");
   assert.ok(p.every((x) => x.fix.length > 0));
 });

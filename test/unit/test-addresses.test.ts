@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 
-const DIRS = ["integration", "peers"];
+const DIRS = ["integration", "contract", "peers"];
 
 test("each integration and peer test file has a loopback block of its own", () => {
   const owners = new Map<string, string[]>();

@@ -145,7 +145,7 @@ test("a target between power steps is confirmed by the step it lands on, not the
     powerW: 2560,
     powerEstimated: false,
     powerLimitW: 2560,
-    powerStepsW: [1660, 2260, 2560, 2860],
+    powerLimitStepsW: [1660, 2260, 2560, 2860],
     boardTempsC: [],
     chipTempMaxC: null,
     fanRpm: [],
@@ -160,6 +160,6 @@ test("a target between power steps is confirmed by the step it lands on, not the
   assert.equal(confirms("setPowerLimit", base, base, 2700), true);
   assert.equal(confirms("setPowerLimit", base, { ...base, powerLimitW: 2260 }, 2700), false);
   // without steps the limit must match the target, as before
-  assert.equal(confirms("setPowerLimit", base, { ...base, powerStepsW: null }, 2700), false);
-  assert.equal(confirms("setPowerLimit", base, { ...base, powerStepsW: null }, 2560), true);
+  assert.equal(confirms("setPowerLimit", base, { ...base, powerLimitStepsW: null }, 2700), false);
+  assert.equal(confirms("setPowerLimit", base, { ...base, powerLimitStepsW: null }, 2560), true);
 });

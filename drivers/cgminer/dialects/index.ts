@@ -6,6 +6,7 @@ import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
 import { cgminerDialect } from "./cgminer.ts";
 import { luxosDialect } from "./luxos.ts";
+import { protoDialect } from "./proto.ts";
 import { vnishDialect } from "./vnish.ts";
 import { whatsminerDialect } from "./whatsminer.ts";
 
@@ -15,5 +16,6 @@ export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   braiins: braiinsDialect,
   avalon: avalonDialect,
   whatsminer: whatsminerDialect,
+  proto: protoDialect,
   vnish: vnishDialect,
 };

@@ -274,6 +274,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     if (profiles.length > 0) {
       reading.minPowerLimitW = Math.min(...profiles.map((p) => p.watts));
       reading.maxPowerLimitW = Math.max(...profiles.map((p) => p.watts));
+      reading.powerLimitStepsW = [...new Set(profiles.map((p) => p.watts))].sort((a, b) => a - b);
     }
     return reading;
   } catch (err) {

@@ -22,7 +22,7 @@
 //   {miner:{overclock:{preset}}}. That write answers the same whether or not it
 //   took (pyasic), so the preset in force is read back at once: one left
 //   unchanged is WK_VNISH_PRESET_IGNORED. The reading reports the steps
-//   (powerStepsW), so the driver confirms a target between steps by the step
+//   (powerLimitStepsW), so the driver confirms a target between steps by the step
 //   it lands on. Presets needing a modified PSU are never picked.
 // - Reboot: POST /system/reboot; confirmed by /info's uptime starting again.
 //
@@ -156,7 +156,7 @@ function buildReading(
     powerLimitW: preset ? presetWatts(preset) : null,
     minPowerLimitW: steps.length > 0 ? steps[0]!.watts : null,
     maxPowerLimitW: steps.length > 0 ? steps[steps.length - 1]!.watts : null,
-    powerStepsW: steps.map((s) => s.watts),
+    powerLimitStepsW: steps.map((s) => s.watts),
     boardTempsC: positive(m.chains.map((c) => c.pcb_temp.max)),
     chipTempMaxC: chips.length > 0 ? Math.max(...chips) : null,
     fanRpm: positive(m.cooling.fans.map((f) => f.rpm)),

@@ -1,0 +1,181 @@
+// The miner contract: one capability-gated set of checks every dialect meets,
+// run against its simulator (which speaks the firmware's own wire format) and,
+// for recorded fixture sets, against a replay of real replies. What a dialect
+// declares decides which checks run: a dialect without `setPowerLimit` is not
+// asked for one, but it is asked to refuse one without a byte on the wire.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { DialectName, MinerEndpoint } from "../../drivers/cgminer/driver.ts";
+import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
+import { MINER_CAPABILITIES, type MinerCapability, type MinerReading } from "../../drivers/types.ts";
+import type { PowerModel } from "../../sim/power-model.ts";
+import { type SimMinerSpec, type SimSite, type SimSiteOptions, startSimSite } from "../../sim/site.ts";
+
+/** One dialect as the contract meets it: how its simulator is started and how the agent reaches it. */
+export interface ContractTarget {
+  dialect: DialectName;
+  /** What the sim serves for each miner beyond id/host/port/dialect (model, firmware quirks…). */
+  sim?: Partial<Omit<SimMinerSpec, "id" | "host" | "port" | "dialect">>;
+  /** Site-wide sim options (the stock Antminer web CGI). */
+  site?: Partial<Pick<SimSiteOptions, "antminerWeb">>;
+  /** The API port the agent is configured with (default 4028). */
+  port?: number;
+  /** What else the agent is configured with: credentials, webPort, grpcPort. */
+  endpoint?: Partial<Omit<MinerEndpoint, "host" | "port">>;
+  /** What the dialect must declare, with those credentials. */
+  capabilities: readonly MinerCapability[];
+  /** A power limit inside the simulated model's range (setPowerLimit only). */
+  limitW?: number;
+  /** The firmware string a reading names, as a pattern. */
+  firmware: RegExp;
+}
+
+const CONFIRM = { confirmTimeoutMs: 4000, pollMs: 100 };
+const EXCHANGE = { connectTimeoutMs: 1000, readTimeoutMs: 2000 };
+/** Miners per dialect: each write check gets one of its own, so they do not depend on each other. */
+const MINERS = 6;
+
+const close = (a: number, b: number, frac: number) => Math.abs(a - b) <= Math.abs(b) * frac;
+
+/**
+ * Registers the contract's tests for one dialect. `block` is the test file's loopback block
+ * (127.X): miner k of this dialect listens on 127.X.`index`.k.
+ */
+export function minerContract(t: ContractTarget, block: number, index: number): void {
+  const hosts = Array.from({ length: MINERS }, (_, k) => `127.${block}.${index}.${k + 1}`);
+  const port = t.port ?? 4028;
+  const ids = hosts.map((_, k) => `${t.dialect}-${k}`);
+  let site: SimSite;
+  let model: PowerModel;
+  const miners: Miner[] = [];
+  const minerAt = (k: number, dialect: DialectName | "auto" = t.dialect) => {
+    const m = createMiner({ host: hosts[k]!, port, ...t.endpoint }, dialect, {
+      confirm: CONFIRM,
+      exchange: EXCHANGE,
+    });
+    miners.push(m);
+    return m;
+  };
+
+  describe(`miner contract: ${t.dialect}`, () => {
+    before(async () => {
+      site = await startSimSite({
+        seed: block * 100 + index,
+        noiseW: 0,
+        miners: hosts.map((host, k) => ({ ...t.sim, id: ids[k]!, host, port, dialect: t.dialect })),
+        meters: [],
+        ...t.site,
+      });
+      model = site.model;
+    });
+    after(async () => {
+      await Promise.all(miners.map((m) => m.close()));
+      await site?.stop();
+    });
+
+    test(`declares ${t.capabilities.join(", ") || "nothing"} (confirmed at first contact)`, async () => {
+      const m = minerAt(0);
+      await m.read();
+      await m.confirmed();
+      assert.deepEqual(
+        [...m.capabilities].sort(),
+        [...t.capabilities].sort(),
+        `withdrawn: ${m.withdrawn.map((w) => `${w.capability} (${w.reason})`).join("; ") || "none"}`,
+      );
+    });
+
+    test("reads a hashing miner: hashrate and power as the unit says, firmware and model named", async () => {
+      const r = await minerAt(0).read();
+      assert.equal(r.state, "hashing", r.reason ?? "");
+      const ths = model.hashrateThs(ids[0]!);
+      assert.ok(r.hashrateThs !== null && close(r.hashrateThs, ths, 0.1), `${r.hashrateThs} vs ${ths} TH/s`);
+      const w = model.powerW(ids[0]!);
+      assert.ok(
+        r.powerW !== null && close(r.powerW, w, r.powerEstimated ? 0.25 : 0.05),
+        `${r.powerW} vs ${w} W`,
+      );
+      assert.match(r.firmware ?? "", t.firmware);
+      assert.ok(r.model, "model named");
+      assert.ok(r.uptimeS === null || r.uptimeS >= 0);
+    });
+
+    test(`dialect auto detects ${t.dialect} without writing anything`, async () => {
+      const before = model.state(ids[1]!);
+      const m = minerAt(1, "auto");
+      const r = await m.read();
+      assert.equal(m.dialect, t.dialect, r.reason ?? "");
+      assert.equal(model.state(ids[1]!), before);
+    });
+
+    test("a host where nothing listens reads unreachable within its deadline, with a coded reason", async () => {
+      const m = createMiner({ host: `127.${block}.${index}.250`, port, ...t.endpoint }, t.dialect, {
+        exchange: EXCHANGE,
+      });
+      miners.push(m);
+      const started = Date.now();
+      const r: MinerReading = await m.read();
+      assert.equal(r.state, "unreachable", r.reason ?? "");
+      assert.match(r.reason ?? "", /^WK_[A-Z0-9_]+: /);
+      assert.ok(Date.now() - started < 5000, `${Date.now() - started} ms`);
+    });
+
+    const lacking = MINER_CAPABILITIES.find((c) => !t.capabilities.includes(c));
+    if (lacking) {
+      test(`refuses ${lacking} (not declared) without sending anything`, async () => {
+        const m = minerAt(2);
+        await m.read();
+        await m.confirmed();
+        const out = await m.write(lacking, lacking === "setPowerLimit" ? 2000 : undefined);
+        assert.equal(out.ok, false);
+        assert.equal(out.attempts, 0);
+        assert.ok(out.reason, "a reason");
+      });
+    }
+
+    if (t.capabilities.includes("sleep")) {
+      test("sleep: confirmed by the miner's power falling", async () => {
+        const m = minerAt(3);
+        const before = model.powerW(ids[3]!);
+        const out = await m.write("sleep");
+        assert.equal(out.ok, true, out.reason ?? "");
+        assert.equal(out.after?.state, "sleeping");
+        assert.equal(model.state(ids[3]!), "sleeping");
+        assert.ok(model.powerW(ids[3]!) < before * 0.5, `${model.powerW(ids[3]!)} W asleep`);
+        if (out.before?.powerW != null && out.after?.powerW != null)
+          assert.ok(out.after.powerW < out.before.powerW, "the read-back shows the fall");
+      });
+    }
+    if (t.capabilities.includes("wake")) {
+      test("wake: a sleeping miner leaves sleep", async () => {
+        model.sleep(ids[4]!);
+        const m = minerAt(4);
+        const out = await m.write("wake");
+        assert.equal(out.ok, true, out.reason ?? "");
+        assert.ok(["hashing", "starting"].includes(out.after?.state ?? ""), out.after?.state);
+        assert.notEqual(model.state(ids[4]!), "sleeping");
+      });
+    }
+    if (t.capabilities.includes("setPowerLimit")) {
+      test("setPowerLimit inside the model's range: read back", async () => {
+        assert.ok(t.limitW, "the target gives a limit in range");
+        const m = minerAt(5);
+        const out = await m.write("setPowerLimit", t.limitW);
+        assert.equal(out.ok, true, out.reason ?? "");
+        const r = out.after!;
+        assert.ok(
+          (r.powerLimitW !== null && r.powerLimitW <= t.limitW! * 1.02) ||
+            (r.powerW !== null && r.powerW <= t.limitW! * 1.05),
+          `limit ${r.powerLimitW} W, power ${r.powerW} W for ${t.limitW} W`,
+        );
+      });
+    }
+    if (t.capabilities.includes("reboot")) {
+      test("reboot: the unit comes back with a fresh uptime", async () => {
+        const m = minerAt(2);
+        const out = await m.write("reboot");
+        assert.equal(out.ok, true, out.reason ?? "");
+        assert.ok((out.after?.uptimeS ?? 1e9) < (out.before?.uptimeS ?? 0));
+      });
+    }
+  });
+}

@@ -1,0 +1,52 @@
+// The dialects the miner contract and `selftest` meet: how each one's simulator
+// is started and how the agent reaches it. A new dialect adds one entry here.
+import type { ContractTarget } from "./miner.ts";
+
+export const TARGETS: ContractTarget[] = [
+  {
+    // stock cgminer/bmminer: reads on 4028, sleep and wake through the Antminer web CGI
+    dialect: "cgminer",
+    site: { antminerWeb: { port: 8081 } },
+    endpoint: { webPort: 8081, credentials: { username: "root", password: "root" } },
+    capabilities: ["sleep", "wake"],
+    firmware: /./,
+  },
+  {
+    dialect: "luxos",
+    sim: { model: "antminer-s19j-pro" },
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 2700,
+    firmware: /^luxminer /,
+  },
+  {
+    dialect: "braiins",
+    sim: { model: "antminer-s19j-pro" },
+    endpoint: { grpcPort: 50051, credentials: { username: "root", password: "" } },
+    capabilities: ["sleep", "wake", "setPowerLimit"],
+    limitW: 2500,
+    firmware: /bos|boser|braiins/i,
+  },
+  {
+    dialect: "whatsminer",
+    sim: { model: "whatsminer-m50s", whatsminer: { password: "contract-pw", rebootMs: 300 } },
+    endpoint: { credentials: { username: null, password: "contract-pw" } },
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 2800,
+    firmware: /./,
+  },
+  {
+    dialect: "avalon",
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 2900,
+    firmware: /./,
+  },
+  {
+    // Proto rig (MDK API over HTTPS, self-signed): no CGMiner API at all
+    dialect: "proto",
+    sim: { webPort: 8443, proto: { tls: true, password: "contract-pw" } },
+    endpoint: { webPort: 8443, credentials: { username: null, password: "contract-pw" } },
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 3000,
+    firmware: /^proto /,
+  },
+];
