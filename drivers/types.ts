@@ -14,6 +14,7 @@ export const DIALECTS = [
   "proto",
   "auradine",
   "espminer",
+  "vnish",
 ] as const;
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;

@@ -20,6 +20,8 @@ import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
 import type { ProtoSim } from "./proto/server.ts";
 import { type ProtoSiteSpec, startProtoSiteSims } from "./proto/site.ts";
+import type { VnishSim } from "./vnish/server.ts";
+import { startVnishSiteSims, type VnishSiteSpec } from "./vnish/site.ts";
 import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
 
 export interface SimMinerSpec {
@@ -48,6 +50,8 @@ export interface SimMinerSpec {
   auradine?: AuradineSiteSpec;
   /** `dialect: "espminer"` only: AxeOS version, drift, restart time (sim/espminer); replyDelayMs applies too. */
   espminer?: EspminerSiteSpec;
+  /** `dialect: "vnish"` only: the web API's password, token lifetime, firmware quirks (sim/vnish). */
+  vnish?: VnishSiteSpec;
 }
 
 export interface SimMeterSpec {
@@ -102,6 +106,8 @@ export interface SimSite {
   auradine: AuradineSim;
   /** The AxeOS listeners of the miners on the espminer dialect (none: an empty sim). */
   espminer: EspminerSim;
+  /** The web API of the miners on the vnish dialect (each at its webPort, default 80). */
+  vnish: VnishSim;
   /** Meter servers by meter id (each exposes `lastPowerW`). */
   meters: ReadonlyMap<string, ModbusMeterSim>;
   sleepMiner(id: string): boolean;
@@ -151,6 +157,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   let epic: EpicSim;
   let auradine: AuradineSim;
   let espminer: EspminerSim;
+  let vnish: VnishSim;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -180,6 +187,10 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     espminer = await startEspminerSiteSims(model, opts.miners, opts.logger);
     const axeos = espminer;
     stops.push(() => axeos.stop());
+    // VNish: the web API (control and readings) beside its read-only 4028
+    const vnishWeb = await startVnishSiteSims(model, opts.miners, opts.logger);
+    vnish = vnishWeb;
+    stops.push(() => vnishWeb.stop());
     if (opts.antminerWeb) {
       const web = opts.antminerWeb;
       const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
@@ -224,6 +235,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     epic,
     auradine,
     espminer,
+    vnish,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

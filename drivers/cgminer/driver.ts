@@ -17,7 +17,8 @@ export type DialectName =
   | "epic"
   | "proto"
   | "auradine"
-  | "espminer";
+  | "espminer"
+  | "vnish";
 
 export interface MinerCredentials {
   username: string | null;
@@ -151,8 +152,11 @@ export function confirms(
       return after.state === "hashing" || after.state === "starting";
     case "setPowerLimit": {
       if (value === undefined) return false;
-      if (after.powerLimitW !== null)
-        return Math.abs(after.powerLimitW - value) <= Math.max(10, value * 0.02);
+      if (after.powerLimitW !== null) {
+        // a firmware with steps (VNish presets) lands on the highest step at or below the target
+        const expected = landingStep(after.powerLimitStepsW, value) ?? value;
+        return Math.abs(after.powerLimitW - expected) <= Math.max(10, expected * 0.02);
+      }
       return after.powerW !== null && after.powerW <= value * 1.05;
     }
     case "reboot":
@@ -162,6 +166,13 @@ export function confirms(
         (before.uptimeS === null || after.uptimeS < before.uptimeS)
       );
   }
+}
+
+/** The step a target lands on when the firmware takes steps only; null without steps or below them all. */
+export function landingStep(steps: readonly number[] | null | undefined, targetW: number): number | null {
+  let best: number | null = null;
+  for (const s of steps ?? []) if (s <= targetW && (best === null || s > best)) best = s;
+  return best;
 }
 
 /** Withdrawn capabilities are asked again this often: a firmware update may bring them. */

@@ -106,11 +106,11 @@ test("a budget step sheds across every dialect, worst J/TH first, each shed conf
   const sleepers = TARGETS.filter((t) => t.capabilities.includes("sleep")).map((t) => t.dialect);
   const ids = [...dialectOf.keys()];
   // every miner read, and what each can do known
-  const fullW = await waitFor(
+  await waitFor(
     "every miner hashing and a site reading",
     () => {
       const snap = site.snapshot();
-      return snap.counts.hashing === ids.length && snap.powerW !== null && snap.powerW;
+      return snap.counts.hashing === ids.length && snap.powerW !== null;
     },
     20_000,
   );

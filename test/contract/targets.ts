@@ -79,4 +79,13 @@ export const TARGETS: ContractTarget[] = [
     capabilities: ["sleep", "wake", "reboot"],
     firmware: /^axeos /,
   },
+  {
+    // VNish (Antminer aftermarket): the web API (/api/v1, bearer from unlock), presets as steps
+    dialect: "vnish",
+    sim: { model: "antminer-s19-xp", webPort: 8083, vnish: { password: "contract-pw" } },
+    endpoint: { webPort: 8083, credentials: { username: null, password: "contract-pw" } },
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot"],
+    limitW: 2800,
+    firmware: /^vnish /,
+  },
 ];

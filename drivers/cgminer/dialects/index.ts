@@ -10,6 +10,7 @@ import { epicDialect } from "./epic.ts";
 import { espminerDialect } from "./espminer.ts";
 import { luxosDialect } from "./luxos.ts";
 import { protoDialect } from "./proto.ts";
+import { vnishDialect } from "./vnish.ts";
 import { whatsminerDialect } from "./whatsminer.ts";
 
 export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
@@ -22,4 +23,5 @@ export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   proto: protoDialect,
   auradine: auradineDialect,
   espminer: espminerDialect,
+  vnish: vnishDialect,
 };

@@ -4,3 +4,4 @@ import "./auradine.ts";
 import "./avalon.ts";
 import "./braiins.ts";
 import "./luxos.ts";
+import "./vnish.ts";
