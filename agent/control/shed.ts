@@ -109,7 +109,11 @@ export function shed(
       const floor = c.floorW;
       if (floor >= c.powerW) continue;
       // rounded down: the limit takes at least the need (a fraction of a watt left over would sleep a miner)
-      const target = Math.max(floor, Math.floor(c.powerW - need));
+      // never above the model's maximum either (a miner drawing over it takes more than the need)
+      const target = Math.min(
+        c.m.maxPowerLimitW ?? Number.POSITIVE_INFINITY,
+        Math.max(floor, Math.floor(c.powerW - need)),
+      );
       const delta = c.powerW - target;
       if (delta <= 0) continue;
       c.limitW = delta;

@@ -24,6 +24,11 @@ export interface PlanMiner {
   minPowerLimitW?: number | null;
   /** Highest power limit the miner takes (its model's range); track mode never raises past it. */
   maxPowerLimitW?: number | null;
+  /**
+   * Its model's wake-up time, s (config/models): a woken miner is expected at its draw only
+   * this long after the wake; until then the rest of the wake's power is still to come.
+   */
+  wakeUpS?: number | null;
 }
 
 export interface PlanGpu {
@@ -125,6 +130,8 @@ export interface RestoreRecord {
   deviceId: string;
   expectedW: number;
   at: number;
+  /** Which restore (wake, restorePowerLimit, uncapGpu); absent: not known. */
+  kind?: ActionKind;
 }
 
 export interface LedgerView {
