@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
+import { SiteState } from "../../agent/state.ts";
 import { ConfigError, formatProblem, loadConfig, loadModelFiles, type Problem } from "../../config/load.ts";
 import { failedReading } from "../../drivers/cgminer/client.ts";
 import { type DialectSpec, MinerDriver } from "../../drivers/cgminer/driver.ts";
@@ -290,5 +291,31 @@ describe("a power limit outside the model's range is refused before it is sent",
     const out = await unknown.setPowerLimit(900);
     assert.doesNotMatch(out.reason ?? "", /minimum/);
     assert.notEqual(out.attempts, 0);
+  });
+});
+
+describe("the planner's view of a miner takes its model", () => {
+  test("range narrowed by the model (never widened), wake-up time carried; an unknown model adds nothing", async () => {
+    const file = join(tmp, "view.yaml");
+    writeFileSync(file, readFileSync(join(repo, "test/fixtures/config/minimal.yaml")));
+    const { config } = await loadConfig(file);
+    const state = new SiteState(config);
+    const [a, b, c] = config.miners.map((m) => m.id);
+    const at = Date.now();
+    const base = { ...failedReading(at, "hashing", null as unknown as string), reason: null, powerW: 3000 };
+    // a firmware floor lower than the model's, a ceiling tighter than the model's
+    state.setMinerReading(a!, {
+      ...base,
+      model: "Antminer S19j Pro",
+      minPowerLimitW: 1500,
+      maxPowerLimitW: 3200,
+    });
+    state.setMinerReading(b!, { ...base, model: "WhatsMiner M50S VH30" });
+    state.setMinerReading(c!, { ...base, model: "Antminer L7" });
+    const view = state.planView(() => [], at);
+    const of = (id: string) => view.miners.find((m) => m.id === id)!;
+    assert.deepEqual([of(a!).minPowerLimitW, of(a!).maxPowerLimitW, of(a!).wakeUpS], [2000, 3200, 300]);
+    assert.deepEqual([of(b!).minPowerLimitW, of(b!).maxPowerLimitW, of(b!).wakeUpS], [1650, 3276, 180]);
+    assert.deepEqual([of(c!).minPowerLimitW, of(c!).maxPowerLimitW, of(c!).wakeUpS], [null, null, null]);
   });
 });
