@@ -13,6 +13,7 @@ import { printable } from "../drivers/printable.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { type DeviceProblem, reasonCode } from "./device-outages.ts";
 import type { Logger } from "./logger.ts";
+import { modelsOf } from "./models.ts";
 import { Poller, type SweepStats } from "./poller.ts";
 import type { SiteState } from "./state.ts";
 
@@ -64,6 +65,7 @@ export function buildPollers(d: PollerDeps): DevicePollers {
 }
 
 function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerReading> {
+  const models = modelsOf(d.config);
   const targets = d.config.miners.map((m) => {
     const miner = createMiner(
       {
@@ -73,6 +75,7 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
         grpcPort: m.grpcPort,
         nominalW: m.nominalW,
         credentials: m.credentials,
+        models,
       },
       m.dialect,
     );

@@ -34,6 +34,7 @@ import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, eventsTotal, pollDuration, tickDuration } from "./metrics.ts";
+import { longestWakeUpMs } from "./models.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
 import { ProblemWatch } from "./problem-events.ts";
@@ -857,7 +858,8 @@ export class Site {
     const c = this.config.control;
     mkdirSync(dirname(this.config.store.path), { recursive: true });
     const ledger = new Ledger(this.config.store.path, {
-      restoreHistoryMs: Math.max(60_000, c.restoreStaggerS * 1000),
+      // a wake's record stays while its miner may still be ramping (its model's wake-up time)
+      restoreHistoryMs: Math.max(60_000, c.restoreStaggerS * 1000, longestWakeUpMs(this.config)),
     });
     ledger.open();
     this.ledger = ledger;

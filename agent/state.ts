@@ -6,6 +6,7 @@ import type { MeterConfig, MinerConfig, SiteConfig } from "../config/schema.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MeterRole, MinerCapability, MinerReading, MinerState } from "../drivers/types.ts";
 import type { PlanSnapshot } from "./control/types.ts";
+import { modelsOf } from "./models.ts";
 
 /** What a miner's driver knows of it: the detected dialect and what it can do. */
 export interface MinerDriverView {
@@ -297,25 +298,32 @@ export class SiteState {
     isExcluded: (id: string) => boolean = () => false,
   ): PlanSnapshot {
     const snap = this.snapshot(now);
+    const models = modelsOf(this.config);
     return {
       powerW: snap.powerW,
       powerSource: snap.powerSource,
       powerAt: snap.powerAt,
       aiPowerW: snap.classes.ai.powerW,
       aiPowerAt: this.aiPowerAt(snap.meters),
-      miners: [...this.miners.values()].map(({ config, reading }) => ({
-        id: config.id,
-        priority: config.priority,
-        state: reading?.state ?? "unreachable",
-        powerW: reading?.powerW ?? null,
-        hashrateThs: reading?.hashrateThs ?? null,
-        capabilities: capabilitiesOf(config.id),
-        excluded: isExcluded(config.id),
-        powerLimitW: reading?.powerLimitW ?? null,
-        minPowerLimitW: reading?.minPowerLimitW ?? null,
-        maxPowerLimitW: reading?.maxPowerLimitW ?? null,
-        powerLimitStepsW: reading?.powerLimitStepsW ?? null,
-      })),
+      miners: [...this.miners.values()].map(({ config, reading }) => {
+        // the model's range narrows what the firmware reports (never widens it), and its
+        // wake-up time tells the planner how long a wake takes to show in full
+        const model = models.find(reading?.model);
+        return {
+          id: config.id,
+          priority: config.priority,
+          state: reading?.state ?? "unreachable",
+          powerW: reading?.powerW ?? null,
+          hashrateThs: reading?.hashrateThs ?? null,
+          capabilities: capabilitiesOf(config.id),
+          excluded: isExcluded(config.id),
+          powerLimitW: reading?.powerLimitW ?? null,
+          minPowerLimitW: tighter(reading?.minPowerLimitW, model?.powerLimitW?.min, Math.max),
+          maxPowerLimitW: tighter(reading?.maxPowerLimitW, model?.powerLimitW?.max, Math.min),
+          powerLimitStepsW: reading?.powerLimitStepsW ?? null,
+          wakeUpS: model?.wakeUpS ?? null,
+        };
+      }),
       gpuNodes: this.config.gpuNodes.map((g) => ({
         id: g.id,
         floorW: g.floorW,
@@ -340,6 +348,16 @@ export class SiteState {
       })),
     };
   }
+}
+
+/** Of two bounds, the tighter (`pick`: Math.max for a floor, Math.min for a ceiling); null when neither. */
+function tighter(
+  a: number | null | undefined,
+  b: number | null | undefined,
+  pick: (x: number, y: number) => number,
+): number | null {
+  if (a == null) return b ?? null;
+  return b == null ? a : pick(a, b);
 }
 
 /** Notes the firmware a reading reports: the first one is the known one, a different one a change. */

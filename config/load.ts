@@ -19,6 +19,7 @@ import {
   checkSiteMeter,
 } from "./load/checks.ts";
 import { checkDevices } from "./load/devices.ts";
+import { siteModels } from "./load/models.ts";
 import type { Problem } from "./load/problems.ts";
 import { ConfigError } from "./load/problems.ts";
 import { readConfigFile } from "./load/read.ts";
@@ -26,6 +27,7 @@ import { resolveSecrets } from "./load/secrets.ts";
 import { type Parsed, parseSections } from "./load/sections.ts";
 import type { SiteConfig } from "./schema.ts";
 
+export { loadModelFiles, MODELS_DIR } from "./load/models.ts";
 export { ConfigError, formatPath, formatProblem, type Problem, problemLines } from "./load/problems.ts";
 export { METERS_DIR } from "./load/profiles.ts";
 export { secretEnvName } from "./load/secrets.ts";
@@ -35,6 +37,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Missing referenced files are errors (run, check-config --strict-files) instead of warnings. */
   strictFiles?: boolean;
+  /** Where the shipped miner models are (default config/models/): tests point it elsewhere. */
+  modelsDir?: string;
 }
 
 /**
@@ -80,6 +84,8 @@ async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConf
   );
   // 3. Devices: ids unique across kinds, miner ranges expanded, meter profiles loaded.
   const devices = await checkDevices(entries, problems);
+  // 3b. Miner models: the site's own, then the shipped files.
+  const models = await siteModels(parsed.models, file, problems, opts.modelsDir);
   // 4. Operators whose hash cannot match anything; signals that lean on other sections.
   checkOperators(parsed.http, warnings);
   checkSignals(parsed, problems);
@@ -104,12 +110,13 @@ async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConf
   checkSiteMeter(parsed, devices.siteMeter, problems, warnings);
   // 7. Every problem and warning at its line in the file, then all thrown at once, or the pieces put together.
   for (const p of [...problems, ...warnings]) {
-    if (p.line !== undefined || p.path === "") continue;
+    // a problem of another file (a model file) carries its own line
+    if (p.line !== undefined || p.path === "" || p.file !== undefined) continue;
     const at = locate(p.path);
     if (at) Object.assign(p, { line: at.line, col: at.col });
   }
   const config = assembleConfig(
-    { file, abs, parsed, entries, devices, storePath, failsafeBudgetW },
+    { file, abs, parsed, entries, devices, storePath, failsafeBudgetW, models },
     problems,
     warnings,
   );

@@ -10,6 +10,7 @@
 // schema/ and derives the config types from it; it re-exports the sections and
 // field builders so that importers need only this path.
 import { z } from "zod";
+import { type KnownModel, MinerModelSchema } from "../drivers/cgminer/models.ts";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { ControlSchema, type ScheduleWindowSchema } from "./schema/control.ts";
 import { GpuNodeSchema, MinerEntrySchema } from "./schema/devices.ts";
@@ -45,6 +46,12 @@ export const ConfigSchema = z
     meters: z.array(MeterEntrySchema).default([]).describe("Modbus power meters"),
     miners: z.array(MinerEntrySchema).default([]).describe("ASIC miners (CGMiner-style API)"),
     gpuNodes: z.array(GpuNodeSchema).default([]).describe("AI GPU nodes"),
+    models: z
+      .array(MinerModelSchema)
+      .default([])
+      .describe(
+        "This site's own miner models, beside config/models/*.yaml: a model claiming a shipped model's name overrides it",
+      ),
     control: ControlSchema.prefault({}),
     polling: PollingSchema.prefault({}),
     signals: optNull(SignalsSchema),
@@ -106,8 +113,10 @@ export type HomeAssistantConfig = NonNullable<ExportsConfig["homeAssistant"]>;
 
 export type SiteConfig = Omit<
   ParsedConfig,
-  "site" | "miners" | "meters" | "gpuNodes" | "control" | "mqtt" | "store" | "signals" | "exports"
+  "site" | "miners" | "meters" | "gpuNodes" | "control" | "mqtt" | "store" | "signals" | "exports" | "models"
 > & {
+  /** The site's own models (first: they override), then the shipped config/models/*.yaml. */
+  models: readonly KnownModel[];
   signals: SignalsConfig | null;
   exports: ExportsConfig | null;
   /** Absolute path of the config file. */

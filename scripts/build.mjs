@@ -1,6 +1,6 @@
 // `npm run build`: compiles the TypeScript tree with tsc (tsconfig.build.json)
 // and copies what tsc does not emit, so the output runs with plain `node`:
-// meter profiles, example configs, the config JSON schema and the status
+// meter profiles, miner models, example configs, the config JSON schema and the status
 // page's static assets. The output gets its own package.json, which makes it
 // the package root that config/paths.ts finds (meter profiles, version), and a
 // build-info.json stamp that bin/wattkeeper.js compares with the sources'
@@ -19,7 +19,13 @@ const OUT = resolve(ROOT, values.out);
 const STAMP = "build-info.json";
 
 /** Non-TypeScript files the running agent reads, relative to the repository root. */
-const ASSETS = ["config/meters", "config/examples", "config/wattkeeper.schema.json", "agent/http/public"];
+const ASSETS = [
+  "config/meters",
+  "config/models",
+  "config/examples",
+  "config/wattkeeper.schema.json",
+  "agent/http/public",
+];
 /** Assets that may not exist yet (another issue adds them): copied when present. */
 const OPTIONAL = new Set(["agent/http/public"]);
 

@@ -1,8 +1,10 @@
 // `wattkeeper probe miner HOST[:PORT] [--dialect D] [--json]`: the field tech's
 // "what is this miner and what can the agent do with it?".
 import { parseArgs } from "node:util";
+import { loadModelFiles } from "../../config/load.ts";
 import { formatHashrateThs } from "../../config/units.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
+import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import { printable, terminalJson } from "../../drivers/printable.ts";
 import { type Dialect, DialectSchema } from "../../drivers/types.ts";
 import { parseHostPort } from "./host-arg.ts";
@@ -50,7 +52,9 @@ async function probeMinerCommand(rest: string[], out: NodeJS.WritableStream): Pr
   if (!(timeoutMs > 0)) throw new UsageError("--timeout is in milliseconds and must be positive");
   const { host, port } = parseHostPort(positionals[0]!, 4028);
 
-  const miner = createMiner({ host, port }, dialect.data as Dialect, {
+  // the shipped models: the nameplate estimate where the firmware reports no watts
+  const models = new ModelCatalog(await loadModelFiles([]));
+  const miner = createMiner({ host, port, models }, dialect.data as Dialect, {
     exchange: { connectTimeoutMs: timeoutMs, readTimeoutMs: timeoutMs },
   });
   const reading = await miner.read();

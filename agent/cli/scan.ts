@@ -5,8 +5,10 @@
 // a table, a JSON array (the `probe --json` shape) or a ready `miners:` snippet.
 import { parseArgs } from "node:util";
 import { expandHosts, ipv4ToString } from "../../config/hosts.ts";
+import { loadModelFiles } from "../../config/load.ts";
 import { formatHashrateThs } from "../../config/units.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
+import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import { printable, terminalJson } from "../../drivers/printable.ts";
 import { type MinerJson, minerJson, unusableReason } from "./miner-json.ts";
 import { UsageError } from "./usage.ts";
@@ -21,6 +23,8 @@ export interface ScanOptions {
 /** Scans hosts; resolves with the miners that answered, in address order. */
 export async function scanHosts(hosts: string[], opts: ScanOptions): Promise<MinerJson[]> {
   const found: Array<MinerJson | undefined> = new Array(hosts.length);
+  // the shipped models: the nameplate estimate where the firmware reports no watts
+  const models = new ModelCatalog(await loadModelFiles([]));
   let next = 0;
   let done = 0;
   let alive = 0;
@@ -28,7 +32,7 @@ export async function scanHosts(hosts: string[], opts: ScanOptions): Promise<Min
     while (next < hosts.length) {
       const i = next++;
       const host = hosts[i]!;
-      const miner = createMiner({ host, port: opts.port }, "auto", {
+      const miner = createMiner({ host, port: opts.port, models }, "auto", {
         exchange: { connectTimeoutMs: opts.timeoutMs, readTimeoutMs: Math.max(opts.timeoutMs, 3000) },
       });
       const reading = await miner.read();

@@ -10,8 +10,10 @@
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
+import { loadModelFiles } from "../../config/load.ts";
 import type { WriteOutcome } from "../../drivers/cgminer/driver.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
+import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import { printable, terminalJson } from "../../drivers/printable.ts";
 import { type Dialect, DialectSchema, type MinerCapability, type MinerReading } from "../../drivers/types.ts";
 import { parseHostPort } from "./host-arg.ts";
@@ -80,6 +82,8 @@ export async function selftestCommand(
       port,
       webPort: optionalPort(values["web-port"], "--web-port"),
       grpcPort: optionalPort(values["grpc-port"], "--grpc-port"),
+      // the shipped models: the nameplate estimate, and limits outside the model's range refused
+      models: new ModelCatalog(await loadModelFiles([])),
       credentials:
         values.user === undefined && password === null ? null : { username: values.user ?? null, password },
     },

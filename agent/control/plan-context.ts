@@ -10,6 +10,7 @@ import type {
   PlanAction,
   PlanMiner,
   PolicyConfig,
+  RestoreRecord,
 } from "./types.ts";
 
 /** The sliding window of the ramp limit (`rampUpWPerMin`). */
@@ -63,6 +64,41 @@ export function appliedLimitW(m: PlanMiner, w: number): number | null {
   let best: number | null = null;
   for (const s of steps) if (s <= w + 0.5 && (best === null || s > best)) best = s;
   return best;
+}
+
+/**
+ * A power limit within the miner's range: never under its floor (minerFloorW), never over its
+ * model's maximum. A limit outside the range is never planned (the driver would refuse it).
+ */
+export function withinRangeW(m: PlanMiner, l: DeviceLedger | undefined, w: number): number {
+  return Math.min(m.maxPowerLimitW ?? Number.POSITIVE_INFINITY, Math.max(minerFloorW(m, l), w));
+}
+
+/**
+ * Power still to come from wakes that have left sleep but not reached their draw yet: a
+ * miner's model takes wakeUpS from the wake command to full hashing, and until then P shows
+ * only part of the wake. Counted as a restore not yet in P (the ledger counts a wake not yet
+ * confirmed whole, as pendingWake, so those are left out here).
+ */
+export function rampingWakeW(miners: readonly PlanMiner[], ledger: LedgerView, now: number): number {
+  const lastWake = new Map<string, RestoreRecord>();
+  for (const r of ledger.restores) {
+    if (r.kind !== "wake" || r.at > now) continue;
+    const prev = lastWake.get(r.deviceId);
+    if (!prev || r.at > prev.at) lastWake.set(r.deviceId, r);
+  }
+  if (lastWake.size === 0) return 0;
+  let totalW = 0;
+  for (const m of miners) {
+    if (m.wakeUpS == null || m.wakeUpS <= 0 || !RUNNING.has(m.state)) continue;
+    const wake = lastWake.get(m.id);
+    if (!wake || now - wake.at >= m.wakeUpS * 1000) continue;
+    const l = ledger.devices.get(m.id);
+    // only a wake that has been confirmed (and settled): the ledger counts it until then
+    if (!l || l.pendingWake || l.wokeAt == null || l.wokeAt < wake.at) continue;
+    totalW += Math.max(0, wake.expectedW - (m.powerW ?? 0));
+  }
+  return totalW;
 }
 
 /** Moved the other way within minOnS: moving it now would make it oscillate. */

@@ -3,7 +3,7 @@
 // of one tick. No I/O, no clock, no randomness: `now` is an argument, and the
 // same inputs always give the same plan (ties broken by id). The shedding and
 // restoring halves live in shed.ts and restore.ts.
-import { type Ctx, DEFAULT_TRACK, RAMP_WINDOW_MS } from "./plan-context.ts";
+import { type Ctx, DEFAULT_TRACK, RAMP_WINDOW_MS, rampingWakeW } from "./plan-context.ts";
 import { restore, resumeDrained } from "./restore.ts";
 import { shed } from "./shed.ts";
 import type { LedgerView, Plan, PlanMode, PlanSnapshot, PolicyConfig } from "./types.ts";
@@ -17,6 +17,8 @@ export {
   isFlexible,
   minerFloorW,
   RAMP_WINDOW_MS,
+  rampingWakeW,
+  withinRangeW,
 } from "./plan-context.ts";
 export { restoreBatchW } from "./restore.ts";
 
@@ -118,6 +120,8 @@ export function plan(
     if (l.pendingWake) pendingWakeW += l.pendingWake.expectedW;
     if (l.pendingShed) pendingShedW += l.pendingShed.expectedW;
   }
+  // woken miners still ramping to their draw (their model's wake-up time): the rest is to come
+  pendingWakeW += rampingWakeW(snapshot.miners, ledger, now);
 
   let P = snapshot.powerW;
   const known = P !== null;

@@ -14,6 +14,7 @@ import {
   NO_LEDGER,
   RAMP_WINDOW_MS,
   RUNNING,
+  withinRangeW,
 } from "./plan-context.ts";
 import type { PlanAction, PlanMiner, PlanSnapshot, PolicyConfig } from "./types.ts";
 
@@ -31,6 +32,8 @@ interface WakeCandidate {
   m: PlanMiner;
   expectedW: number;
   eff: number;
+  /** A limit restore: the limit to set (the original, within the model's range). */
+  toW?: number;
 }
 
 /**
@@ -142,7 +145,11 @@ export function restore(snapshot: PlanSnapshot, addW: number, ctx: Ctx): void {
     if (l.powerLimit && RUNNING.has(m.state) && can(m, "setPowerLimit") && m.powerW !== null) {
       const eff = efficiencyJPerTh(m.powerW, m.hashrateThs) ?? Number.POSITIVE_INFINITY;
       if (!track) {
-        limits.push({ m, expectedW: Math.max(0, l.powerLimit.originalW - m.powerW), eff });
+        const toW = withinRangeW(m, l, l.powerLimit.originalW);
+        // an original outside the model's range goes back only as far as the range: once there, done
+        if (toW !== l.powerLimit.originalW && m.powerLimitW != null && Math.abs(m.powerLimitW - toW) <= 1)
+          continue;
+        limits.push({ m, expectedW: Math.max(0, toW - m.powerW), eff, toW });
         continue;
       }
       // the original, within the model's range (an original under the floor goes to the floor)
@@ -173,7 +180,9 @@ export function restore(snapshot: PlanSnapshot, addW: number, ctx: Ctx): void {
   // NaN-safe: Infinity − Infinity is NaN, which || passes over to the id
   limits.sort(best);
   raises.sort(best);
-  wakes.sort(best);
+  // equally efficient: the faster wake first (its model's wake-up time), so the need fills sooner
+  const wakeS = (c: WakeCandidate) => c.m.wakeUpS ?? Number.POSITIVE_INFINITY;
+  wakes.sort((a, b) => a.eff - b.eff || wakeS(a) - wakeS(b) || byId(a.m.id, b.m.id));
   for (const c of limits) {
     if (c.expectedW > allowance || !fitsBatch(c.expectedW)) {
       leftOut = true;
@@ -182,7 +191,7 @@ export function restore(snapshot: PlanSnapshot, addW: number, ctx: Ctx): void {
     push({
       deviceId: c.m.id,
       kind: "restorePowerLimit",
-      valueW: ledger.devices.get(c.m.id)!.powerLimit!.originalW,
+      valueW: c.toW ?? ledger.devices.get(c.m.id)!.powerLimit!.originalW,
       expectedDeltaW: c.expectedW,
       reason: "under budget: restore power limit",
     });

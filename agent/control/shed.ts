@@ -110,8 +110,12 @@ export function shed(
       const floor = c.floorW;
       if (floor >= c.powerW) continue;
       // rounded down: the limit takes at least the need (a fraction of a watt left over would sleep a
-      // miner); the firmware applies its step at or below it (a LuxOS profile), so that is counted
-      const wanted = Math.max(floor, Math.floor(c.powerW - need));
+      // miner), never above the model's maximum (a miner drawing over it takes more than the need);
+      // the firmware applies its step at or below it (a LuxOS profile), so that is what is counted
+      const wanted = Math.min(
+        c.m.maxPowerLimitW ?? Number.POSITIVE_INFINITY,
+        Math.max(floor, Math.floor(c.powerW - need)),
+      );
       const target = Math.max(floor, appliedLimitW(c.m, wanted) ?? floor);
       const delta = c.powerW - target;
       if (delta <= 0) continue;

@@ -26,6 +26,11 @@ export interface PlanMiner {
   maxPowerLimitW?: number | null;
   /** The limits its firmware applies, ascending (LuxOS profiles); absent = any watt. */
   powerLimitStepsW?: readonly number[] | null;
+  /**
+   * Its model's wake-up time, s (config/models): a woken miner is expected at its draw only
+   * this long after the wake; until then the rest of the wake's power is still to come.
+   */
+  wakeUpS?: number | null;
 }
 
 export interface PlanGpu {
@@ -127,6 +132,8 @@ export interface RestoreRecord {
   deviceId: string;
   expectedW: number;
   at: number;
+  /** Which restore (wake, restorePowerLimit, uncapGpu); absent: not known. */
+  kind?: ActionKind;
 }
 
 export interface LedgerView {

@@ -533,6 +533,7 @@ export class Ledger {
       deviceId: r.device_id,
       expectedW: Math.abs(r.expected_delta_w),
       at: r.created_at,
+      kind: r.kind,
     }));
     const sheds: RestoreRecord[] = s.sheds.all(now - 60_000).map((r) => ({
       deviceId: r.device_id,

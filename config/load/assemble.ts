@@ -1,6 +1,7 @@
 // The last step of a load: the store path settled, and either the problems
 // thrown as one ConfigError or the parsed pieces put together as a SiteConfig.
 import { join, resolve } from "node:path";
+import type { KnownModel } from "../../drivers/cgminer/models.ts";
 import type { ControlConfig, GpuNodeConfig, MqttConfig, SiteConfig } from "../schema.ts";
 import type { Devices } from "./devices.ts";
 import { ConfigError, type Problem } from "./problems.ts";
@@ -24,10 +25,12 @@ export interface Pieces {
   devices: Devices;
   storePath: string | null;
   failsafeBudgetW: number | null;
+  /** The site's own models, then the shipped ones. */
+  models: readonly KnownModel[];
 }
 
 export function assembleConfig(pieces: Pieces, problems: Problem[], warnings: Problem[]): SiteConfig {
-  const { file, abs, parsed, entries, devices, storePath, failsafeBudgetW } = pieces;
+  const { file, abs, parsed, entries, devices, storePath, failsafeBudgetW, models } = pieces;
   const { site, control, http, log, polling } = parsed;
   if (
     problems.length > 0 ||
@@ -53,6 +56,7 @@ export function assembleConfig(pieces: Pieces, problems: Problem[], warnings: Pr
     meters: devices.meters,
     miners: devices.miners,
     gpuNodes: entries.gpuNodes as GpuNodeConfig[],
+    models,
     control: controlConfig,
     polling,
     signals: parsed.signals as SiteConfig["signals"],

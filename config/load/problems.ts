@@ -9,6 +9,8 @@ export interface Problem {
   /** Where in the source, 1-based, when the file has a node for the path. */
   line?: number;
   col?: number;
+  /** The file the problem is in, when not the config file itself (a shipped model file). */
+  file?: string;
 }
 
 export class ConfigError extends Error {
@@ -27,7 +29,8 @@ export class ConfigError extends Error {
 
 /** `FILE:line:col: path: message` (the compilers' form, which editors jump to); line and path where known. */
 export function formatProblem(file: string, p: Problem): string {
-  const where = p.line !== undefined ? `${file}:${p.line}:${p.col ?? 1}` : file;
+  const f = p.file ?? file;
+  const where = p.line !== undefined ? `${f}:${p.line}:${p.col ?? 1}` : f;
   return p.path === "" ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`;
 }
 

@@ -5,6 +5,7 @@
 import { snippet } from "../printable.ts";
 import { DriverError, type MinerReading, type MinerState } from "../types.ts";
 import { type ExchangeOptions, encodeRequest, exchange } from "./framing.ts";
+import type { ModelLookup } from "./models.ts";
 import { normalizeMiner, rows, splitMulti, statusOf } from "./normalize.ts";
 import { type Json, parseReplyJson } from "./repair.ts";
 import { parseTextReply } from "./text.ts";
@@ -13,6 +14,8 @@ export interface MinerTarget {
   host: string;
   port: number;
   nominalW?: number | null;
+  /** The site's models, for the nameplate estimate (a config's nominalW wins). */
+  models?: ModelLookup | null;
 }
 
 export interface CommandResult {
@@ -119,6 +122,7 @@ export class CgminerClient {
       stats: replies.stats,
       devs: replies.devs,
       nominalW: this.target.nominalW ?? null,
+      models: this.target.models ?? null,
     });
     return { ok: true, reading, replies, repairs };
   }

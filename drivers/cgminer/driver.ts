@@ -7,6 +7,7 @@
 import { backoffDelayMs } from "../backoff.ts";
 import { DriverError, type MinerCapability, type MinerReading, type OnSent } from "../types.ts";
 import type { ExchangeOptions } from "./framing.ts";
+import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
 
 export type DialectName =
   | "cgminer"
@@ -33,6 +34,12 @@ export interface MinerEndpoint {
   /** Web/REST API port (stock Antminer CGI, VNish, AxeOS, Proto…); absent = the dialect's default. */
   webPort?: number;
   grpcPort?: number; // Braiins OS gRPC API (power target) port; default 50051
+  /**
+   * The models the site knows (config/models), looked up by the model the miner reports:
+   * its nameplate for estimates, and its power-limit range (a limit outside it is refused
+   * before it is sent).
+   */
+  models?: ModelLookup | null;
 }
 
 /** What a dialect's functions get: where the miner is and how to talk to it. */
@@ -192,6 +199,8 @@ export class MinerDriver {
   private confirming: Promise<void> | null = null;
   /** When the last probe went unanswered (timeout, reset): the next waits REPROBE_UNANSWERED_MS. */
   private unansweredAt: number | null = null;
+  /** The model the miner last reported, for the range check of a write without a reading. */
+  private reportedModel: string | null = null;
   private readonly exchange: ExchangeOptions;
   private readonly confirm: ConfirmOptions;
   private readonly now: () => number;
@@ -237,6 +246,7 @@ export class MinerDriver {
    */
   async read(signal?: AbortSignal): Promise<MinerReading> {
     const reading = await this.spec.read(this.ctx(signal));
+    if (reading.model) this.reportedModel = reading.model;
     if (reading.state === "unreachable") {
       // it may come back with other firmware: ask again then
       this.confirmedAt = null;
@@ -317,6 +327,10 @@ export class MinerDriver {
       };
     }
     const before = given && given.state !== "unreachable" ? given : await this.read(signal);
+    // a limit outside the model's range is never sent: firmware takes some silently and
+    // clamps, or runs the boards out of their safe range
+    const outOfRange = action === "setPowerLimit" ? this.outOfRange(value!, before) : null;
+    if (outOfRange) return { action, ok: false, reason: outOfRange, attempts: 0, before, after: null };
     let after: MinerReading | null = null;
     let reason: string | null = null;
     for (let attempt = 1; attempt <= this.confirm.retries; attempt++) {
@@ -351,6 +365,12 @@ export class MinerDriver {
       }${after.reason ? ` (${after.reason})` : ""}`;
     }
     return { action, ok: false, reason, attempts: this.confirm.retries, before, after };
+  }
+
+  /** Why `watts` is outside the range of the model the miner reports (null: inside, or unknown). */
+  private outOfRange(watts: number, before: MinerReading): string | null {
+    const model = this.endpoint.models?.find(before.model ?? this.reportedModel);
+    return model ? powerLimitOutOfRange(model, watts) : null;
   }
 
   sleep(signal?: AbortSignal) {

@@ -1,29 +1,166 @@
-// Nameplate figures of common ASIC models (vendor spec sheets), used to
-// estimate a miner's draw when its firmware reports no watts (stock Antminer):
-// nominal power × (hashrate / nominal hashrate). A config's `nominalW` wins.
+// Miner models as data (config/models/*.yaml, or a site's own `models:`): per
+// model its nameplate (power, hashrate), the power-limit range it takes, its
+// lowest sleep draw, its wake-up time and the names firmware reports for it.
+// The schema lives here because drivers use it (config/ composes it, drivers/
+// own it); the data reaches a driver through its endpoint (`models`), so no
+// driver reads config/. Lookup by the reported name is case-, space- and
+// punctuation-insensitive and knows the vendors' variant habits: a vendor
+// prefix ("WhatsMiner M30S++", "AvalonMiner 1366") and a Whatsminer chip-bin
+// suffix ("M30S++V40", "M50 VH70").
+import { z } from "zod";
 
-export interface Nameplate {
-  nominalW: number;
-  nominalThs: number;
+const watts = (what: string) => z.number().positive().max(1_000_000).describe(`${what}, W`);
+
+export const PowerRangeSchema = z
+  .strictObject({
+    min: watts("Lowest power limit the model takes"),
+    max: watts("Highest power limit the model takes"),
+  })
+  .refine((r) => r.min <= r.max, { error: "min must not be above max", path: ["min"] })
+  .describe("The power limits (targets) the model takes, where its firmware has them");
+
+export const MinerModelSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(80).describe('Display name, e.g. "Antminer S19j Pro"'),
+    names: z
+      .array(z.string().trim().min(1).max(80))
+      .max(32)
+      .default([])
+      .describe("Other names firmware reports for it (the display name is always one)"),
+    nominalW: watts("Nameplate power at nominal hashrate"),
+    nominalThs: z.number().positive().max(100_000).describe("Nominal hashrate, TH/s"),
+    powerLimitW: PowerRangeSchema.nullable()
+      .default(null)
+      .describe("Power-limit range; null where the model takes no watt target"),
+    sleepW: z
+      .number()
+      .min(0)
+      .max(10_000)
+      .describe("Lowest draw asleep (control board, PSU standby, fans), W"),
+    wakeUpS: z
+      .number()
+      .min(0)
+      .max(3600)
+      .describe("Seconds from a wake command to full hashing (the chains initialise and ramp)"),
+    note: z.string().max(500).optional().describe("Where a figure differs from the file's source, why"),
+  })
+  .superRefine((m, ctx) => {
+    const r = m.powerLimitW;
+    if (r && m.nominalW > r.max * 1.25)
+      ctx.issues.push({
+        code: "custom",
+        path: ["powerLimitW", "max"],
+        message: `is far below nominalW ${m.nominalW} W: a typo?`,
+        input: r.max,
+      });
+    if (m.sleepW >= m.nominalW)
+      ctx.issues.push({
+        code: "custom",
+        path: ["sleepW"],
+        message: "must be below nominalW",
+        input: m.sleepW,
+      });
+  })
+  .describe("One miner model");
+export type MinerModel = z.output<typeof MinerModelSchema>;
+
+/** One file of config/models/: a vendor's models and where the figures come from. */
+export const ModelFileSchema = z
+  .strictObject({
+    vendor: z.string().trim().min(1).max(80),
+    source: z.string().trim().min(1).max(2000).describe("The public sources of the figures (spec sheets…)"),
+    models: z.array(MinerModelSchema).min(1).max(500),
+  })
+  .describe("A file of miner models");
+export type ModelFile = z.output<typeof ModelFileSchema>;
+
+/** A model with where it was defined (for messages: "config/models/antminer.yaml"). */
+export type KnownModel = MinerModel & { origin: string };
+
+/** What a driver and the agent ask of the models: the one a reported name means, if any. */
+export interface ModelLookup {
+  find(reported: string | null | undefined): KnownModel | null;
 }
 
-const NAMEPLATES: Record<string, Nameplate> = {
-  "antminer s19": { nominalW: 3250, nominalThs: 95 },
-  "antminer s19 pro": { nominalW: 3250, nominalThs: 110 },
-  "antminer s19j pro": { nominalW: 3068, nominalThs: 104 },
-  "antminer s19k pro": { nominalW: 2760, nominalThs: 120 },
-  "antminer s19 xp": { nominalW: 3010, nominalThs: 141 },
-  "antminer s21": { nominalW: 3500, nominalThs: 200 },
-  "antminer s21 pro": { nominalW: 3510, nominalThs: 234 },
-  "antminer t21": { nominalW: 3610, nominalThs: 190 },
-  "whatsminer m30s+": { nominalW: 3400, nominalThs: 100 },
-  "whatsminer m50s": { nominalW: 3276, nominalThs: 126 },
-  "whatsminer m60s": { nominalW: 3422, nominalThs: 186 },
-};
+/** Prefixes firmware puts before the model proper. */
+const VENDOR_PREFIX = /^(antminer|bitmain|whatsminer|microbt|avalonminer|avalon|canaan|auradine|teraflux)/;
+/** Whatsminer's chip-bin suffix: M30S++V40, M50 VH70, M60S VK10. */
+const VARIANT_SUFFIX = /v[a-z]{0,2}\d{1,3}$/;
 
-/** Looks a model up by the name the firmware reports (`Type`), case- and space-insensitive. */
-export function nameplateOf(model: string | null): Nameplate | null {
-  if (!model) return null;
-  const key = model.toLowerCase().replace(/\s+/g, " ").trim();
-  return NAMEPLATES[key] ?? null;
+/** The comparable form of a name: lower case, no spaces, dots, dashes or underscores. */
+export function normalizeModelName(name: string): string {
+  return name.toLowerCase().replace(/[\s._\-()]+/g, "");
+}
+
+/** The keys one name is known by: itself, and without a vendor prefix. */
+function keysOf(name: string): string[] {
+  const n = normalizeModelName(name);
+  const bare = n.replace(VENDOR_PREFIX, "");
+  return bare !== n && bare !== "" ? [n, bare] : [n];
+}
+
+/** A name claimed by two models, for the loader to report. */
+export interface NameClash {
+  name: string;
+  first: KnownModel;
+  second: KnownModel;
+}
+
+/**
+ * The models a site knows, looked up by reported name. Earlier models win a
+ * name (a site's own models come before the shipped ones and so override them).
+ */
+export class ModelCatalog implements ModelLookup {
+  readonly models: readonly KnownModel[];
+  private readonly byKey = new Map<string, KnownModel>();
+  /** Names two models claim (the loader reports them within one layer; across layers the first wins). */
+  readonly clashes: NameClash[] = [];
+
+  constructor(models: readonly KnownModel[]) {
+    this.models = models;
+    for (const m of models) {
+      for (const name of [m.name, ...m.names]) {
+        for (const key of keysOf(name)) {
+          const other = this.byKey.get(key);
+          if (!other) this.byKey.set(key, m);
+          else if (other !== m && !this.clashes.some((c) => c.name === name))
+            this.clashes.push({ name, first: other, second: m });
+        }
+      }
+    }
+  }
+
+  find(reported: string | null | undefined): KnownModel | null {
+    if (!reported) return null;
+    const n = normalizeModelName(reported);
+    if (n === "") return null;
+    const bare = n.replace(VENDOR_PREFIX, "");
+    for (const key of [n, bare, n.replace(VARIANT_SUFFIX, ""), bare.replace(VARIANT_SUFFIX, "")]) {
+      if (key === "") continue;
+      const m = this.byKey.get(key);
+      if (m) return m;
+    }
+    return null;
+  }
+}
+
+const wFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+/** "2,000 W". */
+export function formatWatts(w: number): string {
+  return `${wFormat.format(w)} W`;
+}
+
+/**
+ * Why a power limit is outside the model's range (null when it is inside, or
+ * the model takes any): what a driver answers instead of sending it.
+ */
+export function powerLimitOutOfRange(model: KnownModel, watts: number): string | null {
+  const r = model.powerLimitW;
+  if (!r) return null;
+  if (watts < r.min)
+    return `power limit ${formatWatts(watts)} is below the ${model.name}'s minimum ${formatWatts(r.min)} (${model.origin})`;
+  if (watts > r.max)
+    return `power limit ${formatWatts(watts)} is above the ${model.name}'s maximum ${formatWatts(r.max)} (${model.origin})`;
+  return null;
 }

@@ -3,7 +3,7 @@
 // (bmminer sends "GHS 5s" as a string, "GHS av" as a number), so every value is
 // read through toNumber() and every field is optional.
 import type { MinerReading, MinerState, PoolInfo } from "../types.ts";
-import { nameplateOf } from "./models.ts";
+import type { ModelLookup } from "./models.ts";
 import type { Json } from "./repair.ts";
 
 type Row = Record<string, Json>;
@@ -208,6 +208,8 @@ export interface NormalizeInput {
   devs?: Json;
   /** Nameplate power from the config, for estimating when the firmware reports none. */
   nominalW?: number | null;
+  /** The models the site knows (config/models): the nameplate of the reported model, where the config gives none. */
+  models?: ModelLookup | null;
 }
 
 export function normalizeMiner(input: NormalizeInput): MinerReading {
@@ -237,7 +239,7 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
   const reportedW = toNumber(summary?.Power) ?? toNumber(stats?.Power) ?? toNumber(stats?.power) ?? null;
   let powerW = reportedW;
   let powerEstimated = false;
-  const nameplate = nameplateOf(model);
+  const nameplate = input.models?.find(model) ?? null;
   const nominalW = input.nominalW ?? nameplate?.nominalW ?? null;
   if (powerW === null && nominalW !== null && ths !== null) {
     const ideal = idealThs(stats) ?? nameplate?.nominalThs ?? null;

@@ -5,8 +5,10 @@
 // asked for one, but it is asked to refuse one without a byte on the wire.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { loadModelFiles } from "../../config/load.ts";
 import type { DialectName, MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
+import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import { MINER_CAPABILITIES, type MinerCapability, type MinerReading } from "../../drivers/types.ts";
 import type { PowerModel } from "../../sim/power-model.ts";
 import { type SimMinerSpec, type SimSite, type SimSiteOptions, startSimSite } from "../../sim/site.ts";
@@ -47,9 +49,11 @@ export function minerContract(t: ContractTarget, block: number, index: number): 
   const ids = hosts.map((_, k) => `${t.dialect}-${k}`);
   let site: SimSite;
   let model: PowerModel;
+  // the shipped models, as the agent has them: the nameplate estimate and the range checks
+  let models: ModelCatalog;
   const miners: Miner[] = [];
   const minerAt = (k: number, dialect: DialectName | "auto" = t.dialect) => {
-    const m = createMiner({ host: hosts[k]!, port, ...t.endpoint }, dialect, {
+    const m = createMiner({ host: hosts[k]!, port, models, ...t.endpoint }, dialect, {
       confirm: CONFIRM,
       exchange: EXCHANGE,
     });
@@ -59,6 +63,7 @@ export function minerContract(t: ContractTarget, block: number, index: number): 
 
   describe(`miner contract: ${t.dialect}`, () => {
     before(async () => {
+      models = new ModelCatalog(await loadModelFiles([]));
       site = await startSimSite({
         seed: block * 100 + index,
         noiseW: 0,

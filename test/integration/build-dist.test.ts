@@ -51,6 +51,7 @@ test("the built tree is complete", () => {
     "package.json",
     "build-info.json",
     "config/meters/sdm630.yaml",
+    "config/models/antminer.yaml",
     "config/examples/sim.yaml",
     "config/examples/site.yaml",
     "config/wattkeeper.schema.json",

@@ -112,7 +112,7 @@ describe("Ledger", () => {
     assert.equal(v.devices.get("m1")?.sleptAt, T0);
     assert.equal(v.devices.get("m1")?.pendingShed ?? null, null);
     // the interrupted wake still counts against the ramp
-    assert.deepEqual(v.restores, [{ deviceId: "m2", expectedW: 2500, at: T0 }]);
+    assert.deepEqual(v.restores, [{ deviceId: "m2", expectedW: 2500, at: T0, kind: "wake" }]);
     b.close();
   });
 
