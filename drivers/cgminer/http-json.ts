@@ -1,5 +1,5 @@
-// JSON over HTTP for the REST firmwares (VNish, ePIC, Auradine, AxeOS, Proto):
-// one request under httpRequest's deadline, the body encoded as JSON, the reply
+// JSON over HTTP for the REST firmwares (VNish, ePIC, Auradine, Proto; AxeOS reads its
+// replies itself): one request under httpRequest's deadline, the body encoded as JSON, the reply
 // parsed as JSON. A reply that is not JSON is a DriverError WK_<label>_BAD_REPLY
 // naming what came back, so a firmware that changed its API is reported, not guessed at.
 
