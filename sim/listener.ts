@@ -44,3 +44,83 @@ export function closeListener(e: Listening): Promise<void> {
   if (!server) return Promise.resolve();
   return new Promise((resolve) => server.close(() => resolve()));
 }
+
+/**
+ * The listeners of one simulated firmware, one per miner, and the timers of their delayed
+ * effects (a reboot, a slow reply): bound together, stopped together. A timer still pending
+ * when the group stops never fires.
+ */
+export class ListenerGroup<E extends Listening> {
+  private stopped = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly label: string,
+    readonly entries: ReadonlyMap<string, E>,
+    private readonly close: (e: E) => Promise<void> = closeListener,
+  ) {}
+
+  /** Runs `fn` after `ms`, unless the group has stopped by then. */
+  later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.stopped) fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  get(id: string): E {
+    const e = this.entries.get(id);
+    if (!e) throw new Error(`${this.label}: unknown miner "${id}"`);
+    return e;
+  }
+
+  get endpoints(): Array<{ id: string; host: string; port: number }> {
+    return [...this.entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+  }
+
+  /** Binds every entry with `listen`; on the first failure closes what was bound and rethrows. */
+  async bind(listen: (e: E) => Promise<void>): Promise<void> {
+    const results = await Promise.allSettled([...this.entries.values()].map(listen));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      await this.stop();
+      throw failed.reason;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all([...this.entries.values()].map(this.close));
+  }
+}
+
+/**
+ * The miners of one dialect, each with the port its listener takes on its host (0 = a free
+ * one). Two miners sharing a host and port cannot both listen: the first gets it, the others
+ * are logged and skipped.
+ */
+export function onePerHostPort<M extends { id: string; host: string; dialect?: string }>(
+  miners: readonly M[],
+  dialect: string,
+  portOf: (m: M) => number,
+  log?: Logger,
+): Array<{ m: M; port: number }> {
+  const taken = new Set<string>();
+  const out: Array<{ m: M; port: number }> = [];
+  for (const m of miners) {
+    if (m.dialect !== dialect) continue;
+    const port = portOf(m);
+    const key = `${m.host}:${port}`;
+    if (port !== 0 && taken.has(key)) {
+      log?.warn({ miner: m.id, at: key }, `${dialect} port already taken on this host; skipped`);
+      continue;
+    }
+    taken.add(key);
+    out.push({ m, port });
+  }
+  return out;
+}

@@ -85,7 +85,7 @@ async function askHttp(
 ): Promise<{ found: Detection | null; errors: string[] }> {
   const errors: string[] = [];
   const specs = Object.values(DIALECT_SPECS).filter((spec) => {
-    const probe = spec?.httpProbe;
+    const probe = spec?.detectProbe;
     if (!spec || !probe) return false;
     if (skipApiPort && probe.port(endpoint) === endpoint.port) {
       errors.push(`${spec.name} (port ${endpoint.port}): not asked, the port did not answer`);
@@ -94,14 +94,14 @@ async function askHttp(
     return true;
   });
   const answers = await Promise.allSettled(
-    specs.map((spec) => spec!.httpProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
+    specs.map((spec) => spec!.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
   );
   for (const [i, a] of answers.entries()) {
     const spec = specs[i]!;
     if (a.status === "fulfilled" && a.value !== null)
       return { found: { dialect: spec.name, evidence: a.value }, errors };
     if (a.status === "rejected")
-      errors.push(`${spec.name} (port ${spec.httpProbe!.port(endpoint)}): ${(a.reason as Error).message}`);
+      errors.push(`${spec.name} (port ${spec.detectProbe!.port(endpoint)}): ${(a.reason as Error).message}`);
   }
   return { found: null, errors };
 }

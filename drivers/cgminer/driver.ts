@@ -84,15 +84,16 @@ export interface DialectSpec {
    */
   confirmCapabilities?(ctx: DialectContext, declared: MinerCapability[]): Promise<Withdrawn[]>;
   /**
-   * `dialect: auto` and `scan` for firmwares answered over HTTP: a read-only
-   * request that tells this firmware from the others. Probes run in the
-   * registry's order after the CGMiner JSON probe on the API port.
+   * `dialect: auto` and `scan` for firmwares the CGMiner API does not name (an HTTP API, a
+   * vendor's own port): a read-only request that tells this firmware from the others. Probes
+   * are asked at once after the CGMiner JSON probe on the API port; the first in the
+   * registry's order that recognises its firmware wins.
    */
-  httpProbe?: HttpProbe;
+  detectProbe?: DetectProbe;
 }
 
-/** One read-only HTTP probe of a dialect (see DialectSpec.httpProbe). */
-export interface HttpProbe {
+/** One read-only detection probe of a dialect (see DialectSpec.detectProbe). */
+export interface DetectProbe {
   /** The port the probe asks on (usually the endpoint's webPort, else the firmware's default). */
   port(endpoint: MinerEndpoint): number;
   /** Evidence text when the host speaks this firmware (e.g. "GET /api/v1/info: VNish 1.2.6"), else null. Throws only on transport failure. */

@@ -19,7 +19,7 @@ import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
-import { bindListener, closeListener } from "../listener.ts";
+import { bindListener, ListenerGroup } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 
 export type SimDigestAlgorithm = "MD5" | "SHA-256";
@@ -121,17 +121,9 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
   const realm = opts.realm ?? SIM_REALM;
   const algorithms = opts.algorithms && opts.algorithms.length > 0 ? opts.algorithms : ["MD5" as const];
   const entries = new Map<string, Entry>();
-  const timers = new Set<NodeJS.Timeout>();
-  let stopped = false;
-
-  const later = (ms: number, fn: () => void) => {
-    if (ms <= 0) return fn();
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopped) fn();
-    }, ms);
-    timers.add(t);
-  };
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup("antminer web sim", entries);
+  const later = (ms: number, fn: () => void) => (ms <= 0 ? fn() : group.later(ms, fn));
 
   function workMode(e: Entry): number {
     const state = model.state(e.id);
@@ -289,8 +281,6 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
     return bindListener(e, server, "antminer web sim:", log);
   }
 
-  const close = closeListener;
-
   for (const m of opts.miners) {
     if (entries.has(m.id)) throw new Error(`antminer web sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id);
@@ -316,30 +306,14 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
     });
   }
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    await Promise.all([...entries.values()].map(close));
-  };
-
-  const results = await Promise.allSettled([...entries.values()].map(listen));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
+  const stop = () => group.stop();
+  await group.bind(listen);
   log.info({ miners: entries.size }, "antminer web sim listening");
 
-  const get = (id: string) => {
-    const e = entries.get(id);
-    if (!e) throw new Error(`antminer web sim: unknown miner "${id}"`);
-    return e;
-  };
+  const get = (id: string) => group.get(id);
   return {
     get endpoints() {
-      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+      return group.endpoints;
     },
     conf: (id) => confOf(get(id)),
     stats: (id) => get(id).stats,

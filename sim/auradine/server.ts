@@ -19,7 +19,7 @@ import http from "node:http";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
 import { auradineModelNames } from "../cgminer/dialects/auradine.ts";
-import { bindListener, closeListener } from "../listener.ts";
+import { bindListener, ListenerGroup } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import * as R from "./replies.ts";
 
@@ -93,16 +93,9 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-auradine" });
   const rebootMs = opts.rebootMs ?? 300;
   const entries = new Map<string, Entry>();
-  const timers = new Set<NodeJS.Timeout>();
-  let stopped = false;
-
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopped) fn();
-    }, ms);
-    timers.add(t);
-  };
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup("auradine sim", entries);
+  const later = (ms: number, fn: () => void) => group.later(ms, fn);
   const when = () => Math.floor(model.now() / 1000);
   const unit = (e: Entry): R.FluxUnit => ({
     shape: e.q.shape,
@@ -303,30 +296,14 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
     });
   }
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    await Promise.all([...entries.values()].map(closeListener));
-  };
-
-  const results = await Promise.allSettled([...entries.values()].map(listen));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
+  const stop = () => group.stop();
+  await group.bind(listen);
   log.info({ miners: entries.size }, "auradine sim listening");
 
-  const get = (id: string) => {
-    const e = entries.get(id);
-    if (!e) throw new Error(`auradine sim: unknown miner "${id}"`);
-    return e;
-  };
+  const get = (id: string) => group.get(id);
   return {
     get endpoints() {
-      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+      return group.endpoints;
     },
     stats: (id) => get(id).stats,
     configure(id, quirks) {

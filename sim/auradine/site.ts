@@ -4,6 +4,7 @@
 // miners sharing a host and web port cannot both listen: the first gets it and
 // the others are logged and skipped. Port 0 takes a free port (`endpoints`).
 import type { Logger } from "pino";
+import { onePerHostPort } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { type AuradineQuirks, type AuradineSim, type AuradineSimMiner, startAuradineSim } from "./server.ts";
 
@@ -22,18 +23,11 @@ export async function startAuradineSiteSims(
   }>,
   logger?: Logger,
 ): Promise<AuradineSim> {
-  const taken = new Set<string>();
-  const specs: AuradineSimMiner[] = [];
-  for (const m of miners) {
-    if (m.dialect !== "auradine") continue;
-    const port = m.webPort ?? AURADINE_WEB_PORT;
-    const key = `${m.host}:${port}`;
-    if (port !== 0 && taken.has(key)) {
-      logger?.warn({ miner: m.id, at: key }, "auradine web port already taken on this host; skipped");
-      continue;
-    }
-    taken.add(key);
-    specs.push({ ...m.auradine, id: m.id, host: m.host, port });
-  }
+  const specs: AuradineSimMiner[] = onePerHostPort(
+    miners,
+    "auradine",
+    (m) => m.webPort ?? AURADINE_WEB_PORT,
+    logger,
+  ).map(({ m, port }) => ({ ...m.auradine, id: m.id, host: m.host, port }));
   return startAuradineSim({ model, miners: specs, logger });
 }

@@ -20,7 +20,7 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
-import { bindListener, closeListener } from "../listener.ts";
+import { bindListener, ListenerGroup } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import {
   capabilitiesBody,
@@ -102,16 +102,9 @@ export async function startEpicSim(opts: {
   const { model } = opts;
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-epic" });
   const entries = new Map<string, Entry>();
-  const timers = new Set<NodeJS.Timeout>();
-  let stopped = false;
-
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopped) fn();
-    }, ms);
-    timers.add(t);
-  };
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup("epic sim", entries);
+  const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
   function send(res: http.ServerResponse, status: number, body: unknown): void {
     if (res.destroyed || res.writableEnded) return;
@@ -338,30 +331,14 @@ export async function startEpicSim(opts: {
     });
   }
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    await Promise.all([...entries.values()].map(closeListener));
-  };
-
-  const results = await Promise.allSettled([...entries.values()].map(listen));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
+  const stop = () => group.stop();
+  await group.bind(listen);
   log.info({ miners: entries.size }, "epic sim listening");
 
-  const get = (id: string) => {
-    const e = entries.get(id);
-    if (!e) throw new Error(`epic sim: unknown miner "${id}"`);
-    return e;
-  };
+  const get = (id: string) => group.get(id);
   return {
     get endpoints() {
-      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+      return group.endpoints;
     },
     stats: (id) => get(id).stats,
     setQuirks(id, quirks) {

@@ -20,7 +20,7 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
-import { bindListener, closeListener } from "../listener.ts";
+import { bindListener, ListenerGroup } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { type EspminerDrift, infoBody, simVersion, since, type UnitSettings } from "./info.ts";
 
@@ -96,17 +96,9 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
   const { model } = opts;
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-espminer" });
   const entries = new Map<string, Entry>();
-  const timers = new Set<NodeJS.Timeout>();
-  let stopped = false;
-
-  const later = (ms: number, fn: () => void) => {
-    if (ms <= 0) return fn();
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopped) fn();
-    }, ms);
-    timers.add(t);
-  };
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup("espminer sim", entries);
+  const later = (ms: number, fn: () => void) => (ms <= 0 ? fn() : group.later(ms, fn));
 
   const send = (res: http.ServerResponse, status: number, type: string, body: string, extra = {}) => {
     if (res.destroyed || res.writableEnded) return;
@@ -281,30 +273,14 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
     entries.set(m.id, e);
   }
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    await Promise.all([...entries.values()].map(closeListener));
-  };
-
-  const results = await Promise.allSettled([...entries.values()].map(listen));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
+  const stop = () => group.stop();
+  await group.bind(listen);
   log.info({ miners: entries.size }, "espminer sim listening");
 
-  const get = (id: string) => {
-    const e = entries.get(id);
-    if (!e) throw new Error(`espminer sim: unknown miner "${id}"`);
-    return e;
-  };
+  const get = (id: string) => group.get(id);
   return {
     get endpoints() {
-      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+      return group.endpoints;
     },
     configure: (id, o) => apply(get(id), o),
     info: (id) => infoBody(get(id).unit, model.minerView(id)),

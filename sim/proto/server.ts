@@ -16,7 +16,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
-import { bindListener, closeListener } from "../listener.ts";
+import { bindListener, ListenerGroup } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { newJti, newSecret, signJwt, verifyJwt } from "./jwt.ts";
 import {
@@ -89,15 +89,9 @@ export async function startProtoSim(opts: {
   const { model } = opts;
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-proto" });
   const rigs = new Map<string, Rig>();
-  const timers = new Set<NodeJS.Timeout>();
-  let stopped = false;
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopped) fn();
-    }, ms);
-    timers.add(t);
-  };
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup("proto sim", rigs);
+  const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
   function send(res: http.ServerResponse, status: number, body: unknown): void {
     if (res.destroyed || res.writableEnded) return;
@@ -312,29 +306,14 @@ export async function startProtoSim(opts: {
     });
   }
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    await Promise.all([...rigs.values()].map(closeListener));
-  };
-  const results = await Promise.allSettled([...rigs.values()].map(listen));
-  const failed = results.find((x): x is PromiseRejectedResult => x.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
+  const stop = () => group.stop();
+  await group.bind(listen);
   log.info({ miners: rigs.size }, "proto sim listening");
 
-  const get = (id: string) => {
-    const r = rigs.get(id);
-    if (!r) throw new Error(`proto sim: unknown miner "${id}"`);
-    return r;
-  };
+  const get = (id: string) => group.get(id);
   return {
     get endpoints() {
-      return [...rigs.values()].map((r) => ({ id: r.id, host: r.host, port: r.port }));
+      return group.endpoints;
     },
     stats: (id) => get(id).stats,
     setQuirks(id, quirks) {

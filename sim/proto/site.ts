@@ -5,6 +5,7 @@
 // host and port cannot both listen: the first gets it, the others are logged
 // and skipped.
 import type { Logger } from "pino";
+import { onePerHostPort } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { PROTO_SIM_DEFAULT_PORT, type ProtoSim, type ProtoSimMiner, startProtoSim } from "./server.ts";
 
@@ -21,18 +22,11 @@ export async function startProtoSiteSims(
   }>,
   logger?: Logger,
 ): Promise<ProtoSim> {
-  const taken = new Set<string>();
-  const specs: ProtoSimMiner[] = [];
-  for (const m of miners) {
-    if (m.dialect !== "proto") continue;
-    const port = m.webPort ?? PROTO_SIM_DEFAULT_PORT;
-    const key = `${m.host}:${port}`;
-    if (port !== 0 && taken.has(key)) {
-      logger?.warn({ miner: m.id, at: key }, "proto rig port already taken on this host; skipped");
-      continue;
-    }
-    taken.add(key);
-    specs.push({ ...m.proto, id: m.id, host: m.host, port });
-  }
+  const specs: ProtoSimMiner[] = onePerHostPort(
+    miners,
+    "proto",
+    (m) => m.webPort ?? PROTO_SIM_DEFAULT_PORT,
+    logger,
+  ).map(({ m, port }) => ({ ...m.proto, id: m.id, host: m.host, port }));
   return startProtoSim({ model, miners: specs, logger });
 }

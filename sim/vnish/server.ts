@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
-import { bindListener, closeListener } from "../listener.ts";
+import { bindListener, ListenerGroup } from "../listener.ts";
 import type { MinerView, PowerModel } from "../power-model.ts";
 import { infoReply, summaryReply, vnishPresets } from "./replies.ts";
 
@@ -99,16 +99,9 @@ export async function startVnishSim(opts: {
   const { model } = opts;
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-vnish" });
   const entries = new Map<string, Entry>();
-  const timers = new Set<NodeJS.Timeout>();
-  let stopped = false;
-
-  const later = (ms: number, fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t);
-      if (!stopped) fn();
-    }, ms);
-    timers.add(t);
-  };
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup("vnish sim", entries);
+  const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
   function minerState(e: Entry, v: MinerView): string {
     if (v.state === "hashing") return "mining";
@@ -320,29 +313,14 @@ export async function startVnishSim(opts: {
     return bindListener(e, server, "vnish sim:", log);
   }
 
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const t of timers) clearTimeout(t);
-    timers.clear();
-    await Promise.all([...entries.values()].map(closeListener));
-  };
-  const results = await Promise.allSettled([...entries.values()].map(listen));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
+  const stop = () => group.stop();
+  await group.bind(listen);
   log.info({ miners: entries.size }, "vnish sim listening");
 
-  const get = (id: string) => {
-    const e = entries.get(id);
-    if (!e) throw new Error(`vnish sim: unknown miner "${id}"`);
-    return e;
-  };
+  const get = (id: string) => group.get(id);
   return {
     get endpoints() {
-      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
+      return group.endpoints;
     },
     stats: (id) => get(id).stats,
     preset: (id) => get(id).preset,

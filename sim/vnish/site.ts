@@ -4,6 +4,7 @@
 // VNish miners sharing a host and web port cannot both listen: the first gets
 // it, the others are logged and skipped.
 import type { Logger } from "pino";
+import { onePerHostPort } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { startVnishSim, type VnishSim, type VnishSimMiner } from "./server.ts";
 
@@ -20,18 +21,8 @@ export async function startVnishSiteSims(
   }>,
   logger?: Logger,
 ): Promise<VnishSim> {
-  const taken = new Set<string>();
-  const specs: VnishSimMiner[] = [];
-  for (const m of miners) {
-    if (m.dialect !== "vnish") continue;
-    const port = m.webPort ?? 80;
-    const key = `${m.host}:${port}`;
-    if (port !== 0 && taken.has(key)) {
-      logger?.warn({ miner: m.id, at: key }, "vnish web port already taken on this host; skipped");
-      continue;
-    }
-    taken.add(key);
-    specs.push({ ...m.vnish, id: m.id, host: m.host, port });
-  }
+  const specs: VnishSimMiner[] = onePerHostPort(miners, "vnish", (m) => m.webPort ?? 80, logger).map(
+    ({ m, port }) => ({ ...m.vnish, id: m.id, host: m.host, port }),
+  );
   return startVnishSim({ model, miners: specs, logger });
 }

@@ -306,15 +306,15 @@ describe("Auradine HTTP probe (read-only)", () => {
   });
 
   test("recognises FluxOS from its answer to a request without a token; sends no login", async () => {
-    const evidence = await auradineDialect.httpProbe!.probe(ctx(WEB_ONLY));
+    const evidence = await auradineDialect.detectProbe!.probe(ctx(WEB_ONLY));
     assert.equal(evidence, "GET :8080/ipreport: FluxOS-2024-06.11 (HTTP 401)");
     assert.equal(sim.stats("web").logins, 0);
     assert.equal(sim.stats("web").writes.length, 0);
   });
 
   test("null for another web server; throws only when nothing answers", async () => {
-    assert.equal(await auradineDialect.httpProbe!.probe(ctx(OTHER)), null);
-    await assert.rejects(auradineDialect.httpProbe!.probe(ctx("127.132.2.3")), {
+    assert.equal(await auradineDialect.detectProbe!.probe(ctx(OTHER)), null);
+    await assert.rejects(auradineDialect.detectProbe!.probe(ctx("127.132.2.3")), {
       code: "WK_AURADINE_REFUSED",
     });
   });

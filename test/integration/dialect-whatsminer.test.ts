@@ -241,4 +241,10 @@ describe("whatsminer dialect against the sim", () => {
     assert.equal(denied.ok, false);
     assert.match(denied.reason!, /WK_WHATSMINER_DENIED/);
   });
+
+  test("dialect auto finds a v3-only unit (4028 refused) through a read-only get.device.info on 4433", async () => {
+    const d = await detectDialect({ host: "127.74.0.9", port: 4028 });
+    assert.equal(d.dialect, "whatsminer");
+    assert.match(d.evidence, /^4433 get\.device\.info: /);
+  });
 });

@@ -157,7 +157,7 @@ export const auradineDialect: DialectSpec = {
     forgetToken(targetOf(ctx));
     maxTargetW.delete(unitKey(targetOf(ctx)));
   },
-  httpProbe: {
+  detectProbe: {
     port: (endpoint) => endpoint.webPort ?? AURADINE_WEB_PORT,
     probe: probeFluxos,
   },

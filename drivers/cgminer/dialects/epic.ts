@@ -186,5 +186,5 @@ export const epicDialect: DialectSpec = {
         return setPowerLimit(ctx, value);
     }
   },
-  httpProbe: { port: (endpoint) => endpoint.port, probe: probeEpic },
+  detectProbe: { port: (endpoint) => endpoint.port, probe: probeEpic },
 };

@@ -92,7 +92,7 @@ export const espminerDialect: DialectSpec = {
   async close(ctx) {
     known.delete(keyOf(ctx.endpoint));
   },
-  httpProbe: {
+  detectProbe: {
     port: (endpoint) => endpoint.webPort ?? 80,
     /** GET /api/system/info (read-only): AxeOS when it answers 200 with its info's keys. */
     async probe(ctx) {

@@ -298,7 +298,7 @@ export const protoDialect: DialectSpec = {
   async close(ctx) {
     forget(ctx);
   },
-  httpProbe: {
+  detectProbe: {
     port: (endpoint) => endpoint.webPort ?? PROTO_DEFAULT_PORT,
     probe,
   },

@@ -33,7 +33,7 @@
 // sits behind the login. A refused password is WK_VNISH_AUTH (not retryable).
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
 import { failedReading } from "../client.ts";
-import type { DialectContext, DialectSpec, HttpProbe, MinerEndpoint, Withdrawn } from "../driver.ts";
+import type { DetectProbe, DialectContext, DialectSpec, MinerEndpoint, Withdrawn } from "../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
 import { isHttpTransportError } from "../http-client.ts";
 import {
@@ -280,7 +280,7 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
 }
 
 /** `dialect: auto`: GET /api/v1/info (no login, read-only); VNish's own reply names it. */
-const httpProbe: HttpProbe = {
+const detectProbe: DetectProbe = {
   port: (ep) => ep.webPort ?? VNISH_WEB_PORT,
   async probe(ctx) {
     const client = clientFor(ctx);
@@ -302,7 +302,7 @@ export const vnishDialect: DialectSpec = {
   capabilities: (ep) => (configuredPassword(ep) ? [...WRITES] : []),
   read,
   confirmCapabilities,
-  httpProbe,
+  detectProbe,
   async write(ctx, action, value) {
     const client = clientFor(ctx);
     switch (action) {

@@ -17,10 +17,12 @@
 // The write token (v2) is reused for less than its 30 min life; a token error
 // drops it and retries once. Code 45 (write API disabled, or the default
 // password `admin` still set) is a refusal the driver does not retry.
+import { printable } from "../../printable.ts";
 import { DriverError, type MinerCapability } from "../../types.ts";
 import { readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint, WriteAction } from "../driver.ts";
 import type { Json } from "../repair.ts";
+import { v3Msg } from "../whatsminer/normalize.ts";
 import {
   fetchToken,
   newV2Session,
@@ -30,7 +32,7 @@ import {
   v2Write,
   WhatsminerObsoleteError,
 } from "../whatsminer/v2.ts";
-import { fetchSalt, type V3Session, v3Read, v3Set } from "../whatsminer/v3.ts";
+import { fetchSalt, type V3Session, v3Get, v3Read, v3Set } from "../whatsminer/v3.ts";
 import { V3_PORT } from "../whatsminer/v3-framing.ts";
 
 export type WhatsminerApi = "v2" | "v3";
@@ -185,6 +187,19 @@ export const whatsminerDialect: DialectSpec = {
     return endpoint.credentials?.password ? ["sleep", "wake", "setPowerLimit", "reboot"] : [];
   },
   confirmCapabilities,
+  // a unit whose 4028 is closed (v3-only firmware) is still found: a read-only get.device.info on 4433
+  detectProbe: {
+    port: () => V3_PORT,
+    async probe(ctx) {
+      const reply = await v3Get(v3Target(ctx.endpoint), "get.device.info", undefined, {
+        ...ctx.exchange,
+        signal: ctx.signal,
+      });
+      const msg = v3Msg(reply);
+      if (msg === null) return null;
+      return `${V3_PORT} get.device.info: ${printable(JSON.stringify(msg).slice(0, 80))}`;
+    },
+  },
   async read(ctx) {
     try {
       return await readAny(ctx);
