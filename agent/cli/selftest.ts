@@ -208,8 +208,15 @@ export async function runSelftest(
         () => miner.write("setPowerLimit", downW),
         (o) => `${downW} W asked; limit ${o.after?.powerLimitW ?? "?"} W, draw ${w(o.after)}`,
       );
-      // back up to where it was: the leg that firmware like Braiins OS 24.02 refuses
-      const upW = Math.min(Math.round(fullW), now.maxPowerLimitW ?? Number.POSITIVE_INFINITY);
+      // back up to where it was: the leg that firmware like Braiins OS 24.02 refuses. With
+      // discrete steps (LuxOS profiles) the step nearest the draw is the one it was on: a draw a
+      // little under its profile asked as a target would land one step lower
+      const steps = now.powerLimitStepsW ?? first.powerLimitStepsW ?? [];
+      const nearest = steps.reduce<number | null>(
+        (best, w) => (best === null || Math.abs(w - fullW) < Math.abs(best - fullW) ? w : best),
+        null,
+      );
+      const upW = Math.min(Math.round(nearest ?? fullW), now.maxPowerLimitW ?? Number.POSITIVE_INFINITY);
       if (down.ok) {
         await timed(
           "limit up",
