@@ -1,14 +1,14 @@
 // `dialect: auto`: asks the miner who it is without writing anything. First the
 // CGMiner API on the API port (`version`, then `devdetails`), whose firmware
-// markers (LUXMINER, BOSMINER/BOSER, BTMINER/BITMICRO, AVALON, GCMINER/FLUXOS — the ones
-// pyasic's socket probe also relies on) settle it. A plain CGMiner answer, a
-// reply that is not the CGMiner API (ePIC answers HTTP on 4028), or no answer
-// at all goes on to the HTTP probes the registered dialects declare, asked at
-// once; the first in the registry's order that recognises its firmware wins (an
-// ePIC unit answers a CGMiner request with HTTP 400 and closes, so its probe
-// follows at once). When the API port could not even be connected to, the probes
-// on that same port are not asked. A plain CGMiner answer with no HTTP firmware
-// behind it is stock cgminer/bmminer.
+// markers (LUXMINER, BOSMINER/BOSER, BTMINER/BITMICRO, AVALON, GCMINER/FLUXOS — the
+// ones pyasic's socket probe also relies on) settle it. A reply that is not the
+// CGMiner API (ePIC answers HTTP on 4028, with 400, at once) or no answer at all
+// goes on to the probes the registered dialects declare (their HTTP APIs,
+// Whatsminer v3 on 4433), asked at once; the first in the registry's order that
+// recognises its firmware wins. When the API port could not even be connected
+// to, the probes on that same port are not asked. A plain CGMiner answer (no
+// vendor named) asks only the firmwares that keep one (VNish); with none behind
+// it, the miner is stock cgminer/bmminer.
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
@@ -82,11 +82,14 @@ async function askHttp(
   exchange: ExchangeOptions,
   signal?: AbortSignal,
   skipApiPort = false,
+  /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
+  afterPlainCgminer = false,
 ): Promise<{ found: Detection | null; errors: string[] }> {
   const errors: string[] = [];
   const specs = Object.values(DIALECT_SPECS).filter((spec) => {
     const probe = spec?.detectProbe;
     if (!spec || !probe) return false;
+    if (afterPlainCgminer && !probe.behindPlainCgminer) return false;
     if (skipApiPort && probe.port(endpoint) === endpoint.port) {
       errors.push(`${spec.name} (port ${endpoint.port}): not asked, the port did not answer`);
       return false;
@@ -117,7 +120,13 @@ export async function detectDialect(
 ): Promise<Detection> {
   const cg = await askCgminer(endpoint, exchange, signal);
   if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
-  const http = await askHttp(endpoint, exchange, signal, "error" in cg && apiPortDead(cg.error));
+  const http = await askHttp(
+    endpoint,
+    exchange,
+    signal,
+    "error" in cg && apiPortDead(cg.error),
+    "dialect" in cg,
+  );
   if (http.found) return http.found;
   if ("dialect" in cg) return { dialect: "cgminer", evidence: cg.evidence };
   throw cg.error;

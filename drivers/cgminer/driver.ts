@@ -96,6 +96,12 @@ export interface DialectSpec {
 export interface DetectProbe {
   /** The port the probe asks on (usually the endpoint's webPort, else the firmware's default). */
   port(endpoint: MinerEndpoint): number;
+  /**
+   * The firmware also keeps a CGMiner API that names no vendor (VNish on an Antminer): the probe
+   * is asked after a plain CGMiner answer too. Others are asked only when the API port gave no
+   * CGMiner answer, so a scan of stock miners does not pay for every firmware's probe.
+   */
+  behindPlainCgminer?: boolean;
   /** Evidence text when the host speaks this firmware (e.g. "GET /api/v1/info: VNish 1.2.6"), else null. Throws only on transport failure. */
   probe(ctx: DialectContext): Promise<string | null>;
 }

@@ -282,6 +282,8 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
 /** `dialect: auto`: GET /api/v1/info (no login, read-only); VNish's own reply names it. */
 const detectProbe: DetectProbe = {
   port: (ep) => ep.webPort ?? VNISH_WEB_PORT,
+  // VNish keeps the Antminer's CGMiner API, which names no vendor
+  behindPlainCgminer: true,
   async probe(ctx) {
     const client = clientFor(ctx);
     let raw: unknown;
