@@ -23,6 +23,13 @@ export interface DeviceProblem {
 const CONTINUATION_CODES = new Set(["WK_MODBUS_BACKOFF"]);
 
 /**
+ * Transport failures that all say "nothing answers": a dead port refuses at once, or times out
+ * when the host is busy. Within an outage one of them after another is the same news.
+ */
+const NO_ANSWER = /_(REFUSED|TIMEOUT|UNREACHABLE|RESET)$/;
+const kindOf = (code: string) => (NO_ANSWER.test(code) ? `${code.replace(NO_ANSWER, "")}:no-answer` : code);
+
+/**
  * The stable code of a reason text: its leading `WK_…` error code (drivers
  * write reasons as `CODE: message`), else `fallback` (the device's state) with
  * the words of the text, digits dropped — "no pool alive" → `faulted:no-pool-alive`.
@@ -95,7 +102,9 @@ export class OutageWatch {
     }
     outage.failedReads++;
     outage.lastMessage = problem.message;
-    if (outage.codes.has(problem.code) || CONTINUATION_CODES.has(problem.code)) return null;
+    if (CONTINUATION_CODES.has(problem.code)) return null;
+    const kind = kindOf(problem.code);
+    if ([...outage.codes].some((c) => kindOf(c) === kind)) return null;
     outage.codes.add(problem.code);
     return { kind: "degraded", event: degraded(deviceId, problem, at, true) };
   }

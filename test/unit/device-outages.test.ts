@@ -82,14 +82,32 @@ describe("OutageWatch", () => {
     const w = new OutageWatch();
     const kinds = [
       w.note("m-1", { code: "WK_CGMINER_REFUSED", message: "unreachable: refused" }, T0),
-      w.note("m-1", { code: "WK_CGMINER_TIMEOUT", message: "unreachable: timeout" }, T0 + 5000),
+      w.note("m-1", { code: "WK_CGMINER_INVALID_REPLY", message: "faulted: not JSON" }, T0 + 5000),
       w.note("m-1", { code: "WK_CGMINER_REFUSED", message: "unreachable: refused again" }, T0 + 10_000),
-      w.note("m-1", { code: "WK_CGMINER_TIMEOUT", message: "unreachable: timeout" }, T0 + 15_000),
+      w.note("m-1", { code: "WK_CGMINER_INVALID_REPLY", message: "faulted: not JSON" }, T0 + 15_000),
     ].map((c) => (c ? `${c.kind}:${c.event.data?.code}` : null));
-    assert.deepEqual(kinds, ["degraded:WK_CGMINER_REFUSED", "degraded:WK_CGMINER_TIMEOUT", null, null]);
+    assert.deepEqual(kinds, ["degraded:WK_CGMINER_REFUSED", "degraded:WK_CGMINER_INVALID_REPLY", null, null]);
     assert.deepEqual(w.openOutages(), [
-      { deviceId: "m-1", since: T0, failedReads: 4, codes: ["WK_CGMINER_REFUSED", "WK_CGMINER_TIMEOUT"] },
+      {
+        deviceId: "m-1",
+        since: T0,
+        failedReads: 4,
+        codes: ["WK_CGMINER_REFUSED", "WK_CGMINER_INVALID_REPLY"],
+      },
     ]);
+  });
+
+  test("refused, timed out, unreachable, reset: all 'nothing answers', one piece of news", () => {
+    const w = new OutageWatch();
+    const news = [
+      w.note("pcc", { code: "WK_MODBUS_REFUSED", message: "refused" }, T0),
+      // a busy host: the same dead port times out instead of refusing
+      w.note("pcc", { code: "WK_MODBUS_TIMEOUT", message: "no reply" }, T0 + 1000),
+      w.note("pcc", { code: "WK_MODBUS_RESET", message: "reset" }, T0 + 2000),
+      // another driver's code is its own family
+      w.note("pcc", { code: "WK_CGMINER_TIMEOUT", message: "no reply" }, T0 + 3000),
+    ].map((c) => (c ? c.event.data?.code : null));
+    assert.deepEqual(news, ["WK_MODBUS_REFUSED", null, null, "WK_CGMINER_TIMEOUT"]);
   });
 
   test("good readings without an outage are silent; a second outage is news again", () => {
