@@ -130,8 +130,20 @@ export class ModelCatalog implements ModelLookup {
     }
   }
 
+  /** Answers by the reported string: the planner asks for every miner every tick. */
+  private readonly found = new Map<string, KnownModel | null>();
+
   find(reported: string | null | undefined): KnownModel | null {
     if (!reported) return null;
+    const known = this.found.get(reported);
+    if (known !== undefined) return known;
+    const m = this.lookup(reported);
+    // bounded: a fleet reports a handful of model strings; a hostile one cannot grow it forever
+    if (this.found.size < 1024) this.found.set(reported, m);
+    return m;
+  }
+
+  private lookup(reported: string): KnownModel | null {
     const n = normalizeModelName(reported);
     if (n === "") return null;
     const bare = n.replace(VENDOR_PREFIX, "");
