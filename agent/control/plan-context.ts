@@ -80,6 +80,9 @@ export function withinRangeW(m: PlanMiner, l: DeviceLedger | undefined, w: numbe
  * only part of the wake. Counted as a restore not yet in P (the ledger counts a wake not yet
  * confirmed whole, as pendingWake, so those are left out here).
  */
+/** A woken miner within this fraction of its expected draw has finished its ramp. */
+const RAMP_ARRIVED_FRACTION = 0.1;
+
 export function rampingWakeW(miners: readonly PlanMiner[], ledger: LedgerView, now: number): number {
   const lastWake = new Map<string, RestoreRecord>();
   for (const r of ledger.restores) {
@@ -96,7 +99,13 @@ export function rampingWakeW(miners: readonly PlanMiner[], ledger: LedgerView, n
     const l = ledger.devices.get(m.id);
     // only a wake that has been confirmed (and settled): the ledger counts it until then
     if (!l || l.pendingWake || l.wokeAt == null || l.wokeAt < wake.at) continue;
-    totalW += Math.max(0, wake.expectedW - (m.powerW ?? 0));
+    // a target set since the wake: the miner now draws what the target allows, not the wake
+    if (l.movedAt != null && l.movedAt > l.wokeAt) continue;
+    const expectedW = Math.min(wake.expectedW, m.powerLimitW ?? Number.POSITIVE_INFINITY);
+    const shortW = expectedW - (m.powerW ?? 0);
+    // within a tenth of its draw it has arrived: what is left is the reading's jitter, and
+    // counting max(0, jitter) over many woken miners would hold back headroom that is there
+    if (shortW > expectedW * RAMP_ARRIVED_FRACTION) totalW += shortW;
   }
   return totalW;
 }

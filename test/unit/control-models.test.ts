@@ -123,6 +123,22 @@ describe("planner: the model's wake-up time", () => {
     assert.equal(rampingWakeW([ramping], pending, NOW), 0);
   });
 
+  test("a woken miner trimmed since, or within a tenth of its draw, has nothing still to come", () => {
+    const at = NOW - 60_000;
+    const records = [wakeRecord(at)];
+    // track trimmed it after the wake: its draw is the target's (the slept 3,000 W is not coming)
+    const trimmed = view({ w: { ...woke(at), movedAt: at + 20_000, movedDir: -1 } }, records);
+    assert.equal(rampingWakeW([miner("w", 2000, 70, { wakeUpS: 300 })], trimmed, NOW), 0);
+    // a limit under the slept draw caps what is expected
+    const capped = miner("w", 2000, 70, { wakeUpS: 300, powerLimitW: 2400 });
+    assert.equal(rampingWakeW([capped], view({ w: woke(at) }, records), NOW), 400);
+    // 2,850 of 3,000 W: arrived; the rest is the reading's jitter
+    assert.equal(
+      rampingWakeW([miner("w", 2850, 95, { wakeUpS: 300 })], view({ w: woke(at) }, records), NOW),
+      0,
+    );
+  });
+
   test("the headroom leaves room for a ramping wake: a second wake that would overshoot waits", () => {
     // shed line 95,000 W; P 90,000 W: 5,000 W of headroom, 2,500 of it still coming from w
     const at = NOW - 60_000;
