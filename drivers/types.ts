@@ -19,8 +19,27 @@ export const DIALECTS = [
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;
 
-export const MINER_CAPABILITIES = ["sleep", "wake", "setPowerLimit", "reboot"] as const;
+export const MINER_CAPABILITIES = ["sleep", "wake", "setPowerLimit", "reboot", "locate"] as const;
 export type MinerCapability = (typeof MINER_CAPABILITIES)[number];
+
+/**
+ * What a `locate` write did (blink the unit's LED so a tech finds it in the rack):
+ * the state asked, how it was confirmed, and who ends it.
+ */
+export interface LocateReport {
+  /** Locating (LED blinking) asked, or off. */
+  on: boolean;
+  /**
+   * How the state was confirmed: read back from the firmware, stated by the firmware in its
+   * reply to the command (it has no read of its own), or not at all (it does not report it).
+   */
+  confirmedBy: "read-back" | "reply" | null;
+  /**
+   * A locate that is on: the firmware turns it off by itself after this many seconds; null =
+   * it stays on until told, so whoever asked must turn it off.
+   */
+  firmwareEndsAfterS: number | null;
+}
 
 export const DEVICE_CLASSES = ["mining", "ai", "aux"] as const;
 export type DeviceClass = (typeof DEVICE_CLASSES)[number];

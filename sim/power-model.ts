@@ -3,6 +3,7 @@
 // from here, so sleeping a miner through any path lowers what every meter reads.
 // Time comes from an injectable clock and randomness from seeded streams, so a
 // test can step through `starting` deterministically and a run can be replayed.
+import { LocateLeds } from "./leds.ts";
 import { DEFAULT_MODEL_KEYS, getMinerModel, type MinerModel } from "./models.ts";
 import { hashSeed, mulberry32, symmetric } from "./prng.ts";
 
@@ -94,6 +95,8 @@ export class PowerModel {
   wakeDelayMs: number;
   /** The model's clock (ms); servers use it for `When` so tests see one time. */
   readonly now: () => number;
+  /** The miners' locate LEDs (sim/leds.ts): each firmware's server sets and encodes them. */
+  readonly leds: LocateLeds;
   private readonly modelKeys: readonly string[];
   private readonly miners = new Map<string, MinerRecord>();
   private readonly loads = new Map<string, Load>();
@@ -115,6 +118,7 @@ export class PowerModel {
     this.auxW = opts.auxW ?? 0;
     this.wakeDelayMs = opts.wakeDelayMs ?? 0;
     this.now = opts.now ?? Date.now;
+    this.leds = new LocateLeds(this.now);
     this.modelKeys = opts.models && opts.models.length > 0 ? opts.models : DEFAULT_MODEL_KEYS;
     for (const k of this.modelKeys) getMinerModel(k);
     this.noiseRand = mulberry32(hashSeed(this.seed, "\u0000meter-noise"));
@@ -200,6 +204,8 @@ export class PowerModel {
       return true;
     }
     if (m.state !== "faulted") return false;
+    // the unit boots with its LED back under the firmware's control
+    this.leds.reset(id);
     m.bootAt = this.now();
     m.workTh = 0;
     if (m.asleepBeforeFault) this.transition(m, "sleeping");

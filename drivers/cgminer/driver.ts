@@ -5,8 +5,15 @@
 // by reading the state or power back, retrying with backoff, and say clearly
 // why a write failed. An acknowledgement is never taken as the effect.
 import { backoffDelayMs } from "../backoff.ts";
-import { DriverError, type MinerCapability, type MinerReading, type OnSent } from "../types.ts";
+import {
+  DriverError,
+  type LocateReport,
+  type MinerCapability,
+  type MinerReading,
+  type OnSent,
+} from "../types.ts";
 import type { ExchangeOptions } from "./framing.ts";
+import { type LocateSpec, runLocate } from "./locate.ts";
 import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
 
 export type DialectName =
@@ -59,6 +66,8 @@ export interface DialectContext {
 }
 
 export type WriteAction = MinerCapability;
+/** The writes a dialect's `write` sends; `locate` goes through its `locate` spec. */
+export type PowerWriteAction = Exclude<WriteAction, "locate">;
 
 export interface DialectSpec {
   name: DialectName;
@@ -72,7 +81,12 @@ export interface DialectSpec {
    */
   confirmRead?(ctx: DialectContext): Promise<MinerReading>;
   /** Sends one write; throws a DriverError when the miner refuses it. Confirmation is the driver's job. */
-  write(ctx: DialectContext, action: WriteAction, value?: number): Promise<void>;
+  write(ctx: DialectContext, action: PowerWriteAction, value?: number): Promise<void>;
+  /**
+   * How the firmware blinks its locate LED (locate.ts), where it can; a dialect that has it
+   * declares the `locate` capability.
+   */
+  locate?: LocateSpec<DialectContext>;
   /** Releases sessions or tokens the dialect keeps (LuxOS logoff). */
   close?(ctx: DialectContext): Promise<void>;
   /**
@@ -120,6 +134,8 @@ export interface WriteOutcome {
   attempts: number;
   before: MinerReading | null;
   after: MinerReading | null;
+  /** A locate: what the LED was asked, how that was confirmed, who ends it. */
+  locate?: LocateReport | null;
 }
 
 export interface ConfirmOptions {
@@ -179,6 +195,9 @@ export function confirms(
         after.uptimeS !== null &&
         (before.uptimeS === null || after.uptimeS < before.uptimeS)
       );
+    case "locate":
+      // the LED is not in a reading: a locate is confirmed by its own read-back (locate.ts)
+      return false;
   }
 }
 
@@ -323,6 +342,7 @@ export class MinerDriver {
           }`;
       return { action, ok: false, reason: why, attempts: 0, before: null, after: null };
     }
+    if (action === "locate") return this.locate(value, signal, onSent);
     if (action === "setPowerLimit" && (value === undefined || !(value > 0))) {
       return {
         action,
@@ -372,6 +392,38 @@ export class MinerDriver {
       }${after.reason ? ` (${after.reason})` : ""}`;
     }
     return { action, ok: false, reason, attempts: this.confirm.retries, before, after };
+  }
+
+  /**
+   * Locate on for `seconds` (> 0) or off (0), confirmed as far as the firmware allows (locate.ts);
+   * the capability is checked by write() first.
+   */
+  private async locate(
+    seconds: number | undefined,
+    signal?: AbortSignal,
+    onSent?: OnSent,
+  ): Promise<WriteOutcome> {
+    const spec = this.spec.locate;
+    const out = (ok: boolean, reason: string, attempts: number, locate: LocateReport | null = null) => ({
+      action: "locate" as const,
+      ok,
+      reason,
+      attempts,
+      before: null,
+      after: null,
+      locate,
+    });
+    if (!spec) return out(false, `${this.spec.name} dialect has no locate`, 0);
+    if (seconds === undefined) return out(false, "locate needs seconds (0 = off)", 0);
+    const r = await runLocate(spec, this.ctx(signal), seconds, {
+      retries: this.confirm.retries,
+      confirmTimeoutMs: this.confirm.confirmTimeoutMs,
+      pollMs: this.confirm.pollMs,
+      now: this.now,
+      signal,
+      onSent,
+    });
+    return out(r.ok, r.reason, r.attempts, r.report);
   }
 
   /** Why `watts` is outside the range of the model the miner reports (null: inside, or unknown). */

@@ -102,7 +102,8 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
     version: e.q.version,
     modelName: e.q.modelName,
     maxPowerW: e.q.maxPowerW,
-    ledCode: e.ledCode,
+    // code 3 (locate) is the LED board's; other codes are what was set last
+    ledCode: model.leds.isOn(e.id) ? 3 : e.ledCode === 3 ? 2 : e.ledCode,
   });
   const error = (e: Entry, code: number, msg: string) => R.envelope(unit(e), when(), "E", code, msg);
   const ok = (e: Entry, code: number, msg: string) => R.envelope(unit(e), when(), "S", code, msg);
@@ -193,6 +194,9 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
         if (typeof code !== "number") return [200, error(e, 531, "Invalid LED code")];
         e.stats.writes.push({ path, body });
         e.ledCode = code;
+        // 3 locates the unit until another code is set (pyasic AuradineLEDCodes)
+        if (code === 3) model.leds.on(e.id);
+        else model.leds.off(e.id);
         return [200, ok(e, 530, `LED code ${code}`)];
       }
     }

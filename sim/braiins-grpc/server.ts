@@ -1,5 +1,5 @@
 // Simulated Braiins OS gRPC API (plaintext HTTP/2, default port 50051): the
-// three unary methods the driver uses, over the same hand-written framing and
+// unary methods the driver uses, over the same hand-written framing and
 // protobuf codec (drivers/cgminer/braiins).
 //   AuthenticationService/Login   checks the miner's credentials (default root
 //                                 with an empty password) and returns a token
@@ -8,6 +8,9 @@
 //                                 to the power model, so `tunerstatus`
 //                                 PowerLimit and the draw follow.
 //   PerformanceService/GetTunerState   reports the target in force.
+//   ActionsService/SetLocateDeviceStatus, GetLocateDeviceStatus  the locate
+//                                 LED (sim/leds.ts), encoded by this server's own
+//                                 hand, on until set off.
 // Statuses: 16 UNAUTHENTICATED (no, unknown or idle-expired token, bad login),
 // 3 INVALID_ARGUMENT (target below the minimum, no target, no save action),
 // 12 UNIMPLEMENTED (other paths), 14 UNAVAILABLE (faulted miner). Tokens expire
@@ -86,6 +89,40 @@ type Outcome =
 
 const fail = (status: number, message: string): Outcome => ({ status, message });
 
+// bos.v1 ActionsService locate (bos-plus-api actions.proto): SetLocateDeviceStatusRequest
+// { bool enable = 1 } and LocateDeviceStatusResponse { bool enabled = 1 }, encoded here by
+// hand; the mode holds until set off.
+const LOCATE_SET = "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus";
+const LOCATE_GET = "/braiins.bos.v1.ActionsService/GetLocateDeviceStatus";
+
+/** `bool enabled = 1`: tag 0x08 and the value; proto3 leaves a false out. */
+function locateStatus(enabled: boolean): Uint8Array {
+  return enabled ? Uint8Array.of(0x08, 0x01) : new Uint8Array(0);
+}
+
+/** Field 1 of a message holding only varints (a bool here); null when the bytes are not that. */
+function boolField1(buf: Uint8Array): boolean | null {
+  let value = false;
+  let i = 0;
+  const varint = (): number | null => {
+    let n = 0;
+    for (let shift = 0; i < buf.length && shift < 35; shift += 7) {
+      const b = buf[i++]!;
+      n += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return n;
+    }
+    return null;
+  };
+  while (i < buf.length) {
+    const key = varint();
+    if (key === null || (key & 7) !== 0) return null;
+    const v = varint();
+    if (v === null) return null;
+    if (key >> 3 === 1) value = v !== 0;
+  }
+  return value;
+}
+
 function handle(
   entry: Entry,
   model: PowerModel,
@@ -104,7 +141,12 @@ function handle(
     entry.logins++;
     return { status: 0, payload: new Uint8Array(0), headers: { authorization: token } };
   }
-  if (path !== BRAIINS_PATHS.setPowerTarget && path !== BRAIINS_PATHS.getTunerState) {
+  if (
+    path !== BRAIINS_PATHS.setPowerTarget &&
+    path !== BRAIINS_PATHS.getTunerState &&
+    path !== LOCATE_SET &&
+    path !== LOCATE_GET
+  ) {
     return fail(GrpcStatus.UNIMPLEMENTED, `Method not found: ${path}`);
   }
   const lastUsed = auth === null ? undefined : entry.tokens.get(auth);
@@ -116,6 +158,15 @@ function handle(
   entry.tokens.set(auth, now);
   const view = model.minerView(entry.id);
   if (view.state === "faulted") return fail(GrpcStatus.UNAVAILABLE, "Miner is not running");
+  if (path === LOCATE_SET || path === LOCATE_GET) {
+    if (path === LOCATE_SET) {
+      const enable = boolField1(body);
+      if (enable === null) return fail(GrpcStatus.INVALID_ARGUMENT, "Malformed SetLocateDeviceStatusRequest");
+      if (enable) model.leds.on(entry.id);
+      else model.leds.off(entry.id);
+    }
+    return { status: 0, payload: locateStatus(model.leds.isOn(entry.id)) };
+  }
   if (path === BRAIINS_PATHS.getTunerState) {
     return {
       status: 0,

@@ -104,7 +104,12 @@ function tuneSummary(u: UnitState, view: MinerView): Record<string, unknown> {
   };
 }
 
-export function summaryBody(u: UnitState, view: MinerView, nowMs: number): Record<string, unknown> {
+export function summaryBody(
+  u: UnitState,
+  view: MinerView,
+  nowMs: number,
+  locating = false,
+): Record<string, unknown> {
   const mining = operatingState(view) === "Mining";
   const boards = view.boardTempsC.map((t, i) => {
     const mhs = mining ? Math.round((view.chainRatesThs[i] ?? 0) * 1e6) : 0;
@@ -143,7 +148,7 @@ export function summaryBody(u: UnitState, view: MinerView, nowMs: number): Recor
     IdleOnConnectionLost: true,
     "Last License Error": null,
     Mining: { Algorithm: "SHA-256", Coin: "BTC" },
-    Misc: { "Critical Temp": 100, "Locate Miner State": false, "Shutdown Temp": 85 },
+    Misc: { "Critical Temp": 100, "Locate Miner State": locating, "Shutdown Temp": 85 },
     "OS Type": "umcOS",
     Overdrive: false,
     PerpetualTune: tuneSummary(u, view),

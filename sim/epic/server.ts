@@ -144,6 +144,14 @@ export async function startEpicSim(opts: {
         e.unit.lastCommandResult = "Ok";
         return { status: 200, body: ok };
       }
+      case "/identify":
+        // the locate LED on (true) or off (false), until told (UMC OpenAPI: "Turn the LED on")
+        if (typeof param !== "boolean") {
+          return { status: 422, body: "Json deserialize error: param: expected a boolean" };
+        }
+        if (param) model.leds.on(e.id);
+        else model.leds.off(e.id);
+        return { status: 200, body: ok };
       case "/reboot": {
         if (typeof param !== "number" || !Number.isInteger(param) || param < 0) {
           return { status: 422, body: "Json deserialize error: param: expected u64" };
@@ -195,7 +203,7 @@ export async function startEpicSim(opts: {
 
   function onPost(e: Entry, path: string, raw: string): { status: number; body: unknown } {
     if (path === "/authenticate" && e.quirks.firmware === "1.22") return { status: 404, body: "" };
-    const known = ["/authenticate", "/miner", "/reboot", "/perpetualtune/algo"];
+    const known = ["/authenticate", "/miner", "/reboot", "/perpetualtune/algo", "/identify"];
     if (!known.includes(path)) return { status: 404, body: "" };
     let body: unknown;
     try {
@@ -218,7 +226,7 @@ export async function startEpicSim(opts: {
     const view = model.minerView(e.id);
     switch (path) {
       case "/summary":
-        return { status: 200, body: summaryBody(e.unit, view, model.now()) };
+        return { status: 200, body: summaryBody(e.unit, view, model.now(), model.leds.isOn(e.id)) };
       case "/capabilities":
         return { status: 200, body: capabilitiesBody(e.unit, view) };
       case "/temps/chip":

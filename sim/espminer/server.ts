@@ -13,6 +13,9 @@
 //   captive portal (302, older);
 // - restart answers JSON {"message"} from v2.13, text/plain before, and v2.0
 //   drops the connection without a reply;
+// - identify (v2.12+): POST /api/system/identify toggles "Hi!" on the screen for
+//   30 s (the firmware ends it), answering which way it went as JSON {"message"}
+//   (text/plain in v2.12); the LED board (sim/leds.ts) holds it;
 // - PATCH /api/system takes settings as JSON (frequency, coreVoltage,
 //   hostname…): a known key of the wrong type is 400 "Wrong API input"; the
 //   settings are stored and reported, not coupled to the model's power;
@@ -25,6 +28,9 @@ import type { PowerModel } from "../power-model.ts";
 import { type EspminerDrift, infoBody, simVersion, since, type UnitSettings } from "./info.ts";
 
 export type { EspminerDrift } from "./info.ts";
+
+/** How long AxeOS says "Hi!" after an identify (http_server.c: identify_mode_time_ms = 30000). */
+const IDENTIFY_MS = 30_000;
 
 export interface EspminerUnitOptions {
   /** Firmware version as the unit reports it; default "v2.14.0". */
@@ -175,6 +181,18 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
       // the firmware waits a second for the reply to leave, then restarts
       later(Math.min(1000, e.restartMs), () => restart(e));
       return;
+    }
+    if (path === "/api/system/identify" && method === "POST" && since(v, 2, 12)) {
+      let words: string;
+      if (model.leds.isOn(e.id)) {
+        model.leds.off(e.id);
+        words = 'The device no longer says "Hi!".';
+      } else {
+        model.leds.on(e.id, IDENTIFY_MS);
+        words = 'The device says "Hi!" for 30 seconds.';
+      }
+      if (since(v, 2, 13)) return json(res, 200, { message: words });
+      return send(res, 200, "text/plain", words);
     }
     if (path === "/api/system" && method === "PATCH") {
       if (!patch(e, raw)) return send(res, 400, "text/html", "Wrong API input");

@@ -7,7 +7,10 @@
 // {access_token, refresh_token} (HS256 JWTs with `exp`); protected endpoints
 // answer 401 {message} without a valid bearer; /api/v1/system is public;
 // mining start/stop and reboot answer 202 Accepted; PUT /api/v1/mining/target
-// answers 422 outside [power_target_min_watts, power_target_max_watts].
+// answers 422 outside [power_target_min_watts, power_target_max_watts];
+// POST /api/v1/system/locate?led_on_time=<s>&enable=<bool> (202) flashes the
+// control board's LED for led_on_time seconds (0, the default: until an
+// enable=false), and the rig ends it by itself; nothing reads the LED back.
 // Quirks (options, changeable with setQuirks): password, token TTL, reply
 // delay, a drifted firmware (a field that changes type, an object renamed, a
 // login reply of another shape), and refuseTargetAboveW (targets above it
@@ -146,6 +149,7 @@ export async function startProtoSim(opts: {
     path: string,
     raw: string,
     req: http.IncomingMessage,
+    query = "",
   ): [number, unknown] {
     const v = model.minerView(r.id);
     if (method === "GET" && path === "/api/v1/system") return [200, systemInfo(r, v)];
@@ -178,6 +182,7 @@ export async function startProtoSim(opts: {
       "POST /api/v1/mining/start",
       "POST /api/v1/mining/stop",
       "POST /api/v1/system/reboot",
+      "POST /api/v1/system/locate",
       "GET /api/v1/telemetry",
       "GET /api/v1/cooling",
       "GET /api/v1/pools",
@@ -222,6 +227,20 @@ export async function startProtoSim(opts: {
       case "POST /api/v1/system/reboot":
         reboot(r);
         return [202, { message: "System reboot command accepted" }];
+      case "POST /api/v1/system/locate": {
+        const q = new URLSearchParams(query);
+        const enable = q.get("enable") ?? "true";
+        if (enable !== "true" && enable !== "false") return [400, { message: "enable must be a boolean" }];
+        if (enable === "false") {
+          model.leds.off(r.id);
+          return [202, { message: "Locate disabled" }];
+        }
+        const s = Number(q.get("led_on_time") ?? "0");
+        if (!Number.isInteger(s)) return [400, { message: "led_on_time must be an integer" }];
+        // 0 or negative: on until an enable=false (the spec)
+        model.leds.on(r.id, s > 0 ? s * 1000 : null);
+        return [202, { message: "Locate request accepted" }];
+      }
       case "GET /api/v1/telemetry":
         return [200, telemetry(v, model.now())];
       case "GET /api/v1/cooling":
@@ -252,6 +271,7 @@ export async function startProtoSim(opts: {
             path,
             Buffer.concat(chunks).toString("utf8"),
             req,
+            query,
           );
           send(res, status, body);
         } catch (err) {

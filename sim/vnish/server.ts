@@ -14,6 +14,9 @@
 // variants), numbers sent as strings (a drift no client knows), no presets
 // with a wattage, and refusing presets above a wattage the way the firmware
 // refuses anything: the usual reply, and nothing changes.
+// POST /find-miner (login) toggles the locate LED and answers {"on"}; /status
+// reports it as find_miner. It blinks until toggled again (not documented to end
+// by itself).
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
@@ -85,7 +88,6 @@ interface Entry {
   preset: string;
   /** How the miner was put to sleep through this API (mining/pause or mining/stop). */
   sleptAs: "paused" | "stopped" | null;
-  findMiner: boolean;
   stats: VnishSimStats;
   server: http.Server | null;
   sockets: Set<Socket>;
@@ -178,18 +180,26 @@ export async function startVnishSim(opts: {
         const v = view(e);
         return [
           200,
-          { miner_state: minerState(e, v), miner_state_time: 60, find_miner: e.findMiner, unlocked: false },
+          {
+            miner_state: minerState(e, v),
+            miner_state_time: 60,
+            find_miner: model.leds.isOn(e.id),
+            unlocked: false,
+          },
         ];
       }
       case "GET /api/v1/perf-summary":
         return [200, { current_preset: currentPreset(e), preset_switcher: { enabled: false } }];
-      case "POST /api/v1/find-miner":
-        e.findMiner = !e.findMiner;
-        return [200, { on: e.findMiner }];
     }
     if (!authed) return need();
     if (method === "POST") e.stats.posts.push(path);
     switch (key) {
+      case "POST /api/v1/find-miner":
+        // a toggle (pyasic sends no body; a body is not read), answering the state it left;
+        // the LED blinks until toggled again
+        if (model.leds.isOn(e.id)) model.leds.off(e.id);
+        else model.leds.on(e.id);
+        return [200, { on: model.leds.isOn(e.id) }];
       case "GET /api/v1/summary":
         return [200, summary(e)];
       case "GET /api/v1/autotune/presets":
@@ -296,7 +306,6 @@ export async function startVnishSim(opts: {
       tokens: new Map(),
       preset: "disabled",
       sleptAs: null,
-      findMiner: false,
       stats: { requests: 0, logins: 0, refusedLogins: 0, unauthorized: 0, posts: [] },
       server: null,
       sockets: new Set(),

@@ -159,3 +159,12 @@ export function writesDenied(m: WhatsminerSimMiner): boolean {
 export function validPowerLimit(nominalW: number, w: number): boolean {
   return Number.isFinite(w) && w <= Math.round(nominalW) && w >= nominalW * 0.3;
 }
+
+/**
+ * The LED state as both APIs report it (v2 `ledstat`, v3 `ledstatus`): "auto" while the
+ * firmware drives the LED; what a set pattern reads as is not documented ("manual" here:
+ * clients read anything but "auto" as locating).
+ */
+export function ledstat(model: PowerModel, id: string): string {
+  return model.leds.isOn(id) ? "manual" : "auto";
+}

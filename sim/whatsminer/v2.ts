@@ -22,6 +22,7 @@ import {
 } from "../cgminer/replies.ts";
 import type { MinerView, PowerModel } from "../power-model.ts";
 import {
+  ledstat,
   rebootMiner,
   saltChars,
   validPowerLimit,
@@ -165,7 +166,15 @@ const READS: Record<string, ReadHandler> = {
   devdetails: (v) => devdetailsReply(v),
   version: (v) => versionReply(v),
 };
-const FLAT = new Set(["status", "get_version", "get_token"]);
+const FLAT = new Set(["status", "get_version", "get_token", "get_miner_info"]);
+
+/** A set_led pattern the firmware takes: red or green, and whole milliseconds. */
+function ledPattern(req: Record<string, unknown>): boolean {
+  const ms = (v: unknown) => Number.isInteger(Number(v)) && Number(v) >= 0;
+  return (
+    (req.color === "red" || req.color === "green") && ms(req.period) && ms(req.duration) && ms(req.start)
+  );
+}
 
 /** The flat v2 envelope: STATUS a string, Msg a string or an object. */
 function flat(when: number, letter: "S" | "E", code: number, msg: unknown): string {
@@ -213,6 +222,15 @@ function flatRead(
         power_mode: "",
         hash_percent: "",
       });
+    case "get_miner_info":
+      return flat(when, "S", CODE_OK, {
+        ip: "",
+        proto: "dhcp",
+        netmask: "255.255.255.0",
+        hostname: "WhatsMiner",
+        mac: "C6:07:20:00:1A:2B",
+        ledstat: ledstat(call.model, call.id),
+      });
     case "get_version":
       return flat(when, "S", CODE_OK, {
         api_ver: "2.0.5",
@@ -254,6 +272,12 @@ function runWrite(
     }
     case "reboot":
       rebootMiner(model, m);
+      return ok();
+    case "set_led":
+      // "auto" gives the LED back to the firmware; a pattern holds until told otherwise
+      if (req.param === "auto") model.leds.off(id);
+      else if (ledPattern(req)) model.leds.on(id);
+      else return flat(when, "E", CODE_ERR, "invalid led param");
       return ok();
     default:
       return flat(when, "E", CODE_ERR, "invalid cmd");

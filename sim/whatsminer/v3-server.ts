@@ -14,6 +14,7 @@ import { bindListener, closeListener } from "../listener.ts";
 import type { MinerState, MinerView, PowerModel } from "../power-model.ts";
 import {
   cancelWhatsminerTimers,
+  ledstat,
   rebootMiner,
   validPowerLimit,
   type WhatsminerSimMiner,
@@ -53,7 +54,13 @@ function fw(v: MinerView): string {
   return `${v.model.firmware.compileTime}.REL`;
 }
 
-function deviceInfo(v: MinerView, m: WhatsminerSimMiner, section: unknown): Record<string, unknown> {
+function deviceInfo(
+  model: PowerModel,
+  id: string,
+  v: MinerView,
+  m: WhatsminerSimMiner,
+  section: unknown,
+): Record<string, unknown> {
   const all: Record<string, unknown> = {
     network: { ip: "", proto: "dhcp", hostname: "WhatsMiner" },
     miner: {
@@ -63,7 +70,7 @@ function deviceInfo(v: MinerView, m: WhatsminerSimMiner, section: unknown): Reco
       "detect-hash-rate": v.chainRatesThs.map((r) => Math.round(r * 1000)).join(":"),
       cointype: "BTC",
     },
-    system: { api: "3.0.1", platform: "H616", fwversion: fw(v), ledstatus: "auto" },
+    system: { api: "3.0.1", platform: "H616", fwversion: fw(v), ledstatus: ledstat(model, id) },
     power: { type: "P221B", mode: "normal", vin: 220 },
     salt: m.v3Salt,
   };
@@ -98,7 +105,7 @@ function handle(model: PowerModel, id: string, req: Record<string, unknown>): Re
   const cmd = typeof req.cmd === "string" ? req.cmd : "";
   const m = whatsminerState(model, id);
   const v = model.minerView(id);
-  if (cmd === "get.device.info") return { code: 0, msg: deviceInfo(v, m, req.param) };
+  if (cmd === "get.device.info") return { code: 0, msg: deviceInfo(model, id, v, m, req.param) };
   if (cmd === "get.miner.status") {
     return { code: 0, msg: req.param === "summary" || req.param === undefined ? minerStatus(v) : {} };
   }
@@ -136,6 +143,11 @@ function handle(model: PowerModel, id: string, req: Record<string, unknown>): Re
     }
     case "set.system.reboot":
       rebootMiner(model, m);
+      return { code: 0, msg: "ok" };
+    case "set.system.led":
+      if (req.param === "auto") model.leds.off(id);
+      else if (Array.isArray(req.param) && req.param.length > 0) model.leds.on(id);
+      else return { code: -1, msg: "invalid param" };
       return { code: 0, msg: "ok" };
     default:
       return { code: -2, msg: "invalid command" };

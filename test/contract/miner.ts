@@ -30,6 +30,12 @@ export interface ContractTarget {
   limitW?: number;
   /** The firmware string a reading names, as a pattern. */
   firmware: RegExp;
+  /**
+   * locate only: how the firmware ends a locate ("asked": after the time asked; a number: its
+   * own fixed time; null, the default: when told) and whether it reports its LED state
+   * (default true). A firmware that does not may state it in its reply (a toggle's answer).
+   */
+  locate?: { endsAfter: "asked" | number | null; readBack: boolean };
 }
 
 const CONFIRM = { confirmTimeoutMs: 4000, pollMs: 100 };
@@ -173,6 +179,43 @@ export function minerContract(t: ContractTarget, block: number, index: number): 
           `limit ${r.powerLimitW} W, power ${r.powerW} W for ${t.limitW} W`,
         );
       });
+    }
+    if (t.capabilities.includes("locate")) {
+      const how = t.locate ?? { endsAfter: null, readBack: true };
+      const ledOf = (k: number) => model.leds.isOn(ids[k]!);
+      test("locate: on → the simulator's LED is on; off → off again, each as confirmed as the firmware allows", async () => {
+        const m = minerAt(1);
+        const on = await m.write("locate", 120);
+        assert.equal(on.ok, true, on.reason ?? "");
+        assert.equal(ledOf(1), true, "the LED is on");
+        assert.equal(on.locate?.on, true);
+        const confirmedBy = how.readBack ? "read-back" : t.dialect === "espminer" ? "reply" : null;
+        assert.equal(on.locate?.confirmedBy, confirmedBy, on.reason ?? "");
+        if (confirmedBy === null) assert.match(on.reason ?? "", /NOT confirmed/);
+        const ends = how.endsAfter === "asked" ? 120 : how.endsAfter;
+        assert.equal(on.locate?.firmwareEndsAfterS, ends);
+        // asked again while on (a toggle firmware must not be toggled off by it)
+        const again = await m.write("locate", 120);
+        assert.equal(again.ok, true, again.reason ?? "");
+        assert.equal(ledOf(1), true, "still on");
+        const off = await m.write("locate", 0);
+        assert.equal(off.ok, true, off.reason ?? "");
+        assert.equal(off.locate?.on, false);
+        assert.equal(ledOf(1), false, "the LED is off again");
+        const offAgain = await m.write("locate", 0);
+        assert.equal(offAgain.ok, true, offAgain.reason ?? "");
+        assert.equal(ledOf(1), false, "still off");
+      });
+      if (how.endsAfter === "asked") {
+        test("locate ends by itself after the time asked (the firmware times it)", async () => {
+          const m = minerAt(1);
+          const on = await m.write("locate", 1);
+          assert.equal(on.ok, true, on.reason ?? "");
+          assert.equal(ledOf(1), true);
+          await new Promise((r) => setTimeout(r, 1300));
+          assert.equal(ledOf(1), false, "off after 1 s");
+        });
+      }
     }
     if (t.capabilities.includes("reboot")) {
       test("reboot: the unit comes back with a fresh uptime", async () => {

@@ -159,16 +159,18 @@ describe("Braiins OS power target over gRPC", () => {
     await cgminer.stop();
   });
 
-  test("credentials (username + password) add setPowerLimit; a missing password does not", () => {
+  test("credentials (username + password) add setPowerLimit and locate; a missing password does not", () => {
     assert.deepEqual(new MinerDriver(braiinsDialect, endpoint(HOST.ok)).describe().capabilities, [
       "sleep",
       "wake",
       "setPowerLimit",
+      "locate",
     ]);
     // an empty password is the BOS factory default: still a configured credential
     assert.ok(new MinerDriver(braiinsDialect, endpoint(HOST.ok, "")).capabilities.has("setPowerLimit"));
     const none = new MinerDriver(braiinsDialect, endpoint(HOST.ok, null));
     assert.equal(none.capabilities.has("setPowerLimit"), false);
+    assert.equal(none.capabilities.has("locate"), false);
   });
 
   test("setPowerLimit → SetPowerTarget; PowerLimit reads back, draw ≤ target; the token is reused", async () => {

@@ -33,6 +33,11 @@ export const Watts = z.union([
     .transform((s) => Number.parseFloat(s)),
 ]);
 
+/** GET /led → LED[0].Code: 3 locates the unit, 2 is normal (pyasic AuradineLEDCodes). */
+export const LedReply = z.object({ LED: z.array(z.object({ Code: z.number() })).min(1) });
+export const LED_LOCATE = 3;
+export const LED_NORMAL = 2;
+
 /** POST /token → Token[0].Token. */
 export const TokenReply = z.object({ Token: z.array(z.object({ Token: z.string().min(1) })).min(1) });
 

@@ -22,8 +22,10 @@ import http2 from "node:http2";
 import { DriverError } from "../../types.ts";
 import {
   decodeGetTunerStateResponse,
+  decodeLocateDeviceStatusResponse,
   decodeSetPowerTargetResponse,
   encodeLoginRequest,
+  encodeSetLocateDeviceStatusRequest,
   encodeSetPowerTargetRequest,
   ProtoError,
   SaveAction,
@@ -36,6 +38,8 @@ export const BRAIINS_PATHS = {
   login: "/braiins.bos.v1.AuthenticationService/Login",
   setPowerTarget: "/braiins.bos.v1.PerformanceService/SetPowerTarget",
   getTunerState: "/braiins.bos.v1.PerformanceService/GetTunerState",
+  setLocate: "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus",
+  getLocate: "/braiins.bos.v1.ActionsService/GetLocateDeviceStatus",
 } as const;
 
 export const GrpcStatus = {
@@ -208,6 +212,22 @@ export class BraiinsGrpcClient {
     const body = encodeSetPowerTargetRequest({ saveAction: SaveAction.SAVE_AND_APPLY, watt: w });
     const reply = await this.call(BRAIINS_PATHS.setPowerTarget, body, signal);
     return this.decode("SetPowerTarget", () => decodeSetPowerTargetResponse(reply).watt) ?? w;
+  }
+
+  /** Locate mode on or off; returns whether it is on, as the reply says. */
+  async setLocate(enable: boolean, signal?: AbortSignal): Promise<boolean> {
+    const payload = await this.call(
+      BRAIINS_PATHS.setLocate,
+      encodeSetLocateDeviceStatusRequest(enable),
+      signal,
+    );
+    return this.decode("SetLocateDeviceStatus", () => decodeLocateDeviceStatusResponse(payload));
+  }
+
+  /** Whether locate mode is on. */
+  async getLocate(signal?: AbortSignal): Promise<boolean> {
+    const payload = await this.call(BRAIINS_PATHS.getLocate, new Uint8Array(0), signal);
+    return this.decode("GetLocateDeviceStatus", () => decodeLocateDeviceStatusResponse(payload));
   }
 
   async getTunerState(signal?: AbortSignal): Promise<TunerStateReply> {

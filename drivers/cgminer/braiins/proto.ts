@@ -243,3 +243,17 @@ export function decodeGetTunerStateResponse(buf: Uint8Array): TunerStateReply {
     powerTargetW: mode === null ? null : decodePower(messageField(mode, 2)),
   };
 }
+
+// bos.v1 ActionsService (bos-plus-api proto/bos/v1/actions.proto): the locate mode.
+
+/** SetLocateDeviceStatusRequest { bool enable = 1; } */
+export function encodeSetLocateDeviceStatusRequest(enable: boolean): Uint8Array {
+  const w = new ProtoWriter();
+  if (enable) w.varint(1, 1);
+  return w.finish();
+}
+
+/** LocateDeviceStatusResponse { bool enabled = 1; } (GetLocateDeviceStatusRequest is empty). */
+export function decodeLocateDeviceStatusResponse(buf: Uint8Array): boolean {
+  return varintField(decodeFields(buf), 1) !== 0n;
+}

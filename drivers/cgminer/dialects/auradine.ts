@@ -7,8 +7,10 @@
 // once (auradine/read.ts). Writes go to the web API behind its token
 // (auradine/web.ts): sleep and wake are `POST /mode {"sleep":"on"|"off"}`, a
 // power target `POST /mode {"mode":"custom","tune":"power","power":W}`, a
-// reboot `POST /restart`. The unit's LED (`POST /led {"code":3}` locates it,
-// 2 is normal) is left alone: the agent has no `locate` capability yet.
+// reboot `POST /restart`. Locate: `POST /led {"code":3}` (LOCATE_MINER), off with
+// code 2 (NORMAL), read back as `GET /led` LED[0].Code (pyasic's auradine backend
+// and AuradineLEDCodes, asic-rs's set_fault_light); FluxOS holds the code until
+// another is set, so the agent turns it off.
 //
 // Power range: FluxOS reports the PSU's rated output (PoutMax) and no lower
 // bound; a target above PoutMax is refused before it is sent, and a unit that
@@ -19,11 +21,12 @@
 // than schema.ts expects is WK_FIRMWARE_CHANGED: the reading is faulted with it.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
 import { assemble, readApi, readExtras, readWeb, type WebPart } from "../auradine/read.ts";
-import { FIRMWARE_CHANGED } from "../auradine/schema.ts";
+import { expectShape, FIRMWARE_CHANGED, LED_LOCATE, LED_NORMAL, LedReply } from "../auradine/schema.ts";
 import {
   AURADINE_WEB_PORT,
   fluxRequest,
   forgetToken,
+  knownVersion,
   LABEL,
   probeFluxos,
   targetOf,
@@ -32,8 +35,9 @@ import {
 import { failedReading, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec, Withdrawn } from "../driver.ts";
 import { isHttpTransportError } from "../http-client.ts";
+import type { LocateSpec } from "../locate.ts";
 
-const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
+const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
 /** The PSU's rated output last read per unit (host:webPort): the ceiling for a power target. */
 const maxTargetW = new Map<string, number | null>();
@@ -128,12 +132,27 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
   return [];
 }
 
+const locate: LocateSpec<DialectContext> = {
+  async set(ctx, seconds) {
+    const code = seconds > 0 ? LED_LOCATE : LED_NORMAL;
+    await fluxRequest(ctx, "POST", "/led", { command: "led", code });
+    return undefined;
+  },
+  async read(ctx) {
+    const raw = await fluxRequest(ctx, "GET", "/led");
+    const version = knownVersion.get(unitKey(targetOf(ctx))) ?? null;
+    return expectShape(LedReply, raw, { what: "GET /led", version }).LED[0]!.Code === LED_LOCATE;
+  },
+  endsAfter: null,
+};
+
 export const auradineDialect: DialectSpec = {
   name: "auradine",
   capabilities: () => [...CAPABILITIES],
   read,
   confirmRead,
   confirmCapabilities,
+  locate,
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":

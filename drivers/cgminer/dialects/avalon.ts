@@ -2,6 +2,9 @@
 // `ascset` (docs/research.md §2):
 //   sleep   `ascset|0,softoff,1:<epoch+5>`   wake `ascset|0,softon,1:<epoch+5>`
 //   power   `ascset|0,worklevel,set,<0|1|2>` reboot `ascset|0,reboot,0`
+//   locate  `ascset|0,led,1-1` on, `ascset|0,led,1-0` off (pyasic and asic-rs, both
+//           checking for the reply "ASC 0 set OK"), read back as estats `Led[1]`
+//           (pyasic's fault light; asic-rs reads the same field); on until told
 // sent as JSON {"command":"ascset","parameter":"0,softoff,1:<ts>"}. The unit acts
 // at the timestamp, a few seconds after the reply.
 //
@@ -19,10 +22,11 @@
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
 import { CgminerClient, checkCommand, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec } from "../driver.ts";
+import type { LocateSpec } from "../locate.ts";
 import { hashrateThs, rows, statusOf, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
 
-const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
+const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
 /** Share of full power drawn at work level 0, 1, 2 (assumed; see the header). */
 export const AVALON_LEVEL_SHARE: readonly number[] = [0.7, 0.85, 1];
@@ -188,6 +192,27 @@ async function setPowerLimit(ctx: DialectContext, targetW: number): Promise<void
   await ascset(ctx, `0,worklevel,set,${level}`);
 }
 
+const locate: LocateSpec<DialectContext> = {
+  async set(ctx, seconds) {
+    await ascset(ctx, `0,led,1-${seconds > 0 ? 1 : 0}`);
+    return undefined;
+  },
+  async read(ctx) {
+    const client = new CgminerClient(ctx.endpoint, ctx.exchange);
+    const modules = packedModules((await client.command(["estats"], undefined, ctx.signal)).replies.estats);
+    const leds = modules.map((m) => num(m.Led)).filter((n): n is number => n !== null);
+    if (leds.length === 0) {
+      throw new DriverError(
+        "WK_AVALON_NO_LED_STATE",
+        "estats has no Led[…] field: the LED state is not reported",
+        false,
+      );
+    }
+    return leds.some((n) => n === 1);
+  },
+  endsAfter: null,
+};
+
 export const avalonDialect: DialectSpec = {
   name: "avalon",
   capabilities: () => [...CAPABILITIES],
@@ -202,6 +227,7 @@ export const avalonDialect: DialectSpec = {
       : "the miner has no ascset command (not Avalon firmware?)";
     return declared.map((capability) => ({ capability, reason }));
   },
+  locate,
   async write(ctx, action, value) {
     const at = Math.floor(ctx.now() / 1000) + SOFT_DELAY_S;
     switch (action) {

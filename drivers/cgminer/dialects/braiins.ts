@@ -10,6 +10,12 @@
 // confirms it through the tuner's PowerLimit, read as powerLimitW; when
 // `tunerstatus` has none, GetTunerState fills it in.
 //
+// Locate goes through the same gRPC API and login (declared with the same
+// credentials): ActionsService/SetLocateDeviceStatus {enable}, read back with
+// GetLocateDeviceStatus {enabled} (bos-plus-api proto/bos/v1/actions.proto;
+// pyasic's BOSer backend uses both). Not documented to end by itself: the agent
+// turns it off.
+//
 // Reply shapes read: TUNERSTATUS[0] {PowerLimit, ApproximateMinerPowerConsumption},
 // TEMPS rows {Board, Chip}, FANS rows {RPM}. A paused unit hashes at zero and is
 // read as sleeping by the normaliser.
@@ -18,6 +24,7 @@ import { BRAIINS_GRPC_PORT, BraiinsGrpcClient, braiinsClientKey } from "../braii
 import { CgminerClient, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
+import type { LocateSpec } from "../locate.ts";
 import { rows, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
 
@@ -145,27 +152,61 @@ function grpcDefiniteNo(err: unknown): err is DriverError {
  */
 async function confirmCapabilities(ctx: DialectContext, declared: MinerCapability[]) {
   const grpc = grpcClient(ctx);
-  if (!grpc || !declared.includes("setPowerLimit")) return [];
-  try {
-    await grpc.getTunerState(ctx.signal);
-    return [];
-  } catch (err) {
-    if (!grpcDefiniteNo(err)) throw err;
-    return [
-      {
-        capability: "setPowerLimit" as const,
-        reason: `the gRPC API (power target) fails: ${err.code}: ${err.message}`,
-      },
-    ];
+  const viaGrpc = declared.filter((c) => c === "setPowerLimit" || c === "locate");
+  if (!grpc || viaGrpc.length === 0) return [];
+  const out: Array<{ capability: MinerCapability; reason: string }> = [];
+  if (viaGrpc.includes("setPowerLimit")) {
+    try {
+      await grpc.getTunerState(ctx.signal);
+    } catch (err) {
+      if (!grpcDefiniteNo(err)) throw err;
+      // no gRPC at all (refused, login refused): neither of its capabilities
+      const why = `${err.code}: ${err.message}`;
+      if (!/UNIMPLEMENTED/.test(err.code)) {
+        return viaGrpc.map((capability) => ({
+          capability,
+          reason: `the gRPC API (${capability === "locate" ? "locate" : "power target"}) fails: ${why}`,
+        }));
+      }
+      out.push({ capability: "setPowerLimit", reason: `the gRPC API (power target) fails: ${why}` });
+    }
   }
+  if (viaGrpc.includes("locate")) {
+    try {
+      await grpc.getLocate(ctx.signal);
+    } catch (err) {
+      if (!grpcDefiniteNo(err)) throw err;
+      out.push({ capability: "locate", reason: `the gRPC API (locate) fails: ${err.code}: ${err.message}` });
+    }
+  }
+  return out;
 }
+
+function needGrpc(ctx: DialectContext, what: string) {
+  const grpc = grpcClient(ctx);
+  if (!grpc) {
+    throw new DriverError(
+      "WK_BRAIINS_NO_CREDENTIALS",
+      `${what} needs a username and password for the gRPC API`,
+      false,
+    );
+  }
+  return grpc;
+}
+
+const locate: LocateSpec<DialectContext> = {
+  set: (ctx, seconds) => needGrpc(ctx, "locate").setLocate(seconds > 0, ctx.signal),
+  read: (ctx) => needGrpc(ctx, "locate").getLocate(ctx.signal),
+  endsAfter: null,
+};
 
 export const braiinsDialect: DialectSpec = {
   name: "braiins",
   capabilities: (endpoint) =>
-    grpcCredentials(endpoint) ? [...CAPABILITIES, "setPowerLimit"] : [...CAPABILITIES],
+    grpcCredentials(endpoint) ? [...CAPABILITIES, "setPowerLimit", "locate"] : [...CAPABILITIES],
   read,
   confirmCapabilities,
+  locate,
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":
@@ -173,14 +214,7 @@ export const braiinsDialect: DialectSpec = {
       case "wake":
         return sendControl(ctx, "resume");
       case "setPowerLimit": {
-        const grpc = grpcClient(ctx);
-        if (!grpc) {
-          throw new DriverError(
-            "WK_BRAIINS_NO_CREDENTIALS",
-            "setPowerLimit needs a username and password for the gRPC API",
-            false,
-          );
-        }
+        const grpc = needGrpc(ctx, "setPowerLimit");
         if (value === undefined || !(value > 0)) {
           throw new DriverError("WK_BRAIINS_INVALID_ARGUMENT", `bad power target: ${value}`, false);
         }

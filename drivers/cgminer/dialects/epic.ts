@@ -9,6 +9,10 @@
 //   sleep  → /miner "Stop"         wake → /miner "Autostart"
 //   reboot → /reboot 0 (seconds of delay)
 //   setPowerLimit → /perpetualtune/algo {"algo": "Power", "target": W}
+//   locate → /identify true | false ("Turn the LED on" in ePIC's OpenAPI 1.22.5 and
+//            1.30.0; asic-rs's set_fault_light), read back as /summary
+//            Misc."Locate Miner State" (pyasic, asic-rs); on until told
+//            (the agent turns it off)
 // Writes are declared only with a password configured. At first contact the
 // dialect asks /capabilities whether the tuner has the "Power" algorithm
 // (setPowerLimit is withdrawn with the reason when not) and, where the firmware
@@ -33,8 +37,9 @@ import {
   SummarySchema,
 } from "../epic/schema.ts";
 import { isHttpTransportError } from "../http-client.ts";
+import type { LocateSpec } from "../locate.ts";
 
-const WRITES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
+const WRITES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
 /** /capabilities does not change while the unit runs: asked again after this long (or after an outage). */
 export const EPIC_CAPABILITIES_TTL_MS = 10 * 60_000;
@@ -168,12 +173,32 @@ async function setPowerLimit(ctx: DialectContext, value: number | undefined): Pr
   await epicPost(ctx, "/perpetualtune/algo", { algo: POWER_ALGORITHM, target });
 }
 
+const locate: LocateSpec<DialectContext> = {
+  async set(ctx, seconds) {
+    await epicPost(ctx, "/identify", seconds > 0);
+    return undefined;
+  },
+  async read(ctx) {
+    const state = (await readSummary(ctx)).Misc?.["Locate Miner State"];
+    if (state === undefined) {
+      throw new DriverError(
+        "WK_EPIC_NO_LED_STATE",
+        `${knownSoftware(ctx) ?? "ePIC"}: GET /summary has no Misc."Locate Miner State"`,
+        false,
+      );
+    }
+    return state;
+  },
+  endsAfter: null,
+};
+
 export const epicDialect: DialectSpec = {
   name: "epic",
   capabilities: (endpoint) => (hasPassword(endpoint) ? [...WRITES] : []),
   read,
   confirmRead,
   confirmCapabilities,
+  locate,
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":

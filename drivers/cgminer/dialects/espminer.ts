@@ -4,8 +4,11 @@
 //   stratum pool, uptime, miningPaused), validated: a reply of another shape is
 //   WK_FIRMWARE_CHANGED (espminer/info.ts);
 // - sleep / wake: POST /api/system/pause / resume, from ESP-Miner v2.14.0;
-// - reboot: POST /api/system/restart, every release.
-// Capabilities are data per version (espminer/facts.ts): all three are declared
+// - reboot: POST /api/system/restart, every release;
+// - locate: POST /api/system/identify, from v2.12.0: a toggle (the unit says "Hi!"
+//   on its screen for 30 s, then stops by itself), confirmed by the reply's own
+//   words (nothing reads it back); a reply saying the other way is toggled back.
+// Capabilities are data per version (espminer/facts.ts): all of them are declared
 // and the first answer withdraws what the unit's version lacks, with why. No
 // setPowerLimit: AxeOS has no watt target, only frequency/voltage settings.
 // Every write is confirmed by the driver reading back (power falls, uptime
@@ -14,10 +17,19 @@ import { printable } from "../../printable.ts";
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
 import { failedReading } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint, Withdrawn } from "../driver.ts";
-import { getInfo, getInfoRaw, LABEL, postCommand, postRestart } from "../espminer/client.ts";
+import {
+  getInfo,
+  getInfoRaw,
+  IDENTIFY_S,
+  LABEL,
+  postCommand,
+  postIdentify,
+  postRestart,
+} from "../espminer/client.ts";
 import { type AxeosFlavour, DECLARED, withdrawnFor } from "../espminer/facts.ts";
 import { flavourOf, looksLikeAxeos, readingFromInfo } from "../espminer/info.ts";
 import { isHttpTransportError } from "../http-client.ts";
+import type { LocateSpec } from "../locate.ts";
 
 /** What the last answer of a unit said about its firmware (host:webPort → version, flavour). */
 const known = new Map<string, { version: string; flavour: AxeosFlavour }>();
@@ -59,14 +71,30 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
   }
 }
 
-async function write(ctx: DialectContext, action: MinerCapability): Promise<void> {
+/** The version last read, after refusing a write the unit is known to lack. */
+function versionFor(ctx: DialectContext, action: MinerCapability): string | null {
   const unit = known.get(keyOf(ctx.endpoint)) ?? null;
   if (unit && action !== "setPowerLimit") {
     // a unit known to lack the route is not sent it (the driver refuses first; this guards direct use)
     const missing = withdrawnFor(unit.flavour, unit.version, [action])[0];
     if (missing) throw new DriverError("WK_ESPMINER_UNSUPPORTED", missing.reason, false);
   }
-  const version = unit?.version ?? null;
+  return unit?.version ?? null;
+}
+
+/** Identify is a toggle whose reply says which way it went: a reply the wrong way is toggled once more. */
+const locate: LocateSpec<DialectContext> = {
+  async set(ctx, seconds) {
+    const version = versionFor(ctx, "locate");
+    const want = seconds > 0;
+    const now = await postIdentify(ctx, version);
+    return now === want ? now : postIdentify(ctx, version);
+  },
+  endsAfter: IDENTIFY_S,
+};
+
+async function write(ctx: DialectContext, action: MinerCapability): Promise<void> {
+  const version = versionFor(ctx, action);
   switch (action) {
     case "sleep":
       return postCommand(ctx, "/api/system/pause", version);
@@ -89,6 +117,7 @@ export const espminerDialect: DialectSpec = {
   confirmCapabilities,
   read,
   write,
+  locate,
   async close(ctx) {
     known.delete(keyOf(ctx.endpoint));
   },

@@ -22,14 +22,23 @@
 // "Hashrate" (TH/s), "Frequency", "Voltage", "Step"}; `atm`: ATM[0].Enabled.
 // Profiles are steps, so the reading's powerLimitW stays null and the driver
 // confirms a limit by the draw (powerW ≤ target).
+//
+// Locate: `ledset <sid>,red,blink` in a session like every write; off is
+// `ledset <sid>,red,auto` (the LED back under the firmware's control). Read back
+// from `config`: CONFIG[0].RedLed ("auto" by default; "blink" while locating).
+// Facts: pyasic (luxminer backend: ledset red blink/off, RedLed from config),
+// asic-rs (luxminer: ledset red blink/auto, a recorded config with RedLed "auto"),
+// luxos-tooling's api.json (ledset needs logon). LuxOS keeps the LED blinking
+// until told: the agent turns it off.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
 import { CgminerClient, READ_COMMANDS, readingForError } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
 import { encodeRequest, exchange } from "../framing.ts";
+import type { LocateSpec } from "../locate.ts";
 import { rows, statusOf, toNumber } from "../normalize.ts";
 import { type Json, parseReplyJson } from "../repair.ts";
 
-const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
+const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
 /** Code of a successful `curtail` (docs.luxor.tech). */
 export const LUXOS_CURTAIL_OK = 335;
@@ -328,12 +337,39 @@ async function probeLogon(ctx: DialectContext, slot: SessionSlot, declared: Mine
   return declared.map((capability) => ({ capability, reason }));
 }
 
+/** Whether the red LED blinks (the locate), from `config`'s RedLed. */
+async function readLed(ctx: DialectContext): Promise<boolean> {
+  const sent = await send(ctx, "config", undefined, ctx.signal);
+  if (failed(sent.status)) {
+    throw new DriverError("WK_LUXOS_REFUSED", `config: ${describeStatus(sent.status)}`, true);
+  }
+  const red = rows(sent.reply, "CONFIG")[0]?.RedLed;
+  if (typeof red !== "string") {
+    throw new DriverError(
+      "WK_LUXOS_NO_LED_STATE",
+      "config has no RedLed: this LuxOS does not report its LED state",
+      false,
+    );
+  }
+  return /^(blink|on)$/i.test(red.trim());
+}
+
+const locate: LocateSpec<DialectContext> = {
+  set: async (ctx, seconds) => {
+    await withSession(ctx, (sid) => privileged(ctx, sid, "ledset", ["red", seconds > 0 ? "blink" : "auto"]));
+    return undefined;
+  },
+  read: readLed,
+  endsAfter: null,
+};
+
 export const luxosDialect: DialectSpec = {
   name: "luxos",
   capabilities: () => [...CAPABILITIES],
   read,
   confirmRead,
   confirmCapabilities,
+  locate,
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":

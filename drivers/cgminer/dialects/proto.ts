@@ -16,6 +16,10 @@
 // setPowerLimit = PUT /api/v1/mining/target {power_target_watts} after checking
 // the target against the rig's own min/max (a target outside is refused before
 // anything is sent). All need the rig's password; without it, nothing is declared.
+// Locate: POST /api/v1/system/locate?led_on_time=<s>&enable=true flashes the
+// control board's LED for that long and the rig ends it by itself; enable=false
+// clears it at once (202 either way). The API has no read of the LED: the outcome
+// says it is not confirmed.
 //
 // A reply shaped differently from the API (a field gone or of another type, an
 // endpoint gone, a token refused just after login) is WK_FIRMWARE_CHANGED
@@ -27,6 +31,7 @@ import { failedReading } from "../client.ts";
 import type { DialectContext, DialectSpec, Withdrawn } from "../driver.ts";
 import { isHttpTransportError } from "../http-client.ts";
 import type { JsonReply } from "../http-json.ts";
+import type { LocateSpec } from "../locate.ts";
 import {
   authed,
   forget,
@@ -51,7 +56,7 @@ import {
   TelemetrySchema,
 } from "../proto/schemas.ts";
 
-const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
+const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 const TELEMETRY = "/api/v1/telemetry?level=miner,hashboard,asic";
 
 /** Parses a reply that must be 200 (or one of `ok`) with `schema`. */
@@ -271,6 +276,16 @@ async function probe(ctx: DialectContext): Promise<string | null> {
   return `GET /api/v1/system: ${words.join(" / ").slice(0, 60)}, firmware ${version.slice(0, 40)}`;
 }
 
+const locate: LocateSpec<DialectContext> = {
+  async set(ctx, seconds) {
+    // led_on_time 0 would mean "until told": an "on" is always sent with its time
+    const q = seconds > 0 ? `led_on_time=${Math.max(1, Math.round(seconds))}&enable=true` : "enable=false";
+    await action(ctx, `/api/v1/system/locate?${q}`);
+    return undefined;
+  },
+  endsAfter: "asked",
+};
+
 export const protoDialect: DialectSpec = {
   name: "proto",
   capabilities: (endpoint) => {
@@ -280,6 +295,7 @@ export const protoDialect: DialectSpec = {
   read,
   confirmRead,
   confirmCapabilities,
+  locate,
   async write(ctx, act, value) {
     switch (act) {
       case "sleep":

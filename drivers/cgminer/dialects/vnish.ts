@@ -25,6 +25,11 @@
 //   (powerLimitStepsW), so the driver confirms a target between steps by the step
 //   it lands on. Presets needing a modified PSU are never picked.
 // - Reboot: POST /system/reboot; confirmed by /info's uptime starting again.
+// - Locate: POST /find-miner (login) toggles the LED and answers {"on"}; /status
+//   (no login) reports `find_miner`. A toggle is sent only when /status shows the
+//   other state (a resend after a lost reply must not undo it), with the state
+//   wanted in the body too (asic-rs sends {"on"}; pyasic nothing), and read back
+//   from /status. Not documented to end by itself: the agent turns it off.
 //
 // Credentials: writes are declared only with a password configured — the
 // gateway does not change a miner's state on a factory password nobody told
@@ -36,6 +41,7 @@ import { failedReading } from "../client.ts";
 import type { DetectProbe, DialectContext, DialectSpec, MinerEndpoint, Withdrawn } from "../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
 import { isHttpTransportError } from "../http-client.ts";
+import type { LocateSpec } from "../locate.ts";
 import {
   VNISH_DEFAULT_PASSWORD,
   VNISH_LABEL,
@@ -68,7 +74,7 @@ import {
   type VnishSummary,
 } from "../vnish/schemas.ts";
 
-const WRITES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
+const WRITES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 const API = "/api/v1";
 /** The preset list changes only with firmware or tuning: asked again this often. */
 export const VNISH_PRESETS_TTL_MS = 10 * 60_000;
@@ -249,6 +255,38 @@ async function setPowerLimit(ctx: DialectContext, client: VnishClient, targetW: 
   }
 }
 
+/** Whether the locate LED blinks, as /status says. */
+async function findMinerOn(client: VnishClient): Promise<boolean> {
+  const st = parseReply(StatusSchema, await client.get(`${API}/status`, false), client.fw, `${API}/status`);
+  if (st.find_miner === undefined) {
+    throw new DriverError(
+      "WK_VNISH_NO_LED_STATE",
+      `${client.fw}: ${API}/status has no find_miner, so the LED state cannot be read back`,
+      false,
+    );
+  }
+  return st.find_miner;
+}
+
+const locate: LocateSpec<DialectContext> = {
+  async set(ctx, seconds) {
+    const client = clientFor(ctx);
+    const want = seconds > 0;
+    // a toggle: sent only when the LED is in the other state
+    const now = await findMinerOn(client).catch((err: unknown) => {
+      if (err instanceof DriverError && err.code === "WK_VNISH_NO_LED_STATE") return null;
+      throw err;
+    });
+    if (now === want) return undefined;
+    const reply = await client.post(`${API}/find-miner`, { on: want }, true);
+    const on = (reply as { on?: unknown } | null)?.on;
+    // the state the toggle left, as the unit answers it (used where /status does not say)
+    return typeof on === "boolean" ? on : undefined;
+  },
+  read: (ctx) => findMinerOn(clientFor(ctx)),
+  endsAfter: null,
+};
+
 // --- capabilities and detection ------------------------------------------------------------
 
 /**
@@ -305,6 +343,7 @@ export const vnishDialect: DialectSpec = {
   read,
   confirmCapabilities,
   detectProbe,
+  locate,
   async write(ctx, action, value) {
     const client = clientFor(ctx);
     switch (action) {

@@ -3,6 +3,12 @@
 //   (whatsminer/v2.ts): power_off / power_on / adjust_power_limit (reboots) / reboot;
 // - v3 on 4433 (firmware from about 2024-11, whatsminer/v3.ts):
 //   set.miner.service stop|start, set.miner.power_limit, set.system.reboot.
+// - locate: v2 `set_led` (red, blinking 200 ms / 100 ms on; param "auto" gives the LED
+//   back to the firmware), read back as `get_miner_info` Msg.ledstat; v3
+//   `set.system.led` (the same pattern as a list, or "auto"), read back as
+//   `get.device.info` msg.system.ledstatus ("auto" = not locating). The firmware
+//   keeps the pattern until told: the agent turns it off (pyasic btminer, asic-rs
+//   whatsminer v2/v3 backends).
 //
 // Which API a miner gets (cached per host:port, in this process):
 // - an endpoint configured on port 4433 speaks v3 only;
@@ -20,7 +26,8 @@
 import { printable } from "../../printable.ts";
 import { DriverError, type MinerCapability } from "../../types.ts";
 import { readingForError } from "../client.ts";
-import type { DialectContext, DialectSpec, MinerEndpoint, WriteAction } from "../driver.ts";
+import type { DialectContext, DialectSpec, MinerEndpoint, PowerWriteAction } from "../driver.ts";
+import type { LocateSpec } from "../locate.ts";
 import type { Json } from "../repair.ts";
 import { v3Msg } from "../whatsminer/normalize.ts";
 import {
@@ -28,6 +35,7 @@ import {
   newV2Session,
   TOKEN_REUSE_MS,
   type V2Session,
+  v2Plain,
   v2Read,
   v2Write,
   WhatsminerObsoleteError,
@@ -96,7 +104,13 @@ async function readAny(ctx: DialectContext) {
   }
 }
 
-function v2Command(action: WriteAction, value?: number): { cmd: string; fields: Record<string, Json> } {
+/** One write in both APIs' words. */
+interface Command {
+  v2: { cmd: string; fields: Record<string, Json> };
+  v3: { cmd: string; param: Json };
+}
+
+function v2Command(action: PowerWriteAction, value?: number): Command["v2"] {
   switch (action) {
     case "sleep":
       return { cmd: "power_off", fields: { respbefore: "true" } };
@@ -109,7 +123,7 @@ function v2Command(action: WriteAction, value?: number): { cmd: string; fields: 
   }
 }
 
-function v3Command(action: WriteAction, value?: number): { cmd: string; param: Json } {
+function v3Command(action: PowerWriteAction, value?: number): Command["v3"] {
   switch (action) {
     case "sleep":
       return { cmd: "set.miner.service", param: "stop" };
@@ -122,14 +136,17 @@ function v3Command(action: WriteAction, value?: number): { cmd: string; param: J
   }
 }
 
-async function writeV3(
-  ctx: DialectContext,
-  s: Session,
-  password: string,
-  action: WriteAction,
-  value?: number,
-) {
-  const { cmd, param } = v3Command(action, value);
+/** The locate pattern both APIs take (pyasic, asic-rs): red, a 200 ms cycle lit for 100 ms. */
+const LOCATE_LED = { color: "red", period: 200, duration: 100, start: 0 };
+
+function locateCommand(on: boolean): Command {
+  return on
+    ? { v2: { cmd: "set_led", fields: LOCATE_LED }, v3: { cmd: "set.system.led", param: [LOCATE_LED] } }
+    : { v2: { cmd: "set_led", fields: { param: "auto" } }, v3: { cmd: "set.system.led", param: "auto" } };
+}
+
+async function writeV3(ctx: DialectContext, s: Session, password: string, c: Command["v3"]) {
+  const { cmd, param } = c;
   await v3Set(
     v3Target(ctx.endpoint),
     s.v3,
@@ -181,10 +198,82 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
   }
 }
 
+/** Sends one write in the API the miner speaks (v2 first, v3 when v2 is gone). */
+async function sendWrite(ctx: DialectContext, c: Command): Promise<void> {
+  const password = ctx.endpoint.credentials?.password;
+  if (!password) {
+    throw new DriverError("WK_WHATSMINER_NO_CREDENTIALS", "Whatsminer writes need the API password", false);
+  }
+  const s = session(ctx.endpoint);
+  if (s.mode === "v3") {
+    await writeV3(ctx, s, password, c.v3);
+    return;
+  }
+  try {
+    await v2Write(
+      v2Target(ctx.endpoint),
+      s.v2,
+      password,
+      c.v2.cmd,
+      c.v2.fields,
+      { ...ctx.exchange, signal: ctx.signal },
+      ctx.now,
+    );
+    s.mode = "v2";
+  } catch (err) {
+    if (!(err instanceof WhatsminerObsoleteError) && !refused(err)) throw err;
+    try {
+      await writeV3(ctx, s, password, c.v3);
+    } catch (err3) {
+      // 4433 not there either: report the v2 failure (a reboot in progress is retryable)
+      if (refused(err3)) throw err;
+      throw err3;
+    }
+    s.mode = "v3";
+  }
+}
+
+/** "auto" = the firmware drives the LED (not locating); any pattern set through the API = locating. */
+function ledStatus(v: Json | undefined, where: string): boolean {
+  if (typeof v !== "string" || v.trim() === "") {
+    throw new DriverError(
+      "WK_WHATSMINER_NO_LED_STATE",
+      `${where}: no LED state in the reply (got ${JSON.stringify(v ?? null).slice(0, 40)})`,
+      true,
+    );
+  }
+  return v.trim().toLowerCase() !== "auto";
+}
+
+const isObj = (v: Json | undefined): v is Record<string, Json> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+async function readLed(ctx: DialectContext): Promise<boolean> {
+  const e = ctx.endpoint;
+  const opts = { ...ctx.exchange, signal: ctx.signal };
+  if (session(e).mode === "v3") {
+    const msg = v3Msg(await v3Get(v3Target(e), "get.device.info", undefined, opts));
+    const system = msg?.system;
+    return ledStatus(isObj(system) ? system.ledstatus : undefined, "get.device.info system.ledstatus");
+  }
+  const reply = await v2Plain(v2Target(e), "get_miner_info", { info: "ledstat" }, opts);
+  const msg = isObj(reply) ? reply.Msg : undefined;
+  return ledStatus(isObj(msg) ? msg.ledstat : undefined, "get_miner_info Msg.ledstat");
+}
+
+const locate: LocateSpec<DialectContext> = {
+  set: async (ctx, seconds) => {
+    await sendWrite(ctx, locateCommand(seconds > 0));
+    return undefined;
+  },
+  read: readLed,
+  endsAfter: null,
+};
+
 export const whatsminerDialect: DialectSpec = {
   name: "whatsminer",
   capabilities(endpoint): MinerCapability[] {
-    return endpoint.credentials?.password ? ["sleep", "wake", "setPowerLimit", "reboot"] : [];
+    return endpoint.credentials?.password ? ["sleep", "wake", "setPowerLimit", "reboot", "locate"] : [];
   },
   confirmCapabilities,
   // a unit whose 4028 is closed (v3-only firmware) is still found: a read-only get.device.info on 4433
@@ -207,40 +296,10 @@ export const whatsminerDialect: DialectSpec = {
       return readingForError(err, ctx.now());
     }
   },
-  async write(ctx, action, value) {
-    const password = ctx.endpoint.credentials?.password;
-    if (!password) {
-      throw new DriverError("WK_WHATSMINER_NO_CREDENTIALS", "Whatsminer writes need the API password", false);
-    }
-    const s = session(ctx.endpoint);
-    if (s.mode === "v3") {
-      await writeV3(ctx, s, password, action, value);
-      return;
-    }
-    const { cmd, fields } = v2Command(action, value);
-    try {
-      await v2Write(
-        v2Target(ctx.endpoint),
-        s.v2,
-        password,
-        cmd,
-        fields,
-        { ...ctx.exchange, signal: ctx.signal },
-        ctx.now,
-      );
-      s.mode = "v2";
-    } catch (err) {
-      if (!(err instanceof WhatsminerObsoleteError) && !refused(err)) throw err;
-      try {
-        await writeV3(ctx, s, password, action, value);
-      } catch (err3) {
-        // 4433 not there either: report the v2 failure (a reboot in progress is retryable)
-        if (refused(err3)) throw err;
-        throw err3;
-      }
-      s.mode = "v3";
-    }
+  write(ctx, action, value) {
+    return sendWrite(ctx, { v2: v2Command(action, value), v3: v3Command(action, value) });
   },
+  locate,
   async close(ctx) {
     sessions.delete(keyOf(ctx.endpoint));
   },

@@ -81,6 +81,8 @@ export const SummarySchema = z.object({
     Running: z.boolean(),
     Algorithm: z.record(z.string(), AlgorithmStatsSchema),
   }),
+  // required in the OpenAPI (1.22.5, 1.30.0); optional here so a unit without it still reads
+  Misc: z.object({ "Locate Miner State": z.boolean().optional() }).optional(),
 });
 export type EpicSummary = z.infer<typeof SummarySchema>;
 

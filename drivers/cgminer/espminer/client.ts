@@ -158,3 +158,44 @@ export async function postRestart(ctx: DialectContext, version: string | null): 
     `POST ${path} answered 200 with ${printable(text.slice(0, 60))}, not a restart notice`,
   );
 }
+
+export const IDENTIFY_PATH = "/api/system/identify";
+/** How long AxeOS shows its identify message ("Hi!" on the screen): fixed in the firmware. */
+export const IDENTIFY_S = 30;
+
+/**
+ * POST /api/system/identify (v2.12+): a toggle. The unit says "Hi!" on its screen for 30 s, or
+ * stops saying it when it was; the reply states which (v2.13+ JSON {"message"}, v2.12 the same
+ * words as text/plain): 'The device says "Hi!" for 30 seconds.' / 'The device no longer says
+ * "Hi!".' Returns whether it is identifying now, as the reply says.
+ */
+export async function postIdentify(ctx: DialectContext, version: string | null): Promise<boolean> {
+  const reply = await httpRequest(target(ctx), {
+    method: "POST",
+    path: IDENTIFY_PATH,
+    body: Buffer.alloc(0),
+    ...deadlines(ctx),
+  });
+  if (reply.status === 404 || reply.status === 405 || reply.status === 302) {
+    throw new DriverError(
+      "WK_ESPMINER_UNSUPPORTED",
+      `POST ${IDENTIFY_PATH}: HTTP ${reply.status}: this AxeOS${version ? ` ${version}` : ""} has no identify (ESP-Miner v2.12.0 or later has)`,
+      false,
+    );
+  }
+  if (reply.status !== 200) throw statusError("POST", IDENTIFY_PATH, reply);
+  const text = reply.body.toString("utf8").trim();
+  let message = text;
+  try {
+    const m = (JSON.parse(text) as { message?: unknown } | null)?.message;
+    if (typeof m === "string") message = m;
+  } catch {
+    // v2.12: the words as text/plain
+  }
+  if (/no longer says/i.test(message)) return false;
+  if (/\bsays\b/i.test(message)) return true;
+  throw firmwareChanged(
+    version,
+    `POST ${IDENTIFY_PATH} answered 200 with ${printable(text.slice(0, 60)) || "an empty body"}, not the identify notice`,
+  );
+}

@@ -10,6 +10,9 @@
 //   change is ESP-Miner PR #1608). Pause winds the ASIC down, cuts its core
 //   voltage and holds it in reset, so the unit draws only the ESP32's and the
 //   fan's few watts; `miningPaused` in /api/system/info reports it.
+// - POST /api/system/identify: from v2.12.0; a toggle that makes the unit say
+//   "Hi!" on its screen for 30 s (the firmware ends it), the reply stating which
+//   way it went. It is the unit's locate; nothing else reads it back.
 // - No watt target: PATCH /api/system sets frequency (MHz) and coreVoltage (mV),
 //   whose draw per step depends on the chip and the unit. wattkeeper does not map
 //   watts to them, so setPowerLimit is not declared (no power control).
@@ -43,6 +46,7 @@ export function atLeast(v: AxeosVersion, major: number, minor: number, patch = 0
 
 export const PAUSE_SINCE = { major: 2, minor: 14, patch: 0 } as const;
 export const PAUSE_SINCE_TEXT = "v2.14.0";
+export const IDENTIFY_SINCE = { major: 2, minor: 12, patch: 0 } as const;
 
 /** A write of this dialect: the capability, the request that does it, and the release that brought it. */
 export interface AxeosWrite {
@@ -62,6 +66,7 @@ export const AXEOS_WRITES: readonly AxeosWrite[] = [
     path: "/api/system/restart",
     since: null,
   },
+  { capability: "locate", method: "POST", path: "/api/system/identify", since: IDENTIFY_SINCE },
 ];
 
 /** What the dialect can declare before it knows the firmware: every write of the newest release. */
@@ -87,7 +92,7 @@ export function withdrawnFor(
     if (flavour.kind === "nerdqaxe") {
       out.push({
         capability: w.capability,
-        reason: `NerdQAxe firmware ${versionText} (${flavour.deviceModel}): ${w.path} is an ESP-Miner ${since} endpoint, not established for this fork; no pause/resume, so no sleep/wake`,
+        reason: `NerdQAxe firmware ${versionText} (${flavour.deviceModel}): ${w.path} is an ESP-Miner ${since} endpoint, not established for this fork; no ${w.capability}`,
       });
       continue;
     }
@@ -101,7 +106,10 @@ export function withdrawnFor(
     if (!atLeast(v, w.since.major, w.since.minor, w.since.patch)) {
       out.push({
         capability: w.capability,
-        reason: `AxeOS ${versionText} has no ${w.path} (pause/resume came with ESP-Miner ${since}); frequency/voltage settings are no power control, so no ${w.capability}`,
+        reason:
+          w.capability === "locate"
+            ? `AxeOS ${versionText} has no ${w.path} (identify came with ESP-Miner ${since}), so no locate`
+            : `AxeOS ${versionText} has no ${w.path} (pause/resume came with ESP-Miner ${since}); frequency/voltage settings are no power control, so no ${w.capability}`,
       });
     }
   }

@@ -232,8 +232,11 @@ export function pickStep(steps: readonly PowerStep[], targetW: number): PowerSte
 
 // --- writes ---------------------------------------------------------------------------------
 
-/** /api/v1/status (no login): the state the wake path reads to pick resume or start. */
-export const StatusSchema = z.object({ miner_state: z.string() });
+/**
+ * /api/v1/status (no login): the state the wake path reads to pick resume or start, and
+ * `find_miner`, whether the locate LED blinks (absent on a firmware that does not say).
+ */
+export const StatusSchema = z.object({ miner_state: z.string(), find_miner: z.boolean().optional() });
 
 /** POST /api/v1/settings answers {restart_required, reboot_required} (pyasic: even when nothing changed). */
 export const SaveSettingsSchema = z.object({

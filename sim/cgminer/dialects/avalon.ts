@@ -4,7 +4,9 @@
 // Fan1[…] SoftOFF[0] WORKLEVEL[2] …"`. `ascset` handles `0,softoff,1:<ts>`,
 // `0,softon,1:<ts>` (applied at once, not at the timestamp, so tests stay short),
 // `0,worklevel,set,<0|1|2>` (levels draw AVALON_SIM_LEVEL_SHARE of nominal) and
-// `0,reboot,0`. Anything else answers E Code 120. The physics are those of the
+// `0,reboot,0`, `0,led,1-1` / `0,led,1-0` (the locate LED, reported as Led[1] /
+// Led[0] and on until told; the reply "ASC 0 set OK" as pyasic and asic-rs check).
+// Anything else answers E Code 120. The physics are those of the
 // power model's unit (Avalon models are not in sim/models.ts). WORKLEVEL[] is
 // our assumption: the capture we have shows WORKMODE[] only.
 import type { MinerView, PowerModel } from "../../power-model.ts";
@@ -37,7 +39,7 @@ const ok = (code: number, msg: string, name?: string, items?: Item[], textPrefix
 const levelOf = (c: { state: Map<string, unknown> }) => (c.state.get("worklevel") as number | undefined) ?? 2;
 
 /** The packed `MM ID0` string of one unit. */
-export function packedMmId(v: MinerView, level: number): string {
+export function packedMmId(v: MinerView, level: number, led = false): string {
   const ghs = (ths: number) => (ths * 1000).toFixed(2);
   const on = v.state === "hashing" || v.state === "starting";
   const fields: Array<[string, string]> = [
@@ -58,6 +60,7 @@ export function packedMmId(v: MinerView, level: number): string {
     ["GHSspd", ghs(v.hashrateThs)],
     ["GHSmm", ghs(on ? v.expectedThs : 0)],
     ["GHSavg", ghs(v.avgHashrateThs)],
+    ["Led", led ? "1" : "0"],
     ["MGHS", v.chainRatesThs.map((r) => ghs(r)).join(" ")],
     ["MTmax", v.chipTempsC.join(" ")],
     ["MTavg", v.chipTempsC.map((t) => t - 7).join(" ")],
@@ -77,7 +80,7 @@ function estats(c: SimCall): Reply {
       Elapsed: c.view.uptimeS,
       Calls: 0,
       Wait: new Fixed(0, 6),
-      "MM ID0": packedMmId(c.view, levelOf(c)),
+      "MM ID0": packedMmId(c.view, levelOf(c), c.model.leds.isOn(c.id)),
       "MM Count": 1,
       "Smart Speed": 1,
     },
@@ -129,6 +132,13 @@ function ascset(c: SimCall): Reply {
     case "reboot":
       reboot(c.model, c.id);
       return ok(ASCSET_OK, "ASC 0 set OK: reboot");
+    case "led": {
+      const m = /^1-([01])$/.exec(rest[0] ?? "");
+      if (!m) return errorReply(ASCSET_ERR, "ASC 0 set failed: led must be 1-0|1-1");
+      if (m[1] === "1") c.model.leds.on(c.id);
+      else c.model.leds.off(c.id);
+      return ok(ASCSET_OK, "ASC 0 set OK");
+    }
     default:
       return errorReply(ASCSET_ERR, `ASC 0 set failed: unknown option '${option}'`);
   }

@@ -3,7 +3,9 @@
 // "a-b-c-d" strings only) plus `power`, `config` (CurtailMode), `profiles`, `atm`
 // and `session`. Privileged commands take the session id first: `curtail
 // <sid>,sleep|wakeup` (Code 335), `profileset <sid>,<name>`, `atmset
-// <sid>,enabled=…`, `rebootdevice <sid>`, `logoff <sid>`. One session at a time:
+// <sid>,enabled=…`, `rebootdevice <sid>`, `ledset <sid>,red|green,on|off|blink|auto`
+// (pyasic, asic-rs; `config` reports RedLed/GreenLed, "auto" by default; the red
+// LED blinking is the locate, held until told), `logoff <sid>`. One session at a time:
 // a second `logon` gets E Code 402. A curtailed unit still answers and reports
 // its standby watts. Codes other than 335 and 402 are the sim's own choice.
 import type { MinerView, PowerModel } from "../../power-model.ts";
@@ -105,6 +107,13 @@ function reboot(model: PowerModel, id: string, state: Map<string, unknown>): voi
   t1.unref();
 }
 
+/** The red LED as `config` reports it: what ledset set while the board shows it, else "auto". */
+function redLed(c: SimCall): string {
+  const set = (c.state.get("redLed") as string | undefined) ?? "auto";
+  if (c.model.leds.isOn(c.id)) return set;
+  return set === "off" ? "off" : "auto";
+}
+
 registerSimDialect({
   name: "luxos",
   description: `LUXminer ${LUX_VERSION.split(".").slice(0, 3).join(".")}`,
@@ -127,6 +136,8 @@ registerSimDialect({
       ok(CODE.MINECONFIG, "LUXminer config", "CONFIG", [
         {
           "ASC Count": c.view.model.chains,
+          GreenLed: (c.state.get("greenLed") as string | undefined) ?? "auto",
+          RedLed: redLed(c),
           "Pool Count": 3,
           CurtailMode: c.view.state === "sleeping" ? "Sleep" : "None",
           Profile: (c.state.get("profile") as string | undefined) ?? "default",
@@ -200,6 +211,22 @@ registerSimDialect({
       if (!m) return errorReply(338, "Invalid atmset parameter");
       c.state.set("atm", m[1]!.toLowerCase() === "true");
       return ok(307, "ATM set");
+    },
+    ledset: (c) => {
+      const args = authorise(c);
+      if (!Array.isArray(args)) return args;
+      const [color = "", mode = ""] = args.map((a) => a.toLowerCase());
+      if (!["red", "green"].includes(color) || !["on", "off", "blink", "auto"].includes(mode)) {
+        return errorReply(339, `Invalid ledset parameters '${args.join(",")}'`);
+      }
+      if (color === "green") {
+        c.state.set("greenLed", mode);
+        return ok(309, "LED set");
+      }
+      c.state.set("redLed", mode);
+      if (mode === "on" || mode === "blink") c.model.leds.on(c.id);
+      else c.model.leds.off(c.id);
+      return ok(309, "LED set");
     },
     rebootdevice: (c) => {
       const args = authorise(c);
