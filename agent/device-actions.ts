@@ -1,10 +1,13 @@
 // Runs an operator's action on one device: exclude/include change the stored
-// settings (kept across restarts); sleep, wake, reboot and set-power-limit go
-// through the control loop as operator steps, one after the other (a node's
-// GPUs), each written to the ledger first and confirmed by read-back.
+// settings (kept across restarts); sleep, wake, reboot, set-power-limit and
+// locate go through the control loop as operator steps, one after the other (a
+// node's GPUs), each written to the ledger first and confirmed by read-back. A
+// locate the firmware would leave on is handed to the locate timers, which end
+// it when its time is up.
 import type { SiteConfig } from "../config/schema.ts";
-import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
+import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "./control/intents.ts";
 import type { ControlLoop } from "./control/loop.ts";
+import type { LocateTimers } from "./locate-timers.ts";
 import { operatorSteps } from "./operator-steps.ts";
 import type { SiteState } from "./state.ts";
 import type { NewSiteEvent } from "./store/events.ts";
@@ -18,6 +21,8 @@ export interface DeviceActionDeps {
   settings: Settings | null;
   loop: ControlLoop | null;
   ledger: Ledger | null;
+  /** Ends the locates the firmware would leave on; null while the site is not running. */
+  locates?: LocateTimers | null;
   emitEvent(e: NewSiteEvent): void;
 }
 
@@ -63,6 +68,8 @@ export async function runDeviceAction(
     if (!out.ok)
       failures.push(step.gpuIndex !== undefined ? `GPU ${step.gpuIndex}: ${out.reason}` : out.reason);
     else detail = out.reason;
+    if (out.ok && step.kind === "locate")
+      detail += deps.locates?.noted(req.id, locateSeconds(req), out.locate, actor.who) ?? "";
   }
   if (failures.length > 0) return { ok: false, error: failures.join("; ") };
   return { ok: true, detail: steps.actions.length > 1 ? `${steps.actions.length} GPU(s) limited` : detail };

@@ -1,4 +1,4 @@
-// An operator's device action (sleep, wake, reboot, set-power-limit) as the
+// An operator's device action (sleep, wake, reboot, set-power-limit, locate) as the
 // control-loop actions that carry it out, with the power change each is
 // expected to make (what the ramp and the headroom count). Pure: the Site runs
 // the steps through the loop, one after the other.
@@ -6,7 +6,7 @@ import type { GpuNodeConfig, MinerConfig } from "../config/schema.ts";
 import { formatPowerW } from "../config/units.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MinerReading } from "../drivers/types.ts";
-import type { DeviceAction } from "./control/intents.ts";
+import { type DeviceAction, locateSeconds } from "./control/intents.ts";
 import type { PlanAction } from "./control/types.ts";
 
 export type OperatorStep = Omit<PlanAction, "origin">;
@@ -37,6 +37,11 @@ export function operatorSteps(
       }
       case "reboot":
         return { actions: [{ deviceId: id, kind: "reboot", expectedDeltaW: 0, reason: why }] };
+      case "locate": {
+        // moves no power: nothing for the ramp or the headroom to count
+        const seconds = locateSeconds(req);
+        return { actions: [{ deviceId: id, kind: "locate", seconds, expectedDeltaW: 0, reason: why }] };
+      }
       case "set-power-limit": {
         const w = req.value as number;
         const delta = powerW !== null ? w - powerW : 0;
@@ -52,7 +57,7 @@ export function operatorSteps(
   if (!g) return { error: `unknown device "${id}"` };
   // a GPU node: only its power limit, per GPU, never under the floor
   if (req.action !== "set-power-limit") {
-    return { error: `${id} is a GPU node: only set-power-limit, exclude and include apply` };
+    return { error: `${id} is a GPU node: only set-power-limit, exclude and include apply (no locate LED)` };
   }
   const w = req.value as number;
   if (w < g.floorW)

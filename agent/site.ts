@@ -16,7 +16,7 @@ import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MinerReading } from "../drivers/types.ts";
 import { driverActuator } from "./control/actuator.ts";
 import { CONTRACT_REASON, economicBudget, type Prices } from "./control/budget.ts";
-import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
+import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "./control/intents.ts";
 import { type ControlEvent, ControlLoop, type ControlMode, type TickResult } from "./control/loop.ts";
 import { isFlexible } from "./control/policy.ts";
 import type { PriceField } from "./control/prices.ts";
@@ -32,6 +32,7 @@ import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
+import { LocateTimers } from "./locate-timers.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, eventsTotal, pollDuration, tickDuration } from "./metrics.ts";
 import { longestWakeUpMs } from "./models.ts";
@@ -99,6 +100,8 @@ const DRAIN_DEADLINE_SLACK_MS = 5000;
 /** How often the problems list is checked for the events that raise and clear them. */
 const PROBLEM_CHECK_MS = 5000;
 const PRUNE_EVERY_MS = 3_600_000;
+/** Who the agent's own actions are from (a locate it ends when its time is up), in the audit log. */
+const AGENT_ACTOR: Actor = { via: "local", who: "agent" };
 
 export class Site {
   readonly config: SiteConfig;
@@ -118,6 +121,8 @@ export class Site {
   private readonly signals: SiteSignals;
   private loop: ControlLoop | null = null;
   private settings: Settings | null = null;
+  /** Ends the locates the firmware would leave blinking (kept in the settings store). */
+  private locates: LocateTimers | null = null;
   private eventLog: EventLog | null = null;
   private auditLog: AuditLog | null = null;
   /** Site power, budget and class split per 10 s, for the status page chart. */
@@ -319,6 +324,7 @@ export class Site {
     this.gpuPoller.start();
     await firstMeterSweep;
     this.loop?.start();
+    this.locates?.start();
     this.tick();
     log.info(
       {
@@ -340,6 +346,9 @@ export class Site {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     await this.signals.stop();
+    // the locate ends stay stored: the next start turns those LEDs off when their time is up
+    this.locates?.stop();
+    this.locates = null;
     // the loop first: it must not act on devices whose pollers are going away
     await this.loop?.stop();
     this.loop = null;
@@ -833,6 +842,7 @@ export class Site {
       settings: this.settings,
       loop: this.loop,
       ledger: this.ledger,
+      locates: this.locates,
       emitEvent: (e) => this.emitEvent(e),
     }).catch(
       (err: unknown): IntentResult => ({
@@ -840,7 +850,17 @@ export class Site {
         error: err instanceof Error ? err.message : String(err),
       }),
     );
-    if (req.action !== "exclude" && req.action !== "include") {
+    if (req.action === "locate") {
+      const seconds = locateSeconds(req);
+      this.emitEvent({
+        at: Date.now(),
+        kind: r.ok ? "operator-action" : "operator-action-failed",
+        severity: r.ok ? "info" : "warning",
+        deviceId: req.id,
+        message: `locate ${seconds > 0 ? `${seconds} s` : "off"} ${req.id} by ${actor.who}: ${r.ok ? r.detail || "done" : r.error}`,
+        data: { action: req.action, seconds, by: actor.who, via: actor.via },
+      });
+    } else if (req.action !== "exclude" && req.action !== "include") {
       this.emitEvent({
         at: Date.now(),
         kind: r.ok ? "operator-action" : "operator-action-failed",
@@ -866,6 +886,13 @@ export class Site {
     const settings = new Settings(this.config.store.path);
     settings.open();
     this.settings = settings;
+    this.locates = new LocateTimers({
+      store: settings,
+      logger: this.logger.child({ component: "locate" }),
+      // the agent's own off goes the operator's way: ledger, audit ("agent", local), event
+      turnOff: async (deviceId, reason) =>
+        (await this.deviceAction({ id: deviceId, action: "locate", seconds: 0, reason }, AGENT_ACTOR)).ok,
+    });
     const events = new EventLog(this.config.store.path);
     events.open();
     this.eventLog = events;

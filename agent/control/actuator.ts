@@ -21,15 +21,17 @@ export function driverActuator(
 ): Actuator {
   const minerWrite = async (
     id: string,
-    action: "sleep" | "wake" | "setPowerLimit" | "reboot",
+    action: "sleep" | "wake" | "setPowerLimit" | "reboot" | "locate",
     value: number | undefined,
     signal?: AbortSignal,
     onSent?: OnSent,
   ): Promise<ActuatorResult> => {
     const miner = miners.get(id);
     if (!miner) return { ok: false, reason: `no miner ${id}` };
-    const out = await miner.write(action, value, signal, freshReading(id), onSent);
-    return { ok: out.ok, reason: out.reason ?? "confirmed" };
+    // a locate reads its LED, not the miner: no reading to confirm against
+    const before = action === "locate" ? null : freshReading(id);
+    const out = await miner.write(action, value, signal, before, onSent);
+    return { ok: out.ok, reason: out.reason ?? "confirmed", locate: out.locate ?? null };
   };
   const gpuLimit = async (nodeId: string, index: number, watts: number | null): Promise<ActuatorResult> => {
     const node = gpuNodes.get(nodeId);
@@ -65,6 +67,7 @@ export function driverActuator(
     sleep: (id, signal, onSent) => minerWrite(id, "sleep", undefined, signal, onSent),
     wake: (id, signal, onSent) => minerWrite(id, "wake", undefined, signal, onSent),
     reboot: (id, signal, onSent) => minerWrite(id, "reboot", undefined, signal, onSent),
+    locate: (id, seconds, signal, onSent) => minerWrite(id, "locate", seconds, signal, onSent),
     setPowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
     // a miner's limit is restored by setting the value it had before the agent lowered it
     restorePowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),

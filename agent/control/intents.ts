@@ -28,15 +28,36 @@ export const ModeSetSchema = z.strictObject({
 });
 export type ModeSet = z.infer<typeof ModeSetSchema>;
 
-export const DEVICE_ACTIONS = ["sleep", "wake", "reboot", "set-power-limit", "exclude", "include"] as const;
+export const DEVICE_ACTIONS = [
+  "sleep",
+  "wake",
+  "reboot",
+  "set-power-limit",
+  "locate",
+  "exclude",
+  "include",
+] as const;
 export type DeviceActionName = (typeof DEVICE_ACTIONS)[number];
+
+/** A locate blinks this long unless told otherwise: long enough to walk down a row of racks. */
+export const LOCATE_DEFAULT_S = 300;
+/** Shortest and longest locate: under 10 s nobody finds the unit; over an hour it is forgotten on. */
+export const LOCATE_MIN_S = 10;
+export const LOCATE_MAX_S = 3600;
 
 export const DeviceActionSchema = z
   .strictObject({
     id: z.string().min(1).max(128),
     action: z.enum(DEVICE_ACTIONS),
-    /** set-power-limit: watts or a power string like "3kW" (a GPU node: per GPU). exclude: ignored. */
+    /**
+     * set-power-limit: watts or a power string like "3kW" (a GPU node: per GPU). locate: seconds
+     * (as `seconds`). exclude: ignored.
+     */
     value: power({ positive: true }).optional(),
+    /** locate: how long the LED blinks, 10–3600 s or a duration ("5m"); 0 turns it off now. */
+    seconds: duration({ max: LOCATE_MAX_S })
+      .optional()
+      .describe(`locate: blink this long (default ${LOCATE_DEFAULT_S} s); 0 = off now`),
     reason: z.string().max(200).optional(),
   })
   .superRefine((a, ctx) => {
@@ -48,8 +69,35 @@ export const DeviceActionSchema = z
         input: a,
       });
     }
+    if (a.seconds !== undefined && a.action !== "locate") {
+      ctx.issues.push({ code: "custom", path: ["seconds"], message: "seconds is for locate only", input: a });
+    }
+    if (a.action === "locate") {
+      if (a.seconds !== undefined && a.value !== undefined) {
+        ctx.issues.push({
+          code: "custom",
+          path: ["value"],
+          message: "locate takes seconds (value is its older name): give one, not both",
+          input: a,
+        });
+      }
+      const s = a.seconds ?? a.value;
+      if (s !== undefined && s !== 0 && (s < LOCATE_MIN_S || s > LOCATE_MAX_S)) {
+        ctx.issues.push({
+          code: "custom",
+          path: [a.seconds !== undefined ? "seconds" : "value"],
+          message: `locate: 0 (off) or ${LOCATE_MIN_S}–${LOCATE_MAX_S} s, got ${s}`,
+          input: a,
+        });
+      }
+    }
   });
 export type DeviceAction = z.infer<typeof DeviceActionSchema>;
+
+/** How long a locate asks the LED to blink: `seconds`, else `value` (DESIGN's name), else the default; 0 = off. */
+export function locateSeconds(a: Pick<DeviceAction, "seconds" | "value">): number {
+  return Math.round(a.seconds ?? a.value ?? LOCATE_DEFAULT_S);
+}
 
 export const PingSchema = z.record(z.string(), z.unknown()).describe("Answers ok: a round-trip check");
 

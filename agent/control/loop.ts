@@ -7,6 +7,7 @@
 //
 // The actuator's `ok` is a confirmed effect (the drivers confirm a shed by the
 // device's power falling against the reading before the command), not an ack.
+import type { LocateReport } from "../../drivers/types.ts";
 import type { Logger } from "../logger.ts";
 import type { Ledger, LedgerAction } from "../store/ledger.ts";
 import { AiSwingWatch } from "./ai-swing.ts";
@@ -22,6 +23,8 @@ export type OnSent = () => Promise<void> | void;
 export interface ActuatorResult {
   ok: boolean;
   reason: string;
+  /** A locate: what the LED was asked, how that is known, who ends it (the agent when the firmware does not). */
+  locate?: LocateReport | null;
 }
 
 /**
@@ -51,6 +54,8 @@ export interface Actuator {
   /** Its configured resume command. */
   resumeGpuNode(nodeId: string, signal?: AbortSignal): Promise<ActuatorResult>;
   reboot(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
+  /** Blinks the miner's locate LED for `seconds` (> 0), or stops it (0). */
+  locate(minerId: string, seconds: number, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
 }
 
 export type ControlMode = "auto" | "hold";
@@ -322,7 +327,7 @@ export class ControlLoop {
       const out = await this.applyOne(indexSnapshot(this.deps.getSnapshot()), a, result);
       // the policy sees the new state on its next tick
       this.wakeNow();
-      return { ok: out.ok, reason: out.reason, id: out.id };
+      return { ok: out.ok, reason: out.reason, id: out.id, locate: out.locate };
     });
   }
 
@@ -472,6 +477,8 @@ export class ControlLoop {
   }
 
   private ledgerAction(index: SnapshotIndex, a: PlanAction, at: number): LedgerAction {
+    // a locate moves no power: nothing of the miner's draw or limit belongs in its row
+    if (a.kind === "locate") return { ...a, at };
     if (GPU_KINDS.has(a.kind)) {
       const g = index.gpuNodes.get(a.deviceId)?.gpus.find((x) => x.index === a.gpuIndex);
       return {
@@ -498,7 +505,7 @@ export class ControlLoop {
     result: TickResult,
     onSent?: OnSent,
     begunId?: number,
-  ): Promise<{ ok: boolean; reason: string; id: number | null }> {
+  ): Promise<{ ok: boolean; reason: string; id: number | null; locate?: LocateReport | null }> {
     const { ledger, logger } = this.deps;
     let id: number;
     const at = this.now();
@@ -553,7 +560,7 @@ export class ControlLoop {
       reason: outcome.reason,
       attempts: n,
     });
-    return { ok: outcome.ok, reason: outcome.reason, id };
+    return { ok: outcome.ok, reason: outcome.reason, id, locate: outcome.locate };
   }
 
   private sleepMs(ms: number): Promise<void> {
@@ -593,6 +600,8 @@ export class ControlLoop {
             return act.resumeGpuNode(a.deviceId, ac.signal);
           case "reboot":
             return act.reboot(a.deviceId, ac.signal, onSent);
+          case "locate":
+            return act.locate(a.deviceId, a.seconds ?? 0, ac.signal, onSent);
         }
       };
       return await Promise.race([call(), deadline]);

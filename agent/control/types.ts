@@ -161,7 +161,12 @@ export type ActionKind =
   /** A drained GPU node: its configured resume command (once every cap is lifted). */
   | "resumeGpuNode"
   /** Operator only: the policy never reboots. */
-  | "reboot";
+  | "reboot"
+  /**
+   * Operator only: blink the miner's LED (`seconds` > 0) or stop (0), and the agent's own
+   * stop when the time is up. Moves no power: never a shed, a restore or a back-off.
+   */
+  | "locate";
 
 /** Who asked for an action: the policy, or an operator (HTTP, MQTT, CLI) acting by hand. */
 export type ActionOrigin = "policy" | "operator";
@@ -173,6 +178,8 @@ export interface PlanAction {
   valueW?: number;
   /** For capGpu/uncapGpu: the GPU on the node. */
   gpuIndex?: number;
+  /** For locate: how long the LED blinks, s; 0 = off. */
+  seconds?: number;
   /** Expected change of site power: negative for sheds, positive for restores. */
   expectedDeltaW: number;
 

@@ -1,7 +1,7 @@
 // Operator routes: login (scrypt check, rate limited per client address, per
 // account and for the site: login-limiter.ts),
 // logout, who is logged in (with the session's CSRF token for the page), and
-// actions (exclude/include, sleep/wake, hold/auto) handed to the Site with the
+// actions (exclude/include, sleep/wake, locate, hold/auto) handed to the Site with the
 // operator as the actor — the Site audits and events accepted intents; the
 // refusals at this boundary are audited here.
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -39,7 +39,9 @@ export const ActionBodySchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("device"),
     id: z.string().min(1).max(128),
-    action: z.enum(["sleep", "wake", "exclude", "include"]),
+    action: z.enum(["sleep", "wake", "locate", "exclude", "include"]),
+    /** locate: how long the LED blinks (s or "5m"); 0 = off. Checked by DeviceActionSchema. */
+    seconds: z.union([z.number(), z.string()]).optional(),
     reason: z.string().max(200).optional(),
   }),
 ]);
@@ -226,7 +228,12 @@ export class OperatorRoutes {
       body.kind === "mode"
         ? this.d.site.setMode(body.mode, actor)
         : await this.d.site.deviceAction(
-            parseBody(DeviceActionSchema, { id: body.id, action: body.action, reason: body.reason }),
+            parseBody(DeviceActionSchema, {
+              id: body.id,
+              action: body.action,
+              seconds: body.seconds,
+              reason: body.reason,
+            }),
             actor,
           );
     sendJson(res, result.ok ? 200 : 409, result);

@@ -27,6 +27,13 @@ export const INTERRUPTED_REASON = "interrupted (agent restarted)";
 
 const RESTORE_KINDS: ReadonlySet<ActionKind> = new Set<ActionKind>(["wake", "restorePowerLimit", "uncapGpu"]);
 
+/**
+ * Actions that move no power (a locate LED): written and finished like every action, for the
+ * audit trail, but never a pending shed or restore, never an effect on the device's state, and
+ * a failure backs nothing off (a dead LED must not keep the policy from shedding the miner).
+ */
+const NEUTRAL_KINDS: ReadonlySet<ActionKind> = new Set<ActionKind>(["locate"]);
+
 /** An action as written before it is sent: the plan's action plus what the device read before. */
 export interface LedgerAction extends PlanAction {
   /** Epoch ms the action is issued. */
@@ -202,6 +209,7 @@ function applyOperatorEffect(d: DeviceRow, row: ActionRow, at: number): void {
       break;
     }
     case "reboot":
+    case "locate":
       break;
   }
 }
@@ -335,7 +343,8 @@ export class Ledger {
            moved_at = excluded.moved_at, moved_dir = excluded.moved_dir, drained_at = excluded.drained_at`,
       ),
       live: db.prepare<[number], ActionRow>(
-        "SELECT * FROM actions WHERE state = 'pending' OR (state = 'done' AND finished_at > ?) ORDER BY id",
+        `SELECT * FROM actions WHERE (state = 'pending' OR (state = 'done' AND finished_at > ?))
+         AND kind NOT IN (${[...NEUTRAL_KINDS].map((k) => `'${k}'`).join(", ")}) ORDER BY id`,
       ),
       restores: db.prepare<[number], ActionRow>(
         `SELECT * FROM actions WHERE kind IN ('wake', 'restorePowerLimit', 'uncapGpu') AND created_at > ?
@@ -361,7 +370,8 @@ export class Ledger {
       for (const row of s.pendingAll.all()) {
         s.finish.run({ id: row.id, state: "failed", finished_at: now, outcome_reason: INTERRUPTED_REASON });
         // a shed may have reached the device: record it so the device is restored later, never stranded
-        if (!RESTORE_KINDS.has(row.kind)) this.applyEffect(row, row.created_at);
+        if (!RESTORE_KINDS.has(row.kind) && !NEUTRAL_KINDS.has(row.kind))
+          this.applyEffect(row, row.created_at);
       }
     })();
   }
@@ -409,6 +419,7 @@ export class Ledger {
       if (!row) throw new Error(`no ledger action ${id}`);
       if (row.state !== "pending") return;
       s.finish.run({ id, state: ok ? "done" : "failed", finished_at: at, outcome_reason: reason });
+      if (NEUTRAL_KINDS.has(row.kind)) return;
       if (ok) {
         this.applyEffect(row, at);
       } else {

@@ -1,5 +1,7 @@
 // Operator settings that must survive a restart: the control mode (auto /
-// hold) and the devices excluded for maintenance, with who set them and when.
+// hold), the devices excluded for maintenance, with who set them and when, and
+// the locates the agent must end (a LED left blinking by a restart is turned
+// off when its time is up, not forgotten on).
 // A technician who puts a rack in maintenance expects it to stay there after
 // a power cut, not to be shed and woken by the next agent that boots.
 import { type Db, SqliteStore } from "./db.ts";
@@ -20,9 +22,18 @@ export interface Exclusion {
   reason: string | null;
 }
 
+/** A locate the agent turns off at `endsAt` (the firmware would not). */
+export interface StoredLocate {
+  deviceId: string;
+  endsAt: number;
+  by: string;
+  seconds: number;
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, by TEXT, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS exclusions (device_id TEXT PRIMARY KEY, by TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS locates (device_id TEXT PRIMARY KEY, ends_at INTEGER NOT NULL, by TEXT NOT NULL, seconds INTEGER NOT NULL);
 `;
 
 export class Settings extends SqliteStore {
@@ -100,6 +111,28 @@ export class Settings extends SqliteStore {
       )
       .run(deviceId, by, at, reason);
     this.excludedCache.set(deviceId, { deviceId, by, at, reason });
+  }
+
+  /** The locates waiting for the agent to end them. */
+  locates(): StoredLocate[] {
+    return this.db
+      .prepare<[], { device_id: string; ends_at: number; by: string; seconds: number }>(
+        "SELECT * FROM locates ORDER BY ends_at",
+      )
+      .all()
+      .map((r) => ({ deviceId: r.device_id, endsAt: r.ends_at, by: r.by, seconds: r.seconds }));
+  }
+
+  saveLocate(l: StoredLocate): void {
+    this.db
+      .prepare(
+        "INSERT INTO locates (device_id, ends_at, by, seconds) VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET ends_at = excluded.ends_at, by = excluded.by, seconds = excluded.seconds",
+      )
+      .run(l.deviceId, l.endsAt, l.by, l.seconds);
+  }
+
+  removeLocate(deviceId: string): void {
+    this.db.prepare("DELETE FROM locates WHERE device_id = ?").run(deviceId);
   }
 
   include(deviceId: string): boolean {

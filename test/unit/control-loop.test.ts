@@ -108,6 +108,15 @@ class FakeSite implements Actuator {
     this.calls.push(`reboot ${id}`);
     return { ok: true, reason: "confirmed" };
   };
+  locate = async (id: string, seconds: number): Promise<ActuatorResult> => {
+    this.calls.push(`locate ${id} ${seconds}`);
+    if (this.failing.has(id)) return { ok: false, reason: "the unit reports its LED off" };
+    return {
+      ok: true,
+      reason: "locate on (read back)",
+      locate: { on: seconds > 0, confirmedBy: "read-back", firmwareEndsAfterS: null },
+    };
+  };
 }
 
 function setup(site: FakeSite, ledger: Ledger, clock: { t: number }, inputs: BudgetInputs = {}) {
