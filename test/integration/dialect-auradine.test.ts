@@ -103,7 +103,10 @@ describe("Auradine FluxOS dialect", () => {
     assert.ok(r.uptimeS !== null && r.uptimeS > 0);
     assert.equal(r.firmware, "fluxos 2024-06.11");
     assert.equal(r.model, "AT2880");
-    assert.deepEqual(new Set(m.capabilities), new Set(["sleep", "wake", "setPowerLimit", "reboot"]));
+    assert.deepEqual(
+      new Set(m.capabilities),
+      new Set(["sleep", "wake", "setPowerLimit", "reboot", "locate"]),
+    );
     await m.confirmed();
     assert.deepEqual(m.withdrawn, []);
     assert.equal(webStats("read").logins, 1, "one login shared by the concurrent requests");
@@ -253,7 +256,7 @@ describe("Auradine FluxOS dialect", () => {
     const r = await m.read();
     assert.equal(r.maxPowerLimitW, null);
     await m.confirmed();
-    assert.deepEqual(new Set(m.capabilities), new Set(["sleep", "wake", "reboot"]));
+    assert.deepEqual(new Set(m.capabilities), new Set(["sleep", "wake", "reboot", "locate"]));
     const res = await m.write("setPowerLimit", 2000);
     assert.equal(res.ok, false);
     assert.equal(res.attempts, 0);

@@ -83,7 +83,13 @@ describe("ePIC UMC dialect", () => {
   });
 
   test("capabilities: every write with a password, none without", () => {
-    assert.deepEqual(driverFor(H.read).describe().capabilities, ["sleep", "wake", "setPowerLimit", "reboot"]);
+    assert.deepEqual(driverFor(H.read).describe().capabilities, [
+      "sleep",
+      "wake",
+      "setPowerLimit",
+      "reboot",
+      "locate",
+    ]);
     assert.deepEqual(driverFor(H.noPw, null).describe().capabilities, []);
   });
 
@@ -274,7 +280,7 @@ describe("ePIC UMC dialect", () => {
     const r = await d.read();
     assert.equal(r.minPowerLimitW, null);
     await d.confirmed();
-    assert.deepEqual(d.describe().capabilities, ["sleep", "wake", "reboot"]);
+    assert.deepEqual(d.describe().capabilities, ["sleep", "wake", "reboot", "locate"]);
     assert.match(
       d.withdrawn[0]?.reason ?? "",
       /no power target: PerpetualTune offers VoltageOptimizer, ChipTune, BoardTune/,

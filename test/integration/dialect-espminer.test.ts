@@ -128,7 +128,7 @@ describe("ESP-Miner / AxeOS dialect", () => {
     const d = driverFor("fresh", H.fresh);
     await d.read();
     await d.confirmed();
-    assert.deepEqual(new Set(d.capabilities), new Set(["sleep", "wake", "reboot"]));
+    assert.deepEqual(new Set(d.capabilities), new Set(["sleep", "wake", "reboot", "locate"]));
     assert.deepEqual(d.withdrawn, []);
     const slept = await d.sleep();
     assert.equal(slept.ok, true, slept.reason ?? "");
@@ -149,7 +149,8 @@ describe("ESP-Miner / AxeOS dialect", () => {
     const r = await d.read();
     assert.equal(r.firmware, "axeos v2.13.2");
     await d.confirmed();
-    assert.deepEqual([...d.capabilities], ["reboot"]);
+    // identify (the locate) came with v2.12: still there
+    assert.deepEqual([...d.capabilities], ["reboot", "locate"]);
     const why = d.withdrawn.find((w) => w.capability === "sleep")?.reason ?? "";
     assert.match(why, /v2\.13\.2 has no \/api\/system\/pause.*v2\.14\.0/);
     assert.ok(!d.capabilities.has("setPowerLimit"));

@@ -94,7 +94,7 @@ describe("Proto rig dialect (MDK API)", () => {
 
   test("sleep → stopped, draw falls; wake; power target; reboot — each confirmed by read-back", async () => {
     const m = minerFor("write");
-    assert.deepEqual([...m.capabilities], ["sleep", "wake", "setPowerLimit", "reboot"]);
+    assert.deepEqual([...m.capabilities], ["sleep", "wake", "setPowerLimit", "reboot", "locate"]);
     const slept = await m.write("sleep");
     assert.equal(slept.ok, true, slept.reason ?? "");
     assert.equal(slept.after?.state, "sleeping");

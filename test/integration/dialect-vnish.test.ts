@@ -122,7 +122,7 @@ describe("VNish dialect", () => {
     opened.push(m);
     assert.deepEqual(
       new Set(m.capabilities),
-      new Set<MinerCapability>(["sleep", "wake", "setPowerLimit", "reboot"]),
+      new Set<MinerCapability>(["sleep", "wake", "setPowerLimit", "reboot", "locate"]),
     );
     const before = await m.read();
     await m.confirmed();
@@ -235,7 +235,10 @@ describe("VNish dialect", () => {
     const r = await d.read();
     assert.equal(r.minPowerLimitW, null);
     await d.confirmed();
-    assert.deepEqual(new Set(d.capabilities), new Set<MinerCapability>(["sleep", "wake", "reboot"]));
+    assert.deepEqual(
+      new Set(d.capabilities),
+      new Set<MinerCapability>(["sleep", "wake", "reboot", "locate"]),
+    );
     assert.match(d.withdrawn[0]?.reason ?? "", /lists no autotune presets with a wattage/);
   });
 

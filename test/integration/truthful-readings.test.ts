@@ -149,7 +149,7 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
     assert.deepEqual(j.capabilities, []);
     assert.deepEqual(
       j.withdrawn.map((w) => w.capability),
-      ["sleep", "wake", "setPowerLimit", "reboot"],
+      ["sleep", "wake", "setPowerLimit", "reboot", "locate"],
     );
     assert.match(j.withdrawn[0]!.reason, /no LuxOS session: logon answered Invalid command \(Code 14\)/);
     const human = await cli(["probe", "miner", `${H.stock}:4028`, "--dialect", "avalon"]);
