@@ -212,6 +212,9 @@ test("an end the agent holds outlives a restart: the next agent turns the LED of
   assert.equal(led(M2), true, "still blinking after the restart");
   await waitFor("the LED off after the restart", () => !led(M2), 20_000, 100);
   assert.ok(Date.now() - startedAt >= 9_500, "not before its time");
-  const off = site.audit!.recent(10).find((a) => a.who === "agent");
-  assert.equal((off?.body as { id: string } | undefined)?.id, M2);
+  // the audit entry comes once the off is read back, a moment after the LED goes dark
+  const off = await waitFor("the agent's off of M2 in the audit log", () =>
+    site.audit!.recent(10).find((a) => a.who === "agent" && (a.body as { id: string }).id === M2),
+  );
+  assert.deepEqual([off.via, off.ok], ["local", true]);
 });
