@@ -17,7 +17,8 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "256" },
   },
 });
-const SIZES = values.sizes.split(",").map(Number);
+// `--sizes ""` leaves the sweeps out (the scan alone)
+const SIZES = values.sizes.split(",").filter(Boolean).map(Number);
 // `npm run bench` runs the compiled tree (dist/), as an installed agent runs; from
 // the sources (tsx) the children run through tsx too, which costs memory
 const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
@@ -138,22 +139,23 @@ for (const size of SIZES) {
     await stop();
   }
 }
-printTable(
-  [
-    "miners",
-    "bare ms",
-    "agent ms",
-    "ratio",
-    "miners/s",
-    "bare RSS MiB",
-    "agent RSS MiB",
-    "bare CPU ms",
-    "agent CPU ms",
-    "CPU ratio",
-    "failed bare/agent",
-  ],
-  rows,
-);
+if (rows.length > 0)
+  printTable(
+    [
+      "miners",
+      "bare ms",
+      "agent ms",
+      "ratio",
+      "miners/s",
+      "bare RSS MiB",
+      "agent RSS MiB",
+      "bare CPU ms",
+      "agent CPU ms",
+      "CPU ratio",
+      "failed bare/agent",
+    ],
+    rows,
+  );
 
 // scan: 5,000 hosts, the first 2,500 alive in every dialect the sim serves (a block of
 // consecutive addresses each), the rest refuse (nothing listens there); each found must be
