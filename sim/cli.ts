@@ -35,7 +35,18 @@ class UsageError extends Error {}
  * Dialects the sim serves from here (Whatsminer without a write password: reads only; auradine
  * adds the FluxOS web API on port 8080 of each host, factory login admin/admin).
  */
-export const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon", "whatsminer", "auradine"];
+export const CLI_DIALECTS = [
+  "cgminer",
+  "luxos",
+  "braiins",
+  "avalon",
+  "whatsminer",
+  "auradine",
+  "epic",
+  "proto",
+  "espminer",
+  "vnish",
+];
 
 /** `--dialect D` or `--dialect A,B,…` (the fleet split into that many blocks of consecutive addresses). */
 function dialectFlag(raw: string | undefined): string[] {

@@ -6,14 +6,19 @@
 // goes on to the probes the registered dialects declare (their HTTP APIs,
 // Whatsminer v3 on 4433), asked at once; the first in the registry's order that
 // recognises its firmware wins. When the API port could not even be connected
-// to, the probes on that same port are not asked. A plain CGMiner answer (no
-// vendor named) asks only the firmwares that keep one (VNish); with none behind
-// it, the miner is stock cgminer/bmminer.
+// to, the probes on that same port are not asked, and the host is first knocked
+// (a bare TCP connect, nothing sent) on the ports the other probes use: only the
+// probes whose port is open are asked, and a host with none open is not a miner
+// — a scan's dead hosts cost one bare connect per port, not an HTTP request per
+// firmware (two firmwares share port 80). A plain CGMiner
+// answer (no vendor named) asks only the firmwares that keep one (VNish); with
+// none behind it, the miner is stock cgminer/bmminer.
+import { connect } from "node:net";
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
-import type { DialectName, MinerEndpoint } from "./driver.ts";
-import type { ExchangeOptions } from "./framing.ts";
+import type { DialectName, DialectSpec, MinerEndpoint } from "./driver.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS, type ExchangeOptions } from "./framing.ts";
 
 const MARKERS: Array<[RegExp, DialectName]> = [
   [/LUXMINER|LUXOR/i, "luxos"],
@@ -73,6 +78,30 @@ function apiPortDead(err: unknown): boolean {
   return err.code === "WK_CGMINER_TIMEOUT" && /^connect timed out/.test(err.message);
 }
 
+/** Whether a TCP connect to host:port succeeds within the deadline (closed at once, nothing sent). */
+export function knock(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const sock = connect({ host, port });
+    const done = (open: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      sock.destroy();
+      resolve(open);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+  });
+}
+
+/** The registered dialects that have a detection probe, in registry order. */
+function probeSpecs(): DialectSpec[] {
+  return Object.values(DIALECT_SPECS).filter((spec): spec is DialectSpec => spec?.detectProbe !== undefined);
+}
+
 /**
  * Asks every registered HTTP probe at once (a dead host costs one timeout, not one per
  * firmware); the first in registry order that recognises its firmware wins.
@@ -81,23 +110,24 @@ async function askHttp(
   endpoint: MinerEndpoint,
   exchange: ExchangeOptions,
   signal?: AbortSignal,
-  skipApiPort = false,
+  /** Ports that could not be connected to: the probes on them are not asked. */
+  deadPorts: ReadonlySet<number> = new Set(),
   /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
   afterPlainCgminer = false,
 ): Promise<{ found: Detection | null; errors: string[] }> {
   const errors: string[] = [];
-  const specs = Object.values(DIALECT_SPECS).filter((spec) => {
-    const probe = spec?.detectProbe;
-    if (!spec || !probe) return false;
+  const specs = probeSpecs().filter((spec) => {
+    const probe = spec.detectProbe!;
     if (afterPlainCgminer && !probe.behindPlainCgminer) return false;
-    if (skipApiPort && probe.port(endpoint) === endpoint.port) {
-      errors.push(`${spec.name} (port ${endpoint.port}): not asked, the port did not answer`);
+    const port = probe.port(endpoint);
+    if (deadPorts.has(port)) {
+      errors.push(`${spec.name} (port ${port}): not asked, the port did not answer`);
       return false;
     }
     return true;
   });
   const answers = await Promise.allSettled(
-    specs.map((spec) => spec!.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
+    specs.map((spec) => spec.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
   );
   for (const [i, a] of answers.entries()) {
     const spec = specs[i]!;
@@ -120,13 +150,22 @@ export async function detectDialect(
 ): Promise<Detection> {
   const cg = await askCgminer(endpoint, exchange, signal);
   if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
-  const http = await askHttp(
-    endpoint,
-    exchange,
-    signal,
-    "error" in cg && apiPortDead(cg.error),
-    "dialect" in cg,
-  );
+  const deadPorts = new Set<number>();
+  if ("error" in cg && apiPortDead(cg.error)) {
+    deadPorts.add(endpoint.port);
+    const ports = [...new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)))].filter(
+      (port) => port !== endpoint.port,
+    );
+    const open = await Promise.all(
+      ports.map((port) =>
+        knock(endpoint.host, port, exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal),
+      ),
+    );
+    for (const [i, port] of ports.entries()) if (!open[i]) deadPorts.add(port);
+    // nothing listens where any firmware we speak would: not a miner (or switched off)
+    if (!open.includes(true)) throw cg.error;
+  }
+  const http = await askHttp(endpoint, exchange, signal, deadPorts, "dialect" in cg);
   if (http.found) return http.found;
   if ("dialect" in cg) return { dialect: "cgminer", evidence: cg.evidence };
   throw cg.error;
