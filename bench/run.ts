@@ -56,7 +56,7 @@ function addresses(base: [number, number], count: number): string[] {
   return out;
 }
 
-async function startSim(hosts: string[], dialects: readonly string[] = ["cgminer"]) {
+async function startSim(hosts: string[], dialects: readonly string[] = ["antminer"]) {
   const child = spawn(
     process.execPath,
     [

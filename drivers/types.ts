@@ -6,6 +6,7 @@ import { z } from "zod";
 export const DIALECTS = [
   "auto",
   "cgminer",
+  "antminer",
   "luxos",
   "braiins",
   "whatsminer",
@@ -19,7 +20,7 @@ export const DIALECTS = [
 export const DialectSchema = z.enum(DIALECTS);
 export type Dialect = z.infer<typeof DialectSchema>;
 
-export const MINER_CAPABILITIES = ["sleep", "wake", "setPowerLimit", "reboot"] as const;
+export const MINER_CAPABILITIES = ["sleep", "wake", "setPowerLimit", "reboot", "locate"] as const;
 export type MinerCapability = (typeof MINER_CAPABILITIES)[number];
 
 export const DEVICE_CLASSES = ["mining", "ai", "aux"] as const;

@@ -10,9 +10,12 @@
 // (a bare TCP connect, nothing sent) on the ports the other probes use: only the
 // probes whose port is open are asked, and a host with none open is not a miner
 // — a scan's dead hosts cost one bare connect per port, not an HTTP request per
-// firmware (two firmwares share port 80). A plain CGMiner
-// answer (no vendor named) asks only the firmwares that keep one (VNish); with
-// none behind it, the miner is stock cgminer/bmminer.
+// firmware (two firmwares share port 80). A plain CGMiner answer (no vendor
+// named) asks only the firmwares that keep one (VNish); with none behind it, the
+// miner is stock: `antminer` when the answer is Bitmain's own (a `BMMiner`
+// version, or an "Antminer …" Type), else `cgminer` (cgminer, bfgminer on other
+// hardware). Stock Bitmain is told from the reply already in hand: no probe of
+// its web CGI, nothing extra on the hot path.
 import { connect } from "node:net";
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
@@ -35,13 +38,26 @@ export function dialectFromText(text: string): DialectName | null {
   return null;
 }
 
+/**
+ * Whether a plain CGMiner `version` reply is Bitmain's stock bmminer: its
+ * `BMMiner` version key, or a Type naming an Antminer. A Type that names other
+ * firmware on an Antminer ("Antminer S19 XP (Vnish 1.2.6)") is not stock.
+ */
+export function isStockBitmain(text: string): boolean {
+  if (/\b(vnish|hiveon)\b/i.test(text)) return false;
+  return /"BMMiner"\s*:/.test(text) || /"Type"\s*:\s*"\s*Antminer\b/i.test(text);
+}
+
 export interface Detection {
   dialect: DialectName;
   /** The text the decision was made on (for logs and `scan`). */
   evidence: string;
 }
 
-type CgminerAnswer = { dialect: DialectName | null; evidence: string } | { error: unknown };
+/** A CGMiner answer: the dialect its markers name (null: none), and whether it is stock Bitmain. */
+type CgminerAnswer =
+  | { dialect: DialectName | null; evidence: string; bitmain?: boolean }
+  | { error: unknown };
 
 async function askCgminer(
   endpoint: MinerEndpoint,
@@ -56,7 +72,14 @@ async function askCgminer(
       const text = JSON.stringify(replies[command] ?? "");
       const found = dialectFromText(text);
       if (found) return { dialect: found, evidence: `${command}: ${found}` };
-      if (command === "version") return { dialect: null, evidence: "version: no vendor marker" };
+      if (command === "version") {
+        const bitmain = isStockBitmain(text);
+        return {
+          dialect: null,
+          evidence: bitmain ? "version: stock Bitmain (bmminer)" : "version: no vendor marker",
+          bitmain,
+        };
+      }
     } catch (err) {
       lastError = err;
       // Whatsminer firmware may refuse `version` but answer `devdetails`, or the other way round
@@ -167,6 +190,6 @@ export async function detectDialect(
   }
   const http = await askHttp(endpoint, exchange, signal, deadPorts, "dialect" in cg);
   if (http.found) return http.found;
-  if ("dialect" in cg) return { dialect: "cgminer", evidence: cg.evidence };
+  if ("dialect" in cg) return { dialect: cg.bitmain ? "antminer" : "cgminer", evidence: cg.evidence };
   throw cg.error;
 }

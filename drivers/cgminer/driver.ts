@@ -11,6 +11,7 @@ import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
 
 export type DialectName =
   | "cgminer"
+  | "antminer"
   | "luxos"
   | "braiins"
   | "whatsminer"
@@ -58,6 +59,10 @@ export interface DialectContext {
   onSent?: OnSent;
 }
 
+/**
+ * One write. `value`: the wattage of setPowerLimit; for locate, 0 turns the
+ * LED off and anything else (or none) turns it on.
+ */
 export type WriteAction = MinerCapability;
 
 export interface DialectSpec {
@@ -179,6 +184,10 @@ export function confirms(
         after.uptimeS !== null &&
         (before.uptimeS === null || after.uptimeS < before.uptimeS)
       );
+    case "locate":
+      // a reading carries no LED state: the dialect reads the LED back itself before it
+      // returns (and throws when it did not change); here only that the miner still answers
+      return after.state !== "unreachable";
   }
 }
 

@@ -174,6 +174,17 @@ export function minerContract(t: ContractTarget, block: number, index: number): 
         );
       });
     }
+    if (t.capabilities.includes("locate")) {
+      test("locate: the LED turns on and off again, each read back", async () => {
+        const m = minerAt(1);
+        const on = await m.write("locate");
+        assert.equal(on.ok, true, on.reason ?? "");
+        assert.equal(on.attempts, 1);
+        const off = await m.write("locate", 0);
+        assert.equal(off.ok, true, off.reason ?? "");
+        assert.equal(model.state(ids[1]!), "hashing", "locating does not stop the miner");
+      });
+    }
     if (t.capabilities.includes("reboot")) {
       test("reboot: the unit comes back with a fresh uptime", async () => {
         const m = minerAt(2);

@@ -106,6 +106,9 @@ function v2Command(action: WriteAction, value?: number): { cmd: string; fields: 
       return { cmd: "adjust_power_limit", fields: { power_limit: String(Math.round(value ?? 0)) } };
     case "reboot":
       return { cmd: "reboot", fields: {} };
+    case "locate":
+      // not declared by this dialect (the driver refuses it before a dialect is asked)
+      throw new DriverError("WK_WHATSMINER_UNSUPPORTED", "locate is not offered over API v2", false);
   }
 }
 
@@ -119,6 +122,8 @@ function v3Command(action: WriteAction, value?: number): { cmd: string; param: J
       return { cmd: "set.miner.power_limit", param: Math.round(value ?? 0) };
     case "reboot":
       return { cmd: "set.system.reboot", param: "" };
+    case "locate":
+      throw new DriverError("WK_WHATSMINER_UNSUPPORTED", "locate is not offered over API v3", false);
   }
 }
 
