@@ -133,33 +133,24 @@ async function askHttp(
   endpoint: MinerEndpoint,
   exchange: ExchangeOptions,
   signal?: AbortSignal,
-  /** Ports that could not be connected to: the probes on them are not asked. */
-  deadPorts: ReadonlySet<number> = new Set(),
+  /** Ports not to ask on (they could not be connected to, or were asked already). */
+  skipPorts: ReadonlySet<number> = new Set(),
   /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
   afterPlainCgminer = false,
-): Promise<{ found: Detection | null; errors: string[] }> {
-  const errors: string[] = [];
+): Promise<Detection | null> {
   const specs = probeSpecs().filter((spec) => {
     const probe = spec.detectProbe!;
     if (afterPlainCgminer && !probe.behindPlainCgminer) return false;
-    const port = probe.port(endpoint);
-    if (deadPorts.has(port)) {
-      errors.push(`${spec.name} (port ${port}): not asked, the port did not answer`);
-      return false;
-    }
-    return true;
+    return !skipPorts.has(probe.port(endpoint));
   });
   const answers = await Promise.allSettled(
     specs.map((spec) => spec.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
   );
   for (const [i, a] of answers.entries()) {
     const spec = specs[i]!;
-    if (a.status === "fulfilled" && a.value !== null)
-      return { found: { dialect: spec.name, evidence: a.value }, errors };
-    if (a.status === "rejected")
-      errors.push(`${spec.name} (port ${spec.detectProbe!.port(endpoint)}): ${(a.reason as Error).message}`);
+    if (a.status === "fulfilled" && a.value !== null) return { dialect: spec.name, evidence: a.value };
   }
-  return { found: null, errors };
+  return null;
 }
 
 /**
@@ -188,8 +179,17 @@ export async function detectDialect(
     // nothing listens where any firmware we speak would: not a miner (or switched off)
     if (!open.includes(true)) throw cg.error;
   }
+  if ("error" in cg && !apiPortDead(cg.error)) {
+    // the API port answered, but not as the CGMiner API (ePIC's HTTP): the firmwares that
+    // serve HTTP on that port are asked first, the rest only if none of them is it
+    const others = new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)));
+    others.delete(endpoint.port);
+    const onApiPort = await askHttp(endpoint, exchange, signal, others, false);
+    if (onApiPort) return onApiPort;
+    deadPorts.add(endpoint.port);
+  }
   const http = await askHttp(endpoint, exchange, signal, deadPorts, "dialect" in cg);
-  if (http.found) return http.found;
+  if (http) return http;
   if ("dialect" in cg) return { dialect: cg.bitmain ? "antminer" : "cgminer", evidence: cg.evidence };
   throw cg.error;
 }
