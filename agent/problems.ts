@@ -32,7 +32,7 @@ export interface Problem {
 }
 
 /** Dialects whose sleep goes through the Antminer web CGI: without credentials, nothing can shed them. */
-const STOCK_DIALECTS = new Set(["cgminer", "auto", ""]);
+const STOCK_DIALECTS = new Set(["antminer", "auto", ""]);
 
 /** Chip temperature at which a miner is called hot (most SHA-256 ASICs throttle near 90–95 °C). */
 export const HOT_CHIP_C = 90;
@@ -195,7 +195,9 @@ export function listProblems({ site, devices, outageSince }: ProblemInputs): Pro
             ? `cannot be shed: ${withdrawn.map((w) => `${w.capability} withdrawn (${w.reason})`).join("; ")}`
             : stock
               ? "cannot be shed: stock firmware sleeps through its web interface, and no web credentials are set"
-              : `cannot be shed: its ${m.dialect ?? m.configuredDialect} API offers no sleep or power limit here`,
+              : (m.dialect ?? m.configuredDialect) === "cgminer"
+                ? "cannot be shed: stock cgminer's API is read-only (a stock Antminer is the antminer dialect, with web credentials)"
+                : `cannot be shed: its ${m.dialect ?? m.configuredDialect} API offers no sleep or power limit here`,
         fix:
           withdrawn.length > 0 || stock
             ? "give the miner's web or API credentials in the config (miners[].credentials: username, passwordFile), or allow the gateway in its API allow-list"

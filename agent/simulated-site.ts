@@ -21,7 +21,8 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
   if (!sim) throw new Error("config has no sim section");
   const miners = config.miners
     .filter((m) => isLoopback(m.host))
-    // the sim serves the dialect the config names (auto → stock cgminer)
+    // the sim serves the dialect the config names (auto → a stock Antminer: bmminer; an antminer
+    // miner also gets the web CGI at its webPort, default 80)
     .map((m) => ({
       id: m.id,
       host: m.host,

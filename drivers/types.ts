@@ -6,6 +6,7 @@ import { z } from "zod";
 export const DIALECTS = [
   "auto",
   "cgminer",
+  "antminer",
   "luxos",
   "braiins",
   "whatsminer",

@@ -33,13 +33,37 @@ class UsageError extends Error {}
 
 /**
  * Dialects the sim serves from here (Whatsminer without a write password: reads only; auradine
- * adds the FluxOS web API on port 8080 of each host, factory login admin/admin).
+ * adds the FluxOS web API on port 8080 of each host, factory login admin/admin; antminer is stock
+ * bmminer with the web CGI on ANTMINER_WEB_PORT of each host, factory login root/root; cgminer is
+ * stock cgminer 4.11 on other hardware: reads only).
  */
-export const CLI_DIALECTS = ["cgminer", "luxos", "braiins", "avalon", "whatsminer", "auradine"];
+export const CLI_DIALECTS = [
+  "cgminer",
+  "antminer",
+  "luxos",
+  "braiins",
+  "avalon",
+  "whatsminer",
+  "auradine",
+  "epic",
+  "proto",
+  "espminer",
+  "vnish",
+];
+
+/** Where the CLI's stock Antminers serve their web CGI (80 needs privileges; 8080 is Auradine's). */
+export const ANTMINER_WEB_PORT = 8081;
+
+/** What the sim serves for a miner of the CLI dialect `d`. */
+function minerOf(d: string): { dialect: string; program?: "cgminer"; webPort?: number } {
+  if (d === "cgminer") return { dialect: d, program: "cgminer" };
+  if (d === "antminer") return { dialect: d, webPort: ANTMINER_WEB_PORT };
+  return { dialect: d };
+}
 
 /** `--dialect D` or `--dialect A,B,…` (the fleet split into that many blocks of consecutive addresses). */
 function dialectFlag(raw: string | undefined): string[] {
-  if (raw === undefined) return ["cgminer"];
+  if (raw === undefined) return ["antminer"];
   const list = raw.split(",").map((d) => d.trim());
   for (const d of list)
     if (!CLI_DIALECTS.includes(d))
@@ -113,7 +137,7 @@ export async function runSimCommand(
   const profile = await loadMeterProfile("sdm630");
   const miners = addresses.map((host, i) => {
     const d = dialectBlock(opts.dialects, i, addresses.length);
-    return { id: `${host}:${opts.port}`, host, port: opts.port, dialect: d === "cgminer" ? undefined : d };
+    return { id: `${host}:${opts.port}`, host, port: opts.port, ...minerOf(d) };
   });
   const meters: SimMeterSpec[] = [
     { id: "sim-site", role: "site", host: opts.meterHost, port: opts.meterPort, unitId: 1, profile },
@@ -151,6 +175,12 @@ export async function runSimCommand(
       io.out(`  - hosts: ${r}`);
       io.out(`    port: ${opts.port}`);
       io.out(`    dialect: ${b.dialect}`);
+      if (b.dialect === "antminer") {
+        io.out(`    webPort: ${ANTMINER_WEB_PORT}`);
+        io.out(
+          "    # control needs the web login (root/root here): credentials: { username: root, passwordFile: … }",
+        );
+      }
       io.out("    location: sim");
     }
   }

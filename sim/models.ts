@@ -12,6 +12,11 @@ export interface MinerModel {
   nominalW: number;
   /** Draw while asleep: control board, PSU standby and idle fans. */
   sleepW: number;
+  /**
+   * Draw in the stock firmware's low-power mode (Antminer miner-mode 3); absent where the
+   * model has none. The sim's own figure: 70 % of nameplate, as config/models estimates it.
+   */
+  lowPowerW?: number;
   /** Hashboards; Antminer `stats` numbers them chain_rate1..N. */
   chains: number;
   chipsPerChain: number;
@@ -28,6 +33,7 @@ export const MINER_MODELS: Readonly<Record<string, MinerModel>> = {
     nominalThs: 104,
     nominalW: 3068,
     sleepW: 30,
+    lowPowerW: 2150,
     chains: 3,
     chipsPerChain: 126,
     fans: 4,
@@ -40,6 +46,7 @@ export const MINER_MODELS: Readonly<Record<string, MinerModel>> = {
     nominalThs: 141,
     nominalW: 3010,
     sleepW: 28,
+    lowPowerW: 2110,
     chains: 3,
     chipsPerChain: 110,
     fans: 4,
@@ -52,6 +59,7 @@ export const MINER_MODELS: Readonly<Record<string, MinerModel>> = {
     nominalThs: 200,
     nominalW: 3500,
     sleepW: 35,
+    lowPowerW: 2450,
     chains: 3,
     chipsPerChain: 108,
     fans: 4,

@@ -4,7 +4,7 @@
 // lets the agent's control loop be tested end to end on loopback.
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
-import { type AntminerWebSim, startAntminerWebSim } from "./antminer-web/server.ts";
+import { type AntminerWebSim, type AntminerWebSimMiner, startAntminerWebSim } from "./antminer-web/server.ts";
 import type { AuradineSim } from "./auradine/server.ts";
 import { type AuradineSiteSpec, startAuradineSiteSims } from "./auradine/site.ts";
 import { type BraiinsSiteSpec, startBraiinsSiteSims } from "./braiins-grpc/site.ts";
@@ -52,7 +52,12 @@ export interface SimMinerSpec {
   espminer?: EspminerSiteSpec;
   /** `dialect: "vnish"` only: the web API's password, token lifetime, firmware quirks (sim/vnish). */
   vnish?: VnishSiteSpec;
+  /** `dialect: "antminer"` only: the web CGI's credentials and quirks (sim/antminer-web); its port is `webPort`. */
+  antminer?: AntminerSiteSpec;
 }
+
+/** What a stock Antminer's web CGI takes beyond where it listens (default root/root, every quirk off). */
+export type AntminerSiteSpec = Omit<AntminerWebSimMiner, "id" | "host" | "port">;
 
 export interface SimMeterSpec {
   id: string;
@@ -84,11 +89,13 @@ export interface SimSiteOptions {
   logger?: Logger;
   now?: () => number;
   /**
-   * Stock Antminer web CGI (sim/antminer-web) for the miners on the stock cgminer
-   * dialect, on each miner's host at `port` (0 = a free port each; see
-   * `site.antminerWeb.endpoints`). Off when absent.
+   * Stock Antminer web CGI (sim/antminer-web). Miners on the `antminer` dialect
+   * always have one, at their `webPort`, else at `port` here, else 80. With this
+   * option, stock bmminer miners named by no dialect get one too, at `port` (0 =
+   * a free port each; see `site.antminerWeb.endpoints`); the delays and
+   * reboot time apply to every one.
    */
-  antminerWeb?: { port: number; setDelayMs?: number; getDelayMs?: number } | null;
+  antminerWeb?: { port: number; setDelayMs?: number; getDelayMs?: number; rebootMs?: number } | null;
   /** Generation behind the site meter (solar with passing clouds); none when absent. */
   generation?: Omit<GenerationProfile, "seed"> | null;
 }
@@ -96,7 +103,7 @@ export interface SimSiteOptions {
 export interface SimSite {
   model: PowerModel;
   cgminer: CgminerSim;
-  /** The web CGI of stock miners, when `antminerWeb` was asked for. */
+  /** The web CGI of stock Antminers (those on the antminer dialect, and the unnamed ones with `antminerWeb`); null when none. */
   antminerWeb: AntminerWebSim | null;
   /** The MDK API listeners of the Proto rigs (none listen when there are none). */
   proto: ProtoSim;
@@ -191,15 +198,23 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     const vnishWeb = await startVnishSiteSims(model, opts.miners, opts.logger);
     vnish = vnishWeb;
     stops.push(() => vnishWeb.stop());
-    if (opts.antminerWeb) {
-      const web = opts.antminerWeb;
-      const stock = opts.miners.filter((m) => m.dialect === undefined || m.dialect === "cgminer");
+    // stock Antminers: the web CGI (Digest auth) beside their read-only 4028
+    const web = opts.antminerWeb;
+    const stock = opts.miners.flatMap((m): AntminerWebSimMiner[] => {
+      const bmminer = m.program === undefined || m.program === "bmminer";
+      if (m.dialect === "antminer")
+        return [{ ...m.antminer, id: m.id, host: m.host, port: m.webPort ?? web?.port ?? 80 }];
+      if (web && m.dialect === undefined && bmminer) return [{ id: m.id, host: m.host, port: web.port }];
+      return [];
+    });
+    if (stock.length > 0) {
       antminerWeb = await startAntminerWebSim({
-        miners: stock.map((m) => ({ id: m.id, host: m.host, port: web.port })),
+        miners: stock,
         model,
         logger: opts.logger,
-        setDelayMs: web.setDelayMs,
-        getDelayMs: web.getDelayMs,
+        setDelayMs: web?.setDelayMs,
+        getDelayMs: web?.getDelayMs,
+        rebootMs: web?.rebootMs,
       });
       const webSim = antminerWeb;
       stops.push(() => webSim.stop());

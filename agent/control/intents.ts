@@ -7,6 +7,7 @@
 // with the config's own field builders, so an operator never meets two syntaxes.
 import { z } from "zod";
 import { duration, power } from "../../config/schema/fields.ts";
+import { DEFAULT_LOCATE_S } from "../../drivers/cgminer/locate.ts";
 import type { AuditChannel } from "../store/audit.ts";
 
 /** Longest lease: a week. A lease the central side forgets must still end. */
@@ -40,7 +41,7 @@ export const DEVICE_ACTIONS = [
 export type DeviceActionName = (typeof DEVICE_ACTIONS)[number];
 
 /** A locate blinks this long unless told otherwise: long enough to walk down a row of racks. */
-export const LOCATE_DEFAULT_S = 300;
+export const LOCATE_DEFAULT_S = DEFAULT_LOCATE_S;
 /** Shortest and longest locate: under 10 s nobody finds the unit; over an hour it is forgotten on. */
 export const LOCATE_MIN_S = 10;
 export const LOCATE_MAX_S = 3600;

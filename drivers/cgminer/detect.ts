@@ -6,14 +6,22 @@
 // goes on to the probes the registered dialects declare (their HTTP APIs,
 // Whatsminer v3 on 4433), asked at once; the first in the registry's order that
 // recognises its firmware wins. When the API port could not even be connected
-// to, the probes on that same port are not asked. A plain CGMiner answer (no
-// vendor named) asks only the firmwares that keep one (VNish); with none behind
-// it, the miner is stock cgminer/bmminer.
+// to, the probes on that same port are not asked, and the host is first knocked
+// (a bare TCP connect, nothing sent) on the ports the other probes use: only the
+// probes whose port is open are asked, and a host with none open is not a miner
+// — a scan's dead hosts cost one bare connect per port, not an HTTP request per
+// firmware (two firmwares share port 80). A plain CGMiner answer (no vendor
+// named) asks only the firmwares that keep one (VNish); with none behind it, the
+// miner is stock: `antminer` when the answer is Bitmain's own (a `BMMiner`
+// version, or an "Antminer …" Type), else `cgminer` (cgminer, bfgminer on other
+// hardware). Stock Bitmain is told from the reply already in hand: no probe of
+// its web CGI, nothing extra on the hot path.
+import { connect } from "node:net";
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
-import type { DialectName, MinerEndpoint } from "./driver.ts";
-import type { ExchangeOptions } from "./framing.ts";
+import type { DialectName, DialectSpec, MinerEndpoint } from "./driver.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS, type ExchangeOptions } from "./framing.ts";
 
 const MARKERS: Array<[RegExp, DialectName]> = [
   [/LUXMINER|LUXOR/i, "luxos"],
@@ -30,13 +38,26 @@ export function dialectFromText(text: string): DialectName | null {
   return null;
 }
 
+/**
+ * Whether a plain CGMiner `version` reply is Bitmain's stock bmminer: its
+ * `BMMiner` version key, or a Type naming an Antminer. A Type that names other
+ * firmware on an Antminer ("Antminer S19 XP (Vnish 1.2.6)") is not stock.
+ */
+export function isStockBitmain(text: string): boolean {
+  if (/\b(vnish|hiveon)\b/i.test(text)) return false;
+  return /"BMMiner"\s*:/.test(text) || /"Type"\s*:\s*"\s*Antminer\b/i.test(text);
+}
+
 export interface Detection {
   dialect: DialectName;
   /** The text the decision was made on (for logs and `scan`). */
   evidence: string;
 }
 
-type CgminerAnswer = { dialect: DialectName | null; evidence: string } | { error: unknown };
+/** A CGMiner answer: the dialect its markers name (null: none), and whether it is stock Bitmain. */
+type CgminerAnswer =
+  | { dialect: DialectName | null; evidence: string; bitmain?: boolean }
+  | { error: unknown };
 
 async function askCgminer(
   endpoint: MinerEndpoint,
@@ -51,7 +72,14 @@ async function askCgminer(
       const text = JSON.stringify(replies[command] ?? "");
       const found = dialectFromText(text);
       if (found) return { dialect: found, evidence: `${command}: ${found}` };
-      if (command === "version") return { dialect: null, evidence: "version: no vendor marker" };
+      if (command === "version") {
+        const bitmain = isStockBitmain(text);
+        return {
+          dialect: null,
+          evidence: bitmain ? "version: stock Bitmain (bmminer)" : "version: no vendor marker",
+          bitmain,
+        };
+      }
     } catch (err) {
       lastError = err;
       // Whatsminer firmware may refuse `version` but answer `devdetails`, or the other way round
@@ -73,6 +101,30 @@ function apiPortDead(err: unknown): boolean {
   return err.code === "WK_CGMINER_TIMEOUT" && /^connect timed out/.test(err.message);
 }
 
+/** Whether a TCP connect to host:port succeeds within the deadline (closed at once, nothing sent). */
+export function knock(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const sock = connect({ host, port });
+    const done = (open: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      sock.destroy();
+      resolve(open);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+  });
+}
+
+/** The registered dialects that have a detection probe, in registry order. */
+function probeSpecs(): DialectSpec[] {
+  return Object.values(DIALECT_SPECS).filter((spec): spec is DialectSpec => spec?.detectProbe !== undefined);
+}
+
 /**
  * Asks every registered HTTP probe at once (a dead host costs one timeout, not one per
  * firmware); the first in registry order that recognises its firmware wins.
@@ -81,32 +133,24 @@ async function askHttp(
   endpoint: MinerEndpoint,
   exchange: ExchangeOptions,
   signal?: AbortSignal,
-  skipApiPort = false,
+  /** Ports not to ask on (they could not be connected to, or were asked already). */
+  skipPorts: ReadonlySet<number> = new Set(),
   /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
   afterPlainCgminer = false,
-): Promise<{ found: Detection | null; errors: string[] }> {
-  const errors: string[] = [];
-  const specs = Object.values(DIALECT_SPECS).filter((spec) => {
-    const probe = spec?.detectProbe;
-    if (!spec || !probe) return false;
+): Promise<Detection | null> {
+  const specs = probeSpecs().filter((spec) => {
+    const probe = spec.detectProbe!;
     if (afterPlainCgminer && !probe.behindPlainCgminer) return false;
-    if (skipApiPort && probe.port(endpoint) === endpoint.port) {
-      errors.push(`${spec.name} (port ${endpoint.port}): not asked, the port did not answer`);
-      return false;
-    }
-    return true;
+    return !skipPorts.has(probe.port(endpoint));
   });
   const answers = await Promise.allSettled(
-    specs.map((spec) => spec!.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
+    specs.map((spec) => spec.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
   );
   for (const [i, a] of answers.entries()) {
     const spec = specs[i]!;
-    if (a.status === "fulfilled" && a.value !== null)
-      return { found: { dialect: spec.name, evidence: a.value }, errors };
-    if (a.status === "rejected")
-      errors.push(`${spec.name} (port ${spec.detectProbe!.port(endpoint)}): ${(a.reason as Error).message}`);
+    if (a.status === "fulfilled" && a.value !== null) return { dialect: spec.name, evidence: a.value };
   }
-  return { found: null, errors };
+  return null;
 }
 
 /**
@@ -120,14 +164,32 @@ export async function detectDialect(
 ): Promise<Detection> {
   const cg = await askCgminer(endpoint, exchange, signal);
   if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
-  const http = await askHttp(
-    endpoint,
-    exchange,
-    signal,
-    "error" in cg && apiPortDead(cg.error),
-    "dialect" in cg,
-  );
-  if (http.found) return http.found;
-  if ("dialect" in cg) return { dialect: "cgminer", evidence: cg.evidence };
+  const deadPorts = new Set<number>();
+  if ("error" in cg && apiPortDead(cg.error)) {
+    deadPorts.add(endpoint.port);
+    const ports = [...new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)))].filter(
+      (port) => port !== endpoint.port,
+    );
+    const open = await Promise.all(
+      ports.map((port) =>
+        knock(endpoint.host, port, exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal),
+      ),
+    );
+    for (const [i, port] of ports.entries()) if (!open[i]) deadPorts.add(port);
+    // nothing listens where any firmware we speak would: not a miner (or switched off)
+    if (!open.includes(true)) throw cg.error;
+  }
+  if ("error" in cg && !apiPortDead(cg.error)) {
+    // the API port answered, but not as the CGMiner API (ePIC's HTTP): the firmwares that
+    // serve HTTP on that port are asked first, the rest only if none of them is it
+    const others = new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)));
+    others.delete(endpoint.port);
+    const onApiPort = await askHttp(endpoint, exchange, signal, others, false);
+    if (onApiPort) return onApiPort;
+    deadPorts.add(endpoint.port);
+  }
+  const http = await askHttp(endpoint, exchange, signal, deadPorts, "dialect" in cg);
+  if (http) return http;
+  if ("dialect" in cg) return { dialect: cg.bitmain ? "antminer" : "cgminer", evidence: cg.evidence };
   throw cg.error;
 }

@@ -13,11 +13,12 @@ import {
   type OnSent,
 } from "../types.ts";
 import type { ExchangeOptions } from "./framing.ts";
-import { type LocateSpec, runLocate } from "./locate.ts";
+import { DEFAULT_LOCATE_S, type LocateSpec, runLocate } from "./locate.ts";
 import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
 
 export type DialectName =
   | "cgminer"
+  | "antminer"
   | "luxos"
   | "braiins"
   | "whatsminer"
@@ -65,6 +66,10 @@ export interface DialectContext {
   onSent?: OnSent;
 }
 
+/**
+ * One write. `value`: the wattage of setPowerLimit; for locate, the seconds the
+ * LED blinks (0 turns it off).
+ */
 export type WriteAction = MinerCapability;
 /** The writes a dialect's `write` sends; `locate` goes through its `locate` spec. */
 export type PowerWriteAction = Exclude<WriteAction, "locate">;
@@ -395,8 +400,8 @@ export class MinerDriver {
   }
 
   /**
-   * Locate on for `seconds` (> 0) or off (0), confirmed as far as the firmware allows (locate.ts);
-   * the capability is checked by write() first.
+   * Locate on for `seconds` (> 0; none: DEFAULT_LOCATE_S) or off (0), confirmed as far as the
+   * firmware allows (locate.ts); the capability is checked by write() first.
    */
   private async locate(
     seconds: number | undefined,
@@ -414,8 +419,7 @@ export class MinerDriver {
       locate,
     });
     if (!spec) return out(false, `${this.spec.name} dialect has no locate`, 0);
-    if (seconds === undefined) return out(false, "locate needs seconds (0 = off)", 0);
-    const r = await runLocate(spec, this.ctx(signal), seconds, {
+    const r = await runLocate(spec, this.ctx(signal), seconds ?? DEFAULT_LOCATE_S, {
       retries: this.confirm.retries,
       confirmTimeoutMs: this.confirm.confirmTimeoutMs,
       pollMs: this.confirm.pollMs,

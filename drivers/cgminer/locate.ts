@@ -11,6 +11,9 @@ import { setTimeout as delay } from "node:timers/promises";
 import { backoffDelayMs } from "../backoff.ts";
 import { DriverError, type LocateReport } from "../types.ts";
 
+/** How long a locate blinks when the caller gives no time (the agent's default too). */
+export const DEFAULT_LOCATE_S = 300;
+
 /** A dialect's locate: the firmware's requests, and how a locate ends there. */
 export interface LocateSpec<C> {
   /**

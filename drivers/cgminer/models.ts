@@ -1,6 +1,6 @@
 // Miner models as data (config/models/*.yaml, or a site's own `models:`): per
 // model its nameplate (power, hashrate), the power-limit range it takes, its
-// lowest sleep draw, its wake-up time and the names firmware reports for it.
+// lowest sleep draw, its stock low-power draw where it has one, its wake-up time and the names firmware reports for it.
 // The schema lives here because drivers use it (config/ composes it, drivers/
 // own it); the data reaches a driver through its endpoint (`models`), so no
 // driver reads config/. Lookup by the reported name is case-, space- and
@@ -37,6 +37,9 @@ export const MinerModelSchema = z
       .min(0)
       .max(10_000)
       .describe("Lowest draw asleep (control board, PSU standby, fans), W"),
+    lowPowerW: watts(
+      "Draw in the stock firmware's low-power mode (Antminer miner-mode 3; absent where the model has none or it is not known)",
+    ).optional(),
     wakeUpS: z
       .number()
       .min(0)
@@ -59,6 +62,13 @@ export const MinerModelSchema = z
         path: ["sleepW"],
         message: "must be below nominalW",
         input: m.sleepW,
+      });
+    if (m.lowPowerW !== undefined && (m.lowPowerW >= m.nominalW || m.lowPowerW <= m.sleepW))
+      ctx.issues.push({
+        code: "custom",
+        path: ["lowPowerW"],
+        message: `must be between sleepW ${m.sleepW} W and nominalW ${m.nominalW} W`,
+        input: m.lowPowerW,
       });
   })
   .describe("One miner model");

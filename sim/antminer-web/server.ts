@@ -1,7 +1,13 @@
 // Simulated stock Antminer web CGI (lighttpd + Digest auth), one HTTP listener
 // per miner on the miner's host, coupled to the power model: set_miner_conf with
-// `miner-mode` 1 sleeps the miner, 0 (or 2/3) wakes it, and get_miner_conf
-// reports `bitmain-work-mode` from the model, whoever slept the miner.
+// `miner-mode` 1 sleeps the miner, 0 (normal), 2 (high) or 3 (low power) wakes
+// it into that mode, and get_miner_conf reports `bitmain-work-mode` from the
+// model, whoever slept the miner. Low-power mode draws the model's low-power
+// figure (sim/models.ts `lowPowerW`); a model without one refuses mode 3.
+// get_blink_status / blink.cgi keep the locate LED (the site's LED board,
+// sim/leds.ts; it blinks until stopped); reboot.cgi takes the unit
+// down for `rebootMs` (its API and this CGI answer nothing meanwhile) and
+// brings it back with a fresh uptime, in the mode it was in.
 //
 // Behaviours of real units it keeps:
 // - Digest auth (RFC 7616, qop=auth) in realm "antMiner Configuration" on every
@@ -13,8 +19,12 @@
 // - The CGI is slow (about 21 s on real units): `setDelayMs`/`getDelayMs`
 //   delay the answer; the change is applied when the delay ends, whether or not
 //   the client is still waiting.
-// The error reply to an unusable body ({"stats":"error","code":"M001"…}) is the
-// sim's own invention; real firmware's wording was not available.
+// - reboot.cgi may drop the connection instead of answering (asic-rs expects
+//   that): `rebootReply: "drop"`.
+// The error reply to an unusable body ({"stats":"error","code":"M001"…}), the
+// blink.cgi reply ({"code":"B000"…}; one fleet tool checks for that code) and
+// the reboot.cgi reply are the sim's own inventions; real firmware's wording
+// was not available.
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { Socket } from "node:net";
@@ -35,6 +45,8 @@ export interface AntminerWebSimMiner {
   username?: string;
   password?: string;
   minerMode?: MinerModeQuirk;
+  /** reboot.cgi answers, then reboots ("answer", default), or drops the connection at once ("drop"). */
+  rebootReply?: "answer" | "drop";
 }
 
 export interface AntminerWebSimOptions {
@@ -48,6 +60,8 @@ export interface AntminerWebSimOptions {
   /** Challenges offered, one WWW-Authenticate header each; default ["MD5"] like lighttpd on the units. */
   algorithms?: SimDigestAlgorithm[];
   realm?: string;
+  /** How long a reboot keeps the unit down (default 300 ms). */
+  rebootMs?: number;
 }
 
 export interface AntminerWebRequestStats {
@@ -59,12 +73,17 @@ export interface AntminerWebRequestStats {
   sets: number;
   /** Bodies of the authenticated set_miner_conf requests, parsed. */
   setBodies: unknown[];
+  /** Bodies of the authenticated blink.cgi requests, parsed. */
+  blinkBodies: unknown[];
+  reboots: number;
 }
 
 export interface AntminerWebSim {
   readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
   /** The config get_miner_conf would return now. */
   conf(id: string): Record<string, unknown>;
+  /** Whether the miner's locate LED blinks. */
+  blink(id: string): boolean;
   stats(id: string): AntminerWebRequestStats;
   stop(): Promise<void>;
 }
@@ -88,6 +107,9 @@ interface Entry {
   quirk: MinerModeQuirk;
   /** The mode to report when the model says the miner is not asleep (0 normal, 2 high, 3 low). */
   awakeMode: number;
+  rebootReply: "answer" | "drop";
+  /** Down for a reboot: nothing answers. */
+  rebooting: boolean;
   pools: Pool[];
   fanCtrl: boolean;
   fanPwm: string;
@@ -113,6 +135,19 @@ function parseDigestHeader(h: string): Record<string, string> | null {
     out[r[1]!.toLowerCase()] = r[2] !== undefined ? r[2].replace(/\\(.)/g, "$1") : (r[3] ?? "");
   }
   return out;
+}
+
+/** A JSON object body, else null. */
+function parseBody(raw: string): Record<string, unknown> | null {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  return typeof body === "object" && body !== null && !Array.isArray(body)
+    ? (body as Record<string, unknown>)
+    : null;
 }
 
 export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<AntminerWebSim> {
@@ -192,17 +227,23 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
 
   /** Applies a set_miner_conf body; returns the reply. */
   function applySet(e: Entry, raw: string): Record<string, string> {
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      return { stats: "error", code: "M001", msg: "Invalid JSON" };
-    }
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      return { stats: "error", code: "M001", msg: "Invalid config" };
-    }
-    const b = body as Record<string, unknown>;
+    const b = parseBody(raw);
+    if (!b) return { stats: "error", code: "M001", msg: "Invalid config" };
     e.stats.setBodies.push(b);
+    // only `miner-mode` acts; a lone `bitmain-work-mode` is accepted and ignored
+    const v = b["miner-mode"];
+    const isString = typeof v === "string";
+    const mode =
+      v === undefined
+        ? null
+        : typeof v === "number"
+          ? v
+          : isString && /^\d+$/.test(v)
+            ? Number(v)
+            : Number.NaN;
+    const lowW = model.minerView(e.id).model.lowPowerW;
+    if (mode !== null && (![0, 1, 2, 3].includes(mode) || (mode === 3 && lowW === undefined)))
+      return { stats: "error", code: "M001", msg: "Invalid miner-mode" };
     // the CGI rewrites the whole config from what it was sent
     e.pools = (Array.isArray(b.pools) ? b.pools : [])
       .filter((p): p is Record<string, unknown> => typeof p === "object" && p !== null)
@@ -210,12 +251,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
     e.fanCtrl = b["bitmain-fan-ctrl"] === true;
     e.fanPwm = b["bitmain-fan-pwm"] !== undefined ? String(b["bitmain-fan-pwm"]) : "100";
     e.freqLevel = b["freq-level"] !== undefined ? String(b["freq-level"]) : "100";
-    // only `miner-mode` acts; a lone `bitmain-work-mode` is accepted and ignored
-    const v = b["miner-mode"];
-    if (v === undefined) return { stats: "success", code: "M000", msg: "OK!" };
-    const isString = typeof v === "string";
-    const mode = typeof v === "number" ? v : isString && /^\d+$/.test(v) ? Number(v) : Number.NaN;
-    if (![0, 1, 2, 3].includes(mode)) return { stats: "error", code: "M001", msg: "Invalid miner-mode" };
+    if (mode === null) return { stats: "success", code: "M000", msg: "OK!" };
     const acts =
       e.quirk === "any" ||
       (e.quirk === "string-only" && isString) ||
@@ -225,9 +261,38 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       model.sleep(e.id);
     } else {
       e.awakeMode = mode;
+      // low-power mode draws the model's low-power figure; normal and high run at nameplate
+      model.setPowerLimit(e.id, mode === 3 ? (lowW ?? null) : null);
       model.wake(e.id);
     }
     return { stats: "success", code: "M000", msg: "OK!" };
+  }
+
+  /** blink.cgi: {"blink": true|false}, the value a boolean or its string. */
+  function applyBlink(e: Entry, raw: string): Record<string, string> {
+    const b = parseBody(raw);
+    if (!b) return { code: "B001", msg: "Invalid request" };
+    e.stats.blinkBodies.push(b);
+    const v = b.blink;
+    const on = v === true || v === "true" ? true : v === false || v === "false" ? false : null;
+    if (on === null) return { code: "B001", msg: "Invalid blink" };
+    if (on) model.leds.on(e.id);
+    else model.leds.off(e.id);
+    return { code: "B000", msg: on ? "Blink started" : "Blink stopped" };
+  }
+
+  /** The unit goes down a moment after reboot.cgi, and comes back after rebootMs, in the mode it was in. */
+  function reboot(e: Entry): void {
+    e.stats.reboots++;
+    later(50, () => {
+      e.rebooting = true;
+      model.leds.off(e.id);
+      model.setFaulted(e.id, true);
+      later(opts.rebootMs ?? 300, () => {
+        e.rebooting = false;
+        model.setFaulted(e.id, false);
+      });
+    });
   }
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -241,6 +306,8 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       else chunks.push(c);
     });
     req.on("end", () => {
+      // a unit rebooting has no web server: the connection drops
+      if (e.rebooting) return void req.socket.destroy();
       const auth = authorized(e, req);
       if (auth !== "ok") return challenge(e, res, auth === "stale");
       if (tooLarge) return sendJson(res, 413, { stats: "error", code: "M001", msg: "Too large" });
@@ -264,6 +331,17 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
           sendJson(res, 200, reply);
         });
         return;
+      }
+      if (path === "/cgi-bin/get_blink_status.cgi" && req.method === "GET") {
+        return sendJson(res, 200, { blink: model.leds.isOn(e.id) });
+      }
+      if (path === "/cgi-bin/blink.cgi" && req.method === "POST") {
+        return sendJson(res, 200, applyBlink(e, Buffer.concat(chunks).toString("utf8")));
+      }
+      if (path === "/cgi-bin/reboot.cgi" && req.method === "GET") {
+        reboot(e);
+        if (e.rebootReply === "drop") return void req.socket.destroy();
+        return sendJson(res, 200, { code: "R000", msg: "Rebooting" });
       }
       res.writeHead(404, { "Content-Type": "text/html", Connection: "close" });
       res.end("<html><body><h1>404 Not Found</h1></body></html>\n");
@@ -292,6 +370,8 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       password: m.password ?? "root",
       quirk: m.minerMode ?? "any",
       awakeMode: 0,
+      rebootReply: m.rebootReply ?? "answer",
+      rebooting: false,
       pools: [
         { url: "stratum+tcp://pool.sim.invalid:3333", user: `wattkeeper.${m.id}`, pass: "x" },
         { url: "stratum+tcp://backup.sim.invalid:443", user: `wattkeeper.${m.id}`, pass: "x" },
@@ -300,7 +380,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       fanPwm: "100",
       freqLevel: "100",
       nonces: new Map(),
-      stats: { requests: 0, unauthorized: 0, gets: 0, sets: 0, setBodies: [] },
+      stats: { requests: 0, unauthorized: 0, gets: 0, sets: 0, setBodies: [], blinkBodies: [], reboots: 0 },
       server: null,
       sockets: new Set(),
     });
@@ -316,6 +396,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       return group.endpoints;
     },
     conf: (id) => confOf(get(id)),
+    blink: (id) => model.leds.isOn(get(id).id),
     stats: (id) => get(id).stats,
     stop,
   };

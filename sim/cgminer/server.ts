@@ -121,7 +121,8 @@ interface MinerEntry {
 }
 
 function simDialect(name: string | undefined): SimDialect | null {
-  if (name === undefined || name === "cgminer") return null;
+  // stock Antminers (bmminer) answer the stock API; their web CGI is sim/antminer-web's
+  if (name === undefined || name === "cgminer" || name === "antminer") return null;
   const d = SIM_DIALECTS[name];
   if (!d)
     throw new Error(

@@ -188,6 +188,7 @@ export function minerContract(t: ContractTarget, block: number, index: number): 
         const on = await m.write("locate", 120);
         assert.equal(on.ok, true, on.reason ?? "");
         assert.equal(ledOf(1), true, "the LED is on");
+        assert.equal(model.state(ids[1]!), "hashing", "locating does not stop the miner");
         assert.equal(on.locate?.on, true);
         const confirmedBy = how.readBack ? "read-back" : t.dialect === "espminer" ? "reply" : null;
         assert.equal(on.locate?.confirmedBy, confirmedBy, on.reason ?? "");

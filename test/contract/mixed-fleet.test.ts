@@ -124,7 +124,12 @@ test("a budget step sheds across every dialect, worst J/TH first, each shed conf
   // leave room for about two of the fleet's miners: nearly all must sleep, each dialect's among them
   // room for one of the fleet's smallest miners (a Bitaxe, the most efficient): every other
   // miner must sleep, each dialect's among them
-  const asleepW = ids.reduce((sum, id) => sum + sim.model.minerView(id).model.sleepW, 0);
+  // (a miner whose dialect cannot sleep — stock cgminer, read-only — keeps drawing what it draws)
+  const canSleep = (id: string) => sleepers.includes(dialectOf.get(id) as never);
+  const asleepW = ids.reduce(
+    (sum, id) => sum + (canSleep(id) ? sim.model.minerView(id).model.sleepW : drawW.get(id)!),
+    0,
+  );
   const budgetW = Math.round(2_000 + 500 + asleepW + 25);
   site.setBudgetLease(budgetW, 120, "mixed fleet step");
   await waitFor(

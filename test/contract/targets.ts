@@ -4,11 +4,20 @@ import type { ContractTarget } from "./miner.ts";
 
 export const TARGETS: ContractTarget[] = [
   {
-    // stock cgminer/bmminer: reads on 4028, sleep and wake through the Antminer web CGI
+    // stock cgminer on other hardware: the API on 4028 is read-only, nothing to declare
     dialect: "cgminer",
-    site: { antminerWeb: { port: 8081 } },
+    sim: { program: "cgminer" },
+    capabilities: [],
+    firmware: /cgminer/i,
+  },
+  {
+    // Bitmain stock (bmminer): reads on 4028; sleep / normal / low-power, reboot and the
+    // locate LED through the web CGI (Digest auth); a limit lands on the low-power step
+    dialect: "antminer",
+    sim: { model: "antminer-s19j-pro", webPort: 8081 },
     endpoint: { webPort: 8081, credentials: { username: "root", password: "root" } },
-    capabilities: ["sleep", "wake"],
+    capabilities: ["sleep", "wake", "setPowerLimit", "reboot", "locate"],
+    limitW: 2600,
     firmware: /./,
   },
   {

@@ -135,7 +135,8 @@ test("/api/devices shows the detected dialect and what the miner can do, the con
     ).json()) as typeof body;
     return b.miners.find((x) => x.id === "m-127-104-0-1" && x.capabilities.length > 0);
   });
-  assert.equal(m.dialect, "cgminer");
+  // stock bmminer with the web CGI: the antminer dialect, every write confirmed at first contact
+  assert.equal(m.dialect, "antminer");
   assert.equal(m.configuredDialect, "auto");
-  assert.deepEqual(m.capabilities, ["sleep", "wake"]);
+  assert.deepEqual(m.capabilities, ["sleep", "wake", "setPowerLimit", "reboot", "locate"]);
 });

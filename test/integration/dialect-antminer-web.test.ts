@@ -1,11 +1,14 @@
 // Stock Antminer sleep/wake through the web CGI (Digest auth), end to end over
-// loopback (127.75.x): MinerDriver + cgminer dialect against the cgminer API sim
-// and the Antminer web sim, both coupled to one power model.
+// loopback (127.75.x): MinerDriver + antminer dialect against the cgminer API sim
+// and the Antminer web sim, both coupled to one power model. (Power steps,
+// locate, reboot and detection: dialect-antminer-modes.test.ts.)
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { AntminerWebClient } from "../../drivers/cgminer/antminer-web.ts";
-import { cgminerDialect, createCgminerDialect } from "../../drivers/cgminer/dialects/cgminer.ts";
+import { loadModelFiles } from "../../config/load.ts";
+import { AntminerWebClient } from "../../drivers/cgminer/antminer/web-client.ts";
+import { antminerDialect, createAntminerDialect } from "../../drivers/cgminer/dialects/antminer.ts";
 import { type MinerCredentials, MinerDriver } from "../../drivers/cgminer/driver.ts";
+import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import {
   type AntminerWebSim,
   type MinerModeQuirk,
@@ -62,7 +65,10 @@ async function startRig(
 
 describe("stock Antminer sleep/wake over the web CGI", () => {
   let rig: Rig;
+  // the shipped models: an S19j Pro's power steps, so nothing is withdrawn for want of them
+  let models: ModelCatalog;
   before(async () => {
+    models = new ModelCatalog(await loadModelFiles([]));
     rig = await startRig([
       { id: "am-1", host: "127.75.0.1" },
       { id: "am-2", host: "127.75.0.2" },
@@ -79,14 +85,14 @@ describe("stock Antminer sleep/wake over the web CGI", () => {
 
   const driverFor = (id: string, credentials: MinerCredentials | null = ROOT) => {
     const { host, port, webPort } = rig.at(id);
-    return new MinerDriver(cgminerDialect, { host, port, webPort, credentials }, CONFIRM);
+    return new MinerDriver(antminerDialect, { host, port, webPort, credentials, models }, CONFIRM);
   };
 
-  test("capabilities: sleep and wake only with a username and a password", () => {
+  test("capabilities: every write only with a username and a password", () => {
     const { host, port, webPort } = rig.at("am-1");
     const caps = (credentials: MinerCredentials | null | undefined) =>
-      new MinerDriver(cgminerDialect, { host, port, webPort, credentials }).describe().capabilities;
-    assert.deepEqual(caps(ROOT), ["sleep", "wake"]);
+      new MinerDriver(antminerDialect, { host, port, webPort, credentials }).describe().capabilities;
+    assert.deepEqual(caps(ROOT), ["sleep", "wake", "setPowerLimit", "reboot", "locate"]);
     assert.deepEqual(caps(undefined), []);
     assert.deepEqual(caps({ username: "root", password: null }), []);
     assert.deepEqual(caps({ username: "", password: "root" }), []);
@@ -171,7 +177,7 @@ describe("stock Antminer sleep/wake over the web CGI", () => {
     assert.equal(out.attempts, 0);
     assert.deepEqual(
       driver.withdrawn.map((w) => w.capability),
-      ["sleep", "wake"],
+      ["sleep", "wake", "setPowerLimit", "reboot", "locate"],
     );
     const s = rig.web.stats(id);
     // one challenge round: the bare request and the one refused answer, nothing more
@@ -259,7 +265,7 @@ describe("a slow CGI (slower than the read timeout, faster than the write timeou
   test("sleep and wake still confirm", async () => {
     const { host, port, webPort } = rig.at("slow-1");
     const driver = new MinerDriver(
-      createCgminerDialect({ web }),
+      createAntminerDialect({ web }),
       { host, port, webPort, credentials: ROOT },
       CONFIRM,
     );
@@ -292,7 +298,7 @@ describe("the simulated site serves the web CGI when asked", () => {
       const w = web.endpoints.find((e) => e.id === "site-1")!;
       const c = site.cgminer.endpoints.find((e) => e.id === "site-1")!;
       const driver = new MinerDriver(
-        cgminerDialect,
+        antminerDialect,
         { host, port: c.port, webPort: w.port, credentials: ROOT },
         CONFIRM,
       );

@@ -267,7 +267,7 @@ describe("Auradine FluxOS dialect", () => {
     assert.equal(webStats("norange").writes.length, 0);
   });
 
-  test("dialect auto: auradine for the FluxOS unit, stock cgminer for a stock one", async () => {
+  test("dialect auto: auradine for the FluxOS unit, antminer for a stock (bmminer) one", async () => {
     const a = minerFor("auto", { dialect: "auto" });
     const r = await a.read();
     assert.equal(a.dialect, "auradine");
@@ -276,7 +276,7 @@ describe("Auradine FluxOS dialect", () => {
     const stock = createMiner({ host: STOCK_HOST, port: 4028 }, "auto");
     miners.push(stock);
     await stock.read();
-    assert.equal(stock.dialect, "cgminer");
+    assert.equal(stock.dialect, "antminer");
   });
 });
 

@@ -343,13 +343,13 @@ describe("ePIC UMC dialect", () => {
     );
   });
 
-  test("dialect auto: a stock cgminer on 4028 stays cgminer (the ePIC probe says no)", async () => {
+  test("dialect auto: a stock bmminer on 4028 stays a stock Antminer (the ePIC probe says no)", async () => {
     const found = await detectDialect({ host: STOCK, port: 4028 });
-    assert.equal(found.dialect, "cgminer");
+    assert.equal(found.dialect, "antminer");
     const m = createMiner({ host: STOCK, port: 4028 }, "auto");
     try {
       assert.equal((await m.read()).state, "hashing");
-      assert.equal(m.dialect, "cgminer");
+      assert.equal(m.dialect, "antminer");
     } finally {
       await m.close();
     }

@@ -1,7 +1,7 @@
 // The ESP-Miner / AxeOS dialect (drivers/cgminer/dialects/espminer.ts) against
 // the simulated AxeOS units (sim/espminer) of a simulated site, over loopback
 // (127.133.x): reads, pause/resume by version, restart, slow units, firmware
-// drift, and `dialect: auto` telling AxeOS from stock cgminer.
+// drift, and `dialect: auto` telling AxeOS from stock bmminer.
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
@@ -250,16 +250,16 @@ describe("ESP-Miner / AxeOS dialect", () => {
     assert.equal(site.espminer.stats("refusing").restarts, 0);
   });
 
-  test("dialect: auto picks espminer for AxeOS, cgminer for stock miners (web CGI or none)", async () => {
+  test("dialect: auto picks espminer for AxeOS, antminer for stock bmminer (web CGI or none)", async () => {
     const found = await detectDialect(endpointOf("fresh", H.fresh));
     assert.equal(found.dialect, "espminer");
     assert.match(found.evidence, /AxeOS v2\.14\.0 \(BM1370\)/);
     const web = site.antminerWeb!.endpoints.find((e) => e.id === "stock-web")!;
     const stockWeb = await detectDialect({ host: H.stockWeb, port: 4028, webPort: web.port });
-    assert.equal(stockWeb.dialect, "cgminer");
+    assert.equal(stockWeb.dialect, "antminer");
     // no web server at all behind the stock one (its port refuses)
     const bare = await detectDialect({ host: H.stock, port: 4028, webPort: 9 });
-    assert.equal(bare.dialect, "cgminer");
+    assert.equal(bare.dialect, "antminer");
     const miner = createMiner(endpointOf("fresh", H.fresh), "auto", { confirm: CONFIRM });
     const r = await miner.read();
     assert.equal(miner.dialect, "espminer");

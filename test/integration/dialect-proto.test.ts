@@ -1,7 +1,7 @@
 // The Proto rig dialect (drivers/cgminer/dialects/proto.ts) against the
 // simulated rigs' MDK API (sim/proto) over loopback (127.134.x): reads, every
 // write confirmed by read-back, the JWT's life, refused and drifted replies,
-// and `dialect: auto` telling a rig from a stock cgminer.
+// and `dialect: auto` telling a rig from a stock Antminer.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
@@ -220,7 +220,7 @@ describe("Proto rig dialect (MDK API)", () => {
     assert.equal(r.firmware, "proto 1.8.2");
   });
 
-  test("dialect auto: a rig is detected as proto; a stock cgminer with a web server is not", async () => {
+  test("dialect auto: a rig is detected as proto; a stock Antminer with a web server is not", async () => {
     const found = await detectDialect(endpoint("auto"), { connectTimeoutMs: 500, readTimeoutMs: 1000 });
     assert.equal(found.dialect, "proto");
     assert.match(found.evidence, /GET \/api\/v1\/system: .*Proto.*firmware 1\.8\.2/);
@@ -233,6 +233,6 @@ describe("Proto rig dialect (MDK API)", () => {
       { host: STOCK_HOST, port: 4028, webPort: web.port },
       { connectTimeoutMs: 500, readTimeoutMs: 1000 },
     );
-    assert.equal(stock.dialect, "cgminer");
+    assert.equal(stock.dialect, "antminer");
   });
 });

@@ -264,8 +264,10 @@ describe("VNish dialect", () => {
     const r = await m.read();
     assert.equal(m.dialect, "vnish");
     assert.equal(r.firmware, "vnish 1.2.6");
+    // stock bmminer with the Antminer web CGI on the same port: its 401 is not VNish
     const stock = await detectDialect({ host: STOCK, port: 4028, webPort: 80 });
-    assert.equal(stock.dialect, "cgminer");
+    assert.equal(stock.dialect, "antminer");
+    assert.equal(stock.evidence, "version: stock Bitmain (bmminer)");
   });
 });
 

@@ -66,14 +66,15 @@ describe("scan and probe against the simulator", () => {
     ]) {
       assert.ok(key in m, `missing ${key}`);
     }
-    assert.equal(m.dialect, "cgminer");
+    // the sim's stock miners run bmminer: stock Bitmain, told from its version reply
+    assert.equal(m.dialect, "antminer");
     assert.equal(found[1]?.state, "sleeping");
   });
 
   test("scan --yaml prints a config snippet that folds ranges", async () => {
     const res = await cli(["scan", "127.44.0.1-20", "--yaml", "--timeout", "500"]);
     assert.equal(res.code, 0, res.err);
-    assert.deepEqual(parse(res.out), { miners: [{ hosts: "127.44.0.1-127.44.0.12", dialect: "cgminer" }] });
+    assert.deepEqual(parse(res.out), { miners: [{ hosts: "127.44.0.1-127.44.0.12", dialect: "antminer" }] });
     assert.match(res.err, /scanned 20 hosts .*: 12 miners/);
   });
 
@@ -82,7 +83,7 @@ describe("scan and probe against the simulator", () => {
     assert.equal((JSON.parse(json.out) as unknown[]).length, 3);
     const table = await cli(["scan", "127.44.0.1", "--timeout", "500"]);
     assert.match(table.out, /^host\s+dialect\s+model\s+state/);
-    assert.match(table.out, /127\.44\.0\.1\s+cgminer\s+Antminer/);
+    assert.match(table.out, /127\.44\.0\.1\s+antminer\s+Antminer/);
   });
 
   test("probe miner: exit 0 with the documented JSON shape; exit 1 when nothing answers", async () => {

@@ -114,8 +114,14 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
     const range = "127.109.1.1-127.109.1.6";
     const yaml = await cli(["scan", range, "--yaml", "--timeout", "500"]);
     assert.equal(yaml.code, 0, yaml.err);
-    const hostsLine = yaml.out.split("\n").find((l) => l.includes("hosts:"))!;
-    assert.equal(hostsLine.trim(), "- hosts: 127.109.1.1-127.109.1.3");
+    // bfgminer and cgminer 4.11 are stock cgminer; the bmminer one is a stock Antminer
+    const hostsLines = yaml.out.split("\n").filter((l) => l.includes("hosts:"));
+    assert.deepEqual(
+      hostsLines.map((l) => l.trim()),
+      ["- hosts: 127.109.1.1-127.109.1.2", "- hosts: 127.109.1.3"],
+    );
+    assert.match(yaml.out, /hosts: 127\.109\.1\.1-127\.109\.1\.2\n\s+dialect: cgminer\n/);
+    assert.match(yaml.out, /hosts: 127\.109\.1\.3\n\s+dialect: antminer\n/);
     assert.match(yaml.out, /# left out: 127\.109\.1\.4: WK_CGMINER_NOT_CGMINER_API/);
     assert.match(yaml.out, /# left out: 127\.109\.1\.5: WK_CGMINER_EMPTY_REPLY: answers but closes at once/);
     assert.match(yaml.err, /3 miners, 2 answering but not readable/);
@@ -157,7 +163,7 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
     assert.match(human.out, /^cannot {8}sleep: ascset denied to this gateway/m);
   });
 
-  test("bfgminer with web credentials under dialect auto: sleep withdrawn (no Antminer web CGI), before any write waits 18 s", async () => {
+  test("bfgminer with web credentials under dialect auto: stock cgminer (not Bitmain), nothing declared, a write refused at once", async () => {
     const miner = createMiner(
       {
         host: H.bfg,
@@ -171,10 +177,12 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
     await miner.confirmed();
     assert.equal(miner.dialect, "cgminer");
     assert.deepEqual([...miner.capabilities], []);
-    assert.match(miner.withdrawn[0]!.reason, /Antminer web CGI \(port \d+\) is not there/);
+    assert.deepEqual(miner.withdrawn, []);
     const started = Date.now();
     const out = await miner.write("sleep");
     assert.equal(out.ok, false);
+    assert.equal(out.attempts, 0);
+    assert.match(out.reason ?? "", /^cgminer dialect cannot sleep$/);
     assert.ok(Date.now() - started < 1000, "refused at once, not after a timeout");
     await miner.close();
   });

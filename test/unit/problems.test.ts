@@ -13,7 +13,7 @@ function miner(id: string, o: Record<string, unknown> = {}) {
     class: "mining",
     host: "10.1.0.1",
     port: 4028,
-    dialect: "cgminer",
+    dialect: "antminer",
     configuredDialect: "auto",
     capabilities: ["sleep", "wake"],
     withdrawn: [] as Array<{ capability: string; reason: string }>,
@@ -162,4 +162,27 @@ test("a stopped fan, a foreign pool or worker, a changed firmware: each a proble
   assert.ok(!by("faulted").some((x) => x.id === "m-api"), "not listed as a plain fault too");
   assert.ok(!fw.message.includes("\u001b"), "device strings are made printable");
   assert.ok(p.every((x) => x.fix.length > 0));
+});
+
+test("cannot-shed says why by dialect: stock Antminer without web credentials, stock cgminer read-only", () => {
+  const p = listProblems({
+    site: { signals: [] } as unknown as SiteView,
+    devices: {
+      miners: [
+        miner("m-stock", { capabilities: [] }),
+        miner("m-cg", { dialect: "cgminer", capabilities: [] }),
+      ],
+      meters: [],
+      gpuNodes: [],
+    } as unknown as DevicesView,
+    outageSince: () => null,
+  });
+  const byId = new Map(p.map((x) => [x.id, x]));
+  assert.match(
+    byId.get("m-stock")!.message,
+    /sleeps through its web interface, and no web credentials are set/,
+  );
+  assert.match(byId.get("m-stock")!.fix, /credentials/);
+  assert.match(byId.get("m-cg")!.message, /stock cgminer's API is read-only/);
+  assert.match(byId.get("m-cg")!.fix, /set the miner's dialect/);
 });

@@ -2,6 +2,7 @@
 // what the miner says about itself (detect.ts); a dialect that is not finished
 // is not listed here.
 import type { DialectName, DialectSpec } from "../driver.ts";
+import { antminerDialect } from "./antminer.ts";
 import { auradineDialect } from "./auradine.ts";
 import { avalonDialect } from "./avalon.ts";
 import { braiinsDialect } from "./braiins.ts";
@@ -15,6 +16,7 @@ import { whatsminerDialect } from "./whatsminer.ts";
 
 export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   cgminer: cgminerDialect,
+  antminer: antminerDialect,
   luxos: luxosDialect,
   braiins: braiinsDialect,
   avalon: avalonDialect,

@@ -13,13 +13,21 @@
 //   It restarts the mining process and can take about 21 s to answer, hence the
 //   30 s write timeout; a read (GET) gets a shorter one.
 //
+// - GET  /cgi-bin/get_blink_status.cgi → {"blink": true|false}: the locate LED.
+// - POST /cgi-bin/blink.cgi {"blink": true|false} starts or stops it (pyasic
+//   sends the value as a string, asic-rs as a boolean: the read-back decides
+//   which one a unit took, as for miner-mode).
+// - GET  /cgi-bin/reboot.cgi reboots the unit; it may drop the connection
+//   instead of answering (asic-rs), which counts as sent: the uptime read back
+//   decides.
+//
 // One request per connection (no keep-alive), every request under a deadline
 // that destroys the socket. The first request goes out without credentials; a
 // 401 is answered once with a Digest Authorization; a second 401 means the
 // credentials are wrong (WK_ANTMINER_AUTH, not retryable).
-import { DriverError } from "../types.ts";
-import type { DigestCredentials } from "./digest-auth.ts";
-import { digestRequest, type HttpReply, type HttpTarget } from "./http-client.ts";
+import { DriverError } from "../../types.ts";
+import type { DigestCredentials } from "../digest-auth.ts";
+import { digestRequest, type HttpReply, type HttpTarget, isHttpTransportError } from "../http-client.ts";
 
 export {
   type DigestCredentials,
@@ -27,7 +35,7 @@ export {
   digestChallenges,
   digestResponse,
   parseAuthenticate,
-} from "./digest-auth.ts";
+} from "../digest-auth.ts";
 
 export interface WebTimeouts {
   /** TCP connect deadline. */
@@ -47,6 +55,9 @@ export const DEFAULT_WEB_TIMEOUTS: WebTimeouts = {
 export const DEFAULT_WEB_PORT = 80;
 export const GET_MINER_CONF = "/cgi-bin/get_miner_conf.cgi";
 export const SET_MINER_CONF = "/cgi-bin/set_miner_conf.cgi";
+export const GET_BLINK_STATUS = "/cgi-bin/get_blink_status.cgi";
+export const BLINK = "/cgi-bin/blink.cgi";
+export const REBOOT = "/cgi-bin/reboot.cgi";
 
 // --- get/set_miner_conf --------------------------------------------------------
 
@@ -106,6 +117,17 @@ export interface AntminerWebTarget {
 
 /** Which value encoding of miner-mode a unit acted on last (host:port → string?). */
 const modeEncoding = new Map<string, boolean>();
+/** The same for blink.cgi's value. */
+const blinkEncoding = new Map<string, boolean>();
+
+/** `{"blink": …}` of get_blink_status as a boolean (boolean or "true"/"false"), else null. */
+export function blinkOf(reply: unknown): boolean | null {
+  if (typeof reply !== "object" || reply === null) return null;
+  const v = (reply as Record<string, unknown>).blink;
+  if (typeof v === "boolean") return v;
+  if (typeof v === "string" && /^\s*(true|false)\s*$/i.test(v)) return v.trim().toLowerCase() === "true";
+  return null;
+}
 
 export class AntminerWebClient {
   readonly target: HttpTarget;
@@ -122,25 +144,102 @@ export class AntminerWebClient {
     return `${this.target.host}:${this.target.port}`;
   }
 
-  /** GET get_miner_conf.cgi. `timeoutMs` defaults to the read timeout. */
-  async getMinerConf(signal?: AbortSignal, timeoutMs = this.timeouts.readTimeoutMs): Promise<MinerConf> {
+  /** A GET answered with a JSON object (any other reply is WK_ANTMINER_BAD_REPLY). */
+  private async getObject(
+    path: string,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>> {
     const reply = await digestRequest(this.target, this.creds, {
       method: "GET",
-      path: GET_MINER_CONF,
+      path,
       connectTimeoutMs: this.timeouts.connectTimeoutMs,
       timeoutMs,
       signal,
     });
-    checkStatus(reply, GET_MINER_CONF);
-    const conf = parseJson(reply.body);
-    if (conf === undefined || typeof conf !== "object" || conf === null || Array.isArray(conf)) {
+    checkStatus(reply, path);
+    const obj = parseJson(reply.body);
+    if (obj === undefined || typeof obj !== "object" || obj === null || Array.isArray(obj)) {
       throw new DriverError(
         "WK_ANTMINER_BAD_REPLY",
-        `${GET_MINER_CONF}: not a JSON object: ${reply.body.toString("utf8").slice(0, 80)}`,
+        `${path}: not a JSON object: ${reply.body.toString("utf8").slice(0, 80)}`,
         false,
       );
     }
-    return conf as MinerConf;
+    return obj as Record<string, unknown>;
+  }
+
+  /** GET get_miner_conf.cgi. `timeoutMs` defaults to the read timeout. */
+  getMinerConf(signal?: AbortSignal, timeoutMs = this.timeouts.readTimeoutMs): Promise<MinerConf> {
+    return this.getObject(GET_MINER_CONF, signal, timeoutMs);
+  }
+
+  /** Whether the locate LED blinks (get_blink_status.cgi). */
+  async getBlink(signal?: AbortSignal): Promise<boolean> {
+    const reply = await this.getObject(GET_BLINK_STATUS, signal, this.timeouts.readTimeoutMs);
+    const on = blinkOf(reply);
+    if (on === null) {
+      throw new DriverError(
+        "WK_ANTMINER_BAD_REPLY",
+        `${GET_BLINK_STATUS}: no boolean "blink" in ${JSON.stringify(reply).slice(0, 80)}`,
+        false,
+      );
+    }
+    return on;
+  }
+
+  /**
+   * Starts or stops the locate LED and reads it back: the value as a boolean
+   * first, then as a string when the read-back shows no change (the encoding
+   * that worked is remembered per unit). A unit that answers and keeps its LED
+   * as it was is WK_ANTMINER_LOCATE_IGNORED.
+   */
+  async setBlink(on: boolean, signal?: AbortSignal): Promise<void> {
+    if ((await this.getBlink(signal)) === on) return;
+    const learned = blinkEncoding.get(this.key);
+    const order = learned === undefined ? [false, true] : [learned, !learned];
+    for (const asString of order) {
+      const reply = await digestRequest(this.target, this.creds, {
+        method: "POST",
+        path: BLINK,
+        body: Buffer.from(JSON.stringify({ blink: asString ? String(on) : on }), "utf8"),
+        headers: { "Content-Type": "application/json" },
+        connectTimeoutMs: this.timeouts.connectTimeoutMs,
+        timeoutMs: this.timeouts.readTimeoutMs,
+        signal,
+      });
+      checkStatus(reply, BLINK);
+      if ((await this.getBlink(signal)) === on) {
+        blinkEncoding.set(this.key, asString);
+        return;
+      }
+    }
+    throw new DriverError(
+      "WK_ANTMINER_LOCATE_IGNORED",
+      `${BLINK} answered but ${GET_BLINK_STATUS} still reads blink ${!on} (sent ${on} as boolean and as string)`,
+      false,
+    );
+  }
+
+  /**
+   * GET reboot.cgi. A unit going down may close the connection before it
+   * answers: a reset after the request went out counts as sent.
+   */
+  async reboot(signal?: AbortSignal): Promise<void> {
+    let reply: HttpReply;
+    try {
+      reply = await digestRequest(this.target, this.creds, {
+        method: "GET",
+        path: REBOOT,
+        connectTimeoutMs: this.timeouts.connectTimeoutMs,
+        timeoutMs: this.timeouts.readTimeoutMs,
+        signal,
+      });
+    } catch (err) {
+      if (isHttpTransportError(err) && err.code === "WK_ANTMINER_RESET") return;
+      throw err;
+    }
+    checkStatus(reply, REBOOT);
   }
 
   /** POST set_miner_conf.cgi with the write timeout; throws unless the CGI says success. */
@@ -168,16 +267,30 @@ export class AntminerWebClient {
 
   /**
    * Sets the work mode: reads the config, posts it back with `miner-mode`, and
-   * re-reads to check the unit took it. A number is sent first (what most
-   * firmware expects); when the read-back shows no change, the same body with
-   * the value as a string. The encoding that worked is remembered per unit.
-   * Returns the mode found before the change.
+   * re-reads to check the unit took it. Returns the mode found before.
    */
   async setWorkMode(mode: number, signal?: AbortSignal): Promise<number | null> {
+    return (await this.changeWorkMode(() => mode, signal)).previous;
+  }
+
+  /**
+   * Changes the work mode to what `choose` picks from the mode the unit is in
+   * (null: leave it as it is; it may throw to refuse). Reads the config, posts
+   * it back with `miner-mode`, and re-reads to check the unit took it. A
+   * number is sent first (what most firmware expects); when the read-back
+   * shows no change, the same body with the value as a string. The encoding
+   * that worked is remembered per unit. A mode that does not read back after
+   * both is WK_ANTMINER_MODE_IGNORED.
+   */
+  async changeWorkMode(
+    choose: (previous: number | null) => number | null,
+    signal?: AbortSignal,
+  ): Promise<{ previous: number | null; mode: number | null }> {
     // the write path may follow a slow CGI: its reads get the write deadline too
     const conf = await this.getMinerConf(signal, this.timeouts.writeTimeoutMs);
     const previous = workModeOf(conf);
-    if (previous === mode) return previous;
+    const mode = choose(previous);
+    if (mode === null || previous === mode) return { previous, mode: previous };
     const learned = modeEncoding.get(this.key);
     const order = learned === undefined ? [false, true] : [learned, !learned];
     let seen: number | null = previous;
@@ -187,7 +300,7 @@ export class AntminerWebClient {
       seen = workModeOf(after);
       if (seen === mode) {
         modeEncoding.set(this.key, asString);
-        return previous;
+        return { previous, mode };
       }
     }
     throw new DriverError(
