@@ -708,7 +708,11 @@ function wire() {
   });
   $("d-actions").addEventListener("click", (ev) => {
     const action = ev.target?.dataset?.action;
-    if (action && state.selected) act({ kind: "device", id: state.selected, action }, $("d-result"));
+    // locate blinks for the site's default time; "Stop locate" sends seconds 0
+    const seconds = ev.target?.dataset?.seconds;
+    const body = { kind: "device", id: state.selected, action };
+    if (seconds !== undefined) body.seconds = Number(seconds);
+    if (action && state.selected) act(body, $("d-result"));
   });
   $("gpus").addEventListener("click", (ev) => {
     const b = ev.target;
