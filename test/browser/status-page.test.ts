@@ -1,6 +1,7 @@
 // The status page in a real browser (Debian's Chromium driven by
 // playwright-core) against a Site on the simulator: it loads, its numbers
-// match /api/site, the chart draws, a login and one action work, the same
+// match /api/site, the chart draws, a login and actions work (sleep; locate,
+// the simulator's LED on and off again), the same
 // action without a login is refused; and the miner grid with 5,000 miners is
 // built once and patched in place. Screenshots at 375 and 1280 px go to
 // test/artifacts/ (not committed).
@@ -289,6 +290,24 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
       await page.waitForSelector('#events li[data-kind="operator-action"]', { timeout: 15_000 });
       const audit = site.audit!.recent(5).find((a) => a.action === "device/action")!;
       assert.deepEqual([audit.who, audit.via, audit.ok], ["tech", "http", true]);
+
+      // locate: the simulator's LED turns on, then off again
+      const led = "m-127-83-1-3";
+      await page.click(`#grid .cell[data-id="${led}"]`);
+      await page.click('#d-actions button[data-action="locate"]:not([data-seconds])');
+      await page.waitForFunction(
+        () => /^done: locate on \(read back\)/.test(document.getElementById("d-result")?.textContent ?? ""),
+        null,
+        { timeout: 30_000 },
+      );
+      assert.equal(sim.model.leds.isOn(led), true, "the LED blinks");
+      await page.click('#d-actions button[data-action="locate"][data-seconds="0"]');
+      await page.waitForFunction(
+        () => /^done: locate off \(read back\)/.test(document.getElementById("d-result")?.textContent ?? ""),
+        null,
+        { timeout: 30_000 },
+      );
+      assert.equal(sim.model.leds.isOn(led), false, "the LED is off again");
     } finally {
       await page.close();
     }
