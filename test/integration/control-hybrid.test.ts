@@ -257,9 +257,14 @@ sim: { seed: 7, noiseW: 20, auxW: 2kW }
       await waitFor("resumed", () => h.events.some((e) => e.kind === "ai-resumed"), 20_000);
       assert.equal(sim.shell.commands().filter((c) => c.command.includes("state=resume")).length, 1);
       assert.equal(sim.shell.commands().filter((c) => c.command.includes("state=drain")).length, 1);
+      // what to look at when this fails (it has, rarely, on a loaded machine): each GPU's
+      // limit and the node's action outcomes in order
       assert.ok(
         sim.smi.gpus.every((g) => g.limitW === g.defaultW),
-        "every cap lifted",
+        `every cap lifted: limits ${JSON.stringify(sim.smi.gpus.map((g) => [g.limitW, g.defaultW]))}; ${h.events
+          .filter((e) => e.deviceId === "gpu-d")
+          .map((e) => `${e.kind}: ${e.message}`)
+          .join(" | ")}`,
       );
       assert.ok(!sim.workload.drain, "back in service");
     } finally {
