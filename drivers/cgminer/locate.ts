@@ -75,7 +75,7 @@ export function describeLocate(report: LocateReport, seconds: number): string {
       : report.firmwareEndsAfterS === seconds
         ? `the firmware ends it after ${seconds} s`
         : `the firmware ends it after its own ${report.firmwareEndsAfterS} s (asked ${seconds} s)`;
-  return `locate on (${how}); ${ends}`;
+  return `locate on for ${seconds} s (${how}); ${ends}`;
 }
 
 function describeError(err: unknown): string {

@@ -296,7 +296,10 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
       await page.click(`#grid .cell[data-id="${led}"]`);
       await page.click('#d-actions button[data-action="locate"]:not([data-seconds])');
       await page.waitForFunction(
-        () => /^done: locate on \(read back\)/.test(document.getElementById("d-result")?.textContent ?? ""),
+        () =>
+          /^done: locate on for 300 s \(read back\)/.test(
+            document.getElementById("d-result")?.textContent ?? "",
+          ),
         null,
         { timeout: 30_000 },
       );

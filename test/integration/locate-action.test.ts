@@ -127,7 +127,7 @@ test("from the page: locate blinks the LED (read back), audited; the agent turns
   assert.equal(r.json.ok, true);
   assert.match(
     r.json.detail as string,
-    /^locate on \(read back\); the firmware keeps it on until told; the agent turns it off at \d{4}-/,
+    /^locate on for 10 s \(read back\); the firmware keeps it on until told; the agent turns it off at \d{4}-/,
   );
   assert.equal(led(M0), true, "the simulator's LED is on");
   const audit = site.audit!.recent(1)[0]!;
@@ -135,10 +135,10 @@ test("from the page: locate blinks the LED (read back), audited; the agent turns
   assert.deepEqual(audit.body, { id: M0, action: "locate", seconds: 10, reason: "PSU swap" });
   const row = ledgerOf(site).events(1)[0]!;
   assert.deepEqual([row.deviceId, row.kind, row.origin, row.state], [M0, "locate", "operator", "done"]);
-  assert.match(row.outcomeReason ?? "", /^locate on \(read back\)/);
+  assert.match(row.outcomeReason ?? "", /^locate on for 10 s \(read back\)/);
   assert.match(row.reason, /^operator alice: PSU swap$/);
   const event = site.recentEvents(10).find((e) => e.kind === "operator-action" && e.deviceId === M0);
-  assert.match(event?.message ?? "", /^locate 10 s m-127-155-0-1 by alice: locate on \(read back\)/);
+  assert.match(event?.message ?? "", /^locate 10 s m-127-155-0-1 by alice: locate on for 10 s \(read back\)/);
   // nothing about it counts as power: no pending shed, no restore
   assert.equal(ledgerOf(site).view(Date.now()).devices.get(M0)?.pendingShed ?? null, null);
 

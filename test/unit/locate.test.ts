@@ -121,7 +121,7 @@ test("runLocate: read back where the firmware reports it; who ends it follows th
   const on = await runLocate(spec, null, 120, OPTS);
   assert.deepEqual([on.ok, on.attempts, f.led], [true, 1, true]);
   assert.deepEqual(on.report, { on: true, confirmedBy: "read-back", firmwareEndsAfterS: null });
-  assert.match(on.reason, /^locate on \(read back\); the firmware keeps it on until told$/);
+  assert.match(on.reason, /^locate on for 120 s \(read back\); the firmware keeps it on until told$/);
   const off = await runLocate(spec, null, 0, OPTS);
   assert.deepEqual(off.report, { on: false, confirmedBy: "read-back", firmwareEndsAfterS: null });
   assert.equal(f.led, false);
