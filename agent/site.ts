@@ -598,6 +598,7 @@ export class Site {
         site: this.siteJson(),
         devices: this.devicesJson(),
         outageSince: (id) => this.outages.sinceOf(id),
+        now,
       });
       for (const e of this.problemWatch.note(problems, now)) this.emitEvent(e);
     } catch (err) {

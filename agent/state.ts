@@ -6,6 +6,7 @@ import type { MeterConfig, MinerConfig, SiteConfig } from "../config/schema.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MeterRole, MinerCapability, MinerReading, MinerState } from "../drivers/types.ts";
 import type { PlanSnapshot } from "./control/types.ts";
+import { type MinerHealth, noteHealth } from "./miner-health.ts";
 import { modelsOf } from "./models.ts";
 
 /** What a miner's driver knows of it: the detected dialect and what it can do. */
@@ -51,6 +52,8 @@ export interface MinerEntry {
   reading: MinerReading | null;
   /** The firmware it reported first in this run, and a change from it (kept FIRMWARE_CHANGE_MS). */
   firmware?: { known: string; change: FirmwareChange | null };
+  /** Since when its hashrate, boards and temperatures have been off (agent/miner-health.ts). */
+  health?: MinerHealth;
 }
 
 /** A miner's firmware changed under the agent: an update that may break its API. */
@@ -99,6 +102,7 @@ export class SiteState {
       if (old && old.config.host === entry.config.host && old.config.port === entry.config.port) {
         entry.reading = old.reading;
         entry.firmware = old.firmware;
+        entry.health = old.health;
       }
     }
     for (const [id, entry] of this.meters) {
@@ -149,6 +153,7 @@ export class SiteState {
     const previous = entry.reading;
     entry.reading = reading;
     noteFirmware(entry, reading);
+    entry.health = noteHealth(entry.health, reading, modelsOf(this.config).find(reading.model));
     return previous;
   }
 
@@ -249,7 +254,7 @@ export class SiteState {
   ) {
     const snap = this.snapshot(now);
     return {
-      miners: [...this.miners.values()].map(({ config, reading }) => {
+      miners: [...this.miners.values()].map(({ config, reading, health }) => {
         const d = driverOf(config.id);
         return {
           id: config.id,
@@ -266,6 +271,7 @@ export class SiteState {
           excluded: isExcluded(config.id),
           poolPolicy: config.pools ?? null,
           firmwareChange: firmwareChangeOf(this.miners.get(config.id), snap.at),
+          health: health ?? null,
           ...(reading ?? { state: null, at: null }),
           at: reading ? new Date(reading.at).toISOString() : null,
           ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
