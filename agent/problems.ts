@@ -3,7 +3,7 @@
 // `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
 // already reads, plus when each device's outage began.
 import { printable } from "../drivers/printable.ts";
-import type { DevicesView, HttpSite, SiteView } from "./http/types.ts";
+import type { DevicesView, HttpSite, Problem, ProblemSeverity, SiteView } from "./http/types.ts";
 import {
   HOT_CHIP_C,
   LOW_HASHRATE_FRACTION,
@@ -11,35 +11,8 @@ import {
   type MinerHealth,
 } from "./miner-health.ts";
 
+export type { Problem, ProblemSeverity };
 export { HOT_CHIP_C };
-
-export type ProblemSeverity = "critical" | "warning";
-
-export interface Problem {
-  kind:
-    | "meter-stale"
-    | "signal-stale"
-    | "unreachable"
-    | "faulted"
-    | "gpu-node-faulted"
-    | "hot"
-    | "fan-failed"
-    | "dead-board"
-    | "low-hashrate"
-    | "wrong-pool"
-    | "firmware-changed"
-    | "cannot-shed";
-  severity: ProblemSeverity;
-  /** The device or signal it is about. */
-  id: string;
-  location: string | null;
-  /** ISO time the problem began, where known. */
-  since: string | null;
-  /** What is wrong, in the device's own words where it gave some. */
-  message: string;
-  /** One line: what to do next. */
-  fix: string;
-}
 
 /** Dialects whose sleep goes through the Antminer web CGI: without credentials, nothing can shed them. */
 const STOCK_DIALECTS = new Set(["cgminer", "auto", ""]);

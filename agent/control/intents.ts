@@ -11,6 +11,8 @@ import type { AuditChannel } from "../store/audit.ts";
 
 /** Longest lease: a week. A lease the central side forgets must still end. */
 export const MAX_LEASE_TTL_S = 7 * 24 * 3600;
+/** Longest timed exclusion: 30 days (longer maintenance is an exclusion without an end). */
+export const MAX_EXCLUDE_S = 30 * 24 * 3600;
 
 export const BudgetSetSchema = z.strictObject({
   watts: power().describe('The budget cap: watts, or a string with a unit ("250kW", "1.2MW")'),
@@ -38,8 +40,18 @@ export const DeviceActionSchema = z
     /** set-power-limit: watts or a power string like "3kW" (a GPU node: per GPU). exclude: ignored. */
     value: power({ positive: true }).optional(),
     reason: z.string().max(200).optional(),
+    /** exclude only: back in automatic control by itself after this (seconds, or "2h"). */
+    untilS: duration({ positive: true, max: MAX_EXCLUDE_S }).optional(),
   })
   .superRefine((a, ctx) => {
+    if (a.untilS !== undefined && a.action !== "exclude") {
+      ctx.issues.push({
+        code: "custom",
+        path: ["untilS"],
+        message: "untilS is for exclude only",
+        input: a,
+      });
+    }
     if (a.action === "set-power-limit" && a.value === undefined) {
       ctx.issues.push({
         code: "custom",

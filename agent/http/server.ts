@@ -12,7 +12,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { HttpLimits } from "../../config/schema/site.ts";
 import type { FdPlan } from "../fd-budget.ts";
 import type { Logger } from "../logger.ts";
-import { readRoutes } from "./api.ts";
+import { DEVICE_DETAIL_PREFIX, deviceDetailRoute, readRoutes } from "./api.ts";
 import { ConnectionGuard } from "./connections.ts";
 import { LoginGuard, type LoginGuardOptions } from "./login-limiter.ts";
 import { SiteMetrics } from "./metrics.ts";
@@ -81,6 +81,8 @@ export class HttpServer {
   private readonly sse: SseHub;
   private readonly get = new Map<string, Handler>();
   private readonly post = new Map<string, Handler>();
+  /** `GET /api/devices/<id>`: the one route with a parameter in its path. */
+  private readonly deviceDetail: Handler;
   private files = new Map<string, StaticFile>();
   private unsubscribe: Array<() => void> = [];
   readonly limits: HttpLimits;
@@ -110,6 +112,7 @@ export class HttpServer {
       fdReserved: opts.fd?.reserved ?? null,
     }));
     for (const [path, h] of Object.entries(readRoutes({ site, metrics }))) this.get.set(path, h);
+    this.deviceDetail = deviceDetailRoute(site);
     const op = new OperatorRoutes({
       site,
       operators: opts.operators ?? [],
@@ -227,8 +230,9 @@ export class HttpServer {
     try {
       const method = req.method ?? "GET";
       const isGet = method === "GET" || method === "HEAD";
+      const detail = url.pathname.startsWith(DEVICE_DETAIL_PREFIX);
       const handler = isGet
-        ? this.get.get(url.pathname)
+        ? (this.get.get(url.pathname) ?? (detail ? this.deviceDetail : undefined))
         : method === "POST"
           ? this.post.get(url.pathname)
           : undefined;
@@ -238,7 +242,7 @@ export class HttpServer {
       }
       if (isGet && this.serveFile(req, res, url.pathname)) return;
       const allowed = [
-        this.get.has(url.pathname) && "GET, HEAD",
+        (this.get.has(url.pathname) || detail) && "GET, HEAD",
         this.post.has(url.pathname) && "POST",
       ].filter(Boolean);
       if (allowed.length > 0 || (!isGet && this.files.has(url.pathname))) {
