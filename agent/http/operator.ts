@@ -46,6 +46,8 @@ export const ActionBodySchema = z.discriminatedUnion("kind", [
     action: z.enum(DEVICE_ACTIONS),
     value: power({ positive: true }).optional(),
     untilS: duration({ positive: true, max: MAX_EXCLUDE_S }).optional(),
+    /** exclude: the end as a time ("maintenance until 16:00": the page sends the next 16:00), instead of untilS. */
+    until: z.iso.datetime({ offset: true }).optional(),
     reason: z.string().max(200).optional(),
   }),
 ]);
@@ -232,7 +234,22 @@ export class OperatorRoutes {
     let result: Awaited<ReturnType<HttpSite["deviceAction"]>>;
     if (body.kind === "mode") result = this.d.site.setMode(body.mode, actor);
     else {
-      const { kind: _kind, ...intent } = body;
+      const { kind: _kind, until, ...intent } = body;
+      if (until !== undefined) {
+        if (intent.untilS !== undefined)
+          this.refuse(
+            req,
+            "actions",
+            s.operator,
+            400,
+            "bad-body",
+            "until: give until or untilS, not both",
+            raw,
+          );
+        const s2 = (Date.parse(until) - Date.now()) / 1000;
+        if (!(s2 > 0)) this.refuse(req, "actions", s.operator, 400, "bad-body", "until: is in the past", raw);
+        intent.untilS = s2;
+      }
       const parsed = DeviceActionSchema.safeParse(intent);
       if (!parsed.success) {
         const i = parsed.error.issues[0]!;

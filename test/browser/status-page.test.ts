@@ -3,7 +3,7 @@
 // match /api/site, the chart draws, a login and one action work, the same
 // action without a login is refused; and the miner grid with 5,000 miners is
 // built once and patched in place. Screenshots at 375 and 1280 px go to
-// test/artifacts/ (not committed).
+// test/artifacts/ (committed; the README shows them).
 
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -268,7 +268,11 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
 
       const id = "m-127-83-1-2";
       await page.click(`#grid .cell[data-id="${id}"]`);
-      await page.click('#d-actions button[data-action="sleep"]');
+      await page.click('#d-buttons button[data-action="sleep"]');
+      // a confirmation step first: nothing is sent until it is confirmed
+      await page.waitForSelector("#d-confirm:not([hidden])");
+      assert.match((await page.textContent("#d-confirm-text")) ?? "", /^Sleep m-127-83-1-2\?/);
+      await page.click("#d-confirm-yes");
       await page.waitForFunction(
         () => /^done/.test(document.getElementById("d-result")?.textContent ?? ""),
         null,

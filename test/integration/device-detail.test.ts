@@ -239,6 +239,29 @@ describe("operator actions, confirmed by read-back, in the ledger with origin an
       back?.message ?? "",
       /back in automatic control: the exclusion by bea \(fan swap\) ended at/,
     );
+    // the end as a time ("until 16:00"): kept to the millisecond; one in the past, or both forms, refused
+    const at = new Date(Date.now() + 3_600_000);
+    const h2 = await login();
+    const timed = await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id: ID, action: "exclude", until: at.toISOString() },
+      headers: h2,
+    });
+    assert.equal(timed.status, 200, timed.text);
+    assert.ok(Math.abs((await detail()).exclusion!.until! - at.getTime()) < 50);
+    const past = await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id: ID, action: "exclude", until: "2020-01-01T00:00:00Z" },
+      headers: h2,
+    });
+    assert.deepEqual([past.status, past.json.error], [400, "until: is in the past"]);
+    const both = await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id: ID, action: "exclude", until: at.toISOString(), untilS: 60 },
+      headers: h2,
+    });
+    assert.deepEqual([both.status, both.json.error], [400, "until: give until or untilS, not both"]);
+    await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id: ID, action: "include" },
+      headers: h2,
+    });
     const devices = await call(base, "GET", "/api/devices");
     assert.equal(
       (devices.json.miners as Array<{ id: string; excluded: boolean }>).find((m) => m.id === ID)?.excluded,

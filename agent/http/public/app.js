@@ -4,6 +4,8 @@
 // created once, only its class changed when its state changes — so 5,000
 // miners cost a few class writes per update, not a DOM rebuild.
 
+import { createDetail } from "./detail.js";
+
 const $ = (id) => document.getElementById(id);
 const DEVICES_EVERY_MS = 5000;
 // one history bucket is 10 s: refreshing as often keeps the right edge of the chart live
@@ -60,6 +62,16 @@ function fmtAge(s) {
   if (s < 3600) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
 }
+/** 93784 → "1 d 2 h", 5400 → "1 h 30 min", 75 → "1 min 15 s". */
+function fmtDuration(s) {
+  if (s === null || s === undefined || !Number.isFinite(s)) return "—";
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  return m > 0 ? `${m} min ${Math.floor(s % 60)} s` : `${Math.floor(s)} s`;
+}
 function fmtTime(ms) {
   const d = new Date(ms);
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
@@ -99,6 +111,22 @@ async function post(path, body) {
   }
   return { status: res.status, data };
 }
+
+// ---------------------------------------------------------------- device detail
+
+const detail = createDetail({
+  $,
+  getJson,
+  post,
+  fmt: { w: fmtW, hashrate: fmtHashrate, age: fmtAge, time: fmtTime, duration: fmtDuration },
+  session: () => state.session,
+  sessionLost: () => refreshSession(),
+  changed: () => {
+    refreshDevices();
+    refreshProblems();
+  },
+  closed: () => select(null),
+});
 
 // ---------------------------------------------------------------- grid signals
 
@@ -351,7 +379,6 @@ function renderDevices(d) {
     }
   }
   applyFilter();
-  if (state.selected) showDetail(state.selected, false);
   renderGpus(d.gpuNodes);
   renderMeters(d.meters);
 }
@@ -392,45 +419,21 @@ function applyFilter() {
   setText("miner-shown", `${shown} of ${state.miners.size}`);
 }
 
-function showDetail(id, scroll = true) {
-  const m = state.miners.get(id);
-  if (!m) return;
-  if (state.selected && state.selected !== id) {
-    const prev = state.miners.get(state.selected);
-    if (prev) {
-      prev.cls = cellClass(prev.row);
-      prev.el.className = prev.cls;
-    }
+/** Opens a miner's detail (GET /api/devices/<id>) and marks its cell. */
+function showDetail(id) {
+  select(id);
+  detail.open(id);
+}
+
+/** Marks one miner's cell as the one shown (null: none). */
+function select(id) {
+  for (const x of [state.selected, id]) {
+    const m = x ? state.miners.get(x) : null;
+    if (!m) continue;
+    m.cls = cellClass(m.row) + (x === id ? " sel" : "");
+    m.el.className = m.cls;
   }
   state.selected = id;
-  m.cls = `${cellClass(m.row)} sel`;
-  m.el.className = m.cls;
-  const r = m.row;
-  $("detail").hidden = false;
-  setText("d-id", id);
-  const rows = [
-    ["State", `${r[COL.state] ?? "no reading"}${r[COL.excluded] ? " · excluded" : ""}`],
-    ["Location", r[COL.location] || "—"],
-    ["Model", r[COL.model] ?? "—"],
-    ["Power", fmtW(r[COL.powerW])],
-    ["Hashrate", fmtHashrate(r[COL.hashrateThs])],
-    ["Temp", r[COL.tempC] === null ? "—" : `${r[COL.tempC]} °C`],
-    ["Reason", r[COL.reason] ?? "—"],
-  ];
-  const table = $("d-table");
-  table.replaceChildren(
-    ...rows.map(([k, v]) => {
-      const tr = document.createElement("tr");
-      const th = document.createElement("th");
-      const td = document.createElement("td");
-      th.textContent = k;
-      td.textContent = v;
-      tr.append(th, td);
-      return tr;
-    }),
-  );
-  $("d-actions").hidden = !state.session.operator;
-  if (scroll) $("detail").scrollIntoView({ block: "nearest" });
 }
 
 // ---------------------------------------------------------------- GPU nodes and meters
@@ -541,7 +544,7 @@ function renderSession() {
   $("login-open").hidden = !!s.operator || !s.loginEnabled;
   $("logout").hidden = !s.operator;
   $("operator").hidden = !s.operator;
-  $("d-actions").hidden = !s.operator;
+  detail.renderSession();
   if (state.gpuNodes) renderGpus(state.gpuNodes);
 }
 
@@ -669,6 +672,12 @@ async function refreshProblems() {
     const li = document.createElement("li");
     li.className = `problem ${p.severity}`;
     li.dataset.id = p.id;
+    li.dataset.kind = p.kind;
+    // a device's problem opens its detail (a meter's or a signal's has none)
+    if (!NOT_DEVICES.has(p.kind)) {
+      li.tabIndex = 0;
+      li.setAttribute("role", "button");
+    }
     const head = document.createElement("div");
     head.className = "what";
     head.textContent = `${p.id}${p.location ? ` · ${p.location}` : ""} — ${p.message}`;
@@ -680,35 +689,32 @@ async function refreshProblems() {
   }
 }
 
+const NOT_DEVICES = new Set(["meter-stale", "signal-stale"]);
+
 function scheduleDevices(ms) {
   clearTimeout(devicesTimer);
   devicesTimer = setTimeout(async () => {
-    if (!document.hidden) await Promise.all([refreshDevices(), refreshProblems()]);
+    if (!document.hidden)
+      await Promise.all([refreshDevices(), refreshProblems(), detail.isOpen() ? detail.refresh() : null]);
     scheduleDevices(DEVICES_EVERY_MS);
   }, ms);
 }
 
 function wire() {
-  $("problems-list").addEventListener("click", (ev) => {
-    const id = ev.target?.closest?.("li")?.dataset?.id;
-    if (id && state.miners.has(id)) showDetail(id);
+  const openProblem = (ev) => {
+    const li = ev.target?.closest?.("li");
+    if (li?.dataset?.id && !NOT_DEVICES.has(li.dataset.kind)) showDetail(li.dataset.id);
+  };
+  $("problems-list").addEventListener("click", openProblem);
+  $("problems-list").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") {
+      ev.preventDefault();
+      openProblem(ev);
+    }
   });
   $("grid").addEventListener("click", (ev) => {
     const id = ev.target?.dataset?.id;
     if (id) showDetail(id);
-  });
-  $("d-close").addEventListener("click", () => {
-    const m = state.miners.get(state.selected);
-    state.selected = null;
-    if (m) {
-      m.cls = cellClass(m.row);
-      m.el.className = m.cls;
-    }
-    $("detail").hidden = true;
-  });
-  $("d-actions").addEventListener("click", (ev) => {
-    const action = ev.target?.dataset?.action;
-    if (action && state.selected) act({ kind: "device", id: state.selected, action }, $("d-result"));
   });
   $("gpus").addEventListener("click", (ev) => {
     const b = ev.target;
@@ -794,7 +800,7 @@ async function init() {
 }
 
 // for the browser tests and a curious technician's console: refresh on demand
-window.wattkeeper = { refreshDevices, refreshHistory, state };
+window.wattkeeper = { refreshDevices, refreshHistory, refreshProblems, showDetail, state };
 
 // uPlot loads with `defer` before this module runs (modules are deferred too, and run in order)
 init();
