@@ -34,6 +34,7 @@ import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
+import { selfSignedTls, type TlsMaterial, tlsFromFiles } from "./http/tls.ts";
 import type { DeviceDetail } from "./http/types.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, eventsTotal, pollDuration, tickDuration } from "./metrics.ts";
@@ -243,9 +244,11 @@ export class Site {
           { component: "http", fd },
           `file descriptors: ${fd.reserved} kept for devices, HTTP up to ${fd.httpMaxConnections} connections`,
         );
+      const tls = await this.httpTls(listen.host);
       this.http = new HttpServer({
         host: listen.host,
         port: listen.port,
+        tls,
         logger: log.child({ component: "http" }),
         operators: this.config.http.operators,
         sessions: this.sessions,
@@ -272,7 +275,10 @@ export class Site {
       });
       await this.http.start();
       const addr = this.http.address();
-      log.info({ component: "http", listen: addr }, `http listening on ${addr?.address}:${addr?.port}`);
+      log.info(
+        { component: "http", listen: addr, tls: !!tls },
+        `${tls ? "https" : "http"} listening on ${addr?.address}:${addr?.port}`,
+      );
     }
 
     this.startControl();
@@ -619,6 +625,34 @@ export class Site {
     } catch (err) {
       this.logger.warn({ err }, "problems not checked");
     }
+  }
+
+  /**
+   * The page's certificate and key (config `http.tls`), or null for plain HTTP.
+   * Its SHA-256 fingerprint is logged, so a technician can compare it with
+   * what the browser shows for a self-signed certificate.
+   */
+  private async httpTls(listenHost: string): Promise<TlsMaterial | null> {
+    const t = this.config.http.tls;
+    if (!t) return null;
+    let m: TlsMaterial;
+    if ("selfSigned" in t) {
+      const made = await selfSignedTls(dirname(this.config.store.path), {
+        siteId: this.config.site.id,
+        listenHost,
+      });
+      m = made;
+      if (made.created)
+        this.logger.info({ component: "http", file: made.source }, "self-signed certificate made");
+    } else {
+      if (!t.cert || !t.key) throw new Error("http.tls: certFile and keyFile could not be read");
+      m = tlsFromFiles(t.cert, t.key, t.certFile);
+    }
+    this.logger.info(
+      { component: "http", fingerprint256: m.fingerprint256, source: m.source },
+      `https certificate SHA-256 fingerprint ${m.fingerprint256} (compare it with the one the browser shows)`,
+    );
+    return m;
   }
 
   /** Exclusions whose end has come: each device back in automatic control, with an event. */

@@ -58,6 +58,8 @@ export interface OperatorDeps {
   operators: readonly Operator[];
   sessions: Sessions;
   limiter: LoginGuard;
+  /** The page is served over HTTPS: the session cookie is Secure. */
+  secureCookies?: boolean;
 }
 
 function clientAddress(req: IncomingMessage): string {
@@ -192,14 +194,14 @@ export class OperatorRoutes {
       res,
       200,
       { operator: op.name, csrfToken: s.csrfToken },
-      { "set-cookie": sessionCookie(s.token, Math.floor(SESSION_MAX_MS / 1000)) },
+      { "set-cookie": sessionCookie(s.token, Math.floor(SESSION_MAX_MS / 1000), this.d.secureCookies) },
     );
   };
 
   logout = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const s = this.requireSession(req, "logout");
     this.d.sessions.delete(s.token);
-    sendJson(res, 200, { ok: true }, { "set-cookie": clearedSessionCookie() });
+    sendJson(res, 200, { ok: true }, { "set-cookie": clearedSessionCookie(this.d.secureCookies) });
   };
 
   session = (req: IncomingMessage, res: ServerResponse): void => {

@@ -8,6 +8,7 @@
 // (checked every second), kept-alive connections are bounded in idle time and
 // requests, and live-update streams are capped per address and in total.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { HttpLimits } from "../../config/schema/site.ts";
 import type { FdPlan } from "../fd-budget.ts";
@@ -42,6 +43,8 @@ export interface HttpServerOptions {
   fd?: FdPlan;
   /** How often Node checks header and request timeouts (ms). */
   checkIntervalMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM); absent or null = plain HTTP. */
+  tls?: { cert: string; key: string } | null;
 }
 
 /** The config's defaults (config/schema/site.ts), for servers built without a config (tests). */
@@ -118,6 +121,7 @@ export class HttpServer {
       operators: opts.operators ?? [],
       sessions: opts.sessions ?? new Sessions(),
       limiter: new LoginGuard(opts.limiter),
+      secureCookies: !!opts.tls,
     });
     this.get.set("/api/session", op.session);
     this.get.set("/api/stream", (req, res) => {
@@ -147,21 +151,28 @@ export class HttpServer {
     }
     const l = this.limits;
     const guard = this.connections;
-    const server = createServer(
-      {
-        // the deadlines below hold within a second of being passed, not within Node's 30 s
-        connectionsCheckingInterval: this.opts.checkIntervalMs ?? CHECK_INTERVAL_MS,
-        headersTimeout: l.headersTimeoutS * 1000,
-        // receiving the request only: an operator action may wait longer for its answer
-        requestTimeout: l.requestTimeoutS * 1000,
-        keepAliveTimeout: l.keepAliveTimeoutS * 1000,
-      },
-      (req, res) => {
-        guard.requestStarted(req.socket);
-        res.once("close", () => guard.requestEnded(req.socket));
-        this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
-      },
-    );
+    const tls = this.opts.tls ?? null;
+    // over TLS a request's socket wraps the TCP socket the guard admitted: found again by its peer
+    const rawByPeer = new Map<string, Socket>();
+    const peer = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
+    const rawOf = (s: Socket) => (tls ? (rawByPeer.get(peer(s)) ?? s) : s);
+    const options = {
+      // the deadlines below hold within a second of being passed, not within Node's 30 s
+      connectionsCheckingInterval: this.opts.checkIntervalMs ?? CHECK_INTERVAL_MS,
+      headersTimeout: l.headersTimeoutS * 1000,
+      // receiving the request only: an operator action may wait longer for its answer
+      requestTimeout: l.requestTimeoutS * 1000,
+      keepAliveTimeout: l.keepAliveTimeoutS * 1000,
+    };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      const raw = rawOf(req.socket);
+      guard.requestStarted(raw);
+      res.once("close", () => guard.requestEnded(raw));
+      this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
+    };
+    const server: Server = tls
+      ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, onRequest)
+      : createServer(options, onRequest);
     server.maxRequestsPerSocket = l.maxRequestsPerSocket;
     // the caps decide before Node's HTTP machinery sees the socket: a connection over a cap
     // costs an accept and a close, no parser
@@ -169,6 +180,13 @@ export class HttpServer {
     server.removeAllListeners("connection");
     server.on("connection", (socket: Socket) => {
       if (!guard.admit(socket)) return;
+      if (tls) {
+        const key = peer(socket);
+        rawByPeer.set(key, socket);
+        socket.once("close", () => {
+          if (rawByPeer.get(key) === socket) rawByPeer.delete(key);
+        });
+      }
       for (const fn of inner) fn.call(server, socket);
     });
     guard.start();

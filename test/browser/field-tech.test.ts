@@ -238,6 +238,17 @@ describe("problems first, then the miner", () => {
           () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
         );
         assert.ok(overflow <= 0, `page ${overflow} px wider than the viewport`);
+        // the budget card: every number with its unit and its age, no word said twice
+        await page.waitForFunction(
+          () =>
+            /^metered \(\d+(\.\d+)? s old\)$/.test(
+              document.getElementById("power-source")?.textContent ?? "",
+            ) && document.getElementById("budget-source")?.textContent === "contract limit",
+          null,
+          { timeout: 10_000 },
+        );
+        assert.equal(await page.textContent("#budget-reason"), "no lower limit in force");
+        assert.match((await page.textContent("#budget-at")) ?? "", /^\d\d:\d\d:\d\d$/);
         await page.screenshot({ path: join(ARTIFACTS, `field-problems-${width}.png`) });
 
         // tap the dead board: its detail opens

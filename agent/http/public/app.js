@@ -156,6 +156,16 @@ function renderSignals(list) {
 
 // ---------------------------------------------------------------- site summary
 
+/** What sets the budget, in words: shown before its reason ("contract limit: no lower limit in force"). */
+const BUDGET_SOURCES = {
+  contract: "contract limit",
+  lease: "lease",
+  schedule: "schedule",
+  economic: "economic cut",
+  signal: "grid signal",
+  failsafe: "FAILSAFE",
+};
+
 function renderSite(s) {
   state.site = s;
   document.body.dataset.at = s.at ?? "";
@@ -163,25 +173,34 @@ function renderSite(s) {
   const power = $("site-power");
   setText(power, fmtW(s.powerW));
   power.dataset.w = s.powerW ?? "";
+  // every number with its unit and its age: how old the meter's reading was when the agent sent it
+  const meterAge = s.meter?.ageS != null ? ` (${fmtAge(s.meter.ageS)} old)` : "";
   setText(
     "power-source",
     s.powerSource === "meter"
-      ? "metered"
+      ? `metered${meterAge}`
       : s.powerSource === "estimate"
         ? s.meter
-          ? "ESTIMATE (meter stale)"
+          ? `ESTIMATE (meter stale${s.meter.ageS != null ? ` ${fmtAge(s.meter.ageS)}` : ""})`
           : "ESTIMATE (no site meter)"
         : "unknown",
   );
   const budget = $("budget");
   setText(budget, fmtW(s.budgetW));
   budget.dataset.w = s.budgetW ?? "";
-  setText("budget-source", s.budgetSource ?? "—");
+  setText("budget-source", BUDGET_SOURCES[s.budgetSource] ?? s.budgetSource ?? "—");
   setText("budget-reason", s.budgetReason ?? "—");
+  setText("budget-at", s.at ? fmtTime(Date.parse(s.at)) : "—");
+  // the lease line only when the lease is not what the line above already says
+  const leaseLeftS = s.lease
+    ? Math.max(0, (Date.parse(s.lease.expiresAt) - Date.parse(s.at ?? "")) / 1000)
+    : 0;
   setText(
     "lease",
     s.lease
-      ? `lease ${fmtW(s.lease.watts)} until ${fmtTime(Date.parse(s.lease.expiresAt))}: ${s.lease.reason}`
+      ? `${s.budgetSource === "lease" ? "ends" : `lease ${fmtW(s.lease.watts)} (not the lowest) ends`} ${fmtTime(
+          Date.parse(s.lease.expiresAt),
+        )}, in ${fmtAge(leaseLeftS)}${s.budgetSource === "lease" ? "" : `: ${s.lease.reason}`}`
       : "",
   );
   renderSignals(s.signals ?? []);
@@ -613,7 +632,7 @@ async function watchStream() {
       try {
         const s = await getJson("/api/site");
         renderSite(s);
-        setText("stale-polled", new Date().toLocaleTimeString());
+        setText("stale-polled", fmtTime(Date.now()));
       } catch {
         setText("stale-polled", "failed (agent unreachable?)");
       } finally {
@@ -683,7 +702,7 @@ async function refreshProblems() {
     head.textContent = `${p.id}${p.location ? ` · ${p.location}` : ""} — ${p.message}`;
     const fix = document.createElement("div");
     fix.className = "fix";
-    fix.textContent = `${p.fix}${p.since ? ` (since ${new Date(p.since).toLocaleTimeString()})` : ""}`;
+    fix.textContent = `${p.fix}${p.since ? ` (since ${fmtTime(Date.parse(p.since))})` : ""}`;
     li.append(head, fix);
     list.append(li);
   }
