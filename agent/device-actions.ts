@@ -39,18 +39,23 @@ export async function runDeviceAction(
   const why = `operator ${actor.who}${req.reason ? `: ${req.reason}` : ""}`;
 
   if (req.action === "exclude" || req.action === "include") {
-    if (req.action === "exclude") settings.exclude(req.id, actor.who, req.reason ?? null);
+    const now = Date.now();
+    const until = req.action === "exclude" && req.untilS !== undefined ? now + req.untilS * 1000 : null;
+    if (req.action === "exclude") settings.exclude(req.id, actor.who, req.reason ?? null, now, until);
     else if (!settings.include(req.id)) return { ok: true, detail: "was not excluded" };
+    const end = until === null ? "" : ` until ${new Date(until).toISOString()}`;
     deps.emitEvent({
-      at: Date.now(),
+      at: now,
       kind: req.action === "exclude" ? "device-excluded" : "device-included",
       severity: "info",
       deviceId: req.id,
-      message: `${req.id} ${req.action === "exclude" ? "excluded from" : "back in"} automatic control (${why})`,
-      data: { by: actor.who, via: actor.via },
+      message: `${req.id} ${req.action === "exclude" ? `excluded from automatic control${end}` : "back in automatic control"} (${why})`,
+      data: { by: actor.who, via: actor.via, until },
     });
     loop.wakeNow();
-    return { ok: true };
+    return until === null
+      ? { ok: true }
+      : { ok: true, detail: `excluded until ${new Date(until).toISOString()}` };
   }
 
   const steps = operatorSteps(req, why, {

@@ -3,52 +3,54 @@
 // `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
 // already reads, plus when each device's outage began.
 import { printable } from "../drivers/printable.ts";
-import type { DevicesView, HttpSite, SiteView } from "./http/types.ts";
+import type { DevicesView, HttpSite, Problem, ProblemSeverity, SiteView } from "./http/types.ts";
+import {
+  HOT_CHIP_C,
+  LOW_HASHRATE_FRACTION,
+  LOW_HASHRATE_SUSTAIN_MS,
+  type MinerHealth,
+} from "./miner-health.ts";
 
-export type ProblemSeverity = "critical" | "warning";
-
-export interface Problem {
-  kind:
-    | "meter-stale"
-    | "signal-stale"
-    | "unreachable"
-    | "faulted"
-    | "gpu-node-faulted"
-    | "hot"
-    | "fan-failed"
-    | "wrong-pool"
-    | "firmware-changed"
-    | "cannot-shed";
-  severity: ProblemSeverity;
-  /** The device or signal it is about. */
-  id: string;
-  location: string | null;
-  /** ISO time the problem began, where known. */
-  since: string | null;
-  /** What is wrong, in the device's own words where it gave some. */
-  message: string;
-  /** One line: what to do next. */
-  fix: string;
-}
+export type { Problem, ProblemSeverity };
+export { HOT_CHIP_C };
 
 /** Dialects whose sleep goes through the Antminer web CGI: without credentials, nothing can shed them. */
 const STOCK_DIALECTS = new Set(["antminer", "auto", ""]);
 
-/** Chip temperature at which a miner is called hot (most SHA-256 ASICs throttle near 90–95 °C). */
-export const HOT_CHIP_C = 90;
-
 const RANK: Record<ProblemSeverity, number> = { critical: 0, warning: 1 };
+
+/**
+ * Within a severity, worst first: a miner that mines nothing or may damage
+ * itself, then one whose work goes elsewhere, then lost hashrate, then what
+ * only limits control. The critical kinds stand equal (oldest first).
+ */
+const KIND_RANK: Record<Problem["kind"], number> = {
+  "meter-stale": 0,
+  "signal-stale": 0,
+  "gpu-node-faulted": 0,
+  unreachable: 1,
+  faulted: 2,
+  hot: 3,
+  "fan-failed": 4,
+  "wrong-pool": 5,
+  "dead-board": 6,
+  "low-hashrate": 7,
+  "firmware-changed": 8,
+  "cannot-shed": 9,
+};
 
 export interface ProblemInputs {
   site: SiteView;
   devices: DevicesView;
   /** When each device's open outage began (epoch ms). */
   outageSince: (id: string) => number | null;
+  /** Now (epoch ms): how long a slow miner has been slow. */
+  now?: number;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function listProblems({ site, devices, outageSince }: ProblemInputs): Problem[] {
+export function listProblems({ site, devices, outageSince, now = Date.now() }: ProblemInputs): Problem[] {
   const out: Problem[] = [];
   for (const m of devices.meters) {
     if (m.ok) continue;
@@ -123,16 +125,47 @@ export function listProblems({ site, devices, outageSince }: ProblemInputs): Pro
       });
       continue;
     }
-    const chip = "chipTempMaxC" in m && typeof m.chipTempMaxC === "number" ? m.chipTempMaxC : null;
-    if (chip !== null && chip >= HOT_CHIP_C) {
+    const health: MinerHealth | null = m.health ?? null;
+    const hot = hotMessage(m, health);
+    if (hot) {
       out.push({
         kind: "hot",
         severity: "warning",
         id: m.id,
         location: m.location ?? null,
-        since: null,
-        message: `chips at ${chip} °C`,
-        fix: "check its fans, filters and the container's airflow",
+        since: iso(health?.hotSince ?? null),
+        message: hot,
+        fix: "check its fans, filters and the container's airflow; sleep it if it keeps climbing",
+      });
+    }
+    const dead = health?.deadBoards ?? [];
+    if (m.state === "hashing" && dead.length > 0) {
+      const boards = "boards" in m && Array.isArray(m.boards) ? m.boards : [];
+      out.push({
+        kind: "dead-board",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: iso(health?.deadSince ?? null),
+        message: `hashboard${dead.length > 1 ? "s" : ""} ${dead.join(", ")} at 0 while ${boards.length - dead.length} of ${boards.length} hash`,
+        fix: "reboot it once; if the board stays at 0, reseat its data and power cables, then replace the board",
+      });
+    } else if (
+      m.state === "hashing" &&
+      health?.lowSince != null &&
+      health.expectedThs !== null &&
+      now - health.lowSince >= LOW_HASHRATE_SUSTAIN_MS
+    ) {
+      const ths = "hashrateThs" in m && typeof m.hashrateThs === "number" ? m.hashrateThs : 0;
+      const pct = Math.round((ths / health.expectedThs) * 100);
+      out.push({
+        kind: "low-hashrate",
+        severity: "warning",
+        id: m.id,
+        location: m.location ?? null,
+        since: iso(health.lowSince),
+        message: `${formatThs(ths)} of ${formatThs(health.expectedThs)} expected (${pct} %, below ${Math.round(LOW_HASHRATE_FRACTION * 100)} % for ${Math.round((now - health.lowSince) / 60_000)} min)`,
+        fix: "open its boards: a chain with few chips or many errors, a dirty heatsink, or a throttling PSU; reboot, then check its pool's reject rate",
       });
     }
     const fans = "fanRpm" in m && Array.isArray(m.fanRpm) ? m.fanRpm : [];
@@ -208,12 +241,39 @@ export function listProblems({ site, devices, outageSince }: ProblemInputs): Pro
   return out.sort(
     (a, b) =>
       RANK[a.severity] - RANK[b.severity] ||
+      KIND_RANK[a.kind] - KIND_RANK[b.kind] ||
       (a.since ?? "9999").localeCompare(b.since ?? "9999") ||
       a.id.localeCompare(b.id),
   );
 }
 
 type MinerRow = DevicesView["miners"][number];
+
+const thsFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
+const formatThs = (ths: number) => `${thsFormat.format(ths)} TH/s`;
+
+/** Chips or boards at or over the limit (the model's, else the default for chips); null when not hot. */
+function hotMessage(m: MinerRow, health: MinerHealth | null): string | null {
+  const limits = health?.hot ?? { chipC: HOT_CHIP_C, boardC: null, fromModel: false };
+  const of = limits.fromModel ? "the model's" : "the default";
+  const chip = "chipTempMaxC" in m && typeof m.chipTempMaxC === "number" ? m.chipTempMaxC : null;
+  const boards = "boards" in m && Array.isArray(m.boards) ? m.boards : [];
+  const hotChips = boards.filter((b) => b.chipTempC !== null && b.chipTempC >= limits.chipC);
+  if (chip !== null && chip >= limits.chipC) {
+    const where = hotChips.length > 0 ? ` (board ${hotChips.map((b) => b.index).join(", ")})` : "";
+    return `chips at ${chip} °C${where}, ${of} limit ${limits.chipC} °C`;
+  }
+  if (hotChips.length > 0) {
+    const t = Math.max(...hotChips.map((b) => b.chipTempC!));
+    return `chips at ${t} °C (board ${hotChips.map((b) => b.index).join(", ")}), ${of} limit ${limits.chipC} °C`;
+  }
+  if (limits.boardC !== null) {
+    const temps = "boardTempsC" in m && Array.isArray(m.boardTempsC) ? m.boardTempsC : [];
+    const t = Math.max(...temps, ...boards.map((b) => b.boardTempC ?? 0));
+    if (t >= limits.boardC) return `boards at ${t} °C, the model's limit ${limits.boardC} °C`;
+  }
+  return null;
+}
 
 /** Pools outside the miner's pool policy (miners[].pools), in one line; null when none. */
 export function wrongPool(m: MinerRow): string | null {
@@ -239,5 +299,6 @@ export function problemsOf(site: HttpSite): Problem[] {
     site: site.siteView(),
     devices: site.devicesView(),
     outageSince: (id) => site.outageSince?.(id) ?? null,
+    now: Date.now(),
   });
 }

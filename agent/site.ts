@@ -24,6 +24,8 @@ import { type FlexView, signalSources } from "./control/signal-budget.ts";
 import { TickTimes } from "./control/tick-times.ts";
 import type { BudgetLease, PlanSnapshot } from "./control/types.ts";
 import { runDeviceAction } from "./device-actions.ts";
+import { buildDeviceDetail } from "./device-detail.ts";
+import { DeviceHistory } from "./device-history.ts";
 import { type DeviceProblem, OutageWatch } from "./device-outages.ts";
 import { buildPollers, DEFAULT_MINER_CONCURRENCY, type PollDriver } from "./device-pollers.ts";
 import { startExports } from "./exports/index.ts";
@@ -32,10 +34,12 @@ import { planFds, readFdLimit } from "./fd-budget.ts";
 import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
 import { HttpServer, type Operator } from "./http/server.ts";
 import { keepSessionsOf, Sessions } from "./http/sessions.ts";
+import { selfSignedTls, type TlsMaterial, tlsFromFiles } from "./http/tls.ts";
+import type { DeviceDetail } from "./http/types.ts";
 import { LocateTimers } from "./locate-timers.ts";
 import type { Logger } from "./logger.ts";
 import { commandsTotal, eventsTotal, pollDuration, tickDuration } from "./metrics.ts";
-import { longestWakeUpMs } from "./models.ts";
+import { longestWakeUpMs, modelsOf } from "./models.ts";
 import { MqttChannel } from "./mqtt/channel.ts";
 import type { Poller, SweepStats } from "./poller.ts";
 import { ProblemWatch } from "./problem-events.ts";
@@ -69,6 +73,8 @@ export interface SiteOptions {
   version?: string;
   /** What a site replaced by a reload hands to its successor (Site.handoff()). */
   handoff?: SiteHandoff | null;
+  /** How often each device's power and hashrate is sampled for its sparkline (tests shorten it). */
+  deviceHistoryEveryMs?: number;
 }
 
 /**
@@ -84,6 +90,7 @@ export interface SiteHandoff {
   outages: OutageWatch;
   problems: ProblemWatch;
   changes: ChangeWatch;
+  deviceHistory: DeviceHistory;
 }
 
 /** A poller reading this recent stands as the "before" a write is confirmed against. */
@@ -152,6 +159,8 @@ export class Site {
   /** Problems raised and cleared (events); handed over on a reload like the outages. */
   private readonly problemWatch: ProblemWatch;
   private problemsCheckedAt = Number.NEGATIVE_INFINITY;
+  /** Each device's power and hashrate over the last hour (the detail page's sparkline). */
+  private readonly deviceHistory: DeviceHistory;
   /** One driver per configured miner, by id. */
   private miners = new Map<string, Miner>();
 
@@ -164,6 +173,8 @@ export class Site {
     this.changes = h?.changes ?? new ChangeWatch();
     this.outages = h?.outages ?? new OutageWatch();
     this.problemWatch = h?.problems ?? new ProblemWatch();
+    this.deviceHistory = h?.deviceHistory ?? new DeviceHistory(opts.deviceHistoryEveryMs);
+    this.deviceHistory.keepOnly(new Set([...config.miners, ...config.gpuNodes].map((d) => d.id)));
     this.sessions = h?.sessions ?? new Sessions();
     this.signals = new SiteSignals({
       config,
@@ -238,9 +249,11 @@ export class Site {
           { component: "http", fd },
           `file descriptors: ${fd.reserved} kept for devices, HTTP up to ${fd.httpMaxConnections} connections`,
         );
+      const tls = await this.httpTls(listen.host);
       this.http = new HttpServer({
         host: listen.host,
         port: listen.port,
+        tls,
         logger: log.child({ component: "http" }),
         operators: this.config.http.operators,
         sessions: this.sessions,
@@ -258,6 +271,8 @@ export class Site {
           history: (minutes) => this.history?.read(minutes) ?? [],
           deviceAction: (req, actor) => this.deviceAction(req, actor),
           setMode: (mode, actor) => this.setMode(mode, actor),
+          deviceDetail: (id) => this.deviceDetail(id),
+          auditByRef: (ref) => this.auditLog?.byRef(ref) ?? null,
           audit: (entry) => {
             this.auditLog?.append(entry);
           },
@@ -265,7 +280,10 @@ export class Site {
       });
       await this.http.start();
       const addr = this.http.address();
-      log.info({ component: "http", listen: addr }, `http listening on ${addr?.address}:${addr?.port}`);
+      log.info(
+        { component: "http", listen: addr, tls: !!tls },
+        `${tls ? "https" : "http"} listening on ${addr?.address}:${addr?.port}`,
+      );
     }
 
     this.startControl();
@@ -390,6 +408,7 @@ export class Site {
       outages: this.outages,
       problems: this.problemWatch,
       changes: this.changes,
+      deviceHistory: this.deviceHistory,
     };
   }
 
@@ -409,7 +428,9 @@ export class Site {
     const control = this.loop?.last ?? null;
     const budget = control?.budget ?? null;
     this.noteBudgetAndAlarms(control);
+    this.endExclusions(snap.at);
     this.noteProblems(snap.at);
+    this.noteDeviceHistory(snap.at);
     const t: SiteTick = { at: snap.at, snapshot: snap, budget, mode: this.loop?.mode ?? "auto", control };
     for (const fn of this.tickListeners) {
       try {
@@ -607,11 +628,99 @@ export class Site {
         site: this.siteJson(),
         devices: this.devicesJson(),
         outageSince: (id) => this.outages.sinceOf(id),
+        now,
       });
       for (const e of this.problemWatch.note(problems, now)) this.emitEvent(e);
     } catch (err) {
       this.logger.warn({ err }, "problems not checked");
     }
+  }
+
+  /**
+   * The page's certificate and key (config `http.tls`), or null for plain HTTP.
+   * Its SHA-256 fingerprint is logged, so a technician can compare it with
+   * what the browser shows for a self-signed certificate.
+   */
+  private async httpTls(listenHost: string): Promise<TlsMaterial | null> {
+    const t = this.config.http.tls;
+    if (!t) return null;
+    let m: TlsMaterial;
+    if ("selfSigned" in t) {
+      const made = await selfSignedTls(dirname(this.config.store.path), {
+        siteId: this.config.site.id,
+        listenHost,
+      });
+      m = made;
+      if (made.created)
+        this.logger.info({ component: "http", file: made.source }, "self-signed certificate made");
+    } else {
+      if (!t.cert || !t.key) throw new Error("http.tls: certFile and keyFile could not be read");
+      m = tlsFromFiles(t.cert, t.key, t.certFile);
+    }
+    this.logger.info(
+      { component: "http", fingerprint256: m.fingerprint256, source: m.source },
+      `https certificate SHA-256 fingerprint ${m.fingerprint256} (compare it with the one the browser shows)`,
+    );
+    return m;
+  }
+
+  /** Exclusions whose end has come: each device back in automatic control, with an event. */
+  private endExclusions(now: number): void {
+    let ended: ReturnType<Settings["expire"]>;
+    try {
+      ended = this.settings?.expire(now) ?? [];
+    } catch (err) {
+      this.logger.warn({ err }, "exclusion ends not checked");
+      return;
+    }
+    for (const e of ended) {
+      this.emitEvent({
+        at: now,
+        kind: "device-included",
+        severity: "info",
+        deviceId: e.deviceId,
+        message: `${e.deviceId} back in automatic control: the exclusion by ${e.by}${e.reason ? ` (${e.reason})` : ""} ended at ${new Date(e.until!).toISOString()}`,
+        data: { by: e.by, ended: true, until: e.until },
+      });
+    }
+    if (ended.length > 0) this.loop?.wakeNow();
+  }
+
+  /** A sample of every device's power and hashrate, once per DeviceHistory period. */
+  private noteDeviceHistory(now: number): void {
+    if (!this.deviceHistory.due(now)) return;
+    const samples: Array<{ id: string; powerW: number | null; hashrateThs: number | null }> = [];
+    for (const [id, e] of this.state.miners) {
+      const r = e.reading;
+      if (r) samples.push({ id, powerW: r.powerW, hashrateThs: r.hashrateThs });
+    }
+    for (const [id, r] of this.state.gpuNodes) {
+      if (r) samples.push({ id, powerW: r.powerW ?? null, hashrateThs: null });
+    }
+    this.deviceHistory.record(now, samples);
+  }
+
+  /** One device in full for the detail page; null for an unknown id. */
+  deviceDetail(id: string, now: number = Date.now()): DeviceDetail | null {
+    const device = this.state.deviceRow(
+      id,
+      now,
+      (x) => this.settings?.isExcluded(x, now) ?? false,
+      (x) => this.driverView(x),
+    );
+    if (!device) return null;
+    const reported = device.kind === "miner" ? (this.state.miners.get(id)?.reading?.model ?? null) : null;
+    return buildDeviceDetail({
+      device,
+      model: modelsOf(this.config).find(reported),
+      exclusion: this.settings?.exclusion(id) ?? null,
+      ledger: this.ledger?.forDevice(id, 20) ?? [],
+      events: this.eventLog?.forDevice(id, 30) ?? [],
+      history: this.deviceHistory.of(id),
+      historyEveryMs: this.deviceHistory.everyMs,
+      outageSince: this.outages.sinceOf(id),
+      now,
+    });
   }
 
   /** One event when the budget (value or reason) or an alarm changes, not one per tick. */
@@ -666,17 +775,20 @@ export class Site {
     return this.state.devicesView(
       Date.now(),
       (id) => this.settings?.isExcluded(id) ?? false,
-      (id) => {
-        const m = this.miners.get(id);
-        return m
-          ? {
-              dialect: m.dialect,
-              capabilities: [...m.capabilities],
-              withdrawn: m.withdrawn.map((w) => ({ capability: w.capability, reason: w.reason })),
-            }
-          : null;
-      },
+      (id) => this.driverView(id),
     );
+  }
+
+  /** What a miner's driver knows of it: detected dialect, capabilities, what was withdrawn. */
+  private driverView(id: string) {
+    const m = this.miners.get(id);
+    return m
+      ? {
+          dialect: m.dialect,
+          capabilities: [...m.capabilities],
+          withdrawn: m.withdrawn.map((w) => ({ capability: w.capability, reason: w.reason })),
+        }
+      : null;
   }
 
   /**

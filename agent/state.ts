@@ -6,6 +6,7 @@ import type { MeterConfig, MinerConfig, SiteConfig } from "../config/schema.ts";
 import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
 import type { MeterReading, MeterRole, MinerCapability, MinerReading, MinerState } from "../drivers/types.ts";
 import type { PlanSnapshot } from "./control/types.ts";
+import { type MinerHealth, noteHealth } from "./miner-health.ts";
 import { modelsOf } from "./models.ts";
 
 /** What a miner's driver knows of it: the detected dialect and what it can do. */
@@ -51,6 +52,8 @@ export interface MinerEntry {
   reading: MinerReading | null;
   /** The firmware it reported first in this run, and a change from it (kept FIRMWARE_CHANGE_MS). */
   firmware?: { known: string; change: FirmwareChange | null };
+  /** Since when its hashrate, boards and temperatures have been off (agent/miner-health.ts). */
+  health?: MinerHealth;
 }
 
 /** A miner's firmware changed under the agent: an update that may break its API. */
@@ -99,6 +102,7 @@ export class SiteState {
       if (old && old.config.host === entry.config.host && old.config.port === entry.config.port) {
         entry.reading = old.reading;
         entry.firmware = old.firmware;
+        entry.health = old.health;
       }
     }
     for (const [id, entry] of this.meters) {
@@ -149,6 +153,7 @@ export class SiteState {
     const previous = entry.reading;
     entry.reading = reading;
     noteFirmware(entry, reading);
+    entry.health = noteHealth(entry.health, reading, modelsOf(this.config).find(reading.model));
     return previous;
   }
 
@@ -249,45 +254,69 @@ export class SiteState {
   ) {
     const snap = this.snapshot(now);
     return {
-      miners: [...this.miners.values()].map(({ config, reading }) => {
-        const d = driverOf(config.id);
-        return {
-          id: config.id,
-          class: "mining",
-          host: config.host,
-          port: config.port,
-          // what the miner was detected as; the configured one (maybe auto) beside it
-          dialect: d?.dialect ?? (config.dialect === "auto" ? null : config.dialect),
-          configuredDialect: config.dialect,
-          capabilities: d?.capabilities ?? [],
-          withdrawn: d?.withdrawn ?? [],
-          location: config.location,
-          priority: config.priority,
-          excluded: isExcluded(config.id),
-          poolPolicy: config.pools ?? null,
-          firmwareChange: firmwareChangeOf(this.miners.get(config.id), snap.at),
-          ...(reading ?? { state: null, at: null }),
-          at: reading ? new Date(reading.at).toISOString() : null,
-          ageS: reading ? Math.round((snap.at - reading.at) / 100) / 10 : null,
-        };
-      }),
+      miners: [...this.miners.values()].map((e) => this.minerRow(e, snap.at, isExcluded, driverOf)),
       meters: snap.meters,
-      gpuNodes: this.config.gpuNodes.map((g) => {
-        const r = this.gpuNodes.get(g.id) ?? null;
-        return {
-          id: g.id,
-          class: "ai",
-          host: g.host,
-          port: g.port,
-          location: g.location,
-          excluded: isExcluded(g.id),
-          state: r?.state ?? null,
-          reason: r?.reason ?? null,
-          powerW: r?.powerW ?? null,
-          at: r ? new Date(r.at).toISOString() : null,
-          gpus: r?.gpus ?? [],
-        };
-      }),
+      gpuNodes: this.config.gpuNodes.map((g) => this.gpuNodeRow(g, isExcluded)),
+    };
+  }
+
+  /** One device's row of `GET /api/devices` (the miner detail page), or null for an unknown id. */
+  deviceRow(
+    id: string,
+    now: number = Date.now(),
+    isExcluded: (id: string) => boolean = () => false,
+    driverOf: (id: string) => MinerDriverView | null = () => null,
+  ) {
+    const e = this.miners.get(id);
+    if (e) return { kind: "miner" as const, row: this.minerRow(e, now, isExcluded, driverOf) };
+    const g = this.config.gpuNodes.find((x) => x.id === id);
+    return g ? { kind: "gpuNode" as const, row: this.gpuNodeRow(g, isExcluded) } : null;
+  }
+
+  private minerRow(
+    entry: MinerEntry,
+    now: number,
+    isExcluded: (id: string) => boolean,
+    driverOf: (id: string) => MinerDriverView | null,
+  ) {
+    const { config, reading, health } = entry;
+    const d = driverOf(config.id);
+    return {
+      id: config.id,
+      class: "mining",
+      host: config.host,
+      port: config.port,
+      // what the miner was detected as; the configured one (maybe auto) beside it
+      dialect: d?.dialect ?? (config.dialect === "auto" ? null : config.dialect),
+      configuredDialect: config.dialect,
+      capabilities: d?.capabilities ?? [],
+      withdrawn: d?.withdrawn ?? [],
+      location: config.location,
+      priority: config.priority,
+      excluded: isExcluded(config.id),
+      poolPolicy: config.pools ?? null,
+      firmwareChange: firmwareChangeOf(entry, now),
+      health: health ?? null,
+      ...(reading ?? { state: null, at: null }),
+      at: reading ? new Date(reading.at).toISOString() : null,
+      ageS: reading ? Math.round((now - reading.at) / 100) / 10 : null,
+    };
+  }
+
+  private gpuNodeRow(g: SiteConfig["gpuNodes"][number], isExcluded: (id: string) => boolean) {
+    const r = this.gpuNodes.get(g.id) ?? null;
+    return {
+      id: g.id,
+      class: "ai",
+      host: g.host,
+      port: g.port,
+      location: g.location,
+      excluded: isExcluded(g.id),
+      state: r?.state ?? null,
+      reason: r?.reason ?? null,
+      powerW: r?.powerW ?? null,
+      at: r ? new Date(r.at).toISOString() : null,
+      gpus: r?.gpus ?? [],
     };
   }
 

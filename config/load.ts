@@ -103,6 +103,7 @@ async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConf
     },
     parsed.signals,
     parsed.exports,
+    parsed.http,
   );
   const storePath = storePathOf(parsed.store, env, dir);
   // 6. Warnings that only make sense on a config that is otherwise whole.

@@ -99,6 +99,8 @@ export type MinerConfig = Omit<MinerEntry, "host" | "hosts" | "id" | "idPrefix" 
 export type MeterConfig = Omit<MeterEntry, "profile" | "registers" | "maxGap"> & { profile: MeterProfile };
 export type GpuNodeConfig = WithSecrets<z.output<typeof GpuNodeSchema>>;
 export type MqttConfig = WithSecrets<z.output<typeof MqttSchema>>;
+/** The http section with its TLS files read (`tls.cert`, `tls.key`: PEM text). */
+export type HttpConfig = WithSecrets<ParsedConfig["http"]>;
 export type ControlConfig = Omit<ParsedConfig["control"], "failsafeBudgetW"> & { failsafeBudgetW: number };
 export type ScheduleWindow = z.output<typeof ScheduleWindowSchema>;
 export type SimConfig = z.output<typeof SimSchema>;
@@ -113,8 +115,19 @@ export type HomeAssistantConfig = NonNullable<ExportsConfig["homeAssistant"]>;
 
 export type SiteConfig = Omit<
   ParsedConfig,
-  "site" | "miners" | "meters" | "gpuNodes" | "control" | "mqtt" | "store" | "signals" | "exports" | "models"
+  | "site"
+  | "miners"
+  | "meters"
+  | "gpuNodes"
+  | "control"
+  | "mqtt"
+  | "store"
+  | "signals"
+  | "exports"
+  | "models"
+  | "http"
 > & {
+  http: HttpConfig;
   /** The site's own models (first: they override), then the shipped config/models/*.yaml. */
   models: readonly KnownModel[];
   signals: SignalsConfig | null;

@@ -57,6 +57,24 @@ export interface PoolInfo {
   status: string | null;
 }
 
+/**
+ * One hashboard (chain) as the firmware reports it, where it reports per-board
+ * figures (Antminer `stats` chain_rateN…, `devs` rows). Unknown fields are null.
+ */
+export interface MinerBoard {
+  /** The firmware's own number for it (Antminer chains from 1, `devs` from 0). */
+  index: number;
+  hashrateThs: number | null;
+  /** What the firmware says this board should do (Antminer chain_rateidealN), TH/s. */
+  idealThs: number | null;
+  boardTempC: number | null;
+  chipTempC: number | null;
+  /** Chips the board answers with (Antminer chain_acnN). */
+  chips: number | null;
+  /** The firmware's word for it ("Alive", "Dead"), where it gives one. */
+  status: string | null;
+}
+
 /** One miner's normalised reading (docs/design.md, Device model). Unknown fields are null. */
 export interface MinerReading {
   at: number;
@@ -83,6 +101,8 @@ export interface MinerReading {
   boardTempsC: number[];
   chipTempMaxC: number | null;
   fanRpm: number[];
+  /** Per hashboard, where the firmware gives per-board figures; absent or empty = it does not. */
+  boards?: MinerBoard[];
   pools: PoolInfo[];
   uptimeS: number | null;
   firmware: string | null;

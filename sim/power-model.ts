@@ -52,6 +52,8 @@ export interface MinerView {
   boardTempsC: number[];
   fanRpm: number[];
   hashboards: Hashboards;
+  /** Chains (0-based) that are dead while the others hash: no chips answer, no work. */
+  deadChains: number[];
 }
 
 export type StateListener = (id: string, state: MinerState, prev: MinerState) => void;
@@ -73,6 +75,10 @@ interface MinerRecord {
   /** Firmware power target (W) while hashing; null = nominal. */
   powerLimitW: number | null;
   hashboards: Hashboards;
+  /** Dead chains (0-based): they hash nothing and draw nothing; the others go on. */
+  deadChains: Set<number>;
+  /** Degrees added to every board and chip (a blocked filter, a hot aisle). */
+  extraTempC: number;
   drawW: number;
   workTh: number;
   workSince: number;
@@ -148,6 +154,8 @@ export class PowerModel {
       asleepBeforeFault: false,
       powerLimitW: null,
       hashboards: "ok",
+      deadChains: new Set(),
+      extraTempC: 0,
       drawW: 0,
       workTh: 0,
       workSince: now,
@@ -235,6 +243,24 @@ export class PowerModel {
     this.redraw(m);
   }
 
+  /** Kills (or revives) one chain (0-based) while the others hash on: a dead hashboard. */
+  setChainDead(id: string, chain: number, dead: boolean): void {
+    this.refresh();
+    const m = this.get(id);
+    if (!Number.isInteger(chain) || chain < 0 || chain >= m.model.chains)
+      throw new Error(`miner "${id}" has no chain ${chain} (${m.model.chains} chains)`);
+    if (m.state === "hashing") this.closeWork(m, this.now());
+    if (dead) m.deadChains.add(chain);
+    else m.deadChains.delete(chain);
+    this.redraw(m);
+  }
+
+  /** Adds degrees to a miner's boards and chips (0 = back to normal). */
+  setExtraTemp(id: string, degreesC: number): void {
+    this.refresh();
+    this.get(id).extraTempC = degreesC;
+  }
+
   /** Current draw of one miner (W, no noise: the meter adds noise, not the miner). */
   powerW(id: string): number {
     this.refresh();
@@ -246,7 +272,11 @@ export class PowerModel {
     this.refresh();
     const m = this.get(id);
     return this.mining(m)
-      ? m.model.nominalThs * m.hashVar * this.limitFactor(m) * (1 + symmetric(m.jitter) * 0.01)
+      ? m.model.nominalThs *
+          m.hashVar *
+          this.limitFactor(m) *
+          this.liveShare(m) *
+          (1 + symmetric(m.jitter) * 0.01)
       : 0;
   }
 
@@ -357,7 +387,10 @@ export class PowerModel {
     if (state === "hashing" && m.hashboards !== "ok") return m.model.sleepW * m.powerVar;
     switch (state) {
       case "hashing":
-        return Math.min(m.model.nominalW * m.powerVar, m.powerLimitW ?? Number.POSITIVE_INFINITY);
+        return Math.min(
+          m.model.nominalW * m.powerVar * this.liveShare(m),
+          m.powerLimitW ?? Number.POSITIVE_INFINITY,
+        );
       case "starting":
         // fans at full speed and boards initialising, not yet hashing
         return m.model.nominalW * m.powerVar * 0.25;
@@ -377,8 +410,18 @@ export class PowerModel {
   /** Books the work done at the current rate since workSince. */
   private closeWork(m: MinerRecord, at: number): void {
     if (this.mining(m))
-      m.workTh += (m.model.nominalThs * m.hashVar * this.limitFactor(m) * (at - m.workSince)) / 1000;
+      m.workTh +=
+        (m.model.nominalThs * m.hashVar * this.limitFactor(m) * this.liveShare(m) * (at - m.workSince)) /
+        1000;
     m.workSince = at;
+  }
+
+  /** The share of the unit's chains that are not dead. */
+  private liveShare(m: MinerRecord): number {
+    if (m.deadChains.size === 0) return 1;
+    let dead = 0;
+    for (const c of m.deadChains) dead += m.chainShares[c] ?? 0;
+    return Math.max(0, 1 - dead);
   }
 
   /** Hashrate share left under a power target: (P / Pnominal)^0.8. */
@@ -437,10 +480,13 @@ export class PowerModel {
   private view(m: MinerRecord, now: number): MinerView {
     const hashing = this.mining(m);
     const expectedThs = m.model.nominalThs * m.hashVar;
-    const hashrateThs = hashing ? expectedThs * this.limitFactor(m) * (1 + symmetric(m.jitter) * 0.01) : 0;
+    const live = this.liveShare(m);
+    const hashrateThs = hashing
+      ? expectedThs * this.limitFactor(m) * live * (1 + symmetric(m.jitter) * 0.01)
+      : 0;
     const uptimeS = Math.max(0, Math.floor((now - m.bootAt) / 1000));
     const workTh =
-      m.workTh + (hashing ? (expectedThs * this.limitFactor(m) * (now - m.workSince)) / 1000 : 0);
+      m.workTh + (hashing ? (expectedThs * this.limitFactor(m) * live * (now - m.workSince)) / 1000 : 0);
     // PCB and chip temperatures: warm when hashing, near ambient otherwise
     const pcbBase =
       m.state === "hashing" ? 58 : m.state === "starting" ? 40 : m.state === "sleeping" ? 30 : 27;
@@ -449,7 +495,7 @@ export class PowerModel {
     const boardTempsC: number[] = [];
     const chipTempsC: number[] = [];
     for (let i = 0; i < m.model.chains; i++) {
-      const pcb = Math.round(pcbBase + m.tempOffsetC + i + symmetric(m.jitter));
+      const pcb = Math.round(pcbBase + m.tempOffsetC + m.extraTempC + i + symmetric(m.jitter));
       boardTempsC.push(pcb);
       chipTempsC.push(hashing ? pcb + 12 : m.state === "starting" ? pcb + 4 : pcb);
     }
@@ -468,11 +514,15 @@ export class PowerModel {
       powerLimitW: m.powerLimitW,
       uptimeS,
       workTh,
-      chainRatesThs: m.chainShares.map((s) => s * hashrateThs),
+      // the live chains share the hashrate in their proportions; a dead one does nothing
+      chainRatesThs: m.chainShares.map((s, i) =>
+        m.deadChains.has(i) || live === 0 ? 0 : (s / live) * hashrateThs,
+      ),
       chipTempsC,
       boardTempsC,
       fanRpm,
       hashboards: m.hashboards,
+      deadChains: [...m.deadChains].sort((a, b) => a - b),
     };
   }
 }

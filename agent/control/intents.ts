@@ -12,6 +12,8 @@ import type { AuditChannel } from "../store/audit.ts";
 
 /** Longest lease: a week. A lease the central side forgets must still end. */
 export const MAX_LEASE_TTL_S = 7 * 24 * 3600;
+/** Longest timed exclusion: 30 days (longer maintenance is an exclusion without an end). */
+export const MAX_EXCLUDE_S = 30 * 24 * 3600;
 
 export const BudgetSetSchema = z.strictObject({
   watts: power().describe('The budget cap: watts, or a string with a unit ("250kW", "1.2MW")'),
@@ -60,8 +62,18 @@ export const DeviceActionSchema = z
       .optional()
       .describe(`locate: blink this long (default ${LOCATE_DEFAULT_S} s); 0 = off now`),
     reason: z.string().max(200).optional(),
+    /** exclude only: back in automatic control by itself after this (seconds, or "2h"). */
+    untilS: duration({ positive: true, max: MAX_EXCLUDE_S }).optional(),
   })
   .superRefine((a, ctx) => {
+    if (a.untilS !== undefined && a.action !== "exclude") {
+      ctx.issues.push({
+        code: "custom",
+        path: ["untilS"],
+        message: "untilS is for exclude only",
+        input: a,
+      });
+    }
     if (a.action === "set-power-limit" && a.value === undefined) {
       ctx.issues.push({
         code: "custom",

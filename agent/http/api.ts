@@ -1,6 +1,7 @@
 // The read-only routes: site summary, devices (full, or the compact grid the
-// page polls), events, history, /healthz and /metrics. Every query parameter
-// is validated with zod; a bad one is a 400 with the reason.
+// page polls), one device in full, problems, events, history, /healthz and
+// /metrics. Every query and path parameter is validated with zod; a bad one
+// is a 400 with the reason.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
@@ -22,6 +23,15 @@ const HistoryQuery = z.strictObject({
     .default(180),
 });
 const DevicesQuery = z.strictObject({ view: z.enum(["full", "grid"]).default("full") });
+/** The id in `/api/devices/<id>`: as the config allows ids, no path separators. */
+const DeviceId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[^/\s]+$/, "not a device id");
+
+/** The prefix of the one-device route; what follows it is the (URL-encoded) device id. */
+export const DEVICE_DETAIL_PREFIX = "/api/devices/";
 
 export function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T> {
   const r = schema.safeParse(Object.fromEntries(url.searchParams));
@@ -107,5 +117,22 @@ export function readRoutes({ site, metrics }: ReadRoutesDeps) {
     "/metrics": async (_req: IncomingMessage, res: ServerResponse) => {
       sendBody(res, 200, await metrics.scrape(), metrics.contentType, { "cache-control": "no-store" });
     },
+  };
+}
+
+/** `GET /api/devices/<id>`: one device in full, or 404. */
+export function deviceDetailRoute(site: HttpSite) {
+  return (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+    let raw: string;
+    try {
+      raw = decodeURIComponent(url.pathname.slice(DEVICE_DETAIL_PREFIX.length));
+    } catch {
+      throw new HttpError(400, "device id: bad URL encoding");
+    }
+    const r = DeviceId.safeParse(raw);
+    if (!r.success) throw new HttpError(400, `device id: ${r.error.issues[0]!.message}`);
+    const detail = site.deviceDetail?.(r.data) ?? null;
+    if (!detail) throw new HttpError(404, `no such device: ${r.data}`);
+    sendJson(res, 200, detail);
   };
 }

@@ -79,6 +79,8 @@ const PROBLEM_KINDS = [
   "faulted",
   "hot",
   "fan-failed",
+  "dead-board",
+  "low-hashrate",
   "wrong-pool",
   "firmware-changed",
   "cannot-shed",

@@ -1,12 +1,16 @@
 // Operator routes: login (scrypt check, rate limited per client address, per
 // account and for the site: login-limiter.ts),
 // logout, who is logged in (with the session's CSRF token for the page), and
-// actions (exclude/include, sleep/wake, locate, hold/auto) handed to the Site with the
-// operator as the actor — the Site audits and events accepted intents; the
+// actions (every device action — exclude/include with an optional end,
+// sleep/wake, locate, reboot, set-power-limit… — and hold/auto) handed to the
+// Site with the operator as the actor — the Site audits and events accepted
+// intents, and the answer carries the audit entry it was recorded under; the
 // refusals at this boundary are audited here.
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { type Actor, DeviceActionSchema } from "../control/intents.ts";
+import { duration, power } from "../../config/schema/fields.ts";
+import { type Actor, DEVICE_ACTIONS, DeviceActionSchema, MAX_EXCLUDE_S } from "../control/intents.ts";
 import { httpRefusals } from "../metrics.ts";
 import { addressKey } from "./address.ts";
 import { originProblem, tokenProblem } from "./csrf.ts";
@@ -33,15 +37,19 @@ export const LoginSchema = z.strictObject({
   password: z.string().min(1).max(1024),
 });
 
-/** What the status page offers (docs/design.md, Contracts: exclude/include, sleep/wake, hold mode). */
+/** What the status page offers (docs/design.md, HTTP: the device actions of MQTT `device/action`, hold mode). */
 export const ActionBodySchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("mode"), mode: z.enum(["auto", "hold"]) }),
   z.strictObject({
     kind: z.literal("device"),
     id: z.string().min(1).max(128),
-    action: z.enum(["sleep", "wake", "locate", "exclude", "include"]),
+    action: z.enum(DEVICE_ACTIONS),
+    value: power({ positive: true }).optional(),
     /** locate: how long the LED blinks (s or "5m"); 0 = off. Checked by DeviceActionSchema. */
     seconds: z.union([z.number(), z.string()]).optional(),
+    untilS: duration({ positive: true, max: MAX_EXCLUDE_S }).optional(),
+    /** exclude: the end as a time ("maintenance until 16:00": the page sends the next 16:00), instead of untilS. */
+    until: z.iso.datetime({ offset: true }).optional(),
     reason: z.string().max(200).optional(),
   }),
 ]);
@@ -52,6 +60,8 @@ export interface OperatorDeps {
   operators: readonly Operator[];
   sessions: Sessions;
   limiter: LoginGuard;
+  /** The page is served over HTTPS: the session cookie is Secure. */
+  secureCookies?: boolean;
 }
 
 function clientAddress(req: IncomingMessage): string {
@@ -186,14 +196,14 @@ export class OperatorRoutes {
       res,
       200,
       { operator: op.name, csrfToken: s.csrfToken },
-      { "set-cookie": sessionCookie(s.token, Math.floor(SESSION_MAX_MS / 1000)) },
+      { "set-cookie": sessionCookie(s.token, Math.floor(SESSION_MAX_MS / 1000), this.d.secureCookies) },
     );
   };
 
   logout = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const s = this.requireSession(req, "logout");
     this.d.sessions.delete(s.token);
-    sendJson(res, 200, { ok: true }, { "set-cookie": clearedSessionCookie() });
+    sendJson(res, 200, { ok: true }, { "set-cookie": clearedSessionCookie(this.d.secureCookies) });
   };
 
   session = (req: IncomingMessage, res: ServerResponse): void => {
@@ -223,19 +233,58 @@ export class OperatorRoutes {
       );
     }
     const body = r.data;
-    const actor: Actor = { via: "http", who: s.operator };
-    const result =
-      body.kind === "mode"
-        ? this.d.site.setMode(body.mode, actor)
-        : await this.d.site.deviceAction(
-            parseBody(DeviceActionSchema, {
-              id: body.id,
-              action: body.action,
-              seconds: body.seconds,
-              reason: body.reason,
-            }),
-            actor,
+    // the request's id ties the answer to the audit entry the site writes for it
+    const actor: Actor = { via: "http", who: s.operator, ref: randomUUID() };
+    let result: Awaited<ReturnType<HttpSite["deviceAction"]>>;
+    if (body.kind === "mode") result = this.d.site.setMode(body.mode, actor);
+    else {
+      const { kind: _kind, until, ...intent } = body;
+      if (until !== undefined) {
+        if (intent.untilS !== undefined)
+          this.refuse(
+            req,
+            "actions",
+            s.operator,
+            400,
+            "bad-body",
+            "until: give until or untilS, not both",
+            raw,
           );
-    sendJson(res, result.ok ? 200 : 409, result);
+        const s2 = (Date.parse(until) - Date.now()) / 1000;
+        if (!(s2 > 0)) this.refuse(req, "actions", s.operator, 400, "bad-body", "until: is in the past", raw);
+        intent.untilS = s2;
+      }
+      const parsed = DeviceActionSchema.safeParse(intent);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0]!;
+        this.refuse(
+          req,
+          "actions",
+          s.operator,
+          400,
+          "bad-body",
+          `${i.path.join(".") || "body"}: ${i.message}`,
+          raw,
+        );
+      }
+      result = await this.d.site.deviceAction(parsed.data, actor);
+    }
+    let audit = null;
+    try {
+      audit = this.d.site.auditByRef?.(actor.ref!) ?? null;
+    } catch {
+      // the audit log may be closing with the site; the action's answer stands
+    }
+    sendJson(res, result.ok ? 200 : 409, {
+      ...result,
+      audit: audit && {
+        id: audit.id,
+        at: audit.at,
+        who: audit.who,
+        via: audit.via,
+        action: audit.action,
+        ok: audit.ok,
+      },
+    });
   };
 }

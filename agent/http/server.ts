@@ -8,11 +8,12 @@
 // (checked every second), kept-alive connections are bounded in idle time and
 // requests, and live-update streams are capped per address and in total.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { HttpLimits } from "../../config/schema/site.ts";
 import type { FdPlan } from "../fd-budget.ts";
 import type { Logger } from "../logger.ts";
-import { readRoutes } from "./api.ts";
+import { DEVICE_DETAIL_PREFIX, deviceDetailRoute, readRoutes } from "./api.ts";
 import { ConnectionGuard } from "./connections.ts";
 import { LoginGuard, type LoginGuardOptions } from "./login-limiter.ts";
 import { SiteMetrics } from "./metrics.ts";
@@ -42,6 +43,8 @@ export interface HttpServerOptions {
   fd?: FdPlan;
   /** How often Node checks header and request timeouts (ms). */
   checkIntervalMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM); absent or null = plain HTTP. */
+  tls?: { cert: string; key: string } | null;
 }
 
 /** The config's defaults (config/schema/site.ts), for servers built without a config (tests). */
@@ -81,6 +84,8 @@ export class HttpServer {
   private readonly sse: SseHub;
   private readonly get = new Map<string, Handler>();
   private readonly post = new Map<string, Handler>();
+  /** `GET /api/devices/<id>`: the one route with a parameter in its path. */
+  private readonly deviceDetail: Handler;
   private files = new Map<string, StaticFile>();
   private unsubscribe: Array<() => void> = [];
   readonly limits: HttpLimits;
@@ -110,11 +115,13 @@ export class HttpServer {
       fdReserved: opts.fd?.reserved ?? null,
     }));
     for (const [path, h] of Object.entries(readRoutes({ site, metrics }))) this.get.set(path, h);
+    this.deviceDetail = deviceDetailRoute(site);
     const op = new OperatorRoutes({
       site,
       operators: opts.operators ?? [],
       sessions: opts.sessions ?? new Sessions(),
       limiter: new LoginGuard(opts.limiter),
+      secureCookies: !!opts.tls,
     });
     this.get.set("/api/session", op.session);
     this.get.set("/api/stream", (req, res) => {
@@ -144,21 +151,28 @@ export class HttpServer {
     }
     const l = this.limits;
     const guard = this.connections;
-    const server = createServer(
-      {
-        // the deadlines below hold within a second of being passed, not within Node's 30 s
-        connectionsCheckingInterval: this.opts.checkIntervalMs ?? CHECK_INTERVAL_MS,
-        headersTimeout: l.headersTimeoutS * 1000,
-        // receiving the request only: an operator action may wait longer for its answer
-        requestTimeout: l.requestTimeoutS * 1000,
-        keepAliveTimeout: l.keepAliveTimeoutS * 1000,
-      },
-      (req, res) => {
-        guard.requestStarted(req.socket);
-        res.once("close", () => guard.requestEnded(req.socket));
-        this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
-      },
-    );
+    const tls = this.opts.tls ?? null;
+    // over TLS a request's socket wraps the TCP socket the guard admitted: found again by its peer
+    const rawByPeer = new Map<string, Socket>();
+    const peer = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
+    const rawOf = (s: Socket) => (tls ? (rawByPeer.get(peer(s)) ?? s) : s);
+    const options = {
+      // the deadlines below hold within a second of being passed, not within Node's 30 s
+      connectionsCheckingInterval: this.opts.checkIntervalMs ?? CHECK_INTERVAL_MS,
+      headersTimeout: l.headersTimeoutS * 1000,
+      // receiving the request only: an operator action may wait longer for its answer
+      requestTimeout: l.requestTimeoutS * 1000,
+      keepAliveTimeout: l.keepAliveTimeoutS * 1000,
+    };
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      const raw = rawOf(req.socket);
+      guard.requestStarted(raw);
+      res.once("close", () => guard.requestEnded(raw));
+      this.handle(req, res).catch((err) => this.opts.logger.error({ err }, "http handler failed"));
+    };
+    const server: Server = tls
+      ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, onRequest)
+      : createServer(options, onRequest);
     server.maxRequestsPerSocket = l.maxRequestsPerSocket;
     // the caps decide before Node's HTTP machinery sees the socket: a connection over a cap
     // costs an accept and a close, no parser
@@ -166,6 +180,13 @@ export class HttpServer {
     server.removeAllListeners("connection");
     server.on("connection", (socket: Socket) => {
       if (!guard.admit(socket)) return;
+      if (tls) {
+        const key = peer(socket);
+        rawByPeer.set(key, socket);
+        socket.once("close", () => {
+          if (rawByPeer.get(key) === socket) rawByPeer.delete(key);
+        });
+      }
       for (const fn of inner) fn.call(server, socket);
     });
     guard.start();
@@ -227,8 +248,9 @@ export class HttpServer {
     try {
       const method = req.method ?? "GET";
       const isGet = method === "GET" || method === "HEAD";
+      const detail = url.pathname.startsWith(DEVICE_DETAIL_PREFIX);
       const handler = isGet
-        ? this.get.get(url.pathname)
+        ? (this.get.get(url.pathname) ?? (detail ? this.deviceDetail : undefined))
         : method === "POST"
           ? this.post.get(url.pathname)
           : undefined;
@@ -238,7 +260,7 @@ export class HttpServer {
       }
       if (isGet && this.serveFile(req, res, url.pathname)) return;
       const allowed = [
-        this.get.has(url.pathname) && "GET, HEAD",
+        (this.get.has(url.pathname) || detail) && "GET, HEAD",
         this.post.has(url.pathname) && "POST",
       ].filter(Boolean);
       if (allowed.length > 0 || (!isGet && this.files.has(url.pathname))) {

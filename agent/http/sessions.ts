@@ -117,10 +117,11 @@ export function readCookie(header: string | undefined, name: string): string | n
  * site LAN (there is no certificate a field laptop would trust), and a Secure
  * cookie would never come back over http://.
  */
-export function sessionCookie(token: string, maxAgeS: number): string {
-  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeS}`;
+/** The session cookie; `secure` (the page is served over HTTPS) keeps the browser from ever sending it in clear. */
+export function sessionCookie(token: string, maxAgeS: number, secure = false): string {
+  return `${SESSION_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeS}${secure ? "; Secure" : ""}`;
 }
 
-export function clearedSessionCookie(): string {
-  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`;
+export function clearedSessionCookie(secure = false): string {
+  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0${secure ? "; Secure" : ""}`;
 }

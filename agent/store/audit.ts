@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS audit (
   last_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_ref ON audit (ref);
 `;
 
 /** Columns added since the first release; an older file gets them on open. */
@@ -217,6 +218,15 @@ export class AuditLog extends SqliteStore {
       .prepare<[number], Row>("SELECT * FROM audit ORDER BY id DESC LIMIT ?")
       .all(limit)
       .map(toEntry);
+  }
+
+  /** The newest entry with this ref (an HTTP action's request id), or null. */
+  byRef(ref: string): AuditEntry | null {
+    this.flush();
+    const r = this.db
+      .prepare<[string], Row>("SELECT * FROM audit WHERE ref = ? ORDER BY id DESC LIMIT 1")
+      .get(ref);
+    return r ? toEntry(r) : null;
   }
 
   /** The refusals audited (their counts summed), optionally since a time. */

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS events (
   data TEXT
 );
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
+CREATE INDEX IF NOT EXISTS events_device ON events (device_id, id);
 `;
 
 export const EVENTS_MAX_ROWS = 200_000;
@@ -102,6 +103,9 @@ export class EventLog extends SqliteStore {
       ),
       recent: db.prepare<[number], Row>("SELECT * FROM events ORDER BY id DESC LIMIT ?"),
       after: db.prepare<[number, number], Row>("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?"),
+      forDevice: db.prepare<[string, number], Row>(
+        "SELECT * FROM events WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+      ),
       pruneAge: db.prepare("DELETE FROM events WHERE at < ?"),
       pruneCount: db.prepare("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?"),
     };
@@ -143,6 +147,11 @@ export class EventLog extends SqliteStore {
   /** Newest first. */
   recent(limit = 100): SiteEvent[] {
     return this.s().recent.all(limit).map(toEvent);
+  }
+
+  /** One device's events, newest first. */
+  forDevice(deviceId: string, limit = 50): SiteEvent[] {
+    return this.s().forDevice.all(deviceId, limit).map(toEvent);
   }
 
   /** Oldest first, after an id (a client catching up). */

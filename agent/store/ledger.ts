@@ -139,6 +139,7 @@ CREATE TABLE IF NOT EXISTS actions (
 );
 CREATE INDEX IF NOT EXISTS actions_state ON actions (state);
 CREATE INDEX IF NOT EXISTS actions_created ON actions (created_at);
+CREATE INDEX IF NOT EXISTS actions_device ON actions (device_id, id);
 CREATE TABLE IF NOT EXISTS devices (
   device_id TEXT PRIMARY KEY,
   slept_by_agent INTEGER NOT NULL DEFAULT 0,
@@ -355,6 +356,9 @@ export class Ledger {
          AND NOT (state = 'failed' AND outcome_reason IS NOT '${INTERRUPTED_REASON}') ORDER BY id`,
       ),
       recent: db.prepare<[number], ActionRow>("SELECT * FROM actions ORDER BY id DESC LIMIT ?"),
+      forDevice: db.prepare<[string, number], ActionRow>(
+        "SELECT * FROM actions WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+      ),
       prune: db.prepare("DELETE FROM actions WHERE state != 'pending' AND created_at < ?"),
     };
   }
@@ -557,6 +561,11 @@ export class Ledger {
   /** The most recent actions, newest first. */
   events(limit = 100): LedgerEvent[] {
     return this.s().recent.all(limit).map(toEvent);
+  }
+
+  /** One device's most recent actions, newest first (the miner detail page). */
+  forDevice(deviceId: string, limit = 20): LedgerEvent[] {
+    return this.s().forDevice.all(deviceId, limit).map(toEvent);
   }
 
   /** One action by id. */

@@ -1,9 +1,11 @@
 // Operator settings that must survive a restart: the control mode (auto /
-// hold), the devices excluded for maintenance, with who set them and when, and
-// the locates the agent must end (a LED left blinking by a restart is turned
-// off when its time is up, not forgotten on).
-// A technician who puts a rack in maintenance expects it to stay there after
-// a power cut, not to be shed and woken by the next agent that boots.
+// hold), the devices excluded for maintenance, with who set them, when, and
+// until when ("maintenance until 16:00": the end is kept with the exclusion,
+// so a restart in between still ends it on time), and the locates the agent
+// must end (a LED left blinking by a restart is turned off when its time is
+// up, not forgotten on). A technician who puts a rack in maintenance expects
+// it to stay there after a power cut, not to be shed and woken by the next
+// agent that boots.
 import { type Db, SqliteStore } from "./db.ts";
 
 export type ControlModeSetting = "auto" | "hold";
@@ -20,6 +22,8 @@ export interface Exclusion {
   by: string;
   at: number;
   reason: string | null;
+  /** When it ends by itself (epoch ms); null = until an operator includes the device again. */
+  until: number | null;
 }
 
 /** A locate the agent turns off at `endsAt` (the firmware would not). */
@@ -32,7 +36,7 @@ export interface StoredLocate {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, by TEXT, at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS exclusions (device_id TEXT PRIMARY KEY, by TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS exclusions (device_id TEXT PRIMARY KEY, by TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT, until_at INTEGER);
 CREATE TABLE IF NOT EXISTS locates (device_id TEXT PRIMARY KEY, ends_at INTEGER NOT NULL, by TEXT NOT NULL, seconds INTEGER NOT NULL);
 `;
 
@@ -45,14 +49,24 @@ export class Settings extends SqliteStore {
   }
 
   protected override onOpen(db: Db): void {
+    // files from before exclusions could end by themselves
+    const cols = new Set((db.pragma("table_info(exclusions)") as { name: string }[]).map((c) => c.name));
+    if (!cols.has("until_at")) db.exec("ALTER TABLE exclusions ADD COLUMN until_at INTEGER");
     const mode = db.prepare<[], { value: string }>("SELECT value FROM settings WHERE key = 'mode'").get();
     this.modeCache = mode?.value === "hold" ? "hold" : "auto";
     for (const r of db
-      .prepare<[], { device_id: string; by: string; at: number; reason: string | null }>(
-        "SELECT * FROM exclusions",
-      )
+      .prepare<
+        [],
+        { device_id: string; by: string; at: number; reason: string | null; until_at: number | null }
+      >("SELECT * FROM exclusions")
       .all()) {
-      this.excludedCache.set(r.device_id, { deviceId: r.device_id, by: r.by, at: r.at, reason: r.reason });
+      this.excludedCache.set(r.device_id, {
+        deviceId: r.device_id,
+        by: r.by,
+        at: r.at,
+        reason: r.reason,
+        until: r.until_at,
+      });
     }
   }
 
@@ -95,22 +109,45 @@ export class Settings extends SqliteStore {
     this.modeCache = mode;
   }
 
-  /** Read on every tick: answered from memory. */
-  isExcluded(deviceId: string): boolean {
-    return this.excludedCache.has(deviceId);
+  /** Read on every tick: answered from memory. An exclusion past its end no longer holds, swept or not. */
+  isExcluded(deviceId: string, now: number = Date.now()): boolean {
+    const e = this.excludedCache.get(deviceId);
+    return e !== undefined && (e.until === null || e.until > now);
+  }
+
+  exclusion(deviceId: string): Exclusion | null {
+    return this.excludedCache.get(deviceId) ?? null;
   }
 
   exclusions(): Exclusion[] {
     return [...this.excludedCache.values()];
   }
 
-  exclude(deviceId: string, by: string, reason: string | null, at: number = Date.now()): void {
+  exclude(
+    deviceId: string,
+    by: string,
+    reason: string | null,
+    at: number = Date.now(),
+    until: number | null = null,
+  ): void {
     this.db
       .prepare(
-        "INSERT INTO exclusions (device_id, by, at, reason) VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET by = excluded.by, at = excluded.at, reason = excluded.reason",
+        "INSERT INTO exclusions (device_id, by, at, reason, until_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET by = excluded.by, at = excluded.at, reason = excluded.reason, until_at = excluded.until_at",
       )
-      .run(deviceId, by, at, reason);
-    this.excludedCache.set(deviceId, { deviceId, by, at, reason });
+      .run(deviceId, by, at, reason, until);
+    this.excludedCache.set(deviceId, { deviceId, by, at, reason, until });
+  }
+
+  /** Removes the exclusions whose end has come, and returns them (each ends once). */
+  expire(now: number = Date.now()): Exclusion[] {
+    const ended = [...this.excludedCache.values()].filter((e) => e.until !== null && e.until <= now);
+    if (ended.length === 0) return [];
+    const del = this.db.prepare("DELETE FROM exclusions WHERE device_id = ? AND until_at = ?");
+    this.db.transaction(() => {
+      for (const e of ended) del.run(e.deviceId, e.until);
+    })();
+    for (const e of ended) this.excludedCache.delete(e.deviceId);
+    return ended;
   }
 
   /** The locates waiting for the agent to end them. */

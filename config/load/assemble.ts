@@ -2,7 +2,7 @@
 // thrown as one ConfigError or the parsed pieces put together as a SiteConfig.
 import { join, resolve } from "node:path";
 import type { KnownModel } from "../../drivers/cgminer/models.ts";
-import type { ControlConfig, GpuNodeConfig, MqttConfig, SiteConfig } from "../schema.ts";
+import type { ControlConfig, GpuNodeConfig, HttpConfig, MqttConfig, SiteConfig } from "../schema.ts";
 import type { Devices } from "./devices.ts";
 import { ConfigError, type Problem } from "./problems.ts";
 import type { Entries, Parsed } from "./sections.ts";
@@ -51,7 +51,7 @@ export function assembleConfig(pieces: Pieces, problems: Problem[], warnings: Pr
     file: abs,
     site: { ...site, name: site.name ?? site.id },
     mqtt: parsed.mqtt as MqttConfig | null,
-    http,
+    http: http as HttpConfig,
     store: { path: storePath },
     meters: devices.meters,
     miners: devices.miners,

@@ -74,8 +74,10 @@ export async function resolveSecrets(
   ctx: FileContext,
   signals: Parsed["signals"] = null,
   exports: Parsed["exports"] = null,
+  http: Parsed["http"] = null,
 ): Promise<void> {
   if (mqtt) await resolveFiles(mqtt, ["mqtt"], ctx);
+  if (http?.tls) await resolveFiles(http.tls, ["http", "tls"], ctx);
   if (signals) await resolveFiles(signals, ["signals"], ctx);
   if (exports) await resolveFiles(exports, ["exports"], ctx);
   for (const [i, g] of entries.gpuNodes.entries()) if (g) await resolveFiles(g, ["gpuNodes", i], ctx);

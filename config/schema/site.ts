@@ -5,6 +5,7 @@ import { z } from "zod";
 import {
   DURATION_HELP,
   durationDefault,
+  FileSchema,
   hostPort,
   optNull,
   POWER_HELP,
@@ -142,6 +143,24 @@ export const HttpLimitsSchema = z
 
 export type HttpLimits = z.output<typeof HttpLimitsSchema>;
 
+export const HttpTlsSchema = z
+  .union([
+    z.strictObject({
+      certFile: FileSchema.describe("PEM certificate (chain) the page is served with"),
+      keyFile: FileSchema.describe("PEM private key of the certificate"),
+    }),
+    z.strictObject({
+      selfSigned: z
+        .literal(true)
+        .describe(
+          "Make a self-signed certificate once in the state directory (with openssl) and keep it; its SHA-256 fingerprint is logged at every start",
+        ),
+    }),
+  ])
+  .describe(
+    "HTTPS for the page and API: a certificate and key, or selfSigned: true. The session cookie is Secure then",
+  );
+
 export const HttpSchema = z
   .strictObject({
     listen: z
@@ -154,6 +173,7 @@ export const HttpSchema = z
       .default([])
       .describe("Who may act from the status page. None = a read-only page"),
     limits: HttpLimitsSchema.prefault({}),
+    tls: optNull(HttpTlsSchema),
   })
   .superRefine((h, ctx) => {
     const seen = new Set<string>();

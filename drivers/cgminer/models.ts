@@ -1,6 +1,8 @@
 // Miner models as data (config/models/*.yaml, or a site's own `models:`): per
 // model its nameplate (power, hashrate), the power-limit range it takes, its
-// lowest sleep draw, its stock low-power draw where it has one, its wake-up time and the names firmware reports for it.
+// lowest sleep draw, its stock low-power draw where it has one, its wake-up
+// time, where known the temperatures from which it is hot, and the names
+// firmware reports for it.
 // The schema lives here because drivers use it (config/ composes it, drivers/
 // own it); the data reaches a driver through its endpoint (`models`), so no
 // driver reads config/. Lookup by the reported name is case-, space- and
@@ -45,6 +47,24 @@ export const MinerModelSchema = z
       .min(0)
       .max(3600)
       .describe("Seconds from a wake command to full hashing (the chains initialise and ramp)"),
+    hotChipC: z
+      .number()
+      .min(40)
+      .max(150)
+      .nullable()
+      .default(null)
+      .describe(
+        "Chip temperature from which the model is called hot (its firmware's throttle point), °C; null = the agent's default",
+      ),
+    hotBoardC: z
+      .number()
+      .min(30)
+      .max(150)
+      .nullable()
+      .default(null)
+      .describe(
+        "Board (PCB) temperature from which the model is called hot, °C; null = boards are not judged",
+      ),
     note: z.string().max(500).optional().describe("Where a figure differs from the file's source, why"),
   })
   .superRefine((m, ctx) => {

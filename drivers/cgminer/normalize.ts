@@ -2,7 +2,7 @@
 // normalised MinerReading. Firmware disagree on field names, units and types
 // (bmminer sends "GHS 5s" as a string, "GHS av" as a number), so every value is
 // read through toNumber() and every field is optional.
-import type { MinerReading, MinerState, PoolInfo } from "../types.ts";
+import type { MinerBoard, MinerReading, MinerState, PoolInfo } from "../types.ts";
 import type { ModelLookup } from "./models.ts";
 import type { Json } from "./repair.ts";
 
@@ -131,12 +131,7 @@ export function devicesOf(reply: Json | undefined): DeviceSummary | null {
       : null;
   }
   // JSON puts them under DEVS; the text form names each row by its kind (`ASC=0,…`, `PGA=0,…`)
-  const devs = [
-    ...rows(reply, "DEVS"),
-    ...rows(reply, "ASCS"),
-    ...rows(reply, "PGAS"),
-    ...rows(reply, "GPUS"),
-  ];
+  const devs = devsRows(reply);
   const out: DeviceSummary = { count: devs.length, working: 0, disabled: 0, dead: 0, workingThs: null };
   for (const d of devs) {
     if (toText(d.Enabled)?.toUpperCase() === "N") out.disabled++;
@@ -187,15 +182,91 @@ function numberedValues(row: Row | undefined, re: RegExp): number[] {
   return out.sort((a, b) => a[0] - b[0]).map(([, n]) => n);
 }
 
+/** Units of Antminer stats' `rate_unit` (GH when absent) per TH/s: a divisor, so 34712.5 GH is 34.7125 exactly. */
+function rateUnitsPerThs(row: Row): number {
+  const unit = (toText(row.rate_unit) ?? "GH/s").toUpperCase();
+  if (unit.startsWith("TH")) return 1;
+  if (unit.startsWith("MH")) return 1e6;
+  return 1e3;
+}
+
 /** Ideal (nominal) hashrate from Antminer stats `total_rateideal` + `rate_unit`. */
 function idealThs(row: Row | undefined): number | null {
   if (!row) return null;
   const v = toNumber(row.total_rateideal);
   if (v === null || v <= 0) return null;
-  const unit = (toText(row.rate_unit) ?? "GH/s").toUpperCase();
-  if (unit.startsWith("TH")) return v;
-  if (unit.startsWith("MH")) return v / 1e6;
-  return v / 1e3;
+  return v / rateUnitsPerThs(row);
+}
+
+/** The highest of a LuxOS-style "a-b-c-d" sensor string (or a plain number); null when none is above 0. */
+function dashMax(v: Json | undefined): number | null {
+  const direct = toNumber(v);
+  if (direct !== null) return direct > 0 ? direct : null;
+  if (typeof v !== "string") return null;
+  const parts = v
+    .split("-")
+    .map((x) => toNumber(x))
+    .filter((x): x is number => x !== null && x > 0);
+  return parts.length > 0 ? Math.max(...parts) : null;
+}
+
+const CHAIN_NUMBER_RE = /^chain_(?:rate|acn)(\d+)$/;
+const positiveOrNull = (n: number | null) => (n !== null && n > 0 ? n : null);
+
+/**
+ * Per-board figures from Antminer-style `stats` (chain_rateN, chain_rateidealN,
+ * chain_acnN, temp2_N / temp_pcbN board, tempN / temp_chipN chips; chains
+ * numbered from 1, 6 or 11). A chain with nothing above zero is a placeholder
+ * for a slot the unit does not have, not a dead board.
+ */
+export function boardsFromStats(row: Row | undefined): MinerBoard[] {
+  if (!row) return [];
+  const numbers = new Set<number>();
+  for (const k of Object.keys(row)) {
+    const m = CHAIN_NUMBER_RE.exec(k);
+    if (m) numbers.add(Number(m[1]));
+  }
+  if (numbers.size === 0) return [];
+  const unit = rateUnitsPerThs(row);
+  const out: MinerBoard[] = [];
+  for (const n of [...numbers].sort((a, b) => a - b)) {
+    const rate = toNumber(row[`chain_rate${n}`]);
+    const ideal = toNumber(row[`chain_rateideal${n}`]);
+    const chips = toNumber(row[`chain_acn${n}`]);
+    const boardTempC = positiveOrNull(toNumber(row[`temp2_${n}`])) ?? dashMax(row[`temp_pcb${n}`]);
+    const chipTempC = positiveOrNull(toNumber(row[`temp${n}`])) ?? dashMax(row[`temp_chip${n}`]);
+    const present =
+      (rate ?? 0) > 0 || (ideal ?? 0) > 0 || (chips ?? 0) > 0 || boardTempC !== null || chipTempC !== null;
+    if (!present) continue;
+    out.push({
+      index: n,
+      hashrateThs: rate === null ? null : Math.max(0, rate / unit),
+      idealThs: ideal !== null && ideal > 0 ? ideal / unit : null,
+      boardTempC,
+      chipTempC,
+      chips,
+      status: null,
+    });
+  }
+  return out;
+}
+
+/** Per-board figures from `devs` rows (one per ASC/PGA: a hashboard on an ASIC), where stats gives none. */
+export function boardsFromDevs(devs: readonly Row[]): MinerBoard[] {
+  return devs.map((d, i) => ({
+    index: toNumber(d.ASC) ?? toNumber(d.PGA) ?? toNumber(d.Slot) ?? toNumber(d.ID) ?? i,
+    hashrateThs: hashrateThs(d),
+    idealThs: null,
+    boardTempC: positiveOrNull(toNumber(d.Temperature)),
+    chipTempC: positiveOrNull(toNumber(d["Chip Temp Max"])),
+    chips: toNumber(d["Effective Chips"]),
+    status: toText(d.Enabled)?.toUpperCase() === "N" ? "Disabled" : toText(d.Status),
+  }));
+}
+
+/** The `devs` rows of a reply, whatever the kind of device (DEVS, ASCS, PGAS, GPUS). */
+function devsRows(reply: Json | undefined): Row[] {
+  return [...rows(reply, "DEVS"), ...rows(reply, "ASCS"), ...rows(reply, "PGAS"), ...rows(reply, "GPUS")];
 }
 
 export interface NormalizeInput {
@@ -276,6 +347,7 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
     boardTempsC: numberedValues(stats, /^temp2_(\d+)$/),
     chipTempMaxC: maxOrNull(numberedValues(stats, /^temp(\d+)$/)),
     fanRpm: numberedValues(stats, /^fan(\d+)$/),
+    boards: boardsOf(stats, input.devs),
     pools,
     uptimeS,
     firmware,
@@ -299,6 +371,14 @@ export function idleState(
   if (poweredOn || (uptimeS !== null && uptimeS < 120))
     return { state: "starting", reason: "hashboards starting" };
   return { state: "sleeping", reason: "not hashing" };
+}
+
+/** Per-board figures: Antminer-style stats first, else the `devs` rows. */
+function boardsOf(stats: Row | undefined, devs: Json | undefined): MinerBoard[] {
+  const fromStats = boardsFromStats(stats);
+  if (fromStats.length > 0) return fromStats;
+  const st = statusOf(devs);
+  return st && st.letter !== "E" && st.letter !== "F" ? boardsFromDevs(devsRows(devs)) : [];
 }
 
 function maxOrNull(values: number[]): number | null {

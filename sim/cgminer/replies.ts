@@ -354,7 +354,7 @@ export function devsReply(v: MinerView, f?: MinerFlavour): Reply {
     Name: f?.program === "bfgminer" ? "BFL" : "BTM_SOC",
     ID: i,
     Enabled: v.hashboards === "disabled" ? "N" : "Y",
-    Status: v.state === "faulted" || v.hashboards === "dead" ? "Dead" : "Alive",
+    Status: v.state === "faulted" || v.hashboards === "dead" || v.deadChains.includes(i) ? "Dead" : "Alive",
     Temperature: new Fixed(v.chipTempsC[i] ?? 0, 2),
     "MHS av": new Fixed((v.avgHashrateThs / v.chainRatesThs.length) * 1e6, 2),
     "MHS 5s": new Fixed(rate * 1e6, 2),
@@ -447,8 +447,9 @@ export function statsReply(v: MinerView, f: MinerFlavour): Reply {
   v.chainRatesThs.forEach((rate, i) => {
     const n = i + 1;
     st[`chain_rateideal${n}`] = new Fixed(ghs(v.expectedThs / m.chains), 2);
-    st[`chain_acn${n}`] = chipsOk ? m.chipsPerChain : 0;
-    st[`chain_acs${n}`] = chipsOk ? " oooooooo".repeat(Math.ceil(m.chipsPerChain / 8)) : "";
+    const chainOk = chipsOk && !v.deadChains.includes(i);
+    st[`chain_acn${n}`] = chainOk ? m.chipsPerChain : 0;
+    st[`chain_acs${n}`] = chainOk ? " oooooooo".repeat(Math.ceil(m.chipsPerChain / 8)) : "";
     st[`chain_hw${n}`] = 0;
     st[`chain_rate${n}`] = ghs(rate).toFixed(2);
   });

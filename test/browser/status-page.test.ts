@@ -4,7 +4,7 @@
 // the simulator's LED on and off again), the same
 // action without a login is refused; and the miner grid with 5,000 miners is
 // built once and patched in place. Screenshots at 375 and 1280 px go to
-// test/artifacts/ (not committed).
+// test/artifacts/ (committed; the README shows them).
 
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -269,7 +269,11 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
 
       const id = "m-127-83-1-2";
       await page.click(`#grid .cell[data-id="${id}"]`);
-      await page.click('#d-actions button[data-action="sleep"]');
+      await page.click('#d-buttons button[data-action="sleep"]');
+      // a confirmation step first: nothing is sent until it is confirmed
+      await page.waitForSelector("#d-confirm:not([hidden])");
+      assert.match((await page.textContent("#d-confirm-text")) ?? "", /^Sleep m-127-83-1-2\?/);
+      await page.click("#d-confirm-yes");
       await page.waitForFunction(
         () => /^done/.test(document.getElementById("d-result")?.textContent ?? ""),
         null,
@@ -293,8 +297,12 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
 
       // locate: the simulator's LED turns on, then off again
       const led = "m-127-83-1-3";
+      await page.click("#d-close");
       await page.click(`#grid .cell[data-id="${led}"]`);
-      await page.click('#d-actions button[data-action="locate"]:not([data-seconds])');
+      await page.click('#d-buttons button[data-action="locate"]:not([data-seconds])');
+      await page.waitForSelector("#d-confirm:not([hidden])");
+      assert.match((await page.textContent("#d-confirm-text")) ?? "", /^Locate \(5 min\) m-127-83-1-3\?/);
+      await page.click("#d-confirm-yes");
       await page.waitForFunction(
         () =>
           /^done: locate on for 300 s \(read back\)/.test(
@@ -304,7 +312,10 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
         { timeout: 30_000 },
       );
       assert.equal(sim.model.leds.isOn(led), true, "the LED blinks");
-      await page.click('#d-actions button[data-action="locate"][data-seconds="0"]');
+      await page.click('#d-buttons button[data-action="locate"][data-seconds="0"]');
+      await page.waitForSelector("#d-confirm:not([hidden])");
+      assert.match((await page.textContent("#d-confirm-text")) ?? "", /^Stop locate m-127-83-1-3\?/);
+      await page.click("#d-confirm-yes");
       await page.waitForFunction(
         () => /^done: locate off \(read back\)/.test(document.getElementById("d-result")?.textContent ?? ""),
         null,

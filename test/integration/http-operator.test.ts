@@ -254,7 +254,7 @@ describe("operator actions", () => {
     assert.equal(site.mode, "auto");
   });
 
-  test("an unknown device is 409 with the Site's reason; an action the page does not offer is 400", async () => {
+  test("an unknown device is 409 with the Site's reason and its audit entry; an action that does not exist is 400", async () => {
     const { cookie, csrf } = await login();
     const headers = { cookie, "x-csrf-token": csrf };
     const unknown = await call(base, "POST", "/api/actions", {
@@ -262,12 +262,35 @@ describe("operator actions", () => {
       headers,
     });
     assert.equal(unknown.status, 409);
-    assert.deepEqual(unknown.json, { ok: false, error: 'unknown device "nope"' });
-    const reboot = await call(base, "POST", "/api/actions", {
-      body: { kind: "device", id: "m-127-116-0-1", action: "reboot" },
+    const audit = unknown.json.audit as {
+      id: number;
+      at: number;
+      who: string;
+      via: string;
+      action: string;
+      ok: boolean;
+    };
+    assert.deepEqual(
+      { ...unknown.json, audit: { ...audit, id: 0 } },
+      {
+        ok: false,
+        error: 'unknown device "nope"',
+        audit: { id: 0, at: audit.at, who: "alice", via: "http", action: "device/action", ok: false },
+      },
+    );
+    assert.equal(lastAudit().id, audit.id, "the answer names the entry the action was audited under");
+    const explode = await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id: "m-127-116-0-1", action: "explode" },
       headers,
     });
-    assert.equal(reboot.status, 400);
-    assert.match(reboot.json.error as string, /^action:/);
+    assert.equal(explode.status, 400);
+    assert.match(explode.json.error as string, /^action:/);
+    // untilS belongs to exclude only
+    const timedSleep = await call(base, "POST", "/api/actions", {
+      body: { kind: "device", id: "m-127-116-0-1", action: "sleep", untilS: 60 },
+      headers,
+    });
+    assert.equal(timedSleep.status, 400);
+    assert.match(timedSleep.json.error as string, /^untilS: untilS is for exclude only/);
   });
 });

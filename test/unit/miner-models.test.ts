@@ -151,7 +151,7 @@ describe("model files: problems", () => {
     const lines = problems.map((p) => formatProblem("site.yaml", p));
     const file = join(dir, "bad.yaml");
     assert.deepEqual(lines.sort(), [
-      `${file}:10:13: models[0].colour: unknown key; expected one of: name, names, nominalW, nominalThs, powerLimitW, sleepW, lowPowerW, wakeUpS, note`,
+      `${file}:10:13: models[0].colour: unknown key; expected one of: name, names, nominalW, nominalThs, powerLimitW, sleepW, lowPowerW, wakeUpS, hotChipC, hotBoardC, note`,
       `${file}:5:15: models[0].nominalW: expected number, got "lots"`,
       `${file}:7:25: models[0].powerLimitW.min: min must not be above max`,
     ]);

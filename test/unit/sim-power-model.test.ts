@@ -155,6 +155,28 @@ describe("sim power model", () => {
     assert.ok(Math.abs(m.energyKwh("mining") - (startingW / 2 + hashingW / 2) / 1000) < 1e-9);
   });
 
+  test("a dead chain: that board at 0 and no chips, the others hash on; hashrate and draw fall by its share", () => {
+    const t = () => 1_000_000;
+    const m = new PowerModel({ seed: 4, now: t });
+    m.addMiner("a", "antminer-s19j-pro");
+    const before = m.minerView("a");
+    m.setChainDead("a", 1, true);
+    const v = m.minerView("a");
+    assert.deepEqual(v.deadChains, [1]);
+    assert.equal(v.chainRatesThs[1], 0);
+    assert.ok(v.chainRatesThs[0]! > 30 && v.chainRatesThs[2]! > 30);
+    const share = 1 - v.hashrateThs / before.hashrateThs;
+    assert.ok(share > 0.3 && share < 0.36, `hashrate fell by ${share}`);
+    assert.ok(Math.abs(v.powerW / before.powerW - (1 - share)) < 0.03);
+    assert.throws(() => m.setChainDead("a", 3, true), /no chain 3/);
+    m.setChainDead("a", 1, false);
+    assert.deepEqual(m.minerView("a").deadChains, []);
+    // hotter boards and chips by the degrees asked
+    m.setExtraTemp("a", 20);
+    const hot = m.minerView("a");
+    assert.ok(hot.chipTempsC.every((c, i) => c >= before.chipTempsC[i]! + 17));
+  });
+
   test("unknown ids and models fail loudly", () => {
     const m = new PowerModel({ now: () => 0 });
     assert.throws(() => m.state("nope"), /unknown miner/);

@@ -4,6 +4,8 @@
 // created once, only its class changed when its state changes — so 5,000
 // miners cost a few class writes per update, not a DOM rebuild.
 
+import { createDetail } from "./detail.js";
+
 const $ = (id) => document.getElementById(id);
 const DEVICES_EVERY_MS = 5000;
 // one history bucket is 10 s: refreshing as often keeps the right edge of the chart live
@@ -60,6 +62,16 @@ function fmtAge(s) {
   if (s < 3600) return `${Math.round(s / 60)} min`;
   return `${(s / 3600).toFixed(1)} h`;
 }
+/** 93784 → "1 d 2 h", 5400 → "1 h 30 min", 75 → "1 min 15 s". */
+function fmtDuration(s) {
+  if (s === null || s === undefined || !Number.isFinite(s)) return "—";
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  return m > 0 ? `${m} min ${Math.floor(s % 60)} s` : `${Math.floor(s)} s`;
+}
 function fmtTime(ms) {
   const d = new Date(ms);
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
@@ -100,6 +112,22 @@ async function post(path, body) {
   return { status: res.status, data };
 }
 
+// ---------------------------------------------------------------- device detail
+
+const detail = createDetail({
+  $,
+  getJson,
+  post,
+  fmt: { w: fmtW, hashrate: fmtHashrate, age: fmtAge, time: fmtTime, duration: fmtDuration },
+  session: () => state.session,
+  sessionLost: () => refreshSession(),
+  changed: () => {
+    refreshDevices();
+    refreshProblems();
+  },
+  closed: () => select(null),
+});
+
 // ---------------------------------------------------------------- grid signals
 
 /** One line per grid signal: name (kind), state, what it asks for, why; stale and error stand out. */
@@ -128,6 +156,16 @@ function renderSignals(list) {
 
 // ---------------------------------------------------------------- site summary
 
+/** What sets the budget, in words: shown before its reason ("contract limit: no lower limit in force"). */
+const BUDGET_SOURCES = {
+  contract: "contract limit",
+  lease: "lease",
+  schedule: "schedule",
+  economic: "economic cut",
+  signal: "grid signal",
+  failsafe: "FAILSAFE",
+};
+
 function renderSite(s) {
   state.site = s;
   document.body.dataset.at = s.at ?? "";
@@ -135,25 +173,34 @@ function renderSite(s) {
   const power = $("site-power");
   setText(power, fmtW(s.powerW));
   power.dataset.w = s.powerW ?? "";
+  // every number with its unit and its age: how old the meter's reading was when the agent sent it
+  const meterAge = s.meter?.ageS != null ? ` (${fmtAge(s.meter.ageS)} old)` : "";
   setText(
     "power-source",
     s.powerSource === "meter"
-      ? "metered"
+      ? `metered${meterAge}`
       : s.powerSource === "estimate"
         ? s.meter
-          ? "ESTIMATE (meter stale)"
+          ? `ESTIMATE (meter stale${s.meter.ageS != null ? ` ${fmtAge(s.meter.ageS)}` : ""})`
           : "ESTIMATE (no site meter)"
         : "unknown",
   );
   const budget = $("budget");
   setText(budget, fmtW(s.budgetW));
   budget.dataset.w = s.budgetW ?? "";
-  setText("budget-source", s.budgetSource ?? "—");
+  setText("budget-source", BUDGET_SOURCES[s.budgetSource] ?? s.budgetSource ?? "—");
   setText("budget-reason", s.budgetReason ?? "—");
+  setText("budget-at", s.at ? fmtTime(Date.parse(s.at)) : "—");
+  // the lease line only when the lease is not what the line above already says
+  const leaseLeftS = s.lease
+    ? Math.max(0, (Date.parse(s.lease.expiresAt) - Date.parse(s.at ?? "")) / 1000)
+    : 0;
   setText(
     "lease",
     s.lease
-      ? `lease ${fmtW(s.lease.watts)} until ${fmtTime(Date.parse(s.lease.expiresAt))}: ${s.lease.reason}`
+      ? `${s.budgetSource === "lease" ? "ends" : `lease ${fmtW(s.lease.watts)} (not the lowest) ends`} ${fmtTime(
+          Date.parse(s.lease.expiresAt),
+        )}, in ${fmtAge(leaseLeftS)}${s.budgetSource === "lease" ? "" : `: ${s.lease.reason}`}`
       : "",
   );
   renderSignals(s.signals ?? []);
@@ -351,7 +398,6 @@ function renderDevices(d) {
     }
   }
   applyFilter();
-  if (state.selected) showDetail(state.selected, false);
   renderGpus(d.gpuNodes);
   renderMeters(d.meters);
 }
@@ -392,45 +438,21 @@ function applyFilter() {
   setText("miner-shown", `${shown} of ${state.miners.size}`);
 }
 
-function showDetail(id, scroll = true) {
-  const m = state.miners.get(id);
-  if (!m) return;
-  if (state.selected && state.selected !== id) {
-    const prev = state.miners.get(state.selected);
-    if (prev) {
-      prev.cls = cellClass(prev.row);
-      prev.el.className = prev.cls;
-    }
+/** Opens a miner's detail (GET /api/devices/<id>) and marks its cell. */
+function showDetail(id) {
+  select(id);
+  detail.open(id);
+}
+
+/** Marks one miner's cell as the one shown (null: none). */
+function select(id) {
+  for (const x of [state.selected, id]) {
+    const m = x ? state.miners.get(x) : null;
+    if (!m) continue;
+    m.cls = cellClass(m.row) + (x === id ? " sel" : "");
+    m.el.className = m.cls;
   }
   state.selected = id;
-  m.cls = `${cellClass(m.row)} sel`;
-  m.el.className = m.cls;
-  const r = m.row;
-  $("detail").hidden = false;
-  setText("d-id", id);
-  const rows = [
-    ["State", `${r[COL.state] ?? "no reading"}${r[COL.excluded] ? " · excluded" : ""}`],
-    ["Location", r[COL.location] || "—"],
-    ["Model", r[COL.model] ?? "—"],
-    ["Power", fmtW(r[COL.powerW])],
-    ["Hashrate", fmtHashrate(r[COL.hashrateThs])],
-    ["Temp", r[COL.tempC] === null ? "—" : `${r[COL.tempC]} °C`],
-    ["Reason", r[COL.reason] ?? "—"],
-  ];
-  const table = $("d-table");
-  table.replaceChildren(
-    ...rows.map(([k, v]) => {
-      const tr = document.createElement("tr");
-      const th = document.createElement("th");
-      const td = document.createElement("td");
-      th.textContent = k;
-      td.textContent = v;
-      tr.append(th, td);
-      return tr;
-    }),
-  );
-  $("d-actions").hidden = !state.session.operator;
-  if (scroll) $("detail").scrollIntoView({ block: "nearest" });
 }
 
 // ---------------------------------------------------------------- GPU nodes and meters
@@ -541,7 +563,7 @@ function renderSession() {
   $("login-open").hidden = !!s.operator || !s.loginEnabled;
   $("logout").hidden = !s.operator;
   $("operator").hidden = !s.operator;
-  $("d-actions").hidden = !s.operator;
+  detail.renderSession();
   if (state.gpuNodes) renderGpus(state.gpuNodes);
 }
 
@@ -610,7 +632,7 @@ async function watchStream() {
       try {
         const s = await getJson("/api/site");
         renderSite(s);
-        setText("stale-polled", new Date().toLocaleTimeString());
+        setText("stale-polled", fmtTime(Date.now()));
       } catch {
         setText("stale-polled", "failed (agent unreachable?)");
       } finally {
@@ -669,50 +691,49 @@ async function refreshProblems() {
     const li = document.createElement("li");
     li.className = `problem ${p.severity}`;
     li.dataset.id = p.id;
+    li.dataset.kind = p.kind;
+    // a device's problem opens its detail (a meter's or a signal's has none)
+    if (!NOT_DEVICES.has(p.kind)) {
+      li.tabIndex = 0;
+      li.setAttribute("role", "button");
+    }
     const head = document.createElement("div");
     head.className = "what";
     head.textContent = `${p.id}${p.location ? ` · ${p.location}` : ""} — ${p.message}`;
     const fix = document.createElement("div");
     fix.className = "fix";
-    fix.textContent = `${p.fix}${p.since ? ` (since ${new Date(p.since).toLocaleTimeString()})` : ""}`;
+    fix.textContent = `${p.fix}${p.since ? ` (since ${fmtTime(Date.parse(p.since))})` : ""}`;
     li.append(head, fix);
     list.append(li);
   }
 }
 
+const NOT_DEVICES = new Set(["meter-stale", "signal-stale"]);
+
 function scheduleDevices(ms) {
   clearTimeout(devicesTimer);
   devicesTimer = setTimeout(async () => {
-    if (!document.hidden) await Promise.all([refreshDevices(), refreshProblems()]);
+    if (!document.hidden)
+      await Promise.all([refreshDevices(), refreshProblems(), detail.isOpen() ? detail.refresh() : null]);
     scheduleDevices(DEVICES_EVERY_MS);
   }, ms);
 }
 
 function wire() {
-  $("problems-list").addEventListener("click", (ev) => {
-    const id = ev.target?.closest?.("li")?.dataset?.id;
-    if (id && state.miners.has(id)) showDetail(id);
+  const openProblem = (ev) => {
+    const li = ev.target?.closest?.("li");
+    if (li?.dataset?.id && !NOT_DEVICES.has(li.dataset.kind)) showDetail(li.dataset.id);
+  };
+  $("problems-list").addEventListener("click", openProblem);
+  $("problems-list").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") {
+      ev.preventDefault();
+      openProblem(ev);
+    }
   });
   $("grid").addEventListener("click", (ev) => {
     const id = ev.target?.dataset?.id;
     if (id) showDetail(id);
-  });
-  $("d-close").addEventListener("click", () => {
-    const m = state.miners.get(state.selected);
-    state.selected = null;
-    if (m) {
-      m.cls = cellClass(m.row);
-      m.el.className = m.cls;
-    }
-    $("detail").hidden = true;
-  });
-  $("d-actions").addEventListener("click", (ev) => {
-    const action = ev.target?.dataset?.action;
-    // locate blinks for the site's default time; "Stop locate" sends seconds 0
-    const seconds = ev.target?.dataset?.seconds;
-    const body = { kind: "device", id: state.selected, action };
-    if (seconds !== undefined) body.seconds = Number(seconds);
-    if (action && state.selected) act(body, $("d-result"));
   });
   $("gpus").addEventListener("click", (ev) => {
     const b = ev.target;
@@ -798,7 +819,7 @@ async function init() {
 }
 
 // for the browser tests and a curious technician's console: refresh on demand
-window.wattkeeper = { refreshDevices, refreshHistory, state };
+window.wattkeeper = { refreshDevices, refreshHistory, refreshProblems, showDetail, state };
 
 // uPlot loads with `defer` before this module runs (modules are deferred too, and run in order)
 init();

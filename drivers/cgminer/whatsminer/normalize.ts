@@ -5,7 +5,7 @@
 // (`hash-realtime` in TH/s, `power-realtime`, `power-limit`). Every field is
 // optional and read through toNumber().
 import type { MinerReading, MinerState, PoolInfo } from "../../types.ts";
-import { idleState, rows, toNumber } from "../normalize.ts";
+import { boardsFromDevs, idleState, rows, toNumber } from "../normalize.ts";
 import type { Json } from "../repair.ts";
 
 type Obj = Record<string, Json>;
@@ -119,6 +119,7 @@ export function normalizeV2(input: V2ReadInput): MinerReading {
       positive([toNumber(summary?.["Chip Temp Max"]), ...devs.map((d) => toNumber(d["Chip Temp Max"]))]),
     ),
     fanRpm: positive([toNumber(summary?.["Fan Speed In"]), toNumber(summary?.["Fan Speed Out"])]),
+    boards: boardsFromDevs(devs),
     pools,
     uptimeS,
     firmware: input.identity?.firmware ?? summaryDesc,

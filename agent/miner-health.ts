@@ -1,0 +1,120 @@
+// What a miner's readings say about its hashing health, judged against its
+// model (config/models via the ModelCatalog): a hashrate well below what the
+// unit should do, a hashboard at zero while the others hash, chips or boards
+// over the model's temperature. Pure: each reading updates a small record of
+// since when each condition has held, kept with the miner's entry in the site
+// state (and handed over on a reload), so a problem can say "since" and the
+// hashrate check can ask for a sustained shortfall rather than one slow poll.
+import type { KnownModel } from "../drivers/cgminer/models.ts";
+import type { MinerBoard, MinerReading } from "../drivers/types.ts";
+
+/** Below this share of the expected hashrate a miner is called slow… */
+export const LOW_HASHRATE_FRACTION = 0.8;
+/** …once it has been so for this long (one slow 5 s average is noise; ten minutes is a problem). */
+export const LOW_HASHRATE_SUSTAIN_MS = 10 * 60_000;
+/** A freshly started miner ramps for its model's wake-up time; without a model, for this long. */
+export const DEFAULT_WARMUP_S = 300;
+/** Chip temperature at which a miner without a model limit is called hot (most SHA-256 ASICs throttle near 90–95 °C). */
+export const HOT_CHIP_C = 90;
+
+const DEAD_STATUS_RE = /dead|nostart|disabled|failed/i;
+
+export interface MinerHealth {
+  /** The hashrate the unit should do now (TH/s): the model's nominal, scaled down by a power limit below it. */
+  expectedThs: number | null;
+  /** When the hashrate first fell below LOW_HASHRATE_FRACTION of expectedThs, in an unbroken run of readings. */
+  lowSince: number | null;
+  /** The boards at zero (or dead) while others hash, by the firmware's numbers. */
+  deadBoards: number[];
+  /** When the current set of dead boards was first seen. */
+  deadSince: number | null;
+  /** The temperature limits applied, and whether each comes from the model. */
+  hot: { chipC: number; boardC: number | null; fromModel: boolean };
+  /** When a chip or board first read at or over its limit, in an unbroken run. */
+  hotSince: number | null;
+}
+
+export function emptyHealth(): MinerHealth {
+  return {
+    expectedThs: null,
+    lowSince: null,
+    deadBoards: [],
+    deadSince: null,
+    hot: { chipC: HOT_CHIP_C, boardC: null, fromModel: false },
+    hotSince: null,
+  };
+}
+
+/**
+ * The hashrate a unit should do (TH/s): its model's nominal (else the
+ * firmware's own ideal, summed over its boards), scaled by a power limit set
+ * below the model's nameplate — linearly, which asks less than the chips do
+ * (hashrate falls slower than power), so a trimmed miner is never called slow.
+ */
+export function expectedHashrateThs(reading: MinerReading, model: KnownModel | null): number | null {
+  let ths = model?.nominalThs ?? null;
+  if (ths === null) {
+    const ideal = (reading.boards ?? []).map((b) => b.idealThs);
+    if (ideal.length > 0 && ideal.every((x): x is number => x !== null))
+      ths = ideal.reduce((a, b) => a + b, 0);
+  }
+  if (ths === null) return null;
+  const limit = reading.powerLimitW;
+  if (model && limit !== null && limit > 0 && limit < model.nominalW) ths *= limit / model.nominalW;
+  return ths;
+}
+
+/** Boards at zero (or reported dead) while at least one other board hashes. */
+export function deadBoardsOf(boards: readonly MinerBoard[]): number[] {
+  const dead = (b: MinerBoard) =>
+    DEAD_STATUS_RE.test(b.status ?? "") || b.hashrateThs === 0 || (b.chips !== null && b.chips === 0);
+  if (!boards.some((b) => !dead(b) && (b.hashrateThs ?? 0) > 0)) return [];
+  return boards.filter(dead).map((b) => b.index);
+}
+
+/** The record after one more reading; the previous one is not changed. */
+export function noteHealth(
+  prev: MinerHealth | undefined,
+  reading: MinerReading,
+  model: KnownModel | null,
+): MinerHealth {
+  const p = prev ?? emptyHealth();
+  const at = reading.at;
+  const hashing = reading.state === "hashing";
+  const hot = {
+    chipC: model?.hotChipC ?? HOT_CHIP_C,
+    boardC: model?.hotBoardC ?? null,
+    fromModel: model?.hotChipC != null || model?.hotBoardC != null,
+  };
+
+  const expectedThs = hashing ? expectedHashrateThs(reading, model) : null;
+  const warmupS = model?.wakeUpS ?? DEFAULT_WARMUP_S;
+  // a unit still ramping after a boot or wake is not slow yet
+  const warm = reading.uptimeS === null || reading.uptimeS >= warmupS;
+  const low =
+    hashing &&
+    warm &&
+    expectedThs !== null &&
+    reading.hashrateThs !== null &&
+    reading.hashrateThs < LOW_HASHRATE_FRACTION * expectedThs;
+
+  const deadBoards = hashing ? deadBoardsOf(reading.boards ?? []) : [];
+  const sameDead =
+    deadBoards.length === p.deadBoards.length && deadBoards.every((b, i) => b === p.deadBoards[i]);
+
+  const chips = [reading.chipTempMaxC, ...(reading.boards ?? []).map((b) => b.chipTempC)];
+  const boardTemps = [...reading.boardTempsC, ...(reading.boards ?? []).map((b) => b.boardTempC)];
+  const isHot =
+    reading.state !== "unreachable" &&
+    (chips.some((t) => t !== null && t >= hot.chipC) ||
+      (hot.boardC !== null && boardTemps.some((t) => t !== null && t >= hot.boardC!)));
+
+  return {
+    expectedThs,
+    lowSince: low ? (p.lowSince ?? at) : null,
+    deadBoards,
+    deadSince: deadBoards.length === 0 ? null : sameDead && p.deadSince !== null ? p.deadSince : at,
+    hot,
+    hotSince: isHot ? (p.hotSince ?? at) : null,
+  };
+}
