@@ -344,7 +344,7 @@ describe("problems first, then the miner", () => {
         await page.waitForSelector("#d-body:not([hidden])");
         assert.match(
           (await page.textContent("#d-problems")) ?? "",
-          /cannot-shed: cannot be shed: stock firmware/,
+          /cannot-shed: cannot be shed: stock cgminer's API is read-only/,
         );
         assert.match(
           (await page.textContent('#d-facts dd[data-fact="capabilities"]')) ?? "",
@@ -370,7 +370,16 @@ describe("operator actions from the detail, confirmed and read back", () => {
       const offered = await page.$$eval("#d-buttons button", (bs) =>
         bs.map((b) => (b as unknown as { dataset: { action: string } }).dataset.action),
       );
-      assert.deepEqual(offered, ["sleep", "wake", "reboot", "set-power-limit", "exclude"]);
+      // locate as two buttons: blink for the default time, and stop
+      assert.deepEqual(offered, [
+        "sleep",
+        "wake",
+        "reboot",
+        "set-power-limit",
+        "locate",
+        "locate",
+        "exclude",
+      ]);
       const uptimeBefore = sim.model.minerView(TECH).uptimeS;
 
       // cancel first: nothing is sent
