@@ -93,7 +93,7 @@ describe("GET /api/devices/<id>", () => {
     // the firmware as the agent names it (the version key of LuxOS's `version` reply)
     assert.equal(d.firmware?.name, "luxminer");
     assert.match(d.firmware?.version ?? "", /^\d{4}\./);
-    assert.deepEqual(d.capabilities, ["sleep", "wake", "setPowerLimit", "reboot"]);
+    assert.deepEqual(d.capabilities, ["sleep", "wake", "setPowerLimit", "reboot", "locate"]);
     assert.equal(d.model?.name, "Antminer S19j Pro");
     assert.equal(d.model?.origin, "config/models/antminer.yaml");
     assert.deepEqual(d.model?.powerLimitW, { min: 2000, max: 3400 });
@@ -127,7 +127,7 @@ describe("GET /api/devices/<id>", () => {
     // actions from its capabilities, in DEVICE_ACTIONS order; the power limit within the narrower range
     assert.deepEqual(
       d.actions.map((a) => a.action),
-      ["sleep", "wake", "reboot", "set-power-limit", "exclude"],
+      ["sleep", "wake", "reboot", "set-power-limit", "locate", "exclude"],
     );
     const pl = d.actions.find((a) => a.action === "set-power-limit")!;
     assert.equal(pl.label, "Set power limit");
