@@ -219,19 +219,14 @@ export class OperatorRoutes {
   actions = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const s = this.requireSession(req, "actions");
     const raw = await readJson(req, MAX_BODY_BYTES);
+    const badBody = (why: string): never =>
+      this.refuse(req, "actions", s.operator, 400, "bad-body", why, raw);
+    const firstIssue = (e: z.ZodError) => {
+      const i = e.issues[0]!;
+      return `${i.path.join(".") || "body"}: ${i.message}`;
+    };
     const r = ActionBodySchema.safeParse(raw);
-    if (!r.success) {
-      const i = r.error.issues[0]!;
-      this.refuse(
-        req,
-        "actions",
-        s.operator,
-        400,
-        "bad-body",
-        `${i.path.join(".") || "body"}: ${i.message}`,
-        raw,
-      );
-    }
+    if (!r.success) return badBody(firstIssue(r.error));
     const body = r.data;
     // the request's id ties the answer to the audit entry the site writes for it
     const actor: Actor = { via: "http", who: s.operator, ref: randomUUID() };
@@ -240,33 +235,13 @@ export class OperatorRoutes {
     else {
       const { kind: _kind, until, ...intent } = body;
       if (until !== undefined) {
-        if (intent.untilS !== undefined)
-          this.refuse(
-            req,
-            "actions",
-            s.operator,
-            400,
-            "bad-body",
-            "until: give until or untilS, not both",
-            raw,
-          );
-        const s2 = (Date.parse(until) - Date.now()) / 1000;
-        if (!(s2 > 0)) this.refuse(req, "actions", s.operator, 400, "bad-body", "until: is in the past", raw);
-        intent.untilS = s2;
+        if (intent.untilS !== undefined) badBody("until: give until or untilS, not both");
+        const untilS = (Date.parse(until) - Date.now()) / 1000;
+        if (!(untilS > 0)) badBody("until: is in the past");
+        intent.untilS = untilS;
       }
       const parsed = DeviceActionSchema.safeParse(intent);
-      if (!parsed.success) {
-        const i = parsed.error.issues[0]!;
-        this.refuse(
-          req,
-          "actions",
-          s.operator,
-          400,
-          "bad-body",
-          `${i.path.join(".") || "body"}: ${i.message}`,
-          raw,
-        );
-      }
+      if (!parsed.success) return badBody(firstIssue(parsed.error));
       result = await this.d.site.deviceAction(parsed.data, actor);
     }
     let audit = null;
