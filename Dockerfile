@@ -37,6 +37,10 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     WATTKEEPER_CONFIG=/etc/wattkeeper/config.yaml \
     WATTKEEPER_HEALTH_PORT=8080
+# openssl: `http.tls: {selfSigned: true}` makes the page's certificate with it at first start
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system wattkeeper \
  && useradd --system --gid wattkeeper --home-dir /var/lib/wattkeeper --no-create-home \
       --shell /usr/sbin/nologin wattkeeper \
