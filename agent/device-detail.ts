@@ -7,10 +7,10 @@
 import type { KnownModel } from "../drivers/cgminer/models.ts";
 import { DEVICE_ACTIONS, type DeviceActionName } from "./control/intents.ts";
 import type { DevicePoint } from "./device-history.ts";
-import type { DeviceDetail, DeviceLedgerRow, OfferedAction, SiteView } from "./http/types.ts";
+import type { DeviceDetail, DeviceLedgerRow, OfferedAction } from "./http/types.ts";
 import type { MinerHealth } from "./miner-health.ts";
 import { listProblems } from "./problems.ts";
-import type { SiteState } from "./state.ts";
+import { type SiteState, tighter } from "./state.ts";
 import type { SiteEvent } from "./store/events.ts";
 import type { LedgerEvent } from "./store/ledger.ts";
 import type { Exclusion } from "./store/settings.ts";
@@ -90,16 +90,6 @@ function ledgerRow(e: LedgerEvent): DeviceLedgerRow {
   };
 }
 
-/** Of two bounds, the narrower (pick Math.max for a floor, Math.min for a ceiling); null when neither. */
-function narrower(
-  a: number | null | undefined,
-  b: number | null | undefined,
-  pick: (x: number, y: number) => number,
-) {
-  if (a == null) return b ?? null;
-  return b == null ? a : pick(a, b);
-}
-
 export function buildDeviceDetail(input: DeviceDetailInput): DeviceDetail {
   const { device, model, exclusion, now } = input;
   const excluded = exclusion !== null && (exclusion.until === null || exclusion.until > now);
@@ -111,7 +101,8 @@ export function buildDeviceDetail(input: DeviceDetailInput): DeviceDetail {
     events: [...input.events],
     history: { everyS: input.historyEveryMs / 1000, points: [...input.history] },
   };
-  const emptySite = { signals: [] } as unknown as SiteView;
+  // a device's own problems: no site signals are judged
+  const noSignals = { signals: [] };
   if (device.kind === "gpuNode") {
     const g = device.row;
     const gpus = g.gpus.filter((x) => x.index !== null);
@@ -134,7 +125,7 @@ export function buildDeviceDetail(input: DeviceDetailInput): DeviceDetail {
       reading: g as unknown as Record<string, unknown>,
       health: null,
       problems: listProblems({
-        site: emptySite,
+        site: noSignals,
         devices: { miners: [], meters: [], gpuNodes: [g] },
         outageSince: () => input.outageSince,
         now,
@@ -188,15 +179,15 @@ export function buildDeviceDetail(input: DeviceDetailInput): DeviceDetail {
     reading: reading as Record<string, unknown>,
     health,
     problems: listProblems({
-      site: emptySite,
+      site: noSignals,
       // its problems as the list shows them, judged as if it were in automatic control
       devices: { miners: [{ ...m, excluded: false }], meters: [], gpuNodes: [] },
       outageSince: () => input.outageSince,
       now,
     }),
     actions: offeredActions(m.capabilities, excluded, {
-      min: narrower(r.minPowerLimitW, model?.powerLimitW?.min, Math.max),
-      max: narrower(r.maxPowerLimitW, model?.powerLimitW?.max, Math.min),
+      min: tighter(r.minPowerLimitW, model?.powerLimitW?.min, Math.max),
+      max: tighter(r.maxPowerLimitW, model?.powerLimitW?.max, Math.min),
       current: r.powerLimitW ?? null,
     }),
     ...common,

@@ -40,7 +40,8 @@ const KIND_RANK: Record<Problem["kind"], number> = {
 };
 
 export interface ProblemInputs {
-  site: SiteView;
+  /** Only its signals are judged (a device's own list passes none). */
+  site: Pick<SiteView, "signals">;
   devices: DevicesView;
   /** When each device's open outage began (epoch ms). */
   outageSince: (id: string) => number | null;

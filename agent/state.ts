@@ -380,7 +380,7 @@ export class SiteState {
 }
 
 /** Of two bounds, the tighter (`pick`: Math.max for a floor, Math.min for a ceiling); null when neither. */
-function tighter(
+export function tighter(
   a: number | null | undefined,
   b: number | null | undefined,
   pick: (x: number, y: number) => number,
