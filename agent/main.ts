@@ -33,7 +33,7 @@ Commands:
                                       SIGHUP reloads the config (a bad one is refused), SIGTERM stops cleanly
   check-config FILE [--strict-files]  validate a config; prints a summary (exit 0) or every problem
                                       as FILE: path.to.key: message (exit 2)
-  scan RANGE… [--port P] [--concurrency N] [--timeout MS] [--json|--yaml]
+  scan RANGE… [--port P] [--concurrency N] [--timeout MS] [--threads N] [--json|--yaml]
                                       find miners in address ranges (10.1.0.10-250, 10.1.0.0/24, an address);
                                       a table, a JSON array, or a ready \`miners:\` config snippet
   probe miner HOST[:PORT] [--dialect D] [--json]

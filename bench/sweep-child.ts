@@ -4,7 +4,7 @@
 // normalise) through the Poller; `scan` = `wattkeeper scan` over a range.
 // Prints one JSON line.
 
-import { scanHosts } from "../agent/cli/scan.ts";
+import { scanInThreads } from "../agent/cli/scan-threads.ts";
 import { silentLogger } from "../agent/logger.ts";
 import { Poller } from "../agent/poller.ts";
 import { READ_COMMANDS } from "../drivers/cgminer/client.ts";
@@ -95,7 +95,7 @@ if (mode === "bare") {
   result = { ms: median(r.times), failed: r.failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };
 } else {
   const t0 = performance.now();
-  const found = await scanHosts(hosts, { port: 4028, concurrency, timeoutMs: 1500 });
+  const found = await scanInThreads(hosts, { port: 4028, concurrency, timeoutMs: 1500 });
   const dialects = Object.fromEntries(found.map((m) => [m.host, m.dialect ?? "?"]));
   result = { ms: performance.now() - t0, found: found.length, dialects };
 }

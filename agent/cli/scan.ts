@@ -1,55 +1,19 @@
-// `wattkeeper scan RANGE… [--port P] [--concurrency N] [--timeout MS] [--json|--yaml]`:
+// `wattkeeper scan RANGE… [--port P] [--concurrency N] [--timeout MS] [--threads N] [--json|--yaml]`:
 // finds the miners in address ranges. Each host gets one connect with a short
 // timeout (dead hosts cost little: refused at once, or the timeout), live ones
 // a dialect detection and one read. Progress goes to stderr, results to stdout:
 // a table, a JSON array (the `probe --json` shape) or a ready `miners:` snippet.
+// A large range is shared out over threads (scan-threads.ts).
 import { parseArgs } from "node:util";
 import { expandHosts, ipv4ToString } from "../../config/hosts.ts";
-import { loadModelFiles } from "../../config/load.ts";
 import { formatHashrateThs } from "../../config/units.ts";
-import { createMiner } from "../../drivers/cgminer/miner.ts";
-import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import { printable, terminalJson } from "../../drivers/printable.ts";
-import { type MinerJson, minerJson, unusableReason } from "./miner-json.ts";
+import type { MinerJson } from "./miner-json.ts";
+import type { ScanOptions } from "./scan-hosts.ts";
+import { defaultScanThreads, scanInThreads } from "./scan-threads.ts";
 import { UsageError } from "./usage.ts";
 
-export interface ScanOptions {
-  port: number;
-  concurrency: number;
-  timeoutMs: number;
-  onProgress?: (done: number, total: number, found: number) => void;
-}
-
-/** Scans hosts; resolves with the miners that answered, in address order. */
-export async function scanHosts(hosts: string[], opts: ScanOptions): Promise<MinerJson[]> {
-  const found: Array<MinerJson | undefined> = new Array(hosts.length);
-  // the shipped models: the nameplate estimate where the firmware reports no watts
-  const models = new ModelCatalog(await loadModelFiles([]));
-  let next = 0;
-  let done = 0;
-  let alive = 0;
-  const worker = async () => {
-    while (next < hosts.length) {
-      const i = next++;
-      const host = hosts[i]!;
-      const miner = createMiner({ host, port: opts.port, models }, "auto", {
-        exchange: { connectTimeoutMs: opts.timeoutMs, readTimeoutMs: Math.max(opts.timeoutMs, 3000) },
-      });
-      const reading = await miner.read();
-      await miner.confirmed();
-      await miner.close();
-      // a host that answers but not as a miner is listed too, marked unusable, never dropped in silence
-      if (reading.state !== "unreachable" || unusableReason(reading) !== null) {
-        found[i] = minerJson(host, opts.port, miner, reading);
-        alive++;
-      }
-      done++;
-      opts.onProgress?.(done, hosts.length, alive);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency, hosts.length) }, worker));
-  return found.filter((m): m is MinerJson => m !== undefined);
-}
+export { type ScanOptions, scanHosts } from "./scan-hosts.ts";
 
 function intOption(name: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
@@ -70,6 +34,7 @@ export async function scanCommand(
       port: { type: "string", default: "4028" },
       concurrency: { type: "string", default: "256" },
       timeout: { type: "string", default: "1500" },
+      threads: { type: "string", default: String(defaultScanThreads()) },
       json: { type: "boolean", default: false },
       yaml: { type: "boolean", default: false },
     },
@@ -101,7 +66,8 @@ export async function scanCommand(
       `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} hosts, ${found} miners`,
     );
   };
-  const found = await scanHosts(hosts, opts);
+  const threads = intOption("threads", values.threads, 1, 64);
+  const found = await scanInThreads(hosts, opts, threads);
   const miners = found.filter((m) => m.usable);
   const apart = found.filter((m) => !m.usable);
   if (tty) err.write("\n");

@@ -1,10 +1,20 @@
-// One HTTP/1.1 request per connection under a hard deadline (the socket is
-// destroyed when it passes), and the Digest-auth round trip on top: first
-// without credentials, once more with them after a 401. Shared by every
-// HTTP-speaking firmware (the stock Antminer CGI and the REST dialects); the
-// error codes carry the caller's label (WK_<LABEL>_TIMEOUT…), ANTMINER by default.
-// `tls` speaks HTTPS without checking the certificate: miners serve self-signed
-// ones (Proto rigs), so only the transport is encrypted, as their own tools do.
+// HTTP/1.1 requests under a hard deadline (the socket is destroyed when it
+// passes), and the Digest-auth round trip on top: first without credentials,
+// once more with them after a 401. Shared by every HTTP-speaking firmware (the
+// stock Antminer CGI and the REST dialects); the error codes carry the caller's
+// label (WK_<LABEL>_TIMEOUT…), ANTMINER by default. `tls` speaks HTTPS without
+// checking the certificate: miners serve self-signed ones (Proto rigs), so only
+// the transport is encrypted, as their own tools do.
+//
+// Connections are kept alive, briefly: one read of a REST firmware is several
+// requests back to back (login, then three or four GETs), and a scan asks the
+// detection probe and then reads; each used to open its own connection (and,
+// for HTTPS, its own handshake). An idle connection is closed after IDLE_MS, far
+// inside any server's keep-alive timeout, so a poll cycle holds no sockets
+// between reads and a 20,000-miner fleet no idle fds. Should the server still
+// close an idle connection just as a request goes out on it, a GET is sent once
+// more on a fresh one; anything else fails as a reset (it may have been read),
+// and a request with side effects may ask for a connection of its own (`fresh`).
 import http from "node:http";
 import https from "node:https";
 import { createSecureContext, type SecureContext } from "node:tls";
@@ -12,6 +22,10 @@ import { DriverError } from "../types.ts";
 import { type DigestCredentials, digestAuthorization, digestChallenges } from "./digest-auth.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
+/** How long an idle kept-alive connection stays open: long enough for the next request of one read. */
+const IDLE_MS = 250;
+/** Per host:port: a read's requests are sequential; detection asks a few at once. */
+const MAX_SOCKETS_PER_HOST = 4;
 
 export interface HttpTarget {
   host: string;
@@ -40,6 +54,11 @@ export interface RequestOptions {
   label?: string;
   /** HTTPS (certificate not verified); a TLS handshake failure is WK_<label>_TLS. */
   tls?: boolean;
+  /**
+   * A connection of its own, closed after the reply: for a request with side effects whose
+   * connection the server may drop on purpose (a reboot), which must never be sent twice.
+   */
+  fresh?: boolean;
 }
 
 let secureContext: SecureContext | null = null;
@@ -53,14 +72,52 @@ function sharedSecureContext(): SecureContext {
   return secureContext;
 }
 
-/** One HTTP/1.1 request on its own connection. The deadline destroys the socket. */
-export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<HttpReply> {
+let httpAgent: http.Agent | null = null;
+let httpsAgent: https.Agent | null = null;
+
+function keepAliveOptions(): http.AgentOptions {
+  // `timeout` is the idle timeout of a free socket (the agent destroys it then); a request's
+  // own deadline is ours, below
+  return { keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, maxFreeSockets: 1, timeout: IDLE_MS };
+}
+
+function sharedAgent(tls: boolean): http.Agent {
+  if (tls) {
+    httpsAgent ??= new https.Agent({
+      ...keepAliveOptions(),
+      rejectUnauthorized: false,
+      secureContext: sharedSecureContext(),
+    } as https.AgentOptions);
+    return httpsAgent;
+  }
+  httpAgent ??= new http.Agent(keepAliveOptions());
+  return httpAgent;
+}
+
+/** Thrown inside httpRequest when a reused idle connection was closed under a GET: it goes again. */
+class StaleConnection extends Error {}
+
+/**
+ * One HTTP/1.1 request, on a kept-alive connection unless `fresh`. The deadline destroys the
+ * socket. A GET whose reused connection the server had just closed is sent once more.
+ */
+export async function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<HttpReply> {
+  try {
+    return await requestOnce(target, opts, true);
+  } catch (err) {
+    if (!(err instanceof StaleConnection)) throw err;
+    return requestOnce(target, opts, false);
+  }
+}
+
+function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean): Promise<HttpReply> {
   return new Promise<HttpReply>((resolve, reject) => {
     let settled = false;
     let connected = false;
+    let answered = false;
     const headers: Record<string, string> = {
       Accept: "application/json, text/plain, */*",
-      Connection: "close",
+      ...(opts.fresh ? { Connection: "close" } : {}),
       ...opts.headers,
     };
     if (opts.body) headers["Content-Length"] = String(opts.body.length);
@@ -70,7 +127,7 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       method: opts.method,
       path: opts.path,
       headers,
-      agent: false as const,
+      agent: opts.fresh ? (false as const) : sharedAgent(opts.tls === true),
     };
     const req = opts.tls
       ? // secureContext goes through to tls.connect (node's https typings leave it out)
@@ -82,14 +139,16 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
       : http.request(params);
     const where = `${opts.method} ${opts.tls ? "https" : "http"}://${target.host}:${target.port}${opts.path}`;
     const code = (what: string) => `WK_${opts.label ?? "ANTMINER"}_${what}`;
-    const finish = (err: DriverError | null, reply?: HttpReply) => {
+    const finish = (err: Error | null, reply?: HttpReply) => {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
       clearTimeout(deadline);
       opts.signal?.removeEventListener("abort", onAbort);
       req.on("error", () => {}); // late errors after destroy must not crash the process
-      req.destroy();
+      // a complete reply leaves the connection to the agent for the next request; anything else
+      // (a deadline, an abort, a reply cut short) may leave it mid-message: it goes
+      if (err || opts.fresh) req.destroy();
       if (err) reject(err);
       else resolve(reply!);
     };
@@ -111,12 +170,24 @@ export function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<H
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     req.on("socket", (sock) => {
-      sock.once("connect", () => {
-        connected = true;
-      });
+      // a kept-alive socket handed over by the agent is connected already
+      if (!sock.connecting) connected = true;
+      else
+        sock.once("connect", () => {
+          connected = true;
+        });
     });
-    req.on("error", (err: NodeJS.ErrnoException) => finish(classifyHttpError(err, where, code)));
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const stale =
+        mayRetry &&
+        req.reusedSocket &&
+        !answered &&
+        opts.method === "GET" &&
+        (err.code === "ECONNRESET" || err.code === "EPIPE");
+      finish(stale ? new StaleConnection(where) : classifyHttpError(err, where, code));
+    });
     req.on("response", (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (c: Buffer) => {

@@ -197,7 +197,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
         }`,
     );
     e.stats.unauthorized++;
-    res.writeHead(401, { "WWW-Authenticate": headers, "Content-Type": "text/html", Connection: "close" });
+    res.writeHead(401, { "WWW-Authenticate": headers, "Content-Type": "text/html" });
     res.end("<html><body><h1>401 Unauthorized</h1></body></html>\n");
   }
 
@@ -221,7 +221,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
 
   function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
     if (res.destroyed || res.writableEnded) return;
-    res.writeHead(status, { "Content-Type": "application/json", Connection: "close" });
+    res.writeHead(status, { "Content-Type": "application/json" });
     res.end(JSON.stringify(body));
   }
 
@@ -343,7 +343,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
         if (e.rebootReply === "drop") return void req.socket.destroy();
         return sendJson(res, 200, { code: "R000", msg: "Rebooting" });
       }
-      res.writeHead(404, { "Content-Type": "text/html", Connection: "close" });
+      res.writeHead(404, { "Content-Type": "text/html" });
       res.end("<html><body><h1>404 Not Found</h1></body></html>\n");
     });
     req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
@@ -351,7 +351,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
 
   function listen(e: Entry): Promise<void> {
     const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 1000;
+    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
     server.on("connection", (s: Socket) => {
       e.sockets.add(s);
       s.on("close", () => e.sockets.delete(s));

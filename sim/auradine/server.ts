@@ -253,7 +253,7 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
           log.debug({ miner: e.id, err }, "request failed");
           [status, json] = [500, error(e, 500, "Internal error")];
         }
-        res.writeHead(status, { "Content-Type": "application/json", Connection: "close" });
+        res.writeHead(status, { "Content-Type": "application/json" });
         res.end(JSON.stringify(json));
       };
       if (e.q.replyDelayMs > 0) later(e.q.replyDelayMs, reply);
@@ -263,7 +263,7 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
 
   function listen(e: Entry): Promise<void> {
     const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 1000;
+    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
     server.on("connection", (s: Socket) => {
       e.sockets.add(s);
       s.on("close", () => e.sockets.delete(s));

@@ -111,7 +111,6 @@ export async function startEpicSim(opts: {
     const text = typeof body === "string" ? body : JSON.stringify(body);
     res.writeHead(status, {
       "Content-Type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json",
-      Connection: "close",
     });
     res.end(text);
   }
@@ -271,7 +270,7 @@ export async function startEpicSim(opts: {
 
   function listen(e: Entry): Promise<void> {
     const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 1000;
+    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
     server.on("connection", (s: Socket) => {
       // a unit that is rebooting (or faulted) has no web server: the connection drops
       if (model.state(e.id) === "faulted") {

@@ -236,7 +236,7 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
 
   function listen(e: Entry): Promise<void> {
     const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 1000;
+    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
     server.on("connection", (s: Socket) => {
       // a restarting unit is off the network
       if (e.downUntil > 0) {

@@ -99,7 +99,7 @@ export async function startProtoSim(opts: {
   function send(res: http.ServerResponse, status: number, body: unknown): void {
     if (res.destroyed || res.writableEnded) return;
     const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, { "Content-Type": "application/json", Connection: "close" });
+    res.writeHead(status, { "Content-Type": "application/json" });
     res.end(text);
   }
 

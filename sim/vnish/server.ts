@@ -247,7 +247,7 @@ export async function startVnishSim(opts: {
       if (model.state(e.id) === "faulted") return void req.socket.destroy();
       const path = (req.url ?? "").split("?")[0] ?? "";
       if (path === "/" && req.method === "GET") {
-        res.writeHead(200, { "Content-Type": "text/html", Connection: "close" });
+        res.writeHead(200, { "Content-Type": "text/html" });
         return void res.end("<!doctype html><html><head><title>AnthillOS</title></head><body></body></html>");
       }
       let body: unknown = null;
@@ -281,7 +281,7 @@ export async function startVnishSim(opts: {
   function send(res: http.ServerResponse, status: number, body: unknown): void {
     if (res.destroyed || res.writableEnded) return;
     const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, { "Content-Type": "application/json", Connection: "close" });
+    res.writeHead(status, { "Content-Type": "application/json" });
     res.end(text);
   }
 
@@ -314,7 +314,7 @@ export async function startVnishSim(opts: {
 
   function listen(e: Entry): Promise<void> {
     const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 1000;
+    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
     server.on("connection", (s: Socket) => {
       e.sockets.add(s);
       s.on("close", () => e.sockets.delete(s));

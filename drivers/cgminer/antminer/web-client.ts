@@ -21,8 +21,8 @@
 //   instead of answering (asic-rs), which counts as sent: the uptime read back
 //   decides.
 //
-// One request per connection (no keep-alive), every request under a deadline
-// that destroys the socket. The first request goes out without credentials; a
+// Requests go on briefly kept-alive connections (http-client.ts), the reboot on
+// one of its own; every request under a deadline that destroys the socket. The first request goes out without credentials; a
 // 401 is answered once with a Digest Authorization; a second 401 means the
 // credentials are wrong (WK_ANTMINER_AUTH, not retryable).
 import { DriverError } from "../../types.ts";
@@ -231,6 +231,7 @@ export class AntminerWebClient {
       reply = await digestRequest(this.target, this.creds, {
         method: "GET",
         path: REBOOT,
+        fresh: true,
         connectTimeoutMs: this.timeouts.connectTimeoutMs,
         timeoutMs: this.timeouts.readTimeoutMs,
         signal,

@@ -1,0 +1,92 @@
+// httpRequest's kept-alive connections: the requests of one read share one
+// connection; a GET whose reused connection dies under it goes once more on a
+// fresh one; a write does not (it may have been read), and `fresh` gets its own.
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { httpRequest } from "../../drivers/cgminer/http-client.ts";
+import { DriverError } from "../../drivers/types.ts";
+
+describe("httpRequest keep-alive", () => {
+  let server: http.Server;
+  let port = 0;
+  let connections = 0;
+  /** Requests per connection seen so far; a connection's request number `dropAt` is dropped unanswered. */
+  let dropAt = 0;
+  before(async () => {
+    server = http.createServer((req, res) => {
+      const sock = req.socket as typeof req.socket & { served?: number };
+      sock.served = (sock.served ?? 0) + 1;
+      if (dropAt > 0 && sock.served === dropAt) return void sock.destroy();
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ n: sock.served }));
+    });
+    server.keepAliveTimeout = 5000;
+    server.on("connection", () => connections++);
+    server.listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const ask = (method: "GET" | "POST", extra: { fresh?: boolean } = {}) =>
+    httpRequest(
+      { host: "127.0.0.1", port },
+      { method, path: "/x", connectTimeoutMs: 1000, timeoutMs: 2000, label: "TEST", ...extra },
+    );
+
+  test("back-to-back requests share one connection", async () => {
+    connections = 0;
+    dropAt = 0;
+    const replies = [await ask("GET"), await ask("GET"), await ask("POST")];
+    assert.deepEqual(
+      replies.map((r) => JSON.parse(r.body.toString()).n),
+      [1, 2, 3],
+    );
+    assert.equal(connections, 1);
+  });
+
+  test("an idle connection is closed after a quarter of a second", async () => {
+    await new Promise((r) => setTimeout(r, 400)); // the last test's connection gone
+    connections = 0;
+    await ask("GET");
+    await new Promise((r) => setTimeout(r, 600));
+    await ask("GET");
+    assert.equal(connections, 2);
+  });
+
+  test("a GET whose reused connection dies goes once more on a fresh one", async () => {
+    await new Promise((r) => setTimeout(r, 400)); // the last test's connection gone
+    connections = 0;
+    dropAt = 2;
+    await ask("GET");
+    const again = await ask("GET");
+    assert.equal(JSON.parse(again.body.toString()).n, 1);
+    assert.equal(connections, 2);
+  });
+
+  test("a write on a reused connection that dies fails as a reset, not sent twice", async () => {
+    await new Promise((r) => setTimeout(r, 400));
+    connections = 0;
+    dropAt = 2;
+    await ask("GET");
+    await assert.rejects(
+      ask("POST"),
+      (err: unknown) => err instanceof DriverError && err.code === "WK_TEST_RESET",
+    );
+    assert.equal(connections, 1);
+  });
+
+  test("fresh: a connection of its own, closed after the reply", async () => {
+    await new Promise((r) => setTimeout(r, 400));
+    connections = 0;
+    dropAt = 0;
+    await ask("GET", { fresh: true });
+    await ask("GET", { fresh: true });
+    assert.equal(connections, 2);
+  });
+});
