@@ -1,6 +1,7 @@
 // Planner latency at the documented scale: 5,000 miners + 100 GPU nodes (8 GPUs
 // each). Prints p50/p99 over 200 runs per scenario; the target is ≤ 10 ms p99.
-// Run: node --import tsx bench/policy.ts
+// Run: node --import tsx bench/policy.ts [--miners N]
+import { parseArgs } from "node:util";
 import { plan } from "../agent/control/policy.ts";
 import type {
   DeviceLedger,
@@ -11,7 +12,7 @@ import type {
   PolicyConfig,
 } from "../agent/control/types.ts";
 
-const MINERS = 5000;
+const MINERS = Number(parseArgs({ options: { miners: { type: "string", default: "5000" } } }).values.miners);
 const NODES = 100;
 const RUNS = 200;
 const NOW = 1_700_000_000_000;

@@ -3,12 +3,16 @@
 // agent's real read path, each in a fresh process, same run, same
 // concurrency; then a scan of 5,000 loopback hosts of which half are dead.
 // Prints a table with the agent/bare ratio, each process's RSS and its CPU
-// (user + system) per sweep.
+// (user + system) per sweep. `--miners N` benches one fleet of N (e.g. 20,000):
+// the sweep at N, and the planner and trigger benches at N miners.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CLI_DIALECTS, dialectBlock } from "../sim/cli.ts";
+import { startSimFleet } from "./sim-fleet.ts";
 
 const { values } = parseArgs({
   options: {
@@ -17,31 +21,20 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "256" },
     // the parts to run: sweep, scan, drivers (meters, GPU nodes, planner, triggers)
     only: { type: "string", default: "sweep,scan,drivers" },
+    // one fleet size for the sweep, the planner and the triggers (instead of --sizes)
+    miners: { type: "string" },
   },
 });
 const PARTS = new Set(values.only.split(","));
-const SIZES = PARTS.has("sweep") ? values.sizes.split(",").map(Number) : [];
+const MINERS = values.miners === undefined ? null : Number(values.miners);
+if (MINERS !== null && !(Number.isInteger(MINERS) && MINERS > 0)) throw new Error("--miners takes a count");
+const SIZES = PARTS.has("sweep") ? (MINERS ? [MINERS] : values.sizes.split(",").map(Number)) : [];
+const HOSTS_DIR = mkdtempSync(join(tmpdir(), "wk-bench-"));
 // `npm run bench` runs the compiled tree (dist/), as an installed agent runs; from
 // the sources (tsx) the children run through tsx too, which costs memory
 const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
-const ENTRY = new URL(`../agent/entry${EXT}`, import.meta.url).pathname;
 const CHILD = new URL(`./sweep-child${EXT}`, import.meta.url).pathname;
-
-async function isFree(port: number): Promise<boolean> {
-  const s = createServer();
-  return new Promise((resolve) => {
-    s.once("error", () => resolve(false));
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-  });
-}
-
-/** Two consecutive free ports below the ephemeral range: the sim serves its site and mining meters on p and p+1. */
-async function freePortPair(): Promise<number> {
-  for (let p = 15000 + Math.floor(Math.random() * 5000); ; p += 2) {
-    if ((await isFree(p)) && (await isFree(p + 1))) return p;
-  }
-}
 
 /** Same allocation as the sim: upwards from a base, skipping .0 and .255. */
 function addresses(base: [number, number], count: number): string[] {
@@ -56,45 +49,16 @@ function addresses(base: [number, number], count: number): string[] {
   return out;
 }
 
-async function startSim(hosts: string[], dialects: readonly string[] = ["antminer"]) {
-  const child = spawn(
-    process.execPath,
-    [
-      ...NODE_ARGS,
-      ENTRY,
-      "sim",
-      "--miners",
-      String(hosts.length),
-      "--base-address",
-      hosts[0]!,
-      "--meter-port",
-      String(await freePortPair()),
-      "--dialect",
-      dialects.join(","),
-    ],
-    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, WATTKEEPER_LOG_LEVEL: "warn" } },
-  );
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (out.includes("meters:")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`sim exited early (${code})`)));
-  });
-  return async () => {
-    child.kill("SIGTERM");
-    await once(child, "exit");
-  };
-}
-
 // biome-ignore lint/suspicious/noExplicitAny: one JSON line from the child: numbers, and the scan's dialect map
 type Measured = Record<string, any>;
 
 async function measure(mode: "bare" | "agent" | "scan", hosts: string[]): Promise<Measured> {
+  // the host list goes in a file: 20,000 addresses are more than one argument may hold
+  const hostsFile = join(HOSTS_DIR, `${mode}-${hosts.length}.txt`);
+  writeFileSync(hostsFile, hosts.join("\n"));
   const child = spawn(
     process.execPath,
-    [...NODE_ARGS, CHILD, mode, hosts.join(","), values.sweeps, values.concurrency],
+    [...NODE_ARGS, CHILD, mode, `@${hostsFile}`, values.sweeps, values.concurrency],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   let out = "";
@@ -120,7 +84,7 @@ console.log(
 const rows: string[][] = [];
 for (const size of SIZES) {
   const hosts = addresses([60, 0], size);
-  const stop = await startSim(hosts);
+  const stop = await startSimFleet(hosts);
   try {
     const bare = await measure("bare", hosts);
     const agent = await measure("agent", hosts);
@@ -164,7 +128,7 @@ if (rows.length > 0)
 // detected as its own dialect
 const scanHosts = addresses([61, 0], 5000);
 const alive = scanHosts.slice(0, 2500);
-const stop = PARTS.has("scan") ? await startSim(alive, CLI_DIALECTS) : null;
+const stop = PARTS.has("scan") ? await startSimFleet(alive, CLI_DIALECTS) : null;
 if (stop)
   try {
     const scan = await measure("scan", scanHosts);
@@ -190,12 +154,19 @@ if (stop)
   }
 
 // the other drivers' and the planner's benches, each in its own process
+const fleet = MINERS === null ? [] : ["--miners", String(MINERS)];
+const planned = (MINERS ?? 5000).toLocaleString("en-US");
+const triggered = (MINERS ?? 1000).toLocaleString("en-US");
 for (const [name, title, args] of [
   ["meters", "Modbus meters: 20 meters at 1 read/s", []],
   ["gpu", "GPU nodes: 100 simulated 8× H100 nodes", []],
-  ["policy", "policy plan: 5,000 miners + 100 GPU nodes", []],
-  ["trigger", "trigger → last sleep delivered: 1,000 LuxOS miners", []],
-  ["trigger", "QSE setpoint (Modbus TCP) → last sleep delivered: 1,000 LuxOS miners", ["--via", "modbus"]],
+  ["policy", `policy plan: ${planned} miners + 100 GPU nodes`, fleet],
+  ["trigger", `trigger → last sleep delivered: ${triggered} LuxOS miners`, fleet],
+  [
+    "trigger",
+    `QSE setpoint (Modbus TCP) → last sleep delivered: ${triggered} LuxOS miners`,
+    ["--via", "modbus", ...fleet],
+  ],
 ] as const) {
   if (!PARTS.has("drivers")) break;
   console.log(`\n${title}`);

@@ -4,6 +4,7 @@
 // normalise) through the Poller; `scan` = `wattkeeper scan` over a range.
 // Prints one JSON line.
 
+import { readFileSync } from "node:fs";
 import { scanInThreads } from "../agent/cli/scan-threads.ts";
 import { silentLogger } from "../agent/logger.ts";
 import { Poller } from "../agent/poller.ts";
@@ -13,7 +14,10 @@ import { createMiner } from "../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../drivers/types.ts";
 
 const [mode, hostsArg, sweepsArg, concurrencyArg] = process.argv.slice(2);
-const hosts = hostsArg!.split(",");
+// `@FILE`: one address per line (a 20,000-host list is more than one argument may hold)
+const hosts = hostsArg!.startsWith("@")
+  ? readFileSync(hostsArg!.slice(1), "utf8").split("\n").filter(Boolean)
+  : hostsArg!.split(",");
 const sweeps = Number(sweepsArg);
 const concurrency = Number(concurrencyArg);
 

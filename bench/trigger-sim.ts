@@ -3,6 +3,8 @@
 // loop. Prints "ready" once serving, then one line "S <id> <epoch ms>" each
 // time a miner goes to sleep (the moment the sleep command is delivered and
 // applied). A line "reset" on stdin wakes every miner for the next round.
+// A meter port of 0: miners only (the further blocks of a fleet split across
+// processes; the first block's process serves the site meter).
 import { createInterface } from "node:readline";
 import { allocateAddresses } from "../sim/addresses.ts";
 import { loadMeterProfile } from "../sim/profiles.ts";
@@ -12,16 +14,19 @@ const [count, base, meterPort] = [Number(process.argv[2]), process.argv[3]!, Num
 const hosts = allocateAddresses(base, count);
 const sim = await startSimSite({
   miners: hosts.map((host, i) => ({ id: `m-${i}`, host, port: 4028, dialect: "luxos" })),
-  meters: [
-    {
-      id: "pcc",
-      role: "site",
-      host: "127.0.0.1",
-      port: meterPort,
-      unitId: 1,
-      profile: await loadMeterProfile("sdm630"),
-    },
-  ],
+  meters:
+    meterPort === 0
+      ? []
+      : [
+          {
+            id: "pcc",
+            role: "site",
+            host: "127.0.0.1",
+            port: meterPort,
+            unitId: 1,
+            profile: await loadMeterProfile("sdm630"),
+          },
+        ],
   seed: 7,
   noiseW: 0,
   auxW: 10_000,

@@ -1,5 +1,5 @@
 // Trigger → last sleep delivered: how long after a budget step the last of
-// 1,000 simulated LuxOS miners has received (and applied) its sleep command.
+// 1,000 (or --miners) simulated LuxOS miners has received (and applied) its sleep command.
 // The simulator runs in a child process (bench/trigger-sim.ts) and stamps
 // each sleep as it lands; the agent (real drivers, poller, ledger, loop) runs
 // here. Each round starts a fresh Site on a fresh store with every miner
@@ -20,6 +20,7 @@ import { silentLogger } from "../agent/logger.ts";
 import { Site } from "../agent/site.ts";
 import { loadConfig } from "../config/load.ts";
 import { allocateAddresses } from "../sim/addresses.ts";
+import { MINERS_PER_SIM } from "./sim-fleet.ts";
 
 const { values } = parseArgs({
   options: {
@@ -41,36 +42,51 @@ const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
 const meterPort = 21_000 + Math.floor(Math.random() * 2000);
 const qsePort = meterPort + 2500;
+const hosts = allocateAddresses(BASE, N);
 
-const child = spawn(
-  process.execPath,
-  [
-    ...NODE_ARGS,
-    new URL(`./trigger-sim${EXT}`, import.meta.url).pathname,
-    String(N),
-    BASE,
-    String(meterPort),
-  ],
-  { stdio: ["pipe", "pipe", "inherit"] },
-);
+// the simulated fleet: one child per block of MINERS_PER_SIM (a process cannot hold 20,000
+// listeners here). One block serves the site meter; a fleet split over several processes has
+// no one power model a meter could read, so there the loop runs on the miners' own sum
+// (powerSource "estimate"), as a site without a meter does.
+const blocks: string[][] = [];
+for (let i = 0; i < hosts.length; i += MINERS_PER_SIM) blocks.push(hosts.slice(i, i + MINERS_PER_SIM));
+const METERED = blocks.length === 1;
 const sleeps: number[] = [];
+let resetsSeen = 0;
 let onReset: (() => void) | null = null;
-let ready!: () => void;
-const isReady = new Promise<void>((r) => {
-  ready = r;
-});
-createInterface({ input: child.stdout }).on("line", (line) => {
-  if (line === "ready") ready();
-  else if (line === "reset") onReset?.();
-  else if (line.startsWith("S ")) sleeps.push(Number(line.split(" ")[2]));
-});
-await isReady;
+const children = await Promise.all(
+  blocks.map(async (block, i) => {
+    const child = spawn(
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        new URL(`./trigger-sim${EXT}`, import.meta.url).pathname,
+        String(block.length),
+        block[0]!,
+        String(METERED && i === 0 ? meterPort : 0),
+      ],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
+    await new Promise<void>((ready, failed) => {
+      child.once("exit", (code) => failed(new Error(`trigger sim exited (${code})`)));
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        if (line === "ready") ready();
+        else if (line === "reset") {
+          if (++resetsSeen === blocks.length) onReset?.();
+        } else if (line.startsWith("S ")) sleeps.push(Number(line.split(" ")[2]));
+      });
+    });
+    child.removeAllListeners("exit");
+    return child;
+  }),
+);
 
 async function reset(): Promise<void> {
+  resetsSeen = 0;
   const done = new Promise<void>((r) => {
     onReset = r;
   });
-  child.stdin.write("reset\n");
+  for (const child of children) child.stdin.write("reset\n");
   await done;
   sleeps.length = 0;
 }
@@ -104,7 +120,6 @@ async function stopProfile(session: Session, file: string): Promise<void> {
   session.disconnect();
 }
 
-const hosts = allocateAddresses(BASE, N);
 const last = hosts.at(-1)!;
 
 async function agentRound(): Promise<{ lastMs: number; medianMs: number; planMs: number }> {
@@ -113,8 +128,12 @@ async function agentRound(): Promise<{ lastMs: number; medianMs: number; planMs:
     join(dir, "site.yaml"),
     `site: { id: trigger, timezone: UTC, contractLimitW: 10MW }
 store: { path: ./state.db }
-meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
+${
+  METERED
+    ? `meters:
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }`
+    : "meters: []"
+}
 miners:
   - { hosts: ${BASE}-${last}, dialect: luxos }
 control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2kW, emergencyMarginW: 5kW }
@@ -135,7 +154,8 @@ ${
   await site.start();
   try {
     await waitUntil("every miner read", () => site.snapshot().counts.hashing === N, 60_000);
-    await waitUntil("the meter", () => site.snapshot().powerSource === "meter", 10_000);
+    const source = METERED ? "meter" : "estimate";
+    await waitUntil(`the ${source}`, () => site.snapshot().powerSource === source, 10_000);
     await new Promise((r) => setTimeout(r, 300));
     sleeps.length = 0;
     const rtu = VIA === "modbus" ? await qseClient() : null;
@@ -223,8 +243,12 @@ try {
     process.stderr.write(`round ${i + 1}/${ROUNDS}: agent last ${a.lastMs} ms, bare last ${b.lastMs} ms\n`);
   }
 } finally {
-  child.kill("SIGTERM");
-  await once(child, "exit");
+  await Promise.all(
+    children.map((child) => {
+      child.kill("SIGTERM");
+      return once(child, "exit");
+    }),
+  );
 }
 
 const row = (name: string, xs: number[]) =>
