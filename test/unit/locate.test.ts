@@ -324,6 +324,33 @@ test("an off that fails is tried again, then given up", async () => {
   assert.deepEqual(t.list(), []);
 });
 
+test("an off on its way is not sent again by the sweeps that come before it ends", async () => {
+  const time = fakeTime();
+  const offs: string[] = [];
+  let answer: (ok: boolean) => void = () => undefined;
+  const t = new LocateEnds({
+    store: memoryStore(),
+    logger: silentLogger(),
+    now: time.now,
+    turnOff: (id) => {
+      offs.push(id);
+      return new Promise<boolean>((r) => {
+        answer = r;
+      });
+    },
+  });
+  t.start();
+  t.noted("m1", 10, onReport(null), "tech");
+  const at = time.now() + 10_000;
+  for (let i = 0; i < 5; i++) t.sweep(at + i * 2_000);
+  assert.deepEqual(offs, ["m1"]);
+  answer(true);
+  await t.settled();
+  assert.deepEqual(t.list(), []);
+  t.sweep(at + 20_000);
+  assert.deepEqual(offs, ["m1"]);
+});
+
 test("ends are kept across a restart: due ones go off at start, the rest at their time", async () => {
   const time = fakeTime();
   const store = memoryStore();
