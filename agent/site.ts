@@ -9,7 +9,6 @@
 // (mqtt/types.ts), and what the CLI, benches and tests call.
 
 import type { SiteConfig } from "../config/schema.ts";
-import type { ModbusConnection } from "../drivers/modbus/client.ts";
 import type { Prices } from "./control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
 import type { ControlLoop, ControlMode } from "./control/loop.ts";
@@ -125,18 +124,17 @@ export class Site {
     });
     this.run.devices = devices;
     this.p.stores.open();
-    const ports = this.p;
     const listen = opts.httpListen === undefined ? config.http.listen : opts.httpListen;
     if (listen) {
+      const { minerConcurrency } = opts;
       const { sessions } = this.p.handed;
-      const minerConcurrency = opts.minerConcurrency;
       this.http = await startHttp({
         config,
         listen,
         minerConcurrency,
         sessions,
         logger: log,
-        site: httpPort(ports),
+        site: httpPort(this.p),
       });
     }
     this.startControl(devices);
@@ -149,7 +147,7 @@ export class Site {
     }
     if (config.exports) {
       const o = { logger: log.child({ component: "exports" }), version: opts.version ?? "unknown" };
-      this.exports = startExports(exportPort(ports), o);
+      this.exports = startExports(exportPort(this.p), o);
     }
     this.run.gateway = new GatewayMonitor({
       statePath: config.store.path,
@@ -197,7 +195,7 @@ export class Site {
     if (d) {
       await Promise.all([d.miner.stop(), d.meter.stop(), d.gpu.stop()]);
       await Promise.all([...d.gpuNodes.values()].map((n) => n.stop()));
-      await Promise.all(d.connections.map((c: ModbusConnection) => c.close()));
+      await Promise.all(d.connections.map((c) => c.close()));
       await Promise.all([...d.miners.values()].map((m) => m.close()));
     }
     await this.http?.stop();
