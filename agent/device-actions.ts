@@ -2,12 +2,12 @@
 // settings (kept across restarts); sleep, wake, reboot, set-power-limit and
 // locate go through the control loop as operator steps, one after the other (a
 // node's GPUs), each written to the ledger first and confirmed by read-back. A
-// locate the firmware would leave on is handed to the locate timers, which end
+// locate the firmware would leave on is handed to the locate ends, which end
 // it when its time is up.
 import type { SiteConfig } from "../config/schema.ts";
 import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "./control/intents.ts";
 import type { ControlLoop } from "./control/loop.ts";
-import type { LocateTimers } from "./locate-timers.ts";
+import type { LocateEnds } from "./locate-ends.ts";
 import { operatorSteps } from "./operator-steps.ts";
 import type { SiteState } from "./state.ts";
 import type { NewSiteEvent } from "./store/events.ts";
@@ -22,7 +22,7 @@ export interface DeviceActionDeps {
   loop: ControlLoop | null;
   ledger: Ledger | null;
   /** Ends the locates the firmware would leave on; null while the site is not running. */
-  locates?: LocateTimers | null;
+  locates?: LocateEnds | null;
   emitEvent(e: NewSiteEvent): void;
 }
 

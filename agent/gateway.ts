@@ -1,5 +1,6 @@
 // Health of the gateway the agent runs on (CPU, memory, disk, temperature),
-// sampled through systeminformation every 30 s, off the control path: a full
+// sampled through systeminformation every 30 s on the site's clock (a sample
+// runs in the background; the tick never waits for it), off the control path: a full
 // disk or a throttling CPU is what takes an unattended gateway down, and the
 // status page, telemetry and metrics show it before it does.
 import si from "systeminformation";
@@ -39,9 +40,10 @@ export function mountFor<T extends { mount: string }>(mounts: readonly T[], path
 }
 
 export class GatewayMonitor {
-  private timer: NodeJS.Timeout | null = null;
+  private running = false;
   private latestSample: GatewayHealth | null = null;
   private sampling: Promise<void> | null = null;
+  private sampledAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: { statePath: string; logger: Logger; everyMs?: number }) {}
 
@@ -49,18 +51,23 @@ export class GatewayMonitor {
     return this.latestSample;
   }
 
+  /** Takes the first sample at once; later ones come from beat(). */
   start(): void {
-    if (this.timer) return;
+    if (this.running) return;
+    this.running = true;
+    this.beat();
+  }
+
+  /** Starts a sample when one is due and none is running (the site's clock calls this every tick). */
+  beat(now: number = Date.now()): void {
+    if (!this.running || this.sampling || now - this.sampledAt < (this.opts.everyMs ?? GATEWAY_SAMPLE_MS))
+      return;
+    this.sampledAt = now;
     this.sampling = this.sample();
-    this.timer = setInterval(() => {
-      if (!this.sampling) this.sampling = this.sample();
-    }, this.opts.everyMs ?? GATEWAY_SAMPLE_MS);
-    this.timer.unref();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.running = false;
     await this.sampling;
   }
 

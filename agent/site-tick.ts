@@ -4,7 +4,7 @@ import type { ControlMode, TickResult } from "./control/loop.ts";
 import type { Budget } from "./control/types.ts";
 import type { SiteSnapshot } from "./state.ts";
 
-/** What tick listeners (MQTT telemetry, history, SSE, watchdog) get each tick. */
+/** What tick listeners (MQTT telemetry, SSE, exports, the watchdog) get on each beat of the site's clock. */
 export interface SiteTick {
   at: number;
   snapshot: SiteSnapshot;

@@ -101,6 +101,12 @@ export interface ControlLoopDeps {
   /** After every tick, with its wall time (metrics). Must not throw. */
   onTickEnd?: (r: TickResult, durationMs: number) => void;
   /**
+   * The site's clock (health, history, publishing): after every scheduled
+   * tick, and once a period while a tick is still applying, so a long shed
+   * does not silence the site. Errors are logged, never thrown.
+   */
+  onBeat?: () => void;
+  /**
    * Commands being put on the wire at once (devices in parallel; one device's
    * actions in order). Default 64. Actions awaiting their confirmation are
    * bounded separately, at four times this.
@@ -263,22 +269,40 @@ export class ControlLoop {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.runScheduled();
+      this.runScheduled();
     }, delayMs);
   }
 
-  private async runScheduled(): Promise<void> {
-    if (!this.running || this.inFlight) return;
-    const started = Date.now();
-    await this.tick();
+  /**
+   * The one clock: the next beat is set a period from this one whether or not
+   * the tick has ended by then. A tick still running at the next beat is
+   * followed at once by another (as a wake during a tick is), and the beat
+   * goes on meanwhile.
+   */
+  private runScheduled(): void {
     if (!this.running) return;
-    if (this.again) {
-      this.again = false;
-      this.schedule(0);
+    this.schedule(this.deps.config.control.tickS * 1000);
+    if (this.inFlight) {
+      this.again = true;
+      this.beat();
       return;
     }
-    const periodMs = this.deps.config.control.tickS * 1000;
-    this.schedule(Math.max(0, periodMs - (Date.now() - started)));
+    void this.tick().then(() => {
+      if (!this.running) return;
+      this.beat();
+      if (this.again) {
+        this.again = false;
+        this.schedule(0);
+      }
+    });
+  }
+
+  private beat(): void {
+    try {
+      this.deps.onBeat?.();
+    } catch (err) {
+      this.deps.logger.warn({ err }, "beat listener threw");
+    }
   }
 
   /** One tick. Never throws; overlapping calls share the tick in flight. */

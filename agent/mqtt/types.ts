@@ -29,7 +29,8 @@ export interface ChannelSite {
     curtailed: Array<{ id: string; how: "sleep" | "power-limit"; since: string }>;
     aiCaps: Array<{ id: string; gpu: number; originalW: number; since: string }>;
   };
-  readonly audit: AuditLog | null;
+  /** Where the channel records what it refused at its boundary (null while the site is stopped). */
+  readonly audit: Pick<AuditLog, "append"> | null;
   /** A price message (already past the envelope check); returns the refusal's words, or null when taken. */
   offerPrice(field: PriceField, offer: PriceOffer): string | null;
   refusePrice(field: PriceField, code: string, error: string, source: string): void;

@@ -3,13 +3,13 @@
 // alarm threshold: every table is bounded, so a file past the threshold means
 // something is not, and a technician should hear of it before the disk fills.
 // One alarm event when it crosses, one info event when it is back under 90 %.
+// Checked on the site's clock (agent/site/retention.ts), not a timer of its own.
 import { statSync } from "node:fs";
 import { storeBytes as storeBytesGauge } from "../metrics.ts";
 import type { NewSiteEvent } from "./events.ts";
 
 /** The bounded tables together stay far below this (events 64 MiB, audit 32 MiB, outbox 64 MiB by default). */
 export const STORE_ALARM_BYTES = 512 * 2 ** 20;
-const CHECK_EVERY_MS = 30_000;
 
 /** Bytes on disk of an SQLite database: the file, its WAL and shared-memory index. */
 export function storeBytes(path: string): number {
@@ -28,11 +28,9 @@ export interface StoreSizeOptions {
   path: string;
   alarmBytes?: number;
   emit: (e: NewSiteEvent) => void;
-  everyMs?: number;
 }
 
 export class StoreSizeWatch {
-  private timer: NodeJS.Timeout | null = null;
   private alarmed = false;
   private last = 0;
 
@@ -40,17 +38,6 @@ export class StoreSizeWatch {
 
   get bytes(): number {
     return this.last;
-  }
-
-  start(): void {
-    this.check();
-    this.timer = setInterval(() => this.check(), this.o.everyMs ?? CHECK_EVERY_MS);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
   }
 
   /** Measures, updates the gauge, and alarms on a crossing. Returns the size. */

@@ -434,4 +434,42 @@ describe("ControlLoop", () => {
     assert.equal(snapshots, after); // no tick after stop
     ledger.close();
   });
+
+  test("the beat: after every tick, and each period while a tick is still applying; none after stop", async () => {
+    const site = new FakeSite(24, 5_000);
+    site.delayMs = 300; // the shed outlasts several periods
+    const ledger = new Ledger(":memory:");
+    ledger.open(T0);
+    const beats: boolean[] = [];
+    let ticks = 0;
+    const loop: ControlLoop = new ControlLoop({
+      getSnapshot: () => site.snapshot(),
+      budgetInputs: () => ({}),
+      actuator: site,
+      ledger,
+      config: { ...CONFIG, control: { ...CONFIG.control, tickS: 0.05 } },
+      logger: silentLogger(),
+      now: () => T0,
+      onTickEnd: () => {
+        ticks++;
+      },
+      onBeat: () => {
+        beats.push(loop.progress.busySince !== null);
+        if (beats.length === 1) throw new Error("a listener that throws");
+      },
+    });
+    loop.start();
+    await new Promise((r) => setTimeout(r, 600));
+    await loop.stop();
+    const n = beats.length;
+    assert.ok(beats.filter((busy) => busy).length >= 3, `beats while the shed applies: ${beats.join(",")}`);
+    // the tick that ended with the stop is the only one without its beat
+    assert.ok(n >= ticks - 1 + 3, `beats ${n}, ticks ${ticks}`);
+    const sleeps = site.calls.filter((c) => c.startsWith("sleep"));
+    assert.ok(sleeps.length >= 5, sleeps.join(","));
+    assert.equal(new Set(sleeps).size, sleeps.length, "each miner slept once: a beat sends nothing");
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(beats.length, n, "no beat after stop");
+    ledger.close();
+  });
 });

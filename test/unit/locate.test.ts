@@ -15,7 +15,7 @@ import {
   LOCATE_MIN_S,
   locateSeconds,
 } from "../../agent/control/intents.ts";
-import { LOCATE_OFF_RETRY_MS, LOCATE_OFF_TRIES, LocateTimers } from "../../agent/locate-timers.ts";
+import { LOCATE_OFF_RETRY_MS, LOCATE_OFF_TRIES, LocateEnds } from "../../agent/locate-ends.ts";
 import { silentLogger } from "../../agent/logger.ts";
 import { operatorSteps } from "../../agent/operator-steps.ts";
 import { Ledger } from "../../agent/store/ledger.ts";
@@ -217,32 +217,24 @@ test("ledger: a locate is recorded with origin and outcome but never counts as p
 
 // ---------------------------------------------------------------- the agent's off
 
-/** A fake clock with timers that fire when it is advanced. */
+/** A fake clock; advancing it sweeps the ends once a tick, as the site's clock does. */
 function fakeTime(start = 1_000_000) {
   let t = start;
-  let seq = 0;
-  const timers = new Map<number, { at: number; fn: () => void }>();
+  const swept: Array<LocateEnds> = [];
   return {
     now: () => t,
-    setTimer: (fn: () => void, ms: number) => {
-      const id = ++seq;
-      timers.set(id, { at: t + ms, fn });
-      return id;
-    },
-    clearTimer: (h: unknown) => void timers.delete(h as number),
-    pending: () => timers.size,
-    /** Moves the clock, firing due timers in order; waits for what they start. */
-    async advance(ms: number) {
+    sweeps: (e: LocateEnds) => void swept.push(e),
+    /** Moves the clock a tick at a time, sweeping at each; waits for the offs it sends. */
+    async advance(ms: number, tickMs = 1000) {
       const end = t + ms;
       for (;;) {
-        const due = [...timers.entries()].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-        if (!due) break;
-        timers.delete(due[0]);
-        t = Math.max(t, due[1].at);
-        due[1].fn();
-        for (let i = 0; i < 5; i++) await Promise.resolve();
+        for (const e of swept) {
+          e.sweep(t);
+          await e.settled();
+        }
+        if (t >= end) break;
+        t = Math.min(end, t + tickMs);
       }
-      t = end;
     },
   };
 }
@@ -265,17 +257,16 @@ const onReport = (firmwareEndsAfterS: number | null): LocateReport => ({
 
 function timers(time: ReturnType<typeof fakeTime>, store = memoryStore(), ok = () => true) {
   const offs: Array<{ id: string; reason: string; at: number }> = [];
-  const t = new LocateTimers({
+  const t = new LocateEnds({
     store,
     logger: silentLogger(),
     now: time.now,
-    setTimer: time.setTimer,
-    clearTimer: time.clearTimer,
     turnOff: async (id, reason) => {
       offs.push({ id, reason, at: time.now() });
       return ok();
     },
   });
+  time.sweeps(t);
   return { t, offs, store };
 }
 
@@ -297,7 +288,7 @@ test("the agent turns a LED off when its time is up, only where the firmware wou
   await time.advance(1_000);
   assert.deepEqual(offs, [{ id: "m1", reason: "locate ended after 300 s (asked by tech)", at: time.now() }]);
   assert.equal(store.rows.size, 0, "done: nothing left stored");
-  assert.equal(time.pending(), 0);
+  assert.deepEqual(t.list(), [], "nothing left to end");
 });
 
 test("a new locate replaces the end; an off cancels it", async () => {
@@ -318,7 +309,7 @@ test("a new locate replaces the end; an off cancels it", async () => {
   t.noted("m2", 0, { on: false, confirmedBy: "read-back", firmwareEndsAfterS: null }, "tech");
   await time.advance(120_000);
   assert.equal(offs.length, 1, "an off left nothing to end");
-  assert.equal(time.pending(), 0);
+  assert.deepEqual(t.list(), []);
 });
 
 test("an off that fails is tried again, then given up", async () => {
@@ -330,7 +321,34 @@ test("an off that fails is tried again, then given up", async () => {
   assert.equal(offs.length, LOCATE_OFF_TRIES);
   assert.equal(offs[1]!.at - offs[0]!.at, LOCATE_OFF_RETRY_MS);
   assert.equal(store.rows.size, 0);
-  assert.equal(time.pending(), 0);
+  assert.deepEqual(t.list(), []);
+});
+
+test("an off on its way is not sent again by the sweeps that come before it ends", async () => {
+  const time = fakeTime();
+  const offs: string[] = [];
+  let answer: (ok: boolean) => void = () => undefined;
+  const t = new LocateEnds({
+    store: memoryStore(),
+    logger: silentLogger(),
+    now: time.now,
+    turnOff: (id) => {
+      offs.push(id);
+      return new Promise<boolean>((r) => {
+        answer = r;
+      });
+    },
+  });
+  t.start();
+  t.noted("m1", 10, onReport(null), "tech");
+  const at = time.now() + 10_000;
+  for (let i = 0; i < 5; i++) t.sweep(at + i * 2_000);
+  assert.deepEqual(offs, ["m1"]);
+  answer(true);
+  await t.settled();
+  assert.deepEqual(t.list(), []);
+  t.sweep(at + 20_000);
+  assert.deepEqual(offs, ["m1"]);
 });
 
 test("ends are kept across a restart: due ones go off at start, the rest at their time", async () => {
@@ -341,7 +359,8 @@ test("ends are kept across a restart: due ones go off at start, the rest at thei
   first.t.noted("m1", 60, onReport(null), "tech");
   first.t.noted("m2", 600, onReport(null), "tech");
   first.t.stop();
-  assert.equal(time.pending(), 0, "stop clears the timers");
+  assert.deepEqual(first.t.list(), [], "a stopped site ends nothing");
+  assert.equal(store.rows.size, 2, "the ends stay stored for the next start");
   await time.advance(120_000);
   assert.equal(first.offs.length, 0);
   const again = timers(time, store);

@@ -5,8 +5,9 @@
 // the end time, in the settings store so a restart does not forget it, and
 // turns the LED off when it comes — through the same path as an operator's
 // action (ledger, audit, event). An off that fails (the miner unreachable) is
-// tried again a few times, then given up and logged. Time and timers are
-// injected, so the logic is tested on a fake clock.
+// tried again a few times, then given up and logged. No timer of its own: the
+// site's clock sweeps the ends every tick (an end is met within a tick), and
+// tests sweep on a fake clock.
 import type { LocateReport } from "../drivers/types.ts";
 import type { Logger } from "./logger.ts";
 import type { StoredLocate } from "./store/settings.ts";
@@ -18,14 +19,12 @@ export interface LocateStore {
   removeLocate(deviceId: string): void;
 }
 
-export interface LocateTimerDeps {
+export interface LocateEndsDeps {
   /** Turns one miner's LED off; resolves whether it was confirmed off. */
   turnOff(deviceId: string, reason: string): Promise<boolean>;
   store: LocateStore | null;
   logger: Logger;
   now?: () => number;
-  setTimer?: (fn: () => void, ms: number) => unknown;
-  clearTimer?: (handle: unknown) => void;
 }
 
 /** A failed off is tried again this much later, this many times in all. */
@@ -33,42 +32,50 @@ export const LOCATE_OFF_RETRY_MS = 60_000;
 export const LOCATE_OFF_TRIES = 5;
 
 interface Pending extends StoredLocate {
-  handle: unknown;
+  /** When the next off is due: the end, then a retry after a failed off. */
+  dueAt: number;
   tries: number;
+  /** An off is on its way (it may take the action deadline): not sent twice. */
+  busy: boolean;
 }
 
-export class LocateTimers {
+export class LocateEnds {
   private readonly pending = new Map<string, Pending>();
   private running = false;
   private readonly now: () => number;
-  private readonly setTimer: (fn: () => void, ms: number) => unknown;
-  private readonly clearTimer: (handle: unknown) => void;
+  /** The offs on their way, so stop() and tests can wait for them. */
+  private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly deps: LocateTimerDeps) {
+  constructor(private readonly deps: LocateEndsDeps) {
     this.now = deps.now ?? Date.now;
-    this.setTimer =
-      deps.setTimer ??
-      ((fn, ms) => {
-        const t = setTimeout(fn, ms);
-        // a blinking LED must not keep the process up
-        t.unref();
-        return t;
-      });
-    this.clearTimer = deps.clearTimer ?? ((h) => clearTimeout(h as NodeJS.Timeout));
   }
 
-  /** Picks up the ends a previous run left: those past due are turned off at once. */
+  /** Picks up the ends a previous run left: those past due go off at the next sweep. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    for (const l of this.deps.store?.locates() ?? []) this.schedule({ ...l, handle: null, tries: 0 });
+    for (const l of this.deps.store?.locates() ?? []) this.track(l);
   }
 
-  /** Stops the timers; the ends stay stored for the next start. */
+  /** Stops sweeping; the ends stay stored for the next start. */
   stop(): void {
     this.running = false;
-    for (const p of this.pending.values()) this.clearTimer(p.handle);
     this.pending.clear();
+  }
+
+  /** Sends the offs that are due (the site's clock calls this every tick). */
+  sweep(now: number = this.now()): void {
+    if (!this.running) return;
+    for (const p of this.pending.values()) {
+      if (p.busy || p.dueAt > now) continue;
+      const off = this.fire(p).finally(() => this.inFlight.delete(off));
+      this.inFlight.add(off);
+    }
+  }
+
+  /** Resolves when the offs sent so far have ended (tests; a stop need not wait). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
   }
 
   /**
@@ -79,11 +86,10 @@ export class LocateTimers {
     this.cancel(deviceId);
     if (!report?.on || seconds <= 0) return "";
     if (report.firmwareEndsAfterS !== null) return "";
-    const endsAt = this.now() + seconds * 1000;
-    const l: Pending = { deviceId, endsAt, by, seconds, handle: null, tries: 0 };
+    const l: StoredLocate = { deviceId, endsAt: this.now() + seconds * 1000, by, seconds };
     this.deps.store?.saveLocate(l);
-    this.schedule(l);
-    return `; the agent turns it off at ${new Date(endsAt).toISOString()}`;
+    this.track(l);
+    return `; the agent turns it off at ${new Date(l.endsAt).toISOString()}`;
   }
 
   /** The locates the agent will end, soonest first. */
@@ -93,27 +99,18 @@ export class LocateTimers {
       .sort((a, b) => a.endsAt - b.endsAt);
   }
 
+  private track(l: StoredLocate): void {
+    const { deviceId, endsAt, by, seconds } = l;
+    this.pending.set(deviceId, { deviceId, endsAt, by, seconds, dueAt: endsAt, tries: 0, busy: false });
+  }
+
   private cancel(deviceId: string): void {
-    const p = this.pending.get(deviceId);
-    if (p) this.clearTimer(p.handle);
     this.pending.delete(deviceId);
     this.deps.store?.removeLocate(deviceId);
   }
 
-  private schedule(p: Pending): void {
-    if (!this.running) {
-      // before start(): remembered, armed by start()
-      this.pending.set(p.deviceId, p);
-      return;
-    }
-    const prior = this.pending.get(p.deviceId);
-    if (prior) this.clearTimer(prior.handle);
-    p.handle = this.setTimer(() => void this.fire(p), Math.max(0, p.endsAt - this.now()));
-    this.pending.set(p.deviceId, p);
-  }
-
   private async fire(p: Pending): Promise<void> {
-    if (this.pending.get(p.deviceId) !== p || !this.running) return;
+    p.busy = true;
     p.tries++;
     const late = Math.round((this.now() - p.endsAt) / 1000);
     const reason = `locate ended after ${p.seconds} s (asked by ${p.by})${late > 5 ? `, ${late} s late` : ""}`;
@@ -123,7 +120,8 @@ export class LocateTimers {
     } catch (err) {
       this.deps.logger.warn({ err, device: p.deviceId }, "locate off failed");
     }
-    // a new locate (or an operator's off) meanwhile replaced this one: it decides now
+    p.busy = false;
+    // a new locate (or an operator's off) meanwhile replaced this one, or the site stopped: it decides now
     if (this.pending.get(p.deviceId) !== p) return;
     if (ok) {
       this.cancel(p.deviceId);
@@ -137,7 +135,6 @@ export class LocateTimers {
       this.cancel(p.deviceId);
       return;
     }
-    if (!this.running) return;
-    p.handle = this.setTimer(() => void this.fire(p), LOCATE_OFF_RETRY_MS);
+    p.dueAt = this.now() + LOCATE_OFF_RETRY_MS;
   }
 }

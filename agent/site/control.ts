@@ -1,0 +1,124 @@
+// Builds the site's control loop: the actuator over the drivers, the budget
+// inputs (lease, economic cut, grid signals) judged on the same snapshot the
+// policy plans on, the tick metrics, the loop's events as site events, and
+// the beat that drives the site's clock. The mode kept from before a restart
+// is taken back here (hold stays hold).
+import type { SiteConfig } from "../../config/schema.ts";
+import type { Miner } from "../../drivers/cgminer/miner.ts";
+import type { GpuNode } from "../../drivers/nvidia/node.ts";
+import { driverActuator } from "../control/actuator.ts";
+import { economicSource, flexView } from "../control/economic-source.ts";
+import { type ControlEvent, ControlLoop } from "../control/loop.ts";
+import { signalSources } from "../control/signal-budget.ts";
+import type { TickTimes } from "../control/tick-times.ts";
+import type { BudgetLease } from "../control/types.ts";
+import type { Logger } from "../logger.ts";
+import { tickDuration } from "../metrics.ts";
+import type { SignalStatus } from "../signals/types.ts";
+import { outcomeEvent, programEvent } from "../site-events.ts";
+import type { SitePrices } from "../site-prices.ts";
+import type { SiteState } from "../state.ts";
+import type { Ledger } from "../store/ledger.ts";
+import type { Settings } from "../store/settings.ts";
+import { ACTION_TIMEOUT_MS } from "./clock.ts";
+import type { SiteEvents } from "./event-bus.ts";
+
+/** A poller reading this recent stands as the "before" a write is confirmed against. */
+const FRESH_READING_MS = 15_000;
+/** The loop's deadline on a drain command beyond the command's own (the SSH round trip). */
+const DRAIN_DEADLINE_SLACK_MS = 5000;
+
+export interface ControlDeps {
+  config: SiteConfig;
+  state: SiteState;
+  logger: Logger;
+  ledger: Ledger;
+  settings: Settings;
+  miners: ReadonlyMap<string, Miner>;
+  gpuNodes: ReadonlyMap<string, GpuNode>;
+  prices: SitePrices;
+  events: SiteEvents;
+  tickTimes: TickTimes;
+  /** Commands on the wire at once: the poller's fan-out, so an emergency shed reaches the whole fleet. */
+  concurrency: number;
+  lease(): BudgetLease | null;
+  signals(): SignalStatus[];
+  beat(): void;
+}
+
+export function buildControlLoop(d: ControlDeps): ControlLoop {
+  const { config, state, ledger, settings, miners } = d;
+  const c = config.control;
+  const gpuCfg = (id: string) => config.gpuNodes.find((x) => x.id === id);
+  const actuator = driverActuator(
+    miners,
+    d.gpuNodes,
+    (nodeId, index) =>
+      state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index)?.defaultPowerLimitW ?? null,
+    (id) => {
+      const r = state.miners.get(id)?.reading ?? null;
+      return r && Date.now() - r.at <= FRESH_READING_MS ? r : null;
+    },
+    (nodeId) => {
+      const g = gpuCfg(nodeId);
+      return g?.drainCommand && g.resumeCommand
+        ? { command: g.drainCommand, resumeCommand: g.resumeCommand, timeoutS: g.commandTimeoutS }
+        : null;
+    },
+    (nodeId) => gpuCfg(nodeId)?.lockClocksMHz ?? null,
+  );
+  const log = d.logger.child({ component: "control" });
+  const siteMeter = config.meters.some((m) => m.role === "site");
+  const loop = new ControlLoop({
+    getSnapshot: () =>
+      state.planView(
+        (id) => [...(miners.get(id)?.capabilities ?? [])],
+        Date.now(),
+        (id) => settings.isExcluded(id),
+      ),
+    budgetInputs: (snapshot) => {
+      const now = Date.now();
+      d.prices.expire(now);
+      const devices = ledger.view(now).devices;
+      return {
+        lease: d.lease(),
+        economic: economicSource(snapshot, devices, d.prices.current(now), c.shedMarginW),
+        siteMeter,
+        signals: signalSources(d.signals(), flexView(snapshot, devices), c.shedMarginW),
+      };
+    },
+    actuator,
+    ledger,
+    config: { site: config.site, control: c },
+    logger: log,
+    actionTimeoutMs: ACTION_TIMEOUT_MS,
+    // a drain command has its own deadline (the node ends it there): the loop waits a little longer
+    actionTimeoutFor: (a) => {
+      if (a.kind !== "drainGpuNode" && a.kind !== "resumeGpuNode") return null;
+      const g = gpuCfg(a.deviceId);
+      return g ? g.commandTimeoutS * 1000 + DRAIN_DEADLINE_SLACK_MS : null;
+    },
+    concurrency: d.concurrency,
+    onTickEnd: (_r, ms) => {
+      tickDuration.observe(ms / 1000);
+      d.tickTimes.add(ms);
+    },
+    onEvent: (e) => controlEvent(e, d.events, log),
+    onBeat: d.beat,
+  });
+  if (settings.mode === "hold") {
+    loop.setMode("hold");
+    log.warn("control mode is hold (kept from before the restart): planning, not acting");
+  }
+  return loop;
+}
+
+/** A control outcome as a site event and a log line (an operator's event is reported by the intent, with who asked). */
+function controlEvent(e: ControlEvent, events: SiteEvents, log: Logger): void {
+  const event = outcomeEvent(e) ?? programEvent(e);
+  if (event) events.emit(event);
+  if (e.type !== "outcome") return;
+  const fields = { device: e.action.deviceId, kind: e.action.kind, valueW: e.action.valueW, ok: e.ok };
+  if (e.ok) log.info(fields, `${e.action.kind} ${e.action.deviceId} confirmed`);
+  else log.warn({ ...fields, reason: e.reason }, `${e.action.kind} ${e.action.deviceId} failed: ${e.reason}`);
+}
