@@ -27,16 +27,20 @@ const sim = await startSimSite({
     port: 4028,
     dialect: i < Math.round(N * 0.6) ? "cgminer" : "luxos",
   })),
-  meters: [
-    {
-      id: "pcc",
-      role: "site",
-      host: "127.0.0.1",
-      port: Number(meterPortArg),
-      unitId: 1,
-      profile: await loadMeterProfile("sdm630"),
-    },
-  ],
+  // a meter port of 0: miners only (a further block of a fleet split over processes)
+  meters:
+    Number(meterPortArg) === 0
+      ? []
+      : [
+          {
+            id: "pcc",
+            role: "site",
+            host: "127.0.0.1",
+            port: Number(meterPortArg),
+            unitId: 1,
+            profile: await loadMeterProfile("sdm630"),
+          },
+        ],
   seed: 99,
   noiseW: 500,
   auxW: 50_000,
@@ -51,7 +55,7 @@ for (let i = 0; i < G; i++) {
   );
 }
 const keyFile = join(dir!, "gpu_ed25519");
-writeFileSync(keyFile, client.privateKey, { mode: 0o600 });
+if (G > 0) writeFileSync(keyFile, client.privateKey, { mode: 0o600 });
 
 // ---- flapping: 1 % of the miners change behaviour every 30 s
 type Bad = "refuse" | "slow" | "garbage";

@@ -1,4 +1,4 @@
-// `npm run soak -- --minutes N`: the agent (a real `wattkeeper run` child) on
+// `npm run soak -- --minutes N [--miners N]`: the agent (a real `wattkeeper run` child) on
 // a simulated site of 5,000 miners, 1 % of them flapping (refusing, slow,
 // garbage replies), 100 GPU nodes, and an MQTT broker (aedes, here) that is
 // dropped and restored twice. Samples the agent's RSS and open file
@@ -15,8 +15,10 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
+import { allocateAddresses } from "../sim/addresses.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { resultsDir } from "./results-dir.ts";
+import { MINERS_PER_SIM } from "./sim-fleet.ts";
 
 const { values } = parseArgs({
   options: {
@@ -92,35 +94,51 @@ function eventIds(payload: Buffer): string[] {
   }
 }
 
-// ---- the simulated site, in its own process
-const sim = spawn(
-  process.execPath,
-  [
-    ...NODE_ARGS,
-    new URL(`./soak-sim${EXT}`, import.meta.url).pathname,
-    String(MINERS),
-    String(GPU_NODES),
-    "127.100.0.1",
-    String(meterPort),
-    dir,
-  ],
-  { stdio: ["ignore", "pipe", "inherit"] },
-);
-let flaps = 0;
-const simInfo = await new Promise<{
+// ---- the simulated site, in child processes of at most MINERS_PER_SIM miners (a process
+// cannot hold 20,000 listeners here); the first serves the GPU nodes and the site meter, so
+// at more than one block the meter sees the first block only (the soak measures the agent's
+// memory, fds, ticks and events, not the budget: nothing is curtailed either way)
+const BASE = "127.100.0.1";
+const allHosts = allocateAddresses(BASE, MINERS);
+const blocks: string[][] = [];
+for (let i = 0; i < allHosts.length; i += MINERS_PER_SIM) blocks.push(allHosts.slice(i, i + MINERS_PER_SIM));
+const flapsBy = blocks.map(() => 0);
+const flaps = () => flapsBy.reduce((a, b) => a + b, 0);
+interface SimInfo {
   first: string;
   last: string;
   gpuPorts: number[];
   gpuFingerprint: string | null;
   gpuKeyFile: string;
-}>((resolve, reject) => {
-  createInterface({ input: sim.stdout! }).on("line", (line) => {
-    const v = JSON.parse(line) as { ready?: boolean; flaps?: number };
-    if (v.ready) resolve(v as never);
-    if (typeof v.flaps === "number") flaps = v.flaps;
-  });
-  sim.on("exit", (code) => reject(new Error(`soak sim exited (${code})`)));
-});
+}
+const sims: ChildProcess[] = [];
+const infos = await Promise.all(
+  blocks.map((block, i) => {
+    const child = spawn(
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        new URL(`./soak-sim${EXT}`, import.meta.url).pathname,
+        String(block.length),
+        String(i === 0 ? GPU_NODES : 0),
+        block[0]!,
+        String(i === 0 ? meterPort : 0),
+        dir,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    sims.push(child);
+    return new Promise<SimInfo>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on("line", (line) => {
+        const v = JSON.parse(line) as { ready?: boolean; flaps?: number };
+        if (v.ready) resolve(v as never);
+        if (typeof v.flaps === "number") flapsBy[i] = v.flaps;
+      });
+      child.on("exit", (code) => reject(new Error(`soak sim exited (${code})`)));
+    });
+  }),
+);
+const simInfo = { ...infos[0]!, last: infos.at(-1)!.last };
 
 const dbPath = join(dir, "state.db");
 const gpuLines = simInfo.gpuPorts
@@ -295,8 +313,13 @@ if (SNAPSHOTS) {
 }
 agent.kill("SIGTERM");
 const code = agentExit ?? ((await once(agent, "exit"))[0] as number | null);
-sim.kill("SIGTERM");
-await once(sim, "exit");
+await Promise.all(
+  sims.map((sim) => {
+    sim.removeAllListeners("exit");
+    sim.kill("SIGTERM");
+    return once(sim, "exit");
+  }),
+);
 await new Promise((r) => sub.end(false, {}, r));
 await broker.stop();
 
@@ -329,7 +352,7 @@ const summary = {
   minutes: MINUTES,
   miners: MINERS,
   gpuNodes: GPU_NODES,
-  flaps,
+  flaps: flaps(),
   drops: dropLog,
   rssMiBAfterWarmup: base.rssMiB,
   rssMiBEnd: lastS.rssMiB,
