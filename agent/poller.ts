@@ -5,6 +5,7 @@
 // return failure states), but a throwing read is caught and counted anyway.
 
 import { setMaxListeners } from "node:events";
+import { raceSignal } from "../drivers/abort.ts";
 import { backoffDelayMs } from "../drivers/backoff.ts";
 import type { Logger } from "./logger.ts";
 
@@ -135,7 +136,7 @@ export class Poller<R> {
     const signal = deadline.signal;
     let ok: boolean;
     try {
-      const reading = await raceAbort(target.read(signal), signal);
+      const reading = await raceSignal(target.read(signal), signal);
       ok = !this.opts.isFailure(reading);
       if (!this.abort.signal.aborted) this.opts.onReading(target.id, reading);
     } catch (err) {
@@ -174,27 +175,4 @@ function newStopController(): AbortController {
   const c = new AbortController();
   setMaxListeners(0, c.signal);
   return c;
-}
-
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-function abortError(signal: AbortSignal): Error {
-  const reason = signal.reason as Error | undefined;
-  return reason instanceof Error ? reason : new Error("aborted");
 }

@@ -6,6 +6,7 @@
 // channels at once, and an exec timeout that really closes the channel.
 
 import { NodeSSH } from "node-ssh";
+import { abortReason, raceSignal } from "../abort.ts";
 import { backoffDelayMs } from "../backoff.ts";
 import { DriverError } from "../types.ts";
 import { fingerprintSha256 } from "./hostkey.ts";
@@ -98,10 +99,6 @@ interface Conn {
   client: Ssh2Client;
   slots: Slots;
   dead: boolean;
-}
-
-function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error("aborted");
 }
 
 export class SshLink {
@@ -444,22 +441,4 @@ export class SshLink {
       conn.client.end();
     });
   }
-}
-
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }
