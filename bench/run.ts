@@ -23,6 +23,8 @@ const { values } = parseArgs({
     only: { type: "string", default: "sweep,scan,drivers" },
     // one fleet size for the sweep, the planner and the triggers (instead of --sizes)
     miners: { type: "string" },
+    // rounds of each trigger bench (its own default: 10)
+    rounds: { type: "string" },
   },
 });
 const PARTS = new Set(values.only.split(","));
@@ -155,17 +157,18 @@ if (stop)
 
 // the other drivers' and the planner's benches, each in its own process
 const fleet = MINERS === null ? [] : ["--miners", String(MINERS)];
+const rounds = values.rounds === undefined ? [] : ["--rounds", values.rounds];
 const planned = (MINERS ?? 5000).toLocaleString("en-US");
 const triggered = (MINERS ?? 1000).toLocaleString("en-US");
 for (const [name, title, args] of [
   ["meters", "Modbus meters: 20 meters at 1 read/s", []],
   ["gpu", "GPU nodes: 100 simulated 8× H100 nodes", []],
   ["policy", `policy plan: ${planned} miners + 100 GPU nodes`, fleet],
-  ["trigger", `trigger → last sleep delivered: ${triggered} LuxOS miners`, fleet],
+  ["trigger", `trigger → last sleep delivered: ${triggered} LuxOS miners`, [...fleet, ...rounds]],
   [
     "trigger",
     `QSE setpoint (Modbus TCP) → last sleep delivered: ${triggered} LuxOS miners`,
-    ["--via", "modbus", ...fleet],
+    ["--via", "modbus", ...fleet, ...rounds],
   ],
 ] as const) {
   if (!PARTS.has("drivers")) break;
