@@ -5,6 +5,60 @@ import { durationDefault, FileSchema, optNull, show } from "./fields.ts";
 
 const MQTT_SCHEMES = ["mqtt:", "mqtts:", "ws:", "wss:"];
 
+/** A deadband after parsing: an absolute amount in the field's unit, or a fraction of the value last sent. */
+export type Deadband = { kind: "abs"; value: number } | { kind: "pct"; value: number };
+
+const PCT_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*%$/;
+
+/** A deadband as written: a number in the field's unit (1 = 1 °C) or a percentage of the last sent value ("1%"). */
+function deadband(def: number | string) {
+  return z
+    .union([z.number(), z.string()], {
+      error: (iss) => `expected a deadband like 1 or "2%", got ${show(iss.input)}`,
+    })
+    .default(def)
+    .transform((v, ctx): Deadband => {
+      if (typeof v === "number") {
+        if (Number.isFinite(v) && v >= 0) return { kind: "abs", value: v };
+        ctx.issues.push({ code: "custom", message: `must be a number ≥ 0, got ${show(v)}`, input: v });
+        return z.NEVER;
+      }
+      const m = PCT_RE.exec(v.trim());
+      const pct = m ? Number(m[1]) : Number.NaN;
+      if (!(pct >= 0 && pct <= 100)) {
+        ctx.issues.push({
+          code: "custom",
+          message: `expected a number or a percentage from "0%" to "100%", got ${show(v)}`,
+          input: v,
+        });
+        return z.NEVER;
+      }
+      return { kind: "pct", value: pct / 100 };
+    });
+}
+
+export const TelemetrySchema = z
+  .strictObject({
+    fullEveryS: durationDefault(300).describe(
+      "Device telemetry: a full refresh of every device this often (and on connect); in between only what moved beyond its deadband. 0 = a full refresh every poll cycle",
+    ),
+    deadband: z
+      .strictObject({
+        powerW: deadband("1%").describe("Power (miners, GPUs, meters): a number in W, or a percentage"),
+        hashrateThs: deadband("2%").describe("Miner hashrate: a number in TH/s, or a percentage"),
+        tempC: deadband(1).describe("Temperature (miner chip max, GPU): a number in °C, or a percentage"),
+        powerLimitW: deadband(0).describe("Power limit (miners, GPUs): 0 = any change is sent"),
+        utilPct: deadband(5).describe("GPU utilisation, in percentage points (5 = five points)"),
+        ageS: deadband(10).describe("Age of the reading, in s"),
+      })
+      .prefault({})
+      .describe(
+        "A field is sent when it moved by more than this since it was last sent; states, roles and flags on any change",
+      ),
+  })
+  .prefault({})
+  .describe("Device telemetry by exception (telemetry/devices)");
+
 /** A broker URL (mqtt, mqtts, ws, wss), never with a password in it. */
 export const BrokerUrlSchema = z.string().superRefine((u, ctx) => {
   let url: URL | null = null;
@@ -80,6 +134,7 @@ export const MqttSchema = z
       })
       .prefault({})
       .describe("Offline buffer for telemetry and events"),
+    telemetry: TelemetrySchema,
   })
   .superRefine((m, ctx) => {
     if ((m.certFile === null) !== (m.keyFile === null)) {
