@@ -173,9 +173,9 @@ function compare(consumer: TelemetryConsumer, truth: Row[], exact: boolean, what
     const values = MINER_FIELDS.map((f) => d[f]);
     if (exact) assert.deepEqual(values, r, `${what}: ${r[0]}`);
     else
-      MINER_FIELDS.forEach((f, i) =>
-        assert.equal(moved(values[i], r[i], spec.deadbands[i] ?? null), false, `${what}: ${r[0]}.${f}`),
-      );
+      MINER_FIELDS.forEach((f, i) => {
+        assert.equal(moved(values[i], r[i], spec.deadbands[i] ?? null), false, `${what}: ${r[0]}.${f}`);
+      });
   }
 }
 
@@ -276,7 +276,9 @@ test("consumer: a refresh seen in part removes nothing; a complete one removes w
   // the next refresh names only 30, and its second part is lost
   const partial = s.next(many.slice(0, 30), true, 512);
   assert.ok(partial.length > 2);
-  partial.forEach((m, i) => i !== 1 && c.apply(m));
+  partial.forEach((m, i) => {
+    if (i !== 1) c.apply(m);
+  });
   assert.equal(c.devices("miners").length, 60);
   assert.equal(c.status("miners").synced, false);
   for (const m of s.next(many.slice(0, 30), true, 512)) c.apply(m);
