@@ -44,6 +44,13 @@ test("config: defaults, percentages and numbers, and clear refusals", () => {
   assert.deepEqual(t.deadband.tempC, pct(0.025));
   assert.deepEqual(t.deadband.ageS, abs(0));
   assert.equal(TelemetrySchema.parse({ fullEveryS: 0 }).fullEveryS, 0);
+  const units = TelemetrySchema.parse({
+    deadband: { powerW: "0.5kW", powerLimitW: "10 W", ageS: "1m", hashrateThs: "1.5" },
+  });
+  assert.deepEqual(units.deadband.powerW, abs(500));
+  assert.deepEqual(units.deadband.powerLimitW, abs(10));
+  assert.deepEqual(units.deadband.ageS, abs(60));
+  assert.deepEqual(units.deadband.hashrateThs, abs(1.5));
   const refused = (v: unknown) => {
     const r = TelemetrySchema.safeParse(v);
     assert.equal(r.success, false, JSON.stringify(v));
@@ -51,8 +58,13 @@ test("config: defaults, percentages and numbers, and clear refusals", () => {
   };
   assert.match(
     refused({ deadband: { powerW: "1 percent" } }),
-    /deadband\.powerW: expected a number or a percentage/,
+    /deadband\.powerW: expected a power like .*, or a percentage like "2%"/,
   );
+  assert.match(
+    refused({ deadband: { tempC: "warm" } }),
+    /deadband\.tempC: expected a number like 1 or a percentage/,
+  );
+  assert.match(refused({ deadband: { powerW: "-5W" } }), /deadband\.powerW: must be a number ≥ 0/);
   assert.match(refused({ deadband: { powerW: "150%" } }), /deadband\.powerW: .*"150%"/);
   assert.match(refused({ deadband: { tempC: -1 } }), /deadband\.tempC: must be a number ≥ 0/);
   assert.match(refused({ deadband: { voltageV: 1 } }), /voltageV/);
