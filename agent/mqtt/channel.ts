@@ -321,13 +321,14 @@ export class MqttChannel {
       this.telemetry.set(kind, t);
     }
     const full = t.refreshDue || t.lastFullAt === null || now - t.lastFullAt >= cfg.fullEveryS * 1000;
+    // a device not in the last refresh makes this cycle one (frame.full)
     const frame = t.encoder.next(rows, full);
-    if (full) {
+    if (frame.full) {
       t.lastFullAt = now;
       t.refreshDue = false;
     }
     const chunks = chunkTelemetry(
-      { kind, fields, key: DEVICE_KEY[kind], full, at: now, cycle },
+      { kind, fields, key: DEVICE_KEY[kind], full: frame.full, at: now, cycle },
       frame.rows,
       frame.gone,
       t.nextSeq,

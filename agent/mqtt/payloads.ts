@@ -121,40 +121,46 @@ export interface TelemetryHead {
  * telemetry-delta.ts) as messages of at most maxBytes each (a single row larger
  * than the bound still goes out alone). Every chunk carries its kind's next
  * sequence number (from firstSeq, one per chunk) so a consumer sees a lost one,
- * and its part of the cycle so it knows when a refresh is complete. A cycle with
- * nothing to say is still one (empty) chunk: the consumer learns the agent is
- * alive and the sequence goes on.
+ * and its part of the cycle so it knows when a refresh is complete; a refresh's
+ * chunk says the index of its first row (`first`), so the rows of the parts that
+ * did arrive keep their indexes when one is lost. A cycle with nothing to say is
+ * still one (empty) chunk: the consumer learns the agent is alive and the
+ * sequence goes on.
  */
 export function chunkTelemetry(
   h: TelemetryHead,
   rows: readonly unknown[][],
-  gone: readonly unknown[][],
+  gone: readonly number[],
   firstSeq: number,
   maxBytes: number,
 ): Buffer[] {
-  const head = (seq: number, part: number, parts: number) =>
-    `{"at":"${iso(h.at)}","kind":"${h.kind}","seq":${seq},"cycle":${h.cycle},"part":${part},"parts":${parts},"full":${h.full},"key":${h.key},"fields":${JSON.stringify(h.fields)},"rows":[`;
+  const head = (seq: number, part: number, parts: number, first: number) =>
+    `{"at":"${iso(h.at)}","kind":"${h.kind}","seq":${seq},"cycle":${h.cycle},"part":${part},"parts":${parts},"full":${h.full},${h.full ? `"first":${first},` : ""}"key":${h.key},"fields":${JSON.stringify(h.fields)},"rows":[`;
   // the head's size with room for large numbers, and the `],"gone":[` … `]}` around the lists
-  const headBytes = Buffer.byteLength(head(Number.MAX_SAFE_INTEGER, 999_999, 999_999)) + 14;
-  const groups: Array<{ rows: string[]; gone: string[] }> = [];
-  let cur = { rows: [] as string[], gone: [] as string[] };
+  const headBytes = Buffer.byteLength(head(Number.MAX_SAFE_INTEGER, 999_999, 999_999, 999_999_999)) + 14;
+  const groups: Array<{ first: number; rows: string[]; gone: string[] }> = [];
+  let cur = { first: 0, rows: [] as string[], gone: [] as string[] };
   let size = headBytes;
+  let n = 0;
   const add = (s: string, into: "rows" | "gone") => {
     const bytes = Buffer.byteLength(s) + 1;
     if (cur.rows.length + cur.gone.length > 0 && size + bytes > maxBytes) {
       groups.push(cur);
-      cur = { rows: [], gone: [] };
+      cur = { first: n, rows: [], gone: [] };
       size = headBytes;
     }
     cur[into].push(s);
     size += bytes;
   };
-  for (const r of rows) add(JSON.stringify(r), "rows");
-  for (const g of gone) add(JSON.stringify(g), "gone");
+  for (const r of rows) {
+    add(JSON.stringify(r), "rows");
+    n++;
+  }
+  for (const g of gone) add(String(g), "gone");
   if (cur.rows.length + cur.gone.length > 0 || groups.length === 0) groups.push(cur);
   return groups.map((g, i) =>
     Buffer.from(
-      `${head(firstSeq + i, i + 1, groups.length)}${g.rows.join(",")}],"gone":[${g.gone.join(",")}]}`,
+      `${head(firstSeq + i, i + 1, groups.length, g.first)}${g.rows.join(",")}],"gone":[${g.gone.join(",")}]}`,
     ),
   );
 }

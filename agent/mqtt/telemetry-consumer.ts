@@ -1,7 +1,8 @@
 // The central side of `telemetry/devices`: rebuilds every device's fields from
-// the last full refresh plus the deltas after it, and says when that picture
-// cannot be trusted — a sequence gap (a chunk lost), a refresh seen only in part,
-// a stream joined between refreshes — until the next complete refresh. Pure:
+// the last full refresh plus the deltas after it (which name a device by its
+// index in that refresh), and says when that picture cannot be trusted — a
+// sequence gap (a chunk lost), a refresh seen only in part, a stream joined
+// between refreshes — until the next complete refresh. Pure:
 // feed it each message's payload in the order they arrive; used by
 // `wattkeeper tail-telemetry` and the tests.
 import { z } from "zod";
@@ -18,10 +19,12 @@ const ChunkSchema = z
     part: z.number().int().min(1),
     parts: z.number().int().min(1),
     full: z.boolean(),
+    /** Full refresh: the index of this chunk's first row. */
+    first: z.number().int().min(0).optional(),
     key: z.number().int().min(1),
     fields: z.array(z.string()).min(1),
     rows: z.array(z.array(z.unknown())),
-    gone: z.array(z.array(z.unknown())),
+    gone: z.array(z.number().int().min(0)),
   })
   .superRefine((c, ctx) => {
     const bad = (message: string): void => {
@@ -29,19 +32,20 @@ const ChunkSchema = z
     };
     if (c.part > c.parts) bad(`part ${c.part} of ${c.parts}`);
     if (c.key > c.fields.length) bad(`key of ${c.key} fields, only ${c.fields.length} fields`);
+    if (c.full && c.first === undefined) bad("a full refresh without `first`");
     for (const r of c.rows) {
       if (c.full && r.length !== c.fields.length) return bad(`a full row of ${r.length} values`);
       if (!c.full) {
-        if (r.length < c.key || (r.length - c.key) % 2 !== 0)
-          return bad("a delta row that is not key + pairs");
-        for (let i = c.key; i < r.length; i += 2) {
+        const ix = r[0];
+        if (typeof ix !== "number" || !Number.isInteger(ix) || ix < 0 || (r.length - 1) % 2 !== 0)
+          return bad("a delta row that is not a device index + pairs");
+        for (let i = 1; i < r.length; i += 2) {
           const f = r[i];
           if (typeof f !== "number" || !Number.isInteger(f) || f < c.key || f >= c.fields.length)
             return bad(`a delta row with field index ${JSON.stringify(f)}`);
         }
       }
     }
-    for (const g of c.gone) if (g.length !== c.key) return bad("a gone key of the wrong width");
   });
 export type TelemetryChunk = z.infer<typeof ChunkSchema>;
 
@@ -79,12 +83,16 @@ export type Applied =
       restarted: boolean;
       /** Devices this chunk changed, added or removed. */
       changed: number;
+      /** Delta rows naming a device index the last refresh did not have (a refresh missed): not applied. */
+      unknown: number;
     }
   | { ok: true; kind: TelemetryKind; duplicate: true; seq: number }
   | { ok: false; error: string };
 
 interface KindState {
   devices: Map<string, DeviceFields>;
+  /** Device key by its index in the last refresh (what deltas name). */
+  byIndex: Array<string | undefined>;
   seq: number | null;
   synced: boolean;
   cycle: number | null;
@@ -125,6 +133,7 @@ export class TelemetryConsumer {
     if (!s) {
       s = {
         devices: new Map(),
+        byIndex: [],
         seq: null,
         synced: false,
         cycle: null,
@@ -161,20 +170,27 @@ export class TelemetryConsumer {
     s.cycle = c.cycle;
     s.at = c.at;
     let changed = 0;
+    let unknown = 0;
     if (c.full) {
-      if (startsRefresh) s.refresh = { cycle: c.cycle, seen: new Set(), clean: true };
-      else if (!s.refresh || s.refresh.cycle !== c.cycle)
+      if (startsRefresh) {
+        s.refresh = { cycle: c.cycle, seen: new Set(), clean: true };
+        s.byIndex = [];
+      } else if (!s.refresh || s.refresh.cycle !== c.cycle) {
         s.refresh = { cycle: c.cycle, seen: new Set(), clean: false };
-      for (const r of c.rows) {
+        s.byIndex = [];
+      }
+      const first = c.first ?? 0;
+      c.rows.forEach((r, i) => {
         const k = keyOf(r, c.key);
         const d: DeviceFields = {};
-        c.fields.forEach((f, i) => {
-          d[f] = r[i] ?? null;
+        c.fields.forEach((f, j) => {
+          d[f] = r[j] ?? null;
         });
         s.devices.set(k, d);
-        s.refresh.seen.add(k);
+        s.byIndex[first + i] = k;
+        s.refresh!.seen.add(k);
         changed++;
-      }
+      });
       if (c.part === c.parts) {
         if (s.refresh.clean) {
           // a complete refresh is the whole fleet: what it did not name is gone
@@ -191,18 +207,21 @@ export class TelemetryConsumer {
       }
     } else {
       for (const r of c.rows) {
-        const k = keyOf(r, c.key);
-        let d = s.devices.get(k);
+        const k = s.byIndex[r[0] as number];
+        const d = k === undefined ? undefined : s.devices.get(k);
         if (!d) {
-          d = {};
-          for (const f of c.fields) d[f] = null;
-          for (let i = 0; i < c.key; i++) d[c.fields[i]!] = r[i];
-          s.devices.set(k, d);
+          unknown++;
+          continue;
         }
-        for (let i = c.key; i < r.length; i += 2) d[c.fields[r[i] as number]!] = r[i + 1] ?? null;
+        for (let i = 1; i < r.length; i += 2) d[c.fields[r[i] as number]!] = r[i + 1] ?? null;
         changed++;
       }
-      for (const g of c.gone) if (s.devices.delete(keyOf(g, c.key))) changed++;
+      for (const ix of c.gone) {
+        const k = s.byIndex[ix];
+        if (k !== undefined && s.devices.delete(k)) changed++;
+      }
+      // a delta for a device this consumer has no refresh row for: a refresh was missed
+      if (unknown > 0) s.synced = false;
     }
     return {
       ok: true,
@@ -214,6 +233,7 @@ export class TelemetryConsumer {
       gap,
       restarted,
       changed,
+      unknown,
     };
   }
 

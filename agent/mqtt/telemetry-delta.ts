@@ -1,9 +1,9 @@
 // Device telemetry by exception: from one poll cycle's full rows, the frame to
 // send — every row on a full refresh, otherwise per device only the fields that
-// moved beyond their deadband since they were last sent (as [fieldIndex, value]
-// pairs after the key), the devices not seen before in full, and the keys of
-// devices that went away. Pure: no clock, no I/O; the channel decides when a
-// refresh is due and the chunker (payloads.ts) frames the result.
+// moved beyond their deadband since they were last sent (the device's index in
+// the last refresh, then [fieldIndex, value] pairs), and the indexes of devices
+// that went away. Pure: no clock, no I/O; the channel decides when a refresh is
+// due and the chunker (payloads.ts) frames the result.
 import type { Deadband, TelemetryConfig } from "../../config/schema.ts";
 
 /** Which deadband of `mqtt.telemetry.deadband` a field takes; a field not listed (state, role, ok) is sent on any change. */
@@ -53,10 +53,13 @@ export function moved(sent: unknown, next: unknown, db: Deadband | null): boolea
 
 export interface DeltaFrame {
   full: boolean;
-  /** Full: whole rows. Delta: key values, then [fieldIndex, value] pairs, flat. */
+  /**
+   * Full: whole rows, each device's index its position here. Delta: the device's
+   * index in the last refresh, then [fieldIndex, value] pairs, flat.
+   */
   rows: unknown[][];
-  /** Keys (arrays of the key fields) of devices sent before and absent now; always empty on a full refresh. */
-  gone: unknown[][];
+  /** Indexes of devices sent before and absent now; always empty on a full refresh. */
+  gone: number[];
 }
 
 const keyOf = (row: readonly unknown[], key: number): string =>
@@ -64,49 +67,61 @@ const keyOf = (row: readonly unknown[], key: number): string =>
 
 /**
  * Remembers what was last sent per device, so the next cycle sends only what
- * moved. One per device kind. Everything a frame says is taken as delivered in
+ * moved. One per device kind. A delta names a device by its position in the
+ * last full refresh (a number of a few bytes instead of its id); a device that
+ * was not in it makes the cycle a full refresh instead (devices appear seldom:
+ * a GPU node back online). Everything a frame says is taken as delivered in
  * order (the outbox keeps the order; a lost chunk is the consumer's gap, and the
  * next full refresh repairs it).
  */
 export class DeltaEncoder {
-  /** Per device key: the row as the consumer holds it (values last sent). */
-  private sent = new Map<string, unknown[]>();
+  /** Per device key: its index in the last refresh and the row as the consumer holds it (values last sent). */
+  private sent = new Map<string, { index: number; values: unknown[] }>();
 
   constructor(readonly spec: DeltaSpec) {}
 
-  /** The frame for this cycle's rows (each a full row in `spec.fields` order). */
+  /** The frame for this cycle's rows (each a full row in `spec.fields` order); full when asked or when a device is new. */
   next(rows: readonly unknown[][], full: boolean): DeltaFrame {
     const { key, deadbands } = this.spec;
-    if (full) {
-      this.sent = new Map(rows.map((r) => [keyOf(r, key), [...r]]));
-      return { full: true, rows: rows as unknown[][], gone: [] };
+    if (!full) {
+      const delta = this.delta(rows, key, deadbands);
+      if (delta) return delta;
+    }
+    this.sent = new Map(rows.map((r, index) => [keyOf(r, key), { index, values: [...r] }]));
+    return { full: true, rows: rows as unknown[][], gone: [] };
+  }
+
+  /** Null when a device is new (the caller sends a refresh); nothing is remembered then. */
+  private delta(
+    rows: readonly unknown[][],
+    key: number,
+    deadbands: DeltaSpec["deadbands"],
+  ): DeltaFrame | null {
+    const found: Array<{ index: number; values: unknown[] }> = [];
+    for (const row of rows) {
+      const prev = this.sent.get(keyOf(row, key));
+      if (!prev) return null;
+      found.push(prev);
     }
     const out: unknown[][] = [];
-    const seen = new Set<string>();
-    for (const row of rows) {
-      const k = keyOf(row, key);
-      seen.add(k);
-      const prev = this.sent.get(k);
-      const delta: unknown[] = row.slice(0, key);
-      if (!prev) {
-        // a device the consumer has not heard of: every field
-        for (let i = key; i < row.length; i++) delta.push(i, row[i]);
-        this.sent.set(k, [...row]);
-        out.push(delta);
-        continue;
-      }
+    const seen = new Set<number>();
+    rows.forEach((row, r) => {
+      const prev = found[r]!;
+      seen.add(prev.index);
+      let delta: unknown[] | null = null;
       for (let i = key; i < row.length; i++) {
-        if (moved(prev[i], row[i], deadbands[i] ?? null)) {
+        if (moved(prev.values[i], row[i], deadbands[i] ?? null)) {
+          delta ??= [prev.index];
           delta.push(i, row[i]);
-          prev[i] = row[i];
+          prev.values[i] = row[i];
         }
       }
-      if (delta.length > key) out.push(delta);
-    }
-    const gone: unknown[][] = [];
+      if (delta) out.push(delta);
+    });
+    const gone: number[] = [];
     for (const [k, prev] of this.sent) {
-      if (seen.has(k)) continue;
-      gone.push(prev.slice(0, key));
+      if (seen.has(prev.index)) continue;
+      gone.push(prev.index);
       this.sent.delete(k);
     }
     return { full: false, rows: out, gone };

@@ -309,7 +309,7 @@ test("tail-telemetry: a lost chunk is reported on stderr and the picture marked 
     return out.length > 0;
   });
   // seq 2 never arrives
-  await send(chunkTelemetry(head(false, 3), [["m-1", 1, "sleeping"]], [], 3, 4096));
+  await send(chunkTelemetry(head(false, 3), [[0, 1, "sleeping"]], [], 3, 4096));
   await waitFor("the delta printed", () => out.some((l) => JSON.parse(l).cycle === 3));
   ctl.abort();
   assert.equal(await run, 0);

@@ -99,7 +99,7 @@ test("every field of every kind has its deadband: numbers by their measure, stat
   assert.deepEqual(meters.deadbands, [null, null, null, cfg.deadband.powerW, cfg.deadband.ageS]);
 });
 
-test("encoder: a refresh sends every row; then only what moved, new devices in full, vanished ones by key", () => {
+test("encoder: a refresh sends every row; then only what moved, by index; a vanished one by index; a new one brings a refresh", () => {
   const enc = new DeltaEncoder(deltaSpec(MINER_FIELDS, 1, cfg));
   const a = ["m-1", "hashing", 3300, 110, null, 70, 0];
   const b = ["m-2", "hashing", 3200, 100, 3000, 65.5, 1];
@@ -110,27 +110,27 @@ test("encoder: a refresh sends every row; then only what moved, new devices in f
     rows: [],
     gone: [],
   });
-  // a slow drift adds up against the value last sent (3300), not the last seen
+  // a slow drift adds up against the value last sent (3300), not the last seen; m-1 is index 0
   const drift = enc.next([["m-1", "hashing", 3334, 112, null, 71, 1], b], false);
-  assert.deepEqual(drift.rows, [["m-1", 2, 3334]]);
-  // a state, a limit appearing, a temperature beyond 1 °C; and a new device in full
+  assert.deepEqual(drift.rows, [[0, 2, 3334]]);
+  // a state, a limit appearing, a temperature beyond 1 °C; the order of the rows does not matter
+  const f = enc.next([b, ["m-1", "sleeping", 3334, 112, 2500, 72.5, 1]], false);
+  assert.deepEqual(f.rows, [[0, 1, "sleeping", 4, 2500, 5, 72.5]]);
+  // m-2 (index 1) went away
+  const g = enc.next([["m-1", "sleeping", 3334, 112, 2500, 72.5, 1]], false);
+  assert.deepEqual(g, { full: false, rows: [], gone: [1] });
+  assert.equal(enc.size, 1);
+  // a device the last refresh did not have: this cycle is a refresh (new indexes), nothing half-remembered
   const c = ["m-3", null, null, null, null, null, null];
-  const f = enc.next([["m-1", "sleeping", 3334, 112, 2500, 72.5, 1], b, c], false);
-  assert.deepEqual(f.rows, [
-    ["m-1", 1, "sleeping", 4, 2500, 5, 72.5],
-    ["m-3", 1, null, 2, null, 3, null, 4, null, 5, null, 6, null],
-  ]);
-  // m-2 went away
-  const g = enc.next([["m-1", "sleeping", 3334, 112, 2500, 72.5, 1], c], false);
-  assert.deepEqual(g, { full: false, rows: [], gone: [["m-2"]] });
-  assert.equal(enc.size, 2);
-  // and if it comes back, in full again
-  assert.deepEqual(enc.next([b], false).rows, [
-    ["m-2", 1, "hashing", 2, 3200, 3, 100, 4, 3000, 5, 65.5, 6, 1],
+  const h = enc.next([["m-1", "sleeping", 3334, 112, 2500, 72.5, 1], c], false);
+  assert.equal(h.full, true);
+  assert.deepEqual(h.rows, [["m-1", "sleeping", 3334, 112, 2500, 72.5, 1], c]);
+  assert.deepEqual(enc.next([["m-1", "hashing", 3334, 112, 2500, 72.5, 1], c], false).rows, [
+    [0, 1, "hashing"],
   ]);
 });
 
-test("encoder: a GPU is its node and index; gone names both", () => {
+test("encoder: a GPU is its node and index in the refresh's rows", () => {
   const enc = new DeltaEncoder(deltaSpec(GPU_FIELDS, 2, cfg));
   enc.next(
     [
@@ -139,9 +139,9 @@ test("encoder: a GPU is its node and index; gone names both", () => {
     ],
     true,
   );
-  const f = enc.next([["gpu-1", 0, 500, 700, 60, 80, 0]], false);
-  assert.deepEqual(f.rows, [["gpu-1", 0, 2, 500, 5, 80]]);
-  assert.deepEqual(f.gone, [["gpu-1", 1]]);
+  const f = enc.next([["gpu-1", 1, 500, 700, 61, 80, 0]], false);
+  assert.deepEqual(f.rows, [[1, 2, 500, 5, 80]]);
+  assert.deepEqual(f.gone, [0]);
 });
 
 // ---------------------------------------------------------------- encoder → chunks → consumer
@@ -168,7 +168,7 @@ function fleet(n: number, seed: number) {
         r[6] = rand() < 0.9 ? 0 : Math.floor(rand() * 30);
         if (rand() < 0.01) r[1] = r[1] === "hashing" ? "sleeping" : "hashing";
       }
-      if (rand() < 0.1) add();
+      if (rand() < 0.03) add();
       if (rand() < 0.1) rows.delete([...rows.keys()][Math.floor(rand() * rows.size)]!);
     },
   };
@@ -204,7 +204,7 @@ test("encoder → chunks → consumer: exact at every refresh, within the deadba
     const frame = enc.next(truth, full);
     // small chunks: every cycle of a refresh has many parts
     const chunks = chunkTelemetry(
-      { kind: "miners", fields: MINER_FIELDS, key: 1, full, at: cycle * 5000, cycle },
+      { kind: "miners", fields: MINER_FIELDS, key: 1, full: frame.full, at: cycle * 5000, cycle },
       frame.rows,
       frame.gone,
       seq,
@@ -216,7 +216,9 @@ test("encoder → chunks → consumer: exact at every refresh, within the deadba
       const a = consumer.apply(c);
       assert.ok(a.ok && "complete" in a && a.gap === null, JSON.stringify(a));
     }
-    compare(consumer, truth, full, `cycle ${cycle}`);
+    // a new device makes its cycle a refresh too
+    if (full) assert.equal(frame.full, true);
+    compare(consumer, truth, frame.full, `cycle ${cycle}`);
     assert.equal(consumer.status("miners").synced, true);
   }
   assert.equal(consumer.status("miners").gaps, 0);
@@ -235,7 +237,7 @@ function stream(kind: TelemetryKind = "miners") {
       const frame = enc.next(rows, full);
       cycle++;
       const c = chunkTelemetry(
-        { kind, fields, key, full, at: cycle * 1000, cycle },
+        { kind, fields, key, full: frame.full, at: cycle * 1000, cycle },
         frame.rows,
         frame.gone,
         seq,
@@ -316,28 +318,24 @@ test("consumer: duplicates ignored, a restarted agent taken, a stream joined mid
     c.devices("miners").map((x) => x.id),
     ["z"],
   );
-  // joined between refreshes: applies what it gets, but does not claim a synced picture
+  // joined between refreshes: a delta names devices by an index it has no refresh for; nothing applied, not synced
   const late = stream();
   late.next([row("a", "hashing", 3000)], true);
   const c2 = new TelemetryConsumer();
-  c2.apply(late.next([row("a", "sleeping", 90)], false)[0]!);
+  const j = c2.apply(late.next([row("a", "sleeping", 90)], false)[0]!);
+  assert.ok(j.ok && "unknown" in j && j.unknown === 1);
   assert.equal(c2.status("miners").synced, false);
-  assert.deepEqual(c2.device("miners", "a"), {
-    id: "a",
-    state: "sleeping",
-    powerW: 90,
-    hashrateThs: null,
-    powerLimitW: null,
-    chipTempMaxC: null,
-    ageS: null,
-  });
+  assert.equal(c2.device("miners", "a"), null);
   // what is not a chunk is refused with a reason, and changes nothing
   for (const [bad, why] of [
     ["{", /not JSON/],
     [JSON.stringify({ kind: "miners" }), /not a telemetry chunk: at/],
-    [JSON.stringify({ ...JSON.parse(d.toString()), seq: 3, rows: [["a", 99, 1]] }), /field index 99/],
-    [JSON.stringify({ ...JSON.parse(d.toString()), seq: 3, rows: [["a", 2]] }), /key \+ pairs/],
+    [JSON.stringify({ ...JSON.parse(d.toString()), seq: 3, rows: [[0, 99, 1]] }), /field index 99/],
+    [JSON.stringify({ ...JSON.parse(d.toString()), seq: 3, rows: [[0, 2]] }), /device index \+ pairs/],
+    [JSON.stringify({ ...JSON.parse(d.toString()), seq: 3, rows: [["a", 2, 1]] }), /device index \+ pairs/],
+    [JSON.stringify({ ...JSON.parse(d.toString()), seq: 3, gone: ["a"] }), /gone/],
     [JSON.stringify({ ...JSON.parse(first[0]!.toString()), seq: 3, rows: [["a"]] }), /full row of 1/],
+    [JSON.stringify({ ...JSON.parse(first[0]!.toString()), seq: 3, first: undefined }), /without `first`/],
   ] as const) {
     const x = c2.apply(bad);
     assert.ok(!x.ok && why.test(x.error), `${bad}: ${JSON.stringify(x)}`);
