@@ -14,6 +14,7 @@ import { scanCommand } from "./cli/scan.ts";
 import { selftestCommand } from "./cli/selftest.ts";
 import { sendCommand } from "./cli/send.ts";
 import { signPriceCommand } from "./cli/sign-price.ts";
+import { tailTelemetryCommand } from "./cli/tail-telemetry.ts";
 import { UsageError } from "./cli/usage.ts";
 import { createLogger } from "./logger.ts";
 
@@ -53,6 +54,11 @@ Commands:
        --site ID --key FILE [--key-name NAME] NAME [BODY-JSON] [--timeout S]
                                       sign a command (budget/set, budget/clear, mode/set, device/action, ping),
                                       publish it, print the site's response; exit 0 ok, 1 rejected, 3 no response
+  tail-telemetry --broker URL --site ID [--json] [--once] [--kind K,…] [--timeout S]
+       [--ca FILE] [--username U --password-file F] [--mqtt-version 4|5] [--topic-root ROOT]
+                                      subscribe to a site's telemetry/devices, rebuild the fleet from full
+                                      refreshes + deltas and print it each poll cycle (a table, or a JSON
+                                      line per cycle); sequence gaps on stderr; --once: print once synced
   sign-price --key FILE [--key-name NAME] --topic TOPIC VALUE
                                       print a signed price message (economics.signedPrices) to publish
                                       retained on TOPIC; VALUE null clears the price
@@ -102,6 +108,10 @@ export async function main(argv: string[]): Promise<number> {
         return await sendCommand(rest);
       case "sign-price":
         return await signPriceCommand(rest);
+      case "tail-telemetry": {
+        const { controller } = untilSignal();
+        return await tailTelemetryCommand(rest, controller.signal);
+      }
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

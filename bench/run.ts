@@ -19,8 +19,8 @@ const { values } = parseArgs({
     sizes: { type: "string", default: "100,1000,5000" },
     sweeps: { type: "string", default: "5" },
     concurrency: { type: "string", default: "256" },
-    // the parts to run: sweep, scan, drivers (meters, GPU nodes, planner, triggers)
-    only: { type: "string", default: "sweep,scan,drivers" },
+    // the parts to run: sweep, scan, drivers (meters, GPU nodes, planner, triggers), telemetry
+    only: { type: "string", default: "sweep,scan,drivers,telemetry" },
     // one fleet size for the sweep, the planner and the triggers (instead of --sizes)
     miners: { type: "string" },
     // rounds of each trigger bench (its own default: 10)
@@ -182,4 +182,19 @@ for (const [name, title, args] of [
   );
   const [code] = await once(child, "exit");
   if (code !== 0) throw new Error(`bench ${name} failed (${code})`);
+}
+
+// device telemetry by exception at 5,000 miners: steady bytes per miner per poll (goal ≤ 10),
+// an hour offline replayed (goal ≤ 30 s, in order)
+if (PARTS.has("telemetry")) {
+  console.log("\ndevice telemetry by exception (telemetry/devices)");
+  const child = spawn(
+    process.execPath,
+    [...NODE_ARGS, new URL(`./telemetry${EXT}`, import.meta.url).pathname],
+    {
+      stdio: "inherit",
+    },
+  );
+  const [code] = await once(child, "exit");
+  if (code !== 0) throw new Error(`bench telemetry failed (${code})`);
 }

@@ -26,7 +26,7 @@ export { CredentialsSchema, GpuNodeSchema, MinerEntrySchema } from "./schema/dev
 export { ExportsSchema, HomeAssistantSchema, SparkplugSchema } from "./schema/exports.ts";
 export { durationDefault, type HostPort, parseHostPort, power, powerDefault } from "./schema/fields.ts";
 export { MeterEntrySchema, ModbusSchema, type ModbusTarget } from "./schema/meters.ts";
-export { BrokerUrlSchema, MqttSchema } from "./schema/mqtt.ts";
+export { BrokerUrlSchema, type Deadband, MqttSchema, TelemetrySchema } from "./schema/mqtt.ts";
 export {
   ContactSignalSchema,
   ModbusServerSignalSchema,
@@ -99,6 +99,7 @@ export type MinerConfig = Omit<MinerEntry, "host" | "hosts" | "id" | "idPrefix" 
 export type MeterConfig = Omit<MeterEntry, "profile" | "registers" | "maxGap"> & { profile: MeterProfile };
 export type GpuNodeConfig = WithSecrets<z.output<typeof GpuNodeSchema>>;
 export type MqttConfig = WithSecrets<z.output<typeof MqttSchema>>;
+export type TelemetryConfig = MqttConfig["telemetry"];
 /** The http section with its TLS files read (`tls.cert`, `tls.key`: PEM text). */
 export type HttpConfig = WithSecrets<ParsedConfig["http"]>;
 export type ControlConfig = Omit<ParsedConfig["control"], "failsafeBudgetW"> & { failsafeBudgetW: number };

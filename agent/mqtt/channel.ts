@@ -1,5 +1,6 @@
 // The MQTT channel of a site: publishes status (birth and LWT), telemetry
-// (site each tick, devices each poll cycle), the retained state and the
+// (site each tick, devices each poll cycle by exception: only what moved
+// beyond its deadband, a full refresh every fullEveryS), the retained state and the
 // events; takes signed commands and the economics inputs. Telemetry and
 // events go through the SQLite outbox whenever the link is down or still
 // replaying, so they arrive in order with their original timestamps. It never
@@ -17,7 +18,9 @@ import { Outbox, type OutboxKind, type OutboxMessage } from "../store/outbox.ts"
 import { type Checked, checkCommand, dispatch } from "./commands.ts";
 import { MqttLink } from "./link.ts";
 import {
-  chunkDevices,
+  chunkTelemetry,
+  DEVICE_KEY,
+  type DeviceKind,
   eventPayload,
   GPU_FIELDS,
   gpuRows,
@@ -30,6 +33,7 @@ import {
 import { parsePrice } from "./prices.ts";
 import { ReplayCache } from "./replay.ts";
 import { parsePublicKey } from "./signing.ts";
+import { DeltaEncoder, deltaSpec } from "./telemetry-delta.ts";
 import { isCommandName, Topics } from "./topics.ts";
 import type { ChannelSite } from "./types.ts";
 
@@ -43,6 +47,8 @@ export interface ChannelOptions {
   drainBatch?: number;
   backoff?: { baseMs: number; maxMs: number };
   clientId?: string;
+  /** The device telemetry's clock (its `at` and when a refresh is due); a bench runs an hour of polls in seconds. */
+  clock?: () => number;
 }
 
 export type { ChannelSite } from "./types.ts";
@@ -67,6 +73,11 @@ export class MqttChannel {
   private stateDirty = true;
   private lastState: object | null = null;
   private cycle = 0;
+  /** Device telemetry by exception, per kind: what was last sent, the next chunk's sequence number, the last refresh. */
+  private readonly telemetry = new Map<
+    DeviceKind,
+    { encoder: DeltaEncoder; nextSeq: number; lastFullAt: number | null; refreshDue: boolean }
+  >();
   private published = 0;
   private publishedBytes = 0;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -199,6 +210,8 @@ export class MqttChannel {
     link.publish(this.topics.status, birth, { qos: 1, retain: true }).catch(() => undefined);
     this.stateDirty = true;
     this.publishState();
+    // a subscriber that joined while the link was down has nothing to apply deltas to
+    for (const t of this.telemetry.values()) t.refreshDue = true;
     void this.drain();
   }
 
@@ -282,18 +295,46 @@ export class MqttChannel {
   }
 
   private onSweep(driver: PollDriver): void {
-    const now = Date.now();
+    const now = this.opts.clock?.() ?? Date.now();
     const max = this.opts.deviceChunkBytes ?? DEFAULT_DEVICE_CHUNK_BYTES;
     const cycle = ++this.cycle;
-    let chunks: Buffer[];
+    let kind: DeviceKind;
+    let fields: readonly string[];
+    let rows: unknown[][];
     if (driver === "cgminer") {
       const entries = [...this.site.state.miners].map(([id, e]) => ({ id, reading: e.reading }));
-      chunks = chunkDevices("miners", MINER_FIELDS, minerRows(entries, now), now, cycle, max);
+      [kind, fields, rows] = ["miners", MINER_FIELDS, minerRows(entries, now)];
     } else if (driver === "nvidia") {
-      chunks = chunkDevices("gpus", GPU_FIELDS, gpuRows(this.site.state.gpuNodes, now), now, cycle, max);
+      [kind, fields, rows] = ["gpus", GPU_FIELDS, gpuRows(this.site.state.gpuNodes, now)];
     } else {
-      chunks = chunkDevices("meters", METER_FIELDS, meterRows(this.site.snapshot()), now, cycle, max);
+      [kind, fields, rows] = ["meters", METER_FIELDS, meterRows(this.site.snapshot())];
     }
+    const cfg = this.cfg.telemetry;
+    let t = this.telemetry.get(kind);
+    if (!t) {
+      t = {
+        encoder: new DeltaEncoder(deltaSpec(fields, DEVICE_KEY[kind], cfg)),
+        nextSeq: 1,
+        lastFullAt: null,
+        refreshDue: true,
+      };
+      this.telemetry.set(kind, t);
+    }
+    const full = t.refreshDue || t.lastFullAt === null || now - t.lastFullAt >= cfg.fullEveryS * 1000;
+    // a device not in the last refresh makes this cycle one (frame.full)
+    const frame = t.encoder.next(rows, full);
+    if (frame.full) {
+      t.lastFullAt = now;
+      t.refreshDue = false;
+    }
+    const chunks = chunkTelemetry(
+      { kind, fields, key: DEVICE_KEY[kind], full: frame.full, at: now, cycle },
+      frame.rows,
+      frame.gone,
+      t.nextSeq,
+      max,
+    );
+    t.nextSeq += chunks.length;
     for (const c of chunks) this.send("telemetry", this.topics.telemetryDevices, c);
   }
 

@@ -1,7 +1,8 @@
 // Payloads of the telemetry, state and event topics. Device telemetry is
-// compact (a field list once, then one array per device) and chunked so that
-// no message exceeds a bound: a broker's max packet size and a slow uplink
-// both stay happy at 5,000 miners.
+// compact (a field list once, then one array per device, or per device only
+// what moved: telemetry-delta.ts) and chunked so that no message exceeds a
+// bound: a broker's max packet size and a slow uplink both stay happy at 5,000
+// miners.
 import type { SiteTick } from "../site-tick.ts";
 import type { GpuNodeReading, MinerReading, SiteSnapshot } from "../state.ts";
 import type { SiteEvent } from "../store/events.ts";
@@ -102,37 +103,64 @@ export function meterRows(snap: SiteSnapshot): unknown[][] {
   return snap.meters.map((m) => [m.id, m.role, m.ok, round1(m.powerW), m.ageS]);
 }
 
+/** Per kind: how many leading fields of a row identify a device (a GPU is its node and index). */
+export const DEVICE_KEY: Record<DeviceKind, number> = { miners: 1, gpus: 2, meters: 1 };
+
+export interface TelemetryHead {
+  kind: DeviceKind;
+  fields: readonly string[];
+  /** DEVICE_KEY of the kind. */
+  key: number;
+  full: boolean;
+  at: number;
+  cycle: number;
+}
+
 /**
- * Splits rows into messages of at most maxBytes each (a single row larger
- * than the bound still goes out alone). Every chunk says which part it is, so
- * the central side can tell a complete cycle.
+ * Frames one cycle of device telemetry (a full refresh or a delta, see
+ * telemetry-delta.ts) as messages of at most maxBytes each (a single row larger
+ * than the bound still goes out alone). Every chunk carries its kind's next
+ * sequence number (from firstSeq, one per chunk) so a consumer sees a lost one,
+ * and its part of the cycle so it knows when a refresh is complete; a refresh's
+ * chunk says the index of its first row (`first`), so the rows of the parts that
+ * did arrive keep their indexes when one is lost. A cycle with nothing to say is
+ * still one (empty) chunk: the consumer learns the agent is alive and the
+ * sequence goes on.
  */
-export function chunkDevices(
-  kind: DeviceKind,
-  fields: readonly string[],
-  rows: unknown[][],
-  at: number,
-  cycle: number,
+export function chunkTelemetry(
+  h: TelemetryHead,
+  rows: readonly unknown[][],
+  gone: readonly number[],
+  firstSeq: number,
   maxBytes: number,
 ): Buffer[] {
-  const head = (part: number, parts: number) =>
-    `{"at":"${iso(at)}","kind":"${kind}","cycle":${cycle},"part":${part},"parts":${parts},"fields":${JSON.stringify(fields)},"rows":[`;
-  // the head's size with room for large part numbers
-  const headBytes = Buffer.byteLength(head(999_999, 999_999)) + 2;
-  const groups: string[][] = [];
-  let cur: string[] = [];
+  const head = (seq: number, part: number, parts: number, first: number) =>
+    `{"at":"${iso(h.at)}","kind":"${h.kind}","seq":${seq},"cycle":${h.cycle},"part":${part},"parts":${parts},"full":${h.full},${h.full ? `"first":${first},` : ""}"key":${h.key},"fields":${JSON.stringify(h.fields)},"rows":[`;
+  // the head's size with room for large numbers, and the `],"gone":[` … `]}` around the lists
+  const headBytes = Buffer.byteLength(head(Number.MAX_SAFE_INTEGER, 999_999, 999_999, 999_999_999)) + 14;
+  const groups: Array<{ first: number; rows: string[]; gone: string[] }> = [];
+  let cur = { first: 0, rows: [] as string[], gone: [] as string[] };
   let size = headBytes;
-  for (const row of rows) {
-    const s = JSON.stringify(row);
-    const add = Buffer.byteLength(s) + 1;
-    if (cur.length > 0 && size + add > maxBytes) {
+  let n = 0;
+  const add = (s: string, into: "rows" | "gone") => {
+    const bytes = Buffer.byteLength(s) + 1;
+    if (cur.rows.length + cur.gone.length > 0 && size + bytes > maxBytes) {
       groups.push(cur);
-      cur = [];
+      cur = { first: n, rows: [], gone: [] };
       size = headBytes;
     }
-    cur.push(s);
-    size += add;
+    cur[into].push(s);
+    size += bytes;
+  };
+  for (const r of rows) {
+    add(JSON.stringify(r), "rows");
+    n++;
   }
-  if (cur.length > 0 || groups.length === 0) groups.push(cur);
-  return groups.map((g, i) => Buffer.from(`${head(i + 1, groups.length)}${g.join(",")}]}`));
+  for (const g of gone) add(String(g), "gone");
+  if (cur.rows.length + cur.gone.length > 0 || groups.length === 0) groups.push(cur);
+  return groups.map((g, i) =>
+    Buffer.from(
+      `${head(firstSeq + i, i + 1, groups.length, g.first)}${g.rows.join(",")}],"gone":[${g.gone.join(",")}]}`,
+    ),
+  );
 }

@@ -1,9 +1,81 @@
 // Schema of the mqtt section: the link to the central broker, its TLS files,
 // the topic root, and the keys allowed to sign remote commands.
 import { z } from "zod";
+import { parseDurationS, parsePowerW } from "../units.ts";
 import { durationDefault, FileSchema, optNull, show } from "./fields.ts";
 
 const MQTT_SCHEMES = ["mqtt:", "mqtts:", "ws:", "wss:"];
+
+/** A deadband after parsing: an absolute amount in the field's unit, or a fraction of the value last sent. */
+export type Deadband = { kind: "abs"; value: number } | { kind: "pct"; value: number };
+
+const PCT_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*%$/;
+
+/**
+ * A deadband as written: a number in the field's unit (1 = 1 °C), a percentage
+ * of the value last sent ("1%"), or for a power or a duration that value with
+ * its unit ("50W", "30s").
+ */
+function deadband(def: number | string, unit: "power" | "duration" | null = null) {
+  const like = unit === "power" ? '50, "50W"' : unit === "duration" ? '10, "30s"' : "1";
+  return z
+    .union([z.number(), z.string()], {
+      error: (iss) => `expected a deadband like ${like} or "2%", got ${show(iss.input)}`,
+    })
+    .default(def)
+    .transform((v, ctx): Deadband => {
+      const fail = (message: string) => {
+        ctx.issues.push({ code: "custom", message, input: v });
+        return z.NEVER;
+      };
+      if (typeof v === "string" && v.trim().endsWith("%")) {
+        const m = PCT_RE.exec(v.trim());
+        const pct = m ? Number(m[1]) : Number.NaN;
+        if (!(pct >= 0 && pct <= 100))
+          return fail(`expected a percentage from "0%" to "100%", got ${show(v)}`);
+        return { kind: "pct", value: pct / 100 };
+      }
+      let n: number;
+      try {
+        n =
+          typeof v === "number" || unit === null
+            ? Number(v)
+            : unit === "power"
+              ? parsePowerW(v)
+              : parseDurationS(v);
+      } catch (e) {
+        return fail(`${(e as Error).message}, or a percentage like "2%"`);
+      }
+      if (typeof v === "string" && unit === null && !/^\s*[\d.]+\s*$/.test(v))
+        return fail(`expected a number like ${like} or a percentage like "2%", got ${show(v)}`);
+      if (!(Number.isFinite(n) && n >= 0)) return fail(`must be a number ≥ 0, got ${show(v)}`);
+      return { kind: "abs", value: n };
+    });
+}
+
+export const TelemetrySchema = z
+  .strictObject({
+    fullEveryS: durationDefault(300).describe(
+      "Device telemetry: a full refresh of every device this often (and on connect); in between only what moved beyond its deadband. 0 = a full refresh every poll cycle",
+    ),
+    deadband: z
+      .strictObject({
+        powerW: deadband("1%", "power").describe(
+          'Power (miners, GPUs, meters): watts ("50W") or a percentage of the value last sent',
+        ),
+        hashrateThs: deadband("2%").describe("Miner hashrate: TH/s, or a percentage of the value last sent"),
+        tempC: deadband(1).describe("Temperature (miner chip max, GPU): °C, or a percentage"),
+        powerLimitW: deadband(0, "power").describe("Power limit (miners, GPUs): 0 = any change is sent"),
+        utilPct: deadband(5).describe("GPU utilisation, in percentage points (5 = five points)"),
+        ageS: deadband(10, "duration").describe("Age of the reading (a duration, or a percentage)"),
+      })
+      .prefault({})
+      .describe(
+        "A field is sent when it moved by more than this since it was last sent; states, roles and flags on any change",
+      ),
+  })
+  .prefault({})
+  .describe("Device telemetry by exception (telemetry/devices)");
 
 /** A broker URL (mqtt, mqtts, ws, wss), never with a password in it. */
 export const BrokerUrlSchema = z.string().superRefine((u, ctx) => {
@@ -80,6 +152,7 @@ export const MqttSchema = z
       })
       .prefault({})
       .describe("Offline buffer for telemetry and events"),
+    telemetry: TelemetrySchema,
   })
   .superRefine((m, ctx) => {
     if ((m.certFile === null) !== (m.keyFile === null)) {

@@ -13,6 +13,7 @@ import { sendCommand } from "../../agent/cli/send.ts";
 import { silentLogger } from "../../agent/logger.ts";
 import type { MqttChannel } from "../../agent/mqtt/channel.ts";
 import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
+import { TelemetryConsumer } from "../../agent/mqtt/telemetry-consumer.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
@@ -143,15 +144,20 @@ test("status online (retained), telemetry per tick and per cycle, retained state
   const tel = await waitFor("site telemetry", () => on("telemetry/site").at(-1));
   for (const k of ["powerW", "budgetW", "budgetReason", "classes", "counts", "mode"])
     assert.ok(k in json(tel), k);
-  const dev = await waitFor("device telemetry", () =>
-    on("telemetry/devices").find(
-      (m) => json(m).kind === "miners" && json(m).rows.every((r: unknown[]) => r[1] === "hashing"),
-    ),
+  // device telemetry is by exception: a full refresh, then only what moved; rebuilt, every miner hashes
+  const dev = await waitFor("a full refresh of the miners", () =>
+    on("telemetry/devices").find((m) => json(m).kind === "miners" && json(m).full === true),
   );
   const d = json(dev);
   assert.equal(d.rows.length, 6);
   assert.deepEqual(d.fields.slice(0, 3), ["id", "state", "powerW"]);
   assert.equal(d.part, 1);
+  await waitFor("device telemetry: all six hashing", () => {
+    const c = new TelemetryConsumer();
+    for (const m of on("telemetry/devices")) c.apply(m.payload);
+    const miners = c.devices("miners");
+    return c.status("miners").synced && miners.length === 6 && miners.every((x) => x.state === "hashing");
+  });
   const state = await waitFor("state", () => on("state").at(-1));
   assert.equal(json(state).applied.mode, "auto");
   assert.equal((await api()).broker.connected, true);

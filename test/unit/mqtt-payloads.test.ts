@@ -1,33 +1,50 @@
-// Device telemetry chunks stay under their bound and lose no row; the
-// reconnect backoff grows, is capped, and is jittered.
+// Device telemetry chunks stay under their bound, lose no row and number
+// themselves (part of the cycle, sequence of the kind); the reconnect backoff
+// grows, is capped, and is jittered.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backoffDelayMs } from "../../agent/mqtt/link.ts";
-import { chunkDevices, MINER_FIELDS } from "../../agent/mqtt/payloads.ts";
+import { chunkTelemetry, MINER_FIELDS } from "../../agent/mqtt/payloads.ts";
 
-test("5,000 miners in chunks of at most the bound, every row once, parts numbered", () => {
+test("5,000 miners in chunks of at most the bound, every row once, parts and sequence numbered", () => {
   const rows = Array.from({ length: 5000 }, (_, i) => [`miner-${i}`, "hashing", 3250, 110.2, null, 71.5, 1]);
+  const gone = Array.from({ length: 300 }, (_, i) => 6000 + i);
   const max = 16 * 1024;
-  const chunks = chunkDevices("miners", MINER_FIELDS, rows, Date.parse("2026-01-01T00:00:00Z"), 7, max);
+  const at = Date.parse("2026-01-01T00:00:00Z");
+  const head = { kind: "miners", fields: MINER_FIELDS, key: 1, full: true, at, cycle: 7 } as const;
+  const chunks = chunkTelemetry(head, rows, gone, 41, max);
   assert.ok(chunks.length > 1);
   const ids: string[] = [];
+  const goneIds: number[] = [];
   chunks.forEach((c, i) => {
     assert.ok(c.length <= max, `chunk ${i}: ${c.length} bytes`);
     const m = JSON.parse(c.toString());
     assert.equal(m.part, i + 1);
     assert.equal(m.parts, chunks.length);
+    assert.equal(m.seq, 41 + i);
     assert.equal(m.cycle, 7);
+    assert.equal(m.full, true);
+    // a refresh's chunk says where its rows start
+    assert.equal(m.first, ids.length);
+    assert.equal(m.key, 1);
     assert.equal(m.at, "2026-01-01T00:00:00.000Z");
+    assert.deepEqual(m.fields, MINER_FIELDS);
     for (const r of m.rows) ids.push(r[0]);
+    for (const g of m.gone) goneIds.push(g);
   });
   assert.deepEqual(
     ids,
     rows.map((r) => r[0]),
   );
-  // nothing to report is still one (empty) message
-  const empty = chunkDevices("gpus", ["id"], [], 0, 1, max);
+  assert.deepEqual(goneIds, gone);
+  // nothing to report is still one (empty) message, with its sequence number
+  const empty = chunkTelemetry({ ...head, kind: "gpus", fields: ["id", "gpu"], key: 2 }, [], [], 9, max);
   assert.equal(empty.length, 1);
-  assert.deepEqual(JSON.parse(empty[0]!.toString()).rows, []);
+  const e = JSON.parse(empty[0]!.toString());
+  assert.deepEqual([e.rows, e.gone, e.seq, e.part, e.parts, e.first], [[], [], 9, 1, 1, 0]);
+  // a delta has no `first`
+  const d = JSON.parse(chunkTelemetry({ ...head, full: false }, [[3, 2, 3100]], [7], 10, max)[0]!.toString());
+  assert.deepEqual([d.first, d.rows, d.gone], [undefined, [[3, 2, 3100]], [7]]);
 });
 
 test("backoff: exponential, capped, jittered within [d/2, d]", () => {
