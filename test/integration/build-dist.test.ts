@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "wk-build-"));
@@ -105,8 +105,8 @@ test("plain node runs the built CLI: --version, check-config", async () => {
 test("plain node runs the built agent on a simulated site; SIGTERM exits 0", {
   timeout: 90_000,
 }, async () => {
-  const httpPort = await freePort();
-  const meterPort = await freePort();
+  const httpPort = await testPort();
+  const meterPort = await testPort();
   const file = join(dir, "sim.yaml");
   writeFileSync(
     file,

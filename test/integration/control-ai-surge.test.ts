@@ -12,17 +12,17 @@ import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
 import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 test("AI surge: mining is shed, GPUs keep their limits", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-surge-"));
   const client = generateKeyPair();
   writeFileSync(join(dir, "id_ed25519"), client.privateKey, { mode: 0o600 });
   const base = `site: { id: surge, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.48.0.1-127.48.0.10, dialect: luxos }
 control:

@@ -17,7 +17,7 @@ import { loadConfig } from "../../config/load.ts";
 import type { GpuNodeSim } from "../../sim/gpu/server.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
 import { gpuNodesYaml, startGpuSims } from "../helpers/gpu-sims.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const PREFIX = "homeassistant";
 const BASE = "wattkeeper/v1/ha-site";
@@ -64,12 +64,12 @@ describe("Home Assistant discovery", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "wk-ha-"));
-    broker = await startEmbeddedBroker({ port: await freePort() });
+    broker = await startEmbeddedBroker({ port: await testPort() });
     base = `site: { id: ha-site, name: HA site, timezone: UTC, contractLimitW: 400kW }
 store: { path: ./state.db }
 mqtt: { url: ${broker.url}, protocolVersion: 4 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.101.0.1-127.101.0.6, dialect: luxos, location: container-A }
   - { hosts: 127.101.0.7-127.101.0.10, dialect: luxos, location: container-B }

@@ -15,7 +15,7 @@ import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const TOPIC = "prices/signed/energy";
 let broker: EmbeddedBroker;
@@ -25,7 +25,7 @@ let dir: string;
 const events: SiteEvent[] = [];
 
 before(async () => {
-  broker = await startEmbeddedBroker({ port: await freePort() });
+  broker = await startEmbeddedBroker({ port: await testPort() });
   dir = mkdtempSync(join(tmpdir(), "wk-signed-prices-"));
   const ops = generateKeyPair();
   writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);

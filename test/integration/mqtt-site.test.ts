@@ -18,7 +18,7 @@ import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const SITE = "mq";
 const ROOT = `wattkeeper/v1/${SITE}`;
@@ -36,7 +36,7 @@ const opsKey = parsePrivateKey(ops.privateKeyPem);
 const rogue = parsePrivateKey(generateKeyPair().privateKeyPem);
 
 before(async () => {
-  broker = await startEmbeddedBroker({ port: await freePort() });
+  broker = await startEmbeddedBroker({ port: await testPort() });
   broker.broker.on("publish", (packet, client) => {
     if (client?.id.startsWith("wattkeeper-"))
       atBroker.push({ topic: packet.topic, payload: packet.payload.toString() });
@@ -56,7 +56,7 @@ mqtt:
   maxCommandBytes: 2048
   commandKeys: [{ name: ops, publicKeyFile: ./ops.pub.pem }]
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.106.0.1-127.106.0.6, dialect: luxos }
 control:

@@ -12,7 +12,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let file: string;
@@ -27,7 +27,7 @@ before(async () => {
     `site: { id: intents, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.57.0.1-127.57.0.6, dialect: luxos }
 control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }

@@ -24,7 +24,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { startPlainMosquitto } from "./mosquitto.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
@@ -100,7 +100,7 @@ async function siteConfig(dir: string, edge: string, base: string, extra: string
     `site: { id: ${edge}, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: ${base}.1-${base}.8, dialect: luxos }
 control: { tickS: 0.5, shedMarginW: 500, restoreMarginW: 1500, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0, rampUpWPerMin: 10MW }
@@ -264,7 +264,7 @@ test("child process: DCMD and NCMD applied with acceptCommands on; kill -9 → t
   const EDGE = "edge-b";
   const dir = mkdtempSync(join(tmpdir(), "wk-spb-b-"));
   const file = await siteConfig(dir, EDGE, "127.96.0", "acceptCommands: true, reportByExceptionW: 100");
-  writeFileSync(file, `http: { listen: "127.0.0.1:${await freePort()}" }\n`, { flag: "a" });
+  writeFileSync(file, `http: { listen: "127.0.0.1:${await testPort()}" }\n`, { flag: "a" });
   const child = spawn(process.execPath, [BIN, "run", "--config", file], {
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -3,7 +3,7 @@
 // files at once, so two files in the same 127.X block could take the same
 // address:port and fail with EADDRINUSE only when they happen to overlap. Each
 // file owns its own block (the second octet); this test says who, when two
-// files share one. 127.0.x (ports from freePort) is for everyone.
+// files share one. 127.0.x (ports from testPort) is for everyone.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
