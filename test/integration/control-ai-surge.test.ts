@@ -13,6 +13,7 @@ import { loadConfig } from "../../config/load.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
 import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 test("AI surge: mining is shed, GPUs keep their limits", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-surge-"));
@@ -72,7 +73,7 @@ sim: { seed: 13, noiseW: 20, auxW: 2kW }
     // a budget just above today's draw, as a lease
     const budgetW = Math.round(before.powerW + 1_500);
     site.setBudgetLease(budgetW, 120, "tight test budget");
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.equal((await api()).counts.sleeping, 0, "nothing shed before the surge");
 
     // the surge: every GPU runs a job (+2 × ~1.1 kW)

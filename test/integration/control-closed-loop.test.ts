@@ -12,6 +12,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let file: string;
@@ -93,7 +94,7 @@ test("over the contract: miners are slept until the meter is under the budget; a
   const again = new Site(config, silentLogger(), opts);
   await again.start();
   try {
-    await new Promise((r) => setTimeout(r, 2500));
+    await ticksPass(again, 5);
     const b = await siteJson(again);
     assert.ok(b.counts.sleeping >= slept, `${b.counts.sleeping} asleep after restart, ${slept} before`);
     assert.ok(b.powerW < 45_000, `site ${b.powerW} W after restart`);
@@ -181,7 +182,7 @@ test("meter dropout: the snapshot switches to the estimate and the loop keeps th
       Math.abs(est.powerW - sim.model.totalW()) < 8_000,
       `estimate ${est.powerW} vs model ${sim.model.totalW()}`,
     );
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.ok(sim.model.totalW() < 45_000, `model ${sim.model.totalW()} W while the meter is out`);
   } finally {
     meter.setFault(null);

@@ -18,6 +18,7 @@ import type { GpuNodeSim } from "../../sim/gpu/server.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
 import { gpuNodesYaml, startGpuSims } from "../helpers/gpu-sims.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 const PREFIX = "homeassistant";
 const BASE = "wattkeeper/v1/ha-site";
@@ -95,7 +96,7 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
     site = await startSite(configWith(["gpu-a", "gpu-b"], "exports:\n  homeAssistant: {}\n"));
     await waitFor("miners hashing", () => site!.snapshot().counts.hashing === 10, 30_000);
     // a client that arrives later sees everything retained, as HA after a restart
-    await new Promise((r) => setTimeout(r, 2500));
+    await ticksPass(site!, 5);
     const w = await watcher(broker.url, [`${PREFIX}/#`, `${BASE}/ha/#`, `${BASE}/status`]);
     clients.push(w.client);
     await waitFor(

@@ -13,6 +13,7 @@ import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let file: string;
@@ -58,7 +59,7 @@ test("device actions act through the loop; exclusions, mode and lease survive a 
       () => site.state.miners.get(id)?.reading?.state === "sleeping",
     );
     // far under budget, yet the policy does not wake a miner it did not sleep
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.equal(site.state.miners.get(id)?.reading?.state, "sleeping");
 
     const unknown = await site.deviceAction({ id: "nope", action: "wake" }, tech);
