@@ -42,8 +42,14 @@ if (existsSync(SOURCE_ENTRY) && existsSync(BUILD_SCRIPT)) {
     // build messages on stderr: stdout is the CLI's own (`--version`, `hash-password`, JSON)
     await build({ ifStale: true, log: (line) => process.stderr.write(line) });
   } catch (err) {
-    process.stderr.write(`wattkeeper: cannot build dist/: ${err.message}\n`);
-    process.exit(1);
+    if (!(err.environment && existsSync(DIST_ENTRY))) {
+      process.stderr.write(`wattkeeper: cannot build dist/: ${err.message}\n`);
+      process.exit(1);
+    }
+    // an install that keeps its sources but not the dev dependencies (a gateway after npm prune)
+    process.stderr.write(
+      `wattkeeper: dist/ may be older than the sources and cannot be rebuilt here (${err.message}): running it as it is\n`,
+    );
   }
 }
 if (!existsSync(DIST_ENTRY)) {

@@ -4,8 +4,8 @@
 // profiles, miner models, example configs, the config JSON schema and the status
 // page's static assets. The output gets its own package.json, which makes it the
 // package root that config/paths.ts finds (meter profiles, version), and a
-// build-info.json stamp holding a fingerprint of the inputs (every path, size and
-// modification time), so `--if-stale` (bin/wattkeeper.js, test/run.mjs) rebuilds
+// build-info.json stamp holding a fingerprint of the inputs (every path and its
+// content), so `--if-stale` (bin/wattkeeper.js, test/run.mjs) rebuilds
 // only when something changed, was added or was removed. Type checking is
 // `npm run typecheck`'s job: esbuild only strips types.
 //
@@ -45,20 +45,37 @@ const OPTIONAL = new Set(["agent/http/public"]);
 /** How long a second builder waits for the first one's lock before giving up. */
 const LOCK_WAIT_MS = 120_000;
 
-class BuildError extends Error {}
+/**
+ * A build that could not run. `environment`: nothing wrong with the sources, the
+ * place cannot build (no dev dependencies, a read-only install): bin/wattkeeper.js
+ * then runs the dist/ it has, with a warning.
+ */
+export class BuildError extends Error {
+  constructor(message, { environment = false } = {}) {
+    super(message);
+    this.environment = environment;
+  }
+}
 
-/** Every file and folder under the inputs, as `path size mtime` lines, hashed. */
+/**
+ * A hash of every input file's path and content (not times: a checkout, a copy
+ * or a `touch` that changes nothing needs no rebuild; an added, removed or
+ * renamed file changes the path list).
+ */
 export function fingerprint(root = ROOT) {
-  const lines = [];
+  const hash = createHash("sha256");
   const walk = (rel) => {
-    const st = statSync(join(root, rel));
-    // a folder's mtime moves when an entry is added, removed or renamed
-    lines.push(`${rel}\t${st.isDirectory() ? "d" : st.size}\t${st.mtimeMs}`);
-    if (!st.isDirectory()) return;
-    for (const name of readdirSync(join(root, rel)).sort()) walk(join(rel, name));
+    const path = join(root, rel);
+    if (statSync(path).isDirectory()) {
+      for (const name of readdirSync(path).sort()) walk(join(rel, name));
+      return;
+    }
+    hash.update(`${rel}\0`);
+    hash.update(readFileSync(path));
+    hash.update("\0");
   };
   for (const input of [...SOURCE_DIRS, ...BUILD_INPUTS]) if (existsSync(join(root, input))) walk(input);
-  return createHash("sha256").update(lines.join("\n")).digest("hex");
+  return hash.digest("hex");
 }
 
 function sourceFiles(dir) {
@@ -103,6 +120,9 @@ async function withLock(out, fn) {
       writeFileSync(join(lock, "pid"), String(process.pid));
       break;
     } catch (err) {
+      if (err.code === "EACCES" || err.code === "EROFS" || err.code === "EPERM") {
+        throw new BuildError(`cannot write beside ${out} (${err.code})`, { environment: true });
+      }
       if (err.code !== "EEXIST") throw err;
       let owner = Number.NaN;
       try {
@@ -139,7 +159,9 @@ async function compile(tmp) {
   try {
     esbuild = await import("esbuild");
   } catch {
-    throw new BuildError("esbuild is not installed: the build needs the dev dependencies (npm ci)");
+    throw new BuildError("esbuild is not installed: the build needs the dev dependencies (npm ci)", {
+      environment: true,
+    });
   }
   const entryPoints = SOURCE_DIRS.filter((d) => existsSync(join(ROOT, d))).flatMap((d) =>
     sourceFiles(join(ROOT, d)),
