@@ -119,7 +119,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
   await hostState(false);
   const dir = mkdtempSync(join(tmpdir(), "wk-spb-a-"));
   const { config } = await loadConfig(
-    await siteConfig(dir, EDGE, "127.95.0", `primaryHostId: ${HOST_ID}, acceptCommands: false`),
+    await siteConfig(dir, EDGE, "127.142.0", `primaryHostId: ${HOST_ID}, acceptCommands: false`),
     { strictFiles: true },
   );
   const sim = await startSimFromConfig(config, silentLogger());
@@ -263,7 +263,7 @@ test("child process: DCMD and NCMD applied with acceptCommands on; kill -9 → t
 }, async () => {
   const EDGE = "edge-b";
   const dir = mkdtempSync(join(tmpdir(), "wk-spb-b-"));
-  const file = await siteConfig(dir, EDGE, "127.96.0", "acceptCommands: true, reportByExceptionW: 100");
+  const file = await siteConfig(dir, EDGE, "127.143.0", "acceptCommands: true, reportByExceptionW: 100");
   writeFileSync(file, `http: { listen: "127.0.0.1:${await testPort()}" }\n`, { flag: "a" });
   const child = spawn(process.execPath, [BIN, "run", "--config", file], {
     stdio: ["ignore", "pipe", "pipe"],
