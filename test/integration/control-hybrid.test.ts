@@ -191,18 +191,26 @@ sim: { seed: 6, noiseW: 20, auxW: 2kW }
       await wait(3_000);
       assert.equal(h.site.snapshot().counts.sleeping, 0, "nothing shed before the step");
       // the training job starts on every GPU: +~1.2 kW in one step
+      // every tick's result as it ends (a sampler can miss the one tick that saw
+      // the step when the machine is busy): the loop's own end-of-tick hook
       const seen: TickResult[] = [];
-      const watch = setInterval(() => {
-        const t = h.last();
-        if (t && !seen.includes(t)) seen.push(t);
-      }, 50);
+      const deps = (
+        h.site as unknown as {
+          loop: { deps: { onTickEnd?: (r: TickResult, durationMs: number) => void } };
+        }
+      ).loop.deps;
+      const onTickEnd = deps.onTickEnd;
+      deps.onTickEnd = (r, durationMs) => {
+        seen.push(r);
+        onTickEnd?.(r, durationMs);
+      };
       for (const g of h.gpus[0]!.smi.gpus) g.busy = true;
       await waitFor(
         "a plan that names the AI step",
         () => seen.some((t) => t.plan?.alarms.some((a) => a.code === "ai-step")),
         10_000,
       );
-      clearInterval(watch);
+      deps.onTickEnd = onTickEnd;
       const stepTick = seen.find((t) => t.plan?.alarms.some((a) => a.code === "ai-step"))!;
       assert.ok(
         stepTick.plan!.actions.some((a) => a.kind === "sleep"),
