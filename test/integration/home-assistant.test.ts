@@ -99,9 +99,18 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
     await ticksPass(site!, 5);
     const w = await watcher(broker.url, [`${PREFIX}/#`, `${BASE}/ha/#`, `${BASE}/status`]);
     clients.push(w.client);
+    // the retained configs arrive one message at a time: wait for the last group's, not a count
+    // that a half-delivered burst can already reach
     await waitFor(
       "discovery configs",
-      () => [...w.last.keys()].filter((t) => t.startsWith(PREFIX)).length >= 20,
+      () =>
+        [...w.last.keys()].filter((t) => t.startsWith(PREFIX)).length >= 20 &&
+        [...w.last].some(
+          ([t, m]) =>
+            t.startsWith(PREFIX) &&
+            t.endsWith("/config") &&
+            m.payload.includes(`${BASE}/ha/group/container_b"`),
+        ),
       10_000,
     );
     const configs = [...w.last].filter(([t]) => t.startsWith(`${PREFIX}/`) && t.endsWith("/config"));
