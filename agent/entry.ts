@@ -1,6 +1,6 @@
-// Process entry: runs the CLI with this process's arguments. `bin/wattkeeper.js`
-// loads it from the TypeScript sources (through tsx); production runs the
-// compiled `node dist/agent/entry.js` (`npm run build`), which needs no loader.
+// Process entry: runs the CLI with this process's arguments. It runs compiled,
+// as dist/agent/entry.js: `bin/wattkeeper.js` builds dist/ first in a checkout
+// (scripts/build.mjs), production runs `node dist/agent/entry.js` directly.
 import { main } from "./main.ts";
 
 process.exitCode = await main(process.argv.slice(2));

@@ -15,7 +15,7 @@ import { ModbusMeter } from "../drivers/modbus/meter.ts";
 import { startModbusGatewaySim, startModbusMeterSim } from "../sim/modbus/meter.ts";
 import { PowerModel } from "../sim/power-model.ts";
 import { loadMeterProfile } from "../sim/profiles.ts";
-import { freePort } from "../test/helpers/ports.ts";
+import { testPort } from "../test/helpers/ports.ts";
 
 const ModbusRTU = modbusSerial.default;
 type ModbusRTU = InstanceType<typeof ModbusRTU>;
@@ -52,13 +52,13 @@ for (let i = 0; i < 50; i++) model.addMiner(`m${i}`);
 const stops: Array<() => Promise<void>> = [];
 const targets: Target[] = [];
 for (let i = 0; i < N_TCP; i++) {
-  const port = await freePort();
+  const port = await testPort();
   const sim = await startModbusMeterSim({ host: HOST, port, unitId: 1, profile, model });
   stops.push(() => sim.stop());
   targets.push({ transport: "tcp", port, unitId: 1 });
 }
 if (N_RTU > 0) {
-  const port = await freePort();
+  const port = await testPort();
   const gw = await startModbusGatewaySim({
     host: HOST,
     port,

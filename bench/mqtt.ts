@@ -24,7 +24,7 @@ import { MqttSchema } from "../config/schema/mqtt.ts";
 import type { MqttConfig } from "../config/schema.ts";
 import type { MinerReading } from "../drivers/types.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
-import { freePort } from "../test/helpers/ports.ts";
+import { testPort } from "../test/helpers/ports.ts";
 
 // ---------------------------------------------------------------- broker child
 if (process.argv.includes("--broker-child")) {
@@ -149,7 +149,7 @@ const fireEvent = () => {
   for (const fn of evts) fn(e);
 };
 
-const port = await freePort();
+const port = await testPort();
 const base = MqttSchema.parse({
   url: `mqtt://127.0.0.1:${port}`,
   protocolVersion: 4,

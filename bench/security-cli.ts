@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { MINER_MODELS, type MinerModel } from "../sim/models.ts";
 import { startSimSite } from "../sim/site.ts";
 import { type CliRun, cli as runCli } from "../test/helpers/cli.ts";
-import { freePort } from "../test/helpers/ports.ts";
+import { testPort } from "../test/helpers/ports.ts";
 
 /** A CLI run with a deadline (a hang counts as a failure, not a stuck bench). */
 const cli = (args: string[], timeoutMs = 30_000): Promise<CliRun> => runCli(args, { timeoutMs });
@@ -106,8 +106,8 @@ const reloadCase: CliCase = {
   name: "SIGHUP with broken configs",
   run: async () => {
     const dir = mkdtempSync(join(tmpdir(), "wk-sec-reload-"));
-    const port = await freePort();
-    const meterPort = await freePort();
+    const port = await testPort();
+    const meterPort = await testPort();
     const file = join(dir, "site.yaml");
     const good = siteConfig({ port, meterPort, dir, limit: "1MW" });
     writeFileSync(file, good);

@@ -1,40 +1,15 @@
 #!/usr/bin/env node
-// Entry point for `npx wattkeeper` / `npm start`. Runs the compiled tree
-// (`npm run build` → dist/, plain node, no loader thread) when it is there and
-// not older than the sources; otherwise registers the TypeScript loader (tsx,
-// a runtime dependency) and runs the sources, so an edit is never shadowed by
-// a stale build. An install without sources (the Docker image) always runs dist/.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+// Entry point for `npx wattkeeper` / `npm start`: runs the compiled tree in dist/
+// (plain node, no loader). In a checkout (the sources and scripts/build.mjs are
+// here) it first rebuilds dist/ when the sources changed since the last build (a
+// fingerprint check of a few ms; esbuild takes a second or two when it must), so
+// an edit is never shadowed by a stale build and a fresh clone needs no separate
+// build step. An install without sources (the Docker image) runs dist/ as it is.
+import { existsSync } from "node:fs";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST_ENTRY = new URL("../dist/agent/entry.js", import.meta.url);
-const SOURCE_DIRS = ["agent", "drivers", "config", "sim"];
-
-/** Newest modification time (ms) of the files under the source folders. */
-function newestSourceMs(dir) {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) newest = Math.max(newest, newestSourceMs(path));
-    else if (entry.isFile()) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function freshBuild() {
-  if (!existsSync(DIST_ENTRY)) return false;
-  if (!existsSync(`${ROOT}agent/entry.ts`)) return true; // no sources to be stale against
-  try {
-    const { startedAtMs } = JSON.parse(readFileSync(`${ROOT}dist/build-info.json`, "utf8"));
-    const dirs = SOURCE_DIRS.map((d) => `${ROOT}${d}`).filter((d) => existsSync(d));
-    if (Math.max(...dirs.map(newestSourceMs)) < startedAtMs) return true;
-  } catch {
-    // no or unreadable stamp: treat the build as stale
-  }
-  process.stderr.write("wattkeeper: dist/ is older than the sources; running the sources (npm run build)\n");
-  return false;
-}
+const BUILD_SCRIPT = new URL("../scripts/build.mjs", import.meta.url);
+const SOURCE_ENTRY = new URL("../agent/entry.ts", import.meta.url);
 
 /**
  * Under `npm start` the agent is npm's child: npm passes SIGTERM and SIGINT on
@@ -61,10 +36,24 @@ function stopWhenNpmGoes() {
 
 stopWhenNpmGoes();
 
-if (freshBuild()) {
-  await import(DIST_ENTRY.href);
-} else {
-  const { register } = await import("tsx/esm/api");
-  register();
-  await import("../agent/entry.ts");
+if (existsSync(SOURCE_ENTRY) && existsSync(BUILD_SCRIPT)) {
+  const { build } = await import(BUILD_SCRIPT.href);
+  try {
+    // build messages on stderr: stdout is the CLI's own (`--version`, `hash-password`, JSON)
+    await build({ ifStale: true, log: (line) => process.stderr.write(line) });
+  } catch (err) {
+    if (!(err.environment && existsSync(DIST_ENTRY))) {
+      process.stderr.write(`wattkeeper: cannot build dist/: ${err.message}\n`);
+      process.exit(1);
+    }
+    // an install that keeps its sources but not the dev dependencies (a gateway after npm prune)
+    process.stderr.write(
+      `wattkeeper: dist/ may be older than the sources and cannot be rebuilt here (${err.message}): running it as it is\n`,
+    );
+  }
 }
+if (!existsSync(DIST_ENTRY)) {
+  process.stderr.write("wattkeeper: dist/agent/entry.js is missing: run `npm run build`\n");
+  process.exit(1);
+}
+await import(DIST_ENTRY.href);

@@ -1,8 +1,23 @@
 // Runs node's built-in test runner (through tsx) over every *.test.ts under the
 // given folders (or the files named). Node 20's --test does not expand globs itself.
+// Builds dist/ first when it is missing or older than the sources: the tests that
+// start the real CLI run bin/wattkeeper.js, which runs dist/ only (one build here
+// rather than one per parallel test file).
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "../scripts/build.mjs";
 
 const args = process.argv.slice(2);
 // --allow-empty: a suite whose tests land with a later issue (peers, browser) passes while empty
@@ -28,6 +43,51 @@ if (files.length === 0) {
   console.error(`no test files under: ${dirs.join(", ")}`);
   process.exit(allowEmpty ? 0 : 1);
 }
-const nodeArgs = ["--import", "tsx", "--test", "--test-reporter=spec", ...passThrough, ...files];
+try {
+  await build({ ifStale: true });
+} catch (err) {
+  console.error(`test: cannot build dist/: ${err.message}`);
+  process.exit(1);
+}
+const ROOT = resolve(fileURLToPath(import.meta.url), "../..");
+const scratch = mkdtempSync(join(tmpdir(), "wk-test-run-"));
+const figuresFile = join(scratch, "summary.json");
+const nodeArgs = [
+  "--import",
+  "tsx",
+  "--test",
+  "--test-reporter=spec",
+  "--test-reporter-destination=stdout",
+  `--test-reporter=${join(ROOT, "test", "summary-reporter.mjs")}`,
+  `--test-reporter-destination=${figuresFile}`,
+  ...passThrough,
+  ...files,
+];
+const startedAt = Date.now();
 const res = spawnSync(process.execPath, nodeArgs, { stdio: "inherit" });
+saveSummary();
+rmSync(scratch, { recursive: true, force: true });
 process.exit(res.status ?? 1);
+
+/** What ran and how it went, for scripts/readme-tests.mjs (.state/ is not tracked). */
+function saveSummary() {
+  let figures;
+  try {
+    figures = JSON.parse(readFileSync(figuresFile, "utf8"));
+  } catch {
+    return; // the runner died before its summary: nothing to report
+  }
+  const concurrency = passThrough.find((a) => a.startsWith("--test-concurrency="))?.split("=")[1];
+  const summary = {
+    at: new Date(startedAt).toISOString(),
+    folders: dirs.map((d) => relative(ROOT, resolve(d))),
+    files: files.length,
+    concurrency: concurrency ? Number(concurrency) : null,
+    cores: availableParallelism(),
+    exitCode: res.status,
+    wallMs: Date.now() - startedAt,
+    ...figures,
+  };
+  mkdirSync(join(ROOT, ".state"), { recursive: true });
+  writeFileSync(join(ROOT, ".state", "test-summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+}

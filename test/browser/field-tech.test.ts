@@ -19,7 +19,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 // The page's globals, as far as the callbacks run in the page touch them (no DOM lib in tsconfig).
 interface Box {
@@ -84,7 +84,7 @@ http:
     - { name: tech, passwordHash: "${hash}" }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { host: 127.167.0.1, dialect: luxos, location: container-A/rack-1/slot-1 }
   - { host: 127.167.0.2, dialect: luxos, location: container-A/rack-1/slot-2 }

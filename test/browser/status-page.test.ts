@@ -19,7 +19,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 // The page's globals, as far as the callbacks run in the page touch them (the project's
 // tsconfig has no DOM lib, and these declarations stay local to this module).
@@ -92,7 +92,7 @@ http:
     - { name: tech, passwordHash: "${hash}" }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.83.0.1-127.83.0.24, location: container-A }
   - { hosts: 127.83.1.1-127.83.1.16, location: container-B, dialect: luxos }

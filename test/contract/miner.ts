@@ -12,6 +12,7 @@ import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import { MINER_CAPABILITIES, type MinerCapability, type MinerReading } from "../../drivers/types.ts";
 import type { PowerModel } from "../../sim/power-model.ts";
 import { type SimMinerSpec, type SimSite, type SimSiteOptions, startSimSite } from "../../sim/site.ts";
+import { waitFor } from "../helpers/ports.ts";
 
 /** One dialect as the contract meets it: how its simulator is started and how the agent reaches it. */
 export interface ContractTarget {
@@ -210,11 +211,13 @@ export function minerContract(t: ContractTarget, block: number, index: number): 
       if (how.endsAfter === "asked") {
         test("locate ends by itself after the time asked (the firmware times it)", async () => {
           const m = minerAt(1);
+          const askedAt = Date.now();
           const on = await m.write("locate", 1);
           assert.equal(on.ok, true, on.reason ?? "");
           assert.equal(ledOf(1), true);
-          await new Promise((r) => setTimeout(r, 1300));
-          assert.equal(ledOf(1), false, "off after 1 s");
+          await waitFor("the LED off by itself", () => !ledOf(1), 5_000, 20);
+          const litMs = Date.now() - askedAt;
+          assert.ok(litMs >= 900, `off after ${litMs} ms, not the 1 s asked`);
         });
       }
     }

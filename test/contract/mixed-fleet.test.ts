@@ -15,7 +15,7 @@ import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { loadMeterProfile } from "../../sim/profiles.ts";
 import { type SimMinerSpec, type SimSite, startSimSite } from "../../sim/site.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { TARGETS } from "./targets.ts";
 
 const PER_DIALECT = 3;
@@ -26,7 +26,7 @@ const dialectOf = new Map<string, string>();
 
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-mixed-"));
-  const meterPort = await freePort();
+  const meterPort = await testPort();
   const miners: SimMinerSpec[] = [];
   const entries: string[] = [];
   for (const [i, t] of TARGETS.entries()) {

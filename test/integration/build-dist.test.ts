@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "wk-build-"));
@@ -70,6 +70,20 @@ test("the built tree is complete", () => {
   assert.equal(built.type, "module");
 });
 
+test("--if-stale skips an up-to-date build and refuses a folder it did not make", async () => {
+  const again = await node([join(ROOT, "scripts", "build.mjs"), "--out", OUT, "--if-stale"], 60_000);
+  assert.equal(again.code, 0, again.err);
+  assert.equal(again.out, "", "an up-to-date build was redone");
+
+  const foreign = join(dir, "foreign");
+  mkdirSync(foreign);
+  writeFileSync(join(foreign, "keep.txt"), "not a build\n");
+  const res = await node([join(ROOT, "scripts", "build.mjs"), "--out", foreign], 60_000);
+  assert.equal(res.code, 1);
+  assert.match(res.err, /refusing to clear/);
+  assert.ok(existsSync(join(foreign, "keep.txt")));
+});
+
 test("plain node runs the built CLI: --version, check-config", async () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
   const version = await node([ENTRY, "--version"], 30_000);
@@ -91,8 +105,8 @@ test("plain node runs the built CLI: --version, check-config", async () => {
 test("plain node runs the built agent on a simulated site; SIGTERM exits 0", {
   timeout: 90_000,
 }, async () => {
-  const httpPort = await freePort();
-  const meterPort = await freePort();
+  const httpPort = await testPort();
+  const meterPort = await testPort();
   const file = join(dir, "sim.yaml");
   writeFileSync(
     file,

@@ -12,17 +12,18 @@ import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
 import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 test("AI surge: mining is shed, GPUs keep their limits", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-surge-"));
   const client = generateKeyPair();
   writeFileSync(join(dir, "id_ed25519"), client.privateKey, { mode: 0o600 });
   const base = `site: { id: surge, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.48.0.1-127.48.0.10, dialect: luxos }
 control:
@@ -72,7 +73,7 @@ sim: { seed: 13, noiseW: 20, auxW: 2kW }
     // a budget just above today's draw, as a lease
     const budgetW = Math.round(before.powerW + 1_500);
     site.setBudgetLease(budgetW, 120, "tight test budget");
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.equal((await api()).counts.sleeping, 0, "nothing shed before the surge");
 
     // the surge: every GPU runs a job (+2 × ~1.1 kW)

@@ -11,7 +11,8 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let file: string;
@@ -36,10 +37,10 @@ before(async () => {
   writeFileSync(
     file,
     `site: { id: loop, timezone: UTC, contractLimitW: 45kW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.46.0.1-127.46.0.20, dialect: luxos }
 control:
@@ -93,7 +94,7 @@ test("over the contract: miners are slept until the meter is under the budget; a
   const again = new Site(config, silentLogger(), opts);
   await again.start();
   try {
-    await new Promise((r) => setTimeout(r, 2500));
+    await ticksPass(again, 5);
     const b = await siteJson(again);
     assert.ok(b.counts.sleeping >= slept, `${b.counts.sleeping} asleep after restart, ${slept} before`);
     assert.ok(b.powerW < 45_000, `site ${b.powerW} W after restart`);
@@ -181,7 +182,7 @@ test("meter dropout: the snapshot switches to the estimate and the loop keeps th
       Math.abs(est.powerW - sim.model.totalW()) < 8_000,
       `estimate ${est.powerW} vs model ${sim.model.totalW()}`,
     );
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.ok(sim.model.totalW() < 45_000, `model ${sim.model.totalW()} W while the meter is out`);
   } finally {
     meter.setFault(null);

@@ -12,7 +12,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const POLL_MS = 300;
 const HOSTS = ["127.104.0.1", "127.104.0.2", "127.104.0.3", "127.104.0.4"];
@@ -22,7 +22,7 @@ let webPort: number;
 
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-devs-off-"));
-  webPort = await freePort();
+  webPort = await testPort();
   writeFileSync(join(dir, "web.pass"), "root\n");
   const file = join(dir, "site.yaml");
   writeFileSync(

@@ -10,7 +10,8 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 interface DeviceRow {
   id: string;
@@ -26,10 +27,10 @@ test("price spike: only money-losing miners sleep, and return when the price fal
   writeFileSync(
     file,
     `site: { id: econ, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.49.0.1-127.49.0.9, dialect: luxos }
 control:
@@ -60,7 +61,7 @@ sim: { seed: 14, noiseW: 20, auxW: 2kW }
   await site.start();
   try {
     await waitFor("all hashing", async () => (await devices()).every((m) => m.state === "hashing"));
-    await new Promise((r) => setTimeout(r, 1000));
+    await ticksPass(site, 2);
     assert.ok(
       (await devices()).every((m) => m.state === "hashing"),
       "cheap power: nothing is cut",
@@ -88,7 +89,7 @@ sim: { seed: 14, noiseW: 20, auxW: 2kW }
     assert.equal(site1.budgetSource, "economic");
     assert.match(site1.budgetReason, /^3 miners lose money at /);
     // still only those three after a while (no creeping sheds)
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.equal((await devices()).filter((m) => m.state === "sleeping").length, 3);
 
     site.setPrices({ energyPricePerKwh: 0.03 });

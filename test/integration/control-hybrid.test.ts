@@ -19,7 +19,7 @@ import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
 import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const CONTROL = `
   tickS: 0.5
@@ -100,10 +100,10 @@ describe("hybrid control on the simulator", () => {
   test("track mode: targets trimmed to hold the site under a lease, no miner slept; given back when it ends", async () => {
     const h = await start(
       `site: { id: track, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.120.0.1-127.120.0.10, dialect: luxos }
 control:${CONTROL}
@@ -166,11 +166,11 @@ sim: { seed: 5, noiseW: 20, auxW: 2kW }
   test("AI swing absorption: a GPU step seen before the slow meter shows it is shed in the same tick", async () => {
     const h = await start(
       `site: { id: swing, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 polling: { gpuNodesS: 0.5, metersS: 2.5 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.120.1.1-127.120.1.8, dialect: luxos }
 control:${CONTROL.replace("meterStaleS: 3", "meterStaleS: 6")}
@@ -191,18 +191,26 @@ sim: { seed: 6, noiseW: 20, auxW: 2kW }
       await wait(3_000);
       assert.equal(h.site.snapshot().counts.sleeping, 0, "nothing shed before the step");
       // the training job starts on every GPU: +~1.2 kW in one step
+      // every tick's result as it ends (a sampler can miss the one tick that saw
+      // the step when the machine is busy): the loop's own end-of-tick hook
       const seen: TickResult[] = [];
-      const watch = setInterval(() => {
-        const t = h.last();
-        if (t && !seen.includes(t)) seen.push(t);
-      }, 50);
+      const deps = (
+        h.site as unknown as {
+          loop: { deps: { onTickEnd?: (r: TickResult, durationMs: number) => void } };
+        }
+      ).loop.deps;
+      const onTickEnd = deps.onTickEnd;
+      deps.onTickEnd = (r, durationMs) => {
+        seen.push(r);
+        onTickEnd?.(r, durationMs);
+      };
       for (const g of h.gpus[0]!.smi.gpus) g.busy = true;
       await waitFor(
         "a plan that names the AI step",
         () => seen.some((t) => t.plan?.alarms.some((a) => a.code === "ai-step")),
         10_000,
       );
-      clearInterval(watch);
+      deps.onTickEnd = onTickEnd;
       const stepTick = seen.find((t) => t.plan?.alarms.some((a) => a.code === "ai-step"))!;
       assert.ok(
         stepTick.plan!.actions.some((a) => a.kind === "sleep"),
@@ -218,11 +226,11 @@ sim: { seed: 6, noiseW: 20, auxW: 2kW }
     const resume = "sudo scontrol update nodename=gpu-d state=resume";
     const h = await start(
       `site: { id: drain, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 polling: { gpuNodesS: 1 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 control:${CONTROL}
 sim: { seed: 7, noiseW: 20, auxW: 2kW }
 `,
@@ -275,11 +283,11 @@ sim: { seed: 7, noiseW: 20, auxW: 2kW }
   test("a node capped by a clock lock: locked at its ceiling under a tight lease, reset when restored", async () => {
     const h = await start(
       `site: { id: clocks, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 polling: { gpuNodesS: 1 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 control:${CONTROL}
 sim: { seed: 9, noiseW: 20, auxW: 2kW }
 `,
@@ -312,10 +320,10 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
     // 3.5 kW/min ramp down lets one of them sleep per minute
     const h = await start(
       `site: { id: rampdown, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.120.3.1-127.120.3.9, dialect: luxos }
 control:${CONTROL}
@@ -350,10 +358,10 @@ sim: { seed: 14, noiseW: 20, auxW: 2kW }
   test("surplus following: a zero-import site with solar behind the meter mines on the surplus", async () => {
     const h = await start(
       `site: { id: surplus, timezone: UTC, contractLimitW: 0 }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.120.2.1-127.120.2.10, dialect: luxos }
 control:${CONTROL}

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
 const children: ChildProcess[] = [];
@@ -34,8 +34,8 @@ after(async () => {
 
 test("kill -9 mid-curtailment, restart: ledger consistent, sleepers stay asleep", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-kill9-"));
-  let meterPort = await freePort();
-  while (!(await isFree(meterPort + 1))) meterPort = await freePort(); // the sim also serves port + 1
+  let meterPort = await testPort();
+  while (!(await isFree(meterPort + 1))) meterPort = await testPort(); // the sim also serves port + 1
   const sim = start([
     "sim",
     "--miners",
@@ -53,7 +53,7 @@ test("kill -9 mid-curtailment, restart: ledger consistent, sleepers stay asleep"
   ]);
   await waitFor("the simulator", () => sim.out().includes("meters:"), 15_000);
 
-  const httpPort = await freePort();
+  const httpPort = await testPort();
   const dbPath = join(dir, "ledger.db");
   const file = join(dir, "site.yaml");
   writeFileSync(

@@ -10,7 +10,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 const hhmm = (d: Date) =>
@@ -27,10 +27,10 @@ test("an active schedule window sheds the site under its budget", async () => {
   writeFileSync(
     file,
     `site: { id: sched, timezone: UTC, contractLimitW: 1MW }
-http: { listen: "127.0.0.1:${await freePort()}" }
+http: { listen: "127.0.0.1:${await testPort()}" }
 store: { path: ./ledger.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.47.0.1-127.47.0.12, dialect: luxos }
 control:

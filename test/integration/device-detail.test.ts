@@ -17,7 +17,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { call, cookieOf } from "./http-helpers.ts";
 
 const PASSWORD = "detail-tech-3";
@@ -50,7 +50,7 @@ http:
     - { name: bea, passwordHash: "${hash}" }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.166.0.1-127.166.0.2, dialect: luxos, location: container-D/rack-2/slot-7 }
   - { host: 127.166.0.3, location: container-D/rack-2/slot-8 }

@@ -14,7 +14,7 @@ import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "../../sim/modbus/meter.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 /** Long enough for the driver's reconnect backoff to reach its 10 s ceiling several times over. */
 const DEAD_MS = 25_000;
@@ -30,7 +30,7 @@ describe("a dead site meter", () => {
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), "wk-outage-"));
     const file = join(dir, "site.yaml");
-    meterPort = await freePort();
+    meterPort = await testPort();
     writeFileSync(
       file,
       `site: { id: outage-test, timezone: UTC, contractLimitW: 1MW }

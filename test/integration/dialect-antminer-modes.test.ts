@@ -14,7 +14,7 @@ import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import { type KnownModel, ModelCatalog } from "../../drivers/cgminer/models.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
-import { freePort } from "../helpers/ports.ts";
+import { testPort } from "../helpers/ports.ts";
 
 const ROOT = { username: "root", password: "root" };
 const CONFIRM = { confirm: { confirmTimeoutMs: 3000, pollMs: 100 } };
@@ -228,7 +228,7 @@ describe("antminer: power steps, locate, reboot, detection", () => {
   });
 
   test("credentials but no web CGI behind the unit: every write withdrawn, the reason says it is not there", async () => {
-    const d = driverFor("bare", { webPort: await freePort(H.bare) });
+    const d = driverFor("bare", { webPort: await testPort(H.bare) });
     const r = await d.read();
     assert.equal(r.state, "hashing");
     await d.confirmed();

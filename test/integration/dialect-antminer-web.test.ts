@@ -17,7 +17,7 @@ import {
 import { type CgminerSim, startCgminerSim } from "../../sim/cgminer/server.ts";
 import { PowerModel } from "../../sim/power-model.ts";
 import { startSimSite } from "../../sim/site.ts";
-import { freePort } from "../helpers/ports.ts";
+import { testPort } from "../helpers/ports.ts";
 
 const ROOT: MinerCredentials = { username: "root", password: "root" };
 const CONFIRM = { confirm: { confirmTimeoutMs: 3000, pollMs: 100 } };
@@ -35,7 +35,7 @@ async function startRig(
   delays: { setDelayMs?: number; getDelayMs?: number } = {},
 ): Promise<Rig> {
   const model = new PowerModel({ seed: 75, models: ["antminer-s19j-pro"] });
-  const withPorts = await Promise.all(miners.map(async (m) => ({ ...m, port: await freePort(m.host) })));
+  const withPorts = await Promise.all(miners.map(async (m) => ({ ...m, port: await testPort(m.host) })));
   const cgminer = await startCgminerSim({ miners: withPorts, model });
   let web: AntminerWebSim;
   try {
@@ -288,7 +288,7 @@ describe("the simulated site serves the web CGI when asked", () => {
   test("startSimSite({antminerWeb}) couples the web sim to the site's model", async () => {
     const host = "127.75.2.1";
     const site = await startSimSite({
-      miners: [{ id: "site-1", host, port: await freePort(host), model: "antminer-s19j-pro" }],
+      miners: [{ id: "site-1", host, port: await testPort(host), model: "antminer-s19j-pro" }],
       meters: [],
       antminerWeb: { port: 0 },
     });

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { GpuNode, type GpuNodeOptions } from "../../drivers/nvidia/node.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
 import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const client = generateKeyPair();
 const NAME = "gpu-07";
@@ -183,7 +183,7 @@ describe("operator commands on a GPU node over SSH (simulator)", () => {
   });
 
   test("an unreachable node gives ok:false with the connect error, never a throw", async () => {
-    const port = await freePort();
+    const port = await testPort();
     const n = new GpuNode(
       {
         host: "127.0.0.1",

@@ -17,7 +17,8 @@ import { loadConfig } from "../../config/load.ts";
 import type { GpuNodeSim } from "../../sim/gpu/server.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
 import { gpuNodesYaml, startGpuSims } from "../helpers/gpu-sims.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 const PREFIX = "homeassistant";
 const BASE = "wattkeeper/v1/ha-site";
@@ -64,12 +65,12 @@ describe("Home Assistant discovery", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "wk-ha-"));
-    broker = await startEmbeddedBroker({ port: await freePort() });
+    broker = await startEmbeddedBroker({ port: await testPort() });
     base = `site: { id: ha-site, name: HA site, timezone: UTC, contractLimitW: 400kW }
 store: { path: ./state.db }
 mqtt: { url: ${broker.url}, protocolVersion: 4 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.101.0.1-127.101.0.6, dialect: luxos, location: container-A }
   - { hosts: 127.101.0.7-127.101.0.10, dialect: luxos, location: container-B }
@@ -95,12 +96,21 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
     site = await startSite(configWith(["gpu-a", "gpu-b"], "exports:\n  homeAssistant: {}\n"));
     await waitFor("miners hashing", () => site!.snapshot().counts.hashing === 10, 30_000);
     // a client that arrives later sees everything retained, as HA after a restart
-    await new Promise((r) => setTimeout(r, 2500));
+    await ticksPass(site!, 5);
     const w = await watcher(broker.url, [`${PREFIX}/#`, `${BASE}/ha/#`, `${BASE}/status`]);
     clients.push(w.client);
+    // the retained configs arrive one message at a time: wait for the last group's, not a count
+    // that a half-delivered burst can already reach
     await waitFor(
       "discovery configs",
-      () => [...w.last.keys()].filter((t) => t.startsWith(PREFIX)).length >= 20,
+      () =>
+        [...w.last.keys()].filter((t) => t.startsWith(PREFIX)).length >= 20 &&
+        [...w.last].some(
+          ([t, m]) =>
+            t.startsWith(PREFIX) &&
+            t.endsWith("/config") &&
+            m.payload.includes(`${BASE}/ha/group/container_b"`),
+        ),
       10_000,
     );
     const configs = [...w.last].filter(([t]) => t.startsWith(`${PREFIX}/`) && t.endsWith("/config"));

@@ -15,7 +15,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { call } from "./http-helpers.ts";
 
 /** An open SSE stream: frames parsed as they arrive. */
@@ -73,7 +73,7 @@ describe("on the simulator", () => {
       `site: { id: httplive, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.80.1.1-127.80.1.8, location: row-2 }
 control: { tickS: 0.5 }

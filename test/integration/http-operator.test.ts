@@ -12,7 +12,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { call, cookieOf } from "./http-helpers.ts";
 
 const PASSWORD = "field-tech-7";
@@ -35,7 +35,7 @@ http:
     - { name: alice, passwordHash: "${hash}" }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.116.0.1-127.116.0.6, dialect: luxos, location: row-1 }
 control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }

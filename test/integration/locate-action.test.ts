@@ -20,7 +20,7 @@ import type { Ledger } from "../../agent/store/ledger.ts";
 import { loadConfig } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { call, cookieOf } from "./http-helpers.ts";
 
 const SITE = "loc";
@@ -51,7 +51,7 @@ async function startSite(): Promise<Site> {
 }
 
 before(async () => {
-  broker = await startEmbeddedBroker({ port: await freePort() });
+  broker = await startEmbeddedBroker({ port: await testPort() });
   const dir = mkdtempSync(join(tmpdir(), "wk-locate-"));
   writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);
   const hash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 });
@@ -68,7 +68,7 @@ mqtt:
   protocolVersion: 4
   commandKeys: [{ name: ops, publicKeyFile: ./ops.pub.pem }]
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.155.0.1-127.155.0.3, dialect: luxos, location: row-7 }
 control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }

@@ -12,7 +12,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const STALE_S = 3;
 
@@ -35,7 +35,7 @@ describe("a site meter that stops answering", () => {
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), "wk-meter-stale-"));
     const file = join(dir, "site.yaml");
-    const meterPort = await freePort();
+    const meterPort = await testPort();
     writeFileSync(
       file,
       `site: { id: stale-test, timezone: UTC, contractLimitW: 1MW }

@@ -16,7 +16,7 @@ import {
 } from "../../sim/modbus/meter.ts";
 import { PowerModel } from "../../sim/power-model.ts";
 import { loadMeterProfile } from "../../sim/profiles.ts";
-import { freePort } from "../helpers/ports.ts";
+import { testPort } from "../helpers/ports.ts";
 
 const HOST = "127.0.0.1";
 const PROFILES = readdirSync(new URL("../../config/meters/", import.meta.url))
@@ -38,7 +38,7 @@ describe("every shipped profile, sim → wire → driver", () => {
     for (const framing of ["tcp", "rtuOverTcp"] as const) {
       test(`${name} over ${framing}`, async () => {
         const profile = await loadMeterProfile(name);
-        const port = await freePort();
+        const port = await testPort();
         const sim = await startModbusMeterSim({
           host: HOST,
           port,
@@ -78,8 +78,8 @@ describe("faults, as the driver reports them", () => {
   before(async () => {
     profile = await loadMeterProfile("sdm630");
     const m = model();
-    tcpPort = await freePort();
-    rtuPort = await freePort();
+    tcpPort = await testPort();
+    rtuPort = await testPort();
     tcp = await startModbusMeterSim({ host: HOST, port: tcpPort, unitId: 1, profile, model: m });
     rtu = await startModbusMeterSim({
       host: HOST,
@@ -191,7 +191,7 @@ describe("several meters behind one RTU-over-TCP gateway", () => {
   let profile: MeterProfile;
   before(async () => {
     profile = await loadMeterProfile("sdm630");
-    port = await freePort();
+    port = await testPort();
     gw = await startModbusGatewaySim({
       host: HOST,
       port,

@@ -10,12 +10,13 @@ import { after, before, test } from "node:test";
 import { connect, type MqttClient } from "mqtt";
 import { signPriceCommand } from "../../agent/cli/sign-price.ts";
 import { silentLogger } from "../../agent/logger.ts";
+import { pricesRefused } from "../../agent/metrics.ts";
 import { generateKeyPair } from "../../agent/mqtt/signing.ts";
 import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const TOPIC = "prices/signed/energy";
 let broker: EmbeddedBroker;
@@ -25,7 +26,7 @@ let dir: string;
 const events: SiteEvent[] = [];
 
 before(async () => {
-  broker = await startEmbeddedBroker({ port: await freePort() });
+  broker = await startEmbeddedBroker({ port: await testPort() });
   dir = mkdtempSync(join(tmpdir(), "wk-signed-prices-"));
   const ops = generateKeyPair();
   writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);
@@ -71,6 +72,12 @@ async function signed(value: string, o: { key?: string; topic?: string } = {}): 
 
 const refusals = (code: string) => events.filter((e) => e.kind === "price-refused" && e.data?.code === code);
 
+/** Price messages refused for `reason` so far in this process (the metric counts every one; the alarm only the first). */
+async function refusedTotal(reason: string): Promise<number> {
+  const { values } = await pricesRefused.get();
+  return values.filter((v) => v.labels.reason === reason).reduce((n, v) => n + v.value, 0);
+}
+
 test("a signed price is taken; plain, forged, foreign-key and other-topic messages are refused", async () => {
   // published until taken: the site subscribes once its link is up
   await waitFor(
@@ -91,8 +98,9 @@ test("a signed price is taken; plain, forged, foreign-key and other-topic messag
   await waitFor("a key the site does not hold", () => refusals("bad-signature").length === 1);
 
   // a message signed for another topic, replayed here
+  const countedBefore = await refusedTotal("bad-signature");
   await pub.publishAsync(TOPIC, await signed("0.5", { topic: "prices/other" }), { qos: 1, retain: true });
-  await new Promise((r) => setTimeout(r, 300));
+  await waitFor("the replay counted", async () => (await refusedTotal("bad-signature")) > countedBefore);
   // the same reason again is counted, not alarmed again
   assert.equal(refusals("bad-signature").length, 1);
 

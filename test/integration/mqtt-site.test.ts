@@ -11,6 +11,7 @@ import { connect, type MqttClient } from "mqtt";
 import { keygenCommand } from "../../agent/cli/keygen.ts";
 import { sendCommand } from "../../agent/cli/send.ts";
 import { silentLogger } from "../../agent/logger.ts";
+import { pricesRefused } from "../../agent/metrics.ts";
 import type { MqttChannel } from "../../agent/mqtt/channel.ts";
 import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
 import { TelemetryConsumer } from "../../agent/mqtt/telemetry-consumer.ts";
@@ -19,7 +20,7 @@ import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const SITE = "mq";
 const ROOT = `wattkeeper/v1/${SITE}`;
@@ -37,7 +38,7 @@ const opsKey = parsePrivateKey(ops.privateKeyPem);
 const rogue = parsePrivateKey(generateKeyPair().privateKeyPem);
 
 before(async () => {
-  broker = await startEmbeddedBroker({ port: await freePort() });
+  broker = await startEmbeddedBroker({ port: await testPort() });
   broker.broker.on("publish", (packet, client) => {
     if (client?.id.startsWith("wattkeeper-"))
       atBroker.push({ topic: packet.topic, payload: packet.payload.toString() });
@@ -57,7 +58,7 @@ mqtt:
   maxCommandBytes: 2048
   commandKeys: [{ name: ops, publicKeyFile: ./ops.pub.pem }]
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.106.0.1-127.106.0.6, dialect: luxos }
 control:
@@ -135,6 +136,12 @@ async function api() {
   return (await (await fetch(`http://127.0.0.1:${a.port}/api/site`)).json()) as {
     broker: Record<string, unknown>;
   };
+}
+
+/** Price messages refused for `reason` so far in this process (the metric counts every one; the alarm only the first). */
+async function refusedTotal(reason: string): Promise<number> {
+  const { values } = await pricesRefused.get();
+  return values.filter((v) => v.labels.reason === reason).reduce((n, v) => n + v.value, 0);
 }
 
 test("status online (retained), telemetry per tick and per cycle, retained state", async () => {
@@ -292,13 +299,18 @@ test("prices from their retained topics: a bare number or {value}; implausible o
   );
   // an implausible price (above economics.energyPrice.max, default 10/kWh) is refused:
   // the price in force stays, an alarm says why, once however often it comes
+  const countedBefore = await refusedTotal("out-of-range");
   for (let i = 0; i < 3; i++) {
     await watcher.publishAsync("prices/test/energy", "1e6", { qos: 1, retain: true });
   }
   const refused = await waitFor("a price-refused alarm", () =>
     events.filter((e) => e.kind === "price-refused" && e.data?.code === "out-of-range"),
   );
-  await new Promise((r) => setTimeout(r, 500));
+  // all three handled (each one counted) before asking how many alarms they raised
+  await waitFor(
+    "three refusals counted",
+    async () => (await refusedTotal("out-of-range")) - countedBefore >= 3,
+  );
   assert.equal(events.filter((e) => e.kind === "price-refused" && e.data?.code === "out-of-range").length, 1);
   assert.equal(refused[0]!.severity, "alarm");
   assert.match(

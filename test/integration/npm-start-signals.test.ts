@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { call } from "./http-helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -45,7 +45,7 @@ after(() => {
 
 async function startNpm(name: string): Promise<{ npm: ChildProcess; agentPid: number; out: () => string }> {
   const dir = mkdtempSync(join(tmpdir(), `wk-npm-${name}-`));
-  const port = await freePort();
+  const port = await testPort();
   const file = join(dir, "site.yaml");
   writeFileSync(
     file,

@@ -12,6 +12,7 @@ import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
 import { waitFor } from "../helpers/ports.ts";
+import { sweepsPass } from "../helpers/site-events.ts";
 
 let sim: SimSite;
 let site: Site;
@@ -58,7 +59,7 @@ test("pools dead while hashing: one pool-dead event, one recovery", async () => 
     /every pool is dead \(stratum\+tcp:\/\/.*\) while the miner hashes: its work is wasted/,
   );
   // several more polls: still one event
-  await new Promise((r) => setTimeout(r, 1000));
+  await sweepsPass(site, 5, "cgminer");
   assert.equal(events.filter((e) => e.deviceId === id).length, 1);
   assert.equal(site.state.miners.get(id)?.reading?.state, "hashing", "it still hashes");
   sim.cgminer.setMisbehaviour(id, {});

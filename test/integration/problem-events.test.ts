@@ -12,7 +12,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 test("a miner off its pool policy: listed with its next step and raised once as an event", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-problems-"));
@@ -22,7 +22,7 @@ test("a miner off its pool policy: listed with its next step and raised once as 
     `site: { id: problems, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { host: 127.122.0.1, dialect: luxos, pools: { allow: ["stratum+tcp://pool.example.net:3333"] } }
   - { host: 127.122.0.2, dialect: luxos, pools: { workerPattern: "." } }

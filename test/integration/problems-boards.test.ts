@@ -13,7 +13,7 @@ import type { Problem } from "../../agent/problems.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 test("a dead hashboard and a hot miner (by its model's limit) are listed with their boards", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-boards-"));
@@ -23,7 +23,7 @@ test("a dead hashboard and a hot miner (by its model's limit) are listed with th
     `site: { id: boards, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.165.0.1-127.165.0.3, dialect: luxos, location: container-H }
 models:

@@ -12,13 +12,13 @@ import { Agent, type ConfigLoader } from "../../agent/cli/run.ts";
 import { createLogger } from "../../agent/logger.ts";
 import { createNotifier } from "../../agent/systemd-notify.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 test("a reload that throws keeps the running site; the next good one applies", {
   timeout: 60_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-reload-throws-"));
-  const port = await freePort();
+  const port = await testPort();
   const file = join(dir, "site.yaml");
   const good = (limit: string) => `site: { id: reload-throws, timezone: UTC, contractLimitW: ${limit} }
 http: { listen: "127.0.0.1:${port}" }

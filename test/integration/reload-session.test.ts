@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { hashPassword } from "../../agent/http/password.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { call, cookieOf } from "./http-helpers.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
@@ -26,8 +26,8 @@ test("SIGHUP under a logged-in operator: the session stays, no failsafe, no repe
   timeout: 90_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-reload-session-"));
-  const httpPort = await freePort();
-  const meterPort = await freePort();
+  const httpPort = await testPort();
+  const meterPort = await testPort();
   const hash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 });
   const file = join(dir, "site.yaml");
   const yaml = (

@@ -15,7 +15,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
 let child: ChildProcess | null = null;
@@ -79,8 +79,8 @@ test("SIGHUP: a bad config is refused, a good one applied; SIGTERM exits 0", {
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-reload-"));
   const file = join(dir, "site.yaml");
-  const httpPort = await freePort();
-  const meterPort = await freePort();
+  const httpPort = await testPort();
+  const meterPort = await testPort();
   const dbPath = join(dir, "state.db");
   writeFileSync(file, siteYaml(httpPort, meterPort, dbPath, "40kW"));
   const notify = haveNotifyTools ? await startReceiver(dir) : null;
@@ -131,7 +131,7 @@ test("SIGHUP: a bad config is refused, a good one applied; SIGTERM exits 0", {
 
   // a valid config that cannot start (its HTTP port is taken): back to the running config
   const busy = createServer();
-  const busyPort = await freePort();
+  const busyPort = await testPort();
   await new Promise<void>((r) => busy.listen(busyPort, "127.0.0.1", r));
   try {
     writeFileSync(file, siteYaml(busyPort, meterPort, dbPath, "35kW"));

@@ -13,7 +13,7 @@ import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type IoModuleSim, startIoModuleSim } from "../../sim/modbus/io-module.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 let site: Site;
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
@@ -23,7 +23,7 @@ const events: SiteEvent[] = [];
 
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-contact-"));
-  ioPort = await freePort();
+  ioPort = await testPort();
   io = await startIoModuleSim({ host: "127.0.0.1", port: ioPort });
   const file = join(dir, "site.yaml");
   writeFileSync(
@@ -31,7 +31,7 @@ before(async () => {
     `site: { id: contact, timezone: UTC, contractLimitW: 100kW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.95.0.1-127.95.0.8, dialect: luxos }
 control: { tickS: 0.5, shedMarginW: 500, restoreMarginW: 1500, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0, rampUpWPerMin: 1MW }

@@ -16,7 +16,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const STALE_S = 3;
 let site: Site;
@@ -29,14 +29,14 @@ let rtu: InstanceType<typeof Client>;
 
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-sig-modbus-"));
-  port = await freePort();
+  port = await testPort();
   const file = join(dir, "site.yaml");
   writeFileSync(
     file,
     `site: { id: sig-modbus, timezone: UTC, contractLimitW: 100kW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.92.0.1-127.92.0.10, dialect: luxos }
 control: { tickS: 0.5, shedMarginW: 500, restoreMarginW: 1500, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0, rampUpWPerMin: 1MW, failsafeBudgetW: 20kW }

@@ -15,7 +15,7 @@ import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { startVtnSim, type VtnSim } from "../../sim/openadr/vtn.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 let site: Site;
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
@@ -36,7 +36,7 @@ before(async () => {
     `site: { id: oadr, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.96.0.1-127.96.0.12, dialect: luxos }
 control: { tickS: 0.5, shedMarginW: 500, restoreMarginW: 1500, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0, rampUpWPerMin: 10MW }

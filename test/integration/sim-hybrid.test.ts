@@ -11,20 +11,20 @@ import { Agent } from "../../agent/cli/run.ts";
 import { silentLogger } from "../../agent/logger.ts";
 import { createNotifier } from "../../agent/systemd-notify.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 test("sim.gpuNodes: AI power from simulated GPU nodes within 10 s", { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-hybrid-"));
-  const port = await freePort();
+  const port = await testPort();
   const file = join(dir, "site.yaml");
   writeFileSync(
     file,
     `site: { id: hybrid, timezone: UTC, contractLimitW: 1MW }
 http: { listen: "127.0.0.1:${port}" }
 store: { path: ${join(dir, "wk.db")} }
-mqtt: { url: "mqtt://127.0.0.1:${await freePort()}", protocolVersion: 4 }
+mqtt: { url: "mqtt://127.0.0.1:${await testPort()}", protocolVersion: 4 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.119.0.1-127.119.0.10, dialect: luxos }
 control: { tickS: 0.5 }

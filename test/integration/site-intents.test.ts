@@ -12,7 +12,8 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let file: string;
@@ -27,7 +28,7 @@ before(async () => {
     `site: { id: intents, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.57.0.1-127.57.0.6, dialect: luxos }
 control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }
@@ -58,7 +59,7 @@ test("device actions act through the loop; exclusions, mode and lease survive a 
       () => site.state.miners.get(id)?.reading?.state === "sleeping",
     );
     // far under budget, yet the policy does not wake a miner it did not sleep
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.equal(site.state.miners.get(id)?.reading?.state, "sleeping");
 
     const unknown = await site.deviceAction({ id: "nope", action: "wake" }, tech);

@@ -11,7 +11,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
 
@@ -49,8 +49,8 @@ describe("skeleton in process", () => {
     const file = simConfig({
       block: "127.42.0",
       miners: 30,
-      meterPort: await freePort(),
-      httpPort: await freePort(),
+      meterPort: await testPort(),
+      httpPort: await testPort(),
     });
     const { config } = await loadConfig(file, { strictFiles: true });
     sim = await startSimFromConfig(config, silentLogger());
@@ -141,8 +141,8 @@ describe("skeleton in process", () => {
 
 describe("the CLI as a user runs it", () => {
   test("run: serves /api/site from the simulated meter, logs ticks, exits 0 on SIGTERM", async () => {
-    const httpPort = await freePort();
-    const file = simConfig({ block: "127.43.0", miners: 10, meterPort: await freePort(), httpPort });
+    const httpPort = await testPort();
+    const file = simConfig({ block: "127.43.0", miners: 10, meterPort: await testPort(), httpPort });
     const child = spawn(process.execPath, [BIN, "run", "--config", file], {
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -10,7 +10,7 @@ import type { MinerReading } from "../../drivers/types.ts";
 import { startSimSite } from "../../sim/site.ts";
 
 let sim: Awaited<ReturnType<typeof startSimSite>>;
-const hosts = Array.from({ length: 20 }, (_, i) => `127.45.0.${i + 1}`);
+const hosts = Array.from({ length: 20 }, (_, i) => `127.141.0.${i + 1}`);
 
 before(async () => {
   sim = await startSimSite({

@@ -17,7 +17,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const spB = sparkplugPayload.get("spBv1.0")!;
 const EDGE = "edge-i";
@@ -28,7 +28,7 @@ const inbox: Array<{ type: string; device: string | null; payload: UPayload }> =
 const bdSeqOf = (p: UPayload) => Number(p.metrics?.find((m) => m.name === "bdSeq")?.value);
 
 before(async () => {
-  broker = await startEmbeddedBroker({ port: await freePort() });
+  broker = await startEmbeddedBroker({ port: await testPort() });
   host = connect(broker.url, { protocolVersion: 4, clientId: "host-app" });
   await new Promise<void>((r) => host.once("connect", () => r()));
   host.on("message", (topic, payload) => {
@@ -54,7 +54,7 @@ test("births, the will on a cut connection, a new bdSeq, refused writes, a clean
     `site: { id: spb-int, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.97.0.1-127.97.0.4, dialect: luxos }
 exports:

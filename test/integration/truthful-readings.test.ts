@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import { startSimSite } from "../../sim/site.ts";
 import { cli } from "../helpers/cli.ts";
-import { freePort } from "../helpers/ports.ts";
+import { testPort } from "../helpers/ports.ts";
 
 const H = {
   bfg: "127.109.1.1",
@@ -168,7 +168,7 @@ describe("truthful readings against cgminer 4.11 and bfgminer 5.5 field sets", (
       {
         host: H.bfg,
         port: 4028,
-        webPort: await freePort(H.bfg),
+        webPort: await testPort(H.bfg),
         credentials: { username: "root", password: "root" },
       },
       "auto",

@@ -19,7 +19,7 @@ import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqt
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const MOSQUITTO = "/usr/sbin/mosquitto";
 const USER = "wk-agent";
@@ -187,9 +187,9 @@ before(async () => {
   writeFileSync(join(dir, "mqtt.pass"), `${PASSWORD}\n`);
   writeFileSync(join(dir, "wrong.pass"), "not-the-password\n");
   writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);
-  broker = mosquitto(dir, await freePort(), await freePort());
+  broker = mosquitto(dir, await testPort(), await testPort());
   await broker.start();
-  const meterPort = await freePort();
+  const meterPort = await testPort();
   writeFileSync(
     join(dir, "sim.yaml"),
     siteYaml("simsrc", 4, meterPort).replace(/^mqtt:[\s\S]*?(?=^meters:)/m, ""),

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 export const MOSQUITTO = "/usr/sbin/mosquitto";
 
@@ -13,7 +13,7 @@ export async function startPlainMosquitto(): Promise<{ port: number; url: string
   if (!existsSync(MOSQUITTO))
     throw new Error("this suite needs Debian's mosquitto (apt-get install mosquitto; .ci/run does)");
   const dir = mkdtempSync(join(tmpdir(), "wk-mosquitto-"));
-  const port = await freePort();
+  const port = await testPort();
   writeFileSync(
     join(dir, "mosquitto.conf"),
     `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`,

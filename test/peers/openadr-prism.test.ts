@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import { silentLogger } from "../../agent/logger.ts";
 import { OpenAdrVen } from "../../agent/signals/openadr/ven.ts";
 import { VtnClient } from "../../agent/signals/openadr/vtn-client.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const PRISM = new URL("../../node_modules/.bin/prism", import.meta.url).pathname;
 const SPEC = new URL("../fixtures/openadr3/openadr3-3.1.1.yaml", import.meta.url).pathname;
@@ -21,7 +21,7 @@ let log = "";
 
 before(async () => {
   if (!existsSync(PRISM)) throw new Error("this suite needs @stoplight/prism-cli (a dev dependency: npm ci)");
-  const port = await freePort();
+  const port = await testPort();
   base = `http://127.0.0.1:${port}`;
   prism = spawn(PRISM, ["mock", SPEC, "-h", "127.0.0.1", "-p", String(port), "--errors"], {
     stdio: ["ignore", "pipe", "pipe"],

@@ -26,7 +26,7 @@ import {
   metricNames,
   PROMETHEUS_OWN,
 } from "../helpers/monitoring.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const run = promisify(execFile);
 const PROMTOOL = "/usr/bin/promtool";
@@ -74,17 +74,17 @@ describe("a real Prometheus scraping the agent on the simulated site", () => {
         "this suite needs Debian's prometheus package (apt-get install prometheus; .ci/run does)",
       );
     const dir = mkdtempSync(join(tmpdir(), "wk-prometheus-"));
-    broker = await startEmbeddedBroker({ port: await freePort() });
+    broker = await startEmbeddedBroker({ port: await testPort() });
     const base = `site: { id: prom-peer, timezone: UTC, contractLimitW: 400kW }
 store: { path: ./state.db }
 mqtt: { url: ${broker.url}, protocolVersion: 4 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 }, timeoutMs: 300 }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 }, timeoutMs: 300 }
 miners:
   - { hosts: 127.102.0.1-127.102.0.20, dialect: luxos, location: container-a }
 control: { tickS: 0.5, meterStaleS: ${METER_STALE_S}, failsafeBudgetW: 100kW }
 signals:
-  modbusServer: { name: qse, listen: "127.0.0.1:${await freePort()}", unitId: 1, allow: [127.0.0.1], staleS: 30s, onStale: release }
+  modbusServer: { name: qse, listen: "127.0.0.1:${await testPort()}", unitId: 1, allow: [127.0.0.1], staleS: 30s, onStale: release }
 sim: { seed: 6, noiseW: 20, auxW: 2kW }
 `;
     writeFileSync(join(dir, "sim.yaml"), base);
@@ -119,7 +119,7 @@ scrape_configs:
         labels: { site: prom-peer }
 `,
     );
-    const promPort = await freePort();
+    const promPort = await testPort();
     promUrl = `http://127.0.0.1:${promPort}`;
     prom = spawn(
       PROMETHEUS,

@@ -15,7 +15,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const run = promisify(execFile);
 const MBPOLL = "/usr/bin/mbpoll";
@@ -54,14 +54,14 @@ before(async () => {
   if (!existsSync(MBPOLL))
     throw new Error("this suite needs Debian's mbpoll (apt-get install mbpoll; .ci/run does)");
   const dir = mkdtempSync(join(tmpdir(), "wk-mbpoll-"));
-  port = await freePort();
+  port = await testPort();
   const file = join(dir, "site.yaml");
   writeFileSync(
     file,
     `site: { id: mbpoll, timezone: UTC, contractLimitW: 400kW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: 127.93.0.1-127.93.0.100, dialect: luxos }
 control: { tickS: ${TICK_S}, shedMarginW: 2kW, restoreMarginW: 6kW, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0, rampUpWPerMin: 10MW, failsafeBudgetW: 100kW }
@@ -138,7 +138,7 @@ test("mbpoll from an address not on the allow list: closed before any write, not
 }, async () => {
   // loopback clients always come from 127.0.0.1: a server that allows only another address refuses mbpoll
   const dir = mkdtempSync(join(tmpdir(), "wk-mbpoll-deny-"));
-  const denyPort = await freePort();
+  const denyPort = await testPort();
   const file = join(dir, "site.yaml");
   writeFileSync(
     file,

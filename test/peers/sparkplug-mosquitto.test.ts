@@ -24,7 +24,7 @@ import { silentLogger } from "../../agent/logger.ts";
 import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 import { startPlainMosquitto } from "./mosquitto.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
@@ -100,7 +100,7 @@ async function siteConfig(dir: string, edge: string, base: string, extra: string
     `site: { id: ${edge}, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await freePort()}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
   - { hosts: ${base}.1-${base}.8, dialect: luxos }
 control: { tickS: 0.5, shedMarginW: 500, restoreMarginW: 1500, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0, rampUpWPerMin: 10MW }
@@ -119,7 +119,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
   await hostState(false);
   const dir = mkdtempSync(join(tmpdir(), "wk-spb-a-"));
   const { config } = await loadConfig(
-    await siteConfig(dir, EDGE, "127.95.0", `primaryHostId: ${HOST_ID}, acceptCommands: false`),
+    await siteConfig(dir, EDGE, "127.142.0", `primaryHostId: ${HOST_ID}, acceptCommands: false`),
     { strictFiles: true },
   );
   const sim = await startSimFromConfig(config, silentLogger());
@@ -263,8 +263,8 @@ test("child process: DCMD and NCMD applied with acceptCommands on; kill -9 → t
 }, async () => {
   const EDGE = "edge-b";
   const dir = mkdtempSync(join(tmpdir(), "wk-spb-b-"));
-  const file = await siteConfig(dir, EDGE, "127.96.0", "acceptCommands: true, reportByExceptionW: 100");
-  writeFileSync(file, `http: { listen: "127.0.0.1:${await freePort()}" }\n`, { flag: "a" });
+  const file = await siteConfig(dir, EDGE, "127.143.0", "acceptCommands: true, reportByExceptionW: 100");
+  writeFileSync(file, `http: { listen: "127.0.0.1:${await testPort()}" }\n`, { flag: "a" });
   const child = spawn(process.execPath, [BIN, "run", "--config", file], {
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -10,7 +10,7 @@ import {
 } from "../../drivers/modbus/client.ts";
 import { DriverError } from "../../drivers/types.ts";
 import { crc16, exceptionReply, registersReply, takeRequests, withCrc } from "../../sim/modbus/rtu.ts";
-import { freePort } from "../helpers/ports.ts";
+import { testPort } from "../helpers/ports.ts";
 
 describe("rebuildDelayMs", () => {
   const b = { baseMs: 100, maxMs: 1000 };
@@ -42,7 +42,7 @@ describe("rebuildDelayMs", () => {
 
 describe("ModbusConnection rebuild backoff", () => {
   test("a refused connect backs off; calls inside the backoff fail fast with WK_MODBUS_BACKOFF", async () => {
-    const port = await freePort();
+    const port = await testPort();
     let now = 1_000_000;
     const conn = new ModbusConnection(
       { kind: "tcp", host: "127.0.0.1", port },
@@ -81,7 +81,7 @@ describe("ModbusConnection rebuild backoff", () => {
   });
 
   test("requests on one connection never overlap", async () => {
-    const port = await freePort();
+    const port = await testPort();
     const conn = new ModbusConnection(
       { kind: "tcp", host: "127.0.0.1", port },
       { timeoutMs: 300, gapMs: 0, backoff: { baseMs: 0, maxMs: 0 } },

@@ -16,7 +16,7 @@ import {
 import { connect } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { freePort, waitFor } from "../../helpers/ports.ts";
+import { testPort, waitFor } from "../../helpers/ports.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const KEYGEN = "/usr/bin/ssh-keygen";
@@ -68,7 +68,7 @@ export async function startSshd(): Promise<Sshd> {
   const hostFingerprint = execFileSync(KEYGEN, ["-l", "-E", "sha256", "-f", join(dir, "host_key.pub")], {
     encoding: "utf8",
   }).split(/\s+/)[1]!;
-  const port = await freePort();
+  const port = await testPort();
   const config = [
     `Port ${port}`,
     "ListenAddress 127.0.0.1",
