@@ -30,7 +30,7 @@ import type { MqttConfig, SiteConfig } from "../config/schema.ts";
 import type { MinerReading } from "../drivers/types.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { mulberry32 } from "../sim/prng.ts";
-import { freePort } from "../test/helpers/ports.ts";
+import { testPort } from "../test/helpers/ports.ts";
 
 // ---------------------------------------------------------------- broker child
 interface Counts {
@@ -275,7 +275,7 @@ function channelFor(model: Model, fullEveryS: number, port: number) {
   };
 }
 
-const port = await freePort();
+const port = await testPort();
 const execArgv = import.meta.url.endsWith(".ts") ? ["--import", "tsx"] : [];
 const broker: { child: ReturnType<typeof fork> | null } = { child: null };
 const ask = (m: "count" | "reset") =>

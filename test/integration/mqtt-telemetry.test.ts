@@ -22,7 +22,7 @@ import { startSimFromConfig } from "../../agent/simulated-site.ts";
 import { Site } from "../../agent/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { freePort, waitFor } from "../helpers/ports.ts";
+import { testPort, waitFor } from "../helpers/ports.ts";
 
 const SITE = "tel";
 const TOPIC = `wattkeeper/v1/${SITE}/telemetry/devices`;
@@ -79,7 +79,7 @@ mqtt:
     fullEveryS: 2
     deadband: { powerW: 1%, hashrateThs: 2%, tempC: 1 }
 meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.181.0.1:${await freePort("127.181.0.1")}", unitId: 1 } }
+  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.181.0.1:${await testPort("127.181.0.1")}", unitId: 1 } }
 miners:
   - { hosts: 127.180.0.1-127.180.0.8, dialect: luxos }
 control:
