@@ -4,6 +4,8 @@
 // normalise) through the Poller; `scan` = `wattkeeper scan` over a range.
 // Prints one JSON line.
 
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { scanHosts } from "../agent/cli/scan.ts";
 import { silentLogger } from "../agent/logger.ts";
 import { Poller } from "../agent/poller.ts";
@@ -42,7 +44,7 @@ async function bare(): Promise<{ ms: number; failed: number }> {
   return { ms: performance.now() - t0, failed };
 }
 
-async function agent(onWarm: () => void): Promise<{ times: number[]; failed: number }> {
+async function agent(onWarm: () => Promise<void>): Promise<{ times: number[]; failed: number }> {
   let failed = 0;
   const poller = new Poller<MinerReading>({
     name: "bench",
@@ -62,10 +64,30 @@ async function agent(onWarm: () => void): Promise<{ times: number[]; failed: num
   });
   await poller.sweep(); // warm-up: dialect detection and JIT
   failed = 0;
-  onWarm();
+  await onWarm();
   const times: number[] = [];
   for (let i = 0; i < sweeps; i++) times.push((await poller.sweep()).durationMs);
+  await stopProfile();
   return { times, failed };
+}
+
+/**
+ * `WATTKEEPER_BENCH_CPU_PROFILE=FILE`: a V8 CPU profile of the measured sweeps
+ * only (not the warm-up's detection), for `--cpu-prof`-style analysis of the read path.
+ */
+const PROFILE_FILE = process.env.WATTKEEPER_BENCH_CPU_PROFILE;
+const profiler = PROFILE_FILE ? new Session() : null;
+async function startProfile(): Promise<void> {
+  if (!profiler) return;
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.start");
+}
+async function stopProfile(): Promise<void> {
+  if (!profiler || !PROFILE_FILE) return;
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(PROFILE_FILE, JSON.stringify(profile));
+  profiler.disconnect();
 }
 
 /** CPU (user + system) this process spent, ms, since `from`. */
@@ -77,6 +99,7 @@ function cpuMsSince(from: NodeJS.CpuUsage): number {
 let result: Record<string, number | Record<string, string>>;
 if (mode === "bare") {
   await bare(); // warm-up
+  await startProfile();
   const runs: number[] = [];
   let failed = 0;
   const cpu0 = process.cpuUsage();
@@ -85,11 +108,13 @@ if (mode === "bare") {
     runs.push(r.ms);
     failed += r.failed;
   }
+  await stopProfile();
   result = { ms: median(runs), failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };
 } else if (mode === "agent") {
   // the agent's warm-up sweep (dialect detection) is inside agent(): CPU counts the measured ones
   let cpu0 = process.cpuUsage();
-  const r = await agent(() => {
+  const r = await agent(async () => {
+    await startProfile();
     cpu0 = process.cpuUsage();
   });
   result = { ms: median(r.times), failed: r.failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };

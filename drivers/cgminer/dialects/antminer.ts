@@ -104,6 +104,7 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     const { repairs: _repairs, ...reading } = await new CgminerClient(ctx.endpoint, ctx.exchange).read(
       ctx.signal,
       ctx.now,
+      ctx,
     );
     const u = unitOf(ctx.endpoint);
     if (reading.model) u.model = reading.model;

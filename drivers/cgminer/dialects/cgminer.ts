@@ -13,6 +13,7 @@ export const cgminerDialect: DialectSpec = {
     const { repairs: _repairs, ...reading } = await new CgminerClient(ctx.endpoint, ctx.exchange).read(
       ctx.signal,
       ctx.now,
+      ctx,
     );
     return reading;
   },
