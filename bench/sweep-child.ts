@@ -1,20 +1,25 @@
 // One measurement in a fresh process, so each figure (time and RSS) is the
 // agent's alone: `bare` = connect, send the poll request, read to the NUL, no
-// parsing; `agent` = the real read path (dialect driver → repair → parse →
-// normalise) through the Poller; `scan` = `wattkeeper scan` over a range.
-// Prints one JSON line.
+// parsing (`full`: version+summary+pools+stats, `summary`: summary alone);
+// `agent` = the real read path (dialect driver → repair → parse → normalise)
+// through the Poller, with the poll tiers as an operator has them (`steady`:
+// a sweep every 5 s of a clock the bench moves on, the detail every 30 s,
+// spread over the fleet) or every read a full one (`detail`); `scan` =
+// `wattkeeper scan` over a range. Prints one JSON line.
 
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { scanHosts } from "../agent/cli/scan.ts";
+import { DEFAULT_MINER_POLL_MS } from "../agent/device-pollers.ts";
 import { silentLogger } from "../agent/logger.ts";
 import { Poller } from "../agent/poller.ts";
+import { DEFAULT_MINER_DETAIL_POLLS } from "../config/schema.ts";
 import { READ_COMMANDS } from "../drivers/cgminer/client.ts";
 import { encodeRequest, exchange } from "../drivers/cgminer/framing.ts";
 import { createMiner } from "../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../drivers/types.ts";
 
-const [mode, hostsArg, sweepsArg, concurrencyArg] = process.argv.slice(2);
+const [mode, hostsArg, sweepsArg, concurrencyArg, variant] = process.argv.slice(2);
 const hosts = hostsArg!.split(",");
 const sweeps = Number(sweepsArg);
 const concurrency = Number(concurrencyArg);
@@ -25,7 +30,7 @@ function median(xs: number[]): number {
 }
 
 async function bare(): Promise<{ ms: number; failed: number }> {
-  const request = encodeRequest(READ_COMMANDS.join("+"));
+  const request = encodeRequest(variant === "summary" ? "summary" : READ_COMMANDS.join("+"));
   let failed = 0;
   let next = 0;
   const t0 = performance.now();
@@ -46,10 +51,19 @@ async function bare(): Promise<{ ms: number; failed: number }> {
 
 async function agent(onWarm: () => Promise<void>): Promise<{ times: number[]; failed: number }> {
   let failed = 0;
+  // steady: the default tiers on a clock moved one poll period per sweep, so the measured
+  // sweeps are the ones an operator's agent makes (each with its share of detail reads)
+  const steady = variant !== "detail";
+  let clockMs = Date.now();
+  const now = () => clockMs;
+  const tiers = steady
+    ? { detailEveryMs: DEFAULT_MINER_POLL_MS * DEFAULT_MINER_DETAIL_POLLS, now }
+    : { detailEveryMs: 0 };
   const poller = new Poller<MinerReading>({
     name: "bench",
+    now: steady ? now : Date.now,
     targets: hosts.map((host, i) => {
-      const miner = createMiner({ host, port: 4028 }, "auto");
+      const miner = createMiner({ host, port: 4028 }, "auto", tiers);
       return { id: `m${i}`, read: (signal: AbortSignal) => miner.read(signal) };
     }),
     intervalMs: 60_000,
@@ -66,7 +80,12 @@ async function agent(onWarm: () => Promise<void>): Promise<{ times: number[]; fa
   failed = 0;
   await onWarm();
   const times: number[] = [];
-  for (let i = 0; i < sweeps; i++) times.push((await poller.sweep()).durationMs);
+  for (let i = 0; i < sweeps; i++) {
+    clockMs += DEFAULT_MINER_POLL_MS;
+    const t0 = performance.now();
+    await poller.sweep();
+    times.push(performance.now() - t0);
+  }
   await stopProfile();
   return { times, failed };
 }

@@ -79,10 +79,10 @@ export class CgminerClient {
     parameter?: string,
     signal?: AbortSignal,
   ): Promise<CommandResult> {
-    const request = encodeRequest(commands.join("+"), parameter);
+    const request = requestFor(commands, parameter);
     const raw = await exchange(this.target.host, this.target.port, request, { ...this.options, signal });
     const text = raw.toString("utf8");
-    const first = text.trimStart()[0];
+    const first = text[firstNonSpace(text)];
     let parsed: Json;
     let repairs: string[] = [];
     if (first === "{" || first === "[" || first === ",") {
@@ -179,6 +179,16 @@ export class CgminerClient {
     now: () => number = Date.now,
     tier?: ReadTier,
   ): Promise<MinerReading & { repairs: string[] }> {
+    const { reading, repairs } = await this.readWithRepairs(signal, now, tier);
+    return Object.assign(reading, { repairs });
+  }
+
+  /** read() with the repairs beside the reading rather than on it (no copy of the reading to drop them). */
+  async readWithRepairs(
+    signal?: AbortSignal,
+    now: () => number = Date.now,
+    tier?: ReadTier,
+  ): Promise<{ reading: MinerReading; repairs: string[] }> {
     const kept = keptFor(tier);
     const key = kept ? "" : `${this.target.host}:${this.target.port}`;
     const withDevs = !kept && (noDevsJoinUntil.get(key) ?? 0) <= now();
@@ -189,13 +199,13 @@ export class CgminerClient {
         now,
         tier,
       );
-      return Object.assign(reading, { repairs });
+      return { reading, repairs };
     } catch (err) {
       if (withDevs && err instanceof DriverError && err.code === "WK_CGMINER_ERROR_STATUS") {
         noDevsJoinUntil.set(key, now() + NO_DEVS_RETRY_MS);
-        return this.read(signal, now, tier);
+        return this.readWithRepairs(signal, now, tier);
       }
-      return Object.assign(summaryFailure(readingForError(err, now()), kept), { repairs: [] as string[] });
+      return { reading: summaryFailure(readingForError(err, now()), kept), repairs: [] };
     }
   }
 }
@@ -229,6 +239,37 @@ export async function checkCommand(
 export function summaryFailure(reading: MinerReading, kept: SummaryMemo | null): MinerReading {
   if (kept && reading.state !== "unreachable") reading.detailAt = null;
   return reading;
+}
+
+/**
+ * The request bytes of a command set without a parameter, built once: every poll of every
+ * miner sends one of a handful (the tiers' summary, the full read…).
+ */
+const requestCache = new Map<string, Buffer>();
+const REQUEST_CACHE_MAX = 64;
+
+function requestFor(commands: readonly string[], parameter: string | undefined): Buffer {
+  const command = commands.join("+");
+  if (parameter !== undefined && parameter !== "") return encodeRequest(command, parameter);
+  let request = requestCache.get(command);
+  if (!request) {
+    request = encodeRequest(command);
+    if (requestCache.size < REQUEST_CACHE_MAX) requestCache.set(command, request);
+  }
+  return request;
+}
+
+/** Index of the first character that is not white space (a reply's kind is its first), without trimStart's copy. */
+function firstNonSpace(text: string): number {
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    // beyond ASCII (a BOM, a no-break space): String.prototype.trimStart's own idea of space
+    if (c >= 0x80) return text.length - text.trimStart().length;
+    if (c !== 0x20 && (c < 0x09 || c > 0x0d)) break;
+    i++;
+  }
+  return i;
 }
 
 /** Miners (host:port) whose firmware refused `devs` in a joined request, until when. */

@@ -373,13 +373,12 @@ export class MinerDriver {
     if (reading.detailAt === null) {
       if (!this.kept) return reading;
       const { fields, identity } = this.kept;
-      return {
-        ...reading,
-        ...fields,
-        firmware: identity.firmware ?? reading.firmware,
-        model: identity.model ?? reading.model,
-        detailAt: this.kept.at,
-      };
+      // the dialect's reading is this read's own: filled in place, not copied
+      Object.assign(reading, fields);
+      reading.firmware = identity.firmware ?? reading.firmware;
+      reading.model = identity.model ?? reading.model;
+      reading.detailAt = this.kept.at;
+      return reading;
     }
     const first = this.kept === null;
     const { boardTempsC, chipTempMaxC, fanRpm, boards, pools, firmware, model } = reading;

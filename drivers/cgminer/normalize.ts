@@ -29,11 +29,15 @@ function toText(v: Json | undefined): string | null {
 const isRow = (v: Json | undefined): v is Row => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The rows of a section (`SUMMARY`, `POOLS`…) in one command's reply. */
-export function rows(reply: Json | undefined, section: string): Row[] {
-  if (!isRow(reply)) return [];
+export function rows(reply: Json | undefined, section: string): readonly Row[] {
+  if (!isRow(reply)) return NO_ROWS;
   const v = reply[section];
-  return Array.isArray(v) ? v.filter(isRow) : [];
+  if (!Array.isArray(v)) return NO_ROWS;
+  // the common case, every item a row, costs no copy (this runs several times per poll)
+  for (const item of v) if (!isRow(item)) return v.filter(isRow);
+  return v as Row[];
 }
+const NO_ROWS: readonly Row[] = Object.freeze([]);
 
 /** STATUS[0] of a reply: letter S/I/W/E/F, code and message. */
 export function statusOf(
@@ -163,7 +167,7 @@ function hasChainKey(r: Row): boolean {
 }
 
 /** Antminer `stats` keeps its data in the STATS row that has chain/fan fields (STATS[1] on stock). */
-function minerStatsRow(stats: Row[]): Row | undefined {
+function minerStatsRow(stats: readonly Row[]): Row | undefined {
   return stats.find((r) => "fan1" in r || "temp1" in r || "chain_rate1" in r || hasChainKey(r)) ?? stats[1];
 }
 
