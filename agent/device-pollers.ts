@@ -3,7 +3,7 @@
 // nodes over SSH), each with its pool size, deadline and backoff, writing
 // readings into the site state. The drivers they create are handed back, so
 // the control loop's actuator acts through the same connections.
-import type { SiteConfig } from "../config/schema.ts";
+import { DEFAULT_MINER_DETAIL_POLLS, type SiteConfig } from "../config/schema.ts";
 import { createMiner, type Miner } from "../drivers/cgminer/miner.ts";
 import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../drivers/modbus/client.ts";
 import { ModbusMeter } from "../drivers/modbus/meter.ts";
@@ -64,8 +64,23 @@ export function buildPollers(d: PollerDeps): DevicePollers {
   };
 }
 
+/**
+ * The miner poll tiers: the essentials every `minersS` (or the override), the detail every
+ * `minerDetailS`, else DEFAULT_MINER_DETAIL_POLLS polls apart.
+ */
+export function minerPollPeriods(
+  config: Pick<SiteConfig, "polling">,
+  overrideMs?: number,
+): { pollMs: number; detailMs: number } {
+  const pollMs = overrideMs ?? (config.polling?.minersS ?? DEFAULT_MINER_POLL_MS / 1000) * 1000;
+  const detailS = config.polling?.minerDetailS ?? null;
+  const detailMs = detailS !== null ? Math.max(detailS * 1000, pollMs) : pollMs * DEFAULT_MINER_DETAIL_POLLS;
+  return { pollMs, detailMs };
+}
+
 function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerReading> {
   const models = modelsOf(d.config);
+  const { pollMs, detailMs } = minerPollPeriods(d.config, d.opts.minerPollMs);
   const targets = d.config.miners.map((m) => {
     const miner = createMiner(
       {
@@ -78,6 +93,7 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
         models,
       },
       m.dialect,
+      { detailEveryMs: detailMs },
     );
     miners.set(m.id, miner);
     return {
@@ -97,7 +113,7 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
   return new Poller<MinerReading>({
     name: "cgminer",
     targets,
-    intervalMs: d.opts.minerPollMs ?? (d.config.polling?.minersS ?? DEFAULT_MINER_POLL_MS / 1000) * 1000,
+    intervalMs: pollMs,
     concurrency: d.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
     timeoutMs: 10_000,
     isFailure: (r) => r.state === "unreachable",

@@ -80,6 +80,9 @@ export function noteHealth(
 ): MinerHealth {
   const p = prev ?? emptyHealth();
   const at = reading.at;
+  // boards and temperatures come from the last detail read (poll tiers): a dead board or a hot
+  // chip was first seen when that read was made, not when the summary after it came
+  const detailAt = reading.detailAt ?? at;
   const hashing = reading.state === "hashing";
   const hot = {
     chipC: model?.hotChipC ?? HOT_CHIP_C,
@@ -113,8 +116,8 @@ export function noteHealth(
     expectedThs,
     lowSince: low ? (p.lowSince ?? at) : null,
     deadBoards,
-    deadSince: deadBoards.length === 0 ? null : sameDead && p.deadSince !== null ? p.deadSince : at,
+    deadSince: deadBoards.length === 0 ? null : sameDead && p.deadSince !== null ? p.deadSince : detailAt,
     hot,
-    hotSince: isHot ? (p.hotSince ?? at) : null,
+    hotSince: isHot ? (p.hotSince ?? detailAt) : null,
   };
 }

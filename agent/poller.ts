@@ -4,8 +4,7 @@
 // sweep nor floods the network. Reads never throw into the poller (drivers
 // return failure states), but a throwing read is caught and counted anyway.
 
-import { setMaxListeners } from "node:events";
-import { raceSignal } from "../drivers/abort.ts";
+import { abortReason } from "../drivers/abort.ts";
 import { backoffDelayMs } from "../drivers/backoff.ts";
 import type { Logger } from "./logger.ts";
 
@@ -53,6 +52,8 @@ export class Poller<R> {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private abort = newStopController();
+  /** Ends a read in flight (stop()): aborts its signal and settles it at once. */
+  private readonly inFlight = new Set<(err: Error) => void>();
   private stopped = true;
   lastSweep: SweepStats | null = null;
   sweeps = 0;
@@ -74,6 +75,8 @@ export class Poller<R> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.abort.abort();
+    const reason = abortReason(this.abort.signal);
+    for (const end of [...this.inFlight]) end(reason);
     await this.running;
   }
 
@@ -125,18 +128,28 @@ export class Poller<R> {
 
   private async readOne(target: PollTarget<R>): Promise<boolean> {
     // one controller per read, ended by its deadline or by stop(); a referenced
-    // timer (AbortSignal.timeout's is unref'd) so a hung read always ends
+    // timer (AbortSignal.timeout's is unref'd) so a hung read always ends. The
+    // read is cut off by a promise the deadline or stop() rejects, not by abort
+    // listeners: an EventTarget listener per read was a tenth of a sweep's CPU.
     const deadline = new AbortController();
+    let cut!: (err: Error) => void;
+    const cutOff = new Promise<never>((_, reject) => {
+      cut = reject;
+    });
+    const end = (err: Error) => {
+      deadline.abort(err);
+      cut(err);
+    };
     const timer = setTimeout(
-      () => deadline.abort(new Error(`no result within ${this.opts.timeoutMs} ms`)),
+      () => end(new Error(`no result within ${this.opts.timeoutMs} ms`)),
       this.opts.timeoutMs,
     );
-    const onStop = () => deadline.abort(this.abort.signal.reason);
-    this.abort.signal.addEventListener("abort", onStop, { once: true });
-    const signal = deadline.signal;
+    this.inFlight.add(end);
     let ok: boolean;
     try {
-      const reading = await raceSignal(target.read(signal), signal);
+      const reading = this.abort.signal.aborted
+        ? await Promise.reject(abortReason(this.abort.signal))
+        : await Promise.race([target.read(deadline.signal), cutOff]);
       ok = !this.opts.isFailure(reading);
       if (!this.abort.signal.aborted) this.opts.onReading(target.id, reading);
     } catch (err) {
@@ -144,7 +157,7 @@ export class Poller<R> {
       if (!this.abort.signal.aborted) this.opts.onError(target.id, err as Error);
     } finally {
       clearTimeout(timer);
-      this.abort.signal.removeEventListener("abort", onStop);
+      this.inFlight.delete(end);
     }
     this.reschedule(target.id, ok);
     return ok;
@@ -170,9 +183,7 @@ export class Poller<R> {
   }
 }
 
-/** The controller stop() aborts; every read in flight listens to it, so the listener count is the concurrency by design. */
+/** The controller stop() aborts: the sweep's workers check it between reads (reads in flight are ended by stop() itself). */
 function newStopController(): AbortController {
-  const c = new AbortController();
-  setMaxListeners(0, c.signal);
-  return c;
+  return new AbortController();
 }

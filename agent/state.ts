@@ -300,6 +300,9 @@ export class SiteState {
       ...(reading ?? { state: null, at: null }),
       at: reading ? new Date(reading.at).toISOString() : null,
       ageS: reading ? Math.round((now - reading.at) / 100) / 10 : null,
+      // poll tiers: temperatures, fans, boards and pools are read every polling.minerDetailS
+      // and carried between; when they were read, and how old they are
+      ...detailAge(reading, now),
     };
   }
 
@@ -425,4 +428,14 @@ function auxClass(
     return { powerW: Math.max(0, Math.round(siteW - miningW - aiW)), derived: true };
   }
   return { powerW: null };
+}
+
+/** When a miner reading's detail fields were read (MinerReading.detailAt, else with the rest) and their age. */
+function detailAge(
+  reading: MinerReading | null | undefined,
+  now: number,
+): { detailAt: string | null; detailAgeS: number | null } {
+  const at = reading ? (reading.detailAt === undefined ? reading.at : reading.detailAt) : null;
+  if (at === null) return { detailAt: null, detailAgeS: null };
+  return { detailAt: new Date(at).toISOString(), detailAgeS: Math.round((now - at) / 100) / 10 };
 }

@@ -3,8 +3,12 @@
 // agent's real read path, each in a fresh process, same run, same
 // concurrency; then a scan of 5,000 loopback hosts of which half are dead.
 // Prints a table with the agent/bare ratio, each process's RSS and its CPU
-// (user + system) per sweep. `--miners N` benches one fleet of N (e.g. 20,000):
-// the sweep at N, and the planner and trigger benches at N miners.
+// (user + system) per sweep. The agent runs with the poll tiers as an operator
+// has them (most reads the summary alone, the detail every sixth poll, spread
+// over the fleet); beside it, a sweep where every read is a full one (what a
+// detail read costs), and a bare baseline that asks the summary alone.
+// `--miners N` benches one fleet of N (e.g. 20,000): the sweep at N, and the
+// planner and trigger benches at N miners.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -54,13 +58,17 @@ function addresses(base: [number, number], count: number): string[] {
 // biome-ignore lint/suspicious/noExplicitAny: one JSON line from the child: numbers, and the scan's dialect map
 type Measured = Record<string, any>;
 
-async function measure(mode: "bare" | "agent" | "scan", hosts: string[]): Promise<Measured> {
+async function measure(
+  mode: "bare" | "agent" | "scan",
+  hosts: string[],
+  variant: "full" | "summary" | "steady" | "detail" | "" = "",
+): Promise<Measured> {
   // the host list goes in a file: 20,000 addresses are more than one argument may hold
   const hostsFile = join(HOSTS_DIR, `${mode}-${hosts.length}.txt`);
   writeFileSync(hostsFile, hosts.join("\n"));
   const child = spawn(
     process.execPath,
-    [...NODE_ARGS, CHILD, mode, `@${hostsFile}`, values.sweeps, values.concurrency],
+    [...NODE_ARGS, CHILD, mode, `@${hostsFile}`, values.sweeps, values.concurrency, variant],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   let out = "";
@@ -88,8 +96,10 @@ for (const size of SIZES) {
   const hosts = addresses([60, 0], size);
   const stop = await startSimFleet(hosts);
   try {
-    const bare = await measure("bare", hosts);
-    const agent = await measure("agent", hosts);
+    const bare = await measure("bare", hosts, "full");
+    const agent = await measure("agent", hosts, "steady");
+    const bareSummary = await measure("bare", hosts, "summary");
+    const detail = await measure("agent", hosts, "detail");
     rows.push([
       String(size),
       bare.ms!.toFixed(0),
@@ -101,7 +111,11 @@ for (const size of SIZES) {
       bare.cpuMsPerSweep!.toFixed(0),
       agent.cpuMsPerSweep!.toFixed(0),
       (agent.cpuMsPerSweep! / bare.cpuMsPerSweep!).toFixed(2),
-      `${bare.failed}/${agent.failed}`,
+      bareSummary.cpuMsPerSweep!.toFixed(0),
+      (agent.cpuMsPerSweep! / bareSummary.cpuMsPerSweep!).toFixed(2),
+      detail.cpuMsPerSweep!.toFixed(0),
+      (detail.cpuMsPerSweep! / bare.cpuMsPerSweep!).toFixed(2),
+      `${bare.failed}/${agent.failed}/${detail.failed}`,
     ]);
   } finally {
     await stop();
@@ -120,9 +134,17 @@ if (rows.length > 0)
       "bare CPU ms",
       "agent CPU ms",
       "CPU ratio",
-      "failed bare/agent",
+      "bare summary CPU ms",
+      "ratio to it",
+      "detail sweep CPU ms",
+      "detail CPU ratio",
+      "failed bare/agent/detail",
     ],
     rows,
+  );
+if (rows.length > 0)
+  console.log(
+    "agent: the steady state (polling.minersS 5 s, minerDetailS 30 s: a sixth of the reads a full one, spread over the sweeps); CPU ratio: to the bare full poll (version+summary+pools+stats); ratio to it: to a bare summary-only poll; detail sweep: every read a full one, its ratio to the bare full poll",
   );
 
 // scan: 5,000 hosts, the first 2,500 alive in every dialect the sim serves (a block of

@@ -1,19 +1,25 @@
 // One measurement in a fresh process, so each figure (time and RSS) is the
 // agent's alone: `bare` = connect, send the poll request, read to the NUL, no
-// parsing; `agent` = the real read path (dialect driver → repair → parse →
-// normalise) through the Poller; `scan` = `wattkeeper scan` over a range.
-// Prints one JSON line.
+// parsing (`full`: version+summary+pools+stats, `summary`: summary alone);
+// `agent` = the real read path (dialect driver → repair → parse → normalise)
+// through the Poller, with the poll tiers as an operator has them (`steady`:
+// a sweep every 5 s of a clock the bench moves on, the detail every 30 s,
+// spread over the fleet) or every read a full one (`detail`); `scan` =
+// `wattkeeper scan` over a range. Prints one JSON line.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { scanInThreads } from "../agent/cli/scan-threads.ts";
+import { DEFAULT_MINER_POLL_MS } from "../agent/device-pollers.ts";
 import { silentLogger } from "../agent/logger.ts";
 import { Poller } from "../agent/poller.ts";
+import { DEFAULT_MINER_DETAIL_POLLS } from "../config/schema.ts";
 import { READ_COMMANDS } from "../drivers/cgminer/client.ts";
 import { encodeRequest, exchange } from "../drivers/cgminer/framing.ts";
 import { createMiner } from "../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../drivers/types.ts";
 
-const [mode, hostsArg, sweepsArg, concurrencyArg] = process.argv.slice(2);
+const [mode, hostsArg, sweepsArg, concurrencyArg, variant] = process.argv.slice(2);
 // `@FILE`: one address per line (a 20,000-host list is more than one argument may hold)
 const hosts = hostsArg!.startsWith("@")
   ? readFileSync(hostsArg!.slice(1), "utf8").split("\n").filter(Boolean)
@@ -27,7 +33,7 @@ function median(xs: number[]): number {
 }
 
 async function bare(): Promise<{ ms: number; failed: number }> {
-  const request = encodeRequest(READ_COMMANDS.join("+"));
+  const request = encodeRequest(variant === "summary" ? "summary" : READ_COMMANDS.join("+"));
   let failed = 0;
   let next = 0;
   const t0 = performance.now();
@@ -46,12 +52,21 @@ async function bare(): Promise<{ ms: number; failed: number }> {
   return { ms: performance.now() - t0, failed };
 }
 
-async function agent(onWarm: () => void): Promise<{ times: number[]; failed: number }> {
+async function agent(onWarm: () => Promise<void>): Promise<{ times: number[]; failed: number }> {
   let failed = 0;
+  // steady: the default tiers on a clock moved one poll period per sweep, so the measured
+  // sweeps are the ones an operator's agent makes (each with its share of detail reads)
+  const steady = variant !== "detail";
+  let clockMs = Date.now();
+  const now = () => clockMs;
+  const tiers = steady
+    ? { detailEveryMs: DEFAULT_MINER_POLL_MS * DEFAULT_MINER_DETAIL_POLLS, now }
+    : { detailEveryMs: 0 };
   const poller = new Poller<MinerReading>({
     name: "bench",
+    now: steady ? now : Date.now,
     targets: hosts.map((host, i) => {
-      const miner = createMiner({ host, port: 4028 }, "auto");
+      const miner = createMiner({ host, port: 4028 }, "auto", tiers);
       return { id: `m${i}`, read: (signal: AbortSignal) => miner.read(signal) };
     }),
     intervalMs: 60_000,
@@ -66,10 +81,35 @@ async function agent(onWarm: () => void): Promise<{ times: number[]; failed: num
   });
   await poller.sweep(); // warm-up: dialect detection and JIT
   failed = 0;
-  onWarm();
+  await onWarm();
   const times: number[] = [];
-  for (let i = 0; i < sweeps; i++) times.push((await poller.sweep()).durationMs);
+  for (let i = 0; i < sweeps; i++) {
+    clockMs += DEFAULT_MINER_POLL_MS;
+    const t0 = performance.now();
+    await poller.sweep();
+    times.push(performance.now() - t0);
+  }
+  await stopProfile();
   return { times, failed };
+}
+
+/**
+ * `WATTKEEPER_BENCH_CPU_PROFILE=FILE`: a V8 CPU profile of the measured sweeps
+ * only (not the warm-up's detection), for `--cpu-prof`-style analysis of the read path.
+ */
+const PROFILE_FILE = process.env.WATTKEEPER_BENCH_CPU_PROFILE;
+const profiler = PROFILE_FILE ? new Session() : null;
+async function startProfile(): Promise<void> {
+  if (!profiler) return;
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.start");
+}
+async function stopProfile(): Promise<void> {
+  if (!profiler || !PROFILE_FILE) return;
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(PROFILE_FILE, JSON.stringify(profile));
+  profiler.disconnect();
 }
 
 /** CPU (user + system) this process spent, ms, since `from`. */
@@ -81,6 +121,7 @@ function cpuMsSince(from: NodeJS.CpuUsage): number {
 let result: Record<string, number | Record<string, string>>;
 if (mode === "bare") {
   await bare(); // warm-up
+  await startProfile();
   const runs: number[] = [];
   let failed = 0;
   const cpu0 = process.cpuUsage();
@@ -89,11 +130,13 @@ if (mode === "bare") {
     runs.push(r.ms);
     failed += r.failed;
   }
+  await stopProfile();
   result = { ms: median(runs), failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };
 } else if (mode === "agent") {
   // the agent's warm-up sweep (dialect detection) is inside agent(): CPU counts the measured ones
   let cpu0 = process.cpuUsage();
-  const r = await agent(() => {
+  const r = await agent(async () => {
+    await startProfile();
     cpu0 = process.cpuUsage();
   });
   result = { ms: median(r.times), failed: r.failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };

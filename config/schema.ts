@@ -33,7 +33,15 @@ export {
   SignalsSchema,
   TargetSignalSchema,
 } from "./schema/signals.ts";
-export { HttpSchema, LogSchema, OperatorSchema, SimSchema, SiteSchema, StoreSchema } from "./schema/site.ts";
+export {
+  DEFAULT_MINER_DETAIL_POLLS,
+  HttpSchema,
+  LogSchema,
+  OperatorSchema,
+  SimSchema,
+  SiteSchema,
+  StoreSchema,
+} from "./schema/site.ts";
 
 // ---------------------------------------------------------------- the file
 

@@ -107,7 +107,16 @@ export interface MinerReading {
   uptimeS: number | null;
   firmware: string | null;
   model: string | null;
+  /**
+   * When the detail fields (boardTempsC, chipTempMaxC, fanRpm, boards, pools) were read, ms:
+   * a poll of the essentials (state, hashrate, power) carries them over from the last detail
+   * read (polling.minerDetailS). Absent = read with the rest (`at`); null = not read yet.
+   */
+  detailAt?: number | null;
 }
+
+/** The fields a detail read gives and a summary-only read carries over (MinerReading.detailAt). */
+export const MINER_DETAIL_FIELDS = ["boardTempsC", "chipTempMaxC", "fanRpm", "boards", "pools"] as const;
 
 export const METER_ROLES = ["site", "ai", "mining", "aux"] as const;
 export type MeterRole = (typeof METER_ROLES)[number];

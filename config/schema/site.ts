@@ -4,6 +4,7 @@
 import { z } from "zod";
 import {
   DURATION_HELP,
+  duration,
   durationDefault,
   FileSchema,
   hostPort,
@@ -201,13 +202,30 @@ export const StoreSchema = z
 
 // ---------------------------------------------------------------- polling
 
+/** A miner's detail (temperatures, fans, boards, pools) is read this many miner polls apart unless set. */
+export const DEFAULT_MINER_DETAIL_POLLS = 6;
+
 export const PollingSchema = z
   .strictObject({
-    minersS: durationDefault(5, { min: 0.5, max: 600 }).describe(`Miner sweep period; ${DURATION_HELP}`),
+    minersS: durationDefault(5, { min: 0.5, max: 600 }).describe(
+      `Miner sweep period: the essentials control acts on (summary: state, hashrate, power) are read this often; ${DURATION_HELP}`,
+    ),
+    minerDetailS: optNull(duration({ min: 0.5, max: 3600 })).describe(
+      `How often a miner's detail is read too (stats, pools, devs: temperatures, fans, boards, pools); between, they keep their last values, shown with their age. At least minersS; default ${DEFAULT_MINER_DETAIL_POLLS} × minersS; ${DURATION_HELP}`,
+    ),
     metersS: durationDefault(1, { min: 0.1, max: 60 }).describe(`Meter read period; ${DURATION_HELP}`),
     gpuNodesS: durationDefault(10, { min: 0.5, max: 600 }).describe(
       `GPU node read period (one nvidia-smi run per node); AI swing absorption (control.aiStepW) sees AI steps this often; ${DURATION_HELP}`,
     ),
+  })
+  .superRefine((p, ctx) => {
+    if (p.minerDetailS !== null && p.minerDetailS < p.minersS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["minerDetailS"],
+        message: `must be at least polling.minersS (${p.minerDetailS} s < ${p.minersS} s): the detail rides on a miner poll`,
+      });
+    }
   })
   .describe("How often each kind of device is read");
 

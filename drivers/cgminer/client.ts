@@ -4,9 +4,18 @@
 // (`unreachable`, `faulted`) with a reason, so one bad miner cannot break a sweep.
 import { snippet } from "../printable.ts";
 import { DriverError, type MinerReading, type MinerState } from "../types.ts";
+import type { DialectMemo } from "./driver.ts";
 import { type ExchangeOptions, encodeRequest, exchange } from "./framing.ts";
 import type { ModelLookup } from "./models.ts";
-import { normalizeMiner, rows, splitMulti, statusOf } from "./normalize.ts";
+import {
+  type NormalizeInput,
+  normalizeMiner,
+  rows,
+  type SummaryMemo,
+  splitMulti,
+  statusOf,
+  summaryMemoOf,
+} from "./normalize.ts";
 import { type Json, parseReplyJson } from "./repair.ts";
 import { parseTextReply } from "./text.ts";
 
@@ -34,6 +43,27 @@ export const READ_COMMANDS = ["version", "summary", "pools", "stats"] as const;
  */
 export const STOCK_READ_COMMANDS = [...READ_COMMANDS, "devs"] as const;
 
+/** A read's tier (DialectContext): `detail: false` with a memo from a full read asks the summary only. */
+export interface ReadTier {
+  detail?: boolean;
+  memo?: DialectMemo;
+}
+
+const MEMO_KEY = "cgminer";
+
+/** The memo of the last full read, when this read is a summary-only one; null = read in full. */
+export function keptFor(tier: ReadTier | undefined): SummaryMemo | null {
+  if (tier?.detail !== false) return null;
+  return (tier.memo?.[MEMO_KEY] as SummaryMemo | undefined) ?? null;
+}
+
+/** The commands of a summary-only read: `summary`, with `stats` where only stats gives power or uptime. */
+export function summaryCommands(kept: SummaryMemo): readonly string[] {
+  return kept.needsStats ? SUMMARY_STATS_COMMANDS : SUMMARY_COMMANDS;
+}
+const SUMMARY_COMMANDS = ["summary"] as const;
+const SUMMARY_STATS_COMMANDS = ["summary", "stats"] as const;
+
 export class CgminerClient {
   readonly target: MinerTarget;
   readonly options: ExchangeOptions;
@@ -49,10 +79,10 @@ export class CgminerClient {
     parameter?: string,
     signal?: AbortSignal,
   ): Promise<CommandResult> {
-    const request = encodeRequest(commands.join("+"), parameter);
+    const request = requestFor(commands, parameter);
     const raw = await exchange(this.target.host, this.target.port, request, { ...this.options, signal });
     const text = raw.toString("utf8");
-    const first = text.trimStart()[0];
+    const first = text[firstNonSpace(text)];
     let parsed: Json;
     let repairs: string[] = [];
     if (first === "{" || first === "[" || first === ",") {
@@ -107,14 +137,17 @@ export class CgminerClient {
     commands: readonly string[],
     signal?: AbortSignal,
     now: () => number = Date.now,
+    tier?: ReadTier,
   ): Promise<{ ok: boolean; reading: MinerReading; replies: Record<string, Json>; repairs: string[] }> {
+    const kept = keptFor(tier);
     const { replies, repairs } = await this.command(commands, undefined, signal);
     const summaryStatus = statusOf(replies.summary);
     if (!summaryStatus || summaryStatus.letter === "E" || summaryStatus.letter === "F") {
       const reason = `summary failed: ${summaryStatus?.msg ?? "missing from reply"}`;
-      return { ok: false, reading: failedReading(now(), "faulted", reason), replies, repairs };
+      const failed = failedReading(now(), "faulted", reason);
+      return { ok: false, reading: kept ? { ...failed, detailAt: null } : failed, replies, repairs };
     }
-    const reading = normalizeMiner({
+    const input: NormalizeInput = {
       at: now(),
       version: replies.version,
       summary: replies.summary,
@@ -123,7 +156,15 @@ export class CgminerClient {
       devs: replies.devs,
       nominalW: this.target.nominalW ?? null,
       models: this.target.models ?? null,
-    });
+      kept,
+    };
+    const reading = normalizeMiner(input);
+    if (kept) {
+      // the driver fills the detail fields from the last full read
+      reading.detailAt = null;
+    } else if (tier?.memo) {
+      tier.memo[MEMO_KEY] = summaryMemoOf(input, reading);
+    }
     return { ok: true, reading, replies, repairs };
   }
 
@@ -136,22 +177,35 @@ export class CgminerClient {
   async read(
     signal?: AbortSignal,
     now: () => number = Date.now,
+    tier?: ReadTier,
   ): Promise<MinerReading & { repairs: string[] }> {
-    const key = `${this.target.host}:${this.target.port}`;
-    const withDevs = (noDevsJoinUntil.get(key) ?? 0) <= now();
+    const { reading, repairs } = await this.readWithRepairs(signal, now, tier);
+    return Object.assign(reading, { repairs });
+  }
+
+  /** read() with the repairs beside the reading rather than on it (no copy of the reading to drop them). */
+  async readWithRepairs(
+    signal?: AbortSignal,
+    now: () => number = Date.now,
+    tier?: ReadTier,
+  ): Promise<{ reading: MinerReading; repairs: string[] }> {
+    const kept = keptFor(tier);
+    const key = kept ? "" : `${this.target.host}:${this.target.port}`;
+    const withDevs = !kept && (noDevsJoinUntil.get(key) ?? 0) <= now();
     try {
       const { reading, repairs } = await this.poll(
-        withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS,
+        kept ? summaryCommands(kept) : withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS,
         signal,
         now,
+        tier,
       );
-      return { ...reading, repairs };
+      return { reading, repairs };
     } catch (err) {
       if (withDevs && err instanceof DriverError && err.code === "WK_CGMINER_ERROR_STATUS") {
         noDevsJoinUntil.set(key, now() + NO_DEVS_RETRY_MS);
-        return this.read(signal, now);
+        return this.readWithRepairs(signal, now, tier);
       }
-      return { ...readingForError(err, now()), repairs: [] };
+      return { reading: summaryFailure(readingForError(err, now()), kept), repairs: [] };
     }
   }
 }
@@ -176,6 +230,46 @@ export async function checkCommand(
   if (!row) return null;
   const yes = (v: Json | undefined) => typeof v === "string" && v.trim().toUpperCase() === "Y";
   return { exists: yes(row.Exists), access: yes(row.Access) };
+}
+
+/**
+ * A summary-only read that failed short of unreachable: marked as such, so the driver reads in
+ * full at once when the state changed (an unreachable miner is read in full when it is back).
+ */
+export function summaryFailure(reading: MinerReading, kept: SummaryMemo | null): MinerReading {
+  if (kept && reading.state !== "unreachable") reading.detailAt = null;
+  return reading;
+}
+
+/**
+ * The request bytes of a command set without a parameter, built once: every poll of every
+ * miner sends one of a handful (the tiers' summary, the full read…).
+ */
+const requestCache = new Map<string, Buffer>();
+const REQUEST_CACHE_MAX = 64;
+
+function requestFor(commands: readonly string[], parameter: string | undefined): Buffer {
+  const command = commands.join("+");
+  if (parameter !== undefined && parameter !== "") return encodeRequest(command, parameter);
+  let request = requestCache.get(command);
+  if (!request) {
+    request = encodeRequest(command);
+    if (requestCache.size < REQUEST_CACHE_MAX) requestCache.set(command, request);
+  }
+  return request;
+}
+
+/** Index of the first character that is not white space (a reply's kind is its first), without trimStart's copy. */
+function firstNonSpace(text: string): number {
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    // beyond ASCII (a BOM, a no-break space): String.prototype.trimStart's own idea of space
+    if (c >= 0x80) return text.length - text.trimStart().length;
+    if (c !== 0x20 && (c < 0x09 || c > 0x0d)) break;
+    i++;
+  }
+  return i;
 }
 
 /** Miners (host:port) whose firmware refused `devs` in a joined request, until when. */

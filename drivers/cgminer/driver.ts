@@ -8,6 +8,7 @@ import { backoffDelayMs } from "../backoff.ts";
 import {
   DriverError,
   type LocateReport,
+  type MINER_DETAIL_FIELDS,
   type MinerCapability,
   type MinerReading,
   type OnSent,
@@ -57,6 +58,18 @@ export interface DialectContext {
   signal?: AbortSignal;
   now: () => number;
   /**
+   * Reads: false asks for the essentials only (state, hashrate, power, limits: what control
+   * needs), true or absent for everything. A dialect that honours false returns its reading
+   * with `detailAt: null`, and the driver fills the detail fields from the last full read; one
+   * that cannot split its read ignores it (see MinerDriver.read).
+   */
+  detail?: boolean;
+  /**
+   * What the dialect keeps of this miner between reads (one object per driver): what a
+   * summary-only read needs from the last full read (the model, the ideal hashrate…).
+   */
+  memo?: DialectMemo;
+  /**
    * Writes: the dialect calls this as soon as the command itself has been
    * answered, before any clean-up exchange (LuxOS logoff), so the caller can
    * send the next command. The driver calls it again after the write and waits
@@ -65,6 +78,9 @@ export interface DialectContext {
    */
   onSent?: OnSent;
 }
+
+/** A dialect's own notes on one miner, by the dialect's key (DialectContext.memo). */
+export type DialectMemo = Record<string, unknown>;
 
 /**
  * One write. `value`: the wattage of setPowerLimit; for locate, the seconds the
@@ -217,6 +233,26 @@ export function landingStep(steps: readonly number[] | null | undefined, targetW
 export const RECONFIRM_WITHDRAWN_MS = 10 * 60_000;
 /** A probe the miner did not answer is asked again after this long, not at every read. */
 export const REPROBE_UNANSWERED_MS = 30_000;
+/**
+ * A detail read is due this share of its period early: sweeps start a period apart but each
+ * miner's read lands a few ms earlier or later, and an exact deadline would push every other
+ * detail read to the sweep after.
+ */
+const DETAIL_EARLY = 0.1;
+
+type DetailFields = Pick<MinerReading, (typeof MINER_DETAIL_FIELDS)[number]>;
+/** What the version and stats commands say of the unit: a summary-only read does not ask them. */
+type Identity = Pick<MinerReading, "firmware" | "model">;
+
+export interface TierOptions {
+  /**
+   * How often a read includes the detail (temperatures, fans, boards, pools), ms; the reads
+   * between ask for the essentials only. 0 (the default): every read is a full one.
+   */
+  detailEveryMs?: number;
+  /** Spreads the first detail period over miners (tests pass a fixed one). */
+  random?: () => number;
+}
 
 export class MinerDriver {
   readonly spec: DialectSpec;
@@ -235,11 +271,23 @@ export class MinerDriver {
   private readonly exchange: ExchangeOptions;
   private readonly confirm: ConfirmOptions;
   private readonly now: () => number;
+  private readonly detailEveryMs: number;
+  private readonly random: () => number;
+  private readonly memo: DialectMemo = {};
+  /** The detail fields of the last full read and when it was; null = none yet (or the miner went away). */
+  private kept: { fields: DetailFields; identity: Identity; at: number } | null = null;
+  private nextDetailAt = 0;
+  /** The state of the last reading: a change is judged on a full read. */
+  private lastState: MinerReading["state"] | null = null;
 
   constructor(
     spec: DialectSpec,
     endpoint: MinerEndpoint,
-    opts: { exchange?: ExchangeOptions; confirm?: Partial<ConfirmOptions>; now?: () => number } = {},
+    opts: {
+      exchange?: ExchangeOptions;
+      confirm?: Partial<ConfirmOptions>;
+      now?: () => number;
+    } & TierOptions = {},
   ) {
     this.spec = spec;
     this.endpoint = endpoint;
@@ -248,6 +296,8 @@ export class MinerDriver {
     this.exchange = opts.exchange ?? {};
     this.confirm = { ...DEFAULT_CONFIRM, ...opts.confirm };
     this.now = opts.now ?? Date.now;
+    this.detailEveryMs = Math.max(0, opts.detailEveryMs ?? 0);
+    this.random = opts.random ?? Math.random;
   }
 
   /** What the miner can do: the dialect's declared capabilities less those it withdrew. */
@@ -264,8 +314,15 @@ export class MinerDriver {
     return { dialect: this.spec.name, capabilities: [...this.effective], withdrawn: [...this.withdrawnList] };
   }
 
-  private ctx(signal?: AbortSignal): DialectContext {
-    return { endpoint: this.endpoint, exchange: this.exchange, signal, now: this.now };
+  private ctx(signal?: AbortSignal, detail = true): DialectContext {
+    return {
+      endpoint: this.endpoint,
+      exchange: this.exchange,
+      signal,
+      now: this.now,
+      detail,
+      memo: this.memo,
+    };
   }
 
   /**
@@ -276,7 +333,19 @@ export class MinerDriver {
    * for whoever prints them.
    */
   async read(signal?: AbortSignal): Promise<MinerReading> {
-    const reading = await this.spec.read(this.ctx(signal));
+    const detail = this.detailDue();
+    let reading = await this.spec.read(this.ctx(signal, detail));
+    if (
+      reading.detailAt === null &&
+      reading.state !== "unreachable" &&
+      this.lastState !== null &&
+      reading.state !== this.lastState
+    ) {
+      // a change of state is judged on a full read: the detail (pools, dead boards) may be why
+      reading = await this.spec.read(this.ctx(signal, true));
+    }
+    reading = this.withDetail(reading);
+    this.lastState = reading.state;
     if (reading.model) this.reportedModel = reading.model;
     if (reading.state === "unreachable") {
       // it may come back with other firmware: ask again then
@@ -284,6 +353,43 @@ export class MinerDriver {
       return reading;
     }
     if (this.confirmDue()) void this.confirmCapabilities();
+    return reading;
+  }
+
+  /** Whether the next read asks for the detail too: always without tiers, at first contact, then once a period. */
+  private detailDue(): boolean {
+    return this.detailEveryMs === 0 || this.kept === null || this.now() >= this.nextDetailAt;
+  }
+
+  /**
+   * Keeps a full read's detail fields, or fills a summary-only read's from the last full
+   * one (with its time in detailAt). An unreachable miner keeps nothing: the next read is full.
+   */
+  private withDetail(reading: MinerReading): MinerReading {
+    if (reading.state === "unreachable") {
+      this.kept = null;
+      return reading;
+    }
+    if (reading.detailAt === null) {
+      if (!this.kept) return reading;
+      const { fields, identity } = this.kept;
+      // the dialect's reading is this read's own: filled in place, not copied
+      Object.assign(reading, fields);
+      reading.firmware = identity.firmware ?? reading.firmware;
+      reading.model = identity.model ?? reading.model;
+      reading.detailAt = this.kept.at;
+      return reading;
+    }
+    const first = this.kept === null;
+    const { boardTempsC, chipTempMaxC, fanRpm, boards, pools, firmware, model } = reading;
+    this.kept = {
+      fields: { boardTempsC, chipTempMaxC, fanRpm, boards, pools },
+      identity: { firmware, model },
+      at: reading.at,
+    };
+    // the first period is spread over the fleet, so detail reads do not all fall on one sweep
+    const periodMs = first ? this.random() * this.detailEveryMs : this.detailEveryMs * (1 - DETAIL_EARLY);
+    this.nextDetailAt = reading.at + periodMs;
     return reading;
   }
 

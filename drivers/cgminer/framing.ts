@@ -41,6 +41,8 @@ export function exchange(
     const socket = new Socket();
     const chunks: Buffer[] = [];
     let size = 0;
+    /** Where the NUL that ends the reply is, once seen (-1: not yet). */
+    let nulAt = -1;
     let settled = false;
     let connected = false;
 
@@ -54,9 +56,9 @@ export function exchange(
       socket.destroy();
       if (err) reject(err);
       else {
-        const reply = Buffer.concat(chunks, size);
-        const nul = reply.indexOf(0);
-        resolve(nul >= 0 ? reply.subarray(0, nul) : reply);
+        // most replies arrive in one chunk: no copy then
+        const reply = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+        resolve(nulAt >= 0 ? reply.subarray(0, nulAt) : reply);
       }
     };
     const onAbort = () => finish(new DriverError("WK_CGMINER_ABORTED", "request aborted", false));
@@ -87,8 +89,13 @@ export function exchange(
     });
     socket.on("data", (chunk: Buffer) => {
       chunks.push(chunk);
+      const nul = chunk.indexOf(0);
+      if (nul >= 0) {
+        nulAt = size + nul;
+        size += chunk.length;
+        return finish(null);
+      }
       size += chunk.length;
-      if (chunk.includes(0)) return finish(null);
       if (size > maxReplyBytes) {
         finish(
           new DriverError("WK_CGMINER_INVALID_REPLY", `reply larger than ${maxReplyBytes} bytes`, false),

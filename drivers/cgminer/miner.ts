@@ -13,13 +13,15 @@ import {
   type DialectSpec,
   MinerDriver,
   type MinerEndpoint,
+  type TierOptions,
   type Withdrawn,
   type WriteAction,
   type WriteOutcome,
 } from "./driver.ts";
 import type { ExchangeOptions } from "./framing.ts";
 
-export interface MinerOptions {
+/** `detailEveryMs`: poll tiers (driver.ts TierOptions); none = every read is a full one. */
+export interface MinerOptions extends TierOptions {
   exchange?: ExchangeOptions;
   confirm?: Partial<ConfirmOptions>;
   now?: () => number;

@@ -29,11 +29,15 @@ function toText(v: Json | undefined): string | null {
 const isRow = (v: Json | undefined): v is Row => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The rows of a section (`SUMMARY`, `POOLS`…) in one command's reply. */
-export function rows(reply: Json | undefined, section: string): Row[] {
-  if (!isRow(reply)) return [];
+export function rows(reply: Json | undefined, section: string): readonly Row[] {
+  if (!isRow(reply)) return NO_ROWS;
   const v = reply[section];
-  return Array.isArray(v) ? v.filter(isRow) : [];
+  if (!Array.isArray(v)) return NO_ROWS;
+  // the common case, every item a row, costs no copy (this runs several times per poll)
+  for (const item of v) if (!isRow(item)) return v.filter(isRow);
+  return v as Row[];
 }
+const NO_ROWS: readonly Row[] = Object.freeze([]);
 
 /** STATUS[0] of a reply: letter S/I/W/E/F, code and message. */
 export function statusOf(
@@ -163,7 +167,7 @@ function hasChainKey(r: Row): boolean {
 }
 
 /** Antminer `stats` keeps its data in the STATS row that has chain/fan fields (STATS[1] on stock). */
-function minerStatsRow(stats: Row[]): Row | undefined {
+function minerStatsRow(stats: readonly Row[]): Row | undefined {
   return stats.find((r) => "fan1" in r || "temp1" in r || "chain_rate1" in r || hasChainKey(r)) ?? stats[1];
 }
 
@@ -281,6 +285,42 @@ export interface NormalizeInput {
   nominalW?: number | null;
   /** The models the site knows (config/models): the nameplate of the reported model, where the config gives none. */
   models?: ModelLookup | null;
+  /**
+   * A summary-only read (poll tiers): what the last full read learnt, standing in for the
+   * sections not asked (version, pools, devs; stats unless the memo says it is needed).
+   */
+  kept?: SummaryMemo | null;
+}
+
+/** What a summary-only read takes from the last full read of the same miner. */
+export interface SummaryMemo {
+  model: string | null;
+  firmware: string | null;
+  /** Antminer stats' total_rateideal, TH/s: the ratio of a power estimate. */
+  idealThs: number | null;
+  /** For an idle miner's state (no pool alive is a fault). */
+  pools: PoolInfo[];
+  devices: DeviceSummary | null;
+  /** The summary lacks power or uptime that `stats` gives: stats is asked at every poll then. */
+  needsStats: boolean;
+}
+
+/** The memo of a full read, for the summary-only reads that follow it. */
+export function summaryMemoOf(input: NormalizeInput, reading: MinerReading): SummaryMemo {
+  const summary = rows(input.summary, "SUMMARY")[0];
+  const stats = minerStatsRow(rows(input.stats, "STATS"));
+  const statsPower = toNumber(stats?.Power) ?? toNumber(stats?.power);
+  const needsStats =
+    (toNumber(summary?.Power) === null && statsPower !== null) ||
+    (toNumber(summary?.Elapsed) === null && toNumber(stats?.Elapsed) !== null);
+  return {
+    model: reading.model,
+    firmware: reading.firmware,
+    idealThs: idealThs(stats),
+    pools: reading.pools,
+    devices: devicesOf(input.devs),
+    needsStats,
+  };
 }
 
 export function normalizeMiner(input: NormalizeInput): MinerReading {
@@ -288,16 +328,23 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
   const version = rows(input.version, "VERSION")[0];
   const statsRows = rows(input.stats, "STATS");
   const stats = minerStatsRow(statsRows);
+  const kept = input.kept ?? null;
 
-  const devices = devicesOf(input.devs);
-  const fault = devices ? devicesFault(devices) : null;
+  const devices = kept ? kept.devices : devicesOf(input.devs);
+  let fault = devices ? devicesFault(devices) : null;
+  const summaryThs = hashrateThs(summary);
+  // a kept fault holds while the summary shows nothing hashing; a summary hashing again is a
+  // change of state, which the driver reads in full at once
+  if (kept && fault !== null && summaryThs !== null && summaryThs > 0) fault = null;
   // with no hashboard working the miner mines nothing, whatever a decaying average says
-  const ths = fault !== null ? 0 : hashrateThs(summary);
-  const pools: PoolInfo[] = rows(input.pools, "POOLS").map((p) => ({
-    url: toText(p.URL),
-    user: toText(p.User),
-    status: toText(p.Status),
-  }));
+  const ths = fault !== null ? 0 : summaryThs;
+  const pools: PoolInfo[] = kept
+    ? kept.pools
+    : rows(input.pools, "POOLS").map((p) => ({
+        url: toText(p.URL),
+        user: toText(p.User),
+        status: toText(p.Status),
+      }));
 
   const uptimeS = toNumber(summary?.Elapsed) ?? toNumber(stats?.Elapsed);
   const model =
@@ -305,6 +352,7 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
     toText(statsRows[0]?.Type) ??
     toText(stats?.Type) ??
     toText(version?.Model) ??
+    kept?.model ??
     null;
 
   const reportedW = toNumber(summary?.Power) ?? toNumber(stats?.Power) ?? toNumber(stats?.power) ?? null;
@@ -313,13 +361,13 @@ export function normalizeMiner(input: NormalizeInput): MinerReading {
   const nameplate = input.models?.find(model) ?? null;
   const nominalW = input.nominalW ?? nameplate?.nominalW ?? null;
   if (powerW === null && nominalW !== null && ths !== null) {
-    const ideal = idealThs(stats) ?? nameplate?.nominalThs ?? null;
+    const ideal = idealThs(stats) ?? kept?.idealThs ?? nameplate?.nominalThs ?? null;
     // without a nominal hashrate, a hashing miner is taken at nameplate and a stopped one at 0
     const ratio = ideal ? Math.min(1.2, ths / ideal) : ths > 0 ? 1 : 0;
     powerW = Math.round(nominalW * ratio);
     powerEstimated = true;
   }
-  const firmware = firmwareOf(version, input.summary);
+  const firmware = (version ? null : kept?.firmware) ?? firmwareOf(version, input.summary);
 
   let state: MinerState = "hashing";
   let reason: string | null = null;

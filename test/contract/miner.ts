@@ -37,12 +37,19 @@ export interface ContractTarget {
    * (default true). A firmware that does not may state it in its reply (a toggle's answer).
    */
   locate?: { endsAfter: "asked" | number | null; readBack: boolean };
+  /**
+   * Poll tiers: the dialect reads the essentials alone between detail reads (DialectContext
+   * `detail`); one that does not reads everything every time, which the tiers allow too.
+   */
+  splitsDetail?: boolean;
 }
 
 const CONFIRM = { confirmTimeoutMs: 4000, pollMs: 100 };
 const EXCHANGE = { connectTimeoutMs: 1000, readTimeoutMs: 2000 };
 /** Miners per dialect: each write check gets one of its own, so they do not depend on each other. */
-const MINERS = 6;
+const MINERS = 7;
+/** The miner the poll-tier check reads (no write check touches it). */
+const TIER_MINER = 6;
 
 const close = (a: number, b: number, frac: number) => Math.abs(a - b) <= Math.abs(b) * frac;
 
@@ -109,6 +116,70 @@ export function minerContract(t: ContractTarget, block: number, index: number): 
       assert.match(r.firmware ?? "", t.firmware);
       assert.ok(r.model, "model named");
       assert.ok(r.uptimeS === null || r.uptimeS >= 0);
+    });
+
+    test(`poll tiers: ${t.splitsDetail ? "essentials fresh between detail reads, the detail carried with its time" : "every read a full one"}; a change of state read in full`, async () => {
+      let nowMs = Date.now();
+      const m = createMiner({ host: hosts[TIER_MINER]!, port, models, ...t.endpoint }, t.dialect, {
+        exchange: EXCHANGE,
+        detailEveryMs: 60_000,
+        random: () => 1,
+        now: () => nowMs,
+      });
+      miners.push(m);
+      const id = ids[TIER_MINER]!;
+      const detail = (r: MinerReading) => ({
+        boardTempsC: r.boardTempsC,
+        chipTempMaxC: r.chipTempMaxC,
+        fanRpm: r.fanRpm,
+        boards: r.boards,
+        pools: r.pools,
+      });
+      const full = await m.read();
+      assert.equal(full.state, "hashing", full.reason ?? "");
+      assert.equal(full.detailAt, undefined, "the first read is a full one");
+      nowMs += 5000;
+      // hotter from now on: a summary-only read still shows the last detail read's temperatures
+      site.model.setExtraTemp(id, 25);
+      const light = await m.read();
+      assert.equal(light.state, "hashing", light.reason ?? "");
+      if (t.splitsDetail) {
+        assert.equal(light.detailAt, full.at, "detail carried, with the time it was read");
+        assert.deepEqual(detail(light), detail(full));
+      } else assert.equal(light.detailAt, undefined);
+      const ths = model.hashrateThs(id);
+      assert.ok(
+        light.hashrateThs !== null && close(light.hashrateThs, ths, 0.1),
+        `${light.hashrateThs} vs ${ths}`,
+      );
+      const w = model.powerW(id);
+      assert.ok(
+        light.powerW !== null && close(light.powerW, w, light.powerEstimated ? 0.25 : 0.05),
+        `${light.powerW} vs ${w} W`,
+      );
+      for (const k of [
+        "firmware",
+        "model",
+        "powerLimitW",
+        "minPowerLimitW",
+        "maxPowerLimitW",
+        "powerLimitStepsW",
+      ] as const)
+        assert.deepEqual(light[k], full[k], k);
+      // the period is up: a full read again, with the new temperatures where the firmware reports any
+      nowMs += 60_000;
+      const again = await m.read();
+      assert.equal(again.detailAt, undefined);
+      if (full.chipTempMaxC !== null || full.boardTempsC.length > 0)
+        assert.notDeepEqual(detail(again), detail(full), "the detail read anew");
+      site.model.setExtraTemp(id, 0);
+      // asleep: the summary shows it first, and a change of state is judged on a full read
+      nowMs += 5000;
+      site.model.sleep(id);
+      const slept = await m.read();
+      assert.notEqual(slept.state, "hashing");
+      assert.equal(slept.detailAt, undefined, "a change of state is read in full");
+      site.model.wake(id);
     });
 
     test(`dialect auto detects ${t.dialect} without writing anything`, async () => {

@@ -6,6 +6,7 @@ export const TARGETS: ContractTarget[] = [
   {
     // stock cgminer on other hardware: the API on 4028 is read-only, nothing to declare
     dialect: "cgminer",
+    splitsDetail: true,
     sim: { program: "cgminer" },
     capabilities: [],
     firmware: /cgminer/i,
@@ -14,6 +15,7 @@ export const TARGETS: ContractTarget[] = [
     // Bitmain stock (bmminer): reads on 4028; sleep / normal / low-power, reboot and the
     // locate LED through the web CGI (Digest auth); a limit lands on the low-power step
     dialect: "antminer",
+    splitsDetail: true,
     sim: { model: "antminer-s19j-pro", webPort: 8081 },
     endpoint: { webPort: 8081, credentials: { username: "root", password: "root" } },
     capabilities: ["sleep", "wake", "setPowerLimit", "reboot", "locate"],
@@ -22,6 +24,7 @@ export const TARGETS: ContractTarget[] = [
   },
   {
     dialect: "luxos",
+    splitsDetail: true,
     sim: { model: "antminer-s19j-pro" },
     capabilities: ["sleep", "wake", "setPowerLimit", "reboot", "locate"],
     limitW: 2700,
@@ -29,6 +32,7 @@ export const TARGETS: ContractTarget[] = [
   },
   {
     dialect: "braiins",
+    splitsDetail: true,
     sim: { model: "antminer-s19j-pro" },
     endpoint: { grpcPort: 50051, credentials: { username: "root", password: "" } },
     capabilities: ["sleep", "wake", "setPowerLimit", "locate"],

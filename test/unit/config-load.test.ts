@@ -365,6 +365,14 @@ const badCases: BadCase[] = [
     message: "must be greater than polling.metersS",
   },
   {
+    name: "miner detail read more often than the miners themselves",
+    edit: (c) => {
+      c.polling = { minersS: 10, minerDetailS: 5 };
+    },
+    path: "polling.minerDetailS",
+    message: "must be at least polling.minersS",
+  },
+  {
     name: "a worker pattern that is not a regular expression",
     edit: (c) => {
       c.miners = [{ host: "10.1.0.10", pools: { workerPattern: "^odessa1\\.(" } }];

@@ -133,11 +133,14 @@ export function createDetail(ctx) {
         }`,
       );
       fact(dl, "Uptime", r.uptimeS == null ? "—" : fmt.duration(r.uptimeS));
+      // fans, temperatures, boards and pools are read every polling.minerDetailS: their own age
+      const detailAge =
+        r.detailAgeS != null && r.detailAgeS !== r.ageS ? ` · ${fmt.age(r.detailAgeS)} ago` : "";
       const fans = r.fanRpm ?? [];
-      fact(dl, "Fans", fans.length > 0 ? `${fans.join(" · ")} rpm` : "—");
+      fact(dl, "Fans", fans.length > 0 ? `${fans.join(" · ")} rpm${detailAge}` : "—");
       const temps = r.chipTempMaxC != null ? `chips ${r.chipTempMaxC} °C max` : "";
       const limit = d.health?.hot ? ` (hot at ${d.health.hot.chipC} °C)` : "";
-      fact(dl, "Temperature", temps ? `${temps}${limit}` : "—", { key: "temperature" });
+      fact(dl, "Temperature", temps ? `${temps}${limit}${detailAge}` : "—", { key: "temperature" });
     }
     fact(dl, "Read", r.ageS == null ? "never" : `${fmt.age(r.ageS)} ago`, { key: "read" });
   }

@@ -35,7 +35,7 @@ import {
   workModeOf,
 } from "../antminer/web-client.ts";
 import { CgminerClient } from "../client.ts";
-import type { DialectContext, DialectSpec, MinerEndpoint, Withdrawn } from "../driver.ts";
+import type { DialectContext, DialectMemo, DialectSpec, MinerEndpoint, Withdrawn } from "../driver.ts";
 import type { LocateSpec } from "../locate.ts";
 
 export interface AntminerDialectOptions {
@@ -86,13 +86,17 @@ interface Unit {
 
 export function createAntminerDialect(opts: AntminerDialectOptions = {}): DialectSpec {
   const units = new Map<string, Unit>();
-  const unitOf = (ep: MinerEndpoint): Unit => {
+  const unitOf = (ep: MinerEndpoint, memo?: DialectMemo): Unit => {
+    // the driver's memo holds the unit after the first look-up: no key built at every poll
+    const mine = memo?.antminerUnit as Unit | undefined;
+    if (mine) return mine;
     const key = `${ep.host}:${ep.webPort ?? DEFAULT_WEB_PORT}`;
     let u = units.get(key);
     if (!u) {
       u = { mode: null, beforeSleep: null, uptimeS: null, askedAt: null, wroteAt: null, model: null };
       units.set(key, u);
     }
+    if (memo) memo.antminerUnit = u;
     return u;
   };
   const webClient = (ctx: DialectContext, creds: DigestCredentials) =>
@@ -101,11 +105,12 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     powerStepsOf(ep.models?.find(model) ?? null);
 
   async function read4028(ctx: DialectContext): Promise<MinerReading> {
-    const { repairs: _repairs, ...reading } = await new CgminerClient(ctx.endpoint, ctx.exchange).read(
+    const { reading } = await new CgminerClient(ctx.endpoint, ctx.exchange).readWithRepairs(
       ctx.signal,
       ctx.now,
+      ctx,
     );
-    const u = unitOf(ctx.endpoint);
+    const u = unitOf(ctx.endpoint, ctx.memo);
     if (reading.model) u.model = reading.model;
     return reading;
   }
@@ -176,7 +181,7 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     const reading = await read4028(ctx);
     const creds = webCredentials(ctx.endpoint);
     if (!creds) return reading;
-    const u = unitOf(ctx.endpoint);
+    const u = unitOf(ctx.endpoint, ctx.memo);
     const now = ctx.now();
     noteUptime(u, reading, now);
     if (reading.state === "hashing" || (reading.hashrateThs ?? 0) > 0) {
@@ -243,7 +248,7 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     const creds = webCredentials(ctx.endpoint);
     if (!creds) return [];
     const client = webClient(ctx, creds);
-    const u = unitOf(ctx.endpoint);
+    const u = unitOf(ctx.endpoint, ctx.memo);
     try {
       u.mode = workModeOf(await client.getMinerConf(ctx.signal));
     } catch (err) {
@@ -296,7 +301,7 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     locate,
     async write(ctx, action, value) {
       const client = clientFor(ctx, action);
-      const u = unitOf(ctx.endpoint);
+      const u = unitOf(ctx.endpoint, ctx.memo);
       switch (action) {
         case "sleep": {
           const { previous } = await client.changeWorkMode(() => WORK_MODE.sleep, ctx.signal);

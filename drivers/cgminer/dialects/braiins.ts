@@ -21,7 +21,7 @@
 // read as sleeping by the normaliser.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
 import { BRAIINS_GRPC_PORT, BraiinsGrpcClient, braiinsClientKey } from "../braiins/grpc.ts";
-import { CgminerClient, readingForError } from "../client.ts";
+import { CgminerClient, keptFor, readingForError, summaryCommands, summaryFailure } from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
 import type { LocateSpec } from "../locate.ts";
@@ -67,15 +67,22 @@ const positive = (values: Array<number | null>) => values.filter((n): n is numbe
 
 async function read(ctx: DialectContext): Promise<MinerReading> {
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
+  // poll tiers: a summary-only read asks summary and the tuner (power, limit) in one exchange;
+  // temperatures, fans, pools and the version come from the last full read
+  const kept = keptFor(ctx);
   try {
-    const base = await client.poll(["version", "summary", "pools"], ctx.signal, ctx.now);
+    const base = kept
+      ? await client.poll([...summaryCommands(kept), "tunerstatus"], ctx.signal, ctx.now, ctx)
+      : await client.poll(["version", "summary", "pools"], ctx.signal, ctx.now, ctx);
     if (!base.ok) return base.reading;
     const { reading, replies } = base;
-    let extra: Record<string, Json> = {};
-    try {
-      extra = (await client.command(["tunerstatus", "temps", "fans"], undefined, ctx.signal)).replies;
-    } catch {
-      // tuner, temperatures and fans are extras: the base reading stands without them
+    let extra: Record<string, Json> = kept ? replies : {};
+    if (!kept) {
+      try {
+        extra = (await client.command(["tunerstatus", "temps", "fans"], undefined, ctx.signal)).replies;
+      } catch {
+        // tuner, temperatures and fans are extras: the base reading stands without them
+      }
     }
     const tuner = rows(extra.tunerstatus, "TUNERSTATUS")[0];
     const watts = toNumber(tuner?.ApproximateMinerPowerConsumption);
@@ -109,7 +116,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     }
     return reading;
   } catch (err) {
-    return readingForError(err, ctx.now());
+    return summaryFailure(readingForError(err, ctx.now()), kept);
   }
 }
 

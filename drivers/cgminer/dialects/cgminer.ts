@@ -10,9 +10,10 @@ export const cgminerDialect: DialectSpec = {
   name: "cgminer",
   capabilities: () => [],
   async read(ctx) {
-    const { repairs: _repairs, ...reading } = await new CgminerClient(ctx.endpoint, ctx.exchange).read(
+    const { reading } = await new CgminerClient(ctx.endpoint, ctx.exchange).readWithRepairs(
       ctx.signal,
       ctx.now,
+      ctx,
     );
     return reading;
   },

@@ -31,7 +31,14 @@
 // luxos-tooling's api.json (ledset needs logon). LuxOS keeps the LED blinking
 // until told: the agent turns it off.
 import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
-import { CgminerClient, READ_COMMANDS, readingForError } from "../client.ts";
+import {
+  CgminerClient,
+  keptFor,
+  READ_COMMANDS,
+  readingForError,
+  summaryCommands,
+  summaryFailure,
+} from "../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
 import { encodeRequest, exchange } from "../framing.ts";
 import type { LocateSpec } from "../locate.ts";
@@ -257,10 +264,39 @@ function applyPowerAndCurtail(reading: MinerReading, replies: Record<string, Jso
   }
 }
 
-async function read(ctx: DialectContext): Promise<MinerReading> {
+/** The profiles' watts of the last full read, for the summary-only reads between (poll tiers). */
+const PROFILES_MEMO = "luxosProfilesW";
+
+function applyProfiles(reading: MinerReading, watts: readonly number[]): void {
+  if (watts.length === 0) return;
+  reading.minPowerLimitW = watts[0]!;
+  reading.maxPowerLimitW = watts[watts.length - 1]!;
+  reading.powerLimitStepsW = [...watts];
+}
+
+/**
+ * A summary-only read (poll tiers): `summary+power+config` in one exchange, the profiles as
+ * the last full read found them; temperatures, fans and pools come from that read too.
+ */
+async function readSummary(ctx: DialectContext): Promise<MinerReading> {
+  const kept = keptFor(ctx)!;
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const base = await client.poll(READ_COMMANDS, ctx.signal, ctx.now);
+    const base = await client.poll([...summaryCommands(kept), "power", "config"], ctx.signal, ctx.now, ctx);
+    if (!base.ok) return base.reading;
+    applyPowerAndCurtail(base.reading, base.replies);
+    applyProfiles(base.reading, (ctx.memo?.[PROFILES_MEMO] as number[] | undefined) ?? []);
+    return base.reading;
+  } catch (err) {
+    return summaryFailure(readingForError(err, ctx.now()), kept);
+  }
+}
+
+async function read(ctx: DialectContext): Promise<MinerReading> {
+  if (keptFor(ctx)) return readSummary(ctx);
+  const client = new CgminerClient(ctx.endpoint, ctx.exchange);
+  try {
+    const base = await client.poll(READ_COMMANDS, ctx.signal, ctx.now, ctx);
     if (!base.ok) return base.reading;
     const { reading, replies } = base;
     let extra: Record<string, Json> = {};
@@ -280,11 +316,9 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     }
     if (reading.boardTempsC.length === 0) reading.boardTempsC = dashTemps(statsRow, /^temp_pcb(\d+)$/);
     const profiles = extra.profiles === undefined ? [] : parseProfiles(extra.profiles);
-    if (profiles.length > 0) {
-      reading.minPowerLimitW = Math.min(...profiles.map((p) => p.watts));
-      reading.maxPowerLimitW = Math.max(...profiles.map((p) => p.watts));
-      reading.powerLimitStepsW = [...new Set(profiles.map((p) => p.watts))].sort((a, b) => a - b);
-    }
+    const watts = [...new Set(profiles.map((p) => p.watts))].sort((a, b) => a - b);
+    applyProfiles(reading, watts);
+    if (ctx.memo) ctx.memo[PROFILES_MEMO] = watts;
     return reading;
   } catch (err) {
     return readingForError(err, ctx.now());
