@@ -9,8 +9,11 @@ import { Worker } from "node:worker_threads";
 import type { MinerJson } from "./miner-json.ts";
 import { type ScanOptions, scanHosts } from "./scan-hosts.ts";
 
-/** Below this many hosts a worker's start-up (loading the drivers) costs more than it saves. */
-const MIN_HOSTS_PER_THREAD = 256;
+/**
+ * Below this many hosts per thread a worker's start-up (loading the drivers, about half a
+ * second of CPU) costs more than it saves.
+ */
+const MIN_HOSTS_PER_THREAD = 1024;
 const MAX_THREADS = 4;
 
 /** What the worker is handed (workerData) and what it posts back. */
@@ -69,8 +72,9 @@ export async function scanInThreads(
   hosts: string[],
   opts: ScanOptions,
   threads = defaultScanThreads(),
+  minHostsPerThread = MIN_HOSTS_PER_THREAD,
 ): Promise<MinerJson[]> {
-  const shards = Math.max(1, Math.min(threads, Math.floor(hosts.length / MIN_HOSTS_PER_THREAD)));
+  const shards = Math.max(1, Math.min(threads, Math.floor(hosts.length / minHostsPerThread)));
   if (shards === 1) return scanHosts(hosts, opts);
   const dealt = Array.from({ length: shards }, (_, shard) => hosts.filter((_h, i) => i % shards === shard));
   const concurrency = Math.max(1, Math.ceil(opts.concurrency / shards));
