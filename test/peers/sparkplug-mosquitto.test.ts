@@ -155,7 +155,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
     await waitFor("nine DBIRTHs", () => from(EDGE, start).filter((m) => m.type === "DBIRTH").length === 9);
     const dbirths = from(EDGE, start).filter((m) => m.type === "DBIRTH");
     assert.deepEqual(dbirths.map((m) => m.device).sort(), [
-      ...Array.from({ length: 8 }, (_, i) => `m-127-95-0-${i + 1}`),
+      ...Array.from({ length: 8 }, (_, i) => `m-127-142-0-${i + 1}`),
       "pcc",
     ]);
     const aliases = new Map<number, string>();
@@ -169,7 +169,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
         assert.ok(x.type, `${x.name} has a datatype`);
       }
     }
-    const miner = dbirths.find((m) => m.device === "m-127-95-0-1")!;
+    const miner = dbirths.find((m) => m.device === "m-127-142-0-1")!;
     const mm = new Map((miner.payload.metrics ?? []).map((m) => [m.name, m]));
     assert.equal(mm.get("State")?.value, "hashing");
     assert.equal(mm.get("Power W")?.type, "Double");
@@ -206,7 +206,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
 
     // (5) writes with acceptCommands off: refused, audited, nothing applied
     const auditedBefore = site.audit?.refusalCount() ?? 0;
-    await command(`spBv1.0/${GROUP}/DCMD/${EDGE}/m-127-95-0-1`, [
+    await command(`spBv1.0/${GROUP}/DCMD/${EDGE}/m-127-142-0-1`, [
       { name: "Control/Action", type: "String", value: "sleep" },
     ]);
     await command(`spBv1.0/${GROUP}/NCMD/${EDGE}`, [{ name: "Control/Mode", type: "String", value: "hold" }]);
@@ -220,7 +220,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
     assert.ok(refused.some((e) => e.reason === "commands-off" && e.action === "sparkplug/ncmd"));
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(site.mode, "auto", "mode not changed");
-    assert.equal(site.state.miners.get("m-127-95-0-1")?.reading?.state, "hashing", "the miner not slept");
+    assert.equal(site.state.miners.get("m-127-142-0-1")?.reading?.state, "hashing", "the miner not slept");
     assert.equal(
       (site.audit?.recent(50) ?? []).filter((e) => e.action === "mode/set" || e.action === "device/action")
         .length,
@@ -304,14 +304,14 @@ test("child process: DCMD and NCMD applied with acceptCommands on; kill -9 → t
 
   // a device action, by name; the result in the next DDATA
   const i1 = inbox.length;
-  await command(`spBv1.0/${GROUP}/DCMD/${EDGE}/m-127-96-0-3`, [
+  await command(`spBv1.0/${GROUP}/DCMD/${EDGE}/m-127-143-0-3`, [
     { name: "Control/Action", type: "String", value: "exclude" },
   ]);
   await waitFor("DDATA Excluded true", () =>
-    sees("DDATA", "m-127-96-0-3", aliasOf("m-127-96-0-3", "Excluded"), true, i1),
+    sees("DDATA", "m-127-143-0-3", aliasOf("m-127-143-0-3", "Excluded"), true, i1),
   );
   await waitFor("DDATA Control/Last Action", () =>
-    sees("DDATA", "m-127-96-0-3", aliasOf("m-127-96-0-3", "Control/Last Action"), "exclude: done", i1),
+    sees("DDATA", "m-127-143-0-3", aliasOf("m-127-143-0-3", "Control/Last Action"), "exclude: done", i1),
   );
   // the mode, by alias; the result in the next NDATA
   const modeAlias = aliasOf(null, "Control/Mode");
