@@ -96,10 +96,15 @@ function quantile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
-async function waitUntil(what: string, probe: () => boolean, timeoutMs: number): Promise<void> {
+async function waitUntil(
+  what: string,
+  probe: () => boolean,
+  timeoutMs: number,
+  state: () => string = () => "",
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!probe()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} ${state()}`.trim());
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -163,7 +168,12 @@ ${
     const t0 = Date.now();
     if (rtu) await rtu.writeRegisters(0, [0, 0, 1, 1]);
     else site.setBudgetLease(0, 600, "bench: everything off");
-    await waitUntil("every sleep delivered", () => sleeps.length >= N, 60_000);
+    await waitUntil(
+      "every sleep delivered",
+      () => sleeps.length >= N,
+      60_000,
+      () => `${sleeps.length} of ${N} delivered; site: ${JSON.stringify(site.snapshot().counts)}`,
+    );
     if (profiler) await stopProfile(profiler, process.env.TRIGGER_PROFILE!);
     const rel = sleeps.map((t) => t - t0);
     if (process.env.TRIGGER_DEBUG) {

@@ -29,7 +29,8 @@ import { parseArgs } from "node:util";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const STAMP = "build-info.json";
 /** Folders compiled (every .ts but declarations) and fingerprinted. */
-const SOURCE_DIRS = ["agent", "drivers", "config", "sim", "bench"];
+// test/helpers: the benches reuse its port leases and waits
+const SOURCE_DIRS = ["agent", "drivers", "config", "sim", "bench", "test/helpers"];
 /** Files whose change changes the output without touching a source. */
 const BUILD_INPUTS = ["package.json", "tsconfig.json", "scripts/build.mjs"];
 /** Non-TypeScript files the running agent reads, relative to the repository root. */
