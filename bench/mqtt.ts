@@ -14,17 +14,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { silentLogger } from "../agent/logger.ts";
-import { type ChannelSite, MqttChannel } from "../agent/mqtt/channel.ts";
-import type { SweepStats } from "../agent/poller.ts";
-import type { BrokerStatus, PollDriver, SiteTick } from "../agent/site.ts";
+import { MqttChannel } from "../agent/mqtt/channel.ts";
 import { SiteState } from "../agent/state.ts";
-import type { SiteEvent } from "../agent/store/events.ts";
 import { loadConfig } from "../config/load.ts";
 import { MqttSchema } from "../config/schema/mqtt.ts";
 import type { MqttConfig } from "../config/schema.ts";
 import type { MinerReading } from "../drivers/types.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
+import { benchChannelSite } from "./channel-site.ts";
 
 // ---------------------------------------------------------------- broker child
 if (process.argv.includes("--broker-child")) {
@@ -94,60 +92,11 @@ for (const id of state.miners.keys()) {
 }
 
 // the Site as the channel sees it: listeners the bench fires itself
-const ticks = new Set<(t: SiteTick) => void>();
-const sweeps = new Set<(d: PollDriver, stats: SweepStats) => void>();
-const sweepStats: SweepStats = { durationMs: 0, attempted: 0, skippedBackoff: 0, failed: 0 };
-const evts = new Set<(e: SiteEvent) => void>();
-let brokerStatus: (() => BrokerStatus) | null = null;
-function listen<F>(set: Set<F>, fn: F): () => boolean {
-  set.add(fn);
-  return () => set.delete(fn);
-}
-const notHere = () => {
-  throw new Error("not in the bench");
-};
-const site: ChannelSite = {
-  config,
-  state,
-  onTick: (fn) => listen(ticks, fn),
-  onSweep: (fn) => listen(sweeps, fn),
-  onEvent: (fn) => listen(evts, fn),
-  setBrokerStatus: (fn) => {
-    brokerStatus = fn;
-  },
-  snapshot: () => state.snapshot(),
-  budgetLease: null,
-  mode: "auto",
-  curtailment: () => ({ curtailed: [], aiCaps: [] }),
-  audit: null,
-  offerPrice: () => null,
-  signalTopics: [],
-  signalMessage: () => undefined,
-  refusePrice: () => undefined,
-  setBudgetLease: notHere,
-  clearBudgetLease: notHere,
-  setMode: notHere,
-  deviceAction: notHere,
-};
-const status = () => brokerStatus?.() ?? { connected: false, outboxMessages: 0 };
-const fireTick = () => {
-  const snap = state.snapshot();
-  const t: SiteTick = { at: snap.at, snapshot: snap, budget: null, mode: "auto", control: null };
-  for (const fn of ticks) fn(t);
-};
-let eventId = 0;
-const fireEvent = () => {
-  const e: SiteEvent = {
-    id: ++eventId,
-    at: Date.now(),
-    kind: "shed",
-    severity: "info",
-    deviceId: "bench-1",
-    message: "sleep bench-1: over budget",
-    data: { action: "sleep", valueW: null, expectedDeltaW: -3300 },
-  };
-  for (const fn of evts) fn(e);
-};
+const fire = benchChannelSite(config, state);
+const site = fire.site;
+const status = fire.status;
+const fireTick = () => fire.tick();
+const fireEvent = () => fire.event();
 
 const port = await testPort();
 const base = MqttSchema.parse({
@@ -168,7 +117,7 @@ channel.start();
 // ---------------------------------------------------------------- 1. an hour offline
 const t0 = performance.now();
 for (let s = 0, t = 0, e = 0; s < SWEEPS; s++) {
-  for (const fn of sweeps) fn("cgminer", sweepStats);
+  fire.sweep();
   // 2.5 ticks per 5 s sweep
   while (t < ((s + 1) * TICKS) / SWEEPS) {
     fireTick();
@@ -206,8 +155,7 @@ async function measureTicks(until: () => boolean, minMs: number): Promise<number
     const snap = state.snapshot();
     // the channel's tick listener every 10th run (a 2 s tick); the snapshot every run
     if (++n % 10 === 0) {
-      const t: SiteTick = { at: snap.at, snapshot: snap, budget: null, mode: "auto", control: null };
-      for (const fn of ticks) fn(t);
+      fire.tick(snap.at);
     }
     lat.push(performance.now() - begin + Math.max(0, begin - due));
     due += 200;
@@ -235,7 +183,7 @@ const steadyTicks = await measureTicks(() => false, 10_000);
 const before = await ask();
 const CYCLES = 20;
 const s0 = performance.now();
-for (let c = 0; c < CYCLES; c++) for (const fn of sweeps) fn("cgminer", sweepStats);
+for (let c = 0; c < CYCLES; c++) fire.sweep();
 // done when the broker's count stops moving and nothing waits in the outbox
 let afterSteady = before;
 for (let still = 0; still < 5; ) {

@@ -19,11 +19,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { silentLogger } from "../agent/logger.ts";
-import { type ChannelSite, MqttChannel } from "../agent/mqtt/channel.ts";
-import type { SweepStats } from "../agent/poller.ts";
-import type { BrokerStatus, PollDriver, SiteTick } from "../agent/site.ts";
+import { MqttChannel } from "../agent/mqtt/channel.ts";
+import type { BrokerStatus } from "../agent/site.ts";
 import { SiteState } from "../agent/state.ts";
-import type { SiteEvent } from "../agent/store/events.ts";
 import { loadConfig } from "../config/load.ts";
 import { MqttSchema } from "../config/schema/mqtt.ts";
 import type { MqttConfig, SiteConfig } from "../config/schema.ts";
@@ -31,6 +29,7 @@ import type { MinerReading } from "../drivers/types.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { mulberry32 } from "../sim/prng.ts";
 import { testPort } from "../test/helpers/ports.ts";
+import { benchChannelSite } from "./channel-site.ts";
 
 // ---------------------------------------------------------------- broker child
 interface Counts {
@@ -172,76 +171,13 @@ function fleet(config: SiteConfig, model: Model, seed = 1) {
 }
 
 // ---------------------------------------------------------------- a channel on a bench-driven site
-function benchSite(config: SiteConfig, state: SiteState) {
-  const ticks = new Set<(t: SiteTick) => void>();
-  const sweeps = new Set<(d: PollDriver, stats: SweepStats) => void>();
-  const evts = new Set<(e: SiteEvent) => void>();
-  let brokerStatus: (() => BrokerStatus) | null = null;
-  const listen = <F>(set: Set<F>, fn: F) => {
-    set.add(fn);
-    return () => set.delete(fn);
-  };
-  const notHere = () => {
-    throw new Error("not in the bench");
-  };
-  const site: ChannelSite = {
-    config,
-    state,
-    onTick: (fn) => listen(ticks, fn),
-    onSweep: (fn) => listen(sweeps, fn),
-    onEvent: (fn) => listen(evts, fn),
-    setBrokerStatus: (fn) => {
-      brokerStatus = fn;
-    },
-    snapshot: () => state.snapshot(),
-    budgetLease: null,
-    mode: "auto",
-    curtailment: () => ({ curtailed: [], aiCaps: [] }),
-    audit: null,
-    offerPrice: () => null,
-    signalTopics: [],
-    signalMessage: () => undefined,
-    refusePrice: () => undefined,
-    setBudgetLease: notHere,
-    clearBudgetLease: notHere,
-    setMode: notHere,
-    deviceAction: notHere,
-  };
-  const stats: SweepStats = { durationMs: 0, attempted: 0, skippedBackoff: 0, failed: 0 };
-  let eventId = 0;
-  return {
-    site,
-    status: () => brokerStatus?.() ?? { connected: false, outboxMessages: 0 },
-    sweep: () => {
-      for (const fn of sweeps) fn("cgminer", stats);
-    },
-    tick: (at: number) => {
-      const snap = state.snapshot(at);
-      const t: SiteTick = { at, snapshot: snap, budget: null, mode: "auto", control: null };
-      for (const fn of ticks) fn(t);
-    },
-    event: (at: number) => {
-      const e: SiteEvent = {
-        id: ++eventId,
-        at,
-        kind: "shed",
-        severity: "info",
-        deviceId: "bench-1",
-        message: "sleep bench-1: over budget",
-        data: { action: "sleep", valueW: null, expectedDeltaW: -3300 },
-      };
-      for (const fn of evts) fn(e);
-    },
-  };
-}
-
 let run = 0;
 function channelFor(model: Model, fullEveryS: number, port: number) {
   const runDir = join(dir, `run-${++run}`);
   mkdirSync(runDir);
   const config: SiteConfig = { ...baseConfig, store: { path: join(runDir, "state.db") } };
   const f = fleet(config, model);
-  const b = benchSite(config, f.state);
+  const b = benchChannelSite(config, f.state);
   const parsed = MqttSchema.parse({
     url: `mqtt://127.0.0.1:${port}`,
     protocolVersion: 4,

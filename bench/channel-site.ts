@@ -1,0 +1,77 @@
+// The Site as the MQTT channel sees it (its port, mqtt/types.ts), driven by a
+// bench: the bench fires ticks, sweeps and events itself, and the channel
+// publishes them as it would for a running site. Nothing else is there: the
+// intents a command would hand over throw.
+import type { ChannelSite } from "../agent/mqtt/channel.ts";
+import type { SweepStats } from "../agent/poller.ts";
+import type { BrokerStatus, PollDriver, SiteTick } from "../agent/site.ts";
+import type { SiteState } from "../agent/state.ts";
+import type { SiteEvent } from "../agent/store/events.ts";
+import type { SiteConfig } from "../config/schema.ts";
+
+const SHED_EVENT = {
+  kind: "shed",
+  severity: "info",
+  deviceId: "bench-1",
+  message: "sleep bench-1: over budget",
+  data: { action: "sleep", valueW: null, expectedDeltaW: -3300 },
+} as const;
+
+export function benchChannelSite(config: SiteConfig, state: SiteState) {
+  const ticks = new Set<(t: SiteTick) => void>();
+  const sweeps = new Set<(d: PollDriver, stats: SweepStats) => void>();
+  const events = new Set<(e: SiteEvent) => void>();
+  let brokerStatus: (() => BrokerStatus) | null = null;
+  const listen = <F>(set: Set<F>, fn: F) => {
+    set.add(fn);
+    return () => set.delete(fn);
+  };
+  const notHere = () => {
+    throw new Error("not in the bench");
+  };
+  const site: ChannelSite = {
+    config,
+    state,
+    onTick: (fn) => listen(ticks, fn),
+    onSweep: (fn) => listen(sweeps, fn),
+    onEvent: (fn) => listen(events, fn),
+    setBrokerStatus: (fn) => {
+      brokerStatus = fn;
+    },
+    snapshot: () => state.snapshot(),
+    budgetLease: null,
+    mode: "auto",
+    curtailment: () => ({ curtailed: [], aiCaps: [] }),
+    audit: null,
+    offerPrice: () => null,
+    signalTopics: [],
+    signalMessage: () => undefined,
+    refusePrice: () => undefined,
+    setBudgetLease: notHere,
+    clearBudgetLease: notHere,
+    setMode: notHere,
+    deviceAction: notHere,
+  };
+  const stats: SweepStats = { durationMs: 0, attempted: 0, skippedBackoff: 0, failed: 0 };
+  let eventId = 0;
+  return {
+    site,
+    /** The channel's link, as it reports it (disconnected before it started). */
+    status: (): BrokerStatus => brokerStatus?.() ?? { connected: false, outboxMessages: 0 },
+    /** A miner poll cycle ended. */
+    sweep: () => {
+      for (const fn of sweeps) fn("cgminer", stats);
+    },
+    /** A site tick at `at` (now by default), on the state's snapshot then. */
+    tick: (at?: number) => {
+      const snapshot = state.snapshot(at);
+      const t: SiteTick = { at: snapshot.at, snapshot, budget: null, mode: "auto", control: null };
+      for (const fn of ticks) fn(t);
+    },
+    /** A shed event at `at`. */
+    event: (at = Date.now()) => {
+      const e: SiteEvent = { id: ++eventId, at, ...SHED_EVENT, data: { ...SHED_EVENT.data } };
+      for (const fn of events) fn(e);
+    },
+  };
+}
