@@ -6,6 +6,7 @@
 // channels at once, and an exec timeout that really closes the channel.
 
 import { NodeSSH } from "node-ssh";
+import type { Client, ClientChannel } from "ssh2";
 import { abortReason, raceSignal } from "../abort.ts";
 import { backoffDelayMs } from "../backoff.ts";
 import { DriverError } from "../types.ts";
@@ -34,18 +35,6 @@ export interface SshLinkOptions {
   random?: () => number;
   now?: () => number;
   logger?: GpuLogger | null;
-}
-
-/** The bits of ssh2's ClientChannel and Client we use (node-ssh's types name ssh2's, not installed). */
-interface Channel {
-  close(): void;
-  signal?(name: string): void;
-}
-interface Ssh2Client {
-  on(event: "error", fn: (err: Error) => void): unknown;
-  on(event: "close", fn: () => void): unknown;
-  end(): void;
-  destroy?(): void;
 }
 
 /** A counting semaphore whose waiters can give up (deadline) or be failed (connection lost). */
@@ -96,7 +85,8 @@ class Slots {
 
 interface Conn {
   ssh: NodeSSH;
-  client: Ssh2Client;
+  /** node-ssh's own ssh2 client (its public `connection`); null only if node-ssh made none. */
+  client: Client | null;
   slots: Slots;
   dead: boolean;
 }
@@ -106,7 +96,7 @@ export class SshLink {
   private readonly o: Required<Omit<SshLinkOptions, "logger">> & { logger: GpuLogger | null };
   private conn: Conn | null = null;
   private connecting: Promise<Conn> | null = null;
-  private pendingClient: Ssh2Client | null = null;
+  private pendingClient: Client | null = null;
   private failures = 0;
   private nextAttemptAt = 0;
   private lastError: DriverError | null = null;
@@ -191,7 +181,7 @@ export class SshLink {
 
   private run(conn: Conn, command: string, signal: AbortSignal, started: number): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
-      let channel: Channel | null = null;
+      let channel: ClientChannel | null = null;
       let settled = false;
       let released = false;
       const release = () => {
@@ -199,9 +189,9 @@ export class SshLink {
         released = true;
         conn.slots.release();
       };
-      const close = (ch: Channel) => {
+      const close = (ch: ClientChannel) => {
         try {
-          ch.signal?.("KILL");
+          ch.signal("KILL");
         } catch {
           // not every server takes signals; closing is what counts
         }
@@ -244,7 +234,7 @@ export class SshLink {
       conn.ssh
         .execCommand(command, {
           onChannel: (ch) => {
-            channel = ch as unknown as Channel;
+            channel = ch;
             if (settled) close(channel);
           },
         })
@@ -314,10 +304,10 @@ export class SshLink {
     });
     // node-ssh creates the ssh2 client synchronously (no key file to read): our
     // listeners go on before any event can fire and stay for the connection's life
-    const client = ssh.connection as unknown as Ssh2Client | null;
+    const client = ssh.connection;
     const conn: Conn = {
       ssh,
-      client: client as Ssh2Client,
+      client,
       slots: new Slots(this.o.maxChannels),
       dead: false,
     };
@@ -402,7 +392,7 @@ export class SshLink {
     this.o.logger?.warn({ host: this.address, why }, "rebuilding ssh connection");
     this.markDead(conn, why);
     try {
-      conn.client.destroy ? conn.client.destroy() : conn.client.end();
+      conn.client?.destroy();
     } catch {
       // already gone
     }
@@ -419,26 +409,27 @@ export class SshLink {
       // not connected yet
     }
     if (!conn) return;
+    const client = conn.client;
     await new Promise<void>((resolve) => {
-      if (conn.dead) {
+      if (conn.dead || !client) {
         try {
-          conn.client.destroy?.();
+          client?.destroy();
         } catch {
           // gone
         }
         return resolve();
       }
       const t = setTimeout(() => {
-        conn.client.destroy?.();
+        client.destroy();
         resolve();
       }, 1000);
-      conn.client.on("close", () => {
+      client.on("close", () => {
         clearTimeout(t);
         resolve();
       });
       conn.dead = true;
       conn.slots.failAll(new DriverError("WK_SSH_CLOSED", `${this.address}: link closed`, false));
-      conn.client.end();
+      client.end();
     });
   }
 }
