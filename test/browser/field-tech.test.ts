@@ -296,7 +296,8 @@ describe("problems first, then the miner", () => {
         assert.equal(facts.dialect, "luxos");
         assert.match(facts.capabilities!, /sleep, wake, setPowerLimit, reboot/);
         assert.match(facts.hashrate!, /TH\/s of 10\d(\.\d+)? TH\/s \(\d+ %\)/);
-        assert.match(facts.fans!, /^\d+ · \d+ · \d+ · \d+ rpm$/);
+        // the detail tier's age follows when the fans were read on an earlier poll than the rest
+        assert.match(facts.fans!, /^\d+ · \d+ · \d+ · \d+ rpm( · [\d.]+ (s|min) ago)?$/);
         assert.match(facts.uptime!, /\d/);
         // boards: three, the dead one marked
         const boards = await page.$$eval("#d-boards tbody tr", (trs) =>
