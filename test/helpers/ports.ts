@@ -67,7 +67,14 @@ function leaseBlock(): { base: number; used: number } {
     const held = new Set<number>();
     for (const name of readdirSync(LEASES)) {
       if (!/^\d+$/.test(name)) continue;
-      const owner = Number(readFileSync(join(LEASES, name), "utf8"));
+      let owner: number;
+      try {
+        owner = Number(readFileSync(join(LEASES, name), "utf8"));
+      } catch (err) {
+        // an exiting process drops its lease without the lock: gone between readdir and read
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+        throw err;
+      }
       if (owner !== process.pid && alive(owner)) held.add(Number(name));
       else rmSync(join(LEASES, name), { force: true });
     }
