@@ -10,6 +10,7 @@ import { ConfigError, formatProblem, loadConfig } from "../../config/load.ts";
 import { withCredentials } from "../mqtt/link.ts";
 import { buildEnvelope, parsePrivateKey } from "../mqtt/signing.ts";
 import { Topics } from "../mqtt/topics.ts";
+import { BROKER_FLAGS, mqttVersionFlag, readFlagFile } from "./broker-args.ts";
 import { UsageError } from "./usage.ts";
 
 export interface SendOptions {
@@ -107,11 +108,7 @@ export async function sendCommand(
     options: {
       config: { type: "string", short: "c" },
       broker: { type: "string" },
-      ca: { type: "string" },
-      username: { type: "string" },
-      "password-file": { type: "string" },
-      "mqtt-version": { type: "string" },
-      "topic-root": { type: "string" },
+      ...BROKER_FLAGS,
       site: { type: "string" },
       key: { type: "string" },
       "key-name": { type: "string" },
@@ -137,10 +134,7 @@ export async function sendCommand(
   }
   const timeoutS = Number(values.timeout);
   if (!(timeoutS > 0)) throw new UsageError(`--timeout expects seconds > 0, got '${values.timeout}'`);
-  const version = values["mqtt-version"];
-  if (version !== undefined && version !== "4" && version !== "5") {
-    throw new UsageError(`--mqtt-version expects 4 or 5, got '${version}'`);
-  }
+  const version = mqttVersionFlag(values["mqtt-version"]);
   let privateKeyPem: string;
   try {
     privateKeyPem = readFileSync(values.key, "utf8");
@@ -164,7 +158,7 @@ export async function sendCommand(
     const m = config.mqtt;
     link = {
       url: m.url,
-      protocolVersion: version ? (Number(version) as 4 | 5) : m.protocolVersion,
+      protocolVersion: version ?? m.protocolVersion,
       ca: m.ca,
       cert: m.cert,
       key: m.key,
@@ -174,20 +168,12 @@ export async function sendCommand(
     };
     siteId ??= config.site.id;
   } else {
-    const read = (f: string | undefined, what: string) => {
-      if (!f) return null;
-      try {
-        return readFileSync(f, "utf8").replace(/[\r\n]+$/, "");
-      } catch (e) {
-        throw new UsageError(`cannot read ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-      }
-    };
     link = {
       url: values.broker as string,
-      protocolVersion: version ? (Number(version) as 4 | 5) : 5,
-      ca: read(values.ca, "--ca"),
+      protocolVersion: version ?? 5,
+      ca: readFlagFile(values.ca, "--ca"),
       username: values.username ?? null,
-      password: read(values["password-file"], "--password-file"),
+      password: readFlagFile(values["password-file"], "--password-file"),
       topicRoot: values["topic-root"] ?? "wattkeeper/v1",
     };
   }

@@ -5,7 +5,6 @@
 // go to stderr. Runs until SIGINT/SIGTERM (exit 0); with --once it prints each
 // kind once it is synced and exits (0, or 3 when --timeout passes first).
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { connect, type IClientOptions } from "mqtt";
 import { BrokerUrlSchema } from "../../config/schema.ts";
@@ -17,6 +16,7 @@ import {
   type TelemetryKind,
 } from "../mqtt/telemetry-consumer.ts";
 import { Topics } from "../mqtt/topics.ts";
+import { BROKER_FLAGS, mqttVersionFlag, readFlagFile } from "./broker-args.ts";
 import { UsageError } from "./usage.ts";
 
 type Writer = { write(s: string): unknown };
@@ -184,11 +184,7 @@ export async function tailTelemetryCommand(
       once: { type: "boolean", default: false },
       kind: { type: "string" },
       timeout: { type: "string" },
-      ca: { type: "string" },
-      username: { type: "string" },
-      "password-file": { type: "string" },
-      "mqtt-version": { type: "string" },
-      "topic-root": { type: "string" },
+      ...BROKER_FLAGS,
     },
   });
   if (positionals.length > 0) throw new UsageError(`tail-telemetry takes no '${positionals[0]}'`);
@@ -197,9 +193,7 @@ export async function tailTelemetryCommand(
   if (!values.site) throw new UsageError(`tail-telemetry needs --site ID\nUsage: wattkeeper ${TAIL_USAGE}`);
   const url = BrokerUrlSchema.safeParse(values.broker);
   if (!url.success) throw new UsageError(`--broker: ${url.error.issues[0]?.message}`);
-  const version = values["mqtt-version"] ?? "5";
-  if (version !== "4" && version !== "5")
-    throw new UsageError(`--mqtt-version expects 4 or 5, got '${version}'`);
+  const version = mqttVersionFlag(values["mqtt-version"]) ?? 5;
   const kinds = values.kind ? values.kind.split(",").map((k) => k.trim()) : ALL_KINDS;
   for (const k of kinds)
     if (!(ALL_KINDS as string[]).includes(k))
@@ -207,20 +201,12 @@ export async function tailTelemetryCommand(
   // --once waits at most a refresh period and a half by default (fullEveryS defaults to 300 s)
   const timeoutS = values.timeout === undefined ? (values.once ? 450 : 0) : Number(values.timeout);
   if (!(timeoutS >= 0)) throw new UsageError(`--timeout expects seconds ≥ 0, got '${values.timeout}'`);
-  const read = (f: string | undefined, what: string) => {
-    if (!f) return null;
-    try {
-      return readFileSync(f, "utf8").replace(/[\r\n]+$/, "");
-    } catch (e) {
-      throw new UsageError(`cannot read ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-    }
-  };
   return tailTelemetry({
     url: values.broker,
-    protocolVersion: Number(version) as 4 | 5,
-    ca: read(values.ca, "--ca"),
+    protocolVersion: version,
+    ca: readFlagFile(values.ca, "--ca"),
     username: values.username ?? null,
-    password: read(values["password-file"], "--password-file"),
+    password: readFlagFile(values["password-file"], "--password-file"),
     topicRoot: values["topic-root"] ?? "wattkeeper/v1",
     siteId: values.site,
     json: values.json,
