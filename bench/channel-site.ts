@@ -2,10 +2,11 @@
 // bench: the bench fires ticks, sweeps and events itself, and the channel
 // publishes them as it would for a running site. Nothing else is there: the
 // intents a command would hand over throw.
+
+import type { SweepStats } from "../agent/devices/poller.ts";
 import type { ChannelSite } from "../agent/mqtt/channel.ts";
-import type { SweepStats } from "../agent/poller.ts";
-import type { BrokerStatus, PollDriver, SiteTick } from "../agent/site.ts";
-import type { SiteState } from "../agent/state.ts";
+import type { BrokerStatus, PollDriver, SiteTick } from "../agent/site/site.ts";
+import type { SiteState } from "../agent/site/state.ts";
 import type { SiteEvent } from "../agent/store/events.ts";
 import type { SiteConfig } from "../config/schema.ts";
 

@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readFdLimit } from "../agent/fd-budget.ts";
+import { readFdLimit } from "../agent/runtime/fd-budget.ts";
 import { runFlood } from "./flood-run.ts";
 import { resultsDir } from "./results-dir.ts";
 

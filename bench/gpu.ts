@@ -108,8 +108,8 @@ async function bareMain(info: SimInfo, sweeps: number): Promise<Run> {
 
 async function agentMain(info: SimInfo, sweeps: number): Promise<Run> {
   const { GpuNode } = await import("../drivers/nvidia/node.ts");
-  const { Poller } = await import("../agent/poller.ts");
-  const { silentLogger } = await import("../agent/logger.ts");
+  const { Poller } = await import("../agent/devices/poller.ts");
+  const { silentLogger } = await import("../agent/runtime/logger.ts");
   const nodes = info.ports.map(
     (port) =>
       new GpuNode({

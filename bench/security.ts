@@ -17,17 +17,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "mqtt";
+import { startSimFromConfig } from "../agent/cli/simulated-site.ts";
 import { encode as encodeSparkplug } from "../agent/exports/sparkplug/codec.ts";
 import { hashPassword } from "../agent/http/password.ts";
-import { silentLogger } from "../agent/logger.ts";
 import {
   buildEnvelope,
   buildPriceEnvelope,
   generateKeyPair,
   parsePrivateKey,
 } from "../agent/mqtt/signing.ts";
-import { startSimFromConfig } from "../agent/simulated-site.ts";
-import { Site } from "../agent/site.ts";
+import { silentLogger } from "../agent/runtime/logger.ts";
+import { Site } from "../agent/site/site.ts";
 import type { SiteEvent } from "../agent/store/events.ts";
 import { storeBytes } from "../agent/store/size.ts";
 import { loadConfig } from "../config/load.ts";

@@ -10,9 +10,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { scanInThreads } from "../agent/cli/scan-threads.ts";
-import { DEFAULT_MINER_POLL_MS } from "../agent/device-pollers.ts";
-import { silentLogger } from "../agent/logger.ts";
-import { Poller } from "../agent/poller.ts";
+import { Poller } from "../agent/devices/poller.ts";
+import { DEFAULT_MINER_POLL_MS } from "../agent/devices/pollers.ts";
+import { silentLogger } from "../agent/runtime/logger.ts";
 import { DEFAULT_MINER_DETAIL_POLLS } from "../config/schema.ts";
 import { READ_COMMANDS } from "../drivers/cgminer/client.ts";
 import { encodeRequest, exchange } from "../drivers/cgminer/framing.ts";

@@ -14,10 +14,10 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, problemLines } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
-import { tuneHeap } from "../heap.ts";
-import { createLogger, type Logger } from "../logger.ts";
-import { Site, type SiteHandoff } from "../site.ts";
-import { createNotifier, type Notifier } from "../systemd-notify.ts";
+import { tuneHeap } from "../runtime/heap.ts";
+import { createLogger, type Logger } from "../runtime/logger.ts";
+import { createNotifier, type Notifier } from "../runtime/systemd-notify.ts";
+import { Site, type SiteHandoff } from "../site/site.ts";
 import { UsageError } from "./usage.ts";
 
 export interface RunOptions {
@@ -180,7 +180,7 @@ export class Agent {
         let banner: string | null = null;
         if (config.sim) {
           const { startSimFromConfig, startSimBroker, startSimGpuNodes } = await import(
-            "../simulated-site.ts"
+            "./simulated-site.ts"
           );
           const sim = await startSimFromConfig(config, this.logger);
           this.sim = sim;

@@ -33,20 +33,31 @@ export function driverActuator(
     const out = await miner.write(action, value, signal, before, onSent);
     return { ok: out.ok, reason: out.reason ?? "confirmed", locate: out.locate ?? null };
   };
-  const gpuLimit = async (nodeId: string, index: number, watts: number | null): Promise<ActuatorResult> => {
+  const gpuLimit = async (
+    nodeId: string,
+    index: number,
+    watts: number | null,
+    signal?: AbortSignal,
+  ): Promise<ActuatorResult> => {
     const node = gpuNodes.get(nodeId);
     if (!node) return { ok: false, reason: `no GPU node ${nodeId}` };
     const lockMHz = clockLockOf(nodeId);
     if (lockMHz !== null) {
       // one lever: the clock ceiling; the loop's meter sees what it saves
-      const out = watts === null ? await node.resetClocks(index) : await node.lockClocks(index, lockMHz);
+      const out =
+        watts === null
+          ? await node.resetClocks(index, signal)
+          : await node.lockClocks(index, lockMHz, signal);
       const what = watts === null ? "clocks reset" : `SM clocks locked at ≤ ${lockMHz} MHz`;
       return {
         ok: out.ok,
         reason: out.ok ? `${what} (SM ${out.smClockMHz ?? "?"} MHz)` : (out.reason ?? what),
       };
     }
-    const out = watts === null ? await node.restorePowerLimit(index) : await node.setPowerLimit(index, watts);
+    const out =
+      watts === null
+        ? await node.restorePowerLimit(index, signal)
+        : await node.setPowerLimit(index, watts, signal);
     return { ok: out.ok, reason: out.reason ?? "confirmed" };
   };
   const operatorCommand = async (
@@ -71,15 +82,15 @@ export function driverActuator(
     setPowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
     // a miner's limit is restored by setting the value it had before the agent lowered it
     restorePowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
-    capGpu: (nodeId, index, watts) => gpuLimit(nodeId, index, watts),
+    capGpu: (nodeId, index, watts, signal) => gpuLimit(nodeId, index, watts, signal),
     // uncapping to the default limit is a restore; a partial uncap sets the new limit (a clock
     // lock has no partial step: it holds until the uncap is whole)
-    uncapGpu: async (nodeId, index, watts) => {
+    uncapGpu: async (nodeId, index, watts, signal) => {
       const def = defaultLimitW(nodeId, index);
       const whole = def !== null && watts >= def;
       if (!whole && clockLockOf(nodeId) !== null)
         return { ok: true, reason: "clock lock held until the node is restored whole" };
-      return gpuLimit(nodeId, index, whole ? null : watts);
+      return gpuLimit(nodeId, index, whole ? null : watts, signal);
     },
   };
 }

@@ -8,7 +8,7 @@
 // The actuator's `ok` is a confirmed effect (the drivers confirm a shed by the
 // device's power falling against the reading before the command), not an ack.
 import type { LocateReport } from "../../drivers/types.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../runtime/logger.ts";
 import type { Ledger, LedgerAction } from "../store/ledger.ts";
 import { AiSwingWatch } from "./ai-swing.ts";
 import { type BudgetConfig, type BudgetInputs, effectiveBudget } from "./budget.ts";

@@ -7,7 +7,7 @@ import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
 import type { ControlMode } from "../control/loop.ts";
 import type { BudgetLease } from "../control/types.ts";
 import type { DevicesView, SiteView } from "../http/types.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../runtime/logger.ts";
 import type { NewAuditEntry } from "../store/audit.ts";
 import type { SiteEvent } from "../store/events.ts";
 

@@ -5,9 +5,9 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { problemsOf } from "../problems.ts";
+import { problemsOf } from "../site/problems.ts";
 import { HISTORY_KEEP_MS } from "../store/history.ts";
-import type { SiteMetrics } from "./metrics.ts";
+import type { SiteMetrics } from "./prometheus.ts";
 import { HttpError, sendBody, sendJson } from "./respond.ts";
 import type { DevicesView, HttpSite } from "./types.ts";
 

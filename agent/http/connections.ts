@@ -9,7 +9,7 @@
 // A sweep closes connections whose response has stopped draining (a client
 // that asks and never reads would otherwise pin the response in memory).
 import type { Socket } from "node:net";
-import { httpConnectionsRefused } from "../metrics.ts";
+import { httpConnectionsRefused } from "../runtime/metrics.ts";
 import { addressKey } from "./address.ts";
 
 export interface ConnectionLimits {

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { duration, power } from "../../config/schema/fields.ts";
 import { type Actor, DEVICE_ACTIONS, DeviceActionSchema, MAX_EXCLUDE_S } from "../control/intents.ts";
-import { httpRefusals } from "../metrics.ts";
+import { httpRefusals } from "../runtime/metrics.ts";
 import { addressKey } from "./address.ts";
 import { originProblem, tokenProblem } from "./csrf.ts";
 import type { LoginBlock, LoginGuard } from "./login-limiter.ts";

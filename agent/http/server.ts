@@ -11,13 +11,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { HttpLimits } from "../../config/schema/site.ts";
-import type { FdPlan } from "../fd-budget.ts";
-import type { Logger } from "../logger.ts";
+import type { FdPlan } from "../runtime/fd-budget.ts";
+import type { Logger } from "../runtime/logger.ts";
 import { DEVICE_DETAIL_PREFIX, deviceDetailRoute, readRoutes } from "./api.ts";
 import { ConnectionGuard } from "./connections.ts";
 import { LoginGuard, type LoginGuardOptions } from "./login-limiter.ts";
-import { SiteMetrics } from "./metrics.ts";
 import { OperatorRoutes } from "./operator.ts";
+import { SiteMetrics } from "./prometheus.ts";
 import { HttpError, sendBody, sendError } from "./respond.ts";
 import { Sessions } from "./sessions.ts";
 import { SseHub } from "./sse.ts";

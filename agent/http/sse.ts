@@ -8,7 +8,7 @@
 // streams gives up its oldest to an address holding fewer (only when nobody
 // holds more than the newcomer's address is the newcomer refused).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { httpSseClosed } from "../metrics.ts";
+import { httpSseClosed } from "../runtime/metrics.ts";
 import { addressKey } from "./address.ts";
 
 export const SSE_HEARTBEAT_MS = 15_000;

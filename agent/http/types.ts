@@ -3,10 +3,10 @@
 // The Site provides it in start(); tests can provide their own.
 import type { Actor, DeviceAction, DeviceActionName, IntentResult } from "../control/intents.ts";
 import type { ControlMode } from "../control/loop.ts";
-import type { DevicePoint } from "../device-history.ts";
-import type { GatewayHealth } from "../gateway.ts";
-import type { MinerHealth } from "../miner-health.ts";
-import type { SiteState } from "../state.ts";
+import type { DevicePoint } from "../devices/history.ts";
+import type { MinerHealth } from "../devices/miner-health.ts";
+import type { GatewayHealth } from "../runtime/host-health.ts";
+import type { SiteState } from "../site/state.ts";
 import type { AuditEntry, NewAuditEntry } from "../store/audit.ts";
 import type { SiteEvent } from "../store/events.ts";
 import type { HistoryPoint } from "../store/history.ts";
@@ -40,7 +40,7 @@ export type DevicesView = ReturnType<SiteState["devicesView"]>;
 
 export type ProblemSeverity = "critical" | "warning";
 
-/** One line of `GET /api/problems` (agent/problems.ts builds them). */
+/** One line of `GET /api/problems` (agent/site/problems.ts builds them). */
 export interface Problem {
   kind:
     | "meter-stale"

@@ -12,8 +12,8 @@ import {
   type IPublishPacket,
   type MqttClient,
 } from "mqtt";
-import { backoffDelayMs } from "../backoff.ts";
-import type { Logger } from "../logger.ts";
+import { backoffDelayMs } from "../runtime/backoff.ts";
+import type { Logger } from "../runtime/logger.ts";
 
 export interface LinkOptions {
   url: string;
@@ -51,7 +51,7 @@ export interface LinkWill {
 
 export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
 
-export { backoffDelayMs } from "../backoff.ts";
+export { backoffDelayMs } from "../runtime/backoff.ts";
 
 /** The broker credentials and TLS material of a connection, where given (the agent's link and `send`). */
 export function withCredentials(

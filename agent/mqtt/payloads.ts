@@ -3,8 +3,9 @@
 // what moved: telemetry-delta.ts) and chunked so that no message exceeds a
 // bound: a broker's max packet size and a slow uplink both stay happy at 5,000
 // miners.
-import type { SiteTick } from "../site-tick.ts";
-import type { GpuNodeReading, MinerReading, SiteSnapshot } from "../state.ts";
+
+import type { GpuNodeReading, MinerReading, SiteSnapshot } from "../site/state.ts";
+import type { SiteTick } from "../site/tick.ts";
 import type { SiteEvent } from "../store/events.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -6,11 +6,11 @@ import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
 import type { ControlMode } from "../control/loop.ts";
 import type { PriceField } from "../control/prices.ts";
 import type { BudgetLease } from "../control/types.ts";
-import type { PollDriver } from "../device-pollers.ts";
-import type { SweepStats } from "../poller.ts";
-import type { PriceOffer } from "../site-prices.ts";
-import type { BrokerStatus, SiteTick } from "../site-tick.ts";
-import type { SiteSnapshot, SiteState } from "../state.ts";
+import type { SweepStats } from "../devices/poller.ts";
+import type { PollDriver } from "../devices/pollers.ts";
+import type { PriceOffer } from "../site/prices.ts";
+import type { SiteSnapshot, SiteState } from "../site/state.ts";
+import type { BrokerStatus, SiteTick } from "../site/tick.ts";
 import type { AuditLog } from "../store/audit.ts";
 import type { SiteEvent } from "../store/events.ts";
 

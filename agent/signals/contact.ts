@@ -3,7 +3,7 @@
 // the budget becomes activeBudgetW. A module that cannot be read for staleS
 // follows onStale: release, hold the last state, or the failsafe budget.
 import { ModbusConnection, type ModbusEndpoint } from "../../drivers/modbus/client.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../runtime/logger.ts";
 import type { OnStale, SignalInput, SignalStatus } from "./types.ts";
 
 export interface ContactOptions {

@@ -5,7 +5,7 @@
 // setpoint is a budget source while enabled and its heartbeat moves.
 import type { Socket } from "node:net";
 import { type IServiceVector, ServerTCP } from "modbus-serial";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../runtime/logger.ts";
 import {
   HOLDING_COUNT,
   ILLEGAL_ADDRESS,

@@ -5,8 +5,8 @@
 // with its own URL, TLS and credentials. A feed older than `staleS` follows
 // `failPolicy`: closed curtails to the floor, open releases the constraint.
 import { z } from "zod";
-import type { Logger } from "../logger.ts";
 import { type LinkOptions, MqttLink } from "../mqtt/link.ts";
+import type { Logger } from "../runtime/logger.ts";
 import type { SignalInput, SignalStatus } from "./types.ts";
 
 const MAX_TARGET_BYTES = 1024;

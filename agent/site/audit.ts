@@ -4,8 +4,8 @@
 // An intent's audit write that fails is logged, never thrown: the action has
 // already happened and its result must still reach whoever asked.
 import type { Actor, IntentResult } from "../control/intents.ts";
-import type { Logger } from "../logger.ts";
-import { commandsTotal } from "../metrics.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { commandsTotal } from "../runtime/metrics.ts";
 import type { AuditEntry, AuditLog, NewAuditEntry } from "../store/audit.ts";
 import type { SiteStores } from "./stores.ts";
 

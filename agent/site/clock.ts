@@ -10,10 +10,10 @@
 import type { SiteConfig } from "../../config/schema.ts";
 import { formatHashrateThs, formatPowerW } from "../../config/units.ts";
 import type { ControlLoop } from "../control/loop.ts";
-import type { Logger } from "../logger.ts";
-import type { SiteTick } from "../site-tick.ts";
-import type { SiteSnapshot } from "../state.ts";
+import type { Logger } from "../runtime/logger.ts";
 import { Listeners } from "./listeners.ts";
+import type { SiteSnapshot } from "./state.ts";
+import type { SiteTick } from "./tick.ts";
 
 /** A miner write confirms by reading back within its own deadline (the loop's, and health's allowance). */
 export const ACTION_TIMEOUT_MS = 45_000;

@@ -12,16 +12,16 @@ import { type ControlEvent, ControlLoop } from "../control/loop.ts";
 import { signalSources } from "../control/signal-budget.ts";
 import type { TickTimes } from "../control/tick-times.ts";
 import type { BudgetLease } from "../control/types.ts";
-import type { Logger } from "../logger.ts";
-import { tickDuration } from "../metrics.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { tickDuration } from "../runtime/metrics.ts";
 import type { SignalStatus } from "../signals/types.ts";
-import { outcomeEvent, programEvent } from "../site-events.ts";
-import type { SitePrices } from "../site-prices.ts";
-import type { SiteState } from "../state.ts";
 import type { Ledger } from "../store/ledger.ts";
 import type { Settings } from "../store/settings.ts";
 import { ACTION_TIMEOUT_MS } from "./clock.ts";
 import type { SiteEvents } from "./event-bus.ts";
+import { outcomeEvent, programEvent } from "./events.ts";
+import type { SitePrices } from "./prices.ts";
+import type { SiteState } from "./state.ts";
 
 /** A poller reading this recent stands as the "before" a write is confirmed against. */
 const FRESH_READING_MS = 15_000;

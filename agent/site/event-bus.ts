@@ -2,8 +2,8 @@
 // there), counted, then handed to the listeners (the page's SSE stream, the
 // MQTT channel, the exports). Emitting never throws: an event that cannot be
 // stored is logged and dropped, so a full disk cannot stop the control path.
-import type { Logger } from "../logger.ts";
-import { eventsTotal } from "../metrics.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { eventsTotal } from "../runtime/metrics.ts";
 import type { NewSiteEvent, SiteEvent } from "../store/events.ts";
 import { Listeners } from "./listeners.ts";
 import type { SiteStores } from "./stores.ts";

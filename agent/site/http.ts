@@ -6,13 +6,13 @@
 // compare with the browser's.
 import { dirname } from "node:path";
 import type { SiteConfig } from "../../config/schema.ts";
-import { DEFAULT_MINER_CONCURRENCY } from "../device-pollers.ts";
-import { planFds, readFdLimit } from "../fd-budget.ts";
+import { DEFAULT_MINER_CONCURRENCY } from "../devices/pollers.ts";
 import { HttpServer } from "../http/server.ts";
 import type { Sessions } from "../http/sessions.ts";
 import { selfSignedTls, type TlsMaterial, tlsFromFiles } from "../http/tls.ts";
 import type { HttpSite } from "../http/types.ts";
-import type { Logger } from "../logger.ts";
+import { planFds, readFdLimit } from "../runtime/fd-budget.ts";
+import type { Logger } from "../runtime/logger.ts";
 
 export interface HttpStart {
   config: SiteConfig;

@@ -5,14 +5,14 @@
 // asked, and acts through the control loop (woken at once), never a driver.
 import type { SiteConfig } from "../../config/schema.ts";
 import { formatPowerW } from "../../config/units.ts";
+import { runDeviceAction } from "../control/device-actions.ts";
 import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "../control/intents.ts";
 import type { ControlLoop, ControlMode } from "../control/loop.ts";
 import type { BudgetLease } from "../control/types.ts";
-import { runDeviceAction } from "../device-actions.ts";
-import type { LocateEnds } from "../locate-ends.ts";
-import type { SiteState } from "../state.ts";
+import type { LocateEnds } from "../devices/locate-ends.ts";
 import type { SiteAudit } from "./audit.ts";
 import type { SiteEvents } from "./event-bus.ts";
+import type { SiteState } from "./state.ts";
 import type { SiteStores } from "./stores.ts";
 
 const LOCAL: Actor = { via: "local", who: "local" };

@@ -1,7 +1,7 @@
 // A set of listeners the site fans out to (ticks, events, sweeps): one that
 // throws is logged and the others still hear it, so a broken subscriber (a
 // channel, an export) never stops the site's clock.
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../runtime/logger.ts";
 
 export class Listeners<A extends unknown[]> {
   private readonly fns = new Set<(...args: A) => void>();

@@ -4,7 +4,7 @@
 // loop or a store handle (docs/design.md, Rules between the parts). The MQTT
 // channel's port (mqtt/types.ts) is met by the Site itself.
 import type { SiteConfig } from "../../config/schema.ts";
-import type { OutageWatch } from "../device-outages.ts";
+import type { OutageWatch } from "../devices/outages.ts";
 import type { ExportSite } from "../exports/types.ts";
 import type { HttpSite } from "../http/types.ts";
 import type { SiteAudit } from "./audit.ts";

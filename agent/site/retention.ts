@@ -2,7 +2,7 @@
 // size, both on the site's clock: the ledger's actions and the events for 30
 // days (events also bounded in count), the audit log for a year; pruned at
 // the first beat and hourly after, the file's size checked every 30 s.
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../runtime/logger.ts";
 import type { NewSiteEvent } from "../store/events.ts";
 import { StoreSizeWatch } from "../store/size.ts";
 import type { SiteStores } from "./stores.ts";

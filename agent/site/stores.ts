@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SiteConfig } from "../../config/schema.ts";
-import { longestWakeUpMs } from "../models.ts";
+import { longestWakeUpMs } from "../devices/models.ts";
 import { AuditLog } from "../store/audit.ts";
 import { EventLog } from "../store/events.ts";
 import { History } from "../store/history.ts";

@@ -4,10 +4,10 @@
 // driver's first sweep at start. The pollers keep their own schedules; only
 // what the site does with a sweep lives here.
 import type { SiteConfig } from "../../config/schema.ts";
-import type { PollDriver } from "../device-pollers.ts";
-import type { Logger } from "../logger.ts";
-import { pollDuration } from "../metrics.ts";
-import type { SweepStats } from "../poller.ts";
+import type { SweepStats } from "../devices/poller.ts";
+import type { PollDriver } from "../devices/pollers.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { pollDuration } from "../runtime/metrics.ts";
 import { Listeners } from "./listeners.ts";
 
 export class SiteSweeps {

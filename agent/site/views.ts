@@ -10,17 +10,17 @@ import type { ControlLoop } from "../control/loop.ts";
 import { isFlexible } from "../control/policy.ts";
 import type { TickTimes } from "../control/tick-times.ts";
 import type { BudgetLease } from "../control/types.ts";
-import { buildDeviceDetail } from "../device-detail.ts";
-import type { DeviceHistory } from "../device-history.ts";
-import type { OutageWatch } from "../device-outages.ts";
-import type { GatewayHealth } from "../gateway.ts";
+import { buildDeviceDetail } from "../devices/detail.ts";
+import type { DeviceHistory } from "../devices/history.ts";
+import { modelsOf } from "../devices/models.ts";
+import type { OutageWatch } from "../devices/outages.ts";
 import type { DeviceDetail, DevicesView, SiteView } from "../http/types.ts";
-import { modelsOf } from "../models.ts";
+import type { GatewayHealth } from "../runtime/host-health.ts";
 import type { SignalStatus, SiteReadback } from "../signals/types.ts";
-import type { BrokerStatus } from "../site-tick.ts";
-import type { SiteSnapshot, SiteState } from "../state.ts";
 import type { SiteEvents } from "./event-bus.ts";
+import type { SiteSnapshot, SiteState } from "./state.ts";
 import type { SiteStores } from "./stores.ts";
+import type { BrokerStatus } from "./tick.ts";
 
 export interface ViewDeps {
   config: SiteConfig;

@@ -7,15 +7,15 @@
 // (SiteHandoff), so a reload is not news.
 import type { SiteConfig } from "../../config/schema.ts";
 import type { ControlLoop } from "../control/loop.ts";
-import type { DeviceHistory } from "../device-history.ts";
-import type { DeviceProblem, OutageWatch } from "../device-outages.ts";
-import type { Logger } from "../logger.ts";
-import type { ProblemWatch } from "../problem-events.ts";
-import { listProblems } from "../problems.ts";
-import type { ChangeWatch } from "../site-events.ts";
-import type { SiteSnapshot, SiteState } from "../state.ts";
+import type { DeviceHistory } from "../devices/history.ts";
+import type { DeviceProblem, OutageWatch } from "../devices/outages.ts";
+import type { Logger } from "../runtime/logger.ts";
 import type { Settings } from "../store/settings.ts";
 import type { SiteEvents } from "./event-bus.ts";
+import type { ChangeWatch } from "./events.ts";
+import type { ProblemWatch } from "./problem-events.ts";
+import { listProblems } from "./problems.ts";
+import type { SiteSnapshot, SiteState } from "./state.ts";
 import type { SiteStores } from "./stores.ts";
 import type { SiteViews } from "./views.ts";
 

@@ -5,7 +5,7 @@
 // One alarm event when it crosses, one info event when it is back under 90 %.
 // Checked on the site's clock (agent/site/retention.ts), not a timer of its own.
 import { statSync } from "node:fs";
-import { storeBytes as storeBytesGauge } from "../metrics.ts";
+import { storeBytes as storeBytesGauge } from "../runtime/metrics.ts";
 import type { NewSiteEvent } from "./events.ts";
 
 /** The bounded tables together stay far below this (events 64 MiB, audit 32 MiB, outbox 64 MiB by default). */

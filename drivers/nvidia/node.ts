@@ -79,6 +79,16 @@ export class GpuNode {
   private readonly refused = new Set<string>();
   /** Caps this node set, by GPU UUID (indexes may change at boot). */
   private readonly caps = new Map<string, number>();
+  /**
+   * Limit writes one at a time, in call order, with the re-apply of lost caps among them:
+   * two writes racing on one GPU would leave whichever landed last.
+   */
+  private writes: Promise<unknown> = Promise.resolve();
+  /**
+   * Bumped as every cap or restore starts and ends. A read taken while one ran may show the
+   * limit from before it, so its re-apply is skipped: the next read judges again.
+   */
+  private capsEpoch = 0;
   private readonly health = new Map<string, GpuHealth>();
   private caps_: Set<GpuNodeCapability> = new Set(["read"]);
   /** Clock ceilings this node locked, by GPU UUID (MHz). */
@@ -187,12 +197,14 @@ export class GpuNode {
       // a probe that hangs ends the read: the query would only hang as long again
       if (!(await this.probeFields(link, signal)))
         return fail("faulted", `nvidia-smi did not answer within ${this.timeoutMs} ms`);
+      const epoch = this.capsEpoch;
       const q = await this.query(signal);
       if (!q.ok) return fail("faulted", q.reason);
       const gpus = q.gpus;
       if (gpus.length === 0) return fail("faulted", q.note ?? "nvidia-smi listed no GPUs");
       this.noteHealth(gpus, events, at);
-      if (this.opts.reapplyCaps !== false) await this.reapply(gpus, events, at, signal);
+      if (this.opts.reapplyCaps !== false)
+        await this.serial(() => this.reapply(gpus, events, at, epoch, signal));
       const bad = gpus.filter((g) => g.health !== "ok");
       const draws = gpus.map((g) => g.powerW).filter((w): w is number => w !== null);
       return {
@@ -305,8 +317,15 @@ export class GpuNode {
     }
   }
 
-  private async reapply(gpus: GpuDetail[], events: GpuEvent[], at: number, signal?: AbortSignal) {
+  private async reapply(
+    gpus: GpuDetail[],
+    events: GpuEvent[],
+    at: number,
+    epoch: number,
+    signal?: AbortSignal,
+  ) {
     for (const g of gpus) {
+      if (this.capsEpoch !== epoch) return;
       if (g.uuid === null || g.index === null || g.health !== "ok") continue;
       const want = this.caps.get(g.uuid);
       if (want === undefined || g.powerLimitW === null || Math.abs(g.powerLimitW - want) <= 1) continue;
@@ -337,7 +356,15 @@ export class GpuNode {
   // ---------------------------------------------------------------- writes
 
   /** Sets one GPU's power limit, refusing anything below the floor or outside [min, max]; confirmed. */
-  async setPowerLimit(index: number, watts: number, signal?: AbortSignal): Promise<PowerLimitOutcome> {
+  setPowerLimit(index: number, watts: number, signal?: AbortSignal): Promise<PowerLimitOutcome> {
+    return this.serial(() => this.bumpingEpoch(() => this.setPowerLimitNow(index, watts, signal)));
+  }
+
+  private async setPowerLimitNow(
+    index: number,
+    watts: number,
+    signal?: AbortSignal,
+  ): Promise<PowerLimitOutcome> {
     const refuse = (reason: string): PowerLimitOutcome => ({
       ok: false,
       reason,
@@ -367,7 +394,11 @@ export class GpuNode {
   }
 
   /** Puts one GPU back at its `power.default_limit` and forgets the cap; confirmed. */
-  async restorePowerLimit(index: number, signal?: AbortSignal): Promise<PowerLimitOutcome> {
+  restorePowerLimit(index: number, signal?: AbortSignal): Promise<PowerLimitOutcome> {
+    return this.serial(() => this.bumpingEpoch(() => this.restorePowerLimitNow(index, signal)));
+  }
+
+  private async restorePowerLimitNow(index: number, signal?: AbortSignal): Promise<PowerLimitOutcome> {
     const cur = await this.gpu(index, signal);
     if (!cur.ok)
       return { ok: false, reason: cur.reason, index, requestedW: Number.NaN, beforeW: null, enforcedW: null };
@@ -384,6 +415,23 @@ export class GpuNode {
     const out = await this.apply(g, g.defaultPowerLimitW, signal);
     if (out.ok && g.uuid !== null) this.caps.delete(g.uuid);
     return out;
+  }
+
+  /** A write that moves the epoch as it starts and as it ends: any read overlapping it is stale. */
+  private async bumpingEpoch<T>(fn: () => Promise<T>): Promise<T> {
+    this.capsEpoch++;
+    try {
+      return await fn();
+    } finally {
+      this.capsEpoch++;
+    }
+  }
+
+  /** Runs `fn` after every write queued before it; a failure does not stop the queue. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(fn, fn);
+    this.writes = run.catch(() => undefined);
+    return run;
   }
 
   private async gpu(

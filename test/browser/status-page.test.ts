@@ -13,11 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
 import { hashPassword } from "../../agent/http/password.ts";
 import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
-import { silentLogger } from "../../agent/logger.ts";
-import { startSimFromConfig } from "../../agent/simulated-site.ts";
-import { Site } from "../../agent/site.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
+import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 

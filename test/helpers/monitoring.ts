@@ -3,8 +3,8 @@
 // tests that hold the two against each other.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { SCRAPE_GAUGE_NAMES } from "../../agent/http/metrics.ts";
-import { registry } from "../../agent/metrics.ts";
+import { SCRAPE_GAUGE_NAMES } from "../../agent/http/prometheus.ts";
+import { registry } from "../../agent/runtime/metrics.ts";
 
 export const ALERTS_FILE = new URL("../../deploy/prometheus/alerts.yml", import.meta.url).pathname;
 export const ALERT_TESTS_FILE = new URL("../../deploy/prometheus/alerts.test.yml", import.meta.url).pathname;

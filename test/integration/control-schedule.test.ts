@@ -6,9 +6,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { silentLogger } from "../../agent/logger.ts";
-import { startSimFromConfig } from "../../agent/simulated-site.ts";
-import { Site } from "../../agent/site.ts";
+import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
+import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 

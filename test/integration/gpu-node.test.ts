@@ -138,6 +138,23 @@ describe("GPU node over SSH against the simulator", () => {
     assert.equal(node.activeCaps().size, 0);
   });
 
+  test("reads that overlap a cap or a restore never put an old limit back", async () => {
+    // the poll's re-apply used to judge a GPU by a read taken while a restore ran, and
+    // re-set the cap just lifted (seen as a GPU left capped after the site was restored)
+    const events: string[] = [];
+    const node = mk({}, { onEvent: (e) => events.push(e.kind) });
+    for (let i = 0; i < 8; i++) {
+      const [, capped] = await Promise.all([node.read(), node.setPowerLimit(3, 450), node.read()]);
+      assert.equal(capped.ok, true, capped.reason ?? "");
+      const [, restored] = await Promise.all([node.read(), node.restorePowerLimit(3), node.read()]);
+      assert.equal(restored.ok, true, restored.reason ?? "");
+      assert.equal(sim.smi.gpus[3]!.limitW, 700, `round ${i}: the restore stands`);
+    }
+    await node.read();
+    assert.equal(sim.smi.gpus[3]!.limitW, 700);
+    assert.deepEqual(events, [], "nothing was re-applied");
+  });
+
   test("a cap is re-applied after the driver reloads (limits do not persist)", async () => {
     const events: string[] = [];
     const node = mk({}, { onEvent: (e) => events.push(e.kind) });

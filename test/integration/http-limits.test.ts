@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
-import { silentLogger } from "../../agent/logger.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import { waitFor } from "../helpers/ports.ts";
 import { call, openStream, type RawConn, rawConnect, type Stream } from "./http-helpers.ts";
 

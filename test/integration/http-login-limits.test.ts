@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { hashPassword } from "../../agent/http/password.ts";
 import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
-import { silentLogger } from "../../agent/logger.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import type { NewAuditEntry } from "../../agent/store/audit.ts";
 import { call } from "./http-helpers.ts";
 

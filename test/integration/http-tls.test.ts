@@ -15,8 +15,8 @@ import { describe, test } from "node:test";
 import type { TLSSocket } from "node:tls";
 import { hashPassword } from "../../agent/http/password.ts";
 import { SELF_SIGNED_CERT, SELF_SIGNED_KEY, selfSignedTls } from "../../agent/http/tls.ts";
-import { createLogger, silentLogger } from "../../agent/logger.ts";
-import { Site } from "../../agent/site.ts";
+import { createLogger, silentLogger } from "../../agent/runtime/logger.ts";
+import { Site } from "../../agent/site/site.ts";
 import { ConfigError } from "../../config/load/problems.ts";
 import { loadConfig } from "../../config/load.ts";
 

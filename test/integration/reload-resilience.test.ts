@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { test } from "node:test";
 import { Agent, type ConfigLoader } from "../../agent/cli/run.ts";
-import { createLogger } from "../../agent/logger.ts";
-import { createNotifier } from "../../agent/systemd-notify.ts";
+import { createLogger } from "../../agent/runtime/logger.ts";
+import { createNotifier } from "../../agent/runtime/systemd-notify.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Agent } from "../../agent/cli/run.ts";
-import { silentLogger } from "../../agent/logger.ts";
-import { createNotifier } from "../../agent/systemd-notify.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
+import { createNotifier } from "../../agent/runtime/systemd-notify.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 

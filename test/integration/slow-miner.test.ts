@@ -3,8 +3,8 @@
 // neither holds the sweep longer than the deadline.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { silentLogger } from "../../agent/logger.ts";
-import { Poller } from "../../agent/poller.ts";
+import { Poller } from "../../agent/devices/poller.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 import { startSimSite } from "../../sim/site.ts";

@@ -14,10 +14,10 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect, type MqttClient } from "mqtt";
 import { sendSigned } from "../../agent/cli/send.ts";
-import { silentLogger } from "../../agent/logger.ts";
+import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
 import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
-import { startSimFromConfig } from "../../agent/simulated-site.ts";
-import { Site } from "../../agent/site.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
+import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { silentLogger } from "../../agent/logger.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import { OpenAdrVen } from "../../agent/signals/openadr/ven.ts";
 import { VtnClient } from "../../agent/signals/openadr/vtn-client.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";

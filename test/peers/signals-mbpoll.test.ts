@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { silentLogger } from "../../agent/logger.ts";
-import { startSimFromConfig } from "../../agent/simulated-site.ts";
-import { Site } from "../../agent/site.ts";
+import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
+import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 

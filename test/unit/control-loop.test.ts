@@ -16,7 +16,7 @@ import {
   sitePower,
 } from "../../agent/control/loop.ts";
 import type { PlanMiner, PlanSnapshot } from "../../agent/control/types.ts";
-import { silentLogger } from "../../agent/logger.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Ledger } from "../../agent/store/ledger.ts";
 
 const T0 = 1_700_000_000_000;

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { DEVICE_ACTIONS } from "../../agent/control/intents.ts";
-import { capabilityFor, firmwareParts, offeredActions } from "../../agent/device-detail.ts";
-import { DeviceHistory } from "../../agent/device-history.ts";
+import { capabilityFor, firmwareParts, offeredActions } from "../../agent/devices/detail.ts";
+import { DeviceHistory } from "../../agent/devices/history.ts";
 import { Settings } from "../../agent/store/settings.ts";
 
 describe("actions offered", () => {

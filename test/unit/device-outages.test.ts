@@ -2,8 +2,8 @@
 // and the problems the pollers derive from readings (pool dead while hashing).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { formatDuration, OutageWatch, reasonCode } from "../../agent/device-outages.ts";
-import { gpuProblem, meterProblem, minerProblem } from "../../agent/device-pollers.ts";
+import { formatDuration, OutageWatch, reasonCode } from "../../agent/devices/outages.ts";
+import { gpuProblem, meterProblem, minerProblem } from "../../agent/devices/pollers.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 
 const T0 = Date.UTC(2026, 11, 4, 12);

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { test } from "node:test";
-import { deviceFds, PROCESS_FDS, planFds, readFdLimit } from "../../agent/fd-budget.ts";
 import { addressKey } from "../../agent/http/address.ts";
 import { ConnectionGuard } from "../../agent/http/connections.ts";
+import { deviceFds, PROCESS_FDS, planFds, readFdLimit } from "../../agent/runtime/fd-budget.ts";
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max cpu time              unlimited            unlimited            seconds

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { FIRMWARE_CHANGE_MS, SiteState } from "../../agent/state.ts";
+import { FIRMWARE_CHANGE_MS, SiteState } from "../../agent/site/state.ts";
 import { loadConfig } from "../../config/load.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 

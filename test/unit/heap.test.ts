@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
-import { tuneHeap } from "../../agent/heap.ts";
+import { tuneHeap } from "../../agent/runtime/heap.ts";
 
 describe("tuneHeap", () => {
   test("an operator's --heap-growing-percent on the node command line wins", () => {
@@ -20,7 +20,7 @@ describe("tuneHeap", () => {
         "tsx",
         "--input-type=module",
         "-e",
-        `import { tuneHeap } from "${new URL("../../agent/heap.ts", import.meta.url).pathname}";
+        `import { tuneHeap } from "${new URL("../../agent/runtime/heap.ts", import.meta.url).pathname}";
          process.stdout.write(String(tuneHeap([])));`,
       ],
       { encoding: "utf8" },

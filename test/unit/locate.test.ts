@@ -15,9 +15,9 @@ import {
   LOCATE_MIN_S,
   locateSeconds,
 } from "../../agent/control/intents.ts";
-import { LOCATE_OFF_RETRY_MS, LOCATE_OFF_TRIES, LocateEnds } from "../../agent/locate-ends.ts";
-import { silentLogger } from "../../agent/logger.ts";
-import { operatorSteps } from "../../agent/operator-steps.ts";
+import { operatorSteps } from "../../agent/control/operator-steps.ts";
+import { LOCATE_OFF_RETRY_MS, LOCATE_OFF_TRIES, LocateEnds } from "../../agent/devices/locate-ends.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Ledger } from "../../agent/store/ledger.ts";
 import type { StoredLocate } from "../../agent/store/settings.ts";
 import type { MinerConfig } from "../../config/schema.ts";

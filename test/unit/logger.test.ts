@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { createLogger } from "../../agent/logger.ts";
+import { createLogger } from "../../agent/runtime/logger.ts";
 
 function capture() {
   const stream = new PassThrough();

@@ -5,7 +5,6 @@
 // they make, worst first.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { DevicesView, SiteView } from "../../agent/http/types.ts";
 import {
   deadBoardsOf,
   expectedHashrateThs,
@@ -13,8 +12,9 @@ import {
   LOW_HASHRATE_SUSTAIN_MS,
   type MinerHealth,
   noteHealth,
-} from "../../agent/miner-health.ts";
-import { listProblems } from "../../agent/problems.ts";
+} from "../../agent/devices/miner-health.ts";
+import type { DevicesView, SiteView } from "../../agent/http/types.ts";
+import { listProblems } from "../../agent/site/problems.ts";
 import { type KnownModel, MinerModelSchema } from "../../drivers/cgminer/models.ts";
 import { boardsFromDevs, boardsFromStats, normalizeMiner } from "../../drivers/cgminer/normalize.ts";
 import type { MinerBoard, MinerReading } from "../../drivers/types.ts";

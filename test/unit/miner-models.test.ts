@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
-import { SiteState } from "../../agent/state.ts";
+import { SiteState } from "../../agent/site/state.ts";
 import { ConfigError, formatProblem, loadConfig, loadModelFiles, type Problem } from "../../config/load.ts";
 import { failedReading } from "../../drivers/cgminer/client.ts";
 import { type DialectSpec, MinerDriver } from "../../drivers/cgminer/driver.ts";

@@ -2,7 +2,7 @@
 // the GPU floor and per-GPU limits, and the refusals.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { operatorSteps } from "../../agent/operator-steps.ts";
+import { operatorSteps } from "../../agent/control/operator-steps.ts";
 import type { GpuNodeConfig, MinerConfig } from "../../config/schema.ts";
 import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
 

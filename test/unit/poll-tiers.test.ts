@@ -4,8 +4,8 @@
 // with its time, a change of state or a miner back from away read in full.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { minerPollPeriods } from "../../agent/device-pollers.ts";
-import { noteHealth } from "../../agent/miner-health.ts";
+import { noteHealth } from "../../agent/devices/miner-health.ts";
+import { minerPollPeriods } from "../../agent/devices/pollers.ts";
 import { failedReading } from "../../drivers/cgminer/client.ts";
 import { type DialectContext, type DialectSpec, MinerDriver } from "../../drivers/cgminer/driver.ts";
 import type { MinerReading, MinerState } from "../../drivers/types.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { silentLogger } from "../../agent/logger.ts";
-import { Poller, type PollTarget } from "../../agent/poller.ts";
+import { Poller, type PollTarget } from "../../agent/devices/poller.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 
 type R = { ok: boolean };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,8 +2,8 @@
 // flapping reading does not write an event each way every sweep.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ProblemWatch } from "../../agent/problem-events.ts";
-import type { Problem } from "../../agent/problems.ts";
+import { ProblemWatch } from "../../agent/site/problem-events.ts";
+import type { Problem } from "../../agent/site/problems.ts";
 
 const hot: Problem = {
   kind: "hot",

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { DevicesView, SiteView } from "../../agent/http/types.ts";
-import { HOT_CHIP_C, listProblems } from "../../agent/problems.ts";
+import { HOT_CHIP_C, listProblems } from "../../agent/site/problems.ts";
 
 const T = Date.parse("2026-12-04T12:00:00Z");
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { signalSources, targetBudgetW } from "../../agent/control/signal-budget.ts";
-import { silentLogger } from "../../agent/logger.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import { MqttTargetSignal, parseTargetMessage } from "../../agent/signals/mqtt-target.ts";
 
 const T0 = Date.UTC(2026, 11, 4, 12);

@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { ControlLoop } from "../../agent/control/loop.ts";
-import { silentLogger } from "../../agent/logger.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 import { ACTION_TIMEOUT_MS, SiteClock } from "../../agent/site/clock.ts";
 import { KEEP_EVENTS_MS, Retention } from "../../agent/site/retention.ts";
+import { SiteState } from "../../agent/site/state.ts";
 import { SiteStores } from "../../agent/site/stores.ts";
-import type { SiteTick } from "../../agent/site-tick.ts";
-import { SiteState } from "../../agent/state.ts";
+import type { SiteTick } from "../../agent/site/tick.ts";
 import { loadConfig } from "../../config/load.ts";
 
 async function config() {

@@ -27,7 +27,7 @@ import {
 } from "../../agent/exports/sparkplug/metrics.ts";
 import { nextSeq, SparkplugTopics } from "../../agent/exports/sparkplug/topics.ts";
 import type { DevicesView, SiteView } from "../../agent/http/types.ts";
-import { silentLogger } from "../../agent/logger.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
 
 const site: SiteView = {
   siteId: "odessa-1",

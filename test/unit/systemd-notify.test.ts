@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { createNotifier, type SpawnNotify } from "../../agent/systemd-notify.ts";
+import { createNotifier, type SpawnNotify } from "../../agent/runtime/systemd-notify.ts";
 import { waitFor } from "../helpers/ports.ts";
 
 function recorder(delayMs = 0) {
@@ -91,7 +91,7 @@ test("a failing systemd-notify is reported, not thrown", async () => {
     warn: (o: unknown) => warnings.push(o),
     error: (o: unknown) => warnings.push(o),
     info: () => undefined,
-  } as unknown as import("../../agent/logger.ts").Logger;
+  } as unknown as import("../../agent/runtime/logger.ts").Logger;
   const n = createNotifier({
     env: { NOTIFY_SOCKET: "/run/x" },
     logger,

@@ -4,7 +4,7 @@
 // death ends. Kept in a small file beside the store, so a restart after a
 // kill -9 does not reuse the number of the session that just died.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import type { Logger } from "../../logger.ts";
+import type { Logger } from "../../runtime/logger.ts";
 
 export class BdSeq {
   private last: number | null = null;

@@ -10,8 +10,8 @@ import type { IPublishPacket } from "mqtt";
 import { z } from "zod";
 import type { SparkplugConfig } from "../../../config/schema.ts";
 import type { Actor } from "../../control/intents.ts";
-import type { Logger } from "../../logger.ts";
 import { MqttLink } from "../../mqtt/link.ts";
+import type { Logger } from "../../runtime/logger.ts";
 import type { ExportOptions, ExportSite, RunningExport } from "../types.ts";
 import { BdSeq } from "./bdseq.ts";
 import {

@@ -5,7 +5,7 @@
 // served in force (events carry their own times) and the signal reads stale.
 
 import type { SignalsConfig } from "../../../config/schema.ts";
-import type { Logger } from "../../logger.ts";
+import type { Logger } from "../../runtime/logger.ts";
 import type { SignalInput, SignalStatus, SiteReadback } from "../types.ts";
 import { activeInterval, type OadrEvent, type PlacedInterval, placeIntervals } from "./schedule.ts";
 import { VtnClient } from "./vtn-client.ts";

@@ -2,9 +2,9 @@
 // restored, ai-capped, action-failed), and a change of the budget or of an
 // alarm — one event when it changes, never one per tick. Pure: the Site stores
 // and fans out what these return.
-import { formatPowerW } from "../config/units.ts";
-import type { ControlEvent, TickResult } from "./control/loop.ts";
-import type { NewSiteEvent } from "./store/events.ts";
+import { formatPowerW } from "../../config/units.ts";
+import type { ControlEvent, TickResult } from "../control/loop.ts";
+import type { NewSiteEvent } from "../store/events.ts";
 
 const SHED_KINDS = new Set(["sleep", "setPowerLimit", "capGpu"]);
 /** Plan alarms worth an event (the others are states the page shows). */

@@ -3,20 +3,20 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, formatProblem, loadConfig, problemLines } from "../config/load.ts";
-import { PACKAGE_ROOT } from "../config/paths.ts";
-import { summarizeConfig } from "../config/summary.ts";
-import { hashPasswordCommand } from "./cli/hash-password.ts";
-import { keygenCommand } from "./cli/keygen.ts";
-import { probeCommand } from "./cli/probe.ts";
-import { runCommand } from "./cli/run.ts";
-import { scanCommand } from "./cli/scan.ts";
-import { selftestCommand } from "./cli/selftest.ts";
-import { sendCommand } from "./cli/send.ts";
-import { signPriceCommand } from "./cli/sign-price.ts";
-import { tailTelemetryCommand } from "./cli/tail-telemetry.ts";
-import { UsageError } from "./cli/usage.ts";
-import { createLogger } from "./logger.ts";
+import { ConfigError, formatProblem, loadConfig, problemLines } from "../../config/load.ts";
+import { PACKAGE_ROOT } from "../../config/paths.ts";
+import { summarizeConfig } from "../../config/summary.ts";
+import { createLogger } from "../runtime/logger.ts";
+import { hashPasswordCommand } from "./hash-password.ts";
+import { keygenCommand } from "./keygen.ts";
+import { probeCommand } from "./probe.ts";
+import { runCommand } from "./run.ts";
+import { scanCommand } from "./scan.ts";
+import { selftestCommand } from "./selftest.ts";
+import { sendCommand } from "./send.ts";
+import { signPriceCommand } from "./sign-price.ts";
+import { tailTelemetryCommand } from "./tail-telemetry.ts";
+import { UsageError } from "./usage.ts";
 
 export const VERSION: string = (
   JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }
@@ -165,7 +165,7 @@ function untilSignal(): { promise: Promise<string>; controller: AbortController 
 }
 
 async function simCommand(argv: string[]): Promise<number> {
-  const { runSimCommand } = await import("../sim/cli.ts");
+  const { runSimCommand } = await import("../../sim/cli.ts");
   const logger = createLogger();
   const { controller } = untilSignal();
   return runSimCommand(argv, logger, controller.signal);

@@ -4,8 +4,8 @@
 // gateway and meter gauges follow the same pattern.
 
 import { Gauge, Registry } from "prom-client";
-import { registry as shared } from "../metrics.ts";
-import { problemsOf } from "../problems.ts";
+import { registry as shared } from "../runtime/metrics.ts";
+import { problemsOf } from "../site/problems.ts";
 import type { HttpSite } from "./types.ts";
 
 /** Gauges built afresh for each scrape: a value that is unknown is absent, never a stale or made-up 0. */

@@ -8,9 +8,9 @@
 // tried again a few times, then given up and logged. No timer of its own: the
 // site's clock sweeps the ends every tick (an end is met within a tick), and
 // tests sweep on a fake clock.
-import type { LocateReport } from "../drivers/types.ts";
-import type { Logger } from "./logger.ts";
-import type { StoredLocate } from "./store/settings.ts";
+import type { LocateReport } from "../../drivers/types.ts";
+import type { Logger } from "../runtime/logger.ts";
+import type { StoredLocate } from "../store/settings.ts";
 
 /** Where the pending ends are kept across restarts (the settings store). */
 export interface LocateStore {

@@ -4,8 +4,9 @@
 // a row is cleared (one event, with how long it lasted). Two checks, so a
 // flapping reading does not write an event each way every sweep. Pure state:
 // the caller passes the list and the time, and stores what comes back.
+
+import type { NewSiteEvent } from "../store/events.ts";
 import type { Problem } from "./problems.ts";
-import type { NewSiteEvent } from "./store/events.ts";
 
 interface Tracked {
   problem: Problem;

@@ -2,14 +2,14 @@
 // opens the page for (`GET /api/problems`, the top of the status page,
 // `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
 // already reads, plus when each device's outage began.
-import { printable } from "../drivers/printable.ts";
-import type { DevicesView, HttpSite, Problem, ProblemSeverity, SiteView } from "./http/types.ts";
+import { printable } from "../../drivers/printable.ts";
 import {
   HOT_CHIP_C,
   LOW_HASHRATE_FRACTION,
   LOW_HASHRATE_SUSTAIN_MS,
   type MinerHealth,
-} from "./miner-health.ts";
+} from "../devices/miner-health.ts";
+import type { DevicesView, HttpSite, Problem, ProblemSeverity, SiteView } from "../http/types.ts";
 
 export type { Problem, ProblemSeverity };
 export { HOT_CHIP_C };

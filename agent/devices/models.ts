@@ -2,8 +2,8 @@
 // built once per loaded config and shared by the pollers (the drivers' nameplate
 // estimates and range checks) and the site state (the planner's view of each
 // miner's range and wake-up time).
-import type { SiteConfig } from "../config/schema.ts";
-import { type KnownModel, ModelCatalog } from "../drivers/cgminer/models.ts";
+import type { SiteConfig } from "../../config/schema.ts";
+import { type KnownModel, ModelCatalog } from "../../drivers/cgminer/models.ts";
 
 const catalogs = new WeakMap<readonly KnownModel[], ModelCatalog>();
 

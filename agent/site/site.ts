@@ -8,42 +8,42 @@
 // methods here are that wiring, one line each: the MQTT channel's port
 // (mqtt/types.ts), and what the CLI, benches and tests call.
 
-import type { SiteConfig } from "../config/schema.ts";
-import type { Prices } from "./control/budget.ts";
-import type { Actor, DeviceAction, IntentResult } from "./control/intents.ts";
-import type { ControlLoop, ControlMode } from "./control/loop.ts";
-import type { PriceField } from "./control/prices.ts";
-import type { BudgetLease } from "./control/types.ts";
+import type { SiteConfig } from "../../config/schema.ts";
+import type { Prices } from "../control/budget.ts";
+import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
+import type { ControlLoop, ControlMode } from "../control/loop.ts";
+import type { PriceField } from "../control/prices.ts";
+import type { BudgetLease } from "../control/types.ts";
+import { LocateEnds } from "../devices/locate-ends.ts";
+import type { SweepStats } from "../devices/poller.ts";
 import {
   buildPollers,
   DEFAULT_MINER_CONCURRENCY,
   type DevicePollers,
   type PollDriver,
-} from "./device-pollers.ts";
-import { startExports } from "./exports/index.ts";
-import type { RunningExport } from "./exports/types.ts";
-import { type GatewayHealth, GatewayMonitor } from "./gateway.ts";
-import type { HttpServer, Operator } from "./http/server.ts";
-import { keepSessionsOf } from "./http/sessions.ts";
-import type { DeviceDetail } from "./http/types.ts";
-import { LocateEnds } from "./locate-ends.ts";
-import type { Logger } from "./logger.ts";
-import { MqttChannel } from "./mqtt/channel.ts";
-import type { SweepStats } from "./poller.ts";
-import { buildControlLoop } from "./site/control.ts";
-import { startHttp } from "./site/http.ts";
-import { assemble, type Handed, type Running, type SiteParts } from "./site/parts.ts";
-import { exportPort, httpPort } from "./site/ports.ts";
-import type { Curtailment } from "./site/views.ts";
-import type { PriceOffer } from "./site-prices.ts";
-import type { BrokerStatus, SiteTick } from "./site-tick.ts";
+} from "../devices/pollers.ts";
+import { startExports } from "../exports/index.ts";
+import type { RunningExport } from "../exports/types.ts";
+import type { HttpServer, Operator } from "../http/server.ts";
+import { keepSessionsOf } from "../http/sessions.ts";
+import type { DeviceDetail } from "../http/types.ts";
+import { MqttChannel } from "../mqtt/channel.ts";
+import { type GatewayHealth, GatewayMonitor } from "../runtime/host-health.ts";
+import type { Logger } from "../runtime/logger.ts";
+import type { AuditLog } from "../store/audit.ts";
+import type { NewSiteEvent, SiteEvent } from "../store/events.ts";
+import type { Ledger } from "../store/ledger.ts";
+import { buildControlLoop } from "./control.ts";
+import { startHttp } from "./http.ts";
+import { assemble, type Handed, type Running, type SiteParts } from "./parts.ts";
+import { exportPort, httpPort } from "./ports.ts";
+import type { PriceOffer } from "./prices.ts";
 import { type SiteSnapshot, SiteState } from "./state.ts";
-import type { AuditLog } from "./store/audit.ts";
-import type { NewSiteEvent, SiteEvent } from "./store/events.ts";
-import type { Ledger } from "./store/ledger.ts";
+import type { BrokerStatus, SiteTick } from "./tick.ts";
+import type { Curtailment } from "./views.ts";
 
-export type { PollDriver } from "./device-pollers.ts";
-export type { BrokerStatus, SiteTick } from "./site-tick.ts";
+export type { PollDriver } from "../devices/pollers.ts";
+export type { BrokerStatus, SiteTick } from "./tick.ts";
 
 export interface SiteOptions {
   /** Miner sweep period; the first sweep starts at once. */

@@ -6,12 +6,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join, relative } from "node:path";
-import { GpuNodeSchema } from "../config/schema/devices.ts";
-import { MqttSchema } from "../config/schema/mqtt.ts";
-import type { GpuNodeConfig, MqttConfig, SiteConfig } from "../config/schema.ts";
-import type { PowerModel } from "../sim/power-model.ts";
-import { startSimSite } from "../sim/site.ts";
-import type { Logger } from "./logger.ts";
+import { GpuNodeSchema } from "../../config/schema/devices.ts";
+import { MqttSchema } from "../../config/schema/mqtt.ts";
+import type { GpuNodeConfig, MqttConfig, SiteConfig } from "../../config/schema.ts";
+import type { PowerModel } from "../../sim/power-model.ts";
+import { startSimSite } from "../../sim/site.ts";
+import type { Logger } from "../runtime/logger.ts";
 
 const isLoopback = (host: string) =>
   host === "localhost" || (isIP(host) === 4 && host.startsWith("127.")) || host === "::1";
@@ -76,8 +76,8 @@ export const SIM_BROKER_PORT = 1883;
  * watch the topics and steer the site in the first minute.
  */
 export async function startSimBroker(config: SiteConfig, logger: Logger) {
-  const { startEmbeddedBroker } = await import("../sim/mqtt/broker.ts");
-  const { writeKeyPair } = await import("./cli/keygen.ts");
+  const { startEmbeddedBroker } = await import("../../sim/mqtt/broker.ts");
+  const { writeKeyPair } = await import("./keygen.ts");
   let broker: Awaited<ReturnType<typeof startEmbeddedBroker>>;
   try {
     broker = await startEmbeddedBroker({ port: SIM_BROKER_PORT });
@@ -129,8 +129,8 @@ export async function startSimGpuNodes(
 ): Promise<{ gpuNodes: GpuNodeConfig[]; stop: () => Promise<void> } | null> {
   const n = config.sim?.gpuNodes ?? 0;
   if (n === 0 || config.gpuNodes.length > 0) return null;
-  const { startGpuNodeSim } = await import("../sim/gpu/server.ts");
-  const { generateKeyPair } = await import("../sim/gpu/ssh2.ts");
+  const { startGpuNodeSim } = await import("../../sim/gpu/server.ts");
+  const { generateKeyPair } = await import("../../sim/gpu/ssh2.ts");
   const client = generateKeyPair();
   const keyFile = join(dirname(config.store.path), "sim-gpu-client.key");
   mkdirSync(dirname(keyFile), { recursive: true });

@@ -4,16 +4,16 @@
 // capabilities: one per DEVICE_ACTIONS entry the device can do, so a new
 // device action shows up as soon as a dialect declares it), its last ledger
 // actions, its events and its sparkline. Pure: the Site hands in what it read.
-import type { KnownModel } from "../drivers/cgminer/models.ts";
-import { DEVICE_ACTIONS, type DeviceActionName } from "./control/intents.ts";
-import type { DevicePoint } from "./device-history.ts";
-import type { DeviceDetail, DeviceLedgerRow, OfferedAction } from "./http/types.ts";
+import type { KnownModel } from "../../drivers/cgminer/models.ts";
+import { DEVICE_ACTIONS, type DeviceActionName } from "../control/intents.ts";
+import type { DeviceDetail, DeviceLedgerRow, OfferedAction } from "../http/types.ts";
+import { listProblems } from "../site/problems.ts";
+import { type SiteState, tighter } from "../site/state.ts";
+import type { SiteEvent } from "../store/events.ts";
+import type { LedgerEvent } from "../store/ledger.ts";
+import type { Exclusion } from "../store/settings.ts";
+import type { DevicePoint } from "./history.ts";
 import type { MinerHealth } from "./miner-health.ts";
-import { listProblems } from "./problems.ts";
-import { type SiteState, tighter } from "./state.ts";
-import type { SiteEvent } from "./store/events.ts";
-import type { LedgerEvent } from "./store/ledger.ts";
-import type { Exclusion } from "./store/settings.ts";
 
 type DeviceRow = NonNullable<ReturnType<SiteState["deviceRow"]>>;
 

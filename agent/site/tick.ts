@@ -1,7 +1,7 @@
 // What a site hands its channels each tick, and the broker status the MQTT
 // channel hands back: plain types, so channels need not import the Site.
-import type { ControlMode, TickResult } from "./control/loop.ts";
-import type { Budget } from "./control/types.ts";
+import type { ControlMode, TickResult } from "../control/loop.ts";
+import type { Budget } from "../control/types.ts";
 import type { SiteSnapshot } from "./state.ts";
 
 /** What tick listeners (MQTT telemetry, SSE, exports, the watchdog) get on each beat of the site's clock. */

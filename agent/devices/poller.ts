@@ -4,9 +4,9 @@
 // sweep nor floods the network. Reads never throw into the poller (drivers
 // return failure states), but a throwing read is caught and counted anyway.
 
-import { abortReason } from "../drivers/abort.ts";
-import { backoffDelayMs } from "../drivers/backoff.ts";
-import type { Logger } from "./logger.ts";
+import { abortReason } from "../../drivers/abort.ts";
+import { backoffDelayMs } from "../../drivers/backoff.ts";
+import type { Logger } from "../runtime/logger.ts";
 
 export interface PollTarget<R> {
   id: string;

@@ -2,12 +2,12 @@
 // control-loop actions that carry it out, with the power change each is
 // expected to make (what the ramp and the headroom count). Pure: the Site runs
 // the steps through the loop, one after the other.
-import type { GpuNodeConfig, MinerConfig } from "../config/schema.ts";
-import { formatPowerW } from "../config/units.ts";
-import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
-import type { MinerReading } from "../drivers/types.ts";
-import { type DeviceAction, locateSeconds } from "./control/intents.ts";
-import type { PlanAction } from "./control/types.ts";
+import type { GpuNodeConfig, MinerConfig } from "../../config/schema.ts";
+import { formatPowerW } from "../../config/units.ts";
+import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
+import type { MinerReading } from "../../drivers/types.ts";
+import { type DeviceAction, locateSeconds } from "./intents.ts";
+import type { PlanAction } from "./types.ts";
 
 export type OperatorStep = Omit<PlanAction, "origin">;
 

@@ -5,8 +5,8 @@
 // since when each condition has held, kept with the miner's entry in the site
 // state (and handed over on a reload), so a problem can say "since" and the
 // hashrate check can ask for a sustained shortfall rather than one slow poll.
-import type { KnownModel } from "../drivers/cgminer/models.ts";
-import type { MinerBoard, MinerReading } from "../drivers/types.ts";
+import type { KnownModel } from "../../drivers/cgminer/models.ts";
+import type { MinerBoard, MinerReading } from "../../drivers/types.ts";
 
 /** Below this share of the expected hashrate a miner is called slow… */
 export const LOW_HASHRATE_FRACTION = 0.8;

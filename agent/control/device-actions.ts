@@ -4,15 +4,15 @@
 // node's GPUs), each written to the ledger first and confirmed by read-back. A
 // locate the firmware would leave on is handed to the locate ends, which end
 // it when its time is up.
-import type { SiteConfig } from "../config/schema.ts";
-import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "./control/intents.ts";
-import type { ControlLoop } from "./control/loop.ts";
-import type { LocateEnds } from "./locate-ends.ts";
+import type { SiteConfig } from "../../config/schema.ts";
+import type { LocateEnds } from "../devices/locate-ends.ts";
+import type { SiteState } from "../site/state.ts";
+import type { NewSiteEvent } from "../store/events.ts";
+import type { Ledger } from "../store/ledger.ts";
+import type { Settings } from "../store/settings.ts";
+import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "./intents.ts";
+import type { ControlLoop } from "./loop.ts";
 import { operatorSteps } from "./operator-steps.ts";
-import type { SiteState } from "./state.ts";
-import type { NewSiteEvent } from "./store/events.ts";
-import type { Ledger } from "./store/ledger.ts";
-import type { Settings } from "./store/settings.ts";
 
 export interface DeviceActionDeps {
   config: SiteConfig;

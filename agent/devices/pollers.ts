@@ -3,19 +3,19 @@
 // nodes over SSH), each with its pool size, deadline and backoff, writing
 // readings into the site state. The drivers they create are handed back, so
 // the control loop's actuator acts through the same connections.
-import { DEFAULT_MINER_DETAIL_POLLS, type SiteConfig } from "../config/schema.ts";
-import { createMiner, type Miner } from "../drivers/cgminer/miner.ts";
-import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../drivers/modbus/client.ts";
-import { ModbusMeter } from "../drivers/modbus/meter.ts";
-import { GpuNode } from "../drivers/nvidia/node.ts";
-import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
-import { printable } from "../drivers/printable.ts";
-import type { MeterReading, MinerReading } from "../drivers/types.ts";
-import { type DeviceProblem, reasonCode } from "./device-outages.ts";
-import type { Logger } from "./logger.ts";
+import { DEFAULT_MINER_DETAIL_POLLS, type SiteConfig } from "../../config/schema.ts";
+import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
+import { describeEndpoint, ModbusConnection, type ModbusEndpoint } from "../../drivers/modbus/client.ts";
+import { ModbusMeter } from "../../drivers/modbus/meter.ts";
+import { GpuNode } from "../../drivers/nvidia/node.ts";
+import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
+import { printable } from "../../drivers/printable.ts";
+import type { MeterReading, MinerReading } from "../../drivers/types.ts";
+import type { Logger } from "../runtime/logger.ts";
+import type { SiteState } from "../site/state.ts";
 import { modelsOf } from "./models.ts";
+import { type DeviceProblem, reasonCode } from "./outages.ts";
 import { Poller, type SweepStats } from "./poller.ts";
-import type { SiteState } from "./state.ts";
 
 export const DEFAULT_MINER_POLL_MS = 5000;
 export const DEFAULT_METER_POLL_MS = 1000;

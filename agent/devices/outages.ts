@@ -5,7 +5,7 @@
 // runs from the first problem reading to the first good one; within it each
 // new code is reported once, and the recovery reports how long it lasted and
 // how many reads failed. Pure: the Site stores, logs and fans out the events.
-import type { NewSiteEvent } from "./store/events.ts";
+import type { NewSiteEvent } from "../store/events.ts";
 
 /** A device's problem as a poller sees it: a stable code and a text for people. */
 export interface DeviceProblem {

@@ -3,11 +3,11 @@
 // per price and reason until a value is taken again, so a flood of bad prices
 // costs one event) and a metric; an expiry is one warning event. Values set
 // locally (tests, benches, the scenario) go through the same bounds.
-import type { SiteConfig } from "../config/schema.ts";
-import type { Prices } from "./control/budget.ts";
-import { type PriceBook as Book, PriceBook, type PriceField } from "./control/prices.ts";
-import { pricesRefused } from "./metrics.ts";
-import type { NewSiteEvent } from "./store/events.ts";
+import type { SiteConfig } from "../../config/schema.ts";
+import type { Prices } from "../control/budget.ts";
+import { type PriceBook as Book, PriceBook, type PriceField } from "../control/prices.ts";
+import { pricesRefused } from "../runtime/metrics.ts";
+import type { NewSiteEvent } from "../store/events.ts";
 
 const NAMES: Record<PriceField, string> = {
   energyPricePerKwh: "energy price",

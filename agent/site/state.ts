@@ -2,12 +2,18 @@
 // totals derived from them (site power, power per load class, miner counts by
 // state). The snapshot is built once per tick so every consumer (log line,
 // HTTP, MQTT, the control loop) sees one consistent picture.
-import type { MeterConfig, MinerConfig, SiteConfig } from "../config/schema.ts";
-import type { GpuNodeReading } from "../drivers/nvidia/types.ts";
-import type { MeterReading, MeterRole, MinerCapability, MinerReading, MinerState } from "../drivers/types.ts";
-import type { PlanSnapshot } from "./control/types.ts";
-import { type MinerHealth, noteHealth } from "./miner-health.ts";
-import { modelsOf } from "./models.ts";
+import type { MeterConfig, MinerConfig, SiteConfig } from "../../config/schema.ts";
+import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
+import type {
+  MeterReading,
+  MeterRole,
+  MinerCapability,
+  MinerReading,
+  MinerState,
+} from "../../drivers/types.ts";
+import type { PlanSnapshot } from "../control/types.ts";
+import { type MinerHealth, noteHealth } from "../devices/miner-health.ts";
+import { modelsOf } from "../devices/models.ts";
 
 /** What a miner's driver knows of it: the detected dialect and what it can do. */
 export interface MinerDriverView {
@@ -52,7 +58,7 @@ export interface MinerEntry {
   reading: MinerReading | null;
   /** The firmware it reported first in this run, and a change from it (kept FIRMWARE_CHANGE_MS). */
   firmware?: { known: string; change: FirmwareChange | null };
-  /** Since when its hashrate, boards and temperatures have been off (agent/miner-health.ts). */
+  /** Since when its hashrate, boards and temperatures have been off (agent/devices/miner-health.ts). */
   health?: MinerHealth;
 }
 

@@ -2,17 +2,17 @@
 // and stopped with the site, asked for their status every tick. A change of a
 // signal's state or value is one event; what the RTU writes (a new setpoint,
 // a refused write) is audited.
-import type { SiteConfig } from "../config/schema.ts";
-import { formatPowerW } from "../config/units.ts";
-import type { Logger } from "./logger.ts";
-import { signalState, signalValue } from "./metrics.ts";
-import { ContactSignal } from "./signals/contact.ts";
-import { ModbusServerSignal } from "./signals/modbus-server.ts";
-import { MqttTargetSignal } from "./signals/mqtt-target.ts";
-import { type OpenAdrVen, venFromConfig } from "./signals/openadr/ven.ts";
-import { SIGNAL_STATES, type SignalInput, type SignalStatus, type SiteReadback } from "./signals/types.ts";
-import type { NewAuditEntry } from "./store/audit.ts";
-import type { NewSiteEvent } from "./store/events.ts";
+import type { SiteConfig } from "../../config/schema.ts";
+import { formatPowerW } from "../../config/units.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { signalState, signalValue } from "../runtime/metrics.ts";
+import { ContactSignal } from "../signals/contact.ts";
+import { ModbusServerSignal } from "../signals/modbus-server.ts";
+import { MqttTargetSignal } from "../signals/mqtt-target.ts";
+import { type OpenAdrVen, venFromConfig } from "../signals/openadr/ven.ts";
+import { SIGNAL_STATES, type SignalInput, type SignalStatus, type SiteReadback } from "../signals/types.ts";
+import type { NewAuditEntry } from "../store/audit.ts";
+import type { NewSiteEvent } from "../store/events.ts";
 
 export interface SiteSignalsDeps {
   config: SiteConfig;
