@@ -21,7 +21,7 @@ import {
 import { checkDevices } from "./load/devices.ts";
 import { siteModels } from "./load/models.ts";
 import type { Problem } from "./load/problems.ts";
-import { ConfigError } from "./load/problems.ts";
+import { ConfigError, formatProblem, problemLines } from "./load/problems.ts";
 import { readConfigFile } from "./load/read.ts";
 import { resolveSecrets } from "./load/secrets.ts";
 import { type Parsed, parseSections } from "./load/sections.ts";
@@ -57,6 +57,27 @@ export async function loadConfig(
     throw new ConfigError(file, [
       { path: "", message: `could not be loaded: ${(e as Error)?.message ?? String(e)}` },
     ]);
+  }
+}
+
+/**
+ * `loadConfig` for a command line: the one place a config's problems are printed, one line
+ * each then the count, to `err`; null then, and the command exits 2. Warnings are printed too
+ * when `warnings` is set (check-config), prefixed `warning:`.
+ */
+export async function loadConfigOrReport(
+  file: string,
+  opts: LoadOptions & { err?: { write(s: string): unknown }; warnings?: boolean } = {},
+): Promise<{ config: SiteConfig; warnings: Problem[] } | null> {
+  const err = opts.err ?? process.stderr;
+  try {
+    const loaded = await loadConfig(file, opts);
+    if (opts.warnings) for (const w of loaded.warnings) err.write(`warning: ${formatProblem(file, w)}\n`);
+    return loaded;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const line of problemLines(e)) err.write(`${line}\n`);
+    return null;
   }
 }
 

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, formatProblem, loadConfig, problemLines } from "../../config/load.ts";
+import { loadConfigOrReport } from "../../config/load.ts";
 import { PACKAGE_ROOT } from "../../config/paths.ts";
 import { summarizeConfig } from "../../config/summary.ts";
 import { createLogger } from "../runtime/logger.ts";
@@ -132,20 +132,10 @@ async function checkConfigCommand(argv: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("check-config takes exactly one FILE");
   const file = positionals[0]!;
-  try {
-    const { config, warnings } = await loadConfig(file, { strictFiles: values["strict-files"] });
-    process.stdout.write(`${file}: valid\n${summarizeConfig(config)}\n`);
-    for (const w of warnings) process.stderr.write(`warning: ${formatProblem(file, w)}\n`);
-    return 0;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    printConfigError(err);
-    return 2;
-  }
-}
-
-function printConfigError(err: ConfigError): void {
-  for (const line of problemLines(err)) process.stderr.write(`${line}\n`);
+  const loaded = await loadConfigOrReport(file, { strictFiles: values["strict-files"], warnings: true });
+  if (!loaded) return 2;
+  process.stdout.write(`${file}: valid\n${summarizeConfig(loaded.config)}\n`);
+  return 0;
 }
 
 /** Resolves on the first SIGTERM/SIGINT; handlers are removed afterwards (`sim`; `run` has its own, with reload). */

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import modbusSerial from "modbus-serial";
 import { connect } from "mqtt";
-import { ConfigError, loadConfig, problemLines } from "../../config/load.ts";
+import { loadConfigOrReport } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { printable, terminalJson } from "../../drivers/printable.ts";
 import { withCredentials } from "../mqtt/link.ts";
@@ -33,14 +33,9 @@ export async function probeSignalCommand(argv: string[], out: Out = process.stdo
     throw new UsageError("probe signal takes one of modbus, target, openadr, and --config FILE");
   }
   if (!values.config) throw new UsageError("probe signal needs --config FILE (the agent's config)");
-  let config: SiteConfig;
-  try {
-    ({ config } = await loadConfig(values.config, { strictFiles: true }));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const line of problemLines(err)) process.stderr.write(`${line}\n`);
-    return 2;
-  }
+  const loaded = await loadConfigOrReport(values.config, { strictFiles: true });
+  if (!loaded) return 2;
+  const { config } = loaded;
   const waitS = Number(values.wait);
   if (!(waitS > 0)) throw new UsageError("--wait is in seconds and must be positive");
   const r =

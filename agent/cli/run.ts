@@ -12,7 +12,7 @@
 // during a reload fold into one more reload. Under systemd the agent reports
 // READY/RELOADING/STOPPING and kicks the watchdog from healthy ticks only.
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig, problemLines } from "../../config/load.ts";
+import { ConfigError, loadConfig, loadConfigOrReport, problemLines } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { tuneHeap } from "../runtime/heap.ts";
 import { createLogger, type Logger } from "../runtime/logger.ts";
@@ -42,14 +42,9 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
   });
   if (positionals.length > 0) throw new UsageError(`run takes no arguments (got '${positionals[0]}')`);
   const file = values.config ?? opts.defaultConfig;
-  let config: SiteConfig;
-  try {
-    ({ config } = await loadConfig(file, { strictFiles: true }));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const line of problemLines(err)) process.stderr.write(`${line}\n`);
-    return 2;
-  }
+  const loaded = await loadConfigOrReport(file, { strictFiles: true });
+  if (!loaded) return 2;
+  const { config } = loaded;
 
   tuneHeap();
   const logger = createLogger({ level: config.log.level });

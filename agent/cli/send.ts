@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import { connect, type IClientOptions } from "mqtt";
-import { ConfigError, formatProblem, loadConfig } from "../../config/load.ts";
+import { loadConfigOrReport } from "../../config/load.ts";
 import { withCredentials } from "../mqtt/link.ts";
 import { buildEnvelope, parsePrivateKey } from "../mqtt/signing.ts";
 import { Topics } from "../mqtt/topics.ts";
@@ -146,14 +146,9 @@ export async function sendCommand(
   let link: Omit<SendOptions, "siteId" | "privateKeyPem" | "keyName" | "name" | "body" | "timeoutMs">;
   let siteId = values.site;
   if (values.config) {
-    let config: Awaited<ReturnType<typeof loadConfig>>["config"];
-    try {
-      ({ config } = await loadConfig(values.config, { strictFiles: true }));
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      for (const p of e.problems) err.write(`${formatProblem(e.file, p)}\n`);
-      return 2;
-    }
+    const loaded = await loadConfigOrReport(values.config, { strictFiles: true, err });
+    if (!loaded) return 2;
+    const { config } = loaded;
     if (!config.mqtt) throw new UsageError(`${values.config} has no mqtt section`);
     const m = config.mqtt;
     link = {
