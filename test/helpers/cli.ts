@@ -1,4 +1,4 @@
-// Runs the real CLI (`bin/wattkeeper.js`) as a child process and collects its output.
+// Runs node (and the real CLI, `bin/wattkeeper.js`) as a child process and collects its output.
 import { spawn } from "node:child_process";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
@@ -11,11 +11,17 @@ export interface CliRun {
   ms: number;
 }
 
-/** One CLI run; with `timeoutMs` a run that hangs is killed (code null) rather than holding the caller. */
-export function cli(args: string[], opts: { timeoutMs?: number } = {}): Promise<CliRun> {
+export interface RunOptions {
+  /** A run that hangs is killed (code null) rather than holding the caller. */
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+/** `node ARGS…`: one run of this Node binary with its output. */
+export function runNode(args: string[], opts: RunOptions = {}): Promise<CliRun> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd });
     let out = "";
     let err = "";
     c.stdout.on("data", (d) => {
@@ -25,9 +31,14 @@ export function cli(args: string[], opts: { timeoutMs?: number } = {}): Promise<
       err += d;
     });
     const kill = opts.timeoutMs ? setTimeout(() => c.kill("SIGKILL"), opts.timeoutMs) : null;
-    c.on("exit", (code) => {
+    c.on("close", (code) => {
       if (kill) clearTimeout(kill);
       resolve({ code, out, err, ms: Date.now() - t0 });
     });
   });
+}
+
+/** One CLI run, as a user would: `node bin/wattkeeper.js ARGS…`. */
+export function cli(args: string[], opts: RunOptions = {}): Promise<CliRun> {
+  return runNode([BIN, ...args], opts);
 }

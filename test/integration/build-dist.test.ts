@@ -3,6 +3,7 @@
 // the meter profiles, the example configs and the status-page assets, its CLI
 // validates a config, and `run` starts a simulated site, answers /healthz and
 // stops with exit 0 on SIGTERM.
+
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -11,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { runNode } from "../helpers/cli.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -19,19 +21,8 @@ const OUT = join(dir, "dist");
 const ENTRY = join(OUT, "agent", "entry.js");
 const running = new Set<ReturnType<typeof spawn>>();
 
-function node(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, args, { cwd: dir, timeout: timeoutMs });
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => {
-      out += d;
-    });
-    c.stderr.on("data", (d) => {
-      err += d;
-    });
-    c.on("close", (code) => resolve({ code, out, err }));
-  });
+function node(args: string[], timeoutMs: number) {
+  return runNode(args, { cwd: dir, timeoutMs });
 }
 
 before(async () => {

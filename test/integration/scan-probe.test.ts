@@ -1,27 +1,12 @@
 // `scan` and `probe miner` against the simulated site on loopback.
+
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { foldRanges, scanHosts } from "../../agent/cli/scan.ts";
 import { startSimSite } from "../../sim/site.ts";
+import { cli } from "../helpers/cli.ts";
 
-const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args]);
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => {
-      out += d;
-    });
-    c.stderr.on("data", (d) => {
-      err += d;
-    });
-    c.on("exit", (code) => resolve({ code, out, err }));
-  });
-}
 
 describe("scan and probe against the simulator", () => {
   let sim: Awaited<ReturnType<typeof startSimSite>>;

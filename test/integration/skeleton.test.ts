@@ -1,6 +1,7 @@
 // The walking skeleton end to end on loopback: config → simulated site →
 // cgminer and Modbus drivers → snapshot → HTTP, in process; then the real CLI
 // as a child process: start, serve, SIGTERM, exit 0.
+
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
+import { cli } from "../helpers/cli.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
@@ -185,19 +187,7 @@ describe("the CLI as a user runs it", () => {
   });
 
   test("check-config: site.yaml exit 0; a broken config exit 2 with every problem by path", async () => {
-    const run = (args: string[]) =>
-      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const c = spawn(process.execPath, [BIN, ...args]);
-        let out = "";
-        let err = "";
-        c.stdout.on("data", (d) => {
-          out += d;
-        });
-        c.stderr.on("data", (d) => {
-          err += d;
-        });
-        c.on("exit", (code) => resolve({ code, out, err }));
-      });
+    const run = cli;
     const ok = await run([
       "check-config",
       new URL("../../config/examples/site.yaml", import.meta.url).pathname,

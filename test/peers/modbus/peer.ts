@@ -2,14 +2,15 @@
 // python3-pymodbus under /usr/bin/python3 — the python3 on PATH may be another
 // interpreter without it) and a socat pty pair for RTU. A missing package fails
 // the suite with a message naming it; it never skips.
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cli } from "../../helpers/cli.ts";
 
 export const PYTHON = "/usr/bin/python3";
 const SLAVE = new URL("./sdm630_slave.py", import.meta.url).pathname;
-const BIN = new URL("../../../bin/wattkeeper.js", import.meta.url).pathname;
 
 export function requirePeers(needSocat: boolean): void {
   const missing: string[] = [];
@@ -99,17 +100,4 @@ export async function startPtyPair(): Promise<Proc & { a: string; b: string }> {
 }
 
 /** Runs the real CLI as a user would: `node bin/wattkeeper.js …`. */
-export function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => {
-      out += d;
-    });
-    c.stderr.on("data", (d) => {
-      err += d;
-    });
-    c.on("exit", (code) => resolve({ code, out, err }));
-  });
-}
+export const runCli = cli;
