@@ -1,21 +1,14 @@
 // Hybrid control rules of the pure planner: track mode, AI swing absorption and
 // the GPU flex tiers (docs/design.md, The control loop). Also the AI step watch.
+
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AiSwingWatch } from "../../agent/control/ai-swing.ts";
 import { plan } from "../../agent/control/policy.ts";
-import type {
-  DeviceLedger,
-  LedgerView,
-  PlanGpuNode,
-  PlanMiner,
-  PlanSnapshot,
-  PolicyConfig,
-  RestoreRecord,
-} from "../../agent/control/types.ts";
+import type { DeviceLedger, PlanGpuNode, PlanMiner, PolicyConfig } from "../../agent/control/types.ts";
+import { B, miner as baseMiner, gpuNode, ledger, NOW, policyConfig, snap } from "../helpers/plan.ts";
 
-const NOW = 1_000_000_000;
-const TRACK: PolicyConfig = {
+const TRACK = policyConfig({
   shedMarginW: 2_000,
   restoreMarginW: 6_000,
   emergencyMarginW: 20_000,
@@ -25,45 +18,28 @@ const TRACK: PolicyConfig = {
   restoreStaggerS: 0,
   strategy: "track",
   track: { toleranceW: 1_000, dwellS: 10, deadbandW: 100 },
-};
-const B = { budgetW: 100_000 };
+});
 const LIMIT_CAPS = ["sleep", "wake", "setPowerLimit"] as const;
 
+/** A 100 TH/s miner whose limit moves in [2, 3.5] kW. */
 function miner(id: string, powerW: number, o: Partial<PlanMiner> = {}): PlanMiner {
-  return {
-    id,
-    priority: 0,
-    state: "hashing",
-    powerW,
-    hashrateThs: 100,
+  return baseMiner(id, powerW, 100, {
     capabilities: LIMIT_CAPS,
-    excluded: false,
     minPowerLimitW: 2_000,
     maxPowerLimitW: 3_500,
     ...o,
-  };
+  });
 }
+/** Two GPUs at 700 W. */
 function node(id: string, flex: PlanGpuNode["flex"], priority = 0): PlanGpuNode {
-  return {
+  return gpuNode(
     id,
-    floorW: 300,
-    priority,
-    flex,
-    gpus: [0, 1].map((index) => ({
-      index,
-      powerW: 700,
-      powerLimitW: 700,
-      minLimitW: 200,
-      maxLimitW: 700,
-      defaultLimitW: 700,
-    })),
-  };
-}
-function snap(powerW: number, miners: PlanMiner[], gpuNodes: PlanGpuNode[] = [], aiSwingW = 0): PlanSnapshot {
-  return { powerW, powerSource: "meter", miners, gpuNodes, aiSwingW };
-}
-function ledger(devices: Record<string, DeviceLedger> = {}, restores: RestoreRecord[] = []): LedgerView {
-  return { devices: new Map(Object.entries(devices)), restores };
+    [
+      [700, 700],
+      [700, 700],
+    ],
+    { priority, flex },
+  );
 }
 /** A target the agent lowered from 3 kW, long enough ago that no guard holds it. */
 const lowered = (at = NOW - 600_000): DeviceLedger => ({
@@ -270,7 +246,7 @@ describe("policy: AI swing absorption", () => {
   test("an AI step up the meter has not shown is shed in the same tick", () => {
     const miners = [miner("a", 3_000, { capabilities: ["sleep", "wake"] })];
     assert.deepEqual(short(plan(snap(96_000, miners), B, SLEEP, ledger(), NOW)), []);
-    const p = plan(snap(96_000, miners, [], 3_000), B, SLEEP, ledger(), NOW);
+    const p = plan(snap(96_000, miners, [], { aiSwingW: 3_000 }), B, SLEEP, ledger(), NOW);
     assert.deepEqual(short(p), ["sleep:a"]);
     assert.ok(p.alarms.some((a) => a.code === "ai-step"));
   });
@@ -278,7 +254,7 @@ describe("policy: AI swing absorption", () => {
   test("the agent's own GPU cap in flight is not an AI step (it is counted as a pending shed already)", () => {
     const gpu = { ...node("g", "firm") };
     const p = plan(
-      snap(96_000, [miner("a", 3_000, { capabilities: ["sleep", "wake"] })], [gpu], -1_000),
+      snap(96_000, [miner("a", 3_000, { capabilities: ["sleep", "wake"] })], [gpu], { aiSwingW: -1_000 }),
       B,
       SLEEP,
       ledger({ g: { pendingShed: { expectedW: 1_000, issuedAt: NOW - 500 } } }),

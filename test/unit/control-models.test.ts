@@ -2,59 +2,19 @@
 // model's range is never planned, a woken miner still ramping to its draw
 // counts as power to come, and equally efficient wakes go fastest first.
 // Pure: views in, plan out.
+
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { plan, rampingWakeW } from "../../agent/control/policy.ts";
-import type {
-  DeviceLedger,
-  LedgerView,
-  PlanMiner,
-  PlanSnapshot,
-  PolicyConfig,
-  RestoreRecord,
-} from "../../agent/control/types.ts";
+import type { DeviceLedger, PlanMiner, RestoreRecord } from "../../agent/control/types.ts";
+import { B, miner as baseMiner, ledger, NOW, policyConfig, sleptBy, snap } from "../helpers/plan.ts";
 
-const NOW = 1_000_000_000;
-const CFG: PolicyConfig = {
-  shedMarginW: 5_000,
-  restoreMarginW: 15_000,
-  emergencyMarginW: 50_000,
-  minOnS: 300,
-  minOffS: 120,
-  rampUpWPerMin: 100_000,
-  restoreStaggerS: 0,
-  strategy: "sleep",
-};
-const B = { budgetW: 100_000 };
-
-function miner(id: string, powerW: number, hashrateThs: number, o: Partial<PlanMiner> = {}): PlanMiner {
-  return {
-    id,
-    priority: 0,
-    state: "hashing",
-    powerW,
-    hashrateThs,
-    capabilities: ["sleep", "wake", "setPowerLimit"],
-    excluded: false,
-    ...o,
-  };
-}
+const CFG = policyConfig({ rampUpWPerMin: 100_000, restoreStaggerS: 0 });
+const miner = (id: string, powerW: number, hashrateThs: number, o: Partial<PlanMiner> = {}) =>
+  baseMiner(id, powerW, hashrateThs, { capabilities: ["sleep", "wake", "setPowerLimit"], ...o });
 const asleep = (id: string, o: Partial<PlanMiner> = {}) => miner(id, 0, 0, { state: "sleeping", ...o });
-const snap = (powerW: number, miners: PlanMiner[]): PlanSnapshot => ({
-  powerW,
-  powerSource: "meter",
-  miners,
-  gpuNodes: [],
-});
-const view = (devices: Record<string, DeviceLedger> = {}, restores: RestoreRecord[] = []): LedgerView => ({
-  devices: new Map(Object.entries(devices)),
-  restores,
-});
-const slept = (powerW: number, eff: number): DeviceLedger => ({
-  sleptAt: NOW - 600_000,
-  sleptPowerW: powerW,
-  efficiencyJPerTh: eff,
-});
+const view = ledger;
+const slept = (powerW: number, eff: number): DeviceLedger => sleptBy(powerW, eff);
 const actions = (p: ReturnType<typeof plan>) =>
   p.actions.map((a) => `${a.kind}:${a.deviceId}${a.valueW === undefined ? "" : `@${a.valueW}`}`);
 

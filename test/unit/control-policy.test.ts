@@ -1,74 +1,13 @@
 // The pure planner, one rule at a time (docs/design.md, The control loop).
+
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { plan, restoreBatchW } from "../../agent/control/policy.ts";
-import type {
-  DeviceLedger,
-  LedgerView,
-  PlanGpuNode,
-  PlanMiner,
-  PlanSnapshot,
-  PolicyConfig,
-  RestoreRecord,
-} from "../../agent/control/types.ts";
+import type { LedgerView, PlanSnapshot, PolicyConfig } from "../../agent/control/types.ts";
+import { asleep, B, gpuNode, ledger, miner, NOW, policyConfig, sleptBy, snap } from "../helpers/plan.ts";
 
-const NOW = 1_000_000_000;
-const CFG: PolicyConfig = {
-  shedMarginW: 5_000,
-  restoreMarginW: 15_000,
-  emergencyMarginW: 50_000,
-  minOnS: 300,
-  minOffS: 120,
-  rampUpWPerMin: 20_000,
-  restoreStaggerS: 10,
-  strategy: "sleep",
-};
-const B = { budgetW: 100_000 };
-
-function miner(id: string, powerW: number, hashrateThs: number, o: Partial<PlanMiner> = {}): PlanMiner {
-  return {
-    id,
-    priority: 0,
-    state: "hashing",
-    powerW,
-    hashrateThs,
-    capabilities: ["sleep", "wake"],
-    excluded: false,
-    ...o,
-  };
-}
-function asleep(id: string, o: Partial<PlanMiner> = {}): PlanMiner {
-  return miner(id, 0, 0, { state: "sleeping", ...o });
-}
-function node(
-  id: string,
-  gpus: [powerW: number, limitW: number][],
-  o: Partial<PlanGpuNode> = {},
-): PlanGpuNode {
-  return {
-    id,
-    floorW: 300,
-    gpus: gpus.map(([powerW, limitW], index) => ({
-      index,
-      powerW,
-      powerLimitW: limitW,
-      minLimitW: 200,
-      maxLimitW: 700,
-      defaultLimitW: 700,
-    })),
-    ...o,
-  };
-}
-function snap(powerW: number | null, miners: PlanMiner[], gpuNodes: PlanGpuNode[] = []): PlanSnapshot {
-  return { powerW, powerSource: powerW === null ? null : "meter", miners, gpuNodes };
-}
-function ledger(devices: Record<string, DeviceLedger> = {}, restores: RestoreRecord[] = []): LedgerView {
-  return { devices: new Map(Object.entries(devices)), restores };
-}
-/** Slept by the agent long enough ago that minOffS has passed. */
-function sleptBy(powerW: number, eff: number, ago = 600_000): DeviceLedger {
-  return { sleptAt: NOW - ago, sleptPowerW: powerW, efficiencyJPerTh: eff };
-}
+const CFG = policyConfig();
+const node = gpuNode;
 const short = (p: ReturnType<typeof plan>) =>
   p.actions.map((a) => `${a.kind}:${a.deviceId}${a.gpuIndex === undefined ? "" : `#${a.gpuIndex}`}`);
 
