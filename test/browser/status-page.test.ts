@@ -7,19 +7,17 @@
 // test/artifacts/ (committed; the README shows them).
 
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { type ClientRequest, get as httpGet } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
 import { hashPassword } from "../../agent/http/password.ts";
 import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
-import { Site } from "../../agent/site/site.ts";
-import { loadConfig } from "../../config/load.ts";
+import type { Site } from "../../agent/site/site.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { type SimSite, startSimSite, testPasswordHash } from "../helpers/sim-site.ts";
 
 // The page's globals, as far as the callbacks run in the page touch them (the project's
 // tsconfig has no DOM lib, and these declarations stay local to this module).
@@ -77,15 +75,14 @@ async function openPage(url: string, width: number): Promise<{ page: Page; error
 
 describe("on the simulator", () => {
   let site: Site;
-  let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
+  let sim: SimSite["sim"];
   let base: string;
+  let running: SimSite;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wk-browser-"));
-    const file = join(dir, "site.yaml");
-    const hash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 });
-    writeFileSync(
-      file,
+    const hash = await testPasswordHash(PASSWORD);
+    running = await startSimSite(
+      "browser",
       `site: { id: browser, timezone: UTC, contractLimitW: 1MW }
 http:
   operators:
@@ -99,16 +96,9 @@ miners:
 control: { tickS: 1, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }
 sim: { seed: 21, noiseW: 10, auxW: 5kW }
 `,
+      { minerPollMs: 500 },
     );
-    const { config } = await loadConfig(file, { strictFiles: true });
-    sim = await startSimFromConfig(config, silentLogger());
-    site = new Site(config, silentLogger(), {
-      httpListen: { host: "127.0.0.1", port: 0 },
-      minerPollMs: 500,
-      meterPollMs: 250,
-    });
-    await site.start();
-    base = `http://127.0.0.1:${site.httpAddress()!.port}`;
+    ({ site, sim, base } = running);
     await waitFor(
       "all miners hashing and the meter read",
       () => {
@@ -118,10 +108,7 @@ sim: { seed: 21, noiseW: 10, auxW: 5kW }
       20_000,
     );
   });
-  after(async () => {
-    await site?.stop();
-    await sim?.stop();
-  });
+  after(() => running?.stop());
 
   test("the page loads, its numbers match /api/site, the chart draws; screenshots at 375 and 1280 px", async () => {
     for (const width of [375, 1280]) {

@@ -5,19 +5,20 @@
 // with origin and outcome, its events and its sparkline; an operator's power
 // limit and reboot confirmed by read-back; an exclusion with an end that
 // returns the miner to automatic control by itself, across a restart too.
+
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
-import { hashPassword } from "../../agent/http/password.ts";
 import type { DeviceDetail } from "../../agent/http/types.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { testPasswordHash, testSiteOptions } from "../helpers/sim-site.ts";
 import { call, cookieOf } from "./http-helpers.ts";
 
 const PASSWORD = "detail-tech-3";
@@ -29,19 +30,13 @@ let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let base: string;
 
 function startSite() {
-  const s = new Site(config, silentLogger(), {
-    httpListen: { host: "127.0.0.1", port: 0 },
-    minerPollMs: 300,
-    meterPollMs: 250,
-    deviceHistoryEveryMs: 500,
-  });
-  return s;
+  return new Site(config, silentLogger(), testSiteOptions({ deviceHistoryEveryMs: 500 }));
 }
 
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-detail-"));
   const file = join(dir, "site.yaml");
-  const hash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 });
+  const hash = await testPasswordHash(PASSWORD);
   writeFileSync(
     file,
     `site: { id: detail, timezone: UTC, contractLimitW: 1MW }

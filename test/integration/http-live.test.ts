@@ -3,19 +3,16 @@
 // /api/history and /api/events, the page's own files, 404/405. A Site on the
 // simulator for what must hold end to end; a stand-in site where the test
 // needs to control time or health.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
 import { type IncomingMessage, request } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
 import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
-import { Site } from "../../agent/site/site.ts";
+import type { Site } from "../../agent/site/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
-import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { type SimSite, startSimSite } from "../helpers/sim-site.ts";
 import { call } from "./http-helpers.ts";
 
 /** An open SSE stream: frames parsed as they arrive. */
@@ -62,14 +59,12 @@ function openStream(base: string, headers: Record<string, string> = {}): Promise
 
 describe("on the simulator", () => {
   let site: Site;
-  let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
   let base: string;
+  let running: SimSite;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wk-http-live-"));
-    const file = join(dir, "site.yaml");
-    writeFileSync(
-      file,
+    running = await startSimSite(
+      "http-live",
       `site: { id: httplive, timezone: UTC, contractLimitW: 1MW }
 store: { path: ./state.db }
 meters:
@@ -80,24 +75,13 @@ control: { tickS: 0.5 }
 sim: { seed: 12, noiseW: 10, auxW: 2kW }
 `,
     );
-    const { config } = await loadConfig(file, { strictFiles: true });
-    sim = await startSimFromConfig(config, silentLogger());
-    site = new Site(config, silentLogger(), {
-      httpListen: { host: "127.0.0.1", port: 0 },
-      minerPollMs: 300,
-      meterPollMs: 250,
-    });
-    await site.start();
-    base = `http://127.0.0.1:${site.httpAddress()!.port}`;
+    ({ site, base } = running);
     await waitFor("miners hashing and a meter reading", () => {
       const s = site.snapshot();
       return s.counts.hashing === 8 && s.powerSource === "meter";
     });
   });
-  after(async () => {
-    await site.stop();
-    await sim.stop();
-  });
+  after(() => running.stop());
 
   test("SSE delivers the tick summary and a new event live, and replays missed events after Last-Event-ID", async () => {
     const s = await openStream(base);

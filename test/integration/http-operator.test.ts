@@ -2,33 +2,24 @@
 // login and session, a wrong password (refused and audited), the per-address
 // rate limit, CSRF and Origin refusals, and actions that go through the
 // control loop to the simulated miners.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
-import { hashPassword } from "../../agent/http/password.ts";
-import { silentLogger } from "../../agent/runtime/logger.ts";
-import { Site } from "../../agent/site/site.ts";
-import { loadConfig } from "../../config/load.ts";
+import type { Site } from "../../agent/site/site.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { type SimSite, startSimSite, testPasswordHash } from "../helpers/sim-site.ts";
 import { call, cookieOf } from "./http-helpers.ts";
 
 const PASSWORD = "field-tech-7";
 
 let site: Site;
-let sim: Awaited<ReturnType<typeof startSimFromConfig>>;
 let base: string;
-let host: string;
+let running: SimSite;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "wk-http-op-"));
-  const file = join(dir, "site.yaml");
-  // a cheap scrypt cost keeps the test quick; the format is the production one
-  const hash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 });
-  writeFileSync(
-    file,
+  const hash = await testPasswordHash(PASSWORD);
+  running = await startSimSite(
+    "http-op",
     `site: { id: httpop, timezone: UTC, contractLimitW: 1MW }
 http:
   operators:
@@ -42,22 +33,10 @@ control: { tickS: 0.5, minOnS: 1s, minOffS: 1s, restoreStaggerS: 0 }
 sim: { seed: 11, noiseW: 10, auxW: 1kW }
 `,
   );
-  const { config } = await loadConfig(file, { strictFiles: true });
-  sim = await startSimFromConfig(config, silentLogger());
-  site = new Site(config, silentLogger(), {
-    httpListen: { host: "127.0.0.1", port: 0 },
-    minerPollMs: 300,
-    meterPollMs: 250,
-  });
-  await site.start();
-  host = `127.0.0.1:${site.httpAddress()!.port}`;
-  base = `http://${host}`;
+  ({ site, base } = running);
   await waitFor("six miners hashing", () => site.snapshot().counts.hashing === 6, 15_000);
 });
-after(async () => {
-  await site.stop();
-  await sim.stop();
-});
+after(() => running.stop());
 
 async function login(localAddress?: string) {
   const r = await call(base, "POST", "/api/login", {
