@@ -5,39 +5,17 @@
 // second (not Node's 30 s check); kept-alive connections end after their idle
 // time and request count; live-update streams are capped per address (the
 // oldest closed) and in total (a new address still gets one).
+
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
+import { HttpServer, type HttpSite } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import { waitFor } from "../helpers/ports.ts";
+import { standInSite } from "../helpers/stand-in-site.ts";
 import { call, openStream, type RawConn, rawConnect, type Stream } from "./http-helpers.ts";
 
 function fakeSite(): HttpSite {
-  return {
-    siteView: () =>
-      ({
-        siteId: "limits",
-        powerW: 1000,
-        budgetW: 2000,
-        budgetReason: "contract limit",
-        mode: "auto",
-        classes: { ai: { powerW: null }, mining: { powerW: null }, aux: { powerW: null } },
-        counts: {},
-        meter: null,
-        broker: null,
-        gateway: null,
-      }) satisfies SiteView,
-    devicesView: () => ({ miners: [], meters: [], gpuNodes: [] }),
-    unhealthyReason: () => null,
-    recentEvents: () => [],
-    eventsAfter: () => [],
-    onEvent: () => () => {},
-    onTick: () => () => {},
-    history: () => [],
-    deviceAction: async () => ({ ok: false as const, error: "not here" }),
-    setMode: () => ({ ok: true as const }),
-    audit: () => {},
-  };
+  return standInSite({}, { siteId: "limits", powerW: 1000, budgetW: 2000 });
 }
 
 const open: RawConn[] = [];

@@ -5,57 +5,15 @@
 // needs to control time or health.
 
 import assert from "node:assert/strict";
-import { type IncomingMessage, request } from "node:http";
 import { after, before, describe, test } from "node:test";
-import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
+import { HttpServer, type SiteView } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import type { Site } from "../../agent/site/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 import { type SimSite, startSimSite } from "../helpers/sim-site.ts";
-import { call } from "./http-helpers.ts";
-
-/** An open SSE stream: frames parsed as they arrive. */
-interface Stream {
-  res: IncomingMessage;
-  frames: Array<{ id: string | null; event: string; data: string }>;
-  comments: string[];
-  close(): void;
-}
-
-function openStream(base: string, headers: Record<string, string> = {}): Promise<Stream> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL("/api/stream", base), { headers }, (res) => {
-      const s: Stream = { res, frames: [], comments: [], close: () => req.destroy() };
-      let buf = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buf += chunk;
-        let i = buf.indexOf("\n\n");
-        while (i >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const f = { id: null as string | null, event: "message", data: "" };
-          let isFrame = false;
-          for (const line of block.split("\n")) {
-            if (line.startsWith(":")) s.comments.push(line);
-            else if (line.startsWith("id: ")) f.id = line.slice(4);
-            else if (line.startsWith("event: ")) {
-              f.event = line.slice(7);
-              isFrame = true;
-            } else if (line.startsWith("data: ")) f.data = line.slice(6);
-          }
-          if (isFrame) s.frames.push(f);
-          i = buf.indexOf("\n\n");
-        }
-      });
-      res.on("error", () => {});
-      resolve(s);
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { standInSite } from "../helpers/stand-in-site.ts";
+import { call, openStream } from "./http-helpers.ts";
 
 describe("on the simulator", () => {
   let site: Site;
@@ -102,7 +60,7 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
       s.close();
 
       // a browser that reconnects sends the last id it saw and first gets what it missed
-      const again = await openStream(base, { "last-event-id": String(stored.id - 1) });
+      const again = await openStream(base, { headers: { "last-event-id": String(stored.id - 1) } });
       try {
         const replayed = await waitFor("the replay", () =>
           again.frames.filter((f) => f.event === "event").length >= 2 ? again.frames : null,
@@ -259,34 +217,18 @@ function fakeSite() {
       events.push(e);
       for (const fn of eventFns) fn(e);
     },
-    site: {
-      siteView: () =>
-        ({
-          siteId: "fake",
-          powerW: null,
-          budgetW: 1000,
-          budgetReason: "contract limit",
-          mode: "auto",
-          classes: { ai: { powerW: null }, mining: { powerW: null }, aux: { powerW: null } },
-          counts: {},
-          meter: null,
-          broker: { connected: false, outboxMessages: 42 },
-          gateway: null,
-        }) satisfies SiteView,
-      devicesView: () => ({ miners: [], meters: [], gpuNodes: [] }),
-      unhealthyReason: () => health.reason,
-      recentEvents: (n: number) => events.slice(-n).reverse(),
-      eventsAfter: (id: number) => events.filter((e) => e.id > id),
-      onEvent: (fn: (e: SiteEvent) => void) => {
-        eventFns.add(fn);
-        return () => eventFns.delete(fn);
+    site: standInSite(
+      {
+        unhealthyReason: () => health.reason,
+        recentEvents: (n: number) => events.slice(-n).reverse(),
+        eventsAfter: (id: number) => events.filter((e) => e.id > id),
+        onEvent: (fn: (e: SiteEvent) => void) => {
+          eventFns.add(fn);
+          return () => eventFns.delete(fn);
+        },
       },
-      onTick: () => () => {},
-      history: () => [],
-      deviceAction: async () => ({ ok: false as const, error: "not here" }),
-      setMode: () => ({ ok: true as const }),
-      audit: () => {},
-    } satisfies HttpSite,
+      { siteId: "fake", budgetW: 1000, broker: { connected: false, outboxMessages: 42 } },
+    ),
   };
   return f;
 }

@@ -3,12 +3,14 @@
 // free failures are spent; the operator at an address that logged in before
 // gets in at once during the attack; a new address is told to wait no more
 // than 30 s; every refusal is audited with its reason code and source.
+
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { hashPassword } from "../../agent/http/password.ts";
-import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
+import { HttpServer } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import type { NewAuditEntry } from "../../agent/store/audit.ts";
+import { standInSite } from "../helpers/stand-in-site.ts";
 import { call } from "./http-helpers.ts";
 
 const PASSWORD = "field-tech-7";
@@ -17,33 +19,14 @@ let server: HttpServer;
 let base: string;
 
 before(async () => {
-  const site: HttpSite = {
-    siteView: () =>
-      ({
-        siteId: "login",
-        powerW: null,
-        budgetW: null,
-        budgetReason: "contract limit",
-        mode: "auto",
-        classes: { ai: { powerW: null }, mining: { powerW: null }, aux: { powerW: null } },
-        counts: {},
-        meter: null,
-        broker: null,
-        gateway: null,
-      }) satisfies SiteView,
-    devicesView: () => ({ miners: [], meters: [], gpuNodes: [] }),
-    unhealthyReason: () => null,
-    recentEvents: () => [],
-    eventsAfter: () => [],
-    onEvent: () => () => {},
-    onTick: () => () => {},
-    history: () => [],
-    deviceAction: async () => ({ ok: false as const, error: "not here" }),
-    setMode: () => ({ ok: true as const }),
-    audit: (e) => {
-      audits.push(e);
+  const site = standInSite(
+    {
+      audit: (e) => {
+        audits.push(e);
+      },
     },
-  };
+    { siteId: "login" },
+  );
   server = new HttpServer({
     host: "127.0.0.1",
     port: 0,

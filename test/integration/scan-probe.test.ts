@@ -7,7 +7,6 @@ import { foldRanges, scanHosts } from "../../agent/cli/scan.ts";
 import { startSimSite } from "../../sim/site.ts";
 import { cli } from "../helpers/cli.ts";
 
-
 describe("scan and probe against the simulator", () => {
   let sim: Awaited<ReturnType<typeof startSimSite>>;
   before(async () => {
