@@ -12,12 +12,12 @@ import { type ClientRequest, get as httpGet } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { hashPassword } from "../../agent/http/password.ts";
-import { HttpServer, type HttpSite, type SiteView } from "../../agent/http/server.ts";
+import { HttpServer, type SiteView } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import type { Site } from "../../agent/site/site.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
 import { type SimSite, startSimSite, testPasswordHash } from "../helpers/sim-site.ts";
+import { standInSite } from "../helpers/stand-in-site.ts";
 
 // The page's globals, as far as the callbacks run in the page touch them (the project's
 // tsconfig has no DOM lib, and these declarations stay local to this module).
@@ -349,64 +349,54 @@ describe("at 5,000 miners", () => {
         model: "S19",
         reason: null,
       }));
-    const site = {
-      siteView: () =>
-        ({
-          siteId: "big",
-          powerW: 15e6,
-          budgetW: 20e6,
-          budgetReason: "contract limit",
-          mode: "auto",
-          classes: { ai: { powerW: 0 }, mining: { powerW: 15e6 }, aux: { powerW: null } },
-          counts: { hashing: 2143 },
-          meter: { ok: true, ageS: 0.4 },
-          broker: { connected: true, outboxMessages: 3 },
-          gateway: null,
-        }) satisfies SiteView,
-      devicesView: () =>
-        ({
-          miners: miners(),
-          meters: [
-            { id: "pcc", role: "site", ok: true, ageS: 0.4, powerW: 15e6, reason: null },
-            { id: "ai-feeder", role: "ai", ok: false, ageS: 42, powerW: null, reason: "timeout" },
-          ],
-          gpuNodes: ["gpu-a", "gpu-b"].map((id) => ({
-            id,
-            class: "ai",
-            host: "10.0.1.1",
-            port: 22,
-            location: "hall-1",
-            excluded: false,
-            state: "ok",
-            reason: null,
-            powerW: 4 * 650,
-            at: new Date().toISOString(),
-            gpus: [0, 1, 2, 3].map((index) => ({
-              index,
-              name: "NVIDIA H100",
-              powerW: 650,
-              powerLimitW: 700,
-              enforcedPowerLimitW: 700,
-              tempC: 61,
-              utilPct: 97,
-              busy: true,
+    const site = standInSite(
+      {
+        devicesView: () =>
+          ({
+            miners: miners(),
+            meters: [
+              { id: "pcc", role: "site", ok: true, ageS: 0.4, powerW: 15e6, reason: null },
+              { id: "ai-feeder", role: "ai", ok: false, ageS: 42, powerW: null, reason: "timeout" },
+            ],
+            gpuNodes: ["gpu-a", "gpu-b"].map((id) => ({
+              id,
+              class: "ai",
+              host: "10.0.1.1",
+              port: 22,
+              location: "hall-1",
+              excluded: false,
+              state: "ok",
+              reason: null,
+              powerW: 4 * 650,
+              at: new Date().toISOString(),
+              gpus: [0, 1, 2, 3].map((index) => ({
+                index,
+                name: "NVIDIA H100",
+                powerW: 650,
+                powerLimitW: 700,
+                enforcedPowerLimitW: 700,
+                tempC: 61,
+                utilPct: 97,
+                busy: true,
+              })),
             })),
-          })),
-        }) as never,
-      unhealthyReason: () => null,
-      recentEvents: () => [],
-      eventsAfter: () => [],
-      onEvent: () => () => {},
-      onTick: () => () => {},
-      history: () => [],
-      deviceAction: async (req: { id: string; action: string }, actor: { who: string }) => {
-        actions.push(`${actor.who} ${req.action} ${req.id}`);
-        return { ok: true as const };
+          }) as never,
+        deviceAction: async (req: { id: string; action: string }, actor: { who: string }) => {
+          actions.push(`${actor.who} ${req.action} ${req.id}`);
+          return { ok: true as const };
+        },
       },
-      setMode: () => ({ ok: true as const }),
-      audit: () => {},
-    } satisfies HttpSite;
-    const operators = [{ name: "ops", passwordHash: await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 }) }];
+      {
+        siteId: "big",
+        powerW: 15e6,
+        budgetW: 20e6,
+        classes: { ai: { powerW: 0 }, mining: { powerW: 15e6 }, aux: { powerW: null } },
+        counts: { hashing: 2143 },
+        meter: { ok: true, ageS: 0.4 },
+        broker: { connected: true, outboxMessages: 3 },
+      },
+    );
+    const operators = [{ name: "ops", passwordHash: await testPasswordHash(PASSWORD) }];
     server = new HttpServer({ host: "127.0.0.1", port: 0, site, operators, logger: silentLogger() });
     await server.start();
     base = `http://127.0.0.1:${server.address()!.port}`;
