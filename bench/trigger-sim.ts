@@ -7,26 +7,14 @@
 // processes; the first block's process serves the site meter).
 import { createInterface } from "node:readline";
 import { allocateAddresses } from "../sim/addresses.ts";
-import { loadMeterProfile } from "../sim/profiles.ts";
 import { startSimSite } from "../sim/site.ts";
+import { siteMeters } from "../test/helpers/sim-meters.ts";
 
 const [count, base, meterPort] = [Number(process.argv[2]), process.argv[3]!, Number(process.argv[4])];
 const hosts = allocateAddresses(base, count);
 const sim = await startSimSite({
   miners: hosts.map((host, i) => ({ id: `m-${i}`, host, port: 4028, dialect: "luxos" })),
-  meters:
-    meterPort === 0
-      ? []
-      : [
-          {
-            id: "pcc",
-            role: "site",
-            host: "127.0.0.1",
-            port: meterPort,
-            unitId: 1,
-            profile: await loadMeterProfile("sdm630"),
-          },
-        ],
+  meters: await siteMeters(meterPort),
   seed: 7,
   noiseW: 0,
   auxW: 10_000,
