@@ -9,13 +9,14 @@ import { join } from "node:path";
 import { connect, type MqttClient } from "mqtt";
 import { startSimFromConfig } from "../agent/cli/simulated-site.ts";
 import { hashPassword } from "../agent/http/password.ts";
-import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../agent/mqtt/signing.ts";
+import { generateKeyPair, parsePrivateKey } from "../agent/mqtt/signing.ts";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import { Site } from "../agent/site/site.ts";
 import type { SiteEvent } from "../agent/store/events.ts";
 import { loadConfig } from "../config/load.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
+import { commandSigner } from "../test/helpers/signing.ts";
 
 export const SITE = "sec";
 export const ROOT = `wattkeeper/v1/${SITE}`;
@@ -50,11 +51,7 @@ export interface Target {
   opsKey: Key;
   /** A key the site does not know. */
   rogue: Key;
-  sign(
-    name: string,
-    body: unknown,
-    o?: { key?: Key; keyName?: string; issuedAt?: string; id?: string },
-  ): ReturnType<typeof buildEnvelope>;
+  sign: ReturnType<typeof commandSigner>;
   /** Publishes a command and waits up to 5 s for its answer (by id, or the next one without an id). */
   send(name: string, payload: string | Buffer, id: string): Promise<Reply | null>;
   /** A plain HTTP request from a chosen source address. */
@@ -180,15 +177,7 @@ export async function startTarget(): Promise<Target> {
     dbPath: join(dir, "state.db"),
     opsKey,
     rogue,
-    sign: (name, body, o = {}) =>
-      buildEnvelope(o.key ?? opsKey, {
-        siteId: SITE,
-        name,
-        keyName: o.keyName ?? "ops",
-        body,
-        issuedAt: o.issuedAt,
-        id: o.id,
-      }),
+    sign: commandSigner(SITE, opsKey),
     send: async (name, payload, id) => {
       const mark = anonymous.length;
       await central.publishAsync(`${ROOT}/request/${name}`, payload, { qos: 1 });
