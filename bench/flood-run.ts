@@ -239,7 +239,11 @@ async function run(
     },
     children,
   );
-  const sse = new SseFlood(base, o.sseStreams, sourceAddresses("127.78.0", o.sseSources));
+  const sse = new SseFlood({
+    base,
+    streams: o.sseStreams,
+    sources: sourceAddresses("127.78.0", o.sseSources),
+  });
   sse.start();
   const posts = new RefusedPosts(base, o.postsPerS, sourceAddresses("127.78.10", 4));
   posts.start();

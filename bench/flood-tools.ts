@@ -152,13 +152,17 @@ export class SseFlood {
   private readonly reqs = new Set<ReturnType<typeof request>>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(
-    private readonly base: string,
-    private readonly streams: number,
-    private readonly sources: string[],
-    private readonly reconnectMs = 3000,
-  ) {
-    this.s = { streams, open: 0, opened: 0, closedByAgent: 0, refused: 0 };
+  private readonly base: string;
+  private readonly streams: number;
+  private readonly sources: string[];
+  private readonly reconnectMs: number;
+
+  constructor(o: { base: string; streams: number; sources: string[]; reconnectMs?: number }) {
+    this.base = o.base;
+    this.streams = o.streams;
+    this.sources = o.sources;
+    this.reconnectMs = o.reconnectMs ?? 3000;
+    this.s = { streams: o.streams, open: 0, opened: 0, closedByAgent: 0, refused: 0 };
   }
 
   get stats(): SseFloodStats {

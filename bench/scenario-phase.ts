@@ -139,19 +139,15 @@ export function figures(
     const inStep = <T extends { at: number }>(xs: readonly T[]) =>
       xs.filter((x) => x.at >= w.from && x.at < w.to);
     const idx = phase.samples.flatMap((s, i) => (s.at >= w.from && s.at < w.to ? [i] : []));
-    return stepFigures(
-      w.name,
-      inStep(phase.samples),
-      idx.map((i) => settled[i]!),
-      {
-        sampleMs: SAMPLE_MS,
-        shedMarginW: o.shedMarginW,
-        fullMiningW,
-        curtailedByW: o.curtailedByW,
-        toggles: inStep(phase.toggles).length,
-        moves: inStep(phase.moves),
-        minOnMs: o.minOnS * 1000,
-      },
-    );
+    return stepFigures(w.name, inStep(phase.samples), {
+      settled: idx.map((i) => settled[i]!),
+      sampleMs: SAMPLE_MS,
+      shedMarginW: o.shedMarginW,
+      fullMiningW,
+      curtailedByW: o.curtailedByW,
+      toggles: inStep(phase.toggles).length,
+      moves: inStep(phase.moves),
+      minOnMs: o.minOnS * 1000,
+    });
   });
 }

@@ -113,8 +113,8 @@ function streamsCase(t: Target): SecurityCase {
     item: "5 streams",
     name: "32 SSE streams from one address + 32 from 8",
     run: async () => {
-      const one = new SseFlood(t.base, 32, ["127.70.0.1"]);
-      const many = new SseFlood(t.base, 32, sourceAddresses("127.70.1", 8));
+      const one = new SseFlood({ base: t.base, streams: 32, sources: ["127.70.0.1"] });
+      const many = new SseFlood({ base: t.base, streams: 32, sources: sourceAddresses("127.70.1", 8) });
       one.start();
       many.start();
       let maxHeld = 0;
