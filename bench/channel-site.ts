@@ -1,13 +1,17 @@
 // The Site as the MQTT channel sees it (its port, mqtt/types.ts), driven by a
 // bench: the bench fires ticks, sweeps and events itself, and the channel
 // publishes them as it would for a running site. Nothing else is there: the
-// intents a command would hand over throw.
-
+// intents a command would hand over throw. Also the fleet config those
+// benches load (benchFleetConfig).
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { SweepStats } from "../agent/devices/poller.ts";
 import type { ChannelSite } from "../agent/mqtt/channel.ts";
 import type { BrokerStatus, PollDriver, SiteTick } from "../agent/site/site.ts";
 import type { SiteState } from "../agent/site/state.ts";
 import type { SiteEvent } from "../agent/store/events.ts";
+import { loadConfig } from "../config/load.ts";
 import type { SiteConfig } from "../config/schema.ts";
 
 const SHED_EVENT = {
@@ -75,4 +79,22 @@ export function benchChannelSite(config: SiteConfig, state: SiteState) {
       for (const fn of events) fn(e);
     },
   };
+}
+
+/** A site of `miners` LuxOS miners (10.1.0.0 up; never dialled) with its store, in a new folder named from `prefix`. */
+export async function benchFleetConfig(
+  prefix: string,
+  miners: number,
+): Promise<{ dir: string; config: SiteConfig }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const last = miners - 1;
+  writeFileSync(
+    join(dir, "site.yaml"),
+    `site: { id: bench, timezone: UTC, contractLimitW: 24MW }
+store: { path: ./state.db }
+miners:
+  - { hosts: 10.1.0.0-10.1.${Math.floor(last / 256)}.${last % 256}, dialect: luxos }
+`,
+  );
+  return { dir, config: (await loadConfig(join(dir, "site.yaml"))).config };
 }

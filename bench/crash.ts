@@ -11,14 +11,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { allocateAddresses } from "../sim/addresses.ts";
-import { loadMeterProfile } from "../sim/profiles.ts";
 import { startSimSite } from "../sim/site.ts";
+import { testPort } from "../test/helpers/ports.ts";
+import { siteMeters } from "../test/helpers/sim-meters.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "20" } } });
 const ROUNDS = Number(values.rounds);
@@ -27,29 +27,12 @@ const RAMP_W_PER_MIN = 20_000;
 const BASE = "127.66.0.1";
 const BIN = new URL("../bin/wattkeeper.js", import.meta.url).pathname;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 const hosts = allocateAddresses(BASE, MINERS);
-const meterPort = await freePort();
+const meterPort = await testPort();
 const sim = await startSimSite({
   // busy miners (150 ms a reply): a sleep takes about a second, so kills land mid-action
   miners: hosts.map((host, i) => ({ id: `m-${i}`, host, port: 4028, dialect: "luxos", replyDelayMs: 150 })),
-  meters: [
-    {
-      id: "pcc",
-      role: "site",
-      host: "127.0.0.1",
-      port: meterPort,
-      unitId: 1,
-      profile: await loadMeterProfile("sdm630"),
-    },
-  ],
+  meters: await siteMeters(meterPort),
   seed: 3,
   noiseW: 50,
   auxW: 5000,
@@ -64,7 +47,7 @@ sim.model.onStateChange((id, to, prev) => {
 const dir = mkdtempSync(join(tmpdir(), "wk-crash-"));
 const dbPath = join(dir, "state.db");
 const file = join(dir, "site.yaml");
-const httpPort = await freePort();
+const httpPort = await testPort();
 // ~30 LuxOS miners ≈ 100 kW: 60 kW sheds about half, 150 kW restores them through the ramp
 function writeConfig(contractW: number) {
   writeFileSync(

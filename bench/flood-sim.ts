@@ -3,28 +3,9 @@
 // simulator nor its sockets share the agent's event loop or file descriptors.
 // Prints "ready", then "P <epoch ms> <site watts>" every 100 ms: the ground
 // truth a shed is timed against. Runs until SIGTERM.
-import { allocateAddresses } from "../sim/addresses.ts";
-import { loadMeterProfile } from "../sim/profiles.ts";
-import { startSimSite } from "../sim/site.ts";
+import { startLuxosFleetFromArgs } from "./luxos-fleet.ts";
 
-const [count, base, meterPort] = [Number(process.argv[2]), process.argv[3]!, Number(process.argv[4])];
-const hosts = allocateAddresses(base, count);
-const sim = await startSimSite({
-  miners: hosts.map((host, i) => ({ id: `m-${i}`, host, port: 4028, dialect: "luxos" })),
-  meters: [
-    {
-      id: "pcc",
-      role: "site",
-      host: "127.0.0.1",
-      port: meterPort,
-      unitId: 1,
-      profile: await loadMeterProfile("sdm630"),
-    },
-  ],
-  seed: 5,
-  noiseW: 0,
-  auxW: 10_000,
-});
+const sim = await startLuxosFleetFromArgs(5);
 const timer = setInterval(() => {
   process.stdout.write(`P ${Date.now()} ${Math.round(sim.model.meterW("site"))}\n`);
 }, 100);

@@ -1,46 +1,32 @@
-// MQTT channel bench at 5,000 miners: (1) one hour of offline telemetry (720
-// miner poll cycles at 5 s, 1,800 site ticks at 2 s, an event a minute) into
-// the SQLite outbox, then its replay to a broker — time to drain, and the
-// site's tick latency during the replay vs steady state; (2) the steady
-// publish rate and bytes per miner per cycle. The broker (aedes, MQTT 3.1.1)
-// runs in a child process and counts what it receives, so its CPU is not the
-// agent's. The "tick" measured is what Site.tick does every tick (a snapshot
-// over 5,000 readings, then the MQTT tick listener), run every 200 ms; its
-// latency is the timer's lateness plus its duration.
-//   node --import tsx bench/mqtt.ts [--miners 5000] [--hours 1] [--json]
-import { fork } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MqttChannel } from "../agent/mqtt/channel.ts";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import { SiteState } from "../agent/site/state.ts";
-import { loadConfig } from "../config/load.ts";
 import { MqttSchema } from "../config/schema/mqtt.ts";
 import type { MqttConfig } from "../config/schema.ts";
 import type { MinerReading } from "../drivers/types.ts";
-import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
-import { benchChannelSite } from "./channel-site.ts";
+import { brokerChildPort, forkBrokerChild, serveCountingBroker } from "./broker-child.ts";
+import { benchChannelSite, benchFleetConfig } from "./channel-site.ts";
 
 // ---------------------------------------------------------------- broker child
-if (process.argv.includes("--broker-child")) {
-  const port = Number(process.argv[process.argv.indexOf("--broker-child") + 1]);
-  const b = await startEmbeddedBroker({ port });
-  let messages = 0;
-  let bytes = 0;
-  b.broker.on("publish", (packet, client) => {
-    if (!client) return; // the broker's own $SYS messages
-    messages++;
-    bytes += packet.payload.length;
+interface Counts {
+  messages: number;
+  bytes: number;
+}
+const childPort = brokerChildPort();
+if (childPort !== null) {
+  let c: Counts = { messages: 0, bytes: 0 };
+  await serveCountingBroker(childPort, {
+    counts: () => c,
+    publish: (_topic, payload) => {
+      c.messages++;
+      c.bytes += payload.length;
+    },
+    reset: () => {
+      c = { messages: 0, bytes: 0 };
+    },
   });
-  process.on("message", (m: string) => {
-    if (m === "count") process.send?.({ messages, bytes });
-    if (m === "stop") void b.stop().then(() => process.exit(0));
-  });
-  process.send?.({ ready: true });
-  await new Promise(() => {});
 }
 
 const { values } = parseArgs({
@@ -56,17 +42,7 @@ const SWEEPS = Math.round((HOURS * 3600) / 5);
 const TICKS = Math.round((HOURS * 3600) / 2);
 const EVENTS = Math.round(HOURS * 60);
 
-const dir = mkdtempSync(join(tmpdir(), "wk-bench-mqtt-"));
-const last = MINERS - 1;
-writeFileSync(
-  join(dir, "site.yaml"),
-  `site: { id: bench, timezone: UTC, contractLimitW: 24MW }
-store: { path: ./state.db }
-miners:
-  - { hosts: 10.1.0.0-10.1.${Math.floor(last / 256)}.${last % 256}, dialect: luxos }
-`,
-);
-const { config } = await loadConfig(join(dir, "site.yaml"));
+const { config } = await benchFleetConfig("wk-bench-mqtt-", MINERS);
 const state = new SiteState(config);
 const now0 = Date.now();
 let i = 0;
@@ -132,16 +108,8 @@ const queueS = (performance.now() - t0) / 1000;
 const queued = status();
 
 // ---------------------------------------------------------------- broker up
-const child = fork(new URL(import.meta.url).pathname, ["--broker-child", String(port)], {
-  execArgv: ["--import", "tsx"],
-  stdio: ["ignore", "inherit", "inherit", "ipc"],
-});
-const ask = () =>
-  new Promise<{ messages: number; bytes: number }>((resolve) => {
-    child.once("message", (m) => resolve(m as { messages: number; bytes: number }));
-    child.send("count");
-  });
-await new Promise<void>((r) => child.once("message", () => r()));
+const child = await forkBrokerChild<Counts>(import.meta.url, port);
+const ask = () => child.ask("count");
 
 /** Runs the tick every 200 ms for as long as `until` says, and returns each tick's latency (ms). */
 async function measureTicks(until: () => boolean, minMs: number): Promise<number[]> {
@@ -197,7 +165,7 @@ const cycMsgs = (afterSteady.messages - before.messages) / CYCLES;
 const cycBytes = (afterSteady.bytes - before.bytes) / CYCLES;
 
 await channel.stop();
-child.send("stop");
+child.stop();
 
 const result = {
   miners: state.miners.size,

@@ -3,20 +3,14 @@
 // Run: node --import tsx bench/policy.ts [--miners N]
 import { parseArgs } from "node:util";
 import { plan } from "../agent/control/policy.ts";
-import type {
-  DeviceLedger,
-  LedgerView,
-  PlanGpuNode,
-  PlanMiner,
-  PlanSnapshot,
-  PolicyConfig,
-} from "../agent/control/types.ts";
+import type * as Ctl from "../agent/control/types.ts";
+import { mulberry32 } from "../sim/prng.ts";
 
 const MINERS = Number(parseArgs({ options: { miners: { type: "string", default: "5000" } } }).values.miners);
 const NODES = 100;
 const RUNS = 200;
 const NOW = 1_700_000_000_000;
-const CONFIG: PolicyConfig = {
+const CONFIG: Ctl.PolicyConfig = {
   shedMarginW: 50_000,
   restoreMarginW: 150_000,
   emergencyMarginW: 500_000,
@@ -27,22 +21,11 @@ const CONFIG: PolicyConfig = {
   strategy: "power-limit-then-sleep",
 };
 
-// a small deterministic PRNG (mulberry32) so every run plans the same fleet
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function fleet(sleptShare: number) {
-  const r = rng(42);
-  const devices = new Map<string, DeviceLedger>();
-  const miners: PlanMiner[] = [];
+  // deterministic, so every run plans the same fleet
+  const r = mulberry32(42);
+  const devices = new Map<string, Ctl.DeviceLedger>();
+  const miners: Ctl.PlanMiner[] = [];
   let minersW = 0;
   for (let i = 0; i < MINERS; i++) {
     const id = `m-${i}`;
@@ -69,7 +52,7 @@ function fleet(sleptShare: number) {
     });
     if (!slept) minersW += powerW;
   }
-  const gpuNodes: PlanGpuNode[] = [];
+  const gpuNodes: Ctl.PlanGpuNode[] = [];
   let aiW = 0;
   for (let n = 0; n < NODES; n++) {
     const gpus = Array.from({ length: 8 }, (_, index) => {
@@ -82,7 +65,7 @@ function fleet(sleptShare: number) {
   return { miners, gpuNodes, devices, minersW, aiW };
 }
 
-function measure(name: string, snapshot: PlanSnapshot, budgetW: number, ledger: LedgerView): void {
+function measure(name: string, snapshot: Ctl.PlanSnapshot, budgetW: number, ledger: Ctl.LedgerView): void {
   for (let i = 0; i < 20; i++) plan(snapshot, { budgetW }, CONFIG, ledger, NOW); // warm-up
   const times: number[] = [];
   let actions = 0;
@@ -100,20 +83,24 @@ function measure(name: string, snapshot: PlanSnapshot, budgetW: number, ledger: 
   );
 }
 
+/** A fleet with `sleptShare` asleep by the agent, its metered power and the ledger the planner sees. */
+function situation(sleptShare: number) {
+  const f = fleet(sleptShare);
+  const powerW = f.minersW + f.aiW + 200_000;
+  const snapshot: Ctl.PlanSnapshot = { powerW, powerSource: "meter", miners: f.miners, gpuNodes: f.gpuNodes };
+  return { f, powerW, snapshot, ledger: { devices: f.devices, restores: [] } };
+}
+
 console.log(`plan(): ${MINERS} miners, ${NODES} GPU nodes × 8 GPUs, ${RUNS} runs each`);
 {
   // shed half the mining load
-  const f = fleet(0);
-  const P = f.minersW + f.aiW + 200_000;
-  const snapshot: PlanSnapshot = { powerW: P, powerSource: "meter", miners: f.miners, gpuNodes: f.gpuNodes };
-  measure("shed (half the mining)", snapshot, P - f.minersW / 2, { devices: f.devices, restores: [] });
-  measure("shed (all mining + AI caps)", snapshot, f.aiW / 2, { devices: f.devices, restores: [] });
+  const { f, powerW, snapshot, ledger } = situation(0);
+  measure("shed (half the mining)", snapshot, powerW - f.minersW / 2, ledger);
+  measure("shed (all mining + AI caps)", snapshot, f.aiW / 2, ledger);
 }
 {
   // restore: 60 % of the fleet asleep by the agent, plenty of headroom
-  const f = fleet(0.6);
-  const P = f.minersW + f.aiW + 200_000;
-  const snapshot: PlanSnapshot = { powerW: P, powerSource: "meter", miners: f.miners, gpuNodes: f.gpuNodes };
-  measure("restore (3,000 asleep)", snapshot, P + 10_000_000, { devices: f.devices, restores: [] });
-  measure("hold (dead band)", snapshot, P + 100_000, { devices: f.devices, restores: [] });
+  const { powerW, snapshot, ledger } = situation(0.6);
+  measure("restore (3,000 asleep)", snapshot, powerW + 10_000_000, ledger);
+  measure("hold (dead band)", snapshot, powerW + 100_000, ledger);
 }

@@ -104,9 +104,9 @@ export function oppositeMoves(moves: readonly Move[], minOnMs: number): number {
 export function stepFigures(
   name: string,
   ss: readonly Sample[],
-  /** settledFlags of the same samples (computed over the whole run, so a step start is not a change). */
-  settled: readonly boolean[],
   ctx: {
+    /** settledFlags of the same samples (computed over the whole run, so a step start is not a change). */
+    settled: readonly boolean[];
     sampleMs: number;
     shedMarginW: number;
     /** Mining drawn with nothing curtailed (W). */
@@ -120,7 +120,7 @@ export function stepFigures(
 ): StepFigures {
   const under = ss.filter((s) => s.siteW <= s.budgetW);
   const gaps = under.map((s) => s.budgetW - s.siteW);
-  const isSettled = new Map(ss.map((s, i) => [s, settled[i] ?? false]));
+  const isSettled = new Map(ss.map((s, i) => [s, ctx.settled[i] ?? false]));
   const curtailed = under.filter(
     (s) => isSettled.get(s) && s.miningW < ctx.fullMiningW - ctx.curtailedByW && !s.rampHeld,
   );

@@ -12,19 +12,16 @@
 // following under passing clouds. Ground truth comes from the simulator's
 // power model, sampled every 250 ms. Writes its figures as JSON to
 // SCENARIO_OUT, and M&V records (JSON and CSV) for each curtailment event.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+// The phase machinery (site, samplers, steps, figures) is scenario-phase.ts;
+// the M&V and ERS-10 records, scenario-report.ts.
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import modbusSerial from "modbus-serial";
-import { startSimFromConfig } from "../agent/cli/simulated-site.ts";
-import type { TickResult } from "../agent/control/loop.ts";
-import { silentLogger } from "../agent/runtime/logger.ts";
-import { Site } from "../agent/site/site.ts";
-import { loadConfig } from "../config/load.ts";
-import { type GpuNodeSim, startGpuNodeSim } from "../sim/gpu/server.ts";
-import { generateKeyPair } from "../sim/gpu/ssh2.ts";
+import { testPort } from "../test/helpers/ports.ts";
 import { resultsDir } from "./results-dir.ts";
-import { type Move, type Sample, type StepFigures, settledFlags, stepFigures } from "./scenario-figures.ts";
+import type { StepFigures } from "./scenario-figures.ts";
+import { figures, runSteps, type Step, startPhase } from "./scenario-phase.ts";
+import { ersFigures, mnvRecords, type ProgramEvent, writeMnv } from "./scenario-report.ts";
 
 const STRATEGY = process.env.SCENARIO_STRATEGY === "track" ? "track" : "sleep";
 const OUT = process.env.SCENARIO_OUT ?? join(resultsDir(import.meta.url), `scenario-${STRATEGY}.json`);
@@ -33,7 +30,6 @@ const SWING_MS = Number(process.env.SCENARIO_SWING_MS ?? 180_000);
 const SURPLUS_MS = Number(process.env.SCENARIO_SURPLUS_MS ?? 120_000);
 /** Comma-separated step keys to run (development); default all. */
 const ONLY = process.env.SCENARIO_ONLY ? new Set(process.env.SCENARIO_ONLY.split(",")) : null;
-const SAMPLE_MS = 250;
 const CONTRACT_W = 170_000;
 const SHED_MARGIN_W = 2_000;
 const MIN_ON_S = 3;
@@ -52,28 +48,7 @@ const GPU_NODES = ["gpu-a", "gpu-b", "gpu-c", "gpu-d"];
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
 const want = (key: string) => ONLY === null || ONLY.has(key);
-
-interface Step {
-  key: string;
-  name: string;
-  target: () => number | null;
-  enter: () => void;
-  leave?: () => void;
-  /** Ends at this epoch ms instead of after STEP_MS. */
-  until?: () => number;
-  ms?: number;
-}
-
-interface Phase {
-  site: Site;
-  sim: Awaited<ReturnType<typeof startSimFromConfig>>;
-  gpus: GpuNodeSim[];
-  samples: Sample[];
-  moves: Move[];
-  toggles: Array<{ at: number; id: string }>;
-  setStep(name: string): void;
-  stop(): Promise<void>;
-}
+const FIGURES = { shedMarginW: SHED_MARGIN_W, curtailedByW: ONE_MINER_W, minOnS: MIN_ON_S };
 
 const CONTROL = `
   strategy: ${STRATEGY}
@@ -89,127 +64,14 @@ const CONTROL = `
   meterStaleS: 3
   unmeteredW: 6kW`;
 
-/** Starts a simulated site from `base` (+ GPU nodes over SSH), the agent on it, and the samplers. */
-async function startPhase(base: string, gpuCount: number): Promise<Phase> {
-  const dir = mkdtempSync(join(tmpdir(), "wk-scenario-"));
-  const client = generateKeyPair();
-  writeFileSync(join(dir, "id_ed25519"), client.privateKey, { mode: 0o600 });
-  writeFileSync(join(dir, "sim.yaml"), base);
-  const sim = await startSimFromConfig((await loadConfig(join(dir, "sim.yaml"))).config, silentLogger());
-  const gpus: GpuNodeSim[] = [];
-  for (const id of GPU_NODES.slice(0, gpuCount))
-    gpus.push(await startGpuNodeSim({ id, authorizedKeys: [client.publicKey], model: sim.model }));
-  const nodes = gpus
-    .map(
-      (g) =>
-        `  - { id: ${g.id}, host: 127.0.0.1, port: ${g.port}, user: wk, privateKeyFile: ./id_ed25519, hostKeySha256: "${g.hostKeyFingerprint}", floorW: 350 }`,
-    )
-    .join("\n");
-  writeFileSync(join(dir, "site.yaml"), gpus.length ? `${base}gpuNodes:\n${nodes}\n` : base);
-  const { config } = await loadConfig(join(dir, "site.yaml"), { strictFiles: true });
-  const site = new Site(config, silentLogger(), { minerPollMs: 500, meterPollMs: 250 });
-
-  const samples: Sample[] = [];
-  const moves: Move[] = [];
-  const toggles: Phase["toggles"] = [];
-  let step = "warm-up";
-  sim.model.onStateChange((id, to, prev) => {
-    if ((prev === "sleeping") !== (to === "sleeping")) toggles.push({ at: Date.now(), id });
-  });
-  site.onEvent((e) => {
-    const action = e.data?.action;
-    if (e.deviceId === null || (e.kind !== "shed" && e.kind !== "restored")) return;
-    if (typeof action !== "string" || GPU_NODES.includes(e.deviceId)) return;
-    moves.push({ at: e.at, deviceId: e.deviceId, dir: e.kind === "shed" ? -1 : 1, kind: action });
-  });
-  let rampHeldAt = 0;
-  const sampler = setInterval(() => {
-    const last = (site as unknown as { loop: { last: TickResult | null } | null }).loop?.last ?? null;
-    const budgetW = last?.budget?.budgetW;
-    if (last?.plan?.alarms.some((a) => a.code === "ramp-limited")) rampHeldAt = Date.now();
-    samples.push({
-      at: Date.now(),
-      step,
-      siteW: sim.model.totalW(),
-      miningW: sim.model.classW("mining"),
-      aiW: sim.model.classW("ai"),
-      budgetW: budgetW ?? config.site.contractLimitW,
-      aiCapped: gpus.some((g) => g.smi.gpus.some((x) => x.limitW < x.defaultW)),
-      // between restore batches (restoreStaggerS) the ramp still holds what waits
-      rampHeld: Date.now() - rampHeldAt < (config.control.restoreStaggerS + 2) * 1000,
-    });
-  }, SAMPLE_MS);
-  await site.start();
-  return {
-    site,
-    sim,
-    gpus,
-    samples,
-    moves,
-    toggles,
-    setStep: (name) => {
-      step = name;
-    },
-    stop: async () => {
-      clearInterval(sampler);
-      await site.stop();
-      for (const g of gpus) await g.stop();
-      await sim.stop();
-    },
-  };
-}
-
-/** Runs the steps in order; returns each step's window. */
-async function runSteps(phase: Phase, steps: Step[]) {
-  const windows: Array<{ key: string; name: string; from: number; to: number; target: number | null }> = [];
-  for (const s of steps.filter((x) => want(x.key))) {
-    phase.setStep(s.name);
-    const from = Date.now();
-    s.enter();
-    await wait(s.until ? Math.max(0, s.until() - Date.now()) : (s.ms ?? STEP_MS));
-    s.leave?.();
-    windows.push({ key: s.key, name: s.name, from, to: Date.now(), target: s.target() });
-  }
-  return windows;
-}
-
-function figures(
-  phase: Phase,
-  windows: Awaited<ReturnType<typeof runSteps>>,
-  shedMarginW = SHED_MARGIN_W,
-): StepFigures[] {
-  // mining with nothing curtailed: the phase's highest, less noise
-  const fullMiningW = Math.max(0, ...phase.samples.map((s) => s.miningW));
-  const settled = settledFlags(phase.samples);
-  return windows.map((w) => {
-    const inStep = <T extends { at: number }>(xs: readonly T[]) =>
-      xs.filter((x) => x.at >= w.from && x.at < w.to);
-    const idx = phase.samples.flatMap((s, i) => (s.at >= w.from && s.at < w.to ? [i] : []));
-    return stepFigures(
-      w.name,
-      inStep(phase.samples),
-      idx.map((i) => settled[i]!),
-      {
-        sampleMs: SAMPLE_MS,
-        shedMarginW,
-        fullMiningW,
-        curtailedByW: ONE_MINER_W,
-        toggles: inStep(phase.toggles).length,
-        moves: inStep(phase.moves),
-        minOnMs: MIN_ON_S * 1000,
-      },
-    );
-  });
-}
-
 // ---------------------------------------------------------------- phase 1: the day
 
 const ports = {
-  http: 18_480 + Math.floor(Math.random() * 1000),
-  meter: 19_480 + Math.floor(Math.random() * 1000),
-  qse: 20_480 + Math.floor(Math.random() * 1000),
-  http2: 21_480 + Math.floor(Math.random() * 1000),
-  meter2: 22_480 + Math.floor(Math.random() * 1000),
+  http: await testPort(),
+  meter: await testPort(),
+  qse: await testPort(),
+  http2: await testPort(),
+  meter2: await testPort(),
 };
 // The 4CP window: the first whole UTC minute after the steps before it (and start-up slack).
 const STEPS_BEFORE_4CP = ["baseline", "step-down", "step-up", "ai-surge", "price", "meter-dropout"].filter(
@@ -233,14 +95,9 @@ signals:
   modbusServer: { name: qse, listen: "127.0.0.1:${ports.qse}", allow: [127.0.0.1], staleS: 30 }
 sim: { seed: 42, noiseW: 100, auxW: 6kW }
 `;
-const day = await startPhase(dayYaml, GPU_NODES.length);
+const day = await startPhase(dayYaml, GPU_NODES);
 const { site, sim, gpus } = day;
-const deadlineEvents: Array<{
-  at: number;
-  kind: string;
-  message: string;
-  data: Record<string, unknown> | null;
-}> = [];
+const deadlineEvents: ProgramEvent[] = [];
 site.onEvent((e) => {
   if (e.kind.startsWith("program-deadline")) deadlineEvents.push(e);
 });
@@ -349,10 +206,10 @@ const daySteps: Step[] = [
     },
   },
 ];
-const dayWindows = await runSteps(day, daySteps);
+const dayWindows = await runSteps(day, daySteps, { stepMs: STEP_MS, want });
 await new Promise<void>((r) => qse.close(() => r()));
 await day.stop();
-const dayRows = figures(day, dayWindows);
+const dayRows = figures(day, dayWindows, FIGURES);
 
 // ---------------------------------------------------------------- phase 2: surplus
 
@@ -369,56 +226,30 @@ control:${CONTROL.replace(`shedMarginW: ${SHED_MARGIN_W}`, `shedMarginW: ${SURPL
   failsafeBudgetW: 0
 sim: { seed: 7, noiseW: 100, auxW: 6kW, generation: { peakW: 150kW, cloudDepth: 0.5, cloudEveryS: 25, cloudS: 12 } }
 `;
-  const surplus = await startPhase(surplusYaml, 0);
+  const surplus = await startPhase(surplusYaml, []);
   await wait(WARMUP_MS);
-  const w = await runSteps(surplus, [
-    {
-      key: "surplus",
-      name: "surplus following (zero import, 150 kW solar, passing clouds)",
-      target: () => 0,
-      ms: SURPLUS_MS,
-      enter: () => {},
-    },
-  ]);
+  const w = await runSteps(
+    surplus,
+    [
+      {
+        key: "surplus",
+        name: "surplus following (zero import, 150 kW solar, passing clouds)",
+        target: () => 0,
+        ms: SURPLUS_MS,
+        enter: () => {},
+      },
+    ],
+    { stepMs: STEP_MS, want },
+  );
   await surplus.stop();
-  surplusRows = figures(surplus, w, SURPLUS_SHED_MARGIN_W);
+  surplusRows = figures(surplus, w, { ...FIGURES, shedMarginW: SURPLUS_SHED_MARGIN_W });
 }
 
 // ---------------------------------------------------------------- figures
 
-const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 // M&V: one record per step with a requested target (a curtailment event)
-const mnv = dayWindows
-  .filter((w) => w.target !== null)
-  .map((w) => {
-    const before = day.samples.filter((s) => s.at >= w.from - 5000 && s.at < w.from);
-    const during = day.samples.filter((s) => s.at >= w.from && s.at < w.to);
-    const baselineW = avg(before.map((s) => s.siteW));
-    const settled = during.filter((s) => s.at >= w.from + 5000);
-    return {
-      event: w.name,
-      start: new Date(w.from).toISOString(),
-      durationS: Math.round((w.to - w.from) / 1000),
-      baselineW: Math.round(baselineW),
-      targetW: w.target,
-      deliveredReductionW: Math.round(baselineW - avg(during.map((s) => s.siteW))),
-      compliant: settled.every((s) => s.siteW <= (w.target as number)),
-    };
-  });
-// ERS-10: from the setpoint written to the site under it (ground truth), and the program's own verdict
-const underAt = ersAt ? (day.samples.find((s) => s.at >= ersAt && s.siteW <= ERS_W)?.at ?? null) : null;
-const met = deadlineEvents.find((e) => e.kind === "program-deadline-met" && e.at >= ersAt);
-const ers = ersAt
-  ? {
-      targetW: ERS_W,
-      siteWAtWrite: day.samples.filter((s) => s.at < ersAt).at(-1)?.siteW ?? null,
-      secondsToTarget: underAt === null ? null : Number(((underAt - ersAt) / 1000).toFixed(2)),
-      deadlineS: 600,
-      deadlineHeld: met?.data?.met === true && underAt !== null && underAt - ersAt <= 600_000,
-      agentSaid:
-        met?.message ?? deadlineEvents.filter((e) => e.at >= ersAt).at(-1)?.message ?? "no program event",
-    }
-  : null;
+const mnv = mnvRecords(day.samples, dayWindows);
+const ers = ersFigures(day.samples, { ersAt, ersW: ERS_W, deadlineEvents });
 const summary = {
   strategy: STRATEGY,
   stepMs: STEP_MS,
@@ -435,14 +266,6 @@ if (process.env.SCENARIO_SAMPLES) {
   writeFileSync(process.env.SCENARIO_SAMPLES, JSON.stringify({ samples: day.samples, moves: day.moves }));
 }
 writeFileSync(OUT, `${JSON.stringify(summary, null, 2)}\n`);
-if (STRATEGY === "sleep" && mnv.length > 0) {
-  const out = resultsDir(import.meta.url);
-  writeFileSync(join(out, "mnv.json"), `${JSON.stringify(mnv, null, 2)}\n`);
-  const keys = Object.keys(mnv[0]!);
-  writeFileSync(
-    join(out, "mnv.csv"),
-    `${[keys.join(","), ...mnv.map((m) => keys.map((k) => JSON.stringify((m as Record<string, unknown>)[k])).join(","))].join("\n")}\n`,
-  );
-}
+if (STRATEGY === "sleep" && mnv.length > 0) writeMnv(resultsDir(import.meta.url), mnv);
 console.error(`scenario (${STRATEGY}): ${summary.steps.length} steps → ${OUT}`);
 process.exit(0);

@@ -13,24 +13,12 @@ import { MINER_MODELS, type MinerModel } from "../sim/models.ts";
 import { startSimSite } from "../sim/site.ts";
 import { type CliRun, cli as runCli } from "../test/helpers/cli.ts";
 import { testPort } from "../test/helpers/ports.ts";
+import { counts, type SecurityCase } from "./security-case.ts";
 
 /** A CLI run with a deadline (a hang counts as a failure, not a stuck bench). */
 const cli = (args: string[], timeoutMs = 30_000): Promise<CliRun> => runCli(args, { timeoutMs });
 
 const BIN = new URL("../bin/wattkeeper.js", import.meta.url).pathname;
-
-export interface CliCounts {
-  attempted: number;
-  refused: number;
-  applied: number;
-  expectedReason?: number | null;
-  note?: string;
-}
-export interface CliCase {
-  item: string;
-  name: string;
-  run: () => Promise<CliCounts>;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -101,7 +89,7 @@ async function siteBudgetW(base: string): Promise<number | null> {
   }
 }
 
-const reloadCase: CliCase = {
+const reloadCase: SecurityCase = {
   item: "1 reload",
   name: "SIGHUP with broken configs",
   run: async () => {
@@ -126,7 +114,7 @@ const reloadCase: CliCase = {
       exited = true;
     });
     const base = `http://127.0.0.1:${port}`;
-    const c: CliCounts = { attempted: 0, refused: 0, applied: 0, expectedReason: 0 };
+    const c = counts();
     try {
       for (let i = 0; i < 60 && (await siteBudgetW(base)) === null; i++) await sleep(500);
       // every broken config also asks for another limit: applied if the budget moves
@@ -166,7 +154,7 @@ const reloadCase: CliCase = {
   },
 };
 
-const checkConfigLimitsCase: CliCase = {
+const checkConfigLimitsCase: SecurityCase = {
   item: "9 check-config limits",
   name: "FIFO and /dev/zero secrets, a 45 MB config",
   run: async () => {
@@ -196,7 +184,7 @@ const checkConfigLimitsCase: CliCase = {
         expect: /not a regular file/,
       },
     ];
-    const c: CliCounts = { attempted: 0, refused: 0, applied: 0, expectedReason: 0 };
+    const c = counts();
     const times: string[] = [];
     // check-config warns about a secret it cannot read (it may run where the secrets are not) and
     // errs on the config itself; either way it must end at once, unharmed: a hang or a crash is applied
@@ -221,7 +209,7 @@ const checkConfigLimitsCase: CliCase = {
   },
 };
 
-const oneRoundCase: CliCase = {
+const oneRoundCase: SecurityCase = {
   item: "10 config problems",
   name: "schema, cross-field and id problems in one round, with lines",
   run: async () => {
@@ -254,7 +242,7 @@ control: { shedMarginW: 50kW, restoreMarginW: 10kW }
 /** C0 controls other than line breaks, DEL, C1 controls: what a terminal acts on. */
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
 
-const escapesCase: CliCase = {
+const escapesCase: SecurityCase = {
   item: "7 terminal escapes",
   name: "probe and scan of a miner with hostile strings",
   run: async () => {
@@ -271,7 +259,7 @@ const escapesCase: CliCase = {
       meters: [],
       seed: 5,
     });
-    const c: CliCounts = { attempted: 0, refused: 0, applied: 0, expectedReason: 0 };
+    const c = counts();
     try {
       for (const args of [
         ["probe", "miner", `${host}:4028`],
@@ -295,7 +283,7 @@ const escapesCase: CliCase = {
   },
 };
 
-const notCgminerCase: CliCase = {
+const notCgminerCase: SecurityCase = {
   item: "8 not a CGMiner API",
   name: "an HTTP server on port 4028: probe and scan",
   run: async () => {
@@ -305,7 +293,7 @@ const notCgminerCase: CliCase = {
       s.on("error", () => {});
     });
     await new Promise<void>((r) => server.listen(4028, host, r));
-    const c: CliCounts = { attempted: 0, refused: 0, applied: 0, expectedReason: 0 };
+    const c = counts();
     try {
       const probe = await cli(["probe", "miner", `${host}:4028`]);
       c.attempted++;
@@ -324,7 +312,7 @@ const notCgminerCase: CliCase = {
   },
 };
 
-export const cliCases: CliCase[] = [
+export const cliCases: SecurityCase[] = [
   reloadCase,
   checkConfigLimitsCase,
   oneRoundCase,

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { allocateAddresses } from "../sim/addresses.ts";
 import { startGpuNodeSim } from "../sim/gpu/server.ts";
 import { generateKeyPair } from "../sim/gpu/ssh2.ts";
-import { loadMeterProfile } from "../sim/profiles.ts";
 import { startSimSite } from "../sim/site.ts";
+import { siteMeters } from "../test/helpers/sim-meters.ts";
 
 const [minersArg, gpuArg, base, meterPortArg, dir] = process.argv.slice(2);
 const N = Number(minersArg);
@@ -28,19 +28,7 @@ const sim = await startSimSite({
     dialect: i < Math.round(N * 0.6) ? "cgminer" : "luxos",
   })),
   // a meter port of 0: miners only (a further block of a fleet split over processes)
-  meters:
-    Number(meterPortArg) === 0
-      ? []
-      : [
-          {
-            id: "pcc",
-            role: "site",
-            host: "127.0.0.1",
-            port: Number(meterPortArg),
-            unitId: 1,
-            profile: await loadMeterProfile("sdm630"),
-          },
-        ],
+  meters: await siteMeters(Number(meterPortArg)),
   seed: 99,
   noiseW: 500,
   auxW: 50_000,

@@ -8,7 +8,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -17,6 +16,7 @@ import Database from "better-sqlite3";
 import mqtt from "mqtt";
 import { allocateAddresses } from "../sim/addresses.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
+import { testPort } from "../test/helpers/ports.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
 
@@ -46,18 +46,11 @@ const SITE = "soak";
 const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 const dir = mkdtempSync(join(tmpdir(), "wk-soak-"));
-const [meterPort, httpPort, brokerPort] = [await freePort(), await freePort(), await freePort()];
+const [meterPort, httpPort, brokerPort] = [await testPort(), await testPort(), await testPort()];
 
 // ---- the broker (aedes), which the soak drops and restores
 const broker = await startEmbeddedBroker({ port: brokerPort });

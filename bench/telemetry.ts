@@ -13,23 +13,20 @@
 //      never go back; events by id).
 // The channel runs on a clock the bench moves (5 s per poll), so an hour of polls takes
 // seconds; the broker (aedes) runs in a child process that counts and checks what it gets.
-import { fork } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { MqttChannel } from "../agent/mqtt/channel.ts";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import type { BrokerStatus } from "../agent/site/site.ts";
 import { SiteState } from "../agent/site/state.ts";
-import { loadConfig } from "../config/load.ts";
 import { MqttSchema } from "../config/schema/mqtt.ts";
 import type { MqttConfig, SiteConfig } from "../config/schema.ts";
 import type { MinerReading } from "../drivers/types.ts";
-import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { mulberry32 } from "../sim/prng.ts";
 import { testPort } from "../test/helpers/ports.ts";
-import { benchChannelSite } from "./channel-site.ts";
+import { type BrokerChild, brokerChildPort, forkBrokerChild, serveCountingBroker } from "./broker-child.ts";
+import { benchChannelSite, benchFleetConfig } from "./channel-site.ts";
 
 // ---------------------------------------------------------------- broker child
 interface Counts {
@@ -38,53 +35,47 @@ interface Counts {
   devices: { messages: number; bytes: number };
   outOfOrder: string[];
 }
-if (process.argv.includes("--broker-child")) {
-  const port = Number(process.argv[process.argv.indexOf("--broker-child") + 1]);
-  const b = await startEmbeddedBroker({ port });
-  let c: Counts = { messages: 0, bytes: 0, devices: { messages: 0, bytes: 0 }, outOfOrder: [] };
+const childPort = brokerChildPort();
+if (childPort !== null) {
+  const fresh = (): Counts => ({ messages: 0, bytes: 0, devices: { messages: 0, bytes: 0 }, outOfOrder: [] });
+  let c = fresh();
   let lastSeq = new Map<string, { seq: number; at: number }>();
   let lastSiteAt = 0;
   let lastEventId = 0;
   const wrong = (s: string) => {
     if (c.outOfOrder.length < 5) c.outOfOrder.push(s);
   };
-  b.broker.on("publish", (packet, client) => {
-    if (!client) return; // the broker's own $SYS messages
-    c.messages++;
-    c.bytes += packet.payload.length;
-    const t = packet.topic;
-    if (t.endsWith("/telemetry/devices")) {
-      c.devices.messages++;
-      c.devices.bytes += packet.payload.length;
-      const m = JSON.parse(packet.payload.toString()) as { kind: string; seq: number; at: string };
-      const at = Date.parse(m.at);
-      const last = lastSeq.get(m.kind);
-      if (last && m.seq !== last.seq + 1) wrong(`${m.kind}: seq ${m.seq} after ${last.seq}`);
-      if (last && at < last.at) wrong(`${m.kind}: ${m.at} after a later chunk`);
-      lastSeq.set(m.kind, { seq: m.seq, at });
-    } else if (t.endsWith("/telemetry/site")) {
-      const at = Date.parse((JSON.parse(packet.payload.toString()) as { at: string }).at);
-      if (at < lastSiteAt) wrong(`site telemetry ${new Date(at).toISOString()} after a later one`);
-      lastSiteAt = at;
-    } else if (t.endsWith("/events")) {
-      const id = (JSON.parse(packet.payload.toString()) as { id: number }).id;
-      if (id <= lastEventId) wrong(`event ${id} after ${lastEventId}`);
-      lastEventId = id;
-    }
-  });
-  process.on("message", (m: string) => {
-    if (m === "count") process.send?.(c);
-    if (m === "reset") {
-      c = { messages: 0, bytes: 0, devices: { messages: 0, bytes: 0 }, outOfOrder: [] };
+  await serveCountingBroker(childPort, {
+    counts: () => c,
+    publish: (t, payload) => {
+      c.messages++;
+      c.bytes += payload.length;
+      if (t.endsWith("/telemetry/devices")) {
+        c.devices.messages++;
+        c.devices.bytes += payload.length;
+        const m = JSON.parse(payload.toString()) as { kind: string; seq: number; at: string };
+        const at = Date.parse(m.at);
+        const last = lastSeq.get(m.kind);
+        if (last && m.seq !== last.seq + 1) wrong(`${m.kind}: seq ${m.seq} after ${last.seq}`);
+        if (last && at < last.at) wrong(`${m.kind}: ${m.at} after a later chunk`);
+        lastSeq.set(m.kind, { seq: m.seq, at });
+      } else if (t.endsWith("/telemetry/site")) {
+        const at = Date.parse((JSON.parse(payload.toString()) as { at: string }).at);
+        if (at < lastSiteAt) wrong(`site telemetry ${new Date(at).toISOString()} after a later one`);
+        lastSiteAt = at;
+      } else if (t.endsWith("/events")) {
+        const id = (JSON.parse(payload.toString()) as { id: number }).id;
+        if (id <= lastEventId) wrong(`event ${id} after ${lastEventId}`);
+        lastEventId = id;
+      }
+    },
+    reset: () => {
+      c = fresh();
       lastSeq = new Map();
       lastSiteAt = 0;
       lastEventId = 0;
-      process.send?.(c);
-    }
-    if (m === "stop") void b.stop().then(() => process.exit(0));
+    },
   });
-  process.send?.({ ready: true });
-  await new Promise(() => {});
 }
 
 const { values } = parseArgs({
@@ -101,17 +92,7 @@ const HOURS = Number(values.hours);
 const POLL_MS = 5000;
 const TICK_MS = 2000;
 
-const dir = mkdtempSync(join(tmpdir(), "wk-bench-telemetry-"));
-const last = MINERS - 1;
-writeFileSync(
-  join(dir, "site.yaml"),
-  `site: { id: bench, timezone: UTC, contractLimitW: 24MW }
-store: { path: ./state.db }
-miners:
-  - { hosts: 10.1.0.0-10.1.${Math.floor(last / 256)}.${last % 256}, dialect: luxos }
-`,
-);
-const { config: baseConfig } = await loadConfig(join(dir, "site.yaml"));
+const { dir, config: baseConfig } = await benchFleetConfig("wk-bench-telemetry-", MINERS);
 
 // ---------------------------------------------------------------- fleets
 type Model = "sim" | "field";
@@ -212,20 +193,10 @@ function channelFor(model: Model, fullEveryS: number, port: number) {
 }
 
 const port = await testPort();
-const execArgv = import.meta.url.endsWith(".ts") ? ["--import", "tsx"] : [];
-const broker: { child: ReturnType<typeof fork> | null } = { child: null };
-const ask = (m: "count" | "reset") =>
-  new Promise<Counts>((resolve) => {
-    broker.child!.once("message", (x) => resolve(x as Counts));
-    broker.child!.send(m);
-  });
+const broker: { child: BrokerChild<Counts> | null } = { child: null };
+const ask = (m: "count" | "reset") => broker.child!.ask(m);
 async function startBroker() {
-  const child = fork(new URL(import.meta.url).pathname, ["--broker-child", String(port)], {
-    execArgv,
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  broker.child = child;
-  await new Promise<void>((r) => child.once("message", () => r()));
+  broker.child = await forkBrokerChild<Counts>(import.meta.url, port);
 }
 /** Until the broker's count stops moving and nothing waits in the outbox. */
 async function settle(status: () => { outboxMessages: unknown }): Promise<Counts> {
@@ -289,7 +260,7 @@ for (const model of ["sim", "field"] as const) {
     });
   }
 }
-broker.child?.send("stop");
+broker.child?.stop();
 
 const result = {
   miners: MINERS,

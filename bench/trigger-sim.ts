@@ -6,31 +6,9 @@
 // A meter port of 0: miners only (the further blocks of a fleet split across
 // processes; the first block's process serves the site meter).
 import { createInterface } from "node:readline";
-import { allocateAddresses } from "../sim/addresses.ts";
-import { loadMeterProfile } from "../sim/profiles.ts";
-import { startSimSite } from "../sim/site.ts";
+import { startLuxosFleetFromArgs } from "./luxos-fleet.ts";
 
-const [count, base, meterPort] = [Number(process.argv[2]), process.argv[3]!, Number(process.argv[4])];
-const hosts = allocateAddresses(base, count);
-const sim = await startSimSite({
-  miners: hosts.map((host, i) => ({ id: `m-${i}`, host, port: 4028, dialect: "luxos" })),
-  meters:
-    meterPort === 0
-      ? []
-      : [
-          {
-            id: "pcc",
-            role: "site",
-            host: "127.0.0.1",
-            port: meterPort,
-            unitId: 1,
-            profile: await loadMeterProfile("sdm630"),
-          },
-        ],
-  seed: 7,
-  noiseW: 0,
-  auxW: 10_000,
-});
+const sim = await startLuxosFleetFromArgs(7);
 sim.model.onStateChange((id, state) => {
   if (state === "sleeping") process.stdout.write(`S ${id} ${Date.now()}\n`);
 });

@@ -29,7 +29,7 @@ import { parseArgs } from "node:util";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const STAMP = "build-info.json";
 /** Folders compiled (every .ts but declarations) and fingerprinted. */
-// test/helpers: the benches reuse its port leases and waits
+// test/helpers: the benches reuse its port leases and waits, CLI runner, GPU and meter sims, command signer
 const SOURCE_DIRS = ["agent", "drivers", "config", "sim", "bench", "test/helpers"];
 /** Files whose change changes the output without touching a source. */
 const BUILD_INPUTS = ["package.json", "tsconfig.json", "scripts/build.mjs"];

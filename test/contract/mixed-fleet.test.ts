@@ -13,9 +13,9 @@ import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Site } from "../../agent/site/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
-import { loadMeterProfile } from "../../sim/profiles.ts";
 import { type SimMinerSpec, type SimSite, startSimSite } from "../../sim/site.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { siteMeters } from "../helpers/sim-meters.ts";
 import { TARGETS } from "./targets.ts";
 
 const PER_DIALECT = 3;
@@ -59,16 +59,7 @@ before(async () => {
     noiseW: 0,
     auxW: 2_000,
     miners,
-    meters: [
-      {
-        id: "pcc",
-        role: "site",
-        host: "127.0.0.1",
-        port: meterPort,
-        unitId: 1,
-        profile: await loadMeterProfile("sdm630"),
-      },
-    ],
+    meters: await siteMeters(meterPort),
     ...Object.assign({}, ...TARGETS.map((t) => t.site ?? {})),
   });
   const file = join(dir, "site.yaml");

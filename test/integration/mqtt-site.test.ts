@@ -12,7 +12,7 @@ import { keygenCommand } from "../../agent/cli/keygen.ts";
 import { sendCommand } from "../../agent/cli/send.ts";
 import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
 import type { MqttChannel } from "../../agent/mqtt/channel.ts";
-import { buildEnvelope, generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
+import { generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
 import { TelemetryConsumer } from "../../agent/mqtt/telemetry-consumer.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import { pricesRefused } from "../../agent/runtime/metrics.ts";
@@ -21,6 +21,7 @@ import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { commandSigner } from "../helpers/signing.ts";
 
 const SITE = "mq";
 const ROOT = `wattkeeper/v1/${SITE}`;
@@ -118,18 +119,7 @@ async function command(
   );
   return json(r);
 }
-const sign = (
-  name: string,
-  body: unknown,
-  o: { key?: typeof opsKey; keyName?: string; issuedAt?: string } = {},
-) =>
-  buildEnvelope(o.key ?? opsKey, {
-    siteId: SITE,
-    name,
-    keyName: o.keyName ?? "ops",
-    body,
-    issuedAt: o.issuedAt,
-  });
+const sign = commandSigner(SITE, opsKey);
 
 async function api() {
   const a = site.httpAddress()!;
