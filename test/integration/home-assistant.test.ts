@@ -163,7 +163,7 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
 
     // a command topic is not listened to: nothing changes
     await w.client.publishAsync(`${BASE}/ha/set/mode`, "hold", { qos: 1 });
-    await new Promise((r) => setTimeout(r, 500));
+    await ticksPass(site!, 2);
     assert.equal(site.mode, "auto");
   });
 
@@ -220,7 +220,7 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
     // garbage is refused, nothing changes
     await w.client.publishAsync(`${BASE}/ha/set/mode`, "self-destruct", { qos: 1 });
     await w.client.publishAsync(number.command_topic, "-5", { qos: 1 });
-    await new Promise((r) => setTimeout(r, 500));
+    await ticksPass(site!, 2);
     assert.equal(site!.mode, "hold");
     assert.equal(site!.budgetLease?.watts, 250_000);
     // the contract or more ends the lease

@@ -5,6 +5,7 @@
 // back, then off again by the agent when the time is up (audited as "agent"),
 // or at once with seconds 0; refused outside its bounds; and an end that
 // outlives a restart of the agent.
+
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +22,7 @@ import { loadConfig } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 import { call, cookieOf } from "./http-helpers.ts";
 
 const SITE = "loc";
@@ -198,7 +200,7 @@ test("over MQTT: a signed locate turns the LED on, seconds 0 off at once; each a
   const gpu = await mqttAction({ id: "nope", action: "locate" });
   assert.deepEqual([gpu.ok, gpu.error], [false, 'unknown device "nope"']);
   // the off left nothing for the agent to end: the LED stays off
-  await new Promise((r) => setTimeout(r, 500));
+  await ticksPass(site, 2);
   assert.equal(led(M1), false);
 });
 

@@ -2,6 +2,7 @@
 // policy is listed by GET /api/problems with its next step, and raised once as
 // a `problem-raised` event (it holds over two checks); a miner within its
 // policy is not.
+
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { Site } from "../../agent/site/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 test("a miner off its pool policy: listed with its next step and raised once as an event", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-problems-"));
@@ -62,7 +64,8 @@ sim: { seed: 3, noiseW: 10, auxW: 2kW }
     );
     assert.equal(raised.severity, "warning");
     assert.equal(raised.data?.problem, "wrong-pool");
-    await new Promise((r) => setTimeout(r, 6_000));
+    // more than one problem check (every 5 s) later, still the one event
+    await ticksPass(site, 12);
     assert.equal(
       events.filter((e) => e.kind === "problem-raised" && e.deviceId === "m-127-122-0-1").length,
       1,

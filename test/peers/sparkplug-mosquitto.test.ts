@@ -10,6 +10,7 @@
 // the embedded simulator, acceptCommands on): DCMD exclude and NCMD mode
 // applied and seen in the next DDATA/NDATA; kill -9 → the broker delivers the
 // will, an NDEATH whose bdSeq is the NBIRTH's.
+
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -25,6 +26,7 @@ import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 import { startPlainMosquitto } from "./mosquitto.ts";
 
 const BIN = new URL("../../bin/wattkeeper.js", import.meta.url).pathname;
@@ -132,7 +134,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
   try {
     await site.start();
     await waitFor("eight miners hashing", () => site.snapshot().counts.hashing === 8, 15_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    await ticksPass(site, 3);
     assert.deepEqual(from(EDGE), [], "nothing published while the primary host is offline");
 
     // (1) the host comes online: NBIRTH (seq 0, bdSeq) and a DBIRTH per device, decoded by Tahu's codec
@@ -218,7 +220,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
     const refused = (site.audit?.recent(20) ?? []).filter((e) => e.via === "sparkplug");
     assert.ok(refused.some((e) => e.reason === "commands-off" && e.action === "sparkplug/dcmd" && !e.ok));
     assert.ok(refused.some((e) => e.reason === "commands-off" && e.action === "sparkplug/ncmd"));
-    await new Promise((r) => setTimeout(r, 1500));
+    await ticksPass(site, 3);
     assert.equal(site.mode, "auto", "mode not changed");
     assert.equal(site.state.miners.get("m-127-142-0-1")?.reading?.state, "hashing", "the miner not slept");
     assert.equal(
@@ -236,7 +238,7 @@ test("in process: births wait for the primary host; typed births, DDATA by alias
     );
     assert.equal(bdSeqOf(death.payload), bdSeq);
     assert.equal(death.seq, null, "NDEATH carries no seq");
-    await new Promise((r) => setTimeout(r, 1000));
+    await ticksPass(site, 3);
     assert.equal(from(EDGE, inbox.indexOf(death) + 1).length, 0, "quiet while the host is offline");
     await hostState(true);
     const reborn = await waitFor("NBIRTH after the host is back", () =>
