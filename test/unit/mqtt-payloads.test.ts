@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backoffDelayMs } from "../../agent/mqtt/link.ts";
 import { chunkTelemetry, MINER_FIELDS } from "../../agent/mqtt/payloads.ts";
+import { encodePayload, Topics } from "../../agent/mqtt/topics.ts";
 
 test("5,000 miners in chunks of at most the bound, every row once, parts and sequence numbered", () => {
   const rows = Array.from({ length: 5000 }, (_, i) => [`miner-${i}`, "hashing", 3250, 110.2, null, 71.5, 1]);
@@ -71,4 +72,13 @@ test("backoff: exponential, capped, jittered within [d/2, d]", () => {
   );
   const spread = new Set(Array.from({ length: 50 }, () => backoffDelayMs(4, b)));
   assert.ok(spread.size > 10);
+});
+
+test("a payload goes only on its own kind of topic (the topic → payload map is checked by tsc)", () => {
+  const t = new Topics("wattkeeper", "s1");
+  assert.equal(encodePayload(t.status, { online: false }).toString(), '{"online":false}');
+  // @ts-expect-error: the retained state topic does not carry a status payload
+  encodePayload(t.state, { online: false });
+  // @ts-expect-error: a command response is not an event
+  encodePayload(t.events, { id: "x", name: "ping", ok: false, error: "e" });
 });
