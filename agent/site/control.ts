@@ -20,6 +20,7 @@ import type { Settings } from "../store/settings.ts";
 import { ACTION_TIMEOUT_MS } from "./clock.ts";
 import type { SiteEvents } from "./event-bus.ts";
 import { outcomeEvent, programEvent } from "./events.ts";
+import { planView } from "./plan-view.ts";
 import type { SitePrices } from "./prices.ts";
 import type { SiteState } from "./state.ts";
 
@@ -71,11 +72,9 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
   const siteMeter = config.meters.some((m) => m.role === "site");
   const loop = new ControlLoop({
     getSnapshot: () =>
-      state.planView(
-        (id) => [...(miners.get(id)?.capabilities ?? [])],
-        Date.now(),
-        (id) => settings.isExcluded(id),
-      ),
+      planView(state, (id) => [...(miners.get(id)?.capabilities ?? [])], {
+        isExcluded: (id) => settings.isExcluded(id),
+      }),
     budgetInputs: (snapshot) => {
       const now = Date.now();
       d.prices.expire(now);

@@ -19,6 +19,7 @@ import { chunkTelemetry, MINER_FIELDS } from "../../agent/mqtt/payloads.ts";
 import { type DeviceFields, TelemetryConsumer } from "../../agent/mqtt/telemetry-consumer.ts";
 import { deltaSpec, moved } from "../../agent/mqtt/telemetry-delta.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
+import { devicesView } from "../../agent/site/device-rows.ts";
 import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
@@ -33,7 +34,7 @@ let watcher: MqttClient;
 const consumer = new TelemetryConsumer();
 
 /** What /api/devices showed at each sweep, by sweep number (the channel's `cycle`). */
-const views = new Map<number, ReturnType<Site["state"]["devicesView"]>>();
+const views = new Map<number, ReturnType<typeof devicesView>>();
 let sweeps = 0;
 const checked = { full: 0, delta: 0 };
 const mismatches: string[] = [];
@@ -144,7 +145,7 @@ sim: { seed: 11, noiseW: 10, auxW: 1kW }
   });
   // before start, so it runs before the channel's listener in every sweep and counts the same sweeps
   site.onSweep(() => {
-    views.set(++sweeps, site.state.devicesView());
+    views.set(++sweeps, devicesView(site.state));
   });
   await site.start();
 });
