@@ -30,7 +30,14 @@ const JSON_KEYS: (keyof GpuReading)[] = [
 ];
 
 /** The documented `--json` shape (plus port, state, reason, powerW, capabilities). */
-export function gpuJson(host: string, port: number, reading: GpuNodeReading, capabilities: string[]) {
+export interface GpuJsonInput {
+  host: string;
+  port: number;
+  reading: GpuNodeReading;
+  capabilities: string[];
+}
+
+export function gpuJson({ host, port, reading, capabilities }: GpuJsonInput) {
   return {
     host,
     port,
@@ -87,7 +94,7 @@ export async function probeGpuCommand(argv: string[], out: NodeJS.WritableStream
   } finally {
     await node.stop();
   }
-  const json = gpuJson(host, port, reading, [...node.capabilities()]);
+  const json = gpuJson({ host, port, reading, capabilities: [...node.capabilities()] });
   if (values.json) out.write(`${terminalJson(json, 2)}\n`);
   else out.write(describe(json));
   return reading.state === "ok" ? 0 : 1;

@@ -68,12 +68,19 @@ function endpointFrom(values: Record<string, string | boolean | undefined>): Mod
 async function loadProfile(name: string): Promise<MeterProfile> {
   const problems: Problem[] = [];
   const entry = { id: "probe", role: "site", profile: name } as unknown as MeterEntry;
-  const profile = await meterProfile(entry, 0, new Map(), problems);
+  const profile = await meterProfile({ meter: entry, index: 0, cache: new Map(), problems });
   if (!profile) throw new UsageError(`--profile: ${problems.map((p) => p.message).join("; ")}`);
   return profile;
 }
 
-export function meterJson(profile: string, unitId: number, endpoint: string, r: MeterReading): MeterJson {
+export interface MeterJsonInput {
+  profile: string;
+  unitId: number;
+  endpoint: string;
+  reading: MeterReading;
+}
+
+export function meterJson({ profile, unitId, endpoint, reading: r }: MeterJsonInput): MeterJson {
   return {
     profile,
     unitId,
@@ -121,7 +128,12 @@ export async function probeMeterCommand(argv: string[], out: NodeJS.WritableStre
   } finally {
     await connection.close();
   }
-  const json = meterJson(values.profile, unitId, describeEndpoint(endpoint), reading);
+  const json = meterJson({
+    profile: values.profile,
+    unitId,
+    endpoint: describeEndpoint(endpoint),
+    reading,
+  });
   out.write(values.json ? `${terminalJson(json, 2)}\n` : describe(json));
   return reading.ok ? 0 : 1;
 }

@@ -184,13 +184,17 @@ declare const framed: unique symbol;
 /** One framed chunk of device telemetry, ready for the wire. */
 export type TelemetryChunk = Buffer & { readonly [framed]: true };
 
-export function chunkTelemetry(
-  h: TelemetryHead,
-  rows: readonly unknown[][],
-  gone: readonly number[],
-  firstSeq: number,
-  maxBytes: number,
-): TelemetryChunk[] {
+export interface ChunkInput {
+  head: TelemetryHead;
+  rows: readonly unknown[][];
+  /** Indexes (in the last refresh) of devices gone since. */
+  gone: readonly number[];
+  /** The kind's next sequence number. */
+  firstSeq: number;
+  maxBytes: number;
+}
+
+export function chunkTelemetry({ head: h, rows, gone, firstSeq, maxBytes }: ChunkInput): TelemetryChunk[] {
   const head = (seq: number, part: number, parts: number, first: number) =>
     `{"at":"${iso(h.at)}","kind":"${h.kind}","seq":${seq},"cycle":${h.cycle},"part":${part},"parts":${parts},"full":${h.full},${h.full ? `"first":${first},` : ""}"key":${h.key},"fields":${JSON.stringify(h.fields)},"rows":[`;
   // the head's size with room for large numbers, and the `],"gone":[` … `]}` around the lists

@@ -204,13 +204,13 @@ export class MqttPublisher {
       t.lastFullAt = now;
       t.refreshDue = false;
     }
-    const chunks = chunkTelemetry(
-      { kind, fields, key: DEVICE_KEY[kind], full: frame.full, at: now, cycle },
-      frame.rows,
-      frame.gone,
-      t.nextSeq,
-      max,
-    );
+    const chunks = chunkTelemetry({
+      head: { kind, fields, key: DEVICE_KEY[kind], full: frame.full, at: now, cycle },
+      rows: frame.rows,
+      gone: frame.gone,
+      firstSeq: t.nextSeq,
+      maxBytes: max,
+    });
     t.nextSeq += chunks.length;
     for (const c of chunks) this.queue("telemetry", this.o.topics.telemetryDevices, c);
   }

@@ -51,23 +51,23 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
   const { config, state, ledger, settings, miners } = d;
   const c = config.control;
   const gpuCfg = (id: string) => config.gpuNodes.find((x) => x.id === id);
-  const actuator = driverActuator(
+  const actuator = driverActuator({
     miners,
-    d.gpuNodes,
-    (nodeId, index) =>
+    gpuNodes: d.gpuNodes,
+    defaultLimitW: (nodeId, index) =>
       state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index)?.defaultPowerLimitW ?? null,
-    (id) => {
+    freshReading: (id) => {
       const r = state.miners.get(id)?.reading ?? null;
       return r && Date.now() - r.at <= FRESH_READING_MS ? r : null;
     },
-    (nodeId) => {
+    drainCommands: (nodeId) => {
       const g = gpuCfg(nodeId);
       return g?.drainCommand && g.resumeCommand
         ? { command: g.drainCommand, resumeCommand: g.resumeCommand, timeoutS: g.commandTimeoutS }
         : null;
     },
-    (nodeId) => gpuCfg(nodeId)?.lockClocksMHz ?? null,
-  );
+    clockLockOf: (nodeId) => gpuCfg(nodeId)?.lockClocksMHz ?? null,
+  });
   const log = d.logger.child({ component: "control" });
   const siteMeter = config.meters.some((m) => m.role === "site");
   const loop = new ControlLoop({
@@ -81,7 +81,12 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
       const devices = ledger.view(now).devices;
       return {
         lease: d.lease(),
-        economic: economicSource(snapshot, devices, d.prices.current(now), c.shedMarginW),
+        economic: economicSource({
+          view: snapshot,
+          devices,
+          prices: d.prices.current(now),
+          shedMarginW: c.shedMarginW,
+        }),
         siteMeter,
         signals: signalSources(d.signals(), flexView(snapshot, devices), c.shedMarginW),
       };

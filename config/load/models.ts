@@ -105,12 +105,14 @@ function reportClashes(placed: Placed[], problems: Problem[]): void {
  * schema) first, then the shipped ones. Its own may claim a shipped model's name (an
  * override), not one another's.
  */
-export async function siteModels(
-  own: readonly MinerModel[] | null,
-  configFile: string,
-  problems: Problem[],
-  dir?: string,
-): Promise<KnownModel[]> {
+export interface SiteModelsInput {
+  own: readonly MinerModel[] | null;
+  configFile: string;
+  problems: Problem[];
+  dir?: string;
+}
+
+export async function siteModels({ own, configFile, problems, dir }: SiteModelsInput): Promise<KnownModel[]> {
   const mine: Placed[] = (own ?? []).map((m, index) => ({
     model: { ...m, origin: `${basename(configFile)}, models[${index}]` },
     index,

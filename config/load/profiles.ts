@@ -61,12 +61,20 @@ async function loadProfile(
   return result;
 }
 
-export async function meterProfile(
-  m: MeterEntry,
-  i: number,
-  cache: Map<string, MeterProfile | Problem[]>,
-  problems: Problem[],
-): Promise<MeterProfile | null> {
+export interface MeterProfileInput {
+  meter: MeterEntry;
+  /** Its index in meters[] (where a problem is reported). */
+  index: number;
+  cache: Map<string, MeterProfile | Problem[]>;
+  problems: Problem[];
+}
+
+export async function meterProfile({
+  meter: m,
+  index: i,
+  cache,
+  problems,
+}: MeterProfileInput): Promise<MeterProfile | null> {
   if (m.profile !== undefined) {
     const r = await loadProfile(m.profile, `meters[${i}].profile`, cache);
     if (Array.isArray(r)) {

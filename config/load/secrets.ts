@@ -68,14 +68,23 @@ async function resolveFiles(node: unknown, path: PathPart[], ctx: FileContext): 
 }
 
 /** Resolves the referenced files of every section that has them. */
-export async function resolveSecrets(
-  mqtt: Parsed["mqtt"],
-  entries: Entries,
-  ctx: FileContext,
-  signals: Parsed["signals"] = null,
-  exports: Parsed["exports"] = null,
-  http: Parsed["http"] = null,
-): Promise<void> {
+export interface SecretSections {
+  mqtt: Parsed["mqtt"];
+  entries: Entries;
+  ctx: FileContext;
+  signals?: Parsed["signals"];
+  exports?: Parsed["exports"];
+  http?: Parsed["http"];
+}
+
+export async function resolveSecrets({
+  mqtt,
+  entries,
+  ctx,
+  signals = null,
+  exports = null,
+  http = null,
+}: SecretSections): Promise<void> {
   if (mqtt) await resolveFiles(mqtt, ["mqtt"], ctx);
   if (http?.tls) await resolveFiles(http.tls, ["http", "tls"], ctx);
   if (signals) await resolveFiles(signals, ["signals"], ctx);

@@ -306,11 +306,19 @@ test("tail-telemetry: a lost chunk is reported on stderr and the picture marked 
   const a = ["m-1", "hashing", 3300, 110, null, 70, 0];
   // the CLI subscribes once connected: keep sending the refresh until it has it
   await waitFor("the CLI synced", async () => {
-    await send(chunkTelemetry(head(true, 1), [a], [], 1, 4096));
+    await send(chunkTelemetry({ head: head(true, 1), rows: [a], gone: [], firstSeq: 1, maxBytes: 4096 }));
     return out.length > 0;
   });
   // seq 2 never arrives
-  await send(chunkTelemetry(head(false, 3), [[0, 1, "sleeping"]], [], 3, 4096));
+  await send(
+    chunkTelemetry({
+      head: head(false, 3),
+      rows: [[0, 1, "sleeping"]],
+      gone: [],
+      firstSeq: 3,
+      maxBytes: 4096,
+    }),
+  );
   await waitFor("the delta printed", () => out.some((l) => JSON.parse(l).cycle === 3));
   ctl.abort();
   assert.equal(await run, 0);

@@ -196,12 +196,19 @@ const round = (v: number | null | undefined, digits = 0): number | null =>
   typeof v === "number" && Number.isFinite(v) ? Number(v.toFixed(digits)) : null;
 
 /** The state payload of every HA device, by state topic. */
-export function statePayloads(
-  ctx: HaContext,
-  site: SiteView,
-  devices: DevicesView,
-  leaseW: number | null,
-): Map<string, Record<string, unknown>> {
+export interface StateInput {
+  ctx: HaContext;
+  site: SiteView;
+  devices: DevicesView;
+  leaseW: number | null;
+}
+
+export function statePayloads({
+  ctx,
+  site,
+  devices,
+  leaseW,
+}: StateInput): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>();
   let hashrate = 0;
   for (const m of devices.miners)

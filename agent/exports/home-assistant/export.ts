@@ -161,7 +161,12 @@ export class HomeAssistantSession implements RunningExport {
   private publishStates(force: boolean): void {
     if (!this.link.connected || this.gathering || this.entities.length === 0) return;
     const view = this.site.siteView();
-    const states = statePayloads(this.ctx, view, this.site.devicesView(), view.lease?.watts ?? null);
+    const states = statePayloads({
+      ctx: this.ctx,
+      site: view,
+      devices: this.site.devicesView(),
+      leaseW: view.lease?.watts ?? null,
+    });
     const now = Date.now();
     for (const [topic, state] of states) {
       const json = JSON.stringify(state);

@@ -22,14 +22,16 @@ export function decode(bytes: Uint8Array): UPayload {
 }
 
 /** A birth: every metric with its name, alias and datatype. */
-export function birthPayload(
-  deviceId: string | null,
-  metrics: readonly SpMetric[],
-  aliases: Aliases,
-  seq: number,
-  now: number,
-  bdSeq?: number,
-): Buffer {
+export interface BirthInput {
+  deviceId: string | null;
+  metrics: readonly SpMetric[];
+  aliases: Aliases;
+  seq: number;
+  now: number;
+  bdSeq?: number;
+}
+
+export function birthPayload({ deviceId, metrics, aliases, seq, now, bdSeq }: BirthInput): Buffer {
   const out: NonNullable<UPayload["metrics"]> = [];
   if (bdSeq !== undefined) out.push({ name: BDSEQ_METRIC, type: "UInt64", value: bdSeq, timestamp: now });
   for (const m of metrics) {
@@ -45,13 +47,15 @@ export function birthPayload(
 }
 
 /** A data message: the changed metrics by alias only (the birth told their names and types). */
-export function dataPayload(
-  deviceId: string | null,
-  metrics: readonly SpMetric[],
-  aliases: Aliases,
-  seq: number,
-  now: number,
-): Buffer {
+export interface DataInput {
+  deviceId: string | null;
+  metrics: readonly SpMetric[];
+  aliases: Aliases;
+  seq: number;
+  now: number;
+}
+
+export function dataPayload({ deviceId, metrics, aliases, seq, now }: DataInput): Buffer {
   return encode({
     timestamp: now,
     seq,

@@ -198,7 +198,14 @@ export class SparkplugNode implements RunningExport {
       this.send(
         link,
         this.topics.node("NBIRTH"),
-        birthPayload(null, node, this.aliases, this.takeSeq(), now, this.bdSeq),
+        birthPayload({
+          deviceId: null,
+          metrics: node,
+          aliases: this.aliases,
+          seq: this.takeSeq(),
+          now,
+          bdSeq: this.bdSeq,
+        }),
       );
       this.nodePublished = new Map();
       remember(this.nodePublished, node);
@@ -207,7 +214,13 @@ export class SparkplugNode implements RunningExport {
         this.send(
           link,
           this.topics.device("DBIRTH", d.deviceId),
-          birthPayload(d.deviceId, d.metrics, this.aliases, this.takeSeq(), now),
+          birthPayload({
+            deviceId: d.deviceId,
+            metrics: d.metrics,
+            aliases: this.aliases,
+            seq: this.takeSeq(),
+            now,
+          }),
         );
         const published = new Map<string, SpValue>();
         remember(published, d.metrics);
@@ -234,7 +247,7 @@ export class SparkplugNode implements RunningExport {
         this.send(
           link,
           this.topics.node("NDATA"),
-          dataPayload(null, node, this.aliases, this.takeSeq(), now),
+          dataPayload({ deviceId: null, metrics: node, aliases: this.aliases, seq: this.takeSeq(), now }),
         );
         remember(this.nodePublished, node);
       }
@@ -246,7 +259,13 @@ export class SparkplugNode implements RunningExport {
         this.send(
           link,
           this.topics.device("DDATA", d.deviceId),
-          dataPayload(d.deviceId, changed, this.aliases, this.takeSeq(), now),
+          dataPayload({
+            deviceId: d.deviceId,
+            metrics: changed,
+            aliases: this.aliases,
+            seq: this.takeSeq(),
+            now,
+          }),
         );
         remember(published, changed);
       }
