@@ -27,10 +27,8 @@ import { resolveSecrets } from "./load/secrets.ts";
 import { type Parsed, parseSections } from "./load/sections.ts";
 import type { SiteConfig } from "./schema.ts";
 
-export { loadModelFiles, MODELS_DIR } from "./load/models.ts";
-export { ConfigError, formatPath, formatProblem, type Problem, problemLines } from "./load/problems.ts";
-export { METERS_DIR } from "./load/profiles.ts";
-export { secretEnvName } from "./load/secrets.ts";
+export { loadModelFiles } from "./load/models.ts";
+export { ConfigError, formatProblem, type Problem, problemLines } from "./load/problems.ts";
 
 export interface LoadOptions {
   /** Environment for secrets and the default store path (default: process.env). */

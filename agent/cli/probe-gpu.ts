@@ -30,14 +30,14 @@ const JSON_KEYS: (keyof GpuReading)[] = [
 ];
 
 /** The documented `--json` shape (plus port, state, reason, powerW, capabilities). */
-export interface GpuJsonInput {
+interface GpuJsonInput {
   host: string;
   port: number;
   reading: GpuNodeReading;
   capabilities: string[];
 }
 
-export function gpuJson({ host, port, reading, capabilities }: GpuJsonInput) {
+function gpuJson({ host, port, reading, capabilities }: GpuJsonInput) {
   return {
     host,
     port,
@@ -49,7 +49,7 @@ export function gpuJson({ host, port, reading, capabilities }: GpuJsonInput) {
   };
 }
 
-export function parseUserHostPort(spec: string): { user: string | null; host: string; port: number } {
+function parseUserHostPort(spec: string): { user: string | null; host: string; port: number } {
   const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d{1,5}))?$/.exec(spec.trim());
   const port = m?.[3] === undefined ? 22 : Number(m[3]);
   if (!m?.[2] || port < 1 || port > 65535) throw new UsageError(`expected [USER@]HOST[:PORT], got "${spec}"`);

@@ -14,20 +14,11 @@ import type { MeterReading } from "../../drivers/types.ts";
 import { parseHostPort } from "./host-arg.ts";
 import { UsageError } from "./usage.ts";
 
-export interface MeterJson {
-  profile: string;
-  unitId: number;
-  powerW: number | null;
-  energyKwh: number | null;
-  voltageV: [number | null, number | null, number | null];
-  currentA: [number | null, number | null, number | null];
-  frequencyHz: number | null;
-  powerFactor: number | null;
-  /** Additions to the contract shape: whether the read worked, and why not. */
-  ok: boolean;
-  reason: string | null;
-  endpoint: string;
-}
+/** The reading's values; additions to the contract shape: whether the read worked, why not, and where. */
+type MeterJson = { profile: string; unitId: number } & Pick<
+  MeterReading,
+  "powerW" | "energyKwh" | "voltageV" | "currentA" | "frequencyHz" | "powerFactor" | "ok" | "reason"
+> & { endpoint: string };
 
 const PARITIES = ["none", "even", "odd"] as const;
 
@@ -73,14 +64,14 @@ async function loadProfile(name: string): Promise<MeterProfile> {
   return profile;
 }
 
-export interface MeterJsonInput {
+interface MeterJsonInput {
   profile: string;
   unitId: number;
   endpoint: string;
   reading: MeterReading;
 }
 
-export function meterJson({ profile, unitId, endpoint, reading: r }: MeterJsonInput): MeterJson {
+function meterJson({ profile, unitId, endpoint, reading: r }: MeterJsonInput): MeterJson {
   return {
     profile,
     unitId,

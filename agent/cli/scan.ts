@@ -13,7 +13,7 @@ import type { ScanOptions } from "./scan-hosts.ts";
 import { defaultScanThreads, scanInThreads } from "./scan-threads.ts";
 import { UsageError } from "./usage.ts";
 
-export { type ScanOptions, scanHosts } from "./scan-hosts.ts";
+export { scanHosts } from "./scan-hosts.ts";
 
 function intOption(name: string, raw: string, min: number, max: number): number {
   const n = Number(raw);

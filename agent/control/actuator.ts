@@ -104,7 +104,7 @@ export function driverActuator({
   };
 }
 
-export interface DrainCommands {
+interface DrainCommands {
   command: string;
   resumeCommand: string;
   timeoutS: number;
@@ -114,7 +114,7 @@ export interface DrainCommands {
 const AUDIT_OUTPUT_CHARS = 400;
 
 /** The ledger's outcome of a drain or resume: the command, its exit and what it printed. */
-export function auditText(command: string, out: OperatorCommandOutcome): string {
+function auditText(command: string, out: OperatorCommandOutcome): string {
   const printed = [out.stdout.trim(), out.stderr.trim()].filter((x) => x !== "").join(" | ");
   const clipped = printed.length > AUDIT_OUTPUT_CHARS ? `${printed.slice(0, AUDIT_OUTPUT_CHARS)}…` : printed;
   const status = out.ok

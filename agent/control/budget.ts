@@ -131,7 +131,7 @@ const PRE_RAMP_HORIZON_MIN = 240;
  * cliff at the start. Null when the window is active already, not within reach of the ramp
  * from `ceilingW`, or not starting within the horizon.
  */
-export interface PreRampInput {
+interface PreRampInput {
   w: Window;
   rampDownWPerMin: number;
   ceilingW: number;
@@ -139,7 +139,7 @@ export interface PreRampInput {
   now: number;
 }
 
-export function preRamp({ w, rampDownWPerMin, ceilingW, timeZone, now }: PreRampInput): BudgetSource | null {
+function preRamp({ w, rampDownWPerMin, ceilingW, timeZone, now }: PreRampInput): BudgetSource | null {
   if (w.budgetW >= ceilingW) return null;
   if (windowActive(w, localTime(now, timeZone))) return null;
   const reachMin = Math.min(PRE_RAMP_HORIZON_MIN, Math.ceil((ceilingW - w.budgetW) / rampDownWPerMin));

@@ -77,7 +77,7 @@ export interface LoopConfig {
     };
 }
 
-export type LedgerPort = Pick<Ledger, "begin" | "beginMany" | "finish" | "view">;
+type LedgerPort = Pick<Ledger, "begin" | "beginMany" | "finish" | "view">;
 
 export interface ControlLoopDeps {
   /** One consistent snapshot (P is the meter, or the estimate when it is stale). */

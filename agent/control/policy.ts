@@ -9,16 +9,12 @@ import { shed } from "./shed.ts";
 import type { LedgerView, Plan, PlanMode, PlanSnapshot, PolicyConfig } from "./types.ts";
 
 export {
-  DEFAULT_MINER_LIMIT_FLOOR_FRACTION,
-  DEFAULT_TRACK,
   efficiencyJPerTh,
   FLEX_ORDER,
-  isFailed,
   isFlexible,
   minerFloorW,
   RAMP_WINDOW_MS,
   rampingWakeW,
-  withinRangeW,
 } from "./plan-context.ts";
 export { restoreBatchW } from "./restore.ts";
 

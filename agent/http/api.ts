@@ -33,7 +33,7 @@ const DeviceId = z
 /** The prefix of the one-device route; what follows it is the (URL-encoded) device id. */
 export const DEVICE_DETAIL_PREFIX = "/api/devices/";
 
-export function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T> {
+function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T> {
   const r = schema.safeParse(Object.fromEntries(url.searchParams));
   if (!r.success) {
     const i = r.error.issues[0]!;
@@ -43,7 +43,7 @@ export function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T>
 }
 
 /** One row per miner, field order as in `minerFields`: ~60 bytes a miner instead of ~1 KiB. */
-export const GRID_FIELDS = [
+const GRID_FIELDS = [
   "id",
   "location",
   "state",
@@ -55,7 +55,7 @@ export const GRID_FIELDS = [
   "reason",
 ] as const;
 
-export function gridView(d: DevicesView) {
+function gridView(d: DevicesView) {
   return {
     minerFields: GRID_FIELDS,
     miners: d.miners.map((m) => {

@@ -30,7 +30,7 @@ import type { HttpSite, Operator } from "./types.ts";
 
 export const MAX_BODY_BYTES = 4096;
 /** scrypt checks at once: each takes ~32 MiB for ~0.1 s; a burst of logins must not exhaust a small gateway. */
-export const MAX_CONCURRENT_CHECKS = 4;
+const MAX_CONCURRENT_CHECKS = 4;
 
 export const LoginSchema = z.strictObject({
   name: z.string().min(1).max(64),

@@ -13,7 +13,7 @@ import { type BodyReader, readJson } from "./respond.ts";
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
-export type BodyHandler<T> = (
+type BodyHandler<T> = (
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,

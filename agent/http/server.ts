@@ -49,7 +49,7 @@ export interface HttpServerOptions {
 }
 
 /** The config's defaults (config/schema/site.ts), for servers built without a config (tests). */
-export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 1024,
   maxConnectionsPerAddress: 32,
   headersTimeoutS: 10,

@@ -32,7 +32,6 @@ export interface ChannelOptions {
   clock?: () => number;
 }
 
-export { DEFAULT_DEVICE_CHUNK_BYTES } from "./publisher.ts";
 export type { ChannelSite } from "./types.ts";
 
 const OFFLINE: StatusPayload = { online: false };

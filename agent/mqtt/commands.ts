@@ -20,7 +20,7 @@ import type { ReplayCache } from "./replay.ts";
 import { verifyCommand } from "./signing.ts";
 import { type CommandName, isCommandName } from "./topics.ts";
 
-export const BODY_SCHEMAS = {
+const BODY_SCHEMAS = {
   "budget/set": BudgetSetSchema,
   "budget/clear": BudgetClearSchema,
   "mode/set": ModeSetSchema,
@@ -28,7 +28,7 @@ export const BODY_SCHEMAS = {
   ping: PingSchema,
 } as const satisfies Record<CommandName, z.ZodType>;
 
-export type RefusalCode =
+type RefusalCode =
   | "oversized"
   | "unknown-command"
   | "malformed"
@@ -41,7 +41,7 @@ export type RefusalCode =
   | "schema";
 
 /** A command's body, by name (the map the request topics carry, parsed by BODY_SCHEMAS). */
-export type CommandBody<N extends CommandName> = z.infer<(typeof BODY_SCHEMAS)[N]>;
+type CommandBody<N extends CommandName> = z.infer<(typeof BODY_SCHEMAS)[N]>;
 
 /** An accepted command: its name and its body's type go together. */
 export type Accepted = {

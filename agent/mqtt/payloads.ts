@@ -159,7 +159,7 @@ export function meterRows(snap: SiteSnapshot): unknown[][] {
 /** Per kind: how many leading fields of a row identify a device (a GPU is its node and index). */
 export const DEVICE_KEY: Record<DeviceKind, number> = { miners: 1, gpus: 2, meters: 1 };
 
-export interface TelemetryHead {
+interface TelemetryHead {
   kind: DeviceKind;
   fields: readonly string[];
   /** DEVICE_KEY of the kind. */

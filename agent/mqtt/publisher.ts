@@ -30,7 +30,7 @@ import { DeltaEncoder, deltaSpec } from "./telemetry-delta.ts";
 import { encodePayload, type Topic, type TopicKind, type TopicPayloads, type Topics } from "./topics.ts";
 import type { ChannelSite } from "./types.ts";
 
-export const DEFAULT_DEVICE_CHUNK_BYTES = 32 * 1024;
+const DEFAULT_DEVICE_CHUNK_BYTES = 32 * 1024;
 const DEFAULT_DRAIN_BATCH = 256;
 /** Bytes in flight per replay batch: a batch stops growing past this. */
 const DRAIN_BATCH_BYTES = 1024 * 1024;

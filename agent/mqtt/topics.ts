@@ -13,7 +13,7 @@ import type {
   TelemetryChunk,
 } from "./payloads.ts";
 
-export const COMMAND_NAMES = ["budget/set", "budget/clear", "mode/set", "device/action", "ping"] as const;
+const COMMAND_NAMES = ["budget/set", "budget/clear", "mode/set", "device/action", "ping"] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export function isCommandName(s: string): s is CommandName {

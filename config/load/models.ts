@@ -17,8 +17,6 @@ import { parseWith } from "./issues.ts";
 import type { Problem } from "./problems.ts";
 import { type Locate, parseText } from "./read.ts";
 
-export { MODELS_DIR };
-
 /** How a model file is named in messages: relative to the package ("config/models/antminer.yaml"). */
 function displayName(abs: string): string {
   const rel = relative(PACKAGE_ROOT, abs);

@@ -11,8 +11,6 @@ import { parseWith } from "./issues.ts";
 import type { Problem } from "./problems.ts";
 import { parseText } from "./read.ts";
 
-export { METERS_DIR };
-
 function knownProfiles(): string[] {
   try {
     return readdirSync(METERS_DIR)

@@ -9,7 +9,7 @@ import { isPlainObject } from "./read.ts";
 import type { Entries, Parsed } from "./sections.ts";
 
 /** WATTKEEPER_ + the key's path in SCREAMING_SNAKE, without the File suffix. */
-export function secretEnvName(path: readonly PathPart[]): string {
+function secretEnvName(path: readonly PathPart[]): string {
   const parts = path.map((p, i) => {
     let s = String(p);
     if (i === path.length - 1) s = s.replace(/File$/, "");
@@ -18,7 +18,7 @@ export function secretEnvName(path: readonly PathPart[]): string {
   return ["WATTKEEPER", ...parts].join("_");
 }
 
-export interface FileContext {
+interface FileContext {
   dir: string;
   env: NodeJS.ProcessEnv;
   problems: Problem[];

@@ -80,7 +80,7 @@ function priceLimits(what: string, unit: string, def: { min: number; max: number
     });
 }
 
-export const EconomicsSchema = z
+const EconomicsSchema = z
   .strictObject({
     hashpricePerThDay: optNull(z.number().min(0)).describe("Fixed hashprice, ¤ per TH/s per day"),
     hashpriceTopic: optNull(z.string().min(1)).describe("MQTT topic holding the hashprice (retained)"),
@@ -136,7 +136,7 @@ export const EconomicsSchema = z
  * 12CP: a peak window with a lower budget (4CP: June–September; 12CP: every
  * month), a schedule window by another name.
  */
-export const ProgramSchema = z.discriminatedUnion("kind", [
+const ProgramSchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("ers-10"),
     name: z.string().min(1).default("ERS-10").describe("Shown in events"),
@@ -158,7 +158,7 @@ export const ProgramSchema = z.discriminatedUnion("kind", [
 ]);
 
 /** Track mode: the band under the shed line it holds, and the guards against oscillation. */
-export const TrackSchema = z
+const TrackSchema = z
   .strictObject({
     toleranceW: powerDefault("20kW", { positive: true }).describe(
       "Site power is held within this band under budget − shedMarginW: targets are raised once P sits more than half the band under that line (to a quarter of the band under it) and lowered once P crosses it",

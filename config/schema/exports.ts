@@ -11,7 +11,7 @@ const SparkplugIdSchema = z.string().refine((s) => s.length > 0 && !/[/+#]/.test
   error: (iss) => `expected a Sparkplug id without "/", "+" or "#", got ${show(iss.input)}`,
 });
 
-export const SparkplugSchema = z
+const SparkplugSchema = z
   .strictObject({
     groupId: SparkplugIdSchema.default("wattkeeper").describe("Sparkplug group id"),
     edgeNodeId: optNull(SparkplugIdSchema).describe("Edge node id (default: site.id)"),
@@ -42,7 +42,7 @@ export const SparkplugSchema = z
   })
   .describe("Sparkplug B edge node (spBv1.0): NBIRTH/NDEATH, DBIRTH/DDATA per device");
 
-export const HomeAssistantSchema = z
+const HomeAssistantSchema = z
   .strictObject({
     discoveryPrefix: z
       .string()

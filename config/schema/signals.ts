@@ -19,7 +19,7 @@ const OnStaleSchema = z.enum(["release", "hold", "failsafe"]);
 
 const IPV4_OR_6 = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)$/;
 
-export const ModbusServerSignalSchema = z
+const ModbusServerSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("qse-rtu").describe("Shown as the budget's reason and in /api/site"),
     listen: z
@@ -47,7 +47,7 @@ export const ModbusServerSignalSchema = z
     "Modbus TCP server for a QSE's RTU: setpoint, enable and heartbeat in; site power, budget, flexible power and status out",
   );
 
-export const ContactSignalSchema = z
+const ContactSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("contact").describe("Shown as the budget's reason"),
     modbus: ModbusSchema.describe("The I/O module"),
@@ -80,7 +80,7 @@ export const ContactSignalSchema = z
   })
   .describe("A dry contact read from a Modbus I/O module");
 
-export const TargetSignalSchema = z
+const TargetSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("aggregator").describe("Shown as the budget's reason"),
     url: optNull(BrokerUrlSchema).describe(
@@ -131,7 +131,7 @@ const HttpUrlSchema = z.string().refine(
   { error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` },
 );
 
-export const OpenAdrSignalSchema = z
+const OpenAdrSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("openadr").describe("Shown as the budget's reason"),
     vtnUrl: HttpUrlSchema.describe("The VTN's base URL, e.g. https://vtn.example.net/openadr3/3.1.1"),

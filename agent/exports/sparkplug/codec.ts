@@ -11,7 +11,8 @@ if (!codec) throw new Error("sparkplug-payload has no spBv1.0 codec");
 const spB = codec;
 
 export type { UPayload };
-export const BDSEQ_METRIC = "bdSeq";
+
+const BDSEQ_METRIC = "bdSeq";
 
 export function encode(p: UPayload): Buffer {
   return Buffer.from(spB.encodePayload(p));

@@ -37,7 +37,7 @@ export function startSparkplug(site: ExportSite, opts: SparkplugOptions): Runnin
   return node;
 }
 
-export class SparkplugNode implements RunningExport {
+class SparkplugNode implements RunningExport {
   readonly topics: SparkplugTopics;
   private readonly log: Logger;
   private readonly aliases = new Aliases();
