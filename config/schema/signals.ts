@@ -13,7 +13,7 @@ import {
   show,
 } from "./fields.ts";
 import { ModbusSchema } from "./meters.ts";
-import { BrokerUrlSchema } from "./mqtt.ts";
+import { ownBrokerFields } from "./mqtt.ts";
 
 const OnStaleSchema = z.enum(["release", "hold", "failsafe"]);
 
@@ -83,14 +83,12 @@ const ContactSignalSchema = z
 const TargetSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("aggregator").describe("Shown as the budget's reason"),
-    url: optNull(BrokerUrlSchema).describe(
-      "A second broker (the aggregator's); null = the site's own mqtt link",
-    ),
-    username: optNull(z.string().min(1)).describe("User on the second broker"),
-    passwordFile: optNull(FileSchema).describe(
-      "Password on the second broker (env: WATTKEEPER_SIGNALS_TARGET_PASSWORD)",
-    ),
-    caFile: optNull(FileSchema).describe("PEM CA bundle for the second broker"),
+    ...ownBrokerFields({
+      url: "A second broker (the aggregator's); null = the site's own mqtt link",
+      username: "User on the second broker",
+      passwordFile: "Password on the second broker (env: WATTKEEPER_SIGNALS_TARGET_PASSWORD)",
+      caFile: "PEM CA bundle for the second broker",
+    }),
     protocolVersion: z
       .union([z.literal(5), z.literal(4)])
       .default(4)
