@@ -67,7 +67,7 @@ export async function scanCommand(
     );
   };
   const threads = intOption("threads", values.threads, 1, 64);
-  const found = await scanInThreads(hosts, opts, threads);
+  const found = await scanInThreads(hosts, opts, { threads });
   const miners = found.filter((m) => m.usable);
   const apart = found.filter((m) => !m.usable);
   if (tty) err.write("\n");

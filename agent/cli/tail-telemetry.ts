@@ -168,11 +168,16 @@ async function tailTelemetry(o: TailOptions): Promise<number> {
   });
 }
 
+export interface TailIo {
+  /** Ends the tail (Ctrl-C). */
+  signal?: AbortSignal;
+  out?: Writer;
+  err?: Writer;
+}
+
 export async function tailTelemetryCommand(
   argv: string[],
-  signal?: AbortSignal,
-  out: Writer = process.stdout,
-  err: Writer = process.stderr,
+  { signal, out = process.stdout, err = process.stderr }: TailIo = {},
 ): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,

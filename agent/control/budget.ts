@@ -266,13 +266,21 @@ export function breakEvenPricePerKwh(efficiencyJPerTh: number, hashpricePerThDay
  * the losing miners and no more, and holds (neither sheds nor wakes) while
  * losing miners sleep. Null when nothing is at stake or a price (or P) is unknown.
  */
-export function economicBudget(
-  powerW: number | null,
-  running: readonly EconomicMiner[],
-  sleptByAgent: ReadonlyArray<{ id: string; sleptPowerW: number | null; efficiencyJPerTh: number | null }>,
-  prices: Prices,
-  shedMarginW: number,
-): { watts: number; reason: string } | null {
+export interface EconomicInputs {
+  powerW: number | null;
+  running: readonly EconomicMiner[];
+  sleptByAgent: ReadonlyArray<{ id: string; sleptPowerW: number | null; efficiencyJPerTh: number | null }>;
+  prices: Prices;
+  shedMarginW: number;
+}
+
+export function economicBudget({
+  powerW,
+  running,
+  sleptByAgent,
+  prices,
+  shedMarginW,
+}: EconomicInputs): { watts: number; reason: string } | null {
   const { energyPricePerKwh: price, hashpricePerThDay: hashprice } = prices;
   if (powerW === null || price === null || hashprice === null) return null;
   const losing = economicCut(running, prices);

@@ -36,7 +36,7 @@ export function economicSource({
       sleptPowerW: d.sleptPowerW ?? null,
       efficiencyJPerTh: d.efficiencyJPerTh ?? null,
     }));
-  return economicBudget(view.powerW, running, slept, prices, shedMarginW);
+  return economicBudget({ powerW: view.powerW, running, sleptByAgent: slept, prices, shedMarginW });
 }
 
 /** What a target signal's share is measured against: the mining that runs and what the agent slept. */

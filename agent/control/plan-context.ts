@@ -114,8 +114,7 @@ export function rampingWakeW(miners: readonly PlanMiner[], ledger: LedgerView, n
 export function movedAgainst(
   l: DeviceLedger | undefined,
   dir: 1 | -1,
-  now: number,
-  minOnMs: number,
+  { now, minOnMs }: { now: number; minOnMs: number },
 ): boolean {
   return l?.movedAt != null && l.movedDir === -dir && now - l.movedAt < minOnMs;
 }

@@ -182,9 +182,11 @@ export class AuditLog extends SqliteStore {
     for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
       if (!have.has(name)) db.exec(`ALTER TABLE audit ADD COLUMN ${name} ${type}`);
     }
-    this.table = new BoundedTable(db, "audit", BYTES_SQL, {
-      maxRows: this.o.maxRows,
-      maxBytes: this.o.maxBytes,
+    this.table = new BoundedTable({
+      db,
+      table: "audit",
+      bytesSql: BYTES_SQL,
+      bounds: { maxRows: this.o.maxRows, maxBytes: this.o.maxBytes },
     });
     this.table.enforce();
     this.flushTimer = setInterval(() => this.flushQuietly(), this.o.flushMs);

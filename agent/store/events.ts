@@ -82,7 +82,7 @@ export class EventLog extends SqliteStore {
 
   protected override onOpen(db: Db): void {
     this.stmts = this.prepare(db);
-    this.table = new BoundedTable(db, "events", BYTES_SQL, this.bounds);
+    this.table = new BoundedTable({ db, table: "events", bytesSql: BYTES_SQL, bounds: this.bounds });
     this.table.enforce();
   }
 

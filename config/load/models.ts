@@ -64,7 +64,7 @@ async function readModelFiles(dir: string, problems: Problem[]): Promise<Placed[
       continue;
     }
     const found: Problem[] = [];
-    const data = parseWith(ModelFileSchema, parsed.value, [], found);
+    const data = parseWith(ModelFileSchema, parsed.value, { at: [], problems: found });
     for (const p of found) problems.push(at(p, file, parsed.locate));
     if (!data) continue;
     data.models.forEach((m, index) => {

@@ -46,7 +46,7 @@ async function loadProfile(
       }));
     } else {
       const problems: Problem[] = [];
-      const profile = parseWith(MeterProfileSchema, parsed.value, [], problems);
+      const profile = parseWith(MeterProfileSchema, parsed.value, { at: [], problems });
       result =
         profile ??
         problems.map((p) => ({
@@ -83,5 +83,5 @@ export async function meterProfile({
   }
   // Inline: the drivers' own profile schema judges it, with the meter's paths.
   const inline = { name: `inline:${m.id}`, registers: m.registers, maxGap: m.maxGap };
-  return parseWith(MeterProfileSchema, inline, ["meters", i], problems);
+  return parseWith(MeterProfileSchema, inline, { at: ["meters", i], problems });
 }

@@ -240,7 +240,7 @@ test("tail-telemetry: prints the rebuilt fleet once synced (JSON and table); usa
   const err: string[] = [];
   const w = (into: string[]) => ({ write: (s: string) => into.push(s) });
   const common = ["--broker", broker.url, "--site", SITE, "--mqtt-version", "4", "--once", "--timeout", "20"];
-  const code = await tailTelemetryCommand([...common, "--json"], undefined, w(out), w(err));
+  const code = await tailTelemetryCommand([...common, "--json"], { out: w(out), err: w(err) });
   assert.equal(code, 0, err.join(""));
   const lines = out
     .join("")
@@ -260,7 +260,10 @@ test("tail-telemetry: prints the rebuilt fleet once synced (JSON and table); usa
   );
 
   const table: string[] = [];
-  assert.equal(await tailTelemetryCommand([...common, "--kind", "miners"], undefined, w(table), w(err)), 0);
+  assert.equal(
+    await tailTelemetryCommand([...common, "--kind", "miners"], { out: w(table), err: w(err) }),
+    0,
+  );
   const text = table.join("");
   assert.match(text, /^miners · cycle \d+ · .* · full refresh · 8 devices · synced\n/);
   assert.match(text, /\nid +state +powerW +hashrateThs +powerLimitW +chipTempMaxC +ageS\n/);
@@ -295,9 +298,7 @@ test("tail-telemetry: a lost chunk is reported on stderr and the picture marked 
   const w = (into: string[]) => ({ write: (s: string) => into.push(s) });
   const run = tailTelemetryCommand(
     ["--broker", broker.url, "--site", other, "--mqtt-version", "4", "--json", "--kind", "miners"],
-    ctl.signal,
-    w(out),
-    w(err),
+    { signal: ctl.signal, out: w(out), err: w(err) },
   );
   const head = (full: boolean, cycle: number) =>
     ({ kind: "miners", fields: MINER_FIELDS, key: 1, full, at: Date.now(), cycle }) as const;
