@@ -27,10 +27,8 @@ import { resolveSecrets } from "./load/secrets.ts";
 import { type Parsed, parseSections } from "./load/sections.ts";
 import type { SiteConfig } from "./schema.ts";
 
-export { loadModelFiles, MODELS_DIR } from "./load/models.ts";
-export { ConfigError, formatPath, formatProblem, type Problem, problemLines } from "./load/problems.ts";
-export { METERS_DIR } from "./load/profiles.ts";
-export { secretEnvName } from "./load/secrets.ts";
+export { loadModelFiles } from "./load/models.ts";
+export { ConfigError, formatProblem, type Problem, problemLines } from "./load/problems.ts";
 
 export interface LoadOptions {
   /** Environment for secrets and the default store path (default: process.env). */
@@ -106,30 +104,30 @@ async function load(file: string, opts: LoadOptions): Promise<{ config: SiteConf
   // 3. Devices: ids unique across kinds, miner ranges expanded, meter profiles loaded.
   const devices = await checkDevices(entries, problems);
   // 3b. Miner models: the site's own, then the shipped files.
-  const models = await siteModels(parsed.models, file, problems, opts.modelsDir);
+  const models = await siteModels({ own: parsed.models, configFile: file, problems, dir: opts.modelsDir });
   // 4. Operators whose hash cannot match anything; signals that lean on other sections.
   checkOperators(parsed.http, warnings);
   checkSignals(parsed, problems);
   checkExports(parsed, problems);
   // 5. Referenced files and secrets, relative to the config file.
-  await resolveSecrets(
-    parsed.mqtt,
+  await resolveSecrets({
+    mqtt: parsed.mqtt,
     entries,
-    {
+    ctx: {
       dir,
       env,
       problems,
       warnings,
       strictFiles: opts.strictFiles === true,
     },
-    parsed.signals,
-    parsed.exports,
-    parsed.http,
-  );
+    signals: parsed.signals,
+    exports: parsed.exports,
+    http: parsed.http,
+  });
   const storePath = storePathOf(parsed.store, env, dir);
   // 6. Warnings that only make sense on a config that is otherwise whole.
   if (parsed.sim) checkSimAddresses(devices.miners, entries.meters, warnings);
-  checkSiteMeter(parsed, devices.siteMeter, problems, warnings);
+  checkSiteMeter({ parsed, siteMeter: devices.siteMeter, problems, warnings });
   // 7. Every problem and warning at its line in the file, then all thrown at once, or the pieces put together.
   for (const p of [...problems, ...warnings]) {
     // a problem of another file (a model file) carries its own line

@@ -21,27 +21,10 @@ import { MqttSchema } from "./schema/mqtt.ts";
 import { SignalsSchema } from "./schema/signals.ts";
 import { HttpSchema, LogSchema, PollingSchema, SimSchema, SiteSchema, StoreSchema } from "./schema/site.ts";
 
-export { ControlSchema, EconomicsSchema, ScheduleWindowSchema } from "./schema/control.ts";
-export { CredentialsSchema, GpuNodeSchema, MinerEntrySchema } from "./schema/devices.ts";
-export { ExportsSchema, HomeAssistantSchema, SparkplugSchema } from "./schema/exports.ts";
-export { durationDefault, type HostPort, parseHostPort, power, powerDefault } from "./schema/fields.ts";
-export { MeterEntrySchema, ModbusSchema, type ModbusTarget } from "./schema/meters.ts";
+export type { ModbusTarget } from "./schema/meters.ts";
 export { BrokerUrlSchema, type Deadband, MqttSchema, TelemetrySchema } from "./schema/mqtt.ts";
-export {
-  ContactSignalSchema,
-  ModbusServerSignalSchema,
-  SignalsSchema,
-  TargetSignalSchema,
-} from "./schema/signals.ts";
-export {
-  DEFAULT_MINER_DETAIL_POLLS,
-  HttpSchema,
-  LogSchema,
-  OperatorSchema,
-  SimSchema,
-  SiteSchema,
-  StoreSchema,
-} from "./schema/site.ts";
+
+export { DEFAULT_MINER_DETAIL_POLLS } from "./schema/site.ts";
 
 // ---------------------------------------------------------------- the file
 
@@ -78,8 +61,6 @@ export const LIST_SECTIONS = {
 
 // ---------------------------------------------------------------- types
 
-/** What a file may contain (unit strings, optional keys). */
-export type ConfigInput = z.input<typeof ConfigSchema>;
 /** The schema's output: units in watts and seconds, defaults applied, not yet expanded. */
 export type ParsedConfig = z.output<typeof ConfigSchema>;
 
@@ -88,7 +69,7 @@ type SecretValues<T> = { [K in keyof T as K extends `${infer B}File` ? B : never
  * T with every `fooFile` key (kept, as an absolute path) joined by `foo`: the file's
  * content, or the WATTKEEPER_* environment variable that overrides it.
  */
-export type WithSecrets<T> = T extends readonly (infer U)[]
+type WithSecrets<T> = T extends readonly (infer U)[]
   ? WithSecrets<U>[]
   : T extends object
     ? { [K in keyof T]: WithSecrets<T[K]> } & SecretValues<T>
@@ -112,13 +93,12 @@ export type TelemetryConfig = MqttConfig["telemetry"];
 export type HttpConfig = WithSecrets<ParsedConfig["http"]>;
 export type ControlConfig = Omit<ParsedConfig["control"], "failsafeBudgetW"> & { failsafeBudgetW: number };
 export type ScheduleWindow = z.output<typeof ScheduleWindowSchema>;
-export type SimConfig = z.output<typeof SimSchema>;
 
 /** The resolved config loadConfig returns. */
 /** The signals section with its secrets read (the second broker's password). */
 export type SignalsConfig = WithSecrets<NonNullable<ParsedConfig["signals"]>>;
 /** The exports section with its secrets read (a SCADA broker's password). */
-export type ExportsConfig = WithSecrets<NonNullable<ParsedConfig["exports"]>>;
+type ExportsConfig = WithSecrets<NonNullable<ParsedConfig["exports"]>>;
 export type SparkplugConfig = NonNullable<ExportsConfig["sparkplug"]>;
 export type HomeAssistantConfig = NonNullable<ExportsConfig["homeAssistant"]>;
 

@@ -3,9 +3,8 @@
 // PREFIX.pub.pem (goes into a site's mqtt.commandKeys). Never overwrites.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { parseArgs } from "node:util";
 import { generateKeyPair } from "../mqtt/signing.ts";
-import { UsageError } from "./usage.ts";
+import { commandArgs, type Out, UsageError } from "./usage.ts";
 
 export function writeKeyPair(prefix: string): { privateKeyFile: string; publicKeyFile: string } {
   const { privateKeyPem, publicKeyPem } = generateKeyPair();
@@ -18,15 +17,8 @@ export function writeKeyPair(prefix: string): { privateKeyFile: string; publicKe
   return { privateKeyFile, publicKeyFile };
 }
 
-export async function keygenCommand(
-  argv: string[],
-  out: { write(s: string): unknown } = process.stdout,
-): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { out: { type: "string" } },
-  });
+export async function keygenCommand(argv: string[], out: Out = process.stdout): Promise<number> {
+  const { values, positionals } = commandArgs(argv, { out: { type: "string" } });
   if (positionals.length > 0) throw new UsageError(`keygen takes no arguments (got '${positionals[0]}')`);
   if (!values.out) throw new UsageError("keygen needs --out PREFIX");
   let files: ReturnType<typeof writeKeyPair>;

@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
         return await signPriceCommand(rest);
       case "tail-telemetry": {
         const { controller } = untilSignal();
-        return await tailTelemetryCommand(rest, controller.signal);
+        return await tailTelemetryCommand(rest, { signal: controller.signal });
       }
       default:
         throw new UsageError(`unknown command '${command}'`);

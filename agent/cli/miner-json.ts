@@ -37,7 +37,14 @@ export function unusableReason(r: MinerReading): string | null {
   return /WK_CGMINER_(EMPTY_REPLY|NOT_CGMINER_API)\b/.test(reason) ? reason : null;
 }
 
-export function minerJson(host: string, port: number, miner: Miner, r: MinerReading): MinerJson {
+export interface MinerJsonInput {
+  host: string;
+  port: number;
+  miner: Miner;
+  reading: MinerReading;
+}
+
+export function minerJson({ host, port, miner, reading: r }: MinerJsonInput): MinerJson {
   return {
     host,
     port,

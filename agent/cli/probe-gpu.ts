@@ -30,7 +30,14 @@ const JSON_KEYS: (keyof GpuReading)[] = [
 ];
 
 /** The documented `--json` shape (plus port, state, reason, powerW, capabilities). */
-export function gpuJson(host: string, port: number, reading: GpuNodeReading, capabilities: string[]) {
+interface GpuJsonInput {
+  host: string;
+  port: number;
+  reading: GpuNodeReading;
+  capabilities: string[];
+}
+
+function gpuJson({ host, port, reading, capabilities }: GpuJsonInput) {
   return {
     host,
     port,
@@ -42,7 +49,7 @@ export function gpuJson(host: string, port: number, reading: GpuNodeReading, cap
   };
 }
 
-export function parseUserHostPort(spec: string): { user: string | null; host: string; port: number } {
+function parseUserHostPort(spec: string): { user: string | null; host: string; port: number } {
   const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d{1,5}))?$/.exec(spec.trim());
   const port = m?.[3] === undefined ? 22 : Number(m[3]);
   if (!m?.[2] || port < 1 || port > 65535) throw new UsageError(`expected [USER@]HOST[:PORT], got "${spec}"`);
@@ -87,7 +94,7 @@ export async function probeGpuCommand(argv: string[], out: NodeJS.WritableStream
   } finally {
     await node.stop();
   }
-  const json = gpuJson(host, port, reading, [...node.capabilities()]);
+  const json = gpuJson({ host, port, reading, capabilities: [...node.capabilities()] });
   if (values.json) out.write(`${terminalJson(json, 2)}\n`);
   else out.write(describe(json));
   return reading.state === "ok" ? 0 : 1;

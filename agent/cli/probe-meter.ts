@@ -14,20 +14,11 @@ import type { MeterReading } from "../../drivers/types.ts";
 import { parseHostPort } from "./host-arg.ts";
 import { UsageError } from "./usage.ts";
 
-export interface MeterJson {
-  profile: string;
-  unitId: number;
-  powerW: number | null;
-  energyKwh: number | null;
-  voltageV: [number | null, number | null, number | null];
-  currentA: [number | null, number | null, number | null];
-  frequencyHz: number | null;
-  powerFactor: number | null;
-  /** Additions to the contract shape: whether the read worked, and why not. */
-  ok: boolean;
-  reason: string | null;
-  endpoint: string;
-}
+/** The reading's values; additions to the contract shape: whether the read worked, why not, and where. */
+type MeterJson = { profile: string; unitId: number } & Pick<
+  MeterReading,
+  "powerW" | "energyKwh" | "voltageV" | "currentA" | "frequencyHz" | "powerFactor" | "ok" | "reason"
+> & { endpoint: string };
 
 const PARITIES = ["none", "even", "odd"] as const;
 
@@ -68,12 +59,19 @@ function endpointFrom(values: Record<string, string | boolean | undefined>): Mod
 async function loadProfile(name: string): Promise<MeterProfile> {
   const problems: Problem[] = [];
   const entry = { id: "probe", role: "site", profile: name } as unknown as MeterEntry;
-  const profile = await meterProfile(entry, 0, new Map(), problems);
+  const profile = await meterProfile({ meter: entry, index: 0, cache: new Map(), problems });
   if (!profile) throw new UsageError(`--profile: ${problems.map((p) => p.message).join("; ")}`);
   return profile;
 }
 
-export function meterJson(profile: string, unitId: number, endpoint: string, r: MeterReading): MeterJson {
+interface MeterJsonInput {
+  profile: string;
+  unitId: number;
+  endpoint: string;
+  reading: MeterReading;
+}
+
+function meterJson({ profile, unitId, endpoint, reading: r }: MeterJsonInput): MeterJson {
   return {
     profile,
     unitId,
@@ -121,7 +119,12 @@ export async function probeMeterCommand(argv: string[], out: NodeJS.WritableStre
   } finally {
     await connection.close();
   }
-  const json = meterJson(values.profile, unitId, describeEndpoint(endpoint), reading);
+  const json = meterJson({
+    profile: values.profile,
+    unitId,
+    endpoint: describeEndpoint(endpoint),
+    reading,
+  });
   out.write(values.json ? `${terminalJson(json, 2)}\n` : describe(json));
   return reading.ok ? 0 : 1;
 }

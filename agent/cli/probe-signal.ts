@@ -4,7 +4,6 @@
 // event intervals the VEN would follow; modbus: reads the setpoint server of a
 // running agent as the RTU would; target: waits for the aggregator's next (or
 // retained) target on its broker. Exit 0 with an answer, 1 without one.
-import { parseArgs } from "node:util";
 import modbusSerial from "modbus-serial";
 import { connect } from "mqtt";
 import { loadConfigOrReport } from "../../config/load.ts";
@@ -14,19 +13,13 @@ import { withCredentials } from "../mqtt/link.ts";
 import { silentLogger } from "../runtime/logger.ts";
 import { parseTargetMessage } from "../signals/mqtt-target.ts";
 import { venFromConfig } from "../signals/openadr/ven.ts";
-import { UsageError } from "./usage.ts";
-
-type Out = { write(s: string): unknown };
+import { commandArgs, type Out, UsageError } from "./usage.ts";
 
 export async function probeSignalCommand(argv: string[], out: Out = process.stdout): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: "string", short: "c" },
-      json: { type: "boolean", default: false },
-      wait: { type: "string", default: "10" },
-    },
+  const { values, positionals } = commandArgs(argv, {
+    config: { type: "string", short: "c" },
+    json: { type: "boolean", default: false },
+    wait: { type: "string", default: "10" },
   });
   const [kind, ...extra] = positionals;
   if (!kind || !["modbus", "target", "openadr"].includes(kind) || extra.length > 0) {

@@ -61,7 +61,7 @@ async function probeMinerCommand(rest: string[], out: NodeJS.WritableStream): Pr
   // what it can do is known once the probe of its write path has answered
   await miner.confirmed();
   await miner.close();
-  const json = minerJson(host, port, miner, reading);
+  const json = minerJson({ host, port, miner, reading });
   if (values.json) out.write(`${terminalJson(json, 2)}\n`);
   else out.write(describe(json));
   // 1: nothing answered, or something answered that is not a miner we can read

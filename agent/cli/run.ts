@@ -50,7 +50,7 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
   const logger = createLogger({ level: config.log.level });
   logger.info({ version: opts.version, config: config.file }, `wattkeeper ${opts.version} starting`);
   const notifier = createNotifier({ logger });
-  const agent = new Agent(file, logger, notifier, opts.version);
+  const agent = new Agent({ file, logger, notifier, version: opts.version });
 
   const uninstall = handleSignals(process, {
     stop: (signal) => {
@@ -140,6 +140,16 @@ export type ConfigLoader = (file: string) => Promise<{ config: SiteConfig }>;
 const loadStrict: ConfigLoader = (file) => loadConfig(file, { strictFiles: true });
 
 /** The running site and simulator, and the queue of reloads and the stop. */
+export interface AgentOptions {
+  /** The config file (read again on a reload). */
+  file: string;
+  logger: Logger;
+  notifier: Notifier;
+  version: string;
+  /** How a reload reads the config (tests inject failures). */
+  load?: ConfigLoader;
+}
+
 export class Agent {
   private site: Site | null = null;
   private config: SiteConfig | null = null;
@@ -159,14 +169,19 @@ export class Agent {
     this.finish = resolve;
   });
 
-  constructor(
-    private readonly file: string,
-    private readonly logger: Logger,
-    private readonly notifier: Notifier,
-    private readonly version: string,
-    /** How a reload reads the config (tests inject failures). */
-    private readonly load: ConfigLoader = loadStrict,
-  ) {}
+  private readonly file: string;
+  private readonly logger: Logger;
+  private readonly notifier: Notifier;
+  private readonly version: string;
+  private readonly load: ConfigLoader;
+
+  constructor(o: AgentOptions) {
+    this.file = o.file;
+    this.logger = o.logger;
+    this.notifier = o.notifier;
+    this.version = o.version;
+    this.load = o.load ?? loadStrict;
+  }
 
   /** Starts, then resolves with the exit code once stopped (0) or failed (1). */
   run(config: SiteConfig): Promise<number> {

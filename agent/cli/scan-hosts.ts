@@ -33,7 +33,7 @@ export async function scanHosts(hosts: string[], opts: ScanOptions): Promise<Min
       await miner.close();
       // a host that answers but not as a miner is listed too, marked unusable, never dropped in silence
       if (reading.state !== "unreachable" || unusableReason(reading) !== null) {
-        found[i] = minerJson(host, opts.port, miner, reading);
+        found[i] = minerJson({ host, port: opts.port, miner, reading });
         alive++;
       }
       done++;

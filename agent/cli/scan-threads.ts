@@ -68,11 +68,17 @@ function runShard(job: ShardJob, onProgress: (done: number, found: number) => vo
 }
 
 /** Scans hosts over `threads` threads (1: this thread only); resolves in address order. */
+export interface ThreadOptions {
+  /** Threads to spread over (1: this thread only). */
+  threads?: number;
+  /** A thread is started only for at least this many hosts. */
+  minHostsPerThread?: number;
+}
+
 export async function scanInThreads(
   hosts: string[],
   opts: ScanOptions,
-  threads = defaultScanThreads(),
-  minHostsPerThread = MIN_HOSTS_PER_THREAD,
+  { threads = defaultScanThreads(), minHostsPerThread = MIN_HOSTS_PER_THREAD }: ThreadOptions = {},
 ): Promise<MinerJson[]> {
   const shards = Math.max(1, Math.min(threads, Math.floor(hosts.length / minHostsPerThread)));
   if (shards === 1) return scanHosts(hosts, opts);

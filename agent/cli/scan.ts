@@ -13,7 +13,7 @@ import type { ScanOptions } from "./scan-hosts.ts";
 import { defaultScanThreads, scanInThreads } from "./scan-threads.ts";
 import { UsageError } from "./usage.ts";
 
-export { type ScanOptions, scanHosts } from "./scan-hosts.ts";
+export { scanHosts } from "./scan-hosts.ts";
 
 function intOption(name: string, raw: string, min: number, max: number): number {
   const n = Number(raw);
@@ -67,7 +67,7 @@ export async function scanCommand(
     );
   };
   const threads = intOption("threads", values.threads, 1, 64);
-  const found = await scanInThreads(hosts, opts, threads);
+  const found = await scanInThreads(hosts, opts, { threads });
   const miners = found.filter((m) => m.usable);
   const apart = found.filter((m) => !m.usable);
   if (tty) err.write("\n");

@@ -19,7 +19,7 @@ import { type Dialect, DialectSchema, type MinerCapability, type MinerReading } 
 import { parseHostPort } from "./host-arg.ts";
 import { UsageError } from "./usage.ts";
 
-export interface SelftestLeg {
+interface SelftestLeg {
   leg: "sleep" | "wake" | "limit down" | "limit up";
   capability: MinerCapability;
   /** null: not run (not offered, or an earlier leg left nothing to do). */
@@ -122,7 +122,7 @@ export async function selftestCommand(
 }
 
 /** The legs, in order, on a miner that answered `first`. Never throws for a miner's refusal. */
-export async function runSelftest(
+async function runSelftest(
   host: string,
   port: number,
   miner: Miner,

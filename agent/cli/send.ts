@@ -4,14 +4,13 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { parseArgs } from "node:util";
 import { connect, type IClientOptions } from "mqtt";
 import { loadConfigOrReport } from "../../config/load.ts";
 import { withCredentials } from "../mqtt/link.ts";
 import { buildEnvelope, parsePrivateKey } from "../mqtt/signing.ts";
 import { Topics } from "../mqtt/topics.ts";
 import { BROKER_FLAGS, mqttVersionFlag, readFlagFile } from "./broker-args.ts";
-import { UsageError } from "./usage.ts";
+import { commandArgs, type Out, UsageError } from "./usage.ts";
 
 export interface SendOptions {
   url: string;
@@ -99,21 +98,17 @@ export async function sendSigned(o: SendOptions): Promise<SendResult> {
 
 export async function sendCommand(
   argv: string[],
-  out: { write(s: string): unknown } = process.stdout,
+  out: Out = process.stdout,
   err: { write(s: string): unknown } = process.stderr,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: "string", short: "c" },
-      broker: { type: "string" },
-      ...BROKER_FLAGS,
-      site: { type: "string" },
-      key: { type: "string" },
-      "key-name": { type: "string" },
-      timeout: { type: "string", default: "10" },
-    },
+  const { values, positionals } = commandArgs(argv, {
+    config: { type: "string", short: "c" },
+    broker: { type: "string" },
+    ...BROKER_FLAGS,
+    site: { type: "string" },
+    key: { type: "string" },
+    "key-name": { type: "string" },
+    timeout: { type: "string", default: "10" },
   });
   const [name, bodyText, ...extra] = positionals;
   if (!name)

@@ -6,18 +6,14 @@
 // site: one retained price serves every site that follows it.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { parseArgs } from "node:util";
 import { buildPriceEnvelope, parsePrivateKey } from "../mqtt/signing.ts";
-import { UsageError } from "./usage.ts";
+import { commandArgs, type Out, UsageError } from "./usage.ts";
 
-export async function signPriceCommand(
-  argv: string[],
-  out: { write(s: string): unknown } = process.stdout,
-): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { key: { type: "string" }, "key-name": { type: "string" }, topic: { type: "string" } },
+export async function signPriceCommand(argv: string[], out: Out = process.stdout): Promise<number> {
+  const { values, positionals } = commandArgs(argv, {
+    key: { type: "string" },
+    "key-name": { type: "string" },
+    topic: { type: "string" },
   });
   if (!values.key) throw new UsageError("sign-price needs --key FILE (the private key, PEM)");
   if (!values.topic)

@@ -67,7 +67,7 @@ export async function startSimFromConfig(config: SiteConfig, logger: Logger) {
 }
 
 /** Where `npm start` puts its broker; another free port when this one is taken. */
-export const SIM_BROKER_PORT = 1883;
+const SIM_BROKER_PORT = 1883;
 
 /**
  * For a sim config without an `mqtt:` section: an embedded broker (aedes,

@@ -21,7 +21,7 @@ import { UsageError } from "./usage.ts";
 
 type Writer = { write(s: string): unknown };
 
-export interface TailOptions {
+interface TailOptions {
   url: string;
   protocolVersion: 4 | 5;
   ca?: string | null;
@@ -43,7 +43,7 @@ export interface TailOptions {
 
 const ALL_KINDS: TelemetryKind[] = ["miners", "gpus", "meters"];
 
-export const TAIL_USAGE = `tail-telemetry --broker URL --site ID [--json] [--once] [--kind miners,gpus,meters] [--timeout S]
+const TAIL_USAGE = `tail-telemetry --broker URL --site ID [--json] [--once] [--kind miners,gpus,meters] [--timeout S]
                [--ca FILE] [--username U --password-file F] [--mqtt-version 4|5] [--topic-root ROOT]`;
 
 function show(v: unknown): string {
@@ -52,7 +52,7 @@ function show(v: unknown): string {
 }
 
 /** A fixed-width table of the rebuilt devices, fields in the agent's order. */
-export function renderTable(fields: readonly string[], devices: readonly DeviceFields[]): string {
+function renderTable(fields: readonly string[], devices: readonly DeviceFields[]): string {
   const rows = devices.map((d) => fields.map((f) => show(d[f])));
   const widths = fields.map((f, i) => Math.max(f.length, ...rows.map((r) => r[i]!.length)));
   // text left, numbers right
@@ -66,7 +66,7 @@ export function renderTable(fields: readonly string[], devices: readonly DeviceF
 }
 
 /** Runs until the signal (or --once / --timeout); returns the exit code. */
-export async function tailTelemetry(o: TailOptions): Promise<number> {
+async function tailTelemetry(o: TailOptions): Promise<number> {
   const topic = new Topics(o.topicRoot, o.siteId).telemetryDevices;
   const consumer = new TelemetryConsumer();
   const fieldsOf = new Map<TelemetryKind, readonly string[]>();
@@ -168,11 +168,16 @@ export async function tailTelemetry(o: TailOptions): Promise<number> {
   });
 }
 
+export interface TailIo {
+  /** Ends the tail (Ctrl-C). */
+  signal?: AbortSignal;
+  out?: Writer;
+  err?: Writer;
+}
+
 export async function tailTelemetryCommand(
   argv: string[],
-  signal?: AbortSignal,
-  out: Writer = process.stdout,
-  err: Writer = process.stderr,
+  { signal, out = process.stdout, err = process.stderr }: TailIo = {},
 ): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,

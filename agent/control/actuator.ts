@@ -7,18 +7,27 @@ import type { OperatorCommandOutcome } from "../../drivers/nvidia/types.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 import type { Actuator, ActuatorResult, OnSent } from "./loop.ts";
 
-export function driverActuator(
-  miners: ReadonlyMap<string, Miner>,
-  gpuNodes: ReadonlyMap<string, GpuNode>,
+export interface DriverActuatorDeps {
+  miners: ReadonlyMap<string, Miner>;
+  gpuNodes: ReadonlyMap<string, GpuNode>;
   /** A GPU's default limit from the latest reading (no extra nvidia-smi run). */
-  defaultLimitW: (nodeId: string, index: number) => number | null,
+  defaultLimitW: (nodeId: string, index: number) => number | null;
   /** The poller's latest reading of a miner when fresh enough to confirm against; null = read first. */
-  freshReading: (minerId: string) => MinerReading | null = () => null,
+  freshReading?: (minerId: string) => MinerReading | null;
   /** A drain-tier node's commands (config only: never from MQTT); null = none configured. */
-  drainCommands: (nodeId: string) => DrainCommands | null = () => null,
+  drainCommands?: (nodeId: string) => DrainCommands | null;
   /** A node capped by a clock lock (gpuNodes[].lockClocksMHz) instead of power limits; null = limits. */
-  clockLockOf: (nodeId: string) => number | null = () => null,
-): Actuator {
+  clockLockOf?: (nodeId: string) => number | null;
+}
+
+export function driverActuator({
+  miners,
+  gpuNodes,
+  defaultLimitW,
+  freshReading = () => null,
+  drainCommands = () => null,
+  clockLockOf = () => null,
+}: DriverActuatorDeps): Actuator {
   const minerWrite = async (
     id: string,
     action: "sleep" | "wake" | "setPowerLimit" | "reboot" | "locate",
@@ -95,7 +104,7 @@ export function driverActuator(
   };
 }
 
-export interface DrainCommands {
+interface DrainCommands {
   command: string;
   resumeCommand: string;
   timeoutS: number;
@@ -105,7 +114,7 @@ export interface DrainCommands {
 const AUDIT_OUTPUT_CHARS = 400;
 
 /** The ledger's outcome of a drain or resume: the command, its exit and what it printed. */
-export function auditText(command: string, out: OperatorCommandOutcome): string {
+function auditText(command: string, out: OperatorCommandOutcome): string {
   const printed = [out.stdout.trim(), out.stderr.trim()].filter((x) => x !== "").join(" | ");
   const clipped = printed.length > AUDIT_OUTPUT_CHARS ? `${printed.slice(0, AUDIT_OUTPUT_CHARS)}…` : printed;
   const status = out.ok

@@ -131,13 +131,15 @@ const PRE_RAMP_HORIZON_MIN = 240;
  * cliff at the start. Null when the window is active already, not within reach of the ramp
  * from `ceilingW`, or not starting within the horizon.
  */
-export function preRamp(
-  w: Window,
-  rampDownWPerMin: number,
-  ceilingW: number,
-  timeZone: string,
-  now: number,
-): BudgetSource | null {
+interface PreRampInput {
+  w: Window;
+  rampDownWPerMin: number;
+  ceilingW: number;
+  timeZone: string;
+  now: number;
+}
+
+function preRamp({ w, rampDownWPerMin, ceilingW, timeZone, now }: PreRampInput): BudgetSource | null {
   if (w.budgetW >= ceilingW) return null;
   if (windowActive(w, localTime(now, timeZone))) return null;
   const reachMin = Math.min(PRE_RAMP_HORIZON_MIN, Math.ceil((ceilingW - w.budgetW) / rampDownWPerMin));
@@ -180,7 +182,13 @@ export function effectiveBudget(inputs: BudgetInputs, config: BudgetConfig, now:
     if (rampDown != null) {
       const ceilingW = Math.min(...sources.map((s) => s.watts));
       for (const w of windows) {
-        const ahead = preRamp(w, rampDown, ceilingW, config.site.timezone, now);
+        const ahead = preRamp({
+          w,
+          rampDownWPerMin: rampDown,
+          ceilingW,
+          timeZone: config.site.timezone,
+          now,
+        });
         if (ahead) sources.push(ahead);
       }
     }
@@ -258,13 +266,21 @@ export function breakEvenPricePerKwh(efficiencyJPerTh: number, hashpricePerThDay
  * the losing miners and no more, and holds (neither sheds nor wakes) while
  * losing miners sleep. Null when nothing is at stake or a price (or P) is unknown.
  */
-export function economicBudget(
-  powerW: number | null,
-  running: readonly EconomicMiner[],
-  sleptByAgent: ReadonlyArray<{ id: string; sleptPowerW: number | null; efficiencyJPerTh: number | null }>,
-  prices: Prices,
-  shedMarginW: number,
-): { watts: number; reason: string } | null {
+export interface EconomicInputs {
+  powerW: number | null;
+  running: readonly EconomicMiner[];
+  sleptByAgent: ReadonlyArray<{ id: string; sleptPowerW: number | null; efficiencyJPerTh: number | null }>;
+  prices: Prices;
+  shedMarginW: number;
+}
+
+export function economicBudget({
+  powerW,
+  running,
+  sleptByAgent,
+  prices,
+  shedMarginW,
+}: EconomicInputs): { watts: number; reason: string } | null {
   const { energyPricePerKwh: price, hashpricePerThDay: hashprice } = prices;
   if (powerW === null || price === null || hashprice === null) return null;
   const losing = economicCut(running, prices);

@@ -10,12 +10,19 @@ import type { DeviceLedger, PlanSnapshot } from "./types.ts";
 type LedgerDevices = ReadonlyMap<string, DeviceLedger>;
 
 /** The economic cut as a budget source; null while a price is unknown or no miner loses money. */
-export function economicSource(
-  view: PlanSnapshot,
-  devices: LedgerDevices,
-  prices: Prices,
-  shedMarginW: number,
-): { watts: number; reason: string } | null {
+export interface EconomicInput {
+  view: PlanSnapshot;
+  devices: LedgerDevices;
+  prices: Prices;
+  shedMarginW: number;
+}
+
+export function economicSource({
+  view,
+  devices,
+  prices,
+  shedMarginW,
+}: EconomicInput): { watts: number; reason: string } | null {
   if (prices.energyPricePerKwh === null || prices.hashpricePerThDay === null) return null;
   // a miner the agent has just slept may still read as hashing until its next poll:
   // counted as running too, its draw would be cut twice and one more miner shed
@@ -29,7 +36,7 @@ export function economicSource(
       sleptPowerW: d.sleptPowerW ?? null,
       efficiencyJPerTh: d.efficiencyJPerTh ?? null,
     }));
-  return economicBudget(view.powerW, running, slept, prices, shedMarginW);
+  return economicBudget({ powerW: view.powerW, running, sleptByAgent: slept, prices, shedMarginW });
 }
 
 /** What a target signal's share is measured against: the mining that runs and what the agent slept. */

@@ -11,7 +11,7 @@ import { DEFAULT_LOCATE_S } from "../../drivers/cgminer/locate.ts";
 import type { AuditChannel } from "../store/audit.ts";
 
 /** Longest lease: a week. A lease the central side forgets must still end. */
-export const MAX_LEASE_TTL_S = 7 * 24 * 3600;
+const MAX_LEASE_TTL_S = 7 * 24 * 3600;
 /** Longest timed exclusion: 30 days (longer maintenance is an exclusion without an end). */
 export const MAX_EXCLUDE_S = 30 * 24 * 3600;
 
@@ -22,14 +22,12 @@ export const BudgetSetSchema = z.strictObject({
   ),
   reason: z.string().min(1).max(200).describe("Shown with the budget: 'DR event 4471', 'ERCOT 4CP'"),
 });
-export type BudgetSet = z.infer<typeof BudgetSetSchema>;
 
 export const BudgetClearSchema = z.strictObject({}).describe("Ends the lease in force");
 
 export const ModeSetSchema = z.strictObject({
   mode: z.enum(["auto", "hold"]).describe("auto: the loop acts; hold: it plans but sends nothing"),
 });
-export type ModeSet = z.infer<typeof ModeSetSchema>;
 
 export const DEVICE_ACTIONS = [
   "sleep",

@@ -16,7 +16,7 @@ import type {
 /** The sliding window of the ramp limit (`rampUpWPerMin`). */
 export const RAMP_WINDOW_MS = 60_000;
 /** A miner's power-limit floor when it declares none: this fraction of its full draw. */
-export const DEFAULT_MINER_LIMIT_FLOOR_FRACTION = 0.6;
+const DEFAULT_MINER_LIMIT_FLOOR_FRACTION = 0.6;
 /** Track mode's defaults where the config gives no `track` section. */
 export const DEFAULT_TRACK = { toleranceW: 20_000, dwellS: 30, deadbandW: 100 } as const;
 /** GPU flex tiers, in the order they are capped. */
@@ -114,8 +114,7 @@ export function rampingWakeW(miners: readonly PlanMiner[], ledger: LedgerView, n
 export function movedAgainst(
   l: DeviceLedger | undefined,
   dir: 1 | -1,
-  now: number,
-  minOnMs: number,
+  { now, minOnMs }: { now: number; minOnMs: number },
 ): boolean {
   return l?.movedAt != null && l.movedDir === -dir && now - l.movedAt < minOnMs;
 }

@@ -9,16 +9,12 @@ import { shed } from "./shed.ts";
 import type { LedgerView, Plan, PlanMode, PlanSnapshot, PolicyConfig } from "./types.ts";
 
 export {
-  DEFAULT_MINER_LIMIT_FLOOR_FRACTION,
-  DEFAULT_TRACK,
   efficiencyJPerTh,
   FLEX_ORDER,
-  isFailed,
   isFlexible,
   minerFloorW,
   RAMP_WINDOW_MS,
   rampingWakeW,
-  withinRangeW,
 } from "./plan-context.ts";
 export { restoreBatchW } from "./restore.ts";
 
@@ -156,7 +152,7 @@ export function plan(
     const { needW, spread } = emergency
       ? { needW: projected - shedLine, spread: undefined }
       : rampedShedW(projected, shedLine, budget.hardBudgetW, ctx);
-    if (needW > 0) shed(snapshot, needW, emergency, P > (budget.hardBudgetW ?? B), ctx, spread);
+    if (needW > 0) shed({ snapshot, needW, emergency, breach: P > (budget.hardBudgetW ?? B), ctx, spread });
   } else if (track ? known && headroomW > toleranceW / 2 : known && P < B - config.restoreMarginW) {
     // track: once P sits more than half its band under the shed line, it fills to a quarter of
     // the band under it (what is left is the noise's room: crossing the line trims again);

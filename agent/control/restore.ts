@@ -162,7 +162,7 @@ export function restore(snapshot: PlanSnapshot, addW: number, ctx: Ctx): void {
       targetsBelowMax = true;
       // a target moves once per dwellS, and never the other way within minOnS
       if (l.pendingShed || (l.movedAt != null && now - l.movedAt < t.dwellS * 1000)) continue;
-      if (movedAgainst(l, 1, now, minOnMs)) continue;
+      if (movedAgainst(l, 1, { now, minOnMs })) continue;
       raises.push({ m, originalW: l.powerLimit.originalW, maxW, fromW, eff });
     } else if (
       l.sleptAt != null &&

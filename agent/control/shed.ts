@@ -39,23 +39,32 @@ interface ShedCandidate {
  * GPU caps by flex tier. `breach`: P is over the budget itself, so track's dwell does not hold a
  * trim back (a breach always sheds at once).
  */
-export function shed(
-  snapshot: PlanSnapshot,
-  needW: number,
-  emergency: boolean,
-  breach: boolean,
-  ctx: Ctx,
+export interface ShedInput {
+  snapshot: PlanSnapshot;
+  needW: number;
+  emergency: boolean;
+  breach: boolean;
+  ctx: Ctx;
   /**
    * A cut spread by rampDownWPerMin: past hardW (what the budget forces) it takes at most maxW
    * in all; with `oneFree` (nothing shed in the last minute) a first miner bigger than the share
    * may still go.
    */
-  spread: { hardW: number; maxW: number; oneFree: boolean } = {
+  spread?: { hardW: number; maxW: number; oneFree: boolean };
+}
+
+export function shed({
+  snapshot,
+  needW,
+  emergency,
+  breach,
+  ctx,
+  spread = {
     hardW: 0,
     maxW: Number.POSITIVE_INFINITY,
     oneFree: true,
   },
-): void {
+}: ShedInput): void {
   const { config, ledger, now } = ctx;
   const minOnMs = config.minOnS * 1000;
   const track = config.strategy === "track";

@@ -33,7 +33,7 @@ export interface PlanMiner {
   wakeUpS?: number | null;
 }
 
-export interface PlanGpu {
+interface PlanGpu {
   index: number;
   powerW: number | null;
   powerLimitW: number | null;
@@ -191,7 +191,7 @@ export interface PlanAction {
   origin?: ActionOrigin;
 }
 
-export type AlarmCode =
+type AlarmCode =
   | "ai-capped"
   | "over-budget"
   | "emergency"
@@ -240,7 +240,7 @@ export interface BudgetLease {
   reason: string;
 }
 
-export type BudgetSourceKind = "contract" | "lease" | "schedule" | "failsafe" | "economic" | "signal";
+type BudgetSourceKind = "contract" | "lease" | "schedule" | "failsafe" | "economic" | "signal";
 
 export interface BudgetSource {
   kind: BudgetSourceKind;

@@ -7,15 +7,16 @@
 import type { KnownModel } from "../../drivers/cgminer/models.ts";
 import { DEVICE_ACTIONS, type DeviceActionName } from "../control/intents.ts";
 import type { DeviceDetail, DeviceLedgerRow, OfferedAction } from "../http/types.ts";
+import type { deviceRow } from "../site/device-rows.ts";
 import { listProblems } from "../site/problems.ts";
-import { type SiteState, tighter } from "../site/state.ts";
+import { tighter } from "../site/state.ts";
 import type { SiteEvent } from "../store/events.ts";
 import type { LedgerEvent } from "../store/ledger.ts";
 import type { Exclusion } from "../store/settings.ts";
 import type { DevicePoint } from "./history.ts";
 import type { MinerHealth } from "./miner-health.ts";
 
-type DeviceRow = NonNullable<ReturnType<SiteState["deviceRow"]>>;
+type DeviceRow = NonNullable<ReturnType<typeof deviceRow>>;
 
 export interface DeviceDetailInput {
   device: DeviceRow;

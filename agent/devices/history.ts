@@ -17,8 +17,8 @@ export interface DeviceSample {
   hashrateThs: number | null;
 }
 
-export const DEVICE_HISTORY_EVERY_MS = 60_000;
-export const DEVICE_HISTORY_POINTS = 60;
+const DEVICE_HISTORY_EVERY_MS = 60_000;
+const DEVICE_HISTORY_POINTS = 60;
 
 export class DeviceHistory {
   /** Sample times, a ring; `next` is the slot the next sample takes. */

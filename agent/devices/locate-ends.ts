@@ -13,7 +13,7 @@ import type { Logger } from "../runtime/logger.ts";
 import type { StoredLocate } from "../store/settings.ts";
 
 /** Where the pending ends are kept across restarts (the settings store). */
-export interface LocateStore {
+interface LocateStore {
   locates(): StoredLocate[];
   saveLocate(l: StoredLocate): void;
   removeLocate(deviceId: string): void;

@@ -13,7 +13,7 @@ export const LOW_HASHRATE_FRACTION = 0.8;
 /** …once it has been so for this long (one slow 5 s average is noise; ten minutes is a problem). */
 export const LOW_HASHRATE_SUSTAIN_MS = 10 * 60_000;
 /** A freshly started miner ramps for its model's wake-up time; without a model, for this long. */
-export const DEFAULT_WARMUP_S = 300;
+const DEFAULT_WARMUP_S = 300;
 /** Chip temperature at which a miner without a model limit is called hot (most SHA-256 ASICs throttle near 90–95 °C). */
 export const HOT_CHIP_C = 90;
 
@@ -34,7 +34,7 @@ export interface MinerHealth {
   hotSince: number | null;
 }
 
-export function emptyHealth(): MinerHealth {
+function emptyHealth(): MinerHealth {
   return {
     expectedThs: null,
     lowSince: null,

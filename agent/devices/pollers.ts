@@ -18,12 +18,12 @@ import { type DeviceProblem, reasonCode } from "./outages.ts";
 import { Poller, type SweepStats } from "./poller.ts";
 
 export const DEFAULT_MINER_POLL_MS = 5000;
-export const DEFAULT_METER_POLL_MS = 1000;
+const DEFAULT_METER_POLL_MS = 1000;
 export const DEFAULT_MINER_CONCURRENCY = 256;
 /** Silence between frames on a serial bus or behind an RTU gateway. */
-export const DEFAULT_SERIAL_GAP_MS = 20;
+const DEFAULT_SERIAL_GAP_MS = 20;
 /** GPU nodes change slowly and each read runs nvidia-smi on the node: every 10 s. */
-export const GPU_POLL_MS = 10_000;
+const GPU_POLL_MS = 10_000;
 
 export type PollDriver = "cgminer" | "modbus" | "nvidia";
 

@@ -6,7 +6,7 @@ import { startHomeAssistant } from "./home-assistant/export.ts";
 import { startSparkplug } from "./sparkplug/export.ts";
 import type { ExportOptions, ExportSite, RunningExport } from "./types.ts";
 
-export type ExportStarter = (site: ExportSite, opts: ExportOptions) => RunningExport | null;
+type ExportStarter = (site: ExportSite, opts: ExportOptions) => RunningExport | null;
 
 /** The exports this build has, in start order; each returns null when its config key is absent. */
 const STARTERS: ReadonlyArray<{ name: string; start: ExportStarter }> = [

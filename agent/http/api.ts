@@ -33,7 +33,7 @@ const DeviceId = z
 /** The prefix of the one-device route; what follows it is the (URL-encoded) device id. */
 export const DEVICE_DETAIL_PREFIX = "/api/devices/";
 
-export function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T> {
+function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T> {
   const r = schema.safeParse(Object.fromEntries(url.searchParams));
   if (!r.success) {
     const i = r.error.issues[0]!;
@@ -43,7 +43,7 @@ export function parseQuery<T extends z.ZodType>(schema: T, url: URL): z.infer<T>
 }
 
 /** One row per miner, field order as in `minerFields`: ~60 bytes a miner instead of ~1 KiB. */
-export const GRID_FIELDS = [
+const GRID_FIELDS = [
   "id",
   "location",
   "state",
@@ -55,7 +55,7 @@ export const GRID_FIELDS = [
   "reason",
 ] as const;
 
-export function gridView(d: DevicesView) {
+function gridView(d: DevicesView) {
   return {
     minerFields: GRID_FIELDS,
     miners: d.miners.map((m) => {
@@ -91,37 +91,41 @@ export interface ReadRoutesDeps {
   metrics: SiteMetrics;
 }
 
-export function readRoutes({ site, metrics }: ReadRoutesDeps) {
+/** The read-only handlers, by name (their paths: routes.ts). */
+export type ReadHandlers = ReturnType<typeof readHandlers>;
+
+export function readHandlers({ site, metrics }: ReadRoutesDeps) {
   return {
-    "/api/site": (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, site.siteView()),
-    "/api/devices": (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+    site: (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, site.siteView()),
+    devices: (_req: IncomingMessage, res: ServerResponse, url: URL) => {
       const q = parseQuery(DevicesQuery, url);
       const d = site.devicesView();
       sendJson(res, 200, q.view === "grid" ? gridView(d) : d);
     },
-    "/api/problems": (_req: IncomingMessage, res: ServerResponse) => {
+    problems: (_req: IncomingMessage, res: ServerResponse) => {
       sendJson(res, 200, { problems: problemsOf(site) });
     },
-    "/api/events": (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+    events: (_req: IncomingMessage, res: ServerResponse, url: URL) => {
       const q = parseQuery(EventsQuery, url);
       sendJson(res, 200, { events: site.recentEvents(q.limit) });
     },
-    "/api/history": (_req: IncomingMessage, res: ServerResponse, url: URL) => {
+    history: (_req: IncomingMessage, res: ServerResponse, url: URL) => {
       const q = parseQuery(HistoryQuery, url);
       sendJson(res, 200, { minutes: q.minutes, points: site.history(q.minutes) });
     },
-    "/healthz": (_req: IncomingMessage, res: ServerResponse) => {
+    healthz: (_req: IncomingMessage, res: ServerResponse) => {
       const reason = site.unhealthyReason();
       sendJson(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
     },
-    "/metrics": async (_req: IncomingMessage, res: ServerResponse) => {
+    metrics: async (_req: IncomingMessage, res: ServerResponse) => {
       sendBody(res, 200, await metrics.scrape(), metrics.contentType, { "cache-control": "no-store" });
     },
+    deviceDetail: deviceDetailRoute(site),
   };
 }
 
 /** `GET /api/devices/<id>`: one device in full, or 404. */
-export function deviceDetailRoute(site: HttpSite) {
+function deviceDetailRoute(site: HttpSite) {
   return (_req: IncomingMessage, res: ServerResponse, url: URL) => {
     let raw: string;
     try {

@@ -5,7 +5,7 @@
 import type { IncomingMessage } from "node:http";
 import { sameToken } from "./sessions.ts";
 
-export const CSRF_HEADER = "x-csrf-token";
+const CSRF_HEADER = "x-csrf-token";
 
 /**
  * Null when the request may come from our own page; else why not. A request

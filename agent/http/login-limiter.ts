@@ -82,7 +82,7 @@ export class LoginLimiter {
   }
 }
 
-export type LoginScope = "address" | "account" | "global";
+type LoginScope = "address" | "account" | "global";
 
 export interface LoginBlock {
   scope: LoginScope;

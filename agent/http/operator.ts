@@ -16,7 +16,7 @@ import { addressKey } from "./address.ts";
 import { originProblem, tokenProblem } from "./csrf.ts";
 import type { LoginBlock, LoginGuard } from "./login-limiter.ts";
 import { verifyPassword } from "./password.ts";
-import { HttpError, readJson, sendJson } from "./respond.ts";
+import { type BodyReader, HttpError, sendJson } from "./respond.ts";
 import {
   clearedSessionCookie,
   readCookie,
@@ -30,7 +30,7 @@ import type { HttpSite, Operator } from "./types.ts";
 
 export const MAX_BODY_BYTES = 4096;
 /** scrypt checks at once: each takes ~32 MiB for ~0.1 s; a burst of logins must not exhaust a small gateway. */
-export const MAX_CONCURRENT_CHECKS = 4;
+const MAX_CONCURRENT_CHECKS = 4;
 
 export const LoginSchema = z.strictObject({
   name: z.string().min(1).max(64),
@@ -74,13 +74,10 @@ const WAIT_WORDS: Record<LoginBlock["scope"], string> = {
   global: "too many failed logins on this site",
 };
 
-function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new HttpError(400, `${i.path.join(".") || "body"}: ${i.message}`);
-  }
-  return r.data;
+/** A body's first problem, as the answer says it. */
+function firstIssue(e: z.ZodError): string {
+  const i = e.issues[0]!;
+  return `${i.path.join(".") || "body"}: ${i.message}`;
 }
 
 export class OperatorRoutes {
@@ -142,7 +139,12 @@ export class OperatorRoutes {
     return s;
   }
 
-  login = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  login = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    _url: URL,
+    readBody: BodyReader<z.infer<typeof LoginSchema>>,
+  ): Promise<void> => {
     this.checkOrigin(req, "login", "anonymous");
     const addr = clientAddress(req);
     // one host is one key however many addresses of its /64 it uses
@@ -162,7 +164,9 @@ export class OperatorRoutes {
       );
     };
     wait(this.d.limiter.addressWait(key));
-    const body = parseBody(LoginSchema, await readJson(req, MAX_BODY_BYTES));
+    const { parsed } = await readBody();
+    if (!parsed.success) throw new HttpError(400, firstIssue(parsed.error));
+    const body = parsed.data;
     wait(this.d.limiter.accountWait(key, body.name), { name: body.name });
     const op = this.d.operators.find((o) => o.name === body.name) ?? null;
     if (this.checking >= MAX_CONCURRENT_CHECKS) {
@@ -216,16 +220,16 @@ export class OperatorRoutes {
     });
   };
 
-  actions = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  actions = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    _url: URL,
+    readBody: BodyReader<ActionBody>,
+  ): Promise<void> => {
     const s = this.requireSession(req, "actions");
-    const raw = await readJson(req, MAX_BODY_BYTES);
+    const { raw, parsed: r } = await readBody();
     const badBody = (why: string): never =>
       this.refuse(req, "actions", s.operator, 400, "bad-body", why, raw);
-    const firstIssue = (e: z.ZodError) => {
-      const i = e.issues[0]!;
-      return `${i.path.join(".") || "body"}: ${i.message}`;
-    };
-    const r = ActionBodySchema.safeParse(raw);
     if (!r.success) return badBody(firstIssue(r.error));
     const body = r.data;
     // the request's id ties the answer to the audit entry the site writes for it

@@ -2,6 +2,7 @@
 // bodies when the client accepts it, and reading a bounded JSON request body.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
+import type { z } from "zod";
 
 /** Bodies at least this large are worth gzipping (the 5,000-miner device list is). */
 const GZIP_MIN_BYTES = 2048;
@@ -53,6 +54,9 @@ export function sendError(res: ServerResponse, status: number, error: string, he
 }
 
 /** The request body parsed as JSON; refuses more than `maxBytes`, a wrong type, or bad JSON. */
+/** Reads the request's JSON body (size-capped) and checks it against its route's schema (routes.ts). */
+export type BodyReader<T> = () => Promise<{ raw: unknown; parsed: z.ZodSafeParseResult<T> }>;
+
 export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const type = String(req.headers["content-type"] ?? "");
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, "expected content-type application/json");

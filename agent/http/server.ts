@@ -13,12 +13,13 @@ import type { AddressInfo, Socket } from "node:net";
 import type { HttpLimits } from "../../config/schema/site.ts";
 import type { FdPlan } from "../runtime/fd-budget.ts";
 import type { Logger } from "../runtime/logger.ts";
-import { DEVICE_DETAIL_PREFIX, deviceDetailRoute, readRoutes } from "./api.ts";
+import { readHandlers } from "./api.ts";
 import { ConnectionGuard } from "./connections.ts";
 import { LoginGuard, type LoginGuardOptions } from "./login-limiter.ts";
 import { OperatorRoutes } from "./operator.ts";
 import { SiteMetrics } from "./prometheus.ts";
 import { HttpError, sendBody, sendError } from "./respond.ts";
+import { type Handler, Router, routeTable } from "./routes.ts";
 import { Sessions } from "./sessions.ts";
 import { SseHub } from "./sse.ts";
 import { loadStaticFiles, type StaticFile } from "./static.ts";
@@ -48,7 +49,7 @@ export interface HttpServerOptions {
 }
 
 /** The config's defaults (config/schema/site.ts), for servers built without a config (tests). */
-export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 1024,
   maxConnectionsPerAddress: 32,
   headersTimeoutS: 10,
@@ -67,8 +68,6 @@ const CHECK_INTERVAL_MS = 1000;
  */
 const LISTEN_BACKLOG = 4096;
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
-
 /** Headers every response carries: the page is self-contained and never framed. */
 const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -82,10 +81,7 @@ export class HttpServer {
   private readonly opts: HttpServerOptions;
   private server: Server | null = null;
   private readonly sse: SseHub;
-  private readonly get = new Map<string, Handler>();
-  private readonly post = new Map<string, Handler>();
-  /** `GET /api/devices/<id>`: the one route with a parameter in its path. */
-  private readonly deviceDetail: Handler;
+  private readonly router: Router;
   private files = new Map<string, StaticFile>();
   private unsubscribe: Array<() => void> = [];
   readonly limits: HttpLimits;
@@ -114,17 +110,14 @@ export class HttpServer {
       fdLimit: opts.fd?.limit ?? null,
       fdReserved: opts.fd?.reserved ?? null,
     }));
-    for (const [path, h] of Object.entries(readRoutes({ site, metrics }))) this.get.set(path, h);
-    this.deviceDetail = deviceDetailRoute(site);
-    const op = new OperatorRoutes({
+    const operator = new OperatorRoutes({
       site,
       operators: opts.operators ?? [],
       sessions: opts.sessions ?? new Sessions(),
       limiter: new LoginGuard(opts.limiter),
       secureCookies: !!opts.tls,
     });
-    this.get.set("/api/session", op.session);
-    this.get.set("/api/stream", (req, res) => {
+    const stream: Handler = (req, res) => {
       if (req.method === "HEAD") {
         res.writeHead(200, {
           "content-type": "text/event-stream; charset=utf-8",
@@ -136,10 +129,8 @@ export class HttpServer {
       if (!this.sse.open(req, res)) {
         throw new HttpError(503, "too many live clients", { "retry-after": "30" });
       }
-    });
-    this.post.set("/api/login", op.login);
-    this.post.set("/api/logout", op.logout);
-    this.post.set("/api/actions", op.actions);
+    };
+    this.router = new Router(routeTable({ read: readHandlers({ site, metrics }), operator, stream }));
   }
 
   async start(): Promise<void> {
@@ -248,21 +239,13 @@ export class HttpServer {
     try {
       const method = req.method ?? "GET";
       const isGet = method === "GET" || method === "HEAD";
-      const detail = url.pathname.startsWith(DEVICE_DETAIL_PREFIX);
-      const handler = isGet
-        ? (this.get.get(url.pathname) ?? (detail ? this.deviceDetail : undefined))
-        : method === "POST"
-          ? this.post.get(url.pathname)
-          : undefined;
+      const handler = this.router.handler(method, url.pathname);
       if (handler) {
         await handler(req, res, url);
         return;
       }
       if (isGet && this.serveFile(req, res, url.pathname)) return;
-      const allowed = [
-        (this.get.has(url.pathname) || detail) && "GET, HEAD",
-        this.post.has(url.pathname) && "POST",
-      ].filter(Boolean);
+      const allowed = this.router.allowed(url.pathname);
       if (allowed.length > 0 || (!isGet && this.files.has(url.pathname))) {
         sendError(res, 405, `method ${method} not allowed`, { allow: allowed.join(", ") || "GET, HEAD" });
         return;

@@ -5,9 +5,9 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 
 export const SESSION_COOKIE = "wk_session";
-export const SESSION_IDLE_MS = 8 * 3600_000;
+const SESSION_IDLE_MS = 8 * 3600_000;
 export const SESSION_MAX_MS = 24 * 3600_000;
-export const MAX_SESSIONS = 256;
+const MAX_SESSIONS = 256;
 
 export interface Session {
   token: string;

@@ -11,9 +11,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { httpSseClosed } from "../runtime/metrics.ts";
 import { addressKey } from "./address.ts";
 
-export const SSE_HEARTBEAT_MS = 15_000;
-export const MAX_SSE_CLIENTS = 32;
-export const MAX_SSE_CLIENTS_PER_ADDRESS = 4;
+const SSE_HEARTBEAT_MS = 15_000;
+const MAX_SSE_CLIENTS = 32;
+const MAX_SSE_CLIENTS_PER_ADDRESS = 4;
 /** The browser waits this long before reconnecting a dropped stream. */
 const RETRY_MS = 3000;
 

@@ -24,7 +24,7 @@ const OPENSSL_TIMEOUT_MS = 20_000;
 const VALID_DAYS = 3650;
 
 /** The certificate's SHA-256 fingerprint, or an error naming what is wrong with the PEM. */
-export function fingerprintOf(certPem: string, what: string): string {
+function fingerprintOf(certPem: string, what: string): string {
   try {
     return new X509Certificate(certPem).fingerprint256;
   } catch (err) {

@@ -6,7 +6,7 @@ import type { ControlMode } from "../control/loop.ts";
 import type { DevicePoint } from "../devices/history.ts";
 import type { MinerHealth } from "../devices/miner-health.ts";
 import type { GatewayHealth } from "../runtime/host-health.ts";
-import type { SiteState } from "../site/state.ts";
+import type { devicesView } from "../site/device-rows.ts";
 import type { AuditEntry, NewAuditEntry } from "../store/audit.ts";
 import type { SiteEvent } from "../store/events.ts";
 import type { HistoryPoint } from "../store/history.ts";
@@ -36,7 +36,7 @@ export interface SiteView {
   [more: string]: unknown;
 }
 
-export type DevicesView = ReturnType<SiteState["devicesView"]>;
+export type DevicesView = ReturnType<typeof devicesView>;
 
 export type ProblemSeverity = "critical" | "warning";
 

@@ -4,7 +4,7 @@
 // to the Site as an intent. A refusal carries a stable reason code (metrics,
 // audit) and a message for the response topic.
 import type { KeyObject } from "node:crypto";
-import { z } from "zod";
+import type { z } from "zod";
 import {
   type Actor,
   BudgetClearSchema,
@@ -15,11 +15,12 @@ import {
   PingSchema,
 } from "../control/intents.ts";
 import { JcsError } from "./jcs.ts";
+import { type Envelope, EnvelopeSchema } from "./payloads.ts";
 import type { ReplayCache } from "./replay.ts";
 import { verifyCommand } from "./signing.ts";
 import { type CommandName, isCommandName } from "./topics.ts";
 
-export const BODY_SCHEMAS = {
+const BODY_SCHEMAS = {
   "budget/set": BudgetSetSchema,
   "budget/clear": BudgetClearSchema,
   "mode/set": ModeSetSchema,
@@ -27,16 +28,7 @@ export const BODY_SCHEMAS = {
   ping: PingSchema,
 } as const satisfies Record<CommandName, z.ZodType>;
 
-export const EnvelopeSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected an id of 1-128 letters, digits, . _ : -"),
-  issuedAt: z.iso.datetime(),
-  keyName: z.string().min(1).max(128),
-  body: z.unknown(),
-  sig: z.string().min(1).max(200),
-});
-export type Envelope = z.infer<typeof EnvelopeSchema>;
-
-export type RefusalCode =
+type RefusalCode =
   | "oversized"
   | "unknown-command"
   | "malformed"
@@ -48,8 +40,16 @@ export type RefusalCode =
   | "replayed"
   | "schema";
 
+/** A command's body, by name (the map the request topics carry, parsed by BODY_SCHEMAS). */
+type CommandBody<N extends CommandName> = z.infer<(typeof BODY_SCHEMAS)[N]>;
+
+/** An accepted command: its name and its body's type go together. */
+export type Accepted = {
+  [N in CommandName]: { ok: true; name: N; envelope: Envelope; body: CommandBody<N> };
+}[CommandName];
+
 export type Checked =
-  | { ok: true; name: CommandName; envelope: Envelope; body: unknown }
+  | Accepted
   | { ok: false; code: RefusalCode; error: string; id: string | null; keyName: string | null };
 
 export interface CheckContext {
@@ -131,7 +131,8 @@ export function checkCommand(name: string, raw: Buffer, ctx: CheckContext): Chec
     const i = body.error.issues[0];
     return refuse("schema", `${i?.path.join(".") || "body"}: ${i?.message}`, e);
   }
-  return { ok: true, name, envelope: e, body: body.data };
+  // the schema was chosen by `name`: the body is that command's
+  return { ok: true, name, envelope: e, body: body.data } as Accepted;
 }
 
 /** What commands act on: the Site's intents (the Site audits and events them). */
@@ -139,18 +140,14 @@ export interface CommandTarget {
   setBudgetLease(watts: number, ttlS: number, reason: string, actor: Actor): unknown;
   clearBudgetLease(actor: Actor): void;
   setMode(mode: "auto" | "hold", actor: Actor): IntentResult;
-  deviceAction(req: z.infer<typeof DeviceActionSchema>, actor: Actor): Promise<IntentResult>;
+  deviceAction(req: CommandBody<"device/action">, actor: Actor): Promise<IntentResult>;
 }
 
 /** Hands an accepted command to the Site. ping is answered here (the caller audits it). */
-export async function dispatch(
-  target: CommandTarget,
-  c: Extract<Checked, { ok: true }>,
-  actor: Actor,
-): Promise<IntentResult> {
+export async function dispatch(target: CommandTarget, c: Accepted, actor: Actor): Promise<IntentResult> {
   switch (c.name) {
     case "budget/set": {
-      const b = c.body as z.infer<typeof BudgetSetSchema>;
+      const b = c.body;
       target.setBudgetLease(b.watts, b.ttlS, b.reason, actor);
       return { ok: true };
     }
@@ -158,9 +155,9 @@ export async function dispatch(
       target.clearBudgetLease(actor);
       return { ok: true };
     case "mode/set":
-      return target.setMode((c.body as z.infer<typeof ModeSetSchema>).mode, actor);
+      return target.setMode(c.body.mode, actor);
     case "device/action":
-      return target.deviceAction(c.body as z.infer<typeof DeviceActionSchema>, actor);
+      return target.deviceAction(c.body, actor);
     case "ping":
       return { ok: true, detail: "pong" };
   }

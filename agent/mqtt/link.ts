@@ -42,14 +42,14 @@ export interface LinkOptions {
   keepaliveS?: number;
 }
 
-export interface LinkWill {
+interface LinkWill {
   topic: string;
   payload: string | Buffer;
   qos: 0 | 1;
   retain: boolean;
 }
 
-export const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
+const DEFAULT_BACKOFF = { baseMs: 1000, maxMs: 60_000 };
 
 export { backoffDelayMs } from "../runtime/backoff.ts";
 

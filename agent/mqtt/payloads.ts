@@ -2,11 +2,13 @@
 // compact (a field list once, then one array per device, or per device only
 // what moved: telemetry-delta.ts) and chunked so that no message exceeds a
 // bound: a broker's max packet size and a slow uplink both stay happy at 5,000
-// miners.
-
+// miners. Also the shapes of the status, state and response payloads and the
+// inbound command envelope: topics.ts maps each topic kind to one of them.
+import { z } from "zod";
 import type { GpuNodeReading, MinerReading, SiteSnapshot } from "../site/state.ts";
 import type { SiteTick } from "../site/tick.ts";
 import type { SiteEvent } from "../store/events.ts";
+import type { ChannelSite } from "./types.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const round1 = (x: number | null | undefined) => (x == null ? null : Math.round(x * 10) / 10);
@@ -32,6 +34,8 @@ export function siteTelemetry(t: SiteTick) {
   };
 }
 
+export type SiteTelemetry = ReturnType<typeof siteTelemetry>;
+
 export function eventPayload(e: SiteEvent) {
   return {
     id: e.id,
@@ -43,6 +47,54 @@ export function eventPayload(e: SiteEvent) {
     data: e.data,
   };
 }
+
+export type EventPayload = ReturnType<typeof eventPayload>;
+
+/** The retained status: the birth, and the LWT / clean stop. */
+export type StatusPayload = { online: false } | { online: true; version: string; startedAt: string };
+
+/** The retained state: what was asked (lease, mode) and what is in force (budget, curtailed devices, AI caps). */
+export function stateBody(t: SiteTick, site: Pick<ChannelSite, "budgetLease" | "mode" | "curtailment">) {
+  const lease = site.budgetLease;
+  const cur = site.curtailment();
+  return {
+    desired: {
+      lease: lease ? { watts: lease.watts, expiresAt: iso(lease.expiresAt), reason: lease.reason } : null,
+      mode: site.mode,
+    },
+    applied: {
+      budgetW: t.budget ? Math.round(t.budget.budgetW) : null,
+      budgetSource: t.budget?.source ?? null,
+      budgetReason: t.budget?.reason ?? null,
+      mode: t.mode,
+      // ids only: at 5,000 miners the retained message stays small; when each began is in the events
+      curtailed: {
+        sleep: cur.curtailed.filter((c) => c.how === "sleep").map((c) => c.id),
+        powerLimit: cur.curtailed.filter((c) => c.how === "power-limit").map((c) => c.id),
+      },
+      aiCaps: cur.aiCaps.map((c) => ({ id: c.id, gpu: c.gpu, originalW: c.originalW })),
+    },
+  };
+}
+
+export type StateBody = ReturnType<typeof stateBody>;
+/** As published: stamped when it goes out. */
+export type RetainedState = { at: string } & StateBody;
+
+/** A command's answer on …/response/<name> (and the MQTT 5 response topic). */
+export type CommandResponse =
+  | { id: string | null; name: string; ok: false; error: string }
+  | { id: string; name: string; ok: true; appliedAt: string; detail?: string };
+
+/** The signed envelope every inbound command comes in (its body is checked by name: commands.ts). */
+export const EnvelopeSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, "expected an id of 1-128 letters, digits, . _ : -"),
+  issuedAt: z.iso.datetime(),
+  keyName: z.string().min(1).max(128),
+  body: z.unknown(),
+  sig: z.string().min(1).max(200),
+});
+export type Envelope = z.infer<typeof EnvelopeSchema>;
 
 export const MINER_FIELDS = [
   "id",
@@ -107,7 +159,7 @@ export function meterRows(snap: SiteSnapshot): unknown[][] {
 /** Per kind: how many leading fields of a row identify a device (a GPU is its node and index). */
 export const DEVICE_KEY: Record<DeviceKind, number> = { miners: 1, gpus: 2, meters: 1 };
 
-export interface TelemetryHead {
+interface TelemetryHead {
   kind: DeviceKind;
   fields: readonly string[];
   /** DEVICE_KEY of the kind. */
@@ -128,13 +180,21 @@ export interface TelemetryHead {
  * still one (empty) chunk: the consumer learns the agent is alive and the
  * sequence goes on.
  */
-export function chunkTelemetry(
-  h: TelemetryHead,
-  rows: readonly unknown[][],
-  gone: readonly number[],
-  firstSeq: number,
-  maxBytes: number,
-): Buffer[] {
+declare const framed: unique symbol;
+/** One framed chunk of device telemetry, ready for the wire. */
+export type TelemetryChunk = Buffer & { readonly [framed]: true };
+
+export interface ChunkInput {
+  head: TelemetryHead;
+  rows: readonly unknown[][];
+  /** Indexes (in the last refresh) of devices gone since. */
+  gone: readonly number[];
+  /** The kind's next sequence number. */
+  firstSeq: number;
+  maxBytes: number;
+}
+
+export function chunkTelemetry({ head: h, rows, gone, firstSeq, maxBytes }: ChunkInput): TelemetryChunk[] {
   const head = (seq: number, part: number, parts: number, first: number) =>
     `{"at":"${iso(h.at)}","kind":"${h.kind}","seq":${seq},"cycle":${h.cycle},"part":${part},"parts":${parts},"full":${h.full},${h.full ? `"first":${first},` : ""}"key":${h.key},"fields":${JSON.stringify(h.fields)},"rows":[`;
   // the head's size with room for large numbers, and the `],"gone":[` … `]}` around the lists
@@ -159,9 +219,10 @@ export function chunkTelemetry(
   }
   for (const g of gone) add(String(g), "gone");
   if (cur.rows.length + cur.gone.length > 0 || groups.length === 0) groups.push(cur);
-  return groups.map((g, i) =>
-    Buffer.from(
-      `${head(firstSeq + i, i + 1, groups.length, g.first)}${g.rows.join(",")}],"gone":[${g.gone.join(",")}]}`,
-    ),
+  return groups.map(
+    (g, i) =>
+      Buffer.from(
+        `${head(firstSeq + i, i + 1, groups.length, g.first)}${g.rows.join(",")}],"gone":[${g.gone.join(",")}]}`,
+      ) as TelemetryChunk,
   );
 }

@@ -7,7 +7,7 @@
 // reason code, never guessed. Pure: the caller judges bounds and age.
 import type { KeyObject } from "node:crypto";
 import { z } from "zod";
-import { EnvelopeSchema } from "./commands.ts";
+import { EnvelopeSchema } from "./payloads.ts";
 import { verifyPrice } from "./signing.ts";
 
 const MAX_PRICE_BYTES = 1024;

@@ -14,7 +14,7 @@ import {
 } from "node:crypto";
 import { canonicalize } from "./jcs.ts";
 
-export const SIGNING_PREFIX = "wattkeeper-cmd/v1";
+const SIGNING_PREFIX = "wattkeeper-cmd/v1";
 
 export interface SignedFields {
   siteId: string;
@@ -58,7 +58,7 @@ export function parsePrivateKey(pem: string): KeyObject {
   return key;
 }
 
-export function signCommand(privateKey: KeyObject, f: SignedFields): string {
+function signCommand(privateKey: KeyObject, f: SignedFields): string {
   return sign(null, Buffer.from(signingString(f), "utf8"), privateKey).toString("base64");
 }
 
@@ -81,7 +81,7 @@ function verifySigned(publicKey: KeyObject, text: () => string, sigB64: string):
  * Price messages are signed by the same keys, but bound to their topic, not to
  * a site: one retained price serves every site that follows it.
  */
-export const PRICE_SIGNING_PREFIX = "wattkeeper-price/v1";
+const PRICE_SIGNING_PREFIX = "wattkeeper-price/v1";
 
 export interface PriceSignedFields {
   topic: string;
@@ -90,11 +90,11 @@ export interface PriceSignedFields {
   body: unknown;
 }
 
-export function priceSigningString(f: PriceSignedFields): string {
+function priceSigningString(f: PriceSignedFields): string {
   return `${PRICE_SIGNING_PREFIX}\n${f.topic}\n${f.id}\n${f.issuedAt}\n${canonicalize(f.body)}`;
 }
 
-export function signPrice(privateKey: KeyObject, f: PriceSignedFields): string {
+function signPrice(privateKey: KeyObject, f: PriceSignedFields): string {
   return sign(null, Buffer.from(priceSigningString(f), "utf8"), privateKey).toString("base64");
 }
 

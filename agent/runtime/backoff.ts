@@ -1,4 +1,4 @@
 // The retry delay the drivers use (drivers/backoff.ts), for the agent's own
 // links: one formula everywhere, and channels (agent/mqtt, agent/http) keep
 // importing nothing from drivers/ themselves.
-export { type BackoffPolicy, backoffDelayMs } from "../../drivers/backoff.ts";
+export { backoffDelayMs } from "../../drivers/backoff.ts";

@@ -15,7 +15,7 @@ export const PROCESS_FDS = 160;
 /** The control loop sends to `concurrency` miners and confirms up to 4× that many at once (control/loop.ts). */
 const ACTION_FACTOR = 5;
 /** HTTP gets no fewer than this, even when the budget says less (with a warning). */
-export const MIN_HTTP_CONNECTIONS = 16;
+const MIN_HTTP_CONNECTIONS = 16;
 
 /** The soft (or hard) RLIMIT_NOFILE of this process (Linux /proc), or null where it cannot be read. */
 export function readFdLimit(limitsText?: string, which: "soft" | "hard" = "soft"): number | null {

@@ -19,14 +19,14 @@ export interface GatewayHealth {
   uptimeS: number;
 }
 
-export const GATEWAY_SAMPLE_MS = 30_000;
+const GATEWAY_SAMPLE_MS = 30_000;
 
 function num(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
 /** The mount that holds `path`: the longest mount point that prefixes it. */
-export function mountFor<T extends { mount: string }>(mounts: readonly T[], path: string): T | null {
+function mountFor<T extends { mount: string }>(mounts: readonly T[], path: string): T | null {
   let best: T | null = null;
   for (const m of mounts) {
     const prefix = m.mount.endsWith("/") ? m.mount : `${m.mount}/`;

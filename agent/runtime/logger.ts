@@ -6,7 +6,7 @@ import { type Logger, type LoggerOptions, pino } from "pino";
 export type { Logger };
 
 /** Paths pino censors wherever they appear (one and two levels deep). */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   "password",
   "passphrase",
   "privateKey",

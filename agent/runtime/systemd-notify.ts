@@ -43,7 +43,7 @@ export interface Notifier {
 
 const DEFAULT_TIMEOUT_MS = 8000;
 
-export const spawnSystemdNotify: SpawnNotify = (args, timeoutMs, env) =>
+const spawnSystemdNotify: SpawnNotify = (args, timeoutMs, env) =>
   new Promise((resolve) => {
     const child = spawn("systemd-notify", args, {
       env,

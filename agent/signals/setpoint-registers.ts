@@ -16,7 +16,7 @@
 //   input   7    heartbeatEcho u16 the last heartbeat seen
 import type { OnStale, SiteReadback } from "./types.ts";
 
-export const HOLDING = { setpointHi: 0, setpointLo: 1, enable: 2, heartbeat: 3 } as const;
+const HOLDING = { setpointHi: 0, setpointLo: 1, enable: 2, heartbeat: 3 } as const;
 export const HOLDING_COUNT = 4;
 export const INPUT_COUNT = 8;
 

@@ -3,8 +3,8 @@
 // into one more budget source. Each has a state, a value while it constrains
 // the budget, since when, and why — what /api/site, /metrics, events and the
 // audit log show.
-export const SIGNAL_KINDS = ["modbus", "contact", "target", "openadr"] as const;
-export type SignalKind = (typeof SIGNAL_KINDS)[number];
+const SIGNAL_KINDS = ["modbus", "contact", "target", "openadr"] as const;
+type SignalKind = (typeof SIGNAL_KINDS)[number];
 
 export const SIGNAL_STATES = ["active", "idle", "stale", "error"] as const;
 /**
@@ -12,7 +12,7 @@ export const SIGNAL_STATES = ["active", "idle", "stale", "error"] as const;
  * stale: its feed stopped (what it does then is its onStale/failPolicy);
  * error: it cannot work (a port it cannot bind, a VTN refusing the login).
  */
-export type SignalState = (typeof SIGNAL_STATES)[number];
+type SignalState = (typeof SIGNAL_STATES)[number];
 
 /** What happens when a signal's feed goes quiet. */
 export type OnStale = "release" | "hold" | "failsafe";

@@ -20,6 +20,7 @@ import type { Settings } from "../store/settings.ts";
 import { ACTION_TIMEOUT_MS } from "./clock.ts";
 import type { SiteEvents } from "./event-bus.ts";
 import { outcomeEvent, programEvent } from "./events.ts";
+import { planView } from "./plan-view.ts";
 import type { SitePrices } from "./prices.ts";
 import type { SiteState } from "./state.ts";
 
@@ -50,39 +51,42 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
   const { config, state, ledger, settings, miners } = d;
   const c = config.control;
   const gpuCfg = (id: string) => config.gpuNodes.find((x) => x.id === id);
-  const actuator = driverActuator(
+  const actuator = driverActuator({
     miners,
-    d.gpuNodes,
-    (nodeId, index) =>
+    gpuNodes: d.gpuNodes,
+    defaultLimitW: (nodeId, index) =>
       state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index)?.defaultPowerLimitW ?? null,
-    (id) => {
+    freshReading: (id) => {
       const r = state.miners.get(id)?.reading ?? null;
       return r && Date.now() - r.at <= FRESH_READING_MS ? r : null;
     },
-    (nodeId) => {
+    drainCommands: (nodeId) => {
       const g = gpuCfg(nodeId);
       return g?.drainCommand && g.resumeCommand
         ? { command: g.drainCommand, resumeCommand: g.resumeCommand, timeoutS: g.commandTimeoutS }
         : null;
     },
-    (nodeId) => gpuCfg(nodeId)?.lockClocksMHz ?? null,
-  );
+    clockLockOf: (nodeId) => gpuCfg(nodeId)?.lockClocksMHz ?? null,
+  });
   const log = d.logger.child({ component: "control" });
   const siteMeter = config.meters.some((m) => m.role === "site");
   const loop = new ControlLoop({
     getSnapshot: () =>
-      state.planView(
-        (id) => [...(miners.get(id)?.capabilities ?? [])],
-        Date.now(),
-        (id) => settings.isExcluded(id),
-      ),
+      planView(state, (id) => [...(miners.get(id)?.capabilities ?? [])], {
+        isExcluded: (id) => settings.isExcluded(id),
+      }),
     budgetInputs: (snapshot) => {
       const now = Date.now();
       d.prices.expire(now);
       const devices = ledger.view(now).devices;
       return {
         lease: d.lease(),
-        economic: economicSource(snapshot, devices, d.prices.current(now), c.shedMarginW),
+        economic: economicSource({
+          view: snapshot,
+          devices,
+          prices: d.prices.current(now),
+          shedMarginW: c.shedMarginW,
+        }),
         siteMeter,
         signals: signalSources(d.signals(), flexView(snapshot, devices), c.shedMarginW),
       };

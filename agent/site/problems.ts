@@ -11,7 +11,7 @@ import {
 } from "../devices/miner-health.ts";
 import type { DevicesView, HttpSite, Problem, ProblemSeverity, SiteView } from "../http/types.ts";
 
-export type { Problem, ProblemSeverity };
+export type { Problem };
 export { HOT_CHIP_C };
 
 /** Dialects whose sleep goes through the Antminer web CGI: without credentials, nothing can shed them. */
@@ -277,7 +277,7 @@ function hotMessage(m: MinerRow, health: MinerHealth | null): string | null {
 }
 
 /** Pools outside the miner's pool policy (miners[].pools), in one line; null when none. */
-export function wrongPool(m: MinerRow): string | null {
+function wrongPool(m: MinerRow): string | null {
   const policy = m.poolPolicy ?? null;
   const pools = "pools" in m && Array.isArray(m.pools) ? m.pools : [];
   if (!policy || pools.length === 0) return null;

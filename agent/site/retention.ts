@@ -8,10 +8,10 @@ import { StoreSizeWatch } from "../store/size.ts";
 import type { SiteStores } from "./stores.ts";
 
 const DAY_MS = 86_400_000;
-export const KEEP_ACTIONS_MS = 30 * DAY_MS;
+const KEEP_ACTIONS_MS = 30 * DAY_MS;
 export const KEEP_EVENTS_MS = 30 * DAY_MS;
-export const KEEP_EVENTS_MAX = 200_000;
-export const KEEP_AUDIT_MS = 365 * DAY_MS;
+const KEEP_EVENTS_MAX = 200_000;
+const KEEP_AUDIT_MS = 365 * DAY_MS;
 const PRUNE_EVERY_MS = 3_600_000;
 const SIZE_EVERY_MS = 30_000;
 

@@ -4,14 +4,7 @@
 // HTTP, MQTT, the control loop) sees one consistent picture.
 import type { MeterConfig, MinerConfig, SiteConfig } from "../../config/schema.ts";
 import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
-import type {
-  MeterReading,
-  MeterRole,
-  MinerCapability,
-  MinerReading,
-  MinerState,
-} from "../../drivers/types.ts";
-import type { PlanSnapshot } from "../control/types.ts";
+import type { MeterReading, MeterRole, MinerReading, MinerState } from "../../drivers/types.ts";
 import { type MinerHealth, noteHealth } from "../devices/miner-health.ts";
 import { modelsOf } from "../devices/models.ts";
 
@@ -144,15 +137,6 @@ export class SiteState {
     return total;
   }
 
-  /** When the AI power now shown was read: the ai meter's reading, else the newest GPU node reading. */
-  private aiPowerAt(meters: readonly MeterStatus[]): number | null {
-    const aiMeter = meters.find((m) => m.role === "ai" && m.powerW !== null);
-    if (aiMeter) return this.meters.get(aiMeter.id)?.lastGood?.at ?? null;
-    let at: number | null = null;
-    for (const r of this.gpuNodes.values()) if (r && (at === null || r.at > at)) at = r.at;
-    return at;
-  }
-
   setMinerReading(id: string, reading: MinerReading): MinerReading | null {
     const entry = this.miners.get(id);
     if (!entry) return null;
@@ -252,139 +236,9 @@ export class SiteState {
     };
   }
 
-  /** `GET /api/devices`: every device's latest reading with its age. */
-  devicesView(
-    now: number = Date.now(),
-    isExcluded: (id: string) => boolean = () => false,
-    driverOf: (id: string) => MinerDriverView | null = () => null,
-  ) {
-    const snap = this.snapshot(now);
-    return {
-      miners: [...this.miners.values()].map((e) => this.minerRow(e, snap.at, isExcluded, driverOf)),
-      meters: snap.meters,
-      gpuNodes: this.config.gpuNodes.map((g) => this.gpuNodeRow(g, isExcluded)),
-    };
-  }
-
-  /** One device's row of `GET /api/devices` (the miner detail page), or null for an unknown id. */
-  deviceRow(
-    id: string,
-    now: number = Date.now(),
-    isExcluded: (id: string) => boolean = () => false,
-    driverOf: (id: string) => MinerDriverView | null = () => null,
-  ) {
-    const e = this.miners.get(id);
-    if (e) return { kind: "miner" as const, row: this.minerRow(e, now, isExcluded, driverOf) };
-    const g = this.config.gpuNodes.find((x) => x.id === id);
-    return g ? { kind: "gpuNode" as const, row: this.gpuNodeRow(g, isExcluded) } : null;
-  }
-
-  private minerRow(
-    entry: MinerEntry,
-    now: number,
-    isExcluded: (id: string) => boolean,
-    driverOf: (id: string) => MinerDriverView | null,
-  ) {
-    const { config, reading, health } = entry;
-    const d = driverOf(config.id);
-    return {
-      id: config.id,
-      class: "mining",
-      host: config.host,
-      port: config.port,
-      // what the miner was detected as; the configured one (maybe auto) beside it
-      dialect: d?.dialect ?? (config.dialect === "auto" ? null : config.dialect),
-      configuredDialect: config.dialect,
-      capabilities: d?.capabilities ?? [],
-      withdrawn: d?.withdrawn ?? [],
-      location: config.location,
-      priority: config.priority,
-      excluded: isExcluded(config.id),
-      poolPolicy: config.pools ?? null,
-      firmwareChange: firmwareChangeOf(entry, now),
-      health: health ?? null,
-      ...(reading ?? { state: null, at: null }),
-      at: reading ? new Date(reading.at).toISOString() : null,
-      ageS: reading ? Math.round((now - reading.at) / 100) / 10 : null,
-      // poll tiers: temperatures, fans, boards and pools are read every polling.minerDetailS
-      // and carried between; when they were read, and how old they are
-      ...detailAge(reading, now),
-    };
-  }
-
-  private gpuNodeRow(g: SiteConfig["gpuNodes"][number], isExcluded: (id: string) => boolean) {
-    const r = this.gpuNodes.get(g.id) ?? null;
-    return {
-      id: g.id,
-      class: "ai",
-      host: g.host,
-      port: g.port,
-      location: g.location,
-      excluded: isExcluded(g.id),
-      state: r?.state ?? null,
-      reason: r?.reason ?? null,
-      powerW: r?.powerW ?? null,
-      at: r ? new Date(r.at).toISOString() : null,
-      gpus: r?.gpus ?? [],
-    };
-  }
-
-  /** The lean view the planner works on; capabilities come from each miner's driver. */
-  planView(
-    capabilitiesOf: (minerId: string) => MinerCapability[],
-    now: number = Date.now(),
-    isExcluded: (id: string) => boolean = () => false,
-  ): PlanSnapshot {
-    const snap = this.snapshot(now);
-    const models = modelsOf(this.config);
-    return {
-      powerW: snap.powerW,
-      powerSource: snap.powerSource,
-      powerAt: snap.powerAt,
-      aiPowerW: snap.classes.ai.powerW,
-      aiPowerAt: this.aiPowerAt(snap.meters),
-      miners: [...this.miners.values()].map(({ config, reading }) => {
-        // the model's range narrows what the firmware reports (never widens it), and its
-        // wake-up time tells the planner how long a wake takes to show in full
-        const model = models.find(reading?.model);
-        return {
-          id: config.id,
-          priority: config.priority,
-          state: reading?.state ?? "unreachable",
-          powerW: reading?.powerW ?? null,
-          hashrateThs: reading?.hashrateThs ?? null,
-          capabilities: capabilitiesOf(config.id),
-          excluded: isExcluded(config.id),
-          powerLimitW: reading?.powerLimitW ?? null,
-          minPowerLimitW: tighter(reading?.minPowerLimitW, model?.powerLimitW?.min, Math.max),
-          maxPowerLimitW: tighter(reading?.maxPowerLimitW, model?.powerLimitW?.max, Math.min),
-          powerLimitStepsW: reading?.powerLimitStepsW ?? null,
-          wakeUpS: model?.wakeUpS ?? null,
-        };
-      }),
-      gpuNodes: this.config.gpuNodes.map((g) => ({
-        id: g.id,
-        floorW: g.floorW,
-        priority: g.priority,
-        excluded: isExcluded(g.id),
-        flex: g.flex,
-        clockLocked: g.lockClocksMHz != null,
-        gpus: (this.gpuNodes.get(g.id)?.gpus ?? []).flatMap((gpu) =>
-          gpu.index === null
-            ? []
-            : [
-                {
-                  index: gpu.index,
-                  powerW: gpu.powerW,
-                  powerLimitW: gpu.powerLimitW,
-                  minLimitW: gpu.minPowerLimitW,
-                  maxLimitW: gpu.maxPowerLimitW,
-                  defaultLimitW: gpu.defaultPowerLimitW,
-                },
-              ],
-        ),
-      })),
-    };
+  /** When a meter's newest good reading was taken; null when it never read. */
+  meterReadAt(id: string): number | null {
+    return this.meters.get(id)?.lastGood?.at ?? null;
   }
 }
 
@@ -416,11 +270,6 @@ function noteFirmware(entry: MinerEntry, reading: MinerReading): void {
   else if (!f.change || f.change.to !== fw) f.change = { from: f.known, to: fw, at: reading.at };
 }
 
-function firmwareChangeOf(entry: MinerEntry | undefined, now: number): FirmwareChange | null {
-  const c = entry?.firmware?.change ?? null;
-  return c && now - c.at < FIRMWARE_CHANGE_MS ? c : null;
-}
-
 /** Aux from its own meter; else, while the site meter reads, what the site draws beyond mining and AI. */
 function auxClass(
   metered: number | null,
@@ -434,14 +283,4 @@ function auxClass(
     return { powerW: Math.max(0, Math.round(siteW - miningW - aiW)), derived: true };
   }
   return { powerW: null };
-}
-
-/** When a miner reading's detail fields were read (MinerReading.detailAt, else with the rest) and their age. */
-function detailAge(
-  reading: MinerReading | null | undefined,
-  now: number,
-): { detailAt: string | null; detailAgeS: number | null } {
-  const at = reading ? (reading.detailAt === undefined ? reading.at : reading.detailAt) : null;
-  if (at === null) return { detailAt: null, detailAgeS: null };
-  return { detailAt: new Date(at).toISOString(), detailAgeS: Math.round((now - at) / 100) / 10 };
 }

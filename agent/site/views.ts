@@ -17,7 +17,9 @@ import type { OutageWatch } from "../devices/outages.ts";
 import type { DeviceDetail, DevicesView, SiteView } from "../http/types.ts";
 import type { GatewayHealth } from "../runtime/host-health.ts";
 import type { SignalStatus, SiteReadback } from "../signals/types.ts";
+import { deviceRow, devicesView } from "./device-rows.ts";
 import type { SiteEvents } from "./event-bus.ts";
+import { planView } from "./plan-view.ts";
 import type { SiteSnapshot, SiteState } from "./state.ts";
 import type { SiteStores } from "./stores.ts";
 import type { BrokerStatus } from "./tick.ts";
@@ -93,22 +95,20 @@ export class SiteViews {
 
   /** `GET /api/devices`. */
   devices(): DevicesView {
-    return this.d.state.devicesView(
-      Date.now(),
-      (id) => this.d.stores.isExcluded(id),
-      (id) => this.driverView(id),
-    );
+    return devicesView(this.d.state, {
+      isExcluded: (id) => this.d.stores.isExcluded(id),
+      driverOf: (id) => this.driverView(id),
+    });
   }
 
   /** One device in full for the detail page; null for an unknown id. */
   deviceDetail(id: string, now: number = Date.now()): DeviceDetail | null {
     const { state, stores } = this.d;
-    const device = state.deviceRow(
-      id,
+    const device = deviceRow(state, id, {
       now,
-      (x) => stores.isExcluded(x, now),
-      (x) => this.driverView(x),
-    );
+      isExcluded: (x) => stores.isExcluded(x, now),
+      driverOf: (x) => this.driverView(x),
+    });
     if (!device) return null;
     const reported = device.kind === "miner" ? (state.miners.get(id)?.reading?.model ?? null) : null;
     return buildDeviceDetail({
@@ -147,11 +147,10 @@ export class SiteViews {
     const { state, stores, config } = this.d;
     const now = Date.now();
     const snap = this.snapshot();
-    const view = state.planView(
-      (id) => [...(this.d.miners().get(id)?.capabilities ?? [])],
+    const view = planView(state, (id) => [...(this.d.miners().get(id)?.capabilities ?? [])], {
       now,
-      (id) => stores.isExcluded(id),
-    );
+      isExcluded: (id) => stores.isExcluded(id),
+    });
     const ledger = stores.ledger?.view(now).devices;
     let flexibleW = 0;
     for (const m of view.miners) if (isFlexible(m, ledger?.get(m.id), now)) flexibleW += m.powerW ?? 0;

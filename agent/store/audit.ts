@@ -8,7 +8,7 @@
 // and by bytes; the oldest rows go first.
 import { BoundedTable, type Db, SqliteStore, type TableBounds } from "./db.ts";
 
-export const AUDIT_CHANNELS = [
+const AUDIT_CHANNELS = [
   "http",
   "mqtt",
   "cli",
@@ -112,8 +112,8 @@ const MAX_BODY_CHARS = 4096;
 /** A refusal's sample body is smaller still: it is one example of many. */
 const MAX_SAMPLE_CHARS = 1024;
 const MAX_FIELD_CHARS = 256;
-export const AUDIT_MAX_ROWS = 100_000;
-export const AUDIT_MAX_BYTES = 32 * 2 ** 20;
+const AUDIT_MAX_ROWS = 100_000;
+const AUDIT_MAX_BYTES = 32 * 2 ** 20;
 const ROW_OVERHEAD_BYTES = 48;
 const TEXT_COLUMNS = ["who", "action", "body", "error", "ref", "source", "reason"];
 const BYTES_SQL = `${ROW_OVERHEAD_BYTES} + ${TEXT_COLUMNS.map((c) => `COALESCE(LENGTH(CAST(${c} AS BLOB)), 0)`).join(" + ")}`;
@@ -182,9 +182,11 @@ export class AuditLog extends SqliteStore {
     for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
       if (!have.has(name)) db.exec(`ALTER TABLE audit ADD COLUMN ${name} ${type}`);
     }
-    this.table = new BoundedTable(db, "audit", BYTES_SQL, {
-      maxRows: this.o.maxRows,
-      maxBytes: this.o.maxBytes,
+    this.table = new BoundedTable({
+      db,
+      table: "audit",
+      bytesSql: BYTES_SQL,
+      bounds: { maxRows: this.o.maxRows, maxBytes: this.o.maxBytes },
     });
     this.table.enforce();
     this.flushTimer = setInterval(() => this.flushQuietly(), this.o.flushMs);

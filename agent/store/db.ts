@@ -88,12 +88,17 @@ export class BoundedTable {
   private rows = 0;
   private bytes = 0;
 
-  constructor(
-    private readonly db: Db,
-    private readonly table: string,
-    private readonly bytesSql: string,
-    readonly bounds: TableBounds,
-  ) {
+  private readonly db: Db;
+  private readonly table: string;
+  private readonly bytesSql: string;
+  readonly bounds: TableBounds;
+
+  /** `bytesSql`: the SQL expression of one row's size in bytes. */
+  constructor(o: { db: Db; table: string; bytesSql: string; bounds: TableBounds }) {
+    this.db = o.db;
+    this.table = o.table;
+    this.bytesSql = o.bytesSql;
+    this.bounds = o.bounds;
     this.recount();
   }
 

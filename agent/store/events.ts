@@ -5,8 +5,8 @@
 // events are added (the oldest go first), whatever the rate.
 import { BoundedTable, type Db, SqliteStore, type TableBounds } from "./db.ts";
 
-export const EVENT_SEVERITIES = ["info", "warning", "alarm"] as const;
-export type EventSeverity = (typeof EVENT_SEVERITIES)[number];
+const EVENT_SEVERITIES = ["info", "warning", "alarm"] as const;
+type EventSeverity = (typeof EVENT_SEVERITIES)[number];
 
 export interface SiteEvent {
   /** Assigned when stored; increases with time. */
@@ -50,8 +50,8 @@ CREATE INDEX IF NOT EXISTS events_at ON events (at);
 CREATE INDEX IF NOT EXISTS events_device ON events (device_id, id);
 `;
 
-export const EVENTS_MAX_ROWS = 200_000;
-export const EVENTS_MAX_BYTES = 64 * 2 ** 20;
+const EVENTS_MAX_ROWS = 200_000;
+const EVENTS_MAX_BYTES = 64 * 2 ** 20;
 const ROW_OVERHEAD_BYTES = 48;
 const BYTES_SQL = `${ROW_OVERHEAD_BYTES} + ${["kind", "severity", "device_id", "message", "data"].map((c) => `COALESCE(LENGTH(CAST(${c} AS BLOB)), 0)`).join(" + ")}`;
 
@@ -82,7 +82,7 @@ export class EventLog extends SqliteStore {
 
   protected override onOpen(db: Db): void {
     this.stmts = this.prepare(db);
-    this.table = new BoundedTable(db, "events", BYTES_SQL, this.bounds);
+    this.table = new BoundedTable({ db, table: "events", bytesSql: BYTES_SQL, bounds: this.bounds });
     this.table.enforce();
   }
 

@@ -8,7 +8,7 @@ import { type Db, SqliteStore } from "./db.ts";
 export const HISTORY_BUCKET_MS = 10_000;
 export const HISTORY_KEEP_MS = 7 * 86_400_000;
 /** The most points one read returns: about one per horizontal pixel of a phone's chart. */
-export const HISTORY_MAX_POINTS = 600;
+const HISTORY_MAX_POINTS = 600;
 
 export interface HistorySample {
   powerW: number | null;

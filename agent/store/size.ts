@@ -9,7 +9,7 @@ import { storeBytes as storeBytesGauge } from "../runtime/metrics.ts";
 import type { NewSiteEvent } from "./events.ts";
 
 /** The bounded tables together stay far below this (events 64 MiB, audit 32 MiB, outbox 64 MiB by default). */
-export const STORE_ALARM_BYTES = 512 * 2 ** 20;
+const STORE_ALARM_BYTES = 512 * 2 ** 20;
 
 /** Bytes on disk of an SQLite database: the file, its WAL and shared-memory index. */
 export function storeBytes(path: string): number {

@@ -6,7 +6,7 @@ import { open, stat } from "node:fs/promises";
 
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 export const MAX_SECRET_BYTES = 64 * 1024;
-export const READ_DEADLINE_MS = 5000;
+const READ_DEADLINE_MS = 5000;
 
 function kindOf(s: Awaited<ReturnType<typeof stat>>): string {
   if (s.isDirectory()) return "a folder";

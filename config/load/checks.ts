@@ -114,12 +114,14 @@ export function checkSimAddresses(
 }
 
 /** Without a site meter the loop estimates; worth a warning on a config that is otherwise good. */
-export function checkSiteMeter(
-  parsed: Parsed,
-  siteMeter: string | null,
-  problems: Problem[],
-  warnings: Problem[],
-): void {
+export interface SiteMeterCheck {
+  parsed: Parsed;
+  siteMeter: string | null;
+  problems: Problem[];
+  warnings: Problem[];
+}
+
+export function checkSiteMeter({ parsed, siteMeter, problems, warnings }: SiteMeterCheck): void {
   if (parsed.site && !siteMeter && problems.length === 0) {
     warnings.push({
       path: "meters",

@@ -95,11 +95,11 @@ function toProblems(issues: readonly z.core.$ZodIssue[], prefix: PathPart[]): Pr
   return out;
 }
 
+/** Parses `value`; its problems, placed under `at`, are added to `problems` (null then). */
 export function parseWith<S extends z.ZodType>(
   schema: S,
   value: unknown,
-  prefix: PathPart[],
-  problems: Problem[],
+  { at: prefix, problems }: { at: PathPart[]; problems: Problem[] },
 ): z.output<S> | null {
   const r = schema.safeParse(value, { error: errorMap });
   if (r.success) return r.data;

@@ -58,7 +58,7 @@ export async function checkMeters(
       else siteMeter = at;
     }
     modbus.claim(m.modbus, at);
-    const profile = await meterProfile(m, i, profileCache, problems);
+    const profile = await meterProfile({ meter: m, index: i, cache: profileCache, problems });
     if (profile) {
       const { profile: _p, registers: _r, maxGap: _g, ...rest } = m;
       meters.push({ ...rest, profile });

@@ -17,8 +17,6 @@ import { parseWith } from "./issues.ts";
 import type { Problem } from "./problems.ts";
 import { type Locate, parseText } from "./read.ts";
 
-export { MODELS_DIR };
-
 /** How a model file is named in messages: relative to the package ("config/models/antminer.yaml"). */
 function displayName(abs: string): string {
   const rel = relative(PACKAGE_ROOT, abs);
@@ -66,7 +64,7 @@ async function readModelFiles(dir: string, problems: Problem[]): Promise<Placed[
       continue;
     }
     const found: Problem[] = [];
-    const data = parseWith(ModelFileSchema, parsed.value, [], found);
+    const data = parseWith(ModelFileSchema, parsed.value, { at: [], problems: found });
     for (const p of found) problems.push(at(p, file, parsed.locate));
     if (!data) continue;
     data.models.forEach((m, index) => {
@@ -105,12 +103,14 @@ function reportClashes(placed: Placed[], problems: Problem[]): void {
  * schema) first, then the shipped ones. Its own may claim a shipped model's name (an
  * override), not one another's.
  */
-export async function siteModels(
-  own: readonly MinerModel[] | null,
-  configFile: string,
-  problems: Problem[],
-  dir?: string,
-): Promise<KnownModel[]> {
+export interface SiteModelsInput {
+  own: readonly MinerModel[] | null;
+  configFile: string;
+  problems: Problem[];
+  dir?: string;
+}
+
+export async function siteModels({ own, configFile, problems, dir }: SiteModelsInput): Promise<KnownModel[]> {
   const mine: Placed[] = (own ?? []).map((m, index) => ({
     model: { ...m, origin: `${basename(configFile)}, models[${index}]` },
     index,

@@ -11,8 +11,6 @@ import { parseWith } from "./issues.ts";
 import type { Problem } from "./problems.ts";
 import { parseText } from "./read.ts";
 
-export { METERS_DIR };
-
 function knownProfiles(): string[] {
   try {
     return readdirSync(METERS_DIR)
@@ -48,7 +46,7 @@ async function loadProfile(
       }));
     } else {
       const problems: Problem[] = [];
-      const profile = parseWith(MeterProfileSchema, parsed.value, [], problems);
+      const profile = parseWith(MeterProfileSchema, parsed.value, { at: [], problems });
       result =
         profile ??
         problems.map((p) => ({
@@ -61,12 +59,20 @@ async function loadProfile(
   return result;
 }
 
-export async function meterProfile(
-  m: MeterEntry,
-  i: number,
-  cache: Map<string, MeterProfile | Problem[]>,
-  problems: Problem[],
-): Promise<MeterProfile | null> {
+export interface MeterProfileInput {
+  meter: MeterEntry;
+  /** Its index in meters[] (where a problem is reported). */
+  index: number;
+  cache: Map<string, MeterProfile | Problem[]>;
+  problems: Problem[];
+}
+
+export async function meterProfile({
+  meter: m,
+  index: i,
+  cache,
+  problems,
+}: MeterProfileInput): Promise<MeterProfile | null> {
   if (m.profile !== undefined) {
     const r = await loadProfile(m.profile, `meters[${i}].profile`, cache);
     if (Array.isArray(r)) {
@@ -77,5 +83,5 @@ export async function meterProfile(
   }
   // Inline: the drivers' own profile schema judges it, with the meter's paths.
   const inline = { name: `inline:${m.id}`, registers: m.registers, maxGap: m.maxGap };
-  return parseWith(MeterProfileSchema, inline, ["meters", i], problems);
+  return parseWith(MeterProfileSchema, inline, { at: ["meters", i], problems });
 }

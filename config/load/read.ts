@@ -9,7 +9,7 @@ import { MAX_CONFIG_BYTES, readBounded } from "./bounded-read.ts";
 import { ConfigError, type PathPart, type Problem, show } from "./problems.ts";
 
 /** Aliases one file may use: plenty for a config, far too few for a "billion laughs" bomb. */
-export const MAX_ALIASES = 1000;
+const MAX_ALIASES = 1000;
 
 /** Where a path of the file is: 1-based line and column, or null when the file has no such node. */
 export type Locate = (path: string) => { line: number; col: number } | null;
@@ -23,7 +23,7 @@ function lineCol(text: string, pos: number): { line: number; col: number } {
 }
 
 /** `miners[3].hosts`, `control["a b"]` → ["miners", 3, "hosts"], ["control", "a b"]. */
-export function pathParts(path: string): PathPart[] {
+function pathParts(path: string): PathPart[] {
   const out: PathPart[] = [];
   const re = /([A-Za-z_$][\w$]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g;
   for (const m of path.matchAll(re)) {

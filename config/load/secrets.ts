@@ -9,7 +9,7 @@ import { isPlainObject } from "./read.ts";
 import type { Entries, Parsed } from "./sections.ts";
 
 /** WATTKEEPER_ + the key's path in SCREAMING_SNAKE, without the File suffix. */
-export function secretEnvName(path: readonly PathPart[]): string {
+function secretEnvName(path: readonly PathPart[]): string {
   const parts = path.map((p, i) => {
     let s = String(p);
     if (i === path.length - 1) s = s.replace(/File$/, "");
@@ -18,7 +18,7 @@ export function secretEnvName(path: readonly PathPart[]): string {
   return ["WATTKEEPER", ...parts].join("_");
 }
 
-export interface FileContext {
+interface FileContext {
   dir: string;
   env: NodeJS.ProcessEnv;
   problems: Problem[];
@@ -68,14 +68,23 @@ async function resolveFiles(node: unknown, path: PathPart[], ctx: FileContext): 
 }
 
 /** Resolves the referenced files of every section that has them. */
-export async function resolveSecrets(
-  mqtt: Parsed["mqtt"],
-  entries: Entries,
-  ctx: FileContext,
-  signals: Parsed["signals"] = null,
-  exports: Parsed["exports"] = null,
-  http: Parsed["http"] = null,
-): Promise<void> {
+export interface SecretSections {
+  mqtt: Parsed["mqtt"];
+  entries: Entries;
+  ctx: FileContext;
+  signals?: Parsed["signals"];
+  exports?: Parsed["exports"];
+  http?: Parsed["http"];
+}
+
+export async function resolveSecrets({
+  mqtt,
+  entries,
+  ctx,
+  signals = null,
+  exports = null,
+  http = null,
+}: SecretSections): Promise<void> {
   if (mqtt) await resolveFiles(mqtt, ["mqtt"], ctx);
   if (http?.tls) await resolveFiles(http.tls, ["http", "tls"], ctx);
   if (signals) await resolveFiles(signals, ["signals"], ctx);

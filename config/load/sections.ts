@@ -55,9 +55,9 @@ export function parseSections(
         continue;
       }
       const schema = LIST_SECTIONS[k] as z.ZodType;
-      entries[k] = list.map((item, i) => parseWith(schema, item, [k, i], problems)) as never;
+      entries[k] = list.map((item, i) => parseWith(schema, item, { at: [k, i], problems })) as never;
     } else {
-      const value = parseWith(shape[key] as z.ZodType, raw[key], [key], problems);
+      const value = parseWith(shape[key] as z.ZodType, raw[key], { at: [key], problems });
       (parsed as Record<string, unknown>)[key] = value;
       if (value === null && raw[key] !== undefined && raw[key] !== null) {
         const fields = partialFields(unwrap(shape[key] as z.ZodType), raw[key]);

@@ -9,6 +9,25 @@ const TimeSchema = z.string().regex(TIME_RE, {
   error: (iss) => `expected a time "HH:MM" from 00:00 to 23:59, got ${show(iss.input)}`,
 });
 
+const ALL_MONTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+/** Months 1–12 a window applies in (the schedule and the peak programs share the field). */
+const monthsField = (byDefault: number[], help: string) =>
+  z.array(z.number().int().min(1).max(12)).min(1).default(byDefault).describe(help);
+/** Days mon..sun, every day by default. */
+const daysField = () =>
+  z
+    .array(z.enum(DAYS))
+    .min(1)
+    .default([...DAYS]);
+/** A peak program's window: the months and days it applies on, its hours and its budget. */
+const peakWindow = (byDefault: number[], monthsHelp: string) => ({
+  months: monthsField(byDefault, monthsHelp),
+  days: daysField(),
+  from: TimeSchema.describe('Window start, "HH:MM" local time'),
+  to: TimeSchema.describe('Window end, "HH:MM" local time (exclusive)'),
+  budgetW: power().describe(`Budget in the window; ${POWER_HELP}`),
+});
+
 function minuteOfDay(t: string): number {
   const [h, m] = t.split(":");
   return Number(h) * 60 + Number(m);
@@ -17,16 +36,8 @@ function minuteOfDay(t: string): number {
 export const ScheduleWindowSchema = z
   .strictObject({
     name: z.string().min(1).describe("Shown as the budget's reason while the window is active"),
-    months: z
-      .array(z.number().int().min(1).max(12))
-      .min(1)
-      .default([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
-      .describe("Months 1–12 (default: all)"),
-    days: z
-      .array(z.enum(DAYS))
-      .min(1)
-      .default([...DAYS])
-      .describe("Days mon..sun (default: all)"),
+    months: monthsField(ALL_MONTHS, "Months 1–12 (default: all)"),
+    days: daysField().describe("Days mon..sun (default: all)"),
     from: TimeSchema.describe('Start, "HH:MM" local time'),
     to: TimeSchema.describe(
       'End, "HH:MM" local time (exclusive); earlier than from = the window crosses midnight',
@@ -69,7 +80,7 @@ function priceLimits(what: string, unit: string, def: { min: number; max: number
     });
 }
 
-export const EconomicsSchema = z
+const EconomicsSchema = z
   .strictObject({
     hashpricePerThDay: optNull(z.number().min(0)).describe("Fixed hashprice, ¤ per TH/s per day"),
     hashpriceTopic: optNull(z.string().min(1)).describe("MQTT topic holding the hashprice (retained)"),
@@ -125,7 +136,7 @@ export const EconomicsSchema = z
  * 12CP: a peak window with a lower budget (4CP: June–September; 12CP: every
  * month), a schedule window by another name.
  */
-export const ProgramSchema = z.discriminatedUnion("kind", [
+const ProgramSchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("ers-10"),
     name: z.string().min(1).default("ERS-10").describe("Shown in events"),
@@ -137,39 +148,17 @@ export const ProgramSchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("4cp"),
     name: z.string().min(1).default("4CP peak window"),
-    months: z
-      .array(z.number().int().min(1).max(12))
-      .min(1)
-      .default([6, 7, 8, 9])
-      .describe("Default June–September"),
-    days: z
-      .array(z.enum(DAYS))
-      .min(1)
-      .default([...DAYS]),
-    from: TimeSchema.describe('Window start, "HH:MM" local time'),
-    to: TimeSchema.describe('Window end, "HH:MM" local time (exclusive)'),
-    budgetW: power().describe(`Budget in the window; ${POWER_HELP}`),
+    ...peakWindow([6, 7, 8, 9], "Default June–September"),
   }),
   z.strictObject({
     kind: z.literal("12cp"),
     name: z.string().min(1).default("12CP peak window"),
-    months: z
-      .array(z.number().int().min(1).max(12))
-      .min(1)
-      .default([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
-      .describe("Default every month"),
-    days: z
-      .array(z.enum(DAYS))
-      .min(1)
-      .default([...DAYS]),
-    from: TimeSchema.describe('Window start, "HH:MM" local time'),
-    to: TimeSchema.describe('Window end, "HH:MM" local time (exclusive)'),
-    budgetW: power().describe(`Budget in the window; ${POWER_HELP}`),
+    ...peakWindow(ALL_MONTHS, "Default every month"),
   }),
 ]);
 
 /** Track mode: the band under the shed line it holds, and the guards against oscillation. */
-export const TrackSchema = z
+const TrackSchema = z
   .strictObject({
     toleranceW: powerDefault("20kW", { positive: true }).describe(
       "Site power is held within this band under budget − shedMarginW: targets are raised once P sits more than half the band under that line (to a quarter of the band under it) and lowered once P crosses it",

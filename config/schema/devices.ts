@@ -36,7 +36,7 @@ const RegexSchema = z
     }
   });
 
-export const PoolPolicySchema = z
+const PoolPolicySchema = z
   .strictObject({
     allow: z
       .array(z.string().min(1))
@@ -69,7 +69,7 @@ const HostsSpecSchema = z
     });
   });
 
-export const CredentialsSchema = z
+const CredentialsSchema = z
   .strictObject({
     username: optNull(z.string().min(1)).describe(
       "User for digest auth (stock Antminer) or a dialect's logon",

@@ -3,15 +3,15 @@
 // Assistant MQTT discovery. Both are off unless their key is present, both
 // need the mqtt section, and neither accepts commands unless told to.
 import { z } from "zod";
-import { FileSchema, optNull, show } from "./fields.ts";
-import { BrokerUrlSchema } from "./mqtt.ts";
+import { optNull, show } from "./fields.ts";
+import { ownBrokerFields } from "./mqtt.ts";
 
 /** A Sparkplug id element: no "/", "+", "#" (they are topic levels and wildcards). */
 const SparkplugIdSchema = z.string().refine((s) => s.length > 0 && !/[/+#]/.test(s), {
   error: (iss) => `expected a Sparkplug id without "/", "+" or "#", got ${show(iss.input)}`,
 });
 
-export const SparkplugSchema = z
+const SparkplugSchema = z
   .strictObject({
     groupId: SparkplugIdSchema.default("wattkeeper").describe("Sparkplug group id"),
     edgeNodeId: optNull(SparkplugIdSchema).describe("Edge node id (default: site.id)"),
@@ -31,18 +31,16 @@ export const SparkplugSchema = z
       .describe(
         "A power metric is republished only when it moves by more than this many watts (0: any change)",
       ),
-    url: optNull(BrokerUrlSchema).describe(
-      "A broker of its own (the SCADA's); null = the site's mqtt broker, with a session of its own",
-    ),
-    username: optNull(z.string().min(1)).describe("User on that broker"),
-    passwordFile: optNull(FileSchema).describe(
-      "Password on that broker (env: WATTKEEPER_EXPORTS_SPARKPLUG_PASSWORD)",
-    ),
-    caFile: optNull(FileSchema).describe("PEM CA bundle for that broker"),
+    ...ownBrokerFields({
+      url: "A broker of its own (the SCADA's); null = the site's mqtt broker, with a session of its own",
+      username: "User on that broker",
+      passwordFile: "Password on that broker (env: WATTKEEPER_EXPORTS_SPARKPLUG_PASSWORD)",
+      caFile: "PEM CA bundle for that broker",
+    }),
   })
   .describe("Sparkplug B edge node (spBv1.0): NBIRTH/NDEATH, DBIRTH/DDATA per device");
 
-export const HomeAssistantSchema = z
+const HomeAssistantSchema = z
   .strictObject({
     discoveryPrefix: z
       .string()

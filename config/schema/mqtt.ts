@@ -177,3 +177,22 @@ export const MqttSchema = z
     });
   })
   .describe("Central broker link. Leave out for a local-only agent");
+
+/**
+ * A broker of a section's own beside the site's (a SCADA's, an aggregator's):
+ * its URL (null = the site's), user, password file and CA bundle, each with
+ * the section's own words.
+ */
+export function ownBrokerFields(help: {
+  url: string;
+  username: string;
+  passwordFile: string;
+  caFile: string;
+}) {
+  return {
+    url: optNull(BrokerUrlSchema).describe(help.url),
+    username: optNull(z.string().min(1)).describe(help.username),
+    passwordFile: optNull(FileSchema).describe(help.passwordFile),
+    caFile: optNull(FileSchema).describe(help.caFile),
+  };
+}

@@ -13,13 +13,13 @@ import {
   show,
 } from "./fields.ts";
 import { ModbusSchema } from "./meters.ts";
-import { BrokerUrlSchema } from "./mqtt.ts";
+import { ownBrokerFields } from "./mqtt.ts";
 
 const OnStaleSchema = z.enum(["release", "hold", "failsafe"]);
 
 const IPV4_OR_6 = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)$/;
 
-export const ModbusServerSignalSchema = z
+const ModbusServerSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("qse-rtu").describe("Shown as the budget's reason and in /api/site"),
     listen: z
@@ -47,7 +47,7 @@ export const ModbusServerSignalSchema = z
     "Modbus TCP server for a QSE's RTU: setpoint, enable and heartbeat in; site power, budget, flexible power and status out",
   );
 
-export const ContactSignalSchema = z
+const ContactSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("contact").describe("Shown as the budget's reason"),
     modbus: ModbusSchema.describe("The I/O module"),
@@ -80,17 +80,15 @@ export const ContactSignalSchema = z
   })
   .describe("A dry contact read from a Modbus I/O module");
 
-export const TargetSignalSchema = z
+const TargetSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("aggregator").describe("Shown as the budget's reason"),
-    url: optNull(BrokerUrlSchema).describe(
-      "A second broker (the aggregator's); null = the site's own mqtt link",
-    ),
-    username: optNull(z.string().min(1)).describe("User on the second broker"),
-    passwordFile: optNull(FileSchema).describe(
-      "Password on the second broker (env: WATTKEEPER_SIGNALS_TARGET_PASSWORD)",
-    ),
-    caFile: optNull(FileSchema).describe("PEM CA bundle for the second broker"),
+    ...ownBrokerFields({
+      url: "A second broker (the aggregator's); null = the site's own mqtt link",
+      username: "User on the second broker",
+      passwordFile: "Password on the second broker (env: WATTKEEPER_SIGNALS_TARGET_PASSWORD)",
+      caFile: "PEM CA bundle for the second broker",
+    }),
     protocolVersion: z
       .union([z.literal(5), z.literal(4)])
       .default(4)
@@ -131,7 +129,7 @@ const HttpUrlSchema = z.string().refine(
   { error: (iss) => `expected an http(s) URL, got ${show(iss.input)}` },
 );
 
-export const OpenAdrSignalSchema = z
+const OpenAdrSignalSchema = z
   .strictObject({
     name: z.string().min(1).default("openadr").describe("Shown as the budget's reason"),
     vtnUrl: HttpUrlSchema.describe("The VTN's base URL, e.g. https://vtn.example.net/openadr3/3.1.1"),

@@ -72,7 +72,7 @@ export const OperatorSchema = z.strictObject({
     .describe("scrypt$N$r$p$<salt-b64>$<hash-b64>, from `wattkeeper hash-password`"),
 });
 
-export const HttpLimitsSchema = z
+const HttpLimitsSchema = z
   .strictObject({
     maxConnections: z
       .number()
@@ -144,7 +144,7 @@ export const HttpLimitsSchema = z
 
 export type HttpLimits = z.output<typeof HttpLimitsSchema>;
 
-export const HttpTlsSchema = z
+const HttpTlsSchema = z
   .union([
     z.strictObject({
       certFile: FileSchema.describe("PEM certificate (chain) the page is served with"),

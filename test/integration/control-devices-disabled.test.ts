@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { isFlexible, plan } from "../../agent/control/policy.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
+import { planView } from "../../agent/site/plan-view.ts";
 import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
@@ -64,7 +65,7 @@ const siteJson = async () =>
 
 test("disabled hashboards: the power leaves the estimate within one poll; the planner no longer sheds it", async (t) => {
   const id = "m-127-104-0-2";
-  const view = () => site.state.planView(() => ["sleep", "wake"], Date.now());
+  const view = () => planView(site.state, () => ["sleep", "wake"]);
   const all = await waitFor("four hashing miners", async () => {
     const v = view();
     return v.miners.every((m) => m.state === "hashing" && m.powerW) && v;

@@ -19,6 +19,7 @@ import { chunkTelemetry, MINER_FIELDS } from "../../agent/mqtt/payloads.ts";
 import { type DeviceFields, TelemetryConsumer } from "../../agent/mqtt/telemetry-consumer.ts";
 import { deltaSpec, moved } from "../../agent/mqtt/telemetry-delta.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
+import { devicesView } from "../../agent/site/device-rows.ts";
 import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
@@ -33,7 +34,7 @@ let watcher: MqttClient;
 const consumer = new TelemetryConsumer();
 
 /** What /api/devices showed at each sweep, by sweep number (the channel's `cycle`). */
-const views = new Map<number, ReturnType<Site["state"]["devicesView"]>>();
+const views = new Map<number, ReturnType<typeof devicesView>>();
 let sweeps = 0;
 const checked = { full: 0, delta: 0 };
 const mismatches: string[] = [];
@@ -144,7 +145,7 @@ sim: { seed: 11, noiseW: 10, auxW: 1kW }
   });
   // before start, so it runs before the channel's listener in every sweep and counts the same sweeps
   site.onSweep(() => {
-    views.set(++sweeps, site.state.devicesView());
+    views.set(++sweeps, devicesView(site.state));
   });
   await site.start();
 });
@@ -239,7 +240,7 @@ test("tail-telemetry: prints the rebuilt fleet once synced (JSON and table); usa
   const err: string[] = [];
   const w = (into: string[]) => ({ write: (s: string) => into.push(s) });
   const common = ["--broker", broker.url, "--site", SITE, "--mqtt-version", "4", "--once", "--timeout", "20"];
-  const code = await tailTelemetryCommand([...common, "--json"], undefined, w(out), w(err));
+  const code = await tailTelemetryCommand([...common, "--json"], { out: w(out), err: w(err) });
   assert.equal(code, 0, err.join(""));
   const lines = out
     .join("")
@@ -259,7 +260,10 @@ test("tail-telemetry: prints the rebuilt fleet once synced (JSON and table); usa
   );
 
   const table: string[] = [];
-  assert.equal(await tailTelemetryCommand([...common, "--kind", "miners"], undefined, w(table), w(err)), 0);
+  assert.equal(
+    await tailTelemetryCommand([...common, "--kind", "miners"], { out: w(table), err: w(err) }),
+    0,
+  );
   const text = table.join("");
   assert.match(text, /^miners · cycle \d+ · .* · full refresh · 8 devices · synced\n/);
   assert.match(text, /\nid +state +powerW +hashrateThs +powerLimitW +chipTempMaxC +ageS\n/);
@@ -294,9 +298,7 @@ test("tail-telemetry: a lost chunk is reported on stderr and the picture marked 
   const w = (into: string[]) => ({ write: (s: string) => into.push(s) });
   const run = tailTelemetryCommand(
     ["--broker", broker.url, "--site", other, "--mqtt-version", "4", "--json", "--kind", "miners"],
-    ctl.signal,
-    w(out),
-    w(err),
+    { signal: ctl.signal, out: w(out), err: w(err) },
   );
   const head = (full: boolean, cycle: number) =>
     ({ kind: "miners", fields: MINER_FIELDS, key: 1, full, at: Date.now(), cycle }) as const;
@@ -305,11 +307,19 @@ test("tail-telemetry: a lost chunk is reported on stderr and the picture marked 
   const a = ["m-1", "hashing", 3300, 110, null, 70, 0];
   // the CLI subscribes once connected: keep sending the refresh until it has it
   await waitFor("the CLI synced", async () => {
-    await send(chunkTelemetry(head(true, 1), [a], [], 1, 4096));
+    await send(chunkTelemetry({ head: head(true, 1), rows: [a], gone: [], firstSeq: 1, maxBytes: 4096 }));
     return out.length > 0;
   });
   // seq 2 never arrives
-  await send(chunkTelemetry(head(false, 3), [[0, 1, "sleeping"]], [], 3, 4096));
+  await send(
+    chunkTelemetry({
+      head: head(false, 3),
+      rows: [[0, 1, "sleeping"]],
+      gone: [],
+      firstSeq: 3,
+      maxBytes: 4096,
+    }),
+  );
   await waitFor("the delta printed", () => out.some((l) => JSON.parse(l).cycle === 3));
   ctl.abort();
   assert.equal(await run, 0);

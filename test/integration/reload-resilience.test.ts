@@ -54,7 +54,13 @@ control: { tickS: 0.5 }
     if (fail) fail();
     return loadConfig(f, { strictFiles: true });
   };
-  const agent = new Agent(file, logger, createNotifier({ env: {} }), "test", loader);
+  const agent = new Agent({
+    file,
+    logger,
+    notifier: createNotifier({ env: {} }),
+    version: "test",
+    load: loader,
+  });
   const done = agent.run(config);
   try {
     const health = async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.status;

@@ -27,8 +27,7 @@ describe("scan over threads", () => {
     const threaded = await scanInThreads(
       hosts,
       { ...opts, onProgress: (done, total, found) => progress.push([done, total, found]) },
-      2,
-      256,
+      { threads: 2, minHostsPerThread: 256 },
     );
     assert.deepEqual(
       threaded.map((m) => m.host),
@@ -45,7 +44,11 @@ describe("scan over threads", () => {
 
   test("a range too small to share out stays on this thread", async () => {
     const few = hosts.slice(0, 20);
-    const found = await scanInThreads(few, { port: 4028, concurrency: 8, timeoutMs: 1000 }, 4, 256);
+    const found = await scanInThreads(
+      few,
+      { port: 4028, concurrency: 8, timeoutMs: 1000 },
+      { threads: 4, minHostsPerThread: 256 },
+    );
     assert.deepEqual(
       found.map((m) => m.host),
       alive.slice(0, 3),

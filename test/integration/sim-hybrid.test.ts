@@ -33,7 +33,12 @@ sim: { seed: 2, gpuNodes: 2 }
   );
   const { config } = await loadConfig(file, { strictFiles: true });
   assert.equal(config.gpuNodes.length, 0, "the config itself lists none");
-  const agent = new Agent(file, silentLogger(), createNotifier({ env: {} }), "test");
+  const agent = new Agent({
+    file,
+    logger: silentLogger(),
+    notifier: createNotifier({ env: {} }),
+    version: "test",
+  });
   const t0 = Date.now();
   const done = agent.run(config);
   try {

@@ -10,33 +10,72 @@ const running = [
 ];
 
 test("nothing at stake: no source", () => {
-  assert.equal(economicBudget(50_000, running, [], prices(0.03), 1_000), null);
+  assert.equal(
+    economicBudget({ powerW: 50_000, running, sleptByAgent: [], prices: prices(0.03), shedMarginW: 1_000 }),
+    null,
+  );
 });
 
 test("unknown prices or power: no source", () => {
   assert.equal(
-    economicBudget(50_000, running, [], { energyPricePerKwh: null, hashpricePerThDay: 0.05 }, 1_000),
+    economicBudget({
+      powerW: 50_000,
+      running,
+      sleptByAgent: [],
+      prices: { energyPricePerKwh: null, hashpricePerThDay: 0.05 },
+      shedMarginW: 1_000,
+    }),
     null,
   );
-  assert.equal(economicBudget(null, running, [], prices(0.08), 1_000), null);
+  assert.equal(
+    economicBudget({ powerW: null, running, sleptByAgent: [], prices: prices(0.08), shedMarginW: 1_000 }),
+    null,
+  );
 });
 
 test("a losing miner: the budget sheds exactly its draw (shed margin added back)", () => {
-  const b = economicBudget(50_000, running, [], prices(0.08), 1_000)!;
+  const b = economicBudget({
+    powerW: 50_000,
+    running,
+    sleptByAgent: [],
+    prices: prices(0.08),
+    shedMarginW: 1_000,
+  })!;
   assert.equal(b.watts, 50_000 + 1_000 - 3_000);
   assert.match(b.reason, /1 miner lose money at 0.08/);
 });
 
 test("losing miners asleep: hold (the budget neither sheds nor wakes)", () => {
   const slept = [{ id: "old", sleptPowerW: 3000, efficiencyJPerTh: 30 }];
-  const b = economicBudget(47_000, running.slice(1), slept, prices(0.08), 1_000)!;
+  const b = economicBudget({
+    powerW: 47_000,
+    running: running.slice(1),
+    sleptByAgent: slept,
+    prices: prices(0.08),
+    shedMarginW: 1_000,
+  })!;
   assert.equal(b.watts, 48_000);
 });
 
 test("a slept miner that pays again is counted back in, so the plan may wake it", () => {
   const slept = [{ id: "old", sleptPowerW: 3000, efficiencyJPerTh: 30 }];
-  assert.equal(economicBudget(47_000, running.slice(1), slept, prices(0.03), 1_000), null);
+  assert.equal(
+    economicBudget({
+      powerW: 47_000,
+      running: running.slice(1),
+      sleptByAgent: slept,
+      prices: prices(0.03),
+      shedMarginW: 1_000,
+    }),
+    null,
+  );
   const mixed = [...slept, { id: "mid", sleptPowerW: 3000, efficiencyJPerTh: 20 }];
-  const b = economicBudget(44_000, running.slice(1), mixed, prices(0.08), 1_000)!;
+  const b = economicBudget({
+    powerW: 44_000,
+    running: running.slice(1),
+    sleptByAgent: mixed,
+    prices: prices(0.08),
+    shedMarginW: 1_000,
+  })!;
   assert.equal(b.watts, 44_000 + 1_000 + 3_000);
 });

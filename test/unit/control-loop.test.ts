@@ -13,7 +13,6 @@ import {
   type ControlEvent,
   ControlLoop,
   type LoopConfig,
-  sitePower,
 } from "../../agent/control/loop.ts";
 import type { PlanMiner, PlanSnapshot } from "../../agent/control/types.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
@@ -331,20 +330,6 @@ describe("ControlLoop", () => {
     assert.equal(r.budget?.budgetW, 50_000);
     assert.equal(r.done, 3); // 60 kW − 45 kW shed line
     ledger.close();
-
-    assert.deepEqual(sitePower(90_000, 3, 80_000, { meterStaleS: 10, unmeteredW: 5_000 }), {
-      powerW: 90_000,
-      powerSource: "meter",
-      meterStale: false,
-      hasEstimate: true,
-    });
-    assert.deepEqual(sitePower(90_000, 30, 80_000, { meterStaleS: 10, unmeteredW: 5_000 }), {
-      powerW: 85_000,
-      powerSource: "estimate",
-      meterStale: true,
-      hasEstimate: true,
-    });
-    assert.equal(sitePower(null, null, null, { meterStaleS: 10, unmeteredW: 0 }).hasEstimate, false);
   });
 
   test("an actuator past its deadline fails the action; a throwing snapshot never escapes a tick", async () => {

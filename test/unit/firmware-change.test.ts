@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { devicesView } from "../../agent/site/device-rows.ts";
 import { FIRMWARE_CHANGE_MS, SiteState } from "../../agent/site/state.ts";
 import { loadConfig } from "../../config/load.ts";
 import type { MinerReading } from "../../drivers/types.ts";
@@ -34,7 +35,7 @@ test("a changed firmware is reported for 24 h, then known; back to the known one
     "site: { id: fw, timezone: UTC, contractLimitW: 1MW }\nstore: { path: ./l.db }\nminers: [{ id: m1, host: 10.1.0.1 }]\n",
   );
   const state = new SiteState((await loadConfig(join(dir, "site.yaml"))).config);
-  const change = (now: number) => state.devicesView(now).miners[0]!.firmwareChange;
+  const change = (now: number) => devicesView(state, { now }).miners[0]!.firmwareChange;
   const t = 1_000_000;
   state.setMinerReading("m1", reading(t, "bmminer 2.0"));
   assert.equal(change(t), null);

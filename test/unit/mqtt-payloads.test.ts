@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backoffDelayMs } from "../../agent/mqtt/link.ts";
 import { chunkTelemetry, MINER_FIELDS } from "../../agent/mqtt/payloads.ts";
+import { encodePayload, Topics } from "../../agent/mqtt/topics.ts";
 
 test("5,000 miners in chunks of at most the bound, every row once, parts and sequence numbered", () => {
   const rows = Array.from({ length: 5000 }, (_, i) => [`miner-${i}`, "hashing", 3250, 110.2, null, 71.5, 1]);
@@ -12,7 +13,7 @@ test("5,000 miners in chunks of at most the bound, every row once, parts and seq
   const max = 16 * 1024;
   const at = Date.parse("2026-01-01T00:00:00Z");
   const head = { kind: "miners", fields: MINER_FIELDS, key: 1, full: true, at, cycle: 7 } as const;
-  const chunks = chunkTelemetry(head, rows, gone, 41, max);
+  const chunks = chunkTelemetry({ head, rows, gone, firstSeq: 41, maxBytes: max });
   assert.ok(chunks.length > 1);
   const ids: string[] = [];
   const goneIds: number[] = [];
@@ -38,12 +39,26 @@ test("5,000 miners in chunks of at most the bound, every row once, parts and seq
   );
   assert.deepEqual(goneIds, gone);
   // nothing to report is still one (empty) message, with its sequence number
-  const empty = chunkTelemetry({ ...head, kind: "gpus", fields: ["id", "gpu"], key: 2 }, [], [], 9, max);
+  const empty = chunkTelemetry({
+    head: { ...head, kind: "gpus", fields: ["id", "gpu"], key: 2 },
+    rows: [],
+    gone: [],
+    firstSeq: 9,
+    maxBytes: max,
+  });
   assert.equal(empty.length, 1);
   const e = JSON.parse(empty[0]!.toString());
   assert.deepEqual([e.rows, e.gone, e.seq, e.part, e.parts, e.first], [[], [], 9, 1, 1, 0]);
   // a delta has no `first`
-  const d = JSON.parse(chunkTelemetry({ ...head, full: false }, [[3, 2, 3100]], [7], 10, max)[0]!.toString());
+  const d = JSON.parse(
+    chunkTelemetry({
+      head: { ...head, full: false },
+      rows: [[3, 2, 3100]],
+      gone: [7],
+      firstSeq: 10,
+      maxBytes: max,
+    })[0]!.toString(),
+  );
   assert.deepEqual([d.first, d.rows, d.gone], [undefined, [[3, 2, 3100]], [7]]);
 });
 
@@ -71,4 +86,13 @@ test("backoff: exponential, capped, jittered within [d/2, d]", () => {
   );
   const spread = new Set(Array.from({ length: 50 }, () => backoffDelayMs(4, b)));
   assert.ok(spread.size > 10);
+});
+
+test("a payload goes only on its own kind of topic (the topic → payload map is checked by tsc)", () => {
+  const t = new Topics("wattkeeper", "s1");
+  assert.equal(encodePayload(t.status, { online: false }).toString(), '{"online":false}');
+  // @ts-expect-error: the retained state topic does not carry a status payload
+  encodePayload(t.state, { online: false });
+  // @ts-expect-error: a command response is not an event
+  encodePayload(t.events, { id: "x", name: "ping", ok: false, error: "e" });
 });

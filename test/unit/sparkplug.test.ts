@@ -353,7 +353,9 @@ describe("payloads through the Tahu codec", () => {
     { name: "Site/Aux Power W", type: "Double", value: null },
   ];
   test("NBIRTH carries bdSeq, names, aliases and datatypes; NDATA aliases only", () => {
-    const birth = decode(birthPayload(null, metrics, aliases, 0, 1_700_000_000_000, 42));
+    const birth = decode(
+      birthPayload({ deviceId: null, metrics, aliases, seq: 0, now: 1_700_000_000_000, bdSeq: 42 }),
+    );
     assert.equal(Number(birth.seq), 0);
     const bd = birth.metrics?.[0];
     assert.equal(bd?.name, "bdSeq");
@@ -363,7 +365,9 @@ describe("payloads through the Tahu codec", () => {
     assert.equal(pw?.value, 1234.5);
     assert.equal(Number(pw?.alias), aliases.of(null, "Site/Power W"));
     assert.equal(birth.metrics?.find((m) => m.name === "Site/Aux Power W")?.value, null);
-    const data = decode(dataPayload(null, [metrics[1]!], aliases, 17, 1_700_000_000_001));
+    const data = decode(
+      dataPayload({ deviceId: null, metrics: [metrics[1]!], aliases, seq: 17, now: 1_700_000_000_001 }),
+    );
     assert.equal(Number(data.seq), 17);
     assert.equal(data.metrics?.length, 1);
     assert.equal(data.metrics?.[0]?.name, undefined);

@@ -203,13 +203,13 @@ test("encoder → chunks → consumer: exact at every refresh, within the deadba
     const full = cycle % 60 === 1;
     const frame = enc.next(truth, full);
     // small chunks: every cycle of a refresh has many parts
-    const chunks = chunkTelemetry(
-      { kind: "miners", fields: MINER_FIELDS, key: 1, full: frame.full, at: cycle * 5000, cycle },
-      frame.rows,
-      frame.gone,
-      seq,
-      2048,
-    );
+    const chunks = chunkTelemetry({
+      head: { kind: "miners", fields: MINER_FIELDS, key: 1, full: frame.full, at: cycle * 5000, cycle },
+      rows: frame.rows,
+      gone: frame.gone,
+      firstSeq: seq,
+      maxBytes: 2048,
+    });
     seq += chunks.length;
     for (const c of chunks) {
       bytes += c.length;
@@ -236,13 +236,13 @@ function stream(kind: TelemetryKind = "miners") {
     next(rows: Row[], full: boolean, maxBytes = 32 * 1024) {
       const frame = enc.next(rows, full);
       cycle++;
-      const c = chunkTelemetry(
-        { kind, fields, key, full: frame.full, at: cycle * 1000, cycle },
-        frame.rows,
-        frame.gone,
-        seq,
+      const c = chunkTelemetry({
+        head: { kind, fields, key, full: frame.full, at: cycle * 1000, cycle },
+        rows: frame.rows,
+        gone: frame.gone,
+        firstSeq: seq,
         maxBytes,
-      );
+      });
       seq += c.length;
       return c;
     },

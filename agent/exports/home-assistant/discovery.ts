@@ -33,14 +33,14 @@ export function nodeId(siteId: string): string {
 }
 
 /** Lower-case [a-z0-9_]: what HA's object ids allow. */
-export function slug(s: string): string {
+function slug(s: string): string {
   return s
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "_")
     .replace(/^_+|_+$/g, "");
 }
 
-export const stateTopics = {
+const stateTopics = {
   site: (base: string) => `${base}/ha/site`,
   gpu: (base: string, id: string) => `${base}/ha/gpu/${slug(id)}`,
   group: (base: string, location: string) => `${base}/ha/group/${slug(location)}`,
@@ -51,7 +51,7 @@ export const commandTopics = {
 };
 
 /** A miner's location, or "unplaced": the group it is shown in. */
-export function groupOf(location: string | null | undefined): string {
+function groupOf(location: string | null | undefined): string {
   return location && location.trim() !== "" ? location : "unplaced";
 }
 
@@ -196,12 +196,19 @@ const round = (v: number | null | undefined, digits = 0): number | null =>
   typeof v === "number" && Number.isFinite(v) ? Number(v.toFixed(digits)) : null;
 
 /** The state payload of every HA device, by state topic. */
-export function statePayloads(
-  ctx: HaContext,
-  site: SiteView,
-  devices: DevicesView,
-  leaseW: number | null,
-): Map<string, Record<string, unknown>> {
+export interface StateInput {
+  ctx: HaContext;
+  site: SiteView;
+  devices: DevicesView;
+  leaseW: number | null;
+}
+
+export function statePayloads({
+  ctx,
+  site,
+  devices,
+  leaseW,
+}: StateInput): Map<string, Record<string, unknown>> {
   const out = new Map<string, Record<string, unknown>>();
   let hashrate = 0;
   for (const m of devices.miners)

@@ -28,7 +28,7 @@ const GATHER_MS = 1500;
 const MIN_STATE_INTERVAL_MS = 5000;
 const REFRESH_STATE_MS = 300_000;
 /** A lease set from Home Assistant lasts this long; the number is set again to renew it. */
-export const HA_LEASE_TTL_S = 3600;
+const HA_LEASE_TTL_S = 3600;
 
 const ModeCommand = z.enum(["auto", "hold"]);
 const LeaseKwCommand = z.coerce.number().finite().min(0);
@@ -43,7 +43,7 @@ export function startHomeAssistant(site: ExportSite, opts: ExportOptions): Runni
   return session;
 }
 
-export class HomeAssistantSession implements RunningExport {
+class HomeAssistantSession implements RunningExport {
   private readonly ctx: HaContext;
   private readonly link: MqttLink;
   private readonly log: ExportOptions["logger"];
@@ -161,7 +161,12 @@ export class HomeAssistantSession implements RunningExport {
   private publishStates(force: boolean): void {
     if (!this.link.connected || this.gathering || this.entities.length === 0) return;
     const view = this.site.siteView();
-    const states = statePayloads(this.ctx, view, this.site.devicesView(), view.lease?.watts ?? null);
+    const states = statePayloads({
+      ctx: this.ctx,
+      site: view,
+      devices: this.site.devicesView(),
+      leaseW: view.lease?.watts ?? null,
+    });
     const now = Date.now();
     for (const [topic, state] of states) {
       const json = JSON.stringify(state);

@@ -11,7 +11,8 @@ if (!codec) throw new Error("sparkplug-payload has no spBv1.0 codec");
 const spB = codec;
 
 export type { UPayload };
-export const BDSEQ_METRIC = "bdSeq";
+
+const BDSEQ_METRIC = "bdSeq";
 
 export function encode(p: UPayload): Buffer {
   return Buffer.from(spB.encodePayload(p));
@@ -22,14 +23,16 @@ export function decode(bytes: Uint8Array): UPayload {
 }
 
 /** A birth: every metric with its name, alias and datatype. */
-export function birthPayload(
-  deviceId: string | null,
-  metrics: readonly SpMetric[],
-  aliases: Aliases,
-  seq: number,
-  now: number,
-  bdSeq?: number,
-): Buffer {
+export interface BirthInput {
+  deviceId: string | null;
+  metrics: readonly SpMetric[];
+  aliases: Aliases;
+  seq: number;
+  now: number;
+  bdSeq?: number;
+}
+
+export function birthPayload({ deviceId, metrics, aliases, seq, now, bdSeq }: BirthInput): Buffer {
   const out: NonNullable<UPayload["metrics"]> = [];
   if (bdSeq !== undefined) out.push({ name: BDSEQ_METRIC, type: "UInt64", value: bdSeq, timestamp: now });
   for (const m of metrics) {
@@ -45,13 +48,15 @@ export function birthPayload(
 }
 
 /** A data message: the changed metrics by alias only (the birth told their names and types). */
-export function dataPayload(
-  deviceId: string | null,
-  metrics: readonly SpMetric[],
-  aliases: Aliases,
-  seq: number,
-  now: number,
-): Buffer {
+export interface DataInput {
+  deviceId: string | null;
+  metrics: readonly SpMetric[];
+  aliases: Aliases;
+  seq: number;
+  now: number;
+}
+
+export function dataPayload({ deviceId, metrics, aliases, seq, now }: DataInput): Buffer {
   return encode({
     timestamp: now,
     seq,

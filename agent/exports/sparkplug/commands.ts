@@ -24,7 +24,7 @@ import {
 } from "./metrics.ts";
 
 /** The device actions a SCADA may write to Control/Action (power limits and reboots stay with the page). */
-export const SPARKPLUG_ACTIONS = ["sleep", "wake", "exclude", "include"] as const;
+const SPARKPLUG_ACTIONS = ["sleep", "wake", "exclude", "include"] as const;
 const SparkplugActionSchema = z.enum(SPARKPLUG_ACTIONS);
 
 /** A metric of a decoded command payload: by name, or by alias (a Long when 64-bit). */
@@ -41,7 +41,7 @@ export type SparkplugIntent =
   | { kind: "lease-clear" }
   | { kind: "device"; req: DeviceAction };
 
-export type RefusalCode = "commands-off" | "unknown-metric" | "unknown-device" | "not-writable" | "invalid";
+type RefusalCode = "commands-off" | "unknown-metric" | "unknown-device" | "not-writable" | "invalid";
 
 export interface Refusal {
   code: RefusalCode;

@@ -14,21 +14,11 @@ import { MqttLink } from "../../mqtt/link.ts";
 import type { Logger } from "../../runtime/logger.ts";
 import type { ExportOptions, ExportSite, RunningExport } from "../types.ts";
 import { BdSeq } from "./bdseq.ts";
-import {
-  birthPayload,
-  dataPayload,
-  decode,
-  deviceDeathPayload,
-  nodeDeathPayload,
-  type UPayload,
-} from "./codec.ts";
-import { readCommand, type SparkplugIntent, type Target } from "./commands.ts";
+import { birthPayload, dataPayload, deviceDeathPayload, nodeDeathPayload } from "./codec.ts";
 import { changedMetrics, remember } from "./exception.ts";
+import { SparkplugCommands } from "./inbound.ts";
 import { Aliases, type DeviceKind, deviceMetrics, nodeMetrics, type SpValue } from "./metrics.ts";
 import { nextSeq, SparkplugTopics } from "./topics.ts";
-
-/** A refusal is logged at most this often (each is audited; the audit log aggregates them). */
-const REFUSAL_LOG_EVERY_MS = 60_000;
 
 /** The primary host's STATE (Sparkplug 3.0: retained JSON on spBv1.0/STATE/<hostId>). */
 const StateSchema = z.object({ online: z.boolean(), timestamp: z.number() });
@@ -47,7 +37,7 @@ export function startSparkplug(site: ExportSite, opts: SparkplugOptions): Runnin
   return node;
 }
 
-export class SparkplugNode implements RunningExport {
+class SparkplugNode implements RunningExport {
   readonly topics: SparkplugTopics;
   private readonly log: Logger;
   private readonly aliases = new Aliases();
@@ -66,8 +56,7 @@ export class SparkplugNode implements RunningExport {
   private nodePublished = new Map<string, SpValue>();
   private devicePublished = new Map<string, Map<string, SpValue>>();
   private readonly lastActions = new Map<string, string>();
-  private refusalLoggedAt = 0;
-  private refusalsHeld = 0;
+  private readonly commands: SparkplugCommands;
 
   constructor(
     private readonly site: ExportSite,
@@ -86,6 +75,17 @@ export class SparkplugNode implements RunningExport {
     for (const m of c.meters) this.devices.set(m.id, "meter");
     this.actor = { via: "sparkplug", who: cfg.primaryHostId ?? "scada" };
     this.hostOnline = cfg.primaryHostId === null;
+    this.commands = new SparkplugCommands({
+      site,
+      acceptCommands: cfg.acceptCommands,
+      logger: this.log,
+      actor: this.actor,
+      aliases: this.aliases,
+      devices: this.devices,
+      lastActions: this.lastActions,
+      births: () => this.births(),
+      publishData: () => this.publishData(),
+    });
   }
 
   get isBorn(): boolean {
@@ -198,7 +198,14 @@ export class SparkplugNode implements RunningExport {
       this.send(
         link,
         this.topics.node("NBIRTH"),
-        birthPayload(null, node, this.aliases, this.takeSeq(), now, this.bdSeq),
+        birthPayload({
+          deviceId: null,
+          metrics: node,
+          aliases: this.aliases,
+          seq: this.takeSeq(),
+          now,
+          bdSeq: this.bdSeq,
+        }),
       );
       this.nodePublished = new Map();
       remember(this.nodePublished, node);
@@ -207,7 +214,13 @@ export class SparkplugNode implements RunningExport {
         this.send(
           link,
           this.topics.device("DBIRTH", d.deviceId),
-          birthPayload(d.deviceId, d.metrics, this.aliases, this.takeSeq(), now),
+          birthPayload({
+            deviceId: d.deviceId,
+            metrics: d.metrics,
+            aliases: this.aliases,
+            seq: this.takeSeq(),
+            now,
+          }),
         );
         const published = new Map<string, SpValue>();
         remember(published, d.metrics);
@@ -234,7 +247,7 @@ export class SparkplugNode implements RunningExport {
         this.send(
           link,
           this.topics.node("NDATA"),
-          dataPayload(null, node, this.aliases, this.takeSeq(), now),
+          dataPayload({ deviceId: null, metrics: node, aliases: this.aliases, seq: this.takeSeq(), now }),
         );
         remember(this.nodePublished, node);
       }
@@ -246,7 +259,13 @@ export class SparkplugNode implements RunningExport {
         this.send(
           link,
           this.topics.device("DDATA", d.deviceId),
-          dataPayload(d.deviceId, changed, this.aliases, this.takeSeq(), now),
+          dataPayload({
+            deviceId: d.deviceId,
+            metrics: changed,
+            aliases: this.aliases,
+            seq: this.takeSeq(),
+            now,
+          }),
         );
         remember(published, changed);
       }
@@ -280,7 +299,7 @@ export class SparkplugNode implements RunningExport {
       this.onState(t.hostId, payload);
       return;
     }
-    void this.onCommand(t, topic, payload);
+    void this.commands.onCommand(t, topic, payload);
   }
 
   private onState(hostId: string, payload: Buffer): void {
@@ -323,86 +342,5 @@ export class SparkplugNode implements RunningExport {
       retain: false,
     });
     if (!this.stopped && this.link === link) link.start();
-  }
-
-  private async onCommand(target: Target, topic: string, payload: Buffer): Promise<void> {
-    let decoded: UPayload;
-    try {
-      decoded = decode(payload);
-    } catch (err) {
-      this.refuse(target, topic, {
-        code: "invalid",
-        metric: "payload",
-        error: `not a Sparkplug B payload: ${(err as Error).message}`,
-      });
-      return;
-    }
-    const { intents, refusals } = readCommand(target, decoded.metrics ?? [], {
-      acceptCommands: this.cfg.acceptCommands,
-      aliases: this.aliases,
-      devices: this.devices,
-      actor: this.actor,
-    });
-    for (const r of refusals) this.refuse(target, topic, r);
-    for (const intent of intents) await this.apply(intent);
-  }
-
-  private async apply(intent: SparkplugIntent): Promise<void> {
-    const a = this.actor;
-    try {
-      switch (intent.kind) {
-        case "rebirth":
-          this.log.info("Sparkplug rebirth requested");
-          this.births();
-          return;
-        case "mode":
-          this.site.setMode(intent.mode, a);
-          return;
-        case "lease":
-          this.site.setBudgetLease(intent.watts, intent.ttlS, intent.reason, a);
-          return;
-        case "lease-clear":
-          this.site.clearBudgetLease(a);
-          return;
-        case "device": {
-          const r = await this.site.deviceAction(intent.req, a);
-          this.lastActions.set(
-            intent.req.id,
-            `${intent.req.action}: ${r.ok ? "done" : `failed: ${r.error}`}`,
-          );
-          this.publishData();
-          return;
-        }
-      }
-    } catch (err) {
-      this.log.warn({ err, intent: intent.kind }, "Sparkplug command failed");
-    }
-  }
-
-  private refuse(target: Target, topic: string, r: { code: string; metric: string; error: string }): void {
-    try {
-      this.site.audit({
-        at: Date.now(),
-        via: "sparkplug",
-        who: this.actor.who,
-        action: target.kind === "NCMD" ? "sparkplug/ncmd" : "sparkplug/dcmd",
-        body: { metric: r.metric, ...(target.kind === "DCMD" ? { deviceId: target.deviceId } : {}) },
-        ok: false,
-        error: r.error,
-        source: topic,
-        reason: r.code,
-      });
-    } catch (err) {
-      this.log.warn({ err }, "audit write failed");
-    }
-    const now = Date.now();
-    if (now - this.refusalLoggedAt >= REFUSAL_LOG_EVERY_MS) {
-      this.log.warn(
-        { topic, metric: r.metric, code: r.code, alsoRefused: this.refusalsHeld },
-        `Sparkplug command refused: ${r.error}`,
-      );
-      this.refusalLoggedAt = now;
-      this.refusalsHeld = 0;
-    } else this.refusalsHeld++;
   }
 }

@@ -6,7 +6,7 @@
 // by more than that (powers: exports.sparkplug.reportByExceptionW).
 import type { DevicesView, SiteView } from "../../http/types.ts";
 
-export type SpType = "Int32" | "Int64" | "UInt64" | "Float" | "Double" | "Boolean" | "String" | "DateTime";
+type SpType = "Int32" | "Int64" | "UInt64" | "Float" | "Double" | "Boolean" | "String" | "DateTime";
 export type SpValue = number | string | boolean | null;
 
 export interface SpMetric {
@@ -27,7 +27,7 @@ export const LEASE_CLEAR_METRIC = "Control/Lease Clear";
 /** Written by DCMD on a miner or GPU node: sleep | wake | exclude | include. */
 export const ACTION_METRIC = "Control/Action";
 /** What the last Control/Action did: "sleep: done", "wake: failed: …". */
-export const LAST_ACTION_METRIC = "Control/Last Action";
+const LAST_ACTION_METRIC = "Control/Last Action";
 /** Written true by NCMD (or any host): a fresh NBIRTH and every DBIRTH. Honoured even with commands off. */
 export const REBIRTH_METRIC = "Node Control/Rebirth";
 
@@ -36,7 +36,7 @@ const AGE_DEADBAND_S = 5;
 const TTL_DEADBAND_S = 60;
 const TEMP_DEADBAND_C = 1;
 /** Hashrate moves with every share window: republished only when it moves by more than 2 % of itself. */
-export const HASHRATE_DEADBAND_FRACTION = 0.02;
+const HASHRATE_DEADBAND_FRACTION = 0.02;
 const hashDeadband = (ths: unknown) =>
   typeof ths === "number" && Number.isFinite(ths) ? Math.abs(ths) * HASHRATE_DEADBAND_FRACTION : 0;
 

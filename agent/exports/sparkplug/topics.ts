@@ -3,7 +3,7 @@
 // is spBv1.0; group, edge node and device ids are single topic levels (the
 // config refuses "/", "+" and "#" in them, and device ids are config ids).
 
-export const NAMESPACE = "spBv1.0";
+const NAMESPACE = "spBv1.0";
 
 export type NodeMessage = "NBIRTH" | "NDEATH" | "NDATA" | "NCMD";
 export type DeviceMessage = "DBIRTH" | "DDEATH" | "DDATA" | "DCMD";

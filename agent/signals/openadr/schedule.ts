@@ -13,13 +13,13 @@
 import { createHash } from "node:crypto";
 import { durationMs, isNowStart } from "./duration.ts";
 
-export interface OadrPeriod {
+interface OadrPeriod {
   start?: string | null;
   duration?: string | null;
   randomizeStart?: string | null;
 }
 
-export interface OadrInterval {
+interface OadrInterval {
   id: number;
   intervalPeriod?: OadrPeriod | null;
   payloads: Array<{ type: string; values: unknown[] }>;

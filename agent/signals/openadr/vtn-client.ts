@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { OadrEvent } from "./schedule.ts";
 
-export const DEFAULT_OADR_TIMEOUT_MS = 10_000;
+const DEFAULT_OADR_TIMEOUT_MS = 10_000;
 /** A token is renewed this long before it expires. */
 const TOKEN_MARGIN_MS = 60_000;
 /** The spec's page size limit for searches. */
@@ -59,7 +59,7 @@ export interface VtnAuth {
   token?: string | null;
 }
 
-export class VtnError extends Error {
+class VtnError extends Error {
   constructor(
     message: string,
     readonly status: number | null,

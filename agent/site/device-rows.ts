@@ -1,0 +1,112 @@
+// The device rows of `GET /api/devices` and the miner detail page: each
+// device's configuration beside its latest reading, its age, what its driver
+// detected, and a firmware change. Apart from state.ts (the readings and the
+// snapshot): these are view models, read by HTTP and the exports only.
+import type { SiteConfig } from "../../config/schema.ts";
+import type { MinerReading } from "../../drivers/types.ts";
+import {
+  FIRMWARE_CHANGE_MS,
+  type FirmwareChange,
+  type MinerDriverView,
+  type MinerEntry,
+  type SiteState,
+} from "./state.ts";
+
+/** What a view is built for: when, which devices are excluded, what each miner's driver knows. */
+export interface ViewOptions {
+  now?: number;
+  isExcluded?: (id: string) => boolean;
+  driverOf?: (id: string) => MinerDriverView | null;
+}
+
+const none = () => false;
+const unknown = () => null;
+
+/** `GET /api/devices`: every device's latest reading with its age. */
+export function devicesView(state: SiteState, opts: ViewOptions = {}) {
+  const { isExcluded = none, driverOf = unknown } = opts;
+  const snap = state.snapshot(opts.now ?? Date.now());
+  return {
+    miners: [...state.miners.values()].map((e) => minerRow(e, snap.at, isExcluded, driverOf)),
+    meters: snap.meters,
+    gpuNodes: state.config.gpuNodes.map((g) => gpuNodeRow(state, g, isExcluded)),
+  };
+}
+
+/** One device's row of `GET /api/devices` (the miner detail page), or null for an unknown id. */
+export function deviceRow(state: SiteState, id: string, opts: ViewOptions = {}) {
+  const { now = Date.now(), isExcluded = none, driverOf = unknown } = opts;
+  const e = state.miners.get(id);
+  if (e) return { kind: "miner" as const, row: minerRow(e, now, isExcluded, driverOf) };
+  const g = state.config.gpuNodes.find((x) => x.id === id);
+  return g ? { kind: "gpuNode" as const, row: gpuNodeRow(state, g, isExcluded) } : null;
+}
+
+function minerRow(
+  entry: MinerEntry,
+  now: number,
+  isExcluded: (id: string) => boolean,
+  driverOf: (id: string) => MinerDriverView | null,
+) {
+  const { config, reading, health } = entry;
+  const d = driverOf(config.id);
+  return {
+    id: config.id,
+    class: "mining",
+    host: config.host,
+    port: config.port,
+    // what the miner was detected as; the configured one (maybe auto) beside it
+    dialect: d?.dialect ?? (config.dialect === "auto" ? null : config.dialect),
+    configuredDialect: config.dialect,
+    capabilities: d?.capabilities ?? [],
+    withdrawn: d?.withdrawn ?? [],
+    location: config.location,
+    priority: config.priority,
+    excluded: isExcluded(config.id),
+    poolPolicy: config.pools ?? null,
+    firmwareChange: firmwareChangeOf(entry, now),
+    health: health ?? null,
+    ...(reading ?? { state: null, at: null }),
+    at: reading ? new Date(reading.at).toISOString() : null,
+    ageS: reading ? Math.round((now - reading.at) / 100) / 10 : null,
+    // poll tiers: temperatures, fans, boards and pools are read every polling.minerDetailS
+    // and carried between; when they were read, and how old they are
+    ...detailAge(reading, now),
+  };
+}
+
+function gpuNodeRow(
+  state: SiteState,
+  g: SiteConfig["gpuNodes"][number],
+  isExcluded: (id: string) => boolean,
+) {
+  const r = state.gpuNodes.get(g.id) ?? null;
+  return {
+    id: g.id,
+    class: "ai",
+    host: g.host,
+    port: g.port,
+    location: g.location,
+    excluded: isExcluded(g.id),
+    state: r?.state ?? null,
+    reason: r?.reason ?? null,
+    powerW: r?.powerW ?? null,
+    at: r ? new Date(r.at).toISOString() : null,
+    gpus: r?.gpus ?? [],
+  };
+}
+
+function firmwareChangeOf(entry: MinerEntry | undefined, now: number): FirmwareChange | null {
+  const c = entry?.firmware?.change ?? null;
+  return c && now - c.at < FIRMWARE_CHANGE_MS ? c : null;
+}
+
+/** When a miner reading's detail fields were read (MinerReading.detailAt, else with the rest) and their age. */
+function detailAge(
+  reading: MinerReading | null | undefined,
+  now: number,
+): { detailAt: string | null; detailAgeS: number | null } {
+  const at = reading ? (reading.detailAt === undefined ? reading.at : reading.detailAt) : null;
+  if (at === null) return { detailAt: null, detailAgeS: null };
+  return { detailAt: new Date(at).toISOString(), detailAgeS: Math.round((now - at) / 100) / 10 };
+}
