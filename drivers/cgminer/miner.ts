@@ -5,7 +5,7 @@
 import type { Dialect, MinerCapability, MinerReading, OnSent } from "../types.ts";
 import { readingForError } from "./client.ts";
 import { detectDialect } from "./detect.ts";
-import { cgminerDialect } from "./dialects/cgminer.ts";
+import { cgminerDialect } from "./dialects/cgminer/dialect.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
 import {
   type ConfirmOptions,

@@ -1,9 +1,10 @@
-// The auradine dialect's reply checks (drivers/cgminer/auradine/schema.ts) and
+// The auradine dialect's reply checks (drivers/cgminer/dialects/auradine/schema.ts) and
 // how a reading is put together from its two APIs (auradine/read.ts), without
 // a network: documented variants accepted, anything else WK_FIRMWARE_CHANGED.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type ApiPart, assemble, type WebPart } from "../../drivers/cgminer/auradine/read.ts";
+import { dialectFromText } from "../../drivers/cgminer/detect.ts";
+import { type ApiPart, assemble, type WebPart } from "../../drivers/cgminer/dialects/auradine/read.ts";
 import {
   expectShape,
   ModeReply,
@@ -11,8 +12,7 @@ import {
   TemperatureReply,
   versionOfDescription,
   Watts,
-} from "../../drivers/cgminer/auradine/schema.ts";
-import { dialectFromText } from "../../drivers/cgminer/detect.ts";
+} from "../../drivers/cgminer/dialects/auradine/schema.ts";
 import { DriverError } from "../../drivers/types.ts";
 
 const status = (description: string) => [

@@ -11,7 +11,7 @@ import {
   parseAuthenticate,
   setMinerConfBody,
   workModeOf,
-} from "../../drivers/cgminer/antminer/web-client.ts";
+} from "../../drivers/cgminer/dialects/antminer/web-client.ts";
 
 const H = (alg: "md5" | "sha256", s: string) => createHash(alg).update(s).digest("hex");
 
