@@ -145,3 +145,9 @@ export class DriverError extends Error {
     this.retryable = retryable;
   }
 }
+
+/** One line for an error in a reason: a DriverError with its code, anything else by its message. */
+export function describeError(err: unknown): string {
+  if (err instanceof DriverError) return `${err.code}: ${err.message}`;
+  return (err as Error)?.message ?? String(err);
+}

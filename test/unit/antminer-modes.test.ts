@@ -7,8 +7,8 @@ import { loadModelFiles } from "../../config/load.ts";
 import { isStockBitmain } from "../../drivers/cgminer/detect.ts";
 import { modeForTarget, powerStepsOf, stepOfMode } from "../../drivers/cgminer/dialects/antminer/modes.ts";
 import { blinkOf, WORK_MODE } from "../../drivers/cgminer/dialects/antminer/web-client.ts";
-import { landingStep } from "../../drivers/cgminer/driver.ts";
 import { type KnownModel, MinerModelSchema, ModelCatalog } from "../../drivers/cgminer/models.ts";
+import { landingStep } from "../../drivers/cgminer/write.ts";
 
 const model = (lowPowerW?: number): KnownModel => ({
   ...MinerModelSchema.parse({

@@ -5,12 +5,12 @@ import { describe, test } from "node:test";
 import { failedReading } from "../../drivers/cgminer/client.ts";
 import { dialectFromText } from "../../drivers/cgminer/detect.ts";
 import {
-  confirms,
   type DialectSpec,
   MinerDriver,
   RECONFIRM_WITHDRAWN_MS,
   REPROBE_UNANSWERED_MS,
 } from "../../drivers/cgminer/driver.ts";
+import { confirms } from "../../drivers/cgminer/write.ts";
 import { DriverError, type MinerReading } from "../../drivers/types.ts";
 
 function reading(over: Partial<MinerReading>): MinerReading {

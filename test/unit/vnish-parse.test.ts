@@ -15,7 +15,7 @@ import {
   stateOf,
   thsPerUnit,
 } from "../../drivers/cgminer/dialects/vnish/schemas.ts";
-import { confirms, landingStep } from "../../drivers/cgminer/driver.ts";
+import { confirms, landingStep } from "../../drivers/cgminer/write.ts";
 import { DriverError, type MinerReading } from "../../drivers/types.ts";
 
 const FW = "vnish 1.2.6";
