@@ -7,15 +7,8 @@ import { DriverError, type MinerReading, type MinerState } from "../types.ts";
 import type { DialectMemo } from "./driver.ts";
 import { type ExchangeOptions, encodeRequest, exchange } from "./framing.ts";
 import type { ModelLookup } from "./models.ts";
-import {
-  type NormalizeInput,
-  normalizeMiner,
-  rows,
-  type SummaryMemo,
-  splitMulti,
-  statusOf,
-  summaryMemoOf,
-} from "./normalize.ts";
+import { rows, splitMulti, statusOf } from "./normalize.ts";
+import { type NormalizeInput, normalizeMiner, type SummaryMemo, summaryMemoOf } from "./reading.ts";
 import { type Json, parseReplyJson } from "./repair.ts";
 import { parseTextReply } from "./text.ts";
 

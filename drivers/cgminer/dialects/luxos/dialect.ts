@@ -8,7 +8,7 @@
 // MinerDriver in the process). When logon meets 402 (a session left open, by an
 // earlier crashed run of ours or by another tool), the open session is read
 // with the unprivileged `session` command and adopted, as pyasic does; it is
-// logged off at the end like our own.
+// logged off at the end like our own. All of it is session.ts.
 //
 // Reads: version+summary+pools+stats, then power+config. `power` → POWER[0].Watts;
 // `stats` carries temp_chipN / temp_pcbN as "a-b-c-d" strings; `config`'s
@@ -39,143 +39,23 @@ import {
   summaryCommands,
   summaryFailure,
 } from "../../client.ts";
-import type { DialectContext, DialectSpec, MinerEndpoint } from "../../driver.ts";
-import { encodeRequest, exchange } from "../../framing.ts";
+import type { DialectContext, DialectSpec } from "../../driver.ts";
 import type { LocateSpec } from "../../locate.ts";
-import { rows, statusOf, toNumber } from "../../normalize.ts";
-import { type Json, parseReplyJson } from "../../repair.ts";
+import { rows, toNumber } from "../../normalize.ts";
+import type { Json } from "../../repair.ts";
+import {
+  closeSessions,
+  confirmCapabilities,
+  describeStatus,
+  failed,
+  privileged,
+  send,
+  withSession,
+} from "./session.ts";
 
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
-/** Code of a successful `curtail` (docs.luxor.tech). */
-export const LUXOS_CURTAIL_OK = 335;
-/** Code of a logon refused because another session is open. */
-export const LUXOS_SESSION_BUSY = 402;
-
 type Row = Record<string, Json>;
-
-interface Sent {
-  reply: Json;
-  status: { letter: string; code: number | null; msg: string } | null;
-}
-
-/** One command, one connection; the reply is parsed but an E status is returned, not thrown. */
-async function send(
-  ctx: DialectContext,
-  command: string,
-  parameter: string | undefined,
-  signal: AbortSignal | undefined,
-): Promise<Sent> {
-  const raw = await exchange(ctx.endpoint.host, ctx.endpoint.port, encodeRequest(command, parameter), {
-    ...ctx.exchange,
-    signal,
-  });
-  const text = raw.toString("utf8");
-  if (!/^\s*[{[,]/.test(text)) {
-    throw new DriverError("WK_LUXOS_NOT_READY", `miner API not ready: ${text.trim().slice(0, 80)}`, true);
-  }
-  const reply = parseReplyJson(text).value;
-  return { reply, status: statusOf(reply) };
-}
-
-const failed = (s: Sent["status"]) => !s || s.letter === "E" || s.letter === "F";
-const describeStatus = (s: Sent["status"]) =>
-  s ? `${s.msg || "no message"} (Code ${s.code ?? "?"})` : "no STATUS in reply";
-
-/** Sends a privileged command with the session id first; throws when the miner refuses it. */
-async function privileged(ctx: DialectContext, sid: string, command: string, args: string[]): Promise<Sent> {
-  const sent = await send(ctx, command, [sid, ...args].join(","), ctx.signal);
-  const st = sent.status;
-  if (!failed(st)) return sent;
-  const what = [command, ...args].join(" ");
-  if (st?.code === 45) {
-    throw new DriverError("WK_LUXOS_ACCESS_DENIED", `${what}: ${describeStatus(st)}`, false);
-  }
-  if (st?.code === LUXOS_SESSION_BUSY) {
-    throw new DriverError("WK_LUXOS_SESSION_BUSY", `${what}: ${describeStatus(st)}`, true);
-  }
-  throw new DriverError("WK_LUXOS_REFUSED", `${what} refused: ${describeStatus(st)}`, false);
-}
-
-// --- sessions -----------------------------------------------------------------
-
-interface SessionSlot {
-  /** Serialises writes to one miner: each write waits for the previous one. */
-  queue: Promise<unknown>;
-  /** A session whose logoff could not be delivered (retried by close()). */
-  stale: string | null;
-}
-
-const slots = new Map<string, SessionSlot>();
-
-function slotFor(ep: MinerEndpoint): SessionSlot {
-  const key = `${ep.host}:${ep.port}`;
-  let slot = slots.get(key);
-  if (!slot) {
-    slot = { queue: Promise.resolve(), stale: null };
-    slots.set(key, slot);
-  }
-  return slot;
-}
-
-function sessionIdOf(reply: Json): string | null {
-  const id = rows(reply, "SESSION")[0]?.SessionID;
-  return typeof id === "string" && id.trim() !== "" ? id.trim() : null;
-}
-
-async function logon(ctx: DialectContext): Promise<string> {
-  const sent = await send(ctx, "logon", undefined, ctx.signal);
-  const sid = failed(sent.status) ? null : sessionIdOf(sent.reply);
-  if (sid) return sid;
-  if (sent.status?.code === LUXOS_SESSION_BUSY) {
-    // one session at a time: adopt the open one (left by a crashed run or another tool)
-    const open = await send(ctx, "session", undefined, ctx.signal);
-    const adopted = failed(open.status) ? null : sessionIdOf(open.reply);
-    if (adopted) return adopted;
-    throw new DriverError(
-      "WK_LUXOS_SESSION_BUSY",
-      `logon refused: ${describeStatus(sent.status)}, and no open session to reuse`,
-      true,
-    );
-  }
-  if (sent.status?.code === 45) {
-    throw new DriverError("WK_LUXOS_ACCESS_DENIED", `logon: ${describeStatus(sent.status)}`, false);
-  }
-  throw new DriverError(
-    "WK_LUXOS_LOGON_FAILED",
-    `logon gave no session: ${describeStatus(sent.status)}`,
-    true,
-  );
-}
-
-/** Logs a session off; never throws. Sent without the caller's signal: an aborted write still logs off. */
-async function logoff(ctx: DialectContext, slot: SessionSlot, sid: string): Promise<void> {
-  try {
-    await send(ctx, "logoff", sid, undefined);
-    // an E here means the session is already gone (expired, rebooted): nothing left to close
-    slot.stale = null;
-  } catch {
-    slot.stale = sid;
-  }
-}
-
-/** Runs `fn` inside one session, after any earlier write to this miner has finished; always logs off. */
-function withSession<T>(ctx: DialectContext, fn: (sid: string) => Promise<T>): Promise<T> {
-  const slot = slotFor(ctx.endpoint);
-  const run = slot.queue.then(async () => {
-    const sid = await logon(ctx);
-    try {
-      const out = await fn(sid);
-      // the command is answered: the caller may send the next one while this session logs off
-      void ctx.onSent?.();
-      return out;
-    } finally {
-      await logoff(ctx, slot, sid);
-    }
-  });
-  slot.queue = run.catch(() => {});
-  return run;
-}
 
 // --- power profiles -----------------------------------------------------------
 
@@ -341,36 +221,6 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
   }
 }
 
-/**
- * Every LuxOS write starts with `logon`: a miner that does not know it is not
- * LuxOS, one that denies it gives the gateway no privileged access. A session
- * someone else holds (402) proves LuxOS and is left alone: this probe must not
- * disturb another tool. Our own session is logged off at once.
- */
-function confirmCapabilities(ctx: DialectContext, declared: MinerCapability[]) {
-  // in the miner's write queue: our own write's session must not meet the probe's
-  const slot = slotFor(ctx.endpoint);
-  const run = slot.queue.then(() => probeLogon(ctx, slot, declared));
-  slot.queue = run.catch(() => {});
-  return run;
-}
-
-async function probeLogon(ctx: DialectContext, slot: SessionSlot, declared: MinerCapability[]) {
-  const sent = await send(ctx, "logon", undefined, ctx.signal);
-  const sid = failed(sent.status) ? null : sessionIdOf(sent.reply);
-  if (sid) {
-    await logoff(ctx, slot, sid);
-    return [];
-  }
-  const code = sent.status?.code;
-  if (code === LUXOS_SESSION_BUSY) return [];
-  const reason =
-    code === 45
-      ? `LuxOS logon denied (${describeStatus(sent.status)}): the gateway has no privileged access`
-      : `no LuxOS session: logon answered ${describeStatus(sent.status)} (not LuxOS firmware?)`;
-  return declared.map((capability) => ({ capability, reason }));
-}
-
 /** Whether the red LED blinks (the locate), from `config`'s RedLed. */
 async function readLed(ctx: DialectContext): Promise<boolean> {
   const sent = await send(ctx, "config", undefined, ctx.signal);
@@ -424,14 +274,5 @@ export const luxosDialect: DialectSpec = {
         return;
     }
   },
-  async close(ctx) {
-    const key = `${ctx.endpoint.host}:${ctx.endpoint.port}`;
-    const slot = slots.get(key);
-    if (!slot) return;
-    const queued = slot.queue;
-    await queued;
-    if (slot.stale) await logoff(ctx, slot, slot.stale);
-    // a write queued meanwhile keeps the slot (and its serialisation)
-    if (!slot.stale && slot.queue === queued) slots.delete(key);
-  },
+  close: closeSessions,
 };

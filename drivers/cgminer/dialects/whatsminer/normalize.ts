@@ -5,7 +5,9 @@
 // (`hash-realtime` in TH/s, `power-realtime`, `power-limit`). Every field is
 // optional and read through toNumber().
 import type { MinerReading, MinerState, PoolInfo } from "../../../types.ts";
-import { boardsFromDevs, idleState, rows, toNumber } from "../../normalize.ts";
+import { boardsFromDevs } from "../../boards.ts";
+import { rows, toNumber } from "../../normalize.ts";
+import { idleState } from "../../reading.ts";
 import type { Json } from "../../repair.ts";
 
 type Obj = Record<string, Json>;
