@@ -2,6 +2,7 @@
 // data: the control loop asks `caps.has("sleep")`, never which class or model a
 // device is. Drivers import nothing from agent/ or sim/.
 import { z } from "zod";
+import type { ErrorCode } from "./errors.ts";
 
 export const DIALECTS = [
   "auto",
@@ -136,9 +137,9 @@ export interface MeterReading {
 
 /** Errors carry a stable code and whether retrying can help. */
 export class DriverError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retryable: boolean;
-  constructor(code: string, message: string, retryable: boolean, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, retryable: boolean, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "DriverError";
     this.code = code;

@@ -2,6 +2,7 @@
 // parses JSON or text replies (repairing known firmware bugs), and reads the
 // normalised MinerReading. read() never throws: every failure becomes a state
 // (`unreachable`, `faulted`) with a reason, so one bad miner cannot break a sweep.
+import { codedReason } from "../errors.ts";
 import { snippet } from "../printable.ts";
 import { DriverError, type MinerReading, type MinerState } from "../types.ts";
 import type { DialectMemo } from "./driver.ts";
@@ -287,7 +288,11 @@ export function readingForError(err: unknown, at: number): MinerReading {
         return failedReading(at, "faulted", `${err.code}: ${err.message}`);
     }
   }
-  return failedReading(at, "faulted", `WK_CGMINER_INTERNAL: ${(err as Error)?.message ?? String(err)}`);
+  return failedReading(
+    at,
+    "faulted",
+    codedReason("WK_CGMINER_INTERNAL", `${(err as Error)?.message ?? String(err)}`),
+  );
 }
 
 export function failedReading(at: number, state: MinerState, reason: string): MinerReading {

@@ -88,13 +88,13 @@ describe("MinerDriver.write", () => {
     const { driver, writes } = scripted({
       reads: [reading({ powerW: 3200 })],
       write: () => {
-        throw new DriverError("WK_LUXOS_DENIED", "access denied", false);
+        throw new DriverError("WK_LUXOS_ACCESS_DENIED", "access denied", false);
       },
     });
     const out = await driver.sleep();
     assert.equal(out.ok, false);
     assert.equal(writes(), 1);
-    assert.equal(out.reason, "WK_LUXOS_DENIED: access denied");
+    assert.equal(out.reason, "WK_LUXOS_ACCESS_DENIED: access denied");
   });
 
   test("a retryable failure is retried and can succeed", async () => {

@@ -21,6 +21,7 @@
 //
 // Every reply is validated (epic/schema.ts); one shaped otherwise reads as
 // faulted with WK_FIRMWARE_CHANGED, naming firmware, version and what changed.
+import { codedReason } from "../../../errors.ts";
 import { DriverError, type MinerCapability, type MinerReading } from "../../../types.ts";
 import { failedReading } from "../../client.ts";
 import type { DialectContext, DialectSpec, MinerEndpoint, Withdrawn } from "../../driver.ts";
@@ -89,7 +90,11 @@ function readingForError(ctx: DialectContext, err: unknown): MinerReading {
     return failedReading(at, "unreachable", `${err.code}: ${err.message}`);
   }
   if (err instanceof DriverError) return failedReading(at, "faulted", `${err.code}: ${err.message}`);
-  return failedReading(at, "faulted", `WK_EPIC_INTERNAL: ${(err as Error)?.message ?? String(err)}`);
+  return failedReading(
+    at,
+    "faulted",
+    codedReason("WK_EPIC_INTERNAL", `${(err as Error)?.message ?? String(err)}`),
+  );
 }
 
 async function read(ctx: DialectContext): Promise<MinerReading> {

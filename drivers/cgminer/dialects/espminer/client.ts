@@ -8,7 +8,7 @@ import { printable } from "../../../printable.ts";
 import { DriverError } from "../../../types.ts";
 import type { DialectContext } from "../../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../../framing.ts";
-import { type HttpReply, httpRequest, isHttpTransportError } from "../../http-client.ts";
+import { type HttpReply, httpRequest, isHttpTransportError, type RequestOptions } from "../../http-client.ts";
 import { AXEOS_WRITES } from "./facts.ts";
 import { type AxeosInfo, firmwareChanged, INFO_PATH, parseInfo } from "./info.ts";
 
@@ -20,7 +20,9 @@ const target = (ctx: DialectContext) => ({
   port: ctx.endpoint.webPort ?? DEFAULT_WEB_PORT,
 });
 
-const deadlines = (ctx: DialectContext) => ({
+const deadlines = (
+  ctx: DialectContext,
+): Pick<RequestOptions, "connectTimeoutMs" | "timeoutMs" | "signal" | "label"> => ({
   connectTimeoutMs: ctx.exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
   timeoutMs: ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
   signal: ctx.signal,

@@ -13,6 +13,7 @@
 // setPowerLimit: AxeOS has no watt target, only frequency/voltage settings.
 // Every write is confirmed by the driver reading back (power falls, uptime
 // restarts); a transport failure reads as `unreachable`.
+import { codedReason } from "../../../errors.ts";
 import { printable } from "../../../printable.ts";
 import { DriverError, type MinerCapability, type MinerReading } from "../../../types.ts";
 import { failedReading } from "../../client.ts";
@@ -31,7 +32,11 @@ function errorReading(err: unknown, at: number): MinerReading {
   if (isHttpTransportError(err, LABEL))
     return failedReading(at, "unreachable", `${err.code}: ${err.message}`);
   if (err instanceof DriverError) return failedReading(at, "faulted", `${err.code}: ${err.message}`);
-  return failedReading(at, "faulted", `WK_ESPMINER_INTERNAL: ${(err as Error)?.message ?? String(err)}`);
+  return failedReading(
+    at,
+    "faulted",
+    codedReason("WK_ESPMINER_INTERNAL", `${(err as Error)?.message ?? String(err)}`),
+  );
 }
 
 async function read(ctx: DialectContext): Promise<MinerReading> {

@@ -25,7 +25,9 @@
 // endpoint gone, a token refused just after login) is WK_FIRMWARE_CHANGED
 // naming the firmware version and what changed: the reading is `faulted` with
 // that reason, and writes stop there, instead of guessing.
+
 import type { z } from "zod";
+import { codedReason } from "../../../errors.ts";
 import { DriverError, type MinerCapability, type MinerReading, type MinerState } from "../../../types.ts";
 import { failedReading } from "../../client.ts";
 import type { DialectContext, DialectSpec, Withdrawn } from "../../driver.ts";
@@ -129,7 +131,7 @@ function readingForError(ctx: DialectContext, err: unknown, partial?: Partial<Mi
   const reason =
     err instanceof DriverError
       ? `${err.code}: ${err.message}`
-      : `WK_PROTO_INTERNAL: ${(err as Error)?.message}`;
+      : codedReason("WK_PROTO_INTERNAL", `${(err as Error)?.message}`);
   return { ...failedReading(at, "faulted", reason), ...partial, state: "faulted", reason };
 }
 

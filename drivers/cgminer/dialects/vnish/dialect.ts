@@ -36,6 +36,7 @@
 // it. Reads log in with the configured password, else with VNish's factory
 // password "admin" (what pyasic and asic-rs use by default), since /summary
 // sits behind the login. A refused password is WK_VNISH_AUTH (not retryable).
+import { codedReason } from "../../../errors.ts";
 import { DriverError, type MinerCapability, type MinerReading } from "../../../types.ts";
 import { failedReading } from "../../client.ts";
 import type { DetectProbe, DialectContext, DialectSpec, MinerEndpoint, Withdrawn } from "../../driver.ts";
@@ -184,7 +185,7 @@ function readingForError(err: unknown, at: number, client: VnishClient): MinerRe
   const reason =
     err instanceof DriverError
       ? `${err.code}: ${err.message}`
-      : `WK_VNISH_INTERNAL: ${(err as Error)?.message ?? String(err)}`;
+      : codedReason("WK_VNISH_INTERNAL", `${(err as Error)?.message ?? String(err)}`);
   return { ...failedReading(at, "faulted", reason), firmware: known ? client.fw : null };
 }
 
