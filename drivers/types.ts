@@ -4,7 +4,7 @@
 import { z } from "zod";
 import type { ErrorCode } from "./errors.ts";
 
-export const DIALECTS = [
+const DIALECTS = [
   "auto",
   "cgminer",
   "antminer",
@@ -42,9 +42,6 @@ export interface LocateReport {
    */
   firmwareEndsAfterS: number | null;
 }
-
-export const DEVICE_CLASSES = ["mining", "ai", "aux"] as const;
-export type DeviceClass = (typeof DEVICE_CLASSES)[number];
 
 export const MINER_STATES = ["hashing", "sleeping", "starting", "faulted", "unreachable"] as const;
 export type MinerState = (typeof MINER_STATES)[number];

@@ -35,7 +35,7 @@ export const READ_COMMANDS = ["version", "summary", "pools", "stats"] as const;
  * or that detected none, is faulted — its `summary` alone can look alive (a
  * lifetime average decaying slowly) or asleep (zero hashrate).
  */
-export const STOCK_READ_COMMANDS = [...READ_COMMANDS, "devs"] as const;
+const STOCK_READ_COMMANDS = [...READ_COMMANDS, "devs"] as const;
 
 /** A read's tier (DialectContext): `detail: false` with a memo from a full read asks the summary only. */
 export interface ReadTier {

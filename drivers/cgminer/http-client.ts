@@ -275,7 +275,10 @@ export async function digestRequest(
   }
   const second = await httpRequest(target, {
     ...opts,
-    headers: { ...opts.headers, Authorization: digestAuthorization(ch, creds, opts.method, opts.path) },
+    headers: {
+      ...opts.headers,
+      Authorization: digestAuthorization(ch, creds, { method: opts.method, uri: opts.path }),
+    },
   });
   if (second.status === 401) {
     throw new DriverError(

@@ -61,7 +61,7 @@ export function firmwareEndsAfterS(
 }
 
 /** The outcome in words: what the LED does, how that is known, who ends it. */
-export function describeLocate(report: LocateReport, seconds: number): string {
+function describeLocate(report: LocateReport, seconds: number): string {
   const how =
     report.confirmedBy === "read-back"
       ? "read back"

@@ -51,7 +51,7 @@ export interface Miner {
   close(): Promise<void>;
 }
 
-export function specFor(name: DialectName): DialectSpec {
+function specFor(name: DialectName): DialectSpec {
   return DIALECT_SPECS[name] ?? cgminerDialect;
 }
 

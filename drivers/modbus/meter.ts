@@ -19,7 +19,7 @@ export interface ModbusMeterOptions {
   frozenAfterMs?: number;
 }
 
-export const DEFAULT_FROZEN_AFTER_MS = 60_000;
+const DEFAULT_FROZEN_AFTER_MS = 60_000;
 
 export class ModbusMeter {
   readonly connection: ModbusConnection;
@@ -107,7 +107,7 @@ export class ModbusMeter {
   }
 }
 
-export function emptyReading(at: number, reason: string): MeterReading {
+function emptyReading(at: number, reason: string): MeterReading {
   return {
     at,
     ok: false,

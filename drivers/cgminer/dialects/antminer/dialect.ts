@@ -38,7 +38,7 @@ import {
   workModeOf,
 } from "./web-client.ts";
 
-export interface AntminerDialectOptions {
+interface AntminerDialectOptions {
   /** Deadlines of the web CGI (defaults: connect 3 s, read 10 s, write 30 s). */
   web?: Partial<WebTimeouts>;
 }
@@ -46,7 +46,7 @@ export interface AntminerDialectOptions {
 const WRITES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
 /** A hashing unit whose work mode is not known is asked at most this often (a broken CGI costs a request a minute, not one a poll). */
-export const MODE_REASK_MS = 60_000;
+const MODE_REASK_MS = 60_000;
 /** An uptime going back this soon after our own mode write is that write restarting bmminer, not someone else's change. */
 const OWN_RESTART_MS = 5 * 60_000;
 

@@ -46,18 +46,18 @@ export interface WebTimeouts {
   writeTimeoutMs: number;
 }
 
-export const DEFAULT_WEB_TIMEOUTS: WebTimeouts = {
+const DEFAULT_WEB_TIMEOUTS: WebTimeouts = {
   connectTimeoutMs: 3000,
   readTimeoutMs: 10_000,
   writeTimeoutMs: 30_000,
 };
 
 export const DEFAULT_WEB_PORT = 80;
-export const GET_MINER_CONF = "/cgi-bin/get_miner_conf.cgi";
-export const SET_MINER_CONF = "/cgi-bin/set_miner_conf.cgi";
-export const GET_BLINK_STATUS = "/cgi-bin/get_blink_status.cgi";
-export const BLINK = "/cgi-bin/blink.cgi";
-export const REBOOT = "/cgi-bin/reboot.cgi";
+const GET_MINER_CONF = "/cgi-bin/get_miner_conf.cgi";
+const SET_MINER_CONF = "/cgi-bin/set_miner_conf.cgi";
+const GET_BLINK_STATUS = "/cgi-bin/get_blink_status.cgi";
+const BLINK = "/cgi-bin/blink.cgi";
+const REBOOT = "/cgi-bin/reboot.cgi";
 
 // --- get/set_miner_conf --------------------------------------------------------
 

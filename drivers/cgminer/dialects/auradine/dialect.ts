@@ -57,7 +57,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
   try {
     const [api, web, extras] = await Promise.all([readApi(ctx, true), readWeb(ctx), readExtras(ctx)]);
     remember(ctx, web);
-    return assemble(ctx.now(), api, web, extras, true);
+    return assemble({ at: ctx.now(), api, web, extras, full: true });
   } catch (err) {
     return readingFor(err, ctx.now());
   }
@@ -68,7 +68,7 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
   try {
     const [api, web] = await Promise.all([readApi(ctx, false), readWeb(ctx)]);
     remember(ctx, web);
-    return assemble(ctx.now(), api, web, null, false);
+    return assemble({ at: ctx.now(), api, web, extras: null, full: false });
   } catch (err) {
     return readingFor(err, ctx.now());
   }

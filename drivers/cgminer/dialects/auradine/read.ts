@@ -161,13 +161,16 @@ export async function readExtras(ctx: DialectContext): Promise<Extras> {
  * says; off and not hashing is starting (the boards come up after a wake or a
  * reboot), or faulted when no pool is alive or no hashboard works.
  */
-export function assemble(
-  at: number,
-  api: ApiPart,
-  web: WebPart,
-  extras: Extras | null,
-  full: boolean,
-): MinerReading {
+/** The parts of one read (`extras` only on a full one) and when it was taken. */
+export interface ReadParts {
+  at: number;
+  api: ApiPart;
+  web: WebPart;
+  extras: Extras | null;
+  full: boolean;
+}
+
+export function assemble({ at, api, web, extras, full }: ReadParts): MinerReading {
   let state: MinerReading["state"] = "hashing";
   let reason: string | null = null;
   const noPool = api.pools.length > 0 && !api.pools.some((p) => /alive/i.test(p.status ?? ""));

@@ -26,7 +26,7 @@ import {
 export const LABEL = "AURADINE";
 export const AURADINE_WEB_PORT = 8080;
 /** FluxOS factory login (pyasic's default for Auradine); used when no credentials are configured. */
-export const FACTORY_CREDENTIALS = { username: "admin", password: "admin" } as const;
+const FACTORY_CREDENTIALS = { username: "admin", password: "admin" } as const;
 
 export interface FluxTarget {
   host: string;

@@ -29,7 +29,7 @@ import type { Json } from "../../repair.ts";
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
 /** Share of full power drawn at work level 0, 1, 2 (assumed; see the header). */
-export const AVALON_LEVEL_SHARE: readonly number[] = [0.7, 0.85, 1];
+const AVALON_LEVEL_SHARE: readonly number[] = [0.7, 0.85, 1];
 
 /** Delay (s) given to softoff/softon so the reply leaves before the unit acts. */
 const SOFT_DELAY_S = 5;
@@ -42,7 +42,7 @@ export function parsePacked(s: string): Record<string, string> {
 }
 
 /** Every `MM IDn` of an estats reply, parsed. */
-export function packedModules(estats: Json | undefined): Array<Record<string, string>> {
+function packedModules(estats: Json | undefined): Array<Record<string, string>> {
   const out: Array<Record<string, string>> = [];
   for (const row of rows(estats, "STATS")) {
     for (const [k, v] of Object.entries(row)) {
@@ -59,13 +59,13 @@ const numbers = (s: string | undefined) =>
     .filter((n): n is number => n !== null);
 const num = (s: string | undefined) => (s === undefined ? null : toNumber(s.split(/\s+/)[0] ?? ""));
 
-export interface AvalonStatus {
+interface AvalonStatus {
   wallW: number | null;
   softOff: boolean;
   workLevel: number | null;
 }
 
-export function avalonStatus(modules: Array<Record<string, string>>): AvalonStatus {
+function avalonStatus(modules: Array<Record<string, string>>): AvalonStatus {
   const watts = modules.map((m) => num(m.WALLPOWER)).filter((n): n is number => n !== null);
   return {
     wallW: watts.length > 0 ? watts.reduce((a, b) => a + b, 0) : null,

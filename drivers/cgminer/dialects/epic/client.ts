@@ -25,7 +25,7 @@ import {
 /** Error-code label: WK_EPIC_TIMEOUT, WK_EPIC_REFUSED… */
 export const EPIC_LABEL = "EPIC";
 /** ePIC's factory password (documented in its API examples); never assumed, only named in messages. */
-export const EPIC_FACTORY_PASSWORD = "letmein";
+const EPIC_FACTORY_PASSWORD = "letmein";
 
 /** What was last learnt of a unit's firmware (its `Software`), to name it in a WK_FIRMWARE_CHANGED. */
 const lastSoftware = new Map<string, string>();

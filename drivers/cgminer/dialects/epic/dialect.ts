@@ -43,7 +43,7 @@ import {
 const WRITES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 
 /** /capabilities does not change while the unit runs: asked again after this long (or after an outage). */
-export const EPIC_CAPABILITIES_TTL_MS = 10 * 60_000;
+const EPIC_CAPABILITIES_TTL_MS = 10 * 60_000;
 
 const capabilitiesCache = new Map<string, { at: number; caps: EpicCapabilities }>();
 

@@ -78,7 +78,7 @@ export function fansOf(summary: EpicSummary): number[] {
 }
 
 /** The hottest chip reading above 0 (0 marks a chip without a reading). */
-export function chipMaxOf(chipTemps: Array<{ Data: number[] }> | null): number | null {
+function chipMaxOf(chipTemps: Array<{ Data: number[] }> | null): number | null {
   if (!chipTemps) return null;
   let max: number | null = null;
   for (const b of chipTemps) for (const t of b.Data) if (t > 0 && (max === null || t > max)) max = t;

@@ -9,7 +9,7 @@ import { printable } from "../../../printable.ts";
 import { DriverError } from "../../../types.ts";
 
 /** `Status."Operating State"` values of UMC 1.22.5 and 1.30.0 (MinerState). */
-export const OPERATING_STATES = [
+const OPERATING_STATES = [
   "AdjustingClockVoltage",
   "Idling",
   "Initializing",
@@ -29,7 +29,7 @@ export type OperatingState = (typeof OPERATING_STATES)[number];
  * name ("BadPassword") and one with data as {"Variant": data}; 1.22.5 documents
  * every variant as {"Variant": "text"} ({"BadPassword": "Authentication failed"}).
  */
-export const EpicErrorSchema = z.union([z.string(), z.record(z.string(), z.unknown())]);
+const EpicErrorSchema = z.union([z.string(), z.record(z.string(), z.unknown())]);
 export type EpicError = z.infer<typeof EpicErrorSchema>;
 
 /** The variant name of an ApiError/MinerError in either form ("BadPassword"). */
@@ -101,7 +101,6 @@ export const ResultSchema = z.object({
   result: z.boolean(),
   error: EpicErrorSchema.nullable().optional(),
 });
-export type EpicResult = z.infer<typeof ResultSchema>;
 
 /** The tuner algorithm that takes a target in watts. */
 export const POWER_ALGORITHM = "Power";

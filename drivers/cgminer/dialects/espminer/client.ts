@@ -161,7 +161,7 @@ export async function postRestart(ctx: DialectContext, version: string | null): 
   );
 }
 
-export const IDENTIFY_PATH = "/api/system/identify";
+const IDENTIFY_PATH = "/api/system/identify";
 /** How long AxeOS shows its identify message ("Hi!" on the screen): fixed in the firmware. */
 export const IDENTIFY_S = 30;
 

@@ -46,7 +46,7 @@ export function atLeast(v: AxeosVersion, major: number, minor: number, patch = 0
 
 export const PAUSE_SINCE = { major: 2, minor: 14, patch: 0 } as const;
 export const PAUSE_SINCE_TEXT = "v2.14.0";
-export const IDENTIFY_SINCE = { major: 2, minor: 12, patch: 0 } as const;
+const IDENTIFY_SINCE = { major: 2, minor: 12, patch: 0 } as const;
 
 /** A write of this dialect: the capability, the request that does it, and the release that brought it. */
 export interface AxeosWrite {

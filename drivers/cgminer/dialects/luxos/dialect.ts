@@ -59,12 +59,12 @@ type Row = Record<string, Json>;
 
 // --- power profiles -----------------------------------------------------------
 
-export interface LuxosProfile {
+interface LuxosProfile {
   name: string;
   watts: number;
 }
 
-export function parseProfiles(reply: Json): LuxosProfile[] {
+function parseProfiles(reply: Json): LuxosProfile[] {
   const out: LuxosProfile[] = [];
   for (const r of rows(reply, "PROFILES")) {
     const name = r["Profile Name"] ?? r.Profile ?? r.Name;
@@ -75,7 +75,7 @@ export function parseProfiles(reply: Json): LuxosProfile[] {
 }
 
 /** The highest profile whose watts do not exceed the target, or null when none does. */
-export function pickProfile(profiles: LuxosProfile[], targetW: number): LuxosProfile | null {
+function pickProfile(profiles: LuxosProfile[], targetW: number): LuxosProfile | null {
   let best: LuxosProfile | null = null;
   for (const p of profiles) if (p.watts <= targetW && (!best || p.watts > best.watts)) best = p;
   return best;
@@ -113,7 +113,7 @@ async function setPowerLimit(ctx: DialectContext, targetW: number): Promise<void
 // --- reading ------------------------------------------------------------------
 
 /** "a-b-c-d" temperature strings (LuxOS temp_chipN / temp_pcbN) → the hottest value per chain. */
-export function dashTemps(row: Row | undefined, re: RegExp): number[] {
+function dashTemps(row: Row | undefined, re: RegExp): number[] {
   if (!row) return [];
   const out: Array<[number, number]> = [];
   for (const k of Object.keys(row)) {

@@ -27,7 +27,7 @@ import { AuthTokensSchema, firmwareChanged, messageOf, parseReply } from "./sche
 export const PROTO_DEFAULT_PORT = 443;
 export const LABEL = "PROTO";
 /** A token is replaced this long before its `exp` (or at 80 % of a short life). */
-export const REFRESH_AHEAD_MS = 60_000;
+const REFRESH_AHEAD_MS = 60_000;
 /** A token without `exp` is used this long, then replaced. */
 const NO_EXP_LIFE_MS = 10 * 60_000;
 
@@ -50,7 +50,7 @@ const logins = new Map<string, Promise<string>>();
 /** Firmware versions last read per host:port, for naming firmware in drift errors. */
 const versions = new Map<string, string>();
 
-export function protoPort(ctx: DialectContext): number {
+function protoPort(ctx: DialectContext): number {
   return ctx.endpoint.webPort ?? PROTO_DEFAULT_PORT;
 }
 

@@ -17,7 +17,7 @@ export const VNISH_LABEL = "VNISH";
 /** The factory password (what pyasic and asic-rs send when given none). */
 export const VNISH_DEFAULT_PASSWORD = "admin";
 export const VNISH_WEB_PORT = 80;
-export const UNLOCK = "/api/v1/unlock";
+const UNLOCK = "/api/v1/unlock";
 
 export interface VnishTimeouts {
   connectTimeoutMs: number;
@@ -28,24 +28,31 @@ export interface VnishTimeouts {
 const tokens = new Map<string, string>();
 const logins = new Map<string, Promise<string>>();
 
-/** Forgets every cached token (tests; a process that changed passwords). */
-export function clearVnishTokens(): void {
-  tokens.clear();
-}
-
 export class VnishClient {
   /** "vnish 1.2.6" once /info has been read; names the firmware in drift errors. */
   fw = "vnish (version unknown)";
   private readonly key: string;
 
-  constructor(
-    readonly target: HttpTarget,
-    readonly password: string,
-    private readonly timeouts: VnishTimeouts,
-    private readonly signal?: AbortSignal,
-    /** Whether the password is the factory default, tried because none was configured. */
-    private readonly defaulted = false,
-  ) {
+  readonly target: HttpTarget;
+  readonly password: string;
+  private readonly timeouts: VnishTimeouts;
+  private readonly signal?: AbortSignal;
+  /** Whether the password is the factory default, tried because none was configured. */
+  private readonly defaulted: boolean;
+
+  constructor(opts: {
+    target: HttpTarget;
+    password: string;
+    timeouts: VnishTimeouts;
+    signal?: AbortSignal;
+    defaulted?: boolean;
+  }) {
+    const { target, password } = opts;
+    this.target = target;
+    this.password = password;
+    this.timeouts = opts.timeouts;
+    this.signal = opts.signal;
+    this.defaulted = opts.defaulted ?? false;
     this.key = `${target.host}:${target.port}:${password}`;
   }
 

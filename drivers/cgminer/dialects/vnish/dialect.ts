@@ -78,7 +78,7 @@ import {
 const WRITES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 const API = "/api/v1";
 /** The preset list changes only with firmware or tuning: asked again this often. */
-export const VNISH_PRESETS_TTL_MS = 10 * 60_000;
+const VNISH_PRESETS_TTL_MS = 10 * 60_000;
 
 function configuredPassword(ep: MinerEndpoint): string | null {
   const pw = ep.credentials?.password;
@@ -95,13 +95,13 @@ function timeouts(ctx: DialectContext): VnishTimeouts {
 
 function clientFor(ctx: DialectContext): VnishClient {
   const pw = configuredPassword(ctx.endpoint);
-  return new VnishClient(
-    { host: ctx.endpoint.host, port: ctx.endpoint.webPort ?? VNISH_WEB_PORT },
-    pw ?? VNISH_DEFAULT_PASSWORD,
-    timeouts(ctx),
-    ctx.signal,
-    pw === null,
-  );
+  return new VnishClient({
+    target: { host: ctx.endpoint.host, port: ctx.endpoint.webPort ?? VNISH_WEB_PORT },
+    password: pw ?? VNISH_DEFAULT_PASSWORD,
+    timeouts: timeouts(ctx),
+    signal: ctx.signal,
+    defaulted: pw === null,
+  });
 }
 
 // --- presets --------------------------------------------------------------------------------

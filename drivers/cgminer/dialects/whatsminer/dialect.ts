@@ -43,7 +43,7 @@ import {
 import { fetchSalt, type V3Session, v3Get, v3Read, v3Set } from "./v3.ts";
 import { V3_PORT } from "./v3-framing.ts";
 
-export type WhatsminerApi = "v2" | "v3";
+type WhatsminerApi = "v2" | "v3";
 
 interface Session {
   /** The API chosen for this miner, or null while undecided. */
@@ -147,15 +147,13 @@ function locateCommand(on: boolean): Command {
 
 async function writeV3(ctx: DialectContext, s: Session, password: string, c: Command["v3"]) {
   const { cmd, param } = c;
-  await v3Set(
-    v3Target(ctx.endpoint),
-    s.v3,
+  await v3Set(v3Target(ctx.endpoint), s.v3, {
     password,
     cmd,
     param,
-    { ...ctx.exchange, signal: ctx.signal },
-    ctx.now,
-  );
+    exchange: { ...ctx.exchange, signal: ctx.signal },
+    now: ctx.now,
+  });
 }
 
 /**
@@ -210,15 +208,13 @@ async function sendWrite(ctx: DialectContext, c: Command): Promise<void> {
     return;
   }
   try {
-    await v2Write(
-      v2Target(ctx.endpoint),
-      s.v2,
+    await v2Write(v2Target(ctx.endpoint), s.v2, {
       password,
-      c.v2.cmd,
-      c.v2.fields,
-      { ...ctx.exchange, signal: ctx.signal },
-      ctx.now,
-    );
+      cmd: c.v2.cmd,
+      fields: c.v2.fields,
+      exchange: { ...ctx.exchange, signal: ctx.signal },
+      now: ctx.now,
+    });
     s.mode = "v2";
   } catch (err) {
     if (!(err instanceof WhatsminerObsoleteError) && !refused(err)) throw err;

@@ -20,7 +20,7 @@ function text(v: Json | undefined): string | null {
 }
 
 /** `"true"`/`true`/`1` → true, `"false"`/`false`/`0` → false, else null. */
-export function toBool(v: Json | undefined): boolean | null {
+function toBool(v: Json | undefined): boolean | null {
   if (typeof v === "boolean") return v;
   if (typeof v === "number") return v !== 0;
   if (typeof v === "string") {
@@ -66,7 +66,7 @@ export interface V2ReadInput {
 }
 
 /** The hashrate a v2 summary reports, in TH/s: `MHS 1m` first, then the other short averages. */
-export function v2HashrateThs(summary: Obj | undefined): number | null {
+function v2HashrateThs(summary: Obj | undefined): number | null {
   if (!summary) return null;
   for (const f of ["MHS 1m", "MHS 5s", "MHS 5m", "MHS av"]) {
     const v = toNumber(summary[f]);
@@ -76,7 +76,7 @@ export function v2HashrateThs(summary: Obj | undefined): number | null {
 }
 
 /** `Msg.mineroff` of a v2 `status` reply: true when powered off through the API. */
-export function v2MinerOff(status: Json | undefined): boolean | null {
+function v2MinerOff(status: Json | undefined): boolean | null {
   const st = flatStatus(status);
   if (!st || !isObj(st.msg)) return null;
   return toBool(st.msg.mineroff);

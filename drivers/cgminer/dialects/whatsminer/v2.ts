@@ -16,7 +16,7 @@ import { type Json, parseReplyJson } from "../../repair.ts";
 import { aesDecryptB64, aesEncryptB64, aesKeyOf, md5CryptHash } from "./crypto.ts";
 import { flatStatus, normalizeV2, type V2Identity } from "./normalize.ts";
 
-export const V2_CODE = { OK: 131, ERROR: 132, TOKEN: 134, TOKEN_ERR: 135, TOKEN_LIMIT: 136, DENIED: 45 };
+const V2_CODE = { OK: 131, ERROR: 132, TOKEN: 134, TOKEN_ERR: 135, TOKEN_LIMIT: 136, DENIED: 45 };
 
 /** Tokens live 30 min on the miner; reuse ours for less than that. */
 export const TOKEN_REUSE_MS = 25 * 60_000;
@@ -56,7 +56,7 @@ export async function v2Plain(
 const msgText = (m: Json | undefined): string => (typeof m === "string" ? m : JSON.stringify(m ?? ""));
 
 /** A v2 refusal that means "use API v3" (newer firmware). */
-export function isObsoleteReply(code: number | null, msg: Json): boolean {
+function isObsoleteReply(code: number | null, msg: Json): boolean {
   return code === 14 || /obsolete|deprecat|not support|api ?v?3|4433/i.test(msgText(msg));
 }
 
@@ -120,13 +120,13 @@ export async function fetchToken(
 }
 
 /** The encrypted request bytes for one write command. */
-export function encryptCommand(token: V2Token, cmd: string, fields: Record<string, Json>): Buffer {
+function encryptCommand(token: V2Token, cmd: string, fields: Record<string, Json>): Buffer {
   const plain = JSON.stringify({ cmd, ...fields, token: token.sign });
   return Buffer.from(JSON.stringify({ enc: 1, data: aesEncryptB64(plain, token.aesKey) }), "utf8");
 }
 
 /** Decodes a write reply: `{"enc":"…"}` is decrypted; a plaintext reply is returned as is. */
-export function decodeWriteReply(raw: Buffer, aesKey: Buffer): Json {
+function decodeWriteReply(raw: Buffer, aesKey: Buffer): Json {
   const outer = parseReplyJson(raw.toString("utf8")).value;
   if (outer && typeof outer === "object" && !Array.isArray(outer) && typeof outer.enc === "string") {
     const plain = aesDecryptB64(outer.enc, aesKey);
@@ -161,15 +161,17 @@ export function newV2Session(): V2Session {
  * Sends one encrypted write. A token error (135/136) drops the cached token and
  * retries once with a fresh one; a second token error means the password is wrong.
  */
-export async function v2Write(
-  t: V2Target,
-  session: V2Session,
-  password: string,
-  cmd: string,
-  fields: Record<string, Json>,
-  opts: ExchangeOptions,
-  now: () => number,
-): Promise<Json> {
+/** One v2 write: the command, its fields, and what it is sent with. */
+export interface V2Write {
+  password: string;
+  cmd: string;
+  fields: Record<string, Json>;
+  exchange: ExchangeOptions;
+  now: () => number;
+}
+
+export async function v2Write(t: V2Target, session: V2Session, w: V2Write): Promise<Json> {
+  const { password, cmd, fields, exchange: opts, now } = w;
   for (let attempt = 0; ; attempt++) {
     let token = session.token;
     if (!token || now() - token.at >= TOKEN_REUSE_MS || token.pwTag !== pwTag(password)) {

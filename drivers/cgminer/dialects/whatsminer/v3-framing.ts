@@ -14,7 +14,7 @@ import { type Json, parseReplyJson } from "../../repair.ts";
 
 export const V3_PORT = 4433;
 /** Frames larger than this are refused (a runaway peer or a wrong protocol). */
-export const V3_MAX_FRAME = 1024 * 1024;
+const V3_MAX_FRAME = 1024 * 1024;
 
 export function encodeFrame(body: string | Buffer): Buffer {
   const payload = typeof body === "string" ? Buffer.from(body, "utf8") : body;

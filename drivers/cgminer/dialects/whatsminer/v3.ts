@@ -53,15 +53,17 @@ export async function fetchSalt(t: V3Target, opts: ExchangeOptions): Promise<str
 }
 
 /** Sends one `set.*` command; a token refusal refreshes the salt and retries once. */
-export async function v3Set(
-  t: V3Target,
-  session: V3Session,
-  password: string,
-  cmd: string,
-  param: Json,
-  opts: ExchangeOptions,
-  now: () => number,
-): Promise<Json> {
+/** One v3 `set.*` command: its parameter and what it is sent with. */
+export interface V3Set {
+  password: string;
+  cmd: string;
+  param: Json;
+  exchange: ExchangeOptions;
+  now: () => number;
+}
+
+export async function v3Set(t: V3Target, session: V3Session, w: V3Set): Promise<Json> {
+  const { password, cmd, param, exchange: opts, now } = w;
   for (let attempt = 0; ; attempt++) {
     session.salt ??= await fetchSalt(t, opts);
     const ts = Math.floor(now() / 1000);
