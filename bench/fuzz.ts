@@ -13,7 +13,8 @@
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { CgminerClient, READ_COMMANDS } from "../drivers/cgminer/client.ts";
-import { normalizeMiner, splitMulti } from "../drivers/cgminer/normalize.ts";
+import { splitMulti } from "../drivers/cgminer/normalize.ts";
+import { normalizeMiner } from "../drivers/cgminer/reading.ts";
 import { parseReplyJson } from "../drivers/cgminer/repair.ts";
 import { parseTextReply } from "../drivers/cgminer/text.ts";
 import { ModbusConnection } from "../drivers/modbus/client.ts";

@@ -2,6 +2,7 @@
 // cancelled (an SSH exec already sent, a dialect read deep in its own
 // timeouts): the caller stops waiting at once; the work settles on its own.
 // A helper shared by drivers and agent, not a driver.
+import { setTimeout as delay } from "node:timers/promises";
 
 /** The signal's reason when it is an Error, else a plain "aborted". */
 export function abortReason(signal: AbortSignal): Error {
@@ -25,4 +26,13 @@ export function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/** Waits `ms`, or less when the signal aborts first; never rejects (the caller looks at the signal). */
+export async function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch {
+    // aborted: the caller sees the signal
+  }
 }

@@ -2,8 +2,9 @@
 // data: the control loop asks `caps.has("sleep")`, never which class or model a
 // device is. Drivers import nothing from agent/ or sim/.
 import { z } from "zod";
+import type { ErrorCode } from "./errors.ts";
 
-export const DIALECTS = [
+const DIALECTS = [
   "auto",
   "cgminer",
   "antminer",
@@ -41,9 +42,6 @@ export interface LocateReport {
    */
   firmwareEndsAfterS: number | null;
 }
-
-export const DEVICE_CLASSES = ["mining", "ai", "aux"] as const;
-export type DeviceClass = (typeof DEVICE_CLASSES)[number];
 
 export const MINER_STATES = ["hashing", "sleeping", "starting", "faulted", "unreachable"] as const;
 export type MinerState = (typeof MINER_STATES)[number];
@@ -136,12 +134,18 @@ export interface MeterReading {
 
 /** Errors carry a stable code and whether retrying can help. */
 export class DriverError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retryable: boolean;
-  constructor(code: string, message: string, retryable: boolean, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, retryable: boolean, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "DriverError";
     this.code = code;
     this.retryable = retryable;
   }
+}
+
+/** One line for an error in a reason: a DriverError with its code, anything else by its message. */
+export function describeError(err: unknown): string {
+  if (err instanceof DriverError) return `${err.code}: ${err.message}`;
+  return (err as Error)?.message ?? String(err);
 }

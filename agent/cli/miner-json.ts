@@ -2,6 +2,7 @@
 // `probe miner` and `scan`. Fields may be null, never missing. Numbers carry
 // their full precision: only the human output rounds.
 import type { Miner } from "../../drivers/cgminer/miner.ts";
+import type { ErrorCode } from "../../drivers/errors.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 
 export interface MinerJson {
@@ -31,10 +32,12 @@ export interface MinerJson {
   usable: boolean;
 }
 
+const UNUSABLE: readonly ErrorCode[] = ["WK_CGMINER_EMPTY_REPLY", "WK_CGMINER_NOT_CGMINER_API"];
+
 /** A host that answers but not as a readable miner, from its reading's reason code. */
 export function unusableReason(r: MinerReading): string | null {
   const reason = r.reason ?? "";
-  return /WK_CGMINER_(EMPTY_REPLY|NOT_CGMINER_API)\b/.test(reason) ? reason : null;
+  return UNUSABLE.some((code) => reason.includes(code)) ? reason : null;
 }
 
 export interface MinerJsonInput {

@@ -5,6 +5,7 @@
 // runs from the first problem reading to the first good one; within it each
 // new code is reported once, and the recovery reports how long it lasted and
 // how many reads failed. Pure: the Site stores, logs and fans out the events.
+import type { ErrorCode } from "../../drivers/errors.ts";
 import type { NewSiteEvent } from "../store/events.ts";
 
 /** A device's problem as a poller sees it: a stable code and a text for people. */
@@ -20,7 +21,7 @@ export interface DeviceProblem {
  * reconnect backoff carries the error that caused it): never news on their own
  * within an outage.
  */
-const CONTINUATION_CODES = new Set(["WK_MODBUS_BACKOFF"]);
+const CONTINUATION_CODES = new Set<string>(["WK_MODBUS_BACKOFF"] satisfies ErrorCode[]);
 
 /**
  * Transport failures that all say "nothing answers": a dead port refuses at once, or times out

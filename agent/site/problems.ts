@@ -2,6 +2,7 @@
 // opens the page for (`GET /api/problems`, the top of the status page,
 // `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
 // already reads, plus when each device's outage began.
+import type { ErrorCode } from "../../drivers/errors.ts";
 import { printable } from "../../drivers/printable.ts";
 import {
   HOT_CHIP_C,
@@ -99,7 +100,7 @@ export function listProblems({ site, devices, outageSince, now = Date.now() }: P
     if (m.excluded) continue;
     const reason = "reason" in m && typeof m.reason === "string" ? m.reason : null;
     // a reply shaped differently from what the dialect knows: the firmware's API changed under us
-    if (m.state === "faulted" && reason?.startsWith("WK_FIRMWARE_CHANGED")) {
+    if (m.state === "faulted" && reason?.startsWith("WK_FIRMWARE_CHANGED" satisfies ErrorCode)) {
       out.push({
         kind: "firmware-changed",
         severity: "warning",

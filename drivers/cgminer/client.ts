@@ -2,20 +2,14 @@
 // parses JSON or text replies (repairing known firmware bugs), and reads the
 // normalised MinerReading. read() never throws: every failure becomes a state
 // (`unreachable`, `faulted`) with a reason, so one bad miner cannot break a sweep.
+import { codedReason } from "../errors.ts";
 import { snippet } from "../printable.ts";
 import { DriverError, type MinerReading, type MinerState } from "../types.ts";
 import type { DialectMemo } from "./driver.ts";
 import { type ExchangeOptions, encodeRequest, exchange } from "./framing.ts";
 import type { ModelLookup } from "./models.ts";
-import {
-  type NormalizeInput,
-  normalizeMiner,
-  rows,
-  type SummaryMemo,
-  splitMulti,
-  statusOf,
-  summaryMemoOf,
-} from "./normalize.ts";
+import { rows, splitMulti, statusOf } from "./normalize.ts";
+import { type NormalizeInput, normalizeMiner, type SummaryMemo, summaryMemoOf } from "./reading.ts";
 import { type Json, parseReplyJson } from "./repair.ts";
 import { parseTextReply } from "./text.ts";
 
@@ -41,7 +35,7 @@ export const READ_COMMANDS = ["version", "summary", "pools", "stats"] as const;
  * or that detected none, is faulted — its `summary` alone can look alive (a
  * lifetime average decaying slowly) or asleep (zero hashrate).
  */
-export const STOCK_READ_COMMANDS = [...READ_COMMANDS, "devs"] as const;
+const STOCK_READ_COMMANDS = [...READ_COMMANDS, "devs"] as const;
 
 /** A read's tier (DialectContext): `detail: false` with a memo from a full read asks the summary only. */
 export interface ReadTier {
@@ -294,7 +288,11 @@ export function readingForError(err: unknown, at: number): MinerReading {
         return failedReading(at, "faulted", `${err.code}: ${err.message}`);
     }
   }
-  return failedReading(at, "faulted", `WK_CGMINER_INTERNAL: ${(err as Error)?.message ?? String(err)}`);
+  return failedReading(
+    at,
+    "faulted",
+    codedReason("WK_CGMINER_INTERNAL", `${(err as Error)?.message ?? String(err)}`),
+  );
 }
 
 export function failedReading(at: number, state: MinerState, reason: string): MinerReading {

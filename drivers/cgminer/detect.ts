@@ -102,7 +102,7 @@ function apiPortDead(err: unknown): boolean {
 }
 
 /** Whether a TCP connect to host:port succeeds within the deadline (closed at once, nothing sent). */
-export function knock(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+function knock(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const sock = connect({ host, port });

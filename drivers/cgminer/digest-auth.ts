@@ -11,7 +11,7 @@ export interface DigestCredentials {
 
 // --- Digest (RFC 7616 / RFC 2617) --------------------------------------------
 
-export type DigestAlgorithm = "MD5" | "MD5-sess" | "SHA-256" | "SHA-256-sess";
+type DigestAlgorithm = "MD5" | "MD5-sess" | "SHA-256" | "SHA-256-sess";
 
 export interface DigestChallenge {
   realm: string;
@@ -119,7 +119,7 @@ function hashOf(algorithm: DigestAlgorithm, s: string): string {
     .digest("hex");
 }
 
-export interface DigestInput {
+interface DigestInput {
   algorithm: DigestAlgorithm;
   username: string;
   password: string;
@@ -147,14 +147,20 @@ export function digestResponse(d: DigestInput): string {
 const quote = (s: string) => `"${s.replace(/(["\\])/g, "\\$1")}"`;
 
 /** The Authorization header answering `ch` for one request. */
+/** The request a Digest answer is for; `nc` and `cnonce` are fixed only by tests. */
+export interface DigestRequest {
+  method: string;
+  uri: string;
+  nc?: number;
+  cnonce?: string;
+}
+
 export function digestAuthorization(
   ch: DigestChallenge,
   creds: DigestCredentials,
-  method: string,
-  uri: string,
-  nc = 1,
-  cnonce: string = randomBytes(16).toString("hex"),
+  req: DigestRequest,
 ): string {
+  const { method, uri, nc = 1, cnonce = randomBytes(16).toString("hex") } = req;
   if (ch.qop.length > 0 && !ch.qop.includes("auth")) {
     // auth-int would need the body hashed; lighttpd (and every Antminer) offers auth
     throw new DriverError(

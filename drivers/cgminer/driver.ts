@@ -4,18 +4,14 @@
 // refuse what the dialect cannot do, take a reading before, send, then confirm
 // by reading the state or power back, retrying with backoff, and say clearly
 // why a write failed. An acknowledgement is never taken as the effect.
-import { backoffDelayMs } from "../backoff.ts";
-import {
-  DriverError,
-  type LocateReport,
-  type MINER_DETAIL_FIELDS,
-  type MinerCapability,
-  type MinerReading,
-  type OnSent,
-} from "../types.ts";
+// The send-and-confirm loop is write.ts; read tiers (summary reads between
+// full ones) are detail.ts.
+import type { LocateReport, MinerCapability, MinerReading, OnSent } from "../types.ts";
+import { DetailTiers, type TierOptions } from "./detail.ts";
 import type { ExchangeOptions } from "./framing.ts";
 import { DEFAULT_LOCATE_S, type LocateSpec, runLocate } from "./locate.ts";
 import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
+import { type ConfirmOptions, DEFAULT_CONFIRM, sendConfirmed, type WriteOutcome } from "./write.ts";
 
 export type DialectName =
   | "cgminer"
@@ -147,113 +143,10 @@ export interface Withdrawn {
   reason: string;
 }
 
-export interface WriteOutcome {
-  action: WriteAction;
-  ok: boolean;
-  /** Why it failed (or null): refused by the miner, not confirmed, unsupported… */
-  reason: string | null;
-  attempts: number;
-  before: MinerReading | null;
-  after: MinerReading | null;
-  /** A locate: what the LED was asked, how that was confirmed, who ends it. */
-  locate?: LocateReport | null;
-}
-
-export interface ConfirmOptions {
-  /** How many times a write is sent before giving up. */
-  retries: number;
-  /** How long to wait for the effect after each send. */
-  confirmTimeoutMs: number;
-  /** Pause between read-backs. */
-  pollMs: number;
-  /**
-   * Pause before the first read-back: a miner takes a moment to act on a
-   * command, and in a fleet-wide shed the read-backs would otherwise crowd the
-   * commands still going out.
-   */
-  firstReadMs: number;
-}
-
-export const DEFAULT_CONFIRM: ConfirmOptions = {
-  retries: 3,
-  confirmTimeoutMs: 30_000,
-  pollMs: 1000,
-  firstReadMs: 0,
-};
-
-/**
- * Whether `after` shows the effect of `action` against `before`. A shed is
- * confirmed by power falling (estimated power falls with hashrate), never by
- * hashrate alone: a miner without a pool already hashes at zero.
- */
-export function confirms(
-  action: WriteAction,
-  before: MinerReading,
-  after: MinerReading,
-  value?: number,
-): boolean {
-  switch (action) {
-    case "sleep": {
-      if (after.state !== "sleeping") return false;
-      if (before.powerW === null || after.powerW === null) return true;
-      return after.powerW < before.powerW * 0.5 || after.powerW < 200;
-    }
-    case "wake":
-      // the ramp to full power takes minutes; leaving sleep is the effect of the command
-      return after.state === "hashing" || after.state === "starting";
-    case "setPowerLimit": {
-      if (value === undefined) return false;
-      if (after.powerLimitW !== null) {
-        // a firmware with steps (VNish presets) lands on the highest step at or below the target
-        const expected = landingStep(after.powerLimitStepsW, value) ?? value;
-        return Math.abs(after.powerLimitW - expected) <= Math.max(10, expected * 0.02);
-      }
-      return after.powerW !== null && after.powerW <= value * 1.05;
-    }
-    case "reboot":
-      return (
-        after.state !== "unreachable" &&
-        after.uptimeS !== null &&
-        (before.uptimeS === null || after.uptimeS < before.uptimeS)
-      );
-    case "locate":
-      // the LED is not in a reading: a locate is confirmed by its own read-back (locate.ts)
-      return false;
-  }
-}
-
-/** The step a target lands on when the firmware takes steps only; null without steps or below them all. */
-export function landingStep(steps: readonly number[] | null | undefined, targetW: number): number | null {
-  let best: number | null = null;
-  for (const s of steps ?? []) if (s <= targetW && (best === null || s > best)) best = s;
-  return best;
-}
-
 /** Withdrawn capabilities are asked again this often: a firmware update may bring them. */
 export const RECONFIRM_WITHDRAWN_MS = 10 * 60_000;
 /** A probe the miner did not answer is asked again after this long, not at every read. */
 export const REPROBE_UNANSWERED_MS = 30_000;
-/**
- * A detail read is due this share of its period early: sweeps start a period apart but each
- * miner's read lands a few ms earlier or later, and an exact deadline would push every other
- * detail read to the sweep after.
- */
-const DETAIL_EARLY = 0.1;
-
-type DetailFields = Pick<MinerReading, (typeof MINER_DETAIL_FIELDS)[number]>;
-/** What the version and stats commands say of the unit: a summary-only read does not ask them. */
-type Identity = Pick<MinerReading, "firmware" | "model">;
-
-export interface TierOptions {
-  /**
-   * How often a read includes the detail (temperatures, fans, boards, pools), ms; the reads
-   * between ask for the essentials only. 0 (the default): every read is a full one.
-   */
-  detailEveryMs?: number;
-  /** Spreads the first detail period over miners (tests pass a fixed one). */
-  random?: () => number;
-}
-
 export class MinerDriver {
   readonly spec: DialectSpec;
   readonly endpoint: MinerEndpoint;
@@ -271,12 +164,8 @@ export class MinerDriver {
   private readonly exchange: ExchangeOptions;
   private readonly confirm: ConfirmOptions;
   private readonly now: () => number;
-  private readonly detailEveryMs: number;
-  private readonly random: () => number;
+  private readonly tiers: DetailTiers;
   private readonly memo: DialectMemo = {};
-  /** The detail fields of the last full read and when it was; null = none yet (or the miner went away). */
-  private kept: { fields: DetailFields; identity: Identity; at: number } | null = null;
-  private nextDetailAt = 0;
   /** The state of the last reading: a change is judged on a full read. */
   private lastState: MinerReading["state"] | null = null;
 
@@ -296,8 +185,7 @@ export class MinerDriver {
     this.exchange = opts.exchange ?? {};
     this.confirm = { ...DEFAULT_CONFIRM, ...opts.confirm };
     this.now = opts.now ?? Date.now;
-    this.detailEveryMs = Math.max(0, opts.detailEveryMs ?? 0);
-    this.random = opts.random ?? Math.random;
+    this.tiers = new DetailTiers({ ...opts, now: this.now });
   }
 
   /** What the miner can do: the dialect's declared capabilities less those it withdrew. */
@@ -333,7 +221,7 @@ export class MinerDriver {
    * for whoever prints them.
    */
   async read(signal?: AbortSignal): Promise<MinerReading> {
-    const detail = this.detailDue();
+    const detail = this.tiers.due();
     let reading = await this.spec.read(this.ctx(signal, detail));
     if (
       reading.detailAt === null &&
@@ -344,7 +232,7 @@ export class MinerDriver {
       // a change of state is judged on a full read: the detail (pools, dead boards) may be why
       reading = await this.spec.read(this.ctx(signal, true));
     }
-    reading = this.withDetail(reading);
+    reading = this.tiers.fill(reading);
     this.lastState = reading.state;
     if (reading.model) this.reportedModel = reading.model;
     if (reading.state === "unreachable") {
@@ -353,43 +241,6 @@ export class MinerDriver {
       return reading;
     }
     if (this.confirmDue()) void this.confirmCapabilities();
-    return reading;
-  }
-
-  /** Whether the next read asks for the detail too: always without tiers, at first contact, then once a period. */
-  private detailDue(): boolean {
-    return this.detailEveryMs === 0 || this.kept === null || this.now() >= this.nextDetailAt;
-  }
-
-  /**
-   * Keeps a full read's detail fields, or fills a summary-only read's from the last full
-   * one (with its time in detailAt). An unreachable miner keeps nothing: the next read is full.
-   */
-  private withDetail(reading: MinerReading): MinerReading {
-    if (reading.state === "unreachable") {
-      this.kept = null;
-      return reading;
-    }
-    if (reading.detailAt === null) {
-      if (!this.kept) return reading;
-      const { fields, identity } = this.kept;
-      // the dialect's reading is this read's own: filled in place, not copied
-      Object.assign(reading, fields);
-      reading.firmware = identity.firmware ?? reading.firmware;
-      reading.model = identity.model ?? reading.model;
-      reading.detailAt = this.kept.at;
-      return reading;
-    }
-    const first = this.kept === null;
-    const { boardTempsC, chipTempMaxC, fanRpm, boards, pools, firmware, model } = reading;
-    this.kept = {
-      fields: { boardTempsC, chipTempMaxC, fanRpm, boards, pools },
-      identity: { firmware, model },
-      at: reading.at,
-    };
-    // the first period is spread over the fleet, so detail reads do not all fall on one sweep
-    const periodMs = first ? this.random() * this.detailEveryMs : this.detailEveryMs * (1 - DETAIL_EARLY);
-    this.nextDetailAt = reading.at + periodMs;
     return reading;
   }
 
@@ -469,40 +320,20 @@ export class MinerDriver {
     // clamps, or runs the boards out of their safe range
     const outOfRange = action === "setPowerLimit" ? this.outOfRange(value!, before) : null;
     if (outOfRange) return { action, ok: false, reason: outOfRange, attempts: 0, before, after: null };
-    let after: MinerReading | null = null;
-    let reason: string | null = null;
-    for (let attempt = 1; attempt <= this.confirm.retries; attempt++) {
-      if (signal?.aborted)
-        return { action, ok: false, reason: "aborted", attempts: attempt - 1, before, after };
-      try {
+    return sendConfirmed({
+      action,
+      value,
+      before,
+      send: async () => {
         await this.spec.write({ ...this.ctx(signal), onSent }, action, value);
         // the caller may hold the read-back while other commands still wait to go out
         await onSent?.();
-      } catch (err) {
-        reason = describeError(err);
-        // a refusal that retrying cannot fix (access denied, unsupported) ends here
-        if (err instanceof DriverError && !err.retryable) {
-          return { action, ok: false, reason, attempts: attempt, before, after };
-        }
-        await sleep(backoffMs(attempt, this.confirm.pollMs), signal);
-        continue;
-      }
-      const deadline = this.now() + this.confirm.confirmTimeoutMs;
-      if (this.confirm.firstReadMs > 0) await sleep(this.confirm.firstReadMs, signal);
-      for (;;) {
-        after = this.spec.confirmRead
-          ? await this.spec.confirmRead(this.ctx(signal))
-          : await this.read(signal);
-        if (confirms(action, before, after, value))
-          return { action, ok: true, reason: null, attempts: attempt, before, after };
-        if (this.now() >= deadline || signal?.aborted) break;
-        await sleep(this.confirm.pollMs, signal);
-      }
-      reason = `not confirmed within ${Math.round(this.confirm.confirmTimeoutMs / 1000)} s: miner reads ${after.state}${
-        after.powerW !== null ? ` at ${Math.round(after.powerW)} W` : ""
-      }${after.reason ? ` (${after.reason})` : ""}`;
-    }
-    return { action, ok: false, reason, attempts: this.confirm.retries, before, after };
+      },
+      readBack: () => (this.spec.confirmRead ? this.spec.confirmRead(this.ctx(signal)) : this.read(signal)),
+      confirm: this.confirm,
+      now: this.now,
+      signal,
+    });
   }
 
   /**
@@ -560,27 +391,4 @@ export class MinerDriver {
     await this.confirmed();
     await this.spec.close?.(this.ctx());
   }
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof DriverError) return `${err.code}: ${err.message}`;
-  return (err as Error)?.message ?? String(err);
-}
-
-/** The wait before another attempt of a write (`attempt` from 1). */
-function backoffMs(attempt: number, baseMs: number): number {
-  return backoffDelayMs(attempt - 1, { baseMs, maxMs: 30_000 });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -18,6 +18,7 @@
 import http from "node:http";
 import https from "node:https";
 import { createSecureContext, type SecureContext } from "node:tls";
+import type { ErrorCode, HttpFailure, HttpLabel } from "../errors.ts";
 import { DriverError } from "../types.ts";
 import { type DigestCredentials, digestAuthorization, digestChallenges } from "./digest-auth.ts";
 
@@ -51,7 +52,7 @@ export interface RequestOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   /** Error-code label: WK_<label>_TIMEOUT, _REFUSED…; default "ANTMINER". */
-  label?: string;
+  label?: HttpLabel;
   /** HTTPS (certificate not verified); a TLS handshake failure is WK_<label>_TLS. */
   tls?: boolean;
   /**
@@ -138,7 +139,7 @@ function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean
         } as https.RequestOptions)
       : http.request(params);
     const where = `${opts.method} ${opts.tls ? "https" : "http"}://${target.host}:${target.port}${opts.path}`;
-    const code = (what: string) => `WK_${opts.label ?? "ANTMINER"}_${what}`;
+    const code = (what: HttpFailure): ErrorCode => `WK_${opts.label ?? "ANTMINER"}_${what}`;
     const finish = (err: Error | null, reply?: HttpReply) => {
       if (settled) return;
       settled = true;
@@ -223,7 +224,7 @@ function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean
 function classifyHttpError(
   err: NodeJS.ErrnoException,
   where: string,
-  code: (what: string) => string,
+  code: (what: HttpFailure) => ErrorCode,
 ): DriverError {
   switch (err.code) {
     case "ECONNREFUSED":
@@ -274,7 +275,10 @@ export async function digestRequest(
   }
   const second = await httpRequest(target, {
     ...opts,
-    headers: { ...opts.headers, Authorization: digestAuthorization(ch, creds, opts.method, opts.path) },
+    headers: {
+      ...opts.headers,
+      Authorization: digestAuthorization(ch, creds, { method: opts.method, uri: opts.path }),
+    },
   });
   if (second.status === 401) {
     throw new DriverError(
@@ -289,7 +293,7 @@ export async function digestRequest(
 const TRANSPORT_FAILURES = new Set(["TIMEOUT", "REFUSED", "RESET", "UNREACHABLE", "IO", "ABORTED"]);
 
 /** Whether `err` is httpRequest's failure to reach the host (not an answer): the miner reads as unreachable. */
-export function isHttpTransportError(err: unknown, label = "ANTMINER"): err is DriverError {
+export function isHttpTransportError(err: unknown, label: HttpLabel = "ANTMINER"): err is DriverError {
   if (!(err instanceof DriverError)) return false;
   const prefix = `WK_${label}_`;
   return err.code.startsWith(prefix) && TRANSPORT_FAILURES.has(err.code.slice(prefix.length));

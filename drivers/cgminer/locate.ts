@@ -7,9 +7,9 @@
 // gives only the firmware's own requests (LocateSpec); who ends a locate that
 // is on (the firmware after the time asked, after its own fixed time, or no
 // one until told) is data, so the agent knows whether it must turn it off.
-import { setTimeout as delay } from "node:timers/promises";
+import { pause } from "../abort.ts";
 import { backoffDelayMs } from "../backoff.ts";
-import { DriverError, type LocateReport } from "../types.ts";
+import { DriverError, describeError, type LocateReport } from "../types.ts";
 
 /** How long a locate blinks when the caller gives no time (the agent's default too). */
 export const DEFAULT_LOCATE_S = 300;
@@ -61,7 +61,7 @@ export function firmwareEndsAfterS(
 }
 
 /** The outcome in words: what the LED does, how that is known, who ends it. */
-export function describeLocate(report: LocateReport, seconds: number): string {
+function describeLocate(report: LocateReport, seconds: number): string {
   const how =
     report.confirmedBy === "read-back"
       ? "read back"
@@ -76,19 +76,6 @@ export function describeLocate(report: LocateReport, seconds: number): string {
         ? `the firmware ends it after ${seconds} s`
         : `the firmware ends it after its own ${report.firmwareEndsAfterS} s (asked ${seconds} s)`;
   return `locate on for ${seconds} s (${how}); ${ends}`;
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof DriverError) return `${err.code}: ${err.message}`;
-  return (err as Error)?.message ?? String(err);
-}
-
-async function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, { signal });
-  } catch {
-    // aborted: the caller sees the signal
-  }
 }
 
 /** Sends a locate on (`seconds` > 0) or off (0) and confirms it as far as the firmware allows; never throws. */

@@ -4,23 +4,22 @@
 // dialect that is not registered falls back to stock cgminer reads.
 import type { Dialect, MinerCapability, MinerReading, OnSent } from "../types.ts";
 import { readingForError } from "./client.ts";
+import type { TierOptions } from "./detail.ts";
 import { detectDialect } from "./detect.ts";
-import { cgminerDialect } from "./dialects/cgminer.ts";
+import { cgminerDialect } from "./dialects/cgminer/dialect.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
 import {
-  type ConfirmOptions,
   type DialectName,
   type DialectSpec,
   MinerDriver,
   type MinerEndpoint,
-  type TierOptions,
   type Withdrawn,
   type WriteAction,
-  type WriteOutcome,
 } from "./driver.ts";
 import type { ExchangeOptions } from "./framing.ts";
+import type { ConfirmOptions, WriteOutcome } from "./write.ts";
 
-/** `detailEveryMs`: poll tiers (driver.ts TierOptions); none = every read is a full one. */
+/** `detailEveryMs`: poll tiers (detail.ts TierOptions); none = every read is a full one. */
 export interface MinerOptions extends TierOptions {
   exchange?: ExchangeOptions;
   confirm?: Partial<ConfirmOptions>;
@@ -52,7 +51,7 @@ export interface Miner {
   close(): Promise<void>;
 }
 
-export function specFor(name: DialectName): DialectSpec {
+function specFor(name: DialectName): DialectSpec {
   return DIALECT_SPECS[name] ?? cgminerDialect;
 }
 

@@ -13,7 +13,7 @@ import { z } from "zod";
 
 const watts = (what: string) => z.number().positive().max(1_000_000).describe(`${what}, W`);
 
-export const PowerRangeSchema = z
+const PowerRangeSchema = z
   .strictObject({
     min: watts("Lowest power limit the model takes"),
     max: watts("Highest power limit the model takes"),
@@ -102,7 +102,6 @@ export const ModelFileSchema = z
     models: z.array(MinerModelSchema).min(1).max(500),
   })
   .describe("A file of miner models");
-export type ModelFile = z.output<typeof ModelFileSchema>;
 
 /** A model with where it was defined (for messages: "config/models/antminer.yaml"). */
 export type KnownModel = MinerModel & { origin: string };
@@ -118,7 +117,7 @@ const VENDOR_PREFIX = /^(antminer|bitmain|whatsminer|microbt|avalonminer|avalon|
 const VARIANT_SUFFIX = /v[a-z]{0,2}\d{1,3}$/;
 
 /** The comparable form of a name: lower case, no spaces, dots, dashes or underscores. */
-export function normalizeModelName(name: string): string {
+function normalizeModelName(name: string): string {
   return name.toLowerCase().replace(/[\s._\-()]+/g, "");
 }
 
@@ -189,7 +188,7 @@ export class ModelCatalog implements ModelLookup {
 const wFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
 /** "2,000 W". */
-export function formatWatts(w: number): string {
+function formatWatts(w: number): string {
   return `${wFormat.format(w)} W`;
 }
 

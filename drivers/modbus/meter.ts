@@ -7,6 +7,7 @@
 // core has hung serves the same words forever. Real meters' voltage and
 // frequency registers move in their last bits from one read to the next, so
 // every register word unchanged for `frozenAfterMs` marks the meter degraded.
+import { codedReason } from "../errors.ts";
 import type { MeterReading } from "../types.ts";
 import type { ModbusConnection } from "./client.ts";
 import { classifyModbusError } from "./client.ts";
@@ -18,7 +19,7 @@ export interface ModbusMeterOptions {
   frozenAfterMs?: number;
 }
 
-export const DEFAULT_FROZEN_AFTER_MS = 60_000;
+const DEFAULT_FROZEN_AFTER_MS = 60_000;
 
 export class ModbusMeter {
   readonly connection: ModbusConnection;
@@ -68,7 +69,10 @@ export class ModbusMeter {
           ) {
             return emptyReading(
               now(),
-              `WK_MODBUS_IMPLAUSIBLE: ${name} ${v} outside [${spec.min ?? "-∞"}, ${spec.max ?? "∞"}]`,
+              codedReason(
+                "WK_MODBUS_IMPLAUSIBLE",
+                `${name} ${v} outside [${spec.min ?? "-∞"}, ${spec.max ?? "∞"}]`,
+              ),
             );
           }
           values[name] = v;
@@ -85,7 +89,7 @@ export class ModbusMeter {
       this.unchangedSince = at;
     } else if (this.frozenAfterMs > 0 && at - this.unchangedSince >= this.frozenAfterMs) {
       const s = Math.round((at - this.unchangedSince) / 1000);
-      return emptyReading(at, `WK_MODBUS_FROZEN: every register unchanged for ${s} s`);
+      return emptyReading(at, codedReason("WK_MODBUS_FROZEN", `every register unchanged for ${s} s`));
     }
     const powerW = values.powerW ?? null;
     if (powerW === null) return emptyReading(at, "WK_MODBUS_NAN: power register returned no value (NaN)");
@@ -103,7 +107,7 @@ export class ModbusMeter {
   }
 }
 
-export function emptyReading(at: number, reason: string): MeterReading {
+function emptyReading(at: number, reason: string): MeterReading {
   return {
     at,
     ok: false,

@@ -2,8 +2,8 @@
 // The same schema validates both; config/ composes it, drivers/ owns it.
 import { z } from "zod";
 
-export const REGISTER_TYPES = ["u16", "s16", "u32", "s32", "u64", "f32", "f64"] as const;
-export const RegisterTypeSchema = z.enum(REGISTER_TYPES);
+const REGISTER_TYPES = ["u16", "s16", "u32", "s32", "u64", "f32", "f64"] as const;
+const RegisterTypeSchema = z.enum(REGISTER_TYPES);
 export type RegisterType = z.infer<typeof RegisterTypeSchema>;
 
 /** Number of 16-bit registers each type spans. */
@@ -17,7 +17,7 @@ export const REGISTER_WORDS: Record<RegisterType, number> = {
   f64: 4,
 };
 
-export const MEASUREMENTS = [
+const MEASUREMENTS = [
   "powerW",
   "energyKwh",
   "voltageL1V",
@@ -29,10 +29,10 @@ export const MEASUREMENTS = [
   "frequencyHz",
   "powerFactor",
 ] as const;
-export const MeasurementSchema = z.enum(MEASUREMENTS);
+const MeasurementSchema = z.enum(MEASUREMENTS);
 export type Measurement = z.infer<typeof MeasurementSchema>;
 
-export const RegisterSpecSchema = z
+const RegisterSpecSchema = z
   .object({
     address: z.number().int().min(0).max(65535).describe("Register address (0-based, as sent on the wire)"),
     function: z.enum(["input", "holding"]).default("input").describe("FC4 input or FC3 holding registers"),

@@ -25,10 +25,10 @@ export interface ClockPort {
 }
 
 /** Highest ceiling accepted (MHz): no GPU clocks near this; a typo such as 14100 is refused. */
-export const MAX_CLOCK_MHZ = 5000;
+const MAX_CLOCK_MHZ = 5000;
 
 /** `clocks.sm` may sit one step (~15 MHz) over the asked ceiling: the driver rounds to a supported clock. */
-export function clockToleranceMHz(maxMHz: number): number {
+function clockToleranceMHz(maxMHz: number): number {
   return Math.max(15, maxMHz * 0.01);
 }
 
@@ -36,7 +36,7 @@ export function lockClocksArgs(index: number, maxMHz: number): string[] {
   return ["-i", String(index), "-lgc", `0,${maxMHz}`];
 }
 
-export function resetClocksArgs(index: number): string[] {
+function resetClocksArgs(index: number): string[] {
   return ["-i", String(index), "-rgc"];
 }
 

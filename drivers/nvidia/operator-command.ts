@@ -14,7 +14,7 @@ import type { GpuLogger, OperatorCommandOutcome } from "./types.ts";
 /** Characters of stdout and of stderr kept for the audit (each). */
 export const OPERATOR_OUTPUT_MAX_CHARS = 4096;
 /** Longest command accepted: a drain command is one line, not a script. */
-export const OPERATOR_COMMAND_MAX_CHARS = 2048;
+const OPERATOR_COMMAND_MAX_CHARS = 2048;
 
 /** Why a configured command cannot be run (null = it can): empty, multi-line, NUL, too long. */
 export function operatorCommandProblem(command: unknown): string | null {

@@ -6,7 +6,7 @@ import type { GpuDetail, GpuHealth, GpuReading } from "./types.ts";
 
 type NumericKey = Exclude<keyof GpuReading, "uuid" | "name" | "pstate" | "busy" | "index">;
 
-export interface FieldSpec {
+interface FieldSpec {
   /** Our name (GpuReading key). */
   key: keyof GpuReading;
   /** nvidia-smi names, most widely supported first; the first one the driver lists is used. */
@@ -37,7 +37,7 @@ export const GPU_FIELDS: readonly FieldSpec[] = [
 ];
 
 /** Fields without which a row cannot be attributed to a GPU: never left out. */
-export const REQUIRED_FIELDS = new Set<keyof GpuReading>(["index", "uuid"]);
+const REQUIRED_FIELDS = new Set<keyof GpuReading>(["index", "uuid"]);
 
 /** Fields a power-limit write needs (bounds, default, confirmation). */
 export const LIMIT_FIELDS: readonly (keyof GpuReading)[] = [

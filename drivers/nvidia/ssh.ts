@@ -7,10 +7,11 @@
 
 import { NodeSSH } from "node-ssh";
 import type { Client, ClientChannel } from "ssh2";
-import { abortReason, raceSignal } from "../abort.ts";
+import { raceSignal } from "../abort.ts";
 import { backoffDelayMs } from "../backoff.ts";
 import { DriverError } from "../types.ts";
 import { fingerprintSha256 } from "./hostkey.ts";
+import { Slots } from "./slots.ts";
 import type { ExecResult, GpuLogger, HostKeyPin } from "./types.ts";
 
 export interface SshTarget {
@@ -35,52 +36,6 @@ export interface SshLinkOptions {
   random?: () => number;
   now?: () => number;
   logger?: GpuLogger | null;
-}
-
-/** A counting semaphore whose waiters can give up (deadline) or be failed (connection lost). */
-class Slots {
-  private free: number;
-  private readonly waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  constructor(readonly size: number) {
-    this.free = size;
-  }
-  get inUse(): number {
-    return this.size - this.free;
-  }
-  acquire(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(abortReason(signal));
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const w = {
-        resolve: () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        },
-        reject: (e: Error) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(e);
-        },
-      };
-      const onAbort = () => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(abortReason(signal));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(w);
-    });
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next.resolve();
-    else this.free = Math.min(this.size, this.free + 1);
-  }
-  failAll(err: Error): void {
-    for (const w of this.waiters.splice(0)) w.reject(err);
-  }
 }
 
 interface Conn {
@@ -163,14 +118,7 @@ export class SshLink {
       }
     } catch (err) {
       if (deadline.signal.aborted && !(err instanceof DriverError && err.code !== "WK_SSH_TIMEOUT")) {
-        return {
-          code: null,
-          signal: null,
-          stdout: "",
-          stderr: "",
-          timedOut: true,
-          durationMs: this.o.now() - started,
-        };
+        return timedOut(this.o.now() - started);
       }
       throw err;
     } finally {
@@ -209,25 +157,11 @@ export class SshLink {
         if (settled) return;
         settled = true;
         if (channel) close(channel);
-        resolve({
-          code: null,
-          signal: null,
-          stdout: "",
-          stderr: "",
-          timedOut: true,
-          durationMs: this.o.now() - started,
-        });
+        resolve(timedOut(this.o.now() - started));
       };
       if (signal.aborted) {
         release();
-        resolve({
-          code: null,
-          signal: null,
-          stdout: "",
-          stderr: "",
-          timedOut: true,
-          durationMs: this.o.now() - started,
-        });
+        resolve(timedOut(this.o.now() - started));
         return;
       }
       signal.addEventListener("abort", onAbort, { once: true });
@@ -432,4 +366,9 @@ export class SshLink {
       client.end();
     });
   }
+}
+
+/** The result of a run that passed its deadline. */
+function timedOut(durationMs: number): ExecResult {
+  return { code: null, signal: null, stdout: "", stderr: "", timedOut: true, durationMs };
 }

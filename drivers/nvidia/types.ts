@@ -2,11 +2,11 @@
 // drivers/types.ts, so this driver can change without touching shared files.
 
 /** What a GPU node can do, as data: the loop asks `caps.has("setPowerLimit")`. */
-export const GPU_NODE_CAPABILITIES = ["read", "busy", "setPowerLimit", "restorePowerLimit"] as const;
+const GPU_NODE_CAPABILITIES = ["read", "busy", "setPowerLimit", "restorePowerLimit"] as const;
 export type GpuNodeCapability = (typeof GPU_NODE_CAPABILITIES)[number];
 
-export const GPU_NODE_STATES = ["ok", "faulted", "unreachable"] as const;
-export type GpuNodeState = (typeof GPU_NODE_STATES)[number];
+const GPU_NODE_STATES = ["ok", "faulted", "unreachable"] as const;
+type GpuNodeState = (typeof GPU_NODE_STATES)[number];
 
 /** A GPU's own health, from the placeholders nvidia-smi prints in its cells. */
 export type GpuHealth = "ok" | "lost" | "reset-required";

@@ -3,7 +3,7 @@
 // the device salts, and the reboot timers of `adjust_power_limit`/`reboot`.
 // Kept per PowerModel so two sims in one process never see each other.
 import { createHash, randomBytes } from "node:crypto";
-import { aesKeyOf, md5CryptHash } from "../../drivers/cgminer/whatsminer/crypto.ts";
+import { aesKeyOf, md5CryptHash } from "../../drivers/cgminer/dialects/whatsminer/crypto.ts";
 import type { PowerModel } from "../power-model.ts";
 
 export interface WhatsminerSimConfig {

@@ -7,7 +7,11 @@
 //   (md5-crypt + AES-256-ECB), answered `{"enc":"…"}`; refusals in plaintext;
 // - quirks: `""temp0` (missing comma) in devs, and summaries with many
 //   `Error Code N` cut at the reply buffer limit.
-import { aesDecryptB64, aesEncryptB64, md5CryptHash } from "../../drivers/cgminer/whatsminer/crypto.ts";
+import {
+  aesDecryptB64,
+  aesEncryptB64,
+  md5CryptHash,
+} from "../../drivers/cgminer/dialects/whatsminer/crypto.ts";
 import type { SimCall, SimDialect } from "../cgminer/dialects.ts";
 import {
   CODE,

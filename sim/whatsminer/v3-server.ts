@@ -8,8 +8,8 @@
 // One listener per miner, closed while the power model has it faulted.
 import net from "node:net";
 import { type Logger, pino } from "pino";
-import { v3Token } from "../../drivers/cgminer/whatsminer/crypto.ts";
-import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/whatsminer/v3-framing.ts";
+import { v3Token } from "../../drivers/cgminer/dialects/whatsminer/crypto.ts";
+import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/dialects/whatsminer/v3-framing.ts";
 import { bindListener, closeListener } from "../listener.ts";
 import type { MinerState, MinerView, PowerModel } from "../power-model.ts";
 import {

@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { loadModelFiles } from "../../config/load.ts";
-import { AntminerWebClient } from "../../drivers/cgminer/antminer/web-client.ts";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
-import { antminerDialect } from "../../drivers/cgminer/dialects/antminer.ts";
+import { antminerDialect } from "../../drivers/cgminer/dialects/antminer/dialect.ts";
+import { AntminerWebClient } from "../../drivers/cgminer/dialects/antminer/web-client.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import { type KnownModel, ModelCatalog } from "../../drivers/cgminer/models.ts";

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { loadModelFiles } from "../../config/load.ts";
-import { AntminerWebClient } from "../../drivers/cgminer/antminer/web-client.ts";
-import { antminerDialect, createAntminerDialect } from "../../drivers/cgminer/dialects/antminer.ts";
+import { antminerDialect, createAntminerDialect } from "../../drivers/cgminer/dialects/antminer/dialect.ts";
+import { AntminerWebClient } from "../../drivers/cgminer/dialects/antminer/web-client.ts";
 import { type MinerCredentials, MinerDriver } from "../../drivers/cgminer/driver.ts";
 import { ModelCatalog } from "../../drivers/cgminer/models.ts";
 import {

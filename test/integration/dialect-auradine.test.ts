@@ -1,4 +1,4 @@
-// The Auradine FluxOS dialect (drivers/cgminer/dialects/auradine.ts) against the
+// The Auradine FluxOS dialect (drivers/cgminer/dialects/auradine/dialect.ts) against the
 // simulated unit: GCMiner on 4028 (sim/cgminer/dialects/auradine.ts) and the
 // FluxOS web API on 8080 (sim/auradine), started through the sim site, over
 // loopback (127.132.x).
@@ -7,7 +7,7 @@ import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
-import { auradineDialect } from "../../drivers/cgminer/dialects/auradine.ts";
+import { auradineDialect } from "../../drivers/cgminer/dialects/auradine/dialect.ts";
 import type { MinerCredentials, MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";

@@ -1,9 +1,9 @@
-// The Avalon dialect (drivers/cgminer/dialects/avalon.ts) against the simulated
+// The Avalon dialect (drivers/cgminer/dialects/avalon/dialect.ts) against the simulated
 // Avalon firmware (sim/cgminer/dialects/avalon.ts) over loopback (127.73.x): what only
 // Avalon does. What every dialect does is the miner contract (test/contract).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { avalonDialect, parsePacked, pickWorkLevel } from "../../drivers/cgminer/dialects/avalon.ts";
+import { avalonDialect, parsePacked, pickWorkLevel } from "../../drivers/cgminer/dialects/avalon/dialect.ts";
 import { MinerDriver } from "../../drivers/cgminer/driver.ts";
 import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
 import { refuseAvalonOption } from "../../sim/cgminer/dialects/avalon.ts";

@@ -1,11 +1,11 @@
-// The ePIC UMC dialect (drivers/cgminer/dialects/epic.ts) against the simulated
+// The ePIC UMC dialect (drivers/cgminer/dialects/epic/dialect.ts) against the simulated
 // ePIC units (sim/epic) over loopback (127.131.x): reads, every write confirmed
 // by read-back, passwords, slow and drifted firmware, and `dialect: auto`
 // telling ePIC's HTTP on 4028 from a CGMiner API on 4028.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
-import { epicDialect } from "../../drivers/cgminer/dialects/epic.ts";
+import { epicDialect } from "../../drivers/cgminer/dialects/epic/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import type { DriverError } from "../../drivers/types.ts";

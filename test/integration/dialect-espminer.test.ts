@@ -1,4 +1,4 @@
-// The ESP-Miner / AxeOS dialect (drivers/cgminer/dialects/espminer.ts) against
+// The ESP-Miner / AxeOS dialect (drivers/cgminer/dialects/espminer/dialect.ts) against
 // the simulated AxeOS units (sim/espminer) of a simulated site, over loopback
 // (127.133.x): reads, pause/resume by version, restart, slow units, firmware
 // drift, and `dialect: auto` telling AxeOS from stock bmminer.
@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
-import { espminerDialect } from "../../drivers/cgminer/dialects/espminer.ts";
+import { espminerDialect } from "../../drivers/cgminer/dialects/espminer/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { createMiner } from "../../drivers/cgminer/miner.ts";
 import { DriverError } from "../../drivers/types.ts";

@@ -1,9 +1,9 @@
-// The LuxOS dialect (drivers/cgminer/dialects/luxos.ts) against the simulated
+// The LuxOS dialect (drivers/cgminer/dialects/luxos/dialect.ts) against the simulated
 // LuxOS firmware (sim/cgminer/dialects/luxos.ts) over loopback (127.71.x): what only
 // LuxOS does. What every dialect does is the miner contract (test/contract).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { luxosDialect } from "../../drivers/cgminer/dialects/luxos.ts";
+import { luxosDialect } from "../../drivers/cgminer/dialects/luxos/dialect.ts";
 import { MinerDriver } from "../../drivers/cgminer/driver.ts";
 import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
 import { luxosProfiles, luxosSessionCounters, refuseLuxosCommand } from "../../sim/cgminer/dialects/luxos.ts";

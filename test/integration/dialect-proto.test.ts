@@ -1,4 +1,4 @@
-// The Proto rig dialect (drivers/cgminer/dialects/proto.ts) against the
+// The Proto rig dialect (drivers/cgminer/dialects/proto/dialect.ts) against the
 // simulated rigs' MDK API (sim/proto) over loopback (127.134.x): reads, every
 // write confirmed by read-back, the JWT's life, refused and drifted replies,
 // and `dialect: auto` telling a rig from a stock Antminer.
@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
-import { protoDialect } from "../../drivers/cgminer/dialects/proto.ts";
+import { protoDialect } from "../../drivers/cgminer/dialects/proto/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
 import { PROTO_SIM_PASSWORD } from "../../sim/proto/server.ts";

@@ -1,11 +1,11 @@
-// The VNish dialect (drivers/cgminer/dialects/vnish.ts) against the simulated
+// The VNish dialect (drivers/cgminer/dialects/vnish/dialect.ts) against the simulated
 // VNish web API (sim/vnish) and its read-only CGMiner API, in a simulated site
 // on loopback (127.130.x), web API on port 80 as on real units.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
-import { vnishDialect } from "../../drivers/cgminer/dialects/vnish.ts";
+import { vnishDialect } from "../../drivers/cgminer/dialects/vnish/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";

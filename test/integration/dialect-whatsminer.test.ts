@@ -4,7 +4,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
-import { whatsminerDialect, whatsminerSessionInfo } from "../../drivers/cgminer/dialects/whatsminer.ts";
+import {
+  whatsminerDialect,
+  whatsminerSessionInfo,
+} from "../../drivers/cgminer/dialects/whatsminer/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { exchange } from "../../drivers/cgminer/framing.ts";
 import { PowerModel } from "../../sim/power-model.ts";

@@ -1,14 +1,14 @@
-// The stock Antminer's work modes as power steps (drivers/cgminer/antminer/
-// modes.ts), the low-power figure in the model schema and the shipped models,
+// The stock Antminer's work modes as power steps (drivers/cgminer/dialects/
+// antminer/modes.ts), the low-power figure in the model schema and the shipped models,
 // the locate LED's reply, and what makes a CGMiner `version` reply stock Bitmain.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { loadModelFiles } from "../../config/load.ts";
-import { modeForTarget, powerStepsOf, stepOfMode } from "../../drivers/cgminer/antminer/modes.ts";
-import { blinkOf, WORK_MODE } from "../../drivers/cgminer/antminer/web-client.ts";
 import { isStockBitmain } from "../../drivers/cgminer/detect.ts";
-import { landingStep } from "../../drivers/cgminer/driver.ts";
+import { modeForTarget, powerStepsOf, stepOfMode } from "../../drivers/cgminer/dialects/antminer/modes.ts";
+import { blinkOf, WORK_MODE } from "../../drivers/cgminer/dialects/antminer/web-client.ts";
 import { type KnownModel, MinerModelSchema, ModelCatalog } from "../../drivers/cgminer/models.ts";
+import { landingStep } from "../../drivers/cgminer/write.ts";
 
 const model = (lowPowerW?: number): KnownModel => ({
   ...MinerModelSchema.parse({

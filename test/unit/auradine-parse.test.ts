@@ -1,9 +1,10 @@
-// The auradine dialect's reply checks (drivers/cgminer/auradine/schema.ts) and
+// The auradine dialect's reply checks (drivers/cgminer/dialects/auradine/schema.ts) and
 // how a reading is put together from its two APIs (auradine/read.ts), without
 // a network: documented variants accepted, anything else WK_FIRMWARE_CHANGED.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type ApiPart, assemble, type WebPart } from "../../drivers/cgminer/auradine/read.ts";
+import { dialectFromText } from "../../drivers/cgminer/detect.ts";
+import { type ApiPart, assemble, type WebPart } from "../../drivers/cgminer/dialects/auradine/read.ts";
 import {
   expectShape,
   ModeReply,
@@ -11,8 +12,7 @@ import {
   TemperatureReply,
   versionOfDescription,
   Watts,
-} from "../../drivers/cgminer/auradine/schema.ts";
-import { dialectFromText } from "../../drivers/cgminer/detect.ts";
+} from "../../drivers/cgminer/dialects/auradine/schema.ts";
 import { DriverError } from "../../drivers/types.ts";
 
 const status = (description: string) => [
@@ -125,7 +125,13 @@ describe("an Auradine reading from both APIs", () => {
   const extras = { model: "AT2880", version: "2024-06.11", fanRpm: [7000, 7000], chipTempMaxC: 70 };
 
   test("hashing: every field filled, watts measured, range from the PSU", () => {
-    const r = assemble(1, api(), web({ mode: "custom", powerLimitW: 3800 }), extras, true);
+    const r = assemble({
+      at: 1,
+      api: api(),
+      web: web({ mode: "custom", powerLimitW: 3800 }),
+      extras,
+      full: true,
+    });
     assert.equal(r.state, "hashing");
     assert.equal(r.reason, null);
     assert.equal(r.powerW, 3900);
@@ -138,24 +144,39 @@ describe("an Auradine reading from both APIs", () => {
   });
 
   test("sleep mode on is sleeping whatever the hashrate says", () => {
-    const r = assemble(1, api({ hashrateThs: 120 }), web({ sleep: true }), extras, true);
+    const r = assemble({
+      at: 1,
+      api: api({ hashrateThs: 120 }),
+      web: web({ sleep: true }),
+      extras,
+      full: true,
+    });
     assert.equal(r.state, "sleeping");
     assert.equal(r.reason, "sleep mode on");
   });
 
   test("sleep off and not hashing: starting; with no pool alive, faulted", () => {
-    assert.equal(assemble(1, api({ hashrateThs: 0 }), web(), extras, true).state, "starting");
+    assert.equal(
+      assemble({ at: 1, api: api({ hashrateThs: 0 }), web: web(), extras, full: true }).state,
+      "starting",
+    );
     const dead = api({ hashrateThs: 0, pools: [{ url: "x", user: "w", status: "Dead" }] });
-    const r = assemble(1, dead, web(), extras, true);
+    const r = assemble({ at: 1, api: dead, web: web(), extras, full: true });
     assert.equal(r.state, "faulted");
     assert.equal(r.reason, "no pool alive");
   });
 
   test("no hashboard alive is a fault; some not working is said", () => {
-    const none = assemble(1, api({ workingBoards: 0, hashrateThs: 0 }), web(), extras, true);
+    const none = assemble({
+      at: 1,
+      api: api({ workingBoards: 0, hashrateThs: 0 }),
+      web: web(),
+      extras,
+      full: true,
+    });
     assert.equal(none.state, "faulted");
     assert.match(none.reason ?? "", /no hashboard working \(0 of 3 alive\)/);
-    const some = assemble(1, api({ workingBoards: 2 }), web(), extras, true);
+    const some = assemble({ at: 1, api: api({ workingBoards: 2 }), web: web(), extras, full: true });
     assert.equal(some.state, "hashing");
     assert.equal(some.reason, "1 of 3 hashboards not working");
   });

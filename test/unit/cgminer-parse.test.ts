@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  devicesOf,
-  hashrateThs,
-  normalizeMiner,
-  rows,
-  splitMulti,
-  statusOf,
-  toNumber,
-} from "../../drivers/cgminer/normalize.ts";
+import { devicesOf } from "../../drivers/cgminer/boards.ts";
+import { hashrateThs, rows, splitMulti, statusOf, toNumber } from "../../drivers/cgminer/normalize.ts";
+import { normalizeMiner } from "../../drivers/cgminer/reading.ts";
 import { closeTruncated, type Json, parseReplyJson } from "../../drivers/cgminer/repair.ts";
 import { parseTextReply } from "../../drivers/cgminer/text.ts";
 import { recorded, recordedExchanges } from "../helpers/fixtures.ts";

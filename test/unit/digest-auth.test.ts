@@ -11,7 +11,7 @@ import {
   parseAuthenticate,
   setMinerConfBody,
   workModeOf,
-} from "../../drivers/cgminer/antminer/web-client.ts";
+} from "../../drivers/cgminer/dialects/antminer/web-client.ts";
 
 const H = (alg: "md5" | "sha256", s: string) => createHash(alg).update(s).digest("hex");
 
@@ -172,10 +172,7 @@ describe("Authorization header", () => {
     const header = digestAuthorization(
       ch!,
       { username: "root", password: "root" },
-      "GET",
-      "/cgi-bin/get_miner_conf.cgi",
-      1,
-      "c0ffee",
+      { method: "GET", uri: "/cgi-bin/get_miner_conf.cgi", nc: 1, cnonce: "c0ffee" },
     );
     assert.match(header, /^Digest /);
     const p = params(header);
@@ -204,15 +201,15 @@ describe("Authorization header", () => {
 
   test("a fresh cnonce each time", () => {
     const [ch] = digestChallenges(['Digest realm="r", qop="auth", nonce="n"']);
-    const a = params(digestAuthorization(ch!, { username: "u", password: "p" }, "GET", "/"));
-    const b = params(digestAuthorization(ch!, { username: "u", password: "p" }, "GET", "/"));
+    const a = params(digestAuthorization(ch!, { username: "u", password: "p" }, { method: "GET", uri: "/" }));
+    const b = params(digestAuthorization(ch!, { username: "u", password: "p" }, { method: "GET", uri: "/" }));
     assert.notEqual(a.cnonce, b.cnonce);
   });
 
   test("auth-int only is refused, not answered wrongly", () => {
     const [ch] = digestChallenges(['Digest realm="r", qop="auth-int", nonce="n"']);
     assert.throws(
-      () => digestAuthorization(ch!, { username: "u", password: "p" }, "GET", "/"),
+      () => digestAuthorization(ch!, { username: "u", password: "p" }, { method: "GET", uri: "/" }),
       /WK_ANTMINER_AUTH_UNSUPPORTED|auth-int/,
     );
   });

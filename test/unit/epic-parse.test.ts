@@ -1,10 +1,10 @@
-// ePIC UMC reply parsing (drivers/cgminer/epic): the documented shapes map to
+// ePIC UMC reply parsing (drivers/cgminer/dialects/epic): the documented shapes map to
 // a MinerReading; anything else is WK_FIRMWARE_CHANGED with firmware, version
 // and what changed; command errors in both UMC versions' forms.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { commandError } from "../../drivers/cgminer/epic/client.ts";
-import { fansOf, normalizeEpic, powerTargetOf } from "../../drivers/cgminer/epic/normalize.ts";
+import { commandError } from "../../drivers/cgminer/dialects/epic/client.ts";
+import { fansOf, normalizeEpic, powerTargetOf } from "../../drivers/cgminer/dialects/epic/normalize.ts";
 import {
   CapabilitiesSchema,
   describeEpicError,
@@ -13,7 +13,7 @@ import {
   parseEpic,
   SummarySchema,
   versionOf,
-} from "../../drivers/cgminer/epic/schema.ts";
+} from "../../drivers/cgminer/dialects/epic/schema.ts";
 import { DriverError } from "../../drivers/types.ts";
 
 /** A summary in the documented shape (values made up), with the fields the dialect does not read. */

@@ -1,10 +1,15 @@
-// ESP-Miner / AxeOS parsing and facts (drivers/cgminer/espminer): the info's
+// ESP-Miner / AxeOS parsing and facts (drivers/cgminer/dialects/espminer): the info's
 // documented variants across releases, drift reported as WK_FIRMWARE_CHANGED,
 // the states a reading takes, and the capabilities each version has.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { atLeast, modelName, parseAxeosVersion, withdrawnFor } from "../../drivers/cgminer/espminer/facts.ts";
-import { looksLikeAxeos, parseInfo, readingFromInfo } from "../../drivers/cgminer/espminer/info.ts";
+import {
+  atLeast,
+  modelName,
+  parseAxeosVersion,
+  withdrawnFor,
+} from "../../drivers/cgminer/dialects/espminer/facts.ts";
+import { looksLikeAxeos, parseInfo, readingFromInfo } from "../../drivers/cgminer/dialects/espminer/info.ts";
 import { DriverError } from "../../drivers/types.ts";
 
 /** The keys every release since v2.0 sends, as v2.14 writes them. */

@@ -36,7 +36,7 @@ describe("httpRequest keep-alive", () => {
   const ask = (method: "GET" | "POST", extra: { fresh?: boolean } = {}) =>
     httpRequest(
       { host: "127.0.0.1", port },
-      { method, path: "/x", connectTimeoutMs: 1000, timeoutMs: 2000, label: "TEST", ...extra },
+      { method, path: "/x", connectTimeoutMs: 1000, timeoutMs: 2000, label: "ESPMINER", ...extra },
     );
 
   test("back-to-back requests share one connection", async () => {
@@ -76,7 +76,7 @@ describe("httpRequest keep-alive", () => {
     await ask("GET");
     await assert.rejects(
       ask("POST"),
-      (err: unknown) => err instanceof DriverError && err.code === "WK_TEST_RESET",
+      (err: unknown) => err instanceof DriverError && err.code === "WK_ESPMINER_RESET",
     );
     assert.equal(connections, 1);
   });

@@ -154,23 +154,23 @@ test("runLocate: a toggle answered the wrong way is not taken as done; no report
 test("runLocate: a refusal ends at once; a firmware without the LED field is sent and said so", async () => {
   const refused: LocateSpec<null> = {
     set: async () => {
-      throw new DriverError("WK_X_DENIED", "write access denied", false);
+      throw new DriverError("WK_LUXOS_ACCESS_DENIED", "write access denied", false);
     },
     endsAfter: null,
   };
   const r = await runLocate(refused, null, 60, OPTS);
-  assert.deepEqual([r.ok, r.attempts, r.reason], [false, 1, "WK_X_DENIED: write access denied"]);
+  assert.deepEqual([r.ok, r.attempts, r.reason], [false, 1, "WK_LUXOS_ACCESS_DENIED: write access denied"]);
   const old: LocateSpec<null> = {
     set: async () => undefined,
     read: async () => {
-      throw new DriverError("WK_X_NO_LED_STATE", "config has no RedLed", false);
+      throw new DriverError("WK_LUXOS_NO_LED_STATE", "config has no RedLed", false);
     },
     endsAfter: null,
   };
   const o = await runLocate(old, null, 60, OPTS);
   assert.equal(o.ok, true);
   assert.equal(o.report?.confirmedBy, null);
-  assert.match(o.reason, /NOT confirmed.*WK_X_NO_LED_STATE/);
+  assert.match(o.reason, /NOT confirmed.*WK_LUXOS_NO_LED_STATE/);
   assert.equal((await runLocate(old, null, -1, OPTS)).ok, false);
 });
 

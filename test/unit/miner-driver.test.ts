@@ -5,12 +5,12 @@ import { describe, test } from "node:test";
 import { failedReading } from "../../drivers/cgminer/client.ts";
 import { dialectFromText } from "../../drivers/cgminer/detect.ts";
 import {
-  confirms,
   type DialectSpec,
   MinerDriver,
   RECONFIRM_WITHDRAWN_MS,
   REPROBE_UNANSWERED_MS,
 } from "../../drivers/cgminer/driver.ts";
+import { confirms } from "../../drivers/cgminer/write.ts";
 import { DriverError, type MinerReading } from "../../drivers/types.ts";
 
 function reading(over: Partial<MinerReading>): MinerReading {
@@ -88,13 +88,13 @@ describe("MinerDriver.write", () => {
     const { driver, writes } = scripted({
       reads: [reading({ powerW: 3200 })],
       write: () => {
-        throw new DriverError("WK_LUXOS_DENIED", "access denied", false);
+        throw new DriverError("WK_LUXOS_ACCESS_DENIED", "access denied", false);
       },
     });
     const out = await driver.sleep();
     assert.equal(out.ok, false);
     assert.equal(writes(), 1);
-    assert.equal(out.reason, "WK_LUXOS_DENIED: access denied");
+    assert.equal(out.reason, "WK_LUXOS_ACCESS_DENIED: access denied");
   });
 
   test("a retryable failure is retried and can succeed", async () => {

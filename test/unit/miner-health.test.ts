@@ -15,8 +15,9 @@ import {
 } from "../../agent/devices/miner-health.ts";
 import type { DevicesView, SiteView } from "../../agent/http/types.ts";
 import { listProblems } from "../../agent/site/problems.ts";
+import { boardsFromDevs, boardsFromStats } from "../../drivers/cgminer/boards.ts";
 import { type KnownModel, MinerModelSchema } from "../../drivers/cgminer/models.ts";
-import { boardsFromDevs, boardsFromStats, normalizeMiner } from "../../drivers/cgminer/normalize.ts";
+import { normalizeMiner } from "../../drivers/cgminer/reading.ts";
 import type { MinerBoard, MinerReading } from "../../drivers/types.ts";
 
 const T = Date.parse("2026-12-04T12:00:00Z");

@@ -16,7 +16,7 @@ import { ConfigError, formatProblem, loadConfig, loadModelFiles, type Problem } 
 import { failedReading } from "../../drivers/cgminer/client.ts";
 import { type DialectSpec, MinerDriver } from "../../drivers/cgminer/driver.ts";
 import { ModelCatalog, powerLimitOutOfRange } from "../../drivers/cgminer/models.ts";
-import { normalizeMiner } from "../../drivers/cgminer/normalize.ts";
+import { normalizeMiner } from "../../drivers/cgminer/reading.ts";
 import type { MinerReading } from "../../drivers/types.ts";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

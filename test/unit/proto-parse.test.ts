@@ -3,15 +3,15 @@
 // the MDK API's mining statuses, and drift reported with the fields that changed.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { stateOf } from "../../drivers/cgminer/dialects/proto.ts";
-import { jwtExpiryMs, looksLikeJwt } from "../../drivers/cgminer/proto/jwt.ts";
+import { stateOf } from "../../drivers/cgminer/dialects/proto/dialect.ts";
+import { jwtExpiryMs, looksLikeJwt } from "../../drivers/cgminer/dialects/proto/jwt.ts";
 import {
   MINING_STATUSES,
   MiningStatusSchema,
   MiningTargetSchema,
   messageOf,
   parseReply,
-} from "../../drivers/cgminer/proto/schemas.ts";
+} from "../../drivers/cgminer/dialects/proto/schemas.ts";
 import { DriverError } from "../../drivers/types.ts";
 import { newSecret, signJwt } from "../../sim/proto/jwt.ts";
 

@@ -1,8 +1,7 @@
-// VNish reply parsing (drivers/cgminer/vnish/schemas.ts) and the step-aware
+// VNish reply parsing (drivers/cgminer/dialects/vnish/schemas.ts) and the step-aware
 // power-limit confirmation (drivers/cgminer/driver.ts): pure functions, no sockets.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { confirms, landingStep } from "../../drivers/cgminer/driver.ts";
 import {
   drawW,
   parsePresets,
@@ -15,7 +14,8 @@ import {
   SummarySchema,
   stateOf,
   thsPerUnit,
-} from "../../drivers/cgminer/vnish/schemas.ts";
+} from "../../drivers/cgminer/dialects/vnish/schemas.ts";
+import { confirms, landingStep } from "../../drivers/cgminer/write.ts";
 import { DriverError, type MinerReading } from "../../drivers/types.ts";
 
 const FW = "vnish 1.2.6";

@@ -10,7 +10,7 @@ import {
   md5Crypt,
   md5CryptHash,
   v3Token,
-} from "../../drivers/cgminer/whatsminer/crypto.ts";
+} from "../../drivers/cgminer/dialects/whatsminer/crypto.ts";
 
 describe("md5-crypt ($1$)", () => {
   const vectors: Array<[string, string, string]> = [

@@ -1,8 +1,8 @@
 // Whatsminer v2/v3 replies → MinerReading, including the btminer JSON quirks.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { normalizeV2, normalizeV3 } from "../../drivers/cgminer/dialects/whatsminer/normalize.ts";
 import { type Json, parseReplyJson } from "../../drivers/cgminer/repair.ts";
-import { normalizeV2, normalizeV3 } from "../../drivers/cgminer/whatsminer/normalize.ts";
 
 const summary = (fields: Record<string, Json>): Json => ({
   STATUS: [{ STATUS: "S", When: 1, Code: 11, Msg: "Summary", Description: "btminer" }],

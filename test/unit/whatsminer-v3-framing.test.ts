@@ -1,7 +1,7 @@
 // Whatsminer API v3 framing: 4-byte little-endian length, then JSON.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/whatsminer/v3-framing.ts";
+import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/dialects/whatsminer/v3-framing.ts";
 
 describe("whatsminer v3 framing", () => {
   test("encodeFrame writes the byte length little-endian", () => {

@@ -2,17 +2,17 @@
 // what the miner says about itself (detect.ts); a dialect that is not finished
 // is not listed here.
 import type { DialectName, DialectSpec } from "../driver.ts";
-import { antminerDialect } from "./antminer.ts";
-import { auradineDialect } from "./auradine.ts";
-import { avalonDialect } from "./avalon.ts";
+import { antminerDialect } from "./antminer/dialect.ts";
+import { auradineDialect } from "./auradine/dialect.ts";
+import { avalonDialect } from "./avalon/dialect.ts";
 import { braiinsDialect } from "./braiins.ts";
-import { cgminerDialect } from "./cgminer.ts";
-import { epicDialect } from "./epic.ts";
-import { espminerDialect } from "./espminer.ts";
-import { luxosDialect } from "./luxos.ts";
-import { protoDialect } from "./proto.ts";
-import { vnishDialect } from "./vnish.ts";
-import { whatsminerDialect } from "./whatsminer.ts";
+import { cgminerDialect } from "./cgminer/dialect.ts";
+import { epicDialect } from "./epic/dialect.ts";
+import { espminerDialect } from "./espminer/dialect.ts";
+import { luxosDialect } from "./luxos/dialect.ts";
+import { protoDialect } from "./proto/dialect.ts";
+import { vnishDialect } from "./vnish/dialect.ts";
+import { whatsminerDialect } from "./whatsminer/dialect.ts";
 
 export const DIALECT_SPECS: Partial<Record<DialectName, DialectSpec>> = {
   cgminer: cgminerDialect,
