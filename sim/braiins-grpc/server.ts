@@ -1,16 +1,16 @@
 // Simulated Braiins OS gRPC API (plaintext HTTP/2, default port 50051): the
-// unary methods the driver uses, over the same hand-written framing and
-// protobuf codec (drivers/cgminer/braiins).
+// unary methods the driver uses, framed and encoded by the sim's own hand
+// (wire.ts), never by the driver's library-based client.
 //   AuthenticationService/Login   checks the miner's credentials (default root
 //                                 with an empty password) and returns a token
-//                                 in the `authorization` response header.
+//                                 in LoginResponse.token and, as older firmware
+//                                 did, in the `authorization` response header.
 //   PerformanceService/SetPowerTarget  needs a valid token; applies the target
 //                                 to the power model, so `tunerstatus`
 //                                 PowerLimit and the draw follow.
 //   PerformanceService/GetTunerState   reports the target in force.
 //   ActionsService/SetLocateDeviceStatus, GetLocateDeviceStatus  the locate
-//                                 LED (sim/leds.ts), encoded by this server's own
-//                                 hand, on until set off.
+//                                 LED (sim/leds.ts), on until set off.
 // Statuses: 16 UNAUTHENTICATED (no, unknown or idle-expired token, bad login),
 // 3 INVALID_ARGUMENT (target below the minimum, no target, no save action),
 // 12 UNIMPLEMENTED (other paths), 14 UNAVAILABLE (faulted miner). Tokens expire
@@ -18,23 +18,42 @@
 import { randomBytes } from "node:crypto";
 import http2 from "node:http2";
 import { type Logger, pino } from "pino";
+import type { PowerModel } from "../power-model.ts";
 import {
-  BRAIINS_GRPC_PORT,
-  BRAIINS_PATHS,
-  decodeGrpcMessages,
-  encodeGrpcMessage,
-  GrpcStatus,
-  TOKEN_IDLE_MS,
-} from "../../drivers/cgminer/braiins/grpc.ts";
-import {
-  decodeLoginRequest,
-  decodeSetPowerTargetRequest,
-  encodeGetTunerStateResponse,
-  encodeSetPowerTargetResponse,
+  frame,
+  readLoginRequest,
+  readSetLocateRequest,
+  readSetPowerTargetRequest,
   SaveAction,
   TunerState,
-} from "../../drivers/cgminer/braiins/proto.ts";
-import type { PowerModel } from "../power-model.ts";
+  unframe,
+  writeGetTunerStateResponse,
+  writeLocateStatus,
+  writeLoginResponse,
+  writeSetPowerTargetResponse,
+} from "./wire.ts";
+
+const BRAIINS_GRPC_PORT = 50051;
+/** Braiins OS forgets a token after an hour without use (bos-plus-api README). */
+const TOKEN_IDLE_MS = 3_600_000;
+
+/** gRPC status codes the sim answers with (grpc/doc/statuscodes.md). */
+const GrpcStatus = {
+  INVALID_ARGUMENT: 3,
+  FAILED_PRECONDITION: 9,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+const PATHS = {
+  login: "/braiins.bos.v1.AuthenticationService/Login",
+  setPowerTarget: "/braiins.bos.v1.PerformanceService/SetPowerTarget",
+  getTunerState: "/braiins.bos.v1.PerformanceService/GetTunerState",
+  setLocate: "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus",
+  getLocate: "/braiins.bos.v1.ActionsService/GetLocateDeviceStatus",
+} as const;
 
 export interface BraiinsGrpcSimMiner {
   id: string;
@@ -89,40 +108,6 @@ type Outcome =
 
 const fail = (status: number, message: string): Outcome => ({ status, message });
 
-// bos.v1 ActionsService locate (bos-plus-api actions.proto): SetLocateDeviceStatusRequest
-// { bool enable = 1 } and LocateDeviceStatusResponse { bool enabled = 1 }, encoded here by
-// hand; the mode holds until set off.
-const LOCATE_SET = "/braiins.bos.v1.ActionsService/SetLocateDeviceStatus";
-const LOCATE_GET = "/braiins.bos.v1.ActionsService/GetLocateDeviceStatus";
-
-/** `bool enabled = 1`: tag 0x08 and the value; proto3 leaves a false out. */
-function locateStatus(enabled: boolean): Uint8Array {
-  return enabled ? Uint8Array.of(0x08, 0x01) : new Uint8Array(0);
-}
-
-/** Field 1 of a message holding only varints (a bool here); null when the bytes are not that. */
-function boolField1(buf: Uint8Array): boolean | null {
-  let value = false;
-  let i = 0;
-  const varint = (): number | null => {
-    let n = 0;
-    for (let shift = 0; i < buf.length && shift < 35; shift += 7) {
-      const b = buf[i++]!;
-      n += (b & 0x7f) * 2 ** shift;
-      if ((b & 0x80) === 0) return n;
-    }
-    return null;
-  };
-  while (i < buf.length) {
-    const key = varint();
-    if (key === null || (key & 7) !== 0) return null;
-    const v = varint();
-    if (v === null) return null;
-    if (key >> 3 === 1) value = v !== 0;
-  }
-  return value;
-}
-
 function handle(
   entry: Entry,
   model: PowerModel,
@@ -131,21 +116,26 @@ function handle(
   body: Uint8Array,
 ): Outcome {
   const now = model.now();
-  if (path === BRAIINS_PATHS.login) {
-    const req = decodeLoginRequest(body);
+  if (path === PATHS.login) {
+    const req = readLoginRequest(body);
     if (req.username !== entry.username || req.password !== entry.password) {
       return fail(GrpcStatus.UNAUTHENTICATED, "Invalid username or password");
     }
     const token = randomBytes(16).toString("hex");
     entry.tokens.set(token, now);
     entry.logins++;
-    return { status: 0, payload: new Uint8Array(0), headers: { authorization: token } };
+    // current firmware: the token in the reply; the legacy `authorization` header as well
+    return {
+      status: 0,
+      payload: writeLoginResponse(token, TOKEN_IDLE_MS / 1000),
+      headers: { authorization: token },
+    };
   }
   if (
-    path !== BRAIINS_PATHS.setPowerTarget &&
-    path !== BRAIINS_PATHS.getTunerState &&
-    path !== LOCATE_SET &&
-    path !== LOCATE_GET
+    path !== PATHS.setPowerTarget &&
+    path !== PATHS.getTunerState &&
+    path !== PATHS.setLocate &&
+    path !== PATHS.getLocate
   ) {
     return fail(GrpcStatus.UNIMPLEMENTED, `Method not found: ${path}`);
   }
@@ -158,25 +148,23 @@ function handle(
   entry.tokens.set(auth, now);
   const view = model.minerView(entry.id);
   if (view.state === "faulted") return fail(GrpcStatus.UNAVAILABLE, "Miner is not running");
-  if (path === LOCATE_SET || path === LOCATE_GET) {
-    if (path === LOCATE_SET) {
-      const enable = boolField1(body);
-      if (enable === null) return fail(GrpcStatus.INVALID_ARGUMENT, "Malformed SetLocateDeviceStatusRequest");
-      if (enable) model.leds.on(entry.id);
+  if (path === PATHS.setLocate || path === PATHS.getLocate) {
+    if (path === PATHS.setLocate) {
+      if (readSetLocateRequest(body)) model.leds.on(entry.id);
       else model.leds.off(entry.id);
     }
-    return { status: 0, payload: locateStatus(model.leds.isOn(entry.id)) };
+    return { status: 0, payload: writeLocateStatus(model.leds.isOn(entry.id)) };
   }
-  if (path === BRAIINS_PATHS.getTunerState) {
+  if (path === PATHS.getTunerState) {
     return {
       status: 0,
-      payload: encodeGetTunerStateResponse({
-        overallState: view.state === "hashing" ? TunerState.STABLE : TunerState.DISABLED,
-        powerTargetW: Math.round(view.powerLimitW ?? view.model.nominalW),
-      }),
+      payload: writeGetTunerStateResponse(
+        view.state === "hashing" ? TunerState.STABLE : TunerState.DISABLED,
+        Math.round(view.powerLimitW ?? view.model.nominalW),
+      ),
     };
   }
-  const req = decodeSetPowerTargetRequest(body);
+  const req = readSetPowerTargetRequest(body);
   if (req.saveAction === SaveAction.UNSPECIFIED)
     return fail(GrpcStatus.INVALID_ARGUMENT, "Missing save action");
   if (req.watt === null) return fail(GrpcStatus.INVALID_ARGUMENT, "Missing power target");
@@ -191,7 +179,7 @@ function handle(
   }
   // SAVE alone changes the configuration, not the running tuner
   if (req.saveAction !== SaveAction.SAVE) model.setPowerLimit(entry.id, req.watt);
-  return { status: 0, payload: encodeSetPowerTargetResponse(req.watt) };
+  return { status: 0, payload: writeSetPowerTargetResponse(req.watt) };
 }
 
 function reply(stream: http2.ServerHttp2Stream, outcome: Outcome): void {
@@ -216,7 +204,7 @@ function reply(stream: http2.ServerHttp2Stream, outcome: Outcome): void {
     { waitForTrailers: true },
   );
   stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-  stream.end(encodeGrpcMessage(ok.payload));
+  stream.end(frame(ok.payload));
 }
 
 export async function startBraiinsGrpcSim(opts: {
@@ -242,7 +230,7 @@ export async function startBraiinsGrpcSim(opts: {
     stream.on("end", () => {
       let outcome: Outcome;
       try {
-        const messages = decodeGrpcMessages(Buffer.concat(chunks));
+        const messages = unframe(Buffer.concat(chunks));
         if (messages.length !== 1) throw new Error(`expected 1 request message, got ${messages.length}`);
         const auth = typeof headers.authorization === "string" ? headers.authorization : null;
         outcome = handle(entry, model, path, auth, messages[0]!);

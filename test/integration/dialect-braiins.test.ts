@@ -1,11 +1,11 @@
-// The Braiins OS dialect (drivers/cgminer/dialects/braiins.ts) against the
+// The Braiins OS dialect (drivers/cgminer/dialects/braiins/) against the
 // simulated BOSer (sim/cgminer/dialects/braiins.ts) and its gRPC API
 // (sim/braiins-grpc) over loopback (127.72.x).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { BraiinsGrpcClient } from "../../drivers/cgminer/braiins/grpc.ts";
-import { braiinsDialect } from "../../drivers/cgminer/dialects/braiins.ts";
+import { BraiinsClient } from "../../drivers/cgminer/dialects/braiins/client.ts";
+import { braiinsDialect } from "../../drivers/cgminer/dialects/braiins/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
 import type { DriverError } from "../../drivers/types.ts";
@@ -191,7 +191,7 @@ describe("Braiins OS power target over gRPC", () => {
   });
 
   test("GetTunerState reports the target in force", async () => {
-    const c = new BraiinsGrpcClient({ host: HOST.ok, username: "root", password: PASSWORD });
+    const c = new BraiinsClient({ host: HOST.ok, username: "root", password: PASSWORD });
     try {
       const s = await c.getTunerState();
       assert.equal(s.powerTargetW, 2400);
@@ -243,7 +243,7 @@ describe("Braiins OS power target over gRPC", () => {
   test("the client forgets a token idle for an hour by its own clock and logs in first", async () => {
     const id = idOf(HOST.expired);
     let own = 0;
-    const c = new BraiinsGrpcClient({
+    const c = new BraiinsClient({
       host: HOST.expired,
       username: "root",
       password: PASSWORD,
@@ -299,7 +299,7 @@ describe("Braiins OS power target over gRPC", () => {
   });
 
   test("nothing listening: WK_BRAIINS_UNREACHABLE, retryable", async () => {
-    const c = new BraiinsGrpcClient({ host: "127.72.1.99", username: "root", password: "", timeoutMs: 2000 });
+    const c = new BraiinsClient({ host: "127.72.1.99", username: "root", password: "", timeoutMs: 2000 });
     try {
       await assert.rejects(c.setPowerTarget(2000), (err: DriverError) => {
         assert.equal(err.code, "WK_BRAIINS_UNREACHABLE");

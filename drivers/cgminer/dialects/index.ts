@@ -5,7 +5,7 @@ import type { DialectName, DialectSpec } from "../driver.ts";
 import { antminerDialect } from "./antminer/dialect.ts";
 import { auradineDialect } from "./auradine/dialect.ts";
 import { avalonDialect } from "./avalon/dialect.ts";
-import { braiinsDialect } from "./braiins.ts";
+import { braiinsDialect } from "./braiins/dialect.ts";
 import { cgminerDialect } from "./cgminer/dialect.ts";
 import { epicDialect } from "./epic/dialect.ts";
 import { espminerDialect } from "./espminer/dialect.ts";

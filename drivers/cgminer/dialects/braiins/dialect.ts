@@ -4,7 +4,8 @@
 //
 // Sleep is `pause`, wake is `resume`. A power target goes through the gRPC API
 // (default port 50051, `grpcPort` to change): AuthenticationService/Login, then
-// PerformanceService/SetPowerTarget with SAVE_AND_APPLY (drivers/cgminer/braiins).
+// PerformanceService/SetPowerTarget with SAVE_AND_APPLY (client.ts, on
+// @grpc/grpc-js with our description of bos.v1 in proto/, generated into gen/).
 // setPowerLimit is declared only when a username and a password are configured
 // (an empty password counts: it is the BOS factory default). The driver
 // confirms it through the tuner's PowerLimit, read as powerLimitW; when
@@ -12,21 +13,21 @@
 //
 // Locate goes through the same gRPC API and login (declared with the same
 // credentials): ActionsService/SetLocateDeviceStatus {enable}, read back with
-// GetLocateDeviceStatus {enabled} (bos-plus-api proto/bos/v1/actions.proto;
+// GetLocateDeviceStatus {enabled} (bos-plus-api's ActionsService;
 // pyasic's BOSer backend uses both). Not documented to end by itself: the agent
 // turns it off.
 //
 // Reply shapes read: TUNERSTATUS[0] {PowerLimit, ApproximateMinerPowerConsumption},
 // TEMPS rows {Board, Chip}, FANS rows {RPM}. A paused unit hashes at zero and is
 // read as sleeping by the normaliser.
-import { DriverError, type MinerCapability, type MinerReading } from "../../types.ts";
-import { BRAIINS_GRPC_PORT, BraiinsGrpcClient, braiinsClientKey } from "../braiins/grpc.ts";
-import { CgminerClient, keptFor, readingForError, summaryCommands, summaryFailure } from "../client.ts";
-import type { DialectContext, DialectSpec, MinerEndpoint } from "../driver.ts";
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../framing.ts";
-import type { LocateSpec } from "../locate.ts";
-import { rows, toNumber } from "../normalize.ts";
-import type { Json } from "../repair.ts";
+import { DriverError, type MinerCapability, type MinerReading } from "../../../types.ts";
+import { CgminerClient, keptFor, readingForError, summaryCommands, summaryFailure } from "../../client.ts";
+import type { DialectContext, DialectSpec, MinerEndpoint } from "../../driver.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../../framing.ts";
+import type { LocateSpec } from "../../locate.ts";
+import { rows, toNumber } from "../../normalize.ts";
+import type { Json } from "../../repair.ts";
+import { BRAIINS_GRPC_PORT, BraiinsClient, braiinsClientKey } from "./client.ts";
 
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake"];
 
@@ -38,17 +39,17 @@ function grpcCredentials(endpoint: MinerEndpoint): { username: string; password:
   return { username: c.username, password: c.password };
 }
 
-/** One gRPC client (one HTTP/2 session) per miner and credentials; tokens are cached in grpc.ts. */
-const grpcClients = new Map<string, BraiinsGrpcClient>();
+/** One gRPC client (one HTTP/2 session) per miner and credentials; tokens are cached in client.ts. */
+const grpcClients = new Map<string, BraiinsClient>();
 
-function grpcClient(ctx: DialectContext): BraiinsGrpcClient | null {
+function grpcClient(ctx: DialectContext): BraiinsClient | null {
   const creds = grpcCredentials(ctx.endpoint);
   if (!creds) return null;
   const port = ctx.endpoint.grpcPort ?? BRAIINS_GRPC_PORT;
   const key = braiinsClientKey(ctx.endpoint.host, port, creds.username, creds.password);
   let client = grpcClients.get(key);
   if (!client) {
-    client = new BraiinsGrpcClient({
+    client = new BraiinsClient({
       host: ctx.endpoint.host,
       port,
       ...creds,
