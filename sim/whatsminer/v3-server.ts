@@ -8,10 +8,9 @@
 // One listener per miner, closed while the power model has it faulted.
 import net from "node:net";
 import { type Logger, pino } from "pino";
-import { v3Token } from "../../drivers/cgminer/whatsminer/crypto.ts";
-import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/whatsminer/v3-framing.ts";
 import { bindListener, closeListener } from "../listener.ts";
 import type { MinerState, MinerView, PowerModel } from "../power-model.ts";
+import { simFrame, simFrameReader, simV3Token } from "./codec.ts";
 import {
   cancelWhatsminerTimers,
   ledstat,
@@ -121,7 +120,7 @@ function handle(model: PowerModel, id: string, req: Record<string, unknown>): Re
     req.account !== "super" ||
     !Number.isFinite(ts) ||
     Math.abs(nowS - ts) > TS_SKEW_S ||
-    req.token !== v3Token(cmd, m.cfg.password, m.v3Salt, ts)
+    req.token !== simV3Token(cmd, m.cfg.password, m.v3Salt, ts)
   ) {
     m.stats.tokenRejects++;
     return { code: -5, msg: "invalid token" };
@@ -167,14 +166,12 @@ export async function startWhatsminerV3Sim(opts: {
 
   function onConnection(e: Entry, sock: net.Socket): void {
     e.sockets.add(sock);
-    const decoder = new FrameDecoder();
+    const reader = simFrameReader();
     sock.setNoDelay(true);
     sock.setTimeout(IDLE_MS, () => sock.destroy());
     sock.on("data", (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch {
+      const frames = reader.feed(chunk);
+      if (!frames) {
         sock.destroy();
         return;
       }
@@ -194,7 +191,7 @@ export async function startWhatsminerV3Sim(opts: {
           }
         }
         const when = Math.floor(model.now() / 1000);
-        sock.write(encodeFrame(JSON.stringify({ code: reply.code, when, msg: reply.msg, desc })));
+        sock.write(simFrame(JSON.stringify({ code: reply.code, when, msg: reply.msg, desc })));
       }
     });
     sock.on("end", () => sock.end());
