@@ -30,7 +30,7 @@ export interface SimMinerSpec {
   port: number;
   model?: string;
   statsQuirk?: boolean;
-  /** A vendor dialect registered in sim/cgminer/dialects.ts; default stock cgminer. */
+  /** A vendor dialect listed in sim/cgminer/dialects/index.ts; default stock cgminer. */
   dialect?: string;
   /** Answer every request this late (ms): a busy miner (benches, crash tests). */
   replyDelayMs?: number;

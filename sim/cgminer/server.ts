@@ -9,9 +9,8 @@ import net from "node:net";
 import { type Logger, pino } from "pino";
 import { bindListener, closeListener } from "../listener.ts";
 import type { MinerState, PowerModel } from "../power-model.ts";
-import { SIM_DIALECTS, type SimDialect } from "./dialects.ts";
-import "./dialects/index.ts";
-import "../whatsminer/register.ts";
+import { SIM_DIALECTS } from "./dialects/index.ts";
+import type { SimDialect } from "./dialects/types.ts";
 import {
   CODE,
   configReply,
@@ -39,7 +38,7 @@ export interface CgminerSimMiner {
   model?: string;
   /** Antminer's `}{` in `stats` JSON; default on (the bmminer flavour). */
   statsQuirk?: boolean;
-  /** A registered vendor dialect (sim/cgminer/dialects.ts); default stock cgminer. */
+  /** A vendor dialect listed in sim/cgminer/dialects/index.ts; default stock cgminer. */
   dialect?: string;
   /** Answer this late (ms): a busy or wedged miner process. */
   replyDelayMs?: number;

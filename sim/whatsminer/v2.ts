@@ -7,7 +7,7 @@
 //   (md5-crypt + AES-256-ECB), answered `{"enc":"…"}`; refusals in plaintext;
 // - quirks: `""temp0` (missing comma) in devs, and summaries with many
 //   `Error Code N` cut at the reply buffer limit.
-import type { SimCall, SimDialect } from "../cgminer/dialects.ts";
+import type { SimCall, SimDialect } from "../cgminer/dialects/types.ts";
 import {
   CODE,
   errorReply,

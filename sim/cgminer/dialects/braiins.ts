@@ -4,8 +4,8 @@
 // sensors, and `pause`/`resume` stop and restart hashing. The gRPC API (power
 // target) is sim/braiins-grpc. Reply codes are the sim's own choice.
 import type { MinerView } from "../../power-model.ts";
-import { registerSimDialect } from "../dialects.ts";
 import { CODE, errorReply, Fixed, type Item, type Reply } from "../replies.ts";
+import type { SimDialect } from "./types.ts";
 
 const BOSER_VERSION = "boser-buildroot 0.1.0-26ba61b9";
 const BOSMINER_VERSION = "bosminer-plus 26.05";
@@ -46,7 +46,8 @@ function summary(v: MinerView): Reply {
   ]);
 }
 
-registerSimDialect({
+/** The simulated braiins firmware on the CGMiner API port. */
+export const braiinsSimDialect: SimDialect = {
   name: "braiins",
   description: BOSMINER_VERSION,
   handlers: {
@@ -96,4 +97,4 @@ registerSimDialect({
       return ok(413, "Mining resumed");
     },
   },
-});
+};
