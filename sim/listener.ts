@@ -53,12 +53,19 @@ export function closeListener(e: Listening): Promise<void> {
 export class ListenerGroup<E extends Listening> {
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  readonly entries = new Map<string, E>();
 
   constructor(
     private readonly label: string,
-    readonly entries: ReadonlyMap<string, E>,
+    private readonly log: Logger,
     private readonly close: (e: E) => Promise<void> = closeListener,
   ) {}
+
+  /** Adds a miner's entry; a second entry with the same id is a configuration error. */
+  add(e: E): void {
+    if (this.entries.has(e.id)) throw new Error(`${this.label}: duplicate miner id "${e.id}"`);
+    this.entries.set(e.id, e);
+  }
 
   /** Runs `fn` after `ms`, unless the group has stopped by then. */
   later(ms: number, fn: () => void): void {
@@ -69,13 +76,19 @@ export class ListenerGroup<E extends Listening> {
     this.timers.add(t);
   }
 
+  /** Runs `fn` now when `ms` ≤ 0 (no configured delay), else as `later`. */
+  after(ms: number, fn: () => void): void {
+    if (ms <= 0) fn();
+    else this.later(ms, fn);
+  }
+
   get(id: string): E {
     const e = this.entries.get(id);
     if (!e) throw new Error(`${this.label}: unknown miner "${id}"`);
     return e;
   }
 
-  get endpoints(): Array<{ id: string; host: string; port: number }> {
+  get endpoints(): Endpoint[] {
     return [...this.entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
   }
 
@@ -87,6 +100,16 @@ export class ListenerGroup<E extends Listening> {
       await this.stop();
       throw failed.reason;
     }
+    this.log.info({ miners: this.entries.size }, `${this.label} listening`);
+  }
+
+  /** The handle a sim returns: its own methods plus `endpoints` and `stop` from the group. */
+  handle<X extends object>(
+    methods: X,
+  ): NoInfer<X> & { readonly endpoints: Endpoint[]; stop(): Promise<void> } {
+    const out = { ...methods, stop: () => this.stop() };
+    Object.defineProperty(out, "endpoints", { get: () => this.endpoints, enumerable: true });
+    return out as X & { readonly endpoints: Endpoint[]; stop(): Promise<void> };
   }
 
   async stop(): Promise<void> {
@@ -97,6 +120,8 @@ export class ListenerGroup<E extends Listening> {
     await Promise.all([...this.entries.values()].map(this.close));
   }
 }
+
+type Endpoint = { id: string; host: string; port: number };
 
 /**
  * The miners of one dialect, each with the port its listener takes on its host (0 = a free

@@ -20,9 +20,10 @@
 //   hostname…): a known key of the wrong type is 400 "Wrong API input"; the
 //   settings are stored and reported, not coupled to the model's power;
 // - ESP32s answer slowly: `replyDelayMs` holds every reply.
-import http from "node:http";
+import type http from "node:http";
 import type { Socket } from "node:net";
 import { type Logger, pino } from "pino";
+import { readBody, sendText, simHttpServer } from "../http/server.ts";
 import { bindListener, ListenerGroup } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { type EspminerDrift, infoBody, simVersion, since, type UnitSettings } from "./info.ts";
@@ -101,16 +102,13 @@ const PAGE =
 export async function startEspminerSim(opts: EspminerSimOptions): Promise<EspminerSim> {
   const { model } = opts;
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-espminer" });
-  const entries = new Map<string, Entry>();
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup("espminer sim", entries);
-  const later = (ms: number, fn: () => void) => (ms <= 0 ? fn() : group.later(ms, fn));
+  const group = new ListenerGroup<Entry>("espminer sim", log);
+  const later = (ms: number, fn: () => void) => group.after(ms, fn);
 
-  const send = (res: http.ServerResponse, status: number, type: string, body: string, extra = {}) => {
-    if (res.destroyed || res.writableEnded) return;
-    res.writeHead(status, { "Content-Type": type, "Access-Control-Allow-Origin": "*", ...extra });
-    res.end(body);
-  };
+  // AxeOS answers every request with a permissive CORS header (its web UI is served elsewhere too)
+  const send = (res: http.ServerResponse, status: number, type: string, body: string, extra = {}) =>
+    sendText(res, status, body, { "Content-Type": type, "Access-Control-Allow-Origin": "*", ...extra });
   const json = (res: http.ServerResponse, status: number, body: unknown) =>
     send(res, status, "application/json", JSON.stringify(body));
 
@@ -209,15 +207,8 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
     e.stats.requests++;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on("end", () => {
-      if (size > MAX_BODY) return send(res, 500, "text/html", "content too long");
-      const raw = Buffer.concat(chunks).toString("utf8");
+    readBody(req, { maxBytes: MAX_BODY, log, id: e.id }, (raw, tooLarge) => {
+      if (tooLarge) return send(res, 500, "text/html", "content too long");
       later(e.replyDelayMs, () => {
         if (e.downUntil > 0) {
           res.socket?.destroy();
@@ -231,21 +222,11 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
         }
       });
     });
-    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
   }
 
   function listen(e: Entry): Promise<void> {
-    const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
-    server.on("connection", (s: Socket) => {
-      // a restarting unit is off the network
-      if (e.downUntil > 0) {
-        s.destroy();
-        return;
-      }
-      e.sockets.add(s);
-      s.on("close", () => e.sockets.delete(s));
-    });
+    // a restarting unit is off the network
+    const server = simHttpServer(e, (req, res) => onRequest(e, req, res), { offline: () => e.downUntil > 0 });
     return bindListener(e, server, "espminer sim:", log);
   }
 
@@ -260,7 +241,6 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
   };
 
   for (const m of opts.miners) {
-    if (entries.has(m.id)) throw new Error(`espminer sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id, "bitaxe-gamma");
     const e: Entry = {
       id: m.id,
@@ -288,21 +268,14 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
       sockets: new Set(),
     };
     apply(e, m);
-    entries.set(m.id, e);
+    group.add(e);
   }
 
-  const stop = () => group.stop();
   await group.bind(listen);
-  log.info({ miners: entries.size }, "espminer sim listening");
-
   const get = (id: string) => group.get(id);
-  return {
-    get endpoints() {
-      return group.endpoints;
-    },
-    configure: (id, o) => apply(get(id), o),
-    info: (id) => infoBody(get(id).unit, model.minerView(id)),
-    stats: (id) => get(id).stats,
-    stop,
-  };
+  return group.handle({
+    configure: (id: string, o: EspminerUnitOptions) => apply(get(id), o),
+    info: (id: string) => infoBody(get(id).unit, model.minerView(id)),
+    stats: (id: string) => get(id).stats,
+  });
 }
