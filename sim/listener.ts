@@ -2,7 +2,7 @@
 // servers: a clear error naming the device and address when the bind fails,
 // the real port recorded when 0 was asked, and every open socket dropped on close.
 import type { Server, Socket } from "node:net";
-import type { Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export interface Listening {
   id: string;
@@ -10,6 +10,17 @@ export interface Listening {
   port: number;
   server: Server | null;
   sockets: Set<Socket>;
+}
+
+/** The listener part of a new entry: not bound yet, no sockets. */
+export function unbound(): Pick<Listening, "server" | "sockets"> {
+  return { server: null, sockets: new Set() };
+}
+
+/** What every simulated firmware hands back: where its miners listen, and how to stop it. */
+export interface SimHandle {
+  readonly endpoints: ReadonlyArray<Endpoint>;
+  stop(): Promise<void>;
 }
 
 /** Binds `server` to the entry's host:port; rejects with "`label` id cannot listen on host:port: CODE". */
@@ -54,12 +65,14 @@ export class ListenerGroup<E extends Listening> {
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
   readonly entries = new Map<string, E>();
+  private readonly label: string;
+  /** The sim's logger: a child of the one given (silent without), tagged with `component`. */
+  readonly log: Logger;
 
-  constructor(
-    private readonly label: string,
-    private readonly log: Logger,
-    private readonly close: (e: E) => Promise<void> = closeListener,
-  ) {}
+  constructor(opts: { label: string; component: string; logger?: Logger }) {
+    this.label = opts.label;
+    this.log = (opts.logger ?? pino({ level: "silent" })).child({ component: opts.component });
+  }
 
   /** Adds a miner's entry; a second entry with the same id is a configuration error. */
   add(e: E): void {
@@ -117,7 +130,7 @@ export class ListenerGroup<E extends Listening> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await Promise.all([...this.entries.values()].map(this.close));
+    await Promise.all([...this.entries.values()].map(closeListener));
   }
 }
 

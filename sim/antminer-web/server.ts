@@ -27,10 +27,9 @@
 // was not available.
 import { createHash, randomBytes } from "node:crypto";
 import type http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { readBody, sendJson, sendText, simHttpServer } from "../http/server.ts";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 
 export type SimDigestAlgorithm = "MD5" | "SHA-256";
@@ -79,14 +78,12 @@ export interface AntminerWebRequestStats {
   reboots: number;
 }
 
-export interface AntminerWebSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface AntminerWebSim extends SimHandle {
   /** The config get_miner_conf would return now. */
   conf(id: string): Record<string, unknown>;
   /** Whether the miner's locate LED blinks. */
   blink(id: string): boolean;
   stats(id: string): AntminerWebRequestStats;
-  stop(): Promise<void>;
 }
 
 export const SIM_REALM = "antMiner Configuration";
@@ -99,10 +96,7 @@ interface Pool {
   pass: string;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   username: string;
   password: string;
   quirk: MinerModeQuirk;
@@ -117,8 +111,6 @@ interface Entry {
   freqLevel: string;
   nonces: Map<string, number>;
   stats: AntminerWebRequestStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const hash = (alg: SimDigestAlgorithm, s: string) =>
@@ -153,11 +145,15 @@ function parseBody(raw: string): Record<string, unknown> | null {
 
 export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<AntminerWebSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-antminer-web" });
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup<Entry>({
+    label: "antminer web sim",
+    component: "sim-antminer-web",
+    logger: opts.logger,
+  });
+  const { log } = group;
   const realm = opts.realm ?? SIM_REALM;
   const algorithms = opts.algorithms && opts.algorithms.length > 0 ? opts.algorithms : ["MD5" as const];
-  // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup<Entry>("antminer web sim", log);
   const later = (ms: number, fn: () => void) => group.after(ms, fn);
 
   function workMode(e: Entry): number {
@@ -360,16 +356,14 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       freqLevel: "100",
       nonces: new Map(),
       stats: { requests: 0, unauthorized: 0, gets: 0, sets: 0, setBodies: [], blinkBodies: [], reboots: 0 },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
   await group.bind(listen);
-  const get = (id: string) => group.get(id);
   return group.handle({
-    conf: (id: string) => confOf(get(id)),
-    blink: (id: string) => model.leds.isOn(get(id).id),
-    stats: (id: string) => get(id).stats,
+    conf: (id: string) => confOf(group.get(id)),
+    blink: (id: string) => model.leds.isOn(group.get(id).id),
+    stats: (id: string) => group.get(id).stats,
   });
 }

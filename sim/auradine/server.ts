@@ -16,11 +16,10 @@
 // target increases; the selftest finds such a unit).
 import { randomBytes } from "node:crypto";
 import type http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { auradineModelNames } from "../cgminer/dialects/auradine.ts";
 import { readBody, sendJson, simHttpServer } from "../http/server.ts";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import * as R from "./replies.ts";
 
@@ -39,6 +38,9 @@ export interface AuradineQuirks {
   /** Power targets above this are refused with STATUS E; null = none refused. */
   refuseTargetAboveW: number | null;
 }
+
+/** A site miner's FluxOS web API quirks (sim/site-web.ts). */
+export type AuradineSiteSpec = Partial<AuradineQuirks>;
 
 export interface AuradineSimMiner extends Partial<AuradineQuirks> {
   id: string;
@@ -65,36 +67,33 @@ export interface AuradineSimStats {
   writes: Array<{ path: string; body: Record<string, unknown> }>;
 }
 
-export interface AuradineSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface AuradineSim extends SimHandle {
   stats(id: string): AuradineSimStats;
   /** Changes quirks at run time (a firmware upgrade, a password change). */
   configure(id: string, quirks: Partial<AuradineQuirks>): void;
   /** Expires every token of a miner now, as a restart of the web server does. */
   expireTokens(id: string): void;
-  stop(): Promise<void>;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   q: AuradineQuirks;
   ledCode: number;
   tokens: Map<string, number>;
   stats: AuradineSimStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 16 * 1024;
 
 export async function startAuradineSim(opts: AuradineSimOptions): Promise<AuradineSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-auradine" });
-  const rebootMs = opts.rebootMs ?? 300;
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup<Entry>("auradine sim", log);
+  const group = new ListenerGroup<Entry>({
+    label: "auradine sim",
+    component: "sim-auradine",
+    logger: opts.logger,
+  });
+  const { log } = group;
+  const rebootMs = opts.rebootMs ?? 300;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
   const when = () => Math.floor(model.now() / 1000);
   const unit = (e: Entry): R.FluxUnit => ({
@@ -277,20 +276,18 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
       ledCode: 2,
       tokens: new Map(),
       stats: { requests: 0, logins: 0, failedLogins: 0, unauthorized: 0, writes: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
   await group.bind(listen);
-  const get = (id: string) => group.get(id);
   return group.handle({
-    stats: (id: string) => get(id).stats,
+    stats: (id: string) => group.get(id).stats,
     configure(id: string, quirks: Partial<AuradineQuirks>) {
-      const e = get(id);
+      const e = group.get(id);
       e.q = { ...e.q, ...quirks };
       auradineModelNames.set(id, e.q.modelName);
     },
-    expireTokens: (id: string) => get(id).tokens.clear(),
+    expireTokens: (id: string) => group.get(id).tokens.clear(),
   });
 }

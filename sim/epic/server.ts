@@ -18,10 +18,9 @@
 // {"result": false, "error": {"UnknownError": "…"}}); bodies the firmware
 // cannot deserialise answer 422 with a text line, as the web framework would.
 import type http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { readBody, sendJson, sendText, simHttpServer } from "../http/server.ts";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import {
   capabilitiesBody,
@@ -54,6 +53,9 @@ export interface EpicQuirks {
   rebootMs: number;
 }
 
+/** Per-miner options of the site config: password, reply delay, firmware variant… */
+export type EpicSiteSpec = Omit<EpicSimMiner, "id" | "host" | "port" | "model">;
+
 export interface EpicSimMiner extends Partial<EpicQuirks> {
   id: string;
   host: string;
@@ -74,22 +76,15 @@ export interface EpicRequestStats {
   notHttp: number;
 }
 
-export interface EpicSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface EpicSim extends SimHandle {
   stats(id: string): EpicRequestStats;
   setQuirks(id: string, quirks: Partial<EpicQuirks>): void;
-  stop(): Promise<void>;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   quirks: EpicQuirks;
   unit: UnitState;
   stats: EpicRequestStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -101,9 +96,9 @@ export async function startEpicSim(opts: {
   logger?: Logger;
 }): Promise<EpicSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-epic" });
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup<Entry>("epic sim", log);
+  const group = new ListenerGroup<Entry>({ label: "epic sim", component: "sim-epic", logger: opts.logger });
+  const { log } = group;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
   // UMC answers errors as plain text, results as JSON
@@ -312,17 +307,15 @@ export async function startEpicSim(opts: {
         lastCommandResult: null,
       },
       stats: { requests: 0, byPath: {}, posts: [], notHttp: 0 },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
   await group.bind(listen);
-  const get = (id: string) => group.get(id);
   return group.handle({
-    stats: (id: string) => get(id).stats,
+    stats: (id: string) => group.get(id).stats,
     setQuirks(id: string, quirks: Partial<EpicQuirks>) {
-      const e = get(id);
+      const e = group.get(id);
       Object.assign(e.quirks, quirks);
       e.unit.firmware = e.quirks.firmware;
       e.unit.powerTuning = e.quirks.powerTuning;

@@ -21,10 +21,9 @@
 //   settings are stored and reported, not coupled to the model's power;
 // - ESP32s answer slowly: `replyDelayMs` holds every reply.
 import type http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { readBody, sendText, simHttpServer } from "../http/server.ts";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { type EspminerDrift, infoBody, simVersion, since, type UnitSettings } from "./info.ts";
 
@@ -70,20 +69,15 @@ export interface EspminerSimStats {
   patches: unknown[];
 }
 
-export interface EspminerSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface EspminerSim extends SimHandle {
   /** Changes a unit's firmware behaviour while it runs (a firmware update, a slow Wi-Fi link). */
   configure(id: string, opts: EspminerUnitOptions): void;
   /** The info body the unit would send now. */
   info(id: string): Record<string, unknown>;
   stats(id: string): EspminerSimStats;
-  stop(): Promise<void>;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   unit: UnitSettings;
   replyDelayMs: number;
   restartMs: number;
@@ -91,8 +85,6 @@ interface Entry {
   /** Restarting: connections are dropped until then. */
   downUntil: number;
   stats: EspminerSimStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -101,9 +93,13 @@ const PAGE =
 
 export async function startEspminerSim(opts: EspminerSimOptions): Promise<EspminerSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-espminer" });
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup<Entry>("espminer sim", log);
+  const group = new ListenerGroup<Entry>({
+    label: "espminer sim",
+    component: "sim-espminer",
+    logger: opts.logger,
+  });
+  const { log } = group;
   const later = (ms: number, fn: () => void) => group.after(ms, fn);
 
   // AxeOS answers every request with a permissive CORS header (its web UI is served elsewhere too)
@@ -264,18 +260,16 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
       refuseClients: false,
       downUntil: 0,
       stats: { requests: 0, infos: 0, pauses: 0, resumes: 0, restarts: 0, patches: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     };
     apply(e, m);
     group.add(e);
   }
 
   await group.bind(listen);
-  const get = (id: string) => group.get(id);
   return group.handle({
-    configure: (id: string, o: EspminerUnitOptions) => apply(get(id), o),
-    info: (id: string) => infoBody(get(id).unit, model.minerView(id)),
-    stats: (id: string) => get(id).stats,
+    configure: (id: string, o: EspminerUnitOptions) => apply(group.get(id), o),
+    info: (id: string) => infoBody(group.get(id).unit, model.minerView(id)),
+    stats: (id: string) => group.get(id).stats,
   });
 }

@@ -16,10 +16,9 @@
 // login reply of another shape), and refuseTargetAboveW (targets above it
 // refused with 422: a firmware that cannot raise its target).
 import type http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { readBody, sendJson, simHttpServer } from "../http/server.ts";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { newJti, newSecret, signJwt, verifyJwt } from "./jwt.ts";
 import {
@@ -43,6 +42,9 @@ export {
   type ProtoQuirks,
 } from "./replies.ts";
 
+/** A site miner's Proto options (sim/site-web.ts): everything but where it listens. */
+export type ProtoSiteSpec = Omit<ProtoSimMiner, "id" | "host" | "port">;
+
 export interface ProtoSimMiner extends Partial<ProtoQuirks> {
   id: string;
   host: string;
@@ -61,25 +63,18 @@ export interface ProtoRigStats {
   calls: string[];
 }
 
-export interface ProtoSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface ProtoSim extends SimHandle {
   stats(id: string): ProtoRigStats;
   setQuirks(id: string, quirks: Partial<ProtoQuirks>): void;
   /** Invalidates every token issued so far (as a new signing key after a firmware update). */
   revokeTokens(id: string): void;
-  stop(): Promise<void>;
 }
 
-interface Rig {
-  id: string;
-  host: string;
-  port: number;
+interface Rig extends Listening {
   tls: boolean;
   q: ProtoQuirks;
   secret: Buffer;
   stats: ProtoRigStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -90,9 +85,9 @@ export async function startProtoSim(opts: {
   logger?: Logger;
 }): Promise<ProtoSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-proto" });
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup<Rig>("proto sim", log);
+  const group = new ListenerGroup<Rig>({ label: "proto sim", component: "sim-proto", logger: opts.logger });
+  const { log } = group;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
   function issue(r: Rig) {
@@ -290,20 +285,18 @@ export async function startProtoSim(opts: {
       },
       secret: newSecret(),
       stats: { requests: 0, logins: 0, unauthorized: 0, calls: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
   await group.bind(listen);
-  const get = (id: string) => group.get(id);
   return group.handle({
-    stats: (id: string) => get(id).stats,
+    stats: (id: string) => group.get(id).stats,
     setQuirks(id: string, quirks: Partial<ProtoQuirks>) {
-      Object.assign(get(id).q, quirks);
+      Object.assign(group.get(id).q, quirks);
     },
     revokeTokens(id: string) {
-      get(id).secret = newSecret();
+      group.get(id).secret = newSecret();
     },
   });
 }

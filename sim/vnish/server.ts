@@ -19,12 +19,14 @@
 // by itself).
 import { randomBytes } from "node:crypto";
 import type http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { readBody, sendJson, simHttpServer } from "../http/server.ts";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { MinerView, PowerModel } from "../power-model.ts";
 import { infoReply, summaryReply, vnishPresets } from "./replies.ts";
+
+/** A site miner's VNish options (sim/site-web.ts): everything but where it listens and the model. */
+export type VnishSiteSpec = Omit<VnishSimMiner, "id" | "host" | "port" | "model">;
 
 export interface VnishSimMiner {
   id: string;
@@ -63,8 +65,7 @@ export interface VnishSimStats {
   posts: string[];
 }
 
-export interface VnishSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface VnishSim extends SimHandle {
   stats(id: string): VnishSimStats;
   /** The preset in force ("disabled" or a wattage name). */
   preset(id: string): string;
@@ -72,16 +73,12 @@ export interface VnishSim {
   expireTokens(id: string): void;
   /** Changes a quirk at run time (tests: a firmware upgrade in place). */
   setQuirks(id: string, q: Partial<Omit<VnishSimMiner, "id" | "host" | "port" | "model">>): void;
-  stop(): Promise<void>;
 }
 
 const REBOOT_MS = 300;
 const MAX_BODY = 64 * 1024;
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   q: Required<Omit<VnishSimMiner, "id" | "host" | "port" | "model" | "refuseTargetAboveW">> & {
     refuseTargetAboveW: number | null;
   };
@@ -90,8 +87,6 @@ interface Entry {
   /** How the miner was put to sleep through this API (mining/pause or mining/stop). */
   sleptAs: "paused" | "stopped" | null;
   stats: VnishSimStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 export async function startVnishSim(opts: {
@@ -100,9 +95,9 @@ export async function startVnishSim(opts: {
   logger?: Logger;
 }): Promise<VnishSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-vnish" });
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup<Entry>("vnish sim", log);
+  const group = new ListenerGroup<Entry>({ label: "vnish sim", component: "sim-vnish", logger: opts.logger });
+  const { log } = group;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
   function minerState(e: Entry, v: MinerView): string {
@@ -292,8 +287,7 @@ export async function startVnishSim(opts: {
       preset: "disabled",
       sleptAs: null,
       stats: { requests: 0, logins: 0, refusedLogins: 0, unauthorized: 0, posts: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
@@ -303,13 +297,12 @@ export async function startVnishSim(opts: {
   }
 
   await group.bind(listen);
-  const get = (id: string) => group.get(id);
   return group.handle({
-    stats: (id: string) => get(id).stats,
-    preset: (id: string) => get(id).preset,
-    expireTokens: (id: string) => get(id).tokens.clear(),
+    stats: (id: string) => group.get(id).stats,
+    preset: (id: string) => group.get(id).preset,
+    expireTokens: (id: string) => group.get(id).tokens.clear(),
     setQuirks(id: string, q: Partial<Omit<VnishSimMiner, "id" | "host" | "port" | "model">>) {
-      const e = get(id);
+      const e = group.get(id);
       const refuse = "refuseTargetAboveW" in q ? (q.refuseTargetAboveW ?? null) : e.q.refuseTargetAboveW;
       e.q = { ...e.q, ...q, refuseTargetAboveW: refuse };
     },
