@@ -26,12 +26,18 @@ export interface WebSiteMiner {
   host: string;
   port: number;
   dialect?: string;
+  /** HTTP firmwares (VNish, AxeOS, Proto, Auradine): the web/REST listener's port; absent = the firmware's default. */
   webPort?: number;
   replyDelayMs?: number;
+  /** `dialect: "proto"` only: password, token TTL, delays, drift (sim/proto). */
   proto?: ProtoSiteSpec;
+  /** `dialect: "epic"` only: password, reply delay, firmware variant… (sim/epic); it listens on `port`. */
   epic?: EpicSiteSpec;
+  /** `dialect: "auradine"` only: FluxOS web API quirks (sim/auradine); its port is `webPort` (default 8080). */
   auradine?: AuradineSiteSpec;
+  /** `dialect: "espminer"` only: AxeOS version, drift, restart time (sim/espminer); replyDelayMs applies too. */
   espminer?: EspminerUnitOptions;
+  /** `dialect: "vnish"` only: the web API's password, token lifetime, firmware quirks (sim/vnish). */
   vnish?: VnishSiteSpec;
 }
 

@@ -5,48 +5,31 @@
 import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, type AntminerWebSimMiner, startAntminerWebSim } from "./antminer-web/server.ts";
-import type { AuradineSim, AuradineSiteSpec } from "./auradine/server.ts";
+import type { AuradineSim } from "./auradine/server.ts";
 import { type BraiinsSiteSpec, startBraiinsSiteSims } from "./braiins-grpc/site.ts";
-import type { MinerProgram } from "./cgminer/replies.ts";
-import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
-import type { EpicSim, EpicSiteSpec } from "./epic/server.ts";
-import type { EspminerSim, EspminerUnitOptions } from "./espminer/server.ts";
+import { type CgminerSim, type CgminerSimMiner, startCgminerSim } from "./cgminer/server.ts";
+import type { EpicSim } from "./epic/server.ts";
+import type { EspminerSim } from "./espminer/server.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
-import type { ProtoSim, ProtoSiteSpec } from "./proto/server.ts";
-import { startWebSims, type WebSims } from "./site-web.ts";
-import type { VnishSim, VnishSiteSpec } from "./vnish/server.ts";
+import type { ProtoSim } from "./proto/server.ts";
+import { startWebSims, type WebSims, type WebSiteMiner } from "./site-web.ts";
+import type { VnishSim } from "./vnish/server.ts";
 import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
 
-export interface SimMinerSpec {
-  id: string;
-  host: string;
-  port: number;
-  model?: string;
-  statsQuirk?: boolean;
-  /** A vendor dialect listed in sim/cgminer/dialects/index.ts; default stock cgminer. */
-  dialect?: string;
+/**
+ * One simulated miner: where its CGMiner API listens and how it answers (sim/cgminer),
+ * its web API's port and options for the HTTP firmwares (sim/site-web.ts), and the
+ * options of the other vendor pieces.
+ */
+export interface SimMinerSpec extends CgminerSimMiner, WebSiteMiner {
   /** Answer every request this late (ms): a busy miner (benches, crash tests). */
   replyDelayMs?: number;
-  /** Stock dialect: which program answers (bmminer default, cgminer 4.11, bfgminer 5.5). */
-  program?: MinerProgram;
-  /** HTTP firmwares (VNish, ePIC, AxeOS…): their web/REST listener's port; absent = the firmware's default. */
-  webPort?: number;
   /** `dialect: "braiins"` only: the gRPC API's port, credentials and quirks (sim/braiins-grpc). */
   braiins?: BraiinsSiteSpec;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
-  /** `dialect: "proto"` only: password, token TTL, delays, drift (sim/proto). */
-  proto?: ProtoSiteSpec;
-  /** `dialect: "epic"` only: password, reply delay, firmware variant… (sim/epic). */
-  epic?: EpicSiteSpec;
-  /** `dialect: "auradine"` only: FluxOS web API quirks (sim/auradine); its port is `webPort` (default 8080). */
-  auradine?: AuradineSiteSpec;
-  /** `dialect: "espminer"` only: AxeOS version, drift, restart time (sim/espminer); replyDelayMs applies too. */
-  espminer?: EspminerUnitOptions;
-  /** `dialect: "vnish"` only: the web API's password, token lifetime, firmware quirks (sim/vnish). */
-  vnish?: VnishSiteSpec;
   /** `dialect: "antminer"` only: the web CGI's credentials and quirks (sim/antminer-web); its port is `webPort`. */
   antminer?: AntminerSiteSpec;
 }

@@ -234,6 +234,18 @@ export function versionReply(v: MinerView, f?: MinerFlavour): Reply {
   };
 }
 
+/** cgminer's averaging windows of `summary` (MH/s with `decimals`), as most firmwares copy them. */
+export function mhsWindows(v: MinerView, decimals: number): Item {
+  const mhs = (ths: number) => new Fixed(ths * 1e6, decimals);
+  return {
+    "MHS av": mhs(v.avgHashrateThs),
+    "MHS 5s": mhs(v.hashrateThs),
+    "MHS 1m": mhs(v.hashrateThs),
+    "MHS 5m": mhs(v.hashrateThs),
+    "MHS 15m": mhs(v.hashrateThs),
+  };
+}
+
 /** The hashrate fields of each program's `summary`, first in its row. */
 function summaryRates(v: MinerView, program: MinerProgram): Item {
   const mhs = (ths: number) => new Fixed(ths * 1e6, 3);
@@ -241,13 +253,7 @@ function summaryRates(v: MinerView, program: MinerProgram): Item {
     case "bfgminer":
       return { Algorithm: "sha256d", "MHS av": mhs(v.avgHashrateThs), "MHS 20s": mhs(v.hashrateThs) };
     case "cgminer":
-      return {
-        "MHS av": mhs(v.avgHashrateThs),
-        "MHS 5s": mhs(v.hashrateThs),
-        "MHS 1m": mhs(v.hashrateThs),
-        "MHS 5m": mhs(v.hashrateThs),
-        "MHS 15m": mhs(v.hashrateThs),
-      };
+      return mhsWindows(v, 3);
     case "bmminer":
       return {
         // bmminer sends the short average as a string and the long one as a number

@@ -358,29 +358,17 @@ export function encodeRegister(value: number, spec: RegisterSpec): number[] {
   let raw = value / (spec.scale ?? 1);
   if (Number.isNaN(raw) && spec.nanSentinel !== undefined) raw = spec.nanSentinel;
   const int = Number.isFinite(raw) ? Math.round(raw) : 0;
-  switch (spec.type) {
-    case "u16":
-      dv.setUint16(0, Math.min(0xffff, Math.max(0, int)));
-      break;
-    case "s16":
-      dv.setInt16(0, Math.min(0x7fff, Math.max(-0x8000, int)));
-      break;
-    case "u32":
-      dv.setUint32(0, Math.min(0xffffffff, Math.max(0, int)));
-      break;
-    case "s32":
-      dv.setInt32(0, Math.min(0x7fffffff, Math.max(-0x80000000, int)));
-      break;
-    case "u64":
-      dv.setBigUint64(0, BigInt(Math.max(0, int)));
-      break;
-    case "f32":
-      dv.setFloat32(0, raw);
-      break;
-    case "f64":
-      dv.setFloat64(0, raw);
-      break;
-  }
+  const clamp = (lo: number, hi: number) => Math.min(hi, Math.max(lo, int));
+  const put: Record<RegisterSpec["type"], () => void> = {
+    u16: () => dv.setUint16(0, clamp(0, 0xffff)),
+    s16: () => dv.setInt16(0, clamp(-0x8000, 0x7fff)),
+    u32: () => dv.setUint32(0, clamp(0, 0xffffffff)),
+    s32: () => dv.setInt32(0, clamp(-0x80000000, 0x7fffffff)),
+    u64: () => dv.setBigUint64(0, BigInt(Math.max(0, int))),
+    f32: () => dv.setFloat32(0, raw),
+    f64: () => dv.setFloat64(0, raw),
+  };
+  put[spec.type]();
   const words: number[] = [];
   for (let i = 0; i < n; i++) words.push(dv.getUint16(i * 2));
   return spec.wordOrder === "little" ? words.reverse() : words;

@@ -13,6 +13,7 @@ import {
   errorReply,
   Fixed,
   type Item,
+  mhsWindows,
   poolsReply,
   type Reply,
   type ReplyContext,
@@ -51,11 +52,7 @@ function summaryReply(v: MinerView, m: WhatsminerSimMiner): Reply {
   const chipMin = v.chipTempsC.length ? Math.min(...v.chipTempsC) : 0;
   const item: Item = {
     Elapsed: v.uptimeS,
-    "MHS av": mhs(v.avgHashrateThs),
-    "MHS 5s": mhs(v.hashrateThs),
-    "MHS 1m": mhs(v.hashrateThs),
-    "MHS 5m": mhs(v.hashrateThs),
-    "MHS 15m": mhs(v.hashrateThs),
+    ...mhsWindows(v, 2),
     "HS RT": mhs(v.hashrateThs),
     Accepted: Math.floor(v.workTh / 281),
     Rejected: Math.floor(v.workTh / 281 / 1500),
