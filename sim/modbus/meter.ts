@@ -156,13 +156,16 @@ interface Listener {
   stop(): Promise<void>;
 }
 
-async function listenTcp(
-  host: string,
-  port: number,
-  respond: (unitId: number, addr: number, length: number) => Answer,
-  replyDelayMs: number,
-  log: Logger,
-): Promise<Listener> {
+/** Where a meter (or gateway) listens and how it answers a read of `length` registers at `addr`. */
+interface ListenOptions {
+  host: string;
+  port: number;
+  respond: (unitId: number, addr: number, length: number) => Answer;
+  replyDelayMs: number;
+  log: Logger;
+}
+
+async function listenTcp({ host, port, respond, replyDelayMs, log }: ListenOptions): Promise<Listener> {
   function serve(addr: number, length: number, unitID: number, cb: FCallbackVal<number[]>): void {
     const a = respond(unitID, addr, length);
     // no reply: never call back (modbus-serial then sends nothing)
@@ -203,13 +206,13 @@ async function listenTcp(
   };
 }
 
-async function listenRtuOverTcp(
-  host: string,
-  port: number,
-  respond: (unitId: number, addr: number, length: number) => Answer,
-  replyDelayMs: number,
-  log: Logger,
-): Promise<Listener> {
+async function listenRtuOverTcp({
+  host,
+  port,
+  respond,
+  replyDelayMs,
+  log,
+}: ListenOptions): Promise<Listener> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -297,7 +300,13 @@ export async function startModbusMeterSim(opts: ModbusMeterSimOptions): Promise<
     answer(devices, unitId, addr, length, mismatch);
   const framing = opts.framing ?? "tcp";
   const listen = framing === "tcp" ? listenTcp : listenRtuOverTcp;
-  const listener = await listen(opts.host, opts.port, respond, opts.replyDelayMs ?? 0, log);
+  const listener = await listen({
+    host: opts.host,
+    port: opts.port,
+    respond,
+    replyDelayMs: opts.replyDelayMs ?? 0,
+    log,
+  });
   log.info(
     { host: opts.host, port: opts.port, unitId: opts.unitId, profile: opts.profile.name, framing },
     "meter listening",
@@ -335,7 +344,13 @@ export async function startModbusGatewaySim(opts: ModbusGatewaySimOptions): Prom
   const respond = (unitId: number, addr: number, length: number) =>
     answer(devices, unitId, addr, length, mismatch);
   const listen = (opts.framing ?? "rtuOverTcp") === "tcp" ? listenTcp : listenRtuOverTcp;
-  const listener = await listen(opts.host, opts.port, respond, opts.replyDelayMs ?? 0, log);
+  const listener = await listen({
+    host: opts.host,
+    port: opts.port,
+    respond,
+    replyDelayMs: opts.replyDelayMs ?? 0,
+    log,
+  });
   const stop = () => listener.stop();
   return {
     meters: new Map([...devices].map(([id, d]) => [id, simHandle(d, stop)])),
