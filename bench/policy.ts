@@ -11,6 +11,7 @@ import type {
   PlanSnapshot,
   PolicyConfig,
 } from "../agent/control/types.ts";
+import { mulberry32 } from "../sim/prng.ts";
 
 const MINERS = Number(parseArgs({ options: { miners: { type: "string", default: "5000" } } }).values.miners);
 const NODES = 100;
@@ -27,20 +28,9 @@ const CONFIG: PolicyConfig = {
   strategy: "power-limit-then-sleep",
 };
 
-// a small deterministic PRNG (mulberry32) so every run plans the same fleet
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function fleet(sleptShare: number) {
-  const r = rng(42);
+  // the sim's seeded PRNG, so every run plans the same fleet
+  const r = mulberry32(42);
   const devices = new Map<string, DeviceLedger>();
   const miners: PlanMiner[] = [];
   let minersW = 0;
