@@ -2,7 +2,7 @@
 // servers: a clear error naming the device and address when the bind fails,
 // the real port recorded when 0 was asked, and every open socket dropped on close.
 import type { Server, Socket } from "node:net";
-import type { Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export interface Listening {
   id: string;
@@ -10,6 +10,17 @@ export interface Listening {
   port: number;
   server: Server | null;
   sockets: Set<Socket>;
+}
+
+/** The listener part of a new entry: not bound yet, no sockets. */
+export function unbound(): Pick<Listening, "server" | "sockets"> {
+  return { server: null, sockets: new Set() };
+}
+
+/** What every simulated firmware hands back: where its miners listen, and how to stop it. */
+export interface SimHandle {
+  readonly endpoints: ReadonlyArray<Endpoint>;
+  stop(): Promise<void>;
 }
 
 /** Binds `server` to the entry's host:port; rejects with "`label` id cannot listen on host:port: CODE". */
@@ -53,12 +64,21 @@ export function closeListener(e: Listening): Promise<void> {
 export class ListenerGroup<E extends Listening> {
   private stopped = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  readonly entries = new Map<string, E>();
+  private readonly label: string;
+  /** The sim's logger: a child of the one given (silent without), tagged with `component`. */
+  readonly log: Logger;
 
-  constructor(
-    private readonly label: string,
-    readonly entries: ReadonlyMap<string, E>,
-    private readonly close: (e: E) => Promise<void> = closeListener,
-  ) {}
+  constructor(opts: { label: string; component: string; logger?: Logger }) {
+    this.label = opts.label;
+    this.log = (opts.logger ?? pino({ level: "silent" })).child({ component: opts.component });
+  }
+
+  /** Adds a miner's entry; a second entry with the same id is a configuration error. */
+  add(e: E): void {
+    if (this.entries.has(e.id)) throw new Error(`${this.label}: duplicate miner id "${e.id}"`);
+    this.entries.set(e.id, e);
+  }
 
   /** Runs `fn` after `ms`, unless the group has stopped by then. */
   later(ms: number, fn: () => void): void {
@@ -69,13 +89,19 @@ export class ListenerGroup<E extends Listening> {
     this.timers.add(t);
   }
 
+  /** Runs `fn` now when `ms` ≤ 0 (no configured delay), else as `later`. */
+  after(ms: number, fn: () => void): void {
+    if (ms <= 0) fn();
+    else this.later(ms, fn);
+  }
+
   get(id: string): E {
     const e = this.entries.get(id);
     if (!e) throw new Error(`${this.label}: unknown miner "${id}"`);
     return e;
   }
 
-  get endpoints(): Array<{ id: string; host: string; port: number }> {
+  get endpoints(): Endpoint[] {
     return [...this.entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
   }
 
@@ -87,6 +113,16 @@ export class ListenerGroup<E extends Listening> {
       await this.stop();
       throw failed.reason;
     }
+    this.log.info({ miners: this.entries.size }, `${this.label} listening`);
+  }
+
+  /** The handle a sim returns: its own methods plus `endpoints` and `stop` from the group. */
+  handle<X extends object>(
+    methods: X,
+  ): NoInfer<X> & { readonly endpoints: Endpoint[]; stop(): Promise<void> } {
+    const out = { ...methods, stop: () => this.stop() };
+    Object.defineProperty(out, "endpoints", { get: () => this.endpoints, enumerable: true });
+    return out as X & { readonly endpoints: Endpoint[]; stop(): Promise<void> };
   }
 
   async stop(): Promise<void> {
@@ -94,9 +130,11 @@ export class ListenerGroup<E extends Listening> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await Promise.all([...this.entries.values()].map(this.close));
+    await Promise.all([...this.entries.values()].map(closeListener));
   }
 }
+
+type Endpoint = { id: string; host: string; port: number };
 
 /**
  * The miners of one dialect, each with the port its listener takes on its host (0 = a free

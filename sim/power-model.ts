@@ -4,16 +4,22 @@
 // Time comes from an injectable clock and randomness from seeded streams, so a
 // test can step through `starting` deterministically and a run can be replayed.
 import { LocateLeds } from "./leds.ts";
-import { DEFAULT_MODEL_KEYS, getMinerModel, type MinerModel } from "./models.ts";
+import {
+  closeWork,
+  drawFor,
+  type Hashboards,
+  type MinerRecord,
+  type MinerState,
+  type MinerView,
+  newMinerRecord,
+  sampleThs,
+  viewOf,
+} from "./miner-unit.ts";
+import { DEFAULT_MODEL_KEYS, getMinerModel } from "./models.ts";
 import { hashSeed, mulberry32, symmetric } from "./prng.ts";
 
-export type MinerState = "hashing" | "sleeping" | "starting" | "faulted";
-/**
- * The hashboards as the miner process sees them: all working, all disabled by
- * an operator (`ascdisable`/`pgadisable`), all dead, or none detected. Unless
- * `ok`, the unit mines nothing and draws its controller's and fans' standby.
- */
-export type Hashboards = "ok" | "disabled" | "dead" | "none";
+export type { Hashboards, MinerState, MinerView } from "./miner-unit.ts";
+
 export type LoadClass = "mining" | "ai" | "aux";
 export type MeterRole = "site" | LoadClass;
 
@@ -30,61 +36,7 @@ export interface PowerModelOptions {
   now?: () => number;
 }
 
-/** Everything a protocol server needs to answer for one miner, sampled at one instant. */
-export interface MinerView {
-  id: string;
-  model: MinerModel;
-  state: MinerState;
-  powerW: number;
-  /** Short-average hashrate with a little jitter (0 unless hashing). */
-  hashrateThs: number;
-  /** Average since the mining process started (work / elapsed). */
-  avgHashrateThs: number;
-  /** Nominal of this particular unit (model nominal × its variation). */
-  expectedThs: number;
-  /** The power target in force (W), or null when the unit runs at nominal. */
-  powerLimitW: number | null;
-  uptimeS: number;
-  /** Total work since boot, in TH (TH/s × s). */
-  workTh: number;
-  chainRatesThs: number[];
-  chipTempsC: number[];
-  boardTempsC: number[];
-  fanRpm: number[];
-  hashboards: Hashboards;
-  /** Chains (0-based) that are dead while the others hash: no chips answer, no work. */
-  deadChains: number[];
-}
-
 export type StateListener = (id: string, state: MinerState, prev: MinerState) => void;
-
-interface MinerRecord {
-  id: string;
-  model: MinerModel;
-  state: MinerState;
-  /** Unit-to-unit spread around the model's nominal figures (fixed per id and seed). */
-  powerVar: number;
-  hashVar: number;
-  tempOffsetC: number;
-  fanVar: number;
-  chainShares: number[];
-  bootAt: number;
-  startingUntil: number;
-  /** Where a cleared fault returns to: a miner slept before it stays asleep after the reboot. */
-  asleepBeforeFault: boolean;
-  /** Firmware power target (W) while hashing; null = nominal. */
-  powerLimitW: number | null;
-  hashboards: Hashboards;
-  /** Dead chains (0-based): they hash nothing and draw nothing; the others go on. */
-  deadChains: Set<number>;
-  /** Degrees added to every board and chip (a blocked filter, a hot aisle). */
-  extraTempC: number;
-  drawW: number;
-  workTh: number;
-  workSince: number;
-  /** Read-time jitter stream per miner so concurrent polls don't perturb each other's sequences. */
-  jitter: () => number;
-}
 
 interface Load {
   name: string;
@@ -135,39 +87,12 @@ export class PowerModel {
   addMiner(id: string, modelKey?: string): MinerView {
     if (this.miners.has(id)) throw new Error(`miner "${id}" already exists`);
     const model = getMinerModel(modelKey ?? this.modelKeys[this.miners.size % this.modelKeys.length]!);
-    const r = mulberry32(hashSeed(this.seed, id));
     const now = this.now();
-    const shares = Array.from({ length: model.chains }, () => 1 + symmetric(r) * 0.02);
-    const sum = shares.reduce((a, b) => a + b, 0);
-    const rec: MinerRecord = {
-      id,
-      model,
-      state: "hashing",
-      powerVar: 1 + symmetric(r) * 0.03,
-      hashVar: 1 + symmetric(r) * 0.03,
-      tempOffsetC: symmetric(r) * 3,
-      fanVar: 1 + symmetric(r) * 0.04,
-      chainShares: shares.map((s) => s / sum),
-      // up to three days of uptime so Elapsed looks like a fleet, not a fresh boot
-      bootAt: now - Math.floor(r() * 3 * 86_400_000),
-      startingUntil: 0,
-      asleepBeforeFault: false,
-      powerLimitW: null,
-      hashboards: "ok",
-      deadChains: new Set(),
-      extraTempC: 0,
-      drawW: 0,
-      workTh: 0,
-      workSince: now,
-      jitter: mulberry32(hashSeed(this.seed ^ 0x5bd1e995, id)),
-    };
-    // work done before the sim started, so averages and share counters are plausible from the first poll
-    rec.workTh = (model.nominalThs * rec.hashVar * (now - rec.bootAt)) / 1000;
-    rec.drawW = this.drawFor(rec, "hashing");
+    const rec = newMinerRecord(id, model, this.seed, now);
     this.advance(now);
     this.miners.set(id, rec);
     this.minersDrawW += rec.drawW;
-    return this.view(rec, now);
+    return viewOf(rec, now);
   }
 
   hasMiner(id: string): boolean {
@@ -229,7 +154,7 @@ export class PowerModel {
   setPowerLimit(id: string, watts: number | null): void {
     this.refresh();
     const m = this.get(id);
-    if (m.state === "hashing") this.closeWork(m, this.now());
+    if (m.state === "hashing") closeWork(m, this.now());
     m.powerLimitW = watts;
     this.redraw(m);
   }
@@ -238,7 +163,7 @@ export class PowerModel {
   setHashboards(id: string, boards: Hashboards): void {
     this.refresh();
     const m = this.get(id);
-    if (m.state === "hashing") this.closeWork(m, this.now());
+    if (m.state === "hashing") closeWork(m, this.now());
     m.hashboards = boards;
     this.redraw(m);
   }
@@ -249,7 +174,7 @@ export class PowerModel {
     const m = this.get(id);
     if (!Number.isInteger(chain) || chain < 0 || chain >= m.model.chains)
       throw new Error(`miner "${id}" has no chain ${chain} (${m.model.chains} chains)`);
-    if (m.state === "hashing") this.closeWork(m, this.now());
+    if (m.state === "hashing") closeWork(m, this.now());
     if (dead) m.deadChains.add(chain);
     else m.deadChains.delete(chain);
     this.redraw(m);
@@ -271,19 +196,13 @@ export class PowerModel {
   hashrateThs(id: string): number {
     this.refresh();
     const m = this.get(id);
-    return this.mining(m)
-      ? m.model.nominalThs *
-          m.hashVar *
-          this.limitFactor(m) *
-          this.liveShare(m) *
-          (1 + symmetric(m.jitter) * 0.01)
-      : 0;
+    return sampleThs(m);
   }
 
   /** One consistent sample of a miner for a protocol reply. */
   minerView(id: string): MinerView {
     this.refresh();
-    return this.view(this.get(id), this.now());
+    return viewOf(this.get(id), this.now());
   }
 
   countByState(): Record<MinerState, number> {
@@ -377,57 +296,12 @@ export class PowerModel {
     return w;
   }
 
-  /** Hashing with hashboards that can: the only condition in which work is done. */
-  private mining(m: MinerRecord): boolean {
-    return m.state === "hashing" && m.hashboards === "ok";
-  }
-
-  private drawFor(m: MinerRecord, state: MinerState): number {
-    // no working hashboard: the controller and fans only, whatever the process thinks
-    if (state === "hashing" && m.hashboards !== "ok") return m.model.sleepW * m.powerVar;
-    switch (state) {
-      case "hashing":
-        return Math.min(
-          m.model.nominalW * m.powerVar * this.liveShare(m),
-          m.powerLimitW ?? Number.POSITIVE_INFINITY,
-        );
-      case "starting":
-        // fans at full speed and boards initialising, not yet hashing
-        return m.model.nominalW * m.powerVar * 0.25;
-      default:
-        return m.model.sleepW * m.powerVar;
-    }
-  }
-
   /** Re-evaluates a miner's draw in its current state (after a power target changes). */
   private redraw(m: MinerRecord): void {
     this.advance(this.now());
-    const w = this.drawFor(m, m.state);
+    const w = drawFor(m, m.state);
     this.minersDrawW += w - m.drawW;
     m.drawW = w;
-  }
-
-  /** Books the work done at the current rate since workSince. */
-  private closeWork(m: MinerRecord, at: number): void {
-    if (this.mining(m))
-      m.workTh +=
-        (m.model.nominalThs * m.hashVar * this.limitFactor(m) * this.liveShare(m) * (at - m.workSince)) /
-        1000;
-    m.workSince = at;
-  }
-
-  /** The share of the unit's chains that are not dead. */
-  private liveShare(m: MinerRecord): number {
-    if (m.deadChains.size === 0) return 1;
-    let dead = 0;
-    for (const c of m.deadChains) dead += m.chainShares[c] ?? 0;
-    return Math.max(0, 1 - dead);
-  }
-
-  /** Hashrate share left under a power target: (P / Pnominal)^0.8. */
-  private limitFactor(m: MinerRecord): number {
-    if (m.powerLimitW === null) return 1;
-    return Math.min(1, m.powerLimitW / (m.model.nominalW * m.powerVar)) ** 0.8;
   }
 
   private startUp(m: MinerRecord): void {
@@ -444,12 +318,12 @@ export class PowerModel {
     const prev = m.state;
     if (prev === to) return;
     this.advance(at);
-    if (prev === "hashing") this.closeWork(m, at);
+    if (prev === "hashing") closeWork(m, at);
     m.workSince = at;
     if (prev === "starting") this.pending = this.pending.filter((p) => p !== m);
     m.state = to;
-    this.minersDrawW += this.drawFor(m, to) - m.drawW;
-    m.drawW = this.drawFor(m, to);
+    this.minersDrawW += drawFor(m, to) - m.drawW;
+    m.drawW = drawFor(m, to);
     for (const l of this.listeners) l(m.id, to, prev);
   }
 
@@ -475,54 +349,5 @@ export class PowerModel {
       this.classWNow("mining") + this.classWNow("ai") + this.classWNow("aux") - this.generationWNow();
     this.importedKwh += (Math.max(0, netW) * dt) / MS_PER_H / 1000;
     this.lastT = t;
-  }
-
-  private view(m: MinerRecord, now: number): MinerView {
-    const hashing = this.mining(m);
-    const expectedThs = m.model.nominalThs * m.hashVar;
-    const live = this.liveShare(m);
-    const hashrateThs = hashing
-      ? expectedThs * this.limitFactor(m) * live * (1 + symmetric(m.jitter) * 0.01)
-      : 0;
-    const uptimeS = Math.max(0, Math.floor((now - m.bootAt) / 1000));
-    const workTh =
-      m.workTh + (hashing ? (expectedThs * this.limitFactor(m) * live * (now - m.workSince)) / 1000 : 0);
-    // PCB and chip temperatures: warm when hashing, near ambient otherwise
-    const pcbBase =
-      m.state === "hashing" ? 58 : m.state === "starting" ? 40 : m.state === "sleeping" ? 30 : 27;
-    const fanBase =
-      m.state === "hashing" ? 5600 : m.state === "starting" ? 6000 : m.state === "sleeping" ? 900 : 0;
-    const boardTempsC: number[] = [];
-    const chipTempsC: number[] = [];
-    for (let i = 0; i < m.model.chains; i++) {
-      const pcb = Math.round(pcbBase + m.tempOffsetC + m.extraTempC + i + symmetric(m.jitter));
-      boardTempsC.push(pcb);
-      chipTempsC.push(hashing ? pcb + 12 : m.state === "starting" ? pcb + 4 : pcb);
-    }
-    const fanRpm: number[] = [];
-    for (let i = 0; i < m.model.fans; i++) {
-      fanRpm.push(fanBase === 0 ? 0 : Math.round((fanBase * m.fanVar + symmetric(m.jitter) * 60) / 10) * 10);
-    }
-    return {
-      id: m.id,
-      model: m.model,
-      state: m.state,
-      powerW: m.drawW,
-      hashrateThs,
-      avgHashrateThs: uptimeS > 0 ? workTh / uptimeS : 0,
-      expectedThs,
-      powerLimitW: m.powerLimitW,
-      uptimeS,
-      workTh,
-      // the live chains share the hashrate in their proportions; a dead one does nothing
-      chainRatesThs: m.chainShares.map((s, i) =>
-        m.deadChains.has(i) || live === 0 ? 0 : (s / live) * hashrateThs,
-      ),
-      chipTempsC,
-      boardTempsC,
-      fanRpm,
-      hashboards: m.hashboards,
-      deadChains: [...m.deadChains].sort((a, b) => a - b),
-    };
   }
 }

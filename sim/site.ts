@@ -6,52 +6,30 @@ import type { Logger } from "pino";
 import type { MeterProfile } from "../drivers/modbus/profile.ts";
 import { type AntminerWebSim, type AntminerWebSimMiner, startAntminerWebSim } from "./antminer-web/server.ts";
 import type { AuradineSim } from "./auradine/server.ts";
-import { type AuradineSiteSpec, startAuradineSiteSims } from "./auradine/site.ts";
 import { type BraiinsSiteSpec, startBraiinsSiteSims } from "./braiins-grpc/site.ts";
-import type { MinerProgram } from "./cgminer/replies.ts";
-import { type CgminerSim, startCgminerSim } from "./cgminer/server.ts";
+import { type CgminerSim, type CgminerSimMiner, startCgminerSim } from "./cgminer/server.ts";
 import type { EpicSim } from "./epic/server.ts";
-import type { EpicSiteSpec } from "./epic/site.ts";
-import { startEpicSiteSims } from "./epic/site.ts";
 import type { EspminerSim } from "./espminer/server.ts";
-import { type EspminerSiteSpec, startEspminerSiteSims } from "./espminer/site.ts";
 import { cloudySolar, type GenerationProfile } from "./generation.ts";
 import { type ModbusMeterSim, startModbusMeterSim } from "./modbus/meter.ts";
 import { type MeterRole, PowerModel } from "./power-model.ts";
 import type { ProtoSim } from "./proto/server.ts";
-import { type ProtoSiteSpec, startProtoSiteSims } from "./proto/site.ts";
+import { startWebSims, type WebSims, type WebSiteMiner } from "./site-web.ts";
 import type { VnishSim } from "./vnish/server.ts";
-import { startVnishSiteSims, type VnishSiteSpec } from "./vnish/site.ts";
 import { startWhatsminerSiteSims, type WhatsminerSiteSpec } from "./whatsminer/site.ts";
 
-export interface SimMinerSpec {
-  id: string;
-  host: string;
-  port: number;
-  model?: string;
-  statsQuirk?: boolean;
-  /** A vendor dialect registered in sim/cgminer/dialects.ts; default stock cgminer. */
-  dialect?: string;
+/**
+ * One simulated miner: where its CGMiner API listens and how it answers (sim/cgminer),
+ * its web API's port and options for the HTTP firmwares (sim/site-web.ts), and the
+ * options of the other vendor pieces.
+ */
+export interface SimMinerSpec extends CgminerSimMiner, WebSiteMiner {
   /** Answer every request this late (ms): a busy miner (benches, crash tests). */
   replyDelayMs?: number;
-  /** Stock dialect: which program answers (bmminer default, cgminer 4.11, bfgminer 5.5). */
-  program?: MinerProgram;
-  /** HTTP firmwares (VNish, ePIC, AxeOS…): their web/REST listener's port; absent = the firmware's default. */
-  webPort?: number;
   /** `dialect: "braiins"` only: the gRPC API's port, credentials and quirks (sim/braiins-grpc). */
   braiins?: BraiinsSiteSpec;
   /** `dialect: "whatsminer"` only: write password, switches, API v3 port (sim/whatsminer). */
   whatsminer?: WhatsminerSiteSpec;
-  /** `dialect: "proto"` only: password, token TTL, delays, drift (sim/proto). */
-  proto?: ProtoSiteSpec;
-  /** `dialect: "epic"` only: password, reply delay, firmware variant… (sim/epic). */
-  epic?: EpicSiteSpec;
-  /** `dialect: "auradine"` only: FluxOS web API quirks (sim/auradine); its port is `webPort` (default 8080). */
-  auradine?: AuradineSiteSpec;
-  /** `dialect: "espminer"` only: AxeOS version, drift, restart time (sim/espminer); replyDelayMs applies too. */
-  espminer?: EspminerSiteSpec;
-  /** `dialect: "vnish"` only: the web API's password, token lifetime, firmware quirks (sim/vnish). */
-  vnish?: VnishSiteSpec;
   /** `dialect: "antminer"` only: the web CGI's credentials and quirks (sim/antminer-web); its port is `webPort`. */
   antminer?: AntminerSiteSpec;
 }
@@ -160,11 +138,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const meters = new Map<string, ModbusMeterSim>();
   let cgminer: CgminerSim;
   let antminerWeb: AntminerWebSim | null = null;
-  let proto: ProtoSim;
-  let epic: EpicSim;
-  let auradine: AuradineSim;
-  let espminer: EspminerSim;
-  let vnish: VnishSim;
+  let web: WebSims;
   try {
     cgminer = await startCgminerSim({
       miners: opts.miners.filter((m) => m.dialect === undefined || !NO_CGMINER_API.has(m.dialect)),
@@ -178,33 +152,19 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     // Braiins OS: the gRPC API (power target, default 50051) beside 4028
     const braiinsGrpc = await startBraiinsSiteSims(model, opts.miners, opts.logger);
     stops.push(() => braiinsGrpc.stop());
-    // Proto rigs: the MDK API (REST/JSON) on their webPort, no CGMiner API
-    const protoSims = await startProtoSiteSims(model, opts.miners, opts.logger);
-    proto = protoSims;
-    stops.push(() => protoSims.stop());
-    // ePIC UMC: HTTP on the miner's own API port, no CGMiner API
-    const epicSims = await startEpicSiteSims(model, opts.miners, opts.logger);
-    epic = epicSims;
-    stops.push(() => epicSims.stop());
-    // Auradine FluxOS: the web API (control, sleep state, watts; default 8080) beside 4028
-    auradine = await startAuradineSiteSims(model, opts.miners, opts.logger);
-    const auradineSim = auradine;
-    stops.push(() => auradineSim.stop());
-    // ESP-Miner / AxeOS: HTTP only, at each miner's webPort (default 80)
-    espminer = await startEspminerSiteSims(model, opts.miners, opts.logger);
-    const axeos = espminer;
-    stops.push(() => axeos.stop());
-    // VNish: the web API (control and readings) beside its read-only 4028
-    const vnishWeb = await startVnishSiteSims(model, opts.miners, opts.logger);
-    vnish = vnishWeb;
-    stops.push(() => vnishWeb.stop());
+    // Proto, ePIC, Auradine, ESP-Miner and VNish: their web APIs (sim/site-web.ts)
+    web = await startWebSims(model, opts.miners, {
+      logger: opts.logger,
+      started: (sim) => stops.push(() => sim.stop()),
+    });
     // stock Antminers: the web CGI (Digest auth) beside their read-only 4028
-    const web = opts.antminerWeb;
+    const webCgi = opts.antminerWeb;
     const stock = opts.miners.flatMap((m): AntminerWebSimMiner[] => {
       const bmminer = m.program === undefined || m.program === "bmminer";
       if (m.dialect === "antminer")
-        return [{ ...m.antminer, id: m.id, host: m.host, port: m.webPort ?? web?.port ?? 80 }];
-      if (web && m.dialect === undefined && bmminer) return [{ id: m.id, host: m.host, port: web.port }];
+        return [{ ...m.antminer, id: m.id, host: m.host, port: m.webPort ?? webCgi?.port ?? 80 }];
+      if (webCgi && m.dialect === undefined && bmminer)
+        return [{ id: m.id, host: m.host, port: webCgi.port }];
       return [];
     });
     if (stock.length > 0) {
@@ -212,9 +172,9 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
         miners: stock,
         model,
         logger: opts.logger,
-        setDelayMs: web?.setDelayMs,
-        getDelayMs: web?.getDelayMs,
-        rebootMs: web?.rebootMs,
+        setDelayMs: webCgi?.setDelayMs,
+        getDelayMs: webCgi?.getDelayMs,
+        rebootMs: webCgi?.rebootMs,
       });
       const webSim = antminerWeb;
       stops.push(() => webSim.stop());
@@ -246,11 +206,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     model,
     cgminer,
     antminerWeb,
-    proto,
-    epic,
-    auradine,
-    espminer,
-    vnish,
+    ...web,
     meters,
     sleepMiner: (id) => model.sleep(id),
     wakeMiner: (id) => model.wake(id),

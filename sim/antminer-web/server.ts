@@ -26,10 +26,10 @@
 // the reboot.cgi reply are the sim's own inventions; real firmware's wording
 // was not available.
 import { createHash, randomBytes } from "node:crypto";
-import http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import type http from "node:http";
+import type { Logger } from "pino";
+import { readBody, sendJson, sendText, simHttpServer } from "../http/server.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 
 export type SimDigestAlgorithm = "MD5" | "SHA-256";
@@ -78,14 +78,12 @@ export interface AntminerWebRequestStats {
   reboots: number;
 }
 
-export interface AntminerWebSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface AntminerWebSim extends SimHandle {
   /** The config get_miner_conf would return now. */
   conf(id: string): Record<string, unknown>;
   /** Whether the miner's locate LED blinks. */
   blink(id: string): boolean;
   stats(id: string): AntminerWebRequestStats;
-  stop(): Promise<void>;
 }
 
 export const SIM_REALM = "antMiner Configuration";
@@ -98,10 +96,7 @@ interface Pool {
   pass: string;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   username: string;
   password: string;
   quirk: MinerModeQuirk;
@@ -116,8 +111,6 @@ interface Entry {
   freqLevel: string;
   nonces: Map<string, number>;
   stats: AntminerWebRequestStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const hash = (alg: SimDigestAlgorithm, s: string) =>
@@ -152,13 +145,16 @@ function parseBody(raw: string): Record<string, unknown> | null {
 
 export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<AntminerWebSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-antminer-web" });
+  // one miner's listener each, and the timers of delayed effects: stopped together
+  const group = new ListenerGroup<Entry>({
+    label: "antminer web sim",
+    component: "sim-antminer-web",
+    logger: opts.logger,
+  });
+  const { log } = group;
   const realm = opts.realm ?? SIM_REALM;
   const algorithms = opts.algorithms && opts.algorithms.length > 0 ? opts.algorithms : ["MD5" as const];
-  const entries = new Map<string, Entry>();
-  // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup("antminer web sim", entries);
-  const later = (ms: number, fn: () => void) => (ms <= 0 ? fn() : group.later(ms, fn));
+  const later = (ms: number, fn: () => void) => group.after(ms, fn);
 
   function workMode(e: Entry): number {
     const state = model.state(e.id);
@@ -217,12 +213,6 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
     const expected = hash(alg, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:${p.qop}:${ha2}`);
     if (expected !== p.response.toLowerCase()) return "bad";
     return e.nonces.has(p.nonce) ? "ok" : "stale";
-  }
-
-  function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-    if (res.destroyed || res.writableEnded) return;
-    res.writeHead(status, { "Content-Type": "application/json" });
-    res.end(JSON.stringify(body));
   }
 
   /** Applies a set_miner_conf body; returns the reply. */
@@ -297,15 +287,7 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
     e.stats.requests++;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) tooLarge = true;
-      else chunks.push(c);
-    });
-    req.on("end", () => {
+    readBody(req, { maxBytes: MAX_BODY, log, id: e.id }, (raw, tooLarge) => {
       // a unit rebooting has no web server: the connection drops
       if (e.rebooting) return void req.socket.destroy();
       const auth = authorized(e, req);
@@ -319,7 +301,6 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       }
       if (path === "/cgi-bin/set_miner_conf.cgi" && req.method === "POST") {
         e.stats.sets++;
-        const raw = Buffer.concat(chunks).toString("utf8");
         later(opts.setDelayMs ?? 0, () => {
           let reply: Record<string, string>;
           try {
@@ -336,33 +317,27 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
         return sendJson(res, 200, { blink: model.leds.isOn(e.id) });
       }
       if (path === "/cgi-bin/blink.cgi" && req.method === "POST") {
-        return sendJson(res, 200, applyBlink(e, Buffer.concat(chunks).toString("utf8")));
+        return sendJson(res, 200, applyBlink(e, raw));
       }
       if (path === "/cgi-bin/reboot.cgi" && req.method === "GET") {
         reboot(e);
         if (e.rebootReply === "drop") return void req.socket.destroy();
         return sendJson(res, 200, { code: "R000", msg: "Rebooting" });
       }
-      res.writeHead(404, { "Content-Type": "text/html" });
-      res.end("<html><body><h1>404 Not Found</h1></body></html>\n");
+      sendText(res, 404, "<html><body><h1>404 Not Found</h1></body></html>\n", {
+        "Content-Type": "text/html",
+      });
     });
-    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
   }
 
   function listen(e: Entry): Promise<void> {
-    const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
-    server.on("connection", (s: Socket) => {
-      e.sockets.add(s);
-      s.on("close", () => e.sockets.delete(s));
-    });
+    const server = simHttpServer(e, (req, res) => onRequest(e, req, res));
     return bindListener(e, server, "antminer web sim:", log);
   }
 
   for (const m of opts.miners) {
-    if (entries.has(m.id)) throw new Error(`antminer web sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id);
-    entries.set(m.id, {
+    group.add({
       id: m.id,
       host: m.host,
       port: m.port,
@@ -381,23 +356,14 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
       freqLevel: "100",
       nonces: new Map(),
       stats: { requests: 0, unauthorized: 0, gets: 0, sets: 0, setBodies: [], blinkBodies: [], reboots: 0 },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
-  const stop = () => group.stop();
   await group.bind(listen);
-  log.info({ miners: entries.size }, "antminer web sim listening");
-
-  const get = (id: string) => group.get(id);
-  return {
-    get endpoints() {
-      return group.endpoints;
-    },
-    conf: (id) => confOf(get(id)),
-    blink: (id) => model.leds.isOn(get(id).id),
-    stats: (id) => get(id).stats,
-    stop,
-  };
+  return group.handle({
+    conf: (id: string) => confOf(group.get(id)),
+    blink: (id: string) => model.leds.isOn(group.get(id).id),
+    stats: (id: string) => group.get(id).stats,
+  });
 }

@@ -15,11 +15,11 @@
 // ceiling above which power targets are refused (Braiins 24.02 refused
 // target increases; the selftest finds such a unit).
 import { randomBytes } from "node:crypto";
-import http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
+import type http from "node:http";
+import type { Logger } from "pino";
 import { auradineModelNames } from "../cgminer/dialects/auradine.ts";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import { readBody, sendJson, simHttpServer } from "../http/server.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import * as R from "./replies.ts";
 
@@ -38,6 +38,9 @@ export interface AuradineQuirks {
   /** Power targets above this are refused with STATUS E; null = none refused. */
   refuseTargetAboveW: number | null;
 }
+
+/** A site miner's FluxOS web API quirks (sim/site-web.ts). */
+export type AuradineSiteSpec = Partial<AuradineQuirks>;
 
 export interface AuradineSimMiner extends Partial<AuradineQuirks> {
   id: string;
@@ -64,37 +67,33 @@ export interface AuradineSimStats {
   writes: Array<{ path: string; body: Record<string, unknown> }>;
 }
 
-export interface AuradineSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface AuradineSim extends SimHandle {
   stats(id: string): AuradineSimStats;
   /** Changes quirks at run time (a firmware upgrade, a password change). */
   configure(id: string, quirks: Partial<AuradineQuirks>): void;
   /** Expires every token of a miner now, as a restart of the web server does. */
   expireTokens(id: string): void;
-  stop(): Promise<void>;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   q: AuradineQuirks;
   ledCode: number;
   tokens: Map<string, number>;
   stats: AuradineSimStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 16 * 1024;
 
 export async function startAuradineSim(opts: AuradineSimOptions): Promise<AuradineSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-auradine" });
-  const rebootMs = opts.rebootMs ?? 300;
-  const entries = new Map<string, Entry>();
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup("auradine sim", entries);
+  const group = new ListenerGroup<Entry>({
+    label: "auradine sim",
+    component: "sim-auradine",
+    logger: opts.logger,
+  });
+  const { log } = group;
+  const rebootMs = opts.rebootMs ?? 300;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
   const when = () => Math.floor(model.now() / 1000);
   const unit = (e: Entry): R.FluxUnit => ({
@@ -230,49 +229,31 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
     e.stats.requests++;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
-    req.on("end", () => {
+    readBody(req, { maxBytes: MAX_BODY, log, id: e.id }, (raw, tooLarge) => {
       const reply = () => {
         // a rebooting (or faulted) unit has no web server: the request is cut off unanswered
         if (model.state(e.id) === "faulted") return void req.socket.destroy();
-        if (res.destroyed || res.writableEnded) return;
+        if (res.destroyed || res.writableEnded) return; // the client gave up: the command never ran
         let status: number;
         let json: unknown;
         try {
-          [status, json] =
-            size > MAX_BODY
-              ? [413, error(e, 413, "Too large")]
-              : answer(e, req, Buffer.concat(chunks).toString());
+          [status, json] = tooLarge ? [413, error(e, 413, "Too large")] : answer(e, req, raw);
         } catch (err) {
           log.debug({ miner: e.id, err }, "request failed");
           [status, json] = [500, error(e, 500, "Internal error")];
         }
-        res.writeHead(status, { "Content-Type": "application/json" });
-        res.end(JSON.stringify(json));
+        sendJson(res, status, json);
       };
-      if (e.q.replyDelayMs > 0) later(e.q.replyDelayMs, reply);
-      else reply();
+      group.after(e.q.replyDelayMs, reply);
     });
   }
 
   function listen(e: Entry): Promise<void> {
-    const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
-    server.on("connection", (s: Socket) => {
-      e.sockets.add(s);
-      s.on("close", () => e.sockets.delete(s));
-    });
+    const server = simHttpServer(e, (req, res) => onRequest(e, req, res));
     return bindListener(e, server, "auradine sim:", log);
   }
 
   for (const m of opts.miners) {
-    if (entries.has(m.id)) throw new Error(`auradine sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id);
     const nominalW = model.minerView(m.id).model.nominalW;
     const q: AuradineQuirks = {
@@ -287,7 +268,7 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
       refuseTargetAboveW: m.refuseTargetAboveW ?? null,
     };
     auradineModelNames.set(m.id, q.modelName);
-    entries.set(m.id, {
+    group.add({
       id: m.id,
       host: m.host,
       port: m.port,
@@ -295,27 +276,18 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
       ledCode: 2,
       tokens: new Map(),
       stats: { requests: 0, logins: 0, failedLogins: 0, unauthorized: 0, writes: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
-  const stop = () => group.stop();
   await group.bind(listen);
-  log.info({ miners: entries.size }, "auradine sim listening");
-
-  const get = (id: string) => group.get(id);
-  return {
-    get endpoints() {
-      return group.endpoints;
-    },
-    stats: (id) => get(id).stats,
-    configure(id, quirks) {
-      const e = get(id);
+  return group.handle({
+    stats: (id: string) => group.get(id).stats,
+    configure(id: string, quirks: Partial<AuradineQuirks>) {
+      const e = group.get(id);
       e.q = { ...e.q, ...quirks };
       auradineModelNames.set(id, e.q.modelName);
     },
-    expireTokens: (id) => get(id).tokens.clear(),
-    stop,
-  };
+    expireTokens: (id: string) => group.get(id).tokens.clear(),
+  });
 }

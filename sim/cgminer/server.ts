@@ -7,29 +7,11 @@
 // sim is benchmarked with thousands of miners polled at once.
 import net from "node:net";
 import { type Logger, pino } from "pino";
-import { bindListener, closeListener } from "../listener.ts";
-import type { MinerState, PowerModel } from "../power-model.ts";
-import { SIM_DIALECTS, type SimDialect } from "./dialects.ts";
-import "./dialects/index.ts";
-import "../whatsminer/register.ts";
-import {
-  CODE,
-  configReply,
-  DESCRIPTION,
-  devdetailsReply,
-  devsReply,
-  errorReply,
-  type MinerFlavour,
-  type MinerProgram,
-  poolsReply,
-  type Reply,
-  renderJoined,
-  renderJson,
-  renderText,
-  statsReply,
-  summaryReply,
-  versionReply,
-} from "./replies.ts";
+import { type FaultFollowing, FaultFollowingListeners, type FollowingEntry } from "../fault-listeners.ts";
+import { bindListener } from "../listener.ts";
+import type { PowerModel } from "../power-model.ts";
+import { type AnsweringMiner, answerRequest, jsonBalanced, simDialect } from "./commands.ts";
+import type { MinerProgram } from "./replies.ts";
 
 export interface CgminerSimMiner {
   id: string;
@@ -39,7 +21,7 @@ export interface CgminerSimMiner {
   model?: string;
   /** Antminer's `}{` in `stats` JSON; default on (the bmminer flavour). */
   statsQuirk?: boolean;
-  /** A registered vendor dialect (sim/cgminer/dialects.ts); default stock cgminer. */
+  /** A vendor dialect listed in sim/cgminer/dialects/index.ts; default stock cgminer. */
   dialect?: string;
   /** Answer this late (ms): a busy or wedged miner process. */
   replyDelayMs?: number;
@@ -57,11 +39,8 @@ export interface CgminerSimOptions {
   lingerMs?: number;
 }
 
-export interface CgminerSim {
-  /** Where each miner listens (the real port when 0 was asked for). */
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
-  /** Whether a miner's listener is open (false while faulted). */
-  isListening(id: string): boolean;
+/** Where each miner listens (`endpoints`: the real port when 0 was asked for), and more. */
+export interface CgminerSim extends FaultFollowing {
   /**
    * A misbehaving miner (soak, fuzz, tests): replies this late, with garbage
    * bytes instead of its reply, closes every connection at once without a
@@ -70,9 +49,6 @@ export interface CgminerSim {
    * hashes on. `{}` restores it.
    */
   setMisbehaviour(id: string, how: Misbehaviour): void;
-  /** Resolves once listeners closed/reopened by fault changes have settled. */
-  settled(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 export interface Misbehaviour {
@@ -101,34 +77,10 @@ function garbageLike(reply: string): Buffer {
 const MAX_REQUEST = 4096;
 const NUL = Buffer.from([0]);
 
-type Handler = (m: MinerEntry) => Reply;
-
-interface MinerEntry {
-  id: string;
-  host: string;
-  port: number;
-  flavour: MinerFlavour;
-  dialect: SimDialect | null;
+interface MinerEntry extends FollowingEntry, AnsweringMiner {
   replyDelayMs: number;
   /** Set at run time: added delay, garbage instead of the reply, silent close, HTTP. */
   misbehaviour: Required<Omit<Misbehaviour, "poolsDead">>;
-  /** The dialect's per-miner state (sessions, tokens…). */
-  dialectState: Map<string, unknown>;
-  server: net.Server | null;
-  sockets: Set<net.Socket>;
-  /** Serialises listener close/reopen when faults toggle quickly. */
-  ops: Promise<void>;
-}
-
-function simDialect(name: string | undefined): SimDialect | null {
-  // stock Antminers (bmminer) answer the stock API; their web CGI is sim/antminer-web's
-  if (name === undefined || name === "cgminer" || name === "antminer") return null;
-  const d = SIM_DIALECTS[name];
-  if (!d)
-    throw new Error(
-      `cgminer sim: unknown dialect "${name}" (known: cgminer, ${Object.keys(SIM_DIALECTS).join(", ")})`,
-    );
-  return d;
 }
 
 export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerSim> {
@@ -136,97 +88,6 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-cgminer" });
   const requestTimeoutMs = opts.requestTimeoutMs ?? 1000;
   const lingerMs = opts.lingerMs ?? 5000;
-  const entries = new Map<string, MinerEntry>();
-  const inflight = new Set<Promise<void>>();
-  let stopped = false;
-
-  const view = (m: MinerEntry) => model.minerView(m.id);
-  const handlers: Record<string, Handler> = {
-    version: (m) => versionReply(view(m), m.flavour),
-    summary: (m) => summaryReply(view(m), m.flavour),
-    pools: (m) => poolsReply(view(m), m.flavour),
-    devs: (m) => devsReply(view(m), m.flavour),
-    stats: (m) => statsReply(view(m), m.flavour),
-    devdetails: (m) => devdetailsReply(view(m)),
-    config: (m) => configReply(view(m)),
-  };
-
-  function answerOne(m: MinerEntry, cmd: string, param: string, remoteAddress: string): Reply {
-    const custom = m.dialect?.handlers[cmd];
-    if (custom) {
-      return custom({
-        id: m.id,
-        view: view(m),
-        model,
-        command: cmd,
-        param,
-        state: m.dialectState,
-        remoteAddress,
-      });
-    }
-    const h = handlers[cmd];
-    if (h) return h(m);
-    if (cmd === "check") {
-      if (param === "") return errorReply(CODE.MISCHK, "Missing check cmd");
-      // a vendor dialect's own commands (LuxOS curtail, Avalon ascset) are its to grant
-      const own = m.dialect?.handlers[param] !== undefined;
-      const exists = own || handlers[param] !== undefined || param === "check" || PRIVILEGED.has(param);
-      const access = own || (exists && !PRIVILEGED.has(param));
-      return {
-        severity: "S",
-        code: CODE.CHECK,
-        msg: "Check command",
-        section: {
-          name: "CHECK",
-          textPrefix: true,
-          items: [{ Exists: exists ? "Y" : "N", Access: access ? "Y" : "N" }],
-        },
-      };
-    }
-    // stock firmware: the API is read-only; control goes through the vendor's own means
-    if (PRIVILEGED.has(cmd)) return errorReply(CODE.ACCDENY, `Access denied to '${cmd}' command`);
-    return errorReply(CODE.INVCMD, "Invalid command");
-  }
-
-  function answer(m: MinerEntry, raw: Buffer, remoteAddress: string): string {
-    const ctx = { when: Math.floor(model.now() / 1000), description: m.dialect?.description ?? DESCRIPTION };
-    const takeover = m.dialect?.answerRaw?.(
-      { id: m.id, view: view(m), model, state: m.dialectState, remoteAddress },
-      raw,
-    );
-    if (takeover != null) return takeover;
-    const isJson = raw[0] === 0x7b;
-    let cmd: string;
-    let param = "";
-    if (isJson) {
-      let req: unknown;
-      try {
-        req = JSON.parse(stripTrailer(raw.toString("utf8")));
-      } catch {
-        return renderJson(errorReply(CODE.INVJSON, "Invalid JSON"), ctx);
-      }
-      const command = (req as { command?: unknown } | null)?.command;
-      if (typeof command !== "string") {
-        return renderJson(errorReply(CODE.MISCMD, "Missing JSON 'command'"), ctx);
-      }
-      cmd = command;
-      const p = (req as { parameter?: unknown }).parameter;
-      if (typeof p === "string" || typeof p === "number") param = String(p);
-    } else {
-      const text = stripTrailer(raw.toString("latin1"));
-      const bar = text.indexOf("|");
-      cmd = bar < 0 ? text : text.slice(0, bar);
-      param = bar < 0 ? "" : text.slice(bar + 1);
-    }
-    if (cmd.includes("+")) {
-      // duplicates collapse; each member gets its own reply, a bad one its own E
-      const names = [...new Set(cmd.split("+").filter((c) => c !== ""))];
-      const parts = names.map((c) => ({ cmd: c, reply: answerOne(m, c, "", remoteAddress) }));
-      return renderJoined(parts, ctx, isJson);
-    }
-    const reply = answerOne(m, cmd, param, remoteAddress);
-    return isJson ? renderJson(reply, ctx) : renderText(reply, ctx);
-  }
 
   function onConnection(m: MinerEntry, sock: net.Socket): void {
     m.sockets.add(sock);
@@ -252,7 +113,7 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       }
       let reply: string;
       try {
-        reply = answer(m, buf, sock.remoteAddress ?? "");
+        reply = answerRequest(model, m, buf, sock.remoteAddress ?? "");
       } catch (err) {
         // a miner removed from the model mid-flight: behave like a crashed process
         log.debug({ miner: m.id, err }, "reply failed");
@@ -292,41 +153,22 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
     sock.on("error", (err) => log.trace({ miner: m.id, err }, "socket error"));
   }
 
-  function listen(m: MinerEntry): Promise<void> {
-    const server = net.createServer({ allowHalfOpen: true }, (s) => onConnection(m, s));
-    return bindListener(m, server, "cgminer sim: miner", log, 128);
-  }
-
-  // close() drops the listening socket at once: new connects are refused from here on
-  const close = closeListener;
-
-  function enqueue(m: MinerEntry, op: () => Promise<void>): void {
-    const p = m.ops.then(op).catch((err) => log.warn({ miner: m.id, err }, "listener change failed"));
-    m.ops = p;
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-  }
-
-  // Makes a listener match the model: open unless faulted (or stopped). Queued per
-  // miner, so a fault toggled while a reopen is still binding ends up right.
-  const reconcile = async (m: MinerEntry) => {
-    const want = !stopped && model.state(m.id) !== "faulted";
-    if (want && !m.server) await listen(m);
-    else if (!want && m.server) await close(m);
-  };
-
-  const onState = (id: string, state: MinerState, prev: MinerState) => {
-    const m = entries.get(id);
-    if (!m || stopped || (state !== "faulted" && prev !== "faulted")) return;
-    // close at once so a connect right after setFaulted() is already refused
-    if (state === "faulted" && m.server) void close(m);
-    enqueue(m, () => reconcile(m));
-  };
-
+  const listeners = new FaultFollowingListeners<MinerEntry>({
+    label: "cgminer sim",
+    model,
+    log,
+    listen: (m) =>
+      bindListener(
+        m,
+        net.createServer({ allowHalfOpen: true }, (s) => onConnection(m, s)),
+        "cgminer sim: miner",
+        log,
+        128,
+      ),
+  });
   for (const cfg of opts.miners) {
-    if (entries.has(cfg.id)) throw new Error(`cgminer sim: duplicate miner id "${cfg.id}"`);
     if (!model.hasMiner(cfg.id)) model.addMiner(cfg.id, cfg.model);
-    entries.set(cfg.id, {
+    listeners.add({
       id: cfg.id,
       host: cfg.host,
       port: cfg.port,
@@ -340,39 +182,17 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       replyDelayMs: cfg.replyDelayMs ?? 0,
       misbehaviour: { replyDelayMs: 0, garbage: false, closeSilently: false, http: false },
       dialectState: new Map(),
-      server: null,
-      sockets: new Set(),
-      ops: Promise.resolve(),
     });
   }
-  const unsubscribe = model.onStateChange(onState);
-
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    unsubscribe();
-    await Promise.all([...inflight]);
-    await Promise.all([...entries.values()].map(close));
-  };
-
-  const results = await Promise.allSettled(
-    [...entries.values()].filter((m) => model.state(m.id) !== "faulted").map(listen),
-  );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
-  log.info({ miners: entries.size }, "cgminer sim listening");
+  await listeners.start();
 
   return {
     get endpoints() {
-      return [...entries.values()].map((m) => ({ id: m.id, host: m.host, port: m.port }));
+      return listeners.endpoints;
     },
-    isListening: (id) => entries.get(id)?.server?.listening === true,
+    isListening: listeners.isListening,
     setMisbehaviour: (id, how) => {
-      const m = entries.get(id);
-      if (!m) throw new Error(`cgminer sim: no miner "${id}"`);
+      const m = listeners.get(id);
       m.misbehaviour = {
         replyDelayMs: how.replyDelayMs ?? 0,
         garbage: how.garbage ?? false,
@@ -381,62 +201,7 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       };
       m.flavour.poolsDead = how.poolsDead ?? false;
     },
-    settled: async () => {
-      while (inflight.size > 0) await Promise.all([...inflight]);
-    },
-    stop,
+    settled: listeners.settled,
+    stop: listeners.stop,
   };
-}
-
-/** Privileged commands of stock cgminer: known, but denied on a read-only API. */
-const PRIVILEGED = new Set([
-  "privileged",
-  "switchpool",
-  "enablepool",
-  "disablepool",
-  "addpool",
-  "removepool",
-  "poolpriority",
-  "poolquota",
-  "save",
-  "quit",
-  "restart",
-  "ascenable",
-  "ascdisable",
-  "ascidentify",
-  "ascset",
-  "pgaenable",
-  "pgadisable",
-  "pgaset",
-  "debug",
-  "zero",
-  "hotplug",
-  "setconfig",
-  "lockstats",
-]);
-
-/** Trailing NULs, newlines and spaces some clients send after the request. */
-function stripTrailer(s: string): string {
-  return s.replace(/[\s\0]+$/, "");
-}
-
-/** Whether a JSON request's outer object has closed (strings and escapes respected). */
-function jsonBalanced(buf: Buffer): boolean {
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  for (let i = 0; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === 0x5c) escaped = true;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) {
-      depth--;
-      if (depth === 0) return true;
-    }
-  }
-  return false;
 }

@@ -17,10 +17,10 @@
 // unit without the "Power" tuner, and for `refuseTargetAboveW` (all
 // {"result": false, "error": {"UnknownError": "…"}}); bodies the firmware
 // cannot deserialise answer 422 with a text line, as the web framework would.
-import http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import type http from "node:http";
+import type { Logger } from "pino";
+import { readBody, sendJson, sendText, simHttpServer } from "../http/server.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import {
   capabilitiesBody,
@@ -53,6 +53,9 @@ export interface EpicQuirks {
   rebootMs: number;
 }
 
+/** Per-miner options of the site config: password, reply delay, firmware variant… */
+export type EpicSiteSpec = Omit<EpicSimMiner, "id" | "host" | "port" | "model">;
+
 export interface EpicSimMiner extends Partial<EpicQuirks> {
   id: string;
   host: string;
@@ -73,22 +76,15 @@ export interface EpicRequestStats {
   notHttp: number;
 }
 
-export interface EpicSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface EpicSim extends SimHandle {
   stats(id: string): EpicRequestStats;
   setQuirks(id: string, quirks: Partial<EpicQuirks>): void;
-  stop(): Promise<void>;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   quirks: EpicQuirks;
   unit: UnitState;
   stats: EpicRequestStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -100,20 +96,14 @@ export async function startEpicSim(opts: {
   logger?: Logger;
 }): Promise<EpicSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-epic" });
-  const entries = new Map<string, Entry>();
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup("epic sim", entries);
+  const group = new ListenerGroup<Entry>({ label: "epic sim", component: "sim-epic", logger: opts.logger });
+  const { log } = group;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
-  function send(res: http.ServerResponse, status: number, body: unknown): void {
-    if (res.destroyed || res.writableEnded) return;
-    const text = typeof body === "string" ? body : JSON.stringify(body);
-    res.writeHead(status, {
-      "Content-Type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json",
-    });
-    res.end(text);
-  }
+  // UMC answers errors as plain text, results as JSON
+  const send = (res: http.ServerResponse, status: number, body: unknown) =>
+    typeof body === "string" ? sendText(res, status, body) : sendJson(res, status, body);
 
   const ok = { result: true, error: null };
   const fail = (error: unknown) => ({ result: false, error });
@@ -240,20 +230,13 @@ export async function startEpicSim(opts: {
     const path = (req.url ?? "/").split("?")[0]!.replace(/\/+$/, "") || "/";
     const key = `${req.method} ${path}`;
     e.stats.byPath[key] = (e.stats.byPath[key] ?? 0) + 1;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
-    req.on("end", () => {
+    readBody(req, { maxBytes: MAX_BODY, log, id: e.id }, (raw, tooLarge) => {
       const answer = () => {
-        if (size > MAX_BODY) return send(res, 413, "Payload Too Large");
+        if (tooLarge) return send(res, 413, "Payload Too Large");
         let out: { status: number; body: unknown };
         try {
           if (req.method === "GET") out = onGet(e, path);
-          else if (req.method === "POST") out = onPost(e, path, Buffer.concat(chunks).toString("utf8"));
+          else if (req.method === "POST") out = onPost(e, path, raw);
           else out = { status: 405, body: "Method Not Allowed" };
         } catch (err) {
           // a miner removed from the model mid-flight: behave like a crashed server
@@ -263,22 +246,14 @@ export async function startEpicSim(opts: {
         }
         send(res, out.status, out.body);
       };
-      if (e.quirks.replyDelayMs > 0) later(e.quirks.replyDelayMs, answer);
-      else answer();
+      group.after(e.quirks.replyDelayMs, answer);
     });
   }
 
   function listen(e: Entry): Promise<void> {
-    const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
-    server.on("connection", (s: Socket) => {
-      // a unit that is rebooting (or faulted) has no web server: the connection drops
-      if (model.state(e.id) === "faulted") {
-        s.destroy();
-        return;
-      }
-      e.sockets.add(s);
-      s.on("close", () => e.sockets.delete(s));
+    // a unit that is rebooting (or faulted) has no web server: the connection drops
+    const server = simHttpServer(e, (req, res) => onRequest(e, req, res), {
+      offline: () => model.state(e.id) === "faulted",
     });
     // not HTTP at all: a CGMiner API request (`{"command":"version"}`) reaching the web server
     server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
@@ -305,11 +280,10 @@ export async function startEpicSim(opts: {
   }
 
   for (const m of opts.miners) {
-    if (entries.has(m.id)) throw new Error(`epic sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id, m.model);
     const firmware = m.firmware ?? "1.30";
     const view = model.minerView(m.id);
-    entries.set(m.id, {
+    group.add({
       id: m.id,
       host: m.host,
       port: m.port,
@@ -333,27 +307,18 @@ export async function startEpicSim(opts: {
         lastCommandResult: null,
       },
       stats: { requests: 0, byPath: {}, posts: [], notHttp: 0 },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
-  const stop = () => group.stop();
   await group.bind(listen);
-  log.info({ miners: entries.size }, "epic sim listening");
-
-  const get = (id: string) => group.get(id);
-  return {
-    get endpoints() {
-      return group.endpoints;
-    },
-    stats: (id) => get(id).stats,
-    setQuirks(id, quirks) {
-      const e = get(id);
+  return group.handle({
+    stats: (id: string) => group.get(id).stats,
+    setQuirks(id: string, quirks: Partial<EpicQuirks>) {
+      const e = group.get(id);
       Object.assign(e.quirks, quirks);
       e.unit.firmware = e.quirks.firmware;
       e.unit.powerTuning = e.quirks.powerTuning;
     },
-    stop,
-  };
+  });
 }

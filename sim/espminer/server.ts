@@ -20,10 +20,10 @@
 //   hostname…): a known key of the wrong type is 400 "Wrong API input"; the
 //   settings are stored and reported, not coupled to the model's power;
 // - ESP32s answer slowly: `replyDelayMs` holds every reply.
-import http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import type http from "node:http";
+import type { Logger } from "pino";
+import { readBody, sendText, simHttpServer } from "../http/server.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { type EspminerDrift, infoBody, simVersion, since, type UnitSettings } from "./info.ts";
 
@@ -69,20 +69,15 @@ export interface EspminerSimStats {
   patches: unknown[];
 }
 
-export interface EspminerSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface EspminerSim extends SimHandle {
   /** Changes a unit's firmware behaviour while it runs (a firmware update, a slow Wi-Fi link). */
   configure(id: string, opts: EspminerUnitOptions): void;
   /** The info body the unit would send now. */
   info(id: string): Record<string, unknown>;
   stats(id: string): EspminerSimStats;
-  stop(): Promise<void>;
 }
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   unit: UnitSettings;
   replyDelayMs: number;
   restartMs: number;
@@ -90,8 +85,6 @@ interface Entry {
   /** Restarting: connections are dropped until then. */
   downUntil: number;
   stats: EspminerSimStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -100,17 +93,18 @@ const PAGE =
 
 export async function startEspminerSim(opts: EspminerSimOptions): Promise<EspminerSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-espminer" });
-  const entries = new Map<string, Entry>();
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup("espminer sim", entries);
-  const later = (ms: number, fn: () => void) => (ms <= 0 ? fn() : group.later(ms, fn));
+  const group = new ListenerGroup<Entry>({
+    label: "espminer sim",
+    component: "sim-espminer",
+    logger: opts.logger,
+  });
+  const { log } = group;
+  const later = (ms: number, fn: () => void) => group.after(ms, fn);
 
-  const send = (res: http.ServerResponse, status: number, type: string, body: string, extra = {}) => {
-    if (res.destroyed || res.writableEnded) return;
-    res.writeHead(status, { "Content-Type": type, "Access-Control-Allow-Origin": "*", ...extra });
-    res.end(body);
-  };
+  // AxeOS answers every request with a permissive CORS header (its web UI is served elsewhere too)
+  const send = (res: http.ServerResponse, status: number, type: string, body: string, extra = {}) =>
+    sendText(res, status, body, { "Content-Type": type, "Access-Control-Allow-Origin": "*", ...extra });
   const json = (res: http.ServerResponse, status: number, body: unknown) =>
     send(res, status, "application/json", JSON.stringify(body));
 
@@ -209,15 +203,8 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
     e.stats.requests++;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on("end", () => {
-      if (size > MAX_BODY) return send(res, 500, "text/html", "content too long");
-      const raw = Buffer.concat(chunks).toString("utf8");
+    readBody(req, { maxBytes: MAX_BODY, log, id: e.id }, (raw, tooLarge) => {
+      if (tooLarge) return send(res, 500, "text/html", "content too long");
       later(e.replyDelayMs, () => {
         if (e.downUntil > 0) {
           res.socket?.destroy();
@@ -231,21 +218,11 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
         }
       });
     });
-    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
   }
 
   function listen(e: Entry): Promise<void> {
-    const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
-    server.on("connection", (s: Socket) => {
-      // a restarting unit is off the network
-      if (e.downUntil > 0) {
-        s.destroy();
-        return;
-      }
-      e.sockets.add(s);
-      s.on("close", () => e.sockets.delete(s));
-    });
+    // a restarting unit is off the network
+    const server = simHttpServer(e, (req, res) => onRequest(e, req, res), { offline: () => e.downUntil > 0 });
     return bindListener(e, server, "espminer sim:", log);
   }
 
@@ -260,7 +237,6 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
   };
 
   for (const m of opts.miners) {
-    if (entries.has(m.id)) throw new Error(`espminer sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id, "bitaxe-gamma");
     const e: Entry = {
       id: m.id,
@@ -284,25 +260,16 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
       refuseClients: false,
       downUntil: 0,
       stats: { requests: 0, infos: 0, pauses: 0, resumes: 0, restarts: 0, patches: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     };
     apply(e, m);
-    entries.set(m.id, e);
+    group.add(e);
   }
 
-  const stop = () => group.stop();
   await group.bind(listen);
-  log.info({ miners: entries.size }, "espminer sim listening");
-
-  const get = (id: string) => group.get(id);
-  return {
-    get endpoints() {
-      return group.endpoints;
-    },
-    configure: (id, o) => apply(get(id), o),
-    info: (id) => infoBody(get(id).unit, model.minerView(id)),
-    stats: (id) => get(id).stats,
-    stop,
-  };
+  return group.handle({
+    configure: (id: string, o: EspminerUnitOptions) => apply(group.get(id), o),
+    info: (id: string) => infoBody(group.get(id).unit, model.minerView(id)),
+    stats: (id: string) => group.get(id).stats,
+  });
 }

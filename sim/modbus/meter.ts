@@ -156,13 +156,16 @@ interface Listener {
   stop(): Promise<void>;
 }
 
-async function listenTcp(
-  host: string,
-  port: number,
-  respond: (unitId: number, addr: number, length: number) => Answer,
-  replyDelayMs: number,
-  log: Logger,
-): Promise<Listener> {
+/** Where a meter (or gateway) listens and how it answers a read of `length` registers at `addr`. */
+interface ListenOptions {
+  host: string;
+  port: number;
+  respond: (unitId: number, addr: number, length: number) => Answer;
+  replyDelayMs: number;
+  log: Logger;
+}
+
+async function listenTcp({ host, port, respond, replyDelayMs, log }: ListenOptions): Promise<Listener> {
   function serve(addr: number, length: number, unitID: number, cb: FCallbackVal<number[]>): void {
     const a = respond(unitID, addr, length);
     // no reply: never call back (modbus-serial then sends nothing)
@@ -203,13 +206,13 @@ async function listenTcp(
   };
 }
 
-async function listenRtuOverTcp(
-  host: string,
-  port: number,
-  respond: (unitId: number, addr: number, length: number) => Answer,
-  replyDelayMs: number,
-  log: Logger,
-): Promise<Listener> {
+async function listenRtuOverTcp({
+  host,
+  port,
+  respond,
+  replyDelayMs,
+  log,
+}: ListenOptions): Promise<Listener> {
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -297,7 +300,13 @@ export async function startModbusMeterSim(opts: ModbusMeterSimOptions): Promise<
     answer(devices, unitId, addr, length, mismatch);
   const framing = opts.framing ?? "tcp";
   const listen = framing === "tcp" ? listenTcp : listenRtuOverTcp;
-  const listener = await listen(opts.host, opts.port, respond, opts.replyDelayMs ?? 0, log);
+  const listener = await listen({
+    host: opts.host,
+    port: opts.port,
+    respond,
+    replyDelayMs: opts.replyDelayMs ?? 0,
+    log,
+  });
   log.info(
     { host: opts.host, port: opts.port, unitId: opts.unitId, profile: opts.profile.name, framing },
     "meter listening",
@@ -335,7 +344,13 @@ export async function startModbusGatewaySim(opts: ModbusGatewaySimOptions): Prom
   const respond = (unitId: number, addr: number, length: number) =>
     answer(devices, unitId, addr, length, mismatch);
   const listen = (opts.framing ?? "rtuOverTcp") === "tcp" ? listenTcp : listenRtuOverTcp;
-  const listener = await listen(opts.host, opts.port, respond, opts.replyDelayMs ?? 0, log);
+  const listener = await listen({
+    host: opts.host,
+    port: opts.port,
+    respond,
+    replyDelayMs: opts.replyDelayMs ?? 0,
+    log,
+  });
   const stop = () => listener.stop();
   return {
     meters: new Map([...devices].map(([id, d]) => [id, simHandle(d, stop)])),
@@ -358,29 +373,17 @@ export function encodeRegister(value: number, spec: RegisterSpec): number[] {
   let raw = value / (spec.scale ?? 1);
   if (Number.isNaN(raw) && spec.nanSentinel !== undefined) raw = spec.nanSentinel;
   const int = Number.isFinite(raw) ? Math.round(raw) : 0;
-  switch (spec.type) {
-    case "u16":
-      dv.setUint16(0, Math.min(0xffff, Math.max(0, int)));
-      break;
-    case "s16":
-      dv.setInt16(0, Math.min(0x7fff, Math.max(-0x8000, int)));
-      break;
-    case "u32":
-      dv.setUint32(0, Math.min(0xffffffff, Math.max(0, int)));
-      break;
-    case "s32":
-      dv.setInt32(0, Math.min(0x7fffffff, Math.max(-0x80000000, int)));
-      break;
-    case "u64":
-      dv.setBigUint64(0, BigInt(Math.max(0, int)));
-      break;
-    case "f32":
-      dv.setFloat32(0, raw);
-      break;
-    case "f64":
-      dv.setFloat64(0, raw);
-      break;
-  }
+  const clamp = (lo: number, hi: number) => Math.min(hi, Math.max(lo, int));
+  const put: Record<RegisterSpec["type"], () => void> = {
+    u16: () => dv.setUint16(0, clamp(0, 0xffff)),
+    s16: () => dv.setInt16(0, clamp(-0x8000, 0x7fff)),
+    u32: () => dv.setUint32(0, clamp(0, 0xffffffff)),
+    s32: () => dv.setInt32(0, clamp(-0x80000000, 0x7fffffff)),
+    u64: () => dv.setBigUint64(0, BigInt(Math.max(0, int))),
+    f32: () => dv.setFloat32(0, raw),
+    f64: () => dv.setFloat64(0, raw),
+  };
+  put[spec.type]();
   const words: number[] = [];
   for (let i = 0; i < n; i++) words.push(dv.getUint16(i * 2));
   return spec.wordOrder === "little" ? words.reverse() : words;

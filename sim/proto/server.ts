@@ -15,11 +15,10 @@
 // delay, a drifted firmware (a field that changes type, an object renamed, a
 // login reply of another shape), and refuseTargetAboveW (targets above it
 // refused with 422: a firmware that cannot raise its target).
-import http from "node:http";
-import https from "node:https";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import type http from "node:http";
+import type { Logger } from "pino";
+import { readBody, sendJson, simHttpServer } from "../http/server.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 import { newJti, newSecret, signJwt, verifyJwt } from "./jwt.ts";
 import {
@@ -43,6 +42,9 @@ export {
   type ProtoQuirks,
 } from "./replies.ts";
 
+/** A site miner's Proto options (sim/site-web.ts): everything but where it listens. */
+export type ProtoSiteSpec = Omit<ProtoSimMiner, "id" | "host" | "port">;
+
 export interface ProtoSimMiner extends Partial<ProtoQuirks> {
   id: string;
   host: string;
@@ -61,25 +63,18 @@ export interface ProtoRigStats {
   calls: string[];
 }
 
-export interface ProtoSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface ProtoSim extends SimHandle {
   stats(id: string): ProtoRigStats;
   setQuirks(id: string, quirks: Partial<ProtoQuirks>): void;
   /** Invalidates every token issued so far (as a new signing key after a firmware update). */
   revokeTokens(id: string): void;
-  stop(): Promise<void>;
 }
 
-interface Rig {
-  id: string;
-  host: string;
-  port: number;
+interface Rig extends Listening {
   tls: boolean;
   q: ProtoQuirks;
   secret: Buffer;
   stats: ProtoRigStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -90,18 +85,10 @@ export async function startProtoSim(opts: {
   logger?: Logger;
 }): Promise<ProtoSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-proto" });
-  const rigs = new Map<string, Rig>();
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup("proto sim", rigs);
+  const group = new ListenerGroup<Rig>({ label: "proto sim", component: "sim-proto", logger: opts.logger });
+  const { log } = group;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
-
-  function send(res: http.ServerResponse, status: number, body: unknown): void {
-    if (res.destroyed || res.writableEnded) return;
-    const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, { "Content-Type": "application/json" });
-    res.end(text);
-  }
 
   function issue(r: Rig) {
     const nowS = Math.floor(model.now() / 1000);
@@ -252,59 +239,36 @@ export async function startProtoSim(opts: {
 
   function onRequest(r: Rig, req: http.IncomingMessage, res: http.ServerResponse): void {
     r.stats.requests++;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on("end", () => {
+    readBody(req, { maxBytes: MAX_BODY, log, id: r.id }, (raw, tooLarge) => {
       const [path = "", query = ""] = (req.url ?? "").split("?");
       r.stats.calls.push(`${req.method} ${path}${query ? `?${query}` : ""}`);
       const answer = () => {
         if (model.state(r.id) === "faulted") return res.socket?.destroy();
-        if (size > MAX_BODY) return send(res, 413, { message: "Request too large" });
+        if (tooLarge) return sendJson(res, 413, { message: "Request too large" });
         try {
-          const [status, body] = route(
-            r,
-            req.method ?? "",
-            path,
-            Buffer.concat(chunks).toString("utf8"),
-            req,
-            query,
-          );
-          send(res, status, body);
+          const [status, body] = route(r, req.method ?? "", path, raw, req, query);
+          sendJson(res, status, body);
         } catch (err) {
           log.debug({ miner: r.id, err }, "request failed");
-          send(res, 500, { message: "Internal server error" });
+          sendJson(res, 500, { message: "Internal server error" });
         }
       };
-      if (r.q.replyDelayMs > 0) later(r.q.replyDelayMs, answer);
-      else answer();
+      group.after(r.q.replyDelayMs, answer);
     });
-    req.on("error", (err) => log.trace({ miner: r.id, err }, "request error"));
   }
 
   function listen(r: Rig): Promise<void> {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => onRequest(r, req, res);
-    const server = r.tls
-      ? https.createServer({ key: SIM_TLS_KEY, cert: SIM_TLS_CERT }, handler)
-      : http.createServer(handler);
-    const track = (s: Socket) => {
-      // a rig that is rebooting (faulted in the model) is off the network
-      if (model.state(r.id) === "faulted") return s.destroy();
-      r.sockets.add(s);
-      s.on("close", () => r.sockets.delete(s));
-    };
-    server.on(r.tls ? "secureConnection" : "connection", track);
-    if (r.tls) server.on("connection", (s: Socket) => model.state(r.id) === "faulted" && s.destroy());
+    // a rig that is rebooting (faulted in the model) is off the network
+    const server = simHttpServer(r, (req, res) => onRequest(r, req, res), {
+      tls: r.tls ? { key: SIM_TLS_KEY, cert: SIM_TLS_CERT } : undefined,
+      offline: () => model.state(r.id) === "faulted",
+    });
     return bindListener(r, server, "proto sim:", log);
   }
 
   for (const m of opts.miners) {
-    if (rigs.has(m.id)) throw new Error(`proto sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id, "proto-rig");
-    rigs.set(m.id, {
+    group.add({
       id: m.id,
       host: m.host,
       port: m.port,
@@ -321,27 +285,18 @@ export async function startProtoSim(opts: {
       },
       secret: newSecret(),
       stats: { requests: 0, logins: 0, unauthorized: 0, calls: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
-  const stop = () => group.stop();
   await group.bind(listen);
-  log.info({ miners: rigs.size }, "proto sim listening");
-
-  const get = (id: string) => group.get(id);
-  return {
-    get endpoints() {
-      return group.endpoints;
+  return group.handle({
+    stats: (id: string) => group.get(id).stats,
+    setQuirks(id: string, quirks: Partial<ProtoQuirks>) {
+      Object.assign(group.get(id).q, quirks);
     },
-    stats: (id) => get(id).stats,
-    setQuirks(id, quirks) {
-      Object.assign(get(id).q, quirks);
+    revokeTokens(id: string) {
+      group.get(id).secret = newSecret();
     },
-    revokeTokens(id) {
-      get(id).secret = newSecret();
-    },
-    stop,
-  };
+  });
 }

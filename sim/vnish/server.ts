@@ -18,12 +18,15 @@
 // reports it as find_miner. It blinks until toggled again (not documented to end
 // by itself).
 import { randomBytes } from "node:crypto";
-import http from "node:http";
-import type { Socket } from "node:net";
-import { type Logger, pino } from "pino";
-import { bindListener, ListenerGroup } from "../listener.ts";
+import type http from "node:http";
+import type { Logger } from "pino";
+import { readBody, sendJson, simHttpServer } from "../http/server.ts";
+import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { MinerView, PowerModel } from "../power-model.ts";
 import { infoReply, summaryReply, vnishPresets } from "./replies.ts";
+
+/** A site miner's VNish options (sim/site-web.ts): everything but where it listens and the model. */
+export type VnishSiteSpec = Omit<VnishSimMiner, "id" | "host" | "port" | "model">;
 
 export interface VnishSimMiner {
   id: string;
@@ -62,8 +65,7 @@ export interface VnishSimStats {
   posts: string[];
 }
 
-export interface VnishSim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
+export interface VnishSim extends SimHandle {
   stats(id: string): VnishSimStats;
   /** The preset in force ("disabled" or a wattage name). */
   preset(id: string): string;
@@ -71,16 +73,12 @@ export interface VnishSim {
   expireTokens(id: string): void;
   /** Changes a quirk at run time (tests: a firmware upgrade in place). */
   setQuirks(id: string, q: Partial<Omit<VnishSimMiner, "id" | "host" | "port" | "model">>): void;
-  stop(): Promise<void>;
 }
 
 const REBOOT_MS = 300;
 const MAX_BODY = 64 * 1024;
 
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
+interface Entry extends Listening {
   q: Required<Omit<VnishSimMiner, "id" | "host" | "port" | "model" | "refuseTargetAboveW">> & {
     refuseTargetAboveW: number | null;
   };
@@ -89,8 +87,6 @@ interface Entry {
   /** How the miner was put to sleep through this API (mining/pause or mining/stop). */
   sleptAs: "paused" | "stopped" | null;
   stats: VnishSimStats;
-  server: http.Server | null;
-  sockets: Set<Socket>;
 }
 
 export async function startVnishSim(opts: {
@@ -99,10 +95,9 @@ export async function startVnishSim(opts: {
   logger?: Logger;
 }): Promise<VnishSim> {
   const { model } = opts;
-  const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-vnish" });
-  const entries = new Map<string, Entry>();
   // one miner's listener each, and the timers of delayed effects: stopped together
-  const group = new ListenerGroup("vnish sim", entries);
+  const group = new ListenerGroup<Entry>({ label: "vnish sim", component: "sim-vnish", logger: opts.logger });
+  const { log } = group;
   const later = (ms: number, fn: () => void) => group.later(ms, fn);
 
   function minerState(e: Entry, v: MinerView): string {
@@ -236,13 +231,8 @@ export async function startVnishSim(opts: {
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
     e.stats.requests++;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on("end", () => {
+    // the body is cut at MAX_BODY: what is kept no longer parses, a 400
+    readBody(req, { maxBytes: MAX_BODY, log, id: e.id }, (whole) => {
       // a unit rebooting answers nothing
       if (model.state(e.id) === "faulted") return void req.socket.destroy();
       const path = (req.url ?? "").split("?")[0] ?? "";
@@ -251,12 +241,12 @@ export async function startVnishSim(opts: {
         return void res.end("<!doctype html><html><head><title>AnthillOS</title></head><body></body></html>");
       }
       let body: unknown = null;
-      const raw = Buffer.concat(chunks).toString("utf8").trim();
+      const raw = whole.trim();
       if (raw !== "") {
         try {
           body = JSON.parse(raw);
         } catch {
-          return send(res, 400, { err: "Invalid JSON" });
+          return sendJson(res, 400, { err: "Invalid JSON" });
         }
       }
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
@@ -271,24 +261,14 @@ export async function startVnishSim(opts: {
         [status, reply] = [500, { err: "Internal error" }];
       }
       if (status === 401 && !path.endsWith("/unlock")) e.stats.unauthorized++;
-      const answer = () => send(res, status, reply);
-      if (e.q.replyDelayMs > 0) later(e.q.replyDelayMs, answer);
-      else answer();
+      const answer = () => sendJson(res, status, reply);
+      group.after(e.q.replyDelayMs, answer);
     });
-    req.on("error", (err) => log.trace({ miner: e.id, err }, "request error"));
-  }
-
-  function send(res: http.ServerResponse, status: number, body: unknown): void {
-    if (res.destroyed || res.writableEnded) return;
-    const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, { "Content-Type": "application/json" });
-    res.end(text);
   }
 
   for (const m of opts.miners) {
-    if (entries.has(m.id)) throw new Error(`vnish sim: duplicate miner id "${m.id}"`);
     if (!model.hasMiner(m.id)) model.addMiner(m.id, m.model);
-    entries.set(m.id, {
+    group.add({
       id: m.id,
       host: m.host,
       port: m.port,
@@ -307,38 +287,24 @@ export async function startVnishSim(opts: {
       preset: "disabled",
       sleptAs: null,
       stats: { requests: 0, logins: 0, refusedLogins: 0, unauthorized: 0, posts: [] },
-      server: null,
-      sockets: new Set(),
+      ...unbound(),
     });
   }
 
   function listen(e: Entry): Promise<void> {
-    const server = http.createServer((req, res) => onRequest(e, req, res));
-    server.keepAliveTimeout = 5000; // node's default; a hint of 1 s tells a client not to keep the connection at all
-    server.on("connection", (s: Socket) => {
-      e.sockets.add(s);
-      s.on("close", () => e.sockets.delete(s));
-    });
+    const server = simHttpServer(e, (req, res) => onRequest(e, req, res));
     return bindListener(e, server, "vnish sim:", log);
   }
 
-  const stop = () => group.stop();
   await group.bind(listen);
-  log.info({ miners: entries.size }, "vnish sim listening");
-
-  const get = (id: string) => group.get(id);
-  return {
-    get endpoints() {
-      return group.endpoints;
-    },
-    stats: (id) => get(id).stats,
-    preset: (id) => get(id).preset,
-    expireTokens: (id) => get(id).tokens.clear(),
-    setQuirks(id, q) {
-      const e = get(id);
+  return group.handle({
+    stats: (id: string) => group.get(id).stats,
+    preset: (id: string) => group.get(id).preset,
+    expireTokens: (id: string) => group.get(id).tokens.clear(),
+    setQuirks(id: string, q: Partial<Omit<VnishSimMiner, "id" | "host" | "port" | "model">>) {
+      const e = group.get(id);
       const refuse = "refuseTargetAboveW" in q ? (q.refuseTargetAboveW ?? null) : e.q.refuseTargetAboveW;
       e.q = { ...e.q, ...q, refuseTargetAboveW: refuse };
     },
-    stop,
-  };
+  });
 }

@@ -3,8 +3,8 @@
 // the device salts, and the reboot timers of `adjust_power_limit`/`reboot`.
 // Kept per PowerModel so two sims in one process never see each other.
 import { createHash, randomBytes } from "node:crypto";
-import { aesKeyOf, md5CryptHash } from "../../drivers/cgminer/dialects/whatsminer/crypto.ts";
 import type { PowerModel } from "../power-model.ts";
+import { simAesKey } from "./codec.ts";
 
 export interface WhatsminerSimConfig {
   /** The write password (v2 and v3). Default "admin": the factory default, refused for writes. */
@@ -95,7 +95,7 @@ export function configureWhatsminer(
     aesKey() {
       if (keyFor !== this.cfg.password || !key) {
         keyFor = this.cfg.password;
-        key = aesKeyOf(md5CryptHash(this.cfg.password, this.salt));
+        key = simAesKey(this.cfg.password, this.salt);
       }
       return key;
     },

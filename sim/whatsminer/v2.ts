@@ -7,17 +7,13 @@
 //   (md5-crypt + AES-256-ECB), answered `{"enc":"…"}`; refusals in plaintext;
 // - quirks: `""temp0` (missing comma) in devs, and summaries with many
 //   `Error Code N` cut at the reply buffer limit.
-import {
-  aesDecryptB64,
-  aesEncryptB64,
-  md5CryptHash,
-} from "../../drivers/cgminer/dialects/whatsminer/crypto.ts";
-import type { SimCall, SimDialect } from "../cgminer/dialects.ts";
+import type { SimCall, SimDialect } from "../cgminer/dialects/types.ts";
 import {
   CODE,
   errorReply,
   Fixed,
   type Item,
+  mhsWindows,
   poolsReply,
   type Reply,
   type ReplyContext,
@@ -25,6 +21,7 @@ import {
   renderJson,
 } from "../cgminer/replies.ts";
 import type { MinerView, PowerModel } from "../power-model.ts";
+import { simMd5Crypt, simOpen, simSeal } from "./codec.ts";
 import {
   ledstat,
   rebootMiner,
@@ -55,11 +52,7 @@ function summaryReply(v: MinerView, m: WhatsminerSimMiner): Reply {
   const chipMin = v.chipTempsC.length ? Math.min(...v.chipTempsC) : 0;
   const item: Item = {
     Elapsed: v.uptimeS,
-    "MHS av": mhs(v.avgHashrateThs),
-    "MHS 5s": mhs(v.hashrateThs),
-    "MHS 1m": mhs(v.hashrateThs),
-    "MHS 5m": mhs(v.hashrateThs),
-    "MHS 15m": mhs(v.hashrateThs),
+    ...mhsWindows(v, 2),
     "HS RT": mhs(v.hashrateThs),
     Accepted: Math.floor(v.workTh / 281),
     Rejected: Math.floor(v.workTh / 281 / 1500),
@@ -203,8 +196,8 @@ function issueToken(model: PowerModel, m: WhatsminerSimMiner, ip: string, when: 
   if (mine.length >= TOKENS_PER_IP) m.tokens.splice(m.tokens.indexOf(mine[0]!), 1);
   const time = String(when);
   const newsalt = saltChars(8);
-  const key = md5CryptHash(m.cfg.password, m.salt);
-  m.tokens.push({ sign: md5CryptHash(key + time, newsalt), issuedAt: now, ip });
+  const key = simMd5Crypt(m.cfg.password, m.salt);
+  m.tokens.push({ sign: simMd5Crypt(key + time, newsalt), issuedAt: now, ip });
   m.stats.tokensIssued++;
   return flat(when, "S", CODE_TOKEN, { time, salt: m.salt, newsalt });
 }
@@ -304,7 +297,7 @@ function answerEncrypted(
     return flat(when, "E", CODE_TOKEN_ERR, "check token err");
   };
   if (typeof req.data !== "string") return reject();
-  const plain = aesDecryptB64(req.data, m.aesKey());
+  const plain = simOpen(req.data, m.aesKey());
   let inner: Record<string, unknown>;
   try {
     inner = JSON.parse(plain ?? "") as Record<string, unknown>;
@@ -316,7 +309,7 @@ function answerEncrypted(
   if (typeof inner.token !== "string" || !m.tokens.some((t) => t.sign === inner.token)) return reject();
   const cmd = typeof inner.cmd === "string" ? inner.cmd : "";
   const reply = runWrite(cmd, inner, call, m, when);
-  return JSON.stringify({ enc: aesEncryptB64(reply, m.aesKey()) });
+  return JSON.stringify({ enc: simSeal(reply, m.aesKey()) });
 }
 
 function answerRaw(call: Omit<SimCall, "command" | "param">, raw: Buffer): string | null {

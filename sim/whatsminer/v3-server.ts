@@ -8,10 +8,10 @@
 // One listener per miner, closed while the power model has it faulted.
 import net from "node:net";
 import { type Logger, pino } from "pino";
-import { v3Token } from "../../drivers/cgminer/dialects/whatsminer/crypto.ts";
-import { encodeFrame, FrameDecoder } from "../../drivers/cgminer/dialects/whatsminer/v3-framing.ts";
-import { bindListener, closeListener } from "../listener.ts";
-import type { MinerState, MinerView, PowerModel } from "../power-model.ts";
+import { type FaultFollowing, FaultFollowingListeners, type FollowingEntry } from "../fault-listeners.ts";
+import { bindListener } from "../listener.ts";
+import type { MinerView, PowerModel } from "../power-model.ts";
+import { simFrame, simFrameReader, simV3Token } from "./codec.ts";
 import {
   cancelWhatsminerTimers,
   ledstat,
@@ -29,24 +29,10 @@ export interface WhatsminerV3SimMiner {
   port?: number;
 }
 
-export interface WhatsminerV3Sim {
-  readonly endpoints: ReadonlyArray<{ id: string; host: string; port: number }>;
-  isListening(id: string): boolean;
-  settled(): Promise<void>;
-  stop(): Promise<void>;
-}
+export type WhatsminerV3Sim = FaultFollowing;
 
 const IDLE_MS = 10_000;
 const TS_SKEW_S = 300;
-
-interface Entry {
-  id: string;
-  host: string;
-  port: number;
-  server: net.Server | null;
-  sockets: Set<net.Socket>;
-  ops: Promise<void>;
-}
 
 type Reply = { code: number; msg: unknown };
 
@@ -121,7 +107,7 @@ function handle(model: PowerModel, id: string, req: Record<string, unknown>): Re
     req.account !== "super" ||
     !Number.isFinite(ts) ||
     Math.abs(nowS - ts) > TS_SKEW_S ||
-    req.token !== v3Token(cmd, m.cfg.password, m.v3Salt, ts)
+    req.token !== simV3Token(cmd, m.cfg.password, m.v3Salt, ts)
   ) {
     m.stats.tokenRejects++;
     return { code: -5, msg: "invalid token" };
@@ -161,20 +147,15 @@ export async function startWhatsminerV3Sim(opts: {
 }): Promise<WhatsminerV3Sim> {
   const { model } = opts;
   const log = (opts.logger ?? pino({ level: "silent" })).child({ component: "sim-whatsminer-v3" });
-  const entries = new Map<string, Entry>();
-  const inflight = new Set<Promise<void>>();
-  let stopped = false;
 
-  function onConnection(e: Entry, sock: net.Socket): void {
+  function onConnection(e: FollowingEntry, sock: net.Socket): void {
     e.sockets.add(sock);
-    const decoder = new FrameDecoder();
+    const reader = simFrameReader();
     sock.setNoDelay(true);
     sock.setTimeout(IDLE_MS, () => sock.destroy());
     sock.on("data", (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch {
+      const frames = reader.feed(chunk);
+      if (!frames) {
         sock.destroy();
         return;
       }
@@ -194,7 +175,7 @@ export async function startWhatsminerV3Sim(opts: {
           }
         }
         const when = Math.floor(model.now() / 1000);
-        sock.write(encodeFrame(JSON.stringify({ code: reply.code, when, msg: reply.msg, desc })));
+        sock.write(simFrame(JSON.stringify({ code: reply.code, when, msg: reply.msg, desc })));
       }
     });
     sock.on("end", () => sock.end());
@@ -202,75 +183,24 @@ export async function startWhatsminerV3Sim(opts: {
     sock.on("close", () => e.sockets.delete(sock));
   }
 
-  function listen(e: Entry): Promise<void> {
-    return bindListener(
-      e,
-      net.createServer((s) => onConnection(e, s)),
-      "whatsminer v3 sim",
-      log,
-    );
-  }
-
-  const close = closeListener;
-
-  const reconcile = async (e: Entry) => {
-    const want = !stopped && model.state(e.id) !== "faulted";
-    if (want && !e.server) await listen(e);
-    else if (!want && e.server) await close(e);
-  };
-
-  const onState = (id: string, state: MinerState, prev: MinerState) => {
-    const e = entries.get(id);
-    if (!e || stopped || (state !== "faulted" && prev !== "faulted")) return;
-    if (state === "faulted" && e.server) void close(e);
-    const p = e.ops
-      .then(() => reconcile(e))
-      .catch((err) => log.warn({ miner: id, err }, "listener change failed"));
-    e.ops = p;
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-  };
-
+  const listeners = new FaultFollowingListeners<FollowingEntry>({
+    label: "whatsminer v3 sim",
+    model,
+    log,
+    listen: (e) =>
+      bindListener(
+        e,
+        net.createServer((s) => onConnection(e, s)),
+        "whatsminer v3 sim",
+        log,
+      ),
+    onStop: () => cancelWhatsminerTimers(model),
+  });
   for (const cfg of opts.miners) {
-    if (entries.has(cfg.id)) throw new Error(`whatsminer v3 sim: duplicate miner id "${cfg.id}"`);
     if (!model.hasMiner(cfg.id)) model.addMiner(cfg.id, "whatsminer-m50s");
     whatsminerState(model, cfg.id);
-    entries.set(cfg.id, {
-      id: cfg.id,
-      host: cfg.host,
-      port: cfg.port ?? 4433,
-      server: null,
-      sockets: new Set(),
-      ops: Promise.resolve(),
-    });
+    listeners.add({ id: cfg.id, host: cfg.host, port: cfg.port ?? 4433 });
   }
-  const unsubscribe = model.onStateChange(onState);
-
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    unsubscribe();
-    cancelWhatsminerTimers(model);
-    await Promise.all([...inflight]);
-    await Promise.all([...entries.values()].map(close));
-  };
-
-  const results = await Promise.allSettled(
-    [...entries.values()].filter((e) => model.state(e.id) !== "faulted").map(listen),
-  );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
-  return {
-    get endpoints() {
-      return [...entries.values()].map((e) => ({ id: e.id, host: e.host, port: e.port }));
-    },
-    isListening: (id) => entries.get(id)?.server?.listening === true,
-    settled: async () => {
-      while (inflight.size > 0) await Promise.all([...inflight]);
-    },
-    stop,
-  };
+  await listeners.start();
+  return listeners;
 }

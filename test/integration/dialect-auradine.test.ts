@@ -11,8 +11,8 @@ import { auradineDialect } from "../../drivers/cgminer/dialects/auradine/dialect
 import type { MinerCredentials, MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
+import type { AuradineSiteSpec } from "../../sim/auradine/server.ts";
 import { type AuradineSim, startAuradineSim } from "../../sim/auradine/server.ts";
-import type { AuradineSiteSpec } from "../../sim/auradine/site.ts";
 import type { PowerModel } from "../../sim/power-model.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
 

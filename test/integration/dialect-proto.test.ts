@@ -9,8 +9,8 @@ import { detectDialect } from "../../drivers/cgminer/detect.ts";
 import { protoDialect } from "../../drivers/cgminer/dialects/proto/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
+import type { ProtoSiteSpec } from "../../sim/proto/server.ts";
 import { PROTO_SIM_PASSWORD } from "../../sim/proto/server.ts";
-import type { ProtoSiteSpec } from "../../sim/proto/site.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
 
 const CONFIRM = { confirmTimeoutMs: 3000, pollMs: 100 };

@@ -11,7 +11,7 @@ import { encodeRequest, exchange } from "../../drivers/cgminer/framing.ts";
 import { createMiner, type Miner } from "../../drivers/cgminer/miner.ts";
 import type { MinerCapability } from "../../drivers/types.ts";
 import { type SimSite, startSimSite } from "../../sim/site.ts";
-import type { VnishSiteSpec } from "../../sim/vnish/site.ts";
+import type { VnishSiteSpec } from "../../sim/vnish/server.ts";
 
 const CONFIRM = { confirmTimeoutMs: 3000, pollMs: 100 };
 /** This file's loopback block: 127.130.0.1 upwards. */

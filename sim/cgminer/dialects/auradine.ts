@@ -7,8 +7,8 @@
 // `devdetails` names the model. The 4028 API is read-only here: control goes
 // through the web API (sim/auradine/server.ts).
 import type { MinerView } from "../../power-model.ts";
-import { registerSimDialect } from "../dialects.ts";
 import { Fixed, type Item, type Reply } from "../replies.ts";
+import type { SimDialect } from "./types.ts";
 
 export const GCMINER_BUILD = "2024-06.11";
 const DESCRIPTION = `GCMiner-${GCMINER_BUILD}-d37c5dd4a7f8e4837e63dc99e577620cb5e9361d`;
@@ -78,7 +78,8 @@ function pools(c: { id: string; view: MinerView }): Reply {
   return ok(7, `${items.length} Pool(s)`, "POOLS", items);
 }
 
-registerSimDialect({
+/** The simulated auradine firmware on the CGMiner API port. */
+export const auradineSimDialect: SimDialect = {
   name: "auradine",
   description: DESCRIPTION,
   handlers: {
@@ -100,4 +101,4 @@ registerSimDialect({
         })),
       ),
   },
-});
+};

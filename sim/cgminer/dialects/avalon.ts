@@ -10,8 +10,8 @@
 // power model's unit (Avalon models are not in sim/models.ts). WORKLEVEL[] is
 // our assumption: the capture we have shows WORKMODE[] only.
 import type { MinerView, PowerModel } from "../../power-model.ts";
-import { registerSimDialect, type SimCall } from "../dialects.ts";
 import { CODE, errorReply, Fixed, type Item, type Reply } from "../replies.ts";
+import type { SimCall, SimDialect } from "./types.ts";
 
 export const AVALON_SIM_LEVEL_SHARE: readonly number[] = [0.7, 0.85, 1];
 const FIRMWARE = "24102401_25462b2_9ddf522";
@@ -146,7 +146,8 @@ function ascset(c: SimCall): Reply {
 
 const mhs = (ths: number) => new Fixed(ths * 1e6, 2);
 
-registerSimDialect({
+/** The simulated avalon firmware on the CGMiner API port. */
+export const avalonSimDialect: SimDialect = {
   name: "avalon",
   handlers: {
     version: () =>
@@ -192,4 +193,4 @@ registerSimDialect({
     stats: estats,
     ascset,
   },
-});
+};

@@ -4,8 +4,8 @@
 // sensors, and `pause`/`resume` stop and restart hashing. The gRPC API (power
 // target) is sim/braiins-grpc. Reply codes are the sim's own choice.
 import type { MinerView } from "../../power-model.ts";
-import { registerSimDialect } from "../dialects.ts";
-import { CODE, errorReply, Fixed, type Item, type Reply } from "../replies.ts";
+import { CODE, errorReply, Fixed, type Item, mhsWindows, type Reply } from "../replies.ts";
+import type { SimDialect } from "./types.ts";
 
 const BOSER_VERSION = "boser-buildroot 0.1.0-26ba61b9";
 const BOSMINER_VERSION = "bosminer-plus 26.05";
@@ -27,17 +27,13 @@ const ok = (code: number, msg: string, name?: string, items?: Item[]): Reply => 
   section: name && items ? { name, textPrefix: name === "SUMMARY" || name === "VERSION", items } : undefined,
 });
 
-const mhs = (ths: number) => new Fixed(ths * 1e6, 2);
+const _mhs = (ths: number) => new Fixed(ths * 1e6, 2);
 
 function summary(v: MinerView): Reply {
   return ok(CODE.SUMM, "Summary", "SUMMARY", [
     {
       Elapsed: v.uptimeS,
-      "MHS av": mhs(v.avgHashrateThs),
-      "MHS 5s": mhs(v.hashrateThs),
-      "MHS 1m": mhs(v.hashrateThs),
-      "MHS 5m": mhs(v.hashrateThs),
-      "MHS 15m": mhs(v.hashrateThs),
+      ...mhsWindows(v, 2),
       Accepted: Math.floor(v.workTh / 281),
       Rejected: 0,
       "Hardware Errors": 0,
@@ -46,7 +42,8 @@ function summary(v: MinerView): Reply {
   ]);
 }
 
-registerSimDialect({
+/** The simulated braiins firmware on the CGMiner API port. */
+export const braiinsSimDialect: SimDialect = {
   name: "braiins",
   description: BOSMINER_VERSION,
   handlers: {
@@ -96,4 +93,4 @@ registerSimDialect({
       return ok(413, "Mining resumed");
     },
   },
-});
+};

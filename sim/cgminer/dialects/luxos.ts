@@ -9,8 +9,8 @@
 // a second `logon` gets E Code 402. A curtailed unit still answers and reports
 // its standby watts. Codes other than 335 and 402 are the sim's own choice.
 import type { MinerView, PowerModel } from "../../power-model.ts";
-import { registerSimDialect, type SimCall } from "../dialects.ts";
 import { CODE, errorReply, type Item, type Reply, statsReply } from "../replies.ts";
+import type { SimCall, SimDialect } from "./types.ts";
 
 const LUX_VERSION = "2024.6.13.213518-a7c1b3f";
 const REBOOT_MS = 300;
@@ -114,7 +114,8 @@ function redLed(c: SimCall): string {
   return set === "off" ? "off" : "auto";
 }
 
-registerSimDialect({
+/** The simulated luxos firmware on the CGMiner API port. */
+export const luxosSimDialect: SimDialect = {
   name: "luxos",
   description: `LUXminer ${LUX_VERSION.split(".").slice(0, 3).join(".")}`,
   handlers: {
@@ -235,4 +236,4 @@ registerSimDialect({
       return ok(308, "Rebooting device");
     },
   },
-});
+};

@@ -3,14 +3,16 @@
 // 1.2.6)", the form the web summary's miner_type and pyasic's model parsing
 // use), which is where scanners find the "VNISH" marker. Every other command
 // is the stock one; control goes through the web API (sim/vnish).
-import { registerSimDialect } from "../dialects.ts";
+
 import { statsReply, versionReply } from "../replies.ts";
+import type { SimDialect } from "./types.ts";
 
 export const VNISH_SIM_VERSION = "1.2.6";
 
 const typeOf = (type: string) => `${type} (Vnish ${VNISH_SIM_VERSION})`;
 
-registerSimDialect({
+/** The simulated vnish firmware on the CGMiner API port. */
+export const vnishSimDialect: SimDialect = {
   name: "vnish",
   handlers: {
     version: (c) => {
@@ -26,4 +28,4 @@ registerSimDialect({
       return r;
     },
   },
-});
+};

@@ -1,9 +1,10 @@
 // Extension point for vendor dialects served on the CGMiner API port: a dialect
 // adds or overrides command handlers (LuxOS `curtail`, Braiins `pause`, Avalon
 // `ascset`…) and may take over a raw request entirely (Whatsminer's encrypted
-// envelope). Each dialect lives in its own module and registers itself here.
-import type { MinerView, PowerModel } from "../power-model.ts";
-import type { Reply } from "./replies.ts";
+// envelope). Each dialect lives in its own module and exports its SimDialect;
+// ./index.ts lists them by name.
+import type { MinerView, PowerModel } from "../../power-model.ts";
+import type { Reply } from "../replies.ts";
 
 /** One command addressed to one simulated miner. */
 export interface SimCall {
@@ -29,11 +30,4 @@ export interface SimDialect {
    * through): for dialects whose envelope is not cgminer's.
    */
   answerRaw?: (call: Omit<SimCall, "command" | "param">, raw: Buffer) => string | null;
-}
-
-/** Registered dialects by name ("cgminer" is the built-in stock behaviour). */
-export const SIM_DIALECTS: Record<string, SimDialect> = {};
-
-export function registerSimDialect(d: SimDialect): void {
-  SIM_DIALECTS[d.name] = d;
 }
