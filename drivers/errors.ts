@@ -7,7 +7,7 @@
 export type HttpLabel = "ANTMINER" | "VNISH" | "EPIC" | "AURADINE" | "PROTO" | "ESPMINER";
 
 /** Transport failures every HTTP-speaking firmware reports the same way, under its label. */
-export const HTTP_FAILURES = {
+const HTTP_FAILURES = {
   ABORTED: "the caller gave up (deadline or shutdown) before a reply",
   TIMEOUT: "no reply within the deadline",
   REFUSED: "connection refused (port closed); REST dialects also use it for a command the firmware refused",
@@ -19,7 +19,7 @@ export const HTTP_FAILURES = {
 } as const;
 export type HttpFailure = keyof typeof HTTP_FAILURES;
 
-export const ERROR_CODES = {
+const ERROR_CODES = {
   // any firmware
   WK_FIRMWARE_CHANGED: "a reply shaped otherwise than this firmware's API: the firmware changed",
 

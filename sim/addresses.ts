@@ -3,7 +3,7 @@
 // real port 4028, exactly like a fleet on a LAN. Addresses ending in .0 and .255
 // are skipped: scanners and range configs treat them as network/broadcast.
 
-export function ipv4ToInt(ip: string): number {
+function ipv4ToInt(ip: string): number {
   const parts = ip.split(".");
   if (parts.length !== 4) throw new Error(`not an IPv4 address: "${ip}"`);
   let n = 0;
@@ -14,7 +14,7 @@ export function ipv4ToInt(ip: string): number {
   return n;
 }
 
-export function intToIpv4(n: number): string {
+function intToIpv4(n: number): string {
   return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
 }
 

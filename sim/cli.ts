@@ -52,7 +52,7 @@ export const CLI_DIALECTS = [
 ];
 
 /** Where the CLI's stock Antminers serve their web CGI (80 needs privileges; 8080 is Auradine's). */
-export const ANTMINER_WEB_PORT = 8081;
+const ANTMINER_WEB_PORT = 8081;
 
 /** What the sim serves for a miner of the CLI dialect `d`. */
 function minerOf(d: string): { dialect: string; program?: "cgminer"; webPort?: number } {

@@ -102,7 +102,7 @@ export function newMinerRecord(id: string, model: MinerModel, seed: number, now:
 }
 
 /** Hashing with hashboards that can: the only condition in which work is done. */
-export function mining(m: MinerRecord): boolean {
+function mining(m: MinerRecord): boolean {
   return m.state === "hashing" && m.hashboards === "ok";
 }
 
@@ -131,7 +131,7 @@ export function closeWork(m: MinerRecord, at: number): void {
 }
 
 /** The share of the unit's chains that are not dead. */
-export function liveShare(m: MinerRecord): number {
+function liveShare(m: MinerRecord): number {
   if (m.deadChains.size === 0) return 1;
   let dead = 0;
   for (const c of m.deadChains) dead += m.chainShares[c] ?? 0;
@@ -139,7 +139,7 @@ export function liveShare(m: MinerRecord): number {
 }
 
 /** Hashrate share left under a power target: (P / Pnominal)^0.8. */
-export function limitFactor(m: MinerRecord): number {
+function limitFactor(m: MinerRecord): number {
   if (m.powerLimitW === null) return 1;
   return Math.min(1, m.powerLimitW / (m.model.nominalW * m.powerVar)) ** 0.8;
 }

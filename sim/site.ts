@@ -35,7 +35,7 @@ export interface SimMinerSpec extends CgminerSimMiner, WebSiteMiner {
 }
 
 /** What a stock Antminer's web CGI takes beyond where it listens (default root/root, every quirk off). */
-export type AntminerSiteSpec = Omit<AntminerWebSimMiner, "id" | "host" | "port">;
+type AntminerSiteSpec = Omit<AntminerWebSimMiner, "id" | "host" | "port">;
 
 export interface SimMeterSpec {
   id: string;
@@ -52,7 +52,7 @@ export interface SimMeterSpec {
  * Dialects whose miners have no CGMiner API listener: firmwares answered over
  * HTTP only (ePIC answers HTTP on 4028 itself). Their own sims serve them.
  */
-export const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["epic", "proto", "espminer"]);
+const NO_CGMINER_API: ReadonlySet<string> = new Set<string>(["epic", "proto", "espminer"]);
 
 export interface SimSiteOptions {
   miners: SimMinerSpec[];

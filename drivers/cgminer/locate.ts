@@ -52,10 +52,7 @@ export interface LocateResult {
 }
 
 /** When a locate turned on for `seconds` ends by itself, on a firmware that ends it as `endsAfter` says. */
-export function firmwareEndsAfterS(
-  endsAfter: LocateSpec<unknown>["endsAfter"],
-  seconds: number,
-): number | null {
+function firmwareEndsAfterS(endsAfter: LocateSpec<unknown>["endsAfter"], seconds: number): number | null {
   if (seconds <= 0 || endsAfter === null) return null;
   return endsAfter === "asked" ? seconds : endsAfter;
 }

@@ -15,7 +15,7 @@ interface FieldSpec {
 }
 
 /** The documented `--query-gpu` properties we read (see `nvidia-smi --help-query-gpu`). */
-export const GPU_FIELDS: readonly FieldSpec[] = [
+const GPU_FIELDS: readonly FieldSpec[] = [
   { key: "index", names: ["index"], kind: "int" },
   { key: "uuid", names: ["uuid", "gpu_uuid"], kind: "string" },
   { key: "name", names: ["name", "gpu_name"], kind: "string" },
@@ -101,7 +101,7 @@ const LOST = /^\[GPU is lost\]$/i;
 const RESET = /^\[GPU requires reset\]$/i;
 
 /** A cell that is not a value: `[N/A]`, `[Not Supported]`, deprecation notices, plain `N/A`. */
-export function placeholder(cell: string): string | null {
+function placeholder(cell: string): string | null {
   if (cell.startsWith("[") && cell.endsWith("]")) return cell;
   if (cell === "N/A" || cell === "") return cell === "" ? "empty" : "N/A";
   return null;

@@ -32,7 +32,7 @@ import { readBody, sendJson, sendText, simHttpServer } from "../http/server.ts";
 import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } from "../listener.ts";
 import type { PowerModel } from "../power-model.ts";
 
-export type SimDigestAlgorithm = "MD5" | "SHA-256";
+type SimDigestAlgorithm = "MD5" | "SHA-256";
 
 /** How a unit treats the `miner-mode` value type: some firmware acts on strings only, some S21 builds on nothing. */
 export type MinerModeQuirk = "any" | "string-only" | "number-only" | "ignored";
@@ -64,7 +64,7 @@ export interface AntminerWebSimOptions {
   rebootMs?: number;
 }
 
-export interface AntminerWebRequestStats {
+interface AntminerWebRequestStats {
   /** Every HTTP request received. */
   requests: number;
   /** Requests answered 401 (no or bad credentials). */
@@ -86,7 +86,7 @@ export interface AntminerWebSim extends SimHandle {
   stats(id: string): AntminerWebRequestStats;
 }
 
-export const SIM_REALM = "antMiner Configuration";
+const SIM_REALM = "antMiner Configuration";
 const MAX_BODY = 64 * 1024;
 const NONCE_TTL_MS = 300_000;
 

@@ -24,7 +24,7 @@ export interface FluxUnit {
 
 type Json = Record<string, unknown>;
 
-export function description(u: FluxUnit): string {
+function description(u: FluxUnit): string {
   return `${u.shape === "current" ? "FluxOS" : "GCMiner"}-${u.version}-9bf070ee4408866329c93a70f2dfdc6248938aaa`;
 }
 

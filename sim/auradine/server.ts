@@ -23,7 +23,7 @@ import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } 
 import type { PowerModel } from "../power-model.ts";
 import * as R from "./replies.ts";
 
-export interface AuradineQuirks {
+interface AuradineQuirks {
   username: string;
   password: string;
   /** How long a token lives (ms of the model's clock); default 30 min (the real lifetime is not documented). */
@@ -42,7 +42,7 @@ export interface AuradineQuirks {
 /** A site miner's FluxOS web API quirks (sim/site-web.ts). */
 export type AuradineSiteSpec = Partial<AuradineQuirks>;
 
-export interface AuradineSimMiner extends Partial<AuradineQuirks> {
+interface AuradineSimMiner extends Partial<AuradineQuirks> {
   id: string;
   host: string;
   /** 0 = a free port (read it back from `endpoints`). */
@@ -57,7 +57,7 @@ export interface AuradineSimOptions {
   rebootMs?: number;
 }
 
-export interface AuradineSimStats {
+interface AuradineSimStats {
   requests: number;
   logins: number;
   failedLogins: number;

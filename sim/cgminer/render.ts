@@ -12,11 +12,11 @@ export class Fixed {
   ) {}
 }
 
-export type Value = string | number | boolean | Fixed;
+type Value = string | number | boolean | Fixed;
 export type Item = Record<string, Value>;
-export type Severity = "S" | "I" | "W" | "E" | "F";
+type Severity = "S" | "I" | "W" | "E" | "F";
 
-export interface Section {
+interface Section {
   /** JSON key ("SUMMARY", "DEVS", …). */
   name: string;
   /** Text form starts each item with `NAME,` (summary, version, config, check) instead of an id field. */

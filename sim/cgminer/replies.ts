@@ -16,9 +16,6 @@ export {
   renderJoined,
   renderJson,
   renderText,
-  type Section,
-  type Severity,
-  type Value,
 } from "./render.ts";
 
 // --- the stock Antminer (bmminer) report commands --------------------------

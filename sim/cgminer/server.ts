@@ -51,7 +51,7 @@ export interface CgminerSim extends FaultFollowing {
   setMisbehaviour(id: string, how: Misbehaviour): void;
 }
 
-export interface Misbehaviour {
+interface Misbehaviour {
   replyDelayMs?: number;
   garbage?: boolean;
   closeSilently?: boolean;

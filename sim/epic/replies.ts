@@ -13,10 +13,10 @@ import type { MinerView } from "../power-model.ts";
 export type EpicFirmware = "1.30" | "1.22" | "drifted";
 
 /** What the made-up drifted build calls itself. */
-export const DRIFTED_SOFTWARE = "PowerPlay-BMS v2.0.0";
+const DRIFTED_SOFTWARE = "PowerPlay-BMS v2.0.0";
 
 /** What the unit's tuner runs when no power target is set: a hashrate target (TH/s). */
-export interface HashrateTune {
+interface HashrateTune {
   algo: "VoltageOptimizer" | "ChipTune" | "BoardTune";
   targetThs: number;
 }

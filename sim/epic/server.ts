@@ -33,10 +33,10 @@ import {
   type UnitState,
 } from "./replies.ts";
 
-export type CgminerRequestReply = "bad-request" | "silent" | "close";
+type CgminerRequestReply = "bad-request" | "silent" | "close";
 
 /** Behaviours that can change while the sim runs (tests, selftest). */
-export interface EpicQuirks {
+interface EpicQuirks {
   /** The web password (default "letmein", ePIC's factory default). */
   password: string;
   /** Every answer this late (ms). */
@@ -66,7 +66,7 @@ export interface EpicSimMiner extends Partial<EpicQuirks> {
   software?: string;
 }
 
-export interface EpicRequestStats {
+interface EpicRequestStats {
   requests: number;
   /** Requests by "METHOD /path". */
   byPath: Record<string, number>;

@@ -27,8 +27,6 @@ import { bindListener, ListenerGroup, type Listening, type SimHandle, unbound } 
 import type { PowerModel } from "../power-model.ts";
 import { type EspminerDrift, infoBody, simVersion, since, type UnitSettings } from "./info.ts";
 
-export type { EspminerDrift } from "./info.ts";
-
 /** How long AxeOS says "Hi!" after an identify (http_server.c: identify_mode_time_ms = 30000). */
 const IDENTIFY_MS = 30_000;
 
@@ -47,7 +45,7 @@ export interface EspminerUnitOptions {
   boardVersion?: string;
 }
 
-export interface EspminerSimMiner extends EspminerUnitOptions {
+interface EspminerSimMiner extends EspminerUnitOptions {
   id: string;
   host: string;
   /** 0 = a free port (read it back from `endpoints`). */
@@ -60,7 +58,7 @@ export interface EspminerSimOptions {
   logger?: Logger;
 }
 
-export interface EspminerSimStats {
+interface EspminerSimStats {
   requests: number;
   infos: number;
   pauses: number;

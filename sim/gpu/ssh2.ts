@@ -29,7 +29,7 @@ export interface Session {
   on(event: string, fn: (...args: never[]) => void): Session;
 }
 
-export interface AuthContext {
+interface AuthContext {
   method: string;
   username: string;
   key?: { algo: string; data: Buffer };
@@ -49,14 +49,14 @@ export interface ServerConnection {
   end(): void;
 }
 
-export interface Ssh2Server {
+interface Ssh2Server {
   listen(port: number, host: string, cb: () => void): void;
   address(): { port: number };
   close(cb?: () => void): void;
   on(event: "error", fn: (err: Error) => void): Ssh2Server;
 }
 
-export interface ClientChannel extends Duplex {
+interface ClientChannel extends Duplex {
   stderr: Duplex;
   close(): void;
   on(event: "close", fn: (code?: number) => void): this;
@@ -65,7 +65,7 @@ export interface ClientChannel extends Duplex {
   on(event: string, fn: (...args: never[]) => void): this;
 }
 
-export interface Ssh2Client {
+interface Ssh2Client {
   on(event: "ready", fn: () => void): Ssh2Client;
   on(event: "error", fn: (err: Error) => void): Ssh2Client;
   on(event: "close", fn: () => void): Ssh2Client;

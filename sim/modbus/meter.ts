@@ -32,9 +32,9 @@ import { exceptionReply, registersReply, takeRequests } from "./rtu.ts";
  */
 export type MeterFault = "timeout" | "exception" | "nan" | "frozen" | "crc" | null;
 
-export type MeterFraming = "tcp" | "rtuOverTcp";
+type MeterFraming = "tcp" | "rtuOverTcp";
 
-export interface SimMeterUnit {
+interface SimMeterUnit {
   unitId: number;
   profile: MeterProfile;
   /** What the meter measures: the whole site (default) or one load class. */

@@ -6,12 +6,12 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
-export interface VtnProgram {
+interface VtnProgram {
   id: string;
   programName: string;
 }
 
-export interface VtnEventInput {
+interface VtnEventInput {
   id?: string;
   programID: string;
   eventName?: string;

@@ -6,11 +6,11 @@ import type { MinerView } from "../power-model.ts";
 /** The rig's default API port in this sim's site (Proto Fleet finds rigs on 443). */
 export const PROTO_SIM_DEFAULT_PORT = 443;
 export const PROTO_SIM_PASSWORD = "proto-sim-pass";
-export const PROTO_SIM_VERSION = "1.8.2";
-export const PROTO_SIM_DRIFT_VERSION = "1.9.0-sim";
+const PROTO_SIM_VERSION = "1.8.2";
+const PROTO_SIM_DRIFT_VERSION = "1.9.0-sim";
 
 /** power-as-string: power_usage_watts sent as "3400"; status-renamed: `mining_status`; auth-changed: login answers {token}. */
-export type ProtoDrift = "power-as-string" | "status-renamed" | "auth-changed";
+type ProtoDrift = "power-as-string" | "status-renamed" | "auth-changed";
 
 export interface ProtoQuirks {
   /** The login password (default PROTO_SIM_PASSWORD). */

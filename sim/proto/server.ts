@@ -35,11 +35,7 @@ import { SIM_TLS_CERT, SIM_TLS_KEY } from "./tls.ts";
 
 export {
   PROTO_SIM_DEFAULT_PORT,
-  PROTO_SIM_DRIFT_VERSION,
   PROTO_SIM_PASSWORD,
-  PROTO_SIM_VERSION,
-  type ProtoDrift,
-  type ProtoQuirks,
 } from "./replies.ts";
 
 /** A site miner's Proto options (sim/site-web.ts): everything but where it listens. */
@@ -54,7 +50,7 @@ export interface ProtoSimMiner extends Partial<ProtoQuirks> {
   tls?: boolean;
 }
 
-export interface ProtoRigStats {
+interface ProtoRigStats {
   requests: number;
   logins: number;
   /** Requests answered 401 (bad password or token). */

@@ -30,7 +30,7 @@ export function vnishPresets(v: MinerView, withSteps: boolean) {
   return out;
 }
 
-export function uptimeText(s: number): string {
+function uptimeText(s: number): string {
   const days = Math.floor(s / 86_400);
   const h = Math.floor((s % 86_400) / 3600);
   const m = Math.floor((s % 3600) / 60);

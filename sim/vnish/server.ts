@@ -54,7 +54,7 @@ export interface VnishSimMiner {
   refuseTargetAboveW?: number | null;
 }
 
-export interface VnishSimStats {
+interface VnishSimStats {
   requests: number;
   logins: number;
   /** Logins refused (wrong password). */

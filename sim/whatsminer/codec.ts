@@ -101,7 +101,7 @@ export function simFrame(json: string): Buffer {
 }
 
 /** Largest v3 frame the simulated firmware reads; a longer length drops the connection. */
-export const SIM_V3_MAX_FRAME = 1024 * 1024;
+const SIM_V3_MAX_FRAME = 1024 * 1024;
 
 /**
  * Reassembles v3 frames from a TCP stream: `feed` returns the complete frames so far

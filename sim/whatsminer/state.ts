@@ -25,7 +25,7 @@ export interface WhatsminerSimConfig {
   replyLimitBytes?: number;
 }
 
-export interface IssuedToken {
+interface IssuedToken {
   sign: string;
   issuedAt: number;
   ip: string;
@@ -55,7 +55,7 @@ const DEFAULTS: Required<WhatsminerSimConfig> = {
   replyLimitBytes: 8192,
 };
 
-export const DEFAULT_PASSWORDS = new Set(["admin", "super"]);
+const DEFAULT_PASSWORDS = new Set(["admin", "super"]);
 const ITOA64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /** `n` salt characters, from a seed string (deterministic) or at random. */

@@ -32,7 +32,7 @@ import {
   writesDenied,
 } from "./state.ts";
 
-export const WM_DESCRIPTION = "btminer";
+const WM_DESCRIPTION = "btminer";
 const CODE_OK = 131;
 const CODE_ERR = 132;
 const CODE_TOKEN = 134;

@@ -10,7 +10,7 @@ import type { MinerView } from "../../power-model.ts";
 import { Fixed, type Item, type Reply } from "../replies.ts";
 import type { SimDialect } from "./types.ts";
 
-export const GCMINER_BUILD = "2024-06.11";
+const GCMINER_BUILD = "2024-06.11";
 const DESCRIPTION = `GCMiner-${GCMINER_BUILD}-d37c5dd4a7f8e4837e63dc99e577620cb5e9361d`;
 
 /** The model name FluxOS reports per simulated miner (set by sim/auradine/server.ts). */

@@ -13,7 +13,7 @@ import type { MinerView, PowerModel } from "../../power-model.ts";
 import { CODE, errorReply, Fixed, type Item, type Reply } from "../replies.ts";
 import type { SimCall, SimDialect } from "./types.ts";
 
-export const AVALON_SIM_LEVEL_SHARE: readonly number[] = [0.7, 0.85, 1];
+const AVALON_SIM_LEVEL_SHARE: readonly number[] = [0.7, 0.85, 1];
 const FIRMWARE = "24102401_25462b2_9ddf522";
 const REBOOT_MS = 300;
 const ASCSET_OK = 119;
@@ -39,7 +39,7 @@ const ok = (code: number, msg: string, name?: string, items?: Item[], textPrefix
 const levelOf = (c: { state: Map<string, unknown> }) => (c.state.get("worklevel") as number | undefined) ?? 2;
 
 /** The packed `MM ID0` string of one unit. */
-export function packedMmId(v: MinerView, level: number, led = false): string {
+function packedMmId(v: MinerView, level: number, led = false): string {
   const ghs = (ths: number) => (ths * 1000).toFixed(2);
   const on = v.state === "hashing" || v.state === "starting";
   const fields: Array<[string, string]> = [

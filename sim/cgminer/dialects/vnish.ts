@@ -7,7 +7,7 @@
 import { statsReply, versionReply } from "../replies.ts";
 import type { SimDialect } from "./types.ts";
 
-export const VNISH_SIM_VERSION = "1.2.6";
+const VNISH_SIM_VERSION = "1.2.6";
 
 const typeOf = (type: string) => `${type} (Vnish ${VNISH_SIM_VERSION})`;
 

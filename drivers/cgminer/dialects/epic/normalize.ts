@@ -53,7 +53,7 @@ export function powerRangeOf(caps: EpicCapabilities): { minW: number; maxW: numb
 }
 
 /** Configured pools, the one in use marked Alive/Dead by the stratum connection. */
-export function poolsOf(summary: EpicSummary): PoolInfo[] {
+function poolsOf(summary: EpicSummary): PoolInfo[] {
   const s = summary.Stratum;
   const status = s.IsPoolConnected ? "Alive" : "Dead";
   const pools: PoolInfo[] = summary.StratumConfigs.map((c, i) => ({

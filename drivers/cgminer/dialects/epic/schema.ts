@@ -124,7 +124,7 @@ export function describeFirmware(software: string | null): string {
 }
 
 /** "Power Supply Stats"."Input Power": expected number, received string. */
-export function describeIssues(error: z.ZodError, max = 3): string {
+function describeIssues(error: z.ZodError, max = 3): string {
   const parts = error.issues.slice(0, max).map((i) => {
     const where = i.path.length > 0 ? i.path.map((p) => JSON.stringify(String(p))).join(".") : "reply";
     return `${where}: ${i.message}`;

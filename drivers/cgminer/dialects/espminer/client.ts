@@ -13,7 +13,7 @@ import { AXEOS_WRITES } from "./facts.ts";
 import { type AxeosInfo, firmwareChanged, INFO_PATH, parseInfo } from "./info.ts";
 
 export const LABEL = "ESPMINER";
-export const DEFAULT_WEB_PORT = 80;
+const DEFAULT_WEB_PORT = 80;
 
 const target = (ctx: DialectContext) => ({
   host: ctx.endpoint.host,

@@ -79,7 +79,6 @@ export const TelemetrySchema = z.object({
     )
     .optional(),
 });
-export type Telemetry = z.infer<typeof TelemetrySchema>;
 
 /** GET /api/v1/cooling: fan speeds. */
 export const CoolingSchema = z.object({
@@ -121,7 +120,7 @@ export function messageOf(json: unknown): string | null {
 }
 
 /** "proto 1.8.2" or "proto (version unknown)": how drift errors name the firmware. */
-export function firmwareLabel(version: string | null): string {
+function firmwareLabel(version: string | null): string {
   return version ? `proto ${printable(version)}` : "proto (version unknown)";
 }
 
