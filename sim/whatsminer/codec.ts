@@ -1,7 +1,7 @@
 // The simulated Whatsminer's own codec, written from the protocol facts and not
 // shared with the driver (drivers/cgminer/whatsminer/), so that a bug in either
 // side shows up as a failed exchange instead of passing both ends silently.
-// Golden vectors in test/unit/whatsminer-codec.test.ts pin both to the same bytes.
+// Golden vectors in test/unit/whatsminer-golden.test.ts pin both to the same bytes.
 // - API v2: md5-crypt (`$1$`, as `openssl passwd -1`) derives the key and the
 //   token signature; the AES-256-ECB key is sha256 of the md5-crypt hash part;
 //   payloads are NUL-padded to whole 16-byte blocks and sent as base64.
