@@ -113,7 +113,8 @@ export class ListenerGroup<E extends Listening> {
       await this.stop();
       throw failed.reason;
     }
-    this.log.info({ miners: this.entries.size }, `${this.label} listening`);
+    // a dialect the site has no miners of says nothing
+    if (this.entries.size > 0) this.log.info({ miners: this.entries.size }, `${this.label} listening`);
   }
 
   /** The handle a sim returns: its own methods plus `endpoints` and `stop` from the group. */
