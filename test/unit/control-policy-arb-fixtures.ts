@@ -25,10 +25,10 @@ export const BASE: PolicyConfig = {
 };
 export const STRATEGIES = ["sleep", "power-limit-then-sleep", "track"] as const;
 
-export const STATES: MinerState[] = ["hashing", "sleeping", "starting", "faulted", "unreachable"];
-export const CAPS: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
+const STATES: MinerState[] = ["hashing", "sleeping", "starting", "faulted", "unreachable"];
+const CAPS: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot"];
 
-export const minerArb = (id: string): fc.Arbitrary<PlanMiner> =>
+const minerArb = (id: string): fc.Arbitrary<PlanMiner> =>
   fc.record({
     id: fc.constant(id),
     priority: fc.integer({ min: 0, max: 3 }),
@@ -42,7 +42,7 @@ export const minerArb = (id: string): fc.Arbitrary<PlanMiner> =>
     maxPowerLimitW: fc.option(fc.integer({ min: 3000, max: 6000 })),
   });
 
-export const nodeArb = (id: string): fc.Arbitrary<PlanGpuNode> =>
+const nodeArb = (id: string): fc.Arbitrary<PlanGpuNode> =>
   fc.record({
     id: fc.constant(id),
     floorW: fc.integer({ min: 150, max: 400 }),
@@ -64,13 +64,13 @@ export const nodeArb = (id: string): fc.Arbitrary<PlanGpuNode> =>
   });
 
 export const ago = (maxMs: number) => fc.integer({ min: 0, max: maxMs }).map((d) => NOW - d);
-export const pendingArb = fc.option(
+const pendingArb = fc.option(
   fc.record({ expectedW: fc.integer({ min: 0, max: 5000 }), issuedAt: ago(20_000) }),
   {
     freq: 4,
   },
 );
-export const ledgerEntryArb: fc.Arbitrary<DeviceLedger> = fc.record(
+const ledgerEntryArb: fc.Arbitrary<DeviceLedger> = fc.record(
   {
     sleptAt: fc.option(ago(600_000)),
     sleptPowerW: fc.option(fc.integer({ min: 0, max: 5000 })),
@@ -142,7 +142,7 @@ export const anyCaseArb: fc.Arbitrary<Case> = fc
 
 // Restores need many conditions at once (agent-slept miners past minOffS,
 // P under the restore line, the stagger passed): a fleet biased towards them.
-export const restoreCaseArb: fc.Arbitrary<Case> = fc
+const restoreCaseArb: fc.Arbitrary<Case> = fc
   .record({
     slept: fc.array(
       fc.record({
