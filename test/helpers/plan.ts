@@ -1,5 +1,6 @@
 // Fixtures for the pure planner's tests: a site's views built in one line each
 // (miners, GPU nodes, a snapshot, the ledger's view) around one fixed `NOW`.
+import type { plan } from "../../agent/control/policy.ts";
 import type {
   DeviceLedger,
   LedgerView,
@@ -94,3 +95,12 @@ export function ledger(
 export function sleptBy(powerW: number, eff: number, ago = 600_000): DeviceLedger {
   return { sleptAt: NOW - ago, sleptPowerW: powerW, efficiencyJPerTh: eff };
 }
+
+/** A plan's actions as `kind:deviceId[#gpu]`, for compact assertions. */
+export const short = (p: ReturnType<typeof plan>) =>
+  p.actions.map((a) => `${a.kind}:${a.deviceId}${a.gpuIndex === undefined ? "" : `#${a.gpuIndex}`}`);
+
+/** The planner's default config, for tests of one rule at a time. */
+export const CFG = policyConfig();
+/** The short name the planner's rule-by-rule tests give gpuNode. */
+export { gpuNode as node };

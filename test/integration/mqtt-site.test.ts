@@ -7,21 +7,21 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { connect, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { keygenCommand } from "../../agent/cli/keygen.ts";
 import { sendCommand } from "../../agent/cli/send.ts";
-import { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
+import type { startSimFromConfig } from "../../agent/cli/simulated-site.ts";
 import type { MqttChannel } from "../../agent/mqtt/channel.ts";
 import { generateKeyPair, parsePrivateKey } from "../../agent/mqtt/signing.ts";
 import { TelemetryConsumer } from "../../agent/mqtt/telemetry-consumer.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
-import { pricesRefused } from "../../agent/runtime/metrics.ts";
 import { Site } from "../../agent/site/site.ts";
 import type { SiteEvent } from "../../agent/store/events.ts";
 import { loadConfig } from "../../config/load.ts";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
-import { testPort, waitFor } from "../helpers/ports.ts";
+import type { EmbeddedBroker } from "../../sim/mqtt/broker.ts";
+import { waitFor } from "../helpers/ports.ts";
 import { commandSigner } from "../helpers/signing.ts";
+import { refusedTotal, startMqttSite } from "./mqtt-site-fixtures.ts";
 
 const SITE = "mq";
 const ROOT = `wattkeeper/v1/${SITE}`;
@@ -39,60 +39,7 @@ const opsKey = parsePrivateKey(ops.privateKeyPem);
 const rogue = parsePrivateKey(generateKeyPair().privateKeyPem);
 
 before(async () => {
-  broker = await startEmbeddedBroker({ port: await testPort() });
-  broker.broker.on("publish", (packet, client) => {
-    if (client?.id.startsWith("wattkeeper-"))
-      atBroker.push({ topic: packet.topic, payload: packet.payload.toString() });
-  });
-  const dir = mkdtempSync(join(tmpdir(), "wk-mqtt-"));
-  writeFileSync(join(dir, "ops.pub.pem"), ops.publicKeyPem);
-  file = join(dir, "site.yaml");
-  // 6 LuxOS miners ≈ 19 kW under a 1 MW contract
-  writeFileSync(
-    file,
-    `site: { id: ${SITE}, timezone: UTC, contractLimitW: 1MW }
-store: { path: ./state.db }
-mqtt:
-  url: ${broker.url}
-  protocolVersion: 4
-  commandSkewS: 60
-  maxCommandBytes: 2048
-  commandKeys: [{ name: ops, publicKeyFile: ./ops.pub.pem }]
-meters:
-  - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
-miners:
-  - { hosts: 127.106.0.1-127.106.0.6, dialect: luxos }
-control:
-  tickS: 0.5
-  minOnS: 1s
-  minOffS: 1s
-  restoreStaggerS: 0
-  shedMarginW: 500
-  restoreMarginW: 2kW
-  rampUpWPerMin: 1MW
-  economics: { hashpricePerThDay: 0.05, energyPriceTopic: prices/test/energy }
-sim: { seed: 7, noiseW: 10, auxW: 1kW }
-`,
-  );
-  sim = await startSimFromConfig((await loadConfig(file, { strictFiles: true })).config, silentLogger());
-  watcher = connect(broker.url, {
-    protocolVersion: 4,
-    clientId: "watcher",
-    clean: false,
-    reconnectPeriod: 200,
-  });
-  watcher.on("message", (topic, payload) => got.push({ topic, payload: payload.toString(), at: Date.now() }));
-  await new Promise<void>((r) => watcher.once("connect", () => r()));
-  await watcher.subscribeAsync(`${ROOT}/#`, { qos: 1 });
-  const { config } = await loadConfig(file, { strictFiles: true });
-  site = new Site(config, silentLogger(), {
-    httpListen: { host: "127.0.0.1", port: 0 },
-    minerPollMs: 300,
-    meterPollMs: 250,
-    version: "9.9.9",
-  });
-  site.onEvent((e) => events.push(e));
-  await site.start();
+  ({ broker, sim, watcher, file, site } = await startMqttSite(SITE, ops, { atBroker, got, events }));
 });
 
 after(async () => {
@@ -126,12 +73,6 @@ async function api() {
   return (await (await fetch(`http://127.0.0.1:${a.port}/api/site`)).json()) as {
     broker: Record<string, unknown>;
   };
-}
-
-/** Price messages refused for `reason` so far in this process (the metric counts every one; the alarm only the first). */
-async function refusedTotal(reason: string): Promise<number> {
-  const { values } = await pricesRefused.get();
-  return values.filter((v) => v.labels.reason === reason).reduce((n, v) => n + v.value, 0);
 }
 
 test("status online (retained), telemetry per tick and per cycle, retained state", async () => {
