@@ -295,23 +295,37 @@ export async function startModbusMeterSim(opts: ModbusMeterSimOptions): Promise<
   checkPort(opts.port);
   const device = createMeterDevice(opts, opts.model);
   const devices = new Map([[opts.unitId, device]]);
-  const mismatch = opts.onUnitMismatch ?? "exception";
-  const respond = (unitId: number, addr: number, length: number) =>
-    answer(devices, unitId, addr, length, mismatch);
   const framing = opts.framing ?? "tcp";
-  const listen = framing === "tcp" ? listenTcp : listenRtuOverTcp;
-  const listener = await listen({
-    host: opts.host,
-    port: opts.port,
-    respond,
-    replyDelayMs: opts.replyDelayMs ?? 0,
-    log,
-  });
+  const listener = await listenFor(devices, { ...opts, framing }, log);
   log.info(
     { host: opts.host, port: opts.port, unitId: opts.unitId, profile: opts.profile.name, framing },
     "meter listening",
   );
   return simHandle(device, () => listener.stop());
+}
+
+/** One listener answering `devices` by unit id, in the framing asked. */
+function listenFor(
+  devices: Map<number, MeterDevice>,
+  opts: {
+    host: string;
+    port: number;
+    framing: MeterFraming;
+    onUnitMismatch?: "exception" | "silent";
+    replyDelayMs?: number;
+  },
+  log: Logger,
+) {
+  const mismatch = opts.onUnitMismatch ?? "exception";
+  const listen = opts.framing === "tcp" ? listenTcp : listenRtuOverTcp;
+  return listen({
+    host: opts.host,
+    port: opts.port,
+    respond: (unitId: number, addr: number, length: number) =>
+      answer(devices, unitId, addr, length, mismatch),
+    replyDelayMs: opts.replyDelayMs ?? 0,
+    log,
+  });
 }
 
 export interface ModbusGatewaySimOptions {
@@ -340,17 +354,7 @@ export async function startModbusGatewaySim(opts: ModbusGatewaySimOptions): Prom
     if (devices.has(m.unitId)) throw new Error(`gateway sim: unit ${m.unitId} given twice`);
     devices.set(m.unitId, createMeterDevice(m, opts.model));
   }
-  const mismatch = opts.onUnitMismatch ?? "exception";
-  const respond = (unitId: number, addr: number, length: number) =>
-    answer(devices, unitId, addr, length, mismatch);
-  const listen = (opts.framing ?? "rtuOverTcp") === "tcp" ? listenTcp : listenRtuOverTcp;
-  const listener = await listen({
-    host: opts.host,
-    port: opts.port,
-    respond,
-    replyDelayMs: opts.replyDelayMs ?? 0,
-    log,
-  });
+  const listener = await listenFor(devices, { ...opts, framing: opts.framing ?? "rtuOverTcp" }, log);
   const stop = () => listener.stop();
   return {
     meters: new Map([...devices].map(([id, d]) => [id, simHandle(d, stop)])),
