@@ -72,14 +72,8 @@ class BoundMiner implements Miner {
   read(signal?: AbortSignal) {
     return this.driver.read(signal);
   }
-  write(
-    action: WriteAction,
-    value?: number,
-    signal?: AbortSignal,
-    before?: MinerReading | null,
-    onSent?: OnSent,
-  ) {
-    return this.driver.write(action, value, signal, before, onSent);
+  write(...args: Parameters<Miner["write"]>) {
+    return this.driver.write(...args);
   }
   close() {
     return this.driver.close();
