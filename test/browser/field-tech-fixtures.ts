@@ -1,6 +1,7 @@
 // The field technician's site for the browser tests: the simulator with one unreachable, one
 // hot, one wrong-pool, one dead-board and one read-only miner, a Site on it with an operator,
 // Chromium, and the page helpers (open, fit check, dialog shots, login, confirmed actions).
+
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH } from "./chromium.ts";
 
 // The page's globals, as far as the callbacks run in the page touch them (no DOM lib in tsconfig).
 export interface Box {
@@ -38,17 +40,8 @@ export interface PageDocument {
 declare const document: PageDocument;
 declare const window: { innerWidth: number };
 
-export const ARTIFACTS = new URL("../artifacts/", import.meta.url).pathname;
+export { ARTIFACTS, CHROMIUM_ARGS };
 export const PASSWORD = "field-tech-pw";
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 export const HEIGHT = 800;
 
 export const DOWN = "m-127-167-0-1";
@@ -67,7 +60,7 @@ export let base: string;
 /** Starts Chromium, the simulator and the Site, and waits for the five problems. */
 export async function startFieldSite() {
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   const dir = mkdtempSync(join(tmpdir(), "wk-field-"));
   const file = join(dir, "site.yaml");
   const hash = await hashPassword(PASSWORD, { N: 1024, r: 8, p: 1 });

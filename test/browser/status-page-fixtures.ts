@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { after, before } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH } from "./chromium.ts";
 
 export interface El {
   textContent: string | null;
@@ -22,24 +23,15 @@ export interface Doc {
 }
 export type Win = { innerWidth: number; wattkeeper: { refreshDevices(): Promise<void> } };
 
-export const ARTIFACTS = new URL("../artifacts/", import.meta.url).pathname;
+export { ARTIFACTS, CHROMIUM_ARGS };
 export const PASSWORD = "browser-test-pw";
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 
 let browser: Browser;
 /** Chromium for this file's tests: launched before them, closed after. */
 export function useBrowser(): void {
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   });
   after(() => browser?.close());
 }
