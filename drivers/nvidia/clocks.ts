@@ -68,9 +68,7 @@ export function clockCommandRefusal(
 /** `-lgc 0,MAX` (maxMHz) or `-rgc` (null) on one GPU, then `clocks.sm` read back. Never throws. */
 export async function runClockCommand(
   port: ClockPort,
-  index: number,
-  maxMHz: number | null,
-  signal?: AbortSignal,
+  { index, maxMHz, signal }: { index: number; maxMHz: number | null; signal?: AbortSignal | undefined },
 ): Promise<ClockLockOutcome> {
   const what = maxMHz === null ? "-rgc" : "-lgc";
   const base = { index, requestedMaxMHz: maxMHz, smClockMHz: null as number | null };

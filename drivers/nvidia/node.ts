@@ -277,9 +277,7 @@ export class GpuNode {
         locks: this.clockLocks,
         describe: describeError,
       },
-      index,
-      maxMHz,
-      signal,
+      { index, maxMHz, signal },
     );
   }
 

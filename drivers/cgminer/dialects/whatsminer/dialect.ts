@@ -91,7 +91,7 @@ async function readAny(ctx: DialectContext) {
     }
   }
   try {
-    return await v2Read(v2Target(e), s.v2, opts, ctx.now);
+    return await v2Read(v2Target(e), s.v2, { opts, now: ctx.now });
   } catch (err) {
     if (!refused(err)) throw err;
     try {
@@ -174,7 +174,7 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
   if (s.mode !== "v3") {
     if (s.v2.token && ctx.now() - s.v2.token.at < TOKEN_REUSE_MS) return [];
     try {
-      s.v2.token = await fetchToken(v2Target(e), password, opts, ctx.now);
+      s.v2.token = await fetchToken(v2Target(e), { password, opts, now: ctx.now });
       s.v2.tokensFetched++;
       return [];
     } catch (err) {

@@ -81,9 +81,7 @@ function deniedError(msg: Json, password: string): DriverError {
 /** Fetches a token and derives the AES key and sign from the password. */
 export async function fetchToken(
   t: V2Target,
-  password: string,
-  opts: ExchangeOptions,
-  now: () => number,
+  { password, opts, now }: { password: string; opts: ExchangeOptions; now: () => number },
 ): Promise<V2Token> {
   const reply = await v2Plain(t, "get_token", {}, opts);
   const st = flatStatus(reply);
@@ -175,7 +173,7 @@ export async function v2Write(t: V2Target, session: V2Session, w: V2Write): Prom
   for (let attempt = 0; ; attempt++) {
     let token = session.token;
     if (!token || now() - token.at >= TOKEN_REUSE_MS || token.pwTag !== pwTag(password)) {
-      token = await fetchToken(t, password, opts, now);
+      token = await fetchToken(t, { password, opts, now });
       session.tokensFetched++;
       session.token = token;
     }
@@ -243,7 +241,11 @@ async function readIdentity(t: V2Target, opts: ExchangeOptions): Promise<V2Ident
 }
 
 /** One v2 poll: `summary+pools+devs` joined, then `status` alone, identity now and then. Throws on I/O. */
-export async function v2Read(t: V2Target, session: V2Session, opts: ExchangeOptions, now: () => number) {
+export async function v2Read(
+  t: V2Target,
+  session: V2Session,
+  { opts, now }: { opts: ExchangeOptions; now: () => number },
+) {
   const client = new CgminerClient(t, opts);
   const { replies } = await client.command(["summary", "pools", "devs"]);
   let status: Json | undefined;

@@ -49,8 +49,7 @@ export class FrameDecoder {
 
 /** Sends one v3 request object and resolves with the parsed reply. */
 export function v3Exchange(
-  host: string,
-  port: number,
+  { host, port }: { host: string; port: number },
   request: Record<string, Json>,
   opts: ExchangeOptions = {},
 ): Promise<Json> {

@@ -22,7 +22,7 @@ export interface V3Session {
 export async function v3Get(t: V3Target, cmd: string, param: Json | undefined, opts: ExchangeOptions) {
   const req: Record<string, Json> = { cmd };
   if (param !== undefined) req.param = param;
-  return v3Exchange(t.host, t.port, req, opts);
+  return v3Exchange(t, req, opts);
 }
 
 function describe(reply: Json): { code: number | null; msg: string } {
@@ -68,8 +68,7 @@ export async function v3Set(t: V3Target, session: V3Session, w: V3Set): Promise<
     session.salt ??= await fetchSalt(t, opts);
     const ts = Math.floor(now() / 1000);
     const reply = await v3Exchange(
-      t.host,
-      t.port,
+      t,
       { cmd, param, ts, account: "super", token: v3Token(cmd, password, session.salt, ts) },
       opts,
     );
