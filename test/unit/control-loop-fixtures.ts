@@ -13,6 +13,7 @@ import {
 import type { PlanMiner, PlanSnapshot } from "../../agent/control/types.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import type { Ledger } from "../../agent/store/ledger.ts";
+import { policyConfig } from "../helpers/plan.ts";
 
 export const T0 = 1_700_000_000_000;
 export const dir = mkdtempSync(join(tmpdir(), "wk-loop-"));
@@ -23,14 +24,7 @@ export const CONFIG: LoopConfig = {
   control: {
     schedule: [],
     failsafeBudgetW: 50_000,
-    shedMarginW: 5_000,
-    restoreMarginW: 15_000,
-    emergencyMarginW: 50_000,
-    minOnS: 300,
-    minOffS: 120,
-    rampUpWPerMin: 20_000,
-    restoreStaggerS: 10,
-    strategy: "sleep",
+    ...policyConfig(),
     tickS: 2,
     retries: 2,
   },

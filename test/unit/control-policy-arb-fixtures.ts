@@ -9,20 +9,13 @@ import type {
   PolicyConfig,
 } from "../../agent/control/types.ts";
 import type { MinerCapability, MinerState } from "../../drivers/types.ts";
+import { policyConfig } from "../helpers/plan.ts";
 
 export const NOW = 2_000_000_000;
 export const RUNS = { numRuns: 300, seed: 20240715 };
-export const BASE: PolicyConfig = {
-  shedMarginW: 5_000,
-  restoreMarginW: 15_000,
-  emergencyMarginW: 50_000,
-  minOnS: 300,
-  minOffS: 120,
-  rampUpWPerMin: 20_000,
-  restoreStaggerS: 10,
-  strategy: "sleep",
+export const BASE: PolicyConfig = policyConfig({
   track: { toleranceW: 3_000, dwellS: 20, deadbandW: 100 },
-};
+});
 export const STRATEGIES = ["sleep", "power-limit-then-sleep", "track"] as const;
 
 const STATES: MinerState[] = ["hashing", "sleeping", "starting", "faulted", "unreachable"];
