@@ -49,6 +49,14 @@ export type MinerState = (typeof MINER_STATES)[number];
 /** Called once a write is on the wire, before the read-back that confirms it. */
 export type OnSent = () => Promise<void> | void;
 
+/** How one miner write runs (Miner.write's options). */
+export interface MinerWriteOptions {
+  signal?: AbortSignal | undefined;
+  /** A fresh reading the caller holds (the poller's): the effect is confirmed against it, saving a read. */
+  before?: MinerReading | null | undefined;
+  onSent?: OnSent | undefined;
+}
+
 export interface PoolInfo {
   url: string | null;
   user: string | null;

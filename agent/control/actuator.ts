@@ -39,7 +39,7 @@ export function driverActuator({
     if (!miner) return { ok: false, reason: `no miner ${id}` };
     // a locate reads its LED, not the miner: no reading to confirm against
     const before = action === "locate" ? null : freshReading(id);
-    const out = await miner.write(action, value, signal, before, onSent);
+    const out = await miner.write(action, value, { signal, before, onSent });
     return { ok: out.ok, reason: out.reason ?? "confirmed", locate: out.locate ?? null };
   };
   const gpuLimit = async (

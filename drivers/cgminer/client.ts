@@ -43,6 +43,13 @@ export interface ReadTier {
   memo?: DialectMemo;
 }
 
+/** How one poll runs: its abort signal, its clock and its read tier. */
+export interface PollOptions {
+  signal?: AbortSignal | undefined;
+  now?: () => number;
+  tier?: ReadTier | undefined;
+}
+
 const MEMO_KEY = "cgminer";
 
 /** The memo of the last full read, when this read is a summary-only one; null = read in full. */
@@ -129,9 +136,7 @@ export class CgminerClient {
    */
   async poll(
     commands: readonly string[],
-    signal?: AbortSignal,
-    now: () => number = Date.now,
-    tier?: ReadTier,
+    { signal, now = Date.now, tier }: PollOptions = {},
   ): Promise<{ ok: boolean; reading: MinerReading; replies: Record<string, Json>; repairs: string[] }> {
     const kept = keptFor(tier);
     const { replies, repairs } = await this.command(commands, undefined, signal);
@@ -189,9 +194,7 @@ export class CgminerClient {
     try {
       const { reading, repairs } = await this.poll(
         kept ? summaryCommands(kept) : withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS,
-        signal,
-        now,
-        tier,
+        { signal, now, tier },
       );
       return { reading, repairs };
     } catch (err) {

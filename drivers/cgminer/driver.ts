@@ -6,7 +6,7 @@
 // why a write failed. An acknowledgement is never taken as the effect.
 // The send-and-confirm loop is write.ts; read tiers (summary reads between
 // full ones) are detail.ts.
-import type { LocateReport, MinerCapability, MinerReading, OnSent } from "../types.ts";
+import type { LocateReport, MinerCapability, MinerReading, MinerWriteOptions, OnSent } from "../types.ts";
 import { DetailTiers, type TierOptions } from "./detail.ts";
 import type { ExchangeOptions } from "./framing.ts";
 import { DEFAULT_LOCATE_S, type LocateSpec, runLocate } from "./locate.ts";
@@ -289,9 +289,7 @@ export class MinerDriver {
   async write(
     action: WriteAction,
     value?: number,
-    signal?: AbortSignal,
-    given?: MinerReading | null,
-    onSent?: OnSent,
+    { signal, before: given, onSent }: MinerWriteOptions = {},
   ): Promise<WriteOutcome> {
     // a first write before any read still learns what the miner really offers first
     if (this.confirming || this.confirmDue()) await this.confirmCapabilities(signal);
@@ -374,16 +372,16 @@ export class MinerDriver {
   }
 
   sleep(signal?: AbortSignal) {
-    return this.write("sleep", undefined, signal);
+    return this.write("sleep", undefined, { signal });
   }
   wake(signal?: AbortSignal) {
-    return this.write("wake", undefined, signal);
+    return this.write("wake", undefined, { signal });
   }
   setPowerLimit(watts: number, signal?: AbortSignal) {
-    return this.write("setPowerLimit", watts, signal);
+    return this.write("setPowerLimit", watts, { signal });
   }
   reboot(signal?: AbortSignal) {
-    return this.write("reboot", undefined, signal);
+    return this.write("reboot", undefined, { signal });
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // `auto` detects on the first read that gets an answer and binds then (until
 // it does, reads report the miner as unreachable with the reason). A detected
 // dialect that is not registered falls back to stock cgminer reads.
-import type { Dialect, MinerCapability, MinerReading, OnSent } from "../types.ts";
+import type { Dialect, MinerCapability, MinerReading, MinerWriteOptions } from "../types.ts";
 import { readingForError } from "./client.ts";
 import type { TierOptions } from "./detail.ts";
 import { detectDialect } from "./detect.ts";
@@ -40,14 +40,7 @@ export interface Miner {
    * `before`: a fresh reading the caller already holds (the poller's), saving
    * a read before the command; the effect is confirmed against it.
    */
-  write(
-    action: WriteAction,
-    value?: number,
-    signal?: AbortSignal,
-    before?: MinerReading | null,
-    /** Called once the command is on the wire, before the read-back that confirms it. */
-    onSent?: OnSent,
-  ): Promise<WriteOutcome>;
+  write(action: WriteAction, value?: number, opts?: MinerWriteOptions): Promise<WriteOutcome>;
   close(): Promise<void>;
 }
 
@@ -126,23 +119,17 @@ class DetectingMiner implements Miner {
     return readingForError(new Error("dialect detection failed"), (this.opts.now ?? Date.now)());
   }
 
-  async write(
-    action: WriteAction,
-    value?: number,
-    signal?: AbortSignal,
-    before?: MinerReading | null,
-    onSent?: OnSent,
-  ): Promise<WriteOutcome> {
+  async write(action: WriteAction, value?: number, opts: MinerWriteOptions = {}): Promise<WriteOutcome> {
     let driver: MinerDriver | null = null;
     try {
-      driver = await this.bind(signal);
+      driver = await this.bind(opts.signal);
     } catch (err) {
       const reason = `dialect not detected yet: ${(err as Error).message}`;
       return { action, ok: false, reason, attempts: 0, before: null, after: null };
     }
     if (!driver)
       return { action, ok: false, reason: "dialect not detected", attempts: 0, before: null, after: null };
-    return driver.write(action, value, signal, before, onSent);
+    return driver.write(action, value, opts);
   }
 
   async close() {

@@ -84,7 +84,17 @@ export function simOpen(b64: string, key: Buffer): string | null {
 }
 
 /** The API v3 write token the firmware expects for `cmd` at `ts`. */
-export function simV3Token(cmd: string, password: string, salt: string, ts: number | string): string {
+export function simV3Token({
+  cmd,
+  password,
+  salt,
+  ts,
+}: {
+  cmd: string;
+  password: string;
+  salt: string;
+  ts: number | string;
+}): string {
   return createHash("sha256")
     .update(cmd + password + salt + String(ts))
     .digest("base64")

@@ -107,7 +107,7 @@ function handle(model: PowerModel, id: string, req: Record<string, unknown>): Re
     req.account !== "super" ||
     !Number.isFinite(ts) ||
     Math.abs(nowS - ts) > TS_SKEW_S ||
-    req.token !== simV3Token(cmd, m.cfg.password, m.v3Salt, ts)
+    req.token !== simV3Token({ cmd, password: m.cfg.password, salt: m.v3Salt, ts })
   ) {
     m.stats.tokenRejects++;
     return { code: -5, msg: "invalid token" };

@@ -168,7 +168,7 @@ describe("Auradine FluxOS dialect", () => {
     const m = minerFor("reboot");
     const before = await m.read();
     assert.equal(before.state, "hashing");
-    const res = await m.write("reboot", undefined, undefined, before);
+    const res = await m.write("reboot", undefined, { before });
     assert.equal(res.ok, true, res.reason ?? "");
     assert.ok(res.after!.uptimeS! < before.uptimeS!, `${res.after?.uptimeS} < ${before.uptimeS}`);
     assert.deepEqual(webStats("reboot").writes.at(-1), { path: "/restart", body: { command: "restart" } });

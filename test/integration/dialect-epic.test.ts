@@ -186,7 +186,7 @@ describe("ePIC UMC dialect", () => {
     try {
       const before = await m.read();
       assert.ok(before.uptimeS !== null && before.uptimeS > 60);
-      const res = await m.write("reboot", undefined, undefined, before);
+      const res = await m.write("reboot", undefined, { before });
       assert.equal(res.ok, true, res.reason ?? "");
       assert.ok(res.after!.uptimeS! < before.uptimeS!, `${res.after?.uptimeS} s`);
       assert.deepEqual(sim.stats("reboot").posts.at(-1), {

@@ -58,13 +58,13 @@ const caps = {
 };
 
 const parsed = (over: Record<string, unknown> = {}) =>
-  parseEpic(SummarySchema, summary(over), "GET /summary");
+  parseEpic(SummarySchema, summary(over), { what: "GET /summary" });
 
 test("a documented summary normalises fully", () => {
   const r = normalizeEpic({
     at: 1,
     summary: parsed(),
-    capabilities: parseEpic(CapabilitiesSchema, caps, "GET /capabilities"),
+    capabilities: parseEpic(CapabilitiesSchema, caps, { what: "GET /capabilities" }),
     chipTemps: [{ Data: [0, 71.5, 74.25] }, { Data: [0, 0] }],
   });
   assert.equal(r.state, "hashing");
@@ -126,7 +126,7 @@ test("a field gone or of another type names what changed", () => {
   delete (s.Session as Record<string, unknown>).Uptime;
   (s["Power Supply Stats"] as Record<string, unknown>)["Input Power"] = "3012 W";
   assert.throws(
-    () => parseEpic(SummarySchema, s, "GET /summary"),
+    () => parseEpic(SummarySchema, s, { what: "GET /summary" }),
     (err: DriverError) =>
       err.code === "WK_FIRMWARE_CHANGED" &&
       /"Power Supply Stats"\."Input Power": Invalid input: expected number, received string/.test(
@@ -136,11 +136,16 @@ test("a field gone or of another type names what changed", () => {
   );
   // without a Software of its own, the reply is named by what the unit said before
   assert.throws(
-    () => parseEpic(CapabilitiesSchema, { Model: 7 }, "GET /capabilities", "PowerPlay-BMS v1.7.2"),
+    () =>
+      parseEpic(
+        CapabilitiesSchema,
+        { Model: 7 },
+        { what: "GET /capabilities", software: "PowerPlay-BMS v1.7.2" },
+      ),
     /ePIC firmware "PowerPlay-BMS v1\.7\.2" \(version 1\.7\.2\): GET \/capabilities .*"Model"/,
   );
   assert.throws(
-    () => parseEpic(SummarySchema, "<html>", "GET /summary"),
+    () => parseEpic(SummarySchema, "<html>", { what: "GET /summary" }),
     /ePIC firmware \(version unknown\)/,
   );
 });

@@ -163,10 +163,10 @@ describe("AxeOS facts", () => {
   test("versions: release, betas and builds; comparisons", () => {
     const v = parseAxeosVersion("v2.14.0b2")!;
     assert.deepEqual([v.major, v.minor, v.patch], [2, 14, 0]);
-    assert.ok(atLeast(v, 2, 14, 0));
-    assert.ok(!atLeast(parseAxeosVersion("v2.13.2-dirty")!, 2, 14));
-    assert.ok(atLeast(parseAxeosVersion("2.15")!, 2, 14));
-    assert.ok(atLeast(parseAxeosVersion("v3.0.0")!, 2, 14));
+    assert.ok(atLeast(v, { major: 2, minor: 14, patch: 0 }));
+    assert.ok(!atLeast(parseAxeosVersion("v2.13.2-dirty")!, { major: 2, minor: 14 }));
+    assert.ok(atLeast(parseAxeosVersion("2.15")!, { major: 2, minor: 14 }));
+    assert.ok(atLeast(parseAxeosVersion("v3.0.0")!, { major: 2, minor: 14 }));
     assert.equal(parseAxeosVersion("custom-build"), null);
   });
 

@@ -269,7 +269,7 @@ describe("a power limit outside the model's range is refused before it is sent",
   test("with the poller's reading in hand nothing goes on the wire at all, not even a read", async () => {
     const { d, reads, writes } = await driver();
     const given = reading({ powerW: 3000, model: "Antminer S19j Pro" });
-    const out = await d.write("setPowerLimit", 3500, undefined, given);
+    const out = await d.write("setPowerLimit", 3500, { before: given });
     assert.match(out.reason ?? "", /above the Antminer S19j Pro's maximum 3,400 W/);
     assert.equal(reads(), 0);
     assert.equal(writes(), 0);

@@ -73,7 +73,9 @@ describe("drift", () => {
     const reply = {
       "mining-status": { status: "Mining", power_usage_watts: "3100", power_target_watts: 3400 },
     };
-    const err = drift(() => parseReply(MiningStatusSchema, reply, "GET /api/v1/mining", "1.9.0"));
+    const err = drift(() =>
+      parseReply(MiningStatusSchema, reply, { where: "GET /api/v1/mining", version: "1.9.0" }),
+    );
     assert.equal(err.code, "WK_FIRMWARE_CHANGED");
     assert.equal(err.retryable, false);
     assert.match(
@@ -84,14 +86,15 @@ describe("drift", () => {
   });
 
   test("a field gone, a status the spec does not know", () => {
-    const gone = drift(() => parseReply(MiningTargetSchema, { power_target_watts: 3000 }, "GET t", null));
+    const gone = drift(() =>
+      parseReply(MiningTargetSchema, { power_target_watts: 3000 }, { where: "GET t", version: null }),
+    );
     assert.match(gone.message, /proto \(version unknown\).*power_target_min_watts/);
     const status = drift(() =>
       parseReply(
         MiningStatusSchema,
         { "mining-status": { status: "Hibernating", power_usage_watts: 1, power_target_watts: 1 } },
-        "GET /api/v1/mining",
-        "2.0.0",
+        { where: "GET /api/v1/mining", version: "2.0.0" },
       ),
     );
     assert.match(status.message, /mining-status\.status/);
@@ -101,8 +104,7 @@ describe("drift", () => {
     const t = parseReply(
       MiningTargetSchema,
       { power_target_watts: 3000, power_target_min_watts: 2000, power_target_max_watts: 4000, new_field: 1 },
-      "GET t",
-      "1.8.2",
+      { where: "GET t", version: "1.8.2" },
     );
     assert.equal(t.power_target_max_watts, 4000);
   });

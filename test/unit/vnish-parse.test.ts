@@ -68,32 +68,33 @@ test("hashrate units from hr_measure; absent or N/A means GH/s", () => {
 });
 
 test("a summary with either power field reads; a number turned string names version, field and value", () => {
-  assert.equal(drawW(parseReply(SummarySchema, summary(), FW, SUMMARY)), 3250);
+  assert.equal(drawW(parseReply(SummarySchema, summary(), { fw: FW, endpoint: SUMMARY })), 3250);
   const usageOnly = summary({ power_consumption: undefined, power_usage: 3100 });
-  assert.equal(drawW(parseReply(SummarySchema, usageOnly, FW, SUMMARY)), 3100);
+  assert.equal(drawW(parseReply(SummarySchema, usageOnly, { fw: FW, endpoint: SUMMARY })), 3100);
   assert.equal(
     drift(() =>
-      parseReply(SummarySchema, summary({ power_consumption: undefined, power_usage: "3100" }), FW, SUMMARY),
+      parseReply(SummarySchema, summary({ power_consumption: undefined, power_usage: "3100" }), {
+        fw: FW,
+        endpoint: SUMMARY,
+      }),
     ),
     'vnish 1.2.6: /api/v1/summary miner.power_usage: expected number, got string "3100"',
   );
   assert.equal(
     drift(() =>
-      parseReply(
-        SummarySchema,
-        summary({ power_consumption: undefined, power_usage: undefined }),
-        FW,
-        SUMMARY,
-      ),
+      parseReply(SummarySchema, summary({ power_consumption: undefined, power_usage: undefined }), {
+        fw: FW,
+        endpoint: SUMMARY,
+      }),
     ),
     "vnish 1.2.6: /api/v1/summary miner.power_consumption: expected power_consumption or power_usage (a number), got nothing (field gone)",
   );
   assert.match(
-    drift(() => parseReply(SummarySchema, summary({ chains: {} }), FW, SUMMARY)),
+    drift(() => parseReply(SummarySchema, summary({ chains: {} }), { fw: FW, endpoint: SUMMARY })),
     /miner\.chains: expected array, got object$/,
   );
   assert.match(
-    drift(() => parseReply(StatusSchema, null, FW, "/api/v1/status")),
+    drift(() => parseReply(StatusSchema, null, { fw: FW, endpoint: "/api/v1/status" })),
     /\/api\/v1\/status \(reply\): expected object, got null$/,
   );
 });

@@ -62,7 +62,13 @@ describe("AES-256-ECB with NUL padding", () => {
 describe("API v3 token", () => {
   test("first 8 chars of base64(sha256(cmd + password + salt + ts))", () => {
     // printf '%s' 'set.miner.servicepassw0rdQbVy1Ou31700000000' | openssl dgst -sha256 -binary | base64 | cut -c1-8
-    assert.equal(v3Token("set.miner.service", "passw0rd", "QbVy1Ou3", 1_700_000_000), "Zt3tYEfI");
-    assert.equal(v3Token("set.miner.service", "passw0rd", "QbVy1Ou3", "1700000000"), "Zt3tYEfI");
+    assert.equal(
+      v3Token({ cmd: "set.miner.service", password: "passw0rd", salt: "QbVy1Ou3", ts: 1_700_000_000 }),
+      "Zt3tYEfI",
+    );
+    assert.equal(
+      v3Token({ cmd: "set.miner.service", password: "passw0rd", salt: "QbVy1Ou3", ts: "1700000000" }),
+      "Zt3tYEfI",
+    );
   });
 });

@@ -74,9 +74,9 @@ describe("whatsminer golden bytes: driver and simulator agree with OpenSSL", () 
   });
 
   test("v3 token", () => {
-    const args = ["set.miner.power_limit", "NewPass1", "Zk3u9QpX", 1767225600] as const;
-    assert.equal(v3Token(...args), "Xq9Pa/sZ", "driver");
-    assert.equal(simV3Token(...args), "Xq9Pa/sZ", "sim");
+    const input = { cmd: "set.miner.power_limit", password: "NewPass1", salt: "Zk3u9QpX", ts: 1767225600 };
+    assert.equal(v3Token(input), "Xq9Pa/sZ", "driver");
+    assert.equal(simV3Token(input), "Xq9Pa/sZ", "sim");
   });
 
   test("v3 frame: 4-byte little-endian length, then the JSON", () => {

@@ -98,7 +98,11 @@ async function setPowerLimit(ctx: DialectContext, watts: number): Promise<void> 
       false,
     );
   }
-  await fluxRequest(ctx, "POST", "/mode", { command: "mode", mode: "custom", tune: "power", power: target });
+  await fluxRequest(ctx, {
+    method: "POST",
+    path: "/mode",
+    body: { command: "mode", mode: "custom", tune: "power", power: target },
+  });
 }
 
 /**
@@ -135,11 +139,11 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
 const locate: LocateSpec<DialectContext> = {
   async set(ctx, seconds) {
     const code = seconds > 0 ? LED_LOCATE : LED_NORMAL;
-    await fluxRequest(ctx, "POST", "/led", { command: "led", code });
+    await fluxRequest(ctx, { method: "POST", path: "/led", body: { command: "led", code } });
     return undefined;
   },
   async read(ctx) {
-    const raw = await fluxRequest(ctx, "GET", "/led");
+    const raw = await fluxRequest(ctx, { method: "GET", path: "/led" });
     const version = knownVersion.get(unitKey(targetOf(ctx))) ?? null;
     return expectShape(LedReply, raw, { what: "GET /led", version }).LED[0]!.Code === LED_LOCATE;
   },
@@ -156,13 +160,13 @@ export const auradineDialect: DialectSpec = {
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":
-        await fluxRequest(ctx, "POST", "/mode", { command: "mode", sleep: "on" });
+        await fluxRequest(ctx, { method: "POST", path: "/mode", body: { command: "mode", sleep: "on" } });
         return;
       case "wake":
-        await fluxRequest(ctx, "POST", "/mode", { command: "mode", sleep: "off" });
+        await fluxRequest(ctx, { method: "POST", path: "/mode", body: { command: "mode", sleep: "off" } });
         return;
       case "reboot":
-        await fluxRequest(ctx, "POST", "/restart", { command: "restart" });
+        await fluxRequest(ctx, { method: "POST", path: "/restart", body: { command: "restart" } });
         return;
       case "setPowerLimit":
         if (value === undefined || !(value > 0)) {

@@ -114,8 +114,8 @@ export async function readApi(ctx: DialectContext, full: boolean): Promise<ApiPa
 /** `/mode` and `/psu`: sleep mode, draw, target and the PSU's rated output. */
 export async function readWeb(ctx: DialectContext): Promise<WebPart> {
   const [modeJson, psuJson] = await Promise.all([
-    fluxRequest(ctx, "GET", "/mode"),
-    fluxRequest(ctx, "GET", "/psu"),
+    fluxRequest(ctx, { method: "GET", path: "/mode" }),
+    fluxRequest(ctx, { method: "GET", path: "/psu" }),
   ]);
   const mode = expectShape(ModeReply, modeJson, drift(ctx, "GET /mode")).Mode[0]!;
   const psu = expectShape(PsuReply, psuJson, drift(ctx, "GET /psu")).PSU[0]!;
@@ -139,9 +139,9 @@ export interface Extras {
 /** `/ipreport`, `/fan`, `/temperature`: model, version, fans, chip temperatures. */
 export async function readExtras(ctx: DialectContext): Promise<Extras> {
   const [ipJson, fanJson, tempJson] = await Promise.all([
-    fluxRequest(ctx, "GET", "/ipreport"),
-    fluxRequest(ctx, "GET", "/fan"),
-    fluxRequest(ctx, "GET", "/temperature"),
+    fluxRequest(ctx, { method: "GET", path: "/ipreport" }),
+    fluxRequest(ctx, { method: "GET", path: "/fan" }),
+    fluxRequest(ctx, { method: "GET", path: "/temperature" }),
   ]);
   const report = expectShape(IpReport, ipJson, drift(ctx, "GET /ipreport")).IPReport[0]!;
   knownVersion.set(unitKey(targetOf(ctx)), report.version);

@@ -35,6 +35,13 @@ export interface FluxTarget {
   password: string;
 }
 
+/** One FluxOS request: its method, path and JSON body (none: no body). */
+export interface FluxRequest {
+  method: "GET" | "POST";
+  path: string;
+  body?: Record<string, unknown>;
+}
+
 export function targetOf(ctx: DialectContext): FluxTarget {
   const c = ctx.endpoint.credentials;
   const configured = typeof c?.username === "string" && c.username !== "" && typeof c.password === "string";
@@ -81,10 +88,7 @@ function noteVersion(t: FluxTarget, json: unknown): void {
 async function send(
   ctx: DialectContext,
   t: FluxTarget,
-  method: "GET" | "POST",
-  path: string,
-  body: unknown,
-  token: string | null,
+  { method, path, body, token }: FluxRequest & { token: string | null },
 ): Promise<{ status: number; json: unknown }> {
   try {
     const reply = await jsonRequest(
@@ -112,14 +116,12 @@ async function send(
 }
 
 async function login(ctx: DialectContext, t: FluxTarget): Promise<string> {
-  const { status, json } = await send(
-    ctx,
-    t,
-    "POST",
-    "/token",
-    { command: "token", user: t.username, password: t.password },
-    null,
-  );
+  const { status, json } = await send(ctx, t, {
+    method: "POST",
+    path: "/token",
+    body: { command: "token", user: t.username, password: t.password },
+    token: null,
+  });
   noteVersion(t, json);
   const st = statusOf(json);
   if (status === 401 || status === 403 || (st && !statusOk(st))) {
@@ -173,17 +175,13 @@ const TOKEN_WORDS = /token|session|expired|unauthori[sz]ed/i;
  * WK_AURADINE_REFUSED (not retryable) for a STATUS E, WK_FIRMWARE_CHANGED for
  * an endpoint gone (404/405) or a reply without a STATUS.
  */
-export async function fluxRequest(
-  ctx: DialectContext,
-  method: "GET" | "POST",
-  path: string,
-  body?: Record<string, unknown>,
-): Promise<unknown> {
+export async function fluxRequest(ctx: DialectContext, req: FluxRequest): Promise<unknown> {
+  const { method, path } = req;
   const t = targetOf(ctx);
   const what = `${method} ${path}`;
   for (let attempt = 1; ; attempt++) {
     const token = await tokenFor(ctx, t);
-    const { status, json } = await send(ctx, t, method, path, body, token);
+    const { status, json } = await send(ctx, t, { ...req, token });
     const st = statusOf(json);
     const tokenRefused = status === 401 || (st !== null && !statusOk(st) && TOKEN_WORDS.test(st.Msg ?? ""));
     if (tokenRefused) {
@@ -227,7 +225,7 @@ export async function probeFluxos(ctx: DialectContext): Promise<string | null> {
   const t = targetOf(ctx);
   let reply: { status: number; json: unknown };
   try {
-    reply = await send(ctx, t, "GET", "/ipreport", undefined, null);
+    reply = await send(ctx, t, { method: "GET", path: "/ipreport", token: null });
   } catch (err) {
     if (err instanceof DriverError && err.code === "WK_FIRMWARE_CHANGED") return null; // not JSON
     throw err;

@@ -77,7 +77,7 @@ function avalonStatus(modules: Array<Record<string, string>>): AvalonStatus {
 async function read(ctx: DialectContext): Promise<MinerReading> {
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const base = await client.poll(["version", "summary", "pools"], ctx.signal, ctx.now);
+    const base = await client.poll(["version", "summary", "pools"], { signal: ctx.signal, now: ctx.now });
     if (!base.ok) return base.reading;
     const { reading, replies } = base;
     const version = rows(replies.version, "VERSION")[0];

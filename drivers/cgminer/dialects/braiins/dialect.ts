@@ -73,8 +73,12 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
   const kept = keptFor(ctx);
   try {
     const base = kept
-      ? await client.poll([...summaryCommands(kept), "tunerstatus"], ctx.signal, ctx.now, ctx)
-      : await client.poll(["version", "summary", "pools"], ctx.signal, ctx.now, ctx);
+      ? await client.poll([...summaryCommands(kept), "tunerstatus"], {
+          signal: ctx.signal,
+          now: ctx.now,
+          tier: ctx,
+        })
+      : await client.poll(["version", "summary", "pools"], { signal: ctx.signal, now: ctx.now, tier: ctx });
     if (!base.ok) return base.reading;
     const { reading, replies } = base;
     let extra: Record<string, Json> = kept ? replies : {};

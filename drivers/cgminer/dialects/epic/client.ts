@@ -171,6 +171,6 @@ export async function epicPost(ctx: DialectContext, path: string, param: unknown
       reply.status >= 500,
     );
   }
-  const result = parseEpic(ResultSchema, reply.json, `${what} reply`, knownSoftware(ctx));
+  const result = parseEpic(ResultSchema, reply.json, { what: `${what} reply`, software: knownSoftware(ctx) });
   if (!result.result) throw commandError(what, result.error);
 }

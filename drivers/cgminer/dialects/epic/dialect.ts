@@ -51,7 +51,10 @@ const hasPassword = (endpoint: MinerEndpoint) => typeof endpoint.credentials?.pa
 
 async function fetchCapabilities(ctx: DialectContext): Promise<EpicCapabilities> {
   const json = await epicGet(ctx, "/capabilities");
-  const caps = parseEpic(CapabilitiesSchema, json, "GET /capabilities", knownSoftware(ctx));
+  const caps = parseEpic(CapabilitiesSchema, json, {
+    what: "GET /capabilities",
+    software: knownSoftware(ctx),
+  });
   capabilitiesCache.set(unitKey(ctx), { at: ctx.now(), caps });
   return caps;
 }
@@ -62,7 +65,7 @@ function cachedCapabilities(ctx: DialectContext): EpicCapabilities | null {
 }
 
 async function readSummary(ctx: DialectContext): Promise<EpicSummary> {
-  const summary = parseEpic(SummarySchema, await epicGet(ctx, "/summary"), "GET /summary");
+  const summary = parseEpic(SummarySchema, await epicGet(ctx, "/summary"), { what: "GET /summary" });
   rememberSoftware(ctx, summary.Software);
   return summary;
 }
@@ -79,7 +82,9 @@ async function extra<T>(fetch: () => Promise<T>): Promise<T | null> {
 
 async function chipTemps(ctx: DialectContext) {
   const json = await epicGet(ctx, "/temps/chip", { optional: true });
-  return json === null ? null : parseEpic(ChipTempsSchema, json, "GET /temps/chip", knownSoftware(ctx));
+  return json === null
+    ? null
+    : parseEpic(ChipTempsSchema, json, { what: "GET /temps/chip", software: knownSoftware(ctx) });
 }
 
 function readingForError(ctx: DialectContext, err: unknown): MinerReading {

@@ -148,8 +148,7 @@ export function firmwareChanged(firmware: string, what: string, detail: string):
 export function parseEpic<T extends z.ZodType>(
   schema: T,
   json: unknown,
-  what: string,
-  software: string | null = null,
+  { what, software = null }: { what: string; software?: string | null },
 ): z.infer<T> {
   const parsed = schema.safeParse(json);
   if (parsed.success) return parsed.data;

@@ -37,8 +37,15 @@ export function parseAxeosVersion(text: string): AxeosVersion | null {
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3] ?? 0), text };
 }
 
-/** Whether `v` is at least major.minor.patch. Pre-releases count as their release (2.14.0b1 ≥ 2.14.0). */
-export function atLeast(v: AxeosVersion, major: number, minor: number, patch = 0): boolean {
+/** A release to compare against; no patch = .0. */
+export interface AxeosRelease {
+  major: number;
+  minor: number;
+  patch?: number;
+}
+
+/** Whether `v` is at least `since`. Pre-releases count as their release (2.14.0b1 ≥ 2.14.0). */
+export function atLeast(v: AxeosVersion, { major, minor, patch = 0 }: AxeosRelease): boolean {
   if (v.major !== major) return v.major > major;
   if (v.minor !== minor) return v.minor > minor;
   return v.patch >= patch;
@@ -103,7 +110,7 @@ export function withdrawnFor(
       });
       continue;
     }
-    if (!atLeast(v, w.since.major, w.since.minor, w.since.patch)) {
+    if (!atLeast(v, w.since)) {
       out.push({
         capability: w.capability,
         reason:

@@ -102,7 +102,7 @@ export function parseInfo(json: unknown): AxeosInfo {
   if (
     flavourOf(info).kind === "esp-miner" &&
     v &&
-    atLeast(v, PAUSE_SINCE.major, PAUSE_SINCE.minor) &&
+    atLeast(v, PAUSE_SINCE) &&
     info.miningPaused === undefined
   ) {
     throw firmwareChanged(

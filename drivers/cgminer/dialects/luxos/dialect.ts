@@ -83,7 +83,7 @@ function pickProfile(profiles: LuxosProfile[], targetW: number): LuxosProfile | 
 
 async function setPowerLimit(ctx: DialectContext, targetW: number): Promise<void> {
   await withSession(ctx, async (sid) => {
-    const listed = await send(ctx, "profiles", undefined, ctx.signal);
+    const listed = await send(ctx, "profiles", { signal: ctx.signal });
     if (failed(listed.status)) {
       throw new DriverError("WK_LUXOS_REFUSED", `profiles: ${describeStatus(listed.status)}`, false);
     }
@@ -100,13 +100,13 @@ async function setPowerLimit(ctx: DialectContext, targetW: number): Promise<void
         false,
       );
     }
-    const atm = await send(ctx, "atm", undefined, ctx.signal);
+    const atm = await send(ctx, "atm", { signal: ctx.signal });
     const atmOn =
       !failed(atm.status) && /^(true|1|y)/i.test(String(rows(atm.reply, "ATM")[0]?.Enabled ?? ""));
     // ATM would move the profile again: off while setting it, then as it was
-    if (atmOn) await privileged(ctx, sid, "atmset", ["enabled=false"]);
-    await privileged(ctx, sid, "profileset", [profile.name]);
-    if (atmOn) await privileged(ctx, sid, "atmset", ["enabled=true"]);
+    if (atmOn) await privileged(ctx, sid, ["atmset", "enabled=false"]);
+    await privileged(ctx, sid, ["profileset", profile.name]);
+    if (atmOn) await privileged(ctx, sid, ["atmset", "enabled=true"]);
   });
 }
 
@@ -162,7 +162,11 @@ async function readSummary(ctx: DialectContext): Promise<MinerReading> {
   const kept = keptFor(ctx)!;
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const base = await client.poll([...summaryCommands(kept), "power", "config"], ctx.signal, ctx.now, ctx);
+    const base = await client.poll([...summaryCommands(kept), "power", "config"], {
+      signal: ctx.signal,
+      now: ctx.now,
+      tier: ctx,
+    });
     if (!base.ok) return base.reading;
     applyPowerAndCurtail(base.reading, base.replies);
     applyProfiles(base.reading, (ctx.memo?.[PROFILES_MEMO] as number[] | undefined) ?? []);
@@ -176,7 +180,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
   if (keptFor(ctx)) return readSummary(ctx);
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const base = await client.poll(READ_COMMANDS, ctx.signal, ctx.now, ctx);
+    const base = await client.poll(READ_COMMANDS, { signal: ctx.signal, now: ctx.now, tier: ctx });
     if (!base.ok) return base.reading;
     const { reading, replies } = base;
     let extra: Record<string, Json> = {};
@@ -212,7 +216,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
 async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const base = await client.poll(["summary", "power", "config"], ctx.signal, ctx.now);
+    const base = await client.poll(["summary", "power", "config"], { signal: ctx.signal, now: ctx.now });
     if (!base.ok) return base.reading;
     applyPowerAndCurtail(base.reading, base.replies);
     return base.reading;
@@ -223,7 +227,7 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
 
 /** Whether the red LED blinks (the locate), from `config`'s RedLed. */
 async function readLed(ctx: DialectContext): Promise<boolean> {
-  const sent = await send(ctx, "config", undefined, ctx.signal);
+  const sent = await send(ctx, "config", { signal: ctx.signal });
   if (failed(sent.status)) {
     throw new DriverError("WK_LUXOS_REFUSED", `config: ${describeStatus(sent.status)}`, true);
   }
@@ -240,7 +244,7 @@ async function readLed(ctx: DialectContext): Promise<boolean> {
 
 const locate: LocateSpec<DialectContext> = {
   set: async (ctx, seconds) => {
-    await withSession(ctx, (sid) => privileged(ctx, sid, "ledset", ["red", seconds > 0 ? "blink" : "auto"]));
+    await withSession(ctx, (sid) => privileged(ctx, sid, ["ledset", "red", seconds > 0 ? "blink" : "auto"]));
     return undefined;
   },
   read: readLed,
@@ -257,14 +261,14 @@ export const luxosDialect: DialectSpec = {
   async write(ctx, action, value) {
     switch (action) {
       case "sleep":
-        await withSession(ctx, (sid) => privileged(ctx, sid, "curtail", ["sleep"]));
+        await withSession(ctx, (sid) => privileged(ctx, sid, ["curtail", "sleep"]));
         return;
       case "wake":
-        await withSession(ctx, (sid) => privileged(ctx, sid, "curtail", ["wakeup"]));
+        await withSession(ctx, (sid) => privileged(ctx, sid, ["curtail", "wakeup"]));
         return;
       case "reboot":
         // `reboot` restarts one hashboard in LuxOS; `rebootdevice` restarts the unit
-        await withSession(ctx, (sid) => privileged(ctx, sid, "rebootdevice", []));
+        await withSession(ctx, (sid) => privileged(ctx, sid, ["rebootdevice"]));
         return;
       case "setPowerLimit":
         if (value === undefined || !(value > 0)) {

@@ -21,8 +21,7 @@ export interface Sent {
 export async function send(
   ctx: DialectContext,
   command: string,
-  parameter: string | undefined,
-  signal: AbortSignal | undefined,
+  { parameter, signal }: { parameter?: string | undefined; signal: AbortSignal | undefined },
 ): Promise<Sent> {
   const raw = await exchange(ctx.endpoint.host, ctx.endpoint.port, encodeRequest(command, parameter), {
     ...ctx.exchange,
@@ -40,14 +39,16 @@ export const failed = (s: Sent["status"]) => !s || s.letter === "E" || s.letter 
 export const describeStatus = (s: Sent["status"]) =>
   s ? `${s.msg || "no message"} (Code ${s.code ?? "?"})` : "no STATUS in reply";
 
-/** Sends a privileged command with the session id first; throws when the miner refuses it. */
+/**
+ * Sends a privileged command (`[command, ...args]`) with the session id first;
+ * throws when the miner refuses it.
+ */
 export async function privileged(
   ctx: DialectContext,
   sid: string,
-  command: string,
-  args: string[],
+  [command, ...args]: readonly [string, ...string[]],
 ): Promise<Sent> {
-  const sent = await send(ctx, command, [sid, ...args].join(","), ctx.signal);
+  const sent = await send(ctx, command, { parameter: [sid, ...args].join(","), signal: ctx.signal });
   const st = sent.status;
   if (!failed(st)) return sent;
   const what = [command, ...args].join(" ");
@@ -85,12 +86,12 @@ function sessionIdOf(reply: Json): string | null {
 }
 
 async function logon(ctx: DialectContext): Promise<string> {
-  const sent = await send(ctx, "logon", undefined, ctx.signal);
+  const sent = await send(ctx, "logon", { signal: ctx.signal });
   const sid = failed(sent.status) ? null : sessionIdOf(sent.reply);
   if (sid) return sid;
   if (sent.status?.code === LUXOS_SESSION_BUSY) {
     // one session at a time: adopt the open one (left by a crashed run or another tool)
-    const open = await send(ctx, "session", undefined, ctx.signal);
+    const open = await send(ctx, "session", { signal: ctx.signal });
     const adopted = failed(open.status) ? null : sessionIdOf(open.reply);
     if (adopted) return adopted;
     throw new DriverError(
@@ -112,7 +113,7 @@ async function logon(ctx: DialectContext): Promise<string> {
 /** Logs a session off; never throws. Sent without the caller's signal: an aborted write still logs off. */
 async function logoff(ctx: DialectContext, slot: SessionSlot, sid: string): Promise<void> {
   try {
-    await send(ctx, "logoff", sid, undefined);
+    await send(ctx, "logoff", { parameter: sid, signal: undefined });
     // an E here means the session is already gone (expired, rebooted): nothing left to close
     slot.stale = null;
   } catch {
@@ -157,7 +158,7 @@ async function probeLogon(
   slot: SessionSlot,
   declared: MinerCapability[],
 ): Promise<Withdrawn[]> {
-  const sent = await send(ctx, "logon", undefined, ctx.signal);
+  const sent = await send(ctx, "logon", { signal: ctx.signal });
   const sid = failed(sent.status) ? null : sessionIdOf(sent.reply);
   if (sid) {
     await logoff(ctx, slot, sid);

@@ -34,6 +34,13 @@ const NO_EXP_LIFE_MS = 10 * 60_000;
 type Scheme = "https" | "http";
 type Method = "GET" | "POST" | "PUT";
 
+/** One request of the MDK API: its method, path and JSON body (none: no body). */
+export interface ProtoRequest {
+  method: Method;
+  path: string;
+  json?: unknown;
+}
+
 interface CachedToken {
   token: string;
   /** When to log in again (before the token expires). */
@@ -88,9 +95,7 @@ function timeouts(ctx: DialectContext) {
 /** One request in the scheme this rig speaks (negotiated on first contact). */
 async function send(
   ctx: DialectContext,
-  method: Method,
-  path: string,
-  json: unknown,
+  { method, path, json }: ProtoRequest,
   bearer: string | undefined,
 ): Promise<JsonReply> {
   const key = hostKey(ctx);
@@ -134,7 +139,7 @@ function isTlsError(err: unknown): boolean {
 
 /** An unauthenticated GET (the probe, /api/v1/system). */
 export function getPublic(ctx: DialectContext, path: string): Promise<JsonReply> {
-  return send(ctx, "GET", path, undefined, undefined);
+  return send(ctx, { method: "GET", path }, undefined);
 }
 
 async function login(ctx: DialectContext): Promise<string> {
@@ -147,7 +152,11 @@ async function login(ctx: DialectContext): Promise<string> {
     );
   }
   const where = "POST /api/v1/auth/login";
-  const reply = await send(ctx, "POST", "/api/v1/auth/login", { password: pw }, undefined);
+  const reply = await send(
+    ctx,
+    { method: "POST", path: "/api/v1/auth/login", json: { password: pw } },
+    undefined,
+  );
   if (reply.status === 401 || reply.status === 403 || reply.status === 400) {
     const why = messageOf(reply.json);
     throw new DriverError(
@@ -167,7 +176,7 @@ async function login(ctx: DialectContext): Promise<string> {
     );
   }
   if (reply.status !== 200) throw statusError(where, reply, knownVersion(ctx));
-  const tokens = parseReply(AuthTokensSchema, reply.json, where, knownVersion(ctx));
+  const tokens = parseReply(AuthTokensSchema, reply.json, { where, version: knownVersion(ctx) });
   return tokens.access_token;
 }
 
@@ -200,17 +209,13 @@ async function token(ctx: DialectContext, stale: string | null): Promise<string>
  * An authenticated request. A 401 with a cached token logs in once more and
  * repeats; a 401 to a fresh token is an auth flow the dialect does not know.
  */
-export async function authed(
-  ctx: DialectContext,
-  method: Method,
-  path: string,
-  json?: unknown,
-): Promise<JsonReply> {
+export async function authed(ctx: DialectContext, req: ProtoRequest): Promise<JsonReply> {
+  const { method, path } = req;
   let t = await token(ctx, null);
-  let reply = await send(ctx, method, path, json, t);
+  let reply = await send(ctx, req, t);
   if (reply.status !== 401) return reply;
   t = await token(ctx, t);
-  reply = await send(ctx, method, path, json, t);
+  reply = await send(ctx, req, t);
   if (reply.status !== 401) return reply;
   tokens.delete(tokenKey(ctx));
   throw firmwareChanged(

@@ -70,7 +70,7 @@ function expect<S extends z.ZodType>(
   ok: number[] = [200],
 ): z.infer<S> {
   if (!ok.includes(reply.status)) throw statusError(where, reply, knownVersion(ctx));
-  return parseReply(schema, reply.json, where, knownVersion(ctx));
+  return parseReply(schema, reply.json, { where, version: knownVersion(ctx) });
 }
 
 function parseSystem(ctx: DialectContext, reply: JsonReply): SystemInfo {
@@ -144,11 +144,11 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
       pw === null
         ? Promise.resolve(null)
         : Promise.all([
-            authed(ctx, "GET", "/api/v1/mining"),
-            authed(ctx, "GET", "/api/v1/mining/target"),
-            authed(ctx, "GET", TELEMETRY),
-            authed(ctx, "GET", "/api/v1/cooling"),
-            authed(ctx, "GET", "/api/v1/pools"),
+            authed(ctx, { method: "GET", path: "/api/v1/mining" }),
+            authed(ctx, { method: "GET", path: "/api/v1/mining/target" }),
+            authed(ctx, { method: "GET", path: TELEMETRY }),
+            authed(ctx, { method: "GET", path: "/api/v1/cooling" }),
+            authed(ctx, { method: "GET", path: "/api/v1/pools" }),
           ]);
     // awaited below; the public part first, so a refused login still names the firmware
     restP.catch(() => {});
@@ -200,7 +200,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
 
 async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
   try {
-    const reply = await authed(ctx, "GET", "/api/v1/mining");
+    const reply = await authed(ctx, { method: "GET", path: "/api/v1/mining" });
     if (reply.status === 204)
       return failedReading(ctx.now(), "starting", "no mining statistics yet (HTTP 204)");
     return fromMining(ctx, expect(ctx, "GET /api/v1/mining", reply, MiningStatusSchema)["mining-status"]);
@@ -210,7 +210,7 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
 }
 
 async function getTarget(ctx: DialectContext): Promise<MiningTarget> {
-  const reply = await authed(ctx, "GET", "/api/v1/mining/target");
+  const reply = await authed(ctx, { method: "GET", path: "/api/v1/mining/target" });
   return expect(ctx, "GET /api/v1/mining/target", reply, MiningTargetSchema);
 }
 
@@ -227,13 +227,17 @@ async function setPowerTarget(ctx: DialectContext, watts: number): Promise<void>
     );
   }
   const where = "PUT /api/v1/mining/target";
-  const reply = await authed(ctx, "PUT", "/api/v1/mining/target", { power_target_watts: w });
+  const reply = await authed(ctx, {
+    method: "PUT",
+    path: "/api/v1/mining/target",
+    json: { power_target_watts: w },
+  });
   expect(ctx, where, reply, MiningTargetSchema);
 }
 
 /** POST an action that answers 202 Accepted (MessageResponse). */
 async function action(ctx: DialectContext, path: string): Promise<void> {
-  const reply = await authed(ctx, "POST", path);
+  const reply = await authed(ctx, { method: "POST", path });
   // 200 is taken too: an accepted command is an accepted command; the read-back decides
   if (reply.status !== 202 && reply.status !== 200)
     throw statusError(`POST ${path}`, reply, knownVersion(ctx));

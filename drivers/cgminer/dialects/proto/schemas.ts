@@ -136,8 +136,7 @@ export function firmwareChanged(version: string | null, what: string): DriverErr
 export function parseReply<S extends z.ZodType>(
   schema: S,
   json: unknown,
-  where: string,
-  version: string | null,
+  { where, version }: { where: string; version: string | null },
 ): z.infer<S> {
   const r = schema.safeParse(json);
   if (r.success) return r.data;

@@ -120,7 +120,7 @@ async function stepsFor(ctx: DialectContext, client: VnishClient, fresh = false)
 // --- reading --------------------------------------------------------------------------------
 
 function readInfo(client: VnishClient, raw: unknown): VnishInfo {
-  const info = parseReply(InfoSchema, raw, client.fw, `${API}/info`);
+  const info = parseReply(InfoSchema, raw, { fw: client.fw, endpoint: `${API}/info` });
   client.fw = `vnish ${info.fw_version}`;
   return info;
 }
@@ -128,7 +128,7 @@ function readInfo(client: VnishClient, raw: unknown): VnishInfo {
 const PERF = `${API}/perf-summary`;
 
 function presetOf(client: VnishClient, raw: unknown): VnishPreset | null {
-  return parseReply(PerfSummarySchema, raw, client.fw, PERF).current_preset ?? null;
+  return parseReply(PerfSummarySchema, raw, { fw: client.fw, endpoint: PERF }).current_preset ?? null;
 }
 
 function buildReading(
@@ -204,7 +204,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
       return r.value;
     };
     const info = readInfo(client, value(0));
-    const summary = parseReply(SummarySchema, value(1), client.fw, `${API}/summary`);
+    const summary = parseReply(SummarySchema, value(1), { fw: client.fw, endpoint: `${API}/summary` });
     const current = presetOf(client, value(2));
     const steps = await stepsFor(ctx, client);
     return buildReading(ctx.now(), client, info, summary, current, steps);
@@ -222,7 +222,9 @@ async function control(client: VnishClient, what: string): Promise<void> {
 
 async function wake(client: VnishClient): Promise<void> {
   const raw = await client.get(`${API}/status`, false);
-  const word = parseReply(StatusSchema, raw, client.fw, `${API}/status`).miner_state.trim().toLowerCase();
+  const word = parseReply(StatusSchema, raw, { fw: client.fw, endpoint: `${API}/status` })
+    .miner_state.trim()
+    .toLowerCase();
   // a unit stopped with mining/stop does not take mining/resume
   await control(client, word === "stopped" ? "mining/start" : "mining/resume");
 }
@@ -242,7 +244,10 @@ async function setPowerLimit(ctx: DialectContext, client: VnishClient, targetW: 
     );
   }
   const saved = await client.post(`${API}/settings`, { miner: { overclock: { preset: step.name } } }, true);
-  const flags = parseReply(SaveSettingsSchema, saved ?? {}, client.fw, `POST ${API}/settings`);
+  const flags = parseReply(SaveSettingsSchema, saved ?? {}, {
+    fw: client.fw,
+    endpoint: `POST ${API}/settings`,
+  });
   // the preset is saved but runs only once the miner restarts
   if (flags.restart_required === true) await control(client, "mining/restart");
   void ctx.onSent?.();
@@ -258,7 +263,10 @@ async function setPowerLimit(ctx: DialectContext, client: VnishClient, targetW: 
 
 /** Whether the locate LED blinks, as /status says. */
 async function findMinerOn(client: VnishClient): Promise<boolean> {
-  const st = parseReply(StatusSchema, await client.get(`${API}/status`, false), client.fw, `${API}/status`);
+  const st = parseReply(StatusSchema, await client.get(`${API}/status`, false), {
+    fw: client.fw,
+    endpoint: `${API}/status`,
+  });
   if (st.find_miner === undefined) {
     throw new DriverError(
       "WK_VNISH_NO_LED_STATE",

@@ -39,7 +39,11 @@ function at(data: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /** Validates `data` against `schema`; a mismatch is WK_FIRMWARE_CHANGED naming the first field that differs. */
-export function parseReply<T>(schema: z.ZodType<T>, data: unknown, fw: string, endpoint: string): T {
+export function parseReply<T>(
+  schema: z.ZodType<T>,
+  data: unknown,
+  { fw, endpoint }: { fw: string; endpoint: string },
+): T {
   const r = schema.safeParse(data);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
@@ -194,8 +198,8 @@ const WrappedPresets = z.object({ presets: PresetList });
 /** The preset list, bare (1.2.6) or wrapped in {presets} (as pyasic reads it). */
 export function parsePresets(data: unknown, fw: string): VnishPreset[] {
   const endpoint = "/api/v1/autotune/presets";
-  if (Array.isArray(data)) return parseReply(PresetList, data, fw, endpoint);
-  return parseReply(WrappedPresets, data, fw, endpoint).presets;
+  if (Array.isArray(data)) return parseReply(PresetList, data, { fw, endpoint });
+  return parseReply(WrappedPresets, data, { fw, endpoint }).presets;
 }
 
 /** A preset's wattage: its name when the name is a number of watts ("3250"); "disabled" and the like are not steps. */

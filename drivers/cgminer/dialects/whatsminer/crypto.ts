@@ -103,7 +103,15 @@ export function aesDecryptB64(b64: string, key: Buffer): string | null {
   return out.subarray(0, end).toString("utf8");
 }
 
+/** The inputs of a v3 write token: the command, the password, the unit's salt and the request's ts (seconds). */
+export interface V3TokenInput {
+  cmd: string;
+  password: string;
+  salt: string;
+  ts: number | string;
+}
+
 /** API v3 write token: first 8 characters of base64(sha256(cmd + password + salt + ts)). */
-export function v3Token(cmd: string, password: string, salt: string, ts: number | string): string {
+export function v3Token({ cmd, password, salt, ts }: V3TokenInput): string {
   return createHash("sha256").update(`${cmd}${password}${salt}${ts}`, "utf8").digest("base64").slice(0, 8);
 }

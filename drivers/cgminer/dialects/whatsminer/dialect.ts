@@ -248,11 +248,11 @@ async function readLed(ctx: DialectContext): Promise<boolean> {
   const e = ctx.endpoint;
   const opts = { ...ctx.exchange, signal: ctx.signal };
   if (session(e).mode === "v3") {
-    const msg = v3Msg(await v3Get(v3Target(e), "get.device.info", undefined, opts));
+    const msg = v3Msg(await v3Get(v3Target(e), { cmd: "get.device.info" }, opts));
     const system = msg?.system;
     return ledStatus(isObj(system) ? system.ledstatus : undefined, "get.device.info system.ledstatus");
   }
-  const reply = await v2Plain(v2Target(e), "get_miner_info", { info: "ledstat" }, opts);
+  const reply = await v2Plain(v2Target(e), { cmd: "get_miner_info", info: "ledstat" }, opts);
   const msg = isObj(reply) ? reply.Msg : undefined;
   return ledStatus(isObj(msg) ? msg.ledstat : undefined, "get_miner_info Msg.ledstat");
 }
@@ -276,10 +276,14 @@ export const whatsminerDialect: DialectSpec = {
   detectProbe: {
     port: () => V3_PORT,
     async probe(ctx) {
-      const reply = await v3Get(v3Target(ctx.endpoint), "get.device.info", undefined, {
-        ...ctx.exchange,
-        signal: ctx.signal,
-      });
+      const reply = await v3Get(
+        v3Target(ctx.endpoint),
+        { cmd: "get.device.info" },
+        {
+          ...ctx.exchange,
+          signal: ctx.signal,
+        },
+      );
       const msg = v3Msg(reply);
       if (msg === null) return null;
       return `${V3_PORT} get.device.info: ${printable(JSON.stringify(msg).slice(0, 80))}`;

@@ -38,14 +38,13 @@ export interface V2Target {
   port: number;
 }
 
-/** Sends one plaintext v2 command (`{"cmd":…}` plus fields) and parses the reply. */
+/** Sends one plaintext v2 command (`{"cmd":…}` plus its fields, sent as given) and parses the reply. */
 export async function v2Plain(
   t: V2Target,
-  cmd: string,
-  fields: Record<string, Json> = {},
+  request: { cmd: string } & Record<string, Json>,
   opts: ExchangeOptions = {},
 ): Promise<Json> {
-  const raw = await exchange(t.host, t.port, Buffer.from(JSON.stringify({ cmd, ...fields }), "utf8"), opts);
+  const raw = await exchange(t.host, t.port, Buffer.from(JSON.stringify(request), "utf8"), opts);
   const text = raw.toString("utf8");
   if (!/^\s*[{[]/.test(text)) {
     throw new DriverError("WK_CGMINER_NOT_READY", `miner API not ready: ${text.trim().slice(0, 80)}`, true);
@@ -83,7 +82,7 @@ export async function fetchToken(
   t: V2Target,
   { password, opts, now }: { password: string; opts: ExchangeOptions; now: () => number },
 ): Promise<V2Token> {
-  const reply = await v2Plain(t, "get_token", {}, opts);
+  const reply = await v2Plain(t, { cmd: "get_token" }, opts);
   const st = flatStatus(reply);
   if (!st) throw new DriverError("WK_CGMINER_INVALID_REPLY", "get_token: no STATUS in reply", false);
   if (st.code === V2_CODE.DENIED) throw deniedError(st.msg, password);
@@ -216,7 +215,7 @@ async function readIdentity(t: V2Target, opts: ExchangeOptions): Promise<V2Ident
   let firmware: string | null = null;
   let model: string | null = null;
   try {
-    const st = flatStatus(await v2Plain(t, "get_version", {}, opts));
+    const st = flatStatus(await v2Plain(t, { cmd: "get_version" }, opts));
     const m = st?.msg;
     if (m && typeof m === "object" && !Array.isArray(m)) {
       const fw = m.fw_ver ?? m.firmware_version;
@@ -250,7 +249,7 @@ export async function v2Read(
   const { replies } = await client.command(["summary", "pools", "devs"]);
   let status: Json | undefined;
   try {
-    status = await v2Plain(t, "status", {}, opts);
+    status = await v2Plain(t, { cmd: "status" }, opts);
   } catch {
     status = undefined;
   }

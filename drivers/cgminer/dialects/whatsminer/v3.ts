@@ -19,7 +19,12 @@ export interface V3Session {
   salt: string | null;
 }
 
-export async function v3Get(t: V3Target, cmd: string, param: Json | undefined, opts: ExchangeOptions) {
+/** One read-only v3 command (`param`: none = the field left out). */
+export async function v3Get(
+  t: V3Target,
+  { cmd, param }: { cmd: string; param?: Json | undefined },
+  opts: ExchangeOptions,
+) {
   const req: Record<string, Json> = { cmd };
   if (param !== undefined) req.param = param;
   return v3Exchange(t, req, opts);
@@ -38,7 +43,7 @@ function describe(reply: Json): { code: number | null; msg: string } {
 
 /** The salt `set.*` tokens are made with (`get.device.info` salt); read-only. */
 export async function fetchSalt(t: V3Target, opts: ExchangeOptions): Promise<string> {
-  const reply = await v3Get(t, "get.device.info", "salt", opts);
+  const reply = await v3Get(t, { cmd: "get.device.info", param: "salt" }, opts);
   const msg = v3Msg(reply);
   const salt = msg?.salt;
   if (typeof salt !== "string" || salt === "") {
@@ -69,7 +74,7 @@ export async function v3Set(t: V3Target, session: V3Session, w: V3Set): Promise<
     const ts = Math.floor(now() / 1000);
     const reply = await v3Exchange(
       t,
-      { cmd, param, ts, account: "super", token: v3Token(cmd, password, session.salt, ts) },
+      { cmd, param, ts, account: "super", token: v3Token({ cmd, password, salt: session.salt, ts }) },
       opts,
     );
     const d = describe(reply);
@@ -96,7 +101,7 @@ export async function v3Set(t: V3Target, session: V3Session, w: V3Set): Promise<
 
 /** One v3 poll: `get.miner.status` (summary) and `get.device.info`. Throws on I/O. */
 export async function v3Read(t: V3Target, opts: ExchangeOptions, now: () => number) {
-  const status = await v3Get(t, "get.miner.status", "summary", opts);
+  const status = await v3Get(t, { cmd: "get.miner.status", param: "summary" }, opts);
   if (v3Msg(status) === null) {
     const d = describe(status);
     throw new DriverError(
@@ -107,7 +112,7 @@ export async function v3Read(t: V3Target, opts: ExchangeOptions, now: () => numb
   }
   let device: Json | undefined;
   try {
-    device = await v3Get(t, "get.device.info", undefined, opts);
+    device = await v3Get(t, { cmd: "get.device.info" }, opts);
   } catch {
     device = undefined;
   }
