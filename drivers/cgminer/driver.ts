@@ -354,7 +354,8 @@ export class MinerDriver {
       locate,
     });
     if (!spec) return out(false, `${this.spec.name} dialect has no locate`, 0);
-    const r = await runLocate(spec, this.ctx(signal), seconds ?? DEFAULT_LOCATE_S, {
+    const r = await runLocate(spec, this.ctx(signal), {
+      seconds: seconds ?? DEFAULT_LOCATE_S,
       retries: this.confirm.retries,
       confirmTimeoutMs: this.confirm.confirmTimeoutMs,
       pollMs: this.confirm.pollMs,

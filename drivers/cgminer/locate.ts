@@ -79,8 +79,7 @@ function describeLocate(report: LocateReport, seconds: number): string {
 export async function runLocate<C>(
   spec: LocateSpec<C>,
   ctx: C,
-  seconds: number,
-  opts: LocateOptions,
+  { seconds, ...opts }: LocateOptions & { seconds: number },
 ): Promise<LocateResult> {
   if (!Number.isFinite(seconds) || seconds < 0) {
     return { ok: false, reason: "locate needs seconds ≥ 0 (0 = off)", attempts: 0, report: null };

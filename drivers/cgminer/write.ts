@@ -53,10 +53,9 @@ export interface WriteOutcome {
  * hashrate alone: a miner without a pool already hashes at zero.
  */
 export function confirms(
-  action: MinerCapability,
+  { action, value }: { action: MinerCapability; value?: number | undefined },
   before: MinerReading,
   after: MinerReading,
-  value?: number,
 ): boolean {
   switch (action) {
     case "sleep": {
@@ -112,7 +111,7 @@ export interface ConfirmedWrite {
 
 /** Sends `w.action` until a read-back shows its effect or the retries run out; never throws. */
 export async function sendConfirmed(w: ConfirmedWrite): Promise<WriteOutcome> {
-  const { action, value, before, confirm, signal } = w;
+  const { action, before, confirm, signal } = w;
   let after: MinerReading | null = null;
   let reason: string | null = null;
   for (let attempt = 1; attempt <= confirm.retries; attempt++) {
@@ -133,7 +132,7 @@ export async function sendConfirmed(w: ConfirmedWrite): Promise<WriteOutcome> {
     if (confirm.firstReadMs > 0) await pause(confirm.firstReadMs, signal);
     for (;;) {
       after = await w.readBack();
-      if (confirms(action, before, after, value))
+      if (confirms(w, before, after))
         return { action, ok: true, reason: null, attempts: attempt, before, after };
       if (w.now() >= deadline || signal?.aborted) break;
       await pause(confirm.pollMs, signal);

@@ -55,9 +55,7 @@ export function clockLockProblem(index: number, maxMHz: number): string | null {
  */
 export function clockCommandRefusal(
   what: "-lgc" | "-rgc",
-  code: number | null,
-  stdout: string,
-  stderr: string,
+  { code, stdout, stderr }: { code: number | null; stdout: string; stderr: string },
 ): string | null {
   const text = `${stdout}\n${stderr}`;
   if (code === 0 && !/not supported|insufficient permissions|failed|invalid|terminating early/i.test(text))
@@ -80,7 +78,7 @@ export async function runClockCommand(
   }
   if (r.timedOut)
     return { ...base, ok: false, reason: `nvidia-smi ${what} did not answer within ${port.timeoutMs} ms` };
-  const refusal = clockCommandRefusal(what, r.code, r.stdout, r.stderr);
+  const refusal = clockCommandRefusal(what, r);
   if (refusal !== null) return { ...base, ok: false, reason: refusal };
   const after = await port.gpu(index, signal);
   if (!after.ok) return { ...base, ok: false, reason: `not confirmed: ${after.reason}` };

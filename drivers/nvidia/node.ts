@@ -289,11 +289,11 @@ export class GpuNode {
     command: string,
     opts: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<OperatorCommandOutcome> {
-    return runOperatorCommand(() => this.start(), command, opts, {
-      now: this.now,
-      logger: this.opts.logger,
-      host: this.address,
-    });
+    return runOperatorCommand(
+      { link: () => this.start(), now: this.now, logger: this.opts.logger, host: this.address },
+      command,
+      opts,
+    );
   }
 }
 

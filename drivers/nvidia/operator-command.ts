@@ -62,7 +62,10 @@ export function clipOutput(text: string, max = OPERATOR_OUTPUT_MAX_CHARS): strin
 }
 
 /** Why a finished command failed, naming its exit status and the first line of stderr (else stdout). */
-export function exitCodeReason(code: number, stdout: string, stderr: string, timeoutMs: number): string {
+export function exitCodeReason(
+  { code, stdout, stderr }: { code: number; stdout: string; stderr: string },
+  timeoutMs: number,
+): string {
   const said = printable(firstLine(stderr) || firstLine(stdout));
   const why =
     code === 124
@@ -75,13 +78,21 @@ export function exitCodeReason(code: number, stdout: string, stderr: string, tim
   return `exit code ${code}${why}${said ? `: ${said}` : ""}`;
 }
 
-/** Runs one operator command over `link` under the deadline. Never throws. */
+/** Where an operator command runs: the node's SSH link, its clock, its logger and its address. */
+export interface OperatorCommandNode {
+  link: () => Promise<SshLink>;
+  now: () => number;
+  logger?: GpuLogger | null;
+  host: string;
+}
+
+/** Runs one operator command over `env.link` under the deadline. Never throws. */
 export async function runOperatorCommand(
-  link: () => Promise<SshLink>,
+  env: OperatorCommandNode,
   command: string,
   opts: { timeoutMs: number; signal?: AbortSignal },
-  env: { now: () => number; logger?: GpuLogger | null; host: string },
 ): Promise<OperatorCommandOutcome> {
+  const { link } = env;
   const started = env.now();
   const refuse = (reason: string): OperatorCommandOutcome => ({
     ok: false,
@@ -124,7 +135,7 @@ export async function runOperatorCommand(
         ok: false,
         reason: `ended without an exit status${r.signal ? ` (signal ${r.signal})` : ""}`,
       };
-    else out = { ...base, ok: false, reason: exitCodeReason(r.code, r.stdout, r.stderr, opts.timeoutMs) };
+    else out = { ...base, ok: false, reason: exitCodeReason({ ...r, code: r.code }, opts.timeoutMs) };
   } catch (err) {
     out = refuse(
       err instanceof DriverError ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err),

@@ -118,23 +118,23 @@ const OPTS = { retries: 3, confirmTimeoutMs: 50, pollMs: 5, now: Date.now };
 
 test("runLocate: read back where the firmware reports it; who ends it follows the firmware", async () => {
   const { f, spec } = firmware({});
-  const on = await runLocate(spec, null, 120, OPTS);
+  const on = await runLocate(spec, null, { ...OPTS, seconds: 120 });
   assert.deepEqual([on.ok, on.attempts, f.led], [true, 1, true]);
   assert.deepEqual(on.report, { on: true, confirmedBy: "read-back", firmwareEndsAfterS: null });
   assert.match(on.reason, /^locate on for 120 s \(read back\); the firmware keeps it on until told$/);
-  const off = await runLocate(spec, null, 0, OPTS);
+  const off = await runLocate(spec, null, { ...OPTS, seconds: 0 });
   assert.deepEqual(off.report, { on: false, confirmedBy: "read-back", firmwareEndsAfterS: null });
   assert.equal(f.led, false);
-  const asked = await runLocate(firmware({ endsAfter: "asked" }).spec, null, 90, OPTS);
+  const asked = await runLocate(firmware({ endsAfter: "asked" }).spec, null, { ...OPTS, seconds: 90 });
   assert.equal(asked.report?.firmwareEndsAfterS, 90);
-  const fixed = await runLocate(firmware({ endsAfter: 30 }).spec, null, 90, OPTS);
+  const fixed = await runLocate(firmware({ endsAfter: 30 }).spec, null, { ...OPTS, seconds: 90 });
   assert.equal(fixed.report?.firmwareEndsAfterS, 30);
   assert.match(fixed.reason, /its own 30 s \(asked 90 s\)/);
 });
 
 test("runLocate: an LED that does not show is resent, then a failure that says what the unit reports", async () => {
   const { f, spec } = firmware({ stuck: true });
-  const r = await runLocate(spec, null, 60, OPTS);
+  const r = await runLocate(spec, null, { ...OPTS, seconds: 60 });
   assert.equal(r.ok, false);
   assert.equal(f.sets, 3, "sent once per attempt");
   assert.match(r.reason, /^locate on not confirmed within 0 s: the unit reports its LED off$/);
@@ -143,9 +143,9 @@ test("runLocate: an LED that does not show is resent, then a failure that says w
 test("runLocate: a toggle answered the wrong way is not taken as done; no report at all is said plainly", async () => {
   const { f, spec } = firmware({ toggle: true, read: false });
   f.led = true; // already on: a toggle turns it off and says so
-  const r = await runLocate(spec, null, 60, OPTS);
+  const r = await runLocate(spec, null, { ...OPTS, seconds: 60 });
   assert.deepEqual([r.ok, r.attempts, f.led, r.report?.confirmedBy], [true, 2, true, "reply"]);
-  const silent = await runLocate(firmware({ read: false }).spec, null, 60, OPTS);
+  const silent = await runLocate(firmware({ read: false }).spec, null, { ...OPTS, seconds: 60 });
   assert.equal(silent.ok, true);
   assert.equal(silent.report?.confirmedBy, null);
   assert.match(silent.reason, /NOT confirmed: this firmware does not report its LED state/);
@@ -158,7 +158,7 @@ test("runLocate: a refusal ends at once; a firmware without the LED field is sen
     },
     endsAfter: null,
   };
-  const r = await runLocate(refused, null, 60, OPTS);
+  const r = await runLocate(refused, null, { ...OPTS, seconds: 60 });
   assert.deepEqual([r.ok, r.attempts, r.reason], [false, 1, "WK_LUXOS_ACCESS_DENIED: write access denied"]);
   const old: LocateSpec<null> = {
     set: async () => undefined,
@@ -167,11 +167,11 @@ test("runLocate: a refusal ends at once; a firmware without the LED field is sen
     },
     endsAfter: null,
   };
-  const o = await runLocate(old, null, 60, OPTS);
+  const o = await runLocate(old, null, { ...OPTS, seconds: 60 });
   assert.equal(o.ok, true);
   assert.equal(o.report?.confirmedBy, null);
   assert.match(o.reason, /NOT confirmed.*WK_LUXOS_NO_LED_STATE/);
-  assert.equal((await runLocate(old, null, -1, OPTS)).ok, false);
+  assert.equal((await runLocate(old, null, { ...OPTS, seconds: -1 })).ok, false);
 });
 
 // ---------------------------------------------------------------- the ledger

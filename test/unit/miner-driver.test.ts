@@ -44,22 +44,34 @@ function scripted(opts: {
 describe("confirms()", () => {
   const hashing = reading({ state: "hashing", powerW: 3200, uptimeS: 1000 });
   test("sleep needs the sleeping state and power down against the reading before", () => {
-    assert.equal(confirms("sleep", hashing, reading({ state: "sleeping", powerW: 30 })), true);
-    assert.equal(confirms("sleep", hashing, reading({ state: "sleeping", powerW: 3100 })), false);
+    assert.equal(confirms({ action: "sleep" }, hashing, reading({ state: "sleeping", powerW: 30 })), true);
+    assert.equal(confirms({ action: "sleep" }, hashing, reading({ state: "sleeping", powerW: 3100 })), false);
     // zero hashrate alone is not a sleep: a pool-less miner hashes at zero
     assert.equal(
-      confirms("sleep", hashing, reading({ state: "faulted", hashrateThs: 0, powerW: 3100 })),
+      confirms({ action: "sleep" }, hashing, reading({ state: "faulted", hashrateThs: 0, powerW: 3100 })),
       false,
     );
   });
   test("wake: leaving sleep; power limit: the limit read back (or power under it); reboot: uptime reset", () => {
-    assert.equal(confirms("wake", hashing, reading({ state: "starting" })), true);
-    assert.equal(confirms("wake", hashing, reading({ state: "sleeping" })), false);
-    assert.equal(confirms("setPowerLimit", hashing, reading({ powerLimitW: 2500 }), 2500), true);
-    assert.equal(confirms("setPowerLimit", hashing, reading({ powerLimitW: 3000 }), 2500), false);
-    assert.equal(confirms("setPowerLimit", hashing, reading({ powerW: 2490 }), 2500), true);
-    assert.equal(confirms("reboot", hashing, reading({ state: "starting", uptimeS: 5 })), true);
-    assert.equal(confirms("reboot", hashing, reading({ state: "hashing", uptimeS: 2000 })), false);
+    assert.equal(confirms({ action: "wake" }, hashing, reading({ state: "starting" })), true);
+    assert.equal(confirms({ action: "wake" }, hashing, reading({ state: "sleeping" })), false);
+    assert.equal(
+      confirms({ action: "setPowerLimit", value: 2500 }, hashing, reading({ powerLimitW: 2500 })),
+      true,
+    );
+    assert.equal(
+      confirms({ action: "setPowerLimit", value: 2500 }, hashing, reading({ powerLimitW: 3000 })),
+      false,
+    );
+    assert.equal(
+      confirms({ action: "setPowerLimit", value: 2500 }, hashing, reading({ powerW: 2490 })),
+      true,
+    );
+    assert.equal(confirms({ action: "reboot" }, hashing, reading({ state: "starting", uptimeS: 5 })), true);
+    assert.equal(
+      confirms({ action: "reboot" }, hashing, reading({ state: "hashing", uptimeS: 2000 })),
+      false,
+    );
   });
 });
 

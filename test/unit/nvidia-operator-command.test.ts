@@ -80,16 +80,28 @@ describe("operator command wrapping", () => {
 
   test("a failed command's reason names the exit code and the first line of stderr", () => {
     assert.equal(
-      exitCodeReason(1, "", "\nslurm_update error: Invalid node name specified\nmore", 5000),
+      exitCodeReason(
+        { code: 1, stdout: "", stderr: "\nslurm_update error: Invalid node name specified\nmore" },
+        5000,
+      ),
       "exit code 1: slurm_update error: Invalid node name specified",
     );
     assert.match(
-      exitCodeReason(124, "", "", 5000),
+      exitCodeReason({ code: 124, stdout: "", stderr: "" }, 5000),
       /exit code 124 \(the node's timeout ended it after 4 s\)/,
     );
-    assert.match(exitCodeReason(127, "", "bash: scontrol: command not found", 5000), /not found/);
-    assert.equal(exitCodeReason(2, "only stdout", "", 5000), "exit code 2: only stdout");
-    assert.equal(exitCodeReason(3, "", "bad\u001b[31m", 5000), "exit code 3: bad\\x1b[31m");
+    assert.match(
+      exitCodeReason({ code: 127, stdout: "", stderr: "bash: scontrol: command not found" }, 5000),
+      /not found/,
+    );
+    assert.equal(
+      exitCodeReason({ code: 2, stdout: "only stdout", stderr: "" }, 5000),
+      "exit code 2: only stdout",
+    );
+    assert.equal(
+      exitCodeReason({ code: 3, stdout: "", stderr: "bad\u001b[31m" }, 5000),
+      "exit code 3: bad\\x1b[31m",
+    );
   });
 });
 
@@ -105,18 +117,21 @@ describe("clock locks", () => {
 
   test("-lgc replies: set, refused, 'not supported' with exit 0", () => {
     const set = 'GPU clocks set to "(gpuClkMin 0, gpuClkMax 1410)" for GPU 00000000:18:00.0\nAll done.\n';
-    assert.equal(clockCommandRefusal("-lgc", 0, set, ""), null);
+    assert.equal(clockCommandRefusal("-lgc", { code: 0, stdout: set, stderr: "" }), null);
     assert.match(
-      clockCommandRefusal("-lgc", 4, "Setting locked GPU clocks failed: Insufficient Permissions\n", "")!,
+      clockCommandRefusal("-lgc", {
+        code: 4,
+        stdout: "Setting locked GPU clocks failed: Insufficient Permissions\n",
+        stderr: "",
+      })!,
       /-lgc refused: nvidia-smi exit 4 \(insufficient permissions\)/,
     );
     assert.match(
-      clockCommandRefusal(
-        "-lgc",
-        0,
-        "Setting locked clocks is not supported for GPU 00000000:18:00.0\n",
-        "",
-      )!,
+      clockCommandRefusal("-lgc", {
+        code: 0,
+        stdout: "Setting locked clocks is not supported for GPU 00000000:18:00.0\n",
+        stderr: "",
+      })!,
       /not supported/,
     );
   });

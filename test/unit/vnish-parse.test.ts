@@ -158,9 +158,18 @@ test("a target between power steps is confirmed by the step it lands on, not the
   assert.equal(landingStep([1660, 2260, 2560, 2860], 2700), 2560);
   assert.equal(landingStep([1660], 1000), null);
   assert.equal(landingStep(null, 1000), null);
-  assert.equal(confirms("setPowerLimit", base, base, 2700), true);
-  assert.equal(confirms("setPowerLimit", base, { ...base, powerLimitW: 2260 }, 2700), false);
+  assert.equal(confirms({ action: "setPowerLimit", value: 2700 }, base, base), true);
+  assert.equal(
+    confirms({ action: "setPowerLimit", value: 2700 }, base, { ...base, powerLimitW: 2260 }),
+    false,
+  );
   // without steps the limit must match the target, as before
-  assert.equal(confirms("setPowerLimit", base, { ...base, powerLimitStepsW: null }, 2700), false);
-  assert.equal(confirms("setPowerLimit", base, { ...base, powerLimitStepsW: null }, 2560), true);
+  assert.equal(
+    confirms({ action: "setPowerLimit", value: 2700 }, base, { ...base, powerLimitStepsW: null }),
+    false,
+  );
+  assert.equal(
+    confirms({ action: "setPowerLimit", value: 2560 }, base, { ...base, powerLimitStepsW: null }),
+    true,
+  );
 });

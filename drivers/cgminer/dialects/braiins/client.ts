@@ -62,7 +62,11 @@ export function clearBraiinsTokens(): void {
   tokens.clear();
 }
 
-export function braiinsClientKey(host: string, port: number, username: string, password: string): string {
+/** The cache key of one client: the unit and the login (the password hashed, never kept in the key). */
+export function braiinsClientKey(
+  { host, port }: { host: string; port: number },
+  { username, password }: { username: string; password: string },
+): string {
   const pw = createHash("sha256").update(password).digest("hex").slice(0, 16);
   return `${host}:${port}\u0000${username}\u0000${pw}`;
 }
@@ -116,7 +120,10 @@ export class BraiinsClient {
     this.username = opts.username;
     this.password = opts.password;
     this.now = opts.now ?? Date.now;
-    this.key = braiinsClientKey(opts.host, port, this.username, this.password);
+    this.key = braiinsClientKey(
+      { host: opts.host, port },
+      { username: this.username, password: this.password },
+    );
     this.channel = new GrpcChannel(opts.host, port, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   }
 

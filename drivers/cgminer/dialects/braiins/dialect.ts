@@ -46,7 +46,7 @@ function grpcClient(ctx: DialectContext): BraiinsClient | null {
   const creds = grpcCredentials(ctx.endpoint);
   if (!creds) return null;
   const port = ctx.endpoint.grpcPort ?? BRAIINS_GRPC_PORT;
-  const key = braiinsClientKey(ctx.endpoint.host, port, creds.username, creds.password);
+  const key = braiinsClientKey({ host: ctx.endpoint.host, port }, creds);
   let client = grpcClients.get(key);
   if (!client) {
     client = new BraiinsClient({
@@ -241,7 +241,7 @@ export const braiinsDialect: DialectSpec = {
     const creds = grpcCredentials(ctx.endpoint);
     if (!creds) return;
     const port = ctx.endpoint.grpcPort ?? BRAIINS_GRPC_PORT;
-    const key = braiinsClientKey(ctx.endpoint.host, port, creds.username, creds.password);
+    const key = braiinsClientKey({ host: ctx.endpoint.host, port }, creds);
     const client = grpcClients.get(key);
     grpcClients.delete(key);
     await client?.close();
