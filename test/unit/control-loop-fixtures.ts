@@ -62,9 +62,24 @@ export class FakeSite implements Actuator {
     };
   };
 
-  private async act(id: string, kind: string, to: "sleeping" | "hashing"): Promise<ActuatorResult> {
+  /** Calls still running (a caller past its deadline leaves them behind). */
+  private readonly running = new Set<Promise<ActuatorResult>>();
+
+  /** Resolves once every call made so far has finished. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.running]);
+  }
+
+  private act(id: string, kind: string, to: "sleeping" | "hashing"): Promise<ActuatorResult> {
+    const p = this.apply(id, kind, to).finally(() => this.running.delete(p));
+    this.running.add(p);
+    return p;
+  }
+
+  private async apply(id: string, kind: string, to: "sleeping" | "hashing"): Promise<ActuatorResult> {
     this.calls.push(`${kind} ${id}`);
     this.onCall?.(id);
+    // the device's own latency: what the deadlines and the overlap are measured against
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failing.has(id)) return { ok: false, reason: "power did not fall" };
     const i = this.miners.findIndex((m) => m.id === id);

@@ -7,6 +7,7 @@ import { describe, test } from "node:test";
 import { ControlLoop } from "../../agent/control/loop.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import { Ledger } from "../../agent/store/ledger.ts";
+import { waitFor } from "../helpers/ports.ts";
 import { CONFIG, dir, FakeSite, setup, T0 } from "./control-loop-fixtures.ts";
 
 describe("ControlLoop", () => {
@@ -238,7 +239,7 @@ describe("ControlLoop", () => {
     const rb = await broken.tick();
     assert.equal(rb.error, "boom");
     assert.equal(broken.stats.tickErrors, 1);
-    await new Promise((res) => setTimeout(res, 250)); // let the slow fake finish
+    await site.settled(); // the slow fake finishes the sleeps the tick gave up on
     ledger.close();
   });
 
@@ -252,10 +253,19 @@ describe("ControlLoop", () => {
     let active = 0;
     let maxActive = 0;
     let snapshots = 0;
+    let ticksEnded = 0;
+    let firstTickBegun!: () => void;
+    const inFirstTick = new Promise<void>((r) => {
+      firstTickBegun = r;
+    });
     const loop = new ControlLoop({
       getSnapshot: () => {
         snapshots++;
+        firstTickBegun();
         return site.snapshot();
+      },
+      onTickEnd: () => {
+        ticksEnded++;
       },
       budgetInputs: () => ({}),
       actuator: {
@@ -281,14 +291,15 @@ describe("ControlLoop", () => {
       now: () => T0,
     });
     loop.start();
-    await new Promise((r) => setTimeout(r, 10));
+    await inFirstTick;
     loop.wakeNow(); // during the first tick: runs right after it
-    await new Promise((r) => setTimeout(r, 150));
+    await waitFor("the tick wakeNow asked for", () => ticksEnded >= 2, 10_000, 5);
     await loop.stop();
     const after = snapshots;
     assert.ok(after >= 2, `ticks: ${after}`);
     assert.equal(maxActive, 5); // the 5 sleeps in parallel, one tick at a time
     assert.equal(timers(), baseline);
+    // nothing marks a tick that never comes: two periods of the wall clock show none did
     await new Promise((r) => setTimeout(r, 120));
     assert.equal(snapshots, after); // no tick after stop
     ledger.close();
@@ -318,7 +329,13 @@ describe("ControlLoop", () => {
       },
     });
     loop.start();
-    await new Promise((r) => setTimeout(r, 600));
+    // the shed's beats, then a few ticks after it (each with its beat)
+    await waitFor(
+      "3 beats during the shed and 3 ticks",
+      () => beats.filter(Boolean).length >= 3 && ticks >= 3,
+      10_000,
+      5,
+    );
     await loop.stop();
     const n = beats.length;
     assert.ok(beats.filter((busy) => busy).length >= 3, `beats while the shed applies: ${beats.join(",")}`);
@@ -327,6 +344,7 @@ describe("ControlLoop", () => {
     const sleeps = site.calls.filter((c) => c.startsWith("sleep"));
     assert.ok(sleeps.length >= 5, sleeps.join(","));
     assert.equal(new Set(sleeps).size, sleeps.length, "each miner slept once: a beat sends nothing");
+    // nothing marks a beat that never comes: three periods of the wall clock show none did
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(beats.length, n, "no beat after stop");
     ledger.close();

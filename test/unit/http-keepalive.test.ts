@@ -12,6 +12,9 @@ describe("httpRequest keep-alive", () => {
   let server: http.Server;
   let port = 0;
   let connections = 0;
+  /** Connections the server holds open now, and who waits for that to reach none. */
+  let open = 0;
+  let onAllClosed: (() => void)[] = [];
   /** Requests per connection seen so far; a connection's request number `dropAt` is dropped unanswered. */
   let dropAt = 0;
   before(async () => {
@@ -23,7 +26,15 @@ describe("httpRequest keep-alive", () => {
       res.end(JSON.stringify({ n: sock.served }));
     });
     server.keepAliveTimeout = 5000;
-    server.on("connection", () => connections++);
+    server.on("connection", (sock) => {
+      connections++;
+      open++;
+      sock.once("close", () => {
+        if (--open > 0) return;
+        for (const done of onAllClosed) done();
+        onAllClosed = [];
+      });
+    });
     server.listen(0, "127.0.0.1");
     await new Promise((r) => server.once("listening", r));
     port = (server.address() as AddressInfo).port;
@@ -32,6 +43,20 @@ describe("httpRequest keep-alive", () => {
     server.closeAllConnections();
     server.close();
   });
+
+  /** Resolves once the server holds no connection (the client closed its idle ones); fails after `withinMs`. */
+  const allClosed = (withinMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      if (open === 0) return resolve();
+      const timer = setTimeout(
+        () => reject(new Error(`a connection still open after ${withinMs} ms`)),
+        withinMs,
+      );
+      onAllClosed.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
 
   const ask = (method: "GET" | "POST", extra: { fresh?: boolean } = {}) =>
     httpRequest(
@@ -51,16 +76,16 @@ describe("httpRequest keep-alive", () => {
   });
 
   test("an idle connection is closed after a quarter of a second", async () => {
-    await new Promise((r) => setTimeout(r, 400)); // the last test's connection gone
+    await allClosed(2000); // the last test's connection gone
     connections = 0;
     await ask("GET");
-    await new Promise((r) => setTimeout(r, 600));
+    await allClosed(600); // closed by the client once idle, not by the server (its keep-alive is 5 s)
     await ask("GET");
     assert.equal(connections, 2);
   });
 
   test("a GET whose reused connection dies goes once more on a fresh one", async () => {
-    await new Promise((r) => setTimeout(r, 400)); // the last test's connection gone
+    await allClosed(2000); // the last test's connection gone
     connections = 0;
     dropAt = 2;
     await ask("GET");
@@ -70,7 +95,7 @@ describe("httpRequest keep-alive", () => {
   });
 
   test("a write on a reused connection that dies fails as a reset, not sent twice", async () => {
-    await new Promise((r) => setTimeout(r, 400));
+    await allClosed(2000); // the last test's connection gone
     connections = 0;
     dropAt = 2;
     await ask("GET");
@@ -82,7 +107,7 @@ describe("httpRequest keep-alive", () => {
   });
 
   test("fresh: a connection of its own, closed after the reply", async () => {
-    await new Promise((r) => setTimeout(r, 400));
+    await allClosed(2000); // the last test's connection gone
     connections = 0;
     dropAt = 0;
     await ask("GET", { fresh: true });

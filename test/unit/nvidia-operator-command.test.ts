@@ -160,13 +160,16 @@ describe("simulated node shell and workload manager", () => {
     return r;
   };
 
-  test("drain through sudo and $SHELL -c: jobs finish after the delay, resume brings them back", async () => {
+  test("drain through sudo and $SHELL -c: jobs finish after the delay, resume brings them back", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
     const { smi, workload, shell } = mk();
     const busyBefore = smi.gpus.map((g) => g.busy);
     assert.equal(run(shell, DRAIN).code, 0);
     assert.equal(workload.drain?.reason, "wattkeeper: over budget");
     assert.match(run(shell, "scontrol show node gpu-02").stdout, /State=MIXED\+DRAIN /);
-    await new Promise((r) => setTimeout(r, 60));
+    t.mock.timers.tick(19);
+    assert.ok(smi.gpus.some((g) => g.busy), "still busy before the delay is up");
+    t.mock.timers.tick(1);
     assert.ok(smi.gpus.every((g) => !g.busy));
     const shown = run(shell, "scontrol show node gpu-02").stdout;
     assert.match(shown, /State=IDLE\+DRAIN /);
@@ -193,13 +196,14 @@ describe("simulated node shell and workload manager", () => {
     assert.match(run(shell, "scontrol show node gpu-99").stderr, /Node gpu-99 not found/);
   });
 
-  test("kubectl cordon/uncordon, and a resume before the jobs finished leaves them running", async () => {
+  test("kubectl cordon/uncordon, and a resume before the jobs finished leaves them running", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
     const { smi, workload, shell } = mk(50);
     assert.equal(run(shell, "kubectl cordon gpu-02").stdout, "node/gpu-02 cordoned\n");
     assert.equal(run(shell, "kubectl cordon gpu-02").stdout, "node/gpu-02 already cordoned\n");
     assert.equal(workload.schedulable(), false);
     assert.equal(run(shell, "kubectl uncordon gpu-02").stdout, "node/gpu-02 uncordoned\n");
-    await new Promise((r) => setTimeout(r, 80));
+    t.mock.timers.tick(80); // past the 50 ms drain delay
     assert.equal(smi.gpus.filter((g) => g.busy).length, 6, "jobs never stopped");
     assert.match(run(shell, "kubectl cordon gpu-9").stderr, /nodes "gpu-9" not found/);
   });

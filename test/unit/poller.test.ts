@@ -34,7 +34,7 @@ describe("Poller", () => {
       read: async () => {
         inFlight++;
         peak = Math.max(peak, inFlight);
-        await sleep(5);
+        await sleep(5); // a read's own latency, so that reads overlap: nothing to wait for
         inFlight--;
         return { ok: true };
       },
@@ -99,11 +99,16 @@ describe("Poller", () => {
 
   test("stop() aborts reads in flight and leaves no timer", async () => {
     let aborted = false;
+    let started!: () => void;
+    const inFlight = new Promise<void>((r) => {
+      started = r;
+    });
     const { p } = poller([
       {
         id: "slow",
         read: (signal) =>
           new Promise<R>((resolve) => {
+            started();
             signal.addEventListener("abort", () => {
               aborted = true;
               resolve({ ok: false });
@@ -112,7 +117,7 @@ describe("Poller", () => {
       },
     ]);
     p.start();
-    await sleep(20);
+    await inFlight;
     await p.stop();
     assert.equal(aborted, true);
   });
