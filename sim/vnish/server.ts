@@ -166,7 +166,7 @@ export async function startVnishSim(opts: {
         }
         e.stats.logins++;
         const token = randomBytes(16).toString("base64url");
-        e.tokens.set(token, Date.now() + e.q.tokenTtlMs);
+        e.tokens.set(token, model.now() + e.q.tokenTtlMs);
         return [200, { token }];
       }
       case "GET /api/v1/info":
@@ -251,7 +251,7 @@ export async function startVnishSim(opts: {
       }
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
       const expires = m ? e.tokens.get(m[1]!) : undefined;
-      const authed = expires !== undefined && expires > Date.now();
+      const authed = expires !== undefined && expires > model.now();
       let status: number;
       let reply: unknown;
       try {

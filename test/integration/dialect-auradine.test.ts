@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
 import { auradineDialect } from "../../drivers/cgminer/dialects/auradine/dialect.ts";
 import type { MinerCredentials, MinerEndpoint } from "../../drivers/cgminer/driver.ts";
@@ -36,6 +35,8 @@ const STOCK_HOST = "127.132.1.1";
 
 describe("Auradine FluxOS dialect", () => {
   let site: SimSite;
+  /** How far the sim's clock runs ahead of the wall clock: a token expires there without a wait. */
+  let simAheadMs = 0;
   let model: PowerModel;
   const miners: Miner[] = [];
   const minerFor = (
@@ -54,6 +55,7 @@ describe("Auradine FluxOS dialect", () => {
 
   before(async () => {
     site = await startSimSite({
+      now: () => Date.now() + simAheadMs,
       seed: 132,
       models: ["antminer-s21"],
       miners: [
@@ -201,7 +203,7 @@ describe("Auradine FluxOS dialect", () => {
     const m = minerFor("expiry");
     assert.equal((await m.read()).state, "hashing");
     assert.equal(webStats("expiry").logins, 1);
-    await delay(350);
+    simAheadMs += 350; // past the sim's token life, without waiting it out
     const r = await m.read();
     assert.equal(r.state, "hashing", r.reason ?? "");
     assert.equal(webStats("expiry").logins, 2);

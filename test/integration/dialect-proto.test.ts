@@ -4,7 +4,6 @@
 // and `dialect: auto` telling a rig from a stock Antminer.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import { detectDialect } from "../../drivers/cgminer/detect.ts";
 import { protoDialect } from "../../drivers/cgminer/dialects/proto/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
@@ -30,6 +29,9 @@ const STOCK_HOST = "127.134.1.1";
 
 describe("Proto rig dialect (MDK API)", () => {
   let site: SimSite;
+  /** The sim's and the drivers' shared clock, run ahead to expire a token without a wait. */
+  let aheadMs = 0;
+  const clock = () => Date.now() + aheadMs;
   const opened: Miner[] = [];
   const webPort = (id: string) => {
     const e = site.proto.endpoints.find((x) => x.id === id);
@@ -43,13 +45,14 @@ describe("Proto rig dialect (MDK API)", () => {
     credentials: { username: "admin", password },
   });
   const minerFor = (id: string, password?: string | null, exchange = {}) => {
-    const m = createMiner(endpoint(id, password), "proto", { confirm: CONFIRM, exchange });
+    const m = createMiner(endpoint(id, password), "proto", { confirm: CONFIRM, exchange, now: clock });
     opened.push(m);
     return m;
   };
 
   before(async () => {
     site = await startSimSite({
+      now: clock,
       seed: 134,
       miners: [
         ...Object.entries(RIGS).map(([id, r]) => ({
@@ -172,7 +175,7 @@ describe("Proto rig dialect (MDK API)", () => {
     assert.equal(stats.logins, 1);
     assert.equal((await m.read()).state, "hashing");
     assert.equal(stats.logins, 1, "a live token is reused");
-    await delay(2100);
+    aheadMs += 2100; // past the token's 2 s life on both clocks, without waiting it out
     assert.equal((await m.read()).state, "hashing");
     assert.equal(stats.logins, 2, "renewed ahead of its expiry");
     assert.equal(stats.unauthorized, 0, "never sent expired");

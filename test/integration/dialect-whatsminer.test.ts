@@ -29,6 +29,8 @@ const driver = (host: string, port: number, password: string | null) =>
 
 describe("whatsminer dialect against the sim", () => {
   let site: SimSite;
+  /** How far the sim's clock runs ahead of the driver's: a token expires on the sim without a wait. */
+  let simAheadMs = 0;
   let v3only: WhatsminerV3Sim;
   let v3model: PowerModel;
   const drivers: MinerDriver[] = [];
@@ -40,6 +42,7 @@ describe("whatsminer dialect against the sim", () => {
 
   before(async () => {
     site = await startSimSite({
+      now: () => Date.now() + simAheadMs,
       seed: 11,
       meters: [],
       miners: [
@@ -192,7 +195,7 @@ describe("whatsminer dialect against the sim", () => {
     const sim = whatsminerState(site.model, "wm-ttl");
     assert.equal((await drv.sleep()).ok, true);
     assert.equal(whatsminerSessionInfo(drv.endpoint).tokensFetched, 1);
-    await new Promise((r) => setTimeout(r, 250)); // the sim's tokens live 150 ms; ours is still "fresh"
+    simAheadMs += 250; // the sim's tokens live 150 ms; ours, on the driver's clock, is still "fresh"
     const rejectsBefore = sim.stats.tokenRejects;
     const out = await drv.wake();
     assert.equal(out.ok, true, out.reason ?? "");

@@ -168,7 +168,10 @@ describe("simulated node shell and workload manager", () => {
     assert.equal(workload.drain?.reason, "wattkeeper: over budget");
     assert.match(run(shell, "scontrol show node gpu-02").stdout, /State=MIXED\+DRAIN /);
     t.mock.timers.tick(19);
-    assert.ok(smi.gpus.some((g) => g.busy), "still busy before the delay is up");
+    assert.ok(
+      smi.gpus.some((g) => g.busy),
+      "still busy before the delay is up",
+    );
     t.mock.timers.tick(1);
     assert.ok(smi.gpus.every((g) => !g.busy));
     const shown = run(shell, "scontrol show node gpu-02").stdout;
