@@ -3,7 +3,6 @@
 // (sim/braiins-grpc) over loopback (127.72.x).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import { BraiinsClient } from "../../drivers/cgminer/dialects/braiins/client.ts";
 import { braiinsDialect } from "../../drivers/cgminer/dialects/braiins/dialect.ts";
 import { MinerDriver, type MinerEndpoint } from "../../drivers/cgminer/driver.ts";
@@ -14,6 +13,7 @@ import { refuseBraiinsCommand } from "../../sim/cgminer/dialects/braiins.ts";
 import { type CgminerSim, startCgminerSim } from "../../sim/cgminer/server.ts";
 import { PowerModel } from "../../sim/power-model.ts";
 import { startSimSite } from "../../sim/site.ts";
+import { waitFor } from "../helpers/ports.ts";
 
 const HOSTS = ["127.72.0.1", "127.72.0.2", "127.72.0.3"];
 const CONFIRM = { confirmTimeoutMs: 3000, pollMs: 100 };
@@ -289,8 +289,7 @@ describe("Braiins OS power target over gRPC", () => {
         /^WK_BRAIINS_TIMEOUT: AuthenticationService\/Login to 127\.72\.1\.6:50051: no reply within 300 ms/,
       );
       assert.ok(Date.now() - t0 < 3000);
-      for (let i = 0; i < 50 && grpc.sessionCount(id) > 0; i++) await delay(20);
-      assert.equal(grpc.sessionCount(id), 0, "the client tore its session down");
+      await waitFor("the client to tear its session down", () => grpc.sessionCount(id) === 0, 1000, 20);
     } finally {
       grpc.setReplyDelay(id, 0);
     }
@@ -315,8 +314,7 @@ describe("Braiins OS power target over gRPC", () => {
   test("close() closes the HTTP/2 sessions", async () => {
     assert.ok(grpc.sessionCount() > 0);
     await Promise.all(drivers.splice(0).map((d) => d.close()));
-    for (let i = 0; i < 50 && grpc.sessionCount() > 0; i++) await delay(20);
-    assert.equal(grpc.sessionCount(), 0);
+    await waitFor("every HTTP/2 session closed", () => grpc.sessionCount() === 0, 1000, 20);
   });
 });
 
