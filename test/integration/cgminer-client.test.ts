@@ -43,7 +43,7 @@ function dribble(socket: Socket, bytes: Buffer, size: number, then: "end" | "kee
     }
     socket.write(bytes.subarray(i, i + size));
     i += size;
-    setTimeout(next, 1);
+    setTimeout(next, 1); // the peer's pace: each chunk in a packet of its own
   };
   next();
 }
@@ -162,7 +162,7 @@ describe("failure classification", () => {
   test("an aborted signal ends the request at once", async () => {
     const { server, port } = await peer(() => {});
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 50);
+    setTimeout(() => ac.abort(), 50); // the stimulus: an abort while the peer stays silent
     await assert.rejects(exchange("127.0.0.1", port, Buffer.from("{}"), { signal: ac.signal }), {
       code: "WK_CGMINER_ABORTED",
     });

@@ -141,7 +141,7 @@ test("over the contract: miners are slept until the meter is under the budget; a
       10_000,
       200,
     );
-    await new Promise((r) => setTimeout(r, 3000));
+    await ticksPass(again, 6); // 3 s of 0.5 s ticks: each one could have woken more, none may
     const j = await siteJson(again);
     const woken = asleep - j.counts.sleeping;
     assert.ok(

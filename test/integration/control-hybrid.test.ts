@@ -20,6 +20,7 @@ import { loadConfig } from "../../config/load.ts";
 import { type GpuNodeSim, startGpuNodeSim } from "../../sim/gpu/server.ts";
 import { generateKeyPair } from "../../sim/gpu/ssh2.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 const CONTROL = `
   tickS: 0.5
@@ -121,7 +122,7 @@ sim: { seed: 5, noiseW: 20, auxW: 2kW }
       });
       // every LuxOS session probe done (setPowerLimit confirmed), then 4 kW under today's draw:
       // about a 14 % cut of 10 miners, within their profiles' range
-      await wait(3_000);
+      await ticksPass(h.site, 6); // 3 s of 0.5 s ticks
       const leaseW = Math.round(fullW - 4_000);
       h.site.setBudgetLease(leaseW, 120, "track test");
       const line = leaseW - 1_000;
@@ -133,7 +134,7 @@ sim: { seed: 5, noiseW: 20, auxW: 2kW }
         },
         20_000,
       );
-      await wait(2_000);
+      await ticksPass(h.site, 4); // 2 s of 0.5 s ticks
       const sheds = h.events.filter((e) => e.kind === "shed");
       assert.ok(sheds.length > 0, "targets were lowered");
       assert.ok(
@@ -186,9 +187,9 @@ sim: { seed: 6, noiseW: 20, auxW: 2kW }
         const s = h.site.snapshot();
         return s.powerW !== null && s.classes.ai.powerW !== null;
       });
-      await wait(3_000);
+      await ticksPass(h.site, 6); // 3 s of 0.5 s ticks
       h.site.setBudgetLease(Math.round(h.sim.model.totalW() + 1_500), 120, "swing test");
-      await wait(3_000);
+      await ticksPass(h.site, 6); // 3 s of 0.5 s ticks
       assert.equal(h.site.snapshot().counts.sleeping, 0, "nothing shed before the step");
       // the training job starts on every GPU: +~1.2 kW in one step
       // every tick's result as it ends (a sampler can miss the one tick that saw
@@ -336,7 +337,7 @@ sim: { seed: 14, noiseW: 20, auxW: 2kW }
     );
     try {
       await waitFor("all hashing", () => h.site.snapshot().counts.hashing === 9, 15_000);
-      await wait(1_000);
+      await ticksPass(h.site, 2); // 1 s of 0.5 s ticks
       h.site.setPrices({ energyPricePerKwh: 0.08 });
       await waitFor(
         "the first money-losing miner asleep",
@@ -344,7 +345,7 @@ sim: { seed: 14, noiseW: 20, auxW: 2kW }
         10_000,
       );
       // the rest of the cut waits for the ramp: 5 s later still one
-      await wait(5_000);
+      await ticksPass(h.site, 10); // 5 s of 0.5 s ticks
       assert.equal(h.site.snapshot().counts.sleeping, 1, "one miner per minute's ramp");
       assert.ok(
         h.last()?.plan?.alarms.some((a) => a.code === "ramp-down-limited"),
@@ -378,7 +379,7 @@ sim: { seed: 8, noiseW: 20, auxW: 2kW, generation: { peakW: 24kW, cloudDepth: 0.
       const samples: Array<{ siteW: number; miningW: number }> = [];
       for (let i = 0; i < 40; i++) {
         samples.push({ siteW: h.sim.model.totalW(), miningW: h.sim.model.classW("mining") });
-        await wait(250);
+        await wait(250); // the sampling pace: the site's draw sampled 4 times a second
       }
       const importing = samples.filter((s) => s.siteW > 500).length;
       assert.ok(importing <= 4, `imported in ${importing} of 40 samples`);

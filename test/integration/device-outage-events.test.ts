@@ -73,6 +73,8 @@ store: { path: ${join(dir, "wk.db")} }
   };
 
   test("one degraded event for the whole outage, one recovered event with its count and duration", async (t) => {
+    // wall-clock on purpose: the driver's backoff runs on Date.now (the Site takes no clock), and
+    // what is tested is one event over an outage long enough for that backoff to top out
     await new Promise((r) => setTimeout(r, DEAD_MS));
     const during = await pccEvents();
     assert.deepEqual(

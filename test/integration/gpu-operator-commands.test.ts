@@ -134,7 +134,7 @@ describe("operator commands on a GPU node over SSH (simulator)", () => {
     const node = mk({ closeGraceMs: 500 });
     sim.shell.faults.push({ match: "kubectl", hang: true, times: 1 });
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 150);
+    setTimeout(() => ac.abort(), 150); // the stimulus: an abort while the command hangs
     const r = await node.runOperatorCommand(`kubectl cordon ${NAME}`, { timeoutMs: 5000, signal: ac.signal });
     assert.equal(r.ok, false);
     assert.match(r.reason!, /aborted after \d+ ms/);

@@ -209,7 +209,10 @@ describe("several meters behind one RTU-over-TCP gateway", () => {
     // the connection's clock, run ahead to the end of its backoff rather than waiting it out
     let aheadMs = 0;
     const now = () => Date.now() + aheadMs;
-    const conn = new ModbusConnection({ kind: "rtuOverTcp", host: HOST, port }, { timeoutMs: 300, gapMs: 5, now });
+    const conn = new ModbusConnection(
+      { kind: "rtuOverTcp", host: HOST, port },
+      { timeoutMs: 300, gapMs: 5, now },
+    );
     const meters = [1, 2, 3].map((u) => new ModbusMeter(conn, u, profile));
     try {
       const readings = await Promise.all(meters.map((m) => m.read()));

@@ -164,7 +164,8 @@ test("broker down during a curtailment: control goes on; events and telemetry re
     () => events.slice(firstEvent).some((e) => e.kind === "shed"),
     20_000,
   );
-  // an outage of a few ticks at least
+  // an outage of a few ticks at least; a wall-clock span rather than N ticks, because the replay
+  // check below counts the site telemetry taken in it, which ticks at a random phase would make vary
   await new Promise((r) => setTimeout(r, Math.max(0, downAt + 4000 - Date.now())));
   const upAt = Date.now();
   await broker.resume();
@@ -303,10 +304,11 @@ test("a flapping broker: every event arrives, first arrivals in order", async (t
     for (let k = 0; k < 300; k++) {
       const e = site.emitEvent({ at: Date.now(), kind: "flap-test", severity: "info", message: `flap ${k}` });
       if (e) ids.push(e.id);
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 10)); // the emitter's pace: events spread over the flaps
     }
   })();
   for (let k = 0; k < 3; k++) {
+    // the flapping itself is the stimulus: up 600 ms, down 300 ms, whatever the agent does
     await new Promise((r) => setTimeout(r, 600));
     await broker.interrupt();
     await new Promise((r) => setTimeout(r, 300));

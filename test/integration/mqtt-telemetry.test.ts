@@ -24,6 +24,7 @@ import { Site } from "../../agent/site/site.ts";
 import { loadConfig } from "../../config/load.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../sim/mqtt/broker.ts";
 import { testPort, waitFor } from "../helpers/ports.ts";
+import { ticksPass } from "../helpers/site-events.ts";
 
 const SITE = "tel";
 const TOPIC = `wattkeeper/v1/${SITE}/telemetry/devices`;
@@ -205,8 +206,9 @@ test("broker down: telemetry waits in the outbox and replays in order, no sequen
   const checkedBefore = checked.full;
   await broker.interrupt();
   const downAt = Date.now();
+  const outage = ticksPass(site, 6); // 3 s of 0.5 s ticks, each one publishing into the outbox
   await waitFor("outbox fills", async () => ((await brokerStatus()).outboxMessages as number) > 10, 10_000);
-  await new Promise((r) => setTimeout(r, Math.max(0, downAt + 3000 - Date.now())));
+  await outage;
   const upAt = Date.now();
   await broker.resume();
   await waitFor("outbox drained", async () => (await brokerStatus()).outboxMessages === 0, 20_000);

@@ -104,7 +104,8 @@ sim: { seed: 9 }
   });
   assert.equal(action.status, 200, action.text);
 
-  // a few ticks later: nothing but the budget change and the operator's action
+  // a few ticks later: nothing but the budget change and the operator's action (the agent is a
+  // child process, so its ticks cannot be counted from here: a wall-clock span of three)
   await new Promise((r) => setTimeout(r, 1500));
   const events = (
     (await call(base, "GET", "/api/events?limit=1000")).json.events as Array<{
