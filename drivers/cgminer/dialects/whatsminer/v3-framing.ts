@@ -2,15 +2,10 @@
 // little-endian length followed by that many bytes of JSON. A zero length is a
 // heartbeat. The client here opens one connection per request, sends one frame
 // and reads one frame back, with a connect and a read deadline.
-import { Socket } from "node:net";
 import { DriverError } from "../../../types.ts";
-import {
-  classifySocketError,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_READ_TIMEOUT_MS,
-  type ExchangeOptions,
-} from "../../framing.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS, type ExchangeOptions } from "../../framing.ts";
 import { type Json, parseReplyJson } from "../../repair.ts";
+import { timedExchange } from "../../timed-socket.ts";
 
 export const V3_PORT = 4433;
 /** Frames larger than this are refused (a runaway peer or a wrong protocol). */
@@ -53,83 +48,47 @@ export function v3Exchange(
   request: Record<string, Json>,
   opts: ExchangeOptions = {},
 ): Promise<Json> {
-  const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const readTimeoutMs = opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
-  return new Promise<Json>((resolve, reject) => {
-    const socket = new Socket();
-    const decoder = new FrameDecoder(Math.min(V3_MAX_FRAME, opts.maxReplyBytes ?? V3_MAX_FRAME));
-    let settled = false;
-    let connected = false;
-    const finish = (err: DriverError | null, value?: Json) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
-      socket.removeAllListeners();
-      socket.on("error", () => {});
-      socket.destroy();
-      if (err) reject(err);
-      else resolve(value ?? null);
-    };
-    const onAbort = () => finish(new DriverError("WK_CGMINER_ABORTED", "request aborted", false));
-    let timer = setTimeout(
-      () =>
+  const decoder = new FrameDecoder(Math.min(V3_MAX_FRAME, opts.maxReplyBytes ?? V3_MAX_FRAME));
+  return timedExchange<Json>(
+    {
+      host,
+      port,
+      request: encodeFrame(JSON.stringify(request)),
+      connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      readTimeoutMs: opts.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
+      signal: opts.signal,
+      replyName: "v3 reply",
+      via: "API v3",
+    },
+    {
+      onData(chunk, finish) {
+        let frames: Buffer[];
+        try {
+          frames = decoder.push(chunk);
+        } catch (err) {
+          return finish(new DriverError("WK_CGMINER_INVALID_REPLY", (err as Error).message, false));
+        }
+        const first = frames[0];
+        if (!first) return;
+        try {
+          finish(null, parseReplyJson(first.toString("utf8")).value);
+        } catch (err) {
+          finish(
+            err instanceof DriverError
+              ? err
+              : new DriverError("WK_CGMINER_INVALID_REPLY", "unparseable v3 reply", false),
+          );
+        }
+      },
+      onEnd(finish) {
         finish(
           new DriverError(
-            "WK_CGMINER_TIMEOUT",
-            connected
-              ? `no complete v3 reply within ${readTimeoutMs} ms`
-              : `connect timed out after ${connectTimeoutMs} ms`,
+            "WK_CGMINER_EMPTY_REPLY",
+            decoder.pending > 0 ? "connection closed inside a v3 frame" : "connection closed without a reply",
             true,
           ),
-        ),
-      connectTimeoutMs,
-    );
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-
-    socket.setNoDelay(true);
-    socket.on("connect", () => {
-      connected = true;
-      clearTimeout(timer);
-      timer = setTimeout(
-        () =>
-          finish(
-            new DriverError("WK_CGMINER_TIMEOUT", `no complete v3 reply within ${readTimeoutMs} ms`, true),
-          ),
-        readTimeoutMs,
-      );
-      socket.write(encodeFrame(JSON.stringify(request)));
-    });
-    socket.on("data", (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        return finish(new DriverError("WK_CGMINER_INVALID_REPLY", (err as Error).message, false));
-      }
-      const first = frames[0];
-      if (!first) return;
-      try {
-        finish(null, parseReplyJson(first.toString("utf8")).value);
-      } catch (err) {
-        finish(
-          err instanceof DriverError
-            ? err
-            : new DriverError("WK_CGMINER_INVALID_REPLY", "unparseable v3 reply", false),
         );
-      }
-    });
-    socket.on("end", () =>
-      finish(
-        new DriverError(
-          "WK_CGMINER_EMPTY_REPLY",
-          decoder.pending > 0 ? "connection closed inside a v3 frame" : "connection closed without a reply",
-          true,
-        ),
-      ),
-    );
-    socket.on("error", (err: NodeJS.ErrnoException) => finish(classifySocketError(err, "API v3")));
-    socket.connect({ host, port });
-  });
+      },
+    },
+  );
 }
