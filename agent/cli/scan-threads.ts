@@ -6,8 +6,9 @@
 // concurrency. Results come back in address order, progress summed over shards.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { KnownModel } from "../../drivers/cgminer/models.ts";
 import type { MinerJson } from "./miner-json.ts";
-import { type ScanOptions, scanHosts } from "./scan-hosts.ts";
+import { type ScanOptions, scanHosts, shippedModels } from "./scan-hosts.ts";
 
 /**
  * Below this many hosts per thread a worker's start-up (loading the drivers, about half a
@@ -18,7 +19,11 @@ const MAX_THREADS = 4;
 
 /** What the worker is handed (workerData) and what it posts back. */
 export interface ShardJob {
+  /** The whole list: which host is whose is settled by the shared counter. */
   hosts: string[];
+  /** One Int32: the index of the next host to claim. */
+  next: SharedArrayBuffer;
+  models: KnownModel[];
   port: number;
   concurrency: number;
   timeoutMs: number;
@@ -82,19 +87,24 @@ export async function scanInThreads(
 ): Promise<MinerJson[]> {
   const shards = Math.max(1, Math.min(threads, Math.floor(hosts.length / minHostsPerThread)));
   if (shards === 1) return scanHosts(hosts, opts);
-  const dealt = Array.from({ length: shards }, (_, shard) => hosts.filter((_h, i) => i % shards === shard));
+  const next = new SharedArrayBuffer(4);
+  const counter = new Int32Array(next);
+  const claim = () => Atomics.add(counter, 0, 1);
+  const models = await shippedModels();
   const concurrency = Math.max(1, Math.ceil(opts.concurrency / shards));
-  const progress = dealt.map(() => ({ done: 0, found: 0 }));
+  const progress = Array.from({ length: shards }, () => ({ done: 0, found: 0 }));
   const report = (shard: number, done: number, found: number) => {
     progress[shard] = { done, found };
     const sum = progress.reduce((a, p) => ({ done: a.done + p.done, found: a.found + p.found }));
     opts.onProgress?.(sum.done, hosts.length, sum.found);
   };
   const results = await Promise.all(
-    dealt.map((shardHosts, shard) => {
-      const onProgress = (done: number, _total: number, found: number) => report(shard, done, found);
-      if (shard === 0) return scanHosts(shardHosts, { ...opts, concurrency, onProgress });
-      const job = { hosts: shardHosts, port: opts.port, concurrency, timeoutMs: opts.timeoutMs };
+    progress.map((_, shard) => {
+      if (shard === 0) {
+        const onProgress = (done: number, _total: number, found: number) => report(0, done, found);
+        return scanHosts(hosts, { ...opts, concurrency, onProgress }, { claim, models });
+      }
+      const job: ShardJob = { hosts, next, models, port: opts.port, concurrency, timeoutMs: opts.timeoutMs };
       return runShard(job, (done, found) => report(shard, done, found));
     }),
   );

@@ -12,14 +12,12 @@
 //
 // gRPC statuses become DriverErrors with WK_BRAIINS_* codes; `retryable` says
 // whether sending the same request again could succeed.
-import { createHash } from "node:crypto";
 import type { DescMessage, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { DriverError } from "../../../types.ts";
+import { BRAIINS_GRPC_PORT, braiinsClientKey } from "./client-key.ts";
 import { ActionsService, AuthenticationService, PerformanceService, SaveAction } from "./gen/bos_v1_pb.ts";
 import { GrpcChannel, methodName } from "./rpc.ts";
-
-export const BRAIINS_GRPC_PORT = 50051;
 
 /** The server forgets a token after this long without use (bos-plus-api). */
 const TOKEN_IDLE_MS = 3_600_000;
@@ -60,15 +58,6 @@ const tokens = new Map<string, CachedToken>();
 /** Forgets every cached token (tests). */
 export function clearBraiinsTokens(): void {
   tokens.clear();
-}
-
-/** The cache key of one client: the unit and the login (the password hashed, never kept in the key). */
-export function braiinsClientKey(
-  { host, port }: { host: string; port: number },
-  { username, password }: { username: string; password: string },
-): string {
-  const pw = createHash("sha256").update(password).digest("hex").slice(0, 16);
-  return `${host}:${port}\u0000${username}\u0000${pw}`;
 }
 
 function statusError(method: string, code: number, details: string): DriverError {

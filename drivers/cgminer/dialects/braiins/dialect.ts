@@ -27,7 +27,8 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../../frami
 import type { LocateSpec } from "../../locate.ts";
 import { rows, toNumber } from "../../normalize.ts";
 import type { Json } from "../../repair.ts";
-import { BRAIINS_GRPC_PORT, BraiinsClient, braiinsClientKey } from "./client.ts";
+import type { BraiinsClient } from "./client.ts";
+import { BRAIINS_GRPC_PORT, braiinsClientKey } from "./client-key.ts";
 
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake"];
 
@@ -42,13 +43,21 @@ function grpcCredentials(endpoint: MinerEndpoint): { username: string; password:
 /** One gRPC client (one HTTP/2 session) per miner and credentials; tokens are cached in client.ts. */
 const grpcClients = new Map<string, BraiinsClient>();
 
-function grpcClient(ctx: DialectContext): BraiinsClient | null {
+/** The gRPC client module, loaded the first time a miner needs it (client-key.ts says why). */
+let clientModule: Promise<typeof import("./client.ts")> | null = null;
+
+async function grpcClient(ctx: DialectContext): Promise<BraiinsClient | null> {
   const creds = grpcCredentials(ctx.endpoint);
   if (!creds) return null;
   const port = ctx.endpoint.grpcPort ?? BRAIINS_GRPC_PORT;
   const key = braiinsClientKey({ host: ctx.endpoint.host, port }, creds);
   let client = grpcClients.get(key);
   if (!client) {
+    clientModule ??= import("./client.ts");
+    const { BraiinsClient } = await clientModule;
+    // another read of the same miner may have made it while the module loaded
+    client = grpcClients.get(key);
+    if (client) return client;
     client = new BraiinsClient({
       host: ctx.endpoint.host,
       port,
@@ -98,7 +107,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     const limit = toNumber(tuner?.PowerLimit);
     if (limit !== null && limit > 0) reading.powerLimitW = limit;
     else {
-      const grpc = grpcClient(ctx);
+      const grpc = await grpcClient(ctx);
       if (grpc) {
         try {
           const target = (await grpc.getTunerState(ctx.signal)).powerTargetW;
@@ -163,7 +172,7 @@ function grpcDefiniteNo(err: unknown): err is DriverError {
  * is not known from a capture.)
  */
 async function confirmCapabilities(ctx: DialectContext, declared: MinerCapability[]) {
-  const grpc = grpcClient(ctx);
+  const grpc = await grpcClient(ctx);
   const viaGrpc = declared.filter((c) => c === "setPowerLimit" || c === "locate");
   if (!grpc || viaGrpc.length === 0) return [];
   const out: Array<{ capability: MinerCapability; reason: string }> = [];
@@ -194,8 +203,8 @@ async function confirmCapabilities(ctx: DialectContext, declared: MinerCapabilit
   return out;
 }
 
-function needGrpc(ctx: DialectContext, what: string) {
-  const grpc = grpcClient(ctx);
+async function needGrpc(ctx: DialectContext, what: string): Promise<BraiinsClient> {
+  const grpc = await grpcClient(ctx);
   if (!grpc) {
     throw new DriverError(
       "WK_BRAIINS_NO_CREDENTIALS",
@@ -207,8 +216,8 @@ function needGrpc(ctx: DialectContext, what: string) {
 }
 
 const locate: LocateSpec<DialectContext> = {
-  set: (ctx, seconds) => needGrpc(ctx, "locate").setLocate(seconds > 0, ctx.signal),
-  read: (ctx) => needGrpc(ctx, "locate").getLocate(ctx.signal),
+  set: async (ctx, seconds) => (await needGrpc(ctx, "locate")).setLocate(seconds > 0, ctx.signal),
+  read: async (ctx) => (await needGrpc(ctx, "locate")).getLocate(ctx.signal),
   endsAfter: null,
 };
 
@@ -226,7 +235,7 @@ export const braiinsDialect: DialectSpec = {
       case "wake":
         return sendControl(ctx, "resume");
       case "setPowerLimit": {
-        const grpc = needGrpc(ctx, "setPowerLimit");
+        const grpc = await needGrpc(ctx, "setPowerLimit");
         if (value === undefined || !(value > 0)) {
           throw new DriverError("WK_BRAIINS_INVALID_ARGUMENT", `bad power target: ${value}`, false);
         }
