@@ -177,7 +177,7 @@ export class ActionApplier {
     }
     const end = this.d.now();
     try {
-      ledger.finish(id, outcome.ok, outcome.reason, end);
+      ledger.finish(id, outcome, end);
     } catch (err) {
       logger.error({ err, id }, "ledger finish failed");
     }
@@ -220,29 +220,30 @@ export class ActionApplier {
       }, timeoutMs);
     });
     try {
+      const how = { signal: ac.signal, onSent };
       const call = (): Promise<ActuatorResult> => {
         const w = a.valueW ?? 0;
         switch (a.kind) {
           case "sleep":
-            return act.sleep(a.deviceId, ac.signal, onSent);
+            return act.sleep(a.deviceId, how);
           case "wake":
-            return act.wake(a.deviceId, ac.signal, onSent);
+            return act.wake(a.deviceId, how);
           case "setPowerLimit":
-            return act.setPowerLimit(a.deviceId, w, ac.signal, onSent);
+            return act.setPowerLimit(a.deviceId, w, how);
           case "restorePowerLimit":
-            return act.restorePowerLimit(a.deviceId, w, ac.signal, onSent);
+            return act.restorePowerLimit(a.deviceId, w, how);
           case "capGpu":
-            return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+            return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, how);
           case "uncapGpu":
-            return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+            return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, how);
           case "drainGpuNode":
-            return act.drainGpuNode(a.deviceId, ac.signal);
+            return act.drainGpuNode(a.deviceId, how);
           case "resumeGpuNode":
-            return act.resumeGpuNode(a.deviceId, ac.signal);
+            return act.resumeGpuNode(a.deviceId, how);
           case "reboot":
-            return act.reboot(a.deviceId, ac.signal, onSent);
+            return act.reboot(a.deviceId, how);
           case "locate":
-            return act.locate(a.deviceId, a.seconds ?? 0, ac.signal, onSent);
+            return act.locate(a.deviceId, a.seconds ?? 0, how);
         }
       };
       return await Promise.race([call(), deadline]);

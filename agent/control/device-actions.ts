@@ -41,7 +41,8 @@ export async function runDeviceAction(
   if (req.action === "exclude" || req.action === "include") {
     const now = Date.now();
     const until = req.action === "exclude" && req.untilS !== undefined ? now + req.untilS * 1000 : null;
-    if (req.action === "exclude") settings.exclude(req.id, actor.who, req.reason ?? null, now, until);
+    if (req.action === "exclude")
+      settings.exclude(req.id, { by: actor.who, reason: req.reason ?? null, at: now, until });
     else if (!settings.include(req.id)) return { ok: true, detail: "was not excluded" };
     const end = until === null ? "" : ` until ${new Date(until).toISOString()}`;
     deps.emitEvent({

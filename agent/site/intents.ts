@@ -8,7 +8,7 @@ import { formatPowerW } from "../../config/units.ts";
 import { runDeviceAction } from "../control/device-actions.ts";
 import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "../control/intents.ts";
 import type { ControlLoop, ControlMode } from "../control/loop.ts";
-import type { BudgetLease } from "../control/types.ts";
+import type { BudgetLease, LeaseRequest } from "../control/types.ts";
 import type { LocateEnds } from "../devices/locate-ends.ts";
 import type { SiteAudit } from "./audit.ts";
 import type { SiteEvents } from "./event-bus.ts";
@@ -58,13 +58,7 @@ export class SiteIntents {
    * Sets a budget lease: a cap that ends by itself after `ttlS` (the site falls
    * back to its other sources, never to "no limit"). Wakes the loop at once.
    */
-  setBudgetLease(
-    watts: number,
-    ttlS: number,
-    reason: string,
-    actor: Actor = LOCAL,
-    now = Date.now(),
-  ): BudgetLease {
+  setBudgetLease({ watts, ttlS, reason }: LeaseRequest, actor: Actor = LOCAL, now = Date.now()): BudgetLease {
     if (!(watts >= 0) || !(ttlS > 0)) throw new RangeError("a lease needs watts ≥ 0 and ttlS > 0");
     const lease: BudgetLease = { watts, expiresAt: now + ttlS * 1000, reason };
     this.lease = lease;

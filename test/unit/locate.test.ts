@@ -189,7 +189,7 @@ test("ledger: a locate is recorded with origin and outcome but never counts as p
     at: 1000,
   });
   assert.equal(ledger.view(1001).devices.get("m1")?.pendingShed ?? null, null, "not a pending shed");
-  ledger.finish(id, false, "the unit reports its LED off", 2000);
+  ledger.finish(id, { ok: false, reason: "the unit reports its LED off" }, 2000);
   assert.equal(ledger.view(2001).devices.get("m1")?.failedUntil ?? null, null, "no back-off");
   const ok = ledger.begin({
     deviceId: "m1",
@@ -199,7 +199,7 @@ test("ledger: a locate is recorded with origin and outcome but never counts as p
     origin: "operator",
     at: 3000,
   });
-  ledger.finish(ok, true, "locate on (read back)", 3001);
+  ledger.finish(ok, { ok: true, reason: "locate on (read back)" }, 3001);
   const d = ledger.view(3002).devices.get("m1");
   assert.equal(d?.pendingShed ?? null, null);
   assert.equal(d?.movedAt ?? null, null, "not a power move");
