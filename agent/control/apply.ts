@@ -91,7 +91,10 @@ export class ActionApplier {
         };
         let ok = false;
         try {
-          ({ ok } = await this.applyOne(index, a, result, onSent, i === 0 ? firstId : undefined));
+          ({ ok } = await this.applyOne(index, a, result, {
+            onSent,
+            begunId: i === 0 ? firstId : undefined,
+          }));
         } finally {
           void onSent();
           confirming.release();
@@ -144,8 +147,7 @@ export class ActionApplier {
     index: SnapshotIndex,
     a: PlanAction,
     result: TickResult,
-    onSent?: OnSent,
-    begunId?: number,
+    { onSent, begunId }: { onSent?: OnSent; begunId?: number } = {},
   ): Promise<{ ok: boolean; reason: string; id: number | null; locate?: LocateReport | null }> {
     const { ledger, logger } = this.d;
     let id: number;

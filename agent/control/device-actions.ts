@@ -75,7 +75,8 @@ export async function runDeviceAction(
       failures.push(step.gpuIndex !== undefined ? `GPU ${step.gpuIndex}: ${out.reason}` : out.reason);
     else detail = out.reason;
     if (out.ok && step.kind === "locate")
-      detail += deps.locates?.noted(req.id, locateSeconds(req), out.locate, actor.who) ?? "";
+      detail +=
+        deps.locates?.noted(req.id, { seconds: locateSeconds(req), report: out.locate, by: actor.who }) ?? "";
   }
   if (failures.length > 0) return { ok: false, error: failures.join("; ") };
   return { ok: true, detail: steps.actions.length > 1 ? `${steps.actions.length} GPU(s) limited` : detail };

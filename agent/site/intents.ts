@@ -63,7 +63,7 @@ export class SiteIntents {
     const lease: BudgetLease = { watts, expiresAt: now + ttlS * 1000, reason };
     this.lease = lease;
     this.d.stores.settings?.setLease(lease, actor.who, now);
-    this.d.audit.intent(actor, "budget/set", { watts, ttlS, reason }, { ok: true });
+    this.d.audit.intent(actor, { action: "budget/set", body: { watts, ttlS, reason } }, { ok: true });
     this.d.events.emit({
       at: now,
       kind: "lease-set",
@@ -79,7 +79,8 @@ export class SiteIntents {
     const had = this.budgetLease !== null;
     this.lease = null;
     this.d.stores.settings?.setLease(null, actor.who);
-    this.d.audit.intent(actor, "budget/clear", {}, { ok: true, detail: had ? "cleared" : "no lease" });
+    const detail = had ? "cleared" : "no lease";
+    this.d.audit.intent(actor, { action: "budget/clear", body: {} }, { ok: true, detail });
     if (had) {
       this.d.events.emit({
         at: Date.now(),
@@ -108,7 +109,7 @@ export class SiteIntents {
       });
     }
     loop?.wakeNow();
-    return this.d.audit.intent(actor, "mode/set", { mode }, { ok: true });
+    return this.d.audit.intent(actor, { action: "mode/set", body: { mode } }, { ok: true });
   }
 
   /**
@@ -152,6 +153,6 @@ export class SiteIntents {
         data: { action: req.action, value: req.value ?? null, by: actor.who, via: actor.via },
       });
     }
-    return this.d.audit.intent(actor, "device/action", req, r);
+    return this.d.audit.intent(actor, { action: "device/action", body: req }, r);
   }
 }
