@@ -273,7 +273,7 @@ const mb = tally();
     { kind: "tcp", host: "127.0.0.1", port },
     { timeoutMs: 150, gapMs: 0, backoff: { baseMs: 1, maxMs: 20 } },
   );
-  const meter = new ModbusMeter(conn, 1, await loadMeterProfile("sdm630"));
+  const meter = new ModbusMeter(conn, { unitId: 1, profile: await loadMeterProfile("sdm630") });
   const faults: MeterFault[] = [null, null, "timeout", "exception", "nan", "frozen"];
   for (let i = 0; i < Number(values.modbus); i++) {
     if (rnd() < 0.3) meterSim.setFault(faults[Math.floor(rnd() * faults.length)]!);

@@ -106,7 +106,7 @@ const agentReads = targets.map((t) => {
     );
     conns.set(key, c);
   }
-  const meter = new ModbusMeter(c, t.unitId, profile);
+  const meter = new ModbusMeter(c, { unitId: t.unitId, profile });
   return { t, read: async () => (await meter.read()).ok };
 });
 const agent = await pass(agentReads);

@@ -120,7 +120,7 @@ const daySteps: Step[] = [
     key: "step-down",
     name: "budget step down (lease 120 kW)",
     target: () => 120_000,
-    enter: () => site.setBudgetLease(120_000, 600, "DR event"),
+    enter: () => site.setBudgetLease({ watts: 120_000, ttlS: 600, reason: "DR event" }),
   },
   {
     key: "step-up",
@@ -133,7 +133,7 @@ const daySteps: Step[] = [
     name: "AI surge under a 140 kW lease",
     target: () => 140_000,
     enter: () => {
-      site.setBudgetLease(140_000, 600, "tight");
+      site.setBudgetLease({ watts: 140_000, ttlS: 600, reason: "tight" });
       for (const g of gpus) for (const x of g.smi.gpus) x.busy = true;
     },
     leave: () => site.clearBudgetLease(),
@@ -184,7 +184,7 @@ const daySteps: Step[] = [
     // the site climbs back from the ERS at the ramp first: the swing starts settled
     ms: 45_000,
     enter: () => {
-      site.setBudgetLease(SWING_LEASE_W, 900, "AI swing under a tight lease");
+      site.setBudgetLease({ watts: SWING_LEASE_W, ttlS: 900, reason: "AI swing under a tight lease" });
       for (const g of gpus) for (const x of g.smi.gpus) x.busy = true;
     },
   },

@@ -42,7 +42,7 @@ async function bare(): Promise<{ ms: number; failed: number }> {
       while (next < hosts.length) {
         const host = hosts[next++]!;
         try {
-          await exchange(host, 4028, request);
+          await exchange({ host, port: 4028 }, request);
         } catch {
           failed++;
         }

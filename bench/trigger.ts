@@ -167,7 +167,7 @@ ${
     const profiler = process.env.TRIGGER_PROFILE ? await startProfile() : null;
     const t0 = Date.now();
     if (rtu) await rtu.writeRegisters(0, [0, 0, 1, 1]);
-    else site.setBudgetLease(0, 600, "bench: everything off");
+    else site.setBudgetLease({ watts: 0, ttlS: 600, reason: "bench: everything off" });
     await waitUntil(
       "every sleep delivered",
       () => sleeps.length >= N,

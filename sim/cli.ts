@@ -20,7 +20,12 @@ const defaultIo: SimCliIo = {
   err: (l) => process.stderr.write(`${l}\n`),
 };
 
-function intFlag(name: string, raw: string | undefined, def: number, min: number, max: number): number {
+/** `raw` as an integer in min..max; `def` when the flag was not given. */
+function intFlag(
+  name: string,
+  raw: string | undefined,
+  { def, min, max }: { def: number; min: number; max: number },
+): number {
   if (raw === undefined) return def;
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < min || n > max) {
@@ -78,9 +83,7 @@ export function dialectBlock(dialects: readonly string[], i: number, n: number):
 
 export async function runSimCommand(
   argv: string[],
-  logger: Logger,
-  signal: AbortSignal,
-  io: SimCliIo = defaultIo,
+  { logger, signal, io = defaultIo }: { logger: Logger; signal: AbortSignal; io?: SimCliIo },
 ): Promise<number> {
   let opts: {
     miners: number;
@@ -117,14 +120,14 @@ export async function runSimCommand(
       return 0;
     }
     opts = {
-      miners: intFlag("miners", values.miners, 10, 0, 100_000),
+      miners: intFlag("miners", values.miners, { def: 10, min: 0, max: 100_000 }),
       base: values["base-address"] ?? "127.1.0.1",
-      port: intFlag("port", values.port, 4028, 1, 65535),
+      port: intFlag("port", values.port, { def: 4028, min: 1, max: 65535 }),
       meterHost: values["meter-host"] ?? "127.0.0.1",
-      meterPort: intFlag("meter-port", values["meter-port"], 5020, 1, 65534),
-      seed: intFlag("seed", values.seed, 1, 0, 0xffffffff),
-      auxW: intFlag("aux-w", values["aux-w"], 2000, 0, 1e9),
-      noiseW: intFlag("noise-w", values["noise-w"], 50, 0, 1e9),
+      meterPort: intFlag("meter-port", values["meter-port"], { def: 5020, min: 1, max: 65534 }),
+      seed: intFlag("seed", values.seed, { def: 1, min: 0, max: 0xffffffff }),
+      auxW: intFlag("aux-w", values["aux-w"], { def: 2000, min: 0, max: 1e9 }),
+      noiseW: intFlag("noise-w", values["noise-w"], { def: 50, min: 0, max: 1e9 }),
       dialects: dialectFlag(values.dialect),
     };
     addresses = allocateAddresses(opts.base, opts.miners);

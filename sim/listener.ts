@@ -27,9 +27,7 @@ export interface SimHandle {
 export function bindListener(
   e: Listening,
   server: Server,
-  label: string,
-  log: Logger,
-  backlog?: number,
+  { label, log, backlog }: { label: string; log: Logger; backlog?: number },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) =>
@@ -144,9 +142,7 @@ type Endpoint = { id: string; host: string; port: number };
  */
 export function onePerHostPort<M extends { id: string; host: string; dialect?: string }>(
   miners: readonly M[],
-  dialect: string,
-  portOf: (m: M) => number,
-  log?: Logger,
+  { dialect, portOf, log }: { dialect: string; portOf: (m: M) => number; log?: Logger },
 ): Array<{ m: M; port: number }> {
   const taken = new Set<string>();
   const out: Array<{ m: M; port: number }> = [];

@@ -69,7 +69,11 @@ export interface MinerRecord {
 }
 
 /** A new unit of `model`, hashing, booted a seeded while ago, with its seeded spread. */
-export function newMinerRecord(id: string, model: MinerModel, seed: number, now: number): MinerRecord {
+export function newMinerRecord(
+  id: string,
+  model: MinerModel,
+  { seed, now }: { seed: number; now: number },
+): MinerRecord {
   const r = mulberry32(hashSeed(seed, id));
   const shares = Array.from({ length: model.chains }, () => 1 + symmetric(r) * 0.02);
   const sum = shares.reduce((a, b) => a + b, 0);

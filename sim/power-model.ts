@@ -88,7 +88,7 @@ export class PowerModel {
     if (this.miners.has(id)) throw new Error(`miner "${id}" already exists`);
     const model = getMinerModel(modelKey ?? this.modelKeys[this.miners.size % this.modelKeys.length]!);
     const now = this.now();
-    const rec = newMinerRecord(id, model, this.seed, now);
+    const rec = newMinerRecord(id, model, { seed: this.seed, now: now });
     this.advance(now);
     this.miners.set(id, rec);
     this.minersDrawW += rec.drawW;

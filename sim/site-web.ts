@@ -65,10 +65,12 @@ export async function startWebSims(
   };
   /** The miners on `dialect`, one per host and web port, with where each listens. */
   const placed = (dialect: string, defaultPort: number) =>
-    onePerHostPort(miners, dialect, (m) => m.webPort ?? defaultPort, logger).map(({ m, port }) => ({
-      m,
-      at: { id: m.id, host: m.host, port },
-    }));
+    onePerHostPort(miners, { dialect: dialect, portOf: (m) => m.webPort ?? defaultPort, log: logger }).map(
+      ({ m, port }) => ({
+        m,
+        at: { id: m.id, host: m.host, port },
+      }),
+    );
   const onDialect = (dialect: string) => miners.filter((m) => m.dialect === dialect);
 
   const proto = track(

@@ -22,7 +22,11 @@ type MeterJson = { profile: string; unitId: number } & Pick<
 
 const PARITIES = ["none", "even", "odd"] as const;
 
-function intFlag(value: string | undefined, name: string, min: number, max: number): number {
+function intFlag(
+  value: string | undefined,
+  name: string,
+  { min, max }: { min: number; max: number },
+): number {
   const n = Number(value);
   if (value === undefined || !/^\d+$/.test(value) || n < min || n > max) {
     throw new UsageError(`--${name} must be an integer ${min}–${max}, got "${value ?? ""}"`);
@@ -48,7 +52,7 @@ function endpointFrom(values: Record<string, string | boolean | undefined>): Mod
     return { kind: kind === "tcp" ? "tcp" : "rtuOverTcp", host, port };
   }
   if (values.baud === undefined) throw new UsageError("--rtu needs --baud N (e.g. 9600)");
-  const baudRate = intFlag(values.baud as string, "baud", 300, 4_000_000);
+  const baudRate = intFlag(values.baud as string, "baud", { min: 300, max: 4_000_000 });
   const parity = (values.parity ?? "none") as string;
   if (!(PARITIES as readonly string[]).includes(parity)) {
     throw new UsageError(`--parity must be one of ${PARITIES.join(", ")}, got "${parity}"`);
@@ -106,13 +110,13 @@ export async function probeMeterCommand(argv: string[], out: NodeJS.WritableStre
   if (positionals.length > 0)
     throw new UsageError(`probe meter takes no positional argument (got '${positionals[0]}')`);
   const endpoint = endpointFrom(values);
-  const unitId = intFlag(values.unit, "unit", endpoint.kind === "rtu" ? 1 : 0, 247);
+  const unitId = intFlag(values.unit, "unit", { min: endpoint.kind === "rtu" ? 1 : 0, max: 247 });
   if (values.profile === undefined) throw new UsageError("probe meter needs --profile NAME (e.g. sdm630)");
-  const timeoutMs = intFlag(values.timeout, "timeout", 1, 600_000);
+  const timeoutMs = intFlag(values.timeout, "timeout", { min: 1, max: 600_000 });
   const profile = await loadProfile(values.profile);
 
   const connection = new ModbusConnection(endpoint, { timeoutMs, gapMs: 0 });
-  const meter = new ModbusMeter(connection, unitId, profile, { frozenAfterMs: 0 });
+  const meter = new ModbusMeter(connection, { unitId, profile, frozenAfterMs: 0 });
   let reading: MeterReading;
   try {
     reading = await meter.read();

@@ -15,7 +15,7 @@ import { UsageError } from "./usage.ts";
 
 export { scanHosts } from "./scan-hosts.ts";
 
-function intOption(name: string, raw: string, min: number, max: number): number {
+function intOption(name: string, raw: string, { min, max }: { min: number; max: number }): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max)
     throw new UsageError(`--${name} must be an integer in ${min}..${max}`);
@@ -49,9 +49,9 @@ export async function scanCommand(
     throw new UsageError((e as Error).message);
   }
   const opts: ScanOptions = {
-    port: intOption("port", values.port, 1, 65535),
-    concurrency: intOption("concurrency", values.concurrency, 1, 4096),
-    timeoutMs: intOption("timeout", values.timeout, 50, 60_000),
+    port: intOption("port", values.port, { min: 1, max: 65535 }),
+    concurrency: intOption("concurrency", values.concurrency, { min: 1, max: 4096 }),
+    timeoutMs: intOption("timeout", values.timeout, { min: 50, max: 60_000 }),
   };
   const started = Date.now();
   const tty = (err as NodeJS.WriteStream).isTTY === true;
@@ -66,7 +66,7 @@ export async function scanCommand(
       `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} hosts, ${found} miners`,
     );
   };
-  const threads = intOption("threads", values.threads, 1, 64);
+  const threads = intOption("threads", values.threads, { min: 1, max: 64 });
   const found = await scanInThreads(hosts, opts, { threads });
   const miners = found.filter((m) => m.usable);
   const apart = found.filter((m) => !m.usable);

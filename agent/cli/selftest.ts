@@ -113,7 +113,7 @@ export async function selftestCommand(
         return 1;
       }
     }
-    const report = await runSelftest(host, port, miner, first);
+    const report = await runSelftest({ host, port }, miner, first);
     io.out.write(values.json ? `${terminalJson(report, 2)}\n` : describe(report));
     return report.ok ? 0 : 1;
   } finally {
@@ -123,8 +123,7 @@ export async function selftestCommand(
 
 /** The legs, in order, on a miner that answered `first`. Never throws for a miner's refusal. */
 async function runSelftest(
-  host: string,
-  port: number,
+  { host, port }: { host: string; port: number },
   miner: Miner,
   first: MinerReading,
 ): Promise<SelftestReport> {
@@ -140,9 +139,9 @@ async function runSelftest(
       detail: why ? `withdrawn: ${why}` : "not offered by this dialect",
     });
   };
+  /** Runs one leg, timed, and records it: `describeOk` words a leg that worked. */
   const timed = async (
-    leg: SelftestLeg["leg"],
-    capability: MinerCapability,
+    { leg, capability }: { leg: SelftestLeg["leg"]; capability: MinerCapability },
     run: () => Promise<WriteOutcome>,
     describeOk: (out: WriteOutcome) => string,
   ): Promise<WriteOutcome> => {
@@ -162,8 +161,7 @@ async function runSelftest(
   let asleep = false;
   if (caps.has("sleep")) {
     const out = await timed(
-      "sleep",
-      "sleep",
+      { leg: "sleep", capability: "sleep" },
       () => miner.write("sleep"),
       (o) => `${w(o.before)} → ${w(o.after)}`,
     );
@@ -172,8 +170,7 @@ async function runSelftest(
   if (caps.has("wake")) {
     if (asleep || !caps.has("sleep")) {
       await timed(
-        "wake",
-        "wake",
+        { leg: "wake", capability: "wake" },
         () => miner.write("wake"),
         (o) => `${o.after?.state ?? "?"}`,
       );
@@ -203,8 +200,7 @@ async function runSelftest(
       const floorW = now.minPowerLimitW ?? first.minPowerLimitW ?? 0;
       const downW = Math.max(Math.round(fullW * 0.85), Math.ceil(floorW));
       const down = await timed(
-        "limit down",
-        "setPowerLimit",
+        { leg: "limit down", capability: "setPowerLimit" },
         () => miner.write("setPowerLimit", downW),
         (o) => `${downW} W asked; limit ${o.after?.powerLimitW ?? "?"} W, draw ${w(o.after)}`,
       );
@@ -219,8 +215,7 @@ async function runSelftest(
       const upW = Math.min(Math.round(nearest ?? fullW), now.maxPowerLimitW ?? Number.POSITIVE_INFINITY);
       if (down.ok) {
         await timed(
-          "limit up",
-          "setPowerLimit",
+          { leg: "limit up", capability: "setPowerLimit" },
           () => miner.write("setPowerLimit", upW),
           (o) => `${upW} W asked; limit ${o.after?.powerLimitW ?? "?"} W, draw ${w(o.after)}`,
         );

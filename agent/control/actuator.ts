@@ -5,7 +5,7 @@ import type { Miner } from "../../drivers/cgminer/miner.ts";
 import type { GpuNode } from "../../drivers/nvidia/node.ts";
 import type { OperatorCommandOutcome } from "../../drivers/nvidia/types.ts";
 import type { MinerReading } from "../../drivers/types.ts";
-import type { Actuator, ActuatorResult, OnSent } from "./loop.ts";
+import type { Actuator, ActuatorCall, ActuatorResult } from "./loop-types.ts";
 
 export interface DriverActuatorDeps {
   miners: ReadonlyMap<string, Miner>;
@@ -32,8 +32,7 @@ export function driverActuator({
     id: string,
     action: "sleep" | "wake" | "setPowerLimit" | "reboot" | "locate",
     value: number | undefined,
-    signal?: AbortSignal,
-    onSent?: OnSent,
+    { signal, onSent }: ActuatorCall = {},
   ): Promise<ActuatorResult> => {
     const miner = miners.get(id);
     if (!miner) return { ok: false, reason: `no miner ${id}` };
@@ -42,12 +41,13 @@ export function driverActuator({
     const out = await miner.write(action, value, { signal, before, onSent });
     return { ok: out.ok, reason: out.reason ?? "confirmed", locate: out.locate ?? null };
   };
+  /** `watts` null: back to the default limit (or clocks reset). */
   const gpuLimit = async (
-    nodeId: string,
-    index: number,
+    gpu: { nodeId: string; index: number },
     watts: number | null,
     signal?: AbortSignal,
   ): Promise<ActuatorResult> => {
+    const { nodeId, index } = gpu;
     const node = gpuNodes.get(nodeId);
     if (!node) return { ok: false, reason: `no GPU node ${nodeId}` };
     const lockMHz = clockLockOf(nodeId);
@@ -82,24 +82,24 @@ export function driverActuator({
     return { ok: out.ok, reason: auditText(cmds[which], out) };
   };
   return {
-    drainGpuNode: (nodeId, signal) => operatorCommand(nodeId, "command", signal),
-    resumeGpuNode: (nodeId, signal) => operatorCommand(nodeId, "resumeCommand", signal),
-    sleep: (id, signal, onSent) => minerWrite(id, "sleep", undefined, signal, onSent),
-    wake: (id, signal, onSent) => minerWrite(id, "wake", undefined, signal, onSent),
-    reboot: (id, signal, onSent) => minerWrite(id, "reboot", undefined, signal, onSent),
-    locate: (id, seconds, signal, onSent) => minerWrite(id, "locate", seconds, signal, onSent),
-    setPowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
+    drainGpuNode: (nodeId, call) => operatorCommand(nodeId, "command", call?.signal),
+    resumeGpuNode: (nodeId, call) => operatorCommand(nodeId, "resumeCommand", call?.signal),
+    sleep: (id, call) => minerWrite(id, "sleep", undefined, call),
+    wake: (id, call) => minerWrite(id, "wake", undefined, call),
+    reboot: (id, call) => minerWrite(id, "reboot", undefined, call),
+    locate: (id, seconds, call) => minerWrite(id, "locate", seconds, call),
+    setPowerLimit: (id, watts, call) => minerWrite(id, "setPowerLimit", watts, call),
     // a miner's limit is restored by setting the value it had before the agent lowered it
-    restorePowerLimit: (id, watts, signal, onSent) => minerWrite(id, "setPowerLimit", watts, signal, onSent),
-    capGpu: (nodeId, index, watts, signal) => gpuLimit(nodeId, index, watts, signal),
+    restorePowerLimit: (id, watts, call) => minerWrite(id, "setPowerLimit", watts, call),
+    capGpu: (nodeId, index, watts, call) => gpuLimit({ nodeId, index }, watts, call?.signal),
     // uncapping to the default limit is a restore; a partial uncap sets the new limit (a clock
     // lock has no partial step: it holds until the uncap is whole)
-    uncapGpu: async (nodeId, index, watts, signal) => {
+    uncapGpu: async (nodeId, index, watts, call) => {
       const def = defaultLimitW(nodeId, index);
       const whole = def !== null && watts >= def;
       if (!whole && clockLockOf(nodeId) !== null)
         return { ok: true, reason: "clock lock held until the node is restored whole" };
-      return gpuLimit(nodeId, index, whole ? null : watts, signal);
+      return gpuLimit({ nodeId, index }, whole ? null : watts, call?.signal);
     },
   };
 }

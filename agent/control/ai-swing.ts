@@ -18,6 +18,13 @@ const MAX_STEP_AGE_MS = 30_000;
 /** The window of the AI fall: the ramp limit's own (rampUpWPerMin). */
 const FALL_WINDOW_MS = 60_000;
 
+/** This tick's AI power and when it was read; when the site meter's reading was taken (null: no meter). */
+export interface AiSwingInputs {
+  aiW: number | null | undefined;
+  aiAt: number | null | undefined;
+  powerAt: number | null | undefined;
+}
+
 export class AiSwingWatch {
   private lastW: number | null = null;
   private lastAt: number | null = null;
@@ -31,12 +38,7 @@ export class AiSwingWatch {
    * has not shown yet: those read after `powerAt` (the time of the meter's reading). 0 without
    * a meter reading (P is then an estimate from the same device reports).
    */
-  observe(
-    aiW: number | null | undefined,
-    aiAt: number | null | undefined,
-    powerAt: number | null | undefined,
-    now: number,
-  ): number {
+  observe({ aiW, aiAt, powerAt }: AiSwingInputs, now: number): number {
     const at = aiAt ?? now;
     if (aiW != null && at !== this.lastAt) {
       if (this.lastW !== null && Math.abs(aiW - this.lastW) > this.stepW) {

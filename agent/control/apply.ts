@@ -91,7 +91,10 @@ export class ActionApplier {
         };
         let ok = false;
         try {
-          ({ ok } = await this.applyOne(index, a, result, onSent, i === 0 ? firstId : undefined));
+          ({ ok } = await this.applyOne(index, a, result, {
+            onSent,
+            begunId: i === 0 ? firstId : undefined,
+          }));
         } finally {
           void onSent();
           confirming.release();
@@ -144,8 +147,7 @@ export class ActionApplier {
     index: SnapshotIndex,
     a: PlanAction,
     result: TickResult,
-    onSent?: OnSent,
-    begunId?: number,
+    { onSent, begunId }: { onSent?: OnSent; begunId?: number } = {},
   ): Promise<{ ok: boolean; reason: string; id: number | null; locate?: LocateReport | null }> {
     const { ledger, logger } = this.d;
     let id: number;
@@ -177,7 +179,7 @@ export class ActionApplier {
     }
     const end = this.d.now();
     try {
-      ledger.finish(id, outcome.ok, outcome.reason, end);
+      ledger.finish(id, outcome, end);
     } catch (err) {
       logger.error({ err, id }, "ledger finish failed");
     }
@@ -220,29 +222,30 @@ export class ActionApplier {
       }, timeoutMs);
     });
     try {
+      const how = { signal: ac.signal, onSent };
       const call = (): Promise<ActuatorResult> => {
         const w = a.valueW ?? 0;
         switch (a.kind) {
           case "sleep":
-            return act.sleep(a.deviceId, ac.signal, onSent);
+            return act.sleep(a.deviceId, how);
           case "wake":
-            return act.wake(a.deviceId, ac.signal, onSent);
+            return act.wake(a.deviceId, how);
           case "setPowerLimit":
-            return act.setPowerLimit(a.deviceId, w, ac.signal, onSent);
+            return act.setPowerLimit(a.deviceId, w, how);
           case "restorePowerLimit":
-            return act.restorePowerLimit(a.deviceId, w, ac.signal, onSent);
+            return act.restorePowerLimit(a.deviceId, w, how);
           case "capGpu":
-            return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+            return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, how);
           case "uncapGpu":
-            return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, ac.signal);
+            return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, how);
           case "drainGpuNode":
-            return act.drainGpuNode(a.deviceId, ac.signal);
+            return act.drainGpuNode(a.deviceId, how);
           case "resumeGpuNode":
-            return act.resumeGpuNode(a.deviceId, ac.signal);
+            return act.resumeGpuNode(a.deviceId, how);
           case "reboot":
-            return act.reboot(a.deviceId, ac.signal, onSent);
+            return act.reboot(a.deviceId, how);
           case "locate":
-            return act.locate(a.deviceId, a.seconds ?? 0, ac.signal, onSent);
+            return act.locate(a.deviceId, a.seconds ?? 0, how);
         }
       };
       return await Promise.race([call(), deadline]);

@@ -41,7 +41,8 @@ export async function runDeviceAction(
   if (req.action === "exclude" || req.action === "include") {
     const now = Date.now();
     const until = req.action === "exclude" && req.untilS !== undefined ? now + req.untilS * 1000 : null;
-    if (req.action === "exclude") settings.exclude(req.id, actor.who, req.reason ?? null, now, until);
+    if (req.action === "exclude")
+      settings.exclude(req.id, { by: actor.who, reason: req.reason ?? null, at: now, until });
     else if (!settings.include(req.id)) return { ok: true, detail: "was not excluded" };
     const end = until === null ? "" : ` until ${new Date(until).toISOString()}`;
     deps.emitEvent({
@@ -74,7 +75,8 @@ export async function runDeviceAction(
       failures.push(step.gpuIndex !== undefined ? `GPU ${step.gpuIndex}: ${out.reason}` : out.reason);
     else detail = out.reason;
     if (out.ok && step.kind === "locate")
-      detail += deps.locates?.noted(req.id, locateSeconds(req), out.locate, actor.who) ?? "";
+      detail +=
+        deps.locates?.noted(req.id, { seconds: locateSeconds(req), report: out.locate, by: actor.who }) ?? "";
   }
   if (failures.length > 0) return { ok: false, error: failures.join("; ") };
   return { ok: true, detail: steps.actions.length > 1 ? `${steps.actions.length} GPU(s) limited` : detail };

@@ -19,35 +19,32 @@ export interface ActuatorResult {
   locate?: LocateReport | null;
 }
 
+/** How one command is sent: `signal` aborts at the deadline; `onSent` as below. */
+export interface ActuatorCall {
+  signal?: AbortSignal;
+  onSent?: OnSent;
+}
+
 /**
  * Sends one command and reports its confirmed outcome. `signal` aborts at the
  * deadline. `onSent`, where the driver can tell, is called once the command is
  * on the wire, before its confirmation: the loop then lets the next command go.
  */
 export interface Actuator {
-  sleep(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
-  wake(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
-  setPowerLimit(
-    minerId: string,
-    watts: number,
-    signal?: AbortSignal,
-    onSent?: OnSent,
-  ): Promise<ActuatorResult>;
-  restorePowerLimit(
-    minerId: string,
-    watts: number,
-    signal?: AbortSignal,
-    onSent?: OnSent,
-  ): Promise<ActuatorResult>;
-  capGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
-  uncapGpu(nodeId: string, gpuIndex: number, watts: number, signal?: AbortSignal): Promise<ActuatorResult>;
+  sleep(minerId: string, call?: ActuatorCall): Promise<ActuatorResult>;
+  wake(minerId: string, call?: ActuatorCall): Promise<ActuatorResult>;
+  setPowerLimit(minerId: string, watts: number, call?: ActuatorCall): Promise<ActuatorResult>;
+  restorePowerLimit(minerId: string, watts: number, call?: ActuatorCall): Promise<ActuatorResult>;
+  /** GPU caps are confirmed by reading back, not on the wire: only `signal` applies. */
+  capGpu(nodeId: string, gpuIndex: number, watts: number, call?: ActuatorCall): Promise<ActuatorResult>;
+  uncapGpu(nodeId: string, gpuIndex: number, watts: number, call?: ActuatorCall): Promise<ActuatorResult>;
   /** A drain-tier node's configured drain command; `reason` carries what it printed (audited). */
-  drainGpuNode(nodeId: string, signal?: AbortSignal): Promise<ActuatorResult>;
+  drainGpuNode(nodeId: string, call?: ActuatorCall): Promise<ActuatorResult>;
   /** Its configured resume command. */
-  resumeGpuNode(nodeId: string, signal?: AbortSignal): Promise<ActuatorResult>;
-  reboot(minerId: string, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
+  resumeGpuNode(nodeId: string, call?: ActuatorCall): Promise<ActuatorResult>;
+  reboot(minerId: string, call?: ActuatorCall): Promise<ActuatorResult>;
   /** Blinks the miner's locate LED for `seconds` (> 0), or stops it (0). */
-  locate(minerId: string, seconds: number, signal?: AbortSignal, onSent?: OnSent): Promise<ActuatorResult>;
+  locate(minerId: string, seconds: number, call?: ActuatorCall): Promise<ActuatorResult>;
 }
 
 export type ControlMode = "auto" | "hold";

@@ -216,9 +216,11 @@ export class ControlLoop {
       let snapshot = this.deps.getSnapshot();
       if (this.aiSwing) {
         const swingW = this.aiSwing.observe(
-          snapshot.aiPowerW,
-          snapshot.aiPowerAt,
-          snapshot.powerSource === "meter" ? snapshot.powerAt : null,
+          {
+            aiW: snapshot.aiPowerW,
+            aiAt: snapshot.aiPowerAt,
+            powerAt: snapshot.powerSource === "meter" ? snapshot.powerAt : null,
+          },
           at,
         );
         const aiFall = this.aiSwing.fall();
@@ -232,12 +234,12 @@ export class ControlLoop {
       }
       const budget = effectiveBudget(inputs, config, at);
       result.budget = budget;
-      for (const note of this.deadlines.note(
-        budget.budgetW,
-        snapshot.powerW,
-        config.control.shedMarginW,
-        at,
-      )) {
+      const tick = {
+        budgetW: budget.budgetW,
+        powerW: snapshot.powerW,
+        shedMarginW: config.control.shedMarginW,
+      };
+      for (const note of this.deadlines.note(tick, at)) {
         this.deps.onEvent?.({ type: "program", at, note });
       }
       const p = plan(

@@ -30,9 +30,11 @@ const DEADLINE_SAFETY_MS = 60_000;
  * sheds leave of a minute's ramp down; under a deadline, at least the rate that ends in time.
  */
 function rampedShedW(
-  projected: number,
-  shedLine: number,
-  hardBudgetW: number | null | undefined,
+  {
+    projected,
+    shedLine,
+    hardBudgetW,
+  }: { projected: number; shedLine: number; hardBudgetW: number | null | undefined },
   ctx: Ctx,
 ): { needW: number; spread: { hardW: number; maxW: number; oneFree: boolean } } {
   const needW = projected - shedLine;
@@ -151,7 +153,7 @@ export function plan(
     if (emergency) ctx.alarms.push({ code: "emergency", message: `P ${P} W > budget + emergency margin` });
     const { needW, spread } = emergency
       ? { needW: projected - shedLine, spread: undefined }
-      : rampedShedW(projected, shedLine, budget.hardBudgetW, ctx);
+      : rampedShedW({ projected, shedLine, hardBudgetW: budget.hardBudgetW }, ctx);
     if (needW > 0) shed({ snapshot, needW, emergency, breach: P > (budget.hardBudgetW ?? B), ctx, spread });
   } else if (track ? known && headroomW > toleranceW / 2 : known && P < B - config.restoreMarginW) {
     // track: once P sits more than half its band under the shed line, it fills to a quarter of

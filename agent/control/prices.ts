@@ -53,8 +53,7 @@ export class PriceBook {
    */
   offer(
     field: PriceField,
-    value: number | null,
-    issuedAt: number | null,
+    { value, issuedAt }: { value: number | null; issuedAt: number | null },
     now: number,
   ): { code: PriceRejection; error: string } | null {
     const l = this.limits[field];

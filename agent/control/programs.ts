@@ -23,6 +23,13 @@ interface Open {
   missed: boolean;
 }
 
+/** One tick as a deadline sees it: the budget in force, the site power, the margin the loop aims under. */
+export interface DeadlineTick {
+  budgetW: number;
+  powerW: number | null;
+  shedMarginW: number;
+}
+
 export class DeadlineWatch {
   private lastBudgetW: number | null = null;
   private open: Open | null = null;
@@ -38,7 +45,7 @@ export class DeadlineWatch {
    * Notes one tick: the budget in force and the site power it is measured
    * against (with the shed margin the loop aims under).
    */
-  note(budgetW: number, powerW: number | null, shedMarginW: number, now: number): DeadlineNote[] {
+  note({ budgetW, powerW, shedMarginW }: DeadlineTick, now: number): DeadlineNote[] {
     const out: DeadlineNote[] = [];
     // the tightest program sets the deadline (ERS-10 before ERS-30)
     const program = [...this.programs].sort((a, b) => a.deadlineS - b.deadlineS)[0];

@@ -233,6 +233,13 @@ export type PolicyConfig = Pick<
 
 // ---------------------------------------------------------------- budget
 
+/** A lease as asked for (MQTT `budget/set`, HTTP, an export): a cap for `ttlS` seconds. */
+export interface LeaseRequest {
+  watts: number;
+  ttlS: number;
+  reason: string;
+}
+
 export interface BudgetLease {
   watts: number;
   /** Epoch ms; the lease is ignored from this instant. */

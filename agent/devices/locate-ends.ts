@@ -82,7 +82,10 @@ export class LocateEnds {
    * A locate was done on a miner. On: when its firmware does not end it, the agent will, after
    * `seconds`; returns the words for the outcome. Off: nothing left to end.
    */
-  noted(deviceId: string, seconds: number, report: LocateReport | null | undefined, by: string): string {
+  noted(
+    deviceId: string,
+    { seconds, report, by }: { seconds: number; report: LocateReport | null | undefined; by: string },
+  ): string {
     this.cancel(deviceId);
     if (!report?.on || seconds <= 0) return "";
     if (report.firmwareEndsAfterS !== null) return "";

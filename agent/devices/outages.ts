@@ -99,7 +99,7 @@ export class OutageWatch {
         codes: new Set([problem.code]),
         lastMessage: problem.message,
       });
-      return { kind: "degraded", event: degraded(deviceId, problem, at, false) };
+      return { kind: "degraded", event: degraded(deviceId, problem, { at, changed: false }) };
     }
     outage.failedReads++;
     outage.lastMessage = problem.message;
@@ -107,7 +107,7 @@ export class OutageWatch {
     const kind = kindOf(problem.code);
     if ([...outage.codes].some((c) => kindOf(c) === kind)) return null;
     outage.codes.add(problem.code);
-    return { kind: "degraded", event: degraded(deviceId, problem, at, true) };
+    return { kind: "degraded", event: degraded(deviceId, problem, { at, changed: true }) };
   }
 
   /** Devices in an outage now, with when it began (for the page and tests). */
@@ -131,7 +131,12 @@ export class OutageWatch {
   }
 }
 
-function degraded(deviceId: string, problem: DeviceProblem, at: number, changed: boolean): NewSiteEvent {
+/** `changed`: the outage was open already and its reason changed kind. */
+function degraded(
+  deviceId: string,
+  problem: DeviceProblem,
+  { at, changed }: { at: number; changed: boolean },
+): NewSiteEvent {
   return {
     at,
     kind: "device-degraded",

@@ -150,7 +150,7 @@ function meterPoller(d: PollerDeps, connections: ModbusConnection[]): Poller<Met
       conn = new ModbusConnection(endpoint, { timeoutMs: m.timeoutMs, gapMs });
       byEndpoint.set(key, conn);
     }
-    const meter = new ModbusMeter(conn, m.modbus.unitId, m.profile);
+    const meter = new ModbusMeter(conn, { unitId: m.modbus.unitId, profile: m.profile });
     return { id: m.id, read: () => meter.read() };
   });
   connections.push(...byEndpoint.values());

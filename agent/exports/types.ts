@@ -5,7 +5,7 @@
 import type { SiteConfig } from "../../config/schema.ts";
 import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
 import type { ControlMode } from "../control/loop.ts";
-import type { BudgetLease } from "../control/types.ts";
+import type { BudgetLease, LeaseRequest } from "../control/types.ts";
 import type { DevicesView, SiteView } from "../http/types.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { NewAuditEntry } from "../store/audit.ts";
@@ -20,7 +20,7 @@ export interface ExportSite {
   /** Called after every control tick (and at least every tickS). */
   onTick(fn: () => void): () => void;
   onEvent(fn: (e: SiteEvent) => void): () => void;
-  setBudgetLease(watts: number, ttlS: number, reason: string, actor: Actor): BudgetLease;
+  setBudgetLease(lease: LeaseRequest, actor: Actor): BudgetLease;
   clearBudgetLease(actor: Actor): void;
   setMode(mode: ControlMode, actor: Actor): IntentResult;
   deviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult>;

@@ -118,7 +118,11 @@ export function readHandlers({ site, metrics }: ReadRoutesDeps) {
       sendJson(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
     },
     metrics: async (_req: IncomingMessage, res: ServerResponse) => {
-      sendBody(res, 200, await metrics.scrape(), metrics.contentType, { "cache-control": "no-store" });
+      sendBody(res, 200, {
+        body: await metrics.scrape(),
+        type: metrics.contentType,
+        headers: { "cache-control": "no-store" },
+      });
     },
     deviceDetail: deviceDetailRoute(site),
   };

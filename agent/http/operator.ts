@@ -80,6 +80,18 @@ function firstIssue(e: z.ZodError): string {
   return `${i.path.join(".") || "body"}: ${i.message}`;
 }
 
+/** A refused request: what was asked and by whom, the answer, and what the audit row keeps. */
+interface Refusal {
+  action: string;
+  who: string;
+  status: number;
+  /** The metric's label and the audit's aggregation key. */
+  reason: string;
+  error: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
 export class OperatorRoutes {
   private checking = 0;
 
@@ -95,13 +107,7 @@ export class OperatorRoutes {
    */
   private refuse(
     req: IncomingMessage,
-    action: string,
-    who: string,
-    status: number,
-    reason: string,
-    error: string,
-    body: unknown = null,
-    headers: Record<string, string> = {},
+    { action, who, status, reason, error, body = null, headers = {} }: Refusal,
   ): never {
     httpRefusals.inc({ reason });
     try {
@@ -126,23 +132,45 @@ export class OperatorRoutes {
   /** The Origin check for every POST. */
   private checkOrigin(req: IncomingMessage, action: string, who: string): void {
     const problem = originProblem(req);
-    if (problem) this.refuse(req, action, who, 403, "cross-site", `cross-site request refused: ${problem}`);
+    if (problem)
+      this.refuse(req, {
+        action,
+        who,
+        status: 403,
+        reason: "cross-site",
+        error: `cross-site request refused: ${problem}`,
+      });
   }
 
   /** A logged-in operator with the session's CSRF token, or a refusal. */
   private requireSession(req: IncomingMessage, action: string): Session {
     const s = this.sessionOf(req);
-    if (!s) this.refuse(req, action, "anonymous", 401, "login-required", "login required");
+    if (!s) {
+      this.refuse(req, {
+        action,
+        who: "anonymous",
+        status: 401,
+        reason: "login-required",
+        error: "login required",
+      });
+    }
     this.checkOrigin(req, action, s.operator);
     const problem = tokenProblem(req, s.csrfToken);
-    if (problem) this.refuse(req, action, s.operator, 403, "csrf", `CSRF check failed: ${problem}`);
+    if (problem) {
+      this.refuse(req, {
+        action,
+        who: s.operator,
+        status: 403,
+        reason: "csrf",
+        error: `CSRF check failed: ${problem}`,
+      });
+    }
     return s;
   }
 
   login = async (
     req: IncomingMessage,
     res: ServerResponse,
-    _url: URL,
     readBody: BodyReader<z.infer<typeof LoginSchema>>,
   ): Promise<void> => {
     this.checkOrigin(req, "login", "anonymous");
@@ -152,16 +180,15 @@ export class OperatorRoutes {
     const wait = (block: LoginBlock | null, body: unknown = null) => {
       if (!block) return;
       const retryS = Math.ceil(block.waitMs / 1000);
-      this.refuse(
-        req,
-        "login",
-        "anonymous",
-        429,
-        `login-wait-${block.scope}`,
-        `${WAIT_WORDS[block.scope]}: retry in ${retryS} s`,
+      this.refuse(req, {
+        action: "login",
+        who: "anonymous",
+        status: 429,
+        reason: `login-wait-${block.scope}`,
+        error: `${WAIT_WORDS[block.scope]}: retry in ${retryS} s`,
         body,
-        { "retry-after": String(retryS) },
-      );
+        headers: { "retry-after": String(retryS) },
+      });
     };
     wait(this.d.limiter.addressWait(key));
     const { parsed } = await readBody();
@@ -182,8 +209,13 @@ export class OperatorRoutes {
     }
     if (!ok || !op) {
       this.d.limiter.failure(key, body.name);
-      this.refuse(req, "login", "anonymous", 401, "wrong-password", "wrong name or password", {
-        name: body.name,
+      this.refuse(req, {
+        action: "login",
+        who: "anonymous",
+        status: 401,
+        reason: "wrong-password",
+        error: "wrong name or password",
+        body: { name: body.name },
       });
     }
     this.d.limiter.success(key);
@@ -200,14 +232,23 @@ export class OperatorRoutes {
       res,
       200,
       { operator: op.name, csrfToken: s.csrfToken },
-      { "set-cookie": sessionCookie(s.token, Math.floor(SESSION_MAX_MS / 1000), this.d.secureCookies) },
+      {
+        headers: {
+          "set-cookie": sessionCookie(s.token, Math.floor(SESSION_MAX_MS / 1000), this.d.secureCookies),
+        },
+      },
     );
   };
 
   logout = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const s = this.requireSession(req, "logout");
     this.d.sessions.delete(s.token);
-    sendJson(res, 200, { ok: true }, { "set-cookie": clearedSessionCookie(this.d.secureCookies) });
+    sendJson(
+      res,
+      200,
+      { ok: true },
+      { headers: { "set-cookie": clearedSessionCookie(this.d.secureCookies) } },
+    );
   };
 
   session = (req: IncomingMessage, res: ServerResponse): void => {
@@ -223,13 +264,19 @@ export class OperatorRoutes {
   actions = async (
     req: IncomingMessage,
     res: ServerResponse,
-    _url: URL,
     readBody: BodyReader<ActionBody>,
   ): Promise<void> => {
     const s = this.requireSession(req, "actions");
     const { raw, parsed: r } = await readBody();
     const badBody = (why: string): never =>
-      this.refuse(req, "actions", s.operator, 400, "bad-body", why, raw);
+      this.refuse(req, {
+        action: "actions",
+        who: s.operator,
+        status: 400,
+        reason: "bad-body",
+        error: why,
+        body: raw,
+      });
     if (!r.success) return badBody(firstIssue(r.error));
     const body = r.data;
     // the request's id ties the answer to the audit entry the site writes for it

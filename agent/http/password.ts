@@ -33,11 +33,12 @@ export function parseHash(text: string): Parsed | null {
   return { N, r, p, salt, hash };
 }
 
-function derive(password: string, salt: Buffer, keyLen: number, q: ScryptParams): Promise<Buffer> {
+/** scrypt with the hash's parameters and salt, `keyLen` bytes long. */
+function derive(password: string, q: ScryptParams & { salt: Buffer; keyLen: number }): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // scrypt refuses above maxmem; allow what N and r need, with headroom
     const maxmem = 256 * q.N * q.r * q.p + 16 * 1024 * 1024;
-    scrypt(password.normalize("NFC"), salt, keyLen, { N: q.N, r: q.r, p: q.p, maxmem }, (err, key) =>
+    scrypt(password.normalize("NFC"), q.salt, q.keyLen, { N: q.N, r: q.r, p: q.p, maxmem }, (err, key) =>
       err ? reject(err) : resolve(key),
     );
   });
@@ -45,7 +46,7 @@ function derive(password: string, salt: Buffer, keyLen: number, q: ScryptParams)
 
 export async function hashPassword(password: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
-  const key = await derive(password, salt, KEY_BYTES, params);
+  const key = await derive(password, { ...params, salt, keyLen: KEY_BYTES });
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString("base64")}$${key.toString("base64")}`;
 }
 
@@ -60,6 +61,6 @@ const DUMMY: Parsed = {
 export async function verifyPassword(password: string, stored: string | null): Promise<boolean> {
   const parsed = stored ? parseHash(stored) : null;
   const target = parsed ?? DUMMY;
-  const key = await derive(password, target.salt, target.hash.length, target);
+  const key = await derive(password, { ...target, keyLen: target.hash.length });
   return parsed !== null && key.length === target.hash.length && timingSafeEqual(key, target.hash);
 }

@@ -17,15 +17,18 @@ export class HttpError extends Error {
   }
 }
 
-export function sendBody(
-  res: ServerResponse,
-  status: number,
-  body: Buffer | string,
-  type: string,
-  headers: Record<string, string | number> = {},
-): void {
+type Headers = Record<string, string | number>;
+
+/** A body as sent: its bytes, its content-type and any headers beyond those two. */
+export interface TypedBody {
+  body: Buffer | string;
+  type: string;
+  headers?: Headers;
+}
+
+export function sendBody(res: ServerResponse, status: number, { body, type, headers = {} }: TypedBody): void {
   let data = typeof body === "string" ? Buffer.from(body) : body;
-  const out: Record<string, string | number> = { "content-type": type, ...headers };
+  const out: Headers = { "content-type": type, ...headers };
   const accepts = /\bgzip\b/.test(String(res.req.headers["accept-encoding"] ?? ""));
   if (accepts && data.length >= GZIP_MIN_BYTES && !out["content-encoding"]) {
     data = gzipSync(data, { level: 4 });
@@ -41,16 +44,22 @@ export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
-  headers: Record<string, string | number> = {},
+  { headers = {} }: { headers?: Headers } = {},
 ): void {
-  sendBody(res, status, JSON.stringify(body), "application/json; charset=utf-8", {
-    "cache-control": "no-store",
-    ...headers,
+  sendBody(res, status, {
+    body: JSON.stringify(body),
+    type: "application/json; charset=utf-8",
+    headers: { "cache-control": "no-store", ...headers },
   });
 }
 
-export function sendError(res: ServerResponse, status: number, error: string, headers = {}): void {
-  sendJson(res, status, { error }, headers);
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  error: string,
+  opts: { headers?: Headers } = {},
+): void {
+  sendJson(res, status, { error }, opts);
 }
 
 /** The request body parsed as JSON; refuses more than `maxBytes`, a wrong type, or bad JSON. */

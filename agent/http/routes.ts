@@ -13,10 +13,10 @@ import { type BodyReader, readJson } from "./respond.ts";
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
+/** A route with a body: it reads the body through `body` when its own checks allow. */
 type BodyHandler<T> = (
   req: IncomingMessage,
   res: ServerResponse,
-  url: URL,
   body: BodyReader<T>,
 ) => void | Promise<void>;
 
@@ -37,7 +37,7 @@ function post<S extends z.ZodType>(path: string, body: S, handle: BodyHandler<z.
     const raw = await readJson(req, MAX_BODY_BYTES);
     return { raw, parsed: body.safeParse(raw) as z.ZodSafeParseResult<z.infer<S>> };
   };
-  return { method: "POST", path, body, handle: (req, res, url) => handle(req, res, url, reader(req)) };
+  return { method: "POST", path, body, handle: (req, res) => handle(req, res, reader(req)) };
 }
 
 export interface RouteDeps {

@@ -247,7 +247,9 @@ export class HttpServer {
       if (isGet && this.serveFile(req, res, url.pathname)) return;
       const allowed = this.router.allowed(url.pathname);
       if (allowed.length > 0 || (!isGet && this.files.has(url.pathname))) {
-        sendError(res, 405, `method ${method} not allowed`, { allow: allowed.join(", ") || "GET, HEAD" });
+        sendError(res, 405, `method ${method} not allowed`, {
+          headers: { allow: allowed.join(", ") || "GET, HEAD" },
+        });
         return;
       }
       sendError(res, 404, `no such endpoint: ${url.pathname}`);
@@ -258,8 +260,8 @@ export class HttpServer {
       }
       if (err instanceof HttpError) {
         // a refused oversized body is not read to its end: close rather than drain it
-        const close = err.status === 413 ? { connection: "close" } : {};
-        sendError(res, err.status, err.message, { ...err.headers, ...close });
+        const close: Record<string, string> = err.status === 413 ? { connection: "close" } : {};
+        sendError(res, err.status, err.message, { headers: { ...err.headers, ...close } });
         if (err.status >= 500) this.opts.logger.warn({ path: url.pathname, status: err.status }, err.message);
         return;
       }
@@ -282,7 +284,7 @@ export class HttpServer {
       res.end();
       return true;
     }
-    sendBody(res, 200, f.body, f.type, headers);
+    sendBody(res, 200, { body: f.body, type: f.type, headers });
     return true;
   }
 }

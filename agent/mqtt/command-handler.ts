@@ -44,7 +44,7 @@ export class CommandHandler {
     });
     if ("error" in p) {
       log.warn({ topic, code: p.code }, `${field}: refused, ${p.error}`);
-      site.refusePrice(field, p.code, p.error, topic);
+      site.refusePrice(field, { code: p.code, error: p.error }, topic);
       return;
     }
     const refusal = site.offerPrice(field, {

@@ -14,6 +14,7 @@ import {
   ModeSetSchema,
   PingSchema,
 } from "../control/intents.ts";
+import type { LeaseRequest } from "../control/types.ts";
 import { JcsError } from "./jcs.ts";
 import { type Envelope, EnvelopeSchema } from "./payloads.ts";
 import type { ReplayCache } from "./replay.ts";
@@ -137,7 +138,7 @@ export function checkCommand(name: string, raw: Buffer, ctx: CheckContext): Chec
 
 /** What commands act on: the Site's intents (the Site audits and events them). */
 export interface CommandTarget {
-  setBudgetLease(watts: number, ttlS: number, reason: string, actor: Actor): unknown;
+  setBudgetLease(lease: LeaseRequest, actor: Actor): unknown;
   clearBudgetLease(actor: Actor): void;
   setMode(mode: "auto" | "hold", actor: Actor): IntentResult;
   deviceAction(req: CommandBody<"device/action">, actor: Actor): Promise<IntentResult>;
@@ -148,7 +149,7 @@ export async function dispatch(target: CommandTarget, c: Accepted, actor: Actor)
   switch (c.name) {
     case "budget/set": {
       const b = c.body;
-      target.setBudgetLease(b.watts, b.ttlS, b.reason, actor);
+      target.setBudgetLease({ watts: b.watts, ttlS: b.ttlS, reason: b.reason }, actor);
       return { ok: true };
     }
     case "budget/clear":

@@ -195,10 +195,14 @@ export interface ChunkInput {
 }
 
 export function chunkTelemetry({ head: h, rows, gone, firstSeq, maxBytes }: ChunkInput): TelemetryChunk[] {
-  const head = (seq: number, part: number, parts: number, first: number) =>
+  type Part = { seq: number; part: number; parts: number; first: number };
+  const head = ({ seq, part, parts, first }: Part) =>
     `{"at":"${iso(h.at)}","kind":"${h.kind}","seq":${seq},"cycle":${h.cycle},"part":${part},"parts":${parts},"full":${h.full},${h.full ? `"first":${first},` : ""}"key":${h.key},"fields":${JSON.stringify(h.fields)},"rows":[`;
   // the head's size with room for large numbers, and the `],"gone":[` … `]}` around the lists
-  const headBytes = Buffer.byteLength(head(Number.MAX_SAFE_INTEGER, 999_999, 999_999, 999_999_999)) + 14;
+  const headBytes =
+    Buffer.byteLength(
+      head({ seq: Number.MAX_SAFE_INTEGER, part: 999_999, parts: 999_999, first: 999_999_999 }),
+    ) + 14;
   const groups: Array<{ first: number; rows: string[]; gone: string[] }> = [];
   let cur = { first: 0, rows: [] as string[], gone: [] as string[] };
   let size = headBytes;
@@ -222,7 +226,7 @@ export function chunkTelemetry({ head: h, rows, gone, firstSeq, maxBytes }: Chun
   return groups.map(
     (g, i) =>
       Buffer.from(
-        `${head(firstSeq + i, i + 1, groups.length, g.first)}${g.rows.join(",")}],"gone":[${g.gone.join(",")}]}`,
+        `${head({ seq: firstSeq + i, part: i + 1, parts: groups.length, first: g.first })}${g.rows.join(",")}],"gone":[${g.gone.join(",")}]}`,
       ) as TelemetryChunk,
   );
 }

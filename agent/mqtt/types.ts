@@ -5,7 +5,7 @@ import type { SiteConfig } from "../../config/schema.ts";
 import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
 import type { ControlMode } from "../control/loop.ts";
 import type { PriceField } from "../control/prices.ts";
-import type { BudgetLease } from "../control/types.ts";
+import type { BudgetLease, LeaseRequest } from "../control/types.ts";
 import type { SweepStats } from "../devices/poller.ts";
 import type { PollDriver } from "../devices/pollers.ts";
 import type { PriceOffer } from "../site/prices.ts";
@@ -33,11 +33,11 @@ export interface ChannelSite {
   readonly audit: Pick<AuditLog, "append"> | null;
   /** A price message (already past the envelope check); returns the refusal's words, or null when taken. */
   offerPrice(field: PriceField, offer: PriceOffer): string | null;
-  refusePrice(field: PriceField, code: string, error: string, source: string): void;
+  refusePrice(field: PriceField, refusal: { code: string; error: string }, source: string): void;
   /** Topics of grid signals carried on this broker. */
   readonly signalTopics: string[];
   signalMessage(topic: string, payload: Buffer): void;
-  setBudgetLease(watts: number, ttlS: number, reason: string, actor?: Actor): BudgetLease;
+  setBudgetLease(lease: LeaseRequest, actor?: Actor): BudgetLease;
   clearBudgetLease(actor?: Actor): void;
   setMode(mode: ControlMode, actor?: Actor): IntentResult;
   deviceAction(req: DeviceAction, actor: Actor): Promise<IntentResult>;

@@ -73,7 +73,11 @@ export class ContactSignal implements SignalInput {
     const c = this.conn;
     if (!c) return;
     try {
-      const [bit] = await c.readBits(this.opts.unitId, this.opts.table, this.opts.address, 1);
+      const [bit] = await c.readBits(this.opts.unitId, {
+        table: this.opts.table,
+        address: this.opts.address,
+        length: 1,
+      });
       const closed = bit === true;
       if (this.closedContact !== null && closed !== this.closedContact) this.opts.onChange?.();
       this.closedContact = closed;

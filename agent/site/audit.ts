@@ -21,7 +21,7 @@ export class SiteAudit {
   }
 
   /** Records an intent's outcome and returns it unchanged. */
-  intent(actor: Actor, action: string, body: unknown, r: IntentResult): IntentResult {
+  intent(actor: Actor, { action, body }: { action: string; body: unknown }, r: IntentResult): IntentResult {
     commandsTotal.inc({ name: action, result: r.ok ? "ok" : "failed" });
     try {
       this.stores.audit?.append({

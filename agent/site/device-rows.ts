@@ -26,8 +26,9 @@ const unknown = () => null;
 export function devicesView(state: SiteState, opts: ViewOptions = {}) {
   const { isExcluded = none, driverOf = unknown } = opts;
   const snap = state.snapshot(opts.now ?? Date.now());
+  const view = { now: snap.at, isExcluded, driverOf };
   return {
-    miners: [...state.miners.values()].map((e) => minerRow(e, snap.at, isExcluded, driverOf)),
+    miners: [...state.miners.values()].map((e) => minerRow(e, view)),
     meters: snap.meters,
     gpuNodes: state.config.gpuNodes.map((g) => gpuNodeRow(state, g, isExcluded)),
   };
@@ -37,17 +38,12 @@ export function devicesView(state: SiteState, opts: ViewOptions = {}) {
 export function deviceRow(state: SiteState, id: string, opts: ViewOptions = {}) {
   const { now = Date.now(), isExcluded = none, driverOf = unknown } = opts;
   const e = state.miners.get(id);
-  if (e) return { kind: "miner" as const, row: minerRow(e, now, isExcluded, driverOf) };
+  if (e) return { kind: "miner" as const, row: minerRow(e, { now, isExcluded, driverOf }) };
   const g = state.config.gpuNodes.find((x) => x.id === id);
   return g ? { kind: "gpuNode" as const, row: gpuNodeRow(state, g, isExcluded) } : null;
 }
 
-function minerRow(
-  entry: MinerEntry,
-  now: number,
-  isExcluded: (id: string) => boolean,
-  driverOf: (id: string) => MinerDriverView | null,
-) {
+function minerRow(entry: MinerEntry, { now, isExcluded, driverOf }: Required<ViewOptions>) {
   const { config, reading, health } = entry;
   const d = driverOf(config.id);
   return {

@@ -8,7 +8,7 @@ import { formatPowerW } from "../../config/units.ts";
 import { runDeviceAction } from "../control/device-actions.ts";
 import { type Actor, type DeviceAction, type IntentResult, locateSeconds } from "../control/intents.ts";
 import type { ControlLoop, ControlMode } from "../control/loop.ts";
-import type { BudgetLease } from "../control/types.ts";
+import type { BudgetLease, LeaseRequest } from "../control/types.ts";
 import type { LocateEnds } from "../devices/locate-ends.ts";
 import type { SiteAudit } from "./audit.ts";
 import type { SiteEvents } from "./event-bus.ts";
@@ -58,18 +58,12 @@ export class SiteIntents {
    * Sets a budget lease: a cap that ends by itself after `ttlS` (the site falls
    * back to its other sources, never to "no limit"). Wakes the loop at once.
    */
-  setBudgetLease(
-    watts: number,
-    ttlS: number,
-    reason: string,
-    actor: Actor = LOCAL,
-    now = Date.now(),
-  ): BudgetLease {
+  setBudgetLease({ watts, ttlS, reason }: LeaseRequest, actor: Actor = LOCAL, now = Date.now()): BudgetLease {
     if (!(watts >= 0) || !(ttlS > 0)) throw new RangeError("a lease needs watts ≥ 0 and ttlS > 0");
     const lease: BudgetLease = { watts, expiresAt: now + ttlS * 1000, reason };
     this.lease = lease;
     this.d.stores.settings?.setLease(lease, actor.who, now);
-    this.d.audit.intent(actor, "budget/set", { watts, ttlS, reason }, { ok: true });
+    this.d.audit.intent(actor, { action: "budget/set", body: { watts, ttlS, reason } }, { ok: true });
     this.d.events.emit({
       at: now,
       kind: "lease-set",
@@ -85,7 +79,8 @@ export class SiteIntents {
     const had = this.budgetLease !== null;
     this.lease = null;
     this.d.stores.settings?.setLease(null, actor.who);
-    this.d.audit.intent(actor, "budget/clear", {}, { ok: true, detail: had ? "cleared" : "no lease" });
+    const detail = had ? "cleared" : "no lease";
+    this.d.audit.intent(actor, { action: "budget/clear", body: {} }, { ok: true, detail });
     if (had) {
       this.d.events.emit({
         at: Date.now(),
@@ -114,7 +109,7 @@ export class SiteIntents {
       });
     }
     loop?.wakeNow();
-    return this.d.audit.intent(actor, "mode/set", { mode }, { ok: true });
+    return this.d.audit.intent(actor, { action: "mode/set", body: { mode } }, { ok: true });
   }
 
   /**
@@ -158,6 +153,6 @@ export class SiteIntents {
         data: { action: req.action, value: req.value ?? null, by: actor.who, via: actor.via },
       });
     }
-    return this.d.audit.intent(actor, "device/action", req, r);
+    return this.d.audit.intent(actor, { action: "device/action", body: req }, r);
   }
 }

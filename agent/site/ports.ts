@@ -52,7 +52,7 @@ export function exportPort(p: PortParts): ExportSite {
     unhealthyReason: () => p.clock.unhealthyReason(),
     onTick: (fn) => p.clock.onTick(() => fn()),
     onEvent: (fn) => p.events.on(fn),
-    setBudgetLease: (watts, ttlS, reason, actor) => p.intents.setBudgetLease(watts, ttlS, reason, actor),
+    setBudgetLease: (lease, actor) => p.intents.setBudgetLease(lease, actor),
     clearBudgetLease: (actor) => p.intents.clearBudgetLease(actor),
     setMode: (mode, actor) => p.intents.setMode(mode, actor),
     deviceAction: (req, actor) => p.intents.deviceAction(req, actor),

@@ -24,6 +24,12 @@ export interface PriceOffer {
   keyName?: string | null;
 }
 
+/** Why a price message was refused: a code (a metric label) and the words for the alarm. */
+export interface PriceRefusal {
+  code: string;
+  error: string;
+}
+
 export class SitePrices {
   private readonly book: Book;
   /** The last refusal alarmed per price, so a repeated one is not news. */
@@ -50,24 +56,21 @@ export class SitePrices {
 
   /** Offers one price; returns the refusal's reason, or null when taken. */
   offer(field: PriceField, o: PriceOffer, now: number = Date.now()): string | null {
-    const r = this.book.offer(field, o.value, o.issuedAt, now);
+    const r = this.book.offer(field, o, now);
     if (r === null) {
       this.alarmed.delete(field);
       this.changed();
       return null;
     }
-    this.refused(field, r.code, r.error, o.source, now, o.value);
+    this.refused(field, r, { source: o.source, value: o.value, now });
     return `${r.code}: ${r.error}`;
   }
 
   /** A message on a price topic that could not be read as a price (malformed, unsigned, bad signature). */
   refused(
     field: PriceField,
-    code: string,
-    error: string,
-    source: string,
-    now: number = Date.now(),
-    value: number | null = null,
+    { code, error }: PriceRefusal,
+    { source, value = null, now = Date.now() }: { source: string; value?: number | null; now?: number },
   ): void {
     pricesRefused.inc({ price: field, reason: code });
     if (this.alarmed.get(field) === code) return;

@@ -13,7 +13,7 @@ import type { Prices } from "../control/budget.ts";
 import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
 import type { ControlLoop, ControlMode } from "../control/loop.ts";
 import type { PriceField } from "../control/prices.ts";
-import type { BudgetLease } from "../control/types.ts";
+import type { BudgetLease, LeaseRequest } from "../control/types.ts";
 import { LocateEnds } from "../devices/locate-ends.ts";
 import type { SweepStats } from "../devices/poller.ts";
 import {
@@ -37,7 +37,7 @@ import { buildControlLoop } from "./control.ts";
 import { startHttp } from "./http.ts";
 import { assemble, type Handed, type Running, type SiteParts } from "./parts.ts";
 import { exportPort, httpPort } from "./ports.ts";
-import type { PriceOffer } from "./prices.ts";
+import type { PriceOffer, PriceRefusal } from "./prices.ts";
 import { type SiteSnapshot, SiteState } from "./state.ts";
 import type { BrokerStatus, SiteTick } from "./tick.ts";
 import type { Curtailment } from "./views.ts";
@@ -288,8 +288,8 @@ export class Site {
   }
 
   /** A cap that ends by itself after `ttlS`; wakes the loop at once. */
-  setBudgetLease(watts: number, ttlS: number, reason: string, actor?: Actor, now?: number): BudgetLease {
-    return this.p.intents.setBudgetLease(watts, ttlS, reason, actor, now);
+  setBudgetLease(lease: LeaseRequest, actor?: Actor, now?: number): BudgetLease {
+    return this.p.intents.setBudgetLease(lease, actor, now);
   }
 
   clearBudgetLease(actor?: Actor): void {
@@ -322,8 +322,8 @@ export class Site {
   }
 
   /** A price message that could not be read as a price at all (malformed, unsigned, forged). */
-  refusePrice(field: PriceField, code: string, error: string, source: string): void {
-    this.p.prices.refused(field, code, error, source);
+  refusePrice(field: PriceField, refusal: PriceRefusal, source: string): void {
+    this.p.prices.refused(field, refusal, { source });
   }
 
   /** The prices in force now and their state (fixed, fresh, expired, unknown). */

@@ -226,7 +226,7 @@ export class SiteState {
       classes: {
         ai: { powerW: ai },
         mining: { powerW: mining },
-        aux: auxClass(auxMetered, powerSource, powerW, mining, ai),
+        aux: auxClass(auxMetered, { source: powerSource, siteW: powerW, miningW: mining, aiW: ai }),
       },
       counts,
       // full precision: a fleet of small miners must not add up to 0 (display rounds, in a unit that fits)
@@ -273,11 +273,14 @@ function noteFirmware(entry: MinerEntry, reading: MinerReading): void {
 /** Aux from its own meter; else, while the site meter reads, what the site draws beyond mining and AI. */
 function auxClass(
   metered: number | null,
-  source: SiteSnapshot["powerSource"],
-  siteW: number | null,
-  miningW: number | null,
-  aiW: number | null,
+  site: {
+    source: SiteSnapshot["powerSource"];
+    siteW: number | null;
+    miningW: number | null;
+    aiW: number | null;
+  },
 ): SiteSnapshot["classes"]["aux"] {
+  const { source, siteW, miningW, aiW } = site;
   if (metered !== null) return { powerW: metered };
   if (source === "meter" && siteW !== null && miningW !== null && aiW !== null) {
     return { powerW: Math.max(0, Math.round(siteW - miningW - aiW)), derived: true };

@@ -196,7 +196,7 @@ export class Ledger {
    * device: what the agent slept/limited/capped, or its failure back-off
    * (`failedUntil` = at + back-off, doubling per consecutive failure).
    */
-  finish(id: number, ok: boolean, reason: string, at: number): void {
+  finish(id: number, { ok, reason }: { ok: boolean; reason: string }, at: number): void {
     const s = this.s();
     this.db!.transaction(() => {
       const row = s.action.get(id);

@@ -89,10 +89,11 @@ export class Settings extends SqliteStore {
       this.db.prepare("DELETE FROM settings WHERE key = 'lease'").run();
       return;
     }
-    this.put("lease", JSON.stringify(lease), by, at);
+    this.put("lease", JSON.stringify(lease), { by, at });
   }
 
-  private put(key: string, value: string, by: string, at: number): void {
+  /** Stores a setting with who set it (`by`) and when (`at`, epoch ms). */
+  private put(key: string, value: string, { by, at }: { by: string; at: number }): void {
     this.db
       .prepare(
         "INSERT INTO settings (key, value, by, at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, by = excluded.by, at = excluded.at",
@@ -105,7 +106,7 @@ export class Settings extends SqliteStore {
   }
 
   setMode(mode: ControlModeSetting, by: string, at: number = Date.now()): void {
-    this.put("mode", mode, by, at);
+    this.put("mode", mode, { by, at });
     this.modeCache = mode;
   }
 
@@ -123,12 +124,15 @@ export class Settings extends SqliteStore {
     return [...this.excludedCache.values()];
   }
 
+  /** Excludes a device from control: by whom, why, since `at` and until `until` (null: until included again). */
   exclude(
     deviceId: string,
-    by: string,
-    reason: string | null,
-    at: number = Date.now(),
-    until: number | null = null,
+    {
+      by,
+      reason,
+      at = Date.now(),
+      until = null,
+    }: { by: string; reason: string | null; at?: number; until?: number | null },
   ): void {
     this.db
       .prepare(

@@ -28,7 +28,7 @@ function checkGpuNodes(list: Entries["gpuNodes"], ids: IdClaims, problems: Probl
   for (const [i, g] of list.entries()) {
     if (!g) continue;
     const at = `gpuNodes[${i}]`;
-    ids.claim(g.id, `${at}.id`, at, false);
+    ids.claim(g.id, { path: `${at}.id`, owner: at, derived: false });
     const endpoint = `${g.host.toLowerCase()}:${g.port}`;
     const other = endpoints.get(endpoint);
     if (other) problems.push({ path: `${at}.host`, message: `${g.host}:${g.port} is also ${other}` });

@@ -30,8 +30,11 @@ export class IdClaims {
   constructor(problems: Problem[]) {
     this.duplicates = new DuplicateReporter(problems, "duplicate ids");
   }
-  /** derived: the id was made from idPrefix and an address, not written in the file. */
-  claim(id: string, path: string, owner: string, derived: boolean): void {
+  /**
+   * `path`: where a duplicate is reported; `owner`: who the id is kept for; `derived`: the id
+   * was made from idPrefix and an address, not written in the file.
+   */
+  claim(id: string, { path, owner, derived }: { path: string; owner: string; derived: boolean }): void {
     const other = this.owners.get(id);
     if (other !== undefined)
       this.duplicates.add(path, `${derived ? "derived " : ""}id "${id}" is also used by ${other}`);

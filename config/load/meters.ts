@@ -48,7 +48,7 @@ export async function checkMeters(
   for (const [i, m] of list.entries()) {
     if (!m) continue;
     const at = `meters[${i}]`;
-    ids.claim(m.id, `${at}.id`, at, false);
+    ids.claim(m.id, { path: `${at}.id`, owner: at, derived: false });
     if (m.role === "site") {
       if (siteMeter)
         problems.push({

@@ -77,8 +77,12 @@ export function expandMiners(list: Entries["miners"], ids: IdClaims, problems: P
       }
       endpoints.set(endpoint, at);
       const id = m.id ?? derivedId(m, host);
-      ids.claim(id, m.id !== undefined ? `${at}.id` : `${at}.${hostKey}`, at, m.id === undefined);
-      miners.push(minerConfig(m, id, host, at));
+      ids.claim(id, {
+        path: m.id !== undefined ? `${at}.id` : `${at}.${hostKey}`,
+        owner: at,
+        derived: m.id === undefined,
+      });
+      miners.push(minerConfig(m, { id, host, source: at }));
     }
   }
   cap.finish();
@@ -91,7 +95,11 @@ function derivedId(m: MinerEntry, host: string): string {
   return `${m.idPrefix}${host.replace(/\./g, "-")}${m.port !== DEFAULT_MINER_PORT ? `-${m.port}` : ""}`;
 }
 
-function minerConfig(m: MinerEntry, id: string, host: string, source: string): MinerConfig {
+/** One miner of an entry (one of its hosts), with its id and where in the file it came from. */
+function minerConfig(
+  m: MinerEntry,
+  { id, host, source }: { id: string; host: string; source: string },
+): MinerConfig {
   const { host: _h, hosts: _hs, id: _id, idPrefix: _p, credentials, ...rest } = m;
   return { ...rest, id, host, credentials: credentials as MinerConfig["credentials"], source };
 }

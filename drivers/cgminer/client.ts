@@ -81,7 +81,7 @@ export class CgminerClient {
     signal?: AbortSignal,
   ): Promise<CommandResult> {
     const request = requestFor(commands, parameter);
-    const raw = await exchange(this.target.host, this.target.port, request, { ...this.options, signal });
+    const raw = await exchange(this.target, request, { ...this.options, signal });
     const text = raw.toString("utf8");
     const first = text[firstNonSpace(text)];
     let parsed: Json;

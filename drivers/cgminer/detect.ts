@@ -102,7 +102,10 @@ function apiPortDead(err: unknown): boolean {
 }
 
 /** Whether a TCP connect to host:port succeeds within the deadline (closed at once, nothing sent). */
-function knock(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+function knock(
+  { host, port }: { host: string; port: number },
+  { timeoutMs, signal }: { timeoutMs: number; signal?: AbortSignal | undefined },
+): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const sock = connect({ host, port });
@@ -132,11 +135,17 @@ function probeSpecs(): DialectSpec[] {
 async function askHttp(
   endpoint: MinerEndpoint,
   exchange: ExchangeOptions,
-  signal?: AbortSignal,
-  /** Ports not to ask on (they could not be connected to, or were asked already). */
-  skipPorts: ReadonlySet<number> = new Set(),
-  /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
-  afterPlainCgminer = false,
+  {
+    signal,
+    skipPorts = new Set(),
+    afterPlainCgminer = false,
+  }: {
+    signal?: AbortSignal | undefined;
+    /** Ports not to ask on (they could not be connected to, or were asked already). */
+    skipPorts?: ReadonlySet<number>;
+    /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
+    afterPlainCgminer?: boolean;
+  } = {},
 ): Promise<Detection | null> {
   const specs = probeSpecs().filter((spec) => {
     const probe = spec.detectProbe!;
@@ -172,7 +181,10 @@ export async function detectDialect(
     );
     const open = await Promise.all(
       ports.map((port) =>
-        knock(endpoint.host, port, exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal),
+        knock(
+          { host: endpoint.host, port },
+          { timeoutMs: exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, signal },
+        ),
       ),
     );
     for (const [i, port] of ports.entries()) if (!open[i]) deadPorts.add(port);
@@ -184,11 +196,15 @@ export async function detectDialect(
     // serve HTTP on that port are asked first, the rest only if none of them is it
     const others = new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)));
     others.delete(endpoint.port);
-    const onApiPort = await askHttp(endpoint, exchange, signal, others, false);
+    const onApiPort = await askHttp(endpoint, exchange, { signal, skipPorts: others });
     if (onApiPort) return onApiPort;
     deadPorts.add(endpoint.port);
   }
-  const http = await askHttp(endpoint, exchange, signal, deadPorts, "dialect" in cg);
+  const http = await askHttp(endpoint, exchange, {
+    signal,
+    skipPorts: deadPorts,
+    afterPlainCgminer: "dialect" in cg,
+  });
   if (http) return http;
   if ("dialect" in cg) return { dialect: cg.bitmain ? "antminer" : "cgminer", evidence: cg.evidence };
   throw cg.error;

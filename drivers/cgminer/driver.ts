@@ -344,7 +344,10 @@ export class MinerDriver {
     onSent?: OnSent,
   ): Promise<WriteOutcome> {
     const spec = this.spec.locate;
-    const out = (ok: boolean, reason: string, attempts: number, locate: LocateReport | null = null) => ({
+    const out = (
+      { ok, reason, attempts }: { ok: boolean; reason: string; attempts: number },
+      locate: LocateReport | null = null,
+    ) => ({
       action: "locate" as const,
       ok,
       reason,
@@ -353,7 +356,7 @@ export class MinerDriver {
       after: null,
       locate,
     });
-    if (!spec) return out(false, `${this.spec.name} dialect has no locate`, 0);
+    if (!spec) return out({ ok: false, reason: `${this.spec.name} dialect has no locate`, attempts: 0 });
     const r = await runLocate(spec, this.ctx(signal), {
       seconds: seconds ?? DEFAULT_LOCATE_S,
       retries: this.confirm.retries,
@@ -363,7 +366,7 @@ export class MinerDriver {
       signal,
       onSent,
     });
-    return out(r.ok, r.reason, r.attempts, r.report);
+    return out(r, r.report);
   }
 
   /** Why `watts` is outside the range of the model the miner reports (null: inside, or unknown). */

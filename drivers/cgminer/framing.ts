@@ -28,8 +28,7 @@ export function encodeRequest(command: string, parameter?: string): Buffer {
  * trailing NUL). Rejects with a DriverError whose code classifies the failure.
  */
 export function exchange(
-  host: string,
-  port: number,
+  { host, port }: { host: string; port: number },
   request: Buffer,
   opts: ExchangeOptions = {},
 ): Promise<Buffer> {

@@ -59,6 +59,13 @@ export function describeEndpoint(e: ModbusEndpoint): string {
   return e.kind === "rtu" ? `rtu:${e.path}@${e.baudRate}` : `${e.kind}:${e.host}:${e.port}`;
 }
 
+/** `length` registers or bits of one table from `address` on. */
+export interface ReadRange<Table extends string> {
+  table: Table;
+  address: number;
+  length: number;
+}
+
 export class ModbusConnection {
   readonly endpoint: ModbusEndpoint;
   readonly options: ModbusClientOptions;
@@ -95,18 +102,21 @@ export class ModbusConnection {
   }
 
   /** Reads `length` registers; serialised with every other request on this connection. */
-  readRegisters(unitId: number, fn: "input" | "holding", address: number, length: number): Promise<number[]> {
+  readRegisters(
+    unitId: number,
+    { table, address, length }: ReadRange<"input" | "holding">,
+  ): Promise<number[]> {
     return this.transact(unitId, (client) =>
-      fn === "input"
+      table === "input"
         ? client.readInputRegisters(address, length)
         : client.readHoldingRegisters(address, length),
     );
   }
 
   /** Reads `length` discrete inputs (FC02) or coils (FC01): a dry contact on an I/O module. */
-  readBits(unitId: number, fn: "discrete" | "coil", address: number, length: number): Promise<boolean[]> {
+  readBits(unitId: number, { table, address, length }: ReadRange<"discrete" | "coil">): Promise<boolean[]> {
     return this.transact(unitId, (client) =>
-      fn === "discrete" ? client.readDiscreteInputs(address, length) : client.readCoils(address, length),
+      table === "discrete" ? client.readDiscreteInputs(address, length) : client.readCoils(address, length),
     ).then((bits) => bits.slice(0, length));
   }
 

@@ -15,6 +15,9 @@ import { decodeValue, planReads, type ReadBlock } from "./decode.ts";
 import type { Measurement, MeterProfile } from "./profile.ts";
 
 export interface ModbusMeterOptions {
+  /** The meter's unit id on the connection. */
+  unitId: number;
+  profile: MeterProfile;
   /** Every register word unchanged for this long (ms) = frozen; 0 turns the check off. Default 60 s. */
   frozenAfterMs?: number;
 }
@@ -31,17 +34,12 @@ export class ModbusMeter {
   private lastWords: string | null = null;
   private unchangedSince = 0;
 
-  constructor(
-    connection: ModbusConnection,
-    unitId: number,
-    profile: MeterProfile,
-    options: ModbusMeterOptions = {},
-  ) {
+  constructor(connection: ModbusConnection, { unitId, profile, frozenAfterMs }: ModbusMeterOptions) {
     this.connection = connection;
     this.unitId = unitId;
     this.profile = profile;
     this.blocks = planReads(profile.registers, profile.maxGap);
-    this.frozenAfterMs = options.frozenAfterMs ?? DEFAULT_FROZEN_AFTER_MS;
+    this.frozenAfterMs = frozenAfterMs ?? DEFAULT_FROZEN_AFTER_MS;
   }
 
   /** Number of Modbus requests one read takes (contiguous registers are merged). */
@@ -54,12 +52,11 @@ export class ModbusMeter {
     const raw: number[][] = [];
     try {
       for (const block of this.blocks) {
-        const words = await this.connection.readRegisters(
-          this.unitId,
-          block.function,
-          block.address,
-          block.length,
-        );
+        const words = await this.connection.readRegisters(this.unitId, {
+          table: block.function,
+          address: block.address,
+          length: block.length,
+        });
         raw.push(words);
         for (const { name, spec } of block.fields) {
           const v = decodeValue(words, spec.address - block.address, spec);

@@ -110,7 +110,7 @@ export class SshLink {
         const conn = await raceSignal(this.connection(), deadline.signal);
         await conn.slots.acquire(deadline.signal);
         try {
-          return await this.run(conn, command, deadline.signal, started);
+          return await this.run(conn, command, { signal: deadline.signal, started });
         } catch (err) {
           if (attempt > 0 || !(err instanceof DriverError) || err.code !== "WK_SSH_CHANNEL") throw err;
           this.teardown(conn, err.message);
@@ -127,7 +127,12 @@ export class SshLink {
     }
   }
 
-  private run(conn: Conn, command: string, signal: AbortSignal, started: number): Promise<ExecResult> {
+  /** Runs `command` on `conn` until `signal` (the deadline) aborts; `started` times a timed-out result. */
+  private run(
+    conn: Conn,
+    command: string,
+    { signal, started }: { signal: AbortSignal; started: number },
+  ): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
       let channel: ClientChannel | null = null;
       let settled = false;

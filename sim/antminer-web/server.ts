@@ -324,15 +324,18 @@ export async function startAntminerWebSim(opts: AntminerWebSimOptions): Promise<
         if (e.rebootReply === "drop") return void req.socket.destroy();
         return sendJson(res, 200, { code: "R000", msg: "Rebooting" });
       }
-      sendText(res, 404, "<html><body><h1>404 Not Found</h1></body></html>\n", {
-        "Content-Type": "text/html",
+      sendText(res, 404, {
+        text: "<html><body><h1>404 Not Found</h1></body></html>\n",
+        headers: {
+          "Content-Type": "text/html",
+        },
       });
     });
   }
 
   function listen(e: Entry): Promise<void> {
     const server = simHttpServer(e, (req, res) => onRequest(e, req, res));
-    return bindListener(e, server, "antminer web sim:", log);
+    return bindListener(e, server, { label: "antminer web sim:", log: log });
   }
 
   for (const m of opts.miners) {

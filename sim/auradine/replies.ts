@@ -28,7 +28,12 @@ function description(u: FluxUnit): string {
   return `${u.shape === "current" ? "FluxOS" : "GCMiner"}-${u.version}-9bf070ee4408866329c93a70f2dfdc6248938aaa`;
 }
 
-export function envelope(u: FluxUnit, when: number, letter: "S" | "E", code: number, msg: string): Json {
+/** The STATUS envelope of every reply: S(uccess) or E(rror), with its code and message. */
+export function envelope(
+  u: FluxUnit,
+  when: number,
+  { letter, code, msg }: { letter: "S" | "E"; code: number; msg: string },
+): Json {
   return {
     STATUS: [{ Code: code, Description: description(u), Msg: msg, STATUS: letter, When: when }],
     id: 1,
@@ -51,7 +56,7 @@ export function modeReply(u: FluxUnit, v: MinerView, when: number): Json {
     row.Ths = Math.round(v.expectedThs);
   }
   const msg = `Operating mode: '${row.Mode}', sleep: '${sleeping}'`;
-  return { ...envelope(u, when, "S", 540, msg), Mode: [row] };
+  return { ...envelope(u, when, { letter: "S", code: 540, msg: msg }), Mode: [row] };
 }
 
 export function psuReply(u: FluxUnit, v: MinerView, when: number): Json {
@@ -64,12 +69,12 @@ export function psuReply(u: FluxUnit, v: MinerView, when: number): Json {
     Vout: "11.53V",
   };
   if (u.maxPowerW !== null) row.PoutMax = watts(u.maxPowerW);
-  return { ...envelope(u, when, "S", 570, "PSU status"), PSU: [row] };
+  return { ...envelope(u, when, { letter: "S", code: 570, msg: "PSU status" }), PSU: [row] };
 }
 
-export function ipReport(u: FluxUnit, id: string, host: string, when: number): Json {
+export function ipReport(u: FluxUnit, { id, host }: { id: string; host: string }, when: number): Json {
   return {
-    ...envelope(u, when, "S", 620, "IP Report"),
+    ...envelope(u, when, { letter: "S", code: 620, msg: "IP Report" }),
     IPReport: [
       {
         CBSerialNo: `AU-SIM-${id}`,
@@ -89,7 +94,7 @@ export function ipReport(u: FluxUnit, id: string, host: string, when: number): J
 
 export function fanReply(u: FluxUnit, v: MinerView, when: number): Json {
   const fans = v.fanRpm.map((rpm, i) => ({ ID: i + 1, Max: 7700, Speed: rpm, Target: rpm > 0 ? 7000 : 0 }));
-  return { ...envelope(u, when, "S", 510, `Total fans: ${fans.length}`), Fan: fans };
+  return { ...envelope(u, when, { letter: "S", code: 510, msg: `Total fans: ${fans.length}` }), Fan: fans };
 }
 
 export function temperatureReply(u: FluxUnit, v: MinerView, when: number): Json {
@@ -103,13 +108,16 @@ export function temperatureReply(u: FluxUnit, v: MinerView, when: number): Json 
     Name: `Hash Board ${i + 1}`,
   }));
   const control = { BoardTemp: [{ ID: 0, Temperature: 24.9 }], ChipTemp: null, ID: 0, Name: "Control Board" };
-  return { ...envelope(u, when, "S", 590, "System temperature"), Temperature: [control, ...boards] };
+  return {
+    ...envelope(u, when, { letter: "S", code: 590, msg: "System temperature" }),
+    Temperature: [control, ...boards],
+  };
 }
 
 export function ledReply(u: FluxUnit, when: number): Json {
   const msg = u.ledCode === 3 ? "Locate miner" : "Normal";
   return {
-    ...envelope(u, when, "S", 530, "Total LEDs 2"),
+    ...envelope(u, when, { letter: "S", code: 530, msg: "Total LEDs 2" }),
     LED: [{ Code: u.ledCode, LED1: 1, LED2: 1, Msg: msg }],
   };
 }

@@ -104,8 +104,10 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
     // code 3 (locate) is the LED board's; other codes are what was set last
     ledCode: model.leds.isOn(e.id) ? 3 : e.ledCode === 3 ? 2 : e.ledCode,
   });
-  const error = (e: Entry, code: number, msg: string) => R.envelope(unit(e), when(), "E", code, msg);
-  const ok = (e: Entry, code: number, msg: string) => R.envelope(unit(e), when(), "S", code, msg);
+  const error = (e: Entry, code: number, msg: string) =>
+    R.envelope(unit(e), when(), { letter: "E", code: code, msg: msg });
+  const ok = (e: Entry, code: number, msg: string) =>
+    R.envelope(unit(e), when(), { letter: "S", code: code, msg: msg });
 
   function reboot(e: Entry): void {
     e.tokens.clear();
@@ -156,7 +158,10 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
     return [200, error(e, 542, "Invalid mode parameters")];
   }
 
-  function route(e: Entry, method: string, path: string, body: Record<string, unknown>): [number, unknown] {
+  function route(
+    e: Entry,
+    { method, path, body }: { method: string; path: string; body: Record<string, unknown> },
+  ): [number, unknown] {
     const v = model.minerView(e.id);
     const t = when();
     const u = unit(e);
@@ -167,7 +172,7 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
         case "/psu":
           return [200, R.psuReply(u, v, t)];
         case "/ipreport":
-          return [200, R.ipReport(u, e.id, e.host, t)];
+          return [200, R.ipReport(u, e, t)];
         case "/fan":
           return [200, R.fanReply(u, v, t)];
         case "/temperature":
@@ -224,7 +229,7 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
       e.stats.unauthorized++;
       return [401, error(e, 401, "Invalid or expired token")];
     }
-    return route(e, method, path, body);
+    return route(e, { method, path, body });
   }
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -250,7 +255,7 @@ export async function startAuradineSim(opts: AuradineSimOptions): Promise<Auradi
 
   function listen(e: Entry): Promise<void> {
     const server = simHttpServer(e, (req, res) => onRequest(e, req, res));
-    return bindListener(e, server, "auradine sim:", log);
+    return bindListener(e, server, { label: "auradine sim:", log: log });
   }
 
   for (const m of opts.miners) {

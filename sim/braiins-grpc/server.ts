@@ -108,12 +108,11 @@ type Outcome =
 
 const fail = (status: number, message: string): Outcome => ({ status, message });
 
+/** One gRPC call: its method path, the session token it carries (null: none) and its message. */
 function handle(
   entry: Entry,
   model: PowerModel,
-  path: string,
-  auth: string | null,
-  body: Uint8Array,
+  { path, auth, body }: { path: string; auth: string | null; body: Uint8Array },
 ): Outcome {
   const now = model.now();
   if (path === PATHS.login) {
@@ -233,7 +232,7 @@ export async function startBraiinsGrpcSim(opts: {
         const messages = unframe(Buffer.concat(chunks));
         if (messages.length !== 1) throw new Error(`expected 1 request message, got ${messages.length}`);
         const auth = typeof headers.authorization === "string" ? headers.authorization : null;
-        outcome = handle(entry, model, path, auth, messages[0]!);
+        outcome = handle(entry, model, { path, auth, body: messages[0]! });
       } catch (err) {
         outcome = fail(GrpcStatus.INTERNAL, (err as Error).message);
       }

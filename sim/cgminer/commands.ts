@@ -134,8 +134,7 @@ function answerOne(
 export function answerRequest(
   model: PowerModel,
   m: AnsweringMiner,
-  raw: Buffer,
-  remoteAddress: string,
+  { raw, remoteAddress }: { raw: Buffer; remoteAddress: string },
 ): string {
   const ctx = { when: Math.floor(model.now() / 1000), description: m.dialect?.description ?? DESCRIPTION };
   const takeover = m.dialect?.answerRaw?.(

@@ -113,7 +113,7 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       }
       let reply: string;
       try {
-        reply = answerRequest(model, m, buf, sock.remoteAddress ?? "");
+        reply = answerRequest(model, m, { raw: buf, remoteAddress: sock.remoteAddress ?? "" });
       } catch (err) {
         // a miner removed from the model mid-flight: behave like a crashed process
         log.debug({ miner: m.id, err }, "reply failed");
@@ -161,9 +161,7 @@ export async function startCgminerSim(opts: CgminerSimOptions): Promise<CgminerS
       bindListener(
         m,
         net.createServer({ allowHalfOpen: true }, (s) => onConnection(m, s)),
-        "cgminer sim: miner",
-        log,
-        128,
+        { label: "cgminer sim: miner", log: log, backlog: 128 },
       ),
   });
   for (const cfg of opts.miners) {

@@ -107,8 +107,7 @@ function tuneSummary(u: UnitState, view: MinerView): Record<string, unknown> {
 export function summaryBody(
   u: UnitState,
   view: MinerView,
-  nowMs: number,
-  locating = false,
+  { nowMs, locating = false }: { nowMs: number; locating?: boolean },
 ): Record<string, unknown> {
   const mining = operatingState(view) === "Mining";
   const boards = view.boardTempsC.map((t, i) => {

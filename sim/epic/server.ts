@@ -103,7 +103,7 @@ export async function startEpicSim(opts: {
 
   // UMC answers errors as plain text, results as JSON
   const send = (res: http.ServerResponse, status: number, body: unknown) =>
-    typeof body === "string" ? sendText(res, status, body) : sendJson(res, status, body);
+    typeof body === "string" ? sendText(res, status, { text: body }) : sendJson(res, status, body);
 
   const ok = { result: true, error: null };
   const fail = (error: unknown) => ({ result: false, error });
@@ -215,7 +215,10 @@ export async function startEpicSim(opts: {
     const view = model.minerView(e.id);
     switch (path) {
       case "/summary":
-        return { status: 200, body: summaryBody(e.unit, view, model.now(), model.leds.isOn(e.id)) };
+        return {
+          status: 200,
+          body: summaryBody(e.unit, view, { nowMs: model.now(), locating: model.leds.isOn(e.id) }),
+        };
       case "/capabilities":
         return { status: 200, body: capabilitiesBody(e.unit, view) };
       case "/temps/chip":
@@ -276,7 +279,7 @@ export async function startEpicSim(opts: {
           else socket.destroy();
       }
     });
-    return bindListener(e, server, "epic sim: miner", log);
+    return bindListener(e, server, { label: "epic sim: miner", log: log });
   }
 
   for (const m of opts.miners) {

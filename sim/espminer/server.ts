@@ -101,10 +101,17 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
   const later = (ms: number, fn: () => void) => group.after(ms, fn);
 
   // AxeOS answers every request with a permissive CORS header (its web UI is served elsewhere too)
-  const send = (res: http.ServerResponse, status: number, type: string, body: string, extra = {}) =>
-    sendText(res, status, body, { "Content-Type": type, "Access-Control-Allow-Origin": "*", ...extra });
+  const send = (
+    res: http.ServerResponse,
+    status: number,
+    { type, body, headers = {} }: { type: string; body: string; headers?: http.OutgoingHttpHeaders },
+  ) =>
+    sendText(res, status, {
+      text: body,
+      headers: { "Content-Type": type, "Access-Control-Allow-Origin": "*", ...headers },
+    });
   const json = (res: http.ServerResponse, status: number, body: unknown) =>
-    send(res, status, "application/json", JSON.stringify(body));
+    send(res, status, { type: "application/json", body: JSON.stringify(body) });
 
   function restart(e: Entry): void {
     // ESP-Miner boots unpaused: a paused unit comes back mining
@@ -137,11 +144,15 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
     return true;
   }
 
-  function route(e: Entry, req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
+  /** Answers one request (`raw`: its body). */
+  function route(
+    e: Entry,
+    { req, res, raw }: { req: http.IncomingMessage; res: http.ServerResponse; raw: string },
+  ) {
     const v = simVersion(e.unit.version);
     const path = (req.url ?? "/").split("?")[0]!;
     const method = req.method ?? "GET";
-    if (e.refuseClients) return send(res, 401, "text/html", "Unauthorized");
+    if (e.refuseClients) return send(res, 401, { type: "text/html", body: "Unauthorized" });
     if (path === "/api/system/info" && method === "GET") {
       e.stats.infos++;
       return json(res, 200, infoBody(e.unit, model.minerView(e.id)));
@@ -169,7 +180,7 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
         return;
       }
       if (since(v, 2, 13)) json(res, 200, { message: "System will restart shortly." });
-      else send(res, 200, "text/plain", "System will restart shortly.");
+      else send(res, 200, { type: "text/plain", body: "System will restart shortly." });
       // the firmware waits a second for the reply to leave, then restarts
       later(Math.min(1000, e.restartMs), () => restart(e));
       return;
@@ -184,35 +195,39 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
         words = 'The device says "Hi!" for 30 seconds.';
       }
       if (since(v, 2, 13)) return json(res, 200, { message: words });
-      return send(res, 200, "text/plain", words);
+      return send(res, 200, { type: "text/plain", body: words });
     }
     if (path === "/api/system" && method === "PATCH") {
-      if (!patch(e, raw)) return send(res, 400, "text/html", "Wrong API input");
-      return send(res, 200, "application/json", "");
+      if (!patch(e, raw)) return send(res, 400, { type: "text/html", body: "Wrong API input" });
+      return send(res, 200, { type: "application/json", body: "" });
     }
     if (path.startsWith("/api/")) {
       if (since(v, 2, 13)) return json(res, 404, { error: "unknown route" });
-      return send(res, 302, "text/html", "Redirect to the captive portal", { Location: "/" });
+      return send(res, 302, {
+        type: "text/html",
+        body: "Redirect to the captive portal",
+        headers: { Location: "/" },
+      });
     }
     if (method === "GET" && (path === "/" || path === "/index.html"))
-      return send(res, 200, "text/html", PAGE);
-    send(res, 302, "text/html", "Redirect to the captive portal", { Location: "/" });
+      return send(res, 200, { type: "text/html", body: PAGE });
+    send(res, 302, { type: "text/html", body: "Redirect to the captive portal", headers: { Location: "/" } });
   }
 
   function onRequest(e: Entry, req: http.IncomingMessage, res: http.ServerResponse): void {
     e.stats.requests++;
     readBody(req, { maxBytes: MAX_BODY, log, id: e.id }, (raw, tooLarge) => {
-      if (tooLarge) return send(res, 500, "text/html", "content too long");
+      if (tooLarge) return send(res, 500, { type: "text/html", body: "content too long" });
       later(e.replyDelayMs, () => {
         if (e.downUntil > 0) {
           res.socket?.destroy();
           return;
         }
         try {
-          route(e, req, res, raw);
+          route(e, { req, res, raw });
         } catch (err) {
           log.debug({ miner: e.id, err }, "request failed");
-          send(res, 500, "text/html", "Internal error");
+          send(res, 500, { type: "text/html", body: "Internal error" });
         }
       });
     });
@@ -221,7 +236,7 @@ export async function startEspminerSim(opts: EspminerSimOptions): Promise<Espmin
   function listen(e: Entry): Promise<void> {
     // a restarting unit is off the network
     const server = simHttpServer(e, (req, res) => onRequest(e, req, res), { offline: () => e.downUntil > 0 });
-    return bindListener(e, server, "espminer sim:", log);
+    return bindListener(e, server, { label: "espminer sim:", log: log });
   }
 
   const apply = (e: Entry, o: EspminerUnitOptions) => {

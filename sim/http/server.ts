@@ -73,8 +73,10 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 export function sendText(
   res: http.ServerResponse,
   status: number,
-  text: string,
-  headers: http.OutgoingHttpHeaders = { "Content-Type": "text/plain; charset=utf-8" },
+  {
+    text,
+    headers = { "Content-Type": "text/plain; charset=utf-8" },
+  }: { text: string; headers?: http.OutgoingHttpHeaders },
 ): void {
   if (!open(res)) return;
   res.writeHead(status, headers);

@@ -138,9 +138,7 @@ type Answer = { words: number[] } | { exception: number } | { corrupt: number[] 
 /** What a device (or the gateway, for a missing unit) answers; null = silence. */
 function answer(
   devices: ReadonlyMap<number, MeterDevice>,
-  unitId: number,
-  addr: number,
-  length: number,
+  { unitId, addr, length }: { unitId: number; addr: number; length: number },
   onUnitMismatch: "exception" | "silent",
 ): Answer {
   const device = devices.get(unitId);
@@ -166,6 +164,7 @@ interface ListenOptions {
 }
 
 async function listenTcp({ host, port, respond, replyDelayMs, log }: ListenOptions): Promise<Listener> {
+  // positional: modbus-serial's ServerTCP vector calls it with these four
   function serve(addr: number, length: number, unitID: number, cb: FCallbackVal<number[]>): void {
     const a = respond(unitID, addr, length);
     // no reply: never call back (modbus-serial then sends nothing)
@@ -322,7 +321,7 @@ function listenFor(
     host: opts.host,
     port: opts.port,
     respond: (unitId: number, addr: number, length: number) =>
-      answer(devices, unitId, addr, length, mismatch),
+      answer(devices, { unitId, addr, length }, mismatch),
     replyDelayMs: opts.replyDelayMs ?? 0,
     log,
   });

@@ -128,11 +128,13 @@ export async function startProtoSim(opts: {
   /** The reply to one request: [status, body]. */
   function route(
     r: Rig,
-    method: string,
-    path: string,
-    raw: string,
-    req: http.IncomingMessage,
-    query = "",
+    {
+      method,
+      path,
+      raw,
+      req,
+      query = "",
+    }: { method: string; path: string; raw: string; req: http.IncomingMessage; query?: string },
   ): [number, unknown] {
     const v = model.minerView(r.id);
     if (method === "GET" && path === "/api/v1/system") return [200, systemInfo(r, v)];
@@ -242,7 +244,7 @@ export async function startProtoSim(opts: {
         if (model.state(r.id) === "faulted") return res.socket?.destroy();
         if (tooLarge) return sendJson(res, 413, { message: "Request too large" });
         try {
-          const [status, body] = route(r, req.method ?? "", path, raw, req, query);
+          const [status, body] = route(r, { method: req.method ?? "", path, raw, req, query });
           sendJson(res, status, body);
         } catch (err) {
           log.debug({ miner: r.id, err }, "request failed");
@@ -259,7 +261,7 @@ export async function startProtoSim(opts: {
       tls: r.tls ? { key: SIM_TLS_KEY, cert: SIM_TLS_CERT } : undefined,
       offline: () => model.state(r.id) === "faulted",
     });
-    return bindListener(r, server, "proto sim:", log);
+    return bindListener(r, server, { label: "proto sim:", log: log });
   }
 
   for (const m of opts.miners) {

@@ -38,7 +38,11 @@ function uptimeText(s: number): string {
   return days > 0 ? `${days} day${days === 1 ? "" : "s"}, ${hm}` : hm;
 }
 
-export function summaryReply(id: string, v: MinerView, state: string, q: ReplyQuirks): unknown {
+export function summaryReply(
+  id: string,
+  v: MinerView,
+  { state, quirks: q }: { state: string; quirks: ReplyQuirks },
+): unknown {
   const n = (x: number) => (q.numbersAsStrings ? String(x) : x);
   const miner: Record<string, unknown> = {
     miner_status: { miner_state: state, miner_state_time: 60 },
@@ -87,7 +91,11 @@ export function summaryReply(id: string, v: MinerView, state: string, q: ReplyQu
   return { miner };
 }
 
-export function infoReply(id: string, host: string, v: MinerView, version: string): unknown {
+export function infoReply(
+  { id, host }: { id: string; host: string },
+  v: MinerView,
+  version: string,
+): unknown {
   return {
     miner: v.model.type,
     model: v.model.key,

@@ -116,11 +116,11 @@ export async function startVnishSim(opts: {
 
   function summary(e: Entry): unknown {
     const v = view(e);
-    return summaryReply(e.id, v, minerState(e, v), e.q);
+    return summaryReply(e.id, v, { state: minerState(e, v), quirks: e.q });
   }
 
   function info(e: Entry): unknown {
-    return infoReply(e.id, e.host, model.minerView(e.id), e.q.version);
+    return infoReply({ id: e.id, host: e.host }, model.minerView(e.id), e.q.version);
   }
 
   function presetsReply(e: Entry): unknown {
@@ -154,7 +154,11 @@ export async function startVnishSim(opts: {
   }
 
   /** Answers one authenticated or open request; returns [status, body] (body undefined = empty). */
-  function route(e: Entry, method: string, path: string, body: unknown, authed: boolean): [number, unknown] {
+  function route(
+    e: Entry,
+    { method, path, body }: { method: string; path: string; body: unknown },
+    authed: boolean,
+  ): [number, unknown] {
     const need = () => [401, { err: "Unauthorized" }] as [number, unknown];
     const key = `${method} ${path}`;
     switch (key) {
@@ -255,7 +259,7 @@ export async function startVnishSim(opts: {
       let status: number;
       let reply: unknown;
       try {
-        [status, reply] = route(e, req.method ?? "GET", path, body, authed);
+        [status, reply] = route(e, { method: req.method ?? "GET", path, body }, authed);
       } catch (err) {
         log.debug({ miner: e.id, err }, "request failed");
         [status, reply] = [500, { err: "Internal error" }];
@@ -293,7 +297,7 @@ export async function startVnishSim(opts: {
 
   function listen(e: Entry): Promise<void> {
     const server = simHttpServer(e, (req, res) => onRequest(e, req, res));
-    return bindListener(e, server, "vnish sim:", log);
+    return bindListener(e, server, { label: "vnish sim:", log: log });
   }
 
   await group.bind(listen);

@@ -174,7 +174,10 @@ function ledPattern(req: Record<string, unknown>): boolean {
 }
 
 /** The flat v2 envelope: STATUS a string, Msg a string or an object. */
-function flat(when: number, letter: "S" | "E", code: number, msg: unknown): string {
+function flat(
+  when: number,
+  { letter, code, msg }: { letter: "S" | "E"; code: number; msg: unknown },
+): string {
   return JSON.stringify({ STATUS: letter, When: when, Code: code, Msg: msg, Description: "" });
 }
 
@@ -189,7 +192,11 @@ function obsoleteMsg(): string {
   return "API v2 is obsolete on this firmware: use API v3 (port 4433)";
 }
 
-function issueToken(model: PowerModel, m: WhatsminerSimMiner, ip: string, when: number): string {
+/** A write token for the client at `ip`, issued at `when` (s). */
+function issueToken(
+  m: WhatsminerSimMiner,
+  { model, ip, when }: { model: PowerModel; ip: string; when: number },
+): string {
   const now = model.now();
   m.tokens = m.tokens.filter((t) => now - t.issuedAt < m.cfg.tokenTtlMs);
   const mine = m.tokens.filter((t) => t.ip === ip);
@@ -199,45 +206,62 @@ function issueToken(model: PowerModel, m: WhatsminerSimMiner, ip: string, when: 
   const key = simMd5Crypt(m.cfg.password, m.salt);
   m.tokens.push({ sign: simMd5Crypt(key + time, newsalt), issuedAt: now, ip });
   m.stats.tokensIssued++;
-  return flat(when, "S", CODE_TOKEN, { time, salt: m.salt, newsalt });
+  return flat(when, { letter: "S", code: CODE_TOKEN, msg: { time, salt: m.salt, newsalt } });
+}
+
+/** Who is answering: the call, the unit's own state and the reply's time (s). */
+interface Answering<C extends keyof SimCall> {
+  call: Pick<SimCall, C>;
+  m: WhatsminerSimMiner;
+  when: number;
 }
 
 function flatRead(
   cmd: string,
-  call: Pick<SimCall, "id" | "view" | "model" | "remoteAddress">,
-  m: WhatsminerSimMiner,
-  when: number,
+  { call, m, when }: Answering<"id" | "view" | "model" | "remoteAddress">,
 ): string {
   const v = call.view;
   switch (cmd) {
     case "status":
-      return flat(when, "S", CODE_OK, {
-        mineroff: v.state === "sleeping" ? "true" : "false",
-        mineroff_reason: v.state === "sleeping" ? "power_off by API" : "",
-        mineroff_time: "",
-        FirmwareVersion: `'${fwVersion(v)}'`,
-        power_mode: "",
-        hash_percent: "",
+      return flat(when, {
+        letter: "S",
+        code: CODE_OK,
+        msg: {
+          mineroff: v.state === "sleeping" ? "true" : "false",
+          mineroff_reason: v.state === "sleeping" ? "power_off by API" : "",
+          mineroff_time: "",
+          FirmwareVersion: `'${fwVersion(v)}'`,
+          power_mode: "",
+          hash_percent: "",
+        },
       });
     case "get_miner_info":
-      return flat(when, "S", CODE_OK, {
-        ip: "",
-        proto: "dhcp",
-        netmask: "255.255.255.0",
-        hostname: "WhatsMiner",
-        mac: "C6:07:20:00:1A:2B",
-        ledstat: ledstat(call.model, call.id),
+      return flat(when, {
+        letter: "S",
+        code: CODE_OK,
+        msg: {
+          ip: "",
+          proto: "dhcp",
+          netmask: "255.255.255.0",
+          hostname: "WhatsMiner",
+          mac: "C6:07:20:00:1A:2B",
+          ledstat: ledstat(call.model, call.id),
+        },
       });
     case "get_version":
-      return flat(when, "S", CODE_OK, {
-        api_ver: "2.0.5",
-        fw_ver: fwVersion(v),
-        platform: "H6OS",
-        chip: "K58",
+      return flat(when, {
+        letter: "S",
+        code: CODE_OK,
+        msg: {
+          api_ver: "2.0.5",
+          fw_ver: fwVersion(v),
+          platform: "H6OS",
+          chip: "K58",
+        },
       });
     default: // get_token
-      if (m.cfg.v2Writes === "obsolete") return flat(when, "E", 14, obsoleteMsg());
-      return issueToken(call.model, m, call.remoteAddress, when);
+      if (m.cfg.v2Writes === "obsolete") return flat(when, { letter: "E", code: 14, msg: obsoleteMsg() });
+      return issueToken(m, { model: call.model, ip: call.remoteAddress, when });
   }
 }
 
@@ -245,12 +269,10 @@ function flatRead(
 function runWrite(
   cmd: string,
   req: Record<string, unknown>,
-  call: Pick<SimCall, "id" | "view" | "model">,
-  m: WhatsminerSimMiner,
-  when: number,
+  { call, m, when }: Answering<"id" | "view" | "model">,
 ): string {
   const { model, id, view } = call;
-  const ok = (msg = "API command OK") => flat(when, "S", CODE_OK, msg);
+  const ok = (msg = "API command OK") => flat(when, { letter: "S", code: CODE_OK, msg: msg });
   m.stats.writes++;
   switch (cmd) {
     case "power_off":
@@ -262,7 +284,7 @@ function runWrite(
     case "adjust_power_limit": {
       const w = Number(req.power_limit);
       if (!validPowerLimit(view.model.nominalW, w))
-        return flat(when, "E", CODE_ERR, "power_limit out of range");
+        return flat(when, { letter: "E", code: CODE_ERR, msg: "power_limit out of range" });
       // the firmware applies a new limit by rebooting
       rebootMiner(model, m, () => model.setPowerLimit(id, Math.round(w)));
       return ok();
@@ -274,27 +296,23 @@ function runWrite(
       // "auto" gives the LED back to the firmware; a pattern holds until told otherwise
       if (req.param === "auto") model.leds.off(id);
       else if (ledPattern(req)) model.leds.on(id);
-      else return flat(when, "E", CODE_ERR, "invalid led param");
+      else return flat(when, { letter: "E", code: CODE_ERR, msg: "invalid led param" });
       return ok();
     default:
-      return flat(when, "E", CODE_ERR, "invalid cmd");
+      return flat(when, { letter: "E", code: CODE_ERR, msg: "invalid cmd" });
   }
 }
 
-function answerEncrypted(
-  req: Record<string, unknown>,
-  call: Pick<SimCall, "id" | "view" | "model">,
-  m: WhatsminerSimMiner,
-  when: number,
-): string {
-  if (m.cfg.v2Writes === "obsolete") return flat(when, "E", 14, obsoleteMsg());
+function answerEncrypted(req: Record<string, unknown>, who: Answering<"id" | "view" | "model">): string {
+  const { call, m, when } = who;
+  if (m.cfg.v2Writes === "obsolete") return flat(when, { letter: "E", code: 14, msg: obsoleteMsg() });
   if (writesDenied(m)) {
     m.stats.denied++;
-    return flat(when, "E", 45, "can't access write cmd");
+    return flat(when, { letter: "E", code: 45, msg: "can't access write cmd" });
   }
   const reject = () => {
     m.stats.tokenRejects++;
-    return flat(when, "E", CODE_TOKEN_ERR, "check token err");
+    return flat(when, { letter: "E", code: CODE_TOKEN_ERR, msg: "check token err" });
   };
   if (typeof req.data !== "string") return reject();
   const plain = simOpen(req.data, m.aesKey());
@@ -308,7 +326,7 @@ function answerEncrypted(
   m.tokens = m.tokens.filter((t) => now - t.issuedAt < m.cfg.tokenTtlMs);
   if (typeof inner.token !== "string" || !m.tokens.some((t) => t.sign === inner.token)) return reject();
   const cmd = typeof inner.cmd === "string" ? inner.cmd : "";
-  const reply = runWrite(cmd, inner, call, m, when);
+  const reply = runWrite(cmd, inner, who);
   return JSON.stringify({ enc: simSeal(reply, m.aesKey()) });
 }
 
@@ -324,7 +342,7 @@ function answerRaw(call: Omit<SimCall, "command" | "param">, raw: Buffer): strin
   const m = whatsminerState(call.model, call.id);
   const when = Math.floor(call.model.now() / 1000);
   const ctx: ReplyContext = { when, description: WM_DESCRIPTION };
-  if (req.enc !== undefined) return answerEncrypted(req, call, m, when);
+  if (req.enc !== undefined) return answerEncrypted(req, { call, m, when });
   const cmd = typeof req.cmd === "string" ? req.cmd : typeof req.command === "string" ? req.command : null;
   if (cmd === null) return renderJson(errorReply(CODE.MISCMD, "Missing JSON 'command'"), ctx);
   if (cmd.includes("+")) {
@@ -339,7 +357,7 @@ function answerRaw(call: Omit<SimCall, "command" | "param">, raw: Buffer): strin
     });
     return quirks(renderJoined(parts, ctx, true), m);
   }
-  if (FLAT.has(cmd)) return flatRead(cmd, call, m, when);
+  if (FLAT.has(cmd)) return flatRead(cmd, { call, m, when });
   const h = READS[cmd];
   if (h) return quirks(renderJson(h(call.view, m), ctx), m);
   return renderJson(errorReply(CODE.INVCMD, "Invalid command"), ctx);

@@ -40,11 +40,9 @@ function fw(v: MinerView): string {
   return `${v.model.firmware.compileTime}.REL`;
 }
 
+/** get.device.info: the whole info, or the one `section` asked for. */
 function deviceInfo(
-  model: PowerModel,
-  id: string,
-  v: MinerView,
-  m: WhatsminerSimMiner,
+  { model, id, v, m }: { model: PowerModel; id: string; v: MinerView; m: WhatsminerSimMiner },
   section: unknown,
 ): Record<string, unknown> {
   const all: Record<string, unknown> = {
@@ -91,7 +89,7 @@ function handle(model: PowerModel, id: string, req: Record<string, unknown>): Re
   const cmd = typeof req.cmd === "string" ? req.cmd : "";
   const m = whatsminerState(model, id);
   const v = model.minerView(id);
-  if (cmd === "get.device.info") return { code: 0, msg: deviceInfo(model, id, v, m, req.param) };
+  if (cmd === "get.device.info") return { code: 0, msg: deviceInfo({ model, id, v, m }, req.param) };
   if (cmd === "get.miner.status") {
     return { code: 0, msg: req.param === "summary" || req.param === undefined ? minerStatus(v) : {} };
   }
@@ -191,8 +189,7 @@ export async function startWhatsminerV3Sim(opts: {
       bindListener(
         e,
         net.createServer((s) => onConnection(e, s)),
-        "whatsminer v3 sim",
-        log,
+        { label: "whatsminer v3 sim", log: log },
       ),
     onStop: () => cancelWhatsminerTimers(model),
   });

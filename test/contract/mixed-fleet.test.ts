@@ -122,7 +122,7 @@ test("a budget step sheds across every dialect, worst J/TH first, each shed conf
     0,
   );
   const budgetW = Math.round(2_000 + 500 + asleepW + 25);
-  site.setBudgetLease(budgetW, 120, "mixed fleet step");
+  site.setBudgetLease({ watts: budgetW, ttlS: 120, reason: "mixed fleet step" });
   await waitFor(
     "the site under its new budget",
     () => {

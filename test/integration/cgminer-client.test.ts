@@ -69,7 +69,7 @@ describe("CgminerClient against a replay of recorded replies", () => {
   after(() => server.close());
 
   test("sends one JSON request in one write and reads to the NUL across chunks", async () => {
-    const reply = await exchange("127.0.0.1", port, Buffer.from('{"command":"summary"}'), {
+    const reply = await exchange({ host: "127.0.0.1", port }, Buffer.from('{"command":"summary"}'), {
       readTimeoutMs: 2000,
     });
     assert.equal(reply.at(-1), "}".charCodeAt(0));
@@ -154,7 +154,7 @@ describe("failure classification", () => {
   test("a reply without NUL is read to EOF", async () => {
     const body = recorded("summary.json").reply.subarray(0, -1);
     const { server, port } = await peer((_req, socket) => socket.end(body));
-    const reply = await exchange("127.0.0.1", port, Buffer.from('{"command":"summary"}'));
+    const reply = await exchange({ host: "127.0.0.1", port }, Buffer.from('{"command":"summary"}'));
     assert.deepEqual(reply, body);
     server.close();
   });
@@ -163,7 +163,7 @@ describe("failure classification", () => {
     const { server, port } = await peer(() => {});
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50); // the stimulus: an abort while the peer stays silent
-    await assert.rejects(exchange("127.0.0.1", port, Buffer.from("{}"), { signal: ac.signal }), {
+    await assert.rejects(exchange({ host: "127.0.0.1", port }, Buffer.from("{}"), { signal: ac.signal }), {
       code: "WK_CGMINER_ABORTED",
     });
     server.close();

@@ -72,7 +72,7 @@ sim: { seed: 13, noiseW: 20, auxW: 2kW }
     });
     // a budget just above today's draw, as a lease
     const budgetW = Math.round(before.powerW + 1_500);
-    site.setBudgetLease(budgetW, 120, "tight test budget");
+    site.setBudgetLease({ watts: budgetW, ttlS: 120, reason: "tight test budget" });
     await ticksPass(site, 3);
     assert.equal((await api()).counts.sleeping, 0, "nothing shed before the surge");
 

@@ -103,7 +103,7 @@ test("over the contract: miners are slept until the meter is under the budget; a
     assert.ok(b.control.tickMsP99 !== null && b.control.tickMsP99 >= (b.control.tickMsP50 ?? 0));
 
     // a tighter lease: more miners sleep; the reason names the lease
-    again.setBudgetLease(35_000, 60, "demand response test");
+    again.setBudgetLease({ watts: 35_000, ttlS: 60, reason: "demand response test" });
     const tight = await waitFor(
       "the site under the lease",
       async () => {

@@ -124,7 +124,7 @@ sim: { seed: 5, noiseW: 20, auxW: 2kW }
       // about a 14 % cut of 10 miners, within their profiles' range
       await ticksPass(h.site, 6); // 3 s of 0.5 s ticks
       const leaseW = Math.round(fullW - 4_000);
-      h.site.setBudgetLease(leaseW, 120, "track test");
+      h.site.setBudgetLease({ watts: leaseW, ttlS: 120, reason: "track test" });
       const line = leaseW - 1_000;
       await waitFor(
         "the site inside its band under the shed line",
@@ -188,7 +188,11 @@ sim: { seed: 6, noiseW: 20, auxW: 2kW }
         return s.powerW !== null && s.classes.ai.powerW !== null;
       });
       await ticksPass(h.site, 6); // 3 s of 0.5 s ticks
-      h.site.setBudgetLease(Math.round(h.sim.model.totalW() + 1_500), 120, "swing test");
+      h.site.setBudgetLease({
+        watts: Math.round(h.sim.model.totalW() + 1_500),
+        ttlS: 120,
+        reason: "swing test",
+      });
       await ticksPass(h.site, 6); // 3 s of 0.5 s ticks
       assert.equal(h.site.snapshot().counts.sleeping, 0, "nothing shed before the step");
       // the training job starts on every GPU: +~1.2 kW in one step
@@ -250,7 +254,7 @@ sim: { seed: 7, noiseW: 20, auxW: 2kW }
         return s.powerW !== null && (s.classes.ai.powerW ?? 0) > 4_000 && s.powerW;
       });
       // no mining to shed: the node must give 1.5 kW
-      h.site.setBudgetLease(Math.round(fullW - 500), 120, "drain test");
+      h.site.setBudgetLease({ watts: Math.round(fullW - 500), ttlS: 120, reason: "drain test" });
       await waitFor("a GPU capped", () => sim.smi.gpus.some((g) => g.limitW < g.defaultW), 15_000);
       const drains = sim.shell.commands().filter((c) => c.command.includes("state=drain"));
       assert.equal(drains.length, 1, "the drain command ran once");
@@ -302,7 +306,7 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
         const s = h.site.snapshot();
         return s.powerW !== null && (s.classes.ai.powerW ?? 0) > 4_000 && s.powerW;
       });
-      h.site.setBudgetLease(Math.round(fullW - 500), 120, "clock test");
+      h.site.setBudgetLease({ watts: Math.round(fullW - 500), ttlS: 120, reason: "clock test" });
       await waitFor("a GPU clock-locked", () => sim.smi.gpus.some((g) => g.lockedMaxMHz === 1200), 15_000);
       assert.ok(
         sim.smi.gpus.every((g) => g.limitW === g.defaultW),

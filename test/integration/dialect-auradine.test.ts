@@ -78,7 +78,9 @@ describe("Auradine FluxOS dialect", () => {
   });
 
   test("the GCMiner API on 4028 carries the marker dialect detection uses", async () => {
-    const raw = (await exchange(UNITS.read!.host, 4028, encodeRequest("version"))).toString("utf8");
+    const raw = (await exchange({ host: UNITS.read!.host, port: 4028 }, encodeRequest("version"))).toString(
+      "utf8",
+    );
     assert.match(raw, /"GCMiner":"2024-06\.11"/);
     assert.deepEqual(
       site.auradine.endpoints.find((e) => e.id === "read"),

@@ -51,7 +51,7 @@ describe("Avalon dialect", () => {
   });
 
   test("version carries PROD/MODEL with the AVALON marker", async () => {
-    const raw = (await exchange(HOSTS[0]!, 4028, encodeRequest("version"))).toString("utf8");
+    const raw = (await exchange({ host: HOSTS[0]!, port: 4028 }, encodeRequest("version"))).toString("utf8");
     assert.match(raw, /"PROD":"AvalonMiner 1466"/);
     assert.match(raw, /"MODEL":"1466"/);
   });
@@ -88,7 +88,7 @@ describe("Avalon dialect", () => {
     const res = await d.setPowerLimit(3000);
     assert.equal(res.ok, true, res.reason ?? "");
     assert.ok(model.powerW("ava2") <= 3000, `${model.powerW("ava2")} W`);
-    const raw = (await exchange(HOSTS[2]!, 4028, encodeRequest("estats"))).toString("utf8");
+    const raw = (await exchange({ host: HOSTS[2]!, port: 4028 }, encodeRequest("estats"))).toString("utf8");
     assert.match(raw, /WORKLEVEL\[1\]/);
     const low = await d.setPowerLimit(1000);
     assert.equal(low.ok, false);

@@ -48,7 +48,7 @@ describe("Braiins OS dialect", () => {
   });
 
   test("version carries the BOSer marker", async () => {
-    const raw = await exchange(HOSTS[0]!, 4028, encodeRequest("version"));
+    const raw = await exchange({ host: HOSTS[0]!, port: 4028 }, encodeRequest("version"));
     assert.match(raw.toString("utf8"), /"BOSer":"boser-/);
   });
 

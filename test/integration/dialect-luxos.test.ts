@@ -14,7 +14,7 @@ type Obj = Record<string, unknown>;
 
 /** One raw command to the sim; returns the parsed JSON reply. */
 async function ask(host: string, command: string, parameter?: string): Promise<Obj> {
-  const raw = await exchange(host, 4028, encodeRequest(command, parameter));
+  const raw = await exchange({ host, port: 4028 }, encodeRequest(command, parameter));
   return JSON.parse(raw.toString("utf8")) as Obj;
 }
 const status = (r: Obj) => (r.STATUS as Obj[])[0]!;

@@ -115,7 +115,7 @@ describe("VNish dialect", () => {
   });
 
   test("the 4028 API is there too, read-only, naming VNish in the model type", async () => {
-    const raw = (await exchange(host(1), 4028, encodeRequest("version"))).toString("utf8");
+    const raw = (await exchange({ host: host(1), port: 4028 }, encodeRequest("version"))).toString("utf8");
     assert.match(raw, /\(Vnish 1\.2\.6\)/);
   });
 

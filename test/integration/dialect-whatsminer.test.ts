@@ -118,15 +118,17 @@ describe("whatsminer dialect against the sim", () => {
 
   test("get_*/status cannot be joined; plaintext get_version carries the marker", async () => {
     const joined = (
-      await exchange("127.74.0.1", 4028, Buffer.from('{"command":"summary+status"}'))
+      await exchange({ host: "127.74.0.1", port: 4028 }, Buffer.from('{"command":"summary+status"}'))
     ).toString();
     assert.match(joined, /"STATUS":"E"/);
     const ver = JSON.parse(
-      (await exchange("127.74.0.1", 4028, Buffer.from('{"cmd":"get_version"}'))).toString(),
+      (await exchange({ host: "127.74.0.1", port: 4028 }, Buffer.from('{"cmd":"get_version"}'))).toString(),
     );
     assert.equal(ver.STATUS, "S");
     assert.equal(typeof ver.Msg, "object");
-    const dd = (await exchange("127.74.0.1", 4028, Buffer.from('{"command":"devdetails"}'))).toString();
+    const dd = (
+      await exchange({ host: "127.74.0.1", port: 4028 }, Buffer.from('{"command":"devdetails"}'))
+    ).toString();
     assert.match(dd, /btminer/i);
     assert.equal((await detectDialect({ host: "127.74.0.1", port: 4028 })).dialect, "whatsminer");
   });

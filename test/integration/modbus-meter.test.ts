@@ -49,7 +49,7 @@ describe("every shipped profile, sim → wire → driver", () => {
         });
         const conn = connect({ kind: framing, host: HOST, port });
         try {
-          const r = await new ModbusMeter(conn, 5, profile).read();
+          const r = await new ModbusMeter(conn, { unitId: 5, profile }).read();
           assert.equal(r.ok, true, r.reason ?? "");
           const served = sim.lastPowerW!;
           // float32 or a scaled integer on the wire: within the register's resolution
@@ -59,7 +59,10 @@ describe("every shipped profile, sim → wire → driver", () => {
           if (profile.registers.voltageL1V) assert.ok(Math.abs(r.voltageV[0]! - 230) < 2);
           if (profile.registers.frequencyHz) assert.ok(Math.abs(r.frequencyHz! - 50) < 0.2);
           if (profile.registers.energyKwh) assert.ok(r.energyKwh! >= 0);
-          assert.ok(new ModbusMeter(conn, 5, profile).requestsPerRead <= 3, "contiguous registers merged");
+          assert.ok(
+            new ModbusMeter(conn, { unitId: 5, profile }).requestsPerRead <= 3,
+            "contiguous registers merged",
+          );
         } finally {
           await conn.close();
           await sim.stop();
@@ -100,7 +103,7 @@ describe("faults, as the driver reports them", () => {
       const sim = framing === "tcp" ? tcp : rtu;
       const unit = framing === "tcp" ? 1 : 2;
       const conn = connect({ kind: framing, host: HOST, port: framing === "tcp" ? tcpPort : rtuPort }, 300);
-      const meter = new ModbusMeter(conn, unit, profile);
+      const meter = new ModbusMeter(conn, { unitId: unit, profile });
       try {
         sim.setFault("exception");
         let r = await meter.read();
@@ -130,7 +133,7 @@ describe("faults, as the driver reports them", () => {
 
   test("rtuOverTcp: a corrupted CRC is WK_MODBUS_CRC, then it reads again", async () => {
     const conn = connect({ kind: "rtuOverTcp", host: HOST, port: rtuPort }, 300);
-    const meter = new ModbusMeter(conn, 2, profile);
+    const meter = new ModbusMeter(conn, { unitId: 2, profile });
     try {
       rtu.setFault("crc");
       const r = await meter.read();
@@ -146,7 +149,7 @@ describe("faults, as the driver reports them", () => {
   test("frozen: the same words keep coming; the meter is degraded after frozenAfterMs", async () => {
     const conn = connect({ kind: "tcp", host: HOST, port: tcpPort });
     let now = 5_000_000;
-    const meter = new ModbusMeter(conn, 1, profile, { frozenAfterMs: 10_000 });
+    const meter = new ModbusMeter(conn, { unitId: 1, profile, frozenAfterMs: 10_000 });
     try {
       const first = await meter.read(() => now);
       assert.equal(first.ok, true);
@@ -176,7 +179,7 @@ describe("faults, as the driver reports them", () => {
       registers: { ...profile.registers, powerW: { ...profile.registers.powerW!, max: 1000 } },
     };
     try {
-      const r = await new ModbusMeter(conn, 1, narrow).read();
+      const r = await new ModbusMeter(conn, { unitId: 1, profile: narrow }).read();
       assert.equal(r.ok, false);
       assert.match(r.reason!, /^WK_MODBUS_IMPLAUSIBLE: powerW \d+(\.\d+)? outside \[-1000000000, 1000\]/);
     } finally {
@@ -213,7 +216,7 @@ describe("several meters behind one RTU-over-TCP gateway", () => {
       { kind: "rtuOverTcp", host: HOST, port },
       { timeoutMs: 300, gapMs: 5, now },
     );
-    const meters = [1, 2, 3].map((u) => new ModbusMeter(conn, u, profile));
+    const meters = [1, 2, 3].map((u) => new ModbusMeter(conn, { unitId: u, profile }));
     try {
       const readings = await Promise.all(meters.map((m) => m.read()));
       assert.ok(readings.every((r) => r.ok));
@@ -245,7 +248,7 @@ describe("several meters behind one RTU-over-TCP gateway", () => {
   test("an absent unit gets 0x0B from the gateway", async () => {
     const conn = connect({ kind: "rtuOverTcp", host: HOST, port });
     try {
-      const r = await new ModbusMeter(conn, 9, profile).read();
+      const r = await new ModbusMeter(conn, { unitId: 9, profile }).read();
       assert.match(r.reason!, /^WK_MODBUS_EXCEPTION: device exception 11/);
     } finally {
       await conn.close();

@@ -155,7 +155,7 @@ test("broker down during a curtailment: control goes on; events and telemetry re
   await waitFor("link down", async () => (await api()).broker.connected === false);
   const firstEvent = events.length;
   // ~19 kW of miners: a 12 kW lease sheds some of them with the broker gone
-  site.setBudgetLease(12_000, 600, "outage test", { via: "local", who: "test" });
+  site.setBudgetLease({ watts: 12_000, ttlS: 600, reason: "outage test" }, { via: "local", who: "test" });
   await waitFor("miners shed while offline", () => site.snapshot().counts.sleeping >= 2, 20_000);
   await waitFor("outbox fills", async () => ((await api()).broker.outboxMessages as number) > 10);
   // a shed's event comes with its confirmation (the driver's read-back), after the poller saw it

@@ -161,7 +161,7 @@ after(async () => {
 test("the rebuilt fleet equals /api/devices at every full refresh, and stays within the deadbands between", async () => {
   await waitFor("all miners hashing", () => site.snapshot().counts.hashing === 8, 15_000);
   // a shed makes states, powers and hashrates move between refreshes
-  site.setBudgetLease(12_000, 600, "telemetry test", { via: "local", who: "test" });
+  site.setBudgetLease({ watts: 12_000, ttlS: 600, reason: "telemetry test" }, { via: "local", who: "test" });
   await waitFor("miners shed", () => site.snapshot().counts.sleeping >= 2, 20_000);
   await waitFor("three refreshes and deltas checked", () => checked.full >= 3 && checked.delta >= 10, 20_000);
   site.clearBudgetLease({ via: "local", who: "test" });

@@ -162,9 +162,7 @@ describe("wattkeeper sim (CLI)", () => {
         "--seed",
         "9",
       ],
-      logger,
-      ac.signal,
-      { out: (l) => out.push(l), err: (l) => err.push(l) },
+      { logger: logger, signal: ac.signal, io: { out: (l) => out.push(l), err: (l) => err.push(l) } },
     );
     while (!out.some((l) => l.startsWith("meters:"))) await new Promise((r) => setTimeout(r, 10));
     const text = out.join("\n");
@@ -182,9 +180,13 @@ describe("wattkeeper sim (CLI)", () => {
   test("bad flags → message on stderr, exit 2", async () => {
     for (const argv of [["--miners", "x"], ["--bogus"], ["--base-address", "1.2.3"], ["stray"]]) {
       const err: string[] = [];
-      const code = await runSimCommand(argv, logger, AbortSignal.abort(), {
-        out: () => {},
-        err: (l) => err.push(l),
+      const code = await runSimCommand(argv, {
+        logger: logger,
+        signal: AbortSignal.abort(),
+        io: {
+          out: () => {},
+          err: (l) => err.push(l),
+        },
       });
       assert.equal(code, 2, argv.join(" "));
       assert.match(err[0]!, /^wattkeeper sim: /);

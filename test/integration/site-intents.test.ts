@@ -67,7 +67,10 @@ test("device actions act through the loop; exclusions, mode and lease survive a 
 
     assert.equal((await site.deviceAction({ id, action: "exclude", reason: "maintenance" }, tech)).ok, true);
     assert.equal(site.setMode("hold", tech).ok, true);
-    site.setBudgetLease(500_000, 3600, "DR event 7", { via: "mqtt", who: "ops-central", ref: "c-1" });
+    site.setBudgetLease(
+      { watts: 500_000, ttlS: 3600, reason: "DR event 7" },
+      { via: "mqtt", who: "ops-central", ref: "c-1" },
+    );
 
     const kinds = seen.map((e) => e.kind);
     for (const k of [

@@ -65,13 +65,13 @@ describe("probe meter --rtu against pymodbus over a socat pty pair", () => {
       { timeoutMs: 500, gapMs: 10 },
     );
     try {
-      const good = new ModbusMeter(conn, 7, profile);
+      const good = new ModbusMeter(conn, { unitId: 7, profile });
       for (let i = 0; i < 3; i++) {
         const r = await good.read();
         assert.equal(r.ok, true, r.reason ?? "");
         assert.equal(r.powerW, SERVED_W);
       }
-      const wrong = await new ModbusMeter(conn, 8, profile).read();
+      const wrong = await new ModbusMeter(conn, { unitId: 8, profile }).read();
       assert.match(wrong.reason ?? "", /^WK_MODBUS_TIMEOUT/);
       const again = await good.read();
       assert.equal(again.ok, true, again.reason ?? "");

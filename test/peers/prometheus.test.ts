@@ -100,7 +100,10 @@ sim: { seed: 6, noiseW: 20, auxW: 2kW }
     await site.start();
     await waitFor("miners hashing", () => site.snapshot().counts.hashing === 20, 30_000);
     // an event of each severity the dashboard's rate shows: a lease set and cleared
-    site.setBudgetLease(390_000, 600, "prometheus peer", { via: "local", who: "test" });
+    site.setBudgetLease(
+      { watts: 390_000, ttlS: 600, reason: "prometheus peer" },
+      { via: "local", who: "test" },
+    );
     site.clearBudgetLease({ via: "local", who: "test" });
 
     // Prometheus: 1 s scrapes and evaluations; the rules as shipped, with every `for` shortened

@@ -363,28 +363,28 @@ describe("policy: GPU flex tiers", () => {
 describe("AiSwingWatch", () => {
   test("a step larger than aiStepW counts until the meter's reading postdates it", () => {
     const w = new AiSwingWatch(1_000);
-    assert.equal(w.observe(10_000, 1_000, 900, 1_100), 0);
-    assert.equal(w.observe(10_500, 2_000, 1_900, 2_100), 0); // under the step size
-    assert.equal(w.observe(13_500, 3_000, 2_900, 3_100), 3_000); // the meter read before it
-    assert.equal(w.observe(13_500, 3_000, 2_950, 3_200), 3_000);
-    assert.equal(w.observe(13_500, 3_000, 3_050, 3_300), 0); // the meter shows it now
-    assert.equal(w.observe(9_000, 4_000, 3_500, 4_100), -4_500);
-    assert.equal(w.observe(9_000, 4_000, null, 4_200), 0); // no meter: P is an estimate
+    assert.equal(w.observe({ aiW: 10_000, aiAt: 1_000, powerAt: 900 }, 1_100), 0);
+    assert.equal(w.observe({ aiW: 10_500, aiAt: 2_000, powerAt: 1_900 }, 2_100), 0); // under the step size
+    assert.equal(w.observe({ aiW: 13_500, aiAt: 3_000, powerAt: 2_900 }, 3_100), 3_000); // the meter read before it
+    assert.equal(w.observe({ aiW: 13_500, aiAt: 3_000, powerAt: 2_950 }, 3_200), 3_000);
+    assert.equal(w.observe({ aiW: 13_500, aiAt: 3_000, powerAt: 3_050 }, 3_300), 0); // the meter shows it now
+    assert.equal(w.observe({ aiW: 9_000, aiAt: 4_000, powerAt: 3_500 }, 4_100), -4_500);
+    assert.equal(w.observe({ aiW: 9_000, aiAt: 4_000, powerAt: null }, 4_200), 0); // no meter: P is an estimate
   });
 
   test("the fall: AI below its highest of the last minute, from when that peak was read", () => {
     const w = new AiSwingWatch(1_000);
-    w.observe(10_000, 1_000, 1_000, 1_000);
-    w.observe(14_000, 2_000, 2_000, 2_000);
+    w.observe({ aiW: 10_000, aiAt: 1_000, powerAt: 1_000 }, 1_000);
+    w.observe({ aiW: 14_000, aiAt: 2_000, powerAt: 2_000 }, 2_000);
     assert.equal(w.fall(), null);
-    w.observe(13_500, 3_000, 3_000, 3_000);
+    w.observe({ aiW: 13_500, aiAt: 3_000, powerAt: 3_000 }, 3_000);
     assert.equal(w.fall(), null, "within the step size");
-    w.observe(9_000, 4_000, 4_000, 4_000);
+    w.observe({ aiW: 9_000, aiAt: 4_000, powerAt: 4_000 }, 4_000);
     assert.deepEqual(w.fall(), { fallW: 5_000, since: 2_000 });
     // a minute later the peak has left the window
-    w.observe(9_000, 63_000, 63_000, 63_000);
+    w.observe({ aiW: 9_000, aiAt: 63_000, powerAt: 63_000 }, 63_000);
     assert.deepEqual(w.fall(), { fallW: 4_500, since: 3_000 });
-    w.observe(9_000, 70_000, 70_000, 70_000);
+    w.observe({ aiW: 9_000, aiAt: 70_000, powerAt: 70_000 }, 70_000);
     assert.equal(w.fall(), null);
   });
 });

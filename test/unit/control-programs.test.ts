@@ -12,12 +12,16 @@ const T0 = Date.parse("2026-07-15T20:00:00Z");
 describe("ERS deadline watch", () => {
   test("a drop opens a deadline; met under the budget; raised budgets close it", () => {
     const w = new DeadlineWatch([{ name: "ERS-10", deadlineS: 600 }]);
-    assert.deepEqual(w.note(400_000, 380_000, 10_000, T0), []);
-    const set = w.note(200_000, 380_000, 10_000, T0 + 1000);
+    assert.deepEqual(w.note({ budgetW: 400_000, powerW: 380_000, shedMarginW: 10_000 }, T0), []);
+    const set = w.note({ budgetW: 200_000, powerW: 380_000, shedMarginW: 10_000 }, T0 + 1000);
     assert.equal(set[0]?.kind, "program-deadline-set");
     assert.equal(w.deadlineAt, T0 + 1000 + 600_000);
-    assert.deepEqual(w.note(200_000, 195_000, 10_000, T0 + 30_000), [], "not under budget − margin yet");
-    const met = w.note(200_000, 185_000, 10_000, T0 + 61_000);
+    assert.deepEqual(
+      w.note({ budgetW: 200_000, powerW: 195_000, shedMarginW: 10_000 }, T0 + 30_000),
+      [],
+      "not under budget − margin yet",
+    );
+    const met = w.note({ budgetW: 200_000, powerW: 185_000, shedMarginW: 10_000 }, T0 + 61_000);
     assert.equal(met[0]?.kind, "program-deadline-met");
     assert.deepEqual(met[0]?.data, { program: "ERS-10", budgetW: 200_000, seconds: 60, met: true });
     assert.equal(w.deadlineAt, null);
@@ -27,11 +31,18 @@ describe("ERS deadline watch", () => {
       { name: "ERS-30", deadlineS: 1800 },
       { name: "ERS-10", deadlineS: 600 },
     ]);
-    w.note(400_000, 380_000, 0, T0);
-    w.note(100_000, 380_000, 0, T0);
+    w.note({ budgetW: 400_000, powerW: 380_000, shedMarginW: 0 }, T0);
+    w.note({ budgetW: 100_000, powerW: 380_000, shedMarginW: 0 }, T0);
     assert.equal(w.deadlineAt, T0 + 600_000);
-    assert.equal(w.note(100_000, 300_000, 0, T0 + 600_001)[0]?.kind, "program-deadline-missed");
-    assert.deepEqual(w.note(100_000, 300_000, 0, T0 + 700_000), [], "said once");
+    assert.equal(
+      w.note({ budgetW: 100_000, powerW: 300_000, shedMarginW: 0 }, T0 + 600_001)[0]?.kind,
+      "program-deadline-missed",
+    );
+    assert.deepEqual(
+      w.note({ budgetW: 100_000, powerW: 300_000, shedMarginW: 0 }, T0 + 700_000),
+      [],
+      "said once",
+    );
   });
 });
 

@@ -103,8 +103,8 @@ describe("timed exclusions", () => {
     const path = join(mkdtempSync(join(tmpdir(), "wk-excl-")), "state.db");
     const s = new Settings(path);
     s.open();
-    s.exclude("m1", "bea", "fan swap", 1000, 5000);
-    s.exclude("m2", "bea", null, 1000);
+    s.exclude("m1", { by: "bea", reason: "fan swap", at: 1000, until: 5000 });
+    s.exclude("m2", { by: "bea", reason: null, at: 1000 });
     assert.equal(s.isExcluded("m1", 4999), true);
     assert.equal(s.isExcluded("m1", 5000), false, "past its end it no longer holds, swept or not");
     s.close();

@@ -31,7 +31,7 @@ describe("Ledger", () => {
     const l = new Ledger(":memory:");
     l.open(T0);
     const id = l.begin(sleepAction("m1", 3000, T0));
-    l.finish(id, true, "confirmed", T0 + 400);
+    l.finish(id, { ok: true, reason: "confirmed" }, T0 + 400);
     // the reading was taken before the confirmation: the drop is not in P yet
     assert.equal(l.view(T0 + 500, T0 + 300).devices.get("m1")?.pendingShed?.expectedW, 3000);
     // a reading taken after it: P has the drop, nothing pending
@@ -75,7 +75,7 @@ describe("Ledger", () => {
     assert.deepEqual(row, { state: "pending", device_id: "m1", kind: "sleep" });
     assert.deepEqual(ledger.view(T0).devices.get("m1")?.pendingShed, { expectedW: 3000, issuedAt: T0 });
 
-    ledger.finish(id, true, "power fell", T0 + 1000);
+    ledger.finish(id, { ok: true, reason: "power fell" }, T0 + 1000);
     const e = ledger.get(id)!;
     assert.equal(e.state, "done");
     assert.equal(e.finishedAt, T0 + 1000);
@@ -119,8 +119,8 @@ describe("Ledger", () => {
   test("sheds of the last 60 s are in the view (rampDownWPerMin counts them); failed ones are not", () => {
     const l = new Ledger(":memory:");
     l.open(T0);
-    l.finish(l.begin(sleepAction("m1", 3200, T0)), true, "ok", T0 + 100);
-    l.finish(l.begin(sleepAction("m2", 3100, T0 + 10_000)), false, "refused", T0 + 10_100);
+    l.finish(l.begin(sleepAction("m1", 3200, T0)), { ok: true, reason: "ok" }, T0 + 100);
+    l.finish(l.begin(sleepAction("m2", 3100, T0 + 10_000)), { ok: false, reason: "refused" }, T0 + 10_100);
     l.begin(sleepAction("m3", 3000, T0 + 20_000)); // pending: issued, counts
     assert.deepEqual(l.view(T0 + 30_000).sheds, [
       { deviceId: "m1", expectedW: 3200, at: T0 },
@@ -134,12 +134,11 @@ describe("Ledger", () => {
     const path = dbPath();
     const a = new Ledger(path);
     a.open(T0);
-    a.finish(a.begin(sleepAction("m1", 3200)), true, "ok", T0 + 100);
-    a.finish(a.begin(sleepAction("m2", 3100)), true, "ok", T0 + 100);
+    a.finish(a.begin(sleepAction("m1", 3200)), { ok: true, reason: "ok" }, T0 + 100);
+    a.finish(a.begin(sleepAction("m2", 3100)), { ok: true, reason: "ok" }, T0 + 100);
     a.finish(
       a.begin({ deviceId: "m2", kind: "wake", expectedDeltaW: 3100, reason: "w", at: T0 + 200 }),
-      true,
-      "ok",
+      { ok: true, reason: "ok" },
       T0 + 300,
     );
     a.close();
@@ -158,12 +157,12 @@ describe("Ledger", () => {
   test("a failure backs the device off, doubling; a success clears it", () => {
     const l = new Ledger(":memory:", { failBackoffMs: 10_000 });
     l.open(T0);
-    l.finish(l.begin(sleepAction("m1", 3000)), false, "timeout", T0);
+    l.finish(l.begin(sleepAction("m1", 3000)), { ok: false, reason: "timeout" }, T0);
     assert.equal(l.view(T0).devices.get("m1")?.failedUntil, T0 + 10_000);
     assert.equal(l.view(T0).devices.get("m1")?.sleptAt, null);
-    l.finish(l.begin(sleepAction("m1", 3000, T0 + 20_000)), false, "timeout", T0 + 20_000);
+    l.finish(l.begin(sleepAction("m1", 3000, T0 + 20_000)), { ok: false, reason: "timeout" }, T0 + 20_000);
     assert.equal(l.view(T0 + 20_000).devices.get("m1")?.failedUntil, T0 + 40_000);
-    l.finish(l.begin(sleepAction("m1", 3000, T0 + 50_000)), true, "ok", T0 + 50_000);
+    l.finish(l.begin(sleepAction("m1", 3000, T0 + 50_000)), { ok: true, reason: "ok" }, T0 + 50_000);
     assert.equal(l.view(T0 + 50_000).devices.get("m1")?.failedUntil, null);
     assert.equal(l.events(10)[0]?.state, "done");
     assert.equal(l.events(10).length, 3);
@@ -184,8 +183,7 @@ describe("Ledger", () => {
           at: T0,
           priorLimitW: prior,
         }),
-        true,
-        "ok",
+        { ok: true, reason: "ok" },
         T0,
       );
     lim(3000, 3500);
@@ -203,8 +201,7 @@ describe("Ledger", () => {
           at: T0,
           priorLimitW: prior,
         }),
-        true,
-        "ok",
+        { ok: true, reason: "ok" },
         T0,
       );
     cap("capGpu", 500, 700);
@@ -222,7 +219,7 @@ describe("Ledger", () => {
   test("settleMs keeps a confirmed action counted as pending for a while", () => {
     const l = new Ledger(":memory:", { settleMs: 5000 });
     l.open(T0);
-    l.finish(l.begin(sleepAction("m1", 3000)), true, "ok", T0 + 1000);
+    l.finish(l.begin(sleepAction("m1", 3000)), { ok: true, reason: "ok" }, T0 + 1000);
     assert.equal(l.view(T0 + 2000).devices.get("m1")?.pendingShed?.expectedW, 3000);
     assert.equal(l.view(T0 + 7000).devices.get("m1")?.pendingShed ?? null, null);
     l.close();

@@ -189,7 +189,7 @@ test("ledger: a locate is recorded with origin and outcome but never counts as p
     at: 1000,
   });
   assert.equal(ledger.view(1001).devices.get("m1")?.pendingShed ?? null, null, "not a pending shed");
-  ledger.finish(id, false, "the unit reports its LED off", 2000);
+  ledger.finish(id, { ok: false, reason: "the unit reports its LED off" }, 2000);
   assert.equal(ledger.view(2001).devices.get("m1")?.failedUntil ?? null, null, "no back-off");
   const ok = ledger.begin({
     deviceId: "m1",
@@ -199,7 +199,7 @@ test("ledger: a locate is recorded with origin and outcome but never counts as p
     origin: "operator",
     at: 3000,
   });
-  ledger.finish(ok, true, "locate on (read back)", 3001);
+  ledger.finish(ok, { ok: true, reason: "locate on (read back)" }, 3001);
   const d = ledger.view(3002).devices.get("m1");
   assert.equal(d?.pendingShed ?? null, null);
   assert.equal(d?.movedAt ?? null, null, "not a power move");
@@ -274,11 +274,15 @@ test("the agent turns a LED off when its time is up, only where the firmware wou
   const time = fakeTime();
   const { t, offs, store } = timers(time);
   t.start();
-  const words = t.noted("m1", 300, onReport(null), "tech");
+  const words = t.noted("m1", { seconds: 300, report: onReport(null), by: "tech" });
   assert.match(words, /^; the agent turns it off at \d{4}-\d\d-\d\dT/);
   assert.equal(store.rows.get("m1")?.endsAt, time.now() + 300_000);
-  assert.equal(t.noted("m2", 300, onReport(300), "tech"), "", "Proto: the firmware ends it");
-  assert.equal(t.noted("m3", 300, onReport(30), "tech"), "", "AxeOS: its own 30 s");
+  assert.equal(
+    t.noted("m2", { seconds: 300, report: onReport(300), by: "tech" }),
+    "",
+    "Proto: the firmware ends it",
+  );
+  assert.equal(t.noted("m3", { seconds: 300, report: onReport(30), by: "tech" }), "", "AxeOS: its own 30 s");
   assert.deepEqual(
     t.list().map((l) => l.deviceId),
     ["m1"],
@@ -295,9 +299,9 @@ test("a new locate replaces the end; an off cancels it", async () => {
   const time = fakeTime();
   const { t, offs } = timers(time);
   t.start();
-  t.noted("m1", 60, onReport(null), "tech");
+  t.noted("m1", { seconds: 60, report: onReport(null), by: "tech" });
   await time.advance(50_000);
-  t.noted("m1", 120, onReport(null), "alice");
+  t.noted("m1", { seconds: 120, report: onReport(null), by: "alice" });
   await time.advance(60_000);
   assert.equal(offs.length, 0, "the first end is gone");
   await time.advance(60_000);
@@ -305,8 +309,12 @@ test("a new locate replaces the end; an off cancels it", async () => {
     offs.map((o) => o.reason),
     ["locate ended after 120 s (asked by alice)"],
   );
-  t.noted("m2", 60, onReport(null), "tech");
-  t.noted("m2", 0, { on: false, confirmedBy: "read-back", firmwareEndsAfterS: null }, "tech");
+  t.noted("m2", { seconds: 60, report: onReport(null), by: "tech" });
+  t.noted("m2", {
+    seconds: 0,
+    report: { on: false, confirmedBy: "read-back", firmwareEndsAfterS: null },
+    by: "tech",
+  });
   await time.advance(120_000);
   assert.equal(offs.length, 1, "an off left nothing to end");
   assert.deepEqual(t.list(), []);
@@ -316,7 +324,7 @@ test("an off that fails is tried again, then given up", async () => {
   const time = fakeTime();
   const { t, offs, store } = timers(time, memoryStore(), () => false);
   t.start();
-  t.noted("m1", 30, onReport(null), "tech");
+  t.noted("m1", { seconds: 30, report: onReport(null), by: "tech" });
   await time.advance(30_000 + LOCATE_OFF_RETRY_MS * (LOCATE_OFF_TRIES + 2));
   assert.equal(offs.length, LOCATE_OFF_TRIES);
   assert.equal(offs[1]!.at - offs[0]!.at, LOCATE_OFF_RETRY_MS);
@@ -340,7 +348,7 @@ test("an off on its way is not sent again by the sweeps that come before it ends
     },
   });
   t.start();
-  t.noted("m1", 10, onReport(null), "tech");
+  t.noted("m1", { seconds: 10, report: onReport(null), by: "tech" });
   const at = time.now() + 10_000;
   for (let i = 0; i < 5; i++) t.sweep(at + i * 2_000);
   assert.deepEqual(offs, ["m1"]);
@@ -356,8 +364,8 @@ test("ends are kept across a restart: due ones go off at start, the rest at thei
   const store = memoryStore();
   const first = timers(time, store);
   first.t.start();
-  first.t.noted("m1", 60, onReport(null), "tech");
-  first.t.noted("m2", 600, onReport(null), "tech");
+  first.t.noted("m1", { seconds: 60, report: onReport(null), by: "tech" });
+  first.t.noted("m2", { seconds: 600, report: onReport(null), by: "tech" });
   first.t.stop();
   assert.deepEqual(first.t.list(), [], "a stopped site ends nothing");
   assert.equal(store.rows.size, 2, "the ends stay stored for the next start");

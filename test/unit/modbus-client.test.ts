@@ -49,35 +49,47 @@ describe("ModbusConnection rebuild backoff", () => {
       { timeoutMs: 500, gapMs: 0, backoff: { baseMs: 1000, maxMs: 8000 }, now: () => now, random: () => 1 },
     );
     try {
-      await assert.rejects(conn.readRegisters(1, "input", 0, 2), (e: DriverError) => {
-        assert.equal(e.code, "WK_MODBUS_REFUSED");
-        assert.equal(e.retryable, true);
-        return true;
-      });
+      await assert.rejects(
+        conn.readRegisters(1, { table: "input", address: 0, length: 2 }),
+        (e: DriverError) => {
+          assert.equal(e.code, "WK_MODBUS_REFUSED");
+          assert.equal(e.retryable, true);
+          return true;
+        },
+      );
       assert.equal(conn.builds, 1);
       assert.deepEqual(conn.health.failures, 1);
       assert.equal(conn.health.retryAt, now + 1000);
 
       const t0 = Date.now();
-      await assert.rejects(conn.readRegisters(1, "input", 0, 2), (e: DriverError) => {
-        assert.equal(e.code, "WK_MODBUS_BACKOFF");
-        assert.match(e.message, /not reconnecting for 1000 ms .*WK_MODBUS_REFUSED/);
-        return true;
-      });
+      await assert.rejects(
+        conn.readRegisters(1, { table: "input", address: 0, length: 2 }),
+        (e: DriverError) => {
+          assert.equal(e.code, "WK_MODBUS_BACKOFF");
+          assert.match(e.message, /not reconnecting for 1000 ms .*WK_MODBUS_REFUSED/);
+          return true;
+        },
+      );
       assert.ok(Date.now() - t0 < 100, "fails fast");
       assert.equal(conn.builds, 1, "no rebuild inside the backoff");
 
       now += 1000; // backoff over: rebuilt, refused again, the next wait doubles
-      await assert.rejects(conn.readRegisters(1, "input", 0, 2), { code: "WK_MODBUS_REFUSED" });
+      await assert.rejects(conn.readRegisters(1, { table: "input", address: 0, length: 2 }), {
+        code: "WK_MODBUS_REFUSED",
+      });
       assert.equal(conn.builds, 2);
       assert.equal(conn.health.retryAt, now + 2000);
       now += 1999;
-      await assert.rejects(conn.readRegisters(1, "input", 0, 2), { code: "WK_MODBUS_BACKOFF" });
+      await assert.rejects(conn.readRegisters(1, { table: "input", address: 0, length: 2 }), {
+        code: "WK_MODBUS_BACKOFF",
+      });
       assert.equal(conn.builds, 2);
     } finally {
       await conn.close();
     }
-    await assert.rejects(conn.readRegisters(1, "input", 0, 2), { code: "WK_MODBUS_CLOSED" });
+    await assert.rejects(conn.readRegisters(1, { table: "input", address: 0, length: 2 }), {
+      code: "WK_MODBUS_CLOSED",
+    });
   });
 
   test("requests on one connection never overlap", async () => {
@@ -86,7 +98,9 @@ describe("ModbusConnection rebuild backoff", () => {
       { kind: "tcp", host: "127.0.0.1", port },
       { timeoutMs: 300, gapMs: 0, backoff: { baseMs: 0, maxMs: 0 } },
     );
-    const all = await Promise.allSettled([1, 2, 3].map((u) => conn.readRegisters(u, "input", 0, 2)));
+    const all = await Promise.allSettled(
+      [1, 2, 3].map((u) => conn.readRegisters(u, { table: "input", address: 0, length: 2 })),
+    );
     assert.ok(all.every((r) => r.status === "rejected"));
     assert.equal(conn.builds, 3, "each request rebuilt the client in turn (backoff off)");
     await conn.close();

@@ -101,21 +101,21 @@ describe("PriceBook", () => {
   test("fixed prices stand and never expire; topic prices are judged", () => {
     const b = new PriceBook(limits, { hashpricePerThDay: 0.05 });
     assert.deepEqual(b.current(T0 + 10 * 86_400_000), { energyPricePerKwh: null, hashpricePerThDay: 0.05 });
-    assert.equal(b.offer("energyPricePerKwh", 0.08, null, T0), null);
+    assert.equal(b.offer("energyPricePerKwh", { value: 0.08, issuedAt: null }, T0), null);
     assert.deepEqual(b.current(T0), { energyPricePerKwh: 0.08, hashpricePerThDay: 0.05 });
   });
 
   test("implausible values are refused and the price in force stays", () => {
     const b = new PriceBook(limits);
-    b.offer("energyPricePerKwh", 0.08, null, T0);
-    assert.equal(b.offer("energyPricePerKwh", 1e6, null, T0)?.code, "out-of-range");
-    assert.equal(b.offer("hashpricePerThDay", -1e308, null, T0)?.code, "out-of-range");
+    b.offer("energyPricePerKwh", { value: 0.08, issuedAt: null }, T0);
+    assert.equal(b.offer("energyPricePerKwh", { value: 1e6, issuedAt: null }, T0)?.code, "out-of-range");
+    assert.equal(b.offer("hashpricePerThDay", { value: -1e308, issuedAt: null }, T0)?.code, "out-of-range");
     assert.deepEqual(b.current(T0), { energyPricePerKwh: 0.08, hashpricePerThDay: null });
   });
 
   test("a price expires after maxAgeS: unknown again, reported once", () => {
     const b = new PriceBook(limits);
-    b.offer("energyPricePerKwh", 0.08, null, T0);
+    b.offer("energyPricePerKwh", { value: 0.08, issuedAt: null }, T0);
     assert.deepEqual(b.newlyExpired(T0 + 3_599_000), []);
     assert.equal(b.current(T0 + 3_601_000).energyPricePerKwh, null);
     assert.equal(b.status("energyPricePerKwh", T0 + 3_601_000).state, "expired");
@@ -125,11 +125,14 @@ describe("PriceBook", () => {
 
   test("issue times: too old, from the future, or older than the price in force are refused", () => {
     const b = new PriceBook(limits);
-    assert.equal(b.offer("energyPricePerKwh", 0.08, T0 - 2 * 3_600_000, T0)?.code, "expired");
-    assert.equal(b.offer("energyPricePerKwh", 0.08, T0 + 3_600_000, T0)?.code, "future");
-    assert.equal(b.offer("energyPricePerKwh", 0.08, T0 - 60_000, T0), null);
-    assert.equal(b.offer("energyPricePerKwh", 0.09, T0 - 120_000, T0)?.code, "older");
+    assert.equal(
+      b.offer("energyPricePerKwh", { value: 0.08, issuedAt: T0 - 2 * 3_600_000 }, T0)?.code,
+      "expired",
+    );
+    assert.equal(b.offer("energyPricePerKwh", { value: 0.08, issuedAt: T0 + 3_600_000 }, T0)?.code, "future");
+    assert.equal(b.offer("energyPricePerKwh", { value: 0.08, issuedAt: T0 - 60_000 }, T0), null);
+    assert.equal(b.offer("energyPricePerKwh", { value: 0.09, issuedAt: T0 - 120_000 }, T0)?.code, "older");
     // the same retained message again (a reconnect) is taken: it is not older
-    assert.equal(b.offer("energyPricePerKwh", 0.08, T0 - 60_000, T0 + 1000), null);
+    assert.equal(b.offer("energyPricePerKwh", { value: 0.08, issuedAt: T0 - 60_000 }, T0 + 1000), null);
   });
 });

@@ -119,11 +119,10 @@ export function discoveryEntities(ctx: HaContext, devices: DevicesView): HaEntit
       config: { ...config, unique_id: `${node}_${objectId}`, object_id: `${node}_${objectId}`, availability },
     });
   };
+  /** One device's sensors: object ids start with `prefix`, values come from `stateTopic`. */
   const sensors = (
-    prefix: string,
     specs: SensorSpec[],
-    stateTopic: string,
-    device: Record<string, unknown>,
+    { prefix, stateTopic, device }: { prefix: string; stateTopic: string; device: Record<string, unknown> },
   ) => {
     for (const s of specs) {
       add("sensor", `${prefix}${s.key}`, {
@@ -138,7 +137,7 @@ export function discoveryEntities(ctx: HaContext, devices: DevicesView): HaEntit
       });
     }
   };
-  sensors("site_", SITE_SENSORS, stateTopics.site(ctx.base), siteDevice);
+  sensors(SITE_SENSORS, { prefix: "site_", stateTopic: stateTopics.site(ctx.base), device: siteDevice });
   if (ctx.acceptCommands) {
     add("select", "site_mode_set", {
       name: "Control mode",
@@ -171,7 +170,11 @@ export function discoveryEntities(ctx: HaContext, devices: DevicesView): HaEntit
       model: "GPU node",
       via_device: node,
     };
-    sensors(`gpu_${slug(g.id)}_`, GPU_SENSORS, stateTopics.gpu(ctx.base, g.id), device);
+    sensors(GPU_SENSORS, {
+      prefix: `gpu_${slug(g.id)}_`,
+      stateTopic: stateTopics.gpu(ctx.base, g.id),
+      device,
+    });
   }
   if (ctx.minerGroups) {
     for (const location of minerGroups(devices)) {
@@ -182,7 +185,11 @@ export function discoveryEntities(ctx: HaContext, devices: DevicesView): HaEntit
         model: "Miner group",
         via_device: node,
       };
-      sensors(`group_${slug(location)}_`, GROUP_SENSORS, stateTopics.group(ctx.base, location), device);
+      sensors(GROUP_SENSORS, {
+        prefix: `group_${slug(location)}_`,
+        stateTopic: stateTopics.group(ctx.base, location),
+        device,
+      });
     }
   }
   return out;

@@ -203,7 +203,7 @@ class HomeAssistantSession implements RunningExport {
       const watts = Math.round(kw.data * 1000);
       // the contract or more is no cap at all: the lease ends
       if (watts >= this.ctx.contractLimitW) this.site.clearBudgetLease(this.actor);
-      else this.site.setBudgetLease(watts, HA_LEASE_TTL_S, "Home Assistant", this.actor);
+      else this.site.setBudgetLease({ watts, ttlS: HA_LEASE_TTL_S, reason: "Home Assistant" }, this.actor);
     }
     this.publishStates(true);
   }

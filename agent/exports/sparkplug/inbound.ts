@@ -67,7 +67,7 @@ export class SparkplugCommands {
           this.o.site.setMode(intent.mode, a);
           return;
         case "lease":
-          this.o.site.setBudgetLease(intent.watts, intent.ttlS, intent.reason, a);
+          this.o.site.setBudgetLease({ watts: intent.watts, ttlS: intent.ttlS, reason: intent.reason }, a);
           return;
         case "lease-clear":
           this.o.site.clearBudgetLease(a);

@@ -77,6 +77,12 @@ export interface UsageReport {
   intervals: Array<{ id: number; startMs: number; durationMs: number; usageKwh: number; demandKw: number }>;
 }
 
+interface VtnRequest {
+  method: "GET" | "POST";
+  path: string;
+  body?: unknown;
+}
+
 export class VtnClient {
   private token: { value: string; expiresAt: number } | null = null;
   private readonly base: string;
@@ -126,7 +132,7 @@ export class VtnClient {
 
   /** POSTs a usage report (USAGE in kWh and DEMAND in kW, per interval). */
   async report(r: UsageReport): Promise<void> {
-    await this.send("POST", "/reports", {
+    const body = {
       eventID: r.eventID,
       clientName: r.clientName,
       reportName: r.reportName,
@@ -157,19 +163,16 @@ export class VtnClient {
           })),
         },
       ],
-    });
+    };
+    await this.send({ method: "POST", path: "/reports", body });
   }
 
   private async get(path: string): Promise<unknown> {
-    return this.send("GET", path);
+    return this.send({ method: "GET", path });
   }
 
-  private async send(
-    method: "GET" | "POST",
-    path: string,
-    body?: unknown,
-    retried = false,
-  ): Promise<unknown> {
+  private async send(req: VtnRequest, retried = false): Promise<unknown> {
+    const { method, path, body } = req;
     const token = await this.bearer();
     const res = await this.fetchWithDeadline(`${this.base}${path}`, {
       method,
@@ -183,7 +186,7 @@ export class VtnClient {
     if (res.status === 401 && !retried && this.auth.clientId) {
       // expired or revoked on the VTN: one new token, one retry
       this.token = null;
-      return this.send(method, path, body, true);
+      return this.send(req, true);
     }
     const text = await res.text();
     if (!res.ok)

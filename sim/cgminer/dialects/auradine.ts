@@ -17,7 +17,8 @@ const DESCRIPTION = `GCMiner-${GCMINER_BUILD}-d37c5dd4a7f8e4837e63dc99e577620cb5
 export const auradineModelNames = new Map<string, string>();
 const modelName = (c: { id: string }) => auradineModelNames.get(c.id) ?? "AT2880";
 
-const ok = (code: number, msg: string, name: string, items: Item[]): Reply => ({
+/** A success reply with its section (`name`: SUMMARY, DEVS, …). */
+const ok = (code: number, msg: string, { name, items }: { name: string; items: Item[] }): Reply => ({
   severity: "S",
   code,
   msg,
@@ -29,24 +30,27 @@ const mining = (v: MinerView) => v.state === "hashing" && v.hashboards === "ok";
 
 function summary(v: MinerView): Reply {
   const accepted = Math.floor(v.workTh / 281);
-  return ok(11, "Summary", "SUMMARY", [
-    {
-      Accepted: accepted,
-      "Difficulty Accepted": accepted * 65536,
-      "Difficulty Rejected": 0,
-      Elapsed: v.uptimeS,
-      "Hardware Errors": 0,
-      "Last getwork": 0,
-      "MHS 15m": mhs(v.hashrateThs),
-      "MHS 1m": mhs(v.hashrateThs),
-      "MHS 5m": mhs(v.hashrateThs),
-      "MHS 5s": mhs(v.hashrateThs),
-      "MHS av": mhs(v.avgHashrateThs),
-      Rejected: 0,
-      "Total MH": new Fixed(v.workTh * 1e6, 0),
-      Utility: new Fixed(v.uptimeS > 0 ? (accepted * 60) / v.uptimeS : 0, 4),
-    },
-  ]);
+  return ok(11, "Summary", {
+    name: "SUMMARY",
+    items: [
+      {
+        Accepted: accepted,
+        "Difficulty Accepted": accepted * 65536,
+        "Difficulty Rejected": 0,
+        Elapsed: v.uptimeS,
+        "Hardware Errors": 0,
+        "Last getwork": 0,
+        "MHS 15m": mhs(v.hashrateThs),
+        "MHS 1m": mhs(v.hashrateThs),
+        "MHS 5m": mhs(v.hashrateThs),
+        "MHS 5s": mhs(v.hashrateThs),
+        "MHS av": mhs(v.avgHashrateThs),
+        Rejected: 0,
+        "Total MH": new Fixed(v.workTh * 1e6, 0),
+        Utility: new Fixed(v.uptimeS > 0 ? (accepted * 60) / v.uptimeS : 0, 4),
+      },
+    ],
+  });
 }
 
 function devs(v: MinerView): Reply {
@@ -59,7 +63,7 @@ function devs(v: MinerView): Reply {
     Status: v.hashboards === "dead" ? "Dead" : "Alive",
     Temperature: new Fixed(v.boardTempsC[i] ?? 0, 2),
   }));
-  return ok(9, `${items.length} Dev(s)`, "DEVS", items);
+  return ok(9, `${items.length} Dev(s)`, { name: "DEVS", items: items });
 }
 
 function pools(c: { id: string; view: MinerView }): Reply {
@@ -75,7 +79,7 @@ function pools(c: { id: string; view: MinerView }): Reply {
     URL: url,
     User: `wattkeeper.${c.id}`,
   }));
-  return ok(7, `${items.length} Pool(s)`, "POOLS", items);
+  return ok(7, `${items.length} Pool(s)`, { name: "POOLS", items: items });
 }
 
 /** The simulated auradine firmware on the CGMiner API port. */
@@ -83,22 +87,21 @@ export const auradineSimDialect: SimDialect = {
   name: "auradine",
   description: DESCRIPTION,
   handlers: {
-    version: () => ok(22, "GCMiner versions", "VERSION", [{ API: "1.0", GCMiner: GCMINER_BUILD }]),
+    version: () =>
+      ok(22, "GCMiner versions", { name: "VERSION", items: [{ API: "1.0", GCMiner: GCMINER_BUILD }] }),
     summary: (c) => summary(c.view),
     devs: (c) => devs(c.view),
     pools: (c) => pools(c),
     devdetails: (c) =>
-      ok(
-        69,
-        "Device Details",
-        "DEVDETAILS",
-        c.view.chainRatesThs.map((_, i) => ({
+      ok(69, "Device Details", {
+        name: "DEVDETAILS",
+        items: c.view.chainRatesThs.map((_, i) => ({
           DEVDETAILS: i,
           Driver: "gcminer",
           ID: i + 1,
           Model: modelName(c),
           Name: "ASICBoard",
         })),
-      ),
+      }),
   },
 };

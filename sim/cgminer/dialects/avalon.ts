@@ -29,11 +29,18 @@ export function refuseAvalonOption(minerId: string, option: string, on = true): 
   refusals.set(minerId, set);
 }
 
-const ok = (code: number, msg: string, name?: string, items?: Item[], textPrefix = false): Reply => ({
+/** A success reply, with its section when it has one. */
+const ok = (
+  code: number,
+  msg: string,
+  section?: { name: string; items: Item[]; textPrefix?: boolean },
+): Reply => ({
   severity: "S",
   code,
   msg,
-  section: name && items ? { name, textPrefix, items } : undefined,
+  section: section
+    ? { name: section.name, textPrefix: section.textPrefix ?? false, items: section.items }
+    : undefined,
 });
 
 const levelOf = (c: { state: Map<string, unknown> }) => (c.state.get("worklevel") as number | undefined) ?? 2;
@@ -73,18 +80,21 @@ function packedMmId(v: MinerView, level: number, led = false): string {
 }
 
 function estats(c: SimCall): Reply {
-  return ok(CODE.MINESTATS, "CGMiner stats", "STATS", [
-    {
-      STATS: 0,
-      ID: "AVA100",
-      Elapsed: c.view.uptimeS,
-      Calls: 0,
-      Wait: new Fixed(0, 6),
-      "MM ID0": packedMmId(c.view, levelOf(c), c.model.leds.isOn(c.id)),
-      "MM Count": 1,
-      "Smart Speed": 1,
-    },
-  ]);
+  return ok(CODE.MINESTATS, "CGMiner stats", {
+    name: "STATS",
+    items: [
+      {
+        STATS: 0,
+        ID: "AVA100",
+        Elapsed: c.view.uptimeS,
+        Calls: 0,
+        Wait: new Fixed(0, 6),
+        "MM ID0": packedMmId(c.view, levelOf(c), c.model.leds.isOn(c.id)),
+        "MM Count": 1,
+        "Smart Speed": 1,
+      },
+    ],
+  });
 }
 
 function reboot(model: PowerModel, id: string): void {
@@ -151,11 +161,9 @@ export const avalonSimDialect: SimDialect = {
   name: "avalon",
   handlers: {
     version: () =>
-      ok(
-        CODE.VERSION,
-        "CGMiner versions",
-        "VERSION",
-        [
+      ok(CODE.VERSION, "CGMiner versions", {
+        name: "VERSION",
+        items: [
           {
             CGMiner: "4.11.1",
             API: "3.7",
@@ -167,14 +175,12 @@ export const avalonSimDialect: SimDialect = {
             VERSION: FIRMWARE,
           },
         ],
-        true,
-      ),
+        textPrefix: true,
+      }),
     summary: (c) =>
-      ok(
-        CODE.SUMM,
-        "Summary",
-        "SUMMARY",
-        [
+      ok(CODE.SUMM, "Summary", {
+        name: "SUMMARY",
+        items: [
           {
             Elapsed: c.view.uptimeS,
             "MHS av": mhs(c.view.avgHashrateThs),
@@ -187,8 +193,8 @@ export const avalonSimDialect: SimDialect = {
             "Hardware Errors": 0,
           },
         ],
-        true,
-      ),
+        textPrefix: true,
+      }),
     estats,
     stats: estats,
     ascset,

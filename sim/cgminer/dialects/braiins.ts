@@ -20,26 +20,36 @@ export function refuseBraiinsCommand(minerId: string, command: string, on = true
   refusals.set(minerId, set);
 }
 
-const ok = (code: number, msg: string, name?: string, items?: Item[]): Reply => ({
+/** A success reply, with its section when it has one. */
+const ok = (code: number, msg: string, section?: { name: string; items: Item[] }): Reply => ({
   severity: "S",
   code,
   msg,
-  section: name && items ? { name, textPrefix: name === "SUMMARY" || name === "VERSION", items } : undefined,
+  section: section
+    ? {
+        name: section.name,
+        textPrefix: section.name === "SUMMARY" || section.name === "VERSION",
+        items: section.items,
+      }
+    : undefined,
 });
 
 const _mhs = (ths: number) => new Fixed(ths * 1e6, 2);
 
 function summary(v: MinerView): Reply {
-  return ok(CODE.SUMM, "Summary", "SUMMARY", [
-    {
-      Elapsed: v.uptimeS,
-      ...mhsWindows(v, 2),
-      Accepted: Math.floor(v.workTh / 281),
-      Rejected: 0,
-      "Hardware Errors": 0,
-      "Best Share": 0,
-    },
-  ]);
+  return ok(CODE.SUMM, "Summary", {
+    name: "SUMMARY",
+    items: [
+      {
+        Elapsed: v.uptimeS,
+        ...mhsWindows(v, 2),
+        Accepted: Math.floor(v.workTh / 281),
+        Rejected: 0,
+        "Hardware Errors": 0,
+        "Best Share": 0,
+      },
+    ],
+  });
 }
 
 /** The simulated braiins firmware on the CGMiner API port. */
@@ -48,39 +58,39 @@ export const braiinsSimDialect: SimDialect = {
   description: BOSMINER_VERSION,
   handlers: {
     version: (c) =>
-      ok(CODE.VERSION, "BOSer versions", "VERSION", [
-        { BOSer: BOSER_VERSION, BOSminer: BOSMINER_VERSION, API: "3.7", Type: c.view.model.type },
-      ]),
+      ok(CODE.VERSION, "BOSer versions", {
+        name: "VERSION",
+        items: [{ BOSer: BOSER_VERSION, BOSminer: BOSMINER_VERSION, API: "3.7", Type: c.view.model.type }],
+      }),
     summary: (c) => summary(c.view),
     tunerstatus: (c) =>
-      ok(400, "Tuner Status", "TUNERSTATUS", [
-        {
-          PowerLimit: Math.round(c.view.powerLimitW ?? c.view.model.nominalW),
-          ApproximateMinerPowerConsumption: Math.round(c.view.powerW),
-          ApproximateChainPowerConsumption: Math.round(c.view.powerW * 0.93),
-          DynamicPowerScaling: "Disabled",
-          TunerRunning: c.view.state === "hashing",
-        },
-      ]),
+      ok(400, "Tuner Status", {
+        name: "TUNERSTATUS",
+        items: [
+          {
+            PowerLimit: Math.round(c.view.powerLimitW ?? c.view.model.nominalW),
+            ApproximateMinerPowerConsumption: Math.round(c.view.powerW),
+            ApproximateChainPowerConsumption: Math.round(c.view.powerW * 0.93),
+            DynamicPowerScaling: "Disabled",
+            TunerRunning: c.view.state === "hashing",
+          },
+        ],
+      }),
     temps: (c) =>
-      ok(
-        401,
-        `${c.view.boardTempsC.length} Temp(s)`,
-        "TEMPS",
-        c.view.boardTempsC.map((t, i) => ({
+      ok(401, `${c.view.boardTempsC.length} Temp(s)`, {
+        name: "TEMPS",
+        items: c.view.boardTempsC.map((t, i) => ({
           TEMPS: i,
           ID: 6 + i,
           Board: new Fixed(t, 1),
           Chip: new Fixed(c.view.chipTempsC[i] ?? t, 1),
         })),
-      ),
+      }),
     fans: (c) =>
-      ok(
-        402,
-        `${c.view.fanRpm.length} Fan(s)`,
-        "FANS",
-        c.view.fanRpm.map((rpm, i) => ({ FANS: i, ID: i, RPM: rpm, Speed: rpm > 0 ? 70 : 0 })),
-      ),
+      ok(402, `${c.view.fanRpm.length} Fan(s)`, {
+        name: "FANS",
+        items: c.view.fanRpm.map((rpm, i) => ({ FANS: i, ID: i, RPM: rpm, Speed: rpm > 0 ? 70 : 0 })),
+      }),
     pause: (c) => {
       if (refusals.get(c.id)?.has("pause")) return errorReply(410, "Pause refused: miner busy");
       if (c.view.state === "faulted") return errorReply(410, "Pause failed: miner faulted");

@@ -64,11 +64,12 @@ function count(id: string, key: keyof LuxosSessionCounters): void {
 
 // --- replies -------------------------------------------------------------------
 
-const ok = (code: number, msg: string, name?: string, items?: Item[]): Reply => ({
+/** A success reply, with its section when it has one. */
+const ok = (code: number, msg: string, section?: { name: string; items: Item[] }): Reply => ({
   severity: "S",
   code,
   msg,
-  section: name && items ? { name, textPrefix: false, items } : undefined,
+  section: section ? { name: section.name, textPrefix: false, items: section.items } : undefined,
 });
 
 function sessionOf(call: SimCall): string | null {
@@ -120,9 +121,10 @@ export const luxosSimDialect: SimDialect = {
   description: `LUXminer ${LUX_VERSION.split(".").slice(0, 3).join(".")}`,
   handlers: {
     version: (c) =>
-      ok(CODE.VERSION, "LUXminer versions", "VERSION", [
-        { LUXminer: LUX_VERSION, API: "3.7", Miner: LUX_VERSION, Type: c.view.model.type },
-      ]),
+      ok(CODE.VERSION, "LUXminer versions", {
+        name: "VERSION",
+        items: [{ LUXminer: LUX_VERSION, API: "3.7", Miner: LUX_VERSION, Type: c.view.model.type }],
+      }),
     stats: (c) => {
       const r = statsReply(c.view, { statsQuirk: false, poolUser: `wattkeeper.${c.id}` });
       const [, st] = r.section!.items;
@@ -132,25 +134,29 @@ export const luxosSimDialect: SimDialect = {
       return r;
     },
     power: (c) =>
-      ok(300, "Power", "POWER", [{ Watts: Math.round(c.view.powerW), PSU: c.view.state !== "faulted" }]),
+      ok(300, "Power", {
+        name: "POWER",
+        items: [{ Watts: Math.round(c.view.powerW), PSU: c.view.state !== "faulted" }],
+      }),
     config: (c) =>
-      ok(CODE.MINECONFIG, "LUXminer config", "CONFIG", [
-        {
-          "ASC Count": c.view.model.chains,
-          GreenLed: (c.state.get("greenLed") as string | undefined) ?? "auto",
-          RedLed: redLed(c),
-          "Pool Count": 3,
-          CurtailMode: c.view.state === "sleeping" ? "Sleep" : "None",
-          Profile: (c.state.get("profile") as string | undefined) ?? "default",
-          IsAtmEnabled: (c.state.get("atm") as boolean | undefined) ?? true,
-        },
-      ]),
+      ok(CODE.MINECONFIG, "LUXminer config", {
+        name: "CONFIG",
+        items: [
+          {
+            "ASC Count": c.view.model.chains,
+            GreenLed: (c.state.get("greenLed") as string | undefined) ?? "auto",
+            RedLed: redLed(c),
+            "Pool Count": 3,
+            CurtailMode: c.view.state === "sleeping" ? "Sleep" : "None",
+            Profile: (c.state.get("profile") as string | undefined) ?? "default",
+            IsAtmEnabled: (c.state.get("atm") as boolean | undefined) ?? true,
+          },
+        ],
+      }),
     profiles: (c) =>
-      ok(
-        301,
-        "Profiles",
-        "PROFILES",
-        luxosProfiles(c.view).map((p) => ({
+      ok(301, "Profiles", {
+        name: "PROFILES",
+        items: luxosProfiles(c.view).map((p) => ({
           "Profile Name": p.name,
           Step: String(p.step),
           Frequency: 500 + p.step * 25,
@@ -160,9 +166,13 @@ export const luxosSimDialect: SimDialect = {
           IsTuned: false,
           IsDynamic: false,
         })),
-      ),
-    atm: (c) => ok(302, "ATM", "ATM", [{ Enabled: (c.state.get("atm") as boolean | undefined) ?? true }]),
-    session: (c) => ok(303, "Session", "SESSION", [{ SessionID: sessionOf(c) ?? "" }]),
+      }),
+    atm: (c) =>
+      ok(302, "ATM", {
+        name: "ATM",
+        items: [{ Enabled: (c.state.get("atm") as boolean | undefined) ?? true }],
+      }),
+    session: (c) => ok(303, "Session", { name: "SESSION", items: [{ SessionID: sessionOf(c) ?? "" }] }),
     logon: (c) => {
       if (sessionOf(c)) {
         count(c.id, "busy");
@@ -173,14 +183,14 @@ export const luxosSimDialect: SimDialect = {
       c.state.set("sessionSeq", n);
       c.state.set("session", sid);
       count(c.id, "logons");
-      return ok(304, "Logon", "SESSION", [{ SessionID: sid }]);
+      return ok(304, "Logon", { name: "SESSION", items: [{ SessionID: sid }] });
     },
     logoff: (c) => {
       const sid = c.param.split(",")[0]?.trim() ?? "";
       if (!sid || sid !== sessionOf(c)) return errorReply(401, "Invalid session id");
       c.state.delete("session");
       count(c.id, "logoffs");
-      return ok(305, "Logoff", "SESSION", [{ SessionID: "" }]);
+      return ok(305, "Logoff", { name: "SESSION", items: [{ SessionID: "" }] });
     },
     curtail: (c) => {
       const args = authorise(c);

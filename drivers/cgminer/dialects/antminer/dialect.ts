@@ -126,13 +126,13 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     u.uptimeS = reading.uptimeS;
   }
 
-  /** Adds what the web config says to a reading that shows no hashing. */
+  /** Adds what the web config says to a reading that shows no hashing (asked with `web`'s credentials). */
   async function withWorkMode(
-    ctx: DialectContext,
-    creds: DigestCredentials,
+    web: { ctx: DialectContext; creds: DigestCredentials },
     u: Unit,
     reading: MinerReading,
   ): Promise<MinerReading> {
+    const { ctx, creds } = web;
     let mode: number | null;
     try {
       mode = workModeOf(await webClient(ctx, creds).getMinerConf(ctx.signal));
@@ -197,7 +197,7 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
       return withSteps(ctx, u, reading);
     }
     if (reading.state === "unreachable" && !WEB_WORTH_ASKING.test(reading.reason ?? "")) return reading;
-    const out = await withWorkMode(ctx, creds, u, reading);
+    const out = await withWorkMode({ ctx, creds }, u, reading);
     return withSteps(ctx, u, { ...out, at: ctx.now() });
   }
 
@@ -219,7 +219,13 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     return `no low-power draw known for the ${known.name} (lowPowerW, ${known.origin}): ${tail}`;
   };
 
-  async function setPowerLimit(ctx: DialectContext, client: AntminerWebClient, u: Unit, targetW: number) {
+  /** The power step at or below `targetW`, written through `web.client`. */
+  async function setPowerLimit(
+    web: { ctx: DialectContext; client: AntminerWebClient },
+    u: Unit,
+    targetW: number,
+  ) {
+    const { ctx, client } = web;
     const { steps, model } = await stepsForWrite(ctx, u);
     if (!steps) throw new DriverError("WK_ANTMINER_NO_POWER_STEPS", noSteps(ctx.endpoint, model), false);
     const pick = modeForTarget(steps, targetW);
@@ -327,7 +333,7 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
           if (value === undefined || !(value > 0)) {
             throw new DriverError("WK_ANTMINER_BAD_VALUE", "setPowerLimit needs a positive wattage", false);
           }
-          return setPowerLimit(ctx, client, u, value);
+          return setPowerLimit({ ctx, client }, u, value);
         case "reboot":
           await client.reboot(ctx.signal);
           u.wroteAt = ctx.now();

@@ -171,8 +171,7 @@ export class BraiinsClient {
     const r = await this.channel.unary(
       method,
       { username: this.username, password: this.password },
-      null,
-      signal,
+      { token: null, signal },
     );
     if (!r.ok && (r.code === GrpcStatus.UNAUTHENTICATED || r.code === GrpcStatus.PERMISSION_DENIED)) {
       throw new DriverError(
@@ -208,11 +207,11 @@ export class BraiinsClient {
       token = await this.login(signal);
       fresh = true;
     }
-    let r = await this.channel.unary(method, input, token, signal);
+    let r = await this.channel.unary(method, input, { token, signal });
     if (!r.ok && r.code === GrpcStatus.UNAUTHENTICATED && !fresh) {
       // expired or revoked on the miner (restart, idle): one fresh login, one retry
       token = await this.login(signal);
-      r = await this.channel.unary(method, input, token, signal);
+      r = await this.channel.unary(method, input, { token, signal });
     }
     if (!r.ok) {
       if (r.code === GrpcStatus.UNAUTHENTICATED) tokens.delete(this.key);

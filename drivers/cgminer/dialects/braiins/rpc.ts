@@ -49,6 +49,11 @@ type RawResult =
 /** "Service/Method", as errors name a call. */
 export const methodName = (m: DescMethodUnary): string => `${m.parent.name}/${m.name}`;
 
+interface CallOptions {
+  token: string | null;
+  signal?: AbortSignal | undefined;
+}
+
 export class GrpcChannel {
   readonly where: string;
   private client: Client | null = null;
@@ -67,16 +72,17 @@ export class GrpcChannel {
     c?.close();
   }
 
+  /** One call; `token` (null before login) rides in its `authorization` metadata. */
   async unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     input: MessageInitShape<I>,
-    token: string | null,
-    signal?: AbortSignal,
+    how: CallOptions,
   ): Promise<UnaryResult<O>> {
+    const { signal } = how;
     const name = methodName(method);
     if (signal?.aborted) throw new DriverError("WK_BRAIINS_ABORTED", `${name} aborted`, false);
     const body = Buffer.from(toBinary(method.input, create(method.input, input)));
-    const raw = await this.send(method, name, body, token, signal);
+    const raw = await this.send({ method, name, body }, how);
     if (!raw.ok) return raw;
     try {
       return { ok: true, reply: fromBinary(method.output, raw.bytes), headers: raw.headers };
@@ -102,11 +108,8 @@ export class GrpcChannel {
   }
 
   private send(
-    method: DescMethodUnary,
-    name: string,
-    body: Buffer,
-    token: string | null,
-    signal?: AbortSignal,
+    { method, name, body }: { method: DescMethodUnary; name: string; body: Buffer },
+    { token, signal }: CallOptions,
   ): Promise<RawResult> {
     const client = this.connect();
     const metadata = new Metadata();
@@ -129,7 +132,7 @@ export class GrpcChannel {
             resolve({ ok: true, bytes: bytes ?? Buffer.alloc(0), headers });
             return;
           }
-          const failure = this.classify(err, name, headers !== null, signal);
+          const failure = this.classify(err, name, { sawHeaders: headers !== null, signal });
           if (failure === null) resolve({ ok: false, code: err.code, details: err.details });
           else {
             if (failure.code === "WK_BRAIINS_TIMEOUT") this.retire(client);
@@ -148,8 +151,7 @@ export class GrpcChannel {
   private classify(
     err: ServiceError,
     name: string,
-    sawHeaders: boolean,
-    signal?: AbortSignal,
+    { sawHeaders, signal }: { sawHeaders: boolean; signal?: AbortSignal | undefined },
   ): DriverError | null {
     const at = `${name} to ${this.where}`;
     if (signal?.aborted) return new DriverError("WK_BRAIINS_ABORTED", `${name} aborted`, false);

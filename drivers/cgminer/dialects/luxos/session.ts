@@ -23,7 +23,7 @@ export async function send(
   command: string,
   { parameter, signal }: { parameter?: string | undefined; signal: AbortSignal | undefined },
 ): Promise<Sent> {
-  const raw = await exchange(ctx.endpoint.host, ctx.endpoint.port, encodeRequest(command, parameter), {
+  const raw = await exchange(ctx.endpoint, encodeRequest(command, parameter), {
     ...ctx.exchange,
     signal,
   });

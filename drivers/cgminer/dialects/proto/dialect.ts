@@ -61,20 +61,18 @@ import {
 const CAPABILITIES: MinerCapability[] = ["sleep", "wake", "setPowerLimit", "reboot", "locate"];
 const TELEMETRY = "/api/v1/telemetry?level=miner,hashboard,asic";
 
-/** Parses a reply that must be 200 (or one of `ok`) with `schema`. */
+/** Parses the reply to `where` (the request, for errors), which must be 200, with `schema`. */
 function expect<S extends z.ZodType>(
   ctx: DialectContext,
-  where: string,
-  reply: JsonReply,
+  { where, reply }: { where: string; reply: JsonReply },
   schema: S,
-  ok: number[] = [200],
 ): z.infer<S> {
-  if (!ok.includes(reply.status)) throw statusError(where, reply, knownVersion(ctx));
+  if (reply.status !== 200) throw statusError(where, reply, knownVersion(ctx));
   return parseReply(schema, reply.json, { where, version: knownVersion(ctx) });
 }
 
 function parseSystem(ctx: DialectContext, reply: JsonReply): SystemInfo {
-  const info = expect(ctx, "GET /api/v1/system", reply, SystemInfoSchema)["system-info"];
+  const info = expect(ctx, { where: "GET /api/v1/system", reply }, SystemInfoSchema)["system-info"];
   rememberVersion(ctx, info.os.version);
   return info;
 }
@@ -171,11 +169,15 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
       // the spec's "no mining statistics available": the rig has not started mining yet
       return { ...failedReading(ctx.now(), "starting", "no mining statistics yet (HTTP 204)"), ...partial };
     }
-    const mining = expect(ctx, "GET /api/v1/mining", miningR, MiningStatusSchema)["mining-status"];
-    const target = expect(ctx, "GET /api/v1/mining/target", targetR, MiningTargetSchema);
-    const telemetry = expect(ctx, `GET ${TELEMETRY}`, telemetryR, TelemetrySchema);
-    const cooling = expect(ctx, "GET /api/v1/cooling", coolingR, CoolingSchema)["cooling-status"];
-    const pools = expect(ctx, "GET /api/v1/pools", poolsR, PoolsSchema).pools;
+    const mining = expect(ctx, { where: "GET /api/v1/mining", reply: miningR }, MiningStatusSchema)[
+      "mining-status"
+    ];
+    const target = expect(ctx, { where: "GET /api/v1/mining/target", reply: targetR }, MiningTargetSchema);
+    const telemetry = expect(ctx, { where: `GET ${TELEMETRY}`, reply: telemetryR }, TelemetrySchema);
+    const cooling = expect(ctx, { where: "GET /api/v1/cooling", reply: coolingR }, CoolingSchema)[
+      "cooling-status"
+    ];
+    const pools = expect(ctx, { where: "GET /api/v1/pools", reply: poolsR }, PoolsSchema).pools;
     const boards = [...(telemetry.hashboards ?? [])].sort((a, b) => a.index - b.index);
     const chips = boards.flatMap((b) => b.asics?.temperature.values ?? []).filter((t) => t > 0);
     return {
@@ -203,7 +205,10 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
     const reply = await authed(ctx, { method: "GET", path: "/api/v1/mining" });
     if (reply.status === 204)
       return failedReading(ctx.now(), "starting", "no mining statistics yet (HTTP 204)");
-    return fromMining(ctx, expect(ctx, "GET /api/v1/mining", reply, MiningStatusSchema)["mining-status"]);
+    return fromMining(
+      ctx,
+      expect(ctx, { where: "GET /api/v1/mining", reply }, MiningStatusSchema)["mining-status"],
+    );
   } catch (err) {
     return readingForError(ctx, err);
   }
@@ -211,7 +216,7 @@ async function confirmRead(ctx: DialectContext): Promise<MinerReading> {
 
 async function getTarget(ctx: DialectContext): Promise<MiningTarget> {
   const reply = await authed(ctx, { method: "GET", path: "/api/v1/mining/target" });
-  return expect(ctx, "GET /api/v1/mining/target", reply, MiningTargetSchema);
+  return expect(ctx, { where: "GET /api/v1/mining/target", reply }, MiningTargetSchema);
 }
 
 async function setPowerTarget(ctx: DialectContext, watts: number): Promise<void> {
@@ -232,7 +237,7 @@ async function setPowerTarget(ctx: DialectContext, watts: number): Promise<void>
     path: "/api/v1/mining/target",
     json: { power_target_watts: w },
   });
-  expect(ctx, where, reply, MiningTargetSchema);
+  expect(ctx, { where, reply }, MiningTargetSchema);
 }
 
 /** POST an action that answers 202 Accepted (MessageResponse). */

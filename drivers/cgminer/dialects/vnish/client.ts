@@ -28,6 +28,17 @@ export interface VnishTimeouts {
 const tokens = new Map<string, string>();
 const logins = new Map<string, Promise<string>>();
 
+interface VnishRequest {
+  method: "GET" | "POST";
+  path: string;
+  body?: unknown;
+}
+
+interface VnishReply {
+  status: number;
+  json: unknown;
+}
+
 export class VnishClient {
   /** "vnish 1.2.6" once /info has been read; names the firmware in drift errors. */
   fw = "vnish (version unknown)";
@@ -57,11 +68,11 @@ export class VnishClient {
   }
 
   get(path: string, auth: boolean): Promise<unknown> {
-    return this.request("GET", path, undefined, auth);
+    return this.request({ method: "GET", path }, auth);
   }
 
   post(path: string, body: unknown, auth: boolean): Promise<unknown> {
-    return this.request("POST", path, body, auth);
+    return this.request({ method: "POST", path, body }, auth);
   }
 
   /** A token for this unit and password: the cached one, else one login shared by concurrent callers. */
@@ -77,7 +88,7 @@ export class VnishClient {
   }
 
   private async unlock(): Promise<string> {
-    const reply = await this.send("POST", UNLOCK, { pw: this.password }, undefined);
+    const reply = await this.send({ method: "POST", path: UNLOCK, body: { pw: this.password } }, undefined);
     if (reply.status === 401 || reply.status === 403) {
       const why = errText(reply.json);
       throw new DriverError(
@@ -86,7 +97,7 @@ export class VnishClient {
         false,
       );
     }
-    this.judge(reply.status, reply.json, "POST", UNLOCK);
+    this.judge(reply, { method: "POST", path: UNLOCK });
     const token = (reply.json as { token?: unknown } | null)?.token;
     if (typeof token !== "string" || token === "") {
       throw firmwareChanged(
@@ -102,24 +113,20 @@ export class VnishClient {
     return `${this.target.host}:${this.target.port}`;
   }
 
-  private async request(
-    method: "GET" | "POST",
-    path: string,
-    body: unknown,
-    auth: boolean,
-  ): Promise<unknown> {
+  private async request(req: VnishRequest, auth: boolean): Promise<unknown> {
     if (!auth) {
-      const reply = await this.send(method, path, body, undefined);
-      this.judge(reply.status, reply.json, method, path);
+      const reply = await this.send(req, undefined);
+      this.judge(reply, req);
       return reply.json;
     }
+    const { method, path } = req;
     let token = await this.token();
-    let reply = await this.send(method, path, body, token);
+    let reply = await this.send(req, token);
     if (reply.status === 401) {
       // the token expired or the unit rebooted: one fresh login, one resend
       if (tokens.get(this.key) === token) tokens.delete(this.key);
       token = await this.token();
-      reply = await this.send(method, path, body, token);
+      reply = await this.send(req, token);
       if (reply.status === 401) {
         throw firmwareChanged(
           this.fw,
@@ -127,12 +134,12 @@ export class VnishClient {
         );
       }
     }
-    this.judge(reply.status, reply.json, method, path);
+    this.judge(reply, req);
     return reply.json;
   }
 
   /** Throws for a status that is not success; 404 means the endpoint is gone (a firmware change). */
-  private judge(status: number, json: unknown, method: string, path: string): void {
+  private judge({ status, json }: VnishReply, { method, path }: VnishRequest): void {
     if (status >= 200 && status < 300) return;
     const why = errText(json);
     const what = `${method} ${path}: HTTP ${status}${why ? ` (${why})` : ""}`;
@@ -141,12 +148,7 @@ export class VnishClient {
     throw new DriverError(retryable ? "WK_VNISH_HTTP" : "WK_VNISH_REFUSED", what, retryable);
   }
 
-  private async send(
-    method: "GET" | "POST",
-    path: string,
-    body: unknown,
-    bearer: string | undefined,
-  ): Promise<{ status: number; json: unknown }> {
+  private async send({ method, path, body }: VnishRequest, bearer: string | undefined): Promise<VnishReply> {
     try {
       const reply = await jsonRequest(this.target, {
         method,

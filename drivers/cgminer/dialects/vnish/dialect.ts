@@ -131,13 +131,18 @@ function presetOf(client: VnishClient, raw: unknown): VnishPreset | null {
   return parseReply(PerfSummarySchema, raw, { fw: client.fw, endpoint: PERF }).current_preset ?? null;
 }
 
+/** What one read fetched: the unit's info and summary, its preset in force and its power steps. */
+interface VnishReplies {
+  info: VnishInfo;
+  summary: VnishSummary;
+  preset: VnishPreset | null;
+  steps: PowerStep[];
+}
+
 function buildReading(
   at: number,
   client: VnishClient,
-  info: VnishInfo,
-  summary: VnishSummary,
-  preset: VnishPreset | null,
-  steps: PowerStep[],
+  { info, summary, preset, steps }: VnishReplies,
 ): MinerReading {
   const fw = client.fw;
   const m = summary.miner;
@@ -207,7 +212,7 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     const summary = parseReply(SummarySchema, value(1), { fw: client.fw, endpoint: `${API}/summary` });
     const current = presetOf(client, value(2));
     const steps = await stepsFor(ctx, client);
-    return buildReading(ctx.now(), client, info, summary, current, steps);
+    return buildReading(ctx.now(), client, { info, summary, preset: current, steps });
   } catch (err) {
     return readingForError(err, ctx.now(), client);
   }

@@ -145,8 +145,12 @@ function locateCommand(on: boolean): Command {
     : { v2: { cmd: "set_led", fields: { param: "auto" } }, v3: { cmd: "set.system.led", param: "auto" } };
 }
 
-async function writeV3(ctx: DialectContext, s: Session, password: string, c: Command["v3"]) {
-  const { cmd, param } = c;
+/** One API v3 `set.*` command, signed with the unit's password. */
+async function writeV3(
+  ctx: DialectContext,
+  s: Session,
+  { password, cmd, param }: Command["v3"] & { password: string },
+) {
   await v3Set(v3Target(ctx.endpoint), s.v3, {
     password,
     cmd,
@@ -204,7 +208,7 @@ async function sendWrite(ctx: DialectContext, c: Command): Promise<void> {
   }
   const s = session(ctx.endpoint);
   if (s.mode === "v3") {
-    await writeV3(ctx, s, password, c.v3);
+    await writeV3(ctx, s, { ...c.v3, password });
     return;
   }
   try {
@@ -219,7 +223,7 @@ async function sendWrite(ctx: DialectContext, c: Command): Promise<void> {
   } catch (err) {
     if (!(err instanceof WhatsminerObsoleteError) && !refused(err)) throw err;
     try {
-      await writeV3(ctx, s, password, c.v3);
+      await writeV3(ctx, s, { ...c.v3, password });
     } catch (err3) {
       // 4433 not there either: report the v2 failure (a reboot in progress is retryable)
       if (refused(err3)) throw err;

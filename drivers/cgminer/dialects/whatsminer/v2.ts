@@ -44,7 +44,7 @@ export async function v2Plain(
   request: { cmd: string } & Record<string, Json>,
   opts: ExchangeOptions = {},
 ): Promise<Json> {
-  const raw = await exchange(t.host, t.port, Buffer.from(JSON.stringify(request), "utf8"), opts);
+  const raw = await exchange(t, Buffer.from(JSON.stringify(request), "utf8"), opts);
   const text = raw.toString("utf8");
   if (!/^\s*[{[]/.test(text)) {
     throw new DriverError("WK_CGMINER_NOT_READY", `miner API not ready: ${text.trim().slice(0, 80)}`, true);
@@ -176,7 +176,7 @@ export async function v2Write(t: V2Target, session: V2Session, w: V2Write): Prom
       session.tokensFetched++;
       session.token = token;
     }
-    const raw = await exchange(t.host, t.port, encryptCommand(token, cmd, fields), opts);
+    const raw = await exchange(t, encryptCommand(token, cmd, fields), opts);
     let reply: Json;
     try {
       reply = decodeWriteReply(raw, token.aesKey);
