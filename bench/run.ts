@@ -168,7 +168,16 @@ if (stop)
     const right = alive.filter((h, i) => found[h] === dialectBlock(CLI_DIALECTS, i, alive.length)).length;
     console.log("");
     printTable(
-      ["scan hosts", "alive", "dialects", "found", "right dialect", "seconds (median)", "all runs", "RSS MiB"],
+      [
+        "scan hosts",
+        "alive",
+        "dialects",
+        "found",
+        "right dialect",
+        "seconds (median)",
+        "all runs",
+        "RSS MiB",
+      ],
       [
         [
           "5000",
