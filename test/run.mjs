@@ -77,7 +77,8 @@ function saveSummary() {
   } catch {
     return; // the runner died before its summary: nothing to report
   }
-  const concurrency = passThrough.find((a) => a.startsWith("--test-concurrency="))?.split("=")[1];
+  // the last one given wins, as it does for node itself (`npm test -- --test-concurrency=4`)
+  const concurrency = passThrough.findLast((a) => a.startsWith("--test-concurrency="))?.split("=")[1];
   const summary = {
     at: new Date(startedAt).toISOString(),
     folders: dirs.map((d) => relative(ROOT, resolve(d))),
