@@ -22,7 +22,6 @@ export type {
   ControlLoopDeps,
   ControlMode,
   LoopConfig,
-  OnSent,
   TickResult,
 } from "./loop-types.ts";
 

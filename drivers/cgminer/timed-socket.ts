@@ -9,7 +9,7 @@ import { Socket } from "node:net";
 import { DriverError } from "../types.ts";
 
 /** Ends the exchange: with a reply, or with the error that stopped it. Later calls are ignored. */
-export type Finish<T> = (err: DriverError | null, value?: T) => void;
+type Finish<T> = (err: DriverError | null, value?: T) => void;
 
 export interface TimedRequest {
   host: string;

@@ -88,7 +88,8 @@ interface Ssh2Module {
 
 const ssh2 = createRequire(import.meta.url)("ssh2") as Ssh2Module;
 
-export const { Server, Client, utils } = ssh2;
+export const { Server, Client } = ssh2;
+const { utils } = ssh2;
 
 /** An OpenSSH-format Ed25519 pair: `private` for ssh2/node-ssh, `public` as an authorized_keys line. */
 export function generateKeyPair(): { privateKey: string; publicKey: string } {
