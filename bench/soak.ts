@@ -89,8 +89,8 @@ function eventIds(payload: Buffer): string[] {
 
 // ---- the simulated site, in child processes of at most MINERS_PER_SIM miners (a process
 // cannot hold 20,000 listeners here); the first serves the GPU nodes and the site meter, so
-// at more than one block the meter sees the first block only (the soak measures the agent's
-// memory, fds, ticks and events, not the budget: nothing is curtailed either way)
+// at more than one block the meter sees the first block only (the contract limit below is
+// set so that nothing is curtailed either way)
 const BASE = "127.100.0.1";
 const allHosts = allocateAddresses(BASE, MINERS);
 const blocks: string[][] = [];
@@ -140,10 +140,17 @@ const gpuLines = simInfo.gpuPorts
       `  - { id: gpu-${i}, host: 127.0.0.1, port: ${p}, user: wk, privateKeyFile: ${simInfo.gpuKeyFile}, hostKeySha256: "${simInfo.gpuFingerprint}", floorW: 350 }`,
   )
   .join("\n");
+// The soak measures memory, fds, ticks and events, never the budget: nothing may be shed.
+// With several sim blocks the meter sees the first block only, while the device reports
+// cover all of them, and a single failed meter read makes the loop plan on those reports
+// (the snapshot never presents a value the meter did not just give). So the contract limit
+// covers the whole fleet's draw (at most 4.5 kW a miner), not the metered block's: a
+// 20,000-miner soak with 20 MW saw a one-tick 63.8 MW estimate and an emergency shed.
+const contractMW = blocks.length > 1 ? Math.ceil((MINERS * 4.5) / 1000) : 20;
 const configFile = join(dir, "soak.yaml");
 writeFileSync(
   configFile,
-  `site: { id: ${SITE}, timezone: UTC, contractLimitW: 20MW }
+  `site: { id: ${SITE}, timezone: UTC, contractLimitW: ${contractMW}MW }
 http: { listen: "127.0.0.1:${httpPort}" }
 store: { path: ${dbPath} }
 mqtt: { url: "mqtt://127.0.0.1:${brokerPort}", protocolVersion: 4 }
