@@ -1,9 +1,11 @@
 // `scan` across threads. A scan is CPU-bound on the scanning side (connects,
 // HTTP parsing, normalising: about a millisecond per live host), and one
-// thread leaves the gateway's other cores idle; the hosts are dealt round-robin
-// to shards (each gets a mix of live and dead addresses), the first shard runs
-// on this thread and each other on a worker thread with its share of the
-// concurrency. Results come back in address order, progress summed over shards.
+// thread leaves the gateway's other cores idle. Every thread scans the same
+// list and takes the next host from one shared counter (an Atomics add on a
+// SharedArrayBuffer): this thread starts at once while the workers load, and no
+// thread idles while another still has a backlog of slow hosts. Each has its
+// share of the concurrency; results come back in address order, progress
+// summed over the threads.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { KnownModel } from "../../drivers/cgminer/models.ts";
