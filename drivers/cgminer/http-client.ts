@@ -25,8 +25,13 @@ import { type DigestCredentials, digestAuthorization, digestChallenges } from ".
 const MAX_BODY_BYTES = 1024 * 1024;
 /** How long an idle kept-alive connection stays open: long enough for the next request of one read. */
 const IDLE_MS = 250;
-/** Per host:port: a read's requests are sequential; detection asks a few at once. */
-const MAX_SOCKETS_PER_HOST = 4;
+/**
+ * One connection per host:port: requests to the same miner wait their turn on it. A read
+ * that asks five things at once then costs one connection, not five (a scan of 5,000 hosts
+ * pays for every connect and close), and an embedded web server (an ESP32's few sockets,
+ * a control board's busy httpd) never sees us open several at once.
+ */
+const MAX_SOCKETS_PER_HOST = 1;
 
 export interface HttpTarget {
   host: string;
@@ -154,29 +159,46 @@ function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean
       else resolve(reply!);
     };
     const onAbort = () => finish(new DriverError(code("ABORTED"), `${where}: aborted`, false));
-    const connectTimer = setTimeout(() => {
-      if (!connected)
-        finish(
-          new DriverError(
-            code("TIMEOUT"),
-            `${where}: connect timed out after ${opts.connectTimeoutMs} ms`,
-            true,
-          ),
-        );
-    }, opts.connectTimeoutMs);
-    const deadline = setTimeout(() => {
-      finish(new DriverError(code("TIMEOUT"), `${where}: no reply within ${opts.timeoutMs} ms`, true));
+    // The deadlines run from when the request has its connection: before that it waits its
+    // turn behind another request to the same host, itself under a deadline. That wait is
+    // bounded too: the whole deadline again.
+    let connectTimer: NodeJS.Timeout | undefined;
+    let deadline = setTimeout(() => {
+      finish(
+        new DriverError(
+          code("TIMEOUT"),
+          `${where}: no connection free within ${opts.timeoutMs} ms (other requests to this host ahead)`,
+          true,
+        ),
+      );
     }, opts.timeoutMs);
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     req.on("socket", (sock) => {
+      if (settled) return;
+      clearTimeout(deadline);
+      deadline = setTimeout(() => {
+        finish(new DriverError(code("TIMEOUT"), `${where}: no reply within ${opts.timeoutMs} ms`, true));
+      }, opts.timeoutMs);
       // a kept-alive socket handed over by the agent is connected already
-      if (!sock.connecting) connected = true;
-      else
-        sock.once("connect", () => {
-          connected = true;
-        });
+      if (!sock.connecting) {
+        connected = true;
+        return;
+      }
+      sock.once("connect", () => {
+        connected = true;
+      });
+      connectTimer = setTimeout(() => {
+        if (!connected)
+          finish(
+            new DriverError(
+              code("TIMEOUT"),
+              `${where}: connect timed out after ${opts.connectTimeoutMs} ms`,
+              true,
+            ),
+          );
+      }, opts.connectTimeoutMs);
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
       const stale =

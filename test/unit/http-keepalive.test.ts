@@ -1,6 +1,8 @@
 // httpRequest's kept-alive connections: the requests of one read share one
 // connection; a GET whose reused connection dies under it goes once more on a
 // fresh one; a write does not (it may have been read), and `fresh` gets its own.
+// Requests asked at once wait their turn on the one connection per host, each
+// with its own deadline once it has the connection.
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -22,6 +24,7 @@ describe("httpRequest keep-alive", () => {
       const sock = req.socket as typeof req.socket & { served?: number };
       sock.served = (sock.served ?? 0) + 1;
       if (dropAt > 0 && sock.served === dropAt) return void sock.destroy();
+      if (req.url === "/hang") return; // never answered: the client's deadline ends it
       res.writeHead(200, { "Content-Type": "application/json" });
       res.end(JSON.stringify({ n: sock.served }));
     });
@@ -58,7 +61,7 @@ describe("httpRequest keep-alive", () => {
       });
     });
 
-  const ask = (method: "GET" | "POST", extra: { fresh?: boolean } = {}) =>
+  const ask = (method: "GET" | "POST", extra: { fresh?: boolean; path?: string; timeoutMs?: number } = {}) =>
     httpRequest(
       { host: "127.0.0.1", port },
       { method, path: "/x", connectTimeoutMs: 1000, timeoutMs: 2000, label: "ESPMINER", ...extra },
@@ -113,5 +116,43 @@ describe("httpRequest keep-alive", () => {
     await ask("GET", { fresh: true });
     await ask("GET", { fresh: true });
     assert.equal(connections, 2);
+  });
+
+  test("requests asked at once wait their turn on one connection", async () => {
+    await allClosed(2000); // the last test's connection gone
+    connections = 0;
+    dropAt = 0;
+    const replies = await Promise.all(Array.from({ length: 5 }, () => ask("GET")));
+    assert.deepEqual(replies.map((r) => JSON.parse(r.body.toString()).n).sort(), [1, 2, 3, 4, 5]);
+    assert.equal(connections, 1);
+  });
+
+  test("a request behind a hung one gets its own deadline once it has a connection", async () => {
+    await allClosed(2000); // the last test's connection gone
+    connections = 0;
+    const hung = ask("GET", { path: "/hang", timeoutMs: 300 });
+    const next = ask("GET", { timeoutMs: 400 }); // waits 300 ms, then has 400 of its own
+    await assert.rejects(
+      hung,
+      (err: unknown) => err instanceof DriverError && /no reply within 300 ms/.test(err.message),
+    );
+    assert.equal(JSON.parse((await next).body.toString()).n, 1);
+    assert.equal(connections, 2); // the hung connection was destroyed, the next one fresh
+  });
+
+  test("waiting for the connection is bounded by the request's own deadline", async () => {
+    await allClosed(2000); // the last test's connection gone
+    const hung = ask("GET", { path: "/hang", timeoutMs: 1000 });
+    await assert.rejects(
+      ask("GET", { timeoutMs: 200 }),
+      (err: unknown) =>
+        err instanceof DriverError &&
+        err.code === "WK_ESPMINER_TIMEOUT" &&
+        /no connection free within 200 ms/.test(err.message),
+    );
+    await assert.rejects(
+      hung,
+      (err: unknown) => err instanceof DriverError && err.code === "WK_ESPMINER_TIMEOUT",
+    );
   });
 });
