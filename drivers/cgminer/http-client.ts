@@ -29,7 +29,9 @@ const IDLE_MS = 250;
  * One connection per host:port: requests to the same miner wait their turn on it. A read
  * that asks five things at once then costs one connection, not five (a scan of 5,000 hosts
  * pays for every connect and close), and an embedded web server (an ESP32's few sockets,
- * a control board's busy httpd) never sees us open several at once.
+ * a control board's busy httpd) never sees us open several at once. The price: a command
+ * may wait for a read already in flight to that miner (its round trip, at most that read's
+ * deadline); a miner that stalls a read that long would not take the command either.
  */
 const MAX_SOCKETS_PER_HOST = 1;
 
