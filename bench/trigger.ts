@@ -6,6 +6,8 @@
 // hashing, then sets a 0 W lease, which needs every miner asleep.
 // Baseline: the same 1,000 sleep commands sent by a bare loop (LuxOS logon,
 // curtail, logoff; no ledger, no read-back) at the same concurrency.
+// TRIGGER_DEBUG=1 adds per-miner quantiles, the baseline at once and the
+// shed's progress every 5 s; TRIGGER_PROFILE=FILE a CPU profile per round.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -168,13 +170,27 @@ ${
     const t0 = Date.now();
     if (rtu) await rtu.writeRegisters(0, [0, 0, 1, 1]);
     else site.setBudgetLease({ watts: 0, ttlS: 600, reason: "bench: everything off" });
-    await waitUntil(
-      "every sleep delivered",
-      () => sleeps.length >= N,
-      60_000,
-      () => `${sleeps.length} of ${N} delivered; site: ${JSON.stringify(site.snapshot().counts)}`,
-    );
-    if (profiler) await stopProfile(profiler, process.env.TRIGGER_PROFILE!);
+    // TRIGGER_DEBUG: the shed's progress every 5 s (how fast it goes when it is slow)
+    const progress = process.env.TRIGGER_DEBUG
+      ? setInterval(() => {
+          const counts = JSON.stringify(site.snapshot().counts);
+          process.stderr.write(
+            `+${Date.now() - t0} ms: ${sleeps.length} of ${N} delivered; site ${counts}\n`,
+          );
+        }, 5000)
+      : null;
+    try {
+      await waitUntil(
+        "every sleep delivered",
+        () => sleeps.length >= N,
+        60_000,
+        () => `${sleeps.length} of ${N} delivered; site: ${JSON.stringify(site.snapshot().counts)}`,
+      );
+    } finally {
+      if (progress) clearInterval(progress);
+      // a round that times out still leaves its profile: the slow case is the one to read
+      if (profiler) await stopProfile(profiler, process.env.TRIGGER_PROFILE!);
+    }
     const rel = sleeps.map((t) => t - t0);
     if (process.env.TRIGGER_DEBUG) {
       const qs = [0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 1].map((q) => `${q}:${quantile(rel, q)}`);
@@ -245,6 +261,9 @@ try {
   for (let i = 0; i < ROUNDS; i++) {
     await reset();
     const b = await bareRound();
+    // said at once: an agent round that fails still leaves the baseline's figure
+    if (process.env.TRIGGER_DEBUG)
+      process.stderr.write(`bare: last ${b.lastMs} ms, median miner ${b.medianMs} ms\n`);
     bare.push(b.lastMs);
     await reset();
     const a = await agentRound();
