@@ -158,5 +158,5 @@ async function simCommand(argv: string[]): Promise<number> {
   const { runSimCommand } = await import("../../sim/cli.ts");
   const logger = createLogger();
   const { controller } = untilSignal();
-  return runSimCommand(argv, { logger: logger, signal: controller.signal });
+  return runSimCommand(argv, { logger, signal: controller.signal });
 }

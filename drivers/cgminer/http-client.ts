@@ -121,7 +121,6 @@ export async function httpRequest(target: HttpTarget, opts: RequestOptions): Pro
 function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean): Promise<HttpReply> {
   return new Promise<HttpReply>((resolve, reject) => {
     let settled = false;
-    let connected = false;
     let answered = false;
     const headers: Record<string, string> = {
       Accept: "application/json, text/plain, */*",
@@ -164,43 +163,26 @@ function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean
     // The deadlines run from when the request has its connection: before that it waits its
     // turn behind another request to the same host, itself under a deadline. That wait is
     // bounded too: the whole deadline again.
+    const timeOut = (why: string) => () => finish(new DriverError(code("TIMEOUT"), `${where}: ${why}`, true));
     let connectTimer: NodeJS.Timeout | undefined;
-    let deadline = setTimeout(() => {
-      finish(
-        new DriverError(
-          code("TIMEOUT"),
-          `${where}: no connection free within ${opts.timeoutMs} ms (other requests to this host ahead)`,
-          true,
-        ),
-      );
-    }, opts.timeoutMs);
+    let deadline = setTimeout(
+      timeOut(`no connection free within ${opts.timeoutMs} ms (other requests to this host ahead)`),
+      opts.timeoutMs,
+    );
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     req.on("socket", (sock) => {
       if (settled) return;
       clearTimeout(deadline);
-      deadline = setTimeout(() => {
-        finish(new DriverError(code("TIMEOUT"), `${where}: no reply within ${opts.timeoutMs} ms`, true));
-      }, opts.timeoutMs);
+      deadline = setTimeout(timeOut(`no reply within ${opts.timeoutMs} ms`), opts.timeoutMs);
       // a kept-alive socket handed over by the agent is connected already
-      if (!sock.connecting) {
-        connected = true;
-        return;
-      }
-      sock.once("connect", () => {
-        connected = true;
-      });
-      connectTimer = setTimeout(() => {
-        if (!connected)
-          finish(
-            new DriverError(
-              code("TIMEOUT"),
-              `${where}: connect timed out after ${opts.connectTimeoutMs} ms`,
-              true,
-            ),
-          );
-      }, opts.connectTimeoutMs);
+      if (!sock.connecting) return;
+      connectTimer = setTimeout(
+        timeOut(`connect timed out after ${opts.connectTimeoutMs} ms`),
+        opts.connectTimeoutMs,
+      );
+      sock.once("connect", () => clearTimeout(connectTimer));
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
       const stale =
