@@ -7,6 +7,7 @@
 import { abortReason } from "../../drivers/abort.ts";
 import { backoffDelayMs } from "../../drivers/backoff.ts";
 import type { Logger } from "../runtime/logger.ts";
+import { DeadlineSlots } from "./deadline-slots.ts";
 
 export interface PollTarget<R> {
   id: string;
@@ -52,14 +53,15 @@ export class Poller<R> {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private abort = newStopController();
-  /** Ends a read in flight (stop()): aborts its signal and settles it at once. */
-  private readonly inFlight = new Set<(err: Error) => void>();
+  /** The reads' deadlines, shared by the reads started together; stop() ends them all. */
+  private readonly deadlines: DeadlineSlots;
   private stopped = true;
   lastSweep: SweepStats | null = null;
   sweeps = 0;
 
   constructor(opts: PollerOptions<R>) {
     this.opts = opts;
+    this.deadlines = new DeadlineSlots(opts.timeoutMs);
   }
 
   start(): void {
@@ -75,8 +77,7 @@ export class Poller<R> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.abort.abort();
-    const reason = abortReason(this.abort.signal);
-    for (const end of [...this.inFlight]) end(reason);
+    this.deadlines.endAll(abortReason(this.abort.signal));
     await this.running;
   }
 
@@ -126,41 +127,47 @@ export class Poller<R> {
     };
   }
 
-  private async readOne(target: PollTarget<R>): Promise<boolean> {
-    // one controller per read, ended by its deadline or by stop(); a referenced
-    // timer (AbortSignal.timeout's is unref'd) so a hung read always ends. The
-    // read is cut off by a promise the deadline or stop() rejects, not by abort
-    // listeners: an EventTarget listener per read was a tenth of a sweep's CPU.
-    const deadline = new AbortController();
-    let cut!: (err: Error) => void;
-    const cutOff = new Promise<never>((_, reject) => {
-      cut = reject;
+  private readOne(target: PollTarget<R>): Promise<boolean> {
+    if (this.abort.signal.aborted) return Promise.resolve(false);
+    // the deadline is the slot's (deadline-slots.ts): one controller and timer for the reads
+    // started together. The read is cut off by its `end`, which the deadline or stop() calls,
+    // not by abort listeners: a read that ignores its signal still ends on time.
+    const slot = this.deadlines.join();
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      const settle = (reading: R | undefined, err: Error | null): void => {
+        if (done) return;
+        done = true;
+        slot.ends.delete(end);
+        this.deadlines.left(slot);
+        const ok = err === null && this.report(target.id, reading as R);
+        if (err !== null && !this.abort.signal.aborted) this.opts.onError(target.id, err);
+        this.reschedule(target.id, ok);
+        resolve(ok);
+      };
+      const end = (err: Error) => settle(undefined, err);
+      slot.ends.add(end);
+      try {
+        target.read(slot.signal).then(
+          (reading) => settle(reading, null),
+          (err: Error) => settle(undefined, err),
+        );
+      } catch (err) {
+        settle(undefined, err as Error);
+      }
     });
-    const end = (err: Error) => {
-      deadline.abort(err);
-      cut(err);
-    };
-    const timer = setTimeout(
-      () => end(new Error(`no result within ${this.opts.timeoutMs} ms`)),
-      this.opts.timeoutMs,
-    );
-    this.inFlight.add(end);
-    let ok: boolean;
+  }
+
+  /** Hands a reading on; true when it counts as a success. A listener that throws makes it a failure. */
+  private report(id: string, reading: R): boolean {
     try {
-      const reading = this.abort.signal.aborted
-        ? await Promise.reject(abortReason(this.abort.signal))
-        : await Promise.race([target.read(deadline.signal), cutOff]);
-      ok = !this.opts.isFailure(reading);
-      if (!this.abort.signal.aborted) this.opts.onReading(target.id, reading);
+      const ok = !this.opts.isFailure(reading);
+      if (!this.abort.signal.aborted) this.opts.onReading(id, reading);
+      return ok;
     } catch (err) {
-      ok = false;
-      if (!this.abort.signal.aborted) this.opts.onError(target.id, err as Error);
-    } finally {
-      clearTimeout(timer);
-      this.inFlight.delete(end);
+      if (!this.abort.signal.aborted) this.opts.onError(id, err as Error);
+      return false;
     }
-    this.reschedule(target.id, ok);
-    return ok;
   }
 
   private reschedule(id: string, ok: boolean): void {

@@ -17,6 +17,7 @@
 // hardware). Stock Bitmain is told from the reply already in hand: no probe of
 // its web CGI, nothing extra on the hot path.
 import { connect } from "node:net";
+import { unhook, whenAborted } from "../abort.ts";
 import { DriverError } from "../types.ts";
 import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
@@ -116,14 +117,14 @@ function knock(
     const sock = connect({ host, port });
     const done = (open: boolean) => {
       clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
+      if (signal) unhook(signal, onAbort);
       if (open) sock.resetAndDestroy();
       else sock.destroy();
       resolve(open);
     };
     const onAbort = () => done(false);
     const timer = setTimeout(() => done(false), timeoutMs);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal) whenAborted(signal, onAbort);
     sock.once("connect", () => done(true));
     sock.once("error", () => done(false));
   });

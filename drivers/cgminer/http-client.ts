@@ -18,6 +18,7 @@
 import http from "node:http";
 import https from "node:https";
 import { createSecureContext, type SecureContext } from "node:tls";
+import { unhook, whenAborted } from "../abort.ts";
 import type { ErrorCode, HttpFailure, HttpLabel } from "../errors.ts";
 import { DriverError } from "../types.ts";
 import { type DigestCredentials, digestAuthorization, digestChallenges } from "./digest-auth.ts";
@@ -151,7 +152,7 @@ function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean
       settled = true;
       clearTimeout(connectTimer);
       clearTimeout(deadline);
-      opts.signal?.removeEventListener("abort", onAbort);
+      if (opts.signal) unhook(opts.signal, onAbort);
       req.on("error", () => {}); // late errors after destroy must not crash the process
       // a complete reply leaves the connection to the agent for the next request; anything else
       // (a deadline, an abort, a reply cut short) may leave it mid-message: it goes
@@ -170,7 +171,7 @@ function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean
       opts.timeoutMs,
     );
     if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal) whenAborted(opts.signal, onAbort);
 
     req.on("socket", (sock) => {
       if (settled) return;

@@ -6,6 +6,7 @@
 // errors are swallowed. It runs once per miner per poll, so it stays lean:
 // no extra promise, one timer at a time.
 import { Socket } from "node:net";
+import { unhook, whenAborted } from "../abort.ts";
 import { DriverError } from "../types.ts";
 
 /** Ends the exchange: with a reply, or with the error that stopped it. Later calls are ignored. */
@@ -41,7 +42,7 @@ export function timedExchange<T>(req: TimedRequest, framing: Framing<T>): Promis
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      req.signal?.removeEventListener("abort", onAbort);
+      if (req.signal) unhook(req.signal, onAbort);
       socket.removeAllListeners();
       socket.on("error", () => {}); // late errors after destroy must not crash the process
       socket.destroy();
@@ -64,7 +65,7 @@ export function timedExchange<T>(req: TimedRequest, framing: Framing<T>): Promis
     }, req.connectTimeoutMs);
 
     if (req.signal?.aborted) return onAbort();
-    req.signal?.addEventListener("abort", onAbort, { once: true });
+    if (req.signal) whenAborted(req.signal, onAbort);
 
     socket.setNoDelay(true);
     socket.on("connect", () => {
