@@ -48,14 +48,14 @@ export function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(abortReason(signal));
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
+    whenAborted(signal, onAbort);
     p.then(
       (v) => {
-        signal.removeEventListener("abort", onAbort);
+        unhook(signal, onAbort);
         resolve(v);
       },
       (e) => {
-        signal.removeEventListener("abort", onAbort);
+        unhook(signal, onAbort);
         reject(e);
       },
     );

@@ -4,6 +4,7 @@
 // 5,000 miners made 5,000 controllers and timers of its own, and those were a
 // fifth of the sweep's CPU; shared, a read runs at most one slot past its
 // deadline, never short of it.
+import { setMaxListeners } from "node:events";
 
 /** One slot: the signal its reads get, and how to end each read still in flight. */
 export interface DeadlineSlot {
@@ -37,6 +38,9 @@ export class DeadlineSlots {
     if (this.current?.key === key) return this.current;
     const previous = this.current;
     const controller = new AbortController();
+    // every read of the slot may listen to its signal (drivers hook through whenAborted,
+    // Node's own APIs add a listener each): many listeners here are by design, not a leak
+    setMaxListeners(0, controller.signal);
     const slot: Slot = {
       key,
       controller,

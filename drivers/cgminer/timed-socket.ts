@@ -67,7 +67,8 @@ export function timedExchange<T>(req: TimedRequest, framing: Framing<T>): Promis
     if (req.signal?.aborted) return onAbort();
     if (req.signal) whenAborted(req.signal, onAbort);
 
-    socket.setNoDelay(true);
+    // no setNoDelay: the request is one write on a fresh connection, which Nagle never
+    // holds back (nothing is unacknowledged yet), so it would be a system call per poll for nothing
     socket.on("connect", () => {
       connected = true;
       clearTimeout(timer);

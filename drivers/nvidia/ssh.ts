@@ -7,7 +7,7 @@
 
 import { NodeSSH } from "node-ssh";
 import type { Client, ClientChannel } from "ssh2";
-import { raceSignal } from "../abort.ts";
+import { raceSignal, unhook, whenAborted } from "../abort.ts";
 import { backoffDelayMs } from "../backoff.ts";
 import { DriverError } from "../types.ts";
 import { fingerprintSha256 } from "./hostkey.ts";
@@ -102,7 +102,7 @@ export class SshLink {
       opts.timeoutMs,
     );
     const onOuter = () => deadline.abort(opts.signal?.reason);
-    opts.signal?.addEventListener("abort", onOuter, { once: true });
+    if (opts.signal) whenAborted(opts.signal, onOuter);
     if (opts.signal?.aborted) onOuter();
     try {
       // a connection that died under us (node rebooted, sshd restarted) is rebuilt once, within the deadline
@@ -123,7 +123,7 @@ export class SshLink {
       throw err;
     } finally {
       clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onOuter);
+      if (opts.signal) unhook(opts.signal, onOuter);
     }
   }
 

@@ -22,6 +22,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { unhook, whenAborted } from "../../../abort.ts";
 import { DriverError } from "../../../types.ts";
 
 /** The channel is closed after this long without a call (grpc-js idles it). */
@@ -127,7 +128,7 @@ export class GrpcChannel {
         metadata,
         { deadline: Date.now() + this.timeoutMs },
         (err, bytes) => {
-          signal?.removeEventListener("abort", onAbort);
+          if (signal) unhook(signal, onAbort);
           if (!err) {
             resolve({ ok: true, bytes: bytes ?? Buffer.alloc(0), headers });
             return;
@@ -143,7 +144,7 @@ export class GrpcChannel {
       call.on("metadata", (m: Metadata) => {
         headers = m;
       });
-      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal) whenAborted(signal, onAbort);
     });
   }
 
