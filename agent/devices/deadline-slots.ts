@@ -26,14 +26,18 @@ export class DeadlineSlots {
   /** The slot reads join now (the newest); kept even while empty, since the next read likely joins it. */
   private current: Slot | null = null;
 
-  constructor(timeoutMs: number) {
+  private readonly now: () => number;
+
+  /** `now`: the clock that places a read in its slot (tests); the timers run on real time. */
+  constructor(timeoutMs: number, now: () => number = Date.now) {
     this.timeoutMs = timeoutMs;
+    this.now = now;
     this.slotMs = Math.min(250, Math.max(1, Math.floor(timeoutMs / 20)));
   }
 
   /** The slot of a read starting now: its signal aborts, and its ends are called, no sooner than timeoutMs from now. */
   join(): DeadlineSlot {
-    const now = Date.now();
+    const now = this.now();
     const key = Math.ceil((now + this.timeoutMs) / this.slotMs);
     if (this.current?.key === key) return this.current;
     const previous = this.current;

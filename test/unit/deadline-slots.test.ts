@@ -6,12 +6,22 @@ import { unhook, whenAborted } from "../../drivers/abort.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("DeadlineSlots", () => {
-  test("reads started together share one slot; its deadline is never short of timeoutMs", async () => {
+  test("reads started within one slot share it: one signal", () => {
+    let nowMs = 1_000_010; // 10 ms into a slot: its deadline falls in (…, 1,010,250]
+    const slots = new DeadlineSlots(10_000, () => nowMs); // slots of 250 ms
+    const a = slots.join();
+    nowMs += 100;
+    assert.equal(slots.join(), a, "same slot, same signal");
+    nowMs += 300;
+    assert.notEqual(slots.join(), a, "a later slot");
+    slots.endAll(new Error("done"));
+    assert.equal(slots.size, 0);
+  });
+
+  test("a slot's deadline is never short of timeoutMs", async () => {
     const slots = new DeadlineSlots(100);
     const t0 = Date.now();
     const a = slots.join();
-    const b = slots.join();
-    assert.equal(a, b, "same slot, same signal");
     let endedAt = 0;
     let why = "";
     a.ends.add((err) => {
@@ -25,12 +35,13 @@ describe("DeadlineSlots", () => {
     assert.equal(slots.size, 0, "an expired slot holds no timer");
   });
 
-  test("a slot whose reads all settled goes, timer and all, once a newer one is current", async () => {
-    const slots = new DeadlineSlots(200);
+  test("a slot whose reads all settled goes, timer and all, once a newer one is current", () => {
+    let nowMs = 1_000_000;
+    const slots = new DeadlineSlots(200, () => nowMs); // slots of 10 ms
     const first = slots.join();
     const end = () => {};
     first.ends.add(end);
-    await sleep(25); // a later slot (200 / 20 = 10 ms each)
+    nowMs += 25;
     const second = slots.join();
     assert.notEqual(first, second);
     assert.equal(slots.size, 2);
