@@ -25,7 +25,6 @@ export class DeadlineSlots {
   private readonly slots = new Map<number, Slot>();
   /** The slot reads join now (the newest); kept even while empty, since the next read likely joins it. */
   private current: Slot | null = null;
-
   private readonly now: () => number;
 
   /** `now`: the clock that places a read in its slot (tests); the timers run on real time. */
