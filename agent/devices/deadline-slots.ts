@@ -66,12 +66,7 @@ export class DeadlineSlots {
 
   /** Ends every read in flight with `err` (stop()) and clears every timer. */
   endAll(err: Error): void {
-    for (const slot of [...this.slots.values()]) {
-      this.drop(slot);
-      slot.controller.abort(err);
-      for (const end of [...slot.ends]) end(err);
-    }
-    this.current = null;
+    for (const slot of [...this.slots.values()]) this.end(slot, err);
   }
 
   /** Slots holding a timer (for tests: none after endAll). */
@@ -80,9 +75,12 @@ export class DeadlineSlots {
   }
 
   private expire(slot: Slot): void {
-    this.slots.delete(slot.key);
-    if (this.current === slot) this.current = null;
-    const err = new Error(`no result within ${this.timeoutMs} ms`);
+    this.end(slot, new Error(`no result within ${this.timeoutMs} ms`));
+  }
+
+  /** Drops the slot, aborts its signal and ends each of its reads still in flight with `err`. */
+  private end(slot: Slot, err: Error): void {
+    this.drop(slot);
     slot.controller.abort(err);
     for (const end of [...slot.ends]) end(err);
   }
