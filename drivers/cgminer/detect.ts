@@ -23,6 +23,7 @@ import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
 import type { DialectName, DialectSpec, MinerEndpoint } from "./driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, type ExchangeOptions } from "./framing.ts";
+import { RecentReplies } from "./recent-replies.ts";
 
 const MARKERS: Array<[RegExp, DialectName]> = [
   [/LUXMINER|LUXOR/i, "luxos"],
@@ -53,6 +54,8 @@ export interface Detection {
   dialect: DialectName;
   /** The text the decision was made on (for logs and `scan`). */
   evidence: string;
+  /** The HTTP probes' replies: the first read asks none of them again (recent-replies.ts). */
+  replies?: RecentReplies;
 }
 
 /** A CGMiner answer: the dialect its markers name (null: none), and whether it is stock Bitmain. */
@@ -144,15 +147,18 @@ async function askHttp(
   exchange: ExchangeOptions,
   {
     signal,
+    replies,
     skipPorts = new Set(),
     afterPlainCgminer = false,
   }: {
     signal?: AbortSignal | undefined;
+    /** Where the probes' replies are kept for the driver that binds. */
+    replies: RecentReplies;
     /** Ports not to ask on (they could not be connected to, or were asked already). */
     skipPorts?: ReadonlySet<number>;
     /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
     afterPlainCgminer?: boolean;
-  } = {},
+  },
 ): Promise<Detection | null> {
   const specs = probeSpecs().filter((spec) => {
     const probe = spec.detectProbe!;
@@ -160,11 +166,14 @@ async function askHttp(
     return !skipPorts.has(probe.port(endpoint));
   });
   const answers = await Promise.allSettled(
-    specs.map((spec) => spec.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now })),
+    specs.map((spec) =>
+      spec.detectProbe!.probe({ endpoint, exchange, signal, now: Date.now, recent: replies }),
+    ),
   );
   for (const [i, a] of answers.entries()) {
     const spec = specs[i]!;
-    if (a.status === "fulfilled" && a.value !== null) return { dialect: spec.name, evidence: a.value };
+    if (a.status === "fulfilled" && a.value !== null)
+      return { dialect: spec.name, evidence: a.value, replies };
   }
   return null;
 }
@@ -181,6 +190,7 @@ export async function detectDialect(
   const cg = await askCgminer(endpoint, exchange, signal);
   if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
   const deadPorts = new Set<number>();
+  const replies = new RecentReplies();
   if ("error" in cg && apiPortDead(cg.error)) {
     deadPorts.add(endpoint.port);
     const ports = [...new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)))].filter(
@@ -203,12 +213,13 @@ export async function detectDialect(
     // serve HTTP on that port are asked first, the rest only if none of them is it
     const others = new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)));
     others.delete(endpoint.port);
-    const onApiPort = await askHttp(endpoint, exchange, { signal, skipPorts: others });
+    const onApiPort = await askHttp(endpoint, exchange, { signal, replies, skipPorts: others });
     if (onApiPort) return onApiPort;
     deadPorts.add(endpoint.port);
   }
   const http = await askHttp(endpoint, exchange, {
     signal,
+    replies,
     skipPorts: deadPorts,
     afterPlainCgminer: "dialect" in cg,
   });

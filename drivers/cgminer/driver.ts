@@ -5,12 +5,13 @@
 // by reading the state or power back, retrying with backoff, and say clearly
 // why a write failed. An acknowledgement is never taken as the effect.
 // The send-and-confirm loop is write.ts; read tiers (summary reads between
-// full ones) are detail.ts.
+// full ones) are detail.ts; first contact's reply reuse is recent-replies.ts.
 import type { LocateReport, MinerCapability, MinerReading, MinerWriteOptions, OnSent } from "../types.ts";
 import { DetailTiers, type TierOptions } from "./detail.ts";
 import type { ExchangeOptions } from "./framing.ts";
 import { DEFAULT_LOCATE_S, type LocateSpec, runLocate } from "./locate.ts";
 import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
+import { RecentReplies } from "./recent-replies.ts";
 import { type ConfirmOptions, DEFAULT_CONFIRM, sendConfirmed, type WriteOutcome } from "./write.ts";
 
 export type DialectName =
@@ -65,6 +66,8 @@ export interface DialectContext {
    * summary-only read needs from the last full read (the model, the ideal hashrate…).
    */
   memo?: DialectMemo;
+  /** First contact only: GET replies got moments ago, reused (recent-replies.ts). */
+  recent?: RecentReplies | undefined;
   /**
    * Writes: the dialect calls this as soon as the command itself has been
    * answered, before any clean-up exchange (LuxOS logoff), so the caller can
@@ -166,6 +169,8 @@ export class MinerDriver {
   private readonly now: () => number;
   private readonly tiers: DetailTiers;
   private readonly memo: DialectMemo = {};
+  /** Replies for the first read and the capability check it starts; null once taken. */
+  private firstContact: RecentReplies | null;
   /** The state of the last reading: a change is judged on a full read. */
   private lastState: MinerReading["state"] | null = null;
 
@@ -176,6 +181,8 @@ export class MinerDriver {
       exchange?: ExchangeOptions;
       confirm?: Partial<ConfirmOptions>;
       now?: () => number;
+      /** Replies the detection probes got moments ago (first contact reuses them). */
+      recent?: RecentReplies;
     } & TierOptions = {},
   ) {
     this.spec = spec;
@@ -186,6 +193,7 @@ export class MinerDriver {
     this.confirm = { ...DEFAULT_CONFIRM, ...opts.confirm };
     this.now = opts.now ?? Date.now;
     this.tiers = new DetailTiers({ ...opts, now: this.now });
+    this.firstContact = opts.recent ?? new RecentReplies(this.now);
   }
 
   /** What the miner can do: the dialect's declared capabilities less those it withdrew. */
@@ -202,15 +210,9 @@ export class MinerDriver {
     return { dialect: this.spec.name, capabilities: [...this.effective], withdrawn: [...this.withdrawnList] };
   }
 
-  private ctx(signal?: AbortSignal, detail = true): DialectContext {
-    return {
-      endpoint: this.endpoint,
-      exchange: this.exchange,
-      signal,
-      now: this.now,
-      detail,
-      memo: this.memo,
-    };
+  private ctx(signal?: AbortSignal, detail = true, recent?: RecentReplies): DialectContext {
+    const { endpoint, exchange, now, memo } = this;
+    return { endpoint, exchange, signal, now, detail, memo, recent };
   }
 
   /**
@@ -222,7 +224,9 @@ export class MinerDriver {
    */
   async read(signal?: AbortSignal): Promise<MinerReading> {
     const detail = this.tiers.due();
-    let reading = await this.spec.read(this.ctx(signal, detail));
+    const recent = this.firstContact ?? undefined;
+    this.firstContact = null;
+    let reading = await this.spec.read(this.ctx(signal, detail, recent));
     if (
       reading.detailAt === null &&
       reading.state !== "unreachable" &&
@@ -240,7 +244,7 @@ export class MinerDriver {
       this.confirmedAt = null;
       return reading;
     }
-    if (this.confirmDue()) void this.confirmCapabilities();
+    if (this.confirmDue()) void this.confirmCapabilities(undefined, recent);
     return reading;
   }
 
@@ -257,10 +261,10 @@ export class MinerDriver {
   }
 
   /** Asks the miner which declared capabilities it offers; concurrent callers share one probe. */
-  confirmCapabilities(signal?: AbortSignal): Promise<void> {
+  confirmCapabilities(signal?: AbortSignal, recent?: RecentReplies): Promise<void> {
     const probe = this.spec.confirmCapabilities;
     if (!probe || this.declared.length === 0) return Promise.resolve();
-    this.confirming ??= probe(this.ctx(signal), [...this.declared])
+    this.confirming ??= probe(this.ctx(signal, true, recent), [...this.declared])
       .then((withdrawn) => {
         const known = withdrawn.filter((w) => this.declared.includes(w.capability));
         this.withdrawnList = known;
@@ -293,26 +297,22 @@ export class MinerDriver {
   ): Promise<WriteOutcome> {
     // a first write before any read still learns what the miner really offers first
     if (this.confirming || this.confirmDue()) await this.confirmCapabilities(signal);
+    const refused = (reason: string): WriteOutcome => {
+      return { action, ok: false, reason, attempts: 0, before: null, after: null };
+    };
     if (!this.effective.has(action)) {
       const gone = this.withdrawnList.find((w) => w.capability === action);
-      const why = gone
-        ? `${action} not offered by this miner: ${gone.reason}`
-        : `${this.spec.name} dialect cannot ${action}${
-            this.endpoint.credentials?.password ? "" : " (no credentials configured)"
-          }`;
-      return { action, ok: false, reason: why, attempts: 0, before: null, after: null };
+      return refused(
+        gone
+          ? `${action} not offered by this miner: ${gone.reason}`
+          : `${this.spec.name} dialect cannot ${action}${
+              this.endpoint.credentials?.password ? "" : " (no credentials configured)"
+            }`,
+      );
     }
     if (action === "locate") return this.locate(value, signal, onSent);
-    if (action === "setPowerLimit" && (value === undefined || !(value > 0))) {
-      return {
-        action,
-        ok: false,
-        reason: "setPowerLimit needs a positive wattage",
-        attempts: 0,
-        before: null,
-        after: null,
-      };
-    }
+    if (action === "setPowerLimit" && (value === undefined || !(value > 0)))
+      return refused("setPowerLimit needs a positive wattage");
     const before = given && given.state !== "unreachable" ? given : await this.read(signal);
     // a limit outside the model's range is never sent: firmware takes some silently and
     // clamps, or runs the boards out of their safe range

@@ -22,6 +22,7 @@ import { unhook, whenAborted } from "../abort.ts";
 import type { ErrorCode, HttpFailure, HttpLabel } from "../errors.ts";
 import { DriverError } from "../types.ts";
 import { type DigestCredentials, digestAuthorization, digestChallenges } from "./digest-auth.ts";
+import { type RecentReplies, requestKey } from "./recent-replies.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 /** How long an idle kept-alive connection stays open: long enough for the next request of one read. */
@@ -68,6 +69,8 @@ export interface RequestOptions {
    * connection the server may drop on purpose (a reboot), which must never be sent twice.
    */
   fresh?: boolean;
+  /** First contact: a GET answered moments ago is taken from here, and its answer kept (recent-replies.ts). */
+  recent?: RecentReplies | undefined;
 }
 
 let secureContext: SecureContext | null = null;
@@ -111,12 +114,21 @@ class StaleConnection extends Error {}
  * socket. A GET whose reused connection the server had just closed is sent once more.
  */
 export async function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<HttpReply> {
+  const key =
+    opts.recent && opts.method === "GET"
+      ? requestKey(opts.tls ? "https" : "http", target, opts.path, opts.headers ?? {})
+      : null;
+  const kept = key === null ? undefined : opts.recent!.get(key);
+  if (kept) return kept;
+  let reply: HttpReply;
   try {
-    return await requestOnce(target, opts, true);
+    reply = await requestOnce(target, opts, true);
   } catch (err) {
     if (!(err instanceof StaleConnection)) throw err;
-    return requestOnce(target, opts, false);
+    reply = await requestOnce(target, opts, false);
   }
+  if (key !== null) opts.recent!.keep(key, reply);
+  return reply;
 }
 
 function requestOnce(target: HttpTarget, opts: RequestOptions, mayRetry: boolean): Promise<HttpReply> {

@@ -100,7 +100,8 @@ class DetectingMiner implements Miner {
     // concurrent callers share one detection
     this.detecting ??= detectDialect(this.endpoint, this.opts.exchange, signal)
       .then((d) => {
-        this.bound = new MinerDriver(specFor(d.dialect), this.endpoint, this.opts);
+        const recent = d.replies ? { recent: d.replies } : {};
+        this.bound = new MinerDriver(specFor(d.dialect), this.endpoint, { ...this.opts, ...recent });
         return this.bound;
       })
       .finally(() => {

@@ -267,6 +267,26 @@ describe("ESP-Miner / AxeOS dialect", () => {
     await miner.close();
   });
 
+  test("first contact asks the info once (probe, first read, capability check); later reads and read-backs ask again", async () => {
+    const infos = () => site.espminer.stats("fresh").infos;
+    const before = infos();
+    const miner = createMiner(endpointOf("fresh", H.fresh), "auto", { confirm: CONFIRM });
+    const first = await miner.read();
+    await miner.confirmed();
+    assert.equal(first.state, "hashing");
+    assert.ok(miner.capabilities.has("sleep"));
+    assert.equal(infos() - before, 1);
+    await miner.read();
+    assert.equal(infos() - before, 2);
+    // a write's read-back is never a reply from before the command
+    const slept = await miner.write("sleep");
+    assert.equal(slept.ok, true, slept.reason ?? "");
+    assert.equal(slept.after?.state, "sleeping");
+    const woke = await miner.write("wake");
+    assert.equal(woke.ok, true, woke.reason ?? "");
+    await miner.close();
+  });
+
   test("sim speaks the versions' wire formats: v2.0 fanSpeed without boardVersion, bestDiff string → number, PATCH types checked", async () => {
     const v20 = site.espminer.info("v20");
     assert.equal(v20.boardVersion, undefined);

@@ -10,6 +10,7 @@
 // after a fresh login is an auth failure. A login refused (HTTP 401/403, or
 // STATUS E) is WK_AURADINE_AUTH, not retryable. Transport failures carry the
 // AURADINE label (WK_AURADINE_TIMEOUT, _REFUSED…).
+
 import { DriverError } from "../../../types.ts";
 import type { DialectContext } from "../../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../../framing.ts";
@@ -75,6 +76,7 @@ function timeouts(ctx: DialectContext) {
   return {
     connectTimeoutMs,
     timeoutMs: connectTimeoutMs + (ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS),
+    recent: ctx.recent,
   };
 }
 

@@ -8,6 +8,7 @@
 // any other error is a refusal. A 404 on a path the dialect relies on, a body
 // the firmware rejects (400/422), or a reply that is not JSON means the API is
 // not the one this dialect knows: WK_FIRMWARE_CHANGED.
+
 import { DriverError } from "../../../types.ts";
 import type { DialectContext } from "../../driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../../framing.ts";
@@ -40,12 +41,13 @@ export function knownSoftware(ctx: DialectContext): string | null {
   return lastSoftware.get(unitKey(ctx)) ?? null;
 }
 
-function deadlines(ctx: DialectContext) {
+export function deadlines(ctx: DialectContext) {
   const connectTimeoutMs = ctx.exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   // one request: connect, then wait for the answer as long as a 4028 exchange would
   return {
     connectTimeoutMs,
     timeoutMs: connectTimeoutMs + (ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS),
+    recent: ctx.recent,
   };
 }
 

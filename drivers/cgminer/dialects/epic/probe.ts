@@ -7,9 +7,8 @@
 import { snippet } from "../../../printable.ts";
 import { DriverError } from "../../../types.ts";
 import type { DialectContext } from "../../driver.ts";
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from "../../framing.ts";
 import { jsonRequest } from "../../http-json.ts";
-import { EPIC_LABEL } from "./client.ts";
+import { deadlines, EPIC_LABEL } from "./client.ts";
 
 /** The peer answered, but not in HTTP (Node's parser: HPE_INVALID_CONSTANT…): a CGMiner API, not ePIC. */
 function notHttp(err: unknown): boolean {
@@ -18,14 +17,13 @@ function notHttp(err: unknown): boolean {
 }
 
 export async function probeEpic(ctx: DialectContext): Promise<string | null> {
-  const connectTimeoutMs = ctx.exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   let json: unknown;
   try {
+    // the read's deadlines, and its reply kept: the first read takes it instead of asking again
     const reply = await jsonRequest(ctx.endpoint, {
       method: "GET",
       path: "/summary",
-      connectTimeoutMs,
-      timeoutMs: connectTimeoutMs + (ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS),
+      ...deadlines(ctx),
       signal: ctx.signal,
       label: EPIC_LABEL,
     });

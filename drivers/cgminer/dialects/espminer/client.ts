@@ -4,6 +4,7 @@
 // clients outside the private ranges (10/8, 172.16/12, 192.168/16) unless the
 // unit is in its setup access-point mode, which is said plainly here.
 // Error codes carry the ESPMINER label (WK_ESPMINER_TIMEOUT, _REFUSED…).
+
 import { printable } from "../../../printable.ts";
 import { DriverError } from "../../../types.ts";
 import type { DialectContext } from "../../driver.ts";
@@ -22,11 +23,12 @@ const target = (ctx: DialectContext) => ({
 
 const deadlines = (
   ctx: DialectContext,
-): Pick<RequestOptions, "connectTimeoutMs" | "timeoutMs" | "signal" | "label"> => ({
+): Pick<RequestOptions, "connectTimeoutMs" | "timeoutMs" | "signal" | "label" | "recent"> => ({
   connectTimeoutMs: ctx.exchange.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
   timeoutMs: ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS,
   signal: ctx.signal,
   label: LABEL,
+  recent: ctx.recent,
 });
 
 const NOT_PRIVATE =

@@ -14,6 +14,7 @@
 // token logs in once more and repeats the call; a 401 to the fresh token means
 // the auth flow changed (WK_FIRMWARE_CHANGED). A login refused (401/403/400)
 // is WK_PROTO_AUTH, not retryable.
+
 import { createHash } from "node:crypto";
 import { DriverError } from "../../../types.ts";
 import type { DialectContext } from "../../driver.ts";
@@ -89,6 +90,7 @@ function timeouts(ctx: DialectContext) {
   return {
     connectTimeoutMs,
     timeoutMs: connectTimeoutMs + (ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS),
+    recent: ctx.recent,
   };
 }
 

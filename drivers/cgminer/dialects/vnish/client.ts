@@ -8,9 +8,11 @@
 // 401 to a cached token (it expired, the unit rebooted) is answered with one
 // fresh login and one resend. A refused password is WK_VNISH_AUTH, not
 // retryable: retrying a wrong password only fills the unit's log.
+
 import { DriverError } from "../../../types.ts";
 import type { HttpTarget } from "../../http-client.ts";
 import { jsonRequest } from "../../http-json.ts";
+import type { RecentReplies } from "../../recent-replies.ts";
 import { errText, firmwareChanged } from "./schemas.ts";
 
 export const VNISH_LABEL = "VNISH";
@@ -23,6 +25,8 @@ export interface VnishTimeouts {
   connectTimeoutMs: number;
   /** Deadline for one whole request, connect included. */
   timeoutMs: number;
+  /** First contact: replies to reuse (recent-replies.ts). */
+  recent?: RecentReplies | undefined;
 }
 
 const tokens = new Map<string, string>();
@@ -159,6 +163,7 @@ export class VnishClient {
         bearer,
         connectTimeoutMs: this.timeouts.connectTimeoutMs,
         timeoutMs: this.timeouts.timeoutMs,
+        recent: this.timeouts.recent,
         signal: this.signal,
         label: VNISH_LABEL,
       });

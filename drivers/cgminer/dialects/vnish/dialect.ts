@@ -36,6 +36,7 @@
 // it. Reads log in with the configured password, else with VNish's factory
 // password "admin" (what pyasic and asic-rs use by default), since /summary
 // sits behind the login. A refused password is WK_VNISH_AUTH (not retryable).
+
 import { codedReason } from "../../../errors.ts";
 import { DriverError, type MinerCapability, type MinerReading } from "../../../types.ts";
 import { failedReading } from "../../client.ts";
@@ -90,6 +91,7 @@ function timeouts(ctx: DialectContext): VnishTimeouts {
   return {
     connectTimeoutMs,
     timeoutMs: connectTimeoutMs + (ctx.exchange.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS),
+    recent: ctx.recent,
   };
 }
 
