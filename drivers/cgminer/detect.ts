@@ -23,6 +23,7 @@ import { CgminerClient } from "./client.ts";
 import { DIALECT_SPECS } from "./dialects/index.ts";
 import type { DialectName, DialectSpec, MinerEndpoint } from "./driver.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, type ExchangeOptions } from "./framing.ts";
+import type { HttpReply } from "./http-client.ts";
 import { RecentReplies } from "./recent-replies.ts";
 
 const MARKERS: Array<[RegExp, DialectName]> = [
@@ -55,7 +56,7 @@ export interface Detection {
   /** The text the decision was made on (for logs and `scan`). */
   evidence: string;
   /** The HTTP probes' replies: the first read asks none of them again (recent-replies.ts). */
-  replies?: RecentReplies;
+  replies?: RecentReplies<HttpReply>;
 }
 
 /** A CGMiner answer: the dialect its markers name (null: none), and whether it is stock Bitmain. */
@@ -153,7 +154,7 @@ async function askHttp(
   }: {
     signal?: AbortSignal | undefined;
     /** Where the probes' replies are kept for the driver that binds. */
-    replies: RecentReplies;
+    replies: RecentReplies<HttpReply>;
     /** Ports not to ask on (they could not be connected to, or were asked already). */
     skipPorts?: ReadonlySet<number>;
     /** The API port answered as a plain CGMiner API: only firmwares that keep one are asked. */
@@ -190,7 +191,7 @@ export async function detectDialect(
   const cg = await askCgminer(endpoint, exchange, signal);
   if ("dialect" in cg && cg.dialect !== null) return { dialect: cg.dialect, evidence: cg.evidence };
   const deadPorts = new Set<number>();
-  const replies = new RecentReplies();
+  const replies = new RecentReplies<HttpReply>();
   if ("error" in cg && apiPortDead(cg.error)) {
     deadPorts.add(endpoint.port);
     const ports = [...new Set(probeSpecs().map((spec) => spec.detectProbe!.port(endpoint)))].filter(

@@ -9,6 +9,7 @@
 import type { LocateReport, MinerCapability, MinerReading, MinerWriteOptions, OnSent } from "../types.ts";
 import { DetailTiers, type TierOptions } from "./detail.ts";
 import type { ExchangeOptions } from "./framing.ts";
+import type { HttpReply } from "./http-client.ts";
 import { DEFAULT_LOCATE_S, type LocateSpec, runLocate } from "./locate.ts";
 import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
 import { RecentReplies } from "./recent-replies.ts";
@@ -67,7 +68,7 @@ export interface DialectContext {
    */
   memo?: DialectMemo;
   /** First contact only: GET replies got moments ago, reused (recent-replies.ts). */
-  recent?: RecentReplies | undefined;
+  recent?: RecentReplies<HttpReply> | undefined;
   /**
    * Writes: the dialect calls this as soon as the command itself has been
    * answered, before any clean-up exchange (LuxOS logoff), so the caller can
@@ -170,7 +171,7 @@ export class MinerDriver {
   private readonly tiers: DetailTiers;
   private readonly memo: DialectMemo = {};
   /** Replies for the first read and the capability check it starts; null once taken. */
-  private firstContact: RecentReplies | null;
+  private firstContact: RecentReplies<HttpReply> | null;
   /** The state of the last reading: a change is judged on a full read. */
   private lastState: MinerReading["state"] | null = null;
 
@@ -182,7 +183,7 @@ export class MinerDriver {
       confirm?: Partial<ConfirmOptions>;
       now?: () => number;
       /** Replies the detection probes got moments ago (first contact reuses them). */
-      recent?: RecentReplies;
+      recent?: RecentReplies<HttpReply>;
     } & TierOptions = {},
   ) {
     this.spec = spec;
@@ -210,7 +211,7 @@ export class MinerDriver {
     return { dialect: this.spec.name, capabilities: [...this.effective], withdrawn: [...this.withdrawnList] };
   }
 
-  private ctx(signal?: AbortSignal, detail = true, recent?: RecentReplies): DialectContext {
+  private ctx(signal?: AbortSignal, detail = true, recent?: RecentReplies<HttpReply>): DialectContext {
     const { endpoint, exchange, now, memo } = this;
     return { endpoint, exchange, signal, now, detail, memo, recent };
   }
@@ -261,7 +262,7 @@ export class MinerDriver {
   }
 
   /** Asks the miner which declared capabilities it offers; concurrent callers share one probe. */
-  confirmCapabilities(signal?: AbortSignal, recent?: RecentReplies): Promise<void> {
+  confirmCapabilities(signal?: AbortSignal, recent?: RecentReplies<HttpReply>): Promise<void> {
     const probe = this.spec.confirmCapabilities;
     if (!probe || this.declared.length === 0) return Promise.resolve();
     this.confirming ??= probe(this.ctx(signal, true, recent), [...this.declared])

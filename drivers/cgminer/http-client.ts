@@ -70,7 +70,7 @@ export interface RequestOptions {
    */
   fresh?: boolean;
   /** First contact: a GET answered moments ago is taken from here, and its answer kept (recent-replies.ts). */
-  recent?: RecentReplies | undefined;
+  recent?: RecentReplies<HttpReply> | undefined;
 }
 
 let secureContext: SecureContext | null = null;

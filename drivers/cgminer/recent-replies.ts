@@ -10,18 +10,18 @@
 // at most MAX_AGE_MS old, and only for first contact: the driver hands the store
 // (DialectContext.recent) to its first read and the capability check that read starts,
 // never to a later read, a write or its read-back, which must see the miner as it is now.
-import type { HttpReply } from "./http-client.ts";
 
 /** How old a kept reply may be when it is reused. */
 const MAX_AGE_MS = 2000;
 
-export class RecentReplies {
-  private readonly kept = new Map<string, { reply: HttpReply; at: number }>();
+/** R: the reply as the transport gives it (http-client.ts HttpReply); only its status is judged here. */
+export class RecentReplies<R extends { status: number }> {
+  private readonly kept = new Map<string, { reply: R; at: number }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
   /** A kept reply to the same request, if young enough. */
-  get(key: string): HttpReply | undefined {
+  get(key: string): R | undefined {
     const k = this.kept.get(key);
     if (!k) return undefined;
     if (this.now() - k.at > MAX_AGE_MS) {
@@ -32,7 +32,7 @@ export class RecentReplies {
   }
 
   /** Keeps a reply for reuse (status 200 only: anything else is asked again). */
-  keep(key: string, reply: HttpReply): void {
+  keep(key: string, reply: R): void {
     if (reply.status === 200) this.kept.set(key, { reply, at: this.now() });
   }
 }

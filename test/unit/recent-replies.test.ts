@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { httpRequest } from "../../drivers/cgminer/http-client.ts";
+import { type HttpReply, httpRequest } from "../../drivers/cgminer/http-client.ts";
 import { RecentReplies } from "../../drivers/cgminer/recent-replies.ts";
 
 describe("recent replies", () => {
@@ -27,7 +27,11 @@ describe("recent replies", () => {
     server.close();
   });
 
-  const ask = (recent: RecentReplies, path: string, more: { method?: "GET" | "POST"; token?: string } = {}) =>
+  const ask = (
+    recent: RecentReplies<HttpReply>,
+    path: string,
+    more: { method?: "GET" | "POST"; token?: string } = {},
+  ) =>
     httpRequest(
       { host: "127.0.0.1", port },
       {
@@ -42,7 +46,7 @@ describe("recent replies", () => {
 
   test("the same GET is answered once; another path, header or method goes to the miner", async () => {
     seen.length = 0;
-    const recent = new RecentReplies();
+    const recent = new RecentReplies<HttpReply>();
     const first = await ask(recent, "/info");
     assert.deepEqual(await ask(recent, "/info"), first);
     assert.equal(seen.length, 1);
@@ -65,7 +69,7 @@ describe("recent replies", () => {
   test("only a 200 is kept, and only while it is young", async () => {
     seen.length = 0;
     let now = 1_000_000;
-    const recent = new RecentReplies(() => now);
+    const recent = new RecentReplies<HttpReply>(() => now);
     assert.equal((await ask(recent, "/missing")).status, 404);
     assert.equal((await ask(recent, "/missing")).status, 404);
     assert.equal(seen.length, 2);

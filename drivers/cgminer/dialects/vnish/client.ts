@@ -10,7 +10,7 @@
 // retryable: retrying a wrong password only fills the unit's log.
 
 import { DriverError } from "../../../types.ts";
-import type { HttpTarget } from "../../http-client.ts";
+import type { HttpReply, HttpTarget } from "../../http-client.ts";
 import { jsonRequest } from "../../http-json.ts";
 import type { RecentReplies } from "../../recent-replies.ts";
 import { errText, firmwareChanged } from "./schemas.ts";
@@ -26,7 +26,7 @@ export interface VnishTimeouts {
   /** Deadline for one whole request, connect included. */
   timeoutMs: number;
   /** First contact: replies to reuse (recent-replies.ts). */
-  recent?: RecentReplies | undefined;
+  recent?: RecentReplies<HttpReply> | undefined;
 }
 
 const tokens = new Map<string, string>();
