@@ -7,7 +7,8 @@
 // port 0 and report the port it got (Site's httpListen, the sims), tests do that
 // instead.
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import type { Server as HttpServer } from "node:http";
+import { type AddressInfo, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -123,4 +124,17 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** Starts `server` on a port of the kernel's choosing on 127.0.0.1; resolves with the port. */
+export async function listenOnLoopback(server: Server): Promise<number> {
+  server.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops an HTTP test server at once, kept-alive connections included. */
+export function stopHttpServer(server: HttpServer): void {
+  server.closeAllConnections();
+  server.close();
 }

@@ -5,10 +5,10 @@
 // with its own deadline once it has the connection.
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { httpRequest } from "../../drivers/cgminer/http-client.ts";
 import { DriverError } from "../../drivers/types.ts";
+import { listenOnLoopback, stopHttpServer } from "../helpers/ports.ts";
 
 describe("httpRequest keep-alive", () => {
   let server: http.Server;
@@ -38,14 +38,9 @@ describe("httpRequest keep-alive", () => {
         onAllClosed = [];
       });
     });
-    server.listen(0, "127.0.0.1");
-    await new Promise((r) => server.once("listening", r));
-    port = (server.address() as AddressInfo).port;
+    port = await listenOnLoopback(server);
   });
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => stopHttpServer(server));
 
   /** Resolves once the server holds no connection (the client closed its idle ones); fails after `withinMs`. */
   const allClosed = (withinMs: number) =>

@@ -3,10 +3,10 @@
 // differs (a header, the path, a POST, a failed status, an old reply) goes to the miner.
 import assert from "node:assert/strict";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { type HttpReply, httpRequest } from "../../drivers/cgminer/http-client.ts";
 import { RecentReplies } from "../../drivers/cgminer/recent-replies.ts";
+import { listenOnLoopback, stopHttpServer } from "../helpers/ports.ts";
 
 describe("recent replies", () => {
   let server: http.Server;
@@ -18,14 +18,9 @@ describe("recent replies", () => {
       res.writeHead(req.url === "/missing" ? 404 : 200, { "Content-Type": "application/json" });
       res.end(JSON.stringify({ n: seen.length }));
     });
-    server.listen(0, "127.0.0.1");
-    await new Promise((r) => server.once("listening", r));
-    port = (server.address() as AddressInfo).port;
+    port = await listenOnLoopback(server);
   });
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => stopHttpServer(server));
 
   const ask = (
     recent: RecentReplies<HttpReply>,
