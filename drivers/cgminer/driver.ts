@@ -183,7 +183,7 @@ export class MinerDriver {
       confirm?: Partial<ConfirmOptions>;
       now?: () => number;
       /** Replies the detection probes got moments ago (first contact reuses them). */
-      recent?: RecentReplies<HttpReply>;
+      recent?: RecentReplies<HttpReply> | undefined;
     } & TierOptions = {},
   ) {
     this.spec = spec;

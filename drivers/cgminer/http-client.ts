@@ -114,11 +114,9 @@ class StaleConnection extends Error {}
  * socket. A GET whose reused connection the server had just closed is sent once more.
  */
 export async function httpRequest(target: HttpTarget, opts: RequestOptions): Promise<HttpReply> {
-  const key =
-    opts.recent && opts.method === "GET"
-      ? requestKey(opts.tls ? "https" : "http", target, opts.path, opts.headers ?? {})
-      : null;
-  const kept = key === null ? undefined : opts.recent!.get(key);
+  const recent = opts.method === "GET" ? opts.recent : undefined;
+  const key = recent ? requestKey(opts.tls ? "https" : "http", target, opts.path, opts.headers ?? {}) : "";
+  const kept = recent?.get(key);
   if (kept) return kept;
   let reply: HttpReply;
   try {
@@ -127,7 +125,7 @@ export async function httpRequest(target: HttpTarget, opts: RequestOptions): Pro
     if (!(err instanceof StaleConnection)) throw err;
     reply = await requestOnce(target, opts, false);
   }
-  if (key !== null) opts.recent!.keep(key, reply);
+  recent?.keep(key, reply);
   return reply;
 }
 

@@ -100,8 +100,7 @@ class DetectingMiner implements Miner {
     // concurrent callers share one detection
     this.detecting ??= detectDialect(this.endpoint, this.opts.exchange, signal)
       .then((d) => {
-        const recent = d.replies ? { recent: d.replies } : {};
-        this.bound = new MinerDriver(specFor(d.dialect), this.endpoint, { ...this.opts, ...recent });
+        this.bound = new MinerDriver(specFor(d.dialect), this.endpoint, { ...this.opts, recent: d.replies });
         return this.bound;
       })
       .finally(() => {
