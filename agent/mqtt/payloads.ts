@@ -5,7 +5,7 @@
 // miners. Also the shapes of the status, state and response payloads and the
 // inbound command envelope: topics.ts maps each topic kind to one of them.
 import { z } from "zod";
-import type { GpuNodeReading, MinerReading, SiteSnapshot } from "../site/state.ts";
+import type { GpuNodeReading, MeterStatus, MinerReading } from "../site/state.ts";
 import type { SiteTick } from "../site/tick.ts";
 import type { SiteEvent } from "../store/events.ts";
 import type { ChannelSite } from "./types.ts";
@@ -152,8 +152,8 @@ export function gpuRows(nodes: Iterable<[string, GpuNodeReading | null]>, now: n
   return rows;
 }
 
-export function meterRows(snap: SiteSnapshot): unknown[][] {
-  return snap.meters.map((m) => [m.id, m.role, m.ok, round1(m.powerW), m.ageS]);
+export function meterRows(meters: readonly MeterStatus[]): unknown[][] {
+  return meters.map((m) => [m.id, m.role, m.ok, round1(m.powerW), m.ageS]);
 }
 
 /** Per kind: how many leading fields of a row identify a device (a GPU is its node and index). */

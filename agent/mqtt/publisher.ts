@@ -184,7 +184,7 @@ export class MqttPublisher {
     } else if (driver === "nvidia") {
       [kind, fields, rows] = ["gpus", GPU_FIELDS, gpuRows(site.state.gpuNodes, now)];
     } else {
-      [kind, fields, rows] = ["meters", METER_FIELDS, meterRows(site.snapshot())];
+      [kind, fields, rows] = ["meters", METER_FIELDS, meterRows(site.state.meterStatus(Date.now()))];
     }
     const cfg = this.o.cfg.telemetry;
     let t = this.telemetry.get(kind);

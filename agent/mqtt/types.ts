@@ -17,7 +17,7 @@ import type { SiteEvent } from "../store/events.ts";
 export interface ChannelSite {
   readonly config: SiteConfig;
   /** The device readings the chunked device telemetry is built from. */
-  readonly state: Pick<SiteState, "miners" | "gpuNodes">;
+  readonly state: Pick<SiteState, "miners" | "gpuNodes" | "meterStatus">;
   onTick(fn: (t: SiteTick) => void): () => void;
   onSweep(fn: (driver: PollDriver, stats: SweepStats) => void): () => void;
   onEvent(fn: (e: SiteEvent) => void): () => void;

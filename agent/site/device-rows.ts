@@ -2,8 +2,9 @@
 // device's configuration beside its latest reading, its age, what its driver
 // detected, and a firmware change. Apart from state.ts (the readings and the
 // snapshot): these are view models, read by HTTP and the exports only.
-import type { SiteConfig } from "../../config/schema.ts";
-import type { MinerReading } from "../../drivers/types.ts";
+import type { MinerConfig, SiteConfig } from "../../config/schema.ts";
+import type { MinerBoard, MinerReading, MinerState, PoolInfo } from "../../drivers/types.ts";
+import type { MinerHealth } from "../devices/miner-health.ts";
 import {
   FIRMWARE_CHANGE_MS,
   type FirmwareChange,
@@ -41,6 +42,76 @@ export function deviceRow(state: SiteState, id: string, opts: ViewOptions = {}) 
   if (e) return { kind: "miner" as const, row: minerRow(e, { now, isExcluded, driverOf }) };
   const g = state.config.gpuNodes.find((x) => x.id === id);
   return g ? { kind: "gpuNode" as const, row: gpuNodeRow(state, g, isExcluded) } : null;
+}
+
+/** The devices as the problems list judges them: meters and GPU nodes as `GET /api/devices` has them, the miners lean. */
+export function problemDevicesView(state: SiteState, opts: ViewOptions = {}) {
+  const { now = Date.now(), isExcluded = none } = opts;
+  return {
+    meters: state.meterStatus(now),
+    gpuNodes: state.config.gpuNodes.map((g) => gpuNodeRow(state, g, isExcluded)),
+    miners: problemMiners(state, { ...opts, now }),
+  };
+}
+
+/**
+ * What the problems list reads of each miner, one at a time: no formatting, no copy of
+ * the reading. The site checks its problems every few seconds; at 20,000 miners the
+ * full rows of `GET /api/devices` cost about 100 ms a check, all alive at once (so
+ * promoted to the old generation), where these die young, one by one.
+ */
+export function* problemMiners(state: SiteState, opts: ViewOptions = {}): Generator<ProblemMiner> {
+  const { now = Date.now(), isExcluded = none, driverOf = unknown } = opts;
+  for (const entry of state.miners.values()) {
+    const { config, reading: r } = entry;
+    const d = driverOf(config.id);
+    yield {
+      id: config.id,
+      host: config.host,
+      port: config.port,
+      location: config.location,
+      excluded: isExcluded(config.id),
+      dialect: d?.dialect ?? (config.dialect === "auto" ? null : config.dialect),
+      configuredDialect: config.dialect,
+      capabilities: d?.capabilities ?? [],
+      withdrawn: d?.withdrawn ?? [],
+      poolPolicy: config.pools ?? null,
+      firmwareChange: firmwareChangeOf(entry, now),
+      health: entry.health ?? null,
+      state: r?.state ?? null,
+      reason: r?.reason ?? null,
+      hashrateThs: r?.hashrateThs ?? null,
+      chipTempMaxC: r?.chipTempMaxC ?? null,
+      boardTempsC: r?.boardTempsC ?? [],
+      boards: r?.boards ?? [],
+      fanRpm: r?.fanRpm ?? [],
+      pools: r?.pools ?? [],
+    };
+  }
+}
+
+/** A miner as the problems list judges it (a `GET /api/devices` row has all of it). */
+export interface ProblemMiner {
+  id: string;
+  host: string;
+  port: number;
+  location?: MinerConfig["location"];
+  excluded: boolean;
+  dialect: string | null;
+  configuredDialect: MinerConfig["dialect"];
+  capabilities: string[];
+  withdrawn: MinerDriverView["withdrawn"];
+  poolPolicy: MinerConfig["pools"] | null;
+  firmwareChange: FirmwareChange | null;
+  health: MinerHealth | null;
+  state: MinerState | null;
+  reason?: string | null;
+  hashrateThs?: number | null;
+  chipTempMaxC?: number | null;
+  boardTempsC?: number[];
+  boards?: MinerBoard[];
+  fanRpm?: number[];
+  pools?: PoolInfo[];
 }
 
 function minerRow(entry: MinerEntry, { now, isExcluded, driverOf }: Required<ViewOptions>) {

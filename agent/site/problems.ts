@@ -11,6 +11,7 @@ import {
   type MinerHealth,
 } from "../devices/miner-health.ts";
 import type { DevicesView, HttpSite, Problem, ProblemSeverity, SiteView } from "../http/types.ts";
+import type { ProblemMiner } from "./device-rows.ts";
 
 export type { Problem };
 export { HOT_CHIP_C };
@@ -43,7 +44,8 @@ const KIND_RANK: Record<Problem["kind"], number> = {
 export interface ProblemInputs {
   /** Only its signals are judged (a device's own list passes none). */
   site: Pick<SiteView, "signals">;
-  devices: DevicesView;
+  /** The miners one at a time (a `GET /api/devices` row, or device-rows.ts's lean one). */
+  devices: Pick<DevicesView, "meters" | "gpuNodes"> & { miners: Iterable<ProblemMiner> };
   /** When each device's open outage began (epoch ms). */
   outageSince: (id: string) => number | null;
   /** Now (epoch ms): how long a slow miner has been slow. */
@@ -249,13 +251,11 @@ export function listProblems({ site, devices, outageSince, now = Date.now() }: P
   );
 }
 
-type MinerRow = DevicesView["miners"][number];
-
 const thsFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
 const formatThs = (ths: number) => `${thsFormat.format(ths)} TH/s`;
 
 /** Chips or boards at or over the limit (the model's, else the default for chips); null when not hot. */
-function hotMessage(m: MinerRow, health: MinerHealth | null): string | null {
+function hotMessage(m: ProblemMiner, health: MinerHealth | null): string | null {
   const limits = health?.hot ?? { chipC: HOT_CHIP_C, boardC: null, fromModel: false };
   const of = limits.fromModel ? "the model's" : "the default";
   const chip = "chipTempMaxC" in m && typeof m.chipTempMaxC === "number" ? m.chipTempMaxC : null;
@@ -278,7 +278,7 @@ function hotMessage(m: MinerRow, health: MinerHealth | null): string | null {
 }
 
 /** Pools outside the miner's pool policy (miners[].pools), in one line; null when none. */
-function wrongPool(m: MinerRow): string | null {
+function wrongPool(m: ProblemMiner): string | null {
   const policy = m.poolPolicy ?? null;
   const pools = "pools" in m && Array.isArray(m.pools) ? m.pools : [];
   if (!policy || pools.length === 0) return null;

@@ -17,7 +17,7 @@ import type { OutageWatch } from "../devices/outages.ts";
 import type { DeviceDetail, DevicesView, SiteView } from "../http/types.ts";
 import type { GatewayHealth } from "../runtime/host-health.ts";
 import type { SignalStatus, SiteReadback } from "../signals/types.ts";
-import { deviceRow, devicesView } from "./device-rows.ts";
+import { deviceRow, devicesView, problemDevicesView } from "./device-rows.ts";
 import type { SiteEvents } from "./event-bus.ts";
 import { planView } from "./plan-view.ts";
 import type { SiteSnapshot, SiteState } from "./state.ts";
@@ -101,6 +101,14 @@ export class SiteViews {
     });
   }
 
+  /** The devices as the problems list judges them (the miners lean, one at a time). */
+  problemDevices(): ReturnType<typeof problemDevicesView> {
+    return problemDevicesView(this.d.state, {
+      isExcluded: (id) => this.d.stores.isExcluded(id),
+      driverOf: (id) => this.driverView(id),
+    });
+  }
+
   /** One device in full for the detail page; null for an unknown id. */
   deviceDetail(id: string, now: number = Date.now()): DeviceDetail | null {
     const { state, stores } = this.d;
@@ -147,7 +155,7 @@ export class SiteViews {
     const { state, stores, config } = this.d;
     const now = Date.now();
     const snap = this.snapshot();
-    const view = planView(state, (id) => [...(this.d.miners().get(id)?.capabilities ?? [])], {
+    const view = planView(state, (id) => this.d.miners().get(id)?.capabilities, {
       now,
       isExcluded: (id) => stores.isExcluded(id),
     });

@@ -75,7 +75,7 @@ export class SiteWatches {
     try {
       const problems = listProblems({
         site: this.d.views.site(),
-        devices: this.d.views.devices(),
+        devices: this.d.views.problemDevices(),
         outageSince: (id) => this.d.outages.sinceOf(id),
         now,
       });

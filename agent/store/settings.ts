@@ -111,9 +111,10 @@ export class Settings extends SqliteStore {
   }
 
   /** Read on every tick: answered from memory. An exclusion past its end no longer holds, swept or not. */
-  isExcluded(deviceId: string, now: number = Date.now()): boolean {
+  isExcluded(deviceId: string, now?: number): boolean {
     const e = this.excludedCache.get(deviceId);
-    return e !== undefined && (e.until === null || e.until > now);
+    // the clock only for an exclusion with an end: this runs per miner, per view
+    return e !== undefined && (e.until === null || e.until > (now ?? Date.now()));
   }
 
   exclusion(deviceId: string): Exclusion | null {

@@ -65,7 +65,8 @@ const siteJson = async () =>
 
 test("disabled hashboards: the power leaves the estimate within one poll; the planner no longer sheds it", async (t) => {
   const id = "m-127-104-0-2";
-  const view = () => planView(site.state, () => ["sleep", "wake"]);
+  const caps = new Set(["sleep", "wake"] as const);
+  const view = () => planView(site.state, () => caps);
   const all = await waitFor("four hashing miners", async () => {
     const v = view();
     return v.miners.every((m) => m.state === "hashing" && m.powerW) && v;

@@ -313,7 +313,7 @@ describe("the planner's view of a miner takes its model", () => {
     });
     state.setMinerReading(b!, { ...base, model: "WhatsMiner M50S VH30" });
     state.setMinerReading(c!, { ...base, model: "Antminer L7" });
-    const view = planView(state, () => [], { now: at });
+    const view = planView(state, () => undefined, { now: at });
     const of = (id: string) => view.miners.find((m) => m.id === id)!;
     assert.deepEqual([of(a!).minPowerLimitW, of(a!).maxPowerLimitW, of(a!).wakeUpS], [2000, 3200, 300]);
     assert.deepEqual([of(b!).minPowerLimitW, of(b!).maxPowerLimitW, of(b!).wakeUpS], [1650, 3276, 180]);
