@@ -45,7 +45,7 @@ export function deviceRow(state: SiteState, id: string, opts: ViewOptions = {}) 
 }
 
 /** The devices as the problems list judges them: meters and GPU nodes as `GET /api/devices` has them, the miners lean. */
-export function problemDevicesView(state: SiteState, opts: ViewOptions = {}) {
+export function problemDevicesView(state: SiteState, opts: ProblemViewOptions = {}) {
   const { now = Date.now(), isExcluded = none } = opts;
   return {
     meters: state.meterStatus(now),
@@ -60,7 +60,7 @@ export function problemDevicesView(state: SiteState, opts: ViewOptions = {}) {
  * full rows of `GET /api/devices` cost about 100 ms a check, all alive at once (so
  * promoted to the old generation), where these die young, one by one.
  */
-export function* problemMiners(state: SiteState, opts: ViewOptions = {}): Generator<ProblemMiner> {
+export function* problemMiners(state: SiteState, opts: ProblemViewOptions = {}): Generator<ProblemMiner> {
   const { now = Date.now(), isExcluded = none, driverOf = unknown } = opts;
   for (const entry of state.miners.values()) {
     const { config, reading: r } = entry;
@@ -90,6 +90,15 @@ export function* problemMiners(state: SiteState, opts: ViewOptions = {}): Genera
   }
 }
 
+/** As ViewOptions, but a driver's lists may be its own (read, never kept or edited): no copy per miner per check. */
+export type ProblemViewOptions = Omit<ViewOptions, "driverOf"> & {
+  driverOf?: (id: string) => {
+    dialect: string | null;
+    capabilities: readonly string[];
+    withdrawn: ProblemMiner["withdrawn"];
+  } | null;
+};
+
 /** A miner as the problems list judges it (a `GET /api/devices` row has all of it). */
 export interface ProblemMiner {
   id: string;
@@ -99,8 +108,8 @@ export interface ProblemMiner {
   excluded: boolean;
   dialect: string | null;
   configuredDialect: MinerConfig["dialect"];
-  capabilities: string[];
-  withdrawn: MinerDriverView["withdrawn"];
+  capabilities: readonly string[];
+  withdrawn: readonly MinerDriverView["withdrawn"][number][];
   poolPolicy: MinerConfig["pools"] | null;
   firmwareChange: FirmwareChange | null;
   health: MinerHealth | null;

@@ -173,7 +173,8 @@ export function listProblems({ site, devices, outageSince, now = Date.now() }: P
       });
     }
     const fans = "fanRpm" in m && Array.isArray(m.fanRpm) ? m.fanRpm : [];
-    const stopped = fans.flatMap((rpm, i) => (rpm === 0 ? [i + 1] : []));
+    // the fleet's every miner, every check: nothing allocated for spinning fans
+    const stopped = fans.includes(0) ? fans.flatMap((rpm, i) => (rpm === 0 ? [i + 1] : [])) : [];
     // some fans spin and some do not: a fan has failed (all at 0 is immersion or hydro cooling)
     if (
       (m.state === "hashing" || m.state === "starting") &&
@@ -254,9 +255,11 @@ export function listProblems({ site, devices, outageSince, now = Date.now() }: P
 const thsFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
 const formatThs = (ths: number) => `${thsFormat.format(ths)} TH/s`;
 
+const DEFAULT_HOT = Object.freeze({ chipC: HOT_CHIP_C, boardC: null, fromModel: false });
+
 /** Chips or boards at or over the limit (the model's, else the default for chips); null when not hot. */
 function hotMessage(m: ProblemMiner, health: MinerHealth | null): string | null {
-  const limits = health?.hot ?? { chipC: HOT_CHIP_C, boardC: null, fromModel: false };
+  const limits = health?.hot ?? DEFAULT_HOT;
   const of = limits.fromModel ? "the model's" : "the default";
   const chip = "chipTempMaxC" in m && typeof m.chipTempMaxC === "number" ? m.chipTempMaxC : null;
   const boards = "boards" in m && Array.isArray(m.boards) ? m.boards : [];

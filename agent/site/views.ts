@@ -19,7 +19,7 @@ import type { GatewayHealth } from "../runtime/host-health.ts";
 import type { SignalStatus, SiteReadback } from "../signals/types.ts";
 import { deviceRow, devicesView, problemDevicesView } from "./device-rows.ts";
 import type { SiteEvents } from "./event-bus.ts";
-import { planView } from "./plan-view.ts";
+import { capabilityList, planView } from "./plan-view.ts";
 import type { SiteSnapshot, SiteState } from "./state.ts";
 import type { SiteStores } from "./stores.ts";
 import type { BrokerStatus } from "./tick.ts";
@@ -103,9 +103,15 @@ export class SiteViews {
 
   /** The devices as the problems list judges them (the miners lean, one at a time). */
   problemDevices(): ReturnType<typeof problemDevicesView> {
+    const miners = this.d.miners();
     return problemDevicesView(this.d.state, {
       isExcluded: (id) => this.d.stores.isExcluded(id),
-      driverOf: (id) => this.driverView(id),
+      driverOf: (id) => {
+        const m = miners.get(id);
+        return m
+          ? { dialect: m.dialect, capabilities: capabilityList(m.capabilities), withdrawn: m.withdrawn }
+          : null;
+      },
     });
   }
 
