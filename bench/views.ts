@@ -13,6 +13,7 @@ import { listProblems } from "../agent/site/problems.ts";
 import { SiteState } from "../agent/site/state.ts";
 import { loadConfig } from "../config/load.ts";
 import type { MinerCapability, MinerReading } from "../drivers/types.ts";
+import { minerReading } from "../test/helpers/readings.ts";
 
 const MINERS = Number(parseArgs({ options: { miners: { type: "string", default: "20000" } } }).values.miners);
 const RUNS = 200;
@@ -29,22 +30,15 @@ writeFileSync(join(dir, "site.yaml"), lines.join("\n"));
 const state = new SiteState((await loadConfig(join(dir, "site.yaml"))).config);
 rmSync(dir, { recursive: true, force: true });
 
-const base = (): MinerReading => ({
-  at: Date.now(),
-  state: "hashing",
-  reason: null,
-  hashrateThs: 100,
-  powerW: 3000,
-  powerEstimated: false,
-  powerLimitW: null,
-  boardTempsC: [60, 61, 62],
-  chipTempMaxC: 70,
-  fanRpm: [5000, 5000, 5100, 5100],
-  pools: [],
-  uptimeS: 1000,
-  firmware: "bmminer 4.11.1",
-  model: "Antminer S19",
-});
+const base = (): MinerReading =>
+  minerReading({
+    boardTempsC: [60, 61, 62],
+    chipTempMaxC: 70,
+    fanRpm: [5000, 5000, 5100, 5100],
+    uptimeS: 1000,
+    firmware: "bmminer 4.11.1",
+    model: "Antminer S19",
+  });
 // what the dialects give: the same fields, but not the same set nor order
 const shapes: Array<(r: MinerReading) => MinerReading> = [
   (r) => r,

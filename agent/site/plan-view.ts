@@ -14,7 +14,7 @@ const NO_CAPABILITIES: readonly MinerCapability[] = Object.freeze([]);
 /**
  * A driver's capability set as the list the planner reads. Drivers replace the set when
  * it changes (never edit it), so one frozen list per set serves every tick: at 20,000
- * miners a fresh copy per miner per tick was a tenth of the tick.
+ * miners a fresh copy per miner per tick was a fifth of the tick.
  */
 export function capabilityList(set: ReadonlySet<MinerCapability> | undefined): readonly MinerCapability[] {
   if (!set || set.size === 0) return NO_CAPABILITIES;

@@ -19,6 +19,9 @@ import {
 import type { ExchangeOptions } from "./framing.ts";
 import type { ConfirmOptions, WriteOutcome } from "./write.ts";
 
+/** What an undetected miner can do: one set, so the planner's view sees the same one each tick. */
+const NOT_DETECTED: ReadonlySet<MinerCapability> = new Set();
+
 /** `detailEveryMs`: poll tiers (detail.ts TierOptions); none = every read is a full one. */
 export interface MinerOptions extends TierOptions {
   exchange?: ExchangeOptions;
@@ -86,7 +89,7 @@ class DetectingMiner implements Miner {
     return this.bound?.spec.name ?? null;
   }
   get capabilities(): ReadonlySet<MinerCapability> {
-    return this.bound?.capabilities ?? new Set();
+    return this.bound?.capabilities ?? NOT_DETECTED;
   }
   get withdrawn(): readonly Withdrawn[] {
     return this.bound?.withdrawn ?? [];

@@ -5,27 +5,12 @@ import { describe, test } from "node:test";
 import { formatDuration, OutageWatch, reasonCode } from "../../agent/devices/outages.ts";
 import { gpuProblem, meterProblem, minerProblem } from "../../agent/devices/pollers.ts";
 import type { MinerReading } from "../../drivers/types.ts";
+import { minerReading } from "../helpers/readings.ts";
 
 const T0 = Date.UTC(2026, 11, 4, 12);
 
 function miner(over: Partial<MinerReading>): MinerReading {
-  return {
-    at: T0,
-    state: "hashing",
-    reason: null,
-    hashrateThs: 100,
-    powerW: 3000,
-    powerEstimated: false,
-    powerLimitW: null,
-    boardTempsC: [],
-    chipTempMaxC: null,
-    fanRpm: [],
-    pools: [],
-    uptimeS: 1000,
-    firmware: null,
-    model: null,
-    ...over,
-  };
+  return minerReading({ at: T0, uptimeS: 1000, ...over });
 }
 
 describe("reasonCode", () => {

@@ -10,23 +10,10 @@ import { devicesView } from "../../agent/site/device-rows.ts";
 import { FIRMWARE_CHANGE_MS, SiteState } from "../../agent/site/state.ts";
 import { loadConfig } from "../../config/load.ts";
 import type { MinerReading } from "../../drivers/types.ts";
+import { minerReading } from "../helpers/readings.ts";
 
-const reading = (at: number, firmware: string | null): MinerReading => ({
-  at,
-  state: "hashing",
-  reason: null,
-  hashrateThs: 100,
-  powerW: 3000,
-  powerEstimated: false,
-  powerLimitW: null,
-  boardTempsC: [],
-  chipTempMaxC: null,
-  fanRpm: [],
-  pools: [],
-  uptimeS: 100,
-  firmware,
-  model: "Antminer S19",
-});
+const reading = (at: number, firmware: string | null): MinerReading =>
+  minerReading({ at, firmware, model: "Antminer S19" });
 
 test("a changed firmware is reported for 24 h, then known; back to the known one clears it", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wk-fw-"));

@@ -10,27 +10,12 @@ import { test } from "node:test";
 import { capabilityList, planView } from "../../agent/site/plan-view.ts";
 import { SiteState } from "../../agent/site/state.ts";
 import { loadConfig } from "../../config/load.ts";
-import type { MeterReading, MinerCapability, MinerReading } from "../../drivers/types.ts";
+import type { MeterReading, MinerCapability } from "../../drivers/types.ts";
+import { minerReading } from "../helpers/readings.ts";
 
 const T = Date.parse("2026-12-05T12:00:00Z");
 
-const reading = (powerW: number, o: Partial<MinerReading> = {}): MinerReading => ({
-  at: T,
-  state: "hashing",
-  reason: null,
-  hashrateThs: 100,
-  powerW,
-  powerEstimated: false,
-  powerLimitW: null,
-  boardTempsC: [],
-  chipTempMaxC: null,
-  fanRpm: [],
-  pools: [],
-  uptimeS: 100,
-  firmware: null,
-  model: null,
-  ...o,
-});
+const reading = (powerW: number) => minerReading({ at: T, powerW });
 
 const meter = (at: number, powerW: number): MeterReading => ({
   at,

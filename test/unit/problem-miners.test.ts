@@ -11,26 +11,21 @@ import { listProblems } from "../../agent/site/problems.ts";
 import { SiteState } from "../../agent/site/state.ts";
 import { loadConfig } from "../../config/load.ts";
 import type { MinerBoard, MinerReading } from "../../drivers/types.ts";
+import { minerReading } from "../helpers/readings.ts";
 
 const T = Date.parse("2026-12-05T12:00:00Z");
 
-const reading = (o: Partial<MinerReading> = {}): MinerReading => ({
-  at: T - 2000,
-  state: "hashing",
-  reason: null,
-  hashrateThs: 100,
-  powerW: 3000,
-  powerEstimated: false,
-  powerLimitW: null,
-  boardTempsC: [60, 61, 62],
-  chipTempMaxC: 70,
-  fanRpm: [5000, 5100, 5000, 5200],
-  pools: [{ url: "stratum+tcp://site.pool:3333", user: "site.m1", status: "Alive" }],
-  uptimeS: 100,
-  firmware: "bmminer 4.11.1",
-  model: "Antminer S19",
-  ...o,
-});
+const reading = (o: Partial<MinerReading> = {}): MinerReading =>
+  minerReading({
+    at: T - 2000,
+    boardTempsC: [60, 61, 62],
+    chipTempMaxC: 70,
+    fanRpm: [5000, 5100, 5000, 5200],
+    pools: [{ url: "stratum+tcp://site.pool:3333", user: "site.m1", status: "Alive" }],
+    firmware: "bmminer 4.11.1",
+    model: "Antminer S19",
+    ...o,
+  });
 
 const board = (index: number, hashrateThs: number, chipTempC: number): MinerBoard => ({
   index,
