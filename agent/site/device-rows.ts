@@ -25,12 +25,12 @@ const unknown = () => null;
 
 /** `GET /api/devices`: every device's latest reading with its age. */
 export function devicesView(state: SiteState, opts: ViewOptions = {}) {
-  const { isExcluded = none, driverOf = unknown } = opts;
-  const snap = state.snapshot(opts.now ?? Date.now());
-  const view = { now: snap.at, isExcluded, driverOf };
+  const { now = Date.now(), isExcluded = none, driverOf = unknown } = opts;
+  const view = { now, isExcluded, driverOf };
   return {
     miners: [...state.miners.values()].map((e) => minerRow(e, view)),
-    meters: snap.meters,
+    // the meters alone: a whole snapshot would walk the fleet once more for totals not shown here
+    meters: state.meterStatus(now),
     gpuNodes: state.config.gpuNodes.map((g) => gpuNodeRow(state, g, isExcluded)),
   };
 }
