@@ -72,7 +72,7 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
   const siteMeter = config.meters.some((m) => m.role === "site");
   const loop = new ControlLoop({
     getSnapshot: () =>
-      planView(state, (id) => miners.get(id)?.capabilities, {
+      planView(state, miners, {
         isExcluded: (id) => settings.isExcluded(id),
       }),
     budgetInputs: (snapshot) => {

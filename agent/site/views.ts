@@ -161,7 +161,7 @@ export class SiteViews {
     const { state, stores, config } = this.d;
     const now = Date.now();
     const snap = this.snapshot();
-    const view = planView(state, (id) => this.d.miners().get(id)?.capabilities, {
+    const view = planView(state, this.d.miners(), {
       now,
       isExcluded: (id) => stores.isExcluded(id),
     });

@@ -112,6 +112,8 @@ export class Settings extends SqliteStore {
 
   /** Read on every tick: answered from memory. An exclusion past its end no longer holds, swept or not. */
   isExcluded(deviceId: string, now?: number): boolean {
+    // most sites exclude nothing: then no lookup at all (the plan view asks for every miner)
+    if (this.excludedCache.size === 0) return false;
     const e = this.excludedCache.get(deviceId);
     // the clock only for an exclusion with an end: this runs per miner, per view
     return e !== undefined && (e.until === null || e.until > (now ?? Date.now()));

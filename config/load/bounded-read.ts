@@ -52,10 +52,18 @@ export async function readBounded(
   const read = (async (): Promise<{ text: string } | { error: string }> => {
     const fh = await open(abs, "r");
     try {
-      // one byte more than allowed: a file that grew since stat() is caught too
-      const buf = Buffer.alloc(opts.maxBytes + 1);
+      // sized by stat() (one byte more, so the end is seen without growing), then grown up to
+      // one byte more than allowed: a file that grew since stat() (or a /proc file, size 0) is
+      // caught too. A buffer of the whole allowance each time zeroed 8 MiB per model file.
+      const limit = opts.maxBytes + 1;
+      let buf = Buffer.allocUnsafe(Math.min(limit, Math.max(info.size + 1, 4096)));
       let n = 0;
       for (;;) {
+        if (n === buf.length) {
+          const bigger = Buffer.allocUnsafe(Math.min(limit, buf.length * 2));
+          buf.copy(bigger, 0, 0, n);
+          buf = bigger;
+        }
         const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
         if (bytesRead === 0) break;
         n += bytesRead;

@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { readBounded } from "../../config/load/bounded-read.ts";
 import { formatProblem } from "../../config/load.ts";
 import { base, problemsOf, tmp, write } from "./config-load-fixtures.ts";
 
@@ -87,6 +88,21 @@ describe("loading cannot crash or run away", () => {
     assert.match(byPath("miners[0].credentials.passwordFile"), /\/dev\/zero is a device, not a regular file/);
     assert.match(byPath("miners[1].credentials.passwordFile"), /is a folder, not a regular file/);
     assert.match(byPath("miners[2].credentials.passwordFile"), /is 70 KiB; at most 64 KiB is read/);
+  });
+
+  it("a bounded read takes what the file holds, past what stat() said, and no more than allowed", async () => {
+    // a file larger than the first buffer, read whole
+    const text = "0123456789".repeat(10_000);
+    const file = join(tmp, `bounded${n++}.txt`);
+    writeFileSync(file, text);
+    assert.deepEqual(await readBounded(file, { maxBytes: 1024 * 1024 }), { text });
+    // /proc reports size 0: the buffer grows to what is there
+    const maps = await readBounded("/proc/self/maps", { maxBytes: 1024 * 1024 });
+    assert.ok("text" in maps && maps.text.length > 4096 && maps.text.endsWith("\n"));
+    // and stops one byte past the allowance
+    const capped = await readBounded("/proc/self/maps", { maxBytes: 1000 });
+    assert.ok("error" in capped);
+    assert.match(capped.error, /is larger than 1 KiB$/);
   });
 
   it("every problem of a file in one round: schema, across fields and ids together, each at its line", async () => {

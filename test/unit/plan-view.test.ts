@@ -78,6 +78,31 @@ test("a miner keeps its plan object while its reading, capabilities and exclusio
   assert.equal(capabilityList(caps), capabilityList(caps), "one list per capability set");
 });
 
+test("from the site's drivers: each miner's driver is taken once per map, its capability set read every view", async () => {
+  const state = await site();
+  for (const id of ["m1", "m2", "m3"]) state.setMinerReading(id, reading(3000));
+  const driver = (caps: MinerCapability[]) => ({ capabilities: new Set<MinerCapability>(caps) });
+  const m1 = driver(["sleep", "wake"]);
+  const drivers = new Map([
+    ["m1", m1],
+    ["m2", driver([])],
+  ]);
+  const of = (v: ReturnType<typeof planView>, id: string) => v.miners.find((m) => m.id === id)!;
+  const a = planView(state, drivers, { now: T });
+  assert.deepEqual(of(a, "m1").capabilities, ["sleep", "wake"]);
+  assert.deepEqual(of(a, "m3").capabilities, [], "a miner without a driver can do nothing");
+  assert.equal(planView(state, drivers, { now: T }).miners[0], of(a, "m1"), "nothing changed");
+  m1.capabilities = new Set(["wake"]); // the driver withdrew sleep
+  const b = planView(state, drivers, { now: T });
+  assert.deepEqual(of(b, "m1").capabilities, ["wake"]);
+  assert.equal(of(b, "m2"), of(a, "m2"));
+  // the devices restarted: new drivers in a new map
+  const c = planView(state, new Map([["m3", driver(["sleep"])]]), { now: T });
+  assert.deepEqual(of(c, "m1").capabilities, [], "m1's old driver is not asked");
+  assert.deepEqual(of(c, "m3").capabilities, ["sleep"]);
+  assert.deepEqual(of(c, "m2").capabilities, []);
+});
+
 test("the plan's site power is the snapshot's: the meter while fresh, else the devices' estimate", async () => {
   const state = await site();
   for (const id of ["m1", "m2", "m3"]) state.setMinerReading(id, reading(3000));
