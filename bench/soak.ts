@@ -19,6 +19,7 @@ import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
+import { metricsSample, steadyTicks, type TickCounts } from "./soak-metrics.ts";
 
 const { values } = parseArgs({
   options: {
@@ -212,42 +213,6 @@ async function siteJson(): Promise<Record<string, unknown> | null> {
   }
 }
 
-/** Ticks so far, and those that took at most 100 ms (the tick histogram's 0.1 s bucket). */
-interface TickCounts {
-  ticks: number;
-  within100Ms: number;
-}
-
-/** The agent's own memory figures (prom-client defaults on /metrics), MiB, and its tick counts. */
-async function metricsSample(): Promise<{
-  heapUsedMiB: number | null;
-  heapTotalMiB: number | null;
-  externalMiB: number | null;
-  ticks: TickCounts | null;
-}> {
-  const value = (text: string, name: string): number | null => {
-    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
-    return m ? Number(m[1]) : null;
-  };
-  const mib = (text: string, name: string): number | null => {
-    const v = value(text, name);
-    return v === null ? null : round1(v / 2 ** 20);
-  };
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-    const ticks = value(text, "wattkeeper_tick_duration_seconds_count");
-    const within100Ms = value(text, 'wattkeeper_tick_duration_seconds_bucket\\{le="0\\.1"\\}');
-    return {
-      heapUsedMiB: mib(text, "nodejs_heap_size_used_bytes"),
-      heapTotalMiB: mib(text, "nodejs_heap_size_total_bytes"),
-      externalMiB: mib(text, "nodejs_external_memory_bytes"),
-      ticks: ticks === null || within100Ms === null ? null : { ticks, within100Ms },
-    };
-  } catch {
-    return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null, ticks: null };
-  }
-}
-
 interface Sample {
   minute: number;
   rssMiB: number;
@@ -307,7 +272,7 @@ while (Date.now() < endAt) {
   const counts = (j?.counts ?? {}) as { hashing?: number; unreachable?: number };
   const control = (j?.control ?? {}) as { tickMsP99?: number | null };
   const b = (j?.broker ?? null) as { connected?: boolean; outboxMessages?: number } | null;
-  const { ticks, ...h } = await metricsSample();
+  const { ticks, ...h } = await metricsSample(httpPort);
   if (ticks !== null) {
     if (ticksAtWarmup === null && now - t0 >= WARMUP_MS) ticksAtWarmup = ticks;
     ticksLast = ticks;
@@ -395,22 +360,6 @@ const summary = {
   telemetryMiB: round1(telemetryBytes / 2 ** 20),
   agentExit: code,
 };
-/**
- * The ticks after warm-up, and how many of them took over 100 ms: at most 1 % over means a
- * steady-state tick p99 of at most 100 ms, which /api/site's p99 (over the last 1,000 ticks,
- * warm-up included) cannot say.
- */
-function steadyTicks(from: TickCounts | null, to: TickCounts | null) {
-  if (from === null || to === null) return { ticksAfterWarmup: null, ticksOver100MsAfterWarmup: null };
-  const ticks = to.ticks - from.ticks;
-  const over = ticks - (to.within100Ms - from.within100Ms);
-  return {
-    ticksAfterWarmup: ticks,
-    ticksOver100MsAfterWarmup: over,
-    ticksOver100MsAfterWarmupPct: ticks > 0 ? Math.round((over / ticks) * 1000) / 10 : null,
-  };
-}
-
 const out = resultsDir(import.meta.url);
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, "soak.json"), `${JSON.stringify({ summary, samples }, null, 2)}\n`);

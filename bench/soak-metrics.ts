@@ -1,0 +1,56 @@
+// The soak's reading of the agent's /metrics: its memory figures and its tick
+// counts, and from two tick counts the steady state's share of ticks over 100 ms.
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/** Ticks so far, and those that took at most 100 ms (the tick histogram's 0.1 s bucket). */
+export interface TickCounts {
+  ticks: number;
+  within100Ms: number;
+}
+
+/** The agent's own memory figures (prom-client defaults on /metrics), MiB, and its tick counts. */
+export async function metricsSample(httpPort: number): Promise<{
+  heapUsedMiB: number | null;
+  heapTotalMiB: number | null;
+  externalMiB: number | null;
+  ticks: TickCounts | null;
+}> {
+  const value = (text: string, name: string): number | null => {
+    const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+    return m ? Number(m[1]) : null;
+  };
+  const mib = (text: string, name: string): number | null => {
+    const v = value(text, name);
+    return v === null ? null : round1(v / 2 ** 20);
+  };
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const ticks = value(text, "wattkeeper_tick_duration_seconds_count");
+    const within100Ms = value(text, 'wattkeeper_tick_duration_seconds_bucket\\{le="0\\.1"\\}');
+    return {
+      heapUsedMiB: mib(text, "nodejs_heap_size_used_bytes"),
+      heapTotalMiB: mib(text, "nodejs_heap_size_total_bytes"),
+      externalMiB: mib(text, "nodejs_external_memory_bytes"),
+      ticks: ticks === null || within100Ms === null ? null : { ticks, within100Ms },
+    };
+  } catch {
+    return { heapUsedMiB: null, heapTotalMiB: null, externalMiB: null, ticks: null };
+  }
+}
+
+/**
+ * The ticks after warm-up, and how many of them took over 100 ms: at most 1 % over means a
+ * steady-state tick p99 of at most 100 ms, which /api/site's p99 (over the last 1,000 ticks,
+ * warm-up included) cannot say.
+ */
+export function steadyTicks(from: TickCounts | null, to: TickCounts | null) {
+  if (from === null || to === null) return { ticksAfterWarmup: null, ticksOver100MsAfterWarmup: null };
+  const ticks = to.ticks - from.ticks;
+  const over = ticks - (to.within100Ms - from.within100Ms);
+  return {
+    ticksAfterWarmup: ticks,
+    ticksOver100MsAfterWarmup: over,
+    ticksOver100MsAfterWarmupPct: ticks > 0 ? Math.round((over / ticks) * 1000) / 10 : null,
+  };
+}
