@@ -349,6 +349,10 @@ const summary = {
   fdsAfterWarmup: base.fds,
   fdsEnd: lastS.fds,
   fdsMax: Math.max(...after.map((s) => s.fds)),
+  // open fds rise and fall with each sweep's sockets (140-400 at 20,000 miners): growth is the
+  // most held in the last fifth against the most held in the first, as RSS is judged on windows
+  fdsGrowth:
+    Math.max(...after.slice(-win).map((s) => s.fds)) - Math.max(...after.slice(0, win).map((s) => s.fds)),
   tickMsP99Max: Math.max(...samples.map((s) => s.tickMsP99 ?? 0)),
   ...steadyTicks(ticksAtWarmup, ticksLast),
   eventsStored: stored.length,
@@ -369,7 +373,6 @@ console.table(
   ),
 );
 console.log(JSON.stringify(summary, null, 2));
-const ok =
-  summary.rssGrowthMiB < 10 && summary.fdsEnd <= summary.fdsAfterWarmup + 5 && lost === 0 && code === 0;
+const ok = summary.rssGrowthMiB < 10 && summary.fdsGrowth <= 5 && lost === 0 && code === 0;
 console.log(ok ? "PASS" : "FAIL");
 process.exit(ok ? 0 : 1);

@@ -33,6 +33,9 @@ import type { BrokerStatus } from "./tick.ts";
 import { SiteViews } from "./views.ts";
 import { SiteWatches } from "./watches.ts";
 
+/** Before the devices start: no miners, one map (the plan view keeps drivers per map). */
+const NO_MINERS: ReadonlyMap<string, Miner> = new Map();
+
 /** What exists only while the site runs; null while it is stopped. */
 export interface Running {
   devices: DevicePollers | null;
@@ -114,7 +117,7 @@ export function assemble(o: AssembleOptions): SiteParts {
     outages: handed.outages,
     deviceHistory: handed.deviceHistory,
     loop,
-    miners: () => run.devices?.miners ?? new Map<string, Miner>(),
+    miners: () => run.devices?.miners ?? NO_MINERS,
     lease: () => intents.budgetLease,
     signals: () => signals.statuses(),
     broker: () => run.broker?.() ?? null,
