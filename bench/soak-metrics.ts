@@ -45,7 +45,8 @@ export async function metricsSample(httpPort: number): Promise<{
  * warm-up included) cannot say.
  */
 export function steadyTicks(from: TickCounts | null, to: TickCounts | null) {
-  if (from === null || to === null) return { ticksAfterWarmup: null, ticksOver100MsAfterWarmup: null };
+  if (from === null || to === null)
+    return { ticksAfterWarmup: null, ticksOver100MsAfterWarmup: null, ticksOver100MsAfterWarmupPct: null };
   const ticks = to.ticks - from.ticks;
   const over = ticks - (to.within100Ms - from.within100Ms);
   return {
