@@ -1,7 +1,8 @@
 // The soak's reading of the agent's /metrics: its memory figures and its tick
 // counts, and from two tick counts the steady state's share of ticks over 100 ms.
 
-const round1 = (x: number) => Math.round(x * 10) / 10;
+/** To one decimal, as the soak prints its figures. */
+export const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** Ticks so far, and those that took at most 100 ms (the tick histogram's 0.1 s bucket). */
 export interface TickCounts {

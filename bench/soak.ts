@@ -19,7 +19,7 @@ import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
-import { metricsSample, steadyTicks, type TickCounts } from "./soak-metrics.ts";
+import { metricsSample, round1, steadyTicks, type TickCounts } from "./soak-metrics.ts";
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +48,6 @@ const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const NODE_ARGS = EXT === ".ts" ? ["--import", "tsx"] : [];
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round1 = (x: number) => Math.round(x * 10) / 10;
 
 const dir = mkdtempSync(join(tmpdir(), "wk-soak-"));
 const [meterPort, httpPort, brokerPort] = [await testPort(), await testPort(), await testPort()];
