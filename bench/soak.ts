@@ -14,12 +14,20 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
+import { AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { allocateAddresses } from "../sim/addresses.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
-import { metricsSample, round1, steadyTicks, type TickCounts } from "./soak-metrics.ts";
+import {
+  cpuSecondsOf,
+  cpuShare,
+  metricsSample,
+  round1,
+  steadyTicks,
+  type TickCounts,
+} from "./soak-metrics.ts";
 
 const { values } = parseArgs({
   options: {
@@ -174,6 +182,8 @@ const agent: ChildProcess = spawn(
   process.execPath,
   [
     ...(SNAPSHOTS ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+    // as installed (the systemd unit, the Dockerfile), then what the command line adds
+    ...AGENT_NODE_FLAGS,
     ...values["agent-node-flags"].split(" ").filter(Boolean),
     ...entry,
     "run",
@@ -194,11 +204,15 @@ agent.on("exit", (code, signal) => {
 let snapshotAtWarmup = SNAPSHOTS;
 const pid = agent.pid!;
 
-function procSample(): { rssMiB: number; fds: number } | null {
+function procSample(): { rssMiB: number; fds: number; cpuS: number } | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { rssMiB: round1(rssKb / 1024), fds: readdirSync(`/proc/${pid}/fd`).length };
+    return {
+      rssMiB: round1(rssKb / 1024),
+      fds: readdirSync(`/proc/${pid}/fd`).length,
+      cpuS: cpuSecondsOf(readFileSync(`/proc/${pid}/stat`, "utf8")),
+    };
   } catch {
     return null; // the agent is gone: its exit event follows
   }
@@ -230,6 +244,9 @@ const samples: Sample[] = [];
 // steady state's (the first sweeps' detection of the whole fleet stays out of it)
 let ticksAtWarmup: TickCounts | null = null;
 let ticksLast: TickCounts | null = null;
+// the agent's CPU (user + system) over the same steady state
+let cpuAtWarmup: { s: number; at: number } | null = null;
+let cpuLast: { s: number; at: number } | null = null;
 const t0 = Date.now();
 const endAt = t0 + MINUTES * 60_000;
 const drops = [t0 + (endAt - t0) * 0.3, t0 + (endAt - t0) * 0.65];
@@ -276,6 +293,8 @@ while (Date.now() < endAt) {
     if (ticksAtWarmup === null && now - t0 >= WARMUP_MS) ticksAtWarmup = ticks;
     ticksLast = ticks;
   }
+  if (cpuAtWarmup === null && now - t0 >= WARMUP_MS) cpuAtWarmup = { s: p.cpuS, at: now };
+  cpuLast = { s: p.cpuS, at: now };
   samples.push({
     minute: round1((now - t0) / 60_000),
     rssMiB: p.rssMiB,
@@ -349,11 +368,14 @@ const summary = {
   fdsEnd: lastS.fds,
   fdsMax: Math.max(...after.map((s) => s.fds)),
   // open fds rise and fall with each sweep's sockets (140-400 at 20,000 miners): growth is the
-  // most held in the last fifth against the most held in the first, as RSS is judged on windows
+  // most held in the last fifth against the most held before it (a short soak's first fifth
+  // is one sample, which may fall between sweeps)
   fdsGrowth:
-    Math.max(...after.slice(-win).map((s) => s.fds)) - Math.max(...after.slice(0, win).map((s) => s.fds)),
+    Math.max(...after.slice(-win).map((s) => s.fds)) -
+    Math.max(...after.slice(0, Math.max(1, after.length - win)).map((s) => s.fds)),
   tickMsP99Max: Math.max(...samples.map((s) => s.tickMsP99 ?? 0)),
   ...steadyTicks(ticksAtWarmup, ticksLast),
+  agentCpuPctAfterWarmup: cpuShare(cpuAtWarmup, cpuLast),
   eventsStored: stored.length,
   eventsReceived: received.size,
   eventsQueuedForNextStart: missing.length - lost,

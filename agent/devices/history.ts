@@ -26,14 +26,23 @@ export class DeviceHistory {
   private next = 0;
   private count = 0;
   private lastAt = Number.NEGATIVE_INFINITY;
-  /** Per device: power then hashrate for each slot (NaN = no value). */
-  private readonly series = new Map<string, Float32Array>();
+  /**
+   * Every device's series in one buffer, a row per device: power then hashrate for each
+   * slot (NaN = no value). One Float32Array per device cost 200 bytes of its own beside its
+   * 480 of data: 4 MB at 20,000 miners.
+   */
+  private data: Float32Array;
+  /** The row of each device; rows of devices dropped by keepOnly are taken again. */
+  private readonly rows = new Map<string, number>();
+  private readonly freeRows: number[] = [];
+  private rowCount = 0;
 
   constructor(
     readonly everyMs: number = DEVICE_HISTORY_EVERY_MS,
     readonly points: number = DEVICE_HISTORY_POINTS,
   ) {
     this.times = new Array<number>(points).fill(0);
+    this.data = new Float32Array(0);
   }
 
   /** Whether a sample is due at `now` (the caller then builds the samples and calls record). */
@@ -46,21 +55,16 @@ export class DeviceHistory {
     const slot = this.next;
     this.times[slot] = now;
     this.lastAt = now;
-    const seen = new Set<string>();
-    for (const s of samples) {
-      let a = this.series.get(s.id);
-      if (!a) {
-        a = new Float32Array(this.points * 2).fill(Number.NaN);
-        this.series.set(s.id, a);
-      }
-      a[slot * 2] = s.powerW ?? Number.NaN;
-      a[slot * 2 + 1] = s.hashrateThs ?? Number.NaN;
-      seen.add(s.id);
+    const width = this.points * 2;
+    // every row's slot empty first: a device absent from the samples has no value in it
+    for (const row of this.rows.values()) {
+      this.data[row * width + slot * 2] = Number.NaN;
+      this.data[row * width + slot * 2 + 1] = Number.NaN;
     }
-    for (const [id, a] of this.series) {
-      if (seen.has(id)) continue;
-      a[slot * 2] = Number.NaN;
-      a[slot * 2 + 1] = Number.NaN;
+    for (const s of samples) {
+      const at = this.rowOf(s.id) * width + slot * 2;
+      this.data[at] = s.powerW ?? Number.NaN;
+      this.data[at + 1] = s.hashrateThs ?? Number.NaN;
     }
     this.next = (slot + 1) % this.points;
     this.count = Math.min(this.points, this.count + 1);
@@ -68,19 +72,24 @@ export class DeviceHistory {
 
   /** Drops devices no longer configured (after a reload). */
   keepOnly(ids: ReadonlySet<string>): void {
-    for (const id of this.series.keys()) if (!ids.has(id)) this.series.delete(id);
+    for (const [id, row] of this.rows) {
+      if (ids.has(id)) continue;
+      this.rows.delete(id);
+      this.freeRows.push(row);
+    }
   }
 
   /** One device's points, oldest first; empty when it was never sampled. */
   of(id: string): DevicePoint[] {
-    const a = this.series.get(id);
-    if (!a) return [];
+    const row = this.rows.get(id);
+    if (row === undefined) return [];
+    const base = row * this.points * 2;
     const out: DevicePoint[] = [];
     const first = (this.next - this.count + this.points) % this.points;
     for (let i = 0; i < this.count; i++) {
       const slot = (first + i) % this.points;
-      const p = a[slot * 2]!;
-      const h = a[slot * 2 + 1]!;
+      const p = this.data[base + slot * 2]!;
+      const h = this.data[base + slot * 2 + 1]!;
       out.push({
         at: this.times[slot]!,
         powerW: Number.isNaN(p) ? null : Math.round(p),
@@ -88,5 +97,24 @@ export class DeviceHistory {
       });
     }
     return out;
+  }
+
+  /** A device's row: a free one, else a new one (the buffer grows by half as devices come). */
+  private rowOf(id: string): number {
+    let row = this.rows.get(id);
+    if (row !== undefined) return row;
+    const width = this.points * 2;
+    row = this.freeRows.pop();
+    if (row === undefined) {
+      row = this.rowCount++;
+      if (this.rowCount * width > this.data.length) {
+        const grown = new Float32Array(Math.max(64, Math.ceil(this.rowCount * 1.5)) * width);
+        grown.set(this.data);
+        this.data = grown;
+      }
+    }
+    this.data.fill(Number.NaN, row * width, (row + 1) * width);
+    this.rows.set(id, row);
+    return row;
   }
 }

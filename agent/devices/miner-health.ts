@@ -25,22 +25,48 @@ export interface MinerHealth {
   /** When the hashrate first fell below LOW_HASHRATE_FRACTION of expectedThs, in an unbroken run of readings. */
   lowSince: number | null;
   /** The boards at zero (or dead) while others hash, by the firmware's numbers. */
-  deadBoards: number[];
+  deadBoards: readonly number[];
   /** When the current set of dead boards was first seen. */
   deadSince: number | null;
   /** The temperature limits applied, and whether each comes from the model. */
-  hot: { chipC: number; boardC: number | null; fromModel: boolean };
+  hot: HotLimits;
   /** When a chip or board first read at or over its limit, in an unbroken run. */
   hotSince: number | null;
+}
+
+export interface HotLimits {
+  chipC: number;
+  boardC: number | null;
+  fromModel: boolean;
+}
+
+// A record is kept per miner, so what most miners have alike is shared, never copied:
+// no dead board, and the limits of no model or of one model.
+const NO_DEAD_BOARDS: readonly number[] = Object.freeze([]);
+const DEFAULT_HOT: HotLimits = Object.freeze({ chipC: HOT_CHIP_C, boardC: null, fromModel: false });
+const modelHot = new WeakMap<KnownModel, HotLimits>();
+
+function hotLimitsOf(model: KnownModel | null): HotLimits {
+  if (!model) return DEFAULT_HOT;
+  let hot = modelHot.get(model);
+  if (!hot) {
+    hot = Object.freeze({
+      chipC: model.hotChipC ?? HOT_CHIP_C,
+      boardC: model.hotBoardC ?? null,
+      fromModel: model.hotChipC != null || model.hotBoardC != null,
+    });
+    modelHot.set(model, hot);
+  }
+  return hot;
 }
 
 function emptyHealth(): MinerHealth {
   return {
     expectedThs: null,
     lowSince: null,
-    deadBoards: [],
+    deadBoards: NO_DEAD_BOARDS,
     deadSince: null,
-    hot: { chipC: HOT_CHIP_C, boardC: null, fromModel: false },
+    hot: DEFAULT_HOT,
     hotSince: null,
   };
 }
@@ -84,11 +110,7 @@ export function noteHealth(
   // chip was first seen when that read was made, not when the summary after it came
   const detailAt = reading.detailAt ?? at;
   const hashing = reading.state === "hashing";
-  const hot = {
-    chipC: model?.hotChipC ?? HOT_CHIP_C,
-    boardC: model?.hotBoardC ?? null,
-    fromModel: model?.hotChipC != null || model?.hotBoardC != null,
-  };
+  const hot = hotLimitsOf(model);
 
   const expectedThs = hashing ? expectedHashrateThs(reading, model) : null;
   const warmupS = model?.wakeUpS ?? DEFAULT_WARMUP_S;
@@ -101,9 +123,9 @@ export function noteHealth(
     reading.hashrateThs !== null &&
     reading.hashrateThs < LOW_HASHRATE_FRACTION * expectedThs;
 
-  const deadBoards = hashing ? deadBoardsOf(reading.boards ?? []) : [];
-  const sameDead =
-    deadBoards.length === p.deadBoards.length && deadBoards.every((b, i) => b === p.deadBoards[i]);
+  const found = hashing ? deadBoardsOf(reading.boards ?? []) : NO_DEAD_BOARDS;
+  const sameDead = found.length === p.deadBoards.length && found.every((b, i) => b === p.deadBoards[i]);
+  const deadBoards = found.length === 0 ? NO_DEAD_BOARDS : sameDead ? p.deadBoards : found;
 
   const chips = [reading.chipTempMaxC, ...(reading.boards ?? []).map((b) => b.chipTempC)];
   const boardTemps = [...reading.boardTempsC, ...(reading.boards ?? []).map((b) => b.boardTempC)];

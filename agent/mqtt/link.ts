@@ -112,6 +112,9 @@ export class MqttLink {
       resubscribe: false,
       queueQoSZero: false,
       rejectUnauthorized: true,
+      // no table of 65,536 two-byte buffers for packet numbers (6 MB of heap, for the process's
+      // life); the few numbers a packet has are written as it goes
+      writeCache: false,
     };
     const will = typeof o.will === "function" ? o.will() : o.will;
     if (will) {

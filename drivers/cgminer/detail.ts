@@ -29,8 +29,18 @@ export class DetailTiers {
   private readonly detailEveryMs: number;
   private readonly random: () => number;
   private readonly now: () => number;
-  /** The detail fields of the last full read and when it was; null = none yet (or the miner went away). */
-  private kept: { fields: DetailFields; identity: Identity; at: number } | null = null;
+  /**
+   * When the last full read was; null = none yet (or the miner went away). Its detail fields
+   * are kept as fields of this object, not as objects of their own: three fewer per miner.
+   */
+  private keptAt: number | null = null;
+  private keptBoardTempsC: DetailFields["boardTempsC"] | null = null;
+  private keptChipTempMaxC: DetailFields["chipTempMaxC"] = null;
+  private keptFanRpm: DetailFields["fanRpm"] | null = null;
+  private keptBoards: DetailFields["boards"] = undefined;
+  private keptPools: DetailFields["pools"] | null = null;
+  private keptFirmware: Identity["firmware"] = null;
+  private keptModel: Identity["model"] = null;
   private nextDetailAt = 0;
 
   constructor(opts: TierOptions & { now: () => number }) {
@@ -41,7 +51,7 @@ export class DetailTiers {
 
   /** Whether the next read asks for the detail too: always without tiers, at first contact, then once a period. */
   due(): boolean {
-    return this.detailEveryMs === 0 || this.kept === null || this.now() >= this.nextDetailAt;
+    return this.detailEveryMs === 0 || this.keptAt === null || this.now() >= this.nextDetailAt;
   }
 
   /**
@@ -50,29 +60,45 @@ export class DetailTiers {
    */
   fill(reading: MinerReading): MinerReading {
     if (reading.state === "unreachable") {
-      this.kept = null;
+      this.forget();
       return reading;
     }
     if (reading.detailAt === null) {
-      if (!this.kept) return reading;
-      const { fields, identity } = this.kept;
+      if (this.keptAt === null) return reading;
       // the dialect's reading is this read's own: filled in place, not copied
-      Object.assign(reading, fields);
-      reading.firmware = identity.firmware ?? reading.firmware;
-      reading.model = identity.model ?? reading.model;
-      reading.detailAt = this.kept.at;
+      reading.boardTempsC = this.keptBoardTempsC ?? reading.boardTempsC;
+      reading.chipTempMaxC = this.keptChipTempMaxC;
+      reading.fanRpm = this.keptFanRpm ?? reading.fanRpm;
+      reading.boards = this.keptBoards;
+      reading.pools = this.keptPools ?? reading.pools;
+      reading.firmware = this.keptFirmware ?? reading.firmware;
+      reading.model = this.keptModel ?? reading.model;
+      reading.detailAt = this.keptAt;
       return reading;
     }
-    const first = this.kept === null;
-    const { boardTempsC, chipTempMaxC, fanRpm, boards, pools, firmware, model } = reading;
-    this.kept = {
-      fields: { boardTempsC, chipTempMaxC, fanRpm, boards, pools },
-      identity: { firmware, model },
-      at: reading.at,
-    };
+    const first = this.keptAt === null;
+    this.keptBoardTempsC = reading.boardTempsC;
+    this.keptChipTempMaxC = reading.chipTempMaxC;
+    this.keptFanRpm = reading.fanRpm;
+    this.keptBoards = reading.boards;
+    this.keptPools = reading.pools;
+    this.keptFirmware = reading.firmware;
+    this.keptModel = reading.model;
+    this.keptAt = reading.at;
     // the first period is spread over the fleet, so detail reads do not all fall on one sweep
     const periodMs = first ? this.random() * this.detailEveryMs : this.detailEveryMs * (1 - DETAIL_EARLY);
     this.nextDetailAt = reading.at + periodMs;
     return reading;
+  }
+
+  private forget(): void {
+    this.keptAt = null;
+    this.keptBoardTempsC = null;
+    this.keptFanRpm = null;
+    this.keptChipTempMaxC = null;
+    this.keptBoards = undefined;
+    this.keptPools = null;
+    this.keptFirmware = null;
+    this.keptModel = null;
   }
 }

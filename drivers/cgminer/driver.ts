@@ -6,7 +6,15 @@
 // why a write failed. An acknowledgement is never taken as the effect.
 // The send-and-confirm loop is write.ts; read tiers (summary reads between
 // full ones) are detail.ts; first contact's reply reuse is recent-replies.ts.
-import type { LocateReport, MinerCapability, MinerReading, MinerWriteOptions, OnSent } from "../types.ts";
+import { sharedCapabilities, shareReadingTexts } from "../shared.ts";
+import type {
+  Dialect,
+  LocateReport,
+  MinerCapability,
+  MinerReading,
+  MinerWriteOptions,
+  OnSent,
+} from "../types.ts";
 import { DetailTiers, type TierOptions } from "./detail.ts";
 import type { ExchangeOptions } from "./framing.ts";
 import type { HttpReply } from "./http-client.ts";
@@ -15,18 +23,8 @@ import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
 import { RecentReplies } from "./recent-replies.ts";
 import { type ConfirmOptions, DEFAULT_CONFIRM, sendConfirmed, type WriteOutcome } from "./write.ts";
 
-export type DialectName =
-  | "cgminer"
-  | "antminer"
-  | "luxos"
-  | "braiins"
-  | "whatsminer"
-  | "avalon"
-  | "epic"
-  | "proto"
-  | "auradine"
-  | "espminer"
-  | "vnish";
+/** A firmware API the drivers speak: every dialect a config may name, less `auto`. */
+export type DialectName = Exclude<Dialect, "auto">;
 
 export interface MinerCredentials {
   username: string | null;
@@ -151,13 +149,16 @@ export interface Withdrawn {
 export const RECONFIRM_WITHDRAWN_MS = 10 * 60_000;
 /** A probe the miner did not answer is asked again after this long, not at every read. */
 export const REPROBE_UNANSWERED_MS = 30_000;
+const NONE_WITHDRAWN: readonly Withdrawn[] = Object.freeze([]);
+const NO_EXCHANGE_OPTIONS: ExchangeOptions = Object.freeze({});
+
 export class MinerDriver {
   readonly spec: DialectSpec;
   readonly endpoint: MinerEndpoint;
   /** What the dialect declares for this endpoint, before the miner confirms it. */
   readonly declared: readonly MinerCapability[];
   private effective: ReadonlySet<MinerCapability>;
-  private withdrawnList: Withdrawn[] = [];
+  private withdrawnList: readonly Withdrawn[] = NONE_WITHDRAWN;
   /** When the capabilities were last confirmed; null = not yet (or to ask again after an outage). */
   private confirmedAt: number | null = null;
   private confirming: Promise<void> | null = null;
@@ -188,10 +189,10 @@ export class MinerDriver {
   ) {
     this.spec = spec;
     this.endpoint = endpoint;
-    this.declared = spec.capabilities(endpoint);
-    this.effective = new Set(this.declared);
-    this.exchange = opts.exchange ?? {};
-    this.confirm = { ...DEFAULT_CONFIRM, ...opts.confirm };
+    // one list and set for every miner with the same ones (drivers/shared.ts)
+    ({ list: this.declared, set: this.effective } = sharedCapabilities(spec.capabilities(endpoint)));
+    this.exchange = opts.exchange ?? NO_EXCHANGE_OPTIONS;
+    this.confirm = opts.confirm ? { ...DEFAULT_CONFIRM, ...opts.confirm } : DEFAULT_CONFIRM;
     this.now = opts.now ?? Date.now;
     this.tiers = new DetailTiers({ ...opts, now: this.now });
     this.firstContact = opts.recent ?? new RecentReplies(this.now);
@@ -237,7 +238,8 @@ export class MinerDriver {
       // a change of state is judged on a full read: the detail (pools, dead boards) may be why
       reading = await this.spec.read(this.ctx(signal, true));
     }
-    reading = this.tiers.fill(reading);
+    // before the tiers keep it: what they keep is then the shared copy too
+    reading = this.tiers.fill(shareReadingTexts(reading));
     this.lastState = reading.state;
     if (reading.model) this.reportedModel = reading.model;
     if (reading.state === "unreachable") {
@@ -268,9 +270,9 @@ export class MinerDriver {
     this.confirming ??= probe(this.ctx(signal, true, recent), [...this.declared])
       .then((withdrawn) => {
         const known = withdrawn.filter((w) => this.declared.includes(w.capability));
-        this.withdrawnList = known;
+        this.withdrawnList = known.length > 0 ? known : NONE_WITHDRAWN;
         const gone = new Set(known.map((w) => w.capability));
-        this.effective = new Set(this.declared.filter((c) => !gone.has(c)));
+        this.effective = sharedCapabilities(this.declared.filter((c) => !gone.has(c))).set;
         this.confirmedAt = this.now();
         this.unansweredAt = null;
       })

@@ -1,6 +1,7 @@
 // Turns raw CGMiner-API sections (version, summary, pools, stats, devs) into one
 // normalised MinerReading: the stock reading most dialects start from. Fields
 // are read through normalize.ts, boards through boards.ts.
+import { sharedText } from "../shared.ts";
 import type { MinerReading, MinerState, PoolInfo } from "../types.ts";
 import {
   boardsOf,
@@ -57,8 +58,9 @@ export function summaryMemoOf(input: NormalizeInput, reading: MinerReading): Sum
     (toNumber(summary?.Power) === null && statsPower !== null) ||
     (toNumber(summary?.Elapsed) === null && toNumber(stats?.Elapsed) !== null);
   return {
-    model: reading.model,
-    firmware: reading.firmware,
+    // the shared copies: the memo outlives the reading
+    model: sharedText(reading.model),
+    firmware: sharedText(reading.firmware),
     idealThs: idealThs(stats),
     pools: reading.pools,
     devices: devicesOf(input.devs),

@@ -96,6 +96,35 @@ describe("sparkline ring", () => {
     h.keepOnly(new Set(["a"]));
     assert.deepEqual(h.of("b"), []);
   });
+
+  test("one buffer for the fleet: it grows with the devices, and a dropped device's row starts empty for the next", () => {
+    const h = new DeviceHistory(1000, 4);
+    const fleet = (n: number, powerW: number) =>
+      Array.from({ length: n }, (_, i) => ({ id: `m${i}`, powerW: powerW + i, hashrateThs: i }));
+    h.record(0, fleet(10, 1000));
+    // 500 devices: the buffer grows several times, every earlier value stays
+    h.record(1000, fleet(500, 2000));
+    assert.deepEqual(
+      h.of("m7").map((p) => p.powerW),
+      [1007, 2007],
+    );
+    assert.deepEqual(
+      h.of("m499").map((p) => p.powerW),
+      [null, 2499],
+    );
+    h.keepOnly(new Set(["m0", "m1"]));
+    assert.deepEqual(h.of("m7"), []);
+    // a new device takes a freed row: none of the old device's values show
+    h.record(2000, [{ id: "new", powerW: 5, hashrateThs: 1 }]);
+    assert.deepEqual(
+      h.of("new").map((p) => p.powerW),
+      [null, null, 5],
+    );
+    assert.deepEqual(
+      h.of("m1").map((p) => p.powerW),
+      [1001, 2001, null],
+    );
+  });
 });
 
 describe("timed exclusions", () => {

@@ -1,9 +1,11 @@
 // Heap sizing: the agent sets V8's growing factor unless the operator's node
-// command line already does.
+// command line already does; the young generation's size is on the command line
+// it is installed with.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { tuneHeap } from "../../agent/runtime/heap.ts";
+import { AGENT_NODE_FLAGS, tuneHeap } from "../../agent/runtime/heap.ts";
 
 describe("tuneHeap", () => {
   test("an operator's --heap-growing-percent on the node command line wins", () => {
@@ -27,5 +29,22 @@ describe("tuneHeap", () => {
     );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, "true");
+  });
+});
+
+describe("the node flags the agent is installed with", () => {
+  const root = new URL("../../", import.meta.url);
+  test("the systemd unit and the Dockerfile start node with AGENT_NODE_FLAGS", () => {
+    const unit = readFileSync(new URL("systemd/wattkeeper.service", root), "utf8");
+    const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? "";
+    const docker = readFileSync(new URL("Dockerfile", root), "utf8");
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(docker)?.[1] ?? "[]") as string[];
+    for (const flag of AGENT_NODE_FLAGS) {
+      assert.ok(execStart.split(" ").includes(flag), `ExecStart lacks ${flag}: ${execStart}`);
+      assert.ok(entrypoint.includes(flag), `ENTRYPOINT lacks ${flag}: ${entrypoint.join(" ")}`);
+      // a node flag: before the script, or node would hand it to the agent
+      assert.ok(execStart.indexOf(flag) < execStart.indexOf("entry.js"));
+      assert.ok(entrypoint.indexOf(flag) < entrypoint.findIndex((a) => a.endsWith("entry.js")));
+    }
   });
 });
