@@ -1,6 +1,6 @@
 // Values that repeat across a fleet, stored once. Every miner's reading carries
 // the same few pool URLs, firmware names and models, and each parse makes its
-// own copy of them: at 20,000 miners that was about 10 MiB of equal strings.
+// own copy of them: at 20,000 miners that was about 5 MiB of equal strings.
 // The tables are bounded, so text a device makes up (an error message with a
 // counter in it) cannot grow them without end: once full, new text is kept as
 // it came.
