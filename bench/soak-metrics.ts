@@ -57,13 +57,6 @@ export function steadyTicks(from: TickCounts | null, to: TickCounts | null) {
   };
 }
 
-/** User + system CPU seconds from a /proc/PID/stat line (fields 14 and 15, in clock ticks of 1/100 s). */
-export function cpuSecondsOf(stat: string): number {
-  // the command name (field 2) may hold spaces: count fields after its closing parenthesis
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** The share of one core used between two CPU readings, %; null without two. */
 export function cpuShare(from: { s: number; at: number } | null, to: { s: number; at: number } | null) {
   if (from === null || to === null || to.at <= from.at) return null;

@@ -18,16 +18,10 @@ import { AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { allocateAddresses } from "../sim/addresses.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
+import { cpuTicks } from "./flood-probes.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
-import {
-  cpuSecondsOf,
-  cpuShare,
-  metricsSample,
-  round1,
-  steadyTicks,
-  type TickCounts,
-} from "./soak-metrics.ts";
+import { cpuShare, metricsSample, round1, steadyTicks, type TickCounts } from "./soak-metrics.ts";
 
 const { values } = parseArgs({
   options: {
@@ -211,7 +205,7 @@ function procSample(): { rssMiB: number; fds: number; cpuS: number } | null {
     return {
       rssMiB: round1(rssKb / 1024),
       fds: readdirSync(`/proc/${pid}/fd`).length,
-      cpuS: cpuSecondsOf(readFileSync(`/proc/${pid}/stat`, "utf8")),
+      cpuS: (cpuTicks(pid) ?? 0) / 100,
     };
   } catch {
     return null; // the agent is gone: its exit event follows
