@@ -14,7 +14,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
-import { AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { allocateAddresses } from "../sim/addresses.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
@@ -188,7 +188,8 @@ const agent: ChildProcess = spawn(
     cwd: dir,
     // the agent's log (warnings and up) in the state folder: the first place to look when it dies
     stdio: ["ignore", openSync(join(dir, "agent.log"), "a"), "inherit"],
-    env: { ...process.env, WATTKEEPER_LOG_LEVEL: "warn" },
+    // the allocator as installed, unless this shell sets it for an experiment
+    env: { ...AGENT_MALLOC_ENV, ...process.env, WATTKEEPER_LOG_LEVEL: "warn" },
   },
 );
 let agentExit: number | null = null;

@@ -95,17 +95,25 @@ export class BoundedTable {
   private rows = 0;
   private bytes = 0;
 
-  private readonly db: Db;
-  private readonly table: string;
-  private readonly bytesSql: string;
+  private readonly count: Database.Statement<[], { n: number; b: number }>;
+  private readonly newestCut: Database.Statement<[number, number], { id: number }>;
+  private readonly deleteUpTo: Database.Statement<[number]>;
   readonly bounds: TableBounds;
 
   /** `bytesSql`: the SQL expression of one row's size in bytes. */
   constructor(o: { db: Db; table: string; bytesSql: string; bounds: TableBounds }) {
-    this.db = o.db;
-    this.table = o.table;
-    this.bytesSql = o.bytesSql;
+    const { db, table, bytesSql } = o;
     this.bounds = o.bounds;
+    // compiled once: an insert path that trims must not compile SQL each time
+    this.count = db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(${bytesSql}), 0) AS b FROM ${table}`);
+    // the newest rows that fit both bounds; everything older goes
+    this.newestCut = db.prepare(
+      `SELECT id FROM (
+         SELECT id, ROW_NUMBER() OVER w AS n, SUM(${bytesSql}) OVER w AS b
+         FROM ${table} WINDOW w AS (ORDER BY id DESC)
+       ) WHERE n > ? OR b > ? ORDER BY id DESC LIMIT 1`,
+    );
+    this.deleteUpTo = db.prepare(`DELETE FROM ${table} WHERE id <= ?`);
     this.recount();
   }
 
@@ -128,9 +136,7 @@ export class BoundedTable {
 
   /** Rows were deleted (or changed) elsewhere: count again. */
   recount(): void {
-    const r = this.db
-      .prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(${this.bytesSql}), 0) AS b FROM ${this.table}`)
-      .get() as { n: number; b: number };
+    const r = this.count.get()!;
     this.rows = r.n;
     this.bytes = r.b;
   }
@@ -139,20 +145,12 @@ export class BoundedTable {
   trim(): number {
     const keepRows = Math.floor(this.bounds.maxRows * 0.9);
     const keepBytes = Math.floor(this.bounds.maxBytes * 0.9);
-    // the newest rows that fit both bounds; everything older goes
-    const cut = this.db
-      .prepare(
-        `SELECT id FROM (
-           SELECT id, ROW_NUMBER() OVER w AS n, SUM(${this.bytesSql}) OVER w AS b
-           FROM ${this.table} WINDOW w AS (ORDER BY id DESC)
-         ) WHERE n > ? OR b > ? ORDER BY id DESC LIMIT 1`,
-      )
-      .get(keepRows, keepBytes) as { id: number } | undefined;
+    const cut = this.newestCut.get(keepRows, keepBytes);
     if (!cut) {
       this.recount();
       return 0;
     }
-    const deleted = this.db.prepare(`DELETE FROM ${this.table} WHERE id <= ?`).run(cut.id).changes;
+    const deleted = this.deleteUpTo.run(cut.id).changes;
     this.recount();
     return deleted;
   }

@@ -39,11 +39,35 @@ CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT 
 /** Per-row overhead counted against the bound, beyond topic and payload. */
 const ROW_OVERHEAD_BYTES = 32;
 
+/**
+ * The outbox's statements, compiled once per connection: while the broker is
+ * away every message is an insert, and a statement prepared per call is
+ * compiled again each time and holds native memory until the GC finalizes it
+ * (twice the CPU and 9 MiB more RSS over 300,000 inserts, measured).
+ */
+function statements(db: Db) {
+  return {
+    insert: db.prepare<[number, OutboxKind, string, Buffer, number, number]>(
+      "INSERT OR IGNORE INTO outbox (seq, kind, topic, payload, qos, bytes) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    peek: db.prepare<[number], Row>("SELECT seq, kind, topic, payload, qos FROM outbox ORDER BY seq LIMIT ?"),
+    bytesOf: db.prepare<[number], { bytes: number }>("SELECT bytes FROM outbox WHERE seq = ?"),
+    delete: db.prepare<[number]>("DELETE FROM outbox WHERE seq = ?"),
+    oldestTelemetry: db.prepare<[number], { seq: number; bytes: number }>(
+      "SELECT seq, bytes FROM outbox WHERE kind = 'telemetry' ORDER BY seq LIMIT ?",
+    ),
+    saveDropped: db.prepare<[number]>(
+      "INSERT INTO outbox_meta (key, value) VALUES ('dropped', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    ),
+  };
+}
+
 export class Outbox extends SqliteStore {
   private bytes = 0;
   private count = 0;
   private droppedCount = 0;
   private nextSeq = 1;
+  private stmts: ReturnType<typeof statements> | null = null;
 
   constructor(
     path: string,
@@ -67,6 +91,16 @@ export class Outbox extends SqliteStore {
       | { value: number }
       | undefined;
     this.droppedCount = d?.value ?? 0;
+    this.stmts = statements(db);
+  }
+
+  protected override onClose(): void {
+    this.stmts = null;
+  }
+
+  private get sql(): ReturnType<typeof statements> {
+    if (!this.stmts) throw new Error("outbox is not open");
+    return this.stmts;
   }
 
   /** A sequence number for a message published directly, so a failed one can rejoin in order. */
@@ -76,14 +110,10 @@ export class Outbox extends SqliteStore {
 
   /** Stores a message (seq given: a direct publish that failed keeps its place). Then enforces the bound. */
   add(m: Omit<OutboxMessage, "seq"> & { seq?: number }): void {
-    const db = this.db;
+    const insert = this.sql.insert;
     const seq = m.seq ?? this.takeSeq();
     const bytes = m.payload.length + Buffer.byteLength(m.topic) + ROW_OVERHEAD_BYTES;
-    const r = db
-      .prepare(
-        "INSERT OR IGNORE INTO outbox (seq, kind, topic, payload, qos, bytes) VALUES (?, ?, ?, ?, ?, ?)",
-      )
-      .run(seq, m.kind, m.topic, m.payload, m.qos, bytes);
+    const r = insert.run(seq, m.kind, m.topic, m.payload, m.qos, bytes);
     if (r.changes === 0) return;
     this.count++;
     this.bytes += bytes;
@@ -92,21 +122,16 @@ export class Outbox extends SqliteStore {
 
   /** The oldest messages, in order. */
   peek(limit: number): OutboxMessage[] {
-    return this.db
-      .prepare<[number], Row>("SELECT seq, kind, topic, payload, qos FROM outbox ORDER BY seq LIMIT ?")
-      .all(limit)
-      .map((r) => ({ ...r, qos: r.qos === 0 ? 0 : 1 }));
+    return this.sql.peek.all(limit).map((r) => ({ ...r, qos: r.qos === 0 ? 0 : 1 }));
   }
 
   /** Removes delivered messages. */
   remove(seqs: readonly number[]): void {
     if (seqs.length === 0) return;
-    const db = this.db;
-    const get = db.prepare<[number], { bytes: number }>("SELECT bytes FROM outbox WHERE seq = ?");
-    const del = db.prepare("DELETE FROM outbox WHERE seq = ?");
-    db.transaction(() => {
+    const { bytesOf, delete: del } = this.sql;
+    this.db.transaction(() => {
       for (const s of seqs) {
-        const r = get.get(s);
+        const r = bytesOf.get(s);
         if (!r) continue;
         del.run(s);
         this.count--;
@@ -130,12 +155,8 @@ export class Outbox extends SqliteStore {
 
   /** Drops the oldest telemetry until the outbox fits (events stay, even over the bound). */
   private enforceBound(): void {
-    const db = this.db;
-    const oldest = db.prepare<[number], { seq: number; bytes: number }>(
-      "SELECT seq, bytes FROM outbox WHERE kind = 'telemetry' ORDER BY seq LIMIT ?",
-    );
-    const del = db.prepare("DELETE FROM outbox WHERE seq = ?");
-    db.transaction(() => {
+    const { oldestTelemetry: oldest, delete: del, saveDropped } = this.sql;
+    this.db.transaction(() => {
       let dropped = 0;
       while (this.bytes > this.maxBytes) {
         const rows = oldest.all(256);
@@ -150,9 +171,7 @@ export class Outbox extends SqliteStore {
       }
       if (dropped > 0) {
         this.droppedCount += dropped;
-        db.prepare(
-          "INSERT INTO outbox_meta (key, value) VALUES ('dropped', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        ).run(this.droppedCount);
+        saveDropped.run(this.droppedCount);
       }
     })();
   }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { AGENT_NODE_FLAGS, tuneHeap } from "../../agent/runtime/heap.ts";
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, tuneHeap } from "../../agent/runtime/heap.ts";
 
 describe("tuneHeap", () => {
   test("an operator's --heap-growing-percent on the node command line wins", () => {
@@ -45,6 +45,18 @@ describe("the node flags the agent is installed with", () => {
       // a node flag: before the script, or node would hand it to the agent
       assert.ok(execStart.indexOf(flag) < execStart.indexOf("entry.js"));
       assert.ok(entrypoint.indexOf(flag) < entrypoint.findIndex((a) => a.endsWith("entry.js")));
+    }
+  });
+
+  test("the systemd unit and the Dockerfile set glibc's allocator as AGENT_MALLOC_ENV", () => {
+    const unit = readFileSync(new URL("systemd/wattkeeper.service", root), "utf8");
+    const docker = readFileSync(new URL("Dockerfile", root), "utf8");
+    // the runtime stage's ENV (the last FROM), its continuation lines joined
+    const runtime = docker.slice(docker.lastIndexOf("\nFROM ")).replace(/\\\n\s*/g, " ");
+    const env = /^ENV (.*)$/m.exec(runtime)?.[1]?.split(/\s+/) ?? [];
+    for (const [name, value] of Object.entries(AGENT_MALLOC_ENV)) {
+      assert.match(unit, new RegExp(`^Environment=${name}=${value}$`, "m"));
+      assert.ok(env.includes(`${name}=${value}`), `the image's ENV lacks ${name}=${value}: ${env.join(" ")}`);
     }
   });
 });
