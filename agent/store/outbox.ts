@@ -43,7 +43,7 @@ const ROW_OVERHEAD_BYTES = 32;
  * The outbox's statements, compiled once per connection: while the broker is
  * away every message is an insert, and a statement prepared per call is
  * compiled again each time and holds native memory until the GC finalizes it
- * (twice the CPU and 9 MiB more RSS over 300,000 inserts, measured).
+ * (twice the CPU and 9 MiB more RSS over 300,000 inserts and deletes, measured).
  */
 function statements(db: Db) {
   return {
