@@ -36,7 +36,7 @@ export const AGENT_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=8"];
  * The environment the agent is installed with, for glibc's allocator: at most two malloc arenas.
  * Node's V8 and libuv threads otherwise get an arena each, up to eight per core, and each keeps
  * what it freed: at 20,000 miners those arenas held 31 MiB at warm-up and 40 MiB after 30
- * minutes; with two, 17–19 MiB, flat after warm-up (5,000 miners: 7 MiB less RSS). Read when the
+ * minutes; with two, 17–22 MiB over 45 minutes (5,000 miners: 7 MiB less RSS). Read when the
  * process starts, so it is set by the unit and the image, not by the agent.
  */
 export const AGENT_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" };
