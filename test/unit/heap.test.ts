@@ -34,10 +34,10 @@ describe("tuneHeap", () => {
 
 describe("the node flags the agent is installed with", () => {
   const root = new URL("../../", import.meta.url);
+  const unit = readFileSync(new URL("systemd/wattkeeper.service", root), "utf8");
+  const docker = readFileSync(new URL("Dockerfile", root), "utf8");
   test("the systemd unit and the Dockerfile start node with AGENT_NODE_FLAGS", () => {
-    const unit = readFileSync(new URL("systemd/wattkeeper.service", root), "utf8");
     const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? "";
-    const docker = readFileSync(new URL("Dockerfile", root), "utf8");
     const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(docker)?.[1] ?? "[]") as string[];
     for (const flag of AGENT_NODE_FLAGS) {
       assert.ok(execStart.split(" ").includes(flag), `ExecStart lacks ${flag}: ${execStart}`);
@@ -49,8 +49,6 @@ describe("the node flags the agent is installed with", () => {
   });
 
   test("the systemd unit and the Dockerfile set glibc's allocator as AGENT_MALLOC_ENV", () => {
-    const unit = readFileSync(new URL("systemd/wattkeeper.service", root), "utf8");
-    const docker = readFileSync(new URL("Dockerfile", root), "utf8");
     // the runtime stage's ENV (the last FROM), its continuation lines joined
     const runtime = docker.slice(docker.lastIndexOf("\nFROM ")).replace(/\\\n\s*/g, " ");
     const env = /^ENV (.*)$/m.exec(runtime)?.[1]?.split(/\s+/) ?? [];
