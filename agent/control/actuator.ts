@@ -14,6 +14,11 @@ export interface DriverActuatorDeps {
   defaultLimitW: (nodeId: string, index: number) => number | null;
   /** The poller's latest reading of a miner when fresh enough to confirm against; null = read first. */
   freshReading?: (minerId: string) => MinerReading | null;
+  /**
+   * The reading that confirmed (or did not confirm) a miner write: the site shows it at once,
+   * not a sweep later (agent/site/read-back.ts).
+   */
+  onReadBack?: (minerId: string, after: MinerReading) => void;
   /** A drain-tier node's commands (config only: never from MQTT); null = none configured. */
   drainCommands?: (nodeId: string) => DrainCommands | null;
   /** A node capped by a clock lock (gpuNodes[].lockClocksMHz) instead of power limits; null = limits. */
@@ -25,6 +30,7 @@ export function driverActuator({
   gpuNodes,
   defaultLimitW,
   freshReading = () => null,
+  onReadBack = () => {},
   drainCommands = () => null,
   clockLockOf = () => null,
 }: DriverActuatorDeps): Actuator {
@@ -39,6 +45,7 @@ export function driverActuator({
     // a locate reads its LED, not the miner: no reading to confirm against
     const before = action === "locate" ? null : freshReading(id);
     const out = await miner.write(action, value, { signal, before, onSent });
+    if (out.after) onReadBack(id, out.after);
     return { ok: out.ok, reason: out.reason ?? "confirmed", locate: out.locate ?? null };
   };
   /** `watts` null: back to the default limit (or clocks reset). */

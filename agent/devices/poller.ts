@@ -24,7 +24,8 @@ export interface PollerOptions<R> {
   timeoutMs: number;
   /** True when the reading counts as a failure for backoff (e.g. unreachable). */
   isFailure: (reading: R) => boolean;
-  onReading: (id: string, reading: R) => void;
+  /** `startedAt`: when its read began (a write's read-back after it is newer than the reading). */
+  onReading: (id: string, reading: R, startedAt: number) => void;
   /** Called with a failure when the read itself threw or overran its deadline. */
   onError: (id: string, error: Error) => void;
   logger: Logger;
@@ -133,6 +134,7 @@ export class Poller<R> {
     // started together. The read is cut off by its `end`, which the deadline or stop() calls,
     // not by abort listeners: a read that ignores its signal still ends on time.
     const slot = this.deadlines.join();
+    const startedAt = (this.opts.now ?? Date.now)();
     return new Promise<boolean>((resolve) => {
       let done = false;
       const settle = (reading: R | undefined, err: Error | null): void => {
@@ -140,7 +142,7 @@ export class Poller<R> {
         done = true;
         slot.ends.delete(end);
         this.deadlines.left(slot);
-        const ok = err === null && this.report(target.id, reading as R);
+        const ok = err === null && this.report(target.id, reading as R, startedAt);
         if (err !== null && !this.abort.signal.aborted) this.opts.onError(target.id, err);
         this.reschedule(target.id, ok);
         resolve(ok);
@@ -159,10 +161,10 @@ export class Poller<R> {
   }
 
   /** Hands a reading on; true when it counts as a success. A listener that throws makes it a failure. */
-  private report(id: string, reading: R): boolean {
+  private report(id: string, reading: R, startedAt: number): boolean {
     try {
       const ok = !this.opts.isFailure(reading);
-      if (!this.abort.signal.aborted) this.opts.onReading(id, reading);
+      if (!this.abort.signal.aborted) this.opts.onReading(id, reading, startedAt);
       return ok;
     } catch (err) {
       if (!this.abort.signal.aborted) this.opts.onError(id, err as Error);

@@ -128,7 +128,9 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
     concurrency: d.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
     timeoutMs: 10_000,
     isFailure: (r) => r.state === "unreachable",
-    onReading: (id, r) => {
+    onReading: (id, r, startedAt) => {
+      // begun before a write's read-back: it may show the miner as it was before the write
+      if (d.state.predatesReadBack(id, startedAt)) return;
       d.state.setMinerReading(id, r);
       d.onTransition(id, minerProblem(r));
     },

@@ -60,6 +60,7 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
       const r = state.miners.get(id)?.reading ?? null;
       return r && Date.now() - r.at <= FRESH_READING_MS ? r : null;
     },
+    onReadBack: (id, after) => state.setMinerReadBack(id, after),
     drainCommands: (nodeId) => {
       const g = gpuCfg(nodeId);
       return g?.drainCommand && g.resumeCommand

@@ -7,6 +7,7 @@ import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
 import type { MeterReading, MeterRole, MinerReading, MinerState } from "../../drivers/types.ts";
 import { type MinerHealth, noteHealth } from "../devices/miner-health.ts";
 import { modelsOf } from "../devices/models.ts";
+import { mergeReadBack } from "./read-back.ts";
 
 /** What a miner's driver knows of it: the detected dialect and what it can do. */
 export interface MinerDriverView {
@@ -53,6 +54,8 @@ export interface MinerEntry {
   firmware?: { known: string; change: FirmwareChange | null };
   /** Since when its hashrate, boards and temperatures have been off (agent/devices/miner-health.ts). */
   health?: MinerHealth;
+  /** When the read-back of the agent's latest write to it was taken (read-back.ts). */
+  readBackAt?: number;
 }
 
 /** A miner's firmware changed under the agent: an update that may break its API. */
@@ -84,7 +87,13 @@ export class SiteState {
     this.config = config;
     // every entry of one shape from the start (see oneShape)
     for (const m of config.miners)
-      this.miners.set(m.id, { config: m, reading: null, firmware: undefined, health: undefined });
+      this.miners.set(m.id, {
+        config: m,
+        reading: null,
+        firmware: undefined,
+        health: undefined,
+        readBackAt: undefined,
+      });
     for (const m of config.meters) this.meters.set(m.id, { config: m, last: null, lastGood: null });
     for (const g of config.gpuNodes) this.gpuNodes.set(g.id, null);
   }
@@ -104,6 +113,7 @@ export class SiteState {
         entry.reading = old.reading;
         entry.firmware = old.firmware;
         entry.health = old.health;
+        entry.readBackAt = old.readBackAt;
       }
     }
     for (const [id, entry] of this.meters) {
@@ -139,6 +149,16 @@ export class SiteState {
     return total;
   }
 
+  /**
+   * Whether a poll that began at `startedAt` began before the read-back of a write to the
+   * miner: it may show the miner as it was before that write (a sleep it would undo on the
+   * page and in the plan until the next sweep), so the poller leaves it out.
+   */
+  predatesReadBack(id: string, startedAt: number): boolean {
+    const at = this.miners.get(id)?.readBackAt;
+    return at !== undefined && startedAt < at;
+  }
+
   setMinerReading(id: string, reading: MinerReading): MinerReading | null {
     const entry = this.miners.get(id);
     if (!entry) return null;
@@ -147,6 +167,17 @@ export class SiteState {
     noteFirmware(entry, reading);
     entry.health = noteHealth(entry.health, reading, modelsOf(this.config).find(reading.model));
     return previous;
+  }
+
+  /**
+   * The read-back that confirmed (or failed to confirm) a write: what the miner shows now,
+   * merged into its reading (read-back.ts). An unreachable read-back is the poller's to judge.
+   */
+  setMinerReadBack(id: string, after: MinerReading): void {
+    const entry = this.miners.get(id);
+    if (!entry || after.state === "unreachable") return;
+    entry.reading = oneShape(mergeReadBack(entry.reading, after));
+    entry.readBackAt = after.at;
   }
 
   setMeterReading(id: string, reading: MeterReading): void {
