@@ -22,6 +22,9 @@ const RUN_ONCE = new Set(["drainGpuNode", "resumeGpuNode"]);
 
 const GPU_KINDS = new Set(["capGpu", "uncapGpu"]);
 
+/** A miner command: the miner poller waits while these go out (not for a GPU cap or a drain that runs for minutes). */
+const holdsPolls = (a: PlanAction) => !GPU_KINDS.has(a.kind) && !RUN_ONCE.has(a.kind);
+
 /** The longest a read-back waits for the other commands of its tick to go out. */
 const READ_BACK_HOLD_MAX_MS = 2000;
 
@@ -43,6 +46,7 @@ export type ApplierDeps = Pick<
   | "actionTimeoutMs"
   | "retryDelayMs"
   | "actionTimeoutFor"
+  | "commandFirst"
 > & { now: () => number; stats: LoopStats };
 
 /** One action's confirmed outcome, with the ledger id it was written under (null: not written, not sent). */
@@ -71,6 +75,9 @@ export class ActionApplier {
     const sending = new Slots(concurrency);
     const confirming = new Slots(concurrency * 4);
     const index = indexSnapshot(snapshot);
+    // the miner poller waits until this tick's miner commands are all on the wire
+    let unsent = actions.filter(holdsPolls).length;
+    const allSent = unsent > 0 ? this.d.commandFirst?.begin() : undefined;
     // the first action of every device written in one commit before any is sent (a fleet-wide
     // shed pays one commit, not one per miner); a device's later actions begin one by one
     const groups = [...byDevice.values()];
@@ -86,6 +93,7 @@ export class ActionApplier {
           if (!sent) {
             sent = true;
             sending.release();
+            if (holdsPolls(a) && --unsent === 0) allSent?.();
           }
           return sending.idle(READ_BACK_HOLD_MAX_MS);
         };
@@ -104,7 +112,12 @@ export class ActionApplier {
         if (!ok && a.kind !== "drainGpuNode") break;
       }
     };
-    await Promise.all(groups.map((g, i) => device(g, firstIds?.[i])));
+    try {
+      await Promise.all(groups.map((g, i) => device(g, firstIds?.[i])));
+    } finally {
+      // a device's later actions skipped after a failure are never sent
+      allSent?.();
+    }
   }
 
   /** Ids of each group's first action, written in one transaction; null → each begins alone. */

@@ -107,6 +107,11 @@ export interface ControlLoopDeps {
   retryDelayMs?: number;
   /** A longer deadline for one action (a drain command's own timeout); null = actionTimeoutMs. */
   actionTimeoutFor?: (a: PlanAction) => number | null;
+  /**
+   * Told when a tick's miner commands start going out, and when they all are: the miner
+   * poller waits meanwhile (agent/devices/command-first.ts). Absent: polls never wait.
+   */
+  commandFirst?: { begin(): () => void };
 }
 
 export interface TickResult {

@@ -4,6 +4,7 @@
 // sweep nor floods the network. Reads never throw into the poller (drivers
 // return failure states), but a throwing read is caught and counted anyway.
 
+import { setMaxListeners } from "node:events";
 import { abortReason } from "../../drivers/abort.ts";
 import { backoffDelayMs } from "../../drivers/backoff.ts";
 import type { Logger } from "../runtime/logger.ts";
@@ -29,6 +30,11 @@ export interface PollerOptions<R> {
   /** Called with a failure when the read itself threw or overran its deadline. */
   onError: (id: string, error: Error) => void;
   logger: Logger;
+  /**
+   * Asked before each read: null to read now, else a promise to wait for first (the control
+   * loop's commands going out: command-first.ts); it must end when `signal` (the stop) aborts.
+   */
+  waitTurn?: (signal: AbortSignal) => Promise<void> | null;
   /** After each scheduled sweep (telemetry per poll cycle, metrics). Must not throw. */
   onSweep?: (stats: SweepStats) => void;
   backoff?: { baseMs: number; maxMs: number };
@@ -114,6 +120,11 @@ export class Poller<R> {
     let failed = 0;
     const worker = async () => {
       while (next < due.length && !this.abort.signal.aborted) {
+        const turn = this.opts.waitTurn?.(this.abort.signal);
+        if (turn) {
+          await turn;
+          if (this.abort.signal.aborted || next >= due.length) break;
+        }
         const target = due[next++]!;
         if (!(await this.readOne(target))) failed++;
       }
@@ -194,5 +205,8 @@ export class Poller<R> {
 
 /** The controller stop() aborts: the sweep's workers check it between reads (reads in flight are ended by stop() itself). */
 function newStopController(): AbortController {
-  return new AbortController();
+  const c = new AbortController();
+  // each worker waiting for its turn (waitTurn) listens for the stop: hundreds at once, no leak
+  setMaxListeners(0, c.signal);
+  return c;
 }

@@ -13,6 +13,7 @@ import { printable } from "../../drivers/printable.ts";
 import type { MeterReading, MinerReading } from "../../drivers/types.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { SiteState } from "../site/state.ts";
+import type { CommandFirst } from "./command-first.ts";
 import { modelsOf } from "./models.ts";
 import { type DeviceProblem, reasonCode } from "./outages.ts";
 import { Poller, type PollTarget, type SweepStats } from "./poller.ts";
@@ -37,6 +38,8 @@ export interface PollerDeps {
   onSweep(driver: PollDriver, stats: SweepStats): void;
   /** Every meter reading as it arrives (a site reading over the shed line ticks the loop). */
   onMeterReading?(id: string, reading: MeterReading): void;
+  /** The control loop's commands going out: the miner poller waits for them (never the meters). */
+  commandFirst?: CommandFirst;
 }
 
 export interface DevicePollers {
@@ -102,6 +105,7 @@ class MinerTarget implements PollTarget<MinerReading> {
 function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerReading> {
   const models = modelsOf(d.config);
   const { pollMs, detailMs } = minerPollPeriods(d.config, d.opts.minerPollMs);
+  const first = d.commandFirst;
   // one options object for the fleet: a miner keeps a reference, not a copy
   const minerOpts = { detailEveryMs: detailMs };
   const targets = d.config.miners.map((m) => {
@@ -128,6 +132,7 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
     concurrency: d.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
     timeoutMs: 10_000,
     isFailure: (r) => r.state === "unreachable",
+    waitTurn: first ? (signal) => first.turn(signal) : undefined,
     onReading: (id, r, startedAt) => {
       // begun before a write's read-back: it may show the miner as it was before the write
       if (d.state.predatesReadBack(id, startedAt)) return;

@@ -12,6 +12,7 @@ import { type ControlEvent, ControlLoop } from "../control/loop.ts";
 import { signalSources } from "../control/signal-budget.ts";
 import type { TickTimes } from "../control/tick-times.ts";
 import type { BudgetLease } from "../control/types.ts";
+import type { CommandFirst } from "../devices/command-first.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { tickDuration } from "../runtime/metrics.ts";
 import type { SignalStatus } from "../signals/types.ts";
@@ -42,6 +43,8 @@ export interface ControlDeps {
   tickTimes: TickTimes;
   /** Commands on the wire at once: the poller's fan-out, so an emergency shed reaches the whole fleet. */
   concurrency: number;
+  /** Shared with the miner poller: it waits while the loop's commands go out. */
+  commandFirst: CommandFirst;
   lease(): BudgetLease | null;
   signals(): SignalStatus[];
   beat(): void;
@@ -104,6 +107,7 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
       return g ? g.commandTimeoutS * 1000 + DRAIN_DEADLINE_SLACK_MS : null;
     },
     concurrency: d.concurrency,
+    commandFirst: d.commandFirst,
     onTickEnd: (_r, ms) => {
       tickDuration.observe(ms / 1000);
       d.tickTimes.add(ms);

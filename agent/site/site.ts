@@ -14,6 +14,7 @@ import type { Actor, DeviceAction, IntentResult } from "../control/intents.ts";
 import type { ControlLoop, ControlMode } from "../control/loop.ts";
 import type { PriceField } from "../control/prices.ts";
 import type { BudgetLease, LeaseRequest } from "../control/types.ts";
+import { CommandFirst } from "../devices/command-first.ts";
 import { LocateEnds } from "../devices/locate-ends.ts";
 import type { SweepStats } from "../devices/poller.ts";
 import {
@@ -110,10 +111,13 @@ export class Site {
       keepSessionsOf(this.p.handed.sessions, h.operators, config.http.operators);
     }
     const siteMeters = new Set(config.meters.filter((m) => m.role === "site").map((m) => m.id));
+    // miner commands go out before miner polls: both sides hold this one
+    const commandFirst = new CommandFirst();
     const devices = buildPollers({
       config,
       opts,
       state: this.state,
+      commandFirst,
       logger: log,
       onTransition: (id, problem) => this.p.watches.deviceProblem(id, problem),
       onSweep: (driver, stats) => this.p.sweeps.done(driver, stats),
@@ -137,7 +141,7 @@ export class Site {
         site: httpPort(this.p),
       });
     }
-    this.startControl(devices);
+    this.startControl(devices, commandFirst);
     await this.p.signals.start();
     if (config.mqtt) {
       const version = opts.version ?? "unknown";
@@ -352,7 +356,7 @@ export class Site {
   }
 
   /** Takes back the lease and mode a previous run stored, and builds the loop (it starts later). */
-  private startControl(devices: DevicePollers): void {
+  private startControl(devices: DevicePollers, commandFirst: CommandFirst): void {
     const { ledger, settings } = this.p.stores;
     if (!ledger || !settings) throw new Error("the site's stores are not open");
     this.p.intents.restore();
@@ -375,6 +379,7 @@ export class Site {
       events: this.p.events,
       tickTimes: this.p.tickTimes,
       concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
+      commandFirst,
       lease: () => this.p.intents.leaseInput,
       signals: () => this.p.signals.statuses(),
       beat: () => this.p.clock.beat(),
