@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
 import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
-import { allocateAddresses } from "../sim/addresses.ts";
+import { allocateAddresses, toRanges } from "../sim/addresses.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
 import { cpuTicks } from "./flood-probes.ts";
@@ -37,6 +37,8 @@ const { values } = parseArgs({
     "heap-snapshots": { type: "boolean", default: false },
     // diagnosis: extra node flags for the agent only (e.g. "--max-semi-space-size=8")
     "agent-node-flags": { type: "string", default: "" },
+    // the agent's miner poll period (polling.minersS); default: the agent's own (5 s)
+    "miner-poll-s": { type: "string" },
   },
 });
 const MINUTES = Number(values.minutes);
@@ -159,9 +161,9 @@ mqtt: { url: "mqtt://127.0.0.1:${brokerPort}", protocolVersion: 4 }
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${meterPort}", unitId: 1 } }
 miners:
-  - { hosts: ${simInfo.first}-${simInfo.last}, dialect: auto }
+  - { hosts: [${toRanges(allHosts).join(", ")}], dialect: auto }
 ${GPU_NODES > 0 ? `gpuNodes:\n${gpuLines}\n` : ""}control: { tickS: 2 }
-`,
+${values["miner-poll-s"] ? `polling: { minersS: ${Number(values["miner-poll-s"])} }\n` : ""}`,
 );
 
 // from dist/ (npm run build) the agent runs compiled, as installed; --dist does the same from the sources
@@ -249,7 +251,9 @@ const dropLog: string[] = [];
 let down = false;
 let downUntil = 0;
 
-process.stderr.write(`soak: ${MINUTES} min, ${MINERS} miners, ${GPU_NODES} GPU nodes; state in ${dir}\n`);
+process.stderr.write(
+  `soak: ${MINUTES} min, ${MINERS} miners, ${GPU_NODES} GPU nodes${values["miner-poll-s"] ? `, miners polled every ${values["miner-poll-s"]} s` : ""}; state in ${dir}\n`,
+);
 while (Date.now() < endAt) {
   const now = Date.now();
   if (!down && drops.length > 0 && now >= drops[0]!) {

@@ -21,7 +21,7 @@ import modbusSerial from "modbus-serial";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import { Site } from "../agent/site/site.ts";
 import { loadConfig } from "../config/load.ts";
-import { allocateAddresses } from "../sim/addresses.ts";
+import { allocateAddresses, toRanges } from "../sim/addresses.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
 
 const { values } = parseArgs({
@@ -130,16 +130,9 @@ async function stopProfile(session: Session, file: string): Promise<void> {
   session.disconnect();
 }
 
-// the fleet's addresses as ranges within each /24: one range from the first to the last would
-// take in the .0 and .255 the simulator skips (156 miners more at 20,000, never answering)
-const ranges: string[] = [];
-for (let i = 0; i < hosts.length; ) {
-  const net = hosts[i]!.slice(0, hosts[i]!.lastIndexOf("."));
-  let j = i;
-  while (j + 1 < hosts.length && hosts[j + 1]!.startsWith(`${net}.`)) j++;
-  ranges.push(`${hosts[i]}-${hosts[j]}`);
-  i = j + 1;
-}
+// exactly the simulator's addresses: one range from the first to the last would take in the
+// .0 and .255 it skips (156 hosts more at 20,000, none of them answering)
+const ranges = toRanges(hosts);
 // over what the whole fleet draws (sim miners draw up to ~4 kW): nothing is shed before the trigger
 const CONTRACT_KW = Math.max(10_000, N * 5);
 
