@@ -1,9 +1,10 @@
 // A write's confirming read-back as the site's reading of that miner. The
 // read-back is a real exchange with the miner after the command, so the site
-// shows the effect at once rather than a sweep later: the planner does not
-// pick a miner it has just slept as still hashing (at 20,000 miners polled
-// every few minutes, it kept re-sleeping the same ones), and the estimate of
-// the site's draw drops when the sleep is confirmed.
+// shows the effect at once rather than a sweep later: the page and the counts
+// show a slept miner asleep, the estimate of the site's draw drops when the
+// sleep is confirmed, and once the shed has settled in the ledger the planner
+// does not take the miner for one still hashing (a large fleet is polled
+// every few seconds at best, a minute or more where operators set it so).
 import type { MinerReading } from "../../drivers/types.ts";
 
 /**
