@@ -176,6 +176,8 @@ export class SiteState {
   setMinerReadBack(id: string, after: MinerReading): void {
     const entry = this.miners.get(id);
     if (!entry || after.state === "unreachable") return;
+    // a poll that ended after it is newer still
+    if (entry.reading !== null && entry.reading.at > after.at) return;
     entry.reading = oneShape(mergeReadBack(entry.reading, after));
     entry.readBackAt = after.at;
   }

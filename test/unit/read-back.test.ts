@@ -96,6 +96,10 @@ test("the site shows the read-back; an unreachable one is the poller's to judge;
   assert.equal(s.predatesReadBack("m1", T + 4000), false);
   // a miner never written to: every poll counts
   assert.equal(s.predatesReadBack("m2", 0), false);
+  // a poll that ended after a read-back is newer: the read-back does not overwrite it
+  s.setMinerReading("m2", minerReading({ at: T + 9000, state: "hashing" }));
+  s.setMinerReadBack("m2", { ...readBack, at: T + 8000 });
+  assert.equal(s.miners.get("m2")!.reading!.state, "hashing");
   // unknown ids change nothing
   s.setMinerReadBack("nope", readBack);
   assert.equal(s.miners.has("nope"), false);
