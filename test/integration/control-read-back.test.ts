@@ -68,7 +68,8 @@ test("polled once a minute: a confirmed sleep shows at once and no miner is slep
   });
   const sleeps = new Map<string, number>();
   site.onEvent((e: SiteEvent) => {
-    if (e.kind === "shed" && e.deviceId) sleeps.set(e.deviceId, (sleeps.get(e.deviceId) ?? 0) + 1);
+    if (e.kind === "shed" && e.data?.action === "sleep" && e.deviceId)
+      sleeps.set(e.deviceId, (sleeps.get(e.deviceId) ?? 0) + 1);
   });
   await site.start();
   const startedAt = Date.now();
