@@ -102,8 +102,6 @@ for (let i = 0; i < allHosts.length; i += MINERS_PER_SIM) blocks.push(allHosts.s
 const flapsBy = blocks.map(() => 0);
 const flaps = () => flapsBy.reduce((a, b) => a + b, 0);
 interface SimInfo {
-  first: string;
-  last: string;
   gpuPorts: number[];
   gpuFingerprint: string | null;
   gpuKeyFile: string;
@@ -135,7 +133,8 @@ const infos = await Promise.all(
     });
   }),
 );
-const simInfo = { ...infos[0]!, last: infos.at(-1)!.last };
+// the GPU nodes and their key are the first block's
+const simInfo = infos[0]!;
 
 const dbPath = join(dir, "state.db");
 const gpuLines = simInfo.gpuPorts
