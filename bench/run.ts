@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { CLI_DIALECTS, dialectBlock } from "../sim/cli.ts";
 import { startSimFleet } from "./sim-fleet.ts";
 
@@ -29,11 +30,20 @@ const { values } = parseArgs({
     miners: { type: "string" },
     // rounds of each trigger bench (its own default: 10)
     rounds: { type: "string" },
+    // the sweep's agent side without the installed node flags, malloc setting and heap growth
+    // (as the bench ran it before the twelfth session), to compare
+    "agent-uninstalled": { type: "boolean", default: false },
+    // bare and agent sides measured this many times, alternating (this machine's CPU per sweep
+    // swings by a third from one process to the next); the row gives medians, and the CPU ratio
+    // the median of each pair's ratio with their range
+    pairs: { type: "string", default: "1" },
   },
 });
 const PARTS = new Set(values.only.split(","));
 const MINERS = values.miners === undefined ? null : Number(values.miners);
 if (MINERS !== null && !(Number.isInteger(MINERS) && MINERS > 0)) throw new Error("--miners takes a count");
+const PAIRS = Number(values.pairs);
+if (!(Number.isInteger(PAIRS) && PAIRS > 0)) throw new Error("--pairs takes a count");
 const SIZES = PARTS.has("sweep") ? (MINERS ? [MINERS] : values.sizes.split(",").map(Number)) : [];
 const HOSTS_DIR = mkdtempSync(join(tmpdir(), "wk-bench-"));
 // `npm run bench` runs the compiled tree (dist/), as an installed agent runs; from
@@ -66,10 +76,25 @@ async function measure(
   // the host list goes in a file: 20,000 addresses are more than one argument may hold
   const hostsFile = join(HOSTS_DIR, `${mode}-${hosts.length}.txt`);
   writeFileSync(hostsFile, hosts.join("\n"));
+  // the agent's read path runs as the agent is installed (systemd unit, image): its node flags,
+  // its malloc setting and its heap growing factor; the bare loop runs on plain node
+  const installed = mode === "agent" && !values["agent-uninstalled"];
   const child = spawn(
     process.execPath,
-    [...NODE_ARGS, CHILD, mode, `@${hostsFile}`, values.sweeps, values.concurrency, variant],
-    { stdio: ["ignore", "pipe", "inherit"] },
+    [
+      ...NODE_ARGS,
+      ...(installed ? AGENT_NODE_FLAGS : []),
+      CHILD,
+      mode,
+      `@${hostsFile}`,
+      values.sweeps,
+      values.concurrency,
+      variant,
+    ],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: installed ? { ...AGENT_MALLOC_ENV, ...process.env, WATTKEEPER_BENCH_TUNE_HEAP: "1" } : process.env,
+    },
   );
   let out = "";
   child.stdout.on("data", (d) => {
@@ -78,6 +103,19 @@ async function measure(
   const [code] = await once(child, "exit");
   if (code !== 0) throw new Error(`${mode} measurement failed (${code})`);
   return JSON.parse(out.trim().split("\n").at(-1)!);
+}
+
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Each numeric field's median over the runs; `failed` summed. */
+function medianMeasured(runs: Measured[]): Measured {
+  const out: Measured = {};
+  for (const key of ["ms", "rssMiB", "cpuMsPerSweep"]) out[key] = medianOf(runs.map((r) => r[key] as number));
+  out.failed = runs.reduce((n, r) => n + (r.failed as number), 0);
+  return out;
 }
 
 function printTable(header: string[], rows: string[][]) {
@@ -89,7 +127,7 @@ function printTable(header: string[], rows: string[][]) {
 }
 
 console.log(
-  `wattkeeper bench — node ${process.version}, ${EXT === ".js" ? "compiled dist/" : "sources through tsx"}, concurrency ${values.concurrency}, median of ${values.sweeps} sweeps, each side in a fresh process`,
+  `wattkeeper bench — node ${process.version}, ${EXT === ".js" ? "compiled dist/" : "sources through tsx"}, concurrency ${values.concurrency}, median of ${values.sweeps} sweeps, each side in a fresh process${PAIRS > 1 ? `, ${PAIRS} bare/agent pairs (medians)` : ""}${values["agent-uninstalled"] ? ", the agent side on plain node" : ", the agent side with its installed node flags"}`,
 );
 const rows: string[][] = [];
 /** The sweep rows wait for fewer than this in TIME_WAIT (a 1,000-miner side leaves about 7,000, which costs nothing measurable). */
@@ -102,10 +140,21 @@ for (const size of SIZES) {
     // closed connections behind, and the next side's connects cost more under them (the agent,
     // measured second, paid about a fifth more CPU per sweep for it)
     const quiet = () => quietTcp(SWEEP_QUIET_TW);
-    const bare = await measure("bare", hosts, "full");
-    await quiet();
-    const agent = await measure("agent", hosts, "steady");
-    await quiet();
+    const bares: Measured[] = [];
+    const agents: Measured[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      bares.push(await measure("bare", hosts, "full"));
+      await quiet();
+      agents.push(await measure("agent", hosts, "steady"));
+      await quiet();
+    }
+    const bare = medianMeasured(bares);
+    const agent = medianMeasured(agents);
+    const cpuRatios = bares.map((b, i) => agents[i]!.cpuMsPerSweep! / b.cpuMsPerSweep!);
+    const cpuRatio =
+      PAIRS === 1
+        ? cpuRatios[0]!.toFixed(2)
+        : `${medianOf(cpuRatios).toFixed(2)} (${Math.min(...cpuRatios).toFixed(2)}–${Math.max(...cpuRatios).toFixed(2)})`;
     const bareSummary = await measure("bare", hosts, "summary");
     await quiet();
     const detail = await measure("agent", hosts, "detail");
@@ -119,7 +168,7 @@ for (const size of SIZES) {
       agent.rssMiB!.toFixed(0),
       bare.cpuMsPerSweep!.toFixed(0),
       agent.cpuMsPerSweep!.toFixed(0),
-      (agent.cpuMsPerSweep! / bare.cpuMsPerSweep!).toFixed(2),
+      cpuRatio,
       bareSummary.cpuMsPerSweep!.toFixed(0),
       (agent.cpuMsPerSweep! / bareSummary.cpuMsPerSweep!).toFixed(2),
       detail.cpuMsPerSweep!.toFixed(0),
