@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, HEAP_GROWING_PERCENT } from "../agent/runtime/heap.ts";
 import { CLI_DIALECTS, dialectBlock } from "../sim/cli.ts";
 import { startSimFleet } from "./sim-fleet.ts";
 
@@ -83,7 +83,8 @@ async function measure(
     process.execPath,
     [
       ...NODE_ARGS,
-      ...(installed ? AGENT_NODE_FLAGS : []),
+      // the growing factor `wattkeeper run` sets at start-up, given as the same V8 flag
+      ...(installed ? [...AGENT_NODE_FLAGS, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`] : []),
       CHILD,
       mode,
       `@${hostsFile}`,
@@ -93,7 +94,7 @@ async function measure(
     ],
     {
       stdio: ["ignore", "pipe", "inherit"],
-      env: installed ? { ...AGENT_MALLOC_ENV, ...process.env, WATTKEEPER_BENCH_TUNE_HEAP: "1" } : process.env,
+      env: installed ? { ...AGENT_MALLOC_ENV, ...process.env } : process.env,
     },
   );
   let out = "";

@@ -12,7 +12,6 @@ import { Session } from "node:inspector/promises";
 import { scanInThreads } from "../agent/cli/scan-threads.ts";
 import { Poller } from "../agent/devices/poller.ts";
 import { DEFAULT_MINER_POLL_MS } from "../agent/devices/pollers.ts";
-import { tuneHeap } from "../agent/runtime/heap.ts";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import { DEFAULT_MINER_DETAIL_POLLS } from "../config/schema.ts";
 import { READ_COMMANDS } from "../drivers/cgminer/client.ts";
@@ -26,8 +25,6 @@ const hosts = hostsArg!.startsWith("@")
   ? readFileSync(hostsArg!.slice(1), "utf8").split("\n").filter(Boolean)
   : hostsArg!.split(",");
 const sweeps = Number(sweepsArg);
-// the agent's side as installed: `wattkeeper run` sets the heap's growing factor at start-up
-if (process.env.WATTKEEPER_BENCH_TUNE_HEAP === "1") tuneHeap();
 const concurrency = Number(concurrencyArg);
 
 function median(xs: number[]): number {
