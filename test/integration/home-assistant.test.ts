@@ -158,6 +158,9 @@ sim: { seed: 9, noiseW: 20, auxW: 2kW }
     const siteState = JSON.parse(w.last.get(`${BASE}/ha/site`)!.payload) as Record<string, number | string>;
     assert.ok((siteState.power_w as number) > 10_000, `power ${siteState.power_w}`);
     assert.equal(siteState.hashing, 10);
+    // aedes streams the retained messages one by one after the SUBACK, so the status topic's can
+    // come after every state topic has already arrived live (they are published every tick)
+    await waitFor("the availability topic", () => w.last.has(`${BASE}/status`), 10_000);
     const status = JSON.parse(w.last.get(`${BASE}/status`)!.payload) as { online: boolean };
     assert.equal(status.online, true, "availability topic says online");
 
