@@ -92,13 +92,43 @@ export function expectedHashrateThs(reading: MinerReading, model: KnownModel | n
 
 /** Boards at zero (or reported dead) while at least one other board hashes. */
 export function deadBoardsOf(boards: readonly MinerBoard[]): number[] {
-  const dead = (b: MinerBoard) =>
-    DEAD_STATUS_RE.test(b.status ?? "") || b.hashrateThs === 0 || (b.chips !== null && b.chips === 0);
-  if (!boards.some((b) => !dead(b) && (b.hashrateThs ?? 0) > 0)) return [];
-  return boards.filter(dead).map((b) => b.index);
+  if (!boards.some((b) => !boardDead(b) && (b.hashrateThs ?? 0) > 0)) return [];
+  return boards.filter(boardDead).map((b) => b.index);
 }
 
-/** The record after one more reading; the previous one is not changed. */
+const boardDead = (b: MinerBoard): boolean =>
+  DEAD_STATUS_RE.test(b.status ?? "") || b.hashrateThs === 0 || (b.chips !== null && b.chips === 0);
+
+/** Whether the boards dead now are the ones in `known`, in order (no list built when they are). */
+function sameDeadBoards(boards: readonly MinerBoard[], known: readonly number[]): boolean {
+  let alive = false;
+  let n = 0;
+  for (const b of boards) {
+    if (!boardDead(b)) {
+      if ((b.hashrateThs ?? 0) > 0) alive = true;
+    } else if (known[n++] !== b.index) n = Number.NaN;
+  }
+  // no board hashing: none is called dead
+  return alive ? n === known.length : known.length === 0;
+}
+
+/** Whether a chip or a board reads at or over its limit (the reading's own maxima and each board's). */
+function readsHot(reading: MinerReading, hot: HotLimits): boolean {
+  if (reading.chipTempMaxC !== null && reading.chipTempMaxC >= hot.chipC) return true;
+  const boardC = hot.boardC;
+  if (boardC !== null) for (const t of reading.boardTempsC) if (t !== null && t >= boardC) return true;
+  for (const b of reading.boards ?? []) {
+    if (b.chipTempC !== null && b.chipTempC >= hot.chipC) return true;
+    if (boardC !== null && b.boardTempC !== null && b.boardTempC >= boardC) return true;
+  }
+  return false;
+}
+
+/**
+ * The record after one more reading; the previous one is not changed. When
+ * nothing in it changes, the previous record itself is returned: this runs on
+ * every poll of every miner, and almost every poll changes nothing.
+ */
 export function noteHealth(
   prev: MinerHealth | undefined,
   reading: MinerReading,
@@ -123,23 +153,28 @@ export function noteHealth(
     reading.hashrateThs !== null &&
     reading.hashrateThs < LOW_HASHRATE_FRACTION * expectedThs;
 
-  const found = hashing ? deadBoardsOf(reading.boards ?? []) : NO_DEAD_BOARDS;
-  const sameDead = found.length === p.deadBoards.length && found.every((b, i) => b === p.deadBoards[i]);
-  const deadBoards = found.length === 0 ? NO_DEAD_BOARDS : sameDead ? p.deadBoards : found;
+  const boards = reading.boards ?? NO_BOARDS;
+  const sameDead = hashing ? sameDeadBoards(boards, p.deadBoards) : p.deadBoards.length === 0;
+  const found = sameDead || !hashing ? NO_DEAD_BOARDS : deadBoardsOf(boards);
+  const deadBoards = sameDead ? p.deadBoards : found.length === 0 ? NO_DEAD_BOARDS : found;
 
-  const chips = [reading.chipTempMaxC, ...(reading.boards ?? []).map((b) => b.chipTempC)];
-  const boardTemps = [...reading.boardTempsC, ...(reading.boards ?? []).map((b) => b.boardTempC)];
-  const isHot =
-    reading.state !== "unreachable" &&
-    (chips.some((t) => t !== null && t >= hot.chipC) ||
-      (hot.boardC !== null && boardTemps.some((t) => t !== null && t >= hot.boardC!)));
+  const isHot = reading.state !== "unreachable" && readsHot(reading, hot);
 
-  return {
-    expectedThs,
-    lowSince: low ? (p.lowSince ?? at) : null,
-    deadBoards,
-    deadSince: deadBoards.length === 0 ? null : sameDead && p.deadSince !== null ? p.deadSince : detailAt,
-    hot,
-    hotSince: isHot ? (p.hotSince ?? detailAt) : null,
-  };
+  const lowSince = low ? (p.lowSince ?? at) : null;
+  const deadSince =
+    deadBoards.length === 0 ? null : sameDead && p.deadSince !== null ? p.deadSince : detailAt;
+  const hotSince = isHot ? (p.hotSince ?? detailAt) : null;
+  if (
+    prev &&
+    expectedThs === p.expectedThs &&
+    lowSince === p.lowSince &&
+    deadBoards === p.deadBoards &&
+    deadSince === p.deadSince &&
+    hot === p.hot &&
+    hotSince === p.hotSince
+  )
+    return prev;
+  return { expectedThs, lowSince, deadBoards, deadSince, hot, hotSince };
 }
+
+const NO_BOARDS: readonly MinerBoard[] = Object.freeze([]);

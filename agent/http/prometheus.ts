@@ -3,33 +3,57 @@
 // nothing has to be kept in step between scrapes. docs/design.md names the core ones;
 // gateway and meter gauges follow the same pattern.
 
-import { Gauge, Registry } from "prom-client";
 import { registry as shared } from "../runtime/metrics.ts";
 import { problemsOf } from "../site/problems.ts";
-import type { HttpSite } from "./types.ts";
+import type { HttpSite, LeanDevicesView } from "./types.ts";
 
-/** Gauges built afresh for each scrape: a value that is unknown is absent, never a stale or made-up 0. */
+/**
+ * Gauges built afresh for each scrape, written straight into the text
+ * exposition format (one line per series; a series set twice keeps its last
+ * value): a value that is unknown is absent, never a stale or made-up 0.
+ * Not prom-client's Gauge: at 5,000 miners its per-series label hashing (the
+ * label names sorted on every set) cost more than the rest of the scrape.
+ */
 class ScrapeGauges {
-  readonly registry = new Registry();
-  private readonly gauges = new Map<string, Gauge<string>>();
+  /** Per metric name: the series, by their `{…}` label text, and each one's value. */
+  private readonly gauges = new Map<string, Map<string, number>>();
 
   constructor(private readonly help: Record<string, string>) {}
 
-  set(name: string, value: number | null | undefined, labels: Record<string, string> = {}): void {
+  set(name: string, value: number | null | undefined, labels?: Record<string, string>): void {
     if (typeof value !== "number" || !Number.isFinite(value)) return;
-    let g = this.gauges.get(name);
-    if (!g) {
-      g = new Gauge({
-        name,
-        help: this.help[name] ?? name,
-        labelNames: Object.keys(labels),
-        registers: [this.registry],
-      });
-      this.gauges.set(name, g);
+    let series = this.gauges.get(name);
+    if (!series) {
+      series = new Map();
+      this.gauges.set(name, series);
     }
-    g.set(labels, value);
+    series.set(labels ? labelText(labels) : "", value);
+  }
+
+  /** The exposition text of these gauges: `# HELP`, `# TYPE` and the series of each, a blank line between. */
+  text(): string {
+    const blocks: string[] = [];
+    for (const [name, series] of this.gauges) {
+      let block = `# HELP ${name} ${escapeText(this.help[name] ?? name)}\n# TYPE ${name} gauge`;
+      for (const [labels, value] of series) block += `\n${name}${labels} ${value}`;
+      blocks.push(block);
+    }
+    return blocks.join("\n\n");
   }
 }
+
+/** `{a="x",b="y"}` in the labels' own order, values escaped as the format asks. */
+function labelText(labels: Record<string, string>): string {
+  let out = "";
+  for (const k in labels) out += `${out === "" ? "{" : ","}${k}="${escapeLabel(labels[k]!)}"`;
+  return out === "" ? "" : `${out}}`;
+}
+
+const NEEDS_ESCAPE = /[\\\n"]/;
+const escapeLabel = (v: string): string =>
+  NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"') : v;
+/** HELP text escapes backslash and newline (not quotes). */
+const escapeText = (v: string): string => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 
 const HELP: Record<string, string> = {
   wattkeeper_site_power_watts: "Site power (the site meter, or an estimate while it is stale)",
@@ -114,7 +138,9 @@ export class SiteMetrics {
   async scrape(): Promise<string> {
     const g = new ScrapeGauges(HELP);
     this.fill(g);
-    return Registry.merge([shared, g.registry]).metrics();
+    const mine = g.text();
+    const common = (await shared.metrics()).trimEnd();
+    return `${common}${common && mine ? "\n\n" : ""}${mine}\n`;
   }
 
   private fill(g: ScrapeGauges): void {
@@ -141,20 +167,22 @@ export class SiteMetrics {
       g.set("wattkeeper_alarm", alarms.has(code) ? 1 : 0, { code });
     }
 
-    const devices = this.site.devicesView();
+    // the miners one at a time, not a row of /api/devices each: a scrape reads four fields of them
+    const devices: LeanDevicesView = this.site.leanDevicesView?.() ?? this.site.devicesView();
     const counts = new Map<string, number>();
     const count = (cls: string, state: string) => {
       const k = `${cls}\u0000${state}`;
       counts.set(k, (counts.get(k) ?? 0) + 1);
     };
     let hashrateThs: number | null = null;
+    let miners = 0;
     for (const m of devices.miners) {
       count("mining", m.excluded ? "excluded" : (m.state ?? "unknown"));
-      if ("powerW" in m) g.set("wattkeeper_device_power_watts", m.powerW, { id: m.id, class: "mining" });
-      if ("hashrateThs" in m && typeof m.hashrateThs === "number")
-        hashrateThs = (hashrateThs ?? 0) + m.hashrateThs;
+      miners++;
+      g.set("wattkeeper_device_power_watts", m.powerW, { id: m.id, class: "mining" });
+      if (typeof m.hashrateThs === "number") hashrateThs = (hashrateThs ?? 0) + m.hashrateThs;
     }
-    if (devices.miners.length > 0) g.set("wattkeeper_site_hashrate_ths", hashrateThs ?? 0);
+    if (miners > 0) g.set("wattkeeper_site_hashrate_ths", hashrateThs ?? 0);
     for (const n of devices.gpuNodes) {
       count("ai", n.excluded ? "excluded" : (n.state ?? "unknown"));
       g.set("wattkeeper_device_power_watts", n.powerW, { id: n.id, class: "ai" });
@@ -176,10 +204,7 @@ export class SiteMetrics {
       ["ai", ["ok", "faulted", "unreachable"]],
     ] as const) {
       for (const st of states)
-        if (
-          !counts.has(`${cls}\u0000${st}`) &&
-          (cls === "mining" ? devices.miners.length : devices.gpuNodes.length) > 0
-        )
+        if (!counts.has(`${cls}\u0000${st}`) && (cls === "mining" ? miners : devices.gpuNodes.length) > 0)
           counts.set(`${cls}\u0000${st}`, 0);
     }
     for (const [k, n] of counts) {

@@ -6,7 +6,7 @@ import type { ControlMode } from "../control/loop.ts";
 import type { DevicePoint } from "../devices/history.ts";
 import type { MinerHealth } from "../devices/miner-health.ts";
 import type { GatewayHealth } from "../runtime/host-health.ts";
-import type { devicesView } from "../site/device-rows.ts";
+import type { devicesView, ProblemMiner } from "../site/device-rows.ts";
 import type { AuditEntry, NewAuditEntry } from "../store/audit.ts";
 import type { SiteEvent } from "../store/events.ts";
 import type { HistoryPoint } from "../store/history.ts";
@@ -37,6 +37,8 @@ export interface SiteView {
 }
 
 export type DevicesView = ReturnType<typeof devicesView>;
+/** The devices lean: meters and GPU nodes as in DevicesView, the miners one at a time (one walk per call). */
+export type LeanDevicesView = Pick<DevicesView, "meters" | "gpuNodes"> & { miners: Iterable<ProblemMiner> };
 
 export type ProblemSeverity = "critical" | "warning";
 
@@ -132,6 +134,12 @@ export interface DeviceDetail {
 export interface HttpSite {
   siteView(): SiteView;
   devicesView(): DevicesView;
+  /**
+   * The devices as the scrape and the problems list read them, the miners one at a time
+   * (a fresh walk per call): at 5,000 miners the full rows cost megabytes per call.
+   * Absent: devicesView().
+   */
+  leanDevicesView?(): LeanDevicesView;
   unhealthyReason(): string | null;
   /** When a device's open outage began (epoch ms), or null when it has none. */
   outageSince?(id: string): number | null;

@@ -81,6 +81,7 @@ export function* problemMiners(state: SiteState, opts: ProblemViewOptions = {}):
       state: r?.state ?? null,
       reason: r?.reason ?? null,
       hashrateThs: r?.hashrateThs ?? null,
+      powerW: r?.powerW ?? null,
       chipTempMaxC: r?.chipTempMaxC ?? null,
       boardTempsC: r?.boardTempsC ?? [],
       boards: r?.boards ?? [],
@@ -116,6 +117,7 @@ export interface ProblemMiner {
   state: MinerState | null;
   reason?: string | null;
   hashrateThs?: number | null;
+  powerW?: number | null;
   chipTempMaxC?: number | null;
   boardTempsC?: number[];
   boards?: MinerBoard[];

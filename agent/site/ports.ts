@@ -29,6 +29,7 @@ export function httpPort(p: PortParts): HttpSite {
   return {
     siteView: () => p.views.site(),
     devicesView: () => p.views.devices(),
+    leanDevicesView: () => p.views.problemDevices(),
     unhealthyReason: () => p.clock.unhealthyReason(),
     outageSince: (id) => p.outages.sinceOf(id),
     recentEvents: (limit) => p.events.recent(limit),

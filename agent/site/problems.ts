@@ -10,7 +10,7 @@ import {
   LOW_HASHRATE_SUSTAIN_MS,
   type MinerHealth,
 } from "../devices/miner-health.ts";
-import type { DevicesView, HttpSite, Problem, ProblemSeverity, SiteView } from "../http/types.ts";
+import type { HttpSite, LeanDevicesView, Problem, ProblemSeverity, SiteView } from "../http/types.ts";
 import type { ProblemMiner } from "./device-rows.ts";
 
 export type { Problem };
@@ -45,7 +45,7 @@ export interface ProblemInputs {
   /** Only its signals are judged (a device's own list passes none). */
   site: Pick<SiteView, "signals">;
   /** The miners one at a time (a `GET /api/devices` row, or device-rows.ts's lean one). */
-  devices: Pick<DevicesView, "meters" | "gpuNodes"> & { miners: Iterable<ProblemMiner> };
+  devices: LeanDevicesView;
   /** When each device's open outage began (epoch ms). */
   outageSince: (id: string) => number | null;
   /** Now (epoch ms): how long a slow miner has been slow. */
@@ -302,7 +302,7 @@ function wrongPool(m: ProblemMiner): string | null {
 export function problemsOf(site: HttpSite): Problem[] {
   return listProblems({
     site: site.siteView(),
-    devices: site.devicesView(),
+    devices: site.leanDevicesView?.() ?? site.devicesView(),
     outageSince: (id) => site.outageSince?.(id) ?? null,
     now: Date.now(),
   });

@@ -69,14 +69,67 @@ export function splitMulti(reply: Json, commands: string[]): Record<string, Json
 /** TH/s per unit of a hashrate field's prefix. */
 const UNIT_TO_THS: Record<string, number> = { THS: 1, GHS: 1e-3, MHS: 1e-6, KHS: 1e-9 };
 
-/**
- * A short average: `<unit> <n>s|m` — bmminer `GHS 5s`, cgminer `MHS 5s`/`MHS 1m`,
- * bfgminer `MHS 20s` (its log interval), Whatsminer `MHS 1m`. The window in
- * seconds picks the shortest.
- */
-const SHORT_AVG_RE = /^(THS|GHS|MHS|KHS) (\d+(?:\.\d+)?)([sm])$/i;
 /** Lifetime averages: after a stop they decay like 1/uptime and never reach 0. Last resort only. */
 const LIFETIME_AVG_FIELDS = ["GHS av", "MHS av", "THS av"];
+
+/**
+ * TH/s per unit of a short average's name, `<unit> <n>s|m` (bmminer `GHS 5s`,
+ * cgminer `MHS 5s`/`MHS 1m`, bfgminer `MHS 20s`, Whatsminer `MHS 1m`, any
+ * case); 0 when the name is not one. Read char by char: this runs over every
+ * key of every summary and devs row of every poll, where a regex match would
+ * allocate its result array each time.
+ */
+function shortAvgUnitThs(k: string): number {
+  if (k.length < 6 || k.charCodeAt(3) !== 0x20) return 0;
+  const h = k.charCodeAt(1) | 0x20;
+  const s = k.charCodeAt(2) | 0x20;
+  if (h !== 0x68 || s !== 0x73) return 0; // "hs"
+  switch (k.charCodeAt(0) | 0x20) {
+    case 0x74: // t
+      return 1;
+    case 0x67: // g
+      return 1e-3;
+    case 0x6d: // m
+      return 1e-6;
+    case 0x6b: // k
+      return 1e-9;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * The window of a short average's name in seconds (`GHS 5s` → 5, `MHS 1m` →
+ * 60, `MHS 2.5s` → 2.5); NaN when the part after the unit is not `<n>s|m`.
+ */
+function shortAvgWindowS(k: string): number {
+  const last = k.charCodeAt(k.length - 1) | 0x20;
+  const perUnit = last === 0x73 ? 1 : last === 0x6d ? 60 : 0; // s, m
+  if (perUnit === 0) return Number.NaN;
+  let n = 0;
+  let scale = 0; // 0 before the dot; then 0.1, 0.01…
+  let digits = 0;
+  let fraction = -1; // digits after the dot, -1 when there is none
+  for (let i = 4; i < k.length - 1; i++) {
+    const c = k.charCodeAt(i);
+    if (c === 0x2e) {
+      if (fraction >= 0 || digits === 0) return Number.NaN;
+      fraction = 0;
+      scale = 0.1;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (fraction < 0) n = n * 10 + (c - 0x30);
+      else {
+        n += (c - 0x30) * scale;
+        scale /= 10;
+        fraction++;
+      }
+      digits++;
+    } else return Number.NaN;
+  }
+  // `5.` is not a window: a dot needs digits after it
+  if (digits === 0 || fraction === 0) return Number.NaN;
+  return n * perUnit;
+}
 
 /**
  * The firmware's shortest average hashrate in TH/s; the lifetime average only
@@ -86,16 +139,16 @@ export function hashrateThs(row: Row | undefined): number | null {
   if (!row) return null;
   let bestWindowS = Number.POSITIVE_INFINITY;
   let best: number | null = null;
-  for (const k of Object.keys(row)) {
-    const m = SHORT_AVG_RE.exec(k);
-    if (!m) continue;
+  // for…in, not Object.keys: no key array per call
+  for (const k in row) {
+    const unitThs = shortAvgUnitThs(k);
+    if (unitThs === 0) continue;
+    const windowS = shortAvgWindowS(k);
+    if (!(windowS < bestWindowS)) continue; // NaN (not a window) or no shorter
     const v = toNumber(row[k]);
     if (v === null) continue;
-    const windowS = Number(m[2]) * (m[3]!.toLowerCase() === "m" ? 60 : 1);
-    if (windowS < bestWindowS) {
-      bestWindowS = windowS;
-      best = v * UNIT_TO_THS[m[1]!.toUpperCase()]!;
-    }
+    bestWindowS = windowS;
+    best = v * unitThs;
   }
   if (best !== null) return Math.max(0, best);
   for (const field of LIFETIME_AVG_FIELDS) {

@@ -251,6 +251,33 @@ describe("numbers and hashrate units", () => {
     );
   });
 
+  test("short-average names are matched exactly: unit, space, a number with digits both sides of a dot, s or m", () => {
+    assert.equal(hashrateThs({ "ghs 5S": 2000, "GHS av": 9000 }), 2, "any case");
+    assert.equal(hashrateThs({ "KHS 2.5m": 3e9, "KHS 3m": 1 }), 3, "2.5 minutes is shorter than 3");
+    assert.equal(hashrateThs({ "GHS 0.5s": 1000, "GHS 5s": 2000 }), 1);
+    for (const notShort of [
+      "GHS 5.s",
+      "GHS .5s",
+      "GHS 5",
+      "GHS 5x",
+      "GHS5s",
+      "GHS  5s",
+      "XHS 5s",
+      "GH 5s",
+      "GHS 5h",
+      "GHS 1.2.3s",
+      "GHS -5s",
+    ]) {
+      assert.equal(
+        hashrateThs({ [notShort]: 1000, "GHS av": 7000 }),
+        7,
+        `${notShort} is not a short average`,
+      );
+    }
+    // the shortest window wins whatever the keys' order
+    assert.equal(hashrateThs({ "MHS 1m": 2e6, "GHS 5s": 1000, "THS 20s": 3 }), 1);
+  });
+
   test("Antminer stats: board temps, chip max, fans; zeros are placeholders", () => {
     const stats: Json = {
       STATUS: [{ STATUS: "S" }],

@@ -187,6 +187,33 @@ describe("health over readings", () => {
     assert.deepEqual([h.deadBoards, h.deadSince], [[], null]);
   });
 
+  test("a reading that changes nothing keeps the record itself; a change of dead boards makes a new one", () => {
+    const h0 = noteHealth(undefined, reading({ at: T }), S19JPRO);
+    assert.equal(noteHealth(h0, reading({ at: T + 5000 }), S19JPRO), h0);
+    const dead = [board(1, 34.7), board(2, 0), board(3, 0, { status: "Dead" })];
+    const h1 = noteHealth(h0, reading({ at: T + 10_000, boards: dead }), S19JPRO);
+    assert.deepEqual([h1.deadBoards, h1.deadSince], [[2, 3], T + 10_000]);
+    assert.equal(noteHealth(h1, reading({ at: T + 15_000, boards: dead }), S19JPRO), h1);
+    // another set of dead boards, in the same number: a new since
+    const other = [board(1, 0), board(2, 34.7), board(3, 0)];
+    const h2 = noteHealth(h1, reading({ at: T + 20_000, boards: other }), S19JPRO);
+    assert.deepEqual([h2.deadBoards, h2.deadSince], [[1, 3], T + 20_000]);
+    // every board at 0: a stopped miner, no dead board
+    const h3 = noteHealth(h2, reading({ at: T + 25_000, boards: [board(1, 0), board(2, 0)] }), S19JPRO);
+    assert.deepEqual([h3.deadBoards, h3.deadSince], [[], null]);
+    // board temperatures over a model's board limit
+    const hotBoard: KnownModel = { ...S19JPRO, hotBoardC: 70 };
+    const h4 = noteHealth(undefined, reading({ at: T, boardTempsC: [60, 71] }), hotBoard);
+    assert.equal(h4.hotSince, T);
+    const h5 = noteHealth(
+      undefined,
+      reading({ at: T, boards: [board(1, 34.7, { boardTempC: 72 })] }),
+      hotBoard,
+    );
+    assert.equal(h5.hotSince, T);
+    assert.equal(noteHealth(undefined, reading({ at: T }), hotBoard).hotSince, null);
+  });
+
   test("hot by the model's chip limit where it gives one, else the default", () => {
     let h = noteHealth(undefined, reading({ chipTempMaxC: 86 }), S19JPRO);
     assert.deepEqual(h.hot, { chipC: 85, boardC: null, fromModel: true });
