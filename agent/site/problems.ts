@@ -4,6 +4,7 @@
 // already reads, plus when each device's outage began.
 import type { ErrorCode } from "../../drivers/errors.ts";
 import { printable } from "../../drivers/printable.ts";
+import type { MinerBoard } from "../../drivers/types.ts";
 import {
   HOT_CHIP_C,
   LOW_HASHRATE_FRACTION,
@@ -257,24 +258,27 @@ const formatThs = (ths: number) => `${thsFormat.format(ths)} TH/s`;
 
 const DEFAULT_HOT = Object.freeze({ chipC: HOT_CHIP_C, boardC: null, fromModel: false });
 
-/** Chips or boards at or over the limit (the model's, else the default for chips); null when not hot. */
+/**
+ * Chips or boards at or over the limit (the model's, else the default for chips); null when not
+ * hot. Asked of every miner at every problems check: a cool one costs no list and no string.
+ */
 function hotMessage(m: ProblemMiner, health: MinerHealth | null): string | null {
   const limits = health?.hot ?? DEFAULT_HOT;
   const of = limits.fromModel ? "the model's" : "the default";
   const chip = "chipTempMaxC" in m && typeof m.chipTempMaxC === "number" ? m.chipTempMaxC : null;
   const boards = "boards" in m && Array.isArray(m.boards) ? m.boards : [];
-  const hotChips = boards.filter((b) => b.chipTempC !== null && b.chipTempC >= limits.chipC);
-  if (chip !== null && chip >= limits.chipC) {
+  const hotChip = (b: MinerBoard) => b.chipTempC !== null && b.chipTempC >= limits.chipC;
+  const chipHot = chip !== null && chip >= limits.chipC;
+  if (chipHot || boards.some(hotChip)) {
+    const hotChips = boards.filter(hotChip);
     const where = hotChips.length > 0 ? ` (board ${hotChips.map((b) => b.index).join(", ")})` : "";
-    return `chips at ${chip} °C${where}, ${of} limit ${limits.chipC} °C`;
-  }
-  if (hotChips.length > 0) {
-    const t = Math.max(...hotChips.map((b) => b.chipTempC!));
-    return `chips at ${t} °C (board ${hotChips.map((b) => b.index).join(", ")}), ${of} limit ${limits.chipC} °C`;
+    const t = chipHot ? chip : Math.max(...hotChips.map((b) => b.chipTempC!));
+    return `chips at ${t} °C${where}, ${of} limit ${limits.chipC} °C`;
   }
   if (limits.boardC !== null) {
-    const temps = "boardTempsC" in m && Array.isArray(m.boardTempsC) ? m.boardTempsC : [];
-    const t = Math.max(...temps, ...boards.map((b) => b.boardTempC ?? 0));
+    let t = 0;
+    if ("boardTempsC" in m && Array.isArray(m.boardTempsC)) for (const x of m.boardTempsC) t = Math.max(t, x);
+    for (const b of boards) t = Math.max(t, b.boardTempC ?? 0);
     if (t >= limits.boardC) return `boards at ${t} °C, the model's limit ${limits.boardC} °C`;
   }
   return null;

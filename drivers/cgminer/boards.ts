@@ -60,8 +60,27 @@ export function devicesFault(d: DeviceSummary): string | null {
     : `no hashboard working (${parts.join(", ")} of ${d.count})`;
 }
 
+/**
+ * The number after `prefix` in a key (`fan3` → 3 for "fan"), or -1 when the key is not the
+ * prefix and digits alone. Char by char: this runs over every field of a ~100-field stats row
+ * several times per detail read, where a regex match would allocate its result each time.
+ */
+export function numberAfter(key: string, prefix: string): number {
+  if (key.length <= prefix.length || !key.startsWith(prefix)) return -1;
+  let n = 0;
+  for (let i = prefix.length; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  return n;
+}
+
 function hasChainKey(r: Row): boolean {
-  for (const k of Object.keys(r)) if (/^(fan\d+|temp\d+|chain_rate\d+)$/.test(k)) return true;
+  // for…in, not Object.keys: no key array per call
+  for (const k in r)
+    if (numberAfter(k, "fan") >= 0 || numberAfter(k, "temp") >= 0 || numberAfter(k, "chain_rate") >= 0)
+      return true;
   return false;
 }
 
@@ -70,19 +89,28 @@ export function minerStatsRow(stats: readonly Row[]): Row | undefined {
   return stats.find((r) => "fan1" in r || "temp1" in r || "chain_rate1" in r || hasChainKey(r)) ?? stats[1];
 }
 
-export function numberedValues(row: Row | undefined, re: RegExp): number[] {
-  if (!row) return [];
-  const out: Array<[number, number]> = [];
-  // keys, not Object.entries: a stats row has ~100 fields and this runs three times per poll of
-  // every miner (entries would allocate a [key, value] pair per field each time)
-  for (const k of Object.keys(row)) {
-    const m = re.exec(k);
-    if (!m) continue;
+/**
+ * The values of `<prefix><n>` fields (`fan1`, `fan2`… for "fan"), above zero, in the order of
+ * n. A stats row has ~100 fields and this runs three times per detail read of every miner: no
+ * key array, no match or pair per field (for…in and numberAfter), a handful of values kept in
+ * order as they come.
+ */
+export function numberedValues(row: Row | undefined, prefix: string): number[] {
+  const values: number[] = [];
+  if (!row) return values;
+  const order: number[] = [];
+  for (const k in row) {
+    const index = numberAfter(k, prefix);
+    if (index < 0) continue;
     const n = toNumber(row[k]);
     // zeros are placeholders for absent chains/fans
-    if (n !== null && n > 0) out.push([Number(m[1]), n]);
+    if (n === null || n <= 0) continue;
+    let at = order.length;
+    while (at > 0 && order[at - 1]! > index) at--;
+    order.splice(at, 0, index);
+    values.splice(at, 0, n);
   }
-  return out.sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+  return values;
 }
 
 /** Units of Antminer stats' `rate_unit` (GH when absent) per TH/s: a divisor, so 34712.5 GH is 34.7125 exactly. */
@@ -113,7 +141,6 @@ function dashMax(v: Json | undefined): number | null {
   return parts.length > 0 ? Math.max(...parts) : null;
 }
 
-const CHAIN_NUMBER_RE = /^chain_(?:rate|acn)(\d+)$/;
 const positiveOrNull = (n: number | null) => (n !== null && n > 0 ? n : null);
 
 /**
@@ -125,9 +152,10 @@ const positiveOrNull = (n: number | null) => (n !== null && n > 0 ? n : null);
 export function boardsFromStats(row: Row | undefined): MinerBoard[] {
   if (!row) return [];
   const numbers = new Set<number>();
-  for (const k of Object.keys(row)) {
-    const m = CHAIN_NUMBER_RE.exec(k);
-    if (m) numbers.add(Number(m[1]));
+  for (const k in row) {
+    if (!k.startsWith("chain_")) continue;
+    const n = Math.max(numberAfter(k, "chain_rate"), numberAfter(k, "chain_acn"));
+    if (n >= 0) numbers.add(n);
   }
   if (numbers.size === 0) return [];
   const unit = rateUnitsPerThs(row);

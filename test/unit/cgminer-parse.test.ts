@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { devicesOf } from "../../drivers/cgminer/boards.ts";
+import { devicesOf, numberAfter, numberedValues } from "../../drivers/cgminer/boards.ts";
 import { hashrateThs, rows, splitMulti, statusOf, toNumber } from "../../drivers/cgminer/normalize.ts";
 import { normalizeMiner } from "../../drivers/cgminer/reading.ts";
 import { closeTruncated, type Json, parseReplyJson } from "../../drivers/cgminer/repair.ts";
@@ -249,6 +249,28 @@ describe("numbers and hashrate units", () => {
       7,
       "a short field without a number does not count",
     );
+  });
+
+  test("numbered fields: the prefix and digits alone, zeros dropped, in the order of their number", () => {
+    const row = {
+      fan10: 70,
+      fan3: 100,
+      fan1: "50",
+      fan2: 0,
+      fanx: 9,
+      fan: 5,
+      fan_1: 4,
+      temp2_1: 60,
+      temp1: 70,
+      temp: 1,
+    };
+    assert.deepEqual(numberedValues(row, "fan"), [50, 100, 70]);
+    assert.deepEqual(numberedValues(row, "temp"), [70]);
+    assert.deepEqual(numberedValues(row, "temp2_"), [60]);
+    assert.deepEqual(numberedValues(undefined, "fan"), []);
+    assert.equal(numberAfter("chain_rate12", "chain_rate"), 12);
+    assert.equal(numberAfter("chain_rateideal1", "chain_rate"), -1);
+    assert.equal(numberAfter("chain_rate", "chain_rate"), -1);
   });
 
   test("short-average names are matched exactly: unit, space, a number with digits both sides of a dot, s or m", () => {
