@@ -89,7 +89,15 @@ class MinerTarget implements PollTarget<MinerReading> {
     private readonly logger: Logger,
   ) {}
 
-  async read(signal: AbortSignal): Promise<MinerReading> {
+  read(signal: AbortSignal): Promise<MinerReading> {
+    // a miner whose dialect is known: its read as it is, no async frame of our own around it
+    // (this runs once per miner per poll)
+    if (this.miner.dialect !== null) return this.miner.read(signal);
+    return this.readDetecting(signal);
+  }
+
+  /** The reads until the dialect is detected: the first one that detects it is logged. */
+  private async readDetecting(signal: AbortSignal): Promise<MinerReading> {
     const { miner } = this;
     const before = miner.dialect;
     const reading = await miner.read(signal);

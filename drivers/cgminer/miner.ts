@@ -112,7 +112,13 @@ class DetectingMiner implements Miner {
     return this.detecting;
   }
 
-  async read(signal?: AbortSignal): Promise<MinerReading> {
+  read(signal?: AbortSignal): Promise<MinerReading> {
+    // once bound, the driver's read as it is (it never throws): no async frame per poll around it
+    if (this.bound) return this.bound.read(signal);
+    return this.readBinding(signal);
+  }
+
+  private async readBinding(signal?: AbortSignal): Promise<MinerReading> {
     try {
       const driver = await this.bind(signal);
       if (driver) return await driver.read(signal);
