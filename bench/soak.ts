@@ -22,6 +22,7 @@ import { cpuTicks } from "./flood-probes.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
 import { cpuShare, metricsSample, round1, steadyTicks, type TickCounts } from "./soak-metrics.ts";
+import { stopChildrenWithMe } from "./stop-children.ts";
 
 const { values } = parseArgs({
   options: {
@@ -197,15 +198,7 @@ let agentExit: number | null = null;
 agent.on("exit", (code, signal) => {
   agentExit = code ?? (signal ? 128 : 1);
 });
-// a soak stopped from outside (Ctrl-C, kill) takes its agent and simulators with it: the agent
-// logs to a file, so nothing else tells it that its soak is gone, and it would go on polling
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => {
-    agent.kill("SIGTERM");
-    for (const sim of sims) sim.kill("SIGTERM");
-    process.exit(sig === "SIGINT" ? 130 : 143);
-  });
-}
+stopChildrenWithMe(() => [agent, ...sims]);
 let snapshotAtWarmup = SNAPSHOTS;
 const pid = agent.pid!;
 
