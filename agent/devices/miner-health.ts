@@ -155,8 +155,11 @@ export function noteHealth(
 
   const boards = reading.boards ?? NO_BOARDS;
   const sameDead = hashing ? sameDeadBoards(boards, p.deadBoards) : p.deadBoards.length === 0;
-  const found = sameDead || !hashing ? NO_DEAD_BOARDS : deadBoardsOf(boards);
-  const deadBoards = sameDead ? p.deadBoards : found.length === 0 ? NO_DEAD_BOARDS : found;
+  let deadBoards = p.deadBoards;
+  if (!sameDead) {
+    const found = hashing ? deadBoardsOf(boards) : NO_DEAD_BOARDS;
+    deadBoards = found.length === 0 ? NO_DEAD_BOARDS : found;
+  }
 
   const isHot = reading.state !== "unreachable" && readsHot(reading, hot);
 

@@ -66,24 +66,16 @@ export function splitMulti(reply: Json, commands: string[]): Record<string, Json
   return out;
 }
 
-/** TH/s per unit of a hashrate field's prefix. */
-const UNIT_TO_THS: Record<string, number> = { THS: 1, GHS: 1e-3, MHS: 1e-6, KHS: 1e-9 };
-
 /** Lifetime averages: after a stop they decay like 1/uptime and never reach 0. Last resort only. */
 const LIFETIME_AVG_FIELDS = ["GHS av", "MHS av", "THS av"];
 
 /**
- * TH/s per unit of a short average's name, `<unit> <n>s|m` (bmminer `GHS 5s`,
- * cgminer `MHS 5s`/`MHS 1m`, bfgminer `MHS 20s`, Whatsminer `MHS 1m`, any
- * case); 0 when the name is not one. Read char by char: this runs over every
- * key of every summary and devs row of every poll, where a regex match would
- * allocate its result array each time.
+ * TH/s per unit of a hashrate field, by its `THS`/`GHS`/`MHS`/`KHS` prefix in any case; 0 when
+ * the name has none. Char by char: this runs over every key of every summary and devs row of
+ * every poll, where a slice or a regex match would allocate each time.
  */
-function shortAvgUnitThs(k: string): number {
-  if (k.length < 6 || k.charCodeAt(3) !== 0x20) return 0;
-  const h = k.charCodeAt(1) | 0x20;
-  const s = k.charCodeAt(2) | 0x20;
-  if (h !== 0x68 || s !== 0x73) return 0; // "hs"
+function unitThsOf(k: string): number {
+  if (k.length < 3 || (k.charCodeAt(1) | 0x20) !== 0x68 || (k.charCodeAt(2) | 0x20) !== 0x73) return 0; // "hs"
   switch (k.charCodeAt(0) | 0x20) {
     case 0x74: // t
       return 1;
@@ -99,36 +91,18 @@ function shortAvgUnitThs(k: string): number {
 }
 
 /**
- * The window of a short average's name in seconds (`GHS 5s` → 5, `MHS 1m` →
- * 60, `MHS 2.5s` → 2.5); NaN when the part after the unit is not `<n>s|m`.
+ * A short average: `<unit> <n>s|m` — bmminer `GHS 5s`, cgminer `MHS 5s`/`MHS 1m`,
+ * bfgminer `MHS 20s` (its log interval), Whatsminer `MHS 1m`. The window in
+ * seconds picks the shortest.
  */
+const SHORT_AVG_RE = /^[TGMK]HS \d+(?:\.\d+)?[sm]$/i;
+
+/** The window of a short average's name in seconds (`GHS 5s` → 5, `MHS 1m` → 60); NaN when it is not one. */
 function shortAvgWindowS(k: string): number {
-  const last = k.charCodeAt(k.length - 1) | 0x20;
-  const perUnit = last === 0x73 ? 1 : last === 0x6d ? 60 : 0; // s, m
-  if (perUnit === 0) return Number.NaN;
-  let n = 0;
-  let scale = 0; // 0 before the dot; then 0.1, 0.01…
-  let digits = 0;
-  let fraction = -1; // digits after the dot, -1 when there is none
-  for (let i = 4; i < k.length - 1; i++) {
-    const c = k.charCodeAt(i);
-    if (c === 0x2e) {
-      if (fraction >= 0 || digits === 0) return Number.NaN;
-      fraction = 0;
-      scale = 0.1;
-    } else if (c >= 0x30 && c <= 0x39) {
-      if (fraction < 0) n = n * 10 + (c - 0x30);
-      else {
-        n += (c - 0x30) * scale;
-        scale /= 10;
-        fraction++;
-      }
-      digits++;
-    } else return Number.NaN;
-  }
-  // `5.` is not a window: a dot needs digits after it
-  if (digits === 0 || fraction === 0) return Number.NaN;
-  return n * perUnit;
+  // test, not exec: no match array; only the few names that pass are sliced
+  if (!SHORT_AVG_RE.test(k)) return Number.NaN;
+  const n = Number(k.slice(4, -1));
+  return (k.charCodeAt(k.length - 1) | 0x20) === 0x6d ? n * 60 : n;
 }
 
 /**
@@ -141,7 +115,7 @@ export function hashrateThs(row: Row | undefined): number | null {
   let best: number | null = null;
   // for…in, not Object.keys: no key array per call
   for (const k in row) {
-    const unitThs = shortAvgUnitThs(k);
+    const unitThs = unitThsOf(k);
     if (unitThs === 0) continue;
     const windowS = shortAvgWindowS(k);
     if (!(windowS < bestWindowS)) continue; // NaN (not a window) or no shorter
@@ -153,7 +127,7 @@ export function hashrateThs(row: Row | undefined): number | null {
   if (best !== null) return Math.max(0, best);
   for (const field of LIFETIME_AVG_FIELDS) {
     const v = toNumber(row[field]);
-    if (v !== null) return Math.max(0, v * UNIT_TO_THS[field.slice(0, 3)]!);
+    if (v !== null) return Math.max(0, v * unitThsOf(field));
   }
   return null;
 }
