@@ -2,6 +2,7 @@
 // (10.1.0.10-10.1.0.250 or 10.1.0.10-250), a CIDR block (10.1.0.0/24) or a list
 // of those. The cap exists so that a slip like /8 instead of /24 fails loudly
 // instead of making the agent poll sixteen million addresses.
+import { formatGrouped } from "../drivers/number-text.ts";
 
 /** Hard cap on miners one agent accepts, across all entries. */
 export const MAX_MINERS = 65536;
@@ -97,9 +98,7 @@ export function countHosts(spec: string | string[]): number {
   return specs.reduce((n, s) => n + blockSize(parseSpec(s)), 0);
 }
 
-function withCommas(n: number): string {
-  return n.toLocaleString("en-US");
-}
+const withCommas = (n: number) => formatGrouped(n);
 
 /**
  * Expands a host spec (or a list of them) into addresses, in order. Throws an Error

@@ -1,11 +1,12 @@
 // The few lines `wattkeeper check-config` prints for a valid file, so a site
 // tech can see at a glance that the agent read what they meant (the right
 // contract limit, the right number of miners) before starting it.
+import { formatGrouped } from "../drivers/number-text.ts";
 import type { SiteConfig } from "./schema.ts";
 import { formatDurationS, formatPowerW } from "./units.ts";
 
 function count(n: number, one: string, many = `${one}s`): string {
-  return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+  return `${formatGrouped(n)} ${n === 1 ? one : many}`;
 }
 
 function countBy<T>(items: T[], key: (t: T) => string): string {

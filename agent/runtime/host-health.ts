@@ -3,6 +3,7 @@
 // runs in the background; the tick never waits for it), off the control path: a full
 // disk or a throttling CPU is what takes an unattended gateway down, and the
 // status page, telemetry and metrics show it before it does.
+import { uptime } from "node:os";
 import si from "systeminformation";
 import type { Logger } from "./logger.ts";
 
@@ -73,12 +74,11 @@ export class GatewayMonitor {
 
   private async sample(): Promise<void> {
     try {
-      const [load, mem, fs, temp, time] = await Promise.all([
+      const [load, mem, fs, temp] = await Promise.all([
         si.currentLoad(),
         si.mem(),
         si.fsSize(),
         si.cpuTemperature(),
-        Promise.resolve(si.time()),
       ]);
       const disk = mountFor(fs, this.opts.statePath);
       this.latestSample = {
@@ -89,7 +89,9 @@ export class GatewayMonitor {
         memTotalBytes: num(mem.total),
         disk: disk ? { mount: disk.mount, usedPct: disk.use, freeBytes: disk.available } : null,
         cpuTempC: num(temp.main),
-        uptimeS: Math.round(Number(time.uptime) || 0),
+        // not si.time(): it runs `date` through execSync (the event loop waits on a shell) and
+        // builds an Intl formatter (ICU's locale data, ~8 MiB resident), all for the uptime
+        uptimeS: Math.round(uptime()),
       };
     } catch (err) {
       this.opts.logger.warn({ err }, "gateway health sample failed");

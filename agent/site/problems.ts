@@ -3,6 +3,7 @@
 // `wattkeeper_problems{kind,severity}`). Pure: built from the views the page
 // already reads, plus when each device's outage began.
 import type { ErrorCode } from "../../drivers/errors.ts";
+import { formatSignificant } from "../../drivers/number-text.ts";
 import { printable } from "../../drivers/printable.ts";
 import type { MinerBoard } from "../../drivers/types.ts";
 import {
@@ -248,13 +249,15 @@ export function listProblems({ site, devices, outageSince, now = Date.now() }: P
     (a, b) =>
       RANK[a.severity] - RANK[b.severity] ||
       KIND_RANK[a.kind] - KIND_RANK[b.kind] ||
-      (a.since ?? "9999").localeCompare(b.since ?? "9999") ||
-      a.id.localeCompare(b.id),
+      byCodeUnits(a.since ?? "9999", b.since ?? "9999") ||
+      byCodeUnits(a.id, b.id),
   );
 }
 
-const thsFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
-const formatThs = (ths: number) => `${thsFormat.format(ths)} TH/s`;
+// code-unit order: the same on every machine, and no ICU collator (localeCompare loads one)
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+const formatThs = (ths: number) => `${formatSignificant(ths, 3)} TH/s`;
 
 const DEFAULT_HOT = Object.freeze({ chipC: HOT_CHIP_C, boardC: null, fromModel: false });
 

@@ -1,5 +1,6 @@
 // Miners: each entry's host or hosts expanded into one miner per address, under
 // the per-agent cap, with unique host:port pairs and ids.
+import { formatGrouped } from "../../drivers/number-text.ts";
 import { countHosts, expandHosts, MAX_MINERS } from "../hosts.ts";
 import type { MinerConfig, MinerEntry } from "../schema.ts";
 import { DuplicateReporter, type IdClaims } from "./duplicates.ts";
@@ -38,7 +39,7 @@ class MinerCap {
     if (this.total + hosts.length > MAX_MINERS) {
       this.problems.push({
         path: `${at}.${hostKey}`,
-        message: `over the limit of ${MAX_MINERS.toLocaleString("en-US")} miners in total`,
+        message: `over the limit of ${formatGrouped(MAX_MINERS)} miners in total`,
       });
       this.overCap = true;
       return null;
@@ -51,7 +52,7 @@ class MinerCap {
     if (this.overCap && this.total > MAX_MINERS) {
       this.problems.push({
         path: "miners",
-        message: `${this.total.toLocaleString("en-US")} miners in all, over the limit of ${MAX_MINERS.toLocaleString("en-US")} per agent`,
+        message: `${formatGrouped(this.total)} miners in all, over the limit of ${formatGrouped(MAX_MINERS)} per agent`,
       });
     }
   }

@@ -17,7 +17,14 @@ import {
 
 // ---------------------------------------------------------------- site
 
+// The canonical zone names, listed without building a formatter: a DateTimeFormat makes V8 read
+// ICU's locale data (about 8 MiB resident for the life of the process), and a site with no
+// schedule window never needs one. An alias ("Etc/UTC", "Asia/Kolkata") still gets the full check.
+let canonicalZones: ReadonlySet<string> | null = null;
+
 function isTimeZone(tz: string): boolean {
+  canonicalZones ??= new Set(Intl.supportedValuesOf("timeZone"));
+  if (tz === "UTC" || canonicalZones.has(tz)) return true;
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: tz });
     return true;

@@ -10,6 +10,7 @@
 // prefix ("WhatsMiner M30S++", "AvalonMiner 1366") and a Whatsminer chip-bin
 // suffix ("M30S++V40", "M50 VH70").
 import { z } from "zod";
+import { formatGrouped } from "../number-text.ts";
 
 const watts = (what: string) => z.number().positive().max(1_000_000).describe(`${what}, W`);
 
@@ -185,11 +186,9 @@ export class ModelCatalog implements ModelLookup {
   }
 }
 
-const wFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-
 /** "2,000 W". */
 function formatWatts(w: number): string {
-  return `${wFormat.format(w)} W`;
+  return `${formatGrouped(w, 0)} W`;
 }
 
 /**

@@ -19,7 +19,9 @@ export function planReads(
   maxGap: number,
 ): ReadBlock[] {
   const entries = (Object.entries(registers) as Array<[Measurement, RegisterSpec]>).sort(
-    (a, b) => a[1].function.localeCompare(b[1].function) || a[1].address - b[1].address,
+    // holding (FC3) blocks before input (FC4), each by address
+    (a, b) =>
+      Number(a[1].function === "input") - Number(b[1].function === "input") || a[1].address - b[1].address,
   );
   const blocks: ReadBlock[] = [];
   for (const [name, spec] of entries) {
