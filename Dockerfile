@@ -34,9 +34,11 @@ RUN npm run build \
  && node dist/agent/entry.js check-config dist/config/examples/sim.yaml >/dev/null
 
 FROM ${NODE_IMAGE}
-# MALLOC_ARENA_MAX: two glibc malloc arenas, not one per thread (as the systemd unit)
+# MALLOC_ARENA_MAX: two glibc malloc arenas, not one per thread; MALLOC_MMAP_THRESHOLD_: large
+# blocks mapped on their own, so freeing them gives the memory back (as the systemd unit)
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=65536 \
     WATTKEEPER_CONFIG=/etc/wattkeeper/config.yaml \
     WATTKEEPER_HEALTH_PORT=8080
 # openssl: `http.tls: {selfSigned: true}` makes the page's certificate with it at first start

@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, HEAP_GROWING_PERCENT } from "../agent/runtime/heap.ts";
+import { AGENT_GC_FLAGS, AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { CLI_DIALECTS, dialectBlock } from "../sim/cli.ts";
 import { startSimFleet } from "./sim-fleet.ts";
 
@@ -77,14 +77,14 @@ async function measure(
   const hostsFile = join(HOSTS_DIR, `${mode}-${hosts.length}.txt`);
   writeFileSync(hostsFile, hosts.join("\n"));
   // the agent's read path runs as the agent is installed (systemd unit, image): its node flags,
-  // its malloc setting and its heap growing factor; the bare loop runs on plain node
+  // its malloc setting and its GC flags; the bare loop runs on plain node
   const installed = mode === "agent" && !values["agent-uninstalled"];
   const child = spawn(
     process.execPath,
     [
       ...NODE_ARGS,
-      // the growing factor `wattkeeper run` sets at start-up, given as the same V8 flag
-      ...(installed ? [...AGENT_NODE_FLAGS, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`] : []),
+      // and the GC flags `wattkeeper run` sets at start-up, given as the same V8 flags
+      ...(installed ? [...AGENT_NODE_FLAGS, ...AGENT_GC_FLAGS] : []),
       CHILD,
       mode,
       `@${hostsFile}`,

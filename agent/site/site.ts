@@ -151,7 +151,7 @@ export class Site {
     }
     if (config.exports) {
       const o = { logger: log.child({ component: "exports" }), version: opts.version ?? "unknown" };
-      this.exports = startExports(exportPort(this.p), o);
+      this.exports = await startExports(exportPort(this.p), o);
     }
     this.run.gateway = new GatewayMonitor({
       statePath: config.store.path,

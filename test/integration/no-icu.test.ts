@@ -48,7 +48,7 @@ store: { path: ./state.db }
 meters:
   - { id: pcc, role: site, profile: sdm630, modbus: { tcp: "127.0.0.1:${await testPort()}", unitId: 1 } }
 miners:
-  - hosts: 127.44.0.1-127.44.0.10
+  - hosts: 127.58.0.1-127.58.0.10
     location: container-A
 control: { tickS: 1, meterStaleS: 5 }
 sim: { seed: 7, noiseW: 300 }

@@ -1,16 +1,25 @@
-// Heap sizing: the agent sets V8's growing factor unless the operator's node
-// command line already does; the young generation's size is on the command line
-// it is installed with.
+// Heap sizing: the agent sets V8's growing factor and compaction at every full
+// GC unless the operator's node command line already sets them; the young
+// generation's size is on the command line it is installed with.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, tuneHeap } from "../../agent/runtime/heap.ts";
+import {
+  AGENT_GC_FLAGS,
+  AGENT_MALLOC_ENV,
+  AGENT_NODE_FLAGS,
+  gcFlagsToSet,
+} from "../../agent/runtime/heap.ts";
 
 describe("tuneHeap", () => {
-  test("an operator's --heap-growing-percent on the node command line wins", () => {
-    assert.equal(tuneHeap(["--enable-source-maps", "--heap-growing-percent=80"]), false);
-    assert.equal(tuneHeap(["--heap_growing_percent=20"]), false);
+  test("an operator's GC flag on the node command line wins, in either spelling or negated", () => {
+    assert.deepEqual(gcFlagsToSet(["--enable-source-maps", "--heap-growing-percent=80"]), [
+      "--compact-on-every-full-gc",
+    ]);
+    assert.deepEqual(gcFlagsToSet(["--heap_growing_percent=20", "--no-compact-on-every-full-gc"]), []);
+    assert.deepEqual(gcFlagsToSet(["--nocompact_on_every_full_gc"]), ["--heap-growing-percent=20"]);
+    assert.deepEqual(gcFlagsToSet(["--max-semi-space-size=8"]), AGENT_GC_FLAGS);
   });
 
   test("otherwise the flag is set in this process's V8", () => {
@@ -23,12 +32,12 @@ describe("tuneHeap", () => {
         "--input-type=module",
         "-e",
         `import { tuneHeap } from "${new URL("../../agent/runtime/heap.ts", import.meta.url).pathname}";
-         process.stdout.write(String(tuneHeap([])));`,
+         process.stdout.write(tuneHeap([]).join(" "));`,
       ],
       { encoding: "utf8" },
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, "true");
+    assert.equal(r.stdout, AGENT_GC_FLAGS.join(" "));
   });
 });
 
