@@ -14,19 +14,26 @@
 // spread thin over every page. Compacting at every full GC (moving every live
 // object together, so the emptied pages go back to the kernel) took the old
 // generation from ~66 to ~45 MiB at 5,000 miners, about 20 MiB of RSS, for no
-// CPU that the soak could tell apart (README *Figures*).
+// CPU that the soak could tell apart (README *Figures*). The pause grows with
+// the live heap, though: at 20,000 miners (~125 MiB live) it took a tick past
+// 100 ms, which the tick's p99 must not be; and there RSS has room to spare.
+// So a fleet of more than 10,000 miners runs without it.
 import { setFlagsFromString } from "node:v8";
 
 export const HEAP_GROWING_PERCENT = 20;
 
+/** The largest fleet that compacts at every full GC (measured: 5,000 yes, 20,000 no). */
+export const COMPACT_MAX_MINERS = 10_000;
+
 /**
- * The V8 flags `wattkeeper run` sets at start-up: V8 reads them at every full GC, so setting
- * them before the first takes effect as if they were on the command line.
+ * The V8 flags `wattkeeper run` sets at start-up for a fleet of `miners`: V8 reads them at every
+ * full GC, so setting them before the first takes effect as if they were on the command line.
  */
-export const AGENT_GC_FLAGS: readonly string[] = [
-  `--heap-growing-percent=${HEAP_GROWING_PERCENT}`,
-  "--compact-on-every-full-gc",
-];
+export function agentGcFlags(miners: number): string[] {
+  const flags = [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`];
+  if (miners <= COMPACT_MAX_MINERS) flags.push("--compact-on-every-full-gc");
+  return flags;
+}
 
 /** `--compact-on-every-full-gc` → "compact_on_every_full_gc" (V8 takes `-` and `_` alike). */
 function flagName(arg: string): string {
@@ -37,17 +44,20 @@ function flagName(arg: string): string {
 }
 
 /**
- * Those of AGENT_GC_FLAGS the operator did not give on the node command line
+ * Those of agentGcFlags(miners) the operator did not give on the node command line
  * (`node --heap-growing-percent=N …`, `node --no-compact-on-every-full-gc …`): theirs wins.
  */
-export function gcFlagsToSet(execArgv: readonly string[]): string[] {
+export function gcFlagsToSet(execArgv: readonly string[], miners: number): string[] {
   const given = new Set(execArgv.filter((a) => a.startsWith("--")).map(flagName));
-  return AGENT_GC_FLAGS.filter((f) => !given.has(flagName(f)));
+  return agentGcFlags(miners).filter((f) => !given.has(flagName(f)));
 }
 
-/** Sets the GC flags this process's command line leaves to the agent; returns them. */
-export function tuneHeap(execArgv: readonly string[] = process.execArgv): string[] {
-  const set = gcFlagsToSet(execArgv);
+/**
+ * Sets the GC flags this process's command line leaves to the agent, for the fleet it starts
+ * with (a reload keeps them); returns them.
+ */
+export function tuneHeap(miners: number, execArgv: readonly string[] = process.execArgv): string[] {
+  const set = gcFlagsToSet(execArgv, miners);
   for (const f of set) setFlagsFromString(f);
   return set;
 }
