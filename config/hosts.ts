@@ -98,8 +98,6 @@ export function countHosts(spec: string | string[]): number {
   return specs.reduce((n, s) => n + blockSize(parseSpec(s)), 0);
 }
 
-const withCommas = (n: number) => formatGrouped(n);
-
 /**
  * Expands a host spec (or a list of them) into addresses, in order. Throws an Error
  * with a readable message for a malformed spec or when the spec would yield more
@@ -116,10 +114,10 @@ export function expandHosts(spec: string | string[], cap: number = MAX_MINERS): 
   if (total > cap) {
     const shown = typeof spec === "string" ? spec : `the list of ${specs.length}`;
     throw new Error(
-      `${shown} would yield ${withCommas(total)} miners, over the limit` +
+      `${shown} would yield ${formatGrouped(total)} miners, over the limit` +
         (cap === MAX_MINERS
-          ? ` of ${withCommas(MAX_MINERS)} miners in total`
-          : `: ${withCommas(cap)} left of ${withCommas(MAX_MINERS)} miners in total`),
+          ? ` of ${formatGrouped(MAX_MINERS)} miners in total`
+          : `: ${formatGrouped(cap)} left of ${formatGrouped(MAX_MINERS)} miners in total`),
     );
   }
   const out: string[] = [];

@@ -5,8 +5,14 @@
 // works on the shortest decimal that reads back as the number (1.005 → "1.01",
 // where toFixed gives "1.00"), halves away from zero.
 
-/** A number's shortest decimal as digits without leading zeros, and where the point goes: 0.D × 10^point. */
-function decimal(abs: number): { digits: string; point: number } {
+/** A decimal as digits without leading or trailing zeros, and where the point goes: 0.D × 10^point. */
+interface Decimal {
+  digits: string;
+  point: number;
+}
+
+/** A number's shortest decimal (the digits String() gives). */
+function decimal(abs: number): Decimal {
   const [mantissa = "0", exp = "0"] = String(abs).split("e");
   const dot = mantissa.indexOf(".");
   const all = dot < 0 ? mantissa : mantissa.slice(0, dot) + mantissa.slice(dot + 1);
@@ -16,7 +22,7 @@ function decimal(abs: number): { digits: string; point: number } {
 }
 
 /** The first `keep` digits, the rest rounded half up (the number has no sign here). */
-function roundDigits(d: { digits: string; point: number }, keep: number): { digits: string; point: number } {
+function roundDigits(d: Decimal, keep: number): Decimal {
   if (keep >= d.digits.length) return d;
   if (keep < 0) return { digits: "", point: 0 };
   let kept = d.digits.slice(0, keep);
@@ -35,7 +41,7 @@ function roundDigits(d: { digits: string; point: number }, keep: number): { digi
 }
 
 /** Plain digits with a comma every three places before the point. */
-function plain(d: { digits: string; point: number }): string {
+function plain(d: Decimal): string {
   const { digits, point } = d;
   if (digits === "") return "0";
   if (point <= 0) return `0.${"0".repeat(-point)}${digits}`;
