@@ -84,7 +84,7 @@ async function measure(
     [
       ...NODE_ARGS,
       // and the GC flags `wattkeeper run` sets at start-up, given as the same V8 flags
-      ...(installed ? [...AGENT_NODE_FLAGS, ...agentGcFlags(hosts.length)] : []),
+      ...(installed ? [...AGENT_NODE_FLAGS, ...agentGcFlags()] : []),
       CHILD,
       mode,
       `@${hostsFile}`,

@@ -46,7 +46,7 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
   if (!loaded) return 2;
   const { config } = loaded;
 
-  tuneHeap(config.miners.length);
+  tuneHeap();
   const logger = createLogger({ level: config.log.level });
   logger.info({ version: opts.version, config: config.file }, `wattkeeper ${opts.version} starting`);
   const notifier = createNotifier({ logger });

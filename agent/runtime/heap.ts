@@ -9,33 +9,25 @@
 // 1.15× RSS fell by about 35 MiB, for a full GC every sweep or two, which V8
 // marks concurrently (the tick's p99 stayed under 100 ms; README *Figures*).
 //
-// Even then the old generation's pages stayed a third empty: V8 moves objects
-// off a page only when the page is mostly garbage, and a read's leftovers are
-// spread thin over every page. Compacting at every full GC (moving every live
-// object together, so the emptied pages go back to the kernel) took the old
-// generation from ~66 to ~45 MiB at 5,000 miners, about 20 MiB of RSS, for no
-// CPU that the soak could tell apart (README *Figures*). The pause grows with
-// the live heap, though: at 20,000 miners (~125 MiB live) it took a tick past
-// 100 ms, which the tick's p99 must not be; and there RSS has room to spare.
-// So a fleet of more than 10,000 miners runs without it.
+// Compacting the old generation at every full GC (tried in the fourteenth
+// session) is not set: it made the 30-second RSS samples 20 MiB lower, but each
+// full GC then copies every live object to fresh pages before it frees the old
+// ones, so for some tens of ms the process holds the live heap twice. Sampled
+// every 50 ms at 5,000 miners, RSS peaked at 199 MiB with it, once per sweep,
+// and at 166 MiB without (README *Figures*).
 import { setFlagsFromString } from "node:v8";
 
 export const HEAP_GROWING_PERCENT = 20;
 
-/** The largest fleet that compacts at every full GC (measured: 5,000 yes, 20,000 no). */
-export const COMPACT_MAX_MINERS = 10_000;
-
 /**
- * The V8 flags `wattkeeper run` sets at start-up for a fleet of `miners`: V8 reads them at every
- * full GC, so setting them before the first takes effect as if they were on the command line.
+ * The V8 flags `wattkeeper run` sets at start-up: V8 reads them at every full GC, so setting them
+ * before the first takes effect as if they were on the command line.
  */
-export function agentGcFlags(miners: number): string[] {
-  const flags = [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`];
-  if (miners <= COMPACT_MAX_MINERS) flags.push("--compact-on-every-full-gc");
-  return flags;
+export function agentGcFlags(): string[] {
+  return [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`];
 }
 
-/** `--compact-on-every-full-gc` → "compact_on_every_full_gc" (V8 takes `-` and `_` alike). */
+/** `--heap-growing-percent=20` → "heap_growing_percent" (V8 takes `-` and `_` alike). */
 function flagName(arg: string): string {
   return arg
     .replace(/^--(no-?)?/, "")
@@ -44,20 +36,17 @@ function flagName(arg: string): string {
 }
 
 /**
- * Those of agentGcFlags(miners) the operator did not give on the node command line
- * (`node --heap-growing-percent=N …`, `node --no-compact-on-every-full-gc …`): theirs wins.
+ * Those of agentGcFlags() the operator did not give on the node command line
+ * (`node --heap-growing-percent=N …`, in either spelling): theirs wins.
  */
-export function gcFlagsToSet(execArgv: readonly string[], miners: number): string[] {
+export function gcFlagsToSet(execArgv: readonly string[]): string[] {
   const given = new Set(execArgv.filter((a) => a.startsWith("--")).map(flagName));
-  return agentGcFlags(miners).filter((f) => !given.has(flagName(f)));
+  return agentGcFlags().filter((f) => !given.has(flagName(f)));
 }
 
-/**
- * Sets the GC flags this process's command line leaves to the agent, for the fleet it starts
- * with (a reload keeps them); returns them.
- */
-export function tuneHeap(miners: number, execArgv: readonly string[] = process.execArgv): string[] {
-  const set = gcFlagsToSet(execArgv, miners);
+/** Sets the GC flags this process's command line leaves to the agent; returns them. */
+export function tuneHeap(execArgv: readonly string[] = process.execArgv): string[] {
+  const set = gcFlagsToSet(execArgv);
   for (const f of set) setFlagsFromString(f);
   return set;
 }

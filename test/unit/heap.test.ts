@@ -1,35 +1,18 @@
-// Heap sizing: the agent sets V8's growing factor and compaction at every full
-// GC (a fleet of up to 10,000 miners) unless the operator's node command line
-// already sets them; the young generation's size is on the command line it is
-// installed with.
+// Heap sizing: the agent sets V8's growing factor unless the operator's node
+// command line already sets it; the young generation's size is on the command
+// line it is installed with.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import {
-  AGENT_MALLOC_ENV,
-  AGENT_NODE_FLAGS,
-  agentGcFlags,
-  COMPACT_MAX_MINERS,
-  gcFlagsToSet,
-} from "../../agent/runtime/heap.ts";
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, agentGcFlags, gcFlagsToSet } from "../../agent/runtime/heap.ts";
 
 describe("tuneHeap", () => {
-  test("an operator's GC flag on the node command line wins, in either spelling or negated", () => {
-    assert.deepEqual(gcFlagsToSet(["--enable-source-maps", "--heap-growing-percent=80"], 5000), [
-      "--compact-on-every-full-gc",
-    ]);
-    assert.deepEqual(gcFlagsToSet(["--heap_growing_percent=20", "--no-compact-on-every-full-gc"], 5000), []);
-    assert.deepEqual(gcFlagsToSet(["--nocompact_on_every_full_gc"], 5000), ["--heap-growing-percent=20"]);
-    assert.deepEqual(gcFlagsToSet(["--max-semi-space-size=8"], 5000), agentGcFlags(5000));
-  });
-
-  test("a fleet over COMPACT_MAX_MINERS does not compact at every full GC", () => {
-    assert.deepEqual(agentGcFlags(COMPACT_MAX_MINERS), [
-      "--heap-growing-percent=20",
-      "--compact-on-every-full-gc",
-    ]);
-    assert.deepEqual(agentGcFlags(COMPACT_MAX_MINERS + 1), ["--heap-growing-percent=20"]);
+  test("an operator's GC flag on the node command line wins, in either spelling", () => {
+    assert.deepEqual(gcFlagsToSet(["--enable-source-maps", "--heap-growing-percent=80"]), []);
+    assert.deepEqual(gcFlagsToSet(["--heap_growing_percent=20"]), []);
+    assert.deepEqual(gcFlagsToSet(["--max-semi-space-size=8"]), agentGcFlags());
+    assert.deepEqual(agentGcFlags(), ["--heap-growing-percent=20"]);
   });
 
   test("otherwise the flag is set in this process's V8", () => {
@@ -42,12 +25,12 @@ describe("tuneHeap", () => {
         "--input-type=module",
         "-e",
         `import { tuneHeap } from "${new URL("../../agent/runtime/heap.ts", import.meta.url).pathname}";
-         process.stdout.write(tuneHeap(5000, []).join(" "));`,
+         process.stdout.write(tuneHeap([]).join(" "));`,
       ],
       { encoding: "utf8" },
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, agentGcFlags(5000).join(" "));
+    assert.equal(r.stdout, agentGcFlags().join(" "));
   });
 });
 
