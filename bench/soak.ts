@@ -9,7 +9,7 @@
 // Goal over 60 minutes: RSS growth < 10 MB after warm-up, no fd growth.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -20,10 +20,10 @@ import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { allocateAddresses, toRanges } from "../sim/addresses.ts";
 import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
-import { cpuTicks } from "./flood-probes.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
 import { cpuShare, metricsSample, round1, steadyTicks, type TickCounts } from "./soak-metrics.ts";
+import { agentProcSample, peakRssMiB, resetPeakRss } from "./soak-proc.ts";
 import { stopChildrenWithMe } from "./stop-children.ts";
 
 const { values } = parseArgs({
@@ -204,39 +204,7 @@ stopChildrenWithMe(() => [agent, ...sims]);
 let snapshotAtWarmup = SNAPSHOTS;
 const pid = agent.pid!;
 
-function procSample(): { rssMiB: number; fds: number; cpuS: number } | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return {
-      rssMiB: round1(rssKb / 1024),
-      fds: readdirSync(`/proc/${pid}/fd`).length,
-      cpuS: (cpuTicks(pid) ?? 0) / 100,
-    };
-  } catch {
-    return null; // the agent is gone: its exit event follows
-  }
-}
-/**
- * The kernel's high-water mark of the agent's RSS (VmHWM): every page it held at once, however
- * briefly. `resetPeakRss` starts it again from the RSS of now (`5` to clear_refs, Linux ≥ 4.0).
- */
-function peakRssMiB(): number | null {
-  try {
-    const kb = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    return kb === undefined ? null : round1(Number(kb) / 1024);
-  } catch {
-    return null;
-  }
-}
-function resetPeakRss(): boolean {
-  try {
-    writeFileSync(`/proc/${pid}/clear_refs`, "5");
-    return true;
-  } catch {
-    return false; // a kernel or a sandbox without it: the summary says so (null)
-  }
-}
+const procSample = () => agentProcSample(pid);
 let peakResetAtWarmup: boolean | null = null;
 
 async function siteJson(): Promise<Record<string, unknown> | null> {
@@ -319,7 +287,7 @@ while (Date.now() < endAt) {
   }
   if (cpuAtWarmup === null && now - t0 >= WARMUP_MS) {
     cpuAtWarmup = { s: p.cpuS, at: now };
-    peakResetAtWarmup = resetPeakRss();
+    peakResetAtWarmup = resetPeakRss(pid);
   }
   cpuLast = { s: p.cpuS, at: now };
   samples.push({
@@ -340,7 +308,7 @@ if (down) await brokerUp();
 // let the outbox drain before counting
 await wait(20_000);
 // a run with heap snapshots has none: writing one holds about as much again for a moment
-const rssPeak = peakResetAtWarmup && !SNAPSHOTS ? peakRssMiB() : null;
+const rssPeak = peakResetAtWarmup && !SNAPSHOTS ? peakRssMiB(pid) : null;
 if (SNAPSHOTS) {
   agent.kill("SIGUSR2");
   await wait(30_000);
