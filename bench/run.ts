@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, agentGcFlags } from "../agent/runtime/heap.ts";
+import { AGENT_GC_FLAGS, AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { CLI_DIALECTS, dialectBlock } from "../sim/cli.ts";
 import { startSimFleet } from "./sim-fleet.ts";
 
@@ -84,7 +84,7 @@ async function measure(
     [
       ...NODE_ARGS,
       // and the GC flags `wattkeeper run` sets at start-up, given as the same V8 flags
-      ...(installed ? [...AGENT_NODE_FLAGS, ...agentGcFlags()] : []),
+      ...(installed ? [...AGENT_NODE_FLAGS, ...AGENT_GC_FLAGS] : []),
       CHILD,
       mode,
       `@${hostsFile}`,

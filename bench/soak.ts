@@ -204,7 +204,6 @@ stopChildrenWithMe(() => [agent, ...sims]);
 let snapshotAtWarmup = SNAPSHOTS;
 const pid = agent.pid!;
 
-const procSample = () => agentProcSample(pid);
 let peakResetAtWarmup: boolean | null = null;
 
 async function siteJson(): Promise<Record<string, unknown> | null> {
@@ -271,7 +270,7 @@ while (Date.now() < endAt) {
     );
     break;
   }
-  const p = procSample();
+  const p = agentProcSample(pid);
   if (p === null) {
     await wait(500);
     continue;

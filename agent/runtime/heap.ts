@@ -23,9 +23,7 @@ export const HEAP_GROWING_PERCENT = 20;
  * The V8 flags `wattkeeper run` sets at start-up: V8 reads them at every full GC, so setting them
  * before the first takes effect as if they were on the command line.
  */
-export function agentGcFlags(): string[] {
-  return [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`];
-}
+export const AGENT_GC_FLAGS: readonly string[] = [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`];
 
 /** `--heap-growing-percent=20` → "heap_growing_percent" (V8 takes `-` and `_` alike). */
 function flagName(arg: string): string {
@@ -36,12 +34,12 @@ function flagName(arg: string): string {
 }
 
 /**
- * Those of agentGcFlags() the operator did not give on the node command line
+ * Those of AGENT_GC_FLAGS the operator did not give on the node command line
  * (`node --heap-growing-percent=N …`, in either spelling): theirs wins.
  */
 export function gcFlagsToSet(execArgv: readonly string[]): string[] {
   const given = new Set(execArgv.filter((a) => a.startsWith("--")).map(flagName));
-  return agentGcFlags().filter((f) => !given.has(flagName(f)));
+  return AGENT_GC_FLAGS.filter((f) => !given.has(flagName(f)));
 }
 
 /** Sets the GC flags this process's command line leaves to the agent; returns them. */

@@ -5,14 +5,19 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, agentGcFlags, gcFlagsToSet } from "../../agent/runtime/heap.ts";
+import {
+  AGENT_GC_FLAGS,
+  AGENT_MALLOC_ENV,
+  AGENT_NODE_FLAGS,
+  gcFlagsToSet,
+} from "../../agent/runtime/heap.ts";
 
 describe("tuneHeap", () => {
   test("an operator's GC flag on the node command line wins, in either spelling", () => {
     assert.deepEqual(gcFlagsToSet(["--enable-source-maps", "--heap-growing-percent=80"]), []);
     assert.deepEqual(gcFlagsToSet(["--heap_growing_percent=20"]), []);
-    assert.deepEqual(gcFlagsToSet(["--max-semi-space-size=8"]), agentGcFlags());
-    assert.deepEqual(agentGcFlags(), ["--heap-growing-percent=20"]);
+    assert.deepEqual(gcFlagsToSet(["--max-semi-space-size=8"]), AGENT_GC_FLAGS);
+    assert.deepEqual(AGENT_GC_FLAGS, ["--heap-growing-percent=20"]);
   });
 
   test("otherwise the flag is set in this process's V8", () => {
@@ -30,7 +35,7 @@ describe("tuneHeap", () => {
       { encoding: "utf8" },
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, agentGcFlags().join(" "));
+    assert.equal(r.stdout, AGENT_GC_FLAGS.join(" "));
   });
 });
 
