@@ -4,7 +4,7 @@
 // The tables are bounded, so text a device makes up (an error message with a
 // counter in it) cannot grow them without end: once full, new text is kept as
 // it came.
-import type { MinerCapability, MinerReading } from "./types.ts";
+import type { MinerCapability, MinerReading, PoolInfo } from "./types.ts";
 
 /** Distinct texts kept: far more than a site's pools, firmwares and models. */
 const MAX_SHARED_TEXTS = 4096;
@@ -35,6 +35,40 @@ export function shareReadingTexts(reading: MinerReading): MinerReading {
   }
   if (reading.boards) for (const board of reading.boards) board.status = sharedText(board.status);
   return reading;
+}
+
+/**
+ * The pools a miner reported before, when a new read reports the same ones (the usual case:
+ * pools change when an operator changes them). Its new copy then dies young instead of
+ * living a detail period in the old generation, beside the one it replaces.
+ */
+export function samePoolsKept(before: readonly PoolInfo[] | null | undefined, now: PoolInfo[]): PoolInfo[] {
+  if (!before || before === now || before.length !== now.length) return now;
+  for (let i = 0; i < now.length; i++) {
+    const a = before[i]!;
+    const b = now[i]!;
+    if (a.url !== b.url || a.user !== b.user || a.status !== b.status) return now;
+  }
+  return before as PoolInfo[];
+}
+
+const numberLists = new Map<string, readonly number[]>();
+/** Distinct number lists kept: a site's models each have one or two (power steps, profiles' watts). */
+const MAX_SHARED_NUMBER_LISTS = 1024;
+
+/**
+ * The one frozen copy of a list of numbers that many devices report alike (a model's power
+ * steps, a firmware's profiles' watts). A reading carries it at every poll: a fresh array
+ * per poll and miner lived one poll period, long enough to be promoted to the old
+ * generation. Once the table is full, a new list is kept frozen as it came.
+ */
+export function sharedNumbers<T extends readonly number[]>(list: T): T {
+  const key = list.join(",");
+  const known = numberLists.get(key);
+  if (known !== undefined) return known as T;
+  const frozen = Object.isFrozen(list) ? list : (Object.freeze([...list]) as unknown as T);
+  if (numberLists.size < MAX_SHARED_NUMBER_LISTS) numberLists.set(key, frozen);
+  return frozen;
 }
 
 const capabilityLists = new Map<string, readonly MinerCapability[]>();

@@ -10,7 +10,7 @@ import { ModbusMeter } from "../../drivers/modbus/meter.ts";
 import { GpuNode } from "../../drivers/nvidia/node.ts";
 import type { GpuNodeReading } from "../../drivers/nvidia/types.ts";
 import { printable } from "../../drivers/printable.ts";
-import type { MeterReading, MinerReading } from "../../drivers/types.ts";
+import type { MeterReading, MinerReading, PoolInfo } from "../../drivers/types.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { SiteState } from "../site/state.ts";
 import type { CommandFirst } from "./command-first.ts";
@@ -253,8 +253,9 @@ export function minerProblem(r: MinerReading): DeviceProblem | null {
     };
   }
   if (r.state !== "hashing") return null;
-  const dead = r.pools.filter((p) => /dead/i.test(p.status ?? ""));
-  if (dead.length === 0) return null;
+  // asked at every poll of every miner: nothing is built unless a pool is dead
+  if (!r.pools.some(isDead)) return null;
+  const dead = r.pools.filter(isDead);
   const urls = printable(dead.map((p) => p.url ?? "?").join(", "));
   const alive = r.pools.some((p) => /alive/i.test(p.status ?? ""));
   return {
@@ -264,6 +265,8 @@ export function minerProblem(r: MinerReading): DeviceProblem | null {
       : `every pool is dead (${urls}) while the miner hashes: its work is wasted`,
   };
 }
+
+const isDead = (p: PoolInfo): boolean => /dead/i.test(p.status ?? "");
 
 export function meterProblem(r: MeterReading): DeviceProblem | null {
   if (r.ok) return null;

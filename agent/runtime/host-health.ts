@@ -4,7 +4,10 @@
 // disk or a throttling CPU is what takes an unattended gateway down, and the
 // status page, telemetry and metrics show it before it does.
 import { uptime } from "node:os";
-import si from "systeminformation";
+// its modules one by one, not the package index (systeminformation-parts.d.ts)
+import { cpuTemperature, currentLoad } from "systeminformation/lib/cpu.js";
+import { fsSize } from "systeminformation/lib/filesystem.js";
+import { mem } from "systeminformation/lib/memory.js";
 import type { Logger } from "./logger.ts";
 
 export interface GatewayHealth {
@@ -74,19 +77,16 @@ export class GatewayMonitor {
 
   private async sample(): Promise<void> {
     try {
-      const [load, mem, fs, temp] = await Promise.all([
-        si.currentLoad(),
-        si.mem(),
-        si.fsSize(),
-        si.cpuTemperature(),
-      ]);
+      const [load, memory, fs, temp] = await Promise.all([currentLoad(), mem(), fsSize(), cpuTemperature()]);
       const disk = mountFor(fs, this.opts.statePath);
       this.latestSample = {
         at: Date.now(),
         cpuLoadPct: num(load.currentLoad),
         memUsedBytes:
-          num(mem.total) !== null && num(mem.available) !== null ? mem.total - mem.available : null,
-        memTotalBytes: num(mem.total),
+          num(memory.total) !== null && num(memory.available) !== null
+            ? memory.total - memory.available
+            : null,
+        memTotalBytes: num(memory.total),
         disk: disk ? { mount: disk.mount, usedPct: disk.use, freeBytes: disk.available } : null,
         cpuTempC: num(temp.main),
         // not si.time(): it runs `date` through execSync (the event loop waits on a shell) and

@@ -4,6 +4,7 @@
 // (`unreachable`, `faulted`) with a reason, so one bad miner cannot break a sweep.
 import { codedReason } from "../errors.ts";
 import { snippet } from "../printable.ts";
+import { samePoolsKept } from "../shared.ts";
 import { DriverError, type MinerReading, type MinerState } from "../types.ts";
 import type { DialectMemo } from "./driver.ts";
 import { type ExchangeOptions, encodeRequest, exchange } from "./framing.ts";
@@ -59,7 +60,7 @@ export function keptFor(tier: ReadTier | undefined): SummaryMemo | null {
 }
 
 /** The commands of a summary-only read: `summary`, with `stats` where only stats gives power or uptime. */
-export function summaryCommands(kept: SummaryMemo): readonly string[] {
+export function summaryCommands(kept: Pick<SummaryMemo, "needsStats">): readonly string[] {
   return kept.needsStats ? SUMMARY_STATS_COMMANDS : SUMMARY_COMMANDS;
 }
 const SUMMARY_COMMANDS = ["summary"] as const;
@@ -115,7 +116,7 @@ export class CgminerClient {
         false,
       );
     }
-    const replies = splitMulti(parsed, [...commands]);
+    const replies = splitMulti(parsed, commands);
     for (const cmd of commands) {
       const st = statusOf(replies[cmd]);
       if (st?.code === 45) {
@@ -162,6 +163,8 @@ export class CgminerClient {
       // the driver fills the detail fields from the last full read
       reading.detailAt = null;
     } else if (tier?.memo) {
+      const before = tier.memo[MEMO_KEY] as SummaryMemo | undefined;
+      reading.pools = samePoolsKept(before?.pools, reading.pools);
       tier.memo[MEMO_KEY] = summaryMemoOf(input, reading);
     }
     return { ok: true, reading, replies, repairs };

@@ -2,6 +2,7 @@
 // limits: what control needs) and one read a period asks for the detail too
 // (temperatures, fans, boards, pools). A summary-only read gets the detail
 // fields of the last full read, with that read's time in `detailAt`.
+import { samePoolsKept } from "../shared.ts";
 import type { MINER_DETAIL_FIELDS, MinerReading } from "../types.ts";
 
 /**
@@ -77,6 +78,7 @@ export class DetailTiers {
       return reading;
     }
     const first = this.keptAt === null;
+    reading.pools = samePoolsKept(this.keptPools, reading.pools);
     this.keptBoardTempsC = reading.boardTempsC;
     this.keptChipTempMaxC = reading.chipTempMaxC;
     this.keptFanRpm = reading.fanRpm;

@@ -52,7 +52,7 @@ export function statusOf(
  * array per command as cgminer's code emits it) into one reply per command.
  * A plain reply is returned under the single command asked.
  */
-export function splitMulti(reply: Json, commands: string[]): Record<string, Json> {
+export function splitMulti(reply: Json, commands: readonly string[]): Record<string, Json> {
   const out: Record<string, Json> = {};
   if (commands.length === 1) {
     out[commands[0]!] = reply;

@@ -21,7 +21,15 @@ const status = (r: Obj) => (r.STATUS as Obj[])[0]!;
 const openSession = async (host: string) =>
   String(((await ask(host, "session")).SESSION as Obj[])[0]!.SessionID);
 
-const HOSTS = ["127.71.0.1", "127.71.0.2", "127.71.0.3", "127.71.0.4", "127.71.0.5"];
+const HOSTS = [
+  "127.71.0.1",
+  "127.71.0.2",
+  "127.71.0.3",
+  "127.71.0.4",
+  "127.71.0.5",
+  "127.71.0.6",
+  "127.71.0.7",
+];
 const CONFIRM = { confirmTimeoutMs: 3000, pollMs: 100 };
 
 describe("LuxOS dialect", () => {
@@ -160,6 +168,43 @@ describe("LuxOS dialect", () => {
     } finally {
       refuseLuxosCommand("lux0", "curtail", false);
     }
+  });
+
+  test("the profiles' watts: one frozen list for miners with the same profiles, carried as it is; the same pools stay the earlier objects", async () => {
+    let now = Date.now();
+    // the poll tiers on a clock of the test's: a full read, then summary reads for 30 s
+    const tiered = (i: number) => {
+      const d = new MinerDriver(
+        luxosDialect,
+        { host: HOSTS[i]!, port: 4028, credentials: null },
+        { confirm: CONFIRM, detailEveryMs: 30_000, random: () => 1, now: () => now },
+      );
+      drivers.push(d);
+      return d;
+    };
+    const [a, b] = [tiered(5), tiered(6)];
+    const fullA = await a.read();
+    const fullB = await b.read();
+    const steps = fullA.powerLimitStepsW ?? [];
+    assert.ok(steps.length > 1, `${steps.length} profiles`);
+    assert.deepEqual(
+      [...steps],
+      [...steps].sort((x, y) => x - y),
+      "ascending",
+    );
+    assert.equal(fullB.powerLimitStepsW, fullA.powerLimitStepsW, "one list for both miners");
+    assert.ok(Object.isFrozen(fullA.powerLimitStepsW));
+    now += 5000;
+    const summary = await a.read();
+    assert.equal(summary.detailAt, fullA.at, "a summary-only read");
+    assert.equal(summary.powerLimitStepsW, fullA.powerLimitStepsW);
+    assert.equal(summary.minPowerLimitW, fullA.powerLimitStepsW![0]);
+    now += 30_000;
+    const full = await a.read();
+    assert.equal(full.detailAt, undefined, "a full read");
+    assert.ok(full.pools.length > 0);
+    assert.equal(full.pools, fullA.pools, "the pools it reported before: the earlier objects");
+    assert.equal(full.powerLimitStepsW, fullA.powerLimitStepsW);
   });
 
   test("an unsupported action gives ok:false without sending anything", async () => {

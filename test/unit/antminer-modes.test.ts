@@ -29,6 +29,17 @@ describe("power steps", () => {
     assert.equal(powerStepsOf(null), null);
   });
 
+  test("one frozen pair per model, the same at every call (every poll of every unit reports it)", () => {
+    const m = model(2100);
+    const steps = powerStepsOf(m);
+    assert.equal(powerStepsOf(m), steps);
+    assert.ok(Object.isFrozen(steps));
+    assert.notEqual(powerStepsOf(model(2100)), steps, "another model object: its own pair");
+    const none = model();
+    assert.equal(powerStepsOf(none), null);
+    assert.equal(powerStepsOf(none), null);
+  });
+
   test("a target lands on the highest step at or below it, as the driver and the planner count it", () => {
     const steps = powerStepsOf(model(2100))!;
     for (const [target, mode, stepW] of [

@@ -1,6 +1,6 @@
-// Heap sizing: the agent sets V8's growing factor unless the operator's node
-// command line already sets it; the young generation's size is on the command
-// line it is installed with.
+// Heap sizing: the agent sets V8's growing factor and page promotion unless the
+// operator's node command line already sets them; the young generation's size is
+// on the command line it is installed with.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -14,10 +14,15 @@ import {
 
 describe("tuneHeap", () => {
   test("an operator's GC flag on the node command line wins, in either spelling", () => {
-    assert.deepEqual(gcFlagsToSet(["--enable-source-maps", "--heap-growing-percent=80"]), []);
-    assert.deepEqual(gcFlagsToSet(["--heap_growing_percent=20"]), []);
+    assert.deepEqual(AGENT_GC_FLAGS, ["--heap-growing-percent=20", "--no-page-promotion"]);
+    assert.deepEqual(gcFlagsToSet(["--enable-source-maps", "--heap-growing-percent=80"]), [
+      "--no-page-promotion",
+    ]);
+    assert.deepEqual(gcFlagsToSet(["--heap_growing_percent=20"]), ["--no-page-promotion"]);
+    // the operator's own choice of page promotion, either way, is theirs too
+    assert.deepEqual(gcFlagsToSet(["--page-promotion"]), ["--heap-growing-percent=20"]);
+    assert.deepEqual(gcFlagsToSet(["--no-page_promotion", "--heap-growing-percent=50"]), []);
     assert.deepEqual(gcFlagsToSet(["--max-semi-space-size=8"]), AGENT_GC_FLAGS);
-    assert.deepEqual(AGENT_GC_FLAGS, ["--heap-growing-percent=20"]);
   });
 
   test("otherwise the flag is set in this process's V8", () => {

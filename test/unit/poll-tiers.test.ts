@@ -88,6 +88,33 @@ describe("poll tiers", () => {
     assert.equal(seen[5]!.chipTempMaxC, 72);
   });
 
+  test("a full read reporting the pools it reported before keeps the earlier objects; a change takes the new", async () => {
+    let now = 1_000_000;
+    let status = "Alive";
+    const spec: DialectSpec = {
+      name: "cgminer",
+      capabilities: () => [],
+      // every read a full one, each with pools of its own making
+      read: async (ctx: DialectContext) => ({
+        ...failedReading(ctx.now(), "hashing", null as unknown as string),
+        reason: null,
+        hashrateThs: 100,
+        pools: [{ url: "stratum+tcp://pool:3333", user: "w", status }],
+      }),
+      write: async () => {},
+    };
+    const d = new MinerDriver(spec, { host: "x", port: 1 }, { now: () => now });
+    const first = await d.read();
+    now += 5000;
+    const second = await d.read();
+    assert.equal(second.pools, first.pools);
+    status = "Dead";
+    now += 5000;
+    const third = await d.read();
+    assert.notEqual(third.pools, first.pools);
+    assert.equal(third.pools[0]!.status, "Dead");
+  });
+
   test("the first period is spread over the fleet", async () => {
     let now = 0;
     const { spec, asked } = tiered(() => "hashing");

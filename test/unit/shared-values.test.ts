@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { noteHealth } from "../../agent/devices/miner-health.ts";
-import { sharedCapabilities, sharedText, shareReadingTexts } from "../../drivers/shared.ts";
+import {
+  samePoolsKept,
+  sharedCapabilities,
+  sharedNumbers,
+  sharedText,
+  shareReadingTexts,
+} from "../../drivers/shared.ts";
 import type { MinerCapability } from "../../drivers/types.ts";
 import { minerReading } from "../helpers/readings.ts";
 
@@ -65,6 +71,45 @@ test("capability lists and sets: one frozen pair per combination, whatever array
   const fewer = sharedCapabilities(["sleep", "wake"]);
   assert.notEqual(fewer.set, one.set);
   assert.equal(sharedCapabilities([]).set.size, 0);
+});
+
+test("number lists: one frozen copy per distinct list, whatever array it came from", () => {
+  const one = sharedNumbers([2150, 3068]);
+  const two = sharedNumbers([2150, 3068]);
+  assert.equal(one, two);
+  assert.ok(Object.isFrozen(one));
+  assert.deepEqual(one, [2150, 3068]);
+  assert.notEqual(sharedNumbers([2150, 3100]), one);
+  const mine = [1, 2, 3];
+  const kept = sharedNumbers(mine);
+  assert.notEqual(kept, mine, "a caller's array is never frozen under it");
+  assert.equal(Object.isFrozen(mine), false);
+  // bounded: past the table's size a list comes back frozen as it came, the known ones still shared
+  for (let i = 0; i < 2000; i++) sharedNumbers([i, i + 0.5]);
+  assert.equal(sharedNumbers([2150, 3068]), one);
+  const late = sharedNumbers([7, 7, 7]);
+  assert.ok(Object.isFrozen(late));
+  assert.deepEqual(late, [7, 7, 7]);
+});
+
+test("pools: the earlier objects when a read reports the same ones, the new ones when any differs", () => {
+  const before = [
+    { url: "stratum+tcp://a:3333", user: "wk.1", status: "Alive" },
+    { url: "stratum+tcp://b:3333", user: "wk.1", status: "Alive" },
+  ];
+  const same = before.map((p) => ({ url: fresh(p.url), user: fresh(p.user), status: fresh(p.status) }));
+  assert.equal(samePoolsKept(before, same), before);
+  for (const change of [
+    [before[0]!, { ...before[1]!, status: "Dead" }],
+    [before[0]!, { ...before[1]!, user: "wk.2" }],
+    [before[1]!, before[0]!],
+    [before[0]!],
+    [],
+  ]) {
+    assert.equal(samePoolsKept(before, change), change);
+  }
+  assert.equal(samePoolsKept(null, same), same);
+  assert.equal(samePoolsKept(undefined, same), same);
 });
 
 test("health records share the empty dead-board list and the default limits; a found dead board is its own", () => {

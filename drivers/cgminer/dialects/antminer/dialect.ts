@@ -162,19 +162,21 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
     if (!steps) return reading;
     const stepW = stepOfMode(steps, u.mode);
     // a nameplate × hashrate estimate overshoots in low-power mode (hashrate falls less than power)
-    const capped =
+    if (
       reading.powerEstimated &&
       reading.powerW !== null &&
       u.mode === WORK_MODE.low &&
-      reading.powerW > steps[0];
-    return {
-      ...reading,
-      powerW: capped ? steps[0] : reading.powerW,
-      powerLimitW: stepW ?? reading.powerLimitW,
-      minPowerLimitW: steps[0],
-      maxPowerLimitW: steps[1],
-      powerLimitStepsW: [...steps],
-    };
+      reading.powerW > steps[0]
+    )
+      reading.powerW = steps[0];
+    // the read's own reading, set in place, with the model's shared steps: this runs at every
+    // poll of every hashing unit, where a copy of the reading and of the steps lived one poll
+    // period each (long enough to be promoted to the old generation)
+    reading.powerLimitW = stepW ?? reading.powerLimitW;
+    reading.minPowerLimitW = steps[0];
+    reading.maxPowerLimitW = steps[1];
+    reading.powerLimitStepsW = steps;
+    return reading;
   }
 
   async function read(ctx: DialectContext): Promise<MinerReading> {

@@ -11,11 +11,25 @@ import { WORK_MODE } from "./web-client.ts";
 /** [low-power draw, normal draw] in W, ascending. */
 export type PowerSteps = readonly [lowW: number, normalW: number];
 
-/** The unit's steps, from its model; null when the model is unknown or has no low-power figure. */
+/** Each model's steps, built once: every poll of every unit reports them. */
+const stepsOfModel = new WeakMap<KnownModel, PowerSteps | null>();
+
+/**
+ * The unit's steps, from its model; null when the model is unknown or has no low-power
+ * figure. One frozen pair per model, shared by its units' readings: never mutate it.
+ */
 export function powerStepsOf(model: KnownModel | null): PowerSteps | null {
-  if (!model || model.lowPowerW === undefined || model.lowPowerW === null) return null;
-  if (!(model.lowPowerW < model.nominalW)) return null;
-  return [model.lowPowerW, model.nominalW];
+  if (!model) return null;
+  let steps = stepsOfModel.get(model);
+  if (steps === undefined) {
+    const { lowPowerW, nominalW } = model;
+    steps =
+      lowPowerW === undefined || lowPowerW === null || !(lowPowerW < nominalW)
+        ? null
+        : Object.freeze([lowPowerW, nominalW] as const);
+    stepsOfModel.set(model, steps);
+  }
+  return steps;
 }
 
 /** The mode and step a target gives: the highest step at or below it; null below the low step. */

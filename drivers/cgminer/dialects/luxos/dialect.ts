@@ -30,6 +30,7 @@
 // asic-rs (luxminer: ledset red blink/auto, a recorded config with RedLed "auto"),
 // luxos-tooling's api.json (ledset needs logon). LuxOS keeps the LED blinking
 // until told: the agent turns it off.
+import { sharedNumbers } from "../../../shared.ts";
 import { DriverError, type MinerCapability, type MinerReading } from "../../../types.ts";
 import {
   CgminerClient,
@@ -147,12 +148,17 @@ function applyPowerAndCurtail(reading: MinerReading, replies: Record<string, Jso
 /** The profiles' watts of the last full read, for the summary-only reads between (poll tiers). */
 const PROFILES_MEMO = "luxosProfilesW";
 
+/** `watts`: a shared list (sharedNumbers), set on the reading as it is, never copied. */
 function applyProfiles(reading: MinerReading, watts: readonly number[]): void {
   if (watts.length === 0) return;
   reading.minPowerLimitW = watts[0]!;
   reading.maxPowerLimitW = watts[watts.length - 1]!;
-  reading.powerLimitStepsW = [...watts];
+  reading.powerLimitStepsW = watts;
 }
+
+/** A summary-only read's commands, by whether the last full read found `stats` needed. */
+const SUMMARY_READ = [...summaryCommands({ needsStats: false }), "power", "config"] as const;
+const SUMMARY_STATS_READ = [...summaryCommands({ needsStats: true }), "power", "config"] as const;
 
 /**
  * A summary-only read (poll tiers): `summary+power+config` in one exchange, the profiles as
@@ -162,14 +168,14 @@ async function readSummary(ctx: DialectContext): Promise<MinerReading> {
   const kept = keptFor(ctx)!;
   const client = new CgminerClient(ctx.endpoint, ctx.exchange);
   try {
-    const base = await client.poll([...summaryCommands(kept), "power", "config"], {
+    const base = await client.poll(kept.needsStats ? SUMMARY_STATS_READ : SUMMARY_READ, {
       signal: ctx.signal,
       now: ctx.now,
       tier: ctx,
     });
     if (!base.ok) return base.reading;
     applyPowerAndCurtail(base.reading, base.replies);
-    applyProfiles(base.reading, (ctx.memo?.[PROFILES_MEMO] as number[] | undefined) ?? []);
+    applyProfiles(base.reading, (ctx.memo?.[PROFILES_MEMO] as readonly number[] | undefined) ?? []);
     return base.reading;
   } catch (err) {
     return summaryFailure(readingForError(err, ctx.now()), kept);
@@ -200,7 +206,8 @@ async function read(ctx: DialectContext): Promise<MinerReading> {
     }
     if (reading.boardTempsC.length === 0) reading.boardTempsC = dashTemps(statsRow, /^temp_pcb(\d+)$/);
     const profiles = extra.profiles === undefined ? [] : parseProfiles(extra.profiles);
-    const watts = [...new Set(profiles.map((p) => p.watts))].sort((a, b) => a - b);
+    // one shared list per distinct set of profiles: the summary-only reads carry it at every poll
+    const watts = sharedNumbers([...new Set(profiles.map((p) => p.watts))].sort((a, b) => a - b));
     applyProfiles(reading, watts);
     if (ctx.memo) ctx.memo[PROFILES_MEMO] = watts;
     return reading;

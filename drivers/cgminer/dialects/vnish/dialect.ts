@@ -38,6 +38,7 @@
 // sits behind the login. A refused password is WK_VNISH_AUTH (not retryable).
 
 import { codedReason } from "../../../errors.ts";
+import { sharedNumbers } from "../../../shared.ts";
 import { DriverError, type MinerCapability, type MinerReading } from "../../../types.ts";
 import { failedReading } from "../../client.ts";
 import type { DetectProbe, DialectContext, DialectSpec, MinerEndpoint, Withdrawn } from "../../driver.ts";
@@ -170,7 +171,7 @@ function buildReading(
     powerLimitW: preset ? presetWatts(preset) : null,
     minPowerLimitW: steps.length > 0 ? steps[0]!.watts : null,
     maxPowerLimitW: steps.length > 0 ? steps[steps.length - 1]!.watts : null,
-    powerLimitStepsW: steps.map((s) => s.watts),
+    powerLimitStepsW: sharedNumbers(steps.map((s) => s.watts)),
     boardTempsC: positive(m.chains.map((c) => c.pcb_temp.max)),
     chipTempMaxC: chips.length > 0 ? Math.max(...chips) : null,
     fanRpm: positive(m.cooling.fans.map((f) => f.rpm)),
