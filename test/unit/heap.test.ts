@@ -25,7 +25,7 @@ describe("tuneHeap", () => {
     assert.deepEqual(gcFlagsToSet(["--max-semi-space-size=8"]), AGENT_GC_FLAGS);
   });
 
-  test("otherwise the flag is set in this process's V8", () => {
+  test("otherwise the flags are set in this process's V8", () => {
     // in a child, so this test process keeps V8's defaults
     const r = spawnSync(
       process.execPath,
