@@ -163,6 +163,8 @@ export class CgminerClient {
       // the driver fills the detail fields from the last full read
       reading.detailAt = null;
     } else if (tier?.memo) {
+      // the memo holds its pools a detail period too (the driver's tiers keep theirs, for every
+      // dialect, after this): the earlier objects when they are the same, in both
       const before = tier.memo[MEMO_KEY] as SummaryMemo | undefined;
       reading.pools = samePoolsKept(before?.pools, reading.pools);
       tier.memo[MEMO_KEY] = summaryMemoOf(input, reading);
