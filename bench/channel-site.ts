@@ -57,7 +57,14 @@ export function benchChannelSite(config: SiteConfig, state: SiteState) {
     setMode: notHere,
     deviceAction: notHere,
   };
-  const stats: SweepStats = { durationMs: 0, attempted: 0, skippedBackoff: 0, failed: 0 };
+  const stats: SweepStats = {
+    durationMs: 0,
+    inFlightMax: 0,
+    queueMs: 0,
+    attempted: 0,
+    skippedBackoff: 0,
+    failed: 0,
+  };
   let eventId = 0;
   return {
     site,

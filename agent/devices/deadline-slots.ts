@@ -49,8 +49,10 @@ export class DeadlineSlots {
       controller,
       signal: controller.signal,
       ends: new Set(),
-      // referenced (unlike AbortSignal.timeout's): a hung read always ends
-      timer: setTimeout(() => this.expire(slot), key * this.slotMs - now),
+      // referenced (unlike AbortSignal.timeout's): a hung read always ends. One ms more: node
+      // counts a timer from its loop's cached clock, which can lag Date.now by a ms, and the
+      // timer then fires a ms short of the deadline (a test saw 99 ms of 100)
+      timer: setTimeout(() => this.expire(slot), key * this.slotMs - now + 1),
     };
     this.slots.set(key, slot);
     this.current = slot;

@@ -9,6 +9,7 @@ import { abortReason } from "../../drivers/abort.ts";
 import { backoffDelayMs } from "../../drivers/backoff.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { DeadlineSlots } from "./deadline-slots.ts";
+import { nextSweepWidth } from "./sweep-width.ts";
 
 export interface PollTarget<R> {
   id: string;
@@ -19,8 +20,14 @@ export interface PollerOptions<R> {
   name: string;
   targets: PollTarget<R>[];
   intervalMs: number;
-  /** Reads in flight at once (a pool per driver). */
+  /** Reads in flight at once (a pool per driver): the most, with `minConcurrency`. */
   concurrency: number;
+  /**
+   * Set (below `concurrency`): the scheduled sweeps keep fewer reads in flight while sweeps end
+   * well inside the period, down to this many, and widen again when one takes long
+   * (sweep-width.ts). The first sweep, and any a caller runs itself, use `concurrency`.
+   */
+  minConcurrency?: number;
   /** Hard deadline of one read; the driver's own timeouts should fire first. */
   timeoutMs: number;
   /** True when the reading counts as a failure for backoff (e.g. unreachable). */
@@ -44,6 +51,13 @@ export interface PollerOptions<R> {
 
 export interface SweepStats {
   durationMs: number;
+  /** The most reads it had in flight at once: its width, or fewer when fewer were due. */
+  inFlightMax: number;
+  /**
+   * From its start to the start of its last read: how long reads queued for a place. Unlike
+   * durationMs, a read that hangs to its deadline at the end does not count.
+   */
+  queueMs: number;
   attempted: number;
   skippedBackoff: number;
   failed: number;
@@ -65,10 +79,13 @@ export class Poller<R> {
   private stopped = true;
   lastSweep: SweepStats | null = null;
   sweeps = 0;
+  /** Reads in flight in the next scheduled sweep (sweep-width.ts). */
+  width: number;
 
   constructor(opts: PollerOptions<R>) {
     this.opts = opts;
     this.deadlines = new DeadlineSlots(opts.timeoutMs);
+    this.width = opts.concurrency;
   }
 
   start(): void {
@@ -91,10 +108,11 @@ export class Poller<R> {
   private loop(): void {
     if (this.stopped) return;
     const startedAt = Date.now();
-    this.running = this.sweep().then(
+    this.running = this.sweep(this.width).then(
       (stats) => {
         this.lastSweep = stats;
         this.sweeps++;
+        this.adaptWidth(stats);
         try {
           this.opts.onSweep?.(stats);
         } catch (err) {
@@ -111,13 +129,29 @@ export class Poller<R> {
     });
   }
 
-  /** One pass over every device that is due. Exposed for tests and benches. */
-  async sweep(): Promise<SweepStats> {
+  private adaptWidth(stats: SweepStats): void {
+    const min = this.opts.minConcurrency;
+    if (min === undefined || min >= this.opts.concurrency) return;
+    const width = nextSweepWidth(this.width, stats.queueMs, this.opts.intervalMs, {
+      min,
+      max: this.opts.concurrency,
+    });
+    if (width !== this.width)
+      this.opts.logger.debug(
+        { from: this.width, to: width, queueMs: Math.round(stats.queueMs) },
+        "reads in flight per sweep changed",
+      );
+    this.width = width;
+  }
+
+  /** One pass over every device that is due, `width` reads at a time. Exposed for tests and benches. */
+  async sweep(width = this.opts.concurrency): Promise<SweepStats> {
     const now = this.opts.now ?? Date.now;
     const started = now();
     const due = this.opts.targets.filter((t) => (this.schedule.get(t.id)?.nextAttemptAt ?? 0) <= started);
     let next = 0;
     let failed = 0;
+    let queuedUntil = started;
     const worker = async () => {
       while (next < due.length && !this.abort.signal.aborted) {
         const turn = this.opts.waitTurn?.(this.abort.signal);
@@ -126,13 +160,16 @@ export class Poller<R> {
           if (this.abort.signal.aborted || next >= due.length) break;
         }
         const target = due[next++]!;
+        if (next === due.length) queuedUntil = now();
         if (!(await this.readOne(target))) failed++;
       }
     };
-    const workers = Array.from({ length: Math.min(this.opts.concurrency, due.length) }, worker);
+    const workers = Array.from({ length: Math.min(width, due.length) }, worker);
     await Promise.all(workers);
     return {
       durationMs: now() - started,
+      inFlightMax: workers.length,
+      queueMs: queuedUntil - started,
       attempted: due.length,
       skippedBackoff: this.opts.targets.length - due.length,
       failed,

@@ -21,6 +21,12 @@ import { Poller, type PollTarget, type SweepStats } from "./poller.ts";
 export const DEFAULT_MINER_POLL_MS = 5000;
 const DEFAULT_METER_POLL_MS = 1000;
 export const DEFAULT_MINER_CONCURRENCY = 256;
+/**
+ * The fewest miner reads a sweep keeps in flight (sweep-width.ts). At 64, a fleet of 5,000 that
+ * answers in 50 ms on average takes 4 s to read: over 60 % of the default period, so the next
+ * sweep reads 128 at a time.
+ */
+export const MIN_MINER_CONCURRENCY = 64;
 /** Silence between frames on a serial bus or behind an RTU gateway. */
 const DEFAULT_SERIAL_GAP_MS = 20;
 /** GPU nodes change slowly and each read runs nvidia-smi on the node: every 10 s. */
@@ -138,6 +144,7 @@ function minerPoller(d: PollerDeps, miners: Map<string, Miner>): Poller<MinerRea
     targets,
     intervalMs: pollMs,
     concurrency: d.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
+    minConcurrency: MIN_MINER_CONCURRENCY,
     timeoutMs: 10_000,
     isFailure: (r) => r.state === "unreachable",
     waitTurn: first ? (signal) => first.turn(signal) : undefined,

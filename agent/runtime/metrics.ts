@@ -64,6 +64,13 @@ export const pollDuration = new Histogram({
   registers: [registry],
 });
 
+export const pollInFlight = new Gauge({
+  name: "wattkeeper_poll_reads_in_flight_max",
+  help: "Reads the last poll sweep had in flight at most, by driver (the miners' narrows while sweeps end well inside the period)",
+  labelNames: ["driver"] as const,
+  registers: [registry],
+});
+
 /** Bytes on disk of the state database (file + WAL + index), measured every 30 s. */
 export const storeBytes = new Gauge({
   name: "wattkeeper_store_bytes",

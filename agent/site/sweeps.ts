@@ -7,7 +7,7 @@ import type { SiteConfig } from "../../config/schema.ts";
 import type { SweepStats } from "../devices/poller.ts";
 import type { PollDriver } from "../devices/pollers.ts";
 import type { Logger } from "../runtime/logger.ts";
-import { pollDuration } from "../runtime/metrics.ts";
+import { pollDuration, pollInFlight } from "../runtime/metrics.ts";
 import { Listeners } from "./listeners.ts";
 
 export class SiteSweeps {
@@ -31,7 +31,10 @@ export class SiteSweeps {
     const c = this.config;
     const configured =
       driver === "cgminer" ? c.miners.length : driver === "modbus" ? c.meters.length : c.gpuNodes.length;
-    if (configured > 0) pollDuration.observe({ driver }, stats.durationMs / 1000);
+    if (configured > 0) {
+      pollDuration.observe({ driver }, stats.durationMs / 1000);
+      pollInFlight.set({ driver }, stats.inFlightMax);
+    }
     this.listeners.emit(driver, stats);
   }
 

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Poller } from "../../agent/devices/poller.ts";
+import { NARROW_BELOW, nextSweepWidth, WIDEN_ABOVE } from "../../agent/devices/sweep-width.ts";
+import { silentLogger } from "../../agent/runtime/logger.ts";
+
+const bounds = { min: 64, max: 256 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("nextSweepWidth", () => {
+  test("a sweep done in under 40 % of the period narrows the next by a quarter, to the floor", () => {
+    assert.equal(nextSweepWidth(256, 800, 5000, bounds), 192);
+    assert.equal(nextSweepWidth(192, 800, 5000, bounds), 144);
+    assert.equal(nextSweepWidth(81, 800, 5000, bounds), 64);
+    assert.equal(nextSweepWidth(64, 10, 5000, bounds), 64);
+  });
+
+  test("a sweep over 60 % of the period doubles the next, to the pool's size", () => {
+    assert.equal(nextSweepWidth(64, 3100, 5000, bounds), 128);
+    assert.equal(nextSweepWidth(192, 9000, 5000, bounds), 256);
+    assert.equal(nextSweepWidth(256, 9000, 5000, bounds), 256);
+  });
+
+  test("in between, the width holds, and a narrowed sweep lands in between", () => {
+    assert.equal(nextSweepWidth(128, 2000, 5000, bounds), 128);
+    assert.equal(nextSweepWidth(128, 3000, 5000, bounds), 128);
+    // a sweep whose reads wait on the miners takes 4/3 as long a quarter narrower: under 60 %
+    assert.ok(NARROW_BELOW * (4 / 3) < WIDEN_ABOVE);
+  });
+});
+
+describe("a poller with minConcurrency", () => {
+  test("its scheduled sweeps narrow while reads answer fast and widen when they turn slow", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    let latencyMs = 1;
+    const targets = Array.from({ length: 300 }, (_, i) => ({
+      id: `m${i}`,
+      read: async () => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await sleep(latencyMs);
+        inFlight--;
+        return { ok: true };
+      },
+    }));
+    const widths: number[] = [];
+    const peaks: number[] = [];
+    const p = new Poller<{ ok: boolean }>({
+      name: "test",
+      targets,
+      intervalMs: 400,
+      concurrency: 256,
+      minConcurrency: 64,
+      timeoutMs: 2000,
+      isFailure: () => false,
+      onReading: () => {},
+      onError: () => {},
+      onSweep: () => {
+        peaks.push(peak);
+        peak = 0;
+        widths.push(p.width);
+      },
+      logger: silentLogger(),
+    });
+    assert.equal(p.width, 256, "the first sweep reads at the pool's size");
+    p.start();
+    try {
+      const deadline = Date.now() + 10_000;
+      while (p.width > 64 && Date.now() < deadline) await sleep(20);
+      assert.equal(p.width, 64);
+      // 256, 192, 144, 108, 81, 64: each sweep kept at most the width it was given
+      assert.deepEqual(widths.slice(0, 5), [192, 144, 108, 81, 64]);
+      assert.equal(peaks[0], 256);
+      assert.ok(
+        peaks.slice(1).every((n, i) => n <= widths[i]!),
+        `peaks ${peaks} widths ${widths}`,
+      );
+      // the miners slow down: 300 reads of 80 ms at 64 in flight take 5 rounds, the last read
+      // starting after 4 of them, 320 ms into a 400 ms period
+      latencyMs = 80;
+      const seen = widths.length;
+      while (p.width === 64 && Date.now() < deadline) await sleep(20);
+      assert.equal(p.width, 128);
+      assert.ok(widths.length <= seen + 2, "widened after the first slow sweep");
+    } finally {
+      await p.stop();
+    }
+  });
+
+  test("a read that hangs to its deadline does not hold the width: the queue emptied early", async () => {
+    const targets = Array.from({ length: 200 }, (_, i) => ({
+      id: `m${i}`,
+      // the last one answers late, as a miner that is going away does
+      read: async () => {
+        if (i === 199) await sleep(300);
+        return { ok: true };
+      },
+    }));
+    const p = new Poller<{ ok: boolean }>({
+      name: "test",
+      targets,
+      intervalMs: 400,
+      concurrency: 256,
+      minConcurrency: 64,
+      timeoutMs: 2000,
+      isFailure: () => false,
+      onReading: () => {},
+      onError: () => {},
+      logger: silentLogger(),
+    });
+    const stats = await p.sweep();
+    assert.ok(stats.durationMs >= 300, `duration ${stats.durationMs}`);
+    assert.ok(stats.queueMs < 100, `queue ${stats.queueMs}`);
+    assert.equal(stats.inFlightMax, 200);
+    p.start();
+    const deadline = Date.now() + 5000;
+    while (p.width === 256 && Date.now() < deadline) await sleep(20);
+    await p.stop();
+    assert.equal(p.width, 192, "narrowed though each sweep took 3/4 of the period");
+  });
+
+  test("a bounded pool it cannot narrow (minConcurrency at or over it) reads at its size", async () => {
+    const p = new Poller<{ ok: boolean }>({
+      name: "test",
+      targets: [{ id: "a", read: async () => ({ ok: true }) }],
+      intervalMs: 50,
+      concurrency: 8,
+      minConcurrency: 64,
+      timeoutMs: 500,
+      isFailure: () => false,
+      onReading: () => {},
+      onError: () => {},
+      logger: silentLogger(),
+    });
+    p.start();
+    await sleep(200);
+    await p.stop();
+    assert.ok(p.sweeps >= 2);
+    assert.equal(p.width, 8);
+  });
+});
