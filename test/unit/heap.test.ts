@@ -53,7 +53,11 @@ describe("the node flags the agent is installed with", () => {
     const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(docker)?.[1] ?? "[]") as string[];
     // those and no other: the soak and the bench start the agent with AGENT_NODE_FLAGS, so a flag
     // only the unit has (--enable-source-maps held 4 MiB of heap) would go unmeasured
-    const nodeFlags = (args: string[]) => args.slice(1, args.findIndex((a) => a.endsWith("entry.js")));
+    const nodeFlags = (args: string[]) =>
+      args.slice(
+        1,
+        args.findIndex((a) => a.endsWith("entry.js")),
+      );
     assert.deepEqual(nodeFlags(execStart.split(" ")), AGENT_NODE_FLAGS);
     assert.deepEqual(nodeFlags(entrypoint), AGENT_NODE_FLAGS);
     for (const flag of AGENT_NODE_FLAGS) {
