@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Poller } from "../../agent/devices/poller.ts";
+import { Poller, type PollerOptions, type PollTarget } from "../../agent/devices/poller.ts";
 import { NARROW_BELOW, nextSweepWidth, WIDEN_ABOVE } from "../../agent/devices/sweep-width.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 
@@ -29,6 +29,25 @@ describe("nextSweepWidth", () => {
   });
 });
 
+type R = { ok: boolean };
+
+/** A poller of `targets` whose pool of 256 may narrow to 64, on a 400 ms period. */
+function adaptive(targets: PollTarget<R>[], over: Partial<PollerOptions<R>> = {}): Poller<R> {
+  return new Poller<R>({
+    name: "test",
+    targets,
+    intervalMs: 400,
+    concurrency: 256,
+    minConcurrency: 64,
+    timeoutMs: 2000,
+    isFailure: () => false,
+    onReading: () => {},
+    onError: () => {},
+    logger: silentLogger(),
+    ...over,
+  });
+}
+
 describe("a poller with minConcurrency", () => {
   test("its scheduled sweeps narrow while reads answer fast and widen when they turn slow", async () => {
     let inFlight = 0;
@@ -46,22 +65,12 @@ describe("a poller with minConcurrency", () => {
     }));
     const widths: number[] = [];
     const peaks: number[] = [];
-    const p = new Poller<{ ok: boolean }>({
-      name: "test",
-      targets,
-      intervalMs: 400,
-      concurrency: 256,
-      minConcurrency: 64,
-      timeoutMs: 2000,
-      isFailure: () => false,
-      onReading: () => {},
-      onError: () => {},
+    const p = adaptive(targets, {
       onSweep: () => {
         peaks.push(peak);
         peak = 0;
         widths.push(p.width);
       },
-      logger: silentLogger(),
     });
     assert.equal(p.width, 256, "the first sweep reads at the pool's size");
     p.start();
@@ -97,18 +106,7 @@ describe("a poller with minConcurrency", () => {
         return { ok: true };
       },
     }));
-    const p = new Poller<{ ok: boolean }>({
-      name: "test",
-      targets,
-      intervalMs: 400,
-      concurrency: 256,
-      minConcurrency: 64,
-      timeoutMs: 2000,
-      isFailure: () => false,
-      onReading: () => {},
-      onError: () => {},
-      logger: silentLogger(),
-    });
+    const p = adaptive(targets);
     const stats = await p.sweep();
     assert.ok(stats.durationMs >= 300, `duration ${stats.durationMs}`);
     assert.ok(stats.queueMs < 100, `queue ${stats.queueMs}`);
@@ -121,18 +119,7 @@ describe("a poller with minConcurrency", () => {
   });
 
   test("a bounded pool it cannot narrow (minConcurrency at or over it) reads at its size", async () => {
-    const p = new Poller<{ ok: boolean }>({
-      name: "test",
-      targets: [{ id: "a", read: async () => ({ ok: true }) }],
-      intervalMs: 50,
-      concurrency: 8,
-      minConcurrency: 64,
-      timeoutMs: 500,
-      isFailure: () => false,
-      onReading: () => {},
-      onError: () => {},
-      logger: silentLogger(),
-    });
+    const p = adaptive([{ id: "a", read: async () => ({ ok: true }) }], { intervalMs: 50, concurrency: 8 });
     p.start();
     await sleep(200);
     await p.stop();
