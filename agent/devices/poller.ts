@@ -23,9 +23,9 @@ export interface PollerOptions<R> {
   /** Reads in flight at once (a pool per driver): the most, with `minConcurrency`. */
   concurrency: number;
   /**
-   * Set (below `concurrency`): the scheduled sweeps keep fewer reads in flight while sweeps end
-   * well inside the period, down to this many, and widen again when one takes long
-   * (sweep-width.ts). The first sweep, and any a caller runs itself, use `concurrency`.
+   * Set (below `concurrency`): the scheduled sweeps keep fewer reads in flight while every read
+   * of a sweep starts early in the period, down to this many, and widen again when reads queue
+   * long (sweep-width.ts). The first sweep, and any a caller runs itself, use `concurrency`.
    */
   minConcurrency?: number;
   /** Hard deadline of one read; the driver's own timeouts should fire first. */

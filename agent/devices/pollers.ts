@@ -22,9 +22,9 @@ export const DEFAULT_MINER_POLL_MS = 5000;
 const DEFAULT_METER_POLL_MS = 1000;
 export const DEFAULT_MINER_CONCURRENCY = 256;
 /**
- * The fewest miner reads a sweep keeps in flight (sweep-width.ts). At 64, a fleet of 5,000 that
- * answers in 50 ms on average takes 4 s to read: over 60 % of the default period, so the next
- * sweep reads 128 at a time.
+ * The fewest miner reads a sweep keeps in flight (sweep-width.ts). At 64, the last read of a
+ * fleet of 5,000 that answers in 50 ms on average starts after about 4 s: over 60 % of the
+ * default period, so the next sweep reads 128 at a time.
  */
 export const MIN_MINER_CONCURRENCY = 64;
 /** Silence between frames on a serial bus or behind an RTU gateway. */

@@ -66,7 +66,7 @@ export const pollDuration = new Histogram({
 
 export const pollInFlight = new Gauge({
   name: "wattkeeper_poll_reads_in_flight_max",
-  help: "Reads the last poll sweep had in flight at most, by driver (the miners' narrows while sweeps end well inside the period)",
+  help: "Reads the last poll sweep had in flight at most, by driver (the miners' narrows while a sweep's reads all start early in the period)",
   labelNames: ["driver"] as const,
   registers: [registry],
 });
