@@ -87,9 +87,18 @@ export function parseHelpQueryGpu(text: string): Set<string> | null {
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
     if (!/^"[^"]+"(\s+or\s+"[^"]+")*$/.test(line)) continue;
-    for (const m of line.matchAll(/"([^"]+)"/g)) names.add(m[1]!);
+    for (const m of line.matchAll(/"([^"]+)"/g)) names.add(ownCopy(m[1]!));
   }
   return names.size > 0 ? names : null;
+}
+
+/**
+ * A string of its own. V8 makes a substring of 13 characters or more a view into the string
+ * it was cut from, which it then keeps whole: the set, kept per node for the connection's life,
+ * held the whole help text (a paragraph per property) of every GPU node.
+ */
+function ownCopy(s: string): string {
+  return Buffer.from(s, "utf8").toString("utf8");
 }
 
 /** `Field "x" is not a valid field to query.` → "x" (one unknown field fails the whole query). */

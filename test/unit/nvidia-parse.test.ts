@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { describe, test } from "node:test";
+import { getHeapSnapshot } from "node:v8";
 import {
   fingerprintSha256,
   knownHostsFingerprints,
@@ -114,6 +115,22 @@ describe("nvidia-smi --query-gpu parsing", () => {
     assert.equal(parseHelpQueryGpu("Usage: nvidia-smi [OPTION]"), null);
   });
 
+  test("--help-query-gpu: the names kept do not hold the help text", async () => {
+    // a marker no other string holds, and names long enough for V8 to cut them as views
+    const marker = createHash("sha256").update(String(Math.random())).digest("hex");
+    const lines = [`${marker} help`];
+    for (let i = 0; i < 200; i++)
+      lines.push(`"clocks.property.number.${i}" or "alias_${i}_long_enough"`, "x".repeat(200));
+    const names = parseHelpQueryGpu(lines.join("\n"))!;
+    assert.equal(names.size, 400);
+    // RegExp.lastMatch would hold the text's last line (and, through it, the text) otherwise
+    /./.exec("-");
+    // a heap snapshot collects first: the text is in it only while something holds it
+    const held = (await heapStrings()).some((t) => t.startsWith(`${marker} help\n`));
+    assert.equal(held, false, "the help text is still on the heap");
+    assert.ok(names.has("clocks.property.number.7") && names.has("alias_7_long_enough"));
+  });
+
   test("an unknown field names itself in the error", () => {
     assert.equal(
       invalidField('Field "clocks.current.sm" is not a valid field to query.\n\n'),
@@ -208,3 +225,10 @@ describe("host-key pins", () => {
     assert.deepEqual(knownHostsFingerprints(text, "10.2.0.12", 22), { allowed: [], revoked: [fp] });
   });
 });
+
+/** Every string on this process's heap after a collection (a heap snapshot's string table). */
+async function heapStrings(): Promise<string[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of getHeapSnapshot()) chunks.push(chunk as Buffer);
+  return (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { strings: string[] }).strings;
+}
