@@ -70,11 +70,11 @@ export function tuneHeap(execArgv: readonly string[] = process.execArgv): string
  *   session's choice) it saved 30 MiB of RSS at 20,000 miners; 4 MiB became worth it once the
  *   poller kept fewer reads in flight (sweep-width.ts): fewer of a read's objects are alive at a
  *   scavenge, so the smaller young generation does not push them into the old one. At 5,000
- *   miners and 100 GPU nodes a 4-minute soak held 142.6 MiB with a peak of 145.1, against 148.0
- *   and 151.5 at 8 MiB, for twice the scavenges (0.3 % of a core more time in GC) and a CPU share
- *   the soak could not tell apart (10.3 % and 11.0 %); at 20,000 miners no tick took 100 ms (p99
- *   at most 38 ms) and the peak was 244 MiB (README *Figures*). 2 MiB held a little less again
- *   (peak 144.1) for twice the GC time of 4.
+ *   miners and 100 GPU nodes a 30-minute soak peaked at 150.4 MiB against 159.7 at 8 MiB, at the
+ *   same CPU share (11.7 and 11.6 %), for twice the scavenges (0.3 % of a core more in GC
+ *   pauses); at 20,000 miners no tick took 100 ms (p99 at most 38 ms) and the peak was 244 MiB
+ *   (README *Figures*). 2 MiB held a little less again (a 4-minute peak 1 MiB lower) for twice
+ *   the GC time of 4.
  * - No allocation-site pretenuring. V8 watches each place that allocates objects, and when most
  *   of its objects live through a scavenge it allocates them straight into the old generation
  *   from then on. The first sweeps (every miner detected, 256 reads in flight, each living
