@@ -8,7 +8,7 @@ import { z } from "zod";
 import { problemsOf } from "../site/problems.ts";
 import { HISTORY_KEEP_MS } from "../store/history.ts";
 import type { SiteMetrics } from "./prometheus.ts";
-import { HttpError, sendBody, sendJson } from "./respond.ts";
+import { HttpError, sendJson, sendPieces } from "./respond.ts";
 import type { DevicesView, HttpSite } from "./types.ts";
 
 const EventsQuery = z.strictObject({
@@ -118,8 +118,8 @@ export function readHandlers({ site, metrics }: ReadRoutesDeps) {
       sendJson(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
     },
     metrics: async (_req: IncomingMessage, res: ServerResponse) => {
-      sendBody(res, 200, {
-        body: await metrics.scrape(),
+      await sendPieces(res, 200, {
+        pieces: await metrics.scrapePieces(),
         type: metrics.contentType,
         headers: { "cache-control": "no-store" },
       });

@@ -8,20 +8,57 @@ import { problemsOf } from "../site/problems.ts";
 import type { HttpSite, LeanDevicesView } from "./types.ts";
 
 /**
+ * The exposition text as it is written, in pieces of about 16 KiB. No one
+ * string or buffer as large as the whole scrape is made: at 5,000 miners the
+ * text is half a megabyte, and each piece that size was a V8 large object (a
+ * two-byte one where any character is outside Latin-1) that lifted the
+ * agent's RSS by megabytes at every scrape.
+ */
+export class ExpositionPieces {
+  readonly pieces: string[] = [];
+  private current = "";
+
+  /** Appends text, ending a piece once it is long enough. */
+  write(text: string): void {
+    this.current += text;
+    if (this.current.length >= PIECE_CHARS) {
+      this.pieces.push(this.current);
+      this.current = "";
+    }
+  }
+
+  /** The pieces, the last one included; the writer is spent after this. */
+  end(): string[] {
+    if (this.current !== "") this.pieces.push(this.current);
+    this.current = "";
+    return this.pieces;
+  }
+}
+
+const PIECE_CHARS = 16 * 1024;
+
+/** Writes one series of a family; each label set must come once (device ids are unique). */
+type SeriesWriter = (value: number | null | undefined, labels: Record<string, string>) => void;
+
+/**
  * Gauges built afresh for each scrape, written straight into the text
- * exposition format (one line per series; a series set twice keeps its last
- * value): a value that is unknown is absent, never a stale or made-up 0.
+ * exposition format: a value that is unknown is absent, never a stale or
+ * made-up 0. Small gauges are kept by label text until written (a series set
+ * twice keeps its last value); a per-device family (one series per miner, GPU
+ * or meter) is written as the devices are walked, with no table of its series.
  * Not prom-client's Gauge: at 5,000 miners its per-series label hashing (the
  * label names sorted on every set) cost more than the rest of the scrape.
  */
 class ScrapeGauges {
   /** Per metric name: the series, by their `{…}` label text, and each one's value. */
   private readonly gauges = new Map<string, Map<string, number>>();
+  /** Per-device families, each already written, after the small gauges in the text. */
+  private readonly families: ExpositionPieces[] = [];
 
   constructor(private readonly help: Record<string, string>) {}
 
   set(name: string, value: number | null | undefined, labels?: Record<string, string>): void {
-    if (typeof value !== "number" || !Number.isFinite(value)) return;
+    if (!isValue(value)) return;
     let series = this.gauges.get(name);
     if (!series) {
       series = new Map();
@@ -30,17 +67,45 @@ class ScrapeGauges {
     series.set(labels ? labelText(labels) : "", value);
   }
 
-  /** The exposition text of these gauges: `# HELP`, `# TYPE` and the series of each, a blank line between. */
-  text(): string {
-    const blocks: string[] = [];
+  /** A family with one series per device: its writer, to be called as the devices are walked. */
+  family(name: string): SeriesWriter {
+    const out = new ExpositionPieces();
+    this.families.push(out);
+    let started = false;
+    return (value, labels) => {
+      if (!isValue(value)) return;
+      if (!started) out.write(this.header(name));
+      started = true;
+      out.write(`\n${name}${labelText(labels)} ${value}`);
+    };
+  }
+
+  /** `# HELP`, `# TYPE` and the series of each gauge, a blank line between; no trailing newline. */
+  write(out: ExpositionPieces): void {
+    let first = true;
+    const separator = () => {
+      if (!first) out.write("\n\n");
+      first = false;
+    };
     for (const [name, series] of this.gauges) {
-      let block = `# HELP ${name} ${escapeText(this.help[name] ?? name)}\n# TYPE ${name} gauge`;
-      for (const [labels, value] of series) block += `\n${name}${labels} ${value}`;
-      blocks.push(block);
+      separator();
+      out.write(this.header(name));
+      for (const [labels, value] of series) out.write(`\n${name}${labels} ${value}`);
     }
-    return blocks.join("\n\n");
+    for (const family of this.families) {
+      const pieces = family.end();
+      if (pieces.length === 0) continue; // a family with no known value is absent
+      separator();
+      for (const piece of pieces) out.write(piece);
+    }
+  }
+
+  private header(name: string): string {
+    return `# HELP ${name} ${escapeText(this.help[name] ?? name)}\n# TYPE ${name} gauge`;
   }
 }
+
+const isValue = (v: number | null | undefined): v is number => typeof v === "number" && Number.isFinite(v);
 
 /** `{a="x",b="y"}` in the labels' own order, values escaped as the format asks. */
 function labelText(labels: Record<string, string>): string {
@@ -136,11 +201,20 @@ export class SiteMetrics {
 
   /** The exposition text: the shared counters and histograms plus this scrape's gauges. */
   async scrape(): Promise<string> {
+    return (await this.scrapePieces()).join("");
+  }
+
+  /** The same text in pieces of about 16 KiB, to be written to the response one by one. */
+  async scrapePieces(): Promise<string[]> {
+    const common = (await shared.metrics()).trimEnd();
     const g = new ScrapeGauges(HELP);
     this.fill(g);
-    const mine = g.text();
-    const common = (await shared.metrics()).trimEnd();
-    return `${common}${common && mine ? "\n\n" : ""}${mine}\n`;
+    const out = new ExpositionPieces();
+    // the scrape's own gauges are never empty (wattkeeper_healthy is always there)
+    if (common) out.write(`${common}\n\n`);
+    g.write(out);
+    out.write("\n");
+    return out.end();
   }
 
   private fill(g: ScrapeGauges): void {
@@ -176,27 +250,33 @@ export class SiteMetrics {
     };
     let hashrateThs: number | null = null;
     let miners = 0;
+    const devicePower = g.family("wattkeeper_device_power_watts");
     for (const m of devices.miners) {
       count("mining", m.excluded ? "excluded" : (m.state ?? "unknown"));
       miners++;
-      g.set("wattkeeper_device_power_watts", m.powerW, { id: m.id, class: "mining" });
+      devicePower(m.powerW, { id: m.id, class: "mining" });
       if (typeof m.hashrateThs === "number") hashrateThs = (hashrateThs ?? 0) + m.hashrateThs;
     }
     if (miners > 0) g.set("wattkeeper_site_hashrate_ths", hashrateThs ?? 0);
+    const gpuPower = g.family("wattkeeper_gpu_power_watts");
+    const gpuLimit = g.family("wattkeeper_gpu_power_limit_watts");
+    const gpuDefaultLimit = g.family("wattkeeper_gpu_default_power_limit_watts");
     for (const n of devices.gpuNodes) {
       count("ai", n.excluded ? "excluded" : (n.state ?? "unknown"));
-      g.set("wattkeeper_device_power_watts", n.powerW, { id: n.id, class: "ai" });
+      devicePower(n.powerW, { id: n.id, class: "ai" });
       for (const [i, gpu] of n.gpus.entries()) {
         const labels = { node: n.id, gpu: String(gpu.index ?? i) };
-        g.set("wattkeeper_gpu_power_watts", gpu.powerW, labels);
-        g.set("wattkeeper_gpu_power_limit_watts", gpu.enforcedPowerLimitW ?? gpu.powerLimitW, labels);
-        g.set("wattkeeper_gpu_default_power_limit_watts", gpu.defaultPowerLimitW, labels);
+        gpuPower(gpu.powerW, labels);
+        gpuLimit(gpu.enforcedPowerLimitW ?? gpu.powerLimitW, labels);
+        gpuDefaultLimit(gpu.defaultPowerLimitW, labels);
       }
     }
+    const meterOk = g.family("wattkeeper_meter_ok");
+    const meterAge = g.family("wattkeeper_meter_age_seconds");
     for (const m of devices.meters) {
       count("meter", m.ok ? "ok" : "stale");
-      g.set("wattkeeper_meter_ok", m.ok ? 1 : 0, { id: m.id, role: m.role });
-      g.set("wattkeeper_meter_age_seconds", m.ageS, { id: m.id, role: m.role });
+      meterOk(m.ok ? 1 : 0, { id: m.id, role: m.role });
+      meterAge(m.ageS, { id: m.id, role: m.role });
     }
     // the states alert rules divide by are always there, 0 when none are in them
     for (const [cls, states] of [

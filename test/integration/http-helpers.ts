@@ -7,6 +7,8 @@ export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  /** The body's bytes as they came (still gzipped when the reply is). */
+  bytes: Buffer;
   json: Record<string, unknown>;
 }
 
@@ -34,14 +36,15 @@ export function call(
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
+          const bytes = Buffer.concat(chunks);
+          const text = bytes.toString("utf8");
           let json: Record<string, unknown> = {};
           try {
             json = JSON.parse(text) as Record<string, unknown>;
           } catch {
             // not JSON (metrics, html)
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, bytes, json });
         });
       },
     );

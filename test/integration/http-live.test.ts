@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { gunzipSync } from "node:zlib";
 import { HttpServer, type SiteView } from "../../agent/http/server.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 import type { Site } from "../../agent/site/site.ts";
@@ -130,6 +131,17 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
     const again = await call(base, "GET", "/metrics");
     assert.match(again.text, /^wattkeeper_gateway_uptime_seconds \d+/m);
     assert.match(again.text, /^wattkeeper_gateway_memory_total_bytes \d+/m);
+    // written in pieces: as is with its length, or gzipped as a stream when asked; HEAD without a body
+    assert.equal(Number(again.headers["content-length"]), again.bytes.length);
+    const gz = await call(base, "GET", "/metrics", { headers: { "accept-encoding": "gzip" } });
+    assert.equal(gz.headers["content-encoding"], "gzip");
+    assert.equal(gz.headers["content-length"], undefined);
+    const unzipped = gunzipSync(gz.bytes).toString("utf8");
+    assert.match(unzipped, /^wattkeeper_devices\{class="mining",state="hashing"\} 8$/m);
+    assert.ok(unzipped.endsWith("\n"));
+    const head = await call(base, "HEAD", "/metrics");
+    assert.equal(head.status, 200);
+    assert.equal(head.bytes.length, 0);
   });
 
   test("/api/history fills from the ticks; /api/events lists events newest first; bad queries are 400", async () => {

@@ -12,7 +12,7 @@ import { standInSite } from "../helpers/stand-in-site.ts";
 
 const PROMTOOL = "/usr/bin/promtool";
 
-function scrapeOf(budgetReason: string): Promise<string> {
+function siteMetricsOf(budgetReason: string, minerCount = 2): SiteMetrics {
   const site = standInSite(
     {
       devicesView: () => ({ miners: [], meters: [], gpuNodes: [] }),
@@ -22,6 +22,12 @@ function scrapeOf(budgetReason: string): Promise<string> {
         miners: [
           { id: "m-1", state: "hashing" as const, powerW: 3100, hashrateThs: 100 },
           { id: "m-2", state: "sleeping" as const, powerW: null, hashrateThs: 0 },
+          ...Array.from({ length: minerCount - 2 }, (_, i) => ({
+            id: `m-${i + 3}`,
+            state: "hashing" as const,
+            powerW: 3000 + i,
+            hashrateThs: 100,
+          })),
         ].map((m) => ({
           ...m,
           host: "127.0.0.1",
@@ -39,8 +45,10 @@ function scrapeOf(budgetReason: string): Promise<string> {
     },
     { powerW: 3200, budgetW: 5000, budgetReason },
   );
-  return new SiteMetrics(site, () => ({ sseClients: 0 })).scrape();
+  return new SiteMetrics(site, () => ({ sseClients: 0 }));
 }
+
+const scrapeOf = (budgetReason: string): Promise<string> => siteMetricsOf(budgetReason).scrape();
 
 test("label values and HELP text escaped; a series once; an unknown value absent; promtool accepts it", async () => {
   const text = await scrapeOf('lease "night" from C:\\ops\nsecond line');
@@ -67,6 +75,27 @@ test("label values and HELP text escaped; a series once; an unknown value absent
   // the shared registry's metrics come first, the scrape's gauges after a blank line
   assert.ok(text.indexOf("wattkeeper_site_power_watts") > 0);
 
+  await promtoolAccepts(text);
+});
+
+test("a large scrape comes in pieces, none near V8's large-object size, that join into one valid text", async () => {
+  // the status of 5,000 miners was one string (two-byte once any HELP character was
+  // outside Latin-1) and one buffer, each megabytes of RSS at every scrape
+  const pieces = await siteMetricsOf("contract limit", 3000).scrapePieces();
+  assert.ok(pieces.length > 5, `${pieces.length} pieces`);
+  for (const piece of pieces) assert.ok(piece.length <= 48 * 1024, `a piece of ${piece.length} characters`);
+  const text = pieces.join("");
+  const power = text.split("\n").filter((l) => l.startsWith("wattkeeper_device_power_watts{"));
+  assert.equal(power.length, 2999, "every miner with a power reading, once");
+  assert.equal(new Set(power).size, power.length);
+  assert.ok(power.includes('wattkeeper_device_power_watts{id="m-3000",class="mining"} 5997'));
+  // each family's HELP after a blank line, the text's end one newline
+  assert.doesNotMatch(text, /[^\n]\n# HELP|\n\n\n/);
+  assert.ok(text.endsWith("\n") && !text.endsWith("\n\n"));
+  await promtoolAccepts(text);
+});
+
+async function promtoolAccepts(text: string): Promise<void> {
   if (!existsSync(PROMTOOL)) return; // the peers suite needs it; a bare dev machine may not have it
   const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
     const child = execFile(PROMTOOL, ["check", "metrics"], (err, stdout, stderr) =>
@@ -77,4 +106,4 @@ test("label values and HELP text escaped; a series once; an unknown value absent
   // promtool's lint may warn about names (exit 3, "lint"); a parse error is exit 1
   assert.notEqual(code, 1, out);
   assert.doesNotMatch(out, /error while linting|parse/i, out);
-});
+}
