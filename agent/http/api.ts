@@ -118,7 +118,7 @@ export function readHandlers({ site, metrics }: ReadRoutesDeps) {
       sendJson(res, reason ? 503 : 200, reason ? { ok: false, reason } : { ok: true });
     },
     metrics: async (_req: IncomingMessage, res: ServerResponse) => {
-      await sendPieces(res, 200, {
+      sendPieces(res, 200, {
         pieces: await metrics.scrapePieces(),
         type: metrics.contentType,
         headers: { "cache-control": "no-store" },
