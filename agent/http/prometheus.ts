@@ -8,14 +8,14 @@ import { problemsOf } from "../site/problems.ts";
 import type { HttpSite, LeanDevicesView } from "./types.ts";
 
 /**
- * The exposition text as it is written, in pieces of about 16 KiB. No one
- * string or buffer as large as the whole scrape is made: at 5,000 miners the
- * text is half a megabyte, and each piece that size was a V8 large object (a
- * two-byte one where any character is outside Latin-1) that lifted the
- * agent's RSS by megabytes at every scrape.
+ * The exposition text as it is written, in pieces of about 16 KiB, so that no
+ * string is as large as the whole scrape: at 5,000 miners the text is half a
+ * megabyte, and made as one string it was a V8 large object (a two-byte one
+ * where any character is outside Latin-1) that lifted the agent's RSS by
+ * megabytes at every scrape.
  */
-export class ExpositionPieces {
-  readonly pieces: string[] = [];
+class ExpositionPieces {
+  private readonly pieces: string[] = [];
   private current = "";
 
   /** Appends text, ending a piece once it is long enough. */
@@ -204,7 +204,7 @@ export class SiteMetrics {
     return (await this.scrapePieces()).join("");
   }
 
-  /** The same text in pieces of about 16 KiB, to be written to the response one by one. */
+  /** The same text in pieces of about 16 KiB (sendPieces writes them into one buffer of their size). */
   async scrapePieces(): Promise<string[]> {
     const common = (await shared.metrics()).trimEnd();
     const g = new ScrapeGauges(HELP);
