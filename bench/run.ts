@@ -1,7 +1,9 @@
 // `npm run bench`: the simulated fleet (100 / 1,000 / 5,000 miners, served by
 // `wattkeeper sim` in a child process) swept by a bare baseline and by the
-// agent's real read path, each in a fresh process, same run, same
-// concurrency; then a scan of 5,000 loopback hosts of which half are dead.
+// agent's real read path, each in a fresh process, same run, the same pool
+// size (the bare loop keeps it full; the agent keeps as many reads in flight
+// as its scheduled sweeps settle at, sweep-width.ts); then a scan of 5,000
+// loopback hosts of which half are dead.
 // Prints a table with the agent/bare ratio, each process's RSS and its CPU
 // (user + system) per sweep. The agent runs with the poll tiers as an operator
 // has them (most reads the summary alone, the detail every sixth poll, spread
@@ -33,6 +35,9 @@ const { values } = parseArgs({
     // the sweep's agent side without the installed node flags, malloc setting and heap growth
     // (as the bench ran it before the twelfth session), to compare
     "agent-uninstalled": { type: "boolean", default: false },
+    // the sweep's agent side at the pool's size in every sweep (--concurrency reads in flight),
+    // as a fleet that answers slowly makes the agent read, rather than at the width it settles at
+    "agent-fixed-width": { type: "boolean", default: false },
     // bare and agent sides measured this many times, alternating (this machine's CPU per sweep
     // swings by a third from one process to the next); the row gives medians, and the CPU ratio
     // the median of each pair's ratio with their range
@@ -91,6 +96,7 @@ async function measure(
       values.sweeps,
       values.concurrency,
       variant,
+      values["agent-fixed-width"] ? "fixed" : "adaptive",
     ],
     {
       stdio: ["ignore", "pipe", "inherit"],
@@ -115,6 +121,8 @@ function medianOf(xs: number[]): number {
 function medianMeasured(runs: Measured[]): Measured {
   const out: Measured = {};
   for (const key of ["ms", "rssMiB", "cpuMsPerSweep"]) out[key] = medianOf(runs.map((r) => r[key] as number));
+  // the agent side's reads in flight (the width its sweeps settled at)
+  if (runs[0]!.width !== undefined) out.width = medianOf(runs.map((r) => r.width as number));
   out.failed = runs.reduce((n, r) => n + (r.failed as number), 0);
   return out;
 }
@@ -128,7 +136,7 @@ function printTable(header: string[], rows: string[][]) {
 }
 
 console.log(
-  `wattkeeper bench — node ${process.version}, ${EXT === ".js" ? "compiled dist/" : "sources through tsx"}, concurrency ${values.concurrency}, median of ${values.sweeps} sweeps, each side in a fresh process${PAIRS > 1 ? `, ${PAIRS} bare/agent pairs (medians)` : ""}${values["agent-uninstalled"] ? ", the agent side on plain node" : ", the agent side with its installed node flags"}`,
+  `wattkeeper bench — node ${process.version}, ${EXT === ".js" ? "compiled dist/" : "sources through tsx"}, concurrency ${values.concurrency}, median of ${values.sweeps} sweeps, each side in a fresh process${PAIRS > 1 ? `, ${PAIRS} bare/agent pairs (medians)` : ""}${values["agent-uninstalled"] ? ", the agent side on plain node" : ", the agent side with its installed node flags"}${values["agent-fixed-width"] ? ", at the pool's size in every sweep" : ""}`,
 );
 const rows: string[][] = [];
 /** The sweep rows wait for fewer than this in TIME_WAIT (a 1,000-miner side leaves about 7,000, which costs nothing measurable). */
@@ -174,6 +182,7 @@ for (const size of SIZES) {
       (agent.cpuMsPerSweep! / bareSummary.cpuMsPerSweep!).toFixed(2),
       detail.cpuMsPerSweep!.toFixed(0),
       (detail.cpuMsPerSweep! / bare.cpuMsPerSweep!).toFixed(2),
+      `${agent.width}/${detail.width}`,
       `${bare.failed}/${agent.failed}/${detail.failed}`,
     ]);
   } finally {
@@ -197,13 +206,14 @@ if (rows.length > 0)
       "ratio to it",
       "detail sweep CPU ms",
       "detail CPU ratio",
+      "agent/detail in flight",
       "failed bare/agent/detail",
     ],
     rows,
   );
 if (rows.length > 0)
   console.log(
-    "agent: the steady state (polling.minersS 5 s, minerDetailS 30 s: a sixth of the reads a full one, spread over the sweeps); CPU ratio: to the bare full poll (version+summary+pools+stats); ratio to it: to a bare summary-only poll; detail sweep: every read a full one, its ratio to the bare full poll",
+    "agent: the steady state (polling.minersS 5 s, minerDetailS 30 s: a sixth of the reads a full one, spread over the sweeps); CPU ratio: to the bare full poll (version+summary+pools+stats); ratio to it: to a bare summary-only poll; detail sweep: every read a full one, its ratio to the bare full poll; in flight: the agent's reads at a time after its sweeps' width settled (the bare loop keeps the pool's size)",
   );
 
 /** TCP connections in TIME_WAIT on this machine now (Linux; 0 where it cannot tell). */

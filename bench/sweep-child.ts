@@ -4,14 +4,16 @@
 // `agent` = the real read path (dialect driver → repair → parse → normalise)
 // through the Poller, with the poll tiers as an operator has them (`steady`:
 // a sweep every 5 s of a clock the bench moves on, the detail every 30 s,
-// spread over the fleet) or every read a full one (`detail`); `scan` =
-// `wattkeeper scan` over a range. Prints one JSON line.
+// spread over the fleet) or every read a full one (`detail`), with as many
+// reads in flight as the agent's scheduled sweeps keep once their width has
+// settled (`fixed`: always the pool's size); `scan` = `wattkeeper scan` over
+// a range. Prints one JSON line.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { scanInThreads } from "../agent/cli/scan-threads.ts";
 import { Poller } from "../agent/devices/poller.ts";
-import { DEFAULT_MINER_POLL_MS } from "../agent/devices/pollers.ts";
+import { DEFAULT_MINER_POLL_MS, MIN_MINER_CONCURRENCY } from "../agent/devices/pollers.ts";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import { DEFAULT_MINER_DETAIL_POLLS } from "../config/schema.ts";
 import { READ_COMMANDS } from "../drivers/cgminer/client.ts";
@@ -19,7 +21,7 @@ import { encodeRequest, exchange } from "../drivers/cgminer/framing.ts";
 import { createMiner } from "../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../drivers/types.ts";
 
-const [mode, hostsArg, sweepsArg, concurrencyArg, variant] = process.argv.slice(2);
+const [mode, hostsArg, sweepsArg, concurrencyArg, variant, widthMode] = process.argv.slice(2);
 // `@FILE`: one address per line (a 20,000-host list is more than one argument may hold)
 const hosts = hostsArg!.startsWith("@")
   ? readFileSync(hostsArg!.slice(1), "utf8").split("\n").filter(Boolean)
@@ -52,25 +54,36 @@ async function bare(): Promise<{ ms: number; failed: number }> {
   return { ms: performance.now() - t0, failed };
 }
 
-async function agent(onWarm: () => Promise<void>): Promise<{ times: number[]; failed: number }> {
+/** Sweeps before the measured ones at most, for the width to settle (256 narrows to 64 in five). */
+const SETTLE_SWEEPS_MAX = 12;
+
+async function agent(
+  onWarm: () => Promise<void>,
+): Promise<{ times: number[]; failed: number; widths: number[] }> {
   let failed = 0;
-  // steady: the default tiers on a clock moved one poll period per sweep, so the measured
-  // sweeps are the ones an operator's agent makes (each with its share of detail reads)
+  // steady: the default tiers; detail: every read a full one
   const steady = variant !== "detail";
-  let clockMs = Date.now();
-  const now = () => clockMs;
-  const tiers = steady
-    ? { detailEveryMs: DEFAULT_MINER_POLL_MS * DEFAULT_MINER_DETAIL_POLLS, now }
-    : { detailEveryMs: 0 };
+  // The agent's clock: real time within a sweep (its width adapts to how long reads really
+  // queued), each sweep starting one poll period after the last, as the agent's do (the bench
+  // runs them back to back), so each steady sweep has its share of the detail reads
+  const periodMs = DEFAULT_MINER_POLL_MS;
+  const clockBase = Date.now();
+  let offsetMs = 0;
+  let sweepNo = 0;
+  const now = () => Date.now() + offsetMs;
+  const tiers = steady ? { detailEveryMs: periodMs * DEFAULT_MINER_DETAIL_POLLS, now } : { detailEveryMs: 0 };
   const poller = new Poller<MinerReading>({
     name: "bench",
-    now: steady ? now : Date.now,
+    now,
     targets: hosts.map((host, i) => {
       const miner = createMiner({ host, port: 4028 }, "auto", tiers);
       return { id: `m${i}`, read: (signal: AbortSignal) => miner.read(signal) };
     }),
-    intervalMs: 60_000,
+    intervalMs: periodMs,
     concurrency,
+    // the width the agent keeps in flight (sweep-width.ts), or `fixed`: always the pool's size
+    // (what a fleet that answers slowly makes the agent use)
+    minConcurrency: widthMode === "fixed" ? undefined : MIN_MINER_CONCURRENCY,
     timeoutMs: 10_000,
     isFailure: (r) => r.state === "unreachable",
     onReading: (_id, r) => {
@@ -79,18 +92,28 @@ async function agent(onWarm: () => Promise<void>): Promise<{ times: number[]; fa
     onError: () => failed++,
     logger: silentLogger(),
   });
-  await poller.sweep(); // warm-up: dialect detection and JIT
+  const scheduled = () => {
+    offsetMs = clockBase + sweepNo++ * periodMs - Date.now();
+    return poller.scheduledSweep();
+  };
+  await scheduled(); // warm-up at the pool's size, as the agent's first sweep: dialect detection and JIT
+  for (let i = 0; i < SETTLE_SWEEPS_MAX; i++) {
+    const before = poller.width;
+    await scheduled();
+    if (poller.width === before) break;
+  }
   failed = 0;
   await onWarm();
   const times: number[] = [];
+  const widths: number[] = [];
   for (let i = 0; i < sweeps; i++) {
-    clockMs += DEFAULT_MINER_POLL_MS;
     const t0 = performance.now();
-    await poller.sweep();
+    const stats = await scheduled();
     times.push(performance.now() - t0);
+    widths.push(stats.inFlightMax);
   }
   await stopProfile();
-  return { times, failed };
+  return { times, failed, widths };
 }
 
 /**
@@ -139,7 +162,12 @@ if (mode === "bare") {
     await startProfile();
     cpu0 = process.cpuUsage();
   });
-  result = { ms: median(r.times), failed: r.failed, cpuMsPerSweep: cpuMsSince(cpu0) / sweeps };
+  result = {
+    ms: median(r.times),
+    failed: r.failed,
+    cpuMsPerSweep: cpuMsSince(cpu0) / sweeps,
+    width: median(r.widths),
+  };
 } else {
   const t0 = performance.now();
   const found = await scanInThreads(hosts, { port: 4028, concurrency, timeoutMs: 1500 });

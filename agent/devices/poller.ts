@@ -108,11 +108,10 @@ export class Poller<R> {
   private loop(): void {
     if (this.stopped) return;
     const startedAt = Date.now();
-    this.running = this.sweep(this.width).then(
+    this.running = this.scheduledSweep().then(
       (stats) => {
         this.lastSweep = stats;
         this.sweeps++;
-        this.adaptWidth(stats);
         try {
           this.opts.onSweep?.(stats);
         } catch (err) {
@@ -127,6 +126,16 @@ export class Poller<R> {
       const wait = Math.max(0, this.opts.intervalMs - (Date.now() - startedAt));
       this.timer = setTimeout(() => this.loop(), wait);
     });
+  }
+
+  /**
+   * One sweep as the period runs it: `width` reads at a time, then the width for the next one
+   * from how long this one's reads queued. The bench measures the agent's sweeps through it.
+   */
+  async scheduledSweep(): Promise<SweepStats> {
+    const stats = await this.sweep(this.width);
+    this.adaptWidth(stats);
+    return stats;
   }
 
   private adaptWidth(stats: SweepStats): void {

@@ -118,6 +118,33 @@ describe("a poller with minConcurrency", () => {
     assert.equal(p.width, 192, "narrowed though each sweep took 3/4 of the period");
   });
 
+  test("scheduledSweep() sweeps as the period does: at its width, then adapts it (the bench's agent side)", async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const targets = Array.from({ length: 300 }, (_, i) => ({
+      id: `m${i}`,
+      read: async () => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await sleep(1);
+        inFlight--;
+        return { ok: true };
+      },
+    }));
+    const p = adaptive(targets, { intervalMs: 60_000 });
+    const first = await p.scheduledSweep();
+    assert.equal(first.inFlightMax, 256);
+    assert.equal(p.width, 192, "a quarter narrower after a sweep that queued for a sliver of the period");
+    peak = 0;
+    const second = await p.scheduledSweep();
+    assert.equal(second.inFlightMax, 192);
+    assert.ok(peak <= 192, `peak ${peak}`);
+    assert.equal(p.width, 144);
+    // a caller's own sweep() keeps the pool's size and leaves the width alone
+    assert.equal((await p.sweep()).inFlightMax, 256);
+    assert.equal(p.width, 144);
+  });
+
   test("a bounded pool it cannot narrow (minConcurrency at or over it) reads at its size", async () => {
     const p = adaptive([{ id: "a", read: async () => ({ ok: true }) }], { intervalMs: 50, concurrency: 8 });
     p.start();
