@@ -81,52 +81,10 @@ export class CgminerClient {
     parameter?: string,
     signal?: AbortSignal,
   ): Promise<CommandResult> {
-    const request = requestFor(commands, parameter);
-    const raw = await exchange(this.target, request, { ...this.options, signal });
-    const text = raw.toString("utf8");
-    const first = text[firstNonSpace(text)];
-    let parsed: Json;
-    let repairs: string[] = [];
-    if (first === "{" || first === "[" || first === ",") {
-      const r = parseReplyJson(text);
-      parsed = r.value;
-      repairs = r.repairs;
-    } else if (/^(CMD=|STATUS=)/.test(text)) {
-      parsed = parseTextReply(text);
-    } else if (/^Socket connect failed/i.test(text)) {
-      // a restarting miner's API proxy, before the miner process listens behind it
-      throw new DriverError("WK_CGMINER_NOT_READY", `miner API not ready: ${snippet(text.trim(), 80)}`, true);
-    } else {
-      // an HTTP server, an SSH banner, a printer: something answers on this port, not a miner
-      throw new DriverError(
-        "WK_CGMINER_NOT_CGMINER_API",
-        `not-a-cgminer-api: the host answers with "${snippet(raw)}", not the CGMiner API`,
-        false,
-      );
-    }
-    // a multi-command request refused as a whole comes back as one plain STATUS reply
-    const whole = commands.length > 1 ? statusOf(parsed) : null;
-    if (whole?.code === 45) {
-      throw new DriverError("WK_CGMINER_ACCESS_DENIED", `access denied: ${whole.msg} (Code 45)`, false);
-    }
-    if (whole && (whole.letter === "E" || whole.letter === "F")) {
-      throw new DriverError(
-        "WK_CGMINER_ERROR_STATUS",
-        `${commands.join("+")}: ${whole.msg} (Code ${whole.code ?? "?"})`,
-        false,
-      );
-    }
-    const replies = splitMulti(parsed, commands);
-    for (const cmd of commands) {
-      const st = statusOf(replies[cmd]);
-      if (st?.code === 45) {
-        throw new DriverError("WK_CGMINER_ACCESS_DENIED", `access denied to '${cmd}' (Code 45)`, false);
-      }
-      if (st && (st.letter === "E" || st.letter === "F") && commands.length === 1) {
-        throw new DriverError("WK_CGMINER_ERROR_STATUS", `${cmd}: ${st.msg} (Code ${st.code ?? "?"})`, false);
-      }
-    }
-    return { replies, repairs };
+    const raw = await exchange(this.target, requestFor(commands, parameter), { ...this.options, signal });
+    // the reading of the reply lives outside this async function: what it suspends with (its
+    // frame, kept while the miner answers: a read in flight) stays a few slots, not all of them
+    return commandResult(raw, commands);
   }
 
   /**
@@ -140,7 +98,17 @@ export class CgminerClient {
     { signal, now = Date.now, tier }: PollOptions = {},
   ): Promise<{ ok: boolean; reading: MinerReading; replies: Record<string, Json>; repairs: string[] }> {
     const kept = keptFor(tier);
-    const { replies, repairs } = await this.command(commands, undefined, signal);
+    const result = await this.command(commands, undefined, signal);
+    // the rest without a suspension: in a function of its own, as command()'s
+    return this.pollResult(result, now, tier, kept);
+  }
+
+  private pollResult(
+    { replies, repairs }: CommandResult,
+    now: () => number,
+    tier: ReadTier | undefined,
+    kept: SummaryMemo | null,
+  ): { ok: boolean; reading: MinerReading; replies: Record<string, Json>; repairs: string[] } {
     const summaryStatus = statusOf(replies.summary);
     if (!summaryStatus || summaryStatus.letter === "E" || summaryStatus.letter === "F") {
       const reason = `summary failed: ${summaryStatus?.msg ?? "missing from reply"}`;
@@ -196,11 +164,12 @@ export class CgminerClient {
     const kept = keptFor(tier);
     const key = kept ? "" : `${this.target.host}:${this.target.port}`;
     const withDevs = !kept && (noDevsJoinUntil.get(key) ?? 0) <= now();
+    const commands = kept ? summaryCommands(kept) : withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS;
     try {
-      const { reading, repairs } = await this.poll(
-        kept ? summaryCommands(kept) : withDevs ? STOCK_READ_COMMANDS : READ_COMMANDS,
-        { signal, now, tier },
-      );
+      // poll() without its frame and command()'s: one suspension for the whole read (a read in
+      // flight holds each async frame of its path while the miner answers)
+      const raw = await exchange(this.target, requestFor(commands, undefined), { ...this.options, signal });
+      const { reading, repairs } = this.pollResult(commandResult(raw, commands), now, tier, kept);
       return { reading, repairs };
     } catch (err) {
       if (withDevs && err instanceof DriverError && err.code === "WK_CGMINER_ERROR_STATUS") {
@@ -259,6 +228,54 @@ function requestFor(commands: readonly string[], parameter: string | undefined):
     if (requestCache.size < REQUEST_CACHE_MAX) requestCache.set(command, request);
   }
   return request;
+}
+
+/** The replies of one exchange, one per command asked; a firmware's refusal or a non-API peer throws. */
+function commandResult(raw: Buffer, commands: readonly string[]): CommandResult {
+  const text = raw.toString("utf8");
+  const first = text[firstNonSpace(text)];
+  let parsed: Json;
+  let repairs: string[] = [];
+  if (first === "{" || first === "[" || first === ",") {
+    const r = parseReplyJson(text);
+    parsed = r.value;
+    repairs = r.repairs;
+  } else if (/^(CMD=|STATUS=)/.test(text)) {
+    parsed = parseTextReply(text);
+  } else if (/^Socket connect failed/i.test(text)) {
+    // a restarting miner's API proxy, before the miner process listens behind it
+    throw new DriverError("WK_CGMINER_NOT_READY", `miner API not ready: ${snippet(text.trim(), 80)}`, true);
+  } else {
+    // an HTTP server, an SSH banner, a printer: something answers on this port, not a miner
+    throw new DriverError(
+      "WK_CGMINER_NOT_CGMINER_API",
+      `not-a-cgminer-api: the host answers with "${snippet(raw)}", not the CGMiner API`,
+      false,
+    );
+  }
+  // a multi-command request refused as a whole comes back as one plain STATUS reply
+  const whole = commands.length > 1 ? statusOf(parsed) : null;
+  if (whole?.code === 45) {
+    throw new DriverError("WK_CGMINER_ACCESS_DENIED", `access denied: ${whole.msg} (Code 45)`, false);
+  }
+  if (whole && (whole.letter === "E" || whole.letter === "F")) {
+    throw new DriverError(
+      "WK_CGMINER_ERROR_STATUS",
+      `${commands.join("+")}: ${whole.msg} (Code ${whole.code ?? "?"})`,
+      false,
+    );
+  }
+  const replies = splitMulti(parsed, commands);
+  for (const cmd of commands) {
+    const st = statusOf(replies[cmd]);
+    if (st?.code === 45) {
+      throw new DriverError("WK_CGMINER_ACCESS_DENIED", `access denied to '${cmd}' (Code 45)`, false);
+    }
+    if (st && (st.letter === "E" || st.letter === "F") && commands.length === 1) {
+      throw new DriverError("WK_CGMINER_ERROR_STATUS", `${cmd}: ${st.msg} (Code ${st.code ?? "?"})`, false);
+    }
+  }
+  return { replies, repairs };
 }
 
 /** Index of the first character that is not white space (a reply's kind is its first), without trimStart's copy. */

@@ -104,15 +104,19 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
   const stepsOf = (ep: MinerEndpoint, model: string | null): PowerSteps | null =>
     powerStepsOf(ep.models?.find(model) ?? null);
 
-  async function read4028(ctx: DialectContext): Promise<MinerReading> {
-    const { reading } = await new CgminerClient(ctx.endpoint, ctx.exchange).readWithRepairs(
-      ctx.signal,
-      ctx.now,
-      ctx,
-    );
+  /** The 4028 read, as a promise of its own (the poll's path awaits it without another async frame). */
+  const from4028 = (ctx: DialectContext) =>
+    new CgminerClient(ctx.endpoint, ctx.exchange).readWithRepairs(ctx.signal, ctx.now, ctx);
+
+  /** Notes the model a 4028 reading reports (the unit's power steps). */
+  function modelSeen(ctx: DialectContext, reading: MinerReading): MinerReading {
     const u = unitOf(ctx.endpoint, ctx.memo);
     if (reading.model) u.model = reading.model;
     return reading;
+  }
+
+  async function read4028(ctx: DialectContext): Promise<MinerReading> {
+    return modelSeen(ctx, (await from4028(ctx)).reading);
   }
 
   /** Forgets the mode when bmminer restarted and the restart was not ours (someone may have changed it). */
@@ -180,7 +184,7 @@ export function createAntminerDialect(opts: AntminerDialectOptions = {}): Dialec
   }
 
   async function read(ctx: DialectContext): Promise<MinerReading> {
-    const reading = await read4028(ctx);
+    const reading = modelSeen(ctx, (await from4028(ctx)).reading);
     const creds = webCredentials(ctx.endpoint);
     if (!creds) return reading;
     const u = unitOf(ctx.endpoint, ctx.memo);
