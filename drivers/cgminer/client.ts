@@ -82,8 +82,8 @@ export class CgminerClient {
     signal?: AbortSignal,
   ): Promise<CommandResult> {
     const raw = await exchange(this.target, requestFor(commands, parameter), { ...this.options, signal });
-    // the reading of the reply lives outside this async function: what it suspends with (its
-    // frame, kept while the miner answers: a read in flight) stays a few slots, not all of them
+    // the reply is read in a plain function: this frame, kept while the miner answers, then
+    // holds a few registers rather than every local of the parsing
     return commandResult(raw, commands);
   }
 
