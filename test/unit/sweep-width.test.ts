@@ -48,27 +48,31 @@ function adaptive(targets: PollTarget<R>[], over: Partial<PollerOptions<R>> = {}
   });
 }
 
+/** `n` devices answering after `latencyMs`, counting the most reads in flight at once (`peak`). */
+function countedFleet(n: number) {
+  const fleet = { targets: [] as PollTarget<R>[], inFlight: 0, peak: 0, latencyMs: 1 };
+  fleet.targets = Array.from({ length: n }, (_, i) => ({
+    id: `m${i}`,
+    read: async () => {
+      fleet.inFlight++;
+      fleet.peak = Math.max(fleet.peak, fleet.inFlight);
+      await sleep(fleet.latencyMs);
+      fleet.inFlight--;
+      return { ok: true };
+    },
+  }));
+  return fleet;
+}
+
 describe("a poller with minConcurrency", () => {
   test("its scheduled sweeps narrow while reads answer fast and widen when they turn slow", async () => {
-    let inFlight = 0;
-    let peak = 0;
-    let latencyMs = 1;
-    const targets = Array.from({ length: 300 }, (_, i) => ({
-      id: `m${i}`,
-      read: async () => {
-        inFlight++;
-        peak = Math.max(peak, inFlight);
-        await sleep(latencyMs);
-        inFlight--;
-        return { ok: true };
-      },
-    }));
+    const fleet = countedFleet(300);
     const widths: number[] = [];
     const peaks: number[] = [];
-    const p = adaptive(targets, {
+    const p = adaptive(fleet.targets, {
       onSweep: () => {
-        peaks.push(peak);
-        peak = 0;
+        peaks.push(fleet.peak);
+        fleet.peak = 0;
         widths.push(p.width);
       },
     });
@@ -87,7 +91,7 @@ describe("a poller with minConcurrency", () => {
       );
       // the miners slow down: 300 reads of 80 ms at 64 in flight take 5 rounds, the last read
       // starting after 4 of them, 320 ms into a 400 ms period
-      latencyMs = 80;
+      fleet.latencyMs = 80;
       const seen = widths.length;
       while (p.width === 64 && Date.now() < deadline) await sleep(20);
       assert.equal(p.width, 128);
@@ -119,26 +123,15 @@ describe("a poller with minConcurrency", () => {
   });
 
   test("scheduledSweep() sweeps as the period does: at its width, then adapts it (the bench's agent side)", async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const targets = Array.from({ length: 300 }, (_, i) => ({
-      id: `m${i}`,
-      read: async () => {
-        inFlight++;
-        peak = Math.max(peak, inFlight);
-        await sleep(1);
-        inFlight--;
-        return { ok: true };
-      },
-    }));
-    const p = adaptive(targets, { intervalMs: 60_000 });
+    const fleet = countedFleet(300);
+    const p = adaptive(fleet.targets, { intervalMs: 60_000 });
     const first = await p.scheduledSweep();
     assert.equal(first.inFlightMax, 256);
     assert.equal(p.width, 192, "a quarter narrower after a sweep that queued for a sliver of the period");
-    peak = 0;
+    fleet.peak = 0;
     const second = await p.scheduledSweep();
     assert.equal(second.inFlightMax, 192);
-    assert.ok(peak <= 192, `peak ${peak}`);
+    assert.ok(fleet.peak <= 192, `peak ${fleet.peak}`);
     assert.equal(p.width, 144);
     // a caller's own sweep() keeps the pool's size and leaves the width alone
     assert.equal((await p.sweep()).inFlightMax, 256);
