@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, loadConfigOrReport, problemLines } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
+import { startCompactor } from "../runtime/compactor.ts";
 import { tuneHeap } from "../runtime/heap.ts";
 import { createLogger, type Logger } from "../runtime/logger.ts";
 import { createNotifier, type Notifier } from "../runtime/systemd-notify.ts";
@@ -47,6 +48,7 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
   const { config } = loaded;
 
   tuneHeap();
+  const compactor = startCompactor();
   const logger = createLogger({ level: config.log.level });
   logger.info({ version: opts.version, config: config.file }, `wattkeeper ${opts.version} starting`);
   const notifier = createNotifier({ logger });
@@ -77,6 +79,7 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
     return code;
   } finally {
     uninstall();
+    compactor?.stop();
   }
 }
 
