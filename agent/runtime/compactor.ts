@@ -13,6 +13,7 @@
 // run time takes effect at the next one.
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
+import { flagName } from "./heap.ts";
 
 /** One compacting full GC this often. */
 export const COMPACT_EVERY_MS = 30_000;
@@ -58,7 +59,7 @@ export interface Compactor {
 
 /** Whether the node command line already chooses the memory-saving mode, either way: then it is left alone. */
 export function memoryModeGiven(execArgv: readonly string[]): boolean {
-  return execArgv.some((a) => a.replace(/^--(no-?)?/, "").replaceAll("-", "_") === MEMORY_MODE);
+  return execArgv.some((a) => a.startsWith("--") && flagName(a) === MEMORY_MODE);
 }
 
 /**

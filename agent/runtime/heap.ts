@@ -39,7 +39,7 @@ export const AGENT_GC_FLAGS: readonly string[] = [
 ];
 
 /** `--heap-growing-percent=20` → "heap_growing_percent" (V8 takes `-` and `_` alike). */
-function flagName(arg: string): string {
+export function flagName(arg: string): string {
   return arg
     .replace(/^--(no-?)?/, "")
     .split("=")[0]!
