@@ -1,7 +1,8 @@
-// The site's events: each is stored in the event log first (it gets its id
-// there), counted, then handed to the listeners (the page's SSE stream, the
-// MQTT channel, the exports). Emitting never throws: an event that cannot be
-// stored is logged and dropped, so a full disk cannot stop the control path.
+// The site's events: each is given to the event log first (it gets its id
+// there, and is committed at the end of the turn), counted, then handed to the
+// listeners (the page's SSE stream, the MQTT channel, the exports). Emitting
+// never throws: an event that cannot be stored is logged and dropped (the log
+// reports those it could not commit), so a full disk cannot stop the control path.
 import type { Logger } from "../runtime/logger.ts";
 import { eventsTotal } from "../runtime/metrics.ts";
 import type { NewSiteEvent, SiteEvent } from "../store/events.ts";

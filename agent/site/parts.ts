@@ -90,7 +90,7 @@ export function assemble(o: AssembleOptions): SiteParts {
   };
   handed.deviceHistory.keepOnly(new Set([...config.miners, ...config.gpuNodes].map((d) => d.id)));
   const loop = () => run.loop;
-  const stores = new SiteStores(config);
+  const stores = new SiteStores(config, logger);
   const events = new SiteEvents(stores, logger);
   const audit = new SiteAudit(stores, logger);
   const emit = (e: NewSiteEvent) => events.emit(e);

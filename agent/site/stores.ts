@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SiteConfig } from "../../config/schema.ts";
 import { longestWakeUpMs } from "../devices/models.ts";
+import type { Logger } from "../runtime/logger.ts";
 import { AuditLog } from "../store/audit.ts";
 import { EventLog } from "../store/events.ts";
 import { History } from "../store/history.ts";
@@ -21,7 +22,10 @@ export class SiteStores {
   /** Site power, budget and class split per 10 s, for the status page chart. */
   history: History | null = null;
 
-  constructor(private readonly config: SiteConfig) {}
+  constructor(
+    private readonly config: SiteConfig,
+    private readonly logger: Logger,
+  ) {}
 
   get path(): string {
     return this.config.store.path;
@@ -34,9 +38,14 @@ export class SiteStores {
     const ledger = new Ledger(path, {
       // a wake's record stays while its miner may still be ramping (its model's wake-up time)
       restoreHistoryMs: Math.max(60_000, c.restoreStaggerS * 1000, longestWakeUpMs(this.config)),
+      // the rows stay pending meanwhile: the policy still counts them, a restart recovers them
+      onFlushError: (err) => this.logger.error({ err }, "ledger finish failed"),
     });
     const settings = new Settings(path);
-    const events = new EventLog(path);
+    const events = new EventLog(path, {
+      // handed to the listeners already: the page and the broker have them, the file does not
+      onDropped: (err, count) => this.logger.warn({ err, count }, "events not stored"),
+    });
     const audit = new AuditLog(path);
     const history = new History(path);
     // each is kept as soon as it is open: a failure part way still closes the ones before it

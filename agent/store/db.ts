@@ -122,9 +122,9 @@ export class BoundedTable {
     return { rows: this.rows, bytes: this.bytes };
   }
 
-  /** An inserted row; trims when a bound is passed. Returns the rows deleted. */
-  added(bytes: number): number {
-    this.rows += 1;
+  /** Inserted rows (one by default) of `bytes` in all; trims when a bound is passed. Returns the rows deleted. */
+  added(bytes: number, rows = 1): number {
+    this.rows += rows;
     this.bytes += bytes;
     return this.enforce();
   }

@@ -5,6 +5,10 @@
 // that after a restart sleeping miners stay asleep and come back only through
 // the policy's ramp. SQLite through better-sqlite3 (synchronous: a `begin()`
 // has committed when it returns), WAL, synchronous=NORMAL, prepared statements.
+// A `finish()` is committed with the others of its turn of the event loop: a
+// fleet-wide shed's outcomes cost one commit, not one per miner, and a crash
+// before that commit leaves the row pending, which the next start recovers as
+// it recovers any action interrupted between command and outcome.
 import type Database from "better-sqlite3";
 import type { ActionKind, ActionOrigin, LedgerView, PlanAction } from "../control/types.ts";
 import { openDb } from "./db.ts";
@@ -70,6 +74,16 @@ export interface LedgerOptions {
    * (or an over-restore). Default 0.
    */
   settleMs?: number;
+  /** A batch of finishes that could not be committed (kept and tried again at the next one). */
+  onFlushError?: (err: unknown) => void;
+}
+
+/** A finish waiting for its turn's commit. */
+interface QueuedFinish {
+  id: number;
+  ok: boolean;
+  reason: string;
+  at: number;
 }
 
 function finite(v: number | null | undefined): number | null {
@@ -100,6 +114,10 @@ export class Ledger {
   private readonly maxFailBackoffMs: number;
   private readonly restoreHistoryMs: number;
   private readonly settleMs: number;
+  private readonly onFlushError: (err: unknown) => void;
+  /** Finishes not committed yet, in order; committed at the end of the turn or before any read. */
+  private finishing: QueuedFinish[] = [];
+  private flushAt: NodeJS.Immediate | null = null;
 
   constructor(
     private readonly path: string,
@@ -109,6 +127,7 @@ export class Ledger {
     this.maxFailBackoffMs = options.maxFailBackoffMs ?? 15 * 60_000;
     this.restoreHistoryMs = Math.max(60_000, options.restoreHistoryMs ?? 60_000);
     this.settleMs = options.settleMs ?? 0;
+    this.onFlushError = options.onFlushError ?? (() => {});
   }
 
   get isOpen(): boolean {
@@ -138,6 +157,13 @@ export class Ledger {
 
   close(): void {
     if (!this.db) return;
+    try {
+      this.flush();
+    } catch (err) {
+      // their rows stay pending: the next start recovers them as interrupted
+      this.onFlushError(err);
+    }
+    this.finishing = [];
     this.db.close();
     this.db = null;
     this.stmts = null;
@@ -162,6 +188,7 @@ export class Ledger {
 
   /** Writes the action, pending, and returns its id. Call BEFORE the command is sent. */
   begin(action: LedgerAction): number {
+    this.flush();
     return this.insertAction(action);
   }
 
@@ -171,6 +198,7 @@ export class Ledger {
    */
   beginMany(actions: readonly LedgerAction[]): number[] {
     this.s();
+    this.flush();
     return this.db!.transaction(() => actions.map((a) => this.insertAction(a)))();
   }
 
@@ -195,24 +223,61 @@ export class Ledger {
    * Marks the action done (its effect confirmed) or failed, and updates the
    * device: what the agent slept/limited/capped, or its failure back-off
    * (`failedUntil` = at + back-off, doubling per consecutive failure).
+   * Committed with the turn's other finishes (or by the next read of the
+   * ledger, which always sees it).
    */
   finish(id: number, { ok, reason }: { ok: boolean; reason: string }, at: number): void {
-    const s = this.s();
-    this.db!.transaction(() => {
-      const row = s.action.get(id);
-      if (!row) throw new Error(`no ledger action ${id}`);
-      if (row.state !== "pending") return;
-      s.finish.run({ id, state: ok ? "done" : "failed", finished_at: at, outcome_reason: reason });
-      if (NEUTRAL_KINDS.has(row.kind)) return;
-      if (ok) {
-        this.applyEffect(row, at);
-      } else {
-        const d = s.device.get(row.device_id) ?? emptyDevice(row.device_id);
-        const n = d.fail_count + 1;
-        const backoff = Math.min(this.maxFailBackoffMs, this.failBackoffMs * 2 ** (n - 1));
-        s.upsertDevice.run({ ...d, fail_count: n, failed_until: at + backoff });
+    this.s();
+    this.finishing.push({ id, ok, reason, at });
+    this.flushAt ??= setImmediate(() => {
+      this.flushAt = null;
+      try {
+        this.flush();
+      } catch (err) {
+        this.onFlushError(err);
       }
-    })();
+    });
+  }
+
+  /** Commits the queued finishes now, in one transaction; on failure they stay queued. */
+  flush(): void {
+    if (this.flushAt) {
+      clearImmediate(this.flushAt);
+      this.flushAt = null;
+    }
+    if (this.finishing.length === 0) return;
+    const batch = this.finishing;
+    this.finishing = [];
+    const unknown: number[] = [];
+    try {
+      this.db!.transaction(() => {
+        for (const f of batch) if (!this.finishOne(f)) unknown.push(f.id);
+      })();
+    } catch (err) {
+      // nothing of the batch was written: it goes first at the next try
+      this.finishing = batch.concat(this.finishing);
+      throw err;
+    }
+    if (unknown.length > 0) this.onFlushError(new Error(`no ledger action ${unknown.join(", ")}`));
+  }
+
+  /** One finish inside the batch's transaction; false when there is no such action. */
+  private finishOne({ id, ok, reason, at }: QueuedFinish): boolean {
+    const s = this.s();
+    const row = s.action.get(id);
+    if (!row) return false;
+    if (row.state !== "pending") return true;
+    s.finish.run({ id, state: ok ? "done" : "failed", finished_at: at, outcome_reason: reason });
+    if (NEUTRAL_KINDS.has(row.kind)) return true;
+    if (ok) {
+      this.applyEffect(row, at);
+    } else {
+      const d = s.device.get(row.device_id) ?? emptyDevice(row.device_id);
+      const n = d.fail_count + 1;
+      const backoff = Math.min(this.maxFailBackoffMs, this.failBackoffMs * 2 ** (n - 1));
+      s.upsertDevice.run({ ...d, fail_count: n, failed_until: at + backoff });
+    }
+    return true;
   }
 
   private applyEffect(row: ActionRow, at: number): void {
@@ -227,6 +292,7 @@ export class Ledger {
    * power the plan works on was measured.
    */
   view(now: number, observedAt?: number | null): LedgerView {
+    this.flush();
     return ledgerView(this.s(), {
       now,
       observedAt,
@@ -237,22 +303,26 @@ export class Ledger {
 
   /** The most recent actions, newest first. */
   events(limit = 100): LedgerEvent[] {
+    this.flush();
     return this.s().recent.all(limit).map(toEvent);
   }
 
   /** One device's most recent actions, newest first (the miner detail page). */
   forDevice(deviceId: string, limit = 20): LedgerEvent[] {
+    this.flush();
     return this.s().forDevice.all(deviceId, limit).map(toEvent);
   }
 
   /** One action by id. */
   get(id: number): LedgerEvent | null {
+    this.flush();
     const r = this.s().action.get(id);
     return r ? toEvent(r) : null;
   }
 
   /** Deletes finished actions created before `before` (never inside the restore history). Returns the count. */
   prune(before: number): number {
+    this.flush();
     return this.s().prune.run(before).changes;
   }
 }

@@ -87,6 +87,41 @@ describe("Ledger", () => {
     ledger.close();
   });
 
+  test("a turn's finishes are committed together; any read of the ledger sees them first", async () => {
+    const path = dbPath();
+    const errors: unknown[] = [];
+    const ledger = new Ledger(path, { onFlushError: (err) => errors.push(err) });
+    ledger.open(T0);
+    const ids = ledger.beginMany([sleepAction("m1", 3000), sleepAction("m2", 3100), sleepAction("m3", 2900)]);
+    const other = new Database(path, { readonly: true });
+    const states = () =>
+      (other.prepare("SELECT state FROM actions ORDER BY id").all() as { state: string }[]).map(
+        (r) => r.state,
+      );
+    ledger.finish(ids[0]!, { ok: true, reason: "power fell" }, T0 + 1000);
+    ledger.finish(ids[1]!, { ok: false, reason: "not confirmed" }, T0 + 1000);
+    // not committed within the turn: another connection (a crash now) still sees them pending
+    assert.deepEqual(states(), ["pending", "pending", "pending"]);
+    // this ledger's own reads commit them first
+    assert.equal(ledger.get(ids[0]!)?.state, "done");
+    assert.deepEqual(states(), ["done", "failed", "pending"]);
+    // the rest of a turn goes at its end, unknown ids reported without losing the others
+    ledger.finish(ids[2]!, { ok: true, reason: "power fell" }, T0 + 2000);
+    ledger.finish(9999, { ok: true, reason: "power fell" }, T0 + 2000);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(states(), ["done", "failed", "done"]);
+    assert.match(String(errors[0]), /no ledger action 9999/);
+    const view = ledger.view(T0 + 2000);
+    assert.equal(view.devices.get("m3")?.sleptAt, T0 + 2000);
+    assert.ok((view.devices.get("m2")?.failedUntil ?? 0) > T0 + 1000, "the failure backs m2 off");
+    // a finish queued at close is committed by it
+    const [id4] = ledger.beginMany([sleepAction("m4", 3000)]);
+    ledger.finish(id4!, { ok: true, reason: "power fell" }, T0 + 3000);
+    ledger.close();
+    assert.deepEqual(states(), ["done", "failed", "done", "done"]);
+    other.close();
+  });
+
   test("open marks rows left pending by a crash as interrupted; the shed is kept as slept", () => {
     const path = dbPath();
     const a = new Ledger(path);

@@ -113,7 +113,7 @@ test("health: the heartbeat, and the loop neither ticking nor busy beyond the ac
 
 test("retention: pruned at the first beat and hourly after, on the beat's time", async () => {
   const cfg = await config();
-  const stores = new SiteStores(cfg);
+  const stores = new SiteStores(cfg, silentLogger());
   stores.open();
   try {
     const retention = new Retention(stores, silentLogger(), () => undefined);

@@ -167,6 +167,8 @@ test("the store's size on disk is measured and alarmed once per crossing", () =>
   for (let i = 0; i < 300; i++) {
     events.append({ at: i, kind: "x", severity: "info", message: "m".repeat(500) });
   }
+  // appends are committed at the end of the turn (the watch runs on a later beat); here, now
+  events.flush();
   watch.check();
   watch.check();
   assert.deepEqual(
