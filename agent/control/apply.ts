@@ -5,6 +5,7 @@
 // one concern of their own, shared by the policy's actions and the operator's.
 import type { LocateReport } from "../../drivers/types.ts";
 import type { LedgerAction } from "../store/ledger.ts";
+import { FanOut } from "./fan-out.ts";
 import type {
   ActuatorResult,
   ControlEvent,
@@ -14,7 +15,6 @@ import type {
   TickResult,
 } from "./loop-types.ts";
 import { efficiencyJPerTh } from "./policy.ts";
-import { Slots } from "./slots.ts";
 import type { PlanAction, PlanSnapshot } from "./types.ts";
 
 /** Workload-manager commands run once: a second drain is not a retry of the first. */
@@ -25,8 +25,17 @@ const GPU_KINDS = new Set(["capGpu", "uncapGpu"]);
 /** A miner command: the miner poller waits while these go out (not for a GPU cap or a drain that runs for minutes). */
 const holdsPolls = (a: PlanAction) => !GPU_KINDS.has(a.kind) && !RUN_ONCE.has(a.kind);
 
-/** The longest a read-back waits for the other commands of its tick to go out. */
-const READ_BACK_HOLD_MAX_MS = 2000;
+/**
+ * The longest a sent action's follow-up (its read-back, its logoff) waits for the other commands
+ * of its tick to go out. Its confirmation has its own 30 s after that, inside the loop's deadline.
+ */
+const FOLLOW_UP_HOLD_MAX_MS = 10_000;
+
+/**
+ * Actions begun and not ended, at most. One waiting for its follow-up holds about 9 KiB of async
+ * frames (measured: 44 MiB for 5,000): a whole 20,000-miner shed fits, for the seconds it lasts.
+ */
+const OPEN_ACTIONS_MAX = 20_000;
 
 class Timeout extends Error {}
 
@@ -68,12 +77,14 @@ export class ActionApplier {
       if (list) list.push(a);
       else byDevice.set(a.deviceId, [a]);
     }
-    // a slot to send, released once the command is on the wire (or the action ends), and a
-    // larger bound on actions awaiting confirmation: an emergency shed reaches the whole
-    // fleet at the pace commands can be sent, not at the pace miners confirm
+    // commands first (fan-out.ts): an emergency shed reaches the whole fleet at the pace
+    // commands can be sent, before the read-backs that confirm them take the wire
     const concurrency = this.d.concurrency ?? 64;
-    const sending = new Slots(concurrency);
-    const confirming = new Slots(concurrency * 4);
+    const fanOut = new FanOut({
+      concurrency,
+      openMax: OPEN_ACTIONS_MAX,
+      holdMaxMs: FOLLOW_UP_HOLD_MAX_MS,
+    });
     const index = indexSnapshot(snapshot);
     // the miner poller waits until this tick's miner commands are all on the wire
     let unsent = actions.filter(holdsPolls).length;
@@ -84,18 +95,10 @@ export class ActionApplier {
     const firstIds = this.beginFirsts(index, groups);
     const device = async (group: PlanAction[], firstId: number | undefined) => {
       for (const [i, a] of group.entries()) {
-        await confirming.acquire();
-        await sending.acquire();
-        let sent = false;
-        // frees the send slot; the read-back that confirms waits until every command of this
-        // tick is out (bounded: a slow miner must not hold every confirmation)
+        const turn = await fanOut.start();
         const onSent = () => {
-          if (!sent) {
-            sent = true;
-            sending.release();
-            if (holdsPolls(a) && --unsent === 0) allSent?.();
-          }
-          return sending.idle(READ_BACK_HOLD_MAX_MS);
+          if (!turn.wasSent && holdsPolls(a) && --unsent === 0) allSent?.();
+          return turn.sent();
         };
         let ok = false;
         try {
@@ -104,8 +107,9 @@ export class ActionApplier {
             begunId: i === 0 ? firstId : undefined,
           }));
         } finally {
-          void onSent();
-          confirming.release();
+          // an action that ends unsent counts as out for the poller's wait
+          if (!turn.wasSent && holdsPolls(a) && --unsent === 0) allSent?.();
+          turn.end();
         }
         // the rest of this device waits for its back-off; a failed drain still lets its caps
         // go (the budget needs them; the workload was only not told)

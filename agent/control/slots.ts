@@ -30,6 +30,11 @@ export class Slots {
     if (this.isIdle()) for (const idle of this.idlers.splice(0)) idle();
   }
 
+  /** Slots held now. */
+  get inUse(): number {
+    return this.size - this.free;
+  }
+
   /** Waiters not yet given a slot. */
   get queued(): number {
     return this.waiting.length - this.head;

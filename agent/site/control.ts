@@ -25,8 +25,16 @@ import { planView } from "./plan-view.ts";
 import type { SitePrices } from "./prices.ts";
 import type { SiteState } from "./state.ts";
 
-/** A poller reading this recent stands as the "before" a write is confirmed against. */
-const FRESH_READING_MS = 15_000;
+/**
+ * A poller reading this recent (or from the last two polls, when polls are further apart) stands
+ * as the "before" a write is confirmed against; an older one costs a read before the command.
+ * What a write takes from it holds for a minute: the draw a sleep must halve, the uptime a reboot
+ * must reset, the model a limit must fit. It was 15 s, and at 20,000 miners the poller's own wait
+ * for the shed (command-first.ts) aged half the fleet past it: each of those paid a full read
+ * (two connections) before its sleep went out.
+ */
+const FRESH_READING_MS = 60_000;
+const FRESH_READING_POLLS = 2;
 /** The loop's deadline on a drain command beyond the command's own (the SSH round trip). */
 const DRAIN_DEADLINE_SLACK_MS = 5000;
 
@@ -45,6 +53,8 @@ export interface ControlDeps {
   concurrency: number;
   /** Shared with the miner poller: it waits while the loop's commands go out. */
   commandFirst: CommandFirst;
+  /** The miner poll period (how old the poller's readings get). */
+  minerPollMs: number;
   lease(): BudgetLease | null;
   signals(): SignalStatus[];
   beat(): void;
@@ -54,6 +64,7 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
   const { config, state, ledger, settings, miners } = d;
   const c = config.control;
   const gpuCfg = (id: string) => config.gpuNodes.find((x) => x.id === id);
+  const freshMs = Math.max(FRESH_READING_MS, FRESH_READING_POLLS * d.minerPollMs);
   const actuator = driverActuator({
     miners,
     gpuNodes: d.gpuNodes,
@@ -61,7 +72,7 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
       state.gpuNodes.get(nodeId)?.gpus.find((g) => g.index === index)?.defaultPowerLimitW ?? null,
     freshReading: (id) => {
       const r = state.miners.get(id)?.reading ?? null;
-      return r && Date.now() - r.at <= FRESH_READING_MS ? r : null;
+      return r && Date.now() - r.at <= freshMs ? r : null;
     },
     onReadBack: (id, after) => state.setMinerReadBack(id, after),
     drainCommands: (nodeId) => {

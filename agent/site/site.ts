@@ -21,6 +21,7 @@ import {
   buildPollers,
   DEFAULT_MINER_CONCURRENCY,
   type DevicePollers,
+  minerPollPeriods,
   type PollDriver,
 } from "../devices/pollers.ts";
 import { startExports } from "../exports/index.ts";
@@ -380,6 +381,7 @@ export class Site {
       tickTimes: this.p.tickTimes,
       concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
       commandFirst,
+      minerPollMs: minerPollPeriods(this.config, this.opts.minerPollMs).pollMs,
       lease: () => this.p.intents.leaseInput,
       signals: () => this.p.signals.statuses(),
       beat: () => this.p.clock.beat(),

@@ -126,12 +126,15 @@ export function withSession<T>(ctx: DialectContext, fn: (sid: string) => Promise
   const slot = slotFor(ctx.endpoint);
   const run = slot.queue.then(async () => {
     const sid = await logon(ctx);
+    let followUp: Promise<void> | undefined;
     try {
       const out = await fn(sid);
-      // the command is answered: the caller may send the next one while this session logs off
-      void ctx.onSent?.();
+      // the command is answered: the caller may send the next one; the logoff is a follow-up
+      // (the caller says when: in a fleet-wide shed, after the other commands are out)
+      followUp = ctx.onSent?.() ?? undefined;
       return out;
     } finally {
+      await followUp;
       await logoff(ctx, slot, sid);
     }
   });
