@@ -74,7 +74,7 @@ export interface LedgerOptions {
    * (or an over-restore). Default 0.
    */
   settleMs?: number;
-  /** A batch of finishes that could not be committed (kept and tried again at the next one). */
+  /** A batch of finishes that could not be committed (dropped: its rows stay pending), or an unknown id. */
   onFlushError?: (err: unknown) => void;
 }
 
@@ -157,13 +157,7 @@ export class Ledger {
 
   close(): void {
     if (!this.db) return;
-    try {
-      this.flush();
-    } catch (err) {
-      // their rows stay pending: the next start recovers them as interrupted
-      this.onFlushError(err);
-    }
-    this.finishing = [];
+    this.flush();
     this.db.close();
     this.db = null;
     this.stmts = null;
@@ -231,32 +225,31 @@ export class Ledger {
     this.finishing.push({ id, ok, reason, at });
     this.flushAt ??= setImmediate(() => {
       this.flushAt = null;
-      try {
-        this.flush();
-      } catch (err) {
-        this.onFlushError(err);
-      }
+      this.flush();
     });
   }
 
-  /** Commits the queued finishes now, in one transaction; on failure they stay queued. */
+  /**
+   * Commits the queued finishes now, in one transaction; never throws. A batch that cannot be
+   * committed is reported and dropped: its rows stay pending, as a finish that failed always
+   * left them (the policy still counts them; the next start recovers them as interrupted).
+   */
   flush(): void {
     if (this.flushAt) {
       clearImmediate(this.flushAt);
       this.flushAt = null;
     }
-    if (this.finishing.length === 0) return;
+    if (this.finishing.length === 0 || !this.db) return;
     const batch = this.finishing;
     this.finishing = [];
     const unknown: number[] = [];
     try {
-      this.db!.transaction(() => {
+      this.db.transaction(() => {
         for (const f of batch) if (!this.finishOne(f)) unknown.push(f.id);
       })();
     } catch (err) {
-      // nothing of the batch was written: it goes first at the next try
-      this.finishing = batch.concat(this.finishing);
-      throw err;
+      this.onFlushError(err);
+      return;
     }
     if (unknown.length > 0) this.onFlushError(new Error(`no ledger action ${unknown.join(", ")}`));
   }

@@ -122,6 +122,27 @@ describe("Ledger", () => {
     other.close();
   });
 
+  test("a batch of finishes that cannot be committed is reported; the rows stay pending and reads go on", () => {
+    const path = dbPath();
+    const errors: unknown[] = [];
+    const ledger = new Ledger(path, { onFlushError: (err) => errors.push(err) });
+    ledger.open(T0);
+    const [id] = ledger.beginMany([sleepAction("m1", 3000)]);
+    // the file refuses the update (as a full disk would refuse the commit)
+    const other = new Database(path);
+    other.exec(
+      "CREATE TRIGGER refuse BEFORE UPDATE ON actions BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
+    );
+    ledger.finish(id!, { ok: true, reason: "power fell" }, T0 + 1000);
+    const view = ledger.view(T0 + 1000);
+    assert.match(String(errors[0]), /disk says no/);
+    assert.equal(view.devices.get("m1")?.pendingShed?.expectedW, 3000, "still counted as pending");
+    assert.equal(ledger.get(id!)?.state, "pending");
+    assert.equal(errors.length, 1, "dropped, not tried again at every read");
+    other.close();
+    ledger.close();
+  });
+
   test("open marks rows left pending by a crash as interrupted; the shed is kept as slept", () => {
     const path = dbPath();
     const a = new Ledger(path);
