@@ -60,6 +60,12 @@ export class ActionTurn {
    */
   sent(): Promise<void> {
     if (this.followUp) return this.followUp;
+    // the action ended first (its deadline passed) and its command went out after all: its
+    // places are back already, and what follows it needs none
+    if (this.phase === "ended") {
+      this.followUp = Promise.resolve();
+      return this.followUp;
+    }
     this.phase = "waiting";
     this.f.sending.release();
     this.followUp = this.f.sending

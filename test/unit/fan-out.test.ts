@@ -83,7 +83,7 @@ describe("FanOut", () => {
     allFree(f);
   });
 
-  test("an action that ends unsent, while held, or twice gives back each place once", async () => {
+  test("an action that ends unsent, while held, twice, or before its command goes out gives back each place once", async () => {
     const f = new FanOut({ concurrency: 1, openMax: 10, holdMaxMs: 5000 });
     // never sent (refused before the wire): its send place goes back
     const unsent = await f.start();
@@ -101,5 +101,13 @@ describe("FanOut", () => {
     other.end();
     await held.sent();
     allFree(f);
+    // ended at its deadline while its command was still on its way; the command goes out after
+    const late = await f.start();
+    late.end();
+    await late.sent();
+    allFree(f);
+    await (await f.start()).sent();
+    assert.equal(f.sending.inUse, 0);
+    assert.equal(f.following.inUse, 1);
   });
 });
