@@ -96,8 +96,15 @@ export class ActionApplier {
     const device = async (group: PlanAction[], firstId: number | undefined) => {
       for (const [i, a] of group.entries()) {
         const turn = await fanOut.start();
+        // out of the poller's way once: on the wire, or ended without going out
+        let out = false;
+        const countOut = () => {
+          if (out) return;
+          out = true;
+          if (holdsPolls(a) && --unsent === 0) allSent?.();
+        };
         const onSent = () => {
-          if (!turn.wasSent && holdsPolls(a) && --unsent === 0) allSent?.();
+          countOut();
           return turn.sent();
         };
         let ok = false;
@@ -107,8 +114,7 @@ export class ActionApplier {
             begunId: i === 0 ? firstId : undefined,
           }));
         } finally {
-          // an action that ends unsent counts as out for the poller's wait
-          if (!turn.wasSent && holdsPolls(a) && --unsent === 0) allSent?.();
+          countOut();
           turn.end();
         }
         // the rest of this device waits for its back-off; a failed drain still lets its caps

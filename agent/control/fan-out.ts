@@ -47,11 +47,6 @@ export class ActionTurn {
 
   constructor(private readonly f: FanOut) {}
 
-  /** Whether the command went out (sent() was called). */
-  get wasSent(): boolean {
-    return this.followUp !== null;
-  }
-
   /**
    * The command is on the wire: frees the place to send. Resolves once this
    * action may follow up: no command of the tick waits for a place (or
