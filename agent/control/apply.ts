@@ -1,8 +1,8 @@
 // Applying a plan's actions: ledger.begin (written BEFORE the command) →
 // actuator, with a deadline per attempt and retries → ledger.finish, with an
 // event per action and per outcome. Apart from loop.ts (the tick and its
-// lifecycle) because the fan-out, the send/confirm slots and the deadline are
-// one concern of their own, shared by the policy's actions and the operator's.
+// lifecycle) because the fan-out (commands first: fan-out.ts) and the deadline
+// are one concern of their own, shared by the policy's actions and the operator's.
 import type { LocateReport } from "../../drivers/types.ts";
 import type { LedgerAction } from "../store/ledger.ts";
 import { FanOut } from "./fan-out.ts";
