@@ -7,6 +7,7 @@
 // fleet-wide shed's outcomes: one commit, not one per miner); any read here
 // commits what is queued first.
 import { BoundedTable, type Db, SqliteStore, type TableBounds } from "./db.ts";
+import { TurnQueue } from "./turn-queue.ts";
 
 const EVENT_SEVERITIES = ["info", "warning", "alarm"] as const;
 type EventSeverity = (typeof EVENT_SEVERITIES)[number];
@@ -82,8 +83,7 @@ export class EventLog extends SqliteStore {
   private readonly onDropped: (err: unknown, count: number) => void;
   /** The last id given out (stored or queued). */
   private lastId = 0;
-  private queued: Row[] = [];
-  private flushAt: NodeJS.Immediate | null = null;
+  private readonly queued = new TurnQueue<Row>((rows) => this.commit(rows));
 
   constructor(path: string, options: EventLogOptions = {}) {
     super(path, "event log", SCHEMA);
@@ -151,10 +151,6 @@ export class EventLog extends SqliteStore {
       data: e.data ? JSON.stringify(e.data) : null,
     };
     this.queued.push(row);
-    this.flushAt ??= setImmediate(() => {
-      this.flushAt = null;
-      this.flush();
-    });
     return {
       id: row.id,
       at: e.at,
@@ -166,15 +162,13 @@ export class EventLog extends SqliteStore {
     };
   }
 
-  /** Commits the queued events now: one transaction, or row by row when that fails (a bad row drops alone). */
+  /** Commits the queued events now. */
   flush(): void {
-    if (this.flushAt) {
-      clearImmediate(this.flushAt);
-      this.flushAt = null;
-    }
-    if (this.queued.length === 0) return;
-    const rows = this.queued;
-    this.queued = [];
+    this.queued.flush();
+  }
+
+  /** One transaction, or row by row when that fails (a bad row drops alone). */
+  private commit(rows: Row[]): void {
     const s = this.s();
     let stored = rows;
     try {

@@ -24,6 +24,7 @@ import {
   RESTORE_KINDS,
 } from "./ledger-schema.ts";
 import { ledgerView } from "./ledger-view.ts";
+import { TurnQueue } from "./turn-queue.ts";
 
 export { INTERRUPTED_REASON } from "./ledger-schema.ts";
 
@@ -116,8 +117,7 @@ export class Ledger {
   private readonly settleMs: number;
   private readonly onFlushError: (err: unknown) => void;
   /** Finishes not committed yet, in order; committed at the end of the turn or before any read. */
-  private finishing: QueuedFinish[] = [];
-  private flushAt: NodeJS.Immediate | null = null;
+  private readonly finishing = new TurnQueue<QueuedFinish>((batch) => this.commitFinishes(batch));
 
   constructor(
     private readonly path: string,
@@ -223,10 +223,6 @@ export class Ledger {
   finish(id: number, { ok, reason }: { ok: boolean; reason: string }, at: number): void {
     this.s();
     this.finishing.push({ id, ok, reason, at });
-    this.flushAt ??= setImmediate(() => {
-      this.flushAt = null;
-      this.flush();
-    });
   }
 
   /**
@@ -235,13 +231,11 @@ export class Ledger {
    * left them (the policy still counts them; the next start recovers them as interrupted).
    */
   flush(): void {
-    if (this.flushAt) {
-      clearImmediate(this.flushAt);
-      this.flushAt = null;
-    }
-    if (this.finishing.length === 0 || !this.db) return;
-    const batch = this.finishing;
-    this.finishing = [];
+    this.finishing.flush();
+  }
+
+  private commitFinishes(batch: QueuedFinish[]): void {
+    if (!this.db) return;
     const unknown: number[] = [];
     try {
       this.db.transaction(() => {
