@@ -45,24 +45,19 @@ export function sendBody(res: ServerResponse, status: number, { body, type, head
 }
 
 /**
- * A body given in pieces (the 5,000-miner `/metrics`, half a megabyte of text),
- * written straight into one buffer of its exact size and sent as sendBody
- * sends. Joined as one string first it was a V8 large object (two, where any
- * character was outside Latin-1) on top of the buffer: megabytes of RSS at
- * every scrape. The buffer is outside V8's heap and, being large, is mapped on
- * its own and handed back to the system as soon as it is freed.
+ * A body given in pieces (the 5,000-miner `/metrics`, half a megabyte of UTF-8 in buffers
+ * of 16 KiB), joined into one buffer of its exact size and sent as sendBody sends. Joined
+ * as one string first it was a V8 large object (two, where any character was outside
+ * Latin-1) on top of the buffer: megabytes of RSS at every scrape. The buffer is outside
+ * V8's heap and, being large, is mapped on its own and handed back to the system as soon
+ * as it is freed.
  */
 export function sendPieces(
   res: ServerResponse,
   status: number,
-  { pieces, type, headers = {} }: { pieces: readonly string[]; type: string; headers?: Headers },
+  { pieces, type, headers = {} }: { pieces: readonly Buffer[]; type: string; headers?: Headers },
 ): void {
-  let bytes = 0;
-  for (const piece of pieces) bytes += Buffer.byteLength(piece);
-  const body = Buffer.allocUnsafeSlow(bytes);
-  let at = 0;
-  for (const piece of pieces) at += body.write(piece, at);
-  sendBody(res, status, { body, type, headers });
+  sendBody(res, status, { body: Buffer.concat(pieces), type, headers });
 }
 
 export function sendJson(

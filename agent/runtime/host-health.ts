@@ -1,13 +1,14 @@
 // Health of the gateway the agent runs on (CPU, memory, disk, temperature),
-// sampled through systeminformation every 30 s on the site's clock (a sample
-// runs in the background; the tick never waits for it), off the control path: a full
-// disk or a throttling CPU is what takes an unattended gateway down, and the
-// status page, telemetry and metrics show it before it does.
+// sampled every 30 s on the site's clock (a sample runs in the background; the
+// tick never waits for it), off the control path: a full disk or a throttling
+// CPU is what takes an unattended gateway down, and the status page, telemetry
+// and metrics show it before it does. Memory comes from systeminformation (it
+// reads /proc/meminfo); CPU load, disk and temperature from host-readings.ts,
+// which reads the kernel's files where systeminformation would spawn shells.
 import { uptime } from "node:os";
-// its modules one by one, not the package index (systeminformation-parts.d.ts)
-import { cpuTemperature, currentLoad } from "systeminformation/lib/cpu.js";
-import { fsSize } from "systeminformation/lib/filesystem.js";
+// its module alone, not the package index (systeminformation-parts.d.ts)
 import { mem } from "systeminformation/lib/memory.js";
+import { type CpuTimes, cpuLoadPct, cpuTemperatureC, cpuTimes, diskUse } from "./host-readings.ts";
 import type { Logger } from "./logger.ts";
 
 export interface GatewayHealth {
@@ -29,25 +30,15 @@ function num(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-/** The mount that holds `path`: the longest mount point that prefixes it. */
-function mountFor<T extends { mount: string }>(mounts: readonly T[], path: string): T | null {
-  let best: T | null = null;
-  for (const m of mounts) {
-    const prefix = m.mount.endsWith("/") ? m.mount : `${m.mount}/`;
-    if (
-      (path === m.mount || path.startsWith(prefix) || m.mount === "/") &&
-      (!best || m.mount.length > best.mount.length)
-    )
-      best = m;
-  }
-  return best;
-}
-
 export class GatewayMonitor {
   private running = false;
   private latestSample: GatewayHealth | null = null;
   private sampling: Promise<void> | null = null;
   private sampledAt = Number.NEGATIVE_INFINITY;
+  /** CPU counters at the last sample: the load is over the time between two samples. */
+  private cpuBefore: CpuTimes | null = null;
+  /** An unreadable disk is logged once, not every sample. */
+  private diskWarned = false;
 
   constructor(private readonly opts: { statePath: string; logger: Logger; everyMs?: number }) {}
 
@@ -77,18 +68,30 @@ export class GatewayMonitor {
 
   private async sample(): Promise<void> {
     try {
-      const [load, memory, fs, temp] = await Promise.all([currentLoad(), mem(), fsSize(), cpuTemperature()]);
-      const disk = mountFor(fs, this.opts.statePath);
+      const cpuNow = cpuTimes();
+      // the first sample has no earlier one: its load is the average since boot
+      const load = cpuLoadPct(this.cpuBefore ?? { busyMs: 0, totalMs: 0 }, cpuNow);
+      this.cpuBefore = cpuNow;
+      const [memory, disk, tempC] = await Promise.all([
+        mem(),
+        diskUse(this.opts.statePath).catch((err: unknown) => {
+          if (!this.diskWarned)
+            this.opts.logger.warn({ err, path: this.opts.statePath }, "gateway disk use unreadable");
+          this.diskWarned = true;
+          return null;
+        }),
+        cpuTemperatureC(),
+      ]);
       this.latestSample = {
         at: Date.now(),
-        cpuLoadPct: num(load.currentLoad),
+        cpuLoadPct: load === null ? null : Math.round(load * 10) / 10,
         memUsedBytes:
           num(memory.total) !== null && num(memory.available) !== null
             ? memory.total - memory.available
             : null,
         memTotalBytes: num(memory.total),
-        disk: disk ? { mount: disk.mount, usedPct: disk.use, freeBytes: disk.available } : null,
-        cpuTempC: num(temp.main),
+        disk,
+        cpuTempC: tempC,
         // not si.time(): it runs `date` through execSync (the event loop waits on a shell) and
         // builds an Intl formatter (ICU's locale data, ~8 MiB resident), all for the uptime
         uptimeS: Math.round(uptime()),

@@ -78,13 +78,19 @@ test("label values and HELP text escaped; a series once; an unknown value absent
   await promtoolAccepts(text);
 });
 
-test("a large scrape comes in pieces, none near V8's large-object size, that join into one valid text", async () => {
+test("a large scrape comes as UTF-8 in buffers of 16 KiB, outside V8's heap, that join into one valid text", async () => {
   // the status of 5,000 miners was one string (two-byte once any HELP character was
-  // outside Latin-1) and one buffer, each megabytes of RSS at every scrape
+  // outside Latin-1) and one buffer, each megabytes of RSS at every scrape; then strings of
+  // 16 KiB, each a rope of its lines that lived long enough to be copied into the old generation
   const pieces = await siteMetricsOf("contract limit", 3000).scrapePieces();
   assert.ok(pieces.length > 5, `${pieces.length} pieces`);
-  for (const piece of pieces) assert.ok(piece.length <= 48 * 1024, `a piece of ${piece.length} characters`);
-  const text = pieces.join("");
+  for (const piece of pieces) {
+    assert.ok(Buffer.isBuffer(piece));
+    assert.ok(piece.length > 0 && piece.length <= 48 * 1024, `a piece of ${piece.length} bytes`);
+    // no character is cut between two pieces: each decodes on its own
+    assert.ok(!piece.toString("utf8").includes("\uFFFD"));
+  }
+  const text = Buffer.concat(pieces).toString("utf8");
   const power = text.split("\n").filter((l) => l.startsWith("wattkeeper_device_power_watts{"));
   assert.equal(power.length, 2999, "every miner with a power reading, once");
   assert.equal(new Set(power).size, power.length);
