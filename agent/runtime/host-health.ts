@@ -8,7 +8,15 @@
 import { uptime } from "node:os";
 // its module alone, not the package index (systeminformation-parts.d.ts)
 import { mem } from "systeminformation/lib/memory.js";
-import { type CpuTimes, cpuLoadPct, cpuTemperatureC, cpuTimes, diskUse } from "./host-readings.ts";
+import {
+  type CpuTimes,
+  cpuLoadPct,
+  cpuTimes,
+  diskUse,
+  findTemperatureSource,
+  readTemperatureC,
+  type TemperatureSource,
+} from "./host-readings.ts";
 import type { Logger } from "./logger.ts";
 
 export interface GatewayHealth {
@@ -37,6 +45,8 @@ export class GatewayMonitor {
   private sampledAt = Number.NEGATIVE_INFINITY;
   /** CPU counters at the last sample: the load is over the time between two samples. */
   private cpuBefore: CpuTimes | null = null;
+  /** The temperature sensor, found at the first sample (null: none); undefined until then. */
+  private temperature: Promise<TemperatureSource | null> | undefined;
   /** An unreadable disk is logged once, not every sample. */
   private diskWarned = false;
 
@@ -66,6 +76,12 @@ export class GatewayMonitor {
     await this.sampling;
   }
 
+  private async cpuTempC(): Promise<number | null> {
+    this.temperature ??= findTemperatureSource();
+    const source = await this.temperature;
+    return source === null ? null : readTemperatureC(source);
+  }
+
   private async sample(): Promise<void> {
     try {
       const cpuNow = cpuTimes();
@@ -80,7 +96,7 @@ export class GatewayMonitor {
           this.diskWarned = true;
           return null;
         }),
-        cpuTemperatureC(),
+        this.cpuTempC(),
       ]);
       this.latestSample = {
         at: Date.now(),

@@ -116,15 +116,21 @@ const CPU_CHIP = /^(cpu_thermal|cpu-thermal|soc_thermal|coretemp|k10temp|zenpowe
 /** Thermal zones of a CPU (x86 package, ARM SoCs). */
 const CPU_ZONE = /cpu|x86_pkg_temp|soc/i;
 
+/** Where the CPU temperature is read: one sensor's file, or its cores' files to average. */
+export interface TemperatureSource {
+  inputs: string[];
+}
+
 /**
- * The CPU temperature, °C: a hwmon package sensor, else the mean of its core sensors, else a
- * CPU chip's first sensor, else a CPU thermal zone; null where the platform has none
- * (containers without /sys, most VMs).
+ * Finds the CPU temperature's sensor: a hwmon package sensor, else its core sensors (averaged),
+ * else a CPU chip's first sensor, else a CPU thermal zone; null where the platform has none
+ * (containers without /sys, most VMs). Sensors do not come and go while the agent runs, so the
+ * gateway monitor walks sysfs once and then reads only these files.
  */
-export async function cpuTemperatureC(root = "/"): Promise<number | null> {
+export async function findTemperatureSource(root = "/"): Promise<TemperatureSource | null> {
   const hwmon = join(root, "sys/class/hwmon");
-  const cores: number[] = [];
-  let chipTemp: number | null = null;
+  const cores: string[] = [];
+  let chip: string | null = null;
   for (const mon of await list(hwmon)) {
     const dir = join(hwmon, mon);
     const files = await list(dir);
@@ -133,27 +139,37 @@ export async function cpuTemperatureC(root = "/"): Promise<number | null> {
       if (name === null) continue;
       const input = join(dir, label.replace(/_label$/, "_input"));
       if (PACKAGE_LABEL.test(name)) {
-        const c = await milliC(input);
-        if (c !== null) return c;
-      } else if (/^core\s*\d+$/i.test(name)) {
-        const c = await milliC(input);
-        if (c !== null) cores.push(c);
+        if ((await milliC(input)) !== null) return { inputs: [input] };
+      } else if (/^core\s*\d+$/i.test(name) && (await milliC(input)) !== null) {
+        cores.push(input);
       }
     }
-    if (chipTemp === null && files.includes("temp1_input")) {
-      const chip = await readTrimmed(join(dir, "name"));
-      if (chip !== null && CPU_CHIP.test(chip)) chipTemp = await milliC(join(dir, "temp1_input"));
+    if (chip === null && files.includes("temp1_input")) {
+      const name = await readTrimmed(join(dir, "name"));
+      const input = join(dir, "temp1_input");
+      if (name !== null && CPU_CHIP.test(name) && (await milliC(input)) !== null) chip = input;
     }
   }
-  if (cores.length > 0) return Math.round((cores.reduce((a, b) => a + b, 0) / cores.length) * 10) / 10;
-  if (chipTemp !== null) return chipTemp;
+  if (cores.length > 0) return { inputs: cores };
+  if (chip !== null) return { inputs: [chip] };
   const thermal = join(root, "sys/class/thermal");
   for (const zone of (await list(thermal)).filter((z) => z.startsWith("thermal_zone"))) {
     const type = await readTrimmed(join(thermal, zone, "type"));
-    if (type !== null && CPU_ZONE.test(type)) {
-      const c = await milliC(join(thermal, zone, "temp"));
-      if (c !== null) return c;
-    }
+    const input = join(thermal, zone, "temp");
+    if (type !== null && CPU_ZONE.test(type) && (await milliC(input)) !== null) return { inputs: [input] };
   }
   return null;
+}
+
+/** The source's temperature now, °C (its sensors' mean); null when none can be read. */
+export async function readTemperatureC(source: TemperatureSource): Promise<number | null> {
+  const read = (await Promise.all(source.inputs.map(milliC))).filter((c): c is number => c !== null);
+  if (read.length === 0) return null;
+  return Math.round((read.reduce((a, b) => a + b, 0) / read.length) * 10) / 10;
+}
+
+/** The CPU temperature, °C, found and read at once (findTemperatureSource, readTemperatureC). */
+export async function cpuTemperatureC(root = "/"): Promise<number | null> {
+  const source = await findTemperatureSource(root);
+  return source === null ? null : readTemperatureC(source);
 }
