@@ -3,9 +3,9 @@
 // simulator nor its sockets share the agent's event loop or file descriptors.
 // Prints "ready", then "P <epoch ms> <site watts>" every 100 ms: the ground
 // truth a shed is timed against. Runs until SIGTERM.
-import { startLuxosFleetFromArgs } from "./luxos-fleet.ts";
+import { startChildFleetFromArgs } from "./child-fleet.ts";
 
-const sim = await startLuxosFleetFromArgs(5);
+const sim = await startChildFleetFromArgs(5);
 const timer = setInterval(() => {
   process.stdout.write(`P ${Date.now()} ${Math.round(sim.model.meterW("site"))}\n`);
 }, 100);

@@ -300,6 +300,11 @@ for (const [name, title, args] of [
   ["trigger", `trigger → last sleep delivered: ${triggered} LuxOS miners`, [...fleet, ...rounds]],
   [
     "trigger",
+    `trigger → last sleep delivered: ${triggered} Braiins OS miners (one pause each)`,
+    ["--dialect", "braiins", ...fleet, ...rounds],
+  ],
+  [
+    "trigger",
     `QSE setpoint (Modbus TCP) → last sleep delivered: ${triggered} LuxOS miners`,
     ["--via", "modbus", ...fleet, ...rounds],
   ],

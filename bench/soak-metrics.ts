@@ -62,3 +62,37 @@ export function cpuShare(from: { s: number; at: number } | null, to: { s: number
   if (from === null || to === null || to.at <= from.at) return null;
   return Math.round(((to.s - from.s) / ((to.at - from.at) / 1000)) * 1000) / 10;
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+/**
+ * RSS saw-tooths with garbage collection (tens of MB at 5,000 miners): growth is judged on
+ * windows, not single samples — the median and the floor (min) of the first and the last
+ * fifth of the samples after warm-up.
+ */
+export function rssGrowth(rssMiB: number[]) {
+  const win = Math.max(1, Math.floor(rssMiB.length / 5));
+  const first = rssMiB.slice(0, win);
+  const last = rssMiB.slice(-win);
+  return {
+    rssGrowthMiB: round1(median(last) - median(first)),
+    rssFloorGrowthMiB: round1(Math.min(...last) - Math.min(...first)),
+  };
+}
+
+/**
+ * Open fds rise and fall with each sweep's sockets (a sample may catch up to the miner
+ * concurrency in flight: 140–200 at 5,000 miners, 180–400 at 20,000). A leak raises both the
+ * floor (samples between sweeps) and the median of a window; a sample that happens to fall in
+ * a sweep raises only one of them (at 5,000 the floor is steady and the median is not; at
+ * 20,000 the other way round). So growth is the smaller of the two, the first window against
+ * the last, each a fifth of the samples after warm-up and at least three.
+ */
+export function fdsGrowth(fds: number[]) {
+  const win = Math.min(fds.length, Math.max(3, Math.floor(fds.length / 5)));
+  const first = fds.slice(0, win);
+  const last = fds.slice(-win);
+  const fdsFloorGrowth = Math.min(...last) - Math.min(...first);
+  const fdsMedianGrowth = median(last) - median(first);
+  return { fdsFloorGrowth, fdsMedianGrowth, fdsGrowth: Math.min(fdsFloorGrowth, fdsMedianGrowth) };
+}

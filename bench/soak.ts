@@ -22,7 +22,15 @@ import { startEmbeddedBroker } from "../sim/mqtt/broker.ts";
 import { testPort } from "../test/helpers/ports.ts";
 import { resultsDir } from "./results-dir.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
-import { cpuShare, metricsSample, round1, steadyTicks, type TickCounts } from "./soak-metrics.ts";
+import {
+  cpuShare,
+  fdsGrowth,
+  metricsSample,
+  round1,
+  rssGrowth,
+  steadyTicks,
+  type TickCounts,
+} from "./soak-metrics.ts";
 import { agentProcSample, peakRssMiB, resetPeakRss } from "./soak-proc.ts";
 import { stopChildrenWithMe } from "./stop-children.ts";
 
@@ -342,13 +350,6 @@ const duplicates = [...received.values()].filter((n) => n > 1).length;
 const after = samples.filter((s) => s.minute * 60_000 >= WARMUP_MS);
 const base = after[0] ?? samples[0]!;
 const lastS = samples.at(-1)!;
-// RSS saw-tooths with garbage collection (tens of MB at 5,000 miners): growth is judged on
-// windows, not single samples — the median and the floor (min) of the first and the last
-// fifth after warm-up
-const win = Math.max(1, Math.floor(after.length / 5));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-const firstW = after.slice(0, win).map((s) => s.rssMiB);
-const lastW = after.slice(-win).map((s) => s.rssMiB);
 const summary = {
   minutes: MINUTES,
   miners: MINERS,
@@ -357,20 +358,14 @@ const summary = {
   drops: dropLog,
   rssMiBAfterWarmup: base.rssMiB,
   rssMiBEnd: lastS.rssMiB,
-  rssGrowthMiB: round1(median(lastW) - median(firstW)),
-  rssFloorGrowthMiB: round1(Math.min(...lastW) - Math.min(...firstW)),
+  ...rssGrowth(after.map((s) => s.rssMiB)),
   rssMaxMiB: Math.max(...samples.map((s) => s.rssMiB)),
   // the most RSS held at any moment after warm-up, not only at a sample (null: not measurable)
   rssPeakMiBAfterWarmup: rssPeak,
   fdsAfterWarmup: base.fds,
   fdsEnd: lastS.fds,
   fdsMax: Math.max(...after.map((s) => s.fds)),
-  // open fds rise and fall with each sweep's sockets (140-400 at 20,000 miners): growth is the
-  // most held in the last fifth against the most held before it (a short soak's first fifth
-  // is one sample, which may fall between sweeps)
-  fdsGrowth:
-    Math.max(...after.slice(-win).map((s) => s.fds)) -
-    Math.max(...after.slice(0, Math.max(1, after.length - win)).map((s) => s.fds)),
+  ...fdsGrowth(after.map((s) => s.fds)),
   tickMsP99Max: Math.max(...samples.map((s) => s.tickMsP99 ?? 0)),
   ...steadyTicks(ticksAtWarmup, ticksLast),
   agentCpuPctAfterWarmup: cpuShare(cpuAtWarmup, cpuLast),

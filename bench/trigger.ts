@@ -1,13 +1,17 @@
 // Trigger → last sleep delivered: how long after a budget step the last of
-// 1,000 (or --miners) simulated LuxOS miners has received (and applied) its sleep command.
+// 1,000 (or --miners) simulated miners has received (and applied) its sleep command.
+// LuxOS by default (a session per sleep: logon, curtail, logoff); --dialect braiins
+// sleeps each miner with one `pause` on 4028.
 // The simulator runs in a child process (bench/trigger-sim.ts) and stamps
 // each sleep as it lands; the agent (real drivers, poller, ledger, loop) runs
 // here. Each round starts a fresh Site on a fresh store with every miner
 // hashing, then sets a 0 W lease, which needs every miner asleep.
 // Baseline: the same 1,000 sleep commands sent by a bare loop (LuxOS logon,
-// curtail, logoff; no ledger, no read-back) at the same concurrency.
+// curtail, logoff, or Braiins pause; no ledger, no read-back) at the same concurrency.
 // TRIGGER_DEBUG=1 adds per-miner quantiles, the baseline at once and the
-// shed's progress every 5 s; TRIGGER_PROFILE=FILE a CPU profile per round.
+// shed's progress every 5 s and the heap's growth from trigger to last sleep;
+// TRIGGER_PROFILE=FILE a CPU profile per round; TRIGGER_HEAPSNAP=FILE heap
+// snapshots before the trigger and halfway through the shed (first round).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -17,11 +21,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { writeHeapSnapshot } from "node:v8";
 import modbusSerial from "modbus-serial";
+import { AGENT_GC_FLAGS, AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import { Site } from "../agent/site/site.ts";
 import { loadConfig } from "../config/load.ts";
 import { allocateAddresses, toRanges } from "../sim/addresses.ts";
+import { CHILD_FLEET_DIALECTS, type ChildFleetDialect, isChildFleetDialect } from "./child-fleet.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
 
 const { values } = parseArgs({
@@ -34,10 +41,26 @@ const { values } = parseArgs({
     // lease: a budget lease set in-process; modbus: a QSE setpoint written to the agent's
     // Modbus TCP server by a real client (the CLR path, the Modbus hop included)
     via: { type: "string", default: "lease" },
+    dialect: { type: "string", default: "luxos" },
+    // the agent runs here; by default this process re-runs itself with the node flags, GC
+    // flags and malloc setting the agent is installed with (systemd unit, image)
+    "agent-uninstalled": { type: "boolean", default: false },
   },
 });
+if (!values["agent-uninstalled"] && !process.env.WK_TRIGGER_INSTALLED) {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, ...AGENT_NODE_FLAGS, ...AGENT_GC_FLAGS, ...process.argv.slice(1)],
+    { stdio: "inherit", env: { ...AGENT_MALLOC_ENV, ...process.env, WK_TRIGGER_INSTALLED: "1" } },
+  );
+  const [code] = await once(child, "exit");
+  process.exit(code ?? 1);
+}
 if (values.via !== "lease" && values.via !== "modbus") throw new Error("--via is lease or modbus");
 const VIA = values.via;
+if (!isChildFleetDialect(values.dialect))
+  throw new Error(`--dialect is ${CHILD_FLEET_DIALECTS.join(" or ")}`);
+const DIALECT: ChildFleetDialect = values.dialect;
 const N = Number(values.miners);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
@@ -69,6 +92,7 @@ const children = await Promise.all(
         String(block.length),
         block[0]!,
         String(METERED && i === 0 ? meterPort : 0),
+        DIALECT,
       ],
       { stdio: ["pipe", "pipe", "inherit"] },
     );
@@ -149,7 +173,7 @@ ${
     : "meters: []"
 }
 miners:
-  - { hosts: [${ranges.join(", ")}], dialect: luxos }
+  - { hosts: [${ranges.join(", ")}], dialect: ${DIALECT} }
 control: { tickS: 1, minOnS: 0, minOffS: 0, shedMarginW: 1kW, restoreMarginW: 2kW, emergencyMarginW: 5kW }
 ${
   VIA === "modbus"
@@ -179,6 +203,11 @@ ${
     sleeps.length = 0;
     const rtu = VIA === "modbus" ? await qseClient() : null;
     const profiler = process.env.TRIGGER_PROFILE ? await startProfile() : null;
+    const heap0 = process.memoryUsage();
+    // TRIGGER_HEAPSNAP=FILE: the agent's heap before the trigger and halfway through the shed
+    const snapFile = process.env.TRIGGER_HEAPSNAP;
+    if (snapFile) writeHeapSnapshot(`${snapFile}.before.heapsnapshot`);
+    let snapped = !snapFile;
     const t0 = Date.now();
     if (rtu) await rtu.writeRegisters(0, [0, 0, 1, 1]);
     else site.setBudgetLease({ watts: 0, ttlS: 600, reason: "bench: everything off" });
@@ -194,7 +223,13 @@ ${
     try {
       await waitUntil(
         "every sleep delivered",
-        () => sleeps.length >= N,
+        () => {
+          if (!snapped && sleeps.length >= N / 2) {
+            snapped = true;
+            writeHeapSnapshot(`${snapFile}.mid.heapsnapshot`);
+          }
+          return sleeps.length >= N;
+        },
         60_000,
         () => `${sleeps.length} of ${N} delivered; site: ${JSON.stringify(site.snapshot().counts)}`,
       );
@@ -205,6 +240,10 @@ ${
     }
     const rel = sleeps.map((t) => t - t0);
     if (process.env.TRIGGER_DEBUG) {
+      const h = process.memoryUsage();
+      process.stderr.write(
+        `heapUsed ${(heap0.heapUsed / 2 ** 20).toFixed(0)} -> ${(h.heapUsed / 2 ** 20).toFixed(0)} MiB, rss ${(heap0.rss / 2 ** 20).toFixed(0)} -> ${(h.rss / 2 ** 20).toFixed(0)}\n`,
+      );
       const qs = [0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.995, 1].map((q) => `${q}:${quantile(rel, q)}`);
       process.stderr.write(`per-miner ${qs.join(" ")}\n`);
     }
@@ -224,8 +263,8 @@ async function qseClient() {
   return c;
 }
 
-/** The bare baseline: LuxOS logon → curtail sleep → logoff per miner, nothing else. */
-function luxos(host: string, command: string, parameter?: string): Promise<Record<string, unknown>> {
+/** One command on one connection, as the bare baseline sends it. */
+function cgminerCommand(host: string, command: string, parameter?: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const sock = createConnection({ host, port: 4028 });
     let buf = "";
@@ -247,6 +286,18 @@ function luxos(host: string, command: string, parameter?: string): Promise<Recor
   });
 }
 
+/** The bare baseline's sleep: LuxOS logon → curtail sleep → logoff, or Braiins pause; nothing else. */
+async function bareSleep(host: string): Promise<void> {
+  if (DIALECT === "braiins") {
+    await cgminerCommand(host, "pause");
+    return;
+  }
+  const logon = (await cgminerCommand(host, "logon")) as { SESSION?: { SessionID?: string }[] };
+  const sid = logon.SESSION?.[0]?.SessionID ?? "";
+  await cgminerCommand(host, "curtail", `${sid},sleep`);
+  await cgminerCommand(host, "logoff", sid);
+}
+
 async function bareRound(): Promise<{ lastMs: number; medianMs: number }> {
   sleeps.length = 0;
   const t0 = Date.now();
@@ -254,10 +305,7 @@ async function bareRound(): Promise<{ lastMs: number; medianMs: number }> {
   const worker = async () => {
     while (next < hosts.length) {
       const host = hosts[next++]!;
-      const logon = (await luxos(host, "logon")) as { SESSION?: { SessionID?: string }[] };
-      const sid = logon.SESSION?.[0]?.SessionID ?? "";
-      await luxos(host, "curtail", `${sid},sleep`);
-      await luxos(host, "logoff", sid);
+      await bareSleep(host);
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, hosts.length) }, worker));
@@ -295,11 +343,11 @@ try {
 const row = (name: string, xs: number[]) =>
   `| ${name.padEnd(28)} | ${String(quantile(xs, 0.5)).padStart(6)} | ${String(quantile(xs, 0.99)).padStart(6)} | ${String(Math.max(...xs)).padStart(6)} |`;
 console.log(
-  `${VIA === "modbus" ? "setpoint written (Modbus TCP)" : "trigger"} → last sleep delivered, ${N} LuxOS miners, ${ROUNDS} rounds, concurrency ${CONCURRENCY} (sim in a child process)`,
+  `${VIA === "modbus" ? "setpoint written (Modbus TCP)" : "trigger"} → last sleep delivered, ${N} ${DIALECT === "luxos" ? "LuxOS" : "Braiins OS"} miners, ${ROUNDS} rounds, concurrency ${CONCURRENCY} (sim in a child process)`,
 );
 console.log(`| ${"".padEnd(28)} | p50 ms | p99 ms | max ms |`);
 console.log(`|${"-".repeat(30)}|--------|--------|--------|`);
 console.log(row(VIA === "modbus" ? "agent (0 kW setpoint, Modbus)" : "agent (0 W lease → loop)", agent));
 console.log(row("agent, median miner", agentMedian));
-console.log(row("bare (logon/curtail/logoff)", bare));
+console.log(row(DIALECT === "luxos" ? "bare (logon/curtail/logoff)" : "bare (pause)", bare));
 console.log(`ratio agent/bare (p99): ${(quantile(agent, 0.99) / quantile(bare, 0.99)).toFixed(2)}`);

@@ -8,7 +8,8 @@ export class Slots {
   /** Waiters from `head` on; taken by index, since `shift()` on an array of 20,000 is a copy each time. */
   private waiting: Array<() => void> = [];
   private head = 0;
-  private readonly idlers: Array<() => void> = [];
+  /** The wait for idle that every idle() caller shares until it ends (one timer, not one each). */
+  private idleWait: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout } | null = null;
 
   constructor(size: number) {
     this.size = Math.max(1, size);
@@ -27,7 +28,7 @@ export class Slots {
     const next = this.take();
     if (next) next();
     else this.free++;
-    if (this.isIdle()) for (const idle of this.idlers.splice(0)) idle();
+    if (this.isIdle()) this.endIdleWait();
   }
 
   /** Slots held now. */
@@ -61,15 +62,26 @@ export class Slots {
   /**
    * Resolves once no slot is held and nobody waits for one (at once when so),
    * or after `maxWaitMs` at the latest: one slow holder must not hold everyone.
+   * Callers while a wait is under way share it, and with it the limit of the
+   * first of them: in a 20,000-miner shed each parked action held a timer of
+   * its own before. A later caller may so be let go early, never late.
    */
   idle(maxWaitMs: number): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, maxWaitMs);
-      this.idlers.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+    if (this.idleWait) return this.idleWait.promise;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => {
+      resolve = r;
     });
+    this.idleWait = { promise, resolve, timer: setTimeout(() => this.endIdleWait(), maxWaitMs) };
+    return promise;
+  }
+
+  private endIdleWait(): void {
+    const wait = this.idleWait;
+    if (!wait) return;
+    this.idleWait = null;
+    clearTimeout(wait.timer);
+    wait.resolve();
   }
 }

@@ -23,14 +23,20 @@ export class DeadlineSlots {
   private readonly timeoutMs: number;
   private readonly slotMs: number;
   private readonly slots = new Map<number, Slot>();
-  /** The slot reads join now (the newest); kept even while empty, since the next read likely joins it. */
+  /** The slot reads join now (the newest); by default kept even while empty, since the next read likely joins it. */
   private current: Slot | null = null;
   private readonly now: () => number;
+  private readonly keepCurrent: boolean;
 
-  /** `now`: the clock that places a read in its slot (tests); the timers run on real time. */
-  constructor(timeoutMs: number, now: () => number = Date.now) {
+  /**
+   * `now`: the clock that places a read in its slot (tests); the timers run on real time.
+   * `keepCurrent: false`: the newest slot goes too once nothing is in it, so that no timer
+   * outlives the work (the control loop's actions come in bursts, a poller's reads do not).
+   */
+  constructor(timeoutMs: number, now: () => number = Date.now, { keepCurrent = true } = {}) {
     this.timeoutMs = timeoutMs;
     this.now = now;
+    this.keepCurrent = keepCurrent;
     this.slotMs = Math.min(250, Math.max(1, Math.floor(timeoutMs / 20)));
   }
 
@@ -63,7 +69,7 @@ export class DeadlineSlots {
   /** A read of `slot` has settled: a slot no read needs any more goes, timer and all. */
   left(slot: DeadlineSlot): void {
     const s = slot as Slot;
-    if (s.ends.size === 0 && s !== this.current) this.drop(s);
+    if (s.ends.size === 0 && (s !== this.current || !this.keepCurrent)) this.drop(s);
   }
 
   /** Ends every read in flight with `err` (stop()) and clears every timer. */

@@ -54,6 +54,23 @@ describe("DeadlineSlots", () => {
     assert.equal(first.signal.aborted, false, "a slot that went early aborts nothing");
   });
 
+  test("keepCurrent false: the newest slot goes too once its work settled (no timer outlives a burst)", () => {
+    let nowMs = 1_000_000;
+    const slots = new DeadlineSlots(200, () => nowMs, { keepCurrent: false });
+    const only = slots.join();
+    const end = () => {};
+    only.ends.add(end);
+    slots.left(only);
+    assert.equal(slots.size, 1, "work still in it: kept");
+    only.ends.delete(end);
+    slots.left(only);
+    assert.equal(slots.size, 0, "current and empty: gone, timer and all");
+    assert.equal(only.signal.aborted, false);
+    nowMs += 1;
+    assert.notEqual(slots.join(), only, "the next join opens a fresh slot");
+    slots.endAll(new Error("stopped"));
+  });
+
   test("endAll ends every read in flight with the reason given", () => {
     const slots = new DeadlineSlots(10_000);
     const seen: string[] = [];

@@ -64,4 +64,26 @@ describe("Slots", () => {
     await slots.idle(30);
     assert.ok(Date.now() - t0 >= 25);
   });
+
+  test("idle() callers during one wait share it: one limit (the first caller's), never a later one", async () => {
+    const slots = new Slots(1);
+    await slots.acquire(); // held and never released
+    const t0 = Date.now();
+    const first = slots.idle(40);
+    const later = slots.idle(60_000);
+    assert.equal(later, first, "one wait, shared");
+    await later;
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 35 && waited < 5000, `let go at the first caller's limit (${waited} ms)`);
+    // that wait is over: the next caller starts a fresh one, with its own limit
+    const t1 = Date.now();
+    const next = slots.idle(30);
+    assert.notEqual(next, first);
+    await next;
+    assert.ok(Date.now() - t1 >= 25);
+    // idle at last: a release ends a wait under way at once
+    const pending = slots.idle(60_000);
+    slots.release();
+    await pending;
+  });
 });
