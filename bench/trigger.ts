@@ -23,7 +23,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { writeHeapSnapshot } from "node:v8";
 import modbusSerial from "modbus-serial";
-import { AGENT_GC_FLAGS, AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
+import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, HeapBurst, tuneHeap } from "../agent/runtime/heap.ts";
 import { silentLogger } from "../agent/runtime/logger.ts";
 import { Site } from "../agent/site/site.ts";
 import { loadConfig } from "../config/load.ts";
@@ -42,15 +42,16 @@ const { values } = parseArgs({
     // Modbus TCP server by a real client (the CLR path, the Modbus hop included)
     via: { type: "string", default: "lease" },
     dialect: { type: "string", default: "luxos" },
-    // the agent runs here; by default this process re-runs itself with the node flags, GC
-    // flags and malloc setting the agent is installed with (systemd unit, image)
+    // the agent runs here; by default this process re-runs itself with the node flags and
+    // malloc setting the agent is installed with (systemd unit, image), then tunes its heap
+    // as `wattkeeper run` does
     "agent-uninstalled": { type: "boolean", default: false },
   },
 });
 if (!values["agent-uninstalled"] && !process.env.WK_TRIGGER_INSTALLED) {
   const child = spawn(
     process.execPath,
-    [...process.execArgv, ...AGENT_NODE_FLAGS, ...AGENT_GC_FLAGS, ...process.argv.slice(1)],
+    [...process.execArgv, ...AGENT_NODE_FLAGS, ...process.argv.slice(1)],
     { stdio: "inherit", env: { ...AGENT_MALLOC_ENV, ...process.env, WK_TRIGGER_INSTALLED: "1" } },
   );
   const [code] = await once(child, "exit");
@@ -58,6 +59,8 @@ if (!values["agent-uninstalled"] && !process.env.WK_TRIGGER_INSTALLED) {
 }
 if (values.via !== "lease" && values.via !== "modbus") throw new Error("--via is lease or modbus");
 const VIA = values.via;
+// as `wattkeeper run` starts the agent: its GC flags, and the heap's way through a shed
+const heapBurst = values["agent-uninstalled"] ? undefined : HeapBurst.after(tuneHeap());
 if (!isChildFleetDialect(values.dialect))
   throw new Error(`--dialect is ${CHILD_FLEET_DIALECTS.join(" or ")}`);
 const DIALECT: ChildFleetDialect = values.dialect;
@@ -188,6 +191,7 @@ ${
     httpListen: null,
     minerPollMs: POLL_MS,
     minerConcurrency: CONCURRENCY,
+    ...(heapBurst ? { heapBurst } : {}),
   });
   await site.start();
   try {

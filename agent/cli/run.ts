@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, loadConfigOrReport, problemLines } from "../../config/load.ts";
 import type { SiteConfig } from "../../config/schema.ts";
 import { startCompactor } from "../runtime/compactor.ts";
-import { tuneHeap } from "../runtime/heap.ts";
+import { HeapBurst, tuneHeap } from "../runtime/heap.ts";
 import { createLogger, type Logger } from "../runtime/logger.ts";
 import { createNotifier, type Notifier } from "../runtime/systemd-notify.ts";
 import { Site, type SiteHandoff } from "../site/site.ts";
@@ -47,12 +47,12 @@ export async function runCommand(argv: string[], opts: RunOptions): Promise<numb
   if (!loaded) return 2;
   const { config } = loaded;
 
-  tuneHeap();
+  const heapBurst = HeapBurst.after(tuneHeap());
   const compactor = startCompactor();
   const logger = createLogger({ level: config.log.level });
   logger.info({ version: opts.version, config: config.file }, `wattkeeper ${opts.version} starting`);
   const notifier = createNotifier({ logger });
-  const agent = new Agent({ file, logger, notifier, version: opts.version });
+  const agent = new Agent({ file, logger, notifier, version: opts.version, heapBurst });
 
   const uninstall = handleSignals(process, {
     stop: (signal) => {
@@ -151,6 +151,8 @@ export interface AgentOptions {
   version: string;
   /** How a reload reads the config (tests inject failures). */
   load?: ConfigLoader;
+  /** Handed to each site (runtime/heap.ts). */
+  heapBurst?: HeapBurst;
 }
 
 export class Agent {
@@ -176,6 +178,7 @@ export class Agent {
   private readonly logger: Logger;
   private readonly notifier: Notifier;
   private readonly version: string;
+  private readonly heapBurst: HeapBurst | undefined;
   private readonly load: ConfigLoader;
 
   constructor(o: AgentOptions) {
@@ -183,6 +186,7 @@ export class Agent {
     this.logger = o.logger;
     this.notifier = o.notifier;
     this.version = o.version;
+    this.heapBurst = o.heapBurst;
     this.load = o.load ?? loadStrict;
   }
 
@@ -338,7 +342,11 @@ export class Agent {
   }
 
   private async startSite(config: SiteConfig, handoff: SiteHandoff | null = null): Promise<void> {
-    const site = new Site(config, this.logger, { version: this.version, handoff });
+    const site = new Site(config, this.logger, {
+      version: this.version,
+      handoff,
+      ...(this.heapBurst ? { heapBurst: this.heapBurst } : {}),
+    });
     this.site = site;
     this.config = config;
     await site.start();

@@ -2,6 +2,7 @@
 // dialect driver (which confirms by reading back), GPU caps through the node
 // (confirmed by enforced.power.limit). `ok` is a confirmed effect, never an ack.
 import type { Miner } from "../../drivers/cgminer/miner.ts";
+import type { WriteOutcome } from "../../drivers/cgminer/write.ts";
 import type { GpuNode } from "../../drivers/nvidia/node.ts";
 import type { OperatorCommandOutcome } from "../../drivers/nvidia/types.ts";
 import type { MinerReading } from "../../drivers/types.ts";
@@ -44,9 +45,22 @@ export function driverActuator({
     if (!miner) return { ok: false, reason: `no miner ${id}` };
     // a locate reads its LED, not the miner: no reading to confirm against
     const before = action === "locate" ? null : freshReading(id);
-    const out = await miner.write(action, value, { signal, before, onSent });
+    return actuatorResult(id, await miner.write(action, value, { signal, before, onSent }));
+  };
+  const actuatorResult = (id: string, out: WriteOutcome): ActuatorResult => {
     if (out.after) onReadBack(id, out.after);
     return { ok: out.ok, reason: out.reason ?? "confirmed", locate: out.locate ?? null };
+  };
+  const startMiner: NonNullable<Actuator["startMiner"]> = async (kind, id, watts, { signal }) => {
+    const miner = miners.get(id);
+    if (!miner) return { result: { ok: false, reason: `no miner ${id}` } };
+    // a miner's limit is restored by setting the value it had before the agent lowered it
+    const action = kind === "restorePowerLimit" ? "setPowerLimit" : kind;
+    const value = action === "setPowerLimit" ? watts : undefined;
+    const started = await miner.start(action, value, { signal, before: freshReading(id) });
+    if (!started.confirm) return { result: actuatorResult(id, started.outcome) };
+    const { confirm } = started;
+    return { confirm: async () => actuatorResult(id, await confirm()) };
   };
   /** `watts` null: back to the default limit (or clocks reset). */
   const gpuLimit = async (
@@ -89,6 +103,7 @@ export function driverActuator({
     return { ok: out.ok, reason: auditText(cmds[which], out) };
   };
   return {
+    startMiner,
     drainGpuNode: (nodeId, call) => operatorCommand(nodeId, "command", call?.signal),
     resumeGpuNode: (nodeId, call) => operatorCommand(nodeId, "resumeCommand", call?.signal),
     sleep: (id, call) => minerWrite(id, "sleep", undefined, call),

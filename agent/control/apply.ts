@@ -4,25 +4,33 @@
 // lifecycle) because the fan-out (commands first: fan-out.ts) and the deadline
 // are one concern of their own, shared by the policy's actions and the operator's.
 import type { LocateReport } from "../../drivers/types.ts";
-import { DeadlineSlots } from "../devices/deadline-slots.ts";
-import type { LedgerAction } from "../store/ledger.ts";
+import { ActionDeadlines } from "./action-deadlines.ts";
+import { GPU_KINDS, indexSnapshot, ledgerAction, type SnapshotIndex } from "./action-rows.ts";
+import { callActuator } from "./actuator-call.ts";
 import { type ActionTurn, FanOut } from "./fan-out.ts";
 import type {
-  ActuatorCall,
   ActuatorResult,
   ControlEvent,
   ControlLoopDeps,
   LoopStats,
+  MinerStartKind,
   OnSent,
+  StartedAction,
   TickResult,
 } from "./loop-types.ts";
-import { efficiencyJPerTh } from "./policy.ts";
 import type { PlanAction, PlanSnapshot } from "./types.ts";
 
 /** Workload-manager commands run once: a second drain is not a retry of the first. */
 const RUN_ONCE = new Set(["drainGpuNode", "resumeGpuNode"]);
 
-const GPU_KINDS = new Set(["capGpu", "uncapGpu"]);
+/** The miner commands that go in two phases (Actuator.startMiner); a locate runs whole. */
+const TWO_PHASE_KINDS = new Set<PlanAction["kind"]>([
+  "sleep",
+  "wake",
+  "setPowerLimit",
+  "restorePowerLimit",
+  "reboot",
+]);
 
 /** A miner command: the miner poller waits while these go out (not for a GPU cap or a drain that runs for minutes). */
 const holdsPolls = (a: PlanAction) => !GPU_KINDS.has(a.kind) && !RUN_ONCE.has(a.kind);
@@ -34,12 +42,12 @@ const holdsPolls = (a: PlanAction) => !GPU_KINDS.has(a.kind) && !RUN_ONCE.has(a.
 const FOLLOW_UP_HOLD_MAX_MS = 10_000;
 
 /**
- * Actions begun and not ended, at most. One waiting for its follow-up holds about 9 KiB of async
- * frames (measured: 44 MiB for 5,000): a whole 20,000-miner shed fits, for the seconds it lasts.
+ * Actions begun and not ended, at most. A miner command waiting for its follow-up holds about
+ * 3 KiB in two phases (a heap snapshot halfway through a 5,000-miner shed), one sent the
+ * one-phase way about 9 KiB of async frames: a whole 20,000-miner shed fits, for the seconds
+ * it lasts.
  */
 const OPEN_ACTIONS_MAX = 20_000;
-
-class Timeout extends Error {}
 
 export function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -58,19 +66,18 @@ export type ApplierDeps = Pick<
   | "retryDelayMs"
   | "actionTimeoutFor"
   | "commandFirst"
+  | "heapBurst"
 > & { now: () => number; stats: LoopStats };
 
 /** One action's confirmed outcome, with the ledger id it was written under (null: not written, not sent). */
 export type AppliedResult = ActuatorResult & { id: number | null; locate?: LocateReport | null };
 
 export class ActionApplier {
-  /**
-   * Action deadlines by the slot (deadline-slots.ts), one set per timeout: the actions begun
-   * within a slot share one controller and one timer, instead of one each for 20,000 in a shed.
-   */
-  private readonly deadlines = new Map<number, DeadlineSlots>();
+  private readonly deadlines: ActionDeadlines;
 
-  constructor(private readonly d: ApplierDeps) {}
+  constructor(private readonly d: ApplierDeps) {
+    this.deadlines = new ActionDeadlines((a) => d.actionTimeoutFor?.(a) ?? d.actionTimeoutMs ?? 15_000);
+  }
 
   /** One action on its own (an operator's), on a fresh snapshot. */
   one(snapshot: PlanSnapshot, a: PlanAction, result: TickResult): Promise<AppliedResult> {
@@ -96,26 +103,40 @@ export class ActionApplier {
     const index = indexSnapshot(snapshot);
     // the miner poller waits until this tick's miner commands are all on the wire
     let unsent = actions.filter(holdsPolls).length;
-    const allSent = unsent > 0 ? this.d.commandFirst?.begin() : undefined;
+    const pollsWait = unsent > 0 ? this.d.commandFirst?.begin() : undefined;
+    const burstOver = unsent > 0 ? this.d.heapBurst?.begin(unsent) : undefined;
+    const allSent = () => {
+      pollsWait?.();
+      burstOver?.();
+    };
     // the first action of every device written in one commit before any is sent (a fleet-wide
     // shed pays one commit, not one per miner); a device's later actions begin one by one
     const groups = [...byDevice.values()];
     const firstIds = this.beginFirsts(index, groups);
-    const device = async (group: PlanAction[], firstId: number | undefined, firstTurn: ActionTurn) => {
-      for (let i = 0; i < group.length; i++) {
-        const a = group[i]!;
-        const turn = i === 0 ? firstTurn : await fanOut.start();
-        // out of the poller's way once: on the wire, or ended without going out
-        let out = false;
-        const countOut = () => {
-          if (out) return;
-          out = true;
-          if (holdsPolls(a) && --unsent === 0) allSent?.();
-        };
-        const onSent = () => {
+    // what an action tells the fan-out and the poller: its command is out, or it is over
+    const track = (a: PlanAction, turn: ActionTurn) => {
+      // out of the poller's way once: on the wire, or ended without going out
+      let out = false;
+      const countOut = () => {
+        if (out) return;
+        out = true;
+        if (holdsPolls(a) && --unsent === 0) allSent();
+      };
+      return {
+        onSent: () => {
           countOut();
           return turn.sent();
-        };
+        },
+        end: () => {
+          countOut();
+          turn.end();
+        },
+      };
+    };
+    const inOrder = async (group: PlanAction[], firstId: number | undefined, firstTurn: ActionTurn) => {
+      for (let i = 0; i < group.length; i++) {
+        const a = group[i]!;
+        const { onSent, end } = track(a, i === 0 ? firstTurn : await fanOut.start());
         let ok = false;
         try {
           ({ ok } = await this.applyOne(index, a, result, {
@@ -123,26 +144,48 @@ export class ActionApplier {
             begunId: i === 0 ? firstId : undefined,
           }));
         } finally {
-          countOut();
-          turn.end();
+          end();
         }
         // the rest of this device waits for its back-off; a failed drain still lets its caps
         // go (the budget needs them; the workload was only not told)
         if (!ok && a.kind !== "drainGpuNode") break;
       }
     };
+    // devices still running; the tick's apply ends when none is
+    let running = 0;
+    let dispatched = false;
+    let allOver!: () => void;
+    const over = new Promise<void>((r) => {
+      allOver = r;
+    });
+    const deviceOver = () => {
+      if (--running === 0 && dispatched) allOver();
+    };
+    // a device that threw: the others run to their end, then apply() throws it
+    let failure = null as { err: unknown } | null;
+    const deviceThrew = (err: unknown) => {
+      failure ??= { err };
+      deviceOver();
+    };
     try {
       // each device starts once its first action has a place: a device waiting for one is an
       // entry in `groups`, not a suspended call (20,000 of those were 20 MiB at a shed's start)
-      const running: Promise<void>[] = [];
       for (let i = 0; i < groups.length; i++) {
         const turn = await fanOut.start();
-        running.push(device(groups[i]!, firstIds?.[i], turn));
+        const group = groups[i]!;
+        running++;
+        if (group.length === 1 && this.startsInTwoPhases(group[0]!)) {
+          this.applyStarted(index, group[0]!, result, track(group[0]!, turn), firstIds?.[i], deviceOver);
+        } else {
+          inOrder(group, firstIds?.[i], turn).then(deviceOver, deviceThrew);
+        }
       }
-      await Promise.all(running);
+      dispatched = true;
+      if (running > 0) await over;
+      if (failure) throw failure.err;
     } finally {
       // a device's later actions skipped after a failure are never sent
-      allSent?.();
+      allSent();
     }
   }
 
@@ -151,34 +194,12 @@ export class ActionApplier {
     if (groups.length < 2) return null;
     const at = this.d.now();
     try {
-      return this.d.ledger.beginMany(groups.map((g) => this.ledgerAction(index, g[0]!, at)));
+      return this.d.ledger.beginMany(groups.map((g) => ledgerAction(index, g[0]!, at)));
     } catch (err) {
       // nothing was written: applyOne tries again per action and reports each failure
       this.d.logger.warn({ err }, "ledger batch write failed; writing actions one by one");
       return null;
     }
-  }
-
-  private ledgerAction(index: SnapshotIndex, a: PlanAction, at: number): LedgerAction {
-    // a locate moves no power: nothing of the miner's draw or limit belongs in its row
-    if (a.kind === "locate") return { ...a, at };
-    if (GPU_KINDS.has(a.kind)) {
-      const g = index.gpuNodes.get(a.deviceId)?.gpus.find((x) => x.index === a.gpuIndex);
-      return {
-        ...a,
-        at,
-        beforeW: g?.powerW ?? null,
-        priorLimitW: g ? (g.powerLimitW ?? g.defaultLimitW ?? g.maxLimitW) : null,
-      };
-    }
-    const m = index.miners.get(a.deviceId);
-    return {
-      ...a,
-      at,
-      beforeW: m?.powerW ?? null,
-      efficiencyJPerTh: m ? efficiencyJPerTh(m.powerW, m.hashrateThs) : null,
-      priorLimitW: m ? (m.powerLimitW ?? m.powerW) : null,
-    };
   }
 
   /** begin → send (retries, deadline) → finish. Returns whether it was confirmed, and why. */
@@ -188,11 +209,110 @@ export class ActionApplier {
     result: TickResult,
     { onSent, begunId }: { onSent?: OnSent; begunId?: number } = {},
   ): Promise<{ ok: boolean; reason: string; id: number | null; locate?: LocateReport | null }> {
+    const id = this.beginAction(index, a, result, begunId);
+    if (typeof id !== "number") return id;
+    const { outcome, n } = await this.retryRest(a, await this.send(a, onSent), onSent);
+    return this.finishAction(id, a, outcome, n, result);
+  }
+
+  /** Miner commands go in two phases where the actuator can (Actuator.startMiner). */
+  private startsInTwoPhases(a: PlanAction): boolean {
+    return this.d.actuator.startMiner !== undefined && TWO_PHASE_KINDS.has(a.kind);
+  }
+
+  /**
+   * applyOne for a miner command in two phases, told back through `over` (it never throws).
+   * From the command on the wire to its follow-up, the action is held as a few callbacks, not
+   * as suspended calls: those held 5–9 KiB each, and a 20,000-miner shed parks most of its
+   * actions for seconds (promoted out of the young generation, then collected by full GCs).
+   */
+  private applyStarted(
+    index: SnapshotIndex,
+    a: PlanAction,
+    result: TickResult,
+    turn: { onSent: () => Promise<void>; end: () => void },
+    begunId: number | undefined,
+    over: () => void,
+  ): void {
+    const id = this.beginAction(index, a, result, begunId);
+    if (typeof id !== "number") {
+      turn.end();
+      over();
+      return;
+    }
+    let ended = false;
+    const end = (outcome: ActuatorResult) => {
+      if (ended) return;
+      ended = true;
+      deadline.done();
+      const report = ({ outcome, n }: { outcome: ActuatorResult; n: number }) => {
+        this.finishAction(id, a, outcome, n, result);
+        turn.end();
+        over();
+      };
+      if (outcome.ok || this.attemptsFor(a) === 1) report({ outcome, n: 1 });
+      else
+        this.retryRest(a, outcome, turn.onSent).then(report, (err: unknown) =>
+          report({ outcome: { ok: false, reason: errText(err) }, n: 1 }),
+        );
+    };
+    const failed = (err: unknown) => end({ ok: false, reason: errText(err) });
+    // the deadline ends the action wherever it is; its signal aborts what is in flight
+    const deadline = this.deadlines.start(a, failed);
+    let started: Promise<StartedAction>;
+    try {
+      started = this.d.actuator.startMiner!(a.kind as MinerStartKind, a.deviceId, a.valueW ?? 0, {
+        signal: deadline.signal,
+      });
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    started.then((s) => {
+      if (ended) return; // over (the deadline): the driver lets its follow-up go on the abort
+      if (!s.confirm) return end(s.result);
+      const { confirm } = s;
+      // parked until the tick's commands are out: this callback is all the action holds
+      turn
+        .onSent()
+        .then(() => (ended ? undefined : confirm().then(end, failed)))
+        .catch(failed);
+    }, failed);
+  }
+
+  private attemptsFor(a: PlanAction): number {
+    return RUN_ONCE.has(a.kind) ? 1 : Math.max(1, this.d.config.control.retries);
+  }
+
+  /** The attempts after the first, while it is not confirmed (control.retries, with a pause between). */
+  private async retryRest(
+    a: PlanAction,
+    first: ActuatorResult,
+    onSent: OnSent | undefined,
+  ): Promise<{ outcome: ActuatorResult; n: number }> {
+    const attempts = this.attemptsFor(a);
+    let outcome = first;
+    let n = 1;
+    while (!outcome.ok && n < attempts) {
+      await this.sleepMs(this.d.retryDelayMs ?? 500);
+      n++;
+      outcome = await this.send(a, onSent);
+    }
+    return { outcome, n };
+  }
+
+  /** Writes the action before it is sent; its ledger id, or the outcome when it cannot be written. */
+  private beginAction(
+    index: SnapshotIndex,
+    a: PlanAction,
+    result: TickResult,
+    begunId: number | undefined,
+  ): number | { ok: false; reason: string; id: null } {
     const { ledger, logger } = this.d;
     let id: number;
     const at = this.d.now();
     try {
-      id = begunId ?? ledger.begin(this.ledgerAction(index, a, at));
+      id = begunId ?? ledger.begin(ledgerAction(index, a, at));
     } catch (err) {
       // not written → not sent
       logger.error({ err, device: a.deviceId, kind: a.kind }, "ledger write failed; action not sent");
@@ -206,16 +326,18 @@ export class ActionApplier {
       { device: a.deviceId, kind: a.kind, valueW: a.valueW, reason: a.reason, id },
       "control action",
     );
+    return id;
+  }
 
-    const attempts = RUN_ONCE.has(a.kind) ? 1 : Math.max(1, this.d.config.control.retries);
-    let outcome: ActuatorResult = { ok: false, reason: "not sent" };
-    let n = 0;
-    while (n < attempts) {
-      n++;
-      outcome = await this.send(a, onSent);
-      if (outcome.ok) break;
-      if (n < attempts) await this.sleepMs(this.d.retryDelayMs ?? 500);
-    }
+  /** Writes the outcome, counts it and reports it. */
+  private finishAction(
+    id: number,
+    a: PlanAction,
+    outcome: ActuatorResult,
+    n: number,
+    result: TickResult,
+  ): { ok: boolean; reason: string; id: number; locate?: LocateReport | null } {
+    const { ledger, logger } = this.d;
     const end = this.d.now();
     try {
       ledger.finish(id, outcome, end);
@@ -250,53 +372,16 @@ export class ActionApplier {
   }
 
   private async send(a: PlanAction, onSent?: OnSent): Promise<ActuatorResult> {
-    const timeoutMs = this.d.actionTimeoutFor?.(a) ?? this.d.actionTimeoutMs ?? 15_000;
-    let slots = this.deadlines.get(timeoutMs);
-    if (!slots) {
-      slots = new DeadlineSlots(timeoutMs, Date.now, { keepCurrent: false });
-      this.deadlines.set(timeoutMs, slots);
-    }
-    // aborted, and the action ended, no sooner than timeoutMs from now (at most a slot later)
-    const slot = slots.join();
-    let end: (() => void) | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      end = () => reject(new Timeout(`no confirmation within ${timeoutMs} ms`));
-      slot.ends.add(end);
-    });
+    const deadline = this.deadlines.start(a);
     try {
-      return await Promise.race([this.call(a, { signal: slot.signal, onSent }), deadline]);
+      return await Promise.race([
+        callActuator(this.d.actuator, a, { signal: deadline.signal, onSent }),
+        deadline.expired,
+      ]);
     } catch (err) {
       return { ok: false, reason: errText(err) };
     } finally {
-      if (end) slot.ends.delete(end);
-      slots.left(slot);
-    }
-  }
-
-  private call(a: PlanAction, how: ActuatorCall): Promise<ActuatorResult> {
-    const act = this.d.actuator;
-    const w = a.valueW ?? 0;
-    switch (a.kind) {
-      case "sleep":
-        return act.sleep(a.deviceId, how);
-      case "wake":
-        return act.wake(a.deviceId, how);
-      case "setPowerLimit":
-        return act.setPowerLimit(a.deviceId, w, how);
-      case "restorePowerLimit":
-        return act.restorePowerLimit(a.deviceId, w, how);
-      case "capGpu":
-        return act.capGpu(a.deviceId, a.gpuIndex ?? 0, w, how);
-      case "uncapGpu":
-        return act.uncapGpu(a.deviceId, a.gpuIndex ?? 0, w, how);
-      case "drainGpuNode":
-        return act.drainGpuNode(a.deviceId, how);
-      case "resumeGpuNode":
-        return act.resumeGpuNode(a.deviceId, how);
-      case "reboot":
-        return act.reboot(a.deviceId, how);
-      case "locate":
-        return act.locate(a.deviceId, a.seconds ?? 0, how);
+      deadline.done();
     }
   }
 
@@ -307,17 +392,4 @@ export class ActionApplier {
       this.d.logger.warn({ err }, "control event handler threw");
     }
   }
-}
-
-/** The snapshot's devices by id: a fleet-wide shed looks up 5,000 miners, once each. */
-interface SnapshotIndex {
-  miners: Map<string, PlanSnapshot["miners"][number]>;
-  gpuNodes: Map<string, PlanSnapshot["gpuNodes"][number]>;
-}
-
-function indexSnapshot(snapshot: PlanSnapshot): SnapshotIndex {
-  return {
-    miners: new Map(snapshot.miners.map((m) => [m.id, m])),
-    gpuNodes: new Map(snapshot.gpuNodes.map((n) => [n.id, n])),
-  };
 }

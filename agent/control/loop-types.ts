@@ -45,7 +45,25 @@ export interface Actuator {
   reboot(minerId: string, call?: ActuatorCall): Promise<ActuatorResult>;
   /** Blinks the miner's locate LED for `seconds` (> 0), or stops it (0). */
   locate(minerId: string, seconds: number, call?: ActuatorCall): Promise<ActuatorResult>;
+  /**
+   * A miner command in two phases, where the actuator can (the real drivers): resolves once
+   * the command is out, with `confirm` to call for the confirmed outcome, or with the outcome
+   * at once (refused, not sent). The loop holds a function per sent command, not a call.
+   */
+  startMiner?(
+    kind: MinerStartKind,
+    minerId: string,
+    watts: number,
+    call: { signal: AbortSignal },
+  ): Promise<StartedAction>;
 }
+
+/** The plan's miner actions that can go in two phases (Actuator.startMiner). */
+export type MinerStartKind = "sleep" | "wake" | "setPowerLimit" | "restorePowerLimit" | "reboot";
+
+export type StartedAction =
+  | { readonly result: ActuatorResult; readonly confirm?: undefined }
+  | { readonly result?: undefined; confirm(): Promise<ActuatorResult> };
 
 export type ControlMode = "auto" | "hold";
 
@@ -112,6 +130,8 @@ export interface ControlLoopDeps {
    * poller waits meanwhile (agent/devices/command-first.ts). Absent: polls never wait.
    */
   commandFirst?: { begin(): () => void };
+  /** Told when a tick's miner commands start going out (how many), and when they all are (runtime/heap.ts HeapBurst). */
+  heapBurst?: { begin(commands: number): () => void };
 }
 
 export interface TickResult {

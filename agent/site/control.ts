@@ -13,6 +13,7 @@ import { signalSources } from "../control/signal-budget.ts";
 import type { TickTimes } from "../control/tick-times.ts";
 import type { BudgetLease } from "../control/types.ts";
 import type { CommandFirst } from "../devices/command-first.ts";
+import type { HeapBurst } from "../runtime/heap.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { tickDuration } from "../runtime/metrics.ts";
 import type { SignalStatus } from "../signals/types.ts";
@@ -53,6 +54,8 @@ export interface ControlDeps {
   concurrency: number;
   /** Shared with the miner poller: it waits while the loop's commands go out. */
   commandFirst: CommandFirst;
+  /** How the heap takes a fleet-wide shed (runtime/heap.ts); none: as always. */
+  heapBurst?: HeapBurst | undefined;
   /** The miner poll period (how old the poller's readings get). */
   minerPollMs: number;
   lease(): BudgetLease | null;
@@ -119,6 +122,7 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
     },
     concurrency: d.concurrency,
     commandFirst: d.commandFirst,
+    heapBurst: d.heapBurst,
     onTickEnd: (_r, ms) => {
       tickDuration.observe(ms / 1000);
       d.tickTimes.add(ms);

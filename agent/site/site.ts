@@ -30,6 +30,7 @@ import type { HttpServer, Operator } from "../http/server.ts";
 import { keepSessionsOf } from "../http/sessions.ts";
 import type { DeviceDetail } from "../http/types.ts";
 import { MqttChannel } from "../mqtt/channel.ts";
+import type { HeapBurst } from "../runtime/heap.ts";
 import { type GatewayHealth, GatewayMonitor } from "../runtime/host-health.ts";
 import type { Logger } from "../runtime/logger.ts";
 import type { AuditLog } from "../store/audit.ts";
@@ -59,6 +60,8 @@ export interface SiteOptions {
   handoff?: SiteHandoff | null;
   /** How often each device's power and hashrate is sampled for its sparkline (tests shorten it). */
   deviceHistoryEveryMs?: number;
+  /** How the heap takes a fleet-wide shed (runtime/heap.ts HeapBurst; `wattkeeper run` gives one). */
+  heapBurst?: HeapBurst;
 }
 
 /**
@@ -381,6 +384,7 @@ export class Site {
       tickTimes: this.p.tickTimes,
       concurrency: this.opts.minerConcurrency ?? DEFAULT_MINER_CONCURRENCY,
       commandFirst,
+      heapBurst: this.opts.heapBurst,
       minerPollMs: minerPollPeriods(this.config, this.opts.minerPollMs).pollMs,
       lease: () => this.p.intents.leaseInput,
       signals: () => this.p.signals.statuses(),

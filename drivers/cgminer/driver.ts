@@ -7,148 +7,53 @@
 // The send-and-confirm loop is write.ts; read tiers (summary reads between
 // full ones) are detail.ts; first contact's reply reuse is recent-replies.ts.
 import { sharedCapabilities, shareReadingTexts } from "../shared.ts";
-import type {
-  Dialect,
-  LocateReport,
-  MinerCapability,
-  MinerReading,
-  MinerWriteOptions,
-  OnSent,
-} from "../types.ts";
+import type { LocateReport, MinerCapability, MinerReading, MinerWriteOptions, OnSent } from "../types.ts";
 import { DetailTiers, type TierOptions } from "./detail.ts";
+import {
+  type DialectContext,
+  type DialectMemo,
+  type DialectName,
+  type DialectSpec,
+  type MinerEndpoint,
+  type PowerWriteAction,
+  RECONFIRM_WITHDRAWN_MS,
+  REPROBE_UNANSWERED_MS,
+  type Withdrawn,
+  type WriteAction,
+} from "./dialect-spec.ts";
 import type { ExchangeOptions } from "./framing.ts";
 import type { HttpReply } from "./http-client.ts";
-import { DEFAULT_LOCATE_S, type LocateSpec, runLocate } from "./locate.ts";
-import { type ModelLookup, powerLimitOutOfRange } from "./models.ts";
+import { DEFAULT_LOCATE_S, runLocate } from "./locate.ts";
+import { powerLimitOutOfRange } from "./models.ts";
 import { RecentReplies } from "./recent-replies.ts";
-import { type ConfirmOptions, DEFAULT_CONFIRM, sendConfirmed, type WriteOutcome } from "./write.ts";
+import {
+  type ConfirmedWrite,
+  type ConfirmOptions,
+  DEFAULT_CONFIRM,
+  type StartedWrite,
+  sendConfirmed,
+  startWithFollowUp,
+  type WriteOutcome,
+} from "./write.ts";
 
-/** A firmware API the drivers speak: every dialect a config may name, less `auto`. */
-export type DialectName = Exclude<Dialect, "auto">;
-
-export interface MinerCredentials {
-  username: string | null;
-  password: string | null;
+function refusedWrite(action: WriteAction, reason: string): WriteOutcome {
+  return { action, ok: false, reason, attempts: 0, before: null, after: null };
 }
 
-export interface MinerEndpoint {
-  host: string;
-  port: number;
-  nominalW?: number | null;
-  credentials?: MinerCredentials | null;
-  /** Web/REST API port (stock Antminer CGI, VNish, AxeOS, Proto…); absent = the dialect's default. */
-  webPort?: number;
-  grpcPort?: number; // Braiins OS gRPC API (power target) port; default 50051
-  /**
-   * The models the site knows (config/models), looked up by the model the miner reports:
-   * its nameplate for estimates, and its power-limit range (a limit outside it is refused
-   * before it is sent).
-   */
-  models?: ModelLookup | null;
-}
+export type {
+  DetectProbe,
+  DialectContext,
+  DialectMemo,
+  DialectName,
+  DialectSpec,
+  MinerCredentials,
+  MinerEndpoint,
+  PowerWriteAction,
+  Withdrawn,
+  WriteAction,
+} from "./dialect-spec.ts";
+export { RECONFIRM_WITHDRAWN_MS, REPROBE_UNANSWERED_MS } from "./dialect-spec.ts";
 
-/** What a dialect's functions get: where the miner is and how to talk to it. */
-export interface DialectContext {
-  endpoint: MinerEndpoint;
-  exchange: ExchangeOptions;
-  signal?: AbortSignal;
-  now: () => number;
-  /**
-   * Reads: false asks for the essentials only (state, hashrate, power, limits: what control
-   * needs), true or absent for everything. A dialect that honours false returns its reading
-   * with `detailAt: null`, and the driver fills the detail fields from the last full read; one
-   * that cannot split its read ignores it (see MinerDriver.read).
-   */
-  detail?: boolean;
-  /**
-   * What the dialect keeps of this miner between reads (one object per driver): what a
-   * summary-only read needs from the last full read (the model, the ideal hashrate…).
-   */
-  memo?: DialectMemo;
-  /** First contact only: GET replies got moments ago, reused (recent-replies.ts). */
-  recent?: RecentReplies<HttpReply> | undefined;
-  /**
-   * Writes: the dialect calls this as soon as the command itself has been
-   * answered, before any clean-up exchange (LuxOS logoff), so the caller can
-   * send the next command. The driver calls it again after the write and waits
-   * for what it returns before reading back: in a fleet-wide shed the caller
-   * holds read-backs until every command is out.
-   */
-  onSent?: OnSent;
-}
-
-/** A dialect's own notes on one miner, by the dialect's key (DialectContext.memo). */
-export type DialectMemo = Record<string, unknown>;
-
-/**
- * One write. `value`: the wattage of setPowerLimit; for locate, the seconds the
- * LED blinks (0 turns it off).
- */
-export type WriteAction = MinerCapability;
-/** The writes a dialect's `write` sends; `locate` goes through its `locate` spec. */
-export type PowerWriteAction = Exclude<WriteAction, "locate">;
-
-export interface DialectSpec {
-  name: DialectName;
-  /** Capabilities for this endpoint (some depend on credentials being configured). */
-  capabilities(endpoint: MinerEndpoint): MinerCapability[];
-  read(ctx: DialectContext): Promise<MinerReading>;
-  /**
-   * A lighter read for confirming a write (state, power, limit, uptime are
-   * enough): a fleet-wide shed reads every miner back, so this is one short
-   * exchange where the dialect allows. Default: read().
-   */
-  confirmRead?(ctx: DialectContext): Promise<MinerReading>;
-  /** Sends one write; throws a DriverError when the miner refuses it. Confirmation is the driver's job. */
-  write(ctx: DialectContext, action: PowerWriteAction, value?: number): Promise<void>;
-  /**
-   * How the firmware blinks its locate LED (locate.ts), where it can; a dialect that has it
-   * declares the `locate` capability.
-   */
-  locate?: LocateSpec<DialectContext>;
-  /** Releases sessions or tokens the dialect keeps (LuxOS logoff). */
-  close?(ctx: DialectContext): Promise<void>;
-  /**
-   * A read-only touch of the write path at first contact (LuxOS logon/logoff,
-   * the Antminer web CGI answering, `check|ascset`…): which of `declared` the
-   * miner really offers. Returns the capabilities it does not, each with why.
-   * Throws when the answer is not known yet (the miner did not answer): the
-   * driver asks again at the next read.
-   */
-  confirmCapabilities?(ctx: DialectContext, declared: MinerCapability[]): Promise<Withdrawn[]>;
-  /**
-   * `dialect: auto` and `scan` for firmwares the CGMiner API does not name (an HTTP API, a
-   * vendor's own port): a read-only request that tells this firmware from the others. Probes
-   * are asked at once after the CGMiner JSON probe on the API port; the first in the
-   * registry's order that recognises its firmware wins.
-   */
-  detectProbe?: DetectProbe;
-}
-
-/** One read-only detection probe of a dialect (see DialectSpec.detectProbe). */
-export interface DetectProbe {
-  /** The port the probe asks on (usually the endpoint's webPort, else the firmware's default). */
-  port(endpoint: MinerEndpoint): number;
-  /**
-   * The firmware also keeps a CGMiner API that names no vendor (VNish on an Antminer): the probe
-   * is asked after a plain CGMiner answer too. Others are asked only when the API port gave no
-   * CGMiner answer, so a scan of stock miners does not pay for every firmware's probe.
-   */
-  behindPlainCgminer?: boolean;
-  /** Evidence text when the host speaks this firmware (e.g. "GET /api/v1/info: VNish 1.2.6"), else null. Throws only on transport failure. */
-  probe(ctx: DialectContext): Promise<string | null>;
-}
-
-/** A capability the dialect declares but the miner turned out not to offer. */
-export interface Withdrawn {
-  capability: MinerCapability;
-  reason: string;
-}
-
-/** Withdrawn capabilities are asked again this often: a firmware update may bring them. */
-export const RECONFIRM_WITHDRAWN_MS = 10 * 60_000;
-/** A probe the miner did not answer is asked again after this long, not at every read. */
-export const REPROBE_UNANSWERED_MS = 30_000;
 const NONE_WITHDRAWN: readonly Withdrawn[] = Object.freeze([]);
 const NO_EXCHANGE_OPTIONS: ExchangeOptions = Object.freeze({});
 
@@ -298,43 +203,98 @@ export class MinerDriver {
     value?: number,
     { signal, before: given, onSent }: MinerWriteOptions = {},
   ): Promise<WriteOutcome> {
-    // a first write before any read still learns what the miner really offers first
-    if (this.confirming || this.confirmDue()) await this.confirmCapabilities(signal);
-    const refused = (reason: string): WriteOutcome => {
-      return { action, ok: false, reason, attempts: 0, before: null, after: null };
-    };
-    if (!this.effective.has(action)) {
-      const gone = this.withdrawnList.find((w) => w.capability === action);
-      return refused(
-        gone
-          ? `${action} not offered by this miner: ${gone.reason}`
-          : `${this.spec.name} dialect cannot ${action}${
-              this.endpoint.credentials?.password ? "" : " (no credentials configured)"
-            }`,
-      );
-    }
-    if (action === "locate") return this.locate(value, signal, onSent);
-    if (action === "setPowerLimit" && (value === undefined || !(value > 0)))
-      return refused("setPowerLimit needs a positive wattage");
-    const before = given && given.state !== "unreachable" ? given : await this.read(signal);
-    // a limit outside the model's range is never sent: firmware takes some silently and
-    // clamps, or runs the boards out of their safe range
-    const outOfRange = action === "setPowerLimit" ? this.outOfRange(value!, before) : null;
-    if (outOfRange) return { action, ok: false, reason: outOfRange, attempts: 0, before, after: null };
+    if (action === "locate") return this.locateChecked(value, signal, onSent);
+    const ready = await this.prepareWrite(action, value, signal, given);
+    if ("outcome" in ready) return ready.outcome;
     return sendConfirmed({
-      action,
-      value,
-      before,
+      ...this.confirmedWrite(action, value, ready.before, signal),
       send: async () => {
         await this.spec.write({ ...this.ctx(signal), onSent }, action, value);
         // the caller may hold the read-back while other commands still wait to go out
         await onSent?.();
       },
+    });
+  }
+
+  /**
+   * write() in two phases (write.ts startWithFollowUp): resolves once the command is out,
+   * with what confirms it to call later. What the dialect does after its command (a LuxOS
+   * logoff) waits until confirm() is called or the signal aborts. A locate runs whole.
+   */
+  async start(
+    action: WriteAction,
+    value?: number,
+    { signal, before: given }: Omit<MinerWriteOptions, "onSent"> = {},
+  ): Promise<StartedWrite> {
+    if (action === "locate") return { outcome: await this.locateChecked(value, signal, undefined) };
+    const ready = await this.prepareWrite(action, value, signal, given);
+    if ("outcome" in ready) return ready;
+    return startWithFollowUp(this.confirmedWrite(action, value, ready.before, signal), (onSent) =>
+      this.spec.write({ ...this.ctx(signal), onSent }, action, value),
+    );
+  }
+
+  /** What every write checks before sending: capabilities, the value, the reading to judge it by. */
+  private async prepareWrite(
+    action: PowerWriteAction,
+    value: number | undefined,
+    signal: AbortSignal | undefined,
+    given: MinerReading | null | undefined,
+  ): Promise<{ outcome: WriteOutcome } | { before: MinerReading }> {
+    // a first write before any read still learns what the miner really offers first
+    if (this.confirming || this.confirmDue()) await this.confirmCapabilities(signal);
+    const refused = this.refusal(action);
+    if (refused) return { outcome: refused };
+    if (action === "setPowerLimit" && (value === undefined || !(value > 0)))
+      return { outcome: refusedWrite(action, "setPowerLimit needs a positive wattage") };
+    const before = given && given.state !== "unreachable" ? given : await this.read(signal);
+    // a limit outside the model's range is never sent: firmware takes some silently and
+    // clamps, or runs the boards out of their safe range
+    const outOfRange = action === "setPowerLimit" ? this.outOfRange(value!, before) : null;
+    if (outOfRange)
+      return { outcome: { action, ok: false, reason: outOfRange, attempts: 0, before, after: null } };
+    return { before };
+  }
+
+  /** Why the miner cannot take `action` (not offered, no credentials), or null. */
+  private refusal(action: WriteAction): WriteOutcome | null {
+    if (this.effective.has(action)) return null;
+    const gone = this.withdrawnList.find((w) => w.capability === action);
+    return refusedWrite(
+      action,
+      gone
+        ? `${action} not offered by this miner: ${gone.reason}`
+        : `${this.spec.name} dialect cannot ${action}${
+            this.endpoint.credentials?.password ? "" : " (no credentials configured)"
+          }`,
+    );
+  }
+
+  private confirmedWrite(
+    action: WriteAction,
+    value: number | undefined,
+    before: MinerReading,
+    signal: AbortSignal | undefined,
+  ): Omit<ConfirmedWrite, "send"> {
+    return {
+      action,
+      value,
+      before,
       readBack: () => (this.spec.confirmRead ? this.spec.confirmRead(this.ctx(signal)) : this.read(signal)),
       confirm: this.confirm,
       now: this.now,
       signal,
-    });
+    };
+  }
+
+  /** A locate, once the capability is checked (first contact included). */
+  private async locateChecked(
+    value: number | undefined,
+    signal: AbortSignal | undefined,
+    onSent: OnSent | undefined,
+  ): Promise<WriteOutcome> {
+    if (this.confirming || this.confirmDue()) await this.confirmCapabilities(signal);
+    return this.refusal("locate") ?? this.locate(value, signal, onSent);
   }
 
   /**

@@ -17,7 +17,7 @@ import {
   type WriteAction,
 } from "./driver.ts";
 import type { ExchangeOptions } from "./framing.ts";
-import type { ConfirmOptions, WriteOutcome } from "./write.ts";
+import type { ConfirmOptions, StartedWrite, WriteOutcome } from "./write.ts";
 
 /** What an undetected miner can do: one set, so the planner's view sees the same one each tick. */
 const NOT_DETECTED: ReadonlySet<MinerCapability> = new Set();
@@ -44,8 +44,15 @@ export interface Miner {
    * a read before the command; the effect is confirmed against it.
    */
   write(action: WriteAction, value?: number, opts?: MinerWriteOptions): Promise<WriteOutcome>;
+  /**
+   * write() in two phases: resolves once the command is out, with confirm() to call for the
+   * rest (driver.ts start). Nothing waits in between: the caller holds a function, not a call.
+   */
+  start(action: WriteAction, value?: number, opts?: MinerStartOptions): Promise<StartedWrite>;
   close(): Promise<void>;
 }
+
+export type MinerStartOptions = Omit<MinerWriteOptions, "onSent">;
 
 function specFor(name: DialectName): DialectSpec {
   return DIALECT_SPECS[name] ?? cgminerDialect;
@@ -70,6 +77,9 @@ class BoundMiner implements Miner {
   }
   write(...args: Parameters<Miner["write"]>) {
     return this.driver.write(...args);
+  }
+  start(...args: Parameters<Miner["start"]>) {
+    return this.driver.start(...args);
   }
   close() {
     return this.driver.close();
@@ -129,16 +139,25 @@ class DetectingMiner implements Miner {
   }
 
   async write(action: WriteAction, value?: number, opts: MinerWriteOptions = {}): Promise<WriteOutcome> {
-    let driver: MinerDriver | null = null;
+    const driver = await this.bindForWrite(action, opts.signal);
+    return driver instanceof MinerDriver ? driver.write(action, value, opts) : driver;
+  }
+
+  async start(action: WriteAction, value?: number, opts: MinerStartOptions = {}): Promise<StartedWrite> {
+    const driver = await this.bindForWrite(action, opts.signal);
+    return driver instanceof MinerDriver ? driver.start(action, value, opts) : { outcome: driver };
+  }
+
+  /** The bound driver, or the write's outcome when the dialect is not known. */
+  private async bindForWrite(action: WriteAction, signal?: AbortSignal): Promise<MinerDriver | WriteOutcome> {
     try {
-      driver = await this.bind(opts.signal);
+      const driver = await this.bind(signal);
+      if (driver) return driver;
+      return { action, ok: false, reason: "dialect not detected", attempts: 0, before: null, after: null };
     } catch (err) {
       const reason = `dialect not detected yet: ${(err as Error).message}`;
       return { action, ok: false, reason, attempts: 0, before: null, after: null };
     }
-    if (!driver)
-      return { action, ok: false, reason: "dialect not detected", attempts: 0, before: null, after: null };
-    return driver.write(action, value, opts);
   }
 
   async close() {

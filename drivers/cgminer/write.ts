@@ -3,7 +3,7 @@
 // say clearly why a write failed. An acknowledgement is never taken as the
 // effect. The dialect's own send and read-back come in as functions, so this
 // module knows nothing of dialects.
-import { pause } from "../abort.ts";
+import { pause, unhook, whenAborted } from "../abort.ts";
 import { backoffDelayMs } from "../backoff.ts";
 import {
   DriverError,
@@ -110,23 +110,73 @@ export interface ConfirmedWrite {
 }
 
 /** Sends `w.action` until a read-back shows its effect or the retries run out; never throws. */
-export async function sendConfirmed(w: ConfirmedWrite): Promise<WriteOutcome> {
+export function sendConfirmed(w: ConfirmedWrite): Promise<WriteOutcome> {
+  return confirmFrom(w, 1, false);
+}
+
+/**
+ * A write whose first command went out (`confirm()` reads the effect back, resending as
+ * sendConfirmed does), or one already over without that (`outcome`: refused, aborted, or
+ * ended after resends that all failed to go out).
+ */
+export type StartedWrite =
+  | { readonly outcome: WriteOutcome; readonly confirm?: undefined }
+  | { readonly outcome?: undefined; confirm(): Promise<WriteOutcome> };
+
+/**
+ * sendConfirmed in two phases: resolves once the first command is out, and what follows is
+ * a function to call, not an async call waiting. A fleet-wide shed holds its confirmations
+ * until every command is out; held as suspended calls they were ~9 KiB each.
+ */
+export async function startConfirmed(w: ConfirmedWrite): Promise<StartedWrite> {
+  const { action, before, signal } = w;
+  if (signal?.aborted)
+    return { outcome: { action, ok: false, reason: "aborted", attempts: 0, before, after: null } };
+  try {
+    await w.send();
+  } catch (err) {
+    const ended = await sendFailed(w, 1, err, null);
+    return { outcome: ended ?? (await confirmFrom(w, 2, false)) };
+  }
+  return { confirm: () => confirmFrom(w, 1, true) };
+}
+
+/**
+ * After attempt `attempt`'s send threw: the outcome when retrying cannot help, else null
+ * once the back-off before the next attempt has passed.
+ */
+async function sendFailed(
+  w: ConfirmedWrite,
+  attempt: number,
+  err: unknown,
+  after: MinerReading | null,
+): Promise<WriteOutcome | null> {
+  const reason = describeError(err);
+  // a refusal that retrying cannot fix (access denied, unsupported) ends here; so does the last try
+  if ((err instanceof DriverError && !err.retryable) || attempt >= w.confirm.retries) {
+    return { action: w.action, ok: false, reason, attempts: attempt, before: w.before, after };
+  }
+  await pause(backoffDelayMs(attempt - 1, { baseMs: w.confirm.pollMs, maxMs: 30_000 }), w.signal);
+  return null;
+}
+
+/** The attempts from `first` on; `sent`: the first of them has sent its command already. */
+async function confirmFrom(w: ConfirmedWrite, first: number, sent: boolean): Promise<WriteOutcome> {
   const { action, before, confirm, signal } = w;
   let after: MinerReading | null = null;
   let reason: string | null = null;
-  for (let attempt = 1; attempt <= confirm.retries; attempt++) {
-    if (signal?.aborted)
-      return { action, ok: false, reason: "aborted", attempts: attempt - 1, before, after };
-    try {
-      await w.send();
-    } catch (err) {
-      reason = describeError(err);
-      // a refusal that retrying cannot fix (access denied, unsupported) ends here
-      if (err instanceof DriverError && !err.retryable) {
-        return { action, ok: false, reason, attempts: attempt, before, after };
+  for (let attempt = first; attempt <= confirm.retries; attempt++) {
+    if (!(sent && attempt === first)) {
+      if (signal?.aborted)
+        return { action, ok: false, reason: "aborted", attempts: attempt - 1, before, after };
+      try {
+        await w.send();
+      } catch (err) {
+        const ended = await sendFailed(w, attempt, err, after);
+        if (ended) return ended;
+        reason = describeError(err);
+        continue;
       }
-      await pause(backoffDelayMs(attempt - 1, { baseMs: confirm.pollMs, maxMs: 30_000 }), signal);
-      continue;
     }
     const deadline = w.now() + confirm.confirmTimeoutMs;
     if (confirm.firstReadMs > 0) await pause(confirm.firstReadMs, signal);
@@ -142,4 +192,61 @@ export async function sendConfirmed(w: ConfirmedWrite): Promise<WriteOutcome> {
     }${after.reason ? ` (${after.reason})` : ""}`;
   }
   return { action, ok: false, reason, attempts: confirm.retries, before, after };
+}
+
+/**
+ * startConfirmed for a dialect's send that says when its command is out (`onSent`) and may
+ * do more after it (a LuxOS logoff): that rest waits for the follow-up, which opens when
+ * confirm() is called, or at once on an abort (the loop's deadline), so that a started
+ * write nobody confirms still logs its session off. A failure after the command is out is
+ * the follow-up's, not the command's.
+ */
+export function startWithFollowUp(
+  w: Omit<ConfirmedWrite, "send">,
+  send: (onSent: () => Promise<void>) => Promise<void>,
+): Promise<StartedWrite> {
+  const { signal } = w;
+  let release!: () => void;
+  const followUp = new Promise<void>((r) => {
+    release = r;
+  });
+  const open = () => {
+    if (signal) unhook(signal, open);
+    release();
+  };
+  if (signal?.aborted) open();
+  else if (signal) whenAborted(signal, open);
+  const sendFirst = () =>
+    new Promise<void>((resolve, reject) => {
+      let out = false;
+      const onSent = () => {
+        if (!out) {
+          out = true;
+          resolve();
+        }
+        return followUp;
+      };
+      send(onSent).then(
+        () => void onSent(),
+        (err: unknown) => {
+          if (!out) {
+            out = true;
+            reject(err);
+          }
+        },
+      );
+    });
+  return startConfirmed({ ...w, send: sendFirst }).then((started) => {
+    if (!started.confirm) {
+      open();
+      return started;
+    }
+    const { confirm } = started;
+    return {
+      confirm: () => {
+        open();
+        return confirm();
+      },
+    };
+  });
 }

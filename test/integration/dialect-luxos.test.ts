@@ -29,6 +29,7 @@ const HOSTS = [
   "127.71.0.5",
   "127.71.0.6",
   "127.71.0.7",
+  "127.71.0.8",
 ];
 const CONFIRM = { confirmTimeoutMs: 3000, pollMs: 100 };
 
@@ -97,6 +98,39 @@ describe("LuxOS dialect", () => {
     assert.equal(c.logons, 3);
     assert.equal(c.logoffs, 3);
     assert.equal(await openSession(HOSTS[1]!), "");
+  });
+
+  test("in two phases (start): resolved once the curtail is out; the session is logged off after confirm(), or at once on an abort", async () => {
+    const d = driverFor(7);
+    await d.read();
+    await d.confirmed();
+    const c0 = luxosSessionCounters("lux7");
+    const started = await d.start("sleep");
+    assert.ok(started.confirm, started.outcome?.reason ?? "no confirm");
+    assert.equal(model.state("lux7"), "sleeping", "the command is out");
+    await new Promise((r) => setTimeout(r, 100));
+    const held = luxosSessionCounters("lux7");
+    assert.equal(held.logons - c0.logons, 1);
+    assert.equal(held.logoffs - c0.logoffs, 0, "the logoff waits for the follow-up");
+    const out = await started.confirm();
+    assert.equal(out.ok, true, out.reason ?? "");
+    assert.equal(out.after?.state, "sleeping");
+    const until = async (probe: () => boolean) => {
+      for (let i = 0; i < 100 && !probe(); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(probe());
+    };
+    await until(() => luxosSessionCounters("lux7").logoffs - c0.logoffs === 1);
+    // started and never confirmed: the loop's deadline aborts it, and the session still goes
+    const ac = new AbortController();
+    const woke = await d.start("wake", undefined, { signal: ac.signal });
+    assert.ok(woke.confirm);
+    assert.equal(model.state("lux7"), "hashing");
+    ac.abort();
+    await until(() => {
+      const c = luxosSessionCounters("lux7");
+      return c.logoffs === c.logons;
+    });
+    assert.equal(await openSession(HOSTS[7]!), "");
   });
 
   test("setPowerLimit picks the highest profile at or below the target", async () => {

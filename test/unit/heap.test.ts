@@ -9,7 +9,11 @@ import {
   AGENT_GC_FLAGS,
   AGENT_MALLOC_ENV,
   AGENT_NODE_FLAGS,
+  BURST_GROWING_PERCENT,
+  BURST_MIN_COMMANDS,
   gcFlagsToSet,
+  HEAP_GROWING_PERCENT,
+  HeapBurst,
 } from "../../agent/runtime/heap.ts";
 
 describe("tuneHeap", () => {
@@ -41,6 +45,36 @@ describe("tuneHeap", () => {
     );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, AGENT_GC_FLAGS.join(" "));
+  });
+});
+
+describe("HeapBurst", () => {
+  test("a shed of many commands relaxes the growing percent the agent set, until the last burst's commands are out", () => {
+    const set: string[] = [];
+    const burst = new HeapBurst(true, (f) => set.push(f));
+    burst.begin(BURST_MIN_COMMANDS - 1)(); // a small tick: nothing
+    assert.deepEqual(set, []);
+    const endA = burst.begin(BURST_MIN_COMMANDS);
+    const endB = burst.begin(20_000);
+    assert.deepEqual(set, [`--heap-growing-percent=${BURST_GROWING_PERCENT}`]);
+    endA();
+    endA(); // a second call is no second end
+    assert.equal(set.length, 1, "burst B's commands are still going out");
+    endB();
+    assert.deepEqual(set, [
+      `--heap-growing-percent=${BURST_GROWING_PERCENT}`,
+      `--heap-growing-percent=${HEAP_GROWING_PERCENT}`,
+    ]);
+  });
+
+  test("a growing percent from the operator's command line is never touched", () => {
+    const set: string[] = [];
+    new HeapBurst(false, (f) => set.push(f)).begin(20_000)();
+    assert.equal(set.length, 0);
+    HeapBurst.after(gcFlagsToSet(["--heap-growing-percent=50"]), (f) => set.push(f)).begin(20_000)();
+    assert.equal(set.length, 0, "the command line's percent stands");
+    HeapBurst.after(gcFlagsToSet([]), (f) => set.push(f)).begin(20_000)();
+    assert.equal(set.length, 2, "tuneHeap's own percent is relaxed and put back");
   });
 });
 
