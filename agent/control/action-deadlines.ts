@@ -14,7 +14,10 @@ const NEVER: Promise<never> = new Promise<never>(() => {});
 export interface ActionDeadline {
   /** Aborts at the deadline. */
   signal: AbortSignal;
-  /** Rejects at the deadline (never, when a callback was given instead). */
+  /**
+   * Rejects at the deadline. With a callback given instead it never settles: race it only
+   * without one (each race would leave a reaction on it for good).
+   */
   expired: Promise<never>;
   /** The action is over: its deadline is forgotten. */
   done(): void;

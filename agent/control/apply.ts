@@ -5,7 +5,13 @@
 // are one concern of their own, shared by the policy's actions and the operator's.
 import type { LocateReport } from "../../drivers/types.ts";
 import { ActionDeadlines } from "./action-deadlines.ts";
-import { GPU_KINDS, indexSnapshot, ledgerAction, type SnapshotIndex } from "./action-rows.ts";
+import {
+  FirstActionRows,
+  GPU_KINDS,
+  indexSnapshot,
+  ledgerAction,
+  type SnapshotIndex,
+} from "./action-rows.ts";
 import { callActuator } from "./actuator-call.ts";
 import { type ActionTurn, FanOut } from "./fan-out.ts";
 import type {
@@ -109,10 +115,10 @@ export class ActionApplier {
       pollsWait?.();
       burstOver?.();
     };
-    // the first action of every device written in one commit before any is sent (a fleet-wide
-    // shed pays one commit, not one per miner); a device's later actions begin one by one
+    // the first action of every device written a chunk of devices per commit, each before its
+    // commands go out (action-rows.ts); a device's later actions begin one by one
     const groups = [...byDevice.values()];
-    const firstIds = this.beginFirsts(index, groups);
+    const firsts = new FirstActionRows(groups, (chunk) => this.beginFirsts(index, chunk));
     // what an action tells the fan-out and the poller: its command is out, or it is over
     const track = (a: PlanAction, turn: ActionTurn) => {
       // out of the poller's way once: on the wire, or ended without going out
@@ -175,9 +181,9 @@ export class ActionApplier {
         const group = groups[i]!;
         running++;
         if (group.length === 1 && this.startsInTwoPhases(group[0]!)) {
-          this.applyStarted(index, group[0]!, result, track(group[0]!, turn), firstIds?.[i], deviceOver);
+          this.applyStarted(index, group[0]!, result, track(group[0]!, turn), firsts.idOf(i), deviceOver);
         } else {
-          inOrder(group, firstIds?.[i], turn).then(deviceOver, deviceThrew);
+          inOrder(group, firsts.idOf(i), turn).then(deviceOver, deviceThrew);
         }
       }
       dispatched = true;
@@ -191,7 +197,6 @@ export class ActionApplier {
 
   /** Ids of each group's first action, written in one transaction; null → each begins alone. */
   private beginFirsts(index: SnapshotIndex, groups: PlanAction[][]): number[] | null {
-    if (groups.length < 2) return null;
     const at = this.d.now();
     try {
       return this.d.ledger.beginMany(groups.map((g) => ledgerAction(index, g[0]!, at)));

@@ -210,31 +210,38 @@ export function startWithFollowUp(
   const followUp = new Promise<void>((r) => {
     release = r;
   });
+  let armed = false;
   const open = () => {
-    if (signal) unhook(signal, open);
+    if (armed && signal) unhook(signal, open);
     release();
   };
-  if (signal?.aborted) open();
-  else if (signal) whenAborted(signal, open);
+  // only a dialect that waits for the follow-up (calls onSent) needs the abort to open it:
+  // most never do, and a hook each on the deadline's shared signal is 20,000 in a shed
+  const arm = () => {
+    if (armed) return;
+    armed = true;
+    if (signal?.aborted) open();
+    else if (signal) whenAborted(signal, open);
+  };
   const sendFirst = () =>
     new Promise<void>((resolve, reject) => {
       let out = false;
-      const onSent = () => {
+      const isOut = () => {
         if (!out) {
           out = true;
           resolve();
         }
-        return followUp;
       };
-      send(onSent).then(
-        () => void onSent(),
-        (err: unknown) => {
-          if (!out) {
-            out = true;
-            reject(err);
-          }
-        },
-      );
+      send(() => {
+        isOut();
+        arm();
+        return followUp;
+      }).then(isOut, (err: unknown) => {
+        if (!out) {
+          out = true;
+          reject(err);
+        }
+      });
     });
   return startConfirmed({ ...w, send: sendFirst }).then((started) => {
     if (!started.confirm) {
