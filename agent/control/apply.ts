@@ -14,29 +14,21 @@ import {
 } from "./action-rows.ts";
 import { callActuator } from "./actuator-call.ts";
 import { type ActionTurn, FanOut } from "./fan-out.ts";
-import type {
-  ActuatorResult,
-  ControlEvent,
-  ControlLoopDeps,
-  LoopStats,
-  MinerStartKind,
-  OnSent,
-  StartedAction,
-  TickResult,
+import {
+  type ActuatorResult,
+  type ControlEvent,
+  type ControlLoopDeps,
+  isMinerStartKind,
+  type LoopStats,
+  type MinerStartKind,
+  type OnSent,
+  type StartedAction,
+  type TickResult,
 } from "./loop-types.ts";
 import type { PlanAction, PlanSnapshot } from "./types.ts";
 
 /** Workload-manager commands run once: a second drain is not a retry of the first. */
 const RUN_ONCE = new Set(["drainGpuNode", "resumeGpuNode"]);
-
-/** The miner commands that go in two phases (Actuator.startMiner); a locate runs whole. */
-const TWO_PHASE_KINDS = new Set<PlanAction["kind"]>([
-  "sleep",
-  "wake",
-  "setPowerLimit",
-  "restorePowerLimit",
-  "reboot",
-]);
 
 /** A miner command: the miner poller waits while these go out (not for a GPU cap or a drain that runs for minutes). */
 const holdsPolls = (a: PlanAction) => !GPU_KINDS.has(a.kind) && !RUN_ONCE.has(a.kind);
@@ -222,7 +214,7 @@ export class ActionApplier {
 
   /** Miner commands go in two phases where the actuator can (Actuator.startMiner). */
   private startsInTwoPhases(a: PlanAction): boolean {
-    return this.d.actuator.startMiner !== undefined && TWO_PHASE_KINDS.has(a.kind);
+    return this.d.actuator.startMiner !== undefined && isMinerStartKind(a.kind);
   }
 
   /**

@@ -58,8 +58,13 @@ export interface Actuator {
   ): Promise<StartedAction>;
 }
 
-/** The plan's miner actions that can go in two phases (Actuator.startMiner). */
-export type MinerStartKind = "sleep" | "wake" | "setPowerLimit" | "restorePowerLimit" | "reboot";
+/** The plan's miner actions that can go in two phases (Actuator.startMiner); a locate runs whole. */
+export const MINER_START_KINDS = ["sleep", "wake", "setPowerLimit", "restorePowerLimit", "reboot"] as const;
+export type MinerStartKind = (typeof MINER_START_KINDS)[number];
+
+export function isMinerStartKind(kind: string): kind is MinerStartKind {
+  return (MINER_START_KINDS as readonly string[]).includes(kind);
+}
 
 export type StartedAction =
   | { readonly result: ActuatorResult; readonly confirm?: undefined }
