@@ -4,7 +4,8 @@
 // sleeps each miner with one `pause` on 4028.
 // The simulator runs in a child process (bench/trigger-sim.ts) and stamps
 // each sleep as it lands; the agent (real drivers, poller, ledger, loop) runs
-// here. Each round starts a fresh Site on a fresh store with every miner
+// here, as installed: its node flags and malloc setting, its heap tuning and
+// compactor, its log at info level written synchronously (to a file here). Each round starts a fresh Site on a fresh store with every miner
 // hashing, then sets a 0 W lease, which needs every miner asleep.
 // Baseline: the same 1,000 sleep commands sent by a bare loop (LuxOS logon,
 // curtail, logoff, or Braiins pause; no ledger, no read-back) at the same concurrency.
@@ -23,8 +24,10 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { writeHeapSnapshot } from "node:v8";
 import modbusSerial from "modbus-serial";
+import { pino } from "pino";
+import { startCompactor } from "../agent/runtime/compactor.ts";
 import { AGENT_MALLOC_ENV, AGENT_NODE_FLAGS, HeapBurst, tuneHeap } from "../agent/runtime/heap.ts";
-import { silentLogger } from "../agent/runtime/logger.ts";
+import { createLogger, silentLogger } from "../agent/runtime/logger.ts";
 import { Site } from "../agent/site/site.ts";
 import { loadConfig } from "../config/load.ts";
 import { allocateAddresses, toRanges } from "../sim/addresses.ts";
@@ -46,6 +49,11 @@ const { values } = parseArgs({
     // malloc setting the agent is installed with (systemd unit, image), then tunes its heap
     // as `wattkeeper run` does
     "agent-uninstalled": { type: "boolean", default: false },
+    // the agent's log, at its level (info unless WATTKEEPER_LOG_LEVEL says otherwise), as JSON
+    // lines written as `wattkeeper run` writes stdout (synchronously): into this file, by default
+    // agent.log in each round's state folder; "none": no log (until the twenty-fifth session the
+    // bench ran the agent without one, and a line per action cost a 20,000-miner shed 1.1 s)
+    "agent-log": { type: "string" },
   },
 });
 if (!values["agent-uninstalled"] && !process.env.WK_TRIGGER_INSTALLED) {
@@ -59,8 +67,22 @@ if (!values["agent-uninstalled"] && !process.env.WK_TRIGGER_INSTALLED) {
 }
 if (values.via !== "lease" && values.via !== "modbus") throw new Error("--via is lease or modbus");
 const VIA = values.via;
+const agentLogger = (dir: string) => {
+  const file = values["agent-log"] ?? join(dir, "agent.log");
+  return file !== "none"
+    ? createLogger({
+        destination: pino.destination({
+          dest: file,
+          sync: true,
+          append: true,
+        }),
+      })
+    : silentLogger();
+};
 // as `wattkeeper run` starts the agent: its GC flags, and the heap's way through a shed
 const heapBurst = values["agent-uninstalled"] ? undefined : HeapBurst.after(tuneHeap());
+// and its compactor (a full GC in V8's memory-saving mode every 30 s), which can fall in a shed
+const compactor = values["agent-uninstalled"] ? null : startCompactor();
 if (!isChildFleetDialect(values.dialect))
   throw new Error(`--dialect is ${CHILD_FLEET_DIALECTS.join(" or ")}`);
 const DIALECT: ChildFleetDialect = values.dialect;
@@ -187,7 +209,7 @@ ${
 }`,
   );
   const { config } = await loadConfig(join(dir, "site.yaml"));
-  const site = new Site(config, silentLogger(), {
+  const site = new Site(config, agentLogger(dir), {
     httpListen: null,
     minerPollMs: POLL_MS,
     minerConcurrency: CONCURRENCY,
@@ -336,6 +358,7 @@ try {
     process.stderr.write(`round ${i + 1}/${ROUNDS}: agent last ${a.lastMs} ms, bare last ${b.lastMs} ms\n`);
   }
 } finally {
+  compactor?.stop();
   await Promise.all(
     children.map((child) => {
       child.kill("SIGTERM");

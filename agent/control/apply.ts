@@ -5,6 +5,7 @@
 // are one concern of their own, shared by the policy's actions and the operator's.
 import type { LocateReport } from "../../drivers/types.ts";
 import { ActionDeadlines } from "./action-deadlines.ts";
+import { ActionLog } from "./action-log.ts";
 import {
   FirstActionRows,
   GPU_KINDS,
@@ -79,7 +80,7 @@ export class ActionApplier {
 
   /** One action on its own (an operator's), on a fresh snapshot. */
   one(snapshot: PlanSnapshot, a: PlanAction, result: TickResult): Promise<AppliedResult> {
-    return this.applyOne(indexSnapshot(snapshot), a, result);
+    return this.applyOne(indexSnapshot(snapshot), a, result, ActionLog.of(this.d.logger, [a]));
   }
 
   async apply(snapshot: PlanSnapshot, actions: PlanAction[], result: TickResult): Promise<void> {
@@ -99,6 +100,7 @@ export class ActionApplier {
       holdMaxMs: FOLLOW_UP_HOLD_MAX_MS,
     });
     const index = indexSnapshot(snapshot);
+    const log = ActionLog.of(this.d.logger, actions);
     // the miner poller waits until this tick's miner commands are all on the wire
     let unsent = actions.filter(holdsPolls).length;
     const pollsWait = unsent > 0 ? this.d.commandFirst?.begin() : undefined;
@@ -137,7 +139,7 @@ export class ActionApplier {
         const { onSent, end } = track(a, i === 0 ? firstTurn : await fanOut.start());
         let ok = false;
         try {
-          ({ ok } = await this.applyOne(index, a, result, {
+          ({ ok } = await this.applyOne(index, a, result, log, {
             onSent,
             begunId: i === 0 ? firstId : undefined,
           }));
@@ -173,7 +175,8 @@ export class ActionApplier {
         const group = groups[i]!;
         running++;
         if (group.length === 1 && this.startsInTwoPhases(group[0]!)) {
-          this.applyStarted(index, group[0]!, result, track(group[0]!, turn), firsts.idOf(i), deviceOver);
+          const first = group[0]!;
+          this.applyStarted(index, first, result, log, track(first, turn), firsts.idOf(i), deviceOver);
         } else {
           inOrder(group, firsts.idOf(i), turn).then(deviceOver, deviceThrew);
         }
@@ -184,6 +187,7 @@ export class ActionApplier {
     } finally {
       // a device's later actions skipped after a failure are never sent
       allSent();
+      log.close();
     }
   }
 
@@ -204,12 +208,13 @@ export class ActionApplier {
     index: SnapshotIndex,
     a: PlanAction,
     result: TickResult,
+    log: ActionLog,
     { onSent, begunId }: { onSent?: OnSent; begunId?: number } = {},
   ): Promise<{ ok: boolean; reason: string; id: number | null; locate?: LocateReport | null }> {
-    const id = this.beginAction(index, a, result, begunId);
+    const id = this.beginAction(index, a, result, log, begunId);
     if (typeof id !== "number") return id;
     const { outcome, n } = await this.retryRest(a, await this.send(a, onSent), onSent);
-    return this.finishAction(id, a, outcome, n, result);
+    return this.finishAction(id, a, outcome, n, result, log);
   }
 
   /** Miner commands go in two phases where the actuator can (Actuator.startMiner). */
@@ -227,11 +232,12 @@ export class ActionApplier {
     index: SnapshotIndex,
     a: PlanAction,
     result: TickResult,
+    log: ActionLog,
     turn: { onSent: () => Promise<void>; end: () => void },
     begunId: number | undefined,
     over: () => void,
   ): void {
-    const id = this.beginAction(index, a, result, begunId);
+    const id = this.beginAction(index, a, result, log, begunId);
     if (typeof id !== "number") {
       turn.end();
       over();
@@ -243,7 +249,7 @@ export class ActionApplier {
       ended = true;
       deadline.done();
       const report = ({ outcome, n }: { outcome: ActuatorResult; n: number }) => {
-        this.finishAction(id, a, outcome, n, result);
+        this.finishAction(id, a, outcome, n, result, log);
         turn.end();
         over();
       };
@@ -303,6 +309,7 @@ export class ActionApplier {
     index: SnapshotIndex,
     a: PlanAction,
     result: TickResult,
+    log: ActionLog,
     begunId: number | undefined,
   ): number | { ok: false; reason: string; id: null } {
     const { ledger, logger } = this.d;
@@ -319,10 +326,7 @@ export class ActionApplier {
     }
     result.sent++;
     this.emit({ type: "action", id, at, action: a });
-    logger.info(
-      { device: a.deviceId, kind: a.kind, valueW: a.valueW, reason: a.reason, id },
-      "control action",
-    );
+    log.begun(a, id);
     return id;
   }
 
@@ -333,6 +337,7 @@ export class ActionApplier {
     outcome: ActuatorResult,
     n: number,
     result: TickResult,
+    log: ActionLog,
   ): { ok: boolean; reason: string; id: number; locate?: LocateReport | null } {
     const { ledger, logger } = this.d;
     const end = this.d.now();
@@ -347,11 +352,8 @@ export class ActionApplier {
     } else {
       result.failed++;
       this.d.stats.actionsFailed++;
-      logger.warn(
-        { device: a.deviceId, kind: a.kind, reason: outcome.reason, attempts: n },
-        "control action failed",
-      );
     }
+    log.ended(a, id, outcome, n);
     this.emit({
       type: "outcome",
       id,

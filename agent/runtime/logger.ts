@@ -1,7 +1,7 @@
 // The one root logger (pino). Components take `logger.child({component})`,
 // devices `logger.child({device: id})`. Secrets are redacted by path so a config
 // object or a connection option logged by mistake never leaks a password.
-import { type Logger, type LoggerOptions, pino } from "pino";
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
 
 export type { Logger };
 
@@ -30,7 +30,7 @@ export interface LoggerSetup {
   /** Pretty, human output. Defaults to "stdout is a terminal". */
   pretty?: boolean;
   /** Where to write; defaults to stdout. Tests pass a stream to read the JSON lines back. */
-  destination?: NodeJS.WritableStream;
+  destination?: NodeJS.WritableStream | DestinationStream;
 }
 
 export function createLogger(setup: LoggerSetup = {}): Logger {

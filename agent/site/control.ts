@@ -127,7 +127,7 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
       tickDuration.observe(ms / 1000);
       d.tickTimes.add(ms);
     },
-    onEvent: (e) => controlEvent(e, d.events, log),
+    onEvent: (e) => controlEvent(e, d.events),
     onBeat: d.beat,
   });
   if (settings.mode === "hold") {
@@ -137,12 +137,11 @@ export function buildControlLoop(d: ControlDeps): ControlLoop {
   return loop;
 }
 
-/** A control outcome as a site event and a log line (an operator's event is reported by the intent, with who asked). */
-function controlEvent(e: ControlEvent, events: SiteEvents, log: Logger): void {
+/**
+ * A control outcome as a site event (an operator's event is reported by the intent, with who
+ * asked). Its log line is the applier's (action-log.ts).
+ */
+function controlEvent(e: ControlEvent, events: SiteEvents): void {
   const event = outcomeEvent(e) ?? programEvent(e);
   if (event) events.emit(event);
-  if (e.type !== "outcome") return;
-  const fields = { device: e.action.deviceId, kind: e.action.kind, valueW: e.action.valueW, ok: e.ok };
-  if (e.ok) log.info(fields, `${e.action.kind} ${e.action.deviceId} confirmed`);
-  else log.warn({ ...fields, reason: e.reason }, `${e.action.kind} ${e.action.deviceId} failed: ${e.reason}`);
 }
