@@ -5,8 +5,9 @@
 // The simulator runs in a child process (bench/trigger-sim.ts) and stamps
 // each sleep as it lands; the agent (real drivers, poller, ledger, loop) runs
 // here, as installed: its node flags and malloc setting, its heap tuning and
-// compactor, its log at info level written synchronously (to a file here). Each round starts a fresh Site on a fresh store with every miner
-// hashing, then sets a 0 W lease, which needs every miner asleep.
+// compactor, its log at info level written synchronously (to a file here).
+// Each round starts a fresh Site on a fresh store with every miner hashing,
+// then sets a 0 W lease, which needs every miner asleep.
 // Baseline: the same 1,000 sleep commands sent by a bare loop (LuxOS logon,
 // curtail, logoff, or Braiins pause; no ledger, no read-back) at the same concurrency.
 // TRIGGER_DEBUG=1 adds per-miner quantiles, the baseline at once and the
