@@ -602,15 +602,22 @@ async function act(body, resultEl) {
  * (the gap between updates, at least 3 s), a banner says since when, the numbers grey out,
  * and /api/site is polled until the stream speaks again.
  */
-const live = { lastAt: Date.now(), gapMs: 5000, stale: false, polling: false };
+const live = { lastAt: Date.now(), gapMs: 5000, updates: 0, learned: false, stale: false, polling: false };
 const STALE_MIN_MS = 3000;
 const POLL_EVERY_MS = 2000;
 
 function streamUpdate() {
   const now = Date.now();
   const gap = now - live.lastAt;
-  // the tick period, learned from the stream itself (bounded: a stall must not teach it)
-  if (gap > 200 && gap < 60_000) live.gapMs = Math.min(30_000, live.gapMs * 0.7 + gap * 0.3);
+  // the tick period, learned from the stream itself (bounded: a stall must not teach it). The
+  // first gap between two updates replaces the 5 s guess outright: averaged into it, the page
+  // took a dozen ticks to learn a 1 s tick and flagged a cut stream seconds late meanwhile.
+  // (The first update's own gap is from the page's load, not a tick.)
+  live.updates++;
+  if (live.updates >= 2 && gap > 200 && gap < 60_000) {
+    live.gapMs = live.learned ? Math.min(30_000, live.gapMs * 0.7 + gap * 0.3) : gap;
+    live.learned = true;
+  }
   live.lastAt = now;
   if (live.stale) setStale(false);
 }
