@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { AGENT_GC_FLAGS, AGENT_MALLOC_ENV, AGENT_NODE_FLAGS } from "../agent/runtime/heap.ts";
+import { DEFAULT_MINER_DETAIL_POLLS } from "../config/schema.ts";
 import { CLI_DIALECTS, dialectBlock } from "../sim/cli.ts";
 import { startSimFleet } from "./sim-fleet.ts";
 
@@ -42,6 +43,8 @@ const { values } = parseArgs({
     // swings by a third from one process to the next); the row gives medians, and the CPU ratio
     // the median of each pair's ratio with their range
     pairs: { type: "string", default: "1" },
+    // the sweep's agent side: its poll period (polling.minersS), which its width adapts to
+    "poll-s": { type: "string", default: "5" },
   },
 });
 const PARTS = new Set(values.only.split(","));
@@ -97,6 +100,7 @@ async function measure(
       values.concurrency,
       variant,
       values["agent-fixed-width"] ? "fixed" : "adaptive",
+      String(Number(values["poll-s"]) * 1000),
     ],
     {
       stdio: ["ignore", "pipe", "inherit"],
@@ -213,7 +217,7 @@ if (rows.length > 0)
   );
 if (rows.length > 0)
   console.log(
-    "agent: the steady state (polling.minersS 5 s, minerDetailS 30 s: a sixth of the reads a full one, spread over the sweeps); CPU ratio: to the bare full poll (version+summary+pools+stats); ratio to it: to a bare summary-only poll; detail sweep: every read a full one, its ratio to the bare full poll; in flight: the agent's reads at a time after its sweeps' width settled (the bare loop keeps the pool's size)",
+    `agent: the steady state (polling.minersS ${values["poll-s"]} s, minerDetailS ${Number(values["poll-s"]) * DEFAULT_MINER_DETAIL_POLLS} s: a sixth of the reads a full one, spread over the sweeps); CPU ratio: to the bare full poll (version+summary+pools+stats); ratio to it: to a bare summary-only poll; detail sweep: every read a full one, its ratio to the bare full poll; in flight: the agent's reads at a time after its sweeps' width settled (the bare loop keeps the pool's size)`,
   );
 
 /** TCP connections in TIME_WAIT on this machine now (Linux; 0 where it cannot tell). */

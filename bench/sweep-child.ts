@@ -3,7 +3,7 @@
 // parsing (`full`: version+summary+pools+stats, `summary`: summary alone);
 // `agent` = the real read path (dialect driver → repair → parse → normalise)
 // through the Poller, with the poll tiers as an operator has them (`steady`:
-// a sweep every 5 s of a clock the bench moves on, the detail every 30 s,
+// a sweep every 5 s (or the period given) of a clock the bench moves on, the detail every 6 polls,
 // spread over the fleet) or every read a full one (`detail`), with as many
 // reads in flight as the agent's scheduled sweeps keep once their width has
 // settled (`fixed`: always the pool's size); `scan` = `wattkeeper scan` over
@@ -21,7 +21,7 @@ import { encodeRequest, exchange } from "../drivers/cgminer/framing.ts";
 import { createMiner } from "../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../drivers/types.ts";
 
-const [mode, hostsArg, sweepsArg, concurrencyArg, variant, widthMode] = process.argv.slice(2);
+const [mode, hostsArg, sweepsArg, concurrencyArg, variant, widthMode, periodArg] = process.argv.slice(2);
 // `@FILE`: one address per line (a 20,000-host list is more than one argument may hold)
 const hosts = hostsArg!.startsWith("@")
   ? readFileSync(hostsArg!.slice(1), "utf8").split("\n").filter(Boolean)
@@ -66,7 +66,7 @@ async function agent(
   // The agent's clock: real time within a sweep (its width adapts to how long reads really
   // queued), each sweep starting one poll period after the last, as the agent's do (the bench
   // runs them back to back), so each steady sweep has its share of the detail reads
-  const periodMs = DEFAULT_MINER_POLL_MS;
+  const periodMs = periodArg ? Number(periodArg) : DEFAULT_MINER_POLL_MS;
   const clockBase = Date.now();
   let offsetMs = 0;
   let sweepNo = 0;
