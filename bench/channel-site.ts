@@ -61,6 +61,7 @@ export function benchChannelSite(config: SiteConfig, state: SiteState) {
     durationMs: 0,
     inFlightMax: 0,
     queueMs: 0,
+    loopBusy: 0,
     attempted: 0,
     skippedBackoff: 0,
     failed: 0,

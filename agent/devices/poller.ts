@@ -58,6 +58,11 @@ export interface SweepStats {
    * durationMs, a read that hangs to its deadline at the end does not count.
    */
   queueMs: number;
+  /**
+   * How busy the event loop was over queueMs (0–1, Node's event-loop utilisation): near 1, reads
+   * queued because the process had no time to start them, not for want of places (sweep-width.ts).
+   */
+  loopBusy: number;
   attempted: number;
   skippedBackoff: number;
   failed: number;
@@ -141,13 +146,13 @@ export class Poller<R> {
   private adaptWidth(stats: SweepStats): void {
     const min = this.opts.minConcurrency;
     if (min === undefined || min >= this.opts.concurrency) return;
-    const width = nextSweepWidth(this.width, stats.queueMs, this.opts.intervalMs, {
+    const width = nextSweepWidth(this.width, stats.queueMs, this.opts.intervalMs, stats.loopBusy, {
       min,
       max: this.opts.concurrency,
     });
     if (width !== this.width)
       this.opts.logger.debug(
-        { from: this.width, to: width, queueMs: Math.round(stats.queueMs) },
+        { from: this.width, to: width, queueMs: Math.round(stats.queueMs), loopBusy: stats.loopBusy },
         "reads in flight per sweep changed",
       );
     this.width = width;
@@ -161,6 +166,8 @@ export class Poller<R> {
     let next = 0;
     let failed = 0;
     let queuedUntil = started;
+    const loopAtStart = performance.eventLoopUtilization();
+    let loopBusy = 0;
     const worker = async () => {
       while (next < due.length && !this.abort.signal.aborted) {
         const turn = this.opts.waitTurn?.(this.abort.signal);
@@ -169,7 +176,10 @@ export class Poller<R> {
           if (this.abort.signal.aborted || next >= due.length) break;
         }
         const target = due[next++]!;
-        if (next === due.length) queuedUntil = now();
+        if (next === due.length) {
+          queuedUntil = now();
+          loopBusy = performance.eventLoopUtilization(loopAtStart).utilization;
+        }
         if (!(await this.readOne(target))) failed++;
       }
     };
@@ -179,6 +189,7 @@ export class Poller<R> {
       durationMs: now() - started,
       inFlightMax: workers.length,
       queueMs: queuedUntil - started,
+      loopBusy,
       attempted: due.length,
       skippedBackoff: this.opts.targets.length - due.length,
       failed,

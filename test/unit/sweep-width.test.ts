@@ -1,31 +1,78 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Poller, type PollerOptions, type PollTarget } from "../../agent/devices/poller.ts";
-import { NARROW_BELOW, nextSweepWidth, WIDEN_ABOVE } from "../../agent/devices/sweep-width.ts";
+import {
+  LOOP_SATURATED,
+  LOOP_TARGET,
+  NARROW_BELOW,
+  nextSweepWidth,
+  WIDEN_ABOVE,
+} from "../../agent/devices/sweep-width.ts";
 import { silentLogger } from "../../agent/runtime/logger.ts";
 
 const bounds = { min: 64, max: 256 };
+/** A loop with room to spare over the queue: the reads waited on the miners. */
+const idle = 0.2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("nextSweepWidth", () => {
   test("a sweep done in under 40 % of the period narrows the next by a quarter, to the floor", () => {
-    assert.equal(nextSweepWidth(256, 800, 5000, bounds), 192);
-    assert.equal(nextSweepWidth(192, 800, 5000, bounds), 144);
-    assert.equal(nextSweepWidth(81, 800, 5000, bounds), 64);
-    assert.equal(nextSweepWidth(64, 10, 5000, bounds), 64);
+    assert.equal(nextSweepWidth(256, 800, 5000, idle, bounds), 192);
+    assert.equal(nextSweepWidth(192, 800, 5000, idle, bounds), 144);
+    assert.equal(nextSweepWidth(81, 800, 5000, idle, bounds), 64);
+    assert.equal(nextSweepWidth(64, 10, 5000, idle, bounds), 64);
   });
 
   test("a sweep over 60 % of the period doubles the next, to the pool's size", () => {
-    assert.equal(nextSweepWidth(64, 3100, 5000, bounds), 128);
-    assert.equal(nextSweepWidth(192, 9000, 5000, bounds), 256);
-    assert.equal(nextSweepWidth(256, 9000, 5000, bounds), 256);
+    assert.equal(nextSweepWidth(64, 3100, 5000, idle, bounds), 128);
+    assert.equal(nextSweepWidth(192, 9000, 5000, idle, bounds), 256);
+    assert.equal(nextSweepWidth(256, 9000, 5000, idle, bounds), 256);
   });
 
   test("in between, the width holds, and a narrowed sweep lands in between", () => {
-    assert.equal(nextSweepWidth(128, 2000, 5000, bounds), 128);
-    assert.equal(nextSweepWidth(128, 3000, 5000, bounds), 128);
+    assert.equal(nextSweepWidth(128, 2000, 5000, idle, bounds), 128);
+    assert.equal(nextSweepWidth(128, 3000, 5000, idle, bounds), 128);
     // a sweep whose reads wait on the miners takes 4/3 as long a quarter narrower: under 60 %
     assert.ok(NARROW_BELOW * (4 / 3) < WIDEN_ABOVE);
+  });
+
+  test("a loop busy 90 % of the queue or more narrows the width, however long the queue", () => {
+    assert.equal(nextSweepWidth(256, 2500, 5000, 0.97, bounds), 192);
+    assert.equal(nextSweepWidth(256, 4000, 5000, 0.97, bounds), 192);
+    assert.equal(nextSweepWidth(128, 9000, 5000, LOOP_SATURATED, bounds), 96);
+    assert.equal(nextSweepWidth(64, 4000, 5000, 0.99, bounds), 64);
+  });
+
+  test("over 60 % of the period, a loop with some room widens as far as 80 % busy, by at least a tenth", () => {
+    // busy 0.4 or less: double; 0.5: 8/5; 0.7: 8/7; 0.75: 16/15, too little to step
+    assert.equal(nextSweepWidth(64, 4000, 5000, 0.4, bounds), 128);
+    assert.equal(nextSweepWidth(64, 4000, 5000, 0.5, bounds), 102);
+    assert.equal(nextSweepWidth(112, 4000, 5000, 0.7, bounds), 128);
+    assert.equal(nextSweepWidth(112, 4000, 5000, 0.75, bounds), 112);
+    // a width a quarter narrower than one that saturated the loop widens back short of it
+    assert.ok(LOOP_TARGET / (LOOP_SATURATED * 0.75) < 4 / 3);
+  });
+
+  test("a modelled fleet settles on one width whatever limits it: the miners, the loop, or both", () => {
+    // n reads of latencyMs each and cpuMs of the loop's time each: the sweep reads at the rate
+    // of the slower of the places (width / latency) and the loop (1 / cpu)
+    const settle = (n: number, latencyMs: number, cpuMs: number) => {
+      let width = 256;
+      const widths: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const perMs = Math.min(width / latencyMs, 1 / cpuMs);
+        width = nextSweepWidth(width, n / perMs, 5000, perMs * cpuMs, bounds);
+        widths.push(width);
+      }
+      assert.equal(new Set(widths.slice(-10)).size, 1, `${n}/${latencyMs}/${cpuMs}: ${widths}`);
+      return width;
+    };
+    assert.equal(settle(20_000, 0.5, 0.12), 64, "loopback: the loop is the limit, the floor is enough");
+    assert.equal(settle(20_000, 50, 0.05), 256, "slow miners and a loop with room: the pool's size");
+    assert.equal(settle(300, 1, 0.01), 64, "a small fast fleet");
+    // the loop saturates between 100 and 200 in flight: the width ends where it has some room
+    const both = settle(20_000, 15, 0.1);
+    assert.ok(both >= 96 && both < 150, `width ${both}`);
   });
 });
 
@@ -136,6 +183,23 @@ describe("a poller with minConcurrency", () => {
     // a caller's own sweep() keeps the pool's size and leaves the width alone
     assert.equal((await p.sweep()).inFlightMax, 256);
     assert.equal(p.width, 144);
+  });
+
+  test("a sweep whose reads queue for the loop, not for places, narrows though it takes most of the period", async () => {
+    // each read keeps the loop busy 1.5 ms: 300 of them queue about 450 ms of a 400 ms period
+    const targets = Array.from({ length: 300 }, (_, i) => ({
+      id: `m${i}`,
+      read: async () => {
+        const until = performance.now() + 1.5;
+        while (performance.now() < until);
+        return { ok: true };
+      },
+    }));
+    const p = adaptive(targets);
+    const first = await p.scheduledSweep();
+    assert.ok(first.queueMs > 400 * WIDEN_ABOVE, `queue ${first.queueMs}`);
+    assert.ok(first.loopBusy >= LOOP_SATURATED, `loop ${first.loopBusy}`);
+    assert.equal(p.width, 192);
   });
 
   test("a bounded pool it cannot narrow (minConcurrency at or over it) reads at its size", async () => {
