@@ -12,12 +12,13 @@
 // curtail, logoff, or Braiins pause; no ledger, no read-back) at the same concurrency.
 // TRIGGER_DEBUG=1 adds per-miner quantiles, the baseline at once and the
 // shed's progress every 5 s and the heap's growth from trigger to last sleep;
-// TRIGGER_PROFILE=FILE a CPU profile per round; TRIGGER_HEAPSNAP=FILE heap
-// snapshots before the trigger and halfway through the shed (first round).
+// TRIGGER_PROFILE=FILE a CPU profile per round; TRIGGER_ALLOC=FILE a sampled
+// allocation profile per round, garbage included (what the shed allocates, not what it
+// keeps); TRIGGER_HEAPSNAP=FILE heap snapshots before the trigger and halfway through
+// the shed (first round).
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { Session } from "node:inspector/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +34,7 @@ import { Site } from "../agent/site/site.ts";
 import { loadConfig } from "../config/load.ts";
 import { allocateAddresses, toRanges } from "../sim/addresses.ts";
 import { CHILD_FLEET_DIALECTS, type ChildFleetDialect, isChildFleetDialect } from "./child-fleet.ts";
+import { startAllocationProfile, startCpuProfile } from "./profiles.ts";
 import { MINERS_PER_SIM } from "./sim-fleet.ts";
 
 const { values } = parseArgs({
@@ -164,22 +166,6 @@ async function waitUntil(
   }
 }
 
-/** TRIGGER_PROFILE=FILE: a CPU profile of the agent from trigger to last sleep, per round. */
-async function startProfile(): Promise<Session> {
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: 200 });
-  await session.post("Profiler.start");
-  return session;
-}
-let profileRound = 0;
-async function stopProfile(session: Session, file: string): Promise<void> {
-  const { profile } = await session.post("Profiler.stop");
-  writeFileSync(`${file}.${++profileRound}.cpuprofile`, JSON.stringify(profile));
-  session.disconnect();
-}
-
 // exactly the simulator's addresses: one range from the first to the last would take in the
 // .0 and .255 it skips (156 hosts more at 20,000, none of them answering)
 const ranges = toRanges(hosts);
@@ -229,7 +215,9 @@ ${
     await new Promise((r) => setTimeout(r, 300));
     sleeps.length = 0;
     const rtu = VIA === "modbus" ? await qseClient() : null;
-    const profiler = process.env.TRIGGER_PROFILE ? await startProfile() : null;
+    // TRIGGER_PROFILE, TRIGGER_ALLOC: the agent from trigger to last sleep, per round
+    const profiler = process.env.TRIGGER_PROFILE ? await startCpuProfile() : null;
+    const allocs = process.env.TRIGGER_ALLOC ? await startAllocationProfile() : null;
     const heap0 = process.memoryUsage();
     // TRIGGER_HEAPSNAP=FILE: the agent's heap before the trigger and halfway through the shed
     const snapFile = process.env.TRIGGER_HEAPSNAP;
@@ -263,7 +251,8 @@ ${
     } finally {
       if (progress) clearInterval(progress);
       // a round that times out still leaves its profile: the slow case is the one to read
-      if (profiler) await stopProfile(profiler, process.env.TRIGGER_PROFILE!);
+      if (profiler) await profiler(process.env.TRIGGER_PROFILE!);
+      if (allocs) await allocs(process.env.TRIGGER_ALLOC!);
     }
     const rel = sleeps.map((t) => t - t0);
     if (process.env.TRIGGER_DEBUG) {

@@ -71,6 +71,13 @@ export const pollInFlight = new Gauge({
   registers: [registry],
 });
 
+export const pollLoopBusy = new Gauge({
+  name: "wattkeeper_poll_loop_busy_ratio",
+  help: "How busy the agent's event loop was (0-1) while the last poll sweep's reads queued, by driver: near 1, the agent, not the devices, set the sweep's pace",
+  labelNames: ["driver"] as const,
+  registers: [registry],
+});
+
 /** Bytes on disk of the state database (file + WAL + index), measured every 30 s. */
 export const storeBytes = new Gauge({
   name: "wattkeeper_store_bytes",

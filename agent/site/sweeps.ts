@@ -7,7 +7,7 @@ import type { SiteConfig } from "../../config/schema.ts";
 import type { SweepStats } from "../devices/poller.ts";
 import type { PollDriver } from "../devices/pollers.ts";
 import type { Logger } from "../runtime/logger.ts";
-import { pollDuration, pollInFlight } from "../runtime/metrics.ts";
+import { pollDuration, pollInFlight, pollLoopBusy } from "../runtime/metrics.ts";
 import { Listeners } from "./listeners.ts";
 
 export class SiteSweeps {
@@ -34,6 +34,7 @@ export class SiteSweeps {
     if (configured > 0) {
       pollDuration.observe({ driver }, stats.durationMs / 1000);
       pollInFlight.set({ driver }, stats.inFlightMax);
+      pollLoopBusy.set({ driver }, stats.loopBusy);
     }
     this.listeners.emit(driver, stats);
   }

@@ -110,6 +110,7 @@ sim: { seed: 12, noiseW: 10, auxW: 2kW }
       'wattkeeper_poll_duration_seconds_bucket{le="0.05",driver="cgminer"}',
       // 8 miners: all 8 read at once, whatever the pool's size
       'wattkeeper_poll_reads_in_flight_max{driver="cgminer"} 8',
+      'wattkeeper_poll_loop_busy_ratio{driver="cgminer"} ',
       "# TYPE wattkeeper_commands_total counter",
       "wattkeeper_healthy 1",
       // zero-filled, so alert rules compare values rather than test for absent series

@@ -162,6 +162,7 @@ describe("a poller with minConcurrency", () => {
     assert.ok(stats.durationMs >= 300, `duration ${stats.durationMs}`);
     assert.ok(stats.queueMs < 100, `queue ${stats.queueMs}`);
     assert.equal(stats.inFlightMax, 200);
+    assert.equal(stats.loopBusy, 0, "every read had a place from the start: no queue");
     p.start();
     const deadline = Date.now() + 5000;
     while (p.width === 256 && Date.now() < deadline) await sleep(20);
