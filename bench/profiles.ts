@@ -1,30 +1,24 @@
-// V8 profiles of a stretch of a bench, taken in-process through the inspector, one file per call
-// (`FILE.N.cpuprofile`, `FILE.N.heapprofile`), so a slow round can be read in DevTools or by a
-// script. The allocation profile counts garbage too: it shows what a stretch allocates, which is
-// what its collections cost, not only what it keeps.
+// V8 profiles of a stretch of a bench, taken in-process through the inspector and written where
+// the caller says, so a slow round can be read in DevTools or by a script. The allocation profile
+// counts garbage too: it shows what a stretch allocates, which is what its collections cost, not
+// only what it keeps.
 
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 
-/** Ends a profile and writes it to `FILE.N.<kind>` (N counts the profiles of that kind). */
-export type StopProfile = (file: string) => Promise<void>;
+/** Ends a profile and writes it to `path` as JSON. */
+export type StopProfile = (path: string) => Promise<void>;
 
-const taken = { cpuprofile: 0, heapprofile: 0 };
-
-function save(kind: keyof typeof taken, file: string, profile: unknown): void {
-  writeFileSync(`${file}.${++taken[kind]}.${kind}`, JSON.stringify(profile));
-}
-
-/** A CPU profile sampled every 200 µs. */
-export async function startCpuProfile(): Promise<StopProfile> {
+/** A CPU profile, sampled every `intervalUs` (V8's default when not given). */
+export async function startCpuProfile(intervalUs?: number): Promise<StopProfile> {
   const session = new Session();
   session.connect();
   await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: 200 });
+  if (intervalUs !== undefined) await session.post("Profiler.setSamplingInterval", { interval: intervalUs });
   await session.post("Profiler.start");
-  return async (file) => {
+  return async (path) => {
     const { profile } = await session.post("Profiler.stop");
-    save("cpuprofile", file, profile);
+    writeFileSync(path, JSON.stringify(profile));
     session.disconnect();
   };
 }
@@ -39,9 +33,9 @@ export async function startAllocationProfile(): Promise<StopProfile> {
     includeObjectsCollectedByMajorGC: true,
     includeObjectsCollectedByMinorGC: true,
   });
-  return async (file) => {
+  return async (path) => {
     const { profile } = await session.post("HeapProfiler.stopSampling");
-    save("heapprofile", file, profile);
+    writeFileSync(path, JSON.stringify(profile));
     session.disconnect();
   };
 }

@@ -9,8 +9,7 @@
 // settled (`fixed`: always the pool's size); `scan` = `wattkeeper scan` over
 // a range. Prints one JSON line.
 
-import { readFileSync, writeFileSync } from "node:fs";
-import { Session } from "node:inspector/promises";
+import { readFileSync } from "node:fs";
 import { scanInThreads } from "../agent/cli/scan-threads.ts";
 import { Poller } from "../agent/devices/poller.ts";
 import { DEFAULT_MINER_POLL_MS, MIN_MINER_CONCURRENCY } from "../agent/devices/pollers.ts";
@@ -20,6 +19,7 @@ import { READ_COMMANDS } from "../drivers/cgminer/client.ts";
 import { encodeRequest, exchange } from "../drivers/cgminer/framing.ts";
 import { createMiner } from "../drivers/cgminer/miner.ts";
 import type { MinerReading } from "../drivers/types.ts";
+import { type StopProfile, startCpuProfile } from "./profiles.ts";
 
 const [mode, hostsArg, sweepsArg, concurrencyArg, variant, widthMode, periodArg] = process.argv.slice(2);
 // `@FILE`: one address per line (a 20,000-host list is more than one argument may hold)
@@ -121,18 +121,12 @@ async function agent(
  * only (not the warm-up's detection), for `--cpu-prof`-style analysis of the read path.
  */
 const PROFILE_FILE = process.env.WATTKEEPER_BENCH_CPU_PROFILE;
-const profiler = PROFILE_FILE ? new Session() : null;
+let stopCpuProfile: StopProfile | null = null;
 async function startProfile(): Promise<void> {
-  if (!profiler) return;
-  profiler.connect();
-  await profiler.post("Profiler.enable");
-  await profiler.post("Profiler.start");
+  if (PROFILE_FILE) stopCpuProfile = await startCpuProfile();
 }
 async function stopProfile(): Promise<void> {
-  if (!profiler || !PROFILE_FILE) return;
-  const { profile } = await profiler.post("Profiler.stop");
-  writeFileSync(PROFILE_FILE, JSON.stringify(profile));
-  profiler.disconnect();
+  if (PROFILE_FILE && stopCpuProfile) await stopCpuProfile(PROFILE_FILE);
 }
 
 /** CPU (user + system) this process spent, ms, since `from`. */

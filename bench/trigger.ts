@@ -172,6 +172,7 @@ const ranges = toRanges(hosts);
 // over what the whole fleet draws (sim miners draw up to ~4 kW): nothing is shed before the trigger
 const CONTRACT_KW = Math.max(10_000, N * 5);
 
+let agentRounds = 0;
 async function agentRound(): Promise<{ lastMs: number; medianMs: number; planMs: number }> {
   const dir = mkdtempSync(join(tmpdir(), "wk-trigger-"));
   writeFileSync(
@@ -216,7 +217,8 @@ ${
     sleeps.length = 0;
     const rtu = VIA === "modbus" ? await qseClient() : null;
     // TRIGGER_PROFILE, TRIGGER_ALLOC: the agent from trigger to last sleep, per round
-    const profiler = process.env.TRIGGER_PROFILE ? await startCpuProfile() : null;
+    const round = ++agentRounds;
+    const profiler = process.env.TRIGGER_PROFILE ? await startCpuProfile(200) : null;
     const allocs = process.env.TRIGGER_ALLOC ? await startAllocationProfile() : null;
     const heap0 = process.memoryUsage();
     // TRIGGER_HEAPSNAP=FILE: the agent's heap before the trigger and halfway through the shed
@@ -251,8 +253,8 @@ ${
     } finally {
       if (progress) clearInterval(progress);
       // a round that times out still leaves its profile: the slow case is the one to read
-      if (profiler) await profiler(process.env.TRIGGER_PROFILE!);
-      if (allocs) await allocs(process.env.TRIGGER_ALLOC!);
+      if (profiler) await profiler(`${process.env.TRIGGER_PROFILE}.${round}.cpuprofile`);
+      if (allocs) await allocs(`${process.env.TRIGGER_ALLOC}.${round}.heapprofile`);
     }
     const rel = sleeps.map((t) => t - t0);
     if (process.env.TRIGGER_DEBUG) {

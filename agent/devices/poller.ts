@@ -166,7 +166,9 @@ export class Poller<R> {
     let next = 0;
     let failed = 0;
     let queuedUntil = started;
-    const loopAtStart = performance.eventLoopUtilization();
+    // the loop's busy share is read only where reads queue: with no more due than the width,
+    // every read has a place from the start, and starting them all says nothing of a queue
+    const loopAtStart = due.length > width ? performance.eventLoopUtilization() : null;
     let loopBusy = 0;
     const worker = async () => {
       while (next < due.length && !this.abort.signal.aborted) {
@@ -178,9 +180,7 @@ export class Poller<R> {
         const target = due[next++]!;
         if (next === due.length) {
           queuedUntil = now();
-          // every read had a place from the start (no more due than the width): none queued,
-          // and the time it took to start them all says nothing of a queue
-          if (due.length > width) loopBusy = performance.eventLoopUtilization(loopAtStart).utilization;
+          if (loopAtStart) loopBusy = performance.eventLoopUtilization(loopAtStart).utilization;
         }
         if (!(await this.readOne(target))) failed++;
       }
